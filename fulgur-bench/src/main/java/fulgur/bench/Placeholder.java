@@ -1,0 +1,2 @@
+package fulgur.bench;
+class Placeholder {}

@@ -1,0 +1,2 @@
+package fulgur.cli;
+public final class Main { public static void main(String[] a) {} }

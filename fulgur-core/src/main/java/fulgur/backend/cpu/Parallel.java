@@ -1,0 +1,117 @@
+package fulgur.backend.cpu;
+
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * The one shared worker pool of the CPU backend. Every kernel that spreads work over cores goes through
+ * {@link #forRange}: the range is cut into contiguous chunks, the caller runs the first and waits for the rest.
+ * A call made from inside a worker runs serially, so nested kernels never deadlock the pool.
+ * The thread count comes from {@code FULGUR_THREADS} (or the system property {@code fulgur.threads}),
+ * else the number of available processors.
+ */
+public final class Parallel {
+
+    /** Body of a parallel loop: processes indices {@code [start, end)}. */
+    @FunctionalInterface
+    public interface RangeTask {
+        void run(int start, int end);
+    }
+
+    private static final int THREADS = configuredThreads();
+    private static final ThreadLocal<Boolean> IN_WORKER = ThreadLocal.withInitial(() -> false);
+    private static final ExecutorService POOL = THREADS > 1 ? Executors.newFixedThreadPool(THREADS - 1, daemonFactory()) : null;
+
+    private Parallel() {}
+
+    /** Number of threads kernels use (the caller plus the pool's workers). */
+    public static int threads() {
+        return THREADS;
+    }
+
+    /**
+     * Runs {@code task} over {@code [0, count)} in at most {@link #threads()} chunks, each at least {@code grain}
+     * indices long. Returns when all chunks are done; rethrows the first failure.
+     */
+    public static void forRange(int count, int grain, RangeTask task) {
+        if (count <= 0) {
+            return;
+        }
+        int chunks = Math.min(THREADS, Math.max(1, count / Math.max(1, grain)));
+        if (chunks == 1 || POOL == null || IN_WORKER.get()) {
+            task.run(0, count);
+            return;
+        }
+        CountDownLatch done = new CountDownLatch(chunks - 1);
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        for (int c = 1; c < chunks; c++) {
+            int start = (int) ((long) count * c / chunks);
+            int end = (int) ((long) count * (c + 1) / chunks);
+            POOL.execute(() -> {
+                IN_WORKER.set(true);
+                try {
+                    task.run(start, end);
+                } catch (Throwable t) {
+                    failure.compareAndSet(null, t);
+                } finally {
+                    IN_WORKER.set(false);
+                    done.countDown();
+                }
+            });
+        }
+        boolean wasWorker = IN_WORKER.get();
+        IN_WORKER.set(true);
+        try {
+            task.run(0, (int) ((long) count / chunks));
+        } catch (Throwable t) {
+            failure.compareAndSet(null, t);
+        } finally {
+            IN_WORKER.set(wasWorker);
+        }
+        try {
+            done.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for parallel kernel", e);
+        }
+        Throwable t = failure.get();
+        if (t instanceof RuntimeException re) {
+            throw re;
+        }
+        if (t instanceof Error err) {
+            throw err;
+        }
+        if (t != null) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    private static int configuredThreads() {
+        String v = System.getProperty("fulgur.threads", System.getenv("FULGUR_THREADS"));
+        if (v != null && !v.isBlank()) {
+            try {
+                int n = Integer.parseInt(v.trim());
+                if (n >= 1) {
+                    return n;
+                }
+            } catch (NumberFormatException ignored) {
+                // fall through to the processor count
+            }
+            throw new IllegalArgumentException("FULGUR_THREADS must be a positive integer, got '" + v + "'");
+        }
+        return Runtime.getRuntime().availableProcessors();
+    }
+
+    private static ThreadFactory daemonFactory() {
+        AtomicInteger n = new AtomicInteger();
+        return r -> {
+            Thread t = new Thread(r, "fulgur-cpu-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        };
+    }
+}
