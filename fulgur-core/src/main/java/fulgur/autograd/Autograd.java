@@ -1,0 +1,136 @@
+package fulgur.autograd;
+
+import fulgur.ops.Elementwise;
+import fulgur.tensor.Scope;
+import fulgur.tensor.Shape;
+import fulgur.tensor.Tensor;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** The reverse-mode engine: runs recorded nodes in reverse topological order and accumulates leaf gradients. */
+public final class Autograd {
+    private Autograd() {}
+
+    /**
+     * Records {@code out} as produced by {@code op} from {@code inputs} when gradient mode is on and any input needs a
+     * gradient. Returns {@code out}.
+     */
+    public static Tensor record(String op, Tensor out, Tensor[] inputs, Node.Backward backward) {
+        if (!GradMode.isEnabled()) {
+            return out;
+        }
+        for (Tensor t : inputs) {
+            if (t != null && t.requiresGrad()) {
+                return out.withGradFn(new Node(op, inputs, backward));
+            }
+        }
+        return out;
+    }
+
+    public static boolean needsGrad(Tensor... inputs) {
+        if (!GradMode.isEnabled()) {
+            return false;
+        }
+        for (Tensor t : inputs) {
+            if (t != null && t.requiresGrad()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    public static void backward(Tensor root, Tensor seed) {
+        if (!root.requiresGrad()) {
+            throw new IllegalStateException("backward: " + root.describe() + " does not require gradients (no input of its graph does)");
+        }
+        if (seed == null) {
+            if (root.numel() != 1) {
+                throw new IllegalArgumentException("backward: implicit seed needs a scalar output, got " + root.describe() + "; pass a seed gradient");
+            }
+            seed = Tensor.full(root.dtype().computeType(), root.device(), 1.0, root.shape());
+        } else if (!root.sameShape(seed)) {
+            throw new IllegalArgumentException("backward: seed shape " + Shape.str(seed.shape()) + " differs from output " + root.describe());
+        }
+        List<Tensor> order = topologicalOrder(root);
+        Map<Tensor, Tensor> grads = new IdentityHashMap<>();
+        grads.put(root, seed);
+        try (GradMode.Guard ignored = GradMode.noGrad()) {
+            for (Tensor t : order) {
+                Tensor g = grads.remove(t);
+                if (g == null) {
+                    continue;
+                }
+                Node node = t.gradFn();
+                if (node == null) {
+                    accumulateLeaf(t, g);
+                    continue;
+                }
+                Tensor[] inGrads = node.backwardFn().apply(g);
+                Tensor[] inputs = node.inputs();
+                if (inGrads.length != inputs.length) {
+                    throw new IllegalStateException("backward of " + node.op() + " returned " + inGrads.length + " gradients for " + inputs.length + " inputs");
+                }
+                for (int i = 0; i < inputs.length; i++) {
+                    Tensor in = inputs[i];
+                    Tensor gi = inGrads[i];
+                    if (in == null || gi == null || !in.requiresGrad()) {
+                        continue;
+                    }
+                    if (!in.sameShape(gi)) {
+                        throw new IllegalStateException("backward of " + node.op() + ": gradient shape " + Shape.str(gi.shape())
+                                + " does not match input " + in.describe());
+                    }
+                    Tensor prev = grads.get(in);
+                    grads.put(in, prev == null ? gi : Elementwise.add(prev, gi));
+                }
+            }
+        }
+    }
+
+    /** Adds {@code g} into the leaf's gradient buffer, which lives in the scope that owns the leaf. */
+    private static void accumulateLeaf(Tensor leaf, Tensor g) {
+        Scope owner = leaf.storage().owner();
+        Scope target = owner == null ? Scope.root() : owner;
+        Tensor prev = leaf.grad();
+        if (prev == null) {
+            Tensor buf = target.run(() -> Tensor.empty(leaf.dtype().computeType(), leaf.device(), leaf.shape()));
+            buf.copyFrom(g);
+            leaf.setGrad(buf);
+        } else {
+            Tensor sum = Elementwise.add(prev, g);
+            prev.copyFrom(sum);
+        }
+    }
+
+    /** Tensors reachable from root, each after every tensor that depends on it. */
+    private static List<Tensor> topologicalOrder(Tensor root) {
+        List<Tensor> post = new ArrayList<>();
+        Map<Tensor, Boolean> visited = new IdentityHashMap<>();
+        ArrayDeque<Object[]> stack = new ArrayDeque<>();
+        stack.push(new Object[] {root, 0});
+        visited.put(root, true);
+        while (!stack.isEmpty()) {
+            Object[] frame = stack.peek();
+            Tensor t = (Tensor) frame[0];
+            int next = (int) frame[1];
+            Node node = t.gradFn();
+            Tensor[] inputs = node == null ? new Tensor[0] : node.inputs();
+            if (next < inputs.length) {
+                frame[1] = next + 1;
+                Tensor in = inputs[next];
+                if (in != null && in.requiresGrad() && !visited.containsKey(in)) {
+                    visited.put(in, true);
+                    stack.push(new Object[] {in, 0});
+                }
+            } else {
+                stack.pop();
+                post.add(t);
+            }
+        }
+        java.util.Collections.reverse(post);
+        return post;
+    }
+}

@@ -1,0 +1,105 @@
+package fulgur.backend;
+
+import fulgur.tensor.DType;
+import fulgur.tensor.Device;
+import fulgur.tensor.Tensor;
+
+/**
+ * The kernels of one device. Methods take and return tensors of this backend's device, never record autograd
+ * (the ops layer does), accept any strides unless noted, and return new contiguous tensors in the current scope.
+ * Floating inputs of bf16/f16 compute in f32 and return their own dtype unless noted.
+ */
+public interface Backend {
+
+    Device device();
+
+    /** Uninitialised contiguous storage. */
+    Tensor empty(DType dtype, int[] shape);
+
+    /** dst ← src elementwise (same shape), converting dtype and, where supported, device. */
+    void copy(Tensor src, Tensor dst);
+
+    void fill(Tensor dst, double value);
+
+    Tensor unary(UnaryOp op, Tensor x, double param);
+
+    /** dx for y = op(x) given dy (x and y as in the forward; y may be null for ops that do not use it). */
+    Tensor unaryBackward(UnaryOp op, Tensor x, Tensor y, Tensor dy, double param);
+
+    /** a op b with numpy broadcasting. Result dtype: the common floating type (or a's when both are integer). */
+    Tensor binary(BinaryOp op, Tensor a, Tensor b);
+
+    /** Reduction over {@code axes} (already normalised, distinct); keepDims keeps them as size 1. */
+    Tensor reduce(ReduceOp op, Tensor x, int[] axes, boolean keepDims);
+
+    /** Index (i64) of the max (or min) along {@code axis}. Ties give the first index. */
+    Tensor argReduce(boolean max, Tensor x, int axis, boolean keepDim);
+
+    /**
+     * Batched matrix product op(a)·op(b) over the last two dimensions with broadcast batch dimensions; op transposes
+     * when the flag is set. f32 accumulation; the result dtype is the inputs' (f32 for bf16/f16 inputs unless
+     * {@code outDtype} says otherwise; pass null for the default).
+     */
+    Tensor matmul(Tensor a, Tensor b, boolean transA, boolean transB, DType outDtype);
+
+    /** Softmax (or log-softmax) over the last axis. */
+    Tensor softmax(Tensor x, boolean log);
+
+    /** dx from y = softmax(x) (or log-softmax) and dy, over the last axis. */
+    Tensor softmaxBackward(Tensor y, Tensor dy, boolean log);
+
+    /**
+     * Mean cross-entropy over rows of {@code logits} [N, V] against integer {@code targets} [N], skipping rows whose
+     * target is {@code ignoreIndex}, with label smoothing ε (target distribution (1−ε)·onehot + ε/V). Returns a
+     * scalar f32 tensor; 0 when every row is ignored.
+     */
+    Tensor crossEntropy(Tensor logits, Tensor targets, int ignoreIndex, double smoothing);
+
+    /** d(loss)/d(logits) scaled by {@code gradOut} (the scalar upstream gradient). */
+    Tensor crossEntropyBackward(Tensor logits, Tensor targets, int ignoreIndex, double smoothing, double gradOut);
+
+    /** Rows of weight [V, D] picked by integer ids of any shape → [..., D]; ids out of range are an error. */
+    Tensor embedding(Tensor weight, Tensor ids);
+
+    /** Scatter-add of dOut [..., D] rows into a zero [vocab, D] gradient at {@code ids}. */
+    Tensor embeddingBackward(Tensor dOut, Tensor ids, int vocab);
+
+    /**
+     * RMSNorm over the last axis: y = x / sqrt(mean(x²) + eps) (· gain when gain is not null).
+     * Returns {y, rstd} with rstd [..., 1] f32 for the backward.
+     */
+    Tensor[] rmsNorm(Tensor x, Tensor gain, double eps);
+
+    /** Returns {dx, dgain (null when gain is null)}. */
+    Tensor[] rmsNormBackward(Tensor x, Tensor gain, Tensor rstd, Tensor dy);
+
+    /** LayerNorm over the last axis with optional weight and bias: returns {y, mean, rstd}. */
+    Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, double eps);
+
+    /** Returns {dx, dweight, dbias} (null where the parameter is null). */
+    Tensor[] layerNormBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, boolean hasBias);
+
+    /** Concatenation along {@code axis} (shapes equal elsewhere, same dtype). */
+    Tensor concat(Tensor[] xs, int axis);
+
+    /** out[i][j][k] = x[i][index[i][j][k]][k] for axis 1 (torch.gather). index has x's rank. */
+    Tensor gather(Tensor x, int axis, Tensor index);
+
+    /** A zero tensor of {@code shape} with src scatter-added at index along axis (the backward of gather). */
+    Tensor scatterAdd(int[] shape, int axis, Tensor index, Tensor src);
+
+    /** Slices of x along axis at the integer positions in a 1-D index. */
+    Tensor indexSelect(Tensor x, int axis, Tensor index);
+
+    /** A zero tensor of {@code shape} with src's slices added at index along axis (the backward of indexSelect). */
+    Tensor indexAdd(int[] shape, int axis, Tensor index, Tensor src);
+
+    /** cond ≠ 0 ? a : b, broadcast. */
+    Tensor where(Tensor cond, Tensor a, Tensor b);
+
+    /** Inclusive cumulative sum along axis (reverse: from the end). */
+    Tensor cumsum(Tensor x, int axis, boolean reverse);
+
+    /** A mask of 0 or 1/(1−p) values (x's dtype and shape), drawn from the counter-based stream. */
+    Tensor dropoutMask(Tensor like, double p, long stream);
+}

@@ -1,0 +1,10 @@
+package fulgur.backend;
+
+import fulgur.tensor.Device;
+
+/** A service that creates the backend of a device kind (registered in META-INF/services). */
+public interface BackendProvider {
+    Device.Kind kind();
+
+    Backend create(Device device);
+}

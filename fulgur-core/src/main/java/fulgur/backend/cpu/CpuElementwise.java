@@ -1,0 +1,297 @@
+package fulgur.backend.cpu;
+
+import fulgur.backend.BinaryOp;
+import fulgur.backend.UnaryOp;
+import fulgur.tensor.DType;
+import fulgur.tensor.Shape;
+import fulgur.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/** Elementwise kernels: f32 runs through the Vector API, f64 and the rarer functions through scalar loops. */
+final class CpuElementwise {
+    private CpuElementwise() {}
+
+    static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final ByteOrder NO = ByteOrder.nativeOrder();
+    private static final int CHUNK = 1 << 14;
+
+    // ------------------------------------------------------------------ unary
+
+    static Tensor unary(UnaryOp op, Tensor x, double p) {
+        CpuSupport.checkCpu("unary " + op, x);
+        DType mt = CpuSupport.mathType(x.dtype());
+        Tensor in = CpuSupport.contiguousAs(x, mt);
+        Tensor out = CpuSupport.alloc(mt, x.shape());
+        long n = x.numel();
+        MemorySegment s = in.hostSegment("unary");
+        MemorySegment d = out.hostSegment("unary");
+        long so = in.offset();
+        forChunks(n, (a, b) -> {
+            if (mt == DType.F32) {
+                unaryF32(op, s, so + a, d, a, b - a, (float) p);
+            } else {
+                for (long i = a; i < b; i++) {
+                    d.setAtIndex(ValueLayout.JAVA_DOUBLE, i, ScalarMath.apply(op, s.getAtIndex(ValueLayout.JAVA_DOUBLE, so + i), p));
+                }
+            }
+        });
+        return CpuSupport.convert(out, x.dtype());
+    }
+
+    static Tensor unaryBackward(UnaryOp op, Tensor x, Tensor y, Tensor dy, double p) {
+        CpuSupport.checkCpu("unaryBackward " + op, x);
+        if (!x.sameShape(dy)) {
+            throw new IllegalArgumentException("unaryBackward " + op + ": gradient shape " + Shape.str(dy.shape()) + " does not match input " + x.describe());
+        }
+        DType mt = CpuSupport.mathType(x.dtype());
+        Tensor xs = CpuSupport.contiguousAs(x, mt);
+        Tensor ys = y == null ? null : CpuSupport.contiguousAs(y, mt);
+        Tensor gs = CpuSupport.contiguousAs(dy, mt);
+        Tensor out = CpuSupport.alloc(mt, x.shape());
+        MemorySegment xm = xs.hostSegment("unaryBackward");
+        MemorySegment ym = ys == null ? null : ys.hostSegment("unaryBackward");
+        MemorySegment gm = gs.hostSegment("unaryBackward");
+        MemorySegment d = out.hostSegment("unaryBackward");
+        long xo = xs.offset();
+        long yo = ys == null ? 0 : ys.offset();
+        long go = gs.offset();
+        forChunks(x.numel(), (a, b) -> {
+            if (mt == DType.F32 && backwardVectorised(op)) {
+                backwardF32(op, xm, xo + a, gm, go + a, d, a, b - a, (float) p);
+                return;
+            }
+            for (long i = a; i < b; i++) {
+                double xv = get(xm, mt, xo + i);
+                double yv = ym != null ? get(ym, mt, yo + i) : ScalarMath.apply(op, xv, p);
+                set(d, mt, i, get(gm, mt, go + i) * ScalarMath.derivative(op, xv, yv, p));
+            }
+        });
+        return CpuSupport.convert(out, x.dtype().isFloating() ? x.dtype() : mt);
+    }
+
+    private static boolean backwardVectorised(UnaryOp op) {
+        return switch (op) {
+            case SILU, SIGMOID, EXP, TANH, RELU, MUL_SCALAR, ADD_SCALAR, NEG, SQUARE -> true;
+            default -> false;
+        };
+    }
+
+    private static void unaryF32(UnaryOp op, MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
+        long i = 0;
+        long bound = F.loopBound(n);
+        boolean vec = switch (op) {
+            case GELU, GELU_TANH, POW -> false;
+            default -> true;
+        };
+        if (vec) {
+            FloatVector zero = FloatVector.zero(F);
+            FloatVector one = FloatVector.broadcast(F, 1f);
+            for (; i < bound; i += F.length()) {
+                FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
+                FloatVector r = switch (op) {
+                    case NEG -> x.neg();
+                    case EXP -> x.lanewise(VectorOperators.EXP);
+                    case LOG -> x.lanewise(VectorOperators.LOG);
+                    case SQRT -> x.sqrt();
+                    case RSQRT -> one.div(x.sqrt());
+                    case ABS -> x.abs();
+                    case SILU -> x.div(one.add(x.neg().lanewise(VectorOperators.EXP)));
+                    case SIGMOID -> one.div(one.add(x.neg().lanewise(VectorOperators.EXP)));
+                    case TANH -> x.lanewise(VectorOperators.TANH);
+                    case RELU -> x.max(zero);
+                    case SOFTPLUS -> x.max(zero).add(x.abs().neg().lanewise(VectorOperators.EXP).lanewise(VectorOperators.LOG1P));
+                    case LOGSIGMOID -> x.min(zero).sub(x.abs().neg().lanewise(VectorOperators.EXP).lanewise(VectorOperators.LOG1P));
+                    case SQUARE -> x.mul(x);
+                    case RECIPROCAL -> one.div(x);
+                    case ADD_SCALAR -> x.add(p);
+                    case MUL_SCALAR -> x.mul(p);
+                    default -> throw new IllegalStateException(op.name());
+                };
+                r.intoMemorySegment(d, (doff + i) * 4, NO);
+            }
+        }
+        for (; i < n; i++) {
+            float x = s.getAtIndex(ValueLayout.JAVA_FLOAT, so + i);
+            d.setAtIndex(ValueLayout.JAVA_FLOAT, doff + i, (float) ScalarMath.apply(op, x, p));
+        }
+    }
+
+    private static void backwardF32(UnaryOp op, MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
+        long i = 0;
+        long bound = F.loopBound(n);
+        FloatVector one = FloatVector.broadcast(F, 1f);
+        FloatVector zero = FloatVector.zero(F);
+        for (; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, xm, (xo + i) * 4, NO);
+            FloatVector g = FloatVector.fromMemorySegment(F, gm, (go + i) * 4, NO);
+            FloatVector r = switch (op) {
+                case SILU -> {
+                    FloatVector sg = one.div(one.add(x.neg().lanewise(VectorOperators.EXP)));
+                    yield g.mul(sg.mul(one.add(x.mul(one.sub(sg)))));
+                }
+                case SIGMOID -> {
+                    FloatVector sg = one.div(one.add(x.neg().lanewise(VectorOperators.EXP)));
+                    yield g.mul(sg.mul(one.sub(sg)));
+                }
+                case EXP -> g.mul(x.lanewise(VectorOperators.EXP));
+                case TANH -> {
+                    FloatVector t = x.lanewise(VectorOperators.TANH);
+                    yield g.mul(one.sub(t.mul(t)));
+                }
+                case RELU -> g.blend(zero, x.compare(VectorOperators.LE, 0f));
+                case MUL_SCALAR -> g.mul(p);
+                case ADD_SCALAR -> g;
+                case NEG -> g.neg();
+                case SQUARE -> g.mul(x).mul(2f);
+                default -> throw new IllegalStateException(op.name());
+            };
+            r.intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        for (; i < n; i++) {
+            double x = xm.getAtIndex(ValueLayout.JAVA_FLOAT, xo + i);
+            double y = ScalarMath.apply(op, x, p);
+            d.setAtIndex(ValueLayout.JAVA_FLOAT, doff + i, (float) (gm.getAtIndex(ValueLayout.JAVA_FLOAT, go + i) * ScalarMath.derivative(op, x, y, p)));
+        }
+    }
+
+    // ------------------------------------------------------------------ binary
+
+    static Tensor binary(BinaryOp op, Tensor a, Tensor b) {
+        String name = "binary " + op;
+        CpuSupport.checkCpu(name, a);
+        CpuSupport.checkCpu(name, b);
+        int[] shape = Shape.broadcast(name, a.shape(), b.shape());
+        DType rt = CpuSupport.promote(a.dtype(), b.dtype());
+        DType mt = CpuSupport.mathType(rt);
+        Tensor am = a.dtype() == mt ? a : CpuSupport.contiguousAs(a, mt);
+        Tensor bm = b.dtype() == mt ? b : CpuSupport.contiguousAs(b, mt);
+        Tensor out = CpuSupport.alloc(mt, shape);
+        long[] sa = broadcastStrides(am, shape);
+        long[] sb = broadcastStrides(bm, shape);
+        Strided it = Strided.of(shape, sa, sb, Shape.contiguousStrides(shape));
+        MemorySegment as = am.hostSegment(name);
+        MemorySegment bs = bm.hostSegment(name);
+        MemorySegment d = out.hostSegment(name);
+        long ao = am.offset();
+        long bo = bm.offset();
+        int inner = it.inner();
+        long ias = it.innerStride(0);
+        long ibs = it.innerStride(1);
+        long ids = it.innerStride(2);
+        long rows = it.rows();
+        if (rows == 1) {
+            forChunks(inner, (x0, x1) -> binaryRun(op, mt, as, ao + x0 * ias, ias, bs, bo + x0 * ibs, ibs, d, x0 * ids, x1 - x0));
+        } else {
+            Parallel.forRange(Shape.toInt(name, rows), Math.max(1, CHUNK / Math.max(1, inner)), (r0, r1) -> {
+                long[] offs = new long[3];
+                for (int r = r0; r < r1; r++) {
+                    it.offsets(r, offs);
+                    binaryRun(op, mt, as, ao + offs[0], ias, bs, bo + offs[1], ibs, d, offs[2], inner);
+                }
+            });
+        }
+        return CpuSupport.convert(out, rt);
+    }
+
+    /** Strides of t viewed with the broadcast shape (0 on broadcast dimensions). */
+    static long[] broadcastStrides(Tensor t, int[] shape) {
+        int[] ts = t.shape();
+        long[] st = t.strides();
+        long[] r = new long[shape.length];
+        int lead = shape.length - ts.length;
+        for (int i = 0; i < ts.length; i++) {
+            r[lead + i] = ts[i] == 1 && shape[lead + i] != 1 ? 0 : st[i];
+        }
+        return r;
+    }
+
+    private static void binaryRun(BinaryOp op, DType mt, MemorySegment a, long ao, long as, MemorySegment b, long bo, long bs,
+                                  MemorySegment d, long doff, long n) {
+        if (mt == DType.F32 && vectorBinary(op) && (as == 1 || as == 0) && (bs == 1 || bs == 0)) {
+            binaryF32(op, a, ao, as, b, bo, bs, d, doff, n);
+            return;
+        }
+        if (mt == DType.F32) {
+            for (long i = 0; i < n; i++) {
+                float x = a.getAtIndex(ValueLayout.JAVA_FLOAT, ao + i * as);
+                float y = b.getAtIndex(ValueLayout.JAVA_FLOAT, bo + i * bs);
+                d.setAtIndex(ValueLayout.JAVA_FLOAT, doff + i, (float) ScalarMath.apply(op, x, y));
+            }
+        } else {
+            for (long i = 0; i < n; i++) {
+                double x = a.getAtIndex(ValueLayout.JAVA_DOUBLE, ao + i * as);
+                double y = b.getAtIndex(ValueLayout.JAVA_DOUBLE, bo + i * bs);
+                d.setAtIndex(ValueLayout.JAVA_DOUBLE, doff + i, ScalarMath.apply(op, x, y));
+            }
+        }
+    }
+
+    private static boolean vectorBinary(BinaryOp op) {
+        return switch (op) {
+            case ADD, SUB, MUL, DIV, MAXIMUM, MINIMUM -> true;
+            default -> false;
+        };
+    }
+
+    private static void binaryF32(BinaryOp op, MemorySegment a, long ao, long as, MemorySegment b, long bo, long bs,
+                                  MemorySegment d, long doff, long n) {
+        long i = 0;
+        long bound = F.loopBound(n);
+        FloatVector ab = as == 0 ? FloatVector.broadcast(F, a.getAtIndex(ValueLayout.JAVA_FLOAT, ao)) : null;
+        FloatVector bb = bs == 0 ? FloatVector.broadcast(F, b.getAtIndex(ValueLayout.JAVA_FLOAT, bo)) : null;
+        for (; i < bound; i += F.length()) {
+            FloatVector x = ab != null ? ab : FloatVector.fromMemorySegment(F, a, (ao + i) * 4, NO);
+            FloatVector y = bb != null ? bb : FloatVector.fromMemorySegment(F, b, (bo + i) * 4, NO);
+            FloatVector r = switch (op) {
+                case ADD -> x.add(y);
+                case SUB -> x.sub(y);
+                case MUL -> x.mul(y);
+                case DIV -> x.div(y);
+                case MAXIMUM -> x.lanewise(VectorOperators.MAX, y);
+                case MINIMUM -> x.lanewise(VectorOperators.MIN, y);
+                default -> throw new IllegalStateException(op.name());
+            };
+            r.intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        for (; i < n; i++) {
+            float x = a.getAtIndex(ValueLayout.JAVA_FLOAT, ao + i * as);
+            float y = b.getAtIndex(ValueLayout.JAVA_FLOAT, bo + i * bs);
+            d.setAtIndex(ValueLayout.JAVA_FLOAT, doff + i, (float) ScalarMath.apply(op, x, y));
+        }
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    interface LongRange {
+        void run(long start, long end);
+    }
+
+    /** Splits [0, n) into chunks of about 16K elements spread over the pool. */
+    static void forChunks(long n, LongRange body) {
+        long chunks = (n + CHUNK - 1) / CHUNK;
+        if (chunks <= 1) {
+            if (n > 0) {
+                body.run(0, n);
+            }
+            return;
+        }
+        Parallel.forRange(Shape.toInt("chunks", chunks), 1, (c0, c1) -> body.run((long) c0 * CHUNK, Math.min(n, (long) c1 * CHUNK)));
+    }
+
+    static double get(MemorySegment s, DType t, long i) {
+        return t == DType.F32 ? s.getAtIndex(ValueLayout.JAVA_FLOAT, i) : s.getAtIndex(ValueLayout.JAVA_DOUBLE, i);
+    }
+
+    static void set(MemorySegment s, DType t, long i, double v) {
+        if (t == DType.F32) {
+            s.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) v);
+        } else {
+            s.setAtIndex(ValueLayout.JAVA_DOUBLE, i, v);
+        }
+    }
+}

@@ -1,0 +1,81 @@
+package fulgur.ops;
+
+import fulgur.autograd.Autograd;
+import fulgur.autograd.GradMode;
+import fulgur.backend.UnaryOp;
+import fulgur.tensor.Rng;
+import fulgur.tensor.Shape;
+import fulgur.tensor.Tensor;
+
+/** Activation functions, softmax and dropout. */
+public final class Activations {
+    private Activations() {}
+
+    public static Tensor silu(Tensor x) {
+        return Elementwise.unary(UnaryOp.SILU, x, 0);
+    }
+
+    public static Tensor sigmoid(Tensor x) {
+        return Elementwise.unary(UnaryOp.SIGMOID, x, 0);
+    }
+
+    public static Tensor tanh(Tensor x) {
+        return Elementwise.unary(UnaryOp.TANH, x, 0);
+    }
+
+    public static Tensor relu(Tensor x) {
+        return Elementwise.unary(UnaryOp.RELU, x, 0);
+    }
+
+    /** Exact (erf) GELU. */
+    public static Tensor gelu(Tensor x) {
+        return Elementwise.unary(UnaryOp.GELU, x, 0);
+    }
+
+    public static Tensor geluTanh(Tensor x) {
+        return Elementwise.unary(UnaryOp.GELU_TANH, x, 0);
+    }
+
+    public static Tensor softplus(Tensor x) {
+        return Elementwise.unary(UnaryOp.SOFTPLUS, x, 0);
+    }
+
+    public static Tensor logSigmoid(Tensor x) {
+        return Elementwise.unary(UnaryOp.LOGSIGMOID, x, 0);
+    }
+
+    public static Tensor softmax(Tensor x, int axis) {
+        return softmax(x, axis, false);
+    }
+
+    public static Tensor logSoftmax(Tensor x, int axis) {
+        return softmax(x, axis, true);
+    }
+
+    private static Tensor softmax(Tensor x, int axis, boolean log) {
+        String op = log ? "logSoftmax" : "softmax";
+        x.checkAlive(op);
+        int a = Shape.axis(op, axis, x.ndim());
+        int last = x.ndim() - 1;
+        if (a != last) {
+            return Views.transpose(softmax(Views.transpose(x, a, last), last, log), a, last);
+        }
+        Tensor out = x.backend().softmax(x, log);
+        return Autograd.record(op, out, new Tensor[] {x}, g -> new Tensor[] {x.backend().softmaxBackward(out, g, log)});
+    }
+
+    /** Inverted dropout: zeroes elements with probability p and scales the rest by 1/(1−p); identity when p = 0. */
+    public static Tensor dropout(Tensor x, double p, Rng rng, boolean training) {
+        if (p < 0 || p >= 1) {
+            throw new IllegalArgumentException("dropout: probability must be in [0, 1), got " + p);
+        }
+        if (!training || p == 0) {
+            return x;
+        }
+        Tensor mask;
+        try (var g = GradMode.noGrad()) {
+            mask = x.backend().dropoutMask(x, p, rng.nextStream());
+        }
+        return Elementwise.mul(x, mask);
+    }
+}

@@ -1,0 +1,59 @@
+package fulgur.ops;
+
+import fulgur.autograd.Autograd;
+import fulgur.tensor.Tensor;
+
+/** Matrix products with broadcast batch dimensions, and the linear layer's affine map. */
+public final class LinearAlgebra {
+    private LinearAlgebra() {}
+
+    /** a [..., M, K] · b [..., K, N] → [..., M, N]; 1-D operands are treated as a row / column vector. */
+    public static Tensor matmul(Tensor a, Tensor b) {
+        Elementwise.checkSameDevice("matmul", a, b);
+        if (a.ndim() == 1) {
+            return Views.squeeze(matmul(Views.unsqueeze(a, 0), b), -2);
+        }
+        if (b.ndim() == 1) {
+            return Views.squeeze(matmul(a, Views.unsqueeze(b, 1)), -1);
+        }
+        return matmul(a, b, false, false);
+    }
+
+    /** op(a)·op(b) where op transposes the last two dimensions when the flag is set. */
+    public static Tensor matmul(Tensor a, Tensor b, boolean transA, boolean transB) {
+        Elementwise.checkSameDevice("matmul", a, b);
+        Tensor out = a.backend().matmul(a, b, transA, transB, null);
+        int[] sa = a.shape();
+        int[] sb = b.shape();
+        return Autograd.record("matmul", out, new Tensor[] {a, b}, g -> {
+            Tensor ga = null;
+            Tensor gb = null;
+            if (a.requiresGrad()) {
+                // C = op(A)·op(B): dop(A) = G·op(B)ᵀ; dA = transA ? (G·op(B)ᵀ)ᵀ = op(B)·Gᵀ : G·op(B)ᵀ
+                Tensor d = transA ? a.backend().matmul(b, g, transB, true, a.dtype()) : a.backend().matmul(g, b, false, !transB, a.dtype());
+                ga = Reductions.sumTo(d, sa);
+            }
+            if (b.requiresGrad()) {
+                // dop(B) = op(A)ᵀ·G; dB = transB ? Gᵀ·op(A) : op(A)ᵀ·G
+                Tensor d = transB ? a.backend().matmul(g, a, true, transA, b.dtype()) : a.backend().matmul(a, g, !transA, false, b.dtype());
+                gb = Reductions.sumTo(d, sb);
+            }
+            return new Tensor[] {ga, gb};
+        });
+    }
+
+    /** x [..., in] · wᵀ (w [out, in], as torch.nn.Linear stores it) + bias [out]. */
+    public static Tensor linear(Tensor x, Tensor w, Tensor bias) {
+        if (w.ndim() != 2 || x.size(-1) != w.size(1)) {
+            throw new IllegalArgumentException("linear: input " + x.describe() + " does not match weight " + w.describe() + " (expected [..., " + (w.ndim() == 2 ? w.size(1) : "?") + "])");
+        }
+        int[] s = x.shape();
+        Tensor x2 = Views.reshape(x, -1, w.size(1));
+        Tensor y = matmul(x2, w, false, true);
+        if (bias != null) {
+            y = Elementwise.add(y, bias);
+        }
+        s[s.length - 1] = w.size(0);
+        return Views.reshape(y, s);
+    }
+}

@@ -1,0 +1,61 @@
+package fulgur.tensor;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/** Scalar element access to host memory in any dtype, and the bf16/f16 conversions. Not for hot loops. */
+public final class Elements {
+    private Elements() {}
+
+    public static double get(MemorySegment seg, DType dtype, long index) {
+        return switch (dtype) {
+            case F32 -> seg.getAtIndex(ValueLayout.JAVA_FLOAT, index);
+            case F64 -> seg.getAtIndex(ValueLayout.JAVA_DOUBLE, index);
+            case BF16 -> bf16ToFloat(seg.getAtIndex(ValueLayout.JAVA_SHORT, index));
+            case F16 -> Float.float16ToFloat(seg.getAtIndex(ValueLayout.JAVA_SHORT, index));
+            case I32 -> seg.getAtIndex(ValueLayout.JAVA_INT, index);
+            case I64 -> seg.getAtIndex(ValueLayout.JAVA_LONG, index);
+        };
+    }
+
+    public static long getLong(MemorySegment seg, DType dtype, long index) {
+        return switch (dtype) {
+            case I32 -> seg.getAtIndex(ValueLayout.JAVA_INT, index);
+            case I64 -> seg.getAtIndex(ValueLayout.JAVA_LONG, index);
+            default -> (long) get(seg, dtype, index);
+        };
+    }
+
+    public static void set(MemorySegment seg, DType dtype, long index, double v) {
+        switch (dtype) {
+            case F32 -> seg.setAtIndex(ValueLayout.JAVA_FLOAT, index, (float) v);
+            case F64 -> seg.setAtIndex(ValueLayout.JAVA_DOUBLE, index, v);
+            case BF16 -> seg.setAtIndex(ValueLayout.JAVA_SHORT, index, floatToBf16((float) v));
+            case F16 -> seg.setAtIndex(ValueLayout.JAVA_SHORT, index, Float.floatToFloat16((float) v));
+            case I32 -> seg.setAtIndex(ValueLayout.JAVA_INT, index, (int) v);
+            case I64 -> seg.setAtIndex(ValueLayout.JAVA_LONG, index, (long) v);
+        }
+    }
+
+    public static void setLong(MemorySegment seg, DType dtype, long index, long v) {
+        switch (dtype) {
+            case I32 -> seg.setAtIndex(ValueLayout.JAVA_INT, index, (int) v);
+            case I64 -> seg.setAtIndex(ValueLayout.JAVA_LONG, index, v);
+            default -> set(seg, dtype, index, v);
+        }
+    }
+
+    public static float bf16ToFloat(short bits) {
+        return Float.intBitsToFloat((bits & 0xFFFF) << 16);
+    }
+
+    /** Round-to-nearest-even conversion; NaN stays NaN. */
+    public static short floatToBf16(float f) {
+        int bits = Float.floatToRawIntBits(f);
+        if (Float.isNaN(f)) {
+            return (short) ((bits >>> 16) | 0x40);
+        }
+        int rounding = 0x7FFF + ((bits >>> 16) & 1);
+        return (short) ((bits + rounding) >>> 16);
+    }
+}

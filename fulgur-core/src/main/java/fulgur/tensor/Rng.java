@@ -1,0 +1,129 @@
+package fulgur.tensor;
+
+import fulgur.backend.cpu.Parallel;
+
+/**
+ * Seeded, counter-based random numbers: element i of the n-th tensor drawn from a generator is a pure function of
+ * (seed, n, i), so the same seed gives the same tensors on any run and with any number of threads. The state is two
+ * longs ({@link #seed()}, {@link #counter()}) and can be saved in a checkpoint and restored.
+ */
+public final class Rng {
+    private final long seed;
+    private long counter;
+
+    public Rng(long seed) {
+        this(seed, 0);
+    }
+
+    public Rng(long seed, long counter) {
+        this.seed = seed;
+        this.counter = counter;
+    }
+
+    public long seed() {
+        return seed;
+    }
+
+    public long counter() {
+        return counter;
+    }
+
+    /** Reserves a fresh stream for one tensor (or one draw) and returns its key. */
+    public synchronized long nextStream() {
+        return mix(seed ^ mix(++counter * 0x9E3779B97F4A7C15L));
+    }
+
+    /** A uniform long from a stream key and an index. */
+    public static long bits(long stream, long index) {
+        return mix(stream + mix(index + 0x632BE59BD9B4E019L));
+    }
+
+    /** A uniform double in [0, 1) with 53 random bits. */
+    public static double uniform(long stream, long index) {
+        return (bits(stream, index) >>> 11) * 0x1.0p-53;
+    }
+
+    /** A standard normal from a stream key and an index (Box-Muller on two uniforms derived from the index). */
+    public static double normal(long stream, long index) {
+        double u1 = ((bits(stream, 2 * index) >>> 11) + 1) * 0x1.0p-53; // (0, 1]
+        double u2 = uniform(stream, 2 * index + 1);
+        return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+    }
+
+    /** Next long of a single draw (for sampling, shuffling). */
+    public long nextLong() {
+        return bits(nextStream(), 0);
+    }
+
+    public double nextDouble() {
+        return uniform(nextStream(), 0);
+    }
+
+    public int nextInt(int bound) {
+        if (bound <= 0) {
+            throw new IllegalArgumentException("bound must be positive, got " + bound);
+        }
+        return (int) Math.floorMod(nextLong(), (long) bound);
+    }
+
+    /** Tensor of N(mean, std²) values. */
+    public Tensor normal(DType dtype, double mean, double std, int... shape) {
+        long stream = nextStream();
+        return fill(dtype, shape, i -> mean + std * normal(stream, i));
+    }
+
+    public Tensor normal(double mean, double std, int... shape) {
+        return normal(DType.F32, mean, std, shape);
+    }
+
+    /** Tensor of U[lo, hi) values. */
+    public Tensor uniform(DType dtype, double lo, double hi, int... shape) {
+        long stream = nextStream();
+        return fill(dtype, shape, i -> lo + (hi - lo) * uniform(stream, i));
+    }
+
+    public Tensor uniform(double lo, double hi, int... shape) {
+        return uniform(DType.F32, lo, hi, shape);
+    }
+
+    /** Normal values truncated to [a, b] (absolute bounds) by per-element resampling; deterministic per element. */
+    public Tensor truncatedNormal(DType dtype, double mean, double std, double a, double b, int... shape) {
+        if (!(a < b)) {
+            throw new IllegalArgumentException("truncatedNormal: need a < b, got a=" + a + ", b=" + b);
+        }
+        long stream = nextStream();
+        return fill(dtype, shape, i -> {
+            for (long attempt = 0; attempt < 1000; attempt++) {
+                double x = mean + std * normal(stream, i * 1000 + attempt);
+                if (x >= a && x <= b) {
+                    return x;
+                }
+            }
+            return Math.min(b, Math.max(a, mean));
+        });
+    }
+
+    @FunctionalInterface
+    private interface IndexFn {
+        double at(long i);
+    }
+
+    private static Tensor fill(DType dtype, int[] shape, IndexFn fn) {
+        Tensor t = Tensor.empty(dtype, shape);
+        long n = t.numel();
+        int chunks = (int) Math.min(Integer.MAX_VALUE, (n + 4095) / 4096);
+        Parallel.forRange(chunks, 1, (c0, c1) -> {
+            long end = Math.min(n, (long) c1 * 4096);
+            for (long i = (long) c0 * 4096; i < end; i++) {
+                t.setFlat(i, fn.at(i));
+            }
+        });
+        return t;
+    }
+
+    static long mix(long z) {
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
+    }
+}

@@ -1,0 +1,162 @@
+package fulgur.tensor;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * An explicit lifetime for tensors. Storages allocated while a scope is open on the current thread belong to it and
+ * are freed when it closes, except those moved out with {@link #keep}. Without an open scope, storages belong to the
+ * thread-independent {@link #root() root scope}, which lives until it is closed explicitly: parameters and optimizer
+ * state go there or into a long-lived scope of their own.
+ *
+ * <pre>{@code
+ * try (Scope step = Scope.open()) {
+ *     Tensor loss = model.loss(batch);
+ *     loss.backward();
+ *     lossValue = loss.item();
+ * } // activations and temporaries freed here
+ * }</pre>
+ */
+public final class Scope implements AutoCloseable {
+    private static final Scope ROOT = new Scope(null, "root");
+    private static final ThreadLocal<ArrayDeque<Scope>> STACK = ThreadLocal.withInitial(ArrayDeque::new);
+
+    private final Scope parent;
+    private final String name;
+    private final List<Storage> owned = new ArrayList<>();
+    private boolean closed;
+
+    private Scope(Scope parent, String name) {
+        this.parent = parent;
+        this.name = name;
+    }
+
+    /** Opens a scope nested in the current one on this thread. */
+    public static Scope open() {
+        return open("scope");
+    }
+
+    public static Scope open(String name) {
+        Scope s = new Scope(current(), name);
+        STACK.get().push(s);
+        return s;
+    }
+
+    /**
+     * A scope that is not entered on this thread's stack: tensors go into it only through {@link #adopt} or
+     * {@link #run}. For long-lived state such as parameters.
+     */
+    public static Scope detached(String name) {
+        return new Scope(ROOT, name);
+    }
+
+    /** The innermost open scope of this thread, or the root scope. */
+    public static Scope current() {
+        Scope s = STACK.get().peek();
+        return s == null ? ROOT : s;
+    }
+
+    public static Scope root() {
+        return ROOT;
+    }
+
+    /** Runs {@code body} with this scope as the current one (allocations inside go here), without closing it. */
+    public <T> T run(java.util.function.Supplier<T> body) {
+        ArrayDeque<Scope> stack = STACK.get();
+        stack.push(this);
+        try {
+            return body.get();
+        } finally {
+            stack.remove(this);
+        }
+    }
+
+    synchronized void register(Storage s) {
+        if (closed) {
+            throw new IllegalStateException("allocation into closed scope '" + name + "'");
+        }
+        owned.add(s);
+        s.setOwner(this);
+    }
+
+    /** Moves the tensor's storage into this scope (it then lives as long as this scope). */
+    public Tensor adopt(Tensor t) {
+        Storage s = t.storage();
+        Scope from = s.owner();
+        if (from == this) {
+            return t;
+        }
+        if (from != null) {
+            from.forget(s);
+        }
+        register(s);
+        return t;
+    }
+
+    /** Moves the tensors' storages out of this scope into its parent, so they survive its closing. */
+    public Tensor keep(Tensor t) {
+        if (parent == null) {
+            return t;
+        }
+        if (t.storage().owner() == this) {
+            forget(t.storage());
+            parent.register(t.storage());
+        }
+        return t;
+    }
+
+    public void keep(Tensor... ts) {
+        for (Tensor t : ts) {
+            keep(t);
+        }
+    }
+
+    private synchronized void forget(Storage s) {
+        for (int i = owned.size() - 1; i >= 0; i--) {
+            if (owned.get(i) == s) {
+                owned.remove(i);
+                return;
+            }
+        }
+    }
+
+    /** Bytes of storage this scope owns now. */
+    public synchronized long ownedBytes() {
+        long n = 0;
+        for (Storage s : owned) {
+            n += s.byteSize();
+        }
+        return n;
+    }
+
+    public synchronized int ownedCount() {
+        return owned.size();
+    }
+
+    @Override
+    public void close() {
+        if (this == ROOT) {
+            throw new IllegalStateException("the root scope cannot be closed");
+        }
+        ArrayDeque<Scope> stack = STACK.get();
+        stack.remove(this);
+        List<Storage> toFree;
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            toFree = new ArrayList<>(owned);
+            owned.clear();
+        }
+        for (Storage s : toFree) {
+            s.release();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "Scope(" + name + ")";
+    }
+}

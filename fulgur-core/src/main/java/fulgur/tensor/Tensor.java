@@ -1,0 +1,575 @@
+package fulgur.tensor;
+
+import fulgur.autograd.Autograd;
+import fulgur.autograd.Node;
+import fulgur.backend.Backend;
+import fulgur.backend.Backends;
+import fulgur.ops.Activations;
+import fulgur.ops.Elementwise;
+import fulgur.ops.Indexing;
+import fulgur.ops.LinearAlgebra;
+import fulgur.ops.Reductions;
+import fulgur.ops.Views;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+
+/**
+ * An n-dimensional array: a dtype, a shape, element strides and an offset into a {@link Storage}. Views (reshape,
+ * permute, narrow, expand, ...) share storage; {@link #contiguous()} copies only when needed. A tensor that requires
+ * gradients records the op that produced it, and {@link #backward()} runs reverse-mode differentiation.
+ */
+public final class Tensor implements AutoCloseable {
+    private final Storage storage;
+    private final DType dtype;
+    private final int[] shape;
+    private final long[] strides;
+    private final long offset;
+
+    private boolean requiresGrad;
+    private Tensor grad;
+    private Node gradFn;
+    private String name;
+
+    private Tensor(Storage storage, DType dtype, int[] shape, long[] strides, long offset) {
+        this.storage = storage;
+        this.dtype = dtype;
+        this.shape = shape;
+        this.strides = strides;
+        this.offset = offset;
+    }
+
+    // ---------------------------------------------------------------- creation
+
+    /** A view of existing storage (no copy). For backends and view ops. */
+    public static Tensor view(Storage storage, DType dtype, int[] shape, long[] strides, long offset) {
+        if (shape.length != strides.length) {
+            throw new IllegalArgumentException("view: shape " + Shape.str(shape) + " and strides " + Arrays.toString(strides) + " differ in rank");
+        }
+        return new Tensor(storage, dtype, shape.clone(), strides.clone(), offset);
+    }
+
+    /** Wraps freshly allocated storage as a contiguous tensor owned by the current scope. */
+    public static Tensor wrap(Storage storage, DType dtype, int[] shape) {
+        Scope.current().register(storage);
+        return new Tensor(storage, dtype, shape.clone(), Shape.contiguousStrides(shape), 0);
+    }
+
+    public static Tensor empty(DType dtype, int... shape) {
+        return empty(dtype, Device.CPU, shape);
+    }
+
+    public static Tensor empty(DType dtype, Device device, int... shape) {
+        Shape.check("empty", shape);
+        return Backends.of(device).empty(dtype, shape);
+    }
+
+    public static Tensor zeros(DType dtype, int... shape) {
+        return full(dtype, 0, shape);
+    }
+
+    public static Tensor zeros(DType dtype, Device device, int... shape) {
+        return full(dtype, device, 0, shape);
+    }
+
+    public static Tensor zeros(int... shape) {
+        return zeros(DType.F32, shape);
+    }
+
+    public static Tensor ones(int... shape) {
+        return full(DType.F32, 1, shape);
+    }
+
+    public static Tensor full(DType dtype, double value, int... shape) {
+        return full(dtype, Device.CPU, value, shape);
+    }
+
+    public static Tensor full(DType dtype, Device device, double value, int... shape) {
+        Tensor t = empty(dtype, device, shape);
+        t.backend().fill(t, value);
+        return t;
+    }
+
+    public static Tensor scalar(double value) {
+        return full(DType.F32, value);
+    }
+
+    public static Tensor scalar(DType dtype, double value) {
+        return full(dtype, value);
+    }
+
+    public static Tensor of(float[] data, int... shape) {
+        Tensor t = empty(DType.F32, checkLength("of", data.length, shape));
+        MemorySegment.copy(data, 0, t.hostSegment("of"), java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, data.length);
+        return t;
+    }
+
+    public static Tensor of(double[] data, int... shape) {
+        Tensor t = empty(DType.F64, checkLength("of", data.length, shape));
+        MemorySegment.copy(data, 0, t.hostSegment("of"), java.lang.foreign.ValueLayout.JAVA_DOUBLE, 0, data.length);
+        return t;
+    }
+
+    public static Tensor ofInts(int[] data, int... shape) {
+        Tensor t = empty(DType.I32, checkLength("ofInts", data.length, shape));
+        MemorySegment.copy(data, 0, t.hostSegment("ofInts"), java.lang.foreign.ValueLayout.JAVA_INT, 0, data.length);
+        return t;
+    }
+
+    public static Tensor ofLongs(long[] data, int... shape) {
+        Tensor t = empty(DType.I64, checkLength("ofLongs", data.length, shape));
+        MemorySegment.copy(data, 0, t.hostSegment("ofLongs"), java.lang.foreign.ValueLayout.JAVA_LONG, 0, data.length);
+        return t;
+    }
+
+    /** Values of {@code data} converted to {@code dtype}. */
+    public static Tensor of(DType dtype, double[] data, int... shape) {
+        Tensor t = empty(dtype, checkLength("of", data.length, shape));
+        MemorySegment seg = t.hostSegment("of");
+        for (int i = 0; i < data.length; i++) {
+            Elements.set(seg, dtype, i, data[i]);
+        }
+        return t;
+    }
+
+    /** 0, 1, ..., n-1 as i64. */
+    public static Tensor arange(int n) {
+        long[] v = new long[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = i;
+        }
+        return ofLongs(v, n);
+    }
+
+    private static int[] checkLength(String op, int length, int[] shape) {
+        int[] s = shape.length == 0 && length != 1 ? new int[] {length} : shape;
+        Shape.check(op, s);
+        if (Shape.numel(s) != length) {
+            throw new IllegalArgumentException(op + ": " + length + " values do not fill shape " + Shape.str(s) + " (" + Shape.numel(s) + " elements)");
+        }
+        return s;
+    }
+
+    // ---------------------------------------------------------------- metadata
+
+    public DType dtype() {
+        return dtype;
+    }
+
+    public Device device() {
+        return storage.device();
+    }
+
+    public Storage storage() {
+        return storage;
+    }
+
+    public Backend backend() {
+        return Backends.of(storage.device());
+    }
+
+    public int[] shape() {
+        return shape.clone();
+    }
+
+    /** Size of dimension {@code axis} (negative counts from the end). */
+    public int size(int axis) {
+        return shape[Shape.axis("size", axis, shape.length)];
+    }
+
+    public int ndim() {
+        return shape.length;
+    }
+
+    public long numel() {
+        return Shape.numel(shape);
+    }
+
+    public long[] strides() {
+        return strides.clone();
+    }
+
+    public long stride(int axis) {
+        return strides[Shape.axis("stride", axis, shape.length)];
+    }
+
+    public long offset() {
+        return offset;
+    }
+
+    public boolean isContiguous() {
+        long expected = 1;
+        for (int i = shape.length - 1; i >= 0; i--) {
+            if (shape[i] != 1 && strides[i] != expected) {
+                return false;
+            }
+            expected *= shape[i];
+        }
+        return true;
+    }
+
+    public boolean sameShape(Tensor o) {
+        return Arrays.equals(shape, o.shape);
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public Tensor setName(String name) {
+        this.name = name;
+        return this;
+    }
+
+    /** The host memory of this tensor's storage (CPU only), checking it was not freed. */
+    public MemorySegment hostSegment(String op) {
+        if (!(storage instanceof HostStorage hs)) {
+            throw new IllegalStateException(op + ": tensor is on " + device() + ", expected a CPU tensor");
+        }
+        return hs.segment(op);
+    }
+
+    /** Throws if the storage was freed. */
+    public Tensor checkAlive(String op) {
+        if (storage.isReleased()) {
+            throw new IllegalStateException(op + ": use of a freed tensor " + describe() + " (its scope was closed or it was released)");
+        }
+        return this;
+    }
+
+    public String describe() {
+        return (name != null ? name + ":" : "") + dtype + Shape.str(shape) + "@" + device();
+    }
+
+    // ---------------------------------------------------------------- autograd
+
+    public boolean requiresGrad() {
+        return requiresGrad;
+    }
+
+    /** Marks a leaf tensor as needing gradients. */
+    public Tensor requiresGrad(boolean value) {
+        if (value && !dtype.isFloating()) {
+            throw new IllegalArgumentException("requiresGrad: only floating tensors can require gradients, got " + describe());
+        }
+        this.requiresGrad = value;
+        return this;
+    }
+
+    public Tensor grad() {
+        return grad;
+    }
+
+    public void setGrad(Tensor g) {
+        this.grad = g;
+    }
+
+    /** Drops the accumulated gradient (the next backward allocates a fresh one). */
+    public void zeroGrad() {
+        this.grad = null;
+    }
+
+    public Node gradFn() {
+        return gradFn;
+    }
+
+    /** Attaches the node that produced this tensor (called by ops). */
+    public Tensor withGradFn(Node node) {
+        this.gradFn = node;
+        this.requiresGrad = true;
+        return this;
+    }
+
+    public boolean isLeaf() {
+        return gradFn == null;
+    }
+
+    /** Reverse-mode differentiation from this scalar; leaf gradients accumulate into {@link #grad()}. */
+    public void backward() {
+        Autograd.backward(this, null);
+    }
+
+    public void backward(Tensor seed) {
+        Autograd.backward(this, seed);
+    }
+
+    /** The same data, cut from the graph. */
+    public Tensor detach() {
+        return new Tensor(storage, dtype, shape, strides, offset);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    public Tensor reshape(int... newShape) {
+        return Views.reshape(this, newShape);
+    }
+
+    public Tensor permute(int... axes) {
+        return Views.permute(this, axes);
+    }
+
+    public Tensor transpose(int a, int b) {
+        return Views.transpose(this, a, b);
+    }
+
+    /** Transpose of the last two dimensions. */
+    public Tensor mT() {
+        return Views.transpose(this, -2, -1);
+    }
+
+    public Tensor narrow(int axis, int start, int length) {
+        return Views.narrow(this, axis, start, length);
+    }
+
+    public Tensor select(int axis, int index) {
+        return Views.select(this, axis, index);
+    }
+
+    public Tensor expand(int... newShape) {
+        return Views.expand(this, newShape);
+    }
+
+    public Tensor unsqueeze(int axis) {
+        return Views.unsqueeze(this, axis);
+    }
+
+    public Tensor squeeze(int axis) {
+        return Views.squeeze(this, axis);
+    }
+
+    public Tensor flatten() {
+        return reshape(Shape.toInt("flatten", numel()));
+    }
+
+    public Tensor contiguous() {
+        return Views.contiguous(this);
+    }
+
+    public Tensor to(DType target) {
+        return Views.cast(this, target);
+    }
+
+    public Tensor to(Device target) {
+        return Views.toDevice(this, target);
+    }
+
+    /** A contiguous copy (always copies), in the graph. */
+    public Tensor copy() {
+        return Views.copy(this);
+    }
+
+    // ---------------------------------------------------------------- math (see the ops classes)
+
+    public Tensor add(Tensor o) {
+        return Elementwise.add(this, o);
+    }
+
+    public Tensor sub(Tensor o) {
+        return Elementwise.sub(this, o);
+    }
+
+    public Tensor mul(Tensor o) {
+        return Elementwise.mul(this, o);
+    }
+
+    public Tensor div(Tensor o) {
+        return Elementwise.div(this, o);
+    }
+
+    public Tensor add(double s) {
+        return Elementwise.addScalar(this, s);
+    }
+
+    public Tensor mul(double s) {
+        return Elementwise.mulScalar(this, s);
+    }
+
+    public Tensor pow(double p) {
+        return Elementwise.powScalar(this, p);
+    }
+
+    public Tensor neg() {
+        return Elementwise.neg(this);
+    }
+
+    public Tensor exp() {
+        return Elementwise.exp(this);
+    }
+
+    public Tensor log() {
+        return Elementwise.log(this);
+    }
+
+    public Tensor sqrt() {
+        return Elementwise.sqrt(this);
+    }
+
+    public Tensor rsqrt() {
+        return Elementwise.rsqrt(this);
+    }
+
+    public Tensor abs() {
+        return Elementwise.abs(this);
+    }
+
+    public Tensor silu() {
+        return Activations.silu(this);
+    }
+
+    public Tensor sigmoid() {
+        return Activations.sigmoid(this);
+    }
+
+    public Tensor tanh() {
+        return Activations.tanh(this);
+    }
+
+    public Tensor relu() {
+        return Activations.relu(this);
+    }
+
+    public Tensor gelu() {
+        return Activations.gelu(this);
+    }
+
+    public Tensor matmul(Tensor o) {
+        return LinearAlgebra.matmul(this, o);
+    }
+
+    public Tensor sum() {
+        return Reductions.sum(this);
+    }
+
+    public Tensor sum(int axis, boolean keepDim) {
+        return Reductions.sum(this, new int[] {axis}, keepDim);
+    }
+
+    public Tensor mean() {
+        return Reductions.mean(this);
+    }
+
+    public Tensor mean(int axis, boolean keepDim) {
+        return Reductions.mean(this, new int[] {axis}, keepDim);
+    }
+
+    public Tensor max(int axis, boolean keepDim) {
+        return Reductions.max(this, new int[] {axis}, keepDim);
+    }
+
+    public Tensor argmax(int axis, boolean keepDim) {
+        return Reductions.argmax(this, axis, keepDim);
+    }
+
+    public Tensor softmax(int axis) {
+        return Activations.softmax(this, axis);
+    }
+
+    public Tensor logSoftmax(int axis) {
+        return Activations.logSoftmax(this, axis);
+    }
+
+    public Tensor indexSelect(int axis, Tensor index) {
+        return Indexing.indexSelect(this, axis, index);
+    }
+
+    // ---------------------------------------------------------------- data access (host copies; not for hot loops)
+
+    /** Row-major flat index → storage element index. */
+    public long storageIndex(long flat) {
+        long idx = offset;
+        for (int i = shape.length - 1; i >= 0; i--) {
+            int s = shape[i];
+            if (s == 0) {
+                return offset;
+            }
+            idx += (flat % s) * strides[i];
+            flat /= s;
+        }
+        return idx;
+    }
+
+    private Tensor onHost(String op) {
+        checkAlive(op);
+        return device().kind() == Device.Kind.CPU ? this : to(Device.CPU);
+    }
+
+    /** The single value of a one-element tensor. */
+    public double item() {
+        if (numel() != 1) {
+            throw new IllegalArgumentException("item: expected a tensor of one element, got " + describe());
+        }
+        Tensor h = onHost("item");
+        return Elements.get(h.hostSegment("item"), dtype, h.offset);
+    }
+
+    /** Element at the given indices, as a double. */
+    public double get(int... idx) {
+        if (idx.length != shape.length) {
+            throw new IllegalArgumentException("get: expected " + shape.length + " indices for " + describe() + ", got " + idx.length);
+        }
+        long e = offset;
+        for (int i = 0; i < idx.length; i++) {
+            if (idx[i] < 0 || idx[i] >= shape[i]) {
+                throw new IndexOutOfBoundsException("get: index " + idx[i] + " out of range [0, " + shape[i] + ") in dimension " + i + " of " + describe());
+            }
+            e += idx[i] * strides[i];
+        }
+        Tensor h = onHost("get");
+        return Elements.get(h.hostSegment("get"), dtype, e);
+    }
+
+    /** Writes the element at row-major position {@code flat} (CPU tensors). */
+    public void setFlat(long flat, double value) {
+        Elements.set(hostSegment("setFlat"), dtype, storageIndex(flat), value);
+    }
+
+    public double getFlat(long flat) {
+        return Elements.get(hostSegment("getFlat"), dtype, storageIndex(flat));
+    }
+
+    public double[] toDoubleArray() {
+        Tensor h = onHost("toDoubleArray").to(DType.F64).contiguous();
+        return h.hostSegment("toDoubleArray").asSlice(h.offset * 8, h.numel() * 8).toArray(java.lang.foreign.ValueLayout.JAVA_DOUBLE);
+    }
+
+    public float[] toFloatArray() {
+        Tensor h = onHost("toFloatArray").to(DType.F32).contiguous();
+        return h.hostSegment("toFloatArray").asSlice(h.offset * 4, h.numel() * 4).toArray(java.lang.foreign.ValueLayout.JAVA_FLOAT);
+    }
+
+    public long[] toLongArray() {
+        Tensor h = onHost("toLongArray").to(DType.I64).contiguous();
+        return h.hostSegment("toLongArray").asSlice(h.offset * 8, h.numel() * 8).toArray(java.lang.foreign.ValueLayout.JAVA_LONG);
+    }
+
+    public int[] toIntArray() {
+        Tensor h = onHost("toIntArray").to(DType.I32).contiguous();
+        return h.hostSegment("toIntArray").asSlice(h.offset * 4, h.numel() * 4).toArray(java.lang.foreign.ValueLayout.JAVA_INT);
+    }
+
+    /** Copies {@code src} (same shape, any dtype/device) into this tensor's memory, outside the graph. */
+    public Tensor copyFrom(Tensor src) {
+        if (!sameShape(src)) {
+            throw new IllegalArgumentException("copyFrom: shape " + Shape.str(src.shape) + " does not match " + describe());
+        }
+        backend().copy(src, this);
+        return this;
+    }
+
+    /** Frees this tensor's storage now (views of it become unusable). */
+    @Override
+    public void close() {
+        storage.release();
+    }
+
+    @Override
+    public String toString() {
+        StringBuilder sb = new StringBuilder("Tensor(").append(describe());
+        if (!storage.isReleased() && numel() <= 16 && device().kind() == Device.Kind.CPU) {
+            sb.append(", ").append(Arrays.toString(toDoubleArray()));
+        }
+        if (gradFn != null) {
+            sb.append(", grad_fn=").append(gradFn.op());
+        }
+        return sb.append(')').toString();
+    }
+}
