@@ -102,4 +102,10 @@ public interface Backend {
 
     /** A mask of 0 or 1/(1−p) values (x's dtype and shape), drawn from the counter-based stream. */
     Tensor dropoutMask(Tensor like, double p, long stream);
+
+    /**
+     * One fused AdamW update in place: param (contiguous), its gradient, first and second moments (same shape, f32 or
+     * f64); {@code step} ≥ 1 is the bias-correction step.
+     */
+    void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps, double weightDecay, long step);
 }

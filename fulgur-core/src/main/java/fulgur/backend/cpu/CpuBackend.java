@@ -160,4 +160,9 @@ public final class CpuBackend implements Backend {
     public Tensor dropoutMask(Tensor like, double p, long stream) {
         return CpuIndexing.dropoutMask(like, p, stream);
     }
+
+    @Override
+    public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps, double weightDecay, long step) {
+        CpuOptim.adamw(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, step);
+    }
 }

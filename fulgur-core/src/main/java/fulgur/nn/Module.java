@@ -1,0 +1,127 @@
+package fulgur.nn;
+
+import fulgur.tensor.Shape;
+import fulgur.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A node of the parameter tree: named parameters and named child modules, registered in construction order.
+ * Names join with dots ("layers.0.attn.qkvu_proj.weight"), which is what state dicts and checkpoints use.
+ */
+public abstract class Module implements AutoCloseable {
+    private final Map<String, Parameter> params = new LinkedHashMap<>();
+    private final Map<String, Module> children = new LinkedHashMap<>();
+    private boolean training = true;
+
+    protected Parameter param(String name, Tensor init, boolean decay) {
+        checkName(name);
+        Parameter p = new Parameter(init, decay);
+        params.put(name, p);
+        return p;
+    }
+
+    protected Parameter param(String name, Tensor init) {
+        return param(name, init, init.ndim() >= 2);
+    }
+
+    protected <M extends Module> M child(String name, M module) {
+        checkName(name);
+        children.put(name, module);
+        return module;
+    }
+
+    private void checkName(String name) {
+        if (name.isEmpty() || name.contains(".") || params.containsKey(name) || children.containsKey(name)) {
+            throw new IllegalArgumentException("module " + getClass().getSimpleName() + ": invalid or duplicate member name '" + name + "'");
+        }
+    }
+
+    /** All parameters with their dotted names, in registration order. */
+    public Map<String, Parameter> namedParameters() {
+        Map<String, Parameter> out = new LinkedHashMap<>();
+        collect("", out);
+        return out;
+    }
+
+    private void collect(String prefix, Map<String, Parameter> out) {
+        params.forEach((n, p) -> out.put(prefix + n, p));
+        children.forEach((n, m) -> m.collect(prefix + n + ".", out));
+    }
+
+    public List<Parameter> parameters() {
+        return new ArrayList<>(namedParameters().values());
+    }
+
+    public long parameterCount() {
+        long n = 0;
+        for (Parameter p : namedParameters().values()) {
+            n += p.numel();
+        }
+        return n;
+    }
+
+    /** The parameters' current values by name (views, not copies). */
+    public Map<String, Tensor> stateDict() {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        namedParameters().forEach((n, p) -> out.put(n, p.value()));
+        return out;
+    }
+
+    /**
+     * Copies values in by name. With {@code strict}, missing and unexpected names are errors; mis-shaped tensors
+     * always are. The error lists every problem at once.
+     */
+    public void loadStateDict(Map<String, Tensor> state, boolean strict) {
+        Map<String, Parameter> own = namedParameters();
+        List<String> problems = new ArrayList<>();
+        for (var e : own.entrySet()) {
+            Tensor t = state.get(e.getKey());
+            if (t == null) {
+                if (strict) {
+                    problems.add("missing: " + e.getKey() + " " + Shape.str(e.getValue().shape()));
+                }
+            } else if (!java.util.Arrays.equals(t.shape(), e.getValue().shape())) {
+                problems.add("mis-shaped: " + e.getKey() + " expected " + Shape.str(e.getValue().shape()) + ", got " + Shape.str(t.shape()));
+            }
+        }
+        if (strict) {
+            for (String k : state.keySet()) {
+                if (!own.containsKey(k)) {
+                    problems.add("unexpected: " + k);
+                }
+            }
+        }
+        if (!problems.isEmpty()) {
+            throw new IllegalArgumentException("loadStateDict into " + getClass().getSimpleName() + ": " + String.join("; ", problems));
+        }
+        own.forEach((n, p) -> {
+            Tensor t = state.get(n);
+            if (t != null) {
+                p.load(t, n);
+            }
+        });
+    }
+
+    public void zeroGrad() {
+        namedParameters().values().forEach(Parameter::zeroGrad);
+    }
+
+    public boolean isTraining() {
+        return training;
+    }
+
+    /** Training mode (dropout active) or evaluation mode, for this module and all children. */
+    public void train(boolean on) {
+        training = on;
+        children.values().forEach(m -> m.train(on));
+    }
+
+    /** Frees every parameter's storage. */
+    @Override
+    public void close() {
+        namedParameters().values().forEach(Parameter::release);
+    }
+}

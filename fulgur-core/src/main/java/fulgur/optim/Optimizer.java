@@ -1,0 +1,64 @@
+package fulgur.optim;
+
+import fulgur.nn.Parameter;
+import fulgur.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** Updates parameters from their gradients; state can be exported and restored for checkpoints. */
+public abstract class Optimizer {
+    protected final List<ParamGroup> groups;
+    protected double lr;
+    protected long step;
+
+    protected Optimizer(List<ParamGroup> groups, double lr) {
+        if (!(lr >= 0) || Double.isInfinite(lr)) {
+            throw new IllegalArgumentException(getClass().getSimpleName() + ": learning rate must be finite and >= 0, got " + lr);
+        }
+        this.groups = List.copyOf(groups);
+        this.lr = lr;
+        Map<String, Parameter> seen = new LinkedHashMap<>();
+        for (ParamGroup g : groups) {
+            g.params().forEach((n, p) -> {
+                if (seen.put(n, p) != null) {
+                    throw new IllegalArgumentException(getClass().getSimpleName() + ": parameter '" + n + "' appears in two groups");
+                }
+            });
+        }
+    }
+
+    /** One update from the current gradients (parameters without a gradient are skipped). */
+    public abstract void step();
+
+    public void zeroGrad() {
+        for (ParamGroup g : groups) {
+            g.params().values().forEach(Parameter::zeroGrad);
+        }
+    }
+
+    public double lr() {
+        return lr;
+    }
+
+    public void setLr(double lr) {
+        this.lr = lr;
+    }
+
+    public long stepCount() {
+        return step;
+    }
+
+    public List<Parameter> parameters() {
+        List<Parameter> out = new ArrayList<>();
+        groups.forEach(g -> out.addAll(g.params().values()));
+        return out;
+    }
+
+    /** Optimizer state tensors by name (e.g. "layers.0.w.exp_avg"), for checkpoints. */
+    public abstract Map<String, Tensor> state();
+
+    /** Restores state saved by {@link #state()} and the step count; errors list what is missing or mis-shaped. */
+    public abstract void loadState(Map<String, Tensor> state, long stepCount);
+}
