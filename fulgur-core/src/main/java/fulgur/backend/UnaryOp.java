@@ -7,7 +7,7 @@ public enum UnaryOp {
     GELU,
     /** GELU with the tanh approximation. */
     GELU_TANH,
-    RELU, SOFTPLUS, LOGSIGMOID, SQUARE, RECIPROCAL,
+    RELU, SOFTPLUS, LOGSIGMOID, SQUARE, RECIPROCAL, SIN, COS,
     /** x^p, p = parameter. */
     POW,
     /** x + c, c = parameter. */

@@ -148,4 +148,12 @@ public final class Elementwise {
     public static Tensor reciprocal(Tensor x) {
         return unary(UnaryOp.RECIPROCAL, x, 0);
     }
+
+    public static Tensor sin(Tensor x) {
+        return unary(UnaryOp.SIN, x, 0);
+    }
+
+    public static Tensor cos(Tensor x) {
+        return unary(UnaryOp.COS, x, 0);
+    }
 }

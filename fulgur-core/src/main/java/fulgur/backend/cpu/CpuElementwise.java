@@ -108,6 +108,8 @@ final class CpuElementwise {
                     case LOGSIGMOID -> x.min(zero).sub(x.abs().neg().lanewise(VectorOperators.EXP).lanewise(VectorOperators.LOG1P));
                     case SQUARE -> x.mul(x);
                     case RECIPROCAL -> one.div(x);
+                    case SIN -> x.lanewise(VectorOperators.SIN);
+                    case COS -> x.lanewise(VectorOperators.COS);
                     case ADD_SCALAR -> x.add(p);
                     case MUL_SCALAR -> x.mul(p);
                     default -> throw new IllegalStateException(op.name());

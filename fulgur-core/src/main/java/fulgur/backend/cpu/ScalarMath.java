@@ -28,6 +28,8 @@ final class ScalarMath {
             case LOGSIGMOID -> -softplus(-x);
             case SQUARE -> x * x;
             case RECIPROCAL -> 1 / x;
+            case SIN -> Math.sin(x);
+            case COS -> Math.cos(x);
             case POW -> Math.pow(x, p);
             case ADD_SCALAR -> x + p;
             case MUL_SCALAR -> x * p;
@@ -60,6 +62,8 @@ final class ScalarMath {
             case LOGSIGMOID -> sigmoid(-x);
             case SQUARE -> 2 * x;
             case RECIPROCAL -> -y * y;
+            case SIN -> Math.cos(x);
+            case COS -> -Math.sin(x);
             case POW -> p == 0 ? 0 : p * Math.pow(x, p - 1);
             case ADD_SCALAR -> 1;
             case MUL_SCALAR -> p;
