@@ -1,0 +1,257 @@
+package fulgur.ops.lightning;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+
+/**
+ * The f32 Lightning Attention-2 kernel for one (sequence, head): blocks of {@code blk} tokens, intra-block
+ * quadratic products on vectorized tiles, inter-block products against the f32 d×e state. See
+ * {@link LightningChunked} for the math. One instance per thread, reused across calls (grown on demand).
+ */
+final class ChunkedF32 {
+
+    private static final ThreadLocal<ChunkedF32> PER_THREAD = ThreadLocal.withInitial(ChunkedF32::new);
+
+    /** The calling thread's kernel, with scratch for blocks of {@code blk} tokens, key dim d and value dim e. */
+    static ChunkedF32 forThread(int blk, int d, int e) {
+        ChunkedF32 k = PER_THREAD.get();
+        k.ensure(blk, d, e);
+        return k;
+    }
+
+    private int capB = -1, capD = -1, capE = -1;
+    private int ldB, ldd, lde, wOff;
+    private float[] q, k, v, g, gs;
+    private float[] kt, ktd, vt, qtd;
+    private float[] a, at, m, mt;
+    private float[] t1, t2, t3;
+    private float[] p, pt;
+    private float[] pw, qdec, w, row;
+
+    private void ensure(int blk, int d, int e) {
+        if (blk == capB && d == capD && e == capE) {
+            return;
+        }
+        capB = blk;
+        capD = d;
+        capE = e;
+        ldB = Tiles.pad(blk);
+        ldd = Tiles.pad(d);
+        lde = Tiles.pad(e);
+        q = new float[blk * ldd];
+        k = new float[blk * ldd];
+        v = new float[blk * lde];
+        g = new float[blk * lde];
+        gs = new float[blk * lde];
+        kt = new float[d * ldB];
+        ktd = new float[d * ldB];
+        qtd = new float[d * ldB];
+        vt = new float[e * ldB];
+        a = new float[blk * ldB];
+        at = new float[blk * ldB];
+        m = new float[blk * ldB];
+        mt = new float[blk * ldB];
+        t1 = new float[blk * ldd];
+        t2 = new float[blk * ldd];
+        t3 = new float[blk * lde];
+        p = new float[d * lde];
+        pt = new float[e * ldd];
+        pw = new float[blk + 1];
+        qdec = new float[blk];
+        wOff = ldB;
+        w = new float[ldB + Tiles.L + 1];
+        row = new float[Math.max(ldd, lde)];
+    }
+
+    /** Decay tables for one head: λ^i, scale·λ^{i+1}, and the causal mask weights scale·λ^x. */
+    private void decays(double slope, double scale) {
+        for (int i = 0; i <= capB; i++) {
+            pw[i] = flush(Math.exp(-slope * i));
+        }
+        for (int i = 0; i < capB; i++) {
+            qdec[i] = flush(scale * Math.exp(-slope * (i + 1)));
+        }
+        Arrays.fill(w, 0f);
+        for (int x = 0; x <= wOff; x++) {
+            w[wOff - x] = flush(scale * Math.exp(-slope * x));
+        }
+    }
+
+    /** Rounds to f32, flushing what would be a subnormal float to zero (it contributes nothing; it only slows fma). */
+    private static float flush(double x) {
+        return Math.abs(x) < Float.MIN_NORMAL ? 0f : (float) x;
+    }
+
+    // ------------------------------------------------------------------------------------------------ forward
+
+    /**
+     * Forward of one (sequence, head): tokens {@code row0 .. row0+len-1} (row = b·T + t), head h of H,
+     * state at element {@code st} of the state tensors.
+     */
+    void forward(LightningChunked.Args c, long row0, int len, int h, long st) {
+        int d = capD, e = capE, blk = capB, heads = c.shape().heads();
+        decays(c.slopes()[h], c.scale());
+        boolean hasState = c.s0() != null;
+        if (hasState) {
+            loadState(c.s0(), st, p);
+        }
+        for (int t0 = 0; t0 < len; t0 += blk) {
+            int n = Math.min(blk, len - t0);
+            int nPad = Tiles.pad(n);
+            long base = (row0 + t0) * heads + h;
+            loadRows(c.q(), base, heads, d, n, q, ldd);
+            loadRows(c.k(), base, heads, d, n, k, ldd);
+            loadRows(c.v(), base, heads, e, n, v, lde);
+            Tiles.transpose(k, ldd, n, d, kt, ldB);
+            Tiles.transposeScaled(k, ldd, n, d, ktd, ldB, pw, n - 1, -1);
+            // intra: O = ((Q Kᵀ) ⊙ D) V
+            Tiles.mul(q, ldd, kt, ldB, a, ldB, n, nPad, d, Tiles.LOWER_OUT, false);
+            Tiles.mask(a, ldB, n, w, wOff);
+            Tiles.mul(a, ldB, v, lde, t3, lde, n, lde, n, Tiles.LOWER_IN, false);
+            if (hasState) {
+                // inter: O += diag(scale·λ^{i+1}) Q S
+                Tiles.scaleRows(q, ldd, n, qdec, 0, 1);
+                Tiles.mul(q, ldd, p, lde, t3, lde, n, lde, d, Tiles.FULL, true);
+                Tiles.scale(p, d * lde, pw[n]);
+            }
+            storeRows(t3, lde, c.out(), base, heads, e, n);
+            // S ← λ^n S + (diag(λ^{n-1-j}) K)ᵀ V
+            Tiles.mul(ktd, ldB, v, lde, p, lde, d, lde, n, Tiles.FULL, hasState);
+            hasState = true;
+        }
+        if (c.sT() != null) {
+            storeState(hasState ? p : null, c.sT(), st);
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------------- backward
+
+    /** Backward of one (sequence, head); writes dq, dk, dv rows and the dInitialState slice. */
+    void backward(LightningChunked.Args c, long row0, int len, int h, long st) {
+        int d = capD, e = capE, blk = capB, heads = c.shape().heads();
+        decays(c.slopes()[h], c.scale());
+        // pass 1, blocks ascending: dq (intra + inter against the running state), intra parts of dk and dv
+        boolean hasState = c.s0() != null;
+        if (hasState) {
+            loadState(c.s0(), st, p);
+        }
+        for (int t0 = 0; t0 < len; t0 += blk) {
+            int n = Math.min(blk, len - t0);
+            int nPad = Tiles.pad(n);
+            long base = (row0 + t0) * heads + h;
+            loadRows(c.q(), base, heads, d, n, q, ldd);
+            loadRows(c.k(), base, heads, d, n, k, ldd);
+            loadRows(c.v(), base, heads, e, n, v, lde);
+            loadRows(c.dOut(), base, heads, e, n, g, lde);
+            Tiles.transpose(k, ldd, n, d, kt, ldB);
+            Tiles.transpose(v, lde, n, e, vt, ldB);
+            // A = (Q Kᵀ) ⊙ D, M = (dO Vᵀ) ⊙ D, both with the scale folded into D
+            Tiles.mul(q, ldd, kt, ldB, a, ldB, n, nPad, d, Tiles.LOWER_OUT, false);
+            Tiles.mask(a, ldB, n, w, wOff);
+            Tiles.transpose(a, ldB, n, n, at, ldB);
+            Tiles.mul(g, lde, vt, ldB, m, ldB, n, nPad, e, Tiles.LOWER_OUT, false);
+            Tiles.mask(m, ldB, n, w, wOff);
+            Tiles.transpose(m, ldB, n, n, mt, ldB);
+            // dQ = M K + diag(scale·λ^{i+1}) dO Sᵀ
+            Tiles.mul(m, ldB, k, ldd, t1, ldd, n, ldd, n, Tiles.LOWER_IN, false);
+            if (hasState) {
+                Tiles.transpose(p, lde, d, e, pt, ldd);
+                Tiles.scaleRowsInto(g, gs, lde, n, qdec, 0, 1);
+                Tiles.mul(gs, lde, pt, ldd, t1, ldd, n, ldd, e, Tiles.FULL, true);
+            }
+            storeRows(t1, ldd, c.dq(), base, heads, d, n);
+            // dK_intra = Mᵀ Q, dV_intra = Aᵀ dO
+            Tiles.mul(mt, ldB, q, ldd, t2, ldd, n, ldd, n, Tiles.UPPER_IN, false);
+            storeRows(t2, ldd, c.dk(), base, heads, d, n);
+            Tiles.mul(at, ldB, g, lde, t3, lde, n, lde, n, Tiles.UPPER_IN, false);
+            storeRows(t3, lde, c.dv(), base, heads, e, n);
+            if (t0 + n < len) {
+                Tiles.transposeScaled(k, ldd, n, d, ktd, ldB, pw, n - 1, -1);
+                if (hasState) {
+                    Tiles.scale(p, d * lde, pw[n]);
+                }
+                Tiles.mul(ktd, ldB, v, lde, p, lde, d, lde, n, Tiles.FULL, hasState);
+                hasState = true;
+            }
+        }
+        // pass 2, blocks descending: dS carried backwards gives the inter parts of dk and dv, and dS0
+        boolean hasGrad = c.dsT() != null;
+        float[] ds = p; // the forward state is no longer needed
+        if (hasGrad) {
+            loadState(c.dsT(), st, ds);
+        }
+        int last = len == 0 ? -1 : (len - 1) / blk * blk;
+        for (int t0 = last; t0 >= 0; t0 -= blk) {
+            int n = Math.min(blk, len - t0);
+            long base = (row0 + t0) * heads + h;
+            loadRows(c.q(), base, heads, d, n, q, ldd);
+            loadRows(c.dOut(), base, heads, e, n, g, lde);
+            if (hasGrad) {
+                loadRows(c.k(), base, heads, d, n, k, ldd);
+                loadRows(c.v(), base, heads, e, n, v, lde);
+                // dK += diag(λ^{n-1-j}) V dSᵀ, dV += diag(λ^{n-1-j}) K dS
+                Tiles.transpose(ds, lde, d, e, pt, ldd);
+                Tiles.scaleRows(v, lde, n, pw, n - 1, -1);
+                Tiles.mul(v, lde, pt, ldd, t2, ldd, n, ldd, e, Tiles.FULL, false);
+                addRows(t2, ldd, c.dk(), base, heads, d, n);
+                Tiles.scaleRows(k, ldd, n, pw, n - 1, -1);
+                Tiles.mul(k, ldd, ds, lde, t3, lde, n, lde, d, Tiles.FULL, false);
+                addRows(t3, lde, c.dv(), base, heads, e, n);
+                Tiles.scale(ds, d * lde, pw[n]);
+            }
+            // dS ← λ^n dS + (diag(scale·λ^{i+1}) Q)ᵀ dO
+            Tiles.transposeScaled(q, ldd, n, d, qtd, ldB, qdec, 0, 1);
+            Tiles.mul(qtd, ldB, g, lde, ds, lde, d, lde, n, Tiles.FULL, hasGrad);
+            hasGrad = true;
+        }
+        if (c.ds0() != null) {
+            storeState(hasGrad ? ds : null, c.ds0(), st);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------- moving
+
+    /** Rows {@code base + r·heads} (r < n) of width {@code width} into {@code dst} with leading dimension ld. */
+    private static void loadRows(MemorySegment seg, long base, int heads, int width, int n, float[] dst, int ld) {
+        for (int r = 0; r < n; r++) {
+            LightningIo.load(seg, (base + (long) r * heads) * width, dst, r * ld, width);
+        }
+    }
+
+    private static void storeRows(float[] src, int ld, MemorySegment seg, long base, int heads, int width, int n) {
+        for (int r = 0; r < n; r++) {
+            LightningIo.store(src, r * ld, seg, (base + (long) r * heads) * width, width);
+        }
+    }
+
+    private void addRows(float[] src, int ld, MemorySegment seg, long base, int heads, int width, int n) {
+        for (int r = 0; r < n; r++) {
+            long idx = (base + (long) r * heads) * width;
+            LightningIo.load(seg, idx, row, 0, width);
+            int so = r * ld;
+            for (int c = 0; c < width; c++) {
+                row[c] += src[so + c];
+            }
+            LightningIo.store(row, 0, seg, idx, width);
+        }
+    }
+
+    /** A d×e state slice at element {@code st} into a d×lde tile (padding zeroed). */
+    private void loadState(MemorySegment seg, long st, float[] dst) {
+        Arrays.fill(dst, 0, capD * lde, 0f);
+        for (int a = 0; a < capD; a++) {
+            LightningIo.load(seg, st + (long) a * capE, dst, a * lde, capE);
+        }
+    }
+
+    /** Writes a d×lde tile (or zeros when {@code src} is null) to the d×e state slice at element {@code st}. */
+    private void storeState(float[] src, MemorySegment seg, long st) {
+        if (src == null) {
+            seg.asSlice(st * Float.BYTES, (long) capD * capE * Float.BYTES).fill((byte) 0);
+            return;
+        }
+        for (int a = 0; a < capD; a++) {
+            LightningIo.store(src, a * lde, seg, st + (long) a * capE, capE);
+        }
+    }
+}
