@@ -18,14 +18,27 @@ public final class Linear extends Module {
     }
 
     public Linear(int in, int out, boolean bias, Rng rng, DType dtype) {
+        this(uniform(in, out, rng, dtype, out, in), bias ? uniform(in, out, rng, dtype, out) : null);
+    }
+
+    /** A layer with the given initial weight [out, in] and bias [out] (or null). */
+    public Linear(Tensor weight, Tensor bias) {
+        if (weight.ndim() != 2 || (bias != null && (bias.ndim() != 1 || bias.size(0) != weight.size(0)))) {
+            throw new IllegalArgumentException("Linear: expected weight [out, in] and bias [out], got " + weight.describe()
+                    + (bias == null ? "" : " and " + bias.describe()));
+        }
+        this.in = weight.size(1);
+        this.out = weight.size(0);
+        this.weight = param("weight", weight, true);
+        this.bias = bias != null ? param("bias", bias, false) : null;
+    }
+
+    private static Tensor uniform(int in, int out, Rng rng, DType dtype, int... shape) {
         if (in <= 0 || out <= 0) {
             throw new IllegalArgumentException("Linear: sizes must be positive, got in=" + in + ", out=" + out);
         }
-        this.in = in;
-        this.out = out;
         double bound = 1 / Math.sqrt(in);
-        this.weight = param("weight", rng.uniform(dtype, -bound, bound, out, in), true);
-        this.bias = bias ? param("bias", rng.uniform(dtype, -bound, bound, out), false) : null;
+        return rng.uniform(dtype, -bound, bound, shape);
     }
 
     public Tensor forward(Tensor x) {

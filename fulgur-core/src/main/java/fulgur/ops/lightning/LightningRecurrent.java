@@ -31,9 +31,9 @@ public final class LightningRecurrent {
         int lde = Tiles.pad(e);
         Parallel.forRange(shape.batch() * heads, 1, (u0, u1) -> {
             float[][] scratch = SCRATCH.get();
-            if (scratch[0].length < d * lde || scratch[1].length < d + lde || scratch[2].length < 2 * lde) {
+            if (scratch[0].length < d * lde || scratch[1].length < 2 * d || scratch[2].length < 2 * lde) {
                 scratch[0] = new float[d * lde];
-                scratch[1] = new float[d + lde];
+                scratch[1] = new float[2 * d]; // q then k
                 scratch[2] = new float[2 * lde];
             }
             float[] s = scratch[0], qk = scratch[1], vo = scratch[2];

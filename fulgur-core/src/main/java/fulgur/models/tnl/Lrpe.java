@@ -1,0 +1,42 @@
+package fulgur.models.tnl;
+
+import fulgur.nn.Module;
+import fulgur.nn.Parameter;
+import fulgur.ops.Elementwise;
+import fulgur.ops.Views;
+import fulgur.tensor.Tensor;
+
+/**
+ * Linearized relative positional encoding as in the official TNL code: x → [x⊙cos(θn), x⊙sin(θn)] (feature
+ * dimension doubles), θ [H, 1, d] learnable, initialised 10000^(−2i/(H·d)) over the flattened (head, dim) index.
+ */
+final class Lrpe extends Module {
+    private final Parameter theta;
+    private final int heads;
+    private final int dim;
+
+    Lrpe(int heads, int dim) {
+        this.heads = heads;
+        this.dim = dim;
+        int d = heads * dim;
+        float[] init = new float[d];
+        for (int i = 0; i < d; i++) {
+            init[i] = (float) Math.pow(10000, -2.0 / d * i);
+        }
+        this.theta = param("theta", Tensor.of(init, heads, 1, dim), false);
+    }
+
+    /** x [B, T, H, d] at positions offset..offset+T−1 → [B, T, H, 2d]. */
+    Tensor forward(Tensor x, long offset) {
+        int t = x.size(1);
+        float[] pos = new float[t];
+        for (int i = 0; i < t; i++) {
+            pos[i] = offset + i;
+        }
+        Tensor n = Tensor.of(pos, t, 1, 1);
+        Tensor angle = Elementwise.mul(n, Views.reshape(theta.value(), heads, dim)); // [T, H, d]
+        Tensor c = Elementwise.mul(x, Elementwise.cos(angle));
+        Tensor s = Elementwise.mul(x, Elementwise.sin(angle));
+        return Views.concat(-1, c, s);
+    }
+}

@@ -1,0 +1,83 @@
+package fulgur.models.tnl;
+
+import fulgur.nn.Linear;
+import fulgur.nn.Module;
+import fulgur.nn.RMSNorm;
+import fulgur.ops.Activations;
+import fulgur.ops.Elementwise;
+import fulgur.ops.Views;
+import fulgur.ops.lightning.Lightning;
+import fulgur.ops.lightning.LightningChunked;
+import fulgur.tensor.Tensor;
+
+/**
+ * The TNL token mixer (NormLinearAttention): one q,k,v,u projection; SiLU on q and k; optional LRPE; lightning
+ * attention with this layer's decay; SRMSNorm over all heads; gate by u; output projection.
+ */
+final class TnlAttention extends Module {
+    private final Linear qkvu;
+    private final Linear out;
+    private final RMSNorm norm;
+    private final Lrpe lrpe;
+    private final int heads;
+    private final int headDim;
+    private final int hidden;
+    final double[] slopes;
+
+    TnlAttention(TnlConfig c, int layer, double[] slopes, TnlInit init) {
+        this.heads = c.heads();
+        this.headDim = c.headDim();
+        this.hidden = c.hiddenDim();
+        this.slopes = slopes;
+        this.out = child("out_proj", init.linear(hidden, c.embedDim(), c.bias()));
+        this.norm = child("norm", new RMSNorm(hidden, TnlModel.SRMS_EPS, false));
+        this.lrpe = c.lrpe(layer) ? child("lrpe", new Lrpe(heads, headDim)) : null;
+        this.qkvu = child("qkvu_proj", init.linear(c.embedDim(), 4 * hidden, c.bias()));
+    }
+
+    /** Key dimension of the recurrent state (doubled by LRPE). */
+    int stateKeyDim() {
+        return lrpe == null ? headDim : 2 * headDim;
+    }
+
+    int heads() {
+        return heads;
+    }
+
+    int headDim() {
+        return headDim;
+    }
+
+    /**
+     * x [B, T, D] → [B, T, D]. With a cache, continues from the cached state at the cached position and leaves the
+     * new state there; short inputs then take the recurrent path (no gradients), long ones the chunked one.
+     */
+    Tensor forward(Tensor x, TnlCache.Layer cache) {
+        int b = x.size(0);
+        int t = x.size(1);
+        Tensor[] parts = Views.chunk(qkvu.forward(x), -1, 4);
+        Tensor q = Views.reshape(Activations.silu(parts[0]), b, t, heads, headDim);
+        Tensor k = Views.reshape(Activations.silu(parts[1]), b, t, heads, headDim);
+        Tensor v = Views.reshape(parts[2].contiguous(), b, t, heads, headDim);
+        Tensor u = parts[3];
+        long offset = cache == null ? 0 : cache.position;
+        if (lrpe != null) {
+            q = lrpe.forward(q, offset);
+            k = lrpe.forward(k, offset);
+        }
+        Tensor o;
+        if (cache == null) {
+            o = Lightning.attention(q, k, v, slopes);
+        } else if (cache.state != null && t <= TnlCache.RECURRENT_MAX_TOKENS) {
+            o = Lightning.recurrent(q, k, v, slopes, 1.0, cache.state);
+            cache.position += t;
+        } else {
+            Lightning.Result r = Lightning.chunked(q, k, v, slopes, 1.0, cache.state, true, LightningChunked.DEFAULT_BLOCK, null);
+            o = r.output();
+            cache.replaceState(r.finalState());
+            cache.position += t;
+        }
+        Tensor normed = norm.forward(Views.reshape(o, b, t, hidden));
+        return out.forward(Elementwise.mul(u, normed));
+    }
+}

@@ -1,0 +1,144 @@
+package fulgur.models.tnl;
+
+import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * TransNormerLLM configuration with the field names of the official Hugging Face {@code config.json}
+ * (OpenNLPLab's TransnormerConfig), so configs load and save interchangeably. Unknown fields are ignored.
+ */
+@JsonIgnoreProperties(ignoreUnknown = true)
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public record TnlConfig(
+        @JsonProperty("model_type") String modelType,
+        @JsonProperty("vocab_size") int vocabSize,
+        @JsonProperty("decoder_embed_dim") int embedDim,
+        @JsonProperty("decoder_layers") int layers,
+        @JsonProperty("decoder_attention_heads") int heads,
+        @JsonProperty("hidden_dim") int hiddenDim,
+        @JsonProperty("glu_dim") int gluDim,
+        @JsonProperty("linear_use_lrpe_list") List<Integer> lrpeLayers,
+        @JsonProperty("no_scale_embedding") boolean noScaleEmbedding,
+        @JsonProperty("norm_type") String normType,
+        @JsonProperty("linear_act_fun") String actFun,
+        @JsonProperty("bias") boolean bias,
+        @JsonProperty("init_std") double initStd,
+        @JsonProperty("tie_word_embeddings") Boolean tieWordEmbeddings,
+        @JsonProperty("pad_token_id") Integer padTokenId,
+        @JsonProperty("bos_token_id") Integer bosTokenId,
+        @JsonProperty("eos_token_id") Integer eosTokenId) {
+
+    static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    public TnlConfig {
+        if (modelType == null) {
+            modelType = "transnormer";
+        }
+        if (lrpeLayers == null) {
+            lrpeLayers = List.of();
+        }
+        if (normType == null) {
+            normType = "simplermsnorm";
+        }
+        if (actFun == null) {
+            actFun = "silu";
+        }
+        if (tieWordEmbeddings == null) {
+            tieWordEmbeddings = true;
+        }
+        if (gluDim == -1) {
+            gluDim = embedDim;
+        }
+        lrpeLayers = List.copyOf(lrpeLayers);
+    }
+
+    /** The official 385M configuration (d 1024, 24 layers, 8 heads, GLU 2816, vocab 64 000, tied head). */
+    public static TnlConfig tnl385m() {
+        return new TnlConfig("transnormer", 64000, 1024, 24, 8, 1024, 2816, List.of(), false, "simplermsnorm", "silu", false, 0.02, true, 0, 1, 2);
+    }
+
+    /** A small model: vocabulary, width, layers, heads; hidden = width, GLU = 8/3·width rounded to 8. */
+    public static TnlConfig small(int vocab, int dim, int layers, int heads) {
+        int glu = (int) Math.round(dim * 8 / 3.0 / 8) * 8;
+        return new TnlConfig("transnormer", vocab, dim, layers, heads, dim, glu, List.of(), false, "simplermsnorm", "silu", false, 0.02, true, null, null, null);
+    }
+
+    public TnlConfig withLrpe(List<Integer> perLayerFlags) {
+        return new TnlConfig(modelType, vocabSize, embedDim, layers, heads, hiddenDim, gluDim, perLayerFlags, noScaleEmbedding, normType, actFun, bias, initStd,
+                tieWordEmbeddings, padTokenId, bosTokenId, eosTokenId);
+    }
+
+    public TnlConfig withTiedEmbeddings(boolean tied) {
+        return new TnlConfig(modelType, vocabSize, embedDim, layers, heads, hiddenDim, gluDim, lrpeLayers, noScaleEmbedding, normType, actFun, bias, initStd,
+                tied, padTokenId, bosTokenId, eosTokenId);
+    }
+
+    public int headDim() {
+        return hiddenDim / heads;
+    }
+
+    public boolean lrpe(int layer) {
+        return !lrpeLayers.isEmpty() && lrpeLayers.get(layer) != 0;
+    }
+
+    /** Checks the configuration and lists every problem at once. */
+    public TnlConfig validate() {
+        List<String> p = new ArrayList<>();
+        if (!"transnormer".equals(modelType)) {
+            p.add("model_type is '" + modelType + "', expected 'transnormer'");
+        }
+        if (vocabSize <= 0) {
+            p.add("vocab_size must be > 0, got " + vocabSize);
+        }
+        if (embedDim <= 0 || layers <= 0 || heads <= 0 || hiddenDim <= 0 || gluDim <= 0) {
+            p.add("decoder_embed_dim, decoder_layers, decoder_attention_heads, hidden_dim and glu_dim must be > 0");
+        } else if (hiddenDim % heads != 0) {
+            p.add("hidden_dim " + hiddenDim + " is not divisible by decoder_attention_heads " + heads);
+        }
+        if (!lrpeLayers.isEmpty() && lrpeLayers.size() != layers) {
+            p.add("linear_use_lrpe_list has " + lrpeLayers.size() + " entries for " + layers + " layers");
+        }
+        if (!"simplermsnorm".equals(normType)) {
+            p.add("norm_type '" + normType + "' is not supported (expected simplermsnorm)");
+        }
+        if (!"silu".equals(actFun) && !"swish".equals(actFun)) {
+            p.add("linear_act_fun '" + actFun + "' is not supported (expected silu)");
+        }
+        if (!p.isEmpty()) {
+            throw new IllegalArgumentException("invalid TransNormerLLM config: " + String.join("; ", p));
+        }
+        return this;
+    }
+
+    public static TnlConfig read(Path file) {
+        try {
+            return JSON.readValue(Files.readString(file), TnlConfig.class).validate();
+        } catch (IOException e) {
+            throw new IllegalArgumentException("cannot read TransNormerLLM config " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    public static TnlConfig parse(String json) {
+        try {
+            return JSON.readValue(json, TnlConfig.class).validate();
+        } catch (IOException e) {
+            throw new IllegalArgumentException("malformed TransNormerLLM config: " + e.getMessage(), e);
+        }
+    }
+
+    public String toJson() {
+        try {
+            return JSON.writeValueAsString(this);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

@@ -1,0 +1,92 @@
+package fulgur.models.tnl;
+
+import fulgur.nn.Embedding;
+import fulgur.nn.Linear;
+import fulgur.nn.Module;
+import fulgur.nn.ModuleList;
+import fulgur.nn.RMSNorm;
+import fulgur.ops.Elementwise;
+import fulgur.ops.LinearAlgebra;
+import fulgur.ops.Losses;
+import fulgur.ops.Views;
+import fulgur.ops.lightning.LightningDecay;
+import fulgur.tensor.Rng;
+import fulgur.tensor.Tensor;
+
+/**
+ * TransNormerLLM for causal language modelling, as the official Hugging Face code (TransnormerForCausalLM):
+ * parameter names match it ("model.embed_tokens.weight", "model.layers.0.token_mixer.qkvu_proj.weight", ...,
+ * "lm_head.weight" when the head is not tied), so checkpoints map one to one.
+ */
+public final class TnlModel extends Module {
+    /** SimpleRMSNorm's epsilon in the official code. */
+    static final double SRMS_EPS = 1e-8;
+
+    private final TnlConfig config;
+    private final Core core;
+    private final Linear lmHead;
+
+    /** The decoder stack, named "model" as in the official code. */
+    static final class Core extends Module {
+        final Embedding embedTokens;
+        final ModuleList<TnlLayer> layers;
+        final RMSNorm finalNorm;
+
+        Core(TnlConfig c, TnlInit init) {
+            embedTokens = child("embed_tokens", init.embedding(c.vocabSize(), c.embedDim(), c.padTokenId()));
+            layers = child("layers", new ModuleList<>());
+            for (int l = 0; l < c.layers(); l++) {
+                layers.add(new TnlLayer(c, l, LightningDecay.tnlSlopes(c.heads(), l, c.layers()), init));
+            }
+            finalNorm = child("final_norm", new RMSNorm(c.embedDim(), SRMS_EPS, false));
+        }
+    }
+
+    public TnlModel(TnlConfig config, long seed) {
+        this.config = config.validate();
+        TnlInit init = new TnlInit(new Rng(seed), config.initStd());
+        this.core = child("model", new Core(config, init));
+        this.lmHead = config.tieWordEmbeddings() ? null : child("lm_head", init.linear(config.embedDim(), config.vocabSize(), false));
+    }
+
+    public TnlConfig config() {
+        return config;
+    }
+
+    /** Per-layer decay slopes (λ = exp(−slope)), for inspection. */
+    public double[] slopes(int layer) {
+        return core.layers.get(layer).tokenMixer.slopes.clone();
+    }
+
+    /** Token ids [B, T] (i32/i64) → logits [B, T, vocab]. */
+    public Tensor forward(Tensor ids) {
+        return forward(ids, null);
+    }
+
+    /** With a cache: continues decoding from it (prefill when empty) and advances it. */
+    public Tensor forward(Tensor ids, TnlCache cache) {
+        if (ids.ndim() != 2) {
+            throw new IllegalArgumentException("TnlModel.forward: expected token ids [B, T], got " + ids.describe());
+        }
+        Tensor x = core.embedTokens.forward(ids);
+        if (!config.noScaleEmbedding()) {
+            x = Elementwise.mulScalar(x, Math.sqrt(config.embedDim()));
+        }
+        for (int l = 0; l < core.layers.size(); l++) {
+            x = core.layers.get(l).forward(x, cache == null ? null : cache.layers.get(l));
+        }
+        x = core.finalNorm.forward(x);
+        return lmHead != null ? lmHead.forward(x) : LinearAlgebra.linear(x, core.embedTokens.weight().value(), null);
+    }
+
+    /** Mean next-token cross-entropy of inputs [B, T] against targets [B, T] (−100 ignored). */
+    public Tensor loss(Tensor inputs, Tensor targets) {
+        Tensor logits = forward(inputs);
+        return Losses.crossEntropy(Views.reshape(logits, -1, config.vocabSize()), targets);
+    }
+
+    /** An empty decoding cache for this model. */
+    public TnlCache newCache() {
+        return new TnlCache(config.layers());
+    }
+}
