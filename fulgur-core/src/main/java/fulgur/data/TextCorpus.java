@@ -24,8 +24,10 @@ import java.util.stream.Stream;
  * A tokenized text corpus held in memory: plain-text files (each file one document) and JSON Lines files (one
  * object per line, the document in a string field, {@code "text"} by default) turned into one token stream, each
  * document followed by the tokenizer's EOS id when it has one, then split into a training part and a validation
- * part taken from the end (a fixed fraction, 0.1 by default; deterministic). Corpora larger than memory go through
- * {@link TokenShards#tokenize} instead, which streams the same documents to shard files.
+ * part taken from the end (a fixed fraction, 0.1 by default; deterministic). Special tokens written in the text
+ * (e.g. {@code <|endoftext|>} between stories) are recognized as such; plain-text bytes that are not valid UTF-8 are
+ * kept exactly (see {@link Tokenizer#encode(byte[])}), while JSON Lines must be valid UTF-8. Corpora larger than
+ * memory go through {@link TokenShards#tokenize} instead, which streams the same documents to shard files.
  */
 public final class TextCorpus {
 
