@@ -31,6 +31,7 @@ final class AddedVocabulary {
     }
 
     private final Node root = new Node();
+    private final boolean[] firstChar = new boolean[Character.MAX_VALUE + 1];
     private final Map<String, AddedToken> byContent = new LinkedHashMap<>();
     private final Map<Integer, AddedToken> byId = new HashMap<>();
 
@@ -41,6 +42,7 @@ final class AddedVocabulary {
             }
             byContent.put(t.content(), t);
             byId.put(t.id(), t);
+            firstChar[t.content().charAt(0)] = true;
             Node n = root;
             for (int i = 0; i < t.content().length(); i++) {
                 n = n.next.computeIfAbsent(t.content().charAt(i), c -> new Node());
@@ -78,6 +80,10 @@ final class AddedVocabulary {
         int segStart = 0;
         int pos = 0;
         while (pos < n) {
+            if (!firstChar[text.charAt(pos)]) {
+                pos++;
+                continue;
+            }
             AddedToken match = null;
             int matchEnd = -1;
             Node node = root;

@@ -40,18 +40,18 @@ sealed interface PreTokenizer {
                     int prev = 0;
                     while (m.find()) {
                         if (m.start() > prev) {
-                            out.add(ByteLevel.encode(Utf8.encodeEscaped(s.substring(prev, m.start()))));
+                            out.add(Utf8.toByteLevel(s, prev, m.start()));
                         }
                         if (m.end() > m.start()) {
-                            out.add(ByteLevel.encode(Utf8.encodeEscaped(s.substring(m.start(), m.end()))));
+                            out.add(Utf8.toByteLevel(s, m.start(), m.end()));
                         }
                         prev = m.end();
                     }
                     if (prev < s.length()) {
-                        out.add(ByteLevel.encode(Utf8.encodeEscaped(s.substring(prev))));
+                        out.add(Utf8.toByteLevel(s, prev, s.length()));
                     }
                 } else if (!s.isEmpty()) {
-                    out.add(ByteLevel.encode(Utf8.encodeEscaped(s)));
+                    out.add(Utf8.toByteLevel(s, 0, s.length()));
                 }
             }
             return out;

@@ -72,6 +72,41 @@ final class Utf8 {
         return java.util.Arrays.copyOf(out, k);
     }
 
+    /**
+     * The byte-level string of {@code s[from, to)}: its escaped UTF-8 bytes, each mapped to its {@link ByteLevel}
+     * character, in one pass.
+     */
+    static String toByteLevel(CharSequence s, int from, int to) {
+        char[] out = new char[(to - from) * 4];
+        int k = 0;
+        for (int i = from; i < to; i++) {
+            char c = s.charAt(i);
+            if (c < 0x80) {
+                out[k++] = ByteLevel.charOf(c);
+            } else if (c < 0x800) {
+                out[k++] = ByteLevel.charOf(0xC0 | (c >> 6));
+                out[k++] = ByteLevel.charOf(0x80 | (c & 0x3F));
+            } else if (Character.isHighSurrogate(c) && i + 1 < to && Character.isLowSurrogate(s.charAt(i + 1))) {
+                int cp = Character.toCodePoint(c, s.charAt(++i));
+                out[k++] = ByteLevel.charOf(0xF0 | (cp >> 18));
+                out[k++] = ByteLevel.charOf(0x80 | ((cp >> 12) & 0x3F));
+                out[k++] = ByteLevel.charOf(0x80 | ((cp >> 6) & 0x3F));
+                out[k++] = ByteLevel.charOf(0x80 | (cp & 0x3F));
+            } else if (isEscape(c)) {
+                out[k++] = ByteLevel.charOf(c & 0xFF);
+            } else if (Character.isSurrogate(c)) {
+                out[k++] = ByteLevel.charOf(REPLACEMENT[0]);
+                out[k++] = ByteLevel.charOf(REPLACEMENT[1]);
+                out[k++] = ByteLevel.charOf(REPLACEMENT[2]);
+            } else {
+                out[k++] = ByteLevel.charOf(0xE0 | (c >> 12));
+                out[k++] = ByteLevel.charOf(0x80 | ((c >> 6) & 0x3F));
+                out[k++] = ByteLevel.charOf(0x80 | (c & 0x3F));
+            }
+        }
+        return new String(out, 0, k);
+    }
+
     /** Encodes one code point (an escaped byte gives that byte). */
     static byte[] encodeEscaped(int cp) {
         return encodeEscaped(new String(Character.toChars(cp)));

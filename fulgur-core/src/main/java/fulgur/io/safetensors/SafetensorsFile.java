@@ -118,6 +118,11 @@ public final class SafetensorsFile implements Safetensors {
         try {
             root = Json.mapper().readTree(header);
         } catch (JacksonException e) {
+            String msg = e.getOriginalMessage();
+            if (msg != null && msg.startsWith("Duplicate field '")) {
+                String name = msg.substring("Duplicate field '".length(), msg.lastIndexOf('\''));
+                throw new MalformedFileException(path, "header lists tensor \"" + name + "\" twice (duplicate tensor name)", e);
+            }
             throw new MalformedFileException(path, "header is not valid JSON: " + Json.describe(e), e);
         }
         if (root == null || !root.isObject()) {

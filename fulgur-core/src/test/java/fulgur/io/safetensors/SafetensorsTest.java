@@ -214,7 +214,7 @@ class SafetensorsTest {
         assertMalformed(raw("j7.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,4]}}", new byte[4]), "non-negative integer");
         assertMalformed(raw("j8.safetensors", "{\"__metadata__\":{\"n\":3}}", new byte[0]), "\"__metadata__\"", "\"n\"", "must be a string");
         assertMalformed(raw("j9.safetensors", "{" + tensor("a", "F32", "[1]", 0, 4) + "," + tensor("a", "F32", "[1]", 4, 8) + "}", new byte[8]),
-                "Duplicate field 'a'");
+                "lists tensor \"a\" twice", "duplicate tensor name");
         byte[] badUtf8 = {'{', '"', (byte) 0xC3, '"', ':', '1', '}', ' '};
         Path f = dir.resolve("utf.safetensors");
         ByteBuffer bb = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN).putLong(8).put(badUtf8);

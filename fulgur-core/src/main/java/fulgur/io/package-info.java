@@ -1,0 +1,5 @@
+/**
+ * Files: atomic writes ({@link fulgur.io.AtomicFiles}), the shared JSON mapper ({@link fulgur.io.Json}) and the
+ * exception for malformed files ({@link fulgur.io.MalformedFileException}), whose messages name the file.
+ */
+package fulgur.io;
