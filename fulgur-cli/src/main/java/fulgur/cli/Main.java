@@ -1,2 +1,52 @@
 package fulgur.cli;
-public final class Main { public static void main(String[] a) {} }
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The fulgur command line. */
+@Command(name = "fulgur", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "Train and serve linear-complexity sequence models (Lightning Attention / TransNormerLLM) on the JVM.",
+        subcommands = {DemoCommand.class, TrainCommand.class, GenerateCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
+    }
+
+    public static void main(String[] args) {
+        System.exit(commandLine().execute(args));
+    }
+
+    /** The configured command line (also used by tests). */
+    public static CommandLine commandLine() {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+            cmd.getErr().println("fulgur " + cmd.getCommandName() + ": " + message(ex));
+            if (System.getenv("FULGUR_DEBUG") != null) {
+                ex.printStackTrace(cmd.getErr());
+            }
+            return 1;
+        });
+        return cl;
+    }
+
+    static String message(Throwable ex) {
+        Throwable t = ex;
+        while ((t instanceof java.io.UncheckedIOException || t.getMessage() == null) && t.getCause() != null) {
+            t = t.getCause();
+        }
+        return t.getMessage() != null ? t.getMessage() : t.toString();
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = Main.class.getPackage().getImplementationVersion();
+            return new String[] {"fulgur " + (v == null ? "dev" : v) + " on Java " + Runtime.version()};
+        }
+    }
+}

@@ -9,7 +9,7 @@ import java.util.List;
  * The decoding state of a TNL model: one f32 [B, H, dk, dv] lightning state per layer and the position reached.
  * Its size is fixed: it does not grow with the number of tokens generated. It lives in its own scope.
  */
-public final class TnlCache implements AutoCloseable {
+public final class TnlCache implements fulgur.models.DecodeCache {
     /** Inputs of at most this many tokens continue through the recurrent kernel; longer ones are chunked. */
     static final int RECURRENT_MAX_TOKENS = 4;
 
@@ -23,6 +23,7 @@ public final class TnlCache implements AutoCloseable {
     }
 
     /** State bytes held (all layers). */
+    @Override
     public long stateBytes() {
         long n = 0;
         for (Layer l : layers) {
@@ -33,6 +34,7 @@ public final class TnlCache implements AutoCloseable {
         return n;
     }
 
+    @Override
     public long position() {
         return layers.isEmpty() ? 0 : layers.get(0).position;
     }

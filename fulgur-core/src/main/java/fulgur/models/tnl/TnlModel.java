@@ -18,7 +18,7 @@ import fulgur.tensor.Tensor;
  * parameter names match it ("model.embed_tokens.weight", "model.layers.0.token_mixer.qkvu_proj.weight", ...,
  * "lm_head.weight" when the head is not tied), so checkpoints map one to one.
  */
-public final class TnlModel extends Module {
+public final class TnlModel extends Module implements fulgur.models.CausalLM {
     /** SimpleRMSNorm's epsilon in the official code. */
     static final double SRMS_EPS = 1e-8;
 
@@ -58,7 +58,31 @@ public final class TnlModel extends Module {
         return core.layers.get(layer).tokenMixer.slopes.clone();
     }
 
+    @Override
+    public Module module() {
+        return this;
+    }
+
+    @Override
+    public int vocabSize() {
+        return config.vocabSize();
+    }
+
+    @Override
+    public String configJson() {
+        return config.toJson();
+    }
+
+    @Override
+    public Tensor forward(Tensor ids, fulgur.models.DecodeCache cache) {
+        if (!(cache instanceof TnlCache tc)) {
+            throw new IllegalArgumentException("TnlModel.forward: expected a TnlCache, got " + cache.getClass().getSimpleName());
+        }
+        return forward(ids, tc);
+    }
+
     /** Token ids [B, T] (i32/i64) → logits [B, T, vocab]. */
+    @Override
     public Tensor forward(Tensor ids) {
         return forward(ids, null);
     }
@@ -80,12 +104,14 @@ public final class TnlModel extends Module {
     }
 
     /** Mean next-token cross-entropy of inputs [B, T] against targets [B, T] (−100 ignored). */
+    @Override
     public Tensor loss(Tensor inputs, Tensor targets) {
         Tensor logits = forward(inputs);
         return Losses.crossEntropy(Views.reshape(logits, -1, config.vocabSize()), targets);
     }
 
     /** An empty decoding cache for this model. */
+    @Override
     public TnlCache newCache() {
         return new TnlCache(config.layers());
     }

@@ -1,0 +1,132 @@
+package fulgur.cli;
+
+import fulgur.data.Batch;
+import fulgur.data.Mqar;
+import fulgur.data.PackedSequenceSampler;
+import fulgur.data.TextCorpus;
+import fulgur.data.TokenShards;
+import fulgur.data.TokenStream;
+import fulgur.tensor.Scope;
+import fulgur.tensor.Tensor;
+import fulgur.tokenizer.BpeTokenizer;
+import fulgur.tokenizer.ByteTokenizer;
+import fulgur.tokenizer.Tokenizer;
+import fulgur.train.DataSource;
+import fulgur.train.DataSources;
+import fulgur.train.Evaluator;
+import fulgur.train.Trainer;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import picocli.CommandLine.Option;
+
+/** Where training data comes from: text files, token shards, or the MQAR task. */
+final class DataOptions {
+    @Option(names = "--data", description = "Text (.txt) or JSONL (\"text\" field) files to train on.")
+    List<Path> data = new ArrayList<>();
+
+    @Option(names = "--shards", description = "A directory of binary token shards (see TokenShards).")
+    Path shards;
+
+    @Option(names = "--task", description = "A built-in task instead of data: mqar.")
+    String task;
+
+    @Option(names = "--tokenizer", defaultValue = "byte", description = "byte, or a Hugging Face tokenizer.json. Default: ${DEFAULT-VALUE}.")
+    String tokenizer;
+
+    @Option(names = "--val-fraction", defaultValue = "0.1", description = "Held-out fraction of text data. Default: ${DEFAULT-VALUE}.")
+    double valFraction;
+
+    @Option(names = "--eval-batches", defaultValue = "8", description = "Batches per evaluation. Default: ${DEFAULT-VALUE}.")
+    int evalBatches;
+
+    @Option(names = "--mqar-vocab", defaultValue = "64", description = "MQAR vocabulary. Default: ${DEFAULT-VALUE}.")
+    int mqarVocab;
+
+    @Option(names = "--mqar-pairs", defaultValue = "8", description = "MQAR key-value pairs per sequence. Default: ${DEFAULT-VALUE}.")
+    int mqarPairs;
+
+    /** What a run trains on. */
+    record Prepared(Tokenizer tokenizer, int vocab, DataSource train, Evaluator eval, String description, Path tokenizerFile) {}
+
+    boolean isMqar() {
+        return task != null && task.equalsIgnoreCase("mqar");
+    }
+
+    Prepared prepare(int batch, int seqLen, long seed) throws IOException {
+        int sources = (data.isEmpty() ? 0 : 1) + (shards == null ? 0 : 1) + (task == null ? 0 : 1);
+        if (sources != 1) {
+            throw new IllegalArgumentException("give exactly one of --data FILE..., --shards DIR or --task mqar");
+        }
+        if (task != null) {
+            if (!isMqar()) {
+                throw new IllegalArgumentException("unknown --task '" + task + "' (available: mqar)");
+            }
+            Mqar mqar = new Mqar(Mqar.Config.of(mqarVocab, seqLen, mqarPairs));
+            Batch held = mqar.batch(seed + 1_000_003, 0, Math.max(64, batch * evalBatches));
+            return new Prepared(null, mqarVocab, DataSources.mqar(mqar, seed, batch), mqarEvaluator(held, mqarVocab),
+                    "MQAR: vocabulary " + mqarVocab + ", " + mqarPairs + " key-value pairs, length " + seqLen, null);
+        }
+        Tokenizer tok = tokenizer();
+        Path tokFile = tokenizer.equals("byte") ? null : Path.of(tokenizer);
+        TokenStream trainTokens;
+        TokenStream valTokens;
+        String what;
+        if (shards != null) {
+            TokenShards all = TokenShards.open(shards, tok.vocabSize());
+            trainTokens = all;
+            valTokens = all;
+            what = "token shards " + shards + " (" + all.size() + " tokens)";
+        } else {
+            for (Path p : data) {
+                if (!Files.isRegularFile(p)) {
+                    throw new IllegalArgumentException("--data: no such file: " + p);
+                }
+            }
+            TextCorpus corpus = TextCorpus.load(data, tok, TextCorpus.Options.defaults().withValidationFraction(valFraction));
+            trainTokens = corpus.train();
+            valTokens = corpus.validation();
+            what = data + ": " + corpus.size() + " tokens (" + trainTokens.size() + " train, " + valTokens.size() + " validation)";
+        }
+        if (trainTokens.size() <= seqLen + 1) {
+            throw new IllegalArgumentException("training data has " + trainTokens.size() + " tokens, fewer than one sequence of " + (seqLen + 1));
+        }
+        List<Batch> val = new ArrayList<>();
+        if (valTokens.size() > (long) batch * (seqLen + 1)) {
+            PackedSequenceSampler s = PackedSequenceSampler.sequential(valTokens, batch, seqLen);
+            for (int i = 0; i < evalBatches && s.hasNext(); i++) {
+                val.add(s.next());
+            }
+        }
+        return new Prepared(tok, tok.vocabSize(), DataSources.packed(trainTokens, batch, seqLen, seed), val.isEmpty() ? null : Trainer.lossOn(val), what, tokFile);
+    }
+
+    Tokenizer tokenizer() throws IOException {
+        if (tokenizer.equals("byte")) {
+            return ByteTokenizer.withEndOfText();
+        }
+        Path p = Path.of(tokenizer);
+        if (!Files.isRegularFile(p)) {
+            throw new IllegalArgumentException("--tokenizer: expected 'byte' or a tokenizer.json file, got '" + tokenizer + "'");
+        }
+        return BpeTokenizer.fromJson(p);
+    }
+
+    /** MQAR recall accuracy (over queried positions) and loss on a fixed held-out batch. */
+    static Evaluator mqarEvaluator(Batch held, int vocab) {
+        return m -> {
+            try (Scope s = Scope.open()) {
+                Tensor logits = m.forward(Tensor.ofInts(held.inputs(), held.batch(), held.seqLen()));
+                Tensor loss = fulgur.ops.Losses.crossEntropy(logits.reshape(-1, vocab), Tensor.ofInts(held.targets(), held.batch() * held.seqLen()));
+                Map<String, Double> r = new LinkedHashMap<>();
+                r.put("loss", loss.item());
+                r.put("accuracy", Mqar.accuracy(held, logits.toFloatArray(), vocab));
+                return r;
+            }
+        };
+    }
+}

@@ -1,0 +1,103 @@
+package fulgur.cli;
+
+import fulgur.generate.Generator;
+import fulgur.models.tnl.TnlConfig;
+import fulgur.models.tnl.TnlModel;
+import fulgur.train.Checkpoint;
+import fulgur.train.TrainConfig;
+import fulgur.train.Trainer;
+import fulgur.io.TensorIo;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "demo", mixinStandardHelpOptions = true,
+        description = {"Train a small TransNormerLLM from scratch and show what it learned.",
+            "Default: multi-query associative recall (MQAR), generated on the fly, so nothing is downloaded;",
+            "recall accuracy is printed as it climbs. With --data FILE it trains on text and then generates."})
+public final class DemoCommand implements Callable<Integer> {
+    @Option(names = "--data", description = "A text file to train a character-level model on instead of MQAR.")
+    Path data;
+
+    @Option(names = "--steps", description = "Optimizer steps (default: 600 for MQAR, 1500 for text).")
+    Long steps;
+
+    @Option(names = "--out", defaultValue = "runs/demo", description = "Output directory. Default: ${DEFAULT-VALUE}.")
+    Path out;
+
+    @Option(names = "--seed", defaultValue = "1234", description = "Seed. Default: ${DEFAULT-VALUE}.")
+    long seed;
+
+    @Override
+    public Integer call() throws Exception {
+        DataOptions d = new DataOptions();
+        ModelOptions m = new ModelOptions();
+        TrainOptions t = new TrainOptions();
+        t.seed = seed;
+        m.model = "tnl";
+        m.layers = 2;
+        m.heads = 4;
+        TrainConfig cfg;
+        if (data == null) {
+            d.task = "mqar";
+            d.mqarVocab = 64;
+            d.mqarPairs = 8;
+            m.dim = 64;
+            cfg = defaults(t, steps != null ? steps : 600, 32, 64, 3e-3, 50);
+            System.out.println("fulgur demo: a 2-layer TransNormerLLM learns multi-query associative recall");
+            System.out.println("(each sequence lists 8 key-value pairs, then asks for the values of keys seen earlier;");
+            System.out.println(" chance accuracy is about 1/32, a model that recalls gets close to 1)");
+        } else {
+            d.data = List.of(data);
+            m.dim = 128;
+            m.layers = 4;
+            cfg = defaults(t, steps != null ? steps : 1500, 16, 128, 2e-3, 250);
+            System.out.println("fulgur demo: a character-level TransNormerLLM learns " + data);
+        }
+        long start = System.nanoTime();
+        Trainer.Result r = TrainCommand.run(d, m, cfg, out, false);
+        double secs = (System.nanoTime() - start) / 1e9;
+        System.out.println();
+        System.out.println("summary");
+        System.out.printf("  trained %d steps in %.0f s (%.0f tokens/s)%n", r.stepsDone(), secs, r.tokensPerSecond());
+        if (data == null) {
+            System.out.printf("  recall accuracy on held-out sequences: %.1f %% (chance ≈ 3 %%)%n", 100 * r.lastEval().getOrDefault("accuracy", Double.NaN));
+        } else {
+            System.out.printf("  validation loss: %.3f nats/char%n", r.lastEval().getOrDefault("loss", Double.NaN));
+            sample(out);
+        }
+        System.out.println("  checkpoint: " + out.resolve("checkpoint").toAbsolutePath());
+        System.out.println("  metrics:    " + out.resolve("metrics.jsonl").toAbsolutePath());
+        System.out.println("  loss curve: " + out.resolve("loss.png").toAbsolutePath());
+        return 0;
+    }
+
+    private static TrainConfig defaults(TrainOptions t, long steps, int batch, int seq, double lr, long evalEvery) {
+        t.steps = steps;
+        t.batchSize = batch;
+        t.seqLen = seq;
+        t.lr = lr;
+        t.evalEvery = evalEvery;
+        t.schedule = "cosine";
+        t.accumulation = 1;
+        t.minLrFraction = 0.1;
+        t.weightDecay = 0.1;
+        t.gradClip = 1.0;
+        return t.build(steps, batch, seq, lr, evalEvery);
+    }
+
+    private static void sample(Path out) throws Exception {
+        Path ck = Checkpoint.resolve(out.resolve("checkpoint"));
+        try (TnlModel model = new TnlModel(TnlConfig.read(ck.resolve(Checkpoint.CONFIG)), 0)) {
+            model.loadStateDict(TensorIo.load(ck.resolve(Checkpoint.MODEL)).tensors(), true);
+            System.out.println("  sample (temperature 0.8):");
+            Generator.Output o = Generator.generate(model, fulgur.tokenizer.ByteTokenizer.withEndOfText(), "\n",
+                    new Generator.Settings(300, 0.8, 0, 1.0, 7, List.of()), null);
+            for (String line : o.text().split("\n")) {
+                System.out.println("    | " + line);
+            }
+        }
+    }
+}

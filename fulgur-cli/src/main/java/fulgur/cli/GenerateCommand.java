@@ -1,0 +1,86 @@
+package fulgur.cli;
+
+import fulgur.generate.Generator;
+import fulgur.io.TensorIo;
+import fulgur.models.tnl.TnlConfig;
+import fulgur.models.tnl.TnlModel;
+import fulgur.tokenizer.BpeTokenizer;
+import fulgur.tokenizer.ByteTokenizer;
+import fulgur.tokenizer.Tokenizer;
+import fulgur.train.Checkpoint;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "generate", mixinStandardHelpOptions = true,
+        description = {"Generate text from a trained model with recurrent decoding (constant memory per sequence).",
+            "Example: fulgur generate --model-dir runs/train --prompt 'ROMEO:' --max-tokens 200"})
+public final class GenerateCommand implements Callable<Integer> {
+    @Option(names = "--model-dir", required = true, description = "A training output directory (or its checkpoint directory).")
+    Path dir;
+
+    @Option(names = "--prompt", defaultValue = "", description = "Prompt text.")
+    String prompt;
+
+    @Option(names = "--max-tokens", defaultValue = "200", description = "Tokens to generate. Default: ${DEFAULT-VALUE}.")
+    int maxTokens;
+
+    @Option(names = "--temperature", defaultValue = "0.8", description = "Sampling temperature (0 = greedy). Default: ${DEFAULT-VALUE}.")
+    double temperature;
+
+    @Option(names = "--top-k", defaultValue = "0", description = "Keep the k most likely tokens (0 = all). Default: ${DEFAULT-VALUE}.")
+    int topK;
+
+    @Option(names = "--top-p", defaultValue = "1.0", description = "Nucleus sampling threshold. Default: ${DEFAULT-VALUE}.")
+    double topP;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Sampling seed. Default: ${DEFAULT-VALUE}.")
+    long seed;
+
+    @Option(names = "--stop", description = "Stop when this string appears (repeatable).")
+    List<String> stop = new ArrayList<>();
+
+    @Option(names = "--tokenizer", description = "byte or a tokenizer.json (default: DIR/tokenizer.json if present, else byte).")
+    String tokenizer;
+
+    @Override
+    public Integer call() throws Exception {
+        Path ck = Files.isRegularFile(dir.resolve(Checkpoint.MODEL)) ? dir : Checkpoint.resolve(dir.resolve("checkpoint"));
+        Path root = ck.equals(dir) ? dir.toAbsolutePath().getParent() : dir;
+        Tokenizer tok = tokenizer(root);
+        try (TnlModel model = new TnlModel(TnlConfig.read(ck.resolve(Checkpoint.CONFIG)), 0)) {
+            model.loadStateDict(TensorIo.load(ck.resolve(Checkpoint.MODEL)).tensors(), true);
+            if (tok.vocabSize() > model.vocabSize()) {
+                throw new IllegalArgumentException("tokenizer has " + tok.vocabSize() + " tokens but the model only " + model.vocabSize());
+            }
+            System.out.print(prompt);
+            System.out.flush();
+            Generator.Output o = Generator.generate(model, tok, prompt, new Generator.Settings(maxTokens, temperature, topK, topP, seed, stop), s -> {
+                System.out.print(s);
+                System.out.flush();
+            });
+            System.out.println();
+            System.err.printf("[%d tokens, %.1f tokens/s, stop: %s, decoding state %,d bytes]%n", o.tokens(), o.tokensPerSecond(), o.stopReason(), o.cacheBytes());
+        }
+        return 0;
+    }
+
+    private Tokenizer tokenizer(Path root) throws Exception {
+        String t = tokenizer;
+        if (t == null) {
+            Path saved = root == null ? null : root.resolve("tokenizer.json");
+            return saved != null && Files.isRegularFile(saved) ? BpeTokenizer.fromJson(saved) : ByteTokenizer.withEndOfText();
+        }
+        if (t.equals("byte")) {
+            return ByteTokenizer.withEndOfText();
+        }
+        if (!Files.isRegularFile(Path.of(t))) {
+            throw new IllegalArgumentException("--tokenizer: expected 'byte' or a tokenizer.json file, got '" + t + "'");
+        }
+        return BpeTokenizer.fromJson(Path.of(t));
+    }
+}

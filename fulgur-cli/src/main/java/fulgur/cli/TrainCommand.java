@@ -1,0 +1,64 @@
+package fulgur.cli;
+
+import fulgur.models.tnl.TnlConfig;
+import fulgur.models.tnl.TnlModel;
+import fulgur.train.Checkpoint;
+import fulgur.train.TrainConfig;
+import fulgur.train.Trainer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Train a language model on text, token shards or MQAR.",
+            "Writes OUT/checkpoint (safetensors + config.json + optimizer + trainer state), OUT/metrics.jsonl and OUT/loss.png.",
+            "Example: fulgur train --data corpus.txt --steps 2000 --out runs/shakespeare"})
+public final class TrainCommand implements Callable<Integer> {
+    @Mixin
+    DataOptions dataOptions = new DataOptions();
+
+    @Mixin
+    ModelOptions modelOptions = new ModelOptions();
+
+    @Mixin
+    TrainOptions trainOptions = new TrainOptions();
+
+    @Option(names = "--out", defaultValue = "runs/train", description = "Output directory. Default: ${DEFAULT-VALUE}.")
+    Path out;
+
+    @Option(names = "--resume", description = "Continue from OUT/checkpoint (same data and settings).")
+    boolean resume;
+
+    @Override
+    public Integer call() throws Exception {
+        TrainConfig cfg = trainOptions.build(1000, 16, 128, 3e-3, 100);
+        return run(dataOptions, modelOptions, cfg, out, resume) != null ? 0 : 1;
+    }
+
+    static Trainer.Result run(DataOptions data, ModelOptions modelOpts, TrainConfig cfg, Path out, boolean resume) throws Exception {
+        DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
+        TnlConfig mc;
+        if (resume) {
+            Path ck = Checkpoint.resolve(out.resolve("checkpoint"));
+            mc = TnlConfig.read(ck.resolve(Checkpoint.CONFIG));
+        } else {
+            mc = modelOpts.build(p.vocab());
+        }
+        System.out.println("data: " + p.description());
+        try (TnlModel model = new TnlModel(mc, cfg.seed())) {
+            System.out.printf("model: TransNormerLLM, %d layers, width %d, %d heads, %,d parameters%n", mc.layers(), mc.embedDim(), mc.heads(), model.parameterCount());
+            Files.createDirectories(out);
+            if (p.tokenizerFile() != null) {
+                Files.copy(p.tokenizerFile(), out.resolve("tokenizer.json"), StandardCopyOption.REPLACE_EXISTING);
+            }
+            Trainer.Result r = new Trainer(model, cfg, p.train(), p.eval(), out, System.out).run(resume);
+            System.out.printf("done: %d steps, last train loss %.4f%s, %.0f tokens/s; outputs in %s%n", r.stepsDone(), r.lastTrainLoss(),
+                    r.lastEval().isEmpty() ? "" : ", " + Trainer.describe(r.lastEval()), r.tokensPerSecond(), out.toAbsolutePath());
+            return r;
+        }
+    }
+}

@@ -1,0 +1,55 @@
+package fulgur.cli;
+
+import fulgur.train.LrSchedule;
+import fulgur.train.TrainConfig;
+import picocli.CommandLine.Option;
+
+/** Optimisation options shared by train and demo. */
+final class TrainOptions {
+    @Option(names = "--steps", description = "Optimizer steps.")
+    Long steps;
+
+    @Option(names = "--batch-size", description = "Sequences per micro-batch.")
+    Integer batchSize;
+
+    @Option(names = "--seq-len", description = "Tokens per sequence.")
+    Integer seqLen;
+
+    @Option(names = "--accumulation", defaultValue = "1", description = "Micro-batches per step (gradient accumulation). Default: ${DEFAULT-VALUE}.")
+    int accumulation;
+
+    @Option(names = "--lr", description = "Peak learning rate.")
+    Double lr;
+
+    @Option(names = "--warmup", description = "Linear warmup steps.")
+    Long warmup;
+
+    @Option(names = "--schedule", defaultValue = "cosine", description = "cosine, linear or constant after warmup. Default: ${DEFAULT-VALUE}.")
+    String schedule;
+
+    @Option(names = "--min-lr-fraction", defaultValue = "0.1", description = "Final LR as a fraction of the peak. Default: ${DEFAULT-VALUE}.")
+    double minLrFraction;
+
+    @Option(names = "--weight-decay", defaultValue = "0.1", description = "AdamW decoupled weight decay (not on norms and biases). Default: ${DEFAULT-VALUE}.")
+    double weightDecay;
+
+    @Option(names = "--grad-clip", defaultValue = "1.0", description = "Clip the global gradient norm (0 = off). Default: ${DEFAULT-VALUE}.")
+    double gradClip;
+
+    @Option(names = "--eval-every", description = "Evaluate every N steps (0 = only at the end).")
+    Long evalEvery;
+
+    @Option(names = "--checkpoint-every", defaultValue = "0", description = "Checkpoint every N steps (0 = only at the end). Default: ${DEFAULT-VALUE}.")
+    long checkpointEvery;
+
+    @Option(names = "--seed", defaultValue = "1234", description = "Seed for initialisation and data. Default: ${DEFAULT-VALUE}.")
+    long seed;
+
+    TrainConfig build(long defSteps, int defBatch, int defSeq, double defLr, long defEvalEvery) {
+        long s = steps != null ? steps : defSteps;
+        long w = warmup != null ? warmup : Math.min(s / 10, 100);
+        return new TrainConfig(s, batchSize != null ? batchSize : defBatch, seqLen != null ? seqLen : defSeq, accumulation,
+                lr != null ? lr : defLr, w, LrSchedule.Kind.parse(schedule), minLrFraction, weightDecay, 0.9, 0.95, 1e-8, gradClip,
+                evalEvery != null ? evalEvery : defEvalEvery, checkpointEvery, seed).validate();
+    }
+}

@@ -1,0 +1,114 @@
+package fulgur.generate;
+
+import fulgur.autograd.GradMode;
+import fulgur.models.CausalLM;
+import fulgur.models.DecodeCache;
+import fulgur.tensor.Scope;
+import fulgur.tensor.Tensor;
+import fulgur.tokenizer.Tokenizer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+
+/**
+ * Text generation with recurrent decoding: the prompt is prefilled in one pass (the chunked form), then each new
+ * token costs one step against the model's fixed-size cache. Text is streamed as it becomes valid UTF-8.
+ */
+public final class Generator {
+
+    public record Settings(int maxNewTokens, double temperature, int topK, double topP, long seed, List<String> stop) {
+        public Settings {
+            if (maxNewTokens < 0) {
+                throw new IllegalArgumentException("max new tokens must be >= 0, got " + maxNewTokens);
+            }
+            stop = stop == null ? List.of() : List.copyOf(stop);
+        }
+    }
+
+    /** What came out: the text (without the prompt), the token count and the stop reason. */
+    public record Output(String text, int tokens, String stopReason, double tokensPerSecond, long cacheBytes) {}
+
+    private Generator() {}
+
+    public static Output generate(CausalLM model, Tokenizer tok, String prompt, Settings s, Consumer<String> stream) {
+        int[] promptIds = tok.encode(prompt);
+        if (promptIds.length == 0) {
+            promptIds = tok.bosId().isPresent() ? new int[] {tok.bosId().getAsInt()} : tok.encode("\n");
+        }
+        Sampler sampler = new Sampler(s.temperature(), s.topK(), s.topP(), s.seed());
+        List<Integer> out = new ArrayList<>();
+        String emitted = "";
+        String reason = "length";
+        boolean was = model.module().isTraining();
+        model.module().train(false);
+        long start = System.nanoTime();
+        long cacheBytes;
+        try (var g = GradMode.noGrad(); DecodeCache cache = model.newCache()) {
+            float[] logits;
+            try (Scope sc = Scope.open("prefill")) {
+                logits = lastRow(model.forward(Tensor.ofInts(promptIds, 1, promptIds.length), cache));
+            }
+            for (int i = 0; i < s.maxNewTokens(); i++) {
+                int next = sampler.sample(logits);
+                if (tok.eosId().isPresent() && next == tok.eosId().getAsInt()) {
+                    reason = "eos";
+                    break;
+                }
+                out.add(next);
+                String text = decodeValid(tok, out);
+                int cut = stopIndex(text, s.stop());
+                if (cut >= 0) {
+                    text = text.substring(0, cut);
+                    emit(stream, text, emitted);
+                    emitted = text;
+                    reason = "stop";
+                    break;
+                }
+                emit(stream, text, emitted);
+                emitted = text;
+                if (i + 1 < s.maxNewTokens()) {
+                    try (Scope sc = Scope.open("decode")) {
+                        logits = lastRow(model.forward(Tensor.ofInts(new int[] {next}, 1, 1), cache));
+                    }
+                }
+            }
+            cacheBytes = cache.stateBytes();
+        } finally {
+            model.module().train(was);
+        }
+        double secs = (System.nanoTime() - start) / 1e9;
+        return new Output(emitted, out.size(), reason, out.size() / Math.max(secs, 1e-9), cacheBytes);
+    }
+
+    private static void emit(Consumer<String> stream, String text, String emitted) {
+        if (stream != null && text.length() > emitted.length() && text.startsWith(emitted)) {
+            stream.accept(text.substring(emitted.length()));
+        }
+    }
+
+    /** The decoded text up to the last complete UTF-8 character (a partial multi-byte tail waits for more tokens). */
+    private static String decodeValid(Tokenizer tok, List<Integer> ids) {
+        int[] a = ids.stream().mapToInt(Integer::intValue).toArray();
+        String text = tok.decode(a);
+        while (text.endsWith("\uFFFD")) {
+            text = text.substring(0, text.length() - 1);
+        }
+        return text;
+    }
+
+    private static int stopIndex(String text, List<String> stops) {
+        int best = -1;
+        for (String st : stops) {
+            int i = st.isEmpty() ? -1 : text.indexOf(st);
+            if (i >= 0 && (best < 0 || i < best)) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    private static float[] lastRow(Tensor logits) {
+        int t = logits.size(1);
+        return logits.select(1, t - 1).select(0, 0).toFloatArray();
+    }
+}

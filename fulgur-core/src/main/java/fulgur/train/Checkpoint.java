@@ -1,0 +1,104 @@
+package fulgur.train;
+
+import com.fasterxml.jackson.core.type.TypeReference;
+import fulgur.io.AtomicFiles;
+import fulgur.io.Json;
+import fulgur.io.TensorIo;
+import fulgur.models.CausalLM;
+import fulgur.optim.Optimizer;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.stream.Stream;
+
+/**
+ * A training checkpoint directory: {@code model.safetensors} (weights, Hugging Face names), {@code config.json},
+ * {@code optimizer.safetensors} and {@code trainer_state.json} (step, data position, RNG, settings). A checkpoint is
+ * written into a fresh sibling directory and swapped in by renames, so an interrupted save never leaves a
+ * half-written checkpoint: either the old one or the new one is there (the old one as {@code NAME.old} during the
+ * swap, which {@link #resolve} also finds).
+ */
+public final class Checkpoint {
+    public static final String MODEL = "model.safetensors";
+    public static final String CONFIG = "config.json";
+    public static final String OPTIMIZER = "optimizer.safetensors";
+    public static final String STATE = "trainer_state.json";
+
+    private Checkpoint() {}
+
+    public static void save(Path dir, CausalLM model, Optimizer optimizer, Map<String, Object> trainerState) throws IOException {
+        Path parent = dir.toAbsolutePath().getParent();
+        Files.createDirectories(parent);
+        Path fresh = parent.resolve(dir.getFileName() + ".new");
+        deleteTree(fresh);
+        Files.createDirectories(fresh);
+        String step = String.valueOf(trainerState.get("step"));
+        TensorIo.save(fresh.resolve(MODEL), model.module().stateDict(), Map.of("format", "pt", "step", step));
+        AtomicFiles.writeString(fresh.resolve(CONFIG), model.configJson());
+        if (optimizer != null) {
+            TensorIo.save(fresh.resolve(OPTIMIZER), optimizer.state(), Map.of("step", step, "optimizer_step", Long.toString(optimizer.stepCount())));
+        }
+        AtomicFiles.writeString(fresh.resolve(STATE), Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(trainerState));
+        Path old = parent.resolve(dir.getFileName() + ".old");
+        deleteTree(old);
+        if (Files.exists(dir)) {
+            Files.move(dir, old, StandardCopyOption.ATOMIC_MOVE);
+        }
+        Files.move(fresh, dir, StandardCopyOption.ATOMIC_MOVE);
+        deleteTree(old);
+    }
+
+    /** The checkpoint directory to resume from: {@code dir}, or its {@code .old} copy left by an interrupted swap. */
+    public static Path resolve(Path dir) {
+        if (Files.isRegularFile(dir.resolve(STATE))) {
+            return dir;
+        }
+        Path old = dir.resolveSibling(dir.getFileName() + ".old");
+        if (Files.isRegularFile(old.resolve(STATE))) {
+            return old;
+        }
+        throw new IllegalArgumentException("no checkpoint to resume from at " + dir + " (expected " + STATE + " there)");
+    }
+
+    /** Restores weights and optimizer state; returns the trainer state map. Mismatches are errors naming the file. */
+    public static Map<String, Object> load(Path dir, CausalLM model, Optimizer optimizer) throws IOException {
+        Path d = resolve(dir);
+        Map<String, Object> state = Json.mapper().readValue(Files.readString(d.resolve(STATE)), new TypeReference<LinkedHashMap<String, Object>>() {});
+        String step = String.valueOf(state.get("step"));
+        TensorIo.Loaded weights = TensorIo.load(d.resolve(MODEL));
+        checkStep(d.resolve(MODEL), weights.metadata(), step);
+        try {
+            model.module().loadStateDict(weights.tensors(), true);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(d.resolve(MODEL) + ": " + e.getMessage(), e);
+        }
+        if (optimizer != null) {
+            TensorIo.Loaded opt = TensorIo.load(d.resolve(OPTIMIZER));
+            checkStep(d.resolve(OPTIMIZER), opt.metadata(), step);
+            optimizer.loadState(opt.tensors(), Long.parseLong(opt.metadata().getOrDefault("optimizer_step", step)));
+        }
+        return state;
+    }
+
+    private static void checkStep(Path file, Map<String, String> meta, String step) {
+        String got = meta.get("step");
+        if (got != null && !got.equals(step)) {
+            throw new IllegalArgumentException(file + " was written at step " + got + " but " + STATE + " says step " + step + ": the checkpoint is inconsistent");
+        }
+    }
+
+    static void deleteTree(Path p) throws IOException {
+        if (!Files.exists(p)) {
+            return;
+        }
+        try (Stream<Path> walk = Files.walk(p)) {
+            for (Path x : walk.sorted(Comparator.reverseOrder()).toList()) {
+                Files.delete(x);
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+package fulgur.train;
+
+import fulgur.data.Batch;
+import java.util.Map;
+
+/** An endless stream of training batches whose position can be saved and restored exactly. */
+public interface DataSource {
+    Batch next();
+
+    /** Everything needed to continue with the same batches (JSON-friendly values). */
+    Map<String, Object> state();
+
+    void restore(Map<String, Object> state);
+}

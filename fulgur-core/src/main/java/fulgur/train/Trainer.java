@@ -1,0 +1,197 @@
+package fulgur.train;
+
+import fulgur.data.Batch;
+import fulgur.io.Json;
+import fulgur.models.CausalLM;
+import fulgur.optim.AdamW;
+import fulgur.optim.GradClip;
+import fulgur.optim.ParamGroup;
+import fulgur.tensor.Scope;
+import fulgur.tensor.Tensor;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The training loop: AdamW with warmup and a decay schedule, gradient accumulation and clipping, periodic
+ * evaluation, a progress bar, metrics as JSONL, checkpoints, and a PNG loss curve at the end. A resumed run
+ * continues with the same batches, learning rates and optimizer state, so its losses equal the uninterrupted run's.
+ */
+public final class Trainer {
+
+    /** What a run produced. */
+    public record Result(long stepsDone, double lastTrainLoss, Map<String, Double> lastEval, double tokensPerSecond, Path outDir) {}
+
+    private final CausalLM model;
+    private final TrainConfig cfg;
+    private final DataSource data;
+    private final Evaluator evaluator;
+    private final Path outDir;
+    private final PrintStream out;
+    private long stopAfter = Long.MAX_VALUE;
+
+    public Trainer(CausalLM model, TrainConfig cfg, DataSource data, Evaluator evaluator, Path outDir, PrintStream out) {
+        this.model = model;
+        this.cfg = cfg.validate();
+        this.data = data;
+        this.evaluator = evaluator;
+        this.outDir = outDir;
+        this.out = out;
+    }
+
+    /** Stops (after checkpointing) once this many steps are done in total: an interruption on purpose, for tests. */
+    public Trainer stopAfter(long step) {
+        this.stopAfter = step;
+        return this;
+    }
+
+    public Path checkpointDir() {
+        return outDir.resolve("checkpoint");
+    }
+
+    public Result run(boolean resume) {
+        try {
+            return runChecked(resume);
+        } catch (IOException e) {
+            throw new UncheckedIOException("training output under " + outDir + ": " + e.getMessage(), e);
+        }
+    }
+
+    private Result runChecked(boolean resume) throws IOException {
+        Files.createDirectories(outDir);
+        AdamW opt = new AdamW(ParamGroup.decayAndNoDecay(model.module(), cfg.weightDecay()), cfg.lr(), cfg.beta1(), cfg.beta2(), cfg.eps());
+        LrSchedule schedule = cfg.lrSchedule();
+        long step = 0;
+        long tokens = 0;
+        Path metricsPath = outDir.resolve("metrics.jsonl");
+        if (resume) {
+            Map<String, Object> st = Checkpoint.load(checkpointDir(), model, opt);
+            step = ((Number) st.get("step")).longValue();
+            tokens = ((Number) st.getOrDefault("tokens", 0)).longValue();
+            @SuppressWarnings("unchecked")
+            Map<String, Object> ds = (Map<String, Object>) st.get("data");
+            data.restore(ds);
+            out.println("resumed from " + checkpointDir() + " at step " + step);
+        } else {
+            Files.deleteIfExists(metricsPath);
+        }
+        AtomicConfig.write(outDir.resolve("config.json"), model.configJson());
+        long tokensPerStep = (long) cfg.batchSize() * cfg.seqLen() * cfg.accumulation();
+        double lastLoss = Double.NaN;
+        Map<String, Double> lastEval = Map.of();
+        long startNanos = System.nanoTime();
+        long startTokens = tokens;
+        try (MetricsLog metrics = resume ? MetricsLog.resume(metricsPath, step) : MetricsLog.open(metricsPath);
+             ProgressBar bar = ProgressBar.builder(cfg.steps(), out).label("train").startStep(step).startTokens(tokens).build()) {
+            while (step < cfg.steps() && step < stopAfter) {
+                double lr = schedule.lr(step);
+                opt.setLr(lr);
+                opt.zeroGrad();
+                double lossSum = 0;
+                for (int micro = 0; micro < cfg.accumulation(); micro++) {
+                    try (Scope s = Scope.open("step")) {
+                        Batch b = data.next();
+                        Tensor inputs = Tensor.ofInts(b.inputs(), b.batch(), b.seqLen());
+                        Tensor targets = Tensor.ofInts(b.targets(), b.batch() * b.seqLen());
+                        Tensor loss = model.loss(inputs, targets);
+                        Tensor scaled = cfg.accumulation() == 1 ? loss : loss.mul(1.0 / cfg.accumulation());
+                        scaled.backward();
+                        lossSum += loss.item();
+                    }
+                }
+                double gradNorm = cfg.gradClip() > 0 ? GradClip.clipGlobalNorm(opt.parameters(), cfg.gradClip()) : GradClip.globalNorm(opt.parameters());
+                opt.step();
+                step++;
+                tokens += tokensPerStep;
+                lastLoss = lossSum / cfg.accumulation();
+                if (!Double.isFinite(lastLoss)) {
+                    throw new IllegalStateException("training diverged at step " + step + ": loss is " + lastLoss + " (try a lower learning rate)");
+                }
+                double elapsed = (System.nanoTime() - startNanos) / 1e9;
+                double tps = (tokens - startTokens) / Math.max(elapsed, 1e-9);
+                Map<String, Object> fields = new LinkedHashMap<>();
+                fields.put(MetricsLog.LOSS, lastLoss);
+                fields.put(MetricsLog.LR, lr);
+                fields.put("grad_norm", gradNorm);
+                fields.put(MetricsLog.TOKENS_PER_S, tps);
+                fields.put("tokens", tokens);
+                metrics.log(step, "train", fields);
+                bar.update(step, tokens, lastLoss, Map.of("lr", lr));
+                boolean last = step == cfg.steps();
+                if (evaluator != null && ((cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) || last)) {
+                    lastEval = evaluate();
+                    Map<String, Object> ev = new LinkedHashMap<>(lastEval);
+                    metrics.log(step, "val", ev);
+                    bar.println("step " + step + " " + format(lastEval));
+                }
+                if ((cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0) || last || step == stopAfter) {
+                    Checkpoint.save(checkpointDir(), model, opt, trainerState(step, tokens));
+                }
+            }
+        }
+        double elapsed = (System.nanoTime() - startNanos) / 1e9;
+        double tps = (tokens - startTokens) / Math.max(elapsed, 1e-9);
+        try {
+            LossCurvePlot.writeFromMetrics(metricsPath, outDir.resolve("loss.png"), "fulgur training loss");
+        } catch (IOException | RuntimeException e) {
+            out.println("warning: could not draw the loss curve: " + e.getMessage());
+        }
+        opt.release();
+        return new Result(step, lastLoss, lastEval, tps, outDir);
+    }
+
+    private Map<String, Double> evaluate() {
+        boolean was = model.module().isTraining();
+        model.module().train(false);
+        try (Scope s = Scope.open("eval"); var g = fulgur.autograd.GradMode.noGrad()) {
+            return evaluator.evaluate(model);
+        } finally {
+            model.module().train(was);
+        }
+    }
+
+    private Map<String, Object> trainerState(long step, long tokens) {
+        Map<String, Object> st = new LinkedHashMap<>();
+        st.put("step", step);
+        st.put("tokens", tokens);
+        st.put("data", data.state());
+        st.put("train_config", Json.mapper().convertValue(cfg, Map.class));
+        return st;
+    }
+
+    /** "val_loss=1.2345, val_accuracy=0.9000". */
+    public static String describe(Map<String, Double> m) {
+        return format(m);
+    }
+
+    static String format(Map<String, Double> m) {
+        StringBuilder sb = new StringBuilder();
+        m.forEach((k, v) -> sb.append(sb.length() == 0 ? "" : ", ").append("val_").append(k).append('=').append(String.format("%.4f", v)));
+        return sb.toString();
+    }
+
+    /** Mean loss over a fixed list of held-out batches. */
+    public static Evaluator lossOn(List<Batch> batches) {
+        return m -> {
+            double sum = 0;
+            for (Batch b : batches) {
+                try (Scope s = Scope.open()) {
+                    sum += m.loss(Tensor.ofInts(b.inputs(), b.batch(), b.seqLen()), Tensor.ofInts(b.targets(), b.batch() * b.seqLen())).item();
+                }
+            }
+            return Map.of("loss", sum / Math.max(1, batches.size()));
+        };
+    }
+
+    /** Writes config.json next to the metrics (once per run). */
+    private static final class AtomicConfig {
+        static void write(Path p, String json) throws IOException {
+            fulgur.io.AtomicFiles.writeString(p, json);
+        }
+    }
+}
