@@ -1,2 +1,0 @@
-package fulgur.bench;
-class Placeholder {}

@@ -1,0 +1,436 @@
+package fulgur.backend.cpu;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The f32 GEMM engine behind {@link Gemm#sgemm}: Goto/BLIS blocking with packed panels and a 6×(2 vectors)
+ * register-blocked FMA micro-kernel.
+ *
+ * <pre>
+ * for jc in n by NC:                      B panel (KC×NC) lives in L3, shared by all threads
+ *   for pc in k by KC:
+ *     pack op(B)[pc:+kc, jc:+nc]           into NR-wide micro-panels (parallel over micro-panels)
+ *     for ic in m by MC (split over threads): A block (MC×KC) lives in L2, private to a thread
+ *       pack op(A)[ic:+mc, pc:+kc]         into MR-tall micro-panels
+ *       for jr in nc by NR:                B micro-panel (KC×NR) lives in L1
+ *         for ir in mc by MR:  C[ir:+MR, jr:+NR] (+)= alpha · Ap[ir] · Bp[jr]   (micro-kernel)
+ * </pre>
+ *
+ * Arguments are validated by {@link Gemm}; nothing here checks them again.
+ */
+final class GemmF32 {
+
+    static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    static final int L = S.length();
+    /** Rows of the micro-tile. */
+    static final int MR = 6;
+    /** Columns of the micro-tile: two vectors. */
+    static final int NR = 2 * L;
+    /** Depth of a packed block: a KC×NR micro-panel of B (16 KiB with 8 lanes) stays in the 32 KiB L1. */
+    static final int KC = 256;
+    /** Rows of a packed A block: MC×KC floats (~144 KiB) stay in the 512 KiB L2 of one core. */
+    static final int MC = 144;
+    /** Columns of a packed B panel: KC×NC floats (2 MiB) stay in the 8 MiB L3. */
+    static final int NC = 2048;
+    /** Products with fewer multiply-adds than this run on the calling thread only. */
+    static final long PARALLEL_MIN_FMAS = 1L << 19;
+
+    private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
+    private static final ValueLayout.OfFloat FP = ValueLayout.JAVA_FLOAT;
+    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+    private static final long FB = Float.BYTES;
+
+    private GemmF32() {}
+
+    /** One validated product; {@code parallel} allows the shared pool. Offsets and leading dims in elements. */
+    static void gemm(boolean parallel, boolean transA, boolean transB, int m, int n, int k, float alpha,
+                     MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
+                     float beta, MemorySegment c, long cOff, int ldc) {
+        if (m == 0 || n == 0) {
+            return;
+        }
+        if (k == 0 || alpha == 0f) {
+            scale(m, n, beta, c, cOff, ldc);
+            return;
+        }
+        int threads = parallel ? Parallel.threads() : 1;
+        if (threads == 1 || (long) m * n * k < PARALLEL_MIN_FMAS) {
+            packed(false, transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+            return;
+        }
+        int rowPanels = ceilDiv(m, MR);
+        int colPanels = ceilDiv(n, NR);
+        if (rowPanels >= 4 * threads || rowPanels >= colPanels) {
+            // split the rows of C; the packed B panel is shared by all threads
+            packed(true, transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+        } else {
+            // few rows (e.g. decoding): split the columns of C, each thread packs its own panels
+            Parallel.forRange(colPanels, 1, (s, e) -> {
+                int j0 = s * NR;
+                int j1 = Math.min(n, e * NR);
+                long bShift = transB ? (long) j0 * ldb : j0;
+                packed(false, transA, transB, m, j1 - j0, k, alpha, a, aOff, lda, b, bOff + bShift, ldb,
+                        beta, c, cOff + j0, ldc);
+            });
+        }
+    }
+
+    /** {@code batch} validated products; small ones are spread over the pool one product per task. */
+    static void gemmBatched(boolean parallel, boolean transA, boolean transB, int batch, int m, int n, int k,
+                            float alpha, MemorySegment a, long aOff, int lda, long strideA,
+                            MemorySegment b, long bOff, int ldb, long strideB,
+                            float beta, MemorySegment c, long cOff, int ldc, long strideC) {
+        if (batch == 0 || m == 0 || n == 0) {
+            return;
+        }
+        int threads = parallel ? Parallel.threads() : 1;
+        long fmas = (long) m * n * Math.max(k, 1);
+        if (batch == 1 || threads == 1) {
+            for (int i = 0; i < batch; i++) {
+                gemm(parallel, transA, transB, m, n, k, alpha, a, aOff + i * strideA, lda, b, bOff + i * strideB, ldb,
+                        beta, c, cOff + i * strideC, ldc);
+            }
+            return;
+        }
+        if (fmas < 8 * PARALLEL_MIN_FMAS || batch >= 4 * threads) {
+            int grain = (int) Math.max(1, Math.min(batch, PARALLEL_MIN_FMAS / fmas));
+            Parallel.forRange(batch, grain, (s, e) -> {
+                for (int i = s; i < e; i++) {
+                    gemm(false, transA, transB, m, n, k, alpha, a, aOff + i * strideA, lda, b, bOff + i * strideB, ldb,
+                            beta, c, cOff + i * strideC, ldc);
+                }
+            });
+        } else {
+            for (int i = 0; i < batch; i++) {
+                gemm(true, transA, transB, m, n, k, alpha, a, aOff + i * strideA, lda, b, bOff + i * strideB, ldb,
+                        beta, c, cOff + i * strideC, ldc);
+            }
+        }
+    }
+
+    /** The blocked, packed product; {@code share}: split the rows over the pool around a shared B panel. */
+    private static void packed(boolean share, boolean transA, boolean transB, int m, int n, int k, float alpha,
+                               MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
+                               float beta, MemorySegment c, long cOff, int ldc) {
+        int kcb = balanced(k, KC, 1);
+        int ncb = balanced(n, NC, NR);
+        MemorySegment bp = GemmScratch.get().b((long) kcb * ncb * FB);
+        int rowPanels = ceilDiv(m, MR);
+        for (int jc = 0; jc < n; jc += ncb) {
+            int nc = Math.min(ncb, n - jc);
+            int bPanels = ceilDiv(nc, NR);
+            for (int pc = 0; pc < k; pc += kcb) {
+                int kc = Math.min(kcb, k - pc);
+                int jc0 = jc;
+                int pc0 = pc;
+                if (share) {
+                    Parallel.forRange(bPanels, 16, (s, e) -> packB(transB, b, bOff, ldb, pc0, kc, jc0, nc, bp, s, e));
+                    Parallel.forRange(rowPanels, 1, (s, e) -> macro(transA, a, aOff, lda, s * MR, Math.min(m, e * MR),
+                            pc0, kc, jc0, nc, bp, alpha, beta, c, cOff, ldc));
+                } else {
+                    packB(transB, b, bOff, ldb, pc, kc, jc, nc, bp, 0, bPanels);
+                    macro(transA, a, aOff, lda, 0, m, pc, kc, jc, nc, bp, alpha, beta, c, cOff, ldc);
+                }
+            }
+        }
+    }
+
+    /**
+     * Rows {@code [i0, i1)} of C against one packed B panel (block {@code pc} of k): pack A blocks, run the
+     * micro-kernel over them.
+     */
+    private static void macro(boolean transA, MemorySegment a, long aOff, int lda, int i0, int i1, int pc, int kc,
+                              int jc, int nc, MemorySegment bp, float alpha, float beta,
+                              MemorySegment c, long cOff, int ldc) {
+        if (i0 >= i1) {
+            return;
+        }
+        GemmScratch scratch = GemmScratch.get();
+        int mcb = balanced(i1 - i0, MC, MR);
+        MemorySegment ap = scratch.a((long) mcb * kc * FB);
+        MemorySegment tile = scratch.tile((long) MR * NR * FB);
+        long ldcBytes = (long) ldc * FB;
+        // beta is applied once, on the first block of k: C = beta·C first unless beta is 0 (C is then overwritten)
+        boolean add = pc > 0 || beta != 0f;
+        for (int ic = i0; ic < i1; ic += mcb) {
+            int mc = Math.min(mcb, i1 - ic);
+            if (pc == 0 && beta != 0f && beta != 1f) {
+                scale(mc, nc, beta, c, cOff + (long) ic * ldc + jc, ldc);
+            }
+            packA(transA, a, aOff, lda, ic, mc, pc, kc, ap);
+            for (int jr = 0; jr < nc; jr += NR) {
+                int nr = Math.min(NR, nc - jr);
+                long bByte = (long) jr * kc * FB;
+                long cRow = (cOff + (long) ic * ldc + jc + jr) * FB;
+                for (int ir = 0; ir < mc; ir += MR) {
+                    int mr = Math.min(MR, mc - ir);
+                    long aByte = (long) ir * kc * FB;
+                    long cByte = cRow + ir * ldcBytes;
+                    if (mr == MR && nr == NR) {
+                        if (add) {
+                            kernelAdd(kc, ap, aByte, bp, bByte, c, cByte, ldcBytes, alpha);
+                        } else {
+                            kernelSet(kc, ap, aByte, bp, bByte, c, cByte, ldcBytes, alpha);
+                        }
+                    } else {
+                        kernelSet(kc, ap, aByte, bp, bByte, tile, 0, NR * FB, 1f);
+                        edge(tile, mr, nr, c, cByte, ldcBytes, alpha, add);
+                    }
+                }
+            }
+        }
+    }
+
+    /*
+     * The micro-kernels: C[0:MR, 0:NR] = alpha·Σ_p Ap[p,0:MR]ᵀ·Bp[p,0:NR] (kernelSet, C not read) or C += that
+     * (kernelAdd). Twelve accumulators, two B vectors and one broadcast A value fill the 16 vector registers of
+     * AVX2. Each variant is its own small method on purpose: one method holding both exceeds what C1 can
+     * register-allocate ("out of virtual registers"), and the kernel then never reaches C2 and its intrinsics.
+     */
+
+    static void kernelSet(int kc, MemorySegment ap, long aByte, MemorySegment bp, long bByte,
+                          MemorySegment c, long cByte, long ldcBytes, float alpha) {
+        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+                c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+        long aEnd = aByte + (long) kc * MR * FB;
+        for (long ai = aByte, bi = bByte; ai < aEnd; ai += MR * FB, bi += NR * FB) {
+            FloatVector b0 = FloatVector.fromMemorySegment(S, bp, bi, NATIVE);
+            FloatVector b1 = FloatVector.fromMemorySegment(S, bp, bi + L * FB, NATIVE);
+            FloatVector x = FloatVector.broadcast(S, ap.get(FP, ai));
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(S, ap.get(FP, ai + FB));
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(S, ap.get(FP, ai + 2 * FB));
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(S, ap.get(FP, ai + 3 * FB));
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+            x = FloatVector.broadcast(S, ap.get(FP, ai + 4 * FB));
+            c40 = x.fma(b0, c40);
+            c41 = x.fma(b1, c41);
+            x = FloatVector.broadcast(S, ap.get(FP, ai + 5 * FB));
+            c50 = x.fma(b0, c50);
+            c51 = x.fma(b1, c51);
+        }
+        FloatVector va = FloatVector.broadcast(S, alpha);
+        long o = cByte;
+        c00.mul(va).intoMemorySegment(c, o, NATIVE);
+        c01.mul(va).intoMemorySegment(c, o + L * FB, NATIVE);
+        o += ldcBytes;
+        c10.mul(va).intoMemorySegment(c, o, NATIVE);
+        c11.mul(va).intoMemorySegment(c, o + L * FB, NATIVE);
+        o += ldcBytes;
+        c20.mul(va).intoMemorySegment(c, o, NATIVE);
+        c21.mul(va).intoMemorySegment(c, o + L * FB, NATIVE);
+        o += ldcBytes;
+        c30.mul(va).intoMemorySegment(c, o, NATIVE);
+        c31.mul(va).intoMemorySegment(c, o + L * FB, NATIVE);
+        o += ldcBytes;
+        c40.mul(va).intoMemorySegment(c, o, NATIVE);
+        c41.mul(va).intoMemorySegment(c, o + L * FB, NATIVE);
+        o += ldcBytes;
+        c50.mul(va).intoMemorySegment(c, o, NATIVE);
+        c51.mul(va).intoMemorySegment(c, o + L * FB, NATIVE);
+    }
+
+    static void kernelAdd(int kc, MemorySegment ap, long aByte, MemorySegment bp, long bByte,
+                          MemorySegment c, long cByte, long ldcBytes, float alpha) {
+        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+                c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+        long aEnd = aByte + (long) kc * MR * FB;
+        for (long ai = aByte, bi = bByte; ai < aEnd; ai += MR * FB, bi += NR * FB) {
+            FloatVector b0 = FloatVector.fromMemorySegment(S, bp, bi, NATIVE);
+            FloatVector b1 = FloatVector.fromMemorySegment(S, bp, bi + L * FB, NATIVE);
+            FloatVector x = FloatVector.broadcast(S, ap.get(FP, ai));
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(S, ap.get(FP, ai + FB));
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(S, ap.get(FP, ai + 2 * FB));
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(S, ap.get(FP, ai + 3 * FB));
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+            x = FloatVector.broadcast(S, ap.get(FP, ai + 4 * FB));
+            c40 = x.fma(b0, c40);
+            c41 = x.fma(b1, c41);
+            x = FloatVector.broadcast(S, ap.get(FP, ai + 5 * FB));
+            c50 = x.fma(b0, c50);
+            c51 = x.fma(b1, c51);
+        }
+        FloatVector va = FloatVector.broadcast(S, alpha);
+        long o = cByte;
+        c00.fma(va, FloatVector.fromMemorySegment(S, c, o, NATIVE)).intoMemorySegment(c, o, NATIVE);
+        c01.fma(va, FloatVector.fromMemorySegment(S, c, o + L * FB, NATIVE)).intoMemorySegment(c, o + L * FB, NATIVE);
+        o += ldcBytes;
+        c10.fma(va, FloatVector.fromMemorySegment(S, c, o, NATIVE)).intoMemorySegment(c, o, NATIVE);
+        c11.fma(va, FloatVector.fromMemorySegment(S, c, o + L * FB, NATIVE)).intoMemorySegment(c, o + L * FB, NATIVE);
+        o += ldcBytes;
+        c20.fma(va, FloatVector.fromMemorySegment(S, c, o, NATIVE)).intoMemorySegment(c, o, NATIVE);
+        c21.fma(va, FloatVector.fromMemorySegment(S, c, o + L * FB, NATIVE)).intoMemorySegment(c, o + L * FB, NATIVE);
+        o += ldcBytes;
+        c30.fma(va, FloatVector.fromMemorySegment(S, c, o, NATIVE)).intoMemorySegment(c, o, NATIVE);
+        c31.fma(va, FloatVector.fromMemorySegment(S, c, o + L * FB, NATIVE)).intoMemorySegment(c, o + L * FB, NATIVE);
+        o += ldcBytes;
+        c40.fma(va, FloatVector.fromMemorySegment(S, c, o, NATIVE)).intoMemorySegment(c, o, NATIVE);
+        c41.fma(va, FloatVector.fromMemorySegment(S, c, o + L * FB, NATIVE)).intoMemorySegment(c, o + L * FB, NATIVE);
+        o += ldcBytes;
+        c50.fma(va, FloatVector.fromMemorySegment(S, c, o, NATIVE)).intoMemorySegment(c, o, NATIVE);
+        c51.fma(va, FloatVector.fromMemorySegment(S, c, o + L * FB, NATIVE)).intoMemorySegment(c, o + L * FB, NATIVE);
+    }
+
+    /** Writes the valid {@code mr×nr} corner of a computed micro-tile into C. */
+    private static void edge(MemorySegment tile, int mr, int nr, MemorySegment c, long cByte, long ldcBytes,
+                             float alpha, boolean add) {
+        for (int r = 0; r < mr; r++) {
+            long t = (long) r * NR * FB;
+            long o = cByte + r * ldcBytes;
+            for (int j = 0; j < nr; j++) {
+                float v = alpha * tile.get(FP, t + j * FB);
+                if (add) {
+                    v += c.get(F, o + j * FB);
+                }
+                c.set(F, o + j * FB, v);
+            }
+        }
+    }
+
+    /**
+     * Packs op(A)[i0:i0+mc, p0:p0+kc] into MR-tall micro-panels: panel q holds, for each p, the MR values of rows
+     * i0+q·MR.. at column p, contiguously. Rows past mc are zero.
+     */
+    static void packA(boolean transA, MemorySegment a, long aOff, int lda, int i0, int mc, int p0, int kc,
+                      MemorySegment ap) {
+        long ldaBytes = (long) lda * FB;
+        for (int ir = 0; ir < mc; ir += MR) {
+            int mr = Math.min(MR, mc - ir);
+            long dst = (long) ir * kc * FB;
+            if (!transA) {
+                // A row-major m×k: row i is contiguous in p
+                long src = (aOff + (long) (i0 + ir) * lda + p0) * FB;
+                if (mr == MR) {
+                    long s1 = src + ldaBytes, s2 = s1 + ldaBytes, s3 = s2 + ldaBytes, s4 = s3 + ldaBytes, s5 = s4 + ldaBytes;
+                    for (int p = 0; p < kc; p++) {
+                        long d = dst + (long) p * MR * FB;
+                        long o = (long) p * FB;
+                        ap.set(FP, d, a.get(F, src + o));
+                        ap.set(FP, d + FB, a.get(F, s1 + o));
+                        ap.set(FP, d + 2 * FB, a.get(F, s2 + o));
+                        ap.set(FP, d + 3 * FB, a.get(F, s3 + o));
+                        ap.set(FP, d + 4 * FB, a.get(F, s4 + o));
+                        ap.set(FP, d + 5 * FB, a.get(F, s5 + o));
+                    }
+                } else {
+                    for (int p = 0; p < kc; p++) {
+                        long d = dst + (long) p * MR * FB;
+                        for (int r = 0; r < MR; r++) {
+                            ap.set(FP, d + r * FB, r < mr ? a.get(F, src + r * ldaBytes + p * FB) : 0f);
+                        }
+                    }
+                }
+            } else {
+                // A stored k×m: op(A)[i, p] = A[p, i], so the MR values for one p are contiguous
+                for (int p = 0; p < kc; p++) {
+                    long src = (aOff + (long) (p0 + p) * lda + i0 + ir) * FB;
+                    long d = dst + (long) p * MR * FB;
+                    for (int r = 0; r < MR; r++) {
+                        ap.set(FP, d + r * FB, r < mr ? a.get(F, src + r * FB) : 0f);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * Packs micro-panels {@code [q0, q1)} of op(B)[p0:p0+kc, j0:j0+nc]: panel q holds, for each p, the NR values of
+     * columns j0+q·NR.. at row p, contiguously. Columns past nc are zero.
+     */
+    static void packB(boolean transB, MemorySegment b, long bOff, int ldb, int p0, int kc, int j0, int nc,
+                      MemorySegment bp, int q0, int q1) {
+        long ldbBytes = (long) ldb * FB;
+        for (int q = q0; q < q1; q++) {
+            int jr = q * NR;
+            int nr = Math.min(NR, nc - jr);
+            long dst = (long) jr * kc * FB;
+            if (!transB) {
+                // B row-major k×n: row p is contiguous in j
+                long src = (bOff + (long) p0 * ldb + j0 + jr) * FB;
+                if (nr == NR) {
+                    for (int p = 0; p < kc; p++) {
+                        long s = src + p * ldbBytes;
+                        long d = dst + (long) p * NR * FB;
+                        FloatVector.fromMemorySegment(S, b, s, NATIVE).intoMemorySegment(bp, d, NATIVE);
+                        FloatVector.fromMemorySegment(S, b, s + L * FB, NATIVE).intoMemorySegment(bp, d + L * FB, NATIVE);
+                    }
+                } else {
+                    for (int p = 0; p < kc; p++) {
+                        long s = src + p * ldbBytes;
+                        long d = dst + (long) p * NR * FB;
+                        for (int j = 0; j < NR; j++) {
+                            bp.set(FP, d + j * FB, j < nr ? b.get(F, s + j * FB) : 0f);
+                        }
+                    }
+                }
+            } else {
+                // B stored n×k: op(B)[p, j] = B[j, p], column j of op(B) is contiguous in p
+                for (int j = 0; j < NR; j++) {
+                    long d = dst + j * FB;
+                    if (j < nr) {
+                        long s = (bOff + (long) (j0 + jr + j) * ldb + p0) * FB;
+                        for (int p = 0; p < kc; p++) {
+                            bp.set(FP, d + (long) p * NR * FB, b.get(F, s + p * FB));
+                        }
+                    } else {
+                        for (int p = 0; p < kc; p++) {
+                            bp.set(FP, d + (long) p * NR * FB, 0f);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** C = beta·C over an m×n block (C not read when beta == 0). */
+    static void scale(int m, int n, float beta, MemorySegment c, long cOff, int ldc) {
+        if (beta == 1f) {
+            return;
+        }
+        FloatVector vb = FloatVector.broadcast(S, beta);
+        for (int i = 0; i < m; i++) {
+            long row = (cOff + (long) i * ldc) * FB;
+            if (beta == 0f) {
+                c.asSlice(row, n * FB).fill((byte) 0);
+                continue;
+            }
+            int j = 0;
+            for (; j <= n - L; j += L) {
+                long o = row + j * FB;
+                FloatVector.fromMemorySegment(S, c, o, NATIVE).mul(vb).intoMemorySegment(c, o, NATIVE);
+            }
+            for (; j < n; j++) {
+                long o = row + j * FB;
+                c.set(F, o, beta * c.get(F, o));
+            }
+        }
+    }
+
+    static int ceilDiv(int x, int y) {
+        return (x + y - 1) / y;
+    }
+
+    /** A block size of at most about {@code max} (a multiple of {@code unit}) that splits {@code total} evenly. */
+    static int balanced(int total, int max, int unit) {
+        int blocks = ceilDiv(total, max);
+        int size = ceilDiv(total, blocks);
+        return ceilDiv(size, unit) * unit;
+    }
+}
