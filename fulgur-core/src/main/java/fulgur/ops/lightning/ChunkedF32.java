@@ -26,7 +26,7 @@ final class ChunkedF32 {
     private float[] a, at, m, mt;
     private float[] t1, t2, t3;
     private float[] p, pt;
-    private float[] pw, qdec, w, row;
+    private float[] pw, pwLo, qdec, w, row;
 
     private void ensure(int blk, int d, int e) {
         if (blk == capB && d == capD && e == capE) {
@@ -57,16 +57,22 @@ final class ChunkedF32 {
         p = new float[d * lde];
         pt = new float[e * ldd];
         pw = new float[blk + 1];
+        pwLo = new float[blk + 1];
         qdec = new float[blk];
         wOff = ldB;
         w = new float[ldB + Tiles.L + 1];
         row = new float[Math.max(ldd, lde)];
     }
 
-    /** Decay tables for one head: λ^i, scale·λ^{i+1}, and the causal mask weights scale·λ^x. */
+    /**
+     * Decay tables for one head: λ^i (as f32 plus its rounding remainder, for the carried state), scale·λ^{i+1},
+     * and the causal mask weights scale·λ^x. All from exp(−slope·x) in f64, 0 ≤ x ≤ block.
+     */
     private void decays(double slope, double scale) {
         for (int i = 0; i <= capB; i++) {
-            pw[i] = flush(Math.exp(-slope * i));
+            double x = Math.exp(-slope * i);
+            pw[i] = flush(x);
+            pwLo[i] = flush(x - pw[i]);
         }
         for (int i = 0; i < capB; i++) {
             qdec[i] = flush(scale * Math.exp(-slope * (i + 1)));
@@ -112,7 +118,7 @@ final class ChunkedF32 {
                 // inter: O += diag(scale·λ^{i+1}) Q S
                 Tiles.scaleRows(q, ldd, n, qdec, 0, 1);
                 Tiles.mul(q, ldd, p, lde, t3, lde, n, lde, d, Tiles.FULL, true);
-                Tiles.scale(p, d * lde, pw[n]);
+                Tiles.scaleSplit(p, d * lde, pw[n], pwLo[n]);
             }
             storeRows(t3, lde, c.out(), base, heads, e, n);
             // S ← λ^n S + (diag(λ^{n-1-j}) K)ᵀ V
@@ -168,7 +174,7 @@ final class ChunkedF32 {
             if (t0 + n < len) {
                 Tiles.transposeScaled(k, ldd, n, d, ktd, ldB, pw, n - 1, -1);
                 if (hasState) {
-                    Tiles.scale(p, d * lde, pw[n]);
+                    Tiles.scaleSplit(p, d * lde, pw[n], pwLo[n]);
                 }
                 Tiles.mul(ktd, ldB, v, lde, p, lde, d, lde, n, Tiles.FULL, hasState);
                 hasState = true;
@@ -197,7 +203,7 @@ final class ChunkedF32 {
                 Tiles.scaleRows(k, ldd, n, pw, n - 1, -1);
                 Tiles.mul(k, ldd, ds, lde, t3, lde, n, lde, d, Tiles.FULL, false);
                 addRows(t3, lde, c.dv(), base, heads, e, n);
-                Tiles.scale(ds, d * lde, pw[n]);
+                Tiles.scaleSplit(ds, d * lde, pw[n], pwLo[n]);
             }
             // dS ← λ^n dS + (diag(scale·λ^{i+1}) Q)ᵀ dO
             Tiles.transposeScaled(q, ldd, n, d, qtd, ldB, qdec, 0, 1);

@@ -206,6 +206,20 @@ final class Tiles {
         }
     }
 
+    /**
+     * {@code t[0:len] *= (hi + lo)} where hi + lo is a decay factor split into its f32 value and the f32 rounding
+     * remainder: {@code fma(t, hi, t·lo)} multiplies by the factor to ~2⁻⁴⁸, so repeated decays do not accumulate
+     * the f32 rounding of λ (which, over thousands of steps with λ near 1, would be a systematic error).
+     */
+    static void scaleSplit(float[] t, int len, float hi, float lo) {
+        FloatVector h = FloatVector.broadcast(S, hi);
+        FloatVector l = FloatVector.broadcast(S, lo);
+        for (int j = 0; j < len; j += L) {
+            FloatVector x = FloatVector.fromArray(S, t, j);
+            x.fma(h, x.mul(l)).intoArray(t, j);
+        }
+    }
+
     /** {@code dst[0:len] += src[0:len]}, len a multiple of L. */
     static void add(float[] src, float[] dst, int len) {
         for (int j = 0; j < len; j += L) {
