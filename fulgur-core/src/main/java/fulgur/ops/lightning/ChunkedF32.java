@@ -21,7 +21,7 @@ final class ChunkedF32 {
         return k;
     }
 
-    private int capB = -1, capD = -1, capE = -1;
+    private int capB, capD, capE;
     private int ldB, ldd, lde, wOff;
     private float[] q, k, v, g, gs;
     private float[] kt, vt;
@@ -30,35 +30,41 @@ final class ChunkedF32 {
     private float[] p, pt;
     private float[] pw, pwLo, qdec, w;
 
+    /**
+     * Sets the dimensions of the coming call; arrays only ever grow, so alternating shapes (varlen batches whose
+     * longest sequence changes, layers of different head dims) do not reallocate. Stale values left in padding by
+     * an earlier shape are never mixed into real outputs (see {@link Tiles}).
+     */
     private void ensure(int blk, int d, int e) {
-        if (blk == capB && d == capD && e == capE) {
-            return;
-        }
         capB = blk;
         capD = d;
         capE = e;
         ldB = Tiles.pad(blk);
         ldd = Tiles.pad(d);
         lde = Tiles.pad(e);
-        q = new float[blk * ldd];
-        k = new float[blk * ldd];
-        v = new float[blk * lde];
-        g = new float[blk * lde];
-        gs = new float[blk * lde];
-        kt = new float[d * ldB];
-        vt = new float[e * ldB];
-        a = new float[blk * ldB];
-        m = new float[blk * ldB];
-        t1 = new float[blk * ldd];
-        t2 = new float[blk * ldd];
-        t3 = new float[blk * lde];
-        p = new float[d * lde];
-        pt = new float[e * ldd];
-        pw = new float[blk + 1];
-        pwLo = new float[blk + 1];
-        qdec = new float[blk];
+        q = grow(q, blk * ldd);
+        k = grow(k, blk * ldd);
+        v = grow(v, blk * lde);
+        g = grow(g, blk * lde);
+        gs = grow(gs, blk * lde);
+        kt = grow(kt, d * ldB);
+        vt = grow(vt, e * ldB);
+        a = grow(a, blk * ldB);
+        m = grow(m, blk * ldB);
+        t1 = grow(t1, blk * ldd);
+        t2 = grow(t2, blk * ldd);
+        t3 = grow(t3, blk * lde);
+        p = grow(p, d * lde);
+        pt = grow(pt, e * ldd);
+        pw = grow(pw, blk + 1);
+        pwLo = grow(pwLo, blk + 1);
+        qdec = grow(qdec, blk);
         wOff = ldB;
-        w = new float[ldB + Tiles.L + 1];
+        w = grow(w, ldB + Tiles.L + 1);
+    }
+
+    private static float[] grow(float[] x, int n) {
+        return x != null && x.length >= n ? x : new float[n];
     }
 
     /**
@@ -74,7 +80,7 @@ final class ChunkedF32 {
         for (int i = 0; i < capB; i++) {
             qdec[i] = flush(scale * Math.exp(-slope * (i + 1)));
         }
-        Arrays.fill(w, 0f);
+        Arrays.fill(w, 0, wOff + Tiles.L + 1, 0f);
         for (int x = 0; x <= wOff; x++) {
             w[wOff - x] = flush(scale * Math.exp(-slope * x));
         }

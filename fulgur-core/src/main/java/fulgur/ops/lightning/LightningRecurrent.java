@@ -14,7 +14,8 @@ import jdk.incubator.vector.FloatVector;
  * once, gives the same outputs and final state as {@link LightningChunked#forward} started from the same state.
  *
  * <p>Layouts: q, k {@code [B,T,H,dk]}, v, o {@code [B,T,H,dv]} with T the number of new tokens (often 1); state
- * {@code [B,H,dk,dv]}, updated in place. Forward only. Work is spread over (batch, head) pairs.
+ * {@code [B,H,dk,dv]}, updated in place. Forward only. Work is spread over (batch, head) pairs on the
+ * {@link Parallel} pool, so segments must come from a global, automatic or shared arena.
  */
 public final class LightningRecurrent {
 
