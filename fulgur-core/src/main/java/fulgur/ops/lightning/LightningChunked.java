@@ -29,6 +29,11 @@ import java.lang.foreign.MemorySegment;
  * Outputs are overwritten, never accumulated into.
  *
  * <p>Work is spread over (sequence, head) pairs with {@link Parallel#forRange}; each thread reuses its scratch.
+ * Segments are therefore read and written from pool threads: they must come from a global, automatic or shared
+ * arena (a confined arena's segments throw {@code WrongThreadException} there). Value-dim tiles are not split across
+ * threads: with fewer (sequence, head) pairs than threads some cores stay idle.
+ *
+ * <p>Timing: {@code LightningTiming} in the test sources times these entry points standalone (no JMH).
  */
 public final class LightningChunked {
 

@@ -14,7 +14,8 @@ import jdk.incubator.vector.FloatVector;
  * once, gives the same outputs and final state as {@link LightningChunked#forward} started from the same state.
  *
  * <p>Layouts: q, k {@code [B,T,H,dk]}, v, o {@code [B,T,H,dv]} with T the number of new tokens (often 1); state
- * {@code [B,H,dk,dv]}, updated in place. Forward only. Work is spread over (batch, head) pairs.
+ * {@code [B,H,dk,dv]}, updated in place. Forward only. Work is spread over (batch, head) pairs on the
+ * {@link Parallel} pool, so segments must come from a global, automatic or shared arena.
  */
 public final class LightningRecurrent {
 
@@ -39,7 +40,8 @@ public final class LightningRecurrent {
             float[] s = scratch[0], qk = scratch[1], vo = scratch[2];
             for (int u = u0; u < u1; u++) {
                 int b = u / heads, h = u % heads;
-                float lambda = (float) Math.exp(-slopes[h]);
+                double lambda = Math.exp(-slopes[h]);
+                float lamHi = (float) lambda, lamLo = (float) (lambda - lamHi);
                 long st = (long) u * d * e;
                 Arrays.fill(s, 0f);
                 Arrays.fill(vo, 0f);
@@ -51,7 +53,7 @@ public final class LightningRecurrent {
                     LightningIo.load(q, row * d, qk, 0, d);
                     LightningIo.load(k, row * d, qk, d, d);
                     LightningIo.load(v, row * e, vo, 0, e);
-                    step(s, lde, d, qk, vo, lambda, (float) scale);
+                    step(s, lde, d, qk, vo, lamHi, lamLo, (float) scale);
                     LightningIo.store(vo, lde, out, row * e, e);
                 }
                 for (int a = 0; a < d; a++) {
@@ -99,9 +101,13 @@ public final class LightningRecurrent {
     /**
      * One token: {@code S[a] = λ S[a] + k[a]·v} and {@code o = Σ_a scale·q[a]·S[a]} in one sweep over the state.
      * {@code qk} holds q then k (d each); {@code vo} holds v (padded to lde, zero padding) then receives o at lde.
+     * λ = hi + lo (f32 value and its rounding remainder): the state is decayed as {@code fma(S, hi, fma(S, lo, k·v))}
+     * so the f32 rounding of λ does not compound over a long decode.
      */
-    private static void step(float[] s, int lde, int d, float[] qk, float[] vo, float lambda, float scale) {
-        FloatVector lam = FloatVector.broadcast(Tiles.S, lambda);
+    private static void step(float[] s, int lde, int d, float[] qk, float[] vo, float lamHi, float lamLo,
+            float scale) {
+        FloatVector hi = FloatVector.broadcast(Tiles.S, lamHi);
+        FloatVector lo = FloatVector.broadcast(Tiles.S, lamLo);
         for (int c = 0; c < lde; c += Tiles.L) {
             FloatVector.zero(Tiles.S).intoArray(vo, lde + c);
         }
@@ -111,7 +117,8 @@ public final class LightningRecurrent {
             int so = a * lde;
             for (int c = 0; c < lde; c += Tiles.L) {
                 FloatVector sv = FloatVector.fromArray(Tiles.S, s, so + c);
-                sv = ka.fma(FloatVector.fromArray(Tiles.S, vo, c), sv.mul(lam));
+                FloatVector kv = ka.mul(FloatVector.fromArray(Tiles.S, vo, c));
+                sv = sv.fma(hi, sv.fma(lo, kv));
                 sv.intoArray(s, so + c);
                 qa.fma(sv, FloatVector.fromArray(Tiles.S, vo, lde + c)).intoArray(vo, lde + c);
             }

@@ -33,7 +33,8 @@ final class Tiles {
 
     /**
      * {@code C[0:m, 0:cols] (+)= A[0:m, 0:kk] · B[0:kk, 0:cols]}; {@code cols} a multiple of L. With
-     * {@code accumulate} false, C is overwritten (except entries a triangular mode leaves out).
+     * {@code accumulate} false, C is overwritten (except entries a triangular mode leaves out). A is read as stored
+     * (row-major, {@code A[i][p] = a[i·lda + p]}).
      */
     static void mul(float[] a, int lda, float[] b, int ldb, float[] c, int ldc, int m, int cols, int kk, int tri,
             boolean accumulate) {
@@ -56,6 +57,42 @@ final class Tiles {
             int nHi = tri == LOWER_OUT ? Math.min(cols, pad(i + 1)) : cols;
             for (int j = 0; j < nHi; j += L) {
                 block1x1(a, lda, b, ldb, c, ldc, i, j, kLo, kHi, accumulate);
+            }
+        }
+    }
+
+    /**
+     * {@code C (+)= Aᵀ · B} where {@code at} stores Aᵀ row-major: {@code A[i][p] = at[p·ldat + i]} (so A is m×kk and
+     * at is kk×m). Spares an explicit transpose: the four A values a row block needs at each p are contiguous.
+     * Triangular modes refer to the logical A (UPPER_IN: A[i][p] = 0 for p < i).
+     */
+    static void mulTransA(float[] at, int ldat, float[] b, int ldb, float[] c, int ldc, int m, int cols, int kk,
+            int tri, boolean accumulate) {
+        if (tri == LOWER_OUT || tri == LOWER_IN) {
+            throw new IllegalArgumentException("mulTransA supports FULL and UPPER_IN, got " + tri);
+        }
+        int i = 0;
+        for (; i + 4 <= m; i += 4) {
+            int kLo = tri == UPPER_IN ? i : 0;
+            int j = 0;
+            for (; j + 2 * L <= cols; j += 2 * L) {
+                block4x2T(at, ldat, b, ldb, c, ldc, i, j, kLo, kk, accumulate);
+            }
+            for (; j < cols; j += L) {
+                block4x1T(at, ldat, b, ldb, c, ldc, i, j, kLo, kk, accumulate);
+            }
+        }
+        for (; i < m; i++) {
+            int kLo = tri == UPPER_IN ? i : 0;
+            for (int j = 0; j < cols; j += L) {
+                FloatVector c0 = FloatVector.zero(S);
+                for (int p = kLo; p < kk; p++) {
+                    c0 = FloatVector.broadcast(S, at[p * ldat + i]).fma(FloatVector.fromArray(S, b, p * ldb + j), c0);
+                }
+                if (accumulate) {
+                    c0 = c0.add(FloatVector.fromArray(S, c, i * ldc + j));
+                }
+                c0.intoArray(c, i * ldc + j);
             }
         }
     }
@@ -85,17 +122,69 @@ final class Tiles {
             c31 = x.fma(b1, c31);
         }
         int co = i * ldc + j;
-        put(c, co, c00, accumulate);
-        put(c, co + L, c01, accumulate);
-        co += ldc;
-        put(c, co, c10, accumulate);
-        put(c, co + L, c11, accumulate);
-        co += ldc;
-        put(c, co, c20, accumulate);
-        put(c, co + L, c21, accumulate);
-        co += ldc;
-        put(c, co, c30, accumulate);
-        put(c, co + L, c31, accumulate);
+        if (accumulate) {
+            c00 = c00.add(FloatVector.fromArray(S, c, co));
+            c01 = c01.add(FloatVector.fromArray(S, c, co + L));
+            c10 = c10.add(FloatVector.fromArray(S, c, co + ldc));
+            c11 = c11.add(FloatVector.fromArray(S, c, co + ldc + L));
+            c20 = c20.add(FloatVector.fromArray(S, c, co + 2 * ldc));
+            c21 = c21.add(FloatVector.fromArray(S, c, co + 2 * ldc + L));
+            c30 = c30.add(FloatVector.fromArray(S, c, co + 3 * ldc));
+            c31 = c31.add(FloatVector.fromArray(S, c, co + 3 * ldc + L));
+        }
+        c00.intoArray(c, co);
+        c01.intoArray(c, co + L);
+        c10.intoArray(c, co + ldc);
+        c11.intoArray(c, co + ldc + L);
+        c20.intoArray(c, co + 2 * ldc);
+        c21.intoArray(c, co + 2 * ldc + L);
+        c30.intoArray(c, co + 3 * ldc);
+        c31.intoArray(c, co + 3 * ldc + L);
+    }
+
+    private static void block4x2T(float[] at, int ldat, float[] b, int ldb, float[] c, int ldc, int i, int j,
+            int kLo, int kHi, boolean accumulate) {
+        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
+        FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
+        FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
+        FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
+        for (int p = kLo; p < kHi; p++) {
+            int bo = p * ldb + j;
+            int ao = p * ldat + i;
+            FloatVector b0 = FloatVector.fromArray(S, b, bo);
+            FloatVector b1 = FloatVector.fromArray(S, b, bo + L);
+            FloatVector x = FloatVector.broadcast(S, at[ao]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(S, at[ao + 1]);
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(S, at[ao + 2]);
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(S, at[ao + 3]);
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+        }
+        int co = i * ldc + j;
+        if (accumulate) {
+            c00 = c00.add(FloatVector.fromArray(S, c, co));
+            c01 = c01.add(FloatVector.fromArray(S, c, co + L));
+            c10 = c10.add(FloatVector.fromArray(S, c, co + ldc));
+            c11 = c11.add(FloatVector.fromArray(S, c, co + ldc + L));
+            c20 = c20.add(FloatVector.fromArray(S, c, co + 2 * ldc));
+            c21 = c21.add(FloatVector.fromArray(S, c, co + 2 * ldc + L));
+            c30 = c30.add(FloatVector.fromArray(S, c, co + 3 * ldc));
+            c31 = c31.add(FloatVector.fromArray(S, c, co + 3 * ldc + L));
+        }
+        c00.intoArray(c, co);
+        c01.intoArray(c, co + L);
+        c10.intoArray(c, co + ldc);
+        c11.intoArray(c, co + ldc + L);
+        c20.intoArray(c, co + 2 * ldc);
+        c21.intoArray(c, co + 2 * ldc + L);
+        c30.intoArray(c, co + 3 * ldc);
+        c31.intoArray(c, co + 3 * ldc + L);
     }
 
     private static void block4x1(float[] a, int lda, float[] b, int ldb, float[] c, int ldc, int i, int j,
@@ -111,10 +200,41 @@ final class Tiles {
             c3 = FloatVector.broadcast(S, a[a3 + p]).fma(b0, c3);
         }
         int co = i * ldc + j;
-        put(c, co, c0, accumulate);
-        put(c, co + ldc, c1, accumulate);
-        put(c, co + 2 * ldc, c2, accumulate);
-        put(c, co + 3 * ldc, c3, accumulate);
+        if (accumulate) {
+            c0 = c0.add(FloatVector.fromArray(S, c, co));
+            c1 = c1.add(FloatVector.fromArray(S, c, co + ldc));
+            c2 = c2.add(FloatVector.fromArray(S, c, co + 2 * ldc));
+            c3 = c3.add(FloatVector.fromArray(S, c, co + 3 * ldc));
+        }
+        c0.intoArray(c, co);
+        c1.intoArray(c, co + ldc);
+        c2.intoArray(c, co + 2 * ldc);
+        c3.intoArray(c, co + 3 * ldc);
+    }
+
+    private static void block4x1T(float[] at, int ldat, float[] b, int ldb, float[] c, int ldc, int i, int j,
+            int kLo, int kHi, boolean accumulate) {
+        FloatVector c0 = FloatVector.zero(S), c1 = FloatVector.zero(S);
+        FloatVector c2 = FloatVector.zero(S), c3 = FloatVector.zero(S);
+        for (int p = kLo; p < kHi; p++) {
+            FloatVector b0 = FloatVector.fromArray(S, b, p * ldb + j);
+            int ao = p * ldat + i;
+            c0 = FloatVector.broadcast(S, at[ao]).fma(b0, c0);
+            c1 = FloatVector.broadcast(S, at[ao + 1]).fma(b0, c1);
+            c2 = FloatVector.broadcast(S, at[ao + 2]).fma(b0, c2);
+            c3 = FloatVector.broadcast(S, at[ao + 3]).fma(b0, c3);
+        }
+        int co = i * ldc + j;
+        if (accumulate) {
+            c0 = c0.add(FloatVector.fromArray(S, c, co));
+            c1 = c1.add(FloatVector.fromArray(S, c, co + ldc));
+            c2 = c2.add(FloatVector.fromArray(S, c, co + 2 * ldc));
+            c3 = c3.add(FloatVector.fromArray(S, c, co + 3 * ldc));
+        }
+        c0.intoArray(c, co);
+        c1.intoArray(c, co + ldc);
+        c2.intoArray(c, co + 2 * ldc);
+        c3.intoArray(c, co + 3 * ldc);
     }
 
     private static void block1x1(float[] a, int lda, float[] b, int ldb, float[] c, int ldc, int i, int j,
@@ -124,14 +244,10 @@ final class Tiles {
         for (int p = kLo; p < kHi; p++) {
             c0 = FloatVector.broadcast(S, a[a0 + p]).fma(FloatVector.fromArray(S, b, p * ldb + j), c0);
         }
-        put(c, i * ldc + j, c0, accumulate);
-    }
-
-    private static void put(float[] c, int off, FloatVector x, boolean accumulate) {
         if (accumulate) {
-            x = x.add(FloatVector.fromArray(S, c, off));
+            c0 = c0.add(FloatVector.fromArray(S, c, i * ldc + j));
         }
-        x.intoArray(c, off);
+        c0.intoArray(c, i * ldc + j);
     }
 
     /**
@@ -156,22 +272,46 @@ final class Tiles {
 
     /** {@code dst[c][r] = src[r][c]} for r < rows, c < cols (dst leading dimension ldd). */
     static void transpose(float[] src, int lds, int rows, int cols, float[] dst, int ldd) {
-        for (int r = 0; r < rows; r++) {
+        // 4×4 tiles: four contiguous reads and four contiguous writes of four values each
+        int r = 0;
+        for (; r + 4 <= rows; r += 4) {
+            int s0 = r * lds, s1 = s0 + lds, s2 = s1 + lds, s3 = s2 + lds;
+            int c = 0;
+            for (; c + 4 <= cols; c += 4) {
+                float a00 = src[s0 + c], a01 = src[s0 + c + 1], a02 = src[s0 + c + 2], a03 = src[s0 + c + 3];
+                float a10 = src[s1 + c], a11 = src[s1 + c + 1], a12 = src[s1 + c + 2], a13 = src[s1 + c + 3];
+                float a20 = src[s2 + c], a21 = src[s2 + c + 1], a22 = src[s2 + c + 2], a23 = src[s2 + c + 3];
+                float a30 = src[s3 + c], a31 = src[s3 + c + 1], a32 = src[s3 + c + 2], a33 = src[s3 + c + 3];
+                int d0 = c * ldd + r, d1 = d0 + ldd, d2 = d1 + ldd, d3 = d2 + ldd;
+                dst[d0] = a00;
+                dst[d0 + 1] = a10;
+                dst[d0 + 2] = a20;
+                dst[d0 + 3] = a30;
+                dst[d1] = a01;
+                dst[d1 + 1] = a11;
+                dst[d1 + 2] = a21;
+                dst[d1 + 3] = a31;
+                dst[d2] = a02;
+                dst[d2 + 1] = a12;
+                dst[d2 + 2] = a22;
+                dst[d2 + 3] = a32;
+                dst[d3] = a03;
+                dst[d3 + 1] = a13;
+                dst[d3 + 2] = a23;
+                dst[d3 + 3] = a33;
+            }
+            for (; c < cols; c++) {
+                int d0 = c * ldd + r;
+                dst[d0] = src[s0 + c];
+                dst[d0 + 1] = src[s1 + c];
+                dst[d0 + 2] = src[s2 + c];
+                dst[d0 + 3] = src[s3 + c];
+            }
+        }
+        for (; r < rows; r++) {
             int so = r * lds;
             for (int c = 0; c < cols; c++) {
                 dst[c * ldd + r] = src[so + c];
-            }
-        }
-    }
-
-    /** {@code dst[c][r] = src[r][c] · w[wOff + r]}: transpose scaling each source row. */
-    static void transposeScaled(float[] src, int lds, int rows, int cols, float[] dst, int ldd, float[] w,
-            int wOff, int wStep) {
-        for (int r = 0; r < rows; r++) {
-            int so = r * lds;
-            float s = w[wOff + r * wStep];
-            for (int c = 0; c < cols; c++) {
-                dst[c * ldd + r] = src[so + c] * s;
             }
         }
     }
@@ -203,6 +343,20 @@ final class Tiles {
         FloatVector sv = FloatVector.broadcast(S, s);
         for (int j = 0; j < len; j += L) {
             FloatVector.fromArray(S, t, j).mul(sv).intoArray(t, j);
+        }
+    }
+
+    /**
+     * {@code t[0:len] *= (hi + lo)} where hi + lo is a decay factor split into its f32 value and the f32 rounding
+     * remainder: {@code fma(t, hi, t·lo)} multiplies by the factor to ~2⁻⁴⁸, so repeated decays do not accumulate
+     * the f32 rounding of λ (which, over thousands of steps with λ near 1, would be a systematic error).
+     */
+    static void scaleSplit(float[] t, int len, float hi, float lo) {
+        FloatVector h = FloatVector.broadcast(S, hi);
+        FloatVector l = FloatVector.broadcast(S, lo);
+        for (int j = 0; j < len; j += L) {
+            FloatVector x = FloatVector.fromArray(S, t, j);
+            x.fma(h, x.mul(l)).intoArray(t, j);
         }
     }
 

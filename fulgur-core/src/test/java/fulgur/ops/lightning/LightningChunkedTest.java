@@ -11,6 +11,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -52,6 +53,55 @@ class LightningChunkedTest {
                 new Case("head dims 1", 2, 33, 1, 1, 1, slopesFor(0.9), 1.0, 8, true, true),
                 new Case("head dim 192/128", 1, 90, 1, 192, 128, slopesFor(0.97), 1.0, 64, true, true),
                 new Case("block > T", 1, 40, 3, 24, 40, MIXED3, 1.0, 256, true, true));
+    }
+
+    /**
+     * Per-thread scratch is reused across calls with other shapes, and padding may hold whatever an earlier call
+     * left there (even NaN from non-finite inputs): results must not depend on it.
+     */
+    @Test
+    void scratchReuseAfterOtherShapesAndNonFiniteInputs() {
+        double[] slopes = slopesFor(0.95, 0.6);
+        try (Arena arena = Arena.ofShared()) {
+            SplittableRandom rnd = new SplittableRandom(99);
+            LightningShape big = new LightningShape(2, 61, 2, 20, 12);
+            MemorySegment q = randomF32(arena, big.qkElements(), 1, rnd);
+            MemorySegment k = randomF32(arena, big.qkElements(), 1, rnd);
+            MemorySegment v = randomF32(arena, big.voElements(), 1, rnd);
+            for (long i = 0; i < big.qkElements(); i += 7) {
+                q.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, Float.NaN);
+                k.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, Float.POSITIVE_INFINITY);
+            }
+            MemorySegment out = f32(arena, big.voElements());
+            MemorySegment dq = f32(arena, big.qkElements()), dk = f32(arena, big.qkElements());
+            MemorySegment dv = f32(arena, big.voElements());
+            LightningChunked.forward(big, q, k, v, slopes, 1, 64, null, null, out, null);
+            LightningChunked.backward(big, q, k, v, slopes, 1, 64, null, null, v, null, dq, dk, dv, null);
+
+            for (LightningShape sh : new LightningShape[] {new LightningShape(2, 45, 2, 13, 9),
+                    new LightningShape(2, 70, 2, 24, 16)}) {
+                MemorySegment q2 = randomF32(arena, sh.qkElements(), 1, rnd);
+                MemorySegment k2 = randomF32(arena, sh.qkElements(), 1, rnd);
+                MemorySegment v2 = randomF32(arena, sh.voElements(), 1, rnd);
+                MemorySegment g2 = randomF32(arena, sh.voElements(), 1, rnd);
+                MemorySegment o2 = f32(arena, sh.voElements());
+                MemorySegment dq2 = f32(arena, sh.qkElements()), dk2 = f32(arena, sh.qkElements());
+                MemorySegment dv2 = f32(arena, sh.voElements());
+                LightningChunked.forward(sh, q2, k2, v2, slopes, 1, 64, null, null, o2, null);
+                LightningChunked.backward(sh, q2, k2, v2, slopes, 1, 64, null, null, g2, null, dq2, dk2, dv2, null);
+                MemorySegment oRef = f64(arena, sh.voElements());
+                MemorySegment dqRef = f64(arena, sh.qkElements()), dkRef = f64(arena, sh.qkElements());
+                MemorySegment dvRef = f64(arena, sh.voElements());
+                LightningNaive.forwardF64(sh, widen(arena, q2), widen(arena, k2), widen(arena, v2), slopes, 1, null,
+                        null, oRef, null);
+                LightningNaive.backwardF64(sh, widen(arena, q2), widen(arena, k2), widen(arena, v2), slopes, 1, null,
+                        null, widen(arena, g2), null, dqRef, dkRef, dvRef, null);
+                assertClose("o after reuse " + sh, o2, false, oRef, true, F32_TOL);
+                assertClose("dq after reuse " + sh, dq2, false, dqRef, true, F32_TOL);
+                assertClose("dk after reuse " + sh, dk2, false, dkRef, true, F32_TOL);
+                assertClose("dv after reuse " + sh, dv2, false, dvRef, true, F32_TOL);
+            }
+        }
     }
 
     @ParameterizedTest(name = "{0}")
