@@ -61,7 +61,7 @@ public final class Checkpoint {
         if (Files.isRegularFile(old.resolve(STATE))) {
             return old;
         }
-        throw new IllegalArgumentException("no checkpoint to resume from at " + dir + " (expected " + STATE + " there)");
+        throw new IllegalArgumentException("no checkpoint at " + dir + " (expected " + STATE + " there)");
     }
 
     /** Restores weights and optimizer state; returns the trainer state map. Mismatches are errors naming the file. */

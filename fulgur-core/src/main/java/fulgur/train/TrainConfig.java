@@ -40,7 +40,7 @@ public record TrainConfig(
         if (!(lr > 0) || Double.isInfinite(lr)) {
             p.add("learning rate must be > 0 (got " + lr + ")");
         }
-        if (warmupSteps < 0 || warmupSteps > steps) {
+        if (warmupSteps < 0 || (steps > 0 && warmupSteps > steps)) {
             p.add("warmup must be in [0, steps] (got " + warmupSteps + ")");
         }
         if (gradClip < 0) {

@@ -1,0 +1,93 @@
+package fulgur.train;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import fulgur.data.Mqar;
+import fulgur.data.TokenStream;
+import fulgur.models.tnl.TnlConfig;
+import fulgur.models.tnl.TnlModel;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class TrainerResumeTest {
+    static final PrintStream QUIET = new PrintStream(new ByteArrayOutputStream());
+
+    static TrainConfig config(long steps) {
+        return new TrainConfig(steps, 4, 24, 2, 3e-3, 2, LrSchedule.Kind.COSINE, 0.1, 0.1, 0.9, 0.95, 1e-8, 1.0, 3, 0, 11);
+    }
+
+    static List<Double> trainLosses(Path dir) throws Exception {
+        return MetricsLog.read(dir.resolve("metrics.jsonl")).stream()
+                .filter(e -> "train".equals(e.get("split")))
+                .map(e -> ((Number) e.get("loss")).doubleValue())
+                .toList();
+    }
+
+    @Test
+    void resumedRunReproducesTheUninterruptedLossCurveExactly(@TempDir Path tmp) throws Exception {
+        int[] corpus = new int[5000];
+        for (int i = 0; i < corpus.length; i++) {
+            corpus[i] = (i * 7 + (i / 13) * 3) % 50;
+        }
+        TnlConfig mc = TnlConfig.small(50, 16, 2, 2).withLrpe(List.of(1, 0));
+        Path a = tmp.resolve("a");
+        Path b = tmp.resolve("b");
+        try (TnlModel m = new TnlModel(mc, 5)) {
+            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, a, QUIET).run(false);
+        }
+        try (TnlModel m = new TnlModel(mc, 5)) {
+            Trainer.Result r = new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, b, QUIET).stopAfter(3).run(false);
+            assertThat(r.stepsDone()).isEqualTo(3);
+        }
+        // A fresh process would build a fresh model (different init seed on purpose): the checkpoint must win.
+        try (TnlModel m = new TnlModel(mc, 99)) {
+            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, b, QUIET).run(true);
+        }
+        List<Double> full = trainLosses(a);
+        List<Double> resumed = trainLosses(b);
+        assertThat(full).hasSize(6);
+        assertThat(resumed).containsExactlyElementsOf(full);
+        assertThat(Files.exists(b.resolve("loss.png"))).isTrue();
+        assertThat(Files.exists(b.resolve("checkpoint").resolve(Checkpoint.MODEL))).isTrue();
+    }
+
+    @Test
+    void mqarTrainingReportsAccuracyAndLossFalls(@TempDir Path tmp) throws Exception {
+        Mqar task = new Mqar(Mqar.Config.of(32, 24, 3));
+        TnlConfig mc = TnlConfig.small(32, 32, 2, 2);
+        try (TnlModel m = new TnlModel(mc, 1)) {
+            var held = task.batch(777, 0, 32);
+            Trainer.Result r = new Trainer(m, new TrainConfig(40, 16, 24, 1, 1e-2, 4, LrSchedule.Kind.COSINE, 0.1, 0.0, 0.9, 0.95, 1e-8, 1.0, 20, 0, 3),
+                    DataSources.mqar(task, 1, 16), model -> Map.of("loss", Trainer.lossOn(List.of(held)).evaluate(model).get("loss")), tmp, QUIET).run(false);
+            List<Double> losses = trainLosses(tmp);
+            double first = losses.subList(0, 5).stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+            double last = losses.subList(35, 40).stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+            assertThat(last).isLessThan(first - 0.3);
+            assertThat(r.lastEval()).containsKey("loss");
+        }
+    }
+
+    @Test
+    void corruptOrMissingCheckpointsGiveClearErrors(@TempDir Path tmp) throws Exception {
+        TnlConfig mc = TnlConfig.small(20, 8, 1, 2);
+        try (TnlModel m = new TnlModel(mc, 1)) {
+            assertThatThrownBy(() -> new Trainer(m, config(2), DataSources.packed(TokenStream.of(new int[500]), 4, 24, 3), null, tmp, QUIET).run(true))
+                    .hasMessageContaining("no checkpoint at");
+            new Trainer(m, config(2), DataSources.packed(TokenStream.of(new int[500]), 4, 24, 3), null, tmp, QUIET).run(false);
+        }
+        try (TnlModel other = new TnlModel(TnlConfig.small(20, 16, 1, 2), 1)) {
+            assertThatThrownBy(() -> Checkpoint.load(tmp.resolve("checkpoint"), other, null)).hasMessageContaining("mis-shaped");
+        }
+        Files.write(tmp.resolve("checkpoint").resolve(Checkpoint.MODEL), new byte[] {1, 2, 3});
+        try (TnlModel m = new TnlModel(mc, 1)) {
+            assertThatThrownBy(() -> Checkpoint.load(tmp.resolve("checkpoint"), m, null)).hasMessageContaining(Checkpoint.MODEL);
+        }
+    }
+}
