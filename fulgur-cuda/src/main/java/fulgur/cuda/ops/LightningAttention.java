@@ -56,9 +56,25 @@ public final class LightningAttention {
     return (dk == 64 || dk == 128) && (dv == 64 || dv == 128);
   }
 
+  /** Observes the end of each kernel launch (benchmarks record events there). */
+  public interface Probe {
+    void after(String phase, CudaStream stream);
+  }
+
   private final CudaContext ctx;
+  private Probe probe;
 
   public LightningAttention(CudaContext ctx) { this.ctx = ctx; }
+
+  /** Sets (or clears, with null) a probe called after each launch. */
+  public LightningAttention probe(Probe p) {
+    this.probe = p;
+    return this;
+  }
+
+  private void mark(String phase, CudaStream st) {
+    if (probe != null) probe.after(phase, st);
+  }
 
   /** Segments of {@code segLen} in the sequence. */
   public static int segments(Shape s, int segLen) { return (s.seqLen() + segLen - 1) / segLen; }
@@ -119,6 +135,7 @@ public final class LightningAttention {
       KernelModule m = module(s.dk(), s.dv());
       m.kernel("la_fwd_walk").launch(st, ns, s.heads(), s.batch(), THREADS, walkSmem(s.dk(), s.dv()),
           q, k, v, o, stp, slopes, scale, s.seqLen(), s.heads(), segLen, 0);
+      mark("fwd_walk", st);
     } finally {
       if (tmp != null) tmp.close();
     }
@@ -133,9 +150,11 @@ public final class LightningAttention {
     KernelModule m = module(s.dk(), s.dv());
     m.kernel("la_chunk_state").launch(st, ns, s.heads(), s.batch(), THREADS, chunkStateSmem(s.dk(), s.dv()),
         k, v, states, slopes, 1.0f, s.seqLen(), s.heads(), segLen, 0);
+    mark("chunk_state", st);
     int n = s.dk() * s.dv();
     m.kernel("la_state_scan").launch(st, (n / 4 + 255) / 256, s.batch() * s.heads(), 1, 256, 0,
         states, initialState, finalState, slopes, s.seqLen(), s.heads(), segLen, ns, n, 0);
+    mark("state_scan", st);
   }
 
   /**
@@ -162,14 +181,18 @@ public final class LightningAttention {
       // dQ = scale * dO S_t^T: the forward walk on (dO, V, K) with the forward's states read transposed
       module(s.dv(), s.dk()).kernel("la_fwd_walk").launch(st, ns, s.heads(), s.batch(), THREADS, walkSmem(s.dv(), s.dk()),
           dout, v, k, dq, fs, slopes, scale, s.seqLen(), s.heads(), segLen, 1);
+      mark("dq_walk", st);
       KernelModule m = module(s.dk(), s.dv());
       m.kernel("la_chunk_state").launch(st, ns, s.heads(), s.batch(), THREADS, chunkStateSmem(s.dk(), s.dv()),
           q, dout, g, slopes, scale, s.seqLen(), s.heads(), segLen, 1);
+      mark("chunk_dstate", st);
       int n = s.dk() * s.dv();
       m.kernel("la_state_scan").launch(st, (n / 4 + 255) / 256, s.batch() * s.heads(), 1, 256, 0,
           g, dFinalState, dInitialState, slopes, s.seqLen(), s.heads(), segLen, ns, n, 1);
+      mark("dstate_scan", st);
       m.kernel("la_bwd_dkdv").launch(st, ns, s.heads(), s.batch(), THREADS, dkdvSmem(s.dk(), s.dv()),
           q, k, v, dout, dk, dv, g, slopes, scale, s.seqLen(), s.heads(), segLen);
+      mark("dkdv_walk", st);
     } finally {
       g.close();
       if (fwdTmp != null) fwdTmp.close();
