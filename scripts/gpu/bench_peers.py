@@ -97,6 +97,13 @@ def crosscheck(dump, chunk_simple_gla, out):
     return res
 
 
+T0 = time.time()
+
+
+def log(msg):
+    print('[%5.0fs] %s' % (time.time() - T0, msg), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--ts', default='2048,8192,32768'); ap.add_argument('--b', type=int, default=4)
@@ -110,6 +117,7 @@ def main():
     chunk_simple_gla, note = import_fla()
     if note: print('fla:', note)
     results['fla_note'] = note
+    log('fla imported')
     if a.dump and os.path.isdir(a.dump):
         try:
             results['crosscheck'] = crosscheck(a.dump, chunk_simple_gla, a.out)
@@ -123,6 +131,7 @@ def main():
         mk = lambda: (torch.rand(B, T, H, D, device='cuda') * 2 - 1).to(torch.bfloat16)
         q, k, v, do = mk(), mk(), mk(), mk()
         row = {'T': T, 'B': B, 'H': H, 'D': D}
+        log('T=%d start' % T)
         if chunk_simple_gla is not None:
             with torch.no_grad():
                 row['fla_fwd_ms'] = timeit(lambda: chunk_simple_gla(q, k, v, g_gamma=-slopes, scale=scale), a.reps)
@@ -133,6 +142,7 @@ def main():
                 o, _ = chunk_simple_gla(qg, kg, vg, g_gamma=-slopes, scale=scale)
                 o.backward(do)
             row['fla_fwdbwd_ms'] = timeit(fb, a.reps, before=clear)
+            log('T=%d fla done' % T)
         if T <= a.sdpa_max_t:
             qt, kt, vt, dot = (x.transpose(1, 2).contiguous() for x in (q, k, v, do))
             r = a.reps if T <= 8192 else 3

@@ -63,6 +63,7 @@ public final class LightningAttention {
 
   private final CudaContext ctx;
   private Probe probe;
+  private int warps = 16;
 
   public LightningAttention(CudaContext ctx) { this.ctx = ctx; }
 
@@ -71,6 +72,18 @@ public final class LightningAttention {
     this.probe = p;
     return this;
   }
+
+  /**
+   * Selects the walk kernels: 16 warps per CTA (default; used when dk == dv, the 8-warp kernels otherwise)
+   * or 8 warps per CTA.
+   */
+  public LightningAttention warps(int w) {
+    if (w != 8 && w != 16) throw new IllegalArgumentException("warps must be 8 or 16, got " + w);
+    this.warps = w;
+    return this;
+  }
+
+  private boolean wide(Shape s) { return warps == 16 && s.dk() == s.dv(); }
 
   private void mark(String phase, CudaStream st) {
     if (probe != null) probe.after(phase, st);
@@ -82,13 +95,27 @@ public final class LightningAttention {
   /** Bytes of the per-segment state buffer ([B,H,NS,dk,dv] f32) the forward keeps for the backward. */
   public static long stateBytes(Shape s, int segLen) { return 4L * segments(s, segLen) * s.stateElements(); }
 
-  /** A segment length that gives about 8 CTAs per multiprocessor. */
+  /**
+   * The longest segments that still keep the multiprocessors busy: the fewest segments per sequence for
+   * which B*H*NS CTAs (one per multiprocessor at a time) fill the waves to at least 85%. Fewer segments
+   * mean less state traffic; one segment skips the state phases altogether.
+   */
   public int defaultSegmentLength(Shape s) {
-    int bh = s.batch() * s.heads();
-    int want = Math.max(1, (int) Math.ceil(8.0 * ctx.device().multiprocessors() / bh));
-    int seg = (int) Math.ceil(s.seqLen() / (double) want);
-    seg = Math.max(BLOCK, ((seg + BLOCK - 1) / BLOCK) * BLOCK);
-    return seg;
+    return segmentLengthFor(s, ctx.device().multiprocessors());
+  }
+
+  static int segmentLengthFor(Shape s, int sms) {
+    long bh = (long) s.batch() * s.heads();
+    int maxNs = (s.seqLen() + BLOCK - 1) / BLOCK;
+    int ns = 1;
+    while (ns < maxNs) {
+      long ctas = bh * ns;
+      long waves = (ctas + sms - 1) / sms;
+      if (ctas >= 0.85 * waves * sms) break;
+      ns++;
+    }
+    int seg = (int) Math.ceil(s.seqLen() / (double) ns);
+    return Math.max(BLOCK, ((seg + BLOCK - 1) / BLOCK) * BLOCK);
   }
 
   private KernelModule module(int dk, int dv) {
@@ -106,6 +133,25 @@ public final class LightningAttention {
         + 8 * 16 * (Math.max(dk, dv) / 2) * 2 + 65 * 4;
   }
 
+  private static int walk16Smem(int dk, int dv) {
+    return 2 * (2 * BLOCK * dk * 2 + BLOCK * dv * 2) + dk * dv * 2 + BLOCK * BLOCK * 2 + BLOCK * dv * 2 + 65 * 4;
+  }
+
+  private static int dkdv16Smem(int dk, int dv) {
+    return 2 * (2 * BLOCK * dk * 2 + 2 * BLOCK * dv * 2) + dk * dv * 2 + 2 * BLOCK * BLOCK * 2 + BLOCK * dv * 2
+        + BLOCK * dk * 2 + 65 * 4;
+  }
+
+  /** The forward walk (also dQ's, with dims swapped): o = walk(q, k, v) from the entering states. */
+  private void walk(CudaStream st, Shape s, int dk, int dv, int segLen, DevicePointer q, DevicePointer k,
+      DevicePointer v, DevicePointer o, DevicePointer states, int transposed, DevicePointer slopes, float scale,
+      DevicePointer finalState) {
+    boolean w16 = wide(s);
+    module(dk, dv).kernel(w16 ? "la_fwd_walk16" : "la_fwd_walk").launch(st, segments(s, segLen), s.heads(), s.batch(),
+        w16 ? 512 : THREADS, w16 ? walk16Smem(dk, dv) : walkSmem(dk, dv),
+        q, k, v, o, states, slopes, scale, s.seqLen(), s.heads(), segLen, transposed, finalState);
+  }
+
   private static void checkSeg(Shape s, int segLen) {
     if (segLen < BLOCK || segLen % BLOCK != 0) {
       throw new IllegalArgumentException("segment length must be a positive multiple of " + BLOCK + ", got " + segLen);
@@ -119,7 +165,8 @@ public final class LightningAttention {
 
   /**
    * Forward. {@code initialState} and {@code finalState} (f32 [B,H,dk,dv]) may be null. {@code states}, when
-   * not null, receives the per-segment entering states ({@link #stateBytes}) for {@link #backward}.
+   * not null, receives the per-segment entering states ({@link #stateBytes}) for {@link #backward} (a
+   * sequence of one segment needs none: its entering state is the initial state).
    */
   public void forward(CudaStream st, Shape s, int segLen, DevicePointer q, DevicePointer k, DevicePointer v,
       DevicePointer o, DevicePointer slopes, float scale, DevicePointer initialState, DevicePointer finalState,
@@ -128,13 +175,16 @@ public final class LightningAttention {
     need(q, "q"); need(k, "k"); need(v, "v"); need(o, "o"); need(slopes, "slopes");
     ctx.bind();
     int ns = segments(s, segLen);
+    if (ns == 1) { // one segment: it enters with the initial state and the walk leaves the final state
+      walk(st, s, s.dk(), s.dv(), segLen, q, k, v, o, initialState, 0, slopes, scale, finalState);
+      mark("fwd_walk", st);
+      return;
+    }
     DeviceBuffer tmp = states == null ? ctx.allocate(stateBytes(s, segLen), st) : null;
     DevicePointer stp = states == null ? tmp : states;
     try {
-      computeStates(st, s, segLen, k, v, slopes, initialState, finalState, stp);
-      KernelModule m = module(s.dk(), s.dv());
-      m.kernel("la_fwd_walk").launch(st, ns, s.heads(), s.batch(), THREADS, walkSmem(s.dk(), s.dv()),
-          q, k, v, o, stp, slopes, scale, s.seqLen(), s.heads(), segLen, 0);
+      computeStates(st, s, segLen, k, v, slopes, initialState, null, stp);
+      walk(st, s, s.dk(), s.dv(), segLen, q, k, v, o, stp, 0, slopes, scale, finalState);
       mark("fwd_walk", st);
     } finally {
       if (tmp != null) tmp.close();
@@ -159,7 +209,7 @@ public final class LightningAttention {
 
   /**
    * Backward. {@code forwardStates} are the states the forward filled with the same {@code segLen} (null:
-   * recomputed). {@code dFinalState} (gradient of the final state) and {@code dInitialState} may be null.
+   * recomputed; unused when the sequence is one segment). {@code dFinalState} (gradient of the final state) and {@code dInitialState} may be null.
    */
   public void backward(CudaStream st, Shape s, int segLen, DevicePointer q, DevicePointer k, DevicePointer v,
       DevicePointer dout, DevicePointer slopes, float scale, DevicePointer initialState, DevicePointer dFinalState,
@@ -170,31 +220,38 @@ public final class LightningAttention {
     ctx.bind();
     int ns = segments(s, segLen);
     long sb = stateBytes(s, segLen);
-    DeviceBuffer fwdTmp = forwardStates == null ? ctx.allocate(sb, st) : null;
-    DeviceBuffer g = ctx.allocate(sb, st);
+    DeviceBuffer fwdTmp = (ns > 1 && forwardStates == null) ? ctx.allocate(sb, st) : null;
+    DeviceBuffer g = ns > 1 ? ctx.allocate(sb, st) : null;
     try {
-      DevicePointer fs = forwardStates;
-      if (fs == null) {
+      DevicePointer fs = ns == 1 ? initialState : forwardStates;
+      if (fwdTmp != null) {
         computeStates(st, s, segLen, k, v, slopes, initialState, null, fwdTmp);
         fs = fwdTmp;
       }
       // dQ = scale * dO S_t^T: the forward walk on (dO, V, K) with the forward's states read transposed
-      module(s.dv(), s.dk()).kernel("la_fwd_walk").launch(st, ns, s.heads(), s.batch(), THREADS, walkSmem(s.dv(), s.dk()),
-          dout, v, k, dq, fs, slopes, scale, s.seqLen(), s.heads(), segLen, 1);
+      walk(st, s, s.dv(), s.dk(), segLen, dout, v, k, dq, fs, 1, slopes, scale, null);
       mark("dq_walk", st);
       KernelModule m = module(s.dk(), s.dv());
-      m.kernel("la_chunk_state").launch(st, ns, s.heads(), s.batch(), THREADS, chunkStateSmem(s.dk(), s.dv()),
-          q, dout, g, slopes, scale, s.seqLen(), s.heads(), segLen, 1);
-      mark("chunk_dstate", st);
-      int n = s.dk() * s.dv();
-      m.kernel("la_state_scan").launch(st, (n / 4 + 255) / 256, s.batch() * s.heads(), 1, 256, 0,
-          g, dFinalState, dInitialState, slopes, s.seqLen(), s.heads(), segLen, ns, n, 1);
-      mark("dstate_scan", st);
-      m.kernel("la_bwd_dkdv").launch(st, ns, s.heads(), s.batch(), THREADS, dkdvSmem(s.dk(), s.dv()),
-          q, k, v, dout, dk, dv, g, slopes, scale, s.seqLen(), s.heads(), segLen);
+      DevicePointer gs = dFinalState;
+      int gIsDht = 1;
+      if (ns > 1) {
+        m.kernel("la_chunk_state").launch(st, ns, s.heads(), s.batch(), THREADS, chunkStateSmem(s.dk(), s.dv()),
+            q, dout, g, slopes, scale, s.seqLen(), s.heads(), segLen, 1);
+        mark("chunk_dstate", st);
+        int n = s.dk() * s.dv();
+        m.kernel("la_state_scan").launch(st, (n / 4 + 255) / 256, s.batch() * s.heads(), 1, 256, 0,
+            g, dFinalState, null, slopes, s.seqLen(), s.heads(), segLen, ns, n, 1);
+        mark("dstate_scan", st);
+        gs = g;
+        gIsDht = 0;
+      }
+      boolean w16 = wide(s);
+      m.kernel(w16 ? "la_bwd_dkdv16" : "la_bwd_dkdv").launch(st, ns, s.heads(), s.batch(), w16 ? 512 : THREADS,
+          w16 ? dkdv16Smem(s.dk(), s.dv()) : dkdvSmem(s.dk(), s.dv()),
+          q, k, v, dout, dk, dv, gs, slopes, scale, s.seqLen(), s.heads(), segLen, gIsDht, dInitialState);
       mark("dkdv_walk", st);
     } finally {
-      g.close();
+      if (g != null) g.close();
       if (fwdTmp != null) fwdTmp.close();
     }
   }

@@ -100,12 +100,13 @@ template <int COLS> static __device__ __forceinline__ u32 addrBT(u32 base, int n
 }
 
 // Copies rows t0..t0+CB-1 (zero-filled at and past tEnd) of a [.., rowStride] bf16 matrix into a swizzled tile.
-template <int COLS>
+template <int COLS, int NTHR = NTH>
 static __device__ __forceinline__ void load_tile(u32 sbase, const bf16* g, long long rowStride, int t0, int tEnd, int tid) {
   constexpr int CPR = COLS / 8;
+  static_assert((CB * CPR) % NTHR == 0, "tile chunks must divide among the threads");
 #pragma unroll
-  for (int it = 0; it < CB * CPR / NTH; ++it) {
-    int idx = it * NTH + tid;
+  for (int it = 0; it < CB * CPR / NTHR; ++it) {
+    int idx = it * NTHR + tid;
     int r = idx / CPR, c = idx % CPR;
     int t = t0 + r;
     bool ok = t < tEnd;
@@ -135,6 +136,20 @@ static __device__ __forceinline__ void store_slab(char* stage, float (*acc)[4], 
     uint4 val = *reinterpret_cast<const uint4*>(stage + swz<COLS>(r, c));
     if (rowInBlk0 + r < L) *reinterpret_cast<uint4*>(gbase + (long long)(rowInBlk0 + r) * rowStride + c0 + c * 8) = val;
   }
+}
+
+// Writes f * (a warp's MT x NT accumulator tiles of a DK x DV f32 state) at rows r0.., columns c0..
+template <int MT, int NT>
+static __device__ __forceinline__ void store_state(float* st, float (*acc)[NT][4], int r0, int c0, float f, int lane) {
+  const int g = lane >> 2, t4 = lane & 3;
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      int row = r0 + 16 * mt + g, col = c0 + 8 * nt + 2 * t4;
+      *reinterpret_cast<float2*>(st + row * DV + col) = make_float2(f * acc[mt][nt][0], f * acc[mt][nt][1]);
+      *reinterpret_cast<float2*>(st + (row + 8) * DV + col) = make_float2(f * acc[mt][nt][2], f * acc[mt][nt][3]);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -299,7 +314,7 @@ la_state_scan(float* __restrict__ states, const float* __restrict__ init, float*
 extern "C" __global__ void __launch_bounds__(NTH, 1)
 la_fwd_walk(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v,
             bf16* __restrict__ o, const float* __restrict__ states, const float* __restrict__ slopes,
-            float scale, int T, int H, int segLen, int stateTransposed) {
+            float scale, int T, int H, int segLen, int stateTransposed, float* __restrict__ finalState) {
   extern __shared__ __align__(128) char smem[];
   constexpr int QB = CB * DK * 2, KB = CB * DK * 2, VB = CB * DV * 2;
   char* sQ = smem;
@@ -463,6 +478,8 @@ la_fwd_walk(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
     }
     store_slab<DV / 2, NVT>(stage, oacc, ob + (long long)t0 * rsv, rsv, 16 * wr, L, wc * (DV / 2), lane);
   }
+  if (finalState && seg == NS - 1)
+    store_state<MT, NVT>(finalState + ((long long)b * H + h) * (DK * DV), sacc, wr * (DK / 4), wc * (DV / 2), 1.f, lane);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -474,7 +491,7 @@ extern "C" __global__ void __launch_bounds__(NTH, 1)
 la_bwd_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v,
             const bf16* __restrict__ dout, bf16* __restrict__ dk, bf16* __restrict__ dv,
             const float* __restrict__ gstates, const float* __restrict__ slopes, float scale, int T, int H,
-            int segLen) {
+            int segLen, int gstateIsDht, float* __restrict__ dS0) {
   extern __shared__ __align__(128) char smem[];
   constexpr int QB = CB * DK * 2, VB = CB * DV * 2;
   constexpr int DMAX = DK > DV ? DK : DV;
@@ -508,6 +525,7 @@ la_bwd_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
   float sacc[MT][NVT][4];
   {
     const float* st = gstates ? gstates + (((long long)b * H + h) * NS + seg) * (long long)(DK * DV) : nullptr;
+    const float f = gstateIsDht ? expf(slope) : 1.f;  // dS_T enters as G_T = dS_T / lambda
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -516,7 +534,7 @@ la_bwd_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
         for (int c = 0; c < 4; ++c) {
           int row = wr * (DK / 4) + 16 * mt + g + ((c & 2) ? 8 : 0);
           int col = wc * (DV / 2) + 8 * nt + 2 * t4 + (c & 1);
-          sacc[mt][nt][c] = st ? st[row * DV + col] : 0.f;
+          sacc[mt][nt][c] = st ? f * st[row * DV + col] : 0.f;
         }
   }
 
@@ -707,4 +725,452 @@ la_bwd_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
       store_slab<DK / 2, NKT>(stage, acc, dkb + (long long)t0 * rsk, rsk, 16 * wr, L, wc * (DK / 2), lane);
     }
   }
+  if (dS0 && seg == 0)
+    store_state<MT, NVT>(dS0 + ((long long)b * H + h) * (DK * DV), sacc, wr * (DK / 4), wc * (DV / 2), expf(-slope), lane);
+}
+
+// =============================================================================================
+// 16-warp walks (512 threads, 4 warps per SM sub-partition): the same math as la_fwd_walk and
+// la_bwd_dkdv with half the work per warp, for more latency hiding. Warp w = (wr, wc) = (w & 3, w >> 2):
+// score tiles 16 x 16, output tiles 16 x (D/4), state tiles (DK/4) x (DV/4). Outputs go through a
+// CTA-wide shared tile that is written to global memory at the start of the next block (after its
+// barrier), with 16-byte coalesced stores.
+#define NTH16 512
+
+// Stores rows [0, L) of a swizzled CB x COLS tile to global rows g[r * rowStride + c].
+template <int COLS>
+static __device__ __forceinline__ void flush_tile(const char* tile, bf16* g, long long rowStride, int L, int tid) {
+  constexpr int CPR = COLS / 8;
+#pragma unroll
+  for (int it = 0; it < CB * CPR / NTH16; ++it) {
+    int idx = it * NTH16 + tid;
+    int r = idx / CPR, c = idx % CPR;
+    if (r < L) *reinterpret_cast<uint4*>(g + (long long)r * rowStride + c * 8) = *reinterpret_cast<const uint4*>(tile + swz<COLS>(r, c));
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(NTH16, 1)
+la_fwd_walk16(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v,
+              bf16* __restrict__ o, const float* __restrict__ states, const float* __restrict__ slopes,
+              float scale, int T, int H, int segLen, int stateTransposed, float* __restrict__ finalState) {
+  extern __shared__ __align__(128) char smem[];
+  constexpr int QB = CB * DK * 2, VB = CB * DV * 2;
+  char* sQ = smem;
+  char* sK = sQ + 2 * QB;
+  char* sV = sK + 2 * QB;
+  char* sS = sV + 2 * VB;            // DK x DV bf16 copy of the entering state
+  char* sP = sS + DK * DV * 2;       // CB x CB scores
+  char* sO = sP + CB * CB * 2;       // CB x DV output tile
+  float* pw = reinterpret_cast<float*>(sO + CB * DV * 2);
+
+  const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5, wr = w & 3, wc = w >> 2;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int seg = blockIdx.x, h = blockIdx.y, b = blockIdx.z, NS = gridDim.x;
+  const int tBeg = seg * segLen, tEnd = min(T, tBeg + segLen);
+  const float slope = slopes[h];
+  for (int i = tid; i <= CB; i += NTH16) pw[i] = expf(-slope * (float)i);
+
+  const long long rsk = (long long)H * DK, rsv = (long long)H * DV;
+  const long long hb = (long long)b * T * H + h;
+  const bf16* qb = q + hb * DK;
+  const bf16* kb = k + hb * DK;
+  const bf16* vb = v + hb * DV;
+  bf16* ob = o + hb * DV;
+
+  constexpr int MT = DK / 64, NVT = DV / 32;
+  const int sr0 = wr * (DK / 4), sc0 = wc * (DV / 4);   // this warp's state tile
+  float sacc[MT][NVT][4];
+  {
+    const float* st = states ? states + (((long long)b * H + h) * NS + seg) * (long long)(DK * DV) : nullptr;
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < NVT; ++nt)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) {
+          int row = sr0 + 16 * mt + g + ((c & 2) ? 8 : 0);
+          int col = sc0 + 8 * nt + 2 * t4 + (c & 1);
+          sacc[mt][nt][c] = st ? (stateTransposed ? st[col * DK + row] : st[row * DV + col]) : 0.f;
+        }
+  }
+
+  const int nblk = (tEnd - tBeg + CB - 1) / CB;
+  load_tile<DK, NTH16>(smem_u32(sQ), qb, rsk, tBeg, tEnd, tid);
+  load_tile<DK, NTH16>(smem_u32(sK), kb, rsk, tBeg, tEnd, tid);
+  load_tile<DV, NTH16>(smem_u32(sV), vb, rsv, tBeg, tEnd, tid);
+  cp_async_commit();
+  const u32 aS = smem_u32(sS), aP = smem_u32(sP);
+
+  for (int blk = 0; blk < nblk; ++blk) {
+    const int stg = blk & 1;
+    const int t0 = tBeg + blk * CB;
+    const int L = min(CB, tEnd - t0);
+    cp_async_wait_all();
+    __syncthreads();
+    if (blk > 0) flush_tile<DV>(sO, ob + (long long)(t0 - CB) * rsv, rsv, CB, tid);
+    if (blk + 1 < nblk) {
+      const int tn = t0 + CB;
+      load_tile<DK, NTH16>(smem_u32(sQ + (stg ^ 1) * QB), qb, rsk, tn, tEnd, tid);
+      load_tile<DK, NTH16>(smem_u32(sK + (stg ^ 1) * QB), kb, rsk, tn, tEnd, tid);
+      load_tile<DV, NTH16>(smem_u32(sV + (stg ^ 1) * VB), vb, rsv, tn, tEnd, tid);
+    }
+    cp_async_commit();
+    const u32 aQ = smem_u32(sQ + stg * QB), aK = smem_u32(sK + stg * QB), aV = smem_u32(sV + stg * VB);
+
+    // 1. bf16 copy of the entering state; decay the register state by lambda^L
+    const float dL = pw[L];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < NVT; ++nt) {
+        int row = sr0 + 16 * mt + g, col = sc0 + 8 * nt + 2 * t4;
+        st_pair<DV>(sS, row, col, sacc[mt][nt][0], sacc[mt][nt][1]);
+        st_pair<DV>(sS, row + 8, col, sacc[mt][nt][2], sacc[mt][nt][3]);
+#pragma unroll
+        for (int c = 0; c < 4; ++c) sacc[mt][nt][c] *= dL;
+      }
+
+    // 2. scores for rows 16wr.., columns 16wc..
+    u32 qa[DK / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < DK / 16; ++kk) ldsm4(qa[kk], addrA<DK>(aQ, 16 * wr, 16 * kk, lane));
+    {
+      float pacc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+#pragma unroll
+      for (int kk = 0; kk < DK / 16; ++kk) {
+        u32 bb[4];
+        ldsm4(bb, addrB<DK>(aK, 16 * wc, 16 * kk, lane));
+        mma16816(pacc[0], qa[kk], bb[0], bb[1]);
+        mma16816(pacc[1], qa[kk], bb[2], bb[3]);
+      }
+      const int i = 16 * wr + g;
+#pragma unroll
+      for (int nt = 0; nt < 2; ++nt) {
+        const int j = 16 * wc + 8 * nt + 2 * t4;
+        float v0 = (j <= i) ? pacc[nt][0] * scale * pw[i - j] : 0.f;
+        float v1 = (j + 1 <= i) ? pacc[nt][1] * scale * pw[i - j - 1] : 0.f;
+        float v2 = (j <= i + 8) ? pacc[nt][2] * scale * pw[i + 8 - j] : 0.f;
+        float v3 = (j + 1 <= i + 8) ? pacc[nt][3] * scale * pw[i + 7 - j] : 0.f;
+        st_pair<CB>(sP, i, j, v0, v1);
+        st_pair<CB>(sP, i + 8, j, v2, v3);
+      }
+    }
+    __syncthreads();
+
+    // 3. inter: scale * lambda^(i+1) * Q S_in, rows 16wr.., value columns sc0..
+    float oacc[NVT][4];
+#pragma unroll
+    for (int nt = 0; nt < NVT; ++nt)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) oacc[nt][c] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < DK / 16; ++kk)
+#pragma unroll
+      for (int np = 0; np < NVT / 2; ++np) {
+        u32 bb[4];
+        ldsm4t(bb, addrBT<DV>(aS, sc0 + 16 * np, 16 * kk, lane));
+        mma16816(oacc[2 * np], qa[kk], bb[0], bb[1]);
+        mma16816(oacc[2 * np + 1], qa[kk], bb[2], bb[3]);
+      }
+    {
+      const float f0 = scale * pw[16 * wr + g + 1], f1 = scale * pw[16 * wr + g + 9];
+#pragma unroll
+      for (int nt = 0; nt < NVT; ++nt) {
+        oacc[nt][0] *= f0; oacc[nt][1] *= f0; oacc[nt][2] *= f1; oacc[nt][3] *= f1;
+      }
+    }
+    // 4. intra (P V) and the state update, sharing the V fragments (columns sc0.. for both)
+#pragma unroll
+    for (int kk = 0; kk < CB / 16; ++kk) {
+      u32 pa[4];
+      ldsm4(pa, addrA<CB>(aP, 16 * wr, 16 * kk, lane));
+      const int j0 = 16 * kk + 2 * t4;
+      const float e0 = pw[max(L - 1 - j0, 0)], e1 = pw[max(L - 2 - j0, 0)];
+      const float e8 = pw[max(L - 9 - j0, 0)], e9 = pw[max(L - 10 - j0, 0)];
+      u32 ka[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        ldsm4t(ka[mt], addrAT<DK>(aK, sr0 + 16 * mt, 16 * kk, lane));
+        ka[mt][0] = scale_bf16x2(ka[mt][0], e0, e1);
+        ka[mt][1] = scale_bf16x2(ka[mt][1], e0, e1);
+        ka[mt][2] = scale_bf16x2(ka[mt][2], e8, e9);
+        ka[mt][3] = scale_bf16x2(ka[mt][3], e8, e9);
+      }
+#pragma unroll
+      for (int np = 0; np < NVT / 2; ++np) {
+        u32 bb[4];
+        ldsm4t(bb, addrBT<DV>(aV, sc0 + 16 * np, 16 * kk, lane));
+        mma16816(oacc[2 * np], pa, bb[0], bb[1]);
+        mma16816(oacc[2 * np + 1], pa, bb[2], bb[3]);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          mma16816(sacc[mt][2 * np], ka[mt], bb[0], bb[1]);
+          mma16816(sacc[mt][2 * np + 1], ka[mt], bb[2], bb[3]);
+        }
+      }
+    }
+#pragma unroll
+    for (int nt = 0; nt < NVT; ++nt) {
+      st_pair<DV>(sO, 16 * wr + g, sc0 + 8 * nt + 2 * t4, oacc[nt][0], oacc[nt][1]);
+      st_pair<DV>(sO, 16 * wr + g + 8, sc0 + 8 * nt + 2 * t4, oacc[nt][2], oacc[nt][3]);
+    }
+  }
+  __syncthreads();
+  if (nblk > 0) {
+    const int t0 = tBeg + (nblk - 1) * CB;
+    flush_tile<DV>(sO, ob + (long long)t0 * rsv, rsv, tEnd - t0, tid);
+  }
+  if (finalState && seg == NS - 1)
+    store_state<MT, NVT>(finalState + ((long long)b * H + h) * (DK * DV), sacc, sr0, sc0, 1.f, lane);
+}
+
+extern "C" __global__ void __launch_bounds__(NTH16, 1)
+la_bwd_dkdv16(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v,
+              const bf16* __restrict__ dout, bf16* __restrict__ dk, bf16* __restrict__ dv,
+              const float* __restrict__ gstates, const float* __restrict__ slopes, float scale, int T, int H,
+              int segLen, int gstateIsDht, float* __restrict__ dS0) {
+  extern __shared__ __align__(128) char smem[];
+  constexpr int QB = CB * DK * 2, VB = CB * DV * 2;
+  char* sQ = smem;
+  char* sK = sQ + 2 * QB;
+  char* sV = sK + 2 * QB;
+  char* sD = sV + 2 * VB;
+  char* sG = sD + 2 * VB;            // DK x DV bf16
+  char* sP1 = sG + DK * DV * 2;      // CB x CB: scale lambda^(j-i) k_i.q_j  (j >= i)
+  char* sP2 = sP1 + CB * CB * 2;     // CB x CB: scale lambda^(j-i) v_i.do_j (j >= i)
+  char* sDV = sP2 + CB * CB * 2;     // CB x DV output tile
+  char* sDK = sDV + CB * DV * 2;     // CB x DK output tile
+  float* pw = reinterpret_cast<float*>(sDK + CB * DK * 2);
+
+  const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5, wr = w & 3, wc = w >> 2;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int seg = blockIdx.x, h = blockIdx.y, b = blockIdx.z, NS = gridDim.x;
+  const int tBeg = seg * segLen, tEnd = min(T, tBeg + segLen);
+  const float slope = slopes[h];
+  for (int i = tid; i <= CB; i += NTH16) pw[i] = expf(-slope * (float)i);
+
+  const long long rsk = (long long)H * DK, rsv = (long long)H * DV;
+  const long long hb = (long long)b * T * H + h;
+  const bf16* qb = q + hb * DK;
+  const bf16* kb = k + hb * DK;
+  const bf16* vb = v + hb * DV;
+  const bf16* db = dout + hb * DV;
+  bf16* dkb = dk + hb * DK;
+  bf16* dvb = dv + hb * DV;
+
+  constexpr int MT = DK / 64, NVT = DV / 32, NKT = DK / 32;
+  const int sr0 = wr * (DK / 4), sc0 = wc * (DV / 4);
+  float sacc[MT][NVT][4];
+  {
+    const float* st = gstates ? gstates + (((long long)b * H + h) * NS + seg) * (long long)(DK * DV) : nullptr;
+    const float f = gstateIsDht ? expf(slope) : 1.f;
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < NVT; ++nt)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) {
+          int row = sr0 + 16 * mt + g + ((c & 2) ? 8 : 0);
+          int col = sc0 + 8 * nt + 2 * t4 + (c & 1);
+          sacc[mt][nt][c] = st ? f * st[row * DV + col] : 0.f;
+        }
+  }
+
+  const int nblk = (tEnd - tBeg + CB - 1) / CB;
+  {
+    const int t0 = tBeg + (nblk - 1) * CB;
+    load_tile<DK, NTH16>(smem_u32(sQ), qb, rsk, t0, tEnd, tid);
+    load_tile<DK, NTH16>(smem_u32(sK), kb, rsk, t0, tEnd, tid);
+    load_tile<DV, NTH16>(smem_u32(sV), vb, rsv, t0, tEnd, tid);
+    load_tile<DV, NTH16>(smem_u32(sD), db, rsv, t0, tEnd, tid);
+    cp_async_commit();
+  }
+  const u32 aG = smem_u32(sG), aP1 = smem_u32(sP1), aP2 = smem_u32(sP2);
+  int tPrev = 0, LPrev = 0;
+
+  for (int it = 0; it < nblk; ++it) {
+    const int blk = nblk - 1 - it;
+    const int stg = it & 1;
+    const int t0 = tBeg + blk * CB;
+    const int L = min(CB, tEnd - t0);
+    cp_async_wait_all();
+    __syncthreads();
+    if (it > 0) {
+      flush_tile<DV>(sDV, dvb + (long long)tPrev * rsv, rsv, LPrev, tid);
+      flush_tile<DK>(sDK, dkb + (long long)tPrev * rsk, rsk, LPrev, tid);
+    }
+    if (blk > 0) {
+      const int tn = t0 - CB;
+      load_tile<DK, NTH16>(smem_u32(sQ + (stg ^ 1) * QB), qb, rsk, tn, tEnd, tid);
+      load_tile<DK, NTH16>(smem_u32(sK + (stg ^ 1) * QB), kb, rsk, tn, tEnd, tid);
+      load_tile<DV, NTH16>(smem_u32(sV + (stg ^ 1) * VB), vb, rsv, tn, tEnd, tid);
+      load_tile<DV, NTH16>(smem_u32(sD + (stg ^ 1) * VB), db, rsv, tn, tEnd, tid);
+    }
+    cp_async_commit();
+    const u32 aQ = smem_u32(sQ + stg * QB), aK = smem_u32(sK + stg * QB);
+    const u32 aV = smem_u32(sV + stg * VB), aD = smem_u32(sD + stg * VB);
+
+    // 1. bf16 copy of G_end; decay the register state by lambda^L
+    const float dL = pw[L];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < NVT; ++nt) {
+        int row = sr0 + 16 * mt + g, col = sc0 + 8 * nt + 2 * t4;
+        st_pair<DV>(sG, row, col, sacc[mt][nt][0], sacc[mt][nt][1]);
+        st_pair<DV>(sG, row + 8, col, sacc[mt][nt][2], sacc[mt][nt][3]);
+#pragma unroll
+        for (int c = 0; c < 4; ++c) sacc[mt][nt][c] *= dL;
+      }
+
+    // 2. P1 = K Q^T, P2 = V dO^T for rows 16wr.., columns 16wc..; anti-causal mask, decay, scale
+    {
+      const int i = 16 * wr + g;
+#pragma unroll
+      for (int which = 0; which < 2; ++which) {
+        float pacc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+        if (which == 0) {
+#pragma unroll
+          for (int kk = 0; kk < DK / 16; ++kk) {
+            u32 a[4], bb[4];
+            ldsm4(a, addrA<DK>(aK, 16 * wr, 16 * kk, lane));
+            ldsm4(bb, addrB<DK>(aQ, 16 * wc, 16 * kk, lane));
+            mma16816(pacc[0], a, bb[0], bb[1]);
+            mma16816(pacc[1], a, bb[2], bb[3]);
+          }
+        } else {
+#pragma unroll
+          for (int kk = 0; kk < DV / 16; ++kk) {
+            u32 a[4], bb[4];
+            ldsm4(a, addrA<DV>(aV, 16 * wr, 16 * kk, lane));
+            ldsm4(bb, addrB<DV>(aD, 16 * wc, 16 * kk, lane));
+            mma16816(pacc[0], a, bb[0], bb[1]);
+            mma16816(pacc[1], a, bb[2], bb[3]);
+          }
+        }
+        char* sp = which == 0 ? sP1 : sP2;
+#pragma unroll
+        for (int nt = 0; nt < 2; ++nt) {
+          const int j = 16 * wc + 8 * nt + 2 * t4;
+          float v0 = (j >= i) ? pacc[nt][0] * scale * pw[j - i] : 0.f;
+          float v1 = (j + 1 >= i) ? pacc[nt][1] * scale * pw[j + 1 - i] : 0.f;
+          float v2 = (j >= i + 8) ? pacc[nt][2] * scale * pw[j - i - 8] : 0.f;
+          float v3 = (j + 1 >= i + 8) ? pacc[nt][3] * scale * pw[j - i - 7] : 0.f;
+          st_pair<CB>(sp, i, j, v0, v1);
+          st_pair<CB>(sp, i + 8, j, v2, v3);
+        }
+      }
+    }
+    __syncthreads();
+
+    const float r0 = pw[max(L - (16 * wr + g), 0)], r1 = pw[max(L - (16 * wr + g + 8), 0)];
+    // 3. dV = lambda^(L-i) K G_end + P1 dO (columns sc0..); G += (scale lambda^j Q)^T dO (same dO fragments)
+    {
+      float acc[NVT][4];
+#pragma unroll
+      for (int nt = 0; nt < NVT; ++nt)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) acc[nt][c] = 0.f;
+#pragma unroll
+      for (int kk = 0; kk < DK / 16; ++kk) {
+        u32 a[4];
+        ldsm4(a, addrA<DK>(aK, 16 * wr, 16 * kk, lane));
+#pragma unroll
+        for (int np = 0; np < NVT / 2; ++np) {
+          u32 bb[4];
+          ldsm4t(bb, addrBT<DV>(aG, sc0 + 16 * np, 16 * kk, lane));
+          mma16816(acc[2 * np], a, bb[0], bb[1]);
+          mma16816(acc[2 * np + 1], a, bb[2], bb[3]);
+        }
+      }
+#pragma unroll
+      for (int nt = 0; nt < NVT; ++nt) {
+        acc[nt][0] *= r0; acc[nt][1] *= r0; acc[nt][2] *= r1; acc[nt][3] *= r1;
+      }
+#pragma unroll
+      for (int kk = 0; kk < CB / 16; ++kk) {
+        u32 pa[4];
+        ldsm4(pa, addrA<CB>(aP1, 16 * wr, 16 * kk, lane));
+        const int j0 = 16 * kk + 2 * t4;
+        const float e0 = scale * pw[j0], e1 = scale * pw[j0 + 1], e8 = scale * pw[j0 + 8], e9 = scale * pw[j0 + 9];
+        u32 qa[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          ldsm4t(qa[mt], addrAT<DK>(aQ, sr0 + 16 * mt, 16 * kk, lane));
+          qa[mt][0] = scale_bf16x2(qa[mt][0], e0, e1);
+          qa[mt][1] = scale_bf16x2(qa[mt][1], e0, e1);
+          qa[mt][2] = scale_bf16x2(qa[mt][2], e8, e9);
+          qa[mt][3] = scale_bf16x2(qa[mt][3], e8, e9);
+        }
+#pragma unroll
+        for (int np = 0; np < NVT / 2; ++np) {
+          u32 bb[4];
+          ldsm4t(bb, addrBT<DV>(aD, sc0 + 16 * np, 16 * kk, lane));
+          mma16816(acc[2 * np], pa, bb[0], bb[1]);
+          mma16816(acc[2 * np + 1], pa, bb[2], bb[3]);
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt) {
+            mma16816(sacc[mt][2 * np], qa[mt], bb[0], bb[1]);
+            mma16816(sacc[mt][2 * np + 1], qa[mt], bb[2], bb[3]);
+          }
+        }
+      }
+#pragma unroll
+      for (int nt = 0; nt < NVT; ++nt) {
+        st_pair<DV>(sDV, 16 * wr + g, sc0 + 8 * nt + 2 * t4, acc[nt][0], acc[nt][1]);
+        st_pair<DV>(sDV, 16 * wr + g + 8, sc0 + 8 * nt + 2 * t4, acc[nt][2], acc[nt][3]);
+      }
+    }
+    // 4. dK = lambda^(L-i) V G_end^T + P2 Q (columns wc*DK/4..)
+    {
+      const int kc0 = wc * (DK / 4);
+      float acc[NKT][4];
+#pragma unroll
+      for (int nt = 0; nt < NKT; ++nt)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) acc[nt][c] = 0.f;
+#pragma unroll
+      for (int kk = 0; kk < DV / 16; ++kk) {
+        u32 a[4];
+        ldsm4(a, addrA<DV>(aV, 16 * wr, 16 * kk, lane));
+#pragma unroll
+        for (int np = 0; np < NKT / 2; ++np) {
+          u32 bb[4];
+          ldsm4(bb, addrB<DV>(aG, kc0 + 16 * np, 16 * kk, lane));
+          mma16816(acc[2 * np], a, bb[0], bb[1]);
+          mma16816(acc[2 * np + 1], a, bb[2], bb[3]);
+        }
+      }
+#pragma unroll
+      for (int nt = 0; nt < NKT; ++nt) {
+        acc[nt][0] *= r0; acc[nt][1] *= r0; acc[nt][2] *= r1; acc[nt][3] *= r1;
+      }
+#pragma unroll
+      for (int kk = 0; kk < CB / 16; ++kk) {
+        u32 pa[4];
+        ldsm4(pa, addrA<CB>(aP2, 16 * wr, 16 * kk, lane));
+#pragma unroll
+        for (int np = 0; np < NKT / 2; ++np) {
+          u32 bb[4];
+          ldsm4t(bb, addrBT<DK>(aQ, kc0 + 16 * np, 16 * kk, lane));
+          mma16816(acc[2 * np], pa, bb[0], bb[1]);
+          mma16816(acc[2 * np + 1], pa, bb[2], bb[3]);
+        }
+      }
+#pragma unroll
+      for (int nt = 0; nt < NKT; ++nt) {
+        st_pair<DK>(sDK, 16 * wr + g, kc0 + 8 * nt + 2 * t4, acc[nt][0], acc[nt][1]);
+        st_pair<DK>(sDK, 16 * wr + g + 8, kc0 + 8 * nt + 2 * t4, acc[nt][2], acc[nt][3]);
+      }
+    }
+    tPrev = t0;
+    LPrev = L;
+  }
+  __syncthreads();
+  if (nblk > 0) {
+    flush_tile<DV>(sDV, dvb + (long long)tPrev * rsv, rsv, LPrev, tid);
+    flush_tile<DK>(sDK, dkb + (long long)tPrev * rsk, rsk, LPrev, tid);
+  }
+  if (dS0 && seg == 0)
+    store_state<MT, NVT>(dS0 + ((long long)b * H + h) * (DK * DV), sacc, sr0, sc0, expf(-slope), lane);
 }
