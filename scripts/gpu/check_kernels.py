@@ -42,11 +42,11 @@ def run(q, k, v, do, slopes, scale, s0, dht, seg):
     m = mod(DK, DV); n = DK * DV
     launch(m, 'la_chunk_state', (NS, H, B), cs, P(k), P(v), P(st), P(slopes), f32(1), i32(T), i32(H), i32(seg), i32(0))
     launch(m, 'la_state_scan', ((n // 4 + 255) // 256, B * H), 0, P(st), P(s0), P(ht), P(slopes), i32(T), i32(H), i32(seg), i32(NS), i32(n), i32(0))
-    launch(m, 'la_fwd_walk', (NS, H, B), walk(DK, DV), P(q), P(k), P(v), P(o), P(st), P(slopes), f32(scale), i32(T), i32(H), i32(seg), i32(0))
-    launch(mod(DV, DK), 'la_fwd_walk', (NS, H, B), walk(DV, DK), P(do), P(v), P(k), P(dq), P(st), P(slopes), f32(scale), i32(T), i32(H), i32(seg), i32(1))
+    launch(m, 'la_fwd_walk', (NS, H, B), walk(DK, DV), P(q), P(k), P(v), P(o), P(st), P(slopes), f32(scale), i32(T), i32(H), i32(seg), i32(0), P(ht))
+    launch(mod(DV, DK), 'la_fwd_walk', (NS, H, B), walk(DV, DK), P(do), P(v), P(k), P(dq), P(st), P(slopes), f32(scale), i32(T), i32(H), i32(seg), i32(1), np.uint64(0))
     launch(m, 'la_chunk_state', (NS, H, B), cs, P(q), P(do), P(g), P(slopes), f32(scale), i32(T), i32(H), i32(seg), i32(1))
     launch(m, 'la_state_scan', ((n // 4 + 255) // 256, B * H), 0, P(g), P(dht), P(ds0), P(slopes), i32(T), i32(H), i32(seg), i32(NS), i32(n), i32(1))
-    launch(m, 'la_bwd_dkdv', (NS, H, B), dkdv, P(q), P(k), P(v), P(do), P(dk), P(dv), P(g), P(slopes), f32(scale), i32(T), i32(H), i32(seg))
+    launch(m, 'la_bwd_dkdv', (NS, H, B), dkdv, P(q), P(k), P(v), P(do), P(dk), P(dv), P(g), P(slopes), f32(scale), i32(T), i32(H), i32(seg), i32(0), P(ds0))
     torch.cuda.synchronize()
     return dict(o=o, ht=ht, dq=dq, dk=dk, dv=dv, ds0=ds0)
 
