@@ -28,7 +28,7 @@ import java.util.Map;
  *
  * <pre>
  * java --enable-native-access=ALL-UNNAMED -cp 'jars/*' fulgur.cuda.bench.LightningBench \
- *     [--ts 2048,8192,32768] [--b 4] [--h 32] [--d 128] [--variants 16:auto,8:auto,16:2048] [--reps 20]
+ *     [--ts 2048,8192,32768] [--b 4] [--h 32] [--d 128] [--variants 8:auto,16:auto,8:2048] (warps:segment length) [--reps 20]
  *     [--gemm 8192]
  *     [--dump DIR] [--out DIR]
  * </pre>
@@ -50,7 +50,7 @@ public final class LightningBench {
     int D = Integer.parseInt(o.getOrDefault("d", "128"));
     int reps = Integer.parseInt(o.getOrDefault("reps", "20"));
     int[] ts = Arrays.stream(o.getOrDefault("ts", "2048,8192,32768").split(",")).mapToInt(Integer::parseInt).toArray();
-    String[] variants = o.getOrDefault("variants", "16:auto").split(",");
+    String[] variants = o.getOrDefault("variants", "8:auto").split(",");
     Path out = Path.of(o.getOrDefault("out", "."));
     Files.createDirectories(out);
     System.out.println("device: " + ctx.device() + ", driver " + CudaDriver.get().driverVersion());

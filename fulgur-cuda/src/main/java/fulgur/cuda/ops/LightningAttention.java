@@ -63,7 +63,7 @@ public final class LightningAttention {
 
   private final CudaContext ctx;
   private Probe probe;
-  private int warps = 16;
+  private int warps = 8;
 
   public LightningAttention(CudaContext ctx) { this.ctx = ctx; }
 
@@ -74,8 +74,8 @@ public final class LightningAttention {
   }
 
   /**
-   * Selects the walk kernels: 16 warps per CTA (default; used when dk == dv, the 8-warp kernels otherwise)
-   * or 8 warps per CTA.
+   * Selects the walk kernels: 8 warps per CTA (default: measured fastest on the H200, see
+   * docs/benchmarks.md) or 16 warps per CTA (only when dk == dv; same speed forward, about 10% slower dK/dV).
    */
   public LightningAttention warps(int w) {
     if (w != 8 && w != 16) throw new IllegalArgumentException("warps must be 8 or 16, got " + w);
