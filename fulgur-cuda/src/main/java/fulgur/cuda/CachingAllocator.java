@@ -1,0 +1,203 @@
+package fulgur.cuda;
+
+import java.util.ArrayDeque;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * A caching device allocator. Requests are rounded to size classes (multiples of 512 B up to 1 MiB,
+ * above that at most 1/8 of the power of two below, never less than 2 MiB); a freed buffer goes back to
+ * the pool of the stream it was last used on and is handed out again on that stream at once (stream
+ * order makes that safe), or on another stream once its own stream is idle. When the driver runs out of
+ * memory the cache is emptied (after a synchronize) and the request retried. Memory comes back to the
+ * driver only through {@link #emptyCache()} or {@link #close()}.
+ */
+public final class CachingAllocator implements AutoCloseable {
+
+  /** What the allocator needs from the device (a fake one in tests). */
+  public interface Backend {
+    long malloc(long bytes);
+
+    void free(long address);
+
+    boolean streamIdle(long streamId);
+
+    void synchronize();
+
+    boolean isOutOfMemory(RuntimeException e);
+  }
+
+  /** Counters in bytes (and calls). */
+  public record Report(long inUseBytes, long peakInUseBytes, long reservedBytes, long peakReservedBytes,
+      long cachedBytes, long driverAllocs, long driverFrees, long cacheHits, long requests) {
+    @Override
+    public String toString() {
+      return String.format("in use %.1f MiB (peak %.1f), reserved %.1f MiB (peak %.1f), cached %.1f MiB; "
+              + "%d requests, %d cache hits, %d cuMemAlloc, %d cuMemFree",
+          mib(inUseBytes), mib(peakInUseBytes), mib(reservedBytes), mib(peakReservedBytes), mib(cachedBytes), requests,
+          cacheHits, driverAllocs, driverFrees);
+    }
+
+    private static double mib(long b) { return b / 1048576.0; }
+  }
+
+  /** Pool key of blocks whose stream was destroyed (after a synchronize): reusable on any stream. */
+  static final long IDLE = -1;
+  private static final java.util.Set<CachingAllocator> LIVE =
+      java.util.Collections.synchronizedSet(java.util.Collections.newSetFromMap(new java.util.WeakHashMap<>()));
+
+  private final Backend backend;
+  private final Map<Long, Map<Long, ArrayDeque<Long>>> pools = new HashMap<>();
+  private long inUse, peakInUse, reserved, peakReserved, cached, driverAllocs, driverFrees, hits, requests;
+  private boolean closed;
+
+  public CachingAllocator(Backend backend) {
+    this.backend = backend;
+    LIVE.add(this);
+  }
+
+  /** Called when a stream is destroyed (its work finished): its cached blocks become reusable anywhere. */
+  static void streamDestroyed(long streamId) {
+    CachingAllocator[] all;
+    synchronized (LIVE) {
+      all = LIVE.toArray(new CachingAllocator[0]);
+    }
+    for (CachingAllocator a : all) a.moveToIdle(streamId);
+  }
+
+  private synchronized void moveToIdle(long streamId) {
+    Map<Long, ArrayDeque<Long>> m = pools.remove(streamId);
+    if (m == null) return;
+    Map<Long, ArrayDeque<Long>> idle = pools.computeIfAbsent(IDLE, k -> new HashMap<>());
+    for (Map.Entry<Long, ArrayDeque<Long>> e : m.entrySet()) {
+      idle.computeIfAbsent(e.getKey(), k -> new ArrayDeque<>()).addAll(e.getValue());
+    }
+  }
+
+  /** The size class a request of {@code bytes} is served from. */
+  public static long sizeClass(long bytes) {
+    if (bytes < 0) throw new IllegalArgumentException("negative size " + bytes);
+    if (bytes <= 512) return 512;
+    if (bytes <= (1L << 20)) return (bytes + 511) & ~511L;
+    long p = Long.highestOneBit(bytes);
+    long step = Math.max(p >> 3, 2L << 20);
+    return ((bytes + step - 1) / step) * step;
+  }
+
+  public DeviceBuffer allocate(long bytes, CudaStream stream) { return allocate(bytes, stream.id()); }
+
+  public synchronized DeviceBuffer allocate(long bytes, long streamId) {
+    if (closed) throw new IllegalStateException("allocator is closed");
+    requests++;
+    long sc = sizeClass(bytes);
+    Long addr = take(streamId, sc);
+    if (addr != null) {
+      hits++;
+    } else {
+      addr = mallocWithRetry(sc, bytes);
+    }
+    inUse += sc;
+    peakInUse = Math.max(peakInUse, inUse);
+    return new DeviceBuffer(this, addr, bytes, sc, streamId);
+  }
+
+  private Long take(long streamId, long sc) {
+    Map<Long, ArrayDeque<Long>> own = pools.get(streamId);
+    if (own != null) {
+      ArrayDeque<Long> q = own.get(sc);
+      if (q != null && !q.isEmpty()) {
+        cached -= sc;
+        return q.pop();
+      }
+    }
+    for (Map.Entry<Long, Map<Long, ArrayDeque<Long>>> e : pools.entrySet()) {
+      if (e.getKey() == streamId) continue;
+      ArrayDeque<Long> q = e.getValue().get(sc);
+      if (q != null && !q.isEmpty() && (e.getKey() == IDLE || backend.streamIdle(e.getKey()))) {
+        cached -= sc;
+        return q.pop();
+      }
+    }
+    return null;
+  }
+
+  private long mallocWithRetry(long sc, long requested) {
+    try {
+      return malloc(sc);
+    } catch (RuntimeException e) {
+      if (!backend.isOutOfMemory(e)) throw e;
+      backend.synchronize();
+      releaseCached();
+      try {
+        return malloc(sc);
+      } catch (RuntimeException e2) {
+        if (!backend.isOutOfMemory(e2)) throw e2;
+        throw new OutOfMemoryError("device out of memory: " + requested + " bytes requested (class " + sc + "); "
+            + reportUnlocked());
+      }
+    }
+  }
+
+  private long malloc(long sc) {
+    long a = backend.malloc(sc);
+    driverAllocs++;
+    reserved += sc;
+    peakReserved = Math.max(peakReserved, reserved);
+    return a;
+  }
+
+  synchronized void release(DeviceBuffer b) {
+    inUse -= b.capacity();
+    if (closed) {
+      backend.free(b.rawAddress());
+      reserved -= b.capacity();
+      driverFrees++;
+      return;
+    }
+    pools.computeIfAbsent(b.streamId(), k -> new HashMap<>())
+        .computeIfAbsent(b.capacity(), k -> new ArrayDeque<>())
+        .push(b.rawAddress());
+    cached += b.capacity();
+  }
+
+  /** Returns every cached (free) block to the driver, after waiting for all device work. */
+  public synchronized void emptyCache() {
+    backend.synchronize();
+    releaseCached();
+  }
+
+  private void releaseCached() {
+    for (Map<Long, ArrayDeque<Long>> m : pools.values()) {
+      for (Map.Entry<Long, ArrayDeque<Long>> e : m.entrySet()) {
+        for (long a : e.getValue()) {
+          backend.free(a);
+          reserved -= e.getKey();
+          cached -= e.getKey();
+          driverFrees++;
+        }
+        e.getValue().clear();
+      }
+    }
+    pools.clear();
+  }
+
+  public synchronized Report report() { return reportUnlocked(); }
+
+  private Report reportUnlocked() {
+    return new Report(inUse, peakInUse, reserved, peakReserved, cached, driverAllocs, driverFrees, hits, requests);
+  }
+
+  /** Resets the peak counters to the current values. */
+  public synchronized void resetPeaks() {
+    peakInUse = inUse;
+    peakReserved = reserved;
+  }
+
+  @Override
+  public synchronized void close() {
+    if (closed) return;
+    emptyCache();
+    closed = true;
+    LIVE.remove(this);
+  }
+}

@@ -1,0 +1,94 @@
+package fulgur.cuda;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import fulgur.cuda.driver.CudaDriver;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * A kernel of a loaded module. {@link #launch} checks the Java arguments against the declared parameter
+ * list (count and kind) before the driver sees them.
+ */
+public final class Kernel {
+  private final KernelModule module;
+  private final MemorySegment function;
+  private final KernelSignature signature;
+  private int dynamicSmemLimit = 48 * 1024;
+
+  Kernel(KernelModule module, MemorySegment function, KernelSignature signature) {
+    this.module = module;
+    this.function = function;
+    this.signature = signature;
+  }
+
+  public String name() { return signature.name(); }
+
+  public KernelSignature signature() { return signature; }
+
+  public MemorySegment function() { return function; }
+
+  /** Registers per thread, as compiled. */
+  public int registers() { return CudaDriver.get().funcGetAttribute(CudaDriver.FUNC_NUM_REGS, function); }
+
+  /** Local (spill) memory per thread in bytes. */
+  public int localBytes() { return CudaDriver.get().funcGetAttribute(CudaDriver.FUNC_LOCAL_SIZE_BYTES, function); }
+
+  /** Static shared memory per block in bytes. */
+  public int staticSharedBytes() { return CudaDriver.get().funcGetAttribute(CudaDriver.FUNC_SHARED_SIZE_BYTES, function); }
+
+  /** Raises the dynamic shared memory limit (needed above 48 KiB). */
+  public synchronized void ensureDynamicShared(int bytes) {
+    if (bytes > dynamicSmemLimit) {
+      int max = module.context().device().maxSharedPerBlockOptin();
+      if (bytes > max) {
+        throw new IllegalArgumentException("kernel " + name() + " needs " + bytes + " bytes of shared memory; the device allows " + max);
+      }
+      CudaDriver.get().funcSetAttribute(function, CudaDriver.FUNC_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes);
+      dynamicSmemLimit = bytes;
+    }
+  }
+
+  /** Launches on {@code stream} with grid (gx,gy,gz), block (bx,1,1) and {@code smem} bytes of dynamic shared memory. */
+  public void launch(CudaStream stream, int gx, int gy, int gz, int bx, int smem, Object... args) {
+    launch(stream, gx, gy, gz, bx, 1, 1, smem, args);
+  }
+
+  public void launch(CudaStream stream, int gx, int gy, int gz, int bx, int by, int bz, int smem, Object... args) {
+    signature.check(args);
+    if (gx <= 0 || gy <= 0 || gz <= 0 || bx <= 0 || by <= 0 || bz <= 0) {
+      throw new IllegalArgumentException("kernel " + name() + ": empty launch grid (" + gx + "," + gy + "," + gz + ") x ("
+          + bx + "," + by + "," + bz + ")");
+    }
+    if (gy > 65535 || gz > 65535) {
+      throw new IllegalArgumentException("kernel " + name() + ": grid y/z must be <= 65535, got " + gy + "/" + gz);
+    }
+    ensureDynamicShared(smem);
+    module.context().bind();
+    try (Arena a = Arena.ofConfined()) {
+      int n = args.length;
+      MemorySegment values = a.allocate(8L * Math.max(1, n), 8);
+      MemorySegment ptrs = a.allocate(ADDRESS, Math.max(1, n));
+      for (int i = 0; i < n; i++) {
+        MemorySegment slot = values.asSlice(8L * i, 8);
+        Object v = args[i];
+        switch (signature.params().get(i).kind()) {
+          case POINTER -> slot.set(JAVA_LONG, 0, v == null ? 0L : ((DevicePointer) v).address());
+          case INT -> slot.set(JAVA_INT, 0, (Integer) v);
+          case LONG -> slot.set(JAVA_LONG, 0, (Long) v);
+          case FLOAT -> slot.set(JAVA_FLOAT, 0, (Float) v);
+          case DOUBLE -> slot.set(JAVA_DOUBLE, 0, (Double) v);
+        }
+        ptrs.setAtIndex(ADDRESS, i, slot);
+      }
+      CudaDriver.get().launchKernel(function, gx, gy, gz, bx, by, bz, smem, stream.handle(), ptrs, name());
+    }
+  }
+
+  @Override
+  public String toString() { return signature.toString(); }
+}
