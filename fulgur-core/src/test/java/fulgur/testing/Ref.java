@@ -468,13 +468,16 @@ public final class Ref {
 
     // ------------------------------------------------------------------ assertions
 
-    /** Relative tolerance of results computed in dtype from inputs exactly representable in it. */
+    /**
+     * Relative tolerance of results computed in dtype from inputs exactly representable in it: a few rounding errors
+     * for f32 and f64; for bf16 and f16 (compared with the reference rounded to the format) one unit in the last place.
+     */
     public static double rtol(DType dt) {
         return switch (dt) {
             case F64 -> 1e-12;
             case F32 -> 1e-5;
-            case BF16 -> 1e-2;
-            case F16 -> 2e-3;
+            case BF16 -> 0x1p-7; // one unit in the last place of bf16 (8 significant bits)
+            case F16 -> 0x1p-10;
             default -> 0;
         };
     }
@@ -484,8 +487,7 @@ public final class Ref {
         return switch (dt) {
             case F64 -> 1e-12;
             case F32 -> 1e-6;
-            case BF16 -> 1e-2;
-            case F16 -> 2e-3;
+            case BF16, F16 -> 1e-6;
             default -> 0;
         };
     }
