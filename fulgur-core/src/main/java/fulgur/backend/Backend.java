@@ -66,14 +66,14 @@ public interface Backend {
 
     /**
      * RMSNorm over the last axis: y = x / sqrt(mean(x²) + eps) (· gain when gain is not null).
-     * Returns {y, rstd} with rstd [..., 1] f32 for the backward.
+     * Returns {y, rstd} with rstd [..., 1] for the backward, in the compute type (f64 for f64 inputs, else f32).
      */
     Tensor[] rmsNorm(Tensor x, Tensor gain, double eps);
 
     /** Returns {dx, dgain (null when gain is null)}. */
     Tensor[] rmsNormBackward(Tensor x, Tensor gain, Tensor rstd, Tensor dy);
 
-    /** LayerNorm over the last axis with optional weight and bias: returns {y, mean, rstd}. */
+    /** LayerNorm over the last axis with optional weight and bias: returns {y, mean, rstd} (statistics as in rmsNorm). */
     Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, double eps);
 
     /** Returns {dx, dweight, dbias} (null where the parameter is null). */

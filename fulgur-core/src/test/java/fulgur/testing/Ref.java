@@ -407,33 +407,114 @@ public final class Ref {
         if (b.shape[br - 2] != k) {
             throw new IllegalArgumentException("inner dims");
         }
-        int[] batch = broadcastShape(Arrays.copyOf(a.shape, ar - 2), Arrays.copyOf(b.shape, br - 2));
+        int[] aBatch = Arrays.copyOf(a.shape, ar - 2);
+        int[] bBatch = Arrays.copyOf(b.shape, br - 2);
+        int[] batch = broadcastShape(aBatch, bBatch);
         int[] outShape = Arrays.copyOf(batch, batch.length + 2);
         outShape[batch.length] = m;
         outShape[batch.length + 1] = n;
         Nd r = Nd.zeros(outShape);
-        int[] ai = new int[batch.length + 2];
-        int[] bi = new int[batch.length + 2];
-        for (int f = 0; f < r.size(); f++) {
-            int[] idx = unravel(f, outShape);
-            System.arraycopy(idx, 0, ai, 0, batch.length);
-            System.arraycopy(idx, 0, bi, 0, batch.length);
-            double s = 0;
-            for (int q = 0; q < k; q++) {
-                ai[batch.length] = idx[batch.length];
-                ai[batch.length + 1] = q;
-                bi[batch.length] = q;
-                bi[batch.length + 1] = idx[batch.length + 1];
-                s += atBroadcast(a, ai) * atBroadcast(b, bi);
+        Nd aIdx = new Nd(iota((int) numel(aBatch)), aBatch);
+        Nd bIdx = new Nd(iota((int) numel(bBatch)), bBatch);
+        for (int p = 0; p < numel(batch); p++) {
+            int[] bi = unravel(p, batch);
+            int ao = (int) atBroadcast(aIdx, bi) * m * k;
+            int bo = (int) atBroadcast(bIdx, bi) * k * n;
+            int co = p * m * n;
+            for (int i = 0; i < m; i++) {
+                for (int j = 0; j < n; j++) {
+                    double s = 0;
+                    for (int q = 0; q < k; q++) {
+                        s += a.v[ao + i * k + q] * b.v[bo + q * n + j];
+                    }
+                    r.v[co + i * n + j] = s;
+                }
             }
-            r.v[f] = s;
         }
         return r;
+    }
+
+    private static double[] iota(int n) {
+        double[] v = new double[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = i;
+        }
+        return v;
     }
 
     /** The same contraction with |a|·|b|: the natural error scale of a floating-point matmul. */
     public static Nd matmulAbs(Nd a, Nd b) {
         return matmul(map(a, Math::abs), map(b, Math::abs));
+    }
+
+    /** The axes of a reordered: result dimension i is a's dimension perm[i]. */
+    public static Nd permute(Nd a, int... perm) {
+        int[] s = new int[perm.length];
+        for (int i = 0; i < perm.length; i++) {
+            s[i] = a.shape[perm[i]];
+        }
+        Nd r = Nd.zeros(s);
+        int[] src = new int[perm.length];
+        for (int f = 0; f < r.size(); f++) {
+            int[] idx = unravel(f, s);
+            for (int i = 0; i < perm.length; i++) {
+                src[perm[i]] = idx[i];
+            }
+            r.v[f] = a.at(src);
+        }
+        return r;
+    }
+
+    /**
+     * Applies f to every 1-D slice along axis of the arrays (all of one shape): f gets the slices, one per array, and
+     * returns the result slice (of the same length).
+     */
+    public static Nd alongAxis(int axis, java.util.function.Function<double[][], double[]> f, Nd... arrays) {
+        Nd a = arrays[0];
+        int nd = a.ndim();
+        int ax = axis < 0 ? axis + nd : axis;
+        int len = a.shape[ax];
+        Nd r = Nd.zeros(a.shape);
+        int[] outer = a.shape.clone();
+        outer[ax] = 1;
+        for (int o = 0; o < numel(outer); o++) {
+            int[] idx = unravel(o, outer);
+            double[][] slices = new double[arrays.length][len];
+            for (int i = 0; i < len; i++) {
+                idx[ax] = i;
+                for (int k = 0; k < arrays.length; k++) {
+                    slices[k][i] = arrays[k].at(idx);
+                }
+            }
+            double[] out = f.apply(slices);
+            for (int i = 0; i < len; i++) {
+                idx[ax] = i;
+                r.set(out[i], idx);
+            }
+        }
+        return r;
+    }
+
+    public static Nd alongAxis(Nd a, int axis, java.util.function.UnaryOperator<double[]> f) {
+        return alongAxis(axis, s -> f.apply(s[0]), a);
+    }
+
+    public static double[] softmax(double[] x) {
+        double lse = logSumExp(x);
+        double[] r = new double[x.length];
+        for (int i = 0; i < x.length; i++) {
+            r[i] = Math.exp(x[i] - lse);
+        }
+        return r;
+    }
+
+    public static double[] logSoftmax(double[] x) {
+        double lse = logSumExp(x);
+        double[] r = new double[x.length];
+        for (int i = 0; i < x.length; i++) {
+            r[i] = x[i] - lse;
+        }
+        return r;
     }
 
     /** Swaps the last two axes. */
