@@ -37,8 +37,9 @@ public interface Backend {
 
     /**
      * Batched matrix product op(a)·op(b) over the last two dimensions with broadcast batch dimensions; op transposes
-     * when the flag is set. f32 accumulation; the result dtype is the inputs' (f32 for bf16/f16 inputs unless
-     * {@code outDtype} says otherwise; pass null for the default).
+     * when the flag is set. Accumulates in f32 (f64 when an input is f64). The result has {@code outDtype}, or by
+     * default (null) the inputs' common dtype: bf16·bf16 gives bf16 rounded once from the f32 accumulator; ask for
+     * {@link DType#F32} to keep the accumulator's precision.
      */
     Tensor matmul(Tensor a, Tensor b, boolean transA, boolean transB, DType outDtype);
 
