@@ -157,6 +157,42 @@ class UnaryOpsTest extends ScopedTest {
         }
     }
 
+    @ParameterizedTest
+    @EnumSource(UnaryOp.class)
+    void nanPropagatesInVectorLanesAndTails(UnaryOp op) {
+        // NaN at every position of a length that has both full vectors and a scalar tail
+        for (DType dt : new DType[] {DType.F32, DType.F64}) {
+            int n = 37;
+            double[] x = inputs(op, params(op)[0], 5, n);
+            for (int k = 0; k < n; k += 4) {
+                x[k] = Double.NaN;
+            }
+            Tensor y = apply(op, Tensor.of(dt, Ref.round(dt, x), n), params(op)[0]);
+            for (int k = 0; k < n; k++) {
+                double expected = reference(op, x[k], params(op)[0]);
+                if (Double.isNaN(expected)) {
+                    assertThat(y.getFlat(k)).as("%s %s(NaN) at %d", dt, op, k).isNaN();
+                }
+            }
+        }
+    }
+
+    @Test
+    void reluGradientIsZeroAtNaNInEveryLane() {
+        for (DType dt : new DType[] {DType.F32, DType.F64}) {
+            int n = 37;
+            double[] x = Ref.normal(9, n, 1);
+            for (int k = 0; k < n; k += 3) {
+                x[k] = Double.NaN;
+            }
+            Tensor t = Tensor.of(dt, x, n).requiresGrad(true);
+            Activations.relu(t).sum().backward();
+            for (int k = 0; k < n; k++) {
+                assertThat(t.grad().getFlat(k)).as("%s relu'(%s) at %d", dt, x[k], k).isEqualTo(x[k] > 0 ? 1.0 : 0.0);
+            }
+        }
+    }
+
     @Test
     void integerTensorsKeepTheirDtype() {
         for (DType dt : new DType[] {DType.I32, DType.I64}) {
