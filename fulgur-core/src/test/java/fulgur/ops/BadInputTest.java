@@ -128,6 +128,11 @@ class BadInputTest extends ScopedTest {
         fails(() -> f32(2, 3).expand(3), IllegalArgumentException.class, "expand", "fewer");
         fails(() -> f32(2, 3).squeeze(0), IllegalArgumentException.class, "squeeze", "not 1");
         fails(() -> Tensor.zeros(DType.F32, 2, -1), IllegalArgumentException.class, "negative", "[2, -1]");
+        int big = 1 << 30;
+        fails(() -> Tensor.zeros(DType.F32, big, big, big, big), IllegalArgumentException.class, "empty", "2^63-1");
+        fails(() -> Tensor.zeros(DType.F32, big, big / 4), IllegalStateException.class, "allocate", "out of host memory");
+        fails(() -> Tensor.zeros(DType.F64, big, big), IllegalArgumentException.class, "allocate", "elements of f64");
+        assertThat(Tensor.zeros(DType.F32, big, big, big, 0).numel()).isZero();
         fails(() -> Tensor.of(new float[] {1, 2, 3}, 2, 2), IllegalArgumentException.class, "of", "3 values", "[2, 2]");
         fails(() -> f32(2, 2).item(), IllegalArgumentException.class, "item", "one element");
         fails(() -> f32(0, 3).max(0, false), IllegalArgumentException.class, "max", "empty");
