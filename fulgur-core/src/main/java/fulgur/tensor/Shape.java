@@ -26,29 +26,24 @@ public final class Shape {
 
     /** Rejects negative dimensions and shapes whose element count overflows a long. */
     public static void check(String op, int[] shape) {
+        boolean empty = false;
+        boolean overflow = false;
         long n = 1;
         for (int s : shape) {
             if (s < 0) {
                 throw new IllegalArgumentException(op + ": negative dimension in shape " + str(shape));
             }
-            if (s != 0 && n > Long.MAX_VALUE / s) {
-                n = -1;
-            } else if (n >= 0) {
+            if (s == 0) {
+                empty = true;
+            } else if (n > Long.MAX_VALUE / s) {
+                overflow = true;
+            } else {
                 n *= s;
             }
         }
-        if (n < 0 && numelIsNonZero(shape)) {
+        if (overflow && !empty) {
             throw new IllegalArgumentException(op + ": shape " + str(shape) + " has more than 2^63-1 elements");
         }
-    }
-
-    private static boolean numelIsNonZero(int[] shape) {
-        for (int s : shape) {
-            if (s == 0) {
-                return false;
-            }
-        }
-        return true;
     }
 
     /** Normalises a possibly negative axis against {@code ndim}. */
