@@ -37,8 +37,9 @@ public interface Backend {
 
     /**
      * Batched matrix product op(a)·op(b) over the last two dimensions with broadcast batch dimensions; op transposes
-     * when the flag is set. f32 accumulation; the result dtype is the inputs' (f32 for bf16/f16 inputs unless
-     * {@code outDtype} says otherwise; pass null for the default).
+     * when the flag is set. Accumulates in f32 (f64 when an input is f64). The result has {@code outDtype}, or by
+     * default (null) the inputs' common dtype: bf16·bf16 gives bf16 rounded once from the f32 accumulator; ask for
+     * {@link DType#F32} to keep the accumulator's precision.
      */
     Tensor matmul(Tensor a, Tensor b, boolean transA, boolean transB, DType outDtype);
 
@@ -66,14 +67,14 @@ public interface Backend {
 
     /**
      * RMSNorm over the last axis: y = x / sqrt(mean(x²) + eps) (· gain when gain is not null).
-     * Returns {y, rstd} with rstd [..., 1] f32 for the backward.
+     * Returns {y, rstd} with rstd [..., 1] for the backward, in the compute type (f64 for f64 inputs, else f32).
      */
     Tensor[] rmsNorm(Tensor x, Tensor gain, double eps);
 
     /** Returns {dx, dgain (null when gain is null)}. */
     Tensor[] rmsNormBackward(Tensor x, Tensor gain, Tensor rstd, Tensor dy);
 
-    /** LayerNorm over the last axis with optional weight and bias: returns {y, mean, rstd}. */
+    /** LayerNorm over the last axis with optional weight and bias: returns {y, mean, rstd} (statistics as in rmsNorm). */
     Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, double eps);
 
     /** Returns {dx, dweight, dbias} (null where the parameter is null). */

@@ -72,6 +72,7 @@ public final class Activations {
         if (!training || p == 0) {
             return x;
         }
+        x.checkAlive("dropout");
         Tensor mask;
         try (var g = GradMode.noGrad()) {
             mask = x.backend().dropoutMask(x, p, rng.nextStream());

@@ -9,6 +9,15 @@ import fulgur.tensor.Tensor;
 public final class Indexing {
     private Indexing() {}
 
+    /** Checks that no input was freed, naming the op otherwise. */
+    static void checkAlive(String op, Tensor... ts) {
+        for (Tensor t : ts) {
+            if (t != null) {
+                t.checkAlive(op);
+            }
+        }
+    }
+
     /** Rows of weight [V, D] at integer ids → [..., D]; the gradient scatter-adds into the weight. */
     public static Tensor embedding(Tensor weight, Tensor ids) {
         weight.checkAlive("embedding");
@@ -20,6 +29,7 @@ public final class Indexing {
     }
 
     public static Tensor gather(Tensor x, int axis, Tensor index) {
+        checkAlive("gather", x, index);
         int a = Shape.axis("gather", axis, x.ndim());
         Tensor out = x.backend().gather(x, a, index);
         int[] shape = x.shape();
@@ -28,6 +38,7 @@ public final class Indexing {
 
     /** base + src scatter-added at index along axis. */
     public static Tensor scatterAdd(Tensor base, int axis, Tensor index, Tensor src) {
+        checkAlive("scatterAdd", base, index, src);
         int a = Shape.axis("scatterAdd", axis, base.ndim());
         Tensor added = base.backend().scatterAdd(base.shape(), a, index, src);
         Tensor out = base.backend().binary(fulgur.backend.BinaryOp.ADD, base, added);
@@ -35,6 +46,7 @@ public final class Indexing {
     }
 
     public static Tensor indexSelect(Tensor x, int axis, Tensor index) {
+        checkAlive("indexSelect", x, index);
         int a = Shape.axis("indexSelect", axis, x.ndim());
         Tensor out = x.backend().indexSelect(x, a, index);
         int[] shape = x.shape();
@@ -43,6 +55,7 @@ public final class Indexing {
 
     /** cond ≠ 0 ? a : b with broadcasting. */
     public static Tensor where(Tensor cond, Tensor a, Tensor b) {
+        checkAlive("where", cond, a, b);
         Tensor out = a.backend().where(cond, a, b);
         int[] sa = a.shape();
         int[] sb = b.shape();
@@ -60,6 +73,7 @@ public final class Indexing {
     }
 
     public static Tensor cumsum(Tensor x, int axis) {
+        checkAlive("cumsum", x);
         int a = Shape.axis("cumsum", axis, x.ndim());
         Tensor out = x.backend().cumsum(x, a, false);
         return Autograd.record("cumsum", out, new Tensor[] {x}, g -> new Tensor[] {g.backend().cumsum(g, a, true)});

@@ -7,9 +7,15 @@ import fulgur.tensor.Tensor;
 public final class LinearAlgebra {
     private LinearAlgebra() {}
 
-    /** a [..., M, K] · b [..., K, N] → [..., M, N]; 1-D operands are treated as a row / column vector. */
+    /**
+     * a [..., M, K] · b [..., K, N] → [..., M, N]; 1-D operands are treated as a row / column vector whose added
+     * dimension is removed from the result (two 1-D operands give a scalar).
+     */
     public static Tensor matmul(Tensor a, Tensor b) {
         Elementwise.checkSameDevice("matmul", a, b);
+        if (a.ndim() == 1 && b.ndim() == 1) {
+            return Views.reshape(matmul(Views.unsqueeze(a, 0), Views.unsqueeze(b, 1), false, false));
+        }
         if (a.ndim() == 1) {
             return Views.squeeze(matmul(Views.unsqueeze(a, 0), b), -2);
         }

@@ -9,14 +9,14 @@ public final class Norms {
 
     /** x / sqrt(mean(x²) + eps), times gain when gain is not null. */
     public static Tensor rmsNorm(Tensor x, Tensor gain, double eps) {
-        x.checkAlive("rmsNorm");
+        Indexing.checkAlive("rmsNorm", x, gain);
         Tensor[] r = x.backend().rmsNorm(x, gain, eps);
         Tensor rstd = r[1];
         return Autograd.record("rmsNorm", r[0], new Tensor[] {x, gain}, g -> x.backend().rmsNormBackward(x, gain, rstd, g));
     }
 
     public static Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, double eps) {
-        x.checkAlive("layerNorm");
+        Indexing.checkAlive("layerNorm", x, weight, bias);
         Tensor[] r = x.backend().layerNorm(x, weight, bias, eps);
         Tensor mean = r[1];
         Tensor rstd = r[2];

@@ -215,6 +215,9 @@ public final class Views {
         long[] nst = new long[nd];
         for (int i = 0; i < nd; i++) {
             int target = newShape[i];
+            if (target < -1) {
+                throw new IllegalArgumentException("expand: invalid size " + target + " in " + Shape.str(newShape) + " for " + x.describe());
+            }
             if (i < lead) {
                 if (target < 0) {
                     throw new IllegalArgumentException("expand: -1 not allowed for new leading dimension " + i);
@@ -347,6 +350,7 @@ public final class Views {
         int a = Shape.axis("stack", axis, xs[0].ndim() + 1);
         Tensor[] u = new Tensor[xs.length];
         for (int i = 0; i < xs.length; i++) {
+            xs[i].checkAlive("stack");
             if (!xs[i].sameShape(xs[0])) {
                 throw new IllegalArgumentException("stack: " + xs[i].describe() + " differs in shape from " + xs[0].describe());
             }

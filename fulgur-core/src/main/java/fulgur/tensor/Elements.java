@@ -30,8 +30,8 @@ public final class Elements {
         switch (dtype) {
             case F32 -> seg.setAtIndex(ValueLayout.JAVA_FLOAT, index, (float) v);
             case F64 -> seg.setAtIndex(ValueLayout.JAVA_DOUBLE, index, v);
-            case BF16 -> seg.setAtIndex(ValueLayout.JAVA_SHORT, index, floatToBf16((float) v));
-            case F16 -> seg.setAtIndex(ValueLayout.JAVA_SHORT, index, Float.floatToFloat16((float) v));
+            case BF16 -> seg.setAtIndex(ValueLayout.JAVA_SHORT, index, floatToBf16(toFloatRoundToOdd(v)));
+            case F16 -> seg.setAtIndex(ValueLayout.JAVA_SHORT, index, Float.floatToFloat16(toFloatRoundToOdd(v)));
             case I32 -> seg.setAtIndex(ValueLayout.JAVA_INT, index, (int) v);
             case I64 -> seg.setAtIndex(ValueLayout.JAVA_LONG, index, (long) v);
         }
@@ -43,6 +43,23 @@ public final class Elements {
             case I64 -> seg.setAtIndex(ValueLayout.JAVA_LONG, index, v);
             default -> set(seg, dtype, index, v);
         }
+    }
+
+    /**
+     * v as a float rounded to odd: v itself when representable, else its neighbour toward zero with the last bit set.
+     * Rounding that float to nearest even in a format of at most 22 significand bits (bf16, f16) gives the correctly
+     * rounded v, where a plain (float) cast would round twice (1 + 2⁻⁸ + 2⁻³⁰ would become 1 in bf16 instead of 1 + 2⁻⁷).
+     */
+    static float toFloatRoundToOdd(double v) {
+        float f = (float) v;
+        if (f == v || Double.isNaN(v)) {
+            return f;
+        }
+        int bits = Float.floatToRawIntBits(f);
+        if (Math.abs((double) f) > Math.abs(v)) {
+            bits--; // one step toward zero (sign-magnitude)
+        }
+        return Float.intBitsToFloat(bits | 1);
     }
 
     public static float bf16ToFloat(short bits) {

@@ -26,6 +26,9 @@ public final class HostAllocator {
 
     /** Allocates storage for {@code numel} elements of {@code dtype}; contents are undefined. */
     public static HostStorage allocate(DType dtype, long numel) {
+        if (numel < 0 || numel > Long.MAX_VALUE / 8) {
+            throw new IllegalArgumentException("allocate: cannot allocate " + numel + " elements of " + dtype);
+        }
         long bytes = Math.max(1, numel) * dtype.byteSize();
         long cls = sizeClass(bytes);
         Block block = null;
@@ -46,7 +49,13 @@ public final class HostAllocator {
                 trim();
                 arena.close();
                 Arena retry = Arena.ofShared();
-                block = new Block(retry, retry.allocate(cls, ALIGN), cls);
+                try {
+                    block = new Block(retry, retry.allocate(cls, ALIGN), cls);
+                } catch (OutOfMemoryError again) {
+                    retry.close();
+                    throw new IllegalStateException("allocate: out of host memory for " + numel + " elements of " + dtype + " (" + cls
+                            + " bytes; " + IN_USE.get() + " bytes in use)", again);
+                }
             }
         }
         long used = IN_USE.addAndGet(cls);

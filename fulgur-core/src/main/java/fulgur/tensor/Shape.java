@@ -24,11 +24,25 @@ public final class Shape {
         return strides;
     }
 
+    /** Rejects negative dimensions and shapes whose element count overflows a long. */
     public static void check(String op, int[] shape) {
+        boolean empty = false;
+        boolean overflow = false;
+        long n = 1;
         for (int s : shape) {
             if (s < 0) {
                 throw new IllegalArgumentException(op + ": negative dimension in shape " + str(shape));
             }
+            if (s == 0) {
+                empty = true;
+            } else if (n > Long.MAX_VALUE / s) {
+                overflow = true;
+            } else {
+                n *= s;
+            }
+        }
+        if (overflow && !empty) {
+            throw new IllegalArgumentException(op + ": shape " + str(shape) + " has more than 2^63-1 elements");
         }
     }
 

@@ -145,7 +145,7 @@ final class CpuElementwise {
                     FloatVector t = x.lanewise(VectorOperators.TANH);
                     yield g.mul(one.sub(t.mul(t)));
                 }
-                case RELU -> g.blend(zero, x.compare(VectorOperators.LE, 0f));
+                case RELU -> zero.blend(g, x.compare(VectorOperators.GT, 0f)); // g where x > 0, else 0 (NaN included)
                 case MUL_SCALAR -> g.mul(p);
                 case ADD_SCALAR -> g;
                 case NEG -> g.neg();

@@ -116,6 +116,15 @@ final class CpuIndexing {
         if (!index.sameShape(src)) {
             throw new IllegalArgumentException(op + ": index " + index.describe() + " and source " + src.describe() + " differ in shape");
         }
+        if (index.ndim() != shape.length) {
+            throw new IllegalArgumentException(op + ": index " + index.describe() + " must have the rank of the target shape " + Shape.str(shape));
+        }
+        for (int i = 0; i < shape.length; i++) {
+            if (i != axis && index.size(i) > shape[i]) {
+                throw new IllegalArgumentException(op + ": index " + index.describe() + " is larger than the target shape " + Shape.str(shape)
+                        + " in dimension " + i);
+            }
+        }
         DType mt = CpuSupport.mathType(src.dtype());
         Tensor out = CpuSupport.alloc(mt, shape);
         CpuCopy.fill(out, 0);

@@ -328,7 +328,7 @@ final class CpuNn {
         Tensor y = CpuSupport.alloc(in.mt, x.shape());
         int[] rs = x.shape();
         rs[rs.length - 1] = 1;
-        Tensor rstd = CpuSupport.alloc(DType.F32, rs);
+        Tensor rstd = CpuSupport.alloc(in.mt, rs);
         MemorySegment d = y.hostSegment(op);
         MemorySegment rd = rstd.hostSegment(op);
         Parallel.forRange(in.rows, grain(cols), (r0, r1) -> {
@@ -343,7 +343,7 @@ final class CpuNn {
                     }
                 }
                 double inv = 1 / Math.sqrt(ss / cols + eps);
-                rd.setAtIndex(ValueLayout.JAVA_FLOAT, r, (float) inv);
+                CpuElementwise.set(rd, in.mt, r, inv);
                 for (int c = 0; c < cols; c++) {
                     double v = in.get(r, c) * inv;
                     CpuElementwise.set(d, in.mt, (long) r * cols + c, g == null ? v : v * g[c]);
@@ -359,7 +359,7 @@ final class CpuNn {
         Rows gr = Rows.of(op, dy);
         int cols = in.cols;
         double[] g = gainValues(op, gain, cols);
-        float[] rs = rstd.toFloatArray();
+        double[] rs = rstd.toDoubleArray();
         Tensor dx = CpuSupport.alloc(in.mt, x.shape());
         MemorySegment d = dx.hostSegment(op);
         int threads = Parallel.threads();
@@ -410,8 +410,8 @@ final class CpuNn {
         Tensor y = CpuSupport.alloc(in.mt, x.shape());
         int[] rs = x.shape();
         rs[rs.length - 1] = 1;
-        Tensor mean = CpuSupport.alloc(DType.F32, rs);
-        Tensor rstd = CpuSupport.alloc(DType.F32, rs);
+        Tensor mean = CpuSupport.alloc(in.mt, rs);
+        Tensor rstd = CpuSupport.alloc(in.mt, rs);
         MemorySegment d = y.hostSegment(op);
         MemorySegment md = mean.hostSegment(op);
         MemorySegment rd = rstd.hostSegment(op);
@@ -428,8 +428,8 @@ final class CpuNn {
                     var += dv * dv;
                 }
                 double inv = 1 / Math.sqrt(var / cols + eps);
-                md.setAtIndex(ValueLayout.JAVA_FLOAT, r, (float) mu);
-                rd.setAtIndex(ValueLayout.JAVA_FLOAT, r, (float) inv);
+                CpuElementwise.set(md, in.mt, r, mu);
+                CpuElementwise.set(rd, in.mt, r, inv);
                 for (int c = 0; c < cols; c++) {
                     double v = (in.get(r, c) - mu) * inv;
                     if (w != null) {
@@ -451,8 +451,8 @@ final class CpuNn {
         Rows gr = Rows.of(op, dy);
         int cols = in.cols;
         double[] w = gainValues(op, weight, cols);
-        float[] mu = mean.toFloatArray();
-        float[] rs = rstd.toFloatArray();
+        double[] mu = mean.toDoubleArray();
+        double[] rs = rstd.toDoubleArray();
         Tensor dx = CpuSupport.alloc(in.mt, x.shape());
         MemorySegment d = dx.hostSegment(op);
         double[] dw = new double[cols];

@@ -23,7 +23,7 @@ final class ScalarMath {
             case TANH -> Math.tanh(x);
             case GELU -> 0.5 * x * (1 + erf(x / Math.sqrt(2)));
             case GELU_TANH -> 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
-            case RELU -> x > 0 ? x : 0;
+            case RELU -> Math.max(x, 0); // NaN stays NaN, as in the vector lanes
             case SOFTPLUS -> softplus(x);
             case LOGSIGMOID -> -softplus(-x);
             case SQUARE -> x * x;
