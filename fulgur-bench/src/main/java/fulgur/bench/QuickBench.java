@@ -24,6 +24,9 @@ public final class QuickBench {
     static {
         register("peak", QuickBench::peak);
         register("gemm", GemmQuick::run);
+        register("elementwise", ElementwiseQuick::elementwise);
+        register("softmax", ElementwiseQuick::softmax);
+        register("lightning", LightningQuick::run);
     }
 
     private QuickBench() {}

@@ -16,10 +16,14 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Label;
+import net.jqwik.api.Property;
 
 /**
- * Properties of broadcasting and of the view algebra on random shapes, strides and view chains. Every view is also
- * applied to a plain row-major oracle, so each property checks values, not only shapes.
+ * Properties (jqwik) of broadcasting and of the view algebra on random shapes, strides and view chains. Every view
+ * is also applied to a plain row-major oracle, so each property checks values, not only shapes. jqwik draws the
+ * seed of each try; the generators below turn it into shapes, permutations and view chains.
  */
 class ViewAlgebraPropertiesTest {
     private Scope scope;
@@ -32,6 +36,13 @@ class ViewAlgebraPropertiesTest {
     @AfterEach
     void close() {
         scope.close();
+    }
+
+    /** Runs one try of a property in its own scope, from a jqwik-chosen seed (a failure reports the seed). */
+    private static void inScope(long seed, Props.Body body) {
+        try (Scope s = Scope.open("property")) {
+            Props.replay(seed, body);
+        }
     }
 
     // ------------------------------------------------------------------ a random view chain with its oracle
@@ -173,17 +184,19 @@ class ViewAlgebraPropertiesTest {
 
     // ------------------------------------------------------------------ view chains
 
-    @Test
-    void randomViewChainsShowTheOracleValues() {
-        Props.forAll("view chain values", 300, 1, r -> {
+    @Property(tries = 300, seed = "1")
+    @Label("view chain values")
+    void randomViewChainsShowTheOracleValues(@ForAll long seed) {
+        inScope(seed, r -> {
             Pair p = randomView(r);
             Ref.assertEqual("view chain", p.t, p.nd);
         });
     }
 
-    @Test
-    void elementAccessThroughStridesMatchesContiguousCopy() {
-        Props.forAll("strided access vs contiguous copy", 300, 2, r -> {
+    @Property(tries = 300, seed = "2")
+    @Label("strided access vs contiguous copy")
+    void elementAccessThroughStridesMatchesContiguousCopy(@ForAll long seed) {
+        inScope(seed, r -> {
             Pair p = randomView(r);
             Tensor c = p.t.contiguous();
             assertThat(c.isContiguous()).isTrue();
@@ -198,9 +211,10 @@ class ViewAlgebraPropertiesTest {
         });
     }
 
-    @Test
-    void permuteThenInverseIsIdentity() {
-        Props.forAll("permute∘inverse", 300, 3, r -> {
+    @Property(tries = 300, seed = "3")
+    @Label("permute∘inverse")
+    void permuteThenInverseIsIdentity(@ForAll long seed) {
+        inScope(seed, r -> {
             Pair p = randomView(r);
             int[] perm = Props.permutation(r, p.t.ndim());
             Tensor back = p.t.permute(perm).permute(Props.inverse(perm));
@@ -212,9 +226,10 @@ class ViewAlgebraPropertiesTest {
         });
     }
 
-    @Test
-    void transposeTwiceIsIdentity() {
-        Props.forAll("transpose twice", 300, 4, r -> {
+    @Property(tries = 300, seed = "4")
+    @Label("transpose twice")
+    void transposeTwiceIsIdentity(@ForAll long seed) {
+        inScope(seed, r -> {
             Pair p = randomView(r);
             if (p.t.ndim() == 0) {
                 return;
@@ -232,9 +247,10 @@ class ViewAlgebraPropertiesTest {
         });
     }
 
-    @Test
-    void narrowOfNarrowIsOneNarrow() {
-        Props.forAll("narrow∘narrow", 300, 5, r -> {
+    @Property(tries = 300, seed = "5")
+    @Label("narrow∘narrow")
+    void narrowOfNarrowIsOneNarrow(@ForAll long seed) {
+        inScope(seed, r -> {
             Pair p = randomView(r);
             int a = r.nextInt(p.t.ndim());
             int size = p.t.size(a);
@@ -253,9 +269,10 @@ class ViewAlgebraPropertiesTest {
 
     // ------------------------------------------------------------------ reshape
 
-    @Test
-    void reshapeEqualsReshapeOfContiguousCopy() {
-        Props.forAll("reshape of view", 500, 6, r -> {
+    @Property(tries = 500, seed = "6")
+    @Label("reshape of view")
+    void reshapeEqualsReshapeOfContiguousCopy(@ForAll long seed) {
+        inScope(seed, r -> {
             Pair p = randomView(r);
             int[] ns = Props.refactor(r, p.t.numel());
             Tensor v = p.t.reshape(ns);
@@ -274,9 +291,10 @@ class ViewAlgebraPropertiesTest {
         });
     }
 
-    @Test
-    void reshapeWithInferredDimension() {
-        Props.forAll("reshape -1", 200, 7, r -> {
+    @Property(tries = 200, seed = "7")
+    @Label("reshape -1")
+    void reshapeWithInferredDimension(@ForAll long seed) {
+        inScope(seed, r -> {
             Pair p = randomView(r);
             int[] ns = Props.refactor(r, p.t.numel());
             if (ns.length == 0) {
@@ -352,9 +370,10 @@ class ViewAlgebraPropertiesTest {
         return st;
     }
 
-    @Test
-    void viewStridesIsSoundAndComplete() {
-        Props.forAll("viewStrides", 3000, 8, r -> {
+    @Property(tries = 3000, seed = "8")
+    @Label("viewStrides")
+    void viewStridesIsSoundAndComplete(@ForAll long seed) {
+        inScope(seed, r -> {
             int[] old = Props.shape(r, 0, 5, 4);
             long[] os = randomStrides(r, old);
             int[] ns = Props.refactor(r, Ref.numel(old));
@@ -400,9 +419,10 @@ class ViewAlgebraPropertiesTest {
         return pair;
     }
 
-    @Test
-    void broadcastShapeRules() {
-        Props.forAll("broadcast rules", 1000, 9, r -> {
+    @Property(tries = 1000, seed = "9")
+    @Label("broadcast rules")
+    void broadcastShapeRules(@ForAll long seed) {
+        inScope(seed, r -> {
             int[][] p = r.nextInt(4) == 0 ? new int[][] {Props.shape(r, 0, 4, 4), Props.shape(r, 0, 4, 4)} : compatiblePair(r);
             int[] expected = Ref.broadcastShape(p[0], p[1]);
             if (expected == null) {
@@ -417,9 +437,10 @@ class ViewAlgebraPropertiesTest {
         });
     }
 
-    @Test
-    void broadcastIsCompatibleWithExpandAndBinaryOps() {
-        Props.forAll("broadcast vs expand", 300, 10, r -> {
+    @Property(tries = 300, seed = "10")
+    @Label("broadcast vs expand")
+    void broadcastIsCompatibleWithExpandAndBinaryOps(@ForAll long seed) {
+        inScope(seed, r -> {
             int[][] p = compatiblePair(r);
             int[] bc = Ref.broadcastShape(p[0], p[1]);
             Nd a = Ref.randn(r.nextLong(), p[0]);
