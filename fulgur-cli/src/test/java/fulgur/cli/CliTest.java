@@ -1,0 +1,102 @@
+package fulgur.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import fulgur.train.Checkpoint;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+class CliTest {
+
+    record Run(int code, String out, String err) {}
+
+    static Run run(String... args) {
+        CommandLine cl = Main.commandLine();
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        cl.setOut(new PrintWriter(out));
+        cl.setErr(new PrintWriter(err));
+        PrintStream oldOut = System.out;
+        ByteArrayOutputStream captured = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
+        try {
+            int code = cl.execute(args);
+            cl.getOut().flush();
+            cl.getErr().flush();
+            return new Run(code, out + captured.toString(StandardCharsets.UTF_8), err.toString());
+        } finally {
+            System.setOut(oldOut);
+        }
+    }
+
+    @Test
+    void helpListsTheCommands() {
+        assertThat(run("--help").code()).isZero();
+        CommandLine cl = Main.commandLine();
+        assertThat(cl.getUsageMessage()).contains("demo", "train", "generate", "bench");
+        assertThat(cl.getSubcommands().get("train").getUsageMessage()).contains("--data", "--task", "--resume", "--lr", "--steps");
+        assertThat(cl.getSubcommands().get("generate").getUsageMessage()).contains("--temperature", "--top-k", "--top-p", "--stop", "--seed");
+    }
+
+    @Test
+    void badInputGivesAClearErrorAndANonZeroExit() {
+        Run unknown = run("train", "--bogus");
+        assertThat(unknown.code()).isNotZero();
+        assertThat(unknown.err()).contains("Unknown option: '--bogus'");
+        Run noData = run("train", "--steps", "2");
+        assertThat(noData.code()).isEqualTo(1);
+        assertThat(noData.err()).contains("give exactly one of --data");
+        Run missing = run("train", "--data", "/no/such/file.txt", "--steps", "2");
+        assertThat(missing.err()).contains("no such file: /no/such/file.txt");
+        Run badNumber = run("train", "--task", "mqar", "--steps", "zero");
+        assertThat(badNumber.code()).isNotZero();
+        assertThat(badNumber.err()).contains("--steps");
+        Run badModel = run("generate", "--model-dir", "/no/such/run");
+        assertThat(badModel.code()).isEqualTo(1);
+        assertThat(badModel.err()).contains("no checkpoint at");
+        assertThat(run("bench", "nosuch").err()).contains("unknown benchmark 'nosuch'");
+    }
+
+    @Test
+    void malformedConfigIsReported(@TempDir Path tmp) throws Exception {
+        Path cfg = tmp.resolve("config.json");
+        Files.writeString(cfg, "{\"vocab_size\": 300, \"decoder_embed_dim\": 30");
+        Run r = run("train", "--task", "mqar", "--steps", "2", "--config", cfg.toString(), "--out", tmp.resolve("o").toString());
+        assertThat(r.code()).isEqualTo(1);
+        assertThat(r.err()).contains("config.json").contains("TransNormerLLM config");
+    }
+
+    @Test
+    void trainsOnTextThenGeneratesAndResumes(@TempDir Path tmp) throws Exception {
+        Path text = tmp.resolve("t.txt");
+        Files.writeString(text, "to be or not to be, that is the question. ".repeat(200));
+        Path out = tmp.resolve("run");
+        Run t = run("train", "--data", text.toString(), "--steps", "4", "--batch-size", "2", "--seq-len", "16", "--dim", "16", "--layers", "1",
+                "--heads", "2", "--eval-every", "2", "--out", out.toString());
+        assertThat(t.code()).as(t.err()).isZero();
+        assertThat(out.resolve("checkpoint").resolve(Checkpoint.MODEL)).exists();
+        assertThat(out.resolve("metrics.jsonl")).exists();
+        assertThat(out.resolve("loss.png")).exists();
+        Run more = run("train", "--data", text.toString(), "--steps", "6", "--batch-size", "2", "--seq-len", "16", "--out", out.toString(), "--resume");
+        assertThat(more.code()).as(more.err()).isZero();
+        assertThat(more.out()).contains("resumed from").contains("done: 6 steps");
+        Run g = run("generate", "--model-dir", out.toString(), "--prompt", "to be", "--max-tokens", "10", "--seed", "1");
+        assertThat(g.code()).as(g.err()).isZero();
+        assertThat(g.out()).startsWith("to be");
+    }
+
+    @Test
+    void demoRunsOnMqarAndReportsAccuracy(@TempDir Path tmp) {
+        Run r = run("demo", "--steps", "3", "--out", tmp.resolve("demo").toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).contains("recall accuracy on held-out sequences").contains("summary");
+    }
+}
