@@ -61,7 +61,7 @@ final class CpuElementwise {
         long yo = ys == null ? 0 : ys.offset();
         long go = gs.offset();
         forChunks(x.numel(), (a, b) -> {
-            if (mt == DType.F32 && backwardVectorised(op)) {
+            if (mt == DType.F32) {
                 backwardF32(op, xm, xo + a, gm, go + a, d, a, b - a, (float) p);
                 return;
             }
@@ -74,91 +74,301 @@ final class CpuElementwise {
         return CpuSupport.convert(out, x.dtype().isFloating() ? x.dtype() : mt);
     }
 
-    private static boolean backwardVectorised(UnaryOp op) {
-        return switch (op) {
-            case SILU, SIGMOID, EXP, TANH, RELU, MUL_SCALAR, ADD_SCALAR, NEG, SQUARE -> true;
-            default -> false;
-        };
-    }
-
+    /** f32 kernels: one small loop per function, so that C2 inlines and intrinsifies every vector operation. */
     private static void unaryF32(UnaryOp op, MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
-        long i = 0;
-        long bound = F.loopBound(n);
-        boolean vec = switch (op) {
-            case GELU, GELU_TANH, POW -> false;
-            default -> true;
+        long done = switch (op) {
+            case NEG -> uNeg(s, so, d, doff, n, p);
+            case EXP -> uExp(s, so, d, doff, n, p);
+            case LOG -> uLog(s, so, d, doff, n, p);
+            case SQRT -> uSqrt(s, so, d, doff, n, p);
+            case RSQRT -> uRsqrt(s, so, d, doff, n, p);
+            case ABS -> uAbs(s, so, d, doff, n, p);
+            case SILU -> uSilu(s, so, d, doff, n, p);
+            case SIGMOID -> uSigmoid(s, so, d, doff, n, p);
+            case TANH -> uTanh(s, so, d, doff, n, p);
+            case RELU -> uRelu(s, so, d, doff, n, p);
+            case SOFTPLUS -> uSoftplus(s, so, d, doff, n, p);
+            case LOGSIGMOID -> uLogsigmoid(s, so, d, doff, n, p);
+            case SQUARE -> uSquare(s, so, d, doff, n, p);
+            case RECIPROCAL -> uReciprocal(s, so, d, doff, n, p);
+            case SIN -> uSin(s, so, d, doff, n, p);
+            case COS -> uCos(s, so, d, doff, n, p);
+            case ADD_SCALAR -> uAddScalar(s, so, d, doff, n, p);
+            case MUL_SCALAR -> uMulScalar(s, so, d, doff, n, p);
+            default -> 0;
         };
-        if (vec) {
-            FloatVector zero = FloatVector.zero(F);
-            FloatVector one = FloatVector.broadcast(F, 1f);
-            for (; i < bound; i += F.length()) {
-                FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
-                FloatVector r = switch (op) {
-                    case NEG -> x.neg();
-                    case EXP -> x.lanewise(VectorOperators.EXP);
-                    case LOG -> x.lanewise(VectorOperators.LOG);
-                    case SQRT -> x.sqrt();
-                    case RSQRT -> one.div(x.sqrt());
-                    case ABS -> x.abs();
-                    case SILU -> x.div(one.add(x.neg().lanewise(VectorOperators.EXP)));
-                    case SIGMOID -> one.div(one.add(x.neg().lanewise(VectorOperators.EXP)));
-                    case TANH -> x.lanewise(VectorOperators.TANH);
-                    case RELU -> x.max(zero);
-                    case SOFTPLUS -> x.max(zero).add(x.abs().neg().lanewise(VectorOperators.EXP).lanewise(VectorOperators.LOG1P));
-                    case LOGSIGMOID -> x.min(zero).sub(x.abs().neg().lanewise(VectorOperators.EXP).lanewise(VectorOperators.LOG1P));
-                    case SQUARE -> x.mul(x);
-                    case RECIPROCAL -> one.div(x);
-                    case SIN -> x.lanewise(VectorOperators.SIN);
-                    case COS -> x.lanewise(VectorOperators.COS);
-                    case ADD_SCALAR -> x.add(p);
-                    case MUL_SCALAR -> x.mul(p);
-                    default -> throw new IllegalStateException(op.name());
-                };
-                r.intoMemorySegment(d, (doff + i) * 4, NO);
-            }
-        }
-        for (; i < n; i++) {
+        for (long i = done; i < n; i++) {
             float x = s.getAtIndex(ValueLayout.JAVA_FLOAT, so + i);
             d.setAtIndex(ValueLayout.JAVA_FLOAT, doff + i, (float) ScalarMath.apply(op, x, p));
         }
     }
 
-    private static void backwardF32(UnaryOp op, MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
-        long i = 0;
+    private static final FloatVector ONE = FloatVector.broadcast(F, 1f);
+    private static final FloatVector ZERO = FloatVector.zero(F);
+
+    private static FloatVector sigmoid(FloatVector x) {
+        return ONE.div(ONE.add(x.neg().lanewise(VectorOperators.EXP)));
+    }
+
+    private static long uNeg(MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
         long bound = F.loopBound(n);
-        FloatVector one = FloatVector.broadcast(F, 1f);
-        FloatVector zero = FloatVector.zero(F);
-        for (; i < bound; i += F.length()) {
-            FloatVector x = FloatVector.fromMemorySegment(F, xm, (xo + i) * 4, NO);
-            FloatVector g = FloatVector.fromMemorySegment(F, gm, (go + i) * 4, NO);
-            FloatVector r = switch (op) {
-                case SILU -> {
-                    FloatVector sg = one.div(one.add(x.neg().lanewise(VectorOperators.EXP)));
-                    yield g.mul(sg.mul(one.add(x.mul(one.sub(sg)))));
-                }
-                case SIGMOID -> {
-                    FloatVector sg = one.div(one.add(x.neg().lanewise(VectorOperators.EXP)));
-                    yield g.mul(sg.mul(one.sub(sg)));
-                }
-                case EXP -> g.mul(x.lanewise(VectorOperators.EXP));
-                case TANH -> {
-                    FloatVector t = x.lanewise(VectorOperators.TANH);
-                    yield g.mul(one.sub(t.mul(t)));
-                }
-                case RELU -> zero.blend(g, x.compare(VectorOperators.GT, 0f)); // g where x > 0, else 0 (NaN included)
-                case MUL_SCALAR -> g.mul(p);
-                case ADD_SCALAR -> g;
-                case NEG -> g.neg();
-                case SQUARE -> g.mul(x).mul(2f);
-                default -> throw new IllegalStateException(op.name());
-            };
-            r.intoMemorySegment(d, (doff + i) * 4, NO);
+        for (long i = 0; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
+            (x.neg()).intoMemorySegment(d, (doff + i) * 4, NO);
         }
-        for (; i < n; i++) {
+        return bound;
+    }
+
+    private static long uExp(MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
+        long bound = F.loopBound(n);
+        for (long i = 0; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
+            (x.lanewise(VectorOperators.EXP)).intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        return bound;
+    }
+
+    private static long uLog(MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
+        long bound = F.loopBound(n);
+        for (long i = 0; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
+            (x.lanewise(VectorOperators.LOG)).intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        return bound;
+    }
+
+    private static long uSqrt(MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
+        long bound = F.loopBound(n);
+        for (long i = 0; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
+            (x.sqrt()).intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        return bound;
+    }
+
+    private static long uRsqrt(MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
+        long bound = F.loopBound(n);
+        for (long i = 0; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
+            (ONE.div(x.sqrt())).intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        return bound;
+    }
+
+    private static long uAbs(MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
+        long bound = F.loopBound(n);
+        for (long i = 0; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
+            (x.abs()).intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        return bound;
+    }
+
+    private static long uSilu(MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
+        long bound = F.loopBound(n);
+        for (long i = 0; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
+            (x.mul(sigmoid(x))).intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        return bound;
+    }
+
+    private static long uSigmoid(MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
+        long bound = F.loopBound(n);
+        for (long i = 0; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
+            (sigmoid(x)).intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        return bound;
+    }
+
+    private static long uTanh(MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
+        long bound = F.loopBound(n);
+        for (long i = 0; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
+            (x.lanewise(VectorOperators.TANH)).intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        return bound;
+    }
+
+    private static long uRelu(MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
+        long bound = F.loopBound(n);
+        for (long i = 0; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
+            (x.max(ZERO).blend(x, x.test(VectorOperators.IS_NAN))).intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        return bound;
+    }
+
+    private static long uSoftplus(MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
+        long bound = F.loopBound(n);
+        for (long i = 0; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
+            (x.max(ZERO).add(x.abs().neg().lanewise(VectorOperators.EXP).lanewise(VectorOperators.LOG1P))).intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        return bound;
+    }
+
+    private static long uLogsigmoid(MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
+        long bound = F.loopBound(n);
+        for (long i = 0; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
+            (x.min(ZERO).sub(x.abs().neg().lanewise(VectorOperators.EXP).lanewise(VectorOperators.LOG1P))).intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        return bound;
+    }
+
+    private static long uSquare(MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
+        long bound = F.loopBound(n);
+        for (long i = 0; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
+            (x.mul(x)).intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        return bound;
+    }
+
+    private static long uReciprocal(MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
+        long bound = F.loopBound(n);
+        for (long i = 0; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
+            (ONE.div(x)).intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        return bound;
+    }
+
+    private static long uSin(MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
+        long bound = F.loopBound(n);
+        for (long i = 0; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
+            (x.lanewise(VectorOperators.SIN)).intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        return bound;
+    }
+
+    private static long uCos(MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
+        long bound = F.loopBound(n);
+        for (long i = 0; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
+            (x.lanewise(VectorOperators.COS)).intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        return bound;
+    }
+
+    private static long uAddScalar(MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
+        long bound = F.loopBound(n);
+        for (long i = 0; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
+            (x.add(p)).intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        return bound;
+    }
+
+    private static long uMulScalar(MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
+        long bound = F.loopBound(n);
+        for (long i = 0; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
+            (x.mul(p)).intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        return bound;
+    }
+
+    private static void backwardF32(UnaryOp op, MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
+        long done = switch (op) {
+            case SILU -> bSilu(xm, xo, gm, go, d, doff, n, p);
+            case SIGMOID -> bSigmoid(xm, xo, gm, go, d, doff, n, p);
+            case EXP -> bExp(xm, xo, gm, go, d, doff, n, p);
+            case TANH -> bTanh(xm, xo, gm, go, d, doff, n, p);
+            case MUL_SCALAR -> bMulScalar(xm, xo, gm, go, d, doff, n, p);
+            case ADD_SCALAR -> bAddScalar(xm, xo, gm, go, d, doff, n, p);
+            case NEG -> bNeg(xm, xo, gm, go, d, doff, n, p);
+            case SQUARE -> bSquare(xm, xo, gm, go, d, doff, n, p);
+            default -> 0;
+        };
+        for (long i = done; i < n; i++) {
             double x = xm.getAtIndex(ValueLayout.JAVA_FLOAT, xo + i);
             double y = ScalarMath.apply(op, x, p);
             d.setAtIndex(ValueLayout.JAVA_FLOAT, doff + i, (float) (gm.getAtIndex(ValueLayout.JAVA_FLOAT, go + i) * ScalarMath.derivative(op, x, y, p)));
         }
+    }
+
+    private static long bSilu(MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
+        long bound = F.loopBound(n);
+        for (long i = 0; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, xm, (xo + i) * 4, NO);
+            FloatVector g = FloatVector.fromMemorySegment(F, gm, (go + i) * 4, NO);
+            (g.mul(sigmoid(x).mul(ONE.add(x.mul(ONE.sub(sigmoid(x))))))).intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        return bound;
+    }
+
+    private static long bSigmoid(MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
+        long bound = F.loopBound(n);
+        for (long i = 0; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, xm, (xo + i) * 4, NO);
+            FloatVector g = FloatVector.fromMemorySegment(F, gm, (go + i) * 4, NO);
+            (g.mul(sigmoid(x).mul(ONE.sub(sigmoid(x))))).intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        return bound;
+    }
+
+    private static long bExp(MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
+        long bound = F.loopBound(n);
+        for (long i = 0; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, xm, (xo + i) * 4, NO);
+            FloatVector g = FloatVector.fromMemorySegment(F, gm, (go + i) * 4, NO);
+            (g.mul(x.lanewise(VectorOperators.EXP))).intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        return bound;
+    }
+
+    private static long bTanh(MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
+        long bound = F.loopBound(n);
+        for (long i = 0; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, xm, (xo + i) * 4, NO);
+            FloatVector g = FloatVector.fromMemorySegment(F, gm, (go + i) * 4, NO);
+            (g.mul(ONE.sub(x.lanewise(VectorOperators.TANH).mul(x.lanewise(VectorOperators.TANH))))).intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        return bound;
+    }
+
+    private static long bMulScalar(MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
+        long bound = F.loopBound(n);
+        for (long i = 0; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, xm, (xo + i) * 4, NO);
+            FloatVector g = FloatVector.fromMemorySegment(F, gm, (go + i) * 4, NO);
+            (g.mul(p)).intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        return bound;
+    }
+
+    private static long bAddScalar(MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
+        long bound = F.loopBound(n);
+        for (long i = 0; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, xm, (xo + i) * 4, NO);
+            FloatVector g = FloatVector.fromMemorySegment(F, gm, (go + i) * 4, NO);
+            (g).intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        return bound;
+    }
+
+    private static long bNeg(MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
+        long bound = F.loopBound(n);
+        for (long i = 0; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, xm, (xo + i) * 4, NO);
+            FloatVector g = FloatVector.fromMemorySegment(F, gm, (go + i) * 4, NO);
+            (g.neg()).intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        return bound;
+    }
+
+    private static long bSquare(MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
+        long bound = F.loopBound(n);
+        for (long i = 0; i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, xm, (xo + i) * 4, NO);
+            FloatVector g = FloatVector.fromMemorySegment(F, gm, (go + i) * 4, NO);
+            (g.mul(x).mul(2f)).intoMemorySegment(d, (doff + i) * 4, NO);
+        }
+        return bound;
     }
 
     // ------------------------------------------------------------------ binary
