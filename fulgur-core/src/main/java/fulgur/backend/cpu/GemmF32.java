@@ -11,14 +11,17 @@ import jdk.incubator.vector.VectorSpecies;
  * register-blocked FMA micro-kernel.
  *
  * <pre>
- * for jc in n by NC:                      B panel (KC×NC) lives in L3, shared by all threads
+ * for jc in n by NC:                        B panel (KC×NC) lives in L3, shared by all threads
  *   for pc in k by KC:
- *     pack op(B)[pc:+kc, jc:+nc]           into NR-wide micro-panels (parallel over micro-panels)
- *     for ic in m by MC (split over threads): A block (MC×KC) lives in L2, private to a thread
- *       pack op(A)[ic:+mc, pc:+kc]         into MR-tall micro-panels
- *       for jr in nc by NR:                B micro-panel (KC×NR) lives in L1
- *         for ir in mc by MR:  C[ir:+MR, jr:+NR] (+)= alpha · Ap[ir] · Bp[jr]   (micro-kernel)
+ *     pack op(B)[pc:+kc, jc:+nc]             into NR-wide micro-panels (parallel over micro-panels)
+ *     for ic in m by MC (split over threads):  A block (MC×KC), private to a thread
+ *       pack op(A)[ic:+mc, pc:+kc]           into MR-tall micro-panels
+ *       for jb in nc by NB:                  B slice (KC×NB) lives in L2
+ *         for ir in mc by MR:                A micro-panel (MR×KC) lives in L1
+ *           for jr in NB by NR:  C[ir:+MR, jr:+NR] (+)= alpha · Ap[ir] · Bp[jr]   (micro-kernel)
  * </pre>
+ * The innermost loop walks along the rows of C, so the hardware prefetchers stream C in; the classic order
+ * (jr outside ir) walks down columns of C and stalls on a cache miss per micro-tile once C is larger than L3.
  *
  * Arguments are validated by {@link Gemm}; nothing here checks them again.
  */
@@ -30,17 +33,24 @@ final class GemmF32 {
     static final int MR = 6;
     /** Columns of the micro-tile: two vectors. */
     static final int NR = 2 * L;
-    /** Depth of a packed block: a KC×NR micro-panel of B (16 KiB with 8 lanes) stays in the 32 KiB L1. */
-    static final int KC = 256;
-    /** Rows of a packed A block: MC×KC floats (~144 KiB) stay in the 512 KiB L2 of one core. */
-    static final int MC = 144;
-    /** Columns of a packed B panel: KC×NC floats (2 MiB) stay in the 8 MiB L3. */
-    static final int NC = 2048;
+    /*
+     * Cache blocking, tuned on a 2-core AMD EPYC (Zen, AVX2: 32 KiB L1d and 512 KiB L2 per core, 8 MiB L3).
+     * Each can be overridden with a system property (fulgur.gemm.kc, .mc, .nc, .nb) to tune another machine.
+     */
+    /** Depth of a packed block: an MR×KC micro-panel of A (6 KiB) stays in L1 while it sweeps NB columns. */
+    static final int KC = Math.max(1, Integer.getInteger("fulgur.gemm.kc", 256));
+    /** Rows of a packed A block (MC×KC floats, 144 KiB); a multiple of MR. */
+    static final int MC = Math.max(MR, Integer.getInteger("fulgur.gemm.mc", 144) / MR * MR);
+    /** Columns of a packed B panel: KC×NC floats (4 MiB) live in L3, shared by the threads. */
+    static final int NC = Math.max(NR, Integer.getInteger("fulgur.gemm.nc", 4096) / NR * NR);
+    /** Columns swept per A micro-panel: a KC×NB slice of the B panel (256 KiB) stays in L2. */
+    static final int NB = Math.max(NR, Integer.getInteger("fulgur.gemm.nb", 256) / NR * NR);
     /** Products with fewer multiply-adds than this run on the calling thread only. */
     static final long PARALLEL_MIN_FMAS = 1L << 19;
 
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
-    private static final ValueLayout.OfFloat FP = ValueLayout.JAVA_FLOAT;
+    /** Packed buffers are aligned, but the unaligned layout spares the kernel an alignment test per load. */
+    private static final ValueLayout.OfFloat FP = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     private static final long FB = Float.BYTES;
 
@@ -162,23 +172,26 @@ final class GemmF32 {
                 scale(mc, nc, beta, c, cOff + (long) ic * ldc + jc, ldc);
             }
             packA(transA, a, aOff, lda, ic, mc, pc, kc, ap);
-            for (int jr = 0; jr < nc; jr += NR) {
-                int nr = Math.min(NR, nc - jr);
-                long bByte = (long) jr * kc * FB;
-                long cRow = (cOff + (long) ic * ldc + jc + jr) * FB;
+            for (int j2 = 0; j2 < nc; j2 += NB) {
+                int j2end = Math.min(nc, j2 + NB);
                 for (int ir = 0; ir < mc; ir += MR) {
                     int mr = Math.min(MR, mc - ir);
                     long aByte = (long) ir * kc * FB;
-                    long cByte = cRow + ir * ldcBytes;
-                    if (mr == MR && nr == NR) {
-                        if (add) {
-                            kernelAdd(kc, ap, aByte, bp, bByte, c, cByte, ldcBytes, alpha);
+                    long cRow = (cOff + (long) (ic + ir) * ldc + jc) * FB;
+                    for (int jr = j2; jr < j2end; jr += NR) {
+                        int nr = Math.min(NR, nc - jr);
+                        long bByte = (long) jr * kc * FB;
+                        long cByte = cRow + jr * FB;
+                        if (mr == MR && nr == NR) {
+                            if (add) {
+                                kernelAdd(kc, ap, aByte, bp, bByte, c, cByte, ldcBytes, alpha);
+                            } else {
+                                kernelSet(kc, ap, aByte, bp, bByte, c, cByte, ldcBytes, alpha);
+                            }
                         } else {
-                            kernelSet(kc, ap, aByte, bp, bByte, c, cByte, ldcBytes, alpha);
+                            kernelSet(kc, ap, aByte, bp, bByte, tile, 0, NR * FB, 1f);
+                            edge(tile, mr, nr, c, cByte, ldcBytes, alpha, add);
                         }
-                    } else {
-                        kernelSet(kc, ap, aByte, bp, bByte, tile, 0, NR * FB, 1f);
-                        edge(tile, mr, nr, c, cByte, ldcBytes, alpha, add);
                     }
                 }
             }
