@@ -3,6 +3,7 @@ package fulgur.backend.cpu;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.concurrent.atomic.AtomicInteger;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -141,7 +142,12 @@ final class GemmF32 {
         int kcb = balanced(k, KC, 1);
         int ncb = balanced(n, NC, NR);
         MemorySegment bp = GemmScratch.get().b((long) kcb * ncb * FB);
-        int rowPanels = ceilDiv(m, MR);
+        // row blocks of at most about MC rows, as many as a multiple of the thread count, handed out one at a
+        // time: a thread whose core is busy with something else simply takes fewer blocks
+        int threads = Parallel.threads();
+        int blocks = share ? ceilDiv(ceilDiv(m, MC), threads) * threads : 1;
+        int mcb = share ? Math.min(ceilDiv(ceilDiv(m, blocks), MR) * MR, ceilDiv(m, MR) * MR) : m;
+        int rowBlocks = ceilDiv(m, mcb);
         for (int jc = 0; jc < n; jc += ncb) {
             int nc = Math.min(ncb, n - jc);
             int bPanels = ceilDiv(nc, NR);
@@ -151,8 +157,13 @@ final class GemmF32 {
                 int pc0 = pc;
                 if (share) {
                     Parallel.forRange(bPanels, 16, (s, e) -> packB(transB, b, bOff, ldb, pc0, kc, jc0, nc, bp, s, e));
-                    Parallel.forRange(rowPanels, 1, (s, e) -> macro(transA, a, aOff, lda, s * MR, Math.min(m, e * MR),
-                            pc0, kc, jc0, nc, bp, alpha, beta, c, cOff, ldc));
+                    AtomicInteger next = new AtomicInteger();
+                    Parallel.forRange(threads, 1, (s, e) -> {
+                        for (int blk; (blk = next.getAndIncrement()) < rowBlocks; ) {
+                            macro(transA, a, aOff, lda, blk * mcb, Math.min(m, (blk + 1) * mcb), pc0, kc, jc0, nc, bp,
+                                    alpha, beta, c, cOff, ldc);
+                        }
+                    });
                 } else {
                     packB(transB, b, bOff, ldb, pc, kc, jc, nc, bp, 0, bPanels);
                     macro(transA, a, aOff, lda, 0, m, pc, kc, jc, nc, bp, alpha, beta, c, cOff, ldc);
