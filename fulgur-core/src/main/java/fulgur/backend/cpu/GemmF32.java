@@ -3,7 +3,9 @@ package fulgur.backend.cpu;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.concurrent.atomic.AtomicInteger;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -11,14 +13,17 @@ import jdk.incubator.vector.VectorSpecies;
  * register-blocked FMA micro-kernel.
  *
  * <pre>
- * for jc in n by NC:                      B panel (KC×NC) lives in L3, shared by all threads
+ * for jc in n by NC:                        B panel (KC×NC) lives in L3, shared by all threads
  *   for pc in k by KC:
- *     pack op(B)[pc:+kc, jc:+nc]           into NR-wide micro-panels (parallel over micro-panels)
- *     for ic in m by MC (split over threads): A block (MC×KC) lives in L2, private to a thread
- *       pack op(A)[ic:+mc, pc:+kc]         into MR-tall micro-panels
- *       for jr in nc by NR:                B micro-panel (KC×NR) lives in L1
- *         for ir in mc by MR:  C[ir:+MR, jr:+NR] (+)= alpha · Ap[ir] · Bp[jr]   (micro-kernel)
+ *     pack op(B)[pc:+kc, jc:+nc]             into NR-wide micro-panels (parallel over micro-panels)
+ *     for ic in m by MC (split over threads):  A block (MC×KC), private to a thread
+ *       pack op(A)[ic:+mc, pc:+kc]           into MR-tall micro-panels
+ *       for jb in nc by NB:                  B slice (KC×NB) lives in L2
+ *         for ir in mc by MR:                A micro-panel (MR×KC) lives in L1
+ *           for jr in NB by NR:  C[ir:+MR, jr:+NR] (+)= alpha · Ap[ir] · Bp[jr]   (micro-kernel)
  * </pre>
+ * The innermost loop walks along the rows of C, so the hardware prefetchers stream C in; the classic order
+ * (jr outside ir) walks down columns of C and stalls on a cache miss per micro-tile once C is larger than L3.
  *
  * Arguments are validated by {@link Gemm}; nothing here checks them again.
  */
@@ -30,17 +35,24 @@ final class GemmF32 {
     static final int MR = 6;
     /** Columns of the micro-tile: two vectors. */
     static final int NR = 2 * L;
-    /** Depth of a packed block: a KC×NR micro-panel of B (16 KiB with 8 lanes) stays in the 32 KiB L1. */
-    static final int KC = 256;
-    /** Rows of a packed A block: MC×KC floats (~144 KiB) stay in the 512 KiB L2 of one core. */
-    static final int MC = 144;
-    /** Columns of a packed B panel: KC×NC floats (2 MiB) stay in the 8 MiB L3. */
-    static final int NC = 2048;
+    /*
+     * Cache blocking, tuned on a 2-core AMD EPYC (Zen, AVX2: 32 KiB L1d and 512 KiB L2 per core, 8 MiB L3).
+     * Each can be overridden with a system property (fulgur.gemm.kc, .mc, .nc, .nb) to tune another machine.
+     */
+    /** Depth of a packed block: an MR×KC micro-panel of A (6 KiB) stays in L1 while it sweeps NB columns. */
+    static final int KC = Math.max(1, Integer.getInteger("fulgur.gemm.kc", 256));
+    /** Rows of a packed A block (MC×KC floats, 144 KiB); a multiple of MR. */
+    static final int MC = Math.max(MR, Integer.getInteger("fulgur.gemm.mc", 144) / MR * MR);
+    /** Columns of a packed B panel: KC×NC floats (4 MiB) live in L3, shared by the threads. */
+    static final int NC = Math.max(NR, Integer.getInteger("fulgur.gemm.nc", 4096) / NR * NR);
+    /** Columns swept per A micro-panel: a KC×NB slice of the B panel (256 KiB) stays in L2. */
+    static final int NB = Math.max(NR, Integer.getInteger("fulgur.gemm.nb", 256) / NR * NR);
     /** Products with fewer multiply-adds than this run on the calling thread only. */
     static final long PARALLEL_MIN_FMAS = 1L << 19;
 
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
-    private static final ValueLayout.OfFloat FP = ValueLayout.JAVA_FLOAT;
+    /** Packed buffers are aligned, but the unaligned layout spares the kernel an alignment test per load. */
+    private static final ValueLayout.OfFloat FP = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     private static final long FB = Float.BYTES;
 
@@ -58,6 +70,17 @@ final class GemmF32 {
             return;
         }
         int threads = parallel ? Parallel.threads() : 1;
+        if (m < MR) {
+            // a few rows (decoding, GEMV): packing B would cost more than the product; read B in place
+            int chunks = ceilDiv(n, 4 * L);
+            if (threads == 1 || (long) m * n * k < PARALLEL_MIN_FMAS || chunks < 2) {
+                fewRows(transA, transB, m, 0, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+            } else {
+                Parallel.forRange(chunks, 1, (s, e) -> fewRows(transA, transB, m, s * 4 * L, Math.min(n, e * 4 * L), k,
+                        alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc));
+            }
+            return;
+        }
         if (threads == 1 || (long) m * n * k < PARALLEL_MIN_FMAS) {
             packed(false, transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
             return;
@@ -119,7 +142,12 @@ final class GemmF32 {
         int kcb = balanced(k, KC, 1);
         int ncb = balanced(n, NC, NR);
         MemorySegment bp = GemmScratch.get().b((long) kcb * ncb * FB);
-        int rowPanels = ceilDiv(m, MR);
+        // row blocks of at most about MC rows, as many as a multiple of the thread count, handed out one at a
+        // time: a thread whose core is busy with something else simply takes fewer blocks
+        int threads = Parallel.threads();
+        int blocks = share ? ceilDiv(ceilDiv(m, MC), threads) * threads : 1;
+        int mcb = share ? Math.min(ceilDiv(ceilDiv(m, blocks), MR) * MR, ceilDiv(m, MR) * MR) : m;
+        int rowBlocks = ceilDiv(m, mcb);
         for (int jc = 0; jc < n; jc += ncb) {
             int nc = Math.min(ncb, n - jc);
             int bPanels = ceilDiv(nc, NR);
@@ -129,8 +157,13 @@ final class GemmF32 {
                 int pc0 = pc;
                 if (share) {
                     Parallel.forRange(bPanels, 16, (s, e) -> packB(transB, b, bOff, ldb, pc0, kc, jc0, nc, bp, s, e));
-                    Parallel.forRange(rowPanels, 1, (s, e) -> macro(transA, a, aOff, lda, s * MR, Math.min(m, e * MR),
-                            pc0, kc, jc0, nc, bp, alpha, beta, c, cOff, ldc));
+                    AtomicInteger next = new AtomicInteger();
+                    Parallel.forRange(threads, 1, (s, e) -> {
+                        for (int blk; (blk = next.getAndIncrement()) < rowBlocks; ) {
+                            macro(transA, a, aOff, lda, blk * mcb, Math.min(m, (blk + 1) * mcb), pc0, kc, jc0, nc, bp,
+                                    alpha, beta, c, cOff, ldc);
+                        }
+                    });
                 } else {
                     packB(transB, b, bOff, ldb, pc, kc, jc, nc, bp, 0, bPanels);
                     macro(transA, a, aOff, lda, 0, m, pc, kc, jc, nc, bp, alpha, beta, c, cOff, ldc);
@@ -162,23 +195,26 @@ final class GemmF32 {
                 scale(mc, nc, beta, c, cOff + (long) ic * ldc + jc, ldc);
             }
             packA(transA, a, aOff, lda, ic, mc, pc, kc, ap);
-            for (int jr = 0; jr < nc; jr += NR) {
-                int nr = Math.min(NR, nc - jr);
-                long bByte = (long) jr * kc * FB;
-                long cRow = (cOff + (long) ic * ldc + jc + jr) * FB;
+            for (int j2 = 0; j2 < nc; j2 += NB) {
+                int j2end = Math.min(nc, j2 + NB);
                 for (int ir = 0; ir < mc; ir += MR) {
                     int mr = Math.min(MR, mc - ir);
                     long aByte = (long) ir * kc * FB;
-                    long cByte = cRow + ir * ldcBytes;
-                    if (mr == MR && nr == NR) {
-                        if (add) {
-                            kernelAdd(kc, ap, aByte, bp, bByte, c, cByte, ldcBytes, alpha);
+                    long cRow = (cOff + (long) (ic + ir) * ldc + jc) * FB;
+                    for (int jr = j2; jr < j2end; jr += NR) {
+                        int nr = Math.min(NR, nc - jr);
+                        long bByte = (long) jr * kc * FB;
+                        long cByte = cRow + jr * FB;
+                        if (mr == MR && nr == NR) {
+                            if (add) {
+                                kernelAdd(kc, ap, aByte, bp, bByte, c, cByte, ldcBytes, alpha);
+                            } else {
+                                kernelSet(kc, ap, aByte, bp, bByte, c, cByte, ldcBytes, alpha);
+                            }
                         } else {
-                            kernelSet(kc, ap, aByte, bp, bByte, c, cByte, ldcBytes, alpha);
+                            kernelSet(kc, ap, aByte, bp, bByte, tile, 0, NR * FB, 1f);
+                            edge(tile, mr, nr, c, cByte, ldcBytes, alpha, add);
                         }
-                    } else {
-                        kernelSet(kc, ap, aByte, bp, bByte, tile, 0, NR * FB, 1f);
-                        edge(tile, mr, nr, c, cByte, ldcBytes, alpha, add);
                     }
                 }
             }
@@ -288,13 +324,20 @@ final class GemmF32 {
         c51.fma(va, FloatVector.fromMemorySegment(S, c, o + L * FB, NATIVE)).intoMemorySegment(c, o + L * FB, NATIVE);
     }
 
-    /** Writes the valid {@code mr×nr} corner of a computed micro-tile into C. */
+    /** Writes the valid {@code mr×nr} corner of a micro-tile computed into {@code tile} (row stride NR) into C. */
     private static void edge(MemorySegment tile, int mr, int nr, MemorySegment c, long cByte, long ldcBytes,
                              float alpha, boolean add) {
+        FloatVector va = FloatVector.broadcast(S, alpha);
         for (int r = 0; r < mr; r++) {
             long t = (long) r * NR * FB;
             long o = cByte + r * ldcBytes;
-            for (int j = 0; j < nr; j++) {
+            int j = 0;
+            for (; j + L <= nr; j += L) {
+                FloatVector v = FloatVector.fromMemorySegment(S, tile, t + j * FB, NATIVE);
+                v = add ? v.fma(va, FloatVector.fromMemorySegment(S, c, o + j * FB, NATIVE)) : v.mul(va);
+                v.intoMemorySegment(c, o + j * FB, NATIVE);
+            }
+            for (; j < nr; j++) {
                 float v = alpha * tile.get(FP, t + j * FB);
                 if (add) {
                     v += c.get(F, o + j * FB);
@@ -306,7 +349,9 @@ final class GemmF32 {
 
     /**
      * Packs op(A)[i0:i0+mc, p0:p0+kc] into MR-tall micro-panels: panel q holds, for each p, the MR values of rows
-     * i0+q·MR.. at column p, contiguously. Rows past mc are zero.
+     * i0+q·MR.. at column p, contiguously. Rows past mc are zero. (No data-dependent branches inside the loops:
+     * a branch that the profile saw go one way only becomes a loop predicate in C2, and a predicate that then
+     * fails on every call sends each call back to the interpreter.)
      */
     static void packA(boolean transA, MemorySegment a, long aOff, int lda, int i0, int mc, int p0, int kc,
                       MemorySegment ap) {
@@ -314,6 +359,9 @@ final class GemmF32 {
         for (int ir = 0; ir < mc; ir += MR) {
             int mr = Math.min(MR, mc - ir);
             long dst = (long) ir * kc * FB;
+            if (mr < MR) {
+                ap.asSlice(dst, (long) kc * MR * FB).fill((byte) 0);
+            }
             if (!transA) {
                 // A row-major m×k: row i is contiguous in p
                 long src = (aOff + (long) (i0 + ir) * lda + p0) * FB;
@@ -330,20 +378,35 @@ final class GemmF32 {
                         ap.set(FP, d + 5 * FB, a.get(F, s5 + o));
                     }
                 } else {
-                    for (int p = 0; p < kc; p++) {
-                        long d = dst + (long) p * MR * FB;
-                        for (int r = 0; r < MR; r++) {
-                            ap.set(FP, d + r * FB, r < mr ? a.get(F, src + r * ldaBytes + p * FB) : 0f);
+                    for (int r = 0; r < mr; r++) {
+                        long s = src + r * ldaBytes;
+                        long d = dst + r * FB;
+                        for (int p = 0; p < kc; p++) {
+                            ap.set(FP, d + (long) p * MR * FB, a.get(F, s + p * FB));
                         }
                     }
                 }
             } else {
                 // A stored k×m: op(A)[i, p] = A[p, i], so the MR values for one p are contiguous
-                for (int p = 0; p < kc; p++) {
-                    long src = (aOff + (long) (p0 + p) * lda + i0 + ir) * FB;
-                    long d = dst + (long) p * MR * FB;
-                    for (int r = 0; r < MR; r++) {
-                        ap.set(FP, d + r * FB, r < mr ? a.get(F, src + r * FB) : 0f);
+                long src = (aOff + (long) p0 * lda + i0 + ir) * FB;
+                if (mr == MR) {
+                    for (int p = 0; p < kc; p++) {
+                        long s = src + p * ldaBytes;
+                        long d = dst + (long) p * MR * FB;
+                        ap.set(FP, d, a.get(F, s));
+                        ap.set(FP, d + FB, a.get(F, s + FB));
+                        ap.set(FP, d + 2 * FB, a.get(F, s + 2 * FB));
+                        ap.set(FP, d + 3 * FB, a.get(F, s + 3 * FB));
+                        ap.set(FP, d + 4 * FB, a.get(F, s + 4 * FB));
+                        ap.set(FP, d + 5 * FB, a.get(F, s + 5 * FB));
+                    }
+                } else {
+                    for (int r = 0; r < mr; r++) {
+                        long s = src + r * FB;
+                        long d = dst + r * FB;
+                        for (int p = 0; p < kc; p++) {
+                            ap.set(FP, d + (long) p * MR * FB, a.get(F, s + p * ldaBytes));
+                        }
                     }
                 }
             }
@@ -361,6 +424,9 @@ final class GemmF32 {
             int jr = q * NR;
             int nr = Math.min(NR, nc - jr);
             long dst = (long) jr * kc * FB;
+            if (nr < NR) {
+                bp.asSlice(dst, (long) kc * NR * FB).fill((byte) 0);
+            }
             if (!transB) {
                 // B row-major k×n: row p is contiguous in j
                 long src = (bOff + (long) p0 * ldb + j0 + jr) * FB;
@@ -372,31 +438,154 @@ final class GemmF32 {
                         FloatVector.fromMemorySegment(S, b, s + L * FB, NATIVE).intoMemorySegment(bp, d + L * FB, NATIVE);
                     }
                 } else {
-                    for (int p = 0; p < kc; p++) {
-                        long s = src + p * ldbBytes;
-                        long d = dst + (long) p * NR * FB;
-                        for (int j = 0; j < NR; j++) {
-                            bp.set(FP, d + j * FB, j < nr ? b.get(F, s + j * FB) : 0f);
+                    for (int j = 0; j < nr; j++) {
+                        long s = src + j * FB;
+                        long d = dst + j * FB;
+                        for (int p = 0; p < kc; p++) {
+                            bp.set(FP, d + (long) p * NR * FB, b.get(F, s + p * ldbBytes));
                         }
                     }
                 }
             } else {
                 // B stored n×k: op(B)[p, j] = B[j, p], column j of op(B) is contiguous in p
-                for (int j = 0; j < NR; j++) {
+                for (int j = 0; j < nr; j++) {
+                    long s = (bOff + (long) (j0 + jr + j) * ldb + p0) * FB;
                     long d = dst + j * FB;
-                    if (j < nr) {
-                        long s = (bOff + (long) (j0 + jr + j) * ldb + p0) * FB;
-                        for (int p = 0; p < kc; p++) {
-                            bp.set(FP, d + (long) p * NR * FB, b.get(F, s + p * FB));
-                        }
-                    } else {
-                        for (int p = 0; p < kc; p++) {
-                            bp.set(FP, d + (long) p * NR * FB, 0f);
-                        }
+                    for (int p = 0; p < kc; p++) {
+                        bp.set(FP, d + (long) p * NR * FB, b.get(F, s + p * FB));
                     }
                 }
             }
         }
+    }
+
+    /**
+     * Columns {@code [j0, j1)} of C for m &lt; MR rows, without packing B: each row of op(A) is copied to a
+     * contiguous scratch row, then multiplied with B where it lies (rows of B scaled and summed when B is k×n,
+     * dot products with the rows of B when B is stored n×k).
+     */
+    static void fewRows(boolean transA, boolean transB, int m, int j0, int j1, int k, float alpha,
+                        MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
+                        float beta, MemorySegment c, long cOff, int ldc) {
+        MemorySegment row = GemmScratch.get().a((long) k * FB);
+        for (int i = 0; i < m; i++) {
+            if (!transA) {
+                MemorySegment.copy(a, (aOff + (long) i * lda) * FB, row, 0, (long) k * FB);
+            } else {
+                long src = (aOff + i) * FB;
+                long step = (long) lda * FB;
+                for (int p = 0; p < k; p++) {
+                    row.set(FP, p * FB, a.get(F, src + p * step));
+                }
+            }
+            long cRow = (cOff + (long) i * ldc) * FB;
+            if (!transB) {
+                rowTimesB(row, k, b, bOff * FB, (long) ldb * FB, j0, j1, alpha, beta, c, cRow);
+            } else {
+                rowDotB(row, k, b, bOff, ldb, j0, j1, alpha, beta, c, cRow);
+            }
+        }
+    }
+
+    /** C[row, j0:j1] = alpha·Σ_p row[p]·B[p, j0:j1] + beta·C[row, j0:j1], B row-major k×n read in place. */
+    private static void rowTimesB(MemorySegment row, int k, MemorySegment b, long bByte, long ldbBytes, int j0, int j1,
+                                  float alpha, float beta, MemorySegment c, long cRow) {
+        int j = j0;
+        for (; j + 4 * L <= j1; j += 4 * L) {
+            FloatVector s0 = FloatVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
+            long o = bByte + j * FB;
+            for (int p = 0; p < k; p++, o += ldbBytes) {
+                FloatVector x = FloatVector.broadcast(S, row.get(FP, p * FB));
+                s0 = x.fma(FloatVector.fromMemorySegment(S, b, o, NATIVE), s0);
+                s1 = x.fma(FloatVector.fromMemorySegment(S, b, o + L * FB, NATIVE), s1);
+                s2 = x.fma(FloatVector.fromMemorySegment(S, b, o + 2 * L * FB, NATIVE), s2);
+                s3 = x.fma(FloatVector.fromMemorySegment(S, b, o + 3 * L * FB, NATIVE), s3);
+            }
+            long co = cRow + j * FB;
+            storeVector(s0, alpha, beta, c, co);
+            storeVector(s1, alpha, beta, c, co + L * FB);
+            storeVector(s2, alpha, beta, c, co + 2 * L * FB);
+            storeVector(s3, alpha, beta, c, co + 3 * L * FB);
+        }
+        for (; j + L <= j1; j += L) {
+            FloatVector s0 = FloatVector.zero(S);
+            long o = bByte + j * FB;
+            for (int p = 0; p < k; p++, o += ldbBytes) {
+                s0 = FloatVector.broadcast(S, row.get(FP, p * FB)).fma(FloatVector.fromMemorySegment(S, b, o, NATIVE), s0);
+            }
+            storeVector(s0, alpha, beta, c, cRow + j * FB);
+        }
+        for (; j < j1; j++) {
+            float sum = 0f;
+            long o = bByte + j * FB;
+            for (int p = 0; p < k; p++, o += ldbBytes) {
+                sum = Math.fma(row.get(FP, p * FB), b.get(F, o), sum);
+            }
+            storeScalar(sum, alpha, beta, c, cRow + j * FB);
+        }
+    }
+
+    /** C[row, j0:j1] = alpha·(row · B[j, :]) + beta·C[row, j] for each j, B stored n×k read in place. */
+    private static void rowDotB(MemorySegment row, int k, MemorySegment b, long bOff, int ldb, int j0, int j1,
+                                float alpha, float beta, MemorySegment c, long cRow) {
+        long ldbBytes = (long) ldb * FB;
+        int kv = k / L * L;
+        int j = j0;
+        for (; j + 4 <= j1; j += 4) {
+            long o0 = (bOff + (long) j * ldb) * FB, o1 = o0 + ldbBytes, o2 = o1 + ldbBytes, o3 = o2 + ldbBytes;
+            FloatVector s0 = FloatVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
+            for (int p = 0; p < kv; p += L) {
+                long po = p * FB;
+                FloatVector x = FloatVector.fromMemorySegment(S, row, po, NATIVE);
+                s0 = x.fma(FloatVector.fromMemorySegment(S, b, o0 + po, NATIVE), s0);
+                s1 = x.fma(FloatVector.fromMemorySegment(S, b, o1 + po, NATIVE), s1);
+                s2 = x.fma(FloatVector.fromMemorySegment(S, b, o2 + po, NATIVE), s2);
+                s3 = x.fma(FloatVector.fromMemorySegment(S, b, o3 + po, NATIVE), s3);
+            }
+            float d0 = s0.reduceLanes(VectorOperators.ADD), d1 = s1.reduceLanes(VectorOperators.ADD);
+            float d2 = s2.reduceLanes(VectorOperators.ADD), d3 = s3.reduceLanes(VectorOperators.ADD);
+            for (int p = kv; p < k; p++) {
+                float x = row.get(FP, p * FB);
+                d0 = Math.fma(x, b.get(F, o0 + p * FB), d0);
+                d1 = Math.fma(x, b.get(F, o1 + p * FB), d1);
+                d2 = Math.fma(x, b.get(F, o2 + p * FB), d2);
+                d3 = Math.fma(x, b.get(F, o3 + p * FB), d3);
+            }
+            long co = cRow + j * FB;
+            storeScalar(d0, alpha, beta, c, co);
+            storeScalar(d1, alpha, beta, c, co + FB);
+            storeScalar(d2, alpha, beta, c, co + 2 * FB);
+            storeScalar(d3, alpha, beta, c, co + 3 * FB);
+        }
+        for (; j < j1; j++) {
+            long o0 = (bOff + (long) j * ldb) * FB;
+            FloatVector s0 = FloatVector.zero(S);
+            for (int p = 0; p < kv; p += L) {
+                s0 = FloatVector.fromMemorySegment(S, row, p * FB, NATIVE)
+                        .fma(FloatVector.fromMemorySegment(S, b, o0 + p * FB, NATIVE), s0);
+            }
+            float d0 = s0.reduceLanes(VectorOperators.ADD);
+            for (int p = kv; p < k; p++) {
+                d0 = Math.fma(row.get(FP, p * FB), b.get(F, o0 + p * FB), d0);
+            }
+            storeScalar(d0, alpha, beta, c, cRow + j * FB);
+        }
+    }
+
+    private static void storeVector(FloatVector sum, float alpha, float beta, MemorySegment c, long o) {
+        FloatVector v = sum.mul(alpha);
+        if (beta != 0f) {
+            v = FloatVector.fromMemorySegment(S, c, o, NATIVE).fma(FloatVector.broadcast(S, beta), v);
+        }
+        v.intoMemorySegment(c, o, NATIVE);
+    }
+
+    private static void storeScalar(float sum, float alpha, float beta, MemorySegment c, long o) {
+        float v = alpha * sum;
+        if (beta != 0f) {
+            v = Math.fma(beta, c.get(F, o), v);
+        }
+        c.set(F, o, v);
     }
 
     /** C = beta·C over an m×n block (C not read when beta == 0). */

@@ -3,25 +3,17 @@ package fulgur.backend.cpu;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.concurrent.atomic.AtomicInteger;
 import jdk.incubator.vector.DoubleVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The f64 GEMM engine behind {@link Gemm#dgemm}: the same Goto/BLIS blocking, packing and 6×(2 vectors)
- * register-blocked FMA micro-kernel as {@link GemmF32}, over doubles. It is the reference path for gradient
- * checks; its blocking is sized for doubles but not tuned further.
- *
- * <pre>
- * for jc in n by NC:                      B panel (KC×NC) lives in L3, shared by all threads
- *   for pc in k by KC:
- *     pack op(B)[pc:+kc, jc:+nc]           into NR-wide micro-panels (parallel over micro-panels)
- *     for ic in m by MC (split over threads): A block (MC×KC) lives in L2, private to a thread
- *       pack op(A)[ic:+mc, pc:+kc]         into MR-tall micro-panels
- *       for jr in nc by NR:                B micro-panel (KC×NR) lives in L1
- *         for ir in mc by MR:  C[ir:+MR, jr:+NR] (+)= alpha · Ap[ir] · Bp[jr]   (micro-kernel)
- * </pre>
- *
- * Arguments are validated by {@link Gemm}; nothing here checks them again.
+ * register-blocked FMA micro-kernels as {@link GemmF32}, over doubles (see there for the loop structure).
+ * It is the reference path for gradient checks: correct and fast, with blocking sized for doubles but not tuned
+ * further. Arguments are validated by {@link Gemm}; nothing here checks them again.
+ * (Generated from GemmF32 by substituting the element type; keep the two in step.)
  */
 final class GemmF64 {
 
@@ -31,17 +23,17 @@ final class GemmF64 {
     static final int MR = 6;
     /** Columns of the micro-tile: two vectors. */
     static final int NR = 2 * L;
-    /** Depth of a packed block: a KC×NR micro-panel of B (16 KiB with 4 lanes) stays in the 32 KiB L1. */
-    static final int KC = 256;
-    /** Rows of a packed A block: MC×KC doubles (~144 KiB) stay in the 512 KiB L2 of one core. */
-    static final int MC = 72;
-    /** Columns of a packed B panel: KC×NC doubles (2 MiB) stay in the 8 MiB L3. */
-    static final int NC = 1024;
+    /* Cache blocking for doubles (half the elements per byte of the f32 sizes); system properties fulgur.dgemm.*. */
+    static final int KC = Math.max(1, Integer.getInteger("fulgur.dgemm.kc", 256));
+    static final int MC = Math.max(MR, Integer.getInteger("fulgur.dgemm.mc", 72) / MR * MR);
+    static final int NC = Math.max(NR, Integer.getInteger("fulgur.dgemm.nc", 2048) / NR * NR);
+    static final int NB = Math.max(NR, Integer.getInteger("fulgur.dgemm.nb", 128) / NR * NR);
     /** Products with fewer multiply-adds than this run on the calling thread only. */
     static final long PARALLEL_MIN_FMAS = 1L << 19;
 
     private static final ValueLayout.OfDouble F = ValueLayout.JAVA_DOUBLE_UNALIGNED;
-    private static final ValueLayout.OfDouble FP = ValueLayout.JAVA_DOUBLE;
+    /** Packed buffers are aligned, but the unaligned layout spares the kernel an alignment test per load. */
+    private static final ValueLayout.OfDouble FP = ValueLayout.JAVA_DOUBLE_UNALIGNED;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     private static final long FB = Double.BYTES;
 
@@ -59,6 +51,17 @@ final class GemmF64 {
             return;
         }
         int threads = parallel ? Parallel.threads() : 1;
+        if (m < MR) {
+            // a few rows (decoding, GEMV): packing B would cost more than the product; read B in place
+            int chunks = ceilDiv(n, 4 * L);
+            if (threads == 1 || (long) m * n * k < PARALLEL_MIN_FMAS || chunks < 2) {
+                fewRows(transA, transB, m, 0, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+            } else {
+                Parallel.forRange(chunks, 1, (s, e) -> fewRows(transA, transB, m, s * 4 * L, Math.min(n, e * 4 * L), k,
+                        alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc));
+            }
+            return;
+        }
         if (threads == 1 || (long) m * n * k < PARALLEL_MIN_FMAS) {
             packed(false, transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
             return;
@@ -120,28 +123,40 @@ final class GemmF64 {
         int kcb = balanced(k, KC, 1);
         int ncb = balanced(n, NC, NR);
         MemorySegment bp = GemmScratch.get().b((long) kcb * ncb * FB);
-        int rowPanels = ceilDiv(m, MR);
+        // row blocks of at most about MC rows, as many as a multiple of the thread count, handed out one at a
+        // time: a thread whose core is busy with something else simply takes fewer blocks
+        int threads = Parallel.threads();
+        int blocks = share ? ceilDiv(ceilDiv(m, MC), threads) * threads : 1;
+        int mcb = share ? Math.min(ceilDiv(ceilDiv(m, blocks), MR) * MR, ceilDiv(m, MR) * MR) : m;
+        int rowBlocks = ceilDiv(m, mcb);
         for (int jc = 0; jc < n; jc += ncb) {
             int nc = Math.min(ncb, n - jc);
             int bPanels = ceilDiv(nc, NR);
             for (int pc = 0; pc < k; pc += kcb) {
                 int kc = Math.min(kcb, k - pc);
-                double betaEff = pc == 0 ? beta : 1.0;
                 int jc0 = jc;
                 int pc0 = pc;
                 if (share) {
                     Parallel.forRange(bPanels, 16, (s, e) -> packB(transB, b, bOff, ldb, pc0, kc, jc0, nc, bp, s, e));
-                    Parallel.forRange(rowPanels, 1, (s, e) -> macro(transA, a, aOff, lda, s * MR, Math.min(m, e * MR),
-                            pc0, kc, jc0, nc, bp, alpha, betaEff, c, cOff, ldc));
+                    AtomicInteger next = new AtomicInteger();
+                    Parallel.forRange(threads, 1, (s, e) -> {
+                        for (int blk; (blk = next.getAndIncrement()) < rowBlocks; ) {
+                            macro(transA, a, aOff, lda, blk * mcb, Math.min(m, (blk + 1) * mcb), pc0, kc, jc0, nc, bp,
+                                    alpha, beta, c, cOff, ldc);
+                        }
+                    });
                 } else {
                     packB(transB, b, bOff, ldb, pc, kc, jc, nc, bp, 0, bPanels);
-                    macro(transA, a, aOff, lda, 0, m, pc, kc, jc, nc, bp, alpha, betaEff, c, cOff, ldc);
+                    macro(transA, a, aOff, lda, 0, m, pc, kc, jc, nc, bp, alpha, beta, c, cOff, ldc);
                 }
             }
         }
     }
 
-    /** Rows {@code [i0, i1)} of C against one packed B panel: pack A blocks, run the micro-kernel over them. */
+    /**
+     * Rows {@code [i0, i1)} of C against one packed B panel (block {@code pc} of k): pack A blocks, run the
+     * micro-kernel over them.
+     */
     private static void macro(boolean transA, MemorySegment a, long aOff, int lda, int i0, int i1, int pc, int kc,
                               int jc, int nc, MemorySegment bp, double alpha, double beta,
                               MemorySegment c, long cOff, int ldc) {
@@ -153,34 +168,49 @@ final class GemmF64 {
         MemorySegment ap = scratch.a((long) mcb * kc * FB);
         MemorySegment tile = scratch.tile((long) MR * NR * FB);
         long ldcBytes = (long) ldc * FB;
+        // beta is applied once, on the first block of k: C = beta·C first unless beta is 0 (C is then overwritten)
+        boolean add = pc > 0 || beta != 0.0;
         for (int ic = i0; ic < i1; ic += mcb) {
             int mc = Math.min(mcb, i1 - ic);
+            if (pc == 0 && beta != 0.0 && beta != 1.0) {
+                scale(mc, nc, beta, c, cOff + (long) ic * ldc + jc, ldc);
+            }
             packA(transA, a, aOff, lda, ic, mc, pc, kc, ap);
-            for (int jr = 0; jr < nc; jr += NR) {
-                int nr = Math.min(NR, nc - jr);
-                long bByte = (long) jr * kc * FB;
-                long cRow = (cOff + (long) ic * ldc + jc + jr) * FB;
+            for (int j2 = 0; j2 < nc; j2 += NB) {
+                int j2end = Math.min(nc, j2 + NB);
                 for (int ir = 0; ir < mc; ir += MR) {
                     int mr = Math.min(MR, mc - ir);
                     long aByte = (long) ir * kc * FB;
-                    long cByte = cRow + ir * ldcBytes;
-                    if (mr == MR && nr == NR) {
-                        kernel(kc, ap, aByte, bp, bByte, c, cByte, ldcBytes, alpha, beta);
-                    } else {
-                        kernel(kc, ap, aByte, bp, bByte, tile, 0, NR * FB, 1.0, 0.0);
-                        edge(tile, mr, nr, c, cByte, ldcBytes, alpha, beta);
+                    long cRow = (cOff + (long) (ic + ir) * ldc + jc) * FB;
+                    for (int jr = j2; jr < j2end; jr += NR) {
+                        int nr = Math.min(NR, nc - jr);
+                        long bByte = (long) jr * kc * FB;
+                        long cByte = cRow + jr * FB;
+                        if (mr == MR && nr == NR) {
+                            if (add) {
+                                kernelAdd(kc, ap, aByte, bp, bByte, c, cByte, ldcBytes, alpha);
+                            } else {
+                                kernelSet(kc, ap, aByte, bp, bByte, c, cByte, ldcBytes, alpha);
+                            }
+                        } else {
+                            kernelSet(kc, ap, aByte, bp, bByte, tile, 0, NR * FB, 1.0);
+                            edge(tile, mr, nr, c, cByte, ldcBytes, alpha, add);
+                        }
                     }
                 }
             }
         }
     }
 
-    /**
-     * The micro-kernel: C[0:MR, 0:NR] = alpha·Σ_p Ap[p,0:MR]ᵀ·Bp[p,0:NR] + beta·C (C not read when beta == 0).
-     * Twelve accumulators, two B vectors and one broadcast A value fill the 16 vector registers of AVX2.
+    /*
+     * The micro-kernels: C[0:MR, 0:NR] = alpha·Σ_p Ap[p,0:MR]ᵀ·Bp[p,0:NR] (kernelSet, C not read) or C += that
+     * (kernelAdd). Twelve accumulators, two B vectors and one broadcast A value fill the 16 vector registers of
+     * AVX2. Each variant is its own small method on purpose: one method holding both exceeds what C1 can
+     * register-allocate ("out of virtual registers"), and the kernel then never reaches C2 and its intrinsics.
      */
-    static void kernel(int kc, MemorySegment ap, long aByte, MemorySegment bp, long bByte,
-                       MemorySegment c, long cByte, long ldcBytes, double alpha, double beta) {
+
+    static void kernelSet(int kc, MemorySegment ap, long aByte, MemorySegment bp, long bByte,
+                          MemorySegment c, long cByte, long ldcBytes, double alpha) {
         DoubleVector c00 = DoubleVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
                 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
         long aEnd = aByte + (long) kc * MR * FB;
@@ -207,51 +237,91 @@ final class GemmF64 {
             c51 = x.fma(b1, c51);
         }
         DoubleVector va = DoubleVector.broadcast(S, alpha);
-        if (beta == 0.0) {
-            store(c, cByte, c00, c01, va);
-            store(c, cByte + ldcBytes, c10, c11, va);
-            store(c, cByte + 2 * ldcBytes, c20, c21, va);
-            store(c, cByte + 3 * ldcBytes, c30, c31, va);
-            store(c, cByte + 4 * ldcBytes, c40, c41, va);
-            store(c, cByte + 5 * ldcBytes, c50, c51, va);
-        } else {
-            DoubleVector vb = DoubleVector.broadcast(S, beta);
-            update(c, cByte, c00, c01, va, vb, beta);
-            update(c, cByte + ldcBytes, c10, c11, va, vb, beta);
-            update(c, cByte + 2 * ldcBytes, c20, c21, va, vb, beta);
-            update(c, cByte + 3 * ldcBytes, c30, c31, va, vb, beta);
-            update(c, cByte + 4 * ldcBytes, c40, c41, va, vb, beta);
-            update(c, cByte + 5 * ldcBytes, c50, c51, va, vb, beta);
+        long o = cByte;
+        c00.mul(va).intoMemorySegment(c, o, NATIVE);
+        c01.mul(va).intoMemorySegment(c, o + L * FB, NATIVE);
+        o += ldcBytes;
+        c10.mul(va).intoMemorySegment(c, o, NATIVE);
+        c11.mul(va).intoMemorySegment(c, o + L * FB, NATIVE);
+        o += ldcBytes;
+        c20.mul(va).intoMemorySegment(c, o, NATIVE);
+        c21.mul(va).intoMemorySegment(c, o + L * FB, NATIVE);
+        o += ldcBytes;
+        c30.mul(va).intoMemorySegment(c, o, NATIVE);
+        c31.mul(va).intoMemorySegment(c, o + L * FB, NATIVE);
+        o += ldcBytes;
+        c40.mul(va).intoMemorySegment(c, o, NATIVE);
+        c41.mul(va).intoMemorySegment(c, o + L * FB, NATIVE);
+        o += ldcBytes;
+        c50.mul(va).intoMemorySegment(c, o, NATIVE);
+        c51.mul(va).intoMemorySegment(c, o + L * FB, NATIVE);
+    }
+
+    static void kernelAdd(int kc, MemorySegment ap, long aByte, MemorySegment bp, long bByte,
+                          MemorySegment c, long cByte, long ldcBytes, double alpha) {
+        DoubleVector c00 = DoubleVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+                c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+        long aEnd = aByte + (long) kc * MR * FB;
+        for (long ai = aByte, bi = bByte; ai < aEnd; ai += MR * FB, bi += NR * FB) {
+            DoubleVector b0 = DoubleVector.fromMemorySegment(S, bp, bi, NATIVE);
+            DoubleVector b1 = DoubleVector.fromMemorySegment(S, bp, bi + L * FB, NATIVE);
+            DoubleVector x = DoubleVector.broadcast(S, ap.get(FP, ai));
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            x = DoubleVector.broadcast(S, ap.get(FP, ai + FB));
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            x = DoubleVector.broadcast(S, ap.get(FP, ai + 2 * FB));
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            x = DoubleVector.broadcast(S, ap.get(FP, ai + 3 * FB));
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+            x = DoubleVector.broadcast(S, ap.get(FP, ai + 4 * FB));
+            c40 = x.fma(b0, c40);
+            c41 = x.fma(b1, c41);
+            x = DoubleVector.broadcast(S, ap.get(FP, ai + 5 * FB));
+            c50 = x.fma(b0, c50);
+            c51 = x.fma(b1, c51);
         }
+        DoubleVector va = DoubleVector.broadcast(S, alpha);
+        long o = cByte;
+        c00.fma(va, DoubleVector.fromMemorySegment(S, c, o, NATIVE)).intoMemorySegment(c, o, NATIVE);
+        c01.fma(va, DoubleVector.fromMemorySegment(S, c, o + L * FB, NATIVE)).intoMemorySegment(c, o + L * FB, NATIVE);
+        o += ldcBytes;
+        c10.fma(va, DoubleVector.fromMemorySegment(S, c, o, NATIVE)).intoMemorySegment(c, o, NATIVE);
+        c11.fma(va, DoubleVector.fromMemorySegment(S, c, o + L * FB, NATIVE)).intoMemorySegment(c, o + L * FB, NATIVE);
+        o += ldcBytes;
+        c20.fma(va, DoubleVector.fromMemorySegment(S, c, o, NATIVE)).intoMemorySegment(c, o, NATIVE);
+        c21.fma(va, DoubleVector.fromMemorySegment(S, c, o + L * FB, NATIVE)).intoMemorySegment(c, o + L * FB, NATIVE);
+        o += ldcBytes;
+        c30.fma(va, DoubleVector.fromMemorySegment(S, c, o, NATIVE)).intoMemorySegment(c, o, NATIVE);
+        c31.fma(va, DoubleVector.fromMemorySegment(S, c, o + L * FB, NATIVE)).intoMemorySegment(c, o + L * FB, NATIVE);
+        o += ldcBytes;
+        c40.fma(va, DoubleVector.fromMemorySegment(S, c, o, NATIVE)).intoMemorySegment(c, o, NATIVE);
+        c41.fma(va, DoubleVector.fromMemorySegment(S, c, o + L * FB, NATIVE)).intoMemorySegment(c, o + L * FB, NATIVE);
+        o += ldcBytes;
+        c50.fma(va, DoubleVector.fromMemorySegment(S, c, o, NATIVE)).intoMemorySegment(c, o, NATIVE);
+        c51.fma(va, DoubleVector.fromMemorySegment(S, c, o + L * FB, NATIVE)).intoMemorySegment(c, o + L * FB, NATIVE);
     }
 
-    private static void store(MemorySegment c, long off, DoubleVector x0, DoubleVector x1, DoubleVector va) {
-        x0.mul(va).intoMemorySegment(c, off, NATIVE);
-        x1.mul(va).intoMemorySegment(c, off + L * FB, NATIVE);
-    }
-
-    private static void update(MemorySegment c, long off, DoubleVector x0, DoubleVector x1, DoubleVector va,
-                               DoubleVector vb, double beta) {
-        DoubleVector y0 = DoubleVector.fromMemorySegment(S, c, off, NATIVE);
-        DoubleVector y1 = DoubleVector.fromMemorySegment(S, c, off + L * FB, NATIVE);
-        if (beta != 1.0) {
-            y0 = y0.mul(vb);
-            y1 = y1.mul(vb);
-        }
-        x0.fma(va, y0).intoMemorySegment(c, off, NATIVE);
-        x1.fma(va, y1).intoMemorySegment(c, off + L * FB, NATIVE);
-    }
-
-    /** Writes the valid {@code mr×nr} corner of a computed micro-tile into C. */
+    /** Writes the valid {@code mr×nr} corner of a micro-tile computed into {@code tile} (row stride NR) into C. */
     private static void edge(MemorySegment tile, int mr, int nr, MemorySegment c, long cByte, long ldcBytes,
-                             double alpha, double beta) {
+                             double alpha, boolean add) {
+        DoubleVector va = DoubleVector.broadcast(S, alpha);
         for (int r = 0; r < mr; r++) {
             long t = (long) r * NR * FB;
             long o = cByte + r * ldcBytes;
-            for (int j = 0; j < nr; j++) {
+            int j = 0;
+            for (; j + L <= nr; j += L) {
+                DoubleVector v = DoubleVector.fromMemorySegment(S, tile, t + j * FB, NATIVE);
+                v = add ? v.fma(va, DoubleVector.fromMemorySegment(S, c, o + j * FB, NATIVE)) : v.mul(va);
+                v.intoMemorySegment(c, o + j * FB, NATIVE);
+            }
+            for (; j < nr; j++) {
                 double v = alpha * tile.get(FP, t + j * FB);
-                if (beta != 0.0) {
-                    v += beta * c.get(F, o + j * FB);
+                if (add) {
+                    v += c.get(F, o + j * FB);
                 }
                 c.set(F, o + j * FB, v);
             }
@@ -260,7 +330,9 @@ final class GemmF64 {
 
     /**
      * Packs op(A)[i0:i0+mc, p0:p0+kc] into MR-tall micro-panels: panel q holds, for each p, the MR values of rows
-     * i0+q·MR.. at column p, contiguously. Rows past mc are zero.
+     * i0+q·MR.. at column p, contiguously. Rows past mc are zero. (No data-dependent branches inside the loops:
+     * a branch that the profile saw go one way only becomes a loop predicate in C2, and a predicate that then
+     * fails on every call sends each call back to the interpreter.)
      */
     static void packA(boolean transA, MemorySegment a, long aOff, int lda, int i0, int mc, int p0, int kc,
                       MemorySegment ap) {
@@ -268,6 +340,9 @@ final class GemmF64 {
         for (int ir = 0; ir < mc; ir += MR) {
             int mr = Math.min(MR, mc - ir);
             long dst = (long) ir * kc * FB;
+            if (mr < MR) {
+                ap.asSlice(dst, (long) kc * MR * FB).fill((byte) 0);
+            }
             if (!transA) {
                 // A row-major m×k: row i is contiguous in p
                 long src = (aOff + (long) (i0 + ir) * lda + p0) * FB;
@@ -284,20 +359,35 @@ final class GemmF64 {
                         ap.set(FP, d + 5 * FB, a.get(F, s5 + o));
                     }
                 } else {
-                    for (int p = 0; p < kc; p++) {
-                        long d = dst + (long) p * MR * FB;
-                        for (int r = 0; r < MR; r++) {
-                            ap.set(FP, d + r * FB, r < mr ? a.get(F, src + r * ldaBytes + p * FB) : 0.0);
+                    for (int r = 0; r < mr; r++) {
+                        long s = src + r * ldaBytes;
+                        long d = dst + r * FB;
+                        for (int p = 0; p < kc; p++) {
+                            ap.set(FP, d + (long) p * MR * FB, a.get(F, s + p * FB));
                         }
                     }
                 }
             } else {
                 // A stored k×m: op(A)[i, p] = A[p, i], so the MR values for one p are contiguous
-                for (int p = 0; p < kc; p++) {
-                    long src = (aOff + (long) (p0 + p) * lda + i0 + ir) * FB;
-                    long d = dst + (long) p * MR * FB;
-                    for (int r = 0; r < MR; r++) {
-                        ap.set(FP, d + r * FB, r < mr ? a.get(F, src + r * FB) : 0.0);
+                long src = (aOff + (long) p0 * lda + i0 + ir) * FB;
+                if (mr == MR) {
+                    for (int p = 0; p < kc; p++) {
+                        long s = src + p * ldaBytes;
+                        long d = dst + (long) p * MR * FB;
+                        ap.set(FP, d, a.get(F, s));
+                        ap.set(FP, d + FB, a.get(F, s + FB));
+                        ap.set(FP, d + 2 * FB, a.get(F, s + 2 * FB));
+                        ap.set(FP, d + 3 * FB, a.get(F, s + 3 * FB));
+                        ap.set(FP, d + 4 * FB, a.get(F, s + 4 * FB));
+                        ap.set(FP, d + 5 * FB, a.get(F, s + 5 * FB));
+                    }
+                } else {
+                    for (int r = 0; r < mr; r++) {
+                        long s = src + r * FB;
+                        long d = dst + r * FB;
+                        for (int p = 0; p < kc; p++) {
+                            ap.set(FP, d + (long) p * MR * FB, a.get(F, s + p * ldaBytes));
+                        }
                     }
                 }
             }
@@ -315,6 +405,9 @@ final class GemmF64 {
             int jr = q * NR;
             int nr = Math.min(NR, nc - jr);
             long dst = (long) jr * kc * FB;
+            if (nr < NR) {
+                bp.asSlice(dst, (long) kc * NR * FB).fill((byte) 0);
+            }
             if (!transB) {
                 // B row-major k×n: row p is contiguous in j
                 long src = (bOff + (long) p0 * ldb + j0 + jr) * FB;
@@ -326,31 +419,154 @@ final class GemmF64 {
                         DoubleVector.fromMemorySegment(S, b, s + L * FB, NATIVE).intoMemorySegment(bp, d + L * FB, NATIVE);
                     }
                 } else {
-                    for (int p = 0; p < kc; p++) {
-                        long s = src + p * ldbBytes;
-                        long d = dst + (long) p * NR * FB;
-                        for (int j = 0; j < NR; j++) {
-                            bp.set(FP, d + j * FB, j < nr ? b.get(F, s + j * FB) : 0.0);
+                    for (int j = 0; j < nr; j++) {
+                        long s = src + j * FB;
+                        long d = dst + j * FB;
+                        for (int p = 0; p < kc; p++) {
+                            bp.set(FP, d + (long) p * NR * FB, b.get(F, s + p * ldbBytes));
                         }
                     }
                 }
             } else {
                 // B stored n×k: op(B)[p, j] = B[j, p], column j of op(B) is contiguous in p
-                for (int j = 0; j < NR; j++) {
+                for (int j = 0; j < nr; j++) {
+                    long s = (bOff + (long) (j0 + jr + j) * ldb + p0) * FB;
                     long d = dst + j * FB;
-                    if (j < nr) {
-                        long s = (bOff + (long) (j0 + jr + j) * ldb + p0) * FB;
-                        for (int p = 0; p < kc; p++) {
-                            bp.set(FP, d + (long) p * NR * FB, b.get(F, s + p * FB));
-                        }
-                    } else {
-                        for (int p = 0; p < kc; p++) {
-                            bp.set(FP, d + (long) p * NR * FB, 0.0);
-                        }
+                    for (int p = 0; p < kc; p++) {
+                        bp.set(FP, d + (long) p * NR * FB, b.get(F, s + p * FB));
                     }
                 }
             }
         }
+    }
+
+    /**
+     * Columns {@code [j0, j1)} of C for m &lt; MR rows, without packing B: each row of op(A) is copied to a
+     * contiguous scratch row, then multiplied with B where it lies (rows of B scaled and summed when B is k×n,
+     * dot products with the rows of B when B is stored n×k).
+     */
+    static void fewRows(boolean transA, boolean transB, int m, int j0, int j1, int k, double alpha,
+                        MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
+                        double beta, MemorySegment c, long cOff, int ldc) {
+        MemorySegment row = GemmScratch.get().a((long) k * FB);
+        for (int i = 0; i < m; i++) {
+            if (!transA) {
+                MemorySegment.copy(a, (aOff + (long) i * lda) * FB, row, 0, (long) k * FB);
+            } else {
+                long src = (aOff + i) * FB;
+                long step = (long) lda * FB;
+                for (int p = 0; p < k; p++) {
+                    row.set(FP, p * FB, a.get(F, src + p * step));
+                }
+            }
+            long cRow = (cOff + (long) i * ldc) * FB;
+            if (!transB) {
+                rowTimesB(row, k, b, bOff * FB, (long) ldb * FB, j0, j1, alpha, beta, c, cRow);
+            } else {
+                rowDotB(row, k, b, bOff, ldb, j0, j1, alpha, beta, c, cRow);
+            }
+        }
+    }
+
+    /** C[row, j0:j1] = alpha·Σ_p row[p]·B[p, j0:j1] + beta·C[row, j0:j1], B row-major k×n read in place. */
+    private static void rowTimesB(MemorySegment row, int k, MemorySegment b, long bByte, long ldbBytes, int j0, int j1,
+                                  double alpha, double beta, MemorySegment c, long cRow) {
+        int j = j0;
+        for (; j + 4 * L <= j1; j += 4 * L) {
+            DoubleVector s0 = DoubleVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
+            long o = bByte + j * FB;
+            for (int p = 0; p < k; p++, o += ldbBytes) {
+                DoubleVector x = DoubleVector.broadcast(S, row.get(FP, p * FB));
+                s0 = x.fma(DoubleVector.fromMemorySegment(S, b, o, NATIVE), s0);
+                s1 = x.fma(DoubleVector.fromMemorySegment(S, b, o + L * FB, NATIVE), s1);
+                s2 = x.fma(DoubleVector.fromMemorySegment(S, b, o + 2 * L * FB, NATIVE), s2);
+                s3 = x.fma(DoubleVector.fromMemorySegment(S, b, o + 3 * L * FB, NATIVE), s3);
+            }
+            long co = cRow + j * FB;
+            storeVector(s0, alpha, beta, c, co);
+            storeVector(s1, alpha, beta, c, co + L * FB);
+            storeVector(s2, alpha, beta, c, co + 2 * L * FB);
+            storeVector(s3, alpha, beta, c, co + 3 * L * FB);
+        }
+        for (; j + L <= j1; j += L) {
+            DoubleVector s0 = DoubleVector.zero(S);
+            long o = bByte + j * FB;
+            for (int p = 0; p < k; p++, o += ldbBytes) {
+                s0 = DoubleVector.broadcast(S, row.get(FP, p * FB)).fma(DoubleVector.fromMemorySegment(S, b, o, NATIVE), s0);
+            }
+            storeVector(s0, alpha, beta, c, cRow + j * FB);
+        }
+        for (; j < j1; j++) {
+            double sum = 0.0;
+            long o = bByte + j * FB;
+            for (int p = 0; p < k; p++, o += ldbBytes) {
+                sum = Math.fma(row.get(FP, p * FB), b.get(F, o), sum);
+            }
+            storeScalar(sum, alpha, beta, c, cRow + j * FB);
+        }
+    }
+
+    /** C[row, j0:j1] = alpha·(row · B[j, :]) + beta·C[row, j] for each j, B stored n×k read in place. */
+    private static void rowDotB(MemorySegment row, int k, MemorySegment b, long bOff, int ldb, int j0, int j1,
+                                double alpha, double beta, MemorySegment c, long cRow) {
+        long ldbBytes = (long) ldb * FB;
+        int kv = k / L * L;
+        int j = j0;
+        for (; j + 4 <= j1; j += 4) {
+            long o0 = (bOff + (long) j * ldb) * FB, o1 = o0 + ldbBytes, o2 = o1 + ldbBytes, o3 = o2 + ldbBytes;
+            DoubleVector s0 = DoubleVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
+            for (int p = 0; p < kv; p += L) {
+                long po = p * FB;
+                DoubleVector x = DoubleVector.fromMemorySegment(S, row, po, NATIVE);
+                s0 = x.fma(DoubleVector.fromMemorySegment(S, b, o0 + po, NATIVE), s0);
+                s1 = x.fma(DoubleVector.fromMemorySegment(S, b, o1 + po, NATIVE), s1);
+                s2 = x.fma(DoubleVector.fromMemorySegment(S, b, o2 + po, NATIVE), s2);
+                s3 = x.fma(DoubleVector.fromMemorySegment(S, b, o3 + po, NATIVE), s3);
+            }
+            double d0 = s0.reduceLanes(VectorOperators.ADD), d1 = s1.reduceLanes(VectorOperators.ADD);
+            double d2 = s2.reduceLanes(VectorOperators.ADD), d3 = s3.reduceLanes(VectorOperators.ADD);
+            for (int p = kv; p < k; p++) {
+                double x = row.get(FP, p * FB);
+                d0 = Math.fma(x, b.get(F, o0 + p * FB), d0);
+                d1 = Math.fma(x, b.get(F, o1 + p * FB), d1);
+                d2 = Math.fma(x, b.get(F, o2 + p * FB), d2);
+                d3 = Math.fma(x, b.get(F, o3 + p * FB), d3);
+            }
+            long co = cRow + j * FB;
+            storeScalar(d0, alpha, beta, c, co);
+            storeScalar(d1, alpha, beta, c, co + FB);
+            storeScalar(d2, alpha, beta, c, co + 2 * FB);
+            storeScalar(d3, alpha, beta, c, co + 3 * FB);
+        }
+        for (; j < j1; j++) {
+            long o0 = (bOff + (long) j * ldb) * FB;
+            DoubleVector s0 = DoubleVector.zero(S);
+            for (int p = 0; p < kv; p += L) {
+                s0 = DoubleVector.fromMemorySegment(S, row, p * FB, NATIVE)
+                        .fma(DoubleVector.fromMemorySegment(S, b, o0 + p * FB, NATIVE), s0);
+            }
+            double d0 = s0.reduceLanes(VectorOperators.ADD);
+            for (int p = kv; p < k; p++) {
+                d0 = Math.fma(row.get(FP, p * FB), b.get(F, o0 + p * FB), d0);
+            }
+            storeScalar(d0, alpha, beta, c, cRow + j * FB);
+        }
+    }
+
+    private static void storeVector(DoubleVector sum, double alpha, double beta, MemorySegment c, long o) {
+        DoubleVector v = sum.mul(alpha);
+        if (beta != 0.0) {
+            v = DoubleVector.fromMemorySegment(S, c, o, NATIVE).fma(DoubleVector.broadcast(S, beta), v);
+        }
+        v.intoMemorySegment(c, o, NATIVE);
+    }
+
+    private static void storeScalar(double sum, double alpha, double beta, MemorySegment c, long o) {
+        double v = alpha * sum;
+        if (beta != 0.0) {
+            v = Math.fma(beta, c.get(F, o), v);
+        }
+        c.set(F, o, v);
     }
 
     /** C = beta·C over an m×n block (C not read when beta == 0). */
