@@ -1,5 +1,6 @@
 package fulgur.train;
 
+import fulgur.io.AtomicFiles;
 import javax.imageio.ImageIO;
 import java.awt.BasicStroke;
 import java.awt.Color;

@@ -1,5 +1,6 @@
 package fulgur.train;
 
+import fulgur.io.AtomicFiles;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;

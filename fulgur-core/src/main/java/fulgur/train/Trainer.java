@@ -80,7 +80,7 @@ public final class Trainer {
         } else {
             Files.deleteIfExists(metricsPath);
         }
-        AtomicConfig.write(outDir.resolve("config.json"), model.configJson());
+        fulgur.io.AtomicFiles.writeString(outDir.resolve("config.json"), model.configJson());
         long tokensPerStep = (long) cfg.batchSize() * cfg.seqLen() * cfg.accumulation();
         double lastLoss = Double.NaN;
         Map<String, Double> lastEval = Map.of();
@@ -186,12 +186,5 @@ public final class Trainer {
             }
             return Map.of("loss", sum / Math.max(1, batches.size()));
         };
-    }
-
-    /** Writes config.json next to the metrics (once per run). */
-    private static final class AtomicConfig {
-        static void write(Path p, String json) throws IOException {
-            fulgur.io.AtomicFiles.writeString(p, json);
-        }
     }
 }

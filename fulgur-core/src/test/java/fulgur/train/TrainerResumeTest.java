@@ -64,8 +64,8 @@ class TrainerResumeTest {
         TnlConfig mc = TnlConfig.small(32, 32, 2, 2);
         try (TnlModel m = new TnlModel(mc, 1)) {
             var held = task.batch(777, 0, 32);
-            Trainer.Result r = new Trainer(m, new TrainConfig(40, 16, 24, 1, 1e-2, 4, LrSchedule.Kind.COSINE, 0.1, 0.0, 0.9, 0.95, 1e-8, 1.0, 20, 0, 3),
-                    DataSources.mqar(task, 1, 16), model -> Map.of("loss", Trainer.lossOn(List.of(held)).evaluate(model).get("loss")), tmp, QUIET).run(false);
+            Trainer.Result r = new Trainer(m, new TrainConfig(40, 8, 24, 1, 1e-2, 4, LrSchedule.Kind.COSINE, 0.1, 0.0, 0.9, 0.95, 1e-8, 1.0, 20, 0, 3),
+                    DataSources.mqar(task, 1, 8), model -> Map.of("loss", Trainer.lossOn(List.of(held)).evaluate(model).get("loss")), tmp, QUIET).run(false);
             List<Double> losses = trainLosses(tmp);
             double first = losses.subList(0, 5).stream().mapToDouble(Double::doubleValue).average().orElseThrow();
             double last = losses.subList(35, 40).stream().mapToDouble(Double::doubleValue).average().orElseThrow();
