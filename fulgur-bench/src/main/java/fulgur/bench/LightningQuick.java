@@ -38,8 +38,8 @@ final class LightningQuick {
                 Tensor v = rng.normal(0, 1, B, t, H, D).requiresGrad(true);
                 Tensor w = rng.normal(0, 1, B, t, H, D);
                 Tensor mask = decayMask(slopes, t);
-                chunked = Timing.medianSeconds(() -> step(() -> Lightning.attention(q, k, v, slopes), w, q, k, v), 1.0, 2.0, 3);
-                naive = Timing.medianSeconds(() -> step(() -> naive(q, k, v, mask), w, q, k, v), t >= 8192 ? 0 : 1.0, 2.0, t >= 8192 ? 1 : 3);
+                chunked = Timing.medianSeconds(() -> step(() -> Lightning.attention(q, k, v, slopes), w, q, k, v), 2.0, 3.0, 5);
+                naive = Timing.medianSeconds(() -> step(() -> naive(q, k, v, mask), w, q, k, v), t >= 8192 ? 0 : 2.0, 3.0, t >= 8192 ? 1 : 3);
             }
             Map<String, Object> extra = new LinkedHashMap<>();
             extra.put("B", B);

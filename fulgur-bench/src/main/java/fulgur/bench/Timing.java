@@ -6,12 +6,17 @@ import java.util.Arrays;
 final class Timing {
     private Timing() {}
 
-    /** Runs body for warmupSeconds, then at least minReps times and until timedSeconds pass; returns seconds per call (median). */
+    /**
+     * Runs body for warmupSeconds and at least minReps times (so the JIT has compiled it), then at least minReps
+     * times and until timedSeconds pass; returns seconds per call (median).
+     */
     static double medianSeconds(Runnable body, double warmupSeconds, double timedSeconds, int minReps) {
         long warmEnd = System.nanoTime() + (long) (warmupSeconds * 1e9);
+        int warm = 0;
         do {
             body.run();
-        } while (System.nanoTime() < warmEnd);
+            warm++;
+        } while (System.nanoTime() < warmEnd || warm < minReps);
         double[] t = new double[1024];
         int n = 0;
         long end = System.nanoTime() + (long) (timedSeconds * 1e9);
