@@ -33,13 +33,16 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resume", description = "Continue from OUT/checkpoint (same data and settings).")
     boolean resume;
 
+    @Option(names = "--time-limit", description = "Stop after this many minutes (evaluating and checkpointing first).")
+    Double timeLimitMinutes;
+
     @Override
     public Integer call() throws Exception {
         TrainConfig cfg = trainOptions.build(1000, 16, 128, 3e-3, 100);
-        return run(dataOptions, modelOptions, cfg, out, resume) != null ? 0 : 1;
+        return run(dataOptions, modelOptions, cfg, out, resume, timeLimitMinutes) != null ? 0 : 1;
     }
 
-    static Trainer.Result run(DataOptions data, ModelOptions modelOpts, TrainConfig cfg, Path out, boolean resume) throws Exception {
+    static Trainer.Result run(DataOptions data, ModelOptions modelOpts, TrainConfig cfg, Path out, boolean resume, Double timeLimitMinutes) throws Exception {
         DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
         TnlConfig mc;
         if (resume) {
@@ -55,7 +58,11 @@ public final class TrainCommand implements Callable<Integer> {
             if (p.tokenizerFile() != null) {
                 Files.copy(p.tokenizerFile(), out.resolve("tokenizer.json"), StandardCopyOption.REPLACE_EXISTING);
             }
-            Trainer.Result r = new Trainer(model, cfg, p.train(), p.eval(), out, System.out).run(resume);
+            Trainer trainer = new Trainer(model, cfg, p.train(), p.eval(), out, System.out);
+            if (timeLimitMinutes != null) {
+                trainer.timeLimit(timeLimitMinutes * 60);
+            }
+            Trainer.Result r = trainer.run(resume);
             System.out.printf("done: %d steps, last train loss %.4f%s, %.0f tokens/s; outputs in %s%n", r.stepsDone(), r.lastTrainLoss(),
                     r.lastEval().isEmpty() ? "" : ", " + Trainer.describe(r.lastEval()), r.tokensPerSecond(), out.toAbsolutePath());
             return r;

@@ -34,6 +34,7 @@ public final class Trainer {
     private final Path outDir;
     private final PrintStream out;
     private long stopAfter = Long.MAX_VALUE;
+    private double timeLimitSeconds = Double.POSITIVE_INFINITY;
 
     public Trainer(CausalLM model, TrainConfig cfg, DataSource data, Evaluator evaluator, Path outDir, PrintStream out) {
         this.model = model;
@@ -47,6 +48,15 @@ public final class Trainer {
     /** Stops (after checkpointing) once this many steps are done in total: an interruption on purpose, for tests. */
     public Trainer stopAfter(long step) {
         this.stopAfter = step;
+        return this;
+    }
+
+    /** Ends the run (evaluating and checkpointing as at the last step) once this much wall time has passed. */
+    public Trainer timeLimit(double seconds) {
+        if (!(seconds > 0)) {
+            throw new IllegalArgumentException("time limit must be > 0 seconds, got " + seconds);
+        }
+        this.timeLimitSeconds = seconds;
         return this;
     }
 
@@ -122,7 +132,8 @@ public final class Trainer {
                 fields.put("tokens", tokens);
                 metrics.log(step, "train", fields);
                 bar.update(step, tokens, lastLoss, Map.of("lr", lr));
-                boolean last = step == cfg.steps();
+                boolean outOfTime = elapsed >= timeLimitSeconds;
+                boolean last = step == cfg.steps() || outOfTime;
                 if (evaluator != null && ((cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) || last)) {
                     lastEval = evaluate();
                     Map<String, Object> ev = new LinkedHashMap<>(lastEval);
@@ -131,6 +142,10 @@ public final class Trainer {
                 }
                 if ((cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0) || last || step == stopAfter) {
                     Checkpoint.save(checkpointDir(), model, opt, trainerState(step, tokens));
+                }
+                if (outOfTime) {
+                    bar.println("time limit of " + Math.round(timeLimitSeconds) + " s reached at step " + step);
+                    break;
                 }
             }
         }
