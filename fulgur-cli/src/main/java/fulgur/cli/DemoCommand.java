@@ -21,7 +21,7 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--data", description = "A text file to train a character-level model on instead of MQAR.")
     Path data;
 
-    @Option(names = "--steps", description = "Optimizer steps (default: 600 for MQAR, 1500 for text).")
+    @Option(names = "--steps", description = "Optimizer steps (default: 1500).")
     Long steps;
 
     @Option(names = "--out", defaultValue = "runs/demo", description = "Output directory. Default: ${DEFAULT-VALUE}.")
@@ -45,9 +45,9 @@ public final class DemoCommand implements Callable<Integer> {
             d.mqarVocab = 32;
             d.mqarPairs = 4;
             m.dim = 64;
-            m.lrpe = true;
-            cfg = defaults(t, steps != null ? steps : 600, 32, 32, 3e-3, 50);
-            System.out.println("fulgur demo: a 2-layer TransNormerLLM (LRPE in layer 0) learns multi-query associative recall");
+            m.lrpeAll = true;
+            cfg = defaults(t, steps != null ? steps : 1500, 32, 32, 3e-3, 150);
+            System.out.println("fulgur demo: a 2-layer TransNormerLLM (with LRPE) learns multi-query associative recall");
             System.out.println("(each sequence lists 4 key-value pairs, then asks for the values of keys seen earlier;");
             System.out.println(" chance accuracy is 1/16; knowing which values occur in the sequence gives 1/4; binding keys to values gives 1)");
         } else {

@@ -26,6 +26,9 @@ final class ModelOptions {
     @Option(names = "--lrpe", description = "Use LRPE in the first layer (the official 'Mix' setting).")
     boolean lrpe;
 
+    @Option(names = "--lrpe-all", description = "Use LRPE in every layer.")
+    boolean lrpeAll;
+
     @Option(names = "--untied", description = "Separate output head instead of tying it to the embedding.")
     boolean untied;
 
@@ -44,10 +47,10 @@ final class ModelOptions {
             throw new IllegalArgumentException("--dim must be a positive multiple of --heads and --layers positive (got dim " + dim + ", heads " + heads + ", layers " + layers + ")");
         }
         TnlConfig c = TnlConfig.small(vocab, dim, layers, heads).withTiedEmbeddings(!untied);
-        if (lrpe) {
+        if (lrpe || lrpeAll) {
             List<Integer> flags = new ArrayList<>();
             for (int i = 0; i < layers; i++) {
-                flags.add(i == 0 ? 1 : 0);
+                flags.add(i == 0 || lrpeAll ? 1 : 0);
             }
             c = c.withLrpe(flags);
         }
