@@ -44,6 +44,8 @@ class UnaryOpsTest extends ScopedTest {
             case LOGSIGMOID -> Activations.logSigmoid(x);
             case SQUARE -> Elementwise.square(x);
             case RECIPROCAL -> Elementwise.reciprocal(x);
+            case SIN -> Elementwise.sin(x);
+            case COS -> Elementwise.cos(x);
             case POW -> Elementwise.powScalar(x, p);
             case ADD_SCALAR -> Elementwise.addScalar(x, p);
             case MUL_SCALAR -> Elementwise.mulScalar(x, p);
@@ -69,6 +71,8 @@ class UnaryOpsTest extends ScopedTest {
             case LOGSIGMOID -> x < -30 ? x : -Math.log1p(Math.exp(-x));
             case SQUARE -> x * x;
             case RECIPROCAL -> 1 / x;
+            case SIN -> Math.sin(x);
+            case COS -> Math.cos(x);
             case POW -> Math.pow(x, p);
             case ADD_SCALAR -> x + p;
             case MUL_SCALAR -> x * p;
