@@ -1,0 +1,127 @@
+package fulgur.cuda.backend;
+
+import fulgur.backend.BinaryOp;
+import fulgur.backend.UnaryOp;
+import fulgur.tensor.DType;
+import fulgur.tensor.Shape;
+import fulgur.tensor.Tensor;
+
+/** Elementwise kernels with the CPU backend's dtype rules: f32/bf16/f16 compute in f32, f64 and integers in f64. */
+public final class CudaElementwise {
+  private CudaElementwise() {}
+
+  static final String TENSOR = "tensor.cu";
+
+  /** The type elementwise math runs in: f64 for f64 and integers, f32 otherwise. */
+  public static DType mathType(DType d) {
+    return switch (d) {
+      case F64, I32, I64 -> DType.F64;
+      default -> DType.F32;
+    };
+  }
+
+  /** Promotion of two dtypes for binary ops (as the CPU backend). */
+  public static DType promote(DType a, DType b) {
+    if (a == b) return a;
+    if (a == DType.F64 || b == DType.F64) return DType.F64;
+    if (a.isFloating() && b.isFloating()) return DType.F32;
+    if (a.isFloating()) return a;
+    if (b.isFloating()) return b;
+    return DType.I64;
+  }
+
+  /** Strides of t viewed with the broadcast shape (0 on broadcast dimensions). */
+  public static long[] broadcastStrides(Tensor t, int[] shape) {
+    int[] ts = t.shape();
+    long[] st = t.strides();
+    long[] r = new long[shape.length];
+    int lead = shape.length - ts.length;
+    for (int i = 0; i < ts.length; i++) r[lead + i] = ts[i] == 1 && shape[lead + i] != 1 ? 0 : st[i];
+    return r;
+  }
+
+  public static Tensor unary(Gpu g, UnaryOp op, Tensor x, double p) {
+    String name = "unary " + op;
+    g.check(name, x);
+    g.bind();
+    DType mt = mathType(x.dtype());
+    Tensor out = g.alloc(x.dtype(), x.shape());
+    long n = x.numel();
+    if (n == 0) return out;
+    Desc d = Desc.of(name, x.shape(), x.strides(), out.strides());
+    if (mt == DType.F32) {
+      g.launch(g.kernel(TENSOR, "t_unary_f"), n, d.struct(), op.ordinal(), g.ptr(x, name), Gpu.code(x.dtype()), g.ptr(out, name),
+          Gpu.code(out.dtype()), (float) p, n);
+    } else {
+      g.launch(g.kernel(TENSOR, "t_unary_d"), n, d.struct(), op.ordinal(), g.ptr(x, name), Gpu.code(x.dtype()), g.ptr(out, name),
+          Gpu.code(out.dtype()), p, n);
+    }
+    return out;
+  }
+
+  public static Tensor unaryBackward(Gpu g, UnaryOp op, Tensor x, Tensor y, Tensor dy, double p) {
+    String name = "unaryBackward " + op;
+    g.check(name, x);
+    g.check(name, dy);
+    if (!x.sameShape(dy)) {
+      throw new IllegalArgumentException(name + ": gradient shape " + Shape.str(dy.shape()) + " does not match input " + x.describe());
+    }
+    if (y != null) {
+      g.check(name, y);
+      if (!x.sameShape(y)) {
+        throw new IllegalArgumentException(name + ": output shape " + Shape.str(y.shape()) + " does not match input " + x.describe());
+      }
+    }
+    g.bind();
+    DType mt = mathType(x.dtype());
+    Tensor out = g.alloc(x.dtype().isFloating() ? x.dtype() : mt, x.shape());
+    long n = x.numel();
+    if (n == 0) return out;
+    long[] ys = y == null ? new long[x.ndim()] : y.strides();
+    Desc d = Desc.of(name, x.shape(), x.strides(), ys, dy.strides());
+    Object yp = y == null ? null : g.ptr(y, name);
+    int yt = y == null ? 0 : Gpu.code(y.dtype());
+    if (mt == DType.F32) {
+      g.launch(g.kernel(TENSOR, "t_unary_bwd_f"), n, d.struct(), op.ordinal(), g.ptr(x, name), Gpu.code(x.dtype()), yp, yt,
+          g.ptr(dy, name), Gpu.code(dy.dtype()), g.ptr(out, name), Gpu.code(out.dtype()), (float) p, n);
+    } else {
+      g.launch(g.kernel(TENSOR, "t_unary_bwd_d"), n, d.struct(), op.ordinal(), g.ptr(x, name), Gpu.code(x.dtype()), yp, yt,
+          g.ptr(dy, name), Gpu.code(dy.dtype()), g.ptr(out, name), Gpu.code(out.dtype()), p, n);
+    }
+    return out;
+  }
+
+  public static Tensor binary(Gpu g, BinaryOp op, Tensor a, Tensor b) {
+    String name = "binary " + op;
+    g.check(name, a);
+    g.check(name, b);
+    g.bind();
+    int[] shape = Shape.broadcast(name, a.shape(), b.shape());
+    DType rt = promote(a.dtype(), b.dtype());
+    DType mt = mathType(rt);
+    Tensor out = g.alloc(rt, shape);
+    long n = out.numel();
+    if (n == 0) return out;
+    Desc d = Desc.of(name, shape, broadcastStrides(a, shape), broadcastStrides(b, shape), out.strides());
+    g.launch(g.kernel(TENSOR, mt == DType.F32 ? "t_binary_f" : "t_binary_d"), n, d.struct(), op.ordinal(), g.ptr(a, name),
+        Gpu.code(a.dtype()), g.ptr(b, name), Gpu.code(b.dtype()), g.ptr(out, name), Gpu.code(rt), n);
+    return out;
+  }
+
+  public static Tensor where(Gpu g, Tensor cond, Tensor a, Tensor b) {
+    String op = "where";
+    g.check(op, cond);
+    g.check(op, a);
+    g.check(op, b);
+    g.bind();
+    int[] shape = Shape.broadcast(op, Shape.broadcast(op, cond.shape(), a.shape()), b.shape());
+    DType rt = promote(a.dtype(), b.dtype());
+    Tensor out = g.alloc(rt, shape);
+    long n = out.numel();
+    if (n == 0) return out;
+    Desc d = Desc.of(op, shape, broadcastStrides(cond, shape), broadcastStrides(a, shape), broadcastStrides(b, shape));
+    g.launch(g.kernel(TENSOR, "t_where"), n, d.struct(), g.ptr(cond, op), Gpu.code(cond.dtype()), g.ptr(a, op), Gpu.code(a.dtype()),
+        g.ptr(b, op), Gpu.code(b.dtype()), g.ptr(out, op), Gpu.code(rt), n);
+    return out;
+  }
+}
