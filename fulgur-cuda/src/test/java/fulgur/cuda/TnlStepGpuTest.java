@@ -1,7 +1,6 @@
 package fulgur.cuda;
 
 import static fulgur.cuda.BackendCheck.GPU;
-import static fulgur.cuda.BackendCheck.assertClose;
 import static fulgur.cuda.BackendCheck.dev;
 import static fulgur.cuda.BackendCheck.gpu;
 import static fulgur.cuda.BackendCheck.ints;
@@ -72,9 +71,14 @@ class TnlStepGpuTest {
       AdamW go = new AdamW(ParamGroup.decayAndNoDecay(gm, 0.1), 1e-3);
       co.step();
       go.step();
+      // AdamW's first step moves each weight by about ±lr (the sign of its gradient): the few gradients that are
+      // ~0 and differ in sign between the backends move apart by 2·lr, hence the looser tolerance.
+      double worstParam = 0;
       for (String name : cp.keySet()) {
-        assertClose(what + " " + name + " after AdamW", gp.get(name).value(), cp.get(name).value(), 1e-5);
+        worstParam = Math.max(worstParam, relErr(gp.get(name).value().toDoubleArray(), cp.get(name).value().toDoubleArray()));
       }
+      System.out.printf("%s: parameters after one AdamW step, worst rel err %.2e%n", what, worstParam);
+      assertThat(worstParam).as(what + " parameters after AdamW").isLessThan(5e-3);
       co.release();
       go.release();
       cm.close();
