@@ -13,7 +13,8 @@ mkdir -p "$dir/jars"
 rm -f "$dir"/jars/*.jar
 ./mvnw -q -B -o dependency:copy-dependencies -pl fulgur-cuda -DincludeScope=test -DexcludeArtifactIds=jqwik,jqwik-api,jqwik-engine,jqwik-web,jqwik-time \
     -DoutputDirectory="$(cd "$dir" && pwd)/jars"
-cp fulgur-cuda/target/fulgur-cuda-*.jar "$dir/jars/"
+# this checkout's own jars (the shared local repository may hold another checkout's build)
+cp fulgur-core/target/fulgur-core-0.1.0-SNAPSHOT.jar fulgur-cuda/target/fulgur-cuda-*.jar "$dir/jars/"
 cp scripts/gpu/run-backend.sh "$dir/"
 . scripts/java-home.sh
 if command -v nvcc >/dev/null; then

@@ -90,7 +90,9 @@ public final class Kernel {
         }
         ptrs.setAtIndex(ADDRESS, i, slot);
       }
+      Object mark = KernelProfiler.enabled() ? KernelProfiler.begin(stream) : null;
       CudaDriver.get().launchKernel(function, gx, gy, gz, bx, by, bz, smem, stream.handle(), ptrs, name());
+      if (mark != null) KernelProfiler.end(mark, name(), stream);
     }
   }
 

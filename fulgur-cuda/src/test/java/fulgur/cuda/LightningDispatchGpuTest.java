@@ -50,15 +50,16 @@ class LightningDispatchGpuTest {
     Tensor ro = randn(seed + 4, DType.F32, b, t, h, dv);
     Tensor rs = randn(seed + 5, DType.F32, n, h, dk, dv);
     double[] sl = slopes(h);
-    // CPU reference in f32 on the same (rounded) values
-    Tensor cq = q.to(DType.F32).requiresGrad(true), ck = k.to(DType.F32).requiresGrad(true), cv = v.to(DType.F32).requiresGrad(true);
-    Tensor cs = st == null ? null : st.requiresGrad(true);
+    // leaves on the GPU (copies of tensors that require no gradient) and the CPU reference in f32 on the same values
+    Tensor gq = dev(q).requiresGrad(true), gk = dev(k).requiresGrad(true), gv = dev(v).requiresGrad(true);
+    Tensor gs = st == null ? null : dev(st).requiresGrad(true);
+    Tensor cq = q.to(DType.F32).copy().requiresGrad(true), ck = k.to(DType.F32).copy().requiresGrad(true);
+    Tensor cv = v.to(DType.F32).copy().requiresGrad(true);
+    Tensor cs = st == null ? null : st.copy().requiresGrad(true);
     Lightning.Result cr = Lightning.chunked(cq, ck, cv, sl, 0.8, cs, fs, LightningChunked.DEFAULT_BLOCK, cu);
     Tensor closs = cr.output().mul(ro).sum();
     if (fs) closs = closs.add(cr.finalState().mul(rs).sum());
     closs.backward();
-    Tensor gq = dev(q).requiresGrad(true), gk = dev(k).requiresGrad(true), gv = dev(v).requiresGrad(true);
-    Tensor gs = st == null ? null : dev(st).requiresGrad(true);
     Lightning.Result gr = Lightning.chunked(gq, gk, gv, sl, 0.8, gs, fs, LightningChunked.DEFAULT_BLOCK, cu);
     assertThat(gr.output().dtype()).isEqualTo(dt);
     Tensor gloss = gr.output().to(DType.F32).mul(dev(ro)).sum();

@@ -91,7 +91,8 @@ public final class CudaCopy {
       if ((sp.address() | dp.address() | bytes) % 16 == 0) {
         g.launch(g.kernel(TENSOR, "t_copy16"), bytes / 16, sp, dp, bytes / 16);
       } else {
-        CudaDriver.get().memcpyDtoDAsync(dp.address(), sp.address(), bytes, g.stream.handle());
+        fulgur.cuda.KernelProfiler.around("memcpy DtoD", g.stream,
+            () -> CudaDriver.get().memcpyDtoDAsync(dp.address(), sp.address(), bytes, g.stream.handle()));
       }
       return;
     }
@@ -106,7 +107,8 @@ public final class CudaCopy {
     if (n == 0) return;
     DevicePointer dp = g.ptr(dst, "fill");
     if (dst.isContiguous() && value == 0 && !(Double.doubleToRawLongBits(value) != 0 && dst.dtype().isFloating())) {
-      CudaDriver.get().memsetD8Async(dp.address(), (byte) 0, n * dst.dtype().byteSize(), g.stream.handle());
+      fulgur.cuda.KernelProfiler.around("memset", g.stream,
+          () -> CudaDriver.get().memsetD8Async(dp.address(), (byte) 0, n * dst.dtype().byteSize(), g.stream.handle()));
       return;
     }
     Desc d = Desc.of("fill", dst.shape(), dst.strides());

@@ -89,7 +89,10 @@ public final class Gpu {
   public Tensor zeros(DType dtype, int[] shape) {
     Tensor t = alloc(dtype, shape);
     long bytes = t.numel() * dtype.byteSize();
-    if (bytes > 0) CudaDriver.get().memsetD8Async(ptr(t, "zeros").address(), (byte) 0, bytes, stream.handle());
+    if (bytes > 0) {
+      long a = ptr(t, "zeros").address();
+      fulgur.cuda.KernelProfiler.around("memset", stream, () -> CudaDriver.get().memsetD8Async(a, (byte) 0, bytes, stream.handle()));
+    }
     return t;
   }
 

@@ -3,6 +3,7 @@ package fulgur.cuda.bench;
 import fulgur.backend.Backends;
 import fulgur.cuda.CachingAllocator;
 import fulgur.cuda.CudaBackend;
+import fulgur.cuda.KernelProfiler;
 import fulgur.cuda.driver.CudaDriver;
 import fulgur.models.tnl.TnlConfig;
 import fulgur.models.tnl.TnlModel;
@@ -65,6 +66,7 @@ public final class TnlTrainBench {
     CudaBackend be = (CudaBackend) Backends.of(gpu);
     be.allowTf32(precision.equals("tf32"));
     StringBuilder report = new StringBuilder();
+    StringBuilder profiles = new StringBuilder();
     long t0 = System.nanoTime();
     TnlModel model = new TnlModel(cfg, 1234);
     model.to(gpu);
@@ -120,6 +122,7 @@ public final class TnlTrainBench {
         System.out.println("T=" + t + " B=" + b + " failed: " + ex);
         ex.printStackTrace(System.out);
       }
+      String profile = failure == null ? profileStep(be, model, mp, opt, rng, cfg, gpu, b, t) : "";
       CachingAllocator.Report mem = be.memoryReport();
       long[] info = CudaDriver.get().memGetInfo();
       String line;
@@ -138,14 +141,54 @@ public final class TnlTrainBench {
       }
       System.out.println(line);
       report.append(line).append('\n');
+      profiles.append(profile);
       be.context().allocator().emptyCache();
     }
     String header = "| model | precision | T | B | tokens/step | step (median) | tokens/s | MFU | peak memory (allocator) | loss |\n"
         + "|---|---|---|---|---|---|---|---|---|---|\n";
+    System.out.println(profiles);
     System.out.println("=== fulgur TNL training step (" + be.context().device() + ")\n" + header + report);
     if (out != null) {
       Files.createDirectories(Path.of(out));
-      Files.writeString(Path.of(out, "tnl_train_" + config + "_" + precision + ".md"), header + report);
+      Files.writeString(Path.of(out, "tnl_train_" + config + "_" + precision + ".md"), header + report + "\n" + profiles);
+    }
+  }
+
+  /** One more step with every launch timed by CUDA events: device time per kernel against the step's wall time. */
+  static String profileStep(CudaBackend be, TnlModel model, MixedPrecision mp, AdamW opt, Rng rng, TnlConfig cfg, Device gpu, int b, int t) {
+    try (Scope step = Scope.open("profiled")) {
+      Tensor ids = randomTokens(rng, cfg.vocabSize(), b, t).to(gpu);
+      Tensor targets = randomTokens(rng, cfg.vocabSize(), b * t).to(gpu);
+      be.synchronize();
+      KernelProfiler.start();
+      long a = System.nanoTime();
+      Tensor l = model.loss(ids, targets);
+      l.backward();
+      if (mp != null) {
+        mp.step(opt);
+        mp.zeroGrad();
+      } else {
+        opt.step();
+        opt.zeroGrad();
+      }
+      be.synchronize();
+      double wall = (System.nanoTime() - a) / 1e6;
+      List<KernelProfiler.Entry> es = KernelProfiler.stop();
+      double total = 0;
+      int launches = 0;
+      for (KernelProfiler.Entry e : es) {
+        total += e.millis();
+        launches += e.launches();
+      }
+      StringBuilder sb = new StringBuilder();
+      sb.append(String.format(Locale.ROOT, "profiled step T=%d B=%d: wall %.1f ms (events on), device busy %.1f ms in %d launches%n", t, b, wall,
+          total, launches));
+      sb.append("| kernel | device ms | launches | share |\n|---|---|---|---|\n");
+      for (int i = 0; i < Math.min(30, es.size()); i++) {
+        KernelProfiler.Entry e = es.get(i);
+        sb.append(String.format(Locale.ROOT, "| %s | %.2f | %d | %.1f%% |%n", e.name(), e.millis(), e.launches(), 100 * e.millis() / total));
+      }
+      return sb.toString();
     }
   }
 

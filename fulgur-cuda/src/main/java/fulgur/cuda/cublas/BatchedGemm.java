@@ -87,8 +87,19 @@ public final class BatchedGemm implements AutoCloseable {
       beta.set(JAVA_FLOAT, 0, 0f);
     }
     // column-major view: C^T[n,m] = op(B)^T[n,k] · op(A)^T[k,m]
+    Object mark = fulgur.cuda.KernelProfiler.enabled() ? fulgur.cuda.KernelProfiler.begin(stream) : null;
     lt.matmul(handle, plan.desc, alpha, b, plan.a, a, plan.b, beta, c, plan.c, c, plan.c, plan.algo, workspace.address(), WORKSPACE_BYTES,
         stream.handle());
+    if (mark != null) fulgur.cuda.KernelProfiler.end(mark, "cublasLt " + typeName(t) + (batch > 1 ? " batched" : ""), stream);
+  }
+
+  private static String typeName(Types t) {
+    if (t.equals(Types.BF16)) return "bf16";
+    if (t.equals(Types.BF16_F32)) return "bf16->f32";
+    if (t.equals(Types.TF32)) return "tf32";
+    if (t.equals(Types.F32)) return "f32";
+    if (t.equals(Types.F64)) return "f64";
+    return "f16";
   }
 
   private Plan plan(Key key) {
