@@ -160,6 +160,36 @@ class CudaBackendGpuTest {
   }
 
   @Test
+  void contiguousFastPaths() {
+    Backend g = gpu();
+    Backend c = cpu();
+    int n = 4 * 1001 + 3; // a tail after the 4-wide groups
+    DType[] ts = {DType.F32, DType.BF16};
+    for (DType da : ts) {
+      for (DType db : ts) {
+        Tensor a = randn(141, da, n), b = randn(142, db, n);
+        for (BinaryOp op : new BinaryOp[] {BinaryOp.ADD, BinaryOp.MUL, BinaryOp.DIV, BinaryOp.MAXIMUM, BinaryOp.GE}) {
+          Tensor ref = c.binary(op, a, b);
+          assertClose("fast " + op + " " + da + "," + db, g.binary(op, dev(a), dev(b)), ref, ref.dtype() == DType.F32 ? 2e-6 : 1e-2);
+        }
+      }
+      Tensor x = randn(143, da, n);
+      Tensor dy = randn(144, da, n);
+      for (UnaryOp op : new UnaryOp[] {UnaryOp.SILU, UnaryOp.EXP, UnaryOp.MUL_SCALAR, UnaryOp.RELU, UnaryOp.TANH, UnaryOp.GELU}) {
+        Tensor y = c.unary(op, x, 1.5);
+        Tensor gy = g.unary(op, dev(x), 1.5);
+        assertClose("fast " + op + " " + da, gy, y, da == DType.F32 ? 2e-5 : 1e-2);
+        assertClose("fast " + op + " backward " + da, g.unaryBackward(op, dev(x), gy, dev(dy), 1.5), c.unaryBackward(op, x, y, dy, 1.5),
+            da == DType.F32 ? 2e-5 : 1e-2);
+      }
+      DType other = da == DType.F32 ? DType.BF16 : DType.F32;
+      Tensor conv = Tensor.empty(other, GPU, n);
+      conv.copyFrom(dev(x));
+      assertExact("fast convert " + da + "->" + other, conv, x.to(other));
+    }
+  }
+
+  @Test
   void whereBroadcasting() {
     Backend g = gpu();
     Backend c = cpu();

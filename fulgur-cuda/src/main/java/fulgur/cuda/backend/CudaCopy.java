@@ -96,6 +96,12 @@ public final class CudaCopy {
       }
       return;
     }
+    if (src.isContiguous() && dst.isContiguous() && src.dtype() != dst.dtype() && CudaElementwise.fast(g, src, "copy")
+        && CudaElementwise.fast(g, dst, "copy")) {
+      g.launch(g.kernel(TENSOR, "t_convert_c_" + CudaElementwise.tn(src.dtype()) + "_" + CudaElementwise.tn(dst.dtype())), Math.max(1, n / 4),
+          sp, dp, n);
+      return;
+    }
     Desc d = Desc.of("copy", dst.shape(), dst.strides(), src.strides());
     g.launch(g.kernel(TENSOR, "t_copy"), n, d.struct(), sp, Gpu.code(src.dtype()), dp, Gpu.code(dst.dtype()), n);
   }

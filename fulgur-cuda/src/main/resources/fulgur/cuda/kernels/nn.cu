@@ -76,15 +76,18 @@ static __device__ void ce_fwd_body(const void* x, int xt, const void* tg, int tt
       continue;
     }
     i64 base = r * cols;
-    double m = -D_INF, s = 0, sx = 0;
+    // per thread: online max and sum of exp in the compute type (f32 for f32/bf16), combined in double
+    const C NEG = -(C)D_INF;
+    C m = NEG, s = 0;
+    double sx = 0;
     for (int c = threadIdx.x; c < cols; c += blockDim.x) {
-      double v = (double)ld_c<C>(x, xt, base + c);
-      sx += v;
-      if (v > m) { s = (m == -D_INF ? 0.0 : s * exp(m - v)) + 1.0; m = v; }
+      C v = ld_c<C>(x, xt, base + c);
+      sx += (double)v;
+      if (v > m) { s = (m == NEG ? C(0) : s * exp(m - v)) + C(1); m = v; }
       else s += exp(v - m);
     }
-    double gm = block_max<double>(m, sm);
-    double part = (m == -D_INF) ? 0.0 : s * exp(m - gm);
+    double gm = block_max<double>((double)m, sm);
+    double part = (m == NEG) ? 0.0 : (double)s * exp((double)m - gm);
     double sum = block_sum<double>(part, sc);
     double sumX = block_sum<double>(sx, sc);
     if (threadIdx.x == 0) {
@@ -146,14 +149,15 @@ static __device__ void ce_bwd_body(const void* x, int xt, const void* tg, int tt
       for (int c = threadIdx.x; c < cols; c += blockDim.x) st_c<C>(dx, dxt, base + c, C(0));
       continue;
     }
-    double m = -D_INF, s = 0;
+    const C NEG = -(C)D_INF;
+    C m = NEG, s = 0;
     for (int c = threadIdx.x; c < cols; c += blockDim.x) {
-      double v = (double)ld_c<C>(x, xt, base + c);
-      if (v > m) { s = (m == -D_INF ? 0.0 : s * exp(m - v)) + 1.0; m = v; }
+      C v = ld_c<C>(x, xt, base + c);
+      if (v > m) { s = (m == NEG ? C(0) : s * exp(m - v)) + C(1); m = v; }
       else s += exp(v - m);
     }
-    double gm = block_max<double>(m, sm);
-    double part = (m == -D_INF) ? 0.0 : s * exp(m - gm);
+    double gm = block_max<double>((double)m, sm);
+    double part = (m == NEG) ? 0.0 : (double)s * exp((double)m - gm);
     double inv = 1.0 / block_sum<double>(part, sc);
     C cm = (C)gm;
     C cinv = (C)inv;

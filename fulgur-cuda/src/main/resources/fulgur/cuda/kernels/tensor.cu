@@ -536,3 +536,120 @@ extern "C" __global__ void t_sumsq_partial(const void* x, int xt, long long n, d
   double s = block_sum(acc, sc);
   if (threadIdx.x == 0) part[blockIdx.x] = s;
 }
+
+// ------------------------------------------------------------------------------------------ contiguous fast paths
+// Same-shape contiguous operands with compile-time dtypes (f32, bf16), four elements per thread through 16-byte
+// (f32) or 8-byte (bf16) accesses; the Java side checks alignment (16 / 8 bytes) and falls back to the strided
+// kernels otherwise. Same math as the strided kernels.
+
+typedef __nv_bfloat16 bf16_t;
+
+static __device__ __forceinline__ void ld4(const float* p, i64 i, float* v) {
+  float4 x = *reinterpret_cast<const float4*>(p + i);
+  v[0] = x.x; v[1] = x.y; v[2] = x.z; v[3] = x.w;
+}
+static __device__ __forceinline__ void ld4(const bf16_t* p, i64 i, float* v) {
+  uint2 x = *reinterpret_cast<const uint2*>(p + i);
+  float2 a = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162*>(&x.x));
+  float2 b = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162*>(&x.y));
+  v[0] = a.x; v[1] = a.y; v[2] = b.x; v[3] = b.y;
+}
+static __device__ __forceinline__ void st4(float* p, i64 i, const float* v) {
+  *reinterpret_cast<float4*>(p + i) = make_float4(v[0], v[1], v[2], v[3]);
+}
+static __device__ __forceinline__ void st4(bf16_t* p, i64 i, const float* v) {
+  __nv_bfloat162 a = __floats2bfloat162_rn(v[0], v[1]);
+  __nv_bfloat162 b = __floats2bfloat162_rn(v[2], v[3]);
+  uint2 x;
+  x.x = *reinterpret_cast<unsigned*>(&a);
+  x.y = *reinterpret_cast<unsigned*>(&b);
+  *reinterpret_cast<uint2*>(p + i) = x;
+}
+static __device__ __forceinline__ float ld1(const float* p, i64 i) { return p[i]; }
+static __device__ __forceinline__ float ld1(const bf16_t* p, i64 i) { return __bfloat162float(p[i]); }
+static __device__ __forceinline__ void st1(float* p, i64 i, float v) { p[i] = v; }
+static __device__ __forceinline__ void st1(bf16_t* p, i64 i, float v) { p[i] = __float2bfloat16(v); }
+
+#define GRID_STRIDE4(i, n4) for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < (n4); i += (i64)gridDim.x * blockDim.x)
+
+template <typename TA, typename TB, typename TO>
+static __device__ __forceinline__ void binary_c(int op, const TA* a, const TB* b, TO* o, i64 n) {
+  i64 n4 = n >> 2;
+  GRID_STRIDE4(q, n4) {
+    float x[4], y[4], r[4];
+    ld4(a, 4 * q, x);
+    ld4(b, 4 * q, y);
+#pragma unroll
+    for (int j = 0; j < 4; j++) r[j] = binary_op<float>(op, x[j], y[j]);
+    st4(o, 4 * q, r);
+  }
+  for (i64 i = 4 * n4 + blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
+    st1(o, i, binary_op<float>(op, ld1(a, i), ld1(b, i)));
+  }
+}
+extern "C" __global__ void t_binary_c_f32_f32(int op, const float* a, const float* b, float* o, long long n) { binary_c(op, a, b, o, n); }
+extern "C" __global__ void t_binary_c_bf16_bf16(int op, const bf16_t* a, const bf16_t* b, bf16_t* o, long long n) { binary_c(op, a, b, o, n); }
+extern "C" __global__ void t_binary_c_f32_bf16(int op, const float* a, const bf16_t* b, float* o, long long n) { binary_c(op, a, b, o, n); }
+extern "C" __global__ void t_binary_c_bf16_f32(int op, const bf16_t* a, const float* b, float* o, long long n) { binary_c(op, a, b, o, n); }
+
+template <typename T>
+static __device__ __forceinline__ void unary_c(int op, const T* x, T* o, float p, i64 n) {
+  i64 n4 = n >> 2;
+  GRID_STRIDE4(q, n4) {
+    float v[4];
+    ld4(x, 4 * q, v);
+#pragma unroll
+    for (int j = 0; j < 4; j++) v[j] = unary_op<float>(op, v[j], p);
+    st4(o, 4 * q, v);
+  }
+  for (i64 i = 4 * n4 + blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
+    st1(o, i, unary_op<float>(op, ld1(x, i), p));
+  }
+}
+extern "C" __global__ void t_unary_c_f32(int op, const float* x, float* o, float p, long long n) { unary_c(op, x, o, p, n); }
+extern "C" __global__ void t_unary_c_bf16(int op, const bf16_t* x, bf16_t* o, float p, long long n) { unary_c(op, x, o, p, n); }
+
+// dx = dy * f'(x) with the f32 rules of t_unary_bwd_f; y (same dtype) may be null
+static __device__ __forceinline__ float unary_bwd1(int op, float xv, float yv, bool haveY, float g, float p) {
+  float y = (haveY && !recompute_y(op)) ? yv : unary_op<float>(op, xv, p);
+  if (op == U_RELU) return xv > 0 ? g : 0.f;
+  if (op == U_ADD_SCALAR) return g;
+  if (op == U_NEG) return -g;
+  return g * unary_deriv<float>(op, xv, y, p);
+}
+template <typename T>
+static __device__ __forceinline__ void unary_bwd_c(int op, const T* x, const T* y, const T* dy, T* o, float p, i64 n) {
+  i64 n4 = n >> 2;
+  bool haveY = y != nullptr;
+  GRID_STRIDE4(q, n4) {
+    float xv[4], yv[4] = {0, 0, 0, 0}, g[4], r[4];
+    ld4(x, 4 * q, xv);
+    if (haveY) ld4(y, 4 * q, yv);
+    ld4(dy, 4 * q, g);
+#pragma unroll
+    for (int j = 0; j < 4; j++) r[j] = unary_bwd1(op, xv[j], yv[j], haveY, g[j], p);
+    st4(o, 4 * q, r);
+  }
+  for (i64 i = 4 * n4 + blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
+    st1(o, i, unary_bwd1(op, ld1(x, i), haveY ? ld1(y, i) : 0.f, haveY, ld1(dy, i), p));
+  }
+}
+extern "C" __global__ void t_unary_bwd_c_f32(int op, const float* x, const float* y, const float* dy, float* o, float p, long long n) {
+  unary_bwd_c(op, x, y, dy, o, p, n);
+}
+extern "C" __global__ void t_unary_bwd_c_bf16(int op, const bf16_t* x, const bf16_t* y, const bf16_t* dy, bf16_t* o, float p, long long n) {
+  unary_bwd_c(op, x, y, dy, o, p, n);
+}
+
+template <typename TS, typename TD>
+static __device__ __forceinline__ void convert_c(const TS* s, TD* d, i64 n) {
+  i64 n4 = n >> 2;
+  GRID_STRIDE4(q, n4) {
+    float v[4];
+    ld4(s, 4 * q, v);
+    st4(d, 4 * q, v);
+  }
+  for (i64 i = 4 * n4 + blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) st1(d, i, ld1(s, i));
+}
+extern "C" __global__ void t_convert_c_f32_bf16(const float* s, bf16_t* d, long long n) { convert_c(s, d, n); }
+extern "C" __global__ void t_convert_c_bf16_f32(const bf16_t* s, float* d, long long n) { convert_c(s, d, n); }
