@@ -182,6 +182,20 @@ class CudaBackendGpuTest {
         assertClose("fast " + op + " backward " + da, g.unaryBackward(op, dev(x), gy, dev(dy), 1.5), c.unaryBackward(op, x, y, dy, 1.5),
             da == DType.F32 ? 2e-5 : 1e-2);
       }
+      // column slices (row-strided, as the chunks of a fused projection)
+      Tensor wide = randn(145, da, 3, 7, 20);
+      Tensor slice = wide.narrow(2, 4, 8);
+      Tensor gslice = dev(wide).narrow(2, 4, 8);
+      Tensor other2 = randn(146, da, 3, 7, 8);
+      Tensor dys = randn(147, da, 3, 7, 8);
+      for (UnaryOp op : new UnaryOp[] {UnaryOp.SILU, UnaryOp.SIGMOID}) {
+        Tensor y = c.unary(op, slice, 0);
+        assertClose("rows " + op + " " + da, g.unary(op, gslice, 0), y, da == DType.F32 ? 2e-5 : 1e-2);
+        assertClose("rows " + op + " backward " + da, g.unaryBackward(op, gslice, null, dev(dys), 0), c.unaryBackward(op, slice, null, dys, 0),
+            da == DType.F32 ? 2e-5 : 1e-2);
+      }
+      assertClose("rows mul " + da, g.binary(BinaryOp.MUL, gslice, dev(other2)), c.binary(BinaryOp.MUL, slice, other2), da == DType.F32 ? 2e-6 : 1e-2);
+      assertClose("rows mul' " + da, g.binary(BinaryOp.MUL, dev(other2), gslice), c.binary(BinaryOp.MUL, other2, slice), da == DType.F32 ? 2e-6 : 1e-2);
       DType other = da == DType.F32 ? DType.BF16 : DType.F32;
       Tensor conv = Tensor.empty(other, GPU, n);
       conv.copyFrom(dev(x));

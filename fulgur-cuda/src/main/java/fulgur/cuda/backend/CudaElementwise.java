@@ -48,6 +48,37 @@ public final class CudaElementwise {
 
   static String tn(DType d) { return d == DType.F32 ? "f32" : "bf16"; }
 
+  /**
+   * {rows, cols, ld of each operand} when every operand (f32/bf16, same shape) is a [rows, cols] matrix with a
+   * contiguous last dimension, cols and the row strides multiples of 4 and the bases aligned for the 4-wide
+   * kernels (column slices of a wider tensor); else null.
+   */
+  static long[] rowStrided(Gpu g, String op, int[] shape, Tensor... ts) {
+    long[][] st = new long[ts.length][];
+    for (int i = 0; i < ts.length; i++) {
+      Tensor t = ts[i];
+      if (t.dtype() != DType.F32 && t.dtype() != DType.BF16) return null;
+      if (g.ptr(t, op).address() % (t.dtype() == DType.F32 ? 16 : 8) != 0) return null;
+      st[i] = t.strides();
+    }
+    Desc d = Desc.of(op, shape, st);
+    int nd = d.ndim();
+    if (nd > 2) return null;
+    long cols = d.size(nd - 1);
+    long rows = nd == 2 ? d.size(0) : 1;
+    if (cols % 4 != 0 || cols > Integer.MAX_VALUE) return null;
+    long[] r = new long[2 + ts.length];
+    r[0] = rows;
+    r[1] = cols;
+    for (int i = 0; i < ts.length; i++) {
+      if (d.stride(i, nd - 1) != 1) return null;
+      long ld = nd == 2 ? d.stride(i, 0) : cols;
+      if (ld % 4 != 0) return null;
+      r[2 + i] = ld;
+    }
+    return r;
+  }
+
   public static Tensor unary(Gpu g, UnaryOp op, Tensor x, double param) {
     String name = "unary " + op;
     g.check(name, x);
@@ -57,6 +88,14 @@ public final class CudaElementwise {
       long n = x.numel();
       g.launch(g.kernel(TENSOR, "t_unary_c_" + tn(x.dtype())), Math.max(1, n / 4), op.ordinal(), g.ptr(x, name), g.ptr(out, name),
           (float) param, n);
+      return out;
+    }
+    long[] rs = rowStrided(g, name, x.shape(), x);
+    if (rs != null && x.numel() > 0) {
+      g.bind();
+      Tensor out = g.alloc(x.dtype(), x.shape());
+      g.launch(g.kernel(TENSOR, "t_unary_r_" + tn(x.dtype())), rs[0] * rs[1] / 4, op.ordinal(), g.ptr(x, name), rs[2], g.ptr(out, name),
+          (float) param, rs[0], (int) rs[1]);
       return out;
     }
     return unaryStrided(g, op, x, param);
@@ -104,6 +143,14 @@ public final class CudaElementwise {
           y == null ? null : g.ptr(y, name), g.ptr(dy, name), g.ptr(out, name), (float) p, n);
       return out;
     }
+    if (dy.dtype() == x.dtype() && (y == null || y.dtype() == x.dtype()) && (x.dtype() == DType.F32 || x.dtype() == DType.BF16)) {
+      long[] rs = y == null ? rowStrided(g, name, x.shape(), x, dy) : rowStrided(g, name, x.shape(), x, dy, y);
+      if (rs != null) {
+        g.launch(g.kernel(TENSOR, "t_unary_bwd_r_" + tn(x.dtype())), rs[0] * rs[1] / 4, op.ordinal(), g.ptr(x, name), rs[2],
+            y == null ? null : g.ptr(y, name), y == null ? 0L : rs[4], g.ptr(dy, name), rs[3], g.ptr(out, name), (float) p, rs[0], (int) rs[1]);
+        return out;
+      }
+    }
     long[] ys = y == null ? new long[x.ndim()] : y.strides();
     Desc d = Desc.of(name, x.shape(), x.strides(), ys, dy.strides());
     Object yp = y == null ? null : g.ptr(y, name);
@@ -133,6 +180,14 @@ public final class CudaElementwise {
       g.launch(g.kernel(TENSOR, "t_binary_c_" + tn(a.dtype()) + "_" + tn(b.dtype())), Math.max(1, n / 4), op.ordinal(), g.ptr(a, name),
           g.ptr(b, name), g.ptr(out, name), n);
       return out;
+    }
+    if (a.sameShape(b)) {
+      long[] rs = rowStrided(g, name, shape, a, b);
+      if (rs != null) {
+        g.launch(g.kernel(TENSOR, "t_binary_r_" + tn(a.dtype()) + "_" + tn(b.dtype())), rs[0] * rs[1] / 4, op.ordinal(), g.ptr(a, name), rs[2],
+            g.ptr(b, name), rs[3], g.ptr(out, name), rs[0], (int) rs[1]);
+        return out;
+      }
     }
     Desc d = Desc.of(name, shape, broadcastStrides(a, shape), broadcastStrides(b, shape), out.strides());
     g.launch(g.kernel(TENSOR, mt == DType.F32 ? "t_binary_f" : "t_binary_d"), n, d.struct(), op.ordinal(), g.ptr(a, name),

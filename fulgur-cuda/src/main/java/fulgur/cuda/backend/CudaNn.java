@@ -179,6 +179,17 @@ public final class CudaNn {
     return g.contiguous(op, p);
   }
 
+  /** The 4-wide f32/bf16 row kernels apply: contiguous rows of a multiple of 4, aligned, gain (if any) of the same dtype. */
+  private static boolean vectorRows(Gpu g, String op, Rows in, Tensor gain, Tensor... rows) {
+    DType dt = in.t.dtype();
+    if ((dt != DType.F32 && dt != DType.BF16) || in.cols % 4 != 0 || in.rows == 0) return false;
+    int align = dt == DType.F32 ? 16 : 8;
+    for (Tensor t : rows) {
+      if (t.dtype() != dt || !t.isContiguous() || g.ptr(t, op).address() % align != 0) return false;
+    }
+    return gain == null || (gain.dtype() == dt && gain.isContiguous() && g.ptr(gain, op).address() % align == 0);
+  }
+
   private static int[] statShape(Tensor x) {
     int[] rs = x.shape();
     rs[rs.length - 1] = 1;
@@ -191,6 +202,13 @@ public final class CudaNn {
     Tensor gn = param(g, op, gain, in.cols);
     Tensor y = g.alloc(x.dtype(), x.shape());
     Tensor rstd = g.alloc(in.mt, statShape(x));
+    if (vectorRows(g, op, in, gn, in.t)) {
+      g.launchRows(g.kernel(NN, "nn_rmsnorm_v_" + CudaElementwise.tn(x.dtype())), in.rows, Gpu.rowThreads(in.cols / 4), g.ptr(in.t, op),
+          gn == null ? null : g.ptr(gn, op), g.ptr(y, op), g.ptr(rstd, op), in.rows, in.cols, eps);
+      in.free();
+      if (gn != null) Gpu.freeTemp(gn, gain);
+      return new Tensor[] {y, rstd};
+    }
     g.launchRows(g.kernel(NN, "nn_rmsnorm"), in.rows, Gpu.rowThreads(in.cols), g.ptr(in.t, op), Gpu.code(x.dtype()),
         gn == null ? null : g.ptr(gn, op), gn == null ? 0 : Gpu.code(gn.dtype()), g.ptr(y, op), Gpu.code(y.dtype()), g.ptr(rstd, op),
         Gpu.code(in.mt), in.rows, in.cols, eps);
@@ -231,9 +249,14 @@ public final class CudaNn {
     if (rstd.numel() != in.rows) throw new IllegalArgumentException(op + ": rstd " + rstd.describe() + " does not match " + x.describe());
     Tensor rs = g.contiguous(op, rstd);
     Tensor dx = g.alloc(x.dtype(), x.shape());
-    g.launchRows(g.kernel(NN, "nn_rmsnorm_bwd"), in.rows, Gpu.rowThreads(in.cols), g.ptr(in.t, op), Gpu.code(x.dtype()),
-        gn == null ? null : g.ptr(gn, op), gn == null ? 0 : Gpu.code(gn.dtype()), g.ptr(rs, op), Gpu.code(rs.dtype()), g.ptr(gr.t, op),
-        Gpu.code(dy.dtype()), g.ptr(dx, op), Gpu.code(dx.dtype()), in.rows, in.cols);
+    if (rs.dtype() == DType.F32 && gr.t.dtype() == x.dtype() && vectorRows(g, op, in, gn, in.t, gr.t)) {
+      g.launchRows(g.kernel(NN, "nn_rmsnorm_bwd_v_" + CudaElementwise.tn(x.dtype())), in.rows, Gpu.rowThreads(in.cols / 4), g.ptr(in.t, op),
+          gn == null ? null : g.ptr(gn, op), g.ptr(rs, op), g.ptr(gr.t, op), g.ptr(dx, op), in.rows, in.cols);
+    } else {
+      g.launchRows(g.kernel(NN, "nn_rmsnorm_bwd"), in.rows, Gpu.rowThreads(in.cols), g.ptr(in.t, op), Gpu.code(x.dtype()),
+          gn == null ? null : g.ptr(gn, op), gn == null ? 0 : Gpu.code(gn.dtype()), g.ptr(rs, op), Gpu.code(rs.dtype()), g.ptr(gr.t, op),
+          Gpu.code(dy.dtype()), g.ptr(dx, op), Gpu.code(dx.dtype()), in.rows, in.cols);
+    }
     Tensor dgain = null;
     if (gain != null) {
       dgain = paramGrads(g, op, in.t, null, rs, gr.t, in.rows, in.cols, gain.dtype(), null)[0];

@@ -338,3 +338,99 @@ extern "C" __global__ void nn_sum_splits(const double* part, int splits, int off
     st_d(out, ot, c, a);
   }
 }
+
+// ------------------------------------------------------------------------------------------ vectorised RMSNorm (f32/bf16)
+// Contiguous rows with cols % 4 == 0; x, gain (or null), y, dy of one dtype T; rstd f32. f32 math per element,
+// f64 row sums (the CPU backend's results to f32 rounding).
+
+static __device__ __forceinline__ void v4ld(const float* p, i64 i, float* v) {
+  float4 x = *reinterpret_cast<const float4*>(p + i);
+  v[0] = x.x; v[1] = x.y; v[2] = x.z; v[3] = x.w;
+}
+static __device__ __forceinline__ void v4ld(const __nv_bfloat16* p, i64 i, float* v) {
+  uint2 x = *reinterpret_cast<const uint2*>(p + i);
+  float2 a = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162*>(&x.x));
+  float2 b = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162*>(&x.y));
+  v[0] = a.x; v[1] = a.y; v[2] = b.x; v[3] = b.y;
+}
+static __device__ __forceinline__ void v4st(float* p, i64 i, const float* v) {
+  *reinterpret_cast<float4*>(p + i) = make_float4(v[0], v[1], v[2], v[3]);
+}
+static __device__ __forceinline__ void v4st(__nv_bfloat16* p, i64 i, const float* v) {
+  __nv_bfloat162 a = __floats2bfloat162_rn(v[0], v[1]);
+  __nv_bfloat162 b = __floats2bfloat162_rn(v[2], v[3]);
+  uint2 x;
+  x.x = *reinterpret_cast<unsigned*>(&a);
+  x.y = *reinterpret_cast<unsigned*>(&b);
+  *reinterpret_cast<uint2*>(p + i) = x;
+}
+
+template <typename T>
+static __device__ void rmsnorm_v(const T* x, const T* gain, T* y, float* rstd, i64 rows, int cols, double eps) {
+  __shared__ double sc[32];
+  int c4 = cols >> 2;
+  for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+    i64 base = r * cols;
+    float ss = 0;
+    for (int j = threadIdx.x; j < c4; j += blockDim.x) {
+      float v[4];
+      v4ld(x, base + 4 * j, v);
+      ss += v[0] * v[0] + v[1] * v[1] + v[2] * v[2] + v[3] * v[3];
+    }
+    double tot = block_sum<double>((double)ss, sc);
+    float inv = (float)(1.0 / sqrt(tot / cols + eps));
+    if (threadIdx.x == 0) rstd[r] = inv;
+    for (int j = threadIdx.x; j < c4; j += blockDim.x) {
+      float v[4], gv[4] = {1, 1, 1, 1};
+      v4ld(x, base + 4 * j, v);
+      if (gain) v4ld(gain, 4 * j, gv);
+#pragma unroll
+      for (int k = 0; k < 4; k++) v[k] = v[k] * inv * gv[k];
+      v4st(y, base + 4 * j, v);
+    }
+  }
+}
+extern "C" __global__ void nn_rmsnorm_v_f32(const float* x, const float* gain, float* y, float* rstd, long long rows, int cols, double eps) {
+  rmsnorm_v(x, gain, y, rstd, rows, cols, eps);
+}
+extern "C" __global__ void nn_rmsnorm_v_bf16(const __nv_bfloat16* x, const __nv_bfloat16* gain, __nv_bfloat16* y, float* rstd, long long rows,
+    int cols, double eps) {
+  rmsnorm_v(x, gain, y, rstd, rows, cols, eps);
+}
+
+template <typename T>
+static __device__ void rmsnorm_bwd_v(const T* x, const T* gain, const float* rstd, const T* dy, T* dx, i64 rows, int cols) {
+  __shared__ double sc[32];
+  int c4 = cols >> 2;
+  for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+    i64 base = r * cols;
+    float inv = rstd[r];
+    float dot = 0;
+    for (int j = threadIdx.x; j < c4; j += blockDim.x) {
+      float v[4], g[4], gv[4] = {1, 1, 1, 1};
+      v4ld(x, base + 4 * j, v);
+      v4ld(dy, base + 4 * j, g);
+      if (gain) v4ld(gain, 4 * j, gv);
+#pragma unroll
+      for (int k = 0; k < 4; k++) dot += g[k] * gv[k] * v[k];
+    }
+    float mean = (float)(block_sum<double>((double)dot, sc) * inv / cols);
+    for (int j = threadIdx.x; j < c4; j += blockDim.x) {
+      float v[4], g[4], gv[4] = {1, 1, 1, 1}, o[4];
+      v4ld(x, base + 4 * j, v);
+      v4ld(dy, base + 4 * j, g);
+      if (gain) v4ld(gain, 4 * j, gv);
+#pragma unroll
+      for (int k = 0; k < 4; k++) o[k] = inv * (g[k] * gv[k] - v[k] * inv * mean);
+      v4st(dx, base + 4 * j, o);
+    }
+  }
+}
+extern "C" __global__ void nn_rmsnorm_bwd_v_f32(const float* x, const float* gain, const float* rstd, const float* dy, float* dx, long long rows,
+    int cols) {
+  rmsnorm_bwd_v(x, gain, rstd, dy, dx, rows, cols);
+}
+extern "C" __global__ void nn_rmsnorm_bwd_v_bf16(const __nv_bfloat16* x, const __nv_bfloat16* gain, const float* rstd, const __nv_bfloat16* dy,
+    __nv_bfloat16* dx, long long rows, int cols) {
+  rmsnorm_bwd_v(x, gain, rstd, dy, dx, rows, cols);
+}

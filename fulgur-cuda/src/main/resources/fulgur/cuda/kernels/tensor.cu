@@ -653,3 +653,100 @@ static __device__ __forceinline__ void convert_c(const TS* s, TD* d, i64 n) {
 }
 extern "C" __global__ void t_convert_c_f32_bf16(const float* s, bf16_t* d, long long n) { convert_c(s, d, n); }
 extern "C" __global__ void t_convert_c_bf16_f32(const bf16_t* s, float* d, long long n) { convert_c(s, d, n); }
+
+// ------------------------------------------------------------------------------------------ row-strided fast paths
+// [rows, cols] operands whose last dimension is contiguous and whose rows are ld elements apart (column slices such
+// as the chunks of a fused projection), output contiguous; cols % 4 == 0 and 16/8-byte alignment checked in Java.
+
+static __device__ __forceinline__ void rc(i64 q, int c4, bool small, i64& r, int& c) {
+  if (small) {
+    unsigned uq = (unsigned)q, ur = uq / (unsigned)c4;
+    r = ur;
+    c = (int)(uq - ur * (unsigned)c4) * 4;
+  } else {
+    r = q / c4;
+    c = (int)(q - r * c4) * 4;
+  }
+}
+
+template <typename TA, typename TB, typename TO>
+static __device__ __forceinline__ void binary_r(int op, const TA* a, i64 lda, const TB* b, i64 ldb, TO* o, i64 rows, int cols) {
+  int c4 = cols >> 2;
+  i64 n4 = rows * c4;
+  bool small = n4 <= 0xffffffffLL;
+  GRID_STRIDE4(q, n4) {
+    i64 r; int c;
+    rc(q, c4, small, r, c);
+    float x[4], y[4], z[4];
+    ld4(a, r * lda + c, x);
+    ld4(b, r * ldb + c, y);
+#pragma unroll
+    for (int j = 0; j < 4; j++) z[j] = binary_op<float>(op, x[j], y[j]);
+    st4(o, r * cols + c, z);
+  }
+}
+extern "C" __global__ void t_binary_r_f32_f32(int op, const float* a, long long lda, const float* b, long long ldb, float* o, long long rows, int cols) {
+  binary_r(op, a, lda, b, ldb, o, rows, cols);
+}
+extern "C" __global__ void t_binary_r_bf16_bf16(int op, const bf16_t* a, long long lda, const bf16_t* b, long long ldb, bf16_t* o, long long rows,
+    int cols) {
+  binary_r(op, a, lda, b, ldb, o, rows, cols);
+}
+extern "C" __global__ void t_binary_r_f32_bf16(int op, const float* a, long long lda, const bf16_t* b, long long ldb, float* o, long long rows,
+    int cols) {
+  binary_r(op, a, lda, b, ldb, o, rows, cols);
+}
+extern "C" __global__ void t_binary_r_bf16_f32(int op, const bf16_t* a, long long lda, const float* b, long long ldb, float* o, long long rows,
+    int cols) {
+  binary_r(op, a, lda, b, ldb, o, rows, cols);
+}
+
+template <typename T>
+static __device__ __forceinline__ void unary_r(int op, const T* x, i64 ldx, T* o, float p, i64 rows, int cols) {
+  int c4 = cols >> 2;
+  i64 n4 = rows * c4;
+  bool small = n4 <= 0xffffffffLL;
+  GRID_STRIDE4(q, n4) {
+    i64 r; int c;
+    rc(q, c4, small, r, c);
+    float v[4];
+    ld4(x, r * ldx + c, v);
+#pragma unroll
+    for (int j = 0; j < 4; j++) v[j] = unary_op<float>(op, v[j], p);
+    st4(o, r * cols + c, v);
+  }
+}
+extern "C" __global__ void t_unary_r_f32(int op, const float* x, long long ldx, float* o, float p, long long rows, int cols) {
+  unary_r(op, x, ldx, o, p, rows, cols);
+}
+extern "C" __global__ void t_unary_r_bf16(int op, const bf16_t* x, long long ldx, bf16_t* o, float p, long long rows, int cols) {
+  unary_r(op, x, ldx, o, p, rows, cols);
+}
+
+template <typename T>
+static __device__ __forceinline__ void unary_bwd_r(int op, const T* x, i64 ldx, const T* y, i64 ldy, const T* dy, i64 lddy, T* o, float p,
+    i64 rows, int cols) {
+  int c4 = cols >> 2;
+  i64 n4 = rows * c4;
+  bool small = n4 <= 0xffffffffLL;
+  bool haveY = y != nullptr;
+  GRID_STRIDE4(q, n4) {
+    i64 r; int c;
+    rc(q, c4, small, r, c);
+    float xv[4], yv[4] = {0, 0, 0, 0}, g[4], z[4];
+    ld4(x, r * ldx + c, xv);
+    if (haveY) ld4(y, r * ldy + c, yv);
+    ld4(dy, r * lddy + c, g);
+#pragma unroll
+    for (int j = 0; j < 4; j++) z[j] = unary_bwd1(op, xv[j], yv[j], haveY, g[j], p);
+    st4(o, r * cols + c, z);
+  }
+}
+extern "C" __global__ void t_unary_bwd_r_f32(int op, const float* x, long long ldx, const float* y, long long ldy, const float* dy, long long lddy,
+    float* o, float p, long long rows, int cols) {
+  unary_bwd_r(op, x, ldx, y, ldy, dy, lddy, o, p, rows, cols);
+}
+extern "C" __global__ void t_unary_bwd_r_bf16(int op, const bf16_t* x, long long ldx, const bf16_t* y, long long ldy, const bf16_t* dy,
+    long long lddy, bf16_t* o, float p, long long rows, int cols) {
+  unary_bwd_r(op, x, ldx, y, ldy, dy, lddy, o, p, rows, cols);
+}
