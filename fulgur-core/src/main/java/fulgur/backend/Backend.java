@@ -109,4 +109,36 @@ public interface Backend {
      * f64); {@code step} ≥ 1 is the bias-correction step.
      */
     void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps, double weightDecay, long step);
+
+    // ---------------------------------------------------------------- lightning attention
+
+    /**
+     * The kernels behind {@link fulgur.ops.lightning.Lightning#chunked} (which keeps the autograd logic): q, k
+     * [B, T, H, dk] and v [B, T, H, dv] on this device, an optional initial state [N, H, dk, dv] (N = B, or the number
+     * of packed sequences when {@code cuSeqlens} is given; arguments already validated). Returns one flat tensor: the
+     * output [B, T, H, dv] followed, when {@code wantFinalState}, by the final state [N, H, dk, dv]. Its dtype is the
+     * backend's choice (the wrapper converts the output to q's dtype); with a final state it is f32 (f64 for f64).
+     */
+    default Tensor lightningForward(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState,
+                                    boolean wantFinalState, int blockSize, int[] cuSeqlens) {
+        throw new UnsupportedOperationException("lightning attention: no kernel on " + device());
+    }
+
+    /**
+     * Gradients {dq, dk, dv, dInitialState (null without an initial state)} of {@link #lightningForward} from the
+     * gradient of its packed result (same length; any floating dtype).
+     */
+    default Tensor[] lightningBackward(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState,
+                                       boolean wantFinalState, int blockSize, int[] cuSeqlens, Tensor packedGrad) {
+        throw new UnsupportedOperationException("lightning attention: no kernel on " + device());
+    }
+
+    /**
+     * Decoding kernel behind {@link fulgur.ops.lightning.Lightning#recurrent}: consumes the T tokens of q, k, v, advances
+     * {@code state} [B, H, dk, dv] (f32 or f64, contiguous) in place and returns the outputs [B, T, H, dv] in the state's
+     * dtype. No gradients.
+     */
+    default Tensor lightningRecurrent(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor state) {
+        throw new UnsupportedOperationException("lightning attention: no kernel on " + device());
+    }
 }

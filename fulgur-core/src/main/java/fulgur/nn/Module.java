@@ -105,6 +105,41 @@ public abstract class Module implements AutoCloseable {
         });
     }
 
+    /**
+     * Moves every parameter to {@code device} (same dtype), replacing each parameter's tensor; the old storage is
+     * freed. Gradients are dropped. Returns this module.
+     */
+    public Module to(fulgur.tensor.Device device) {
+        try (var g = fulgur.autograd.GradMode.noGrad()) {
+            for (Parameter p : namedParameters().values()) {
+                if (!p.value().device().equals(device)) {
+                    p.replace(p.value().detach().to(device));
+                }
+            }
+        }
+        return this;
+    }
+
+    /** Converts every floating parameter to {@code dtype} (same device), as {@link #to(fulgur.tensor.Device)}. */
+    public Module to(fulgur.tensor.DType dtype) {
+        try (var g = fulgur.autograd.GradMode.noGrad()) {
+            for (Parameter p : namedParameters().values()) {
+                if (p.value().dtype() != dtype && p.value().dtype().isFloating()) {
+                    p.replace(p.value().detach().to(dtype));
+                }
+            }
+        }
+        return this;
+    }
+
+    /** The device of the parameters (CPU for a module without parameters). */
+    public fulgur.tensor.Device device() {
+        for (Parameter p : namedParameters().values()) {
+            return p.value().device();
+        }
+        return fulgur.tensor.Device.CPU;
+    }
+
     public void zeroGrad() {
         namedParameters().values().forEach(Parameter::zeroGrad);
     }

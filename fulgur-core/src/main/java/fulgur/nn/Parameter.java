@@ -39,8 +39,13 @@ public final class Parameter {
         return value.grad();
     }
 
+    /** Drops the gradient and frees its storage now (gradients of parameters live in the root scope). */
     public void zeroGrad() {
+        Tensor g = value.grad();
         value.zeroGrad();
+        if (g != null && g.storage() != value.storage() && g.storage().owner() == Scope.root()) {
+            g.close();
+        }
     }
 
     public boolean decay() {

@@ -106,8 +106,8 @@ public final class Trainer {
                 for (int micro = 0; micro < cfg.accumulation(); micro++) {
                     try (Scope s = Scope.open("step")) {
                         Batch b = data.next();
-                        Tensor inputs = Tensor.ofInts(b.inputs(), b.batch(), b.seqLen());
-                        Tensor targets = Tensor.ofInts(b.targets(), b.batch() * b.seqLen());
+                        Tensor inputs = onModelDevice(Tensor.ofInts(b.inputs(), b.batch(), b.seqLen()));
+                        Tensor targets = onModelDevice(Tensor.ofInts(b.targets(), b.batch() * b.seqLen()));
                         Tensor loss = model.loss(inputs, targets);
                         Tensor scaled = cfg.accumulation() == 1 ? loss : loss.mul(1.0 / cfg.accumulation());
                         scaled.backward();
@@ -158,6 +158,12 @@ public final class Trainer {
         }
         opt.release();
         return new Result(step, lastLoss, lastEval, tps, outDir);
+    }
+
+    /** Batches go where the model's parameters are (a no-op on the CPU). */
+    private Tensor onModelDevice(Tensor t) {
+        fulgur.tensor.Device d = model.module().device();
+        return t.device().equals(d) ? t : t.to(d);
     }
 
     private Map<String, Double> evaluate() {

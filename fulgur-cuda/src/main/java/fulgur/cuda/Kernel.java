@@ -71,21 +71,28 @@ public final class Kernel {
     module.context().bind();
     try (Arena a = Arena.ofConfined()) {
       int n = args.length;
-      MemorySegment values = a.allocate(8L * Math.max(1, n), 8);
       MemorySegment ptrs = a.allocate(ADDRESS, Math.max(1, n));
       for (int i = 0; i < n; i++) {
-        MemorySegment slot = values.asSlice(8L * i, 8);
         Object v = args[i];
+        MemorySegment slot;
         switch (signature.params().get(i).kind()) {
-          case POINTER -> slot.set(JAVA_LONG, 0, v == null ? 0L : ((DevicePointer) v).address());
-          case INT -> slot.set(JAVA_INT, 0, (Integer) v);
-          case LONG -> slot.set(JAVA_LONG, 0, (Long) v);
-          case FLOAT -> slot.set(JAVA_FLOAT, 0, (Float) v);
-          case DOUBLE -> slot.set(JAVA_DOUBLE, 0, (Double) v);
+          case POINTER -> slot = a.allocateFrom(JAVA_LONG, v == null ? 0L : ((DevicePointer) v).address());
+          case INT -> slot = a.allocateFrom(JAVA_INT, (Integer) v);
+          case LONG -> slot = a.allocateFrom(JAVA_LONG, (Long) v);
+          case FLOAT -> slot = a.allocateFrom(JAVA_FLOAT, (Float) v);
+          case DOUBLE -> slot = a.allocateFrom(JAVA_DOUBLE, (Double) v);
+          case STRUCT -> {
+            byte[] b = ((KernelStruct) v).bytes();
+            slot = a.allocate(b.length, 16);
+            MemorySegment.copy(b, 0, slot, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, b.length);
+          }
+          default -> throw new IllegalStateException();
         }
         ptrs.setAtIndex(ADDRESS, i, slot);
       }
+      Object mark = KernelProfiler.enabled() ? KernelProfiler.begin(stream) : null;
       CudaDriver.get().launchKernel(function, gx, gy, gz, bx, by, bz, smem, stream.handle(), ptrs, name());
+      if (mark != null) KernelProfiler.end(mark, name(), stream);
     }
   }
 

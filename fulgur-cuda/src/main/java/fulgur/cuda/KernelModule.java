@@ -41,8 +41,30 @@ public final class KernelModule implements AutoCloseable {
     this.fromCache = fromCache;
   }
 
-  /** Reads a kernel source resource (e.g. "lightning.cu"). */
+  private static final java.util.regex.Pattern LOCAL_INCLUDE =
+      java.util.regex.Pattern.compile("(?m)^\\s*#include\\s+\"([\\w.]+)\"\\s*$");
+
+  /**
+   * Reads a kernel source resource (e.g. "lightning.cu"), with its {@code #include "x.cuh"} lines replaced by
+   * the resources of those names (NVRTC has no file system to look in).
+   */
   public static String resource(String file) {
+    return expandIncludes(file, rawResource(file), new java.util.HashSet<>());
+  }
+
+  private static String expandIncludes(String file, String src, java.util.Set<String> seen) {
+    java.util.regex.Matcher m = LOCAL_INCLUDE.matcher(src);
+    StringBuilder sb = new StringBuilder();
+    while (m.find()) {
+      String inc = m.group(1);
+      String body = seen.add(inc) ? expandIncludes(inc, rawResource(inc), seen) : "";
+      m.appendReplacement(sb, java.util.regex.Matcher.quoteReplacement("// ---- " + inc + " (included by " + file + ")\n" + body));
+    }
+    m.appendTail(sb);
+    return sb.toString();
+  }
+
+  private static String rawResource(String file) {
     String path = RESOURCE_ROOT + file;
     try (InputStream in = KernelModule.class.getClassLoader().getResourceAsStream(path)) {
       if (in == null) throw new IllegalArgumentException("kernel source " + path + " not found on the class path");

@@ -12,7 +12,9 @@ public record KernelSignature(String name, List<Param> params) {
 
   /** What a parameter is, for checking Java arguments. */
   public enum Kind {
-    POINTER("a DevicePointer (or null)"), INT("an Integer"), LONG("a Long"), FLOAT("a Float"), DOUBLE("a Double");
+    POINTER("a DevicePointer (or null)"), INT("an Integer"), LONG("a Long"), FLOAT("a Float"), DOUBLE("a Double"),
+    /** A struct passed by value: its type name ends in {@code Desc} (e.g. {@code ShapeDesc}); the argument is a {@link KernelStruct}. */
+    STRUCT("a KernelStruct");
 
     final String expected;
 
@@ -76,13 +78,17 @@ public record KernelSignature(String name, List<Param> params) {
               "unsigned long", "ptrdiff_t" -> Kind.LONG;
           case "float" -> Kind.FLOAT;
           case "double" -> Kind.DOUBLE;
-          default -> throw new IllegalArgumentException("kernel " + kernel + ": parameter '" + decl
-              + "' has a type fulgur cannot pass (supported: pointers, int, long long, float, double)");
+          default -> type.matches("[A-Z]\\w*Desc") ? Kind.STRUCT : unsupported(kernel, decl);
         };
       }
       ps.add(new Param(decl, name, kind));
     }
     return ps;
+  }
+
+  private static Kind unsupported(String kernel, String decl) {
+    throw new IllegalArgumentException("kernel " + kernel + ": parameter '" + decl
+        + "' has a type fulgur cannot pass (supported: pointers, int, long long, float, double, structs named *Desc)");
   }
 
   private static int matchingParen(String s, int open) {
@@ -120,6 +126,7 @@ public record KernelSignature(String name, List<Param> params) {
         case LONG -> a instanceof Long;
         case FLOAT -> a instanceof Float;
         case DOUBLE -> a instanceof Double;
+        case STRUCT -> a instanceof KernelStruct;
       };
       if (!ok) {
         throw new IllegalArgumentException("kernel " + name + ": argument " + i + " (" + p.declaration() + ") needs "

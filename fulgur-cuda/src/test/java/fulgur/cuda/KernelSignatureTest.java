@@ -60,4 +60,20 @@ class KernelSignatureTest {
     assertThatThrownBy(() -> sig.check(2f, 7L, p, 5))
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("needs a DevicePointer");
   }
+
+  @Test
+  void parsesTheBackendKernelsWithIncludesAndStructs() {
+    String src = KernelModule.resource("tensor.cu");
+    assertThat(src).contains("struct ShapeDesc").doesNotContain("#include \"tensor_common.cuh\"");
+    Map<String, KernelSignature> t = KernelSignature.parseAll(src);
+    assertThat(t).containsKeys("t_copy", "t_unary_f", "t_binary_d", "t_reduce_rows", "t_adamw_f32", "t_dropout_mask");
+    assertThat(t.get("t_copy").params()).extracting(KernelSignature.Param::kind)
+        .containsExactly(Kind.STRUCT, Kind.POINTER, Kind.INT, Kind.POINTER, Kind.INT, Kind.LONG);
+    assertThat(KernelSignature.parseAll(KernelModule.resource("nn.cu"))).containsKeys("nn_softmax_f", "nn_ce_fwd_f", "nn_layernorm_bwd");
+    assertThat(KernelSignature.parseAll(KernelModule.resource("lightning_generic.cu")).get("lg_walk").params()).hasSize(19);
+    KernelSignature sig = t.get("t_copy");
+    sig.check(new KernelStruct(new byte[392]), DevicePointer.of(16), 0, null, 1, 5L);
+    assertThatThrownBy(() -> sig.check(DevicePointer.of(16), DevicePointer.of(16), 0, null, 1, 5L))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("needs a KernelStruct");
+  }
 }

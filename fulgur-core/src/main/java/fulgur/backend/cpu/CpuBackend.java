@@ -4,6 +4,7 @@ import fulgur.backend.Backend;
 import fulgur.backend.BinaryOp;
 import fulgur.backend.ReduceOp;
 import fulgur.backend.UnaryOp;
+import fulgur.ops.lightning.LightningCpu;
 import fulgur.tensor.DType;
 import fulgur.tensor.Device;
 import fulgur.tensor.Tensor;
@@ -164,5 +165,22 @@ public final class CpuBackend implements Backend {
     @Override
     public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps, double weightDecay, long step) {
         CpuOptim.adamw(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, step);
+    }
+
+    @Override
+    public Tensor lightningForward(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState, boolean wantFinalState,
+                                   int blockSize, int[] cuSeqlens) {
+        return LightningCpu.forward(q, k, v, slopes, scale, initialState, wantFinalState, blockSize, cuSeqlens);
+    }
+
+    @Override
+    public Tensor[] lightningBackward(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState, boolean wantFinalState,
+                                      int blockSize, int[] cuSeqlens, Tensor packedGrad) {
+        return LightningCpu.backward(q, k, v, slopes, scale, initialState, wantFinalState, blockSize, cuSeqlens, packedGrad);
+    }
+
+    @Override
+    public Tensor lightningRecurrent(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor state) {
+        return LightningCpu.recurrent(q, k, v, slopes, scale, state);
     }
 }

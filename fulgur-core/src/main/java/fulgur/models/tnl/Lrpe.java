@@ -34,6 +34,9 @@ final class Lrpe extends Module {
             pos[i] = offset + i;
         }
         Tensor n = Tensor.of(pos, t, 1, 1);
+        if (!x.device().equals(n.device())) {
+            n = n.to(x.device());
+        }
         Tensor angle = Elementwise.mul(n, Views.reshape(theta.value(), heads, dim)); // [T, H, d]
         Tensor c = Elementwise.mul(x, Elementwise.cos(angle));
         Tensor s = Elementwise.mul(x, Elementwise.sin(angle));

@@ -3,11 +3,10 @@ package fulgur.ops.lightning;
 import fulgur.autograd.Autograd;
 import fulgur.autograd.GradMode;
 import fulgur.tensor.DType;
-import fulgur.tensor.Device;
 import fulgur.tensor.Shape;
 import fulgur.tensor.Tensor;
 import fulgur.ops.Views;
-import java.lang.foreign.MemorySegment;
+import fulgur.backend.Backend;
 
 /**
  * Lightning attention as an autograd op on tensors [B, T, H, D]: o_t = scale·Σ_{s≤t} λ^{t−s}(q_t·k_s) v_s with
@@ -28,7 +27,9 @@ public final class Lightning {
 
     /**
      * Chunked forward; the backward is the hand-written Lightning-2 backward. Gradients flow to q, k, v and the
-     * initial state, and from the output and the final state.
+     * initial state, and from the output and the final state. Runs on the device of q, k and v through its backend's
+     * {@link fulgur.backend.Backend#lightningForward} kernels (CPU: the Vector API kernels; CUDA: tensor cores for bf16
+     * with head dims 64/128, an exact f32 kernel otherwise).
      *
      * @param cuSeqlens packed variable-length sequences (batch must be 1), or null
      */
@@ -36,54 +37,37 @@ public final class Lightning {
                                  boolean wantFinalState, int blockSize, int[] cuSeqlens) {
         String op = "lightning.chunked";
         LightningShape shape = shapeOf(op, q, k, v);
-        DType ct = q.dtype() == DType.F64 ? DType.F64 : DType.F32;
+        shape.checkSlopes(op, slopes);
+        LightningShape.checkScale(op, scale);
+        LightningShape.checkBlockSize(op, blockSize);
+        shape.checkCuSeqlens(op, cuSeqlens);
         int n = cuSeqlens == null ? shape.batch() : cuSeqlens.length - 1;
         int[] stateShape = {n, shape.heads(), shape.dk(), shape.dv()};
-        if (initialState != null && !java.util.Arrays.equals(initialState.shape(), stateShape)) {
-            throw new IllegalArgumentException(op + ": initial state " + initialState.describe() + " does not match the expected " + Shape.str(stateShape));
+        if (initialState != null) {
+            initialState.checkAlive(op);
+            if (!java.util.Arrays.equals(initialState.shape(), stateShape)) {
+                throw new IllegalArgumentException(op + ": initial state " + initialState.describe() + " does not match the expected " + Shape.str(stateShape));
+            }
+            if (!initialState.device().equals(q.device())) {
+                throw new IllegalArgumentException(op + ": initial state " + initialState.describe() + " is not on " + q.device() + " with q");
+            }
         }
-        Tensor qc = cpuContiguous(q, ct);
-        Tensor kc = cpuContiguous(k, ct);
-        Tensor vc = cpuContiguous(v, ct);
-        Tensor s0 = initialState == null ? null : cpuContiguous(initialState, ct);
-        long outNumel = (long) shape.batch() * shape.seqLen() * shape.heads() * shape.dv();
+        long outNumel = shape.voElements();
         long stateNumel = Shape.numel(stateShape);
+        Backend be = q.backend();
+        Tensor packed = be.lightningForward(q, k, v, slopes, scale, initialState, wantFinalState, blockSize, cuSeqlens);
         // Output and final state share one buffer, so the pair is a single node of the graph.
-        Tensor packed = Tensor.empty(ct, Shape.toInt(op, outNumel + (wantFinalState ? stateNumel : 0)));
-        int es = ct.byteSize();
-        MemorySegment all = packed.hostSegment(op);
-        MemorySegment out = all.asSlice(0, outNumel * es);
-        MemorySegment sT = wantFinalState ? all.asSlice(outNumel * es, stateNumel * es) : null;
-        if (ct == DType.F32) {
-            LightningChunked.forward(shape, seg(qc), seg(kc), seg(vc), slopes, scale, blockSize, cuSeqlens, s0 == null ? null : seg(s0), out, sT);
-        } else {
-            LightningChunked.forwardF64(shape, seg(qc), seg(kc), seg(vc), slopes, scale, blockSize, cuSeqlens, s0 == null ? null : seg(s0), out, sT);
-        }
         Tensor[] inputs = {q, k, v, initialState};
         Tensor node = Autograd.record(op, packed, inputs, g -> {
-            Tensor gc = cpuContiguous(g, ct);
-            MemorySegment ga = seg(gc);
-            MemorySegment dOut = ga.asSlice(0, outNumel * es);
-            MemorySegment dsT = wantFinalState ? ga.asSlice(outNumel * es, stateNumel * es) : null;
-            Tensor dq = Tensor.empty(ct, q.shape());
-            Tensor dk = Tensor.empty(ct, k.shape());
-            Tensor dv = Tensor.empty(ct, v.shape());
-            Tensor ds0 = s0 == null ? null : Tensor.empty(ct, stateShape);
-            if (ct == DType.F32) {
-                LightningChunked.backward(shape, seg(qc), seg(kc), seg(vc), slopes, scale, blockSize, cuSeqlens, s0 == null ? null : seg(s0),
-                        dOut, dsT, seg(dq), seg(dk), seg(dv), ds0 == null ? null : seg(ds0));
-            } else {
-                LightningChunked.backwardF64(shape, seg(qc), seg(kc), seg(vc), slopes, scale, blockSize, cuSeqlens, s0 == null ? null : seg(s0),
-                        dOut, dsT, seg(dq), seg(dk), seg(dv), ds0 == null ? null : seg(ds0));
-            }
-            return new Tensor[] {back(dq, q), back(dk, k), back(dv, v), ds0 == null ? null : back(ds0, initialState)};
+            Tensor[] d = be.lightningBackward(q, k, v, slopes, scale, initialState, wantFinalState, blockSize, cuSeqlens, g);
+            return new Tensor[] {back(d[0], q), back(d[1], k), back(d[2], v), d[3] == null || initialState == null ? null : back(d[3], initialState)};
         });
         int[] outShape = {shape.batch(), shape.seqLen(), shape.heads(), shape.dv()};
-        Tensor o = Views.reshape(Views.narrow(node, 0, 0, (int) outNumel), outShape);
-        if (q.dtype() != ct) {
+        Tensor o = wantFinalState ? Views.reshape(Views.narrow(node, 0, 0, Shape.toInt(op, outNumel)), outShape) : Views.reshape(node, outShape);
+        if (o.dtype() != q.dtype()) {
             o = o.to(q.dtype());
         }
-        Tensor fs = wantFinalState ? Views.reshape(Views.narrow(node, 0, (int) outNumel, (int) stateNumel), stateShape) : null;
+        Tensor fs = wantFinalState ? Views.reshape(Views.narrow(node, 0, Shape.toInt(op, outNumel), Shape.toInt(op, stateNumel)), stateShape) : null;
         return new Result(o, fs);
     }
 
@@ -94,7 +78,10 @@ public final class Lightning {
     public static Tensor recurrent(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor state) {
         String op = "lightning.recurrent";
         LightningShape shape = shapeOf(op, q, k, v);
+        shape.checkSlopes(op, slopes);
+        LightningShape.checkScale(op, scale);
         int[] stateShape = {shape.batch(), shape.heads(), shape.dk(), shape.dv()};
+        state.checkAlive(op);
         if (!java.util.Arrays.equals(state.shape(), stateShape) || !state.isContiguous()) {
             throw new IllegalArgumentException(op + ": state " + state.describe() + " must be a contiguous " + Shape.str(stateShape));
         }
@@ -102,29 +89,23 @@ public final class Lightning {
         if (ct != DType.F32 && ct != DType.F64) {
             throw new IllegalArgumentException(op + ": state must be f32 or f64, got " + state.describe());
         }
+        if (!state.device().equals(q.device())) {
+            throw new IllegalArgumentException(op + ": state " + state.describe() + " is not on " + q.device() + " with q");
+        }
         try (var g = GradMode.noGrad()) {
-            Tensor qc = cpuContiguous(q, ct);
-            Tensor kc = cpuContiguous(k, ct);
-            Tensor vc = cpuContiguous(v, ct);
-            Tensor out = Tensor.empty(ct, shape.batch(), shape.seqLen(), shape.heads(), shape.dv());
-            MemorySegment st = seg(state);
-            if (ct == DType.F32) {
-                LightningRecurrent.forward(shape, seg(qc), seg(kc), seg(vc), slopes, scale, st, seg(out));
-            } else {
-                LightningRecurrent.forwardF64(shape, seg(qc), seg(kc), seg(vc), slopes, scale, st, seg(out));
-            }
-            return q.dtype() == ct ? out : out.to(q.dtype());
+            Tensor out = q.backend().lightningRecurrent(q, k, v, slopes, scale, state);
+            return q.dtype() == out.dtype() ? out : out.to(q.dtype());
         }
     }
 
-    private static LightningShape shapeOf(String op, Tensor q, Tensor k, Tensor v) {
+    static LightningShape shapeOf(String op, Tensor q, Tensor k, Tensor v) {
         for (Tensor t : new Tensor[] {q, k, v}) {
             t.checkAlive(op);
             if (t.ndim() != 4) {
                 throw new IllegalArgumentException(op + ": expected [B, T, H, D] tensors, got " + t.describe());
             }
-            if (t.device().kind() != Device.Kind.CPU) {
-                throw new IllegalArgumentException(op + ": the CPU kernel got " + t.describe());
+            if (!t.device().equals(q.device())) {
+                throw new IllegalArgumentException(op + ": q " + q.describe() + " and " + t.describe() + " are on different devices");
             }
         }
         int b = q.size(0);
@@ -136,17 +117,6 @@ public final class Lightning {
                     + " do not agree (expected q, k [B,T,H,dk] and v [B,T,H,dv])");
         }
         return new LightningShape(b, t, h, q.size(3), v.size(3));
-    }
-
-    private static Tensor cpuContiguous(Tensor t, DType ct) {
-        Tensor c = t.dtype() == ct ? t.detach() : t.detach().to(ct);
-        return c.isContiguous() ? c : c.contiguous();
-    }
-
-    private static MemorySegment seg(Tensor t) {
-        MemorySegment s = t.hostSegment("lightning");
-        long es = t.dtype().byteSize();
-        return s.asSlice(t.offset() * es, t.numel() * es);
     }
 
     private static Tensor back(Tensor grad, Tensor like) {

@@ -21,9 +21,14 @@ public final class CublasLt {
   public static final String ENV = "FULGUR_LIBCUBLASLT";
 
   // cudaDataType
-  public static final int CUDA_R_32F = 0, CUDA_R_16F = 2, CUDA_R_16BF = 14;
+  public static final int CUDA_R_32F = 0, CUDA_R_64F = 1, CUDA_R_16F = 2, CUDA_R_16BF = 14;
   // cublasComputeType_t
-  public static final int COMPUTE_32F = 68, COMPUTE_32F_FAST_TF32 = 77;
+  public static final int COMPUTE_32F = 68, COMPUTE_64F = 70, COMPUTE_32F_FAST_TF32 = 77;
+  // cublasLtMatrixLayoutAttribute_t
+  public static final int LAYOUT_BATCH_COUNT = 5, LAYOUT_STRIDED_BATCH_OFFSET = 6;
+  // cublasLtMatmulPreferenceAttributes_t (alignments: uint32)
+  public static final int PREF_MIN_ALIGNMENT_A_BYTES = 5, PREF_MIN_ALIGNMENT_B_BYTES = 6, PREF_MIN_ALIGNMENT_C_BYTES = 7,
+      PREF_MIN_ALIGNMENT_D_BYTES = 8;
   // cublasOperation_t
   public static final int OP_N = 0, OP_T = 1;
   // cublasLtMatmulDescAttributes_t
@@ -37,7 +42,7 @@ public final class CublasLt {
 
   private final NativeLibraries.Library lib;
   private final MethodHandle create, destroy, getVersion, descCreate, descDestroy, descSetAttribute, layoutCreate,
-      layoutDestroy, prefCreate, prefDestroy, prefSetAttribute, algoGetHeuristic, matmul;
+      layoutDestroy, layoutSetAttribute, prefCreate, prefDestroy, prefSetAttribute, algoGetHeuristic, matmul;
   private final Optional<MethodHandle> statusName, statusString;
 
   private CublasLt(NativeLibraries.Library lib) {
@@ -51,6 +56,7 @@ public final class CublasLt {
     descSetAttribute = lib.function(FunctionDescriptor.of(I, A, I, A, L), "cublasLtMatmulDescSetAttribute");
     layoutCreate = lib.function(FunctionDescriptor.of(I, A, I, L, L, L), "cublasLtMatrixLayoutCreate");
     layoutDestroy = lib.function(FunctionDescriptor.of(I, A), "cublasLtMatrixLayoutDestroy");
+    layoutSetAttribute = lib.function(FunctionDescriptor.of(I, A, I, A, L), "cublasLtMatrixLayoutSetAttribute");
     prefCreate = lib.function(FunctionDescriptor.of(I, A), "cublasLtMatmulPreferenceCreate");
     prefDestroy = lib.function(FunctionDescriptor.of(I, A), "cublasLtMatmulPreferenceDestroy");
     prefSetAttribute = lib.function(FunctionDescriptor.of(I, A, I, A, L), "cublasLtMatmulPreferenceSetAttribute");
@@ -163,6 +169,30 @@ public final class CublasLt {
       MemorySegment p = a.allocate(ADDRESS);
       check((int) layoutCreate.invokeExact(p, type, rows, cols, ld), "cublasLtMatrixLayoutCreate(" + rows + "x" + cols + ", ld " + ld + ")");
       return p.get(ADDRESS, 0);
+    } catch (Throwable t) { throw rethrow(t); }
+  }
+
+  /** Sets an int32 layout attribute (e.g. {@link #LAYOUT_BATCH_COUNT}). */
+  public void matrixLayoutSetInt(MemorySegment layout, int attribute, int value) {
+    try (Arena a = Arena.ofConfined()) {
+      MemorySegment v = a.allocateFrom(JAVA_INT, value);
+      check((int) layoutSetAttribute.invokeExact(layout, attribute, v, 4L), "cublasLtMatrixLayoutSetAttribute(" + attribute + ")");
+    } catch (Throwable t) { throw rethrow(t); }
+  }
+
+  /** Sets an int64 layout attribute (e.g. {@link #LAYOUT_STRIDED_BATCH_OFFSET}). */
+  public void matrixLayoutSetLong(MemorySegment layout, int attribute, long value) {
+    try (Arena a = Arena.ofConfined()) {
+      MemorySegment v = a.allocateFrom(JAVA_LONG, value);
+      check((int) layoutSetAttribute.invokeExact(layout, attribute, v, 8L), "cublasLtMatrixLayoutSetAttribute(" + attribute + ")");
+    } catch (Throwable t) { throw rethrow(t); }
+  }
+
+  /** Sets a uint32 preference attribute (the minimum alignments). */
+  public void preferenceSetInt(MemorySegment pref, int attribute, int value) {
+    try (Arena a = Arena.ofConfined()) {
+      MemorySegment v = a.allocateFrom(JAVA_INT, value);
+      check((int) prefSetAttribute.invokeExact(pref, attribute, v, 4L), "cublasLtMatmulPreferenceSetAttribute(" + attribute + ")");
     } catch (Throwable t) { throw rethrow(t); }
   }
 

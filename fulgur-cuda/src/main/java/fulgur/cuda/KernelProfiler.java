@@ -1,0 +1,76 @@
+package fulgur.cuda;
+
+import java.util.ArrayList;
+import java.util.ArrayDeque;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Optional per-kernel GPU timing: while {@link #start()}ed, every {@link Kernel#launch} (and whatever calls
+ * {@link #around}) is bracketed by CUDA events on its stream; {@link #stop()} waits for them and returns the total
+ * device time and launch count per name. For finding where a training step spends its time; off by default (no
+ * cost then).
+ */
+public final class KernelProfiler {
+  private KernelProfiler() {}
+
+  /** Device milliseconds and launches of one kernel name. */
+  public record Entry(String name, double millis, int launches) {}
+
+  private record Mark(String name, CudaEvent start, CudaEvent end) {}
+
+  private static volatile boolean on;
+  private static final List<Mark> marks = new ArrayList<>();
+  private static final ArrayDeque<CudaEvent> pool = new ArrayDeque<>();
+
+  public static boolean enabled() { return on; }
+
+  public static synchronized void start() {
+    marks.clear();
+    on = true;
+  }
+
+  private static CudaEvent event() {
+    CudaEvent e = pool.poll();
+    return e != null ? e : CudaEvent.create(true);
+  }
+
+  /** Records a start event (null when profiling is off). */
+  public static synchronized Object begin(CudaStream s) {
+    if (!on) return null;
+    return event().record(s);
+  }
+
+  public static synchronized void end(Object token, String name, CudaStream s) {
+    if (token == null || !on) return;
+    marks.add(new Mark(name, (CudaEvent) token, event().record(s)));
+  }
+
+  /** Runs body between two events named {@code name}. */
+  public static void around(String name, CudaStream s, Runnable body) {
+    Object t = begin(s);
+    body.run();
+    end(t, name, s);
+  }
+
+  /** Stops, waits for the recorded events and returns the totals, largest first. */
+  public static synchronized List<Entry> stop() {
+    on = false;
+    Map<String, double[]> acc = new HashMap<>();
+    for (Mark m : marks) {
+      m.end.synchronize();
+      double ms = m.end.elapsedSince(m.start);
+      double[] a = acc.computeIfAbsent(m.name, k -> new double[2]);
+      a[0] += ms;
+      a[1]++;
+      pool.add(m.start);
+      pool.add(m.end);
+    }
+    marks.clear();
+    List<Entry> out = new ArrayList<>();
+    acc.forEach((k, v) -> out.add(new Entry(k, v[0], (int) v[1])));
+    out.sort((x, y) -> Double.compare(y.millis(), x.millis()));
+    return out;
+  }
+}

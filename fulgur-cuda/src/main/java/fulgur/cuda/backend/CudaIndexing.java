@@ -1,0 +1,235 @@
+package fulgur.cuda.backend;
+
+import fulgur.cuda.DeviceBuffer;
+import fulgur.tensor.DType;
+import fulgur.tensor.Shape;
+import fulgur.tensor.Tensor;
+
+/** Concatenation, gather/scatter, index select/add, dropout masks and the fused AdamW update. */
+public final class CudaIndexing {
+  private CudaIndexing() {}
+
+  static final String TENSOR = "tensor.cu";
+
+  static Tensor narrowRaw(Tensor t, int axis, int start, int len) {
+    int[] s = t.shape();
+    s[axis] = len;
+    return Tensor.view(t.storage(), t.dtype(), s, t.strides(), t.offset() + start * t.stride(axis));
+  }
+
+  public static Tensor concat(Gpu g, Tensor[] xs, int axis) {
+    String op = "concat";
+    if (xs.length == 0) throw new IllegalArgumentException(op + ": needs at least one tensor");
+    int[] first = xs[0].shape();
+    DType dt = xs[0].dtype();
+    long total = 0;
+    for (Tensor x : xs) {
+      g.check(op, x);
+      int[] s = x.shape();
+      if (s.length != first.length || x.dtype() != dt) {
+        throw new IllegalArgumentException(op + ": " + x.describe() + " does not match " + xs[0].describe() + " in rank or dtype");
+      }
+      for (int i = 0; i < s.length; i++) {
+        if (i != axis && s[i] != first[i]) {
+          throw new IllegalArgumentException(op + ": shapes " + Shape.str(first) + " and " + Shape.str(s) + " differ outside axis " + axis);
+        }
+      }
+      total += s[axis];
+    }
+    g.bind();
+    int[] outShape = first.clone();
+    outShape[axis] = Shape.toInt(op, total);
+    Tensor out = g.alloc(dt, outShape);
+    int at = 0;
+    for (Tensor x : xs) {
+      int len = x.size(axis);
+      if (len > 0) CudaCopy.deviceCopy(g, x, narrowRaw(out, axis, at, len));
+      at += len;
+    }
+    return out;
+  }
+
+  /** Strides with the axis' stride zeroed. */
+  private static long[] zeroAxis(long[] st, int axis) {
+    long[] r = st.clone();
+    r[axis] = 0;
+    return r;
+  }
+
+  public static Tensor gather(Gpu g, Tensor x, int axis, Tensor index) {
+    String op = "gather";
+    g.check(op, x);
+    Tensor idx = g.index(op, index);
+    if (index.ndim() != x.ndim()) {
+      throw new IllegalArgumentException(op + ": index " + index.describe() + " must have the rank of " + x.describe());
+    }
+    int[] is = index.shape();
+    for (int i = 0; i < is.length; i++) {
+      if (i != axis && is[i] > x.size(i)) {
+        throw new IllegalArgumentException(op + ": index " + index.describe() + " is larger than " + x.describe() + " in dimension " + i);
+      }
+    }
+    g.bind();
+    Tensor out = g.alloc(x.dtype(), is);
+    long n = out.numel();
+    if (n > 0) {
+      int len = x.size(axis);
+      Desc d = Desc.exact(op, is, zeroAxis(x.strides(), axis), idx.strides());
+      DeviceBuffer err = g.errorFlag();
+      g.launch(g.kernel(TENSOR, "t_gather"), n, d.struct(), g.ptr(x, op), x.dtype().byteSize(), x.stride(axis), (long) len, g.ptr(idx, op),
+          Gpu.code(idx.dtype()), g.ptr(out, op), n, err);
+      long bad = g.firstBad(err);
+      if (bad >= 0) {
+        long k = g.readIndex(idx, bad);
+        Gpu.freeTemp(idx, index);
+        throw new IndexOutOfBoundsException(op + ": index " + k + " out of range [0, " + len + ") along axis " + axis + " of " + x.describe());
+      }
+    }
+    Gpu.freeTemp(idx, index);
+    return out;
+  }
+
+  public static Tensor scatterAdd(Gpu g, int[] shape, int axis, Tensor index, Tensor src) {
+    String op = "scatterAdd";
+    g.check(op, src);
+    Tensor idx = g.index(op, index);
+    if (!index.sameShape(src)) {
+      throw new IllegalArgumentException(op + ": index " + index.describe() + " and source " + src.describe() + " differ in shape");
+    }
+    if (index.ndim() != shape.length) {
+      throw new IllegalArgumentException(op + ": index " + index.describe() + " must have the rank of the target shape " + Shape.str(shape));
+    }
+    for (int i = 0; i < shape.length; i++) {
+      if (i != axis && index.size(i) > shape[i]) {
+        throw new IllegalArgumentException(op + ": index " + index.describe() + " is larger than the target shape " + Shape.str(shape)
+            + " in dimension " + i);
+      }
+    }
+    g.bind();
+    DType mt = CudaElementwise.mathType(src.dtype());
+    Tensor out = g.zeros(mt, shape);
+    long n = src.numel();
+    if (n > 0) {
+      int len = shape[axis];
+      Desc d = Desc.exact(op, index.shape(), zeroAxis(out.strides(), axis), idx.strides(), src.strides());
+      DeviceBuffer err = g.errorFlag();
+      g.launch(g.kernel(TENSOR, "t_scatter_add"), n, d.struct(), g.ptr(out, op), Gpu.code(mt), out.stride(axis), (long) len, g.ptr(idx, op),
+          Gpu.code(idx.dtype()), g.ptr(src, op), Gpu.code(src.dtype()), n, err);
+      long bad = g.firstBad(err);
+      if (bad >= 0) {
+        long k = g.readIndex(idx, bad);
+        Gpu.freeTemp(idx, index);
+        throw new IndexOutOfBoundsException(op + ": index " + k + " out of range [0, " + len + ") along axis " + axis);
+      }
+    }
+    Gpu.freeTemp(idx, index);
+    return g.convert(out, src.dtype());
+  }
+
+  /** A 1-D integer index on the device with every entry in [0, len). */
+  private static Tensor checkIndex(Gpu g, String op, Tensor index, int len, int axis) {
+    Tensor idx = g.index(op, index);
+    if (index.ndim() != 1) throw new IllegalArgumentException(op + ": expected a 1-D index, got " + index.describe());
+    long n = idx.numel();
+    if (n > 0) {
+      DeviceBuffer err = g.errorFlag();
+      g.launch(g.kernel(TENSOR, "t_check_index"), n, g.ptr(idx, op), Gpu.code(idx.dtype()), n, 0L, (long) len, Long.MIN_VALUE, err);
+      long bad = g.firstBad(err);
+      if (bad >= 0) {
+        long k = g.readIndex(idx, bad);
+        Gpu.freeTemp(idx, index);
+        throw new IndexOutOfBoundsException(op + ": index " + k + " out of range [0, " + len + ") along axis " + axis);
+      }
+    }
+    return idx;
+  }
+
+  public static Tensor indexSelect(Gpu g, Tensor x, int axis, Tensor index) {
+    String op = "indexSelect";
+    g.check(op, x);
+    Tensor idx = checkIndex(g, op, index, x.size(axis), axis);
+    g.bind();
+    int[] os = x.shape();
+    os[axis] = Shape.toInt(op, idx.numel());
+    Tensor out = g.alloc(x.dtype(), os);
+    long n = out.numel();
+    if (n > 0) {
+      long[] is = new long[os.length];
+      is[axis] = idx.stride(0);
+      Desc d = Desc.exact(op, os, zeroAxis(x.strides(), axis), is);
+      g.launch(g.kernel(TENSOR, "t_index_select"), n, d.struct(), g.ptr(x, op), x.dtype().byteSize(), x.stride(axis), g.ptr(idx, op),
+          Gpu.code(idx.dtype()), g.ptr(out, op), n);
+    }
+    Gpu.freeTemp(idx, index);
+    return out;
+  }
+
+  public static Tensor indexAdd(Gpu g, int[] shape, int axis, Tensor index, Tensor src) {
+    String op = "indexAdd";
+    g.check(op, src);
+    Tensor idx = checkIndex(g, op, index, shape[axis], axis);
+    int[] ss = src.shape();
+    boolean ok = ss.length == shape.length && ss[axis] >= idx.numel();
+    for (int i = 0; ok && i < ss.length; i++) ok = i == axis || ss[i] == shape[i];
+    if (!ok) {
+      Gpu.freeTemp(idx, index);
+      throw new IllegalArgumentException(op + ": source " + src.describe() + " does not match target shape " + Shape.str(shape) + " with "
+          + idx.numel() + " indices along axis " + axis);
+    }
+    g.bind();
+    DType mt = CudaElementwise.mathType(src.dtype());
+    Tensor out = g.zeros(mt, shape);
+    int[] it = ss.clone();
+    it[axis] = Shape.toInt(op, idx.numel());
+    long n = Shape.numel(it);
+    if (n > 0) {
+      long[] is = new long[ss.length];
+      is[axis] = idx.stride(0);
+      Desc d = Desc.exact(op, it, zeroAxis(out.strides(), axis), is, src.strides());
+      g.launch(g.kernel(TENSOR, "t_scatter_add"), n, d.struct(), g.ptr(out, op), Gpu.code(mt), out.stride(axis), (long) shape[axis],
+          g.ptr(idx, op), Gpu.code(idx.dtype()), g.ptr(src, op), Gpu.code(src.dtype()), n, null);
+    }
+    Gpu.freeTemp(idx, index);
+    return g.convert(out, src.dtype());
+  }
+
+  public static Tensor dropoutMask(Gpu g, Tensor like, double p, long stream) {
+    g.check("dropout", like);
+    g.bind();
+    DType dt = like.dtype().isFloating() ? like.dtype() : DType.F32;
+    Tensor out = g.alloc(dt, like.shape());
+    long n = out.numel();
+    g.launch(g.kernel(TENSOR, "t_dropout_mask"), n, g.ptr(out, "dropout"), Gpu.code(dt), n, stream, p, 1 / (1 - p));
+    return out;
+  }
+
+  public static void adamw(Gpu g, Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps, double wd,
+      long step) {
+    String op = "adamw";
+    for (Tensor t : new Tensor[] {param, grad, m, v}) g.check(op, t);
+    for (Tensor t : new Tensor[] {grad, m, v}) {
+      if (!t.sameShape(param)) throw new IllegalArgumentException(op + ": " + t.describe() + " does not match parameter " + param.describe());
+    }
+    if (!param.isContiguous() || !m.isContiguous() || !v.isContiguous()) {
+      throw new IllegalArgumentException(op + ": parameter and moments must be contiguous");
+    }
+    if (step < 1) throw new IllegalArgumentException(op + ": step must be >= 1, got " + step);
+    g.bind();
+    double bc1 = 1 - Math.pow(beta1, step);
+    double bc2 = 1 - Math.pow(beta2, step);
+    double decay = 1 - lr * wd;
+    double stepSize = lr / bc1;
+    double invSqrtBc2 = 1 / Math.sqrt(bc2);
+    long n = param.numel();
+    Tensor gr = g.contiguous(op, grad);
+    if (param.dtype() == DType.F32 && m.dtype() == DType.F32 && v.dtype() == DType.F32) {
+      g.launch(g.kernel(TENSOR, "t_adamw_f32"), n, g.ptr(param, op), g.ptr(gr, op), Gpu.code(gr.dtype()), g.ptr(m, op), g.ptr(v, op), n,
+          (float) beta1, (float) beta2, (float) (1 - beta1), (float) (1 - beta2), (float) decay, (float) stepSize, (float) invSqrtBc2,
+          (float) eps);
+    } else {
+      g.launch(g.kernel(TENSOR, "t_adamw_any"), n, g.ptr(param, op), Gpu.code(param.dtype()), g.ptr(gr, op), Gpu.code(gr.dtype()),
+          g.ptr(m, op), Gpu.code(m.dtype()), g.ptr(v, op), Gpu.code(v.dtype()), n, beta1, beta2, decay, stepSize, invSqrtBc2, eps);
+    }
+    Gpu.freeTemp(gr, grad);
+  }
+}

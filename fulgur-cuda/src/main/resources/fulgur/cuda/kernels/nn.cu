@@ -1,0 +1,436 @@
+// Row-wise neural-network kernels of the CUDA backend: softmax / log-softmax (forward, backward), fused
+// cross-entropy with ignore index and label smoothing (forward, backward), embedding (forward, backward by
+// atomic scatter-add), RMSNorm and LayerNorm (forward, backward; parameter gradients by column partials).
+//
+// Inputs are contiguous [rows, cols] of any floating dtype (the Java side copies strided ones); C is the
+// compute type (float for f32/bf16/f16, double for f64); reductions accumulate in double. One block per
+// row (grid-stride over rows); a row is never staged in shared memory, so any width works (large
+// vocabularies stream through in chunks of blockDim elements).
+#include "tensor_common.cuh"
+
+// ------------------------------------------------------------------------------------------ softmax
+
+template <typename C>
+static __device__ void softmax_body(const void* x, int xt, void* y, int yt, i64 rows, int cols, int logMode) {
+  __shared__ double sc[32];
+  for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+    i64 base = r * cols;
+    C m = -(C)D_INF;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) m = nmax(m, ld_c<C>(x, xt, base + c));
+    m = (C)block_max<double>((double)m, sc);
+    if (sizeof(C) == 4 && m == -(C)D_INF) m = 0;
+    double s = 0;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) s += (double)exp(ld_c<C>(x, xt, base + c) - m);
+    s = block_sum<double>(s, sc);
+    if (logMode) {
+      C lse = (C)((double)m + log(s));
+      for (int c = threadIdx.x; c < cols; c += blockDim.x) st_c<C>(y, yt, base + c, ld_c<C>(x, xt, base + c) - lse);
+    } else {
+      C inv = (C)(1.0 / s);
+      for (int c = threadIdx.x; c < cols; c += blockDim.x) st_c<C>(y, yt, base + c, exp(ld_c<C>(x, xt, base + c) - m) * inv);
+    }
+  }
+}
+extern "C" __global__ void nn_softmax_f(const void* x, int xt, void* y, int yt, long long rows, int cols, int logMode) {
+  softmax_body<float>(x, xt, y, yt, rows, cols, logMode);
+}
+extern "C" __global__ void nn_softmax_d(const void* x, int xt, void* y, int yt, long long rows, int cols, int logMode) {
+  softmax_body<double>(x, xt, y, yt, rows, cols, logMode);
+}
+
+// dx = log ? g - exp(y)·Σg : y·(g - Σ g·y), in double as the CPU backend
+extern "C" __global__ void nn_softmax_bwd(const void* y, int yt, const void* g, int gt, void* dx, int dxt, long long rows, int cols, int logMode) {
+  __shared__ double sc[32];
+  for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+    i64 base = r * cols;
+    double dot = 0;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+      double gv = ld_d(g, gt, base + c);
+      dot += logMode ? gv : gv * ld_d(y, yt, base + c);
+    }
+    dot = block_sum<double>(dot, sc);
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+      double gv = ld_d(g, gt, base + c), yv = ld_d(y, yt, base + c);
+      st_d(dx, dxt, base + c, logMode ? gv - exp(yv) * dot : yv * (gv - dot));
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------ cross-entropy
+
+// Per row: online max / sum of exp (one pass over the row), Σx for the smoothing term, x[target].
+// rowLoss[r] = (1-eps)(lse - x_t) + eps (lse - Σx/V); ignored rows get NaN-free 0 and flag[r] = 0.
+template <typename C>
+static __device__ void ce_fwd_body(const void* x, int xt, const void* tg, int tt, i64 rows, int cols, int ignore, double eps,
+    double* rowLoss, long long* err) {
+  __shared__ double sc[32];
+  __shared__ double sm[32];
+  for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+    i64 t = ld_l(tg, tt, r);
+    if (t == ignore) {
+      if (threadIdx.x == 0) rowLoss[r] = 0;
+      continue;
+    }
+    if (t < 0 || t >= cols) {
+      if (threadIdx.x == 0) { report_bad(err, r); rowLoss[r] = 0; }
+      continue;
+    }
+    i64 base = r * cols;
+    // per thread: online max and sum of exp in the compute type (f32 for f32/bf16), combined in double
+    const C NEG = -(C)D_INF;
+    C m = NEG, s = 0;
+    double sx = 0;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+      C v = ld_c<C>(x, xt, base + c);
+      sx += (double)v;
+      if (v > m) { s = (m == NEG ? C(0) : s * exp(m - v)) + C(1); m = v; }
+      else s += exp(v - m);
+    }
+    double gm = block_max<double>((double)m, sm);
+    double part = (m == NEG) ? 0.0 : (double)s * exp((double)m - gm);
+    double sum = block_sum<double>(part, sc);
+    double sumX = block_sum<double>(sx, sc);
+    if (threadIdx.x == 0) {
+      double lse = gm + log(sum);
+      double nll = lse - (double)ld_c<C>(x, xt, base + t);
+      double smooth = lse - sumX / cols;
+      rowLoss[r] = (1 - eps) * nll + eps * smooth;
+    }
+  }
+}
+extern "C" __global__ void nn_ce_fwd_f(const void* x, int xt, const void* tg, int tt, long long rows, int cols, int ignore, double eps,
+    double* rowLoss, long long* err) {
+  ce_fwd_body<float>(x, xt, tg, tt, rows, cols, ignore, eps, rowLoss, err);
+}
+extern "C" __global__ void nn_ce_fwd_d(const void* x, int xt, const void* tg, int tt, long long rows, int cols, int ignore, double eps,
+    double* rowLoss, long long* err) {
+  ce_fwd_body<double>(x, xt, tg, tt, rows, cols, ignore, eps, rowLoss, err);
+}
+
+// out = Σ rowLoss / count (0 when every row is ignored); count written to *countOut. One block.
+extern "C" __global__ void nn_ce_reduce(const double* rowLoss, const void* tg, int tt, long long rows, int ignore, void* out, int ot,
+    long long* countOut) {
+  __shared__ double sc[32];
+  double tot = 0, cnt = 0;
+  for (i64 r = threadIdx.x; r < rows; r += blockDim.x) {
+    if (ld_l(tg, tt, r) != ignore) { tot += rowLoss[r]; cnt += 1; }
+  }
+  tot = block_sum<double>(tot, sc);
+  cnt = block_sum<double>(cnt, sc);
+  if (threadIdx.x == 0) {
+    st_d(out, ot, 0, cnt == 0 ? 0.0 : tot / cnt);
+    if (countOut) *countOut = (long long)cnt;
+  }
+}
+
+// Rows whose target is not the ignore index (one block).
+extern "C" __global__ void nn_ce_count(const void* tg, int tt, long long rows, int ignore, long long* countOut) {
+  __shared__ double sc[32];
+  double cnt = 0;
+  for (i64 r = threadIdx.x; r < rows; r += blockDim.x) if (ld_l(tg, tt, r) != ignore) cnt += 1;
+  cnt = block_sum<double>(cnt, sc);
+  if (threadIdx.x == 0) *countOut = (long long)cnt;
+}
+
+// dlogits = (softmax - ((1-eps)·onehot + eps/V)) · gradOut / count; ignored rows 0.
+template <typename C>
+static __device__ void ce_bwd_body(const void* x, int xt, const void* tg, int tt, i64 rows, int cols, int ignore, double eps,
+    double gradOut, const long long* count, void* dx, int dxt, long long* err) {
+  __shared__ double sc[32];
+  __shared__ double sm[32];
+  long long cnt = *count;
+  double scale = cnt == 0 ? 0.0 : gradOut / (double)cnt;
+  for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+    i64 base = r * cols;
+    i64 t = ld_l(tg, tt, r);
+    bool bad = t != ignore && (t < 0 || t >= cols);
+    if (t == ignore || bad) {
+      if (bad && threadIdx.x == 0) report_bad(err, r);
+      for (int c = threadIdx.x; c < cols; c += blockDim.x) st_c<C>(dx, dxt, base + c, C(0));
+      continue;
+    }
+    const C NEG = -(C)D_INF;
+    C m = NEG, s = 0;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+      C v = ld_c<C>(x, xt, base + c);
+      if (v > m) { s = (m == NEG ? C(0) : s * exp(m - v)) + C(1); m = v; }
+      else s += exp(v - m);
+    }
+    double gm = block_max<double>((double)m, sm);
+    double part = (m == NEG) ? 0.0 : (double)s * exp((double)m - gm);
+    double inv = 1.0 / block_sum<double>(part, sc);
+    C cm = (C)gm;
+    C cinv = (C)inv;
+    C sv = (C)(eps / cols);
+    C hot = (C)(1 - eps);
+    C cs = (C)scale;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+      C p = exp(ld_c<C>(x, xt, base + c) - cm) * cinv;
+      C target = (c == t ? hot : C(0)) + sv;
+      st_c<C>(dx, dxt, base + c, (p - target) * cs);
+    }
+  }
+}
+extern "C" __global__ void nn_ce_bwd_f(const void* x, int xt, const void* tg, int tt, long long rows, int cols, int ignore, double eps,
+    double gradOut, const long long* count, void* dx, int dxt, long long* err) {
+  ce_bwd_body<float>(x, xt, tg, tt, rows, cols, ignore, eps, gradOut, count, dx, dxt, err);
+}
+extern "C" __global__ void nn_ce_bwd_d(const void* x, int xt, const void* tg, int tt, long long rows, int cols, int ignore, double eps,
+    double gradOut, const long long* count, void* dx, int dxt, long long* err) {
+  ce_bwd_body<double>(x, xt, tg, tt, rows, cols, ignore, eps, gradOut, count, dx, dxt, err);
+}
+
+// ------------------------------------------------------------------------------------------ embedding
+
+// out[i, :] = w[ids[i], :] (w contiguous [vocab, dim], es-byte elements); bad ids are reported, their rows left.
+extern "C" __global__ void nn_embedding(const void* w, int es, const void* ids, int it, void* out, long long n, int dim, long long vocab,
+    int vec16, long long* err) {
+  for (i64 i = blockIdx.x; i < n; i += gridDim.x) {
+    i64 id = ld_l(ids, it, i);
+    if (id < 0 || id >= vocab) {
+      if (threadIdx.x == 0) report_bad(err, i);
+      continue;
+    }
+    if (vec16) {
+      int chunks = dim * es / 16;
+      const uint4* src = (const uint4*)((const char*)w + id * (i64)dim * es);
+      uint4* dst = (uint4*)((char*)out + i * (i64)dim * es);
+      for (int c = threadIdx.x; c < chunks; c += blockDim.x) dst[c] = src[c];
+    } else {
+      for (int c = threadIdx.x; c < dim; c += blockDim.x) {
+        if (es == 8) ((long long*)out)[i * dim + c] = ((const long long*)w)[id * dim + c];
+        else if (es == 4) ((int*)out)[i * dim + c] = ((const int*)w)[id * dim + c];
+        else ((short*)out)[i * dim + c] = ((const short*)w)[id * dim + c];
+      }
+    }
+  }
+}
+
+// grad[ids[i], :] += dOut[i, :] (grad f32 or f64, zeroed by the caller)
+extern "C" __global__ void nn_embedding_bwd(const void* g, int gt, const void* ids, int it, void* grad, int gradT, long long n, int dim,
+    long long vocab, long long* err) {
+  for (i64 i = blockIdx.x; i < n; i += gridDim.x) {
+    i64 id = ld_l(ids, it, i);
+    if (id < 0 || id >= vocab) {
+      if (threadIdx.x == 0) report_bad(err, i);
+      continue;
+    }
+    for (int c = threadIdx.x; c < dim; c += blockDim.x) {
+      if (gradT == DT_F64) atomicAdd((double*)grad + id * dim + c, ld_d(g, gt, i * dim + c));
+      else atomicAdd((float*)grad + id * dim + c, ld_f(g, gt, i * dim + c));
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------ norms
+
+// RMSNorm: y = x·rstd (·gain), rstd = 1/sqrt(mean(x²) + eps) stored in the compute type (rt).
+extern "C" __global__ void nn_rmsnorm(const void* x, int xt, const void* gain, int gnt, void* y, int yt, void* rstd, int rt, long long rows,
+    int cols, double eps) {
+  __shared__ double sc[32];
+  for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+    i64 base = r * cols;
+    double ss = 0;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) { double v = ld_d(x, xt, base + c); ss += v * v; }
+    ss = block_sum<double>(ss, sc);
+    double inv = 1.0 / sqrt(ss / cols + eps);
+    if (threadIdx.x == 0) st_d(rstd, rt, r, inv);
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+      double v = ld_d(x, xt, base + c) * inv;
+      if (gain) v *= ld_d(gain, gnt, c);
+      st_d(y, yt, base + c, v);
+    }
+  }
+}
+
+// dx = inv·(dy⊙g − x̂·mean(dy⊙g⊙x̂)), x̂ = x·inv
+extern "C" __global__ void nn_rmsnorm_bwd(const void* x, int xt, const void* gain, int gnt, const void* rstd, int rt, const void* dy, int dyt,
+    void* dx, int dxt, long long rows, int cols) {
+  __shared__ double sc[32];
+  for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+    i64 base = r * cols;
+    double inv = ld_d(rstd, rt, r);
+    double dot = 0;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+      double gy = ld_d(dy, dyt, base + c) * (gain ? ld_d(gain, gnt, c) : 1.0);
+      dot += gy * ld_d(x, xt, base + c) * inv;
+    }
+    dot = block_sum<double>(dot, sc) / cols;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+      double gy = ld_d(dy, dyt, base + c) * (gain ? ld_d(gain, gnt, c) : 1.0);
+      st_d(dx, dxt, base + c, inv * (gy - ld_d(x, xt, base + c) * inv * dot));
+    }
+  }
+}
+
+// LayerNorm forward: mean and rstd in the compute type.
+extern "C" __global__ void nn_layernorm(const void* x, int xt, const void* w, int wt, const void* b, int bt, void* y, int yt, void* mean,
+    void* rstd, int st, long long rows, int cols, double eps) {
+  __shared__ double sc[32];
+  for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+    i64 base = r * cols;
+    double s = 0;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) s += ld_d(x, xt, base + c);
+    double mu = block_sum<double>(s, sc) / cols;
+    double var = 0;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) { double dv = ld_d(x, xt, base + c) - mu; var += dv * dv; }
+    var = block_sum<double>(var, sc);
+    double inv = 1.0 / sqrt(var / cols + eps);
+    if (threadIdx.x == 0) { st_d(mean, st, r, mu); st_d(rstd, st, r, inv); }
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+      double v = (ld_d(x, xt, base + c) - mu) * inv;
+      if (w) v *= ld_d(w, wt, c);
+      if (b) v += ld_d(b, bt, c);
+      st_d(y, yt, base + c, v);
+    }
+  }
+}
+
+// dx = inv·(g − mean(g) − x̂·mean(g·x̂)), g = dy⊙w
+extern "C" __global__ void nn_layernorm_bwd(const void* x, int xt, const void* w, int wt, const void* mean, const void* rstd, int st,
+    const void* dy, int dyt, void* dx, int dxt, long long rows, int cols) {
+  __shared__ double sc[32];
+  for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+    i64 base = r * cols;
+    double mu = ld_d(mean, st, r), inv = ld_d(rstd, st, r);
+    double sg = 0, sgx = 0;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+      double xh = (ld_d(x, xt, base + c) - mu) * inv;
+      double g = ld_d(dy, dyt, base + c) * (w ? ld_d(w, wt, c) : 1.0);
+      sg += g;
+      sgx += g * xh;
+    }
+    sg = block_sum<double>(sg, sc) / cols;
+    sgx = block_sum<double>(sgx, sc) / cols;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+      double xh = (ld_d(x, xt, base + c) - mu) * inv;
+      double g = ld_d(dy, dyt, base + c) * (w ? ld_d(w, wt, c) : 1.0);
+      st_d(dx, dxt, base + c, inv * (g - sg - xh * sgx));
+    }
+  }
+}
+
+// Column partials of the parameter gradients: part[s][c] = Σ_{rows of split s} dy·x̂ and, with wantBias,
+// part[splits + s][c] = Σ dy. x̂ = (x − mean)·rstd (mean null for RMSNorm). One thread per column.
+extern "C" __global__ void nn_norm_param_partial(const void* x, int xt, const void* mean, const void* rstd, int st, const void* dy, int dyt,
+    long long rows, int cols, int splits, int wantBias, double* part) {
+  int s = blockIdx.y;
+  i64 chunk = (rows + splits - 1) / splits;
+  i64 r0 = s * chunk, r1 = min(rows, r0 + chunk);
+  for (i64 c = blockIdx.x * (i64)blockDim.x + threadIdx.x; c < cols; c += (i64)gridDim.x * blockDim.x) {
+    double a = 0, b = 0;
+    for (i64 r = r0; r < r1; r++) {
+      double g = ld_d(dy, dyt, r * cols + c);
+      double xh = (ld_d(x, xt, r * cols + c) - (mean ? ld_d(mean, st, r) : 0.0)) * ld_d(rstd, st, r);
+      a += g * xh;
+      b += g;
+    }
+    part[(i64)s * cols + c] = a;
+    if (wantBias) part[(i64)(splits + s) * cols + c] = b;
+  }
+}
+
+// out[c] = Σ_s part[offsetSplits + s][c]
+extern "C" __global__ void nn_sum_splits(const double* part, int splits, int offsetSplits, int cols, void* out, int ot) {
+  for (i64 c = blockIdx.x * (i64)blockDim.x + threadIdx.x; c < cols; c += (i64)gridDim.x * blockDim.x) {
+    double a = 0;
+    for (int s = 0; s < splits; s++) a += part[(i64)(offsetSplits + s) * cols + c];
+    st_d(out, ot, c, a);
+  }
+}
+
+// ------------------------------------------------------------------------------------------ vectorised RMSNorm (f32/bf16)
+// Contiguous rows with cols % 4 == 0; x, gain (or null), y, dy of one dtype T; rstd f32. f32 math per element,
+// f64 row sums (the CPU backend's results to f32 rounding).
+
+static __device__ __forceinline__ void v4ld(const float* p, i64 i, float* v) {
+  float4 x = *reinterpret_cast<const float4*>(p + i);
+  v[0] = x.x; v[1] = x.y; v[2] = x.z; v[3] = x.w;
+}
+static __device__ __forceinline__ void v4ld(const __nv_bfloat16* p, i64 i, float* v) {
+  uint2 x = *reinterpret_cast<const uint2*>(p + i);
+  float2 a = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162*>(&x.x));
+  float2 b = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162*>(&x.y));
+  v[0] = a.x; v[1] = a.y; v[2] = b.x; v[3] = b.y;
+}
+static __device__ __forceinline__ void v4st(float* p, i64 i, const float* v) {
+  *reinterpret_cast<float4*>(p + i) = make_float4(v[0], v[1], v[2], v[3]);
+}
+static __device__ __forceinline__ void v4st(__nv_bfloat16* p, i64 i, const float* v) {
+  __nv_bfloat162 a = __floats2bfloat162_rn(v[0], v[1]);
+  __nv_bfloat162 b = __floats2bfloat162_rn(v[2], v[3]);
+  uint2 x;
+  x.x = *reinterpret_cast<unsigned*>(&a);
+  x.y = *reinterpret_cast<unsigned*>(&b);
+  *reinterpret_cast<uint2*>(p + i) = x;
+}
+
+template <typename T>
+static __device__ void rmsnorm_v(const T* x, const T* gain, T* y, float* rstd, i64 rows, int cols, double eps) {
+  __shared__ double sc[32];
+  int c4 = cols >> 2;
+  for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+    i64 base = r * cols;
+    float ss = 0;
+    for (int j = threadIdx.x; j < c4; j += blockDim.x) {
+      float v[4];
+      v4ld(x, base + 4 * j, v);
+      ss += v[0] * v[0] + v[1] * v[1] + v[2] * v[2] + v[3] * v[3];
+    }
+    double tot = block_sum<double>((double)ss, sc);
+    float inv = (float)(1.0 / sqrt(tot / cols + eps));
+    if (threadIdx.x == 0) rstd[r] = inv;
+    for (int j = threadIdx.x; j < c4; j += blockDim.x) {
+      float v[4], gv[4] = {1, 1, 1, 1};
+      v4ld(x, base + 4 * j, v);
+      if (gain) v4ld(gain, 4 * j, gv);
+#pragma unroll
+      for (int k = 0; k < 4; k++) v[k] = v[k] * inv * gv[k];
+      v4st(y, base + 4 * j, v);
+    }
+  }
+}
+extern "C" __global__ void nn_rmsnorm_v_f32(const float* x, const float* gain, float* y, float* rstd, long long rows, int cols, double eps) {
+  rmsnorm_v(x, gain, y, rstd, rows, cols, eps);
+}
+extern "C" __global__ void nn_rmsnorm_v_bf16(const __nv_bfloat16* x, const __nv_bfloat16* gain, __nv_bfloat16* y, float* rstd, long long rows,
+    int cols, double eps) {
+  rmsnorm_v(x, gain, y, rstd, rows, cols, eps);
+}
+
+template <typename T>
+static __device__ void rmsnorm_bwd_v(const T* x, const T* gain, const float* rstd, const T* dy, T* dx, i64 rows, int cols) {
+  __shared__ double sc[32];
+  int c4 = cols >> 2;
+  for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+    i64 base = r * cols;
+    float inv = rstd[r];
+    float dot = 0;
+    for (int j = threadIdx.x; j < c4; j += blockDim.x) {
+      float v[4], g[4], gv[4] = {1, 1, 1, 1};
+      v4ld(x, base + 4 * j, v);
+      v4ld(dy, base + 4 * j, g);
+      if (gain) v4ld(gain, 4 * j, gv);
+#pragma unroll
+      for (int k = 0; k < 4; k++) dot += g[k] * gv[k] * v[k];
+    }
+    float mean = (float)(block_sum<double>((double)dot, sc) * inv / cols);
+    for (int j = threadIdx.x; j < c4; j += blockDim.x) {
+      float v[4], g[4], gv[4] = {1, 1, 1, 1}, o[4];
+      v4ld(x, base + 4 * j, v);
+      v4ld(dy, base + 4 * j, g);
+      if (gain) v4ld(gain, 4 * j, gv);
+#pragma unroll
+      for (int k = 0; k < 4; k++) o[k] = inv * (g[k] * gv[k] - v[k] * inv * mean);
+      v4st(dx, base + 4 * j, o);
+    }
+  }
+}
+extern "C" __global__ void nn_rmsnorm_bwd_v_f32(const float* x, const float* gain, const float* rstd, const float* dy, float* dx, long long rows,
+    int cols) {
+  rmsnorm_bwd_v(x, gain, rstd, dy, dx, rows, cols);
+}
+extern "C" __global__ void nn_rmsnorm_bwd_v_bf16(const __nv_bfloat16* x, const __nv_bfloat16* gain, const float* rstd, const __nv_bfloat16* dy,
+    __nv_bfloat16* dx, long long rows, int cols) {
+  rmsnorm_bwd_v(x, gain, rstd, dy, dx, rows, cols);
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs the CUDA backend's GPU tests and the TNL training benchmark on a GPU host (files staged by
+# scripts/gpu/stage-backend.sh). Logs and a summary go to OUT.
+#   DIR=staged-dir OUT=out/gpu bash DIR/run-backend.sh
+# Optional: TESTS (test classes, default the backend's), BENCH_ARGS (TnlTrainBench arguments), STAGES ("tests bench").
+set -uo pipefail
+DIR=${DIR:-$(cd "$(dirname "$0")" && pwd)}
+OUT=${OUT:-out/gpu}
+STAGES=${STAGES:-tests bench}
+mkdir -p "$OUT"
+if [[ ! -x /tmp/jre/bin/java ]]; then tar xzf "$DIR/jre.tgz" -C /tmp; fi
+JAVA=${JAVA:-/tmp/jre/bin/java}
+export FULGUR_KERNEL_CACHE=/tmp/fulgur-kernels
+mkdir -p "$FULGUR_KERNEL_CACHE"
+[[ -d $DIR/kcache ]] && cp -n "$DIR"/kcache/* "$FULGUR_KERNEL_CACHE"/ 2>/dev/null
+
+find_lib() {
+  local so=$1
+  ldconfig -p 2>/dev/null | grep -q "$so" && return 0
+  local dirs="${CUDA_HOME:-/usr/local/cuda}/lib64 /usr/local/cuda/targets/x86_64-linux/lib"
+  dirs="$dirs $(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null)"
+  for d in $dirs; do
+    f=$(find "$d" -name "$so*" 2>/dev/null | head -1)
+    if [[ -n $f ]]; then echo "$f"; return 0; fi
+  done
+}
+if [[ -z ${FULGUR_LIBNVRTC:-} ]]; then p=$(find_lib libnvrtc.so.13); [[ -n $p ]] && export FULGUR_LIBNVRTC=$p; fi
+if [[ -z ${FULGUR_LIBCUBLASLT:-} ]]; then p=$(find_lib libcublasLt.so.13); [[ -n $p ]] && export FULGUR_LIBCUBLASLT=$p; fi
+echo "nvrtc: ${FULGUR_LIBNVRTC:-(loader path)}  cublasLt: ${FULGUR_LIBCUBLASLT:-(loader path)}"
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.used,memory.total --format=csv,noheader 2>/dev/null
+
+export CLASSPATH="$DIR/jars/*"
+J="$JAVA --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -Xmx48g -XX:+UseParallelGC -Dfulgur.cuda.verbose=true"
+TESTS=${TESTS:-fulgur.cuda.CudaBackendGpuTest fulgur.cuda.LightningDispatchGpuTest fulgur.cuda.TnlStepGpuTest fulgur.cuda.cublas.LtGemmGpuTest fulgur.cuda.CudaRuntimeGpuTest fulgur.cuda.KernelSignatureTest}
+if [[ $STAGES == *tests* ]]; then
+  echo "== tests"
+  timeout ${T_TESTS:-300} $J fulgur.cuda.GpuTestMain $TESTS 2>&1 | tee "$OUT/tests.log"
+fi
+if [[ $STAGES == *bench* ]]; then
+  echo "== bench"
+  timeout ${T_BENCH:-300} $J fulgur.cuda.bench.TnlTrainBench --out "$OUT" ${BENCH_ARGS:---runs 2048x8,16384x1 --steps 4 --warmup 2} 2>&1 | tee "$OUT/bench.log"
+fi
+{
+  echo "=================== summary ==================="
+  [[ -f $OUT/tests.log ]] && grep -E "^\[(FAILED|ABORTED)\]|tnl |tests (successful|failed|aborted)|rel err" "$OUT/tests.log" | head -60
+  [[ -f $OUT/bench.log ]] && grep -E "^\||model|failed" "$OUT/bench.log"
+} | tee "$OUT/summary.txt"
