@@ -72,7 +72,7 @@ final class GemmF64 {
             // split the rows of C; the packed B panel is shared by all threads
             packed(true, transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
         } else {
-            // few rows (e.g. decoding): split the columns of C, each thread packs its own panels
+            // rather few rows but many columns: split the columns of C, each thread packs its own panels
             Parallel.forRange(colPanels, 1, (s, e) -> {
                 int j0 = s * NR;
                 int j1 = Math.min(n, e * NR);
