@@ -150,8 +150,8 @@ class GemmTest {
             randomize(a);
             randomize(b);
             Gemm.sgemm(false, true, m, n, k, 1f, a, 0, k, b, 0, k, 0f, c, 0, n);
-            double[] ref = naive(false, true, m, n, k, a.toArray(F), k, b.toArray(F), k);
-            assertRowsClose(c.toArray(F), n, ref, absScale(false, true, m, n, k, a.toArray(F), k, b.toArray(F), k), m, n, k);
+            Product ref = naive(false, true, m, n, k, a.toArray(F), k, b.toArray(F), k);
+            assertRowsClose(c.toArray(F), n, ref.value(), ref.abs(), m, n, k);
         }
         float[] ah = new float[m * k], bh = new float[k * n], ch = new float[m * n];
         for (int i = 0; i < ah.length; i++) {
@@ -162,8 +162,8 @@ class GemmTest {
         }
         Gemm.sgemm(false, false, m, n, k, 1f, MemorySegment.ofArray(ah), 0, k, MemorySegment.ofArray(bh), 0, n,
                 0f, MemorySegment.ofArray(ch), 0, n);
-        double[] ref = naive(false, false, m, n, k, ah, k, bh, n);
-        assertRowsClose(ch, n, ref, absScale(false, false, m, n, k, ah, k, bh, n), m, n, k);
+        Product ref = naive(false, false, m, n, k, ah, k, bh, n);
+        assertRowsClose(ch, n, ref.value(), ref.abs(), m, n, k);
     }
 
     @Test
@@ -299,8 +299,8 @@ class GemmTest {
     private Ref referenceS(Mats x, float[] c0) {
         Case cs = x.cs;
         float[] a = x.a.toArray(F), b = x.b.toArray(F);
-        double[] ab = naive(cs.ta, cs.tb, cs.m, cs.n, cs.k, a, x.lda, b, x.ldb);
-        double[] abs = absScale(cs.ta, cs.tb, cs.m, cs.n, cs.k, a, x.lda, b, x.ldb);
+        Product prod = naive(cs.ta, cs.tb, cs.m, cs.n, cs.k, a, x.lda, b, x.ldb);
+        double[] ab = prod.value(), abs = prod.abs();
         double[] value = new double[ab.length], scale = new double[ab.length];
         for (int i = 0; i < ab.length; i++) {
             value[i] = cs.alpha * ab[i] + (cs.beta == 0 ? 0 : cs.beta * (double) c0[i]);
@@ -346,32 +346,24 @@ class GemmTest {
         assertThat(Math.sqrt(errSq)).as("Frobenius error for %s", what).isLessThanOrEqualTo(tol * Math.sqrt(refSq) + 1e-30);
     }
 
-    private static double[] naive(boolean ta, boolean tb, int m, int n, int k, float[] a, int lda, float[] b, int ldb) {
-        double[] out = new double[m * n];
-        for (int i = 0; i < m; i++) {
-            for (int j = 0; j < n; j++) {
-                double s = 0;
-                for (int p = 0; p < k; p++) {
-                    s += (double) a[ta ? p * lda + i : i * lda + p] * b[tb ? j * ldb + p : p * ldb + j];
-                }
-                out[i * n + j] = s;
-            }
-        }
-        return out;
-    }
+    /** op(A)·op(B) in double, and Σ|a·b| per element (what its rounding error scales with), in one pass. */
+    private record Product(double[] value, double[] abs) {}
 
-    private static double[] absScale(boolean ta, boolean tb, int m, int n, int k, float[] a, int lda, float[] b, int ldb) {
-        double[] out = new double[m * n];
+    private static Product naive(boolean ta, boolean tb, int m, int n, int k, float[] a, int lda, float[] b, int ldb) {
+        double[] out = new double[m * n], abs = new double[m * n];
         for (int i = 0; i < m; i++) {
             for (int j = 0; j < n; j++) {
-                double s = 0;
+                double s = 0, t = 0;
                 for (int p = 0; p < k; p++) {
-                    s += Math.abs((double) a[ta ? p * lda + i : i * lda + p] * b[tb ? j * ldb + p : p * ldb + j]);
+                    double x = (double) a[ta ? p * lda + i : i * lda + p] * b[tb ? j * ldb + p : p * ldb + j];
+                    s += x;
+                    t += Math.abs(x);
                 }
                 out[i * n + j] = s;
+                abs[i * n + j] = t;
             }
         }
-        return out;
+        return new Product(out, abs);
     }
 
     private void checkBatchedS(boolean ta, boolean tb, int batch, int m, int n, int k, boolean shareA, boolean shareB,
@@ -393,8 +385,8 @@ class GemmTest {
         for (int i = 0; i < batch; i++) {
             float[] ai = java.util.Arrays.copyOfRange(av, (int) (i * sa), (int) (i * sa) + aRows * lda);
             float[] bi = java.util.Arrays.copyOfRange(bv, (int) (i * sb), (int) (i * sb) + bRows * ldb);
-            double[] ab = naive(ta, tb, m, n, k, ai, lda, bi, ldb);
-            double[] abs = absScale(ta, tb, m, n, k, ai, lda, bi, ldb);
+            Product prod = naive(ta, tb, m, n, k, ai, lda, bi, ldb);
+            double[] ab = prod.value(), abs = prod.abs();
             float[] got = new float[m * n];
             double[] ref = new double[m * n], scale = new double[m * n];
             for (int r = 0; r < m; r++) {
