@@ -47,8 +47,11 @@ final class GemmF32 {
     static final int NC = Math.max(NR, Integer.getInteger("fulgur.gemm.nc", 4096) / NR * NR);
     /** Columns swept per A micro-panel: a KC×NB slice of the B panel (256 KiB) stays in L2. */
     static final int NB = Math.max(NR, Integer.getInteger("fulgur.gemm.nb", 256) / NR * NR);
-    /** Products with fewer multiply-adds than this run on the calling thread only. */
-    static final long PARALLEL_MIN_FMAS = 1L << 19;
+    /**
+     * Products with fewer multiply-adds than this (about 50 µs on one core) run on the calling thread only:
+     * waking a pool thread costs more than it saves below that.
+     */
+    static final long PARALLEL_MIN_FMAS = 1L << 20;
 
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
     /** Packed buffers are aligned, but the unaligned layout spares the kernel an alignment test per load. */

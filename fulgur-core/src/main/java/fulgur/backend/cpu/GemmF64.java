@@ -28,8 +28,11 @@ final class GemmF64 {
     static final int MC = Math.max(MR, Integer.getInteger("fulgur.dgemm.mc", 72) / MR * MR);
     static final int NC = Math.max(NR, Integer.getInteger("fulgur.dgemm.nc", 2048) / NR * NR);
     static final int NB = Math.max(NR, Integer.getInteger("fulgur.dgemm.nb", 128) / NR * NR);
-    /** Products with fewer multiply-adds than this run on the calling thread only. */
-    static final long PARALLEL_MIN_FMAS = 1L << 19;
+    /**
+     * Products with fewer multiply-adds than this (about 50 µs on one core) run on the calling thread only:
+     * waking a pool thread costs more than it saves below that.
+     */
+    static final long PARALLEL_MIN_FMAS = 1L << 20;
 
     private static final ValueLayout.OfDouble F = ValueLayout.JAVA_DOUBLE_UNALIGNED;
     /** Packed buffers are aligned, but the unaligned layout spares the kernel an alignment test per load. */
