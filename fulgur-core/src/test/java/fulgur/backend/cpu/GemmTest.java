@@ -179,6 +179,41 @@ class GemmTest {
     }
 
     @Test
+    void concurrentCallersEachGetTheirOwnResult() throws Exception {
+        // several user threads share the pool; each packs into its own scratch
+        int m = 130, n = 150, k = 170;
+        Mats[] xs = new Mats[3];
+        float[][] expected = new float[xs.length][];
+        for (int t = 0; t < xs.length; t++) {
+            xs[t] = mats(new Case(t == 1, t == 2, m, n, k, 1f, 0f, 0, 0, 0, 0));
+            Gemm.sgemm(t == 1, t == 2, m, n, k, 1f, xs[t].a, 0, xs[t].lda, xs[t].b, 0, xs[t].ldb, 0f, xs[t].c, 0, xs[t].ldc);
+            expected[t] = xs[t].c.toArray(F);
+        }
+        java.util.List<Thread> threads = new java.util.ArrayList<>();
+        java.util.concurrent.ConcurrentLinkedQueue<Throwable> failures = new java.util.concurrent.ConcurrentLinkedQueue<>();
+        for (int t = 0; t < xs.length; t++) {
+            int id = t;
+            threads.add(Thread.ofPlatform().start(() -> {
+                try {
+                    for (int r = 0; r < 10; r++) {
+                        Mats x = xs[id];
+                        fill(x.c, Float.NaN);
+                        Gemm.sgemm(id == 1, id == 2, m, n, k, 1f, x.a, 0, x.lda, x.b, 0, x.ldb, 0f, x.c, 0, x.ldc);
+                        assertThat(x.c.toArray(F)).containsExactly(expected[id]);
+                    }
+                } catch (Throwable e) {
+                    failures.add(e);
+                }
+            }));
+        }
+        for (Thread t : threads) {
+            t.join();
+        }
+        assertThat(failures).isEmpty();
+        assertClose(xs[0], referenceS(xs[0], new float[m * n]));
+    }
+
+    @Test
     void badArgumentsAreRejectedWithClearMessages() {
         MemorySegment a = arena.allocate(100 * 4), b = arena.allocate(100 * 4), c = arena.allocate(100 * 4);
         assertBad(() -> Gemm.sgemm(false, false, -1, 2, 2, 1f, a, 0, 2, b, 0, 2, 0f, c, 0, 2), "sgemm", "m must be >= 0");
