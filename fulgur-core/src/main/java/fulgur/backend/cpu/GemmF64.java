@@ -33,6 +33,8 @@ final class GemmF64 {
      * waking a pool thread costs more than it saves below that.
      */
     static final long PARALLEL_MIN_FMAS = 1L << 20;
+    /** Largest B (elements) that fewer than MR rows still multiply in place, one pass over B per row. */
+    static final long FEW_ROWS_MAX_B = 1L << 18;
 
     private static final ValueLayout.OfDouble F = ValueLayout.JAVA_DOUBLE_UNALIGNED;
     /** Packed buffers are aligned, but the unaligned layout spares the kernel an alignment test per load. */
@@ -54,8 +56,9 @@ final class GemmF64 {
             return;
         }
         int threads = parallel ? Parallel.threads() : 1;
-        if (m < MR) {
-            // a few rows (decoding, GEMV): packing B would cost more than the product; read B in place
+        if (m == 1 || (m < MR && (long) k * n <= FEW_ROWS_MAX_B)) {
+            // one row (decoding, GEMV), or a few against a B that stays in cache: packing B would cost more than
+            // the product, so read B in place (a few rows against a large B pack it: one pass over memory, not m)
             int chunks = ceilDiv(n, 4 * L);
             if (threads == 1 || (long) m * n * k < PARALLEL_MIN_FMAS || chunks < 2) {
                 fewRows(transA, transB, m, 0, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
@@ -444,7 +447,7 @@ final class GemmF64 {
     }
 
     /**
-     * Columns {@code [j0, j1)} of C for m &lt; MR rows, without packing B: each row of op(A) is copied to a
+     * Columns {@code [j0, j1)} of C for a few rows, without packing B: each row of op(A) is copied to a
      * contiguous scratch row, then multiplied with B where it lies (rows of B scaled and summed when B is k×n,
      * dot products with the rows of B when B is stored n×k).
      */

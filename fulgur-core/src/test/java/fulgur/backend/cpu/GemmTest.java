@@ -42,7 +42,8 @@ class GemmTest {
                 {6, 16, 256}, {12, 32, 512}, {5, 15, 255}, {7, 17, 257},   // exact and off-by-one micro-tiles and KC
                 {145, 40, 300}, {288, 48, 20}, {289, 49, 513},              // MC blocks, several KC blocks
                 {30, 2050, 64}, {13, 4100, 9},                             // several NC blocks
-                {5, 1100, 200}, {1, 4000, 300}, {2, 33, 5000}, {3, 37, 13}, // few rows: read in place, deep k
+                {5, 1100, 200}, {1, 4000, 300}, {2, 33, 5000}, {3, 37, 13}, // few rows: B read in place
+                {3, 700, 400}, {4, 1100, 300},                             // few rows, large B: packed
                 {600, 3, 200}, {1000, 1, 64}, {256, 256, 256},             // few columns, one thread split
         };
         for (int[] s : shapes) {
