@@ -36,31 +36,50 @@ public final class FmaPeak {
         return measure(1, runs);
     }
 
+    /**
+     * A short all-thread measurement (best of two runs of about 5 ms), taken right before and after each timed
+     * call of another benchmark to tell how much of the machine that call had: on a machine shared with other
+     * work the peak moves from second to second.
+     */
+    public static double gflopsQuick() {
+        return measure(Parallel.threads(), 2, ITERATIONS / 4);
+    }
+
     private static double measure(int threads, int runs) {
+        return measure(threads, runs, ITERATIONS);
+    }
+
+    private static double measure(int threads, int runs, int iterations) {
         warmUp();
         double best = 0;
         for (int r = 0; r < runs; r++) {
             long t0 = System.nanoTime();
             if (threads == 1) {
-                sink += chains(ITERATIONS);
+                sink += chains(iterations);
             } else {
                 Parallel.forRange(threads, 1, (s, e) -> {
                     float local = 0;
                     for (int t = s; t < e; t++) {
-                        local += chains(ITERATIONS);
+                        local += chains(iterations);
                     }
                     sink += local;
                 });
             }
             long t1 = System.nanoTime();
-            double flops = (double) threads * ITERATIONS * CHAINS * S.length() * 2;
+            double flops = (double) threads * iterations * CHAINS * S.length() * 2;
             best = Math.max(best, flops / (t1 - t0));
         }
         return best;
     }
 
+    private static volatile boolean warm;
+
     /** Gets {@link #chains} compiled by C2 through ordinary calls, not on-stack replacement. */
     private static void warmUp() {
+        if (warm) {
+            return;
+        }
+        warm = true;
         float s = 0;
         for (int i = 0; i < 2_000; i++) {
             s += chains(WARMUP_ITERATIONS / 100);

@@ -28,8 +28,13 @@ final class GemmF64 {
     static final int MC = Math.max(MR, Integer.getInteger("fulgur.dgemm.mc", 72) / MR * MR);
     static final int NC = Math.max(NR, Integer.getInteger("fulgur.dgemm.nc", 2048) / NR * NR);
     static final int NB = Math.max(NR, Integer.getInteger("fulgur.dgemm.nb", 128) / NR * NR);
-    /** Products with fewer multiply-adds than this run on the calling thread only. */
-    static final long PARALLEL_MIN_FMAS = 1L << 19;
+    /**
+     * Products with fewer multiply-adds than this (about 50 µs on one core) run on the calling thread only:
+     * waking a pool thread costs more than it saves below that.
+     */
+    static final long PARALLEL_MIN_FMAS = 1L << 20;
+    /** Largest B (elements) that fewer than MR rows still multiply in place, one pass over B per row. */
+    static final long FEW_ROWS_MAX_B = 1L << 18;
 
     private static final ValueLayout.OfDouble F = ValueLayout.JAVA_DOUBLE_UNALIGNED;
     /** Packed buffers are aligned, but the unaligned layout spares the kernel an alignment test per load. */
@@ -51,8 +56,9 @@ final class GemmF64 {
             return;
         }
         int threads = parallel ? Parallel.threads() : 1;
-        if (m < MR) {
-            // a few rows (decoding, GEMV): packing B would cost more than the product; read B in place
+        if (m == 1 || (m < MR && (long) k * n <= FEW_ROWS_MAX_B)) {
+            // one row (decoding, GEMV), or a few against a B that stays in cache: packing B would cost more than
+            // the product, so read B in place (a few rows against a large B pack it: one pass over memory, not m)
             int chunks = ceilDiv(n, 4 * L);
             if (threads == 1 || (long) m * n * k < PARALLEL_MIN_FMAS || chunks < 2) {
                 fewRows(transA, transB, m, 0, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
@@ -72,7 +78,7 @@ final class GemmF64 {
             // split the rows of C; the packed B panel is shared by all threads
             packed(true, transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
         } else {
-            // few rows (e.g. decoding): split the columns of C, each thread packs its own panels
+            // rather few rows but many columns: split the columns of C, each thread packs its own panels
             Parallel.forRange(colPanels, 1, (s, e) -> {
                 int j0 = s * NR;
                 int j1 = Math.min(n, e * NR);
@@ -441,7 +447,7 @@ final class GemmF64 {
     }
 
     /**
-     * Columns {@code [j0, j1)} of C for m &lt; MR rows, without packing B: each row of op(A) is copied to a
+     * Columns {@code [j0, j1)} of C for a few rows, without packing B: each row of op(A) is copied to a
      * contiguous scratch row, then multiplied with B where it lies (rows of B scaled and summed when B is k×n,
      * dot products with the rows of B when B is stored n×k).
      */

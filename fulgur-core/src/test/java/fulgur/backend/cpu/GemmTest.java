@@ -42,7 +42,8 @@ class GemmTest {
                 {6, 16, 256}, {12, 32, 512}, {5, 15, 255}, {7, 17, 257},   // exact and off-by-one micro-tiles and KC
                 {145, 40, 300}, {288, 48, 20}, {289, 49, 513},              // MC blocks, several KC blocks
                 {30, 2050, 64}, {13, 4100, 9},                             // several NC blocks
-                {5, 1000, 200}, {1, 3000, 300}, {2, 33, 5000}, {3, 37, 13}, // few rows: read in place, deep k
+                {5, 1100, 200}, {1, 4000, 300}, {2, 33, 5000}, {3, 37, 13}, // few rows: B read in place
+                {3, 700, 400}, {4, 1100, 300},                             // few rows, large B: packed
                 {600, 3, 200}, {1000, 1, 64}, {256, 256, 256},             // few columns, one thread split
         };
         for (int[] s : shapes) {
@@ -150,8 +151,8 @@ class GemmTest {
             randomize(a);
             randomize(b);
             Gemm.sgemm(false, true, m, n, k, 1f, a, 0, k, b, 0, k, 0f, c, 0, n);
-            double[] ref = naive(false, true, m, n, k, a.toArray(F), k, b.toArray(F), k);
-            assertRowsClose(c.toArray(F), n, ref, absScale(false, true, m, n, k, a.toArray(F), k, b.toArray(F), k), m, n, k);
+            Product ref = naive(false, true, m, n, k, a.toArray(F), k, b.toArray(F), k);
+            assertRowsClose(c.toArray(F), n, ref.value(), ref.abs(), m, n, k);
         }
         float[] ah = new float[m * k], bh = new float[k * n], ch = new float[m * n];
         for (int i = 0; i < ah.length; i++) {
@@ -162,8 +163,8 @@ class GemmTest {
         }
         Gemm.sgemm(false, false, m, n, k, 1f, MemorySegment.ofArray(ah), 0, k, MemorySegment.ofArray(bh), 0, n,
                 0f, MemorySegment.ofArray(ch), 0, n);
-        double[] ref = naive(false, false, m, n, k, ah, k, bh, n);
-        assertRowsClose(ch, n, ref, absScale(false, false, m, n, k, ah, k, bh, n), m, n, k);
+        Product ref = naive(false, false, m, n, k, ah, k, bh, n);
+        assertRowsClose(ch, n, ref.value(), ref.abs(), m, n, k);
     }
 
     @Test
@@ -176,6 +177,41 @@ class GemmTest {
             Gemm.sgemm(false, false, 301, 257, 513, 1f, x.a, 0, x.lda, x.b, 0, x.ldb, 0f, x.c, 0, x.ldc);
             assertThat(x.c.toArray(F)).containsExactly(first);
         }
+    }
+
+    @Test
+    void concurrentCallersEachGetTheirOwnResult() throws Exception {
+        // several user threads share the pool; each packs into its own scratch
+        int m = 130, n = 150, k = 170;
+        Mats[] xs = new Mats[3];
+        float[][] expected = new float[xs.length][];
+        for (int t = 0; t < xs.length; t++) {
+            xs[t] = mats(new Case(t == 1, t == 2, m, n, k, 1f, 0f, 0, 0, 0, 0));
+            Gemm.sgemm(t == 1, t == 2, m, n, k, 1f, xs[t].a, 0, xs[t].lda, xs[t].b, 0, xs[t].ldb, 0f, xs[t].c, 0, xs[t].ldc);
+            expected[t] = xs[t].c.toArray(F);
+        }
+        java.util.List<Thread> threads = new java.util.ArrayList<>();
+        java.util.concurrent.ConcurrentLinkedQueue<Throwable> failures = new java.util.concurrent.ConcurrentLinkedQueue<>();
+        for (int t = 0; t < xs.length; t++) {
+            int id = t;
+            threads.add(Thread.ofPlatform().start(() -> {
+                try {
+                    for (int r = 0; r < 10; r++) {
+                        Mats x = xs[id];
+                        fill(x.c, Float.NaN);
+                        Gemm.sgemm(id == 1, id == 2, m, n, k, 1f, x.a, 0, x.lda, x.b, 0, x.ldb, 0f, x.c, 0, x.ldc);
+                        assertThat(x.c.toArray(F)).containsExactly(expected[id]);
+                    }
+                } catch (Throwable e) {
+                    failures.add(e);
+                }
+            }));
+        }
+        for (Thread t : threads) {
+            t.join();
+        }
+        assertThat(failures).isEmpty();
+        assertClose(xs[0], referenceS(xs[0], new float[m * n]));
     }
 
     @Test
@@ -299,8 +335,8 @@ class GemmTest {
     private Ref referenceS(Mats x, float[] c0) {
         Case cs = x.cs;
         float[] a = x.a.toArray(F), b = x.b.toArray(F);
-        double[] ab = naive(cs.ta, cs.tb, cs.m, cs.n, cs.k, a, x.lda, b, x.ldb);
-        double[] abs = absScale(cs.ta, cs.tb, cs.m, cs.n, cs.k, a, x.lda, b, x.ldb);
+        Product prod = naive(cs.ta, cs.tb, cs.m, cs.n, cs.k, a, x.lda, b, x.ldb);
+        double[] ab = prod.value(), abs = prod.abs();
         double[] value = new double[ab.length], scale = new double[ab.length];
         for (int i = 0; i < ab.length; i++) {
             value[i] = cs.alpha * ab[i] + (cs.beta == 0 ? 0 : cs.beta * (double) c0[i]);
@@ -346,32 +382,24 @@ class GemmTest {
         assertThat(Math.sqrt(errSq)).as("Frobenius error for %s", what).isLessThanOrEqualTo(tol * Math.sqrt(refSq) + 1e-30);
     }
 
-    private static double[] naive(boolean ta, boolean tb, int m, int n, int k, float[] a, int lda, float[] b, int ldb) {
-        double[] out = new double[m * n];
-        for (int i = 0; i < m; i++) {
-            for (int j = 0; j < n; j++) {
-                double s = 0;
-                for (int p = 0; p < k; p++) {
-                    s += (double) a[ta ? p * lda + i : i * lda + p] * b[tb ? j * ldb + p : p * ldb + j];
-                }
-                out[i * n + j] = s;
-            }
-        }
-        return out;
-    }
+    /** op(A)·op(B) in double, and Σ|a·b| per element (what its rounding error scales with), in one pass. */
+    private record Product(double[] value, double[] abs) {}
 
-    private static double[] absScale(boolean ta, boolean tb, int m, int n, int k, float[] a, int lda, float[] b, int ldb) {
-        double[] out = new double[m * n];
+    private static Product naive(boolean ta, boolean tb, int m, int n, int k, float[] a, int lda, float[] b, int ldb) {
+        double[] out = new double[m * n], abs = new double[m * n];
         for (int i = 0; i < m; i++) {
             for (int j = 0; j < n; j++) {
-                double s = 0;
+                double s = 0, t = 0;
                 for (int p = 0; p < k; p++) {
-                    s += Math.abs((double) a[ta ? p * lda + i : i * lda + p] * b[tb ? j * ldb + p : p * ldb + j]);
+                    double x = (double) a[ta ? p * lda + i : i * lda + p] * b[tb ? j * ldb + p : p * ldb + j];
+                    s += x;
+                    t += Math.abs(x);
                 }
                 out[i * n + j] = s;
+                abs[i * n + j] = t;
             }
         }
-        return out;
+        return new Product(out, abs);
     }
 
     private void checkBatchedS(boolean ta, boolean tb, int batch, int m, int n, int k, boolean shareA, boolean shareB,
@@ -393,8 +421,8 @@ class GemmTest {
         for (int i = 0; i < batch; i++) {
             float[] ai = java.util.Arrays.copyOfRange(av, (int) (i * sa), (int) (i * sa) + aRows * lda);
             float[] bi = java.util.Arrays.copyOfRange(bv, (int) (i * sb), (int) (i * sb) + bRows * ldb);
-            double[] ab = naive(ta, tb, m, n, k, ai, lda, bi, ldb);
-            double[] abs = absScale(ta, tb, m, n, k, ai, lda, bi, ldb);
+            Product prod = naive(ta, tb, m, n, k, ai, lda, bi, ldb);
+            double[] ab = prod.value(), abs = prod.abs();
             float[] got = new float[m * n];
             double[] ref = new double[m * n], scale = new double[m * n];
             for (int r = 0; r < m; r++) {
