@@ -196,8 +196,9 @@ public final class DistributedTrainer {
         if (leader()) {
             try {
                 LossCurvePlot.writeFromMetrics(metricsPath, outDir.resolve("loss.png"), "fulgur training loss (dp " + grid.dp() + " × sp " + grid.sp() + ")");
-            } catch (IOException | RuntimeException e) {
-                out.println("warning: could not draw the loss curve: " + e.getMessage());
+            } catch (IOException | RuntimeException | LinkageError e) {
+                // LinkageError: a runtime without java.desktop (a jlink'ed JRE) cannot draw
+                out.println("warning: could not draw the loss curve: " + e);
             }
         }
         world.barrier().await();
