@@ -48,15 +48,18 @@ public final class SpBenchmark {
         TnlConfig cfg = TnlConfig.small(256, dim, layers, heads);
         System.out.printf("TNL d=%d, %d layers, %d heads (head dim %d), batch %d, %d tokens per rank; %d warm-up + %d measured steps, median; %d CPU threads%n",
                 dim, layers, heads, dim / heads, batch, perRank, warmup, steps, fulgur.backend.cpu.Parallel.threads());
-        System.out.println("| ranks | sequence | single process (ms) | LASP (ms) | LASP-2 (ms) | LASP-2 / LASP | state traffic per rank and step, LASP / LASP-2 (KiB) |");
-        System.out.println("|---:|---:|---:|---:|---:|---:|---:|");
+        System.out.println("| ranks | sequence | single process (ms) | LASP (ms) | LASP-2 (ms) | LASP-2 / LASP | serial state hops per layer, LASP / LASP-2 | state KiB received per rank and step (max), LASP / LASP-2 |");
+        System.out.println("|---:|---:|---:|---:|---:|---:|---:|---:|");
+        // a discarded round on the largest configuration first: the JIT compiles the kernels (and the Vector API
+        // intrinsics) before anything is timed
+        int wMax = Arrays.stream(ranks).max().orElse(2);
+        measure(cfg, tokens(batch * wMax * perRank), batch, wMax * perRank, wMax, warmup, 1);
         for (int w : ranks) {
             int t = w * perRank;
             int[] ids = tokens(batch * t);
-            double single = singleStep(cfg, ids, batch, t, warmup, steps);
-            double[] lasp = spStep(cfg, ids, batch, t, w, SpAlgorithm.LASP, warmup, steps);
-            double[] lasp2 = spStep(cfg, ids, batch, t, w, SpAlgorithm.LASP2, warmup, steps);
-            System.out.printf("| %d | %d | %.1f | %.1f | %.1f | %.2f | %.0f / %.0f |%n", w, t, single, lasp[0], lasp2[0], lasp2[0] / lasp[0], lasp[1] / 1024, lasp2[1] / 1024);
+            double[] r = measure(cfg, ids, batch, t, w, warmup, steps);
+            System.out.printf("| %d | %d | %.1f | %.1f | %.1f | %.2f | %d / 2 | %.0f / %.0f |%n", w, t, r[0], r[1], r[2], r[2] / r[1],
+                    2 * (w - 1), r[3] / 1024, r[4] / 1024);
         }
     }
 
@@ -69,49 +72,51 @@ public final class SpBenchmark {
         return a;
     }
 
-    private static double singleStep(TnlConfig cfg, int[] ids, int b, int t, int warmup, int steps) {
-        double[] times = new double[steps];
-        try (TnlModel m = new TnlModel(cfg, 1)) {
-            for (int s = 0; s < warmup + steps; s++) {
-                m.zeroGrad();
-                long t0 = System.nanoTime();
-                try (Scope sc = Scope.open()) {
-                    m.loss(Tensor.ofInts(ids, b, t), Tensor.ofInts(ids, b * t)).backward();
-                }
-                if (s >= warmup) {
-                    times[s - warmup] = (System.nanoTime() - t0) / 1e6;
-                }
-            }
-        }
-        return median(times);
-    }
-
-    /** Median step time (ms, the slowest rank's) and the state bytes each rank moved per step. */
-    private static double[] spStep(TnlConfig cfg, int[] ids, int b, int t, int w, SpAlgorithm a, int warmup, int steps) {
+    /**
+     * Interleaved, so that the three see the same machine: each round runs a LASP step, a LASP-2 step (every rank,
+     * timed as the slowest rank) and the single-process step on the whole sequence (rank 0 alone, the others
+     * waiting). Returns the medians (ms) and the most state bytes a rank received per step, LASP and LASP-2.
+     */
+    private static double[] measure(TnlConfig cfg, int[] ids, int b, int t, int w, int warmup, int steps) {
         List<double[]> res = LocalWorld.run(w, Duration.ofMinutes(10), pg -> {
-            double[] times = new double[steps];
-            long stateBytes = 0;
-            try (TnlModel m = new TnlModel(cfg, 1); GradientSync sync = new GradientSync(m.parameters(), pg, 1.0, GradientSync.DEFAULT_BUCKET_ELEMENTS)) {
-                SequenceLayout layout = SequenceLayout.even(t, w);
-                var shard = SequenceParallel.shard(pg, a, layout);
+            double[][] times = new double[3][steps];
+            double[] bytes = new double[2];
+            SequenceLayout layout = SequenceLayout.even(t, w);
+            try (TnlModel m = new TnlModel(cfg, 1); TnlModel whole = pg.rank() == 0 ? new TnlModel(cfg, 1) : null;
+                 GradientSync sync = new GradientSync(m.parameters(), pg, 1.0, GradientSync.DEFAULT_BUCKET_ELEMENTS)) {
+                var shards = new fulgur.models.SequenceShard[] {SequenceParallel.shard(pg, SpAlgorithm.LASP, layout),
+                    SequenceParallel.shard(pg, SpAlgorithm.LASP2, layout)};
                 for (int s = 0; s < warmup + steps; s++) {
-                    m.zeroGrad();
+                    for (int a = 0; a < 2; a++) {
+                        m.zeroGrad();
+                        pg.barrier().await();
+                        pg.stats().reset();
+                        long t0 = System.nanoTime();
+                        try (Scope sc = Scope.open()) {
+                            Tensor in = SequenceParallel.slice(Tensor.ofInts(ids, b, t), layout, pg.rank());
+                            sync.backward(m.loss(in, in.reshape(-1), shards[a]).mul(1.0 / w));
+                        }
+                        double ms = slowest(pg, (System.nanoTime() - t0) / 1e6);
+                        bytes[a] = slowest(pg, pg.stats().bytes(CommOp.ALL_GATHER) * (double) pg.size() + pg.stats().bytes(CommOp.RECV));
+                        if (s >= warmup) {
+                            times[a + 1][s - warmup] = ms;
+                        }
+                    }
                     pg.barrier().await();
-                    pg.stats().reset();
-                    long t0 = System.nanoTime();
-                    try (Scope sc = Scope.open()) {
-                        Tensor in = SequenceParallel.slice(Tensor.ofInts(ids, b, t), layout, pg.rank());
-                        Tensor loss = m.loss(in, in.reshape(-1), shard).mul(1.0 / w);
-                        sync.backward(loss);
+                    if (whole != null) {
+                        whole.zeroGrad();
+                        long t0 = System.nanoTime();
+                        try (Scope sc = Scope.open()) {
+                            whole.loss(Tensor.ofInts(ids, b, t), Tensor.ofInts(ids, b * t)).backward();
+                        }
+                        if (s >= warmup) {
+                            times[0][s - warmup] = (System.nanoTime() - t0) / 1e6;
+                        }
                     }
-                    double ms = (System.nanoTime() - t0) / 1e6;
-                    stateBytes = pg.stats().bytes(CommOp.ALL_GATHER) + pg.stats().bytes(CommOp.SEND) + pg.stats().bytes(CommOp.RECV);
-                    if (s >= warmup) {
-                        times[s - warmup] = slowest(pg, ms);
-                    }
+                    pg.barrier().await();
                 }
             }
-            return new double[] {median(times), stateBytes};
+            return new double[] {median(times[0]), median(times[1]), median(times[2]), bytes[0], bytes[1]};
         });
         return res.get(0);
     }

@@ -1,6 +1,9 @@
 package fulgur.dist.sp;
 
 import fulgur.backend.cpu.Parallel;
+import jdk.incubator.vector.DoubleVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The O(T·d·e) pieces of sequence-parallel lightning attention, around the chunked kernel, per (batch, head) with
@@ -15,7 +18,39 @@ import fulgur.backend.cpu.Parallel;
  * </ul>
  */
 final class StateMath {
+    private static final VectorSpecies<Double> S = DoubleVector.SPECIES_PREFERRED;
+
     private StateMath() {}
+
+    /** y[yo..yo+n) += a·x[xo..xo+n). */
+    static void axpy(double a, double[] x, int xo, double[] y, int yo, int n) {
+        int i = 0;
+        if (n >= S.length()) {
+            DoubleVector av = DoubleVector.broadcast(S, a);
+            for (int end = n - S.length(); i <= end; i += S.length()) {
+                DoubleVector.fromArray(S, x, xo + i).fma(av, DoubleVector.fromArray(S, y, yo + i)).intoArray(y, yo + i);
+            }
+        }
+        for (; i < n; i++) {
+            y[yo + i] += a * x[xo + i];
+        }
+    }
+
+    static double dot(double[] x, int xo, double[] y, int yo, int n) {
+        int i = 0;
+        double sum = 0;
+        if (n >= S.length()) {
+            DoubleVector acc = DoubleVector.zero(S);
+            for (int end = n - S.length(); i <= end; i += S.length()) {
+                acc = DoubleVector.fromArray(S, x, xo + i).fma(DoubleVector.fromArray(S, y, yo + i), acc);
+            }
+            sum = acc.reduceLanes(VectorOperators.ADD);
+        }
+        for (; i < n; i++) {
+            sum += x[xo + i] * y[yo + i];
+        }
+        return sum;
+    }
 
     record Dims(int batch, int len, int heads, int dk, int dv) {
         int units() {
@@ -48,11 +83,7 @@ final class StateMath {
                     double w = Math.exp(-slopes[h] * (d.len() - 1 - t));
                     int kr = (int) d.qkRow(b, t, h), vr = (int) d.voRow(b, t, h);
                     for (int a = 0; a < d.dk(); a++) {
-                        double ka = w * k[kr + a];
-                        int row = st + a * d.dv();
-                        for (int c = 0; c < d.dv(); c++) {
-                            out[row + c] += ka * v[vr + c];
-                        }
+                        axpy(w * k[kr + a], v, vr, out, st + a * d.dv(), d.dv());
                     }
                 }
             }
@@ -67,11 +98,7 @@ final class StateMath {
                     double w = scale * Math.exp(-slopes[h] * (i + 1));
                     int qr = (int) d.qkRow(b, i, h), orow = (int) d.voRow(b, i, h);
                     for (int a = 0; a < d.dk(); a++) {
-                        double qa = w * q[qr + a];
-                        int row = st + a * d.dv();
-                        for (int c = 0; c < d.dv(); c++) {
-                            o[orow + c] += qa * p[row + c];
-                        }
+                        axpy(w * q[qr + a], p, st + a * d.dv(), o, orow, d.dv());
                     }
                 }
             }
@@ -87,11 +114,7 @@ final class StateMath {
                     double w = scale * Math.exp(-slopes[h] * (i + 1));
                     int qr = (int) d.qkRow(b, i, h), gr = (int) d.voRow(b, i, h);
                     for (int a = 0; a < d.dk(); a++) {
-                        double qa = w * q[qr + a];
-                        int row = st + a * d.dv();
-                        for (int c = 0; c < d.dv(); c++) {
-                            dp[row + c] += qa * dO[gr + c];
-                        }
+                        axpy(w * q[qr + a], dO, gr, dp, st + a * d.dv(), d.dv());
                     }
                 }
             }
@@ -107,13 +130,8 @@ final class StateMath {
                     int kr = (int) d.qkRow(b, j, h), vr = (int) d.voRow(b, j, h);
                     for (int a = 0; a < d.dk(); a++) {
                         int row = st + a * d.dv();
-                        double sk = 0;
-                        double ka = w * k[kr + a];
-                        for (int c = 0; c < d.dv(); c++) {
-                            sk += v[vr + c] * dl[row + c];
-                            dv[vr + c] += ka * dl[row + c];
-                        }
-                        dk[kr + a] += w * sk;
+                        dk[kr + a] += w * dot(v, vr, dl, row, d.dv());
+                        axpy(w * k[kr + a], dl, row, dv, vr, d.dv());
                     }
                 }
             }
