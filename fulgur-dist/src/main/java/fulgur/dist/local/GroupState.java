@@ -59,6 +59,7 @@ final class GroupState {
         final CountDownLatch done = new CountDownLatch(1);
         int arrived;
         volatile DistException error;
+        volatile long readyAt;
 
         Slot(long seq) {
             this.seq = seq;
@@ -113,6 +114,7 @@ final class GroupState {
                         error = new DistException(label(descs[0]) + " failed: " + t.getMessage(), t);
                     } finally {
                         slots.remove(seq);
+                        readyAt = System.nanoTime() + world.latencyNanos();
                         done.countDown();
                     }
                 });
@@ -121,7 +123,7 @@ final class GroupState {
     }
 
     /** A point-to-point message. */
-    record Message(DType dtype, long count, byte[] data) {}
+    record Message(DType dtype, long count, byte[] data, long readyAt) {}
 
     final LocalWorld world;
     final String id;

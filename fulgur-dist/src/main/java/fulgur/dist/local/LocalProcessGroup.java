@@ -94,11 +94,12 @@ final class LocalProcessGroup implements ProcessGroup {
                 if (e != null) {
                     throw new DistException(e.getMessage() + where(), e.getCause());
                 }
+                LocalWorld.sleepUntil(slot.readyAt);
             }
 
             @Override
             public boolean isCompleted() {
-                return slot.done.getCount() == 0;
+                return slot.done.getCount() == 0 && System.nanoTime() - slot.readyAt >= 0;
             }
         };
     }
@@ -200,7 +201,8 @@ final class LocalProcessGroup implements ProcessGroup {
         checkRank(op, "destination", dst);
         MemorySegment seg = HostBuffers.segment(op, tensor);
         stats.record(CommOp.SEND, tensor.numel(), seg.byteSize());
-        state.mailbox(rank, dst).add(new GroupState.Message(tensor.dtype(), tensor.numel(), seg.toArray(ValueLayout.JAVA_BYTE)));
+        state.mailbox(rank, dst).add(new GroupState.Message(tensor.dtype(), tensor.numel(), seg.toArray(ValueLayout.JAVA_BYTE),
+                System.nanoTime() + state.world.latencyNanos()));
         return Work.completed();
     }
 
@@ -228,6 +230,7 @@ final class LocalProcessGroup implements ProcessGroup {
                     throw new DistException(what + ": the message holds " + m.dtype() + "[" + m.count() + "] but the receive buffer is "
                             + dtype + "[" + count + "] (send and recv must agree in dtype and size)");
                 }
+                LocalWorld.sleepUntil(m.readyAt());
                 MemorySegment.copy(MemorySegment.ofArray(m.data()), 0, seg, 0, seg.byteSize());
                 done = true;
             }

@@ -32,6 +32,7 @@ public final class LocalWorld implements AutoCloseable {
 
     private final int size;
     private final Duration timeout;
+    private final long latencyNanos;
     private final ExecutorService comm;
     private final AtomicReference<Failure> failure = new AtomicReference<>();
     private final AtomicIntegerArray exited;
@@ -41,6 +42,14 @@ public final class LocalWorld implements AutoCloseable {
     private record Failure(int rank, Throwable cause) {}
 
     public LocalWorld(int size, Duration timeout) {
+        this(size, timeout, Duration.ZERO);
+    }
+
+    /**
+     * A world whose communication takes at least {@code latency} per operation (a message arrives, a collective's
+     * result is readable, that long after it could have been): simulates a link, for benchmarks.
+     */
+    public LocalWorld(int size, Duration timeout, Duration latency) {
         if (size < 1) {
             throw new DistException("local world: size must be >= 1, got " + size);
         }
@@ -49,6 +58,7 @@ public final class LocalWorld implements AutoCloseable {
         }
         this.size = size;
         this.timeout = timeout;
+        this.latencyNanos = latency.toNanos();
         this.exited = new AtomicIntegerArray(size);
         this.comm = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, "fulgur-local-comm");
@@ -91,6 +101,18 @@ public final class LocalWorld implements AutoCloseable {
     public static <T> List<T> run(int size, Duration timeout, Function<ProcessGroup, T> body) {
         try (LocalWorld w = new LocalWorld(size, timeout)) {
             return w.runAll(body);
+        }
+    }
+
+    long latencyNanos() {
+        return latencyNanos;
+    }
+
+    /** Waits until {@code readyAt} (System.nanoTime) when a simulated latency is set. */
+    static void sleepUntil(long readyAt) {
+        long left;
+        while ((left = readyAt - System.nanoTime()) > 0) {
+            java.util.concurrent.locks.LockSupport.parkNanos(left);
         }
     }
 

@@ -22,8 +22,11 @@ import java.util.Random;
  * Prints a Markdown table row per rank count: median step time over the measured steps, and the state
  * communication per rank and step.
  *
+ * With {@code --latency-ms} every message and collective of the local backend takes that much longer (a simulated
+ * link), which shows what LASP-2 saves: 2 instead of 2(W−1) serial state hops per layer.
+ *
  * <pre>java -cp fulgur.jar fulgur.dist.sp.SpBenchmark [--ranks 2,4,8] [--tokens-per-rank 512] [--dim 64] [--layers 2]
- *     [--heads 4] [--batch 1] [--steps 5] [--warmup 2]</pre>
+ *     [--heads 4] [--batch 1] [--steps 5] [--warmup 2] [--latency-ms 0]</pre>
  */
 public final class SpBenchmark {
     private SpBenchmark() {}
@@ -31,6 +34,7 @@ public final class SpBenchmark {
     public static void main(String[] args) {
         int[] ranks = {2, 4, 8};
         int perRank = 512, dim = 64, layers = 2, heads = 4, batch = 1, steps = 5, warmup = 2;
+        double latencyMs = 0;
         for (int i = 0; i < args.length; i += 2) {
             String v = args[i + 1];
             switch (args[i]) {
@@ -42,22 +46,25 @@ public final class SpBenchmark {
                 case "--batch" -> batch = Integer.parseInt(v);
                 case "--steps" -> steps = Integer.parseInt(v);
                 case "--warmup" -> warmup = Integer.parseInt(v);
+                case "--latency-ms" -> latencyMs = Double.parseDouble(v);
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
         TnlConfig cfg = TnlConfig.small(256, dim, layers, heads);
-        System.out.printf("TNL d=%d, %d layers, %d heads (head dim %d), batch %d, %d tokens per rank; %d warm-up + %d measured steps, median; %d CPU threads%n",
-                dim, layers, heads, dim / heads, batch, perRank, warmup, steps, fulgur.backend.cpu.Parallel.threads());
+        System.out.printf("TNL d=%d, %d layers, %d heads (head dim %d), batch %d, %d tokens per rank; %d warm-up + %d measured steps, median; %d CPU threads;"
+                + " simulated link latency %.1f ms per message / collective%n", dim, layers, heads, dim / heads, batch, perRank, warmup, steps,
+                fulgur.backend.cpu.Parallel.threads(), latencyMs);
+        Duration latency = Duration.ofNanos((long) (latencyMs * 1e6));
         System.out.println("| ranks | sequence | single process (ms) | LASP (ms) | LASP-2 (ms) | LASP-2 / LASP | serial state hops per layer, LASP / LASP-2 | state KiB received per rank and step (max), LASP / LASP-2 |");
         System.out.println("|---:|---:|---:|---:|---:|---:|---:|---:|");
         // a discarded round on the largest configuration first: the JIT compiles the kernels (and the Vector API
         // intrinsics) before anything is timed
         int wMax = Arrays.stream(ranks).max().orElse(2);
-        measure(cfg, tokens(batch * wMax * perRank), batch, wMax * perRank, wMax, warmup, 1);
+        measure(cfg, tokens(batch * wMax * perRank), batch, wMax * perRank, wMax, warmup, 1, latency);
         for (int w : ranks) {
             int t = w * perRank;
             int[] ids = tokens(batch * t);
-            double[] r = measure(cfg, ids, batch, t, w, warmup, steps);
+            double[] r = measure(cfg, ids, batch, t, w, warmup, steps, latency);
             System.out.printf("| %d | %d | %.1f | %.1f | %.1f | %.2f | %d / 2 | %.0f / %.0f |%n", w, t, r[0], r[1], r[2], r[2] / r[1],
                     2 * (w - 1), r[3] / 1024, r[4] / 1024);
         }
@@ -77,8 +84,10 @@ public final class SpBenchmark {
      * timed as the slowest rank) and the single-process step on the whole sequence (rank 0 alone, the others
      * waiting). Returns the medians (ms) and the most state bytes a rank received per step, LASP and LASP-2.
      */
-    private static double[] measure(TnlConfig cfg, int[] ids, int b, int t, int w, int warmup, int steps) {
-        List<double[]> res = LocalWorld.run(w, Duration.ofMinutes(10), pg -> {
+    private static double[] measure(TnlConfig cfg, int[] ids, int b, int t, int w, int warmup, int steps, Duration latency) {
+        List<double[]> res;
+        try (LocalWorld world = new LocalWorld(w, Duration.ofMinutes(10), latency)) {
+            res = world.runAll(pg -> {
             double[][] times = new double[3][steps];
             double[] bytes = new double[2];
             SequenceLayout layout = SequenceLayout.even(t, w);
@@ -117,7 +126,8 @@ public final class SpBenchmark {
                 }
             }
             return new double[] {median(times[0]), median(times[1]), median(times[2]), bytes[0], bytes[1]};
-        });
+            });
+        }
         return res.get(0);
     }
 

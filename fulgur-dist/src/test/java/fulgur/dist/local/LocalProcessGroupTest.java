@@ -95,6 +95,27 @@ class LocalProcessGroupTest {
     }
 
     @Test
+    void simulatedLatencyDelaysEveryOperation() {
+        try (LocalWorld w = new LocalWorld(2, T, Duration.ofMillis(40))) {
+            List<Double> ms = w.runAll(pg -> {
+                try (Scope s = Scope.open()) {
+                    Tensor t = Tensor.zeros(DType.F32, 4);
+                    long t0 = System.nanoTime();
+                    pg.allReduce(t, ReduceOp.SUM).await();
+                    if (pg.rank() == 0) {
+                        pg.send(t, 1).await();
+                    } else {
+                        pg.recv(t, 0).await();
+                    }
+                    return (System.nanoTime() - t0) / 1e6;
+                }
+            });
+            assertThat(ms.get(0)).isGreaterThanOrEqualTo(40);
+            assertThat(ms.get(1)).isGreaterThanOrEqualTo(80);
+        }
+    }
+
+    @Test
     void reductionsAreDeterministic() {
         List<float[]> first = null;
         for (int trial = 0; trial < 3; trial++) {
