@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** The fulgur command line. */
 @Command(name = "fulgur", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Train and serve linear-complexity sequence models (Lightning Attention / TransNormerLLM) on the JVM.",
-        subcommands = {DemoCommand.class, TrainCommand.class, GenerateCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {DemoCommand.class, TrainCommand.class, GenerateCommand.class, BenchCommand.class, LaunchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec
@@ -24,6 +24,8 @@ public final class Main implements Runnable {
     /** The configured command line (also used by tests). */
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Main());
+        // everything after launch's own options is the command to start, options included
+        cl.getSubcommands().get("launch").setStopAtPositional(true);
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             cmd.getErr().println("fulgur " + cmd.getCommandName() + ": " + message(ex));
             if (System.getenv("FULGUR_DEBUG") != null) {

@@ -16,7 +16,8 @@ import picocli.CommandLine.Option;
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Train a language model on text, token shards or MQAR.",
             "Writes OUT/checkpoint (safetensors + config.json + optimizer + trainer state), OUT/metrics.jsonl and OUT/loss.png.",
-            "Example: fulgur train --data corpus.txt --steps 2000 --out runs/shakespeare"})
+            "Example: fulgur train --data corpus.txt --steps 2000 --out runs/shakespeare",
+            "Distributed: --sp N --dp M (local backend: N·M ranks as threads of this process; nccl: under 'fulgur launch')."})
 public final class TrainCommand implements Callable<Integer> {
     @Mixin
     DataOptions dataOptions = new DataOptions();
@@ -26,6 +27,9 @@ public final class TrainCommand implements Callable<Integer> {
 
     @Mixin
     TrainOptions trainOptions = new TrainOptions();
+
+    @Mixin
+    ParallelOptions parallelOptions = new ParallelOptions();
 
     @Option(names = "--out", defaultValue = "runs/train", description = "Output directory. Default: ${DEFAULT-VALUE}.")
     Path out;
@@ -39,6 +43,9 @@ public final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         TrainConfig cfg = trainOptions.build(1000, 16, 128, 3e-3, 100);
+        if (parallelOptions.distributed()) {
+            return DistTrain.run(dataOptions, modelOptions, parallelOptions, cfg, out, resume) != null ? 0 : 1;
+        }
         return run(dataOptions, modelOptions, cfg, out, resume, timeLimitMinutes) != null ? 0 : 1;
     }
 

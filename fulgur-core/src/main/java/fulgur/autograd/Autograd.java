@@ -43,6 +43,15 @@ public final class Autograd {
     }
 
     public static void backward(Tensor root, Tensor seed) {
+        backward(root, seed, null);
+    }
+
+    /**
+     * Backward that also calls {@code onLeafGrad} with each leaf as soon as its gradient of this pass has been
+     * accumulated (once per leaf and pass, in the order the engine finishes them), for example to start
+     * communicating a parameter's gradient while the rest of the backward runs.
+     */
+    public static void backward(Tensor root, Tensor seed, java.util.function.Consumer<Tensor> onLeafGrad) {
         if (!root.requiresGrad()) {
             throw new IllegalStateException("backward: " + root.describe() + " does not require gradients (no input of its graph does)");
         }
@@ -66,6 +75,9 @@ public final class Autograd {
                 Node node = t.gradFn();
                 if (node == null) {
                     accumulateLeaf(t, g);
+                    if (onLeafGrad != null) {
+                        onLeafGrad.accept(t);
+                    }
                     continue;
                 }
                 Tensor[] inGrads = node.backwardFn().apply(g);

@@ -20,6 +20,18 @@ public interface CausalLM {
     /** Mean next-token cross-entropy, targets −100 ignored. */
     Tensor loss(Tensor inputs, Tensor targets);
 
+    /**
+     * The mean loss of one slice of longer sequences (sequence parallelism): {@code inputs} and {@code targets} are
+     * the tokens at positions {@code shard.positionOffset()} onwards, and the token mixers reach the rest of the
+     * sequence through the shard's attention ops. Models that support sequence parallelism override this.
+     */
+    default Tensor loss(Tensor inputs, Tensor targets, SequenceShard shard) {
+        if (shard.isWhole()) {
+            return loss(inputs, targets);
+        }
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " does not support sequence parallelism");
+    }
+
     DecodeCache newCache();
 
     /** The model's config.json text (architecture-specific field names). */

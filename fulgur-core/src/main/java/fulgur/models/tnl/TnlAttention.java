@@ -1,5 +1,6 @@
 package fulgur.models.tnl;
 
+import fulgur.models.SequenceShard;
 import fulgur.nn.Linear;
 import fulgur.nn.Module;
 import fulgur.nn.RMSNorm;
@@ -50,9 +51,11 @@ final class TnlAttention extends Module {
 
     /**
      * x [B, T, D] → [B, T, D]. With a cache, continues from the cached state at the cached position and leaves the
-     * new state there; short inputs then take the recurrent path (no gradients), long ones the chunked one.
+     * new state there; short inputs then take the recurrent path (no gradients), long ones the chunked one. Without a
+     * cache, the tokens sit at positions {@code shard.positionOffset()} onwards and attend through
+     * {@code shard.lightning()}.
      */
-    Tensor forward(Tensor x, TnlCache.Layer cache) {
+    Tensor forward(Tensor x, TnlCache.Layer cache, SequenceShard shard) {
         int b = x.size(0);
         int t = x.size(1);
         Tensor[] parts = Views.chunk(qkvu.forward(x), -1, 4);
@@ -60,14 +63,17 @@ final class TnlAttention extends Module {
         Tensor k = Views.reshape(Activations.silu(parts[1]), b, t, heads, headDim);
         Tensor v = Views.reshape(parts[2].contiguous(), b, t, heads, headDim);
         Tensor u = parts[3];
-        long offset = cache == null ? 0 : cache.position;
+        if (cache != null && !shard.isWhole()) {
+            throw new IllegalArgumentException("TnlAttention: decoding with a cache needs the whole sequence, not a shard");
+        }
+        long offset = cache == null ? shard.positionOffset() : cache.position;
         if (lrpe != null) {
             q = lrpe.forward(q, offset);
             k = lrpe.forward(k, offset);
         }
         Tensor o;
         if (cache == null) {
-            o = Lightning.attention(q, k, v, slopes);
+            o = shard.lightning().apply(q, k, v, slopes, 1.0);
         } else if (cache.state != null && t <= TnlCache.RECURRENT_MAX_TOKENS) {
             o = Lightning.recurrent(q, k, v, slopes, 1.0, cache.state);
             cache.position += t;

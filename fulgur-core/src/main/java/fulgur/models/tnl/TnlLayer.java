@@ -1,5 +1,6 @@
 package fulgur.models.tnl;
 
+import fulgur.models.SequenceShard;
 import fulgur.nn.Module;
 import fulgur.nn.RMSNorm;
 import fulgur.ops.Elementwise;
@@ -19,8 +20,8 @@ final class TnlLayer extends Module {
         channelMixer = child("channel_mixer", new Glu(c.embedDim(), c.gluDim(), c.bias(), init));
     }
 
-    Tensor forward(Tensor x, TnlCache.Layer cache) {
-        Tensor h = Elementwise.add(x, tokenMixer.forward(tokenNorm.forward(x), cache));
+    Tensor forward(Tensor x, TnlCache.Layer cache, SequenceShard shard) {
+        Tensor h = Elementwise.add(x, tokenMixer.forward(tokenNorm.forward(x), cache, shard));
         return Elementwise.add(h, channelMixer.forward(channelNorm.forward(h)));
     }
 }

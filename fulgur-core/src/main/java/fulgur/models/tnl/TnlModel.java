@@ -1,5 +1,6 @@
 package fulgur.models.tnl;
 
+import fulgur.models.SequenceShard;
 import fulgur.nn.Embedding;
 import fulgur.nn.Linear;
 import fulgur.nn.Module;
@@ -84,11 +85,23 @@ public final class TnlModel extends Module implements fulgur.models.CausalLM {
     /** Token ids [B, T] (i32/i64) → logits [B, T, vocab]. */
     @Override
     public Tensor forward(Tensor ids) {
-        return forward(ids, null);
+        return forward(ids, null, SequenceShard.WHOLE);
     }
 
     /** With a cache: continues decoding from it (prefill when empty) and advances it. */
     public Tensor forward(Tensor ids, TnlCache cache) {
+        return forward(ids, cache, SequenceShard.WHOLE);
+    }
+
+    /**
+     * Token ids [B, T] of one slice of longer sequences (positions from {@code shard.positionOffset()}) → logits
+     * [B, T, vocab]; the lightning layers reach earlier slices through {@code shard.lightning()}.
+     */
+    public Tensor forward(Tensor ids, SequenceShard shard) {
+        return forward(ids, null, shard);
+    }
+
+    private Tensor forward(Tensor ids, TnlCache cache, SequenceShard shard) {
         if (ids.ndim() != 2) {
             throw new IllegalArgumentException("TnlModel.forward: expected token ids [B, T], got " + ids.describe());
         }
@@ -97,7 +110,7 @@ public final class TnlModel extends Module implements fulgur.models.CausalLM {
             x = Elementwise.mulScalar(x, Math.sqrt(config.embedDim()));
         }
         for (int l = 0; l < core.layers.size(); l++) {
-            x = core.layers.get(l).forward(x, cache == null ? null : cache.layers.get(l));
+            x = core.layers.get(l).forward(x, cache == null ? null : cache.layers.get(l), shard);
         }
         x = core.finalNorm.forward(x);
         return lmHead != null ? lmHead.forward(x) : LinearAlgebra.linear(x, core.embedTokens.weight().value(), null);
@@ -106,7 +119,12 @@ public final class TnlModel extends Module implements fulgur.models.CausalLM {
     /** Mean next-token cross-entropy of inputs [B, T] against targets [B, T] (−100 ignored). */
     @Override
     public Tensor loss(Tensor inputs, Tensor targets) {
-        Tensor logits = forward(inputs);
+        return loss(inputs, targets, SequenceShard.WHOLE);
+    }
+
+    @Override
+    public Tensor loss(Tensor inputs, Tensor targets, SequenceShard shard) {
+        Tensor logits = forward(inputs, null, shard);
         return Losses.crossEntropy(Views.reshape(logits, -1, config.vocabSize()), targets);
     }
 

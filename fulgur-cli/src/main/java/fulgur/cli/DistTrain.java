@@ -1,0 +1,104 @@
+package fulgur.cli;
+
+import fulgur.dist.DistEnv;
+import fulgur.dist.ProcessGroup;
+import fulgur.dist.local.LocalWorld;
+import fulgur.dist.nccl.NcclProcessGroup;
+import fulgur.dist.store.Rendezvous;
+import fulgur.dist.store.TcpStore;
+import fulgur.dist.train.DistributedTrainer;
+import fulgur.dist.train.GlobalBatches;
+import fulgur.models.tnl.TnlConfig;
+import fulgur.models.tnl.TnlModel;
+import fulgur.train.Checkpoint;
+import fulgur.train.TrainConfig;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.util.List;
+
+/** `fulgur train --sp N --dp M`: the local backend (ranks as threads) or NCCL (one process per rank). */
+final class DistTrain {
+    private DistTrain() {}
+
+    static DistributedTrainer.Result run(DataOptions data, ModelOptions modelOpts, ParallelOptions par, TrainConfig cfg, Path out, boolean resume) throws Exception {
+        par.validate();
+        int world = par.sp * par.dp;
+        Duration timeout = Duration.ofSeconds(par.timeoutSeconds);
+        if (par.backend.equals("local")) {
+            DistEnv env = DistEnv.fromEnvironment();
+            if (env.isDistributed()) {
+                throw new IllegalArgumentException("the local backend runs all " + world + " ranks as threads of this one process, but this process was started as rank "
+                        + env.rank() + " of " + env.worldSize() + " (" + env.source() + "); use --backend nccl under 'fulgur launch', or drop the launcher");
+            }
+            DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
+            TnlConfig mc = modelConfig(modelOpts, p, out, resume);
+            System.out.println("data: " + p.description());
+            copyTokenizer(p, out);
+            GlobalBatches.Shared shared = new GlobalBatches.Shared(p.train(), world);
+            PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
+            List<DistributedTrainer.Result> rs = LocalWorld.run(world, timeout, pg -> {
+                try (TnlModel model = new TnlModel(mc, cfg.seed())) {
+                    if (pg.rank() == 0) {
+                        System.out.printf("model: TransNormerLLM, %d layers, width %d, %d heads, %,d parameters (one replica per rank)%n", mc.layers(), mc.embedDim(),
+                                mc.heads(), model.parameterCount());
+                    }
+                    return trainer(pg, par, model, cfg, shared.forRank(pg.rank()), pg.rank() == 0 ? p.eval() : null, out, pg.rank() == 0 ? System.out : quiet).run(resume);
+                }
+            });
+            return report(rs.get(0), out);
+        }
+        DistEnv env = DistEnv.fromEnvironment();
+        if (env.worldSize() != world) {
+            throw new IllegalArgumentException("--dp " + par.dp + " × --sp " + par.sp + " = " + world + " ranks, but this job has " + env.worldSize()
+                    + " (" + env.source() + "); start it with 'fulgur launch --nproc-per-node " + world + " train ...'");
+        }
+        boolean leader = env.rank() == 0;
+        PrintStream o = leader ? System.out : new PrintStream(OutputStream.nullOutputStream());
+        try (TcpStore store = Rendezvous.join(env, timeout);
+             NcclProcessGroup pg = NcclProcessGroup.create(store, env.rank(), env.worldSize(), env.localRank(), timeout)) {
+            DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
+            TnlConfig mc = modelConfig(modelOpts, p, out, resume);
+            o.println("data: " + p.description());
+            if (leader) {
+                copyTokenizer(p, out);
+            }
+            DistributedTrainer.Result r;
+            try (TnlModel model = new TnlModel(mc, cfg.seed())) {
+                o.printf("model: TransNormerLLM, %d layers, width %d, %d heads, %,d parameters; rank %d on GPU %d%n", mc.layers(), mc.embedDim(), mc.heads(),
+                        model.parameterCount(), env.rank(), env.localRank());
+                r = trainer(pg, par, model, cfg, GlobalBatches.own(p.train()), leader ? p.eval() : null, out, o).run(resume);
+            }
+            Rendezvous.barrier(store, env, "train-done", timeout);
+            return leader ? report(r, out) : r;
+        }
+    }
+
+    private static DistributedTrainer trainer(ProcessGroup pg, ParallelOptions par, TnlModel model, TrainConfig cfg, GlobalBatches data,
+            fulgur.train.Evaluator eval, Path out, PrintStream o) {
+        return new DistributedTrainer(pg, par.dp, par.sp, par.algorithm(), model, cfg, data, eval, out, o, par.bucketElements());
+    }
+
+    private static TnlConfig modelConfig(ModelOptions modelOpts, DataOptions.Prepared p, Path out, boolean resume) {
+        if (resume) {
+            return TnlConfig.read(Checkpoint.resolve(out.resolve("checkpoint")).resolve(Checkpoint.CONFIG));
+        }
+        return modelOpts.build(p.vocab());
+    }
+
+    private static void copyTokenizer(DataOptions.Prepared p, Path out) throws java.io.IOException {
+        Files.createDirectories(out);
+        if (p.tokenizerFile() != null) {
+            Files.copy(p.tokenizerFile(), out.resolve("tokenizer.json"), StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+
+    private static DistributedTrainer.Result report(DistributedTrainer.Result r, Path out) {
+        System.out.printf("done: %d steps, last train loss %.4f%s, %.0f tokens/s; outputs in %s%n", r.stepsDone(), r.lastTrainLoss(),
+                r.lastEval().isEmpty() ? "" : ", " + fulgur.train.Trainer.describe(r.lastEval()), r.tokensPerSecond(), out.toAbsolutePath());
+        return r;
+    }
+}

@@ -1,0 +1,132 @@
+package fulgur.ops.attention;
+
+import fulgur.autograd.Autograd;
+import fulgur.ops.Activations;
+import fulgur.ops.Elementwise;
+import fulgur.ops.LinearAlgebra;
+import fulgur.ops.Views;
+import fulgur.tensor.DType;
+import fulgur.tensor.Device;
+import fulgur.tensor.Shape;
+import fulgur.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Softmax attention on tensors laid out {@code [B, T, H, D]}, for the softmax layers of hybrid models:
+ * {@code o_i = Σ_j softmax_j(scale·q_i·k_j) v_j} per head, with grouped key/value heads (query head h reads
+ * key/value head {@code h / (H/Hkv)}) and an optional causal mask that works in whole-sequence positions: query
+ * i sits at position {@code queryOffset + i}, key j at position j, and i sees j iff {@code j ≤ queryOffset + i}.
+ * With queryOffset 0 and as many queries as keys this is ordinary causal self-attention; sequence parallelism
+ * (LASP-2H) passes a rank's queries with the keys gathered from the ranks before it and its own offset.
+ *
+ * <p>Two forms: {@link #attention} is the tiled, flash-style kernel (online softmax over key blocks, the
+ * T×T score matrix never materialised, hand-written backward that recomputes the probabilities from the saved
+ * row log-sum-exp); {@link #naive} composes autograd ops with the full score matrix and is the test oracle.
+ * The tiled kernel computes in f32 (bf16/f16 inputs are converted, the output returns in the input dtype);
+ * f64 inputs take the naive form, so gradient checks run in f64.
+ */
+public final class SoftmaxAttention {
+
+    private SoftmaxAttention() {}
+
+    /** The tiled op; gradients flow to q, k and v. */
+    public static Tensor attention(Tensor q, Tensor k, Tensor v, double scale, boolean causal, long queryOffset) {
+        String op = "softmaxAttention";
+        AttentionShape s = shapeOf(op, q, k, v, scale, queryOffset);
+        if (q.dtype() == DType.F64) {
+            return naive(q, k, v, scale, causal, queryOffset);
+        }
+        Tensor qc = f32Contiguous(q);
+        Tensor kc = f32Contiguous(k);
+        Tensor vc = f32Contiguous(v);
+        Tensor out = Tensor.empty(DType.F32, s.batch(), s.tq(), s.heads(), s.dv());
+        Tensor lse = Tensor.empty(DType.F32, s.batch(), s.heads(), s.tq());
+        AttentionKernel.forward(s, (float) scale, causal, queryOffset, seg(qc), seg(kc), seg(vc), seg(out), seg(lse));
+        Tensor node = Autograd.record(op, out, new Tensor[] {q, k, v}, g -> {
+            Tensor gc = f32Contiguous(g);
+            Tensor dq = Tensor.empty(DType.F32, q.shape());
+            Tensor dk = Tensor.empty(DType.F32, k.shape());
+            Tensor dv = Tensor.empty(DType.F32, v.shape());
+            AttentionKernel.backward(s, (float) scale, causal, queryOffset, seg(qc), seg(kc), seg(vc), seg(out), seg(lse), seg(gc),
+                    seg(dq), seg(dk), seg(dv));
+            return new Tensor[] {back(dq, q), back(dk, k), back(dv, v)};
+        });
+        return q.dtype() == DType.F32 ? node : node.to(q.dtype());
+    }
+
+    /** The same op from autograd ops, with the full [B, H, Tq, Tk] score matrix: the oracle for tests. */
+    public static Tensor naive(Tensor q, Tensor k, Tensor v, double scale, boolean causal, long queryOffset) {
+        AttentionShape s = shapeOf("softmaxAttention.naive", q, k, v, scale, queryOffset);
+        int group = s.heads() / s.kvHeads();
+        Tensor kh = repeatHeads(k, group);
+        Tensor vh = repeatHeads(v, group);
+        Tensor qp = Views.permute(q, 0, 2, 1, 3); // [B,H,Tq,d]
+        Tensor kp = Views.permute(kh, 0, 2, 3, 1); // [B,H,d,Tk]
+        Tensor vp = Views.permute(vh, 0, 2, 1, 3); // [B,H,Tk,dv]
+        Tensor scores = Elementwise.mulScalar(LinearAlgebra.matmul(qp, kp), scale);
+        if (causal) {
+            double[] mask = new double[s.tq() * s.tk()];
+            for (int i = 0; i < s.tq(); i++) {
+                for (int j = 0; j < s.tk(); j++) {
+                    mask[i * s.tk() + j] = j <= queryOffset + i ? 0 : -1e30;
+                }
+            }
+            scores = Elementwise.add(scores, Tensor.of(q.dtype(), mask, s.tq(), s.tk()));
+        }
+        Tensor p = Activations.softmax(scores, -1);
+        return Views.permute(LinearAlgebra.matmul(p, vp), 0, 2, 1, 3).contiguous();
+    }
+
+    private static Tensor repeatHeads(Tensor x, int group) {
+        if (group == 1) {
+            return x;
+        }
+        int b = x.size(0), t = x.size(1), hk = x.size(2), d = x.size(3);
+        Tensor e = Views.expand(Views.reshape(x, b, t, hk, 1, d), b, t, hk, group, d);
+        return Views.reshape(e.contiguous(), b, t, hk * group, d);
+    }
+
+    static AttentionShape shapeOf(String op, Tensor q, Tensor k, Tensor v, double scale, long queryOffset) {
+        for (Tensor t : new Tensor[] {q, k, v}) {
+            t.checkAlive(op);
+            if (t.ndim() != 4) {
+                throw new IllegalArgumentException(op + ": expected [B, T, H, D] tensors, got " + t.describe());
+            }
+            if (t.device().kind() != Device.Kind.CPU) {
+                throw new IllegalArgumentException(op + ": the CPU kernel got " + t.describe());
+            }
+            if (!t.dtype().isFloating()) {
+                throw new IllegalArgumentException(op + ": expected floating tensors, got " + t.describe());
+            }
+        }
+        int b = q.size(0), tq = q.size(1), h = q.size(2), d = q.size(3);
+        int tk = k.size(1), hk = k.size(2);
+        if (k.size(0) != b || v.size(0) != b || k.size(3) != d || v.size(1) != tk || v.size(2) != hk) {
+            throw new IllegalArgumentException(op + ": q " + Shape.str(q.shape()) + ", k " + Shape.str(k.shape()) + ", v " + Shape.str(v.shape())
+                    + " do not agree (expected q [B,Tq,H,d], k [B,Tk,Hkv,d], v [B,Tk,Hkv,dv])");
+        }
+        if (h % hk != 0) {
+            throw new IllegalArgumentException(op + ": " + h + " query heads are not a multiple of " + hk + " key/value heads");
+        }
+        if (queryOffset < 0) {
+            throw new IllegalArgumentException(op + ": query offset must be >= 0, got " + queryOffset);
+        }
+        if (!Double.isFinite(scale)) {
+            throw new IllegalArgumentException(op + ": scale must be finite, got " + scale);
+        }
+        return new AttentionShape(b, tq, tk, h, hk, d, v.size(3));
+    }
+
+    private static Tensor f32Contiguous(Tensor t) {
+        Tensor c = t.dtype() == DType.F32 ? t.detach() : t.detach().to(DType.F32);
+        return c.isContiguous() ? c : c.contiguous();
+    }
+
+    private static MemorySegment seg(Tensor t) {
+        return t.hostSegment("softmaxAttention").asSlice(t.offset() * Float.BYTES, t.numel() * Float.BYTES);
+    }
+
+    private static Tensor back(Tensor grad, Tensor like) {
+        return grad.dtype() == like.dtype() ? grad : grad.to(like.dtype());
+    }
+}

@@ -1,0 +1,78 @@
+package fulgur.dist;
+
+import fulgur.tensor.Tensor;
+import java.time.Duration;
+
+/**
+ * A group of ranks that communicate: collectives (all-reduce, all-gather, reduce-scatter, broadcast, barrier) and
+ * point-to-point messages (send/recv). Every operation returns at once with a {@link Work} handle; the data is in
+ * place after {@link Work#await()}, so communication overlaps whatever the caller computes in between. Buffers must
+ * stay untouched (inputs) and unread (outputs) until then.
+ *
+ * <p>Rules, as in NCCL and torch.distributed: every rank of the group calls the same collectives in the same order
+ * with matching dtypes and sizes; tensors are contiguous; messages between two ranks arrive in the order sent.
+ * Breaking a rule gives a {@link DistException} that names the operation, the group and the ranks involved; a rank
+ * that does not take part in time gives a {@link DistTimeoutException} after {@link #timeout()}; a rank that failed
+ * gives a {@link RankFailedException} on the others, never a hang.
+ *
+ * <p>All-gather lays the ranks' inputs out rank-major (rank r's input at elements {@code [r·n, (r+1)·n)} of the
+ * output); reduce-scatter is its adjoint (rank r receives the reduction of elements {@code [r·m, (r+1)·m)}).
+ * Reductions are deterministic: the same inputs always give the same bits.
+ */
+public interface ProcessGroup extends AutoCloseable {
+
+    /** This process's (or thread's) rank in the group, 0 ≤ rank < size. */
+    int rank();
+
+    int size();
+
+    /** A readable name, e.g. "world" or "world/sp1[2,3]". */
+    String name();
+
+    /** "local" or "nccl". */
+    String backend();
+
+    /** How long a wait may last before it fails. */
+    Duration timeout();
+
+    /** Counters of the calls and elements this rank moved through this group. */
+    CommStats stats();
+
+    /** In place: every rank's tensor becomes the reduction over all ranks. */
+    Work allReduce(Tensor tensor, ReduceOp op);
+
+    /** output (size·numel(input) elements) receives every rank's input, rank-major. */
+    Work allGather(Tensor input, Tensor output);
+
+    /** input (size·numel(output) elements): rank r's output becomes the reduction of every rank's slice r. */
+    Work reduceScatter(Tensor input, Tensor output, ReduceOp op);
+
+    /** Every rank's tensor becomes root's. */
+    Work broadcast(Tensor tensor, int root);
+
+    /** Sends the tensor to rank {@code dst}; the tensor may be reused after the returned work completes. */
+    Work send(Tensor tensor, int dst);
+
+    /** Receives the next message from rank {@code src} into the tensor (same dtype and element count). */
+    Work recv(Tensor tensor, int src);
+
+    Work barrier();
+
+    /**
+     * Collective over this group: ranks passing the same {@code color} (≥ 0) form a new group, ordered by
+     * {@code key}, then by their rank here. Returns this rank's new group.
+     */
+    ProcessGroup split(int color, int key);
+
+    /** Releases the group's resources (not collective). */
+    @Override
+    void close();
+
+    /** Checks that {@code rank} names a member; {@code what} says whose rank it is ("destination", "root"). */
+    default int checkRank(String op, String what, int r) {
+        if (r < 0 || r >= size()) {
+            throw new DistException(op + " on group '" + name() + "': " + what + " rank " + r + " is outside [0, " + size() + ")");
+        }
+        return r;
+    }
+}

@@ -1,0 +1,232 @@
+package fulgur.dist.train;
+
+import fulgur.data.Batch;
+import fulgur.dist.ParallelGrid;
+import fulgur.dist.ProcessGroup;
+import fulgur.dist.ReduceOp;
+import fulgur.dist.ddp.GradientSync;
+import fulgur.dist.sp.SequenceLayout;
+import fulgur.dist.sp.SequenceParallel;
+import fulgur.dist.sp.SpAlgorithm;
+import fulgur.io.Json;
+import fulgur.models.CausalLM;
+import fulgur.models.SequenceShard;
+import fulgur.optim.AdamW;
+import fulgur.optim.GradClip;
+import fulgur.optim.ParamGroup;
+import fulgur.tensor.DType;
+import fulgur.tensor.Scope;
+import fulgur.tensor.Tensor;
+import fulgur.train.Checkpoint;
+import fulgur.train.Evaluator;
+import fulgur.train.LossCurvePlot;
+import fulgur.train.LrSchedule;
+import fulgur.train.MetricsLog;
+import fulgur.train.ProgressBar;
+import fulgur.train.TrainConfig;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The training loop of one rank of a data-parallel × sequence-parallel run. Every rank walks the same global
+ * batches ({@code batchSize} sequences of {@code seqLen} tokens, as in a single-process run with the same settings);
+ * data replica d takes rows {@code [d·B/dp, (d+1)·B/dp)}, sequence rank s takes its slice of the columns; its mean
+ * loss is weighted by its share of the batch's counted targets, gradients are summed over the world while the
+ * backward runs ({@link GradientSync}), so every rank holds the gradient of the whole batch's mean loss and takes
+ * the same AdamW step: N ranks reproduce the single-rank run. Rank 0 alone prints, logs metrics, evaluates and writes
+ * checkpoints (the same files as {@link fulgur.train.Trainer}); all ranks can resume from them.
+ */
+public final class DistributedTrainer {
+
+    public record Result(long stepsDone, double lastTrainLoss, Map<String, Double> lastEval, double tokensPerSecond) {}
+
+    private final ProcessGroup world;
+    private final ParallelGrid grid;
+    private final SpAlgorithm algorithm;
+    private final CausalLM model;
+    private final TrainConfig cfg;
+    private final GlobalBatches data;
+    private final Evaluator evaluator;
+    private final Path outDir;
+    private final PrintStream out;
+    private final long bucketElements;
+
+    public DistributedTrainer(ProcessGroup world, int dp, int sp, SpAlgorithm algorithm, CausalLM model, TrainConfig cfg, GlobalBatches data,
+            Evaluator evaluator, Path outDir, PrintStream out, long bucketElements) {
+        this.cfg = cfg.validate();
+        if (cfg.batchSize() % dp != 0) {
+            throw new IllegalArgumentException("data parallelism: a batch of " + cfg.batchSize() + " sequences does not split over --dp " + dp
+                    + " replicas (the batch size must be a multiple of the data-parallel size)");
+        }
+        SequenceLayout.even(cfg.seqLen(), sp); // fails early with a clear message when the length does not split
+        this.world = world;
+        this.grid = ParallelGrid.of(world, dp, sp);
+        this.algorithm = algorithm;
+        this.model = model;
+        this.data = data;
+        this.evaluator = evaluator;
+        this.outDir = outDir;
+        this.out = out;
+        this.bucketElements = bucketElements;
+    }
+
+    private boolean leader() {
+        return world.rank() == 0;
+    }
+
+    public Result run(boolean resume) {
+        try {
+            return runChecked(resume);
+        } catch (IOException e) {
+            throw new UncheckedIOException("training output under " + outDir + ": " + e.getMessage(), e);
+        }
+    }
+
+    private Result runChecked(boolean resume) throws IOException {
+        AdamW opt = new AdamW(ParamGroup.decayAndNoDecay(model.module(), cfg.weightDecay()), cfg.lr(), cfg.beta1(), cfg.beta2(), cfg.eps());
+        LrSchedule schedule = cfg.lrSchedule();
+        Path ckpt = outDir.resolve("checkpoint");
+        Path metricsPath = outDir.resolve("metrics.jsonl");
+        long step = 0, tokens = 0;
+        if (resume) {
+            Map<String, Object> st = Checkpoint.load(ckpt, model, opt);
+            step = ((Number) st.get("step")).longValue();
+            tokens = ((Number) st.getOrDefault("tokens", 0)).longValue();
+            @SuppressWarnings("unchecked")
+            Map<String, Object> ds = (Map<String, Object>) st.get("data");
+            data.restore(ds);
+            if (leader()) {
+                out.println("resumed from " + ckpt + " at step " + step);
+            }
+        } else if (leader()) {
+            Files.createDirectories(outDir);
+            Files.deleteIfExists(metricsPath);
+        }
+        if (leader()) {
+            fulgur.io.AtomicFiles.writeString(outDir.resolve("config.json"), model.configJson());
+            out.printf("distributed: %d ranks (%s backend) = dp %d × sp %d, sequence parallelism %s; %d tokens per rank and sequence%n",
+                    world.size(), world.backend(), grid.dp(), grid.sp(), algorithm.label(), cfg.seqLen() / grid.sp());
+        }
+        SequenceLayout layout = SequenceLayout.even(cfg.seqLen(), grid.sp());
+        SequenceShard shard = grid.sp() == 1 ? SequenceShard.WHOLE : SequenceParallel.shard(grid.sequenceParallel(), algorithm, layout);
+        int rows = cfg.batchSize() / grid.dp();
+        long tokensPerStep = (long) cfg.batchSize() * cfg.seqLen() * cfg.accumulation();
+        double lastLoss = Double.NaN;
+        Map<String, Double> lastEval = Map.of();
+        long t0 = System.nanoTime();
+        long startTokens = tokens;
+        MetricsLog metrics = leader() ? (resume ? MetricsLog.resume(metricsPath, step) : MetricsLog.open(metricsPath)) : null;
+        ProgressBar bar = leader() ? ProgressBar.builder(cfg.steps(), out).label("train").startStep(step).startTokens(tokens).build() : null;
+        try (GradientSync sync = new GradientSync(model.module().parameters(), world, 1.0, bucketElements)) {
+            while (step < cfg.steps()) {
+                double lr = schedule.lr(step);
+                opt.setLr(lr);
+                opt.zeroGrad();
+                double lossSum = 0;
+                for (int micro = 0; micro < cfg.accumulation(); micro++) {
+                    try (Scope s = Scope.open("step")) {
+                        Batch b = data.next();
+                        if (b.batch() != cfg.batchSize() || b.seqLen() != cfg.seqLen()) {
+                            throw new IllegalStateException("data source gave a " + b.batch() + " × " + b.seqLen() + " batch, expected "
+                                    + cfg.batchSize() + " × " + cfg.seqLen());
+                        }
+                        Tensor all = Tensor.ofInts(b.inputs(), b.batch(), b.seqLen());
+                        Tensor allTargets = Tensor.ofInts(b.targets(), b.batch(), b.seqLen());
+                        Tensor in = SequenceParallel.slice(all.narrow(0, grid.dpRank() * rows, rows), layout, grid.spRank());
+                        Tensor tg = SequenceParallel.slice(allTargets.narrow(0, grid.dpRank() * rows, rows), layout, grid.spRank());
+                        Tensor mean = model.loss(in, tg.reshape(-1), shard);
+                        long local = SequenceParallel.countTargets(tg.toIntArray());
+                        Tensor loss = SequenceParallel.weightedLoss(mean, local, SequenceParallel.countTargets(b.targets()));
+                        if (cfg.accumulation() > 1) {
+                            loss = loss.mul(1.0 / cfg.accumulation());
+                        }
+                        sync.backward(loss, micro == cfg.accumulation() - 1);
+                        lossSum += loss.item();
+                    }
+                }
+                double gradNorm = cfg.gradClip() > 0 ? GradClip.clipGlobalNorm(opt.parameters(), cfg.gradClip()) : GradClip.globalNorm(opt.parameters());
+                opt.step();
+                step++;
+                tokens += tokensPerStep;
+                lastLoss = allReduceSum(lossSum);
+                if (!Double.isFinite(lastLoss)) {
+                    throw new IllegalStateException("training diverged at step " + step + ": loss is " + lastLoss + " (try a lower learning rate)");
+                }
+                if (leader()) {
+                    double tps = (tokens - startTokens) / Math.max((System.nanoTime() - t0) / 1e9, 1e-9);
+                    Map<String, Object> fields = new LinkedHashMap<>();
+                    fields.put(MetricsLog.LOSS, lastLoss);
+                    fields.put(MetricsLog.LR, lr);
+                    fields.put("grad_norm", gradNorm);
+                    fields.put(MetricsLog.TOKENS_PER_S, tps);
+                    fields.put("tokens", tokens);
+                    metrics.log(step, "train", fields);
+                    bar.update(step, tokens, lastLoss, Map.of("lr", lr));
+                }
+                boolean last = step == cfg.steps();
+                if (leader() && evaluator != null && ((cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) || last)) {
+                    lastEval = evaluate();
+                    metrics.log(step, "val", new LinkedHashMap<>(lastEval));
+                    bar.println("step " + step + " " + describe(lastEval));
+                }
+                if (leader() && ((cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0) || last)) {
+                    Map<String, Object> st = new LinkedHashMap<>();
+                    st.put("step", step);
+                    st.put("tokens", tokens);
+                    st.put("data", data.state());
+                    st.put("train_config", Json.mapper().convertValue(cfg, Map.class));
+                    st.put("parallel", Map.of("dp", grid.dp(), "sp", grid.sp(), "algorithm", algorithm.label()));
+                    Checkpoint.save(ckpt, model, opt, st);
+                }
+            }
+        } finally {
+            if (bar != null) {
+                bar.close();
+            }
+            if (metrics != null) {
+                metrics.close();
+            }
+        }
+        double tps = (tokens - startTokens) / Math.max((System.nanoTime() - t0) / 1e9, 1e-9);
+        if (leader()) {
+            try {
+                LossCurvePlot.writeFromMetrics(metricsPath, outDir.resolve("loss.png"), "fulgur training loss (dp " + grid.dp() + " × sp " + grid.sp() + ")");
+            } catch (IOException | RuntimeException | LinkageError e) {
+                // LinkageError: a runtime without java.desktop (a jlink'ed JRE) cannot draw
+                out.println("warning: could not draw the loss curve: " + e);
+            }
+        }
+        world.barrier().await();
+        opt.release();
+        return new Result(step, lastLoss, lastEval, tps);
+    }
+
+    private double allReduceSum(double v) {
+        try (Scope s = Scope.open("loss")) {
+            Tensor t = Tensor.of(DType.F64, new double[] {v}, 1);
+            world.allReduce(t, ReduceOp.SUM).await();
+            return t.item();
+        }
+    }
+
+    private Map<String, Double> evaluate() {
+        boolean was = model.module().isTraining();
+        model.module().train(false);
+        try (Scope s = Scope.open("eval"); var g = fulgur.autograd.GradMode.noGrad()) {
+            return evaluator.evaluate(model);
+        } finally {
+            model.module().train(was);
+        }
+    }
+
+    private static String describe(Map<String, Double> m) {
+        StringBuilder sb = new StringBuilder();
+        m.forEach((k, v) -> sb.append(sb.length() == 0 ? "" : ", ").append("val_").append(k).append('=').append(String.format("%.4f", v)));
+        return sb.toString();
+    }
+}
