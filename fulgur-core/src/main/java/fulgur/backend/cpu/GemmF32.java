@@ -29,7 +29,11 @@ import jdk.incubator.vector.VectorSpecies;
  */
 final class GemmF32 {
 
-    static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    /**
+     * The machine's preferred vector shape; {@code -Dfulgur.gemm.vectorBits=128|256|512} forces another (the code
+     * is written for any lane count, and tests on an AVX2 machine use this to cover 4- and 16-lane shapes).
+     */
+    static final VectorSpecies<Float> S = species();
     static final int L = S.length();
     /** Rows of the micro-tile. */
     static final int MR = 6;
@@ -62,6 +66,19 @@ final class GemmF32 {
     private static final long FB = Float.BYTES;
 
     private GemmF32() {}
+
+    private static VectorSpecies<Float> species() {
+        String bits = System.getProperty("fulgur.gemm.vectorBits");
+        if (bits == null || bits.isBlank()) {
+            return FloatVector.SPECIES_PREFERRED;
+        }
+        return switch (bits.trim()) {
+            case "128" -> FloatVector.SPECIES_128;
+            case "256" -> FloatVector.SPECIES_256;
+            case "512" -> FloatVector.SPECIES_512;
+            default -> throw new IllegalArgumentException("fulgur.gemm.vectorBits must be 128, 256 or 512, got '" + bits + "'");
+        };
+    }
 
     /** One validated product; {@code parallel} allows the shared pool. Offsets and leading dims in elements. */
     static void gemm(boolean parallel, boolean transA, boolean transB, int m, int n, int k, float alpha,

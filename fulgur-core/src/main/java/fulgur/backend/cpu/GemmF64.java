@@ -17,7 +17,11 @@ import jdk.incubator.vector.VectorSpecies;
  */
 final class GemmF64 {
 
-    static final VectorSpecies<Double> S = DoubleVector.SPECIES_PREFERRED;
+    /**
+     * The machine's preferred vector shape; {@code -Dfulgur.dgemm.vectorBits=128|256|512} forces another (the code
+     * is written for any lane count, and tests on an AVX2 machine use this to cover 4- and 16-lane shapes).
+     */
+    static final VectorSpecies<Double> S = species();
     static final int L = S.length();
     /** Rows of the micro-tile. */
     static final int MR = 6;
@@ -43,6 +47,19 @@ final class GemmF64 {
     private static final long FB = Double.BYTES;
 
     private GemmF64() {}
+
+    private static VectorSpecies<Double> species() {
+        String bits = System.getProperty("fulgur.dgemm.vectorBits");
+        if (bits == null || bits.isBlank()) {
+            return DoubleVector.SPECIES_PREFERRED;
+        }
+        return switch (bits.trim()) {
+            case "128" -> DoubleVector.SPECIES_128;
+            case "256" -> DoubleVector.SPECIES_256;
+            case "512" -> DoubleVector.SPECIES_512;
+            default -> throw new IllegalArgumentException("fulgur.dgemm.vectorBits must be 128, 256 or 512, got '" + bits + "'");
+        };
+    }
 
     /** One validated product; {@code parallel} allows the shared pool. Offsets and leading dims in elements. */
     static void gemm(boolean parallel, boolean transA, boolean transB, int m, int n, int k, double alpha,

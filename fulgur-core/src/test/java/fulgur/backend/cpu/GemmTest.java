@@ -9,6 +9,12 @@ import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
+/**
+ * sgemm/dgemm against a naive double-precision product. The engines are written for any vector lane count; to
+ * cover the 4- and 16-lane shapes on an AVX2 machine, run with
+ * {@code "-Djvm.flags=--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED
+ * -Dfulgur.gemm.vectorBits=512 -Dfulgur.dgemm.vectorBits=512"} (or 128).
+ */
 class GemmTest {
 
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
