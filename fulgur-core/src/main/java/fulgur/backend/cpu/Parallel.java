@@ -28,6 +28,21 @@ public final class Parallel {
 
     private Parallel() {}
 
+    /**
+     * Runs {@code body} with every kernel it calls on this thread running serially on this thread, for callers that
+     * are themselves one of several parallel workers (e.g. the ranks of fulgur-dist's local backend when there are at
+     * least as many ranks as cores), where handing chunks to the shared pool only adds waiting.
+     */
+    public static <T> T serial(java.util.function.Supplier<T> body) {
+        boolean was = IN_WORKER.get();
+        IN_WORKER.set(true);
+        try {
+            return body.get();
+        } finally {
+            IN_WORKER.set(was);
+        }
+    }
+
     /** Number of threads kernels use (the caller plus the pool's workers). */
     public static int threads() {
         return THREADS;

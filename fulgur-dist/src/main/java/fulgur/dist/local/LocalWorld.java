@@ -1,5 +1,6 @@
 package fulgur.dist.local;
 
+import fulgur.backend.cpu.Parallel;
 import fulgur.dist.DistException;
 import fulgur.dist.DistTimeoutException;
 import fulgur.dist.ProcessGroup;
@@ -23,7 +24,8 @@ import java.util.function.Supplier;
  * communication thread moves the data (reductions in rank order, so results are deterministic) while the ranks go
  * on computing until they wait. A rank that fails (see {@link #run}) or finishes early makes the others' waits fail
  * at once with {@link RankFailedException}; a rank that is merely late makes them fail after the timeout with
- * {@link DistTimeoutException}, naming the ranks that did not arrive.
+ * {@link DistTimeoutException}, naming the ranks that did not arrive. With at least as many ranks as CPU threads,
+ * each rank runs its kernels serially on its own thread ({@link Parallel#serial}).
  */
 public final class LocalWorld implements AutoCloseable {
     /** Default for how long one wait may last. */
@@ -124,7 +126,10 @@ public final class LocalWorld implements AutoCloseable {
             int rank = r;
             Thread t = new Thread(() -> {
                 try {
-                    results[rank] = body.apply(group(rank));
+                    // with at least as many ranks as cores the ranks are the parallelism: kernels run on the rank's own
+                    // thread instead of queueing chunks on the shared pool behind the other ranks' work
+                    ProcessGroup g = group(rank);
+                    results[rank] = size >= Parallel.threads() ? Parallel.serial(() -> body.apply(g)) : body.apply(g);
                 } catch (Throwable e) {
                     abort(rank, e);
                 } finally {

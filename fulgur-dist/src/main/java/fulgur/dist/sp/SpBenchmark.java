@@ -80,18 +80,18 @@ public final class SpBenchmark {
     }
 
     /**
-     * Interleaved, so that the three see the same machine: each round runs a LASP step, a LASP-2 step (every rank,
-     * timed as the slowest rank) and the single-process step on the whole sequence (rank 0 alone, the others
-     * waiting). Returns the medians (ms) and the most state bytes a rank received per step, LASP and LASP-2.
+     * LASP and LASP-2 interleaved, so that both see the same machine: each round runs a LASP step and a LASP-2 step
+     * (every rank, timed as the slowest rank); then the single-process step on the whole sequence. Returns the
+     * medians (ms: single, LASP, LASP-2) and the most state bytes a rank received per step (LASP, LASP-2).
      */
     private static double[] measure(TnlConfig cfg, int[] ids, int b, int t, int w, int warmup, int steps, Duration latency) {
         List<double[]> res;
         try (LocalWorld world = new LocalWorld(w, Duration.ofMinutes(10), latency)) {
             res = world.runAll(pg -> {
-            double[][] times = new double[3][steps];
+            double[][] times = new double[3][steps]; // [1]: LASP, [2]: LASP-2
             double[] bytes = new double[2];
             SequenceLayout layout = SequenceLayout.even(t, w);
-            try (TnlModel m = new TnlModel(cfg, 1); TnlModel whole = pg.rank() == 0 ? new TnlModel(cfg, 1) : null;
+            try (TnlModel m = new TnlModel(cfg, 1);
                  GradientSync sync = new GradientSync(m.parameters(), pg, 1.0, GradientSync.DEFAULT_BUCKET_ELEMENTS)) {
                 var shards = new fulgur.models.SequenceShard[] {SequenceParallel.shard(pg, SpAlgorithm.LASP, layout),
                     SequenceParallel.shard(pg, SpAlgorithm.LASP2, layout)};
@@ -111,24 +111,32 @@ public final class SpBenchmark {
                             times[a + 1][s - warmup] = ms;
                         }
                     }
-                    pg.barrier().await();
-                    if (whole != null) {
-                        whole.zeroGrad();
-                        long t0 = System.nanoTime();
-                        try (Scope sc = Scope.open()) {
-                            whole.loss(Tensor.ofInts(ids, b, t), Tensor.ofInts(ids, b * t)).backward();
-                        }
-                        if (s >= warmup) {
-                            times[0][s - warmup] = (System.nanoTime() - t0) / 1e6;
-                        }
-                    }
-                    pg.barrier().await();
                 }
             }
-            return new double[] {median(times[0]), median(times[1]), median(times[2]), bytes[0], bytes[1]};
+            return new double[] {0, median(times[1]), median(times[2]), bytes[0], bytes[1]};
             });
         }
-        return res.get(0);
+        double[] r = res.get(0);
+        r[0] = singleStep(cfg, ids, b, t, warmup, steps);
+        return r;
+    }
+
+    /** The single-process step on the whole sequence (all CPU threads), median ms. */
+    private static double singleStep(TnlConfig cfg, int[] ids, int b, int t, int warmup, int steps) {
+        double[] times = new double[steps];
+        try (TnlModel m = new TnlModel(cfg, 1)) {
+            for (int s = 0; s < warmup + steps; s++) {
+                m.zeroGrad();
+                long t0 = System.nanoTime();
+                try (Scope sc = Scope.open()) {
+                    m.loss(Tensor.ofInts(ids, b, t), Tensor.ofInts(ids, b * t)).backward();
+                }
+                if (s >= warmup) {
+                    times[s - warmup] = (System.nanoTime() - t0) / 1e6;
+                }
+            }
+        }
+        return median(times);
     }
 
     private static double slowest(ProcessGroup pg, double ms) {

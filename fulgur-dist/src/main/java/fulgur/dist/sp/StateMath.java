@@ -52,6 +52,19 @@ final class StateMath {
         return sum;
     }
 
+    /** Below this many multiply-adds a pass runs on the calling thread: a trip through the shared pool costs more. */
+    private static final long PARALLEL_WORK = 1L << 22;
+
+    /** Runs {@code body} over the (batch, head) units, in parallel only when the pass is large. */
+    private static void forUnits(Dims d, Parallel.RangeTask body) {
+        long work = (long) d.units() * d.len() * d.dk() * d.dv();
+        if (work < PARALLEL_WORK) {
+            body.run(0, d.units());
+        } else {
+            Parallel.forRange(d.units(), 1, body);
+        }
+    }
+
     record Dims(int batch, int len, int heads, int dk, int dv) {
         int units() {
             return batch * heads;
@@ -75,7 +88,7 @@ final class StateMath {
     }
 
     static void localState(Dims d, double[] k, double[] v, double[] slopes, double[] out) {
-        Parallel.forRange(d.units(), 1, (u0, u1) -> {
+        forUnits(d, (u0, u1) -> {
             for (int u = u0; u < u1; u++) {
                 int b = u / d.heads(), h = u % d.heads(), st = d.state(b, h);
                 java.util.Arrays.fill(out, st, st + d.dk() * d.dv(), 0);
@@ -91,7 +104,7 @@ final class StateMath {
     }
 
     static void addInter(Dims d, double[] q, double[] p, double[] slopes, double scale, double[] o) {
-        Parallel.forRange(d.units(), 1, (u0, u1) -> {
+        forUnits(d, (u0, u1) -> {
             for (int u = u0; u < u1; u++) {
                 int b = u / d.heads(), h = u % d.heads(), st = d.state(b, h);
                 for (int i = 0; i < d.len(); i++) {
@@ -106,7 +119,7 @@ final class StateMath {
     }
 
     static void prefixGrad(Dims d, double[] q, double[] dO, double[] slopes, double scale, double[] dp) {
-        Parallel.forRange(d.units(), 1, (u0, u1) -> {
+        forUnits(d, (u0, u1) -> {
             for (int u = u0; u < u1; u++) {
                 int b = u / d.heads(), h = u % d.heads(), st = d.state(b, h);
                 java.util.Arrays.fill(dp, st, st + d.dk() * d.dv(), 0);
@@ -122,7 +135,7 @@ final class StateMath {
     }
 
     static void addStateGrad(Dims d, double[] k, double[] v, double[] dl, double[] slopes, double[] dk, double[] dv) {
-        Parallel.forRange(d.units(), 1, (u0, u1) -> {
+        forUnits(d, (u0, u1) -> {
             for (int u = u0; u < u1; u++) {
                 int b = u / d.heads(), h = u % d.heads(), st = d.state(b, h);
                 for (int j = 0; j < d.len(); j++) {
