@@ -74,6 +74,21 @@ public final class Rendezvous {
             throw new DistTimeoutException("barrier '" + name + "' (rank " + env.rank() + "): " + missing.size() + " rank(s) did not arrive within "
                     + TcpStore.seconds(timeout) + ": " + missing);
         }
+        // Second phase: rank 0 hosts the store, so it leaves only after every rank has seen the barrier complete;
+        // otherwise a rank still polling would lose its connection when rank 0 exits.
+        if (env.rank() != 0) {
+            store.set("barrier/" + name + "/left/" + env.rank(), "1");
+            return;
+        }
+        List<String> left = new ArrayList<>();
+        for (int r = 1; r < env.worldSize(); r++) {
+            left.add("barrier/" + name + "/left/" + r);
+        }
+        List<String> stillIn = store.waitFor(left, timeout);
+        if (!stillIn.isEmpty()) {
+            throw new DistTimeoutException("barrier '" + name + "' (rank 0): " + stillIn.size() + " rank(s) did not confirm leaving within "
+                    + TcpStore.seconds(timeout) + ": " + stillIn);
+        }
     }
 
     private static String host() {
