@@ -153,7 +153,7 @@ public final class Trainer {
         double tps = (tokens - startTokens) / Math.max(elapsed, 1e-9);
         try {
             LossCurvePlot.writeFromMetrics(metricsPath, outDir.resolve("loss.png"), "fulgur training loss");
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException | RuntimeException | LinkageError e) { // LinkageError: a runtime without java.desktop
             out.println("warning: could not draw the loss curve: " + e.getMessage());
         }
         opt.release();
