@@ -147,59 +147,37 @@ final class CpuReduce {
         });
     }
 
+    /** Sums run on vector accumulators; the other reductions share the scalar loop of {@link #reduceRow}. */
     static double reduceRowF32(ReduceOp op, MemorySegment s, long off, long len) {
+        if (op != ReduceOp.SUM && op != ReduceOp.MEAN) {
+            return reduceRow(op, s, DType.F32, off, len);
+        }
         var sp = CpuElementwise.F;
         int lanes = sp.length();
         long bound = len - len % lanes;
-        switch (op) {
-            case SUM, MEAN -> {
-                FloatVector acc = FloatVector.zero(sp);
-                long i = 0;
-                for (; i < bound; i += lanes) {
-                    acc = acc.add(FloatVector.fromMemorySegment(sp, s, (off + i) * 4, NO));
-                }
-                double sum = acc.reduceLanes(VectorOperators.ADD);
-                for (; i < len; i++) {
-                    sum += s.getAtIndex(ValueLayout.JAVA_FLOAT, off + i);
-                }
-                return op == ReduceOp.MEAN ? sum / len : sum;
-            }
-            case MAX, MIN -> {
-                boolean max = op == ReduceOp.MAX;
-                double best = max ? Double.NEGATIVE_INFINITY : Double.POSITIVE_INFINITY;
-                for (long i = 0; i < len; i++) {
-                    float v = s.getAtIndex(ValueLayout.JAVA_FLOAT, off + i);
-                    if (Float.isNaN(v)) {
-                        return Double.NaN;
-                    }
-                    best = max ? Math.max(best, v) : Math.min(best, v);
-                }
-                return best;
-            }
-            case LOGSUMEXP -> {
-                double m = Double.NEGATIVE_INFINITY;
-                for (long i = 0; i < len; i++) {
-                    m = Math.max(m, s.getAtIndex(ValueLayout.JAVA_FLOAT, off + i));
-                }
-                if (Double.isInfinite(m)) {
-                    return m;
-                }
-                double sum = 0;
-                for (long i = 0; i < len; i++) {
-                    sum += Math.exp(s.getAtIndex(ValueLayout.JAVA_FLOAT, off + i) - m);
-                }
-                return m + Math.log(sum);
-            }
-            default -> throw new IllegalStateException(op.name());
+        FloatVector acc = FloatVector.zero(sp);
+        long i = 0;
+        for (; i < bound; i += lanes) {
+            acc = acc.add(FloatVector.fromMemorySegment(sp, s, (off + i) * 4, NO));
         }
+        double sum = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < len; i++) {
+            sum += s.getAtIndex(ValueLayout.JAVA_FLOAT, off + i);
+        }
+        return op == ReduceOp.MEAN ? sum / len : sum;
     }
 
     static double reduceRowF64(ReduceOp op, MemorySegment s, long off, long len) {
+        return reduceRow(op, s, DType.F64, off, len);
+    }
+
+    /** One row of len elements of type mt (f32 or f64) reduced in double precision; NaN propagates through max/min. */
+    private static double reduceRow(ReduceOp op, MemorySegment s, DType mt, long off, long len) {
         switch (op) {
             case SUM, MEAN -> {
                 double sum = 0;
                 for (long i = 0; i < len; i++) {
-                    sum += s.getAtIndex(ValueLayout.JAVA_DOUBLE, off + i);
+                    sum += CpuElementwise.get(s, mt, off + i);
                 }
                 return op == ReduceOp.MEAN ? sum / len : sum;
             }
@@ -207,7 +185,7 @@ final class CpuReduce {
                 boolean max = op == ReduceOp.MAX;
                 double best = max ? Double.NEGATIVE_INFINITY : Double.POSITIVE_INFINITY;
                 for (long i = 0; i < len; i++) {
-                    double v = s.getAtIndex(ValueLayout.JAVA_DOUBLE, off + i);
+                    double v = CpuElementwise.get(s, mt, off + i);
                     if (Double.isNaN(v)) {
                         return Double.NaN;
                     }
@@ -218,14 +196,14 @@ final class CpuReduce {
             case LOGSUMEXP -> {
                 double m = Double.NEGATIVE_INFINITY;
                 for (long i = 0; i < len; i++) {
-                    m = Math.max(m, s.getAtIndex(ValueLayout.JAVA_DOUBLE, off + i));
+                    m = Math.max(m, CpuElementwise.get(s, mt, off + i));
                 }
                 if (Double.isInfinite(m)) {
                     return m;
                 }
                 double sum = 0;
                 for (long i = 0; i < len; i++) {
-                    sum += Math.exp(s.getAtIndex(ValueLayout.JAVA_DOUBLE, off + i) - m);
+                    sum += Math.exp(CpuElementwise.get(s, mt, off + i) - m);
                 }
                 return m + Math.log(sum);
             }
