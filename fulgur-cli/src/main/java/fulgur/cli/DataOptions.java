@@ -120,8 +120,9 @@ final class DataOptions {
     static Evaluator mqarEvaluator(Batch held, int vocab) {
         return m -> {
             try (Scope s = Scope.open()) {
-                Tensor logits = m.forward(Tensor.ofInts(held.inputs(), held.batch(), held.seqLen()));
-                Tensor loss = fulgur.ops.Losses.crossEntropy(logits.reshape(-1, vocab), Tensor.ofInts(held.targets(), held.batch() * held.seqLen()));
+                fulgur.tensor.Device d = m.module().device();
+                Tensor logits = m.forward(Tensor.ofInts(held.inputs(), held.batch(), held.seqLen()).to(d));
+                Tensor loss = fulgur.ops.Losses.crossEntropy(logits.reshape(-1, vocab), Tensor.ofInts(held.targets(), held.batch() * held.seqLen()).to(d));
                 Map<String, Double> r = new LinkedHashMap<>();
                 r.put("loss", loss.item());
                 r.put("accuracy", Mqar.accuracy(held, logits.toFloatArray(), vocab));

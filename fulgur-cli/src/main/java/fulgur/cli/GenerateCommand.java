@@ -44,6 +44,9 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--stop", description = "Stop when this string appears (repeatable).")
     List<String> stop = new ArrayList<>();
 
+    @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or cuda:N. Default: ${DEFAULT-VALUE}.")
+    String device;
+
     @Option(names = "--tokenizer", description = "byte or a tokenizer.json (default: DIR/tokenizer.json if present, else byte).")
     String tokenizer;
 
@@ -54,6 +57,10 @@ public final class GenerateCommand implements Callable<Integer> {
         Tokenizer tok = tokenizer(root);
         try (TnlModel model = new TnlModel(TnlConfig.read(ck.resolve(Checkpoint.CONFIG)), 0)) {
             model.loadStateDict(TensorIo.load(ck.resolve(Checkpoint.MODEL)).tensors(), true);
+            fulgur.tensor.Device d = fulgur.tensor.Device.parse(device);
+            if (d.kind() != fulgur.tensor.Device.Kind.CPU) {
+                model.to(d);
+            }
             if (tok.vocabSize() > model.vocabSize()) {
                 throw new IllegalArgumentException("tokenizer has " + tok.vocabSize() + " tokens but the model only " + model.vocabSize());
             }

@@ -32,6 +32,13 @@ final class ModelOptions {
     @Option(names = "--untied", description = "Separate output head instead of tying it to the embedding.")
     boolean untied;
 
+    @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or cuda:N. Default: ${DEFAULT-VALUE}.")
+    String device = "cpu";
+
+    fulgur.tensor.Device device() {
+        return fulgur.tensor.Device.parse(device);
+    }
+
     TnlConfig build(int vocab) {
         if (!model.equals("tnl")) {
             throw new IllegalArgumentException("unknown --model '" + model + "' (available: tnl)");

@@ -50,6 +50,7 @@ public final class TrainCommand implements Callable<Integer> {
     }
 
     static Trainer.Result run(DataOptions data, ModelOptions modelOpts, TrainConfig cfg, Path out, boolean resume, Double timeLimitMinutes) throws Exception {
+        fulgur.tensor.Device device = modelOpts.device();
         DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
         TnlConfig mc;
         if (resume) {
@@ -60,6 +61,10 @@ public final class TrainCommand implements Callable<Integer> {
         }
         System.out.println("data: " + p.description());
         try (TnlModel model = new TnlModel(mc, cfg.seed())) {
+            if (device.kind() != fulgur.tensor.Device.Kind.CPU) {
+                model.to(device);
+                System.out.println("device: " + device);
+            }
             System.out.printf("model: TransNormerLLM, %d layers, width %d, %d heads, %,d parameters%n", mc.layers(), mc.embedDim(), mc.heads(), model.parameterCount());
             Files.createDirectories(out);
             if (p.tokenizerFile() != null) {

@@ -63,6 +63,9 @@ class CliTest {
         assertThat(badModel.code()).isEqualTo(1);
         assertThat(badModel.err()).contains("no checkpoint at");
         assertThat(run("bench", "nosuch").err()).contains("unknown benchmark 'nosuch'");
+        Run badDevice = run("train", "--task", "mqar", "--steps", "2", "--device", "tpu");
+        assertThat(badDevice.code()).isEqualTo(1);
+        assertThat(badDevice.err()).contains("unknown device 'tpu' (expected cpu, cuda or cuda:N)");
     }
 
     @Test

@@ -46,7 +46,7 @@ public final class Generator {
         try (var g = GradMode.noGrad(); DecodeCache cache = model.newCache()) {
             float[] logits;
             try (Scope sc = Scope.open("prefill")) {
-                logits = lastRow(model.forward(Tensor.ofInts(promptIds, 1, promptIds.length), cache));
+                logits = lastRow(model.forward(Tensor.ofInts(promptIds, 1, promptIds.length).to(model.module().device()), cache));
             }
             for (int i = 0; i < s.maxNewTokens(); i++) {
                 int next = sampler.sample(logits);
@@ -68,7 +68,7 @@ public final class Generator {
                 emitted = text;
                 if (i + 1 < s.maxNewTokens()) {
                     try (Scope sc = Scope.open("decode")) {
-                        logits = lastRow(model.forward(Tensor.ofInts(new int[] {next}, 1, 1), cache));
+                        logits = lastRow(model.forward(Tensor.ofInts(new int[] {next}, 1, 1).to(model.module().device()), cache));
                     }
                 }
             }

@@ -202,7 +202,8 @@ public final class Trainer {
             double sum = 0;
             for (Batch b : batches) {
                 try (Scope s = Scope.open()) {
-                    sum += m.loss(Tensor.ofInts(b.inputs(), b.batch(), b.seqLen()), Tensor.ofInts(b.targets(), b.batch() * b.seqLen())).item();
+                    fulgur.tensor.Device d = m.module().device();
+                    sum += m.loss(Tensor.ofInts(b.inputs(), b.batch(), b.seqLen()).to(d), Tensor.ofInts(b.targets(), b.batch() * b.seqLen()).to(d)).item();
                 }
             }
             return Map.of("loss", sum / Math.max(1, batches.size()));

@@ -77,7 +77,12 @@ public final class Rendezvous {
         // Second phase: rank 0 hosts the store, so it leaves only after every rank has seen the barrier complete;
         // otherwise a rank still polling would lose its connection when rank 0 exits.
         if (env.rank() != 0) {
-            store.set("barrier/" + name + "/left/" + env.rank(), "1");
+            try {
+                store.set("barrier/" + name + "/left/" + env.rank(), "1");
+            } catch (DistException e) {
+                // The store may close between storing this last key and acknowledging it: rank 0 leaves as soon as it
+                // has seen every "left" key. (Had rank 0 failed instead, its own exit status reports it.)
+            }
             return;
         }
         List<String> left = new ArrayList<>();
