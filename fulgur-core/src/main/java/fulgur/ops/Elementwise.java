@@ -65,21 +65,20 @@ public final class Elementwise {
     }
 
     public static Tensor maximum(Tensor a, Tensor b) {
-        Tensor out = binary(BinaryOp.MAXIMUM, a, b);
-        int[] sa = a.shape();
-        int[] sb = b.shape();
-        return Autograd.record("maximum", out, new Tensor[] {a, b}, g -> {
-            Tensor pickA = binary(BinaryOp.GE, a, b);
-            return new Tensor[] {Reductions.sumTo(mul(g, pickA), sa), Reductions.sumTo(mul(g, rsub(pickA, 1)), sb)};
-        });
+        return extremum("maximum", BinaryOp.MAXIMUM, BinaryOp.GE, a, b);
     }
 
     public static Tensor minimum(Tensor a, Tensor b) {
-        Tensor out = binary(BinaryOp.MINIMUM, a, b);
+        return extremum("minimum", BinaryOp.MINIMUM, BinaryOp.LE, a, b);
+    }
+
+    /** max or min; the gradient goes to a where {@code aWins}(a, b) holds, else to b. */
+    private static Tensor extremum(String name, BinaryOp op, BinaryOp aWins, Tensor a, Tensor b) {
+        Tensor out = binary(op, a, b);
         int[] sa = a.shape();
         int[] sb = b.shape();
-        return Autograd.record("minimum", out, new Tensor[] {a, b}, g -> {
-            Tensor pickA = binary(BinaryOp.LE, a, b);
+        return Autograd.record(name, out, new Tensor[] {a, b}, g -> {
+            Tensor pickA = binary(aWins, a, b);
             return new Tensor[] {Reductions.sumTo(mul(g, pickA), sa), Reductions.sumTo(mul(g, rsub(pickA, 1)), sb)};
         });
     }
