@@ -1,8 +1,8 @@
 package fulgur.cli;
 
 import fulgur.generate.Generator;
-import fulgur.models.tnl.TnlConfig;
-import fulgur.models.tnl.TnlModel;
+import fulgur.models.Architectures;
+import fulgur.models.LanguageModel;
 import fulgur.train.Checkpoint;
 import fulgur.train.TrainConfig;
 import fulgur.train.Trainer;
@@ -97,8 +97,8 @@ public final class DemoCommand implements Callable<Integer> {
 
     private static void sample(Path out) throws Exception {
         Path ck = Checkpoint.resolve(out.resolve("checkpoint"));
-        try (TnlModel model = new TnlModel(TnlConfig.read(ck.resolve(Checkpoint.CONFIG)), 0)) {
-            model.loadStateDict(TensorIo.load(ck.resolve(Checkpoint.MODEL)).tensors(), true);
+        try (LanguageModel model = Architectures.build(ck.resolve(Checkpoint.CONFIG), 0)) {
+            model.module().loadStateDict(TensorIo.load(ck.resolve(Checkpoint.MODEL)).tensors(), true);
             System.out.println("  sample (temperature 0.8):");
             Generator.Output o = Generator.generate(model, fulgur.tokenizer.ByteTokenizer.withEndOfText(), "\n",
                     new Generator.Settings(300, 0.8, 0, 1.0, 7, List.of()), null);

@@ -8,8 +8,8 @@ import fulgur.dist.store.Rendezvous;
 import fulgur.dist.store.TcpStore;
 import fulgur.dist.train.DistributedTrainer;
 import fulgur.dist.train.GlobalBatches;
-import fulgur.models.tnl.TnlConfig;
-import fulgur.models.tnl.TnlModel;
+import fulgur.models.Architectures;
+import fulgur.models.LanguageModel;
 import fulgur.train.Checkpoint;
 import fulgur.train.TrainConfig;
 import java.io.OutputStream;
@@ -35,16 +35,15 @@ final class DistTrain {
                         + env.rank() + " of " + env.worldSize() + " (" + env.source() + "); use --backend nccl under 'fulgur launch', or drop the launcher");
             }
             DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
-            TnlConfig mc = modelConfig(modelOpts, p, out, resume);
+            String mc = modelConfig(modelOpts, p, out, resume);
             System.out.println("data: " + p.description());
             copyTokenizer(p, out);
             GlobalBatches.Shared shared = new GlobalBatches.Shared(p.train(), world);
             PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
             List<DistributedTrainer.Result> rs = LocalWorld.run(world, timeout, pg -> {
-                try (TnlModel model = new TnlModel(mc, cfg.seed())) {
+                try (LanguageModel model = Architectures.forConfig(mc).build(mc, cfg.seed())) {
                     if (pg.rank() == 0) {
-                        System.out.printf("model: TransNormerLLM, %d layers, width %d, %d heads, %,d parameters (one replica per rank)%n", mc.layers(), mc.embedDim(),
-                                mc.heads(), model.parameterCount());
+                        System.out.printf("model: %s, %,d parameters (one replica per rank)%n", model.describe(), model.parameterCount());
                     }
                     return trainer(pg, par, model, cfg, shared.forRank(pg.rank()), pg.rank() == 0 ? p.eval() : null, out, pg.rank() == 0 ? System.out : quiet).run(resume);
                 }
@@ -61,15 +60,14 @@ final class DistTrain {
         try (TcpStore store = Rendezvous.join(env, timeout);
              NcclProcessGroup pg = NcclProcessGroup.create(store, env.rank(), env.worldSize(), env.localRank(), timeout)) {
             DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
-            TnlConfig mc = modelConfig(modelOpts, p, out, resume);
+            String mc = modelConfig(modelOpts, p, out, resume);
             o.println("data: " + p.description());
             if (leader) {
                 copyTokenizer(p, out);
             }
             DistributedTrainer.Result r;
-            try (TnlModel model = new TnlModel(mc, cfg.seed())) {
-                o.printf("model: TransNormerLLM, %d layers, width %d, %d heads, %,d parameters; rank %d on GPU %d%n", mc.layers(), mc.embedDim(), mc.heads(),
-                        model.parameterCount(), env.rank(), env.localRank());
+            try (LanguageModel model = Architectures.forConfig(mc).build(mc, cfg.seed())) {
+                o.printf("model: %s, %,d parameters; rank %d on GPU %d%n", model.describe(), model.parameterCount(), env.rank(), env.localRank());
                 r = trainer(pg, par, model, cfg, GlobalBatches.own(p.train()), leader ? p.eval() : null, out, o).run(resume);
             }
             Rendezvous.barrier(store, env, "train-done", timeout);
@@ -77,14 +75,14 @@ final class DistTrain {
         }
     }
 
-    private static DistributedTrainer trainer(ProcessGroup pg, ParallelOptions par, TnlModel model, TrainConfig cfg, GlobalBatches data,
+    private static DistributedTrainer trainer(ProcessGroup pg, ParallelOptions par, LanguageModel model, TrainConfig cfg, GlobalBatches data,
             fulgur.train.Evaluator eval, Path out, PrintStream o) {
         return new DistributedTrainer(pg, par.dp, par.sp, par.algorithm(), model, cfg, data, eval, out, o, par.bucketElements());
     }
 
-    private static TnlConfig modelConfig(ModelOptions modelOpts, DataOptions.Prepared p, Path out, boolean resume) {
+    private static String modelConfig(ModelOptions modelOpts, DataOptions.Prepared p, Path out, boolean resume) {
         if (resume) {
-            return TnlConfig.read(Checkpoint.resolve(out.resolve("checkpoint")).resolve(Checkpoint.CONFIG));
+            return Architectures.read(Checkpoint.resolve(out.resolve("checkpoint")).resolve(Checkpoint.CONFIG));
         }
         return modelOpts.build(p.vocab());
     }

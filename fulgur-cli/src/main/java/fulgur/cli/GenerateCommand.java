@@ -2,8 +2,8 @@ package fulgur.cli;
 
 import fulgur.generate.Generator;
 import fulgur.io.TensorIo;
-import fulgur.models.tnl.TnlConfig;
-import fulgur.models.tnl.TnlModel;
+import fulgur.models.Architectures;
+import fulgur.models.LanguageModel;
 import fulgur.tokenizer.BpeTokenizer;
 import fulgur.tokenizer.ByteTokenizer;
 import fulgur.tokenizer.Tokenizer;
@@ -55,11 +55,11 @@ public final class GenerateCommand implements Callable<Integer> {
         Path ck = Files.isRegularFile(dir.resolve(Checkpoint.MODEL)) ? dir : Checkpoint.resolve(dir.resolve("checkpoint"));
         Path root = ck.equals(dir) ? dir.toAbsolutePath().getParent() : dir;
         Tokenizer tok = tokenizer(root);
-        try (TnlModel model = new TnlModel(TnlConfig.read(ck.resolve(Checkpoint.CONFIG)), 0)) {
-            model.loadStateDict(TensorIo.load(ck.resolve(Checkpoint.MODEL)).tensors(), true);
+        try (LanguageModel model = Architectures.build(ck.resolve(Checkpoint.CONFIG), 0)) {
+            model.module().loadStateDict(TensorIo.load(ck.resolve(Checkpoint.MODEL)).tensors(), true);
             fulgur.tensor.Device d = fulgur.tensor.Device.parse(device);
             if (d.kind() != fulgur.tensor.Device.Kind.CPU) {
-                model.to(d);
+                model.module().to(d);
             }
             if (tok.vocabSize() > model.vocabSize()) {
                 throw new IllegalArgumentException("tokenizer has " + tok.vocabSize() + " tokens but the model only " + model.vocabSize());

@@ -1,32 +1,41 @@
 package fulgur.cli;
 
-import fulgur.models.tnl.TnlConfig;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import fulgur.io.Json;
+import fulgur.models.Architecture;
+import fulgur.models.Architectures;
+import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import picocli.CommandLine.Option;
 
-/** Options that define a TNL model: a config.json, or a few sizes. */
+/** Options that define a model: an architecture and a config.json, or a few sizes plus field overrides. */
 final class ModelOptions {
-    @Option(names = "--model", defaultValue = "tnl", description = "Architecture (tnl). Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--model", defaultValue = "tnl", description = "Architecture (${COMPLETION-CANDIDATES}). Default: ${DEFAULT-VALUE}.",
+            completionCandidates = ArchitectureNames.class)
     String model;
 
-    @Option(names = "--config", description = "A config.json (Hugging Face TransNormerLLM field names); overrides the size options.")
+    @Option(names = "--config", description = "A config.json in the architecture's reference field names (its model_type picks the architecture); overrides --model and the size options.")
     Path config;
 
-    @Option(names = "--dim", defaultValue = "128", description = "Model width (decoder_embed_dim). Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--dim", defaultValue = "128", description = "Model width. Default: ${DEFAULT-VALUE}.")
     int dim;
 
     @Option(names = "--layers", defaultValue = "2", description = "Number of layers. Default: ${DEFAULT-VALUE}.")
     int layers;
 
-    @Option(names = "--heads", defaultValue = "4", description = "Attention heads. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--heads", defaultValue = "4", description = "Heads. Default: ${DEFAULT-VALUE}.")
     int heads;
 
-    @Option(names = "--lrpe", description = "Use LRPE in the first layer (the official 'Mix' setting).")
+    @Option(names = "--set", paramLabel = "FIELD=VALUE", description = "Set a config.json field (a JSON value, or else a string), e.g. --set expand_ratio=64. Repeatable.")
+    List<String> sets = new ArrayList<>();
+
+    @Option(names = "--lrpe", description = "TNL: use LRPE in the first layer (the official 'Mix' setting).")
     boolean lrpe;
 
-    @Option(names = "--lrpe-all", description = "Use LRPE in every layer.")
+    @Option(names = "--lrpe-all", description = "TNL: use LRPE in every layer.")
     boolean lrpeAll;
 
     @Option(names = "--untied", description = "Separate output head instead of tying it to the embedding.")
@@ -39,28 +48,72 @@ final class ModelOptions {
         return fulgur.tensor.Device.parse(device);
     }
 
-    TnlConfig build(int vocab) {
-        if (!model.equals("tnl")) {
-            throw new IllegalArgumentException("unknown --model '" + model + "' (available: tnl)");
-        }
+    /** The config.json text of the model to train, for a tokenizer of {@code vocab} tokens. */
+    String build(int vocab) {
+        String json;
         if (config != null) {
-            TnlConfig c = TnlConfig.read(config);
-            if (c.vocabSize() < vocab) {
-                throw new IllegalArgumentException(config + ": vocab_size " + c.vocabSize() + " is smaller than the tokenizer's " + vocab);
+            json = Architectures.read(config);
+        } else {
+            Architecture a = Architectures.byName(model);
+            ObjectNode n = parse(a.smallConfig(vocab, dim, layers, heads));
+            if (a.name().equals("tnl") && (lrpe || lrpeAll)) {
+                var flags = n.putArray("linear_use_lrpe_list");
+                for (int i = 0; i < layers; i++) {
+                    flags.add(i == 0 || lrpeAll ? 1 : 0);
+                }
             }
-            return c;
-        }
-        if (dim <= 0 || layers <= 0 || heads <= 0 || dim % heads != 0) {
-            throw new IllegalArgumentException("--dim must be a positive multiple of --heads and --layers positive (got dim " + dim + ", heads " + heads + ", layers " + layers + ")");
-        }
-        TnlConfig c = TnlConfig.small(vocab, dim, layers, heads).withTiedEmbeddings(!untied);
-        if (lrpe || lrpeAll) {
-            List<Integer> flags = new ArrayList<>();
-            for (int i = 0; i < layers; i++) {
-                flags.add(i == 0 || lrpeAll ? 1 : 0);
+            if (untied) {
+                n.put("tie_word_embeddings", false);
             }
-            c = c.withLrpe(flags);
+            json = n.toString();
         }
-        return c.validate();
+        if (!sets.isEmpty()) {
+            ObjectNode n = parse(json);
+            for (String s : sets) {
+                int eq = s.indexOf('=');
+                if (eq <= 0) {
+                    throw new IllegalArgumentException("--set expects FIELD=VALUE, got '" + s + "'");
+                }
+                n.set(s.substring(0, eq), value(s.substring(eq + 1)));
+            }
+            json = n.toString();
+        }
+        String where = config != null ? config + ": " : "";
+        try (var m = Architectures.forConfig(json).build(json, 0)) {
+            if (m.vocabSize() < vocab) {
+                throw new IllegalArgumentException(where + "vocab_size " + m.vocabSize() + " is smaller than the tokenizer's " + vocab);
+            }
+            return m.configJson();
+        } catch (IllegalArgumentException e) {
+            throw e.getMessage().startsWith(where) ? e : new IllegalArgumentException(where + e.getMessage(), e);
+        }
+    }
+
+    private static ObjectNode parse(String json) {
+        try {
+            JsonNode n = Json.mapper().readTree(json);
+            if (n instanceof ObjectNode o) {
+                return o;
+            }
+        } catch (IOException e) {
+            throw new IllegalArgumentException("malformed config.json: " + e.getMessage(), e);
+        }
+        throw new IllegalArgumentException("config.json is not a JSON object");
+    }
+
+    private static JsonNode value(String text) {
+        try {
+            return Json.mapper().readTree(text);
+        } catch (IOException e) {
+            return Json.mapper().getNodeFactory().textNode(text);
+        }
+    }
+
+    /** Architecture names for the help text. */
+    static final class ArchitectureNames implements Iterable<String> {
+        @Override
+        public java.util.Iterator<String> iterator() {
+            return Architectures.all().stream().map(Architecture::name).iterator();
+        }
     }
 }

@@ -1,7 +1,7 @@
 package fulgur.cli;
 
-import fulgur.models.tnl.TnlConfig;
-import fulgur.models.tnl.TnlModel;
+import fulgur.models.Architectures;
+import fulgur.models.LanguageModel;
 import fulgur.train.Checkpoint;
 import fulgur.train.TrainConfig;
 import fulgur.train.Trainer;
@@ -52,20 +52,14 @@ public final class TrainCommand implements Callable<Integer> {
     static Trainer.Result run(DataOptions data, ModelOptions modelOpts, TrainConfig cfg, Path out, boolean resume, Double timeLimitMinutes) throws Exception {
         fulgur.tensor.Device device = modelOpts.device();
         DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
-        TnlConfig mc;
-        if (resume) {
-            Path ck = Checkpoint.resolve(out.resolve("checkpoint"));
-            mc = TnlConfig.read(ck.resolve(Checkpoint.CONFIG));
-        } else {
-            mc = modelOpts.build(p.vocab());
-        }
+        String mc = resume ? Architectures.read(Checkpoint.resolve(out.resolve("checkpoint")).resolve(Checkpoint.CONFIG)) : modelOpts.build(p.vocab());
         System.out.println("data: " + p.description());
-        try (TnlModel model = new TnlModel(mc, cfg.seed())) {
+        try (LanguageModel model = Architectures.forConfig(mc).build(mc, cfg.seed())) {
             if (device.kind() != fulgur.tensor.Device.Kind.CPU) {
-                model.to(device);
+                model.module().to(device);
                 System.out.println("device: " + device);
             }
-            System.out.printf("model: TransNormerLLM, %d layers, width %d, %d heads, %,d parameters%n", mc.layers(), mc.embedDim(), mc.heads(), model.parameterCount());
+            System.out.printf("model: %s, %,d parameters%n", model.describe(), model.parameterCount());
             Files.createDirectories(out);
             if (p.tokenizerFile() != null) {
                 Files.copy(p.tokenizerFile(), out.resolve("tokenizer.json"), StandardCopyOption.REPLACE_EXISTING);

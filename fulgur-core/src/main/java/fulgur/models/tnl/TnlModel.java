@@ -19,7 +19,7 @@ import fulgur.tensor.Tensor;
  * parameter names match it ("model.embed_tokens.weight", "model.layers.0.token_mixer.qkvu_proj.weight", ...,
  * "lm_head.weight" when the head is not tied), so checkpoints map one to one.
  */
-public final class TnlModel extends Module implements fulgur.models.CausalLM {
+public final class TnlModel extends Module implements fulgur.models.LanguageModel {
     /** SimpleRMSNorm's epsilon in the official code. */
     static final double SRMS_EPS = 1e-8;
 
@@ -62,6 +62,11 @@ public final class TnlModel extends Module implements fulgur.models.CausalLM {
     @Override
     public Module module() {
         return this;
+    }
+
+    @Override
+    public String describe() {
+        return String.format("TransNormerLLM, %d layers, width %d, %d heads", config.layers(), config.embedDim(), config.heads());
     }
 
     @Override

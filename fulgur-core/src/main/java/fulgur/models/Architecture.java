@@ -1,0 +1,45 @@
+package fulgur.models;
+
+import fulgur.tensor.Tensor;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One model architecture as the command line, checkpoints and converters see it: its {@code --model} name, the
+ * {@code model_type} values of its config.json (in the field names of its reference implementation), how to size
+ * a small one, and how to build it. Registered in {@link Architectures}.
+ */
+public interface Architecture {
+
+    /** The {@code --model} name, lower case (e.g. "tnl", "hgrn2"). */
+    String name();
+
+    /** Human name for logs (e.g. "TransNormerLLM"). */
+    String title();
+
+    /** The config.json {@code model_type} values this architecture reads; the first is the one it writes. */
+    List<String> modelTypes();
+
+    /**
+     * The config.json of a small model: vocabulary, width, layers and heads (architectures without heads ignore
+     * {@code heads} where it does not apply). Throws IllegalArgumentException naming the bad size.
+     */
+    String smallConfig(int vocab, int dim, int layers, int heads);
+
+    /** Builds a freshly initialised model from its config.json text; the error names every bad field. */
+    LanguageModel build(String configJson, long seed);
+
+    /**
+     * Tensor names and layouts of the reference implementation's checkpoints (Hugging Face) from ours. The
+     * default is the identity: our parameter names are already the reference ones. Architectures whose layout
+     * differs (fused projections, different prefixes) override both directions, which must be inverse.
+     */
+    default Map<String, Tensor> toReference(Map<String, Tensor> ours, String configJson) {
+        return ours;
+    }
+
+    /** Inverse of {@link #toReference}. */
+    default Map<String, Tensor> fromReference(Map<String, Tensor> theirs, String configJson) {
+        return theirs;
+    }
+}

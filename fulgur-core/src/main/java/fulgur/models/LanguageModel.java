@@ -1,0 +1,13 @@
+package fulgur.models;
+
+/** A causal language model that owns its parameters: what {@link Architecture#build} returns. */
+public interface LanguageModel extends CausalLM, AutoCloseable {
+
+    long parameterCount();
+
+    /** One line for logs, e.g. "TransNormerLLM, 2 layers, width 128, 4 heads". */
+    String describe();
+
+    @Override
+    void close();
+}
