@@ -74,7 +74,18 @@ class CliTest {
         Files.writeString(cfg, "{\"vocab_size\": 300, \"decoder_embed_dim\": 30");
         Run r = run("train", "--task", "mqar", "--steps", "2", "--config", cfg.toString(), "--out", tmp.resolve("o").toString());
         assertThat(r.code()).isEqualTo(1);
-        assertThat(r.err()).contains("config.json").contains("TransNormerLLM config");
+        assertThat(r.err()).contains(cfg.toString()).contains("malformed config.json");
+        Files.writeString(cfg, "{\"model_type\": \"gpt2\", \"vocab_size\": 300}");
+        Run unknownType = run("train", "--task", "mqar", "--steps", "2", "--config", cfg.toString(), "--out", tmp.resolve("o").toString());
+        assertThat(unknownType.err()).contains("model_type 'gpt2'").contains("transnormer");
+        Files.writeString(cfg, "{\"model_type\": \"transnormer\", \"vocab_size\": 300, \"decoder_embed_dim\": 30, \"decoder_layers\": 1, "
+                + "\"decoder_attention_heads\": 4, \"hidden_dim\": 30, \"glu_dim\": 64}");
+        Run badTnl = run("train", "--task", "mqar", "--steps", "2", "--config", cfg.toString(), "--out", tmp.resolve("o").toString());
+        assertThat(badTnl.err()).contains("TransNormerLLM config").contains("hidden_dim 30 is not divisible by decoder_attention_heads 4");
+        Run unknownModel = run("train", "--task", "mqar", "--steps", "2", "--model", "gpt2", "--out", tmp.resolve("o").toString());
+        assertThat(unknownModel.err()).contains("unknown model 'gpt2' (available: tnl");
+        Run badSet = run("train", "--task", "mqar", "--steps", "2", "--set", "nonsense", "--out", tmp.resolve("o").toString());
+        assertThat(badSet.err()).contains("--set expects FIELD=VALUE, got 'nonsense'");
     }
 
     @Test
