@@ -41,7 +41,7 @@ final class DistTrain {
             GlobalBatches.Shared shared = new GlobalBatches.Shared(p.train(), world);
             PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
             List<DistributedTrainer.Result> rs = LocalWorld.run(world, timeout, pg -> {
-                try (LanguageModel model = Architectures.forConfig(mc).build(mc, cfg.seed())) {
+                try (LanguageModel model = resume ? Architectures.forConfig(mc).build(mc, cfg.seed()) : modelOpts.create(mc, cfg.seed())) {
                     if (pg.rank() == 0) {
                         System.out.printf("model: %s, %,d parameters (one replica per rank)%n", model.describe(), model.parameterCount());
                     }
@@ -66,7 +66,7 @@ final class DistTrain {
                 copyTokenizer(p, out);
             }
             DistributedTrainer.Result r;
-            try (LanguageModel model = Architectures.forConfig(mc).build(mc, cfg.seed())) {
+            try (LanguageModel model = resume ? Architectures.forConfig(mc).build(mc, cfg.seed()) : modelOpts.create(mc, cfg.seed())) {
                 o.printf("model: %s, %,d parameters; rank %d on GPU %d%n", model.describe(), model.parameterCount(), env.rank(), env.localRank());
                 r = trainer(pg, par, model, cfg, GlobalBatches.own(p.train()), leader ? p.eval() : null, out, o).run(resume);
             }

@@ -1,13 +1,11 @@
 package fulgur.cli;
 
 import fulgur.generate.Generator;
-import fulgur.io.TensorIo;
-import fulgur.models.Architectures;
+import fulgur.models.hf.ReferenceCheckpoint;
 import fulgur.models.LanguageModel;
 import fulgur.tokenizer.BpeTokenizer;
 import fulgur.tokenizer.ByteTokenizer;
 import fulgur.tokenizer.Tokenizer;
-import fulgur.train.Checkpoint;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -20,7 +18,7 @@ import picocli.CommandLine.Option;
         description = {"Generate text from a trained model with recurrent decoding (constant memory per sequence).",
             "Example: fulgur generate --model-dir runs/train --prompt 'ROMEO:' --max-tokens 200"})
 public final class GenerateCommand implements Callable<Integer> {
-    @Option(names = "--model-dir", required = true, description = "A training output directory (or its checkpoint directory).")
+    @Option(names = "--model-dir", required = true, description = "A training output directory, its checkpoint directory, or a reference (Hugging Face) checkpoint directory.")
     Path dir;
 
     @Option(names = "--prompt", defaultValue = "", description = "Prompt text.")
@@ -52,11 +50,10 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        Path ck = Files.isRegularFile(dir.resolve(Checkpoint.MODEL)) ? dir : Checkpoint.resolve(dir.resolve("checkpoint"));
-        Path root = ck.equals(dir) ? dir.toAbsolutePath().getParent() : dir;
-        Tokenizer tok = tokenizer(root);
-        try (LanguageModel model = Architectures.build(ck.resolve(Checkpoint.CONFIG), 0)) {
-            model.module().loadStateDict(TensorIo.load(ck.resolve(Checkpoint.MODEL)).tensors(), true);
+        // a run directory keeps tokenizer.json beside checkpoint/; a reference checkpoint keeps it inside
+        boolean self = Files.isRegularFile(dir.resolve("tokenizer.json")) || Files.isDirectory(dir.resolve("checkpoint"));
+        Tokenizer tok = tokenizer(self ? dir : dir.toAbsolutePath().getParent());
+        try (LanguageModel model = ReferenceCheckpoint.load(dir)) {
             fulgur.tensor.Device d = fulgur.tensor.Device.parse(device);
             if (d.kind() != fulgur.tensor.Device.Kind.CPU) {
                 model.module().to(d);

@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import fulgur.io.Json;
 import fulgur.models.Architecture;
 import fulgur.models.Architectures;
+import fulgur.models.LanguageModel;
+import fulgur.models.hf.ReferenceCheckpoint;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -19,6 +21,9 @@ final class ModelOptions {
 
     @Option(names = "--config", description = "A config.json in the architecture's reference field names (its model_type picks the architecture); overrides --model and the size options.")
     Path config;
+
+    @Option(names = "--init", paramLabel = "DIR", description = "Start from the weights and config of a trained model: a run directory, a checkpoint, or a reference (Hugging Face) checkpoint.")
+    Path init;
 
     @Option(names = "--dim", defaultValue = "128", description = "Model width. Default: ${DEFAULT-VALUE}.")
     int dim;
@@ -48,10 +53,30 @@ final class ModelOptions {
         return fulgur.tensor.Device.parse(device);
     }
 
+    /** The model to train: {@code --init}'s weights, or freshly initialised from {@code configJson}. */
+    LanguageModel create(String configJson, long seed) {
+        if (init == null) {
+            return Architectures.forConfig(configJson).build(configJson, seed);
+        }
+        LanguageModel m = loadInit();
+        if (!m.configJson().equals(configJson)) {
+            m.close();
+            throw new IllegalArgumentException("--init " + init + " holds a different model than the one configured (drop --config/--set with --init)");
+        }
+        return m;
+    }
+
     /** The config.json text of the model to train, for a tokenizer of {@code vocab} tokens. */
     String build(int vocab) {
         String json;
-        if (config != null) {
+        if (init != null) {
+            if (config != null) {
+                throw new IllegalArgumentException("--init takes the model's config from " + init + "; drop --config");
+            }
+            try (LanguageModel m = loadInit()) {
+                json = m.configJson();
+            }
+        } else if (config != null) {
             json = Architectures.read(config);
         } else {
             Architecture a = Architectures.byName(model);
@@ -86,6 +111,14 @@ final class ModelOptions {
             return m.configJson();
         } catch (IllegalArgumentException e) {
             throw e.getMessage().startsWith(where) ? e : new IllegalArgumentException(where + e.getMessage(), e);
+        }
+    }
+
+    private LanguageModel loadInit() {
+        try {
+            return ReferenceCheckpoint.load(init);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException("--init " + init + ": " + e.getMessage(), e);
         }
     }
 

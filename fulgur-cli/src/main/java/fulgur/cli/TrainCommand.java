@@ -54,7 +54,7 @@ public final class TrainCommand implements Callable<Integer> {
         DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
         String mc = resume ? Architectures.read(Checkpoint.resolve(out.resolve("checkpoint")).resolve(Checkpoint.CONFIG)) : modelOpts.build(p.vocab());
         System.out.println("data: " + p.description());
-        try (LanguageModel model = Architectures.forConfig(mc).build(mc, cfg.seed())) {
+        try (LanguageModel model = resume ? Architectures.forConfig(mc).build(mc, cfg.seed()) : modelOpts.create(mc, cfg.seed())) {
             if (device.kind() != fulgur.tensor.Device.Kind.CPU) {
                 model.module().to(device);
                 System.out.println("device: " + device);

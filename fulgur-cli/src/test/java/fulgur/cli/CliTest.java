@@ -61,7 +61,7 @@ class CliTest {
         assertThat(badNumber.err()).contains("--steps");
         Run badModel = run("generate", "--model-dir", "/no/such/run");
         assertThat(badModel.code()).isEqualTo(1);
-        assertThat(badModel.err()).contains("no checkpoint at");
+        assertThat(badModel.err()).contains("no model at /no/such/run: not a directory");
         assertThat(run("bench", "nosuch").err()).contains("unknown benchmark 'nosuch'");
         Run badDevice = run("train", "--task", "mqar", "--steps", "2", "--device", "tpu");
         assertThat(badDevice.code()).isEqualTo(1);
@@ -105,6 +105,40 @@ class CliTest {
         Run g = run("generate", "--model-dir", out.toString(), "--prompt", "to be", "--max-tokens", "10", "--seed", "1");
         assertThat(g.code()).as(g.err()).isZero();
         assertThat(g.out()).startsWith("to be");
+    }
+
+    @Test
+    void convertsARunToReferenceShardsAndBackThenTrainsFromIt(@TempDir Path tmp) throws Exception {
+        Path text = tmp.resolve("t.txt");
+        Files.writeString(text, "to be or not to be, that is the question. ".repeat(200));
+        Path run = tmp.resolve("run");
+        Run t = run("train", "--data", text.toString(), "--steps", "2", "--batch-size", "2", "--seq-len", "16", "--dim", "16", "--layers", "1",
+                "--heads", "2", "--out", run.toString());
+        assertThat(t.code()).as(t.err()).isZero();
+        Path ref = tmp.resolve("ref");
+        Run c = run("convert", run.toString(), ref.toString(), "--to", "reference", "--dtype", "f32", "--max-shard-size", "8KB");
+        assertThat(c.code()).as(c.err()).isZero();
+        assertThat(ref.resolve("model.safetensors.index.json")).exists();
+        try (var files = Files.list(ref)) {
+            assertThat(files.filter(f -> f.getFileName().toString().startsWith("model-00")).count()).isGreaterThan(1);
+        }
+        Run g1 = run("generate", "--model-dir", run.toString(), "--prompt", "to be", "--max-tokens", "12", "--temperature", "0");
+        Run g2 = run("generate", "--model-dir", ref.toString(), "--prompt", "to be", "--max-tokens", "12", "--temperature", "0");
+        assertThat(g2.code()).as(g2.err()).isZero();
+        assertThat(g2.out()).isEqualTo(g1.out()); // same weights, same greedy text
+        Path back = tmp.resolve("back");
+        Run c2 = run("convert", ref.toString(), back.toString(), "--to", "fulgur");
+        assertThat(c2.code()).as(c2.err()).isZero();
+        assertThat(back.resolve(Checkpoint.MODEL)).exists();
+        Run ft = run("train", "--data", text.toString(), "--steps", "2", "--batch-size", "2", "--seq-len", "16", "--init", back.toString(), "--out",
+                tmp.resolve("ft").toString());
+        assertThat(ft.code()).as(ft.err()).isZero();
+        assertThat(run("convert", ref.toString(), ref.toString()).err()).contains("IN and OUT are the same directory");
+        assertThat(run("convert", ref.toString(), tmp.resolve("x").toString(), "--to", "onnx").err()).contains("--to must be 'reference' or 'fulgur', got 'onnx'");
+        assertThat(run("convert", ref.toString(), tmp.resolve("x").toString(), "--max-shard-size", "0").err()).contains("--max-shard-size must be a positive size");
+        assertThat(run("convert", text.toString(), tmp.resolve("x").toString()).err()).contains("not a directory");
+        assertThat(run("convert", tmp.toString(), tmp.resolve("x").toString()).err()).contains("no config.json");
+        assertThat(tmp.resolve("x")).doesNotExist();
     }
 
     @Test

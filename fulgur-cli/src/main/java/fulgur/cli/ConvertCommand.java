@@ -1,0 +1,94 @@
+package fulgur.cli;
+
+import fulgur.io.AtomicFiles;
+import fulgur.io.TensorIo;
+import fulgur.models.LanguageModel;
+import fulgur.models.hf.ReferenceCheckpoint;
+import fulgur.tensor.DType;
+import fulgur.tensor.Scope;
+import fulgur.train.Checkpoint;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "convert", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Convert a model between fulgur's checkpoint layout and its reference implementation's (Hugging Face) layout.",
+            "IN is a training run's output directory, a fulgur checkpoint, or a reference checkpoint (config.json + model.safetensors or a shard index).",
+            "Example: fulgur convert runs/shakespeare hf/shakespeare --to reference --dtype bf16 --max-shard-size 2GB"})
+public final class ConvertCommand implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "IN", description = "Model to read.")
+    Path in;
+
+    @Parameters(index = "1", paramLabel = "OUT", description = "Directory to write (replaced as a whole when the conversion succeeds).")
+    Path out;
+
+    @Option(names = "--to", defaultValue = "reference", description = "reference (config.json + safetensors in the reference names, sharded when large) or fulgur (config.json + model.safetensors that 'fulgur generate' and 'fulgur train --init' read). Default: ${DEFAULT-VALUE}.")
+    String to;
+
+    @Option(names = "--dtype", defaultValue = "keep", description = "Weights' dtype: keep, f32, bf16 or f16. Default: ${DEFAULT-VALUE}.")
+    String dtype;
+
+    @Option(names = "--max-shard-size", defaultValue = "5GB", description = "Largest shard for --to reference (e.g. 500MB, 5GB). Default: ${DEFAULT-VALUE}.")
+    String maxShardSize;
+
+    @Override
+    public Integer call() throws Exception {
+        DType d = parseDType(dtype);
+        long shard = parseSize(maxShardSize);
+        if (in.toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize())) {
+            throw new IllegalArgumentException("IN and OUT are the same directory (" + in + "); write the conversion elsewhere");
+        }
+        try (Scope s = Scope.open(); LanguageModel model = ReferenceCheckpoint.load(in)) {
+            switch (to.toLowerCase(Locale.ROOT)) {
+                case "reference" -> ReferenceCheckpoint.save(model, out, d, shard);
+                case "fulgur" -> saveFulgur(model, out, d);
+                default -> throw new IllegalArgumentException("--to must be 'reference' or 'fulgur', got '" + to + "'");
+            }
+            System.out.printf("%s (%,d parameters) → %s (%s layout%s)%n", model.describe(), model.parameterCount(), out.toAbsolutePath(), to.toLowerCase(Locale.ROOT),
+                    d == null ? "" : ", " + d.name().toLowerCase(Locale.ROOT));
+        }
+        return 0;
+    }
+
+    private static void saveFulgur(LanguageModel model, Path out, DType d) throws Exception {
+        Files.createDirectories(out);
+        var state = model.module().stateDict();
+        if (d != null) {
+            var cast = new java.util.LinkedHashMap<String, fulgur.tensor.Tensor>();
+            state.forEach((k, v) -> cast.put(k, v.dtype() == d ? v : v.to(d)));
+            state = cast;
+        }
+        TensorIo.save(out.resolve(Checkpoint.MODEL), state, Map.of("format", "pt"));
+        AtomicFiles.writeString(out.resolve(Checkpoint.CONFIG), model.configJson());
+    }
+
+    static DType parseDType(String s) {
+        return switch (s.toLowerCase(Locale.ROOT)) {
+            case "keep" -> null;
+            case "f32", "float32" -> DType.F32;
+            case "bf16", "bfloat16" -> DType.BF16;
+            case "f16", "float16" -> DType.F16;
+            default -> throw new IllegalArgumentException("--dtype must be keep, f32, bf16 or f16, got '" + s + "'");
+        };
+    }
+
+    static long parseSize(String s) {
+        var m = java.util.regex.Pattern.compile("(\\d+(?:\\.\\d+)?)\\s*(B|KB|MB|GB|TB)?").matcher(s.trim().toUpperCase(Locale.ROOT));
+        if (m.matches() && Double.parseDouble(m.group(1)) > 0) {
+            int shift = switch (m.group(2) == null ? "B" : m.group(2)) {
+                case "KB" -> 10;
+                case "MB" -> 20;
+                case "GB" -> 30;
+                case "TB" -> 40;
+                default -> 0;
+            };
+            return (long) (Double.parseDouble(m.group(1)) * (1L << shift));
+        }
+        throw new IllegalArgumentException("--max-shard-size must be a positive size like 500MB or 5GB, got '" + s + "'");
+    }
+}
