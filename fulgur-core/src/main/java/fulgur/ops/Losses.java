@@ -1,6 +1,11 @@
 package fulgur.ops;
 
 import fulgur.autograd.Autograd;
+import fulgur.autograd.GradMode;
+import fulgur.backend.Backend;
+import fulgur.backend.BinaryOp;
+import fulgur.tensor.DType;
+import fulgur.tensor.Device;
 import fulgur.tensor.Tensor;
 
 /** Loss functions. */
@@ -28,5 +33,89 @@ public final class Losses {
         Tensor out = logits.backend().crossEntropy(flat, targets, ignoreIndex, labelSmoothing);
         return Autograd.record("crossEntropy", out, new Tensor[] {flat},
                 g -> new Tensor[] {logits.backend().crossEntropyBackward(flat, targets, ignoreIndex, labelSmoothing, g.item())});
+    }
+
+    /** Logit elements one chunk of {@link #linearCrossEntropy} may hold (256 MB in f32). */
+    public static final long LINEAR_CE_CHUNK_ELEMENTS = 1L << 26;
+
+    /**
+     * {@code crossEntropy(linear(hidden, weight), targets)} without the [N, V] logits: rows of {@code hidden} [..., D]
+     * go through the output projection {@code weight} [V, D] a chunk at a time ({@code chunkRows} rows, so at most
+     * chunkRows × V logits live at once), and each chunk's gradients for {@code hidden} and {@code weight} are formed
+     * while its logits exist; the backward only scales them by the upstream gradient. Same value and gradients as
+     * the unfused pair; the weight gradient accumulates in f32.
+     */
+    public static Tensor linearCrossEntropy(Tensor hidden, Tensor weight, Tensor targets, int ignoreIndex, double labelSmoothing, int chunkRows) {
+        String op = "linearCrossEntropy";
+        hidden.checkAlive(op);
+        weight.checkAlive(op);
+        targets.checkAlive(op);
+        Elementwise.checkSameDevice(op, hidden, weight);
+        if (weight.ndim() != 2 || hidden.ndim() < 1 || hidden.size(-1) != weight.size(1)) {
+            throw new IllegalArgumentException(op + ": hidden " + hidden.describe() + " does not match weight " + weight.describe() + " (expected [..., D] and [V, D])");
+        }
+        int d = weight.size(1);
+        int n = (int) (hidden.numel() / d);
+        if (targets.numel() != n) {
+            throw new IllegalArgumentException(op + ": " + targets.describe() + " targets for " + n + " rows of hidden " + hidden.describe());
+        }
+        if (chunkRows <= 0) {
+            throw new IllegalArgumentException(op + ": chunkRows must be positive, got " + chunkRows);
+        }
+        if (labelSmoothing < 0 || labelSmoothing > 1) {
+            throw new IllegalArgumentException(op + ": label smoothing must be in [0, 1], got " + labelSmoothing);
+        }
+        Backend be = hidden.backend();
+        Tensor h = Views.reshape(hidden, n, d);
+        Tensor t = Views.reshape(targets, n);
+        long[] tv = (t.device().kind() == Device.Kind.CPU ? t : t.to(Device.CPU)).toLongArray();
+        long valid = 0;
+        for (long v : tv) {
+            valid += v != ignoreIndex ? 1 : 0;
+        }
+        boolean grads = GradMode.isEnabled() && (hidden.requiresGrad() || weight.requiresGrad());
+        double total = 0;
+        Tensor dh = grads ? Tensor.empty(hidden.dtype(), hidden.device(), n, d) : null;
+        Tensor dw = null;
+        try (var off = GradMode.noGrad()) {
+            Tensor w = weight.detach();
+            for (int r0 = 0; r0 < n; r0 += chunkRows) {
+                int rows = Math.min(chunkRows, n - r0);
+                long validHere = 0;
+                for (int i = r0; i < r0 + rows; i++) {
+                    validHere += tv[i] != ignoreIndex ? 1 : 0;
+                }
+                if (validHere == 0 && !grads) {
+                    continue;
+                }
+                Tensor hc = Views.narrow(h, 0, r0, rows).detach();
+                Tensor tc = Views.narrow(t, 0, r0, rows);
+                Tensor logits = be.matmul(hc, w, false, true, null);
+                double share = valid == 0 ? 0 : (double) validHere / valid;
+                if (validHere > 0) {
+                    total += be.crossEntropy(logits, tc, ignoreIndex, labelSmoothing).item() * share;
+                }
+                if (grads) {
+                    Tensor dl = be.crossEntropyBackward(logits, tc, ignoreIndex, labelSmoothing, share);
+                    be.copy(be.matmul(dl, w, false, false, null), Views.narrow(dh, 0, r0, rows));
+                    Tensor dwc = be.matmul(dl, hc, true, false, weight.dtype() == DType.F64 ? DType.F64 : DType.F32);
+                    dw = dw == null ? dwc : be.binary(BinaryOp.ADD, dw, dwc);
+                }
+            }
+        }
+        Tensor out = Tensor.full(hidden.dtype() == DType.F64 ? DType.F64 : DType.F32, hidden.device(), total);
+        if (!grads) {
+            return out;
+        }
+        Tensor dwFinal = dw.dtype() == weight.dtype() ? dw : dw.to(weight.dtype());
+        return Autograd.record(op, out, new Tensor[] {hidden, weight}, g -> {
+            double s = g.item();
+            return new Tensor[] {Views.reshape(Elementwise.mulScalar(dh, s), hidden.shape()), Elementwise.mulScalar(dwFinal, s)};
+        });
+    }
+
+    /** Rows per chunk of {@link #linearCrossEntropy} for a vocabulary of {@code vocab}: {@link #LINEAR_CE_CHUNK_ELEMENTS} / V. */
+    public static int linearCrossEntropyChunk(int vocab) {
+        return (int) Math.max(1, Math.min(Integer.MAX_VALUE, LINEAR_CE_CHUNK_ELEMENTS / Math.max(1, vocab)));
     }
 }

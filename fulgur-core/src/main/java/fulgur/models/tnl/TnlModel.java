@@ -107,6 +107,16 @@ public final class TnlModel extends Module implements fulgur.models.LanguageMode
     }
 
     private Tensor forward(Tensor ids, TnlCache cache, SequenceShard shard) {
+        return LinearAlgebra.linear(hidden(ids, cache, shard), headWeight(), null);
+    }
+
+    /** The output projection [vocab, width]: the embedding when tied. */
+    private Tensor headWeight() {
+        return lmHead != null ? lmHead.weight().value() : core.embedTokens.weight().value();
+    }
+
+    /** The final-normalised hidden states [B, T, width] that the output projection turns into logits. */
+    private Tensor hidden(Tensor ids, TnlCache cache, SequenceShard shard) {
         if (ids.ndim() != 2) {
             throw new IllegalArgumentException("TnlModel.forward: expected token ids [B, T], got " + ids.describe());
         }
@@ -117,8 +127,7 @@ public final class TnlModel extends Module implements fulgur.models.LanguageMode
         for (int l = 0; l < core.layers.size(); l++) {
             x = core.layers.get(l).forward(x, cache == null ? null : cache.layers.get(l), shard);
         }
-        x = core.finalNorm.forward(x);
-        return lmHead != null ? lmHead.forward(x) : LinearAlgebra.linear(x, core.embedTokens.weight().value(), null);
+        return core.finalNorm.forward(x);
     }
 
     /** Mean next-token cross-entropy of inputs [B, T] against targets [B, T] (−100 ignored). */
@@ -129,8 +138,9 @@ public final class TnlModel extends Module implements fulgur.models.LanguageMode
 
     @Override
     public Tensor loss(Tensor inputs, Tensor targets, SequenceShard shard) {
-        Tensor logits = forward(inputs, null, shard);
-        return Losses.crossEntropy(Views.reshape(logits, -1, config.vocabSize()), targets);
+        // projection and loss fused in chunks: the [tokens, vocab] logits never exist at once
+        return Losses.linearCrossEntropy(hidden(inputs, null, shard), headWeight(), targets, Losses.IGNORE_INDEX, 0,
+                Losses.linearCrossEntropyChunk(config.vocabSize()));
     }
 
     /** An empty decoding cache for this model. */
