@@ -43,13 +43,18 @@ public final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         TrainConfig cfg = trainOptions.build(1000, 16, 128, 3e-3, 100);
+        fulgur.tensor.DType precision = trainOptions.mixedPrecision();
         if (parallelOptions.distributed()) {
+            if (precision != null) {
+                throw new IllegalArgumentException("--precision " + trainOptions.precision + " is not supported with --sp/--dp yet; distributed training runs in f32");
+            }
             return DistTrain.run(dataOptions, modelOptions, parallelOptions, cfg, out, resume) != null ? 0 : 1;
         }
-        return run(dataOptions, modelOptions, cfg, out, resume, timeLimitMinutes) != null ? 0 : 1;
+        return run(dataOptions, modelOptions, cfg, out, resume, timeLimitMinutes, precision) != null ? 0 : 1;
     }
 
-    static Trainer.Result run(DataOptions data, ModelOptions modelOpts, TrainConfig cfg, Path out, boolean resume, Double timeLimitMinutes) throws Exception {
+    static Trainer.Result run(DataOptions data, ModelOptions modelOpts, TrainConfig cfg, Path out, boolean resume, Double timeLimitMinutes,
+            fulgur.tensor.DType precision) throws Exception {
         fulgur.tensor.Device device = modelOpts.device();
         DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
         String mc = resume ? Architectures.read(Checkpoint.resolve(out.resolve("checkpoint")).resolve(Checkpoint.CONFIG)) : modelOpts.build(p.vocab());
@@ -64,7 +69,10 @@ public final class TrainCommand implements Callable<Integer> {
             if (p.tokenizerFile() != null) {
                 Files.copy(p.tokenizerFile(), out.resolve("tokenizer.json"), StandardCopyOption.REPLACE_EXISTING);
             }
-            Trainer trainer = new Trainer(model, cfg, p.train(), p.eval(), out, System.out);
+            Trainer trainer = new Trainer(model, cfg, p.train(), p.eval(), out, System.out).precision(precision);
+            if (precision != null) {
+                System.out.println("precision: " + precision.name().toLowerCase(java.util.Locale.ROOT) + " compute, f32 master weights");
+            }
             if (timeLimitMinutes != null) {
                 trainer.timeLimit(timeLimitMinutes * 60);
             }

@@ -42,6 +42,18 @@ final class TrainOptions {
     @Option(names = "--checkpoint-every", defaultValue = "0", description = "Checkpoint every N steps (0 = only at the end). Default: ${DEFAULT-VALUE}.")
     long checkpointEvery;
 
+    @Option(names = "--precision", defaultValue = "f32", description = "f32, or bf16 mixed precision (bf16 weights and activations, f32 master weights and optimizer state; checkpoints keep f32). Default: ${DEFAULT-VALUE}.")
+    String precision = "f32";
+
+    /** The compute dtype for mixed precision, or null for plain f32. */
+    fulgur.tensor.DType mixedPrecision() {
+        return switch (precision.toLowerCase(java.util.Locale.ROOT)) {
+            case "f32", "fp32", "float32" -> null;
+            case "bf16", "bfloat16" -> fulgur.tensor.DType.BF16;
+            default -> throw new IllegalArgumentException("--precision must be f32 or bf16, got '" + precision + "'");
+        };
+    }
+
     @Option(names = "--seed", defaultValue = "1234", description = "Seed for initialisation and data. Default: ${DEFAULT-VALUE}.")
     long seed;
 

@@ -84,6 +84,8 @@ class CliTest {
         assertThat(badTnl.err()).contains("TransNormerLLM config").contains("hidden_dim 30 is not divisible by decoder_attention_heads 4");
         Run unknownModel = run("train", "--task", "mqar", "--steps", "2", "--model", "gpt2", "--out", tmp.resolve("o").toString());
         assertThat(unknownModel.err()).contains("unknown model 'gpt2' (available: tnl");
+        assertThat(run("train", "--task", "mqar", "--steps", "2", "--precision", "fp8", "--out", tmp.resolve("o").toString()).err())
+                .contains("--precision must be f32 or bf16, got 'fp8'");
         Run badSet = run("train", "--task", "mqar", "--steps", "2", "--set", "nonsense", "--out", tmp.resolve("o").toString());
         assertThat(badSet.err()).contains("--set expects FIELD=VALUE, got 'nonsense'");
     }
@@ -131,8 +133,9 @@ class CliTest {
         assertThat(c2.code()).as(c2.err()).isZero();
         assertThat(back.resolve(Checkpoint.MODEL)).exists();
         Run ft = run("train", "--data", text.toString(), "--steps", "2", "--batch-size", "2", "--seq-len", "16", "--init", back.toString(), "--out",
-                tmp.resolve("ft").toString());
+                tmp.resolve("ft").toString(), "--precision", "bf16");
         assertThat(ft.code()).as(ft.err()).isZero();
+        assertThat(ft.out()).contains("precision: bf16 compute, f32 master weights");
         assertThat(run("convert", ref.toString(), ref.toString()).err()).contains("IN and OUT are the same directory");
         assertThat(run("convert", ref.toString(), tmp.resolve("x").toString(), "--to", "onnx").err()).contains("--to must be 'reference' or 'fulgur', got 'onnx'");
         assertThat(run("convert", ref.toString(), tmp.resolve("x").toString(), "--max-shard-size", "0").err()).contains("--max-shard-size must be a positive size");

@@ -6,6 +6,7 @@ import fulgur.io.Json;
 import fulgur.io.TensorIo;
 import fulgur.models.CausalLM;
 import fulgur.optim.Optimizer;
+import fulgur.tensor.Tensor;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -31,14 +32,19 @@ public final class Checkpoint {
     private Checkpoint() {}
 
     public static void save(Path dir, CausalLM model, Optimizer optimizer, Map<String, Object> trainerState) throws IOException {
+        save(dir, model.module().stateDict(), model.configJson(), optimizer, trainerState);
+    }
+
+    /** Saves {@code weights} (e.g. the f32 masters of a mixed-precision model) under the model's config. */
+    public static void save(Path dir, Map<String, Tensor> weights, String configJson, Optimizer optimizer, Map<String, Object> trainerState) throws IOException {
         Path parent = dir.toAbsolutePath().getParent();
         Files.createDirectories(parent);
         Path fresh = parent.resolve(dir.getFileName() + ".new");
         deleteTree(fresh);
         Files.createDirectories(fresh);
         String step = String.valueOf(trainerState.get("step"));
-        TensorIo.save(fresh.resolve(MODEL), model.module().stateDict(), Map.of("format", "pt", "step", step));
-        AtomicFiles.writeString(fresh.resolve(CONFIG), model.configJson());
+        TensorIo.save(fresh.resolve(MODEL), weights, Map.of("format", "pt", "step", step));
+        AtomicFiles.writeString(fresh.resolve(CONFIG), configJson);
         if (optimizer != null) {
             TensorIo.save(fresh.resolve(OPTIMIZER), optimizer.state(), Map.of("step", step, "optimizer_step", Long.toString(optimizer.stepCount())));
         }
@@ -77,11 +83,17 @@ public final class Checkpoint {
             throw new IllegalArgumentException(d.resolve(MODEL) + ": " + e.getMessage(), e);
         }
         if (optimizer != null) {
-            TensorIo.Loaded opt = TensorIo.load(d.resolve(OPTIMIZER));
-            checkStep(d.resolve(OPTIMIZER), opt.metadata(), step);
-            optimizer.loadState(opt.tensors(), Long.parseLong(opt.metadata().getOrDefault("optimizer_step", step)));
+            loadOptimizer(d, optimizer, step);
         }
         return state;
+    }
+
+    /** Restores only the optimizer state (after the weights, when the optimizer is built later, e.g. over f32 masters). */
+    public static void loadOptimizer(Path dir, Optimizer optimizer, String step) throws IOException {
+        Path d = resolve(dir);
+        TensorIo.Loaded opt = TensorIo.load(d.resolve(OPTIMIZER));
+        checkStep(d.resolve(OPTIMIZER), opt.metadata(), step);
+        optimizer.loadState(opt.tensors(), Long.parseLong(opt.metadata().getOrDefault("optimizer_step", step)));
     }
 
     private static void checkStep(Path file, Map<String, String> meta, String step) {

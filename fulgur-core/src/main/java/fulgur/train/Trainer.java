@@ -28,6 +28,7 @@ public final class Trainer {
     public record Result(long stepsDone, double lastTrainLoss, Map<String, Double> lastEval, double tokensPerSecond, Path outDir) {}
 
     private final CausalLM model;
+    private fulgur.tensor.DType precision;
     private final TrainConfig cfg;
     private final DataSource data;
     private final Evaluator evaluator;
@@ -52,6 +53,15 @@ public final class Trainer {
     }
 
     /** Ends the run (evaluating and checkpointing as at the last step) once this much wall time has passed. */
+    /**
+     * Mixed precision: parameters and activations in {@code compute} (bf16 or f16) with f32 master weights and
+     * optimizer state; checkpoints hold the f32 masters. Null (the default) trains in the parameters' own dtype.
+     */
+    public Trainer precision(fulgur.tensor.DType compute) {
+        this.precision = compute;
+        return this;
+    }
+
     public Trainer timeLimit(double seconds) {
         if (!(seconds > 0)) {
             throw new IllegalArgumentException("time limit must be > 0 seconds, got " + seconds);
@@ -74,13 +84,16 @@ public final class Trainer {
 
     private Result runChecked(boolean resume) throws IOException {
         Files.createDirectories(outDir);
-        AdamW opt = new AdamW(ParamGroup.decayAndNoDecay(model.module(), cfg.weightDecay()), cfg.lr(), cfg.beta1(), cfg.beta2(), cfg.eps());
         LrSchedule schedule = cfg.lrSchedule();
         long step = 0;
         long tokens = 0;
         Path metricsPath = outDir.resolve("metrics.jsonl");
+        Map<String, Object> st = resume ? Checkpoint.load(checkpointDir(), model, null) : null; // f32 weights first, then the masters copy them
+        MixedPrecision mp = precision == null ? null : MixedPrecision.of(model.module(), precision);
+        List<fulgur.optim.ParamGroup> groups = ParamGroup.decayAndNoDecay(model.module(), cfg.weightDecay());
+        AdamW opt = new AdamW(mp == null ? groups : mp.masterGroups(groups), cfg.lr(), cfg.beta1(), cfg.beta2(), cfg.eps());
         if (resume) {
-            Map<String, Object> st = Checkpoint.load(checkpointDir(), model, opt);
+            Checkpoint.loadOptimizer(checkpointDir(), opt, String.valueOf(st.get("step")));
             step = ((Number) st.get("step")).longValue();
             tokens = ((Number) st.getOrDefault("tokens", 0)).longValue();
             @SuppressWarnings("unchecked")
@@ -102,6 +115,9 @@ public final class Trainer {
                 double lr = schedule.lr(step);
                 opt.setLr(lr);
                 opt.zeroGrad();
+                if (mp != null) {
+                    mp.zeroGrad();
+                }
                 double lossSum = 0;
                 for (int micro = 0; micro < cfg.accumulation(); micro++) {
                     try (Scope s = Scope.open("step")) {
@@ -114,8 +130,14 @@ public final class Trainer {
                         lossSum += loss.item();
                     }
                 }
+                if (mp != null) {
+                    mp.syncGrads();
+                }
                 double gradNorm = cfg.gradClip() > 0 ? GradClip.clipGlobalNorm(opt.parameters(), cfg.gradClip()) : GradClip.globalNorm(opt.parameters());
                 opt.step();
+                if (mp != null) {
+                    mp.copyMastersToModel();
+                }
                 step++;
                 tokens += tokensPerStep;
                 lastLoss = lossSum / cfg.accumulation();
@@ -141,7 +163,7 @@ public final class Trainer {
                     bar.println("step " + step + " " + format(lastEval));
                 }
                 if ((cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0) || last || step == stopAfter) {
-                    Checkpoint.save(checkpointDir(), model, opt, trainerState(step, tokens));
+                    Checkpoint.save(checkpointDir(), mp != null ? mp.masterStateDict() : model.module().stateDict(), model.configJson(), opt, trainerState(step, tokens));
                 }
                 if (outOfTime) {
                     bar.println("time limit of " + Math.round(timeLimitSeconds) + " s reached at step " + step);
@@ -157,6 +179,9 @@ public final class Trainer {
             out.println("warning: could not draw the loss curve: " + e.getMessage());
         }
         opt.release();
+        if (mp != null) {
+            mp.close();
+        }
         return new Result(step, lastLoss, lastEval, tps, outDir);
     }
 

@@ -59,6 +59,40 @@ class TrainerResumeTest {
     }
 
     @Test
+    void bf16MixedPrecisionTracksF32AndResumesExactlyFromF32Masters(@TempDir Path tmp) throws Exception {
+        int[] corpus = new int[5000];
+        for (int i = 0; i < corpus.length; i++) {
+            corpus[i] = (i * 7 + (i / 13) * 3) % 50;
+        }
+        TnlConfig mc = TnlConfig.small(50, 16, 2, 2);
+        Path f32 = tmp.resolve("f32");
+        Path a = tmp.resolve("a");
+        Path b = tmp.resolve("b");
+        try (TnlModel m = new TnlModel(mc, 5)) {
+            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, f32, QUIET).run(false);
+        }
+        try (TnlModel m = new TnlModel(mc, 5)) {
+            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, a, QUIET).precision(fulgur.tensor.DType.BF16).run(false);
+            assertThat(m.stateDict().values()).allSatisfy(t -> assertThat(t.dtype()).isEqualTo(fulgur.tensor.DType.BF16));
+        }
+        try (TnlModel m = new TnlModel(mc, 5)) {
+            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, b, QUIET).precision(fulgur.tensor.DType.BF16).stopAfter(3).run(false);
+        }
+        try (var saved = fulgur.io.safetensors.Safetensors.open(b.resolve("checkpoint"))) {
+            assertThat(saved.entries()).allSatisfy(e -> assertThat(e.dtype()).isEqualTo("F32")); // the masters, not their bf16 copies
+        }
+        try (TnlModel m = new TnlModel(mc, 99)) {
+            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, b, QUIET).precision(fulgur.tensor.DType.BF16).run(true);
+        }
+        List<Double> reference = trainLosses(f32);
+        List<Double> mixed = trainLosses(a);
+        assertThat(trainLosses(b)).containsExactlyElementsOf(mixed);
+        for (int i = 0; i < mixed.size(); i++) {
+            assertThat(mixed.get(i)).as("step " + (i + 1)).isCloseTo(reference.get(i), org.assertj.core.data.Offset.offset(2e-2 * reference.get(i)));
+        }
+    }
+
+    @Test
     void mqarTrainingReportsAccuracyAndLossFalls(@TempDir Path tmp) throws Exception {
         Mqar task = new Mqar(Mqar.Config.of(32, 24, 3));
         TnlConfig mc = TnlConfig.small(32, 32, 2, 2);

@@ -9,7 +9,6 @@ import fulgur.nn.RMSNorm;
 import fulgur.ops.Elementwise;
 import fulgur.ops.LinearAlgebra;
 import fulgur.ops.Losses;
-import fulgur.ops.Views;
 import fulgur.ops.lightning.LightningDecay;
 import fulgur.tensor.Rng;
 import fulgur.tensor.Tensor;
