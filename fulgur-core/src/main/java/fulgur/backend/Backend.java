@@ -50,6 +50,20 @@ public interface Backend {
     Tensor softmaxBackward(Tensor y, Tensor dy, boolean log);
 
     /**
+     * {@code silu(gate) ⊙ up} (gated feed-forwards: SwiGLU). Backends fuse it into one pass; this default
+     * composes the unary and binary ops (and broadcasts like {@link #binary}).
+     */
+    default Tensor siluMul(Tensor gate, Tensor up) {
+        return binary(BinaryOp.MUL, unary(UnaryOp.SILU, gate, 0), up);
+    }
+
+    /** Gradients of {@link #siluMul} for gradient {@code dy} of its output: {d gate, d up}, before any broadcast reduction. */
+    default Tensor[] siluMulBackward(Tensor gate, Tensor up, Tensor dy) {
+        Tensor s = unary(UnaryOp.SILU, gate, 0);
+        return new Tensor[] {unaryBackward(UnaryOp.SILU, gate, s, binary(BinaryOp.MUL, dy, up), 0), binary(BinaryOp.MUL, dy, s)};
+    }
+
+    /**
      * Mean cross-entropy over rows of {@code logits} [N, V] against integer {@code targets} [N], skipping rows whose
      * target is {@code ignoreIndex}, with label smoothing ε (target distribution (1−ε)·onehot + ε/V). Returns a
      * scalar f32 tensor; 0 when every row is ignored.

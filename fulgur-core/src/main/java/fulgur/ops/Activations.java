@@ -79,4 +79,17 @@ public final class Activations {
         }
         return Elementwise.mul(x, mask);
     }
+
+    /**
+     * {@code silu(gate) ⊙ up}, the activation of gated (SwiGLU) feed-forwards, as one fused op when the shapes and
+     * dtypes agree (one pass over each input on backends that fuse it); otherwise the broadcasting composition.
+     */
+    public static Tensor siluMul(Tensor gate, Tensor up) {
+        if (!gate.sameShape(up) || gate.dtype() != up.dtype()) {
+            return Elementwise.mul(silu(gate), up);
+        }
+        Elementwise.checkSameDevice("siluMul", gate, up);
+        Tensor out = gate.backend().siluMul(gate, up);
+        return Autograd.record("siluMul", out, new Tensor[] {gate, up}, g -> gate.backend().siluMulBackward(gate, up, g));
+    }
 }

@@ -61,6 +61,15 @@ class GradientsTest extends ScopedTest {
     }
 
     @Test
+    void fusedSiluMulMatchesItsCompositionAndHasExactGradients() {
+        GradCheck.check(t -> Activations.siluMul(t[0], t[1]), randn(11, 3, 5).mul(3.0), randn(12, 3, 5));
+        GradCheck.check(t -> Activations.siluMul(t[0], t[1]), randn(13, 3, 5), randn(14, 1, 5)); // broadcast: the composed path
+        Tensor g = randn(15, 4, 7).mul(4.0);
+        Tensor u = randn(16, 4, 7);
+        assertThat(GradCheck.relErr(Activations.siluMul(g, u).toDoubleArray(), Activations.silu(g).mul(u).toDoubleArray())).isLessThan(1e-15);
+    }
+
+    @Test
     void sameTensorOnBothSides() {
         GradCheck.check(t -> t[0].mul(t[0]).add(t[0].div(t[0].add(3.0))), randn(1, 3, 2));
         GradCheck.check(t -> Elementwise.pow(t[0].abs().add(0.5), t[0]), randn(2, 5));

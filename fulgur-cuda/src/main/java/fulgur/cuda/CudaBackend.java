@@ -135,6 +135,16 @@ public final class CudaBackend implements Backend {
   public Tensor[] rmsNorm(Tensor x, Tensor gain, double eps) { return CudaNn.rmsNorm(gpu, x, gain, eps); }
 
   @Override
+  public Tensor siluMul(Tensor gate, Tensor up) {
+    return gate.sameShape(up) && gate.dtype() == up.dtype() ? CudaNn.siluMul(gpu, gate, up) : Backend.super.siluMul(gate, up);
+  }
+
+  @Override
+  public Tensor[] siluMulBackward(Tensor gate, Tensor up, Tensor dy) {
+    return gate.sameShape(up) && gate.sameShape(dy) ? CudaNn.siluMulBackward(gpu, gate, up, dy) : Backend.super.siluMulBackward(gate, up, dy);
+  }
+
+  @Override
   public Tensor[] rmsNormBackward(Tensor x, Tensor gain, Tensor rstd, Tensor dy) { return CudaNn.rmsNormBackward(gpu, x, gain, rstd, dy); }
 
   @Override

@@ -376,6 +376,23 @@ class CudaBackendGpuTest {
   }
 
   @Test
+  void siluMulFused() {
+    Backend g = gpu();
+    Backend c = cpu();
+    for (DType dt : FLOATS) {
+      Tensor gate = randn(95, dt, 37, 129).mul(3).to(dt);
+      Tensor up = randn(96, dt, 37, 129);
+      Tensor dy = randn(97, dt, 37, 129);
+      double tl = dt == DType.F64 ? 1e-12 : dt == DType.F32 ? 1e-5 : tol(dt);
+      assertClose("siluMul " + dt, g.siluMul(dev(gate), dev(up)), c.siluMul(gate, up), tl);
+      Tensor[] q = g.siluMulBackward(dev(gate), dev(up), dev(dy));
+      Tensor[] r = c.siluMulBackward(gate, up, dy);
+      assertClose("siluMul d gate " + dt, q[0], r[0], tl);
+      assertClose("siluMul d up " + dt, q[1], r[1], tl);
+    }
+  }
+
+  @Test
   void embedding() {
     Backend g = gpu();
     Backend c = cpu();

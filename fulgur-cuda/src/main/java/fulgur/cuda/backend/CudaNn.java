@@ -27,6 +27,42 @@ public final class CudaNn {
 
   private static boolean f64(DType mt) { return mt == DType.F64; }
 
+  /** silu(gate)·up in one kernel; the default composition when shapes or dtypes differ. */
+  public static Tensor siluMul(Gpu g, Tensor gate, Tensor up) {
+    String op = "siluMul";
+    Rows a = Rows.of(g, op, gate);
+    Rows b = Rows.of(g, op, up);
+    if (!gate.sameShape(up) || gate.dtype() != up.dtype()) {
+      a.free();
+      b.free();
+      throw new IllegalArgumentException(op + ": gate " + gate.describe() + " and up " + up.describe() + " must have the same shape and dtype");
+    }
+    Tensor y = g.alloc(gate.dtype(), gate.shape());
+    g.launch(g.kernel(NN, f64(a.mt) ? "nn_silu_mul_d" : "nn_silu_mul_f"), gate.numel(), g.ptr(a.t, op), Gpu.code(gate.dtype()), g.ptr(b.t, op),
+        Gpu.code(up.dtype()), g.ptr(y, op), Gpu.code(y.dtype()), gate.numel());
+    a.free();
+    b.free();
+    return y;
+  }
+
+  public static Tensor[] siluMulBackward(Gpu g, Tensor gate, Tensor up, Tensor dy) {
+    String op = "siluMulBackward";
+    if (!gate.sameShape(up) || !gate.sameShape(dy)) {
+      throw new IllegalArgumentException(op + ": gate " + gate.describe() + ", up " + up.describe() + " and gradient " + dy.describe() + " must have the same shape");
+    }
+    Rows a = Rows.of(g, op, gate);
+    Rows b = Rows.of(g, op, up);
+    Rows d = Rows.of(g, op, dy);
+    Tensor dg = g.alloc(gate.dtype(), gate.shape());
+    Tensor du = g.alloc(up.dtype(), up.shape());
+    g.launch(g.kernel(NN, f64(a.mt) ? "nn_silu_mul_bwd_d" : "nn_silu_mul_bwd_f"), gate.numel(), g.ptr(a.t, op), Gpu.code(gate.dtype()), g.ptr(b.t, op),
+        Gpu.code(up.dtype()), g.ptr(d.t, op), Gpu.code(dy.dtype()), g.ptr(dg, op), Gpu.code(dg.dtype()), g.ptr(du, op), Gpu.code(du.dtype()), gate.numel());
+    a.free();
+    b.free();
+    d.free();
+    return new Tensor[] {dg, du};
+  }
+
   public static Tensor softmax(Gpu g, Tensor x, boolean log) {
     String op = log ? "logSoftmax" : "softmax";
     Rows in = Rows.of(g, op, x);

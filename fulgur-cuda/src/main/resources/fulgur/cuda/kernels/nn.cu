@@ -434,3 +434,42 @@ extern "C" __global__ void nn_rmsnorm_bwd_v_bf16(const __nv_bfloat16* x, const _
     __nv_bfloat16* dx, long long rows, int cols) {
   rmsnorm_bwd_v(x, gain, rstd, dy, dx, rows, cols);
 }
+
+// ------------------------------------------------------------------------------------------ SwiGLU
+// y = silu(g)·u in one pass (the gated feed-forward's activation: one read of each input, one write), and its
+// backward dg = dy·u·σ(g)·(1 + g·(1 − σ(g))), du = dy·silu(g). Contiguous operands, each with its own dtype code.
+
+template <typename C>
+static __device__ void silu_mul_body(const void* g, int gt, const void* u, int ut, void* y, int yt, i64 n) {
+  for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
+    C a = ld_c<C>(g, gt, i);
+    C s = a / ((C)1 + exp(-a));
+    st_c<C>(y, yt, i, s * ld_c<C>(u, ut, i));
+  }
+}
+extern "C" __global__ void nn_silu_mul_f(const void* g, int gt, const void* u, int ut, void* y, int yt, long long n) {
+  silu_mul_body<float>(g, gt, u, ut, y, yt, n);
+}
+extern "C" __global__ void nn_silu_mul_d(const void* g, int gt, const void* u, int ut, void* y, int yt, long long n) {
+  silu_mul_body<double>(g, gt, u, ut, y, yt, n);
+}
+
+template <typename C>
+static __device__ void silu_mul_bwd_body(const void* g, int gt, const void* u, int ut, const void* dy, int dyt, void* dg, int dgt, void* du,
+                                         int dut, i64 n) {
+  for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
+    C a = ld_c<C>(g, gt, i);
+    C d = ld_c<C>(dy, dyt, i);
+    C sig = (C)1 / ((C)1 + exp(-a));
+    st_c<C>(dg, dgt, i, d * ld_c<C>(u, ut, i) * sig * ((C)1 + a * ((C)1 - sig)));
+    st_c<C>(du, dut, i, d * a * sig);
+  }
+}
+extern "C" __global__ void nn_silu_mul_bwd_f(const void* g, int gt, const void* u, int ut, const void* dy, int dyt, void* dg, int dgt, void* du,
+                                             int dut, long long n) {
+  silu_mul_bwd_body<float>(g, gt, u, ut, dy, dyt, dg, dgt, du, dut, n);
+}
+extern "C" __global__ void nn_silu_mul_bwd_d(const void* g, int gt, const void* u, int ut, const void* dy, int dyt, void* dg, int dgt, void* du,
+                                             int dut, long long n) {
+  silu_mul_bwd_body<double>(g, gt, u, ut, dy, dyt, dg, dgt, du, dut, n);
+}
