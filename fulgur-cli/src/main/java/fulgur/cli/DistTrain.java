@@ -67,7 +67,15 @@ final class DistTrain {
             }
             DistributedTrainer.Result r;
             try (LanguageModel model = resume ? Architectures.forConfig(mc).build(mc, cfg.seed()) : modelOpts.create(mc, cfg.seed())) {
-                o.printf("model: %s, %,d parameters; rank %d on GPU %d%n", model.describe(), model.parameterCount(), env.rank(), env.localRank());
+                String where = "rank " + env.rank() + " on the CPU, NCCL staging through GPU " + env.localRank();
+                if (modelOpts.device().kind() == fulgur.tensor.Device.Kind.CUDA) {
+                    // each rank trains on its own GPU; collectives wait for the backend's stream and work in place
+                    fulgur.tensor.Device dev = fulgur.tensor.Device.cuda(env.localRank());
+                    model.module().to(dev);
+                    pg.setComputeStream(((fulgur.cuda.CudaBackend) fulgur.backend.Backends.of(dev)).stream());
+                    where = "rank " + env.rank() + " on " + dev;
+                }
+                o.printf("model: %s, %,d parameters; %s%n", model.describe(), model.parameterCount(), where);
                 r = trainer(pg, par, model, cfg, GlobalBatches.own(p.train()), leader ? p.eval() : null, out, o).run(resume);
             }
             Rendezvous.barrier(store, env, "train-done", timeout);

@@ -9,7 +9,7 @@ import fulgur.tensor.Storage;
  * to it (stream-ordered: work already enqueued on the backend's stream may still read it, later work on that stream
  * may reuse it) when its {@link Scope} closes or it is released.
  */
-public final class CudaStorage implements Storage {
+public final class CudaStorage implements Storage, DevicePointer {
   private final Device device;
   private final DeviceBuffer buffer;
   private volatile boolean released;
@@ -27,6 +27,10 @@ public final class CudaStorage implements Storage {
     }
     return buffer.address();
   }
+
+  /** The device address, so collectives (NCCL) can work on tensors in place. */
+  @Override
+  public long address() { return address("device pointer"); }
 
   @Override
   public Device device() { return device; }

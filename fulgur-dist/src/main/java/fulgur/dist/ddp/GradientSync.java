@@ -95,7 +95,8 @@ public final class GradientSync implements AutoCloseable {
             bucketOf[m] = buckets.size();
         }
         buckets.add(b);
-        b.flat = scope.run(() -> Tensor.empty(DType.F32, fulgur.tensor.Shape.toInt("gradient bucket", b.elements)));
+        fulgur.tensor.Device d = params.get(members.get(0)).value().device();
+        b.flat = scope.run(() -> Tensor.empty(DType.F32, d, fulgur.tensor.Shape.toInt("gradient bucket", b.elements)));
     }
 
     public int bucketCount() {
@@ -151,6 +152,10 @@ public final class GradientSync implements AutoCloseable {
     }
 
     private void launch(Bucket b) {
+        if (onDevice(b)) {
+            launchOnDevice(b);
+            return;
+        }
         MemorySegment flat = HostBuffers.segment("gradient bucket", b.flat);
         for (int j = 0; j < b.members.size(); j++) {
             Parameter p = params.get(b.members.get(j));
@@ -169,6 +174,44 @@ public final class GradientSync implements AutoCloseable {
         b.work = group.allReduce(b.flat, ReduceOp.SUM);
     }
 
+    private static boolean onDevice(Bucket b) {
+        return b.flat.device().kind() != fulgur.tensor.Device.Kind.CPU;
+    }
+
+    /** Device-resident gradients (e.g. CUDA with NCCL): packed and unpacked by device copies, never through the host. */
+    private void launchOnDevice(Bucket b) {
+        try (var off = fulgur.autograd.GradMode.noGrad()) {
+            for (int j = 0; j < b.members.size(); j++) {
+                Parameter p = params.get(b.members.get(j));
+                Tensor slot = b.flat.narrow(0, (int) b.offsets[j], (int) p.numel());
+                Tensor g = p.grad();
+                if (g == null) {
+                    slot.backend().fill(slot, 0);
+                } else {
+                    slot.copyFrom(g.reshape(-1));
+                }
+            }
+        }
+        b.work = group.allReduce(b.flat, ReduceOp.SUM);
+    }
+
+    private void finishOnDevice(Bucket b) {
+        try (var off = fulgur.autograd.GradMode.noGrad(); Scope s = Scope.open("gradient-sync")) {
+            for (int j = 0; j < b.members.size(); j++) {
+                Parameter p = params.get(b.members.get(j));
+                Tensor slot = b.flat.narrow(0, (int) b.offsets[j], (int) p.numel()).reshape(p.shape());
+                Tensor g = p.grad();
+                if (g == null) {
+                    Scope owner = p.value().storage().owner();
+                    g = (owner == null ? Scope.root() : owner).run(() -> Tensor.empty(DType.F32, p.value().device(), p.shape()));
+                    p.value().setGrad(g);
+                }
+                g.copyFrom(scale == 1 ? slot : slot.mul(scale));
+            }
+        }
+        b.work = null;
+    }
+
     /** Launches the buckets not launched yet (parameters without a gradient count as zeros), waits, writes back. */
     public void finish() {
         while (nextToLaunch < buckets.size()) {
@@ -176,6 +219,10 @@ public final class GradientSync implements AutoCloseable {
         }
         for (Bucket b : buckets) {
             b.work.await();
+            if (onDevice(b)) {
+                finishOnDevice(b);
+                continue;
+            }
             MemorySegment flat = HostBuffers.segment("gradient bucket", b.flat);
             for (int j = 0; j < b.members.size(); j++) {
                 Parameter p = params.get(b.members.get(j));

@@ -52,6 +52,7 @@ public final class NcclCheck {
             split(pg);
             bandwidth(pg, ctx);
             tnlStep(pg);
+            gpuResidentStep(pg, env.localRank());
             pg.barrier().await();
             Rendezvous.barrier(store, env, "nccl-check", timeout);
         } catch (RuntimeException e) {
@@ -242,6 +243,58 @@ public final class NcclCheck {
             double lossErr = Math.abs(total.item() - refLoss) / Math.abs(refLoss);
             check("TNL step, LASP-2 over NCCL on " + w + " rank(s), vs one process", lossErr < 1e-5 && worst < 1e-5,
                     String.format("loss %.6f vs %.6f, worst gradient relative error %.2e", total.item(), refLoss, worst));
+        }
+    }
+
+    /**
+     * Data parallelism on GPU-resident tensors: the model on this rank's GPU, its gradients packed into device
+     * buckets and all-reduced by NCCL in place (no host staging) after waiting for the backend's stream; every rank
+     * gets the same batch, so the averaged gradients must equal one CPU process's.
+     */
+    private static void gpuResidentStep(NcclProcessGroup pg, int localRank) {
+        TnlConfig cfg = TnlConfig.small(61, 32, 2, 2).withLrpe(List.of(1, 0));
+        int b = 2, t = 45;
+        int[] ids = new int[b * t];
+        int[] tg = new int[b * t];
+        java.util.Random rnd = new java.util.Random(4);
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = rnd.nextInt(61);
+            tg[i] = rnd.nextInt(61);
+        }
+        Map<String, double[]> refGrads = new java.util.LinkedHashMap<>();
+        double refLoss;
+        try (TnlModel m = new TnlModel(cfg, 6); Scope s = Scope.open()) {
+            Tensor loss = m.loss(Tensor.ofInts(ids, b, t), Tensor.ofInts(tg, b * t));
+            loss.backward();
+            refLoss = loss.item();
+            m.namedParameters().forEach((k, p) -> refGrads.put(k, p.grad().toDoubleArray()));
+        }
+        fulgur.tensor.Device dev = fulgur.tensor.Device.cuda(localRank);
+        try (TnlModel m = new TnlModel(cfg, 6); Scope s = Scope.open()) {
+            m.to(dev);
+            pg.setComputeStream(((fulgur.cuda.CudaBackend) fulgur.backend.Backends.of(dev)).stream());
+            Tensor loss = m.loss(Tensor.ofInts(ids, b, t).to(dev), Tensor.ofInts(tg, b * t).to(dev));
+            try (GradientSync sync = new GradientSync(m.parameters(), pg, 1.0 / pg.size(), 4096)) {
+                sync.backward(loss);
+            }
+            double worst = 0;
+            boolean resident = true;
+            for (Map.Entry<String, Parameter> e : m.namedParameters().entrySet()) {
+                resident &= e.getValue().grad().device().equals(dev);
+                double[] g = e.getValue().grad().toDoubleArray();
+                double[] ref = refGrads.get(e.getKey());
+                double num = 0, den = 0;
+                for (int i = 0; i < g.length; i++) {
+                    num += (g[i] - ref[i]) * (g[i] - ref[i]);
+                    den += ref[i] * ref[i];
+                }
+                worst = Math.max(worst, Math.sqrt(num / Math.max(den, 1e-30)));
+            }
+            double lossErr = Math.abs(loss.item() - refLoss) / Math.abs(refLoss);
+            check("TNL data-parallel step on " + dev + ", gradients all-reduced in device memory, vs one CPU process", resident && lossErr < 1e-5 && worst < 1e-5,
+                    String.format("loss %.6f vs %.6f, worst gradient relative error %.2e, gradients on the GPU: %s", loss.item(), refLoss, worst, resident));
+        } finally {
+            pg.setComputeStream(fulgur.cuda.CudaStream.DEFAULT);
         }
     }
 }

@@ -64,6 +64,10 @@ public final class DistributedTrainer {
                     + " replicas (the batch size must be a multiple of the data-parallel size)");
         }
         SequenceLayout.even(cfg.seqLen(), sp); // fails early with a clear message when the length does not split
+        if (sp > 1 && model.module().device().kind() != fulgur.tensor.Device.Kind.CPU) {
+            throw new IllegalArgumentException("sequence parallelism (--sp " + sp + ") runs on CPU tensors only so far; on " + model.module().device()
+                    + " use data parallelism (--dp) or train on the CPU");
+        }
         this.world = world;
         this.grid = ParallelGrid.of(world, dp, sp);
         this.algorithm = algorithm;
@@ -139,7 +143,8 @@ public final class DistributedTrainer {
                         Tensor allTargets = Tensor.ofInts(b.targets(), b.batch(), b.seqLen());
                         Tensor in = SequenceParallel.slice(all.narrow(0, grid.dpRank() * rows, rows), layout, grid.spRank());
                         Tensor tg = SequenceParallel.slice(allTargets.narrow(0, grid.dpRank() * rows, rows), layout, grid.spRank());
-                        Tensor mean = model.loss(in, tg.reshape(-1), shard);
+                        fulgur.tensor.Device dev = model.module().device();
+                        Tensor mean = model.loss(in.to(dev), tg.reshape(-1).to(dev), shard);
                         long local = SequenceParallel.countTargets(tg.toIntArray());
                         Tensor loss = SequenceParallel.weightedLoss(mean, local, SequenceParallel.countTargets(b.targets()));
                         if (cfg.accumulation() > 1) {
