@@ -76,7 +76,28 @@ public final class KernelModule implements AutoCloseable {
 
   /** Compiles (or loads from the cache) resource {@code file} with the given macro definitions. */
   public static KernelModule load(CudaContext ctx, String file, Map<String, String> defines) {
-    return fromSource(ctx, file, resource(file), defines, List.of());
+    String source = resource(file);
+    var fatbin = Boolean.getBoolean("fulgur.cuda.nvrtcOnly") ? java.util.Optional.<byte[]>empty() : Fatbins.find(file, defines, source);
+    if (fatbin.isPresent()) {
+      ctx.bind();
+      try {
+        return new KernelModule(ctx, file, loadImage(fatbin.get()), KernelSignature.parseAll(source), true);
+      } catch (fulgur.cuda.driver.CudaException e) {
+        // no code for this GPU in the build-time fatbin (e.g. an architecture below sm_80): compile it here
+        if (Boolean.getBoolean("fulgur.cuda.verbose")) {
+          System.err.println("fulgur: build-time fatbin of " + file + " does not load here (" + e.getMessage() + "); using NVRTC");
+        }
+      }
+    }
+    return fromSource(ctx, file, source, defines, List.of());
+  }
+
+  private static MemorySegment loadImage(byte[] image) {
+    try (Arena a = Arena.ofConfined()) {
+      MemorySegment img = a.allocate(image.length + 1L);
+      MemorySegment.copy(image, 0, img, ValueLayout.JAVA_BYTE, 0, image.length);
+      return CudaDriver.get().moduleLoadData(img);
+    }
   }
 
   public static KernelModule fromSource(CudaContext ctx, String name, String source, Map<String, String> defines,
@@ -120,13 +141,7 @@ public final class KernelModule implements AutoCloseable {
       }
       cache.put(key, image);
     }
-    MemorySegment mod;
-    try (Arena a = Arena.ofConfined()) {
-      MemorySegment img = a.allocate(image.length + 1L);
-      MemorySegment.copy(image, 0, img, ValueLayout.JAVA_BYTE, 0, image.length);
-      mod = CudaDriver.get().moduleLoadData(img);
-    }
-    return new KernelModule(ctx, name, mod, KernelSignature.parseAll(source), hit);
+    return new KernelModule(ctx, name, loadImage(image), KernelSignature.parseAll(source), hit);
   }
 
   public CudaContext context() { return context; }
