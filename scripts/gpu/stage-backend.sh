@@ -1,26 +1,25 @@
 #!/usr/bin/env bash
-# Stages what scripts/gpu/run-backend.sh needs on a GPU host without a JDK or Maven (the CUDA backend's tests and
-# the TNL training benchmark):
-#   DIR/jars/      fulgur-core, fulgur-cuda (+ tests jar), Jackson, JUnit, AssertJ
-#   DIR/kcache/    kernel cache prebuilt with nvcc for sm_90a / NVRTC 13.0 (a host with another NVRTC compiles)
+# Stages what scripts/gpu/run-backend.sh needs on a GPU host without a JDK or Maven (the CUDA backend's tests,
+# the TNL training benchmark and its PyTorch peer, the NCCL check, training from the CLI on the GPU):
+#   DIR/jars/      fulgur-core, fulgur-cuda (+ tests jar; kernel fatbins inside when the build had nvcc), fulgur-dist,
+#                  Jackson, JUnit, AssertJ
+#   DIR/fulgur.jar the runnable CLI
 #   DIR/jre.tgz    a jlink'ed Java 25 runtime with jdk.incubator.vector (unpacks to jre/; kept if present)
-#   DIR/run-backend.sh
-# usage: scripts/gpu/stage-backend.sh DIR        (from the repository root; needs nvcc for the kernel cache)
+#   DIR/run-backend.sh, DIR/tnl_torch.py, DIR/bench_peers.py
+# usage: scripts/gpu/stage-backend.sh DIR        (from the repository root)
 set -euo pipefail
 dir=${1:?usage: scripts/gpu/stage-backend.sh DIR}
 mkdir -p "$dir/jars"
-./mvnw -q -B -o install -DskipTests -pl fulgur-core,fulgur-cuda
+./mvnw -q -B -o install -DskipTests -pl fulgur-core,fulgur-cuda,fulgur-dist,fulgur-cli
 rm -f "$dir"/jars/*.jar
 ./mvnw -q -B -o dependency:copy-dependencies -pl fulgur-cuda -DincludeScope=test -DexcludeArtifactIds=jqwik,jqwik-api,jqwik-engine,jqwik-web,jqwik-time \
     -DoutputDirectory="$(cd "$dir" && pwd)/jars"
 # this checkout's own jars (the shared local repository may hold another checkout's build)
-cp fulgur-core/target/fulgur-core-0.1.0-SNAPSHOT.jar fulgur-cuda/target/fulgur-cuda-*.jar "$dir/jars/"
-cp scripts/gpu/run-backend.sh "$dir/"
+cp fulgur-core/target/fulgur-core-0.1.0-SNAPSHOT.jar fulgur-cuda/target/fulgur-cuda-*.jar fulgur-dist/target/fulgur-dist-0.1.0-SNAPSHOT.jar "$dir/jars/"
+cp fulgur-cli/target/fulgur.jar "$dir/"
+cp scripts/gpu/run-backend.sh scripts/gpu/tnl_torch.py scripts/gpu/bench_peers.py "$dir/"
+rm -rf "$dir/kcache"
 . scripts/java-home.sh
-if command -v nvcc >/dev/null; then
-  rm -rf "$dir/kcache"
-  "$JAVA_HOME/bin/java" -cp "$dir/jars/*" fulgur.cuda.tools.PrebuildKernels "$dir/kcache" arch=sm_90a nvrtc=13.0
-fi
 if [[ ! -f $dir/jre.tgz ]]; then
   tmp=$(mktemp -d)
   "$JAVA_HOME/bin/jlink" --add-modules java.base,java.logging,java.management,java.sql,jdk.unsupported,jdk.incubator.vector \

@@ -6,6 +6,7 @@ import fulgur.backend.Backend;
 import fulgur.backend.BinaryOp;
 import fulgur.tensor.DType;
 import fulgur.tensor.Device;
+import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
 
 /** Loss functions. */
@@ -74,9 +75,10 @@ public final class Losses {
             valid += v != ignoreIndex ? 1 : 0;
         }
         boolean grads = GradMode.isEnabled() && (hidden.requiresGrad() || weight.requiresGrad());
+        DType acc = weight.dtype() == DType.F64 ? DType.F64 : DType.F32;
         double total = 0;
         Tensor dh = grads ? Tensor.empty(hidden.dtype(), hidden.device(), n, d) : null;
-        Tensor dw = null;
+        Tensor dw = grads ? Tensor.zeros(acc, weight.device(), weight.shape()) : null;
         try (var off = GradMode.noGrad()) {
             Tensor w = weight.detach();
             for (int r0 = 0; r0 < n; r0 += chunkRows) {
@@ -88,18 +90,21 @@ public final class Losses {
                 if (validHere == 0 && !grads) {
                     continue;
                 }
-                Tensor hc = Views.narrow(h, 0, r0, rows).detach();
-                Tensor tc = Views.narrow(t, 0, r0, rows);
-                Tensor logits = be.matmul(hc, w, false, true, null);
-                double share = valid == 0 ? 0 : (double) validHere / valid;
-                if (validHere > 0) {
-                    total += be.crossEntropy(logits, tc, ignoreIndex, labelSmoothing).item() * share;
-                }
-                if (grads) {
-                    Tensor dl = be.crossEntropyBackward(logits, tc, ignoreIndex, labelSmoothing, share);
-                    be.copy(be.matmul(dl, w, false, false, null), Views.narrow(dh, 0, r0, rows));
-                    Tensor dwc = be.matmul(dl, hc, true, false, weight.dtype() == DType.F64 ? DType.F64 : DType.F32);
-                    dw = dw == null ? dwc : be.binary(BinaryOp.ADD, dw, dwc);
+                // one chunk's logits and gradients live only in this scope: the peak is one chunk, not all of them
+                try (Scope chunk = Scope.open("linearCrossEntropy chunk")) {
+                    Tensor hc = Views.narrow(h, 0, r0, rows).detach();
+                    Tensor tc = Views.narrow(t, 0, r0, rows);
+                    Tensor logits = be.matmul(hc, w, false, true, null);
+                    double share = valid == 0 ? 0 : (double) validHere / valid;
+                    if (validHere > 0) {
+                        total += be.crossEntropy(logits, tc, ignoreIndex, labelSmoothing).item() * share;
+                    }
+                    if (grads) {
+                        Tensor dl = be.crossEntropyBackward(logits, tc, ignoreIndex, labelSmoothing, share);
+                        logits.close();
+                        be.copy(be.matmul(dl, w, false, false, null), Views.narrow(dh, 0, r0, rows));
+                        be.copy(be.binary(BinaryOp.ADD, dw, be.matmul(dl, hc, true, false, acc)), dw);
+                    }
                 }
             }
         }
@@ -108,6 +113,9 @@ public final class Losses {
             return out;
         }
         Tensor dwFinal = dw.dtype() == weight.dtype() ? dw : dw.to(weight.dtype());
+        if (dwFinal != dw) {
+            dw.close();
+        }
         return Autograd.record(op, out, new Tensor[] {hidden, weight}, g -> {
             double s = g.item();
             return new Tensor[] {Views.reshape(Elementwise.mulScalar(dh, s), hidden.shape()), Elementwise.mulScalar(dwFinal, s)};
