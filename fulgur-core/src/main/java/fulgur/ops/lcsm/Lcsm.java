@@ -150,8 +150,39 @@ public final class Lcsm {
         return new Result(y, m);
     }
 
-    /** The chunked form with the default chunk and no states. */
-    public static Tensor scan(Tensor i, Tensor e, Tensor logO, Tensor s) {
-        return chunked(i, e, logO, s, null, DEFAULT_CHUNK).output();
+    /**
+     * The fused scan: one node of the graph whose forward and backward are the backend's
+     * {@link fulgur.backend.Backend#lcsmScanForward} kernels (CPU: a direct loop per sequence; other backends: the
+     * token-by-token composition until they have their own). All inputs must share i's dtype. What the model trains with.
+     */
+    public static Result scan(Tensor i, Tensor e, Tensor logO, Tensor s, Tensor m0) {
+        String op = "lcsm.scan";
+        int[] f = dims(op, i, e, logO, s, m0);
+        for (Tensor t : new Tensor[] {e, logO, s, m0}) {
+            if (t != null && t.dtype() != i.dtype()) {
+                throw new IllegalArgumentException(op + ": " + t.describe() + " must have i's dtype " + i.dtype());
+            }
+        }
+        int b = f[0];
+        int n = f[1];
+        int k = f[2];
+        int d = f[3];
+        Tensor ef = Views.expand(e.detach(), f);
+        Tensor lf = Views.expand(logO.detach(), f);
+        Tensor sf = Views.expand(s.detach(), f);
+        Tensor id = i.detach();
+        Tensor md = m0 == null ? null : m0.detach();
+        fulgur.backend.Backend be = i.backend();
+        Tensor packed = be.lcsmScanForward(id, ef, lf, sf, md);
+        int[] es = e.shape();
+        int[] ls = logO.shape();
+        int[] ss = s.shape();
+        Tensor node = fulgur.autograd.Autograd.record(op, packed, new Tensor[] {i, e, logO, s, m0}, g -> {
+            Tensor[] gr = be.lcsmScanBackward(id, ef, lf, sf, md, g);
+            return new Tensor[] {gr[0], Reductions.sumTo(gr[1], es), Reductions.sumTo(gr[2], ls), Reductions.sumTo(gr[3], ss), gr[4]};
+        });
+        Tensor y = Views.reshape(Views.narrow(node, 0, 0, b * n * d), b, n, d);
+        Tensor m = Views.reshape(Views.narrow(node, 0, b * n * d, b * k * d), b, k, d);
+        return new Result(y, m);
     }
 }

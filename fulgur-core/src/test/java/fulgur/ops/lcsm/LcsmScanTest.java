@@ -96,6 +96,7 @@ class LcsmScanTest extends ScopedTest {
                 Tensor m0 = withState ? randn(13, 1, B, K, D) : null;
                 double[] ref = naive(c[0], c[1], c[2], c[3], m0, K);
                 assertThat(GradCheck.relErr(flat(Lcsm.recurrent(c[0], c[1], c[2], c[3], m0)), ref)).isLessThan(1e-12);
+                assertThat(GradCheck.relErr(flat(Lcsm.scan(c[0], c[1], c[2], c[3], m0)), ref)).isLessThan(1e-12);
                 for (int chunk : new int[] {1, 4, 16}) {
                     assertThat(GradCheck.relErr(flat(Lcsm.chunked(c[0], c[1], c[2], c[3], m0, chunk)), ref)).as("chunk %d", chunk).isLessThan(1e-12);
                 }
@@ -116,6 +117,7 @@ class LcsmScanTest extends ScopedTest {
             assertThat(r.output().dtype()).isEqualTo(DType.F32);
             assertThat(GradCheck.relErr(flat(r), ref)).isLessThan(1e-5);
             assertThat(GradCheck.relErr(flat(Lcsm.recurrent(f[0], f[1], f[2], f[3], m0.to(DType.F32))), ref)).isLessThan(1e-5);
+            assertThat(GradCheck.relErr(flat(Lcsm.scan(f[0], f[1], f[2], f[3], m0.to(DType.F32))), ref)).isLessThan(1e-5);
         }
     }
 
@@ -125,13 +127,17 @@ class LcsmScanTest extends ScopedTest {
             Tensor m0 = randn(15, 1, B, K, D);
             Tensor wy = randn(16, 1, B, T, D);
             Tensor wm = randn(17, 1, B, K, D);
-            double[][] grads = new double[2][];
-            for (int form = 0; form < 2; form++) {
+            double[][] grads = new double[3][];
+            for (int form = 0; form < 3; form++) {
                 Tensor[] in = {c[0].copy(), c[1].copy(), c[2].copy(), c[3].copy(), m0.copy()};
                 for (Tensor t : in) {
                     t.requiresGrad(true);
                 }
-                Lcsm.Result r = form == 0 ? Lcsm.chunked(in[0], in[1], in[2], in[3], in[4], 4) : Lcsm.recurrent(in[0], in[1], in[2], in[3], in[4]);
+                Lcsm.Result r = switch (form) {
+                    case 0 -> Lcsm.chunked(in[0], in[1], in[2], in[3], in[4], 4);
+                    case 1 -> Lcsm.recurrent(in[0], in[1], in[2], in[3], in[4]);
+                    default -> Lcsm.scan(in[0], in[1], in[2], in[3], in[4]);
+                };
                 r.output().mul(wy).sum().add(r.finalState().mul(wm).sum()).backward();
                 Tensor[] g = new Tensor[5];
                 for (int a = 0; a < 5; a++) {
@@ -140,6 +146,7 @@ class LcsmScanTest extends ScopedTest {
                 grads[form] = Views.concat(0, g).toDoubleArray();
             }
             assertThat(GradCheck.relErr(grads[0], grads[1])).isLessThan(1e-12);
+            assertThat(GradCheck.relErr(grads[2], grads[1])).isLessThan(1e-12);
         }
     }
 
@@ -153,6 +160,31 @@ class LcsmScanTest extends ScopedTest {
                 randn(20, 1, b, n, d), randn(21, 1, b, n, k, 1), logDecay(22, b, n, k, d), randn(23, 1, b, n, k, 1), randn(24, 1, b, k, d));
         GradCheck.check(t -> flatResult(Lcsm.chunked(t[0], t[1], t[2], t[3], null, 4)),
                 randn(25, 1, b, n, d), randn(26, 1, 1, 1, k, d), logDecay(27, 1, 1, k, 1), randn(28, 1, 1, 1, k, d));
+    }
+
+    @Test
+    void finiteDifferenceGradientsOfTheFusedScan() {
+        GradCheck.check(t -> flatResult(Lcsm.scan(t[0], t[1], t[2], t[3], t[4])),
+                randn(40, 1, 2, 5, 3), randn(41, 1, 2, 5, 2, 1), logDecay(42, 2, 5, 1, 3), randn(43, 1, 1, 1, 2, 3), randn(44, 1, 2, 2, 3));
+    }
+
+    @Test
+    void theDefaultBackendKernelsEqualTheCpuKernels() {
+        // what a backend without its own LCSM kernel (CUDA today) runs
+        Tensor[] c = cases()[0];
+        Tensor m0 = randn(45, 1, B, K, D);
+        int[] full = {B, T, K, D};
+        Tensor e = c[1].expand(full);
+        Tensor o = c[2].expand(full);
+        Tensor s = c[3].expand(full);
+        Tensor cpu = c[0].backend().lcsmScanForward(c[0], e, o, s, m0);
+        assertThat(GradCheck.relErr(LcsmKernels.forward(c[0], e, o, s, m0).toDoubleArray(), cpu.toDoubleArray())).isLessThan(1e-13);
+        Tensor g = randn(46, 1, (int) cpu.numel());
+        Tensor[] want = c[0].backend().lcsmScanBackward(c[0], e, o, s, m0, g);
+        Tensor[] got = LcsmKernels.backward(c[0], e, o, s, m0, g);
+        for (int a = 0; a < 5; a++) {
+            assertThat(GradCheck.relErr(got[a].toDoubleArray(), want[a].toDoubleArray())).as("gradient %d", a).isLessThan(1e-13);
+        }
     }
 
     static Tensor flatResult(Lcsm.Result r) {
@@ -235,6 +267,8 @@ class LcsmScanTest extends ScopedTest {
         assertThatThrownBy(() -> Lcsm.recurrent(i, e, o, randn(4, 1, B, T, K + 1, 1), null)).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("does not broadcast");
         assertThatThrownBy(() -> Lcsm.chunked(i, e, o, s, randn(5, 1, B, K, D + 1), 4)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("m0");
+        assertThatThrownBy(() -> Lcsm.scan(i, e.to(DType.F32), o, s, null)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("dtype");
+        assertThatThrownBy(() -> Lcsm.scan(i, e, o, s, randn(5, 1, B + 1, K, D))).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("m0");
         assertThatThrownBy(() -> Lcsm.chunked(i, e, o, s, null, 0)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("chunk");
         assertThatThrownBy(() -> Lcsm.chunked(Tensor.ofLongs(new long[B * T * D], B, T, D), e, o, s, null, 4))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("floating");
