@@ -167,6 +167,9 @@ final class EosLayer extends Module {
                     yield cast(fixedLogO, x);
                 }
                 int[] shape = c.oType() == 0 ? new int[] {1, 1, k, d} : c.oType() == 4 ? new int[] {1, 1, k, 1} : new int[] {1, 1, 1, d};
+                if (c.oType() == 0 && !c.useTau()) {
+                    yield Views.reshape(Elementwise.neg(cast(o.value(), x)), shape); // official: o = exp(−o_param)
+                }
                 yield Views.reshape(Elementwise.mulScalar(Activations.logSigmoid(cast(o.value(), x)), 1 / tau), shape);
             }
             case 1 -> Elementwise.add(Views.unsqueeze(gate(o1Proj.forward(x), gammaD), 2), Views.unsqueeze(gate(o2Proj.forward(x), gammaK), 3));
