@@ -249,6 +249,24 @@ class LcsmModelTest extends ScopedTest {
         }
     }
 
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(ints = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10})
+    void everyOscillationTypeDecodesLikeItsParallelForward(int oType) {
+        for (boolean tauAndLearned : new boolean[] {true, false}) {
+            LcsmConfig c = with(LcsmConfig.small(20, 8, 1, 3, Preset.SSM), 1, oType % 2, oType, tauAndLearned, (oType + 1) % 2, oType % 8, tauAndLearned,
+                    oType % 3 == 0);
+            try (Scope sc = Scope.open(); LcsmModel m = new LcsmModel(c, 11); var g = GradMode.noGrad(); LcsmCache cache = m.newCache()) {
+                m.to(DType.F64);
+                Tensor x = ids(12, 2, 9, 20);
+                double[] full = m.forward(x).toDoubleArray();
+                assertThat(Arrays.stream(full).allMatch(Double::isFinite)).isTrue();
+                Tensor a = m.forward(x.narrow(1, 0, 5), cache);
+                Tensor b = m.forward(x.narrow(1, 5, 4), cache);
+                assertThat(GradCheck.relErr(fulgur.ops.Views.concat(1, a, b).toDoubleArray(), full)).as(c.toString()).isLessThan(1e-12);
+            }
+        }
+    }
+
     @Test
     void f32DecodingMatchesTheParallelForward() {
         LcsmConfig c = LcsmConfig.small(30, 16, 2, 4, Preset.SSM);
