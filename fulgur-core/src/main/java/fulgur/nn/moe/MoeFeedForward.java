@@ -73,6 +73,7 @@ public final class MoeFeedForward extends Module {
     private final ModuleList<MoeExpert> experts;
     private Tensor lastAuxLoss;
     private int[] lastCounts;
+    private Tensor lastLogits;
 
     /** Weights from torch's default Linear init. */
     public MoeFeedForward(int dim, int hidden, Routing routing, Rng rng, DType dtype) {
@@ -166,12 +167,43 @@ public final class MoeFeedForward extends Module {
         Tensor fraction = Tensor.of(meanProb.dtype(), f, e).to(x.device());
         lastAuxLoss = Elementwise.mulScalar(Reductions.sum(Elementwise.mul(fraction, meanProb)), routing.auxLossCoef() * e);
         lastCounts = counts;
+        lastLogits = logits;
         return Views.reshape(out, shape);
     }
 
     /** The auxiliary load-balancing loss of the last forward (a scalar in the graph; null before any forward). */
     public Tensor auxLoss() {
         return lastAuxLoss;
+    }
+
+    /** The router logits [N, E] of the last forward (in the graph), for a model-level loss over all layers. */
+    public Tensor routerLogits() {
+        return lastLogits;
+    }
+
+    /**
+     * transformers' model-level {@code load_balancing_loss_func} times α: the logits of all MoE layers are
+     * concatenated (as [Σ N, E]) before f and P are computed, so it is not the sum of the per-layer losses. With one
+     * layer it equals that layer's {@link #auxLoss()}.
+     */
+    public static Tensor loadBalancingLoss(java.util.List<Tensor> routerLogits, int topK, double coef) {
+        if (routerLogits.isEmpty()) {
+            throw new IllegalArgumentException("loadBalancingLoss: no router logits");
+        }
+        Tensor all = routerLogits.size() == 1 ? routerLogits.get(0) : Views.concat(0, routerLogits.toArray(Tensor[]::new));
+        if (all.ndim() != 2 || topK < 1 || topK > all.size(1)) {
+            throw new IllegalArgumentException("loadBalancingLoss: expected logits [N, E] with 1 ≤ topK ≤ E, got " + all.describe() + " and topK " + topK);
+        }
+        int n = all.size(0);
+        int e = all.size(1);
+        long[] picked = Indexing.topkIndices(all, topK).toLongArray();
+        double[] f = new double[e];
+        for (long p : picked) {
+            f[(int) p] += 1.0 / n;
+        }
+        Tensor meanProb = Reductions.mean(Activations.softmax(all, -1), new int[] {0}, false);
+        Tensor fraction = Tensor.of(meanProb.dtype(), f, e).to(all.device());
+        return Elementwise.mulScalar(Reductions.sum(Elementwise.mul(fraction, meanProb)), coef * e);
     }
 
     /** How many tokens each expert received in the last forward (null before any forward). */

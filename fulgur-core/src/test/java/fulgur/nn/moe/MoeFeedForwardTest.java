@@ -202,6 +202,45 @@ class MoeFeedForwardTest extends ScopedTest {
     }
 
     @Test
+    void modelLevelLossConcatenatesTheLayersLogitsAsTransformersDoes() {
+        Routing r = new Routing(8, 2, Gating.SOFTMAX, true, 0.01);
+        MoeFeedForward a = moe(4, 3, r, 21);
+        MoeFeedForward b = moe(4, 3, r, 22);
+        double[] xa = Ref.normal(23, 9 * 4, 1);
+        double[] xb = Ref.normal(24, 5 * 4, 1);
+        a.forward(Tensor.of(xa, 9, 4));
+        b.forward(Tensor.of(xb, 5, 4));
+        assertThat(MoeFeedForward.loadBalancingLoss(List.of(a.routerLogits()), 2, 0.01).item())
+                .isCloseTo(a.auxLoss().item(), org.assertj.core.data.Offset.offset(1e-15));
+        // by hand over the 14 concatenated tokens: f from the top-2 choices, P the mean full softmax
+        double[][] logits = new double[14][];
+        double[] la = a.routerLogits().toDoubleArray();
+        double[] lb = b.routerLogits().toDoubleArray();
+        for (int t = 0; t < 14; t++) {
+            logits[t] = Arrays.copyOfRange(t < 9 ? la : lb, (t < 9 ? t : t - 9) * 8, (t < 9 ? t : t - 9) * 8 + 8);
+        }
+        double[] f = new double[8];
+        double[] p = new double[8];
+        for (double[] l : logits) {
+            double[] sm = softmax(l);
+            Integer[] order = new Integer[8];
+            Arrays.setAll(order, i -> i);
+            Arrays.sort(order, (u, v) -> Double.compare(l[v], l[u]));
+            f[order[0]] += 1.0 / 14;
+            f[order[1]] += 1.0 / 14;
+            for (int i = 0; i < 8; i++) {
+                p[i] += sm[i] / 14;
+            }
+        }
+        double expect = 0;
+        for (int i = 0; i < 8; i++) {
+            expect += f[i] * p[i];
+        }
+        double got = MoeFeedForward.loadBalancingLoss(List.of(a.routerLogits(), b.routerLogits()), 2, 0.01).item();
+        assertThat(got).isCloseTo(0.01 * 8 * expect, org.assertj.core.data.Offset.offset(1e-15));
+    }
+
+    @Test
     void noTokenIsDroppedWhenAllPickTheSameExpert() {
         for (int k : new int[] {1, 2}) {
             MoeFeedForward m = moe(4, 3, new Routing(6, k, Gating.SOFTMAX, true, 0.01), 11);
