@@ -155,4 +155,24 @@ public interface Backend {
     default Tensor lightningRecurrent(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor state) {
         throw new UnsupportedOperationException("lightning attention: no kernel on " + device());
     }
+
+    // ---------------------------------------------------------------- LCSM scan
+
+    /**
+     * The kernel behind {@link fulgur.ops.lcsm.Lcsm#scan}: m_t = exp(logO_t) ⊙ m_{t−1} + e_t ⊙ (1 i_tᵀ),
+     * y_t = Σ_k s_t ⊙ m_t, with i [B, T, d], e, logO, s [B, T, k, d] (possibly broadcast views), m0 [B, k, d] or
+     * null (zero), all of i's dtype (validated). Returns one flat tensor in i's dtype: y [B, T, d] then m_T [B, k, d].
+     * The default composes other backend ops token by token.
+     */
+    default Tensor lcsmScanForward(Tensor i, Tensor e, Tensor logO, Tensor s, Tensor m0) {
+        return fulgur.ops.lcsm.LcsmKernels.forward(i, e, logO, s, m0);
+    }
+
+    /**
+     * Gradients {di [B, T, d], de, dlogO, ds (each [B, T, k, d], unreduced over broadcast axes), dm0 (null when m0 is
+     * null)} of {@link #lcsmScanForward} from the gradient of its packed result.
+     */
+    default Tensor[] lcsmScanBackward(Tensor i, Tensor e, Tensor logO, Tensor s, Tensor m0, Tensor packedGrad) {
+        return fulgur.ops.lcsm.LcsmKernels.backward(i, e, logO, s, m0, packedGrad);
+    }
 }

@@ -13,7 +13,8 @@ import java.util.stream.Collectors;
 public final class Architectures {
 
     private static final List<Architecture> ALL = List.of(
-            new TnlArchitecture());
+            new TnlArchitecture(),
+            new fulgur.models.lcsm.LcsmArchitecture());
 
     private Architectures() {}
 

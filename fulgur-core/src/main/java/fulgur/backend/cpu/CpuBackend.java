@@ -183,4 +183,14 @@ public final class CpuBackend implements Backend {
     public Tensor lightningRecurrent(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor state) {
         return LightningCpu.recurrent(q, k, v, slopes, scale, state);
     }
+
+    @Override
+    public Tensor lcsmScanForward(Tensor i, Tensor e, Tensor logO, Tensor s, Tensor m0) {
+        return LcsmCpu.forward(i, e, logO, s, m0);
+    }
+
+    @Override
+    public Tensor[] lcsmScanBackward(Tensor i, Tensor e, Tensor logO, Tensor s, Tensor m0, Tensor packedGrad) {
+        return LcsmCpu.backward(i, e, logO, s, m0, packedGrad);
+    }
 }

@@ -177,10 +177,33 @@ final class CpuIndexing {
         DType mt = CpuSupport.mathType(src.dtype());
         Tensor out = CpuSupport.alloc(mt, shape);
         CpuCopy.fill(out, 0);
-        for (int i = 0; i < idx.length; i++) {
-            Tensor dst = narrowRaw(out, axis, (int) idx[i], 1);
-            Tensor sum = CpuElementwise.binary(fulgur.backend.BinaryOp.ADD, dst, narrowRaw(src, axis, i, 1));
-            CpuCopy.copy(sum, dst);
+        int[] expect = shape.clone();
+        expect[axis] = idx.length;
+        if (!java.util.Arrays.equals(expect, src.shape())) {
+            throw new IllegalArgumentException(op + ": source " + src.describe() + " must have shape " + Shape.str(expect));
+        }
+        // contiguous [outer, len, inner] view: add whole inner rows (MoE combine adds many short rows)
+        Tensor sc = CpuSupport.contiguousAs(src, mt);
+        long inner = 1;
+        for (int a = axis + 1; a < shape.length; a++) {
+            inner *= shape[a];
+        }
+        long outer = 1;
+        for (int a = 0; a < axis; a++) {
+            outer *= shape[a];
+        }
+        MemorySegment sm = sc.hostSegment(op);
+        MemorySegment d = out.hostSegment(op);
+        long so = sc.offset();
+        int len = shape[axis];
+        for (long o = 0; o < outer; o++) {
+            for (int i = 0; i < idx.length; i++) {
+                long from = so + (o * idx.length + i) * inner;
+                long to = (o * len + idx[i]) * inner;
+                for (long c = 0; c < inner; c++) {
+                    CpuElementwise.set(d, mt, to + c, CpuElementwise.get(d, mt, to + c) + CpuElementwise.get(sm, mt, from + c));
+                }
+            }
         }
         return CpuSupport.convert(out, src.dtype());
     }

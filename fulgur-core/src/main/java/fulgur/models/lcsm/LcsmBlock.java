@@ -1,0 +1,30 @@
+package fulgur.models.lcsm;
+
+import fulgur.nn.Module;
+import fulgur.nn.RMSNorm;
+import fulgur.ops.Elementwise;
+import fulgur.ops.lcsm.Lcsm;
+import fulgur.tensor.Rng;
+import fulgur.tensor.Tensor;
+
+/** One pre-norm block: x + EOS(RMSNorm(x)), then x + GLU(RMSNorm(x)). */
+final class LcsmBlock extends Module {
+    final EosLayer tokenMixer;
+    private final RMSNorm tokenNorm;
+    private final RMSNorm channelNorm;
+    private final Glu channelMixer;
+
+    LcsmBlock(LcsmConfig c, Rng rng) {
+        tokenNorm = child("token_norm", new RMSNorm(c.embedDim(), c.normEps(), true));
+        tokenMixer = child("token_mixer", new EosLayer(c, rng));
+        channelNorm = child("channel_norm", new RMSNorm(c.embedDim(), c.normEps(), true));
+        channelMixer = child("channel_mixer", new Glu(c.embedDim(), c.midDim(), c.bias(), rng));
+    }
+
+    /** x [B, T, d] with the layer's memory (null: zero) → (x', final memory). */
+    Lcsm.Result forward(Tensor x, Tensor m0) {
+        Lcsm.Result mixed = tokenMixer.forward(tokenNorm.forward(x), m0);
+        Tensor h = Elementwise.add(x, mixed.output());
+        return new Lcsm.Result(Elementwise.add(h, channelMixer.forward(channelNorm.forward(h))), mixed.finalState());
+    }
+}

@@ -1,0 +1,147 @@
+package fulgur.models.lcsm;
+
+import fulgur.models.DecodeCache;
+import fulgur.nn.Embedding;
+import fulgur.nn.Linear;
+import fulgur.nn.Module;
+import fulgur.nn.ModuleList;
+import fulgur.nn.RMSNorm;
+import fulgur.ops.LinearAlgebra;
+import fulgur.ops.Losses;
+import fulgur.ops.Views;
+import fulgur.ops.lcsm.Lcsm;
+import fulgur.tensor.Rng;
+import fulgur.tensor.Tensor;
+
+/**
+ * An LCSM language model: embedding, pre-norm blocks (EOS token mixer, GLU channel mixer), final RMSNorm and a
+ * (tied by default) head. Names: model.embed_tokens, model.layers.N.{token_norm, token_mixer, channel_norm,
+ * channel_mixer}, model.final_norm, lm_head.
+ */
+public final class LcsmModel extends Module implements fulgur.models.LanguageModel {
+    private final LcsmConfig config;
+    private final Core core;
+    private final Linear lmHead;
+
+    static final class Core extends Module {
+        final Embedding embedTokens;
+        final ModuleList<LcsmBlock> layers;
+        final RMSNorm finalNorm;
+
+        Core(LcsmConfig c, Rng rng) {
+            embedTokens = child("embed_tokens", new Embedding(c.vocabSize(), c.embedDim(), c.initStd(), rng));
+            layers = child("layers", new ModuleList<>());
+            for (int l = 0; l < c.numLayers(); l++) {
+                layers.add(new LcsmBlock(c, rng));
+            }
+            finalNorm = child("final_norm", new RMSNorm(c.embedDim(), c.normEps(), true));
+        }
+    }
+
+    public LcsmModel(LcsmConfig config, long seed) {
+        this.config = config.validate();
+        Rng rng = new Rng(seed);
+        this.core = child("model", new Core(config, rng));
+        this.lmHead = config.tieWordEmbeddings() ? null : child("lm_head", new Linear(config.embedDim(), config.vocabSize(), false, rng));
+    }
+
+    /** Parameters of a config (the formula the tests check against the built model). */
+    public static long parameterCount(LcsmConfig c) {
+        long d = c.embedDim();
+        long k = c.expandDim();
+        long b = c.bias() ? 1 : 0;
+        long eos = d * d + b * d; // i_proj
+        if (c.cType() == 0) {
+            eos += d * c.ssmDim() + b * c.ssmDim() + c.ssmDim() * d + b * d + k * d + 2 * (d * k + b * k);
+        } else {
+            eos += c.eType() == 1 ? d * k + b * k : k * d;
+            eos += c.sType() == 1 ? d * k + b * k : k * d;
+            eos += switch (c.oType()) {
+                case 0 -> c.oLearned() ? k * d : 0;
+                case 1 -> d * d + b * d + d * k + b * k;
+                case 2 -> d * d + b * d;
+                case 3 -> d * k + b * k;
+                case 4 -> c.oLearned() ? k : 0;
+                case 5 -> c.oLearned() ? d : 0;
+                case 6 -> d * k + b * k + k * d;
+                case 7 -> d * d + b * d + k * d;
+                case 8 -> d * d + b * d + k;
+                case 9 -> d * k + b * k + d;
+                default -> 0;
+            };
+        }
+        eos += 2 * d + d * d + b * d; // norm, output_proj
+        long glu = 3 * d * c.midDim() + b * (2L * c.midDim() + d);
+        long block = eos + glu + 2 * d;
+        return c.vocabSize() * d + c.numLayers() * block + d + (c.tieWordEmbeddings() ? 0 : d * c.vocabSize());
+    }
+
+    public LcsmConfig config() {
+        return config;
+    }
+
+    @Override
+    public Module module() {
+        return this;
+    }
+
+    @Override
+    public String describe() {
+        return String.format("LCSM, %d layers, width %d, expand %d, c_type %d, e/o/s/t_type %d/%d/%d/%d", config.numLayers(), config.embedDim(),
+                config.expandDim(), config.cType(), config.eType(), config.oType(), config.sType(), config.tType());
+    }
+
+    @Override
+    public int vocabSize() {
+        return config.vocabSize();
+    }
+
+    @Override
+    public String configJson() {
+        return config.toJson();
+    }
+
+    @Override
+    public Tensor forward(Tensor ids) {
+        return forward(ids, (LcsmCache) null);
+    }
+
+    @Override
+    public Tensor forward(Tensor ids, DecodeCache cache) {
+        if (!(cache instanceof LcsmCache lc)) {
+            throw new IllegalArgumentException("LcsmModel.forward: expected an LcsmCache, got " + (cache == null ? "null" : cache.getClass().getSimpleName()));
+        }
+        return forward(ids, lc);
+    }
+
+    /** Token ids [B, T] → logits [B, T, vocab]; with a cache, continues from its memories and advances them. */
+    public Tensor forward(Tensor ids, LcsmCache cache) {
+        if (ids.ndim() != 2) {
+            throw new IllegalArgumentException("LcsmModel.forward: expected token ids [B, T], got " + ids.describe());
+        }
+        Tensor x = core.embedTokens.forward(ids);
+        for (int l = 0; l < core.layers.size(); l++) {
+            Lcsm.Result r = core.layers.get(l).forward(x, cache == null ? null : cache.states.get(l));
+            x = r.output();
+            if (cache != null) {
+                cache.replace(l, r.finalState());
+            }
+        }
+        if (cache != null) {
+            cache.position += ids.size(1);
+        }
+        x = core.finalNorm.forward(x);
+        return lmHead != null ? lmHead.forward(x) : LinearAlgebra.linear(x, core.embedTokens.weight().value(), null);
+    }
+
+    @Override
+    public Tensor loss(Tensor inputs, Tensor targets) {
+        Tensor logits = forward(inputs);
+        return Losses.crossEntropy(Views.reshape(logits, -1, config.vocabSize()), targets);
+    }
+
+    @Override
+    public LcsmCache newCache() {
+        return new LcsmCache(config.numLayers());
+    }
+}
