@@ -53,6 +53,59 @@ public final class Indexing {
         return Autograd.record("indexSelect", out, new Tensor[] {x}, g -> new Tensor[] {x.backend().indexAdd(shape, a, index, g)});
     }
 
+    /**
+     * base + src's slices added at the positions of a 1-D integer index along axis (torch.index_add; repeated
+     * positions accumulate). src has base's shape except size index.numel() along axis. The gradient of src
+     * selects the same slices of the upstream gradient.
+     */
+    public static Tensor indexAdd(Tensor base, int axis, Tensor index, Tensor src) {
+        checkAlive("indexAdd", base, index, src);
+        int a = Shape.axis("indexAdd", axis, base.ndim());
+        if (index.ndim() != 1 || index.dtype().isFloating()) {
+            throw new IllegalArgumentException("indexAdd: index must be a 1-D integer tensor, got " + index.describe());
+        }
+        int[] expect = base.shape();
+        expect[a] = index.size(0);
+        if (!java.util.Arrays.equals(expect, src.shape())) {
+            throw new IllegalArgumentException("indexAdd: src " + src.describe() + " must have shape " + Shape.str(expect)
+                    + " (base " + base.describe() + " with the index length along axis " + a + ")");
+        }
+        Tensor added = base.backend().indexAdd(base.shape(), a, index, src);
+        Tensor out = base.backend().binary(fulgur.backend.BinaryOp.ADD, base, added);
+        return Autograd.record("indexAdd", out, new Tensor[] {base, src},
+                g -> new Tensor[] {g, Views.cast(g.backend().indexSelect(g, a, index), src.dtype())});
+    }
+
+    /**
+     * Positions (i64) of the k largest entries along the last axis, largest first; ties go to the lower position.
+     * Not differentiable (gather the values with {@link #gather} to get gradients). Built from argmax and where, so
+     * every backend has it.
+     */
+    public static Tensor topkIndices(Tensor x, int k) {
+        checkAlive("topkIndices", x);
+        if (x.ndim() < 1) {
+            throw new IllegalArgumentException("topkIndices: x must have at least one axis, got " + x.describe());
+        }
+        int n = x.size(x.ndim() - 1);
+        if (k < 1 || k > n) {
+            throw new IllegalArgumentException("topkIndices: k must be in [1, " + n + "] for " + x.describe() + ", got " + k);
+        }
+        int last = x.ndim() - 1;
+        fulgur.backend.Backend be = x.backend();
+        Tensor positions = Tensor.arange(n).to(x.device());
+        Tensor minusInf = Tensor.full(x.dtype(), x.device(), Double.NEGATIVE_INFINITY, 1);
+        Tensor rest = x.detach();
+        Tensor[] picks = new Tensor[k];
+        for (int j = 0; j < k; j++) {
+            picks[j] = be.argReduce(true, rest, last, true);
+            if (j + 1 < k) {
+                Tensor hit = be.binary(fulgur.backend.BinaryOp.EQ, positions, picks[j]);
+                rest = be.where(hit, minusInf, rest);
+            }
+        }
+        return k == 1 ? picks[0] : be.concat(picks, last);
+    }
+
     /** cond ≠ 0 ? a : b with broadcasting. */
     public static Tensor where(Tensor cond, Tensor a, Tensor b) {
         checkAlive("where", cond, a, b);
