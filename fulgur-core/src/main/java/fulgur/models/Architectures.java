@@ -3,6 +3,7 @@ package fulgur.models;
 import com.fasterxml.jackson.databind.JsonNode;
 import fulgur.io.Json;
 import fulgur.models.llama.LlamaArchitecture;
+import fulgur.models.minimax.MiniMaxArchitecture;
 import fulgur.models.tnl.TnlArchitecture;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -16,7 +17,8 @@ public final class Architectures {
     private static final List<Architecture> ALL = List.of(
             new TnlArchitecture(),
             new LlamaArchitecture(false),
-            new LlamaArchitecture(true));
+            new LlamaArchitecture(true),
+            new MiniMaxArchitecture());
 
     private Architectures() {}
 

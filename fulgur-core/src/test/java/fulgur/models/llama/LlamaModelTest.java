@@ -151,7 +151,7 @@ class LlamaModelTest {
     @ValueSource(strings = {"llama", "linear_llama"})
     void learnsMqar(String type) {
         try (Scope s = Scope.open(); LlamaModel m = new LlamaModel(LlamaConfig.small(type, 32, 32, 2, 4), 4)) {
-            double[] losses = LmTestKit.trainMqar(m, Mqar.Config.of(32, 32, 4), 150, 16, 5e-3);
+            double[] losses = LmTestKit.trainMqar(m, Mqar.Config.of(32, 32, 2), 150, 16, 5e-3);
             double[] fl = LmTestKit.firstLastMeans(losses, 10);
             assertThat(fl[1]).as("MQAR loss first-10 %s, last-10 %s", fl[0], fl[1]).isLessThan(0.8 * fl[0]);
         }
@@ -162,7 +162,7 @@ class LlamaModelTest {
     void learnsTinyShakespeare(String type) {
         assumeTrue(LmTestKit.findShakespeare() != null, "tinyshakespeare.txt not found");
         try (Scope s = Scope.open(); LlamaModel m = new LlamaModel(LlamaConfig.small(type, 256, 32, 2, 4), 5)) {
-            double[] losses = LmTestKit.trainShakespeare(m, 20_000, 60, 8, 32, 3e-3);
+            double[] losses = LmTestKit.trainShakespeare(m, 20_000, 40, 8, 32, 3e-3);
             double[] fl = LmTestKit.firstLastMeans(losses, 10);
             assertThat(fl[1]).as("text loss first-10 %s, last-10 %s", fl[0], fl[1]).isLessThan(0.8 * fl[0]);
         }
