@@ -75,6 +75,20 @@ class LlamaModelTest {
         assertThatThrownBy(() -> LlamaConfig.parse("{oops")).hasMessageContaining("malformed");
     }
 
+    /** "lightning" takes the TNL/MiniMax per-layer decay schedule, "basic" no decay; softmax Llama has none. */
+    @Test
+    void linearAttentionTypeChoosesTheDecay() {
+        try (Scope s = Scope.open(); LlamaModel lightning = new LlamaModel(tiny("linear_llama"), 1);
+                LlamaModel basic = new LlamaModel(tiny("linear_llama").withLinearAttentionType("basic"), 1);
+                LlamaModel softmax = new LlamaModel(tiny("llama"), 1)) {
+            for (int l = 0; l < 2; l++) {
+                assertThat(lightning.slopes(l)).containsExactly(fulgur.ops.lightning.LightningDecay.tnlSlopes(4, l, 2));
+                assertThat(basic.slopes(l)).containsOnly(0.0);
+            }
+            assertThatThrownBy(() -> softmax.slopes(0)).hasMessageContaining("softmax");
+        }
+    }
+
     /** The tensor names and shapes of transformers' LlamaForCausalLM for a 2-layer config, written out. */
     static Map<String, int[]> referenceShapes() {
         // vocab 40, hidden 32, MLP 88, 4 heads of 8, 2 key/value heads, untied
@@ -143,7 +157,8 @@ class LlamaModelTest {
             Tensor targets = LmTestKit.randomIds(3, 2, 5, 11).reshape(-1);
             var params = m.namedParameters();
             GradCheck.check(x -> m.loss(ids, targets), 1e-6, 1e-5, params.get("model.layers.0.self_attn.k_proj.weight").value(),
-                    params.get("model.layers.1.mlp.gate_proj.weight").value(), params.get("model.layers.0.input_layernorm.weight").value());
+                    params.get("model.layers.1.self_attn.o_proj.weight").value(), params.get("model.layers.0.input_layernorm.weight").value(),
+                    params.get("model.norm.weight").value());
         }
     }
 
