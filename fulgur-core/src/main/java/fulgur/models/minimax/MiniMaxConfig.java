@@ -1,5 +1,6 @@
 package fulgur.models.minimax;
 
+import com.fasterxml.jackson.annotation.JsonAlias;
 import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
@@ -8,6 +9,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * MiniMax-Text-01 configuration with the field names of transformers' {@code MiniMaxConfig} (the Mixtral fields plus
@@ -42,15 +44,17 @@ public record MiniMaxConfig(
         @JsonProperty("attn_type_list") List<Integer> attnTypeList,
         @JsonProperty("block_size") Integer blockSize,
         @JsonProperty("postnorm") Boolean postnorm,
-        @JsonProperty("layernorm_full_attention_alpha") Double layernormFullAttentionAlpha,
-        @JsonProperty("layernorm_full_attention_beta") Double layernormFullAttentionBeta,
-        @JsonProperty("layernorm_linear_attention_alpha") Double layernormLinearAttentionAlpha,
-        @JsonProperty("layernorm_linear_attention_beta") Double layernormLinearAttentionBeta,
-        @JsonProperty("layernorm_mlp_alpha") Double layernormMlpAlpha,
-        @JsonProperty("layernorm_mlp_beta") Double layernormMlpBeta,
+        @JsonProperty("layernorm_full_attention_alpha") @JsonAlias("full_attn_alpha_factor") Double layernormFullAttentionAlpha,
+        @JsonProperty("layernorm_full_attention_beta") @JsonAlias("full_attn_beta_factor") Double layernormFullAttentionBeta,
+        @JsonProperty("layernorm_linear_attention_alpha") @JsonAlias("linear_attn_alpha_factor") Double layernormLinearAttentionAlpha,
+        @JsonProperty("layernorm_linear_attention_beta") @JsonAlias("linear_attn_beta_factor") Double layernormLinearAttentionBeta,
+        @JsonProperty("layernorm_mlp_alpha") @JsonAlias("mlp_alpha_factor") Double layernormMlpAlpha,
+        @JsonProperty("layernorm_mlp_beta") @JsonAlias("mlp_beta_factor") Double layernormMlpBeta,
         @JsonProperty("pad_token_id") Integer padTokenId,
         @JsonProperty("bos_token_id") Integer bosTokenId,
-        @JsonProperty("eos_token_id") Integer eosTokenId) {
+        @JsonProperty("eos_token_id") Integer eosTokenId,
+        @JsonProperty("layer_types") List<String> layerTypes,
+        @JsonProperty("rope_parameters") Map<String, Object> ropeParameters) {
 
     static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
@@ -60,6 +64,28 @@ public record MiniMaxConfig(
         if (headDim == null && numAttentionHeads > 0) {
             headDim = hiddenSize / numAttentionHeads;
         }
+        // Newer transformers write layer_types, *_factor residual weights (read through the aliases) and
+        // rope_parameters, and always use the post-norm form; they are read into the fields above, never written.
+        if (attnTypeList == null && layerTypes != null) {
+            List<Integer> t = new ArrayList<>();
+            for (String lt : layerTypes) {
+                t.add("full_attention".equals(lt) ? 1 : "linear_attention".equals(lt) ? 0 : -1);
+            }
+            attnTypeList = t;
+            if (postnorm == null) {
+                postnorm = true;
+            }
+        }
+        if (ropeParameters != null) {
+            if (ropeTheta == null && ropeParameters.get("rope_theta") instanceof Number n) {
+                ropeTheta = n.doubleValue();
+            }
+            if (rotaryDim == null && ropeParameters.get("partial_rotary_factor") instanceof Number f && headDim != null) {
+                rotaryDim = (int) Math.round(headDim * f.doubleValue());
+            }
+        }
+        layerTypes = null;
+        ropeParameters = null;
         rotaryDim = rotaryDim == null ? headDim : rotaryDim;
         hiddenAct = hiddenAct == null ? "silu" : hiddenAct;
         maxPositionEmbeddings = maxPositionEmbeddings == null ? 4096 * 32 : maxPositionEmbeddings;
@@ -96,7 +122,7 @@ public record MiniMaxConfig(
     public static MiniMaxConfig minimaxText01() {
         double alpha = Math.pow(2 * 80, 0.25);
         return new MiniMaxConfig("minimax", 200064, 6144, 9216, 80, 64, 8, 128, 64, "silu", null, 0.02, 1e-5, 1e7, false, null, 2, 32, 0.001, 0.0,
-                pattern(80), 256, true, alpha, 1.0, alpha, 1.0, alpha, 1.0, null, null, null);
+                pattern(80), 256, true, alpha, 1.0, alpha, 1.0, alpha, 1.0, null, null, null, null, null);
     }
 
     /**
@@ -110,7 +136,7 @@ public record MiniMaxConfig(
         int kv = heads % 2 == 0 ? heads / 2 : heads;
         int rot = hd % 4 == 0 ? hd / 2 : hd;
         return new MiniMaxConfig("minimax", vocab, dim, 2 * dim, layers, heads, kv, hd, rot, "silu", 4096, 0.02, 1e-5, 10000.0, false, null, 2, 4, 0.01,
-                0.0, pattern(layers), 256, true, alpha, 1.0, alpha, 1.0, alpha, 1.0, null, null, null);
+                0.0, pattern(layers), 256, true, alpha, 1.0, alpha, 1.0, alpha, 1.0, null, null, null, null, null);
     }
 
     /** 0 (lightning) except every 8th layer 1 (softmax); below 8 layers the last layer is softmax. */
@@ -127,7 +153,7 @@ public record MiniMaxConfig(
                 hiddenAct, maxPositionEmbeddings, initializerRange, rmsNormEps, ropeTheta, tieWordEmbeddings, slidingWindow, numExpertsPerTok,
                 numLocalExperts, routerAuxLossCoef, routerJitterNoise, types, blockSize, postnorm, layernormFullAttentionAlpha,
                 layernormFullAttentionBeta, layernormLinearAttentionAlpha, layernormLinearAttentionBeta, layernormMlpAlpha, layernormMlpBeta,
-                padTokenId, bosTokenId, eosTokenId);
+                padTokenId, bosTokenId, eosTokenId, null, null);
     }
 
     public MiniMaxConfig withPostnorm(boolean post) {
@@ -135,7 +161,7 @@ public record MiniMaxConfig(
                 hiddenAct, maxPositionEmbeddings, initializerRange, rmsNormEps, ropeTheta, tieWordEmbeddings, slidingWindow, numExpertsPerTok,
                 numLocalExperts, routerAuxLossCoef, routerJitterNoise, attnTypeList, blockSize, post, layernormFullAttentionAlpha,
                 layernormFullAttentionBeta, layernormLinearAttentionAlpha, layernormLinearAttentionBeta, layernormMlpAlpha, layernormMlpBeta,
-                padTokenId, bosTokenId, eosTokenId);
+                padTokenId, bosTokenId, eosTokenId, null, null);
     }
 
     /** Whether layer {@code l} is softmax attention (attn_type_list 1) rather than lightning attention (0). */

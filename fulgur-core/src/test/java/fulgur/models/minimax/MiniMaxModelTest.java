@@ -81,6 +81,25 @@ class MiniMaxModelTest {
                 .hasMessageContaining("rotary_dim 5");
     }
 
+    /** Newer transformers write layer_types, *_factor residual weights and rope_parameters (and always post-norm). */
+    @Test
+    void readsTheNewerTransformersConfigFields() {
+        MiniMaxConfig c = MiniMaxConfig.parse("{\"model_type\":\"minimax\",\"vocab_size\":10,\"hidden_size\":64,\"intermediate_size\":32,"
+                + "\"num_hidden_layers\":2,\"num_attention_heads\":8,\"head_dim\":8,\"layer_types\":[\"linear_attention\",\"full_attention\"],"
+                + "\"full_attn_alpha_factor\":3.5,\"linear_attn_beta_factor\":0.5,\"mlp_alpha_factor\":2.0,"
+                + "\"rope_parameters\":{\"rope_type\":\"default\",\"rope_theta\":10000000.0,\"partial_rotary_factor\":0.5}}");
+        assertThat(c.attnTypeList()).containsExactly(0, 1);
+        assertThat(c.postnorm()).isTrue();
+        assertThat(c.layernormFullAttentionAlpha()).isEqualTo(3.5);
+        assertThat(c.layernormLinearAttentionBeta()).isEqualTo(0.5);
+        assertThat(c.layernormMlpAlpha()).isEqualTo(2.0);
+        assertThat(c.ropeTheta()).isEqualTo(1e7);
+        assertThat(c.rotaryDim()).isEqualTo(4);
+        // written back in the attn_type_list form
+        assertThat(c.toJson()).contains("\"attn_type_list\"", "\"layernorm_full_attention_alpha\"").doesNotContain("layer_types", "rope_parameters");
+        assertThat(MiniMaxConfig.parse(c.toJson())).isEqualTo(c);
+    }
+
     /** Per-layer decay as transformers' get_slope_rate; equal to the shared MiniMax schedule for a power-of-two head count. */
     @Test
     void decayFollowsMiniMaxSchedule() {
