@@ -22,6 +22,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 class MiniMaxModelTest {
 
@@ -230,6 +232,36 @@ class MiniMaxModelTest {
                 }
             }
             assertThat(GradCheck.relErr(got, want)).isLessThan(1e-12);
+        }
+    }
+
+    /**
+     * The residual wiring of transformers' MiniMaxDecoderLayer: with postnorm the residual is the normalised input,
+     * x ← α·LN(x) + β·f(LN(x)); without, x ← α·x + β·f(LN(x)); α, β of the layer's attention kind, then of the MLP.
+     */
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void residualsFollowTheReferenceDecoderLayer(boolean postnorm) {
+        String json = MiniMaxConfig.small(20, 16, 2, 2).withPostnorm(postnorm).toJson()
+                .replaceAll("\"layernorm_linear_attention_alpha\" : [0-9.eE-]+", "\"layernorm_linear_attention_alpha\" : 1.7")
+                .replaceAll("\"layernorm_linear_attention_beta\" : [0-9.eE-]+", "\"layernorm_linear_attention_beta\" : 0.6")
+                .replaceAll("\"layernorm_full_attention_alpha\" : [0-9.eE-]+", "\"layernorm_full_attention_alpha\" : 9")
+                .replaceAll("\"layernorm_mlp_alpha\" : [0-9.eE-]+", "\"layernorm_mlp_alpha\" : 1.3")
+                .replaceAll("\"layernorm_mlp_beta\" : [0-9.eE-]+", "\"layernorm_mlp_beta\" : 0.8");
+        MiniMaxConfig c = MiniMaxConfig.parse(json);
+        try (Scope s = Scope.open(); var g = GradMode.noGrad()) {
+            MiniMaxLayer layer = new MiniMaxLayer(c, 0, new fulgur.models.NormalInit(new Rng(1), 0.2));
+            layer.to(DType.F64);
+            var p = layer.namedParameters();
+            p.get("input_layernorm.weight").value().copyFrom(new Rng(2).normal(DType.F64, 1, 0.3, 16));
+            p.get("post_attention_layernorm.weight").value().copyFrom(new Rng(3).normal(DType.F64, 1, 0.3, 16));
+            Tensor x = new Rng(4).normal(DType.F64, 0, 1, 2, 5, 16);
+            double[] got = layer.forward(x, null, SequenceShard.WHOLE).toDoubleArray();
+            Tensor n = fulgur.ops.Norms.rmsNorm(x, p.get("input_layernorm.weight").value(), c.rmsNormEps());
+            Tensor h = (postnorm ? n : x).mul(1.7).add(layer.lightning.forward(n, null, 0, SequenceShard.WHOLE).mul(0.6));
+            Tensor m = fulgur.ops.Norms.rmsNorm(h, p.get("post_attention_layernorm.weight").value(), c.rmsNormEps());
+            Tensor want = (postnorm ? m : h).mul(1.3).add(layer.moe.forward(m).mul(0.8));
+            assertThat(GradCheck.relErr(got, want.toDoubleArray())).isLessThan(1e-14);
         }
     }
 
