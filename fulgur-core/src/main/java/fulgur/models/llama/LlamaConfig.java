@@ -94,6 +94,29 @@ public record LlamaConfig(
         return LINEAR_LLAMA.equals(modelType);
     }
 
+    /**
+     * The rotary embedding of the softmax layers: plain RoPE with rope_theta, or Llama 3.1's scaled frequencies when
+     * rope_scaling has rope_type "llama3" (factor, low_freq_factor, high_freq_factor, original_max_position_embeddings).
+     */
+    public fulgur.ops.attention.Rope rope() {
+        if (ropeScaling == null) {
+            return new fulgur.ops.attention.Rope(headDim, headDim, ropeTheta);
+        }
+        Object type = ropeScaling.getOrDefault("rope_type", ropeScaling.get("type"));
+        if (!"llama3".equals(type)) {
+            throw new IllegalArgumentException("rope_scaling " + ropeScaling + " is not supported (only rope_type llama3)");
+        }
+        double[] v = new double[4];
+        String[] keys = {"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"};
+        for (int i = 0; i < 4; i++) {
+            if (!(ropeScaling.get(keys[i]) instanceof Number n)) {
+                throw new IllegalArgumentException("rope_scaling of rope_type llama3 needs a number " + keys[i] + ", got " + ropeScaling);
+            }
+            v[i] = n.doubleValue();
+        }
+        return fulgur.ops.attention.Rope.llama3(headDim, ropeTheta, v[0], v[1], v[2], v[3]);
+    }
+
     /** Checks the configuration and lists every problem at once. */
     public LlamaConfig validate() {
         List<String> p = new ArrayList<>();
@@ -117,7 +140,11 @@ public record LlamaConfig(
             p.add("hidden_act '" + hiddenAct + "' is not supported (expected silu)");
         }
         if (ropeScaling != null) {
-            p.add("rope_scaling " + ropeScaling + " is not supported");
+            try {
+                rope();
+            } catch (IllegalArgumentException e) {
+                p.add(e.getMessage());
+            }
         }
         if (!(ropeTheta > 0)) {
             p.add("rope_theta must be > 0, got " + ropeTheta);

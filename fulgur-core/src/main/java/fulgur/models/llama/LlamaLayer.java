@@ -6,7 +6,6 @@ import fulgur.models.SequenceShard;
 import fulgur.nn.Module;
 import fulgur.nn.RMSNorm;
 import fulgur.ops.Elementwise;
-import fulgur.ops.attention.Rope;
 import fulgur.ops.lightning.LightningDecay;
 import fulgur.tensor.Tensor;
 
@@ -30,7 +29,7 @@ final class LlamaLayer extends Module {
             softmax = null;
         } else {
             softmax = child("self_attn", new SoftmaxSelfAttention(c.hiddenSize(), c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(),
-                    new Rope(c.headDim(), c.headDim(), c.ropeTheta()), c.attentionBias(), init));
+                    c.rope(), c.attentionBias(), init));
             linear = null;
         }
         mlp = child("mlp", new GatedMlp(c.hiddenSize(), c.intermediateSize(), c.mlpBias(), init));

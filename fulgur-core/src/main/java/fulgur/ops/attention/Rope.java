@@ -16,6 +16,7 @@ public final class Rope {
     private final int headDim;
     private final int rotaryDim;
     private final double theta;
+    private final double[] invFreqs; // null: θ^(−2i/r)
 
     /**
      * @param headDim   features per head
@@ -23,6 +24,39 @@ public final class Rope {
      * @param theta     the base (rope_theta)
      */
     public Rope(int headDim, int rotaryDim, double theta) {
+        this(headDim, rotaryDim, theta, null);
+    }
+
+    /**
+     * Llama 3.1's frequency scaling (transformers' rope_type "llama3"): wavelengths shorter than
+     * {@code originalMax/highFreqFactor} keep their frequency, those longer than {@code originalMax/lowFreqFactor} are
+     * divided by {@code factor}, and the band between is interpolated linearly in {@code originalMax/wavelength}.
+     */
+    public static Rope llama3(int headDim, double theta, double factor, double lowFreqFactor, double highFreqFactor, double originalMax) {
+        if (!(factor > 0) || !(lowFreqFactor > 0) || !(highFreqFactor > lowFreqFactor) || !(originalMax > 0)) {
+            throw new IllegalArgumentException("Rope.llama3: expected factor > 0, 0 < low_freq_factor < high_freq_factor and original_max_position_embeddings > 0, got "
+                    + factor + ", " + lowFreqFactor + ", " + highFreqFactor + ", " + originalMax);
+        }
+        Rope plain = new Rope(headDim, headDim, theta);
+        double lowWavelen = originalMax / lowFreqFactor;
+        double highWavelen = originalMax / highFreqFactor;
+        double[] inv = new double[headDim / 2];
+        for (int i = 0; i < inv.length; i++) {
+            double f = plain.invFreq(i);
+            double wavelen = 2 * Math.PI / f;
+            if (wavelen < highWavelen) {
+                inv[i] = f;
+            } else if (wavelen > lowWavelen) {
+                inv[i] = f / factor;
+            } else {
+                double smooth = (originalMax / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
+                inv[i] = (1 - smooth) * f / factor + smooth * f;
+            }
+        }
+        return new Rope(headDim, headDim, theta, inv);
+    }
+
+    private Rope(int headDim, int rotaryDim, double theta, double[] invFreqs) {
         if (headDim <= 0) {
             throw new IllegalArgumentException("Rope: headDim must be > 0, got " + headDim);
         }
@@ -35,6 +69,7 @@ public final class Rope {
         this.headDim = headDim;
         this.rotaryDim = rotaryDim;
         this.theta = theta;
+        this.invFreqs = invFreqs;
     }
 
     public int headDim() {
@@ -49,9 +84,9 @@ public final class Rope {
         return theta;
     }
 
-    /** Inverse frequency of pair i: θ^(−2i/r). */
+    /** Inverse frequency of pair i: θ^(−2i/r) (scaled for {@link #llama3}). */
     public double invFreq(int i) {
-        return Math.pow(theta, -2.0 * i / rotaryDim);
+        return invFreqs != null ? invFreqs[i] : Math.pow(theta, -2.0 * i / rotaryDim);
     }
 
     /** x [B, T, H, headDim] at positions offset..offset+T−1 → rotated, same shape and dtype. */

@@ -2,6 +2,7 @@ package fulgur.models.llama;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import fulgur.data.Mqar;
@@ -65,14 +66,29 @@ class LlamaModelTest {
         assertThat(minimal.headDim()).isEqualTo(8);
         assertThat(minimal.ropeTheta()).isEqualTo(10000.0);
         assertThatThrownBy(() -> LlamaConfig.parse("{\"model_type\":\"llama\",\"vocab_size\":0,\"hidden_size\":16,\"intermediate_size\":32,"
-                + "\"num_hidden_layers\":1,\"num_attention_heads\":4,\"num_key_value_heads\":3,\"hidden_act\":\"gelu\",\"rope_scaling\":{\"rope_type\":\"llama3\"}}"))
+                + "\"num_hidden_layers\":1,\"num_attention_heads\":4,\"num_key_value_heads\":3,\"hidden_act\":\"gelu\",\"rope_scaling\":{\"rope_type\":\"yarn\"}}"))
                 .hasMessageContaining("vocab_size must be > 0")
                 .hasMessageContaining("num_attention_heads 4 is not a multiple of num_key_value_heads 3")
                 .hasMessageContaining("hidden_act 'gelu'")
-                .hasMessageContaining("rope_scaling");
+                .hasMessageContaining("rope_scaling {rope_type=yarn} is not supported");
         assertThatThrownBy(() -> LlamaConfig.parse(lin.withLinearAttentionType("retention").toJson())).hasMessageContaining("linear_attention_type 'retention'");
         assertThatThrownBy(() -> new LlamaArchitecture(false).build(lin.toJson(), 1)).hasMessageContaining("cannot build model_type 'linear_llama'");
         assertThatThrownBy(() -> LlamaConfig.parse("{oops")).hasMessageContaining("malformed");
+    }
+
+    /** Llama 3.1/3.2 configs carry rope_scaling of rope_type llama3: read, and kept on the round trip. */
+    @Test
+    void readsLlama3RopeScaling() {
+        String json = "{\"model_type\":\"llama\",\"vocab_size\":10,\"hidden_size\":64,\"intermediate_size\":32,\"num_hidden_layers\":1,"
+                + "\"num_attention_heads\":2,\"rope_theta\":500000.0,\"rope_scaling\":{\"factor\":32.0,\"high_freq_factor\":4.0,"
+                + "\"low_freq_factor\":1.0,\"original_max_position_embeddings\":8192,\"rope_type\":\"llama3\"}}";
+        LlamaConfig c = LlamaConfig.parse(json);
+        assertThat(LlamaConfig.parse(c.toJson())).isEqualTo(c);
+        fulgur.ops.attention.Rope r = c.rope();
+        fulgur.ops.attention.Rope plain = new fulgur.ops.attention.Rope(32, 32, 500000.0);
+        assertThat(r.invFreq(0)).isEqualTo(plain.invFreq(0)); // short wavelengths keep their frequency
+        assertThat(r.invFreq(15)).isCloseTo(plain.invFreq(15) / 32, within(1e-18)); // long ones are divided by the factor
+        assertThatThrownBy(() -> LlamaConfig.parse(json.replace("\"factor\":32.0,", ""))).hasMessageContaining("needs a number factor");
     }
 
     /** "lightning" takes the TNL/MiniMax per-layer decay schedule, "basic" no decay; softmax Llama has none. */

@@ -85,6 +85,39 @@ class RopeTest {
         }
     }
 
+    /** transformers' _compute_llama3_parameters, written out: keep, divide, or blend in the band between. */
+    @Test
+    void llama3ScalingFollowsTheReferenceFormula() {
+        Rope r = Rope.llama3(32, 500000, 32, 1, 4, 8192);
+        int blended = 0;
+        for (int i = 0; i < 16; i++) {
+            double f = Math.pow(500000, -2.0 * i / 32);
+            double wavelen = 2 * Math.PI / f;
+            double want;
+            if (wavelen < 8192 / 4.0) {
+                want = f;
+            } else if (wavelen > 8192 / 1.0) {
+                want = f / 32;
+            } else {
+                double smooth = (8192 / wavelen - 1) / (4 - 1);
+                want = (1 - smooth) * f / 32 + smooth * f;
+                blended++;
+            }
+            assertThat(r.invFreq(i)).as("pair %d", i).isCloseTo(want, org.assertj.core.api.Assertions.within(1e-15 * f));
+        }
+        assertThat(blended).as("pairs in the interpolated band").isPositive();
+        try (Scope s = Scope.open()) {
+            // the rotation uses the scaled frequencies: compare with the direct formula at one position
+            Tensor x = new Rng(6).normal(DType.F64, 0, 1, 1, 1, 1, 32);
+            double[] y = r.apply(x, 1000).toDoubleArray();
+            double[] xs = x.toDoubleArray();
+            for (int i = 0; i < 16; i++) {
+                double a = 1000 * r.invFreq(i);
+                assertThat(y[i]).isCloseTo(xs[i] * Math.cos(a) - xs[i + 16] * Math.sin(a), org.assertj.core.api.Assertions.within(1e-12));
+            }
+        }
+    }
+
     @Test
     void badArgumentsAreNamed() {
         assertThatThrownBy(() -> new Rope(8, 5, 10000)).hasMessageContaining("rotaryDim");
