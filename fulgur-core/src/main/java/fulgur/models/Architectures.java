@@ -2,6 +2,8 @@ package fulgur.models;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import fulgur.io.Json;
+import fulgur.models.llama.LlamaArchitecture;
+import fulgur.models.minimax.MiniMaxArchitecture;
 import fulgur.models.tnl.TnlArchitecture;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -14,6 +16,9 @@ public final class Architectures {
 
     private static final List<Architecture> ALL = List.of(
             new TnlArchitecture(),
+            new LlamaArchitecture(false),
+            new LlamaArchitecture(true),
+            new MiniMaxArchitecture(),
             new fulgur.models.lcsm.LcsmArchitecture());
 
     private Architectures() {}

@@ -23,7 +23,8 @@ import java.lang.foreign.MemorySegment;
  * T×T score matrix never materialised, hand-written backward that recomputes the probabilities from the saved
  * row log-sum-exp); {@link #naive} composes autograd ops with the full score matrix and is the test oracle.
  * The tiled kernel computes in f32 (bf16/f16 inputs are converted, the output returns in the input dtype);
- * f64 inputs take the naive form, so gradient checks run in f64.
+ * f64 inputs take the naive form, so gradient checks run in f64; so do tensors on other devices than the CPU, whose
+ * backends have no tiled kernel yet (the composed form runs on any backend).
  */
 public final class SoftmaxAttention {
 
@@ -33,7 +34,8 @@ public final class SoftmaxAttention {
     public static Tensor attention(Tensor q, Tensor k, Tensor v, double scale, boolean causal, long queryOffset) {
         String op = "softmaxAttention";
         AttentionShape s = shapeOf(op, q, k, v, scale, queryOffset);
-        if (q.dtype() == DType.F64) {
+        if (q.dtype() == DType.F64 || q.device().kind() != Device.Kind.CPU) {
+            // f64 for gradient checks; other devices have no tiled kernel yet, the composed form runs there.
             return naive(q, k, v, scale, causal, queryOffset);
         }
         Tensor qc = f32Contiguous(q);
@@ -71,7 +73,8 @@ public final class SoftmaxAttention {
                     mask[i * s.tk() + j] = j <= queryOffset + i ? 0 : -1e30;
                 }
             }
-            scores = Elementwise.add(scores, Tensor.of(q.dtype(), mask, s.tq(), s.tk()));
+            Tensor m = Tensor.of(q.dtype(), mask, s.tq(), s.tk());
+            scores = Elementwise.add(scores, m.device().equals(q.device()) ? m : m.to(q.device()));
         }
         Tensor p = Activations.softmax(scores, -1);
         return Views.permute(LinearAlgebra.matmul(p, vp), 0, 2, 1, 3).contiguous();
@@ -92,8 +95,8 @@ public final class SoftmaxAttention {
             if (t.ndim() != 4) {
                 throw new IllegalArgumentException(op + ": expected [B, T, H, D] tensors, got " + t.describe());
             }
-            if (t.device().kind() != Device.Kind.CPU) {
-                throw new IllegalArgumentException(op + ": the CPU kernel got " + t.describe());
+            if (!t.device().equals(q.device())) {
+                throw new IllegalArgumentException(op + ": q " + q.describe() + " and " + t.describe() + " are on different devices");
             }
             if (!t.dtype().isFloating()) {
                 throw new IllegalArgumentException(op + ": expected floating tensors, got " + t.describe());

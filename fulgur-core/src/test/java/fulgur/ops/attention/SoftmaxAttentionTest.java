@@ -48,6 +48,51 @@ class SoftmaxAttentionTest {
         }
     }
 
+    /** The naive form against softmax written out per query in f64, causal and not, with grouped heads. */
+    @ParameterizedTest
+    @CsvSource({"true, 0", "false, 0", "true, 3"})
+    void naiveMatchesADirectLoop(boolean causal, long offset) {
+        int b = 2, tq = 5, tk = 8, h = 4, hkv = 2, d = 3, dv = 2;
+        try (Scope s = Scope.open()) {
+            Rng rng = new Rng(13);
+            Tensor q = rng.normal(DType.F64, 0, 1, b, tq, h, d);
+            Tensor k = rng.normal(DType.F64, 0, 1, b, tk, hkv, d);
+            Tensor v = rng.normal(DType.F64, 0, 1, b, tk, hkv, dv);
+            double[] qa = q.toDoubleArray(), ka = k.toDoubleArray(), va = v.toDoubleArray();
+            double[] want = new double[b * tq * h * dv];
+            for (int bi = 0; bi < b; bi++) {
+                for (int i = 0; i < tq; i++) {
+                    for (int hi = 0; hi < h; hi++) {
+                        int g = hi / (h / hkv);
+                        double[] sc = new double[tk];
+                        double max = Double.NEGATIVE_INFINITY;
+                        for (int j = 0; j < tk; j++) {
+                            double dot = 0;
+                            for (int c = 0; c < d; c++) {
+                                dot += qa[((bi * tq + i) * h + hi) * d + c] * ka[((bi * tk + j) * hkv + g) * d + c];
+                            }
+                            sc[j] = causal && j > offset + i ? Double.NEGATIVE_INFINITY : 0.5 * dot;
+                            max = Math.max(max, sc[j]);
+                        }
+                        double z = 0;
+                        for (int j = 0; j < tk; j++) {
+                            sc[j] = Math.exp(sc[j] - max);
+                            z += sc[j];
+                        }
+                        for (int j = 0; j < tk; j++) {
+                            for (int c = 0; c < dv; c++) {
+                                want[((bi * tq + i) * h + hi) * dv + c] += sc[j] / z * va[((bi * tk + j) * hkv + g) * dv + c];
+                            }
+                        }
+                    }
+                }
+            }
+            assertThat(GradCheck.relErr(SoftmaxAttention.naive(q, k, v, 0.5, causal, offset).toDoubleArray(), want)).isLessThan(1e-13);
+            Tensor tiled = SoftmaxAttention.attention(q.to(DType.F32), k.to(DType.F32), v.to(DType.F32), 0.5, causal, offset);
+            assertThat(GradCheck.relErr(tiled.toFloatArray(), want)).isLessThan(1e-6);
+        }
+    }
+
     @Test
     void naiveGradientsAreRightInF64() {
         try (Scope s = Scope.open()) {

@@ -1,0 +1,179 @@
+package fulgur.models.llama;
+
+import com.fasterxml.jackson.annotation.JsonIgnore;
+import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Llama configuration with the field names of transformers' {@code LlamaConfig} (model_type "llama"), also used by
+ * Linear-Llama (model_type "linear_llama"), which adds {@code linear_attention_type}: "lightning" (TNL/MiniMax decay
+ * schedule) or "basic" (no decay). Unknown fields are ignored; absent ones take transformers' defaults.
+ */
+@JsonIgnoreProperties(ignoreUnknown = true)
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public record LlamaConfig(
+        @JsonProperty("model_type") String modelType,
+        @JsonProperty("vocab_size") int vocabSize,
+        @JsonProperty("hidden_size") int hiddenSize,
+        @JsonProperty("intermediate_size") int intermediateSize,
+        @JsonProperty("num_hidden_layers") int numHiddenLayers,
+        @JsonProperty("num_attention_heads") int numAttentionHeads,
+        @JsonProperty("num_key_value_heads") Integer numKeyValueHeads,
+        @JsonProperty("head_dim") Integer headDim,
+        @JsonProperty("hidden_act") String hiddenAct,
+        @JsonProperty("max_position_embeddings") Integer maxPositionEmbeddings,
+        @JsonProperty("initializer_range") Double initializerRange,
+        @JsonProperty("rms_norm_eps") Double rmsNormEps,
+        @JsonProperty("rope_theta") Double ropeTheta,
+        @JsonProperty("rope_scaling") Map<String, Object> ropeScaling,
+        @JsonProperty("attention_bias") Boolean attentionBias,
+        @JsonProperty("mlp_bias") Boolean mlpBias,
+        @JsonProperty("tie_word_embeddings") Boolean tieWordEmbeddings,
+        @JsonProperty("pad_token_id") Integer padTokenId,
+        @JsonProperty("bos_token_id") Integer bosTokenId,
+        @JsonProperty("eos_token_id") Integer eosTokenId,
+        @JsonProperty("linear_attention_type") String linearAttentionType) {
+
+    public static final String LLAMA = "llama";
+    public static final String LINEAR_LLAMA = "linear_llama";
+    static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    public LlamaConfig {
+        if (modelType == null) {
+            modelType = LLAMA;
+        }
+        if (numKeyValueHeads == null) {
+            numKeyValueHeads = numAttentionHeads;
+        }
+        if (headDim == null && numAttentionHeads > 0) {
+            headDim = hiddenSize / numAttentionHeads;
+        }
+        hiddenAct = hiddenAct == null ? "silu" : hiddenAct;
+        maxPositionEmbeddings = maxPositionEmbeddings == null ? 2048 : maxPositionEmbeddings;
+        initializerRange = initializerRange == null ? 0.02 : initializerRange;
+        rmsNormEps = rmsNormEps == null ? 1e-6 : rmsNormEps;
+        ropeTheta = ropeTheta == null ? 10000.0 : ropeTheta;
+        attentionBias = attentionBias != null && attentionBias;
+        mlpBias = mlpBias != null && mlpBias;
+        tieWordEmbeddings = tieWordEmbeddings != null && tieWordEmbeddings;
+        if (LINEAR_LLAMA.equals(modelType) && linearAttentionType == null) {
+            linearAttentionType = "lightning";
+        }
+    }
+
+    /** A small model: width, layers, heads; GQA with half as many key/value heads when the heads are even; MLP ≈ 8/3·width. */
+    public static LlamaConfig small(String modelType, int vocab, int dim, int layers, int heads) {
+        int ffn = Math.max(8, (int) Math.round(dim * 8 / 3.0 / 8) * 8);
+        int kv = heads % 2 == 0 ? heads / 2 : heads;
+        return new LlamaConfig(modelType, vocab, dim, ffn, layers, heads, kv, null, "silu", 2048, 0.02, 1e-6, 10000.0, null, false, false, false,
+                null, null, null, LINEAR_LLAMA.equals(modelType) ? "lightning" : null);
+    }
+
+    public LlamaConfig withLinearAttentionType(String type) {
+        return new LlamaConfig(modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads, headDim, hiddenAct,
+                maxPositionEmbeddings, initializerRange, rmsNormEps, ropeTheta, ropeScaling, attentionBias, mlpBias, tieWordEmbeddings, padTokenId,
+                bosTokenId, eosTokenId, type);
+    }
+
+    public LlamaConfig withTiedEmbeddings(boolean tied) {
+        return new LlamaConfig(modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads, headDim, hiddenAct,
+                maxPositionEmbeddings, initializerRange, rmsNormEps, ropeTheta, ropeScaling, attentionBias, mlpBias, tied, padTokenId,
+                bosTokenId, eosTokenId, linearAttentionType);
+    }
+
+    /** Whether the token mixers are linear attention (Linear-Llama) rather than softmax attention. */
+    @JsonIgnore
+    public boolean isLinear() {
+        return LINEAR_LLAMA.equals(modelType);
+    }
+
+    /**
+     * The rotary embedding of the softmax layers: plain RoPE with rope_theta, or Llama 3.1's scaled frequencies when
+     * rope_scaling has rope_type "llama3" (factor, low_freq_factor, high_freq_factor, original_max_position_embeddings).
+     */
+    public fulgur.ops.attention.Rope rope() {
+        if (ropeScaling == null) {
+            return new fulgur.ops.attention.Rope(headDim, headDim, ropeTheta);
+        }
+        Object type = ropeScaling.getOrDefault("rope_type", ropeScaling.get("type"));
+        if (!"llama3".equals(type)) {
+            throw new IllegalArgumentException("rope_scaling " + ropeScaling + " is not supported (only rope_type llama3)");
+        }
+        double[] v = new double[4];
+        String[] keys = {"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"};
+        for (int i = 0; i < 4; i++) {
+            if (!(ropeScaling.get(keys[i]) instanceof Number n)) {
+                throw new IllegalArgumentException("rope_scaling of rope_type llama3 needs a number " + keys[i] + ", got " + ropeScaling);
+            }
+            v[i] = n.doubleValue();
+        }
+        return fulgur.ops.attention.Rope.llama3(headDim, ropeTheta, v[0], v[1], v[2], v[3]);
+    }
+
+    /** Checks the configuration and lists every problem at once. */
+    public LlamaConfig validate() {
+        List<String> p = new ArrayList<>();
+        if (!LLAMA.equals(modelType) && !LINEAR_LLAMA.equals(modelType)) {
+            p.add("model_type is '" + modelType + "', expected 'llama' or 'linear_llama'");
+        }
+        if (vocabSize <= 0) {
+            p.add("vocab_size must be > 0, got " + vocabSize);
+        }
+        if (hiddenSize <= 0 || intermediateSize <= 0 || numHiddenLayers <= 0 || numAttentionHeads <= 0 || numKeyValueHeads <= 0 || headDim == null || headDim <= 0) {
+            p.add("hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads and head_dim must be > 0");
+        } else {
+            if (numAttentionHeads % numKeyValueHeads != 0) {
+                p.add("num_attention_heads " + numAttentionHeads + " is not a multiple of num_key_value_heads " + numKeyValueHeads);
+            }
+            if (headDim % 2 != 0) {
+                p.add("head_dim " + headDim + " must be even for RoPE");
+            }
+        }
+        if (!"silu".equals(hiddenAct)) {
+            p.add("hidden_act '" + hiddenAct + "' is not supported (expected silu)");
+        }
+        if (ropeScaling != null) {
+            try {
+                rope();
+            } catch (IllegalArgumentException e) {
+                p.add(e.getMessage());
+            }
+        }
+        if (!(ropeTheta > 0)) {
+            p.add("rope_theta must be > 0, got " + ropeTheta);
+        }
+        if (!(rmsNormEps > 0)) {
+            p.add("rms_norm_eps must be > 0, got " + rmsNormEps);
+        }
+        if (LINEAR_LLAMA.equals(modelType) && !"lightning".equals(linearAttentionType) && !"basic".equals(linearAttentionType)) {
+            p.add("linear_attention_type '" + linearAttentionType + "' is not supported (expected lightning or basic)");
+        }
+        if (!p.isEmpty()) {
+            throw new IllegalArgumentException("invalid " + (isLinear() ? "Linear-Llama" : "Llama") + " config: " + String.join("; ", p));
+        }
+        return this;
+    }
+
+    public static LlamaConfig parse(String json) {
+        try {
+            return JSON.readValue(json, LlamaConfig.class).validate();
+        } catch (IOException e) {
+            throw new IllegalArgumentException("malformed Llama config: " + e.getMessage(), e);
+        }
+    }
+
+    public String toJson() {
+        try {
+            return JSON.writeValueAsString(this);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

@@ -1,0 +1,157 @@
+package fulgur.models.minimax;
+
+import fulgur.models.DecodeCache;
+import fulgur.models.HybridCache;
+import fulgur.models.LanguageModel;
+import fulgur.models.NormalInit;
+import fulgur.models.SequenceShard;
+import fulgur.nn.Embedding;
+import fulgur.nn.Linear;
+import fulgur.nn.Module;
+import fulgur.nn.ModuleList;
+import fulgur.nn.RMSNorm;
+import fulgur.ops.Elementwise;
+import fulgur.ops.LinearAlgebra;
+import fulgur.ops.Losses;
+import fulgur.ops.Views;
+import fulgur.tensor.Rng;
+import fulgur.tensor.Tensor;
+
+/**
+ * The MiniMax-Text-01-style hybrid (transformers' MiniMaxForCausalLM): lightning-attention layers and softmax GQA
+ * layers with partial RoPE as attn_type_list says, an MoE feed-forward in every layer, post-norm residual scaling.
+ * Parameter names are transformers' ("model.layers.0.self_attn.qkv_proj.weight", "model.layers.7.self_attn.q_proj.weight",
+ * "model.layers.0.block_sparse_moe.experts.3.w1.weight", ...). The training loss adds the routers' load-balancing loss
+ * (router_aux_loss_coef · E · Σ f_i P_i per layer, averaged over the layers).
+ */
+public final class MiniMaxModel extends Module implements LanguageModel {
+    private final MiniMaxConfig config;
+    private final Core core;
+    private final Linear lmHead;
+
+    /** The decoder stack, named "model" as in transformers. */
+    static final class Core extends Module {
+        final Embedding embedTokens;
+        final ModuleList<MiniMaxLayer> layers;
+        final RMSNorm norm;
+
+        Core(MiniMaxConfig c, NormalInit init) {
+            embedTokens = child("embed_tokens", init.embedding(c.vocabSize(), c.hiddenSize()));
+            layers = child("layers", new ModuleList<>());
+            for (int l = 0; l < c.numHiddenLayers(); l++) {
+                layers.add(new MiniMaxLayer(c, l, init));
+            }
+            norm = child("norm", new RMSNorm(c.hiddenSize(), c.rmsNormEps(), true));
+        }
+    }
+
+    public MiniMaxModel(MiniMaxConfig config, long seed) {
+        this.config = config.validate();
+        NormalInit init = new NormalInit(new Rng(seed), config.initializerRange());
+        this.core = child("model", new Core(config, init));
+        this.lmHead = config.tieWordEmbeddings() ? null : child("lm_head", init.linear(config.hiddenSize(), config.vocabSize(), false));
+    }
+
+    public MiniMaxConfig config() {
+        return config;
+    }
+
+    /** Decay slopes of a lightning layer. */
+    public double[] slopes(int layer) {
+        MiniMaxLightningAttention a = core.layers.get(layer).lightning;
+        if (a == null) {
+            throw new IllegalArgumentException("layer " + layer + " is softmax attention");
+        }
+        return a.slopes.clone();
+    }
+
+    @Override
+    public Module module() {
+        return this;
+    }
+
+    @Override
+    public int vocabSize() {
+        return config.vocabSize();
+    }
+
+    @Override
+    public String describe() {
+        long soft = config.attnTypeList().stream().filter(t -> t == 1).count();
+        return String.format("MiniMax hybrid, %d layers (%d softmax), width %d, %d heads (%d key/value), %d experts top-%d", config.numHiddenLayers(), soft,
+                config.hiddenSize(), config.numAttentionHeads(), config.numKeyValueHeads(), config.numLocalExperts(), config.numExpertsPerTok());
+    }
+
+    @Override
+    public String configJson() {
+        return config.toJson();
+    }
+
+    @Override
+    public Tensor forward(Tensor ids) {
+        return forward(ids, null, SequenceShard.WHOLE);
+    }
+
+    @Override
+    public Tensor forward(Tensor ids, DecodeCache cache) {
+        if (!(cache instanceof HybridCache hc) || hc.numLayers() != config.numHiddenLayers()) {
+            throw new IllegalArgumentException("MiniMaxModel.forward: expected this model's cache (newCache()), got " + cache);
+        }
+        return forward(ids, hc, SequenceShard.WHOLE);
+    }
+
+    public Tensor forward(Tensor ids, SequenceShard shard) {
+        return forward(ids, null, shard);
+    }
+
+    private Tensor forward(Tensor ids, HybridCache cache, SequenceShard shard) {
+        if (ids.ndim() != 2) {
+            throw new IllegalArgumentException("MiniMaxModel.forward: expected token ids [B, T], got " + ids.describe());
+        }
+        Tensor x = core.embedTokens.forward(ids);
+        for (MiniMaxLayer layer : core.layers) {
+            x = layer.forward(x, cache, shard);
+        }
+        if (cache != null) {
+            cache.advance(ids.size(1));
+        }
+        x = core.norm.forward(x);
+        return lmHead != null ? lmHead.forward(x) : LinearAlgebra.linear(x, core.embedTokens.weight().value(), null);
+    }
+
+    /** The routers' load-balancing loss of the last forward, averaged over the layers (already scaled by router_aux_loss_coef). */
+    public Tensor auxLoss() {
+        Tensor sum = null;
+        for (MiniMaxLayer layer : core.layers) {
+            Tensor a = layer.moe.auxLoss();
+            if (a == null) {
+                return null;
+            }
+            sum = sum == null ? a : Elementwise.add(sum, a);
+        }
+        return Elementwise.mulScalar(sum, 1.0 / core.layers.size());
+    }
+
+    /** Cross-entropy plus the auxiliary load-balancing loss. */
+    @Override
+    public Tensor loss(Tensor inputs, Tensor targets) {
+        return loss(inputs, targets, SequenceShard.WHOLE);
+    }
+
+    @Override
+    public Tensor loss(Tensor inputs, Tensor targets, SequenceShard shard) {
+        Tensor logits = forward(inputs, null, shard);
+        Tensor ce = Losses.crossEntropy(Views.reshape(logits, -1, config.vocabSize()), targets);
+        return config.routerAuxLossCoef() == 0 ? ce : Elementwise.add(ce, auxLoss());
+    }
+
+    /** KV caches for the softmax layers, recurrent states for the lightning layers. */
+    @Override
+    public HybridCache newCache() {
+        boolean[] softmax = new boolean[config.numHiddenLayers()];
+        for (int l = 0; l < softmax.length; l++) {
+            softmax[l] = config.softmax(l);
+        }
+        return new HybridCache(softmax);
+    }
+}

@@ -1,0 +1,136 @@
+package fulgur.ops.attention;
+
+import fulgur.ops.Elementwise;
+import fulgur.ops.Views;
+import fulgur.tensor.DType;
+import fulgur.tensor.Tensor;
+
+/**
+ * Rotary position embedding in Hugging Face Llama's convention ("rotate_half"): feature i of the rotated part pairs
+ * with feature i + r/2 (not i+1), angle {@code pos · θ^(−2i/r)} for i &lt; r/2, where r is the rotary dimension.
+ * With a partial rotary dimension (MiniMax-01 rotates half of each head) only the first r features of a head rotate
+ * and the rest pass through unchanged, as transformers does for {@code partial_rotary_factor} (GPT-NeoX/Phi form).
+ * Composed from autograd ops, so gradients flow and it runs on any backend.
+ */
+public final class Rope {
+    private final int headDim;
+    private final int rotaryDim;
+    private final double theta;
+    private final double[] invFreqs; // null: θ^(−2i/r)
+
+    /**
+     * @param headDim   features per head
+     * @param rotaryDim how many of them rotate (even, ≤ headDim)
+     * @param theta     the base (rope_theta)
+     */
+    public Rope(int headDim, int rotaryDim, double theta) {
+        this(headDim, rotaryDim, theta, null);
+    }
+
+    /**
+     * Llama 3.1's frequency scaling (transformers' rope_type "llama3"): wavelengths shorter than
+     * {@code originalMax/highFreqFactor} keep their frequency, those longer than {@code originalMax/lowFreqFactor} are
+     * divided by {@code factor}, and the band between is interpolated linearly in {@code originalMax/wavelength}.
+     */
+    public static Rope llama3(int headDim, double theta, double factor, double lowFreqFactor, double highFreqFactor, double originalMax) {
+        if (!(factor > 0) || !(lowFreqFactor > 0) || !(highFreqFactor > lowFreqFactor) || !(originalMax > 0)) {
+            throw new IllegalArgumentException("Rope.llama3: expected factor > 0, 0 < low_freq_factor < high_freq_factor and original_max_position_embeddings > 0, got "
+                    + factor + ", " + lowFreqFactor + ", " + highFreqFactor + ", " + originalMax);
+        }
+        Rope plain = new Rope(headDim, headDim, theta);
+        double lowWavelen = originalMax / lowFreqFactor;
+        double highWavelen = originalMax / highFreqFactor;
+        double[] inv = new double[headDim / 2];
+        for (int i = 0; i < inv.length; i++) {
+            double f = plain.invFreq(i);
+            double wavelen = 2 * Math.PI / f;
+            if (wavelen < highWavelen) {
+                inv[i] = f;
+            } else if (wavelen > lowWavelen) {
+                inv[i] = f / factor;
+            } else {
+                double smooth = (originalMax / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
+                inv[i] = (1 - smooth) * f / factor + smooth * f;
+            }
+        }
+        return new Rope(headDim, headDim, theta, inv);
+    }
+
+    private Rope(int headDim, int rotaryDim, double theta, double[] invFreqs) {
+        if (headDim <= 0) {
+            throw new IllegalArgumentException("Rope: headDim must be > 0, got " + headDim);
+        }
+        if (rotaryDim <= 0 || rotaryDim > headDim || rotaryDim % 2 != 0) {
+            throw new IllegalArgumentException("Rope: rotaryDim must be even and in (0, headDim=" + headDim + "], got " + rotaryDim);
+        }
+        if (!(theta > 0) || Double.isInfinite(theta)) {
+            throw new IllegalArgumentException("Rope: theta must be finite and > 0, got " + theta);
+        }
+        this.headDim = headDim;
+        this.rotaryDim = rotaryDim;
+        this.theta = theta;
+        this.invFreqs = invFreqs;
+    }
+
+    public int headDim() {
+        return headDim;
+    }
+
+    public int rotaryDim() {
+        return rotaryDim;
+    }
+
+    public double theta() {
+        return theta;
+    }
+
+    /** Inverse frequency of pair i: θ^(−2i/r) (scaled for {@link #llama3}). */
+    public double invFreq(int i) {
+        return invFreqs != null ? invFreqs[i] : Math.pow(theta, -2.0 * i / rotaryDim);
+    }
+
+    /** x [B, T, H, headDim] at positions offset..offset+T−1 → rotated, same shape and dtype. */
+    public Tensor apply(Tensor x, long offset) {
+        String op = "rope";
+        x.checkAlive(op);
+        if (x.ndim() != 4 || x.size(3) != headDim) {
+            throw new IllegalArgumentException(op + ": x must be [B, T, H, " + headDim + "], got " + x.describe());
+        }
+        if (offset < 0) {
+            throw new IllegalArgumentException(op + ": position offset must be >= 0, got " + offset);
+        }
+        int t = x.size(1);
+        int half = rotaryDim / 2;
+        // cos/sin tables [T, 1, r] in double precision (angles of long positions lose digits in f32), duplicated over
+        // the two halves as HF builds them: emb = cat(freqs, freqs).
+        double[] cos = new double[t * rotaryDim];
+        double[] sin = new double[t * rotaryDim];
+        for (int p = 0; p < t; p++) {
+            for (int i = 0; i < half; i++) {
+                double a = (offset + p) * invFreq(i);
+                double c = Math.cos(a);
+                double s = Math.sin(a);
+                cos[p * rotaryDim + i] = c;
+                cos[p * rotaryDim + half + i] = c;
+                sin[p * rotaryDim + i] = s;
+                sin[p * rotaryDim + half + i] = s;
+            }
+        }
+        DType dt = x.dtype();
+        Tensor ct = Tensor.of(dt, cos, t, 1, rotaryDim);
+        Tensor st = Tensor.of(dt, sin, t, 1, rotaryDim);
+        if (!x.device().equals(ct.device())) {
+            ct = ct.to(x.device());
+            st = st.to(x.device());
+        }
+        Tensor rot = rotaryDim == headDim ? x : Views.narrow(x, 3, 0, rotaryDim);
+        Tensor x1 = Views.narrow(rot, 3, 0, half);
+        Tensor x2 = Views.narrow(rot, 3, half, half);
+        Tensor rotated = Views.concat(3, Elementwise.neg(x2), x1); // rotate_half
+        Tensor out = Elementwise.add(Elementwise.mul(rot, ct), Elementwise.mul(rotated, st));
+        if (rotaryDim == headDim) {
+            return out;
+        }
+        return Views.concat(3, out, Views.narrow(x, 3, rotaryDim, headDim - rotaryDim));
+    }
+}
