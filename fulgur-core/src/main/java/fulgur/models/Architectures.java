@@ -2,6 +2,7 @@ package fulgur.models;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import fulgur.io.Json;
+import fulgur.models.lightnet.LightNetArchitecture;
 import fulgur.models.tnl.TnlArchitecture;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -13,7 +14,8 @@ import java.util.stream.Collectors;
 public final class Architectures {
 
     private static final List<Architecture> ALL = List.of(
-            new TnlArchitecture());
+            new TnlArchitecture(),
+            new LightNetArchitecture());
 
     private Architectures() {}
 
