@@ -4,6 +4,7 @@ import fulgur.backend.Backend;
 import fulgur.backend.BinaryOp;
 import fulgur.backend.ReduceOp;
 import fulgur.backend.UnaryOp;
+import fulgur.ops.lightnet.LightNetCpu;
 import fulgur.ops.lightning.LightningCpu;
 import fulgur.tensor.DType;
 import fulgur.tensor.Device;
@@ -182,5 +183,15 @@ public final class CpuBackend implements Backend {
     @Override
     public Tensor lightningRecurrent(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor state) {
         return LightningCpu.recurrent(q, k, v, slopes, scale, state);
+    }
+
+    @Override
+    public Tensor lightnetForward(Tensor q, Tensor k, Tensor v, Tensor s0, Tensor z0) {
+        return LightNetCpu.forward(q, k, v, s0, z0);
+    }
+
+    @Override
+    public Tensor[] lightnetBackward(Tensor q, Tensor k, Tensor v, Tensor s0, Tensor z0, Tensor packedGrad) {
+        return LightNetCpu.backward(q, k, v, s0, z0, packedGrad);
     }
 }

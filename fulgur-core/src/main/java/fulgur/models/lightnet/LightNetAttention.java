@@ -73,9 +73,7 @@ final class LightNetAttention extends Module {
         } else if (cache == null) {
             o = LightNet.attention(q, k, v);
         } else {
-            LightNet.Result r = t <= LightNetCache.RECURRENT_MAX_TOKENS
-                    ? LightNet.recurrent(q, k, v, cache.state, true)
-                    : LightNet.chunked(q, k, v, cache.state, true, LightNet.DEFAULT_CHUNK);
+            LightNet.Result r = LightNet.apply(q, k, v, cache.state, true);
             o = r.output();
             cache.replaceState(r.finalState(), t);
         }

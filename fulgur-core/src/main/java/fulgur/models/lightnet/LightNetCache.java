@@ -10,9 +10,6 @@ import java.util.List;
  * log-normaliser z [B, H, dk] (fla's recurrent_state and ffn_state), and the position reached. Fixed size.
  */
 public final class LightNetCache implements fulgur.models.DecodeCache {
-    /** Inputs of at most this many tokens continue token by token; longer ones (a prefill) are chunked. */
-    static final int RECURRENT_MAX_TOKENS = 4;
-
     private final Scope scope = Scope.detached("lightnet-cache");
     final List<Layer> layers = new ArrayList<>();
 

@@ -1,5 +1,7 @@
 package fulgur.ops.lightnet;
 
+import fulgur.autograd.Autograd;
+import fulgur.backend.Backend;
 import fulgur.ops.Elementwise;
 import fulgur.ops.Indexing;
 import fulgur.ops.LinearAlgebra;
@@ -46,9 +48,44 @@ public final class LightNet {
     /** Output [B, T, H, dv] and, when asked for, the final state. */
     public record Result(Tensor output, State finalState) {}
 
-    /** The chunked form with the default chunk, no states. */
+    /** The op with no states: {@link #apply}. */
     public static Tensor attention(Tensor q, Tensor k, Tensor v) {
-        return chunked(q, k, v, null, false, DEFAULT_CHUNK).output();
+        return apply(q, k, v, null, false).output();
+    }
+
+    /**
+     * The op as models use it: the backend's fused kernel when it has one ({@link Backend#lightnetForward}; the CPU
+     * runs the recurrence in O(T·dk·dv) with a hand-written backward), else {@link #chunked} composed from other
+     * ops. Same values and gradients either way; the final state is always computed by the kernel (it is cheap).
+     */
+    public static Result apply(Tensor q, Tensor k, Tensor v, State initial, boolean wantFinal) {
+        String op = "lightnet";
+        int[] dims = check(op, q, k, v, initial);
+        Backend be = q.backend();
+        Tensor s0 = initial == null ? null : Views.contiguous(initial.s());
+        Tensor z0 = initial == null ? null : Views.contiguous(initial.z());
+        Tensor qc = Views.contiguous(q), kc = Views.contiguous(k), vc = Views.contiguous(v);
+        Tensor packed = be.lightnetForward(qc, kc, vc, s0, z0);
+        if (packed == null) {
+            return chunked(q, k, v, initial, wantFinal, DEFAULT_CHUNK);
+        }
+        // output and final state share one buffer, so the triple is a single node of the graph
+        Tensor node = Autograd.record(op, packed, new Tensor[] {qc, kc, vc, s0, z0}, g -> {
+            Tensor[] d = be.lightnetBackward(qc, kc, vc, s0, z0, g);
+            return new Tensor[] {like(d[0], qc), like(d[1], kc), like(d[2], vc), d[3] == null ? null : like(d[3], s0), d[4] == null ? null : like(d[4], z0)};
+        });
+        int b = dims[0], t = dims[1], h = dims[2], dk = dims[3], dv = dims[4];
+        int no = b * t * h * dv, ns = b * h * dk * dv, nz = b * h * dk;
+        Tensor o = Views.reshape(Views.narrow(node, 0, 0, no), b, t, h, dv);
+        if (o.dtype() != q.dtype()) {
+            o = o.to(q.dtype());
+        }
+        State fin = wantFinal ? new State(Views.reshape(Views.narrow(node, 0, no, ns), b, h, dk, dv), Views.reshape(Views.narrow(node, 0, no + ns, nz), b, h, dk)) : null;
+        return new Result(o, fin);
+    }
+
+    private static Tensor like(Tensor grad, Tensor x) {
+        return grad.dtype() == x.dtype() ? grad : grad.to(x.dtype());
     }
 
     /**

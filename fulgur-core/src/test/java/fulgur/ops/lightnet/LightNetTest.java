@@ -51,11 +51,16 @@ class LightNetTest {
         return x;
     }
 
-    enum Form { CHUNKED, RECURRENT }
+    /** The composed chunked and recurrent forms, and the backend kernel behind {@link LightNet#apply}. */
+    enum Form { CHUNKED, RECURRENT, KERNEL }
 
     static LightNet.Result run(Form f, Tensor[] t, boolean wantFinal) {
         LightNet.State init = t.length == 5 ? new LightNet.State(t[3], t[4]) : null;
-        return f == Form.CHUNKED ? LightNet.chunked(t[0], t[1], t[2], init, wantFinal, CHUNK) : LightNet.recurrent(t[0], t[1], t[2], init, wantFinal);
+        return switch (f) {
+            case CHUNKED -> LightNet.chunked(t[0], t[1], t[2], init, wantFinal, CHUNK);
+            case RECURRENT -> LightNet.recurrent(t[0], t[1], t[2], init, wantFinal);
+            case KERNEL -> LightNet.apply(t[0], t[1], t[2], init, wantFinal);
+        };
     }
 
     @Test
@@ -92,6 +97,46 @@ class LightNetTest {
                     }
                 }
             }
+        }
+    }
+
+    @Test
+    void kernelBackwardRecomputesAcrossSegments() {
+        // T spans three checkpoint segments of the CPU kernel, the last one partial
+        LightNetNaive.Dims d = new LightNetNaive.Dims(1, 2 * LightNetCpu.SEGMENT + 22, 2, 2, 3);
+        Inputs in = Inputs.random(d, 17, 2.0, true);
+        LightNetNaive.Forward ref = LightNetNaive.forward(d, in.q, in.k, in.v, in.s0, in.z0);
+        SplittableRandom r = new SplittableRandom(19);
+        double[] g = gauss(r, ref.o().length, 1), gs = gauss(r, ref.s().length, 1), gz = gauss(r, ref.z().length, 1);
+        LightNetNaive.Backward want = LightNetNaive.backward(d, in.q, in.k, in.v, in.s0, in.z0, g, gs, gz);
+        try (Scope s = Scope.open()) {
+            Tensor[] t = in.tensors(d, DType.F64);
+            for (Tensor x : t) {
+                x.requiresGrad(true);
+            }
+            LightNet.Result res = run(Form.KERNEL, t, true);
+            assertThat(GradCheck.relErr(res.output().toDoubleArray(), ref.o())).isLessThan(1e-12);
+            res.output().mul(Tensor.of(g, res.output().shape())).sum()
+                    .add(res.finalState().s().mul(Tensor.of(gs, res.finalState().s().shape())).sum())
+                    .add(res.finalState().z().mul(Tensor.of(gz, res.finalState().z().shape())).sum()).backward();
+            double[][] wants = {want.dq(), want.dk(), want.dv(), want.ds0(), want.dz0()};
+            for (int i = 0; i < 5; i++) {
+                assertThat(GradCheck.relErr(t[i].grad().toDoubleArray(), wants[i])).as("gradient of input %d", i).isLessThan(1e-11);
+            }
+        }
+    }
+
+    @Test
+    void kernelGradientsMatchFiniteDifferencesInF64() {
+        LightNetNaive.Dims d = new LightNetNaive.Dims(2, 5, 1, 2, 3);
+        try (Scope s = Scope.open()) {
+            Tensor[] t = Inputs.random(d, 23, 2.0, true).tensors(d, DType.F64);
+            GradCheck.check(x -> {
+                LightNet.Result r = LightNet.apply(x[0], x[1], x[2], new LightNet.State(x[3], x[4]), true);
+                return Views.concat(0, Views.reshape(r.output(), -1), Views.reshape(r.finalState().s(), -1), Views.reshape(r.finalState().z(), -1));
+            }, 1e-6, 1e-6, t);
+            // only the output used: the unused final state gets no gradient and breaks nothing
+            GradCheck.check(x -> LightNet.apply(x[0], x[1], x[2], null, false).output(), t[0], t[1], t[2]);
         }
     }
 
