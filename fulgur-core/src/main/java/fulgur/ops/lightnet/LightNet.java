@@ -20,14 +20,15 @@ import java.util.List;
  * v [B, T, H, dv], per channel a of the key:
  * <pre>
  *   z_t = log( e^{z_0} + Σ_{s≤t} e^{k_s} )            running log-sum-exp (z_0 = −∞ without an initial state)
- *   S_t = e^{z_{t−1} − z_t} S_{t−1} + e^{k_t − z_t} k-channel ⊗ v_t      S normalised: a softmax-weighted mean of v
+ *   S_t[a,:] = e^{z_{t−1} − z_t} S_{t−1}[a,:] + e^{k_t − z_t} v_t     (S normalised: a softmax-weighted mean of v)
  *   o_t = q_t S_t
  * </pre>
  * so token s reaches t with weight e^{k_s − z_t} ≤ 1: a causal softmax over keys along time. The state is the pair
- * (S [B, H, dk, dv], z [B, H, dk]). Every form here is composed from device-agnostic autograd ops, so gradients reach
- * q, k, v and the initial state (S and z), from the output and the final state, on any backend. No exponential of a
- * positive number is ever taken: every exponent is a key or a log-normaliser minus a later (larger) log-normaliser,
- * and the causal mask is applied to the exponent (−∞) before exponentiating, never to an overflowed product.
+ * (S [B, H, dk, dv], z [B, H, dk]); gradients reach q, k, v and the initial state (S and z), from the output and the
+ * final state. {@link #chunked}, {@link #recurrent} and {@link #global} are composed from device-agnostic autograd
+ * ops (they run on any backend); {@link #apply} takes the backend's fused kernel where there is one (the CPU's).
+ * No exponential of a positive number is ever taken: every exponent is a key or a log-normaliser minus a later
+ * (larger) log-normaliser, and the causal mask is applied to the exponent (−∞) before exponentiating.
  *
  * <p>Compute is f32 (f64 for f64 inputs); the output returns in q's dtype.
  */
