@@ -175,4 +175,20 @@ public interface Backend {
     default Tensor[] lcsmScanBackward(Tensor i, Tensor e, Tensor logO, Tensor s, Tensor m0, Tensor packedGrad) {
         return fulgur.ops.lcsm.LcsmKernels.backward(i, e, logO, s, m0, packedGrad);
     }
+    // ---------------------------------------------------------------- LightNet
+
+    /**
+     * The fused kernel behind {@link fulgur.ops.lightnet.LightNet#apply}: q, k [B, T, H, dk], v [B, T, H, dv] and an
+     * optional initial state (s0 [B, H, dk, dv], z0 [B, H, dk], both or neither; validated). Returns one flat tensor:
+     * output [B, T, H, dv], final S, final z, in f32 (f64 for f64 inputs) — or null when this backend has no kernel,
+     * in which case the op is composed from the other backend methods (so every backend runs it).
+     */
+    default Tensor lightnetForward(Tensor q, Tensor k, Tensor v, Tensor s0, Tensor z0) {
+        return null;
+    }
+
+    /** Gradients {dq, dk, dv, ds0, dz0} of {@link #lightnetForward} from the packed gradient; null without a kernel. */
+    default Tensor[] lightnetBackward(Tensor q, Tensor k, Tensor v, Tensor s0, Tensor z0, Tensor packedGrad) {
+        return null;
+    }
 }

@@ -2,6 +2,7 @@ package fulgur.models;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import fulgur.io.Json;
+import fulgur.models.lightnet.LightNetArchitecture;
 import fulgur.models.llama.LlamaArchitecture;
 import fulgur.models.minimax.MiniMaxArchitecture;
 import fulgur.models.tnl.TnlArchitecture;
@@ -19,7 +20,8 @@ public final class Architectures {
             new LlamaArchitecture(false),
             new LlamaArchitecture(true),
             new MiniMaxArchitecture(),
-            new fulgur.models.lcsm.LcsmArchitecture());
+            new fulgur.models.lcsm.LcsmArchitecture(),
+            new LightNetArchitecture());
 
     private Architectures() {}
 

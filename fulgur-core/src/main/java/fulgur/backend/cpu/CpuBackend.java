@@ -4,6 +4,7 @@ import fulgur.backend.Backend;
 import fulgur.backend.BinaryOp;
 import fulgur.backend.ReduceOp;
 import fulgur.backend.UnaryOp;
+import fulgur.ops.lightnet.LightNetCpu;
 import fulgur.ops.lightning.LightningCpu;
 import fulgur.tensor.DType;
 import fulgur.tensor.Device;
@@ -192,5 +193,15 @@ public final class CpuBackend implements Backend {
     @Override
     public Tensor[] lcsmScanBackward(Tensor i, Tensor e, Tensor logO, Tensor s, Tensor m0, Tensor packedGrad) {
         return LcsmCpu.backward(i, e, logO, s, m0, packedGrad);
+    }
+
+    @Override
+    public Tensor lightnetForward(Tensor q, Tensor k, Tensor v, Tensor s0, Tensor z0) {
+        return LightNetCpu.forward(q, k, v, s0, z0);
+    }
+
+    @Override
+    public Tensor[] lightnetBackward(Tensor q, Tensor k, Tensor v, Tensor s0, Tensor z0, Tensor packedGrad) {
+        return LightNetCpu.backward(q, k, v, s0, z0, packedGrad);
     }
 }

@@ -1,0 +1,84 @@
+package fulgur.models.lightnet;
+
+import fulgur.nn.Linear;
+import fulgur.nn.Module;
+import fulgur.nn.ModuleList;
+import fulgur.nn.RMSNorm;
+import fulgur.ops.Activations;
+import fulgur.ops.Elementwise;
+import fulgur.ops.Views;
+import fulgur.ops.lightnet.LightNet;
+import fulgur.tensor.Tensor;
+
+/**
+ * fla's LightNetAttention: q = SiLU(q_proj x), k = k_proj x (raw: it only enters through the running softmax of
+ * {@link LightNet}), v = v_proj x; heads of key dim expand_ratio and value dim hidden/heads; then
+ * o_proj(RMSNorm(o) ⊙ swish(g)) with the low-rank gate g = g_proj.1(g_proj.0(x)). fla fuses the last step as
+ * rms_norm_swish_gate_linear, whose gate activation is swish (g·σ(g)); xmixers' original uses σ(g) — we follow fla,
+ * whose checkpoints we load. The norm spans the whole width, not each head. {@code global} switches to the
+ * non-causal single scan over all positions (the image model).
+ */
+final class LightNetAttention extends Module {
+    private final Linear qProj;
+    private final Linear kProj;
+    private final Linear vProj;
+    private final ModuleList<Linear> gProj;
+    private final RMSNorm gNorm;
+    private final Linear oProj;
+    private final int heads;
+    private final int keyHeadDim;
+    private final int valueHeadDim;
+    private final boolean global;
+
+    LightNetAttention(int hidden, int heads, int keyHeadDim, int gateRank, boolean affine, double eps, boolean global, LightNetInit init) {
+        this.heads = heads;
+        this.keyHeadDim = keyHeadDim;
+        this.valueHeadDim = hidden / heads;
+        this.global = global;
+        int keyDim = heads * keyHeadDim;
+        qProj = child("q_proj", init.linear(hidden, keyDim));
+        kProj = child("k_proj", init.linear(hidden, keyDim));
+        vProj = child("v_proj", init.linear(hidden, hidden));
+        gProj = child("g_proj", new ModuleList<>());
+        gProj.add(init.linear(hidden, gateRank));
+        gProj.add(init.linear(gateRank, hidden));
+        gNorm = child("g_norm", new RMSNorm(hidden, eps, affine));
+        oProj = child("o_proj", init.linear(hidden, hidden));
+    }
+
+    int heads() {
+        return heads;
+    }
+
+    int keyHeadDim() {
+        return keyHeadDim;
+    }
+
+    int valueHeadDim() {
+        return valueHeadDim;
+    }
+
+    /** x [B, T, D] → [B, T, D]; with a cache, continues from its state and leaves the new one there. */
+    Tensor forward(Tensor x, LightNetCache.Layer cache) {
+        int b = x.size(0), t = x.size(1);
+        Tensor q = Views.reshape(Activations.silu(qProj.forward(x)), b, t, heads, keyHeadDim);
+        Tensor k = Views.reshape(kProj.forward(x), b, t, heads, keyHeadDim);
+        Tensor v = Views.reshape(vProj.forward(x), b, t, heads, valueHeadDim);
+        Tensor o;
+        if (global) {
+            if (cache != null) {
+                throw new IllegalArgumentException("LightNetAttention: the non-causal (global) form has no decoding cache");
+            }
+            o = LightNet.global(q, k, v);
+        } else if (cache == null) {
+            o = LightNet.attention(q, k, v);
+        } else {
+            LightNet.Result r = LightNet.apply(q, k, v, cache.state, true);
+            o = r.output();
+            cache.replaceState(r.finalState(), t);
+        }
+        Tensor g = gProj.get(1).forward(gProj.get(0).forward(x));
+        Tensor normed = gNorm.forward(Views.reshape(o, b, t, heads * valueHeadDim));
+        return oProj.forward(Elementwise.mul(normed, Activations.silu(g)));
+    }
+}

@@ -1,0 +1,30 @@
+package fulgur.models.lightnet;
+
+import fulgur.nn.Module;
+import fulgur.nn.RMSNorm;
+import fulgur.ops.Elementwise;
+import fulgur.tensor.Tensor;
+
+/** fla's LightNetBlock, pre-norm: h = x + attn(attn_norm(x)), out = h + mlp(mlp_norm(h)). */
+final class LightNetBlock extends Module {
+    final LightNetAttention attn;
+    private final RMSNorm attnNorm;
+    private final RMSNorm mlpNorm;
+    private final GatedMlp mlp;
+
+    LightNetBlock(int hidden, int heads, int keyHeadDim, int gateRank, int mlpDim, boolean affine, double eps, boolean global, LightNetInit init) {
+        attnNorm = child("attn_norm", new RMSNorm(hidden, eps, true));
+        attn = child("attn", new LightNetAttention(hidden, heads, keyHeadDim, gateRank, affine, eps, global, init));
+        mlpNorm = child("mlp_norm", new RMSNorm(hidden, eps, true));
+        mlp = child("mlp", new GatedMlp(hidden, mlpDim, init));
+    }
+
+    LightNetBlock(LightNetConfig c, LightNetInit init) {
+        this(c.hiddenSize(), c.heads(), c.keyHeadDim(), c.gateLowRankDim(), c.mlpDim(), c.elementwiseAffine(), c.normEps(), false, init);
+    }
+
+    Tensor forward(Tensor x, LightNetCache.Layer cache) {
+        Tensor h = Elementwise.add(x, attn.forward(attnNorm.forward(x), cache));
+        return Elementwise.add(h, mlp.forward(mlpNorm.forward(h)));
+    }
+}

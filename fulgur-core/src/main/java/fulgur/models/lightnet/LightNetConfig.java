@@ -1,0 +1,204 @@
+package fulgur.models.lightnet;
+
+import com.fasterxml.jackson.annotation.JsonIgnore;
+import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * LightNet configuration with the field names of fla's {@code LightNetConfig} (model_type "lightnet",
+ * {@code fla/models/lightnet/configuration_lightnet.py}), so fla-hub config.json files load and save interchangeably.
+ * Absent fields take fla's defaults; unknown fields are ignored. Heads: as fla's layer, {@code num_heads} null means
+ * hidden_size / expand_ratio heads, {@code expand_ratio} null means hidden_size / num_heads (the key head dim); the
+ * value head dim is always hidden_size / num_heads. Not supported (rejected by {@link #validate()}): short
+ * convolutions and hybrid softmax-attention layers ({@code attn}).
+ */
+@JsonIgnoreProperties(ignoreUnknown = true)
+@JsonInclude(JsonInclude.Include.ALWAYS)
+public record LightNetConfig(
+        @JsonProperty("model_type") String modelType,
+        @JsonProperty("vocab_size") Integer vocabSize,
+        @JsonProperty("hidden_size") Integer hiddenSize,
+        @JsonProperty("num_hidden_layers") Integer numHiddenLayers,
+        @JsonProperty("attn_mode") String attnMode,
+        @JsonProperty("num_heads") Integer numHeads,
+        @JsonProperty("expand_ratio") Integer expandRatio,
+        @JsonProperty("use_short_conv") Boolean useShortConv,
+        @JsonProperty("conv_size") Integer convSize,
+        @JsonProperty("hidden_ratio") Integer hiddenRatio,
+        @JsonProperty("intermediate_size") Integer intermediateSize,
+        @JsonProperty("hidden_act") String hiddenAct,
+        @JsonProperty("max_position_embeddings") Integer maxPositionEmbeddings,
+        @JsonProperty("gate_low_rank_dim") Integer gateLowRankDim,
+        @JsonProperty("elementwise_affine") Boolean elementwiseAffine,
+        @JsonProperty("norm_eps") Double normEps,
+        @JsonProperty("attn") Map<String, Object> attn,
+        @JsonProperty("use_cache") Boolean useCache,
+        @JsonProperty("pad_token_id") Integer padTokenId,
+        @JsonProperty("bos_token_id") Integer bosTokenId,
+        @JsonProperty("eos_token_id") Integer eosTokenId,
+        @JsonProperty("tie_word_embeddings") Boolean tieWordEmbeddings,
+        @JsonProperty("initializer_range") Double initializerRange,
+        @JsonProperty("fuse_norm") Boolean fuseNorm,
+        @JsonProperty("fuse_swiglu") Boolean fuseSwiglu,
+        @JsonProperty("fuse_cross_entropy") Boolean fuseCrossEntropy) {
+
+    static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    /** fla's defaults for absent fields. */
+    public LightNetConfig {
+        modelType = modelType == null ? "lightnet" : modelType;
+        vocabSize = vocabSize == null ? 32000 : vocabSize;
+        hiddenSize = hiddenSize == null ? 2048 : hiddenSize;
+        numHiddenLayers = numHiddenLayers == null ? 24 : numHiddenLayers;
+        attnMode = attnMode == null ? "chunk" : attnMode;
+        useShortConv = useShortConv == null ? Boolean.FALSE : useShortConv;
+        convSize = convSize == null ? 4 : convSize;
+        hiddenRatio = hiddenRatio == null ? 4 : hiddenRatio;
+        hiddenAct = hiddenAct == null ? "swish" : hiddenAct;
+        maxPositionEmbeddings = maxPositionEmbeddings == null ? 2048 : maxPositionEmbeddings;
+        gateLowRankDim = gateLowRankDim == null ? 128 : gateLowRankDim;
+        elementwiseAffine = elementwiseAffine == null ? Boolean.TRUE : elementwiseAffine;
+        normEps = normEps == null ? 1e-6 : normEps;
+        useCache = useCache == null ? Boolean.TRUE : useCache;
+        bosTokenId = bosTokenId == null ? 1 : bosTokenId;
+        eosTokenId = eosTokenId == null ? 2 : eosTokenId;
+        tieWordEmbeddings = tieWordEmbeddings == null ? Boolean.FALSE : tieWordEmbeddings;
+        initializerRange = initializerRange == null ? 0.02 : initializerRange;
+        fuseNorm = fuseNorm == null ? Boolean.TRUE : fuseNorm;
+        fuseSwiglu = fuseSwiglu == null ? Boolean.TRUE : fuseSwiglu;
+        fuseCrossEntropy = fuseCrossEntropy == null ? Boolean.TRUE : fuseCrossEntropy;
+        // fla: expand_ratio defaults to 128 only when num_heads is absent too
+        if (expandRatio == null && numHeads == null) {
+            expandRatio = 128;
+        }
+    }
+
+    /** A small model: num_heads = heads, key head dim = value head dim = dim / heads, gate rank dim / 2. */
+    public static LightNetConfig small(int vocab, int dim, int layers, int heads) {
+        return new LightNetConfig("lightnet", vocab, dim, layers, "chunk", heads, null, false, 4, 4, null, "swish", 2048,
+                Math.max(1, dim / 2), true, 1e-6, null, true, null, 1, 2, false, 0.02, true, true, true);
+    }
+
+    public LightNetConfig withTiedEmbeddings(boolean tied) {
+        return new LightNetConfig(modelType, vocabSize, hiddenSize, numHiddenLayers, attnMode, numHeads, expandRatio, useShortConv, convSize, hiddenRatio,
+                intermediateSize, hiddenAct, maxPositionEmbeddings, gateLowRankDim, elementwiseAffine, normEps, attn, useCache, padTokenId, bosTokenId,
+                eosTokenId, tied, initializerRange, fuseNorm, fuseSwiglu, fuseCrossEntropy);
+    }
+
+    public LightNetConfig withHeads(Integer heads, Integer expand) {
+        return new LightNetConfig(modelType, vocabSize, hiddenSize, numHiddenLayers, attnMode, heads, expand, useShortConv, convSize, hiddenRatio,
+                intermediateSize, hiddenAct, maxPositionEmbeddings, gateLowRankDim, elementwiseAffine, normEps, attn, useCache, padTokenId, bosTokenId,
+                eosTokenId, tieWordEmbeddings, initializerRange, fuseNorm, fuseSwiglu, fuseCrossEntropy);
+    }
+
+    /** Heads of the token mixer (fla's LightNetAttention.num_heads). */
+    @JsonIgnore
+    public int heads() {
+        return numHeads != null ? numHeads : hiddenSize / expandRatio;
+    }
+
+    /** Key (feature) dim per head: fla's head_f_dim = expand_ratio. */
+    @JsonIgnore
+    public int keyHeadDim() {
+        return expandRatio != null ? expandRatio : hiddenSize / numHeads;
+    }
+
+    /** Value dim per head: fla's head_i_dim = hidden_size / num_heads. */
+    @JsonIgnore
+    public int valueHeadDim() {
+        return hiddenSize / heads();
+    }
+
+    @JsonIgnore
+    public int keyDim() {
+        return heads() * keyHeadDim();
+    }
+
+    /** fla's GatedMLP: 2/3 · hidden_ratio · hidden_size rounded up to a multiple of 256, unless given. */
+    @JsonIgnore
+    public int mlpDim() {
+        if (intermediateSize != null) {
+            return intermediateSize;
+        }
+        int i = (int) (hiddenSize * hiddenRatio * 2 / 3.0);
+        return 256 * ((i + 255) / 256);
+    }
+
+    /** Checks the configuration and lists every problem at once. */
+    public LightNetConfig validate() {
+        List<String> p = new ArrayList<>();
+        if (!"lightnet".equals(modelType)) {
+            p.add("model_type is '" + modelType + "', expected 'lightnet'");
+        }
+        if (vocabSize <= 0) {
+            p.add("vocab_size must be > 0, got " + vocabSize);
+        }
+        if (hiddenSize <= 0 || numHiddenLayers <= 0) {
+            p.add("hidden_size and num_hidden_layers must be > 0, got " + hiddenSize + " and " + numHiddenLayers);
+        }
+        if (numHeads != null && numHeads <= 0) {
+            p.add("num_heads must be > 0, got " + numHeads);
+        } else if (expandRatio != null && expandRatio <= 0) {
+            p.add("expand_ratio must be > 0, got " + expandRatio);
+        } else if (hiddenSize > 0) {
+            if (numHeads == null && hiddenSize % expandRatio != 0) {
+                p.add("hidden_size " + hiddenSize + " is not divisible by expand_ratio " + expandRatio);
+            } else if (numHeads != null && hiddenSize % numHeads != 0) {
+                p.add("hidden_size " + hiddenSize + " is not divisible by num_heads " + numHeads);
+            } else if (numHeads != null && expandRatio == null && hiddenSize / numHeads == 0) {
+                p.add("num_heads " + numHeads + " exceeds hidden_size " + hiddenSize);
+            }
+        }
+        if (gateLowRankDim <= 0) {
+            p.add("gate_low_rank_dim must be > 0, got " + gateLowRankDim);
+        }
+        if (intermediateSize != null && intermediateSize <= 0) {
+            p.add("intermediate_size must be > 0, got " + intermediateSize);
+        }
+        if (hiddenRatio <= 0) {
+            p.add("hidden_ratio must be > 0, got " + hiddenRatio);
+        }
+        if (!"swish".equals(hiddenAct) && !"silu".equals(hiddenAct)) {
+            p.add("hidden_act '" + hiddenAct + "' is not supported (fla's GatedMLP takes swish)");
+        }
+        if (useShortConv) {
+            p.add("use_short_conv is not supported");
+        }
+        if (attn != null) {
+            p.add("hybrid softmax-attention layers (attn) are not supported");
+        }
+        if (!(normEps > 0)) {
+            p.add("norm_eps must be > 0, got " + normEps);
+        }
+        if (!"chunk".equals(attnMode) && !"fused_chunk".equals(attnMode) && !"fused_recurrent".equals(attnMode)) {
+            p.add("attn_mode '" + attnMode + "' is not one of chunk, fused_chunk, fused_recurrent");
+        }
+        if (!p.isEmpty()) {
+            throw new IllegalArgumentException("invalid LightNet config: " + String.join("; ", p));
+        }
+        return this;
+    }
+
+    public static LightNetConfig parse(String json) {
+        try {
+            return JSON.readValue(json, LightNetConfig.class).validate();
+        } catch (IOException e) {
+            throw new IllegalArgumentException("malformed LightNet config: " + e.getMessage(), e);
+        }
+    }
+
+    public String toJson() {
+        try {
+            return JSON.writeValueAsString(this);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

@@ -1,0 +1,111 @@
+package fulgur.models.lightnet;
+
+import fulgur.models.DecodeCache;
+import fulgur.nn.Embedding;
+import fulgur.nn.Linear;
+import fulgur.nn.Module;
+import fulgur.nn.ModuleList;
+import fulgur.nn.RMSNorm;
+import fulgur.ops.LinearAlgebra;
+import fulgur.ops.Losses;
+import fulgur.ops.Views;
+import fulgur.tensor.Rng;
+import fulgur.tensor.Tensor;
+
+/**
+ * LightNet for causal language modelling as fla's LightNetForCausalLM: parameter names are fla-hub's
+ * ("model.embeddings.weight", "model.layers.0.attn.q_proj.weight", "model.layers.0.attn.g_proj.1.weight",
+ * "model.layers.0.mlp.gate_proj.weight", "model.norm.weight", "lm_head.weight" unless tied), so checkpoints map one
+ * to one.
+ */
+public final class LightNetModel extends Module implements fulgur.models.LanguageModel {
+    private final LightNetConfig config;
+    private final Core core;
+    private final Linear lmHead;
+
+    /** The decoder stack, named "model" as in fla. */
+    static final class Core extends Module {
+        final Embedding embeddings;
+        final ModuleList<LightNetBlock> layers;
+        final RMSNorm norm;
+
+        Core(LightNetConfig c, LightNetInit init) {
+            embeddings = child("embeddings", init.embedding(c.vocabSize(), c.hiddenSize()));
+            layers = child("layers", new ModuleList<>());
+            for (int l = 0; l < c.numHiddenLayers(); l++) {
+                layers.add(new LightNetBlock(c, init));
+            }
+            norm = child("norm", new RMSNorm(c.hiddenSize(), c.normEps(), true));
+        }
+    }
+
+    public LightNetModel(LightNetConfig config, long seed) {
+        this.config = config.validate();
+        LightNetInit init = new LightNetInit(new Rng(seed), config.initializerRange());
+        this.core = child("model", new Core(config, init));
+        this.lmHead = config.tieWordEmbeddings() ? null : child("lm_head", init.linear(config.hiddenSize(), config.vocabSize()));
+    }
+
+    public LightNetConfig config() {
+        return config;
+    }
+
+    @Override
+    public Module module() {
+        return this;
+    }
+
+    @Override
+    public String describe() {
+        return String.format("LightNet, %d layers, width %d, %d heads", config.numHiddenLayers(), config.hiddenSize(), config.heads());
+    }
+
+    @Override
+    public int vocabSize() {
+        return config.vocabSize();
+    }
+
+    @Override
+    public String configJson() {
+        return config.toJson();
+    }
+
+    /** Token ids [B, T] → logits [B, T, vocab]. */
+    @Override
+    public Tensor forward(Tensor ids) {
+        return forward(ids, (LightNetCache) null);
+    }
+
+    @Override
+    public Tensor forward(Tensor ids, DecodeCache cache) {
+        if (!(cache instanceof LightNetCache lc)) {
+            throw new IllegalArgumentException("LightNetModel.forward: expected a LightNetCache, got " + (cache == null ? "null" : cache.getClass().getSimpleName()));
+        }
+        return forward(ids, lc);
+    }
+
+    /** With a cache: continues decoding from it (prefill when empty) and advances it; null: the parallel form. */
+    public Tensor forward(Tensor ids, LightNetCache cache) {
+        if (ids.ndim() != 2) {
+            throw new IllegalArgumentException("LightNetModel.forward: expected token ids [B, T], got " + ids.describe());
+        }
+        Tensor x = core.embeddings.forward(ids);
+        for (int l = 0; l < core.layers.size(); l++) {
+            x = core.layers.get(l).forward(x, cache == null ? null : cache.layers.get(l));
+        }
+        x = core.norm.forward(x);
+        return lmHead != null ? lmHead.forward(x) : LinearAlgebra.linear(x, core.embeddings.weight().value(), null);
+    }
+
+    /** Mean next-token cross-entropy of inputs [B, T] against targets [B, T] (−100 ignored). */
+    @Override
+    public Tensor loss(Tensor inputs, Tensor targets) {
+        Tensor logits = forward(inputs);
+        return Losses.crossEntropy(Views.reshape(logits, -1, config.vocabSize()), Views.reshape(targets, -1));
+    }
+
+    @Override
+    public LightNetCache newCache() {
+        return new LightNetCache(config.numHiddenLayers());
+    }
+}
