@@ -2,6 +2,8 @@ package fulgur.models;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import fulgur.io.Json;
+import fulgur.models.hgrn2.Hgrn2Architecture;
+import fulgur.models.metala.MetalaArchitecture;
 import fulgur.models.tnl.TnlArchitecture;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -13,7 +15,9 @@ import java.util.stream.Collectors;
 public final class Architectures {
 
     private static final List<Architecture> ALL = List.of(
-            new TnlArchitecture());
+            new TnlArchitecture(),
+            new Hgrn2Architecture(),
+            new MetalaArchitecture());
 
     private Architectures() {}
 

@@ -29,7 +29,7 @@ public final class Gla {
     private Gla() {}
 
     /** Chunk size of {@link #attention}: the pairwise intra-chunk term costs B·H·T·chunk·dk memory. */
-    public static final int DEFAULT_CHUNK = 16;
+    public static final int DEFAULT_CHUNK = 8;
 
     /** Output {@code [B, T, H, dv]} and, when asked for, the final state {@code [B, H, dk, dv]}. */
     public record Result(Tensor output, Tensor finalState) {}
@@ -131,7 +131,7 @@ public final class Gla {
 
     /** [B, N·C, H, D] → [B, H, N, C, D]. */
     private static Tensor chunks(Tensor x, int n, int c) {
-        return Views.permute(Views.reshape(x, x.size(0), n, c, x.size(2), x.size(3)), 0, 3, 1, 2, 4);
+        return Views.contiguous(Views.permute(Views.reshape(x, x.size(0), n, c, x.size(2), x.size(3)), 0, 3, 1, 2, 4));
     }
 
     /** Validates the arguments; returns {B, T, H, dk, dv}. */
