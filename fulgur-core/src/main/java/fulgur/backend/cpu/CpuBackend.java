@@ -183,4 +183,14 @@ public final class CpuBackend implements Backend {
     public Tensor lightningRecurrent(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor state) {
         return LightningCpu.recurrent(q, k, v, slopes, scale, state);
     }
+
+    @Override
+    public Tensor glaIntraScores(Tensor q, Tensor k, Tensor b) {
+        return fulgur.ops.gla.GlaIntra.cpuScores(q, k, b);
+    }
+
+    @Override
+    public Tensor[] glaIntraScoresBackward(Tensor q, Tensor k, Tensor b, Tensor dA) {
+        return fulgur.ops.gla.GlaIntra.cpuScoresBackward(q, k, b, dA);
+    }
 }

@@ -1,9 +1,10 @@
 package fulgur.ops.gla;
 
+import fulgur.autograd.Autograd;
+import fulgur.backend.Backend;
 import fulgur.ops.Elementwise;
 import fulgur.ops.Indexing;
 import fulgur.ops.LinearAlgebra;
-import fulgur.ops.Reductions;
 import fulgur.ops.Views;
 import fulgur.tensor.DType;
 import fulgur.tensor.Shape;
@@ -21,15 +22,19 @@ import java.util.Arrays;
  * g must be ≤ 0 (it is log α; fla's {@code gk}). Both forms are compositions of device-agnostic autograd ops, so
  * they run on any backend and give gradients to q, k, v, g and the initial state, from the output and the final
  * state. No exponential of a positive partial sum is ever formed: inside a chunk the decay between two positions
- * is exp(b_i − b_j) with b the within-chunk cumulative log-decay (computed pairwise and masked before the exp), and
+ * is exp(b_i − b_j), j ≤ i, with b the within-chunk cumulative log-decay (the backend's
+ * {@link Backend#glaIntraScores} kernel, with a hand-written backward), and
  * across chunks every factor is a decay from a chunk boundary forward, exp(b_i) or exp(b_last − b_j), all ≤ 1.
  * bf16/f16 inputs compute in f32 and return in their dtype.
  */
 public final class Gla {
     private Gla() {}
 
-    /** Chunk size of {@link #attention}: the pairwise intra-chunk term costs B·H·T·chunk·dk memory. */
-    public static final int DEFAULT_CHUNK = 8;
+    /**
+     * Chunk size of {@link #attention}: the intra-chunk term costs O(T·chunk·dk) per head, the saved chunk-entry
+     * states T/chunk·dk·dv.
+     */
+    public static final int DEFAULT_CHUNK = 16;
 
     /** Output {@code [B, T, H, dv]} and, when asked for, the final state {@code [B, H, dk, dv]}. */
     public record Result(Tensor output, Tensor finalState) {}
@@ -62,12 +67,8 @@ public final class Gla {
         Tensor vc = chunks(pad(v.to(ct), tp), n, c);
         Tensor bc = Indexing.cumsum(chunks(pad(g.to(ct), tp), n, c), 3);          // [B,H,N,C,dk], ≤ 0, decreasing
 
-        // Intra-chunk: A[i,j] = Σ_c q[i,c] k[j,c] exp(b[i,c] − b[j,c]) for j ≤ i.
-        Tensor diff = Elementwise.sub(Views.unsqueeze(bc, 4), Views.unsqueeze(bc, 3));   // [B,H,N,C,C,dk]
-        Tensor above = Views.reshape(Indexing.causalMask(c).to(ct).to(q.device()), c, c, 1);
-        Tensor decay = Elementwise.exp(Indexing.where(above, Tensor.full(ct, q.device(), -1e30, 1), diff));
-        Tensor prod = Elementwise.mul(Elementwise.mul(Views.unsqueeze(qc, 4), Views.unsqueeze(kc, 3)), decay);
-        Tensor a = Reductions.sum(prod, new int[] {5}, false);                              // [B,H,N,C,C]
+        // Intra-chunk: A[i,j] = Σ_c q[i,c] k[j,c] exp(b[i,c] − b[j,c]) for j ≤ i (a backend kernel; see GlaIntra).
+        Tensor a = intraScores(qc, kc, bc);                                                 // [B,H,N,C,C]
         Tensor o = LinearAlgebra.matmul(a, vc);                                             // [B,H,N,C,dv]
 
         // Inter-chunk: the state entering chunk n, decayed to each query; chunk n's own contribution to the next.
@@ -113,6 +114,16 @@ public final class Gla {
         }
         Tensor o = t == 1 ? Views.unsqueeze(outs[0], 1) : Views.stack(1, outs);
         return new Result(o.to(q.dtype()), state);
+    }
+
+    /** The intra-chunk scores as one autograd node over the backend's kernel and its hand-written backward. */
+    static Tensor intraScores(Tensor q, Tensor k, Tensor b) {
+        Backend be = q.backend();
+        Tensor a = be.glaIntraScores(q, k, b);
+        return Autograd.record("gla.intra", a, new Tensor[] {q, k, b}, g -> {
+            Tensor[] d = be.glaIntraScoresBackward(q, k, b, g);
+            return new Tensor[] {d[0], d[1], d[2]};
+        });
     }
 
     static DType computeType(DType dt) {

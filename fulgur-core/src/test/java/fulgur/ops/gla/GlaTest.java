@@ -144,4 +144,25 @@ class GlaTest {
                     .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("chunkSize");
         }
     }
+
+    @Test
+    void intraChunkKernelMatchesItsComposedDefault() {
+        // The CPU backend fuses the intra-chunk scores; other backends inherit the composed default.
+        try (Scope s = Scope.open()) {
+            for (DType dt : new DType[] {DType.F64, DType.F32}) {
+                double tol = dt == DType.F64 ? 1e-12 : 1e-5;
+                Rng r = new Rng(6);
+                Tensor q = r.normal(dt, 0, 1, 2, 3, 5, 4);
+                Tensor k = r.normal(dt, 0, 1, 2, 3, 5, 4);
+                Tensor b = fulgur.ops.Indexing.cumsum(r.uniform(dt, -3, 0, 2, 3, 5, 4), 2);
+                Tensor dA = r.normal(dt, 0, 1, 2, 3, 5, 5);
+                assertThat(GradCheck.relErr(d(GlaIntra.cpuScores(q, k, b)), d(GlaIntra.composed(q, k, b)))).isLessThan(tol);
+                Tensor[] fused = GlaIntra.cpuScoresBackward(q, k, b, dA);
+                Tensor[] comp = GlaIntra.composedBackward(q, k, b, dA);
+                for (int i = 0; i < 3; i++) {
+                    assertThat(GradCheck.relErr(d(fused[i]), d(comp[i]))).as("gradient %d in %s", i, dt).isLessThan(tol);
+                }
+            }
+        }
+    }
 }
