@@ -11,8 +11,9 @@ import java.util.List;
 
 /**
  * HGRN2 configuration with the field names of fla's {@code HGRN2Config} (model_type "hgrn2"), so fla-hub configs
- * load and save interchangeably; unknown fields are ignored. As in fla, {@code expand_ratio} (the per-head key and
- * value dim) decides the heads when both are given: {@code num_heads = hidden_size / expand_ratio}.
+ * load and save interchangeably; unknown fields are ignored. As in fla's layer, {@code expand_ratio} (the per-head
+ * key and value dim) decides the heads when both are given: {@code num_heads} becomes hidden_size / expand_ratio
+ * (so {@code --set expand_ratio=...} on a small config just works).
  *
  * <p>{@code attn_scale} is ours (fla has no such field and ignores it): the factor on q·S. Absent, it is fla's
  * 1/√expand_ratio — fla's {@code chunk_gla} applies that default scale — so fla-hub checkpoints reproduce; the
@@ -60,8 +61,8 @@ public record Hgrn2Config(
         }
         if (expandRatio == null && numHeads > 0) {
             expandRatio = hiddenSize / numHeads;
-        } else if (numHeads == null && expandRatio > 0) {
-            numHeads = hiddenSize / expandRatio;
+        } else if (expandRatio != null && expandRatio > 0 && hiddenSize % expandRatio == 0) {
+            numHeads = hiddenSize / expandRatio;   // fla's layer lets expand_ratio decide; keep num_heads consistent
         }
         useShortConv = useShortConv == null ? false : useShortConv;
         convSize = convSize == null ? 4 : convSize;
@@ -137,8 +138,6 @@ public record Hgrn2Config(
             p.add("hidden_size and num_hidden_layers must be > 0, got " + hiddenSize + " and " + layers);
         } else if (expandRatio == null || expandRatio <= 0 || hiddenSize % expandRatio != 0) {
             p.add("expand_ratio " + expandRatio + " must be a positive divisor of hidden_size " + hiddenSize);
-        } else if (numHeads != null && numHeads != hiddenSize / expandRatio) {
-            p.add("num_heads " + numHeads + " disagrees with hidden_size / expand_ratio = " + hiddenSize / expandRatio);
         }
         if (intermediateSize != null && intermediateSize <= 0) {
             p.add("intermediate_size must be > 0, got " + intermediateSize);

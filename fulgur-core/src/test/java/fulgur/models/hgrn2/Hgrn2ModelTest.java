@@ -43,6 +43,10 @@ class Hgrn2ModelTest {
         assertThat(d.scale()).isEqualTo(1 / Math.sqrt(128));
         assertThat(d.tieWordEmbeddings()).isFalse();
         assertThat(Hgrn2Config.parse("{\"vocab_size\": 10, \"hidden_size\": 64, \"num_hidden_layers\": 2, \"num_heads\": 4}").expandRatio()).isEqualTo(16);
+        // both given: expand_ratio decides (fla's layer), num_heads follows
+        Hgrn2Config both = Hgrn2Config.parse(Hgrn2Config.small(10, 64, 2, 4).toJson().replace("\"expand_ratio\" : 16", "\"expand_ratio\" : 32"));
+        assertThat(both.numHeads()).isEqualTo(2);
+        assertThat(both.heads()).isEqualTo(2);
         assertThatThrownBy(() -> Hgrn2Config.parse("{\"vocab_size\": 0, \"hidden_size\": 30, \"num_hidden_layers\": 2, \"expand_ratio\": 4, \"use_short_conv\": true, \"hidden_act\": \"gelu\"}"))
                 .hasMessageContaining("vocab_size must be > 0")
                 .hasMessageContaining("expand_ratio 4 must be a positive divisor of hidden_size 30")
