@@ -155,7 +155,7 @@ class MetalaModelTest {
 
     @Test
     void trainsOnMqarAndTinyShakespeare() {
-        try (Scope s = Scope.open(); MetalaModel m = new MetalaModel(MetalaConfig.small(16, 32, 2, 4).withConvSize(2), 1)) {
+        try (Scope s = Scope.open(); MetalaModel m = new MetalaModel(MetalaConfig.small(16, 16, 2, 2).withConvSize(2), 1)) {
             // From ≈ ln 16 (uniform) towards ln 8 (guessing among the values) within the budget; recall below that
             // takes a few hundred steps more (MetaLA reached 1.94 after 300).
             double[] losses = GlaModelsTraining.train(m, 60, 3e-3, GlaModelsTraining.mqar(8));
@@ -163,7 +163,7 @@ class MetalaModelTest {
             assertThat(last).as("MQAR loss first %s, last-10 %s", losses[0], last).isLessThan(0.8 * losses[0]);
         }
         byte[] text = GlaModelsTraining.tinyShakespeare();
-        try (Scope s = Scope.open(); MetalaModel m = new MetalaModel(MetalaConfig.small(256, 32, 2, 4), 1)) {
+        try (Scope s = Scope.open(); MetalaModel m = new MetalaModel(MetalaConfig.small(256, 16, 2, 2), 1)) {
             double[] fl = GlaModelsTraining.firstAndLast(GlaModelsTraining.train(m, 40, 1e-2, GlaModelsTraining.bytes(text, 4, 32)), 10);
             assertThat(fl[1]).as("tinyshakespeare loss first-10 %s, last-10 %s", fl[0], fl[1]).isLessThan(0.8 * fl[0]);
         }
