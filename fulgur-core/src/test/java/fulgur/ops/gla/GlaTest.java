@@ -165,4 +165,25 @@ class GlaTest {
             }
         }
     }
+
+    @Test
+    void bf16InputsComputeInF32AndReturnBf16() {
+        try (Scope s = Scope.open()) {
+            Tensor[] in = inputs(7, T, DType.F32);
+            Tensor[] lo = new Tensor[in.length];
+            for (int i = 0; i < in.length; i++) {
+                lo[i] = in[i].to(DType.BF16);
+            }
+            Gla.Result r = Gla.chunked(lo[0], lo[1], lo[2], lo[3], 1.0, lo[4], true, 4);
+            assertThat(r.output().dtype()).isEqualTo(DType.BF16);
+            assertThat(r.finalState().dtype()).isEqualTo(DType.F32);
+            double[][] w = new double[5][];
+            for (int i = 0; i < 5; i++) {
+                w[i] = d(lo[i]);
+            }
+            GlaNaive.Result ref = GlaNaive.forward(w[0], w[1], w[2], w[3], w[4], B, T, H, DK, DV, 1.0);
+            assertThat(GradCheck.relErr(d(r.output()), ref.output())).isLessThan(1e-2);
+            assertThat(GradCheck.relErr(d(r.finalState()), ref.finalState())).isLessThan(1e-5);
+        }
+    }
 }
