@@ -191,4 +191,20 @@ public interface Backend {
     default Tensor[] lightnetBackward(Tensor q, Tensor k, Tensor v, Tensor s0, Tensor z0, Tensor packedGrad) {
         return null;
     }
+    // ---------------------------------------------------------------- gated linear attention
+
+    /**
+     * Intra-chunk scores of {@link fulgur.ops.gla.Gla#chunked}: q, k and the within-chunk cumulative log-decay b, all
+     * {@code [..., C, dk]} on this device (same shape, same floating dtype) → A {@code [..., C, C]} with
+     * A[i,j] = Σ_c q[i,c] k[j,c] exp(b[i,c] − b[j,c]) for j ≤ i and 0 above the diagonal, in f32 (f64 for f64). The
+     * default composes other ops of this backend; the CPU backend fuses it.
+     */
+    default Tensor glaIntraScores(Tensor q, Tensor k, Tensor b) {
+        return fulgur.ops.gla.GlaIntra.composed(q, k, b);
+    }
+
+    /** Gradients {dq, dk, db} of {@link #glaIntraScores} from dA {@code [..., C, C]}. */
+    default Tensor[] glaIntraScoresBackward(Tensor q, Tensor k, Tensor b, Tensor dA) {
+        return fulgur.ops.gla.GlaIntra.composedBackward(q, k, b, dA);
+    }
 }

@@ -2,8 +2,11 @@ package fulgur.models;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import fulgur.io.Json;
+import fulgur.models.hgrn2.Hgrn2Architecture;
+import fulgur.models.lcsm.LcsmArchitecture;
 import fulgur.models.lightnet.LightNetArchitecture;
 import fulgur.models.llama.LlamaArchitecture;
+import fulgur.models.metala.MetalaArchitecture;
 import fulgur.models.minimax.MiniMaxArchitecture;
 import fulgur.models.tnl.TnlArchitecture;
 import java.io.IOException;
@@ -17,11 +20,13 @@ public final class Architectures {
 
     private static final List<Architecture> ALL = List.of(
             new TnlArchitecture(),
+            new Hgrn2Architecture(),
+            new MetalaArchitecture(),
+            new LightNetArchitecture(),
+            new LcsmArchitecture(),
             new LlamaArchitecture(false),
             new LlamaArchitecture(true),
-            new MiniMaxArchitecture(),
-            new fulgur.models.lcsm.LcsmArchitecture(),
-            new LightNetArchitecture());
+            new MiniMaxArchitecture());
 
     private Architectures() {}
 

@@ -204,4 +204,14 @@ public final class CpuBackend implements Backend {
     public Tensor[] lightnetBackward(Tensor q, Tensor k, Tensor v, Tensor s0, Tensor z0, Tensor packedGrad) {
         return LightNetCpu.backward(q, k, v, s0, z0, packedGrad);
     }
+
+    @Override
+    public Tensor glaIntraScores(Tensor q, Tensor k, Tensor b) {
+        return fulgur.ops.gla.GlaIntra.cpuScores(q, k, b);
+    }
+
+    @Override
+    public Tensor[] glaIntraScoresBackward(Tensor q, Tensor k, Tensor b, Tensor dA) {
+        return fulgur.ops.gla.GlaIntra.cpuScoresBackward(q, k, b, dA);
+    }
 }

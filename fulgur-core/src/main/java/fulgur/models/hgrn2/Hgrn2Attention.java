@@ -1,0 +1,72 @@
+package fulgur.models.hgrn2;
+
+import fulgur.nn.Linear;
+import fulgur.nn.Module;
+import fulgur.nn.RMSNorm;
+import fulgur.ops.Activations;
+import fulgur.ops.Elementwise;
+import fulgur.ops.Views;
+import fulgur.ops.gla.Gla;
+import fulgur.tensor.Rng;
+import fulgur.tensor.Tensor;
+
+/**
+ * HGRN2's token mixer (fla's HGRN2Attention): q = SiLU(q_proj x), forget gate f = β + (1−β)σ(f_proj x) in log
+ * space, input i = i_proj x; per head GLA with k = 1 − f, v = i, log-decay log f; RMSNorm (g_norm) and o_proj.
+ */
+final class Hgrn2Attention extends Module {
+    private final Linear q;
+    private final Linear f;
+    private final Linear i;
+    private final RMSNorm gNorm;
+    private final Linear o;
+    private final int heads;
+    private final int expand;
+    private final double scale;
+
+    Hgrn2Attention(Hgrn2Config c, Rng rng) {
+        int d = c.hiddenSize();
+        heads = c.heads();
+        expand = c.expandRatio();
+        scale = c.scale();
+        q = child("q_proj", Hgrn2Model.linear(d, d, rng, c.initializerRange()));
+        f = child("f_proj", Hgrn2Model.linear(d, d, rng, c.initializerRange()));
+        i = child("i_proj", Hgrn2Model.linear(d, d, rng, c.initializerRange()));
+        gNorm = child("g_norm", new RMSNorm(d, c.normEps(), c.elementwiseAffine()));
+        o = child("o_proj", Hgrn2Model.linear(d, d, rng, c.initializerRange()));
+    }
+
+    /**
+     * x [B, T, D] → [B, T, D]. {@code lowerBound} is this layer's β [D] (null for layer 0 or without lower bounds).
+     * With a cache, continues from its state and leaves the new one there.
+     */
+    Tensor forward(Tensor x, Tensor lowerBound, Hgrn2Cache.Layer cache) {
+        int b = x.size(0);
+        int t = x.size(1);
+        Tensor qq = Activations.silu(q.forward(x));
+        Tensor g = Activations.logSigmoid(f.forward(x));
+        if (lowerBound != null) {
+            // log(β + (1−β)σ(f)) = logaddexp(log β, log(1−β) + log σ(f)), as fla computes it.
+            Tensor a = Elementwise.log(lowerBound);
+            Tensor bb = Elementwise.add(Elementwise.log(Elementwise.addScalar(Elementwise.neg(lowerBound), 1)), g);
+            Tensor spread = Elementwise.abs(Elementwise.sub(a, bb));
+            g = Elementwise.add(Elementwise.maximum(a, bb), Elementwise.log(Elementwise.addScalar(Elementwise.exp(Elementwise.neg(spread)), 1)));
+        }
+        Tensor k = Elementwise.addScalar(Elementwise.neg(Elementwise.exp(g)), 1);
+        Tensor v = i.forward(x);
+        int[] hs = {b, t, heads, expand};
+        Tensor qh = Views.reshape(qq, hs), kh = Views.reshape(k, hs), gh = Views.reshape(g, hs), vh = Views.reshape(v, hs);
+        Tensor out;
+        if (cache == null) {
+            out = Gla.attention(qh, kh, vh, gh, scale);
+        } else {
+            Gla.Result r = cache.state != null && t <= Hgrn2Cache.RECURRENT_MAX_TOKENS
+                    ? Gla.recurrent(qh, kh, vh, gh, scale, cache.state)
+                    : Gla.chunked(qh, kh, vh, gh, scale, cache.state, true, Gla.DEFAULT_CHUNK);
+            out = r.output();
+            cache.replaceState(r.finalState());
+            cache.position += t;
+        }
+        return o.forward(gNorm.forward(Views.reshape(out, b, t, heads * expand)));
+    }
+}

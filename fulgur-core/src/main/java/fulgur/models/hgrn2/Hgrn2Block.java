@@ -1,0 +1,27 @@
+package fulgur.models.hgrn2;
+
+import fulgur.nn.Module;
+import fulgur.nn.RMSNorm;
+import fulgur.ops.Elementwise;
+import fulgur.tensor.Rng;
+import fulgur.tensor.Tensor;
+
+/** One pre-norm HGRN2 block (fla's HGRN2Block): x + attn(attn_norm(x)), then x + mlp(mlp_norm(x)). */
+final class Hgrn2Block extends Module {
+    private final RMSNorm attnNorm;
+    private final Hgrn2Attention attn;
+    private final RMSNorm mlpNorm;
+    private final Hgrn2Mlp mlp;
+
+    Hgrn2Block(Hgrn2Config c, Rng rng) {
+        attnNorm = child("attn_norm", new RMSNorm(c.hiddenSize(), c.normEps(), true));
+        attn = child("attn", new Hgrn2Attention(c, rng));
+        mlpNorm = child("mlp_norm", new RMSNorm(c.hiddenSize(), c.normEps(), true));
+        mlp = child("mlp", new Hgrn2Mlp(c.hiddenSize(), c.mlpSize(), rng, c.initializerRange()));
+    }
+
+    Tensor forward(Tensor x, Tensor lowerBound, Hgrn2Cache.Layer cache) {
+        Tensor h = Elementwise.add(x, attn.forward(attnNorm.forward(x), lowerBound, cache));
+        return Elementwise.add(h, mlp.forward(mlpNorm.forward(h)));
+    }
+}

@@ -1,0 +1,135 @@
+package fulgur.models.hgrn2;
+
+import fulgur.models.DecodeCache;
+import fulgur.models.LanguageModel;
+import fulgur.nn.Embedding;
+import fulgur.nn.Linear;
+import fulgur.nn.Module;
+import fulgur.nn.ModuleList;
+import fulgur.nn.Parameter;
+import fulgur.nn.RMSNorm;
+import fulgur.ops.Activations;
+import fulgur.ops.Elementwise;
+import fulgur.ops.Indexing;
+import fulgur.ops.LinearAlgebra;
+import fulgur.ops.Losses;
+import fulgur.ops.Views;
+import fulgur.tensor.Rng;
+import fulgur.tensor.Tensor;
+
+/**
+ * HGRN2 for causal language modelling, as fla's HGRN2ForCausalLM: parameter names match fla-hub checkpoints
+ * ("model.embeddings.weight", "model.lower_bounds", "model.layers.0.attn.q_proj.weight", ..., "model.norm.weight",
+ * "lm_head.weight" unless tied).
+ */
+public final class Hgrn2Model extends Module implements LanguageModel {
+    private final Hgrn2Config config;
+    private final Core core;
+    private final Linear lmHead;
+
+    /** The decoder stack, named "model" as in fla. */
+    static final class Core extends Module {
+        final Embedding embeddings;
+        final Parameter lowerBounds;
+        final ModuleList<Hgrn2Block> layers;
+        final RMSNorm norm;
+
+        Core(Hgrn2Config c, Rng rng) {
+            embeddings = child("embeddings", new Embedding(c.vocabSize(), c.hiddenSize(), c.initializerRange(), rng));
+            // fla initialises Γ to zeros (the official code to ones): β starts at l/L, evenly spread.
+            lowerBounds = c.useLowerBound() ? param("lower_bounds", Tensor.zeros(c.layers(), c.hiddenSize()), false) : null;
+            layers = child("layers", new ModuleList<>());
+            for (int l = 0; l < c.layers(); l++) {
+                layers.add(new Hgrn2Block(c, rng));
+            }
+            norm = child("norm", new RMSNorm(c.hiddenSize(), c.normEps(), true));
+        }
+    }
+
+    public Hgrn2Model(Hgrn2Config config, long seed) {
+        this.config = config.validate();
+        Rng rng = new Rng(seed);
+        this.core = child("model", new Core(config, rng));
+        this.lmHead = config.tieWordEmbeddings() ? null : child("lm_head", linear(config.hiddenSize(), config.vocabSize(), rng, config.initializerRange()));
+    }
+
+    /** A bias-free Linear with N(0, std²) weights (fla's _init_weights). */
+    static Linear linear(int in, int out, Rng rng, double std) {
+        return new Linear(rng.normal(0, std, out, in), null);
+    }
+
+    public Hgrn2Config config() {
+        return config;
+    }
+
+    /**
+     * The layer-wise lower bounds β [L, D]: cumulative softmax of Γ over layers minus its first row, so β_0 = 0
+     * and β rises with depth below 1. Null without lower bounds.
+     */
+    public Tensor lowerBounds() {
+        if (core.lowerBounds == null) {
+            return null;
+        }
+        Tensor p = Activations.softmax(core.lowerBounds.value(), 0);
+        return Elementwise.sub(Indexing.cumsum(p, 0), Views.narrow(p, 0, 0, 1));
+    }
+
+    @Override
+    public Module module() {
+        return this;
+    }
+
+    @Override
+    public String describe() {
+        return String.format("HGRN2, %d layers, width %d, %d heads (expand ratio %d)", config.layers(), config.hiddenSize(), config.heads(), config.expandRatio());
+    }
+
+    @Override
+    public int vocabSize() {
+        return config.vocabSize();
+    }
+
+    @Override
+    public String configJson() {
+        return config.toJson();
+    }
+
+    @Override
+    public Tensor forward(Tensor ids) {
+        return forward(ids, (Hgrn2Cache) null);
+    }
+
+    @Override
+    public Tensor forward(Tensor ids, DecodeCache cache) {
+        if (!(cache instanceof Hgrn2Cache hc)) {
+            throw new IllegalArgumentException("Hgrn2Model.forward: expected an Hgrn2Cache, got " + (cache == null ? "null" : cache.getClass().getSimpleName()));
+        }
+        return forward(ids, hc);
+    }
+
+    /** Token ids [B, T] → logits [B, T, vocab]; with a cache, continues decoding from it and advances it. */
+    public Tensor forward(Tensor ids, Hgrn2Cache cache) {
+        if (ids.ndim() != 2) {
+            throw new IllegalArgumentException("Hgrn2Model.forward: expected token ids [B, T], got " + ids.describe());
+        }
+        Tensor x = core.embeddings.forward(ids);
+        Tensor beta = lowerBounds();
+        for (int l = 0; l < core.layers.size(); l++) {
+            Tensor lb = beta == null || l == 0 ? null : Views.select(beta, 0, l);
+            x = core.layers.get(l).forward(x, lb, cache == null ? null : cache.layers.get(l));
+        }
+        x = core.norm.forward(x);
+        return lmHead != null ? lmHead.forward(x) : LinearAlgebra.linear(x, core.embeddings.weight().value(), null);
+    }
+
+    @Override
+    public Tensor loss(Tensor inputs, Tensor targets) {
+        Tensor logits = forward(inputs);
+        return Losses.crossEntropy(Views.reshape(logits, -1, config.vocabSize()), targets);
+    }
+
+    @Override
+    public Hgrn2Cache newCache() {
+        return new Hgrn2Cache(config.layers());
+    }
+}

@@ -1,0 +1,89 @@
+package fulgur.models.metala;
+
+import fulgur.nn.Linear;
+import fulgur.nn.Module;
+import fulgur.nn.Parameter;
+import fulgur.ops.Activations;
+import fulgur.ops.Elementwise;
+import fulgur.ops.Norms;
+import fulgur.ops.Reductions;
+import fulgur.ops.Views;
+import fulgur.ops.gla.Gla;
+import fulgur.tensor.Rng;
+import fulgur.tensor.Tensor;
+
+/**
+ * MetaLA's token mixer as the official {@code QVMetaLA_self_aug}:
+ * <pre>
+ *   x̃ = SiLU(ShortConv(x));  q = q_proj x̃;  log α = log σ(k_gate x̃)/16;  k = 1 − α;  v = v_proj x̃
+ *   o = GLA(q, k, v, log α) · 1/√(dk/H)  +  σ((q · (w_aug ⊙ k)) v)        (self-augmentation, w_aug = aug_balance)
+ *   y = out_proj( SiLU(g_proj x̃) ⊙ LayerNorm_per_head(o) )
+ * </pre>
+ * The GLA scale 1/√(dk/H) is what the official code gets from fla's fused_chunk_gla default; the self-augmentation
+ * term is the code's (σ of the scalar times v, elementwise), not the paper's σ(scalar) ⊙ v: checkpoints were
+ * trained with it, and with w_aug = 0 it adds a constant 1/2 that the per-head norm removes.
+ */
+final class MetalaAttention extends Module {
+    /** τ of α = σ(·)^{1/τ}. */
+    static final double DECAY_NORMALIZER = 16;
+    /** The per-head LayerNorm's epsilon (no affine), as the official code. */
+    static final double GROUP_NORM_EPS = 1e-5;
+
+    private final Linear qProj;
+    private final Linear kGate;
+    private final Linear vProj;
+    private final Linear gProj;
+    private final Linear outProj;
+    private final Parameter augBalance;
+    private final ShortConv conv1d;
+    private final int heads;
+    private final int keyDim;
+    private final int headDim;
+
+    MetalaAttention(MetalaConfig c, Rng rng) {
+        int d = c.embedDim();
+        int dk = c.keyDim();
+        double std = c.initStd();
+        heads = c.heads();
+        keyDim = dk / heads;
+        headDim = d / heads;
+        qProj = child("q_proj", MetalaModel.linear(d, dk, false, rng, std));
+        kGate = child("k_gate", MetalaModel.linear(d, dk, false, rng, std));
+        vProj = child("v_proj", MetalaModel.linear(d, d, false, rng, std));
+        gProj = child("g_proj", MetalaModel.linear(d, d, true, rng, std));
+        outProj = child("out_proj", MetalaModel.linear(d, d, false, rng, std));
+        augBalance = param("aug_balance", Tensor.zeros(dk), false);
+        conv1d = child("conv1d", new ShortConv(d, c.dConv(), rng));
+    }
+
+    /** x [B, T, d] → [B, T, d]; with a cache, continues from its state and conv tail and leaves the new ones there. */
+    Tensor forward(Tensor x, MetalaCache.Layer cache) {
+        int b = x.size(0);
+        int t = x.size(1);
+        ShortConv.Out conv = conv1d.forward(x, cache == null ? null : cache.convTail);
+        Tensor xs = Activations.silu(conv.y());
+        Tensor q = Views.reshape(qProj.forward(xs), b, t, heads, keyDim);
+        Tensor logAlpha = Views.reshape(Elementwise.mulScalar(Activations.logSigmoid(kGate.forward(xs)), 1 / DECAY_NORMALIZER), b, t, heads, keyDim);
+        Tensor k = Elementwise.addScalar(Elementwise.neg(Elementwise.exp(logAlpha)), 1);
+        Tensor v = Views.reshape(vProj.forward(xs), b, t, heads, headDim);
+        Tensor g = gProj.forward(xs);
+        double scale = 1 / Math.sqrt(keyDim);
+        Tensor o;
+        if (cache == null) {
+            o = Gla.attention(q, k, v, logAlpha, scale);
+        } else {
+            Gla.Result r = cache.state != null && t <= MetalaCache.RECURRENT_MAX_TOKENS
+                    ? Gla.recurrent(q, k, v, logAlpha, scale, cache.state)
+                    : Gla.chunked(q, k, v, logAlpha, scale, cache.state, true, Gla.DEFAULT_CHUNK);
+            o = r.output();
+            cache.replace(r.finalState(), conv.tail());
+            cache.position += t;
+        }
+        // Self-augmentation: σ((q·(w_aug ⊙ k)) v) added to the output only (the state is untouched).
+        Tensor aug = Views.reshape(augBalance.value(), heads, keyDim);
+        Tensor w = Reductions.sum(Elementwise.mul(q, Elementwise.mul(k, aug)), new int[] {3}, true);   // [B,T,H,1]
+        o = Elementwise.add(o, Activations.sigmoid(Elementwise.mul(w, v)));
+        o = Views.reshape(Norms.layerNorm(o, null, null, GROUP_NORM_EPS), b, t, heads * headDim);
+        return outProj.forward(Elementwise.mul(Activations.silu(g), o));
+    }
+}

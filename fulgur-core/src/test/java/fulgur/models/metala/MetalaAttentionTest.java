@@ -1,0 +1,108 @@
+package fulgur.models.metala;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import fulgur.tensor.DType;
+import fulgur.tensor.Rng;
+import fulgur.tensor.Scope;
+import fulgur.tensor.Tensor;
+import fulgur.testing.GradCheck;
+import org.junit.jupiter.api.Test;
+
+/**
+ * MetaLA's token mixer against the official code's computation written out in f64 without log space: causal
+ * depthwise conv (torch Conv1d, padding K−1, last tap on the current token) + SiLU, α = σ(k_gate x̃)^{1/16}, k = 1 − α,
+ * S_t = diag(α_t) S_{t−1} + k_tᵀ v_t, o = q S/√(dk/H) + σ((q·(w_aug ⊙ k)) v), LayerNorm per head (no affine, eps 1e-5),
+ * y = out_proj(SiLU(g_proj x̃) ⊙ o).
+ */
+class MetalaAttentionTest {
+
+    static double[] linear(double[] w, double[] bias, double[] x, int out, int in) {
+        double[] y = new double[out];
+        for (int o = 0; o < out; o++) {
+            y[o] = bias == null ? 0 : bias[o];
+            for (int i = 0; i < in; i++) {
+                y[o] += w[o * in + i] * x[i];
+            }
+        }
+        return y;
+    }
+
+    static double sigmoid(double x) {
+        return 1 / (1 + Math.exp(-x));
+    }
+
+    @Test
+    void matchesTheOfficialComputation() {
+        int d = 16, t = 19, b = 2, h = 2, kernel = 3;
+        MetalaConfig c = MetalaConfig.small(10, d, 1, h).withConvSize(kernel);
+        try (Scope s = Scope.open(); MetalaAttention attn = new MetalaAttention(c, new Rng(2))) {
+            attn.to(DType.F64);
+            Rng r = new Rng(3);
+            attn.namedParameters().forEach((n, p) -> p.replace(r.normal(DType.F64, 0, 0.5, p.shape())));
+            Tensor x = r.normal(DType.F64, 0, 1, b, t, d);
+            double[] got = attn.forward(x, null).toDoubleArray();
+
+            var p = attn.stateDict();
+            double[] wq = p.get("q_proj.weight").toDoubleArray(), wk = p.get("k_gate.weight").toDoubleArray();
+            double[] wv = p.get("v_proj.weight").toDoubleArray(), wg = p.get("g_proj.weight").toDoubleArray();
+            double[] bg = p.get("g_proj.bias").toDoubleArray(), wo = p.get("out_proj.weight").toDoubleArray();
+            double[] aug = p.get("aug_balance").toDoubleArray(), conv = p.get("conv1d.weight").toDoubleArray();   // [d, 1, K]
+            double[] xs = x.toDoubleArray();
+            int dk = d / 2, kd = dk / h, hd = d / h;
+            double[] want = new double[b * t * d];
+            for (int bi = 0; bi < b; bi++) {
+                double[][][] st = new double[h][kd][hd];
+                for (int ti = 0; ti < t; ti++) {
+                    double[] xt = new double[d];
+                    for (int ch = 0; ch < d; ch++) {
+                        double acc = 0;
+                        for (int j = 0; j < kernel; j++) {
+                            int src = ti - (kernel - 1) + j;
+                            acc += src < 0 ? 0 : conv[ch * kernel + j] * xs[(bi * t + src) * d + ch];
+                        }
+                        xt[ch] = acc * sigmoid(acc);
+                    }
+                    double[] q = linear(wq, null, xt, dk, d), a = linear(wk, null, xt, dk, d);
+                    double[] v = linear(wv, null, xt, d, d), g = linear(wg, bg, xt, d, d);
+                    double[] k = new double[dk];
+                    for (int i = 0; i < dk; i++) {
+                        a[i] = Math.pow(sigmoid(a[i]), 1 / 16.0);
+                        k[i] = 1 - a[i];
+                    }
+                    double[] o = new double[d];
+                    for (int hh = 0; hh < h; hh++) {
+                        double w = 0;
+                        for (int i = 0; i < kd; i++) {
+                            w += q[hh * kd + i] * aug[hh * kd + i] * k[hh * kd + i];
+                            for (int e = 0; e < hd; e++) {
+                                st[hh][i][e] = a[hh * kd + i] * st[hh][i][e] + k[hh * kd + i] * v[hh * hd + e];
+                            }
+                        }
+                        double mean = 0;
+                        for (int e = 0; e < hd; e++) {
+                            double acc = 0;
+                            for (int i = 0; i < kd; i++) {
+                                acc += q[hh * kd + i] * st[hh][i][e];
+                            }
+                            o[hh * hd + e] = acc / Math.sqrt(kd) + sigmoid(w * v[hh * hd + e]);
+                            mean += o[hh * hd + e] / hd;
+                        }
+                        double var = 0;
+                        for (int e = 0; e < hd; e++) {
+                            var += Math.pow(o[hh * hd + e] - mean, 2) / hd;
+                        }
+                        for (int e = 0; e < hd; e++) {
+                            o[hh * hd + e] = (o[hh * hd + e] - mean) / Math.sqrt(var + 1e-5);
+                        }
+                    }
+                    for (int ch = 0; ch < d; ch++) {
+                        o[ch] *= g[ch] * sigmoid(g[ch]);
+                    }
+                    System.arraycopy(linear(wo, null, o, d, d), 0, want, (bi * t + ti) * d, d);
+                }
+            }
+            assertThat(GradCheck.relErr(got, want)).isLessThan(1e-10);
+        }
+    }
+}
