@@ -10,6 +10,7 @@ import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
@@ -142,6 +143,19 @@ class CliTest {
         assertThat(run("convert", text.toString(), tmp.resolve("x").toString()).err()).contains("not a directory");
         assertThat(run("convert", tmp.toString(), tmp.resolve("x").toString()).err()).contains("no config.json");
         assertThat(tmp.resolve("x")).doesNotExist();
+    }
+
+    @Test
+    void mqarSweepTabulatesEveryModelAndPairCount(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("sweep");
+        Run r = run("mqar-sweep", "--models", "tnl,hgrn2", "--pairs", "2,3", "--seq-len", "16", "--vocab", "16", "--dim", "16", "--steps", "2",
+                "--batch-size", "4", "--out", out.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        List<String> rows = Files.readAllLines(out.resolve("mqar.md")).stream().filter(l -> l.matches("\\| (tnl|hgrn2) \\|.*")).toList();
+        assertThat(rows).hasSize(4);
+        assertThat(run("mqar-sweep", "--pairs", "9", "--seq-len", "16", "--out", tmp.resolve("x").toString()).err())
+                .contains("--pairs 9 does not fit --seq-len 16");
+        assertThat(run("mqar-sweep", "--models", "gpt2", "--out", tmp.resolve("x").toString()).err()).contains("unknown model 'gpt2'");
     }
 
     @Test
