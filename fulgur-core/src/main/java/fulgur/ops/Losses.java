@@ -76,7 +76,8 @@ public final class Losses {
         }
         boolean grads = GradMode.isEnabled() && (hidden.requiresGrad() || weight.requiresGrad());
         DType acc = weight.dtype() == DType.F64 ? DType.F64 : DType.F32;
-        double total = 0;
+        DType lossType = hidden.dtype() == DType.F64 ? DType.F64 : DType.F32;
+        Tensor total = Tensor.zeros(lossType, hidden.device()); // summed on the device: no host sync per chunk
         Tensor dh = grads ? Tensor.empty(hidden.dtype(), hidden.device(), n, d) : null;
         Tensor dw = grads ? Tensor.zeros(acc, weight.device(), weight.shape()) : null;
         try (var off = GradMode.noGrad()) {
@@ -97,7 +98,8 @@ public final class Losses {
                     Tensor logits = be.matmul(hc, w, false, true, null);
                     double share = valid == 0 ? 0 : (double) validHere / valid;
                     if (validHere > 0) {
-                        total += be.crossEntropy(logits, tc, ignoreIndex, labelSmoothing).item() * share;
+                        Tensor part = be.crossEntropy(logits, tc, ignoreIndex, labelSmoothing);
+                        be.copy(be.binary(BinaryOp.ADD, total, Elementwise.mulScalar(part.dtype() == lossType ? part : part.to(lossType), share)), total);
                     }
                     if (grads) {
                         Tensor dl = be.crossEntropyBackward(logits, tc, ignoreIndex, labelSmoothing, share);
@@ -108,7 +110,7 @@ public final class Losses {
                 }
             }
         }
-        Tensor out = Tensor.full(hidden.dtype() == DType.F64 ? DType.F64 : DType.F32, hidden.device(), total);
+        Tensor out = total;
         if (!grads) {
             return out;
         }

@@ -185,8 +185,10 @@ final class EosLayer extends Module {
         return new Tensor[] {i, ev, logO, sv};
     }
 
+    /** A constant in the input's dtype and on its device (constants are built on the CPU and are not parameters). */
     private static Tensor cast(Tensor t, Tensor like) {
-        return t.dtype() == like.dtype() ? t : Views.cast(t, like.dtype());
+        Tensor c = t.dtype() == like.dtype() ? t : Views.cast(t, like.dtype());
+        return c.device().equals(like.device()) ? c : c.to(like.device());
     }
 
     private Tensor logSigTau(Tensor z) {
