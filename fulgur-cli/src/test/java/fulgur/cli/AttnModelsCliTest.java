@@ -9,11 +9,11 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** Llama, Linear-Llama and the MiniMax hybrid train and generate through the unchanged CLI. */
+/** Llama, Linear-Llama, the MiniMax hybrid and LightNet train and generate through the unchanged CLI. */
 class AttnModelsCliTest {
 
     @ParameterizedTest
-    @ValueSource(strings = {"llama", "linear-llama", "minimax"})
+    @ValueSource(strings = {"llama", "linear-llama", "minimax", "lightnet"})
     void trainsAndGenerates(String model, @TempDir Path tmp) throws Exception {
         Path text = tmp.resolve("t.txt");
         Files.writeString(text, "to be or not to be, that is the question. ".repeat(100));
