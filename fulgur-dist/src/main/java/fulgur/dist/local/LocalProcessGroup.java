@@ -108,6 +108,28 @@ final class LocalProcessGroup implements ProcessGroup {
     public Work allReduce(Tensor tensor, ReduceOp op) {
         String name = "allReduce";
         checkOpen(name);
+        if (tensor.device().kind() != fulgur.tensor.Device.Kind.CPU) {
+            // device memory (e.g. gradient buckets of a GPU model): reduce a host copy, copy the result back on await
+            Tensor host = tensor.to(fulgur.tensor.Device.CPU).contiguous();
+            Work w = allReduce(host, op);
+            return new Work() {
+                private boolean copied;
+
+                @Override
+                public void await() {
+                    w.await();
+                    if (!copied) {
+                        tensor.copyFrom(host);
+                        copied = true;
+                    }
+                }
+
+                @Override
+                public boolean isCompleted() {
+                    return w.isCompleted();
+                }
+            };
+        }
         HostBuffers.checkReducible(name, tensor.dtype());
         MemorySegment seg = HostBuffers.segment(name, tensor);
         stats.record(CommOp.ALL_REDUCE, tensor.numel(), seg.byteSize());

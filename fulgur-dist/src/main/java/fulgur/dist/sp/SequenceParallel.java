@@ -22,8 +22,8 @@ public final class SequenceParallel {
     }
 
     public static SequenceShard shard(ProcessGroup group, SpAlgorithm algorithm, SequenceLayout layout, int blockSize) {
-        return new SequenceShard(layout.offset(group.rank()), new SequenceParallelLightning(group, algorithm, layout, blockSize),
-                new Lasp2hAttention(group, layout));
+        return new SequenceShard(layout.offset(group.rank()), HostStaged.lightning(new SequenceParallelLightning(group, algorithm, layout, blockSize)),
+                HostStaged.softmax(new Lasp2hAttention(group, layout)));
     }
 
     /** Columns {@code [offset(rank), offset(rank) + length(rank))} of a {@code [B, T]} (or {@code [B, T, ...]}) tensor, contiguous. */

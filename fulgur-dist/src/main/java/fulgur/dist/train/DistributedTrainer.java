@@ -64,10 +64,6 @@ public final class DistributedTrainer {
                     + " replicas (the batch size must be a multiple of the data-parallel size)");
         }
         SequenceLayout.even(cfg.seqLen(), sp); // fails early with a clear message when the length does not split
-        if (sp > 1 && model.module().device().kind() != fulgur.tensor.Device.Kind.CPU) {
-            throw new IllegalArgumentException("sequence parallelism (--sp " + sp + ") runs on CPU tensors only so far; on " + model.module().device()
-                    + " use data parallelism (--dp) or train on the CPU");
-        }
         this.world = world;
         this.grid = ParallelGrid.of(world, dp, sp);
         this.algorithm = algorithm;

@@ -1,0 +1,40 @@
+package fulgur.dist.sp;
+
+import fulgur.ops.attention.SoftmaxAttentionOp;
+import fulgur.ops.lightning.LightningAttentionOp;
+import fulgur.tensor.Device;
+import fulgur.tensor.Tensor;
+
+/**
+ * Sequence-parallel attention for tensors on an accelerator: the exchange and the chunked kernels of LASP, LASP-2
+ * and LASP-2H run on host tensors, so q, k and v go to the host and the output comes back (both moves are recorded
+ * by autograd, so gradients take the same way back). Correct on any device; the device-resident form, with the
+ * states exchanged in device memory, is future work — on GPUs this costs two transfers of q, k, v and o per layer.
+ */
+final class HostStaged {
+    private HostStaged() {}
+
+    static LightningAttentionOp lightning(LightningAttentionOp onHost) {
+        return (q, k, v, slopes, scale) -> {
+            if (q.device().kind() == Device.Kind.CPU) {
+                return onHost.apply(q, k, v, slopes, scale);
+            }
+            return onHost.apply(host(q), host(k), host(v), slopes, scale).to(q.device());
+        };
+    }
+
+    static SoftmaxAttentionOp softmax(SoftmaxAttentionOp onHost) {
+        return (q, k, v, scale, causal) -> {
+            if (q.device().kind() == Device.Kind.CPU) {
+                return onHost.apply(q, k, v, scale, causal);
+            }
+            return onHost.apply(host(q), host(k), host(v), scale, causal).to(q.device());
+        };
+    }
+
+    /** On the host in f32 or f64 (the host kernels' types; bf16 activations are widened there). */
+    private static Tensor host(Tensor t) {
+        Tensor h = t.to(Device.CPU);
+        return h.dtype() == fulgur.tensor.DType.F64 || h.dtype() == fulgur.tensor.DType.F32 ? h : h.to(fulgur.tensor.DType.F32);
+    }
+}
