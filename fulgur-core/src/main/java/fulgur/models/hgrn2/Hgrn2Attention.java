@@ -40,7 +40,7 @@ final class Hgrn2Attention extends Module {
      * x [B, T, D] → [B, T, D]. {@code lowerBound} is this layer's β [D] (null for layer 0 or without lower bounds).
      * With a cache, continues from its state and leaves the new one there.
      */
-    Tensor forward(Tensor x, Tensor lowerBound, Hgrn2Cache.Layer cache) {
+    Tensor forward(Tensor x, Tensor lowerBound, fulgur.models.RecurrentStateCache.Layer cache) {
         int b = x.size(0);
         int t = x.size(1);
         Tensor qq = Activations.silu(q.forward(x));
@@ -60,12 +60,11 @@ final class Hgrn2Attention extends Module {
         if (cache == null) {
             out = Gla.attention(qh, kh, vh, gh, scale);
         } else {
-            Gla.Result r = cache.state != null && t <= Hgrn2Cache.RECURRENT_MAX_TOKENS
-                    ? Gla.recurrent(qh, kh, vh, gh, scale, cache.state)
-                    : Gla.chunked(qh, kh, vh, gh, scale, cache.state, true, Gla.DEFAULT_CHUNK);
+            Gla.Result r = cache.recurrent(t)
+                    ? Gla.recurrent(qh, kh, vh, gh, scale, cache.state())
+                    : Gla.chunked(qh, kh, vh, gh, scale, cache.state(), true, Gla.DEFAULT_CHUNK);
             out = r.output();
-            cache.replaceState(r.finalState());
-            cache.position += t;
+            cache.replaceState(r.finalState(), t);
         }
         return o.forward(gNorm.forward(Views.reshape(out, b, t, heads * expand)));
     }

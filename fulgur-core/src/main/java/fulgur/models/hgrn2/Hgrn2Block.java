@@ -20,7 +20,7 @@ final class Hgrn2Block extends Module {
         mlp = child("mlp", new Hgrn2Mlp(c.hiddenSize(), c.mlpSize(), rng, c.initializerRange()));
     }
 
-    Tensor forward(Tensor x, Tensor lowerBound, Hgrn2Cache.Layer cache) {
+    Tensor forward(Tensor x, Tensor lowerBound, fulgur.models.RecurrentStateCache.Layer cache) {
         Tensor h = Elementwise.add(x, attn.forward(attnNorm.forward(x), lowerBound, cache));
         return Elementwise.add(h, mlp.forward(mlpNorm.forward(h)));
     }

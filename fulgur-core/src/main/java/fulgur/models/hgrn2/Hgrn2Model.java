@@ -116,7 +116,7 @@ public final class Hgrn2Model extends Module implements LanguageModel {
         Tensor beta = lowerBounds();
         for (int l = 0; l < core.layers.size(); l++) {
             Tensor lb = beta == null || l == 0 ? null : Views.select(beta, 0, l);
-            x = core.layers.get(l).forward(x, lb, cache == null ? null : cache.layers.get(l));
+            x = core.layers.get(l).forward(x, lb, cache == null ? null : cache.layer(l));
         }
         x = core.norm.forward(x);
         return lmHead != null ? lmHead.forward(x) : LinearAlgebra.linear(x, core.embeddings.weight().value(), null);

@@ -1,5 +1,6 @@
 package fulgur.models.tnl;
 
+import fulgur.models.RecurrentStateCache;
 import fulgur.models.SequenceShard;
 import fulgur.nn.Linear;
 import fulgur.nn.Module;
@@ -55,7 +56,7 @@ final class TnlAttention extends Module {
      * cache, the tokens sit at positions {@code shard.positionOffset()} onwards and attend through
      * {@code shard.lightning()}.
      */
-    Tensor forward(Tensor x, TnlCache.Layer cache, SequenceShard shard) {
+    Tensor forward(Tensor x, RecurrentStateCache.Layer cache, SequenceShard shard) {
         int b = x.size(0);
         int t = x.size(1);
         Tensor[] parts = Views.chunk(qkvu.forward(x), -1, 4);
@@ -66,7 +67,7 @@ final class TnlAttention extends Module {
         if (cache != null && !shard.isWhole()) {
             throw new IllegalArgumentException("TnlAttention: decoding with a cache needs the whole sequence, not a shard");
         }
-        long offset = cache == null ? shard.positionOffset() : cache.position;
+        long offset = cache == null ? shard.positionOffset() : cache.position();
         if (lrpe != null) {
             q = lrpe.forward(q, offset);
             k = lrpe.forward(k, offset);
@@ -74,14 +75,13 @@ final class TnlAttention extends Module {
         Tensor o;
         if (cache == null) {
             o = shard.lightning().apply(q, k, v, slopes, 1.0);
-        } else if (cache.state != null && t <= TnlCache.RECURRENT_MAX_TOKENS) {
-            o = Lightning.recurrent(q, k, v, slopes, 1.0, cache.state);
-            cache.position += t;
+        } else if (cache.recurrent(t)) {
+            o = Lightning.recurrent(q, k, v, slopes, 1.0, cache.state());
+            cache.advance(t);
         } else {
-            Lightning.Result r = Lightning.chunked(q, k, v, slopes, 1.0, cache.state, true, LightningChunked.DEFAULT_BLOCK, null);
+            Lightning.Result r = Lightning.chunked(q, k, v, slopes, 1.0, cache.state(), true, LightningChunked.DEFAULT_BLOCK, null);
             o = r.output();
-            cache.replaceState(r.finalState());
-            cache.position += t;
+            cache.replaceState(r.finalState(), t);
         }
         Tensor normed = norm.forward(Views.reshape(o, b, t, hidden));
         return out.forward(Elementwise.mul(u, normed));

@@ -20,7 +20,7 @@ final class TnlLayer extends Module {
         channelMixer = child("channel_mixer", new Glu(c.embedDim(), c.gluDim(), c.bias(), init));
     }
 
-    Tensor forward(Tensor x, TnlCache.Layer cache, SequenceShard shard) {
+    Tensor forward(Tensor x, fulgur.models.RecurrentStateCache.Layer cache, SequenceShard shard) {
         Tensor h = Elementwise.add(x, tokenMixer.forward(tokenNorm.forward(x), cache, shard));
         return Elementwise.add(h, channelMixer.forward(channelNorm.forward(h)));
     }

@@ -124,7 +124,7 @@ public final class TnlModel extends Module implements fulgur.models.LanguageMode
             x = Elementwise.mulScalar(x, Math.sqrt(config.embedDim()));
         }
         for (int l = 0; l < core.layers.size(); l++) {
-            x = core.layers.get(l).forward(x, cache == null ? null : cache.layers.get(l), shard);
+            x = core.layers.get(l).forward(x, cache == null ? null : cache.layer(l), shard);
         }
         return core.finalNorm.forward(x);
     }
