@@ -3,9 +3,7 @@ package fulgur.models.hgrn2;
 import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import java.io.IOException;
+import fulgur.models.ConfigJson;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -50,7 +48,6 @@ public record Hgrn2Config(
         @JsonProperty("fuse_cross_entropy") Boolean fuseCrossEntropy,
         @JsonProperty("attn_scale") Double attnScale) {
 
-    static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     /** fla's defaults for every absent field. */
     public Hgrn2Config {
@@ -164,18 +161,10 @@ public record Hgrn2Config(
     }
 
     public static Hgrn2Config parse(String json) {
-        try {
-            return JSON.readValue(json, Hgrn2Config.class).validate();
-        } catch (IOException e) {
-            throw new IllegalArgumentException("malformed HGRN2 config: " + e.getMessage(), e);
-        }
+        return ConfigJson.parse(json, Hgrn2Config.class, "HGRN2").validate();
     }
 
     public String toJson() {
-        try {
-            return JSON.writeValueAsString(this);
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
+        return ConfigJson.write(this);
     }
 }

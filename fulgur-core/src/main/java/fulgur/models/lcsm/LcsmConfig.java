@@ -3,9 +3,7 @@ package fulgur.models.lcsm;
 import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import java.io.IOException;
+import fulgur.models.ConfigJson;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -51,7 +49,6 @@ public record LcsmConfig(
         @JsonProperty("init_std") Double initStd,
         @JsonProperty("tie_word_embeddings") Boolean tieWordEmbeddings) {
 
-    static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
     static final Set<Integer> O_TYPES = Set.of(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10);
 
     public LcsmConfig {
@@ -156,18 +153,10 @@ public record LcsmConfig(
     }
 
     public static LcsmConfig parse(String json) {
-        try {
-            return JSON.readValue(json, LcsmConfig.class).validate();
-        } catch (IOException e) {
-            throw new IllegalArgumentException("malformed LCSM config: " + e.getMessage(), e);
-        }
+        return ConfigJson.parse(json, LcsmConfig.class, "LCSM").validate();
     }
 
     public String toJson() {
-        try {
-            return JSON.writeValueAsString(this);
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
+        return ConfigJson.write(this);
     }
 }

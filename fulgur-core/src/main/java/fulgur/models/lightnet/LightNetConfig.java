@@ -4,9 +4,7 @@ import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import java.io.IOException;
+import fulgur.models.ConfigJson;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -49,7 +47,6 @@ public record LightNetConfig(
         @JsonProperty("fuse_swiglu") Boolean fuseSwiglu,
         @JsonProperty("fuse_cross_entropy") Boolean fuseCrossEntropy) {
 
-    static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     /** fla's defaults for absent fields. */
     public LightNetConfig {
@@ -187,18 +184,10 @@ public record LightNetConfig(
     }
 
     public static LightNetConfig parse(String json) {
-        try {
-            return JSON.readValue(json, LightNetConfig.class).validate();
-        } catch (IOException e) {
-            throw new IllegalArgumentException("malformed LightNet config: " + e.getMessage(), e);
-        }
+        return ConfigJson.parse(json, LightNetConfig.class, "LightNet").validate();
     }
 
     public String toJson() {
-        try {
-            return JSON.writeValueAsString(this);
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
+        return ConfigJson.write(this);
     }
 }

@@ -4,9 +4,7 @@ import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import java.io.IOException;
+import fulgur.models.ConfigJson;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -43,7 +41,6 @@ public record LlamaConfig(
 
     public static final String LLAMA = "llama";
     public static final String LINEAR_LLAMA = "linear_llama";
-    static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     public LlamaConfig {
         if (modelType == null) {
@@ -162,18 +159,10 @@ public record LlamaConfig(
     }
 
     public static LlamaConfig parse(String json) {
-        try {
-            return JSON.readValue(json, LlamaConfig.class).validate();
-        } catch (IOException e) {
-            throw new IllegalArgumentException("malformed Llama config: " + e.getMessage(), e);
-        }
+        return ConfigJson.parse(json, LlamaConfig.class, "Llama").validate();
     }
 
     public String toJson() {
-        try {
-            return JSON.writeValueAsString(this);
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
+        return ConfigJson.write(this);
     }
 }

@@ -3,9 +3,7 @@ package fulgur.models.metala;
 import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import java.io.IOException;
+import fulgur.models.ConfigJson;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -37,7 +35,6 @@ public record MetalaConfig(
         @JsonProperty("eos_token_id") Integer eosTokenId,
         @JsonProperty("d_conv") Integer dConv) {
 
-    static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     /** The official defaults for every absent field (tie_word_embeddings: transformers' default, true). */
     public MetalaConfig {
@@ -114,18 +111,10 @@ public record MetalaConfig(
     }
 
     public static MetalaConfig parse(String json) {
-        try {
-            return JSON.readValue(json, MetalaConfig.class).validate();
-        } catch (IOException e) {
-            throw new IllegalArgumentException("malformed MetaLA config: " + e.getMessage(), e);
-        }
+        return ConfigJson.parse(json, MetalaConfig.class, "MetaLA").validate();
     }
 
     public String toJson() {
-        try {
-            return JSON.writeValueAsString(this);
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
+        return ConfigJson.write(this);
     }
 }

@@ -4,9 +4,7 @@ import com.fasterxml.jackson.annotation.JsonAlias;
 import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import java.io.IOException;
+import fulgur.models.ConfigJson;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -56,7 +54,6 @@ public record MiniMaxConfig(
         @JsonProperty("layer_types") List<String> layerTypes,
         @JsonProperty("rope_parameters") Map<String, Object> ropeParameters) {
 
-    static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     public MiniMaxConfig {
         modelType = modelType == null ? "minimax" : modelType;
@@ -229,18 +226,10 @@ public record MiniMaxConfig(
     }
 
     public static MiniMaxConfig parse(String json) {
-        try {
-            return JSON.readValue(json, MiniMaxConfig.class).validate();
-        } catch (IOException e) {
-            throw new IllegalArgumentException("malformed MiniMax config: " + e.getMessage(), e);
-        }
+        return ConfigJson.parse(json, MiniMaxConfig.class, "MiniMax").validate();
     }
 
     public String toJson() {
-        try {
-            return JSON.writeValueAsString(this);
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
+        return ConfigJson.write(this);
     }
 }

@@ -3,8 +3,7 @@ package fulgur.models.tnl;
 import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
+import fulgur.models.ConfigJson;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -36,7 +35,6 @@ public record TnlConfig(
         @JsonProperty("bos_token_id") Integer bosTokenId,
         @JsonProperty("eos_token_id") Integer eosTokenId) {
 
-    static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     public TnlConfig {
         if (modelType == null) {
@@ -120,25 +118,17 @@ public record TnlConfig(
 
     public static TnlConfig read(Path file) {
         try {
-            return JSON.readValue(Files.readString(file), TnlConfig.class).validate();
+            return ConfigJson.parse(Files.readString(file), TnlConfig.class, "TransNormerLLM").validate();
         } catch (IOException e) {
             throw new IllegalArgumentException("cannot read TransNormerLLM config " + file + ": " + e.getMessage(), e);
         }
     }
 
     public static TnlConfig parse(String json) {
-        try {
-            return JSON.readValue(json, TnlConfig.class).validate();
-        } catch (IOException e) {
-            throw new IllegalArgumentException("malformed TransNormerLLM config: " + e.getMessage(), e);
-        }
+        return ConfigJson.parse(json, TnlConfig.class, "TransNormerLLM").validate();
     }
 
     public String toJson() {
-        try {
-            return JSON.writeValueAsString(this);
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
+        return ConfigJson.write(this);
     }
 }
