@@ -2,7 +2,6 @@ package fulgur.models.llama;
 
 import fulgur.models.DecodeCache;
 import fulgur.models.HybridCache;
-import fulgur.models.LanguageModel;
 import fulgur.models.NormalInit;
 import fulgur.models.SequenceShard;
 import fulgur.nn.Embedding;
@@ -10,9 +9,6 @@ import fulgur.nn.Linear;
 import fulgur.nn.Module;
 import fulgur.nn.ModuleList;
 import fulgur.nn.RMSNorm;
-import fulgur.ops.LinearAlgebra;
-import fulgur.ops.Losses;
-import fulgur.ops.Views;
 import fulgur.tensor.Rng;
 import fulgur.tensor.Tensor;
 
@@ -22,7 +18,7 @@ import fulgur.tensor.Tensor;
  * "model.layers.0.self_attn.q_proj.weight", "model.layers.0.mlp.gate_proj.weight", "model.norm.weight",
  * "lm_head.weight" unless tied), for both.
  */
-public final class LlamaModel extends Module implements LanguageModel {
+public final class LlamaModel extends fulgur.models.DecoderLm {
     private final LlamaConfig config;
     private final Core core;
     private final Linear lmHead;
@@ -64,11 +60,6 @@ public final class LlamaModel extends Module implements LanguageModel {
     }
 
     @Override
-    public Module module() {
-        return this;
-    }
-
-    @Override
     public int vocabSize() {
         return config.vocabSize();
     }
@@ -85,27 +76,18 @@ public final class LlamaModel extends Module implements LanguageModel {
     }
 
     @Override
-    public Tensor forward(Tensor ids) {
-        return forward(ids, null, SequenceShard.WHOLE);
+    protected boolean ownsCache(DecodeCache cache) {
+        return cache instanceof HybridCache hc && hc.numLayers() == config.numHiddenLayers();
     }
 
     @Override
-    public Tensor forward(Tensor ids, DecodeCache cache) {
-        if (!(cache instanceof HybridCache hc) || hc.numLayers() != config.numHiddenLayers()) {
-            throw new IllegalArgumentException("LlamaModel.forward: expected this model's cache (newCache()), got " + cache);
-        }
-        return forward(ids, hc, SequenceShard.WHOLE);
+    protected Tensor outputWeight() {
+        return lmHead != null ? lmHead.weight().value() : core.embedTokens.weight().value();
     }
 
-    /** Token ids of one slice of longer sequences (positions from {@code shard.positionOffset()}) → logits. */
-    public Tensor forward(Tensor ids, SequenceShard shard) {
-        return forward(ids, null, shard);
-    }
-
-    private Tensor forward(Tensor ids, HybridCache cache, SequenceShard shard) {
-        if (ids.ndim() != 2) {
-            throw new IllegalArgumentException("LlamaModel.forward: expected token ids [B, T], got " + ids.describe());
-        }
+    @Override
+    protected Tensor hidden(Tensor ids, DecodeCache dc, SequenceShard shard) {
+        HybridCache cache = (HybridCache) dc;
         Tensor x = core.embedTokens.forward(ids);
         for (LlamaLayer layer : core.layers) {
             x = layer.forward(x, cache, shard);
@@ -113,19 +95,7 @@ public final class LlamaModel extends Module implements LanguageModel {
         if (cache != null) {
             cache.advance(ids.size(1));
         }
-        x = core.norm.forward(x);
-        return lmHead != null ? lmHead.forward(x) : LinearAlgebra.linear(x, core.embedTokens.weight().value(), null);
-    }
-
-    @Override
-    public Tensor loss(Tensor inputs, Tensor targets) {
-        return loss(inputs, targets, SequenceShard.WHOLE);
-    }
-
-    @Override
-    public Tensor loss(Tensor inputs, Tensor targets, SequenceShard shard) {
-        Tensor logits = forward(inputs, null, shard);
-        return Losses.crossEntropy(Views.reshape(logits, -1, config.vocabSize()), targets);
+        return core.norm.forward(x);
     }
 
     /** KV caches for Llama, recurrent states for Linear-Llama. */

@@ -2,7 +2,6 @@ package fulgur.models.minimax;
 
 import fulgur.models.DecodeCache;
 import fulgur.models.HybridCache;
-import fulgur.models.LanguageModel;
 import fulgur.models.NormalInit;
 import fulgur.models.SequenceShard;
 import fulgur.nn.Embedding;
@@ -11,9 +10,6 @@ import fulgur.nn.Module;
 import fulgur.nn.ModuleList;
 import fulgur.nn.RMSNorm;
 import fulgur.ops.Elementwise;
-import fulgur.ops.LinearAlgebra;
-import fulgur.ops.Losses;
-import fulgur.ops.Views;
 import fulgur.tensor.Rng;
 import fulgur.tensor.Tensor;
 
@@ -24,7 +20,7 @@ import fulgur.tensor.Tensor;
  * "model.layers.0.block_sparse_moe.experts.3.w1.weight", ...). The training loss adds the routers' load-balancing loss
  * (router_aux_loss_coef · E · Σ f_i P_i per layer, averaged over the layers).
  */
-public final class MiniMaxModel extends Module implements LanguageModel {
+public final class MiniMaxModel extends fulgur.models.DecoderLm {
     private final MiniMaxConfig config;
     private final Core core;
     private final Linear lmHead;
@@ -66,11 +62,6 @@ public final class MiniMaxModel extends Module implements LanguageModel {
     }
 
     @Override
-    public Module module() {
-        return this;
-    }
-
-    @Override
     public int vocabSize() {
         return config.vocabSize();
     }
@@ -88,26 +79,18 @@ public final class MiniMaxModel extends Module implements LanguageModel {
     }
 
     @Override
-    public Tensor forward(Tensor ids) {
-        return forward(ids, null, SequenceShard.WHOLE);
+    protected boolean ownsCache(DecodeCache cache) {
+        return cache instanceof HybridCache hc && hc.numLayers() == config.numHiddenLayers();
     }
 
     @Override
-    public Tensor forward(Tensor ids, DecodeCache cache) {
-        if (!(cache instanceof HybridCache hc) || hc.numLayers() != config.numHiddenLayers()) {
-            throw new IllegalArgumentException("MiniMaxModel.forward: expected this model's cache (newCache()), got " + cache);
-        }
-        return forward(ids, hc, SequenceShard.WHOLE);
+    protected Tensor outputWeight() {
+        return lmHead != null ? lmHead.weight().value() : core.embedTokens.weight().value();
     }
 
-    public Tensor forward(Tensor ids, SequenceShard shard) {
-        return forward(ids, null, shard);
-    }
-
-    private Tensor forward(Tensor ids, HybridCache cache, SequenceShard shard) {
-        if (ids.ndim() != 2) {
-            throw new IllegalArgumentException("MiniMaxModel.forward: expected token ids [B, T], got " + ids.describe());
-        }
+    @Override
+    protected Tensor hidden(Tensor ids, DecodeCache dc, SequenceShard shard) {
+        HybridCache cache = (HybridCache) dc;
         Tensor x = core.embedTokens.forward(ids);
         for (MiniMaxLayer layer : core.layers) {
             x = layer.forward(x, cache, shard);
@@ -115,8 +98,7 @@ public final class MiniMaxModel extends Module implements LanguageModel {
         if (cache != null) {
             cache.advance(ids.size(1));
         }
-        x = core.norm.forward(x);
-        return lmHead != null ? lmHead.forward(x) : LinearAlgebra.linear(x, core.embedTokens.weight().value(), null);
+        return core.norm.forward(x);
     }
 
     /** The routers' load-balancing loss of the last forward, averaged over the layers (already scaled by router_aux_loss_coef). */
@@ -132,17 +114,10 @@ public final class MiniMaxModel extends Module implements LanguageModel {
         return Elementwise.mulScalar(sum, 1.0 / core.layers.size());
     }
 
-    /** Cross-entropy plus the auxiliary load-balancing loss. */
+    /** The training loss is the cross-entropy plus the load-balancing loss (unless router_aux_loss_coef is 0). */
     @Override
-    public Tensor loss(Tensor inputs, Tensor targets) {
-        return loss(inputs, targets, SequenceShard.WHOLE);
-    }
-
-    @Override
-    public Tensor loss(Tensor inputs, Tensor targets, SequenceShard shard) {
-        Tensor logits = forward(inputs, null, shard);
-        Tensor ce = Losses.crossEntropy(Views.reshape(logits, -1, config.vocabSize()), targets);
-        return config.routerAuxLossCoef() == 0 ? ce : Elementwise.add(ce, auxLoss());
+    protected Tensor auxiliaryLoss() {
+        return config.routerAuxLossCoef() == 0 ? null : auxLoss();
     }
 
     /** KV caches for the softmax layers, recurrent states for the lightning layers. */

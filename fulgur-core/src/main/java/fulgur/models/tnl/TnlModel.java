@@ -7,8 +7,6 @@ import fulgur.nn.Module;
 import fulgur.nn.ModuleList;
 import fulgur.nn.RMSNorm;
 import fulgur.ops.Elementwise;
-import fulgur.ops.LinearAlgebra;
-import fulgur.ops.Losses;
 import fulgur.ops.lightning.LightningDecay;
 import fulgur.tensor.Rng;
 import fulgur.tensor.Tensor;
@@ -18,7 +16,7 @@ import fulgur.tensor.Tensor;
  * parameter names match it ("model.embed_tokens.weight", "model.layers.0.token_mixer.qkvu_proj.weight", ...,
  * "lm_head.weight" when the head is not tied), so checkpoints map one to one.
  */
-public final class TnlModel extends Module implements fulgur.models.LanguageModel {
+public final class TnlModel extends fulgur.models.DecoderLm {
     /** SimpleRMSNorm's epsilon in the official code. */
     static final double SRMS_EPS = 1e-8;
 
@@ -59,11 +57,6 @@ public final class TnlModel extends Module implements fulgur.models.LanguageMode
     }
 
     @Override
-    public Module module() {
-        return this;
-    }
-
-    @Override
     public String describe() {
         return String.format("TransNormerLLM, %d layers, width %d, %d heads", config.layers(), config.embedDim(), config.heads());
     }
@@ -79,67 +72,28 @@ public final class TnlModel extends Module implements fulgur.models.LanguageMode
     }
 
     @Override
-    public Tensor forward(Tensor ids, fulgur.models.DecodeCache cache) {
-        if (!(cache instanceof TnlCache tc)) {
-            throw new IllegalArgumentException("TnlModel.forward: expected a TnlCache, got " + cache.getClass().getSimpleName());
-        }
-        return forward(ids, tc);
-    }
-
-    /** Token ids [B, T] (i32/i64) → logits [B, T, vocab]. */
-    @Override
-    public Tensor forward(Tensor ids) {
-        return forward(ids, null, SequenceShard.WHOLE);
-    }
-
-    /** With a cache: continues decoding from it (prefill when empty) and advances it. */
-    public Tensor forward(Tensor ids, TnlCache cache) {
-        return forward(ids, cache, SequenceShard.WHOLE);
-    }
-
-    /**
-     * Token ids [B, T] of one slice of longer sequences (positions from {@code shard.positionOffset()}) → logits
-     * [B, T, vocab]; the lightning layers reach earlier slices through {@code shard.lightning()}.
-     */
-    public Tensor forward(Tensor ids, SequenceShard shard) {
-        return forward(ids, null, shard);
-    }
-
-    private Tensor forward(Tensor ids, TnlCache cache, SequenceShard shard) {
-        return LinearAlgebra.linear(hidden(ids, cache, shard), headWeight(), null);
+    protected boolean ownsCache(fulgur.models.DecodeCache cache) {
+        return cache instanceof TnlCache;
     }
 
     /** The output projection [vocab, width]: the embedding when tied. */
-    private Tensor headWeight() {
+    @Override
+    protected Tensor outputWeight() {
         return lmHead != null ? lmHead.weight().value() : core.embedTokens.weight().value();
     }
 
-    /** The final-normalised hidden states [B, T, width] that the output projection turns into logits. */
-    private Tensor hidden(Tensor ids, TnlCache cache, SequenceShard shard) {
-        if (ids.ndim() != 2) {
-            throw new IllegalArgumentException("TnlModel.forward: expected token ids [B, T], got " + ids.describe());
-        }
+    /** The lightning layers reach earlier slices of a sharded sequence through {@code shard.lightning()}. */
+    @Override
+    protected Tensor hidden(Tensor ids, fulgur.models.DecodeCache cache, SequenceShard shard) {
+        TnlCache tc = (TnlCache) cache;
         Tensor x = core.embedTokens.forward(ids);
         if (!config.noScaleEmbedding()) {
             x = Elementwise.mulScalar(x, Math.sqrt(config.embedDim()));
         }
         for (int l = 0; l < core.layers.size(); l++) {
-            x = core.layers.get(l).forward(x, cache == null ? null : cache.layer(l), shard);
+            x = core.layers.get(l).forward(x, tc == null ? null : tc.layer(l), shard);
         }
         return core.finalNorm.forward(x);
-    }
-
-    /** Mean next-token cross-entropy of inputs [B, T] against targets [B, T] (−100 ignored). */
-    @Override
-    public Tensor loss(Tensor inputs, Tensor targets) {
-        return loss(inputs, targets, SequenceShard.WHOLE);
-    }
-
-    @Override
-    public Tensor loss(Tensor inputs, Tensor targets, SequenceShard shard) {
-        // projection and loss fused in chunks: the [tokens, vocab] logits never exist at once
-        return Losses.linearCrossEntropy(hidden(inputs, null, shard), headWeight(), targets, Losses.IGNORE_INDEX, 0,
-                Losses.linearCrossEntropyChunk(config.vocabSize()));
     }
 
     /** An empty decoding cache for this model. */

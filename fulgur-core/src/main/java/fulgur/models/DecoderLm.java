@@ -1,0 +1,85 @@
+package fulgur.models;
+
+import fulgur.nn.Module;
+import fulgur.ops.LinearAlgebra;
+import fulgur.ops.Losses;
+import fulgur.tensor.Tensor;
+
+/**
+ * What the decoder-only language models of the zoo share around their own layers: token ids in, final-normalised
+ * hidden states out of {@link #hidden}, logits through the output projection (the embedding when tied), and the
+ * training loss with projection and cross-entropy fused in chunks ({@link Losses#linearCrossEntropy}), so the
+ * [tokens, vocab] logits never exist during training. Subclasses add their layers, cache type and config.
+ */
+public abstract class DecoderLm extends Module implements LanguageModel {
+
+    /**
+     * Token ids [B, T] → the final-normalised hidden states [B, T, width]. {@code cache} is null or this model's
+     * own cache (checked by {@link #ownsCache}), which the call continues from and advances; {@code shard} places the
+     * tokens in a longer sequence (models without sequence parallelism reject anything but the whole sequence).
+     */
+    protected abstract Tensor hidden(Tensor ids, DecodeCache cache, SequenceShard shard);
+
+    /** The output projection [vocab, width]. */
+    protected abstract Tensor outputWeight();
+
+    /** Whether {@code cache} is one this model made ({@link #newCache}). */
+    protected abstract boolean ownsCache(DecodeCache cache);
+
+    /** Extra training-loss terms of the last forward (e.g. MoE load balancing), added to the cross-entropy; null if none. */
+    protected Tensor auxiliaryLoss() {
+        return null;
+    }
+
+    @Override
+    public Module module() {
+        return this;
+    }
+
+    @Override
+    public Tensor forward(Tensor ids) {
+        return forward(ids, SequenceShard.WHOLE);
+    }
+
+    /** Token ids of one slice of longer sequences (positions from {@code shard.positionOffset()}) → logits. */
+    public Tensor forward(Tensor ids, SequenceShard shard) {
+        return LinearAlgebra.linear(hidden(checkIds(ids), null, shard), outputWeight(), null);
+    }
+
+    @Override
+    public Tensor forward(Tensor ids, DecodeCache cache) {
+        if (!ownsCache(cache)) {
+            throw new IllegalArgumentException(getClass().getSimpleName() + ".forward: expected a cache from this model's newCache(), got "
+                    + (cache == null ? "null" : cache.getClass().getSimpleName()));
+        }
+        return LinearAlgebra.linear(hidden(checkIds(ids), cache, SequenceShard.WHOLE), outputWeight(), null);
+    }
+
+    /** Mean next-token cross-entropy of inputs [B, T] against targets (−100 ignored), plus any auxiliary loss. */
+    @Override
+    public Tensor loss(Tensor inputs, Tensor targets) {
+        return loss(inputs, targets, SequenceShard.WHOLE);
+    }
+
+    @Override
+    public Tensor loss(Tensor inputs, Tensor targets, SequenceShard shard) {
+        Tensor ce = Losses.linearCrossEntropy(hidden(checkIds(inputs), null, shard), outputWeight(), targets, Losses.IGNORE_INDEX, 0,
+                Losses.linearCrossEntropyChunk(vocabSize()));
+        Tensor aux = auxiliaryLoss();
+        return aux == null ? ce : ce.add(aux);
+    }
+
+    private Tensor checkIds(Tensor ids) {
+        if (ids.ndim() != 2) {
+            throw new IllegalArgumentException(getClass().getSimpleName() + ".forward: expected token ids [B, T], got " + ids.describe());
+        }
+        return ids;
+    }
+
+    /** For models without sequence parallelism: the whole sequence only. */
+    protected final void requireWhole(SequenceShard shard) {
+        if (!shard.isWhole()) {
+            throw new UnsupportedOperationException(getClass().getSimpleName() + " does not support sequence parallelism");
+        }
+    }
+}
