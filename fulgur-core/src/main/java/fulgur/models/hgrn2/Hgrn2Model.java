@@ -1,7 +1,7 @@
 package fulgur.models.hgrn2;
 
 import fulgur.models.DecodeCache;
-import fulgur.models.LanguageModel;
+import fulgur.models.SequenceShard;
 import fulgur.nn.Embedding;
 import fulgur.nn.Linear;
 import fulgur.nn.Module;
@@ -11,8 +11,6 @@ import fulgur.nn.RMSNorm;
 import fulgur.ops.Activations;
 import fulgur.ops.Elementwise;
 import fulgur.ops.Indexing;
-import fulgur.ops.LinearAlgebra;
-import fulgur.ops.Losses;
 import fulgur.ops.Views;
 import fulgur.tensor.Rng;
 import fulgur.tensor.Tensor;
@@ -22,7 +20,7 @@ import fulgur.tensor.Tensor;
  * ("model.embeddings.weight", "model.lower_bounds", "model.layers.0.attn.q_proj.weight", ..., "model.norm.weight",
  * "lm_head.weight" unless tied).
  */
-public final class Hgrn2Model extends Module implements LanguageModel {
+public final class Hgrn2Model extends fulgur.models.DecoderLm {
     private final Hgrn2Config config;
     private final Core core;
     private final Linear lmHead;
@@ -75,11 +73,6 @@ public final class Hgrn2Model extends Module implements LanguageModel {
     }
 
     @Override
-    public Module module() {
-        return this;
-    }
-
-    @Override
     public String describe() {
         return String.format("HGRN2, %d layers, width %d, %d heads (expand ratio %d)", config.layers(), config.hiddenSize(), config.heads(), config.expandRatio());
     }
@@ -95,37 +88,27 @@ public final class Hgrn2Model extends Module implements LanguageModel {
     }
 
     @Override
-    public Tensor forward(Tensor ids) {
-        return forward(ids, (Hgrn2Cache) null);
+    protected boolean ownsCache(DecodeCache cache) {
+        return cache instanceof Hgrn2Cache;
     }
 
     @Override
-    public Tensor forward(Tensor ids, DecodeCache cache) {
-        if (!(cache instanceof Hgrn2Cache hc)) {
-            throw new IllegalArgumentException("Hgrn2Model.forward: expected an Hgrn2Cache, got " + (cache == null ? "null" : cache.getClass().getSimpleName()));
-        }
-        return forward(ids, hc);
+    protected Tensor outputWeight() {
+        return lmHead != null ? lmHead.weight().value() : core.embeddings.weight().value();
     }
 
-    /** Token ids [B, T] → logits [B, T, vocab]; with a cache, continues decoding from it and advances it. */
-    public Tensor forward(Tensor ids, Hgrn2Cache cache) {
-        if (ids.ndim() != 2) {
-            throw new IllegalArgumentException("Hgrn2Model.forward: expected token ids [B, T], got " + ids.describe());
-        }
+    /** With a cache: continues decoding from it (prefill when empty) and advances it. */
+    @Override
+    protected Tensor hidden(Tensor ids, DecodeCache dc, SequenceShard shard) {
+        requireWhole(shard);
+        Hgrn2Cache cache = (Hgrn2Cache) dc;
         Tensor x = core.embeddings.forward(ids);
         Tensor beta = lowerBounds();
         for (int l = 0; l < core.layers.size(); l++) {
             Tensor lb = beta == null || l == 0 ? null : Views.select(beta, 0, l);
             x = core.layers.get(l).forward(x, lb, cache == null ? null : cache.layer(l));
         }
-        x = core.norm.forward(x);
-        return lmHead != null ? lmHead.forward(x) : LinearAlgebra.linear(x, core.embeddings.weight().value(), null);
-    }
-
-    @Override
-    public Tensor loss(Tensor inputs, Tensor targets) {
-        Tensor logits = forward(inputs);
-        return Losses.crossEntropy(Views.reshape(logits, -1, config.vocabSize()), targets);
+        return core.norm.forward(x);
     }
 
     @Override

@@ -1,14 +1,12 @@
 package fulgur.models.lcsm;
 
 import fulgur.models.DecodeCache;
+import fulgur.models.SequenceShard;
 import fulgur.nn.Embedding;
 import fulgur.nn.Linear;
 import fulgur.nn.Module;
 import fulgur.nn.ModuleList;
 import fulgur.nn.RMSNorm;
-import fulgur.ops.LinearAlgebra;
-import fulgur.ops.Losses;
-import fulgur.ops.Views;
 import fulgur.ops.lcsm.Lcsm;
 import fulgur.tensor.Rng;
 import fulgur.tensor.Tensor;
@@ -18,7 +16,7 @@ import fulgur.tensor.Tensor;
  * (tied by default) head. Names: model.embed_tokens, model.layers.N.{token_norm, token_mixer, channel_norm,
  * channel_mixer}, model.final_norm, lm_head.
  */
-public final class LcsmModel extends Module implements fulgur.models.LanguageModel {
+public final class LcsmModel extends fulgur.models.DecoderLm {
     private final LcsmConfig config;
     private final Core core;
     private final Linear lmHead;
@@ -81,11 +79,6 @@ public final class LcsmModel extends Module implements fulgur.models.LanguageMod
     }
 
     @Override
-    public Module module() {
-        return this;
-    }
-
-    @Override
     public String describe() {
         return String.format("LCSM, %d layers, width %d, expand %d, c_type %d, e/o/s/t_type %d/%d/%d/%d", config.numLayers(), config.embedDim(),
                 config.expandDim(), config.cType(), config.eType(), config.oType(), config.sType(), config.tType());
@@ -102,23 +95,20 @@ public final class LcsmModel extends Module implements fulgur.models.LanguageMod
     }
 
     @Override
-    public Tensor forward(Tensor ids) {
-        return forward(ids, (LcsmCache) null);
+    protected boolean ownsCache(DecodeCache cache) {
+        return cache instanceof LcsmCache;
     }
 
     @Override
-    public Tensor forward(Tensor ids, DecodeCache cache) {
-        if (!(cache instanceof LcsmCache lc)) {
-            throw new IllegalArgumentException("LcsmModel.forward: expected an LcsmCache, got " + (cache == null ? "null" : cache.getClass().getSimpleName()));
-        }
-        return forward(ids, lc);
+    protected Tensor outputWeight() {
+        return lmHead != null ? lmHead.weight().value() : core.embedTokens.weight().value();
     }
 
-    /** Token ids [B, T] → logits [B, T, vocab]; with a cache, continues from its memories and advances them. */
-    public Tensor forward(Tensor ids, LcsmCache cache) {
-        if (ids.ndim() != 2) {
-            throw new IllegalArgumentException("LcsmModel.forward: expected token ids [B, T], got " + ids.describe());
-        }
+    /** With a cache: continues decoding from it (prefill when empty) and advances it. */
+    @Override
+    protected Tensor hidden(Tensor ids, DecodeCache dc, SequenceShard shard) {
+        requireWhole(shard);
+        LcsmCache cache = (LcsmCache) dc;
         Tensor x = core.embedTokens.forward(ids);
         for (int l = 0; l < core.layers.size(); l++) {
             Lcsm.Result r = core.layers.get(l).forward(x, cache == null ? null : cache.states.get(l));
@@ -130,14 +120,7 @@ public final class LcsmModel extends Module implements fulgur.models.LanguageMod
         if (cache != null) {
             cache.position += ids.size(1);
         }
-        x = core.finalNorm.forward(x);
-        return lmHead != null ? lmHead.forward(x) : LinearAlgebra.linear(x, core.embedTokens.weight().value(), null);
-    }
-
-    @Override
-    public Tensor loss(Tensor inputs, Tensor targets) {
-        Tensor logits = forward(inputs);
-        return Losses.crossEntropy(Views.reshape(logits, -1, config.vocabSize()), targets);
+        return core.finalNorm.forward(x);
     }
 
     @Override

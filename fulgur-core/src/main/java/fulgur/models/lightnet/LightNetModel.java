@@ -1,14 +1,12 @@
 package fulgur.models.lightnet;
 
 import fulgur.models.DecodeCache;
+import fulgur.models.SequenceShard;
 import fulgur.nn.Embedding;
 import fulgur.nn.Linear;
 import fulgur.nn.Module;
 import fulgur.nn.ModuleList;
 import fulgur.nn.RMSNorm;
-import fulgur.ops.LinearAlgebra;
-import fulgur.ops.Losses;
-import fulgur.ops.Views;
 import fulgur.tensor.Rng;
 import fulgur.tensor.Tensor;
 
@@ -18,7 +16,7 @@ import fulgur.tensor.Tensor;
  * "model.layers.0.mlp.gate_proj.weight", "model.norm.weight", "lm_head.weight" unless tied), so checkpoints map one
  * to one.
  */
-public final class LightNetModel extends Module implements fulgur.models.LanguageModel {
+public final class LightNetModel extends fulgur.models.DecoderLm {
     private final LightNetConfig config;
     private final Core core;
     private final Linear lmHead;
@@ -51,11 +49,6 @@ public final class LightNetModel extends Module implements fulgur.models.Languag
     }
 
     @Override
-    public Module module() {
-        return this;
-    }
-
-    @Override
     public String describe() {
         return String.format("LightNet, %d layers, width %d, %d heads", config.numHiddenLayers(), config.hiddenSize(), config.heads());
     }
@@ -72,36 +65,25 @@ public final class LightNetModel extends Module implements fulgur.models.Languag
 
     /** Token ids [B, T] → logits [B, T, vocab]. */
     @Override
-    public Tensor forward(Tensor ids) {
-        return forward(ids, (LightNetCache) null);
+    protected boolean ownsCache(DecodeCache cache) {
+        return cache instanceof LightNetCache;
     }
 
     @Override
-    public Tensor forward(Tensor ids, DecodeCache cache) {
-        if (!(cache instanceof LightNetCache lc)) {
-            throw new IllegalArgumentException("LightNetModel.forward: expected a LightNetCache, got " + (cache == null ? "null" : cache.getClass().getSimpleName()));
-        }
-        return forward(ids, lc);
+    protected Tensor outputWeight() {
+        return lmHead != null ? lmHead.weight().value() : core.embeddings.weight().value();
     }
 
-    /** With a cache: continues decoding from it (prefill when empty) and advances it; null: the parallel form. */
-    public Tensor forward(Tensor ids, LightNetCache cache) {
-        if (ids.ndim() != 2) {
-            throw new IllegalArgumentException("LightNetModel.forward: expected token ids [B, T], got " + ids.describe());
-        }
+    /** With a cache: continues decoding from it (prefill when empty) and advances it. */
+    @Override
+    protected Tensor hidden(Tensor ids, DecodeCache dc, SequenceShard shard) {
+        requireWhole(shard);
+        LightNetCache cache = (LightNetCache) dc;
         Tensor x = core.embeddings.forward(ids);
         for (int l = 0; l < core.layers.size(); l++) {
             x = core.layers.get(l).forward(x, cache == null ? null : cache.layers.get(l));
         }
-        x = core.norm.forward(x);
-        return lmHead != null ? lmHead.forward(x) : LinearAlgebra.linear(x, core.embeddings.weight().value(), null);
-    }
-
-    /** Mean next-token cross-entropy of inputs [B, T] against targets [B, T] (−100 ignored). */
-    @Override
-    public Tensor loss(Tensor inputs, Tensor targets) {
-        Tensor logits = forward(inputs);
-        return Losses.crossEntropy(Views.reshape(logits, -1, config.vocabSize()), Views.reshape(targets, -1));
+        return core.norm.forward(x);
     }
 
     @Override

@@ -1,16 +1,13 @@
 package fulgur.models.metala;
 
 import fulgur.models.DecodeCache;
-import fulgur.models.LanguageModel;
+import fulgur.models.SequenceShard;
 import fulgur.nn.Embedding;
 import fulgur.nn.Linear;
 import fulgur.nn.Module;
 import fulgur.nn.ModuleList;
 import fulgur.nn.RMSNorm;
 import fulgur.ops.Elementwise;
-import fulgur.ops.LinearAlgebra;
-import fulgur.ops.Losses;
-import fulgur.ops.Views;
 import fulgur.tensor.Rng;
 import fulgur.tensor.Tensor;
 
@@ -19,7 +16,7 @@ import fulgur.tensor.Tensor;
  * ("model.embed_tokens.weight", "model.layers.0.token_mixer.q_proj.weight", ..."token_mixer.conv1d.weight" [d,1,K],
  * "token_mixer.aug_balance", "channel_mixer.l1.weight", "lm_head.weight" unless tied). The norms have no weights.
  */
-public final class MetalaModel extends Module implements LanguageModel {
+public final class MetalaModel extends fulgur.models.DecoderLm {
     /** SimpleRMSNorm's epsilon in the official code. */
     static final double SRMS_EPS = 1e-6;
 
@@ -67,11 +64,6 @@ public final class MetalaModel extends Module implements LanguageModel {
     }
 
     @Override
-    public Module module() {
-        return this;
-    }
-
-    @Override
     public String describe() {
         return String.format("MetaLA, %d layers, width %d, %d heads", config.layers(), config.embedDim(), config.heads());
     }
@@ -87,23 +79,20 @@ public final class MetalaModel extends Module implements LanguageModel {
     }
 
     @Override
-    public Tensor forward(Tensor ids) {
-        return forward(ids, (MetalaCache) null);
+    protected boolean ownsCache(DecodeCache cache) {
+        return cache instanceof MetalaCache;
     }
 
     @Override
-    public Tensor forward(Tensor ids, DecodeCache cache) {
-        if (!(cache instanceof MetalaCache mc)) {
-            throw new IllegalArgumentException("MetalaModel.forward: expected a MetalaCache, got " + (cache == null ? "null" : cache.getClass().getSimpleName()));
-        }
-        return forward(ids, mc);
+    protected Tensor outputWeight() {
+        return lmHead != null ? lmHead.weight().value() : core.embedTokens.weight().value();
     }
 
-    /** Token ids [B, T] → logits [B, T, vocab]; with a cache, continues decoding from it and advances it. */
-    public Tensor forward(Tensor ids, MetalaCache cache) {
-        if (ids.ndim() != 2) {
-            throw new IllegalArgumentException("MetalaModel.forward: expected token ids [B, T], got " + ids.describe());
-        }
+    /** With a cache: continues decoding from it (prefill when empty) and advances it. */
+    @Override
+    protected Tensor hidden(Tensor ids, DecodeCache dc, SequenceShard shard) {
+        requireWhole(shard);
+        MetalaCache cache = (MetalaCache) dc;
         Tensor x = core.embedTokens.forward(ids);
         if (!config.noScaleEmbedding()) {
             x = Elementwise.mulScalar(x, Math.sqrt(config.embedDim()));
@@ -111,14 +100,7 @@ public final class MetalaModel extends Module implements LanguageModel {
         for (int l = 0; l < core.layers.size(); l++) {
             x = core.layers.get(l).forward(x, cache == null ? null : cache.layers.get(l));
         }
-        x = core.finalNorm.forward(x);
-        return lmHead != null ? lmHead.forward(x) : LinearAlgebra.linear(x, core.embedTokens.weight().value(), null);
-    }
-
-    @Override
-    public Tensor loss(Tensor inputs, Tensor targets) {
-        Tensor logits = forward(inputs);
-        return Losses.crossEntropy(Views.reshape(logits, -1, config.vocabSize()), targets);
+        return core.finalNorm.forward(x);
     }
 
     @Override
