@@ -56,7 +56,10 @@ class EveryArchitectureTest {
             try (LanguageModel back = ReferenceCheckpoint.load(tmp.resolve("ck"))) {
                 back.module().train(false);
                 assertThat(back.configJson()).isEqualTo(m.configJson());
-                assertThat(GradCheck.relErr(back.forward(ids).toDoubleArray(), before)).isZero();
+                var mine = m.module().stateDict();
+                back.module().stateDict().forEach((name, t) -> assertThat(t.toDoubleArray()).as(name).containsExactly(mine.get(name).toDoubleArray()));
+                // same weights bit for bit; the logits agree to f32 rounding (MoE's scatter-add order is not fixed)
+                assertThat(GradCheck.relErr(back.forward(ids).toDoubleArray(), before)).isLessThan(1e-6);
             }
         }
     }
