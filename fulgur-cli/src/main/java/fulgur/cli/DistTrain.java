@@ -35,7 +35,7 @@ final class DistTrain {
                         + env.rank() + " of " + env.worldSize() + " (" + env.source() + "); use --backend nccl under 'fulgur launch', or drop the launcher");
             }
             DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
-            String mc = modelConfig(modelOpts, p, out, resume);
+            String mc = modelConfig(modelOpts, p, out, resume, cfg.seed());
             System.out.println("data: " + p.description());
             copyTokenizer(p, out);
             GlobalBatches.Shared shared = new GlobalBatches.Shared(p.train(), world);
@@ -60,7 +60,7 @@ final class DistTrain {
         try (TcpStore store = Rendezvous.join(env, timeout);
              NcclProcessGroup pg = NcclProcessGroup.create(store, env.rank(), env.worldSize(), env.localRank(), timeout)) {
             DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
-            String mc = modelConfig(modelOpts, p, out, resume);
+            String mc = modelConfig(modelOpts, p, out, resume, cfg.seed());
             o.println("data: " + p.description());
             if (leader) {
                 copyTokenizer(p, out);
@@ -88,11 +88,11 @@ final class DistTrain {
         return new DistributedTrainer(pg, par.dp, par.sp, par.algorithm(), model, cfg, data, eval, out, o, par.bucketElements());
     }
 
-    private static String modelConfig(ModelOptions modelOpts, DataOptions.Prepared p, Path out, boolean resume) {
+    private static String modelConfig(ModelOptions modelOpts, DataOptions.Prepared p, Path out, boolean resume, long seed) {
         if (resume) {
             return Architectures.read(Checkpoint.resolve(out.resolve("checkpoint")).resolve(Checkpoint.CONFIG));
         }
-        return modelOpts.build(p.vocab());
+        return modelOpts.build(p.vocab(), seed);
     }
 
     private static void copyTokenizer(DataOptions.Prepared p, Path out) throws java.io.IOException {

@@ -53,8 +53,17 @@ final class ModelOptions {
         return fulgur.tensor.Device.parse(device);
     }
 
+    /** The model {@link #build} made while checking the config: handed to the first {@link #create} that asks for it. */
+    private LanguageModel prepared;
+    private long preparedSeed;
+
     /** The model to train: {@code --init}'s weights, or freshly initialised from {@code configJson}. */
     LanguageModel create(String configJson, long seed) {
+        if (prepared != null && prepared.configJson().equals(configJson) && (init != null || preparedSeed == seed)) {
+            LanguageModel m = prepared;
+            prepared = null;
+            return m;
+        }
         if (init == null) {
             return Architectures.forConfig(configJson).build(configJson, seed);
         }
@@ -66,16 +75,19 @@ final class ModelOptions {
         return m;
     }
 
-    /** The config.json text of the model to train, for a tokenizer of {@code vocab} tokens. */
-    String build(int vocab) {
+    /**
+     * The config.json text of the model to train, for a tokenizer of {@code vocab} tokens. The model built (with
+     * {@code seed}) or loaded ({@code --init}) to check it is kept for {@link #create}, so it is made only once.
+     */
+    String build(int vocab, long seed) {
         String json;
+        LanguageModel loaded = null;
         if (init != null) {
             if (config != null) {
                 throw new IllegalArgumentException("--init takes the model's config from " + init + "; drop --config");
             }
-            try (LanguageModel m = loadInit()) {
-                json = m.configJson();
-            }
+            loaded = loadInit();
+            json = loaded.configJson();
         } else if (config != null) {
             json = Architectures.read(config);
         } else {
@@ -97,21 +109,38 @@ final class ModelOptions {
             for (String s : sets) {
                 int eq = s.indexOf('=');
                 if (eq <= 0) {
+                    if (loaded != null) {
+                        loaded.close();
+                    }
                     throw new IllegalArgumentException("--set expects FIELD=VALUE, got '" + s + "'");
                 }
                 n.set(s.substring(0, eq), value(s.substring(eq + 1)));
             }
             json = n.toString();
+            if (loaded != null) {
+                loaded.close(); // an edited config is no longer --init's model: create() reports the mismatch
+                loaded = null;
+            }
         }
         String where = config != null ? config + ": " : "";
-        try (var m = Architectures.forConfig(json).build(json, 0)) {
-            if (m.vocabSize() < vocab) {
-                throw new IllegalArgumentException(where + "vocab_size " + m.vocabSize() + " is smaller than the tokenizer's " + vocab);
-            }
-            return m.configJson();
+        LanguageModel m;
+        try {
+            m = loaded != null ? loaded : Architectures.forConfig(json).build(json, seed);
         } catch (IllegalArgumentException e) {
             throw e.getMessage().startsWith(where) ? e : new IllegalArgumentException(where + e.getMessage(), e);
         }
+        if (m.vocabSize() < vocab) {
+            m.close();
+            throw new IllegalArgumentException(where + "vocab_size " + m.vocabSize() + " is smaller than the tokenizer's " + vocab);
+        }
+        if (init != null && loaded == null) {
+            String checked = m.configJson();
+            m.close(); // checked only: create() loads --init and reports whether it differs
+            return checked;
+        }
+        prepared = m;
+        preparedSeed = seed;
+        return m.configJson();
     }
 
     private LanguageModel loadInit() {

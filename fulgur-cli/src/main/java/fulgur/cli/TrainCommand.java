@@ -57,7 +57,7 @@ public final class TrainCommand implements Callable<Integer> {
             fulgur.tensor.DType precision) throws Exception {
         fulgur.tensor.Device device = modelOpts.device();
         DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
-        String mc = resume ? Architectures.read(Checkpoint.resolve(out.resolve("checkpoint")).resolve(Checkpoint.CONFIG)) : modelOpts.build(p.vocab());
+        String mc = resume ? Architectures.read(Checkpoint.resolve(out.resolve("checkpoint")).resolve(Checkpoint.CONFIG)) : modelOpts.build(p.vocab(), cfg.seed());
         System.out.println("data: " + p.description());
         try (LanguageModel model = resume ? Architectures.forConfig(mc).build(mc, cfg.seed()) : modelOpts.create(mc, cfg.seed())) {
             if (device.kind() != fulgur.tensor.Device.Kind.CPU) {
