@@ -361,8 +361,9 @@ class CudaBackendGpuTest {
           String what = "ce " + dt + " V=" + vocab + " eps=" + eps;
           double tl = dt == DType.F64 ? 1e-12 : dt == DType.F32 ? 1e-5 : 1e-5;
           assertClose(what, g.crossEntropy(dev(logits), dev(targets), -100, eps), c.crossEntropy(logits, targets, -100, eps), tl);
-          assertClose(what + " backward", g.crossEntropyBackward(dev(logits), dev(targets), -100, eps, 0.7),
-              c.crossEntropyBackward(logits, targets, -100, eps, 0.7), dt == DType.F32 ? 1e-5 : tol(dt));
+          Tensor gradOut = Tensor.scalar(0.7);
+          assertClose(what + " backward", g.crossEntropyBackward(dev(logits), dev(targets), -100, eps, dev(gradOut)),
+              c.crossEntropyBackward(logits, targets, -100, eps, gradOut), dt == DType.F32 ? 1e-5 : tol(dt));
         }
       }
     }
@@ -501,16 +502,20 @@ class CudaBackendGpuTest {
       Tensor gp = dev(p), gm = dev(m), gv = dev(v);
       for (int step = 1; step <= 3; step++) {
         Tensor grad = randn(130 + step, dt == DType.BF16 ? DType.F32 : dt, 33, 40).mT(); // strided gradient
-        c.adamw(p, grad, m, v, 1e-2, 0.9, 0.999, 1e-8, 0.1, step);
-        g.adamw(gp, dev(grad.mT().contiguous()).mT(), gm, gv, 1e-2, 0.9, 0.999, 1e-8, 0.1, step);
+        Tensor schedule = Tensor.of(new double[] {2e-2, 1 - Math.pow(0.9, step), 1 - Math.pow(0.999, step)}, 3); // lr 2e-2 · scale 0.5
+        c.adamw(p, grad, m, v, schedule, 0.5, 0.9, 0.999, 1e-8, 0.1);
+        g.adamw(gp, dev(grad.mT().contiguous()).mT(), gm, gv, dev(schedule), 0.5, 0.9, 0.999, 1e-8, 0.1);
       }
       double t = dt == DType.F64 ? 1e-12 : dt == DType.F32 ? 1e-6 : 1e-2;
       assertClose("adamw param " + dt, gp, p, t);
       assertClose("adamw m " + dt, gm, m, dt == DType.F64 ? 1e-12 : 1e-6);
       assertClose("adamw v " + dt, gv, v, dt == DType.F64 ? 1e-12 : 1e-6);
     }
-    assertThatThrownBy(() -> g.adamw(dev(Tensor.zeros(2, 2)), dev(Tensor.zeros(2, 3)), dev(Tensor.zeros(2, 2)), dev(Tensor.zeros(2, 2)), 1, 0.9,
-        0.9, 1e-8, 0, 1)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("adamw");
+    Tensor sched = dev(Tensor.of(new double[] {1, 0.1, 0.1}, 3));
+    assertThatThrownBy(() -> g.adamw(dev(Tensor.zeros(2, 2)), dev(Tensor.zeros(2, 3)), dev(Tensor.zeros(2, 2)), dev(Tensor.zeros(2, 2)), sched, 1,
+        0.9, 0.9, 1e-8, 0)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("adamw");
+    assertThatThrownBy(() -> g.adamw(dev(Tensor.zeros(2, 2)), dev(Tensor.zeros(2, 2)), dev(Tensor.zeros(2, 2)), dev(Tensor.zeros(2, 2)),
+        dev(Tensor.zeros(3)), 1, 0.9, 0.9, 1e-8, 0)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("schedule");
   }
 
   @Test
