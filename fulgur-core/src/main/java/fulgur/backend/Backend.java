@@ -130,6 +130,19 @@ public interface Backend {
     void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor schedule, double lrScale, double beta1, double beta2, double eps,
             double weightDecay);
 
+    /** One parameter of {@link #adamwAll}: its tensors (as for {@link #adamw}) and its group's lr scale and weight decay. */
+    record AdamWSlot(Tensor param, Tensor grad, Tensor m, Tensor v, double lrScale, double weightDecay) {}
+
+    /**
+     * {@link #adamw} on every slot with one schedule and one set of betas: a multi-tensor update that a backend may run
+     * as a single launch over all parameters (the CUDA backend does for f32 parameters). Default: one adamw per slot.
+     */
+    default void adamwAll(java.util.List<AdamWSlot> slots, Tensor schedule, double beta1, double beta2, double eps) {
+        for (AdamWSlot s : slots) {
+            adamw(s.param(), s.grad(), s.m(), s.v(), schedule, s.lrScale(), beta1, beta2, eps, s.weightDecay());
+        }
+    }
+
     // ---------------------------------------------------------------- deferred checks and captured steps
 
     /**

@@ -1,6 +1,7 @@
 package fulgur.optim;
 
 import fulgur.autograd.GradMode;
+import fulgur.backend.Backend;
 import fulgur.nn.Parameter;
 import fulgur.tensor.DType;
 import fulgur.tensor.Device;
@@ -16,7 +17,7 @@ import java.util.Map;
 /**
  * Adam with decoupled weight decay (Loshchilov and Hutter) and bias correction:
  * p ← p − lr·wd·p; m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²; p ← p − lr·m̂/(√v̂ + ε). Moments are f32 (f64 for f64
- * parameters) and live in the root scope; the update runs as one fused backend kernel per parameter, reading the
+ * parameters) and live in the root scope; the update runs as one fused multi-tensor backend update, reading the
  * step's learning rate and bias corrections from a small device tensor ({@link #advance()}, {@link #update()}).
  */
 public final class AdamW extends Optimizer {
@@ -67,13 +68,15 @@ public final class AdamW extends Optimizer {
     }
 
     /**
-     * The update with the values of the last {@link #advance()}: device work only (one fused kernel per parameter that
-     * has a gradient), so a captured training step can contain it while {@code advance} runs before each replay.
+     * The update with the values of the last {@link #advance()}: device work only (one multi-tensor update per device
+     * over the parameters that have a gradient), so a captured training step can contain it while {@code advance}
+     * runs before each replay.
      */
     public void update() {
         if (step == 0) {
             throw new IllegalStateException("AdamW.update: call advance() first (it sets the step's learning rate and bias corrections)");
         }
+        Map<Device, List<Backend.AdamWSlot>> byDevice = new LinkedHashMap<>();
         try (var ignored = GradMode.noGrad()) {
             for (ParamGroup g : groups) {
                 for (Parameter p : g.params().values()) {
@@ -82,10 +85,11 @@ public final class AdamW extends Optimizer {
                         continue;
                     }
                     Tensor[] mv = moments(p);
-                    p.value().backend().adamw(p.value(), grad, mv[0], mv[1], schedules.get(p.value().device()), g.lrScale(), beta1, beta2, eps,
-                            g.weightDecay());
+                    byDevice.computeIfAbsent(p.value().device(), d -> new ArrayList<>())
+                            .add(new Backend.AdamWSlot(p.value(), grad, mv[0], mv[1], g.lrScale(), g.weightDecay()));
                 }
             }
+            byDevice.forEach((d, slots) -> slots.get(0).param().backend().adamwAll(slots, schedules.get(d), beta1, beta2, eps));
         }
     }
 

@@ -190,6 +190,11 @@ public final class CudaBackend implements Backend {
   }
 
   @Override
+  public void adamwAll(java.util.List<AdamWSlot> slots, Tensor schedule, double beta1, double beta2, double eps) {
+    CudaIndexing.adamwAll(gpu, slots, schedule, beta1, beta2, eps);
+  }
+
+  @Override
   public DeferredChecks deferChecks() { return gpu.deferChecks(); }
 
   /**

@@ -527,6 +527,29 @@ extern "C" __global__ void t_adamw_f32(float* p, const void* g, int gt, float* m
   }
 }
 
+// AdamW over many f32 parameters in one launch: slots[] describes each parameter (8 words, see CudaIndexing.adamwAll)
+// and blocks[] gives each block its (slot, chunk); the same math as t_adamw_f32, so the results are identical.
+struct AdamSlot { float* p; const void* g; float* m; float* v; long long n; double lrScale; double wd; long long gt; };
+
+extern "C" __global__ void t_adamw_all_f32(const AdamSlot* slots, const int2* blocks, const double* sched, float b1, float b2, float c1,
+    float c2, float eps, int chunk) {
+  int2 bm = blocks[blockIdx.x];
+  const AdamSlot s = slots[bm.x];
+  double dd, sd, id;
+  adamw_factors(sched, s.lrScale, s.wd, &dd, &sd, &id);
+  float decay = (float)dd, stepSize = (float)sd, invSqrtBc2 = (float)id;
+  long long end = min(s.n, (long long)(bm.y + 1) * chunk);
+  for (long long i = (long long)bm.y * chunk + threadIdx.x; i < end; i += blockDim.x) {
+    float gr = ld_f(s.g, (int)s.gt, i);
+    float mm = s.m[i] * b1 + gr * c1;
+    float vv = s.v[i] * b2 + gr * gr * c2;
+    float denom = sqrtf(vv) * invSqrtBc2 + eps;
+    s.p[i] = s.p[i] * decay - (mm / denom) * stepSize;
+    s.m[i] = mm;
+    s.v[i] = vv;
+  }
+}
+
 // Generic AdamW in double (f64 parameters or moments, bf16/f16 parameters with f32 moments).
 extern "C" __global__ void t_adamw_any(void* p, int pt, const void* g, int gt, void* m, int mt, void* v, int vt, long long n,
     const double* sched, double lrScale, double wd, double b1, double b2, double eps) {
