@@ -16,7 +16,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -58,8 +60,12 @@ public final class MqarSweepCommand implements Callable<Integer> {
     @Option(names = "--batch-size", defaultValue = "64", description = "Sequences per step. Default: ${DEFAULT-VALUE}.")
     int batch;
 
-    @Option(names = "--lr", defaultValue = "3e-3", description = "Peak learning rate (warmup 5%, cosine). Default: ${DEFAULT-VALUE}.")
-    double lr;
+    @Option(names = "--lr", split = ",", defaultValue = "3e-3", description = "Peak learning rates (warmup 5%, cosine); with several, every cell "
+            + "trains at each and best.md keeps the best accuracy, as the Zoology protocol does. Default: ${DEFAULT-VALUE}.")
+    double[] lrs;
+
+    @Option(names = "--cuda-graph", description = "Capture each run's training step as a CUDA graph (needs --device cuda).")
+    boolean cudaGraph;
 
     @Option(names = "--seed", defaultValue = "1", description = "Seed. Default: ${DEFAULT-VALUE}.")
     long seed;
@@ -82,36 +88,69 @@ public final class MqarSweepCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--pairs " + p + " does not fit --seq-len " + seqLen + " (need 0 < pairs ≤ seq-len/4)");
             }
         }
+        if (cudaGraph && dev.kind() != Device.Kind.CUDA) {
+            throw new IllegalArgumentException("--cuda-graph needs --device cuda, got --device " + device);
+        }
+        for (double lr : lrs) {
+            if (!(lr > 0) || Double.isInfinite(lr)) {
+                throw new IllegalArgumentException("--lr values must be finite and > 0, got " + lr);
+            }
+        }
         Files.createDirectories(out);
         Path table = out.resolve("mqar.md");
         try {
-            Files.writeString(table, String.format(Locale.ROOT, "MQAR recall accuracy (held-out), width %d, %d layers, %d heads, vocabulary %d, length %d, %d steps × %d sequences, lr %.0e%n%n"
-                    + "| model | parameters | key-value pairs | accuracy | val loss | train tokens/s |%n|---|---|---|---|---|---|%n", dim, layers, heads, vocab, seqLen, steps, batch, lr), StandardOpenOption.CREATE_NEW);
+            Files.writeString(table, String.format(Locale.ROOT, "MQAR recall accuracy (held-out), width %d, %d layers, %d heads, vocabulary %d, length %d, %d steps × %d sequences%n%n"
+                    + "| model | parameters | key-value pairs | lr | accuracy | val loss | train tokens/s |%n|---|---|---|---|---|---|---|%n", dim, layers, heads, vocab, seqLen, steps, batch),
+                    StandardOpenOption.CREATE_NEW);
         } catch (java.nio.file.FileAlreadyExistsException e) {
             // another process of the same sweep wrote the header; rows are appended below it
         }
         PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
+        Map<String, double[]> best = new LinkedHashMap<>(); // model -> best accuracy per pair count (NaN: not run)
         for (Architecture a : archs) {
-            for (int p : pairs) {
+            double[] row = new double[pairs.length];
+            java.util.Arrays.fill(row, Double.NaN);
+            best.put(a.name(), row);
+            for (int pi = 0; pi < pairs.length; pi++) {
+                int p = pairs[pi];
                 Mqar task = new Mqar(Mqar.Config.of(vocab, seqLen, p));
-                TrainConfig cfg = new TrainConfig(steps, batch, seqLen, 1, lr, Math.max(1, steps / 20), LrSchedule.Kind.COSINE, 0.1, 0.1, 0.9, 0.95, 1e-8, 1.0,
-                        0, 0, seed);
-                String json = a.smallConfig(vocab, dim, layers, heads);
-                try (Scope s = Scope.open("mqar-sweep"); LanguageModel model = a.build(json, seed)) {
-                    if (dev.kind() != Device.Kind.CPU) {
-                        model.module().to(dev);
+                for (double lr : lrs) {
+                    TrainConfig cfg = new TrainConfig(steps, batch, seqLen, 1, lr, Math.max(1, steps / 20), LrSchedule.Kind.COSINE, 0.1, 0.1, 0.9, 0.95,
+                            1e-8, 1.0, 0, 0, seed);
+                    String json = a.smallConfig(vocab, dim, layers, heads);
+                    try (Scope s = Scope.open("mqar-sweep"); LanguageModel model = a.build(json, seed)) {
+                        if (dev.kind() != Device.Kind.CPU) {
+                            model.module().to(dev);
+                        }
+                        var held = task.batch(seed + 1_000_003, 0, 256);
+                        Path runDir = out.resolve(a.name() + "-" + p + (lrs.length > 1 ? "-lr" + lr : ""));
+                        Trainer.Result r = new Trainer(model, cfg, DataSources.mqar(task, seed, batch), DataOptions.mqarEvaluator(held, vocab), runDir, quiet)
+                                .cudaGraph(cudaGraph).run(false);
+                        double acc = r.lastEval().get("accuracy");
+                        row[pi] = Double.isNaN(row[pi]) ? acc : Math.max(row[pi], acc);
+                        String line = String.format(Locale.ROOT, "| %s | %,d | %d | %.0e | %.3f | %.3f | %,.0f |%n", a.name(), model.parameterCount(), p, lr,
+                                acc, r.lastEval().get("loss"), r.tokensPerSecond());
+                        System.out.print(line);
+                        System.out.flush();
+                        Files.writeString(table, line, StandardOpenOption.APPEND);
                     }
-                    var held = task.batch(seed + 1_000_003, 0, 256);
-                    Path runDir = out.resolve(a.name() + "-" + p);
-                    Trainer.Result r = new Trainer(model, cfg, DataSources.mqar(task, seed, batch), DataOptions.mqarEvaluator(held, vocab), runDir, quiet).run(false);
-                    String row = String.format(Locale.ROOT, "| %s | %,d | %d | %.3f | %.3f | %,.0f |%n", a.name(), model.parameterCount(), p,
-                            r.lastEval().get("accuracy"), r.lastEval().get("loss"), r.tokensPerSecond());
-                    System.out.print(row);
-                    System.out.flush();
-                    Files.writeString(table, row, StandardOpenOption.APPEND);
                 }
             }
         }
+        StringBuilder pivot = new StringBuilder("Best held-out MQAR accuracy over lr " + java.util.Arrays.toString(lrs) + "\n\n| model |");
+        for (int p : pairs) {
+            pivot.append(' ').append(p).append(" pairs |");
+        }
+        pivot.append("\n|---|").append("---|".repeat(pairs.length)).append('\n');
+        best.forEach((m, accs) -> {
+            pivot.append("| ").append(m).append(" |");
+            for (double acc : accs) {
+                pivot.append(String.format(Locale.ROOT, " %.3f |", acc));
+            }
+            pivot.append('\n');
+        });
+        Files.writeString(out.resolve("best.md"), pivot);
+        System.out.print(pivot);
         System.out.println("table: " + table.toAbsolutePath());
         return 0;
     }

@@ -151,10 +151,19 @@ class CliTest {
     void mqarSweepTabulatesEveryModelAndPairCount(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("sweep");
         Run r = run("mqar-sweep", "--models", "tnl,hgrn2", "--pairs", "2,3", "--seq-len", "16", "--vocab", "16", "--dim", "16", "--steps", "2",
-                "--batch-size", "4", "--out", out.toString());
+                "--batch-size", "4", "--lr", "3e-3,1e-2", "--out", out.toString());
         assertThat(r.code()).as(r.err()).isZero();
         List<String> rows = Files.readAllLines(out.resolve("mqar.md")).stream().filter(l -> l.matches("\\| (tnl|hgrn2) \\|.*")).toList();
-        assertThat(rows).hasSize(4);
+        assertThat(rows).hasSize(8);
+        assertThat(rows).anyMatch(l -> l.contains("| 1e-02 |")).anyMatch(l -> l.contains("| 3e-03 |"));
+        List<String> best = Files.readAllLines(out.resolve("best.md"));
+        assertThat(best).anyMatch(l -> l.startsWith("| tnl |") && l.split("\\|").length == 4)
+                .anyMatch(l -> l.startsWith("| hgrn2 |")).anyMatch(l -> l.contains("2 pairs") && l.contains("3 pairs"));
+        // the best cell is the maximum of the rows of that model and pair count
+        double tnl2 = rows.stream().filter(l -> l.startsWith("| tnl |") && l.contains("| 2 |")).mapToDouble(l -> Double.parseDouble(l.split("\\|")[5].trim()))
+                .max().orElseThrow();
+        assertThat(best.stream().filter(l -> l.startsWith("| tnl |")).findFirst().orElseThrow()).contains(String.format(java.util.Locale.ROOT, "%.3f", tnl2));
+        assertThat(run("mqar-sweep", "--cuda-graph", "--out", tmp.resolve("x").toString()).err()).contains("--cuda-graph needs --device cuda");
         assertThat(run("mqar-sweep", "--pairs", "9", "--seq-len", "16", "--out", tmp.resolve("x").toString()).err())
                 .contains("--pairs 9 does not fit --seq-len 16");
         assertThat(run("mqar-sweep", "--models", "gpt2", "--out", tmp.resolve("x").toString()).err()).contains("unknown model 'gpt2'");
