@@ -108,11 +108,11 @@ public final class MqarSweepCommand implements Callable<Integer> {
         PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
         Map<String, double[]> best = new LinkedHashMap<>(); // model -> best accuracy per pair count (NaN: not run)
         for (Architecture a : archs) {
-            double[] row = new double[pairs.length];
+            double[] row = new double[pairs.size()];
             java.util.Arrays.fill(row, Double.NaN);
             best.put(a.name(), row);
-            for (int pi = 0; pi < pairs.length; pi++) {
-                int p = pairs[pi];
+            for (int pi = 0; pi < pairs.size(); pi++) {
+                int p = pairs.get(pi);
                 Mqar task = new Mqar(Mqar.Config.of(vocab, seqLen, p));
                 for (double lr : lrs) {
                     TrainConfig cfg = new TrainConfig(steps, batch, seqLen, 1, lr, Math.max(1, steps / 20), LrSchedule.Kind.COSINE, 0.1, 0.1, 0.9, 0.95,
@@ -141,7 +141,7 @@ public final class MqarSweepCommand implements Callable<Integer> {
         for (int p : pairs) {
             pivot.append(' ').append(p).append(" pairs |");
         }
-        pivot.append("\n|---|").append("---|".repeat(pairs.length)).append('\n');
+        pivot.append("\n|---|").append("---|".repeat(pairs.size())).append('\n');
         best.forEach((m, accs) -> {
             pivot.append("| ").append(m).append(" |");
             for (double acc : accs) {
