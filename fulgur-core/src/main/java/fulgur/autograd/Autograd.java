@@ -30,6 +30,18 @@ public final class Autograd {
         return out;
     }
 
+    /**
+     * Records {@code out}, a view of [start, start + length) on {@code axis} of {@code x} (of shape {@code full}), so
+     * that the engine accumulates its gradient straight into a slice of x's gradient; {@code backward} (the padded
+     * gradient) is what the op's gradient means, for reference.
+     */
+    public static Tensor recordSlice(String op, Tensor out, Tensor x, int axis, int start, int[] full, Node.Backward backward) {
+        if (!GradMode.isEnabled() || !x.requiresGrad()) {
+            return out;
+        }
+        return out.withGradFn(new Node(op, new Tensor[] {x}, backward, new Node.Slice(axis, start, full.clone())));
+    }
+
     public static boolean needsGrad(Tensor... inputs) {
         if (!GradMode.isEnabled()) {
             return false;
@@ -64,20 +76,26 @@ public final class Autograd {
             throw new IllegalArgumentException("backward: seed shape " + Shape.str(seed.shape()) + " differs from output " + root.describe());
         }
         List<Tensor> order = topologicalOrder(root);
-        Map<Tensor, Tensor> grads = new IdentityHashMap<>();
-        grads.put(root, seed);
+        Map<Tensor, GradSum> grads = new IdentityHashMap<>();
         try (GradMode.Guard ignored = GradMode.noGrad()) {
+            GradSum.add(grads, root, seed);
             for (Tensor t : order) {
-                Tensor g = grads.remove(t);
-                if (g == null) {
+                GradSum sum = grads.remove(t);
+                if (sum == null) {
                     continue;
                 }
+                Tensor g = sum.finish();
                 Node node = t.gradFn();
                 if (node == null) {
                     accumulateLeaf(t, g);
                     if (onLeafGrad != null) {
                         onLeafGrad.accept(t);
                     }
+                    continue;
+                }
+                Node.Slice slice = node.slice();
+                if (slice != null) {
+                    GradSum.addSlice(grads, node.inputs()[0], g, slice);
                     continue;
                 }
                 Tensor[] inGrads = node.backwardFn().apply(g);
@@ -95,8 +113,7 @@ public final class Autograd {
                         throw new IllegalStateException("backward of " + node.op() + ": gradient shape " + Shape.str(gi.shape())
                                 + " does not match input " + in.describe());
                     }
-                    Tensor prev = grads.get(in);
-                    grads.put(in, prev == null ? gi : Elementwise.add(prev, gi));
+                    GradSum.add(grads, in, gi);
                 }
             }
         }
