@@ -64,30 +64,55 @@ public final class Autograd {
      * communicating a parameter's gradient while the rest of the backward runs.
      */
     public static void backward(Tensor root, Tensor seed, java.util.function.Consumer<Tensor> onLeafGrad) {
+        backward(root, seed, onLeafGrad, Free.GRADIENTS);
+    }
+
+    /** What a backward pass frees as soon as nothing will read it again (everything else lives until its scope closes). */
+    public enum Free {
+        /** Nothing: every gradient intermediate lives until the scope closes. */
+        NOTHING,
+        /** Gradient intermediates the pass made in the current scope (the default). */
+        GRADIENTS,
+        /**
+         * Also the forward's activations: outputs of recorded ops made in the current scope, once every node that
+         * reads them has run. For training steps whose caller reads nothing of the forward after the backward but
+         * the root (the loss) and the leaves; reading any other forward tensor afterwards is an error.
+         */
+        GRADIENTS_AND_ACTIVATIONS
+    }
+
+    /** Backward that frees what {@code free} says as soon as it is dead (see {@link Free}). */
+    public static void backward(Tensor root, Tensor seed, java.util.function.Consumer<Tensor> onLeafGrad, Free free) {
         if (!root.requiresGrad()) {
             throw new IllegalStateException("backward: " + root.describe() + " does not require gradients (no input of its graph does)");
         }
-        if (seed == null) {
-            if (root.numel() != 1) {
-                throw new IllegalArgumentException("backward: implicit seed needs a scalar output, got " + root.describe() + "; pass a seed gradient");
-            }
-            seed = Tensor.full(root.dtype().computeType(), root.device(), 1.0, root.shape());
-        } else if (!root.sameShape(seed)) {
+        if (seed != null && !root.sameShape(seed)) {
             throw new IllegalArgumentException("backward: seed shape " + Shape.str(seed.shape()) + " differs from output " + root.describe());
         }
+        if (seed == null && root.numel() != 1) {
+            throw new IllegalArgumentException("backward: implicit seed needs a scalar output, got " + root.describe() + "; pass a seed gradient");
+        }
         List<Tensor> order = topologicalOrder(root);
+        Liveness live = free == Free.NOTHING ? Liveness.none() : Liveness.of(Scope.current(), root, seed, order, free == Free.GRADIENTS_AND_ACTIVATIONS);
+        if (seed == null) {
+            seed = Tensor.full(root.dtype().computeType(), root.device(), 1.0, root.shape());
+        }
         Map<Tensor, GradSum> grads = new IdentityHashMap<>();
         try (GradMode.Guard ignored = GradMode.noGrad()) {
-            GradSum.add(grads, root, seed);
+            GradSum.add(grads, root, seed, live);
             for (Tensor t : order) {
                 GradSum sum = grads.remove(t);
+                Node node = t.gradFn();
                 if (sum == null) {
+                    if (node != null) {
+                        live.nodeDone(t, node);
+                    }
                     continue;
                 }
                 Tensor g = sum.finish();
-                Node node = t.gradFn();
                 if (node == null) {
                     accumulateLeaf(t, g);
+                    live.unhold(g);
                     if (onLeafGrad != null) {
                         onLeafGrad.accept(t);
                     }
@@ -95,7 +120,9 @@ public final class Autograd {
                 }
                 Node.Slice slice = node.slice();
                 if (slice != null) {
-                    GradSum.addSlice(grads, node.inputs()[0], g, slice);
+                    GradSum.addSlice(grads, node.inputs()[0], g, slice, live);
+                    live.unhold(g);
+                    live.nodeDone(t, node);
                     continue;
                 }
                 Tensor[] inGrads = node.backwardFn().apply(g);
@@ -106,15 +133,21 @@ public final class Autograd {
                 for (int i = 0; i < inputs.length; i++) {
                     Tensor in = inputs[i];
                     Tensor gi = inGrads[i];
-                    if (in == null || gi == null || !in.requiresGrad()) {
+                    if (gi == null) {
+                        continue;
+                    }
+                    if (in == null || !in.requiresGrad()) {
+                        live.done(gi);
                         continue;
                     }
                     if (!in.sameShape(gi)) {
                         throw new IllegalStateException("backward of " + node.op() + ": gradient shape " + Shape.str(gi.shape())
                                 + " does not match input " + in.describe());
                     }
-                    GradSum.add(grads, in, gi);
+                    GradSum.add(grads, in, gi, live);
                 }
+                live.unhold(g);
+                live.nodeDone(t, node);
             }
         }
     }
@@ -127,7 +160,10 @@ public final class Autograd {
         if (prev == null) {
             Tensor buf = target.run(() -> Tensor.empty(leaf.dtype().computeType(), leaf.device(), leaf.shape()));
             buf.copyFrom(g);
+            Liveness.markLeafGrad(buf);
             leaf.setGrad(buf);
+        } else if (prev.dtype() == g.dtype() && prev.device().equals(g.device())) {
+            prev.backend().addInto(prev, g);
         } else {
             Tensor sum = Elementwise.add(prev, g);
             prev.copyFrom(sum);

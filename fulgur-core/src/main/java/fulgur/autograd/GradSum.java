@@ -25,19 +25,20 @@ final class GradSum {
     private GradSum() {}
 
     /** Adds a full-size contribution {@code g} to the gradient of {@code target}. */
-    static void add(Map<Tensor, GradSum> grads, Tensor target, Tensor g) {
+    static void add(Map<Tensor, GradSum> grads, Tensor target, Tensor g, Liveness live) {
         GradSum s = grads.get(target);
         if (s == null) {
             s = new GradSum();
             s.value = g;
+            live.hold(g);
             grads.put(target, s);
             return;
         }
-        s.addFull(g);
+        s.addFull(g, live);
     }
 
     /** Adds {@code g}, the gradient of the slice {@code slice} of {@code target}, to target's gradient. */
-    static void addSlice(Map<Tensor, GradSum> grads, Tensor target, Tensor g, Node.Slice slice) {
+    static void addSlice(Map<Tensor, GradSum> grads, Tensor target, Tensor g, Node.Slice slice, Liveness live) {
         int a = slice.axis();
         int start = slice.start();
         int len = g.size(a);
@@ -48,13 +49,18 @@ final class GradSum {
             s.owned = true;
             s.axis = a;
             s.covered = new boolean[slice.full()[a]];
+            live.hold(s.value);
             grads.put(target, s);
         } else if (s.value.dtype() != g.dtype() || !s.value.device().equals(g.device())) {
-            s.addFull(Views.pad(g, slice.full(), a, start)); // mixed dtypes: the plain sum promotes
+            s.addFull(Views.pad(g, slice.full(), a, start), live); // mixed dtypes: the plain sum promotes
+            live.done(g);
             return;
         } else if (!s.owned) {
-            s.value = ownedCopy(s.value);
+            Tensor old = s.value;
+            s.value = ownedCopy(old);
             s.owned = true;
+            live.hold(s.value);
+            live.unhold(old);
         }
         if (s.axis >= 0 && s.axis != a) {
             s.settle();
@@ -62,6 +68,7 @@ final class GradSum {
         if (s.axis < 0) {
             Tensor dst = Views.narrow(s.value, a, start, len);
             dst.backend().addInto(dst, g);
+            live.done(g);
             return;
         }
         int end = start + len;
@@ -80,6 +87,7 @@ final class GradSum {
             }
             i = j;
         }
+        live.done(g);
         Arrays.fill(s.covered, start, end, true);
         boolean all = true;
         for (boolean c : s.covered) {
@@ -91,20 +99,24 @@ final class GradSum {
         }
     }
 
-    /** The sum of every contribution (zeros where none wrote). */
+    /** The sum of every contribution (zeros where none wrote); the caller then owns it (see {@link Liveness#unhold}). */
     Tensor finish() {
         settle();
         return value;
     }
 
-    private void addFull(Tensor g) {
+    private void addFull(Tensor g, Liveness live) {
         settle();
         if (owned && value.dtype() == g.dtype() && value.device().equals(g.device())) {
             value.backend().addInto(value, g);
         } else {
-            value = Elementwise.add(value, g);
+            Tensor old = value;
+            value = Elementwise.add(old, g);
             owned = true;
+            live.hold(value);
+            live.unhold(old);
         }
+        live.done(g);
     }
 
     /** Zeroes the parts of a slice buffer no slice wrote. */
