@@ -64,7 +64,26 @@ public final class Autograd {
      * communicating a parameter's gradient while the rest of the backward runs.
      */
     public static void backward(Tensor root, Tensor seed, java.util.function.Consumer<Tensor> onLeafGrad) {
-        backward(root, seed, onLeafGrad, Free.GRADIENTS);
+        backward(root, seed, onLeafGrad, DEFAULT_FREE);
+    }
+
+    /**
+     * What the backward calls that do not say free: {@link Free#GRADIENTS} unless the system property
+     * {@code fulgur.backward.free} names another {@link Free} (NOTHING to rule the engine's freeing out when chasing
+     * a bug; GRADIENTS_AND_ACTIVATIONS to test that every op lists what its backward reads).
+     */
+    private static final Free DEFAULT_FREE = defaultFree();
+
+    private static Free defaultFree() {
+        String v = System.getProperty("fulgur.backward.free");
+        if (v == null || v.isBlank()) {
+            return Free.GRADIENTS;
+        }
+        try {
+            return Free.valueOf(v.trim().toUpperCase(java.util.Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("fulgur.backward.free: " + v + " is not one of " + java.util.Arrays.toString(Free.values()), e);
+        }
     }
 
     /** What a backward pass frees as soon as nothing will read it again (everything else lives until its scope closes). */
@@ -81,8 +100,11 @@ public final class Autograd {
         GRADIENTS_AND_ACTIVATIONS
     }
 
-    /** Backward that frees what {@code free} says as soon as it is dead (see {@link Free}). */
-    public static void backward(Tensor root, Tensor seed, java.util.function.Consumer<Tensor> onLeafGrad, Free free) {
+    /**
+     * Backward that frees what {@code free} says as soon as it is dead (see {@link Free}), except the storages of
+     * {@code keep} (forward tensors the caller reads afterwards, e.g. the unscaled loss).
+     */
+    public static void backward(Tensor root, Tensor seed, java.util.function.Consumer<Tensor> onLeafGrad, Free free, Tensor... keep) {
         if (!root.requiresGrad()) {
             throw new IllegalStateException("backward: " + root.describe() + " does not require gradients (no input of its graph does)");
         }
@@ -93,7 +115,7 @@ public final class Autograd {
             throw new IllegalArgumentException("backward: implicit seed needs a scalar output, got " + root.describe() + "; pass a seed gradient");
         }
         List<Tensor> order = topologicalOrder(root);
-        Liveness live = free == Free.NOTHING ? Liveness.none() : Liveness.of(Scope.current(), root, seed, order, free == Free.GRADIENTS_AND_ACTIVATIONS);
+        Liveness live = free == Free.NOTHING ? Liveness.none() : Liveness.of(Scope.current(), root, seed, keep, order, free == Free.GRADIENTS_AND_ACTIVATIONS);
         if (seed == null) {
             seed = Tensor.full(root.dtype().computeType(), root.device(), 1.0, root.shape());
         }

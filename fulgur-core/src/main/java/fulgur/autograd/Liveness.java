@@ -44,7 +44,7 @@ final class Liveness {
         return new Liveness(null, null, null);
     }
 
-    static Liveness of(Scope scope, Tensor root, Tensor seed, List<Tensor> order, boolean freeActivations) {
+    static Liveness of(Scope scope, Tensor root, Tensor seed, Tensor[] kept, List<Tensor> order, boolean freeActivations) {
         Set<Storage> before = scope.ownedStorages();
         if (!freeActivations) {
             return new Liveness(scope, before, null);
@@ -55,6 +55,9 @@ final class Liveness {
         keep.add(root.storage());
         if (seed != null) {
             keep.add(seed.storage());
+        }
+        for (Tensor t : kept) {
+            keep.add(t.storage());
         }
         for (Tensor t : order) {
             Node node = t.gradFn();

@@ -1,5 +1,6 @@
 package fulgur.train;
 
+import fulgur.autograd.Autograd;
 import fulgur.data.Batch;
 import fulgur.io.Json;
 import fulgur.models.CausalLM;
@@ -126,7 +127,8 @@ public final class Trainer {
                         Tensor targets = onModelDevice(Tensor.ofInts(b.targets(), b.batch() * b.seqLen()));
                         Tensor loss = model.loss(inputs, targets);
                         Tensor scaled = cfg.accumulation() == 1 ? loss : loss.mul(1.0 / cfg.accumulation());
-                        scaled.backward();
+                        // Nothing of the forward but the loss is read after the backward: free activations as it goes.
+                        Autograd.backward(scaled, null, null, Autograd.Free.GRADIENTS_AND_ACTIVATIONS, loss);
                         lossSum += loss.item();
                     }
                 }
