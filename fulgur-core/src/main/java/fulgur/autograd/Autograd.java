@@ -133,7 +133,7 @@ public final class Autograd {
                 }
                 Tensor g = sum.finish();
                 if (node == null) {
-                    accumulateLeaf(t, g);
+                    accumulateLeaf(t, g, live);
                     live.unhold(g);
                     if (onLeafGrad != null) {
                         onLeafGrad.accept(t);
@@ -174,12 +174,21 @@ public final class Autograd {
         }
     }
 
-    /** Adds {@code g} into the leaf's gradient buffer, which lives in the scope that owns the leaf. */
-    private static void accumulateLeaf(Tensor leaf, Tensor g) {
+    /**
+     * Adds {@code g} into the leaf's gradient buffer, which lives in the scope that owns the leaf. The first gradient
+     * becomes the buffer itself (moved to that scope, no copy) when nothing else can see it: made in this pass,
+     * referred to by no other pending gradient, and exactly a whole contiguous storage of the right dtype.
+     */
+    private static void accumulateLeaf(Tensor leaf, Tensor g, Liveness live) {
         Scope owner = leaf.storage().owner();
         Scope target = owner == null ? Scope.root() : owner;
         Tensor prev = leaf.grad();
-        if (prev == null) {
+        if (prev == null && g.dtype() == leaf.dtype().computeType() && g.device().equals(leaf.device()) && g.isContiguous()
+                && g.offset() == 0 && g.storage().byteSize() == g.numel() * g.dtype().byteSize() && live.exclusive(g)) {
+            target.adopt(g);
+            Liveness.markLeafGrad(g);
+            leaf.setGrad(g);
+        } else if (prev == null) {
             Tensor buf = target.run(() -> Tensor.empty(leaf.dtype().computeType(), leaf.device(), leaf.shape()));
             buf.copyFrom(g);
             Liveness.markLeafGrad(buf);

@@ -120,6 +120,16 @@ final class Liveness {
         done(g);
     }
 
+    /** Whether g's storage was made in this pass and only the one pending gradient being finished refers to it. */
+    boolean exclusive(Tensor g) {
+        if (scope == null) {
+            return false;
+        }
+        Storage s = g.storage();
+        Integer n = gradRefs.get(s);
+        return n != null && n == 1 && scope.owns(s) && !before.contains(s) && !LEAF_GRADS.contains(s);
+    }
+
     /** g was read (added into a sum, copied into a slice): free it unless a pending sum refers to it. */
     void done(Tensor g) {
         if (scope == null) {

@@ -104,6 +104,30 @@ class BackwardMemoryTest {
         }
     }
 
+    /** A leaf's first gradient that nothing else can see becomes its .grad (moved to the leaf's scope), not a copy. */
+    @Test
+    void aLeafTakesOverAnUnsharedGradientInsteadOfCopyingIt() {
+        long full = 256L * 256 * 4;
+        long[] bytes = new long[2];
+        Free[] modes = {Free.NOTHING, Free.GRADIENTS};
+        try (Scope params = Scope.open("params")) {
+            Tensor x = new Rng(2).normal(0, 1, 256, 256).requiresGrad(true);
+            Tensor w = new Rng(3).normal(0, 1, 256, 256);
+            for (int i = 0; i < 2; i++) {
+                x.zeroGrad();
+                try (Scope step = Scope.open("step")) {
+                    Tensor loss = x.mul(w).sum();
+                    long before = HostAllocator.bytesAllocated();
+                    Autograd.backward(loss, null, null, modes[i]);
+                    bytes[i] = HostAllocator.bytesAllocated() - before;
+                }
+                assertThat(x.grad().toFloatArray()).as("%s", modes[i]).containsExactly(w.toFloatArray());
+                assertThat(params.owns(x.grad().storage())).isTrue();
+            }
+        }
+        assertThat(bytes[0] - bytes[1]).isEqualTo(full);
+    }
+
     @Test
     void releasedTensorsFailWithAClearMessage() {
         try (Scope s = Scope.open()) {
