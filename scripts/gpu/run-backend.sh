@@ -2,12 +2,12 @@
 # Runs the CUDA backend's GPU tests and the TNL training benchmark on a GPU host (files staged by
 # scripts/gpu/stage-backend.sh). Logs and a summary go to OUT.
 #   DIR=staged-dir OUT=out/gpu bash DIR/run-backend.sh
-# Optional: TESTS (test classes), BENCH_ARGS (TnlTrainBench arguments), STAGES (default "tests bench torch nccl cli";
-# torch needs flash-linear-attention's sources in $PEER_DIR, default .peer).
+# Optional: TESTS (test classes), BENCH_ARGS (TnlTrainBench arguments), GRAPH_ARGS (GraphStepBench arguments), STAGES
+# (default "tests bench graph torch nccl cli"; torch needs flash-linear-attention's sources in $PEER_DIR, default .peer).
 set -uo pipefail
 DIR=${DIR:-$(cd "$(dirname "$0")" && pwd)}
 OUT=${OUT:-out/gpu}
-STAGES=${STAGES:-tests bench torch nccl cli}
+STAGES=${STAGES:-tests bench graph torch nccl cli}
 mkdir -p "$OUT"
 if [[ ! -x /tmp/jre/bin/java ]]; then tar xzf "$DIR/jre.tgz" -C /tmp; fi
 JAVA=${JAVA:-/tmp/jre/bin/java}
@@ -31,7 +31,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.used,memo
 
 export CLASSPATH="$DIR/jars/*"
 J="$JAVA --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -Xmx48g -XX:+UseParallelGC -Dfulgur.cuda.verbose=true"
-TESTS=${TESTS:-fulgur.cuda.FatbinsTest fulgur.cuda.CudaBackendGpuTest fulgur.cuda.LightningDispatchGpuTest fulgur.cuda.TnlStepGpuTest fulgur.cuda.cublas.LtGemmGpuTest fulgur.cuda.CudaRuntimeGpuTest fulgur.cuda.KernelSignatureTest}
+TESTS=${TESTS:-fulgur.cuda.FatbinsTest fulgur.cuda.CudaBackendGpuTest fulgur.cuda.LightningDispatchGpuTest fulgur.cuda.TnlStepGpuTest fulgur.cuda.CudaGraphGpuTest fulgur.cuda.cublas.LtGemmGpuTest fulgur.cuda.CudaRuntimeGpuTest fulgur.cuda.KernelSignatureTest}
 if [[ $STAGES == *tests* ]]; then
   echo "== tests"
   timeout ${T_TESTS:-300} $J fulgur.cuda.GpuTestMain $TESTS 2>&1 | tee "$OUT/tests.log"
@@ -39,6 +39,10 @@ fi
 if [[ $STAGES == *bench* ]]; then
   echo "== bench"
   timeout ${T_BENCH:-300} $J fulgur.cuda.bench.TnlTrainBench --out "$OUT" ${BENCH_ARGS:---runs 2048x8,16384x1 --steps 4 --warmup 2} 2>&1 | tee "$OUT/bench.log"
+fi
+if [[ $STAGES == *graph* ]]; then
+  echo "== graph (the training step eager against captured as a CUDA graph)"
+  timeout ${T_GRAPH:-300} $J fulgur.cuda.bench.GraphStepBench --out "$OUT" ${GRAPH_ARGS:-} 2>&1 | tee "$OUT/graph.log"
 fi
 if [[ $STAGES == *torch* ]]; then
   echo "== torch (PyTorch + fla, the same model)"
@@ -52,13 +56,15 @@ if [[ $STAGES == *cli* ]]; then
   echo "== cli (training on the GPU from the command line)"
   F="$JAVA --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g -jar $DIR/fulgur.jar"
   { timeout 200 $F train --task mqar --steps 60 --device cuda --precision bf16 --out "$OUT/cli-bf16"
+    timeout 200 $F train --task mqar --steps 60 --device cuda --precision bf16 --cuda-graph --out "$OUT/cli-graph"
     timeout 200 $F launch --nproc-per-node 1 train --task mqar --steps 60 --backend nccl --device cuda --out "$OUT/cli-nccl"; } 2>&1 | tr '\r' '\n' | grep -v "^train " | tee "$OUT/cli.log"
 fi
 {
   echo "=================== summary ==================="
   [[ -f $OUT/tests.log ]] && grep -E "^\[(FAILED|ABORTED)\]|tnl |tests (successful|failed|aborted)|rel err" "$OUT/tests.log" | head -60
   [[ -f $OUT/bench.log ]] && grep -E "^\||model|failed" "$OUT/bench.log"
+  [[ -f $OUT/graph.log ]] && grep -E "^\| [^ ]|Exception|rror" "$OUT/graph.log"
   [[ -f $OUT/torch.log ]] && grep -E "^\||model|fla|Error" "$OUT/torch.log"
   [[ -f $OUT/nccl.log ]] && grep -E "^\[|NCCL CHECK" "$OUT/nccl.log"
-  [[ -f $OUT/cli.log ]] && grep -E "model:|device|precision:|done:|rror" "$OUT/cli.log"
+  [[ -f $OUT/cli.log ]] && grep -E "model:|device|precision:|cuda graph|done:|rror" "$OUT/cli.log"
 } | tee "$OUT/summary.txt"

@@ -44,17 +44,23 @@ public final class TrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         TrainConfig cfg = trainOptions.build(1000, 16, 128, 3e-3, 100);
         fulgur.tensor.DType precision = trainOptions.mixedPrecision();
+        if (trainOptions.cudaGraph && modelOptions.device().kind() != fulgur.tensor.Device.Kind.CUDA) {
+            throw new IllegalArgumentException("--cuda-graph needs the model on a GPU (--device cuda), got --device " + modelOptions.device());
+        }
         if (parallelOptions.distributed()) {
+            if (trainOptions.cudaGraph) {
+                throw new IllegalArgumentException("--cuda-graph is not supported with --sp/--dp yet");
+            }
             if (precision != null) {
                 throw new IllegalArgumentException("--precision " + trainOptions.precision + " is not supported with --sp/--dp yet; distributed training runs in f32");
             }
             return DistTrain.run(dataOptions, modelOptions, parallelOptions, cfg, out, resume) != null ? 0 : 1;
         }
-        return run(dataOptions, modelOptions, cfg, out, resume, timeLimitMinutes, precision) != null ? 0 : 1;
+        return run(dataOptions, modelOptions, cfg, out, resume, timeLimitMinutes, precision, trainOptions.cudaGraph) != null ? 0 : 1;
     }
 
     static Trainer.Result run(DataOptions data, ModelOptions modelOpts, TrainConfig cfg, Path out, boolean resume, Double timeLimitMinutes,
-            fulgur.tensor.DType precision) throws Exception {
+            fulgur.tensor.DType precision, boolean cudaGraph) throws Exception {
         fulgur.tensor.Device device = modelOpts.device();
         DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
         String mc = resume ? Architectures.read(Checkpoint.resolve(out.resolve("checkpoint")).resolve(Checkpoint.CONFIG)) : modelOpts.build(p.vocab(), cfg.seed());
@@ -69,7 +75,10 @@ public final class TrainCommand implements Callable<Integer> {
             if (p.tokenizerFile() != null) {
                 Files.copy(p.tokenizerFile(), out.resolve("tokenizer.json"), StandardCopyOption.REPLACE_EXISTING);
             }
-            Trainer trainer = new Trainer(model, cfg, p.train(), p.eval(), out, System.out).precision(precision);
+            Trainer trainer = new Trainer(model, cfg, p.train(), p.eval(), out, System.out).precision(precision).cudaGraph(cudaGraph);
+            if (cudaGraph) {
+                System.out.println("cuda graph: the training step is captured after the first step and replayed");
+            }
             if (precision != null) {
                 System.out.println("precision: " + precision.name().toLowerCase(java.util.Locale.ROOT) + " compute, f32 master weights");
             }

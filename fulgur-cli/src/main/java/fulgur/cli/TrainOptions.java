@@ -45,6 +45,9 @@ final class TrainOptions {
     @Option(names = "--precision", defaultValue = "f32", description = "f32, or bf16 mixed precision (bf16 weights and activations, f32 master weights and optimizer state; checkpoints keep f32). Default: ${DEFAULT-VALUE}.")
     String precision = "f32";
 
+    @Option(names = "--cuda-graph", description = "Capture the training step as a CUDA graph after the first step and replay it (needs --device cuda; batches of one shape, no dropout).")
+    boolean cudaGraph;
+
     /** The compute dtype for mixed precision, or null for plain f32. */
     fulgur.tensor.DType mixedPrecision() {
         return switch (precision.toLowerCase(java.util.Locale.ROOT)) {

@@ -87,6 +87,8 @@ class CliTest {
         assertThat(unknownModel.err()).contains("unknown model 'gpt2' (available: tnl");
         assertThat(run("train", "--task", "mqar", "--steps", "2", "--precision", "fp8", "--out", tmp.resolve("o").toString()).err())
                 .contains("--precision must be f32 or bf16, got 'fp8'");
+        assertThat(run("train", "--task", "mqar", "--steps", "2", "--cuda-graph", "--out", tmp.resolve("o").toString()).err())
+                .contains("--cuda-graph needs the model on a GPU (--device cuda), got --device cpu");
         Run badSet = run("train", "--task", "mqar", "--steps", "2", "--set", "nonsense", "--out", tmp.resolve("o").toString());
         assertThat(badSet.err()).contains("--set expects FIELD=VALUE, got 'nonsense'");
     }

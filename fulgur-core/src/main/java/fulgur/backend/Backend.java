@@ -79,8 +79,11 @@ public interface Backend {
      */
     Tensor crossEntropy(Tensor logits, Tensor targets, int ignoreIndex, double smoothing);
 
-    /** d(loss)/d(logits) scaled by {@code gradOut} (the scalar upstream gradient). */
-    Tensor crossEntropyBackward(Tensor logits, Tensor targets, int ignoreIndex, double smoothing, double gradOut);
+    /**
+     * d(loss)/d(logits) scaled by {@code gradOut}, the upstream gradient: a one-element floating tensor on the logits'
+     * device, read by the device (no host sync).
+     */
+    Tensor crossEntropyBackward(Tensor logits, Tensor targets, int ignoreIndex, double smoothing, Tensor gradOut);
 
     /** Rows of weight [V, D] picked by integer ids of any shape → [..., D]; ids out of range are an error. */
     Tensor embedding(Tensor weight, Tensor ids);
@@ -129,9 +132,45 @@ public interface Backend {
 
     /**
      * One fused AdamW update in place: param (contiguous), its gradient, first and second moments (same shape, f32 or
-     * f64); {@code step} ≥ 1 is the bias-correction step.
+     * f64). The values that change from step to step come from {@code schedule}, an f64 tensor [3] on the parameter's
+     * device holding the learning rate, 1 − β₁ᵗ and 1 − β₂ᵗ ({@link fulgur.optim.AdamW} writes it before each step),
+     * so that a captured step replays with each step's values; the learning rate applied is schedule[0] · lrScale.
      */
-    void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps, double weightDecay, long step);
+    void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor schedule, double lrScale, double beta1, double beta2, double eps,
+            double weightDecay);
+
+    /** One parameter of {@link #adamwAll}: its tensors (as for {@link #adamw}) and its group's lr scale and weight decay. */
+    record AdamWSlot(Tensor param, Tensor grad, Tensor m, Tensor v, double lrScale, double weightDecay) {}
+
+    /**
+     * {@link #adamw} on every slot with one schedule and one set of betas: a multi-tensor update that a backend may run
+     * as a single launch over all parameters (the CUDA backend does for f32 parameters). Default: one adamw per slot.
+     */
+    default void adamwAll(java.util.List<AdamWSlot> slots, Tensor schedule, double beta1, double beta2, double eps) {
+        for (AdamWSlot s : slots) {
+            adamw(s.param(), s.grad(), s.m(), s.v(), schedule, s.lrScale(), beta1, beta2, eps, s.weightDecay());
+        }
+    }
+
+    // ---------------------------------------------------------------- deferred checks and captured steps
+
+    /**
+     * Defers this backend's checks of device values (index bounds of embeddings, cross-entropy targets, gathers) until
+     * the returned scope closes, which waits for the device and throws the first failure: the work inside never waits
+     * for the device. Nested scopes check when the outermost closes. The CPU backend checks at once (no-op here).
+     */
+    default DeferredChecks deferChecks() {
+        return DeferredChecks.NONE;
+    }
+
+    /**
+     * Records the device work that {@code body} enqueues, without running it, as a graph that {@link StepGraph#replay()}
+     * runs again with whatever the buffers it reads hold then. The body must not read device values on the host; host
+     * data it uploads is recorded as a constant. Only the CUDA backend captures (CUDA graphs).
+     */
+    default StepGraph capture(Runnable body) {
+        throw new UnsupportedOperationException("the " + device() + " backend cannot capture a step as a graph; CUDA graphs need a cuda device");
+    }
 
     // ---------------------------------------------------------------- lightning attention
 

@@ -73,6 +73,7 @@ public final class Activations {
             return x;
         }
         x.checkAlive("dropout");
+        fulgur.backend.Capturing.refuse("dropout (its mask comes from a host-side random counter)");
         Tensor mask;
         try (var g = GradMode.noGrad()) {
             mask = x.backend().dropoutMask(x, p, rng.nextStream());

@@ -5,7 +5,6 @@ import fulgur.autograd.GradMode;
 import fulgur.backend.Backend;
 import fulgur.backend.BinaryOp;
 import fulgur.tensor.DType;
-import fulgur.tensor.Device;
 import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
 
@@ -33,7 +32,7 @@ public final class Losses {
         Tensor flat = Views.reshape(logits, -1, logits.size(-1));
         Tensor out = logits.backend().crossEntropy(flat, targets, ignoreIndex, labelSmoothing);
         return Autograd.record("crossEntropy", out, new Tensor[] {flat},
-                g -> new Tensor[] {logits.backend().crossEntropyBackward(flat, targets, ignoreIndex, labelSmoothing, g.item())});
+                g -> new Tensor[] {logits.backend().crossEntropyBackward(flat, targets, ignoreIndex, labelSmoothing, g)});
     }
 
     /** Logit elements one chunk of {@link #linearCrossEntropy} may hold (256 MB in f32). */
@@ -69,38 +68,29 @@ public final class Losses {
         Backend be = hidden.backend();
         Tensor h = Views.reshape(hidden, n, d);
         Tensor t = Views.reshape(targets, n);
-        long[] tv = (t.device().kind() == Device.Kind.CPU ? t : t.to(Device.CPU)).toLongArray();
-        long valid = 0;
-        for (long v : tv) {
-            valid += v != ignoreIndex ? 1 : 0;
-        }
         boolean grads = GradMode.isEnabled() && (hidden.requiresGrad() || weight.requiresGrad());
         DType acc = weight.dtype() == DType.F64 ? DType.F64 : DType.F32;
         DType lossType = hidden.dtype() == DType.F64 ? DType.F64 : DType.F32;
-        Tensor total = Tensor.zeros(lossType, hidden.device()); // summed on the device: no host sync per chunk
+        // Counts and shares stay on the device (no host sync, so a training step with this loss can be captured):
+        // chunk c's mean loss is weighted by its share validHere_c / valid of the non-ignored rows.
+        Tensor isValid = be.binary(BinaryOp.NE, t, Tensor.full(t.dtype(), t.device(), ignoreIndex)).to(DType.F64);
+        Tensor valid = be.binary(BinaryOp.MAXIMUM, Reductions.sum(isValid), Tensor.full(DType.F64, t.device(), 1)); // 0 valid: shares 0
+        Tensor total = Tensor.zeros(lossType, hidden.device());
         Tensor dh = grads ? Tensor.empty(hidden.dtype(), hidden.device(), n, d) : null;
         Tensor dw = grads ? Tensor.zeros(acc, weight.device(), weight.shape()) : null;
         try (var off = GradMode.noGrad()) {
             Tensor w = weight.detach();
             for (int r0 = 0; r0 < n; r0 += chunkRows) {
                 int rows = Math.min(chunkRows, n - r0);
-                long validHere = 0;
-                for (int i = r0; i < r0 + rows; i++) {
-                    validHere += tv[i] != ignoreIndex ? 1 : 0;
-                }
-                if (validHere == 0 && !grads) {
-                    continue;
-                }
                 // one chunk's logits and gradients live only in this scope: the peak is one chunk, not all of them
                 try (Scope chunk = Scope.open("linearCrossEntropy chunk")) {
                     Tensor hc = Views.narrow(h, 0, r0, rows).detach();
                     Tensor tc = Views.narrow(t, 0, r0, rows);
+                    Tensor share = be.binary(BinaryOp.DIV, Reductions.sum(Views.narrow(isValid, 0, r0, rows)), valid);
                     Tensor logits = be.matmul(hc, w, false, true, null);
-                    double share = valid == 0 ? 0 : (double) validHere / valid;
-                    if (validHere > 0) {
-                        Tensor part = be.crossEntropy(logits, tc, ignoreIndex, labelSmoothing);
-                        be.copy(be.binary(BinaryOp.ADD, total, Elementwise.mulScalar(part.dtype() == lossType ? part : part.to(lossType), share)), total);
-                    }
+                    Tensor part = be.crossEntropy(logits, tc, ignoreIndex, labelSmoothing);
+                    Tensor weighted = be.binary(BinaryOp.MUL, part.to(DType.F64), share);
+                    be.copy(be.binary(BinaryOp.ADD, total, weighted.to(lossType)), total);
                     if (grads) {
                         Tensor dl = be.crossEntropyBackward(logits, tc, ignoreIndex, labelSmoothing, share);
                         logits.close();
@@ -110,18 +100,19 @@ public final class Losses {
                 }
             }
         }
-        Tensor out = total;
         if (!grads) {
-            return out;
+            return total;
         }
-        Tensor dwFinal = dw.dtype() == weight.dtype() ? dw : dw.to(weight.dtype());
-        if (dwFinal != dw) {
-            dw.close();
-        }
-        return Autograd.record(op, out, new Tensor[] {hidden, weight}, g -> {
-            double s = g.item();
-            return new Tensor[] {Views.reshape(Elementwise.mulScalar(dh, s), hidden.shape()), Elementwise.mulScalar(dwFinal, s)};
-        });
+        // the upstream gradient g is a device scalar: scale in f32 (or f64) and round once to the input's dtype
+        return Autograd.record(op, total, new Tensor[] {hidden, weight}, g -> new Tensor[] {
+            Views.reshape(scaled(be, dh, g, hidden.dtype()), hidden.shape()), scaled(be, dw, g, weight.dtype())});
+    }
+
+    /** x · g (g a one-element tensor) computed in at least f32, in dtype {@code out}. */
+    private static Tensor scaled(Backend be, Tensor x, Tensor g, DType out) {
+        DType math = x.dtype() == DType.F64 || g.dtype() == DType.F64 ? DType.F64 : DType.F32;
+        Tensor p = be.binary(BinaryOp.MUL, x.dtype() == math ? x : x.to(math), g.dtype() == math ? g : g.to(math));
+        return p.dtype() == out ? p : p.to(out);
     }
 
     /** Rows per chunk of {@link #linearCrossEntropy} for a vocabulary of {@code vocab}: {@link #LINEAR_CE_CHUNK_ELEMENTS} / V. */

@@ -1,8 +1,10 @@
 package fulgur.optim;
 
 import fulgur.autograd.GradMode;
+import fulgur.backend.Backend;
 import fulgur.nn.Parameter;
 import fulgur.tensor.DType;
+import fulgur.tensor.Device;
 import fulgur.tensor.Scope;
 import fulgur.tensor.Shape;
 import fulgur.tensor.Tensor;
@@ -15,13 +17,16 @@ import java.util.Map;
 /**
  * Adam with decoupled weight decay (Loshchilov and Hutter) and bias correction:
  * p ← p − lr·wd·p; m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²; p ← p − lr·m̂/(√v̂ + ε). Moments are f32 (f64 for f64
- * parameters) and live in the root scope; the update runs as one fused backend kernel per parameter.
+ * parameters) and live in the root scope; the update runs as one fused multi-tensor backend update, reading the
+ * step's learning rate and bias corrections from a small device tensor ({@link #advance()}, {@link #update()}).
  */
 public final class AdamW extends Optimizer {
     private final double beta1;
     private final double beta2;
     private final double eps;
     private final Map<Parameter, Tensor[]> moments = new IdentityHashMap<>();
+    /** Per device: [lr, 1 − β₁ᵗ, 1 − β₂ᵗ] of the current step (f64), read by the update kernels. */
+    private final Map<Device, Tensor> schedules = new LinkedHashMap<>();
 
     public AdamW(List<ParamGroup> groups, double lr, double beta1, double beta2, double eps) {
         super(groups, lr);
@@ -39,19 +44,52 @@ public final class AdamW extends Optimizer {
 
     @Override
     public void step() {
+        advance();
+        update();
+    }
+
+    /**
+     * Counts the next step and writes its learning rate and bias corrections into the schedule tensor of each device
+     * the parameters live on (a stream-ordered copy from the host); {@link #update()} reads them there.
+     */
+    public void advance() {
         step++;
+        double[] values = {lr, 1 - Math.pow(beta1, step), 1 - Math.pow(beta2, step)};
+        try (Scope tmp = Scope.open("adamw schedule")) {
+            Tensor host = Tensor.of(values, 3);
+            for (Parameter p : parameters()) {
+                Device d = p.value().device();
+                if (!schedules.containsKey(d)) {
+                    schedules.put(d, Scope.root().run(() -> Tensor.zeros(DType.F64, d, 3)));
+                }
+            }
+            schedules.values().forEach(t -> t.copyFrom(host));
+        }
+    }
+
+    /**
+     * The update with the values of the last {@link #advance()}: device work only (one multi-tensor update per device
+     * over the parameters that have a gradient), so a captured training step can contain it while {@code advance}
+     * runs before each replay.
+     */
+    public void update() {
+        if (step == 0) {
+            throw new IllegalStateException("AdamW.update: call advance() first (it sets the step's learning rate and bias corrections)");
+        }
+        Map<Device, List<Backend.AdamWSlot>> byDevice = new LinkedHashMap<>();
         try (var ignored = GradMode.noGrad()) {
             for (ParamGroup g : groups) {
-                double groupLr = lr * g.lrScale();
                 for (Parameter p : g.params().values()) {
                     Tensor grad = p.grad();
                     if (grad == null) {
                         continue;
                     }
                     Tensor[] mv = moments(p);
-                    p.value().backend().adamw(p.value(), grad, mv[0], mv[1], groupLr, beta1, beta2, eps, g.weightDecay(), step);
+                    byDevice.computeIfAbsent(p.value().device(), d -> new ArrayList<>())
+                            .add(new Backend.AdamWSlot(p.value(), grad, mv[0], mv[1], g.lrScale(), g.weightDecay()));
                 }
             }
+            byDevice.forEach((d, slots) -> slots.get(0).param().backend().adamwAll(slots, schedules.get(d), beta1, beta2, eps));
         }
     }
 
@@ -111,8 +149,10 @@ public final class AdamW extends Optimizer {
         this.step = stepCount;
     }
 
-    /** Frees the moment buffers. */
+    /** Frees the moment and schedule buffers. */
     public void release() {
+        schedules.values().forEach(Tensor::close);
+        schedules.clear();
         moments.values().forEach(mv -> {
             mv[0].close();
             mv[1].close();

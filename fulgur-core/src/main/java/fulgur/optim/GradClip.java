@@ -2,6 +2,8 @@ package fulgur.optim;
 
 import fulgur.autograd.GradMode;
 import fulgur.nn.Parameter;
+import fulgur.ops.Elementwise;
+import fulgur.tensor.DType;
 import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
 import java.util.Collection;
@@ -42,5 +44,40 @@ public final class GradClip {
             }
         }
         return Math.sqrt(sq);
+    }
+
+    /**
+     * {@link #clipGlobalNorm} (or with {@code maxNorm} ≤ 0 just the norm) without reading anything on the host, so that a
+     * captured training step can contain it: returns ‖g‖ as an f64 scalar tensor on the gradients' device, and with
+     * maxNorm > 0 scales the gradients in place by min(1, maxNorm / (‖g‖ + 1e-6)) — the same factor as clipGlobalNorm;
+     * a non-finite norm leaves the gradients non-finite. The sum of squares runs in f64 in parameter order.
+     */
+    public static Tensor clipGlobalNormOnDevice(Collection<Parameter> params, double maxNorm) {
+        Tensor sq = null;
+        try (var ignored = GradMode.noGrad()) {
+            for (Parameter p : params) {
+                Tensor g = p.grad();
+                if (g != null) {
+                    Tensor s = g.to(DType.F64).pow(2).sum();
+                    sq = sq == null ? s : sq.add(s);
+                }
+            }
+            if (sq == null) {
+                throw new IllegalStateException("clipGlobalNormOnDevice: no parameter has a gradient");
+            }
+            Tensor norm = sq.sqrt();
+            if (maxNorm > 0) {
+                fulgur.tensor.Device d = norm.device();
+                Tensor scale = Elementwise.minimum(Elementwise.div(Tensor.full(DType.F64, d, maxNorm), norm.add(1e-6)),
+                        Tensor.full(DType.F64, d, 1.0));
+                for (Parameter p : params) {
+                    Tensor g = p.grad();
+                    if (g != null) {
+                        g.copyFrom(g.mul(scale.to(g.dtype())));
+                    }
+                }
+            }
+            return norm;
+        }
     }
 }

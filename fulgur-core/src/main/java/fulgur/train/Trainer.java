@@ -1,11 +1,9 @@
 package fulgur.train;
 
-import fulgur.autograd.Autograd;
 import fulgur.data.Batch;
 import fulgur.io.Json;
 import fulgur.models.CausalLM;
 import fulgur.optim.AdamW;
-import fulgur.optim.GradClip;
 import fulgur.optim.ParamGroup;
 import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
@@ -37,6 +35,7 @@ public final class Trainer {
     private final PrintStream out;
     private long stopAfter = Long.MAX_VALUE;
     private double timeLimitSeconds = Double.POSITIVE_INFINITY;
+    private boolean cudaGraph;
 
     public Trainer(CausalLM model, TrainConfig cfg, DataSource data, Evaluator evaluator, Path outDir, PrintStream out) {
         this.model = model;
@@ -53,7 +52,6 @@ public final class Trainer {
         return this;
     }
 
-    /** Ends the run (evaluating and checkpointing as at the last step) once this much wall time has passed. */
     /**
      * Mixed precision: parameters and activations in {@code compute} (bf16 or f16) with f32 master weights and
      * optimizer state; checkpoints hold the f32 masters. Null (the default) trains in the parameters' own dtype.
@@ -63,6 +61,16 @@ public final class Trainer {
         return this;
     }
 
+    /**
+     * Records the training step as a CUDA graph after the first step and replays it from then on (the model must be on
+     * a cuda device, batches of one shape, no dropout): the host's per-step work becomes one graph launch.
+     */
+    public Trainer cudaGraph(boolean on) {
+        this.cudaGraph = on;
+        return this;
+    }
+
+    /** Ends the run (evaluating and checkpointing as at the last step) once this much wall time has passed. */
     public Trainer timeLimit(double seconds) {
         if (!(seconds > 0)) {
             throw new IllegalArgumentException("time limit must be > 0 seconds, got " + seconds);
@@ -110,39 +118,20 @@ public final class Trainer {
         Map<String, Double> lastEval = Map.of();
         long startNanos = System.nanoTime();
         long startTokens = tokens;
-        try (MetricsLog metrics = resume ? MetricsLog.resume(metricsPath, step) : MetricsLog.open(metricsPath);
+        try (TrainStep trainStep = new TrainStep(model, mp, opt, cfg.gradClip(), cfg.accumulation(), cudaGraph);
+             MetricsLog metrics = resume ? MetricsLog.resume(metricsPath, step) : MetricsLog.open(metricsPath);
              ProgressBar bar = ProgressBar.builder(cfg.steps(), out).label("train").startStep(step).startTokens(tokens).build()) {
             while (step < cfg.steps() && step < stopAfter) {
                 double lr = schedule.lr(step);
-                opt.setLr(lr);
-                opt.zeroGrad();
-                if (mp != null) {
-                    mp.zeroGrad();
+                List<Batch> micro = new java.util.ArrayList<>(cfg.accumulation());
+                for (int m = 0; m < cfg.accumulation(); m++) {
+                    micro.add(data.next());
                 }
-                double lossSum = 0;
-                for (int micro = 0; micro < cfg.accumulation(); micro++) {
-                    try (Scope s = Scope.open("step")) {
-                        Batch b = data.next();
-                        Tensor inputs = onModelDevice(Tensor.ofInts(b.inputs(), b.batch(), b.seqLen()));
-                        Tensor targets = onModelDevice(Tensor.ofInts(b.targets(), b.batch() * b.seqLen()));
-                        Tensor loss = model.loss(inputs, targets);
-                        Tensor scaled = cfg.accumulation() == 1 ? loss : loss.mul(1.0 / cfg.accumulation());
-                        // Nothing of the forward but the loss is read after the backward: free activations as it goes.
-                        Autograd.backward(scaled, null, null, Autograd.Free.GRADIENTS_AND_ACTIVATIONS, loss);
-                        lossSum += loss.item();
-                    }
-                }
-                if (mp != null) {
-                    mp.syncGrads();
-                }
-                double gradNorm = cfg.gradClip() > 0 ? GradClip.clipGlobalNorm(opt.parameters(), cfg.gradClip()) : GradClip.globalNorm(opt.parameters());
-                opt.step();
-                if (mp != null) {
-                    mp.copyMastersToModel();
-                }
+                TrainStep.Outcome outcome = trainStep.run(micro, lr);
+                double gradNorm = outcome.gradNorm();
                 step++;
                 tokens += tokensPerStep;
-                lastLoss = lossSum / cfg.accumulation();
+                lastLoss = outcome.loss();
                 if (!Double.isFinite(lastLoss)) {
                     throw new IllegalStateException("training diverged at step " + step + ": loss is " + lastLoss + " (try a lower learning rate)");
                 }
@@ -185,12 +174,6 @@ public final class Trainer {
             mp.close();
         }
         return new Result(step, lastLoss, lastEval, tps, outDir);
-    }
-
-    /** Batches go where the model's parameters are (a no-op on the CPU). */
-    private Tensor onModelDevice(Tensor t) {
-        fulgur.tensor.Device d = model.module().device();
-        return t.device().equals(d) ? t : t.to(d);
     }
 
     private Map<String, Double> evaluate() {

@@ -118,6 +118,52 @@ class AdamWTest {
     }
 
     @Test
+    void clippingOnTheDeviceEqualsTheHostVersion() {
+        for (double max : new double[] {0.7, 50.0, 0.0}) {
+            Rng rng = new Rng(4);
+            Two a = new Two(Tensor.zeros(3, 5), Tensor.zeros(5));
+            Two b = new Two(Tensor.zeros(3, 5), Tensor.zeros(5));
+            Tensor gw = rng.normal(0, 1, 3, 5);
+            Tensor gb = rng.normal(0, 1, 5);
+            a.w.value().setGrad(gw.copy().detach());
+            a.b.value().setGrad(gb.copy().detach());
+            b.w.value().setGrad(gw.copy().detach());
+            b.b.value().setGrad(gb.copy().detach());
+            double host = max > 0 ? GradClip.clipGlobalNorm(a.parameters(), max) : GradClip.globalNorm(a.parameters());
+            Tensor dev = GradClip.clipGlobalNormOnDevice(b.parameters(), max);
+            assertThat(dev.dtype()).isEqualTo(DType.F64);
+            assertThat(dev.item()).isEqualTo(host);
+            assertThat(b.w.grad().toDoubleArray()).containsExactly(a.w.grad().toDoubleArray(), offset(1e-7));
+            assertThat(b.b.grad().toDoubleArray()).containsExactly(a.b.grad().toDoubleArray(), offset(1e-7));
+            if (max == 0.7) {
+                assertThat(GradClip.globalNorm(b.parameters())).isCloseTo(0.7, offset(1e-6));
+            }
+        }
+    }
+
+    @Test
+    void advanceThenUpdateIsAStepAndReadsTheLearningRateOfTheAdvance() {
+        Two a = new Two(Tensor.of(new float[] {1, -2}, 1, 2), Tensor.zeros(2));
+        Two b = new Two(Tensor.of(new float[] {1, -2}, 1, 2), Tensor.zeros(2));
+        AdamW oa = new AdamW(ParamGroup.all(a, 0.1), 0.1);
+        AdamW ob = new AdamW(ParamGroup.all(b, 0.1), 0.1);
+        assertThatThrownBy(ob::update).hasMessageContaining("advance() first");
+        for (int s = 1; s <= 3; s++) {
+            Tensor g = Tensor.of(new float[] {0.5f * s, -1f}, 1, 2);
+            a.w.value().setGrad(g.copy().detach());
+            b.w.value().setGrad(g.copy().detach());
+            oa.setLr(0.1 / s);
+            oa.step();
+            ob.setLr(0.1 / s);
+            ob.advance();
+            ob.setLr(99); // a change after advance() does not reach this step's update
+            ob.update();
+            assertThat(ob.stepCount()).isEqualTo(s);
+            assertThat(b.w.value().toFloatArray()).containsExactly(a.w.value().toFloatArray());
+        }
+    }
+
+    @Test
     void sgdMomentumMatchesReference() {
         Two m = new Two(Tensor.of(new float[] {1, 2}, 1, 2), Tensor.zeros(2));
         Sgd opt = new Sgd(List.of(new ParamGroup(Map.of("w", m.w), 0, 1)), 0.1, 0.9, false);

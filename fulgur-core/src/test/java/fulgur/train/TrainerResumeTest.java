@@ -124,4 +124,13 @@ class TrainerResumeTest {
             assertThatThrownBy(() -> Checkpoint.load(tmp.resolve("checkpoint"), m, null)).hasMessageContaining(Checkpoint.MODEL);
         }
     }
+
+    @Test
+    void aCapturedStepNeedsACudaDevice(@TempDir Path tmp) {
+        try (TnlModel m = new TnlModel(TnlConfig.small(50, 16, 2, 2), 5)) {
+            Trainer t = new Trainer(m, config(2), DataSources.packed(TokenStream.of(new int[500]), 4, 24, 3), null, tmp, QUIET).cudaGraph(true);
+            assertThatThrownBy(() -> t.run(false)).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("needs the model on a cuda device; it is on cpu");
+        }
+    }
 }

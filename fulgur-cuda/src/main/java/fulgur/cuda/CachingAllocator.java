@@ -10,7 +10,8 @@ import java.util.Map;
  * the pool of the stream it was last used on and is handed out again on that stream at once (stream
  * order makes that safe), or on another stream once its own stream is idle. When the driver runs out of
  * memory the cache is emptied (after a synchronize) and the request retried. Memory comes back to the
- * driver only through {@link #emptyCache()} or {@link #close()}.
+ * driver only through {@link #emptyCache()} or {@link #close()}. While a graph is captured, allocations and frees go to
+ * that graph's private {@link GraphPool}.
  */
 public final class CachingAllocator implements AutoCloseable {
 
@@ -25,17 +26,35 @@ public final class CachingAllocator implements AutoCloseable {
     void synchronize();
 
     boolean isOutOfMemory(RuntimeException e);
+
+    /** cuMemAlloc while this thread captures a graph (the driver refuses it in the strict capture modes). */
+    default long mallocWhileCapturing(long bytes) { return malloc(bytes); }
+  }
+
+  /**
+   * The private memory of one captured graph. While the graph is captured, its allocations come from here (blocks the
+   * capture itself freed, else blocks taken from the cache or the driver) and every block freed goes here, even one
+   * allocated before the capture: a replay repeats the capture's uses of these addresses, so nothing outside the graph
+   * may get them while it lives. {@link #releasePool} returns them to the cache.
+   */
+  public static final class GraphPool {
+    private final Map<Long, ArrayDeque<Long>> free = new HashMap<>();
+    private long bytes;
+    private boolean released;
+
+    /** Bytes of device memory the graph holds (free or in use); 0 once released. */
+    public synchronized long bytes() { return bytes; }
   }
 
   /** Counters in bytes (and calls). */
   public record Report(long inUseBytes, long peakInUseBytes, long reservedBytes, long peakReservedBytes,
-      long cachedBytes, long driverAllocs, long driverFrees, long cacheHits, long requests) {
+      long cachedBytes, long graphPoolBytes, long driverAllocs, long driverFrees, long cacheHits, long requests) {
     @Override
     public String toString() {
-      return String.format("in use %.1f MiB (peak %.1f), reserved %.1f MiB (peak %.1f), cached %.1f MiB; "
+      return String.format("in use %.1f MiB (peak %.1f), reserved %.1f MiB (peak %.1f), cached %.1f MiB, graph pools %.1f MiB; "
               + "%d requests, %d cache hits, %d cuMemAlloc, %d cuMemFree",
-          mib(inUseBytes), mib(peakInUseBytes), mib(reservedBytes), mib(peakReservedBytes), mib(cachedBytes), requests,
-          cacheHits, driverAllocs, driverFrees);
+          mib(inUseBytes), mib(peakInUseBytes), mib(reservedBytes), mib(peakReservedBytes), mib(cachedBytes), mib(graphPoolBytes),
+          requests, cacheHits, driverAllocs, driverFrees);
     }
 
     private static double mib(long b) { return b / 1048576.0; }
@@ -48,7 +67,8 @@ public final class CachingAllocator implements AutoCloseable {
 
   private final Backend backend;
   private final Map<Long, Map<Long, ArrayDeque<Long>>> pools = new HashMap<>();
-  private long inUse, peakInUse, reserved, peakReserved, cached, driverAllocs, driverFrees, hits, requests;
+  private long inUse, peakInUse, reserved, peakReserved, cached, graphBytes, driverAllocs, driverFrees, hits, requests;
+  private GraphPool capturing;
   private boolean closed;
 
   public CachingAllocator(Backend backend) {
@@ -90,7 +110,8 @@ public final class CachingAllocator implements AutoCloseable {
     if (closed) throw new IllegalStateException("allocator is closed");
     requests++;
     long sc = sizeClass(bytes);
-    Long addr = take(streamId, sc);
+    if (capturing != null) return allocateForCapture(bytes, sc, streamId);
+    Long addr = take(streamId, sc, true);
     if (addr != null) {
       hits++;
     } else {
@@ -101,7 +122,74 @@ public final class CachingAllocator implements AutoCloseable {
     return new DeviceBuffer(this, addr, bytes, sc, streamId);
   }
 
-  private Long take(long streamId, long sc) {
+  private DeviceBuffer allocateForCapture(long bytes, long sc, long streamId) {
+    GraphPool p = capturing;
+    ArrayDeque<Long> q = p.free.get(sc);
+    Long addr = q == null ? null : q.poll();
+    if (addr != null) {
+      hits++;
+    } else {
+      addr = take(streamId, sc, false); // no stream queries while capturing; the cache's blocks join the pool
+      if (addr != null) {
+        hits++;
+      } else {
+        try {
+          addr = backend.mallocWhileCapturing(sc);
+        } catch (RuntimeException e) {
+          if (!backend.isOutOfMemory(e)) throw e;
+          throw new OutOfMemoryError("device out of memory while capturing a graph: " + bytes + " bytes requested (class " + sc + "); "
+              + reportUnlocked());
+        }
+        driverAllocs++;
+        reserved += sc;
+        peakReserved = Math.max(peakReserved, reserved);
+      }
+      synchronized (p) { p.bytes += sc; }
+      graphBytes += sc;
+    }
+    inUse += sc;
+    peakInUse = Math.max(peakInUse, inUse);
+    DeviceBuffer b = new DeviceBuffer(this, addr, bytes, sc, streamId);
+    b.pool = p;
+    return b;
+  }
+
+  /** Starts routing allocations and frees to a new graph pool (one capture at a time). */
+  public synchronized GraphPool beginCapture() {
+    if (capturing != null) throw new IllegalStateException("a graph is already being captured on this device");
+    capturing = new GraphPool();
+    return capturing;
+  }
+
+  /** Ends the capture: the pool stays with its graph until {@link #releasePool}. */
+  public synchronized void endCapture(GraphPool p) {
+    if (capturing != p) throw new IllegalStateException("endCapture of a pool that is not capturing");
+    capturing = null;
+  }
+
+  /**
+   * Hands a graph's pool back once the graph is destroyed and its work finished (the caller synchronizes): its free
+   * blocks join the cache, and its blocks still in use join it when freed.
+   */
+  public synchronized void releasePool(GraphPool p) {
+    if (p.released) return;
+    if (capturing == p) capturing = null;
+    p.released = true;
+    Map<Long, ArrayDeque<Long>> idle = pools.computeIfAbsent(IDLE, k -> new HashMap<>());
+    synchronized (p) {
+      for (Map.Entry<Long, ArrayDeque<Long>> e : p.free.entrySet()) {
+        for (long a : e.getValue()) {
+          idle.computeIfAbsent(e.getKey(), k -> new ArrayDeque<>()).push(a);
+          cached += e.getKey();
+        }
+      }
+      p.free.clear();
+      graphBytes -= p.bytes; // blocks still in use are ordinary in-use memory from now on
+      p.bytes = 0;
+    }
+  }
+
+  private Long take(long streamId, long sc, boolean mayQuery) {
     Map<Long, ArrayDeque<Long>> own = pools.get(streamId);
     if (own != null) {
       ArrayDeque<Long> q = own.get(sc);
@@ -113,7 +201,7 @@ public final class CachingAllocator implements AutoCloseable {
     for (Map.Entry<Long, Map<Long, ArrayDeque<Long>>> e : pools.entrySet()) {
       if (e.getKey() == streamId) continue;
       ArrayDeque<Long> q = e.getValue().get(sc);
-      if (q != null && !q.isEmpty() && (e.getKey() == IDLE || backend.streamIdle(e.getKey()))) {
+      if (q != null && !q.isEmpty() && (e.getKey() == IDLE || (mayQuery && backend.streamIdle(e.getKey())))) {
         cached -= sc;
         return q.pop();
       }
@@ -148,6 +236,16 @@ public final class CachingAllocator implements AutoCloseable {
 
   synchronized void release(DeviceBuffer b) {
     inUse -= b.capacity();
+    GraphPool p = b.pool;
+    if (p == null && capturing != null && !closed) { // freed inside a capture: a replay may still use it up to here
+      p = capturing;
+      synchronized (p) { p.bytes += b.capacity(); }
+      graphBytes += b.capacity();
+    }
+    if (p != null && !p.released) {
+      synchronized (p) { p.free.computeIfAbsent(b.capacity(), k -> new ArrayDeque<>()).push(b.rawAddress()); }
+      return;
+    }
     if (closed) {
       backend.free(b.rawAddress());
       reserved -= b.capacity();
@@ -184,7 +282,7 @@ public final class CachingAllocator implements AutoCloseable {
   public synchronized Report report() { return reportUnlocked(); }
 
   private Report reportUnlocked() {
-    return new Report(inUse, peakInUse, reserved, peakReserved, cached, driverAllocs, driverFrees, hits, requests);
+    return new Report(inUse, peakInUse, reserved, peakReserved, cached, graphBytes, driverAllocs, driverFrees, hits, requests);
   }
 
   /** Resets the peak counters to the current values. */

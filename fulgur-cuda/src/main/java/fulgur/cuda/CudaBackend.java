@@ -2,7 +2,10 @@ package fulgur.cuda;
 
 import fulgur.backend.Backend;
 import fulgur.backend.BinaryOp;
+import fulgur.backend.Capturing;
+import fulgur.backend.DeferredChecks;
 import fulgur.backend.ReduceOp;
+import fulgur.backend.StepGraph;
 import fulgur.backend.UnaryOp;
 import fulgur.cuda.backend.CudaCopy;
 import fulgur.cuda.backend.CudaElementwise;
@@ -13,6 +16,7 @@ import fulgur.cuda.backend.CudaNn;
 import fulgur.cuda.backend.CudaReduce;
 import fulgur.cuda.backend.Gpu;
 import fulgur.cuda.cublas.BatchedGemm;
+import fulgur.cuda.driver.CudaException;
 import fulgur.tensor.DType;
 import fulgur.tensor.Device;
 import fulgur.tensor.Tensor;
@@ -126,7 +130,7 @@ public final class CudaBackend implements Backend {
   }
 
   @Override
-  public Tensor crossEntropyBackward(Tensor logits, Tensor targets, int ignoreIndex, double smoothing, double gradOut) {
+  public Tensor crossEntropyBackward(Tensor logits, Tensor targets, int ignoreIndex, double smoothing, Tensor gradOut) {
     return CudaNn.crossEntropyBackward(gpu, logits, targets, ignoreIndex, smoothing, gradOut);
   }
 
@@ -185,9 +189,48 @@ public final class CudaBackend implements Backend {
   public Tensor dropoutMask(Tensor like, double p, long stream) { return CudaIndexing.dropoutMask(gpu, like, p, stream); }
 
   @Override
-  public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps, double weightDecay,
-      long step) {
-    CudaIndexing.adamw(gpu, param, grad, m, v, lr, beta1, beta2, eps, weightDecay, step);
+  public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor schedule, double lrScale, double beta1, double beta2, double eps,
+      double weightDecay) {
+    CudaIndexing.adamw(gpu, param, grad, m, v, schedule, lrScale, beta1, beta2, eps, weightDecay);
+  }
+
+  @Override
+  public void adamwAll(java.util.List<AdamWSlot> slots, Tensor schedule, double beta1, double beta2, double eps) {
+    CudaIndexing.adamwAll(gpu, slots, schedule, beta1, beta2, eps);
+  }
+
+  @Override
+  public DeferredChecks deferChecks() { return gpu.deferChecks(); }
+
+  /**
+   * Captures {@code body} as a CUDA graph on this backend's stream: allocations inside come from a private pool that
+   * the graph keeps, index checks write flags that each replay re-arms and {@link StepGraph#replay()} verifies, host
+   * data uploaded inside becomes a pinned constant, and a host read inside fails with a message naming it.
+   */
+  @Override
+  public StepGraph capture(Runnable body) {
+    gpu.bind();
+    gpu.synchronize(); // blocks the capture takes from the cache must be idle
+    CachingAllocator allocator = gpu.ctx.allocator();
+    CachingAllocator.GraphPool pool = allocator.beginCapture();
+    Gpu.Capture recorded = gpu.beginCapture();
+    CudaGraph graph;
+    try {
+      graph = CudaGraph.capture(gpu.stream, () -> Capturing.during(body));
+    } catch (RuntimeException | Error e) {
+      gpu.endCapture();
+      allocator.endCapture(pool);
+      recorded.close();
+      allocator.releasePool(pool); // nothing of the capture ever ran
+      if (e instanceof CudaException c) {
+        throw new IllegalStateException("the step cannot be captured as a CUDA graph: " + c.getMessage()
+            + " (a call the driver does not allow during capture; run it without graph capture)", c);
+      }
+      throw e;
+    }
+    gpu.endCapture();
+    allocator.endCapture(pool);
+    return new CudaStepGraph(gpu, graph, pool, recorded);
   }
 
   @Override

@@ -40,6 +40,16 @@ public final class CudaContext implements AutoCloseable {
       @Override public boolean streamIdle(long streamId) { bind(); return d.streamQuery(MemorySegment.ofAddress(streamId)); }
       @Override public void synchronize() { bind(); d.ctxSynchronize(); }
       @Override public boolean isOutOfMemory(RuntimeException e) { return e instanceof CudaException c && c.code() == 2; }
+      @Override public long mallocWhileCapturing(long bytes) {
+        // as PyTorch does: a cuMemAlloc is safe during capture as long as the block is not freed before replays
+        bind();
+        int previous = d.threadExchangeStreamCaptureMode(CudaDriver.CAPTURE_MODE_RELAXED);
+        try {
+          return d.memAlloc(bytes);
+        } finally {
+          d.threadExchangeStreamCaptureMode(previous);
+        }
+      }
     });
   }
 

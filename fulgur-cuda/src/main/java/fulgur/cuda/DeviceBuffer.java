@@ -12,6 +12,8 @@ public final class DeviceBuffer implements DevicePointer, AutoCloseable {
   private final long address, bytes, capacity;
   private long streamId;
   private boolean closed;
+  /** The graph pool this block belongs to (null: the shared cache). */
+  CachingAllocator.GraphPool pool;
 
   DeviceBuffer(CachingAllocator owner, long address, long bytes, long capacity, long streamId) {
     this.owner = owner;

@@ -26,6 +26,69 @@ class CachingAllocatorTest {
     @Override public boolean streamIdle(long streamId) { return idle.contains(streamId); }
     @Override public void synchronize() { syncs++; }
     @Override public boolean isOutOfMemory(RuntimeException e) { return "OOM".equals(e.getMessage()); }
+    int captureMallocs;
+    @Override public long mallocWhileCapturing(long bytes) { captureMallocs++; return malloc(bytes); }
+  }
+
+  @Test
+  void aCaptureGetsAPrivatePoolThatNothingElseUsesWhileItLives() {
+    FakeBackend be = new FakeBackend(1L << 40);
+    CachingAllocator a = new CachingAllocator(be);
+    DeviceBuffer cachedBefore = a.allocate(1000, 7);
+    long cachedAddr = cachedBefore.address();
+    cachedBefore.close();
+    DeviceBuffer readByGraph = a.allocate(4096, 7); // allocated before the capture, freed inside it
+    long readAddr = readByGraph.address();
+
+    CachingAllocator.GraphPool pool = a.beginCapture();
+    DeviceBuffer t1 = a.allocate(1000, 7); // takes the cached block into the pool
+    assertThat(t1.address()).isEqualTo(cachedAddr);
+    t1.close();
+    DeviceBuffer t2 = a.allocate(900, 7); // the capture reuses its own freed block
+    assertThat(t2.address()).isEqualTo(cachedAddr);
+    readByGraph.close(); // joins the pool, not the cache
+    DeviceBuffer fresh = a.allocate(1 << 20, 7);
+    assertThat(be.captureMallocs).isEqualTo(1);
+    DeviceBuffer kept = a.allocate(4000, 7); // the graph's last user of readAddr came before: the pool may reuse it
+    assertThat(kept.address()).isEqualTo(readAddr);
+    t2.close();
+    fresh.close();
+    a.endCapture(pool);
+    assertThat(pool.bytes()).isEqualTo(1024 + 4096 + (1 << 20));
+    assertThat(a.report().graphPoolBytes()).isEqualTo(pool.bytes());
+
+    // outside the capture: the pool's free blocks are not handed out
+    DeviceBuffer other = a.allocate(1000, 7);
+    DeviceBuffer other2 = a.allocate(1 << 20, 7);
+    assertThat(other.address()).isNotEqualTo(cachedAddr);
+    assertThat(other2.address()).isNotEqualTo(fresh.rawAddress());
+    kept.close(); // a pool block freed between replays stays in the pool
+    assertThat(a.allocate(4000, 7).address()).isNotEqualTo(readAddr);
+
+    a.releasePool(pool);
+    assertThat(a.report().graphPoolBytes()).isZero();
+    assertThat(a.allocate(1000, 7).address()).isEqualTo(cachedAddr); // back in the cache, reusable on any stream
+    assertThat(a.allocate(4000, 9).address()).isEqualTo(readAddr);
+  }
+
+  @Test
+  void aPoolBlockStillInUseWhenThePoolIsReleasedReturnsToTheCacheWhenFreed() {
+    FakeBackend be = new FakeBackend(1L << 40);
+    CachingAllocator a = new CachingAllocator(be);
+    CachingAllocator.GraphPool pool = a.beginCapture();
+    DeviceBuffer grad = a.allocate(2048, 3);
+    a.endCapture(pool);
+    assertThat(a.report().graphPoolBytes()).isEqualTo(2048);
+    a.releasePool(pool);
+    assertThat(pool.bytes()).isZero();
+    assertThat(a.report().graphPoolBytes()).isZero();
+    assertThat(a.report().inUseBytes()).isEqualTo(2048);
+    long addr = grad.address();
+    grad.close();
+    assertThat(a.report().cachedBytes()).isEqualTo(2048);
+    assertThat(a.allocate(2000, 3).address()).isEqualTo(addr);
+    assertThatThrownBy(() -> { a.beginCapture(); a.beginCapture(); }).isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("already");
   }
 
   @Test

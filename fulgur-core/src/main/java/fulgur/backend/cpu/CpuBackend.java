@@ -96,8 +96,12 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public Tensor crossEntropyBackward(Tensor logits, Tensor targets, int ignoreIndex, double smoothing, double gradOut) {
-        return CpuNn.crossEntropyBackward(logits, targets, ignoreIndex, smoothing, gradOut);
+    public Tensor crossEntropyBackward(Tensor logits, Tensor targets, int ignoreIndex, double smoothing, Tensor gradOut) {
+        if (gradOut.numel() != 1 || !gradOut.dtype().isFloating() || !gradOut.device().equals(logits.device())) {
+            throw new IllegalArgumentException("crossEntropyBackward: gradOut must be a one-element floating tensor on " + logits.device()
+                    + ", got " + gradOut.describe());
+        }
+        return CpuNn.crossEntropyBackward(logits, targets, ignoreIndex, smoothing, gradOut.item());
     }
 
     @Override
@@ -171,8 +175,9 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps, double weightDecay, long step) {
-        CpuOptim.adamw(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, step);
+    public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor schedule, double lrScale, double beta1, double beta2, double eps,
+            double weightDecay) {
+        CpuOptim.adamw(param, grad, m, v, schedule, lrScale, beta1, beta2, eps, weightDecay);
     }
 
     @Override

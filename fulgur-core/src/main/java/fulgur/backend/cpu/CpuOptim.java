@@ -15,7 +15,27 @@ final class CpuOptim {
     private static final VectorSpecies<Float> F = CpuElementwise.F;
     private static final ByteOrder NO = ByteOrder.nativeOrder();
 
-    static void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps, double wd, long step) {
+    static void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor schedule, double lrScale, double beta1, double beta2, double eps,
+            double wd) {
+        double[] sc = schedule(schedule, param);
+        adamw(param, grad, m, v, sc[0] * lrScale, beta1, beta2, eps, wd, sc[1], sc[2]);
+    }
+
+    /** The three schedule values (lr, 1 − β₁ᵗ, 1 − β₂ᵗ), checked. */
+    static double[] schedule(Tensor schedule, Tensor param) {
+        if (schedule.dtype() != DType.F64 || schedule.numel() != 3 || !schedule.device().equals(param.device())) {
+            throw new IllegalArgumentException("adamw: schedule must be an f64 tensor [3] on " + param.device() + ", got " + schedule.describe());
+        }
+        double[] sc = schedule.toDoubleArray();
+        if (!(sc[1] > 0 && sc[1] <= 1 && sc[2] > 0 && sc[2] <= 1)) {
+            throw new IllegalArgumentException("adamw: bias corrections must be in (0, 1], got " + sc[1] + " and " + sc[2]
+                    + " (was the step count advanced?)");
+        }
+        return sc;
+    }
+
+    private static void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps, double wd,
+            double bc1, double bc2) {
         String op = "adamw";
         for (Tensor t : new Tensor[] {grad, m, v}) {
             if (!t.sameShape(param)) {
@@ -25,11 +45,6 @@ final class CpuOptim {
         if (!param.isContiguous() || !m.isContiguous() || !v.isContiguous()) {
             throw new IllegalArgumentException(op + ": parameter and moments must be contiguous");
         }
-        if (step < 1) {
-            throw new IllegalArgumentException(op + ": step must be >= 1, got " + step);
-        }
-        double bc1 = 1 - Math.pow(beta1, step);
-        double bc2 = 1 - Math.pow(beta2, step);
         double decay = 1 - lr * wd;
         double stepSize = lr / bc1;
         double invSqrtBc2 = 1 / Math.sqrt(bc2);

@@ -54,11 +54,13 @@ public final class CudaCopy {
     Tensor hs = src.isContiguous() ? src : src.detach().contiguous();
     try {
       if (dst.isContiguous() && dst.dtype() == src.dtype()) {
-        CudaDriver.get().memcpyHtoDAsync(g.ptr(dst, "copy").address(), hostBytes(hs), hs.numel() * hs.dtype().byteSize(), g.stream.handle());
+        CudaDriver.get().memcpyHtoDAsync(g.ptr(dst, "copy").address(), g.uploadSource(hostBytes(hs)), hs.numel() * hs.dtype().byteSize(),
+            g.stream.handle());
         return;
       }
       Tensor tmp = g.alloc(src.dtype(), src.shape());
-      CudaDriver.get().memcpyHtoDAsync(g.ptr(tmp, "copy").address(), hostBytes(hs), hs.numel() * hs.dtype().byteSize(), g.stream.handle());
+      CudaDriver.get().memcpyHtoDAsync(g.ptr(tmp, "copy").address(), g.uploadSource(hostBytes(hs)), hs.numel() * hs.dtype().byteSize(),
+          g.stream.handle());
       deviceCopy(g, tmp, dst);
       tmp.close();
     } finally {
@@ -67,6 +69,7 @@ public final class CudaCopy {
   }
 
   private static void deviceToHost(Gpu g, Tensor src, Tensor dst) {
+    g.refuseHostRead("copy to the host");
     Tensor ds = src.isContiguous() && src.dtype() == dst.dtype() ? src : g.contiguousAs("copy", src, dst.dtype());
     Tensor hd = dst.isContiguous() ? dst : Tensor.empty(dst.dtype(), dst.shape());
     long bytes = ds.numel() * ds.dtype().byteSize();

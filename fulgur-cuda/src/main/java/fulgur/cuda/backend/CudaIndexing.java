@@ -1,11 +1,13 @@
 package fulgur.cuda.backend;
 
-import fulgur.cuda.DeviceBuffer;
+import fulgur.backend.Backend;
 import fulgur.tensor.DType;
 import fulgur.tensor.Shape;
 import fulgur.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.List;
 
-/** Concatenation, gather/scatter, index select/add, dropout masks and the fused AdamW update. */
+/** Concatenation, gather/scatter, index select/add, dropout masks and the fused AdamW updates (per parameter and over all). */
 public final class CudaIndexing {
   private CudaIndexing() {}
 
@@ -75,15 +77,16 @@ public final class CudaIndexing {
     if (n > 0) {
       int len = x.size(axis);
       Desc d = Desc.exact(op, is, zeroAxis(x.strides(), axis), idx.strides());
-      DeviceBuffer err = g.errorFlag();
+      Gpu.Flag err = g.errorFlag();
       g.launch(g.kernel(TENSOR, "t_gather"), n, d.struct(), g.ptr(x, op), x.dtype().byteSize(), x.stride(axis), (long) len, g.ptr(idx, op),
           Gpu.code(idx.dtype()), g.ptr(out, op), n, err);
-      long bad = g.firstBad(err);
-      if (bad >= 0) {
-        long k = g.readIndex(idx, bad);
+      String what = x.describe();
+      try {
+        g.checkFlag(err, idx, outOfRange(op, len, axis, " of " + what));
+      } finally {
         Gpu.freeTemp(idx, index);
-        throw new IndexOutOfBoundsException(op + ": index " + k + " out of range [0, " + len + ") along axis " + axis + " of " + x.describe());
       }
+      return out;
     }
     Gpu.freeTemp(idx, index);
     return out;
@@ -112,15 +115,15 @@ public final class CudaIndexing {
     if (n > 0) {
       int len = shape[axis];
       Desc d = Desc.exact(op, index.shape(), zeroAxis(out.strides(), axis), idx.strides(), src.strides());
-      DeviceBuffer err = g.errorFlag();
+      Gpu.Flag err = g.errorFlag();
       g.launch(g.kernel(TENSOR, "t_scatter_add"), n, d.struct(), g.ptr(out, op), Gpu.code(mt), out.stride(axis), (long) len, g.ptr(idx, op),
           Gpu.code(idx.dtype()), g.ptr(src, op), Gpu.code(src.dtype()), n, err);
-      long bad = g.firstBad(err);
-      if (bad >= 0) {
-        long k = g.readIndex(idx, bad);
+      try {
+        g.checkFlag(err, idx, outOfRange(op, len, axis, ""));
+      } finally {
         Gpu.freeTemp(idx, index);
-        throw new IndexOutOfBoundsException(op + ": index " + k + " out of range [0, " + len + ") along axis " + axis);
       }
+      return g.convert(out, src.dtype());
     }
     Gpu.freeTemp(idx, index);
     return g.convert(out, src.dtype());
@@ -132,16 +135,22 @@ public final class CudaIndexing {
     if (index.ndim() != 1) throw new IllegalArgumentException(op + ": expected a 1-D index, got " + index.describe());
     long n = idx.numel();
     if (n > 0) {
-      DeviceBuffer err = g.errorFlag();
+      Gpu.Flag err = g.errorFlag();
       g.launch(g.kernel(TENSOR, "t_check_index"), n, g.ptr(idx, op), Gpu.code(idx.dtype()), n, 0L, (long) len, Long.MIN_VALUE, err);
-      long bad = g.firstBad(err);
-      if (bad >= 0) {
-        long k = g.readIndex(idx, bad);
+      try {
+        g.checkFlag(err, idx, outOfRange(op, len, axis, ""));
+      } catch (RuntimeException e) {
         Gpu.freeTemp(idx, index);
-        throw new IndexOutOfBoundsException(op + ": index " + k + " out of range [0, " + len + ") along axis " + axis);
+        throw e;
       }
     }
     return idx;
+  }
+
+  /** "op: index 7 out of range [0, 5) along axis 0" (the value is left out when a deferred check no longer has it). */
+  private static DeviceChecks.Failure outOfRange(String op, int len, int axis, String suffix) {
+    return (value, at) -> new IndexOutOfBoundsException(op + ": index " + (value == null ? "at position " + at : value) + " out of range [0, "
+        + len + ") along axis " + axis + suffix);
   }
 
   public static Tensor indexSelect(Gpu g, Tensor x, int axis, Tensor index) {
@@ -203,33 +212,98 @@ public final class CudaIndexing {
     return out;
   }
 
-  public static void adamw(Gpu g, Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps, double wd,
-      long step) {
+  public static void adamw(Gpu g, Tensor param, Tensor grad, Tensor m, Tensor v, Tensor schedule, double lrScale, double beta1, double beta2,
+      double eps, double wd) {
     String op = "adamw";
-    for (Tensor t : new Tensor[] {param, grad, m, v}) g.check(op, t);
+    for (Tensor t : new Tensor[] {param, grad, m, v, schedule}) g.check(op, t);
     for (Tensor t : new Tensor[] {grad, m, v}) {
       if (!t.sameShape(param)) throw new IllegalArgumentException(op + ": " + t.describe() + " does not match parameter " + param.describe());
     }
     if (!param.isContiguous() || !m.isContiguous() || !v.isContiguous()) {
       throw new IllegalArgumentException(op + ": parameter and moments must be contiguous");
     }
-    if (step < 1) throw new IllegalArgumentException(op + ": step must be >= 1, got " + step);
+    if (schedule.dtype() != DType.F64 || schedule.numel() != 3 || !schedule.isContiguous()) {
+      throw new IllegalArgumentException(op + ": schedule must be a contiguous f64 tensor [3] (lr, 1 - beta1^t, 1 - beta2^t), got "
+          + schedule.describe());
+    }
     g.bind();
-    double bc1 = 1 - Math.pow(beta1, step);
-    double bc2 = 1 - Math.pow(beta2, step);
-    double decay = 1 - lr * wd;
-    double stepSize = lr / bc1;
-    double invSqrtBc2 = 1 / Math.sqrt(bc2);
     long n = param.numel();
     Tensor gr = g.contiguous(op, grad);
     if (param.dtype() == DType.F32 && m.dtype() == DType.F32 && v.dtype() == DType.F32) {
       g.launch(g.kernel(TENSOR, "t_adamw_f32"), n, g.ptr(param, op), g.ptr(gr, op), Gpu.code(gr.dtype()), g.ptr(m, op), g.ptr(v, op), n,
-          (float) beta1, (float) beta2, (float) (1 - beta1), (float) (1 - beta2), (float) decay, (float) stepSize, (float) invSqrtBc2,
-          (float) eps);
+          g.ptr(schedule, op), lrScale, wd, (float) beta1, (float) beta2, (float) (1 - beta1), (float) (1 - beta2), (float) eps);
     } else {
       g.launch(g.kernel(TENSOR, "t_adamw_any"), n, g.ptr(param, op), Gpu.code(param.dtype()), g.ptr(gr, op), Gpu.code(gr.dtype()),
-          g.ptr(m, op), Gpu.code(m.dtype()), g.ptr(v, op), Gpu.code(v.dtype()), n, beta1, beta2, decay, stepSize, invSqrtBc2, eps);
+          g.ptr(m, op), Gpu.code(m.dtype()), g.ptr(v, op), Gpu.code(v.dtype()), n, g.ptr(schedule, op), lrScale, wd, beta1, beta2, eps);
     }
     Gpu.freeTemp(gr, grad);
+  }
+
+  /** Elements per block of the multi-tensor AdamW. */
+  static final int ADAMW_CHUNK = 16384;
+
+  /**
+   * AdamW over all slots: f32 parameters with f32 moments in one launch (a table of the slots and a block map uploaded
+   * with the launch, so a captured step keeps them as constants), the others one kernel each.
+   */
+  public static void adamwAll(Gpu g, List<Backend.AdamWSlot> slots, Tensor schedule, double beta1, double beta2, double eps) {
+    String op = "adamw";
+    List<Backend.AdamWSlot> fused = new ArrayList<>();
+    for (Backend.AdamWSlot s : slots) {
+      boolean f32 = s.param().dtype() == DType.F32 && s.m().dtype() == DType.F32 && s.v().dtype() == DType.F32 && s.param().numel() > 0;
+      if (f32) {
+        fused.add(s);
+      } else {
+        adamw(g, s.param(), s.grad(), s.m(), s.v(), schedule, s.lrScale(), beta1, beta2, eps, s.weightDecay());
+      }
+    }
+    if (fused.isEmpty()) return;
+    if (schedule.dtype() != DType.F64 || schedule.numel() != 3 || !schedule.isContiguous()) {
+      throw new IllegalArgumentException(op + ": schedule must be a contiguous f64 tensor [3] (lr, 1 - beta1^t, 1 - beta2^t), got "
+          + schedule.describe());
+    }
+    g.check(op, schedule);
+    g.bind();
+    List<Tensor> temps = new ArrayList<>();
+    long[] table = new long[8 * fused.size()];
+    int blocks = 0;
+    for (int i = 0; i < fused.size(); i++) {
+      Backend.AdamWSlot s = fused.get(i);
+      for (Tensor t : new Tensor[] {s.param(), s.grad(), s.m(), s.v()}) g.check(op, t);
+      for (Tensor t : new Tensor[] {s.grad(), s.m(), s.v()}) {
+        if (!t.sameShape(s.param())) throw new IllegalArgumentException(op + ": " + t.describe() + " does not match parameter " + s.param().describe());
+      }
+      if (!s.param().isContiguous() || !s.m().isContiguous() || !s.v().isContiguous()) {
+        throw new IllegalArgumentException(op + ": parameter and moments must be contiguous");
+      }
+      Tensor gr = g.contiguous(op, s.grad());
+      if (gr != s.grad()) temps.add(gr);
+      long n = s.param().numel();
+      table[8 * i] = g.ptr(s.param(), op).address();
+      table[8 * i + 1] = g.ptr(gr, op).address();
+      table[8 * i + 2] = g.ptr(s.m(), op).address();
+      table[8 * i + 3] = g.ptr(s.v(), op).address();
+      table[8 * i + 4] = n;
+      table[8 * i + 5] = Double.doubleToRawLongBits(s.lrScale());
+      table[8 * i + 6] = Double.doubleToRawLongBits(s.weightDecay());
+      table[8 * i + 7] = Gpu.code(gr.dtype());
+      blocks = Math.addExact(blocks, (int) ((n + ADAMW_CHUNK - 1) / ADAMW_CHUNK));
+    }
+    int[] map = new int[2 * blocks];
+    int b = 0;
+    for (int i = 0; i < fused.size(); i++) {
+      long chunks = (fused.get(i).param().numel() + ADAMW_CHUNK - 1) / ADAMW_CHUNK;
+      for (int c = 0; c < chunks; c++, b++) {
+        map[2 * b] = i;
+        map[2 * b + 1] = c;
+      }
+    }
+    Tensor slotsDev = Tensor.ofLongs(table, table.length).to(g.device);
+    Tensor mapDev = Tensor.ofInts(map, map.length).to(g.device);
+    g.kernel(TENSOR, "t_adamw_all_f32").launch(g.stream, blocks, 1, 1, Gpu.THREADS, 0, g.ptr(slotsDev, op), g.ptr(mapDev, op),
+        g.ptr(schedule, op), (float) beta1, (float) beta2, (float) (1 - beta1), (float) (1 - beta2), (float) eps, ADAMW_CHUNK);
+    slotsDev.close();
+    mapDev.close();
+    temps.forEach(Tensor::close);
   }
 }

@@ -96,13 +96,15 @@ public final class CudaNn {
     return t;
   }
 
-  private static void reportTarget(Gpu g, String op, DeviceBuffer err, Tensor t, int cols, int ignoreIndex) {
-    long bad = g.firstBad(err);
-    if (bad >= 0) {
-      long v = g.readIndex(t, bad);
-      throw new IndexOutOfBoundsException(op + ": target " + v + " at row " + bad + " is outside [0, " + cols + ") and is not the ignore index "
-          + ignoreIndex);
-    }
+  private static void reportTarget(Gpu g, String op, Gpu.Flag err, Tensor t, int cols, int ignoreIndex) {
+    g.checkFlag(err, t, (v, bad) -> new IndexOutOfBoundsException(op + ": target " + (v == null ? "" : v + " ") + "at row " + bad
+        + " is outside [0, " + cols + ") and is not the ignore index " + ignoreIndex));
+  }
+
+  /** "op: id 7 at position 3 is outside the vocabulary [0, 5)". */
+  private static DeviceChecks.Failure badId(String op, int vocab) {
+    return (v, bad) -> new IndexOutOfBoundsException(op + ": id " + (v == null ? "" : v + " ") + "at position " + bad
+        + " is outside the vocabulary [0, " + vocab + ")");
   }
 
   public static Tensor crossEntropy(Gpu g, Tensor logits, Tensor targets, int ignoreIndex, double smoothing) {
@@ -110,7 +112,7 @@ public final class CudaNn {
     Rows in = Rows.of(g, op, logits);
     Tensor t = targets(g, op, in, targets);
     Tensor out = g.alloc(in.mt, new int[0]);
-    DeviceBuffer err = g.errorFlag();
+    Gpu.Flag err = g.errorFlag();
     try (DeviceBuffer rowLoss = g.ctx.allocate(8 * Math.max(1, in.rows), g.stream)) {
       g.launchRows(g.kernel(NN, f64(in.mt) ? "nn_ce_fwd_d" : "nn_ce_fwd_f"), in.rows, Gpu.rowThreads(in.cols), g.ptr(in.t, op),
           Gpu.code(logits.dtype()), g.ptr(t, op), Gpu.code(t.dtype()), in.rows, in.cols, ignoreIndex, smoothing, rowLoss, err);
@@ -126,16 +128,21 @@ public final class CudaNn {
     return out;
   }
 
-  public static Tensor crossEntropyBackward(Gpu g, Tensor logits, Tensor targets, int ignoreIndex, double smoothing, double gradOut) {
+  public static Tensor crossEntropyBackward(Gpu g, Tensor logits, Tensor targets, int ignoreIndex, double smoothing, Tensor gradOut) {
     String op = "crossEntropyBackward";
+    g.check(op, gradOut);
+    if (gradOut.numel() != 1 || !gradOut.dtype().isFloating()) {
+      throw new IllegalArgumentException(op + ": gradOut must be a one-element floating tensor, got " + gradOut.describe());
+    }
     Rows in = Rows.of(g, op, logits);
     Tensor t = targets(g, op, in, targets);
     Tensor out = g.alloc(logits.dtype(), logits.shape());
-    DeviceBuffer err = g.errorFlag();
+    Gpu.Flag err = g.errorFlag();
     try (DeviceBuffer count = g.ctx.allocate(8, g.stream)) {
       g.kernel(NN, "nn_ce_count").launch(g.stream, 1, 1, 1, 1024, 0, g.ptr(t, op), Gpu.code(t.dtype()), in.rows, ignoreIndex, count);
       g.launchRows(g.kernel(NN, f64(in.mt) ? "nn_ce_bwd_d" : "nn_ce_bwd_f"), in.rows, Gpu.rowThreads(in.cols), g.ptr(in.t, op),
-          Gpu.code(logits.dtype()), g.ptr(t, op), Gpu.code(t.dtype()), in.rows, in.cols, ignoreIndex, smoothing, gradOut, count,
+          Gpu.code(logits.dtype()), g.ptr(t, op), Gpu.code(t.dtype()), in.rows, in.cols, ignoreIndex, smoothing, g.ptr(gradOut, op),
+          Gpu.code(gradOut.dtype()), count,
           g.ptr(out, op), Gpu.code(out.dtype()), err);
     }
     try {
@@ -162,15 +169,12 @@ public final class CudaNn {
     int es = weight.dtype().byteSize();
     long wp = g.ptr(w, op).address();
     boolean vec16 = ((long) dim * es) % 16 == 0 && wp % 16 == 0;
-    DeviceBuffer err = g.errorFlag();
+    Gpu.Flag err = g.errorFlag();
     g.launchRows(g.kernel(NN, "nn_embedding"), n, Math.min(256, Gpu.rowThreads(vec16 ? (long) dim * es / 16 : dim)), g.ptr(w, op), es,
         g.ptr(id, op), Gpu.code(id.dtype()), g.ptr(out, op), n, dim, (long) vocab, vec16 ? 1 : 0, err);
-    long bad = g.firstBad(err);
     Gpu.freeTemp(w, weight);
     try {
-      if (bad >= 0) {
-        throw new IndexOutOfBoundsException(op + ": id " + g.readIndex(id, bad) + " at position " + bad + " is outside the vocabulary [0, " + vocab + ")");
-      }
+      g.checkFlag(err, id, badId(op, vocab));
     } finally {
       Gpu.freeTemp(id, ids);
     }
@@ -189,15 +193,12 @@ public final class CudaNn {
     Tensor gd = g.contiguous(op, dOut);
     Tensor out = g.zeros(mt, new int[] {vocab, dim});
     long n = ids.numel();
-    DeviceBuffer err = g.errorFlag();
+    Gpu.Flag err = g.errorFlag();
     g.launchRows(g.kernel(NN, "nn_embedding_bwd"), n, Math.min(256, Gpu.rowThreads(dim)), g.ptr(gd, op), Gpu.code(gd.dtype()),
         g.ptr(id, op), Gpu.code(id.dtype()), g.ptr(out, op), Gpu.code(mt), n, dim, (long) vocab, err);
-    long bad = g.firstBad(err);
     Gpu.freeTemp(gd, dOut);
     try {
-      if (bad >= 0) {
-        throw new IndexOutOfBoundsException(op + ": id " + g.readIndex(id, bad) + " at position " + bad + " is outside the vocabulary [0, " + vocab + ")");
-      }
+      g.checkFlag(err, id, badId(op, vocab));
     } finally {
       Gpu.freeTemp(id, ids);
     }

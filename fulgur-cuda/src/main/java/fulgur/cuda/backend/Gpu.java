@@ -4,7 +4,9 @@ import fulgur.cuda.CudaContext;
 import fulgur.cuda.CudaStorage;
 import fulgur.cuda.CudaStream;
 import fulgur.cuda.DeviceBuffer;
+import fulgur.backend.DeferredChecks;
 import fulgur.cuda.DevicePointer;
+import fulgur.cuda.PinnedBuffer;
 import fulgur.cuda.Kernel;
 import fulgur.cuda.driver.CudaDriver;
 import fulgur.tensor.DType;
@@ -14,6 +16,8 @@ import fulgur.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -164,10 +168,14 @@ public final class Gpu {
 
   // ------------------------------------------------------------------ host transfers and the error flag
 
-  public void synchronize() { stream.synchronize(); }
+  public void synchronize() {
+    refuseHostRead("synchronize");
+    stream.synchronize();
+  }
 
   /** Reads one long from device memory (synchronizes the stream). */
   public long readLong(DevicePointer p) {
+    refuseHostRead("read");
     try (Arena a = Arena.ofConfined()) {
       MemorySegment h = a.allocate(8, 8);
       CudaDriver.get().memcpyDtoHAsync(h, p.address(), 8, stream.handle());
@@ -178,6 +186,7 @@ public final class Gpu {
 
   /** The value of element {@code flat} (row-major) of an integer tensor on this device. */
   public long readIndex(Tensor idx, long flat) {
+    refuseHostRead("read");
     long e = idx.storageIndex(flat);
     int es = idx.dtype().byteSize();
     CudaStorage cs = (CudaStorage) idx.storage();
@@ -189,20 +198,120 @@ public final class Gpu {
     }
   }
 
-  /** A device flag that kernels lower to the first failing position; {@link #firstBad} reads it. */
-  public DeviceBuffer errorFlag() {
-    DeviceBuffer b = ctx.allocate(8, stream);
-    CudaDriver.get().memsetD8Async(b.address(), (byte) 0x7F, 8, stream.handle());
-    return b;
+  // ------------------------------------------------------------------ checks, deferral and capture
+
+  /** A kernel's error flag: its own buffer (checked at once) or a slot of a {@link DeviceChecks} page (checked later). */
+  public record Flag(DevicePointer pointer, DeviceBuffer own, DeviceChecks sink) implements DevicePointer {
+    @Override public long address() { return pointer.address(); }
   }
 
-  /** The first failing position recorded in the flag, or -1 (synchronizes; frees the flag). */
-  public long firstBad(DeviceBuffer flag) {
-    try {
-      long v = readLong(flag);
-      return v == 0x7F7F7F7F7F7F7F7FL ? -1 : v;
-    } finally {
-      flag.close();
+  /** What a capture records besides the graph: its check flags and the pinned copies of host data it uploads. */
+  public static final class Capture implements AutoCloseable {
+    final DeviceChecks checks;
+    private final List<PinnedBuffer> uploads = new ArrayList<>();
+
+    Capture(DeviceChecks checks) { this.checks = checks; }
+
+    /** Throws the first failed check of the last replay (the caller has synchronized). */
+    public void verify() { checks.verify(); }
+
+    @Override
+    public void close() {
+      checks.close();
+      uploads.forEach(PinnedBuffer::close);
+      uploads.clear();
     }
+  }
+
+  private int deferDepth;
+  private DeviceChecks deferred;
+  private Capture capture;
+
+  /** A device flag that kernels lower to the first failing position; {@link #checkFlag} reports it. */
+  public Flag errorFlag() {
+    DeviceChecks sink = capture != null ? capture.checks : deferDepth > 0 ? deferred : null;
+    if (sink != null) return new Flag(sink.slot(), null, sink);
+    DeviceBuffer b = ctx.allocate(8, stream);
+    CudaDriver.get().memsetD8Async(b.address(), (byte) 0x7F, 8, stream.handle());
+    return new Flag(b, b, null);
+  }
+
+  /**
+   * Reports the first failure recorded in {@code flag}: at once (synchronizing, with the offending value read from
+   * {@code idx}) or, while checks are deferred or a graph is captured, when they are verified.
+   */
+  public void checkFlag(Flag flag, Tensor idx, DeviceChecks.Failure failure) {
+    if (flag.sink() != null) {
+      flag.sink().onFailure(failure);
+      return;
+    }
+    long bad;
+    try {
+      bad = readLong(flag.own());
+    } finally {
+      flag.own().close();
+    }
+    if (bad != DeviceChecks.CLEAR) throw failure.at(idx == null ? null : Long.toString(readIndex(idx, bad)), bad);
+  }
+
+  /** Collects checks until the outermost returned scope closes (see {@link fulgur.backend.Backend#deferChecks()}). */
+  public DeferredChecks deferChecks() {
+    if (deferred == null) deferred = new DeviceChecks(ctx, stream);
+    deferDepth++;
+    return new DeferredChecks() {
+      private boolean closed;
+
+      @Override
+      public void close() {
+        if (closed) return;
+        closed = true;
+        if (--deferDepth > 0) return;
+        try {
+          if (!deferred.isEmpty()) {
+            synchronize();
+            deferred.verify();
+          }
+        } finally {
+          deferred.reset();
+        }
+      }
+    };
+  }
+
+  /** Starts recording: flags go to the capture's own page, host reads are refused, uploads become constants. */
+  public Capture beginCapture() {
+    if (capture != null) throw new IllegalStateException("a graph is already being captured on " + device);
+    capture = new Capture(new DeviceChecks(ctx, stream));
+    return capture;
+  }
+
+  public void endCapture() { capture = null; }
+
+  /** Throws when a graph is being captured: {@code op} would read device memory on the host. */
+  public void refuseHostRead(String op) {
+    if (capture != null) {
+      throw new IllegalStateException(op + ": reads device memory on the host while a CUDA graph is being captured; a captured step must "
+          + "leave its results on the device (no item(), toArray() or copy to the host inside it)");
+    }
+  }
+
+  /**
+   * The host bytes an upload copies from: {@code src} itself, or while capturing a pinned copy that the graph keeps (a
+   * replay uploads the same constant again; per-step data belongs in buffers written before each replay).
+   */
+  public MemorySegment uploadSource(MemorySegment src) {
+    if (capture == null) return src;
+    CudaDriver d = CudaDriver.get();
+    int previous = d.threadExchangeStreamCaptureMode(CudaDriver.CAPTURE_MODE_RELAXED);
+    PinnedBuffer pinned;
+    try {
+      pinned = PinnedBuffer.allocate(Math.max(1, src.byteSize()));
+    } finally {
+      d.threadExchangeStreamCaptureMode(previous);
+    }
+    capture.uploads.add(pinned);
+    MemorySegment dst = pinned.segment().asSlice(0, src.byteSize());
+    dst.copyFrom(src);
+    return dst;
   }
 }

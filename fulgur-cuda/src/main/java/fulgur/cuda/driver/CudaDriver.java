@@ -56,7 +56,7 @@ public final class CudaDriver {
       cuStreamQuery, cuEventCreate, cuEventDestroy, cuEventRecord, cuEventSynchronize, cuEventQuery,
       cuEventElapsedTime, cuModuleLoadData, cuModuleUnload, cuModuleGetFunction, cuLaunchKernel,
       cuFuncGetAttribute, cuFuncSetAttribute, cuStreamBeginCapture, cuStreamEndCapture,
-      cuGraphInstantiateWithFlags, cuGraphLaunch, cuGraphExecDestroy, cuGraphDestroy;
+      cuGraphInstantiateWithFlags, cuGraphLaunch, cuGraphExecDestroy, cuGraphDestroy, cuThreadExchangeStreamCaptureMode;
 
   private CudaDriver(NativeLibraries.Library lib) {
     this.lib = lib;
@@ -115,6 +115,7 @@ public final class CudaDriver {
     cuGraphLaunch = f(FunctionDescriptor.of(I, A, A), "cuGraphLaunch");
     cuGraphExecDestroy = f(FunctionDescriptor.of(I, A), "cuGraphExecDestroy");
     cuGraphDestroy = f(FunctionDescriptor.of(I, A), "cuGraphDestroy");
+    cuThreadExchangeStreamCaptureMode = f(FunctionDescriptor.of(I, A), "cuThreadExchangeStreamCaptureMode");
   }
 
 
@@ -447,6 +448,16 @@ public final class CudaDriver {
   }
 
   // ---------------------------------------------------------------- graphs
+  /** Sets this thread's stream-capture mode and returns the previous one (cuThreadExchangeStreamCaptureMode). */
+  public int threadExchangeStreamCaptureMode(int mode) {
+    try (Arena a = Arena.ofConfined()) {
+      MemorySegment m = a.allocate(JAVA_INT);
+      m.set(JAVA_INT, 0, mode);
+      check((int) cuThreadExchangeStreamCaptureMode.invokeExact(m), "cuThreadExchangeStreamCaptureMode");
+      return m.get(JAVA_INT, 0);
+    } catch (Throwable t) { throw rethrow(t); }
+  }
+
   public void streamBeginCapture(MemorySegment stream, int mode) {
     try { check((int) cuStreamBeginCapture.invokeExact(stream, mode), "cuStreamBeginCapture"); } catch (Throwable t) { throw rethrow(t); }
   }

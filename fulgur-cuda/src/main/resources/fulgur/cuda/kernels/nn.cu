@@ -132,14 +132,15 @@ extern "C" __global__ void nn_ce_count(const void* tg, int tt, long long rows, i
   if (threadIdx.x == 0) *countOut = (long long)cnt;
 }
 
-// dlogits = (softmax - ((1-eps)·onehot + eps/V)) · gradOut / count; ignored rows 0.
+// dlogits = (softmax - ((1-eps)·onehot + eps/V)) · gradOut / count; ignored rows 0. gradOut is read from device
+// memory (a one-element tensor of dtype gt), so a captured step needs no host value.
 template <typename C>
 static __device__ void ce_bwd_body(const void* x, int xt, const void* tg, int tt, i64 rows, int cols, int ignore, double eps,
-    double gradOut, const long long* count, void* dx, int dxt, long long* err) {
+    const void* gradOut, int gt, const long long* count, void* dx, int dxt, long long* err) {
   __shared__ double sc[32];
   __shared__ double sm[32];
   long long cnt = *count;
-  double scale = cnt == 0 ? 0.0 : gradOut / (double)cnt;
+  double scale = cnt == 0 ? 0.0 : ld_d(gradOut, gt, 0) / (double)cnt;
   for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
     i64 base = r * cols;
     i64 t = ld_l(tg, tt, r);
@@ -172,12 +173,12 @@ static __device__ void ce_bwd_body(const void* x, int xt, const void* tg, int tt
   }
 }
 extern "C" __global__ void nn_ce_bwd_f(const void* x, int xt, const void* tg, int tt, long long rows, int cols, int ignore, double eps,
-    double gradOut, const long long* count, void* dx, int dxt, long long* err) {
-  ce_bwd_body<float>(x, xt, tg, tt, rows, cols, ignore, eps, gradOut, count, dx, dxt, err);
+    const void* gradOut, int gt, const long long* count, void* dx, int dxt, long long* err) {
+  ce_bwd_body<float>(x, xt, tg, tt, rows, cols, ignore, eps, gradOut, gt, count, dx, dxt, err);
 }
 extern "C" __global__ void nn_ce_bwd_d(const void* x, int xt, const void* tg, int tt, long long rows, int cols, int ignore, double eps,
-    double gradOut, const long long* count, void* dx, int dxt, long long* err) {
-  ce_bwd_body<double>(x, xt, tg, tt, rows, cols, ignore, eps, gradOut, count, dx, dxt, err);
+    const void* gradOut, int gt, const long long* count, void* dx, int dxt, long long* err) {
+  ce_bwd_body<double>(x, xt, tg, tt, rows, cols, ignore, eps, gradOut, gt, count, dx, dxt, err);
 }
 
 // ------------------------------------------------------------------------------------------ embedding

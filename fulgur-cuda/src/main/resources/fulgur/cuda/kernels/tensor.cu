@@ -501,8 +501,21 @@ extern "C" __global__ void t_dropout_mask(void* out, int ot, long long n, long l
 }
 
 // The CPU backend's f32 AdamW (same operation order). grad may be any dtype (contiguous).
-extern "C" __global__ void t_adamw_f32(float* p, const void* g, int gt, float* m, float* v, long long n, float b1, float b2, float c1,
-    float c2, float decay, float stepSize, float invSqrtBc2, float eps) {
+// The step's values come from sched = [lr, 1 - b1^t, 1 - b2^t] (f64, device memory) so that a captured step replays
+// with each step's learning rate; the derived factors are formed in double as the host did before rounding to float.
+static __device__ __forceinline__ void adamw_factors(const double* sched, double lrScale, double wd, double* decay, double* stepSize,
+    double* invSqrtBc2) {
+  double lr = sched[0] * lrScale;
+  *decay = 1 - lr * wd;
+  *stepSize = lr / sched[1];
+  *invSqrtBc2 = 1 / sqrt(sched[2]);
+}
+
+extern "C" __global__ void t_adamw_f32(float* p, const void* g, int gt, float* m, float* v, long long n, const double* sched, double lrScale,
+    double wd, float b1, float b2, float c1, float c2, float eps) {
+  double dd, sd, id;
+  adamw_factors(sched, lrScale, wd, &dd, &sd, &id);
+  float decay = (float)dd, stepSize = (float)sd, invSqrtBc2 = (float)id;
   GRID_STRIDE(i, n) {
     float gr = ld_f(g, gt, i);
     float mm = m[i] * b1 + gr * c1;
@@ -514,9 +527,34 @@ extern "C" __global__ void t_adamw_f32(float* p, const void* g, int gt, float* m
   }
 }
 
+// AdamW over many f32 parameters in one launch: slots[] describes each parameter (8 words, see CudaIndexing.adamwAll)
+// and blocks[] gives each block its (slot, chunk); the same math as t_adamw_f32, so the results are identical.
+struct AdamSlot { float* p; const void* g; float* m; float* v; long long n; double lrScale; double wd; long long gt; };
+
+extern "C" __global__ void t_adamw_all_f32(const AdamSlot* slots, const int2* blocks, const double* sched, float b1, float b2, float c1,
+    float c2, float eps, int chunk) {
+  int2 bm = blocks[blockIdx.x];
+  const AdamSlot s = slots[bm.x];
+  double dd, sd, id;
+  adamw_factors(sched, s.lrScale, s.wd, &dd, &sd, &id);
+  float decay = (float)dd, stepSize = (float)sd, invSqrtBc2 = (float)id;
+  long long end = min(s.n, (long long)(bm.y + 1) * chunk);
+  for (long long i = (long long)bm.y * chunk + threadIdx.x; i < end; i += blockDim.x) {
+    float gr = ld_f(s.g, (int)s.gt, i);
+    float mm = s.m[i] * b1 + gr * c1;
+    float vv = s.v[i] * b2 + gr * gr * c2;
+    float denom = sqrtf(vv) * invSqrtBc2 + eps;
+    s.p[i] = s.p[i] * decay - (mm / denom) * stepSize;
+    s.m[i] = mm;
+    s.v[i] = vv;
+  }
+}
+
 // Generic AdamW in double (f64 parameters or moments, bf16/f16 parameters with f32 moments).
-extern "C" __global__ void t_adamw_any(void* p, int pt, const void* g, int gt, void* m, int mt, void* v, int vt, long long n, double b1,
-    double b2, double decay, double stepSize, double invSqrtBc2, double eps) {
+extern "C" __global__ void t_adamw_any(void* p, int pt, const void* g, int gt, void* m, int mt, void* v, int vt, long long n,
+    const double* sched, double lrScale, double wd, double b1, double b2, double eps) {
+  double decay, stepSize, invSqrtBc2;
+  adamw_factors(sched, lrScale, wd, &decay, &stepSize, &invSqrtBc2);
   GRID_STRIDE(i, n) {
     double gr = ld_d(g, gt, i);
     double mm = b1 * ld_d(m, mt, i) + (1 - b1) * gr;

@@ -1,0 +1,180 @@
+package fulgur.train;
+
+import fulgur.autograd.Autograd;
+import fulgur.backend.Backend;
+import fulgur.backend.DeferredChecks;
+import fulgur.backend.StepGraph;
+import fulgur.data.Batch;
+import fulgur.models.CausalLM;
+import fulgur.ops.Views;
+import fulgur.optim.AdamW;
+import fulgur.optim.GradClip;
+import fulgur.tensor.DType;
+import fulgur.tensor.Device;
+import fulgur.tensor.Scope;
+import fulgur.tensor.Tensor;
+import java.util.List;
+
+/**
+ * One optimizer step of the training loop as device work: drop the gradients, forward and backward of every
+ * micro-batch, gradient clipping, AdamW, and the 16-bit copies of the masters. Batches are copied into fixed input
+ * tensors on the model's device and the losses and gradient norm come back through fixed output tensors, so nothing
+ * inside the step reads the device from the host. That lets the step be recorded once as a CUDA graph and replayed
+ * ({@code graph = true}): the first step runs eagerly (it creates the optimizer's moments and loads every kernel),
+ * the second is captured and replayed, and every later step is one replay. A replay computes exactly what the eager
+ * step computes. Eager steps defer the backend's index checks to the end of the step for the same reason.
+ */
+public final class TrainStep implements AutoCloseable {
+
+    /** The mean loss over the micro-batches and the gradient norm before clipping. */
+    public record Outcome(double loss, double gradNorm) {}
+
+    private final CausalLM model;
+    private final MixedPrecision mp;
+    private final AdamW opt;
+    private final double gradClip;
+    private final int accumulation;
+    private final boolean graph;
+    private final Backend backend;
+    private Scope buffers = Scope.detached("train step");
+    private Tensor[] inputs;
+    private Tensor[] targets;
+    private Tensor losses;
+    private Tensor gradNorm;
+    private StepGraph captured;
+    private long eagerSteps;
+
+    /**
+     * A step for {@code model} (parameters on their device; {@code mp} null without mixed precision) with {@code opt}
+     * over the model's (or the masters') parameters, clipping at {@code gradClip} (0: none).
+     */
+    public TrainStep(CausalLM model, MixedPrecision mp, AdamW opt, double gradClip, int accumulation, boolean graph) {
+        this.model = model;
+        this.mp = mp;
+        this.opt = opt;
+        this.gradClip = gradClip;
+        this.accumulation = accumulation;
+        this.graph = graph;
+        Device device = model.module().device();
+        this.backend = fulgur.backend.Backends.of(device);
+        if (graph && device.kind() != Device.Kind.CUDA) {
+            throw new IllegalArgumentException("a captured training step (--cuda-graph) needs the model on a cuda device; it is on " + device);
+        }
+    }
+
+    /** Runs one step on {@code micro} (one batch per micro-step) with learning rate {@code lr}. */
+    public Outcome run(List<Batch> micro, double lr) {
+        if (micro.size() != accumulation) {
+            throw new IllegalArgumentException("train step: " + micro.size() + " micro-batches for " + accumulation + " accumulation steps");
+        }
+        load(micro);
+        opt.setLr(lr);
+        opt.advance();
+        if (captured != null) {
+            captured.replay();
+        } else if (graph && eagerSteps > 0) {
+            captured = backend.capture(this::body);
+            captured.replay();
+        } else {
+            try (DeferredChecks checks = backend.deferChecks()) {
+                body();
+            }
+            eagerSteps++;
+        }
+        double[] l = losses.toDoubleArray();
+        double sum = 0;
+        for (double v : l) {
+            sum += v;
+        }
+        return new Outcome(sum / accumulation, gradNorm.item());
+    }
+
+    /** The work of a step, on the device only (no host reads: capturable). */
+    private void body() {
+        opt.zeroGrad();
+        if (mp != null) {
+            mp.zeroGrad();
+        }
+        for (int m = 0; m < accumulation; m++) {
+            try (Scope s = Scope.open("step")) {
+                Tensor loss = model.loss(inputs[m], targets[m]);
+                Tensor scaled = accumulation == 1 ? loss : loss.mul(1.0 / accumulation);
+                // Nothing of the forward but the loss is read after the backward: free activations as it goes.
+                Autograd.backward(scaled, null, null, Autograd.Free.GRADIENTS_AND_ACTIVATIONS, loss);
+                Views.narrow(losses, 0, m, 1).copyFrom(loss.detach().reshape(1));
+            }
+        }
+        if (mp != null) {
+            mp.syncGrads();
+        }
+        try (Scope s = Scope.open("clip")) {
+            gradNorm.copyFrom(GradClip.clipGlobalNormOnDevice(opt.parameters(), gradClip));
+        }
+        opt.update();
+        if (mp != null) {
+            mp.copyMastersToModel();
+        }
+    }
+
+    /** Copies the batches into the fixed input tensors (made at the first step; a graph needs the same shapes). */
+    private void load(List<Batch> micro) {
+        Batch first = micro.get(0);
+        int[] shape = {first.batch(), first.seqLen()};
+        if (inputs != null && !java.util.Arrays.equals(inputs[0].shape(), shape)) {
+            if (captured != null) {
+                throw new IllegalArgumentException("a captured training step needs batches of one shape: captured with " + inputs[0].describe()
+                        + ", got [" + shape[0] + ", " + shape[1] + "]");
+            }
+            closeBuffers();
+        }
+        Device device = model.module().device();
+        if (inputs == null) {
+            buffers.run(() -> {
+                inputs = new Tensor[accumulation];
+                targets = new Tensor[accumulation];
+                for (int m = 0; m < accumulation; m++) {
+                    inputs[m] = Tensor.empty(DType.I32, device, shape);
+                    targets[m] = Tensor.empty(DType.I32, device, shape[0] * shape[1]);
+                }
+                losses = Tensor.zeros(DType.F64, device, accumulation);
+                gradNorm = Tensor.zeros(DType.F64, device);
+                return null;
+            });
+        }
+        try (Scope tmp = Scope.open("upload")) {
+            for (int m = 0; m < accumulation; m++) {
+                Batch b = micro.get(m);
+                if (b.batch() != shape[0] || b.seqLen() != shape[1]) {
+                    throw new IllegalArgumentException("train step: micro-batch " + m + " is [" + b.batch() + ", " + b.seqLen() + "], the first is ["
+                            + shape[0] + ", " + shape[1] + "]");
+                }
+                inputs[m].copyFrom(Tensor.ofInts(b.inputs(), shape));
+                targets[m].copyFrom(Tensor.ofInts(b.targets(), shape[0] * shape[1]));
+            }
+        }
+    }
+
+    private void closeBuffers() {
+        buffers.close();
+        buffers = Scope.detached("train step");
+        inputs = null;
+    }
+
+    /** Device memory held by the captured graph's private pool (0 when none is captured). */
+    public long graphPoolBytes() {
+        return captured == null ? 0 : captured.poolBytes();
+    }
+
+    public boolean isCaptured() {
+        return captured != null;
+    }
+
+    @Override
+    public void close() {
+        if (captured != null) {
+            captured.close();
+            captured = null;
+        }
+        buffers.close();
+    }
+}
