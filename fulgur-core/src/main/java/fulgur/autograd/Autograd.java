@@ -30,6 +30,18 @@ public final class Autograd {
         return out;
     }
 
+    /**
+     * Records {@code out}, a view of [start, start + length) on {@code axis} of {@code x} (of shape {@code full}), so
+     * that the engine accumulates its gradient straight into a slice of x's gradient; {@code backward} (the padded
+     * gradient) is what the op's gradient means, for reference.
+     */
+    public static Tensor recordSlice(String op, Tensor out, Tensor x, int axis, int start, int[] full, Node.Backward backward) {
+        if (!GradMode.isEnabled() || !x.requiresGrad()) {
+            return out;
+        }
+        return out.withGradFn(new Node(op, new Tensor[] {x}, backward, new Node.Slice(axis, start, full.clone())));
+    }
+
     public static boolean needsGrad(Tensor... inputs) {
         if (!GradMode.isEnabled()) {
             return false;
@@ -52,32 +64,87 @@ public final class Autograd {
      * communicating a parameter's gradient while the rest of the backward runs.
      */
     public static void backward(Tensor root, Tensor seed, java.util.function.Consumer<Tensor> onLeafGrad) {
+        backward(root, seed, onLeafGrad, DEFAULT_FREE);
+    }
+
+    /**
+     * What the backward calls that do not say free: {@link Free#GRADIENTS} unless the system property
+     * {@code fulgur.backward.free} names another {@link Free} (NOTHING to rule the engine's freeing out when chasing
+     * a bug; GRADIENTS_AND_ACTIVATIONS to test that every op lists what its backward reads).
+     */
+    private static final Free DEFAULT_FREE = defaultFree();
+
+    private static Free defaultFree() {
+        String v = System.getProperty("fulgur.backward.free");
+        if (v == null || v.isBlank()) {
+            return Free.GRADIENTS;
+        }
+        try {
+            return Free.valueOf(v.trim().toUpperCase(java.util.Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("fulgur.backward.free: " + v + " is not one of " + java.util.Arrays.toString(Free.values()), e);
+        }
+    }
+
+    /** What a backward pass frees as soon as nothing will read it again (everything else lives until its scope closes). */
+    public enum Free {
+        /** Nothing: every gradient intermediate lives until the scope closes. */
+        NOTHING,
+        /** Gradient intermediates the pass made in the current scope (the default). */
+        GRADIENTS,
+        /**
+         * Also the forward's activations: outputs of recorded ops made in the current scope, once every node that
+         * reads them has run. For training steps whose caller reads nothing of the forward after the backward but
+         * the root (the loss) and the leaves; reading any other forward tensor afterwards is an error.
+         */
+        GRADIENTS_AND_ACTIVATIONS
+    }
+
+    /**
+     * Backward that frees what {@code free} says as soon as it is dead (see {@link Free}), except the storages of
+     * {@code keep} (forward tensors the caller reads afterwards, e.g. the unscaled loss).
+     */
+    public static void backward(Tensor root, Tensor seed, java.util.function.Consumer<Tensor> onLeafGrad, Free free, Tensor... keep) {
         if (!root.requiresGrad()) {
             throw new IllegalStateException("backward: " + root.describe() + " does not require gradients (no input of its graph does)");
         }
-        if (seed == null) {
-            if (root.numel() != 1) {
-                throw new IllegalArgumentException("backward: implicit seed needs a scalar output, got " + root.describe() + "; pass a seed gradient");
-            }
-            seed = Tensor.full(root.dtype().computeType(), root.device(), 1.0, root.shape());
-        } else if (!root.sameShape(seed)) {
+        if (seed != null && !root.sameShape(seed)) {
             throw new IllegalArgumentException("backward: seed shape " + Shape.str(seed.shape()) + " differs from output " + root.describe());
         }
+        if (seed == null && root.numel() != 1) {
+            throw new IllegalArgumentException("backward: implicit seed needs a scalar output, got " + root.describe() + "; pass a seed gradient");
+        }
         List<Tensor> order = topologicalOrder(root);
-        Map<Tensor, Tensor> grads = new IdentityHashMap<>();
-        grads.put(root, seed);
+        Liveness live = free == Free.NOTHING ? Liveness.none() : Liveness.of(Scope.current(), root, seed, keep, order, free == Free.GRADIENTS_AND_ACTIVATIONS);
+        if (seed == null) {
+            seed = Tensor.full(root.dtype().computeType(), root.device(), 1.0, root.shape());
+        }
+        Map<Tensor, GradSum> grads = new IdentityHashMap<>();
         try (GradMode.Guard ignored = GradMode.noGrad()) {
+            GradSum.add(grads, root, seed, live);
             for (Tensor t : order) {
-                Tensor g = grads.remove(t);
-                if (g == null) {
+                GradSum sum = grads.remove(t);
+                Node node = t.gradFn();
+                if (sum == null) {
+                    if (node != null) {
+                        live.nodeDone(t, node);
+                    }
                     continue;
                 }
-                Node node = t.gradFn();
+                Tensor g = sum.finish();
                 if (node == null) {
-                    accumulateLeaf(t, g);
+                    accumulateLeaf(t, g, live);
+                    live.unhold(g);
                     if (onLeafGrad != null) {
                         onLeafGrad.accept(t);
                     }
+                    continue;
+                }
+                Node.Slice slice = node.slice();
+                if (slice != null) {
+                    GradSum.addSlice(grads, node.inputs()[0], g, slice, live);
+                    live.unhold(g);
+                    live.nodeDone(t, node);
                     continue;
                 }
                 Tensor[] inGrads = node.backwardFn().apply(g);
@@ -88,29 +155,46 @@ public final class Autograd {
                 for (int i = 0; i < inputs.length; i++) {
                     Tensor in = inputs[i];
                     Tensor gi = inGrads[i];
-                    if (in == null || gi == null || !in.requiresGrad()) {
+                    if (gi == null) {
+                        continue;
+                    }
+                    if (in == null || !in.requiresGrad()) {
+                        live.done(gi);
                         continue;
                     }
                     if (!in.sameShape(gi)) {
                         throw new IllegalStateException("backward of " + node.op() + ": gradient shape " + Shape.str(gi.shape())
                                 + " does not match input " + in.describe());
                     }
-                    Tensor prev = grads.get(in);
-                    grads.put(in, prev == null ? gi : Elementwise.add(prev, gi));
+                    GradSum.add(grads, in, gi, live);
                 }
+                live.unhold(g);
+                live.nodeDone(t, node);
             }
         }
     }
 
-    /** Adds {@code g} into the leaf's gradient buffer, which lives in the scope that owns the leaf. */
-    private static void accumulateLeaf(Tensor leaf, Tensor g) {
+    /**
+     * Adds {@code g} into the leaf's gradient buffer, which lives in the scope that owns the leaf. The first gradient
+     * becomes the buffer itself (moved to that scope, no copy) when nothing else can see it: made in this pass,
+     * referred to by no other pending gradient, and exactly a whole contiguous storage of the right dtype.
+     */
+    private static void accumulateLeaf(Tensor leaf, Tensor g, Liveness live) {
         Scope owner = leaf.storage().owner();
         Scope target = owner == null ? Scope.root() : owner;
         Tensor prev = leaf.grad();
-        if (prev == null) {
+        if (prev == null && g.dtype() == leaf.dtype().computeType() && g.device().equals(leaf.device()) && g.isContiguous()
+                && g.offset() == 0 && g.storage().byteSize() == g.numel() * g.dtype().byteSize() && live.exclusive(g)) {
+            target.adopt(g);
+            Liveness.markLeafGrad(g);
+            leaf.setGrad(g);
+        } else if (prev == null) {
             Tensor buf = target.run(() -> Tensor.empty(leaf.dtype().computeType(), leaf.device(), leaf.shape()));
             buf.copyFrom(g);
+            Liveness.markLeafGrad(buf);
             leaf.setGrad(buf);
+        } else if (prev.dtype() == g.dtype() && prev.device().equals(g.device())) {
+            prev.backend().addInto(prev, g);
         } else {
             Tensor sum = Elementwise.add(prev, g);
             prev.copyFrom(sum);

@@ -11,14 +11,27 @@ public final class Node {
         Tensor[] apply(Tensor gradOutput);
     }
 
+    /**
+     * Marks a node whose output is the slice [start, start + length) on {@code axis} of its one input of shape
+     * {@code full}: the engine then writes the output's gradient into that slice of a gradient buffer it owns
+     * instead of calling the backward (which pads), so the pieces of a split cost one buffer, not one each.
+     */
+    record Slice(int axis, int start, int[] full) {}
+
     private final String op;
     private final Tensor[] inputs;
     private final Backward backward;
+    private final Slice slice;
 
     public Node(String op, Tensor[] inputs, Backward backward) {
+        this(op, inputs, backward, null);
+    }
+
+    Node(String op, Tensor[] inputs, Backward backward, Slice slice) {
         this.op = op;
         this.inputs = inputs;
         this.backward = backward;
+        this.slice = slice;
     }
 
     public String op() {
@@ -31,5 +44,9 @@ public final class Node {
 
     Backward backwardFn() {
         return backward;
+    }
+
+    Slice slice() {
+        return slice;
     }
 }

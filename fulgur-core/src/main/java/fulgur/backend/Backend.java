@@ -21,6 +21,15 @@ public interface Backend {
 
     void fill(Tensor dst, double value);
 
+    /**
+     * dst ← dst + src in place (same shape, any strides, dst not overlapping src), rounded as {@link #binary}
+     * rounds {@code ADD} into dst's dtype. The autograd engine accumulates gradients with it. This default goes
+     * through a temporary; backends write in place.
+     */
+    default void addInto(Tensor dst, Tensor src) {
+        copy(binary(BinaryOp.ADD, dst, src), dst);
+    }
+
     Tensor unary(UnaryOp op, Tensor x, double param);
 
     /** dx for y = op(x) given dy (x and y as in the forward; y may be null for ops that do not use it). */

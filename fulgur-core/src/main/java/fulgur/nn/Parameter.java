@@ -43,8 +43,8 @@ public final class Parameter {
     public void zeroGrad() {
         Tensor g = value.grad();
         value.zeroGrad();
-        if (g != null && g.storage() != value.storage() && g.storage().owner() == Scope.root()) {
-            g.close();
+        if (g != null && g.storage() != value.storage() && Scope.root().owns(g.storage())) {
+            Scope.root().release(g); // not close(): the root scope would keep the freed storage on its list
         }
     }
 

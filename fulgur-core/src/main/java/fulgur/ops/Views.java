@@ -180,11 +180,11 @@ public final class Views {
         s[a] = length;
         Tensor out = Tensor.view(x.storage(), x.dtype(), s, x.strides(), x.offset() + start * x.stride(a));
         int[] full = x.shape();
-        return Autograd.record("narrow", out, new Tensor[] {x}, g -> new Tensor[] {pad(g, full, a, start)});
+        return Autograd.recordSlice("narrow", out, x, a, start, full, g -> new Tensor[] {pad(g, full, a, start)});
     }
 
     /** A zero tensor of {@code full} shape with g placed at [start, start+len) on axis. */
-    static Tensor pad(Tensor g, int[] full, int axis, int start) {
+    public static Tensor pad(Tensor g, int[] full, int axis, int start) {
         Tensor z = Tensor.zeros(g.dtype(), g.device(), full);
         int[] s = full.clone();
         s[axis] = g.size(axis);

@@ -20,6 +20,7 @@ public final class HostAllocator {
     private static final AtomicLong CACHED = new AtomicLong();
     private static final AtomicLong IN_USE = new AtomicLong();
     private static final AtomicLong PEAK = new AtomicLong();
+    private static final AtomicLong ALLOCATED = new AtomicLong();
     private static final long CACHE_LIMIT = parseLimit();
 
     private HostAllocator() {}
@@ -58,6 +59,7 @@ public final class HostAllocator {
                 }
             }
         }
+        ALLOCATED.addAndGet(cls);
         long used = IN_USE.addAndGet(cls);
         PEAK.accumulateAndGet(used, Math::max);
         return new HostStorage(block, numel * dtype.byteSize());
@@ -91,6 +93,11 @@ public final class HostAllocator {
 
     public static long bytesInUse() {
         return IN_USE.get();
+    }
+
+    /** Bytes (rounded to size classes) handed out since start, freed or not: a count of allocation traffic. */
+    public static long bytesAllocated() {
+        return ALLOCATED.get();
     }
 
     public static long peakBytesInUse() {

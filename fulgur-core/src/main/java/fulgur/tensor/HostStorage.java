@@ -17,7 +17,8 @@ public final class HostStorage implements Storage {
     /** The memory, or an error naming {@code op} if it was already freed. */
     public MemorySegment segment(String op) {
         if (released) {
-            throw new IllegalStateException(op + ": use of a freed tensor (its scope was closed or it was released)");
+            throw new IllegalStateException(op + ": use of a freed tensor (its scope was closed or it was released;"
+                    + " a backward that frees activations releases each after its last use)");
         }
         return segment;
     }

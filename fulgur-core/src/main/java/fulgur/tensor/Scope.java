@@ -2,7 +2,11 @@ package fulgur.tensor;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Set;
 
 /**
  * An explicit lifetime for tensors. Storages allocated while a scope is open on the current thread belong to it and
@@ -24,7 +28,7 @@ public final class Scope implements AutoCloseable {
 
     private final Scope parent;
     private final String name;
-    private final List<Storage> owned = new ArrayList<>();
+    private final Set<Storage> owned = new LinkedHashSet<>(); // storages compare by identity
     private boolean closed;
 
     private Scope(Scope parent, String name) {
@@ -113,12 +117,33 @@ public final class Scope implements AutoCloseable {
     }
 
     private synchronized void forget(Storage s) {
-        for (int i = owned.size() - 1; i >= 0; i--) {
-            if (owned.get(i) == s) {
-                owned.remove(i);
-                return;
+        owned.remove(s);
+    }
+
+    /**
+     * Frees the tensor's storage now, before the scope closes (the autograd engine frees gradients it no longer
+     * needs this way). The tensor and every view of it then fail {@link Tensor#checkAlive} and every kernel.
+     */
+    public void release(Tensor t) {
+        Storage s = t.storage();
+        synchronized (this) {
+            if (s.owner() != this || !owned.remove(s)) {
+                throw new IllegalArgumentException("release: " + t.describe() + " does not belong to " + this);
             }
         }
+        s.release();
+    }
+
+    /** Whether this scope owns (and will free) the storage. */
+    public synchronized boolean owns(Storage s) {
+        return s.owner() == this && owned.contains(s);
+    }
+
+    /** The storages this scope owns now (a copy; compared by identity). */
+    public synchronized Set<Storage> ownedStorages() {
+        Set<Storage> copy = Collections.newSetFromMap(new IdentityHashMap<>(owned.size() * 2));
+        copy.addAll(owned);
+        return copy;
     }
 
     /** Bytes of storage this scope owns now. */

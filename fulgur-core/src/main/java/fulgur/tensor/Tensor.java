@@ -231,7 +231,8 @@ public final class Tensor implements AutoCloseable {
     /** Throws if the storage was freed. */
     public Tensor checkAlive(String op) {
         if (storage.isReleased()) {
-            throw new IllegalStateException(op + ": use of a freed tensor " + describe() + " (its scope was closed or it was released)");
+            throw new IllegalStateException(op + ": use of a freed tensor " + describe() + " (its scope was closed or it was released;"
+                    + " a backward that frees activations releases each after its last use)");
         }
         return this;
     }

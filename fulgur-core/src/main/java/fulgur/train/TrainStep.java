@@ -1,5 +1,6 @@
 package fulgur.train;
 
+import fulgur.autograd.Autograd;
 import fulgur.backend.Backend;
 import fulgur.backend.DeferredChecks;
 import fulgur.backend.StepGraph;
@@ -98,7 +99,8 @@ public final class TrainStep implements AutoCloseable {
             try (Scope s = Scope.open("step")) {
                 Tensor loss = model.loss(inputs[m], targets[m]);
                 Tensor scaled = accumulation == 1 ? loss : loss.mul(1.0 / accumulation);
-                scaled.backward();
+                // Nothing of the forward but the loss is read after the backward: free activations as it goes.
+                Autograd.backward(scaled, null, null, Autograd.Free.GRADIENTS_AND_ACTIVATIONS, loss);
                 Views.narrow(losses, 0, m, 1).copyFrom(loss.detach().reshape(1));
             }
         }

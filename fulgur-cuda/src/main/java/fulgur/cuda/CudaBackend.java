@@ -92,6 +92,11 @@ public final class CudaBackend implements Backend {
   public void fill(Tensor dst, double value) { CudaCopy.fill(gpu, dst, value); }
 
   @Override
+  public void addInto(Tensor dst, Tensor src) {
+    if (!CudaElementwise.addInto(gpu, dst, src)) Backend.super.addInto(dst, src);
+  }
+
+  @Override
   public Tensor unary(UnaryOp op, Tensor x, double param) { return CudaElementwise.unary(gpu, op, x, param); }
 
   @Override

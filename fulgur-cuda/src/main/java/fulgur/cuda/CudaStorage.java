@@ -23,7 +23,8 @@ public final class CudaStorage implements Storage, DevicePointer {
   /** The device address of the first byte, or an error naming {@code op} when the storage was freed. */
   public long address(String op) {
     if (released) {
-      throw new IllegalStateException(op + ": use of a freed tensor (its scope was closed or it was released)");
+      throw new IllegalStateException(op + ": use of a freed tensor (its scope was closed or it was released;"
+          + " a backward that frees activations releases each after its last use)");
     }
     return buffer.address();
   }

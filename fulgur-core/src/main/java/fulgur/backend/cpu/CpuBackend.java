@@ -44,6 +44,13 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void addInto(Tensor dst, Tensor src) {
+        if (!CpuElementwise.addInto(dst, src)) {
+            Backend.super.addInto(dst, src);
+        }
+    }
+
+    @Override
     public Tensor unary(UnaryOp op, Tensor x, double param) {
         return CpuElementwise.unary(op, x, param);
     }

@@ -397,17 +397,56 @@ final class CpuElementwise {
         long ids = it.innerStride(2);
         long rows = it.rows();
         if (rows == 1) {
-            forChunks(inner, (x0, x1) -> binaryRun(op, mt, as, ao + x0 * ias, ias, bs, bo + x0 * ibs, ibs, d, x0 * ids, x1 - x0));
+            forChunks(inner, (x0, x1) -> binaryRun(op, mt, as, ao + x0 * ias, ias, bs, bo + x0 * ibs, ibs, d, x0 * ids, 1, x1 - x0));
         } else {
             Parallel.forRange(Shape.toInt(name, rows), Math.max(1, CHUNK / Math.max(1, inner)), (r0, r1) -> {
                 long[] offs = new long[3];
                 for (int r = r0; r < r1; r++) {
                     it.offsets(r, offs);
-                    binaryRun(op, mt, as, ao + offs[0], ias, bs, bo + offs[1], ibs, d, offs[2], inner);
+                    binaryRun(op, mt, as, ao + offs[0], ias, bs, bo + offs[1], ibs, d, offs[2], 1, inner);
                 }
             });
         }
         return CpuSupport.convert(out, rt);
+    }
+
+    /**
+     * dst += src in place for f32 or f64 tensors of one dtype and shape (any strides); false, doing nothing, for
+     * anything else. The sums round exactly as {@link #binary} ADD rounds them.
+     */
+    static boolean addInto(Tensor dst, Tensor src) {
+        String name = "addInto";
+        CpuSupport.checkCpu(name, dst);
+        CpuSupport.checkCpu(name, src);
+        DType mt = dst.dtype();
+        if (src.dtype() != mt || (mt != DType.F32 && mt != DType.F64) || !dst.sameShape(src)) {
+            return false;
+        }
+        if (dst.numel() == 0) {
+            return true;
+        }
+        int[] shape = dst.shape();
+        Strided it = Strided.of(shape, dst.strides(), src.strides(), dst.strides());
+        MemorySegment d = dst.hostSegment(name);
+        MemorySegment s = src.hostSegment(name);
+        long dOff = dst.offset();
+        long sOff = src.offset();
+        int inner = it.inner();
+        long ids = it.innerStride(0);
+        long iss = it.innerStride(1);
+        long rows = it.rows();
+        if (rows == 1) {
+            forChunks(inner, (x0, x1) -> binaryRun(BinaryOp.ADD, mt, d, dOff + x0 * ids, ids, s, sOff + x0 * iss, iss, d, dOff + x0 * ids, ids, x1 - x0));
+        } else {
+            Parallel.forRange(Shape.toInt(name, rows), Math.max(1, CHUNK / Math.max(1, inner)), (r0, r1) -> {
+                long[] offs = new long[3];
+                for (int r = r0; r < r1; r++) {
+                    it.offsets(r, offs);
+                    binaryRun(BinaryOp.ADD, mt, d, dOff + offs[0], ids, s, sOff + offs[1], iss, d, dOff + offs[0], ids, inner);
+                }
+            });
+        }
+        return true;
     }
 
     /** Strides of t viewed with the broadcast shape (0 on broadcast dimensions). */
@@ -423,8 +462,8 @@ final class CpuElementwise {
     }
 
     private static void binaryRun(BinaryOp op, DType mt, MemorySegment a, long ao, long as, MemorySegment b, long bo, long bs,
-                                  MemorySegment d, long doff, long n) {
-        if (mt == DType.F32 && vectorBinary(op) && (as == 1 || as == 0) && (bs == 1 || bs == 0)) {
+                                  MemorySegment d, long doff, long ds, long n) {
+        if (mt == DType.F32 && vectorBinary(op) && (as == 1 || as == 0) && (bs == 1 || bs == 0) && ds == 1) {
             binaryF32(op, a, ao, as, b, bo, bs, d, doff, n);
             return;
         }
@@ -432,13 +471,13 @@ final class CpuElementwise {
             for (long i = 0; i < n; i++) {
                 float x = a.getAtIndex(ValueLayout.JAVA_FLOAT, ao + i * as);
                 float y = b.getAtIndex(ValueLayout.JAVA_FLOAT, bo + i * bs);
-                d.setAtIndex(ValueLayout.JAVA_FLOAT, doff + i, (float) ScalarMath.apply(op, x, y));
+                d.setAtIndex(ValueLayout.JAVA_FLOAT, doff + i * ds, (float) ScalarMath.apply(op, x, y));
             }
         } else {
             for (long i = 0; i < n; i++) {
                 double x = a.getAtIndex(ValueLayout.JAVA_DOUBLE, ao + i * as);
                 double y = b.getAtIndex(ValueLayout.JAVA_DOUBLE, bo + i * bs);
-                d.setAtIndex(ValueLayout.JAVA_DOUBLE, doff + i, ScalarMath.apply(op, x, y));
+                d.setAtIndex(ValueLayout.JAVA_DOUBLE, doff + i * ds, ScalarMath.apply(op, x, y));
             }
         }
     }

@@ -195,6 +195,31 @@ public final class CudaElementwise {
     return out;
   }
 
+  /**
+   * dst += src in place when dst is contiguous (each thread then reads and writes its own element of dst) and both
+   * have one floating dtype and shape, rounded as {@link #binary} ADD rounds; false, doing nothing, otherwise (the
+   * element kernels write only contiguous outputs).
+   */
+  public static boolean addInto(Gpu g, Tensor dst, Tensor src) {
+    String name = "addInto";
+    g.check(name, dst);
+    g.check(name, src);
+    if (dst.dtype() != src.dtype() || !dst.dtype().isFloating() || !dst.sameShape(src) || !dst.isContiguous()) return false;
+    g.bind();
+    long n = dst.numel();
+    if (n == 0) return true;
+    if (fast(g, dst, name) && fast(g, src, name)) {
+      g.launch(g.kernel(TENSOR, "t_binary_c_" + tn(dst.dtype()) + "_" + tn(src.dtype())), Math.max(1, n / 4), BinaryOp.ADD.ordinal(),
+          g.ptr(dst, name), g.ptr(src, name), g.ptr(dst, name), n);
+      return true;
+    }
+    int[] shape = dst.shape();
+    Desc d = Desc.of(name, shape, dst.strides(), src.strides(), dst.strides());
+    g.launch(g.kernel(TENSOR, mathType(dst.dtype()) == DType.F32 ? "t_binary_f" : "t_binary_d"), n, d.struct(), BinaryOp.ADD.ordinal(),
+        g.ptr(dst, name), Gpu.code(dst.dtype()), g.ptr(src, name), Gpu.code(src.dtype()), g.ptr(dst, name), Gpu.code(dst.dtype()), n);
+    return true;
+  }
+
   public static Tensor where(Gpu g, Tensor cond, Tensor a, Tensor b) {
     String op = "where";
     g.check(op, cond);

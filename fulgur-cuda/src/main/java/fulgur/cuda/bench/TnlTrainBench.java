@@ -1,5 +1,6 @@
 package fulgur.cuda.bench;
 
+import fulgur.autograd.Autograd;
 import fulgur.backend.Backends;
 import fulgur.cuda.CachingAllocator;
 import fulgur.cuda.CudaBackend;
@@ -96,7 +97,7 @@ public final class TnlTrainBench {
             Tensor l = model.loss(ids, targets);
             be.synchronize();
             long f = System.nanoTime();
-            l.backward();
+            Autograd.backward(l, null, null, Autograd.Free.GRADIENTS_AND_ACTIVATIONS); // as the Trainer does
             be.synchronize();
             long g = System.nanoTime();
             if (mp != null) {
@@ -163,7 +164,7 @@ public final class TnlTrainBench {
       KernelProfiler.start();
       long a = System.nanoTime();
       Tensor l = model.loss(ids, targets);
-      l.backward();
+      Autograd.backward(l, null, null, Autograd.Free.GRADIENTS_AND_ACTIVATIONS); // as the Trainer does
       if (mp != null) {
         mp.step(opt);
         mp.zeroGrad();

@@ -1,0 +1,147 @@
+package fulgur.autograd;
+
+import fulgur.ops.Elementwise;
+import fulgur.ops.Views;
+import fulgur.tensor.Tensor;
+import java.util.Arrays;
+import java.util.Map;
+
+/**
+ * The gradient of one tensor while the backward accumulates it. Contributions come as full-size tensors or as
+ * slices (the gradient of a {@code narrow} view, see {@link Node.Slice}). Slices go into one buffer the engine
+ * allocates: uncovered and not yet written parts of it are zeroed only when the sum is read, so the pieces of a
+ * split cost one buffer and one write each. Sums are written in place only into a buffer the engine made and nobody
+ * else has seen ({@link #owned}): a backward may hand the same tensor to several inputs, so a contribution itself is
+ * never written into.
+ */
+final class GradSum {
+    private Tensor value;
+    /** value was allocated here (a slice buffer or a sum) and no one else holds it: safe to add into. */
+    private boolean owned;
+    /** When ≥ 0, value holds data only at the indices along this axis marked in {@link #covered}; the rest is garbage. */
+    private int axis = -1;
+    private boolean[] covered;
+
+    private GradSum() {}
+
+    /** Adds a full-size contribution {@code g} to the gradient of {@code target}. */
+    static void add(Map<Tensor, GradSum> grads, Tensor target, Tensor g, Liveness live) {
+        GradSum s = grads.get(target);
+        if (s == null) {
+            s = new GradSum();
+            s.value = g;
+            live.hold(g);
+            grads.put(target, s);
+            return;
+        }
+        s.addFull(g, live);
+    }
+
+    /** Adds {@code g}, the gradient of the slice {@code slice} of {@code target}, to target's gradient. */
+    static void addSlice(Map<Tensor, GradSum> grads, Tensor target, Tensor g, Node.Slice slice, Liveness live) {
+        int a = slice.axis();
+        int start = slice.start();
+        int len = g.size(a);
+        GradSum s = grads.get(target);
+        if (s == null) {
+            s = new GradSum();
+            s.value = Tensor.empty(g.dtype(), g.device(), slice.full());
+            s.owned = true;
+            s.axis = a;
+            s.covered = new boolean[slice.full()[a]];
+            live.hold(s.value);
+            grads.put(target, s);
+        } else if (s.value.dtype() != g.dtype() || !s.value.device().equals(g.device())) {
+            s.addFull(Views.pad(g, slice.full(), a, start), live); // mixed dtypes: the plain sum promotes
+            live.done(g);
+            return;
+        } else if (!s.owned) {
+            Tensor old = s.value;
+            s.value = ownedCopy(old);
+            s.owned = true;
+            live.hold(s.value);
+            live.unhold(old);
+        }
+        if (s.axis >= 0 && s.axis != a) {
+            s.settle();
+        }
+        if (s.axis < 0) {
+            Tensor dst = Views.narrow(s.value, a, start, len);
+            dst.backend().addInto(dst, g);
+            live.done(g);
+            return;
+        }
+        int end = start + len;
+        for (int i = start; i < end; ) {
+            boolean c = s.covered[i];
+            int j = i;
+            while (j < end && s.covered[j] == c) {
+                j++;
+            }
+            Tensor dst = Views.narrow(s.value, a, i, j - i);
+            Tensor src = Views.narrow(g, a, i - start, j - i);
+            if (c) {
+                dst.backend().addInto(dst, src);
+            } else {
+                dst.copyFrom(src);
+            }
+            i = j;
+        }
+        live.done(g);
+        Arrays.fill(s.covered, start, end, true);
+        boolean all = true;
+        for (boolean c : s.covered) {
+            all &= c;
+        }
+        if (all) {
+            s.axis = -1;
+            s.covered = null;
+        }
+    }
+
+    /** The sum of every contribution (zeros where none wrote); the caller then owns it (see {@link Liveness#unhold}). */
+    Tensor finish() {
+        settle();
+        return value;
+    }
+
+    private void addFull(Tensor g, Liveness live) {
+        settle();
+        if (owned && value.dtype() == g.dtype() && value.device().equals(g.device())) {
+            value.backend().addInto(value, g);
+        } else {
+            Tensor old = value;
+            value = Elementwise.add(old, g);
+            owned = true;
+            live.hold(value);
+            live.unhold(old);
+        }
+        live.done(g);
+    }
+
+    /** Zeroes the parts of a slice buffer no slice wrote. */
+    private void settle() {
+        if (axis < 0) {
+            return;
+        }
+        for (int i = 0; i < covered.length; ) {
+            int j = i;
+            while (j < covered.length && covered[j] == covered[i]) {
+                j++;
+            }
+            if (!covered[i]) {
+                Tensor gap = Views.narrow(value, axis, i, j - i);
+                gap.backend().fill(gap, 0);
+            }
+            i = j;
+        }
+        axis = -1;
+        covered = null;
+    }
+
+    private static Tensor ownedCopy(Tensor t) {
+        Tensor c = Tensor.empty(t.dtype(), t.device(), t.shape());
+        c.copyFrom(t);
+        return c;
+    }
+}
