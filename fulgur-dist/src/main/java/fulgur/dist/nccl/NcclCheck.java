@@ -51,7 +51,8 @@ public final class NcclCheck {
             tensors(pg);
             split(pg);
             bandwidth(pg, ctx);
-            tnlStep(pg);
+            tnlStep(pg, SpAlgorithm.LASP2);
+            tnlStep(pg, SpAlgorithm.LASP);
             gpuResidentStep(pg, env.localRank());
             pg.barrier().await();
             Rendezvous.barrier(store, env, "nccl-check", timeout);
@@ -199,8 +200,8 @@ public final class NcclCheck {
         }
     }
 
-    /** A TNL step with LASP-2 whose state all-gathers and gradient all-reduce go through NCCL, vs one process. */
-    private static void tnlStep(NcclProcessGroup pg) {
+    /** A TNL step with LASP-2 (state all-gathers) or LASP (ring) and a gradient all-reduce over NCCL, vs one process. */
+    private static void tnlStep(NcclProcessGroup pg, SpAlgorithm algo) {
         TnlConfig cfg = TnlConfig.small(61, 32, 2, 2).withLrpe(List.of(1, 0));
         int w = pg.size(), b = 2, perRank = 37, t = w * perRank;
         int[] ids = new int[b * t];
@@ -222,7 +223,7 @@ public final class NcclCheck {
             SequenceLayout layout = SequenceLayout.even(t, w);
             Tensor in = SequenceParallel.slice(Tensor.ofInts(ids, b, t), layout, pg.rank());
             Tensor target = SequenceParallel.slice(Tensor.ofInts(tg, b, t), layout, pg.rank());
-            Tensor mean = m.loss(in, target.reshape(-1), SequenceParallel.shard(pg, SpAlgorithm.LASP2, layout, 16));
+            Tensor mean = m.loss(in, target.reshape(-1), SequenceParallel.shard(pg, algo, layout, 16));
             Tensor loss = SequenceParallel.weightedLoss(mean, SequenceParallel.countTargets(target.toIntArray()), SequenceParallel.countTargets(tg));
             try (GradientSync sync = new GradientSync(m.parameters(), pg, 1.0, 4096)) {
                 sync.backward(loss);
@@ -241,7 +242,7 @@ public final class NcclCheck {
                 worst = Math.max(worst, Math.sqrt(num / Math.max(den, 1e-30)));
             }
             double lossErr = Math.abs(total.item() - refLoss) / Math.abs(refLoss);
-            check("TNL step, LASP-2 over NCCL on " + w + " rank(s), vs one process", lossErr < 1e-5 && worst < 1e-5,
+            check("TNL step, " + algo + " over NCCL on " + w + " rank(s), vs one process", lossErr < 1e-5 && worst < 1e-5,
                     String.format("loss %.6f vs %.6f, worst gradient relative error %.2e", total.item(), refLoss, worst));
         }
     }
