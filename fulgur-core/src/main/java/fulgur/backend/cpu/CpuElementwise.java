@@ -391,22 +391,9 @@ final class CpuElementwise {
         MemorySegment d = out.hostSegment(name);
         long ao = am.offset();
         long bo = bm.offset();
-        int inner = it.inner();
         long ias = it.innerStride(0);
         long ibs = it.innerStride(1);
-        long ids = it.innerStride(2);
-        long rows = it.rows();
-        if (rows == 1) {
-            forChunks(inner, (x0, x1) -> binaryRun(op, mt, as, ao + x0 * ias, ias, bs, bo + x0 * ibs, ibs, d, x0 * ids, 1, x1 - x0));
-        } else {
-            Parallel.forRange(Shape.toInt(name, rows), Math.max(1, CHUNK / Math.max(1, inner)), (r0, r1) -> {
-                long[] offs = new long[3];
-                for (int r = r0; r < r1; r++) {
-                    it.offsets(r, offs);
-                    binaryRun(op, mt, as, ao + offs[0], ias, bs, bo + offs[1], ibs, d, offs[2], 1, inner);
-                }
-            });
-        }
+        forRuns(name, it, (o0, o1, o2, n) -> binaryRun(op, mt, as, ao + o0, ias, bs, bo + o1, ibs, d, o2, 1, n));
         return CpuSupport.convert(out, rt);
     }
 
@@ -431,22 +418,36 @@ final class CpuElementwise {
         MemorySegment s = src.hostSegment(name);
         long dOff = dst.offset();
         long sOff = src.offset();
-        int inner = it.inner();
         long ids = it.innerStride(0);
         long iss = it.innerStride(1);
+        forRuns(name, it, (o0, o1, o2, n) -> binaryRun(BinaryOp.ADD, mt, d, dOff + o0, ids, s, sOff + o1, iss, d, dOff + o0, ids, n));
+        return true;
+    }
+
+    /** One contiguous-in-the-loop run of a strided iteration: element offsets of its three operands and its length. */
+    @FunctionalInterface
+    private interface Run {
+        void at(long o0, long o1, long o2, long n);
+    }
+
+    /** Runs every inner run of {@code it} in parallel: chunks of the single run when there is one row, else rows. */
+    private static void forRuns(String name, Strided it, Run run) {
+        int inner = it.inner();
+        long i0 = it.innerStride(0);
+        long i1 = it.innerStride(1);
+        long i2 = it.innerStride(2);
         long rows = it.rows();
         if (rows == 1) {
-            forChunks(inner, (x0, x1) -> binaryRun(BinaryOp.ADD, mt, d, dOff + x0 * ids, ids, s, sOff + x0 * iss, iss, d, dOff + x0 * ids, ids, x1 - x0));
+            forChunks(inner, (x0, x1) -> run.at(x0 * i0, x0 * i1, x0 * i2, x1 - x0));
         } else {
             Parallel.forRange(Shape.toInt(name, rows), Math.max(1, CHUNK / Math.max(1, inner)), (r0, r1) -> {
                 long[] offs = new long[3];
                 for (int r = r0; r < r1; r++) {
                     it.offsets(r, offs);
-                    binaryRun(BinaryOp.ADD, mt, d, dOff + offs[0], ids, s, sOff + offs[1], iss, d, dOff + offs[0], ids, inner);
+                    run.at(offs[0], offs[1], offs[2], inner);
                 }
             });
         }
-        return true;
     }
 
     /** Strides of t viewed with the broadcast shape (0 on broadcast dimensions). */

@@ -109,13 +109,21 @@ public final class GradientSync implements AutoCloseable {
      * locally (earlier micro-batches of gradient accumulation).
      */
     public void backward(Tensor loss, boolean sync) {
+        backward(loss, sync, Autograd.Free.GRADIENTS);
+    }
+
+    /**
+     * {@link #backward(Tensor, boolean)} freeing what {@code free} says during the pass (with
+     * {@link Autograd.Free#GRADIENTS_AND_ACTIVATIONS} the caller reads nothing of the forward afterwards but {@code loss}).
+     */
+    public void backward(Tensor loss, boolean sync, Autograd.Free free) {
         if (!sync) {
-            loss.backward();
+            Autograd.backward(loss, null, null, free);
             return;
         }
         start();
         try {
-            Autograd.backward(loss, null, this::onLeafGradient);
+            Autograd.backward(loss, null, this::onLeafGradient, free);
         } finally {
             inBackward = false;
         }

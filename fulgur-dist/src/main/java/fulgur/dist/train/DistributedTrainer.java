@@ -146,7 +146,8 @@ public final class DistributedTrainer {
                         if (cfg.accumulation() > 1) {
                             loss = loss.mul(1.0 / cfg.accumulation());
                         }
-                        sync.backward(loss, micro == cfg.accumulation() - 1);
+                        // only the loss is read after the backward: activations are freed as the backward passes them
+                        sync.backward(loss, micro == cfg.accumulation() - 1, fulgur.autograd.Autograd.Free.GRADIENTS_AND_ACTIVATIONS);
                         lossSum += loss.item();
                     }
                 }
