@@ -103,8 +103,9 @@ final class DistTrain {
     }
 
     private static DistributedTrainer.Result report(DistributedTrainer.Result r, Path out) {
-        System.out.printf("done: %d steps, last train loss %.4f%s, %.0f tokens/s; outputs in %s%n", r.stepsDone(), r.lastTrainLoss(),
-                r.lastEval().isEmpty() ? "" : ", " + fulgur.train.Trainer.describe(r.lastEval()), r.tokensPerSecond(), out.toAbsolutePath());
+        System.out.printf("done: %d steps, last train loss %.4f%s, %.0f tokens/s, peak memory %.2f GiB; outputs in %s%n", r.stepsDone(),
+                r.lastTrainLoss(), r.lastEval().isEmpty() ? "" : ", " + fulgur.train.Trainer.describe(r.lastEval()), r.tokensPerSecond(),
+                r.peakMemoryGib(), out.toAbsolutePath());
         return r;
     }
 }

@@ -57,8 +57,11 @@ final class ModelOptions {
     private LanguageModel prepared;
     private long preparedSeed;
 
-    /** The model to train: {@code --init}'s weights, or freshly initialised from {@code configJson}. */
-    LanguageModel create(String configJson, long seed) {
+    /**
+     * The model to train: {@code --init}'s weights, or freshly initialised from {@code configJson}. Synchronized: the
+     * local backend's ranks call it from their threads at once, and only one of them may take the prepared model.
+     */
+    synchronized LanguageModel create(String configJson, long seed) {
         if (prepared != null && prepared.configJson().equals(configJson) && (init != null || preparedSeed == seed)) {
             LanguageModel m = prepared;
             prepared = null;

@@ -86,8 +86,9 @@ public final class TrainCommand implements Callable<Integer> {
                 trainer.timeLimit(timeLimitMinutes * 60);
             }
             Trainer.Result r = trainer.run(resume);
-            System.out.printf("done: %d steps, last train loss %.4f%s, %.0f tokens/s; outputs in %s%n", r.stepsDone(), r.lastTrainLoss(),
-                    r.lastEval().isEmpty() ? "" : ", " + Trainer.describe(r.lastEval()), r.tokensPerSecond(), out.toAbsolutePath());
+            System.out.printf("done: %d steps, last train loss %.4f%s, %.0f tokens/s, peak memory %.2f GiB; outputs in %s%n", r.stepsDone(),
+                    r.lastTrainLoss(), r.lastEval().isEmpty() ? "" : ", " + Trainer.describe(r.lastEval()), r.tokensPerSecond(), r.peakMemoryGib(),
+                    out.toAbsolutePath());
             return r;
         }
     }

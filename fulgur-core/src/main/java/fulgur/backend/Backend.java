@@ -152,6 +152,19 @@ public interface Backend {
         }
     }
 
+    /**
+     * The most memory this backend's tensors have held at once since the start (or the last
+     * {@link #resetPeakMemory()}), in bytes: the device allocator's peak on a GPU, the host allocator's on the CPU.
+     */
+    default long peakMemoryBytes() {
+        return fulgur.tensor.HostAllocator.peakBytesInUse();
+    }
+
+    /** Starts a new peak for {@link #peakMemoryBytes()} from what is held now. */
+    default void resetPeakMemory() {
+        fulgur.tensor.HostAllocator.resetPeak();
+    }
+
     // ---------------------------------------------------------------- deferred checks and captured steps
 
     /**

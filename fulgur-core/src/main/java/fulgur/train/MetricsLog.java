@@ -57,6 +57,10 @@ public final class MetricsLog implements Closeable {
     public static final String TOKENS_PER_S = "tokens_per_s";
     /** Field: seconds since the start of training. */
     public static final String TIME_S = "time_s";
+    /** Field: wall seconds of this step alone (steady-state throughput = tokens per step / its median). */
+    public static final String STEP_S = "step_s";
+    /** Field: the most memory the model's backend held at once so far, in GiB (device memory on a GPU). */
+    public static final String PEAK_MEMORY_GIB = "peak_memory_gib";
 
     private static final ObjectMapper MAPPER = new ObjectMapper();
 

@@ -24,7 +24,10 @@ import java.util.Map;
 public final class Trainer {
 
     /** What a run produced. */
-    public record Result(long stepsDone, double lastTrainLoss, Map<String, Double> lastEval, double tokensPerSecond, Path outDir) {}
+    public record Result(long stepsDone, double lastTrainLoss, Map<String, Double> lastEval, double tokensPerSecond, double peakMemoryGib,
+            Path outDir) {}
+
+    private static final double GIB = 1024.0 * 1024 * 1024;
 
     private final CausalLM model;
     private fulgur.tensor.DType precision;
@@ -114,6 +117,8 @@ public final class Trainer {
         }
         fulgur.io.AtomicFiles.writeString(outDir.resolve("config.json"), model.configJson());
         long tokensPerStep = (long) cfg.batchSize() * cfg.seqLen() * cfg.accumulation();
+        fulgur.backend.Backend backend = fulgur.backend.Backends.of(model.module().device());
+        backend.resetPeakMemory();
         double lastLoss = Double.NaN;
         Map<String, Double> lastEval = Map.of();
         long startNanos = System.nanoTime();
@@ -127,7 +132,9 @@ public final class Trainer {
                 for (int m = 0; m < cfg.accumulation(); m++) {
                     micro.add(data.next());
                 }
+                long stepStart = System.nanoTime();
                 TrainStep.Outcome outcome = trainStep.run(micro, lr);
+                double stepSeconds = (System.nanoTime() - stepStart) / 1e9;
                 double gradNorm = outcome.gradNorm();
                 step++;
                 tokens += tokensPerStep;
@@ -142,6 +149,8 @@ public final class Trainer {
                 fields.put(MetricsLog.LR, lr);
                 fields.put("grad_norm", gradNorm);
                 fields.put(MetricsLog.TOKENS_PER_S, tps);
+                fields.put(MetricsLog.STEP_S, stepSeconds);
+                fields.put(MetricsLog.PEAK_MEMORY_GIB, backend.peakMemoryBytes() / GIB);
                 fields.put("tokens", tokens);
                 metrics.log(step, "train", fields);
                 bar.update(step, tokens, lastLoss, Map.of("lr", lr));
@@ -173,7 +182,7 @@ public final class Trainer {
         if (mp != null) {
             mp.close();
         }
-        return new Result(step, lastLoss, lastEval, tps, outDir);
+        return new Result(step, lastLoss, lastEval, tps, backend.peakMemoryBytes() / GIB, outDir);
     }
 
     private Map<String, Double> evaluate() {

@@ -52,6 +52,12 @@ class TrainerResumeTest {
         }
         List<Double> full = trainLosses(a);
         List<Double> resumed = trainLosses(b);
+        for (Map<String, Object> e : MetricsLog.read(a.resolve("metrics.jsonl"))) {
+            if ("train".equals(e.get("split"))) {
+                assertThat(((Number) e.get(MetricsLog.STEP_S)).doubleValue()).isPositive();
+                assertThat(((Number) e.get(MetricsLog.PEAK_MEMORY_GIB)).doubleValue()).isPositive();
+            }
+        }
         assertThat(full).hasSize(6);
         assertThat(resumed).containsExactlyElementsOf(full);
         assertThat(Files.exists(b.resolve("loss.png"))).isTrue();

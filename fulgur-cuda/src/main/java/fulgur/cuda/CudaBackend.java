@@ -202,6 +202,12 @@ public final class CudaBackend implements Backend {
   @Override
   public DeferredChecks deferChecks() { return gpu.deferChecks(); }
 
+  @Override
+  public long peakMemoryBytes() { return gpu.ctx.allocator().report().peakInUseBytes(); }
+
+  @Override
+  public void resetPeakMemory() { gpu.ctx.allocator().resetPeaks(); }
+
   /**
    * Captures {@code body} as a CUDA graph on this backend's stream: allocations inside come from a private pool that
    * the graph keeps, index checks write flags that each replay re-arms and {@link StepGraph#replay()} verifies, host

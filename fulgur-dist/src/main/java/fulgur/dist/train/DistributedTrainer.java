@@ -43,7 +43,10 @@ import java.util.Map;
  */
 public final class DistributedTrainer {
 
-    public record Result(long stepsDone, double lastTrainLoss, Map<String, Double> lastEval, double tokensPerSecond) {}
+    /** What a run produced; {@code peakMemoryGib}: this rank's device memory on a GPU, the process's host memory on the CPU. */
+    public record Result(long stepsDone, double lastTrainLoss, Map<String, Double> lastEval, double tokensPerSecond, double peakMemoryGib) {}
+
+    private static final double GIB = 1024.0 * 1024 * 1024;
 
     private final ProcessGroup world;
     private final ParallelGrid grid;
@@ -120,11 +123,14 @@ public final class DistributedTrainer {
         Map<String, Double> lastEval = Map.of();
         long t0 = System.nanoTime();
         long startTokens = tokens;
+        fulgur.backend.Backend backend = fulgur.backend.Backends.of(model.module().device());
+        backend.resetPeakMemory();
         MetricsLog metrics = leader() ? (resume ? MetricsLog.resume(metricsPath, step) : MetricsLog.open(metricsPath)) : null;
         ProgressBar bar = leader() ? ProgressBar.builder(cfg.steps(), out).label("train").startStep(step).startTokens(tokens).build() : null;
         try (GradientSync sync = new GradientSync(model.module().parameters(), world, 1.0, bucketElements)) {
             while (step < cfg.steps()) {
                 double lr = schedule.lr(step);
+                long stepStart = System.nanoTime();
                 opt.setLr(lr);
                 opt.zeroGrad();
                 double lossSum = 0;
@@ -166,6 +172,8 @@ public final class DistributedTrainer {
                     fields.put(MetricsLog.LR, lr);
                     fields.put("grad_norm", gradNorm);
                     fields.put(MetricsLog.TOKENS_PER_S, tps);
+                    fields.put(MetricsLog.STEP_S, (System.nanoTime() - stepStart) / 1e9);
+                    fields.put(MetricsLog.PEAK_MEMORY_GIB, backend.peakMemoryBytes() / GIB);
                     fields.put("tokens", tokens);
                     metrics.log(step, "train", fields);
                     bar.update(step, tokens, lastLoss, Map.of("lr", lr));
@@ -205,7 +213,7 @@ public final class DistributedTrainer {
         }
         world.barrier().await();
         opt.release();
-        return new Result(step, lastLoss, lastEval, tps);
+        return new Result(step, lastLoss, lastEval, tps, backend.peakMemoryBytes() / GIB);
     }
 
     private double allReduceSum(double v) {
