@@ -1,13 +1,13 @@
 package fulgur.cuda.backend;
 
+import fulgur.backend.DeferredChecks;
 import fulgur.cuda.CudaContext;
 import fulgur.cuda.CudaStorage;
 import fulgur.cuda.CudaStream;
 import fulgur.cuda.DeviceBuffer;
-import fulgur.backend.DeferredChecks;
 import fulgur.cuda.DevicePointer;
-import fulgur.cuda.PinnedBuffer;
 import fulgur.cuda.Kernel;
+import fulgur.cuda.PinnedBuffer;
 import fulgur.cuda.driver.CudaDriver;
 import fulgur.tensor.DType;
 import fulgur.tensor.Device;
@@ -166,7 +166,7 @@ public final class Gpu {
     return contiguous(op, idx);
   }
 
-  // ------------------------------------------------------------------ host transfers and the error flag
+  // ------------------------------------------------------------------ host transfers
 
   public void synchronize() {
     refuseHostRead("synchronize");
