@@ -74,25 +74,23 @@ final class CpuElementwise {
         return CpuSupport.convert(out, x.dtype().isFloating() ? x.dtype() : mt);
     }
 
-    /** f32 kernels: one small loop per function, so that C2 inlines and intrinsifies every vector operation. */
+    /**
+     * f32 kernels: one small loop per function, so that C2 inlines and intrinsifies every vector operation. Exp-based
+     * functions use {@link Lanes#exp}; log, tanh, softplus, log-sigmoid, sin and cos take the scalar path on purpose:
+     * the Vector API's lanes for them give other bits once compiled than in the interpreter, Math's do not.
+     */
     private static void unaryF32(UnaryOp op, MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
         long done = switch (op) {
             case NEG -> uNeg(s, so, d, doff, n, p);
             case EXP -> uExp(s, so, d, doff, n, p);
-            case LOG -> uLog(s, so, d, doff, n, p);
             case SQRT -> uSqrt(s, so, d, doff, n, p);
             case RSQRT -> uRsqrt(s, so, d, doff, n, p);
             case ABS -> uAbs(s, so, d, doff, n, p);
             case SILU -> uSilu(s, so, d, doff, n, p);
             case SIGMOID -> uSigmoid(s, so, d, doff, n, p);
-            case TANH -> uTanh(s, so, d, doff, n, p);
             case RELU -> uRelu(s, so, d, doff, n, p);
-            case SOFTPLUS -> uSoftplus(s, so, d, doff, n, p);
-            case LOGSIGMOID -> uLogsigmoid(s, so, d, doff, n, p);
             case SQUARE -> uSquare(s, so, d, doff, n, p);
             case RECIPROCAL -> uReciprocal(s, so, d, doff, n, p);
-            case SIN -> uSin(s, so, d, doff, n, p);
-            case COS -> uCos(s, so, d, doff, n, p);
             case ADD_SCALAR -> uAddScalar(s, so, d, doff, n, p);
             case MUL_SCALAR -> uMulScalar(s, so, d, doff, n, p);
             default -> 0;
@@ -107,7 +105,7 @@ final class CpuElementwise {
     private static final FloatVector ZERO = FloatVector.zero(F);
 
     private static FloatVector sigmoid(FloatVector x) {
-        return ONE.div(ONE.add(x.neg().lanewise(VectorOperators.EXP)));
+        return ONE.div(ONE.add(Lanes.exp(x.neg())));
     }
 
     private static long uNeg(MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
@@ -123,16 +121,7 @@ final class CpuElementwise {
         long bound = F.loopBound(n);
         for (long i = 0; i < bound; i += F.length()) {
             FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
-            (x.lanewise(VectorOperators.EXP)).intoMemorySegment(d, (doff + i) * 4, NO);
-        }
-        return bound;
-    }
-
-    private static long uLog(MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
-        long bound = F.loopBound(n);
-        for (long i = 0; i < bound; i += F.length()) {
-            FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
-            (x.lanewise(VectorOperators.LOG)).intoMemorySegment(d, (doff + i) * 4, NO);
+            (Lanes.exp(x)).intoMemorySegment(d, (doff + i) * 4, NO);
         }
         return bound;
     }
@@ -182,38 +171,11 @@ final class CpuElementwise {
         return bound;
     }
 
-    private static long uTanh(MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
-        long bound = F.loopBound(n);
-        for (long i = 0; i < bound; i += F.length()) {
-            FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
-            (x.lanewise(VectorOperators.TANH)).intoMemorySegment(d, (doff + i) * 4, NO);
-        }
-        return bound;
-    }
-
     private static long uRelu(MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
         long bound = F.loopBound(n);
         for (long i = 0; i < bound; i += F.length()) {
             FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
             (x.max(ZERO).blend(x, x.test(VectorOperators.IS_NAN))).intoMemorySegment(d, (doff + i) * 4, NO);
-        }
-        return bound;
-    }
-
-    private static long uSoftplus(MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
-        long bound = F.loopBound(n);
-        for (long i = 0; i < bound; i += F.length()) {
-            FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
-            (x.max(ZERO).add(x.abs().neg().lanewise(VectorOperators.EXP).lanewise(VectorOperators.LOG1P))).intoMemorySegment(d, (doff + i) * 4, NO);
-        }
-        return bound;
-    }
-
-    private static long uLogsigmoid(MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
-        long bound = F.loopBound(n);
-        for (long i = 0; i < bound; i += F.length()) {
-            FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
-            (x.min(ZERO).sub(x.abs().neg().lanewise(VectorOperators.EXP).lanewise(VectorOperators.LOG1P))).intoMemorySegment(d, (doff + i) * 4, NO);
         }
         return bound;
     }
@@ -232,24 +194,6 @@ final class CpuElementwise {
         for (long i = 0; i < bound; i += F.length()) {
             FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
             (ONE.div(x)).intoMemorySegment(d, (doff + i) * 4, NO);
-        }
-        return bound;
-    }
-
-    private static long uSin(MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
-        long bound = F.loopBound(n);
-        for (long i = 0; i < bound; i += F.length()) {
-            FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
-            (x.lanewise(VectorOperators.SIN)).intoMemorySegment(d, (doff + i) * 4, NO);
-        }
-        return bound;
-    }
-
-    private static long uCos(MemorySegment s, long so, MemorySegment d, long doff, long n, float p) {
-        long bound = F.loopBound(n);
-        for (long i = 0; i < bound; i += F.length()) {
-            FloatVector x = FloatVector.fromMemorySegment(F, s, (so + i) * 4, NO);
-            (x.lanewise(VectorOperators.COS)).intoMemorySegment(d, (doff + i) * 4, NO);
         }
         return bound;
     }
@@ -277,7 +221,6 @@ final class CpuElementwise {
             case SILU -> bSilu(xm, xo, gm, go, d, doff, n, p);
             case SIGMOID -> bSigmoid(xm, xo, gm, go, d, doff, n, p);
             case EXP -> bExp(xm, xo, gm, go, d, doff, n, p);
-            case TANH -> bTanh(xm, xo, gm, go, d, doff, n, p);
             case MUL_SCALAR -> bMulScalar(xm, xo, gm, go, d, doff, n, p);
             case ADD_SCALAR -> bAddScalar(xm, xo, gm, go, d, doff, n, p);
             case NEG -> bNeg(xm, xo, gm, go, d, doff, n, p);
@@ -316,17 +259,7 @@ final class CpuElementwise {
         for (long i = 0; i < bound; i += F.length()) {
             FloatVector x = FloatVector.fromMemorySegment(F, xm, (xo + i) * 4, NO);
             FloatVector g = FloatVector.fromMemorySegment(F, gm, (go + i) * 4, NO);
-            (g.mul(x.lanewise(VectorOperators.EXP))).intoMemorySegment(d, (doff + i) * 4, NO);
-        }
-        return bound;
-    }
-
-    private static long bTanh(MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
-        long bound = F.loopBound(n);
-        for (long i = 0; i < bound; i += F.length()) {
-            FloatVector x = FloatVector.fromMemorySegment(F, xm, (xo + i) * 4, NO);
-            FloatVector g = FloatVector.fromMemorySegment(F, gm, (go + i) * 4, NO);
-            (g.mul(ONE.sub(x.lanewise(VectorOperators.TANH).mul(x.lanewise(VectorOperators.TANH))))).intoMemorySegment(d, (doff + i) * 4, NO);
+            (g.mul(Lanes.exp(x))).intoMemorySegment(d, (doff + i) * 4, NO);
         }
         return bound;
     }

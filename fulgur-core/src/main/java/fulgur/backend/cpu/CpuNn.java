@@ -92,13 +92,13 @@ final class CpuNn {
         FloatVector acc = FloatVector.zero(F);
         c = 0;
         for (; c < bound; c += F.length()) {
-            FloatVector e = FloatVector.fromMemorySegment(F, s, (o + c) * 4, NO).sub(m).lanewise(VectorOperators.EXP);
+            FloatVector e = Lanes.exp(FloatVector.fromMemorySegment(F, s, (o + c) * 4, NO).sub(m));
             if (!log) {
                 e.intoMemorySegment(d, (od + c) * 4, NO);
             }
             acc = acc.add(e);
         }
-        double sum = acc.reduceLanes(VectorOperators.ADD);
+        double sum = Lanes.sum(acc);
         for (; c < cols; c++) {
             float e = (float) Math.exp(s.getAtIndex(ValueLayout.JAVA_FLOAT, o + c) - m);
             if (!log) {
@@ -490,7 +490,7 @@ final class CpuNn {
         for (; i < bound; i += F.length()) {
             acc = FloatVector.fromMemorySegment(F, a, (ao + i) * 4, NO).fma(FloatVector.fromMemorySegment(F, b, (bo + i) * 4, NO), acc);
         }
-        double s = acc.reduceLanes(VectorOperators.ADD);
+        double s = Lanes.sum(acc);
         for (; i < n; i++) {
             s += a.getAtIndex(ValueLayout.JAVA_FLOAT, ao + i) * b.getAtIndex(ValueLayout.JAVA_FLOAT, bo + i);
         }

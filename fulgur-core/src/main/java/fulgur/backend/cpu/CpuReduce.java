@@ -160,7 +160,7 @@ final class CpuReduce {
         for (; i < bound; i += lanes) {
             acc = acc.add(FloatVector.fromMemorySegment(sp, s, (off + i) * 4, NO));
         }
-        double sum = acc.reduceLanes(VectorOperators.ADD);
+        double sum = Lanes.sum(acc);
         for (; i < len; i++) {
             sum += s.getAtIndex(ValueLayout.JAVA_FLOAT, off + i);
         }

@@ -565,8 +565,8 @@ final class GemmF32 {
                 s2 = x.fma(FloatVector.fromMemorySegment(S, b, o2 + po, NATIVE), s2);
                 s3 = x.fma(FloatVector.fromMemorySegment(S, b, o3 + po, NATIVE), s3);
             }
-            float d0 = s0.reduceLanes(VectorOperators.ADD), d1 = s1.reduceLanes(VectorOperators.ADD);
-            float d2 = s2.reduceLanes(VectorOperators.ADD), d3 = s3.reduceLanes(VectorOperators.ADD);
+            float d0 = Lanes.sum(s0), d1 = Lanes.sum(s1);
+            float d2 = Lanes.sum(s2), d3 = Lanes.sum(s3);
             for (int p = kv; p < k; p++) {
                 float x = row.get(FP, p * FB);
                 d0 = Math.fma(x, b.get(F, o0 + p * FB), d0);
@@ -587,7 +587,7 @@ final class GemmF32 {
                 s0 = FloatVector.fromMemorySegment(S, row, p * FB, NATIVE)
                         .fma(FloatVector.fromMemorySegment(S, b, o0 + p * FB, NATIVE), s0);
             }
-            float d0 = s0.reduceLanes(VectorOperators.ADD);
+            float d0 = Lanes.sum(s0);
             for (int p = kv; p < k; p++) {
                 d0 = Math.fma(row.get(FP, p * FB), b.get(F, o0 + p * FB), d0);
             }

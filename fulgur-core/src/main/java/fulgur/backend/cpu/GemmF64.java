@@ -546,8 +546,8 @@ final class GemmF64 {
                 s2 = x.fma(DoubleVector.fromMemorySegment(S, b, o2 + po, NATIVE), s2);
                 s3 = x.fma(DoubleVector.fromMemorySegment(S, b, o3 + po, NATIVE), s3);
             }
-            double d0 = s0.reduceLanes(VectorOperators.ADD), d1 = s1.reduceLanes(VectorOperators.ADD);
-            double d2 = s2.reduceLanes(VectorOperators.ADD), d3 = s3.reduceLanes(VectorOperators.ADD);
+            double d0 = Lanes.sum(s0), d1 = Lanes.sum(s1);
+            double d2 = Lanes.sum(s2), d3 = Lanes.sum(s3);
             for (int p = kv; p < k; p++) {
                 double x = row.get(FP, p * FB);
                 d0 = Math.fma(x, b.get(F, o0 + p * FB), d0);
@@ -568,7 +568,7 @@ final class GemmF64 {
                 s0 = DoubleVector.fromMemorySegment(S, row, p * FB, NATIVE)
                         .fma(DoubleVector.fromMemorySegment(S, b, o0 + p * FB, NATIVE), s0);
             }
-            double d0 = s0.reduceLanes(VectorOperators.ADD);
+            double d0 = Lanes.sum(s0);
             for (int p = kv; p < k; p++) {
                 d0 = Math.fma(row.get(FP, p * FB), b.get(F, o0 + p * FB), d0);
             }

@@ -241,7 +241,7 @@ final class AttentionKernel {
             for (; i <= n - l; i += l) {
                 acc = FloatVector.fromArray(S, a, ao + i).fma(FloatVector.fromArray(S, b, bo + i), acc);
             }
-            sum = acc.reduceLanes(VectorOperators.ADD);
+            sum = fulgur.backend.cpu.Lanes.sum(acc);
         }
         for (; i < n; i++) {
             sum += a[ao + i] * b[bo + i];
