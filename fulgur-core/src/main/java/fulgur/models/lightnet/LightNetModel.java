@@ -63,7 +63,6 @@ public final class LightNetModel extends fulgur.models.DecoderLm {
         return config.toJson();
     }
 
-    /** Token ids [B, T] → logits [B, T, vocab]. */
     @Override
     protected boolean ownsCache(DecodeCache cache) {
         return cache instanceof LightNetCache;
