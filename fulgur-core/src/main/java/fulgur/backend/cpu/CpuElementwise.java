@@ -423,31 +423,48 @@ final class CpuElementwise {
         };
     }
 
+    /**
+     * Vector loops for contiguous or broadcast (stride 0) f32 operands: one loop per case, because a loop that picks
+     * "the broadcast vector or a loaded one" each iteration makes C2 box every vector (gigabytes of garbage when a
+     * gradient is scaled by a one-element tensor).
+     */
     private static void binaryF32(BinaryOp op, MemorySegment a, long ao, long as, MemorySegment b, long bo, long bs,
                                   MemorySegment d, long doff, long n) {
         long i = 0;
         long bound = F.loopBound(n);
-        FloatVector ab = as == 0 ? FloatVector.broadcast(F, a.getAtIndex(ValueLayout.JAVA_FLOAT, ao)) : null;
-        FloatVector bb = bs == 0 ? FloatVector.broadcast(F, b.getAtIndex(ValueLayout.JAVA_FLOAT, bo)) : null;
-        for (; i < bound; i += F.length()) {
-            FloatVector x = ab != null ? ab : FloatVector.fromMemorySegment(F, a, (ao + i) * 4, NO);
-            FloatVector y = bb != null ? bb : FloatVector.fromMemorySegment(F, b, (bo + i) * 4, NO);
-            FloatVector r = switch (op) {
-                case ADD -> x.add(y);
-                case SUB -> x.sub(y);
-                case MUL -> x.mul(y);
-                case DIV -> x.div(y);
-                case MAXIMUM -> x.lanewise(VectorOperators.MAX, y);
-                case MINIMUM -> x.lanewise(VectorOperators.MIN, y);
-                default -> throw new IllegalStateException(op.name());
-            };
-            r.intoMemorySegment(d, (doff + i) * 4, NO);
+        if (as != 0 && bs == 0) {
+            FloatVector y = FloatVector.broadcast(F, b.getAtIndex(ValueLayout.JAVA_FLOAT, bo));
+            for (; i < bound; i += F.length()) {
+                apply(op, FloatVector.fromMemorySegment(F, a, (ao + i) * 4, NO), y).intoMemorySegment(d, (doff + i) * 4, NO);
+            }
+        } else if (as == 0 && bs != 0) {
+            FloatVector x = FloatVector.broadcast(F, a.getAtIndex(ValueLayout.JAVA_FLOAT, ao));
+            for (; i < bound; i += F.length()) {
+                apply(op, x, FloatVector.fromMemorySegment(F, b, (bo + i) * 4, NO)).intoMemorySegment(d, (doff + i) * 4, NO);
+            }
+        } else if (as != 0) {
+            for (; i < bound; i += F.length()) {
+                apply(op, FloatVector.fromMemorySegment(F, a, (ao + i) * 4, NO), FloatVector.fromMemorySegment(F, b, (bo + i) * 4, NO))
+                        .intoMemorySegment(d, (doff + i) * 4, NO);
+            }
         }
         for (; i < n; i++) {
             float x = a.getAtIndex(ValueLayout.JAVA_FLOAT, ao + i * as);
             float y = b.getAtIndex(ValueLayout.JAVA_FLOAT, bo + i * bs);
             d.setAtIndex(ValueLayout.JAVA_FLOAT, doff + i, (float) ScalarMath.apply(op, x, y));
         }
+    }
+
+    private static FloatVector apply(BinaryOp op, FloatVector x, FloatVector y) {
+        return switch (op) {
+            case ADD -> x.add(y);
+            case SUB -> x.sub(y);
+            case MUL -> x.mul(y);
+            case DIV -> x.div(y);
+            case MAXIMUM -> x.lanewise(VectorOperators.MAX, y);
+            case MINIMUM -> x.lanewise(VectorOperators.MIN, y);
+            default -> throw new IllegalStateException(op.name());
+        };
     }
 
     // ------------------------------------------------------------------ helpers
