@@ -1,0 +1,23 @@
+package fulgur.serve;
+
+/** Why a request stopped generating. */
+public enum FinishReason {
+    /** A stop string or the end-of-sequence token. */
+    STOP,
+    /** {@code maxTokens} reached. */
+    LENGTH,
+    /** Cancelled by the client (or the engine closed). */
+    CANCELLED,
+    /** Its deadline passed. */
+    TIMEOUT;
+
+    /** The OpenAI API's {@code finish_reason} string. */
+    public String openAiName() {
+        return switch (this) {
+            case STOP -> "stop";
+            case LENGTH -> "length";
+            case CANCELLED -> "cancelled";
+            case TIMEOUT -> "timeout";
+        };
+    }
+}

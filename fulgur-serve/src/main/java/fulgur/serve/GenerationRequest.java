@@ -1,0 +1,23 @@
+package fulgur.serve;
+
+import java.time.Instant;
+import java.util.List;
+
+/**
+ * One sequence to generate: the prompt's token ids, how to sample, when to stop, and the deadline after which the
+ * engine finishes it with {@link FinishReason#TIMEOUT} wherever it is (queued or running).
+ *
+ * @param stop strings that end the generation when they appear in the generated text (not included in the output)
+ */
+public record GenerationRequest(int[] prompt, SamplingParams sampling, int maxTokens, List<String> stop, Instant deadline) {
+    public GenerationRequest {
+        if (prompt == null || prompt.length == 0) {
+            throw new IllegalArgumentException("prompt must hold at least one token");
+        }
+        if (maxTokens < 0) {
+            throw new IllegalArgumentException("max tokens must be >= 0, got " + maxTokens);
+        }
+        prompt = prompt.clone();
+        stop = stop == null ? List.of() : List.copyOf(stop);
+    }
+}

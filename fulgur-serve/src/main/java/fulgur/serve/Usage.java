@@ -1,0 +1,12 @@
+package fulgur.serve;
+
+/**
+ * Token counts of one finished request.
+ *
+ * @param cachedPromptTokens prompt tokens that were not prefilled because a cached state covered them
+ */
+public record Usage(int promptTokens, int completionTokens, int cachedPromptTokens) {
+    public int totalTokens() {
+        return promptTokens + completionTokens;
+    }
+}
