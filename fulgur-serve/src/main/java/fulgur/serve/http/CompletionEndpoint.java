@@ -67,7 +67,7 @@ final class CompletionEndpoint {
         }
         metrics.streams(k);
         try (Generation g = Generation.start(engine, plan.requests(), metrics)) {
-            ex.onFailure(g::cancel);
+            ex.onClientGone(g::cancel);
             if (plan.stream()) {
                 stream(ex, g, plan);
             } else {

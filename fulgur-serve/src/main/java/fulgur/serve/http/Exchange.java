@@ -25,6 +25,7 @@ final class Exchange {
     private final Callback callback;
     private final ObjectMapper mapper;
     private boolean completed;
+    private ClientWatch watch;
 
     Exchange(Request request, Response response, Callback callback, ObjectMapper mapper) {
         this.request = request;
@@ -45,9 +46,23 @@ final class Exchange {
         return request.getHeaders().get(h);
     }
 
-    /** Runs {@code onFailure} when the connection fails or the client goes away while the request is handled. */
-    void onFailure(Runnable onFailure) {
-        request.addFailureListener(t -> onFailure.run());
+    /**
+     * Runs {@code onGone} (once or more) when the client goes away or the connection fails while the answer is being
+     * prepared. Call it after the body has been read.
+     */
+    void onClientGone(Runnable onGone) {
+        request.addFailureListener(t -> onGone.run());
+        watch = ClientWatch.start(request, onGone);
+    }
+
+    /** Withdraws the client watch before the response completes (Jetty must find no read pending then). */
+    private void unwatch() {
+        if (watch != null) {
+            watch.stop();
+            if (watch.readAhead() && !response.isCommitted()) {
+                response.getHeaders().put(HttpHeader.CONNECTION, "close");
+            }
+        }
     }
 
     /** The body as JSON, refused with 413 beyond {@code maxBytes} and with 400 when it is not JSON. */
@@ -85,6 +100,7 @@ final class Exchange {
     }
 
     void send(int status, String contentType, byte[] bytes) {
+        unwatch();
         response.setStatus(status);
         response.getHeaders().put(HttpHeader.CONTENT_TYPE, contentType);
         response.getHeaders().put(HttpHeader.CONTENT_LENGTH, bytes.length);
@@ -137,12 +153,14 @@ final class Exchange {
 
     /** Ends the stream with {@code data: [DONE]}. */
     void endEvents() {
+        unwatch();
         completed = true;
         response.write(true, ByteBuffer.wrap(SSE_DONE), callback);
     }
 
     /** Completes a response that could not be finished (client gone). */
     void abort(Throwable cause) {
+        unwatch();
         if (!completed) {
             completed = true;
             callback.failed(cause);
