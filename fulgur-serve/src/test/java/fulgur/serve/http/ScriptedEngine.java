@@ -33,6 +33,7 @@ final class ScriptedEngine implements Engine {
     volatile int holdAfter = -1;
     volatile long delayMillis;
     volatile RejectedRequestException reject;
+    volatile RuntimeException crash;
     volatile String failWith;
     private final AtomicInteger running = new AtomicInteger();
 
@@ -55,6 +56,9 @@ final class ScriptedEngine implements Engine {
     public RequestHandle submit(GenerationRequest request, TokenSink sink) {
         if (reject != null) {
             throw reject;
+        }
+        if (crash != null) {
+            throw crash;
         }
         submitted.add(request);
         Handle h = new Handle();
