@@ -25,7 +25,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 final class ScriptedEngine implements Engine {
     static final String CONFIG = "{\"model_type\": \"transnormer\", \"vocab_size\": 257, \"decoder_embed_dim\": 32}";
 
-    private final Tokenizer tok = ByteTokenizer.withEndOfText();
+    private final Tokenizer tok;
     private final List<String> pieces;
     private final FinishReason finish;
     final List<GenerationRequest> submitted = new CopyOnWriteArrayList<>();
@@ -38,6 +38,11 @@ final class ScriptedEngine implements Engine {
     private final AtomicInteger running = new AtomicInteger();
 
     ScriptedEngine(List<String> pieces, FinishReason finish) {
+        this(pieces, finish, ByteTokenizer.withEndOfText());
+    }
+
+    ScriptedEngine(List<String> pieces, FinishReason finish, Tokenizer tok) {
+        this.tok = tok;
         this.pieces = List.copyOf(pieces);
         this.finish = finish;
     }
