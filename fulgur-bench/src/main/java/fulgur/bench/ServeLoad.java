@@ -52,16 +52,17 @@ public final class ServeLoad {
     /**
      * @param dim model width; {@code layers} and 4 heads, byte vocabulary
      * @param maxTokens tokens per request
-     * @param minRequests requests per level at least (a level of c clients sends max(minRequests, 2c))
+     * @param minRequests requests per level at least (a level of c clients sends max(minRequests, 4c)); the peer
+     *     generates at least as many, and for at least {@code peerSeconds}
      * @param levels concurrency levels
      * @param rounds alternating rounds of peer and levels
      * @param levelLimit a level still running after this counts its unfinished requests as failed
      * @param warmup time spent on both paths before the first timed round
      */
     public record Config(int dim, int layers, int maxTokens, int minRequests, List<Integer> levels, int rounds, Duration levelLimit,
-            Duration warmup) {
+            Duration warmup, Duration peerSeconds) {
         public static Config defaults() {
-            return new Config(64, 2, 32, 16, List.of(1, 8, 64), 3, Duration.ofSeconds(120), Duration.ofSeconds(10));
+            return new Config(128, 2, 32, 48, List.of(1, 8, 64), 3, Duration.ofSeconds(120), Duration.ofSeconds(10), Duration.ofSeconds(2));
         }
     }
 
@@ -104,16 +105,16 @@ public final class ServeLoad {
             // warm-up: both paths compiled (the JIT settled) before anything is timed
             long warmEnd = System.nanoTime() + c.warmup().toNanos();
             do {
-                peer(peerModel, c, 4);
+                peer(peerModel, c, 4, Duration.ZERO);
                 level(client, server, engine, name, c, 4, 8);
             } while (System.nanoTime() < warmEnd);
             for (int round = 1; round <= c.rounds(); round++) {
-                int peerRequests = Math.max(c.minRequests(), 8);
-                double peerRate = peer(peerModel, c, peerRequests);
+                double[] peer = peer(peerModel, c, c.minRequests(), c.peerSeconds());
+                double peerRate = peer[0];
                 out.add(new BenchResult("serve", "generator_tokens_per_s", peerRate, "tokens/s", Machine.describe(extra(
-                        "round", round, "requests", peerRequests, "max_tokens", c.maxTokens(), "model", name, "peer", "one Generator stream, sequential"))));
+                        "round", round, "requests", (int) peer[1], "max_tokens", c.maxTokens(), "model", name, "peer", "one Generator stream, sequential"))));
                 for (int clients : c.levels()) {
-                    int requests = Math.max(c.minRequests(), 2 * clients);
+                    int requests = Math.max(c.minRequests(), 4 * clients);
                     Level l = level(client, server, engine, name, c, clients, requests);
                     out.add(new BenchResult("serve", "c" + clients + "_tokens_per_s", l.tokensPerSecond(), "tokens/s", Machine.describe(extra(
                             "round", round, "concurrency", clients, "requests", requests, "tokens", l.tokens, "failed", l.failed,
@@ -129,15 +130,20 @@ public final class ServeLoad {
         return out;
     }
 
-    /** Tokens per second of one Generator stream generating {@code requests} requests one after another. */
-    private static double peer(LanguageModel model, Config c, int requests) {
+    /**
+     * One Generator stream generating the benchmark's requests one after another, at least {@code minRequests} and for
+     * at least {@code minTime}: {tokens per second, requests}.
+     */
+    private static double[] peer(LanguageModel model, Config c, int minRequests, Duration minTime) {
         ByteTokenizer tok = ByteTokenizer.withEndOfText();
         long tokens = 0;
+        int i = 0;
         long t0 = System.nanoTime();
-        for (int i = 0; i < requests; i++) {
+        long end = t0 + minTime.toNanos();
+        for (; i < minRequests || System.nanoTime() < end; i++) {
             tokens += Generator.generate(model, tok, PROMPT, new Generator.Settings(c.maxTokens(), 0.8, 0, 1, i, List.of()), null).tokens();
         }
-        return tokens / ((System.nanoTime() - t0) / 1e9);
+        return new double[] {tokens / ((System.nanoTime() - t0) / 1e9), i};
     }
 
     private static final class Level {
@@ -203,7 +209,9 @@ public final class ServeLoad {
         for (Result r : results) {
             if (r.ok) {
                 l.tokens += r.tokens;
-                l.ttft.add(r.ttftMs);
+                if (r.ttftMs >= 0) {
+                    l.ttft.add(r.ttftMs);
+                }
                 r.itlMs.forEach(l.itl::add);
             } else {
                 l.failed++;
@@ -214,7 +222,7 @@ public final class ServeLoad {
 
     private record Result(boolean ok, long tokens, double ttftMs, List<Double> itlMs) {}
 
-    /** One streaming completion; ok only with status 200, every chunk well-formed, usage and [DONE] at the end. */
+    /** One streaming completion; ok only with status 200, every chunk well-formed, no error, usage and [DONE] at the end. */
     private static Result request(HttpClient client, URI base, String model, int maxTokens, long seed, long deadline) {
         Map<String, Object> body = new LinkedHashMap<>();
         body.put("model", model);
@@ -267,7 +275,8 @@ public final class ServeLoad {
                     }
                 }
             }
-            return new Result(done && tokens >= 0 && first != 0, tokens, (first - t0) / 1e6, itl);
+            // a completion may be empty (the end-of-text token first): it has no first token to time
+            return new Result(done && tokens >= 0, tokens, first == 0 ? -1 : (first - t0) / 1e6, itl);
         } catch (IOException e) {
             return new Result(false, 0, 0, List.of());
         } catch (InterruptedException e) {

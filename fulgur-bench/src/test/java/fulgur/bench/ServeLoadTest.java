@@ -10,16 +10,16 @@ class ServeLoadTest {
 
     @Test
     void aSmallLoadRunsWithoutFailuresAndReportsEveryFigure() {
-        List<BenchResult> rs = ServeLoad.run(new ServeLoad.Config(16, 1, 4, 3, List.of(1, 3), 1, Duration.ofSeconds(60), Duration.ZERO));
+        List<BenchResult> rs = ServeLoad.run(new ServeLoad.Config(16, 1, 4, 3, List.of(1, 3), 1, Duration.ofSeconds(60), Duration.ZERO, Duration.ZERO));
         assertThat(rs).extracting(BenchResult::metric)
                 .containsExactly("generator_tokens_per_s", "c1_tokens_per_s", "c1_failed", "c3_tokens_per_s", "c3_failed");
         assertThat(rs).filteredOn(r -> r.metric().endsWith("_failed")).allSatisfy(r -> assertThat(r.value()).isZero());
         BenchResult c3 = rs.get(3);
         assertThat(c3.value()).isPositive();
-        assertThat(c3.extra()).containsEntry("concurrency", 3).containsEntry("requests", 6).containsEntry("failed", 0)
+        assertThat(c3.extra()).containsEntry("concurrency", 3).containsEntry("requests", 12).containsEntry("failed", 0)
                 .containsKeys("ttft_p50_ms", "ttft_p99_ms", "itl_p50_ms", "itl_p99_ms", "heap_peak_mib", "ratio_to_generator");
-        // 6 requests of at most 4 tokens each
-        assertThat((long) c3.extra().get("tokens")).isBetween(6L, 24L);
+        // 12 requests of at most 4 tokens each
+        assertThat((long) c3.extra().get("tokens")).isBetween(12L, 48L);
         assertThat((double) c3.extra().get("ttft_p99_ms")).isGreaterThanOrEqualTo((double) c3.extra().get("ttft_p50_ms"));
     }
 

@@ -17,7 +17,8 @@ import org.eclipse.jetty.util.Callback;
  * The watch is withdrawn before the response completes, so Jetty finds no read pending and keeps the connection.
  *
  * <p>A client that sends more bytes before its answer (pipelining after a POST, which HTTP/1.1 clients should not
- * do) has its connection closed after the answer, so the bytes read here are not silently taken from a request.
+ * do) has its connection closed after the answer, so the bytes read here are not silently taken from a request. A
+ * client that shuts down its sending side after the request is taken for gone, as other servers of this API take it.
  */
 final class ClientWatch implements Callback {
     private static final ClientWatch NONE = new ClientWatch(null, () -> {});

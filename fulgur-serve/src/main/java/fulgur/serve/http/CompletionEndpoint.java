@@ -130,7 +130,8 @@ final class CompletionEndpoint {
                         + " tokens. However, your prompt is " + p.length + " tokens. Please reduce the length of the " + promptField + ".");
             }
             int max = maxTokens != null ? maxTokens.intValue()
-                    : kind == OpenAiJson.Kind.TEXT ? DEFAULT_TEXT_MAX_TOKENS : Math.max(1, Math.min(options.maxTokens(), context - p.length));
+                    : kind == OpenAiJson.Kind.TEXT ? Math.min(DEFAULT_TEXT_MAX_TOKENS, options.maxTokens())
+                    : Math.max(1, Math.min(options.maxTokens(), context - p.length));
             if ((long) p.length + max > context) {
                 throw ApiException.invalid(promptField, "context_length_exceeded", "This model's maximum context length is " + context
                         + " tokens. However, you requested " + (p.length + max) + " tokens (" + p.length + " in the " + promptField + ", " + max

@@ -23,7 +23,8 @@ import org.eclipse.jetty.util.Callback;
  */
 final class Router extends Handler.Abstract {
     private static final System.Logger LOG = System.getLogger(Router.class.getName());
-    private static final Set<String> ENDPOINTS = Set.of("/", "/health", "/metrics", "/v1/models", "/v1/completions", "/v1/chat/completions");
+    private static final Set<String> ENDPOINTS = Set.of("/", "/chat.js", "/chat.css", "/health", "/metrics", "/v1/models", "/v1/completions",
+            "/v1/chat/completions");
 
     private final Engine engine;
     private final ServerOptions options;
