@@ -2,6 +2,10 @@ package fulgur.ops;
 
 import fulgur.autograd.Autograd;
 import fulgur.autograd.GradMode;
+import fulgur.backend.Backend;
+import fulgur.backend.Backends;
+import fulgur.backend.BinaryOp;
+import fulgur.backend.Kernels;
 import fulgur.backend.UnaryOp;
 import fulgur.tensor.Rng;
 import fulgur.tensor.Shape;
@@ -90,7 +94,16 @@ public final class Activations {
             return Elementwise.mul(silu(gate), up);
         }
         Elementwise.checkSameDevice("siluMul", gate, up);
-        Tensor out = gate.backend().siluMul(gate, up);
-        return Autograd.record("siluMul", out, new Tensor[] {gate, up}, g -> gate.backend().siluMulBackward(gate, up, g));
+        GluKernels k = Kernels.find(GluKernels.class, gate.device());
+        if (k == null) {
+            Backend be = Backends.of(gate);
+            Tensor out = be.binary(BinaryOp.MUL, be.unary(UnaryOp.SILU, gate, 0), up);
+            return Autograd.record("siluMul", out, new Tensor[] {gate, up}, g -> {
+                Tensor s = be.unary(UnaryOp.SILU, gate, 0);
+                return new Tensor[] {be.unaryBackward(UnaryOp.SILU, gate, s, be.binary(BinaryOp.MUL, g, up), 0), be.binary(BinaryOp.MUL, g, s)};
+            });
+        }
+        Tensor out = k.siluMul(gate, up);
+        return Autograd.record("siluMul", out, new Tensor[] {gate, up}, g -> k.siluMulBackward(gate, up, g));
     }
 }

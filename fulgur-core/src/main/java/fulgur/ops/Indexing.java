@@ -23,9 +23,11 @@ public final class Indexing {
         weight.checkAlive("embedding");
         ids.checkAlive("embedding");
         Tensor out = weight.backend().embedding(weight, ids);
-        int vocab = weight.size(0);
-        return Autograd.record("embedding", out, new Tensor[] {weight},
-                g -> new Tensor[] {Views.cast(weight.backend().embeddingBackward(g, ids, vocab), weight.dtype())});
+        int[] shape = weight.shape();
+        return Autograd.record("embedding", out, new Tensor[] {weight}, g -> {
+            Tensor rows = Views.reshape(g, Shape.toInt("embedding", ids.numel()), shape[1]);
+            return new Tensor[] {Views.cast(g.backend().indexAdd(shape, 0, Views.reshape(ids, Shape.toInt("embedding", ids.numel())), rows), weight.dtype())};
+        });
     }
 
     public static Tensor gather(Tensor x, int axis, Tensor index) {
@@ -103,7 +105,7 @@ public final class Indexing {
                 rest = be.where(hit, minusInf, rest);
             }
         }
-        return k == 1 ? picks[0] : be.concat(picks, last);
+        return k == 1 ? picks[0] : Views.concat(last, picks);
     }
 
     /** cond ≠ 0 ? a : b with broadcasting. */

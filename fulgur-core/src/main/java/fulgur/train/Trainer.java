@@ -117,7 +117,7 @@ public final class Trainer {
         }
         fulgur.io.AtomicFiles.writeString(outDir.resolve("config.json"), model.configJson());
         long tokensPerStep = (long) cfg.batchSize() * cfg.seqLen() * cfg.accumulation();
-        fulgur.backend.Backend backend = fulgur.backend.Backends.of(model.module().device());
+        fulgur.backend.DeviceRuntime backend = fulgur.backend.Backends.runtime(model.module().device());
         backend.resetPeakMemory();
         double lastLoss = Double.NaN;
         Map<String, Double> lastEval = Map.of();

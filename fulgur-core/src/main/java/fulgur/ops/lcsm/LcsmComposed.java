@@ -7,12 +7,12 @@ import fulgur.ops.Views;
 import fulgur.tensor.Tensor;
 
 /**
- * The device-agnostic default of {@link fulgur.backend.Backend#lcsmScanForward} / {@code lcsmScanBackward}: the
- * same recurrences as the CPU kernel, token by token, composed from ops (no graph is recorded). Slow but runs on any
+ * The composed form of {@link LcsmKernels}, what {@link Lcsm#scan} runs on a device without them: the same
+ * recurrences as the CPU kernel, token by token, composed from ops (no graph is recorded). Slow but runs on any
  * backend until it has its own kernel.
  */
-public final class LcsmKernels {
-    private LcsmKernels() {}
+public final class LcsmComposed {
+    private LcsmComposed() {}
 
     public static Tensor forward(Tensor i, Tensor e, Tensor logO, Tensor s, Tensor m0) {
         try (var g = GradMode.noGrad()) {

@@ -1,14 +1,16 @@
-package fulgur.backend.cpu;
+package fulgur.ops.lcsm;
 
 import fulgur.tensor.Tensor;
 import java.util.stream.IntStream;
 
 /**
- * The LCSM scan on the CPU: a direct loop over time per sequence in f64 (inputs of any float dtype, result in i's),
+ * The CPU's {@link LcsmKernels}: a direct loop over time per sequence in f64 (inputs of any float dtype, result in i's),
  * sequences in parallel. The backward recomputes the memories of one sequence, then runs the reverse recurrence
  * g_{t−1} = o_t ⊙ (g_t) with g_t += s_t ⊗ dy_t.
  */
-final class LcsmCpu {
+public final class LcsmCpu implements LcsmKernels {
+    public static final LcsmCpu INSTANCE = new LcsmCpu();
+
     private LcsmCpu() {}
 
     private record Dims(int b, int t, int k, int d) {
@@ -21,7 +23,8 @@ final class LcsmCpu {
         return new Dims(i.size(0), i.size(1), e.size(2), i.size(2));
     }
 
-    static Tensor forward(Tensor i, Tensor e, Tensor logO, Tensor s, Tensor m0) {
+    @Override
+    public Tensor forward(Tensor i, Tensor e, Tensor logO, Tensor s, Tensor m0) {
         Dims n = dims(i, e);
         double[] iv = i.toDoubleArray();
         double[] ev = e.toDoubleArray();
@@ -59,7 +62,8 @@ final class LcsmCpu {
         }
     }
 
-    static Tensor[] backward(Tensor i, Tensor e, Tensor logO, Tensor s, Tensor m0, Tensor packedGrad) {
+    @Override
+    public Tensor[] backward(Tensor i, Tensor e, Tensor logO, Tensor s, Tensor m0, Tensor packedGrad) {
         Dims n = dims(i, e);
         double[] iv = i.toDoubleArray();
         double[] ev = e.toDoubleArray();

@@ -8,7 +8,7 @@ import fulgur.cuda.DevicePointer;
 import fulgur.cuda.Kernel;
 import fulgur.cuda.cublas.LtGemm;
 import fulgur.cuda.driver.CudaDriver;
-import fulgur.cuda.ops.LightningAttention;
+import fulgur.cuda.ops.lightning.LightningAttention;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

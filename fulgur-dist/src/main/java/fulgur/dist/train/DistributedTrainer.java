@@ -123,7 +123,7 @@ public final class DistributedTrainer {
         Map<String, Double> lastEval = Map.of();
         long t0 = System.nanoTime();
         long startTokens = tokens;
-        fulgur.backend.Backend backend = fulgur.backend.Backends.of(model.module().device());
+        fulgur.backend.DeviceRuntime backend = fulgur.backend.Backends.runtime(model.module().device());
         backend.resetPeakMemory();
         MetricsLog metrics = leader() ? (resume ? MetricsLog.resume(metricsPath, step) : MetricsLog.open(metricsPath)) : null;
         ProgressBar bar = leader() ? ProgressBar.builder(cfg.steps(), out).label("train").startStep(step).startTokens(tokens).build() : null;

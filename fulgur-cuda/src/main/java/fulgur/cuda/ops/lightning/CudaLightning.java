@@ -1,7 +1,10 @@
-package fulgur.cuda.backend;
+package fulgur.cuda.ops.lightning;
 
+import fulgur.cuda.CudaBackend;
 import fulgur.cuda.Kernel;
-import fulgur.cuda.ops.LightningAttention;
+import fulgur.cuda.backend.CudaCopy;
+import fulgur.cuda.backend.Gpu;
+import fulgur.ops.lightning.LightningKernels;
 import fulgur.tensor.DType;
 import fulgur.tensor.Shape;
 import fulgur.tensor.Tensor;
@@ -9,11 +12,11 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Lightning attention for the CUDA backend. bf16 inputs with head dims 64 or 128 (no packed sequences) run on the
+ * The CUDA {@link LightningKernels} (registered by {@link fulgur.cuda.CudaKernelProvider}). bf16 inputs with head dims 64 or 128 (no packed sequences) run on the
  * tensor-core kernels of {@link LightningAttention}; everything else (f32 and f64 models, other head dims up to
  * {@link #MAX_DIM}, cuSeqlens, decoding) runs on the exact f32 kernel {@code lg_walk} (lightning_generic.cu).
  */
-public final class CudaLightning {
+public final class CudaLightning implements LightningKernels {
   public static final int MAX_DIM = 512;
   private static final String FILE = "lightning_generic.cu";
   private static final int CB = 32, EW = 32, NT = 256;
@@ -26,6 +29,9 @@ public final class CudaLightning {
     this.g = g;
     this.tc = new LightningAttention(g.ctx);
   }
+
+  /** The kernels of one device. */
+  public static CudaLightning on(fulgur.tensor.Device device) { return new CudaLightning(CudaBackend.of(device).gpu()); }
 
   /** Whether the tensor-core path applies. */
   public static boolean tensorCores(Tensor q, Tensor k, Tensor v, int[] cuSeqlens) {
@@ -83,7 +89,9 @@ public final class CudaLightning {
     for (Tensor t : ts) if (t != null) g.check(op, t);
   }
 
-  public Tensor forward(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor s0, boolean wantFinalState, int[] cuSeqlens) {
+  @Override
+  public Tensor forward(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor s0, boolean wantFinalState, int blockSize,
+      int[] cuSeqlens) {
     String op = "lightning.chunked";
     checkAll(op, q, k, v, s0);
     g.bind();
@@ -135,8 +143,9 @@ public final class CudaLightning {
     return packed;
   }
 
-  public Tensor[] backward(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor s0, boolean wantFinalState, int[] cuSeqlens,
-      Tensor packedGrad) {
+  @Override
+  public Tensor[] backward(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor s0, boolean wantFinalState, int blockSize,
+      int[] cuSeqlens, Tensor packedGrad) {
     String op = "lightning.chunked";
     checkAll(op, q, k, v, s0, packedGrad);
     g.bind();
@@ -195,6 +204,7 @@ public final class CudaLightning {
     return new Tensor[] {dq, dkk, dvv, ds0};
   }
 
+  @Override
   public Tensor recurrent(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor state) {
     String op = "lightning.recurrent";
     checkAll(op, q, k, v, state);

@@ -1,4 +1,4 @@
-package fulgur.cuda.ops;
+package fulgur.cuda.ops.lightning;
 
 import fulgur.cuda.CudaContext;
 import fulgur.cuda.CudaStream;

@@ -1,4 +1,4 @@
-package fulgur.cuda.ops;
+package fulgur.cuda.ops.lightning;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

@@ -1,4 +1,4 @@
-package fulgur.cuda.ops;
+package fulgur.cuda.ops.lightning;
 
 /** The lightning recurrence in double precision (test oracle), forward and backward. */
 final class LightningReference {
