@@ -28,7 +28,7 @@ import java.util.Map;
  *
  * <pre>
  * java --enable-native-access=ALL-UNNAMED -cp 'jars/*' fulgur.cuda.bench.LightningBench \
- *     [--ts 2048,8192,32768] [--b 4] [--h 32] [--d 128] [--variants 8:auto,16:auto,8:2048] (warps:segment length) [--reps 20]
+ *     [--ts 2048,8192,32768] [--b 4] [--h 32] [--d 128] [--segments auto,2048] [--reps 20]
  *     [--gemm 8192]
  *     [--dump DIR] [--out DIR]
  * </pre>
@@ -50,14 +50,14 @@ public final class LightningBench {
     int D = Integer.parseInt(o.getOrDefault("d", "128"));
     int reps = Integer.parseInt(o.getOrDefault("reps", "20"));
     int[] ts = Arrays.stream(o.getOrDefault("ts", "2048,8192,32768").split(",")).mapToInt(Integer::parseInt).toArray();
-    String[] variants = o.getOrDefault("variants", "8:auto").split(",");
+    String[] segments = o.getOrDefault("segments", "auto").split(",");
     Path out = Path.of(o.getOrDefault("out", "."));
     Files.createDirectories(out);
     System.out.println("device: " + ctx.device() + ", driver " + CudaDriver.get().driverVersion());
     json.append("{\"device\":\"").append(ctx.device().name()).append("\",\"runs\":[\n");
 
     if (o.containsKey("dump")) dump(Path.of(o.get("dump")));
-    for (int T : ts) lightning(B, T, H, D, variants, reps);
+    for (int T : ts) lightning(B, T, H, D, segments, reps);
     if (!o.getOrDefault("gemm", "8192").equals("0")) gemm(Integer.parseInt(o.getOrDefault("gemm", "8192")), reps);
 
     json.append("{}]}\n");
@@ -113,7 +113,7 @@ public final class LightningBench {
     return median(ms);
   }
 
-  private void lightning(int B, int T, int H, int D, String[] variants, int reps) {
+  private void lightning(int B, int T, int H, int D, String[] segments, int reps) {
     LightningAttention la = new LightningAttention(ctx);
     LightningAttention.Shape sh = new LightningAttention.Shape(B, T, H, D, D);
     long n = sh.qkElements();
@@ -133,12 +133,9 @@ public final class LightningBench {
     Runnable poisonBwd = () -> { dq.fill16((short) 0x7FC0, st); dk.fill16((short) 0x7FC0, st); dv.fill16((short) 0x7FC0, st); };
     Runnable poisonAll = () -> { poisonFwd.run(); poisonBwd.run(); };
     long t0 = System.nanoTime();
-    for (String variant : variants) {
-      String[] wv = variant.split(":");
-      int warps = Integer.parseInt(wv[0]);
-      int seg = wv[1].equals("auto") ? la.defaultSegmentLength(sh) : Integer.parseInt(wv[1]);
+    for (String segment : segments) {
+      int seg = segment.equals("auto") ? la.defaultSegmentLength(sh) : Integer.parseInt(segment);
       if (seg > Math.max(T, 64) * 2) continue;
-      la.warps(warps);
       DeviceBuffer states = ctx.allocate(LightningAttention.stateBytes(sh, seg), st);
       Runnable fwd = () -> la.forward(st, sh, seg, q, k, v, o, slopes, scale, null, null, states);
       Runnable bwd = () -> la.backward(st, sh, seg, q, k, v, dout, slopes, scale, null, null, states, dq, dk, dv, null);
@@ -158,14 +155,14 @@ public final class LightningBench {
       Map<String, Double> phases = phases(la, reps, fwd, bwd);
       String ph = phases.entrySet().stream().map(e -> String.format("%s %.3f", e.getKey(), e.getValue()))
           .reduce((x, y) -> x + ", " + y).orElse("");
-      String line = String.format("lightning w%d B=%d T=%d H=%d D=%d seg=%d (%d segs): fwd %.3f  bwd %.3f  fwd+bwd %.3f ms"
+      String line = String.format("lightning B=%d T=%d H=%d D=%d seg=%d (%d segs): fwd %.3f  bwd %.3f  fwd+bwd %.3f ms"
               + "  [fwd %.0f GB/s min-traffic]%s | %s",
-          warps, B, T, H, D, seg, LightningAttention.segments(sh, seg), tf, tb, tfb, 4.0 * 2 * n / (tf * 1e6),
+          B, T, H, D, seg, LightningAttention.segments(sh, seg), tf, tb, tfb, 4.0 * 2 * n / (tf * 1e6),
           (badO + badG) > 0 ? "  NON-FINITE OUTPUTS: " + badO + "/" + badG : "", ph);
       System.out.println(line);
       table.add(line);
-      json.append(String.format("{\"op\":\"lightning\",\"warps\":%d,\"B\":%d,\"T\":%d,\"H\":%d,\"D\":%d,\"seg\":%d,\"fwd_ms\":%.4f,"
-              + "\"bwd_ms\":%.4f,\"fwdbwd_ms\":%.4f,\"nonfinite\":%d,\"phases\":{%s}},%n", warps, B, T, H, D, seg, tf, tb, tfb,
+      json.append(String.format("{\"op\":\"lightning\",\"B\":%d,\"T\":%d,\"H\":%d,\"D\":%d,\"seg\":%d,\"fwd_ms\":%.4f,"
+              + "\"bwd_ms\":%.4f,\"fwdbwd_ms\":%.4f,\"nonfinite\":%d,\"phases\":{%s}},%n", B, T, H, D, seg, tf, tb, tfb,
           badO + badG, phases.entrySet().stream().map(e -> String.format("\"%s\":%.4f", e.getKey(), e.getValue()))
               .reduce((x, y) -> x + "," + y).orElse("")));
       states.close();

@@ -63,7 +63,6 @@ public final class LightningAttention {
 
   private final CudaContext ctx;
   private Probe probe;
-  private int warps = 8;
 
   public LightningAttention(CudaContext ctx) { this.ctx = ctx; }
 
@@ -72,18 +71,6 @@ public final class LightningAttention {
     this.probe = p;
     return this;
   }
-
-  /**
-   * Selects the walk kernels: 8 warps per CTA (default: measured fastest on the H200, see
-   * docs/benchmarks.md) or 16 warps per CTA (only when dk == dv; same speed forward, about 10% slower dK/dV).
-   */
-  public LightningAttention warps(int w) {
-    if (w != 8 && w != 16) throw new IllegalArgumentException("warps must be 8 or 16, got " + w);
-    this.warps = w;
-    return this;
-  }
-
-  private boolean wide(Shape s) { return warps == 16 && s.dk() == s.dv(); }
 
   private void mark(String phase, CudaStream st) {
     if (probe != null) probe.after(phase, st);
@@ -133,22 +120,11 @@ public final class LightningAttention {
         + 8 * 16 * (Math.max(dk, dv) / 2) * 2 + 65 * 4;
   }
 
-  private static int walk16Smem(int dk, int dv) {
-    return 2 * (2 * BLOCK * dk * 2 + BLOCK * dv * 2) + dk * dv * 2 + BLOCK * BLOCK * 2 + BLOCK * dv * 2 + 65 * 4;
-  }
-
-  private static int dkdv16Smem(int dk, int dv) {
-    return 2 * (2 * BLOCK * dk * 2 + 2 * BLOCK * dv * 2) + dk * dv * 2 + 2 * BLOCK * BLOCK * 2 + BLOCK * dv * 2
-        + BLOCK * dk * 2 + 65 * 4;
-  }
-
   /** The forward walk (also dQ's, with dims swapped): o = walk(q, k, v) from the entering states. */
   private void walk(CudaStream st, Shape s, int dk, int dv, int segLen, DevicePointer q, DevicePointer k,
       DevicePointer v, DevicePointer o, DevicePointer states, int transposed, DevicePointer slopes, float scale,
       DevicePointer finalState) {
-    boolean w16 = wide(s);
-    module(dk, dv).kernel(w16 ? "la_fwd_walk16" : "la_fwd_walk").launch(st, segments(s, segLen), s.heads(), s.batch(),
-        w16 ? 512 : THREADS, w16 ? walk16Smem(dk, dv) : walkSmem(dk, dv),
+    module(dk, dv).kernel("la_fwd_walk").launch(st, segments(s, segLen), s.heads(), s.batch(), THREADS, walkSmem(dk, dv),
         q, k, v, o, states, slopes, scale, s.seqLen(), s.heads(), segLen, transposed, finalState);
   }
 
@@ -245,9 +221,7 @@ public final class LightningAttention {
         gs = g;
         gIsDht = 0;
       }
-      boolean w16 = wide(s);
-      m.kernel(w16 ? "la_bwd_dkdv16" : "la_bwd_dkdv").launch(st, ns, s.heads(), s.batch(), w16 ? 512 : THREADS,
-          w16 ? dkdv16Smem(s.dk(), s.dv()) : dkdvSmem(s.dk(), s.dv()),
+      m.kernel("la_bwd_dkdv").launch(st, ns, s.heads(), s.batch(), THREADS, dkdvSmem(s.dk(), s.dv()),
           q, k, v, dout, dk, dv, gs, slopes, scale, s.seqLen(), s.heads(), segLen, gIsDht, dInitialState);
       mark("dkdv_walk", st);
     } finally {

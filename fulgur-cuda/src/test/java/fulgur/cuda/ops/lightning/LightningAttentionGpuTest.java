@@ -15,29 +15,25 @@ import org.junit.jupiter.params.provider.CsvSource;
 class LightningAttentionGpuTest {
   static final double TOL = 1e-2;
 
-  @ParameterizedTest(name = "B={0} T={1} H={2} dk={3} dv={4} seg={5} scale={6} s0={7} dht={8} warps={9}")
+  @ParameterizedTest(name = "B={0} T={1} H={2} dk={3} dv={4} seg={5} scale={6} s0={7} dht={8}")
   @CsvSource({
       // T not a multiple of 64, several segments with a partial last one, initial state and dht
-      "2, 300, 3, 128, 128, 128, 0.08838835, true, true, 16",
-      "2, 300, 3, 128, 128, 128, 0.08838835, true, true, 8",
+      "2, 300, 3, 128, 128, 128, 0.08838835, true, true",
       // default segment length (many one-block segments), no states
-      "1, 1000, 2, 128, 128, 0, 1.0, false, false, 16",
+      "1, 1000, 2, 128, 128, 0, 1.0, false, false",
       // one segment (the walks take the initial state / dht and leave the final state / dS0)
-      "1, 700, 2, 128, 128, 1024, 1.0, true, false, 16",
-      "1, 700, 2, 128, 128, 1024, 1.0, true, true, 16",
-      "1, 700, 2, 128, 128, 1024, 1.0, true, true, 8",
+      "1, 700, 2, 128, 128, 1024, 1.0, true, false",
+      "1, 700, 2, 128, 128, 1024, 1.0, true, true",
       // head dim 64, short sequences, tiny T
-      "2, 200, 2, 64, 64, 64, 0.125, true, true, 16",
-      "2, 200, 2, 64, 64, 64, 0.125, true, true, 8",
-      "1, 17, 3, 64, 64, 64, 1.0, true, true, 16",
-      "1, 17, 3, 64, 64, 1024, 1.0, true, true, 16",
+      "2, 200, 2, 64, 64, 64, 0.125, true, true",
+      "1, 17, 3, 64, 64, 64, 1.0, true, true",
+      "1, 17, 3, 64, 64, 1024, 1.0, true, true",
       // dk != dv (the dq walk uses the swapped instantiation)
-      "1, 130, 2, 64, 128, 128, 0.5, true, true, 16",
-      "1, 150, 2, 128, 64, 64, 0.5, true, false, 16",
-      "1, 150, 2, 128, 64, 256, 0.5, true, true, 16",
+      "1, 130, 2, 64, 128, 128, 0.5, true, true",
+      "1, 150, 2, 128, 64, 64, 0.5, true, false",
+      "1, 150, 2, 128, 64, 256, 0.5, true, true",
   })
-  void matchesTheRecurrence(int B, int T, int H, int DK, int DV, int seg, float scale, boolean withS0, boolean withDht,
-      int warps) {
+  void matchesTheRecurrence(int B, int T, int H, int DK, int DV, int seg, float scale, boolean withS0, boolean withDht) {
     CudaContext ctx = GpuSupport.contextWithNvrtc();
     SplittableRandom r = new SplittableRandom(T * 1000L + B * 100L + H * 10L + DK + DV);
     float[] q = GpuSupport.randomBf16(r, B * T * H * DK, -1, 1);
@@ -51,7 +47,7 @@ class LightningAttentionGpuTest {
     for (int h = 0; h < H; h++) slopes[h] = pool[h % pool.length];
 
     LightningReference ref = LightningReference.run(B, T, H, DK, DV, q, k, v, dout, slopes, scale, s0, dht);
-    LightningAttention la = new LightningAttention(ctx).warps(warps);
+    LightningAttention la = new LightningAttention(ctx);
     LightningAttention.Shape sh = new LightningAttention.Shape(B, T, H, DK, DV);
     int segLen = seg == 0 ? la.defaultSegmentLength(sh) : seg;
     CudaStream st = CudaStream.DEFAULT;
@@ -78,8 +74,8 @@ class LightningAttentionGpuTest {
       double ek = GpuSupport.relErr(GpuSupport.downloadBf16(gk, B * T * H * DK), ref.dk);
       double ev = GpuSupport.relErr(GpuSupport.downloadBf16(gv, B * T * H * DV), ref.dv);
       double es = GpuSupport.relErr(GpuSupport.downloadF32(gs0, B * H * DK * DV), ref.dS0);
-      System.out.printf("lightning w%d B=%d T=%d H=%d dk=%d dv=%d seg=%d: rel err o %.2e final %.2e dq %.2e dk %.2e dv %.2e dS0 %.2e%n",
-          warps, B, T, H, DK, DV, segLen, eo, ef, eq, ek, ev, es);
+      System.out.printf("lightning B=%d T=%d H=%d dk=%d dv=%d seg=%d: rel err o %.2e final %.2e dq %.2e dk %.2e dv %.2e dS0 %.2e%n",
+          B, T, H, DK, DV, segLen, eo, ef, eq, ek, ev, es);
       assertThat(eo).as("o").isLessThan(TOL);
       assertThat(ef).as("final state").isLessThan(TOL);
       assertThat(eq).as("dq").isLessThan(TOL);
