@@ -1,13 +1,12 @@
-package fulgur.models.llama;
+package fulgur.layers;
 
-import fulgur.models.HybridCache;
-import fulgur.models.NormalInit;
-import fulgur.models.SequenceShard;
 import fulgur.nn.Linear;
+import fulgur.nn.LinearInit;
 import fulgur.nn.Module;
 import fulgur.nn.RMSNorm;
 import fulgur.ops.Activations;
 import fulgur.ops.Views;
+import fulgur.ops.lightning.LightningAttentionOp;
 import fulgur.tensor.Tensor;
 
 /**
@@ -29,7 +28,7 @@ public final class LinearSelfAttention extends Module {
     private final int headDim;
     private final double[] slopes;
 
-    public LinearSelfAttention(int hidden, int heads, int kvHeads, int headDim, double[] slopes, boolean bias, NormalInit init) {
+    public LinearSelfAttention(int hidden, int heads, int kvHeads, int headDim, double[] slopes, boolean bias, LinearInit init) {
         this.heads = heads;
         this.kvHeads = kvHeads;
         this.headDim = headDim;
@@ -45,17 +44,17 @@ public final class LinearSelfAttention extends Module {
         return slopes.clone();
     }
 
-    /** x [B, T, D] → [B, T, D]; with a cache, continues from and advances this layer's recurrent state. */
-    public Tensor forward(Tensor x, HybridCache cache, int layer, SequenceShard shard) {
+    /**
+     * x [B, T, D] → [B, T, D], attending through {@code attention} (a sequence shard's op, or a cached recurrent state's
+     * continue-and-advance when decoding).
+     */
+    public Tensor forward(Tensor x, LightningAttentionOp attention) {
         int b = x.size(0);
         int t = x.size(1);
-        if (cache != null && !shard.isWhole()) {
-            throw new IllegalArgumentException("attention: decoding with a cache needs the whole sequence, not a shard");
-        }
         Tensor q = Views.reshape(Activations.silu(qProj.forward(x)), b, t, heads, headDim);
         Tensor k = repeatHeads(Views.reshape(Activations.silu(kProj.forward(x)), b, t, kvHeads, headDim));
         Tensor v = repeatHeads(Views.reshape(vProj.forward(x), b, t, kvHeads, headDim));
-        Tensor o = cache == null ? shard.lightning().apply(q, k, v, slopes, 1.0) : cache.linear(layer).attend(q, k, v, slopes, 1.0);
+        Tensor o = attention.apply(q, k, v, slopes, 1.0);
         return oProj.forward(norm.forward(Views.reshape(o, b, t, heads * headDim)));
     }
 

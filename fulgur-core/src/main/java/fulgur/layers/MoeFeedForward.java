@@ -1,4 +1,4 @@
-package fulgur.nn.moe;
+package fulgur.layers;
 
 import fulgur.nn.Linear;
 import fulgur.nn.Module;
@@ -8,6 +8,7 @@ import fulgur.ops.Elementwise;
 import fulgur.ops.Indexing;
 import fulgur.ops.Reductions;
 import fulgur.ops.Views;
+import fulgur.ops.moe.Moe;
 import fulgur.tensor.DType;
 import fulgur.tensor.Rng;
 import fulgur.tensor.Tensor;
@@ -25,9 +26,10 @@ import java.util.function.BiFunction;
  * {@link Gating#SIGMOID} uses σ(x W_g) per expert, optionally renormalised over the top k. The top k are picked on the
  * logits (both maps are monotone, so the choice is the same).
  *
- * <p>Dispatch is drop-less: the (token, slot) pairs are sorted by expert, each expert runs on exactly its rows, and
- * the weighted outputs are index-added back; no capacity, no padding. The routing decision (an [N, k] integer tensor)
- * is copied to the host to size each expert's slice, as transformers' code does with {@code torch.where}.
+ * <p>Dispatch is drop-less: the (token, slot) pairs are grouped by expert ({@link Moe#dispatch}), each expert runs on
+ * exactly its rows (three {@link Moe#groupedLinear} maps: the device's grouped expert GEMM where it has one), and the
+ * weighted outputs are index-added back; no capacity, no padding. Each expert's row count is known on the host, to
+ * size its slice, as transformers' code does with {@code torch.where}.
  *
  * <p>Load balancing (transformers' {@code load_balancing_loss_func}, Switch Transformer eq. 4–6):
  * L_aux = α · E · Σ_i f_i · P_i with f_i = (number of tokens that picked expert i among their k) / N and
@@ -128,34 +130,20 @@ public final class MoeFeedForward extends Module {
             weights = Elementwise.div(weights, Reductions.sum(weights, new int[] {1}, true));
         }
 
-        // Counting sort of the N·k (token, slot) pairs by expert, stable in token order.
-        long[] picked = top.toLongArray();
-        int[] counts = new int[e];
-        for (long p : picked) {
-            counts[(int) p]++;
-        }
-        int[] start = new int[e + 1];
+        Moe.Dispatch dispatch = Moe.dispatch(top, e);
+        int[] counts = dispatch.counts();
+        Tensor rows = Indexing.indexSelect(flat, 0, dispatch.tokens()); // [N·k, D], grouped by expert
+        Tensor[] w1 = new Tensor[e], w2 = new Tensor[e], w3 = new Tensor[e];
         for (int i = 0; i < e; i++) {
-            start[i + 1] = start[i] + counts[i];
+            MoeExpert ex = experts.get(i);
+            w1[i] = ex.w1().weight().value();
+            w2[i] = ex.w2().weight().value();
+            w3[i] = ex.w3().weight().value();
         }
-        int[] fill = start.clone();
-        long[] tokenOf = new long[n * k];
-        long[] pairOf = new long[n * k];
-        for (int pair = 0; pair < picked.length; pair++) {
-            int at = fill[(int) picked[pair]]++;
-            tokenOf[at] = pair / k;
-            pairOf[at] = pair;
-        }
-        Tensor tokens = Tensor.ofLongs(tokenOf, n * k).to(x.device());
-        Tensor pairs = Tensor.ofLongs(pairOf, n * k).to(x.device());
-        Tensor rows = Indexing.indexSelect(flat, 0, tokens); // [N·k, D], grouped by expert
-        List<Tensor> outs = new ArrayList<>();
-        for (int i = 0; i < e; i++) {
-            if (counts[i] > 0) {
-                outs.add(experts.get(i).forward(Views.narrow(rows, 0, start[i], counts[i])));
-            }
-        }
-        Tensor ys = outs.size() == 1 ? outs.get(0) : Views.concat(0, outs.toArray(Tensor[]::new));
+        Tensor hidden = Elementwise.mul(Activations.silu(Moe.groupedLinear(rows, counts, w1)), Moe.groupedLinear(rows, counts, w3));
+        Tensor ys = Moe.groupedLinear(hidden, counts, w2);
+        Tensor tokens = dispatch.tokens();
+        Tensor pairs = dispatch.pairs();
         Tensor g = Views.reshape(Indexing.indexSelect(Views.reshape(weights, n * k), 0, pairs), n * k, 1);
         Tensor out = Indexing.indexAdd(Tensor.zeros(ys.dtype(), x.device(), n, dim), 0, tokens, Elementwise.mul(ys, g));
 

@@ -1,19 +1,17 @@
-package fulgur.models.llama;
+package fulgur.layers;
 
-import fulgur.models.HybridCache;
-import fulgur.models.NormalInit;
-import fulgur.models.SequenceShard;
 import fulgur.nn.Linear;
+import fulgur.nn.LinearInit;
 import fulgur.nn.Module;
 import fulgur.ops.Views;
 import fulgur.ops.attention.Rope;
+import fulgur.ops.attention.SoftmaxAttentionOp;
 import fulgur.tensor.Tensor;
 
 /**
  * Causal grouped-query softmax self-attention with RoPE, as transformers' LlamaAttention (also MiniMax's softmax
- * layers, with a partial rotary dimension): q_proj, k_proj, v_proj, o_proj; scale 1/√head_dim. Decoding appends to
- * the layer's KV cache; without a cache the tokens sit at {@code shard.positionOffset()} onwards and attend through
- * {@code shard.softmax()}.
+ * layers, with a partial rotary dimension): q_proj, k_proj, v_proj, o_proj; scale 1/√head_dim. The model says where the
+ * tokens sit and how they attend: through a sequence shard's op, or through the layer's KV cache when decoding.
  */
 public final class SoftmaxSelfAttention extends Module {
     private final Linear qProj;
@@ -25,7 +23,7 @@ public final class SoftmaxSelfAttention extends Module {
     private final int headDim;
     private final Rope rope;
 
-    public SoftmaxSelfAttention(int hidden, int heads, int kvHeads, int headDim, Rope rope, boolean bias, NormalInit init) {
+    public SoftmaxSelfAttention(int hidden, int heads, int kvHeads, int headDim, Rope rope, boolean bias, LinearInit init) {
         this.heads = heads;
         this.kvHeads = kvHeads;
         this.headDim = headDim;
@@ -36,19 +34,18 @@ public final class SoftmaxSelfAttention extends Module {
         oProj = child("o_proj", init.linear(heads * headDim, hidden, bias));
     }
 
-    /** x [B, T, D] → [B, T, D]; with a cache, this layer's KV cache continues from the cache's position. */
-    public Tensor forward(Tensor x, HybridCache cache, int layer, SequenceShard shard) {
+    /**
+     * x [B, T, D] → [B, T, D] for tokens at whole-sequence positions {@code positionOffset} onwards (RoPE), attending
+     * causally through {@code attention} (a sequence shard's op, or a KV cache's append-and-attend).
+     */
+    public Tensor forward(Tensor x, long positionOffset, SoftmaxAttentionOp attention) {
         int b = x.size(0);
         int t = x.size(1);
-        if (cache != null && !shard.isWhole()) {
-            throw new IllegalArgumentException("attention: decoding with a cache needs the whole sequence, not a shard");
-        }
-        long offset = cache == null ? shard.positionOffset() : cache.position();
-        Tensor q = rope.apply(Views.reshape(qProj.forward(x), b, t, heads, headDim), offset);
-        Tensor k = rope.apply(Views.reshape(kProj.forward(x), b, t, kvHeads, headDim), offset);
+        Tensor q = rope.apply(Views.reshape(qProj.forward(x), b, t, heads, headDim), positionOffset);
+        Tensor k = rope.apply(Views.reshape(kProj.forward(x), b, t, kvHeads, headDim), positionOffset);
         Tensor v = Views.reshape(vProj.forward(x), b, t, kvHeads, headDim);
         double scale = 1 / Math.sqrt(headDim);
-        Tensor o = cache == null ? shard.softmax().apply(q, k, v, scale, true) : cache.kv(layer).attend(q, k, v, scale);
+        Tensor o = attention.apply(q, k, v, scale, true);
         return oProj.forward(Views.reshape(o, b, t, heads * headDim));
     }
 }

@@ -1,11 +1,11 @@
-package fulgur.nn.moe;
+package fulgur.layers;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import fulgur.nn.Parameter;
-import fulgur.nn.moe.MoeFeedForward.Gating;
-import fulgur.nn.moe.MoeFeedForward.Routing;
+import fulgur.layers.MoeFeedForward.Gating;
+import fulgur.layers.MoeFeedForward.Routing;
 import fulgur.tensor.DType;
 import fulgur.tensor.Rng;
 import fulgur.tensor.Tensor;
