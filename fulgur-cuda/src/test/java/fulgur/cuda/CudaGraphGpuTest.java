@@ -24,9 +24,9 @@ import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
 import fulgur.train.DataSources;
 import fulgur.train.LrSchedule;
-import fulgur.train.MetricsLog;
 import fulgur.train.TrainConfig;
 import fulgur.train.Trainer;
+import fulgur.train.TrainingListener;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -175,10 +175,23 @@ class CudaGraphGpuTest {
 
   static final PrintStream QUIET = new PrintStream(new ByteArrayOutputStream());
 
-  static List<Double> trainLosses(Path dir) throws Exception {
-    return MetricsLog.read(dir.resolve("metrics.jsonl")).stream().filter(e -> "train".equals(e.get("split")))
-        .map(e -> ((Number) e.get("loss")).doubleValue()).toList();
-  }
+  /** Each run's train losses, by output folder. */
+  static final java.util.Map<Path, List<Double>> LOSSES = new java.util.concurrent.ConcurrentHashMap<>();
+
+  static final TrainingListener RECORD = new TrainingListener() {
+    private Path dir;
+
+    @Override
+    public void runStarted(Start start) {
+      dir = start.outDir();
+      LOSSES.put(dir, new java.util.concurrent.CopyOnWriteArrayList<>());
+    }
+
+    @Override
+    public void stepDone(Step step) { LOSSES.get(dir).add(step.loss()); }
+  };
+
+  static List<Double> trainLosses(Path dir) { return LOSSES.get(dir); }
 
   /** The Trainer with --cuda-graph against eager training (embedding gradients add with atomics: not bitwise). */
   @Test
@@ -194,7 +207,7 @@ class CudaGraphGpuTest {
         Path out = tmp.resolve(precision + "-" + graph + "-" + runs.size());
         try (TnlModel m = new TnlModel(mc, 5)) {
           m.to(GPU);
-          new Trainer(m, cfg, DataSources.packed(TokenStream.of(corpus), 4, 64, 3), null, out, QUIET).precision(precision).cudaGraph(graph)
+          new Trainer(m, cfg, DataSources.packed(TokenStream.of(corpus), 4, 64, 3), null, out, QUIET).listener(RECORD).precision(precision).cudaGraph(graph)
               .run(false);
         }
         runs.add(trainLosses(out));

@@ -1,4 +1,4 @@
-package fulgur.train;
+package fulgur.cli.report;
 
 import fulgur.io.AtomicFiles;
 import com.fasterxml.jackson.core.JsonProcessingException;

@@ -1,4 +1,4 @@
-package fulgur.train;
+package fulgur.cli.report;
 
 import java.io.Console;
 import java.io.PrintStream;

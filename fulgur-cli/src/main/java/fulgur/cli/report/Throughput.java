@@ -1,4 +1,4 @@
-package fulgur.train;
+package fulgur.cli.report;
 
 import java.util.function.LongSupplier;
 

@@ -1,4 +1,4 @@
-package fulgur.train;
+package fulgur.cli.report;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;

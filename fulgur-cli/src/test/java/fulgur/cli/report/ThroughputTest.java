@@ -1,4 +1,4 @@
-package fulgur.train;
+package fulgur.cli.report;
 
 import org.junit.jupiter.api.Test;
 
