@@ -73,7 +73,7 @@ final class DistTrain {
                     // each rank trains on its own GPU; collectives wait for the backend's stream and work in place
                     fulgur.tensor.Device dev = fulgur.tensor.Device.cuda(env.localRank());
                     model.module().to(dev);
-                    pg.setComputeStream(((fulgur.cuda.CudaBackend) fulgur.backend.Backends.of(dev)).stream());
+                    pg.setComputeStream(fulgur.backend.Backends.runtime(dev).computeStream());
                     where = "rank " + env.rank() + " on " + dev;
                 }
                 o.printf("model: %s, %,d parameters; %s%n", model.describe(), model.parameterCount(), where);

@@ -1,11 +1,14 @@
 package fulgur.backend;
 
 import fulgur.tensor.Device;
+import fulgur.tensor.Tensor;
 
 /**
  * The runtime of one device, beside its {@link Backend} kernels: memory statistics, deferred checks of device values,
- * graph capture, synchronisation. Obtained with {@link Backends#runtime(Device)}; the CPU and CUDA modules implement
- * it (through their {@link BackendProvider}).
+ * graph capture, synchronisation, and the streams and raw memory that native libraries working on device memory in
+ * place need (NCCL). Obtained with {@link Backends#runtime(Device)}; the CPU and CUDA modules implement it (through
+ * their {@link BackendProvider}). Devices without streams (the CPU) throw {@link UnsupportedOperationException} from
+ * the stream methods.
  */
 public interface DeviceRuntime {
 
@@ -37,4 +40,19 @@ public interface DeviceRuntime {
 
     /** Waits until the work enqueued on this device so far has finished (a no-op on the CPU). */
     void synchronize();
+
+    /** Makes this device current on the calling thread (CUDA: binds its context) before native calls on it. */
+    void makeCurrent();
+
+    /** The stream the backend enqueues this device's work on. */
+    DeviceStream computeStream();
+
+    /** A new stream of this device, for work that overlaps the backend's. */
+    DeviceStream newStream();
+
+    /** Device memory of at least {@code bytes} bytes, enqueued for release on {@code stream} when closed. */
+    DeviceStream.Memory allocate(long bytes, DeviceStream stream);
+
+    /** The device address of the first element of {@code t}, a tensor of this device, to pass to a native library. */
+    long address(Tensor t);
 }

@@ -64,8 +64,8 @@ public final class Activations {
         if (a != last) {
             return Views.transpose(softmax(Views.transpose(x, a, last), last, log), a, last);
         }
-        Tensor out = x.backend().softmax(x, log);
-        return Autograd.record(op, out, new Tensor[] {x}, g -> new Tensor[] {x.backend().softmaxBackward(out, g, log)});
+        Tensor out = Backends.of(x).softmax(x, log);
+        return Autograd.record(op, out, new Tensor[] {x}, g -> new Tensor[] {Backends.of(x).softmaxBackward(out, g, log)});
     }
 
     /** Inverted dropout: zeroes elements with probability p and scales the rest by 1/(1−p); identity when p = 0. */
@@ -80,7 +80,7 @@ public final class Activations {
         fulgur.backend.Capturing.refuse("dropout (its mask comes from a host-side random counter)");
         Tensor mask;
         try (var g = GradMode.noGrad()) {
-            mask = x.backend().dropoutMask(x, p, rng.nextStream());
+            mask = Backends.of(x).dropoutMask(x, p, rng.nextStream());
         }
         return Elementwise.mul(x, mask);
     }

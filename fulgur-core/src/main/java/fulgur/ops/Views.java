@@ -285,8 +285,8 @@ public final class Views {
     }
 
     private static Tensor contiguousRaw(Tensor x) {
-        Tensor out = x.backend().empty(x.dtype(), x.shape());
-        x.backend().copy(x, out);
+        Tensor out = Backends.of(x).empty(x.dtype(), x.shape());
+        Backends.of(x).copy(x, out);
         return out;
     }
 
@@ -296,8 +296,8 @@ public final class Views {
         if (x.dtype() == target) {
             return x;
         }
-        Tensor out = x.backend().empty(target, x.shape());
-        x.backend().copy(x, out);
+        Tensor out = Backends.of(x).empty(target, x.shape());
+        Backends.of(x).copy(x, out);
         DType src = x.dtype();
         if (!target.isFloating() || !src.isFloating()) {
             return out;
@@ -313,9 +313,9 @@ public final class Views {
         }
         Tensor out = Tensor.empty(x.dtype(), target, x.shape());
         if (target.kind() == Device.Kind.CPU) {
-            x.backend().copy(x, out);
+            Backends.of(x).copy(x, out);
         } else {
-            out.backend().copy(x, out);
+            Backends.of(out).copy(x, out);
         }
         Device src = x.device();
         return Autograd.record("to(" + target + ")", out, new Tensor[] {x}, g -> new Tensor[] {toDevice(g, src)});

@@ -1,5 +1,6 @@
 package fulgur.backend.cpu;
 
+import fulgur.backend.Backends;
 import fulgur.backend.Backend;
 import fulgur.backend.BinaryOp;
 import fulgur.backend.ReduceOp;
@@ -27,7 +28,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void copy(Tensor src, Tensor dst) {
         if (src.device().kind() != Device.Kind.CPU) {
-            src.backend().copy(src, dst);
+            Backends.of(src).copy(src, dst);
             return;
         }
         CpuSupport.checkCpu("copy", src);

@@ -1,8 +1,5 @@
-package fulgur.io;
+package fulgur.io.safetensors;
 
-import fulgur.io.safetensors.SafetensorsEntry;
-import fulgur.io.safetensors.SafetensorsFile;
-import fulgur.io.safetensors.SafetensorsWriter;
 import fulgur.tensor.DType;
 import fulgur.tensor.Device;
 import fulgur.tensor.Tensor;

@@ -1,7 +1,8 @@
 package fulgur.dist.nccl;
 
+import fulgur.backend.Backends;
+import fulgur.backend.DeviceStream;
 import fulgur.cuda.CudaContext;
-import fulgur.cuda.DeviceBuffer;
 import fulgur.dist.CommOp;
 import fulgur.dist.DistEnv;
 import fulgur.dist.ProcessGroup;
@@ -45,7 +46,7 @@ public final class NcclCheck {
         int r = env.rank(), w = env.worldSize();
         try (TcpStore store = Rendezvous.join(env, timeout);
              NcclProcessGroup pg = NcclProcessGroup.create(store, r, w, env.localRank(), timeout)) {
-            CudaContext ctx = pg.context();
+            CudaContext ctx = CudaContext.get(env.localRank());
             System.out.printf("nccl %d on %s (device %d), rank %d of %d%n", Nccl.get().version(), ctx.device().name(), env.localRank(), r, w);
             deviceCollectives(pg, ctx);
             tensors(pg);
@@ -79,20 +80,26 @@ public final class NcclCheck {
         return a;
     }
 
-    private static DeviceBuffer upload(CudaContext ctx, NcclProcessGroup pg, float[] a) {
-        DeviceBuffer b = ctx.allocate((long) a.length * 4, pg.stream());
+    private static DeviceStream.Memory allocate(NcclProcessGroup pg, long bytes) {
+        return pg.runtime().allocate(bytes, pg.stream());
+    }
+
+    private static DeviceStream.Memory upload(CudaContext ctx, NcclProcessGroup pg, float[] a) {
+        DeviceStream.Memory b = allocate(pg, (long) a.length * 4);
         try (Arena ar = Arena.ofConfined()) {
             MemorySegment h = ar.allocate((long) a.length * 4);
             MemorySegment.copy(a, 0, h, ValueLayout.JAVA_FLOAT, 0, a.length);
-            b.copyFromHost(h);
+            b.copyFromHost(h, pg.stream());
+            pg.stream().synchronize();
         }
         return b;
     }
 
-    private static float[] download(DeviceBuffer b, int n) {
+    private static float[] download(NcclProcessGroup pg, DeviceStream.Memory b, int n) {
         try (Arena ar = Arena.ofConfined()) {
             MemorySegment h = ar.allocate((long) n * 4);
-            b.copyToHost(h.asSlice(0, (long) n * 4));
+            b.copyToHost(h.asSlice(0, (long) n * 4), pg.stream());
+            pg.stream().synchronize();
             return h.toArray(ValueLayout.JAVA_FLOAT);
         }
     }
@@ -101,10 +108,10 @@ public final class NcclCheck {
         int n = 1 << 20, w = pg.size(), r = pg.rank();
         // all-reduce sum, avg, max
         for (ReduceOp op : new ReduceOp[] {ReduceOp.SUM, ReduceOp.AVG, ReduceOp.MAX}) {
-            try (DeviceBuffer b = upload(ctx, pg, pattern(n, r))) {
-                pg.allReduce(b, n, DType.F32, op).await();
+            try (DeviceStream.Memory b = upload(ctx, pg, pattern(n, r))) {
+                pg.allReduce(b.address(), n, DType.F32, op).await();
                 pg.stream().synchronize();
-                float[] got = download(b, n);
+                float[] got = download(pg, b, n);
                 double err = 0;
                 for (int i = 0; i < n; i++) {
                     double base = ((i % 97) - 48) * 0.25;
@@ -122,9 +129,9 @@ public final class NcclCheck {
         }
         // all-gather
         int m = 1000;
-        try (DeviceBuffer in = upload(ctx, pg, pattern(m, r)); DeviceBuffer out = ctx.allocate((long) m * w * 4, pg.stream())) {
-            pg.allGather(in, out, m, DType.F32).await();
-            float[] got = download(out, m * w);
+        try (DeviceStream.Memory in = upload(ctx, pg, pattern(m, r)); DeviceStream.Memory out = allocate(pg, (long) m * w * 4)) {
+            pg.allGather(in.address(), out.address(), m, DType.F32).await();
+            float[] got = download(pg, out, m * w);
             boolean ok = true;
             for (int s = 0; s < w; s++) {
                 float[] want = pattern(m, s);
@@ -135,9 +142,9 @@ public final class NcclCheck {
             check("device allGather " + m + " f32 × " + w + " ranks", ok, "");
         }
         // reduce-scatter
-        try (DeviceBuffer in = upload(ctx, pg, pattern(m * w, r)); DeviceBuffer out = ctx.allocate((long) m * 4, pg.stream())) {
-            pg.reduceScatter(in, out, m, DType.F32, ReduceOp.SUM).await();
-            float[] got = download(out, m);
+        try (DeviceStream.Memory in = upload(ctx, pg, pattern(m * w, r)); DeviceStream.Memory out = allocate(pg, (long) m * 4)) {
+            pg.reduceScatter(in.address(), out.address(), m, DType.F32, ReduceOp.SUM).await();
+            float[] got = download(pg, out, m);
             float[] one = pattern(m * w, 0);
             boolean ok = true;
             for (int i = 0; i < m; i++) {
@@ -146,14 +153,14 @@ public final class NcclCheck {
             check("device reduceScatter " + m + " f32", ok, "");
         }
         // broadcast from the last rank
-        try (DeviceBuffer b = upload(ctx, pg, pattern(m, r))) {
-            pg.broadcast(b, m, DType.F32, w - 1).await();
-            check("device broadcast from rank " + (w - 1), java.util.Arrays.equals(download(b, m), pattern(m, w - 1)), "");
+        try (DeviceStream.Memory b = upload(ctx, pg, pattern(m, r))) {
+            pg.broadcast(b.address(), m, DType.F32, w - 1).await();
+            check("device broadcast from rank " + (w - 1), java.util.Arrays.equals(download(pg, b, m), pattern(m, w - 1)), "");
         }
         // ring send/recv (to oneself with one rank)
-        try (DeviceBuffer s = upload(ctx, pg, pattern(m, r)); DeviceBuffer rcv = ctx.allocate((long) m * 4, pg.stream())) {
-            pg.sendRecv(s, (r + 1) % w, rcv, (r + w - 1) % w, m, DType.F32).await();
-            check("device send/recv ring step", java.util.Arrays.equals(download(rcv, m), pattern(m, (r + w - 1) % w)), "");
+        try (DeviceStream.Memory s = upload(ctx, pg, pattern(m, r)); DeviceStream.Memory rcv = allocate(pg, (long) m * 4)) {
+            pg.sendRecv(s.address(), (r + 1) % w, rcv.address(), (r + w - 1) % w, m, DType.F32).await();
+            check("device send/recv ring step", java.util.Arrays.equals(download(pg, rcv, m), pattern(m, (r + w - 1) % w)), "");
         }
         pg.barrier().await();
         check("barrier", true, "");
@@ -185,14 +192,14 @@ public final class NcclCheck {
     private static void bandwidth(NcclProcessGroup pg, CudaContext ctx) {
         long bytes = 256L << 20;
         int n = (int) (bytes / 4);
-        try (DeviceBuffer b = ctx.allocate(bytes, pg.stream())) {
+        try (DeviceStream.Memory b = allocate(pg, bytes)) {
             b.fill32(0, pg.stream());
-            pg.allReduce(b, n, DType.F32, ReduceOp.SUM).await();
+            pg.allReduce(b.address(), n, DType.F32, ReduceOp.SUM).await();
             int reps = 10;
             long t0 = System.nanoTime();
             List<Work> ws = new ArrayList<>();
             for (int i = 0; i < reps; i++) {
-                ws.add(pg.allReduce(b, n, DType.F32, ReduceOp.SUM));
+                ws.add(pg.allReduce(b.address(), n, DType.F32, ReduceOp.SUM));
             }
             Work.awaitAll(ws);
             double s = (System.nanoTime() - t0) / 1e9 / reps;
@@ -273,7 +280,7 @@ public final class NcclCheck {
         fulgur.tensor.Device dev = fulgur.tensor.Device.cuda(localRank);
         try (TnlModel m = new TnlModel(cfg, 6); Scope s = Scope.open()) {
             m.to(dev);
-            pg.setComputeStream(((fulgur.cuda.CudaBackend) fulgur.backend.Backends.of(dev)).stream());
+            pg.setComputeStream(Backends.runtime(dev).computeStream());
             Tensor loss = m.loss(Tensor.ofInts(ids, b, t).to(dev), Tensor.ofInts(tg, b * t).to(dev));
             try (GradientSync sync = new GradientSync(m.parameters(), pg, 1.0 / pg.size(), 4096)) {
                 sync.backward(loss);
@@ -295,7 +302,7 @@ public final class NcclCheck {
             check("TNL data-parallel step on " + dev + ", gradients all-reduced in device memory, vs one CPU process", resident && lossErr < 1e-5 && worst < 1e-5,
                     String.format("loss %.6f vs %.6f, worst gradient relative error %.2e, gradients on the GPU: %s", loss.item(), refLoss, worst, resident));
         } finally {
-            pg.setComputeStream(fulgur.cuda.CudaStream.DEFAULT);
+            pg.setComputeStream(pg.runtime().computeStream());
         }
     }
 }
