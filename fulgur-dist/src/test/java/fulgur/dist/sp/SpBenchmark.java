@@ -25,7 +25,7 @@ import java.util.Random;
  * With {@code --latency-ms} every message and collective of the local backend takes that much longer (a simulated
  * link), which shows what LASP-2 saves: 2 instead of 2(W−1) serial state hops per layer.
  *
- * <pre>java -cp fulgur.jar fulgur.dist.sp.SpBenchmark [--ranks 2,4,8] [--tokens-per-rank 512] [--dim 64] [--layers 2]
+ * <pre>java -cp fulgur.jar:fulgur-dist-tests.jar fulgur.dist.sp.SpBenchmark [--ranks 2,4,8] [--tokens-per-rank 512] [--dim 64] [--layers 2]
  *     [--heads 4] [--batch 1] [--steps 5] [--warmup 2] [--latency-ms 0]</pre>
  */
 public final class SpBenchmark {
