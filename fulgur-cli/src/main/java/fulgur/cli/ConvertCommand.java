@@ -1,7 +1,7 @@
 package fulgur.cli;
 
 import fulgur.io.AtomicFiles;
-import fulgur.io.TensorIo;
+import fulgur.io.safetensors.TensorIo;
 import fulgur.models.LanguageModel;
 import fulgur.models.hf.ReferenceCheckpoint;
 import fulgur.tensor.DType;

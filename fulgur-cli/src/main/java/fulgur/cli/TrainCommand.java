@@ -1,5 +1,6 @@
 package fulgur.cli;
 
+import fulgur.cli.report.RunReport;
 import fulgur.models.Architectures;
 import fulgur.models.LanguageModel;
 import fulgur.train.Checkpoint;
@@ -75,7 +76,8 @@ public final class TrainCommand implements Callable<Integer> {
             if (p.tokenizerFile() != null) {
                 Files.copy(p.tokenizerFile(), out.resolve("tokenizer.json"), StandardCopyOption.REPLACE_EXISTING);
             }
-            Trainer trainer = new Trainer(model, cfg, p.train(), p.eval(), out, System.out).precision(precision).cudaGraph(cudaGraph);
+            RunReport report = new RunReport(System.out, "fulgur training loss");
+            Trainer trainer = new Trainer(model, cfg, p.train(), p.eval(), out, System.out).listener(report).precision(precision).cudaGraph(cudaGraph);
             if (cudaGraph) {
                 System.out.println("cuda graph: the training step is captured after the first step and replayed");
             }
@@ -85,7 +87,10 @@ public final class TrainCommand implements Callable<Integer> {
             if (timeLimitMinutes != null) {
                 trainer.timeLimit(timeLimitMinutes * 60);
             }
-            Trainer.Result r = trainer.run(resume);
+            Trainer.Result r;
+            try (report) {
+                r = trainer.run(resume);
+            }
             System.out.printf("done: %d steps, last train loss %.4f%s, %.0f tokens/s, peak memory %.2f GiB; outputs in %s%n", r.stepsDone(),
                     r.lastTrainLoss(), r.lastEval().isEmpty() ? "" : ", " + Trainer.describe(r.lastEval()), r.tokensPerSecond(), r.peakMemoryGib(),
                     out.toAbsolutePath());

@@ -1,5 +1,6 @@
 package fulgur.ops;
 
+import fulgur.backend.Backends;
 import fulgur.autograd.Autograd;
 import fulgur.tensor.Tensor;
 
@@ -28,7 +29,7 @@ public final class LinearAlgebra {
     /** op(a)·op(b) where op transposes the last two dimensions when the flag is set. */
     public static Tensor matmul(Tensor a, Tensor b, boolean transA, boolean transB) {
         Elementwise.checkSameDevice("matmul", a, b);
-        Tensor out = a.backend().matmul(a, b, transA, transB, null);
+        Tensor out = Backends.of(a).matmul(a, b, transA, transB, null);
         int[] sa = a.shape();
         int[] sb = b.shape();
         return Autograd.record("matmul", out, new Tensor[] {a, b}, g -> {
@@ -36,12 +37,12 @@ public final class LinearAlgebra {
             Tensor gb = null;
             if (a.requiresGrad()) {
                 // C = op(A)·op(B): dop(A) = G·op(B)ᵀ; dA = transA ? (G·op(B)ᵀ)ᵀ = op(B)·Gᵀ : G·op(B)ᵀ
-                Tensor d = transA ? a.backend().matmul(b, g, transB, true, a.dtype()) : a.backend().matmul(g, b, false, !transB, a.dtype());
+                Tensor d = transA ? Backends.of(a).matmul(b, g, transB, true, a.dtype()) : Backends.of(a).matmul(g, b, false, !transB, a.dtype());
                 ga = Reductions.sumTo(d, sa);
             }
             if (b.requiresGrad()) {
                 // dop(B) = op(A)ᵀ·G; dB = transB ? Gᵀ·op(A) : op(A)ᵀ·G
-                Tensor d = transB ? a.backend().matmul(g, a, true, transA, b.dtype()) : a.backend().matmul(a, g, !transA, false, b.dtype());
+                Tensor d = transB ? Backends.of(a).matmul(g, a, true, transA, b.dtype()) : Backends.of(a).matmul(a, g, !transA, false, b.dtype());
                 gb = Reductions.sumTo(d, sb);
             }
             return new Tensor[] {ga, gb};

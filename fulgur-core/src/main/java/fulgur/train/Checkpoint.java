@@ -3,7 +3,7 @@ package fulgur.train;
 import com.fasterxml.jackson.core.type.TypeReference;
 import fulgur.io.AtomicFiles;
 import fulgur.io.Json;
-import fulgur.io.TensorIo;
+import fulgur.io.safetensors.TensorIo;
 import fulgur.models.CausalLM;
 import fulgur.optim.Optimizer;
 import fulgur.tensor.Tensor;

@@ -1,7 +1,7 @@
 package fulgur.models.hf;
 
 import fulgur.io.AtomicFiles;
-import fulgur.io.TensorIo;
+import fulgur.io.safetensors.TensorIo;
 import fulgur.io.safetensors.Safetensors;
 import fulgur.io.safetensors.SafetensorsEntry;
 import fulgur.io.safetensors.SafetensorsWriter;
@@ -45,7 +45,7 @@ public final class ReferenceCheckpoint {
         }
         Path run = dir.resolve("checkpoint");
         if (Files.isDirectory(run) || Files.isDirectory(run.resolveSibling("checkpoint.old"))) {
-            dir = fulgur.train.Checkpoint.resolve(run);
+            dir = runCheckpoint(run);
         }
         Path config = dir.resolve(CONFIG);
         if (!Files.isRegularFile(config)) {
@@ -151,5 +151,11 @@ public final class ReferenceCheckpoint {
                 Files.delete(x);
             }
         }
+    }
+
+    /** A run's checkpoint folder, or the {@code .old} copy an interrupted save leaves (as the trainer resumes from). */
+    private static Path runCheckpoint(Path run) {
+        Path old = run.resolveSibling(run.getFileName() + ".old");
+        return Files.isRegularFile(run.resolve(CONFIG)) || !Files.isDirectory(old) ? run : old;
     }
 }

@@ -1,5 +1,6 @@
 package fulgur.models.llama;
 
+import fulgur.layers.LinearSelfAttention;
 import fulgur.models.DecodeCache;
 import fulgur.models.HybridCache;
 import fulgur.models.NormalInit;

@@ -181,30 +181,6 @@ public final class CudaNn {
     return out;
   }
 
-  public static Tensor embeddingBackward(Gpu g, Tensor dOut, Tensor ids, int vocab) {
-    String op = "embeddingBackward";
-    g.check(op, dOut);
-    Tensor id = g.index(op, ids);
-    int dim = dOut.size(-1);
-    if (dOut.numel() != ids.numel() * dim) {
-      throw new IllegalArgumentException(op + ": gradient " + dOut.describe() + " does not match ids " + ids.describe());
-    }
-    DType mt = CudaElementwise.mathType(dOut.dtype());
-    Tensor gd = g.contiguous(op, dOut);
-    Tensor out = g.zeros(mt, new int[] {vocab, dim});
-    long n = ids.numel();
-    Gpu.Flag err = g.errorFlag();
-    g.launchRows(g.kernel(NN, "nn_embedding_bwd"), n, Math.min(256, Gpu.rowThreads(dim)), g.ptr(gd, op), Gpu.code(gd.dtype()),
-        g.ptr(id, op), Gpu.code(id.dtype()), g.ptr(out, op), Gpu.code(mt), n, dim, (long) vocab, err);
-    Gpu.freeTemp(gd, dOut);
-    try {
-      g.checkFlag(err, id, badId(op, vocab));
-    } finally {
-      Gpu.freeTemp(id, ids);
-    }
-    return out;
-  }
-
   // ------------------------------------------------------------------ norms
 
   private static Tensor param(Gpu g, String op, Tensor p, int cols) {

@@ -207,22 +207,6 @@ extern "C" __global__ void nn_embedding(const void* w, int es, const void* ids, 
   }
 }
 
-// grad[ids[i], :] += dOut[i, :] (grad f32 or f64, zeroed by the caller)
-extern "C" __global__ void nn_embedding_bwd(const void* g, int gt, const void* ids, int it, void* grad, int gradT, long long n, int dim,
-    long long vocab, long long* err) {
-  for (i64 i = blockIdx.x; i < n; i += gridDim.x) {
-    i64 id = ld_l(ids, it, i);
-    if (id < 0 || id >= vocab) {
-      if (threadIdx.x == 0) report_bad(err, i);
-      continue;
-    }
-    for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-      if (gradT == DT_F64) atomicAdd((double*)grad + id * dim + c, ld_d(g, gt, i * dim + c));
-      else atomicAdd((float*)grad + id * dim + c, ld_f(g, gt, i * dim + c));
-    }
-  }
-}
-
 // ------------------------------------------------------------------------------------------ norms
 
 // RMSNorm: y = x·rstd (·gain), rstd = 1/sqrt(mean(x²) + eps) stored in the compute type (rt).

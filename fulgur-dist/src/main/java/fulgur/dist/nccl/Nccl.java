@@ -5,7 +5,7 @@ import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
-import fulgur.cuda.driver.NativeLibraries;
+import fulgur.backend.NativeLibraries;
 import fulgur.dist.ReduceOp;
 import fulgur.tensor.DType;
 import java.lang.foreign.Arena;
