@@ -3,6 +3,7 @@ package fulgur.models;
 import fulgur.nn.Module;
 import fulgur.ops.LinearAlgebra;
 import fulgur.ops.Losses;
+import fulgur.ops.Views;
 import fulgur.tensor.Tensor;
 
 /**
@@ -53,6 +54,18 @@ public abstract class DecoderLm extends Module implements LanguageModel {
                     + (cache == null ? "null" : cache.getClass().getSimpleName()));
         }
         return LinearAlgebra.linear(hidden(checkIds(ids), cache, SequenceShard.WHOLE), outputWeight(), null);
+    }
+
+    /** Projects only the last position of each row to the vocabulary. */
+    @Override
+    public Tensor lastLogits(Tensor ids, DecodeCache cache) {
+        if (!ownsCache(cache)) {
+            throw new IllegalArgumentException(getClass().getSimpleName() + ".lastLogits: expected a cache from this model's newCache(), got "
+                    + (cache == null ? "null" : cache.getClass().getSimpleName()));
+        }
+        Tensor h = hidden(checkIds(ids), cache, SequenceShard.WHOLE);
+        Tensor last = h.size(1) == 1 ? Views.reshape(h, h.size(0), h.size(2)) : Views.select(h, 1, h.size(1) - 1);
+        return LinearAlgebra.linear(last, outputWeight(), null);
     }
 
     /** Mean next-token cross-entropy of inputs [B, T] against targets (−100 ignored), plus any auxiliary loss. */

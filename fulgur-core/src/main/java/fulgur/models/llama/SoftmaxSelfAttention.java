@@ -43,9 +43,9 @@ public final class SoftmaxSelfAttention extends Module {
         if (cache != null && !shard.isWhole()) {
             throw new IllegalArgumentException("attention: decoding with a cache needs the whole sequence, not a shard");
         }
-        long offset = cache == null ? shard.positionOffset() : cache.position();
-        Tensor q = rope.apply(Views.reshape(qProj.forward(x), b, t, heads, headDim), offset);
-        Tensor k = rope.apply(Views.reshape(kProj.forward(x), b, t, kvHeads, headDim), offset);
+        long[] offsets = cache == null ? new long[] {shard.positionOffset()} : cache.positions();
+        Tensor q = rope.apply(Views.reshape(qProj.forward(x), b, t, heads, headDim), offsets);
+        Tensor k = rope.apply(Views.reshape(kProj.forward(x), b, t, kvHeads, headDim), offsets);
         Tensor v = Views.reshape(vProj.forward(x), b, t, kvHeads, headDim);
         double scale = 1 / Math.sqrt(headDim);
         Tensor o = cache == null ? shard.softmax().apply(q, k, v, scale, true) : cache.kv(layer).attend(q, k, v, scale);
