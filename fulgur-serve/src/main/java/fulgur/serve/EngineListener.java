@@ -14,6 +14,6 @@ public interface EngineListener {
     /** A later token was handed to its sink, {@code sincePrevious} after the request's previous one. */
     default void onNextToken(Duration sincePrevious) {}
 
-    /** A request ended (its sink got its last call), {@code sinceSubmit} after it was submitted. */
+    /** A request ended, {@code sinceSubmit} after it was submitted (called just before its sink's last call). */
     default void onFinish(FinishReason reason, Usage usage, Duration sinceSubmit) {}
 }

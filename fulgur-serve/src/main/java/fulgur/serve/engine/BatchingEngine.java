@@ -291,7 +291,7 @@ final class BatchingEngine implements Engine {
 
     /** One engine step; whether a forward ran or a request moved. For tests, steps may be driven by hand. */
     boolean runStep() {
-        try (var g = GradMode.noGrad()) {
+        try (var g = GradMode.noGrad(); Scope s = Scope.open("engine-step")) {
             drainInbox();
             boolean moved = expire(System.nanoTime());
             moved |= admit();
@@ -608,10 +608,10 @@ final class BatchingEngine implements Engine {
         requests++;
         Usage usage = new Usage(a.prompt.length, a.completion, a.cachedTokens);
         Duration total = Duration.ofNanos(System.nanoTime() - a.submittedNanos);
-        quietly(() -> a.sink.onFinish(reason, usage));
         for (EngineListener l : listeners) {
             quietly(() -> l.onFinish(reason, usage, total));
         }
+        quietly(() -> a.sink.onFinish(reason, usage));
     }
 
     private void fail(Active a, String message) {
@@ -698,5 +698,9 @@ final class BatchingEngine implements Engine {
 
     int cachedEntries() {
         return cache.size();
+    }
+
+    boolean hasSoftmaxLayers() {
+        return kv != null;
     }
 }

@@ -9,7 +9,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 /** A sink that records what the engine hands it, in order, and checks the engine keeps its contract. */
-final class Collect implements TokenSink {
+class Collect implements TokenSink {
     final List<Integer> tokens = new ArrayList<>();
     final StringBuilder text = new StringBuilder();
     volatile FinishReason reason;
