@@ -52,6 +52,15 @@ public interface Backend {
      */
     Tensor matmul(Tensor a, Tensor b, boolean transA, boolean transB, DType outDtype);
 
+    /**
+     * Weight-only int8 matrix product: x [M, K] (f32, contiguous) times (diag(scale)·q)ᵀ with q [N, K] i8 and scale [N]
+     * f32 (both contiguous), on this device → [M, N] f32 (arguments already validated). Kernels widen the weights a
+     * tile at a time; the int8 matrix is never converted back to f32 as a whole.
+     */
+    default Tensor matmulInt8(Tensor x, Tensor q, Tensor scale) {
+        throw new UnsupportedOperationException("int8 matrix products: no kernel on " + device());
+    }
+
     /** Softmax (or log-softmax) over the last axis. */
     Tensor softmax(Tensor x, boolean log);
 

@@ -81,6 +81,18 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public Tensor matmulInt8(Tensor x, Tensor q, Tensor scale) {
+        String op = "matmulInt8";
+        CpuSupport.checkCpu(op, x);
+        CpuSupport.checkCpu(op, q);
+        CpuSupport.checkCpu(op, scale);
+        int m = x.size(0), k = x.size(1), n = q.size(0);
+        Tensor y = CpuSupport.alloc(DType.F32, new int[] {m, n});
+        GemmInt8.gemm(m, n, k, x.hostSegment(op), x.offset(), q.hostSegment(op), q.offset(), scale.hostSegment(op), scale.offset(), y.hostSegment(op));
+        return y;
+    }
+
+    @Override
     public Tensor softmax(Tensor x, boolean log) {
         return CpuNn.softmax(x, log);
     }
