@@ -119,6 +119,9 @@ public final class CudaBackend implements Backend {
   }
 
   @Override
+  public Tensor matmulInt8(Tensor x, Tensor q, Tensor scale) { return CudaNn.matmulInt8(gpu, x, q, scale); }
+
+  @Override
   public Tensor softmax(Tensor x, boolean log) { return CudaNn.softmax(gpu, x, log); }
 
   @Override
