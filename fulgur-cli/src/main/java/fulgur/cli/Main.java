@@ -47,8 +47,20 @@ public final class Main implements Runnable {
     static final class Version implements CommandLine.IVersionProvider {
         @Override
         public String[] getVersion() {
-            String v = Main.class.getPackage().getImplementationVersion();
-            return new String[] {"fulgur " + (v == null ? "dev" : v) + " on Java " + Runtime.version()};
+            return new String[] {"fulgur " + version() + " on Java " + Runtime.version()};
+        }
+
+        /** The build's version, from the version.properties the build writes. */
+        static String version() {
+            try (var in = Main.class.getResourceAsStream("version.properties")) {
+                var p = new java.util.Properties();
+                if (in != null) {
+                    p.load(in);
+                }
+                return p.getProperty("version", "unknown");
+            } catch (java.io.IOException e) {
+                return "unknown";
+            }
         }
     }
 }
