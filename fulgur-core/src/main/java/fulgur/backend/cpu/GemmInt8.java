@@ -14,7 +14,9 @@ import jdk.incubator.vector.VectorSpecies;
  * x and y f32 row-major. The weights are never turned back into f32 as a whole: output channels are taken a tile at a
  * time and only that tile is widened.
  * <ul>
- *   <li>Few rows (decoding): each tile of {@value #TILE_ROWS} channels × {@value #TILE_DEPTH} inputs is widened
+ *   <li>One row (a single sequence decoding): groups of 4 channels stream their bytes, widened in registers and
+ *       multiplied at once; the weights are read exactly once, one byte each.</li>
+ *   <li>A few rows (batched decoding): each tile of {@value #TILE_ROWS} channels × {@value #TILE_DEPTH} inputs is widened
  *       (bytes → floats with the Vector API) into a small buffer that stays in L1, and every row of x is dotted with
  *       it; the per-channel scale multiplies the finished sums. Memory traffic is one byte per weight.</li>
  *   <li>Many rows (prefill): a tile of {@value #WIDE_TILE} channels is widened with its scales into a [tile × K] f32
@@ -64,6 +66,11 @@ final class GemmInt8 {
         }
         int tiles = (n + TILE_ROWS - 1) / TILE_ROWS;
         long work = (long) m * n * k;
+        if (m == 1) {
+            Parallel.forRange(tiles, work < (1 << 18) ? tiles : 1, (t0, t1) -> oneRow(t0 * TILE_ROWS, Math.min(n, t1 * TILE_ROWS), k, x, xOff, q, qOff,
+                    scale, sOff, y));
+            return;
+        }
         Parallel.forRange(tiles, work < (1 << 18) ? tiles : 1, (t0, t1) -> {
             float[] acc = new float[m * TILE_ROWS];
             for (int t = t0; t < t1; t++) {
@@ -78,6 +85,55 @@ final class GemmInt8 {
             holder[0] = java.lang.foreign.Arena.ofAuto().allocate((floats * Float.BYTES + 4095) & ~4095L, 64);
         }
         return holder[0];
+    }
+
+    /** Channels [n0, n1) for one row (a single sequence decoding): each weight is widened in registers and used once. */
+    private static void oneRow(int n0, int n1, int k, MemorySegment x, long xOff, MemorySegment q, long qOff, MemorySegment scale, long sOff,
+                               MemorySegment y) {
+        int step = B.length();
+        int kv = k >= step ? (k - step) / L * L + L : 0; // vector steps whose byte loads stay inside the row
+        long xb = xOff * Float.BYTES;
+        int j = n0;
+        for (; j + 4 <= n1; j += 4) {
+            long r0 = qOff + (long) j * k, r1 = r0 + k, r2 = r1 + k, r3 = r2 + k;
+            FloatVector s0 = FloatVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
+            for (int c = 0; c < kv; c += L) {
+                FloatVector xv = FloatVector.fromMemorySegment(S, x, xb + (long) c * Float.BYTES, NATIVE);
+                s0 = xv.fma(widen(q, r0 + c), s0);
+                s1 = xv.fma(widen(q, r1 + c), s1);
+                s2 = xv.fma(widen(q, r2 + c), s2);
+                s3 = xv.fma(widen(q, r3 + c), s3);
+            }
+            float d0 = Lanes.sum(s0), d1 = Lanes.sum(s1), d2 = Lanes.sum(s2), d3 = Lanes.sum(s3);
+            for (int c = kv; c < k; c++) {
+                float xc = x.getAtIndex(F, xOff + c);
+                d0 = Math.fma(xc, q.get(ValueLayout.JAVA_BYTE, r0 + c), d0);
+                d1 = Math.fma(xc, q.get(ValueLayout.JAVA_BYTE, r1 + c), d1);
+                d2 = Math.fma(xc, q.get(ValueLayout.JAVA_BYTE, r2 + c), d2);
+                d3 = Math.fma(xc, q.get(ValueLayout.JAVA_BYTE, r3 + c), d3);
+            }
+            y.setAtIndex(F, j, d0 * scale.getAtIndex(F, sOff + j));
+            y.setAtIndex(F, j + 1, d1 * scale.getAtIndex(F, sOff + j + 1));
+            y.setAtIndex(F, j + 2, d2 * scale.getAtIndex(F, sOff + j + 2));
+            y.setAtIndex(F, j + 3, d3 * scale.getAtIndex(F, sOff + j + 3));
+        }
+        for (; j < n1; j++) {
+            long r0 = qOff + (long) j * k;
+            FloatVector s0 = FloatVector.zero(S);
+            for (int c = 0; c < kv; c += L) {
+                s0 = FloatVector.fromMemorySegment(S, x, xb + (long) c * Float.BYTES, NATIVE).fma(widen(q, r0 + c), s0);
+            }
+            float d0 = Lanes.sum(s0);
+            for (int c = kv; c < k; c++) {
+                d0 = Math.fma(x.getAtIndex(F, xOff + c), q.get(ValueLayout.JAVA_BYTE, r0 + c), d0);
+            }
+            y.setAtIndex(F, j, d0 * scale.getAtIndex(F, sOff + j));
+        }
+    }
+
+    /** L int8 weights at a byte offset, widened to floats. */
+    private static FloatVector widen(MemorySegment q, long byteOff) {
+        return (FloatVector) ByteVector.fromMemorySegment(B, q, byteOff, NATIVE).convertShape(VectorOperators.B2F, S, 0);
     }
 
     /** Channels [n0, n1) for few rows: widen TILE_ROWS × TILE_DEPTH at a time, dot every row with it. */
