@@ -38,13 +38,14 @@ import java.util.concurrent.TimeUnit;
  * <pre>
  * java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp fulgur-bench/target/benchmarks.jar \
  *     fulgur.bench.EngineBench [--dim 256] [--layers 4] [--heads 4] [--clients 32] [--tokens 128] [--rounds 3]
- *     [--long 32768] [--shared 4096] [--device cpu]
+ *     [--long 32768] [--shared 4096] [--device cpu] [--only throughput,memory,ttft]
  * </pre>
  */
 public final class EngineBench {
     private final Map<String, Integer> ints = new LinkedHashMap<>(Map.of("dim", 256, "layers", 4, "heads", 4, "clients", 32, "tokens", 128,
             "rounds", 3, "long", 32768, "shared", 4096, "prompt", 32));
     private String device = "cpu";
+    private List<String> parts = List.of("throughput", "memory", "ttft");
     private final Tokenizer tok = ByteTokenizer.withEndOfText();
     private final List<BenchResult> results = new ArrayList<>();
 
@@ -62,10 +63,12 @@ public final class EngineBench {
             }
             if (k.equals("device")) {
                 device = args[i + 1];
+            } else if (k.equals("only")) {
+                parts = List.of(args[i + 1].split(","));
             } else if (ints.containsKey(k)) {
                 ints.put(k, Integer.parseInt(args[i + 1]));
             } else {
-                throw new IllegalArgumentException("unknown option --" + k + " (known: --device, --" + String.join(", --", ints.keySet()) + ")");
+                throw new IllegalArgumentException("unknown option --" + k + " (known: --device, --only, --" + String.join(", --", ints.keySet()) + ")");
             }
         }
     }
@@ -88,12 +91,20 @@ public final class EngineBench {
     private void run() throws Exception {
         try (LanguageModel tnl = model("tnl")) {
             System.err.printf("model: %s, %,d parameters, on %s%n", tnl.describe(), tnl.parameterCount(), device);
-            throughput(tnl);
-            memory(tnl, "tnl", new int[] {1024, opt("long")});
-            ttft(tnl);
+            if (parts.contains("throughput")) {
+                throughput(tnl);
+            }
+            if (parts.contains("memory")) {
+                memory(tnl, "tnl", new int[] {1024, opt("long")});
+            }
+            if (parts.contains("ttft")) {
+                ttft(tnl);
+            }
         }
-        try (LanguageModel llama = model("llama")) {
-            memory(llama, "llama", new int[] {1024, 4096});
+        if (parts.contains("memory")) {
+            try (LanguageModel llama = model("llama")) {
+                memory(llama, "llama", new int[] {1024, 4096});
+            }
         }
         for (BenchResult r : results) {
             System.out.println(r.toJson());
@@ -169,22 +180,45 @@ public final class EngineBench {
 
     // ------------------------------------------------------------------------ memory
 
+    /** The engine's memory figures for one request with a prompt of each length, read once its prompt is in. */
     private void memory(LanguageModel model, String arch, int[] lengths) throws Exception {
         for (int len : lengths) {
             try (Engine engine = Engines.of(model, tok, "bench", options(4, 0))) {
                 CountDownLatch done = new CountDownLatch(1);
+                long[] seen = new long[3];
                 long t0 = System.nanoTime();
-                engine.submit(new GenerationRequest(prompt(len, len), SamplingParams.GREEDY, 2, List.of(), null), finishing(done));
-                long state = 0;
-                long kv = 0;
-                while (!done.await(2, TimeUnit.MILLISECONDS)) {
-                    state = Math.max(state, engine.stats().stateBytes());
-                    kv = Math.max(kv, engine.stats().kvBytes());
+                engine.submit(new GenerationRequest(prompt(len, len), SamplingParams.GREEDY, 4, List.of(), null), new TokenSink() {
+                    private int tokens;
+
+                    @Override
+                    public void onToken(int token, String text) {
+                        if (++tokens == 3) {
+                            // stats are published after each step: those of the step that prefilled the prompt's last
+                            // chunk and decoded the first token (the second token comes in that step too)
+                            seen[0] = engine.stats().stateBytes();
+                            seen[1] = engine.stats().kvBytes();
+                            seen[2] = System.nanoTime();
+                        }
+                    }
+
+                    @Override
+                    public void onFinish(FinishReason reason, Usage usage) {
+                        done.countDown();
+                    }
+
+                    @Override
+                    public void onError(String message) {
+                        throw new IllegalStateException(message);
+                    }
+                });
+                if (!done.await(1, TimeUnit.HOURS)) {
+                    throw new IllegalStateException("the engine did not finish");
                 }
-                double secs = (System.nanoTime() - t0) / 1e9;
-                System.err.printf("%s, %,d-token prompt: state %,d bytes, keys/values %,d bytes (prefill and 2 tokens in %.1f s)%n", arch, len, state, kv, secs);
-                results.add(result("memory", arch + "_state_bytes", state, "bytes", Map.of("prompt_tokens", len)));
-                results.add(result("memory", arch + "_kv_bytes", kv, "bytes", Map.of("prompt_tokens", len)));
+                double secs = (seen[2] - t0) / 1e9;
+                System.err.printf("%s, %,d-token prompt: state %,d bytes, keys/values %,d bytes (prefill and 2 tokens in %.1f s)%n", arch, len, seen[0], seen[1],
+                        secs);
+                results.add(result("memory", arch + "_state_bytes", seen[0], "bytes", Map.of("prompt_tokens", len)));
+                results.add(result("memory", arch + "_kv_bytes", seen[1], "bytes", Map.of("prompt_tokens", len)));
                 results.add(result("memory", arch + "_prefill_seconds", secs, "s", Map.of("prompt_tokens", len)));
             }
         }
