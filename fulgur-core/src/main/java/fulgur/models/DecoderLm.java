@@ -60,23 +60,23 @@ public abstract class DecoderLm extends Module implements LanguageModel {
 
     @Override
     public Tensor forward(Tensor ids, DecodeCache cache) {
-        if (!ownsCache(cache)) {
-            throw new IllegalArgumentException(getClass().getSimpleName() + ".forward: expected a cache from this model's newCache(), got "
-                    + (cache == null ? "null" : cache.getClass().getSimpleName()));
-        }
-        return project(hidden(checkIds(ids), cache, SequenceShard.WHOLE));
+        return project(hidden(checkIds(ids), checkCache("forward", cache), SequenceShard.WHOLE));
     }
 
     /** Projects only the last position of each row to the vocabulary. */
     @Override
     public Tensor lastLogits(Tensor ids, DecodeCache cache) {
-        if (!ownsCache(cache)) {
-            throw new IllegalArgumentException(getClass().getSimpleName() + ".lastLogits: expected a cache from this model's newCache(), got "
-                    + (cache == null ? "null" : cache.getClass().getSimpleName()));
-        }
-        Tensor h = hidden(checkIds(ids), cache, SequenceShard.WHOLE);
+        Tensor h = hidden(checkIds(ids), checkCache("lastLogits", cache), SequenceShard.WHOLE);
         Tensor last = h.size(1) == 1 ? Views.reshape(h, h.size(0), h.size(2)) : Views.select(h, 1, h.size(1) - 1);
         return project(last);
+    }
+
+    private DecodeCache checkCache(String op, DecodeCache cache) {
+        if (!ownsCache(cache)) {
+            throw new IllegalArgumentException(getClass().getSimpleName() + "." + op + ": expected a cache from this model's newCache(), got "
+                    + (cache == null ? "null" : cache.getClass().getSimpleName()));
+        }
+        return cache;
     }
 
     /** Mean next-token cross-entropy of inputs [B, T] against targets (−100 ignored), plus any auxiliary loss. */

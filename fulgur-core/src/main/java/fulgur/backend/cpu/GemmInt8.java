@@ -1,8 +1,10 @@
 package fulgur.backend.cpu;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -82,7 +84,7 @@ final class GemmInt8 {
     private static MemorySegment wide(long floats) {
         MemorySegment[] holder = WIDE.get();
         if (holder[0].byteSize() < floats * Float.BYTES) {
-            holder[0] = java.lang.foreign.Arena.ofAuto().allocate((floats * Float.BYTES + 4095) & ~4095L, 64);
+            holder[0] = Arena.ofAuto().allocate((floats * Float.BYTES + 4095) & ~4095L, 64);
         }
         return holder[0];
     }
@@ -141,7 +143,7 @@ final class GemmInt8 {
                                   MemorySegment scale, long sOff, MemorySegment y, float[] acc) {
         int rows = n1 - n0;
         float[] w = SCRATCH.get();
-        java.util.Arrays.fill(acc, 0, m * TILE_ROWS, 0f);
+        Arrays.fill(acc, 0, m * TILE_ROWS, 0f);
         for (int k0 = 0; k0 < k; k0 += TILE_DEPTH) {
             int kt = Math.min(TILE_DEPTH, k - k0);
             for (int r = 0; r < rows; r++) {
