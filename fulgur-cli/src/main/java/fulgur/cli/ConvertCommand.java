@@ -4,6 +4,7 @@ import fulgur.io.AtomicFiles;
 import fulgur.io.safetensors.TensorIo;
 import fulgur.models.LanguageModel;
 import fulgur.models.hf.ReferenceCheckpoint;
+import fulgur.nn.Int8Weights;
 import fulgur.tensor.DType;
 import fulgur.tensor.Scope;
 import fulgur.train.Checkpoint;
@@ -19,7 +20,8 @@ import picocli.CommandLine.Parameters;
 @Command(name = "convert", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Convert a model between fulgur's checkpoint layout and its reference implementation's (Hugging Face) layout.",
             "IN is a training run's output directory, a fulgur checkpoint, or a reference checkpoint (config.json + model.safetensors or a shard index).",
-            "Example: fulgur convert runs/shakespeare hf/shakespeare --to reference --dtype bf16 --max-shard-size 2GB"})
+            "Example: fulgur convert runs/shakespeare hf/shakespeare --to reference --dtype bf16 --max-shard-size 2GB",
+            "         fulgur convert runs/shakespeare runs/shakespeare-int8 --quantize int8"})
 public final class ConvertCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "IN", description = "Model to read.")
     Path in;
@@ -36,21 +38,37 @@ public final class ConvertCommand implements Callable<Integer> {
     @Option(names = "--max-shard-size", defaultValue = "5GB", description = "Largest shard for --to reference (e.g. 500MB, 5GB). Default: ${DEFAULT-VALUE}.")
     String maxShardSize;
 
+    @Option(names = "--quantize", defaultValue = "none", description = "none, or int8: weight-only int8 for every linear layer, one f32 scale per output channel "
+            + "(NAME.weight I8 [out, in] and NAME.weight_scale F32 [out]); embeddings and norms keep --dtype. Loaders keep the weights int8. Default: ${DEFAULT-VALUE}.")
+    String quantize;
+
     @Override
     public Integer call() throws Exception {
         DType d = parseDType(dtype);
         long shard = parseSize(maxShardSize);
+        boolean int8 = switch (quantize.toLowerCase(Locale.ROOT)) {
+            case "none" -> false;
+            case "int8" -> true;
+            default -> throw new IllegalArgumentException("--quantize must be none or int8, got '" + quantize + "'");
+        };
         if (in.toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize())) {
             throw new IllegalArgumentException("IN and OUT are the same directory (" + in + "); write the conversion elsewhere");
         }
         try (Scope s = Scope.open(); LanguageModel model = ReferenceCheckpoint.load(in)) {
+            long before = weightBytes(model);
+            if (int8) {
+                Int8Weights.quantizeLinears(model.module());
+            }
             switch (to.toLowerCase(Locale.ROOT)) {
                 case "reference" -> ReferenceCheckpoint.save(model, out, d, shard);
                 case "fulgur" -> saveFulgur(model, out, d);
                 default -> throw new IllegalArgumentException("--to must be 'reference' or 'fulgur', got '" + to + "'");
             }
-            System.out.printf("%s (%,d parameters) → %s (%s layout%s)%n", model.describe(), model.parameterCount(), out.toAbsolutePath(), to.toLowerCase(Locale.ROOT),
-                    d == null ? "" : ", " + d.name().toLowerCase(Locale.ROOT));
+            System.out.printf("%s (%,d parameters) → %s (%s layout%s%s)%n", model.describe(), model.parameterCount(), out.toAbsolutePath(), to.toLowerCase(Locale.ROOT),
+                    d == null ? "" : ", " + d.name().toLowerCase(Locale.ROOT), int8 ? ", int8 linear layers" : "");
+            if (int8) {
+                System.out.printf("weights in memory: %,d bytes → %,d bytes%n", before, weightBytes(model));
+            }
         }
         return 0;
     }
@@ -60,11 +78,19 @@ public final class ConvertCommand implements Callable<Integer> {
         var state = model.module().stateDict();
         if (d != null) {
             var cast = new java.util.LinkedHashMap<String, fulgur.tensor.Tensor>();
-            state.forEach((k, v) -> cast.put(k, v.dtype() == d ? v : v.to(d)));
+            state.forEach((k, v) -> cast.put(k, v.dtype() == d || !ReferenceCheckpoint.keepsDtypeChoice(k, v) ? v : v.to(d)));
             state = cast;
         }
         TensorIo.save(out.resolve(Checkpoint.MODEL), state, Map.of("format", "pt"));
         AtomicFiles.writeString(out.resolve(Checkpoint.CONFIG), model.configJson());
+    }
+
+    private static long weightBytes(LanguageModel model) {
+        long n = 0;
+        for (var p : model.module().parameters()) {
+            n += p.numel() * p.value().dtype().byteSize();
+        }
+        return n;
     }
 
     static DType parseDType(String s) {

@@ -13,6 +13,8 @@ import fulgur.ops.lightning.LightningCpu;
 import fulgur.ops.lightning.LightningKernels;
 import fulgur.ops.adamw.AdamWCpu;
 import fulgur.ops.adamw.AdamWKernels;
+import fulgur.ops.Int8MatmulCpu;
+import fulgur.ops.Int8MatmulKernels;
 import fulgur.tensor.Device;
 
 /**
@@ -30,5 +32,6 @@ public final class CpuKernelProvider implements KernelProvider {
         r.add(LcsmKernels.class, cpu, d -> LcsmCpu.INSTANCE);
         r.add(AttentionKernels.class, cpu, d -> AttentionCpu.INSTANCE);
         r.add(AdamWKernels.class, cpu, d -> AdamWCpu.INSTANCE);
+        r.add(Int8MatmulKernels.class, cpu, d -> Int8MatmulCpu.INSTANCE);
     }
 }

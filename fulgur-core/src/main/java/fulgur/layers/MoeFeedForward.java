@@ -133,15 +133,8 @@ public final class MoeFeedForward extends Module {
         Moe.Dispatch dispatch = Moe.dispatch(top, e);
         int[] counts = dispatch.counts();
         Tensor rows = Indexing.indexSelect(flat, 0, dispatch.tokens()); // [N·k, D], grouped by expert
-        Tensor[] w1 = new Tensor[e], w2 = new Tensor[e], w3 = new Tensor[e];
-        for (int i = 0; i < e; i++) {
-            MoeExpert ex = experts.get(i);
-            w1[i] = ex.w1().weight().value();
-            w2[i] = ex.w2().weight().value();
-            w3[i] = ex.w3().weight().value();
-        }
-        Tensor hidden = Elementwise.mul(Activations.silu(Moe.groupedLinear(rows, counts, w1)), Moe.groupedLinear(rows, counts, w3));
-        Tensor ys = Moe.groupedLinear(hidden, counts, w2);
+        Tensor hidden = Elementwise.mul(Activations.silu(expertMaps(rows, counts, MoeExpert::w1)), expertMaps(rows, counts, MoeExpert::w3));
+        Tensor ys = expertMaps(hidden, counts, MoeExpert::w2);
         Tensor tokens = dispatch.tokens();
         Tensor pairs = dispatch.pairs();
         Tensor g = Views.reshape(Indexing.indexSelect(Views.reshape(weights, n * k), 0, pairs), n * k, 1);
@@ -201,6 +194,30 @@ public final class MoeFeedForward extends Module {
 
     public Routing routing() {
         return routing;
+    }
+
+    /**
+     * One linear map per expert over its rows ({@code counts[i]} consecutive rows each): {@link Moe#groupedLinear}, or
+     * each expert's own {@link Linear} when the experts hold weight-only int8 weights (served models).
+     */
+    private Tensor expertMaps(Tensor rows, int[] counts, java.util.function.Function<MoeExpert, Linear> map) {
+        int e = counts.length;
+        if (map.apply(experts.get(0)).weight().value().dtype() == fulgur.tensor.DType.I8) {
+            java.util.List<Tensor> outs = new java.util.ArrayList<>();
+            int at = 0;
+            for (int i = 0; i < e; i++) {
+                if (counts[i] > 0) {
+                    outs.add(map.apply(experts.get(i)).forward(Views.narrow(rows, 0, at, counts[i])));
+                }
+                at += counts[i];
+            }
+            return outs.size() == 1 ? outs.get(0) : Views.concat(0, outs.toArray(Tensor[]::new));
+        }
+        Tensor[] w = new Tensor[e];
+        for (int i = 0; i < e; i++) {
+            w[i] = map.apply(experts.get(i)).weight().value();
+        }
+        return Moe.groupedLinear(rows, counts, w);
     }
 
     public Linear gate() {

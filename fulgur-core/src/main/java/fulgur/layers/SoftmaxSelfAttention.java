@@ -35,14 +35,15 @@ public final class SoftmaxSelfAttention extends Module {
     }
 
     /**
-     * x [B, T, D] → [B, T, D] for tokens at whole-sequence positions {@code positionOffset} onwards (RoPE), attending
-     * causally through {@code attention} (a sequence shard's op, or a KV cache's append-and-attend).
+     * x [B, T, D] → [B, T, D] for tokens at whole-sequence positions {@code positionOffsets} onwards (RoPE: one offset
+     * for every row, or one per row when rows of a decoding batch stand at different positions), attending causally
+     * through {@code attention} (a sequence shard's op, or a KV cache's append-and-attend).
      */
-    public Tensor forward(Tensor x, long positionOffset, SoftmaxAttentionOp attention) {
+    public Tensor forward(Tensor x, long[] positionOffsets, SoftmaxAttentionOp attention) {
         int b = x.size(0);
         int t = x.size(1);
-        Tensor q = rope.apply(Views.reshape(qProj.forward(x), b, t, heads, headDim), positionOffset);
-        Tensor k = rope.apply(Views.reshape(kProj.forward(x), b, t, kvHeads, headDim), positionOffset);
+        Tensor q = rope.apply(Views.reshape(qProj.forward(x), b, t, heads, headDim), positionOffsets);
+        Tensor k = rope.apply(Views.reshape(kProj.forward(x), b, t, kvHeads, headDim), positionOffsets);
         Tensor v = Views.reshape(vProj.forward(x), b, t, kvHeads, headDim);
         double scale = 1 / Math.sqrt(headDim);
         Tensor o = attention.apply(q, k, v, scale, true);

@@ -11,10 +11,10 @@ import fulgur.ops.lightning.LightningAttentionOp;
 public final class LayerAttention {
     private LayerAttention() {}
 
-    /** Where the tokens of this forward start in the whole sequence. */
-    public static long position(HybridCache cache, SequenceShard shard) {
+    /** Where the tokens of this forward start in the whole sequence: one offset, or one per row of a decoding batch. */
+    public static long[] positions(HybridCache cache, SequenceShard shard) {
         check(cache, shard);
-        return cache == null ? shard.positionOffset() : cache.position();
+        return cache == null ? new long[] {shard.positionOffset()} : cache.positions();
     }
 
     /** Softmax attention of layer {@code layer}: append to and attend over its KV cache, or the shard's op. */

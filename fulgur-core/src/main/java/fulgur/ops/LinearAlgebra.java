@@ -2,6 +2,7 @@ package fulgur.ops;
 
 import fulgur.backend.Backends;
 import fulgur.autograd.Autograd;
+import fulgur.tensor.DType;
 import fulgur.tensor.Tensor;
 
 /** Matrix products with broadcast batch dimensions, and the linear layer's affine map. */
@@ -47,6 +48,39 @@ public final class LinearAlgebra {
             }
             return new Tensor[] {ga, gb};
         });
+    }
+
+    /**
+     * x [..., in] · (diag(scale)·q)ᵀ + bias with int8 weights q [out, in] and per-output-channel scales [out]: the
+     * linear layer of a weight-only quantized model. Computes in f32 and returns x's dtype. Inference only: a backward
+     * through it fails (quantized weights are not trained).
+     */
+    public static Tensor linearInt8(Tensor x, Tensor q, Tensor scale, Tensor bias) {
+        String op = "linearInt8";
+        if (q.ndim() != 2 || q.dtype() != DType.I8 || x.size(-1) != q.size(1)) {
+            throw new IllegalArgumentException(op + ": input " + x.describe() + " does not match int8 weight " + q.describe() + " (expected [..., " + q.size(-1) + "])");
+        }
+        if (scale.ndim() != 1 || scale.size(0) != q.size(0)) {
+            throw new IllegalArgumentException(op + ": scale " + scale.describe() + " must hold one value per output channel of " + q.describe());
+        }
+        Elementwise.checkSameDevice(op, x, q);
+        Elementwise.checkSameDevice(op, x, scale);
+        int[] s = x.shape();
+        Tensor x2 = Views.reshape(x, -1, q.size(1));
+        Tensor xf = x2.dtype() == DType.F32 && x2.isContiguous() ? x2.detach() : x2.detach().to(DType.F32).contiguous();
+        Tensor sf = scale.dtype() == DType.F32 && scale.isContiguous() ? scale.detach() : scale.detach().to(DType.F32).contiguous();
+        Tensor y = Int8Matmul.apply(xf, q.isContiguous() ? q : q.contiguous(), sf);
+        if (x.dtype() != DType.F32) {
+            y = y.to(x.dtype());
+        }
+        y = Autograd.record(op, y, new Tensor[] {x}, g -> {
+            throw new UnsupportedOperationException(op + ": int8 weights serve inference only; train from the unquantized checkpoint");
+        });
+        if (bias != null) {
+            y = Elementwise.add(y, bias);
+        }
+        s[s.length - 1] = q.size(0);
+        return Views.reshape(y, s);
     }
 
     /** x [..., in] · wᵀ (w [out, in], as torch.nn.Linear stores it) + bias [out]. */

@@ -122,6 +122,7 @@ public final class CudaBackend implements Backend {
     return CudaMatmul.matmul(gpu, gemm, tf32, a, b, transA, transB, outDtype);
   }
 
+
   @Override
   public Tensor softmax(Tensor x, boolean log) { return CudaNn.softmax(gpu, x, log); }
 

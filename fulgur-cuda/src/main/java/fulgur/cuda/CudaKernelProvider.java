@@ -4,9 +4,11 @@ import fulgur.backend.KernelProvider;
 import fulgur.cuda.ops.adamw.CudaAdamW;
 import fulgur.cuda.ops.glu.CudaGlu;
 import fulgur.cuda.ops.lightning.CudaLightning;
+import fulgur.cuda.ops.quant.CudaInt8Matmul;
 import fulgur.ops.GluKernels;
 import fulgur.ops.adamw.AdamWKernels;
 import fulgur.ops.lightning.LightningKernels;
+import fulgur.ops.Int8MatmulKernels;
 import fulgur.tensor.Device;
 
 /**
@@ -21,5 +23,6 @@ public final class CudaKernelProvider implements KernelProvider {
     r.add(LightningKernels.class, cuda, CudaLightning::on);
     r.add(GluKernels.class, cuda, CudaGlu::on);
     r.add(AdamWKernels.class, cuda, CudaAdamW::on);
+    r.add(Int8MatmulKernels.class, cuda, CudaInt8Matmul::on);
   }
 }

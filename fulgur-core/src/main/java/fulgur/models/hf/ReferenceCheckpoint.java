@@ -8,6 +8,7 @@ import fulgur.io.safetensors.SafetensorsWriter;
 import fulgur.models.Architecture;
 import fulgur.models.Architectures;
 import fulgur.models.LanguageModel;
+import fulgur.nn.Int8Weights;
 import fulgur.tensor.DType;
 import fulgur.tensor.Device;
 import fulgur.tensor.Tensor;
@@ -17,8 +18,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Checkpoints in the layout of each architecture's reference implementation (Hugging Face): a directory with
@@ -69,12 +72,26 @@ public final class ReferenceCheckpoint {
         }
     }
 
-    /** Loads {@code dir}'s safetensors (single or sharded) into {@code model}, strictly. */
+    /**
+     * Loads {@code dir}'s safetensors (single or sharded) into {@code model}, strictly. Int8 weights with their scales
+     * ({@link Int8Weights}) turn their linear layers into int8 ones, which keep them int8 in memory.
+     */
     public static void loadWeights(Path dir, Architecture arch, String configJson, LanguageModel model) throws IOException {
         try (Safetensors st = Safetensors.open(dir)) {
             Map<String, Tensor> theirs = new LinkedHashMap<>();
             for (SafetensorsEntry e : st.entries()) {
                 theirs.put(e.name(), TensorIo.toTensor(e, dir));
+            }
+            Set<String> int8 = new LinkedHashSet<>();
+            theirs.forEach((name, t) -> {
+                if (t.dtype() == DType.I8) {
+                    int8.add(name);
+                }
+            });
+            try {
+                Int8Weights.prepareLinears(model.module(), int8);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(dir + " (" + st.describe() + "): " + e.getMessage(), e);
             }
             Map<String, Tensor> ours = theirs.keySet().equals(model.module().namedParameters().keySet()) ? theirs : arch.fromReference(theirs, configJson);
             try {
@@ -129,7 +146,7 @@ public final class ReferenceCheckpoint {
 
     private static SafetensorsEntry entry(String name, Tensor t, DType dtype) {
         Tensor host = t.device().kind() == Device.Kind.CPU ? t.detach() : t.detach().to(Device.CPU);
-        if (dtype != null && host.dtype() != dtype) {
+        if (dtype != null && host.dtype() != dtype && keepsDtypeChoice(name, host)) {
             host = host.to(dtype);
         }
         Tensor c = host.isContiguous() ? host : host.contiguous();
@@ -140,6 +157,11 @@ public final class ReferenceCheckpoint {
             shape[i] = c.shape()[i];
         }
         return new SafetensorsEntry(name, c.dtype().safetensorsName(), shape, seg);
+    }
+
+    /** Whether a tensor takes the dtype a save asks for: floating ones do, except the scales of int8 weights (f32). */
+    public static boolean keepsDtypeChoice(String name, Tensor t) {
+        return t.dtype().isFloating() && !name.endsWith(Int8Weights.SCALE_SUFFIX);
     }
 
     static void deleteTree(Path p) throws IOException {

@@ -45,7 +45,7 @@ final class LlamaLayer extends Module {
     Tensor forward(Tensor x, HybridCache cache, SequenceShard shard) {
         Tensor n = inputLayernorm.forward(x);
         Tensor a = softmax != null
-                ? softmax.forward(n, LayerAttention.position(cache, shard), LayerAttention.softmax(cache, index, shard))
+                ? softmax.forward(n, LayerAttention.positions(cache, shard), LayerAttention.softmax(cache, index, shard))
                 : linear.forward(n, LayerAttention.linear(cache, index, shard));
         Tensor h = Elementwise.add(x, a);
         return Elementwise.add(h, mlp.forward(postAttentionLayernorm.forward(h)));

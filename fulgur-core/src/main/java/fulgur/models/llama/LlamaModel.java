@@ -106,4 +106,12 @@ public final class LlamaModel extends fulgur.models.DecoderLm {
         java.util.Arrays.fill(softmax, !config.isLinear());
         return new HybridCache(softmax);
     }
+
+    /** A cache over rows of a state pool and their paged keys and values (batched decoding). */
+    @Override
+    public HybridCache newCache(fulgur.models.BatchState batch) {
+        boolean[] softmax = new boolean[config.numHiddenLayers()];
+        java.util.Arrays.fill(softmax, !config.isLinear());
+        return new HybridCache(softmax, batch);
+    }
 }

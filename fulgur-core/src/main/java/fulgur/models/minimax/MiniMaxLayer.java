@@ -56,7 +56,7 @@ final class MiniMaxLayer extends Module {
 
     Tensor forward(Tensor x, HybridCache cache, SequenceShard shard) {
         Tensor n = inputLayernorm.forward(x);
-        Tensor a = softmax != null ? softmax.forward(n, LayerAttention.position(cache, shard), LayerAttention.softmax(cache, index, shard))
+        Tensor a = softmax != null ? softmax.forward(n, LayerAttention.positions(cache, shard), LayerAttention.softmax(cache, index, shard))
                 : lightning.forward(n, cache, index, shard);
         Tensor h = residual(postnorm ? n : x, a, attnAlpha, attnBeta);
         Tensor m = postAttentionLayernorm.forward(h);
