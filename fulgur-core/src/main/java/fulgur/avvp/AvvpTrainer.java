@@ -51,6 +51,7 @@ public final class AvvpTrainer {
     private final Listener listener;
     private long stopAfter = Long.MAX_VALUE;
     private int evalBatchSize = 64;
+    private double timeLimitSeconds = Double.POSITIVE_INFINITY;
 
     /**
      * @param eval     evaluated every {@code cfg.evalEvery()} steps and at the end (null: never)
@@ -69,6 +70,15 @@ public final class AvvpTrainer {
     /** Stops (after checkpointing) once this many steps are done in total: an interruption on purpose, for tests. */
     public AvvpTrainer stopAfter(long step) {
         this.stopAfter = step;
+        return this;
+    }
+
+    /** Ends the run (evaluating and checkpointing as at the last step) once this much wall time has passed. */
+    public AvvpTrainer timeLimit(double seconds) {
+        if (!(seconds > 0)) {
+            throw new IllegalArgumentException("time limit must be > 0 seconds, got " + seconds);
+        }
+        this.timeLimitSeconds = seconds;
         return this;
     }
 
@@ -114,6 +124,7 @@ public final class AvvpTrainer {
         model.module().train(true);
         Map<String, Double> last = Map.of();
         AvvpMetrics.Scores lastEval = null;
+        long runStart = System.nanoTime();
         try {
             while (step < cfg.steps() && step < stopAfter) {
                 double lr = schedule.lr(step);
@@ -139,13 +150,17 @@ public final class AvvpTrainer {
                 opt.step();
                 last = sums;
                 listener.step(step, lr, sums, gradNorm, (System.nanoTime() - start) / 1e9);
-                boolean end = step == cfg.steps();
+                boolean outOfTime = (System.nanoTime() - runStart) / 1e9 >= timeLimitSeconds;
+                boolean end = step == cfg.steps() || outOfTime;
                 if (eval != null && ((cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) || end)) {
                     lastEval = AvvpEvaluation.evaluate(model, eval, evalBatchSize);
                     listener.evaluated(step, lastEval);
                 }
                 if ((cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0) || end || step == stopAfter) {
                     Checkpoint.save(checkpointDir(), model.module().stateDict(), model.configJson(), opt, trainerState(step, sampler));
+                }
+                if (outOfTime) {
+                    break;
                 }
             }
         } finally {
