@@ -20,13 +20,13 @@ import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
 import fulgur.train.LrSchedule;
 import fulgur.train.TrainConfig;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * LEAP on the GPU through the backend, unchanged: the loss (every term) and every parameter gradient of a batch match
@@ -87,10 +87,9 @@ class LeapGpuTest {
   }
 
   @Test
-  void trainsOnTheGpuAndItsCheckpointPredictsTheSameOnTheCpu() throws Exception {
+  void trainsOnTheGpuAndItsCheckpointPredictsTheSameOnTheCpu(@TempDir Path out) throws Exception {
     gpu();
     SyntheticAvvp task = task();
-    Path out = Files.createTempDirectory("leap-gpu");
     TrainConfig cfg = new TrainConfig(40, 16, 10, 1, 3e-3, 4, LrSchedule.Kind.COSINE, 0.1, 0.01, 0.9, 0.999, 1e-8, 1.0, 20, 0, 1);
     AvvpDataset test = task.split(SyntheticAvvp.Split.TEST);
     try (Scope s = Scope.open("leap-gpu-train"); LeapModel m = new LeapModel(config(task), 3)) {
