@@ -26,13 +26,13 @@ import picocli.CommandLine.Option;
 
 /** Where training data comes from: text files, token shards, or the MQAR task. */
 final class DataOptions {
-    @Option(names = "--data", description = "Text (.txt) or JSONL (\"text\" field) files to train on.")
+    @Option(names = "--data", description = "Text (.txt) or JSONL (\"text\" field) files to train on; for --model leap, an LLP directory.")
     List<Path> data = new ArrayList<>();
 
     @Option(names = "--shards", description = "A directory of binary token shards (see TokenShards).")
     Path shards;
 
-    @Option(names = "--task", description = "A built-in task instead of data: mqar.")
+    @Option(names = "--task", description = "A built-in task instead of data: mqar, or avvp-synthetic (audio-visual video parsing, for --model leap).")
     String task;
 
     @Option(names = "--tokenizer", defaultValue = "byte", description = "byte, or a Hugging Face tokenizer.json. Default: ${DEFAULT-VALUE}.")

@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** The fulgur command line. */
 @Command(name = "fulgur", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Train and serve linear-complexity sequence models (Lightning Attention / TransNormerLLM, HGRN2, MetaLA, LightNet, LCSM, softmax and hybrid models) on the JVM.",
-        subcommands = {DemoCommand.class, TrainCommand.class, GenerateCommand.class, ServeCommand.class, ConvertCommand.class, BenchCommand.class, MqarSweepCommand.class, LaunchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {DemoCommand.class, TrainCommand.class, GenerateCommand.class, ServeCommand.class, EvalCommand.class, ConvertCommand.class, BenchCommand.class, MqarSweepCommand.class, LaunchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec

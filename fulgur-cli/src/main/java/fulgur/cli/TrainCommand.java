@@ -12,13 +12,16 @@ import java.nio.file.StandardCopyOption;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Train a language model on text, token shards or MQAR.",
+        description = {"Train a language model on text, token shards or MQAR, or LEAP (--model leap) on audio-visual video parsing.",
             "Writes OUT/checkpoint (safetensors + config.json + optimizer + trainer state), OUT/metrics.jsonl and OUT/loss.png.",
             "Example: fulgur train --data corpus.txt --steps 2000 --out runs/shakespeare",
-            "Distributed: --sp N --dp M (local backend: N·M ranks as threads of this process; nccl: under 'fulgur launch')."})
+            "Distributed: --sp N --dp M (local backend: N·M ranks as threads of this process; nccl: under 'fulgur launch').",
+            "LEAP: fulgur train --model leap --data LLP_DIR (or --task avvp-synthetic) --out runs/leap; then fulgur eval avvp --model-dir runs/leap ..."})
 public final class TrainCommand implements Callable<Integer> {
     @Mixin
     DataOptions dataOptions = new DataOptions();
@@ -32,6 +35,12 @@ public final class TrainCommand implements Callable<Integer> {
     @Mixin
     ParallelOptions parallelOptions = new ParallelOptions();
 
+    @Mixin
+    AvvpOptions avvpOptions = new AvvpOptions();
+
+    @Spec
+    CommandSpec spec;
+
     @Option(names = "--out", defaultValue = "runs/train", description = "Output directory. Default: ${DEFAULT-VALUE}.")
     Path out;
 
@@ -43,6 +52,9 @@ public final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (AvvpTrain.applies(modelOptions, dataOptions)) { // LEAP is no language model: its own data, loop and scores
+            return AvvpTrain.run(spec.commandLine().getParseResult(), dataOptions, modelOptions, trainOptions, avvpOptions, out, resume, timeLimitMinutes) != null ? 0 : 1;
+        }
         TrainConfig cfg = trainOptions.build(1000, 16, 128, 3e-3, 100);
         fulgur.tensor.DType precision = trainOptions.mixedPrecision();
         if (trainOptions.cudaGraph && modelOptions.device().kind() != fulgur.tensor.Device.Kind.CUDA) {
