@@ -476,24 +476,41 @@ static __device__ __forceinline__ void load_tile2(u32 sbase, const bf16* g, long
   }
 }
 
-// The expert and m-tile of this CTA's x index: tiles are numbered expert by expert, ceil(count / GM) each.
+// The expert and m-tile of this CTA's x index: tiles are numbered expert by expert, ceil(count / GM) each. The
+// threads scan the experts' tile counts together, GNT experts at a time.
 static __device__ __forceinline__ bool find_tile(const int* offsets, int E, int tile, int* e, int* mt) {
+  __shared__ int sWarp[GNT / 32];
   __shared__ int sE, sT;
-  if (threadIdx.x == 0) {
-    int acc = 0, found = -1, m = 0;
-    for (int i = 0; i < E; ++i) {
-      const int tl = (offsets[i + 1] - offsets[i] + GM - 1) / GM;
-      if (tile < acc + tl) {
-        found = i;
-        m = tile - acc;
-        break;
-      }
-      acc += tl;
-    }
-    sE = found;
-    sT = m;
-  }
+  const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5;
+  if (tid == 0) sE = -1;
   __syncthreads();
+  int base = 0;  // tiles of the experts before this chunk
+  for (int c0 = 0; c0 < E; c0 += GNT) {
+    const int i = c0 + tid;
+    const int tl = i < E ? (offsets[i + 1] - offsets[i] + GM - 1) / GM : 0;
+    int incl = tl;
+#pragma unroll
+    for (int m = 1; m < 32; m <<= 1) {
+      const int o = __shfl_up_sync(0xffffffffu, incl, m);
+      if (lane >= m) incl += o;
+    }
+    if (lane == 31) sWarp[w] = incl;
+    __syncthreads();
+    int before = 0, total = 0;
+#pragma unroll
+    for (int ww = 0; ww < GNT / 32; ++ww) {
+      if (ww < w) before += sWarp[ww];
+      total += sWarp[ww];
+    }
+    const int first = base + before + incl - tl;
+    if (tl > 0 && tile >= first && tile < first + tl) {
+      sE = i;
+      sT = tile - first;
+    }
+    base += total;
+    __syncthreads();
+    if (sE >= 0) break;
+  }
   *e = sE;
   *mt = sT;
   return sE >= 0;
