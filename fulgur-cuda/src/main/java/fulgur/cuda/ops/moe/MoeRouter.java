@@ -5,7 +5,6 @@ import fulgur.cuda.Kernel;
 import fulgur.cuda.ops.LaunchContext;
 import fulgur.tensor.DType;
 import fulgur.tensor.Device;
-import fulgur.tensor.Shape;
 import fulgur.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.List;
@@ -235,6 +234,4 @@ public final class MoeRouter {
     LaunchContext.release(dg, dGates);
     return dl;
   }
-
-  static String str(int... shape) { return Shape.str(shape); }
 }
