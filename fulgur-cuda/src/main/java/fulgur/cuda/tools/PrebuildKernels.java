@@ -29,6 +29,7 @@ public final class PrebuildKernels {
       for (int dv : new int[] {64, 128}) out.add(Map.of("file", "lightning.cu", "DK", Integer.toString(dk), "DV", Integer.toString(dv)));
     }
     for (int d : new int[] {32, 64, 96, 128, 256}) out.add(Map.of("file", "flash_attn.cu", "HD", Integer.toString(d)));
+    for (int d : new int[] {64, 128}) out.add(Map.of("file", "flash_attn_sm90.cu", "HD", Integer.toString(d)));
     out.add(Map.of("file", "moe.cu"));
     return out;
   }

@@ -70,6 +70,38 @@ public final class OutputCheck {
     return err;
   }
 
+  /**
+   * Compares an output whose exact value comes from terms that cancel: passes when ‖got − ref‖ ≤ tol·‖ref‖ +
+   * floor·‖scale‖, {@code scale} being the output computed with the magnitudes of those terms (so {@code floor} is a
+   * rounding bound relative to what cancelled, a few hundred ulps of the arithmetic's precision). Where nothing cancels,
+   * ‖scale‖ ≈ ‖ref‖ and the check is the plain relative one; where the exact value is ~0 it is an absolute bound.
+   */
+  public double addCancelling(String name, double[] got, double[] ref, double[] scale, double tol, double floor, int... shape) {
+    double num = 0, den = 0, sc = 0;
+    int nonFinite = 0, first = -1;
+    for (int i = 0; i < got.length; i++) {
+      if (!Double.isFinite(got[i])) nonFinite++;
+      double d = got[i] - ref[i];
+      num += d * d;
+      den += ref[i] * ref[i];
+      sc += scale[i] * scale[i];
+    }
+    double rms = Math.sqrt(den / Math.max(1, got.length));
+    for (int i = 0; i < got.length && first < 0; i++) {
+      if (!Double.isFinite(got[i]) || Math.abs(got[i] - ref[i]) > 20 * (tol * Math.max(rms, Math.abs(ref[i])) + floor * Math.abs(scale[i]))) first = i;
+    }
+    double diff = Math.sqrt(num), bound = tol * Math.sqrt(den) + floor * Math.sqrt(sc);
+    boolean ok = got.length == ref.length && nonFinite == 0 && diff <= bound;
+    if (!ok) failed = true;
+    double err = den > 0 ? diff / Math.sqrt(den) : diff;
+    StringBuilder sb = new StringBuilder(String.format("  %-8s %s rel err %.3e (tol %.0e; |got-ref| %.3e <= %.0e |ref| + %.0e |cancelled terms| = %.3e)",
+        name, ok ? "ok  " : "FAIL", err, tol, diff, tol, floor, bound));
+    if (nonFinite > 0) sb.append(String.format(", %d non-finite", nonFinite));
+    if (first >= 0) sb.append(String.format(", first mismatch at %s: got %.6g, expected %.6g", coords(first, shape), got[first], ref[first]));
+    lines.add(sb.toString());
+    return err;
+  }
+
   /** Compares integers exactly (routing decisions). */
   public void exact(String name, int[] got, int[] ref) {
     int first = -1;

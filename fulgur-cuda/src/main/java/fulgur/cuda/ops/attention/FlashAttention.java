@@ -10,8 +10,7 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * Softmax attention on CUDA tensor cores, forward and backward (the FlashAttention-2 algorithm; kernels in
- * {@code flash_attn.cu}), in the layout of fulgur and flash-linear-attention:
+ * Softmax attention on CUDA tensor cores, forward and backward, in the layout of fulgur and flash-linear-attention:
  * <pre>
  *   o[b,i,h,:] = sum_j softmax_j(scale * q[b,i,h,:] . k[b,j,g,:]) v[b,j,g,:],   g = h / (H / Hkv)
  * </pre>
@@ -25,40 +24,114 @@ import java.util.Map;
  * <p>Packed sequences ({@link #forwardPacked}): B = 1 and cumulative sequence starts {@code cuSeqlens} (i32
  * {@code [N+1]}) for queries and keys; each sequence attends only within itself.
  *
+ * <p>Two kernel families ({@link Kernels}): the FlashAttention-2 algorithm on {@code mma.sync} ({@code flash_attn.cu},
+ * every head dim, sm_80 and later), and on Hopper (compute capability 9.0, head dims 64 and 128) the
+ * FlashAttention-3 design on warpgroup MMAs ({@code flash_attn_sm90.cu}: wgmma, a producer warpgroup with
+ * mbarrier-tracked copies, softmax overlapped with the next product). {@link Kernels#AUTO} (the default, or the
+ * system property {@value #KERNELS_PROPERTY} = auto | mma_sync | wgmma) takes the second where it applies.
+ *
  * <p>All work is enqueued on the backend's stream and nothing is read back to the host, so the calls can be
- * captured in a CUDA graph. dQ accumulates in f32 through atomic adds, so the backward's dQ is not bitwise
- * reproducible across runs (as in FlashAttention-2).
+ * captured in a CUDA graph. dQ accumulates in f32 through atomic adds (bulk reductions on Hopper), so the backward's
+ * dQ is not bitwise reproducible across runs (as in FlashAttention-2 and -3).
  */
 public final class FlashAttention {
   static final String FILE = "flash_attn.cu";
+  static final String FILE_SM90 = "flash_attn_sm90.cu";
+  /** System property choosing the kernel family of new instances: auto, mma_sync or wgmma. */
+  public static final String KERNELS_PROPERTY = "fulgur.cuda.attention.kernels";
   private static final float LOG2E = 1.4426950408889634f;
-  /** Keys per backward CTA (16 per warp, 8 warps). */
+  /** Keys per backward CTA (16 per warp, 8 warps; on Hopper 64 per warpgroup, 2 warpgroups). */
   static final int BWD_BN = 128;
+
+  /** Which kernels run. */
+  public enum Kernels {
+    /** Warpgroup MMAs where they apply (compute capability 9.0, head dim 64 or 128), else mma.sync. */
+    AUTO,
+    /** The FlashAttention-2 kernels on mma.sync (every head dim and GPU). */
+    MMA_SYNC,
+    /** The Hopper warpgroup kernels; an error where they do not apply. */
+    WGMMA
+  }
 
   private final LaunchContext lc;
   private final Map<String, String> extraDefines;
+  private final Kernels kernels;
 
-  public FlashAttention(CudaBackend backend) { this(new LaunchContext(backend), Map.of()); }
+  public FlashAttention(CudaBackend backend) { this(new LaunchContext(backend), Map.of(), defaultKernels()); }
 
-  private FlashAttention(LaunchContext lc, Map<String, String> extraDefines) {
+  private FlashAttention(LaunchContext lc, Map<String, String> extraDefines, Kernels kernels) {
     this.lc = lc;
     this.extraDefines = Map.copyOf(extraDefines);
+    this.kernels = kernels;
   }
 
   /** On the backend of a CUDA device. */
-  public static FlashAttention on(Device device) { return new FlashAttention(LaunchContext.of(device), Map.of()); }
+  public static FlashAttention on(Device device) { return new FlashAttention(LaunchContext.of(device), Map.of(), defaultKernels()); }
+
+  static Kernels defaultKernels() {
+    String v = System.getProperty(KERNELS_PROPERTY, "auto").trim().toUpperCase(java.util.Locale.ROOT);
+    try {
+      return Kernels.valueOf(v);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(KERNELS_PROPERTY + " must be auto, mma_sync or wgmma, got " + System.getProperty(KERNELS_PROPERTY));
+    }
+  }
+
+  /** The same op with another kernel family. */
+  public FlashAttention withKernels(Kernels k) { return new FlashAttention(lc, extraDefines, k); }
+
+  /** The kernel family this instance was made with. */
+  public Kernels kernels() { return kernels; }
 
   /**
-   * The same op compiled with other tile settings (benchmarks): {@code FWD_QREGS} (0/1: the queries' fragments in
-   * registers), {@code FWD_MINB} (CTAs per multiprocessor the forward is register-budgeted for), {@code BWD_BM}
-   * (queries per backward step, 32 or 64), {@code BWD_MINB}.
+   * The same op compiled with other tile settings (benchmarks). mma.sync kernels: {@code FWD_QREGS} (0/1: the
+   * queries' fragments in registers), {@code FWD_MINB} (CTAs per multiprocessor the forward is register-budgeted
+   * for), {@code BWD_BM} (queries per backward step, 32 or 64), {@code BWD_MINB}. Warpgroup kernels (forward):
+   * {@code F90_WG} (consumer warpgroups of 64 query rows, 2 or 3), {@code F90_STAGES} (K/V ring depth, 2 or 3),
+   * {@code F90_OVERLAP} (0/1: softmax overlapped with the previous block's P V), {@code F90_PINGPONG} (0/1: the
+   * warpgroups take turns issuing their products); three warpgroups with three stages exceed the shared memory at head
+   * dim 128.
    */
   public FlashAttention withDefines(Map<String, String> defines) {
-    for (String k : defines.keySet()) {
-      if (!k.matches("FWD_QREGS|FWD_MINB|BWD_BM|BWD_MINB")) throw new IllegalArgumentException("unknown kernel setting " + k);
-    }
-    return new FlashAttention(lc, defines);
+    checkDefines(defines);
+    return new FlashAttention(lc, defines, kernels);
   }
+
+  static void checkDefines(Map<String, String> defines) {
+    for (Map.Entry<String, String> e : defines.entrySet()) {
+      String k = e.getKey(), v = e.getValue();
+      boolean ok = switch (k) {
+        case "FWD_QREGS", "FWD_MINB", "BWD_MINB", "F90_OVERLAP", "F90_PINGPONG" -> v.matches("[0-9]");
+        case "BWD_BM" -> v.equals("32") || v.equals("64");
+        case "F90_WG" -> v.equals("2") || v.equals("3");
+        case "F90_STAGES" -> v.equals("2") || v.equals("3");
+        default -> throw new IllegalArgumentException("unknown kernel setting " + k);
+      };
+      if (!ok) throw new IllegalArgumentException("kernel setting " + k + "=" + v + " is out of range");
+    }
+  }
+
+  /**
+   * Whether head dim {@code d} runs on the warpgroup kernels here (forward and backward alike).
+   *
+   * @throws IllegalArgumentException with {@link Kernels#WGMMA} where they do not apply
+   */
+  public boolean usesWgmma(int d) {
+    boolean fits = wgmmaApplies(lc.context().device().ccMajor(), lc.context().device().ccMinor(), d);
+    return switch (kernels) {
+      case MMA_SYNC -> false;
+      case AUTO -> fits;
+      case WGMMA -> {
+        if (!fits) {
+          throw new IllegalArgumentException("flashAttention: the warpgroup (wgmma) kernels need compute capability 9.0 and head dim 64 or 128, got "
+              + lc.context().device() + " and head dim " + d);
+        }
+        yield true;
+      }
+    };
+  }
+
+  static boolean wgmmaApplies(int ccMajor, int ccMinor, int d) { return ccMajor == 9 && ccMinor == 0 && (d == 64 || d == 128); }
 
   /** Forward result: o and the row log-sum-exp. */
   public record Output(Tensor out, Tensor lse) implements AutoCloseable {
@@ -81,13 +154,22 @@ public final class FlashAttention {
 
   // ------------------------------------------------------------------ configuration (mirrors flash_attn.cu)
 
-  private Map<String, String> defines(int d) {
-    Map<String, String> m = new HashMap<>(extraDefines);
+  /** HD and the settings of {@code file}'s kernels (F90_* for the warpgroup file, the others for the mma.sync one). */
+  private Map<String, String> defines(String file, int d) {
+    Map<String, String> m = new HashMap<>();
+    boolean sm90 = file.equals(FILE_SM90);
+    extraDefines.forEach((k, v) -> {
+      if (k.startsWith("F90_") == sm90) m.put(k, v);
+    });
     m.put("HD", Integer.toString(d));
     return m;
   }
 
-  private Kernel kernel(int d, String name) { return lc.kernel(FILE, defines(d), name); }
+  private Kernel kernel(int d, String name) { return lc.kernel(FILE, defines(FILE, d), name); }
+
+  private Kernel kernel90(int d, String name) { return lc.kernel(FILE_SM90, defines(FILE_SM90, d), name); }
+
+  private int setting(String key, int dflt) { return Integer.parseInt(extraDefines.getOrDefault(key, Integer.toString(dflt))); }
 
   static int smemCols(int d) { return d == 96 ? 128 : d; }
 
@@ -100,6 +182,23 @@ public final class FlashAttention {
   private int bwdBlockM() { return Integer.parseInt(extraDefines.getOrDefault("BWD_BM", "64")); }
 
   static int bwdSmem(int d, int bm) { return 2 * BWD_BN * smemCols(d) * 2 + 4 * bm * smemCols(d) * 2 + BWD_BN * bm * 2 + 4 * bm * 4; }
+
+  // warpgroup kernels (mirrors flash_attn_sm90.cu): 1024 bytes of slack to align the tiles to 1024
+
+  /** Query rows per forward CTA: 64 per consumer warpgroup. */
+  static int fwd90BlockM(int warpgroups) { return 64 * warpgroups; }
+
+  static int fwd90Smem(int d, int warpgroups, int stages) {
+    return 1024 + fwd90BlockM(warpgroups) * d * 2 + 2 * stages * 128 * d * 2 + 8 * (1 + 4 * stages);
+  }
+
+  /** Queries per backward step. */
+  static int bwd90BlockM(int d) { return d == 64 ? 128 : 64; }
+
+  static int bwd90Smem(int d) {
+    int bm = bwd90BlockM(d);
+    return 1024 + 2 * BWD_BN * d * 2 + 4 * bm * d * 2 + BWD_BN * bm * 2 + 2 * bm * (d + 8) * 4 + 4 * bm * 4;
+  }
 
   /**
    * How many CTAs share one key block's query-head group in the backward: 1 (each CTA sums its whole group, no
@@ -166,9 +265,14 @@ public final class FlashAttention {
     Tensor o = lc.empty(DType.BF16, s.batch(), s.tq(), s.heads(), d);
     Tensor lse = lc.empty(DType.F32, s.batch(), s.heads(), s.tq());
     if (s.tq() == 0 || maxQ == 0) return new Output(o, lse);
-    int bm = fwdBlockM(d);
+    boolean wg = usesWgmma(d);
+    int warpgroups = setting("F90_WG", 2);
+    int bm = wg ? fwd90BlockM(warpgroups) : fwdBlockM(d);
+    Kernel kern = wg ? kernel90(d, "fa90_fwd") : kernel(d, "fa_fwd");
+    int threads = wg ? 128 * (warpgroups + 1) : 32 * fwdWarps(d);
+    int smem = wg ? fwd90Smem(d, warpgroups, setting("F90_STAGES", 2)) : fwdSmem(d);
     try (Operand qo = Operand.of(lc, op, q); Operand ko = Operand.of(lc, op, k); Operand vo = Operand.of(lc, op, v)) {
-      kernel(d, "fa_fwd").launch(lc.stream(), (maxQ + bm - 1) / bm, s.heads(), zCount, 32 * fwdWarps(d), fwdSmem(d),
+      kern.launch(lc.stream(), (maxQ + bm - 1) / bm, s.heads(), zCount, threads, smem,
           qo.ptr(), ko.ptr(), vo.ptr(), lc.ptr(o, op), lc.ptr(lse, op), lc.ptr(cuQ, op), lc.ptr(cuK, op),
           qo.sb(), qo.st(), qo.sh(), ko.sb(), ko.st(), ko.sh(), vo.sb(), vo.st(), vo.sh(),
           s.tq(), s.tk(), s.heads(), s.kvHeads(), (float) (scale * LOG2E), causal ? 1 : 0);
@@ -261,7 +365,9 @@ public final class FlashAttention {
         dkAcc = lc.zeros(DType.F32, b, s.tk(), hk, d);
         dvAcc = lc.zeros(DType.F32, b, s.tk(), hk, d);
       }
-      kernel(d, "fa_bwd").launch(lc.stream(), keyBlocks, hk * parts, zCount, 256, bwdSmem(d, bm),
+      boolean wg = usesWgmma(d);
+      Kernel main = wg ? kernel90(d, "fa90_bwd") : kernel(d, "fa_bwd");
+      main.launch(lc.stream(), keyBlocks, hk * parts, zCount, 256, wg ? bwd90Smem(d) : bwdSmem(d, bm),
           qo.ptr(), ko.ptr(), vo.ptr(), go.ptr(), lc.ptr(lsec, op), lc.ptr(delta, op), lc.ptr(dqAcc, op),
           lc.ptr(dk, op), lc.ptr(dv, op), lc.ptr(dkAcc, op), lc.ptr(dvAcc, op), lc.ptr(cuQ, op), lc.ptr(cuK, op),
           qo.sb(), qo.st(), qo.sh(), ko.sb(), ko.st(), ko.sh(), vo.sb(), vo.st(), vo.sh(), go.sb(), go.st(), go.sh(),

@@ -89,6 +89,59 @@ class AttentionArgumentsTest {
     }
     assertThat(FlashAttention.fwdSmem(128)).isEqualTo((128 + 256) * 128 * 2);
     assertThat(FlashAttention.bwdSmem(128, 64)).isEqualTo(2 * 128 * 128 * 2 + 4 * 64 * 128 * 2 + 128 * 64 * 2 + 4 * 64 * 4);
+    // warpgroup kernels: every forward setting but three warpgroups with three stages at D=128 (the launch then fails
+    // with the kernel's shared-memory need), and the backward
+    for (int d : new int[] {64, 128}) {
+      for (int wg = 2; wg <= 3; wg++) {
+        for (int stages = 2; stages <= 3; stages++) {
+          boolean fits = !(d == 128 && wg == 3 && stages == 3);
+          assertThat(FlashAttention.fwd90Smem(d, wg, stages) <= 227 * 1024).as("wgmma forward D=%d WG=%d stages=%d", d, wg, stages)
+              .isEqualTo(fits);
+        }
+      }
+      assertThat(FlashAttention.bwd90Smem(d)).as("wgmma backward D=" + d).isLessThanOrEqualTo(227 * 1024);
+    }
+    // Q, two stages of K and V, 9 mbarriers; K, V, Q[2], dO[2], dS^T, dQ staging [2] (f32, padded rows), lse, delta
+    assertThat(FlashAttention.fwd90Smem(128, 2, 2)).isEqualTo(1024 + 128 * 128 * 2 + 4 * 128 * 128 * 2 + 9 * 8);
+    assertThat(FlashAttention.bwd90Smem(128)).isEqualTo(1024 + 2 * 128 * 128 * 2 + 4 * 64 * 128 * 2 + 128 * 64 * 2 + 2 * 64 * 136 * 4
+        + 4 * 64 * 4);
+    assertThat(FlashAttention.bwd90BlockM(64)).isEqualTo(128);
+  }
+
+  @Test
+  void warpgroupKernelsApplyOnlyToComputeCapability90AndHeadDims64And128() {
+    assertThat(FlashAttention.wgmmaApplies(9, 0, 64)).isTrue();
+    assertThat(FlashAttention.wgmmaApplies(9, 0, 128)).isTrue();
+    assertThat(FlashAttention.wgmmaApplies(9, 0, 96)).isFalse();
+    assertThat(FlashAttention.wgmmaApplies(9, 0, 256)).isFalse();
+    assertThat(FlashAttention.wgmmaApplies(8, 0, 128)).isFalse();
+    assertThat(FlashAttention.wgmmaApplies(10, 0, 128)).isFalse();
+    assertThat(FlashAttention.wgmmaApplies(8, 9, 64)).isFalse();
+  }
+
+  @Test
+  void kernelSettingsAreCheckedByName() {
+    FlashAttention.checkDefines(Map.of("F90_WG", "3", "F90_STAGES", "3", "F90_OVERLAP", "0", "F90_PINGPONG", "0", "BWD_BM", "32"));
+    assertThatThrownBy(() -> FlashAttention.checkDefines(Map.of("F90_WG", "4"))).hasMessage("kernel setting F90_WG=4 is out of range");
+    assertThatThrownBy(() -> FlashAttention.checkDefines(Map.of("HD", "64"))).hasMessage("unknown kernel setting HD");
+  }
+
+  @Test
+  void kernelFamilyComesFromTheSystemProperty() {
+    String old = System.getProperty(FlashAttention.KERNELS_PROPERTY);
+    try {
+      System.clearProperty(FlashAttention.KERNELS_PROPERTY);
+      assertThat(FlashAttention.defaultKernels()).isEqualTo(FlashAttention.Kernels.AUTO);
+      System.setProperty(FlashAttention.KERNELS_PROPERTY, "mma_sync");
+      assertThat(FlashAttention.defaultKernels()).isEqualTo(FlashAttention.Kernels.MMA_SYNC);
+      System.setProperty(FlashAttention.KERNELS_PROPERTY, "WGMMA");
+      assertThat(FlashAttention.defaultKernels()).isEqualTo(FlashAttention.Kernels.WGMMA);
+      System.setProperty(FlashAttention.KERNELS_PROPERTY, "fast");
+      assertThatThrownBy(FlashAttention::defaultKernels).hasMessage(FlashAttention.KERNELS_PROPERTY + " must be auto, mma_sync or wgmma, got fast");
+    } finally {
+      if (old == null) System.clearProperty(FlashAttention.KERNELS_PROPERTY);
+      else System.setProperty(FlashAttention.KERNELS_PROPERTY, old);
+    }
   }
 
   @Test
@@ -134,5 +187,10 @@ class AttentionArgumentsTest {
     assertThat(sigs.get("fa_bwd").params()).hasSize(33);
     assertThat(sigs.get("fa_decode").params()).hasSize(22);
     assertThat(sigs.get("fa_paged_append").params()).hasSize(16);
+    // the warpgroup kernels take exactly the arguments of the mma.sync ones
+    Map<String, KernelSignature> sm90 = KernelSignature.parseAll(KernelModule.resource(FlashAttention.FILE_SM90));
+    assertThat(sm90.keySet()).containsExactly("fa90_fwd", "fa90_bwd");
+    assertThat(sm90.get("fa90_fwd").params()).isEqualTo(sigs.get("fa_fwd").params());
+    assertThat(sm90.get("fa90_bwd").params()).isEqualTo(sigs.get("fa_bwd").params());
   }
 }

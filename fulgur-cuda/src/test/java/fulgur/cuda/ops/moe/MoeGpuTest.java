@@ -19,7 +19,9 @@ import org.junit.jupiter.params.provider.CsvSource;
  * The device-side MoE kernels against the per-token f64 reference: routing decisions exactly (experts, counts,
  * offsets, each pair's row in stable expert order), gates and the load-balancing loss in f32, the layer's output and
  * every gradient (rows, the three expert weights, the router logits through the gates and the loss) at bf16
- * tolerance; experts without tokens (forced by very low logits, or too few tokens) included. Outputs start as NaN.
+ * tolerance (d logits also within a rounding bound of the terms that cancel in it: with top-1 renormalised gates the gate
+ * is identically 1 and only the load-balancing loss's tiny gradient remains); experts without tokens (forced by very
+ * low logits, or too few tokens) included. Outputs start as NaN.
  */
 @Tag("gpu")
 class MoeGpuTest {
@@ -90,7 +92,8 @@ class MoeGpuTest {
     c.add("dw1", o.dw1().toDoubleArray(), ref.dw1(), TOL, l.e(), l.hidden(), l.dim());
     c.add("dw3", o.dw3().toDoubleArray(), ref.dw3(), TOL, l.e(), l.hidden(), l.dim());
     c.add("dw2", o.dw2().toDoubleArray(), ref.dw2(), TOL, l.e(), l.dim(), l.hidden());
-    c.add("dLogits", o.dLogits().toDoubleArray(), ref.dLogits(), TOL, l.n(), l.e());
+    // f32 routing backward: its rounding, relative to the terms that cancel, stays far under 1e-5
+    c.addCancelling("dLogits", o.dLogits().toDoubleArray(), ref.dLogits(), ref.dLogitsScale(), TOL, 1e-5, l.n(), l.e());
   }
 
   @ParameterizedTest(name = "N={0} D={1} F={2} E={3} k={4} sigmoid={5} normalize={6} logits={7} starved={8}")

@@ -16,7 +16,14 @@ final class MoeReference {
   /** Routing: picks [N, k], gates [N, k], counts [E], offsets [E+1], rows [N, k] (stable expert order), the aux loss. */
   record Routing(int[] top, double[] gates, int[] counts, int[] offsets, int[] rows, int[] tokenOfRow, double aux, double[] probs) {}
 
-  record Result(Routing routing, double[] out, double[] dGates, double[] dx, double[] dw1, double[] dw3, double[] dw2, double[] dLogits) {}
+  /**
+   * The layer's outputs and gradients; {@code dLogitsScale} [N, E] is what d logits would be if the terms that cancel in
+   * it (the gate gradient minus its gate-weighted mean under renormalisation, the softmax's u - p.u) were added by
+   * magnitude: it bounds the rounding error of a correct f32 computation, and is far above d logits itself where they
+   * cancel exactly (top-1 with renormalised gates: the gate is identically 1).
+   */
+  record Result(Routing routing, double[] out, double[] dGates, double[] dx, double[] dw1, double[] dw3, double[] dw2, double[] dLogits,
+      double[] dLogitsScale) {}
 
   static double sigmoid(double x) { return 1 / (1 + Math.exp(-x)); }
 
@@ -139,12 +146,16 @@ final class MoeReference {
         }
       }
     });
-    double[] dLogits = routeBackward(c, n, logits, r, dGates, dAux);
-    return new Result(r, out, dGates, dx, dw1, dw3, dw2, dLogits);
+    double[] dLogits = routeBackward(c, n, logits, r, dGates, dAux, false);
+    double[] dLogitsScale = routeBackward(c, n, logits, r, dGates, dAux, true);
+    return new Result(r, out, dGates, dx, dw1, dw3, dw2, dLogits, dLogitsScale);
   }
 
-  /** d logits [N, E] from d gates [N, k] and the aux loss's gradient. */
-  static double[] routeBackward(Config c, int n, double[] logits, Routing r, double[] dGates, double dAux) {
+  /**
+   * d logits [N, E] from d gates [N, k] and the aux loss's gradient; with {@code magnitudes}, the same sums over the
+   * absolute values of their terms (the scale of the cancellation, see {@link Result}).
+   */
+  static double[] routeBackward(Config c, int n, double[] logits, Routing r, double[] dGates, double dAux, boolean magnitudes) {
     int e = c.experts(), k = c.topK();
     double[] dl = new double[n * e];
     for (int t = 0; t < n; t++) {
@@ -154,12 +165,15 @@ final class MoeReference {
         int ex = r.top()[t * k + j];
         raw[j] = c.sigmoid() ? sigmoid(logits[t * e + ex]) : r.probs()[t * e + ex];
         sum += raw[j];
-        dg[j] = dGates[t * k + j];
+        dg[j] = magnitudes ? Math.abs(dGates[t * k + j]) : dGates[t * k + j];
         dot += r.gates()[t * k + j] * dg[j];
       }
-      if (c.normalize()) for (int j = 0; j < k; j++) dg[j] = (dg[j] - dot) / sum;
+      if (c.normalize()) for (int j = 0; j < k; j++) dg[j] = (magnitudes ? dg[j] + dot : dg[j] - dot) / sum;
       double[] u = new double[e];
-      for (int i = 0; i < e; i++) u[i] = dAux * c.auxCoef() * e * r.counts()[i] / ((double) n * n);
+      for (int i = 0; i < e; i++) {
+        double a = dAux * c.auxCoef() * e * r.counts()[i] / ((double) n * n);
+        u[i] = magnitudes ? Math.abs(a) : a;
+      }
       for (int j = 0; j < k; j++) {
         int ex = r.top()[t * k + j];
         if (c.sigmoid()) {
@@ -171,7 +185,7 @@ final class MoeReference {
       }
       double pu = 0;
       for (int i = 0; i < e; i++) pu += r.probs()[t * e + i] * u[i];
-      for (int i = 0; i < e; i++) dl[t * e + i] += r.probs()[t * e + i] * (u[i] - pu);
+      for (int i = 0; i < e; i++) dl[t * e + i] += r.probs()[t * e + i] * (magnitudes ? u[i] + pu : u[i] - pu);
     }
     return dl;
   }

@@ -92,6 +92,35 @@ class MoeReferenceTest {
     assertThat(maxAbs(dxAll, x.grad().toDoubleArray())).as("dx").isLessThan(1e-10);
   }
 
+  /**
+   * The cancellation scale of d logits bounds it elementwise, equals it in magnitude where no term cancels (top-1
+   * without renormalisation, softmax), and is many orders above it for top-1 renormalised gates (gate identically 1).
+   */
+  @ParameterizedTest(name = "k={0} normalize={1}")
+  @CsvSource({"1, false", "1, true", "2, true"})
+  void dLogitsScaleBoundsTheCancellingTerms(int k, boolean normalize) {
+    int n = 40, dim = 4, hidden = 3, e = 8;
+    Rng r = new Rng(5L + k);
+    double[] logits = r.normal(DType.F64, 0, 2, n, e).toDoubleArray();
+    double[] x = r.normal(DType.F64, 0, 1, n, dim).toDoubleArray(), dOut = r.normal(DType.F64, 0, 1, n, dim).toDoubleArray();
+    double[] w1 = r.normal(DType.F64, 0, 0.5, e, hidden, dim).toDoubleArray(), w3 = r.normal(DType.F64, 0, 0.5, e, hidden, dim).toDoubleArray();
+    double[] w2 = r.normal(DType.F64, 0, 0.5, e, dim, hidden).toDoubleArray();
+    MoeReference.Result ref = MoeReference.run(new MoeReference.Config(e, k, false, normalize, 0.01), n, dim, hidden, logits, x, w1, w3, w2,
+        dOut, 0.8);
+    double[] dl = ref.dLogits(), sc = ref.dLogitsScale();
+    double dlNorm = 0, scNorm = 0;
+    for (int i = 0; i < dl.length; i++) {
+      assertThat(sc[i]).as("scale >= |dLogits| at %d", i).isGreaterThanOrEqualTo(Math.abs(dl[i]) * (1 - 1e-12));
+      dlNorm += dl[i] * dl[i];
+      scNorm += sc[i] * sc[i];
+    }
+    if (k == 1 && normalize) {
+      assertThat(Math.sqrt(dlNorm)).as("only the load-balancing term remains").isLessThan(1e-3 * Math.sqrt(scNorm));
+    } else {
+      assertThat(Math.sqrt(dlNorm)).as("partial or no cancellation").isGreaterThan(0.05 * Math.sqrt(scNorm));
+    }
+  }
+
   /** A gradient, or zeros for an expert that received no token (no gradient was recorded). */
   static double[] grad(Tensor g, int n) { return g == null ? new double[n] : g.toDoubleArray(); }
 }
