@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs the attention and MoE kernels' GPU tests, their benchmark and the PyTorch peers on a GPU host, from the folder
 # staged by scripts/gpu/stage-backend.sh (jars with the prebuilt kernel fatbins, the jlink'ed runtime, this script,
-# attn_peer.py). Each stage is bounded by `timeout`; together they stay under 4 minutes. Logs and a summary go to OUT.
+# attn_peer.py). Each stage is bounded by `timeout`; together they stay under 8 minutes (the first run on a host also
+# compiles the warpgroup kernels' settings variants with NVRTC, cached in FULGUR_KERNEL_CACHE). Logs and a summary go
+# to OUT.
 #   DIR=staged-dir OUT=out/attn bash DIR/attn-kernels.sh          (or: bash scripts/gpu/attn-kernels.sh staged-dir)
 # Optional: STAGES (default "tests bench peer"), TESTS (test classes), BENCH_ARGS (AttnMoeBench arguments), PEER_ARGS,
-# T_TESTS / T_BENCH / T_PEER (seconds; defaults 110 / 60 / 60).
+# T_TESTS / T_BENCH / T_PEER (seconds; defaults 240 / 180 / 60).
 set -uo pipefail
 DIR=${DIR:-${1:-$(cd "$(dirname "$0")" && pwd)}}
 OUT=${OUT:-out/attn}
@@ -31,16 +33,24 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.used,memo
 
 export CLASSPATH="$DIR/jars/*"
 J="$JAVA --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -Xmx32g -XX:+UseParallelGC -Dfulgur.cuda.verbose=true"
-TESTS=${TESTS:-fulgur.cuda.ops.attention.AttentionArgumentsTest fulgur.cuda.ops.moe.MoeArgumentsTest fulgur.cuda.ops.attention.FlashAttentionGpuTest fulgur.cuda.ops.attention.PagedAttentionGpuTest fulgur.cuda.ops.moe.MoeGpuTest}
+# three JVMs: the flash-attention tests last and apart, the mma.sync kernels then the warpgroup ones, so that a fault
+# in one (a sticky CUDA error) spares the others
+TESTS=${TESTS:-fulgur.cuda.ops.attention.AttentionArgumentsTest fulgur.cuda.ops.moe.MoeArgumentsTest fulgur.cuda.ops.attention.PagedAttentionGpuTest fulgur.cuda.ops.moe.MoeGpuTest}
+TESTS_FLASH=${TESTS_FLASH:-fulgur.cuda.ops.attention.FlashAttentionGpuTest}
 if [[ $STAGES == *tests* ]]; then
   echo "== tests"
-  timeout ${T_TESTS:-110} $J fulgur.cuda.GpuTestMain $TESTS > "$OUT/tests.log" 2>&1
+  timeout ${T_TESTS:-240} $J fulgur.cuda.GpuTestMain $TESTS > "$OUT/tests.log" 2>&1
   echo "tests exit $?" | tee -a "$OUT/tests.log"
-  grep -E "^\[|rel err|FAIL|tests (successful|failed|aborted)" "$OUT/tests.log" | head -150
+  for fam in mma_sync wgmma; do
+    [[ -z $TESTS_FLASH ]] && break
+    timeout ${T_TESTS:-240} $J -Dfulgur.cuda.attention.testKernels=$fam fulgur.cuda.GpuTestMain $TESTS_FLASH >> "$OUT/tests.log" 2>&1
+    echo "flash tests ($fam) exit $?" | tee -a "$OUT/tests.log"
+  done
+  grep -E "^\[|rel err|FAIL|tests (successful|failed|aborted)" "$OUT/tests.log" | head -200
 fi
 if [[ $STAGES == *bench* ]]; then
   echo "== bench"
-  timeout ${T_BENCH:-60} $J fulgur.cuda.bench.AttnMoeBench --out "$OUT" ${BENCH_ARGS:-} > "$OUT/bench.log" 2>&1
+  timeout ${T_BENCH:-180} $J fulgur.cuda.bench.AttnMoeBench --out "$OUT" ${BENCH_ARGS:-} > "$OUT/bench.log" 2>&1
   echo "bench exit $?" | tee -a "$OUT/bench.log"
   grep -E "^(flash|paged|MoE|attention|decode|moe).*" "$OUT/bench.log"
 fi
@@ -51,7 +61,7 @@ if [[ $STAGES == *peer* ]]; then
 fi
 {
   echo "=================== summary ==================="
-  [[ -f $OUT/tests.log ]] && grep -E "^\[(FAILED|ABORTED)\]|tests (successful|failed|aborted)|FAIL |tests exit" "$OUT/tests.log" | head -80
+  [[ -f $OUT/tests.log ]] && grep -E "^\[(FAILED|ABORTED)\]|tests (successful|failed|aborted)|FAIL |tests exit" "$OUT/tests.log" | head -120
   [[ -f $OUT/bench.log ]] && grep -E "^=== |^(flash|paged|MoE)|FAILED|bench exit" "$OUT/bench.log"
   [[ -f $OUT/peer.log ]] && grep -E "^(torch|flash_attn|===|\|)|FAILED|Error|peer exit" "$OUT/peer.log"
 } | tee "$OUT/summary.txt"

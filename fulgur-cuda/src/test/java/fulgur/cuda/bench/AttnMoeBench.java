@@ -30,15 +30,17 @@ import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
- * Times the flash-attention kernels (forward, backward, forward+backward), paged decoding and the device-side MoE
- * layer (routing, dispatch, grouped expert GEMMs, combine; forward and forward+backward) with CUDA events: 3
- * warm-ups, the median of {@code --reps} runs, inputs from a device-side uniform fill (never zeros) and larger than
- * the L2 cache at the default shapes; the outputs of the last run are checked to be finite. Writes
+ * Times the flash-attention kernels (forward, backward, forward+backward: the default kernels, i.e. the warpgroup
+ * ones on Hopper, then the mma.sync ones and the warpgroup forward's settings; later rounds repeat the default and
+ * mma.sync), paged decoding and the device-side MoE layer (routing, dispatch, grouped expert GEMMs, combine; forward
+ * and forward+backward) with CUDA events: 3 warm-ups, the median of {@code --reps} runs, inputs from a device-side
+ * uniform fill (never zeros) and larger than the L2 cache at the default shapes; the outputs of the last run are
+ * checked to be finite. Writes
  * {@code attn_moe_bench.json} (read by {@code scripts/gpu/attn_peer.py} for the ratios to PyTorch) and a table.
  *
  * <pre>
  * java --enable-native-access=ALL-UNNAMED -cp 'jars/*' fulgur.cuda.bench.AttnMoeBench [--out DIR] [--reps 20]
- *     [--attn 8x2048x16x64,1x16384x16x64,4x4096x16x128] (BxTxHxD, causal, H = Hkv) [--variants true]
+ *     [--attn 8x2048x16x64,1x16384x16x64,4x4096x16x128] (BxTxHxD, causal, H = Hkv) [--variants true] [--rounds 2]
  *     [--decode 64x4096x32x8x128] (sequences x max length x H x Hkv x D) [--moe 16384x1024x1536x32x2,16384x1024x2816x8x2]
  *     (tokens x D x F x experts x k) [--sections attn,decode,moe]
  * </pre>
@@ -50,6 +52,7 @@ public final class AttnMoeBench {
   private final List<String> table = new ArrayList<>();
   private final List<String> json = new ArrayList<>();
   private int reps = 20;
+  private Path outDir = Path.of(".");
   private long seed = 1;
 
   public static void main(String[] args) throws IOException {
@@ -60,25 +63,11 @@ public final class AttnMoeBench {
 
   private void run(Map<String, String> o) throws IOException {
     reps = Integer.parseInt(o.getOrDefault("reps", "20"));
-    Path out = Path.of(o.getOrDefault("out", "."));
-    Files.createDirectories(out);
+    outDir = Path.of(o.getOrDefault("out", "."));
+    Files.createDirectories(outDir);
     String sections = o.getOrDefault("sections", "attn,decode,moe");
     boolean variants = Boolean.parseBoolean(o.getOrDefault("variants", "true"));
     System.out.println("device: " + ctx.device() + ", driver " + CudaDriver.get().driverVersion());
-    if (sections.contains("attn")) {
-      for (String s : o.getOrDefault("attn", "8x2048x16x64,1x16384x16x64,4x4096x16x128").split(",")) {
-        int[] a = dims(s);
-        guard("attention " + s, () -> attention(a[0], a[1], a[2], a[3], Map.of(), ""));
-        if (variants && a[3] == 128) {
-          guard("attention " + s + " variant", () -> attention(a[0], a[1], a[2], a[3], Map.of("FWD_MINB", "2", "FWD_QREGS", "0"),
-              " [fwd 2 CTAs/SM, Q from smem]"));
-        }
-        if (variants && a[3] == 64) {
-          guard("attention " + s + " variant", () -> attention(a[0], a[1], a[2], a[3], Map.of("BWD_BM", "32", "BWD_MINB", "2"),
-              " [bwd 32 queries/step, 2 CTAs/SM]"));
-        }
-      }
-    }
     if (sections.contains("decode")) {
       for (String s : o.getOrDefault("decode", "64x4096x32x8x128,8x32768x32x8x128").split(",")) {
         int[] a = dims(s);
@@ -91,8 +80,34 @@ public final class AttnMoeBench {
         guard("moe " + s, () -> moe(a[0], a[1], a[2], a[3], a[4]));
       }
     }
-    Files.writeString(out.resolve("attn_moe_bench.json"), "{\"device\":\"" + ctx.device().name() + "\",\"runs\":[\n"
-        + String.join(",\n", json) + "\n]}\n");
+    // attention last: the kernels under development, so that a fault there leaves the other sections' results
+    int rounds = Integer.parseInt(o.getOrDefault("rounds", "2"));
+    for (int round = 1; sections.contains("attn") && round <= rounds; round++) {
+      // round 1: every variant; later rounds: the default and mma.sync again (noise between the two families)
+      String tag = round == 1 ? "" : " (round " + round + ")";
+      boolean all = variants && round == 1;
+      for (String s : o.getOrDefault("attn", "8x2048x16x64,1x16384x16x64,4x4096x16x128").split(",")) {
+        int[] a = dims(s);
+        if (variants) {
+          guard("attention " + s + " mma.sync", () -> attention(a[0], a[1], a[2], a[3],
+              new FlashAttention(be).withKernels(FlashAttention.Kernels.MMA_SYNC), " [mma.sync]" + tag));
+        }
+        guard("attention " + s, () -> attention(a[0], a[1], a[2], a[3], new FlashAttention(be), tag));
+        if (!all || !new FlashAttention(be).usesWgmma(a[3])) continue;
+        List<Map.Entry<String, Map<String, String>>> wg = new ArrayList<>(List.of(
+            Map.entry(" [wgmma, no softmax/product overlap]", Map.of("F90_OVERLAP", "0")),
+            Map.entry(" [wgmma, no ping-pong]", Map.of("F90_PINGPONG", "0"))));
+        if (a[3] == 64) {
+          wg.add(Map.entry(" [wgmma, 3 consumer warpgroups]", Map.of("F90_WG", "3")));
+          wg.add(Map.entry(" [wgmma, 3-stage K/V ring]", Map.of("F90_STAGES", "3")));
+        }
+        for (var e : wg) {
+          guard("attention " + s + e.getKey(), () -> attention(a[0], a[1], a[2], a[3],
+              new FlashAttention(be).withKernels(FlashAttention.Kernels.WGMMA).withDefines(e.getValue()), e.getKey()));
+        }
+      }
+    }
+    writeJson();
     System.out.println();
     System.out.println("=== fulgur attention / MoE kernels (median ms, " + ctx.device().name() + ") ===");
     table.forEach(System.out::println);
@@ -173,16 +188,26 @@ public final class AttnMoeBench {
     }
   }
 
+  /** Prints and keeps a result; the JSON file is rewritten each time, so a crash keeps what was measured. */
   private void record(String line, String jsonLine) {
     System.out.println(line);
     table.add(line);
     json.add(jsonLine);
+    writeJson();
+  }
+
+  private void writeJson() {
+    try {
+      Files.writeString(outDir.resolve("attn_moe_bench.json"), "{\"device\":\"" + ctx.device().name() + "\",\"runs\":[\n"
+          + String.join(",\n", json) + "\n]}\n");
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
   }
 
   // ------------------------------------------------------------------ attention
 
-  private void attention(int b, int t, int h, int d, Map<String, String> defines, String label) {
-    FlashAttention fa = new FlashAttention(be).withDefines(defines);
+  private void attention(int b, int t, int h, int d, FlashAttention fa, String label) {
     double scale = 1 / Math.sqrt(d);
     Tensor q = random(DType.BF16, -2, 2, b, t, h, d), k = random(DType.BF16, -2, 2, b, t, h, d), v = random(DType.BF16, -2, 2, b, t, h, d);
     Tensor dout = random(DType.BF16, -1, 1, b, t, h, d);
@@ -190,7 +215,9 @@ public final class AttnMoeBench {
     FlashAttention.Output o = fa.forward(q, k, v, scale, true);
     FlashAttention.Gradients g0 = fa.backward(q, k, v, o.out(), o.lse(), dout, scale, true);
     st.synchronize();
-    System.out.printf("attention B=%d T=%d H=%d D=%d%s: first call (module load or NVRTC) %.1f s%n", b, t, h, d, label, (System.nanoTime() - t0) / 1e9);
+    String family = fa.usesWgmma(d) ? "wgmma" : "mma.sync";
+    System.out.printf("attention B=%d T=%d H=%d D=%d%s (%s kernels): first call (module load or NVRTC) %.1f s%n", b, t, h, d, label, family,
+        (System.nanoTime() - t0) / 1e9);
     g0.close();
     double fwd = time(() -> fa.forward(q, k, v, scale, true));
     double bwd = time(() -> fa.backward(q, k, v, o.out(), o.lse(), dout, scale, true));
@@ -207,10 +234,11 @@ public final class AttnMoeBench {
     long bad = nonFinite(last.out()) + nonFinite(lg.dq()) + nonFinite(lg.dk()) + nonFinite(lg.dv());
     double flops = 4.0 * b * h * (double) t * t * d / 2; // causal: half the score matrix
     String line = String.format("flash attention B=%d T=%d H=%d D=%d causal%s: fwd %.3f ms (%.0f TFLOP/s)  bwd %.3f ms (%.0f)  fwd+bwd %.3f ms"
-        + " (%.0f)%s", b, t, h, d, label, fwd, flops / fwd / 1e9, bwd, 2.5 * flops / bwd / 1e9, both, 3.5 * flops / both / 1e9,
+        + " (%.0f)%s", b, t, h, d, label.startsWith(" [") ? label : " [" + family + "]" + label, fwd, flops / fwd / 1e9, bwd, 2.5 * flops / bwd / 1e9, both,
+        3.5 * flops / both / 1e9,
         bad > 0 ? "  NON-FINITE OUTPUTS: " + bad : "");
-    record(line, String.format("{\"op\":\"attention\",\"B\":%d,\"T\":%d,\"H\":%d,\"D\":%d,\"causal\":true,\"variant\":\"%s\",\"fwd_ms\":%.4f,"
-        + "\"bwd_ms\":%.4f,\"fwdbwd_ms\":%.4f,\"nonfinite\":%d}", b, t, h, d, label.trim(), fwd, bwd, both, bad));
+    record(line, String.format("{\"op\":\"attention\",\"B\":%d,\"T\":%d,\"H\":%d,\"D\":%d,\"causal\":true,\"variant\":\"%s\",\"kernels\":\"%s\","
+        + "\"fwd_ms\":%.4f,\"bwd_ms\":%.4f,\"fwdbwd_ms\":%.4f,\"nonfinite\":%d}", b, t, h, d, label.trim(), family, fwd, bwd, both, bad));
     for (AutoCloseable c : new AutoCloseable[] {last, lg, o}) close(c);
     for (Tensor x : new Tensor[] {q, k, v, dout}) x.close();
     st.synchronize();
