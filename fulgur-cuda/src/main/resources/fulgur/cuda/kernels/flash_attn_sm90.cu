@@ -50,10 +50,9 @@
 #define F90_BM (64 * F90_WG)
 #define F90_BN 128
 #define F90_NT (128 * (F90_WG + 1))
+// registers per thread after setmaxnreg: producer / consumers (128 x LOAD + 128 x WG x MMA <= 64K)
 #if F90_WG == 2
-#ifndef F90_REG_LOAD
 #define F90_REG_LOAD 40
-#endif
 #define F90_REG_MMA 232
 #elif F90_WG == 3
 #define F90_REG_LOAD 32
@@ -67,6 +66,8 @@
 #define B90_BM (HD == 64 ? 128 : 64)     // queries per step
 #define B90_NT 256
 #define B90_DQP (HD + 8)                 // f32 row pitch of the dQ staging tile (conflict-free float2 stores)
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
 struct SeqRange {
   int bt, qStart, qLen, kStart, kLen;
@@ -89,8 +90,6 @@ static __device__ __forceinline__ SeqRange seq_range(int z, const int* cuQ, cons
   }
   return s;
 }
-
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
 static __device__ __forceinline__ float ex2(float x) {
   float y;
@@ -158,7 +157,7 @@ static __device__ __forceinline__ void warp_arrive(u32 bar, int lane) {
 }
 
 // ---------------------------------------------------------------------------------------------- forward pieces
-// S = Q K^T for this warpgroup's 64 rows against K stage tile kTile (issued, not committed)
+// S = Q K^T for this warpgroup's 64 rows against one K stage (issued, not committed)
 static __device__ __forceinline__ void fwd_qk(float* s, u64 dQ, u64 dK) {
 #pragma unroll
   for (int kk = 0; kk < HD / 16; ++kk) {
@@ -520,34 +519,37 @@ fa90_bwd(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __r
     const float* L = sL + b * BM;
     const float* Dl = sD + b * BM;
     const bool mask = n0 + BN > sr.kLen || (causal && n0 + BN - 1 > m0 + off);
+    u32 pp[BM / 16][4];  // packed as soon as computed (k16 slice kk from n8 tiles 2kk, 2kk + 1): fewer live registers
 #pragma unroll
-    for (int j = 0; j < BM / 8; ++j)
+    for (int kk = 0; kk < BM / 16; ++kk) {
+      float pv[8];
 #pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        const int col = 8 * j + 2 * t4 + (c & 1);
-        float pv = ex2(fmaf(st[4 * j + c], scaleLog2, -L[col]));
+      for (int e = 0; e < 8; ++e) {
+        const int j = 2 * kk + (e >> 2), c = e & 3, col = 8 * j + 2 * t4 + (c & 1);
+        float x = ex2(fmaf(st[4 * j + c], scaleLog2, -L[col]));
         if (mask) {
           const int key = key0 + ((c & 2) ? 8 : 0);
-          if (key >= sr.kLen || (causal && key > m0 + col + off)) pv = 0.f;
+          if (key >= sr.kLen || (causal && key > m0 + col + off)) x = 0.f;
         }
-        st[4 * j + c] = pv;
+        pv[e] = x;
       }
-    u32 pp[BM / 16][4];
-    acc_to_frags<BM>(st, pp);
+      pp[kk][0] = pack_bf16(pv[0], pv[1]);
+      pp[kk][1] = pack_bf16(pv[2], pv[3]);
+      pp[kk][2] = pack_bf16(pv[4], pv[5]);
+      pp[kk][3] = pack_bf16(pv[6], pv[7]);
+    }
     wg_wait<0>();
     reg_fence<BM / 2>(dp);
     // dS^T = P^T (dP^T - delta), with P rounded as it enters dV
-#pragma unroll
-    for (int j = 0; j < BM / 8; ++j)
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const float2 pr = unpack_bf16(pp[j >> 1][(j & 1) * 2 + r]);
-        const int col = 8 * j + 2 * t4;
-        dp[4 * j + 2 * r] = pr.x * (dp[4 * j + 2 * r] - Dl[col]);
-        dp[4 * j + 2 * r + 1] = pr.y * (dp[4 * j + 2 * r + 1] - Dl[col + 1]);
-      }
     u32 ds[BM / 16][4];
-    acc_to_frags<BM>(dp, ds);
+#pragma unroll
+    for (int kk = 0; kk < BM / 16; ++kk)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {  // register i of the slice: n8 tile 2kk + (i >> 1), row half i & 1
+        const int j = 2 * kk + (i >> 1), r = i & 1, col = 8 * j + 2 * t4;
+        const float2 pr = unpack_bf16(pp[kk][i]);
+        ds[kk][i] = pack_bf16(pr.x * (dp[4 * j + 2 * r] - Dl[col]), pr.y * (dp[4 * j + 2 * r + 1] - Dl[col + 1]));
+      }
     // dS^T to shared memory (rows: this warpgroup's keys) for dQ
     {
       const int r = 64 * cw + 16 * wq + g;

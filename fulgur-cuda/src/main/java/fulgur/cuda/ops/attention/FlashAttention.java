@@ -89,8 +89,7 @@ public final class FlashAttention {
    * for), {@code BWD_BM} (queries per backward step, 32 or 64), {@code BWD_MINB}. Warpgroup kernels (forward):
    * {@code F90_WG} (consumer warpgroups of 64 query rows, 2 or 3), {@code F90_STAGES} (K/V ring depth, 2 or 3),
    * {@code F90_OVERLAP} (0/1: softmax overlapped with the previous block's P V), {@code F90_PINGPONG} (0/1: the
-   * warpgroups take turns issuing their products); three warpgroups with three stages exceed the shared memory at head
-   * dim 128.
+   * warpgroups take turns issuing their products); three warpgroups are for head dim 64.
    */
   public FlashAttention withDefines(Map<String, String> defines) {
     checkDefines(defines);
@@ -267,6 +266,9 @@ public final class FlashAttention {
     if (s.tq() == 0 || maxQ == 0) return new Output(o, lse);
     boolean wg = usesWgmma(d);
     int warpgroups = setting("F90_WG", 2);
+    if (wg && warpgroups == 3 && d != 64) {
+      throw new IllegalArgumentException(op + ": F90_WG=3 (160 registers per consumer thread) is for head dim 64, got " + d);
+    }
     int bm = wg ? fwd90BlockM(warpgroups) : fwdBlockM(d);
     Kernel kern = wg ? kernel90(d, "fa90_fwd") : kernel(d, "fa_fwd");
     int threads = wg ? 128 * (warpgroups + 1) : 32 * fwdWarps(d);
