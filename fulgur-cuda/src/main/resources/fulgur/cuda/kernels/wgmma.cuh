@@ -69,10 +69,12 @@ static __device__ __forceinline__ bool mbar_try_wait(u32 bar, u32 parity) {
       : "memory");
   return ok != 0;
 }
-// waits for the completion of the barrier's phase with this parity
+// waits for the completion of the barrier's phase with this parity (whole warps; they leave converged, as the
+// .aligned instructions that follow require)
 static __device__ __forceinline__ void mbar_wait(u32 bar, u32 parity) {
   while (!mbar_try_wait(bar, parity)) {
   }
+  __syncwarp();
 }
 
 // named barriers (id 0 is __syncthreads)
