@@ -100,7 +100,8 @@ public final class FlashAttention {
     for (Map.Entry<String, String> e : defines.entrySet()) {
       String k = e.getKey(), v = e.getValue();
       boolean ok = switch (k) {
-        case "FWD_QREGS", "FWD_MINB", "BWD_MINB", "F90_OVERLAP", "F90_PINGPONG" -> v.matches("[0-9]");
+        case "FWD_QREGS", "F90_OVERLAP", "F90_PINGPONG" -> v.equals("0") || v.equals("1");
+        case "FWD_MINB", "BWD_MINB" -> v.matches("[1-4]");
         case "BWD_BM" -> v.equals("32") || v.equals("64");
         case "F90_WG" -> v.equals("2") || v.equals("3");
         case "F90_STAGES" -> v.equals("2") || v.equals("3");
