@@ -5,13 +5,11 @@ import fulgur.cuda.DeviceBuffer;
 import fulgur.cuda.DevicePointer;
 import fulgur.cuda.Kernel;
 import fulgur.cuda.ops.DeviceTensors;
+import fulgur.cuda.ops.SequenceTables;
 import fulgur.cuda.ops.Sequences;
 import fulgur.tensor.DType;
 import fulgur.tensor.Tensor;
-import java.lang.foreign.Arena;
-import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
@@ -34,18 +32,12 @@ public final class GlaKernels {
 
   private final DeviceTensors dt;
   private int segLen;
-  private final Map<String, DeviceBuffer> tables = new LinkedHashMap<>(16, 0.75f, true) {
-    @Override
-    protected boolean removeEldestEntry(Map.Entry<String, DeviceBuffer> e) {
-      if (size() > 32) {
-        e.getValue().close();
-        return true;
-      }
-      return false;
-    }
-  };
+  private final SequenceTables tables;
 
-  public GlaKernels(DeviceTensors dt) { this.dt = dt; }
+  public GlaKernels(DeviceTensors dt) {
+    this.dt = dt;
+    this.tables = new SequenceTables(dt);
+  }
 
   public static GlaKernels of(CudaBackend backend) { return new GlaKernels(DeviceTensors.of(backend)); }
 
@@ -145,25 +137,7 @@ public final class GlaKernels {
   /** beta tile, per-channel vectors and unsafe-channel masks. */
   private static int common(int dk) { return BLOCK * (dk + 8) * 4 + 20 * dk * 4 + 4 * (dk / 32) * 4; }
 
-  /** The sequence/segment tables on the device (cached per layout). */
-  private DevicePointer[] tables(Sequences sq) {
-    if (sq.segments() > 65535) {
-      throw new IllegalArgumentException("gla: " + sq.segments() + " segments exceed the grid limit of 65535; use a longer segment length");
-    }
-    String key = Arrays.toString(sq.seqTab()) + Arrays.toString(sq.segTab());
-    DeviceBuffer buf = tables.get(key);
-    if (buf == null) {
-      int[] all = new int[sq.seqTab().length + sq.segTab().length];
-      System.arraycopy(sq.seqTab(), 0, all, 0, sq.seqTab().length);
-      System.arraycopy(sq.segTab(), 0, all, sq.seqTab().length, sq.segTab().length);
-      buf = dt.scratch(4L * all.length);
-      try (Arena a = Arena.ofConfined()) {
-        buf.copyFromHostAsync(a.allocateFrom(ValueLayout.JAVA_INT, all), dt.stream());
-      }
-      tables.put(key, buf);
-    }
-    return new DevicePointer[] {buf, buf.plus(4L * sq.seqTab().length)};
-  }
+  private DevicePointer[] tables(Sequences sq) { return tables.of(sq); }
 
   private int segmentLength(Dims d) {
     if (segLen > 0) return segLen;
@@ -171,12 +145,8 @@ public final class GlaKernels {
     return Sequences.segmentLength(d.cu(), (long) d.heads() * nvt, dt.context().device().multiprocessors(), BLOCK);
   }
 
-  /** Threads per scan CTA: 32 channels times enough ranges of the sequence to fill the GPU. */
   private int scanThreads(Dims d) {
-    long ctas = (long) ((d.k() + 31) / 32) * d.heads() * d.sequences();
-    int sms = dt.context().device().multiprocessors();
-    int nseg = (int) Math.max(1, Math.min(32, (sms * 8L + ctas - 1) / ctas));
-    return 32 * nseg;
+    return SequenceTables.scanThreads((long) ((d.k() + 31) / 32) * d.heads() * d.sequences(), dt.context().device().multiprocessors());
   }
 
   // ------------------------------------------------------------------------------------------ forward
