@@ -5,7 +5,7 @@
 #                  Jackson, JUnit, AssertJ
 #   DIR/fulgur.jar the runnable CLI
 #   DIR/jre.tgz    a jlink'ed Java 25 runtime with jdk.incubator.vector (unpacks to jre/; kept if present)
-#   DIR/run-backend.sh, DIR/run-multi.sh (+ sp_table.py), DIR/tnl_torch.py, DIR/bench_peers.py
+#   DIR/run-backend.sh, DIR/run-multi.sh (+ sp_table.py), DIR/tnl_torch.py, DIR/bench_peers.py, DIR/zoo-kernels.sh (+ gla_peer.py)
 # usage: scripts/gpu/stage-backend.sh DIR        (from the repository root)
 set -euo pipefail
 dir=${1:?usage: scripts/gpu/stage-backend.sh DIR}
@@ -17,7 +17,8 @@ rm -f "$dir"/jars/*.jar
 # this checkout's own jars (the shared local repository may hold another checkout's build)
 cp fulgur-core/target/fulgur-core-0.1.0-SNAPSHOT.jar fulgur-cuda/target/fulgur-cuda-*.jar fulgur-dist/target/fulgur-dist-0.1.0-SNAPSHOT.jar "$dir/jars/"
 cp fulgur-cli/target/fulgur.jar "$dir/"
-cp scripts/gpu/run-backend.sh scripts/gpu/run-multi.sh scripts/gpu/sp_table.py scripts/gpu/tnl_torch.py scripts/gpu/bench_peers.py "$dir/"
+cp scripts/gpu/run-backend.sh scripts/gpu/run-multi.sh scripts/gpu/sp_table.py scripts/gpu/tnl_torch.py scripts/gpu/bench_peers.py \
+    scripts/gpu/zoo-kernels.sh scripts/gpu/gla_peer.py "$dir/"
 rm -rf "$dir/kcache"
 . scripts/java-home.sh
 if [[ ! -f $dir/jre.tgz ]]; then

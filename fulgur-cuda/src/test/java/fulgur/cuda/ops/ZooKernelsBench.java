@@ -1,0 +1,188 @@
+package fulgur.cuda.ops;
+
+import fulgur.cuda.CudaContext;
+import fulgur.cuda.CudaEvent;
+import fulgur.cuda.CudaStream;
+import fulgur.cuda.ops.conv.ShortConvKernels;
+import fulgur.cuda.ops.gla.GlaKernels;
+import fulgur.cuda.ops.lcsm.LcsmKernels;
+import fulgur.cuda.ops.lightnet.LightNetKernels;
+import fulgur.ops.Views;
+import fulgur.tensor.DType;
+import fulgur.tensor.Device;
+import fulgur.tensor.Scope;
+import fulgur.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.Supplier;
+
+/**
+ * Micro-benchmark of the op-family kernels at the zoo's shapes: CUDA events around each call on the launchers'
+ * stream, 3 warm-ups, the median of {@code --reps} runs (default 10); inputs drawn on the device (uniform, never zero,
+ * each tensor above the 50 MB L2 at the large shapes); outputs are freshly allocated and poisoned (NaN) per call and
+ * checked for non-finite values after the timed runs. Prints ms and the bandwidth achieved on the fewest bytes the op
+ * must move (inputs read once, outputs written once).
+ * <pre>java --enable-native-access=ALL-UNNAMED -cp 'jars/*' fulgur.cuda.ops.ZooKernelsBench [--reps 10] [--only gla,decode,lightnet,conv,lcsm]</pre>
+ */
+public final class ZooKernelsBench {
+  private final CudaContext ctx = CudaContext.get(0);
+  private final CudaStream st = CudaStream.create();
+  private final DeviceTensors dt = new DeviceTensors(ctx, st, Device.cuda(0)).poison(true);
+  private final List<String> table = new ArrayList<>();
+  private int reps = 10;
+
+  public static void main(String[] args) {
+    Map<String, String> o = new java.util.LinkedHashMap<>();
+    for (int i = 0; i + 1 < args.length; i += 2) o.put(args[i].replaceFirst("^--", ""), args[i + 1]);
+    new ZooKernelsBench().run(o);
+  }
+
+  private void run(Map<String, String> o) {
+    reps = Integer.parseInt(o.getOrDefault("reps", "10"));
+    List<String> only = Arrays.asList(o.getOrDefault("only", "gla,decode,lightnet,conv,lcsm").split(","));
+    System.out.println("device: " + ctx.device());
+    int[][] glaShapes = {{8, 2048, 8, 128, 128}, {2, 16384, 8, 128, 128}};
+    try (Scope s = Scope.open("bench")) {
+      if (only.contains("gla")) for (int[] sh : glaShapes) gla(sh[0], sh[1], sh[2], sh[3], sh[4]);
+      if (only.contains("decode")) decode(8, 8, 128, 128);
+      if (only.contains("lightnet")) for (int[] sh : glaShapes) lightnet(sh[0], sh[1], sh[2], sh[3], sh[4]);
+      if (only.contains("conv")) for (int[] sh : new int[][] {{8, 2048, 1024}, {2, 16384, 1024}}) conv(sh[0], sh[1], sh[2], 4);
+      if (only.contains("lcsm")) for (int[] sh : new int[][] {{8, 2048, 8, 768}, {2, 16384, 8, 768}}) lcsm(sh[0], sh[1], sh[2], sh[3]);
+    }
+    System.out.println();
+    System.out.println("=== fulgur op-family kernels (median ms, " + ctx.device().name() + ") ===");
+    table.forEach(System.out::println);
+  }
+
+  private Tensor rand(DType type, double lo, double hi, long seed, int... shape) {
+    Tensor t = dt.alloc(type, shape);
+    String k = type == DType.F32 ? "fill_uniform_f32" : "fill_uniform_bf16";
+    ctx.module("util.cu", Map.of()).kernel(k).launch(st, 132 * 16, 1, 1, 256, 0, dt.ptr(t, "bench"), t.numel(), seed, (float) lo, (float) hi);
+    return t;
+  }
+
+  private static double median(float[] xs) {
+    float[] c = xs.clone();
+    Arrays.sort(c);
+    return c.length % 2 == 1 ? c[c.length / 2] : 0.5 * (c[c.length / 2 - 1] + c[c.length / 2]);
+  }
+
+  /** Median ms of body (its results closed after each run); the last run's results are checked for non-finite values. */
+  private double time(String what, Supplier<Tensor[]> body) {
+    for (int i = 0; i < 3; i++) close(body.get());
+    float[] ms = new float[reps];
+    Tensor[] last = null;
+    for (int i = 0; i < reps; i++) {
+      CudaEvent a = CudaEvent.create().record(st);
+      Tensor[] r = body.get();
+      CudaEvent b = CudaEvent.create().record(st);
+      b.synchronize();
+      ms[i] = b.elapsedSince(a);
+      a.close();
+      b.close();
+      if (i < reps - 1) close(r);
+      else last = r;
+    }
+    long bad = 0;
+    for (Tensor t : last) {
+      if (t == null) continue;
+      for (double x : t.to(Device.CPU).toDoubleArray()) if (!Double.isFinite(x)) bad++;
+    }
+    close(last);
+    if (bad > 0) System.out.println("  " + what + ": NON-FINITE OUTPUTS: " + bad);
+    return median(ms);
+  }
+
+  private static void close(Tensor[] ts) {
+    for (Tensor t : ts) if (t != null) t.close();
+  }
+
+  private void row(String name, double ms, double bytes) {
+    String line = String.format(Locale.ROOT, "| %-58s | %9.3f ms | %7.0f GB/s (of %.0f MB) |", name, ms, bytes / (ms * 1e6), bytes / 1e6);
+    System.out.println(line);
+    table.add(line);
+  }
+
+  private void gla(int B, int T, int H, int K, int V) {
+    GlaKernels gk = new GlaKernels(dt);
+    long nk = (long) B * T * H * K, nv = (long) B * T * H * V;
+    Tensor q = rand(DType.BF16, -1, 1, 1, B, T, H, K), k = rand(DType.BF16, -1, 1, 2, B, T, H, K), v = rand(DType.BF16, -1, 1, 3, B, T, H, V);
+    Tensor g = rand(DType.F32, -0.5, -0.01, 4, B, T, H, K), dO = rand(DType.BF16, -1, 1, 5, B, T, H, V);
+    double scale = 1 / Math.sqrt(K);
+    String sh = String.format("B=%d T=%d H=%d K=%d V=%d", B, T, H, K, V);
+    double f = time("gla fwd", () -> new Tensor[] {gk.forward(q, k, v, g, scale, null, false, null).output()});
+    row("gla chunk fwd (bf16, g f32) " + sh, f, 2.0 * (2 * nk + nv) + 4.0 * nk + 2.0 * nv);
+    double b = time("gla bwd", () -> {
+      GlaKernels.Gradients r = gk.backward(q, k, v, g, scale, null, null, dO, null);
+      return new Tensor[] {r.dq(), r.dk(), r.dv(), r.dg()};
+    });
+    row("gla chunk bwd (bf16, g f32) " + sh, b, 2.0 * (2 * nk + 2 * nv) + 4.0 * nk + 2.0 * (2 * nk + nv) + 4.0 * nk);
+    Tensor gb = rand(DType.BF16, -0.5, -0.01, 6, B, T, H, K);
+    double fb = time("gla fwd bf16 g", () -> new Tensor[] {gk.forward(q, k, v, gb, scale, null, false, null).output()});
+    row("gla chunk fwd (bf16, g bf16) " + sh, fb, 2.0 * (3 * nk + nv) + 2.0 * nv);
+    for (Tensor t : new Tensor[] {q, k, v, g, dO, gb}) t.close();
+  }
+
+  private void decode(int B, int H, int K, int V) {
+    GlaKernels gk = new GlaKernels(dt);
+    Tensor q = rand(DType.BF16, -1, 1, 11, B, 1, H, K), k = rand(DType.BF16, -1, 1, 12, B, 1, H, K), v = rand(DType.BF16, -1, 1, 13, B, 1, H, V);
+    Tensor g = rand(DType.F32, -0.5, -0.01, 14, B, 1, H, K), state = rand(DType.F32, -1, 1, 15, B, H, K, V);
+    double ms = time("decode", () -> new Tensor[] {gk.decode(q, k, v, g, 0.125, state)});
+    row(String.format("gla decode step (bf16, state f32 in place) B=%d H=%d K=%d V=%d", B, H, K, V), ms, 8.0 * B * H * K * V);
+    for (Tensor t : new Tensor[] {q, k, v, g, state}) t.close();
+  }
+
+  private void lightnet(int B, int T, int H, int K, int V) {
+    LightNetKernels ln = new LightNetKernels(dt);
+    long nk = (long) B * T * H * K, nv = (long) B * T * H * V;
+    Tensor q = rand(DType.BF16, -1, 1, 21, B, T, H, K), k = rand(DType.BF16, -2, 2, 22, B, T, H, K), v = rand(DType.BF16, -1, 1, 23, B, T, H, V);
+    Tensor dO = rand(DType.BF16, -1, 1, 24, B, T, H, V);
+    String sh = String.format("B=%d T=%d H=%d K=%d V=%d", B, T, H, K, V);
+    double f = time("lightnet fwd", () -> new Tensor[] {ln.forward(q, k, v, null, null, 1.0, false, null).output()});
+    row("lightnet fwd (bf16) " + sh, f, 2.0 * (2 * nk + 2 * nv));
+    double b = time("lightnet bwd", () -> {
+      LightNetKernels.Gradients r = ln.backward(q, k, v, null, null, 1.0, null, dO, null, null);
+      return new Tensor[] {r.dq(), r.dk(), r.dv()};
+    });
+    row("lightnet bwd (bf16) " + sh, b, 2.0 * (2 * nk + 2 * nv) + 2.0 * (2 * nk + nv));
+    for (Tensor t : new Tensor[] {q, k, v, dO}) t.close();
+  }
+
+  private void conv(int B, int T, int D, int W) {
+    ShortConvKernels sc = new ShortConvKernels(dt);
+    long n = (long) B * T * D;
+    Tensor x = rand(DType.BF16, -1, 1, 31, B, T, D), w = rand(DType.BF16, -0.5, 0.5, 32, D, W), dy = rand(DType.BF16, -1, 1, 33, B, T, D);
+    String sh = String.format("B=%d T=%d D=%d W=%d", B, T, D, W);
+    double f = time("conv fwd", () -> new Tensor[] {sc.forward(x, w, null, true, null, false, null).y()});
+    row("short conv fwd (bf16, SiLU) " + sh, f, 4.0 * n);
+    double b = time("conv bwd", () -> {
+      ShortConvKernels.Gradients r = sc.backward(x, w, null, true, null, null, dy, null);
+      return new Tensor[] {r.dx(), r.dWeight()};
+    });
+    row("short conv bwd (bf16, SiLU) " + sh, b, 6.0 * n);
+    for (Tensor t : new Tensor[] {x, w, dy}) t.close();
+  }
+
+  private void lcsm(int B, int T, int k, int d) {
+    LcsmKernels lk = new LcsmKernels(dt);
+    Tensor i = rand(DType.BF16, -1, 1, 41, B, T, d), e1 = rand(DType.BF16, -1, 1, 42, B, T, k, 1), s1 = rand(DType.BF16, -1, 1, 43, B, T, k, 1);
+    Tensor lo = rand(DType.BF16, -1, -0.01, 44, B, T, k, d), dy = rand(DType.BF16, -1, 1, 45, B, T, d);
+    Tensor e = Views.expand(e1, B, T, k, d), s = Views.expand(s1, B, T, k, d);
+    long nd = (long) B * T * d, nkd = nd * k;
+    String sh = String.format("B=%d T=%d k=%d d=%d", B, T, k, d);
+    double f = time("lcsm fwd", () -> {
+      LcsmKernels.Output r = lk.forward(i, e, lo, s, null);
+      return new Tensor[] {r.y(), r.finalState()};
+    });
+    row("lcsm scan fwd (bf16, e/s [B,T,k,1]) " + sh, f, 2.0 * (2 * nd + nkd));
+    double b = time("lcsm bwd", () -> {
+      LcsmKernels.Gradients r = lk.backward(i, e, lo, s, null, dy, null);
+      return new Tensor[] {r.di(), r.de(), r.dlogO(), r.ds()};
+    });
+    row("lcsm scan bwd (bf16, e/s [B,T,k,1]) " + sh, b, 2.0 * (3 * nd + nkd) + 2.0 * (nd + 3 * nkd));
+    for (Tensor t : new Tensor[] {i, e1, s1, lo, dy}) t.close();
+  }
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs the op-family kernels' tests (GLA, LightNet, short convolution, LCSM), their benchmark and the fla peers on a
+# GPU host, from a folder staged by scripts/gpu/stage-backend.sh (which also copies this script). Logs go to OUT.
+#   DIR=staged-dir OUT=out/zoo bash DIR/zoo-kernels.sh
+# Each stage is bounded by timeout (T_TESTS, T_BENCH, T_PEER seconds; about 4 minutes in all by default).
+# The peer needs PyTorch and flash-linear-attention's sources in PEER_DIR (default .peer/fla).
+set -uo pipefail
+DIR=${DIR:-$(cd "$(dirname "$0")" && pwd)}
+OUT=${OUT:-out/zoo}
+STAGES=${STAGES:-tests bench peer}
+mkdir -p "$OUT"
+if [[ ! -x /tmp/jre/bin/java ]]; then tar xzf "$DIR/jre.tgz" -C /tmp; fi
+JAVA=${JAVA:-/tmp/jre/bin/java}
+export FULGUR_KERNEL_CACHE=${FULGUR_KERNEL_CACHE:-/tmp/fulgur-kernels}
+mkdir -p "$FULGUR_KERNEL_CACHE"
+find_lib() {
+  local so=$1
+  ldconfig -p 2>/dev/null | grep -q "$so" && return 0
+  local dirs="${CUDA_HOME:-/usr/local/cuda}/lib64 /usr/local/cuda/targets/x86_64-linux/lib"
+  dirs="$dirs $(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null)"
+  for d in $dirs; do
+    f=$(find "$d" -name "$so*" 2>/dev/null | head -1)
+    if [[ -n $f ]]; then echo "$f"; return 0; fi
+  done
+}
+if [[ -z ${FULGUR_LIBNVRTC:-} ]]; then p=$(find_lib libnvrtc.so.13); [[ -n $p ]] && export FULGUR_LIBNVRTC=$p; fi
+if [[ -z ${FULGUR_LIBCUBLASLT:-} ]]; then p=$(find_lib libcublasLt.so.13); [[ -n $p ]] && export FULGUR_LIBCUBLASLT=$p; fi
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.used,memory.total --format=csv,noheader 2>/dev/null | tee "$OUT/gpu.txt"
+export CLASSPATH="$DIR/jars/*"
+J="$JAVA --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -Xmx32g -XX:+UseParallelGC -Dfulgur.cuda.verbose=true"
+TESTS=${TESTS:-fulgur.cuda.ops.ZooKernelsValidationTest fulgur.cuda.ops.gla.GlaKernelsTest fulgur.cuda.ops.gla.GlaKernelsGpuTest \
+fulgur.cuda.ops.lightnet.LightNetKernelsGpuTest fulgur.cuda.ops.conv.ShortConvKernelsGpuTest fulgur.cuda.ops.lcsm.LcsmKernelsGpuTest}
+if [[ $STAGES == *tests* ]]; then
+  echo "== tests"
+  timeout ${T_TESTS:-150} $J fulgur.cuda.GpuTestMain $TESTS > "$OUT/tests.log" 2>&1
+  echo "tests exit $?" >> "$OUT/tests.log"
+  grep -E "^\[|rel err|first far|tests (successful|failed)|exit" "$OUT/tests.log" | tail -150
+fi
+if [[ $STAGES == *bench* ]]; then
+  echo "== bench"
+  timeout ${T_BENCH:-60} $J fulgur.cuda.ops.ZooKernelsBench ${BENCH_ARGS:-} > "$OUT/bench.log" 2>&1
+  echo "bench exit $?" >> "$OUT/bench.log"
+  tail -30 "$OUT/bench.log"
+fi
+if [[ $STAGES == *peer* ]]; then
+  echo "== peer (fla)"
+  timeout ${T_PEER:-60} python3 "$DIR/gla_peer.py" ${PEER_ARGS:-} > "$OUT/peer.log" 2>&1
+  echo "peer exit $?" >> "$OUT/peer.log"
+  tail -20 "$OUT/peer.log"
+fi
