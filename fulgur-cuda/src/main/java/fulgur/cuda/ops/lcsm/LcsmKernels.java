@@ -2,6 +2,7 @@ package fulgur.cuda.ops.lcsm;
 
 import fulgur.cuda.CudaBackend;
 import fulgur.cuda.DeviceBuffer;
+import fulgur.cuda.Kernel;
 import fulgur.cuda.KernelStruct;
 import fulgur.cuda.ops.DeviceTensors;
 import fulgur.tensor.DType;
@@ -18,11 +19,13 @@ import java.util.Map;
  * </pre>
  * i [B, T, d]; e, logO, s views of [B, T, k, d] with any strides (stride 0 on broadcast axes, as {@code Views.expand}
  * makes them); m0 [B, k, d] contiguous or null. All of i's dtype (f32 or bf16); f32 arithmetic, every (k, d) entry an
- * independent scalar recurrence ({@code lcsm.cu}). k ≤ 64.
+ * independent scalar recurrence, run as a chunked parallel scan ({@code lcsm.cu}: per-chunk local carries, a pass over
+ * the chunks' carries, then every chunk again from its entering state). k ≤ 64.
  */
 public final class LcsmKernels {
   public static final int MAX_EXPAND = 64;
-  private static final int TB = 8, KPT = 4;
+  /** Tokens per chunk of the parallel scan, and per sub-chunk of the backward's recomputation (lcsm.cu's CL, SUB). */
+  static final int CHUNK = 64, SUB = 8;
 
   private final DeviceTensors dt;
 
@@ -78,7 +81,27 @@ public final class LcsmKernels {
     return KernelStruct.of(bb);
   }
 
-  private int rows(int k) { return Math.min(16, (k + KPT - 1) / KPT); }
+  /** Entries per thread (lcsm.cu's KPT): 4, or 8 above k = 32, so that a CTA has at most 8 warps. */
+  static int perThread(int k) { return k <= 32 ? 4 : 8; }
+
+  private Kernel kernel(int k, String name) {
+    return dt.context().module("lcsm.cu", Map.of("KPT", Integer.toString(perThread(k)))).kernel(name);
+  }
+
+  private static int threads(int k) { return 32 * ((k + perThread(k) - 1) / perThread(k)); }
+
+  /** Dynamic shared memory of lcsm_fwd (the sum over k of more than one warp) and, with checkpoints, lcsm_bwd. */
+  static int smem(int k, boolean checkpoints) {
+    int th = threads(k), kg = th / 32;
+    int red = kg > 1 ? SUB * kg * 33 * 4 : 0;
+    return red + (checkpoints ? (CHUNK / SUB) * perThread(k) * th * 4 : 0);
+  }
+
+  private static int chunks(String op, int t) {
+    int nc = (t + CHUNK - 1) / CHUNK;
+    if (nc > 65535) throw new IllegalArgumentException(op + ": T=" + t + " is above the supported " + 65535L * CHUNK + " tokens");
+    return nc;
+  }
 
   public Output forward(Tensor i, Tensor e, Tensor logO, Tensor s, Tensor m0) {
     String op = "lcsm.forward";
@@ -87,11 +110,19 @@ public final class LcsmKernels {
     dt.requireDense(op, "m0", m0);
     dt.context().bind();
     int b = f[0], t = f[1], k = f[2], d = f[3];
+    int nc = chunks(op, t), f32 = i.dtype() == DType.F32 ? 1 : 0;
     Tensor y = dt.alloc(i.dtype(), b, t, d);
     Tensor mT = dt.alloc(i.dtype(), b, k, d);
-    dt.context().module("lcsm.cu", Map.of()).kernel("lcsm_fwd").launch(dt.stream(), (d + 31) / 32, b, 1, 32 * rows(k), 0,
-        dt.ptr(i, op), dt.ptr(e, op), dt.ptr(logO, op), dt.ptr(s, op), i.dtype() == DType.F32 ? 1 : 0, strides(i, e, logO, s), dt.ptr(m0, op),
-        dt.ptr(y, op), dt.ptr(mT, op), t, k, d);
+    long carry = 4L * b * nc * k * d;
+    KernelStruct strides = strides(i, e, logO, s);
+    try (DeviceBuffer lf = dt.scratch(carry); DeviceBuffer la = dt.scratch(carry)) {
+      kernel(k, "lcsm_local").launch(dt.stream(), (d + 31) / 32, nc, b, threads(k), 0,
+          dt.ptr(i, op), dt.ptr(e, op), dt.ptr(logO, op), dt.ptr(s, op), f32, strides, null, lf, la, null, t, k, d);
+      kernel(k, "lcsm_carry").launch(dt.stream(), (k * d + 255) / 256, b, 1, 256, 0,
+          lf, la, null, dt.ptr(m0, op), null, f32, dt.ptr(mT, op), null, nc, k, d);
+      kernel(k, "lcsm_fwd").launch(dt.stream(), (d + 31) / 32, nc, b, threads(k), smem(k, false),
+          dt.ptr(i, op), dt.ptr(e, op), dt.ptr(logO, op), dt.ptr(s, op), f32, strides, lf, dt.ptr(y, op), t, k, d);
+    }
     return new Output(y, mT);
   }
 
@@ -114,12 +145,17 @@ public final class LcsmKernels {
     Tensor di = dt.alloc(i.dtype(), b, t, d);
     Tensor de = dt.alloc(i.dtype(), b, t, k, d), dlo = dt.alloc(i.dtype(), b, t, k, d), ds = dt.alloc(i.dtype(), b, t, k, d);
     Tensor dm0 = m0 == null ? null : dt.alloc(i.dtype(), b, k, d);
-    long groups = (t + TB - 1) / TB;
-    try (DeviceBuffer ckpt = dt.scratch(4L * b * groups * k * d)) {
-      dt.context().module("lcsm.cu", Map.of()).kernel("lcsm_bwd").launch(dt.stream(), (d + 31) / 32, b, 1, 32 * rows(k), 0,
-          dt.ptr(i, op), dt.ptr(e, op), dt.ptr(logO, op), dt.ptr(s, op), i.dtype() == DType.F32 ? 1 : 0, strides(i, e, logO, s),
-          dt.ptr(m0, op), dt.ptr(dy, op), dt.ptr(dmT, op), ckpt, dt.ptr(di, op), dt.ptr(de, op), dt.ptr(dlo, op), dt.ptr(ds, op),
-          dt.ptr(dm0, op), t, k, d);
+    int nc = chunks(op, t), f32 = i.dtype() == DType.F32 ? 1 : 0;
+    long carry = 4L * b * nc * k * d;
+    KernelStruct strides = strides(i, e, logO, s);
+    try (DeviceBuffer lf = dt.scratch(carry); DeviceBuffer la = dt.scratch(carry); DeviceBuffer lb = dt.scratch(carry)) {
+      kernel(k, "lcsm_local").launch(dt.stream(), (d + 31) / 32, nc, b, threads(k), 0,
+          dt.ptr(i, op), dt.ptr(e, op), dt.ptr(logO, op), dt.ptr(s, op), f32, strides, dt.ptr(dy, op), lf, la, lb, t, k, d);
+      kernel(k, "lcsm_carry").launch(dt.stream(), (k * d + 255) / 256, b, 1, 256, 0,
+          lf, la, lb, dt.ptr(m0, op), dt.ptr(dmT, op), f32, null, dt.ptr(dm0, op), nc, k, d);
+      kernel(k, "lcsm_bwd").launch(dt.stream(), (d + 31) / 32, nc, b, threads(k), smem(k, true),
+          dt.ptr(i, op), dt.ptr(e, op), dt.ptr(logO, op), dt.ptr(s, op), f32, strides, dt.ptr(dy, op), lf, lb, dt.ptr(di, op),
+          dt.ptr(de, op), dt.ptr(dlo, op), dt.ptr(ds, op), t, k, d);
     }
     return new Gradients(di, de, dlo, ds, dm0);
   }

@@ -29,6 +29,9 @@ class LcsmKernelsGpuTest {
       "f32, 1, 1, 3, 40, false",
       "f32, 3, 63, 20, 33, true",
       "bf16, 2, 130, 8, 64, true",
+      // many chunks of 64 tokens (the last partial), one warp per 32 channels (k <= 4), 8 entries per thread (k > 32)
+      "bf16, 1, 1000, 4, 48, false",
+      "f32, 2, 150, 40, 24, true",
   })
   void matchesTheF64Recurrence(String dts, int B, int T, int k, int d, boolean withM0) {
     DeviceTensors dv = ZooCheck.gpu();
