@@ -28,23 +28,29 @@ public final class SequenceTables {
   public SequenceTables(DeviceTensors dt) { this.dt = dt; }
 
   /** {seqTab, segTab} on the device. */
-  public synchronized DevicePointer[] of(Sequences sq) {
+  public DevicePointer[] of(Sequences sq) {
     if (sq.segments() > 65535) {
       throw new IllegalArgumentException(sq.segments() + " segments exceed the grid limit of 65535; use a longer segment length");
     }
-    String key = Arrays.toString(sq.seqTab()) + Arrays.toString(sq.segTab());
+    int[] all = new int[sq.seqTab().length + sq.segTab().length];
+    System.arraycopy(sq.seqTab(), 0, all, 0, sq.seqTab().length);
+    System.arraycopy(sq.segTab(), 0, all, sq.seqTab().length, sq.segTab().length);
+    DevicePointer buf = upload(all);
+    return new DevicePointer[] {buf, buf.plus(4L * sq.seqTab().length)};
+  }
+
+  /** Any int table on the device, uploaded once per content. */
+  public synchronized DevicePointer upload(int[] table) {
+    String key = Arrays.toString(table);
     DeviceBuffer buf = cache.get(key);
     if (buf == null) {
-      int[] all = new int[sq.seqTab().length + sq.segTab().length];
-      System.arraycopy(sq.seqTab(), 0, all, 0, sq.seqTab().length);
-      System.arraycopy(sq.segTab(), 0, all, sq.seqTab().length, sq.segTab().length);
-      buf = dt.scratch(4L * all.length);
+      buf = dt.scratch(4L * Math.max(1, table.length));
       try (Arena a = Arena.ofConfined()) {
-        buf.copyFromHostAsync(a.allocateFrom(ValueLayout.JAVA_INT, all), dt.stream());
+        if (table.length > 0) buf.copyFromHostAsync(a.allocateFrom(ValueLayout.JAVA_INT, table), dt.stream());
       }
       cache.put(key, buf);
     }
-    return new DevicePointer[] {buf, buf.plus(4L * sq.seqTab().length)};
+    return buf;
   }
 
   /** Threads per CTA of a per-channel scan kernel: 32 channels times enough ranges of each sequence to fill the GPU. */

@@ -100,12 +100,15 @@ static __device__ __forceinline__ void load_g(u32 sbase, const char* src, int gF
 }
 
 // ---------------------------------------------------------------------------------------------
-// Transform, phase 1 (thread per (sub-chunk, channel pair)): beta (log2, f32), Q1 and K2 tiles.
+// Transform, phase 1 (thread per (sub-chunk, channel pair)): beta (log2, f32), Q1 and K2 tiles, and when asked
+// for (sQ1lo, sK2lo not null) their low halves: x = hi + lo with hi = bf16(x), lo = bf16(x - hi), so that
+// products with both halves carry ~16 bits. One ex2 per element of g: the factors 2^(beta_r - beta_0) and
+// 2^(beta_15 - beta_r) are running products of a_r = 2^(g_r log2 e) (relative error ~16 * 2^-22).
 static __device__ __forceinline__ void transform1(const char* rawQ, const char* rawK, const char* rawG, int gF32,
-    char* sQ1, char* sK2, float* beta, bool needQ, bool needK, int tid) {
+    char* sQ1, char* sQ1lo, char* sK2, char* sK2lo, float* beta, bool needQ, bool needK, int tid) {
   for (int idx = tid; idx < 4 * (DK / 2); idx += NTH) {
     const int I = idx / (DK / 2), c = 2 * (idx % (DK / 2));
-    float b0[16], b1[16];
+    float a0[16], a1[16];
     float s0 = 0.f, s1 = 0.f;
 #pragma unroll
     for (int r = 0; r < 16; ++r) {
@@ -118,26 +121,32 @@ static __device__ __forceinline__ void transform1(const char* rawQ, const char* 
         const float2 x = unpack_bf16(*reinterpret_cast<const u32*>(rawG + (row * DK + c) * 2));
         g0 = x.x; g1 = x.y;
       }
-      s0 += g0 * LOG2E;
-      s1 += g1 * LOG2E;
-      b0[r] = s0;
-      b1[r] = s1;
+      g0 *= LOG2E;
+      g1 *= LOG2E;
+      s0 += g0;
+      s1 += g1;
+      a0[r] = ex2(g0);
+      a1[r] = ex2(g1);
       *reinterpret_cast<float2*>(beta + row * SB + c) = make_float2(s0, s1);
     }
     if (needQ) {
+      float f0 = 1.f, f1 = 1.f;
 #pragma unroll
       for (int r = 0; r < 16; ++r) {
+        if (r > 0) { f0 *= a0[r]; f1 *= a1[r]; }
         const u32 off = swz_el<DK>(16 * I + r, c);
-        const u32 x = *reinterpret_cast<const u32*>(rawQ + off);
-        *reinterpret_cast<u32*>(sQ1 + off) = scale_bf16x2(x, ex2(b0[r] - b0[0]), ex2(b1[r] - b1[0]));
+        const float2 x = unpack_bf16(*reinterpret_cast<const u32*>(rawQ + off));
+        store_split(sQ1, sQ1lo, off, x.x * f0, x.y * f1);
       }
     }
     if (needK) {
+      float f0 = 1.f, f1 = 1.f;
 #pragma unroll
-      for (int r = 0; r < 16; ++r) {
+      for (int r = 15; r >= 0; --r) {
+        if (r < 15) { f0 *= a0[r + 1]; f1 *= a1[r + 1]; }
         const u32 off = swz_el<DK>(16 * I + r, c);
-        const u32 x = *reinterpret_cast<const u32*>(rawK + off);
-        *reinterpret_cast<u32*>(sK2 + off) = scale_bf16x2(x, ex2(b0[15] - b0[r]), ex2(b1[15] - b1[r]));
+        const float2 x = unpack_bf16(*reinterpret_cast<const u32*>(rawK + off));
+        store_split(sK2, sK2lo, off, x.x * f0, x.y * f1);
       }
     }
   }
@@ -244,9 +253,11 @@ static __device__ __forceinline__ void qk_scores(const u32 (&qa)[DK / 16][4], u3
   }
 }
 
-// dP = scale * dO V^T (over this CTA's BV value columns), rows I, columns J = 2wc, 2wc+1, masked j <= i.
+// dP = scale * dO V^T (over this CTA's BV value columns), rows I, columns J = 2wc, 2wc+1, masked j <= i, as bf16
+// hi into sP and, when sPlo is not null, lo into sPlo (hi + lo carries ~16 bits of the f32 product).
 // da: fragments of dO rows I (k = value columns).
-static __device__ __forceinline__ void dov_scores(const u32 (&da)[BV / 16][4], u32 aV, char* sP, float scale, int I, int wc, int lane) {
+static __device__ __forceinline__ void dov_scores(const u32 (&da)[BV / 16][4], u32 aV, char* sP, char* sPlo, float scale, int I, int wc,
+    int lane) {
   const int g = lane >> 2, t4 = lane & 3;
 #pragma unroll
   for (int jj = 0; jj < 2; ++jj) {
@@ -268,14 +279,53 @@ static __device__ __forceinline__ void dov_scores(const u32 (&da)[BV / 16][4], u
       const float v1 = (!diag || j + 1 <= g) ? acc[nt][1] * scale : 0.f;
       const float v2 = (!diag || j <= g + 8) ? acc[nt][2] * scale : 0.f;
       const float v3 = (!diag || j + 1 <= g + 8) ? acc[nt][3] * scale : 0.f;
-      st_pair<CB>(sP, 16 * I + g, 16 * J + j, v0, v1);
-      st_pair<CB>(sP, 16 * I + g + 8, 16 * J + j, v2, v3);
+      store_split(sP, sPlo, swz_el<CB>(16 * I + g, 16 * J + j), v0, v1);
+      store_split(sP, sPlo, swz_el<CB>(16 * I + g + 8, 16 * J + j), v2, v3);
     }
   }
 }
 
 static __device__ __forceinline__ float p_at(const char* sP, int r, int c) {
   return __bfloat162float(*reinterpret_cast<const bf16*>(sP + swz_el<CB>(r, c)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// State slots: the bf16 state entering every block, [slots, H, K, V], written by the dq walk and read by the
+// dk/dv walk (for dg's per-block term). Block blk of segment seg (tokens from tBeg) has slot(seg, blk) =
+// tBeg / 64 + 2 seg + blk: distinct over all segments (a segment of nblk blocks starting at tBeg ends before
+// the next one's first slot), fewer than NTOK / 64 + 2 segments + 1.
+static __device__ __forceinline__ long long slot_of(int tBeg, int seg, int blk) { return (long long)(tBeg / CB) + 2LL * seg + blk; }
+
+// this thread's state elements (the fragment layout of state_load) as bf16 pairs, to or from a slot's [K][V]
+// at column e0 (pairs outside K x V are neither written nor read: zeros)
+template <int MT>
+static __device__ __forceinline__ void slot_store(const float (&s)[MT][4][4], bf16* st, int K, int V, int e0, int sr0, int sc0, int lane) {
+  const int g = lane >> 2, t4 = lane & 3;
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+      for (int hr = 0; hr < 2; ++hr) {
+        const int row = sr0 + 16 * mt + g + 8 * hr;
+        const int col = e0 + sc0 + 8 * nt + 2 * t4;
+        if (row < K && col < V) *reinterpret_cast<u32*>(st + (long long)row * V + col) = pack_bf16(s[mt][nt][2 * hr], s[mt][nt][2 * hr + 1]);
+      }
+}
+
+template <int MT>
+static __device__ __forceinline__ void slot_load(u32 (&s)[MT][4][2], const bf16* st, int K, int V, int e0, int sr0, int sc0, int lane) {
+  const int g = lane >> 2, t4 = lane & 3;
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+      for (int hr = 0; hr < 2; ++hr) {
+        const int row = sr0 + 16 * mt + g + 8 * hr;
+        const int col = e0 + sc0 + 8 * nt + 2 * t4;
+        s[mt][nt][hr] = (row < K && col < V) ? *reinterpret_cast<const u32*>(st + (long long)row * V + col) : 0u;
+      }
 }
 
 // State registers of a warp: rows (channels) sr0 + 16 mt + g (+8), columns sc0 + 8 nt + 2 t4 (+1).
@@ -360,6 +410,22 @@ static __device__ __forceinline__ void state_update_kv(float (&s)[MT][4][4], u32
   }
 }
 
+// Two n-tiles (B regs 0,1 and 2,3) of (Ah + Al)(Bh + Bl) without Al Bl, summed in f32 and added to c0, c1 after
+// multiplying column n by fac[n] (fac at this lane's first column, 2 t4; the second n-tile is 8 columns on).
+static __device__ __forceinline__ void mma_split_scaled(float* c0, float* c1, const u32* ah, const u32* al, const u32* bh, const u32* bl,
+    const float* fac) {
+  float t[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+  mma16816(t[0], ah, bh[0], bh[1]);
+  mma16816(t[1], ah, bh[2], bh[3]);
+  mma16816(t[0], al, bh[0], bh[1]);
+  mma16816(t[1], al, bh[2], bh[3]);
+  mma16816(t[0], ah, bl[0], bl[1]);
+  mma16816(t[1], ah, bl[2], bl[3]);
+  const float2 f0 = *reinterpret_cast<const float2*>(fac), f1 = *reinterpret_cast<const float2*>(fac + 8);
+  c0[0] += t[0][0] * f0.x; c0[1] += t[0][1] * f0.y; c0[2] += t[0][2] * f0.x; c0[3] += t[0][3] * f0.y;
+  c1[0] += t[1][0] * f1.x; c1[1] += t[1][1] * f1.y; c1[2] += t[1][2] * f1.x; c1[3] += t[1][3] * f1.y;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Forward walk. mode 0: o from the entering states (states[seg], or none), final state of each sequence's
 // last segment into finalState[seq] (when not null). mode 1: the segment's local state (from zero) into
@@ -415,7 +481,7 @@ gla_fwd(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __re
     const int L = min(CB, tEnd - t0);
     cp_async_wait_all();
     __syncthreads();
-    transform1(rawQ, rawK, rawG, gF32, sQ1, sK2, beta, full, true, tid);
+    transform1(rawQ, rawK, rawG, gF32, sQ1, nullptr, sK2, nullptr, beta, full, true, tid);
     __syncthreads();
     transform2(beta, vec, umask, tid);
     __syncthreads();
@@ -533,29 +599,33 @@ gla_state_scan(float* __restrict__ states, const float* __restrict__ segDecay, c
 
 // ---------------------------------------------------------------------------------------------
 // dq walk (forwards from the entering forward states): dq partial sums over this CTA's value columns,
-//   dq_i = F1_i * [ sum_{J<=I} dP_IJ (K2_J * E'_IJ) + scale F_I (dO_I S_in^T) ],   F1_i = 2^(beta_i - beta_I0)
-// (E'_II = X_I), f32 into dqPart [NVT, NTOK, H, K]. Sequences of one segment also leave their final state
-// in finalState (when not null).
+//   dq_i = F1_i * [ sum_{J<=I} (dP_IJ K2_J) * E'_IJ + scale F_I (dO_I S_in^T) ],   F1_i = 2^(beta_i - beta_I0)
+// (E'_II = X_I), f32 into dqPart [NVT, NTOK, H, K]. The intra-block products carry ~16 bits (dP and K2 as bf16
+// hi + lo, three products, the per-channel factor E' applied to each sub-chunk's f32 sum): dg, formed from q dq
+// - k dk, is a difference of such terms. The state entering every block goes to the bf16 state slots (slots,
+// [slots, H, K, V]) for the dk/dv walk.
 extern "C" __global__ void __launch_bounds__(NTH, 1)
 gla_dq(const bf16* __restrict__ k, const bf16* __restrict__ v, const void* __restrict__ gk, int gF32, const bf16* __restrict__ dout,
-       const float* __restrict__ states, float* __restrict__ dqPart, float* __restrict__ finalState, const int* __restrict__ segTab,
+       const float* __restrict__ states, float* __restrict__ dqPart, bf16* __restrict__ slots, const int* __restrict__ segTab,
        float scale, int H, int K, int V, long long ntok) {
   extern __shared__ __align__(128) char smem[];
   char* rawK = smem;
   char* rawG = rawK + QT;
   char* sK2 = rawG + GT;
-  char* sV = sK2 + QT;
+  char* sK2lo = sK2 + QT;
+  char* sV = sK2lo + QT;
   char* sD = sV + 2 * VTB;
   char* sS = sD + 2 * VTB;
   char* sP = sS + STB;
-  float* beta = reinterpret_cast<float*>(sP + PT);
+  char* sPlo = sP + PT;
+  float* beta = reinterpret_cast<float*>(sPlo + PT);
   float* vec = beta + CB * SB;
   u32* umask = reinterpret_cast<u32*>(vec + NVEC);
 
   const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5, wr = w & 3, wc = w >> 2;
   const int g = lane >> 2, t4 = lane & 3;
   const int vt = blockIdx.x, seg = blockIdx.y, h = blockIdx.z;
-  const int tBeg = segTab[4 * seg], tEnd = segTab[4 * seg + 1], seq = segTab[4 * seg + 2], flags = segTab[4 * seg + 3];
+  const int tBeg = segTab[4 * seg], tEnd = segTab[4 * seg + 1];
   const int e0 = vt * BV;
   const long long rsk = (long long)H * K, rsv = (long long)H * V;
   const bf16* kh = k + (long long)h * K;
@@ -566,6 +636,7 @@ gla_dq(const bf16* __restrict__ k, const bf16* __restrict__ v, const void* __res
   constexpr int MT = DK / 64, NQT = DK / 16;  // state m-tiles; dq n-tiles per warp (DK/2 columns)
   const int sr0 = wr * (DK / 4), sc0 = wc * 32, cq0 = wc * (DK / 2);
   const long long kv = (long long)K * V;
+  bf16* slotH = slots + (long long)h * kv;
 
   float sacc[MT][4][4];
   state_load<MT>(sacc, states ? states + ((long long)seg * H + h) * kv : nullptr, K, V, e0, sr0, sc0, lane);
@@ -577,15 +648,16 @@ gla_dq(const bf16* __restrict__ k, const bf16* __restrict__ v, const void* __res
   load_tile<BV>(smem_u32(sV), vh, rsv, tBeg, tEnd, V - e0, tid);
   load_tile<BV>(smem_u32(sD), dh, rsv, tBeg, tEnd, V - e0, tid);
   cp_async_commit();
-  const u32 aK2 = smem_u32(sK2), aS = smem_u32(sS), aP = smem_u32(sP);
+  const u32 aK2 = smem_u32(sK2), aK2lo = smem_u32(sK2lo), aS = smem_u32(sS), aP = smem_u32(sP), aPlo = smem_u32(sPlo);
 
   for (int blk = 0; blk < nblk; ++blk) {
     const int stg = blk & 1;
     const int t0 = tBeg + blk * CB;
     const int L = min(CB, tEnd - t0);
+    slot_store<MT>(sacc, slotH + slot_of(tBeg, seg, blk) * H * kv, K, V, e0, sr0, sc0, lane);
     cp_async_wait_all();
     __syncthreads();
-    transform1(nullptr, rawK, rawG, gF32, nullptr, sK2, beta, false, true, tid);
+    transform1(nullptr, rawK, rawG, gF32, nullptr, nullptr, sK2, sK2lo, beta, false, true, tid);
     __syncthreads();
     transform2(beta, vec, umask, tid);
     __syncthreads();
@@ -601,11 +673,11 @@ gla_dq(const bf16* __restrict__ k, const bf16* __restrict__ v, const void* __res
 
     // 1. bf16 copy of the entering state; decay the registers
     state_copy_decay<MT>(sacc, sS, vec, sr0, sc0, lane);
-    // 2. dP rows I = wr
+    // 2. dP rows I = wr (hi and lo)
     u32 da[BV / 16][4];
 #pragma unroll
     for (int kk = 0; kk < BV / 16; ++kk) ldsm4(da[kk], addrA<BV>(aD, 16 * wr, 16 * kk, lane));
-    dov_scores(da, aV, sP, scale, wr, wc, lane);
+    dov_scores(da, aV, sP, sPlo, scale, wr, wc, lane);
     __syncthreads();
     // 3. inter: dO_I S_in^T (k = value columns), then the column factors scale * F_I
     float acc[NQT][4];
@@ -628,24 +700,20 @@ gla_dq(const bf16* __restrict__ k, const bf16* __restrict__ v, const void* __res
       const float f0 = scale * vec[VF + wr * DK + c], f1 = scale * vec[VF + wr * DK + c + 1];
       acc[nt][0] *= f0; acc[nt][1] *= f1; acc[nt][2] *= f0; acc[nt][3] *= f1;
     }
-    // 4. intra: sum_{J <= I} dP_IJ (K2_J * E'_IJ) (B = K2 [j][c], n = channel: one factor per n-tile and lane)
+    // 4. intra: sum_{J <= I} (dP_IJ K2_J) * E'_IJ (B = K2 [j][c], n = channel), hi/lo products per sub-chunk J
 #pragma unroll
     for (int J = 0; J < 4; ++J) {
       if (J > wr) break;
-      u32 pa[4];
-      ldsm4(pa, addrA<CB>(aP, 16 * wr, 16 * J, lane));
+      u32 ph[4], pl[4];
+      ldsm4(ph, addrA<CB>(aP, 16 * wr, 16 * J, lane));
+      ldsm4(pl, addrA<CB>(aPlo, 16 * wr, 16 * J, lane));
       const float* fac = (J == wr) ? vec + VX + wr * DK : vec + VE + epair(wr, J) * DK;
 #pragma unroll
       for (int np = 0; np < NQT / 2; ++np) {
-        u32 bb[4];
-        ldsm4t(bb, addrBT<DK>(aK2, cq0 + 16 * np, 16 * J, lane));
-        const float fa = fac[cq0 + 16 * np + g], fb = fac[cq0 + 16 * np + 8 + g];
-        bb[0] = scale_bf16x2(bb[0], fa, fa);
-        bb[1] = scale_bf16x2(bb[1], fa, fa);
-        bb[2] = scale_bf16x2(bb[2], fb, fb);
-        bb[3] = scale_bf16x2(bb[3], fb, fb);
-        mma16816(acc[2 * np], pa, bb[0], bb[1]);
-        mma16816(acc[2 * np + 1], pa, bb[2], bb[3]);
+        u32 bh[4], bl[4];
+        ldsm4t(bh, addrBT<DK>(aK2, cq0 + 16 * np, 16 * J, lane));
+        ldsm4t(bl, addrBT<DK>(aK2lo, cq0 + 16 * np, 16 * J, lane));
+        mma_split_scaled(acc[2 * np], acc[2 * np + 1], ph, pl, bh, bl, fac + cq0 + 16 * np + 2 * t4);
       }
     }
     // 5. F1 = 2^(beta_i - beta_I0); exact diagonal terms of unsafe channels; store
@@ -676,7 +744,7 @@ gla_dq(const bf16* __restrict__ k, const bf16* __restrict__ v, const void* __res
           for (int j = 0; j <= g + 8 * hr; ++j) {
             const int rj = 16 * wr + j;
             if (rj >= L) break;
-            sum += p_at(sP, ri, rj) * __bfloat162float(kh[(long long)(t0 + rj) * rsk + c]) * ex2(bi - beta[rj * SB + c]);
+            sum += (p_at(sP, ri, rj) + p_at(sPlo, ri, rj)) * __bfloat162float(kh[(long long)(t0 + rj) * rsk + c]) * ex2(bi - beta[rj * SB + c]);
           }
 #pragma unroll
           for (int x = 0; x < NQT; ++x) {
@@ -700,37 +768,47 @@ gla_dq(const bf16* __restrict__ k, const bf16* __restrict__ v, const void* __res
     // 6. the state update
     state_update_kv<MT>(sacc, aK2, aV, vec, sr0, sc0, lane);
   }
-  if (finalState && (flags & 2)) state_store<MT>(sacc, finalState + ((long long)seq * H + h) * kv, K, V, e0, sr0, sc0, lane);
 }
 
 // ---------------------------------------------------------------------------------------------
 // dk/dv walk (backwards from the entering gradient state G: the gradient of the state at the segment's
 // last token from later tokens; dstates[seg], or none). Per block, with G_end the state after it:
 //   dv_J = sum_{I>=J} A_IJ^T dO_I + (K2_J * K3_J) G_end
-//   dk_J = F2_J * [ sum_{I>=J} dP_IJ^T (Q1_I * E'_IJ) + K3_J * (V_J G_end^T) ],  F2_j = 2^(beta_Jend - beta_j)
+//   dk_J = F2_J * [ sum_{I>=J} (dP_IJ^T Q1_I) * E'_IJ + K3_J * (V_J G_end^T) ],  F2_j = 2^(beta_Jend - beta_j)
 //   G_in = 2^b_last G_end + sum_I (scale Q1_I F_I)^T dO_I
-// mode 0: dv (bf16, this CTA's columns), dk partial sums f32 into dkPart [NVT, NTOK, H, K], and G at the
-// start of each sequence's first segment into dS0[seq] (when not null). mode 1 (gradient states only):
-// from zero, the segment's local gradient state into localOut[seg] and its log2 decay into segDecay[seg].
+// (the intra-block dk products carry ~16 bits, as dq's). mode 0: dv (bf16, this CTA's columns), dk partial sums
+// f32 into dkPart [NVT, NTOK, H, K], G at the start of each sequence's first segment into dS0[seq] (when not
+// null), and per block, over this CTA's columns,
+//   W_c = sum_e 2^b_last S_in G_end + sum_{j in the block} k_j dkout_j,   dkout = F2 K3 (V G_end^T)
+// into wPart [NVT, nslots, H, K] at the block's slot (S_in from the state slots the dq walk wrote). W is the
+// gradient of the log decay at the block's end, summed so that it cancels dkout's share of the finish's
+// reverse cumsum of (q dq - k dk) exactly: dg_t = W + sum_{u >= t} (q dq - k dk)_u then holds the paths through
+// t only (S_in -> G_end, S_in -> u >= t, j < t -> G_end, j < t <= i), none of them a difference of large terms.
+// mode 1 (gradient states only): from zero, the segment's local gradient state into localOut[seg] and its log2
+// decay into segDecay[seg].
 extern "C" __global__ void __launch_bounds__(NTH, 1)
 gla_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const void* __restrict__ gk, int gF32,
          const bf16* __restrict__ dout, const float* __restrict__ dstates, bf16* __restrict__ dv, float* __restrict__ dkPart,
-         float* __restrict__ dS0, float* __restrict__ localOut, float* __restrict__ segDecay, const int* __restrict__ segTab,
-         float scale, int H, int K, int V, long long ntok, int mode) {
+         float* __restrict__ dS0, const bf16* __restrict__ slots, float* __restrict__ wPart, float* __restrict__ localOut,
+         float* __restrict__ segDecay, const int* __restrict__ segTab, float scale, int H, int K, int V, long long ntok,
+         long long nslots, int mode) {
   extern __shared__ __align__(128) char smem[];
   char* rawQ = smem;
   char* rawK = rawQ + QT;
   char* rawG = rawK + QT;
   char* sQ1 = rawG + GT;
-  char* sK2 = sQ1 + QT;
+  char* sQ1lo = sQ1 + QT;
+  char* sK2 = sQ1lo + QT;
   char* sV = sK2 + QT;
   char* sD = sV + 2 * VTB;
   char* sG = sD + 2 * VTB;
-  char* sP1 = sG + STB;
-  char* sP2 = sP1 + PT;
-  float* beta = reinterpret_cast<float*>(sP2 + PT);
+  char* sP = sG + STB;       // A (scores) for dv, then dP (hi) for dk
+  char* sPlo = sP + PT;
+  float* beta = reinterpret_cast<float*>(sPlo + PT);
   float* vec = beta + CB * SB;
   u32* umask = reinterpret_cast<u32*>(vec + NVEC);
+  float* zsum = reinterpret_cast<float*>(umask + 4 * (DK / 32));  // [2][DK]: the wc = 1 half, then the whole row
+  float* osum = zsum + 2 * DK;                                        // [4][DK]: sum_j k_j dkout_j per row sub-chunk
 
   const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5, wr = w & 3, wc = w >> 2;
   const int g = lane >> 2, t4 = lane & 3;
@@ -747,12 +825,15 @@ gla_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __r
   constexpr int MT = DK / 64, NQT = DK / 16;
   const int sr0 = wr * (DK / 4), sc0 = wc * 32, cq0 = wc * (DK / 2);
   const long long kv = (long long)K * V;
+  const bf16* slotH = slots + (long long)h * kv;
 
   float gacc[MT][4][4];
   state_load<MT>(gacc, (full && dstates) ? dstates + ((long long)seg * H + h) * kv : nullptr, K, V, e0, sr0, sc0, lane);
   if (tid < DK) vec[VSEG + tid] = 0.f;
 
   const int nblk = (tEnd - tBeg + CB - 1) / CB;
+  u32 sin[MT][4][2];  // the bf16 state entering the block being walked (prefetched one block ahead)
+  if (full) slot_load<MT>(sin, slotH + slot_of(tBeg, seg, nblk - 1) * H * kv, K, V, e0, sr0, sc0, lane);
   {
     const int t0 = tBeg + (nblk - 1) * CB;
     load_tile<DK>(smem_u32(rawQ), qh, rsk, t0, tEnd, K, tid);
@@ -762,19 +843,47 @@ gla_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __r
     load_tile<BV>(smem_u32(sD), dh, rsv, t0, tEnd, V - e0, tid);
     cp_async_commit();
   }
-  const u32 aQ1 = smem_u32(sQ1), aK2 = smem_u32(sK2), aG = smem_u32(sG), aP1 = smem_u32(sP1), aP2 = smem_u32(sP2);
+  const u32 aQ1 = smem_u32(sQ1), aQ1lo = smem_u32(sQ1lo), aK2 = smem_u32(sK2), aG = smem_u32(sG), aP = smem_u32(sP), aPlo = smem_u32(sPlo);
 
   for (int it = 0; it < nblk; ++it) {
     const int blk = nblk - 1 - it;
     const int stg = it & 1;
     const int t0 = tBeg + blk * CB;
     const int L = min(CB, tEnd - t0);
+    // 0. sum_e S_in G_end over this warp's columns, per state row (the wc = 1 half through zsum)
+    float zrow[MT][2];
+    if (full) {
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int hr = 0; hr < 2; ++hr) {
+          float p = 0.f;
+#pragma unroll
+          for (int nt = 0; nt < 4; ++nt) {
+            const float2 sv = unpack_bf16(sin[mt][nt][hr]);
+            p += sv.x * gacc[mt][nt][2 * hr] + sv.y * gacc[mt][nt][2 * hr + 1];
+          }
+          p += __shfl_xor_sync(0xffffffffu, p, 1);
+          p += __shfl_xor_sync(0xffffffffu, p, 2);
+          zrow[mt][hr] = p;
+          if (wc == 1 && t4 == 0) zsum[sr0 + 16 * mt + g + 8 * hr] = p;
+        }
+    }
     cp_async_wait_all();
     __syncthreads();
-    transform1(rawQ, rawK, rawG, gF32, sQ1, sK2, beta, true, full, tid);
+    transform1(rawQ, rawK, rawG, gF32, sQ1, full ? sQ1lo : nullptr, sK2, nullptr, beta, true, full, tid);
     __syncthreads();
     transform2(beta, vec, umask, tid);
     __syncthreads();
+    if (full && wc == 0 && t4 == 0) {
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int hr = 0; hr < 2; ++hr) {
+          const int row = sr0 + 16 * mt + g + 8 * hr;
+          zsum[DK + row] = (zrow[mt][hr] + zsum[row]) * vec[VDEC + row];
+        }
+    }
     if (blk > 0) {
       const int tn = t0 - CB;
       load_tile<DK>(smem_u32(rawQ), qh, rsk, tn, tEnd, K, tid);
@@ -789,18 +898,12 @@ gla_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __r
     // 1. bf16 copy of G_end; decay the registers by 2^b_last
     state_copy_decay<MT>(gacc, full ? sG : nullptr, vec, sr0, sc0, lane);
     if (full) {
-      // 2. A (forward scores) into sP1, dP into sP2, rows I = wr
+      // 2. A (forward scores) into sP, rows I = wr
       {
         u32 qa[DK / 16][4];
 #pragma unroll
         for (int kk = 0; kk < DK / 16; ++kk) ldsm4(qa[kk], addrA<DK>(aQ1, 16 * wr, 16 * kk, lane));
-        qk_scores(qa, aK2, vec, umask, beta, sP1, scale, wr, wc, lane, qh, kh, rsk, t0, L);
-      }
-      {
-        u32 da[BV / 16][4];
-#pragma unroll
-        for (int kk = 0; kk < BV / 16; ++kk) ldsm4(da[kk], addrA<BV>(aD, 16 * wr, 16 * kk, lane));
-        dov_scores(da, aV, sP2, scale, wr, wc, lane);
+        qk_scores(qa, aK2, vec, umask, beta, sP, scale, wr, wc, lane, qh, kh, rsk, t0, L);
       }
       __syncthreads();
       // 3. dv rows J = wr, value columns sc0..
@@ -833,7 +936,7 @@ gla_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __r
         for (int I = 0; I < 4; ++I) {
           if (I < wr) continue;
           u32 a[4];
-          ldsm4t(a, addrAT<CB>(aP1, 16 * wr, 16 * I, lane));
+          ldsm4t(a, addrAT<CB>(aP, 16 * wr, 16 * I, lane));
 #pragma unroll
           for (int np = 0; np < 2; ++np) {
             u32 bb[4];
@@ -854,7 +957,17 @@ gla_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __r
           }
         }
       }
-      // 4. dk rows J = wr, channel columns cq0..
+      __syncthreads();
+      // 4. dP (hi, lo) over A, rows I = wr
+      {
+        u32 da[BV / 16][4];
+#pragma unroll
+        for (int kk = 0; kk < BV / 16; ++kk) ldsm4(da[kk], addrA<BV>(aD, 16 * wr, 16 * kk, lane));
+        dov_scores(da, aV, sP, sPlo, scale, wr, wc, lane);
+      }
+      __syncthreads();
+      // 5. dk rows J = wr, channel columns cq0..: intra (hi/lo products) times F2, then dkout = F2 K3 (V G^T),
+      //    whose k-weighted column sums over the block go to osum
       {
         float acc[NQT][4];
 #pragma unroll
@@ -862,54 +975,71 @@ gla_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __r
 #pragma unroll
           for (int c = 0; c < 4; ++c) acc[nt][c] = 0.f;
 #pragma unroll
-        for (int kk = 0; kk < BV / 16; ++kk) {
-          u32 a[4];
-          ldsm4(a, addrA<BV>(aV, 16 * wr, 16 * kk, lane));
-#pragma unroll
-          for (int np = 0; np < NQT / 2; ++np) {
-            u32 bb[4];
-            ldsm4(bb, addrB<BV>(aG, cq0 + 16 * np, 16 * kk, lane));
-            mma16816(acc[2 * np], a, bb[0], bb[1]);
-            mma16816(acc[2 * np + 1], a, bb[2], bb[3]);
-          }
-        }
-#pragma unroll
-        for (int nt = 0; nt < NQT; ++nt) {
-          const int c = cq0 + 8 * nt + 2 * t4;
-          const float f0 = vec[VK3 + wr * DK + c], f1 = vec[VK3 + wr * DK + c + 1];
-          acc[nt][0] *= f0; acc[nt][1] *= f1; acc[nt][2] *= f0; acc[nt][3] *= f1;
-        }
-#pragma unroll
         for (int I = 0; I < 4; ++I) {
           if (I < wr) continue;
-          u32 a[4];
-          ldsm4t(a, addrAT<CB>(aP2, 16 * wr, 16 * I, lane));
+          u32 ah[4], al[4];
+          ldsm4t(ah, addrAT<CB>(aP, 16 * wr, 16 * I, lane));
+          ldsm4t(al, addrAT<CB>(aPlo, 16 * wr, 16 * I, lane));
           const float* fac = (I == wr) ? vec + VX + wr * DK : vec + VE + epair(I, wr) * DK;
 #pragma unroll
           for (int np = 0; np < NQT / 2; ++np) {
-            u32 bb[4];
-            ldsm4t(bb, addrBT<DK>(aQ1, cq0 + 16 * np, 16 * I, lane));
-            const float fa = fac[cq0 + 16 * np + g], fb = fac[cq0 + 16 * np + 8 + g];
-            bb[0] = scale_bf16x2(bb[0], fa, fa);
-            bb[1] = scale_bf16x2(bb[1], fa, fa);
-            bb[2] = scale_bf16x2(bb[2], fb, fb);
-            bb[3] = scale_bf16x2(bb[3], fb, fb);
-            mma16816(acc[2 * np], a, bb[0], bb[1]);
-            mma16816(acc[2 * np + 1], a, bb[2], bb[3]);
+            u32 bh[4], bl[4];
+            ldsm4t(bh, addrBT<DK>(aQ1, cq0 + 16 * np, 16 * I, lane));
+            ldsm4t(bl, addrBT<DK>(aQ1lo, cq0 + 16 * np, 16 * I, lane));
+            mma_split_scaled(acc[2 * np], acc[2 * np + 1], ah, al, bh, bl, fac + cq0 + 16 * np + 2 * t4);
           }
         }
-        // F2 = 2^(beta_Jend - beta_j); exact diagonal terms of unsafe channels; store
 #pragma unroll
-        for (int nt = 0; nt < NQT; ++nt) {
-          const int c = cq0 + 8 * nt + 2 * t4;
-          const float2 be = *reinterpret_cast<const float2*>(beta + (16 * wr + 15) * SB + c);
+        for (int np = 0; np < NQT / 2; ++np) {
+          u32 kx[2][2];  // k at this lane's (row g + 8 hr, column pair of n-tile 2 np + x), from L2
 #pragma unroll
-          for (int hr = 0; hr < 2; ++hr) {
-            const float2 bj = *reinterpret_cast<const float2*>(beta + (16 * wr + g + 8 * hr) * SB + c);
-            acc[nt][2 * hr] *= ex2(be.x - bj.x);
-            acc[nt][2 * hr + 1] *= ex2(be.y - bj.y);
+          for (int hr = 0; hr < 2; ++hr)
+#pragma unroll
+            for (int x = 0; x < 2; ++x) {
+              const int r = 16 * wr + g + 8 * hr, c = cq0 + 16 * np + 8 * x + 2 * t4;
+              kx[hr][x] = (r < L && c < K) ? *reinterpret_cast<const u32*>(kh + (long long)(t0 + r) * rsk + c) : 0u;
+            }
+          float t[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+#pragma unroll
+          for (int kk = 0; kk < BV / 16; ++kk) {
+            u32 va[4], bb[4];
+            ldsm4(va, addrA<BV>(aV, 16 * wr, 16 * kk, lane));
+            ldsm4(bb, addrB<BV>(aG, cq0 + 16 * np, 16 * kk, lane));
+            mma16816(t[0], va, bb[0], bb[1]);
+            mma16816(t[1], va, bb[2], bb[3]);
           }
+          float cs[2][2];  // sum over this lane's rows of k dkout, per column
+#pragma unroll
+          for (int x = 0; x < 2; ++x) {
+            const int c = cq0 + 16 * np + 8 * x + 2 * t4;
+            const float2 k3 = *reinterpret_cast<const float2*>(vec + VK3 + wr * DK + c);
+            const float2 be = *reinterpret_cast<const float2*>(beta + (16 * wr + 15) * SB + c);
+            cs[x][0] = cs[x][1] = 0.f;
+#pragma unroll
+            for (int hr = 0; hr < 2; ++hr) {
+              const float2 bj = *reinterpret_cast<const float2*>(beta + (16 * wr + g + 8 * hr) * SB + c);
+              const float f0 = ex2(be.x - bj.x), f1 = ex2(be.y - bj.y);
+              const float o0 = t[x][2 * hr] * k3.x * f0, o1 = t[x][2 * hr + 1] * k3.y * f1;
+              float* ac = acc[2 * np + x];
+              ac[2 * hr] = ac[2 * hr] * f0 + o0;
+              ac[2 * hr + 1] = ac[2 * hr + 1] * f1 + o1;
+              const float2 kf = unpack_bf16(kx[hr][x]);
+              cs[x][0] += kf.x * o0;
+              cs[x][1] += kf.y * o1;
+            }
+          }
+#pragma unroll
+          for (int x = 0; x < 2; ++x)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+              float p = cs[x][e];
+              p += __shfl_xor_sync(0xffffffffu, p, 4);
+              p += __shfl_xor_sync(0xffffffffu, p, 8);
+              p += __shfl_xor_sync(0xffffffffu, p, 16);
+              if (g == 0) osum[wr * DK + cq0 + 16 * np + 8 * x + 2 * t4 + e] = p;
+            }
         }
+        // exact diagonal terms of unsafe channels; store
 #pragma unroll 1
         for (int wd = 0; wd < DK / 32; ++wd) {
           u32 m = umask[wr * (DK / 32) + wd];
@@ -927,7 +1057,8 @@ gla_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __r
               for (int i = j; i < 16; ++i) {
                 const int ri = 16 * wr + i;
                 if (ri >= L) break;
-                sum += p_at(sP2, ri, rj) * __bfloat162float(qh[(long long)(t0 + ri) * rsk + c]) * ex2(beta[ri * SB + c] - bj);
+                sum += (p_at(sP, ri, rj) + p_at(sPlo, ri, rj)) * __bfloat162float(qh[(long long)(t0 + ri) * rsk + c]) *
+                       ex2(beta[ri * SB + c] - bj);
               }
 #pragma unroll
               for (int x = 0; x < NQT; ++x) {
@@ -950,8 +1081,16 @@ gla_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __r
           }
         }
       }
+      __syncthreads();
+      // 5b. W = 2^b_last sum_e S_in G_end + sum_j k_j dkout_j, per channel
+      if (tid < K) {
+        wPart[(((long long)vt * nslots + slot_of(tBeg, seg, blk)) * H + h) * K + tid] =
+            zsum[DK + tid] + osum[tid] + osum[DK + tid] + osum[2 * DK + tid] + osum[3 * DK + tid];
+      }
     }
-    // 5. G += sum_I (scale Q1_I F_I)^T dO_I (A = Q1^T, rows = channels, k = tokens of sub-chunk I)
+    // the next block's entering state (its loads overlap the state update)
+    if (full && blk > 0) slot_load<MT>(sin, slotH + slot_of(tBeg, seg, blk - 1) * H * kv, K, V, e0, sr0, sc0, lane);
+    // 6. G += sum_I (scale Q1_I F_I)^T dO_I (A = Q1^T, rows = channels, k = tokens of sub-chunk I)
 #pragma unroll
     for (int I = 0; I < CB / 16; ++I) {
       u32 a[MT][4];

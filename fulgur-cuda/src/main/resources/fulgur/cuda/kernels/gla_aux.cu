@@ -83,6 +83,54 @@ gla_finish(const void* __restrict__ q, const void* __restrict__ k, int qkF32, co
 }
 
 // ---------------------------------------------------------------------------------------------
+// The same for the tensor-core kernels (bf16 q, k, dq, dk; dg f32), block by block: for a block of tokens
+// [t0, t1) whose state after it is S_end and its gradient G_end,
+//   dg_u = sum_e S_end G_end + sum_{u' >= u in the block} (q * dq - k * dk)_{u'}
+// (the paths through the block's end, then those inside it), so the reverse cumsum never leaves a block and
+// its rounding does not grow with the sequence. wPart [np, nslots, H, K] holds sum_e S_end G_end over each
+// value tile at the block's slot; blkTab[3b..] = (t0, t1, slot). Warp per (block, 32 channels).
+// Grid (ceil(nblk / 8), ceil(K / 32), H); block 256.
+extern "C" __global__ void __launch_bounds__(256)
+gla_finish_blocks(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k, const float* __restrict__ dqp,
+                  const float* __restrict__ dkp, int np, long long ntok, const float* __restrict__ wPart, long long nslots,
+                  __nv_bfloat16* __restrict__ dq, __nv_bfloat16* __restrict__ dk, float* __restrict__ dg, const int* __restrict__ blkTab,
+                  int nblk, int H, int K) {
+  const int lane = threadIdx.x & 31, b = blockIdx.x * 8 + (threadIdx.x >> 5);
+  const int c = blockIdx.y * 32 + lane, h = blockIdx.z;
+  if (b >= nblk || c >= K) return;
+  const int t0 = blkTab[3 * b], t1 = blkTab[3 * b + 1], slot = blkTab[3 * b + 2];
+  const long long rs = (long long)H * K, part = ntok * rs, col = (long long)h * K + c;
+  float run = 0.f;
+  for (int p = 0; p < np; ++p) run += wPart[((p * nslots + slot) * H + h) * K + c];
+  constexpr int U = 8;
+  for (int ub = t1; ub > t0; ub -= U) {
+    float gq[U], gk[U], qv[U], kv[U];
+#pragma unroll
+    for (int j = 0; j < U; ++j) {
+      const int u = max(ub - 1 - j, t0);  // past t0: a repeat of t0, neither summed nor stored
+      const long long i = (long long)u * rs + col;
+      float a = 0.f, bsum = 0.f;
+      for (int p = 0; p < np; ++p) { a += dqp[p * part + i]; bsum += dkp[p * part + i]; }
+      gq[j] = a;
+      gk[j] = bsum;
+      qv[j] = __bfloat162float(q[i]);
+      kv[j] = __bfloat162float(k[i]);
+    }
+#pragma unroll
+    for (int j = 0; j < U; ++j) {
+      const int u = ub - 1 - j;
+      if (u >= t0) {
+        const long long i = (long long)u * rs + col;
+        run += qv[j] * gq[j] - kv[j] * gk[j];
+        dq[i] = __float2bfloat16(gq[j]);
+        dk[i] = __float2bfloat16(gk[j]);
+        dg[i] = run;
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // LightNet onto GLA: per channel z_t = logaddexp(z_{t-1}, k_t) (z_{-1} = z0, or -inf without a state),
 //   kt_t = exp(k_t - z_t)  (the GLA key),  g_t = z_{t-1} - z_t  (the GLA log decay; 0 at t = 0 without z0)
 // k in its dtype (kF32), kt in ktF32's, g and z f32. z (all positions) and zT (the last) may be null.

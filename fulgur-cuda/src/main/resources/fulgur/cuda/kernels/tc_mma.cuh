@@ -57,6 +57,19 @@ static __device__ __forceinline__ u32 scale_bf16x2(u32 x, float f0, float f1) {
   float2 f = unpack_bf16(x);
   return pack_bf16(f.x * f0, f.y * f1);
 }
+// the pair (x, y) as bf16 hi = bf16(x, y) and lo = bf16(x - hi, y - hi): hi + lo carries ~16 bits
+static __device__ __forceinline__ void split_bf16x2(float x, float y, u32& hi, u32& lo) {
+  hi = pack_bf16(x, y);
+  const float2 h = unpack_bf16(hi);
+  lo = pack_bf16(x - h.x, y - h.y);
+}
+// stores the pair at byte offset off of tile hi and, when lo is not null, its low half at the same offset of lo
+static __device__ __forceinline__ void store_split(char* hi, char* lo, u32 off, float x, float y) {
+  u32 h, l;
+  split_bf16x2(x, y, h, l);
+  *reinterpret_cast<u32*>(hi + off) = h;
+  if (lo) *reinterpret_cast<u32*>(lo + off) = l;
+}
 // 2^x on the special-function unit (relative error ~2^-22; 0 for very negative x)
 static __device__ __forceinline__ float ex2(float x) {
   float y;

@@ -22,9 +22,10 @@ import java.util.Map;
  *
  * <p>Two kernel families (the choice is {@link #tensorCores}): bf16 q, k, v with K ≤ 128 and K, V multiples of 8 run
  * on the chunked tensor-core kernels of {@code gla.cu} (blocks of 64 tokens, value tiles of 64 columns, LASP-2
- * segments with the running state on chip; bf16 outputs, dq/dk/dg from f32 partial sums); everything else (f32
- * inputs, K up to 256, any V) on the exact f32 token-by-token kernels of {@code gla_recurrent.cu}, which also decode.
- * g may be bf16 or f32 either way; dg returns in g's dtype, dq, dk, dv in q's.
+ * segments with the running state on chip; bf16 outputs, dq/dk from f32 partial sums, dg from them block by block);
+ * everything else (f32 inputs, K up to 256, any V) on the exact f32 token-by-token kernels of {@code gla_recurrent.cu},
+ * which also decode. g may be bf16 or f32 either way; dq, dk, dv return in q's dtype and dg always in f32 (a
+ * difference of large terms: the caller casts it to g's dtype if it wants).
  */
 public final class GlaKernels {
   public static final int BLOCK = 64, VALUE_TILE = 64, MAX_K_TC = 128, MAX_K = 256;
@@ -55,7 +56,7 @@ public final class GlaKernels {
   /** Output and final state (null unless asked for). */
   public record Output(Tensor output, Tensor finalState) {}
 
-  /** Gradients of q, k, v, g and the initial state (null without one). */
+  /** Gradients of q, k, v (q's dtype), g (f32) and the initial state (null without one). */
   public record Gradients(Tensor dq, Tensor dk, Tensor dv, Tensor dg, Tensor dInitialState) {}
 
   /** Problem dimensions after validation. */
@@ -124,18 +125,52 @@ public final class GlaKernels {
     return 4 * qt + gt + 2 * vt + st + pt + common(dk);
   }
 
+  /** rawK, K2 and its low half, g, v and dO twice, the state copy, dP and its low half. */
   static int dqSmem(int dk) {
     int qt = BLOCK * dk * 2, gt = BLOCK * dk * 4, vt = BLOCK * VALUE_TILE * 2, st = dk * VALUE_TILE * 2, pt = BLOCK * BLOCK * 2;
-    return 2 * qt + gt + 4 * vt + st + pt + common(dk);
+    return 3 * qt + gt + 4 * vt + st + 2 * pt + common(dk);
   }
 
+  /**
+   * rawQ, rawK, Q1 and its low half, K2, g, v and dO twice, the state copy, A then dP and its low half, and six rows
+   * of per-channel sums (dg's per-block term).
+   */
   static int dkdvSmem(int dk) {
     int qt = BLOCK * dk * 2, gt = BLOCK * dk * 4, vt = BLOCK * VALUE_TILE * 2, st = dk * VALUE_TILE * 2, pt = BLOCK * BLOCK * 2;
-    return 4 * qt + gt + 4 * vt + st + 2 * pt + common(dk);
+    return 5 * qt + gt + 4 * vt + st + 2 * pt + common(dk) + 6 * dk * 4;
   }
 
   /** beta tile, per-channel vectors and unsafe-channel masks. */
   private static int common(int dk) { return BLOCK * (dk + 8) * 4 + 20 * dk * 4 + 4 * (dk / 32) * 4; }
+
+  /**
+   * The blocks of 64 tokens of every segment as (first token, end token, state slot) triples: block {@code blk} of
+   * segment {@code seg} (first token {@code tBeg}) has its entering state at slot {@code tBeg / 64 + 2 seg + blk}
+   * (gla.cu's slot_of), distinct over all blocks.
+   */
+  static int[] blockTable(Sequences sq) {
+    int[] seg = sq.segTab();
+    int n = 0;
+    for (int s = 0; s < sq.segments(); s++) n += (seg[4 * s + 1] - seg[4 * s] + BLOCK - 1) / BLOCK;
+    int[] out = new int[3 * n];
+    int b = 0;
+    for (int s = 0; s < sq.segments(); s++) {
+      int tBeg = seg[4 * s], tEnd = seg[4 * s + 1];
+      for (int t0 = tBeg, blk = 0; t0 < tEnd; t0 += BLOCK, blk++, b++) {
+        out[3 * b] = t0;
+        out[3 * b + 1] = Math.min(tEnd, t0 + BLOCK);
+        out[3 * b + 2] = tBeg / BLOCK + 2 * s + blk;
+      }
+    }
+    return out;
+  }
+
+  /** Slots of {@link #blockTable}: one past the largest. */
+  static long slots(int[] blockTable) {
+    long max = -1;
+    for (int b = 2; b < blockTable.length; b += 3) max = Math.max(max, blockTable[b]);
+    return max + 1;
+  }
 
   private DevicePointer[] tables(Sequences sq) { return tables.of(sq); }
 
@@ -223,7 +258,7 @@ public final class GlaKernels {
     dense(op, q, k, v, g, initialState, dOut, dFinalState);
     dt.context().bind();
     Tensor dq = dt.alloc(q.dtype(), q.shape()), dk = dt.alloc(q.dtype(), k.shape()), dv = dt.alloc(q.dtype(), v.shape());
-    Tensor dg = dt.alloc(g.dtype(), g.shape());
+    Tensor dg = dt.alloc(DType.F32, g.shape());
     Tensor dh0 = initialState == null ? null : dt.alloc(DType.F32, n, d.heads(), d.k(), d.v());
     long ntok = (long) d.batch() * d.seqLen();
     long kv = (long) d.k() * d.v();
@@ -254,35 +289,40 @@ public final class GlaKernels {
     long part = 4L * nvt * ntok * d.heads() * d.k();
     boolean multi = sq.maxSegmentsPerSequence() > 1;
     long segStates = 4L * sq.segments() * d.heads() * kv;
+    int[] blocks = blockTable(sq);
+    long nslots = slots(blocks);
     try (DeviceBuffer dqp = dt.scratch(part); DeviceBuffer dkp = dt.scratch(part);
-         DeviceBuffer sT = dFinalState == null ? null : dt.scratch(4L * n * d.heads() * kv);
+         DeviceBuffer slots = dt.scratch(2L * nslots * d.heads() * kv);
+         DeviceBuffer wPart = dt.scratch(4L * nvt * nslots * d.heads() * d.k());
          DeviceBuffer fstates = multi ? dt.scratch(segStates) : null;
          DeviceBuffer gstates = multi ? dt.scratch(segStates) : null;
          DeviceBuffer decay = multi ? dt.scratch(4L * sq.segments() * d.heads() * d.k()) : null) {
-      DevicePointer sTp = sT;
       if (multi) {
-        // entering forward states (and the final state) ...
+        // entering forward states ...
         tc(d.k(), "gla_fwd").launch(dt.stream(), nvt, sq.segments(), d.heads(), THREADS, fwdSmem(dkp2),
             dt.ptr(q, op), dt.ptr(k, op), dt.ptr(v, op), dt.ptr(g, op), gF32, null, null, null, fstates, decay, tb[1], 1f,
             d.heads(), d.k(), d.v(), 1);
         int n4 = d.k() * d.v() / 4;
         tc(d.k(), "gla_state_scan").launch(dt.stream(), (n4 + 255) / 256, d.heads(), n, 256, 0,
-            fstates, decay, dt.ptr(initialState, op), sTp, tb[0], d.heads(), d.k(), d.v(), 0);
+            fstates, decay, dt.ptr(initialState, op), null, tb[0], d.heads(), d.k(), d.v(), 0);
         // ... and entering gradient states (and dS0)
         tc(d.k(), "gla_dkdv").launch(dt.stream(), nvt, sq.segments(), d.heads(), THREADS, dkdvSmem(dkp2),
-            dt.ptr(q, op), dt.ptr(k, op), dt.ptr(v, op), dt.ptr(g, op), gF32, dt.ptr(dOut, op), null, null, null, null, gstates, decay,
-            tb[1], (float) scale, d.heads(), d.k(), d.v(), ntok, 1);
+            dt.ptr(q, op), dt.ptr(k, op), dt.ptr(v, op), dt.ptr(g, op), gF32, dt.ptr(dOut, op), null, null, null, null, null, null,
+            gstates, decay, tb[1], (float) scale, d.heads(), d.k(), d.v(), ntok, 0L, 1);
         tc(d.k(), "gla_state_scan").launch(dt.stream(), (n4 + 255) / 256, d.heads(), n, 256, 0,
             gstates, decay, dt.ptr(dFinalState, op), dt.ptr(dh0, op), tb[0], d.heads(), d.k(), d.v(), 1);
       }
       tc(d.k(), "gla_dq").launch(dt.stream(), nvt, sq.segments(), d.heads(), THREADS, dqSmem(dkp2),
           dt.ptr(k, op), dt.ptr(v, op), dt.ptr(g, op), gF32, dt.ptr(dOut, op), multi ? fstates : dt.ptr(initialState, op), dqp,
-          multi ? null : sTp, tb[1], (float) scale, d.heads(), d.k(), d.v(), ntok);
+          slots, tb[1], (float) scale, d.heads(), d.k(), d.v(), ntok);
       tc(d.k(), "gla_dkdv").launch(dt.stream(), nvt, sq.segments(), d.heads(), THREADS, dkdvSmem(dkp2),
           dt.ptr(q, op), dt.ptr(k, op), dt.ptr(v, op), dt.ptr(g, op), gF32, dt.ptr(dOut, op),
-          multi ? gstates : dt.ptr(dFinalState, op), dt.ptr(dv, op), dkp, multi ? null : dt.ptr(dh0, op), null, null, tb[1],
-          (float) scale, d.heads(), d.k(), d.v(), ntok, 0);
-      finish(op, d, tb, q, k, dqp, dkp, nvt, ntok, dFinalState, sTp, dq, dk, dg);
+          multi ? gstates : dt.ptr(dFinalState, op), dt.ptr(dv, op), dkp, multi ? null : dt.ptr(dh0, op), slots, wPart, null, null, tb[1],
+          (float) scale, d.heads(), d.k(), d.v(), ntok, nslots, 0);
+      int nblk = blocks.length / 3;
+      aux("gla_aux.cu", "gla_finish_blocks").launch(dt.stream(), (nblk + 7) / 8, (d.k() + 31) / 32, d.heads(), 256, 0,
+          dt.ptr(q, op), dt.ptr(k, op), dqp, dkp, nvt, ntok, wPart, nslots, dt.ptr(dq, op), dt.ptr(dk, op), dt.ptr(dg, op),
+          tables.upload(blocks), nblk, d.heads(), d.k());
     }
     return new Gradients(dq, dk, dv, dg, dh0);
   }
@@ -291,7 +331,7 @@ public final class GlaKernels {
       Tensor dFinalState, DevicePointer sT, Tensor dq, Tensor dk, Tensor dg) {
     aux("gla_aux.cu", "gla_finish").launch(dt.stream(), (d.k() + 31) / 32, d.heads(), d.sequences(), scanThreads(d), 0,
         dt.ptr(q, op), dt.ptr(k, op), q.dtype() == DType.F32 ? 1 : 0, dqp, dkp, np, ntok, dt.ptr(dFinalState, op), sT,
-        dt.ptr(dq, op), dt.ptr(dk, op), dt.ptr(dg, op), dg.dtype() == DType.F32 ? 1 : 0, tb[0], d.heads(), d.k(), d.v());
+        dt.ptr(dq, op), dt.ptr(dk, op), dt.ptr(dg, op), 1, tb[0], d.heads(), d.k(), d.v());
   }
 
   // ------------------------------------------------------------------------------------------- decode

@@ -19,8 +19,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Gated linear attention on the GPU ({@link GlaKernels}) against fulgur's chunked form in f64 on the CPU (its autograd
- * gives the gradients): output, final state, dq, dk, dv, dg and the initial state's gradient, for the tensor-core path
- * (bf16, relative L2 error under 1e-2) and the exact f32 path (under 1e-5; bf16 inputs on it 1e-2).
+ * gives the gradients): output, final state, dq, dk, dv, dg (always f32) and the initial state's gradient, for the
+ * tensor-core path (bf16, relative L2 error under 1e-2) and the exact f32 path (under 1e-5; bf16 inputs on it 1e-2).
  */
 @Tag("gpu")
 class GlaKernelsGpuTest {
@@ -80,6 +80,9 @@ class GlaKernelsGpuTest {
       // strong decay: channels whose decay inside a 16-token sub-chunk passes 2^-80 take the exact diagonal
       "bf16, f32, 1, 160, 2, 128, 64, 0, true, true, -, -14",
       "bf16, f32, 1, 200, 1, 64, 64, 64, true, true, -, -9",
+      // long sequences, weak decay: dg's error must not grow with T (one segment, then eight)
+      "bf16, f32, 1, 2048, 1, 64, 64, 0, true, true, -, -0.5",
+      "bf16, bf16, 1, 2048, 1, 128, 64, 256, true, true, -, 0",
       // the exact f32 kernels: f32 inputs, K above 128, bf16 with K = 256
       "f32, f32, 2, 63, 2, 32, 48, 0, true, true, -, -2",
       "f32, f32, 1, 70, 1, 200, 16, 0, true, true, -, -2",
