@@ -29,7 +29,7 @@ public final class PrebuildKernels {
       for (int dv : new int[] {64, 128}) out.add(Map.of("file", "lightning.cu", "DK", Integer.toString(dk), "DV", Integer.toString(dv)));
     }
     for (int dk : new int[] {64, 128}) out.add(Map.of("file", "gla.cu", "DK", Integer.toString(dk)));
-    for (String f : new String[] {"gla_aux.cu", "gla_recurrent.cu", "conv.cu"}) out.add(Map.of("file", f));
+    for (String f : new String[] {"gla_aux.cu", "gla_recurrent.cu", "lightnet.cu", "conv.cu"}) out.add(Map.of("file", f));
     for (int kpt : new int[] {4, 8}) out.add(Map.of("file", "lcsm.cu", "KPT", Integer.toString(kpt)));
     return out;
   }

@@ -1,10 +1,10 @@
-// Per-channel scans around gated linear attention: the gradient of the log decay (gla_finish) and
-// LightNet's additive recurrence mapped onto GLA (ln_prep, ln_post).
+// The last pass of gated linear attention's backward: dq, dk from their f32 partial sums over value tiles and
+// the gradient of the log decay, a reverse cumsum along time per (sequence, head, key channel).
 //
-// All three are linear (or log-sum-exp) recurrences along time, independent per (sequence, head, key
-// channel). One CTA per (32 channels, head, sequence); its 32 * NSEG threads cut the sequence into NSEG
-// ranges: each thread reduces its range, the ranges are combined through shared memory, and each thread
-// walks its range again with the combined carry (three phases inside one CTA, no extra launches).
+// gla_finish (the exact f32 kernels): one CTA per (32 channels, head, sequence); its 32 * NSEG threads cut the
+// sequence into NSEG ranges: each thread reduces its range, the ranges are combined through shared memory, and
+// each thread walks its range again with the combined carry. gla_finish_blocks (the tensor-core kernels): block
+// by block, fully parallel.
 // Layout: tokens packed [NTOK, H, K]; seqTab[4n..] = (first token, end token, first segment, segments).
 #include <cuda_bf16.h>
 
@@ -128,108 +128,4 @@ gla_finish_blocks(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __re
       }
     }
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// LightNet onto GLA: per channel z_t = logaddexp(z_{t-1}, k_t) (z_{-1} = z0, or -inf without a state),
-//   kt_t = exp(k_t - z_t)  (the GLA key),  g_t = z_{t-1} - z_t  (the GLA log decay; 0 at t = 0 without z0)
-// k in its dtype (kF32), kt in ktF32's, g and z f32. z (all positions) and zT (the last) may be null.
-static __device__ __forceinline__ float lae(float a, float b) {
-  if (a == -INFINITY) return b;
-  if (b == -INFINITY) return a;
-  const float m = fmaxf(a, b);
-  return m + log1pf(expf(-fabsf(a - b)));
-}
-
-extern "C" __global__ void __launch_bounds__(1024)
-ln_prep(const void* __restrict__ k, int kF32, const float* __restrict__ z0, void* __restrict__ kt, int ktF32,
-        float* __restrict__ g, float* __restrict__ z, float* __restrict__ zT, const int* __restrict__ seqTab, int H, int K) {
-  __shared__ float red[MAXSEG][32];
-  const int lane = threadIdx.x & 31, seg = threadIdx.x >> 5, nseg = blockDim.x >> 5;
-  const int c = blockIdx.x * 32 + lane, h = blockIdx.y, n = blockIdx.z;
-  const bool on = c < K;
-  const long long rs = (long long)H * K, col = (long long)h * K + c;
-  int a, b;
-  my_range(seqTab, n, seg, nseg, a, b);
-  float l = -INFINITY;
-  if (on) for (int u = a; u < b; ++u) l = lae(l, ldx(k, kF32, (long long)u * rs + col));
-  red[seg][lane] = l;
-  __syncthreads();
-  float zr = (z0 && on) ? z0[((long long)n * H + h) * K + c] : -INFINITY;
-  for (int s = 0; s < seg; ++s) zr = lae(zr, red[s][lane]);
-  if (seg == 0 && zT && on) {
-    float all = zr;
-    for (int s = 0; s < nseg; ++s) all = lae(all, red[s][lane]);
-    zT[((long long)n * H + h) * K + c] = all;
-  }
-  if (!on) return;
-  for (int u = a; u < b; ++u) {
-    const long long i = (long long)u * rs + col;
-    const float kv = ldx(k, kF32, i);
-    const float zn = lae(zr, kv);
-    g[i] = zr == -INFINITY ? 0.f : zr - zn;
-    stx(kt, ktF32, i, expf(kv - zn));
-    if (z) z[i] = zn;
-    zr = zn;
-  }
-}
-
-// The chain rule back through ln_prep: with dkt, dg the gradients of the GLA key and log decay, dzT that
-// of the final z (or null),
-//   R_t = dz_t + a_{t+1} R_{t+1},   a_t = exp(z_{t-1} - z_t),
-//   dz_t = -dkt_t kt_t - dg_t [t > 0 or z0] + dg_{t+1} [t+1 < len] + dzT [t = len-1]
-//   dk_t = kt_t (dkt_t + R_t);   dz0 = dg_0 + a_0 R_0 (with a state)
-// Each range is reduced from its right end with zero carry (local value and the product of the a's),
-// the carries are combined right to left, then each range walks again.
-extern "C" __global__ void __launch_bounds__(1024)
-ln_post(const void* __restrict__ k, int kF32, const float* __restrict__ z, const float* __restrict__ z0,
-        const void* __restrict__ dkt, int dktF32, const float* __restrict__ dg, const float* __restrict__ dzT,
-        void* __restrict__ dk, float* __restrict__ dz0, const int* __restrict__ seqTab, int H, int K) {
-  __shared__ float redL[MAXSEG][32], redM[MAXSEG][32];
-  const int lane = threadIdx.x & 31, seg = threadIdx.x >> 5, nseg = blockDim.x >> 5;
-  const int c = blockIdx.x * 32 + lane, h = blockIdx.y, n = blockIdx.z;
-  const bool on = c < K;
-  const long long rs = (long long)H * K, col = (long long)h * K + c;
-  const int ts = seqTab[4 * n], te = seqTab[4 * n + 1];
-  const long long sh = ((long long)n * H + h) * K + c;
-  const float zinit = (z0 && on) ? z0[sh] : -INFINITY;
-  const float dzEnd = (dzT && on) ? dzT[sh] : 0.f;
-  int a, b;
-  my_range(seqTab, n, seg, nseg, a, b);
-  // a_u = exp(z_{u-1} - z_u) (0 at the first token without a state)
-  auto decay = [&](int u) -> float {
-    const float zp = u == ts ? zinit : z[(long long)(u - 1) * rs + col];
-    return zp == -INFINITY ? 0.f : expf(zp - z[(long long)u * rs + col]);
-  };
-  auto dzt = [&](int u) -> float {
-    const long long i = (long long)u * rs + col;
-    const float ktv = expf(ldx(k, kF32, i) - z[i]);
-    float d = -ldx(dkt, dktF32, i) * ktv;
-    if (u > ts || z0) d -= dg[i];
-    if (u + 1 < te) d += dg[i + rs];
-    else d += dzEnd;
-    return d;
-  };
-  float loc = 0.f, mul = 1.f;
-  if (on && b > a) {
-    mul = b < te ? decay(b) : 0.f;
-    for (int u = b - 1; u >= a; --u) {
-      loc = dzt(u) + (u + 1 < b ? decay(u + 1) : 0.f) * loc;
-      if (u > a) mul *= decay(u);
-    }
-  }
-  redL[seg][lane] = loc;
-  redM[seg][lane] = mul;
-  __syncthreads();
-  // R at b (the first token of the next range), combining the ranges to the right
-  float R = 0.f;
-  for (int s = nseg - 1; s > seg; --s) R = redL[s][lane] + redM[s][lane] * R;
-  if (!on || b <= a) return;
-  for (int u = b - 1; u >= a; --u) {
-    const long long i = (long long)u * rs + col;
-    R = dzt(u) + (u + 1 < te ? decay(u + 1) : 0.f) * R;
-    const float ktv = expf(ldx(k, kF32, i) - z[i]);
-    stx(dk, kF32, i, ktv * (ldx(dkt, dktF32, i) + R));
-  }
-  if (a == ts && dz0 && z0) dz0[sh] = dg[(long long)ts * rs + col] + decay(ts) * R;
 }

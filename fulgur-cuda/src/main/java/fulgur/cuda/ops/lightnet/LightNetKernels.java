@@ -3,6 +3,7 @@ package fulgur.cuda.ops.lightnet;
 import fulgur.cuda.CudaBackend;
 import fulgur.cuda.DeviceBuffer;
 import fulgur.cuda.DevicePointer;
+import fulgur.cuda.Kernel;
 import fulgur.cuda.ops.DeviceTensors;
 import fulgur.cuda.ops.SequenceTables;
 import fulgur.cuda.ops.Sequences;
@@ -20,9 +21,10 @@ import java.util.Map;
  *   GLA key kt_t = exp(k_t - z_t), log decay g_t = z_{t-1} - z_t (0 at t = 0 without a state)
  *   S_t = diag(exp(g_t)) S_{t-1} + kt_t^T v_t,   o_t = scale * q_t S_t   (fulgur's LightNet: scale 1)
  * </pre>
- * The log-cum-sum-exp and its chain rule are per-channel scans ({@code gla_aux.cu}: {@code ln_prep}, {@code ln_post});
- * the attention is {@link GlaKernels} (tensor cores for bf16 with K ≤ 128, the exact f32 kernels otherwise). The
- * state is the pair (S [N, H, K, V], z [N, H, K]), both f32; g stays f32 (fla rounds it to the input dtype).
+ * The log-cum-sum-exp and its chain rule are per-channel scans ({@code lightnet.cu}: chunked parallel scans, three
+ * launches each); the attention is {@link GlaKernels} (tensor cores for bf16 with K ≤ 128, the exact f32 kernels
+ * otherwise). The state is the pair (S [N, H, K, V], z [N, H, K]), both f32; g stays f32 (fla rounds it to the input
+ * dtype).
  */
 public final class LightNetKernels {
   private final DeviceTensors dt;
@@ -56,19 +58,41 @@ public final class LightNetKernels {
     }
   }
 
-  private int threads(int k, int h, int n) {
-    return SequenceTables.scanThreads((long) ((k + 31) / 32) * h * n, dt.context().device().multiprocessors());
+  /**
+   * Tokens per chunk of the scans: the longest of 64, 128, ..., 1024 that still gives every multiprocessor 2048
+   * threads (one per channel and chunk), or 64.
+   */
+  static int chunkLength(int[] cu, int h, int k, int sms) {
+    for (int len = 1024; len > 64; len /= 2) {
+      long chunks = 0;
+      for (int i = 0; i + 1 < cu.length; i++) chunks += (cu[i + 1] - cu[i] + len - 1) / len;
+      if (chunks * h * k >= 2048L * sms) return len;
+    }
+    return 64;
   }
+
+  private Sequences chunks(int[] cu, int h, int k) {
+    Sequences sq = Sequences.of(cu, chunkLength(cu, h, k, dt.context().device().multiprocessors()));
+    if ((sq.segments() + 7) / 8 > 65535) throw new IllegalArgumentException("lightnet: " + sq.tokens() + " tokens are too many");
+    return sq;
+  }
+
+  private Kernel kernel(String name) { return dt.context().module("lightnet.cu", Map.of()).kernel(name); }
 
   /** kt, g (and z at every position into zAll, the final z into zT, when not null). */
   private Tensor[] prep(String op, Tensor k, Tensor z0, int[] cu, DevicePointer zAll, Tensor zT) {
     int h = k.size(2), kd = k.size(3), n = cu.length - 1;
     Tensor kt = dt.alloc(k.dtype(), k.shape());
     Tensor g = dt.alloc(DType.F32, k.shape());
-    DevicePointer seq = tables.of(Sequences.of(cu, Integer.MAX_VALUE))[0];
-    boolean f32 = k.dtype() == DType.F32;
-    dt.context().module("gla_aux.cu", Map.of()).kernel("ln_prep").launch(dt.stream(), (kd + 31) / 32, h, n, threads(kd, h, n), 0,
-        dt.ptr(k, op), f32 ? 1 : 0, dt.ptr(z0, op), dt.ptr(kt, op), f32 ? 1 : 0, dt.ptr(g, op), zAll, dt.ptr(zT, op), seq, h, kd);
+    Sequences sq = chunks(cu, h, kd);
+    DevicePointer[] tb = tables.of(sq);
+    int f32 = k.dtype() == DType.F32 ? 1 : 0, nc = sq.segments(), gx = (kd + 31) / 32, gy = (nc + 7) / 8;
+    try (DeviceBuffer carry = dt.scratch(4L * nc * h * kd)) {
+      kernel("ln_prep_local").launch(dt.stream(), gx, gy, h, 256, 0, dt.ptr(k, op), f32, carry, tb[1], nc, h, kd);
+      kernel("ln_prep_carry").launch(dt.stream(), (h * kd + 255) / 256, n, 1, 256, 0, carry, dt.ptr(z0, op), dt.ptr(zT, op), tb[0], h, kd);
+      kernel("ln_prep").launch(dt.stream(), gx, gy, h, 256, 0, dt.ptr(k, op), f32, carry, dt.ptr(kt, op), f32, dt.ptr(g, op), zAll, tb[1],
+          nc, h, kd);
+    }
     return new Tensor[] {kt, g};
   }
 
@@ -106,10 +130,18 @@ public final class LightNetKernels {
       GlaKernels.Gradients gr = gla.backward(q, kg[0], v, kg[1], scale, s0, cuSeqlens, dOut, dFinalS);
       Tensor dk = dt.alloc(k.dtype(), k.shape());
       Tensor dz0 = z0 == null ? null : dt.alloc(DType.F32, n, h, kd);
-      DevicePointer seq = tables.of(Sequences.of(cu, Integer.MAX_VALUE))[0];
-      dt.context().module("gla_aux.cu", Map.of()).kernel("ln_post").launch(dt.stream(), (kd + 31) / 32, h, n, threads(kd, h, n), 0,
-          dt.ptr(k, op), k.dtype() == DType.F32 ? 1 : 0, z, dt.ptr(z0, op), dt.ptr(gr.dk(), op), gr.dk().dtype() == DType.F32 ? 1 : 0,
-          dt.ptr(gr.dg(), op), dt.ptr(dFinalZ, op), dt.ptr(dk, op), dt.ptr(dz0, op), seq, h, kd);
+      Sequences sq = chunks(cu, h, kd);
+      DevicePointer[] tb = tables.of(sq);
+      int f32 = k.dtype() == DType.F32 ? 1 : 0, dktF32 = gr.dk().dtype() == DType.F32 ? 1 : 0;
+      int nc = sq.segments(), gx = (kd + 31) / 32, gy = (nc + 7) / 8;
+      try (DeviceBuffer carry = dt.scratch(4L * nc * h * kd); DeviceBuffer mul = dt.scratch(4L * nc * h * kd)) {
+        kernel("ln_post_local").launch(dt.stream(), gx, gy, h, 256, 0, dt.ptr(k, op), f32, z, dt.ptr(z0, op), dt.ptr(gr.dk(), op), dktF32,
+            dt.ptr(gr.dg(), op), dt.ptr(dFinalZ, op), carry, mul, tb[0], tb[1], nc, h, kd);
+        kernel("ln_post_carry").launch(dt.stream(), (h * kd + 255) / 256, n, 1, 256, 0, carry, mul, dt.ptr(gr.dg(), op), dt.ptr(z0, op),
+            dt.ptr(dz0, op), tb[0], h, kd);
+        kernel("ln_post").launch(dt.stream(), gx, gy, h, 256, 0, dt.ptr(k, op), f32, z, dt.ptr(z0, op), dt.ptr(gr.dk(), op), dktF32,
+            dt.ptr(gr.dg(), op), dt.ptr(dFinalZ, op), carry, dt.ptr(dk, op), tb[0], tb[1], nc, h, kd);
+      }
       kg[0].close();
       kg[1].close();
       gr.dk().close();
