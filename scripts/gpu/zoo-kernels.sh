@@ -2,7 +2,9 @@
 # Runs the op-family kernels' tests (GLA, LightNet, short convolution, LCSM), their benchmark and the fla peers on a
 # GPU host, from a folder staged by scripts/gpu/stage-backend.sh (which also copies this script). Logs go to OUT.
 #   DIR=staged-dir OUT=out/zoo bash DIR/zoo-kernels.sh
-# Each stage is bounded by timeout (T_TESTS, T_BENCH, T_PEER seconds; about 4 minutes in all by default).
+# Each stage is bounded by timeout (T_TESTS, T_BENCH, T_PEER seconds; about 8 minutes in all by default).
+# The GLA tests dump their tensor-core cases (inputs, f64 reference, our errors) into OUT/dump; the peer runs fla's
+# chunk_gla on them, and divides our benchmark's times (OUT/bench.log) by fla's.
 # The peer needs PyTorch and flash-linear-attention's sources in PEER_DIR (default .peer/fla).
 set -uo pipefail
 DIR=${DIR:-$(cd "$(dirname "$0")" && pwd)}
@@ -32,19 +34,21 @@ TESTS=${TESTS:-fulgur.cuda.ops.ZooKernelsValidationTest fulgur.cuda.ops.gla.GlaK
 fulgur.cuda.ops.lightnet.LightNetKernelsGpuTest fulgur.cuda.ops.conv.ShortConvKernelsGpuTest fulgur.cuda.ops.lcsm.LcsmKernelsGpuTest}
 if [[ $STAGES == *tests* ]]; then
   echo "== tests"
-  timeout ${T_TESTS:-150} $J fulgur.cuda.GpuTestMain $TESTS > "$OUT/tests.log" 2>&1
+  rm -rf "$OUT/dump"
+  timeout ${T_TESTS:-180} $J -Dfulgur.zoo.dump="$OUT/dump" fulgur.cuda.GpuTestMain $TESTS > "$OUT/tests.log" 2>&1
   echo "tests exit $?" >> "$OUT/tests.log"
   grep -E "^\[|rel err|first far|tests (successful|failed)|exit" "$OUT/tests.log" | tail -150
 fi
 if [[ $STAGES == *bench* ]]; then
   echo "== bench"
-  timeout ${T_BENCH:-60} $J fulgur.cuda.ops.ZooKernelsBench ${BENCH_ARGS:-} > "$OUT/bench.log" 2>&1
+  timeout ${T_BENCH:-150} $J fulgur.cuda.ops.ZooKernelsBench ${BENCH_ARGS:-} > "$OUT/bench.log" 2>&1
   echo "bench exit $?" >> "$OUT/bench.log"
-  tail -30 "$OUT/bench.log"
+  sed -n '/^=== fulgur op-family/,$p' "$OUT/bench.log"
 fi
 if [[ $STAGES == *peer* ]]; then
   echo "== peer (fla)"
-  timeout ${T_PEER:-60} python3 "$DIR/gla_peer.py" ${PEER_ARGS:-} > "$OUT/peer.log" 2>&1
+  PYTHONUNBUFFERED=1 timeout ${T_PEER:-240} python3 "$DIR/gla_peer.py" --ours "$OUT/bench.log" --dump "$OUT/dump" ${PEER_ARGS:-} \
+      > "$OUT/peer.log" 2>&1
   echo "peer exit $?" >> "$OUT/peer.log"
-  tail -20 "$OUT/peer.log"
+  sed -n '/^=== chunk_gla against/,/^$/p;/^=== fla peers/,$p' "$OUT/peer.log"
 fi

@@ -8,9 +8,18 @@ import fulgur.tensor.DType;
 import fulgur.tensor.Device;
 import fulgur.tensor.Rng;
 import fulgur.tensor.Tensor;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * Helpers of the op-family kernel tests: the GPU launchers' shared {@link DeviceTensors} (poisoning every output with
@@ -48,6 +57,53 @@ public final class ZooCheck {
 
   public static Tensor dev(Tensor cpu) { return cpu.to(Device.cuda(0)); }
 
+  /** The folder named by {@code -Dfulgur.zoo.dump}, or null: where {@link #dump} writes. */
+  public static Path dumpDir() {
+    String d = System.getProperty("fulgur.zoo.dump");
+    return d == null || d.isBlank() ? null : Path.of(d);
+  }
+
+  /**
+   * Writes {@code name.bin} (the arrays, f64 little-endian, one after the other) and {@code name.json} (meta, then each
+   * array's name and shape in that order) into {@link #dumpDir}, so that a peer can run on the same inputs and compare
+   * with the same reference. Nothing happens without a dump folder.
+   */
+  public static void dump(String name, Map<String, Object> meta, Map<String, double[]> arrays, Map<String, int[]> shapes) {
+    Path dir = dumpDir();
+    if (dir == null) return;
+    StringBuilder js = new StringBuilder("{");
+    meta.forEach((k, v) -> js.append('"').append(k).append("\": ").append(json(v)).append(", "));
+    js.append("\"arrays\": [");
+    long n = 0;
+    for (String k : arrays.keySet()) {
+      js.append(n == 0 ? "" : ", ").append("[\"").append(k).append("\", ").append(json(shapes.get(k))).append(']');
+      n += arrays.get(k).length;
+    }
+    js.append("]}\n");
+    ByteBuffer bb = ByteBuffer.allocate(Math.toIntExact(8 * n)).order(ByteOrder.LITTLE_ENDIAN);
+    for (double[] a : arrays.values()) for (double x : a) bb.putDouble(x);
+    try {
+      Files.createDirectories(dir);
+      Files.write(dir.resolve(name + ".bin"), bb.array());
+      Files.writeString(dir.resolve(name + ".json"), js);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static String json(Object v) {
+    if (v == null) return "null";
+    if (v instanceof String s) return '"' + s + '"';
+    if (v instanceof int[] a) return Arrays.toString(a);
+    if (v instanceof Map<?, ?> m) {
+      StringBuilder sb = new StringBuilder("{");
+      m.forEach((k, x) -> sb.append(sb.length() > 1 ? ", " : "").append('"').append(k).append("\": ").append(json(x)));
+      return sb.append('}').toString();
+    }
+    if (v instanceof Double d) return Double.isFinite(d) ? String.format(Locale.ROOT, "%.6e", d) : "null";
+    return v.toString();
+  }
+
   public static double[] host(Tensor t) { return t.to(Device.CPU).toDoubleArray(); }
 
   /** Accumulates named comparisons; {@link #verify} prints them all, then fails on the first one over tolerance. */
@@ -55,6 +111,7 @@ public final class ZooCheck {
     private final String what;
     private final List<String> lines = new ArrayList<>();
     private final List<String> failures = new ArrayList<>();
+    private final Map<String, Double> errors = new LinkedHashMap<>();
 
     public Report(String what) { this.what = what; }
 
@@ -98,9 +155,13 @@ public final class ZooCheck {
       String where = first < 0 ? "" : String.format(Locale.ROOT, "  first far element %d: %.6g vs %.6g", first, got[first], ref[first]);
       String line = String.format(Locale.ROOT, "  %-12s rel err %.3e (tol %.0e)  non-finite %d  ref rms %.3e%s", name, err, tol, bad, rms, where);
       lines.add(line);
+      errors.put(name, err);
       if (!(err < tol)) failures.add(name + line);
       return this;
     }
+
+    /** Each checked output's relative L2 error, in order. */
+    public Map<String, Double> errors() { return errors; }
 
     public void verify() {
       System.out.println(what);

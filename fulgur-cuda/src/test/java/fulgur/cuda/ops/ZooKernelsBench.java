@@ -3,6 +3,7 @@ package fulgur.cuda.ops;
 import fulgur.cuda.CudaContext;
 import fulgur.cuda.CudaEvent;
 import fulgur.cuda.CudaStream;
+import fulgur.cuda.KernelProfiler;
 import fulgur.cuda.ops.conv.ShortConvKernels;
 import fulgur.cuda.ops.gla.GlaKernels;
 import fulgur.cuda.ops.lcsm.LcsmKernels;
@@ -21,18 +22,28 @@ import java.util.function.Supplier;
 
 /**
  * Micro-benchmark of the op-family kernels at the zoo's shapes: CUDA events around each call on the launchers'
- * stream, 3 warm-ups, the median of {@code --reps} runs (default 10); inputs drawn on the device (uniform, never zero,
- * each tensor above the 50 MB L2 at the large shapes); outputs are freshly allocated and poisoned (NaN) per call and
- * checked for non-finite values after the timed runs. Prints ms and the bandwidth achieved on the fewest bytes the op
- * must move (inputs read once, outputs written once).
- * <pre>java --enable-native-access=ALL-UNNAMED -cp 'jars/*' fulgur.cuda.ops.ZooKernelsBench [--reps 10] [--only gla,decode,lightnet,conv,lcsm]</pre>
+ * stream, 3 warm-ups, the median of {@code --reps} runs (default 10) in each of {@code --rounds} rounds (default 2, the
+ * ops alternating between rounds); inputs drawn on the device (uniform, never zero, each tensor above the 50 MB L2 at
+ * the large shapes); outputs are freshly allocated and poisoned (NaN) per call and checked for non-finite values after
+ * the timed runs. Prints ms per round, the device time of the op's kernels alone (CUDA events around each launch, 3
+ * more calls: "kernels", with the share of each kernel below the row) and the bandwidth achieved on the fewest bytes
+ * the op must move (inputs read once, outputs written once) at the best round.
+ * <pre>java --enable-native-access=ALL-UNNAMED -cp 'jars/*' fulgur.cuda.ops.ZooKernelsBench [--reps 10] [--rounds 2]
+ *     [--only gla,decode,lightnet,conv,lcsm]</pre>
  */
 public final class ZooKernelsBench {
   private final CudaContext ctx = CudaContext.get(0);
   private final CudaStream st = CudaStream.create();
   private final DeviceTensors dt = new DeviceTensors(ctx, st, Device.cuda(0)).poison(true);
-  private final List<String> table = new ArrayList<>();
+  private final Map<String, Row> rows = new java.util.LinkedHashMap<>();
   private int reps = 10;
+
+  /** One op's medians per round, its kernels' device time per call and the bytes it must move. */
+  private static final class Row {
+    final List<Double> ms = new ArrayList<>();
+    double kernelMs, bytes;
+    String kernels = "";
+  }
 
   public static void main(String[] args) {
     Map<String, String> o = new java.util.LinkedHashMap<>();
@@ -42,19 +53,33 @@ public final class ZooKernelsBench {
 
   private void run(Map<String, String> o) {
     reps = Integer.parseInt(o.getOrDefault("reps", "10"));
+    int rounds = Integer.parseInt(o.getOrDefault("rounds", "2"));
     List<String> only = Arrays.asList(o.getOrDefault("only", "gla,decode,lightnet,conv,lcsm").split(","));
     System.out.println("device: " + ctx.device());
     int[][] glaShapes = {{8, 2048, 8, 128, 128}, {2, 16384, 8, 128, 128}};
-    try (Scope s = Scope.open("bench")) {
-      if (only.contains("gla")) for (int[] sh : glaShapes) gla(sh[0], sh[1], sh[2], sh[3], sh[4]);
-      if (only.contains("decode")) decode(8, 8, 128, 128);
-      if (only.contains("lightnet")) for (int[] sh : glaShapes) lightnet(sh[0], sh[1], sh[2], sh[3], sh[4]);
-      if (only.contains("conv")) for (int[] sh : new int[][] {{8, 2048, 1024}, {2, 16384, 1024}}) conv(sh[0], sh[1], sh[2], 4);
-      if (only.contains("lcsm")) for (int[] sh : new int[][] {{8, 2048, 8, 768}, {2, 16384, 8, 768}}) lcsm(sh[0], sh[1], sh[2], sh[3]);
+    for (int r = 0; r < rounds; r++) {
+      System.out.println("-- round " + (r + 1));
+      try (Scope s = Scope.open("bench")) {
+        if (only.contains("gla")) for (int[] sh : glaShapes) gla(sh[0], sh[1], sh[2], sh[3], sh[4]);
+        if (only.contains("decode")) decode(8, 8, 128, 128);
+        if (only.contains("lightnet")) for (int[] sh : glaShapes) lightnet(sh[0], sh[1], sh[2], sh[3], sh[4]);
+        if (only.contains("conv")) for (int[] sh : new int[][] {{8, 2048, 1024}, {2, 16384, 1024}}) conv(sh[0], sh[1], sh[2], 4);
+        if (only.contains("lcsm")) for (int[] sh : new int[][] {{8, 2048, 8, 768}, {2, 16384, 8, 768}}) lcsm(sh[0], sh[1], sh[2], sh[3]);
+      }
     }
     System.out.println();
-    System.out.println("=== fulgur op-family kernels (median ms, " + ctx.device().name() + ") ===");
-    table.forEach(System.out::println);
+    System.out.println("=== fulgur op-family kernels (median ms per round, " + ctx.device().name() + ") ===");
+    System.out.println(String.format(Locale.ROOT, "| %-62s | %-21s | %10s | %-26s |", "op", "ms (rounds)", "kernels ms", "GB/s at the best round"));
+    rows.forEach((name, row) -> {
+      StringBuilder ms = new StringBuilder();
+      for (double m : row.ms) ms.append(ms.isEmpty() ? "" : " / ").append(String.format(Locale.ROOT, "%.3f", m));
+      double best = row.ms.stream().mapToDouble(Double::doubleValue).min().orElse(Double.NaN);
+      System.out.println(String.format(Locale.ROOT, "| %-62s | %-21s | %10.3f | %7.0f GB/s (of %.0f MB) |", name, ms, row.kernelMs,
+          row.bytes / (best * 1e6), row.bytes / 1e6));
+    });
+    System.out.println();
+    System.out.println("=== device time per kernel, ms per call ===");
+    rows.forEach((name, row) -> System.out.println(name + ": " + row.kernels));
   }
 
   private Tensor rand(DType type, double lo, double hi, long seed, int... shape) {
@@ -96,14 +121,38 @@ public final class ZooKernelsBench {
     return median(ms);
   }
 
+  /** Device ms per call of each kernel body launches (3 calls under the kernel profiler), and their sum. */
+  private Object[] kernels(Supplier<Tensor[]> body) {
+    ctx.synchronize();
+    KernelProfiler.start();
+    int calls = 3;
+    for (int i = 0; i < calls; i++) close(body.get());
+    List<KernelProfiler.Entry> es = KernelProfiler.stop();
+    double total = 0;
+    StringBuilder sb = new StringBuilder();
+    for (KernelProfiler.Entry e : es) total += e.millis() / calls;
+    for (KernelProfiler.Entry e : es) {
+      sb.append(sb.isEmpty() ? "" : ", ").append(String.format(Locale.ROOT, "%s %.3f", e.name(), e.millis() / calls));
+      if (e.launches() != calls) sb.append(String.format(Locale.ROOT, " (x%d)", e.launches() / calls));
+    }
+    return new Object[] {total, sb.toString()};
+  }
+
   private static void close(Tensor[] ts) {
     for (Tensor t : ts) if (t != null) t.close();
   }
 
-  private void row(String name, double ms, double bytes) {
-    String line = String.format(Locale.ROOT, "| %-58s | %9.3f ms | %7.0f GB/s (of %.0f MB) |", name, ms, bytes / (ms * 1e6), bytes / 1e6);
-    System.out.println(line);
-    table.add(line);
+  private void row(String name, Supplier<Tensor[]> body, double bytes) {
+    double ms = time(name, body);
+    Object[] k = kernels(body);
+    Row r = rows.computeIfAbsent(name, x -> new Row());
+    r.ms.add(ms);
+    r.kernelMs = (Double) k[0];
+    r.kernels = (String) k[1];
+    r.bytes = bytes;
+    System.out.println(String.format(Locale.ROOT, "| %-62s | %9.3f ms | kernels %8.3f ms | %7.0f GB/s (of %.0f MB) |", name, ms, r.kernelMs,
+        bytes / (ms * 1e6), bytes / 1e6));
+    System.out.println("    " + r.kernels);
   }
 
   private void gla(int B, int T, int H, int K, int V) {
@@ -113,16 +162,15 @@ public final class ZooKernelsBench {
     Tensor g = rand(DType.F32, -0.5, -0.01, 4, B, T, H, K), dO = rand(DType.BF16, -1, 1, 5, B, T, H, V);
     double scale = 1 / Math.sqrt(K);
     String sh = String.format("B=%d T=%d H=%d K=%d V=%d", B, T, H, K, V);
-    double f = time("gla fwd", () -> new Tensor[] {gk.forward(q, k, v, g, scale, null, false, null).output()});
-    row("gla chunk fwd (bf16, g f32) " + sh, f, 2.0 * (2 * nk + nv) + 4.0 * nk + 2.0 * nv);
-    double b = time("gla bwd", () -> {
+    row("gla chunk fwd (bf16, g f32) " + sh, () -> new Tensor[] {gk.forward(q, k, v, g, scale, null, false, null).output()},
+        2.0 * (2 * nk + nv) + 4.0 * nk + 2.0 * nv);
+    row("gla chunk bwd (bf16, g f32) " + sh, () -> {
       GlaKernels.Gradients r = gk.backward(q, k, v, g, scale, null, null, dO, null);
       return new Tensor[] {r.dq(), r.dk(), r.dv(), r.dg()};
-    });
-    row("gla chunk bwd (bf16, g f32) " + sh, b, 2.0 * (2 * nk + 2 * nv) + 4.0 * nk + 2.0 * (2 * nk + nv) + 4.0 * nk);
+    }, 2.0 * (2 * nk + 2 * nv) + 4.0 * nk + 2.0 * (2 * nk + nv) + 4.0 * nk);
     Tensor gb = rand(DType.BF16, -0.5, -0.01, 6, B, T, H, K);
-    double fb = time("gla fwd bf16 g", () -> new Tensor[] {gk.forward(q, k, v, gb, scale, null, false, null).output()});
-    row("gla chunk fwd (bf16, g bf16) " + sh, fb, 2.0 * (3 * nk + nv) + 2.0 * nv);
+    row("gla chunk fwd (bf16, g bf16) " + sh, () -> new Tensor[] {gk.forward(q, k, v, gb, scale, null, false, null).output()},
+        2.0 * (3 * nk + nv) + 2.0 * nv);
     for (Tensor t : new Tensor[] {q, k, v, g, dO, gb}) t.close();
   }
 
@@ -130,8 +178,8 @@ public final class ZooKernelsBench {
     GlaKernels gk = new GlaKernels(dt);
     Tensor q = rand(DType.BF16, -1, 1, 11, B, 1, H, K), k = rand(DType.BF16, -1, 1, 12, B, 1, H, K), v = rand(DType.BF16, -1, 1, 13, B, 1, H, V);
     Tensor g = rand(DType.F32, -0.5, -0.01, 14, B, 1, H, K), state = rand(DType.F32, -1, 1, 15, B, H, K, V);
-    double ms = time("decode", () -> new Tensor[] {gk.decode(q, k, v, g, 0.125, state)});
-    row(String.format("gla decode step (bf16, state f32 in place) B=%d H=%d K=%d V=%d", B, H, K, V), ms, 8.0 * B * H * K * V);
+    row(String.format("gla decode step (bf16, state f32 in place) B=%d H=%d K=%d V=%d", B, H, K, V),
+        () -> new Tensor[] {gk.decode(q, k, v, g, 0.125, state)}, 8.0 * B * H * K * V);
     for (Tensor t : new Tensor[] {q, k, v, g, state}) t.close();
   }
 
@@ -141,13 +189,11 @@ public final class ZooKernelsBench {
     Tensor q = rand(DType.BF16, -1, 1, 21, B, T, H, K), k = rand(DType.BF16, -2, 2, 22, B, T, H, K), v = rand(DType.BF16, -1, 1, 23, B, T, H, V);
     Tensor dO = rand(DType.BF16, -1, 1, 24, B, T, H, V);
     String sh = String.format("B=%d T=%d H=%d K=%d V=%d", B, T, H, K, V);
-    double f = time("lightnet fwd", () -> new Tensor[] {ln.forward(q, k, v, null, null, 1.0, false, null).output()});
-    row("lightnet fwd (bf16) " + sh, f, 2.0 * (2 * nk + 2 * nv));
-    double b = time("lightnet bwd", () -> {
+    row("lightnet fwd (bf16) " + sh, () -> new Tensor[] {ln.forward(q, k, v, null, null, 1.0, false, null).output()}, 2.0 * (2 * nk + 2 * nv));
+    row("lightnet bwd (bf16) " + sh, () -> {
       LightNetKernels.Gradients r = ln.backward(q, k, v, null, null, 1.0, null, dO, null, null);
       return new Tensor[] {r.dq(), r.dk(), r.dv()};
-    });
-    row("lightnet bwd (bf16) " + sh, b, 2.0 * (2 * nk + 2 * nv) + 2.0 * (2 * nk + nv));
+    }, 2.0 * (2 * nk + 2 * nv) + 2.0 * (2 * nk + nv));
     for (Tensor t : new Tensor[] {q, k, v, dO}) t.close();
   }
 
@@ -156,13 +202,11 @@ public final class ZooKernelsBench {
     long n = (long) B * T * D;
     Tensor x = rand(DType.BF16, -1, 1, 31, B, T, D), w = rand(DType.BF16, -0.5, 0.5, 32, D, W), dy = rand(DType.BF16, -1, 1, 33, B, T, D);
     String sh = String.format("B=%d T=%d D=%d W=%d", B, T, D, W);
-    double f = time("conv fwd", () -> new Tensor[] {sc.forward(x, w, null, true, null, false, null).y()});
-    row("short conv fwd (bf16, SiLU) " + sh, f, 4.0 * n);
-    double b = time("conv bwd", () -> {
+    row("short conv fwd (bf16, SiLU) " + sh, () -> new Tensor[] {sc.forward(x, w, null, true, null, false, null).y()}, 4.0 * n);
+    row("short conv bwd (bf16, SiLU) " + sh, () -> {
       ShortConvKernels.Gradients r = sc.backward(x, w, null, true, null, null, dy, null);
       return new Tensor[] {r.dx(), r.dWeight()};
-    });
-    row("short conv bwd (bf16, SiLU) " + sh, b, 6.0 * n);
+    }, 6.0 * n);
     for (Tensor t : new Tensor[] {x, w, dy}) t.close();
   }
 
@@ -173,16 +217,14 @@ public final class ZooKernelsBench {
     Tensor e = Views.expand(e1, B, T, k, d), s = Views.expand(s1, B, T, k, d);
     long nd = (long) B * T * d, nkd = nd * k;
     String sh = String.format("B=%d T=%d k=%d d=%d", B, T, k, d);
-    double f = time("lcsm fwd", () -> {
+    row("lcsm scan fwd (bf16, e/s [B,T,k,1]) " + sh, () -> {
       LcsmKernels.Output r = lk.forward(i, e, lo, s, null);
       return new Tensor[] {r.y(), r.finalState()};
-    });
-    row("lcsm scan fwd (bf16, e/s [B,T,k,1]) " + sh, f, 2.0 * (2 * nd + nkd));
-    double b = time("lcsm bwd", () -> {
+    }, 2.0 * (2 * nd + nkd));
+    row("lcsm scan bwd (bf16, e/s [B,T,k,1]) " + sh, () -> {
       LcsmKernels.Gradients r = lk.backward(i, e, lo, s, null, dy, null);
       return new Tensor[] {r.di(), r.de(), r.dlogO(), r.ds()};
-    });
-    row("lcsm scan bwd (bf16, e/s [B,T,k,1]) " + sh, b, 2.0 * (3 * nd + nkd) + 2.0 * (nd + 3 * nkd));
+    }, 2.0 * (3 * nd + nkd) + 2.0 * (nd + 3 * nkd));
     for (Tensor t : new Tensor[] {i, e1, s1, lo, dy}) t.close();
   }
 }

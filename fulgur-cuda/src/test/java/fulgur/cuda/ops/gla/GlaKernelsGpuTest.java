@@ -12,6 +12,8 @@ import fulgur.tensor.DType;
 import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -117,8 +119,36 @@ class GlaKernelsGpuTest {
           .check("dq", gr.dq(), ref[2], tol).check("dk", gr.dk(), ref[3], tol).check("dv", gr.dv(), ref[4], tol)
           .check("dg", gr.dg(), ref[5], tol);
       if (withH0) rep.check("dh0", gr.dInitialState(), ref[6], tol);
+      if (GlaKernels.tensorCores(dt, K, V)) dumpCase(q, k, v, g, dO, h0, dht, scale, cu, ref, rep.errors());
       rep.verify();
     }
+  }
+
+  /** With -Dfulgur.zoo.dump: this case's inputs, the f64 reference and our errors, for a peer to run on the same inputs. */
+  private static void dumpCase(Tensor q, Tensor k, Tensor v, Tensor g, Tensor dO, Tensor h0, Tensor dht, double scale, int[] cu, double[][] ref,
+      Map<String, Double> ours) {
+    if (ZooCheck.dumpDir() == null) return;
+    int b = q.size(0), t = q.size(1), h = q.size(2), kd = q.size(3), vd = v.size(3), n = cu == null ? b : cu.length - 1;
+    String name = String.format("gla_%s_B%d_T%d_H%d_K%d_V%d%s%s%s", g.dtype() == DType.F32 ? "gf32" : "gbf16", b, t, h, kd, vd,
+        h0 != null ? "_h0" : "", dht != null ? "_dht" : "", cu != null ? "_cu" + (cu.length - 1) : "");
+    Map<String, Object> meta = new LinkedHashMap<>();
+    meta.put("name", name);
+    meta.put("scale", scale);
+    meta.put("g_dtype", g.dtype() == DType.F32 ? "f32" : "bf16");
+    meta.put("cu_seqlens", cu);
+    meta.put("ours", ours);
+    Map<String, double[]> arrays = new LinkedHashMap<>();
+    Map<String, int[]> shapes = new LinkedHashMap<>();
+    int[] sk = {b, t, h, kd}, sv = {b, t, h, vd}, ss = {n, h, kd, vd};
+    Object[][] items = {{"q", q, sk}, {"k", k, sk}, {"v", v, sv}, {"g", g, sk}, {"dO", dO, sv}, {"h0", h0, ss}, {"dht", dht, ss},
+        {"ref_o", ref[0], sv}, {"ref_final_state", ref[1], ss}, {"ref_dq", ref[2], sk}, {"ref_dk", ref[3], sk}, {"ref_dv", ref[4], sv},
+        {"ref_dg", ref[5], sk}, {"ref_dh0", h0 == null ? null : ref[6], ss}};
+    for (Object[] it : items) {
+      if (it[1] == null) continue;
+      arrays.put((String) it[0], it[1] instanceof Tensor x ? x.toDoubleArray() : (double[]) it[1]);
+      shapes.put((String) it[0], (int[]) it[2]);
+    }
+    ZooCheck.dump(name, meta, arrays, shapes);
   }
 
   @Test
