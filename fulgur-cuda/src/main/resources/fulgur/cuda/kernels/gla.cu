@@ -56,6 +56,16 @@
 
 static __device__ __forceinline__ int epair(int I, int J) { return I * (I - 1) / 2 + J; }
 
+// Phase profile (prof not null): the first CTA's first and last threads record clock64() at each phase boundary
+// of each block walked, at prof[(thread != 0) * PROF_BLOCKS + block][phase] (PROF_PHASES per block).
+#define PROF_BLOCKS 1024
+#define PROF_PHASES 16
+#define PROF(it, ph)                                                                                                         \
+  do {                                                                                                                       \
+    if (prof && (tid == 0 || tid == NTH - 1) && blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0 && (it) < PROF_BLOCKS) \
+      prof[((tid != 0) * PROF_BLOCKS + (it)) * PROF_PHASES + (ph)] = clock64();                                              \
+  } while (0)
+
 // ---------------------------------------------------------------------------------------------
 // Shared-memory tiles
 #define QT (CB * DK * 2)      // bf16 CB x DK
@@ -434,7 +444,8 @@ static __device__ __forceinline__ void mma_split_scaled(float* c0, float* c1, co
 extern "C" __global__ void __launch_bounds__(NTH, 1)
 gla_fwd(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const void* __restrict__ gk, int gF32,
         bf16* __restrict__ o, const float* __restrict__ states, float* __restrict__ finalState, float* __restrict__ localOut,
-        float* __restrict__ segDecay, const int* __restrict__ segTab, float scale, int H, int K, int V, int mode) {
+        float* __restrict__ segDecay, const int* __restrict__ segTab, float scale, int H, int K, int V, int mode,
+        long long* __restrict__ prof) {
   extern __shared__ __align__(128) char smem[];
   char* rawQ = smem;
   char* rawK = rawQ + QT;
@@ -479,12 +490,16 @@ gla_fwd(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __re
     const int stg = blk & 1;
     const int t0 = tBeg + blk * CB;
     const int L = min(CB, tEnd - t0);
+    PROF(blk, 0);
     cp_async_wait_all();
     __syncthreads();
+    PROF(blk, 1);
     transform1(rawQ, rawK, rawG, gF32, sQ1, nullptr, sK2, nullptr, beta, full, true, tid);
     __syncthreads();
+    PROF(blk, 2);
     transform2(beta, vec, umask, tid);
     __syncthreads();
+    PROF(blk, 3);
     if (blk + 1 < nblk) {
       const int tn = t0 + CB;
       if (full) load_tile<DK>(smem_u32(rawQ), qh, rsk, tn, tEnd, K, tid);
@@ -508,6 +523,7 @@ gla_fwd(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __re
     for (int kk = 0; kk < DK / 16; ++kk) ldsm4(qa[kk], addrA<DK>(aQ1, 16 * wr, 16 * kk, lane));
     qk_scores(qa, aK2, vec, umask, beta, sP, scale, wr, wc, lane, qh, kh, rsk, t0, L);
     __syncthreads();
+    PROF(blk, 4);
     // 3. inter: scale * (Q1 * F_I) S_in, rows I, value columns sc0..
     float oacc[4][4];
 #pragma unroll
@@ -559,6 +575,7 @@ gla_fwd(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __re
         if (r < L) *reinterpret_cast<u32*>(ob + (long long)(t0 + r) * rsv + col) = pack_bf16(oacc[nt][2 * hr], oacc[nt][2 * hr + 1]);
       }
     }
+    PROF(blk, 5);
   }
   if (full) {
     if (finalState && (flags & 2)) state_store<MT>(sacc, finalState + ((long long)seq * H + h) * kv, K, V, e0, sr0, sc0, lane);
@@ -607,7 +624,7 @@ gla_state_scan(float* __restrict__ states, const float* __restrict__ segDecay, c
 extern "C" __global__ void __launch_bounds__(NTH, 1)
 gla_dq(const bf16* __restrict__ k, const bf16* __restrict__ v, const void* __restrict__ gk, int gF32, const bf16* __restrict__ dout,
        const float* __restrict__ states, float* __restrict__ dqPart, bf16* __restrict__ slots, const int* __restrict__ segTab,
-       float scale, int H, int K, int V, long long ntok) {
+       float scale, int H, int K, int V, long long ntok, long long* __restrict__ prof) {
   extern __shared__ __align__(128) char smem[];
   char* rawK = smem;
   char* rawG = rawK + QT;
@@ -654,13 +671,17 @@ gla_dq(const bf16* __restrict__ k, const bf16* __restrict__ v, const void* __res
     const int stg = blk & 1;
     const int t0 = tBeg + blk * CB;
     const int L = min(CB, tEnd - t0);
+    PROF(blk, 0);
     slot_store<MT>(sacc, slotH + slot_of(tBeg, seg, blk) * H * kv, K, V, e0, sr0, sc0, lane);
     cp_async_wait_all();
     __syncthreads();
+    PROF(blk, 1);
     transform1(nullptr, rawK, rawG, gF32, nullptr, nullptr, sK2, sK2lo, beta, false, true, tid);
     __syncthreads();
+    PROF(blk, 2);
     transform2(beta, vec, umask, tid);
     __syncthreads();
+    PROF(blk, 3);
     if (blk + 1 < nblk) {
       const int tn = t0 + CB;
       load_tile<DK>(smem_u32(rawK), kh, rsk, tn, tEnd, K, tid);
@@ -679,6 +700,7 @@ gla_dq(const bf16* __restrict__ k, const bf16* __restrict__ v, const void* __res
     for (int kk = 0; kk < BV / 16; ++kk) ldsm4(da[kk], addrA<BV>(aD, 16 * wr, 16 * kk, lane));
     dov_scores(da, aV, sP, sPlo, scale, wr, wc, lane);
     __syncthreads();
+    PROF(blk, 4);
     // 3. inter: dO_I S_in^T (k = value columns), then the column factors scale * F_I
     float acc[NQT][4];
 #pragma unroll
@@ -765,8 +787,10 @@ gla_dq(const bf16* __restrict__ k, const bf16* __restrict__ v, const void* __res
         if (r < L) *reinterpret_cast<float2*>(dqh + (long long)(t0 + r) * rsk + c) = make_float2(acc[nt][2 * hr], acc[nt][2 * hr + 1]);
       }
     }
+    PROF(blk, 5);
     // 6. the state update
     state_update_kv<MT>(sacc, aK2, aV, vec, sr0, sc0, lane);
+    PROF(blk, 6);
   }
 }
 
@@ -791,7 +815,7 @@ gla_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __r
          const bf16* __restrict__ dout, const float* __restrict__ dstates, bf16* __restrict__ dv, float* __restrict__ dkPart,
          float* __restrict__ dS0, const bf16* __restrict__ slots, float* __restrict__ wPart, float* __restrict__ localOut,
          float* __restrict__ segDecay, const int* __restrict__ segTab, float scale, int H, int K, int V, long long ntok,
-         long long nslots, int mode) {
+         long long nslots, int mode, long long* __restrict__ prof) {
   extern __shared__ __align__(128) char smem[];
   char* rawQ = smem;
   char* rawK = rawQ + QT;
@@ -850,6 +874,7 @@ gla_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __r
     const int stg = it & 1;
     const int t0 = tBeg + blk * CB;
     const int L = min(CB, tEnd - t0);
+    PROF(it, 0);
     // 0. sum_e S_in G_end over this warp's columns, per state row (the wc = 1 half through zsum)
     float zrow[MT][2];
     if (full) {
@@ -871,10 +896,13 @@ gla_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __r
     }
     cp_async_wait_all();
     __syncthreads();
+    PROF(it, 1);
     transform1(rawQ, rawK, rawG, gF32, sQ1, full ? sQ1lo : nullptr, sK2, nullptr, beta, true, full, tid);
     __syncthreads();
+    PROF(it, 2);
     transform2(beta, vec, umask, tid);
     __syncthreads();
+    PROF(it, 3);
     if (full && wc == 0 && t4 == 0) {
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
@@ -906,6 +934,7 @@ gla_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __r
         qk_scores(qa, aK2, vec, umask, beta, sP, scale, wr, wc, lane, qh, kh, rsk, t0, L);
       }
       __syncthreads();
+      PROF(it, 4);
       // 3. dv rows J = wr, value columns sc0..
       {
         float acc[4][4];
@@ -958,6 +987,7 @@ gla_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __r
         }
       }
       __syncthreads();
+      PROF(it, 5);
       // 4. dP (hi, lo) over A, rows I = wr
       {
         u32 da[BV / 16][4];
@@ -966,6 +996,7 @@ gla_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __r
         dov_scores(da, aV, sP, sPlo, scale, wr, wc, lane);
       }
       __syncthreads();
+      PROF(it, 6);
       // 5. dk rows J = wr, channel columns cq0..: intra (hi/lo products) times F2, then dkout = F2 K3 (V G^T),
       //    whose k-weighted column sums over the block go to osum
       {
@@ -1087,6 +1118,7 @@ gla_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __r
         wPart[(((long long)vt * nslots + slot_of(tBeg, seg, blk)) * H + h) * K + tid] =
             zsum[DK + tid] + osum[tid] + osum[DK + tid] + osum[2 * DK + tid] + osum[3 * DK + tid];
       }
+      PROF(it, 7);
     }
     // the next block's entering state (its loads overlap the state update)
     if (full && blk > 0) slot_load<MT>(sin, slotH + slot_of(tBeg, seg, blk - 1) * H * kv, K, V, e0, sr0, sc0, lane);
@@ -1114,6 +1146,7 @@ gla_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __r
         }
       }
     }
+    PROF(it, 8);
   }
   if (full) {
     if (dS0 && (flags & 1)) state_store<MT>(gacc, dS0 + ((long long)seq * H + h) * kv, K, V, e0, sr0, sc0, lane);

@@ -171,7 +171,72 @@ public final class ZooKernelsBench {
     Tensor gb = rand(DType.BF16, -0.5, -0.01, 6, B, T, H, K);
     row("gla chunk fwd (bf16, g bf16) " + sh, () -> new Tensor[] {gk.forward(q, k, v, gb, scale, null, false, null).output()},
         2.0 * (3 * nk + nv) + 2.0 * nv);
+    if (!profiled.contains(sh)) {
+      profiled.add(sh);
+      phases(gk, sh, () -> {
+        close(new Tensor[] {gk.forward(q, k, v, g, scale, null, false, null).output()});
+        GlaKernels.Gradients r = gk.backward(q, k, v, g, scale, null, null, dO, null);
+        close(new Tensor[] {r.dq(), r.dk(), r.dv(), r.dg()});
+      });
+    }
     for (Tensor t : new Tensor[] {q, k, v, g, dO, gb}) t.close();
+  }
+
+  private final java.util.Set<String> profiled = new java.util.HashSet<>();
+
+  /** The walks' phase boundaries in the order gla.cu's PROF numbers them (a phase is named by where it ends). */
+  private static final String[][] PHASES = {
+      {"forward", "-", "wait", "transform1", "transform2", "scores", "o+state"},
+      {"forward local states", "-", "wait", "transform1", "transform2"},
+      {"dq", "-", "slot+wait", "transform1", "transform2", "dP", "dq", "state"},
+      {"dk/dv", "-", "W+wait", "transform1", "transform2", "A", "dv", "dP", "dk+W", "G"},
+      {"dk/dv local states", "-", "wait", "transform1", "transform2", "-", "-", "-", "-", "G"}};
+
+  /** Runs body once with the walks' phase profile on and prints the mean cycles of each phase per block. */
+  private void phases(GlaKernels gk, String sh, Runnable body) {
+    long bytes = GlaKernels.PROFILE_BYTES;
+    try (fulgur.cuda.DeviceBuffer buf = dt.scratch(bytes); java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+      dt.zero(buf, bytes);
+      gk.phaseProfile(buf);
+      body.run();
+      gk.phaseProfile(null);
+      ctx.synchronize();
+      java.lang.foreign.MemorySegment m = a.allocate(bytes);
+      buf.copyToHost(m);
+      System.out.println("  phase cycles per block, first CTA, threads 0 | 255 (" + sh + "):");
+      for (int w = 0; w < PHASES.length; w++) {
+        for (int th = 0; th < 2; th++) {
+          StringBuilder sb = new StringBuilder();
+          double[] sum = new double[16];
+          int blocks = 0;
+          double total = 0, gap = 0;
+          long prevEnd = 0;
+          for (int blk = 0; blk < 1024; blk++) {
+            long base = ((long) w * 2 * 1024 * 16 + ((long) th * 1024 + blk) * 16) * 8;
+            long[] st = new long[16];
+            for (int ph = 0; ph < 16; ph++) st[ph] = m.get(java.lang.foreign.ValueLayout.JAVA_LONG, base + 8L * ph);
+            if (st[0] == 0) break;
+            int last = 0;
+            for (int ph = 1; ph < 16; ph++) {
+              if (st[ph] == 0) continue;
+              sum[ph] += st[ph] - st[last];
+              last = ph;
+            }
+            total += st[last] - st[0];
+            if (prevEnd != 0) gap += st[0] - prevEnd;
+            prevEnd = st[last];
+            blocks++;
+          }
+          if (blocks == 0) continue;
+          for (int ph = 1; ph < PHASES[w].length; ph++) {
+            if (sum[ph] == 0) continue;
+            sb.append(String.format(Locale.ROOT, "%s %.0f | ", PHASES[w][ph], sum[ph] / blocks));
+          }
+          System.out.println(String.format(Locale.ROOT, "    %-20s t%-3d %3d blocks: %stotal %.0f, between blocks %.0f", PHASES[w][0], th == 0 ? 0 : 255,
+              blocks, sb, total / blocks, blocks > 1 ? gap / (blocks - 1) : 0));
+        }
+      }
+    }
   }
 
   private void decode(int B, int H, int K, int V) {

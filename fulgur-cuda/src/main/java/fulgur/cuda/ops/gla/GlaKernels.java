@@ -31,9 +31,16 @@ public final class GlaKernels {
   public static final int BLOCK = 64, VALUE_TILE = 64, MAX_K_TC = 128, MAX_K = 256;
   private static final int THREADS = 256;
 
+  /**
+   * Bytes of a {@link #phaseProfile} buffer: for each walk (forward, forward's local states, dq, dk/dv, dk/dv's local
+   * gradient states, in that order) [2 threads][1024 blocks][16 phases] clock64 stamps of its first CTA.
+   */
+  public static final long PROFILE_BYTES = 5L * 2 * 1024 * 16 * 8;
+  private static final long PROFILE_REGION = PROFILE_BYTES / 5;
   private final DeviceTensors dt;
   private int segLen;
   private final SequenceTables tables;
+  private DevicePointer prof;
 
   public GlaKernels(DeviceTensors dt) {
     this.dt = dt;
@@ -43,6 +50,18 @@ public final class GlaKernels {
   public static GlaKernels of(CudaBackend backend) { return new GlaKernels(DeviceTensors.of(backend)); }
 
   public DeviceTensors tensors() { return dt; }
+
+  /**
+   * With a buffer of {@link #PROFILE_BYTES} (zeroed by the caller), the tensor-core walks record the clock at each
+   * phase boundary of each block their first CTA walks (gla.cu's PROF); null (default) turns it off.
+   */
+  public GlaKernels phaseProfile(DevicePointer buffer) {
+    this.prof = buffer;
+    return this;
+  }
+
+  /** The profile region of walk w (0 forward, 1 forward's local states, 2 dq, 3 dk/dv, 4 dk/dv's local states), or null. */
+  private DevicePointer prof(int w) { return prof == null ? null : prof.plus(w * PROFILE_REGION); }
 
   /** Tokens per segment of the tensor-core kernels (a multiple of 64), or 0 (default) to fill the GPU. */
   public GlaKernels segmentLength(int tokens) {
@@ -211,7 +230,7 @@ public final class GlaKernels {
     if (sq.maxSegmentsPerSequence() == 1) {
       tc(d.k(), "gla_fwd").launch(dt.stream(), nvt, sq.segments(), d.heads(), THREADS, fwdSmem(dk),
           dt.ptr(q, op), dt.ptr(k, op), dt.ptr(v, op), dt.ptr(g, op), gF32, dt.ptr(o, op), dt.ptr(initialState, op), dt.ptr(fin, op),
-          null, null, tb[1], (float) scale, d.heads(), d.k(), d.v(), 0);
+          null, null, tb[1], (float) scale, d.heads(), d.k(), d.v(), 0, prof(0));
       return new Output(o, fin);
     }
     try (DeviceBuffer states = dt.scratch(4L * sq.segments() * d.heads() * kv);
@@ -219,7 +238,7 @@ public final class GlaKernels {
       forwardStates(op, d, sq, tb, q, k, v, g, initialState, fin, states, decay);
       tc(d.k(), "gla_fwd").launch(dt.stream(), nvt, sq.segments(), d.heads(), THREADS, fwdSmem(dk),
           dt.ptr(q, op), dt.ptr(k, op), dt.ptr(v, op), dt.ptr(g, op), gF32, dt.ptr(o, op), states, null,
-          null, null, tb[1], (float) scale, d.heads(), d.k(), d.v(), 0);
+          null, null, tb[1], (float) scale, d.heads(), d.k(), d.v(), 0, prof(0));
     }
     return new Output(o, fin);
   }
@@ -230,7 +249,7 @@ public final class GlaKernels {
     int nvt = (d.v() + VALUE_TILE - 1) / VALUE_TILE, dk = dkPad(d.k());
     tc(d.k(), "gla_fwd").launch(dt.stream(), nvt, sq.segments(), d.heads(), THREADS, fwdSmem(dk),
         dt.ptr(q, op), dt.ptr(k, op), dt.ptr(v, op), dt.ptr(g, op), g.dtype() == DType.F32 ? 1 : 0, null, null, null,
-        states, decay, tb[1], 1f, d.heads(), d.k(), d.v(), 1);
+        states, decay, tb[1], 1f, d.heads(), d.k(), d.v(), 1, prof(1));
     int n4 = d.k() * d.v() / 4;
     tc(d.k(), "gla_state_scan").launch(dt.stream(), (n4 + 255) / 256, d.heads(), d.sequences(), 256, 0,
         states, decay, dt.ptr(initialState, op), dt.ptr(fin, op), tb[0], d.heads(), d.k(), d.v(), 0);
@@ -301,24 +320,24 @@ public final class GlaKernels {
         // entering forward states ...
         tc(d.k(), "gla_fwd").launch(dt.stream(), nvt, sq.segments(), d.heads(), THREADS, fwdSmem(dkp2),
             dt.ptr(q, op), dt.ptr(k, op), dt.ptr(v, op), dt.ptr(g, op), gF32, null, null, null, fstates, decay, tb[1], 1f,
-            d.heads(), d.k(), d.v(), 1);
+            d.heads(), d.k(), d.v(), 1, prof(1));
         int n4 = d.k() * d.v() / 4;
         tc(d.k(), "gla_state_scan").launch(dt.stream(), (n4 + 255) / 256, d.heads(), n, 256, 0,
             fstates, decay, dt.ptr(initialState, op), null, tb[0], d.heads(), d.k(), d.v(), 0);
         // ... and entering gradient states (and dS0)
         tc(d.k(), "gla_dkdv").launch(dt.stream(), nvt, sq.segments(), d.heads(), THREADS, dkdvSmem(dkp2),
             dt.ptr(q, op), dt.ptr(k, op), dt.ptr(v, op), dt.ptr(g, op), gF32, dt.ptr(dOut, op), null, null, null, null, null, null,
-            gstates, decay, tb[1], (float) scale, d.heads(), d.k(), d.v(), ntok, 0L, 1);
+            gstates, decay, tb[1], (float) scale, d.heads(), d.k(), d.v(), ntok, 0L, 1, prof(4));
         tc(d.k(), "gla_state_scan").launch(dt.stream(), (n4 + 255) / 256, d.heads(), n, 256, 0,
             gstates, decay, dt.ptr(dFinalState, op), dt.ptr(dh0, op), tb[0], d.heads(), d.k(), d.v(), 1);
       }
       tc(d.k(), "gla_dq").launch(dt.stream(), nvt, sq.segments(), d.heads(), THREADS, dqSmem(dkp2),
           dt.ptr(k, op), dt.ptr(v, op), dt.ptr(g, op), gF32, dt.ptr(dOut, op), multi ? fstates : dt.ptr(initialState, op), dqp,
-          slots, tb[1], (float) scale, d.heads(), d.k(), d.v(), ntok);
+          slots, tb[1], (float) scale, d.heads(), d.k(), d.v(), ntok, prof(2));
       tc(d.k(), "gla_dkdv").launch(dt.stream(), nvt, sq.segments(), d.heads(), THREADS, dkdvSmem(dkp2),
           dt.ptr(q, op), dt.ptr(k, op), dt.ptr(v, op), dt.ptr(g, op), gF32, dt.ptr(dOut, op),
           multi ? gstates : dt.ptr(dFinalState, op), dt.ptr(dv, op), dkp, multi ? null : dt.ptr(dh0, op), slots, wPart, null, null, tb[1],
-          (float) scale, d.heads(), d.k(), d.v(), ntok, nslots, 0);
+          (float) scale, d.heads(), d.k(), d.v(), ntok, nslots, 0, prof(3));
       int nblk = blocks.length / 3;
       aux("gla_aux.cu", "gla_finish_blocks").launch(dt.stream(), (nblk + 7) / 8, (d.k() + 31) / 32, d.heads(), 256, 0,
           dt.ptr(q, op), dt.ptr(k, op), dqp, dkp, nvt, ntok, wPart, nslots, dt.ptr(dq, op), dt.ptr(dk, op), dt.ptr(dg, op),
