@@ -3,6 +3,7 @@ package fulgur.cuda.ops.attention;
 import static fulgur.cuda.BackendCheck.GPU;
 import static org.assertj.core.api.Assertions.fail;
 
+import fulgur.backend.Backends;
 import fulgur.backend.StepGraph;
 import fulgur.cuda.BackendCheck;
 import fulgur.cuda.CudaBackend;
@@ -207,7 +208,7 @@ class FlashAttentionGpuTest {
       FlashAttention.Output warm = fa.forward(q, k, v, scale, true); // loads the kernels outside the capture
       fa.backward(q, k, v, warm.out(), warm.lse(), dout, scale, true);
       Tensor[] held = new Tensor[4];
-      try (StepGraph graph = be.capture(() -> {
+      try (StepGraph graph = Backends.runtime(GPU).capture(() -> {
         FlashAttention.Output o = fa.forward(q, k, v, scale, true);
         FlashAttention.Gradients g = fa.backward(q, k, v, o.out(), o.lse(), dout, scale, true);
         held[0] = o.out();

@@ -2,6 +2,7 @@ package fulgur.cuda.ops.moe;
 
 import static fulgur.cuda.BackendCheck.GPU;
 
+import fulgur.backend.Backends;
 import fulgur.backend.StepGraph;
 import fulgur.cuda.BackendCheck;
 import fulgur.cuda.CudaBackend;
@@ -132,7 +133,7 @@ class MoeGpuTest {
       Tensor w2 = first.w2().to(GPU), dOut = first.dOut().to(GPU), dAux = Tensor.of(new float[] {(float) first.dAux()}, 1).to(GPU);
       runOnDevice(be, l, logits, x, w1, w3, w2, dOut, dAux); // loads the kernels outside the capture
       Outputs[] held = new Outputs[1];
-      try (StepGraph graph = be.capture(() -> held[0] = runOnDevice(be, l, logits, x, w1, w3, w2, dOut, dAux))) {
+      try (StepGraph graph = Backends.runtime(GPU).capture(() -> held[0] = runOnDevice(be, l, logits, x, w1, w3, w2, dOut, dAux))) {
         logits.copyFrom(second.logits());
         x.copyFrom(second.x());
         w1.copyFrom(second.w1());

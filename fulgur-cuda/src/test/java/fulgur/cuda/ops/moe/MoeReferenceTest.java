@@ -3,7 +3,7 @@ package fulgur.cuda.ops.moe;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import fulgur.nn.Linear;
-import fulgur.nn.moe.MoeFeedForward;
+import fulgur.layers.MoeFeedForward;
 import fulgur.ops.Elementwise;
 import fulgur.ops.Reductions;
 import fulgur.tensor.DType;
