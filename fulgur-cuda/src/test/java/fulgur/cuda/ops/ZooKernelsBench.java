@@ -4,10 +4,10 @@ import fulgur.cuda.CudaContext;
 import fulgur.cuda.CudaEvent;
 import fulgur.cuda.CudaStream;
 import fulgur.cuda.KernelProfiler;
-import fulgur.cuda.ops.conv.ShortConvKernels;
-import fulgur.cuda.ops.gla.GlaKernels;
-import fulgur.cuda.ops.lcsm.LcsmKernels;
-import fulgur.cuda.ops.lightnet.LightNetKernels;
+import fulgur.cuda.ops.conv.ShortConvLauncher;
+import fulgur.cuda.ops.gla.GlaLauncher;
+import fulgur.cuda.ops.lcsm.LcsmLauncher;
+import fulgur.cuda.ops.lightnet.LightNetLauncher;
 import fulgur.ops.Views;
 import fulgur.tensor.DType;
 import fulgur.tensor.Device;
@@ -156,7 +156,7 @@ public final class ZooKernelsBench {
   }
 
   private void gla(int B, int T, int H, int K, int V) {
-    GlaKernels gk = new GlaKernels(dt);
+    GlaLauncher gk = new GlaLauncher(dt);
     long nk = (long) B * T * H * K, nv = (long) B * T * H * V;
     Tensor q = rand(DType.BF16, -1, 1, 1, B, T, H, K), k = rand(DType.BF16, -1, 1, 2, B, T, H, K), v = rand(DType.BF16, -1, 1, 3, B, T, H, V);
     Tensor g = rand(DType.F32, -0.5, -0.01, 4, B, T, H, K), dO = rand(DType.BF16, -1, 1, 5, B, T, H, V);
@@ -165,7 +165,7 @@ public final class ZooKernelsBench {
     row("gla chunk fwd (bf16, g f32) " + sh, () -> new Tensor[] {gk.forward(q, k, v, g, scale, null, false, null).output()},
         2.0 * (2 * nk + nv) + 4.0 * nk + 2.0 * nv);
     row("gla chunk bwd (bf16, g f32) " + sh, () -> {
-      GlaKernels.Gradients r = gk.backward(q, k, v, g, scale, null, null, dO, null);
+      GlaLauncher.Gradients r = gk.backward(q, k, v, g, scale, null, null, dO, null);
       return new Tensor[] {r.dq(), r.dk(), r.dv(), r.dg()};
     }, 2.0 * (2 * nk + 2 * nv) + 4.0 * nk + 2.0 * (2 * nk + nv) + 4.0 * nk);
     Tensor gb = rand(DType.BF16, -0.5, -0.01, 6, B, T, H, K);
@@ -175,7 +175,7 @@ public final class ZooKernelsBench {
       profiled.add(sh);
       phases(gk, sh, () -> {
         close(new Tensor[] {gk.forward(q, k, v, g, scale, null, false, null).output()});
-        GlaKernels.Gradients r = gk.backward(q, k, v, g, scale, null, null, dO, null);
+        GlaLauncher.Gradients r = gk.backward(q, k, v, g, scale, null, null, dO, null);
         close(new Tensor[] {r.dq(), r.dk(), r.dv(), r.dg()});
       });
     }
@@ -193,8 +193,8 @@ public final class ZooKernelsBench {
       {"dk/dv local states", "-", "wait", "transform1", "transform2", "-", "-", "-", "-", "G"}};
 
   /** Runs body once with the walks' phase profile on and prints the mean cycles of each phase per block. */
-  private void phases(GlaKernels gk, String sh, Runnable body) {
-    long bytes = GlaKernels.PROFILE_BYTES;
+  private void phases(GlaLauncher gk, String sh, Runnable body) {
+    long bytes = GlaLauncher.PROFILE_BYTES;
     try (fulgur.cuda.DeviceBuffer buf = dt.scratch(bytes); java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
       dt.zero(buf, bytes);
       gk.phaseProfile(buf);
@@ -240,7 +240,7 @@ public final class ZooKernelsBench {
   }
 
   private void decode(int B, int H, int K, int V) {
-    GlaKernels gk = new GlaKernels(dt);
+    GlaLauncher gk = new GlaLauncher(dt);
     Tensor q = rand(DType.BF16, -1, 1, 11, B, 1, H, K), k = rand(DType.BF16, -1, 1, 12, B, 1, H, K), v = rand(DType.BF16, -1, 1, 13, B, 1, H, V);
     Tensor g = rand(DType.F32, -0.5, -0.01, 14, B, 1, H, K), state = rand(DType.F32, -1, 1, 15, B, H, K, V);
     row(String.format("gla decode step (bf16, state f32 in place) B=%d H=%d K=%d V=%d", B, H, K, V),
@@ -249,45 +249,45 @@ public final class ZooKernelsBench {
   }
 
   private void lightnet(int B, int T, int H, int K, int V) {
-    LightNetKernels ln = new LightNetKernels(dt);
+    LightNetLauncher ln = new LightNetLauncher(dt);
     long nk = (long) B * T * H * K, nv = (long) B * T * H * V;
     Tensor q = rand(DType.BF16, -1, 1, 21, B, T, H, K), k = rand(DType.BF16, -2, 2, 22, B, T, H, K), v = rand(DType.BF16, -1, 1, 23, B, T, H, V);
     Tensor dO = rand(DType.BF16, -1, 1, 24, B, T, H, V);
     String sh = String.format("B=%d T=%d H=%d K=%d V=%d", B, T, H, K, V);
     row("lightnet fwd (bf16) " + sh, () -> new Tensor[] {ln.forward(q, k, v, null, null, 1.0, false, null).output()}, 2.0 * (2 * nk + 2 * nv));
     row("lightnet bwd (bf16) " + sh, () -> {
-      LightNetKernels.Gradients r = ln.backward(q, k, v, null, null, 1.0, null, dO, null, null);
+      LightNetLauncher.Gradients r = ln.backward(q, k, v, null, null, 1.0, null, dO, null, null);
       return new Tensor[] {r.dq(), r.dk(), r.dv()};
     }, 2.0 * (2 * nk + 2 * nv) + 2.0 * (2 * nk + nv));
     for (Tensor t : new Tensor[] {q, k, v, dO}) t.close();
   }
 
   private void conv(int B, int T, int D, int W) {
-    ShortConvKernels sc = new ShortConvKernels(dt);
+    ShortConvLauncher sc = new ShortConvLauncher(dt);
     long n = (long) B * T * D;
     Tensor x = rand(DType.BF16, -1, 1, 31, B, T, D), w = rand(DType.BF16, -0.5, 0.5, 32, D, W), dy = rand(DType.BF16, -1, 1, 33, B, T, D);
     String sh = String.format("B=%d T=%d D=%d W=%d", B, T, D, W);
     row("short conv fwd (bf16, SiLU) " + sh, () -> new Tensor[] {sc.forward(x, w, null, true, null, false, null).y()}, 4.0 * n);
     row("short conv bwd (bf16, SiLU) " + sh, () -> {
-      ShortConvKernels.Gradients r = sc.backward(x, w, null, true, null, null, dy, null);
+      ShortConvLauncher.Gradients r = sc.backward(x, w, null, true, null, null, dy, null);
       return new Tensor[] {r.dx(), r.dWeight()};
     }, 6.0 * n);
     for (Tensor t : new Tensor[] {x, w, dy}) t.close();
   }
 
   private void lcsm(int B, int T, int k, int d) {
-    LcsmKernels lk = new LcsmKernels(dt);
+    LcsmLauncher lk = new LcsmLauncher(dt);
     Tensor i = rand(DType.BF16, -1, 1, 41, B, T, d), e1 = rand(DType.BF16, -1, 1, 42, B, T, k, 1), s1 = rand(DType.BF16, -1, 1, 43, B, T, k, 1);
     Tensor lo = rand(DType.BF16, -1, -0.01, 44, B, T, k, d), dy = rand(DType.BF16, -1, 1, 45, B, T, d);
     Tensor e = Views.expand(e1, B, T, k, d), s = Views.expand(s1, B, T, k, d);
     long nd = (long) B * T * d, nkd = nd * k;
     String sh = String.format("B=%d T=%d k=%d d=%d", B, T, k, d);
     row("lcsm scan fwd (bf16, e/s [B,T,k,1]) " + sh, () -> {
-      LcsmKernels.Output r = lk.forward(i, e, lo, s, null);
+      LcsmLauncher.Output r = lk.forward(i, e, lo, s, null);
       return new Tensor[] {r.y(), r.finalState()};
     }, 2.0 * (2 * nd + nkd));
     row("lcsm scan bwd (bf16, e/s [B,T,k,1]) " + sh, () -> {
-      LcsmKernels.Gradients r = lk.backward(i, e, lo, s, null, dy, null);
+      LcsmLauncher.Gradients r = lk.backward(i, e, lo, s, null, dy, null);
       return new Tensor[] {r.di(), r.de(), r.dlogO(), r.ds()};
     }, 2.0 * (3 * nd + nkd) + 2.0 * (nd + 3 * nkd));
     for (Tensor t : new Tensor[] {i, e1, s1, lo, dy}) t.close();

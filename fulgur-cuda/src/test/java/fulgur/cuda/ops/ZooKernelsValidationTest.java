@@ -5,10 +5,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import fulgur.cuda.KernelModule;
 import fulgur.cuda.KernelSignature;
-import fulgur.cuda.ops.conv.ShortConvKernels;
-import fulgur.cuda.ops.gla.GlaKernels;
-import fulgur.cuda.ops.lcsm.LcsmKernels;
-import fulgur.cuda.ops.lightnet.LightNetKernels;
+import fulgur.cuda.ops.conv.ShortConvLauncher;
+import fulgur.cuda.ops.gla.GlaLauncher;
+import fulgur.cuda.ops.lcsm.LcsmLauncher;
+import fulgur.cuda.ops.lightnet.LightNetLauncher;
 import fulgur.ops.Views;
 import fulgur.tensor.DType;
 import fulgur.tensor.Scope;
@@ -24,29 +24,29 @@ class ZooKernelsValidationTest {
   void glaRejectsBadShapesDtypesAndSequenceStarts() {
     try (Scope s = Scope.open()) {
       Tensor q = z(DType.BF16, 2, 10, 3, 64), v = z(DType.BF16, 2, 10, 3, 32), g = z(DType.F32, 2, 10, 3, 64);
-      GlaKernels.Dims d = GlaKernels.validate("gla", q, q, v, g, null, null);
+      GlaLauncher.Dims d = GlaLauncher.validate("gla", q, q, v, g, null, null);
       assertThat(d.cu()).containsExactly(0, 10, 20);
-      assertThatThrownBy(() -> GlaKernels.validate("gla", q, z(DType.BF16, 2, 10, 3, 32), v, g, null, null))
+      assertThatThrownBy(() -> GlaLauncher.validate("gla", q, z(DType.BF16, 2, 10, 3, 32), v, g, null, null))
           .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("gla: k ");
-      assertThatThrownBy(() -> GlaKernels.validate("gla", q, q, z(DType.BF16, 2, 9, 3, 32), g, null, null))
+      assertThatThrownBy(() -> GlaLauncher.validate("gla", q, q, z(DType.BF16, 2, 9, 3, 32), g, null, null))
           .hasMessageContaining("v ").hasMessageContaining("[B, T, H, V]");
-      assertThatThrownBy(() -> GlaKernels.validate("gla", q, q, z(DType.F32, 2, 10, 3, 32), g, null, null)).hasMessageContaining("one dtype");
-      assertThatThrownBy(() -> GlaKernels.validate("gla", z(DType.F16, 2, 10, 3, 64), z(DType.F16, 2, 10, 3, 64), z(DType.F16, 2, 10, 3, 32), g,
+      assertThatThrownBy(() -> GlaLauncher.validate("gla", q, q, z(DType.F32, 2, 10, 3, 32), g, null, null)).hasMessageContaining("one dtype");
+      assertThatThrownBy(() -> GlaLauncher.validate("gla", z(DType.F16, 2, 10, 3, 64), z(DType.F16, 2, 10, 3, 64), z(DType.F16, 2, 10, 3, 32), g,
           null, null)).hasMessageContaining("bf16 or f32");
-      assertThatThrownBy(() -> GlaKernels.validate("gla", z(DType.F32, 1, 4, 1, 264), z(DType.F32, 1, 4, 1, 264), z(DType.F32, 1, 4, 1, 8),
+      assertThatThrownBy(() -> GlaLauncher.validate("gla", z(DType.F32, 1, 4, 1, 264), z(DType.F32, 1, 4, 1, 264), z(DType.F32, 1, 4, 1, 8),
           z(DType.F32, 1, 4, 1, 264), null, null)).hasMessageContaining("K=264");
-      assertThatThrownBy(() -> GlaKernels.validate("gla", q, q, v, g, null, new int[] {0, 5, 10})).hasMessageContaining("batch size must be 1");
+      assertThatThrownBy(() -> GlaLauncher.validate("gla", q, q, v, g, null, new int[] {0, 5, 10})).hasMessageContaining("batch size must be 1");
       Tensor q1 = z(DType.BF16, 1, 10, 3, 64), v1 = z(DType.BF16, 1, 10, 3, 32), g1 = z(DType.F32, 1, 10, 3, 64);
-      assertThatThrownBy(() -> GlaKernels.validate("gla", q1, q1, v1, g1, null, new int[] {0, 5, 9})).hasMessageContaining("end at T=10");
-      assertThatThrownBy(() -> GlaKernels.validate("gla", q1, q1, v1, g1, null, new int[] {0, 5, 5, 10})).hasMessageContaining("increase strictly");
-      assertThatThrownBy(() -> GlaKernels.validate("gla", q1, q1, v1, g1, z(DType.F32, 3, 3, 64, 32), new int[] {0, 5, 10}))
+      assertThatThrownBy(() -> GlaLauncher.validate("gla", q1, q1, v1, g1, null, new int[] {0, 5, 9})).hasMessageContaining("end at T=10");
+      assertThatThrownBy(() -> GlaLauncher.validate("gla", q1, q1, v1, g1, null, new int[] {0, 5, 5, 10})).hasMessageContaining("increase strictly");
+      assertThatThrownBy(() -> GlaLauncher.validate("gla", q1, q1, v1, g1, z(DType.F32, 3, 3, 64, 32), new int[] {0, 5, 10}))
           .hasMessageContaining("initial state must be f32 [2, 3, 64, 32]");
-      assertThatThrownBy(() -> GlaKernels.validate("gla", q, q, v, g, z(DType.BF16, 2, 3, 64, 32), null)).hasMessageContaining("initial state");
-      assertThat(GlaKernels.tensorCores(DType.BF16, 128, 128)).isTrue();
-      assertThat(GlaKernels.tensorCores(DType.BF16, 48, 40)).isTrue();
-      assertThat(GlaKernels.tensorCores(DType.BF16, 256, 128)).isFalse();
-      assertThat(GlaKernels.tensorCores(DType.BF16, 100, 128)).isFalse();
-      assertThat(GlaKernels.tensorCores(DType.F32, 64, 64)).isFalse();
+      assertThatThrownBy(() -> GlaLauncher.validate("gla", q, q, v, g, z(DType.BF16, 2, 3, 64, 32), null)).hasMessageContaining("initial state");
+      assertThat(GlaLauncher.tensorCores(DType.BF16, 128, 128)).isTrue();
+      assertThat(GlaLauncher.tensorCores(DType.BF16, 48, 40)).isTrue();
+      assertThat(GlaLauncher.tensorCores(DType.BF16, 256, 128)).isFalse();
+      assertThat(GlaLauncher.tensorCores(DType.BF16, 100, 128)).isFalse();
+      assertThat(GlaLauncher.tensorCores(DType.F32, 64, 64)).isFalse();
     }
   }
 
@@ -54,26 +54,26 @@ class ZooKernelsValidationTest {
   void otherFamiliesRejectBadArguments() {
     try (Scope s = Scope.open()) {
       Tensor q = z(DType.F32, 1, 6, 2, 16), v = z(DType.F32, 1, 6, 2, 8);
-      assertThatThrownBy(() -> LightNetKernels.validate("lightnet", q, q, v, z(DType.F32, 1, 2, 16, 8), null, null))
+      assertThatThrownBy(() -> LightNetLauncher.validate("lightnet", q, q, v, z(DType.F32, 1, 2, 16, 8), null, null))
           .hasMessageContaining("both s0 and z0");
-      assertThatThrownBy(() -> LightNetKernels.validate("lightnet", q, q, v, z(DType.F32, 1, 2, 16, 8), z(DType.F32, 1, 2, 8), null))
+      assertThatThrownBy(() -> LightNetLauncher.validate("lightnet", q, q, v, z(DType.F32, 1, 2, 16, 8), z(DType.F32, 1, 2, 8), null))
           .hasMessageContaining("z0 must be f32 [1, 2, 16]");
 
       Tensor x = z(DType.BF16, 2, 7, 32);
-      assertThatThrownBy(() -> ShortConvKernels.validate("conv", x, z(DType.BF16, 32, 9), null, null, null)).hasMessageContaining("W=9");
-      assertThatThrownBy(() -> ShortConvKernels.validate("conv", x, z(DType.BF16, 31, 4), null, null, null)).hasMessageContaining("[D, W]");
-      assertThatThrownBy(() -> ShortConvKernels.validate("conv", x, z(DType.BF16, 32, 4), z(DType.F32, 32), null, null))
+      assertThatThrownBy(() -> ShortConvLauncher.validate("conv", x, z(DType.BF16, 32, 9), null, null, null)).hasMessageContaining("W=9");
+      assertThatThrownBy(() -> ShortConvLauncher.validate("conv", x, z(DType.BF16, 31, 4), null, null, null)).hasMessageContaining("[D, W]");
+      assertThatThrownBy(() -> ShortConvLauncher.validate("conv", x, z(DType.BF16, 32, 4), z(DType.F32, 32), null, null))
           .hasMessageContaining("bias must be [32]");
-      assertThatThrownBy(() -> ShortConvKernels.validate("conv", x, z(DType.BF16, 32, 4), null, z(DType.BF16, 2, 4, 32), null))
+      assertThatThrownBy(() -> ShortConvLauncher.validate("conv", x, z(DType.BF16, 32, 4), null, z(DType.BF16, 2, 4, 32), null))
           .hasMessageContaining("[2, 3, 32] [N, W-1, D]");
-      assertThat(ShortConvKernels.validate("conv", x, z(DType.F32, 32, 1, 4), null, null, null)[0]).containsExactly(2, 32, 4);
+      assertThat(ShortConvLauncher.validate("conv", x, z(DType.F32, 32, 1, 4), null, null, null)[0]).containsExactly(2, 32, 4);
 
       Tensor i = z(DType.F32, 2, 5, 8), e = Views.expand(z(DType.F32, 2, 5, 3, 1), 2, 5, 3, 8), lo = z(DType.F32, 2, 5, 3, 8);
-      assertThat(LcsmKernels.validate("lcsm", i, e, lo, e, null)).containsExactly(2, 5, 3, 8);
-      assertThatThrownBy(() -> LcsmKernels.validate("lcsm", i, z(DType.F32, 2, 5, 3, 1), lo, e, null)).hasMessageContaining("e must be [B, T, k, d]");
-      assertThatThrownBy(() -> LcsmKernels.validate("lcsm", i, e, lo, e, z(DType.F32, 2, 8, 3))).hasMessageContaining("m0 must be");
+      assertThat(LcsmLauncher.validate("lcsm", i, e, lo, e, null)).containsExactly(2, 5, 3, 8);
+      assertThatThrownBy(() -> LcsmLauncher.validate("lcsm", i, z(DType.F32, 2, 5, 3, 1), lo, e, null)).hasMessageContaining("e must be [B, T, k, d]");
+      assertThatThrownBy(() -> LcsmLauncher.validate("lcsm", i, e, lo, e, z(DType.F32, 2, 8, 3))).hasMessageContaining("m0 must be");
       Tensor big = z(DType.F32, 1, 2, 65, 4);
-      assertThatThrownBy(() -> LcsmKernels.validate("lcsm", z(DType.F32, 1, 2, 4), big, big, big, null)).hasMessageContaining("k=65");
+      assertThatThrownBy(() -> LcsmLauncher.validate("lcsm", z(DType.F32, 1, 2, 4), big, big, big, null)).hasMessageContaining("k=65");
     }
   }
 

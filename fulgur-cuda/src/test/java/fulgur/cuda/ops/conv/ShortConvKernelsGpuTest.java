@@ -17,7 +17,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * The short causal convolution on the GPU ({@link ShortConvKernels}) against the same convolution composed from fulgur
+ * The short causal convolution on the GPU ({@link ShortConvLauncher}) against the same convolution composed from fulgur
  * ops in f64 on the CPU (autograd for the gradients): y, the final tail, dx, dweight, dbias and the initial tail's
  * gradient; f32 under 1e-5, bf16 under 1e-2.
  */
@@ -75,7 +75,7 @@ class ShortConvKernelsGpuTest {
   })
   void matchesTheComposedConvolution(String dts, int B, int T, int D, int W, boolean silu, boolean withBias, boolean withTail, String cus) {
     DeviceTensors d = ZooCheck.gpu();
-    ShortConvKernels sc = new ShortConvKernels(d);
+    ShortConvLauncher sc = new ShortConvLauncher(d);
     DType dt = dts.equals("f32") ? DType.F32 : DType.BF16;
     int[] cu = cus.equals("-") ? null : Arrays.stream(cus.split(";")).mapToInt(Integer::parseInt).toArray();
     int n = cu == null ? B : cu.length - 1;
@@ -84,8 +84,8 @@ class ShortConvKernelsGpuTest {
       Tensor tail0 = withTail ? signed(14, dt, n, W - 1, D) : null;
       Tensor dy = signed(15, dt, B, T, D), dTail = signed(16, dt, n, W - 1, D);
       double[][] ref = reference(x, w, bias, silu, tail0, dy, dTail, cu);
-      ShortConvKernels.Output out = sc.forward(dev(x), dev(w), bias == null ? null : dev(bias), silu, tail0 == null ? null : dev(tail0), true, cu);
-      ShortConvKernels.Gradients gr = sc.backward(dev(x), dev(w), bias == null ? null : dev(bias), silu, tail0 == null ? null : dev(tail0), cu,
+      ShortConvLauncher.Output out = sc.forward(dev(x), dev(w), bias == null ? null : dev(bias), silu, tail0 == null ? null : dev(tail0), true, cu);
+      ShortConvLauncher.Gradients gr = sc.backward(dev(x), dev(w), bias == null ? null : dev(bias), silu, tail0 == null ? null : dev(tail0), cu,
           dev(dy), dev(dTail));
       double tol = dt == DType.F32 ? 1e-5 : 1e-2;
       ZooCheck.Report rep = new ZooCheck.Report(String.format("short conv %s B=%d T=%d D=%d W=%d silu=%b bias=%b tail=%b cu=%s", dts, B, T, D, W,
@@ -101,7 +101,7 @@ class ShortConvKernelsGpuTest {
   @Test
   void stepAdvancesTheTailLikeTheFullConvolution() {
     DeviceTensors d = ZooCheck.gpu();
-    ShortConvKernels sc = new ShortConvKernels(d);
+    ShortConvLauncher sc = new ShortConvLauncher(d);
     int B = 2, T = 6, D = 72, W = 4;
     try (Scope s = Scope.open("conv-step")) {
       Tensor x = signed(21, DType.F32, B, T, D), w = signed(22, DType.F32, D, W), bias = signed(23, DType.F32, D);

@@ -20,7 +20,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * Gated linear attention on the GPU ({@link GlaKernels}) against fulgur's chunked form in f64 on the CPU (its autograd
+ * Gated linear attention on the GPU ({@link GlaLauncher}) against fulgur's chunked form in f64 on the CPU (its autograd
  * gives the gradients): output, final state, dq, dk, dv, dg (always f32) and the initial state's gradient, for the
  * tensor-core path (bf16, relative L2 error under 1e-2) and the exact f32 path (under 1e-5; bf16 inputs on it 1e-2).
  */
@@ -94,7 +94,7 @@ class GlaKernelsGpuTest {
   void matchesTheF64Reference(String dts, String gts, int B, int T, int H, int K, int V, int seg, boolean withH0, boolean withDht, String cus,
       double gLo) {
     DeviceTensors d = ZooCheck.gpu();
-    GlaKernels gk = new GlaKernels(d).segmentLength(seg);
+    GlaLauncher gk = new GlaLauncher(d).segmentLength(seg);
     DType dt = dtype(dts), gt = dtype(gts);
     int[] cu = cu(cus);
     int n = cu == null ? B : cu.length - 1;
@@ -109,9 +109,9 @@ class GlaKernelsGpuTest {
       double[][] ref = reference(q, k, v, g, h0, dO, dht, scale, cu);
       boolean exactF32 = dt == DType.F32;
       double tol = exactF32 ? 1e-5 : 1e-2;
-      String path = GlaKernels.tensorCores(dt, K, V) ? "tensor cores" : "exact f32 kernels";
-      GlaKernels.Output out = gk.forward(dev(q), dev(k), dev(v), dev(g), scale, h0 == null ? null : dev(h0), true, cu);
-      GlaKernels.Gradients gr = gk.backward(dev(q), dev(k), dev(v), dev(g), scale, h0 == null ? null : dev(h0), cu, dev(dO),
+      String path = GlaLauncher.tensorCores(dt, K, V) ? "tensor cores" : "exact f32 kernels";
+      GlaLauncher.Output out = gk.forward(dev(q), dev(k), dev(v), dev(g), scale, h0 == null ? null : dev(h0), true, cu);
+      GlaLauncher.Gradients gr = gk.backward(dev(q), dev(k), dev(v), dev(g), scale, h0 == null ? null : dev(h0), cu, dev(dO),
           dht == null ? null : dev(dht));
       ZooCheck.Report rep = new ZooCheck.Report(String.format("gla %s (%s) %s/g %s B=%d T=%d H=%d K=%d V=%d seg=%d h0=%b dht=%b cu=%s",
           path, exactF32 ? "f32" : "bf16", dts, gts, B, T, H, K, V, seg, withH0, withDht, cus));
@@ -119,7 +119,7 @@ class GlaKernelsGpuTest {
           .check("dq", gr.dq(), ref[2], tol).check("dk", gr.dk(), ref[3], tol).check("dv", gr.dv(), ref[4], tol)
           .check("dg", gr.dg(), ref[5], tol);
       if (withH0) rep.check("dh0", gr.dInitialState(), ref[6], tol);
-      if (GlaKernels.tensorCores(dt, K, V)) dumpCase(q, k, v, g, dO, h0, dht, scale, cu, ref, rep.errors());
+      if (GlaLauncher.tensorCores(dt, K, V)) dumpCase(q, k, v, g, dO, h0, dht, scale, cu, ref, rep.errors());
       rep.verify();
     }
   }
@@ -154,7 +154,7 @@ class GlaKernelsGpuTest {
   @Test
   void decodingAdvancesTheStateInPlaceLikeTheRecurrence() {
     DeviceTensors d = ZooCheck.gpu();
-    GlaKernels gk = new GlaKernels(d);
+    GlaLauncher gk = new GlaLauncher(d);
     int B = 3, H = 2, K = 128, V = 64, steps = 5;
     for (DType dt : new DType[] {DType.BF16, DType.F32}) {
       try (Scope s = Scope.open("gla-decode")) {

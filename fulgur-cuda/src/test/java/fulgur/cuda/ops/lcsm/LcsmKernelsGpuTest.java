@@ -16,7 +16,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * The LCSM scan on the GPU ({@link LcsmKernels}) against fulgur's token-by-token {@code Lcsm.recurrent} in f64 with
+ * The LCSM scan on the GPU ({@link LcsmLauncher}) against fulgur's token-by-token {@code Lcsm.recurrent} in f64 with
  * autograd: y, m_T and every gradient (unreduced over the broadcast axes, so the reference takes full-shape inputs
  * while the GPU reads the same values through stride-0 views).
  */
@@ -35,7 +35,7 @@ class LcsmKernelsGpuTest {
   })
   void matchesTheF64Recurrence(String dts, int B, int T, int k, int d, boolean withM0) {
     DeviceTensors dv = ZooCheck.gpu();
-    LcsmKernels lk = new LcsmKernels(dv);
+    LcsmLauncher lk = new LcsmLauncher(dv);
     DType dt = dts.equals("f32") ? DType.F32 : DType.BF16;
     try (Scope s = Scope.open("lcsm")) {
       Tensor i = signed(41 + T, dt, B, T, d);
@@ -50,8 +50,8 @@ class LcsmKernelsGpuTest {
       r.output().mul(dy.to(DType.F64)).sum().add(r.finalState().mul(dmT.to(DType.F64)).sum()).backward();
 
       Tensor eg = Views.expand(dev(e1), B, T, k, d), sg = Views.expand(dev(s1), B, T, k, d);
-      LcsmKernels.Output out = lk.forward(dev(i), eg, dev(lo), sg, withM0 ? dev(m0) : null);
-      LcsmKernels.Gradients gr = lk.backward(dev(i), eg, dev(lo), sg, withM0 ? dev(m0) : null, dev(dy), dev(dmT));
+      LcsmLauncher.Output out = lk.forward(dev(i), eg, dev(lo), sg, withM0 ? dev(m0) : null);
+      LcsmLauncher.Gradients gr = lk.backward(dev(i), eg, dev(lo), sg, withM0 ? dev(m0) : null, dev(dy), dev(dmT));
       double tol = dt == DType.F32 ? 1e-5 : 1e-2;
       ZooCheck.Report rep = new ZooCheck.Report(String.format("lcsm %s B=%d T=%d k=%d d=%d m0=%b", dts, B, T, k, d, withM0));
       rep.check("y", out.y(), r.output().toDoubleArray(), tol).check("m_T", out.finalState(), r.finalState().toDoubleArray(), tol)

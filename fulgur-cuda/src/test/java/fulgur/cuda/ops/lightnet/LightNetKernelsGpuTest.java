@@ -6,7 +6,7 @@ import static fulgur.cuda.ops.ZooCheck.uniform;
 
 import fulgur.cuda.ops.DeviceTensors;
 import fulgur.cuda.ops.ZooCheck;
-import fulgur.cuda.ops.gla.GlaKernels;
+import fulgur.cuda.ops.gla.GlaLauncher;
 import fulgur.ops.lightnet.LightNet;
 import fulgur.tensor.DType;
 import fulgur.tensor.Scope;
@@ -16,7 +16,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * LightNet on the GPU ({@link LightNetKernels}: the log-cum-sum-exp scan, GLA, and the scan's chain rule) against
+ * LightNet on the GPU ({@link LightNetLauncher}: the log-cum-sum-exp scan, GLA, and the scan's chain rule) against
  * fulgur's recurrent LightNet in f64 on the CPU with autograd: output, final state (s, z), dq, dk, dv, ds0, dz0.
  */
 @Tag("gpu")
@@ -31,7 +31,7 @@ class LightNetKernelsGpuTest {
   })
   void matchesTheF64Recurrence(String dts, int B, int T, int H, int K, int V, int seg, boolean withState) {
     DeviceTensors d = ZooCheck.gpu();
-    LightNetKernels ln = new LightNetKernels(d);
+    LightNetLauncher ln = new LightNetLauncher(d);
     ln.gla().segmentLength(seg);
     DType dt = dts.equals("f32") ? DType.F32 : DType.BF16;
     long seed = 31L * T + K + V;
@@ -49,10 +49,10 @@ class LightNetKernelsGpuTest {
           .add(r.finalState().z().mul(dZ.to(DType.F64)).sum()).backward();
 
       double tol = dt == DType.F32 ? 1e-5 : 1e-2;
-      LightNetKernels.Output out = ln.forward(dev(q), dev(k), dev(v), withState ? dev(s0) : null, withState ? dev(z0) : null, 1.0, true, null);
-      LightNetKernels.Gradients gr = ln.backward(dev(q), dev(k), dev(v), withState ? dev(s0) : null, withState ? dev(z0) : null, 1.0, null,
+      LightNetLauncher.Output out = ln.forward(dev(q), dev(k), dev(v), withState ? dev(s0) : null, withState ? dev(z0) : null, 1.0, true, null);
+      LightNetLauncher.Gradients gr = ln.backward(dev(q), dev(k), dev(v), withState ? dev(s0) : null, withState ? dev(z0) : null, 1.0, null,
           dev(dO), dev(dS), dev(dZ));
-      String path = GlaKernels.tensorCores(dt, K, V) ? "tensor cores" : "exact f32 kernels";
+      String path = GlaLauncher.tensorCores(dt, K, V) ? "tensor cores" : "exact f32 kernels";
       ZooCheck.Report rep = new ZooCheck.Report(String.format("lightnet %s %s B=%d T=%d H=%d K=%d V=%d seg=%d state=%b", path, dts, B, T, H, K, V,
           seg, withState));
       rep.check("o", out.output(), r.output().toDoubleArray(), tol).check("final s", out.finalS(), r.finalState().s().toDoubleArray(), tol)

@@ -7,7 +7,7 @@ import fulgur.cuda.Kernel;
 import fulgur.cuda.ops.DeviceTensors;
 import fulgur.cuda.ops.SequenceTables;
 import fulgur.cuda.ops.Sequences;
-import fulgur.cuda.ops.gla.GlaKernels;
+import fulgur.cuda.ops.gla.GlaLauncher;
 import fulgur.tensor.DType;
 import fulgur.tensor.Tensor;
 import java.util.Arrays;
@@ -22,24 +22,24 @@ import java.util.Map;
  *   S_t = diag(exp(g_t)) S_{t-1} + kt_t^T v_t,   o_t = scale * q_t S_t   (fulgur's LightNet: scale 1)
  * </pre>
  * The log-cum-sum-exp and its chain rule are per-channel scans ({@code lightnet.cu}: chunked parallel scans, three
- * launches each); the attention is {@link GlaKernels} (tensor cores for bf16 with K ≤ 128, the exact f32 kernels
+ * launches each); the attention is {@link GlaLauncher} (tensor cores for bf16 with K ≤ 128, the exact f32 kernels
  * otherwise). The state is the pair (S [N, H, K, V], z [N, H, K]), both f32; g stays f32 (fla rounds it to the input
  * dtype).
  */
-public final class LightNetKernels {
+public final class LightNetLauncher {
   private final DeviceTensors dt;
-  private final GlaKernels gla;
+  private final GlaLauncher gla;
   private final SequenceTables tables;
 
-  public LightNetKernels(DeviceTensors dt) {
+  public LightNetLauncher(DeviceTensors dt) {
     this.dt = dt;
-    this.gla = new GlaKernels(dt);
+    this.gla = new GlaLauncher(dt);
     this.tables = new SequenceTables(dt);
   }
 
-  public static LightNetKernels of(CudaBackend backend) { return new LightNetKernels(DeviceTensors.of(backend)); }
+  public static LightNetLauncher of(CudaBackend backend) { return new LightNetLauncher(DeviceTensors.of(backend)); }
 
-  public GlaKernels gla() { return gla; }
+  public GlaLauncher gla() { return gla; }
 
   /** Output [B, T, H, V] and, when asked for, the final state (s [N, H, K, V], z [N, H, K]). */
   public record Output(Tensor output, Tensor finalS, Tensor finalZ) {}
@@ -47,11 +47,11 @@ public final class LightNetKernels {
   /** Gradients of q, k, v and the initial state (both null without one). */
   public record Gradients(Tensor dq, Tensor dk, Tensor dv, Tensor ds0, Tensor dz0) {}
 
-  /** Checks the LightNet-specific arguments (the rest is {@link GlaKernels#validate}); no device access. */
+  /** Checks the LightNet-specific arguments (the rest is {@link GlaLauncher#validate}); no device access. */
   public static void validate(String op, Tensor q, Tensor k, Tensor v, Tensor s0, Tensor z0, int[] cuSeqlens) {
     if ((s0 == null) != (z0 == null)) throw new IllegalArgumentException(op + ": the initial state needs both s0 and z0, or neither");
     if (k == null) throw new IllegalArgumentException(op + ": k must not be null");
-    GlaKernels.Dims d = GlaKernels.validate(op, q, k, v, k, s0, cuSeqlens);
+    GlaLauncher.Dims d = GlaLauncher.validate(op, q, k, v, k, s0, cuSeqlens);
     if (z0 != null && (!Arrays.equals(z0.shape(), new int[] {d.cu().length - 1, d.heads(), d.k()}) || z0.dtype() != DType.F32)) {
       throw new IllegalArgumentException(op + ": z0 must be f32 [" + (d.cu().length - 1) + ", " + d.heads() + ", " + d.k() + "] [N, H, K], got "
           + z0.describe());
@@ -105,7 +105,7 @@ public final class LightNetKernels {
     int[] cu = Sequences.starts(op, q.size(0), q.size(1), cuSeqlens);
     Tensor zT = wantFinal ? dt.alloc(DType.F32, cu.length - 1, q.size(2), q.size(3)) : null;
     Tensor[] kg = prep(op, k, z0, cu, null, zT);
-    GlaKernels.Output r = gla.forward(q, kg[0], v, kg[1], scale, s0, wantFinal, cuSeqlens);
+    GlaLauncher.Output r = gla.forward(q, kg[0], v, kg[1], scale, s0, wantFinal, cuSeqlens);
     kg[0].close();
     kg[1].close();
     return new Output(r.output(), r.finalState(), zT);
@@ -127,7 +127,7 @@ public final class LightNetKernels {
     int h = k.size(2), kd = k.size(3), n = cu.length - 1;
     try (DeviceBuffer z = dt.scratch(4L * k.numel())) {
       Tensor[] kg = prep(op, k, z0, cu, z, null);
-      GlaKernels.Gradients gr = gla.backward(q, kg[0], v, kg[1], scale, s0, cuSeqlens, dOut, dFinalS);
+      GlaLauncher.Gradients gr = gla.backward(q, kg[0], v, kg[1], scale, s0, cuSeqlens, dOut, dFinalS);
       Tensor dk = dt.alloc(k.dtype(), k.shape());
       Tensor dz0 = z0 == null ? null : dt.alloc(DType.F32, n, h, kd);
       Sequences sq = chunks(cu, h, kd);

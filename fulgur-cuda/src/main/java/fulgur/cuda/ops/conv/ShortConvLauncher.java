@@ -23,19 +23,19 @@ import java.util.Map;
  * {@code forward} with T = 1 and the previous tail. Kernel sizes 1..8; x f32 or bf16, weight/bias f32 or bf16;
  * arithmetic in f32 ({@code conv.cu}).
  */
-public final class ShortConvKernels {
+public final class ShortConvLauncher {
   public static final int MAX_KERNEL = 8;
   private static final int TOKENS_PER_CTA = 64, THREADS = 128;
 
   private final DeviceTensors dt;
   private final SequenceTables tables;
 
-  public ShortConvKernels(DeviceTensors dt) {
+  public ShortConvLauncher(DeviceTensors dt) {
     this.dt = dt;
     this.tables = new SequenceTables(dt);
   }
 
-  public static ShortConvKernels of(CudaBackend backend) { return new ShortConvKernels(DeviceTensors.of(backend)); }
+  public static ShortConvLauncher of(CudaBackend backend) { return new ShortConvLauncher(DeviceTensors.of(backend)); }
 
   public record Output(Tensor y, Tensor finalTail) {}
 

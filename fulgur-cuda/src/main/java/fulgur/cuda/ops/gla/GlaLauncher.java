@@ -27,7 +27,7 @@ import java.util.Map;
  * which also decode. g may be bf16 or f32 either way; dq, dk, dv return in q's dtype and dg always in f32 (a
  * difference of large terms: the caller casts it to g's dtype if it wants).
  */
-public final class GlaKernels {
+public final class GlaLauncher {
   public static final int BLOCK = 64, VALUE_TILE = 64, MAX_K_TC = 128, MAX_K = 256;
   private static final int THREADS = 256;
 
@@ -42,12 +42,12 @@ public final class GlaKernels {
   private final SequenceTables tables;
   private DevicePointer prof;
 
-  public GlaKernels(DeviceTensors dt) {
+  public GlaLauncher(DeviceTensors dt) {
     this.dt = dt;
     this.tables = new SequenceTables(dt);
   }
 
-  public static GlaKernels of(CudaBackend backend) { return new GlaKernels(DeviceTensors.of(backend)); }
+  public static GlaLauncher of(CudaBackend backend) { return new GlaLauncher(DeviceTensors.of(backend)); }
 
   public DeviceTensors tensors() { return dt; }
 
@@ -55,7 +55,7 @@ public final class GlaKernels {
    * With a buffer of {@link #PROFILE_BYTES} (zeroed by the caller), the tensor-core walks record the clock at each
    * phase boundary of each block their first CTA walks (gla.cu's PROF); null (default) turns it off.
    */
-  public GlaKernels phaseProfile(DevicePointer buffer) {
+  public GlaLauncher phaseProfile(DevicePointer buffer) {
     this.prof = buffer;
     return this;
   }
@@ -64,7 +64,7 @@ public final class GlaKernels {
   private DevicePointer prof(int w) { return prof == null ? null : prof.plus(w * PROFILE_REGION); }
 
   /** Tokens per segment of the tensor-core kernels (a multiple of 64), or 0 (default) to fill the GPU. */
-  public GlaKernels segmentLength(int tokens) {
+  public GlaLauncher segmentLength(int tokens) {
     if (tokens < 0 || tokens % BLOCK != 0) {
       throw new IllegalArgumentException("gla: segment length must be 0 (automatic) or a positive multiple of " + BLOCK + ", got " + tokens);
     }

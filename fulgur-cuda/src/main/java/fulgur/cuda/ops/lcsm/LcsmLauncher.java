@@ -22,16 +22,16 @@ import java.util.Map;
  * independent scalar recurrence, run as a chunked parallel scan ({@code lcsm.cu}: per-chunk local carries, a pass over
  * the chunks' carries, then every chunk again from its entering state). k ≤ 64.
  */
-public final class LcsmKernels {
+public final class LcsmLauncher {
   public static final int MAX_EXPAND = 64;
   /** Tokens per chunk of the parallel scan, and per sub-chunk of the backward's recomputation (lcsm.cu's CL, SUB). */
   static final int CHUNK = 64, SUB = 8;
 
   private final DeviceTensors dt;
 
-  public LcsmKernels(DeviceTensors dt) { this.dt = dt; }
+  public LcsmLauncher(DeviceTensors dt) { this.dt = dt; }
 
-  public static LcsmKernels of(CudaBackend backend) { return new LcsmKernels(DeviceTensors.of(backend)); }
+  public static LcsmLauncher of(CudaBackend backend) { return new LcsmLauncher(DeviceTensors.of(backend)); }
 
   /** y [B, T, d] and m_T [B, k, d]. */
   public record Output(Tensor y, Tensor finalState) {}
