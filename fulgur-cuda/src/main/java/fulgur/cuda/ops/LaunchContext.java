@@ -94,8 +94,20 @@ public final class LaunchContext {
     return c;
   }
 
-  /** Closes a temporary made by {@link #contiguous} (not the caller's own tensor). */
+  /**
+   * t itself when it is contiguous, of {@code dtype} and starts 16-byte aligned (what the op-family launchers read),
+   * else a converted contiguous copy (the caller releases it, see {@link #release}). Null stays null.
+   */
+  public Tensor dense(Tensor t, DType dtype) {
+    if (t == null) return null;
+    if (t.isContiguous() && t.dtype() == dtype && (t.offset() * dtype.byteSize()) % 16 == 0) return t;
+    Tensor c = empty(dtype, t.shape());
+    backend.copy(t, c);
+    return c;
+  }
+
+  /** Closes a temporary made by {@link #contiguous} or {@link #dense} (not the caller's own tensor). */
   public static void release(Tensor tmp, Tensor original) {
-    if (tmp != null && tmp != original && tmp.storage() != original.storage()) tmp.close();
+    if (tmp != null && tmp != original && (original == null || tmp.storage() != original.storage())) tmp.close();
   }
 }

@@ -104,15 +104,34 @@ public final class LcsmLauncher {
   }
 
   public Output forward(Tensor i, Tensor e, Tensor logO, Tensor s, Tensor m0) {
+    int[] f = validate("lcsm.forward", i, e, logO, s, m0);
+    Tensor y = dt.alloc(i.dtype(), f[0], f[1], f[3]);
+    Tensor mT = dt.alloc(i.dtype(), f[0], f[2], f[3]);
+    forwardInto(i, e, logO, s, m0, y, mT);
+    return new Output(y, mT);
+  }
+
+  /**
+   * {@link #forward} into given outputs: y [B, T, d] and m_T [B, k, d], contiguous, of i's dtype (views of one packed
+   * tensor, for instance).
+   */
+  public void forwardInto(Tensor i, Tensor e, Tensor logO, Tensor s, Tensor m0, Tensor y, Tensor mT) {
     String op = "lcsm.forward";
     int[] f = validate(op, i, e, logO, s, m0);
-    onDevice(op, i, e, logO, s, m0);
+    int b = f[0], t = f[1], k = f[2], d = f[3];
+    for (Tensor out : new Tensor[] {y, mT}) {
+      if (out == null || !out.isContiguous() || out.dtype() != i.dtype()) {
+        throw new IllegalArgumentException(op + ": outputs must be contiguous " + i.dtype() + " tensors, got " + (out == null ? "null" : out.describe()));
+      }
+    }
+    if (!Arrays.equals(y.shape(), new int[] {b, t, d}) || !Arrays.equals(mT.shape(), new int[] {b, k, d})) {
+      throw new IllegalArgumentException(op + ": outputs must be y [" + b + ", " + t + ", " + d + "] and mT [" + b + ", " + k + ", " + d + "], got "
+          + y.describe() + " and " + mT.describe());
+    }
+    onDevice(op, i, e, logO, s, m0, y, mT);
     dt.requireDense(op, "m0", m0);
     dt.context().bind();
-    int b = f[0], t = f[1], k = f[2], d = f[3];
     int nc = chunks(op, t), f32 = i.dtype() == DType.F32 ? 1 : 0;
-    Tensor y = dt.alloc(i.dtype(), b, t, d);
-    Tensor mT = dt.alloc(i.dtype(), b, k, d);
     long carry = 4L * b * nc * k * d;
     KernelStruct strides = strides(i, e, logO, s);
     try (DeviceBuffer lf = dt.scratch(carry); DeviceBuffer la = dt.scratch(carry)) {
@@ -123,7 +142,6 @@ public final class LcsmLauncher {
       kernel(k, "lcsm_fwd").launch(dt.stream(), (d + 31) / 32, nc, b, threads(k), smem(k, false),
           dt.ptr(i, op), dt.ptr(e, op), dt.ptr(logO, op), dt.ptr(s, op), f32, strides, lf, dt.ptr(y, op), t, k, d);
     }
-    return new Output(y, mT);
   }
 
   /** Gradients from dy [B, T, d] and, when not null, dmT [B, k, d] (both contiguous, i's dtype). */
