@@ -6,7 +6,8 @@
 #   DIR/fulgur.jar the runnable CLI
 #   DIR/jre.tgz    a jlink'ed Java 25 runtime with jdk.incubator.vector (unpacks to jre/; kept if present)
 #   DIR/run-backend.sh, DIR/run-multi.sh (+ sp_table.py), DIR/tnl_torch.py, DIR/bench_peers.py, DIR/zoo-kernels.sh (+ gla_peer.py),
-#   DIR/attn-kernels.sh (+ attn_peer.py): the op-family kernels' tests, benchmarks and PyTorch peers
+#   DIR/attn-kernels.sh (+ attn_peer.py): the op-family kernels' tests, benchmarks and PyTorch peers; DIR/wire-tests.sh: the
+#   family kernels through the registry, in the ops and every model
 # usage: scripts/gpu/stage-backend.sh DIR        (from the repository root)
 set -euo pipefail
 dir=${1:?usage: scripts/gpu/stage-backend.sh DIR}
@@ -20,7 +21,7 @@ cp fulgur-core/target/fulgur-core-0.1.0-SNAPSHOT.jar fulgur-cuda/target/fulgur-c
     fulgur-dist/target/fulgur-dist-0.1.0-SNAPSHOT-tests.jar "$dir/jars/"
 cp fulgur-cli/target/fulgur.jar "$dir/"
 cp scripts/gpu/run-backend.sh scripts/gpu/run-multi.sh scripts/gpu/sp_table.py scripts/gpu/tnl_torch.py scripts/gpu/bench_peers.py \
-    scripts/gpu/zoo-kernels.sh scripts/gpu/gla_peer.py scripts/gpu/attn-kernels.sh scripts/gpu/attn_peer.py "$dir/"
+    scripts/gpu/zoo-kernels.sh scripts/gpu/gla_peer.py scripts/gpu/attn-kernels.sh scripts/gpu/attn_peer.py scripts/gpu/wire-tests.sh "$dir/"
 rm -rf "$dir/kcache"
 . scripts/java-home.sh
 if [[ ! -f $dir/jre.tgz ]]; then
