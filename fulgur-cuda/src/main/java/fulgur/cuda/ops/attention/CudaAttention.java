@@ -28,7 +28,10 @@ public final class CudaAttention implements AttentionKernels {
   public static CudaAttention on(Device device) { return new CudaAttention(CudaBackend.of(device)); }
 
   @Override
-  public boolean supports(Tensor q, Tensor k, Tensor v, double scale, boolean backward) {
+  public boolean supports(Tensor q, Tensor k, Tensor v, double scale, boolean backward) { return accepts(q, k, v, scale, backward); }
+
+  /** Whether flash attention takes these arguments (metadata only: no device needed). */
+  public static boolean accepts(Tensor q, Tensor k, Tensor v, double scale, boolean backward) {
     if (q.dtype() != DType.BF16 || k.dtype() != DType.BF16 || v.dtype() != DType.BF16) {
       return KernelChoice.note("softmax attention", false, "flash attention takes bf16, got " + q.dtype());
     }
@@ -39,7 +42,7 @@ public final class CudaAttention implements AttentionKernels {
       return KernelChoice.note("softmax attention", false, "flash attention takes head dims " + AttentionShape.dims(dims) + " (one for keys and "
           + "values) and a positive scale, got q " + q.describe() + ", v " + v.describe());
     }
-    return KernelChoice.note("softmax attention", true, "flash attention (" + (fa.usesWgmma(d) ? "wgmma" : "mma.sync") + ", head dim " + d + ")");
+    return KernelChoice.note("softmax attention", true, "flash attention (head dim " + d + ", " + FlashAttention.defaultKernels() + " kernels)");
   }
 
   /** How the causal mask of a call maps onto the kernels: rows [0, split) causal over the first {@code keys} keys, the rest non-causal. */

@@ -25,10 +25,13 @@ public final class CudaShortConv implements ShortConvKernels {
 
   public static CudaShortConv on(Device device) { return new CudaShortConv(CudaBackend.of(device)); }
 
-  private static boolean ok(DType t) { return t == DType.F32 || t == DType.BF16; }
+  static boolean ok(DType t) { return t == DType.F32 || t == DType.BF16; }
 
   @Override
-  public boolean supports(Tensor x, Tensor weight) {
+  public boolean supports(Tensor x, Tensor weight) { return accepts(x, weight); }
+
+  /** Whether the kernels take these arguments (metadata only: no device needed). */
+  public static boolean accepts(Tensor x, Tensor weight) {
     boolean fits = ok(x.dtype()) && ok(weight.dtype()) && weight.size(1) <= ShortConvLauncher.MAX_KERNEL && x.size(0) > 0 && x.size(1) > 0
         && x.size(2) > 0;
     return KernelChoice.note("short convolution", fits, (fits ? "" : "outside the kernel's (f32/bf16, size ≤ " + ShortConvLauncher.MAX_KERNEL + "): ")

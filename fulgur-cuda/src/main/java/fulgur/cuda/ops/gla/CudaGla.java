@@ -28,7 +28,10 @@ public final class CudaGla implements GlaKernels {
   public static CudaGla on(Device device) { return new CudaGla(CudaBackend.of(device)); }
 
   @Override
-  public boolean supports(Tensor q, Tensor k, Tensor v, Tensor g) {
+  public boolean supports(Tensor q, Tensor k, Tensor v, Tensor g) { return accepts(q, k, v, g); }
+
+  /** Whether the kernels take these arguments (metadata only: no device needed). */
+  public static boolean accepts(Tensor q, Tensor k, Tensor v, Tensor g) {
     String what = q.dtype() + " q, " + g.dtype() + " g, dk " + q.size(3) + ", dv " + v.size(3);
     for (Tensor t : new Tensor[] {q, k, v, g}) {
       if (!t.dtype().isFloating() || t.dtype() == DType.F64) return KernelChoice.note("gla", false, "the kernels take bf16, f16 or f32, got " + what);

@@ -28,7 +28,10 @@ public final class CudaLcsm implements LcsmKernels {
   public static CudaLcsm on(Device device) { return new CudaLcsm(CudaBackend.of(device)); }
 
   @Override
-  public boolean supports(Tensor i, Tensor e, Tensor logO, Tensor s) {
+  public boolean supports(Tensor i, Tensor e, Tensor logO, Tensor s) { return accepts(i, e); }
+
+  /** Whether the scan takes these arguments (metadata only: no device needed). */
+  public static boolean accepts(Tensor i, Tensor e) {
     if (i.dtype() != DType.F32 && i.dtype() != DType.BF16) return KernelChoice.note("lcsm", false, "the scan takes f32 or bf16, got " + i.describe());
     int b = i.size(0), t = i.size(1), d = i.size(2), k = e.size(2);
     boolean fits = b >= 1 && b <= 65535 && t >= 1 && (long) t <= 65535L * LcsmLauncher.CHUNK && d >= 1 && k >= 1 && k <= LcsmLauncher.MAX_EXPAND;

@@ -29,7 +29,10 @@ public final class CudaLightNet implements LightNetKernels {
   public static CudaLightNet on(Device device) { return new CudaLightNet(CudaBackend.of(device)); }
 
   @Override
-  public boolean supports(Tensor q, Tensor k, Tensor v) {
+  public boolean supports(Tensor q, Tensor k, Tensor v) { return accepts(q, k, v); }
+
+  /** Whether the kernels take these arguments (metadata only: no device needed). */
+  public static boolean accepts(Tensor q, Tensor k, Tensor v) {
     String what = q.dtype() + " q, dk " + q.size(3) + ", dv " + v.size(3);
     for (Tensor t : new Tensor[] {q, k, v}) {
       if (!t.dtype().isFloating() || t.dtype() == DType.F64) return KernelChoice.note("lightnet", false, "the kernels take bf16, f16 or f32, got " + what);

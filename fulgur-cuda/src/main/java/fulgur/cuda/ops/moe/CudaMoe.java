@@ -30,7 +30,10 @@ public final class CudaMoe implements MoeKernels {
   public static CudaMoe on(Device device) { return new CudaMoe(CudaBackend.of(device)); }
 
   @Override
-  public boolean supports(Tensor x, Tensor logits, DType weights, int hidden, Routing routing) {
+  public boolean supports(Tensor x, Tensor logits, DType weights, int hidden, Routing routing) { return accepts(x, logits, weights, hidden, routing); }
+
+  /** Whether the kernels take a layer of these arguments (metadata only: no device needed). */
+  public static boolean accepts(Tensor x, Tensor logits, DType weights, int hidden, Routing routing) {
     int n = x.size(0), d = x.size(1), e = logits.size(1);
     boolean fits = x.dtype() == DType.BF16 && weights == DType.BF16 && (logits.dtype() == DType.F32 || logits.dtype() == DType.BF16) && n >= 1
         && (long) n * routing.topK() <= Integer.MAX_VALUE && d >= 8 && d % 8 == 0 && hidden >= 8 && hidden % 8 == 0 && e >= 1
