@@ -30,7 +30,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.used,memo
 export CLASSPATH="$DIR/jars/*"
 J="$JAVA --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -Xmx32g -XX:+UseParallelGC -Dfulgur.cuda.verbose=true"
 CLASSES=${CLASSES:-fulgur.cuda.KernelTableTest \
-fulgur.cuda.ops.gla.CudaGlaGpuTest fulgur.cuda.ops.lightnet.CudaLightNetGpuTest fulgur.cuda.ops.lcsm.CudaLcsmGpuTest \
+fulgur.cuda.ops.gla.CudaGlaGpuTest fulgur.cuda.ops.gla.CudaLogDecayGpuTest fulgur.cuda.ops.lightnet.CudaLightNetGpuTest fulgur.cuda.ops.lcsm.CudaLcsmGpuTest \
 fulgur.cuda.ops.conv.CudaShortConvGpuTest fulgur.cuda.ops.attention.CudaAttentionGpuTest fulgur.cuda.ops.moe.CudaMoeGpuTest \
 fulgur.cuda.zoo.ZooBf16GpuTest fulgur.cuda.zoo.GlaModelsGpuTest fulgur.cuda.zoo.LightNetGpuTest fulgur.cuda.zoo.AttnModelsGpuTest \
 fulgur.cuda.zoo.MoeLcsmGpuTest fulgur.cuda.zoo.EveryArchitectureGraphGpuTest}

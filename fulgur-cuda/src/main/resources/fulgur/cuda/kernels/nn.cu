@@ -459,6 +459,78 @@ extern "C" __global__ void nn_silu_mul_bwd_d(const void* g, int gt, const void* 
   silu_mul_bwd_body<double>(g, gt, u, ut, dy, dyt, dg, dgt, du, dut, n);
 }
 
+// ------------------------------------------------------------------ log decay of a forget gate (GLA)
+// From a gate's pre-activation f [rows, d] (contiguous, any floating dtype) and an optional lower bound beta [d] in
+// [0, 1): L = logaddexp(log beta, log1p(-beta) + log sigmoid(f)) (log sigmoid(f) without beta), the log decay
+// g = L / tau (written as gt: f32, or f64 for f64 f) and the key k = 1 - e^g = -expm1(g) (written as kt, f's dtype).
+// C is float (double for f64). Every exponent is of a non-positive number.
+template <typename C>
+static __device__ __forceinline__ C log_sig(C x) { return -((x < (C)0 ? -x : (C)0) + log1p(exp(-fabs(x)))); }
+
+template <typename C>
+static __device__ __forceinline__ C gate_log(C x, const void* beta, int bt, i64 c, C* wc, C* eb) {
+  C ls = log_sig(x);
+  if (!beta) return ls;
+  C b = ld_c<C>(beta, bt, c);
+  C a = log(b), cc = log1p(-b) + ls;
+  C l = fmax(a, cc) + log1p(exp(-fabs(a - cc)));
+  if (wc) *wc = exp(cc - l);  // (1 - beta) sigmoid(f) / (beta + (1 - beta) sigmoid(f))
+  if (eb) *eb = exp(-l);      // 1 / (beta + (1 - beta) sigmoid(f))
+  return l;
+}
+
+template <typename C>
+static __device__ void log_decay_body(const void* f, int ft, const void* beta, int bt, C invTau, void* g, int gt, void* k, int kt, i64 n, int d) {
+  for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
+    C l = gate_log<C>(ld_c<C>(f, ft, i), beta, bt, i % d, nullptr, nullptr) * invTau;
+    st_c<C>(g, gt, i, l);
+    st_c<C>(k, kt, i, -expm1(l));
+  }
+}
+extern "C" __global__ void nn_log_decay_f(const void* f, int ft, const void* beta, int bt, double invTau, void* g, int gt, void* k, int kt,
+                                          long long n, int d) {
+  log_decay_body<float>(f, ft, beta, bt, (float)invTau, g, gt, k, kt, n, d);
+}
+extern "C" __global__ void nn_log_decay_d(const void* f, int ft, const void* beta, int bt, double invTau, void* g, int gt, void* k, int kt,
+                                          long long n, int d) {
+  log_decay_body<double>(f, ft, beta, bt, invTau, g, gt, k, kt, n, d);
+}
+
+// Backward: u = (dg - e^g dk) / tau (either gradient may be null), df = u (1 - sigmoid(f)) [e^(log1p(-beta) + log sigmoid(f)
+// - L) with beta], and with beta the column partials part[s][c] = sum over split s's rows of u (1 - sigmoid(f)) e^-L
+// (dbeta, summed by nn_sum_splits). One thread per column and split, as nn_norm_param_partial.
+template <typename C>
+static __device__ void log_decay_bwd_body(const void* f, int ft, const void* beta, int bt, C invTau, const void* dg, int dgt, const void* dk,
+                                          int dkt, void* df, int dft, i64 rows, int d, int splits, double* part) {
+  int s = blockIdx.y;
+  i64 chunk = (rows + splits - 1) / splits;
+  i64 r0 = s * chunk, r1 = min(rows, r0 + chunk);
+  for (i64 c = blockIdx.x * (i64)blockDim.x + threadIdx.x; c < d; c += (i64)gridDim.x * blockDim.x) {
+    double acc = 0;
+    for (i64 r = r0; r < r1; r++) {
+      i64 i = r * d + c;
+      C x = ld_c<C>(f, ft, i);
+      C wc = 1, eb = 0;
+      C l = gate_log<C>(x, beta, bt, c, &wc, &eb) * invTau;
+      C u = dg ? ld_c<C>(dg, dgt, i) : (C)0;
+      if (dk) u -= exp(l) * ld_c<C>(dk, dkt, i);
+      u *= invTau;
+      C sn = exp(log_sig(-x));  // 1 - sigmoid(f)
+      st_c<C>(df, dft, i, u * wc * sn);
+      if (beta) acc += (double)(u * sn * eb);
+    }
+    if (part) part[(i64)s * d + c] = acc;
+  }
+}
+extern "C" __global__ void nn_log_decay_bwd_f(const void* f, int ft, const void* beta, int bt, double invTau, const void* dg, int dgt,
+                                              const void* dk, int dkt, void* df, int dft, long long rows, int d, int splits, double* part) {
+  log_decay_bwd_body<float>(f, ft, beta, bt, (float)invTau, dg, dgt, dk, dkt, df, dft, rows, d, splits, part);
+}
+extern "C" __global__ void nn_log_decay_bwd_d(const void* f, int ft, const void* beta, int bt, double invTau, const void* dg, int dgt,
+                                              const void* dk, int dkt, void* df, int dft, long long rows, int d, int splits, double* part) {
+  log_decay_bwd_body<double>(f, ft, beta, bt, invTau, dg, dgt, dk, dkt, df, dft, rows, d, splits, part);
+}
+
 // ------------------------------------------------------------------ weight-only int8 products
 // y[m, n] = scale[n] * sum_k x[m, k] * q[n, k]: x f32 [M, K], q int8 [N, K] (one row per output channel), scale f32 [N],
 // y f32 [M, N], all contiguous. Weights are widened to f32 in registers or shared memory a tile at a time; the int8

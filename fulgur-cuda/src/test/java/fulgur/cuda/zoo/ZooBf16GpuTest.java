@@ -46,8 +46,9 @@ class ZooBf16GpuTest {
     List<String> attention = List.of("AttentionKernels.forward", "AttentionKernels.backward");
     return switch (name) {
       case "tnl" -> lightning;
-      case "hgrn2" -> concat(List.of("GlaKernels.forward", "GlaKernels.backward"), glu);
-      case "metala" -> concat(List.of("GlaKernels.forward", "GlaKernels.backward", "ShortConvKernels.forward", "ShortConvKernels.backward"), glu);
+      case "hgrn2" -> concat(List.of("GlaKernels.forward", "GlaKernels.backward", "LogDecayKernels.forward", "LogDecayKernels.backward"), glu);
+      case "metala" -> concat(List.of("GlaKernels.forward", "GlaKernels.backward", "LogDecayKernels.forward", "LogDecayKernels.backward",
+          "ShortConvKernels.forward", "ShortConvKernels.backward"), glu);
       case "lightnet" -> concat(List.of("LightNetKernels.forward", "LightNetKernels.backward"), glu);
       case "lcsm" -> concat(List.of("LcsmKernels.forward", "LcsmKernels.backward"), glu);
       case "llama" -> concat(attention, glu);
