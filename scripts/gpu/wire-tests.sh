@@ -32,6 +32,7 @@ J="$JAVA --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -
 CLASSES=${CLASSES:-fulgur.cuda.KernelTableTest \
 fulgur.cuda.ops.gla.CudaGlaGpuTest fulgur.cuda.ops.gla.CudaLogDecayGpuTest fulgur.cuda.ops.lightnet.CudaLightNetGpuTest fulgur.cuda.ops.lcsm.CudaLcsmGpuTest \
 fulgur.cuda.ops.conv.CudaShortConvGpuTest fulgur.cuda.ops.attention.CudaAttentionGpuTest fulgur.cuda.ops.moe.CudaMoeGpuTest \
+fulgur.cuda.ops.norm.CudaGatedNormGpuTest \
 fulgur.cuda.zoo.ZooBf16GpuTest fulgur.cuda.zoo.GlaModelsGpuTest fulgur.cuda.zoo.LightNetGpuTest fulgur.cuda.zoo.AttnModelsGpuTest \
 fulgur.cuda.zoo.MoeLcsmGpuTest fulgur.cuda.zoo.EveryArchitectureGraphGpuTest}
 : > "$OUT/summary.txt"

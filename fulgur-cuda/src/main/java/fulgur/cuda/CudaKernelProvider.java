@@ -11,7 +11,9 @@ import fulgur.cuda.ops.lcsm.CudaLcsm;
 import fulgur.cuda.ops.lightnet.CudaLightNet;
 import fulgur.cuda.ops.lightning.CudaLightning;
 import fulgur.cuda.ops.moe.CudaMoe;
+import fulgur.cuda.ops.norm.CudaGatedNorm;
 import fulgur.cuda.ops.quant.CudaInt8Matmul;
+import fulgur.ops.GatedNormKernels;
 import fulgur.ops.GluKernels;
 import fulgur.ops.Int8MatmulKernels;
 import fulgur.ops.adamw.AdamWKernels;
@@ -43,6 +45,7 @@ public final class CudaKernelProvider implements KernelProvider {
     r.add(ShortConvKernels.class, cuda, CudaShortConv::on);
     r.add(MoeKernels.class, cuda, CudaMoe::on);
     r.add(GluKernels.class, cuda, CudaGlu::on);
+    r.add(GatedNormKernels.class, cuda, CudaGatedNorm::on);
     r.add(AdamWKernels.class, cuda, CudaAdamW::on);
     r.add(Int8MatmulKernels.class, cuda, CudaInt8Matmul::on);
   }

@@ -324,6 +324,76 @@ extern "C" __global__ void nn_sum_splits(const double* part, int splits, int off
   }
 }
 
+// ------------------------------------------------------------------------------------------ RMSNorm then a gate
+// y = x·rstd·gain ⊙ act(z), act 0 none, 1 SiLU, 2 sigmoid (fla's FusedRMSNormGated); rstd per row as nn_rmsnorm.
+// The backward writes dx and dz in one pass per row; the gain's gradient Σ_rows dy·act(z)·x̂ goes through column
+// partials (nn_rmsnorm_gated_param_partial, then nn_sum_splits).
+static __device__ __forceinline__ double gate_act(double z, int act, double* dact) {
+  if (act == 0) { *dact = 1; return z; }
+  double s = z >= 0 ? 1 / (1 + exp(-z)) : exp(z) / (1 + exp(z));
+  if (act == 1) { *dact = s * (1 + z * (1 - s)); return z * s; }
+  *dact = s * (1 - s);
+  return s;
+}
+
+extern "C" __global__ void nn_rmsnorm_gated(const void* x, int xt, const void* gain, int gnt, const void* z, int zt, int act, void* y, int yt,
+    void* rstd, int rt, long long rows, int cols, double eps) {
+  __shared__ double sc[32];
+  for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+    i64 base = r * cols;
+    double ss = 0;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) { double v = ld_d(x, xt, base + c); ss += v * v; }
+    ss = block_sum<double>(ss, sc);
+    double inv = 1.0 / sqrt(ss / cols + eps);
+    if (threadIdx.x == 0) st_d(rstd, rt, r, inv);
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+      double v = ld_d(x, xt, base + c) * inv, da;
+      if (gain) v *= ld_d(gain, gnt, c);
+      st_d(y, yt, base + c, v * gate_act(ld_d(z, zt, base + c), act, &da));
+    }
+  }
+}
+
+// dx = inv·(gy − x̂·mean(gy·x̂)) with gy = dy·act(z)·gain, dz = dy·x̂·gain·act'(z)
+extern "C" __global__ void nn_rmsnorm_gated_bwd(const void* x, int xt, const void* gain, int gnt, const void* z, int zt, int act, const void* rstd,
+    int rt, const void* dy, int dyt, void* dx, int dxt, void* dz, int dzt, long long rows, int cols) {
+  __shared__ double sc[32];
+  for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+    i64 base = r * cols;
+    double inv = ld_d(rstd, rt, r);
+    double dot = 0;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+      double da, w = gain ? ld_d(gain, gnt, c) : 1.0;
+      double gy = ld_d(dy, dyt, base + c) * gate_act(ld_d(z, zt, base + c), act, &da) * w;
+      dot += gy * ld_d(x, xt, base + c) * inv;
+    }
+    dot = block_sum<double>(dot, sc) / cols;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+      double da, w = gain ? ld_d(gain, gnt, c) : 1.0;
+      double g = ld_d(dy, dyt, base + c), xh = ld_d(x, xt, base + c) * inv;
+      double a = gate_act(ld_d(z, zt, base + c), act, &da);
+      st_d(dx, dxt, base + c, inv * (g * a * w - xh * dot));
+      st_d(dz, dzt, base + c, g * xh * w * da);
+    }
+  }
+}
+
+// part[s][c] = Σ_{rows of split s} dy·act(z)·x̂; one thread per column, as nn_norm_param_partial
+extern "C" __global__ void nn_rmsnorm_gated_param_partial(const void* x, int xt, const void* z, int zt, int act, const void* rstd, int rt,
+    const void* dy, int dyt, long long rows, int cols, int splits, double* part) {
+  int s = blockIdx.y;
+  i64 chunk = (rows + splits - 1) / splits;
+  i64 r0 = s * chunk, r1 = min(rows, r0 + chunk);
+  for (i64 c = blockIdx.x * (i64)blockDim.x + threadIdx.x; c < cols; c += (i64)gridDim.x * blockDim.x) {
+    double a = 0;
+    for (i64 r = r0; r < r1; r++) {
+      double da;
+      a += ld_d(dy, dyt, r * cols + c) * gate_act(ld_d(z, zt, r * cols + c), act, &da) * ld_d(x, xt, r * cols + c) * ld_d(rstd, rt, r);
+    }
+    part[(i64)s * cols + c] = a;
+  }
+}
+
 // ------------------------------------------------------------------------------------------ vectorised RMSNorm (f32/bf16)
 // Contiguous rows with cols % 4 == 0; x, gain (or null), y, dy of one dtype T; rstd f32. f32 math per element,
 // f64 row sums (the CPU backend's results to f32 rounding).

@@ -49,11 +49,13 @@ class ZooBf16GpuTest {
       case "hgrn2" -> concat(List.of("GlaKernels.forward", "GlaKernels.backward", "LogDecayKernels.forward", "LogDecayKernels.backward"), glu);
       case "metala" -> concat(List.of("GlaKernels.forward", "GlaKernels.backward", "LogDecayKernels.forward", "LogDecayKernels.backward",
           "ShortConvKernels.forward", "ShortConvKernels.backward"), glu);
-      case "lightnet" -> concat(List.of("LightNetKernels.forward", "LightNetKernels.backward"), glu);
+      case "lightnet" -> concat(List.of("LightNetKernels.forward", "LightNetKernels.backward", "GatedNormKernels.forward",
+          "GatedNormKernels.backward"), glu);
       case "lcsm" -> concat(List.of("LcsmKernels.forward", "LcsmKernels.backward"), glu);
       case "llama" -> concat(attention, glu);
       case "linear-llama" -> concat(lightning, glu);
-      case "minimax" -> concat(concat(lightning, attention), List.of("MoeKernels.forward", "MoeKernels.backward"));
+      case "minimax" -> concat(concat(lightning, attention), List.of("MoeKernels.forward", "MoeKernels.backward", "GatedNormKernels.forward",
+          "GatedNormKernels.backward"));
       default -> throw new IllegalArgumentException("no expectation for architecture " + name);
     };
   }
