@@ -137,12 +137,13 @@ public final class MoeFeedForward extends Module {
         Tensor softmax = Activations.softmax(logits, -1);
         Tensor out;
         Tensor fraction; // [E]: pairs routed to each expert / N
+        DType countType = softmax.dtype() == DType.F64 ? DType.F64 : DType.F32; // counts exact (a 16-bit dtype would round them)
         MoeKernels kernels = int8Experts() ? null : Kernels.find(MoeKernels.class, x.device());
         MoeKernels.Routing how = new MoeKernels.Routing(k, routing.gating() == Gating.SIGMOID, routing.normalizeTopK());
         if (kernels != null && kernels.supports(flat, logits, experts.get(0).w1().weight().value().dtype(), hidden, how)) {
             Moe.Layer layer = Moe.layer(kernels, flat, logits, stacked(MoeExpert::w1), stacked(MoeExpert::w3), stacked(MoeExpert::w2), how);
             out = layer.out();
-            fraction = Elementwise.mulScalar(layer.counts().to(softmax.dtype()), 1.0 / n);
+            fraction = Elementwise.mulScalar(layer.counts().to(countType), 1.0 / n).to(softmax.dtype());
             lastCounts = null;
             lastDeviceCounts = layer.counts();
         } else {
@@ -154,9 +155,9 @@ public final class MoeFeedForward extends Module {
             }
             if (Capturing.active()) {
                 out = dense(flat, top, weights);
-                Tensor ones = Tensor.full(softmax.dtype(), x.device(), 1.0, n * k);
-                Tensor counts = Indexing.scatterAdd(Tensor.zeros(softmax.dtype(), x.device(), e), 0, Views.reshape(top, n * k), ones);
-                fraction = Elementwise.mulScalar(counts, 1.0 / n);
+                Tensor ones = Tensor.full(countType, x.device(), 1.0, n * k);
+                Tensor counts = Indexing.scatterAdd(Tensor.zeros(countType, x.device(), e), 0, Views.reshape(top, n * k), ones);
+                fraction = Elementwise.mulScalar(counts, 1.0 / n).to(softmax.dtype());
                 lastCounts = null;
                 lastDeviceCounts = counts;
             } else {
@@ -246,8 +247,8 @@ public final class MoeFeedForward extends Module {
     }
 
     /**
-     * How many tokens each expert received in the last forward (null before any forward); read from the device when
-     * the counts were made there.
+     * How many tokens each expert received in the last forward (null before any forward); read from the device, while
+     * the forward's scope is open, when the counts were made there.
      */
     public int[] tokensPerExpert() {
         if (lastCounts == null && lastDeviceCounts != null) {
