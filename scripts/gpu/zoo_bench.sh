@@ -6,6 +6,7 @@
 #   DIR=staged-dir OUT=out/zoo bash scripts/gpu/zoo_bench.sh
 # Optional: ARCHS (default "hgrn2 lightnet llama metala minimax lcsm tnl gla"), BATCHES (default "8"), SEQ (2048),
 # ROUNDS (1), STEPS (25), T_RUN (seconds per run, 240). Needs flash-linear-attention's sources in $PEER_DIR (.peer).
+# Each fulgur run's log (OUT/f-ARCH-bB-rR.log) names the kernel every op family takes ("fulgur: gla on cuda: kernel ...").
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 DIR=${DIR:?DIR: the folder staged by scripts/gpu/stage-backend.sh}
@@ -26,7 +27,7 @@ fulgur_run() {  # arch batch round
   local a=$1 b=$2 r=$3 run="$OUT/f-$1-b$2-r$3"
   [[ $a == gla ]] && return 0  # fla's GLA stands beside MetaLA as the nearest gated peer; fulgur has no 'gla' model
   rm -rf "$run"
-  timeout "$T_RUN" /tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx48g \
+  timeout "$T_RUN" /tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx48g -Dfulgur.cuda.verbose=true \
     -jar "$DIR/fulgur.jar" train --config "$here/zoo/$a.json" --device cuda --precision bf16 --batch-size "$b" \
     --seq-len "$SEQ" --steps "$STEPS" --data "$corpus" --eval-batches 1 --out "$run" > "$run.log" 2>&1
   local rc=$?
