@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The GPU tests of the op-family kernels as the ops and models reach them through the kernel registry, on a GPU host,
 # from a folder staged by scripts/gpu/stage-backend.sh (which also copies this script). One JVM per test class, each
-# bounded by timeout (so a sticky CUDA error or a hang costs one class); about 4 minutes in all. Logs go to OUT; the
-# summary lists each class's outcome.
+# bounded by timeout (so a sticky CUDA error or a hang costs one class); about 4 minutes in all, 2 of them the captured
+# training test (every architecture, eager and captured, f32 and bf16). Logs go to OUT; the summary lists each class's
+# outcome.
 #   DIR=staged-dir OUT=out/wire bash DIR/wire-tests.sh          (or: DIR=staged-dir bash scripts/gpu/wire-tests.sh)
-# Optional: CLASSES (test classes, default below), T_CLASS (seconds per class, 60), T_GRAPH (seconds for the captured
-# training test, 150). Run from the repository root (KernelTableTest reads docs/kernels.md).
+# Optional: CLASSES (test classes, default below), T_CLASS (seconds per class, 90), T_GRAPH (seconds for the captured
+# training test, 180). Run from the repository root (KernelTableTest reads docs/kernels.md).
 set -uo pipefail
 DIR=${DIR:-$(cd "$(dirname "$0")" && pwd)}
 OUT=${OUT:-out/wire}
@@ -37,8 +38,8 @@ fulgur.cuda.zoo.ZooBf16GpuTest fulgur.cuda.zoo.GlaModelsGpuTest fulgur.cuda.zoo.
 fulgur.cuda.zoo.MoeLcsmGpuTest fulgur.cuda.zoo.EveryArchitectureGraphGpuTest}
 : > "$OUT/summary.txt"
 for c in $CLASSES; do
-  t=${T_CLASS:-60}
-  [[ $c == *EveryArchitectureGraphGpuTest ]] && t=${T_GRAPH:-150}
+  t=${T_CLASS:-90}
+  [[ $c == *EveryArchitectureGraphGpuTest ]] && t=${T_GRAPH:-180}
   log="$OUT/${c##*.}.log"
   start=$(date +%s)
   timeout "$t" $J fulgur.cuda.GpuTestMain "$c" > "$log" 2>&1
