@@ -8,6 +8,7 @@
 #include <cuda_bf16.h>
 
 #define WMAX 8
+#define U 8   // tokens whose loads are issued together
 
 static __device__ __forceinline__ float ldx(const void* p, int f32, long long i) {
   return f32 ? reinterpret_cast<const float*>(p)[i] : __bfloat162float(reinterpret_cast<const __nv_bfloat16*>(p)[i]);
@@ -39,17 +40,25 @@ conv_fwd(const void* __restrict__ x, int xF32, const void* __restrict__ weight, 
     win[j] = (j < W - 1) ? xin(x, xF32, tail0, tBeg - (W - 1) + j, ts, n, c, D, W) : 0.f;
   }
   const float b = bias ? ldx(bias, wF32, c) : 0.f;
-  for (int t = tBeg; t < tEnd; ++t) {
+  for (int tb = tBeg; tb < tEnd; tb += U) {
+    float xs[U];  // the next U inputs, loaded before any is used
 #pragma unroll
-    for (int j = 0; j < WMAX; ++j)
-      if (j == W - 1) win[j] = ldx(x, xF32, (long long)t * D + c);
-    float pre = b;
+    for (int u = 0; u < U; ++u) xs[u] = tb + u < tEnd ? ldx(x, xF32, (long long)(tb + u) * D + c) : 0.f;
 #pragma unroll
-    for (int j = 0; j < WMAX; ++j) if (j < W) pre += wt[j] * win[j];
-    const float out = silu ? pre / (1.f + expf(-pre)) : pre;
-    stx(y, xF32, (long long)t * D + c, out);
+    for (int u = 0; u < U; ++u) {
+      const int t = tb + u;
+      if (t >= tEnd) break;
 #pragma unroll
-    for (int j = 0; j + 1 < WMAX; ++j) win[j] = win[j + 1];
+      for (int j = 0; j < WMAX; ++j)
+        if (j == W - 1) win[j] = xs[u];
+      float pre = b;
+#pragma unroll
+      for (int j = 0; j < WMAX; ++j) if (j < W) pre += wt[j] * win[j];
+      const float out = silu ? pre / (1.f + expf(-pre)) : pre;
+      stx(y, xF32, (long long)t * D + c, out);
+#pragma unroll
+      for (int j = 0; j + 1 < WMAX; ++j) win[j] = win[j + 1];
+    }
   }
 }
 
@@ -97,45 +106,58 @@ conv_bwd(const void* __restrict__ x, int xF32, const void* __restrict__ weight, 
   const float b = bias ? ldx(bias, wF32, c) : 0.f;
   float db = 0.f;
   const int tailStart = te - (W - 1);  // first input of the final tail
-  for (int t = tBeg; t < tEnd + W - 1; ++t) {
-    float dpre = 0.f;
-    if (t < te) {
+  const int tStop = tEnd + W - 1;
+  for (int tb = tBeg; tb < tStop; tb += U) {
+    float xs[U], gs[U];  // the next U inputs and output gradients, loaded before any is used
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const bool ok = tb + u < tStop && tb + u < te;
+      xs[u] = ok ? ldx(x, xF32, (long long)(tb + u) * D + c) : 0.f;
+      gs[u] = ok ? ldx(dy, xF32, (long long)(tb + u) * D + c) : 0.f;
+    }
+#pragma unroll
+    for (int uu = 0; uu < U; ++uu) {
+      const int t = tb + uu;
+      if (t >= tStop) break;
+      float dpre = 0.f;
+      if (t < te) {
+#pragma unroll
+        for (int j = 0; j < WMAX; ++j)
+          if (j == W - 1) win[j] = xs[uu];
+        float pre = b;
+#pragma unroll
+        for (int j = 0; j < WMAX; ++j) if (j < W) pre += wt[j] * win[j];
+        const float g = gs[uu];
+        if (silu) {
+          const float sg = 1.f / (1.f + expf(-pre));
+          dpre = g * sg * (1.f + pre * (1.f - sg));
+        } else {
+          dpre = g;
+        }
+        if (t < tEnd) {
+#pragma unroll
+          for (int j = 0; j < WMAX; ++j) if (j < W) dw[j] += dpre * win[j];
+          db += dpre;
+        }
+#pragma unroll
+        for (int j = 0; j + 1 < WMAX; ++j) win[j] = win[j + 1];
+      }
+      // dwin[j] = dpre_{u + j} for u = t - (W-1)
+#pragma unroll
+      for (int j = 0; j + 1 < WMAX; ++j) dwin[j] = dwin[j + 1];
 #pragma unroll
       for (int j = 0; j < WMAX; ++j)
-        if (j == W - 1) win[j] = ldx(x, xF32, (long long)t * D + c);
-      float pre = b;
+        if (j == W - 1) dwin[j] = dpre;
+      const int u = t - (W - 1);
+      float gx = 0.f;
 #pragma unroll
-      for (int j = 0; j < WMAX; ++j) if (j < W) pre += wt[j] * win[j];
-      const float g = ldx(dy, xF32, (long long)t * D + c);
-      if (silu) {
-        const float sg = 1.f / (1.f + expf(-pre));
-        dpre = g * sg * (1.f + pre * (1.f - sg));
-      } else {
-        dpre = g;
+      for (int j = 0; j < WMAX; ++j) if (j < W) gx += dwin[j] * wrev[j];
+      if (dTailT && u >= tailStart) gx += ldx(dTailT, xF32, ((long long)n * (W - 1) + (u - tailStart)) * D + c);
+      if (u >= tBeg && u < tEnd) {
+        stx(dx, xF32, (long long)u * D + c, gx);
+      } else if (u < ts && tBeg == ts && dTail0 && u >= ts - (W - 1)) {
+        stx(dTail0, xF32, ((long long)n * (W - 1) + (W - 1) + (u - ts)) * D + c, gx);
       }
-      if (t < tEnd) {
-#pragma unroll
-        for (int j = 0; j < WMAX; ++j) if (j < W) dw[j] += dpre * win[j];
-        db += dpre;
-      }
-#pragma unroll
-      for (int j = 0; j + 1 < WMAX; ++j) win[j] = win[j + 1];
-    }
-    // dwin[j] = dpre_{u + j} for u = t - (W-1)
-#pragma unroll
-    for (int j = 0; j + 1 < WMAX; ++j) dwin[j] = dwin[j + 1];
-#pragma unroll
-    for (int j = 0; j < WMAX; ++j)
-      if (j == W - 1) dwin[j] = dpre;
-    const int u = t - (W - 1);
-    float gx = 0.f;
-#pragma unroll
-    for (int j = 0; j < WMAX; ++j) if (j < W) gx += dwin[j] * wrev[j];
-    if (dTailT && u >= tailStart) gx += ldx(dTailT, xF32, ((long long)n * (W - 1) + (u - tailStart)) * D + c);
-    if (u >= tBeg && u < tEnd) {
-      stx(dx, xF32, (long long)u * D + c, gx);
-    } else if (u < ts && tBeg == ts && dTail0 && u >= ts - (W - 1)) {
-      stx(dTail0, xF32, ((long long)n * (W - 1) + (W - 1) + (u - ts)) * D + c, gx);
     }
   }
 #pragma unroll
