@@ -49,7 +49,12 @@ public final class Generator {
                 logits = lastRow(model.forward(Tensor.ofInts(promptIds, 1, promptIds.length).to(model.module().device()), cache));
             }
             for (int i = 0; i < s.maxNewTokens(); i++) {
-                int next = sampler.sample(logits);
+                int next;
+                try {
+                    next = sampler.sample(logits);
+                } catch (IllegalStateException e) {
+                    throw new IllegalStateException((i == 0 ? "after the prompt" : "after " + i + " generated tokens") + ": " + e.getMessage(), e);
+                }
                 if (tok.eosId().isPresent() && next == tok.eosId().getAsInt()) {
                     reason = "eos";
                     break;

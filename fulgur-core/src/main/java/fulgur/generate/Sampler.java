@@ -26,8 +26,23 @@ public final class Sampler {
         this.rng = new Rng(seed);
     }
 
+    /**
+     * The next token for {@code logits}. Logits that are NaN or +Inf (a model whose weights or activations went
+     * non-finite) are refused: no distribution can be drawn from them. -Inf is a masked token.
+     */
     public int sample(float[] logits) {
         int v = logits.length;
+        boolean any = false;
+        for (int i = 0; i < v; i++) {
+            if (Float.isNaN(logits[i]) || logits[i] == Float.POSITIVE_INFINITY) {
+                throw new IllegalStateException("the model's logits are not finite (" + logits[i] + " for token " + i
+                        + "): its weights or activations overflowed, so there is nothing to sample from");
+            }
+            any |= logits[i] != Float.NEGATIVE_INFINITY;
+        }
+        if (!any) {
+            throw new IllegalStateException("every one of the model's " + v + " logits is -Infinity: there is nothing to sample from");
+        }
         if (temperature == 0) {
             int best = 0;
             for (int i = 1; i < v; i++) {

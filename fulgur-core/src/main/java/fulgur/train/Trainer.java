@@ -39,6 +39,8 @@ public final class Trainer {
     private long stopAfter = Long.MAX_VALUE;
     private double timeLimitSeconds = Double.POSITIVE_INFINITY;
     private boolean cudaGraph;
+    private boolean allowChangedSettings;
+    private fulgur.io.DirectoryLock heldLock;
 
     public Trainer(CausalLM model, TrainConfig cfg, DataSource data, Evaluator evaluator, Path outDir, PrintStream out) {
         this.model = model;
@@ -82,12 +84,30 @@ public final class Trainer {
         return this;
     }
 
+    /**
+     * Lets a resumed run change settings other than {@link TrainConfig#FREE_ON_RESUME} (which it otherwise refuses,
+     * naming each): the run then continues the checkpoint under the new settings.
+     */
+    public Trainer allowChangedSettings(boolean on) {
+        this.allowChangedSettings = on;
+        return this;
+    }
+
+    /**
+     * The lock on the output directory that the caller already holds (e.g. taken before writing files beside the run's);
+     * without it, {@link #run} takes its own for the run's duration.
+     */
+    public Trainer outputLock(fulgur.io.DirectoryLock held) {
+        this.heldLock = held;
+        return this;
+    }
+
     public Path checkpointDir() {
         return outDir.resolve("checkpoint");
     }
 
     public Result run(boolean resume) {
-        try {
+        try (fulgur.io.DirectoryLock lock = heldLock != null ? heldLock.borrow(outDir) : fulgur.io.DirectoryLock.acquire(outDir, "train", out::println)) {
             return runChecked(resume);
         } catch (IOException e) {
             throw new UncheckedIOException("training output under " + outDir + ": " + e.getMessage(), e);
@@ -107,6 +127,7 @@ public final class Trainer {
         if (resume) {
             Checkpoint.loadOptimizer(checkpointDir(), opt, String.valueOf(st.get("step")));
             step = ((Number) st.get("step")).longValue();
+            ResumeCheck.check(cfg, st, checkpointDir(), allowChangedSettings, out);
             tokens = ((Number) st.getOrDefault("tokens", 0)).longValue();
             @SuppressWarnings("unchecked")
             Map<String, Object> ds = (Map<String, Object>) st.get("data");
@@ -123,6 +144,7 @@ public final class Trainer {
         Map<String, Double> lastEval = Map.of();
         long startNanos = System.nanoTime();
         long startTokens = tokens;
+        long lastSaved = step;
         try (TrainStep trainStep = new TrainStep(model, mp, opt, cfg.gradClip(), cfg.accumulation(), cudaGraph);
              MetricsLog metrics = resume ? MetricsLog.resume(metricsPath, step) : MetricsLog.open(metricsPath);
              ProgressBar bar = ProgressBar.builder(cfg.steps(), out).label("train").startStep(step).startTokens(tokens).build()) {
@@ -139,9 +161,7 @@ public final class Trainer {
                 step++;
                 tokens += tokensPerStep;
                 lastLoss = outcome.loss();
-                if (!Double.isFinite(lastLoss)) {
-                    throw new IllegalStateException("training diverged at step " + step + ": loss is " + lastLoss + " (try a lower learning rate)");
-                }
+                Divergence.checkStep(step, lastLoss, gradNorm, model.module(), lastSaved);
                 double elapsed = (System.nanoTime() - startNanos) / 1e9;
                 double tps = (tokens - startTokens) / Math.max(elapsed, 1e-9);
                 Map<String, Object> fields = new LinkedHashMap<>();
@@ -158,12 +178,14 @@ public final class Trainer {
                 boolean last = step == cfg.steps() || outOfTime;
                 if (evaluator != null && ((cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) || last)) {
                     lastEval = evaluate();
+                    Divergence.checkEval(step, lastEval, model.module(), lastSaved);
                     Map<String, Object> ev = new LinkedHashMap<>(lastEval);
                     metrics.log(step, "val", ev);
                     bar.println("step " + step + " " + format(lastEval));
                 }
                 if ((cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0) || last || step == stopAfter) {
                     Checkpoint.save(checkpointDir(), mp != null ? mp.masterStateDict() : model.module().stateDict(), model.configJson(), opt, trainerState(step, tokens));
+                    lastSaved = step;
                 }
                 if (outOfTime) {
                     bar.println("time limit of " + Math.round(timeLimitSeconds) + " s reached at step " + step);

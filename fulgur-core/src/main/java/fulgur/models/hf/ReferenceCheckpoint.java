@@ -1,6 +1,7 @@
 package fulgur.models.hf;
 
 import fulgur.io.AtomicFiles;
+import fulgur.io.ModelDirectory;
 import fulgur.io.TensorIo;
 import fulgur.io.safetensors.Safetensors;
 import fulgur.io.safetensors.SafetensorsEntry;
@@ -40,13 +41,7 @@ public final class ReferenceCheckpoint {
      * architecture's {@link Architecture#fromReference}.
      */
     public static LanguageModel load(Path dir) throws IOException {
-        if (!Files.isDirectory(dir)) {
-            throw new IllegalArgumentException("no model at " + dir + ": not a directory");
-        }
-        Path run = dir.resolve("checkpoint");
-        if (Files.isDirectory(run) || Files.isDirectory(run.resolveSibling("checkpoint.old"))) {
-            dir = fulgur.train.Checkpoint.resolve(run);
-        }
+        dir = modelDirectory(dir);
         Path config = dir.resolve(CONFIG);
         if (!Files.isRegularFile(config)) {
             throw new IllegalArgumentException(dir + ": no " + CONFIG + " (a reference checkpoint directory holds config.json and model.safetensors or its shard index)");
@@ -69,6 +64,21 @@ public final class ReferenceCheckpoint {
         }
     }
 
+    /**
+     * The directory {@link #load} reads the model from: {@code dir} itself, or for a training run's output directory
+     * its checkpoint ({@code checkpoint/}, or {@code checkpoint.old} left by an interrupted save).
+     */
+    public static Path modelDirectory(Path dir) {
+        if (!Files.isDirectory(dir)) {
+            throw new IllegalArgumentException("no model at " + dir + ": not a directory");
+        }
+        Path run = dir.resolve("checkpoint");
+        if (Files.isDirectory(run) || Files.isDirectory(run.resolveSibling("checkpoint.old"))) {
+            return fulgur.train.Checkpoint.resolve(run);
+        }
+        return dir;
+    }
+
     /** Loads {@code dir}'s safetensors (single or sharded) into {@code model}, strictly. */
     public static void loadWeights(Path dir, Architecture arch, String configJson, LanguageModel model) throws IOException {
         try (Safetensors st = Safetensors.open(dir)) {
@@ -87,10 +97,19 @@ public final class ReferenceCheckpoint {
 
     /**
      * Writes {@code model} in its reference layout: config.json and safetensors of {@code dtype} (null keeps each
-     * tensor's dtype), sharded with an index when larger than {@code maxShardBytes}. Files are written to a fresh
-     * sibling directory and swapped in, so a failure leaves {@code dir} as it was.
+     * tensor's dtype), sharded with an index when larger than {@code maxShardBytes}. {@code dir} must be absent,
+     * empty, or a model directory fulgur wrote; see {@link #save(LanguageModel, Path, DType, long, boolean)}.
      */
     public static void save(LanguageModel model, Path dir, DType dtype, long maxShardBytes) throws IOException {
+        save(model, dir, dtype, maxShardBytes, false);
+    }
+
+    /**
+     * {@link #save(LanguageModel, Path, DType, long)}, with {@code overwrite} also into a directory fulgur did not
+     * write, whose model files are replaced and other files kept ({@link ModelDirectory}). Files are written to a fresh
+     * sibling directory first, so a failure leaves {@code dir} as it was; nothing but model files is ever deleted.
+     */
+    public static void save(LanguageModel model, Path dir, DType dtype, long maxShardBytes, boolean overwrite) throws IOException {
         String json = model.configJson();
         Architecture arch = Architectures.forConfig(json);
         Map<String, Tensor> theirs = arch.toReference(model.module().stateDict(), json);
@@ -101,30 +120,16 @@ public final class ReferenceCheckpoint {
             total += entry.byteSize();
             entries.add(entry);
         }
-        Path parent = dir.toAbsolutePath().getParent();
-        Files.createDirectories(parent);
-        Path fresh = parent.resolve(dir.getFileName() + ".partial");
-        deleteTree(fresh);
-        Files.createDirectories(fresh);
+        long size = total;
         Map<String, String> meta = Map.of("format", "pt");
-        try {
-            if (total > maxShardBytes) {
+        ModelDirectory.write(dir, overwrite, "fulgur (reference layout)", fresh -> {
+            if (size > maxShardBytes) {
                 SafetensorsWriter.writeSharded(fresh, entries, meta, maxShardBytes);
             } else {
                 SafetensorsWriter.write(fresh.resolve(Safetensors.SINGLE_FILE), entries, meta);
             }
             AtomicFiles.writeString(fresh.resolve(CONFIG), json);
-        } catch (RuntimeException | IOException e) {
-            deleteTree(fresh);
-            throw e;
-        }
-        Path old = parent.resolve(dir.getFileName() + ".replaced");
-        deleteTree(old);
-        if (Files.exists(dir)) {
-            Files.move(dir, old);
-        }
-        Files.move(fresh, dir);
-        deleteTree(old);
+        });
     }
 
     private static SafetensorsEntry entry(String name, Tensor t, DType dtype) {
@@ -140,16 +145,5 @@ public final class ReferenceCheckpoint {
             shape[i] = c.shape()[i];
         }
         return new SafetensorsEntry(name, c.dtype().safetensorsName(), shape, seg);
-    }
-
-    static void deleteTree(Path p) throws IOException {
-        if (!Files.exists(p)) {
-            return;
-        }
-        try (var walk = Files.walk(p)) {
-            for (Path x : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                Files.delete(x);
-            }
-        }
     }
 }

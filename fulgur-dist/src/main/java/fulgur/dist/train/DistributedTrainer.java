@@ -58,6 +58,8 @@ public final class DistributedTrainer {
     private final Path outDir;
     private final PrintStream out;
     private final long bucketElements;
+    private boolean allowChangedSettings;
+    private fulgur.io.DirectoryLock heldLock;
 
     public DistributedTrainer(ProcessGroup world, int dp, int sp, SpAlgorithm algorithm, CausalLM model, TrainConfig cfg, GlobalBatches data,
             Evaluator evaluator, Path outDir, PrintStream out, long bucketElements) {
@@ -78,12 +80,25 @@ public final class DistributedTrainer {
         this.bucketElements = bucketElements;
     }
 
+    /** Lets a resumed run change settings the checkpoint recorded (see {@link fulgur.train.Trainer#allowChangedSettings}). */
+    public DistributedTrainer allowChangedSettings(boolean on) {
+        this.allowChangedSettings = on;
+        return this;
+    }
+
+    /** The output directory's lock, held by the caller (rank 0 only); without it rank 0 takes its own for the run. */
+    public DistributedTrainer outputLock(fulgur.io.DirectoryLock held) {
+        this.heldLock = held;
+        return this;
+    }
+
     private boolean leader() {
         return world.rank() == 0;
     }
 
     public Result run(boolean resume) {
-        try {
+        try (fulgur.io.DirectoryLock lock = !leader() ? null
+                : heldLock != null ? heldLock.borrow(outDir) : fulgur.io.DirectoryLock.acquire(outDir, "train", out::println)) {
             return runChecked(resume);
         } catch (IOException e) {
             throw new UncheckedIOException("training output under " + outDir + ": " + e.getMessage(), e);
@@ -99,6 +114,7 @@ public final class DistributedTrainer {
         if (resume) {
             Map<String, Object> st = Checkpoint.load(ckpt, model, opt);
             step = ((Number) st.get("step")).longValue();
+            fulgur.train.ResumeCheck.check(cfg, st, ckpt, allowChangedSettings, leader() ? out : new PrintStream(java.io.OutputStream.nullOutputStream()));
             tokens = ((Number) st.getOrDefault("tokens", 0)).longValue();
             @SuppressWarnings("unchecked")
             Map<String, Object> ds = (Map<String, Object>) st.get("data");
@@ -123,6 +139,7 @@ public final class DistributedTrainer {
         Map<String, Double> lastEval = Map.of();
         long t0 = System.nanoTime();
         long startTokens = tokens;
+        long lastSaved = step;
         fulgur.backend.Backend backend = fulgur.backend.Backends.of(model.module().device());
         backend.resetPeakMemory();
         MetricsLog metrics = leader() ? (resume ? MetricsLog.resume(metricsPath, step) : MetricsLog.open(metricsPath)) : null;
@@ -158,13 +175,12 @@ public final class DistributedTrainer {
                     }
                 }
                 double gradNorm = cfg.gradClip() > 0 ? GradClip.clipGlobalNorm(opt.parameters(), cfg.gradClip()) : GradClip.globalNorm(opt.parameters());
+                // every rank holds the same summed gradients, so all of them stop here together, before the update
+                lastLoss = allReduceSum(lossSum);
+                fulgur.train.Divergence.checkStep(step + 1, lastLoss, gradNorm, model.module(), lastSaved);
                 opt.step();
                 step++;
                 tokens += tokensPerStep;
-                lastLoss = allReduceSum(lossSum);
-                if (!Double.isFinite(lastLoss)) {
-                    throw new IllegalStateException("training diverged at step " + step + ": loss is " + lastLoss + " (try a lower learning rate)");
-                }
                 if (leader()) {
                     double tps = (tokens - startTokens) / Math.max((System.nanoTime() - t0) / 1e9, 1e-9);
                     Map<String, Object> fields = new LinkedHashMap<>();
@@ -181,6 +197,7 @@ public final class DistributedTrainer {
                 boolean last = step == cfg.steps();
                 if (leader() && evaluator != null && ((cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) || last)) {
                     lastEval = evaluate();
+                    fulgur.train.Divergence.checkEval(step, lastEval, model.module(), lastSaved);
                     metrics.log(step, "val", new LinkedHashMap<>(lastEval));
                     bar.println("step " + step + " " + describe(lastEval));
                 }
@@ -192,6 +209,7 @@ public final class DistributedTrainer {
                     st.put("train_config", Json.mapper().convertValue(cfg, Map.class));
                     st.put("parallel", Map.of("dp", grid.dp(), "sp", grid.sp(), "algorithm", algorithm.label()));
                     Checkpoint.save(ckpt, model, opt, st);
+                    lastSaved = step;
                 }
             }
         } finally {
