@@ -56,6 +56,21 @@ public final class Finite {
         return h == null ? null : "'" + name + "' has " + h.value + " at element " + h.index + " of " + Shape.str(t.shape());
     }
 
+    /** A tensor that had to be finite was not; the message describes it as {@link #describe} does. */
+    public static final class NonFiniteException extends IllegalStateException {
+        NonFiniteException(String message) {
+            super(message);
+        }
+    }
+
+    /** Throws {@link NonFiniteException} when {@code t} holds a non-finite value. */
+    public static void requireFinite(String name, Tensor t) {
+        String d = describe(name, t);
+        if (d != null) {
+            throw new NonFiniteException(d);
+        }
+    }
+
     private record Hit(long index, double value) {}
 
     private static Hit find(Tensor t) {

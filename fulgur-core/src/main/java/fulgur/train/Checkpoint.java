@@ -40,32 +40,29 @@ public final class Checkpoint {
 
     /**
      * Saves {@code weights} (e.g. the f32 masters of a mixed-precision model) under the model's config. Weights or
-     * optimizer state holding NaN or an infinity are refused before anything is written: the last good checkpoint
-     * stays.
+     * optimizer state holding NaN or an infinity are refused (checked on the host copies the files are written from):
+     * the last good checkpoint stays.
      */
     public static void save(Path dir, Map<String, Tensor> weights, String configJson, Optimizer optimizer, Map<String, Object> trainerState) throws IOException {
         String step = String.valueOf(trainerState.get("step"));
-        String bad = Finite.describeFirst(weights);
-        if (bad == null && optimizer != null) {
-            bad = Finite.describeFirst(optimizer.state());
-            bad = bad == null ? null : "optimizer state " + bad;
-        }
-        if (bad != null) {
-            throw new IllegalStateException("not saving the checkpoint of step " + step + " to " + dir + ": " + bad
-                    + (Files.exists(dir) ? " (the previous checkpoint is kept)" : ""));
-        }
         Path parent = dir.toAbsolutePath().getParent();
         Files.createDirectories(parent);
         Path fresh = parent.resolve(dir.getFileName() + ".new");
         deleteTree(fresh);
         Files.createDirectories(fresh);
+        String part = "weights ";
         try {
-            TensorIo.save(fresh.resolve(MODEL), weights, Map.of("format", "pt", "step", step));
+            TensorIo.save(fresh.resolve(MODEL), weights, Map.of("format", "pt", "step", step), true);
             AtomicFiles.writeString(fresh.resolve(CONFIG), configJson);
             if (optimizer != null) {
-                TensorIo.save(fresh.resolve(OPTIMIZER), optimizer.state(), Map.of("step", step, "optimizer_step", Long.toString(optimizer.stepCount())));
+                part = "optimizer state ";
+                TensorIo.save(fresh.resolve(OPTIMIZER), optimizer.state(), Map.of("step", step, "optimizer_step", Long.toString(optimizer.stepCount())), true);
             }
             AtomicFiles.writeString(fresh.resolve(STATE), Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(trainerState));
+        } catch (Finite.NonFiniteException e) {
+            deleteTree(fresh);
+            throw new IllegalStateException("not saving the checkpoint of step " + step + " to " + dir + ": " + part + e.getMessage()
+                    + (Files.exists(dir) ? " (the previous checkpoint is kept)" : ""), e);
         } catch (IOException | RuntimeException e) {
             deleteTree(fresh);
             throw e;

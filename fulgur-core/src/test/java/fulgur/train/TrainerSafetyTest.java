@@ -88,13 +88,13 @@ class TrainerSafetyTest {
     }
 
     @Test
-    void aCheckpointOfNonFiniteWeightsIsRefusedBeforeAnythingIsWritten(@TempDir Path tmp) throws Exception {
+    void aCheckpointOfNonFiniteWeightsIsRefusedAndThePreviousOneKept(@TempDir Path tmp) throws Exception {
         try (TnlModel m = new TnlModel(MODEL, 5)) {
             Checkpoint.save(tmp.resolve("checkpoint"), m, null, Map.of("step", 1));
             Tensor w = m.namedParameters().values().iterator().next().value();
             w.narrow(0, 0, 1).copyFrom(Tensor.full(DType.F32, Double.POSITIVE_INFINITY, w.narrow(0, 0, 1).shape()));
             assertThatThrownBy(() -> Checkpoint.save(tmp.resolve("checkpoint"), m, null, Map.of("step", 2))).isInstanceOf(IllegalStateException.class)
-                    .hasMessageContaining("not saving the checkpoint of step 2").hasMessageContaining("has Infinity at element 0")
+                    .hasMessageContaining("not saving the checkpoint of step 2").hasMessageContaining(": weights '").hasMessageContaining("has Infinity at element 0")
                     .hasMessageContaining("the previous checkpoint is kept");
         }
         assertThat(Checkpoint.readState(tmp.resolve("checkpoint")).get("step")).isEqualTo(1);
