@@ -11,7 +11,6 @@ import fulgur.dist.train.GlobalBatches;
 import fulgur.io.DirectoryLock;
 import fulgur.models.Architectures;
 import fulgur.models.LanguageModel;
-import fulgur.train.Checkpoint;
 import fulgur.train.TrainConfig;
 import java.io.OutputStream;
 import java.io.PrintStream;

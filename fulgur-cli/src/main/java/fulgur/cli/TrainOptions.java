@@ -59,6 +59,11 @@ final class TrainOptions {
         };
     }
 
+    // AdamW's betas and eps have no options: the checkpoint's on resume, else these
+    private double beta1 = 0.9;
+    private double beta2 = 0.95;
+    private double eps = 1e-8;
+
     @Option(names = "--seed", defaultValue = "1234", description = "Seed for initialisation and data. Default: ${DEFAULT-VALUE}.")
     long seed;
 
@@ -126,10 +131,6 @@ final class TrainOptions {
     private static String value(Object v) {
         return v instanceof LrSchedule.Kind k ? k.cliName() : String.valueOf(v);
     }
-
-    private double beta1 = 0.9;
-    private double beta2 = 0.95;
-    private double eps = 1e-8;
 
     TrainConfig build(long defSteps, int defBatch, int defSeq, double defLr, long defEvalEvery) {
         long s = steps != null ? steps : defSteps;
