@@ -33,7 +33,7 @@ public final class DirectoryLock implements AutoCloseable {
     public static final String FILE = ".fulgur.lock";
 
     /** The lock files this JVM holds, by real path. */
-    private static final Map<Path, String> HELD = new java.util.concurrent.ConcurrentHashMap<>();
+    private static final java.util.Set<Path> HELD = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     private final Path dir;
     private final Path file;
@@ -62,11 +62,11 @@ public final class DirectoryLock implements AutoCloseable {
         }
         Files.createDirectories(abs);
         Path file = abs.toRealPath().resolve(FILE);
-        Map<String, Object> me = owner(command);
-        if (HELD.putIfAbsent(file, Json.toJson(me)) != null) {
+        if (!HELD.add(file)) {
             throw inUse(dir, null, "another run in this process");
         }
         FileChannel ch = null;
+        boolean locked = false;
         try {
             ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
             FileLock fl;
@@ -84,14 +84,15 @@ public final class DirectoryLock implements AutoCloseable {
             if (previous != null) {
                 notes.accept("note: " + dir + " was locked by " + describe(previous) + ", which is no longer running; taking the lock over");
             }
-            write(ch, me);
-            DirectoryLock l = new DirectoryLock(abs, file, ch, fl, false);
-            ch = null;
-            return l;
+            write(ch, owner(command));
+            locked = true;
+            return new DirectoryLock(abs, file, ch, fl, false);
         } finally {
-            if (ch != null) {
+            if (!locked) {
                 HELD.remove(file);
-                ch.close();
+                if (ch != null) {
+                    ch.close();
+                }
             }
         }
     }
