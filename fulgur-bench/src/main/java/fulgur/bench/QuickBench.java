@@ -28,6 +28,7 @@ public final class QuickBench {
         register("softmax", ElementwiseQuick::softmax);
         register("lightning", LightningQuick::run);
         register("finite", ElementwiseQuick::finite);
+        register("serve", ServeLoad::run);
     }
 
     private QuickBench() {}

@@ -1,10 +1,11 @@
 package fulgur.cli;
 
 import fulgur.io.AtomicFiles;
-import fulgur.io.ModelDirectory;
-import fulgur.io.TensorIo;
+import fulgur.io.ModelDirectoryWriter;
+import fulgur.io.safetensors.TensorIo;
 import fulgur.models.LanguageModel;
 import fulgur.models.hf.ReferenceCheckpoint;
+import fulgur.nn.Int8Weights;
 import fulgur.tensor.DType;
 import fulgur.tensor.Scope;
 import fulgur.train.Checkpoint;
@@ -20,7 +21,8 @@ import picocli.CommandLine.Parameters;
 @Command(name = "convert", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Convert a model between fulgur's checkpoint layout and its reference implementation's (Hugging Face) layout.",
             "IN is a training run's output directory, a fulgur checkpoint, or a reference checkpoint (config.json + model.safetensors or a shard index).",
-            "Example: fulgur convert runs/shakespeare hf/shakespeare --to reference --dtype bf16 --max-shard-size 2GB"})
+            "Example: fulgur convert runs/shakespeare hf/shakespeare --to reference --dtype bf16 --max-shard-size 2GB",
+            "         fulgur convert runs/shakespeare runs/shakespeare-int8 --quantize int8"})
 public final class ConvertCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "IN", description = "Model to read.")
     Path in;
@@ -42,6 +44,10 @@ public final class ConvertCommand implements Callable<Integer> {
             + "(config.json, model*.safetensors, the shard index) are replaced, every other file is kept.")
     boolean overwrite;
 
+    @Option(names = "--quantize", defaultValue = "none", description = "none, or int8: weight-only int8 for every linear layer, one f32 scale per output channel "
+            + "(NAME.weight I8 [out, in] and NAME.weight_scale F32 [out]); embeddings and norms keep --dtype. Loaders keep the weights int8. Default: ${DEFAULT-VALUE}.")
+    String quantize;
+
     @Override
     public Integer call() throws Exception {
         DType d = parseDType(dtype);
@@ -50,19 +56,31 @@ public final class ConvertCommand implements Callable<Integer> {
         if (!layout.equals("reference") && !layout.equals("fulgur")) {
             throw new IllegalArgumentException("--to must be 'reference' or 'fulgur', got '" + to + "'");
         }
+        boolean int8 = switch (quantize.toLowerCase(Locale.ROOT)) {
+            case "none" -> false;
+            case "int8" -> true;
+            default -> throw new IllegalArgumentException("--quantize must be none or int8, got '" + quantize + "'");
+        };
         checkPlaces(in, out);
         try (Scope s = Scope.open()) {
-            ModelDirectory.requireWritable(out, overwrite); // before loading: refuse early
+            ModelDirectoryWriter.requireWritable(out, overwrite); // before loading: refuse early
             try (LanguageModel model = ReferenceCheckpoint.load(in)) {
+                long before = weightBytes(model);
+                if (int8) {
+                    Int8Weights.quantizeLinears(model.module());
+                }
                 if (layout.equals("reference")) {
                     ReferenceCheckpoint.save(model, out, d, shard, overwrite);
                 } else {
                     saveFulgur(model, out, d, overwrite);
                 }
-                System.out.printf("%s (%,d parameters) → %s (%s layout%s)%n", model.describe(), model.parameterCount(), out.toAbsolutePath(), layout,
-                        d == null ? "" : ", " + d.name().toLowerCase(Locale.ROOT));
+                System.out.printf("%s (%,d parameters) → %s (%s layout%s%s)%n", model.describe(), model.parameterCount(), out.toAbsolutePath(), layout,
+                        d == null ? "" : ", " + d.name().toLowerCase(Locale.ROOT), int8 ? ", int8 linear layers" : "");
+                if (int8) {
+                    System.out.printf("weights in memory: %,d bytes → %,d bytes%n", before, weightBytes(model));
+                }
             }
-        } catch (ModelDirectory.NotOursException e) {
+        } catch (ModelDirectoryWriter.NotOursException e) {
             throw new IllegalArgumentException(e.getMessage() + ", or pass --overwrite to replace its model files (other files are kept)", e);
         }
         return 0;
@@ -109,14 +127,22 @@ public final class ConvertCommand implements Callable<Integer> {
         var state = model.module().stateDict();
         if (d != null) {
             var cast = new java.util.LinkedHashMap<String, fulgur.tensor.Tensor>();
-            state.forEach((k, v) -> cast.put(k, v.dtype() == d ? v : v.to(d)));
+            state.forEach((k, v) -> cast.put(k, v.dtype() == d || !ReferenceCheckpoint.keepsDtypeChoice(k, v) ? v : v.to(d)));
             state = cast;
         }
         var weights = state;
-        ModelDirectory.write(out, overwrite, "fulgur convert", fresh -> {
+        ModelDirectoryWriter.write(out, overwrite, "fulgur convert", fresh -> {
             TensorIo.save(fresh.resolve(Checkpoint.MODEL), weights, Map.of("format", "pt"));
             AtomicFiles.writeString(fresh.resolve(Checkpoint.CONFIG), model.configJson());
         });
+    }
+
+    private static long weightBytes(LanguageModel model) {
+        long n = 0;
+        for (var p : model.module().parameters()) {
+            n += p.numel() * p.value().dtype().byteSize();
+        }
+        return n;
     }
 
     static DType parseDType(String s) {

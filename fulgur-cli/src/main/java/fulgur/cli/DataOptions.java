@@ -26,13 +26,13 @@ import picocli.CommandLine.Option;
 
 /** Where training data comes from: text files, token shards, or the MQAR task. */
 final class DataOptions {
-    @Option(names = "--data", description = "Text (.txt) or JSONL (\"text\" field) files to train on.")
+    @Option(names = "--data", description = "Text (.txt) or JSONL (\"text\" field) files to train on; for --model leap, an LLP directory.")
     List<Path> data = new ArrayList<>();
 
     @Option(names = "--shards", description = "A directory of binary token shards (see TokenShards).")
     Path shards;
 
-    @Option(names = "--task", description = "A built-in task instead of data: mqar.")
+    @Option(names = "--task", description = "A built-in task instead of data: mqar, or avvp-synthetic (audio-visual video parsing, for --model leap).")
     String task;
 
     @Option(names = "--tokenizer", defaultValue = "byte", description = "byte, or a Hugging Face tokenizer.json. Default: ${DEFAULT-VALUE}.")
@@ -57,7 +57,11 @@ final class DataOptions {
         return task != null && task.equalsIgnoreCase("mqar");
     }
 
-    Prepared prepare(int batch, int seqLen, long seed) throws IOException {
+    /**
+     * Checks the options without reading the data (which sources, counts, fractions, that the files are there), so
+     * that a command refuses them before it creates or locks its output directory.
+     */
+    void validate() {
         int sources = (data.isEmpty() ? 0 : 1) + (shards == null ? 0 : 1) + (task == null ? 0 : 1);
         if (sources != 1) {
             throw new IllegalArgumentException("give exactly one of --data FILE..., --shards DIR or --task mqar");
@@ -75,6 +79,24 @@ final class DataOptions {
             if (mqarVocab < 1 || mqarPairs < 1) {
                 throw new IllegalArgumentException("--mqar-vocab and --mqar-pairs must be >= 1 (got " + mqarVocab + ", " + mqarPairs + ")");
             }
+            return;
+        }
+        for (Path p : data) {
+            if (Files.isDirectory(p)) {
+                throw new IllegalArgumentException("--data: " + p + " is a directory; give text or JSONL files (token shards: --shards DIR)");
+            }
+            if (!Files.isRegularFile(p)) {
+                throw new IllegalArgumentException("--data: no such file: " + p);
+            }
+            if (!Files.isReadable(p)) {
+                throw new IllegalArgumentException("--data: " + p + ": permission denied");
+            }
+        }
+    }
+
+    Prepared prepare(int batch, int seqLen, long seed) throws IOException {
+        validate();
+        if (task != null) {
             Mqar mqar = new Mqar(Mqar.Config.of(mqarVocab, seqLen, mqarPairs));
             long heldRows = Math.max(64, (long) batch * evalBatches);
             if (heldRows * seqLen > fulgur.train.TrainConfig.MAX_BATCH_TOKENS) {
@@ -96,17 +118,6 @@ final class DataOptions {
             valTokens = all;
             what = "token shards " + shards + " (" + all.size() + " tokens)";
         } else {
-            for (Path p : data) {
-                if (Files.isDirectory(p)) {
-                    throw new IllegalArgumentException("--data: " + p + " is a directory; give text or JSONL files (token shards: --shards DIR)");
-                }
-                if (!Files.isRegularFile(p)) {
-                    throw new IllegalArgumentException("--data: no such file: " + p);
-                }
-                if (!Files.isReadable(p)) {
-                    throw new IllegalArgumentException("--data: " + p + ": permission denied");
-                }
-            }
             TextCorpus corpus = TextCorpus.load(data, tok, TextCorpus.Options.defaults().withValidationFraction(valFraction));
             trainTokens = corpus.train();
             valTokens = corpus.validation();

@@ -6,7 +6,7 @@ import fulgur.models.LanguageModel;
 import fulgur.train.Checkpoint;
 import fulgur.train.TrainConfig;
 import fulgur.train.Trainer;
-import fulgur.io.TensorIo;
+import fulgur.io.safetensors.TensorIo;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;

@@ -1,5 +1,6 @@
 package fulgur.cli;
 
+import fulgur.cli.report.RunReport;
 import fulgur.dist.DistEnv;
 import fulgur.dist.ProcessGroup;
 import fulgur.dist.local.LocalWorld;
@@ -80,7 +81,7 @@ final class DistTrain {
                     // each rank trains on its own GPU; collectives wait for the backend's stream and work in place
                     fulgur.tensor.Device dev = fulgur.tensor.Device.cuda(env.localRank());
                     model.module().to(dev);
-                    pg.setComputeStream(((fulgur.cuda.CudaBackend) fulgur.backend.Backends.of(dev)).stream());
+                    pg.setComputeStream(fulgur.backend.Backends.runtime(dev).computeStream());
                     where = "rank " + env.rank() + " on " + dev;
                 }
                 o.printf("model: %s, %,d parameters; %s%n", model.describe(), model.parameterCount(), where);
@@ -94,7 +95,8 @@ final class DistTrain {
 
     private static DistributedTrainer trainer(ProcessGroup pg, ParallelOptions par, LanguageModel model, TrainConfig cfg, GlobalBatches data,
             fulgur.train.Evaluator eval, Path out, PrintStream o) {
-        return new DistributedTrainer(pg, par.dp, par.sp, par.algorithm(), model, cfg, data, eval, out, o, par.bucketElements());
+        DistributedTrainer t = new DistributedTrainer(pg, par.dp, par.sp, par.algorithm(), model, cfg, data, eval, out, o, par.bucketElements());
+        return pg.rank() == 0 ? t.listener(new RunReport(o, "fulgur training loss (dp " + par.dp + " × sp " + par.sp + ")")) : t;
     }
 
     private static String modelConfig(ModelOptions modelOpts, DataOptions.Prepared p, Path out, boolean resume, long seed) {

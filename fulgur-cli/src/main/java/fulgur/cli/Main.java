@@ -13,7 +13,7 @@ import picocli.CommandLine.Command;
 /** The fulgur command line. */
 @Command(name = "fulgur", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Train and serve linear-complexity sequence models (Lightning Attention / TransNormerLLM, HGRN2, MetaLA, LightNet, LCSM, softmax and hybrid models) on the JVM.",
-        subcommands = {DemoCommand.class, TrainCommand.class, GenerateCommand.class, ConvertCommand.class, BenchCommand.class, MqarSweepCommand.class, LaunchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {DemoCommand.class, TrainCommand.class, GenerateCommand.class, ServeCommand.class, EvalCommand.class, ConvertCommand.class, BenchCommand.class, MqarSweepCommand.class, LaunchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec
@@ -97,8 +97,20 @@ public final class Main implements Runnable {
     static final class Version implements CommandLine.IVersionProvider {
         @Override
         public String[] getVersion() {
-            String v = Main.class.getPackage().getImplementationVersion();
-            return new String[] {"fulgur " + (v == null ? "dev" : v) + " on Java " + Runtime.version()};
+            return new String[] {"fulgur " + version() + " on Java " + Runtime.version()};
+        }
+
+        /** The build's version, from the version.properties the build writes. */
+        static String version() {
+            try (var in = Main.class.getResourceAsStream("version.properties")) {
+                var p = new java.util.Properties();
+                if (in != null) {
+                    p.load(in);
+                }
+                return p.getProperty("version", "unknown");
+            } catch (java.io.IOException e) {
+                return "unknown";
+            }
         }
     }
 }

@@ -219,7 +219,7 @@ final class ModelOptions {
         }
     }
 
-    private static ObjectNode parse(String json) {
+    static ObjectNode parse(String json) {
         try {
             JsonNode n = Json.mapper().readTree(json);
             if (n instanceof ObjectNode o) {
@@ -231,7 +231,7 @@ final class ModelOptions {
         throw new IllegalArgumentException("config.json is not a JSON object");
     }
 
-    private static JsonNode value(String text) {
+    static JsonNode value(String text) {
         try {
             return Json.mapper().readTree(text);
         } catch (IOException e) {
@@ -243,7 +243,8 @@ final class ModelOptions {
     static final class ArchitectureNames implements Iterable<String> {
         @Override
         public java.util.Iterator<String> iterator() {
-            return Architectures.all().stream().map(Architecture::name).iterator();
+            // leap parses audio-visual video (AvvpTrain), the others are language models
+            return java.util.stream.Stream.concat(Architectures.all().stream().map(Architecture::name), java.util.stream.Stream.of("leap")).iterator();
         }
     }
 }

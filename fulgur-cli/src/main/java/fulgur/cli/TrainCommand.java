@@ -1,5 +1,6 @@
 package fulgur.cli;
 
+import fulgur.cli.report.RunReport;
 import fulgur.io.DirectoryLock;
 import fulgur.models.Architectures;
 import fulgur.models.LanguageModel;
@@ -18,10 +19,11 @@ import picocli.CommandLine.ParseResult;
 import picocli.CommandLine.Spec;
 
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Train a language model on text, token shards or MQAR.",
+        description = {"Train a language model on text, token shards or MQAR, or LEAP (--model leap) on audio-visual video parsing.",
             "Writes OUT/checkpoint (safetensors + config.json + optimizer + trainer state), OUT/metrics.jsonl and OUT/loss.png.",
             "Example: fulgur train --data corpus.txt --steps 2000 --out runs/shakespeare",
-            "Distributed: --sp N --dp M (local backend: N·M ranks as threads of this process; nccl: under 'fulgur launch')."})
+            "Distributed: --sp N --dp M (local backend: N·M ranks as threads of this process; nccl: under 'fulgur launch').",
+            "LEAP: fulgur train --model leap --data LLP_DIR (or --task avvp-synthetic) --out runs/leap; then fulgur eval avvp --model-dir runs/leap ..."})
 public final class TrainCommand implements Callable<Integer> {
     @Mixin
     DataOptions dataOptions = new DataOptions();
@@ -34,6 +36,12 @@ public final class TrainCommand implements Callable<Integer> {
 
     @Mixin
     ParallelOptions parallelOptions = new ParallelOptions();
+
+    @Mixin
+    AvvpOptions avvpOptions = new AvvpOptions();
+
+    @Spec
+    CommandSpec spec;
 
     @Option(names = "--out", defaultValue = "runs/train", description = "Output directory. Default: ${DEFAULT-VALUE}.")
     Path out;
@@ -48,12 +56,8 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--time-limit", description = "Stop after this many minutes (evaluating and checkpointing first).")
     Double timeLimitMinutes;
 
-    @Spec
-    CommandSpec spec;
-
     @Override
     public Integer call() throws Exception {
-        parallelOptions.validate();
         if (timeLimitMinutes != null && !(timeLimitMinutes > 0 && timeLimitMinutes < Double.POSITIVE_INFINITY)) {
             throw new IllegalArgumentException("--time-limit must be a positive number of minutes, got " + timeLimitMinutes);
         }
@@ -61,6 +65,11 @@ public final class TrainCommand implements Callable<Integer> {
         if (allowChanges && !resume) {
             throw new IllegalArgumentException("--allow-changes only applies with --resume");
         }
+        if (AvvpTrain.applies(modelOptions, dataOptions)) { // LEAP is no language model: its own data, loop and scores
+            return AvvpTrain.run(given, dataOptions, modelOptions, trainOptions, avvpOptions, out, resume, allowChanges, timeLimitMinutes) != null ? 0 : 1;
+        }
+        parallelOptions.validate();
+        dataOptions.validate(); // before OUT is created and locked
         TrainConfig saved = resume ? savedSettings(out) : null;
         if (saved != null) {
             trainOptions.inherit(saved, given);
@@ -118,7 +127,8 @@ public final class TrainCommand implements Callable<Integer> {
                 if (p.tokenizerFile() != null) {
                     Files.copy(p.tokenizerFile(), out.resolve("tokenizer.json"), StandardCopyOption.REPLACE_EXISTING);
                 }
-                Trainer trainer = new Trainer(model, cfg, p.train(), p.eval(), out, System.out).precision(precision).cudaGraph(cudaGraph)
+                RunReport report = new RunReport(System.out, "fulgur training loss");
+                Trainer trainer = new Trainer(model, cfg, p.train(), p.eval(), out, System.out).listener(report).precision(precision).cudaGraph(cudaGraph)
                         .outputLock(lock).allowChangedSettings(allowChanges);
                 if (cudaGraph) {
                     System.out.println("cuda graph: the training step is captured after the first step and replayed");
@@ -129,7 +139,10 @@ public final class TrainCommand implements Callable<Integer> {
                 if (timeLimitMinutes != null) {
                     trainer.timeLimit(timeLimitMinutes * 60);
                 }
-                Trainer.Result r = trainer.run(resume);
+                Trainer.Result r;
+                try (report) {
+                    r = trainer.run(resume);
+                }
                 System.out.printf("done: %d steps, last train loss %.4f%s, %.0f tokens/s, peak memory %.2f GiB; outputs in %s%n", r.stepsDone(),
                         r.lastTrainLoss(), r.lastEval().isEmpty() ? "" : ", " + Trainer.describe(r.lastEval()), r.tokensPerSecond(), r.peakMemoryGib(),
                         out.toAbsolutePath());

@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import fulgur.io.Json;
-import fulgur.io.TensorIo;
+import fulgur.io.safetensors.TensorIo;
 import fulgur.models.tnl.TnlConfig;
 import fulgur.models.tnl.TnlModel;
 import fulgur.tensor.DType;
@@ -65,6 +65,8 @@ class BadInputTest {
         fails(args("train", "--task", "mqar", "--val-fraction", "1.5", "--out", out), "--val-fraction must be in [0, 1)");
         fails(args("train", "--task", "mqar", "--time-limit", "-1", "--out", out), "--time-limit must be a positive number of minutes");
         fails(args("train", "--task", "mqar", "--allow-changes", "--out", out), "--allow-changes only applies with --resume");
+        fails(args("train", "--data", tmp.resolve("missing.txt").toString(), "--out", out), "--data: no such file: " + tmp.resolve("missing.txt"));
+        assertThat(Path.of(out)).as("refused options create no output directory").doesNotExist();
         fails(args("train", "--task", "mqar", "--set", "typo=1", "--out", out), "--set typo: the TransNormerLLM config has no field 'typo'",
                 "decoder_embed_dim");
         fails(args("train", "--data", tmp.toString(), "--out", out), "--data: " + tmp + " is a directory");
@@ -153,6 +155,7 @@ class BadInputTest {
             w.put("model.embed_tokens.weight", e.mul(Double.NaN));
         });
         fails(args("generate", "--model-dir", nan.toString(), "--prompt", "hi"), "non-finite: 'model.embed_tokens.weight' has NaN at element 0");
+        fails(args("serve", "--model-dir", nan.toString(), "--port", "0"), "fulgur serve: ", "non-finite: 'model.embed_tokens.weight' has NaN at element 0");
         fails(args("train", "--task", "mqar", "--init", nan.toString(), "--out", tmp.resolve("o").toString()), "non-finite");
         Path ints = model(tmp.resolve("ints"), w -> w.put("model.embed_tokens.weight", w.get("model.embed_tokens.weight").to(DType.I32)));
         fails(args("generate", "--model-dir", ints.toString()), "wrong dtype: model.embed_tokens.weight is I32, expected a floating-point tensor");

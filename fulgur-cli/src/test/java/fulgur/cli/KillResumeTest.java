@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import fulgur.dist.launch.Launcher;
 import fulgur.train.Checkpoint;
-import fulgur.train.MetricsLog;
+import fulgur.cli.report.MetricsLog;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;

@@ -3,7 +3,7 @@ package fulgur.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import fulgur.io.DirectoryLock;
-import fulgur.io.ModelDirectory;
+import fulgur.io.ModelDirectoryWriter;
 import fulgur.train.Checkpoint;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -61,7 +61,7 @@ class OutputSafetyTest {
         assertThat(CliTest.run("convert", run.toString(), theirs.toString(), "--overwrite").code()).isZero();
         assertThat(theirs.resolve("README.md")).hasContent("keep");
         assertThat(theirs.resolve("model.safetensors")).exists();
-        assertThat(theirs.resolve(ModelDirectory.MARKER)).exists();
+        assertThat(theirs.resolve(ModelDirectoryWriter.MARKER)).exists();
         CliTest.Run again = CliTest.run("convert", run.toString(), theirs.toString(), "--to", "fulgur");
         assertThat(again.code()).as(again.err()).isZero();
         assertThat(theirs.resolve("README.md")).hasContent("keep");

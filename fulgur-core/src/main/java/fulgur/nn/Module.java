@@ -53,6 +53,20 @@ public abstract class Module implements AutoCloseable {
         children.forEach((n, m) -> m.collect(prefix + n + ".", out));
     }
 
+    /** Every module below this one (not itself) with its dotted name, depth first in registration order. */
+    public Map<String, Module> namedModules() {
+        Map<String, Module> out = new LinkedHashMap<>();
+        collectModules("", out);
+        return out;
+    }
+
+    private void collectModules(String prefix, Map<String, Module> out) {
+        children.forEach((n, m) -> {
+            out.put(prefix + n, m);
+            m.collectModules(prefix + n + ".", out);
+        });
+    }
+
     public List<Parameter> parameters() {
         return new ArrayList<>(namedParameters().values());
     }

@@ -5,7 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import fulgur.io.AtomicFiles;
 import fulgur.io.Json;
 import fulgur.io.MalformedFileException;
-import fulgur.io.TensorIo;
+import fulgur.io.safetensors.TensorIo;
 import fulgur.models.CausalLM;
 import fulgur.optim.Optimizer;
 import fulgur.tensor.Finite;
@@ -90,13 +90,18 @@ public final class Checkpoint {
 
     /** Restores weights and optimizer state; returns the trainer state map. Mismatches are errors naming the file. */
     public static Map<String, Object> load(Path dir, CausalLM model, Optimizer optimizer) throws IOException {
+        return loadInto(dir, model.module(), optimizer);
+    }
+
+    /** {@link #load(Path, CausalLM, Optimizer)} for any module (models that are not language models). */
+    public static Map<String, Object> loadInto(Path dir, fulgur.nn.Module module, Optimizer optimizer) throws IOException {
         Path d = resolve(dir);
         Map<String, Object> state = readState(d);
         String step = String.valueOf(state.get("step"));
         TensorIo.Loaded weights = TensorIo.load(d.resolve(MODEL));
         checkStep(d.resolve(MODEL), weights.metadata(), step);
         try {
-            model.module().loadStateDict(weights.tensors(), true);
+            module.loadStateDict(weights.tensors(), true);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(d.resolve(MODEL) + ": " + e.getMessage(), e);
         }

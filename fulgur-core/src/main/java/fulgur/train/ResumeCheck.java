@@ -1,9 +1,9 @@
 package fulgur.train;
 
-import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
 import java.util.stream.Collectors;
 
 /**
@@ -16,9 +16,9 @@ public final class ResumeCheck {
 
     /**
      * Checks {@code cfg} against the settings recorded in {@code trainerState} (checkpoint {@code dir}); with
-     * {@code allowChanges} the changes are reported on {@code out} instead of refused.
+     * {@code allowChanges} the changes are reported to {@code notes} (one line each) instead of refused.
      */
-    public static void check(TrainConfig cfg, Map<String, Object> trainerState, Path dir, boolean allowChanges, PrintStream out) {
+    public static void check(TrainConfig cfg, Map<String, Object> trainerState, Path dir, boolean allowChanges, Consumer<String> notes) {
         long step = ((Number) trainerState.get("step")).longValue();
         if (cfg.steps() < step) {
             throw new IllegalArgumentException("cannot resume " + dir + " for " + cfg.steps() + " steps: the checkpoint is at step " + step
@@ -35,10 +35,10 @@ public final class ResumeCheck {
                 throw new IllegalArgumentException("cannot resume " + dir + " with different settings: " + list
                         + "; resume with the checkpoint's settings, or allow the changes explicitly");
             }
-            out.println("note: resuming with changed settings: " + list);
+            notes.accept("note: resuming with changed settings: " + list);
         }
         if (cfg.steps() != saved.steps()) {
-            out.println("note: the run now ends at step " + cfg.steps() + " instead of " + saved.steps()
+            notes.accept("note: the run now ends at step " + cfg.steps() + " instead of " + saved.steps()
                     + "; the learning-rate schedule from step " + step + " on follows the new length");
         }
     }

@@ -1,8 +1,9 @@
 package fulgur.train;
 
 import fulgur.autograd.Autograd;
-import fulgur.backend.Backend;
+import fulgur.backend.Backends;
 import fulgur.backend.DeferredChecks;
+import fulgur.backend.DeviceRuntime;
 import fulgur.backend.StepGraph;
 import fulgur.data.Batch;
 import fulgur.models.CausalLM;
@@ -35,7 +36,7 @@ public final class TrainStep implements AutoCloseable {
     private final double gradClip;
     private final int accumulation;
     private final boolean graph;
-    private final Backend backend;
+    private final DeviceRuntime backend;
     private Scope buffers = Scope.detached("train step");
     private Tensor[] inputs;
     private Tensor[] targets;
@@ -55,7 +56,7 @@ public final class TrainStep implements AutoCloseable {
         this.accumulation = accumulation;
         this.graph = graph;
         Device device = model.module().device();
-        this.backend = fulgur.backend.Backends.of(device);
+        this.backend = Backends.runtime(device);
         if (graph && device.kind() != Device.Kind.CUDA) {
             throw new IllegalArgumentException("a captured training step (--cuda-graph) needs the model on a cuda device; it is on " + device);
         }

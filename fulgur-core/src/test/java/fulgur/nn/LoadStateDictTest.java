@@ -30,4 +30,33 @@ class LoadStateDictTest extends ScopedTest {
         a.loadStateDict(state, true); // other floating dtypes convert
         assertThat(a.stateDict().get("bias").toDoubleArray()).containsExactly(7, 8);
     }
+
+    /**
+     * Int8 parameters are legitimately integer: a layer made int8 loads its I8 weight and F32 scales, whose scales are
+     * checked like any floating tensor; an I8 weight for a layer that stayed floating is refused.
+     */
+    @Test
+    void int8WeightsLoadIntoInt8LayersWithFiniteScalesOnly() {
+        Linear source = new Linear(3, 2, false, new fulgur.tensor.Rng(1));
+        source.quantizeInt8();
+        Map<String, Tensor> state = new LinkedHashMap<>();
+        source.stateDict().forEach((k, v) -> state.put(k, v.copy()));
+        assertThat(state.get("weight").dtype()).isEqualTo(DType.I8);
+        assertThat(state.get("weight_scale").dtype()).isEqualTo(DType.F32);
+
+        Linear floating = new Linear(3, 2, false, new fulgur.tensor.Rng(2));
+        Map<String, Tensor> weightOnly = Map.of("weight", state.get("weight"));
+        assertThatThrownBy(() -> floating.loadStateDict(weightOnly, true)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("wrong dtype: weight is I8, expected a floating-point tensor");
+
+        Linear int8 = new Linear(3, 2, false, new fulgur.tensor.Rng(2));
+        int8.prepareInt8();
+        Map<String, Tensor> badScale = new LinkedHashMap<>(state);
+        badScale.put("weight_scale", Tensor.of(new float[] {0.01f, Float.POSITIVE_INFINITY}, 2));
+        assertThatThrownBy(() -> int8.loadStateDict(badScale, true)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("non-finite: 'weight_scale' has Infinity at element 1 of [2]");
+        int8.loadStateDict(state, true);
+        assertThat(int8.stateDict().get("weight").toDoubleArray()).containsExactly(state.get("weight").toDoubleArray());
+        assertThat(int8.stateDict().get("weight_scale").toDoubleArray()).containsExactly(state.get("weight_scale").toDoubleArray());
+    }
 }

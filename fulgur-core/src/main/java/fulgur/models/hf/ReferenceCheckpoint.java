@@ -1,14 +1,15 @@
 package fulgur.models.hf;
 
 import fulgur.io.AtomicFiles;
-import fulgur.io.ModelDirectory;
-import fulgur.io.TensorIo;
+import fulgur.io.ModelDirectoryWriter;
+import fulgur.io.safetensors.TensorIo;
 import fulgur.io.safetensors.Safetensors;
 import fulgur.io.safetensors.SafetensorsEntry;
 import fulgur.io.safetensors.SafetensorsWriter;
 import fulgur.models.Architecture;
 import fulgur.models.Architectures;
 import fulgur.models.LanguageModel;
+import fulgur.nn.Int8Weights;
 import fulgur.tensor.DType;
 import fulgur.tensor.Device;
 import fulgur.tensor.Tensor;
@@ -18,8 +19,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Checkpoints in the layout of each architecture's reference implementation (Hugging Face): a directory with
@@ -74,17 +77,31 @@ public final class ReferenceCheckpoint {
         }
         Path run = dir.resolve("checkpoint");
         if (Files.isDirectory(run) || Files.isDirectory(run.resolveSibling("checkpoint.old"))) {
-            return fulgur.train.Checkpoint.resolve(run);
+            return runCheckpoint(run);
         }
         return dir;
     }
 
-    /** Loads {@code dir}'s safetensors (single or sharded) into {@code model}, strictly. */
+    /**
+     * Loads {@code dir}'s safetensors (single or sharded) into {@code model}, strictly. Int8 weights with their scales
+     * ({@link Int8Weights}) turn their linear layers into int8 ones, which keep them int8 in memory.
+     */
     public static void loadWeights(Path dir, Architecture arch, String configJson, LanguageModel model) throws IOException {
         try (Safetensors st = Safetensors.open(dir)) {
             Map<String, Tensor> theirs = new LinkedHashMap<>();
             for (SafetensorsEntry e : st.entries()) {
                 theirs.put(e.name(), TensorIo.toTensor(e, dir));
+            }
+            Set<String> int8 = new LinkedHashSet<>();
+            theirs.forEach((name, t) -> {
+                if (t.dtype() == DType.I8) {
+                    int8.add(name);
+                }
+            });
+            try {
+                Int8Weights.prepareLinears(model.module(), int8);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(dir + " (" + st.describe() + "): " + e.getMessage(), e);
             }
             Map<String, Tensor> ours = theirs.keySet().equals(model.module().namedParameters().keySet()) ? theirs : arch.fromReference(theirs, configJson);
             try {
@@ -106,7 +123,7 @@ public final class ReferenceCheckpoint {
 
     /**
      * {@link #save(LanguageModel, Path, DType, long)}, with {@code overwrite} also into a directory fulgur did not
-     * write, whose model files are replaced and other files kept ({@link ModelDirectory}). Files are written to a fresh
+     * write, whose model files are replaced and other files kept ({@link ModelDirectoryWriter}). Files are written to a fresh
      * sibling directory first, so a failure leaves {@code dir} as it was; nothing but model files is ever deleted.
      */
     public static void save(LanguageModel model, Path dir, DType dtype, long maxShardBytes, boolean overwrite) throws IOException {
@@ -122,7 +139,7 @@ public final class ReferenceCheckpoint {
         }
         long size = total;
         Map<String, String> meta = Map.of("format", "pt");
-        ModelDirectory.write(dir, overwrite, "fulgur (reference layout)", fresh -> {
+        ModelDirectoryWriter.write(dir, overwrite, "fulgur (reference layout)", fresh -> {
             if (size > maxShardBytes) {
                 SafetensorsWriter.writeSharded(fresh, entries, meta, maxShardBytes);
             } else {
@@ -134,7 +151,7 @@ public final class ReferenceCheckpoint {
 
     private static SafetensorsEntry entry(String name, Tensor t, DType dtype) {
         Tensor host = t.device().kind() == Device.Kind.CPU ? t.detach() : t.detach().to(Device.CPU);
-        if (dtype != null && host.dtype() != dtype) {
+        if (dtype != null && host.dtype() != dtype && keepsDtypeChoice(name, host)) {
             host = host.to(dtype);
         }
         Tensor c = host.isContiguous() ? host : host.contiguous();
@@ -145,5 +162,16 @@ public final class ReferenceCheckpoint {
             shape[i] = c.shape()[i];
         }
         return new SafetensorsEntry(name, c.dtype().safetensorsName(), shape, seg);
+    }
+
+    /** Whether a tensor takes the dtype a save asks for: floating ones do, except the scales of int8 weights (f32). */
+    public static boolean keepsDtypeChoice(String name, Tensor t) {
+        return t.dtype().isFloating() && !name.endsWith(Int8Weights.SCALE_SUFFIX);
+    }
+
+    /** A run's checkpoint folder, or the {@code .old} copy an interrupted save leaves (as the trainer resumes from). */
+    private static Path runCheckpoint(Path run) {
+        Path old = run.resolveSibling(run.getFileName() + ".old");
+        return Files.isRegularFile(run.resolve(CONFIG)) || !Files.isDirectory(old) ? run : old;
     }
 }

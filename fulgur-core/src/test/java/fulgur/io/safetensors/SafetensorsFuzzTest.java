@@ -3,7 +3,7 @@ package fulgur.io.safetensors;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import fulgur.io.MalformedFileException;
-import fulgur.io.TensorIo;
+import fulgur.io.safetensors.TensorIo;
 import fulgur.tensor.Scope;
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;

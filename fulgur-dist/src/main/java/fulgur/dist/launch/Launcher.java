@@ -139,6 +139,9 @@ public final class Launcher {
             try (BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
                 String line;
                 while ((line = r.readLine()) != null) {
+                    if (line.startsWith(INCUBATOR_WARNING)) {
+                        continue; // every rank's JVM prints it; it says nothing about the run
+                    }
                     synchronized (to) {
                         to.println(prefix + line);
                     }
@@ -151,6 +154,9 @@ public final class Launcher {
         t.start();
         return t;
     }
+
+    /** The line each JVM started with jdk.incubator.vector prints on stderr (the Vector API is an incubator module). */
+    static final String INCUBATOR_WARNING = "WARNING: Using incubator modules";
 
     /** A TCP port that was free a moment ago. */
     public static int freePort() {

@@ -19,11 +19,9 @@ import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
 import fulgur.train.Checkpoint;
 import fulgur.train.Evaluator;
-import fulgur.train.LossCurvePlot;
 import fulgur.train.LrSchedule;
-import fulgur.train.MetricsLog;
-import fulgur.train.ProgressBar;
 import fulgur.train.TrainConfig;
+import fulgur.train.TrainingListener;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
@@ -56,7 +54,7 @@ public final class DistributedTrainer {
     private final GlobalBatches data;
     private final Evaluator evaluator;
     private final Path outDir;
-    private final PrintStream out;
+    private TrainingListener listener;
     private final long bucketElements;
     private boolean allowChangedSettings;
     private fulgur.io.DirectoryLock heldLock;
@@ -76,7 +74,7 @@ public final class DistributedTrainer {
         this.data = data;
         this.evaluator = evaluator;
         this.outDir = outDir;
-        this.out = out;
+        this.listener = TrainingListener.printing(out);
         this.bucketElements = bucketElements;
     }
 
@@ -96,9 +94,15 @@ public final class DistributedTrainer {
         return world.rank() == 0;
     }
 
+    /** Reports the run (on the leading rank) to {@code listener} instead of printing status lines and evaluations. */
+    public DistributedTrainer listener(TrainingListener listener) {
+        this.listener = java.util.Objects.requireNonNull(listener, "listener");
+        return this;
+    }
+
     public Result run(boolean resume) {
         try (fulgur.io.DirectoryLock lock = !leader() ? null
-                : heldLock != null ? heldLock.borrow(outDir) : fulgur.io.DirectoryLock.acquire(outDir, "train", out::println)) {
+                : heldLock != null ? heldLock.borrow(outDir) : fulgur.io.DirectoryLock.acquire(outDir, "train", listener::message)) {
             return runChecked(resume);
         } catch (IOException e) {
             throw new UncheckedIOException("training output under " + outDir + ": " + e.getMessage(), e);
@@ -109,27 +113,25 @@ public final class DistributedTrainer {
         AdamW opt = new AdamW(ParamGroup.decayAndNoDecay(model.module(), cfg.weightDecay()), cfg.lr(), cfg.beta1(), cfg.beta2(), cfg.eps());
         LrSchedule schedule = cfg.lrSchedule();
         Path ckpt = outDir.resolve("checkpoint");
-        Path metricsPath = outDir.resolve("metrics.jsonl");
         long step = 0, tokens = 0;
         if (resume) {
             Map<String, Object> st = Checkpoint.load(ckpt, model, opt);
             step = ((Number) st.get("step")).longValue();
-            fulgur.train.ResumeCheck.check(cfg, st, ckpt, allowChangedSettings, leader() ? out : new PrintStream(java.io.OutputStream.nullOutputStream()));
+            fulgur.train.ResumeCheck.check(cfg, st, ckpt, allowChangedSettings, leader() ? listener::message : line -> {});
             tokens = ((Number) st.getOrDefault("tokens", 0)).longValue();
             @SuppressWarnings("unchecked")
             Map<String, Object> ds = (Map<String, Object>) st.get("data");
             data.restore(ds);
             if (leader()) {
-                out.println("resumed from " + ckpt + " at step " + step);
+                listener.message("resumed from " + ckpt + " at step " + step);
             }
         } else if (leader()) {
             Files.createDirectories(outDir);
-            Files.deleteIfExists(metricsPath);
         }
         if (leader()) {
             fulgur.io.AtomicFiles.writeString(outDir.resolve("config.json"), model.configJson());
-            out.printf("distributed: %d ranks (%s backend) = dp %d × sp %d, sequence parallelism %s; %d tokens per rank and sequence%n",
-                    world.size(), world.backend(), grid.dp(), grid.sp(), algorithm.label(), cfg.seqLen() / grid.sp());
+            listener.message(String.format("distributed: %d ranks (%s backend) = dp %d × sp %d, sequence parallelism %s; %d tokens per rank and sequence",
+                    world.size(), world.backend(), grid.dp(), grid.sp(), algorithm.label(), cfg.seqLen() / grid.sp()));
         }
         SequenceLayout layout = SequenceLayout.even(cfg.seqLen(), grid.sp());
         SequenceShard shard = grid.sp() == 1 ? SequenceShard.WHOLE : SequenceParallel.shard(grid.sequenceParallel(), algorithm, layout);
@@ -140,10 +142,11 @@ public final class DistributedTrainer {
         long t0 = System.nanoTime();
         long startTokens = tokens;
         long lastSaved = step;
-        fulgur.backend.Backend backend = fulgur.backend.Backends.of(model.module().device());
+        fulgur.backend.DeviceRuntime backend = fulgur.backend.Backends.runtime(model.module().device());
         backend.resetPeakMemory();
-        MetricsLog metrics = leader() ? (resume ? MetricsLog.resume(metricsPath, step) : MetricsLog.open(metricsPath)) : null;
-        ProgressBar bar = leader() ? ProgressBar.builder(cfg.steps(), out).label("train").startStep(step).startTokens(tokens).build() : null;
+        if (leader()) {
+            listener.runStarted(new TrainingListener.Start(outDir, step, cfg.steps(), tokens, resume));
+        }
         try (GradientSync sync = new GradientSync(model.module().parameters(), world, 1.0, bucketElements)) {
             while (step < cfg.steps()) {
                 double lr = schedule.lr(step);
@@ -183,23 +186,14 @@ public final class DistributedTrainer {
                 tokens += tokensPerStep;
                 if (leader()) {
                     double tps = (tokens - startTokens) / Math.max((System.nanoTime() - t0) / 1e9, 1e-9);
-                    Map<String, Object> fields = new LinkedHashMap<>();
-                    fields.put(MetricsLog.LOSS, lastLoss);
-                    fields.put(MetricsLog.LR, lr);
-                    fields.put("grad_norm", gradNorm);
-                    fields.put(MetricsLog.TOKENS_PER_S, tps);
-                    fields.put(MetricsLog.STEP_S, (System.nanoTime() - stepStart) / 1e9);
-                    fields.put(MetricsLog.PEAK_MEMORY_GIB, backend.peakMemoryBytes() / GIB);
-                    fields.put("tokens", tokens);
-                    metrics.log(step, "train", fields);
-                    bar.update(step, tokens, lastLoss, Map.of("lr", lr));
+                    listener.stepDone(new TrainingListener.Step(step, tokens, lastLoss, lr, gradNorm, tps, (System.nanoTime() - stepStart) / 1e9,
+                            backend.peakMemoryBytes() / GIB));
                 }
                 boolean last = step == cfg.steps();
                 if (leader() && evaluator != null && ((cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) || last)) {
                     lastEval = evaluate();
                     fulgur.train.Divergence.checkEval(step, lastEval, model.module(), lastSaved);
-                    metrics.log(step, "val", new LinkedHashMap<>(lastEval));
-                    bar.println("step " + step + " " + describe(lastEval));
+                    listener.evalDone(new TrainingListener.Eval(step, lastEval));
                 }
                 if (leader() && ((cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0) || last)) {
                     Map<String, Object> st = new LinkedHashMap<>();
@@ -210,24 +204,13 @@ public final class DistributedTrainer {
                     st.put("parallel", Map.of("dp", grid.dp(), "sp", grid.sp(), "algorithm", algorithm.label()));
                     Checkpoint.save(ckpt, model, opt, st);
                     lastSaved = step;
+                    listener.checkpointSaved(step, ckpt);
                 }
-            }
-        } finally {
-            if (bar != null) {
-                bar.close();
-            }
-            if (metrics != null) {
-                metrics.close();
             }
         }
         double tps = (tokens - startTokens) / Math.max((System.nanoTime() - t0) / 1e9, 1e-9);
         if (leader()) {
-            try {
-                LossCurvePlot.writeFromMetrics(metricsPath, outDir.resolve("loss.png"), "fulgur training loss (dp " + grid.dp() + " × sp " + grid.sp() + ")");
-            } catch (IOException | RuntimeException | LinkageError e) {
-                // LinkageError: a runtime without java.desktop (a jlink'ed JRE) cannot draw
-                out.println("warning: could not draw the loss curve: " + e);
-            }
+            listener.runFinished(step);
         }
         world.barrier().await();
         opt.release();
@@ -252,9 +235,4 @@ public final class DistributedTrainer {
         }
     }
 
-    private static String describe(Map<String, Double> m) {
-        StringBuilder sb = new StringBuilder();
-        m.forEach((k, v) -> sb.append(sb.length() == 0 ? "" : ", ").append("val_").append(k).append('=').append(String.format("%.4f", v)));
-        return sb.toString();
-    }
 }
