@@ -54,6 +54,16 @@ abstract class SgemmKernel {
                         + bits + "'");
             };
         }
-        return width >= 512 ? SgemmKernel8x3.INSTANCE : SgemmKernel6x2.INSTANCE;
+        return forVectorBits(width);
+    }
+
+    /** The kernel for vectors of {@code bits} bits. */
+    static SgemmKernel forVectorBits(int bits) {
+        return bits >= 512 ? SgemmKernel8x3.INSTANCE : SgemmKernel6x2.INSTANCE;
+    }
+
+    /** Every kernel, for tests: each runs on any machine (a species wider than the hardware's runs in Java). */
+    static java.util.List<SgemmKernel> all() {
+        return java.util.List.of(SgemmKernel8x3.INSTANCE, SgemmKernel6x2.INSTANCE);
     }
 }
