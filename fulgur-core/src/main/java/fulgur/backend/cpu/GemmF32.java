@@ -47,6 +47,8 @@ final class GemmF32 {
     static final long PARALLEL_MIN_FMAS = 1L << 20;
     /** Largest B (elements) that fewer rows than the kernel's still multiply in place, one pass over B per row. */
     static final long FEW_ROWS_MAX_B = 1L << 18;
+    /** Products of B stored n×k with at most this many rows take dot products with B's rows where they lie. */
+    static final int DOT_MAX_ROWS = 16;
     /** Products with at most this many rows read B where it lies (B k×n) instead of packing it. */
     static final int UNPACKED_B_MAX_ROWS = Integer.getInteger("fulgur.gemm.unpackedRows", 128);
 
@@ -79,8 +81,9 @@ final class GemmF32 {
         if ((long) m * n * k < PARALLEL_MIN_FMAS) {
             threads = 1;
         }
-        if (m == 1 || (m < kern.mr && (long) k * n <= FEW_ROWS_MAX_B)) {
-            // one row (decoding, GEMV), or a few against a B that stays in cache: read B in place, row by row
+        if (m == 1 || (transB && m <= DOT_MAX_ROWS) || (m < kern.mr && (long) k * n <= FEW_ROWS_MAX_B)) {
+            // one row (decoding, GEMV), a few rows against B stored n×k (x·Wᵀ while decoding a small batch), or a
+            // few against a B that stays in cache: read B in place, no packing
             int chunks = ceilDiv(n, 4 * L);
             if (threads == 1 || chunks < 2) {
                 fewRows(transA, transB, m, 0, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
@@ -382,24 +385,107 @@ final class GemmF32 {
     static void fewRows(boolean transA, boolean transB, int m, int j0, int j1, int k, float alpha,
                         MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
                         float beta, MemorySegment c, long cOff, int ldc) {
-        MemorySegment row = GemmScratch.get().a((long) k * FB);
+        MemorySegment rows = GemmScratch.get().a((long) m * k * FB);
         for (int i = 0; i < m; i++) {
+            long dst = (long) i * k * FB;
             if (!transA) {
-                MemorySegment.copy(a, (aOff + (long) i * lda) * FB, row, 0, (long) k * FB);
+                MemorySegment.copy(a, (aOff + (long) i * lda) * FB, rows, dst, (long) k * FB);
             } else {
                 long src = (aOff + i) * FB;
                 long step = (long) lda * FB;
                 for (int p = 0; p < k; p++) {
-                    row.set(FP, p * FB, a.get(F, src + p * step));
+                    rows.set(FP, dst + p * FB, a.get(F, src + p * step));
                 }
             }
-            long cRow = (cOff + (long) i * ldc) * FB;
-            if (!transB) {
-                rowTimesB(row, k, b, bOff * FB, (long) ldb * FB, j0, j1, alpha, beta, c, cRow);
-            } else {
-                rowDotB(row, k, b, bOff, ldb, j0, j1, alpha, beta, c, cRow);
+        }
+        if (transB) {
+            rowsDotB(rows, m, k, b, bOff, ldb, j0, j1, alpha, beta, c, cOff, ldc);
+            return;
+        }
+        for (int i = 0; i < m; i++) {
+            rowTimesB(rows.asSlice((long) i * k * FB, (long) k * FB), k, b, bOff * FB, (long) ldb * FB, j0, j1, alpha,
+                    beta, c, (cOff + (long) i * ldc) * FB);
+        }
+    }
+
+    /**
+     * C[i, j] = alpha·(row_i · B[j, :]) + beta·C[i, j] for i < m and j in [j0, j1), B stored n×k read in place, the
+     * m rows contiguous in {@code rows}. Four rows of B at a time (they stay in L1) meet the rows of A two at a
+     * time, so B is read from memory once whatever m is.
+     */
+    private static void rowsDotB(MemorySegment rows, int m, int k, MemorySegment b, long bOff, int ldb, int j0, int j1,
+                                 float alpha, float beta, MemorySegment c, long cOff, int ldc) {
+        long ldbBytes = (long) ldb * FB;
+        long kBytes = (long) k * FB;
+        int j = j0;
+        for (; j + 4 <= j1; j += 4) {
+            long o0 = (bOff + (long) j * ldb) * FB;
+            int i = 0;
+            for (; i + 2 <= m; i += 2) {
+                dot2x4(rows, i * kBytes, k, b, o0, ldbBytes, alpha, beta, c, (cOff + (long) i * ldc + j) * FB,
+                        (long) ldc * FB);
+            }
+            if (i < m) {
+                rowDotB(rows.asSlice(i * kBytes, kBytes), k, b, bOff, ldb, j, j + 4, alpha, beta, c,
+                        (cOff + (long) i * ldc) * FB);
             }
         }
+        if (j < j1) {
+            for (int i = 0; i < m; i++) {
+                rowDotB(rows.asSlice(i * kBytes, kBytes), k, b, bOff, ldb, j, j1, alpha, beta, c,
+                        (cOff + (long) i * ldc) * FB);
+            }
+        }
+    }
+
+    /** Two rows of A (k floats apart) against four rows of B: a 2×4 block of C, eight accumulators. */
+    private static void dot2x4(MemorySegment rows, long r0, int k, MemorySegment b, long o0, long ldbBytes, float alpha,
+                               float beta, MemorySegment c, long cByte, long ldcBytes) {
+        long r1 = r0 + (long) k * FB;
+        long o1 = o0 + ldbBytes, o2 = o1 + ldbBytes, o3 = o2 + ldbBytes;
+        int kv = k / L * L;
+        FloatVector s00 = FloatVector.zero(S), s01 = s00, s02 = s00, s03 = s00;
+        FloatVector s10 = s00, s11 = s00, s12 = s00, s13 = s00;
+        for (int p = 0; p < kv; p += L) {
+            long po = p * FB;
+            FloatVector x0 = FloatVector.fromMemorySegment(S, rows, r0 + po, NATIVE);
+            FloatVector x1 = FloatVector.fromMemorySegment(S, rows, r1 + po, NATIVE);
+            FloatVector y = FloatVector.fromMemorySegment(S, b, o0 + po, NATIVE);
+            s00 = x0.fma(y, s00);
+            s10 = x1.fma(y, s10);
+            y = FloatVector.fromMemorySegment(S, b, o1 + po, NATIVE);
+            s01 = x0.fma(y, s01);
+            s11 = x1.fma(y, s11);
+            y = FloatVector.fromMemorySegment(S, b, o2 + po, NATIVE);
+            s02 = x0.fma(y, s02);
+            s12 = x1.fma(y, s12);
+            y = FloatVector.fromMemorySegment(S, b, o3 + po, NATIVE);
+            s03 = x0.fma(y, s03);
+            s13 = x1.fma(y, s13);
+        }
+        float d00 = Lanes.sum(s00), d01 = Lanes.sum(s01), d02 = Lanes.sum(s02), d03 = Lanes.sum(s03);
+        float d10 = Lanes.sum(s10), d11 = Lanes.sum(s11), d12 = Lanes.sum(s12), d13 = Lanes.sum(s13);
+        for (int p = kv; p < k; p++) {
+            long po = p * FB;
+            float x0 = rows.get(FP, r0 + po), x1 = rows.get(FP, r1 + po);
+            float y0 = b.get(F, o0 + po), y1 = b.get(F, o1 + po), y2 = b.get(F, o2 + po), y3 = b.get(F, o3 + po);
+            d00 = Math.fma(x0, y0, d00);
+            d01 = Math.fma(x0, y1, d01);
+            d02 = Math.fma(x0, y2, d02);
+            d03 = Math.fma(x0, y3, d03);
+            d10 = Math.fma(x1, y0, d10);
+            d11 = Math.fma(x1, y1, d11);
+            d12 = Math.fma(x1, y2, d12);
+            d13 = Math.fma(x1, y3, d13);
+        }
+        storeScalar(d00, alpha, beta, c, cByte);
+        storeScalar(d01, alpha, beta, c, cByte + FB);
+        storeScalar(d02, alpha, beta, c, cByte + 2 * FB);
+        storeScalar(d03, alpha, beta, c, cByte + 3 * FB);
+        storeScalar(d10, alpha, beta, c, cByte + ldcBytes);
+        storeScalar(d11, alpha, beta, c, cByte + ldcBytes + FB);
+        storeScalar(d12, alpha, beta, c, cByte + ldcBytes + 2 * FB);
+        storeScalar(d13, alpha, beta, c, cByte + ldcBytes + 3 * FB);
     }
 
     /** C[row, j0:j1] = alpha·Σ_p row[p]·B[p, j0:j1] + beta·C[row, j0:j1], B row-major k×n read in place. */
