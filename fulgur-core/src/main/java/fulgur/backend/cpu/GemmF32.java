@@ -14,20 +14,19 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <pre>
  * (chunks of A and B of at most half of L3 each; one chunk each for the usual sizes)
- * phase 1, all threads:  pack op(A) into mr-tall and op(B) into nr-wide micro-panels, per kc-deep block
- * phase 2, all threads:  C is cut into a grid of rectangles (rows × columns, see {@link #grid}); a thread takes
- *                        the next rectangle and, for it:
+ * every thread:  pack micro-panels of op(A) (mr tall) and op(B) (nr wide), per kc-deep block, while any are left
+ *                wait until all are packed
+ *                take the next rectangle of C (a {@link #grid} of row groups × column groups), and for it:
  *   for each kc block of k:
  *     for each nb-wide slice of its columns:      B slice (kc×nb) stays in L2
  *       for each row panel:                      A micro-panel (mr×kc) stays in L1
  *         for each column panel of the slice:    tile = Ap·Bp (micro-kernel); C (+)= alpha·tile
  * </pre>
- * Both operands are packed once per call by all threads together, so packing is spread evenly and never
- * repeated, and the rectangles share nothing but read-only panels: no thread writes a cache line of C that
- * another writes (rectangles are whole micro-tiles wide... except where C's rows are not line-aligned, where
- * neighbours touch different floats of one line at different times, never concurrently in the same phase of
- * their work). Products with few rows read B where it lies instead of packing it ({@link #unpackedB}): packing
- * B would cost as much as the product.
+ * Both operands are packed once per call by all threads together (one hand-off to the pool for the whole call),
+ * so packing is spread evenly and never repeated; the rectangles share nothing but read-only panels, and each
+ * thread writes only its own rectangles of C. Products with few rows do not pack B: B stored k×n is read where it
+ * lies by the same micro-kernel ({@link #unpackedB}), and B stored n×k (the {@code x·Wᵀ} of a linear layer) meets
+ * the rows of A in dot products ({@link #fewRows}), since packing B would cost as much as the product.
  *
  * Arguments are validated by {@link Gemm}; nothing here checks them again.
  */
@@ -168,35 +167,37 @@ final class GemmF32 {
                 int aUnits = packA ? mPanels * kBlocks : 0;
                 int bUnits = ic == 0 ? nPanels * kBlocks : 0;
                 int ic0 = ic, jc0 = jc;
-                // phase 1: pack (one unit = one micro-panel of one kc block), handed out a few at a time
-                AtomicInteger nextUnit = new AtomicInteger();
-                int packThreads = Math.min(threads, Math.max(1, (aUnits + bUnits) / 4));
-                Parallel.forRange(packThreads, 1, (s, e) -> {
-                    for (int u; (u = nextUnit.getAndAdd(4)) < aUnits + bUnits; ) {
-                        for (int v = u, end = Math.min(u + 4, aUnits + bUnits); v < end; v++) {
-                            if (v < aUnits) {
-                                int pb = v / mPanels, q = v % mPanels;
-                                int kcb = Math.min(kc, k - pb * kc);
-                                SgemmPack.packA(transA, a, aOff, lda, ic0 + q * mr, Math.min(mr, mc - q * mr), pb * kc, kcb, mr,
-                                        ap, ((long) pb * kc * mPanels * mr + (long) q * mr * kcb) * FB);
-                            } else {
-                                int w = v - aUnits;
-                                int pb = w / nPanels, q = w % nPanels;
-                                int kcb = Math.min(kc, k - pb * kc);
-                                SgemmPack.packB(transB, b, bOff, ldb, pb * kc, kcb, jc0 + q * nr, Math.min(nr, nc - q * nr), nr,
-                                        bp, ((long) pb * kc * nPanels * nr + (long) q * nr * kcb) * FB);
-                            }
-                        }
-                    }
-                });
-                // phase 2: the rectangles of C
+                int units = aUnits + bUnits;
                 long g = grid(mPanels, nPanels, mr, nr, threads);
                 int gm = (int) (g >>> 32), gn = (int) g;
                 int qPer = ceilDiv(mPanels, gm), pPer = ceilDiv(nPanels, gn);
                 int items = ceilDiv(mPanels, qPer) * ceilDiv(nPanels, pPer);
                 int itemCols = ceilDiv(nPanels, pPer);
+                AtomicInteger nextUnit = new AtomicInteger(), packedUnits = new AtomicInteger();
                 AtomicInteger nextItem = new AtomicInteger();
-                Parallel.forRange(Math.min(threads, items), 1, (s, e) -> {
+                // one hand-off to the pool for both phases: every thread packs units (a micro-panel of one kc
+                // block, four at a time) while there are some, waits until all are packed, then takes rectangles.
+                // Only units already taken are waited for, so a thread that starts late never holds the others up.
+                Parallel.forRange(Math.min(threads, Math.max(items, 1)), 1, (s, e) -> {
+                    for (int u; (u = nextUnit.getAndAdd(4)) < units; ) {
+                        int end = Math.min(u + 4, units);
+                        for (int v = u; v < end; v++) {
+                            if (v < aUnits) {
+                                int pb = v / mPanels, q = v % mPanels;
+                                int kcb = Math.min(kc, k - pb * kc);
+                                SgemmPack.packA(transA, a, aOff, lda, ic0 + q * mr, Math.min(mr, mc - q * mr), pb * kc,
+                                        kcb, mr, ap, ((long) pb * kc * mPanels * mr + (long) q * mr * kcb) * FB);
+                            } else {
+                                int w = v - aUnits;
+                                int pb = w / nPanels, q = w % nPanels;
+                                int kcb = Math.min(kc, k - pb * kc);
+                                SgemmPack.packB(transB, b, bOff, ldb, pb * kc, kcb, jc0 + q * nr, Math.min(nr, nc - q * nr),
+                                        nr, bp, ((long) pb * kc * nPanels * nr + (long) q * nr * kcb) * FB);
+                            }
+                        }
+                        packedUnits.addAndGet(end - u);
+                    }
+                    awaitCount(packedUnits, units);
                     float[] tile = GemmScratch.get().tile(mr * nr);
                     for (int it; (it = nextItem.getAndIncrement()) < items; ) {
                         int q0 = it / itemCols * qPer, p0 = it % itemCols * pPer;
@@ -211,6 +212,20 @@ final class GemmF32 {
                         }
                     }
                 });
+            }
+        }
+    }
+
+    /**
+     * Waits until {@code counter} reaches {@code target}: spinning first (the other packers finish within
+     * microseconds of each other), then parking briefly so that a machine shared with other work is not burnt.
+     */
+    private static void awaitCount(AtomicInteger counter, int target) {
+        for (int spin = 0; counter.get() < target; spin++) {
+            if (spin < 20_000) {
+                Thread.onSpinWait();
+            } else {
+                java.util.concurrent.locks.LockSupport.parkNanos(20_000);
             }
         }
     }
