@@ -8,8 +8,9 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Packing of the GEMM operands into the micro-panels that {@link SgemmKernel}s read. B stored n×k (a weight
- * [out, in] in {@code x·Wᵀ}) is transposed by square blocks in vector registers, 16×16 or 8×8 by the vector width:
- * a scalar transpose costs as much as the product itself when the product has few rows.
+ * [out, in] in {@code x·Wᵀ}) is transposed by square blocks in vector registers, 16×16 or 8×8 by the vector width,
+ * and so is A stored m×k into the 8-row panels of the AVX-512 kernel: a scalar transpose costs as much as the
+ * product itself when the other dimension is small (a layer of width 128, a product with few rows).
  */
 final class SgemmPack {
 
@@ -51,15 +52,26 @@ final class SgemmPack {
         if (rows < mr) {
             ap.asSlice(dst, kc * stride).fill((byte) 0);
         }
+        boolean eight = mr == 8 && rows == 8 && TRANSPOSE_LANES > 0;
         if (!transA) {
-            // A row-major m×k: row i is contiguous in p
+            // A row-major m×k: row i is contiguous in p; whole 8×8 blocks go through registers
             long src = (aOff + (long) i0 * lda + p0) * FB;
+            int pv = eight ? kc / 8 * 8 : 0;
+            for (int p = 0; p < pv; p += 8) {
+                transpose8(a, src + p * FB, ldaBytes, ap, dst + p * stride, stride);
+            }
             for (int r = 0; r < rows; r++) {
                 long s = src + r * ldaBytes;
                 long d = dst + r * FB;
-                for (int p = 0; p < kc; p++) {
+                for (int p = pv; p < kc; p++) {
                     ap.set(FP, d + p * stride, a.get(F, s + p * FB));
                 }
+            }
+        } else if (eight) {
+            // A stored k×m, eight contiguous values per p: one 256-bit copy each
+            long src = (aOff + (long) p0 * lda + i0) * FB;
+            for (int p = 0; p < kc; p++) {
+                FloatVector.fromMemorySegment(S8, a, src + p * ldaBytes, NATIVE).intoMemorySegment(ap, dst + p * stride, NATIVE);
             }
         } else {
             // A stored k×m: op(A)[i, p] = A[p, i], so the values of one p are contiguous
