@@ -13,7 +13,8 @@ import java.util.Locale;
 /**
  * fulgur's f32 GEMM beside libtorch's {@code matmul} (DJL's PyTorch engine, libtorch from Maven Central, the same
  * thread count) at the same shapes in one JVM, in alternating rounds: fulgur then libtorch for each shape, round
- * after round, one line per measurement with the machine's load and the ratio of the two medians.
+ * after round, both timed the same way (back-to-back calls after a warm-up), one line per measurement with the
+ * machine's load, fulgur's fraction of the FMA peak measured right after it, and the ratio of the two medians.
  *
  * <p>{@code GemmTorchPeer [--rounds N] [MxNxK[:NT] ...]} (default: {@link GemmQuick#SHAPES}, 3 rounds). Run it with
  * {@code scripts/gemm-torch-peer.sh}, which builds this module and sets {@code DJL_OFFLINE=true}.
@@ -49,9 +50,8 @@ public final class GemmTorchPeer {
             System.out.println("round\tload\tsize\tfulgur_gflops\tfulgur_fraction_of_peak\ttorch_gflops\tratio");
             for (int r = 1; r <= rounds; r++) {
                 for (GemmQuick.Shape s : shapes) {
-                    GemmQuick.Timing t = GemmQuick.measure(s, 1.0, 1.0);
-                    double fulgur = GemmQuick.median(t.gflops());
-                    double peak = t.bestPeak();
+                    double fulgur = GemmQuick.median(GemmQuick.measureBackToBack(s, 1.0, 1.0));
+                    double peak = FmaPeak.gflops(3);
                     double torch = GemmQuick.median(measureTorch(manager, s, 1.0, 1.0));
                     double load = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
                     System.out.printf(Locale.ROOT, "%d\t%.2f\t%s\t%.1f\t%.3f\t%.1f\t%.2f%n", r, load, s, fulgur,

@@ -121,8 +121,7 @@ final class GemmQuick {
     }
 
     /**
-     * Times {@code sgemm} on random operands: calls for at least {@code warmupSeconds} (and 3 calls, and until a call
-     * is within 1.3× of the fastest so far) untimed, then
+     * Times {@code sgemm} on random operands: {@link #warmUp} untimed, then
      * at least 5 timed calls and {@code timedSeconds}, each between two short peak measurements.
      */
     static Timing measure(Shape s, double warmupSeconds, double timedSeconds) {
@@ -130,21 +129,11 @@ final class GemmQuick {
             MemorySegment a = random(arena, (long) s.m * s.k, 1);
             MemorySegment b = random(arena, (long) s.k * s.n, 2);
             MemorySegment c = arena.allocate((long) s.m * s.n * Float.BYTES, 64);
-            // the Vector API is slow until C2 has compiled the kernels (an interpreted GEMV takes a second), so
-            // warm up until the calls have stopped getting faster, not only for a fixed time
-            long start = System.nanoTime();
-            long bestCall = Long.MAX_VALUE, lastCall = Long.MAX_VALUE;
-            for (int i = 0; i < 3 || System.nanoTime() - start < warmupSeconds * 1e9
-                    || (lastCall > 1.3 * bestCall && System.nanoTime() - start < (warmupSeconds + 10) * 1e9); i++) {
-                long t0 = System.nanoTime();
-                call(s, a, b, c);
-                lastCall = System.nanoTime() - t0;
-                bestCall = Math.min(bestCall, lastCall);
-            }
+            warmUp(s, a, b, c, warmupSeconds);
             double[] g = new double[64];
             double[] p = new double[64];
             int n = 0;
-            start = System.nanoTime();
+            long start = System.nanoTime();
             double before = FmaPeak.gflopsQuick();
             while (n < g.length && (n < 5 || System.nanoTime() - start < timedSeconds * 1e9)) {
                 long t0 = System.nanoTime();
@@ -156,6 +145,45 @@ final class GemmQuick {
                 before = after;
             }
             return new Timing(Arrays.copyOf(g, n), Arrays.copyOf(p, n));
+        }
+    }
+
+    /**
+     * GFLOP/s of back-to-back timed calls (no peak measurement between them, as a peer library is timed), after a
+     * warm-up as in {@link #measure}: at least 5 calls and {@code timedSeconds}, at most 64 calls.
+     */
+    static double[] measureBackToBack(Shape s, double warmupSeconds, double timedSeconds) {
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment a = random(arena, (long) s.m * s.k, 1);
+            MemorySegment b = random(arena, (long) s.k * s.n, 2);
+            MemorySegment c = arena.allocate((long) s.m * s.n * Float.BYTES, 64);
+            warmUp(s, a, b, c, warmupSeconds);
+            double[] g = new double[64];
+            int n = 0;
+            long start = System.nanoTime();
+            while (n < g.length && (n < 5 || System.nanoTime() - start < timedSeconds * 1e9)) {
+                long t0 = System.nanoTime();
+                call(s, a, b, c);
+                g[n++] = s.flops() / (System.nanoTime() - t0);
+            }
+            return Arrays.copyOf(g, n);
+        }
+    }
+
+    /**
+     * Calls for at least {@code warmupSeconds} and 3 calls, and on until a call is within 1.3× of the fastest so far
+     * (for at most 10 s more): the Vector API is slow until C2 has compiled the kernels (an interpreted GEMV takes
+     * a second), so a fixed time is not enough.
+     */
+    static void warmUp(Shape s, MemorySegment a, MemorySegment b, MemorySegment c, double warmupSeconds) {
+        long start = System.nanoTime();
+        long bestCall = Long.MAX_VALUE, lastCall = Long.MAX_VALUE;
+        for (int i = 0; i < 3 || System.nanoTime() - start < warmupSeconds * 1e9
+                || (lastCall > 1.3 * bestCall && System.nanoTime() - start < (warmupSeconds + 10) * 1e9); i++) {
+            long t0 = System.nanoTime();
+            call(s, a, b, c);
+            lastCall = System.nanoTime() - t0;
+            bestCall = Math.min(bestCall, lastCall);
         }
     }
 
@@ -182,8 +210,8 @@ final class GemmQuick {
 
     /**
      * {@code GemmQuick [--tsv] [MxNxK[:NT] ...]}: prints GFLOP/s and the fraction of peak for the given (or default)
-     * sizes; with {@code --tsv}, one tab-separated line per size (size, median GFLOP/s, best GFLOP/s, all-core FMA
-     * peak, fraction of peak) for scripts that set it beside another library's figures.
+     * sizes; with {@code --tsv}, calls timed back to back and one tab-separated line per size (size, median GFLOP/s,
+     * best GFLOP/s, all-core FMA peak, fraction of peak) for scripts that set it beside another library's figures.
      */
     public static void main(String[] args) {
         boolean tsv = args.length > 0 && args[0].equals("--tsv");
@@ -198,9 +226,10 @@ final class GemmQuick {
         }
         double peak = FmaPeak.gflops(8);
         for (Shape s : shapes) {
-            Timing t = measure(s, 1.0, 1.5);
-            double[] g = t.gflops();
-            peak = Math.max(peak, Math.max(t.bestPeak(), FmaPeak.gflops(5)));
+            // --tsv times calls back to back, as the peer script times its library; else each between two peaks
+            Timing t = tsv ? null : measure(s, 1.0, 1.5);
+            double[] g = tsv ? measureBackToBack(s, 1.0, 1.5) : t.gflops();
+            peak = Math.max(peak, Math.max(tsv ? 0 : t.bestPeak(), FmaPeak.gflops(5)));
             double best = Arrays.stream(g).max().orElse(0);
             if (tsv) {
                 System.out.printf(java.util.Locale.ROOT, "%s\t%.1f\t%.1f\t%.1f\t%.3f%n", s, median(g), best, peak,

@@ -44,6 +44,11 @@ final class GemmF32 {
      * waking a pool thread costs more than it saves below that.
      */
     static final long PARALLEL_MIN_FMAS = 1L << 20;
+    /**
+     * Few-row products (bound by reading B) smaller than this run on the calling thread: one core streams a 9 MiB
+     * weight in about 0.1 ms, and waking the pool can cost that much, or far more on a machine running other work.
+     */
+    static final long FEW_ROWS_PARALLEL_MIN_FMAS = 1L << 22;
     /** Largest B (elements) that fewer rows than the kernel's still multiply in place, one pass over B per row. */
     static final long FEW_ROWS_MAX_B = 1L << 18;
     /** Products of B stored n×k with at most this many rows take dot products with B's rows where they lie. */
@@ -84,7 +89,7 @@ final class GemmF32 {
             // one row (decoding, GEMV), a few rows against B stored n×k (x·Wᵀ while decoding a small batch), or a
             // few against a B that stays in cache: read B in place, no packing
             int chunks = ceilDiv(n, 4 * L);
-            if (threads == 1 || chunks < 2) {
+            if (threads == 1 || chunks < 2 || (long) m * n * k < FEW_ROWS_PARALLEL_MIN_FMAS) {
                 fewRows(transA, transB, m, 0, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
             } else {
                 int parts = Math.min(threads, chunks);
