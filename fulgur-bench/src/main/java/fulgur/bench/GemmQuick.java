@@ -40,12 +40,18 @@ final class GemmQuick {
                 throw new IllegalArgumentException("a GEMM size is MxNxK[:NN|NT|TN|TT], e.g. 1024x1024x1024 or "
                         + "64x3072x768:NT; got '" + s + "'");
             }
-            try {
-                return new Shape(Integer.parseInt(p[0].trim()), Integer.parseInt(p[1].trim()),
-                        Integer.parseInt(p[2].trim()), t.charAt(0) == 'T', t.charAt(1) == 'T');
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("a GEMM size is MxNxK with positive integers; got '" + s + "'");
+            int[] d = new int[3];
+            for (int i = 0; i < 3; i++) {
+                try {
+                    d[i] = Integer.parseInt(p[i].trim());
+                } catch (NumberFormatException e) {
+                    d[i] = 0;
+                }
+                if (d[i] < 1) {
+                    throw new IllegalArgumentException("a GEMM size is MxNxK with positive integers; got '" + s + "'");
+                }
             }
+            return new Shape(d[0], d[1], d[2], t.charAt(0) == 'T', t.charAt(1) == 'T');
         }
 
         double flops() {

@@ -52,7 +52,7 @@ final class GemmF32 {
     /** Largest B (elements) that fewer rows than the kernel's still multiply in place, one pass over B per row. */
     static final long FEW_ROWS_MAX_B = 1L << 18;
     /** Products of B stored n×k with at most this many rows take dot products with B's rows where they lie. */
-    static final int DOT_MAX_ROWS = 16;
+    static final int DOT_MAX_ROWS = Integer.getInteger("fulgur.gemm.dotRows", 16);
     /** Products with at most this many rows read B where it lies (B k×n) instead of packing it. */
     static final int UNPACKED_B_MAX_ROWS = Integer.getInteger("fulgur.gemm.unpackedRows", 128);
 
