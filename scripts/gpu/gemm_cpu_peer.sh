@@ -33,7 +33,7 @@ def read(path):
         for line in open(path):
             f = line.rstrip("\n").split("\t")
             if len(f) >= 3:
-                rows[f[0]] = f
+                rows[f[0].lower().removesuffix(":nn")] = f  # the same size as both tools spell it
     except FileNotFoundError:
         pass
     return rows
