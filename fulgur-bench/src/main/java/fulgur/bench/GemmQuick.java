@@ -177,20 +177,34 @@ final class GemmQuick {
     }
 
     /**
-     * Calls for at least {@code warmupSeconds} and 3 calls, and on until a call is within 1.3× of the fastest so far
-     * (for at most 10 s more): the Vector API is slow until C2 has compiled the kernels (an interpreted GEMV takes
-     * a second), so a fixed time is not enough.
+     * Calls for at least {@code warmupSeconds} and 3 calls, and on (for at most 30 s more) until a call runs at
+     * 1 % of one core's FMA peak or better and within 1.3× of the fastest so far. The Vector API runs hundreds of
+     * times slower until C2 has compiled the kernels, which takes seconds (a 256³ product takes 0.3 s a call for
+     * the first five seconds), and slow calls can be steady, so neither a fixed time nor steadiness is enough;
+     * compiled code, even a GEMV streaming its matrix from memory, runs well above that floor.
      */
     static void warmUp(Shape s, MemorySegment a, MemorySegment b, MemorySegment c, double warmupSeconds) {
+        double floor = 0.01 * warmPeak() / fulgur.backend.cpu.Parallel.threads();
         long start = System.nanoTime();
         long bestCall = Long.MAX_VALUE, lastCall = Long.MAX_VALUE;
         for (int i = 0; i < 3 || System.nanoTime() - start < warmupSeconds * 1e9
-                || (lastCall > 1.3 * bestCall && System.nanoTime() - start < (warmupSeconds + 10) * 1e9); i++) {
+                || ((lastCall > 1.3 * bestCall || s.flops() / lastCall < floor)
+                    && System.nanoTime() - start < (warmupSeconds + 30) * 1e9); i++) {
             long t0 = System.nanoTime();
             call(s, a, b, c);
             lastCall = System.nanoTime() - t0;
             bestCall = Math.min(bestCall, lastCall);
         }
+    }
+
+    private static volatile double warmPeak;
+
+    /** The all-core FMA peak, measured once per run, for the warm-up's floor. */
+    private static double warmPeak() {
+        if (warmPeak == 0) {
+            warmPeak = FmaPeak.gflops(3);
+        }
+        return warmPeak;
     }
 
     static void call(Shape s, MemorySegment a, MemorySegment b, MemorySegment c) {
