@@ -40,13 +40,14 @@ final class GemmF32 {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     static final int L = S.length();
     /**
-     * Products with fewer multiply-adds than this (about 50 µs on one core) run on the calling thread only:
-     * waking a pool thread costs more than it saves below that.
+     * Multiply-adds each thread must get (about 20 µs on one core): fewer threads take a product smaller than
+     * this times the thread count, and below it the product runs on the calling thread only, since waking a pool
+     * thread costs more than it saves.
      */
     static final long PARALLEL_MIN_FMAS = 1L << 20;
     /**
-     * Few-row products (bound by reading B) smaller than this run on the calling thread: one core streams a 9 MiB
-     * weight in about 0.1 ms, and waking the pool can cost that much, or far more on a machine running other work.
+     * The same for few-row products (bound by reading B): one core streams a 9 MiB weight in about 0.1 ms, and
+     * waking the pool can cost that much, or far more on a machine running other work.
      */
     static final long FEW_ROWS_PARALLEL_MIN_FMAS = 1L << 22;
     /** Largest B (elements) that fewer rows than the kernel's still multiply in place, one pass over B per row. */
@@ -82,14 +83,15 @@ final class GemmF32 {
             scale(m, n, beta, c, cOff, ldc);
             return;
         }
-        if ((long) m * n * k < PARALLEL_MIN_FMAS) {
-            threads = 1;
-        }
+        // every thread gets at least PARALLEL_MIN_FMAS of work (tens of microseconds): on many cores a small
+        // product spread over all of them would spend more on the hand-off than on the product
+        threads = (int) Math.max(1, Math.min(threads, (long) m * n * k / PARALLEL_MIN_FMAS));
         if (m == 1 || (transB && m <= DOT_MAX_ROWS) || (m < kern.mr && (long) k * n <= FEW_ROWS_MAX_B)) {
             // one row (decoding, GEMV), a few rows against B stored n×k (x·Wᵀ while decoding a small batch), or a
             // few against a B that stays in cache: read B in place, no packing
             int chunks = ceilDiv(n, 4 * L);
-            if (threads == 1 || chunks < 2 || (long) m * n * k < FEW_ROWS_PARALLEL_MIN_FMAS) {
+            threads = (int) Math.max(1, Math.min(threads, (long) m * n * k / FEW_ROWS_PARALLEL_MIN_FMAS));
+            if (threads == 1 || chunks < 2) {
                 fewRows(transA, transB, m, 0, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
             } else {
                 int parts = Math.min(threads, chunks);
