@@ -123,8 +123,9 @@ final class GemmF32 {
         if (batch == 0 || m == 0 || n == 0) {
             return;
         }
-        int threads = parallel ? Parallel.threads() : 1;
         long fmas = (long) m * n * Math.max(k, 1);
+        // as for one product: each thread gets at least PARALLEL_MIN_FMAS of the whole batch's work
+        int threads = parallel ? (int) Math.max(1, Math.min(Parallel.threads(), batch * fmas / PARALLEL_MIN_FMAS)) : 1;
         if (batch == 1 || threads == 1) {
             for (int i = 0; i < batch; i++) {
                 gemm(parallel, transA, transB, m, n, k, alpha, a, aOff + i * strideA, lda, b, bOff + i * strideB, ldb,
