@@ -13,8 +13,9 @@ import java.util.SplittableRandom;
 
 /**
  * The {@code gemm} quick benchmark: f32 {@link Gemm#sgemm} (alpha 1, beta 0) at 1024³, 4096×4096×1024 and the
- * shapes of a ~100M-parameter model's layers, skinny decoding ones included ({@link #SHAPES}), in GFLOP/s (2·m·n·k per call) as the median of several timed calls after a warm-up, with the
- * FMA peak measured in the same run and the fractions:
+ * shapes of a ~100M-parameter model's layers, skinny decoding ones included ({@link #SHAPES}), in GFLOP/s
+ * (2·m·n·k per call) as the median of several timed calls after a warm-up, with the FMA peak measured in the same
+ * run and the fractions:
  * <ul>
  *   <li>{@code fraction_of_peak}: median GFLOP/s over the best all-core peak of the run (the headline figure);</li>
  *   <li>{@code fraction_of_peak_best}: the best call over that peak;</li>

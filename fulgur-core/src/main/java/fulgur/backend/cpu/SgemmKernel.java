@@ -29,9 +29,6 @@ abstract class SgemmKernel {
     /** Computes one micro-tile into {@code tile} (row stride {@link #nr}); reads nothing of C. */
     abstract void compute(int kc, MemorySegment ap, long aByte, MemorySegment b, long bByte, long bStride, float[] tile);
 
-    /** The vector species this kernel runs on. */
-    abstract VectorSpecies<Float> species();
-
     @Override
     public String toString() {
         return getClass().getSimpleName() + "[" + mr + "×" + nr + ", " + lanes + " lanes]";

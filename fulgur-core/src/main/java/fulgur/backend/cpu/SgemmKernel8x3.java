@@ -25,11 +25,6 @@ final class SgemmKernel8x3 extends SgemmKernel {
     }
 
     @Override
-    VectorSpecies<Float> species() {
-        return S;
-    }
-
-    @Override
     void compute(int kc, MemorySegment ap, long aByte, MemorySegment b, long bByte, long bStride, float[] tile) {
         FloatVector c00 = FloatVector.zero(S), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00,
                 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00,

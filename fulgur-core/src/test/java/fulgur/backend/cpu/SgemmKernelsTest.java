@@ -157,10 +157,12 @@ class SgemmKernelsTest {
             for (CpuCaches caches : new CpuCaches[] {new CpuCaches(32 << 10, 1 << 20, 32 << 20),
                     new CpuCaches(48 << 10, 2 << 20, 105L << 20), new CpuCaches(32 << 10, 256 << 10, 8 << 20)}) {
                 GemmBlocking blk = GemmBlocking.of(kern, caches);
-                assertThat((long) kern.mr * blk.kc() * 4).as("A micro-panel in half of L1").isLessThanOrEqualTo(caches.l1() / 2);
+                assertThat((long) kern.mr * blk.kc() * 4).as("A micro-panel in half of L1")
+                        .isLessThanOrEqualTo(caches.l1() / 2);
                 assertThat(blk.nb() % kern.nr).isZero();
                 assertThat(blk.nb()).isGreaterThanOrEqualTo(kern.nr);
-                assertThat((long) blk.kc() * blk.nb() * 4).as("B slice in half of L2").isLessThanOrEqualTo(Math.max(caches.l2() / 2, (long) blk.kc() * kern.nr * 4));
+                assertThat((long) blk.kc() * blk.nb() * 4).as("B slice in half of L2")
+                        .isLessThanOrEqualTo(Math.max(caches.l2() / 2, (long) blk.kc() * kern.nr * 4));
             }
         }
     }
