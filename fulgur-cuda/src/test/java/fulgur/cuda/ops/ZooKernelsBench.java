@@ -25,9 +25,9 @@ import java.util.function.Supplier;
  * stream, 3 warm-ups, the median of {@code --reps} runs (default 10) in each of {@code --rounds} rounds (default 2, the
  * ops alternating between rounds); inputs drawn on the device (uniform, never zero, each tensor above the 50 MB L2 at
  * the large shapes); outputs are freshly allocated and poisoned (NaN) per call and, in the first round, checked for
- * non-finite values after the timed runs. Prints ms per round, the device time of the op's kernels alone (CUDA events around each launch, 3
- * more calls: "kernels", with the share of each kernel below the row) and the bandwidth achieved on the fewest bytes
- * the op must move (inputs read once, outputs written once) at the best round.
+ * non-finite values after the timed runs. Prints ms per round, the device time of the op's kernels alone (CUDA events
+ * around each launch, 3 more calls: "kernels", with the share of each kernel below the row) and the bandwidth achieved
+ * on the fewest bytes the op must move (inputs read once, outputs written once) at the best round.
  * <pre>java --enable-native-access=ALL-UNNAMED -cp 'jars/*' fulgur.cuda.ops.ZooKernelsBench [--reps 10] [--rounds 2]
  *     [--only gla,decode,lightnet,conv,lcsm]</pre>
  */
