@@ -5,8 +5,9 @@
 # compiles the warpgroup kernels' settings variants with NVRTC, cached in FULGUR_KERNEL_CACHE). Logs and a summary go
 # to OUT.
 #   DIR=staged-dir OUT=out/attn bash DIR/attn-kernels.sh          (or: bash scripts/gpu/attn-kernels.sh staged-dir)
-# Optional: STAGES (default "tests bench peer"), TESTS (test classes), BENCH_ARGS (AttnMoeBench arguments), PEER_ARGS,
-# T_TESTS / T_BENCH / T_PEER (seconds; defaults 240 / 180 / 60).
+# Optional: STAGES (default "tests bench peer"), TESTS (test classes; empty: none), FLASH_KERNELS (the kernels the
+# flash-attention tests run, default "mma_sync wgmma"), BENCH_ARGS (AttnMoeBench arguments), PEER_ARGS,
+# T_TESTS / T_BENCH / T_PEER (seconds; defaults 240 / 180 / 60), XMX (the JVMs' heap, 32g).
 set -uo pipefail
 DIR=${DIR:-${1:-$(cd "$(dirname "$0")" && pwd)}}
 OUT=${OUT:-out/attn}
@@ -32,16 +33,19 @@ if [[ -z ${FULGUR_LIBCUBLASLT:-} ]]; then p=$(find_lib libcublasLt.so.13); [[ -n
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.used,memory.total --format=csv,noheader 2>/dev/null | tee "$OUT/gpu.txt"
 
 export CLASSPATH="$DIR/jars/*"
-J="$JAVA --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -Xmx32g -XX:+UseParallelGC -Dfulgur.cuda.verbose=true"
+J="$JAVA --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -Xmx${XMX:-32g} -XX:+UseParallelGC -Dfulgur.cuda.verbose=true"
 # three JVMs: the flash-attention tests last and apart, the mma.sync kernels then the warpgroup ones, so that a fault
 # in one (a sticky CUDA error) spares the others
-TESTS=${TESTS:-fulgur.cuda.ops.attention.AttentionArgumentsTest fulgur.cuda.ops.moe.MoeArgumentsTest fulgur.cuda.ops.attention.PagedAttentionGpuTest fulgur.cuda.ops.moe.MoeGpuTest}
+TESTS=${TESTS-fulgur.cuda.ops.attention.AttentionArgumentsTest fulgur.cuda.ops.moe.MoeArgumentsTest fulgur.cuda.ops.attention.PagedAttentionGpuTest fulgur.cuda.ops.moe.MoeGpuTest}
 TESTS_FLASH=${TESTS_FLASH:-fulgur.cuda.ops.attention.FlashAttentionGpuTest}
 if [[ $STAGES == *tests* ]]; then
   echo "== tests"
-  timeout ${T_TESTS:-240} $J fulgur.cuda.GpuTestMain $TESTS > "$OUT/tests.log" 2>&1
-  echo "tests exit $?" | tee -a "$OUT/tests.log"
-  for fam in mma_sync wgmma; do
+  : > "$OUT/tests.log"
+  if [[ -n $TESTS ]]; then
+    timeout ${T_TESTS:-240} $J fulgur.cuda.GpuTestMain $TESTS >> "$OUT/tests.log" 2>&1
+    echo "tests exit $?" | tee -a "$OUT/tests.log"
+  fi
+  for fam in ${FLASH_KERNELS:-mma_sync wgmma}; do
     [[ -z $TESTS_FLASH ]] && break
     timeout ${T_TESTS:-240} $J -Dfulgur.cuda.attention.testKernels=$fam fulgur.cuda.GpuTestMain $TESTS_FLASH >> "$OUT/tests.log" 2>&1
     echo "flash tests ($fam) exit $?" | tee -a "$OUT/tests.log"

@@ -6,7 +6,8 @@
 # outcome.
 #   DIR=staged-dir OUT=out/wire bash DIR/wire-tests.sh          (or: DIR=staged-dir bash scripts/gpu/wire-tests.sh)
 # Optional: CLASSES (test classes, default below), T_CLASS (seconds per class, 90), T_GRAPH (seconds for the captured
-# training test, 180). Run from the repository root (KernelTableTest reads docs/kernels.md).
+# training test, 180), MATCH / SKIP (extended regular expressions: run only the classes that match MATCH and not SKIP),
+# XMX (the JVMs' heap, 32g). Run from the repository root (KernelTableTest reads docs/kernels.md).
 set -uo pipefail
 DIR=${DIR:-$(cd "$(dirname "$0")" && pwd)}
 OUT=${OUT:-out/wire}
@@ -29,7 +30,7 @@ if [[ -z ${FULGUR_LIBNVRTC:-} ]]; then p=$(find_lib libnvrtc.so.13); [[ -n $p ]]
 if [[ -z ${FULGUR_LIBCUBLASLT:-} ]]; then p=$(find_lib libcublasLt.so.13); [[ -n $p ]] && export FULGUR_LIBCUBLASLT=$p; fi
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.used,memory.total --format=csv,noheader 2>/dev/null | tee "$OUT/gpu.txt"
 export CLASSPATH="$DIR/jars/*"
-J="$JAVA --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -Xmx32g -XX:+UseParallelGC -Dfulgur.cuda.verbose=true"
+J="$JAVA --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -Xmx${XMX:-32g} -XX:+UseParallelGC -Dfulgur.cuda.verbose=true"
 CLASSES=${CLASSES:-fulgur.cuda.KernelTableTest \
 fulgur.cuda.ops.gla.CudaGlaGpuTest fulgur.cuda.ops.gla.CudaLogDecayGpuTest fulgur.cuda.ops.lightnet.CudaLightNetGpuTest fulgur.cuda.ops.lcsm.CudaLcsmGpuTest \
 fulgur.cuda.ops.conv.CudaShortConvGpuTest fulgur.cuda.ops.attention.CudaAttentionGpuTest fulgur.cuda.ops.moe.CudaMoeGpuTest \
@@ -38,6 +39,8 @@ fulgur.cuda.zoo.ZooBf16GpuTest fulgur.cuda.zoo.GlaModelsGpuTest fulgur.cuda.zoo.
 fulgur.cuda.zoo.MoeLcsmGpuTest fulgur.cuda.zoo.EveryArchitectureGraphGpuTest}
 : > "$OUT/summary.txt"
 for c in $CLASSES; do
+  [[ $c =~ ${MATCH:-.} ]] || continue
+  [[ -n ${SKIP:-} && $c =~ $SKIP ]] && continue
   t=${T_CLASS:-90}
   [[ $c == *EveryArchitectureGraphGpuTest ]] && t=${T_GRAPH:-180}
   log="$OUT/${c##*.}.log"

@@ -2,7 +2,8 @@
 # Runs the op-family kernels' tests (GLA, LightNet, short convolution, LCSM), their benchmark and the fla peers on a
 # GPU host, from a folder staged by scripts/gpu/stage-backend.sh (which also copies this script). Logs go to OUT.
 #   DIR=staged-dir OUT=out/zoo bash DIR/zoo-kernels.sh
-# Each stage is bounded by timeout (T_TESTS, T_BENCH, T_PEER seconds; about 8 minutes in all by default).
+# Each stage is bounded by timeout (T_TESTS, T_BENCH, T_PEER seconds; about 8 minutes in all by default). XMX: the
+# JVMs' heap (32g).
 # The GLA tests dump their tensor-core cases (inputs, f64 reference, our errors) into OUT/dump; the peer runs fla's
 # chunk_gla on them, and divides our benchmark's times (OUT/bench.log) by fla's.
 # The peer needs PyTorch and flash-linear-attention's sources in PEER_DIR (default .peer/fla).
@@ -29,7 +30,7 @@ if [[ -z ${FULGUR_LIBNVRTC:-} ]]; then p=$(find_lib libnvrtc.so.13); [[ -n $p ]]
 if [[ -z ${FULGUR_LIBCUBLASLT:-} ]]; then p=$(find_lib libcublasLt.so.13); [[ -n $p ]] && export FULGUR_LIBCUBLASLT=$p; fi
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.used,memory.total --format=csv,noheader 2>/dev/null | tee "$OUT/gpu.txt"
 export CLASSPATH="$DIR/jars/*"
-J="$JAVA --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -Xmx32g -XX:+UseParallelGC -Dfulgur.cuda.verbose=true"
+J="$JAVA --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -Xmx${XMX:-32g} -XX:+UseParallelGC -Dfulgur.cuda.verbose=true"
 TESTS=${TESTS:-fulgur.cuda.ops.ZooKernelsValidationTest fulgur.cuda.ops.gla.GlaKernelsTest fulgur.cuda.ops.gla.GlaKernelsGpuTest \
 fulgur.cuda.ops.lightnet.LightNetKernelsGpuTest fulgur.cuda.ops.conv.ShortConvKernelsGpuTest fulgur.cuda.ops.lcsm.LcsmKernelsGpuTest}
 if [[ $STAGES == *tests* ]]; then
