@@ -12,8 +12,9 @@
 # FLA_CACHE_RESULTS=0, so the timed runs tune on an idle GPU). Phase 2 has the GPU to itself and times, one part after
 # the other: the architectures against their references, the family kernels against fla, attention and MoE against
 # PyTorch. Every part has a budget in seconds; a part past its budget is ended with its processes, and nothing starts
-# after DEADLINE seconds from the start (default 540). OUT gets each part's logs under its own folder, parts.txt (exit
-# code and seconds of every part) and summary.txt.
+# after DEADLINE seconds from the start (default 540). The parts work in WORK (default /tmp/zoo-round: test dumps and
+# training checkpoints stay there); OUT gets summary.txt, parts.txt (exit code and seconds of every part), the
+# architectures' table (zoo.md, zoo.jsonl) and every log in logs.tar.gz.
 # Optional: PARTS (default "tests bench zoo"; "tests": phase 1's tests, "bench": the kernel timings, "zoo": the
 # architectures), DEADLINE, T_PHASE1 (210), T_ZOO (200), T_ZOO_RUN (one training run, 90), T_KBENCH (50), T_KPEER (50),
 # T_ABENCH (50), T_APEER (30), XMX (heap of each phase-1 JVM, 12g).
@@ -24,6 +25,9 @@ PEER_DIR=$(cd "${PEER_DIR:-.peer/flash-linear-attention}" && pwd) || { echo "PEE
 OUT=${OUT:-out/round}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
+W=${WORK:-/tmp/zoo-round}
+rm -rf "$W"
+mkdir -p "$W"
 PARTS=${PARTS:-tests bench zoo}
 DEADLINE=${DEADLINE:-540}
 export PEER_DIR XMX=${XMX:-12g}
@@ -36,11 +40,13 @@ python3 -c 'import einops' 2>/dev/null || {
 [[ -x /tmp/jre/bin/java ]] || tar xzf "$DIR/jre.tgz" -C /tmp
 corpus=/tmp/zoo-corpus.txt
 [[ -f $corpus ]] || head -c 30000000 /dev/urandom | base64 > "$corpus"
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.used,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
-nvidia-smi --query-gpu=timestamp,memory.used,utilization.gpu --format=csv -l 5 > "$OUT/gpu-use.csv" 2>/dev/null &
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.used,memory.total --format=csv,noheader | tee "$W/gpu.txt"
+python3 -c 'import torch, transformers, triton; print("torch", torch.__version__, "transformers", transformers.__version__,
+  "triton", triton.__version__)' 2>&1 | tail -n 1 | tee "$W/python.txt"
+nvidia-smi --query-gpu=timestamp,memory.used,utilization.gpu --format=csv -l 5 > "$W/gpu-use.csv" 2>/dev/null &
 smi=$!
 t0=$SECONDS
-: > "$OUT/parts.txt"
+: > "$W/parts.txt"
 
 left() { echo $(( DEADLINE - (SECONDS - t0) )); }
 # the smaller of a part's budget and the time left before the deadline
@@ -54,10 +60,10 @@ end_tree() {  # TERM, then KILL, a part's process and everything it started
   kill -TERM $pids 2>/dev/null; sleep 3; kill -KILL $pids 2>/dev/null
 }
 declare -A PID START CAP
-launch() {  # name budget command...: runs in the background, its output in OUT/name.out
+launch() {  # name budget command...: runs in the background, its output in WORK/name.out
   local n=$1 c; c=$(cap "$2"); shift 2
-  if (( c < 10 )); then echo "$(printf '%-16s' "$n") skipped: $(left) s left before the deadline" | tee -a "$OUT/parts.txt"; return; fi
-  ( "$@" ) > "$OUT/$n.out" 2>&1 &
+  if (( c < 10 )); then echo "$(printf '%-16s' "$n") skipped: $(left) s left before the deadline" | tee -a "$W/parts.txt"; return; fi
+  ( "$@" ) > "$W/$n.out" 2>&1 &
   PID[$n]=$! START[$n]=$SECONDS CAP[$n]=$c
   echo "[$(( SECONDS - t0 )) s] $n started (budget $c s)"
 }
@@ -71,7 +77,7 @@ await() {  # names...: until each has ended, or been ended at its budget
       over=""
       if kill -0 "$p" 2>/dev/null; then end_tree "$p"; over="  ended at its budget"; fi
       wait "$p"; rc=$?
-      echo "$(printf '%-16s' "$n") exit $rc  $(( SECONDS - START[$n] )) s$over" | tee -a "$OUT/parts.txt"
+      echo "$(printf '%-16s' "$n") exit $rc  $(( SECONDS - START[$n] )) s$over" | tee -a "$W/parts.txt"
       PID[$n]=""
     done
     (( busy )) || return 0
@@ -85,15 +91,15 @@ T1=${T_PHASE1:-210}
 lanes=()
 if has tests; then
   # the registry tests in three lanes (op families, models, captured training), each class bounded inside its lane
-  launch wire-ops "$T1" env OUT="$OUT/wire-ops" DIR="$DIR" MATCH='KernelTableTest|\.ops\.' T_CLASS=120 bash "$here/wire-tests.sh"
-  launch wire-models "$T1" env OUT="$OUT/wire-models" DIR="$DIR" MATCH='\.zoo\.' SKIP='EveryArchitectureGraph' T_CLASS=150 \
+  launch wire-ops "$T1" env OUT="$W/wire-ops" DIR="$DIR" MATCH='KernelTableTest|\.ops\.' T_CLASS=120 bash "$here/wire-tests.sh"
+  launch wire-models "$T1" env OUT="$W/wire-models" DIR="$DIR" MATCH='\.zoo\.' SKIP='EveryArchitectureGraph' T_CLASS=150 \
     bash "$here/wire-tests.sh"
-  launch wire-graph "$T1" env OUT="$OUT/wire-graph" DIR="$DIR" MATCH='EveryArchitectureGraph' T_GRAPH=$(( T1 - 10 )) \
+  launch wire-graph "$T1" env OUT="$W/wire-graph" DIR="$DIR" MATCH='EveryArchitectureGraph' T_GRAPH=$(( T1 - 10 )) \
     bash "$here/wire-tests.sh"
-  launch zoo-k-tests "$T1" env OUT="$OUT/zoo-kernels" DIR="$DIR" STAGES=tests T_TESTS=$(( T1 - 10 )) bash "$here/zoo-kernels.sh"
-  launch attn-wgmma "$T1" env OUT="$OUT/attn" DIR="$DIR" STAGES=tests FLASH_KERNELS=wgmma T_TESTS=$(( T1 / 2 - 5 )) \
+  launch zoo-k-tests "$T1" env OUT="$W/zoo-kernels" DIR="$DIR" STAGES=tests T_TESTS=$(( T1 - 10 )) bash "$here/zoo-kernels.sh"
+  launch attn-wgmma "$T1" env OUT="$W/attn" DIR="$DIR" STAGES=tests FLASH_KERNELS=wgmma T_TESTS=$(( T1 / 2 - 5 )) \
     bash "$here/attn-kernels.sh"
-  launch attn-mma "$T1" env OUT="$OUT/attn-mma" DIR="$DIR" STAGES=tests TESTS= FLASH_KERNELS=mma_sync T_TESTS=$(( T1 - 10 )) \
+  launch attn-mma "$T1" env OUT="$W/attn-mma" DIR="$DIR" STAGES=tests TESTS= FLASH_KERNELS=mma_sync T_TESTS=$(( T1 - 10 )) \
     bash "$here/attn-kernels.sh"
   lanes+=(wire-ops wire-models wire-graph zoo-k-tests attn-wgmma attn-mma)
 fi
@@ -101,7 +107,7 @@ fi
 # benchmark's NVRTC variants; nothing they time is kept
 export CLASSPATH="$DIR/jars/*"
 if has zoo; then
-  mkdir -p "$OUT/warm"
+  mkdir -p "$W/warm"
   launch warm-fla-1 "$T1" env FLA_CACHE_RESULTS=0 python3 "$here/zoo_peers.py" --arch hgrn2,lightnet --config-dir "$here/zoo" \
     --batch 2 --seq-len 2048 --steps 2 --measure 1
   launch warm-fla-2 "$T1" env FLA_CACHE_RESULTS=0 python3 "$here/zoo_peers.py" --arch gla,tnl --config-dir "$here/zoo" \
@@ -111,45 +117,48 @@ fi
 if has bench; then
   launch warm-fla-ops "$T1" env FLA_CACHE_RESULTS=0 python3 "$here/gla_peer.py" --reps 1 --rounds 1
   launch warm-attn "$T1" /tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx8g \
-    fulgur.cuda.bench.AttnMoeBench --out "$OUT/warm" --reps 1 --rounds 1 --sections attn --attn 1x1024x16x64,1x1024x16x128
+    fulgur.cuda.bench.AttnMoeBench --out "$W/warm" --reps 1 --rounds 1 --sections attn --attn 1x1024x16x64,1x1024x16x128
   lanes+=(warm-fla-ops warm-attn)
 fi
 (( ${#lanes[@]} )) && await "${lanes[@]}"
 
 echo "== phase 2: timings, the GPU alone ($(left) s to the deadline)"
 if has zoo; then
-  launch zoo "${T_ZOO:-200}" env OUT="$OUT/zoo" DIR="$DIR" BATCHES=8 ROUNDS=1 T_RUN="${T_ZOO_RUN:-90}" bash "$here/zoo_bench.sh"
+  launch zoo "${T_ZOO:-200}" env OUT="$W/zoo" DIR="$DIR" BATCHES=8 ROUNDS=1 T_RUN="${T_ZOO_RUN:-90}" bash "$here/zoo_bench.sh"
   await zoo
-  [[ -f $OUT/zoo/zoo.jsonl ]] && python3 "$here/zoo_table.py" --table "$OUT/zoo/zoo.jsonl" > "$OUT/zoo/zoo.md"
+  [[ -f $W/zoo/zoo.jsonl ]] && python3 "$here/zoo_table.py" --table "$W/zoo/zoo.jsonl" > "$W/zoo/zoo.md"
 fi
 if has bench; then
   tb=${T_KBENCH:-50} tp=${T_KPEER:-50}
-  launch zoo-k-bench $(( tb + tp + 10 )) env OUT="$OUT/zoo-kernels" DIR="$DIR" STAGES="bench peer" T_BENCH="$tb" T_PEER="$tp" \
+  launch zoo-k-bench $(( tb + tp + 10 )) env OUT="$W/zoo-kernels" DIR="$DIR" STAGES="bench peer" T_BENCH="$tb" T_PEER="$tp" \
     bash "$here/zoo-kernels.sh"
   await zoo-k-bench
   tb=${T_ABENCH:-50} tp=${T_APEER:-30}
-  launch attn-bench $(( tb + tp + 10 )) env OUT="$OUT/attn" DIR="$DIR" STAGES="bench peer" T_BENCH="$tb" T_PEER="$tp" \
+  launch attn-bench $(( tb + tp + 10 )) env OUT="$W/attn" DIR="$DIR" STAGES="bench peer" T_BENCH="$tb" T_PEER="$tp" \
     bash "$here/attn-kernels.sh"
   await attn-bench
 fi
 kill "$smi" 2>/dev/null
 
 {
-  echo "=================== zoo round: $(cat "$OUT/gpu.txt"), $(( SECONDS - t0 )) s"
-  cat "$OUT/parts.txt"
+  echo "=================== zoo round: $(cat "$W/gpu.txt"); $(cat "$W/python.txt"); $(( SECONDS - t0 )) s"
+  cat "$W/parts.txt"
   echo "-- test classes (exit, seconds, counts)"
-  cat "$OUT"/wire-*/summary.txt 2>/dev/null
-  grep -hE "tests (successful|failed|aborted)|exit" "$OUT/zoo-kernels/tests.log" "$OUT/attn/tests.log" "$OUT/attn-mma/tests.log" 2>/dev/null
+  cat "$W"/wire-*/summary.txt 2>/dev/null
+  grep -hE "tests (successful|failed|aborted)|exit" "$W/zoo-kernels/tests.log" "$W/attn/tests.log" "$W/attn-mma/tests.log" 2>/dev/null
   echo "-- failures"
-  grep -hE "^\[(FAILED|ABORTED)\]|FAILED" "$OUT"/wire-*/*.log "$OUT/zoo-kernels/tests.log" "$OUT/attn/tests.log" \
-    "$OUT/attn-mma/tests.log" 2>/dev/null | head -60
+  grep -hE "^\[(FAILED|ABORTED)\]|FAILED" "$W"/wire-*/*.log "$W/zoo-kernels/tests.log" "$W/attn/tests.log" \
+    "$W/attn-mma/tests.log" 2>/dev/null | head -60
   echo "-- architectures against their references (batch 8, T = 2048)"
-  cat "$OUT/zoo/zoo.md" 2>/dev/null
+  cat "$W/zoo/zoo.md" 2>/dev/null
   echo "-- family kernels against fla"
-  sed -n '/^=== fulgur op-family/,/^$/p' "$OUT/zoo-kernels/bench.log" 2>/dev/null
-  sed -n '/^=== chunk_gla against/,/^$/p;/^=== fla peers/,$p' "$OUT/zoo-kernels/peer.log" 2>/dev/null
+  sed -n '/^=== fulgur op-family/,/^$/p' "$W/zoo-kernels/bench.log" 2>/dev/null
+  sed -n '/^=== chunk_gla against/,/^$/p;/^=== fla peers/,$p' "$W/zoo-kernels/peer.log" 2>/dev/null
   echo "-- attention and MoE against PyTorch"
-  grep -hE "^=== |^(flash|paged|MoE|attention|decode|moe)|FAILED" "$OUT/attn/bench.log" 2>/dev/null
-  grep -hE "^(torch|flash_attn|===|\|)|FAILED|Error" "$OUT/attn/peer.log" 2>/dev/null
-} > "$OUT/summary.txt"
-cat "$OUT/summary.txt"
+  grep -hE "^=== |^(flash|paged|MoE|attention|decode|moe)|FAILED" "$W/attn/bench.log" 2>/dev/null
+  grep -hE "^(torch|flash_attn|===|\|)|FAILED|Error" "$W/attn/peer.log" 2>/dev/null
+} > "$W/summary.txt"
+cat "$W/summary.txt"
+cp "$W/summary.txt" "$W/parts.txt" "$OUT/"
+cp "$W/zoo/zoo.md" "$W/zoo/zoo.jsonl" "$OUT/" 2>/dev/null
+tar czf "$OUT/logs.tar.gz" -C "$W" --exclude=dump --exclude=checkpoint .

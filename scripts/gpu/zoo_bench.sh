@@ -37,6 +37,7 @@ fulgur_run() {  # arch batch round
   local rc=$?
   python3 "$here/zoo_table.py" --fulgur-run "$run" --arch "$a" --batch "$b" --seq-len "$SEQ" --rc "$rc" \
     --measure 15 >> "$OUT/zoo.jsonl"
+  rm -rf "$run/checkpoint"  # 1.8 GB a run at these sizes; the table needs only metrics.jsonl
   echo "fulgur $a batch $b: $(tail -n 1 "$OUT/zoo.jsonl")"
 }
 fulgur_side() {  # round
