@@ -7,17 +7,17 @@
 # scripts/gpu/stage-backend.sh:
 #   DIR=staged-dir PEER_DIR=.peer/flash-linear-attention OUT=out/round bash scripts/gpu/zoo-round.sh
 #
-# Phase 1 shares the GPU and times nothing: the test classes in five JVMs side by side, while fla's Triton kernels and
-# the attention benchmark's NVRTC variants compile in warm-up runs (fla's autotuning choices are not kept from them:
-# FLA_CACHE_RESULTS=0, so the timed runs tune on an idle GPU). Phase 2 has the GPU to itself and times, one part after
-# the other: the architectures against their references, the family kernels against fla, attention and MoE against
-# PyTorch. Every part has a budget in seconds; a part past its budget is ended with its processes, and nothing starts
-# after DEADLINE seconds from the start (default 540). The parts work in WORK (default /tmp/zoo-round: test dumps and
-# training checkpoints stay there); OUT gets summary.txt, parts.txt (exit code and seconds of every part), the
-# architectures' table (zoo.md, zoo.jsonl) and every log in logs.tar.gz.
+# Phase 1 shares the GPU and times nothing: the test classes in six JVM lanes side by side, while fla's Triton kernels
+# and the attention benchmark's NVRTC variants compile in warm-up runs (fla's autotuning choices are not kept from
+# them: FLA_CACHE_RESULTS=0, so the timed runs tune on an idle GPU). Phase 2 has the GPU to itself and times, one part
+# after the other: the family kernels against fla, attention and MoE against PyTorch, then the architectures against
+# their references in the time left. Every part has a budget in seconds; a part past its budget is ended with its processes,
+# and no part runs past DEADLINE seconds from the start (default 550). The parts work in WORK (default
+# /tmp/zoo-round: test dumps and training checkpoints stay there); OUT gets summary.txt, parts.txt (exit code and
+# seconds of every part), the architectures' table (zoo.md, zoo.jsonl) and every log in logs.tar.gz.
 # Optional: PARTS (default "tests bench zoo"; "tests": phase 1's tests, "bench": the kernel timings, "zoo": the
-# architectures), DEADLINE, T_PHASE1 (210), T_ZOO (200), T_ZOO_RUN (one training run, 90), T_KBENCH (50), T_KPEER (50),
-# T_ABENCH (50), T_APEER (30), XMX (heap of each phase-1 JVM, 12g).
+# architectures), DEADLINE, T_PHASE1 (200), T_KBENCH (45), T_KPEER (45), T_ABENCH (45), T_APEER (30), T_ZOO (260),
+# T_ZOO_RUN (one training run, 90), XMX (heap of each phase-1 JVM, 12g).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 DIR=$(cd "${DIR:?DIR: the folder staged by scripts/gpu/stage-backend.sh}" && pwd)
@@ -29,7 +29,7 @@ W=${WORK:-/tmp/zoo-round}
 rm -rf "$W"
 mkdir -p "$W"
 PARTS=${PARTS:-tests bench zoo}
-DEADLINE=${DEADLINE:-540}
+DEADLINE=${DEADLINE:-550}
 export PEER_DIR XMX=${XMX:-12g}
 export FULGUR_KERNEL_CACHE=${FULGUR_KERNEL_CACHE:-/tmp/fulgur-kernels}
 mkdir -p "$FULGUR_KERNEL_CACHE"
@@ -87,7 +87,7 @@ await() {  # names...: until each has ended, or been ended at its budget
 has() { [[ " $PARTS " == *" $1 "* ]]; }
 
 echo "== phase 1: tests and warm-ups, the GPU shared ($(left) s to the deadline)"
-T1=${T_PHASE1:-210}
+T1=${T_PHASE1:-200}
 lanes=()
 if has tests; then
   # the registry tests in three lanes (op families, models, captured training), each class bounded inside its lane
@@ -123,20 +123,21 @@ fi
 (( ${#lanes[@]} )) && await "${lanes[@]}"
 
 echo "== phase 2: timings, the GPU alone ($(left) s to the deadline)"
-if has zoo; then
-  launch zoo "${T_ZOO:-200}" env OUT="$W/zoo" DIR="$DIR" BATCHES=8 ROUNDS=1 T_RUN="${T_ZOO_RUN:-90}" bash "$here/zoo_bench.sh"
-  await zoo
-  [[ -f $W/zoo/zoo.jsonl ]] && python3 "$here/zoo_table.py" --table "$W/zoo/zoo.jsonl" > "$W/zoo/zoo.md"
-fi
 if has bench; then
-  tb=${T_KBENCH:-50} tp=${T_KPEER:-50}
+  tb=${T_KBENCH:-45} tp=${T_KPEER:-45}
   launch zoo-k-bench $(( tb + tp + 10 )) env OUT="$W/zoo-kernels" DIR="$DIR" STAGES="bench peer" T_BENCH="$tb" T_PEER="$tp" \
     bash "$here/zoo-kernels.sh"
   await zoo-k-bench
-  tb=${T_ABENCH:-50} tp=${T_APEER:-30}
+  tb=${T_ABENCH:-45} tp=${T_APEER:-30}
   launch attn-bench $(( tb + tp + 10 )) env OUT="$W/attn" DIR="$DIR" STAGES="bench peer" T_BENCH="$tb" T_PEER="$tp" \
     bash "$here/attn-kernels.sh"
   await attn-bench
+fi
+# the architectures last, in the time left (the references train after fulgur's runs, in the order of ARCHS)
+if has zoo; then
+  launch zoo "${T_ZOO:-260}" env OUT="$W/zoo" DIR="$DIR" BATCHES=8 ROUNDS=1 T_RUN="${T_ZOO_RUN:-90}" bash "$here/zoo_bench.sh"
+  await zoo
+  [[ -f $W/zoo/zoo.jsonl ]] && python3 "$here/zoo_table.py" --table "$W/zoo/zoo.jsonl" > "$W/zoo/zoo.md"
 fi
 kill "$smi" 2>/dev/null
 
