@@ -1,0 +1,299 @@
+"""Shared pieces of the golden-fixture scripts: environment (exact fp32: no TF32 anywhere), imports of the reference
+code from .peer/, a few compatibility shims for old reference code on a current transformers, and the harness that
+runs one reference model through prefill, greedy recurrent decoding, the training forward and one backward, and
+writes the fixture.
+
+Fixture layout (one folder per architecture, OUT/golden/<name>/):
+  checkpoint/          what the reference code saves (config.json + model.safetensors)
+  golden.safetensors   input_ids [B,T] int64; prefill_logits [B,T,V] (inference path, cache on);
+                       train_logits [B,T,V] (training-mode forward, no cache); loss [] (mean next-token
+                       cross-entropy of input_ids against themselves shifted by one, the reference's own loss);
+                       decode_tokens [B,N] int64 and decode_logits [B,N,V]: greedy recurrent decoding from the
+                       first prompt_len tokens, decode_logits[:, i] being the logits whose argmax is decode_tokens[:, i]
+                       (step 0 = the prompt's last position, then one token per forward through the cache)
+  grads.safetensors    d loss / d parameter for every parameter, under the reference model's parameter names
+  meta.json            reference, versions, sizes, how exactness was ensured, timings, notes
+"""
+import json
+import math
+import os
+import sys
+import time
+import traceback
+import types
+
+PEER = os.environ.get('PEER_DIR', '.peer')
+# fulgur-made checkpoints converted to the reference layout (committed; the round trips load them)
+ROUNDTRIP_SRC = os.path.join('fulgur-core', 'src', 'test', 'resources', 'golden', 'roundtrip')
+
+# Sizes shared by every fixture.
+BATCH = 2
+SEQ = 24
+PROMPT = 8
+DECODE_STEPS = 8
+VOCAB = 300
+FIRST_ID = 3  # inputs avoid ids 0-2 (pad/bos/eos): torch's Embedding(padding_idx) never gets a gradient there
+
+
+def setup_env():
+    """Must run before torch/triton are imported."""
+    # Triton's tl.dot defaults to TF32 for fp32 inputs; 'ieee' makes any fp32 dot exact (the kernels used here are
+    # the recurrent ones, which have no dot at all, but a stray chunk kernel must not go TF32 either).
+    os.environ.setdefault('TRITON_F32_DEFAULT', 'ieee')
+    # TransNormerLLM's official code reads this at import: False selects its pure-PyTorch attention and SRMSNorm.
+    os.environ['use_triton'] = 'False'
+    for sub in ['flash-linear-attention', 'MetaLA', 'TNL-MoE', 'Lcsm']:
+        p = os.path.join(PEER, sub)
+        if os.path.isdir(p) and p not in sys.path:
+            sys.path.insert(0, p)
+    # einops only where the host has none (fla, MetaLA and the TNL code import it)
+    p = os.path.join(PEER, 'einops')
+    if os.path.isdir(p):
+        sys.path.append(p)
+
+
+def setup_torch(seed):
+    import torch
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        torch.set_float32_matmul_precision('highest')
+    except Exception:
+        pass
+    try:
+        torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction = False
+        torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = False
+    except Exception:
+        pass
+    torch.manual_seed(seed)
+    return 'cuda' if torch.cuda.is_available() else 'cpu'
+
+
+def transformers_compat():
+    """Names old reference code (TNL 2023, MetaLA 2024) imports that newer transformers may have moved or dropped.
+    Only missing names are added; nothing existing is replaced."""
+    import transformers
+    import transformers.configuration_utils as cu
+    import transformers.utils as tu
+    if not hasattr(cu, 'PretrainedConfig') and hasattr(cu, 'PreTrainedConfig'):
+        cu.PretrainedConfig = cu.PreTrainedConfig
+    if not hasattr(transformers, 'PretrainedConfig') and hasattr(cu, 'PretrainedConfig'):
+        transformers.PretrainedConfig = cu.PretrainedConfig
+
+    def passthrough(*a, **k):
+        return lambda f: f
+    for name in ['add_start_docstrings', 'add_start_docstrings_to_model_forward', 'replace_return_docstrings']:
+        if not hasattr(tu, name):
+            setattr(tu, name, passthrough)
+    cfg = getattr(cu, 'PretrainedConfig', None) or getattr(cu, 'PreTrainedConfig')
+    if not hasattr(cfg, 'use_return_dict'):
+        cfg.use_return_dict = property(lambda self: getattr(self, 'return_dict', True))
+    return transformers.__version__
+
+
+def import_fla(module):
+    """Imports fla.<module>; when fla/__init__ (which imports every layer and model) fails, imports the module alone
+    through bare parent packages."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except Exception as first:
+        for m in [m for m in sys.modules if m == 'fla' or m.startswith('fla.')]:
+            del sys.modules[m]
+        root = None
+        for p in sys.path:
+            if os.path.isfile(os.path.join(p, 'fla', '__init__.py')):
+                root = os.path.join(p, 'fla')
+                break
+        if root is None:
+            raise
+        parts = module.split('.')
+        for i in range(1, len(parts)):
+            name = '.'.join(parts[:i])
+            if name in sys.modules:
+                continue
+            pkg = types.ModuleType(name)
+            pkg.__path__ = [os.path.join(root, *parts[1:i])]
+            sys.modules[name] = pkg
+        try:
+            return importlib.import_module(module)
+        except Exception as second:
+            raise ImportError(f'{module}: {first!r}; without fla/__init__: {second!r}') from second
+
+
+def versions():
+    out = {'python': sys.version.split()[0]}
+    for m in ['torch', 'transformers', 'triton', 'safetensors', 'numpy']:
+        try:
+            out[m] = __import__(m).__version__
+        except Exception as e:
+            out[m] = 'unavailable: ' + repr(e)[:100]
+    try:
+        import torch
+        out['device'] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu'
+        out['tf32'] = {'cuda.matmul.allow_tf32': torch.backends.cuda.matmul.allow_tf32,
+                       'cudnn.allow_tf32': torch.backends.cudnn.allow_tf32,
+                       'float32_matmul_precision': torch.get_float32_matmul_precision()}
+    except Exception:
+        pass
+    out['TRITON_F32_DEFAULT'] = os.environ.get('TRITON_F32_DEFAULT')
+    return out
+
+
+def peer_commit(sub):
+    """The commit of a staged peer: .peer/<sub>/COMMIT when the stager wrote one, else 'unknown'."""
+    p = os.path.join(PEER, sub, 'COMMIT')
+    try:
+        with open(p) as f:
+            return f.read().strip()
+    except OSError:
+        return 'unknown (no ' + p + ')'
+
+
+def make_ids(seed, vocab=VOCAB, batch=BATCH, seq=SEQ):
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(FIRST_ID, vocab, (batch, seq), generator=g, dtype=torch.long)
+
+
+def perturb(model, seed, names=(), scale=0.3):
+    """Every 1-D parameter (norm gains, biases, gates' vectors) and the named others get N(0, scale²) noise, so none is
+    trivially 1 or 0. Returns the perturbed names."""
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    done = []
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if p.ndim == 1 or n in names or any(n.endswith(s) for s in names):
+                p.add_(torch.randn(tuple(p.shape), generator=g, dtype=torch.float64).to(p.dtype).to(p.device) * scale)
+                done.append(n)
+    return done
+
+
+def rel(a, b):
+    a = a.double()
+    b = b.double()
+    return ((a - b).norm() / b.norm().clamp_min(1e-300)).item()
+
+
+def save_tensors(path, tensors, meta=None):
+    from safetensors.torch import save_file
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, path, metadata=meta or {'format': 'pt'})
+
+
+def check_saved(ckpt_dir, model, key_map=None):
+    """The saved safetensors hold exactly the model's parameters (same values, bit for bit), by the saved names.
+    Returns a dict for meta.json (names in the file that are not parameters, e.g. buffers, are listed)."""
+    from safetensors.torch import load_file
+    import glob
+    saved = {}
+    for f in sorted(glob.glob(os.path.join(ckpt_dir, '*.safetensors'))):
+        saved.update(load_file(f))
+    params = dict(model.named_parameters())
+    key_map = key_map or {}
+    extra = sorted(k for k in saved if key_map.get(k, k) not in params)
+    missing = sorted(n for n in params if n not in {key_map.get(k, k) for k in saved})
+    worst = 0.0
+    for k, t in saved.items():
+        n = key_map.get(k, k)
+        if n in params:
+            worst = max(worst, (t.double() - params[n].detach().double().cpu()).abs().max().item())
+    return {'files': sorted(os.path.basename(f) for f in glob.glob(os.path.join(ckpt_dir, '*'))),
+            'tensors_not_parameters': extra, 'parameters_not_saved': missing, 'max_abs_diff_saved_vs_model': worst}
+
+
+def greedy_decode(adapter, ids, prompt, steps):
+    import torch
+    logits, cache = adapter.prefill(ids[:, :prompt])
+    last = logits[:, -1]
+    toks, outs, gaps = [], [], []
+    for i in range(steps):
+        top2 = torch.topk(last.double(), 2, dim=-1).values
+        gaps.append((top2[:, 0] - top2[:, 1]).min().item())
+        tok = last.argmax(-1)
+        toks.append(tok)
+        outs.append(last)
+        if i + 1 < steps:
+            logits, cache = adapter.step(tok[:, None], cache, prompt + i)
+            last = logits[:, -1]
+    return torch.stack(toks, 1), torch.stack(outs, 1), gaps
+
+
+def run_fixture(name, adapter, out_root, meta):
+    """Runs the adapter's model through every check and writes OUT/golden/<name>/."""
+    import torch
+    d = os.path.join(out_root, 'golden', name)
+    os.makedirs(d, exist_ok=True)
+    ckpt = os.path.join(d, 'checkpoint')
+    t0 = time.time()
+    adapter.save(ckpt)
+    if hasattr(adapter, 'check_saved'):
+        meta['saved'] = adapter.check_saved(ckpt)
+    else:
+        meta['saved'] = check_saved(ckpt, adapter.model)
+    ids = make_ids(meta.get('seed', 0) + 1000).to(adapter.device)
+    model = adapter.model
+    with torch.no_grad():
+        model.eval()
+        prefill, _ = adapter.prefill(ids)
+        tokens, step_logits, gaps = greedy_decode(adapter, ids, PROMPT, DECODE_STEPS)
+        # the prompt's last-position logits of the prefill equal the full prefill's at that position
+        meta['decode_prefill_vs_full_prefill'] = rel(step_logits[:, 0], prefill[:, PROMPT - 1])
+        model.train()
+        train = adapter.train_logits(ids)
+        model.eval()
+        if hasattr(adapter, 'reload'):
+            # the checkpoint as saved, loaded back by the reference code itself, gives the same logits
+            try:
+                meta['reloaded_vs_model_prefill'] = rel(adapter.reload(ckpt, ids), prefill)
+            except Exception as e:
+                meta['reload_error'] = repr(e)[:500]
+    model.train()
+    model.zero_grad(set_to_none=True)
+    loss = adapter.loss(ids)
+    loss.backward()
+    grads = {}
+    no_grad = []
+    for n, p in model.named_parameters():
+        if p.grad is None:
+            no_grad.append(n)
+            grads[n] = torch.zeros_like(p)
+        else:
+            grads[n] = p.grad.detach().float()
+    model.eval()
+    save_tensors(os.path.join(d, 'golden.safetensors'), {
+        'input_ids': ids.long(), 'prefill_logits': prefill.float(), 'train_logits': train.float(),
+        'loss': loss.detach().float().reshape(()), 'decode_tokens': tokens.long(), 'decode_logits': step_logits.float()})
+    save_tensors(os.path.join(d, 'grads.safetensors'), grads)
+    meta.update({
+        'name': name, 'batch': BATCH, 'seq_len': SEQ, 'prompt_len': PROMPT, 'decode_steps': DECODE_STEPS,
+        'vocab': int(prefill.shape[-1]), 'loss': loss.item(), 'parameters': sum(p.numel() for p in model.parameters()),
+        'parameters_without_grad': no_grad, 'train_vs_prefill_logits': rel(train, prefill),
+        'min_top2_gap_in_decoding': min(gaps), 'seconds': round(time.time() - t0, 2), 'versions': versions()})
+    with open(os.path.join(d, 'meta.json'), 'w') as f:
+        json.dump(meta, f, indent=2, sort_keys=True, default=str)
+    return meta
+
+
+def patch_config(ckpt_dir, fields, meta):
+    """Adds fields that save_pretrained left out (it writes only values that differ from the config class's
+    defaults on some versions) and that fulgur needs to know; records what it added in meta['config_added']."""
+    p = os.path.join(ckpt_dir, 'config.json')
+    with open(p) as f:
+        c = json.load(f)
+    added = {k: v for k, v in fields.items() if k not in c}
+    if added:
+        c.update(added)
+        with open(p, 'w') as f:
+            json.dump(c, f, indent=2, sort_keys=True)
+        meta.setdefault('config_added', {}).update(added)
+
+
+def main_guard(fn):
+    """Runs one fixture; any failure is printed with its traceback and returned as a non-zero status."""
+    try:
+        fn()
+        return 0
+    except Exception:
+        traceback.print_exc()
+        return 1
