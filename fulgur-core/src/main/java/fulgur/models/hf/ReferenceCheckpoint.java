@@ -86,14 +86,17 @@ public final class ReferenceCheckpoint {
     }
 
     /**
-     * Writes {@code model} in its reference layout: config.json and safetensors of {@code dtype} (null keeps each
-     * tensor's dtype), sharded with an index when larger than {@code maxShardBytes}. Files are written to a fresh
-     * sibling directory and swapped in, so a failure leaves {@code dir} as it was.
+     * Writes {@code model} in its reference layout: config.json as the reference code reads it
+     * ({@link Architecture#referenceConfig}) and safetensors of {@code dtype} (null keeps each tensor's dtype),
+     * sharded with an index when larger than {@code maxShardBytes}. Files are written to a fresh sibling directory and
+     * swapped in, so a failure leaves {@code dir} as it was.
      */
     public static void save(LanguageModel model, Path dir, DType dtype, long maxShardBytes) throws IOException {
         String json = model.configJson();
         Architecture arch = Architectures.forConfig(json);
         Map<String, Tensor> theirs = arch.toReference(model.module().stateDict(), json);
+        DType stored = dtype != null ? dtype : theirs.values().stream().filter(t -> t.dtype().isFloating()).map(Tensor::dtype).findFirst().orElse(DType.F32);
+        String referenceJson = arch.referenceConfig(json, stored);
         List<SafetensorsEntry> entries = new ArrayList<>();
         long total = 0;
         for (var e : theirs.entrySet()) {
@@ -113,7 +116,7 @@ public final class ReferenceCheckpoint {
             } else {
                 SafetensorsWriter.write(fresh.resolve(Safetensors.SINGLE_FILE), entries, meta);
             }
-            AtomicFiles.writeString(fresh.resolve(CONFIG), json);
+            AtomicFiles.writeString(fresh.resolve(CONFIG), referenceJson);
         } catch (RuntimeException | IOException e) {
             deleteTree(fresh);
             throw e;
