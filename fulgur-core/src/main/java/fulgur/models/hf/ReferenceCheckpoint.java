@@ -145,6 +145,17 @@ public final class ReferenceCheckpoint {
         return new SafetensorsEntry(name, c.dtype().safetensorsName(), shape, seg);
     }
 
+    /** transformers' name of a checkpoint dtype, as config.json's {@code torch_dtype} holds it. */
+    public static String torchDtype(DType dtype) {
+        return switch (dtype) {
+            case F32 -> "float32";
+            case BF16 -> "bfloat16";
+            case F16 -> "float16";
+            case F64 -> "float64";
+            default -> throw new IllegalArgumentException("not a floating-point checkpoint dtype: " + dtype);
+        };
+    }
+
     static void deleteTree(Path p) throws IOException {
         if (!Files.exists(p)) {
             return;
