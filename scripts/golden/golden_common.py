@@ -6,10 +6,10 @@ writes the fixture.
 Fixture layout (one folder per architecture, OUT/golden/<name>/):
   checkpoint/          what the reference code saves (config.json + model.safetensors)
   golden.safetensors   input_ids [B,T] int64; prefill_logits [B,T,V] (inference path, cache on);
-                       train_logits [B,T,V] (training-mode forward, no cache); loss [] (mean next-token
+                       train_logits [B,T,V] (training-mode forward, no cache); loss [1] (mean next-token
                        cross-entropy of input_ids against themselves shifted by one, the reference's own loss);
                        decode_tokens [B,N] int64 and decode_logits [B,N,V]: greedy recurrent decoding from the
-                       first prompt_len tokens, decode_logits[:, i] being the logits whose argmax is decode_tokens[:, i]
+                       first prompt_len ([1] int64) tokens, decode_logits[:, i] being the logits whose argmax is decode_tokens[:, i]
                        (step 0 = the prompt's last position, then one token per forward through the cache)
   grads.safetensors    d loss / d parameter for every parameter, under the reference model's parameter names
   meta.json            reference, versions, sizes, how exactness was ensured, timings, notes
@@ -263,7 +263,8 @@ def run_fixture(name, adapter, out_root, meta):
     model.eval()
     save_tensors(os.path.join(d, 'golden.safetensors'), {
         'input_ids': ids.long(), 'prefill_logits': prefill.float(), 'train_logits': train.float(),
-        'loss': loss.detach().float().reshape(()), 'decode_tokens': tokens.long(), 'decode_logits': step_logits.float()})
+        'loss': loss.detach().float().reshape(1), 'prompt_len': torch.tensor([PROMPT], dtype=torch.long),
+        'decode_tokens': tokens.long(), 'decode_logits': step_logits.float()})
     save_tensors(os.path.join(d, 'grads.safetensors'), grads)
     meta.update({
         'name': name, 'batch': BATCH, 'seq_len': SEQ, 'prompt_len': PROMPT, 'decode_steps': DECODE_STEPS,
