@@ -42,10 +42,14 @@ def setup_env():
     os.environ.setdefault('TRITON_F32_DEFAULT', 'ieee')
     # TransNormerLLM's official code reads this at import: False selects its pure-PyTorch attention and SRMSNorm.
     os.environ['use_triton'] = 'False'
-    for sub in ['flash-linear-attention', 'MetaLA', 'TNL-MoE', 'Lcsm']:
+    # fla and MetaLA import as packages from their repository roots (the TNL code is loaded by file path, and the
+    # LCSM repository is only read); nothing else of those trees should shadow installed modules
+    for sub in ['MetaLA', 'flash-linear-attention']:
         p = os.path.join(PEER, sub)
         if os.path.isdir(p) and p not in sys.path:
             sys.path.insert(0, p)
+    if not os.path.isdir(os.path.join(PEER, 'flash-linear-attention')) and os.path.isfile(os.path.join(PEER, 'fla', '__init__.py')):
+        sys.path.insert(0, PEER)  # the fla package itself staged as .peer/fla
     # einops only where the host has none (fla, MetaLA and the TNL code import it)
     p = os.path.join(PEER, 'einops')
     if os.path.isdir(p):
