@@ -6,13 +6,16 @@ writes the fixture.
 Fixture layout (one folder per architecture, OUT/golden/<name>/):
   checkpoint/          what the reference code saves (config.json + model.safetensors)
   golden.safetensors   input_ids [B,T] int64; prefill_logits [B,T,V] (inference path, cache on);
-                       train_logits [B,T,V] (training-mode forward, no cache); loss [1] (mean next-token
+                       train_logits [B,T,V] (training-mode forward, no cache; left out when bit for bit equal to
+                       prefill_logits, meta.json train_vs_prefill_logits 0.0); loss [1] (mean next-token
                        cross-entropy of input_ids against themselves shifted by one, the reference's own loss);
                        decode_tokens [B,N] int64 and decode_logits [B,N,V]: greedy recurrent decoding from the
                        first prompt_len ([1] int64) tokens, decode_logits[:, i] being the logits whose argmax is decode_tokens[:, i]
                        (step 0 = the prompt's last position, then one token per forward through the cache)
   grads.safetensors    d loss / d parameter for every parameter, under the reference model's parameter names
-  meta.json            reference, versions, sizes, how exactness was ensured, timings, notes
+  meta.json            reference, versions, sizes, how exactness was ensured, timings, notes; decode_vs_parallel_form:
+                       the decoding logits against the reference's own training-path (parallel) forward over the
+                       prompt and the decoded tokens, the check that its recurrent decode is its parallel form
 """
 import json
 import math
@@ -54,6 +57,28 @@ def setup_env():
     p = os.path.join(PEER, 'einops')
     if os.path.isdir(p):
         sys.path.append(p)
+    pin_triton_autotune()
+
+
+def pin_triton_autotune():
+    """Every @triton.autotune kernel (fla's) keeps the first of its configs. Autotuning picks a config by timing, so
+    which block sizes, hence which f32 summation order, a fixture got would vary from run to run; pinned, the run is
+    reproducible and skips compiling and timing the other configs (most of fla's start-up). GOLDEN_TRITON_AUTOTUNE=1
+    keeps autotuning. Must run before the kernels' modules are imported (the decorator builds the autotuner)."""
+    if os.environ.get('GOLDEN_TRITON_AUTOTUNE') == '1':
+        return
+    try:
+        import triton.runtime.autotuner as at
+    except ImportError:
+        return
+    if getattr(at.Autotuner, '_golden_pinned', False):
+        return
+    init = at.Autotuner.__init__
+
+    def first_config_only(self, fn, arg_names, configs, *a, **k):
+        init(self, fn, arg_names, list(configs)[:1], *a, **k)
+    at.Autotuner.__init__ = first_config_only
+    at.Autotuner._golden_pinned = True
 
 
 def setup_torch(seed):
@@ -93,6 +118,27 @@ def transformers_compat():
     if not hasattr(cfg, 'use_return_dict'):
         cfg.use_return_dict = property(lambda self: getattr(self, 'return_dict', True))
     return transformers.__version__
+
+
+def tied_keys_as_dict(model):
+    """transformers 5 reads a model class's _tied_weights_keys as a {tied parameter: source parameter} dict
+    (save_pretrained calls .keys() on it); fla's classes still declare the list form of transformers 4. On
+    transformers 5 each such list becomes the dict naming the input embedding as the source, set on the class so a
+    reload sees it too. transformers ties only when config.tie_word_embeddings is set (the fixtures keep it off):
+    what is saved is unchanged, save_pretrained merely runs. Returns the classes changed."""
+    import transformers
+    if int(transformers.__version__.split('.')[0]) < 5:
+        return []
+    emb = model.get_input_embeddings().weight
+    changed = []
+    for sub in model.modules():
+        keys = getattr(type(sub), '_tied_weights_keys', None)
+        if not isinstance(keys, (list, tuple)):
+            continue
+        source = next(n for n, p in sub.named_parameters() if p is emb)
+        type(sub)._tied_weights_keys = {k: source for k in keys}
+        changed.append(type(sub).__name__)
+    return changed
 
 
 def import_fla(module):
@@ -141,6 +187,7 @@ def versions():
     except Exception:
         pass
     out['TRITON_F32_DEFAULT'] = os.environ.get('TRITON_F32_DEFAULT')
+    out['triton_autotune'] = 'on' if os.environ.get('GOLDEN_TRITON_AUTOTUNE') == '1' else 'each kernel pinned to its first config'
     return out
 
 
@@ -245,7 +292,14 @@ def run_fixture(name, adapter, out_root, meta):
         meta['decode_prefill_vs_full_prefill'] = rel(step_logits[:, 0], prefill[:, PROMPT - 1])
         model.train()
         train = adapter.train_logits(ids)
+        # the recurrent decode is the reference's own parallel form: its training path over the prompt and the
+        # decoded tokens gives the same logits at the decoded positions
+        parallel = adapter.train_logits(torch.cat([ids[:, :PROMPT], tokens[:, :-1]], 1))[:, PROMPT - 1:]
         model.eval()
+        meta['decode_vs_parallel_form'] = rel(step_logits, parallel)
+        if hasattr(adapter, 'reference_deviations'):
+            # the reference code's known deviations from its parallel form, measured (docs/reference-parity.md)
+            meta['reference_deviations'] = adapter.reference_deviations(ids, tokens, parallel)
         if hasattr(adapter, 'reload'):
             # the checkpoint as saved, loaded back by the reference code itself, gives the same logits
             try:
@@ -265,10 +319,11 @@ def run_fixture(name, adapter, out_root, meta):
         else:
             grads[n] = p.grad.detach().float()
     model.eval()
-    save_tensors(os.path.join(d, 'golden.safetensors'), {
-        'input_ids': ids.long(), 'prefill_logits': prefill.float(), 'train_logits': train.float(),
-        'loss': loss.detach().float().reshape(1), 'prompt_len': torch.tensor([PROMPT], dtype=torch.long),
-        'decode_tokens': tokens.long(), 'decode_logits': step_logits.float()})
+    golden = {'input_ids': ids.long(), 'prefill_logits': prefill.float(), 'loss': loss.detach().float().reshape(1),
+              'prompt_len': torch.tensor([PROMPT], dtype=torch.long), 'decode_tokens': tokens.long(), 'decode_logits': step_logits.float()}
+    if not torch.equal(train.float(), prefill.float()):
+        golden['train_logits'] = train.float()
+    save_tensors(os.path.join(d, 'golden.safetensors'), golden)
     save_tensors(os.path.join(d, 'grads.safetensors'), grads)
     meta.update({
         'name': name, 'batch': BATCH, 'seq_len': SEQ, 'prompt_len': PROMPT, 'decode_steps': DECODE_STEPS,

@@ -34,7 +34,7 @@ def run(kind, out):
     from hf_adapter import HfAdapter
     model, extra = _model(kind, device, seed)
     perturbed = gc.perturb(model, seed, names=extra)
-    meta = {'seed': seed, 'perturbed': perturbed,
+    meta = {'seed': seed, 'perturbed': perturbed, 'tied_weights_keys_as_dict': gc.tied_keys_as_dict(model),
             'reference': {'code': 'fla-org/flash-linear-attention', 'commit': gc.peer_commit('flash-linear-attention'),
                           'class': 'HGRN2ForCausalLM' if kind == 'hgrn2' else 'LightNetForCausalLM',
                           'kernels': 'fused_recurrent_gla (sequences of at most 64 tokens), fp32'}}
