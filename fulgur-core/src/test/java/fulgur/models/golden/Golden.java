@@ -9,7 +9,7 @@ import java.util.Map;
 
 /**
  * The golden fixtures under {@code src/test/resources/golden/}: made by the reference implementations themselves
- * (scripts/golden/make_fixtures.sh, run on a GPU host; docs/reference-parity.md), one folder per architecture with
+ * (scripts/golden/make_fixtures.sh; docs/reference-parity.md), one folder per architecture with
  * the checkpoint as the reference saved it, golden.safetensors, grads.safetensors and meta.json; and
  * {@code roundtrip/<arch>/}: fulgur-made checkpoints converted to the reference layout (written by
  * {@link RoundTripFixtures}) with what the reference code made of them.
@@ -22,8 +22,9 @@ final class Golden {
     static Path dir(String name) {
         Path d = ROOT.resolve(name);
         if (!Files.isDirectory(d)) {
-            throw new AssertionError("golden fixture " + d.toAbsolutePath() + " is missing: make it with scripts/golden/make_fixtures.sh on a GPU host "
-                    + "and extract golden-fixtures.tar.gz into fulgur-core/src/test/resources/ (docs/reference-parity.md)");
+            throw new AssertionError("golden fixture " + d.toAbsolutePath() + " is missing: make it on a GPU host with ONLY=\"" + name.replace('/', '-')
+                    + "\" bash scripts/golden/make_fixtures.sh OUT and extract OUT/golden-fixtures.tar.gz into fulgur-core/src/test/resources/ "
+                    + "(docs/reference-parity.md)");
         }
         return d;
     }
