@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Java-free check of fulgur's lightning kernels (lightning.cu), through CuPy's NVRTC and torch: the same
-launch sequence as fulgur.cuda.ops.LightningAttention, against a float64 recurrence. A diagnostic for the
+launch sequence as fulgur.cuda.ops.lightning.LightningAttention, against a float64 recurrence. A diagnostic for the
 GPU host (when the Java harness itself is in doubt), not part of the product.
 usage: python3 check_kernels.py path/to/lightning.cu"""
 import math, sys

@@ -6,7 +6,7 @@ import fulgur.models.LanguageModel;
 import fulgur.train.Checkpoint;
 import fulgur.train.TrainConfig;
 import fulgur.train.Trainer;
-import fulgur.io.TensorIo;
+import fulgur.io.safetensors.TensorIo;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -58,7 +58,7 @@ public final class DemoCommand implements Callable<Integer> {
             System.out.println("fulgur demo: a character-level TransNormerLLM learns " + data);
         }
         long start = System.nanoTime();
-        Trainer.Result r = TrainCommand.run(d, m, cfg, out, false, null, null, false);
+        Trainer.Result r = TrainCommand.run(d, m, cfg, out, false, false, null, null, false);
         double secs = (System.nanoTime() - start) / 1e9;
         System.out.println();
         System.out.println("summary");

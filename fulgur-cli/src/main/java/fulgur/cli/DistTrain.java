@@ -1,5 +1,6 @@
 package fulgur.cli;
 
+import fulgur.cli.report.RunReport;
 import fulgur.dist.DistEnv;
 import fulgur.dist.ProcessGroup;
 import fulgur.dist.local.LocalWorld;
@@ -8,9 +9,9 @@ import fulgur.dist.store.Rendezvous;
 import fulgur.dist.store.TcpStore;
 import fulgur.dist.train.DistributedTrainer;
 import fulgur.dist.train.GlobalBatches;
+import fulgur.io.DirectoryLock;
 import fulgur.models.Architectures;
 import fulgur.models.LanguageModel;
-import fulgur.train.Checkpoint;
 import fulgur.train.TrainConfig;
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -24,7 +25,8 @@ import java.util.List;
 final class DistTrain {
     private DistTrain() {}
 
-    static DistributedTrainer.Result run(DataOptions data, ModelOptions modelOpts, ParallelOptions par, TrainConfig cfg, Path out, boolean resume) throws Exception {
+    static DistributedTrainer.Result run(DataOptions data, ModelOptions modelOpts, ParallelOptions par, TrainConfig cfg, Path out, boolean resume,
+            boolean allowChanges) throws Exception {
         par.validate();
         int world = par.sp * par.dp;
         Duration timeout = Duration.ofSeconds(par.timeoutSeconds);
@@ -34,21 +36,26 @@ final class DistTrain {
                 throw new IllegalArgumentException("the local backend runs all " + world + " ranks as threads of this one process, but this process was started as rank "
                         + env.rank() + " of " + env.worldSize() + " (" + env.source() + "); use --backend nccl under 'fulgur launch', or drop the launcher");
             }
-            DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
-            String mc = modelConfig(modelOpts, p, out, resume, cfg.seed());
-            System.out.println("data: " + p.description());
-            copyTokenizer(p, out);
-            GlobalBatches.Shared shared = new GlobalBatches.Shared(p.train(), world);
-            PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
-            List<DistributedTrainer.Result> rs = LocalWorld.run(world, timeout, pg -> {
-                try (LanguageModel model = resume ? Architectures.forConfig(mc).build(mc, cfg.seed()) : modelOpts.create(mc, cfg.seed())) {
-                    if (pg.rank() == 0) {
-                        System.out.printf("model: %s, %,d parameters (one replica per rank)%n", model.describe(), model.parameterCount());
+            // all ranks are threads of this process: it holds the output directory for rank 0, which alone writes there
+            try (DirectoryLock lock = DirectoryLock.acquire(out, "train", System.out::println)) {
+                DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
+                String mc = modelConfig(modelOpts, p, out, resume, cfg.seed());
+                System.out.println("data: " + p.description());
+                copyTokenizer(p, out);
+                GlobalBatches.Shared shared = new GlobalBatches.Shared(p.train(), world);
+                PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
+                List<DistributedTrainer.Result> rs = LocalWorld.run(world, timeout, pg -> {
+                    try (LanguageModel model = resume ? Architectures.forConfig(mc).build(mc, cfg.seed()) : modelOpts.create(mc, cfg.seed())) {
+                        if (pg.rank() == 0) {
+                            System.out.printf("model: %s, %,d parameters (one replica per rank)%n", model.describe(), model.parameterCount());
+                        }
+                        DistributedTrainer t = trainer(pg, par, model, cfg, shared.forRank(pg.rank()), pg.rank() == 0 ? p.eval() : null, out,
+                                pg.rank() == 0 ? System.out : quiet).allowChangedSettings(allowChanges);
+                        return (pg.rank() == 0 ? t.outputLock(lock) : t).run(resume);
                     }
-                    return trainer(pg, par, model, cfg, shared.forRank(pg.rank()), pg.rank() == 0 ? p.eval() : null, out, pg.rank() == 0 ? System.out : quiet).run(resume);
-                }
-            });
-            return report(rs.get(0), out);
+                });
+                return report(rs.get(0), out);
+            }
         }
         DistEnv env = DistEnv.fromEnvironment();
         if (env.worldSize() != world) {
@@ -57,7 +64,9 @@ final class DistTrain {
         }
         boolean leader = env.rank() == 0;
         PrintStream o = leader ? System.out : new PrintStream(OutputStream.nullOutputStream());
-        try (TcpStore store = Rendezvous.join(env, timeout);
+        // rank 0 alone writes under OUT, and holds it from the start: a second job on the same directory stops here
+        try (DirectoryLock lock = leader ? DirectoryLock.acquire(out, "train", System.out::println) : null;
+             TcpStore store = Rendezvous.join(env, timeout);
              NcclProcessGroup pg = NcclProcessGroup.create(store, env.rank(), env.worldSize(), env.localRank(), timeout)) {
             DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
             String mc = modelConfig(modelOpts, p, out, resume, cfg.seed());
@@ -72,11 +81,12 @@ final class DistTrain {
                     // each rank trains on its own GPU; collectives wait for the backend's stream and work in place
                     fulgur.tensor.Device dev = fulgur.tensor.Device.cuda(env.localRank());
                     model.module().to(dev);
-                    pg.setComputeStream(((fulgur.cuda.CudaBackend) fulgur.backend.Backends.of(dev)).stream());
+                    pg.setComputeStream(fulgur.backend.Backends.runtime(dev).computeStream());
                     where = "rank " + env.rank() + " on " + dev;
                 }
                 o.printf("model: %s, %,d parameters; %s%n", model.describe(), model.parameterCount(), where);
-                r = trainer(pg, par, model, cfg, GlobalBatches.own(p.train()), leader ? p.eval() : null, out, o).run(resume);
+                DistributedTrainer t = trainer(pg, par, model, cfg, GlobalBatches.own(p.train()), leader ? p.eval() : null, out, o).allowChangedSettings(allowChanges);
+                r = (leader ? t.outputLock(lock) : t).run(resume);
             }
             Rendezvous.barrier(store, env, "train-done", timeout);
             return leader ? report(r, out) : r;
@@ -85,12 +95,13 @@ final class DistTrain {
 
     private static DistributedTrainer trainer(ProcessGroup pg, ParallelOptions par, LanguageModel model, TrainConfig cfg, GlobalBatches data,
             fulgur.train.Evaluator eval, Path out, PrintStream o) {
-        return new DistributedTrainer(pg, par.dp, par.sp, par.algorithm(), model, cfg, data, eval, out, o, par.bucketElements());
+        DistributedTrainer t = new DistributedTrainer(pg, par.dp, par.sp, par.algorithm(), model, cfg, data, eval, out, o, par.bucketElements());
+        return pg.rank() == 0 ? t.listener(new RunReport(o, "fulgur training loss (dp " + par.dp + " × sp " + par.sp + ")")) : t;
     }
 
     private static String modelConfig(ModelOptions modelOpts, DataOptions.Prepared p, Path out, boolean resume, long seed) {
         if (resume) {
-            return Architectures.read(Checkpoint.resolve(out.resolve("checkpoint")).resolve(Checkpoint.CONFIG));
+            return modelOpts.resumed(out.resolve("checkpoint"), p.vocab(), seed, modelOpts.given);
         }
         return modelOpts.build(p.vocab(), seed);
     }

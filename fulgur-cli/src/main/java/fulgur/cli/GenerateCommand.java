@@ -1,6 +1,7 @@
 package fulgur.cli;
 
 import fulgur.generate.Generator;
+import fulgur.models.hf.ModelDirectory;
 import fulgur.models.hf.ReferenceCheckpoint;
 import fulgur.models.LanguageModel;
 import fulgur.tokenizer.BpeTokenizer;
@@ -50,9 +51,7 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        // a run directory keeps tokenizer.json beside checkpoint/; a reference checkpoint keeps it inside
-        boolean self = Files.isRegularFile(dir.resolve("tokenizer.json")) || Files.isDirectory(dir.resolve("checkpoint"));
-        Tokenizer tok = tokenizer(self ? dir : dir.toAbsolutePath().getParent());
+        Tokenizer tok = tokenizer();
         try (LanguageModel model = ReferenceCheckpoint.load(dir)) {
             fulgur.tensor.Device d = fulgur.tensor.Device.parse(device);
             if (d.kind() != fulgur.tensor.Device.Kind.CPU) {
@@ -61,23 +60,28 @@ public final class GenerateCommand implements Callable<Integer> {
             if (tok.vocabSize() > model.vocabSize()) {
                 throw new IllegalArgumentException("tokenizer has " + tok.vocabSize() + " tokens but the model only " + model.vocabSize());
             }
+            Generator.Settings settings = new Generator.Settings(maxTokens, temperature, topK, topP, seed, stop);
             System.out.print(prompt);
             System.out.flush();
-            Generator.Output o = Generator.generate(model, tok, prompt, new Generator.Settings(maxTokens, temperature, topK, topP, seed, stop), s -> {
-                System.out.print(s);
+            Generator.Output o;
+            try {
+                o = Generator.generate(model, tok, prompt, settings, s -> {
+                    System.out.print(s);
+                    System.out.flush();
+                });
+            } finally {
+                System.out.println(); // the text so far ends its line, so that an error starts on its own
                 System.out.flush();
-            });
-            System.out.println();
+            }
             System.err.printf("[%d tokens, %.1f tokens/s, stop: %s, decoding state %,d bytes]%n", o.tokens(), o.tokensPerSecond(), o.stopReason(), o.cacheBytes());
         }
         return 0;
     }
 
-    private Tokenizer tokenizer(Path root) throws Exception {
+    private Tokenizer tokenizer() throws Exception {
         String t = tokenizer;
         if (t == null) {
-            Path saved = root == null ? null : root.resolve("tokenizer.json");
-            return saved != null && Files.isRegularFile(saved) ? BpeTokenizer.fromJson(saved) : ByteTokenizer.withEndOfText();
+            return ModelDirectory.tokenizer(dir);
         }
         if (t.equals("byte")) {
             return ByteTokenizer.withEndOfText();

@@ -1,5 +1,6 @@
 package fulgur.cli;
 
+import fulgur.cli.report.RunReport;
 import fulgur.train.DataSources;
 import fulgur.data.Mqar;
 import fulgur.models.Architecture;
@@ -60,7 +61,7 @@ public final class MqarSweepCommand implements Callable<Integer> {
     @Option(names = "--batch-size", defaultValue = "64", description = "Sequences per step. Default: ${DEFAULT-VALUE}.")
     int batch;
 
-    @Option(names = "--lr", split = ",", defaultValue = "3e-3", description = "Peak learning rates (warmup 5%, cosine); with several, every cell "
+    @Option(names = "--lr", split = ",", defaultValue = "3e-3", description = "Peak learning rates (warmup 5%%, cosine); with several, every cell "
             + "trains at each and best.md keeps the best accuracy, as the Zoology protocol does. Default: ${DEFAULT-VALUE}.")
     double[] lrs;
 
@@ -124,8 +125,11 @@ public final class MqarSweepCommand implements Callable<Integer> {
                         }
                         var held = task.batch(seed + 1_000_003, 0, 256);
                         Path runDir = out.resolve(a.name() + "-" + p + (lrs.length > 1 ? "-lr" + lr : ""));
-                        Trainer.Result r = new Trainer(model, cfg, DataSources.mqar(task, seed, batch), DataOptions.mqarEvaluator(held, vocab), runDir, quiet)
-                                .cudaGraph(cudaGraph).run(false);
+                        Trainer.Result r;
+                        try (RunReport report = new RunReport(quiet, "fulgur training loss")) {
+                            r = new Trainer(model, cfg, DataSources.mqar(task, seed, batch), DataOptions.mqarEvaluator(held, vocab), runDir, quiet)
+                                    .listener(report).cudaGraph(cudaGraph).run(false);
+                        }
                         double acc = r.lastEval().get("accuracy");
                         row[pi] = Double.isNaN(row[pi]) ? acc : Math.max(row[pi], acc);
                         String line = String.format(Locale.ROOT, "| %s | %,d | %d | %.0e | %.3f | %.3f | %,.0f |%n", a.name(), model.parameterCount(), p, lr,

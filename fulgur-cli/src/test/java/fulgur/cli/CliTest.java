@@ -48,6 +48,12 @@ class CliTest {
     }
 
     @Test
+    void versionIsTheBuildsVersion() {
+        assertThat(Main.commandLine().getCommandSpec().version()).singleElement().asString()
+                .matches("fulgur \\d+\\.\\d+\\.\\d+(-SNAPSHOT)? on Java .+");
+    }
+
+    @Test
     void badInputGivesAClearErrorAndANonZeroExit() {
         Run unknown = run("train", "--bogus");
         assertThat(unknown.code()).isNotZero();

@@ -1,6 +1,6 @@
 package fulgur.autograd;
 
-import fulgur.ops.Elementwise;
+import fulgur.backend.Backends;
 import fulgur.tensor.Scope;
 import fulgur.tensor.Shape;
 import fulgur.tensor.Tensor;
@@ -124,7 +124,7 @@ public final class Autograd {
             GradSum.add(grads, root, seed, live);
             for (Tensor t : order) {
                 GradSum sum = grads.remove(t);
-                Node node = t.gradFn();
+                Node node = Node.of(t);
                 if (sum == null) {
                     if (node != null) {
                         live.nodeDone(t, node);
@@ -194,10 +194,9 @@ public final class Autograd {
             Liveness.markLeafGrad(buf);
             leaf.setGrad(buf);
         } else if (prev.dtype() == g.dtype() && prev.device().equals(g.device())) {
-            prev.backend().addInto(prev, g);
+            Backends.of(prev).addInto(prev, g);
         } else {
-            Tensor sum = Elementwise.add(prev, g);
-            prev.copyFrom(sum);
+            prev.copyFrom(GradSum.add(prev, g));
         }
     }
 
@@ -212,7 +211,7 @@ public final class Autograd {
             Object[] frame = stack.peek();
             Tensor t = (Tensor) frame[0];
             int next = (int) frame[1];
-            Node node = t.gradFn();
+            Node node = Node.of(t);
             Tensor[] inputs = node == null ? new Tensor[0] : node.inputs();
             if (next < inputs.length) {
                 frame[1] = next + 1;

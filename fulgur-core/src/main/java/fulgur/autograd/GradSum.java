@@ -1,7 +1,7 @@
 package fulgur.autograd;
 
-import fulgur.ops.Elementwise;
-import fulgur.ops.Views;
+import fulgur.backend.Backends;
+import fulgur.backend.BinaryOp;
 import fulgur.tensor.Tensor;
 import java.util.Arrays;
 import java.util.Map;
@@ -52,7 +52,7 @@ final class GradSum {
             live.hold(s.value);
             grads.put(target, s);
         } else if (s.value.dtype() != g.dtype() || !s.value.device().equals(g.device())) {
-            s.addFull(Views.pad(g, slice.full(), a, start), live); // mixed dtypes: the plain sum promotes
+            s.addFull(pad(g, slice.full(), a, start), live); // mixed dtypes: the plain sum promotes
             live.done(g);
             return;
         } else if (!s.owned) {
@@ -66,8 +66,8 @@ final class GradSum {
             s.settle();
         }
         if (s.axis < 0) {
-            Tensor dst = Views.narrow(s.value, a, start, len);
-            dst.backend().addInto(dst, g);
+            Tensor dst = narrow(s.value, a, start, len);
+            Backends.of(dst).addInto(dst, g);
             live.done(g);
             return;
         }
@@ -78,10 +78,10 @@ final class GradSum {
             while (j < end && s.covered[j] == c) {
                 j++;
             }
-            Tensor dst = Views.narrow(s.value, a, i, j - i);
-            Tensor src = Views.narrow(g, a, i - start, j - i);
+            Tensor dst = narrow(s.value, a, i, j - i);
+            Tensor src = narrow(g, a, i - start, j - i);
             if (c) {
-                dst.backend().addInto(dst, src);
+                Backends.of(dst).addInto(dst, src);
             } else {
                 dst.copyFrom(src);
             }
@@ -108,10 +108,10 @@ final class GradSum {
     private void addFull(Tensor g, Liveness live) {
         settle();
         if (owned && value.dtype() == g.dtype() && value.device().equals(g.device())) {
-            value.backend().addInto(value, g);
+            Backends.of(value).addInto(value, g);
         } else {
             Tensor old = value;
-            value = Elementwise.add(old, g);
+            value = add(old, g);
             owned = true;
             live.hold(value);
             live.unhold(old);
@@ -130,8 +130,8 @@ final class GradSum {
                 j++;
             }
             if (!covered[i]) {
-                Tensor gap = Views.narrow(value, axis, i, j - i);
-                gap.backend().fill(gap, 0);
+                Tensor gap = narrow(value, axis, i, j - i);
+                Backends.of(gap).fill(gap, 0);
             }
             i = j;
         }
@@ -143,5 +143,27 @@ final class GradSum {
         Tensor c = Tensor.empty(t.dtype(), t.device(), t.shape());
         c.copyFrom(t);
         return c;
+    }
+
+    /** a + b with broadcasting and dtype promotion, outside the graph (both on one device). */
+    static Tensor add(Tensor a, Tensor b) {
+        if (!a.device().equals(b.device())) {
+            throw new IllegalArgumentException("gradient: " + a.describe() + " and " + b.describe() + " are on different devices");
+        }
+        return Backends.of(a).binary(BinaryOp.ADD, a, b);
+    }
+
+    /** [start, start + len) on axis of t, as a view. */
+    private static Tensor narrow(Tensor t, int axis, int start, int len) {
+        int[] s = t.shape();
+        s[axis] = len;
+        return Tensor.view(t.storage(), t.dtype(), s, t.strides(), t.offset() + start * t.stride(axis));
+    }
+
+    /** A zero tensor of {@code full} shape with g at [start, start + g's size) on axis. */
+    private static Tensor pad(Tensor g, int[] full, int axis, int start) {
+        Tensor z = Tensor.zeros(g.dtype(), g.device(), full);
+        narrow(z, axis, start, g.size(axis)).copyFrom(g);
+        return z;
     }
 }

@@ -60,7 +60,7 @@ final class Liveness {
             keep.add(t.storage());
         }
         for (Tensor t : order) {
-            Node node = t.gradFn();
+            Node node = Node.of(t);
             if (node == null) {
                 keep.add(t.storage());
                 continue;

@@ -1,9 +1,10 @@
 package fulgur.autograd;
 
+import fulgur.tensor.GradFn;
 import fulgur.tensor.Tensor;
 
 /** One recorded op on the tape: its inputs and how to turn the output's gradient into the inputs' gradients. */
-public final class Node {
+public final class Node implements GradFn {
 
     /** Maps the gradient of the op's output to one gradient per input (null where an input needs none). */
     @FunctionalInterface
@@ -34,6 +35,12 @@ public final class Node {
         this.slice = slice;
     }
 
+    /** The node that produced t (null for a leaf); every grad-fn is one the ops recorded through {@link Autograd}. */
+    static Node of(Tensor t) {
+        return (Node) t.gradFn();
+    }
+
+    @Override
     public String op() {
         return op;
     }

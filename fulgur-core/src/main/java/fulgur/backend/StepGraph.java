@@ -1,7 +1,7 @@
 package fulgur.backend;
 
 /**
- * Device work recorded once ({@link Backend#capture}) and replayed in place: the same kernels on the same buffers,
+ * Device work recorded once ({@link DeviceRuntime#capture}) and replayed in place: the same kernels on the same buffers,
  * each replay seeing what those buffers hold then. On CUDA this is a CUDA graph, which replaces the host's
  * per-launch work (autograd, allocation, argument checks, thousands of launches) by one graph launch.
  */

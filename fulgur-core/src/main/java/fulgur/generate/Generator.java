@@ -25,8 +25,8 @@ public final class Generator {
         }
     }
 
-    /** What came out: the text (without the prompt), the token count and the stop reason. */
-    public record Output(String text, int tokens, String stopReason, double tokensPerSecond, long cacheBytes) {}
+    /** What came out: the text (without the prompt), the token count and the stop reason, and the token ids. */
+    public record Output(String text, int tokens, String stopReason, double tokensPerSecond, long cacheBytes, int[] ids) {}
 
     private Generator() {}
 
@@ -34,6 +34,14 @@ public final class Generator {
         int[] promptIds = tok.encode(prompt);
         if (promptIds.length == 0) {
             promptIds = tok.bosId().isPresent() ? new int[] {tok.bosId().getAsInt()} : tok.encode("\n");
+        }
+        return generate(model, tok, promptIds, s, stream);
+    }
+
+    /** The same from prompt token ids (at least one). */
+    public static Output generate(CausalLM model, Tokenizer tok, int[] promptIds, Settings s, Consumer<String> stream) {
+        if (promptIds.length == 0) {
+            throw new IllegalArgumentException("generate: the prompt must hold at least one token");
         }
         Sampler sampler = new Sampler(s.temperature(), s.topK(), s.topP(), s.seed());
         List<Integer> out = new ArrayList<>();
@@ -46,10 +54,15 @@ public final class Generator {
         try (var g = GradMode.noGrad(); DecodeCache cache = model.newCache()) {
             float[] logits;
             try (Scope sc = Scope.open("prefill")) {
-                logits = lastRow(model.forward(Tensor.ofInts(promptIds, 1, promptIds.length).to(model.module().device()), cache));
+                logits = model.lastLogits(Tensor.ofInts(promptIds, 1, promptIds.length).to(model.module().device()), cache).toFloatArray();
             }
             for (int i = 0; i < s.maxNewTokens(); i++) {
-                int next = sampler.sample(logits);
+                int next;
+                try {
+                    next = sampler.sample(logits);
+                } catch (IllegalStateException e) {
+                    throw new IllegalStateException((i == 0 ? "after the prompt" : "after " + i + " generated tokens") + ": " + e.getMessage(), e);
+                }
                 if (tok.eosId().isPresent() && next == tok.eosId().getAsInt()) {
                     reason = "eos";
                     break;
@@ -68,7 +81,7 @@ public final class Generator {
                 emitted = text;
                 if (i + 1 < s.maxNewTokens()) {
                     try (Scope sc = Scope.open("decode")) {
-                        logits = lastRow(model.forward(Tensor.ofInts(new int[] {next}, 1, 1).to(model.module().device()), cache));
+                        logits = model.lastLogits(Tensor.ofInts(new int[] {next}, 1, 1).to(model.module().device()), cache).toFloatArray();
                     }
                 }
             }
@@ -77,7 +90,8 @@ public final class Generator {
             model.module().train(was);
         }
         double secs = (System.nanoTime() - start) / 1e9;
-        return new Output(emitted, out.size(), reason, out.size() / Math.max(secs, 1e-9), cacheBytes);
+        return new Output(emitted, out.size(), reason, out.size() / Math.max(secs, 1e-9), cacheBytes,
+                out.stream().mapToInt(Integer::intValue).toArray());
     }
 
     private static void emit(Consumer<String> stream, String text, String emitted) {
@@ -105,10 +119,5 @@ public final class Generator {
             }
         }
         return best;
-    }
-
-    private static float[] lastRow(Tensor logits) {
-        int t = logits.size(1);
-        return logits.select(1, t - 1).select(0, 0).toFloatArray();
     }
 }

@@ -2,31 +2,22 @@ package fulgur.models;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import fulgur.io.Json;
-import fulgur.models.hgrn2.Hgrn2Architecture;
-import fulgur.models.lcsm.LcsmArchitecture;
-import fulgur.models.lightnet.LightNetArchitecture;
-import fulgur.models.llama.LlamaArchitecture;
-import fulgur.models.metala.MetalaArchitecture;
-import fulgur.models.minimax.MiniMaxArchitecture;
-import fulgur.models.tnl.TnlArchitecture;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.ServiceLoader;
 import java.util.stream.Collectors;
 
-/** The registry of model architectures: by {@code --model} name, or by a config.json's {@code model_type}. */
+/**
+ * The registry of model architectures: by {@code --model} name, or by a config.json's {@code model_type}. Each
+ * architecture is an {@link Architecture} service listed in {@code META-INF/services/fulgur.models.Architecture} (in
+ * the order names are shown), so adding a model never edits this class.
+ */
 public final class Architectures {
 
-    private static final List<Architecture> ALL = List.of(
-            new TnlArchitecture(),
-            new Hgrn2Architecture(),
-            new MetalaArchitecture(),
-            new LightNetArchitecture(),
-            new LcsmArchitecture(),
-            new LlamaArchitecture(false),
-            new LlamaArchitecture(true),
-            new MiniMaxArchitecture());
+    private static final List<Architecture> ALL = ServiceLoader.load(Architecture.class, Architectures.class.getClassLoader()).stream()
+            .map(ServiceLoader.Provider::get).toList();
 
     private Architectures() {}
 

@@ -17,6 +17,15 @@ public interface CausalLM {
     /** Logits for new tokens, continuing from (and advancing) a decoding cache. */
     Tensor forward(Tensor ids, DecodeCache cache);
 
+    /**
+     * The logits of each row's last token [B, vocab], continuing from (and advancing) a decoding cache: what decoding
+     * samples from. Models that can, project only the last position (a prompt's other positions need no logits).
+     */
+    default Tensor lastLogits(Tensor ids, DecodeCache cache) {
+        Tensor logits = forward(ids, cache);
+        return logits.select(1, logits.size(1) - 1).contiguous();
+    }
+
     /** Mean next-token cross-entropy, targets −100 ignored. */
     Tensor loss(Tensor inputs, Tensor targets);
 
@@ -33,6 +42,15 @@ public interface CausalLM {
     }
 
     DecodeCache newCache();
+
+    /**
+     * A cache over rows of a state pool, for batched decoding: each row continues from its state views and position in
+     * {@code batch} (and its paged keys and values), which the forward advances in place. Every model of the zoo
+     * supports it.
+     */
+    default DecodeCache newCache(BatchState batch) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " does not decode in batches");
+    }
 
     /** The model's config.json text (architecture-specific field names). */
     String configJson();

@@ -1,8 +1,11 @@
 package fulgur.models;
 
+import fulgur.nn.Linear;
 import fulgur.nn.Module;
 import fulgur.ops.LinearAlgebra;
 import fulgur.ops.Losses;
+import fulgur.ops.Views;
+import fulgur.tensor.DType;
 import fulgur.tensor.Tensor;
 
 /**
@@ -43,16 +46,37 @@ public abstract class DecoderLm extends Module implements LanguageModel {
 
     /** Token ids of one slice of longer sequences (positions from {@code shard.positionOffset()}) → logits. */
     public Tensor forward(Tensor ids, SequenceShard shard) {
-        return LinearAlgebra.linear(hidden(checkIds(ids), null, shard), outputWeight(), null);
+        return project(hidden(checkIds(ids), null, shard));
+    }
+
+    /** Hidden states → logits through the output projection (an int8 lm_head through its own layer). */
+    private Tensor project(Tensor h) {
+        Tensor w = outputWeight();
+        if (w.dtype() == DType.I8 && namedModules().get("lm_head") instanceof Linear head) {
+            return head.forward(h);
+        }
+        return LinearAlgebra.linear(h, w, null);
     }
 
     @Override
     public Tensor forward(Tensor ids, DecodeCache cache) {
+        return project(hidden(checkIds(ids), checkCache("forward", cache), SequenceShard.WHOLE));
+    }
+
+    /** Projects only the last position of each row to the vocabulary. */
+    @Override
+    public Tensor lastLogits(Tensor ids, DecodeCache cache) {
+        Tensor h = hidden(checkIds(ids), checkCache("lastLogits", cache), SequenceShard.WHOLE);
+        Tensor last = h.size(1) == 1 ? Views.reshape(h, h.size(0), h.size(2)) : Views.select(h, 1, h.size(1) - 1);
+        return project(last);
+    }
+
+    private DecodeCache checkCache(String op, DecodeCache cache) {
         if (!ownsCache(cache)) {
-            throw new IllegalArgumentException(getClass().getSimpleName() + ".forward: expected a cache from this model's newCache(), got "
+            throw new IllegalArgumentException(getClass().getSimpleName() + "." + op + ": expected a cache from this model's newCache(), got "
                     + (cache == null ? "null" : cache.getClass().getSimpleName()));
         }
-        return LinearAlgebra.linear(hidden(checkIds(ids), cache, SequenceShard.WHOLE), outputWeight(), null);
+        return cache;
     }
 
     /** Mean next-token cross-entropy of inputs [B, T] against targets (−100 ignored), plus any auxiliary loss. */
@@ -63,6 +87,9 @@ public abstract class DecoderLm extends Module implements LanguageModel {
 
     @Override
     public Tensor loss(Tensor inputs, Tensor targets, SequenceShard shard) {
+        if (outputWeight().dtype() == DType.I8) {
+            throw new UnsupportedOperationException(getClass().getSimpleName() + ": int8 weights serve inference only; train from the unquantized checkpoint");
+        }
         Tensor ce = Losses.linearCrossEntropy(hidden(checkIds(inputs), null, shard), outputWeight(), targets, Losses.IGNORE_INDEX, 0,
                 Losses.linearCrossEntropyChunk(vocabSize()));
         Tensor aux = auxiliaryLoss();

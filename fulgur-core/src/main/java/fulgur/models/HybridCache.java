@@ -1,26 +1,52 @@
 package fulgur.models;
 
+import fulgur.autograd.GradMode;
 import fulgur.ops.attention.KvCache;
+import fulgur.ops.attention.KvLayer;
 import fulgur.ops.lightning.Lightning;
 import fulgur.ops.lightning.LightningChunked;
 import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
- * The decoding state of a model whose layers mix token mixers: a {@link KvCache} for each softmax-attention layer
- * (grows with the tokens seen) and a fixed-size {@link LinearState} for each linear-attention layer, all in one
+ * The decoding state of a model whose layers mix token mixers: keys and values for each softmax-attention layer
+ * (grow with the tokens seen) and a fixed-size {@link LinearState} for each linear-attention layer, all in one
  * scope of their own, plus the position reached. Llama (all KV), Linear-Llama (all states) and MiniMax (both) use it.
+ * Bound to a {@link BatchState}, the linear states are rows of a state pool written in place (in layer order) and the
+ * keys and values the rows' paged blocks, each row at its own position.
  */
 public final class HybridCache implements DecodeCache {
     private final Scope scope = Scope.detached("hybrid-cache");
     private final Object[] layers;
+    private final BatchState batch;
     private long position;
 
     /** One entry per layer: softmax[l] true for a KV cache, false for a linear state. */
     public HybridCache(boolean[] softmax) {
         layers = new Object[softmax.length];
+        batch = null;
         for (int l = 0; l < softmax.length; l++) {
-            layers[l] = softmax[l] ? new KvCache(scope) : new LinearState(scope);
+            layers[l] = softmax[l] ? new KvCache(scope) : new LinearState(scope, null, true);
+        }
+    }
+
+    /** The same layers over rows of a state pool and their paged keys and values. */
+    public HybridCache(boolean[] softmax, BatchState batch) {
+        int linear = 0;
+        for (boolean s : softmax) {
+            linear += s ? 0 : 1;
+        }
+        batch.checkStates("hybrid-cache", linear);
+        if (linear < softmax.length && batch.kv() == null) {
+            throw new IllegalArgumentException("hybrid-cache: the model has softmax layers but the batch has no paged keys and values");
+        }
+        this.batch = batch;
+        layers = new Object[softmax.length];
+        int i = 0;
+        for (int l = 0; l < softmax.length; l++) {
+            layers[l] = softmax[l] ? batch.kv().layer(l) : new LinearState(scope, batch.state(i++), batch.fresh());
         }
     }
 
@@ -28,8 +54,8 @@ public final class HybridCache implements DecodeCache {
         return layers.length;
     }
 
-    public KvCache kv(int layer) {
-        if (!(layers[layer] instanceof KvCache kv)) {
+    public KvLayer kv(int layer) {
+        if (!(layers[layer] instanceof KvLayer kv)) {
             throw new IllegalArgumentException("HybridCache: layer " + layer + " holds a linear state, not a KV cache");
         }
         return kv;
@@ -45,18 +71,61 @@ public final class HybridCache implements DecodeCache {
     /** Tokens consumed so far; the model advances it once per forward, after every layer has run. */
     @Override
     public long position() {
-        return position;
+        if (batch == null) {
+            return position;
+        }
+        if (batch.batch() != 1) {
+            throw new IllegalStateException("the cache holds " + batch.batch() + " rows, each at its own position");
+        }
+        return batch.positions()[0] + position;
+    }
+
+    /** Each row's position (one row for an unbound cache). */
+    public long[] positions() {
+        if (batch == null) {
+            return new long[] {position};
+        }
+        long[] p = batch.positions();
+        for (int i = 0; i < p.length; i++) {
+            p[i] += position;
+        }
+        return p;
     }
 
     public void advance(int tokens) {
         position += tokens;
+        if (batch != null && batch.kv() != null) {
+            batch.kv().advance(tokens);
+        }
     }
 
     @Override
     public long stateBytes() {
         long n = 0;
         for (Object o : layers) {
-            n += o instanceof KvCache kv ? kv.bytes() : ((LinearState) o).bytes();
+            n += o instanceof KvCache kv ? kv.bytes() : o instanceof LinearState s ? s.bytes() : 0;
+        }
+        return n;
+    }
+
+    @Override
+    public List<Tensor> stateTensors() {
+        List<Tensor> out = new ArrayList<>();
+        for (Object o : layers) {
+            if (o instanceof LinearState s && s.state != null) {
+                out.add(s.state);
+            }
+        }
+        return out;
+    }
+
+    @Override
+    public long kvBytesPerToken() {
+        long n = 0;
+        for (Object o : layers) {
+            if (o instanceof KvCache kv && kv.keys() != null) {
+                n += (kv.keys().numel() + kv.values().numel()) / kv.keys().size(0) / kv.keys().size(1) * kv.keys().dtype().byteSize();
+            }
         }
         return n;
     }
@@ -72,10 +141,13 @@ public final class HybridCache implements DecodeCache {
         static final int RECURRENT_MAX_TOKENS = 4;
 
         private final Scope scope;
+        private final Tensor view;
         private Tensor state;
 
-        LinearState(Scope scope) {
+        LinearState(Scope scope, Tensor view, boolean fresh) {
             this.scope = scope;
+            this.view = view;
+            this.state = fresh ? null : view;
         }
 
         public Tensor state() {
@@ -97,6 +169,13 @@ public final class HybridCache implements DecodeCache {
             }
             Lightning.Result r = Lightning.chunked(q, k, v, slopes, scale, state, true, LightningChunked.DEFAULT_BLOCK, null);
             Tensor next = r.finalState();
+            if (view != null) {
+                try (var g = GradMode.noGrad()) {
+                    view.copyFrom(next.detach());
+                }
+                state = view;
+                return r.output();
+            }
             Tensor copy = scope.run(() -> next.detach().copy().detach());
             if (state != null) {
                 state.close();

@@ -1,5 +1,6 @@
 package fulgur.models;
 
+import fulgur.autograd.GradMode;
 import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
 import java.util.ArrayList;
@@ -8,7 +9,8 @@ import java.util.List;
 /**
  * The decoding state of a model whose every layer carries one recurrent state tensor (TNL's lightning state,
  * HGRN2's GLA state): the state per layer (null before the first token) and the position reached. Fixed size, held
- * in a scope of its own so it outlives the calls that advance it.
+ * in a scope of its own so it outlives the calls that advance it — or, bound to a {@link BatchState}, rows of a state
+ * pool written in place, each row at its own position.
  */
 public class RecurrentStateCache implements DecodeCache {
     /** Inputs of at most this many tokens continue through the recurrent form; longer ones go through the chunked one. */
@@ -20,7 +22,16 @@ public class RecurrentStateCache implements DecodeCache {
     protected RecurrentStateCache(String name, int numLayers) {
         scope = Scope.detached(name);
         for (int i = 0; i < numLayers; i++) {
-            layers.add(new Layer(scope));
+            layers.add(new Layer(scope, null, null));
+        }
+    }
+
+    /** Layer l's state is {@code batch.state(l)}. */
+    protected RecurrentStateCache(String name, int numLayers, BatchState batch) {
+        batch.checkStates(name, numLayers);
+        scope = Scope.detached(name);
+        for (int i = 0; i < numLayers; i++) {
+            layers.add(new Layer(scope, batch, batch.state(i)));
         }
     }
 
@@ -41,7 +52,18 @@ public class RecurrentStateCache implements DecodeCache {
 
     @Override
     public long position() {
-        return layers.isEmpty() ? 0 : layers.get(0).position;
+        return layers.isEmpty() ? 0 : layers.get(0).position();
+    }
+
+    @Override
+    public List<Tensor> stateTensors() {
+        List<Tensor> out = new ArrayList<>();
+        for (Layer l : layers) {
+            if (l.state != null) {
+                out.add(l.state);
+            }
+        }
+        return out;
     }
 
     @Override
@@ -52,11 +74,16 @@ public class RecurrentStateCache implements DecodeCache {
     /** One layer's state and position. */
     public static final class Layer {
         private final Scope scope;
+        private final Tensor view;
+        private final long[] rowPositions;
         private Tensor state;
         private long position;
 
-        Layer(Scope scope) {
+        Layer(Scope scope, BatchState batch, Tensor view) {
             this.scope = scope;
+            this.view = view;
+            this.rowPositions = batch == null ? null : batch.positions();
+            this.state = batch == null || batch.fresh() ? null : view;
         }
 
         /** The state, or null before the first token. */
@@ -64,8 +91,27 @@ public class RecurrentStateCache implements DecodeCache {
             return state;
         }
 
+        /** Tokens consumed (a cache bound to several rows has a position per row: {@link #positions}). */
         public long position() {
-            return position;
+            if (rowPositions == null) {
+                return position;
+            }
+            if (rowPositions.length != 1) {
+                throw new IllegalStateException("the cache holds " + rowPositions.length + " rows, each at its own position");
+            }
+            return rowPositions[0] + position;
+        }
+
+        /** Each row's position. */
+        public long[] positions() {
+            if (rowPositions == null) {
+                return new long[] {position};
+            }
+            long[] p = rowPositions.clone();
+            for (int i = 0; i < p.length; i++) {
+                p[i] += position;
+            }
+            return p;
         }
 
         /** Whether {@code tokens} more tokens should go through the recurrent form (a state exists and the input is short). */
@@ -78,13 +124,23 @@ public class RecurrentStateCache implements DecodeCache {
             position += tokens;
         }
 
-        /** Takes a contiguous detached copy of the new state into the cache's scope, frees the old one, counts the tokens. */
+        /**
+         * Keeps the new state: a contiguous detached copy in the cache's scope (the old one freed), or, bound to a
+         * pool, copied into the pool's rows. Counts the tokens.
+         */
         public void replaceState(Tensor next, int tokens) {
-            Tensor copy = scope.run(() -> next.detach().copy().detach());
-            if (state != null) {
-                state.close();
+            if (view != null) {
+                try (var g = GradMode.noGrad()) {
+                    view.copyFrom(next.detach());
+                }
+                state = view;
+            } else {
+                Tensor copy = scope.run(() -> next.detach().copy().detach());
+                if (state != null) {
+                    state.close();
+                }
+                state = copy;
             }
-            state = copy;
             position += tokens;
         }
     }

@@ -5,10 +5,15 @@ import fulgur.tensor.DType;
 import fulgur.tensor.Rng;
 import fulgur.tensor.Tensor;
 
-/** y = x·Wᵀ + b with W [out, in] (torch.nn.Linear layout, so checkpoints map one to one). */
+/**
+ * y = x·Wᵀ + b with W [out, in] (torch.nn.Linear layout, so checkpoints map one to one). A layer may hold its weight
+ * as int8 with per-output-channel scales ({@link #quantizeInt8}, {@link Int8Weights}): parameters "weight" (I8) and
+ * "weight_scale" (F32), products through {@link LinearAlgebra#linearInt8}, inference only.
+ */
 public final class Linear extends Module {
     private final Parameter weight;
     private final Parameter bias;
+    private Parameter weightScale;
     private final int in;
     private final int out;
 
@@ -42,7 +47,39 @@ public final class Linear extends Module {
     }
 
     public Tensor forward(Tensor x) {
+        if (weightScale != null) {
+            return LinearAlgebra.linearInt8(x, weight.value(), weightScale.value(), bias == null ? null : bias.value());
+        }
         return LinearAlgebra.linear(x, weight.value(), bias == null ? null : bias.value());
+    }
+
+    /** Replaces the floating weight by its int8 quantization and per-channel scales (freeing the floating one). */
+    public void quantizeInt8() {
+        if (weightScale != null) {
+            return;
+        }
+        Int8Weights.Quantized qw = Int8Weights.quantize(weight.value());
+        weight.replace(qw.q());
+        weightScale = param("weight" + Int8Weights.SCALE_SUFFIX, qw.scale(), false);
+    }
+
+    /** Turns this layer into an int8 one whose weights and scales a checkpoint loads next (zeros until then). */
+    public void prepareInt8() {
+        if (weightScale != null) {
+            return;
+        }
+        weight.replace(Tensor.zeros(DType.I8, weight.value().device(), out, in));
+        weightScale = param("weight" + Int8Weights.SCALE_SUFFIX, Tensor.zeros(DType.F32, weight.value().device(), out), false);
+    }
+
+    /** Whether the weight is int8. */
+    public boolean isInt8() {
+        return weightScale != null;
+    }
+
+    /** The per-output-channel scales of an int8 weight, null for a floating one. */
+    public Parameter weightScale() {
+        return weightScale;
     }
 
     public Parameter weight() {

@@ -28,7 +28,7 @@ public final class Parameter {
             leaf = leaf.contiguous().detach();
         }
         Scope.root().adopt(leaf);
-        return leaf.requiresGrad(true);
+        return leaf.requiresGrad(leaf.dtype().isFloating()); // int8 weights are not trained
     }
 
     public Tensor value() {

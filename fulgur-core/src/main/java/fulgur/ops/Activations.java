@@ -2,6 +2,10 @@ package fulgur.ops;
 
 import fulgur.autograd.Autograd;
 import fulgur.autograd.GradMode;
+import fulgur.backend.Backend;
+import fulgur.backend.Backends;
+import fulgur.backend.BinaryOp;
+import fulgur.backend.Kernels;
 import fulgur.backend.UnaryOp;
 import fulgur.tensor.Rng;
 import fulgur.tensor.Shape;
@@ -60,8 +64,8 @@ public final class Activations {
         if (a != last) {
             return Views.transpose(softmax(Views.transpose(x, a, last), last, log), a, last);
         }
-        Tensor out = x.backend().softmax(x, log);
-        return Autograd.record(op, out, new Tensor[] {x}, g -> new Tensor[] {x.backend().softmaxBackward(out, g, log)});
+        Tensor out = Backends.of(x).softmax(x, log);
+        return Autograd.record(op, out, new Tensor[] {x}, g -> new Tensor[] {Backends.of(x).softmaxBackward(out, g, log)});
     }
 
     /** Inverted dropout: zeroes elements with probability p and scales the rest by 1/(1−p); identity when p = 0. */
@@ -76,7 +80,7 @@ public final class Activations {
         fulgur.backend.Capturing.refuse("dropout (its mask comes from a host-side random counter)");
         Tensor mask;
         try (var g = GradMode.noGrad()) {
-            mask = x.backend().dropoutMask(x, p, rng.nextStream());
+            mask = Backends.of(x).dropoutMask(x, p, rng.nextStream());
         }
         return Elementwise.mul(x, mask);
     }
@@ -90,7 +94,16 @@ public final class Activations {
             return Elementwise.mul(silu(gate), up);
         }
         Elementwise.checkSameDevice("siluMul", gate, up);
-        Tensor out = gate.backend().siluMul(gate, up);
-        return Autograd.record("siluMul", out, new Tensor[] {gate, up}, g -> gate.backend().siluMulBackward(gate, up, g));
+        GluKernels k = Kernels.find(GluKernels.class, gate.device());
+        if (k == null) {
+            Backend be = Backends.of(gate);
+            Tensor out = be.binary(BinaryOp.MUL, be.unary(UnaryOp.SILU, gate, 0), up);
+            return Autograd.record("siluMul", out, new Tensor[] {gate, up}, g -> {
+                Tensor s = be.unary(UnaryOp.SILU, gate, 0);
+                return new Tensor[] {be.unaryBackward(UnaryOp.SILU, gate, s, be.binary(BinaryOp.MUL, g, up), 0), be.binary(BinaryOp.MUL, g, s)};
+            });
+        }
+        Tensor out = k.siluMul(gate, up);
+        return Autograd.record("siluMul", out, new Tensor[] {gate, up}, g -> k.siluMulBackward(gate, up, g));
     }
 }

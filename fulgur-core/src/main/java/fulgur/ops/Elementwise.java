@@ -1,5 +1,6 @@
 package fulgur.ops;
 
+import fulgur.backend.Backends;
 import fulgur.autograd.Autograd;
 import fulgur.backend.BinaryOp;
 import fulgur.backend.UnaryOp;
@@ -19,7 +20,7 @@ public final class Elementwise {
 
     static Tensor binary(BinaryOp op, Tensor a, Tensor b) {
         checkSameDevice(op.name().toLowerCase(), a, b);
-        return a.backend().binary(op, a, b);
+        return Backends.of(a).binary(op, a, b);
     }
 
     public static Tensor add(Tensor a, Tensor b) {
@@ -95,13 +96,13 @@ public final class Elementwise {
 
     static Tensor unary(UnaryOp op, Tensor x, double p) {
         x.checkAlive(op.name().toLowerCase());
-        Tensor out = x.backend().unary(op, x, p);
+        Tensor out = Backends.of(x).unary(op, x, p);
         boolean usesY = switch (op) {
             case EXP, SQRT, RSQRT, SIGMOID, TANH, RECIPROCAL -> true;
             default -> false;
         };
         return Autograd.record(op.name().toLowerCase(), out, new Tensor[] {x},
-                g -> new Tensor[] {x.backend().unaryBackward(op, x, usesY ? out : null, g, p)});
+                g -> new Tensor[] {Backends.of(x).unaryBackward(op, x, usesY ? out : null, g, p)});
     }
 
     public static Tensor addScalar(Tensor x, double c) {

@@ -1,5 +1,6 @@
 package fulgur.ops;
 
+import fulgur.backend.Backends;
 import fulgur.autograd.Autograd;
 import fulgur.tensor.DType;
 import fulgur.tensor.Shape;
@@ -22,35 +23,37 @@ public final class Indexing {
     public static Tensor embedding(Tensor weight, Tensor ids) {
         weight.checkAlive("embedding");
         ids.checkAlive("embedding");
-        Tensor out = weight.backend().embedding(weight, ids);
-        int vocab = weight.size(0);
-        return Autograd.record("embedding", out, new Tensor[] {weight},
-                g -> new Tensor[] {Views.cast(weight.backend().embeddingBackward(g, ids, vocab), weight.dtype())});
+        Tensor out = Backends.of(weight).embedding(weight, ids);
+        int[] shape = weight.shape();
+        return Autograd.record("embedding", out, new Tensor[] {weight}, g -> {
+            Tensor rows = Views.reshape(g, Shape.toInt("embedding", ids.numel()), shape[1]);
+            return new Tensor[] {Views.cast(Backends.of(g).indexAdd(shape, 0, Views.reshape(ids, Shape.toInt("embedding", ids.numel())), rows), weight.dtype())};
+        });
     }
 
     public static Tensor gather(Tensor x, int axis, Tensor index) {
         checkAlive("gather", x, index);
         int a = Shape.axis("gather", axis, x.ndim());
-        Tensor out = x.backend().gather(x, a, index);
+        Tensor out = Backends.of(x).gather(x, a, index);
         int[] shape = x.shape();
-        return Autograd.record("gather", out, new Tensor[] {x}, g -> new Tensor[] {x.backend().scatterAdd(shape, a, index, g)});
+        return Autograd.record("gather", out, new Tensor[] {x}, g -> new Tensor[] {Backends.of(x).scatterAdd(shape, a, index, g)});
     }
 
     /** base + src scatter-added at index along axis. */
     public static Tensor scatterAdd(Tensor base, int axis, Tensor index, Tensor src) {
         checkAlive("scatterAdd", base, index, src);
         int a = Shape.axis("scatterAdd", axis, base.ndim());
-        Tensor added = base.backend().scatterAdd(base.shape(), a, index, src);
-        Tensor out = base.backend().binary(fulgur.backend.BinaryOp.ADD, base, added);
-        return Autograd.record("scatterAdd", out, new Tensor[] {base, src}, g -> new Tensor[] {g, g.backend().gather(g, a, index)});
+        Tensor added = Backends.of(base).scatterAdd(base.shape(), a, index, src);
+        Tensor out = Backends.of(base).binary(fulgur.backend.BinaryOp.ADD, base, added);
+        return Autograd.record("scatterAdd", out, new Tensor[] {base, src}, g -> new Tensor[] {g, Backends.of(g).gather(g, a, index)});
     }
 
     public static Tensor indexSelect(Tensor x, int axis, Tensor index) {
         checkAlive("indexSelect", x, index);
         int a = Shape.axis("indexSelect", axis, x.ndim());
-        Tensor out = x.backend().indexSelect(x, a, index);
+        Tensor out = Backends.of(x).indexSelect(x, a, index);
         int[] shape = x.shape();
-        return Autograd.record("indexSelect", out, new Tensor[] {x}, g -> new Tensor[] {x.backend().indexAdd(shape, a, index, g)});
+        return Autograd.record("indexSelect", out, new Tensor[] {x}, g -> new Tensor[] {Backends.of(x).indexAdd(shape, a, index, g)});
     }
 
     /**
@@ -70,10 +73,10 @@ public final class Indexing {
             throw new IllegalArgumentException("indexAdd: src " + src.describe() + " must have shape " + Shape.str(expect)
                     + " (base " + base.describe() + " with the index length along axis " + a + ")");
         }
-        Tensor added = base.backend().indexAdd(base.shape(), a, index, src);
-        Tensor out = base.backend().binary(fulgur.backend.BinaryOp.ADD, base, added);
+        Tensor added = Backends.of(base).indexAdd(base.shape(), a, index, src);
+        Tensor out = Backends.of(base).binary(fulgur.backend.BinaryOp.ADD, base, added);
         return Autograd.record("indexAdd", out, new Tensor[] {base, src},
-                g -> new Tensor[] {g, Views.cast(g.backend().indexSelect(g, a, index), src.dtype())});
+                g -> new Tensor[] {g, Views.cast(Backends.of(g).indexSelect(g, a, index), src.dtype())});
     }
 
     /**
@@ -91,7 +94,7 @@ public final class Indexing {
             throw new IllegalArgumentException("topkIndices: k must be in [1, " + n + "] for " + x.describe() + ", got " + k);
         }
         int last = x.ndim() - 1;
-        fulgur.backend.Backend be = x.backend();
+        fulgur.backend.Backend be = Backends.of(x);
         Tensor positions = Tensor.arange(n).to(x.device());
         Tensor minusInf = Tensor.full(x.dtype(), x.device(), Double.NEGATIVE_INFINITY, 1);
         Tensor rest = x.detach();
@@ -103,20 +106,20 @@ public final class Indexing {
                 rest = be.where(hit, minusInf, rest);
             }
         }
-        return k == 1 ? picks[0] : be.concat(picks, last);
+        return k == 1 ? picks[0] : Views.concat(last, picks);
     }
 
     /** cond ≠ 0 ? a : b with broadcasting. */
     public static Tensor where(Tensor cond, Tensor a, Tensor b) {
         checkAlive("where", cond, a, b);
-        Tensor out = a.backend().where(cond, a, b);
+        Tensor out = Backends.of(a).where(cond, a, b);
         int[] sa = a.shape();
         int[] sb = b.shape();
         return Autograd.record("where", out, new Tensor[] {a, b}, g -> {
             Tensor zero = Tensor.zeros(g.dtype(), g.device(), 1);
             return new Tensor[] {
-                Reductions.sumTo(g.backend().where(cond, g, zero), sa),
-                Reductions.sumTo(g.backend().where(cond, zero, g), sb)};
+                Reductions.sumTo(Backends.of(g).where(cond, g, zero), sa),
+                Reductions.sumTo(Backends.of(g).where(cond, zero, g), sb)};
         });
     }
 
@@ -128,8 +131,8 @@ public final class Indexing {
     public static Tensor cumsum(Tensor x, int axis) {
         checkAlive("cumsum", x);
         int a = Shape.axis("cumsum", axis, x.ndim());
-        Tensor out = x.backend().cumsum(x, a, false);
-        return Autograd.record("cumsum", out, new Tensor[] {x}, g -> new Tensor[] {g.backend().cumsum(g, a, true)});
+        Tensor out = Backends.of(x).cumsum(x, a, false);
+        return Autograd.record("cumsum", out, new Tensor[] {x}, g -> new Tensor[] {Backends.of(g).cumsum(g, a, true)});
     }
 
     /** [T, T] mask with 1 above the diagonal (the positions a causal model may not see). */

@@ -1,5 +1,6 @@
 package fulgur.ops;
 
+import fulgur.backend.Backends;
 import fulgur.autograd.Autograd;
 import fulgur.autograd.GradMode;
 import fulgur.backend.Backend;
@@ -30,9 +31,9 @@ public final class Losses {
                     + " (expected logits [..., V] with the targets' leading shape)");
         }
         Tensor flat = Views.reshape(logits, -1, logits.size(-1));
-        Tensor out = logits.backend().crossEntropy(flat, targets, ignoreIndex, labelSmoothing);
+        Tensor out = Backends.of(logits).crossEntropy(flat, targets, ignoreIndex, labelSmoothing);
         return Autograd.record("crossEntropy", out, new Tensor[] {flat},
-                g -> new Tensor[] {logits.backend().crossEntropyBackward(flat, targets, ignoreIndex, labelSmoothing, g)});
+                g -> new Tensor[] {Backends.of(logits).crossEntropyBackward(flat, targets, ignoreIndex, labelSmoothing, g)});
     }
 
     /** Logit elements one chunk of {@link #linearCrossEntropy} may hold (256 MB in f32). */
@@ -65,7 +66,7 @@ public final class Losses {
         if (labelSmoothing < 0 || labelSmoothing > 1) {
             throw new IllegalArgumentException(op + ": label smoothing must be in [0, 1], got " + labelSmoothing);
         }
-        Backend be = hidden.backend();
+        Backend be = Backends.of(hidden);
         Tensor h = Views.reshape(hidden, n, d);
         Tensor t = Views.reshape(targets, n);
         boolean grads = GradMode.isEnabled() && (hidden.requiresGrad() || weight.requiresGrad());

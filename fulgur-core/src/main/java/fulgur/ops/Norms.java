@@ -1,6 +1,8 @@
 package fulgur.ops;
 
 import fulgur.autograd.Autograd;
+import fulgur.backend.Backend;
+import fulgur.backend.Backends;
 import fulgur.tensor.Tensor;
 
 /** RMSNorm (with or without gain) and LayerNorm over the last axis. */
@@ -10,17 +12,21 @@ public final class Norms {
     /** x / sqrt(mean(x²) + eps), times gain when gain is not null. */
     public static Tensor rmsNorm(Tensor x, Tensor gain, double eps) {
         Indexing.checkAlive("rmsNorm", x, gain);
-        Tensor[] r = x.backend().rmsNorm(x, gain, eps);
-        Tensor rstd = r[1];
-        return Autograd.record("rmsNorm", r[0], new Tensor[] {x, gain}, g -> x.backend().rmsNormBackward(x, gain, rstd, g));
+        Backend be = Backends.of(x);
+        Tensor[] r = be.norm(x, gain, null, eps, true);
+        Tensor rstd = r[2];
+        return Autograd.record("rmsNorm", r[0], new Tensor[] {x, gain}, g -> {
+            Tensor[] d = be.normBackward(x, gain, null, rstd, g, false);
+            return new Tensor[] {d[0], d[1]};
+        });
     }
 
     public static Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, double eps) {
         Indexing.checkAlive("layerNorm", x, weight, bias);
-        Tensor[] r = x.backend().layerNorm(x, weight, bias, eps);
+        Backend be = Backends.of(x);
+        Tensor[] r = be.norm(x, weight, bias, eps, false);
         Tensor mean = r[1];
         Tensor rstd = r[2];
-        return Autograd.record("layerNorm", r[0], new Tensor[] {x, weight, bias},
-                g -> x.backend().layerNormBackward(x, weight, mean, rstd, g, bias != null));
+        return Autograd.record("layerNorm", r[0], new Tensor[] {x, weight, bias}, g -> be.normBackward(x, weight, mean, rstd, g, bias != null));
     }
 }

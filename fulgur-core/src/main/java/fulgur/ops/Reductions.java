@@ -1,5 +1,6 @@
 package fulgur.ops;
 
+import fulgur.backend.Backends;
 import fulgur.autograd.Autograd;
 import fulgur.backend.ReduceOp;
 import fulgur.tensor.Shape;
@@ -39,12 +40,12 @@ public final class Reductions {
 
     public static Tensor argmax(Tensor x, int axis, boolean keepDim) {
         x.checkAlive("argmax");
-        return x.backend().argReduce(true, x, Shape.axis("argmax", axis, x.ndim()), keepDim);
+        return Backends.of(x).argReduce(true, x, Shape.axis("argmax", axis, x.ndim()), keepDim);
     }
 
     public static Tensor argmin(Tensor x, int axis, boolean keepDim) {
         x.checkAlive("argmin");
-        return x.backend().argReduce(false, x, Shape.axis("argmin", axis, x.ndim()), keepDim);
+        return Backends.of(x).argReduce(false, x, Shape.axis("argmin", axis, x.ndim()), keepDim);
     }
 
     private static int[] all(Tensor x) {
@@ -70,7 +71,7 @@ public final class Reductions {
             norm[i] = a;
         }
         java.util.Arrays.sort(norm);
-        Tensor out = x.backend().reduce(op, x, norm, keepDim);
+        Tensor out = Backends.of(x).reduce(op, x, norm, keepDim);
         int[] inShape = x.shape();
         int[] kept = inShape.clone();
         for (int a : norm) {
@@ -84,7 +85,7 @@ public final class Reductions {
                 case MAX, MIN -> {
                     // Gradient shared equally among tied extrema.
                     Tensor hit = Elementwise.compare(fulgur.backend.BinaryOp.EQ, x, Views.reshape(out, kept));
-                    Tensor count = x.backend().reduce(ReduceOp.SUM, hit, norm, true);
+                    Tensor count = Backends.of(x).reduce(ReduceOp.SUM, hit, norm, true);
                     yield Elementwise.mul(Elementwise.div(hit, count), gk);
                 }
                 case LOGSUMEXP -> Elementwise.mul(Elementwise.exp(Elementwise.sub(x, Views.reshape(out, kept))), gk);

@@ -1,6 +1,8 @@
 package fulgur.ops;
 
 import fulgur.autograd.Autograd;
+import fulgur.backend.Backend;
+import fulgur.backend.Backends;
 import fulgur.tensor.DType;
 import fulgur.tensor.Device;
 import fulgur.tensor.Shape;
@@ -283,8 +285,8 @@ public final class Views {
     }
 
     private static Tensor contiguousRaw(Tensor x) {
-        Tensor out = x.backend().empty(x.dtype(), x.shape());
-        x.backend().copy(x, out);
+        Tensor out = Backends.of(x).empty(x.dtype(), x.shape());
+        Backends.of(x).copy(x, out);
         return out;
     }
 
@@ -294,8 +296,8 @@ public final class Views {
         if (x.dtype() == target) {
             return x;
         }
-        Tensor out = x.backend().empty(target, x.shape());
-        x.backend().copy(x, out);
+        Tensor out = Backends.of(x).empty(target, x.shape());
+        Backends.of(x).copy(x, out);
         DType src = x.dtype();
         if (!target.isFloating() || !src.isFloating()) {
             return out;
@@ -311,9 +313,9 @@ public final class Views {
         }
         Tensor out = Tensor.empty(x.dtype(), target, x.shape());
         if (target.kind() == Device.Kind.CPU) {
-            x.backend().copy(x, out);
+            Backends.of(x).copy(x, out);
         } else {
-            out.backend().copy(x, out);
+            Backends.of(out).copy(x, out);
         }
         Device src = x.device();
         return Autograd.record("to(" + target + ")", out, new Tensor[] {x}, g -> new Tensor[] {toDevice(g, src)});
@@ -327,7 +329,7 @@ public final class Views {
         for (Tensor x : xs) {
             x.checkAlive("concat");
         }
-        Tensor out = xs[0].backend().concat(xs, a);
+        Tensor out = concatRaw(xs, a);
         int[] sizes = new int[xs.length];
         for (int i = 0; i < xs.length; i++) {
             sizes[i] = xs[i].size(a);
@@ -341,6 +343,44 @@ public final class Views {
             }
             return parts;
         });
+    }
+
+    /** The pieces copied side by side into one new tensor of their device (no graph). */
+    private static Tensor concatRaw(Tensor[] xs, int axis) {
+        String op = "concat";
+        int[] first = xs[0].shape();
+        DType dt = xs[0].dtype();
+        long total = 0;
+        for (Tensor x : xs) {
+            int[] s = x.shape();
+            if (s.length != first.length || x.dtype() != dt) {
+                throw new IllegalArgumentException(op + ": " + x.describe() + " does not match " + xs[0].describe() + " in rank or dtype");
+            }
+            if (!x.device().equals(xs[0].device())) {
+                throw new IllegalArgumentException(op + ": " + x.describe() + " is not on " + xs[0].device() + " with " + xs[0].describe());
+            }
+            for (int i = 0; i < s.length; i++) {
+                if (i != axis && s[i] != first[i]) {
+                    throw new IllegalArgumentException(op + ": shapes " + Shape.str(first) + " and " + Shape.str(s) + " differ outside axis " + axis);
+                }
+            }
+            total += s[axis];
+        }
+        int[] outShape = first.clone();
+        outShape[axis] = Shape.toInt(op, total);
+        Backend be = Backends.of(xs[0].device());
+        Tensor out = be.empty(dt, outShape);
+        long at = 0;
+        for (Tensor x : xs) {
+            int len = x.size(axis);
+            if (len > 0) {
+                int[] s = outShape.clone();
+                s[axis] = len;
+                be.copy(x, Tensor.view(out.storage(), dt, s, out.strides(), out.offset() + at * out.stride(axis)));
+            }
+            at += len;
+        }
+        return out;
     }
 
     public static Tensor stack(int axis, Tensor... xs) {

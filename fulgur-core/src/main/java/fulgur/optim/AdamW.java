@@ -1,8 +1,9 @@
 package fulgur.optim;
 
 import fulgur.autograd.GradMode;
-import fulgur.backend.Backend;
 import fulgur.nn.Parameter;
+import fulgur.ops.adamw.AdamWKernels;
+import fulgur.ops.adamw.AdamWUpdate;
 import fulgur.tensor.DType;
 import fulgur.tensor.Device;
 import fulgur.tensor.Scope;
@@ -76,7 +77,7 @@ public final class AdamW extends Optimizer {
         if (step == 0) {
             throw new IllegalStateException("AdamW.update: call advance() first (it sets the step's learning rate and bias corrections)");
         }
-        Map<Device, List<Backend.AdamWSlot>> byDevice = new LinkedHashMap<>();
+        Map<Device, List<AdamWKernels.Slot>> byDevice = new LinkedHashMap<>();
         try (var ignored = GradMode.noGrad()) {
             for (ParamGroup g : groups) {
                 for (Parameter p : g.params().values()) {
@@ -86,10 +87,10 @@ public final class AdamW extends Optimizer {
                     }
                     Tensor[] mv = moments(p);
                     byDevice.computeIfAbsent(p.value().device(), d -> new ArrayList<>())
-                            .add(new Backend.AdamWSlot(p.value(), grad, mv[0], mv[1], g.lrScale(), g.weightDecay()));
+                            .add(new AdamWKernels.Slot(p.value(), grad, mv[0], mv[1], g.lrScale(), g.weightDecay()));
                 }
             }
-            byDevice.forEach((d, slots) -> slots.get(0).param().backend().adamwAll(slots, schedules.get(d), beta1, beta2, eps));
+            byDevice.forEach((d, slots) -> AdamWUpdate.apply(slots, schedules.get(d), beta1, beta2, eps));
         }
     }
 

@@ -1,13 +1,17 @@
 package fulgur.tensor;
 
-/** Element types. Floating types compute in f32 (f64 for f64); bf16 and f16 are storage formats. */
+/**
+ * Element types. Floating types compute in f32 (f64 for f64); bf16 and f16 are storage formats; i8 holds quantized
+ * weights (see {@link fulgur.nn.Int8Weights}).
+ */
 public enum DType {
     F32(4, true, "F32"),
     BF16(2, true, "BF16"),
     F16(2, true, "F16"),
     F64(8, true, "F64"),
     I32(4, false, "I32"),
-    I64(8, false, "I64");
+    I64(8, false, "I64"),
+    I8(1, false, "I8");
 
     private final int byteSize;
     private final boolean floating;
@@ -38,7 +42,7 @@ public enum DType {
                 return d;
             }
         }
-        throw new IllegalArgumentException("unsupported safetensors dtype '" + name + "' (expected one of F32, BF16, F16, F64, I32, I64)");
+        throw new IllegalArgumentException("unsupported safetensors dtype '" + name + "' (expected one of F32, BF16, F16, F64, I32, I64, I8)");
     }
 
     /** The type arithmetic on this type is carried out in: f64 for f64, f32 for other floats, the type itself for integers. */

@@ -15,6 +15,7 @@ public final class Elements {
             case F16 -> Float.float16ToFloat(seg.getAtIndex(ValueLayout.JAVA_SHORT, index));
             case I32 -> seg.getAtIndex(ValueLayout.JAVA_INT, index);
             case I64 -> seg.getAtIndex(ValueLayout.JAVA_LONG, index);
+            case I8 -> seg.get(ValueLayout.JAVA_BYTE, index);
         };
     }
 
@@ -22,6 +23,7 @@ public final class Elements {
         return switch (dtype) {
             case I32 -> seg.getAtIndex(ValueLayout.JAVA_INT, index);
             case I64 -> seg.getAtIndex(ValueLayout.JAVA_LONG, index);
+            case I8 -> seg.get(ValueLayout.JAVA_BYTE, index);
             default -> (long) get(seg, dtype, index);
         };
     }
@@ -34,6 +36,7 @@ public final class Elements {
             case F16 -> seg.setAtIndex(ValueLayout.JAVA_SHORT, index, Float.floatToFloat16(toFloatRoundToOdd(v)));
             case I32 -> seg.setAtIndex(ValueLayout.JAVA_INT, index, (int) v);
             case I64 -> seg.setAtIndex(ValueLayout.JAVA_LONG, index, (long) v);
+            case I8 -> seg.set(ValueLayout.JAVA_BYTE, index, (byte) Math.max(-128, Math.min(127, (int) v)));
         }
     }
 
@@ -41,6 +44,7 @@ public final class Elements {
         switch (dtype) {
             case I32 -> seg.setAtIndex(ValueLayout.JAVA_INT, index, (int) v);
             case I64 -> seg.setAtIndex(ValueLayout.JAVA_LONG, index, v);
+            case I8 -> seg.set(ValueLayout.JAVA_BYTE, index, (byte) Math.max(-128, Math.min(127, v)));
             default -> set(seg, dtype, index, v);
         }
     }

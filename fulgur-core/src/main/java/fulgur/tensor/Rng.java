@@ -1,6 +1,5 @@
 package fulgur.tensor;
 
-import fulgur.backend.cpu.Parallel;
 
 /**
  * Seeded, counter-based random numbers: element i of the n-th tensor drawn from a generator is a pure function of
@@ -145,10 +144,11 @@ public final class Rng {
         long n = t.numel();
         java.lang.foreign.MemorySegment seg = t.hostSegment("rng");
         int chunks = (int) Math.min(Integer.MAX_VALUE, (n + 4095) / 4096);
-        Parallel.forRange(chunks, 1, (c0, c1) -> {
+        // Chunks in parallel on the common pool: each value depends on its index only, so the threads change nothing.
+        java.util.stream.IntStream.range(0, chunks).parallel().forEach(c -> {
             IndexFn fn = factory.get();
-            long end = Math.min(n, (long) c1 * 4096);
-            for (long i = (long) c0 * 4096; i < end; i++) {
+            long end = Math.min(n, (long) (c + 1) * 4096);
+            for (long i = (long) c * 4096; i < end; i++) {
                 double v = fn.at(i);
                 if (dtype == DType.F32) {
                     seg.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, (float) v);

@@ -1,22 +1,17 @@
 package fulgur.tensor;
 
-import fulgur.autograd.Autograd;
-import fulgur.autograd.Node;
-import fulgur.backend.Backend;
-import fulgur.backend.Backends;
-import fulgur.ops.Activations;
-import fulgur.ops.Elementwise;
-import fulgur.ops.Indexing;
-import fulgur.ops.LinearAlgebra;
-import fulgur.ops.Reductions;
-import fulgur.ops.Views;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
+import java.util.ServiceLoader;
 
 /**
  * An n-dimensional array: a dtype, a shape, element strides and an offset into a {@link Storage}. Views (reshape,
  * permute, narrow, expand, ...) share storage; {@link #contiguous()} copies only when needed. A tensor that requires
  * gradients records the op that produced it, and {@link #backward()} runs reverse-mode differentiation.
+ *
+ * <p>The methods that compute (creation on a device, views, math, backward) are those of the ops classes
+ * ({@code fulgur.ops.Views}, {@code Elementwise}, ...), reached through {@link TensorMethods} so that this package knows
+ * nothing of the layers above it.
  */
 public final class Tensor implements AutoCloseable {
     private final Storage storage;
@@ -27,8 +22,24 @@ public final class Tensor implements AutoCloseable {
 
     private boolean requiresGrad;
     private Tensor grad;
-    private Node gradFn;
+    private GradFn gradFn;
     private String name;
+
+    /** The implementation of the computing methods, loaded at first use. */
+    private static final class Ops {
+        static final TensorMethods M = load();
+
+        private static TensorMethods load() {
+            for (TensorMethods m : ServiceLoader.load(TensorMethods.class, Tensor.class.getClassLoader())) {
+                return m;
+            }
+            throw new IllegalStateException("no fulgur.tensor.TensorMethods service on the class path (fulgur-core's ops layer is missing)");
+        }
+    }
+
+    private static TensorMethods ops() {
+        return Ops.M;
+    }
 
     private Tensor(Storage storage, DType dtype, int[] shape, long[] strides, long offset) {
         this.storage = storage;
@@ -60,7 +71,7 @@ public final class Tensor implements AutoCloseable {
 
     public static Tensor empty(DType dtype, Device device, int... shape) {
         Shape.check("empty", shape);
-        return Backends.of(device).empty(dtype, shape);
+        return ops().empty(dtype, device, shape);
     }
 
     public static Tensor zeros(DType dtype, int... shape) {
@@ -85,7 +96,7 @@ public final class Tensor implements AutoCloseable {
 
     public static Tensor full(DType dtype, Device device, double value, int... shape) {
         Tensor t = empty(dtype, device, shape);
-        t.backend().fill(t, value);
+        ops().fill(t, value);
         return t;
     }
 
@@ -161,10 +172,6 @@ public final class Tensor implements AutoCloseable {
 
     public Storage storage() {
         return storage;
-    }
-
-    public Backend backend() {
-        return Backends.of(storage.device());
     }
 
     public int[] shape() {
@@ -269,12 +276,12 @@ public final class Tensor implements AutoCloseable {
         this.grad = null;
     }
 
-    public Node gradFn() {
+    public GradFn gradFn() {
         return gradFn;
     }
 
     /** Attaches the node that produced this tensor (called by ops). */
-    public Tensor withGradFn(Node node) {
+    public Tensor withGradFn(GradFn node) {
         this.gradFn = node;
         this.requiresGrad = true;
         return this;
@@ -286,11 +293,11 @@ public final class Tensor implements AutoCloseable {
 
     /** Reverse-mode differentiation from this scalar; leaf gradients accumulate into {@link #grad()}. */
     public void backward() {
-        Autograd.backward(this, null);
+        ops().backward(this, null);
     }
 
     public void backward(Tensor seed) {
-        Autograd.backward(this, seed);
+        ops().backward(this, seed);
     }
 
     /** The same data, cut from the graph. */
@@ -301,40 +308,40 @@ public final class Tensor implements AutoCloseable {
     // ---------------------------------------------------------------- views
 
     public Tensor reshape(int... newShape) {
-        return Views.reshape(this, newShape);
+        return ops().reshape(this, newShape);
     }
 
     public Tensor permute(int... axes) {
-        return Views.permute(this, axes);
+        return ops().permute(this, axes);
     }
 
     public Tensor transpose(int a, int b) {
-        return Views.transpose(this, a, b);
+        return ops().transpose(this, a, b);
     }
 
     /** Transpose of the last two dimensions. */
     public Tensor mT() {
-        return Views.transpose(this, -2, -1);
+        return ops().transpose(this, -2, -1);
     }
 
     public Tensor narrow(int axis, int start, int length) {
-        return Views.narrow(this, axis, start, length);
+        return ops().narrow(this, axis, start, length);
     }
 
     public Tensor select(int axis, int index) {
-        return Views.select(this, axis, index);
+        return ops().select(this, axis, index);
     }
 
     public Tensor expand(int... newShape) {
-        return Views.expand(this, newShape);
+        return ops().expand(this, newShape);
     }
 
     public Tensor unsqueeze(int axis) {
-        return Views.unsqueeze(this, axis);
+        return ops().unsqueeze(this, axis);
     }
 
     public Tensor squeeze(int axis) {
-        return Views.squeeze(this, axis);
+        return ops().squeeze(this, axis);
     }
 
     public Tensor flatten() {
@@ -342,134 +349,134 @@ public final class Tensor implements AutoCloseable {
     }
 
     public Tensor contiguous() {
-        return Views.contiguous(this);
+        return ops().contiguous(this);
     }
 
     public Tensor to(DType target) {
-        return Views.cast(this, target);
+        return ops().cast(this, target);
     }
 
     public Tensor to(Device target) {
-        return Views.toDevice(this, target);
+        return ops().toDevice(this, target);
     }
 
     /** A contiguous copy (always copies), in the graph. */
     public Tensor copy() {
-        return Views.copy(this);
+        return ops().copy(this);
     }
 
     // ---------------------------------------------------------------- math (see the ops classes)
 
     public Tensor add(Tensor o) {
-        return Elementwise.add(this, o);
+        return ops().add(this, o);
     }
 
     public Tensor sub(Tensor o) {
-        return Elementwise.sub(this, o);
+        return ops().sub(this, o);
     }
 
     public Tensor mul(Tensor o) {
-        return Elementwise.mul(this, o);
+        return ops().mul(this, o);
     }
 
     public Tensor div(Tensor o) {
-        return Elementwise.div(this, o);
+        return ops().div(this, o);
     }
 
     public Tensor add(double s) {
-        return Elementwise.addScalar(this, s);
+        return ops().addScalar(this, s);
     }
 
     public Tensor mul(double s) {
-        return Elementwise.mulScalar(this, s);
+        return ops().mulScalar(this, s);
     }
 
     public Tensor pow(double p) {
-        return Elementwise.powScalar(this, p);
+        return ops().powScalar(this, p);
     }
 
     public Tensor neg() {
-        return Elementwise.neg(this);
+        return ops().neg(this);
     }
 
     public Tensor exp() {
-        return Elementwise.exp(this);
+        return ops().exp(this);
     }
 
     public Tensor log() {
-        return Elementwise.log(this);
+        return ops().log(this);
     }
 
     public Tensor sqrt() {
-        return Elementwise.sqrt(this);
+        return ops().sqrt(this);
     }
 
     public Tensor rsqrt() {
-        return Elementwise.rsqrt(this);
+        return ops().rsqrt(this);
     }
 
     public Tensor abs() {
-        return Elementwise.abs(this);
+        return ops().abs(this);
     }
 
     public Tensor silu() {
-        return Activations.silu(this);
+        return ops().silu(this);
     }
 
     public Tensor sigmoid() {
-        return Activations.sigmoid(this);
+        return ops().sigmoid(this);
     }
 
     public Tensor tanh() {
-        return Activations.tanh(this);
+        return ops().tanh(this);
     }
 
     public Tensor relu() {
-        return Activations.relu(this);
+        return ops().relu(this);
     }
 
     public Tensor gelu() {
-        return Activations.gelu(this);
+        return ops().gelu(this);
     }
 
     public Tensor matmul(Tensor o) {
-        return LinearAlgebra.matmul(this, o);
+        return ops().matmul(this, o);
     }
 
     public Tensor sum() {
-        return Reductions.sum(this);
+        return ops().sum(this);
     }
 
     public Tensor sum(int axis, boolean keepDim) {
-        return Reductions.sum(this, new int[] {axis}, keepDim);
+        return ops().sum(this, new int[] {axis}, keepDim);
     }
 
     public Tensor mean() {
-        return Reductions.mean(this);
+        return ops().mean(this);
     }
 
     public Tensor mean(int axis, boolean keepDim) {
-        return Reductions.mean(this, new int[] {axis}, keepDim);
+        return ops().mean(this, new int[] {axis}, keepDim);
     }
 
     public Tensor max(int axis, boolean keepDim) {
-        return Reductions.max(this, new int[] {axis}, keepDim);
+        return ops().max(this, new int[] {axis}, keepDim);
     }
 
     public Tensor argmax(int axis, boolean keepDim) {
-        return Reductions.argmax(this, axis, keepDim);
+        return ops().argmax(this, axis, keepDim);
     }
 
     public Tensor softmax(int axis) {
-        return Activations.softmax(this, axis);
+        return ops().softmax(this, axis);
     }
 
     public Tensor logSoftmax(int axis) {
-        return Activations.logSoftmax(this, axis);
+        return ops().logSoftmax(this, axis);
     }
 
     public Tensor indexSelect(int axis, Tensor index) {
-        return Indexing.indexSelect(this, axis, index);
+        return ops().indexSelect(this, axis, index);
     }
 
     // ---------------------------------------------------------------- data access (host copies; not for hot loops)
@@ -552,7 +559,7 @@ public final class Tensor implements AutoCloseable {
         if (!sameShape(src)) {
             throw new IllegalArgumentException("copyFrom: shape " + Shape.str(src.shape) + " does not match " + describe());
         }
-        backend().copy(src, this);
+        ops().copyInto(src, this);
         return this;
     }
 

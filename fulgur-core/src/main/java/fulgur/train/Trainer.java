@@ -18,8 +18,10 @@ import java.util.Map;
 
 /**
  * The training loop: AdamW with warmup and a decay schedule, gradient accumulation and clipping, periodic
- * evaluation, a progress bar, metrics as JSONL, checkpoints, and a PNG loss curve at the end. A resumed run
- * continues with the same batches, learning rates and optimizer state, so its losses equal the uninterrupted run's.
+ * evaluation and checkpoints. What happens is reported to a {@link TrainingListener} (by default status lines and
+ * evaluations printed to the given stream; the command line's report draws a progress bar and writes the metrics log
+ * and the loss curve). A resumed run continues with the same batches, learning rates and optimizer state, so its
+ * losses equal the uninterrupted run's.
  */
 public final class Trainer {
 
@@ -35,10 +37,12 @@ public final class Trainer {
     private final DataSource data;
     private final Evaluator evaluator;
     private final Path outDir;
-    private final PrintStream out;
+    private TrainingListener listener;
     private long stopAfter = Long.MAX_VALUE;
     private double timeLimitSeconds = Double.POSITIVE_INFINITY;
     private boolean cudaGraph;
+    private boolean allowChangedSettings;
+    private fulgur.io.DirectoryLock heldLock;
 
     public Trainer(CausalLM model, TrainConfig cfg, DataSource data, Evaluator evaluator, Path outDir, PrintStream out) {
         this.model = model;
@@ -46,7 +50,13 @@ public final class Trainer {
         this.data = data;
         this.evaluator = evaluator;
         this.outDir = outDir;
-        this.out = out;
+        this.listener = TrainingListener.printing(out);
+    }
+
+    /** Reports the run to {@code listener} instead of printing status lines and evaluations to the stream. */
+    public Trainer listener(TrainingListener listener) {
+        this.listener = java.util.Objects.requireNonNull(listener, "listener");
+        return this;
     }
 
     /** Stops (after checkpointing) once this many steps are done in total: an interruption on purpose, for tests. */
@@ -82,12 +92,30 @@ public final class Trainer {
         return this;
     }
 
+    /**
+     * Lets a resumed run change settings other than {@link TrainConfig#FREE_ON_RESUME} (which it otherwise refuses,
+     * naming each): the run then continues the checkpoint under the new settings.
+     */
+    public Trainer allowChangedSettings(boolean on) {
+        this.allowChangedSettings = on;
+        return this;
+    }
+
+    /**
+     * The lock on the output directory that the caller already holds (e.g. taken before writing files beside the run's);
+     * without it, {@link #run} takes its own for the run's duration.
+     */
+    public Trainer outputLock(fulgur.io.DirectoryLock held) {
+        this.heldLock = held;
+        return this;
+    }
+
     public Path checkpointDir() {
         return outDir.resolve("checkpoint");
     }
 
     public Result run(boolean resume) {
-        try {
+        try (fulgur.io.DirectoryLock lock = heldLock != null ? heldLock.borrow(outDir) : fulgur.io.DirectoryLock.acquire(outDir, "train", listener::message)) {
             return runChecked(resume);
         } catch (IOException e) {
             throw new UncheckedIOException("training output under " + outDir + ": " + e.getMessage(), e);
@@ -99,7 +127,6 @@ public final class Trainer {
         LrSchedule schedule = cfg.lrSchedule();
         long step = 0;
         long tokens = 0;
-        Path metricsPath = outDir.resolve("metrics.jsonl");
         Map<String, Object> st = resume ? Checkpoint.load(checkpointDir(), model, null) : null; // f32 weights first, then the masters copy them
         MixedPrecision mp = precision == null ? null : MixedPrecision.of(model.module(), precision);
         List<fulgur.optim.ParamGroup> groups = ParamGroup.decayAndNoDecay(model.module(), cfg.weightDecay());
@@ -107,25 +134,24 @@ public final class Trainer {
         if (resume) {
             Checkpoint.loadOptimizer(checkpointDir(), opt, String.valueOf(st.get("step")));
             step = ((Number) st.get("step")).longValue();
+            ResumeCheck.check(cfg, st, checkpointDir(), allowChangedSettings, listener::message);
             tokens = ((Number) st.getOrDefault("tokens", 0)).longValue();
             @SuppressWarnings("unchecked")
             Map<String, Object> ds = (Map<String, Object>) st.get("data");
             data.restore(ds);
-            out.println("resumed from " + checkpointDir() + " at step " + step);
-        } else {
-            Files.deleteIfExists(metricsPath);
+            listener.message("resumed from " + checkpointDir() + " at step " + step);
         }
         fulgur.io.AtomicFiles.writeString(outDir.resolve("config.json"), model.configJson());
         long tokensPerStep = (long) cfg.batchSize() * cfg.seqLen() * cfg.accumulation();
-        fulgur.backend.Backend backend = fulgur.backend.Backends.of(model.module().device());
+        fulgur.backend.DeviceRuntime backend = fulgur.backend.Backends.runtime(model.module().device());
         backend.resetPeakMemory();
         double lastLoss = Double.NaN;
         Map<String, Double> lastEval = Map.of();
         long startNanos = System.nanoTime();
         long startTokens = tokens;
-        try (TrainStep trainStep = new TrainStep(model, mp, opt, cfg.gradClip(), cfg.accumulation(), cudaGraph);
-             MetricsLog metrics = resume ? MetricsLog.resume(metricsPath, step) : MetricsLog.open(metricsPath);
-             ProgressBar bar = ProgressBar.builder(cfg.steps(), out).label("train").startStep(step).startTokens(tokens).build()) {
+        long lastSaved = step;
+        listener.runStarted(new TrainingListener.Start(outDir, step, cfg.steps(), tokens, resume));
+        try (TrainStep trainStep = new TrainStep(model, mp, opt, cfg.gradClip(), cfg.accumulation(), cudaGraph)) {
             while (step < cfg.steps() && step < stopAfter) {
                 double lr = schedule.lr(step);
                 List<Batch> micro = new java.util.ArrayList<>(cfg.accumulation());
@@ -139,45 +165,31 @@ public final class Trainer {
                 step++;
                 tokens += tokensPerStep;
                 lastLoss = outcome.loss();
-                if (!Double.isFinite(lastLoss)) {
-                    throw new IllegalStateException("training diverged at step " + step + ": loss is " + lastLoss + " (try a lower learning rate)");
-                }
+                Divergence.checkStep(step, lastLoss, gradNorm, model.module(), lastSaved);
                 double elapsed = (System.nanoTime() - startNanos) / 1e9;
                 double tps = (tokens - startTokens) / Math.max(elapsed, 1e-9);
-                Map<String, Object> fields = new LinkedHashMap<>();
-                fields.put(MetricsLog.LOSS, lastLoss);
-                fields.put(MetricsLog.LR, lr);
-                fields.put("grad_norm", gradNorm);
-                fields.put(MetricsLog.TOKENS_PER_S, tps);
-                fields.put(MetricsLog.STEP_S, stepSeconds);
-                fields.put(MetricsLog.PEAK_MEMORY_GIB, backend.peakMemoryBytes() / GIB);
-                fields.put("tokens", tokens);
-                metrics.log(step, "train", fields);
-                bar.update(step, tokens, lastLoss, Map.of("lr", lr));
+                listener.stepDone(new TrainingListener.Step(step, tokens, lastLoss, lr, gradNorm, tps, stepSeconds, backend.peakMemoryBytes() / GIB));
                 boolean outOfTime = elapsed >= timeLimitSeconds;
                 boolean last = step == cfg.steps() || outOfTime;
                 if (evaluator != null && ((cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) || last)) {
                     lastEval = evaluate();
-                    Map<String, Object> ev = new LinkedHashMap<>(lastEval);
-                    metrics.log(step, "val", ev);
-                    bar.println("step " + step + " " + format(lastEval));
+                    Divergence.checkEval(step, lastEval, model.module(), lastSaved);
+                    listener.evalDone(new TrainingListener.Eval(step, lastEval));
                 }
                 if ((cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0) || last || step == stopAfter) {
                     Checkpoint.save(checkpointDir(), mp != null ? mp.masterStateDict() : model.module().stateDict(), model.configJson(), opt, trainerState(step, tokens));
+                    lastSaved = step;
+                    listener.checkpointSaved(step, checkpointDir());
                 }
                 if (outOfTime) {
-                    bar.println("time limit of " + Math.round(timeLimitSeconds) + " s reached at step " + step);
+                    listener.message("time limit of " + Math.round(timeLimitSeconds) + " s reached at step " + step);
                     break;
                 }
             }
         }
         double elapsed = (System.nanoTime() - startNanos) / 1e9;
         double tps = (tokens - startTokens) / Math.max(elapsed, 1e-9);
-        try {
-            LossCurvePlot.writeFromMetrics(metricsPath, outDir.resolve("loss.png"), "fulgur training loss");
-        } catch (IOException | RuntimeException | LinkageError e) { // LinkageError: a runtime without java.desktop
-            out.println("warning: could not draw the loss curve: " + e.getMessage());
-        }
+        listener.runFinished(step);
         opt.release();
         if (mp != null) {
             mp.close();

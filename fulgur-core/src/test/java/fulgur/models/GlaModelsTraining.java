@@ -11,10 +11,8 @@ import fulgur.tensor.Tensor;
 import fulgur.testing.GradCheck;
 import java.io.IOException;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.function.IntFunction;
-import org.junit.jupiter.api.Assumptions;
 
 /** Shared checks of the GLA-based models (HGRN2, MetaLA): short training runs and decode-vs-forward. */
 public final class GlaModelsTraining {
@@ -55,21 +53,14 @@ public final class GlaModelsTraining {
         };
     }
 
-    /** The first ~20 KB of ../shared/data/tinyshakespeare.txt (found by walking up), skipped when absent. */
+    /** The first 20 KB of the Shakespeare excerpt shipped with the tests. */
     public static byte[] tinyShakespeare() {
-        for (Path d = Path.of("").toAbsolutePath(); d != null; d = d.getParent()) {
-            Path f = d.resolve("shared/data/tinyshakespeare.txt");
-            if (Files.isRegularFile(f)) {
-                try {
-                    byte[] all = Files.readAllBytes(f);
-                    return Arrays.copyOf(all, Math.min(all.length, 20_000));
-                } catch (IOException e) {
-                    throw new IllegalStateException(e);
-                }
-            }
+        try {
+            byte[] all = Files.readAllBytes(LmTestKit.findShakespeare());
+            return Arrays.copyOf(all, Math.min(all.length, 20_000));
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
         }
-        Assumptions.abort("shared/data/tinyshakespeare.txt not found above " + Path.of("").toAbsolutePath());
-        return null;
     }
 
     /** Byte-level batches of random windows of {@code text}. */

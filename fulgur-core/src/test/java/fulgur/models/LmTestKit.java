@@ -64,7 +64,7 @@ public final class LmTestKit {
         return train(m, steps, lr, step -> mqar.batch(7, step, batch));
     }
 
-    /** Trains a byte-level model on the first {@code bytes} bytes of tinyshakespeare (null when the file is absent). */
+    /** Trains a byte-level model on the first {@code bytes} bytes of the shipped Shakespeare excerpt. */
     public static double[] trainShakespeare(LanguageModel m, int bytes, int steps, int batch, int seqLen, double lr) {
         Path file = findShakespeare();
         if (file == null) {
@@ -91,14 +91,16 @@ public final class LmTestKit {
         });
     }
 
+    /**
+     * The Shakespeare excerpt shipped with the tests (the first 200,000 bytes of the public-domain plays as collected
+     * in tinyshakespeare).
+     */
     public static Path findShakespeare() {
-        for (Path d = Path.of("").toAbsolutePath(); d != null; d = d.getParent()) {
-            Path f = d.resolve("shared/data/tinyshakespeare.txt");
-            if (Files.isRegularFile(f)) {
-                return f;
-            }
+        try {
+            return Path.of(LmTestKit.class.getResource("/fulgur/text/shakespeare.txt").toURI());
+        } catch (java.net.URISyntaxException | NullPointerException e) {
+            throw new IllegalStateException("test resource fulgur/text/shakespeare.txt is missing", e);
         }
-        return null;
     }
 
     private static double[] train(LanguageModel m, int steps, double lr, java.util.function.LongFunction<Batch> data) {

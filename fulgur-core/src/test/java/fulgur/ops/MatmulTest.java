@@ -1,5 +1,6 @@
 package fulgur.ops;
 
+import fulgur.backend.Backends;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.fail;
 
@@ -164,7 +165,7 @@ class MatmulTest extends ScopedTest {
                     }
                 }
                 // f32 output requested: products of bf16/f16 values are exact in f32, so only the f32 sum rounds
-                Tensor c32 = ta.backend().matmul(ta, tb, false, false, DType.F32);
+                Tensor c32 = Backends.of(ta).matmul(ta, tb, false, false, DType.F32);
                 assertThat(c32.dtype()).isEqualTo(DType.F32);
                 Ref.assertWithin(dt + " → f32 " + Arrays.toString(mkn), c32, exact, abs, 1e-5);
                 // mixed with f32

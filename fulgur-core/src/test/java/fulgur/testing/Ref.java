@@ -168,6 +168,7 @@ public final class Ref {
             case F16 -> roundBinary(v, 11, -14, 65504.0);
             case I32 -> (int) v;
             case I64 -> (long) v;
+            case I8 -> Math.max(-128, Math.min(127, (int) v));
         };
     }
 

@@ -23,11 +23,10 @@ class TrainerResumeTest {
         return new TrainConfig(steps, 4, 24, 2, 3e-3, 2, LrSchedule.Kind.COSINE, 0.1, 0.1, 0.9, 0.95, 1e-8, 1.0, 3, 0, 11);
     }
 
-    static List<Double> trainLosses(Path dir) throws Exception {
-        return MetricsLog.read(dir.resolve("metrics.jsonl")).stream()
-                .filter(e -> "train".equals(e.get("split")))
-                .map(e -> ((Number) e.get("loss")).doubleValue())
-                .toList();
+    static final RecordedRuns RUNS = new RecordedRuns();
+
+    static List<Double> trainLosses(Path dir) {
+        return RUNS.losses(dir);
     }
 
     @Test
@@ -40,27 +39,25 @@ class TrainerResumeTest {
         Path a = tmp.resolve("a");
         Path b = tmp.resolve("b");
         try (TnlModel m = new TnlModel(mc, 5)) {
-            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, a, QUIET).run(false);
+            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, a, QUIET).listener(RUNS).run(false);
         }
         try (TnlModel m = new TnlModel(mc, 5)) {
-            Trainer.Result r = new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, b, QUIET).stopAfter(3).run(false);
+            Trainer.Result r = new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, b, QUIET).listener(RUNS).stopAfter(3).run(false);
             assertThat(r.stepsDone()).isEqualTo(3);
         }
         // A fresh process would build a fresh model (different init seed on purpose): the checkpoint must win.
         try (TnlModel m = new TnlModel(mc, 99)) {
-            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, b, QUIET).run(true);
+            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, b, QUIET).listener(RUNS).run(true);
         }
         List<Double> full = trainLosses(a);
         List<Double> resumed = trainLosses(b);
-        for (Map<String, Object> e : MetricsLog.read(a.resolve("metrics.jsonl"))) {
-            if ("train".equals(e.get("split"))) {
-                assertThat(((Number) e.get(MetricsLog.STEP_S)).doubleValue()).isPositive();
-                assertThat(((Number) e.get(MetricsLog.PEAK_MEMORY_GIB)).doubleValue()).isPositive();
-            }
+        for (TrainingListener.Step e : RUNS.steps(a)) {
+            assertThat(e.stepSeconds()).isPositive();
+            assertThat(e.peakMemoryGib()).isPositive();
         }
         assertThat(full).hasSize(6);
         assertThat(resumed).containsExactlyElementsOf(full);
-        assertThat(Files.exists(b.resolve("loss.png"))).isTrue();
+        assertThat(RUNS.finished(b)).isTrue();
         assertThat(Files.exists(b.resolve("checkpoint").resolve(Checkpoint.MODEL))).isTrue();
     }
 
@@ -75,20 +72,20 @@ class TrainerResumeTest {
         Path a = tmp.resolve("a");
         Path b = tmp.resolve("b");
         try (TnlModel m = new TnlModel(mc, 5)) {
-            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, f32, QUIET).run(false);
+            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, f32, QUIET).listener(RUNS).run(false);
         }
         try (TnlModel m = new TnlModel(mc, 5)) {
-            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, a, QUIET).precision(fulgur.tensor.DType.BF16).run(false);
+            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, a, QUIET).listener(RUNS).precision(fulgur.tensor.DType.BF16).run(false);
             assertThat(m.stateDict().values()).allSatisfy(t -> assertThat(t.dtype()).isEqualTo(fulgur.tensor.DType.BF16));
         }
         try (TnlModel m = new TnlModel(mc, 5)) {
-            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, b, QUIET).precision(fulgur.tensor.DType.BF16).stopAfter(3).run(false);
+            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, b, QUIET).listener(RUNS).precision(fulgur.tensor.DType.BF16).stopAfter(3).run(false);
         }
         try (var saved = fulgur.io.safetensors.Safetensors.open(b.resolve("checkpoint"))) {
             assertThat(saved.entries()).allSatisfy(e -> assertThat(e.dtype()).isEqualTo("F32")); // the masters, not their bf16 copies
         }
         try (TnlModel m = new TnlModel(mc, 99)) {
-            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, b, QUIET).precision(fulgur.tensor.DType.BF16).run(true);
+            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, b, QUIET).listener(RUNS).precision(fulgur.tensor.DType.BF16).run(true);
         }
         List<Double> reference = trainLosses(f32);
         List<Double> mixed = trainLosses(a);
@@ -105,7 +102,7 @@ class TrainerResumeTest {
         try (TnlModel m = new TnlModel(mc, 1)) {
             var held = task.batch(777, 0, 32);
             Trainer.Result r = new Trainer(m, new TrainConfig(40, 8, 24, 1, 1e-2, 4, LrSchedule.Kind.COSINE, 0.1, 0.0, 0.9, 0.95, 1e-8, 1.0, 20, 0, 3),
-                    DataSources.mqar(task, 1, 8), model -> Map.of("loss", Trainer.lossOn(List.of(held)).evaluate(model).get("loss")), tmp, QUIET).run(false);
+                    DataSources.mqar(task, 1, 8), model -> Map.of("loss", Trainer.lossOn(List.of(held)).evaluate(model).get("loss")), tmp, QUIET).listener(RUNS).run(false);
             List<Double> losses = trainLosses(tmp);
             double first = losses.subList(0, 5).stream().mapToDouble(Double::doubleValue).average().orElseThrow();
             double last = losses.subList(35, 40).stream().mapToDouble(Double::doubleValue).average().orElseThrow();
@@ -118,9 +115,9 @@ class TrainerResumeTest {
     void corruptOrMissingCheckpointsGiveClearErrors(@TempDir Path tmp) throws Exception {
         TnlConfig mc = TnlConfig.small(20, 8, 1, 2);
         try (TnlModel m = new TnlModel(mc, 1)) {
-            assertThatThrownBy(() -> new Trainer(m, config(2), DataSources.packed(TokenStream.of(new int[500]), 4, 24, 3), null, tmp, QUIET).run(true))
+            assertThatThrownBy(() -> new Trainer(m, config(2), DataSources.packed(TokenStream.of(new int[500]), 4, 24, 3), null, tmp, QUIET).listener(RUNS).run(true))
                     .hasMessageContaining("no checkpoint at");
-            new Trainer(m, config(2), DataSources.packed(TokenStream.of(new int[500]), 4, 24, 3), null, tmp, QUIET).run(false);
+            new Trainer(m, config(2), DataSources.packed(TokenStream.of(new int[500]), 4, 24, 3), null, tmp, QUIET).listener(RUNS).run(false);
         }
         try (TnlModel other = new TnlModel(TnlConfig.small(20, 16, 1, 2), 1)) {
             assertThatThrownBy(() -> Checkpoint.load(tmp.resolve("checkpoint"), other, null)).hasMessageContaining("mis-shaped");
@@ -134,7 +131,7 @@ class TrainerResumeTest {
     @Test
     void aCapturedStepNeedsACudaDevice(@TempDir Path tmp) {
         try (TnlModel m = new TnlModel(TnlConfig.small(50, 16, 2, 2), 5)) {
-            Trainer t = new Trainer(m, config(2), DataSources.packed(TokenStream.of(new int[500]), 4, 24, 3), null, tmp, QUIET).cudaGraph(true);
+            Trainer t = new Trainer(m, config(2), DataSources.packed(TokenStream.of(new int[500]), 4, 24, 3), null, tmp, QUIET).listener(RUNS).cudaGraph(true);
             assertThatThrownBy(() -> t.run(false)).isInstanceOf(IllegalArgumentException.class)
                     .hasMessageContaining("needs the model on a cuda device; it is on cpu");
         }

@@ -1,22 +1,18 @@
 package fulgur.cuda;
 
 import fulgur.backend.Backend;
+import fulgur.backend.Backends;
 import fulgur.backend.BinaryOp;
-import fulgur.backend.Capturing;
-import fulgur.backend.DeferredChecks;
 import fulgur.backend.ReduceOp;
-import fulgur.backend.StepGraph;
 import fulgur.backend.UnaryOp;
 import fulgur.cuda.backend.CudaCopy;
 import fulgur.cuda.backend.CudaElementwise;
 import fulgur.cuda.backend.CudaIndexing;
-import fulgur.cuda.backend.CudaLightning;
 import fulgur.cuda.backend.CudaMatmul;
 import fulgur.cuda.backend.CudaNn;
 import fulgur.cuda.backend.CudaReduce;
 import fulgur.cuda.backend.Gpu;
 import fulgur.cuda.cublas.BatchedGemm;
-import fulgur.cuda.driver.CudaException;
 import fulgur.tensor.DType;
 import fulgur.tensor.Device;
 import fulgur.tensor.Tensor;
@@ -25,8 +21,9 @@ import fulgur.tensor.Tensor;
  * The CUDA backend: every {@link Backend} method on the GPU, with the CPU backend's semantics (dtype rules, shapes,
  * errors). Tensors live in {@link CudaStorage} from the device's caching allocator; all work of one backend is
  * enqueued on one stream (host reads synchronize it). Kernels are {@code .cu} resources compiled by NVRTC at first
- * use ({@code tensor.cu}, {@code nn.cu}, {@code lightning.cu}, {@code lightning_generic.cu}); matrix products go to
- * cuBLASLt.
+ * use ({@code tensor.cu}, {@code nn.cu}); matrix products go to cuBLASLt. The device's runtime (graph capture, deferred
+ * checks, memory statistics) is {@link CudaRuntime}; its kernels of op families (lightning attention, ...) are
+ * registered by {@link CudaKernelProvider}.
  *
  * <p>Precision: as the CPU backend, bf16/f16 compute in f32 and f64 in f64; f32 matrix products run in full f32
  * unless {@link #allowTf32(boolean)} (or {@code -Dfulgur.cuda.tf32=true}) selects TF32 tensor cores. Elementwise
@@ -38,15 +35,22 @@ import fulgur.tensor.Tensor;
 public final class CudaBackend implements Backend {
   private final Gpu gpu;
   private final BatchedGemm gemm;
-  private final CudaLightning lightning;
   private volatile boolean tf32 = Boolean.getBoolean("fulgur.cuda.tf32");
 
   public CudaBackend(Device device) {
     if (device.kind() != Device.Kind.CUDA) throw new IllegalArgumentException("CudaBackend needs a CUDA device, got " + device);
     this.gpu = new Gpu(device);
     this.gemm = new BatchedGemm(gpu.ctx, gpu.stream);
-    this.lightning = new CudaLightning(gpu);
   }
+
+  /** The backend of a CUDA device (through {@link Backends}, so there is one per device). */
+  public static CudaBackend of(Device device) {
+    if (!(Backends.of(device) instanceof CudaBackend b)) throw new IllegalArgumentException(device + " is not a CUDA device");
+    return b;
+  }
+
+  /** The device state the kernels of this backend share (stream, allocator, kernel cache, checks), for family kernels. */
+  public Gpu gpu() { return gpu; }
 
   /** Selects TF32 tensor cores for f32 matrix products (faster, about 1e-3 relative error) or full f32 (default). */
   public CudaBackend allowTf32(boolean on) {
@@ -118,6 +122,7 @@ public final class CudaBackend implements Backend {
     return CudaMatmul.matmul(gpu, gemm, tf32, a, b, transA, transB, outDtype);
   }
 
+
   @Override
   public Tensor softmax(Tensor x, boolean log) { return CudaNn.softmax(gpu, x, log); }
 
@@ -138,34 +143,19 @@ public final class CudaBackend implements Backend {
   public Tensor embedding(Tensor weight, Tensor ids) { return CudaNn.embedding(gpu, weight, ids); }
 
   @Override
-  public Tensor embeddingBackward(Tensor dOut, Tensor ids, int vocab) { return CudaNn.embeddingBackward(gpu, dOut, ids, vocab); }
-
-  @Override
-  public Tensor[] rmsNorm(Tensor x, Tensor gain, double eps) { return CudaNn.rmsNorm(gpu, x, gain, eps); }
-
-  @Override
-  public Tensor siluMul(Tensor gate, Tensor up) {
-    return gate.sameShape(up) && gate.dtype() == up.dtype() ? CudaNn.siluMul(gpu, gate, up) : Backend.super.siluMul(gate, up);
+  public Tensor[] norm(Tensor x, Tensor weight, Tensor bias, double eps, boolean rms) {
+    if (!rms) return CudaNn.layerNorm(gpu, x, weight, bias, eps);
+    if (bias != null) throw new IllegalArgumentException("rmsNorm: RMSNorm has no bias, got " + bias.describe());
+    Tensor[] r = CudaNn.rmsNorm(gpu, x, weight, eps);
+    return new Tensor[] {r[0], null, r[1]};
   }
 
   @Override
-  public Tensor[] siluMulBackward(Tensor gate, Tensor up, Tensor dy) {
-    return gate.sameShape(up) && gate.sameShape(dy) ? CudaNn.siluMulBackward(gpu, gate, up, dy) : Backend.super.siluMulBackward(gate, up, dy);
+  public Tensor[] normBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, boolean hasBias) {
+    if (mean != null) return CudaNn.layerNormBackward(gpu, x, weight, mean, rstd, dy, hasBias);
+    Tensor[] r = CudaNn.rmsNormBackward(gpu, x, weight, rstd, dy);
+    return new Tensor[] {r[0], r[1], null};
   }
-
-  @Override
-  public Tensor[] rmsNormBackward(Tensor x, Tensor gain, Tensor rstd, Tensor dy) { return CudaNn.rmsNormBackward(gpu, x, gain, rstd, dy); }
-
-  @Override
-  public Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, double eps) { return CudaNn.layerNorm(gpu, x, weight, bias, eps); }
-
-  @Override
-  public Tensor[] layerNormBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, boolean hasBias) {
-    return CudaNn.layerNormBackward(gpu, x, weight, mean, rstd, dy, hasBias);
-  }
-
-  @Override
-  public Tensor concat(Tensor[] xs, int axis) { return CudaIndexing.concat(gpu, xs, axis); }
 
   @Override
   public Tensor gather(Tensor x, int axis, Tensor index) { return CudaIndexing.gather(gpu, x, axis, index); }
@@ -187,74 +177,6 @@ public final class CudaBackend implements Backend {
 
   @Override
   public Tensor dropoutMask(Tensor like, double p, long stream) { return CudaIndexing.dropoutMask(gpu, like, p, stream); }
-
-  @Override
-  public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor schedule, double lrScale, double beta1, double beta2, double eps,
-      double weightDecay) {
-    CudaIndexing.adamw(gpu, param, grad, m, v, schedule, lrScale, beta1, beta2, eps, weightDecay);
-  }
-
-  @Override
-  public void adamwAll(java.util.List<AdamWSlot> slots, Tensor schedule, double beta1, double beta2, double eps) {
-    CudaIndexing.adamwAll(gpu, slots, schedule, beta1, beta2, eps);
-  }
-
-  @Override
-  public DeferredChecks deferChecks() { return gpu.deferChecks(); }
-
-  @Override
-  public long peakMemoryBytes() { return gpu.ctx.allocator().report().peakInUseBytes(); }
-
-  @Override
-  public void resetPeakMemory() { gpu.ctx.allocator().resetPeaks(); }
-
-  /**
-   * Captures {@code body} as a CUDA graph on this backend's stream: allocations inside come from a private pool that
-   * the graph keeps, index checks write flags that each replay re-arms and {@link StepGraph#replay()} verifies, host
-   * data uploaded inside becomes a pinned constant, and a host read inside fails with a message naming it.
-   */
-  @Override
-  public StepGraph capture(Runnable body) {
-    gpu.bind();
-    gpu.synchronize(); // blocks the capture takes from the cache must be idle
-    CachingAllocator allocator = gpu.ctx.allocator();
-    CachingAllocator.GraphPool pool = allocator.beginCapture();
-    Gpu.Capture recorded = gpu.beginCapture();
-    CudaGraph graph;
-    try {
-      graph = CudaGraph.capture(gpu.stream, () -> Capturing.during(body));
-    } catch (RuntimeException | Error e) {
-      gpu.endCapture();
-      allocator.endCapture(pool);
-      recorded.close();
-      allocator.releasePool(pool); // nothing of the capture ever ran
-      if (e instanceof CudaException c) {
-        throw new IllegalStateException("the step cannot be captured as a CUDA graph: " + c.getMessage()
-            + " (a call the driver does not allow during capture; run it without graph capture)", c);
-      }
-      throw e;
-    }
-    gpu.endCapture();
-    allocator.endCapture(pool);
-    return new CudaStepGraph(gpu, graph, pool, recorded);
-  }
-
-  @Override
-  public Tensor lightningForward(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState, boolean wantFinalState,
-      int blockSize, int[] cuSeqlens) {
-    return lightning.forward(q, k, v, slopes, scale, initialState, wantFinalState, cuSeqlens);
-  }
-
-  @Override
-  public Tensor[] lightningBackward(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState, boolean wantFinalState,
-      int blockSize, int[] cuSeqlens, Tensor packedGrad) {
-    return lightning.backward(q, k, v, slopes, scale, initialState, wantFinalState, cuSeqlens, packedGrad);
-  }
-
-  @Override
-  public Tensor lightningRecurrent(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor state) {
-    return lightning.recurrent(q, k, v, slopes, scale, state);
-  }
 
   @Override
   public String toString() { return "CudaBackend(" + gpu.device + ": " + gpu.ctx.device() + ")"; }

@@ -2,9 +2,13 @@ package fulgur.cuda;
 
 import fulgur.backend.Backend;
 import fulgur.backend.BackendProvider;
+import fulgur.backend.DeviceRuntime;
 import fulgur.tensor.Device;
 
-/** Registers {@link CudaBackend} for {@code Device.Kind.CUDA} (META-INF/services/fulgur.backend.BackendProvider). */
+/**
+ * Registers {@link CudaBackend} and {@link CudaRuntime} for {@code Device.Kind.CUDA}
+ * (META-INF/services/fulgur.backend.BackendProvider).
+ */
 public final class CudaBackendProvider implements BackendProvider {
   @Override
   public Device.Kind kind() { return Device.Kind.CUDA; }
@@ -16,4 +20,7 @@ public final class CudaBackendProvider implements BackendProvider {
     }
     return new CudaBackend(device);
   }
+
+  @Override
+  public DeviceRuntime runtime(Device device) { return new CudaRuntime(CudaBackend.of(device)); }
 }

@@ -7,7 +7,9 @@ import static fulgur.cuda.BackendCheck.randn;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import fulgur.backend.Backends;
 import fulgur.backend.DeferredChecks;
+import fulgur.backend.DeviceRuntime;
 import fulgur.backend.StepGraph;
 import fulgur.data.TokenStream;
 import fulgur.models.tnl.TnlConfig;
@@ -22,9 +24,9 @@ import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
 import fulgur.train.DataSources;
 import fulgur.train.LrSchedule;
-import fulgur.train.MetricsLog;
 import fulgur.train.TrainConfig;
 import fulgur.train.Trainer;
+import fulgur.train.TrainingListener;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -89,7 +91,7 @@ class CudaGraphGpuTest {
       graphed.body(); // eager first step: creates the moments
       graphLoss.add(graphed.loss.item());
       long before = be.memoryReport().graphPoolBytes();
-      try (StepGraph g = be.capture(graphed::body)) {
+      try (StepGraph g = runtime().capture(graphed::body)) {
         assertThat(g.poolBytes()).isPositive();
         for (int step = 1; step < 6; step++) {
           graphed.opt.setLr(1e-2 * (1 + step));
@@ -113,11 +115,11 @@ class CudaGraphGpuTest {
     long poolBefore = be.memoryReport().graphPoolBytes();
     try (Scope s = Scope.open("host read")) {
       Tensor a = dev(randn(3, DType.F32, 1000));
-      assertThatThrownBy(() -> be.capture(() -> a.mul(2.0).sum().item()))
+      assertThatThrownBy(() -> runtime().capture(() -> a.mul(2.0).sum().item()))
           .isInstanceOf(IllegalStateException.class).hasMessageContaining("captured").hasMessageContaining("item()");
       assertThat(be.memoryReport().graphPoolBytes()).isEqualTo(poolBefore);
       assertThat(a.mul(2.0).sum().item()).isCloseTo(2 * a.sum().item(), org.assertj.core.data.Offset.offset(1e-3));
-      assertThatThrownBy(() -> be.capture(() -> Activations.dropout(a, 0.5, new fulgur.tensor.Rng(1), true)))
+      assertThatThrownBy(() -> runtime().capture(() -> Activations.dropout(a, 0.5, new fulgur.tensor.Rng(1), true)))
           .isInstanceOf(IllegalStateException.class).hasMessageContaining("dropout");
     }
   }
@@ -127,7 +129,7 @@ class CudaGraphGpuTest {
     CudaBackend be = gpu();
     try (Scope s = Scope.open("upload")) {
       Tensor acc = dev(Tensor.zeros(4));
-      try (StepGraph g = be.capture(() -> acc.copyFrom(acc.add(Tensor.of(new float[] {1, 2, 3, 4}, 4).to(GPU))))) {
+      try (StepGraph g = runtime().capture(() -> acc.copyFrom(acc.add(Tensor.of(new float[] {1, 2, 3, 4}, 4).to(GPU))))) {
         g.replay();
         g.replay();
         g.replay();
@@ -142,7 +144,7 @@ class CudaGraphGpuTest {
     try (Scope s = Scope.open("checks")) {
       Tensor table = dev(randn(5, DType.F32, 10, 4));
       Tensor ids = dev(Tensor.ofInts(new int[] {1, 2, 3}, 3));
-      DeferredChecks checks = be.deferChecks();
+      DeferredChecks checks = runtime().deferChecks();
       ids.copyFrom(Tensor.ofInts(new int[] {1, 12, 3}, 3));
       Tensor rows = be.embedding(table, ids); // no exception yet: nothing waited for the device
       assertThat(rows.shape()).containsExactly(3, 4);
@@ -151,7 +153,7 @@ class CudaGraphGpuTest {
 
       Tensor out = dev(Tensor.zeros(3, 4));
       ids.copyFrom(Tensor.ofInts(new int[] {0, 9, 4}, 3));
-      try (StepGraph g = be.capture(() -> out.copyFrom(be.embedding(table, ids)))) {
+      try (StepGraph g = runtime().capture(() -> out.copyFrom(be.embedding(table, ids)))) {
         g.replay();
         assertThat(out.toFloatArray()).containsExactly(rows(table, 0, 9, 4));
         ids.copyFrom(Tensor.ofInts(new int[] {0, -1, 4}, 3));
@@ -173,10 +175,23 @@ class CudaGraphGpuTest {
 
   static final PrintStream QUIET = new PrintStream(new ByteArrayOutputStream());
 
-  static List<Double> trainLosses(Path dir) throws Exception {
-    return MetricsLog.read(dir.resolve("metrics.jsonl")).stream().filter(e -> "train".equals(e.get("split")))
-        .map(e -> ((Number) e.get("loss")).doubleValue()).toList();
-  }
+  /** Each run's train losses, by output folder. */
+  static final java.util.Map<Path, List<Double>> LOSSES = new java.util.concurrent.ConcurrentHashMap<>();
+
+  static final TrainingListener RECORD = new TrainingListener() {
+    private Path dir;
+
+    @Override
+    public void runStarted(Start start) {
+      dir = start.outDir();
+      LOSSES.put(dir, new java.util.concurrent.CopyOnWriteArrayList<>());
+    }
+
+    @Override
+    public void stepDone(Step step) { LOSSES.get(dir).add(step.loss()); }
+  };
+
+  static List<Double> trainLosses(Path dir) { return LOSSES.get(dir); }
 
   /** The Trainer with --cuda-graph against eager training (embedding gradients add with atomics: not bitwise). */
   @Test
@@ -192,7 +207,7 @@ class CudaGraphGpuTest {
         Path out = tmp.resolve(precision + "-" + graph + "-" + runs.size());
         try (TnlModel m = new TnlModel(mc, 5)) {
           m.to(GPU);
-          new Trainer(m, cfg, DataSources.packed(TokenStream.of(corpus), 4, 64, 3), null, out, QUIET).precision(precision).cudaGraph(graph)
+          new Trainer(m, cfg, DataSources.packed(TokenStream.of(corpus), 4, 64, 3), null, out, QUIET).listener(RECORD).precision(precision).cudaGraph(graph)
               .run(false);
         }
         runs.add(trainLosses(out));
@@ -209,4 +224,6 @@ class CudaGraphGpuTest {
       assertThat(runs.get(2).get(7)).isLessThan(runs.get(2).get(0));
     }
   }
+
+  private static DeviceRuntime runtime() { return Backends.runtime(GPU); }
 }

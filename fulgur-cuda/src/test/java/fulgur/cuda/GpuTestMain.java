@@ -22,9 +22,9 @@ import org.junit.platform.launcher.listeners.SummaryGeneratingListener;
 public final class GpuTestMain {
   public static void main(String[] args) {
     List<String> classes = args.length > 0 ? List.of(args) : List.of("fulgur.cuda.KernelSignatureTest",
-        "fulgur.cuda.KernelCacheTest", "fulgur.cuda.CachingAllocatorTest", "fulgur.cuda.driver.NativeLibrariesTest",
-        "fulgur.cuda.CudaRuntimeGpuTest", "fulgur.cuda.cublas.LtGemmGpuTest", "fulgur.cuda.ops.LightningAttentionTest",
-        "fulgur.cuda.ops.LightningAttentionGpuTest");
+        "fulgur.cuda.KernelCacheTest", "fulgur.cuda.CachingAllocatorTest",
+        "fulgur.cuda.CudaRuntimeGpuTest", "fulgur.cuda.cublas.LtGemmGpuTest", "fulgur.cuda.ops.lightning.LightningAttentionTest",
+        "fulgur.cuda.ops.lightning.LightningAttentionGpuTest");
     List<DiscoverySelector> sel = classes.stream().map(c -> (DiscoverySelector) selectClass(c)).toList();
     LauncherDiscoveryRequest req = LauncherDiscoveryRequestBuilder.request().selectors(sel).build();
     Launcher launcher = LauncherFactory.create();

@@ -27,6 +27,12 @@ public interface Engine extends AutoCloseable {
     /** A snapshot of the engine's counters and gauges (for metrics and tests). */
     EngineStats stats();
 
+    /**
+     * Registers a listener for time-to-first-token, inter-token latency and finished requests (for histograms). Engines
+     * that observe nothing ignore it.
+     */
+    default void addListener(EngineListener listener) {}
+
     /** Stops the engine: running and queued requests finish with {@link FinishReason#CANCELLED}; memory is freed. */
     @Override
     void close();

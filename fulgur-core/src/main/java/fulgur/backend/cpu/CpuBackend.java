@@ -1,11 +1,10 @@
 package fulgur.backend.cpu;
 
+import fulgur.backend.Backends;
 import fulgur.backend.Backend;
 import fulgur.backend.BinaryOp;
 import fulgur.backend.ReduceOp;
 import fulgur.backend.UnaryOp;
-import fulgur.ops.lightnet.LightNetCpu;
-import fulgur.ops.lightning.LightningCpu;
 import fulgur.tensor.DType;
 import fulgur.tensor.Device;
 import fulgur.tensor.Tensor;
@@ -29,7 +28,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void copy(Tensor src, Tensor dst) {
         if (src.device().kind() != Device.Kind.CPU) {
-            src.backend().copy(src, dst);
+            Backends.of(src).copy(src, dst);
             return;
         }
         CpuSupport.checkCpu("copy", src);
@@ -110,33 +109,24 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public Tensor embeddingBackward(Tensor dOut, Tensor ids, int vocab) {
-        return CpuNn.embeddingBackward(dOut, ids, vocab);
+    public Tensor[] norm(Tensor x, Tensor weight, Tensor bias, double eps, boolean rms) {
+        if (!rms) {
+            return CpuNn.layerNorm(x, weight, bias, eps);
+        }
+        if (bias != null) {
+            throw new IllegalArgumentException("rmsNorm: RMSNorm has no bias, got " + bias.describe());
+        }
+        Tensor[] r = CpuNn.rmsNorm(x, weight, eps);
+        return new Tensor[] {r[0], null, r[1]};
     }
 
     @Override
-    public Tensor[] rmsNorm(Tensor x, Tensor gain, double eps) {
-        return CpuNn.rmsNorm(x, gain, eps);
-    }
-
-    @Override
-    public Tensor[] rmsNormBackward(Tensor x, Tensor gain, Tensor rstd, Tensor dy) {
-        return CpuNn.rmsNormBackward(x, gain, rstd, dy);
-    }
-
-    @Override
-    public Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, double eps) {
-        return CpuNn.layerNorm(x, weight, bias, eps);
-    }
-
-    @Override
-    public Tensor[] layerNormBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, boolean hasBias) {
-        return CpuNn.layerNormBackward(x, weight, mean, rstd, dy, hasBias);
-    }
-
-    @Override
-    public Tensor concat(Tensor[] xs, int axis) {
-        return CpuIndexing.concat(xs, axis);
+    public Tensor[] normBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, boolean hasBias) {
+        if (mean != null) {
+            return CpuNn.layerNormBackward(x, weight, mean, rstd, dy, hasBias);
+        }
+        Tensor[] r = CpuNn.rmsNormBackward(x, weight, rstd, dy);
+        return new Tensor[] {r[0], r[1], null};
     }
 
     @Override
@@ -172,58 +162,5 @@ public final class CpuBackend implements Backend {
     @Override
     public Tensor dropoutMask(Tensor like, double p, long stream) {
         return CpuIndexing.dropoutMask(like, p, stream);
-    }
-
-    @Override
-    public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor schedule, double lrScale, double beta1, double beta2, double eps,
-            double weightDecay) {
-        CpuOptim.adamw(param, grad, m, v, schedule, lrScale, beta1, beta2, eps, weightDecay);
-    }
-
-    @Override
-    public Tensor lightningForward(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState, boolean wantFinalState,
-                                   int blockSize, int[] cuSeqlens) {
-        return LightningCpu.forward(q, k, v, slopes, scale, initialState, wantFinalState, blockSize, cuSeqlens);
-    }
-
-    @Override
-    public Tensor[] lightningBackward(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState, boolean wantFinalState,
-                                      int blockSize, int[] cuSeqlens, Tensor packedGrad) {
-        return LightningCpu.backward(q, k, v, slopes, scale, initialState, wantFinalState, blockSize, cuSeqlens, packedGrad);
-    }
-
-    @Override
-    public Tensor lightningRecurrent(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor state) {
-        return LightningCpu.recurrent(q, k, v, slopes, scale, state);
-    }
-
-    @Override
-    public Tensor lcsmScanForward(Tensor i, Tensor e, Tensor logO, Tensor s, Tensor m0) {
-        return LcsmCpu.forward(i, e, logO, s, m0);
-    }
-
-    @Override
-    public Tensor[] lcsmScanBackward(Tensor i, Tensor e, Tensor logO, Tensor s, Tensor m0, Tensor packedGrad) {
-        return LcsmCpu.backward(i, e, logO, s, m0, packedGrad);
-    }
-
-    @Override
-    public Tensor lightnetForward(Tensor q, Tensor k, Tensor v, Tensor s0, Tensor z0) {
-        return LightNetCpu.forward(q, k, v, s0, z0);
-    }
-
-    @Override
-    public Tensor[] lightnetBackward(Tensor q, Tensor k, Tensor v, Tensor s0, Tensor z0, Tensor packedGrad) {
-        return LightNetCpu.backward(q, k, v, s0, z0, packedGrad);
-    }
-
-    @Override
-    public Tensor glaIntraScores(Tensor q, Tensor k, Tensor b) {
-        return fulgur.ops.gla.GlaIntra.cpuScores(q, k, b);
-    }
-
-    @Override
-    public Tensor[] glaIntraScoresBackward(Tensor q, Tensor k, Tensor b, Tensor dA) {
-        return fulgur.ops.gla.GlaIntra.cpuScoresBackward(q, k, b, dA);
     }
 }

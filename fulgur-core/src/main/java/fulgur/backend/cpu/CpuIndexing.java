@@ -11,42 +11,6 @@ import java.lang.foreign.MemorySegment;
 final class CpuIndexing {
     private CpuIndexing() {}
 
-    static Tensor concat(Tensor[] xs, int axis) {
-        String op = "concat";
-        if (xs.length == 0) {
-            throw new IllegalArgumentException(op + ": needs at least one tensor");
-        }
-        int[] first = xs[0].shape();
-        DType dt = xs[0].dtype();
-        int total = 0;
-        for (Tensor x : xs) {
-            CpuSupport.checkCpu(op, x);
-            int[] s = x.shape();
-            if (s.length != first.length || x.dtype() != dt) {
-                throw new IllegalArgumentException(op + ": " + x.describe() + " does not match " + xs[0].describe() + " in rank or dtype");
-            }
-            for (int i = 0; i < s.length; i++) {
-                if (i != axis && s[i] != first[i]) {
-                    throw new IllegalArgumentException(op + ": shapes " + Shape.str(first) + " and " + Shape.str(s) + " differ outside axis " + axis);
-                }
-            }
-            total += s[axis];
-        }
-        int[] outShape = first.clone();
-        outShape[axis] = total;
-        Tensor out = CpuSupport.alloc(dt, outShape);
-        int at = 0;
-        for (Tensor x : xs) {
-            int len = x.size(axis);
-            if (len > 0) {
-                Tensor dst = narrowRaw(out, axis, at, len);
-                CpuCopy.copy(x, dst);
-            }
-            at += len;
-        }
-        return out;
-    }
-
     static Tensor narrowRaw(Tensor t, int axis, int start, int len) {
         int[] s = t.shape();
         s[axis] = len;
@@ -196,15 +160,26 @@ final class CpuIndexing {
         MemorySegment d = out.hostSegment(op);
         long so = sc.offset();
         int len = shape[axis];
-        for (long o = 0; o < outer; o++) {
-            for (int i = 0; i < idx.length; i++) {
-                long from = so + (o * idx.length + i) * inner;
-                long to = (o * len + idx[i]) * inner;
-                for (long c = 0; c < inner; c++) {
-                    CpuElementwise.set(d, mt, to + c, CpuElementwise.get(d, mt, to + c) + CpuElementwise.get(sm, mt, from + c));
+        // Parallel over (outer, column range): each output element still sums its rows in index order, and repeated
+        // indices never race (the embedding gradient adds many rows into one vocabulary row).
+        long innerF = inner;
+        int colChunks = (int) Math.max(1, Math.min(Parallel.threads(), inner / 64));
+        int grain = (int) Math.max(1, 65536 / Math.max(1, (long) idx.length * inner / colChunks));
+        Parallel.forRange(Math.toIntExact(outer * colChunks), grain, (u0, u1) -> {
+            for (int u = u0; u < u1; u++) {
+                long o = u / colChunks;
+                int cc = u % colChunks;
+                long c0 = innerF * cc / colChunks;
+                long c1 = innerF * (cc + 1) / colChunks;
+                for (int i = 0; i < idx.length; i++) {
+                    long from = so + (o * idx.length + i) * innerF;
+                    long to = (o * len + idx[i]) * innerF;
+                    for (long c = c0; c < c1; c++) {
+                        CpuElementwise.set(d, mt, to + c, CpuElementwise.get(d, mt, to + c) + CpuElementwise.get(sm, mt, from + c));
+                    }
                 }
             }
-        }
+        });
         return CpuSupport.convert(out, src.dtype());
     }
 

@@ -9,13 +9,13 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /** Fused optimizer updates over whole parameters. */
-final class CpuOptim {
+public final class CpuOptim {
     private CpuOptim() {}
 
     private static final VectorSpecies<Float> F = CpuElementwise.F;
     private static final ByteOrder NO = ByteOrder.nativeOrder();
 
-    static void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor schedule, double lrScale, double beta1, double beta2, double eps,
+    public static void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor schedule, double lrScale, double beta1, double beta2, double eps,
             double wd) {
         double[] sc = schedule(schedule, param);
         adamw(param, grad, m, v, sc[0] * lrScale, beta1, beta2, eps, wd, sc[1], sc[2]);

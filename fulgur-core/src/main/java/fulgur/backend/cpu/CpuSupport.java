@@ -18,7 +18,7 @@ final class CpuSupport {
     /** The type elementwise math runs in: f64 for f64 and integers, f32 otherwise. */
     static DType mathType(DType d) {
         return switch (d) {
-            case F64, I32, I64 -> DType.F64;
+            case F64, I32, I64, I8 -> DType.F64;
             default -> DType.F32;
         };
     }

@@ -1,13 +1,15 @@
 package fulgur.models.hf;
 
 import fulgur.io.AtomicFiles;
-import fulgur.io.TensorIo;
+import fulgur.io.ModelDirectoryWriter;
+import fulgur.io.safetensors.TensorIo;
 import fulgur.io.safetensors.Safetensors;
 import fulgur.io.safetensors.SafetensorsEntry;
 import fulgur.io.safetensors.SafetensorsWriter;
 import fulgur.models.Architecture;
 import fulgur.models.Architectures;
 import fulgur.models.LanguageModel;
+import fulgur.nn.Int8Weights;
 import fulgur.tensor.DType;
 import fulgur.tensor.Device;
 import fulgur.tensor.Tensor;
@@ -17,8 +19,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Checkpoints in the layout of each architecture's reference implementation (Hugging Face): a directory with
@@ -40,13 +44,7 @@ public final class ReferenceCheckpoint {
      * architecture's {@link Architecture#fromReference}.
      */
     public static LanguageModel load(Path dir) throws IOException {
-        if (!Files.isDirectory(dir)) {
-            throw new IllegalArgumentException("no model at " + dir + ": not a directory");
-        }
-        Path run = dir.resolve("checkpoint");
-        if (Files.isDirectory(run) || Files.isDirectory(run.resolveSibling("checkpoint.old"))) {
-            dir = fulgur.train.Checkpoint.resolve(run);
-        }
+        dir = modelDirectory(dir);
         Path config = dir.resolve(CONFIG);
         if (!Files.isRegularFile(config)) {
             throw new IllegalArgumentException(dir + ": no " + CONFIG + " (a reference checkpoint directory holds config.json and model.safetensors or its shard index)");
@@ -69,12 +67,41 @@ public final class ReferenceCheckpoint {
         }
     }
 
-    /** Loads {@code dir}'s safetensors (single or sharded) into {@code model}, strictly. */
+    /**
+     * The directory {@link #load} reads the model from: {@code dir} itself, or for a training run's output directory
+     * its checkpoint ({@code checkpoint/}, or {@code checkpoint.old} left by an interrupted save).
+     */
+    public static Path modelDirectory(Path dir) {
+        if (!Files.isDirectory(dir)) {
+            throw new IllegalArgumentException("no model at " + dir + ": not a directory");
+        }
+        Path run = dir.resolve("checkpoint");
+        if (Files.isDirectory(run) || Files.isDirectory(run.resolveSibling("checkpoint.old"))) {
+            return runCheckpoint(run);
+        }
+        return dir;
+    }
+
+    /**
+     * Loads {@code dir}'s safetensors (single or sharded) into {@code model}, strictly. Int8 weights with their scales
+     * ({@link Int8Weights}) turn their linear layers into int8 ones, which keep them int8 in memory.
+     */
     public static void loadWeights(Path dir, Architecture arch, String configJson, LanguageModel model) throws IOException {
         try (Safetensors st = Safetensors.open(dir)) {
             Map<String, Tensor> theirs = new LinkedHashMap<>();
             for (SafetensorsEntry e : st.entries()) {
                 theirs.put(e.name(), TensorIo.toTensor(e, dir));
+            }
+            Set<String> int8 = new LinkedHashSet<>();
+            theirs.forEach((name, t) -> {
+                if (t.dtype() == DType.I8) {
+                    int8.add(name);
+                }
+            });
+            try {
+                Int8Weights.prepareLinears(model.module(), int8);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(dir + " (" + st.describe() + "): " + e.getMessage(), e);
             }
             Map<String, Tensor> ours = theirs.keySet().equals(model.module().namedParameters().keySet()) ? theirs : arch.fromReference(theirs, configJson);
             try {
@@ -88,10 +115,19 @@ public final class ReferenceCheckpoint {
     /**
      * Writes {@code model} in its reference layout: config.json as the reference code reads it
      * ({@link Architecture#referenceConfig}) and safetensors of {@code dtype} (null keeps each tensor's dtype),
-     * sharded with an index when larger than {@code maxShardBytes}. Files are written to a fresh sibling directory and
-     * swapped in, so a failure leaves {@code dir} as it was.
+     * sharded with an index when larger than {@code maxShardBytes}. {@code dir} must be absent, empty, or a model
+     * directory fulgur wrote; see {@link #save(LanguageModel, Path, DType, long, boolean)}.
      */
     public static void save(LanguageModel model, Path dir, DType dtype, long maxShardBytes) throws IOException {
+        save(model, dir, dtype, maxShardBytes, false);
+    }
+
+    /**
+     * {@link #save(LanguageModel, Path, DType, long)}, with {@code overwrite} also into a directory fulgur did not
+     * write, whose model files are replaced and other files kept ({@link ModelDirectoryWriter}). Files are written to a fresh
+     * sibling directory first, so a failure leaves {@code dir} as it was; nothing but model files is ever deleted.
+     */
+    public static void save(LanguageModel model, Path dir, DType dtype, long maxShardBytes, boolean overwrite) throws IOException {
         String json = model.configJson();
         Architecture arch = Architectures.forConfig(json);
         Map<String, Tensor> theirs = arch.toReference(model.module().stateDict(), json);
@@ -104,35 +140,21 @@ public final class ReferenceCheckpoint {
             total += entry.byteSize();
             entries.add(entry);
         }
-        Path parent = dir.toAbsolutePath().getParent();
-        Files.createDirectories(parent);
-        Path fresh = parent.resolve(dir.getFileName() + ".partial");
-        deleteTree(fresh);
-        Files.createDirectories(fresh);
+        long size = total;
         Map<String, String> meta = Map.of("format", "pt");
-        try {
-            if (total > maxShardBytes) {
+        ModelDirectoryWriter.write(dir, overwrite, "fulgur (reference layout)", fresh -> {
+            if (size > maxShardBytes) {
                 SafetensorsWriter.writeSharded(fresh, entries, meta, maxShardBytes);
             } else {
                 SafetensorsWriter.write(fresh.resolve(Safetensors.SINGLE_FILE), entries, meta);
             }
             AtomicFiles.writeString(fresh.resolve(CONFIG), referenceJson);
-        } catch (RuntimeException | IOException e) {
-            deleteTree(fresh);
-            throw e;
-        }
-        Path old = parent.resolve(dir.getFileName() + ".replaced");
-        deleteTree(old);
-        if (Files.exists(dir)) {
-            Files.move(dir, old);
-        }
-        Files.move(fresh, dir);
-        deleteTree(old);
+        });
     }
 
     private static SafetensorsEntry entry(String name, Tensor t, DType dtype) {
         Tensor host = t.device().kind() == Device.Kind.CPU ? t.detach() : t.detach().to(Device.CPU);
-        if (dtype != null && host.dtype() != dtype) {
+        if (dtype != null && host.dtype() != dtype && keepsDtypeChoice(name, host)) {
             host = host.to(dtype);
         }
         Tensor c = host.isContiguous() ? host : host.contiguous();
@@ -156,14 +178,14 @@ public final class ReferenceCheckpoint {
         };
     }
 
-    static void deleteTree(Path p) throws IOException {
-        if (!Files.exists(p)) {
-            return;
-        }
-        try (var walk = Files.walk(p)) {
-            for (Path x : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                Files.delete(x);
-            }
-        }
+    /** Whether a tensor takes the dtype a save asks for: floating ones do, except the scales of int8 weights (f32). */
+    public static boolean keepsDtypeChoice(String name, Tensor t) {
+        return t.dtype().isFloating() && !name.endsWith(Int8Weights.SCALE_SUFFIX);
+    }
+
+    /** A run's checkpoint folder, or the {@code .old} copy an interrupted save leaves (as the trainer resumes from). */
+    private static Path runCheckpoint(Path run) {
+        Path old = run.resolveSibling(run.getFileName() + ".old");
+        return Files.isRegularFile(run.resolve(CONFIG)) || !Files.isDirectory(old) ? run : old;
     }
 }

@@ -1,5 +1,6 @@
 package fulgur.models.hgrn2;
 
+import fulgur.layers.GatedMlp;
 import fulgur.nn.Module;
 import fulgur.nn.RMSNorm;
 import fulgur.ops.Elementwise;
@@ -11,13 +12,15 @@ final class Hgrn2Block extends Module {
     private final RMSNorm attnNorm;
     private final Hgrn2Attention attn;
     private final RMSNorm mlpNorm;
-    private final Hgrn2Mlp mlp;
+    private final GatedMlp mlp;
 
     Hgrn2Block(Hgrn2Config c, Rng rng) {
         attnNorm = child("attn_norm", new RMSNorm(c.hiddenSize(), c.normEps(), true));
         attn = child("attn", new Hgrn2Attention(c, rng));
         mlpNorm = child("mlp_norm", new RMSNorm(c.hiddenSize(), c.normEps(), true));
-        mlp = child("mlp", new Hgrn2Mlp(c.hiddenSize(), c.mlpSize(), rng, c.initializerRange()));
+        mlp = child("mlp", new GatedMlp(Hgrn2Model.linear(c.hiddenSize(), c.mlpSize(), rng, c.initializerRange()),
+                Hgrn2Model.linear(c.hiddenSize(), c.mlpSize(), rng, c.initializerRange()),
+                Hgrn2Model.linear(c.mlpSize(), c.hiddenSize(), rng, c.initializerRange())));
     }
 
     Tensor forward(Tensor x, Tensor lowerBound, fulgur.models.RecurrentStateCache.Layer cache) {

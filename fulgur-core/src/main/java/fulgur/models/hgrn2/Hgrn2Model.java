@@ -115,4 +115,10 @@ public final class Hgrn2Model extends fulgur.models.DecoderLm {
     public Hgrn2Cache newCache() {
         return new Hgrn2Cache(config.layers());
     }
+
+    /** A cache over rows of a state pool (batched decoding): layer l's state is the batch's state l. */
+    @Override
+    public Hgrn2Cache newCache(fulgur.models.BatchState batch) {
+        return new Hgrn2Cache(config.layers(), batch);
+    }
 }

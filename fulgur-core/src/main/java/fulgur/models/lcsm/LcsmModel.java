@@ -127,4 +127,10 @@ public final class LcsmModel extends fulgur.models.DecoderLm {
     public LcsmCache newCache() {
         return new LcsmCache(config.numLayers());
     }
+
+    /** A cache over rows of a state pool (batched decoding): layer l's memory is the batch's state l. */
+    @Override
+    public LcsmCache newCache(fulgur.models.BatchState batch) {
+        return new LcsmCache(config.numLayers(), batch);
+    }
 }

@@ -1,5 +1,6 @@
 package fulgur.models.lightnet;
 
+import fulgur.layers.GatedMlp;
 import fulgur.nn.Module;
 import fulgur.nn.RMSNorm;
 import fulgur.ops.Elementwise;
@@ -20,7 +21,7 @@ final class LightNetBlock extends Module {
         attnNorm = child("attn_norm", new RMSNorm(hidden, eps, true));
         attn = child("attn", new LightNetAttention(hidden, heads, keyHeadDim, gateRank, affine, gNormEps, scale, global, init));
         mlpNorm = child("mlp_norm", new RMSNorm(hidden, eps, true));
-        mlp = child("mlp", new GatedMlp(hidden, mlpDim, init));
+        mlp = child("mlp", new GatedMlp(init.linear(hidden, mlpDim), init.linear(hidden, mlpDim), init.linear(mlpDim, hidden)));
     }
 
     LightNetBlock(LightNetConfig c, LightNetInit init) {

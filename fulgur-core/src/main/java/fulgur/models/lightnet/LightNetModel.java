@@ -89,4 +89,10 @@ public final class LightNetModel extends fulgur.models.DecoderLm {
     public LightNetCache newCache() {
         return new LightNetCache(config.numHiddenLayers());
     }
+
+    /** A cache over rows of a state pool (batched decoding): per layer S, then z. */
+    @Override
+    public LightNetCache newCache(fulgur.models.BatchState batch) {
+        return new LightNetCache(config.numHiddenLayers(), batch);
+    }
 }

@@ -5,11 +5,23 @@ import fulgur.models.LanguageModel;
 import java.util.List;
 
 /** Llama (transformers' layout) and, with {@code linear = true}, Linear-Llama: the same blocks with linear attention. */
-public final class LlamaArchitecture implements Architecture {
+public class LlamaArchitecture implements Architecture {
     private final boolean linear;
+
+    /** Llama. */
+    public LlamaArchitecture() {
+        this(false);
+    }
 
     public LlamaArchitecture(boolean linear) {
         this.linear = linear;
+    }
+
+    /** Linear-Llama (listed as its own architecture service). */
+    public static final class Linear extends LlamaArchitecture {
+        public Linear() {
+            super(true);
+        }
     }
 
     @Override

@@ -1,6 +1,10 @@
 package fulgur.models.llama;
 
+import fulgur.layers.GatedMlp;
+import fulgur.layers.LinearSelfAttention;
+import fulgur.layers.SoftmaxSelfAttention;
 import fulgur.models.HybridCache;
+import fulgur.models.LayerAttention;
 import fulgur.models.NormalInit;
 import fulgur.models.SequenceShard;
 import fulgur.nn.Module;
@@ -32,14 +36,17 @@ final class LlamaLayer extends Module {
                     c.rope(), c.attentionBias(), init));
             linear = null;
         }
-        mlp = child("mlp", new GatedMlp(c.hiddenSize(), c.intermediateSize(), c.mlpBias(), init));
+        mlp = child("mlp", new GatedMlp(init.linear(c.hiddenSize(), c.intermediateSize(), c.mlpBias()),
+                init.linear(c.hiddenSize(), c.intermediateSize(), c.mlpBias()), init.linear(c.intermediateSize(), c.hiddenSize(), c.mlpBias())));
         inputLayernorm = child("input_layernorm", new RMSNorm(c.hiddenSize(), c.rmsNormEps(), true));
         postAttentionLayernorm = child("post_attention_layernorm", new RMSNorm(c.hiddenSize(), c.rmsNormEps(), true));
     }
 
     Tensor forward(Tensor x, HybridCache cache, SequenceShard shard) {
         Tensor n = inputLayernorm.forward(x);
-        Tensor a = softmax != null ? softmax.forward(n, cache, index, shard) : linear.forward(n, cache, index, shard);
+        Tensor a = softmax != null
+                ? softmax.forward(n, LayerAttention.positions(cache, shard), LayerAttention.softmax(cache, index, shard))
+                : linear.forward(n, LayerAttention.linear(cache, index, shard));
         Tensor h = Elementwise.add(x, a);
         return Elementwise.add(h, mlp.forward(postAttentionLayernorm.forward(h)));
     }

@@ -1,5 +1,6 @@
 package fulgur.models.llama;
 
+import fulgur.layers.LinearSelfAttention;
 import fulgur.models.DecodeCache;
 import fulgur.models.HybridCache;
 import fulgur.models.NormalInit;
@@ -104,5 +105,13 @@ public final class LlamaModel extends fulgur.models.DecoderLm {
         boolean[] softmax = new boolean[config.numHiddenLayers()];
         java.util.Arrays.fill(softmax, !config.isLinear());
         return new HybridCache(softmax);
+    }
+
+    /** A cache over rows of a state pool and their paged keys and values (batched decoding). */
+    @Override
+    public HybridCache newCache(fulgur.models.BatchState batch) {
+        boolean[] softmax = new boolean[config.numHiddenLayers()];
+        java.util.Arrays.fill(softmax, !config.isLinear());
+        return new HybridCache(softmax, batch);
     }
 }

@@ -1,5 +1,6 @@
 package fulgur.models.metala;
 
+import fulgur.layers.ShortConv;
 import fulgur.nn.Linear;
 import fulgur.nn.Module;
 import fulgur.nn.Parameter;

@@ -107,4 +107,10 @@ public final class MetalaModel extends fulgur.models.DecoderLm {
     public MetalaCache newCache() {
         return new MetalaCache(config.layers());
     }
+
+    /** A cache over rows of a state pool (batched decoding): per layer the GLA state, then the convolution tail. */
+    @Override
+    public MetalaCache newCache(fulgur.models.BatchState batch) {
+        return new MetalaCache(config.layers(), config.dConv() > 1, batch);
+    }
 }

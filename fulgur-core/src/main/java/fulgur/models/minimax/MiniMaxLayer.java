@@ -1,12 +1,13 @@
 package fulgur.models.minimax;
 
+import fulgur.layers.MoeFeedForward;
+import fulgur.layers.SoftmaxSelfAttention;
 import fulgur.models.HybridCache;
+import fulgur.models.LayerAttention;
 import fulgur.models.NormalInit;
 import fulgur.models.SequenceShard;
-import fulgur.models.llama.SoftmaxSelfAttention;
 import fulgur.nn.Module;
 import fulgur.nn.RMSNorm;
-import fulgur.nn.moe.MoeFeedForward;
 import fulgur.ops.Elementwise;
 import fulgur.ops.attention.Rope;
 import fulgur.tensor.Tensor;
@@ -55,7 +56,8 @@ final class MiniMaxLayer extends Module {
 
     Tensor forward(Tensor x, HybridCache cache, SequenceShard shard) {
         Tensor n = inputLayernorm.forward(x);
-        Tensor a = softmax != null ? softmax.forward(n, cache, index, shard) : lightning.forward(n, cache, index, shard);
+        Tensor a = softmax != null ? softmax.forward(n, LayerAttention.positions(cache, shard), LayerAttention.softmax(cache, index, shard))
+                : lightning.forward(n, cache, index, shard);
         Tensor h = residual(postnorm ? n : x, a, attnAlpha, attnBeta);
         Tensor m = postAttentionLayernorm.forward(h);
         return residual(postnorm ? m : h, moe.forward(m), mlpAlpha, mlpBeta);

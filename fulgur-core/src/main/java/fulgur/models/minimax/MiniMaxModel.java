@@ -132,4 +132,14 @@ public final class MiniMaxModel extends fulgur.models.DecoderLm {
         }
         return new HybridCache(softmax);
     }
+
+    /** A cache over rows of a state pool and their paged keys and values (batched decoding). */
+    @Override
+    public HybridCache newCache(fulgur.models.BatchState batch) {
+        boolean[] softmax = new boolean[config.numHiddenLayers()];
+        for (int l = 0; l < softmax.length; l++) {
+            softmax[l] = config.softmax(l);
+        }
+        return new HybridCache(softmax, batch);
+    }
 }

@@ -26,18 +26,28 @@ final class Lrpe extends Module {
         this.theta = param("theta", Tensor.of(init, heads, 1, dim), false);
     }
 
-    /** x [B, T, H, d] at positions offset..offset+T−1 → [B, T, H, 2d]. */
-    Tensor forward(Tensor x, long offset) {
+    /**
+     * x [B, T, H, d] → [B, T, H, 2d], row b at positions offsets[b]..offsets[b]+T−1 (one offset: the same for every
+     * row).
+     */
+    Tensor forward(Tensor x, long[] offsets) {
         int t = x.size(1);
-        float[] pos = new float[t];
-        for (int i = 0; i < t; i++) {
-            pos[i] = offset + i;
+        int rows = offsets.length;
+        if (rows != 1 && rows != x.size(0)) {
+            throw new IllegalArgumentException("lrpe: " + rows + " position offsets for " + x.size(0) + " rows");
         }
-        Tensor n = Tensor.of(pos, t, 1, 1);
+        float[] pos = new float[rows * t];
+        for (int r = 0; r < rows; r++) {
+            for (int i = 0; i < t; i++) {
+                pos[r * t + i] = offsets[r] + i;
+            }
+        }
+        // one offset keeps the [T, 1, 1] table the training path has always used; rows of their own get [B, T, 1, 1]
+        Tensor n = rows == 1 ? Tensor.of(pos, t, 1, 1) : Tensor.of(pos, rows, t, 1, 1);
         if (!x.device().equals(n.device())) {
             n = n.to(x.device());
         }
-        Tensor angle = Elementwise.mul(n, Views.reshape(theta.value(), heads, dim)); // [T, H, d]
+        Tensor angle = Elementwise.mul(n, Views.reshape(theta.value(), heads, dim)); // [T, H, d] or [B, T, H, d]
         Tensor c = Elementwise.mul(x, Elementwise.cos(angle));
         Tensor s = Elementwise.mul(x, Elementwise.sin(angle));
         return Views.concat(-1, c, s);

@@ -67,10 +67,10 @@ final class TnlAttention extends Module {
         if (cache != null && !shard.isWhole()) {
             throw new IllegalArgumentException("TnlAttention: decoding with a cache needs the whole sequence, not a shard");
         }
-        long offset = cache == null ? shard.positionOffset() : cache.position();
         if (lrpe != null) {
-            q = lrpe.forward(q, offset);
-            k = lrpe.forward(k, offset);
+            long[] offsets = cache == null ? new long[] {shard.positionOffset()} : cache.positions();
+            q = lrpe.forward(q, offsets);
+            k = lrpe.forward(k, offsets);
         }
         Tensor o;
         if (cache == null) {

@@ -101,4 +101,10 @@ public final class TnlModel extends fulgur.models.DecoderLm {
     public TnlCache newCache() {
         return new TnlCache(config.layers());
     }
+
+    /** A cache over rows of a state pool (batched decoding): layer l's state is the batch's state l. */
+    @Override
+    public TnlCache newCache(fulgur.models.BatchState batch) {
+        return new TnlCache(config.layers(), batch);
+    }
 }

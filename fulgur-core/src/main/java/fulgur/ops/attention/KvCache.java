@@ -9,7 +9,7 @@ import fulgur.tensor.Tensor;
  * by doubling, living in the owner's scope (not the step's). {@link #attend} appends the new tokens' keys and values
  * and lets the new queries attend causally over everything cached, at the right position offset. No gradients.
  */
-public final class KvCache {
+public final class KvCache implements KvLayer {
     private final Scope scope;
     private Tensor keys;
     private Tensor values;
@@ -21,6 +21,7 @@ public final class KvCache {
     }
 
     /** Tokens cached so far. */
+    @Override
     public int length() {
         return length;
     }
@@ -66,6 +67,7 @@ public final class KvCache {
      * Appends k, v and returns softmax attention of q [B, T, H, D] over all cached keys, causal, the new queries
      * sitting at positions {@code length()−T ..}: decoding step by step equals the whole sequence's causal forward.
      */
+    @Override
     public Tensor attend(Tensor q, Tensor k, Tensor v, double scale) {
         long offset = length;
         append(k, v);

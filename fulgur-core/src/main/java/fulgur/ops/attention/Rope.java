@@ -91,34 +91,51 @@ public final class Rope {
 
     /** x [B, T, H, headDim] at positions offset..offset+T−1 → rotated, same shape and dtype. */
     public Tensor apply(Tensor x, long offset) {
+        return apply(x, new long[] {offset});
+    }
+
+    /**
+     * x [B, T, H, headDim] with row b at positions offsets[b]..offsets[b]+T−1 (batched decoding, each sequence at its
+     * own position; a single offset applies to every row) → rotated, same shape and dtype.
+     */
+    public Tensor apply(Tensor x, long[] offsets) {
         String op = "rope";
         x.checkAlive(op);
         if (x.ndim() != 4 || x.size(3) != headDim) {
             throw new IllegalArgumentException(op + ": x must be [B, T, H, " + headDim + "], got " + x.describe());
         }
-        if (offset < 0) {
-            throw new IllegalArgumentException(op + ": position offset must be >= 0, got " + offset);
+        int rows = offsets.length;
+        if (rows != 1 && rows != x.size(0)) {
+            throw new IllegalArgumentException(op + ": " + rows + " position offsets for " + x.size(0) + " rows");
+        }
+        for (long offset : offsets) {
+            if (offset < 0) {
+                throw new IllegalArgumentException(op + ": position offset must be >= 0, got " + offset);
+            }
         }
         int t = x.size(1);
         int half = rotaryDim / 2;
-        // cos/sin tables [T, 1, r] in double precision (angles of long positions lose digits in f32), duplicated over
-        // the two halves as HF builds them: emb = cat(freqs, freqs).
-        double[] cos = new double[t * rotaryDim];
-        double[] sin = new double[t * rotaryDim];
-        for (int p = 0; p < t; p++) {
-            for (int i = 0; i < half; i++) {
-                double a = (offset + p) * invFreq(i);
-                double c = Math.cos(a);
-                double s = Math.sin(a);
-                cos[p * rotaryDim + i] = c;
-                cos[p * rotaryDim + half + i] = c;
-                sin[p * rotaryDim + i] = s;
-                sin[p * rotaryDim + half + i] = s;
+        // cos/sin tables [T, 1, r] (per row: [B, T, 1, r]) in double precision (angles of long positions lose digits
+        // in f32), duplicated over the two halves as HF builds them: emb = cat(freqs, freqs).
+        double[] cos = new double[rows * t * rotaryDim];
+        double[] sin = new double[rows * t * rotaryDim];
+        for (int r = 0; r < rows; r++) {
+            for (int p = 0; p < t; p++) {
+                int base = (r * t + p) * rotaryDim;
+                for (int i = 0; i < half; i++) {
+                    double a = (offsets[r] + p) * invFreq(i);
+                    double c = Math.cos(a);
+                    double s = Math.sin(a);
+                    cos[base + i] = c;
+                    cos[base + half + i] = c;
+                    sin[base + i] = s;
+                    sin[base + half + i] = s;
+                }
             }
         }
         DType dt = x.dtype();
-        Tensor ct = Tensor.of(dt, cos, t, 1, rotaryDim);
-        Tensor st = Tensor.of(dt, sin, t, 1, rotaryDim);
+        Tensor ct = rows == 1 ? Tensor.of(dt, cos, t, 1, rotaryDim) : Tensor.of(dt, cos, rows, t, 1, rotaryDim);
+        Tensor st = rows == 1 ? Tensor.of(dt, sin, t, 1, rotaryDim) : Tensor.of(dt, sin, rows, t, 1, rotaryDim);
         if (!x.device().equals(ct.device())) {
             ct = ct.to(x.device());
             st = st.to(x.device());

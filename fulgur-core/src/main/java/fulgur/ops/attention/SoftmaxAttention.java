@@ -1,15 +1,15 @@
 package fulgur.ops.attention;
 
 import fulgur.autograd.Autograd;
+import fulgur.backend.Kernels;
 import fulgur.ops.Activations;
+import fulgur.ops.CuSeqlens;
 import fulgur.ops.Elementwise;
 import fulgur.ops.LinearAlgebra;
 import fulgur.ops.Views;
 import fulgur.tensor.DType;
-import fulgur.tensor.Device;
 import fulgur.tensor.Shape;
 import fulgur.tensor.Tensor;
-import java.lang.foreign.MemorySegment;
 
 /**
  * Softmax attention on tensors laid out {@code [B, T, H, D]}, for the softmax layers of hybrid models:
@@ -19,41 +19,64 @@ import java.lang.foreign.MemorySegment;
  * With queryOffset 0 and as many queries as keys this is ordinary causal self-attention; sequence parallelism
  * (LASP-2H) passes a rank's queries with the keys gathered from the ranks before it and its own offset.
  *
- * <p>Two forms: {@link #attention} is the tiled, flash-style kernel (online softmax over key blocks, the
- * T×T score matrix never materialised, hand-written backward that recomputes the probabilities from the saved
- * row log-sum-exp); {@link #naive} composes autograd ops with the full score matrix and is the test oracle.
- * The tiled kernel computes in f32 (bf16/f16 inputs are converted, the output returns in the input dtype);
- * f64 inputs take the naive form, so gradient checks run in f64; so do tensors on other devices than the CPU, whose
- * backends have no tiled kernel yet (the composed form runs on any backend).
+ * <p>Two forms: {@link #attention} runs the device's {@link AttentionKernels} (flash-style: online softmax over key
+ * blocks, the T×T score matrix never materialised, hand-written backward that recomputes the probabilities from the
+ * saved row log-sum-exp; the CPU's computes in f32, bf16/f16 inputs are converted and the output returns in the input
+ * dtype); {@link #naive} composes autograd ops with the full score matrix, is the test oracle, and is what
+ * {@link #attention} runs on a device without kernels and for f64 inputs (so gradient checks run in f64).
  */
 public final class SoftmaxAttention {
 
     private SoftmaxAttention() {}
 
-    /** The tiled op; gradients flow to q, k and v. */
+    /** The op; gradients flow to q, k and v. */
     public static Tensor attention(Tensor q, Tensor k, Tensor v, double scale, boolean causal, long queryOffset) {
+        return attention(q, k, v, scale, causal, queryOffset, null, null);
+    }
+
+    /**
+     * The op over packed variable-length sequences (batch 1): query sequence n ({@code cuSeqlensQ[n]} up to
+     * {@code cuSeqlensQ[n + 1]} on the T axis of q) attends only key sequence n of k and v, causally aligned at its end
+     * (see {@link AttentionKernels}); both null for ordinary batches. queryOffset must be 0 with packed sequences.
+     */
+    public static Tensor attention(Tensor q, Tensor k, Tensor v, double scale, boolean causal, long queryOffset, int[] cuSeqlensQ,
+                                   int[] cuSeqlensK) {
         String op = "softmaxAttention";
         AttentionShape s = shapeOf(op, q, k, v, scale, queryOffset);
-        if (q.dtype() == DType.F64 || q.device().kind() != Device.Kind.CPU) {
-            // f64 for gradient checks; other devices have no tiled kernel yet, the composed form runs there.
-            return naive(q, k, v, scale, causal, queryOffset);
+        if ((cuSeqlensQ == null) != (cuSeqlensK == null)) {
+            throw new IllegalArgumentException(op + ": give both cuSeqlensQ and cuSeqlensK, or neither");
         }
-        Tensor qc = f32Contiguous(q);
-        Tensor kc = f32Contiguous(k);
-        Tensor vc = f32Contiguous(v);
-        Tensor out = Tensor.empty(DType.F32, s.batch(), s.tq(), s.heads(), s.dv());
-        Tensor lse = Tensor.empty(DType.F32, s.batch(), s.heads(), s.tq());
-        AttentionKernel.forward(s, (float) scale, causal, queryOffset, seg(qc), seg(kc), seg(vc), seg(out), seg(lse));
+        if (cuSeqlensQ != null) {
+            int n = CuSeqlens.check(op + " (cuSeqlensQ)", cuSeqlensQ, s.batch(), s.tq());
+            if (CuSeqlens.check(op + " (cuSeqlensK)", cuSeqlensK, s.batch(), s.tk()) != n) {
+                throw new IllegalArgumentException(op + ": cuSeqlensQ and cuSeqlensK hold different numbers of sequences");
+            }
+            if (queryOffset != 0) {
+                throw new IllegalArgumentException(op + ": queryOffset must be 0 with packed sequences, got " + queryOffset);
+            }
+        }
+        AttentionKernels kn = q.dtype() == DType.F64 ? null : Kernels.find(AttentionKernels.class, q.device());
+        if (kn == null) {
+            return cuSeqlensQ == null ? naive(q, k, v, scale, causal, queryOffset) : naivePacked(q, k, v, scale, causal, cuSeqlensQ, cuSeqlensK);
+        }
+        Tensor[] r = kn.forward(q, k, v, scale, causal, queryOffset, cuSeqlensQ, cuSeqlensK);
+        Tensor out = r[0];
+        Tensor lse = r[1];
         Tensor node = Autograd.record(op, out, new Tensor[] {q, k, v}, g -> {
-            Tensor gc = f32Contiguous(g);
-            Tensor dq = Tensor.empty(DType.F32, q.shape());
-            Tensor dk = Tensor.empty(DType.F32, k.shape());
-            Tensor dv = Tensor.empty(DType.F32, v.shape());
-            AttentionKernel.backward(s, (float) scale, causal, queryOffset, seg(qc), seg(kc), seg(vc), seg(out), seg(lse), seg(gc),
-                    seg(dq), seg(dk), seg(dv));
-            return new Tensor[] {back(dq, q), back(dk, k), back(dv, v)};
+            Tensor[] d = kn.backward(q, k, v, out, lse, g, scale, causal, queryOffset, cuSeqlensQ, cuSeqlensK);
+            return new Tensor[] {back(d[0], q), back(d[1], k), back(d[2], v)};
         });
-        return q.dtype() == DType.F32 ? node : node.to(q.dtype());
+        return q.dtype() == node.dtype() ? node : node.to(q.dtype());
+    }
+
+    /** {@link #naive} sequence by sequence. */
+    private static Tensor naivePacked(Tensor q, Tensor k, Tensor v, double scale, boolean causal, int[] cuQ, int[] cuK) {
+        Tensor[] outs = new Tensor[cuQ.length - 1];
+        for (int i = 0; i < outs.length; i++) {
+            int lq = cuQ[i + 1] - cuQ[i], lk = cuK[i + 1] - cuK[i];
+            outs[i] = naive(Views.narrow(q, 1, cuQ[i], lq), Views.narrow(k, 1, cuK[i], lk), Views.narrow(v, 1, cuK[i], lk), scale, causal, lk - lq);
+        }
+        return outs.length == 1 ? outs[0] : Views.concat(1, outs);
     }
 
     /** The same op from autograd ops, with the full [B, H, Tq, Tk] score matrix: the oracle for tests. */
@@ -118,15 +141,6 @@ public final class SoftmaxAttention {
             throw new IllegalArgumentException(op + ": scale must be finite, got " + scale);
         }
         return new AttentionShape(b, tq, tk, h, hk, d, v.size(3));
-    }
-
-    private static Tensor f32Contiguous(Tensor t) {
-        Tensor c = t.dtype() == DType.F32 ? t.detach() : t.detach().to(DType.F32);
-        return c.isContiguous() ? c : c.contiguous();
-    }
-
-    private static MemorySegment seg(Tensor t) {
-        return t.hostSegment("softmaxAttention").asSlice(t.offset() * Float.BYTES, t.numel() * Float.BYTES);
     }
 
     private static Tensor back(Tensor grad, Tensor like) {

@@ -13,8 +13,8 @@ import java.lang.foreign.ValueLayout;
 /**
  * The intra-chunk scores of gated linear attention, A[i,j] = Σ_c q[i,c] k[j,c] exp(b[i,c] − b[j,c]) for j ≤ i (0
  * above the diagonal), with q, k and the within-chunk cumulative log-decay b all {@code [..., C, dk]}: what
- * {@link fulgur.backend.Backend#glaIntraScores} computes. {@link #composed} builds it from other ops (any backend;
- * [..., C, C, dk] temporaries); {@link #cpuScores} fuses it on the CPU. Since b decreases along the chunk, every
+ * {@link GlaIntraKernels} computes. {@link #composed} builds it from other ops (any backend; [..., C, C, dk]
+ * temporaries); {@link #cpuScores} fuses it on the CPU ({@link GlaIntraCpu}). Since b decreases along the chunk, every
  * exponent formed is ≤ 0 (the positions above the diagonal are masked before the exponential).
  */
 public final class GlaIntra {

@@ -151,9 +151,9 @@ public final class Lcsm {
     }
 
     /**
-     * The fused scan: one node of the graph whose forward and backward are the backend's
-     * {@link fulgur.backend.Backend#lcsmScanForward} kernels (CPU: a direct loop per sequence; other backends: the
-     * token-by-token composition until they have their own). All inputs must share i's dtype. What the model trains with.
+     * The fused scan: one node of the graph whose forward and backward are the device's {@link LcsmKernels} (CPU: a
+     * direct loop per sequence; devices without them: {@link LcsmComposed}, the token-by-token composition). All inputs
+     * must share i's dtype. What the model trains with.
      */
     public static Result scan(Tensor i, Tensor e, Tensor logO, Tensor s, Tensor m0) {
         String op = "lcsm.scan";
@@ -172,13 +172,13 @@ public final class Lcsm {
         Tensor sf = Views.expand(s.detach(), f);
         Tensor id = i.detach();
         Tensor md = m0 == null ? null : m0.detach();
-        fulgur.backend.Backend be = i.backend();
-        Tensor packed = be.lcsmScanForward(id, ef, lf, sf, md);
+        LcsmKernels kn = fulgur.backend.Kernels.find(LcsmKernels.class, i.device());
+        Tensor packed = kn != null ? kn.forward(id, ef, lf, sf, md) : LcsmComposed.forward(id, ef, lf, sf, md);
         int[] es = e.shape();
         int[] ls = logO.shape();
         int[] ss = s.shape();
         Tensor node = fulgur.autograd.Autograd.record(op, packed, new Tensor[] {i, e, logO, s, m0}, g -> {
-            Tensor[] gr = be.lcsmScanBackward(id, ef, lf, sf, md, g);
+            Tensor[] gr = kn != null ? kn.backward(id, ef, lf, sf, md, g) : LcsmComposed.backward(id, ef, lf, sf, md, g);
             return new Tensor[] {gr[0], Reductions.sumTo(gr[1], es), Reductions.sumTo(gr[2], ls), Reductions.sumTo(gr[3], ss), gr[4]};
         });
         Tensor y = Views.reshape(Views.narrow(node, 0, 0, b * n * d), b, n, d);

@@ -1,7 +1,7 @@
 package fulgur.ops.lightnet;
 
 import fulgur.autograd.Autograd;
-import fulgur.backend.Backend;
+import fulgur.backend.Kernels;
 import fulgur.ops.Elementwise;
 import fulgur.ops.Indexing;
 import fulgur.ops.LinearAlgebra;
@@ -26,7 +26,7 @@ import java.util.List;
  * so token s reaches t with weight e^{k_s − z_t} ≤ 1: a causal softmax over keys along time. The state is the pair
  * (S [B, H, dk, dv], z [B, H, dk]); gradients reach q, k, v and the initial state (S and z), from the output and the
  * final state. {@link #chunked}, {@link #recurrent} and {@link #global} are composed from device-agnostic autograd
- * ops (they run on any backend); {@link #apply} takes the backend's fused kernel where there is one (the CPU's).
+ * ops (they run on any backend); {@link #apply} takes the device's fused kernel where there is one (the CPU's).
  * No exponential of a positive number is ever taken: every exponent is a key or a log-normaliser minus a later
  * (larger) log-normaliser, and the causal mask is applied to the exponent (−∞) before exponentiating.
  *
@@ -55,24 +55,24 @@ public final class LightNet {
     }
 
     /**
-     * The op as models use it: the backend's fused kernel when it has one ({@link Backend#lightnetForward}; the CPU
+     * The op as models use it: the device's fused kernel when it has one ({@link LightNetKernels}; the CPU
      * runs the recurrence in O(T·dk·dv) with a hand-written backward), else {@link #chunked} composed from other
      * ops. Same values and gradients either way; the final state is always computed by the kernel (it is cheap).
      */
     public static Result apply(Tensor q, Tensor k, Tensor v, State initial, boolean wantFinal) {
         String op = "lightnet";
         int[] dims = check(op, q, k, v, initial);
-        Backend be = q.backend();
+        LightNetKernels be = Kernels.find(LightNetKernels.class, q.device());
+        if (be == null) {
+            return chunked(q, k, v, initial, wantFinal, DEFAULT_CHUNK);
+        }
         Tensor s0 = initial == null ? null : Views.contiguous(initial.s());
         Tensor z0 = initial == null ? null : Views.contiguous(initial.z());
         Tensor qc = Views.contiguous(q), kc = Views.contiguous(k), vc = Views.contiguous(v);
-        Tensor packed = be.lightnetForward(qc, kc, vc, s0, z0);
-        if (packed == null) {
-            return chunked(q, k, v, initial, wantFinal, DEFAULT_CHUNK);
-        }
+        Tensor packed = be.forward(qc, kc, vc, s0, z0);
         // output and final state share one buffer, so the triple is a single node of the graph
         Tensor node = Autograd.record(op, packed, new Tensor[] {qc, kc, vc, s0, z0}, g -> {
-            Tensor[] d = be.lightnetBackward(qc, kc, vc, s0, z0, g);
+            Tensor[] d = be.backward(qc, kc, vc, s0, z0, g);
             return new Tensor[] {like(d[0], qc), like(d[1], kc), like(d[2], vc), d[3] == null ? null : like(d[3], s0), d[4] == null ? null : like(d[4], z0)};
         });
         int b = dims[0], t = dims[1], h = dims[2], dk = dims[3], dv = dims[4];

@@ -7,8 +7,7 @@ import fulgur.tensor.Tensor;
 import java.util.Arrays;
 
 /**
- * The CPU backend's LightNet kernels (what {@link fulgur.backend.cpu.CpuBackend} answers to
- * {@link fulgur.backend.Backend#lightnetForward} / {@link fulgur.backend.Backend#lightnetBackward}): the recurrence
+ * The CPU's {@link LightNetKernels}: the recurrence
  * run token by token per (sequence, head) in f64, O(T·dk·dv) — no chunk-quadratic term. Per key channel a:
  * <pre>
  *   z_t = logaddexp(z_{t−1}, k_t)    α_t = e^{z_{t−1} − z_t}    κ_t = e^{k_t − z_t}      (both ≤ 1)
@@ -22,12 +21,15 @@ import java.util.Arrays;
  * <p>Packed result: output [B, T, H, dv], then the final S [B, H, dk, dv], then the final z [B, H, dk], in the compute
  * type (f32, or f64 for f64 inputs). Arguments are validated by {@link LightNet}.
  */
-public final class LightNetCpu {
+public final class LightNetCpu implements LightNetKernels {
     static final int SEGMENT = 64;
+
+    public static final LightNetCpu INSTANCE = new LightNetCpu();
 
     private LightNetCpu() {}
 
-    public static Tensor forward(Tensor q, Tensor k, Tensor v, Tensor s0, Tensor z0) {
+    @Override
+    public Tensor forward(Tensor q, Tensor k, Tensor v, Tensor s0, Tensor z0) {
         Dims d = Dims.of(q, v);
         try (var g = GradMode.noGrad()) {
             double[] qa = q.toDoubleArray(), ka = k.toDoubleArray(), va = v.toDoubleArray();
@@ -52,7 +54,8 @@ public final class LightNetCpu {
     }
 
     /** Gradients {dq, dk, dv, dS0, dz0} (the last two null without an initial state) from the packed gradient. */
-    public static Tensor[] backward(Tensor q, Tensor k, Tensor v, Tensor s0, Tensor z0, Tensor packedGrad) {
+    @Override
+    public Tensor[] backward(Tensor q, Tensor k, Tensor v, Tensor s0, Tensor z0, Tensor packedGrad) {
         Dims d = Dims.of(q, v);
         try (var gm = GradMode.noGrad()) {
             double[] qa = q.toDoubleArray(), ka = k.toDoubleArray(), va = v.toDoubleArray();

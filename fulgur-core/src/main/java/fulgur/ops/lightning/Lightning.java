@@ -5,8 +5,9 @@ import fulgur.autograd.GradMode;
 import fulgur.tensor.DType;
 import fulgur.tensor.Shape;
 import fulgur.tensor.Tensor;
+import fulgur.backend.Kernels;
 import fulgur.ops.Views;
-import fulgur.backend.Backend;
+import fulgur.ops.gla.Gla;
 
 /**
  * Lightning attention as an autograd op on tensors [B, T, H, D]: o_t = scale·Σ_{s≤t} λ^{t−s}(q_t·k_s) v_s with
@@ -27,9 +28,10 @@ public final class Lightning {
 
     /**
      * Chunked forward; the backward is the hand-written Lightning-2 backward. Gradients flow to q, k, v and the
-     * initial state, and from the output and the final state. Runs on the device of q, k and v through its backend's
-     * {@link fulgur.backend.Backend#lightningForward} kernels (CPU: the Vector API kernels; CUDA: tensor cores for bf16
-     * with head dims 64/128, an exact f32 kernel otherwise).
+     * initial state, and from the output and the final state. Runs on the device of q, k and v through its
+     * {@link LightningKernels} (CPU: the Vector API kernels; CUDA: tensor cores for bf16 with head dims 64/128, an exact
+     * f32 kernel otherwise); on a device without them, the composed form: gated linear attention with the constant
+     * log-decay −slope per head ({@link Gla#chunked}).
      *
      * @param cuSeqlens packed variable-length sequences (batch must be 1), or null
      */
@@ -54,12 +56,16 @@ public final class Lightning {
         }
         long outNumel = shape.voElements();
         long stateNumel = Shape.numel(stateShape);
-        Backend be = q.backend();
-        Tensor packed = be.lightningForward(q, k, v, slopes, scale, initialState, wantFinalState, blockSize, cuSeqlens);
+        LightningKernels be = Kernels.find(LightningKernels.class, q.device());
+        if (be == null) {
+            Gla.Result r = Gla.chunked(q, k, v, logDecay(slopes, q, shape), scale, initialState, wantFinalState, Gla.DEFAULT_CHUNK, cuSeqlens);
+            return new Result(r.output(), r.finalState());
+        }
+        Tensor packed = be.forward(q, k, v, slopes, scale, initialState, wantFinalState, blockSize, cuSeqlens);
         // Output and final state share one buffer, so the pair is a single node of the graph.
         Tensor[] inputs = {q, k, v, initialState};
         Tensor node = Autograd.record(op, packed, inputs, g -> {
-            Tensor[] d = be.lightningBackward(q, k, v, slopes, scale, initialState, wantFinalState, blockSize, cuSeqlens, g);
+            Tensor[] d = be.backward(q, k, v, slopes, scale, initialState, wantFinalState, blockSize, cuSeqlens, g);
             return new Tensor[] {back(d[0], q), back(d[1], k), back(d[2], v), d[3] == null || initialState == null ? null : back(d[3], initialState)};
         });
         int[] outShape = {shape.batch(), shape.seqLen(), shape.heads(), shape.dv()};
@@ -93,9 +99,27 @@ public final class Lightning {
             throw new IllegalArgumentException(op + ": state " + state.describe() + " is not on " + q.device() + " with q");
         }
         try (var g = GradMode.noGrad()) {
-            Tensor out = q.backend().lightningRecurrent(q, k, v, slopes, scale, state);
+            LightningKernels be = Kernels.find(LightningKernels.class, q.device());
+            if (be == null) {
+                return Gla.decode(q, k, v, logDecay(slopes, q, shape), scale, state);
+            }
+            Tensor out = be.recurrent(q, k, v, slopes, scale, state);
             return q.dtype() == out.dtype() ? out : out.to(q.dtype());
         }
+    }
+
+    /** The log-decay −slope_h of every channel, as GLA's g: a [B, T, H, dk] view of one [H] tensor (compute dtype). */
+    static Tensor logDecay(double[] slopes, Tensor q, LightningShape shape) {
+        double[] g = new double[slopes.length];
+        for (int h = 0; h < g.length; h++) {
+            g[h] = -slopes[h];
+        }
+        DType ct = q.dtype() == DType.F64 ? DType.F64 : DType.F32;
+        Tensor t = Tensor.of(ct, g, 1, 1, g.length, 1);
+        if (!t.device().equals(q.device())) {
+            t = t.to(q.device());
+        }
+        return Views.expand(t, shape.batch(), shape.seqLen(), shape.heads(), shape.dk());
     }
 
     static LightningShape shapeOf(String op, Tensor q, Tensor k, Tensor v) {

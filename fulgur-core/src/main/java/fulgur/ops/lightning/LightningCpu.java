@@ -7,11 +7,12 @@ import fulgur.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 
 /**
- * The CPU backend's lightning-attention kernels on tensors (what {@link fulgur.backend.cpu.CpuBackend} answers to
- * {@link fulgur.backend.Backend#lightningForward} and friends): f32 compute (f64 for f64 inputs) through
- * {@link LightningChunked} and {@link LightningRecurrent}. Arguments are validated by {@link Lightning}.
+ * The CPU's {@link LightningKernels}: f32 compute (f64 for f64 inputs) through {@link LightningChunked} and
+ * {@link LightningRecurrent}. Arguments are validated by {@link Lightning}.
  */
-public final class LightningCpu {
+public final class LightningCpu implements LightningKernels {
+    public static final LightningCpu INSTANCE = new LightningCpu();
+
     private LightningCpu() {}
 
     static DType computeType(Tensor q) {
@@ -19,7 +20,8 @@ public final class LightningCpu {
     }
 
     /** Output [B, T, H, dv] and, when asked for, the final state, packed into one flat tensor of the compute type. */
-    public static Tensor forward(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState, boolean wantFinalState,
+    @Override
+    public Tensor forward(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState, boolean wantFinalState,
                                  int blockSize, int[] cuSeqlens) {
         String op = "lightning.chunked";
         LightningShape shape = Lightning.shapeOf(op, q, k, v);
@@ -47,7 +49,8 @@ public final class LightningCpu {
     }
 
     /** {dq, dk, dv, dInitialState} in the compute type from the gradient of the packed forward result. */
-    public static Tensor[] backward(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState, boolean wantFinalState,
+    @Override
+    public Tensor[] backward(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState, boolean wantFinalState,
                                     int blockSize, int[] cuSeqlens, Tensor packedGrad) {
         String op = "lightning.chunked";
         LightningShape shape = Lightning.shapeOf(op, q, k, v);
@@ -82,7 +85,8 @@ public final class LightningCpu {
     }
 
     /** Decoding: outputs in the state's dtype; the state advances in place. */
-    public static Tensor recurrent(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor state) {
+    @Override
+    public Tensor recurrent(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor state) {
         LightningShape shape = Lightning.shapeOf("lightning.recurrent", q, k, v);
         DType ct = state.dtype();
         try (var g = GradMode.noGrad()) {

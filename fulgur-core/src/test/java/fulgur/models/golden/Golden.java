@@ -1,6 +1,6 @@
 package fulgur.models.golden;
 
-import fulgur.io.TensorIo;
+import fulgur.io.safetensors.TensorIo;
 import fulgur.tensor.Tensor;
 import java.io.IOException;
 import java.nio.file.Files;

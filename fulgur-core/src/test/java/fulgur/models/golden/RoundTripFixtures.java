@@ -3,7 +3,7 @@ package fulgur.models.golden;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import fulgur.autograd.GradMode;
 import fulgur.io.Json;
-import fulgur.io.TensorIo;
+import fulgur.io.safetensors.TensorIo;
 import fulgur.models.Architecture;
 import fulgur.models.Architectures;
 import fulgur.models.LanguageModel;

@@ -3,7 +3,7 @@ package fulgur.models.hf;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import fulgur.io.TensorIo;
+import fulgur.io.safetensors.TensorIo;
 import fulgur.io.safetensors.Safetensors;
 import fulgur.models.LanguageModel;
 import fulgur.models.tnl.TnlConfig;

@@ -16,7 +16,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 /** Small LCSM models learn: MQAR (linear-RNN instance) and tiny Shakespeare bytes (SSM instance). */
@@ -55,15 +54,7 @@ class LcsmTrainingTest extends ScopedTest {
 
     @Test
     void learnsTinyShakespeare() throws Exception {
-        Path file = null;
-        for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
-            Path f = p.resolve("shared/data/tinyshakespeare.txt");
-            if (Files.exists(f)) {
-                file = f;
-                break;
-            }
-        }
-        Assumptions.assumeTrue(file != null, "tinyshakespeare.txt not found");
+        Path file = fulgur.models.LmTestKit.findShakespeare();
         byte[] text = Arrays.copyOf(Files.readString(file, StandardCharsets.UTF_8).getBytes(StandardCharsets.UTF_8), 20_000);
         int b = 4;
         int t = 32;

@@ -2,7 +2,6 @@ package fulgur.models.lightnet;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import fulgur.autograd.GradMode;
 import fulgur.data.Batch;
@@ -188,8 +187,7 @@ class LightNetModelTest {
 
     @Test
     void learnsTinyShakespeare() throws IOException {
-        Path file = findUp(Path.of("").toAbsolutePath(), "shared/data/tinyshakespeare.txt");
-        assumeTrue(file != null, "tinyshakespeare.txt not found above the working directory");
+        Path file = fulgur.models.LmTestKit.findShakespeare();
         byte[] text = Files.readAllBytes(file);
         int n = Math.min(text.length, 20_000);
         int b = 8, t = 32;
@@ -209,15 +207,5 @@ class LightNetModelTest {
             });
             assertThat(mean(l, l.size() - 10, l.size())).isLessThan(0.8 * mean(l, 0, 10));
         }
-    }
-
-    static Path findUp(Path dir, String rel) {
-        for (Path d = dir; d != null; d = d.getParent()) {
-            Path p = d.resolve(rel);
-            if (Files.isRegularFile(p)) {
-                return p;
-            }
-        }
-        return null;
     }
 }

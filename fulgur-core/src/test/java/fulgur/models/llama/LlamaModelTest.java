@@ -3,7 +3,6 @@ package fulgur.models.llama;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import fulgur.data.Mqar;
 import fulgur.models.Architectures;
@@ -191,7 +190,6 @@ class LlamaModelTest {
     @ParameterizedTest
     @ValueSource(strings = {"llama", "linear_llama"})
     void learnsTinyShakespeare(String type) {
-        assumeTrue(LmTestKit.findShakespeare() != null, "tinyshakespeare.txt not found");
         try (Scope s = Scope.open(); LlamaModel m = new LlamaModel(LlamaConfig.small(type, 256, 32, 2, 4), 5)) {
             double[] losses = LmTestKit.trainShakespeare(m, 20_000, 40, 8, 32, 3e-3);
             double[] fl = LmTestKit.firstLastMeans(losses, 10);

@@ -3,7 +3,6 @@ package fulgur.models.minimax;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import fulgur.autograd.GradMode;
 import fulgur.data.Mqar;
@@ -322,7 +321,6 @@ class MiniMaxModelTest {
 
     @Test
     void learnsTinyShakespeare() {
-        assumeTrue(LmTestKit.findShakespeare() != null, "tinyshakespeare.txt not found");
         try (Scope s = Scope.open(); MiniMaxModel m = new MiniMaxModel(MiniMaxConfig.small(256, 32, 2, 4), 5)) {
             double[] losses = LmTestKit.trainShakespeare(m, 20_000, 40, 8, 32, 3e-3);
             double[] fl = LmTestKit.firstLastMeans(losses, 10);

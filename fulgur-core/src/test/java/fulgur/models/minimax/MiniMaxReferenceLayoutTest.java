@@ -6,7 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.fasterxml.jackson.databind.JsonNode;
 import fulgur.autograd.GradMode;
 import fulgur.io.Json;
-import fulgur.io.TensorIo;
+import fulgur.io.safetensors.TensorIo;
 import fulgur.models.LanguageModel;
 import fulgur.models.LmTestKit;
 import fulgur.models.hf.ReferenceCheckpoint;

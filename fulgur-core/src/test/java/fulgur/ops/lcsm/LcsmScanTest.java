@@ -177,11 +177,11 @@ class LcsmScanTest extends ScopedTest {
         Tensor e = c[1].expand(full);
         Tensor o = c[2].expand(full);
         Tensor s = c[3].expand(full);
-        Tensor cpu = c[0].backend().lcsmScanForward(c[0], e, o, s, m0);
-        assertThat(GradCheck.relErr(LcsmKernels.forward(c[0], e, o, s, m0).toDoubleArray(), cpu.toDoubleArray())).isLessThan(1e-13);
+        Tensor cpu = LcsmCpu.INSTANCE.forward(c[0], e, o, s, m0);
+        assertThat(GradCheck.relErr(LcsmComposed.forward(c[0], e, o, s, m0).toDoubleArray(), cpu.toDoubleArray())).isLessThan(1e-13);
         Tensor g = randn(46, 1, (int) cpu.numel());
-        Tensor[] want = c[0].backend().lcsmScanBackward(c[0], e, o, s, m0, g);
-        Tensor[] got = LcsmKernels.backward(c[0], e, o, s, m0, g);
+        Tensor[] want = LcsmCpu.INSTANCE.backward(c[0], e, o, s, m0, g);
+        Tensor[] got = LcsmComposed.backward(c[0], e, o, s, m0, g);
         for (int a = 0; a < 5; a++) {
             assertThat(GradCheck.relErr(got[a].toDoubleArray(), want[a].toDoubleArray())).as("gradient %d", a).isLessThan(1e-13);
         }

@@ -1,5 +1,6 @@
 package fulgur.cuda.backend;
 
+import fulgur.backend.Backends;
 import fulgur.backend.cpu.CpuBackend;
 import fulgur.cuda.DevicePointer;
 import fulgur.cuda.driver.CudaDriver;
@@ -28,8 +29,8 @@ public final class CudaCopy {
     if (sGpu && dGpu) {
       if (!src.device().equals(g.device) || !dst.device().equals(g.device)) {
         Tensor host = Tensor.empty(src.dtype(), src.shape());
-        src.backend().copy(src, host);
-        dst.backend().copy(host, dst);
+        Backends.of(src).copy(src, host);
+        Backends.of(dst).copy(host, dst);
         host.close();
         return;
       }

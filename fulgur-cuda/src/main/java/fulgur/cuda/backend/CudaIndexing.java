@@ -1,6 +1,6 @@
 package fulgur.cuda.backend;
 
-import fulgur.backend.Backend;
+import fulgur.ops.adamw.AdamWKernels;
 import fulgur.tensor.DType;
 import fulgur.tensor.Shape;
 import fulgur.tensor.Tensor;
@@ -17,38 +17,6 @@ public final class CudaIndexing {
     int[] s = t.shape();
     s[axis] = len;
     return Tensor.view(t.storage(), t.dtype(), s, t.strides(), t.offset() + start * t.stride(axis));
-  }
-
-  public static Tensor concat(Gpu g, Tensor[] xs, int axis) {
-    String op = "concat";
-    if (xs.length == 0) throw new IllegalArgumentException(op + ": needs at least one tensor");
-    int[] first = xs[0].shape();
-    DType dt = xs[0].dtype();
-    long total = 0;
-    for (Tensor x : xs) {
-      g.check(op, x);
-      int[] s = x.shape();
-      if (s.length != first.length || x.dtype() != dt) {
-        throw new IllegalArgumentException(op + ": " + x.describe() + " does not match " + xs[0].describe() + " in rank or dtype");
-      }
-      for (int i = 0; i < s.length; i++) {
-        if (i != axis && s[i] != first[i]) {
-          throw new IllegalArgumentException(op + ": shapes " + Shape.str(first) + " and " + Shape.str(s) + " differ outside axis " + axis);
-        }
-      }
-      total += s[axis];
-    }
-    g.bind();
-    int[] outShape = first.clone();
-    outShape[axis] = Shape.toInt(op, total);
-    Tensor out = g.alloc(dt, outShape);
-    int at = 0;
-    for (Tensor x : xs) {
-      int len = x.size(axis);
-      if (len > 0) CudaCopy.deviceCopy(g, x, narrowRaw(out, axis, at, len));
-      at += len;
-    }
-    return out;
   }
 
   /** Strides with the axis' stride zeroed. */
@@ -246,10 +214,10 @@ public final class CudaIndexing {
    * AdamW over all slots: f32 parameters with f32 moments in one launch (a table of the slots and a block map uploaded
    * with the launch, so a captured step keeps them as constants), the others one kernel each.
    */
-  public static void adamwAll(Gpu g, List<Backend.AdamWSlot> slots, Tensor schedule, double beta1, double beta2, double eps) {
+  public static void adamwAll(Gpu g, List<AdamWKernels.Slot> slots, Tensor schedule, double beta1, double beta2, double eps) {
     String op = "adamw";
-    List<Backend.AdamWSlot> fused = new ArrayList<>();
-    for (Backend.AdamWSlot s : slots) {
+    List<AdamWKernels.Slot> fused = new ArrayList<>();
+    for (AdamWKernels.Slot s : slots) {
       boolean f32 = s.param().dtype() == DType.F32 && s.m().dtype() == DType.F32 && s.v().dtype() == DType.F32 && s.param().numel() > 0;
       if (f32) {
         fused.add(s);
@@ -268,7 +236,7 @@ public final class CudaIndexing {
     long[] table = new long[8 * fused.size()];
     int blocks = 0;
     for (int i = 0; i < fused.size(); i++) {
-      Backend.AdamWSlot s = fused.get(i);
+      AdamWKernels.Slot s = fused.get(i);
       for (Tensor t : new Tensor[] {s.param(), s.grad(), s.m(), s.v()}) g.check(op, t);
       for (Tensor t : new Tensor[] {s.grad(), s.m(), s.v()}) {
         if (!t.sameShape(s.param())) throw new IllegalArgumentException(op + ": " + t.describe() + " does not match parameter " + s.param().describe());

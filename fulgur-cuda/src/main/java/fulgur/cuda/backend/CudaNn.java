@@ -27,6 +27,35 @@ public final class CudaNn {
 
   private static boolean f64(DType mt) { return mt == DType.F64; }
 
+  /**
+   * Weight-only int8 product y [M, N] = x [M, K] · (diag(scale)·q)ᵀ (x, scale f32, q i8, all contiguous): a warp per
+   * output channel streaming its int8 row for few rows (decoding), 64×64 shared-memory tiles with the weights widened
+   * on the way for many (prefill).
+   */
+  public static Tensor matmulInt8(Gpu g, Tensor x, Tensor q, Tensor scale) {
+    String op = "matmulInt8";
+    g.check(op, x);
+    g.check(op, q);
+    g.check(op, scale);
+    if (x.dtype() != DType.F32 || q.dtype() != DType.I8 || scale.dtype() != DType.F32 || !x.isContiguous() || !q.isContiguous() || !scale.isContiguous()
+        || x.ndim() != 2 || q.ndim() != 2 || x.size(1) != q.size(1) || scale.numel() != q.size(0)) {
+      throw new IllegalArgumentException(op + ": expected contiguous x f32 [M, K], q i8 [N, K] and scale f32 [N], got " + x.describe() + ", "
+          + q.describe() + ", " + scale.describe());
+    }
+    int m = x.size(0), k = x.size(1), n = q.size(0);
+    Tensor y = g.alloc(DType.F32, new int[] {m, n});
+    if (m == 0 || n == 0) return y;
+    var xp = g.ptr(x, op);
+    var qp = g.ptr(q, op);
+    if (m <= 8) {
+      int vec4 = k % 4 == 0 && xp.address() % 16 == 0 && qp.address() % 4 == 0 ? 1 : 0;
+      g.kernel(NN, "nn_q8_gemv").launch(g.stream, (n + 7) / 8, 1, 1, 256, 0, xp, qp, g.ptr(scale, op), g.ptr(y, op), m, n, k, vec4);
+    } else {
+      g.kernel(NN, "nn_q8_gemm").launch(g.stream, (n + 63) / 64, (m + 63) / 64, 1, 256, 0, xp, qp, g.ptr(scale, op), g.ptr(y, op), m, n, k);
+    }
+    return y;
+  }
+
   /** silu(gate)·up in one kernel; the default composition when shapes or dtypes differ. */
   public static Tensor siluMul(Gpu g, Tensor gate, Tensor up) {
     String op = "siluMul";
@@ -173,30 +202,6 @@ public final class CudaNn {
     g.launchRows(g.kernel(NN, "nn_embedding"), n, Math.min(256, Gpu.rowThreads(vec16 ? (long) dim * es / 16 : dim)), g.ptr(w, op), es,
         g.ptr(id, op), Gpu.code(id.dtype()), g.ptr(out, op), n, dim, (long) vocab, vec16 ? 1 : 0, err);
     Gpu.freeTemp(w, weight);
-    try {
-      g.checkFlag(err, id, badId(op, vocab));
-    } finally {
-      Gpu.freeTemp(id, ids);
-    }
-    return out;
-  }
-
-  public static Tensor embeddingBackward(Gpu g, Tensor dOut, Tensor ids, int vocab) {
-    String op = "embeddingBackward";
-    g.check(op, dOut);
-    Tensor id = g.index(op, ids);
-    int dim = dOut.size(-1);
-    if (dOut.numel() != ids.numel() * dim) {
-      throw new IllegalArgumentException(op + ": gradient " + dOut.describe() + " does not match ids " + ids.describe());
-    }
-    DType mt = CudaElementwise.mathType(dOut.dtype());
-    Tensor gd = g.contiguous(op, dOut);
-    Tensor out = g.zeros(mt, new int[] {vocab, dim});
-    long n = ids.numel();
-    Gpu.Flag err = g.errorFlag();
-    g.launchRows(g.kernel(NN, "nn_embedding_bwd"), n, Math.min(256, Gpu.rowThreads(dim)), g.ptr(gd, op), Gpu.code(gd.dtype()),
-        g.ptr(id, op), Gpu.code(id.dtype()), g.ptr(out, op), Gpu.code(mt), n, dim, (long) vocab, err);
-    Gpu.freeTemp(gd, dOut);
     try {
       g.checkFlag(err, id, badId(op, vocab));
     } finally {

@@ -207,22 +207,6 @@ extern "C" __global__ void nn_embedding(const void* w, int es, const void* ids, 
   }
 }
 
-// grad[ids[i], :] += dOut[i, :] (grad f32 or f64, zeroed by the caller)
-extern "C" __global__ void nn_embedding_bwd(const void* g, int gt, const void* ids, int it, void* grad, int gradT, long long n, int dim,
-    long long vocab, long long* err) {
-  for (i64 i = blockIdx.x; i < n; i += gridDim.x) {
-    i64 id = ld_l(ids, it, i);
-    if (id < 0 || id >= vocab) {
-      if (threadIdx.x == 0) report_bad(err, i);
-      continue;
-    }
-    for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-      if (gradT == DT_F64) atomicAdd((double*)grad + id * dim + c, ld_d(g, gt, i * dim + c));
-      else atomicAdd((float*)grad + id * dim + c, ld_f(g, gt, i * dim + c));
-    }
-  }
-}
-
 // ------------------------------------------------------------------------------------------ norms
 
 // RMSNorm: y = x·rstd (·gain), rstd = 1/sqrt(mean(x²) + eps) stored in the compute type (rt).
@@ -473,4 +457,114 @@ extern "C" __global__ void nn_silu_mul_bwd_f(const void* g, int gt, const void* 
 extern "C" __global__ void nn_silu_mul_bwd_d(const void* g, int gt, const void* u, int ut, const void* dy, int dyt, void* dg, int dgt, void* du,
                                              int dut, long long n) {
   silu_mul_bwd_body<double>(g, gt, u, ut, dy, dyt, dg, dgt, du, dut, n);
+}
+
+// ------------------------------------------------------------------ weight-only int8 products
+// y[m, n] = scale[n] * sum_k x[m, k] * q[n, k]: x f32 [M, K], q int8 [N, K] (one row per output channel), scale f32 [N],
+// y f32 [M, N], all contiguous. Weights are widened to f32 in registers or shared memory a tile at a time; the int8
+// matrix is never written back as f32.
+
+#define Q8_ROWS 8
+
+// Few rows (decoding): one warp per output channel streams its int8 row once (4 bytes a lane when K % 4 == 0 and the
+// pointers allow 16-byte x loads) for up to Q8_ROWS rows of x at a time; the scale multiplies the warp's sum.
+extern "C" __global__ void __launch_bounds__(256) nn_q8_gemv(const float* x, const signed char* q, const float* scale, float* y, int m, int n,
+                                                           int k, int vec4) {
+  int warp = (int)((blockIdx.x * (i64)blockDim.x + threadIdx.x) >> 5);
+  int lane = threadIdx.x & 31;
+  if (warp >= n) return;
+  const signed char* row = q + (i64)warp * k;
+  for (int m0 = 0; m0 < m; m0 += Q8_ROWS) {
+    int mr = min(Q8_ROWS, m - m0);
+    float acc[Q8_ROWS];
+#pragma unroll
+    for (int i = 0; i < Q8_ROWS; i++) acc[i] = 0.f;
+    if (vec4) {
+      const char4* r4 = (const char4*)row;
+      int k4 = k >> 2;
+      for (int c = lane; c < k4; c += 32) {
+        char4 w = r4[c];
+        float w0 = (float)w.x, w1 = (float)w.y, w2 = (float)w.z, w3 = (float)w.w;
+#pragma unroll
+        for (int i = 0; i < Q8_ROWS; i++) {
+          if (i < mr) {
+            float4 xv = ((const float4*)(x + (i64)(m0 + i) * k))[c];
+            acc[i] = fmaf(xv.x, w0, fmaf(xv.y, w1, fmaf(xv.z, w2, fmaf(xv.w, w3, acc[i]))));
+          }
+        }
+      }
+    } else {
+      for (int c = lane; c < k; c += 32) {
+        float w = (float)row[c];
+#pragma unroll
+        for (int i = 0; i < Q8_ROWS; i++) {
+          if (i < mr) acc[i] = fmaf(x[(i64)(m0 + i) * k + c], w, acc[i]);
+        }
+      }
+    }
+    float s = scale[warp];
+#pragma unroll
+    for (int i = 0; i < Q8_ROWS; i++) {
+      float v = acc[i];
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+      if (lane == 0 && i < mr) y[(i64)(m0 + i) * n + warp] = v * s;
+    }
+  }
+}
+
+#define Q8_TM 64
+#define Q8_TN 64
+#define Q8_TK 16
+
+// Many rows (prefill): 64x64 output tiles, 256 threads of 4x4 outputs each; per 16-deep step a tile of x and a tile of
+// int8 weights (widened to f32 on the way) go through shared memory.
+extern "C" __global__ void __launch_bounds__(256) nn_q8_gemm(const float* x, const signed char* q, const float* scale, float* y, int m, int n,
+                                                           int k) {
+  __shared__ float xs[Q8_TK][Q8_TM + 4];
+  __shared__ float ws[Q8_TK][Q8_TN + 4];
+  int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
+  int m0 = blockIdx.y * Q8_TM, n0 = blockIdx.x * Q8_TN;
+  float acc[4][4];
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++) acc[i][j] = 0.f;
+  for (int k0 = 0; k0 < k; k0 += Q8_TK) {
+    for (int e = threadIdx.x; e < Q8_TM * Q8_TK; e += 256) {
+      int r = e / Q8_TK, c = e % Q8_TK;
+      int gm = m0 + r, gk = k0 + c;
+      xs[c][r] = gm < m && gk < k ? x[(i64)gm * k + gk] : 0.f;
+    }
+    for (int e = threadIdx.x; e < Q8_TN * Q8_TK; e += 256) {
+      int r = e / Q8_TK, c = e % Q8_TK;
+      int gn = n0 + r, gk = k0 + c;
+      ws[c][r] = gn < n && gk < k ? (float)q[(i64)gn * k + gk] : 0.f;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int c = 0; c < Q8_TK; c++) {
+      float a[4], b[4];
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        a[i] = xs[c][ty * 4 + i];
+        b[i] = ws[c][tx * 4 + i];
+      }
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    int gm = m0 + ty * 4 + i;
+    if (gm >= m) continue;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      int gn = n0 + tx * 4 + j;
+      if (gn < n) y[(i64)gm * n + gn] = acc[i][j] * scale[gn];
+    }
+  }
 }

@@ -13,6 +13,7 @@
 #define DT_F64 3
 #define DT_I32 4
 #define DT_I64 5
+#define DT_I8 6
 
 #define MAXD 12
 #define MAXOPS 3
@@ -38,6 +39,7 @@ static __device__ __forceinline__ double ld_d(const void* p, int t, i64 i) {
     case DT_F16: return (double)__half2float(((const __half*)p)[i]);
     case DT_F64: return ((const double*)p)[i];
     case DT_I32: return (double)((const int*)p)[i];
+    case DT_I8: return (double)((const signed char*)p)[i];
     default: return (double)((const long long*)p)[i];
   }
 }
@@ -49,6 +51,7 @@ static __device__ __forceinline__ float ld_f(const void* p, int t, i64 i) {
     case DT_F16: return __half2float(((const __half*)p)[i]);
     case DT_F64: return (float)((const double*)p)[i];
     case DT_I32: return (float)((const int*)p)[i];
+    case DT_I8: return (float)((const signed char*)p)[i];
     default: return (float)((const long long*)p)[i];
   }
 }
@@ -58,6 +61,7 @@ static __device__ __forceinline__ long long ld_l(const void* p, int t, i64 i) {
   switch (t) {
     case DT_I32: return (long long)((const int*)p)[i];
     case DT_I64: return ((const long long*)p)[i];
+    case DT_I8: return (long long)((const signed char*)p)[i];
     default: return (long long)ld_d(p, t, i);
   }
 }
@@ -73,6 +77,7 @@ static __device__ __forceinline__ void st_d(void* p, int t, i64 i, double v) {
     case DT_F16: ((__half*)p)[i] = __double2half(v); break;
     case DT_F64: ((double*)p)[i] = v; break;
     case DT_I32: ((int*)p)[i] = d2i(v); break;
+    case DT_I8: ((signed char*)p)[i] = (signed char)max(-128, min(127, d2i(v))); break;
     default: ((long long*)p)[i] = d2l(v); break;
   }
 }
@@ -84,6 +89,7 @@ static __device__ __forceinline__ void st_f(void* p, int t, i64 i, float v) {
     case DT_F16: ((__half*)p)[i] = __float2half(v); break;
     case DT_F64: ((double*)p)[i] = (double)v; break;
     case DT_I32: ((int*)p)[i] = (int)v; break;
+    case DT_I8: ((signed char*)p)[i] = (signed char)max(-128, min(127, (int)v)); break;
     default: ((long long*)p)[i] = (long long)v; break;
   }
 }
@@ -92,6 +98,7 @@ static __device__ __forceinline__ void st_l(void* p, int t, i64 i, long long v) 
   switch (t) {
     case DT_I32: ((int*)p)[i] = (int)v; break;
     case DT_I64: ((long long*)p)[i] = v; break;
+    case DT_I8: ((signed char*)p)[i] = (signed char)max(-128LL, min(127LL, v)); break;
     default: st_d(p, t, i, (double)v); break;
   }
 }

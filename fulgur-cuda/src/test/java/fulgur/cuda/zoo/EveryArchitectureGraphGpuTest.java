@@ -11,9 +11,9 @@ import fulgur.models.Architectures;
 import fulgur.models.LanguageModel;
 import fulgur.train.DataSources;
 import fulgur.train.LrSchedule;
-import fulgur.train.MetricsLog;
 import fulgur.train.TrainConfig;
 import fulgur.train.Trainer;
+import fulgur.train.TrainingListener;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -35,17 +35,30 @@ class EveryArchitectureGraphGpuTest {
 
   static Stream<String> names() { return Architectures.all().stream().map(Architecture::name); }
 
-  static List<Double> losses(Path dir) throws Exception {
-    return MetricsLog.read(dir.resolve("metrics.jsonl")).stream().filter(e -> "train".equals(e.get("split")))
-        .map(e -> ((Number) e.get("loss")).doubleValue()).toList();
-  }
+  /** Each run's train losses, by output folder. */
+  static final java.util.Map<Path, List<Double>> LOSSES = new java.util.concurrent.ConcurrentHashMap<>();
+
+  static final TrainingListener RECORD = new TrainingListener() {
+    private Path dir;
+
+    @Override
+    public void runStarted(Start start) {
+      dir = start.outDir();
+      LOSSES.put(dir, new java.util.concurrent.CopyOnWriteArrayList<>());
+    }
+
+    @Override
+    public void stepDone(Step step) { LOSSES.get(dir).add(step.loss()); }
+  };
+
+  static List<Double> losses(Path dir) { return LOSSES.get(dir); }
 
   static Trainer.Result train(Architecture a, boolean graph, Path out) {
     Mqar task = new Mqar(Mqar.Config.of(32, 32, 4));
     TrainConfig cfg = new TrainConfig(6, 8, 32, 1, 3e-3, 1, LrSchedule.Kind.COSINE, 0.1, 0.1, 0.9, 0.95, 1e-8, 1.0, 0, 0, 3);
     try (LanguageModel m = a.build(a.smallConfig(32, 32, 2, 2), 3)) {
       m.module().to(GPU);
-      return new Trainer(m, cfg, DataSources.mqar(task, 3, 8), null, out, QUIET).cudaGraph(graph).run(false);
+      return new Trainer(m, cfg, DataSources.mqar(task, 3, 8), null, out, QUIET).listener(RECORD).cudaGraph(graph).run(false);
     }
   }
 

@@ -25,9 +25,9 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
- * Gated linear attention and the models on it (HGRN2, MetaLA) on the GPU, where they run on the composed default of
- * {@code Backend.glaIntraScores}: the op's output, final state and gradients, and a model's loss and every parameter
- * gradient, against the CPU (fused kernel), in f32.
+ * Gated linear attention and the models on it (HGRN2, MetaLA) on the GPU, where they run the composed form (CUDA has
+ * no {@code GlaKernels} or {@code GlaIntraKernels} yet): the op's output, final state and gradients, and a model's
+ * loss and every parameter gradient, against the CPU (fused intra-chunk kernel), in f32.
  */
 @Tag("gpu")
 class GlaModelsGpuTest {

@@ -13,7 +13,7 @@ import fulgur.models.lcsm.LcsmConfig;
 import fulgur.models.lcsm.LcsmModel;
 import fulgur.nn.Module;
 import fulgur.nn.Parameter;
-import fulgur.nn.moe.MoeFeedForward;
+import fulgur.layers.MoeFeedForward;
 import fulgur.tensor.DType;
 import fulgur.tensor.Rng;
 import fulgur.tensor.Scope;

@@ -1,5 +1,6 @@
 package fulgur.dist.ddp;
 
+import fulgur.backend.Backends;
 import fulgur.autograd.Autograd;
 import fulgur.dist.DistException;
 import fulgur.dist.HostBuffers;
@@ -194,7 +195,7 @@ public final class GradientSync implements AutoCloseable {
                 Tensor slot = b.flat.narrow(0, (int) b.offsets[j], (int) p.numel());
                 Tensor g = p.grad();
                 if (g == null) {
-                    slot.backend().fill(slot, 0);
+                    Backends.of(slot).fill(slot, 0);
                 } else {
                     slot.copyFrom(g.reshape(-1));
                 }

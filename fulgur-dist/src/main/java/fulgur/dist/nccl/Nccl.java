@@ -5,7 +5,7 @@ import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
-import fulgur.cuda.driver.NativeLibraries;
+import fulgur.backend.NativeLibraries;
 import fulgur.dist.ReduceOp;
 import fulgur.tensor.DType;
 import java.lang.foreign.Arena;
@@ -29,7 +29,7 @@ public final class Nccl {
     public static final StructLayout UNIQUE_ID = MemoryLayout.structLayout(MemoryLayout.sequenceLayout(UNIQUE_ID_BYTES, JAVA_BYTE).withName("internal"));
 
     // ncclDataType_t
-    static final int INT32 = 2, INT64 = 4, FLOAT16 = 6, FLOAT32 = 7, FLOAT64 = 8, BFLOAT16 = 9;
+    static final int INT8 = 0, INT32 = 2, INT64 = 4, FLOAT16 = 6, FLOAT32 = 7, FLOAT64 = 8, BFLOAT16 = 9;
     // ncclResult_t
     static final int SUCCESS = 0, IN_PROGRESS = 7;
 
@@ -109,6 +109,7 @@ public final class Nccl {
             case BF16 -> BFLOAT16;
             case I32 -> INT32;
             case I64 -> INT64;
+            case I8 -> INT8;
             default -> throw new IllegalArgumentException("NCCL has no datatype for " + d);
         };
     }

@@ -1,10 +1,8 @@
 package fulgur.dist.nccl;
 
-import fulgur.cuda.CudaContext;
-import fulgur.cuda.CudaEvent;
-import fulgur.cuda.CudaStream;
-import fulgur.cuda.DeviceBuffer;
-import fulgur.cuda.DevicePointer;
+import fulgur.backend.Backends;
+import fulgur.backend.DeviceRuntime;
+import fulgur.backend.DeviceStream;
 import fulgur.dist.CommOp;
 import fulgur.dist.CommStats;
 import fulgur.dist.DistException;
@@ -26,11 +24,11 @@ import java.util.concurrent.locks.LockSupport;
 
 /**
  * The {@code nccl} backend: one NCCL communicator per group, its collectives enqueued on a communication stream of
- * its own, so they overlap the compute streams. Device buffers stay on the device: the {@link DevicePointer}
- * methods take raw device memory, and tensors whose storage is device memory (a storage implementing
- * {@link DevicePointer}) are passed to NCCL in place, after the communication stream has waited for the compute
- * stream ({@link #setComputeStream}). CPU tensors are staged through device buffers (copied in, reduced, copied
- * back), which lets CPU training use NCCL too.
+ * its own, so they overlap the compute streams. Device buffers stay on the device: the methods taking a device address
+ * work on raw device memory, and tensors of a CUDA device are passed to NCCL in place, after the communication
+ * stream has waited for the compute stream (the backend's, or {@link #setComputeStream}). CPU tensors are staged
+ * through device buffers (copied in, reduced, copied back), which lets CPU training use NCCL too. The CUDA device is
+ * reached through its {@link DeviceRuntime} (fulgur-cuda at run time), so this module compiles against fulgur-core.
  *
  * <p>The NCCL unique id goes from rank 0 to the others through the rendezvous {@link TcpStore}, after every rank
  * has joined (so ncclCommInitRank never waits for a rank that is not coming). A wait that exceeds the timeout, or an
@@ -40,28 +38,29 @@ public final class NcclProcessGroup implements ProcessGroup {
     private static final long POLL_NANOS = TimeUnit.MICROSECONDS.toNanos(20);
 
     private final Nccl nccl;
-    private final CudaContext ctx;
+    private final DeviceRuntime runtime;
     private final MemorySegment comm;
-    private final CudaStream stream;
+    private final DeviceStream stream;
     private final int rank;
     private final int size;
     private final String name;
     private final Duration timeout;
     private final CommStats stats = new CommStats();
-    private CudaStream computeStream = CudaStream.DEFAULT;
+    private DeviceStream computeStream;
     private long seq;
     private volatile boolean broken;
     private boolean closed;
 
-    private NcclProcessGroup(Nccl nccl, CudaContext ctx, MemorySegment comm, int rank, int size, String name, Duration timeout) {
+    private NcclProcessGroup(Nccl nccl, DeviceRuntime runtime, MemorySegment comm, int rank, int size, String name, Duration timeout) {
         this.nccl = nccl;
-        this.ctx = ctx;
+        this.runtime = runtime;
         this.comm = comm;
         this.rank = rank;
         this.size = size;
         this.name = name;
         this.timeout = timeout;
-        this.stream = CudaStream.create();
+        this.stream = runtime.newStream();
+        this.computeStream = runtime.computeStream();
     }
 
     /**
@@ -70,7 +69,8 @@ public final class NcclProcessGroup implements ProcessGroup {
      */
     public static NcclProcessGroup create(TcpStore store, int rank, int size, int device, Duration timeout) {
         Nccl nccl = Nccl.get();
-        CudaContext ctx = CudaContext.get(device);
+        DeviceRuntime runtime = Backends.runtime(Device.cuda(device));
+        runtime.makeCurrent();
         String key = "nccl/world/unique-id";
         byte[] id;
         if (rank == 0) {
@@ -80,20 +80,22 @@ public final class NcclProcessGroup implements ProcessGroup {
             id = store.get(key, timeout);
         }
         MemorySegment comm = nccl.commInitRank(size, id, rank);
-        return new NcclProcessGroup(nccl, ctx, comm, rank, size, "world", timeout);
+        return new NcclProcessGroup(nccl, runtime, comm, rank, size, "world", timeout);
     }
 
-    /** Work on tensors produced on {@code s} is enqueued after it (default: the legacy default stream). */
-    public void setComputeStream(CudaStream s) {
+    /** Work on tensors produced on {@code s} is enqueued after it (default: the device backend's stream). */
+    public void setComputeStream(DeviceStream s) {
         this.computeStream = s;
     }
 
-    public CudaStream stream() {
+    /** The communication stream. */
+    public DeviceStream stream() {
         return stream;
     }
 
-    public CudaContext context() {
-        return ctx;
+    /** The runtime of this group's device. */
+    public DeviceRuntime runtime() {
+        return runtime;
     }
 
     @Override
@@ -137,19 +139,16 @@ public final class NcclProcessGroup implements ProcessGroup {
         if (broken) {
             throw new DistException(label(op) + ": the communicator was aborted after an earlier failure");
         }
-        ctx.bind();
+        runtime.makeCurrent();
         seq++;
         if (computeStream != stream) {
-            try (CudaEvent e = CudaEvent.create(false)) {
-                e.record(computeStream);
-                stream.waitFor(e);
-            }
+            stream.waitFor(computeStream);
         }
     }
 
     /** Records completion of what is enqueued so far; {@code after} runs once it has finished. */
     private Work finish(String what, List<AutoCloseable> release) {
-        CudaEvent done = CudaEvent.create(false).record(stream);
+        DeviceStream.Event done = stream.record();
         for (AutoCloseable c : release) {
             try {
                 c.close(); // device buffers: released stream-ordered, safe while the work is still queued
@@ -165,7 +164,7 @@ public final class NcclProcessGroup implements ProcessGroup {
                 if (finished) {
                     return;
                 }
-                ctx.bind();
+                runtime.makeCurrent();
                 long deadline = System.nanoTime() + timeout.toNanos();
                 long nextErrorCheck = System.nanoTime();
                 while (!done.isDone()) {
@@ -209,65 +208,65 @@ public final class NcclProcessGroup implements ProcessGroup {
 
     // ---------------------------------------------------------------------------------------- device buffers
 
-    public Work allReduce(DevicePointer buf, long count, DType dtype, ReduceOp op) {
+    public Work allReduce(long buf, long count, DType dtype, ReduceOp op) {
         begin("allReduce");
         stats.record(CommOp.ALL_REDUCE, count, count * dtype.byteSize());
-        nccl.allReduce(buf.address(), buf.address(), count, Nccl.dataType(dtype), Nccl.redOp(op), comm, stream.handle());
+        nccl.allReduce(buf, buf, count, Nccl.dataType(dtype), Nccl.redOp(op), comm, stream.handle());
         return finish(label("allReduce"), List.of());
     }
 
     /** {@code out} (size·count elements) receives every rank's {@code in} (count elements), rank-major. */
-    public Work allGather(DevicePointer in, DevicePointer out, long count, DType dtype) {
+    public Work allGather(long in, long out, long count, DType dtype) {
         begin("allGather");
         stats.record(CommOp.ALL_GATHER, count, count * dtype.byteSize());
-        nccl.allGather(in.address(), out.address(), count, Nccl.dataType(dtype), comm, stream.handle());
+        nccl.allGather(in, out, count, Nccl.dataType(dtype), comm, stream.handle());
         return finish(label("allGather"), List.of());
     }
 
     /** {@code out} (count elements) receives the reduction of slice {@code rank} of every rank's {@code in}. */
-    public Work reduceScatter(DevicePointer in, DevicePointer out, long count, DType dtype, ReduceOp op) {
+    public Work reduceScatter(long in, long out, long count, DType dtype, ReduceOp op) {
         begin("reduceScatter");
         stats.record(CommOp.REDUCE_SCATTER, count * size, count * size * dtype.byteSize());
-        nccl.reduceScatter(in.address(), out.address(), count, Nccl.dataType(dtype), Nccl.redOp(op), comm, stream.handle());
+        nccl.reduceScatter(in, out, count, Nccl.dataType(dtype), Nccl.redOp(op), comm, stream.handle());
         return finish(label("reduceScatter"), List.of());
     }
 
-    public Work broadcast(DevicePointer buf, long count, DType dtype, int root) {
+    public Work broadcast(long buf, long count, DType dtype, int root) {
         begin("broadcast");
         checkRank("broadcast", "root", root);
         stats.record(CommOp.BROADCAST, count, count * dtype.byteSize());
-        nccl.broadcast(buf.address(), buf.address(), count, Nccl.dataType(dtype), root, comm, stream.handle());
+        nccl.broadcast(buf, buf, count, Nccl.dataType(dtype), root, comm, stream.handle());
         return finish(label("broadcast"), List.of());
     }
 
-    public Work send(DevicePointer buf, long count, DType dtype, int dst) {
+    public Work send(long buf, long count, DType dtype, int dst) {
         begin("send");
         checkRank("send", "destination", dst);
         stats.record(CommOp.SEND, count, count * dtype.byteSize());
         nccl.groupStart();
-        nccl.send(buf.address(), count, Nccl.dataType(dtype), dst, comm, stream.handle());
+        nccl.send(buf, count, Nccl.dataType(dtype), dst, comm, stream.handle());
         nccl.groupEnd();
         return finish(label("send to " + dst), List.of());
     }
 
-    public Work recv(DevicePointer buf, long count, DType dtype, int src) {
+    public Work recv(long buf, long count, DType dtype, int src) {
         begin("recv");
         checkRank("recv", "source", src);
         stats.record(CommOp.RECV, count, count * dtype.byteSize());
         nccl.groupStart();
-        nccl.recv(buf.address(), count, Nccl.dataType(dtype), src, comm, stream.handle());
+        nccl.recv(buf, count, Nccl.dataType(dtype), src, comm, stream.handle());
         nccl.groupEnd();
         return finish(label("recv from " + src), List.of());
     }
 
     /** A send to {@code dst} and a receive from {@code src} in one NCCL group (a ring step; also to oneself). */
-    public Work sendRecv(DevicePointer sendBuf, int dst, DevicePointer recvBuf, int src, long count, DType dtype) {
+    public Work sendRecv(long sendBuf, int dst, long recvBuf, int src, long count, DType dtype) {
         begin("sendRecv");
         stats.record(CommOp.SEND, count, count * dtype.byteSize());
         stats.record(CommOp.RECV, count, count * dtype.byteSize());
         nccl.groupStart();
-        nccl.send(sendBuf.address(), count, Nccl.dataType(dtype), dst, comm, stream.handle());
-        nccl.recv(recvBuf.address(), count, Nccl.dataType(dtype), src, comm, stream.handle());
+        nccl.send(sendBuf, count, Nccl.dataType(dtype), dst, comm, stream.handle());
+        nccl.recv(recvBuf, count, Nccl.dataType(dtype), src, comm, stream.handle());
         nccl.groupEnd();
         return finish(label("sendRecv"), List.of());
     }
@@ -275,7 +274,7 @@ public final class NcclProcessGroup implements ProcessGroup {
     // --------------------------------------------------------------------------------------------- tensors
 
     /** A tensor's device memory, or a staging buffer holding its host data. */
-    private record Buf(DevicePointer ptr, MemorySegment host, DeviceBuffer staging) {}
+    private record Buf(long ptr, MemorySegment host, DeviceStream.Memory staging) {}
 
     private Buf device(String op, Tensor t, boolean copyIn) {
         t.checkAlive(op);
@@ -284,22 +283,19 @@ public final class NcclProcessGroup implements ProcessGroup {
         }
         long bytes = t.numel() * t.dtype().byteSize();
         if (t.device().kind() == Device.Kind.CUDA) {
-            if (!(t.storage() instanceof DevicePointer p)) {
-                throw new DistException(op + ": the storage of " + t.describe() + " does not expose a device pointer");
-            }
-            return new Buf(p.plus(t.offset() * t.dtype().byteSize()), null, null);
+            return new Buf(Backends.runtime(t.device()).address(t), null, null);
         }
         MemorySegment host = HostBuffers.segment(op, t);
-        DeviceBuffer b = ctx.allocate(Math.max(bytes, 4), stream);
+        DeviceStream.Memory b = runtime.allocate(Math.max(bytes, 4), stream);
         if (copyIn) {
-            b.copyFromHostAsync(host, stream);
+            b.copyFromHost(host, stream);
         }
-        return new Buf(b, host, b);
+        return new Buf(b.address(), host, b);
     }
 
-    private static void copyOut(Buf b, CudaStream s) {
+    private static void copyOut(Buf b, DeviceStream s) {
         if (b.staging != null) {
-            b.staging.copyToHostAsync(b.host, s);
+            b.staging.copyToHost(b.host, s);
         }
     }
 
@@ -318,7 +314,7 @@ public final class NcclProcessGroup implements ProcessGroup {
         begin("allReduce");
         Buf b = device("allReduce", tensor, true);
         stats.record(CommOp.ALL_REDUCE, tensor.numel(), tensor.numel() * tensor.dtype().byteSize());
-        nccl.allReduce(b.ptr.address(), b.ptr.address(), tensor.numel(), Nccl.dataType(tensor.dtype()), Nccl.redOp(op), comm, stream.handle());
+        nccl.allReduce(b.ptr, b.ptr, tensor.numel(), Nccl.dataType(tensor.dtype()), Nccl.redOp(op), comm, stream.handle());
         copyOut(b, stream);
         return finish(label("allReduce"), staging(b));
     }
@@ -333,7 +329,7 @@ public final class NcclProcessGroup implements ProcessGroup {
         Buf in = device("allGather", input, true);
         Buf out = device("allGather", output, false);
         stats.record(CommOp.ALL_GATHER, input.numel(), input.numel() * input.dtype().byteSize());
-        nccl.allGather(in.ptr.address(), out.ptr.address(), input.numel(), Nccl.dataType(input.dtype()), comm, stream.handle());
+        nccl.allGather(in.ptr, out.ptr, input.numel(), Nccl.dataType(input.dtype()), comm, stream.handle());
         copyOut(out, stream);
         return finish(label("allGather"), staging(in, out));
     }
@@ -348,7 +344,7 @@ public final class NcclProcessGroup implements ProcessGroup {
         Buf in = device("reduceScatter", input, true);
         Buf out = device("reduceScatter", output, false);
         stats.record(CommOp.REDUCE_SCATTER, input.numel(), input.numel() * input.dtype().byteSize());
-        nccl.reduceScatter(in.ptr.address(), out.ptr.address(), output.numel(), Nccl.dataType(input.dtype()), Nccl.redOp(op), comm, stream.handle());
+        nccl.reduceScatter(in.ptr, out.ptr, output.numel(), Nccl.dataType(input.dtype()), Nccl.redOp(op), comm, stream.handle());
         copyOut(out, stream);
         return finish(label("reduceScatter"), staging(in, out));
     }
@@ -359,7 +355,7 @@ public final class NcclProcessGroup implements ProcessGroup {
         checkRank("broadcast", "root", root);
         Buf b = device("broadcast", tensor, rank == root);
         stats.record(CommOp.BROADCAST, tensor.numel(), tensor.numel() * tensor.dtype().byteSize());
-        nccl.broadcast(b.ptr.address(), b.ptr.address(), tensor.numel(), Nccl.dataType(tensor.dtype()), root, comm, stream.handle());
+        nccl.broadcast(b.ptr, b.ptr, tensor.numel(), Nccl.dataType(tensor.dtype()), root, comm, stream.handle());
         copyOut(b, stream);
         return finish(label("broadcast"), staging(b));
     }
@@ -371,7 +367,7 @@ public final class NcclProcessGroup implements ProcessGroup {
         Buf b = device("send", tensor, true);
         stats.record(CommOp.SEND, tensor.numel(), tensor.numel() * tensor.dtype().byteSize());
         nccl.groupStart();
-        nccl.send(b.ptr.address(), tensor.numel(), Nccl.dataType(tensor.dtype()), dst, comm, stream.handle());
+        nccl.send(b.ptr, tensor.numel(), Nccl.dataType(tensor.dtype()), dst, comm, stream.handle());
         nccl.groupEnd();
         return finish(label("send to " + dst), staging(b));
     }
@@ -383,7 +379,7 @@ public final class NcclProcessGroup implements ProcessGroup {
         Buf b = device("recv", tensor, false);
         stats.record(CommOp.RECV, tensor.numel(), tensor.numel() * tensor.dtype().byteSize());
         nccl.groupStart();
-        nccl.recv(b.ptr.address(), tensor.numel(), Nccl.dataType(tensor.dtype()), src, comm, stream.handle());
+        nccl.recv(b.ptr, tensor.numel(), Nccl.dataType(tensor.dtype()), src, comm, stream.handle());
         nccl.groupEnd();
         copyOut(b, stream);
         return finish(label("recv from " + src), staging(b));
@@ -393,7 +389,7 @@ public final class NcclProcessGroup implements ProcessGroup {
     public Work barrier() {
         begin("barrier");
         stats.record(CommOp.BARRIER, 0, 0);
-        DeviceBuffer one = ctx.allocate(4, stream);
+        DeviceStream.Memory one = runtime.allocate(4, stream);
         one.fill32(0, stream);
         nccl.allReduce(one.address(), one.address(), 1, Nccl.dataType(DType.F32), Nccl.redOp(ReduceOp.SUM), comm, stream.handle());
         return finish(label("barrier"), List.of(one));
@@ -418,7 +414,7 @@ public final class NcclProcessGroup implements ProcessGroup {
         }
         same.sort((a, b) -> all[a][1] != all[b][1] ? Integer.compare(all[a][1], all[b][1]) : Integer.compare(a, b));
         String sname = name + "/" + color + same.toString().replace(" ", "");
-        return new NcclProcessGroup(nccl, ctx, sub, same.indexOf(rank), same.size(), sname, timeout);
+        return new NcclProcessGroup(nccl, runtime, sub, same.indexOf(rank), same.size(), sname, timeout);
     }
 
     private int[][] gatherPairs(long[] mine) {
@@ -442,7 +438,7 @@ public final class NcclProcessGroup implements ProcessGroup {
             return;
         }
         closed = true;
-        ctx.bind();
+        runtime.makeCurrent();
         if (!broken) {
             stream.synchronize();
             nccl.commDestroy(comm);

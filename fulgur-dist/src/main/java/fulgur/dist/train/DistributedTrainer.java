@@ -19,11 +19,9 @@ import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
 import fulgur.train.Checkpoint;
 import fulgur.train.Evaluator;
-import fulgur.train.LossCurvePlot;
 import fulgur.train.LrSchedule;
-import fulgur.train.MetricsLog;
-import fulgur.train.ProgressBar;
 import fulgur.train.TrainConfig;
+import fulgur.train.TrainingListener;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
@@ -56,8 +54,10 @@ public final class DistributedTrainer {
     private final GlobalBatches data;
     private final Evaluator evaluator;
     private final Path outDir;
-    private final PrintStream out;
+    private TrainingListener listener;
     private final long bucketElements;
+    private boolean allowChangedSettings;
+    private fulgur.io.DirectoryLock heldLock;
 
     public DistributedTrainer(ProcessGroup world, int dp, int sp, SpAlgorithm algorithm, CausalLM model, TrainConfig cfg, GlobalBatches data,
             Evaluator evaluator, Path outDir, PrintStream out, long bucketElements) {
@@ -74,16 +74,35 @@ public final class DistributedTrainer {
         this.data = data;
         this.evaluator = evaluator;
         this.outDir = outDir;
-        this.out = out;
+        this.listener = TrainingListener.printing(out);
         this.bucketElements = bucketElements;
+    }
+
+    /** Lets a resumed run change settings the checkpoint recorded (see {@link fulgur.train.Trainer#allowChangedSettings}). */
+    public DistributedTrainer allowChangedSettings(boolean on) {
+        this.allowChangedSettings = on;
+        return this;
+    }
+
+    /** The output directory's lock, held by the caller (rank 0 only); without it rank 0 takes its own for the run. */
+    public DistributedTrainer outputLock(fulgur.io.DirectoryLock held) {
+        this.heldLock = held;
+        return this;
     }
 
     private boolean leader() {
         return world.rank() == 0;
     }
 
+    /** Reports the run (on the leading rank) to {@code listener} instead of printing status lines and evaluations. */
+    public DistributedTrainer listener(TrainingListener listener) {
+        this.listener = java.util.Objects.requireNonNull(listener, "listener");
+        return this;
+    }
+
     public Result run(boolean resume) {
-        try {
+        try (fulgur.io.DirectoryLock lock = !leader() ? null
+                : heldLock != null ? heldLock.borrow(outDir) : fulgur.io.DirectoryLock.acquire(outDir, "train", listener::message)) {
             return runChecked(resume);
         } catch (IOException e) {
             throw new UncheckedIOException("training output under " + outDir + ": " + e.getMessage(), e);
@@ -94,26 +113,25 @@ public final class DistributedTrainer {
         AdamW opt = new AdamW(ParamGroup.decayAndNoDecay(model.module(), cfg.weightDecay()), cfg.lr(), cfg.beta1(), cfg.beta2(), cfg.eps());
         LrSchedule schedule = cfg.lrSchedule();
         Path ckpt = outDir.resolve("checkpoint");
-        Path metricsPath = outDir.resolve("metrics.jsonl");
         long step = 0, tokens = 0;
         if (resume) {
             Map<String, Object> st = Checkpoint.load(ckpt, model, opt);
             step = ((Number) st.get("step")).longValue();
+            fulgur.train.ResumeCheck.check(cfg, st, ckpt, allowChangedSettings, leader() ? listener::message : line -> {});
             tokens = ((Number) st.getOrDefault("tokens", 0)).longValue();
             @SuppressWarnings("unchecked")
             Map<String, Object> ds = (Map<String, Object>) st.get("data");
             data.restore(ds);
             if (leader()) {
-                out.println("resumed from " + ckpt + " at step " + step);
+                listener.message("resumed from " + ckpt + " at step " + step);
             }
         } else if (leader()) {
             Files.createDirectories(outDir);
-            Files.deleteIfExists(metricsPath);
         }
         if (leader()) {
             fulgur.io.AtomicFiles.writeString(outDir.resolve("config.json"), model.configJson());
-            out.printf("distributed: %d ranks (%s backend) = dp %d × sp %d, sequence parallelism %s; %d tokens per rank and sequence%n",
-                    world.size(), world.backend(), grid.dp(), grid.sp(), algorithm.label(), cfg.seqLen() / grid.sp());
+            listener.message(String.format("distributed: %d ranks (%s backend) = dp %d × sp %d, sequence parallelism %s; %d tokens per rank and sequence",
+                    world.size(), world.backend(), grid.dp(), grid.sp(), algorithm.label(), cfg.seqLen() / grid.sp()));
         }
         SequenceLayout layout = SequenceLayout.even(cfg.seqLen(), grid.sp());
         SequenceShard shard = grid.sp() == 1 ? SequenceShard.WHOLE : SequenceParallel.shard(grid.sequenceParallel(), algorithm, layout);
@@ -123,10 +141,12 @@ public final class DistributedTrainer {
         Map<String, Double> lastEval = Map.of();
         long t0 = System.nanoTime();
         long startTokens = tokens;
-        fulgur.backend.Backend backend = fulgur.backend.Backends.of(model.module().device());
+        long lastSaved = step;
+        fulgur.backend.DeviceRuntime backend = fulgur.backend.Backends.runtime(model.module().device());
         backend.resetPeakMemory();
-        MetricsLog metrics = leader() ? (resume ? MetricsLog.resume(metricsPath, step) : MetricsLog.open(metricsPath)) : null;
-        ProgressBar bar = leader() ? ProgressBar.builder(cfg.steps(), out).label("train").startStep(step).startTokens(tokens).build() : null;
+        if (leader()) {
+            listener.runStarted(new TrainingListener.Start(outDir, step, cfg.steps(), tokens, resume));
+        }
         try (GradientSync sync = new GradientSync(model.module().parameters(), world, 1.0, bucketElements)) {
             while (step < cfg.steps()) {
                 double lr = schedule.lr(step);
@@ -158,31 +178,22 @@ public final class DistributedTrainer {
                     }
                 }
                 double gradNorm = cfg.gradClip() > 0 ? GradClip.clipGlobalNorm(opt.parameters(), cfg.gradClip()) : GradClip.globalNorm(opt.parameters());
+                // every rank holds the same summed gradients, so all of them stop here together, before the update
+                lastLoss = allReduceSum(lossSum);
+                fulgur.train.Divergence.checkStep(step + 1, lastLoss, gradNorm, model.module(), lastSaved);
                 opt.step();
                 step++;
                 tokens += tokensPerStep;
-                lastLoss = allReduceSum(lossSum);
-                if (!Double.isFinite(lastLoss)) {
-                    throw new IllegalStateException("training diverged at step " + step + ": loss is " + lastLoss + " (try a lower learning rate)");
-                }
                 if (leader()) {
                     double tps = (tokens - startTokens) / Math.max((System.nanoTime() - t0) / 1e9, 1e-9);
-                    Map<String, Object> fields = new LinkedHashMap<>();
-                    fields.put(MetricsLog.LOSS, lastLoss);
-                    fields.put(MetricsLog.LR, lr);
-                    fields.put("grad_norm", gradNorm);
-                    fields.put(MetricsLog.TOKENS_PER_S, tps);
-                    fields.put(MetricsLog.STEP_S, (System.nanoTime() - stepStart) / 1e9);
-                    fields.put(MetricsLog.PEAK_MEMORY_GIB, backend.peakMemoryBytes() / GIB);
-                    fields.put("tokens", tokens);
-                    metrics.log(step, "train", fields);
-                    bar.update(step, tokens, lastLoss, Map.of("lr", lr));
+                    listener.stepDone(new TrainingListener.Step(step, tokens, lastLoss, lr, gradNorm, tps, (System.nanoTime() - stepStart) / 1e9,
+                            backend.peakMemoryBytes() / GIB));
                 }
                 boolean last = step == cfg.steps();
                 if (leader() && evaluator != null && ((cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) || last)) {
                     lastEval = evaluate();
-                    metrics.log(step, "val", new LinkedHashMap<>(lastEval));
-                    bar.println("step " + step + " " + describe(lastEval));
+                    fulgur.train.Divergence.checkEval(step, lastEval, model.module(), lastSaved);
+                    listener.evalDone(new TrainingListener.Eval(step, lastEval));
                 }
                 if (leader() && ((cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0) || last)) {
                     Map<String, Object> st = new LinkedHashMap<>();
@@ -192,24 +203,14 @@ public final class DistributedTrainer {
                     st.put("train_config", Json.mapper().convertValue(cfg, Map.class));
                     st.put("parallel", Map.of("dp", grid.dp(), "sp", grid.sp(), "algorithm", algorithm.label()));
                     Checkpoint.save(ckpt, model, opt, st);
+                    lastSaved = step;
+                    listener.checkpointSaved(step, ckpt);
                 }
-            }
-        } finally {
-            if (bar != null) {
-                bar.close();
-            }
-            if (metrics != null) {
-                metrics.close();
             }
         }
         double tps = (tokens - startTokens) / Math.max((System.nanoTime() - t0) / 1e9, 1e-9);
         if (leader()) {
-            try {
-                LossCurvePlot.writeFromMetrics(metricsPath, outDir.resolve("loss.png"), "fulgur training loss (dp " + grid.dp() + " × sp " + grid.sp() + ")");
-            } catch (IOException | RuntimeException | LinkageError e) {
-                // LinkageError: a runtime without java.desktop (a jlink'ed JRE) cannot draw
-                out.println("warning: could not draw the loss curve: " + e);
-            }
+            listener.runFinished(step);
         }
         world.barrier().await();
         opt.release();
@@ -234,9 +235,4 @@ public final class DistributedTrainer {
         }
     }
 
-    private static String describe(Map<String, Double> m) {
-        StringBuilder sb = new StringBuilder();
-        m.forEach((k, v) -> sb.append(sb.length() == 0 ? "" : ", ").append("val_").append(k).append('=').append(String.format("%.4f", v)));
-        return sb.toString();
-    }
 }

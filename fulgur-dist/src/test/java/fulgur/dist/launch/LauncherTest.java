@@ -33,6 +33,9 @@ class LauncherTest {
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).contains("[rank 0] joined 3 local 0: hello from rank 0", "[rank 1] joined 3 local 1: hello from rank 0",
                 "[rank 2] joined 3 local 2: hello from rank 0");
+        // the ranks run with jdk.incubator.vector like this JVM, and their JVM's warning about it is not relayed
+        assertThat(Launcher.javaCommand("X", List.of())).anyMatch(a -> a.contains("jdk.incubator.vector"));
+        assertThat(r.err()).doesNotContain(Launcher.INCUBATOR_WARNING);
     }
 
     @Test

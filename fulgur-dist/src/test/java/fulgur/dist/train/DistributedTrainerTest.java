@@ -12,9 +12,9 @@ import fulgur.train.DataSource;
 import fulgur.train.LrSchedule;
 import fulgur.train.TrainConfig;
 import fulgur.train.Trainer;
+import fulgur.train.TrainingListener;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -66,15 +66,36 @@ class DistributedTrainerTest {
         return new TrainConfig(steps, 4, 26, 2, 3e-3, 1, LrSchedule.Kind.COSINE, 0.1, 0.1, 0.9, 0.95, 1e-8, 1.0, 0, 0, 11);
     }
 
-    static List<Double> losses(Path metrics) throws Exception {
-        List<Double> l = new ArrayList<>();
-        for (String line : Files.readAllLines(metrics)) {
-            if (line.contains("\"train\"")) {
-                int i = line.indexOf("\"loss\":");
-                l.add(Double.parseDouble(line.substring(i + 7).split("[,}]")[0]));
+    /** Each output folder's train losses, a resumed run replacing the steps after its checkpoint's; runs that ended. */
+    static final class Losses implements TrainingListener {
+        final Map<Path, List<Double>> byDir = new java.util.concurrent.ConcurrentHashMap<>();
+        final java.util.Set<Path> finished = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        private volatile Path current;
+
+        @Override
+        public void runStarted(Start start) {
+            current = start.outDir();
+            List<Double> l = byDir.computeIfAbsent(current, k -> new ArrayList<>());
+            while (l.size() > (start.resumed() ? start.step() : 0)) {
+                l.removeLast();
             }
         }
-        return l;
+
+        @Override
+        public void stepDone(Step step) {
+            byDir.get(current).add(step.loss());
+        }
+
+        @Override
+        public void runFinished(long steps) {
+            finished.add(current);
+        }
+    }
+
+    static final Losses LOSSES = new Losses();
+
+    static List<Double> losses(Path dir) {
+        return LOSSES.byDir.getOrDefault(dir, List.of());
     }
 
     @Test
@@ -82,7 +103,7 @@ class DistributedTrainerTest {
         int steps = 3;
         Path single = dir.resolve("single");
         try (TnlModel m = new TnlModel(CONFIG, 11)) {
-            new Trainer(m, config(steps), new RandomBatches(4, 26), null, single, new PrintStream(new ByteArrayOutputStream())).run(false);
+            new Trainer(m, config(steps), new RandomBatches(4, 26), null, single, new PrintStream(new ByteArrayOutputStream())).listener(LOSSES).run(false);
         }
         for (SpAlgorithm a : SpAlgorithm.values()) {
             Path dist = dir.resolve("dist-" + a.label());
@@ -92,18 +113,18 @@ class DistributedTrainerTest {
             LocalWorld.run(4, Duration.ofSeconds(60), pg -> {
                 try (TnlModel m = new TnlModel(CONFIG, 11)) {
                     return new DistributedTrainer(pg, 2, 2, a, m, config(steps), shared.forRank(pg.rank()), null, dist,
-                            pg.rank() == 0 ? out : new PrintStream(new ByteArrayOutputStream()), 500).run(false);
+                            pg.rank() == 0 ? out : new PrintStream(new ByteArrayOutputStream()), 500).listener(TrainingListener.all(List.of(TrainingListener.printing(out), LOSSES))).run(false);
                 }
             });
             assertThat(log.toString()).contains("4 ranks (local backend) = dp 2 × sp 2, sequence parallelism " + a.label() + "; 13 tokens per rank");
-            List<Double> ref = losses(single.resolve("metrics.jsonl"));
-            List<Double> got = losses(dist.resolve("metrics.jsonl"));
+            List<Double> ref = losses(single);
+            List<Double> got = losses(dist);
             assertThat(got).hasSize(steps);
             for (int s = 0; s < steps; s++) {
                 assertThat(Math.abs(got.get(s) - ref.get(s)) / ref.get(s)).as("%s step %d: %s vs %s", a, s + 1, got.get(s), ref.get(s)).isLessThan(2e-5);
             }
             assertThat(dist.resolve("checkpoint")).exists();
-            assertThat(dist.resolve("loss.png")).exists();
+            assertThat(LOSSES.finished).contains(dist);
         }
     }
 
@@ -113,7 +134,7 @@ class DistributedTrainerTest {
         LocalWorld.run(2, Duration.ofSeconds(60), pg -> {
             try (TnlModel m = new TnlModel(CONFIG, 11)) {
                 return new DistributedTrainer(pg, 1, 2, SpAlgorithm.LASP2, m, config(4), shared.forRank(pg.rank()), null, dir.resolve("full"),
-                        new PrintStream(new ByteArrayOutputStream()), 500).run(false);
+                        new PrintStream(new ByteArrayOutputStream()), 500).listener(LOSSES).run(false);
             }
         });
         Path part = dir.resolve("part");
@@ -121,18 +142,18 @@ class DistributedTrainerTest {
         LocalWorld.run(2, Duration.ofSeconds(60), pg -> {
             try (TnlModel m = new TnlModel(CONFIG, 11)) {
                 return new DistributedTrainer(pg, 1, 2, SpAlgorithm.LASP2, m, config(2), first.forRank(pg.rank()), null, part,
-                        new PrintStream(new ByteArrayOutputStream()), 500).run(false);
+                        new PrintStream(new ByteArrayOutputStream()), 500).listener(LOSSES).run(false);
             }
         });
         GlobalBatches.Shared second = new GlobalBatches.Shared(new RandomBatches(4, 26), 2);
         LocalWorld.run(2, Duration.ofSeconds(60), pg -> {
             try (TnlModel m = new TnlModel(CONFIG, 11)) {
                 return new DistributedTrainer(pg, 1, 2, SpAlgorithm.LASP2, m, config(4), second.forRank(pg.rank()), null, part,
-                        new PrintStream(new ByteArrayOutputStream()), 500).run(true);
+                        new PrintStream(new ByteArrayOutputStream()), 500).listener(LOSSES).run(true);
             }
         });
-        List<Double> full = losses(dir.resolve("full/metrics.jsonl"));
-        List<Double> resumed = losses(part.resolve("metrics.jsonl"));
+        List<Double> full = losses(dir.resolve("full"));
+        List<Double> resumed = losses(part);
         assertThat(resumed).hasSize(4);
         for (int s = 0; s < 4; s++) {
             assertThat(resumed.get(s)).isCloseTo(full.get(s), org.assertj.core.data.Offset.offset(1e-9 * Math.abs(full.get(s)) + 1e-12));

@@ -1,0 +1,238 @@
+package fulgur.layers;
+
+import fulgur.nn.Linear;
+import fulgur.nn.Module;
+import fulgur.nn.ModuleList;
+import fulgur.ops.Activations;
+import fulgur.ops.Elementwise;
+import fulgur.ops.Indexing;
+import fulgur.ops.Reductions;
+import fulgur.ops.Views;
+import fulgur.ops.moe.Moe;
+import fulgur.tensor.DType;
+import fulgur.tensor.Rng;
+import fulgur.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.BiFunction;
+
+/**
+ * Sparse mixture-of-experts feed-forward (MiniMax-01 / Mixtral {@code block_sparse_moe}):
+ * h = Σ_{i ∈ TopK(x W_g)} g_i · FFN_i(x), with children {@code gate} (Linear d→E, no bias) and {@code experts}.
+ *
+ * <p>Gating: {@link Gating#SOFTMAX} takes p = softmax(x W_g) over all E experts; with {@code normalizeTopK} the
+ * k picked weights are renormalised, which equals a softmax over the top-k logits (MiniMax-01's formula, and
+ * transformers' Mixtral/MiniMax code); without it they stay the full-softmax probabilities (Qwen-MoE style).
+ * {@link Gating#SIGMOID} uses σ(x W_g) per expert, optionally renormalised over the top k. The top k are picked on the
+ * logits (both maps are monotone, so the choice is the same).
+ *
+ * <p>Dispatch is drop-less: the (token, slot) pairs are grouped by expert ({@link Moe#dispatch}), each expert runs on
+ * exactly its rows (three {@link Moe#groupedLinear} maps: the device's grouped expert GEMM where it has one), and the
+ * weighted outputs are index-added back; no capacity, no padding. Each expert's row count is known on the host, to
+ * size its slice, as transformers' code does with {@code torch.where}.
+ *
+ * <p>Load balancing (transformers' {@code load_balancing_loss_func}, Switch Transformer eq. 4–6):
+ * L_aux = α · E · Σ_i f_i · P_i with f_i = (number of tokens that picked expert i among their k) / N and
+ * P_i = mean over tokens of softmax(x W_g)_i (the full softmax, also under sigmoid gating). Uniform routing gives
+ * α·k. The MiniMax-01 paper writes α·(1/E)·Σ f_i m_i; we follow the released code's normalisation. transformers
+ * concatenates all layers' logits before computing f and P; here each layer reports its own loss (sum or average
+ * them in the model).
+ */
+public final class MoeFeedForward extends Module {
+
+    public enum Gating { SOFTMAX, SIGMOID }
+
+    /** Routing settings; MiniMax-01: 32 experts, top-2, softmax, renormalised, α = 0.01. */
+    public record Routing(int experts, int topK, Gating gating, boolean normalizeTopK, double auxLossCoef) {
+        public Routing {
+            List<String> problems = new ArrayList<>();
+            if (experts < 1) {
+                problems.add("experts must be ≥ 1, got " + experts);
+            }
+            if (topK < 1 || topK > experts) {
+                problems.add("topK must be in [1, experts=" + experts + "], got " + topK);
+            }
+            if (gating == null) {
+                problems.add("gating must be set");
+            }
+            if (!(auxLossCoef >= 0) || Double.isInfinite(auxLossCoef)) {
+                problems.add("auxLossCoef must be finite and ≥ 0, got " + auxLossCoef);
+            }
+            if (!problems.isEmpty()) {
+                throw new IllegalArgumentException("MoeFeedForward.Routing: " + String.join("; ", problems));
+            }
+        }
+
+        public static Routing minimax() {
+            return new Routing(32, 2, Gating.SOFTMAX, true, 0.01);
+        }
+    }
+
+    private final int dim;
+    private final int hidden;
+    private final Routing routing;
+    private final Linear gate;
+    private final ModuleList<MoeExpert> experts;
+    private Tensor lastAuxLoss;
+    private int[] lastCounts;
+    private Tensor lastLogits;
+
+    /** Weights from torch's default Linear init. */
+    public MoeFeedForward(int dim, int hidden, Routing routing, Rng rng, DType dtype) {
+        this(dim, hidden, routing, (in, out) -> new Linear(in, out, false, rng, dtype));
+    }
+
+    /** Weights from {@code linear(in, out)} (no bias), called for gate, then each expert's w1, w2, w3. */
+    public MoeFeedForward(int dim, int hidden, Routing routing, BiFunction<Integer, Integer, Linear> linear) {
+        if (dim < 1 || hidden < 1) {
+            throw new IllegalArgumentException("MoeFeedForward: dim and hidden must be ≥ 1, got dim=" + dim + ", hidden=" + hidden);
+        }
+        this.dim = dim;
+        this.hidden = hidden;
+        this.routing = routing;
+        this.gate = child("gate", linear.apply(dim, routing.experts()));
+        this.experts = child("experts", new ModuleList<>());
+        for (int e = 0; e < routing.experts(); e++) {
+            experts.add(new MoeExpert(linear.apply(dim, hidden), linear.apply(hidden, dim), linear.apply(dim, hidden)));
+        }
+        if (gate.bias() != null) {
+            throw new IllegalArgumentException("MoeFeedForward: the gate has no bias in the reference layout");
+        }
+    }
+
+    /** Parameters: D·E (gate) + E·3·D·F (experts). */
+    public static long parameterCount(int dim, int hidden, int experts) {
+        return (long) dim * experts + 3L * experts * dim * hidden;
+    }
+
+    /** x [..., D] → [..., D]; records the auxiliary loss and per-expert token counts of this call. */
+    public Tensor forward(Tensor x) {
+        x.checkAlive("MoeFeedForward");
+        if (x.ndim() < 1 || x.size(x.ndim() - 1) != dim || !x.dtype().isFloating()) {
+            throw new IllegalArgumentException("MoeFeedForward: x must be a floating tensor [..., " + dim + "], got " + x.describe());
+        }
+        int[] shape = x.shape();
+        int n = (int) (x.numel() / dim);
+        int e = routing.experts();
+        int k = routing.topK();
+        if (n == 0) {
+            lastCounts = new int[e];
+            lastAuxLoss = Tensor.zeros(x.dtype(), x.device());
+            return Tensor.zeros(x.dtype(), x.device(), shape);
+        }
+        Tensor flat = x.reshape(n, dim);
+        Tensor logits = gate.forward(flat); // [N, E]
+        Tensor softmax = Activations.softmax(logits, -1);
+        Tensor scores = routing.gating() == Gating.SOFTMAX ? softmax : Activations.sigmoid(logits);
+        Tensor top = Indexing.topkIndices(logits, k); // [N, k]
+        Tensor weights = Indexing.gather(scores, 1, top);
+        if (routing.normalizeTopK()) {
+            weights = Elementwise.div(weights, Reductions.sum(weights, new int[] {1}, true));
+        }
+
+        Moe.Dispatch dispatch = Moe.dispatch(top, e);
+        int[] counts = dispatch.counts();
+        Tensor rows = Indexing.indexSelect(flat, 0, dispatch.tokens()); // [N·k, D], grouped by expert
+        Tensor hidden = Elementwise.mul(Activations.silu(expertMaps(rows, counts, MoeExpert::w1)), expertMaps(rows, counts, MoeExpert::w3));
+        Tensor ys = expertMaps(hidden, counts, MoeExpert::w2);
+        Tensor tokens = dispatch.tokens();
+        Tensor pairs = dispatch.pairs();
+        Tensor g = Views.reshape(Indexing.indexSelect(Views.reshape(weights, n * k), 0, pairs), n * k, 1);
+        Tensor out = Indexing.indexAdd(Tensor.zeros(ys.dtype(), x.device(), n, dim), 0, tokens, Elementwise.mul(ys, g));
+
+        double[] f = new double[e];
+        for (int i = 0; i < e; i++) {
+            f[i] = (double) counts[i] / n;
+        }
+        Tensor meanProb = Reductions.mean(softmax, new int[] {0}, false); // [E]
+        Tensor fraction = Tensor.of(meanProb.dtype(), f, e).to(x.device());
+        lastAuxLoss = Elementwise.mulScalar(Reductions.sum(Elementwise.mul(fraction, meanProb)), routing.auxLossCoef() * e);
+        lastCounts = counts;
+        lastLogits = logits;
+        return Views.reshape(out, shape);
+    }
+
+    /** The auxiliary load-balancing loss of the last forward (a scalar in the graph; null before any forward). */
+    public Tensor auxLoss() {
+        return lastAuxLoss;
+    }
+
+    /** The router logits [N, E] of the last forward (in the graph), for a model-level loss over all layers. */
+    public Tensor routerLogits() {
+        return lastLogits;
+    }
+
+    /**
+     * transformers' model-level {@code load_balancing_loss_func} times α: the logits of all MoE layers are
+     * concatenated (as [Σ N, E]) before f and P are computed, so it is not the sum of the per-layer losses. With one
+     * layer it equals that layer's {@link #auxLoss()}.
+     */
+    public static Tensor loadBalancingLoss(java.util.List<Tensor> routerLogits, int topK, double coef) {
+        if (routerLogits.isEmpty()) {
+            throw new IllegalArgumentException("loadBalancingLoss: no router logits");
+        }
+        Tensor all = routerLogits.size() == 1 ? routerLogits.get(0) : Views.concat(0, routerLogits.toArray(Tensor[]::new));
+        if (all.ndim() != 2 || topK < 1 || topK > all.size(1)) {
+            throw new IllegalArgumentException("loadBalancingLoss: expected logits [N, E] with 1 ≤ topK ≤ E, got " + all.describe() + " and topK " + topK);
+        }
+        int n = all.size(0);
+        int e = all.size(1);
+        long[] picked = Indexing.topkIndices(all, topK).toLongArray();
+        double[] f = new double[e];
+        for (long p : picked) {
+            f[(int) p] += 1.0 / n;
+        }
+        Tensor meanProb = Reductions.mean(Activations.softmax(all, -1), new int[] {0}, false);
+        Tensor fraction = Tensor.of(meanProb.dtype(), f, e).to(all.device());
+        return Elementwise.mulScalar(Reductions.sum(Elementwise.mul(fraction, meanProb)), coef * e);
+    }
+
+    /** How many tokens each expert received in the last forward (null before any forward). */
+    public int[] tokensPerExpert() {
+        return lastCounts == null ? null : lastCounts.clone();
+    }
+
+    public Routing routing() {
+        return routing;
+    }
+
+    /**
+     * One linear map per expert over its rows ({@code counts[i]} consecutive rows each): {@link Moe#groupedLinear}, or
+     * each expert's own {@link Linear} when the experts hold weight-only int8 weights (served models).
+     */
+    private Tensor expertMaps(Tensor rows, int[] counts, java.util.function.Function<MoeExpert, Linear> map) {
+        int e = counts.length;
+        if (map.apply(experts.get(0)).weight().value().dtype() == fulgur.tensor.DType.I8) {
+            java.util.List<Tensor> outs = new java.util.ArrayList<>();
+            int at = 0;
+            for (int i = 0; i < e; i++) {
+                if (counts[i] > 0) {
+                    outs.add(map.apply(experts.get(i)).forward(Views.narrow(rows, 0, at, counts[i])));
+                }
+                at += counts[i];
+            }
+            return outs.size() == 1 ? outs.get(0) : Views.concat(0, outs.toArray(Tensor[]::new));
+        }
+        Tensor[] w = new Tensor[e];
+        for (int i = 0; i < e; i++) {
+            w[i] = map.apply(experts.get(i)).weight().value();
+        }
+        return Moe.groupedLinear(rows, counts, w);
+    }
+
+    public Linear gate() {
+        return gate;
+    }
+
+    public ModuleList<MoeExpert> experts() {
+        return experts;
+    }
+
+    public int dim() {
+        return dim;
+    }
+
+    public int hidden() {
+        return hidden;
+    }
+}

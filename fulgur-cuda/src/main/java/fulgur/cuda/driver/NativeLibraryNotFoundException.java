@@ -1,8 +1,0 @@
-package fulgur.cuda.driver;
-
-/** A native library (libcuda, libnvrtc, libcublasLt) could not be found or opened. */
-public final class NativeLibraryNotFoundException extends RuntimeException {
-  public NativeLibraryNotFoundException(String message, Throwable cause) {
-    super(message, cause);
-  }
-}

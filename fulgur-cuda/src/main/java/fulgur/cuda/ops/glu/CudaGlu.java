@@ -1,0 +1,23 @@
+package fulgur.cuda.ops.glu;
+
+import fulgur.cuda.CudaBackend;
+import fulgur.cuda.backend.CudaNn;
+import fulgur.cuda.backend.Gpu;
+import fulgur.ops.GluKernels;
+import fulgur.tensor.Device;
+import fulgur.tensor.Tensor;
+
+/** The CUDA {@link GluKernels}: silu(gate)·up and its backward, one elementwise kernel each (nn.cu). */
+public final class CudaGlu implements GluKernels {
+  private final Gpu g;
+
+  public CudaGlu(Gpu g) { this.g = g; }
+
+  public static CudaGlu on(Device device) { return new CudaGlu(CudaBackend.of(device).gpu()); }
+
+  @Override
+  public Tensor siluMul(Tensor gate, Tensor up) { return CudaNn.siluMul(g, gate, up); }
+
+  @Override
+  public Tensor[] siluMulBackward(Tensor gate, Tensor up, Tensor dy) { return CudaNn.siluMulBackward(g, gate, up, dy); }
+}

@@ -1,0 +1,43 @@
+package fulgur.serve.engine;
+
+import fulgur.models.CausalLM;
+import fulgur.models.LanguageModel;
+import fulgur.models.hf.ModelDirectory;
+import fulgur.models.hf.ReferenceCheckpoint;
+import fulgur.serve.Engine;
+import fulgur.serve.EngineOptions;
+import fulgur.tensor.Device;
+import fulgur.tokenizer.Tokenizer;
+import java.io.IOException;
+import java.nio.file.Path;
+
+/** Builds the continuous-batching {@link Engine}: from a model directory, or around a model already in memory. */
+public final class Engines {
+    private Engines() {}
+
+    /**
+     * Loads the model in {@code modelDir} (any layout {@code fulgur generate} reads: a training run's directory, its
+     * checkpoint, a reference checkpoint; int8 checkpoints written by {@code fulgur convert --quantize int8} stay int8)
+     * with its tokenizer (tokenizer.json, else byte-level), moves it to {@code device} ("cpu", "cuda", "cuda:N") and
+     * starts an engine that owns it (closing the engine frees the model). The model's name is the directory's.
+     */
+    public static Engine load(Path modelDir, String device, EngineOptions options) throws IOException {
+        Device d = Device.parse(device);
+        Tokenizer tok = ModelDirectory.tokenizer(modelDir);
+        LanguageModel model = ReferenceCheckpoint.load(modelDir);
+        try {
+            if (d.kind() != Device.Kind.CPU) {
+                model.module().to(d);
+            }
+            return new BatchingEngine(model, tok, ModelDirectory.name(modelDir), options, model, true);
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
+    }
+
+    /** An engine around {@code model} on its device, served as {@code id}; the model stays the caller's. */
+    public static Engine of(CausalLM model, Tokenizer tok, String id, EngineOptions options) {
+        return new BatchingEngine(model, tok, id, options, null, true);
+    }
+}
