@@ -8,7 +8,7 @@ import fulgur.data.TokenShards;
 import fulgur.data.TokenStream;
 import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
-import fulgur.tokenizer.BpeTokenizer;
+import fulgur.tokenizer.HfTokenizer;
 import fulgur.tokenizer.ByteTokenizer;
 import fulgur.tokenizer.Tokenizer;
 import fulgur.train.DataSource;
@@ -36,19 +36,19 @@ final class DataOptions {
     String task;
 
     @Option(names = "--tokenizer", defaultValue = "byte", description = "byte, or a Hugging Face tokenizer.json. Default: ${DEFAULT-VALUE}.")
-    String tokenizer;
+    String tokenizer = "byte";
 
     @Option(names = "--val-fraction", defaultValue = "0.1", description = "Held-out fraction of text data. Default: ${DEFAULT-VALUE}.")
-    double valFraction;
+    double valFraction = 0.1;
 
     @Option(names = "--eval-batches", defaultValue = "8", description = "Batches per evaluation. Default: ${DEFAULT-VALUE}.")
-    int evalBatches;
+    int evalBatches = 8;
 
     @Option(names = "--mqar-vocab", defaultValue = "64", description = "MQAR vocabulary. Default: ${DEFAULT-VALUE}.")
-    int mqarVocab;
+    int mqarVocab = 64;
 
     @Option(names = "--mqar-pairs", defaultValue = "8", description = "MQAR key-value pairs per sequence. Default: ${DEFAULT-VALUE}.")
-    int mqarPairs;
+    int mqarPairs = 8;
 
     /** What a run trains on. */
     record Prepared(Tokenizer tokenizer, int vocab, DataSource train, Evaluator eval, String description, Path tokenizerFile) {}
@@ -113,7 +113,7 @@ final class DataOptions {
         if (!Files.isRegularFile(p)) {
             throw new IllegalArgumentException("--tokenizer: expected 'byte' or a tokenizer.json file, got '" + tokenizer + "'");
         }
-        return BpeTokenizer.fromJson(p);
+        return HfTokenizer.fromJson(p);
     }
 
     /** MQAR recall accuracy (over queried positions) and loss on a fixed held-out batch. */

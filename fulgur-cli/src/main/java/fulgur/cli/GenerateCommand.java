@@ -4,7 +4,7 @@ import fulgur.generate.Generator;
 import fulgur.models.hf.ModelDirectory;
 import fulgur.models.hf.ReferenceCheckpoint;
 import fulgur.models.LanguageModel;
-import fulgur.tokenizer.BpeTokenizer;
+import fulgur.tokenizer.HfTokenizer;
 import fulgur.tokenizer.ByteTokenizer;
 import fulgur.tokenizer.Tokenizer;
 import java.nio.file.Files;
@@ -83,6 +83,6 @@ public final class GenerateCommand implements Callable<Integer> {
         if (!Files.isRegularFile(Path.of(t))) {
             throw new IllegalArgumentException("--tokenizer: expected 'byte' or a tokenizer.json file, got '" + t + "'");
         }
-        return BpeTokenizer.fromJson(Path.of(t));
+        return HfTokenizer.fromJson(Path.of(t));
     }
 }
