@@ -3,10 +3,12 @@ package fulgur.cli;
 import fulgur.io.AtomicFiles;
 import fulgur.io.safetensors.TensorIo;
 import fulgur.models.LanguageModel;
+import fulgur.models.hf.ModelDirectory;
 import fulgur.models.hf.ReferenceCheckpoint;
 import fulgur.nn.Int8Weights;
 import fulgur.tensor.DType;
 import fulgur.tensor.Scope;
+import fulgur.tokenizer.TokenizerFiles;
 import fulgur.train.Checkpoint;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -64,6 +66,7 @@ public final class ConvertCommand implements Callable<Integer> {
                 case "fulgur" -> saveFulgur(model, out, d);
                 default -> throw new IllegalArgumentException("--to must be 'reference' or 'fulgur', got '" + to + "'");
             }
+            TokenizerFiles.copy(TokenizerFiles.in(ModelDirectory.tokenizerRoot(in)), out);
             System.out.printf("%s (%,d parameters) → %s (%s layout%s%s)%n", model.describe(), model.parameterCount(), out.toAbsolutePath(), to.toLowerCase(Locale.ROOT),
                     d == null ? "" : ", " + d.name().toLowerCase(Locale.ROOT), int8 ? ", int8 linear layers" : "");
             if (int8) {

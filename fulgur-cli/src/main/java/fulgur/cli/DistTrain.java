@@ -17,7 +17,6 @@ import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.List;
 
@@ -35,6 +34,7 @@ final class DistTrain {
                 throw new IllegalArgumentException("the local backend runs all " + world + " ranks as threads of this one process, but this process was started as rank "
                         + env.rank() + " of " + env.worldSize() + " (" + env.source() + "); use --backend nccl under 'fulgur launch', or drop the launcher");
             }
+            data.tokenizerDefaultFrom = modelOpts.init;
             DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
             String mc = modelConfig(modelOpts, p, out, resume, cfg.seed());
             System.out.println("data: " + p.description());
@@ -60,6 +60,7 @@ final class DistTrain {
         PrintStream o = leader ? System.out : new PrintStream(OutputStream.nullOutputStream());
         try (TcpStore store = Rendezvous.join(env, timeout);
              NcclProcessGroup pg = NcclProcessGroup.create(store, env.rank(), env.worldSize(), env.localRank(), timeout)) {
+            data.tokenizerDefaultFrom = modelOpts.init;
             DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
             String mc = modelConfig(modelOpts, p, out, resume, cfg.seed());
             o.println("data: " + p.description());
@@ -99,8 +100,8 @@ final class DistTrain {
 
     private static void copyTokenizer(DataOptions.Prepared p, Path out) throws java.io.IOException {
         Files.createDirectories(out);
-        if (p.tokenizerFile() != null) {
-            Files.copy(p.tokenizerFile(), out.resolve("tokenizer.json"), StandardCopyOption.REPLACE_EXISTING);
+        if (!p.tokenizerFiles().isEmpty()) {
+            fulgur.tokenizer.TokenizerFiles.copy(p.tokenizerFiles(), out);
         }
     }
 

@@ -3,12 +3,12 @@ package fulgur.cli;
 import fulgur.cli.report.RunReport;
 import fulgur.models.Architectures;
 import fulgur.models.LanguageModel;
+import fulgur.models.hf.ModelDirectory;
 import fulgur.train.Checkpoint;
 import fulgur.train.TrainConfig;
 import fulgur.train.Trainer;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -75,6 +75,7 @@ public final class TrainCommand implements Callable<Integer> {
     static Trainer.Result run(DataOptions data, ModelOptions modelOpts, TrainConfig cfg, Path out, boolean resume, Double timeLimitMinutes,
             fulgur.tensor.DType precision, boolean cudaGraph) throws Exception {
         fulgur.tensor.Device device = modelOpts.device();
+        data.tokenizerDefaultFrom = modelOpts.init;
         DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
         String mc = resume ? Architectures.read(Checkpoint.resolve(out.resolve("checkpoint")).resolve(Checkpoint.CONFIG)) : modelOpts.build(p.vocab(), cfg.seed());
         System.out.println("data: " + p.description());
@@ -84,12 +85,13 @@ public final class TrainCommand implements Callable<Integer> {
                 System.out.println("device: " + device);
             }
             System.out.printf("model: %s, %,d parameters%n", model.describe(), model.parameterCount());
-            Files.createDirectories(out);
-            if (p.tokenizerFile() != null) {
-                Files.copy(p.tokenizerFile(), out.resolve("tokenizer.json"), StandardCopyOption.REPLACE_EXISTING);
+            if (p.tokenizer() != null) {
+                ModelDirectory.checkVocabulary(p.tokenizer(), model.vocabSize(), p.tokenizerSource());
             }
+            Files.createDirectories(out);
             RunReport report = new RunReport(System.out, "fulgur training loss");
-            Trainer trainer = new Trainer(model, cfg, p.train(), p.eval(), out, System.out).listener(report).precision(precision).cudaGraph(cudaGraph);
+            Trainer trainer = new Trainer(model, cfg, p.train(), p.eval(), out, System.out).listener(report).precision(precision).cudaGraph(cudaGraph)
+                    .checkpointCompanions(p.tokenizerFiles());
             if (cudaGraph) {
                 System.out.println("cuda graph: the training step is captured after the first step and replayed");
             }

@@ -13,6 +13,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 
@@ -37,6 +38,15 @@ public final class Checkpoint {
 
     /** Saves {@code weights} (e.g. the f32 masters of a mixed-precision model) under the model's config. */
     public static void save(Path dir, Map<String, Tensor> weights, String configJson, Optimizer optimizer, Map<String, Object> trainerState) throws IOException {
+        save(dir, weights, configJson, optimizer, trainerState, List.of());
+    }
+
+    /**
+     * The same, with {@code companions} (the tokenizer's files, {@link fulgur.tokenizer.TokenizerFiles}) copied in, so
+     * the checkpoint is a self-contained model directory.
+     */
+    public static void save(Path dir, Map<String, Tensor> weights, String configJson, Optimizer optimizer, Map<String, Object> trainerState,
+            List<Path> companions) throws IOException {
         Path parent = dir.toAbsolutePath().getParent();
         Files.createDirectories(parent);
         Path fresh = parent.resolve(dir.getFileName() + ".new");
@@ -49,6 +59,7 @@ public final class Checkpoint {
             TensorIo.save(fresh.resolve(OPTIMIZER), optimizer.state(), Map.of("step", step, "optimizer_step", Long.toString(optimizer.stepCount())));
         }
         AtomicFiles.writeString(fresh.resolve(STATE), Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(trainerState));
+        fulgur.tokenizer.TokenizerFiles.copy(companions, fresh);
         Path old = parent.resolve(dir.getFileName() + ".old");
         deleteTree(old);
         if (Files.exists(dir)) {
