@@ -103,7 +103,7 @@ public final class Documents implements Iterator<Documents.Piece>, AutoCloseable
         char[] buf = new char[8192];
         boolean eof = false;
         while (b.length() < blockChars) {
-            int n = in.read(buf);
+            int n = in.read(buf, 0, Math.min(buf.length, blockChars - b.length()));
             if (n < 0) {
                 eof = true;
                 break;
