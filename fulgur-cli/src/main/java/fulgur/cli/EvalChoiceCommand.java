@@ -49,7 +49,7 @@ public final class EvalChoiceCommand implements Callable<Integer> {
                 out.put("tasks", r.tasks());
                 out.put("acc", r.accuracy());
                 out.put("acc_norm", r.normalizedAccuracy());
-                System.out.println(Json.mapper().writeValueAsString(out));
+                System.out.println(Json.mapper().writer().without(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT).writeValueAsString(out));
             } else {
                 System.out.printf("tasks %d | acc %.4f | acc_norm %.4f%n", r.tasks(), r.accuracy(), r.normalizedAccuracy());
             }

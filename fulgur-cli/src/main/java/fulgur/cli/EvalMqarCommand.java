@@ -86,7 +86,7 @@ public final class EvalMqarCommand implements Callable<Integer> {
                 }
             }
             if (json) {
-                System.out.println(Json.mapper().writeValueAsString(rows));
+                System.out.println(Json.mapper().writer().without(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT).writeValueAsString(rows));
             }
         }
         return 0;

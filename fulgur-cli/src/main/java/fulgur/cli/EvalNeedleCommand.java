@@ -86,7 +86,7 @@ public final class EvalNeedleCommand implements Callable<Integer> {
                     r.put("trials", c.trials());
                     rows.add(r);
                 }
-                System.out.println(Json.mapper().writeValueAsString(rows));
+                System.out.println(Json.mapper().writer().without(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT).writeValueAsString(rows));
             } else {
                 System.out.print(NeedleHeatmap.table(cells));
                 System.out.println("heatmap: " + out.toAbsolutePath());

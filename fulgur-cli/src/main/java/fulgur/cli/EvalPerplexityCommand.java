@@ -85,7 +85,7 @@ public final class EvalPerplexityCommand implements Callable<Integer> {
                 out.put("window", window);
             }
             if (json) {
-                System.out.println(Json.mapper().writeValueAsString(out));
+                System.out.println(Json.mapper().writer().without(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT).writeValueAsString(out));
             } else {
                 System.out.printf("tokens %,d (%,d bytes) | loss %.4f nats/token | perplexity %.3f | %.4f bits per byte%s%n", r.tokens(), r.bytes(),
                         r.lossPerToken(), r.perplexity(), r.bitsPerByte(),

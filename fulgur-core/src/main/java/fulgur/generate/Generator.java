@@ -30,6 +30,17 @@ public final class Generator {
 
     private Generator() {}
 
+    /**
+     * The logits with the ids past the tokenizer's vocabulary made impossible: a model's vocabulary may be padded past
+     * its tokenizer's (to a multiple of 64, say), and those ids have no text.
+     */
+    static float[] withinVocabulary(float[] logits, int tokenizerVocab) {
+        for (int i = tokenizerVocab; i < logits.length; i++) {
+            logits[i] = Float.NEGATIVE_INFINITY;
+        }
+        return logits;
+    }
+
     public static Output generate(CausalLM model, Tokenizer tok, String prompt, Settings s, Consumer<String> stream) {
         int[] promptIds = tok.encode(prompt);
         if (promptIds.length == 0) {
@@ -57,7 +68,7 @@ public final class Generator {
                 logits = model.lastLogits(Tensor.ofInts(promptIds, 1, promptIds.length).to(model.module().device()), cache).toFloatArray();
             }
             for (int i = 0; i < s.maxNewTokens(); i++) {
-                int next = sampler.sample(logits);
+                int next = sampler.sample(withinVocabulary(logits, tok.vocabSize()));
                 if (tok.eosId().isPresent() && next == tok.eosId().getAsInt()) {
                     reason = "eos";
                     break;
