@@ -47,10 +47,6 @@ public final class Documents implements Iterator<Documents.Piece>, AutoCloseable
         return new Documents(file, name.endsWith(".jsonl") || name.endsWith(".ndjson"), field, blockChars);
     }
 
-    public boolean isJsonLines() {
-        return jsonl;
-    }
-
     @Override
     public boolean hasNext() {
         if (next == null) {

@@ -1,7 +1,6 @@
 package fulgur.tokenizer;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import fulgur.io.Json;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -58,13 +57,9 @@ public final class Tokenizers {
         }
     }
 
-    /** Whether a tokenizer.json holds one of the model types this package reads (for error messages). */
+    /** The model type of a tokenizer.json without a "type" field: BPE when it has merges, Unigram when its vocab is a list. */
     static String modelType(JsonNode root) {
         JsonNode m = root.path("model");
         return m.hasNonNull("type") ? m.get("type").asText() : (m.has("merges") ? "BPE" : m.has("vocab") && m.get("vocab").isArray() ? "Unigram" : "(none)");
-    }
-
-    static JsonNode read(Path file) throws IOException {
-        return Json.read(file);
     }
 }
