@@ -16,14 +16,17 @@ import java.util.Map;
 import java.util.OptionalInt;
 
 /**
- * A Hugging Face {@code tokenizer.json} BPE tokenizer: GPT-2 style byte-level BPE (GPT-2, Llama 3, Qwen, ...) and
- * SentencePiece-style BPE with byte fallback (Llama 2, Mistral).
+ * A Hugging Face {@code tokenizer.json} tokenizer: BPE in the GPT-2 byte-level style (GPT-2, Llama 3, Qwen, ...) and
+ * the SentencePiece style with byte fallback (Llama 2, Mistral), Unigram (T5, ALBERT, converted SentencePiece models)
+ * and WordPiece (BERT).
  *
  * <p>Encoding follows the Hugging Face pipeline: added tokens are matched whole in the raw text (leftmost-longest),
- * the text between them is normalized, pre-tokenized (ByteLevel with GPT-2's split regex, {@code Split} with a
- * pattern such as Llama 3's, {@code Digits}, {@code Metaspace}, in a {@code Sequence}) and each piece is encoded by
- * the BPE model (merges by rank, {@code ignore_merges}, {@code byte_fallback}, unknown token). Decoding maps ids to
- * their vocabulary strings and runs the decoder (ByteLevel, ByteFallback, Fuse, Replace, Strip, Metaspace).
+ * the text between them is normalized (Unicode forms, BERT's normalizer, SentencePiece's precompiled rules, ...),
+ * pre-tokenized (ByteLevel with GPT-2's split regex, {@code Split} with a pattern such as Llama 3's, {@code Digits},
+ * {@code Metaspace}, BERT's, {@code Whitespace}, {@code Punctuation}, in a {@code Sequence}) and each piece is encoded
+ * by the model ({@code WordModel}: BPE merges by rank with {@code ignore_merges}, {@code byte_fallback} and the
+ * unknown token; the Unigram Viterbi segmentation; WordPiece's longest match first). Decoding maps ids to their
+ * vocabulary strings and runs the decoder (ByteLevel, ByteFallback, Fuse, Replace, Strip, Metaspace, WordPiece).
  * Post-processors (templates adding BOS) are not applied: {@link #encode(String)} returns the text's tokens only;
  * the BOS id the template names is reported by {@link #bosId()}.
  *
