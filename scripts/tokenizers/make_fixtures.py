@@ -2,8 +2,9 @@
 """Makes the tokenizer parity fixtures that fulgur's Java tokenizers are tested against.
 
 Trains tiny tokenizers on the repository's Shakespeare excerpt with the reference libraries -- SentencePiece
-Unigram and BPE models (tokenizer.model, with and without byte fallback, nmt_nfkc and identity normalization)
-and Hugging Face Unigram and WordPiece tokenizers (tokenizer.json) -- then encodes a list of tricky strings with
+Unigram and BPE models (tokenizer.model, with and without byte fallback, nmt_nfkc and identity normalization),
+Hugging Face Unigram and WordPiece tokenizers (tokenizer.json), and the nmt_nfkc Unigram model converted to
+tokenizer.json by tokenizers' converter where its dependencies are installed (Precompiled normalizer) -- then encodes a list of tricky strings with
 each, and packs the model files and the expected ids into one zip:
 
     fulgur-core/src/test/resources/fulgur/tokenizer/parity-fixtures.zip
@@ -94,6 +95,22 @@ def hf_wordpiece(path):
     return tok
 
 
+def hf_from_sentencepiece(spm_path, path):
+    """The SentencePiece Unigram model converted to tokenizer.json (Precompiled normalizer); None where the
+    converter's dependencies (protobuf for sentencepiece_model_pb2) are missing."""
+    try:
+        from tokenizers.implementations import SentencePieceUnigramTokenizer
+
+        tok = SentencePieceUnigramTokenizer.from_spm(spm_path)
+    except Exception as e:  # noqa: BLE001 - any missing piece of the converter skips this one fixture
+        print(f"skipping hf-unigram-precompiled: {e}", file=sys.stderr)
+        return None
+    tok.save(path)
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(path)
+
+
 def hf_cases(tok):
     ids = [tok.encode(s, add_special_tokens=False).ids for s in STRINGS]
     return ids, [tok.decode(i, skip_special_tokens=False) for i in ids]
@@ -122,6 +139,11 @@ def main():
             entry = name + "/tokenizer.model"
             files[entry] = path
             cases["tokenizers"][name] = {"file": entry, "ids": ids, "decoded": decoded}
+        converted = hf_from_sentencepiece(files["sp-unigram-nfkc/tokenizer.model"], os.path.join(work, "hf-unigram-precompiled.json"))
+        if converted is not None:
+            ids, decoded = hf_cases(converted)
+            files["hf-unigram-precompiled/tokenizer.json"] = os.path.join(work, "hf-unigram-precompiled.json")
+            cases["tokenizers"]["hf-unigram-precompiled"] = {"file": "hf-unigram-precompiled/tokenizer.json", "ids": ids, "decoded": decoded}
         for name, make in (("hf-unigram", hf_unigram), ("hf-wordpiece", hf_wordpiece)):
             path = os.path.join(work, name + ".json")
             ids, decoded = hf_cases(make(path))
