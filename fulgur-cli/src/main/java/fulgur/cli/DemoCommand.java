@@ -85,7 +85,7 @@ public final class DemoCommand implements Callable<Integer> {
         }
         System.out.println();
         long start = System.nanoTime();
-        Trainer.Result r = TrainCommand.run(d, m, cfg, out, false, null, null, false);
+        Trainer.Result r = TrainCommand.run(d, m, cfg, out, false, false, null, null, false);
         double secs = (System.nanoTime() - start) / 1e9;
         double bits = r.lastEval().getOrDefault("loss", Double.NaN) / Math.log(2);
         System.out.println();
@@ -130,7 +130,7 @@ public final class DemoCommand implements Callable<Integer> {
         System.out.println("(each sequence lists 4 key-value pairs, then asks for the values of keys seen earlier;");
         System.out.println(" chance accuracy is 1/16; knowing which values occur in the sequence gives 1/4; binding keys to values gives 1)");
         long start = System.nanoTime();
-        Trainer.Result r = TrainCommand.run(d, m, cfg, out, false, null, null, false);
+        Trainer.Result r = TrainCommand.run(d, m, cfg, out, false, false, null, null, false);
         double secs = (System.nanoTime() - start) / 1e9;
         System.out.println();
         System.out.println("summary");

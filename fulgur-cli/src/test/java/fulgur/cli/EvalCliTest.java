@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import fulgur.io.Json;
+import fulgur.io.ModelDirectoryWriter;
 import fulgur.tokenizer.TokenizerFiles;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -114,6 +115,8 @@ class EvalCliTest {
         Path ref = tmp.resolve("ref");
         assertThat(run("convert", run.toString(), ref.toString()).code()).isZero();
         assertThat(ref.resolve(TokenizerFiles.JSON)).exists();
+        assertThat(ref.resolve(TokenizerFiles.CONFIG)).exists();
+        assertThat(ref.resolve(ModelDirectoryWriter.MARKER)).content().contains(TokenizerFiles.JSON);
         CliTest.Run g = run("generate", "--model-dir", ref.toString(), "--prompt", "to be", "--max-tokens", "4", "--temperature", "0");
         assertThat(g.code()).as(g.err()).isZero();
         CliTest.Run ft = run("train", "--data", text.toString(), "--init", ref.toString(), "--steps", "1", "--batch-size", "2", "--seq-len", "16", "--out",
@@ -142,6 +145,10 @@ class EvalCliTest {
         assertThat(init.err()).contains("vocabulary has 2000 ids");
         // with the tokenizer named, it works again
         assertThat(run("generate", "--model-dir", big.toString(), "--tokenizer", tokJson.toString(), "--prompt", "x", "--max-tokens", "2").code()).isZero();
+        // converted over the earlier conversion, the model without tokenizer files does not inherit the old model's
+        assertThat(run("convert", big.toString(), ref.toString()).code()).isZero();
+        assertThat(ref.resolve(TokenizerFiles.JSON)).doesNotExist();
+        assertThat(ref.resolve(TokenizerFiles.CONFIG)).doesNotExist();
     }
 
     /** A byte-level BPE tokenizer.json (GPT-2's byte alphabet, no merges) with <|endoftext|> as id 256. */

@@ -32,10 +32,12 @@ final class WordPieceModel implements WordModel {
         Map<Integer, String> tokenOf = new HashMap<>(v.size() * 2);
         int maxId = -1;
         for (Map.Entry<String, JsonNode> e : v.properties()) {
-            if (!e.getValue().canConvertToInt() || e.getValue().asInt() < 0) {
-                throw ctx.malformed("WordPiece model.vocab: token \"" + e.getKey() + "\" has id " + e.getValue() + ", expected a non-negative integer");
+            JsonNode n = e.getValue();
+            if (!n.isIntegralNumber() || !n.canConvertToInt() || n.asInt() < 0 || n.asInt() >= HfTokenizer.MAX_VOCAB) {
+                throw ctx.malformed("WordPiece model.vocab: token \"" + e.getKey() + "\" has id " + n + ", expected an integer in [0, "
+                        + HfTokenizer.MAX_VOCAB + ")");
             }
-            int id = e.getValue().asInt();
+            int id = n.asInt();
             vocab.put(e.getKey(), id);
             tokenOf.putIfAbsent(id, e.getKey());
             maxId = Math.max(maxId, id);
