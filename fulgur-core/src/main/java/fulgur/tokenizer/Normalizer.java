@@ -24,8 +24,24 @@ sealed interface Normalizer permits Normalizer.Unicode, Normalizer.Lowercase, No
     record Lowercase() implements Normalizer {
         @Override
         public String normalize(String s) {
-            return s.toLowerCase(Locale.ROOT);
+            return lowercase(s);
         }
+    }
+
+    /**
+     * Lowercase character by character, as Rust's {@code char::to_lowercase} (which {@code tokenizers} uses): without
+     * the context rules of {@link String#toLowerCase}, so a word-final capital sigma becomes σ, not ς.
+     */
+    static String lowercase(String s) {
+        StringBuilder b = new StringBuilder(s.length());
+        s.codePoints().forEach(c -> {
+            if (c < 0x80) {
+                b.append((char) (c >= 'A' && c <= 'Z' ? c + 32 : c));
+            } else {
+                b.append(Character.toString(c).toLowerCase(Locale.ROOT));
+            }
+        });
+        return b.toString();
     }
 
     /** Prepends a string to non-empty text. */
@@ -87,7 +103,7 @@ sealed interface Normalizer permits Normalizer.Unicode, Normalizer.Lowercase, No
             if (stripAccents) {
                 out = new StripAccents().normalize(out);
             }
-            return lowercase ? out.toLowerCase(Locale.ROOT) : out;
+            return lowercase ? Normalizer.lowercase(out) : out;
         }
 
         /** Unicode White_Space, with tab, newline and carriage return (Rust's {@code char::is_whitespace}). */

@@ -68,7 +68,7 @@ public final class SentencePieceTokenizer implements Tokenizer {
         scores = new float[n];
         types = new Type[n];
         float min = Float.MAX_VALUE;
-        float max = Float.MIN_VALUE;
+        float max = Float.MIN_NORMAL; // FLT_MIN, as SentencePiece starts
         int unk = -1;
         Map<String, Integer> sp = new LinkedHashMap<>();
         for (int i = 0; i < n; i++) {

@@ -89,4 +89,12 @@ class WordModelsTest {
         assertThat(t.encode("Café")).containsExactly(9);
         assertThat(t.decode(new int[] {1, 2, 3, 6, 7, 8})).isEqualTo("unaffable! running");
     }
+
+    @Test
+    void lowercaseGoesCharacterByCharacterAsTokenizersDoes() {
+        // Rust's char::to_lowercase has no final-sigma rule: ΟΔΟΣ -> οδοσ (String.toLowerCase would end in ς)
+        assertThat(Normalizer.lowercase("ΟΔΟΣ Café İ")).isEqualTo("οδοσ café i\u0307");
+        assertThat(new Normalizer.Bert(false, false, false, true).normalize("ΟΔΟΣ")).isEqualTo("οδοσ");
+        assertThat(new Normalizer.Lowercase().normalize("ΟΔΟΣ")).isEqualTo("οδοσ");
+    }
 }
