@@ -14,10 +14,13 @@ each, and packs the model files and the expected ids into one zip:
 
 Needs python3 with `tokenizers` (0.23) and `sentencepiece` (0.2); no network. Run from anywhere:
 
-    python3 scripts/tokenizers/make_fixtures.py
+    python3 scripts/tokenizers/make_fixtures.py [--out FILE]
+
+(--out writes the zip elsewhere, e.g. on a machine whose output is copied back; put it at the path above.)
 
 The Java test fulgur.tokenizer.TokenizerParityTest reads the zip.
 """
+import argparse
 import json
 import os
 import sys
@@ -117,6 +120,10 @@ def hf_cases(tok):
 
 
 def main():
+    parser = argparse.ArgumentParser(description="Makes fulgur's tokenizer parity fixtures with tokenizers and sentencepiece.")
+    parser.add_argument("--out", default=OUT, help="the zip to write (default: %(default)s)")
+    out = os.path.abspath(parser.parse_args().out)
+
     import sentencepiece
     import tokenizers
 
@@ -150,15 +157,15 @@ def main():
             entry = name + "/tokenizer.json"
             files[entry] = path
             cases["tokenizers"][name] = {"file": entry, "ids": ids, "decoded": decoded}
-        os.makedirs(os.path.dirname(OUT), exist_ok=True)
-        with zipfile.ZipFile(OUT, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
             z.writestr("cases.json", json.dumps(cases, ensure_ascii=False, indent=1))
             for entry, path in sorted(files.items()):
                 z.write(path, entry)
-    size = os.path.getsize(OUT)
+    size = os.path.getsize(out)
     if size > LIMIT:
-        sys.exit(f"{OUT} is {size} bytes, more than the {LIMIT} allowed")
-    print(f"wrote {OUT} ({size} bytes): {', '.join(cases['tokenizers'])}")
+        sys.exit(f"{out} is {size} bytes, more than the {LIMIT} allowed")
+    print(f"wrote {out} ({size} bytes): {', '.join(cases['tokenizers'])}")
 
 
 if __name__ == "__main__":
