@@ -50,7 +50,7 @@ final class DistTrain {
                             System.out.printf("model: %s, %,d parameters (one replica per rank)%n", model.describe(), model.parameterCount());
                         }
                         DistributedTrainer t = trainer(pg, par, model, cfg, shared.forRank(pg.rank()), pg.rank() == 0 ? p.eval() : null, out,
-                                pg.rank() == 0 ? System.out : quiet).allowChangedSettings(allowChanges);
+                                pg.rank() == 0 ? System.out : quiet).allowChangedSettings(allowChanges).checkpointCompanions(p.tokenizerFiles());
                         return (pg.rank() == 0 ? t.outputLock(lock) : t).run(resume);
                     }
                 });
@@ -86,7 +86,8 @@ final class DistTrain {
                     where = "rank " + env.rank() + " on " + dev;
                 }
                 o.printf("model: %s, %,d parameters; %s%n", model.describe(), model.parameterCount(), where);
-                DistributedTrainer t = trainer(pg, par, model, cfg, GlobalBatches.own(p.train()), leader ? p.eval() : null, out, o).allowChangedSettings(allowChanges);
+                DistributedTrainer t = trainer(pg, par, model, cfg, GlobalBatches.own(p.train()), leader ? p.eval() : null, out, o).allowChangedSettings(allowChanges)
+                        .checkpointCompanions(p.tokenizerFiles());
                 r = (leader ? t.outputLock(lock) : t).run(resume);
             }
             Rendezvous.barrier(store, env, "train-done", timeout);
