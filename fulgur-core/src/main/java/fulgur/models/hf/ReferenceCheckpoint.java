@@ -13,6 +13,7 @@ import fulgur.nn.Int8Weights;
 import fulgur.tensor.DType;
 import fulgur.tensor.Device;
 import fulgur.tensor.Tensor;
+import fulgur.tokenizer.TokenizerFiles;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
@@ -128,6 +129,15 @@ public final class ReferenceCheckpoint {
      * sibling directory first, so a failure leaves {@code dir} as it was; nothing but model files is ever deleted.
      */
     public static void save(LanguageModel model, Path dir, DType dtype, long maxShardBytes, boolean overwrite) throws IOException {
+        save(model, dir, dtype, maxShardBytes, overwrite, List.of());
+    }
+
+    /**
+     * The same, with {@code tokenizerFiles} ({@link TokenizerFiles}) written beside the weights in the same step, so the
+     * directory is a self-contained model.
+     */
+    public static void save(LanguageModel model, Path dir, DType dtype, long maxShardBytes, boolean overwrite, List<Path> tokenizerFiles)
+            throws IOException {
         String json = model.configJson();
         Architecture arch = Architectures.forConfig(json);
         Map<String, Tensor> theirs = arch.toReference(model.module().stateDict(), json);
@@ -149,6 +159,7 @@ public final class ReferenceCheckpoint {
                 SafetensorsWriter.write(fresh.resolve(Safetensors.SINGLE_FILE), entries, meta);
             }
             AtomicFiles.writeString(fresh.resolve(CONFIG), referenceJson);
+            TokenizerFiles.copy(tokenizerFiles, fresh);
         });
     }
 

@@ -45,6 +45,10 @@ public record LlamaConfig(
     public static final String LLAMA = "llama";
     public static final String LINEAR_LLAMA = "linear_llama";
 
+    /** transformers' LlamaConfig defaults for the sizes a config.json may omit. */
+    static final java.util.Map<String, Object> REFERENCE_DEFAULTS = java.util.Map.of("vocab_size", 32000, "hidden_size", 4096, "intermediate_size", 11008,
+            "num_hidden_layers", 32, "num_attention_heads", 32);
+
     public LlamaConfig {
         if (modelType == null) {
             modelType = LLAMA;
@@ -174,7 +178,7 @@ public record LlamaConfig(
     }
 
     public static LlamaConfig parse(String json) {
-        return ConfigJson.parse(json, LlamaConfig.class, "Llama").validate();
+        return ConfigJson.parse(json, LlamaConfig.class, "Llama", REFERENCE_DEFAULTS).validate();
     }
 
     public String toJson() {

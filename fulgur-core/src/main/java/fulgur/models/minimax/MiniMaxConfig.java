@@ -61,6 +61,10 @@ public record MiniMaxConfig(
         @JsonProperty("output_router_logits") Boolean outputRouterLogits) {
 
 
+    /** transformers' MiniMaxConfig defaults for the sizes a config.json may omit. */
+    static final java.util.Map<String, Object> REFERENCE_DEFAULTS = java.util.Map.of("vocab_size", 32000, "hidden_size", 4096, "intermediate_size", 14336,
+            "num_hidden_layers", 32, "num_attention_heads", 32);
+
     public MiniMaxConfig {
         modelType = modelType == null ? "minimax" : modelType;
         numKeyValueHeads = numKeyValueHeads == null ? 8 : numKeyValueHeads;
@@ -245,7 +249,7 @@ public record MiniMaxConfig(
     }
 
     public static MiniMaxConfig parse(String json) {
-        return ConfigJson.parse(json, MiniMaxConfig.class, "MiniMax").validate();
+        return ConfigJson.parse(json, MiniMaxConfig.class, "MiniMax", REFERENCE_DEFAULTS).validate();
     }
 
     public String toJson() {

@@ -38,6 +38,13 @@ public record TnlConfig(
         @JsonProperty("eos_token_id") Integer eosTokenId) {
 
 
+    /**
+     * TransnormerConfig's defaults for the fields a config.json may omit (the official 385M model's sizes, init_std
+     * 0.02): absent, they take these values rather than 0.
+     */
+    public static final java.util.Map<String, Object> REFERENCE_DEFAULTS = java.util.Map.of("vocab_size", 64000, "decoder_embed_dim", 1024,
+            "decoder_layers", 24, "decoder_attention_heads", 8, "hidden_dim", 1024, "glu_dim", 2816, "init_std", 0.02);
+
     public TnlConfig {
         if (modelType == null) {
             modelType = "transnormer";
@@ -126,14 +133,14 @@ public record TnlConfig(
 
     public static TnlConfig read(Path file) {
         try {
-            return ConfigJson.parse(Files.readString(file), TnlConfig.class, "TransNormerLLM").validate();
+            return ConfigJson.parse(Files.readString(file), TnlConfig.class, "TransNormerLLM", REFERENCE_DEFAULTS).validate();
         } catch (IOException e) {
             throw new IllegalArgumentException("cannot read TransNormerLLM config " + file + ": " + e.getMessage(), e);
         }
     }
 
     public static TnlConfig parse(String json) {
-        return ConfigJson.parse(json, TnlConfig.class, "TransNormerLLM").validate();
+        return ConfigJson.parse(json, TnlConfig.class, "TransNormerLLM", REFERENCE_DEFAULTS).validate();
     }
 
     public String toJson() {
