@@ -129,4 +129,40 @@ public record TrainConfig(
     public LrSchedule lrSchedule() {
         return LrSchedule.of(schedule, lr, warmupSteps, steps, minLrFraction);
     }
+
+    /** This config with {@code steps} optimizer updates in total. */
+    public TrainConfig withSteps(long steps) {
+        return with("steps", steps);
+    }
+
+    /** This config with micro-batches of {@code batchSize} sequences of {@code seqLen} tokens. */
+    public TrainConfig withBatch(int batchSize, int seqLen) {
+        return with("batchSize", batchSize).with("seqLen", seqLen);
+    }
+
+    /** This config with peak learning rate {@code lr}, reached after {@code warmupSteps} steps of linear warmup. */
+    public TrainConfig withLr(double lr, long warmupSteps) {
+        return with("lr", lr).with("warmupSteps", warmupSteps);
+    }
+
+    /** This config evaluating every {@code evalEvery} steps (0: only at the end). */
+    public TrainConfig withEvalEvery(long evalEvery) {
+        return with("evalEvery", evalEvery);
+    }
+
+    /** A copy with one component replaced, by name: the withers stay right whatever components the record gains. */
+    private TrainConfig with(String component, Object value) {
+        var components = TrainConfig.class.getRecordComponents();
+        Object[] args = new Object[components.length];
+        Class<?>[] types = new Class<?>[components.length];
+        try {
+            for (int i = 0; i < components.length; i++) {
+                types[i] = components[i].getType();
+                args[i] = components[i].getName().equals(component) ? value : components[i].getAccessor().invoke(this);
+            }
+            return TrainConfig.class.getDeclaredConstructor(types).newInstance(args);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("cannot copy TrainConfig with " + component + " = " + value, e);
+        }
+    }
 }
