@@ -25,6 +25,10 @@ public record TrainConfig(
         long checkpointEvery,
         long seed) {
 
+    /**
+     * 1 000 steps of 16 × 128 tokens, AdamW (lr 3e-3, β 0.9/0.95, weight decay 0.1) with 50 warmup steps and a cosine
+     * to 10 %, clipping at 1, evaluation every 100 steps.
+     */
     public static TrainConfig defaults() {
         return new TrainConfig(1000, 16, 128, 1, 3e-3, 50, LrSchedule.Kind.COSINE, 0.1, 0.1, 0.9, 0.95, 1e-8, 1.0, 100, 0, 1234);
     }
@@ -32,6 +36,7 @@ public record TrainConfig(
     /** The most tokens one micro-batch may hold: its inputs and targets are Java arrays indexed by an int. */
     public static final long MAX_BATCH_TOKENS = Integer.MAX_VALUE - 8;
 
+    /** Checks every setting and throws one IllegalArgumentException naming every problem; returns this config. */
     public TrainConfig validate() {
         List<String> p = new ArrayList<>();
         if (steps <= 0) {
@@ -126,6 +131,7 @@ public record TrainConfig(
         }
     }
 
+    /** The learning rate of each step under these settings. */
     public LrSchedule lrSchedule() {
         return LrSchedule.of(schedule, lr, warmupSteps, steps, minLrFraction);
     }

@@ -42,6 +42,7 @@ public record LlamaConfig(
     public static final String LLAMA = "llama";
     public static final String LINEAR_LLAMA = "linear_llama";
 
+    /** Gives absent fields the reference implementation's defaults. */
     public LlamaConfig {
         if (modelType == null) {
             modelType = LLAMA;
@@ -73,12 +74,14 @@ public record LlamaConfig(
                 null, null, null, LINEAR_LLAMA.equals(modelType) ? "lightning" : null);
     }
 
+    /** The same config with {@code linear_attention_type} "lightning" (decay) or "basic" (none), for Linear-Llama. */
     public LlamaConfig withLinearAttentionType(String type) {
         return new LlamaConfig(modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads, headDim, hiddenAct,
                 maxPositionEmbeddings, initializerRange, rmsNormEps, ropeTheta, ropeScaling, attentionBias, mlpBias, tieWordEmbeddings, padTokenId,
                 bosTokenId, eosTokenId, type);
     }
 
+    /** The same config with the output projection tied to the token embedding, or not. */
     public LlamaConfig withTiedEmbeddings(boolean tied) {
         return new LlamaConfig(modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads, headDim, hiddenAct,
                 maxPositionEmbeddings, initializerRange, rmsNormEps, ropeTheta, ropeScaling, attentionBias, mlpBias, tied, padTokenId,
@@ -158,10 +161,12 @@ public record LlamaConfig(
         return this;
     }
 
+    /** Parses config.json text and {@link #validate() validates} it; the error names every problem at once. */
     public static LlamaConfig parse(String json) {
         return ConfigJson.parse(json, LlamaConfig.class, "Llama").validate();
     }
 
+    /** This config as config.json text, in the reference implementation's field names. */
     public String toJson() {
         return ConfigJson.write(this);
     }
