@@ -37,6 +37,10 @@ import java.util.function.BiFunction;
  * α·k. The MiniMax-01 paper writes α·(1/E)·Σ f_i m_i; we follow the released code's normalisation. transformers
  * concatenates all layers' logits before computing f and P; here each layer reports its own loss (sum or average
  * them in the model).
+ *
+ * <p>Where the experts run is a {@link Placement}: here, every expert on this device (the default), or spread over the
+ * ranks of a distributed run (expert parallelism, in fulgur-dist), which also decides the token fractions f_i of the
+ * load-balancing loss (the whole batch's, under data parallelism).
  */
 public final class MoeFeedForward extends Module {
 
@@ -68,9 +72,28 @@ public final class MoeFeedForward extends Module {
         }
     }
 
+    /**
+     * Where the experts of a layer run, and over which tokens the load-balancing loss counts. Implementations must keep
+     * gradients flowing to {@code x}, {@code weights} and the experts they run.
+     */
+    public interface Placement {
+        /**
+         * The layer's output [N, D]: for each token the sum over its k slots of the slot's gate weight times the chosen
+         * expert's output. {@code dispatch} groups the N·k (token, slot) pairs by expert; {@code weights} [N, k].
+         */
+        Tensor experts(MoeFeedForward layer, Tensor x, Moe.Dispatch dispatch, Tensor weights);
+
+        /**
+         * The weights f_i the load-balancing loss gives each expert's mean routing probability over this call's
+         * tokens, from this call's per-expert counts of (token, slot) pairs over {@code tokens} tokens.
+         */
+        double[] loadFractions(MoeFeedForward layer, int[] counts, int tokens);
+    }
+
     private final int dim;
     private final int hidden;
     private final Routing routing;
+    private Placement placement;
     private final Linear gate;
     private final ModuleList<MoeExpert> experts;
     private Tensor lastAuxLoss;
@@ -132,17 +155,16 @@ public final class MoeFeedForward extends Module {
 
         Moe.Dispatch dispatch = Moe.dispatch(top, e);
         int[] counts = dispatch.counts();
-        Tensor rows = Indexing.indexSelect(flat, 0, dispatch.tokens()); // [N·k, D], grouped by expert
-        Tensor hidden = Elementwise.mul(Activations.silu(expertMaps(rows, counts, MoeExpert::w1)), expertMaps(rows, counts, MoeExpert::w3));
-        Tensor ys = expertMaps(hidden, counts, MoeExpert::w2);
-        Tensor tokens = dispatch.tokens();
-        Tensor pairs = dispatch.pairs();
-        Tensor g = Views.reshape(Indexing.indexSelect(Views.reshape(weights, n * k), 0, pairs), n * k, 1);
-        Tensor out = Indexing.indexAdd(Tensor.zeros(ys.dtype(), x.device(), n, dim), 0, tokens, Elementwise.mul(ys, g));
+        Tensor out = placement != null ? placement.experts(this, flat, dispatch, weights) : localExperts(flat, dispatch, weights);
 
-        double[] f = new double[e];
-        for (int i = 0; i < e; i++) {
-            f[i] = (double) counts[i] / n;
+        double[] f;
+        if (placement != null) {
+            f = placement.loadFractions(this, counts, n);
+        } else {
+            f = new double[e];
+            for (int i = 0; i < e; i++) {
+                f[i] = (double) counts[i] / n;
+            }
         }
         Tensor meanProb = Reductions.mean(softmax, new int[] {0}, false); // [E]
         Tensor fraction = Tensor.of(meanProb.dtype(), f, e).to(x.device());
@@ -150,6 +172,31 @@ public final class MoeFeedForward extends Module {
         lastCounts = counts;
         lastLogits = logits;
         return Views.reshape(out, shape);
+    }
+
+    /**
+     * What {@link Placement#experts} computes, with every expert on this device: each runs on exactly its rows, the
+     * weighted outputs are index-added back.
+     */
+    public Tensor localExperts(Tensor flat, Moe.Dispatch dispatch, Tensor weights) {
+        int n = flat.size(0);
+        int k = routing.topK();
+        int[] counts = dispatch.counts();
+        Tensor rows = Indexing.indexSelect(flat, 0, dispatch.tokens()); // [N·k, D], grouped by expert
+        Tensor hidden = Elementwise.mul(Activations.silu(expertMaps(rows, counts, MoeExpert::w1)), expertMaps(rows, counts, MoeExpert::w3));
+        Tensor ys = expertMaps(hidden, counts, MoeExpert::w2);
+        Tensor g = Views.reshape(Indexing.indexSelect(Views.reshape(weights, n * k), 0, dispatch.pairs()), n * k, 1);
+        return Indexing.indexAdd(Tensor.zeros(ys.dtype(), flat.device(), n, dim), 0, dispatch.tokens(), Elementwise.mul(ys, g));
+    }
+
+    /** Runs the experts where {@code placement} says (null: every expert here, the default). */
+    public MoeFeedForward placement(Placement placement) {
+        this.placement = placement;
+        return this;
+    }
+
+    public Placement placement() {
+        return placement;
     }
 
     /** The auxiliary load-balancing loss of the last forward (a scalar in the graph; null before any forward). */

@@ -37,6 +37,15 @@ public final class Checkpoint {
 
     /** Saves {@code weights} (e.g. the f32 masters of a mixed-precision model) under the model's config. */
     public static void save(Path dir, Map<String, Tensor> weights, String configJson, Optimizer optimizer, Map<String, Object> trainerState) throws IOException {
+        save(dir, weights, configJson, optimizer, trainerState, Map.of());
+    }
+
+    /**
+     * {@link #save(Path, Map, String, Optimizer, Map)} with more tensor files in the same directory, swapped in with the
+     * rest (e.g. a distributed trainer's per-rank state), by file name.
+     */
+    public static void save(Path dir, Map<String, Tensor> weights, String configJson, Optimizer optimizer, Map<String, Object> trainerState,
+            Map<String, Map<String, Tensor>> extraFiles) throws IOException {
         Path parent = dir.toAbsolutePath().getParent();
         Files.createDirectories(parent);
         Path fresh = parent.resolve(dir.getFileName() + ".new");
@@ -47,6 +56,9 @@ public final class Checkpoint {
         AtomicFiles.writeString(fresh.resolve(CONFIG), configJson);
         if (optimizer != null) {
             TensorIo.save(fresh.resolve(OPTIMIZER), optimizer.state(), Map.of("step", step, "optimizer_step", Long.toString(optimizer.stepCount())));
+        }
+        for (Map.Entry<String, Map<String, Tensor>> f : extraFiles.entrySet()) {
+            TensorIo.save(fresh.resolve(f.getKey()), f.getValue(), Map.of("step", step));
         }
         AtomicFiles.writeString(fresh.resolve(STATE), Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(trainerState));
         Path old = parent.resolve(dir.getFileName() + ".old");
