@@ -16,8 +16,15 @@ import fulgur.tensor.Tensor;
 final class BatchLoadBalance {
     private BatchLoadBalance() {}
 
-    static double[] fractions(ProcessGroup tokenGroup, LossShare share, int[] counts, int tokens) {
+    static double[] fractions(fulgur.layers.MoeFeedForward layer, ProcessGroup tokenGroup, LossShare share, int[] counts, int tokens) {
         int e = counts.length;
+        if (!layer.isTraining()) {
+            double[] f = new double[e];
+            for (int i = 0; i < e; i++) {
+                f[i] = (double) counts[i] / tokens;
+            }
+            return f;
+        }
         long[] v = new long[e + 1];
         for (int i = 0; i < e; i++) {
             v[i] = counts[i];

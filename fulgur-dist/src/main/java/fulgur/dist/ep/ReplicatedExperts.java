@@ -23,6 +23,6 @@ public final class ReplicatedExperts implements MoeFeedForward.Placement {
 
     @Override
     public double[] loadFractions(MoeFeedForward layer, int[] counts, int tokens) {
-        return BatchLoadBalance.fractions(tokenGroup, share, counts, tokens);
+        return BatchLoadBalance.fractions(layer, tokenGroup, share, counts, tokens);
     }
 }

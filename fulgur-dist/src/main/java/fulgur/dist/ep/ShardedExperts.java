@@ -28,7 +28,7 @@ import java.util.function.Function;
  * Both all-to-alls are autograd ops whose backward is the reverse exchange, so the gradients of the rows return to
  * the tokens' ranks and the experts' weight gradients stay with their owners. A rank that receives no rows still
  * takes part in every exchange, forward and backward. The load-balancing loss counts the whole batch's tokens
- * ({@link BatchLoadBalance}).
+ * ({@link BatchLoadBalance}). Every forward is collective over the group, evaluation too: the ranks evaluate together.
  */
 public final class ShardedExperts implements MoeFeedForward.Placement {
     private final ProcessGroup group;
@@ -159,6 +159,6 @@ public final class ShardedExperts implements MoeFeedForward.Placement {
 
     @Override
     public double[] loadFractions(MoeFeedForward layer, int[] counts, int tokens) {
-        return BatchLoadBalance.fractions(tokenGroup, share, counts, tokens);
+        return BatchLoadBalance.fractions(layer, tokenGroup, share, counts, tokens);
     }
 }

@@ -124,6 +124,20 @@ public final class DistributedTrainer {
         return this;
     }
 
+    /**
+     * One clear line when the checkpoint in {@code checkpointDir} cannot be resumed with CO2 over {@code dp} replicas
+     * ({@code co2}) or with synchronous updates (all other checkpoints resume under any sharding). Reads the trainer state only.
+     */
+    public static void checkResumable(Path checkpointDir, boolean co2, int dp) throws IOException {
+        Path state = Checkpoint.resolve(checkpointDir).resolve(Checkpoint.STATE);
+        Map<String, Object> st = Json.mapper().readValue(Files.readString(state), new com.fasterxml.jackson.core.type.TypeReference<java.util.LinkedHashMap<String, Object>>() {});
+        try {
+            Co2Update.checkResumable(st, co2, dp);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(checkpointDir + ": " + e.getMessage(), e);
+        }
+    }
+
     /** One clear line for settings that do not go together; called before any work. */
     private void checkSettings() {
         if (co2 != null && zeroStage != 0) {
@@ -252,9 +266,11 @@ public final class DistributedTrainer {
                 }
                 boolean last = step == cfg.steps();
                 if ((cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) || last) {
-                    // every rank takes part: an update may first have to agree on the parameters to evaluate
-                    Map<String, Double> ev = update.evaluate(() -> leader() && evaluator != null ? evaluate() : null);
-                    if (ev != null) {
+                    // every rank takes part: an update may first have to agree on the parameters to evaluate, and
+                    // experts split over ranks evaluate together (each rank then has an evaluator)
+                    boolean together = experts != null && experts.isSharded();
+                    Map<String, Double> ev = update.evaluate(() -> (leader() || together) && evaluator != null ? evaluate() : null);
+                    if (ev != null && leader()) {
                         lastEval = ev;
                         listener.evalDone(new TrainingListener.Eval(step, lastEval));
                     }

@@ -34,14 +34,25 @@ class DataParallelUpdatesTest {
 
     /** A run of {@code world} ranks as dp × sp with the trainer configured by {@code setup}. */
     static void run(int dp, int sp, TrainConfig cfg, Path out, boolean resume, UnaryOperator<DistributedTrainer> setup) {
-        GlobalBatches.Shared shared = new GlobalBatches.Shared(new DistributedTrainerTest.RandomBatches(4, 26), dp * sp);
-        LocalWorld.run(dp * sp, T, pg -> {
-            try (TnlModel m = new TnlModel(DistributedTrainerTest.CONFIG, 11)) {
-                DistributedTrainer t = new DistributedTrainer(pg, dp, sp, SpAlgorithm.LASP2, m, cfg, shared.forRank(pg.rank()), null, out,
+        run(() -> new TnlModel(DistributedTrainerTest.CONFIG, 11), dp, sp, cfg, out, resume, setup);
+    }
+
+    static void run(java.util.function.Supplier<fulgur.models.LanguageModel> model, int dp, int sp, TrainConfig cfg, Path out, boolean resume,
+            UnaryOperator<DistributedTrainer> setup) {
+        run(model, dp, sp, cfg, out, resume, setup, null);
+    }
+
+    /** With {@code eval} (on every rank) when not null; returns rank 0's result. */
+    static DistributedTrainer.Result run(java.util.function.Supplier<fulgur.models.LanguageModel> model, int dp, int sp, TrainConfig cfg, Path out,
+            boolean resume, UnaryOperator<DistributedTrainer> setup, fulgur.train.Evaluator eval) {
+        GlobalBatches.Shared shared = new GlobalBatches.Shared(new DistributedTrainerTest.RandomBatches(cfg.batchSize(), cfg.seqLen()), dp * sp);
+        return LocalWorld.run(dp * sp, T, pg -> {
+            try (fulgur.models.LanguageModel m = model.get()) {
+                DistributedTrainer t = new DistributedTrainer(pg, dp, sp, SpAlgorithm.LASP2, m, cfg, shared.forRank(pg.rank()), eval, out,
                         new PrintStream(new ByteArrayOutputStream()), 700).listener(LOSSES);
                 return setup.apply(t).run(resume);
             }
-        });
+        }).get(0);
     }
 
     static List<Double> losses(Path dir) {
@@ -139,5 +150,44 @@ class DataParallelUpdatesTest {
         run(2, 1, constant(2), dir.resolve("sync"), false, t -> t);
         assertThatThrownBy(() -> run(2, 1, constant(3), dir.resolve("sync"), true, t -> t.co2(cfg)))
                 .hasStackTraceContaining("the checkpoint was not written by CO2 training");
+    }
+
+    static fulgur.models.minimax.MiniMaxModel minimax() {
+        String json = fulgur.models.minimax.MiniMaxConfig.small(DistributedTrainerTest.VOCAB, 16, 2, 2).toJson()
+                .replaceAll("\"num_local_experts\" : [0-9]+", "\"num_local_experts\" : 4")
+                .replaceAll("\"router_aux_loss_coef\" : [0-9.eE-]+", "\"router_aux_loss_coef\" : 0.1");
+        return new fulgur.models.minimax.MiniMaxModel(fulgur.models.minimax.MiniMaxConfig.parse(json), 3);
+    }
+
+    @Test
+    void splitExpertsTrainLikeOneRankAndCheckpointTheWholeModel(@TempDir Path dir) throws Exception {
+        TrainConfig cfg = new TrainConfig(3, 4, 12, 1, 3e-3, 0, LrSchedule.Kind.CONSTANT, 0.1, 0.1, 0.9, 0.95, 1e-8, 1.0, 0, 0, 11);
+        Path single = dir.resolve("single");
+        fulgur.train.Evaluator eval = fulgur.train.Trainer.lossOn(List.of(new DistributedTrainerTest.RandomBatches(2, 12).next()));
+        fulgur.train.Trainer.Result one;
+        try (fulgur.models.minimax.MiniMaxModel m = minimax()) {
+            one = new fulgur.train.Trainer(m, cfg, new DistributedTrainerTest.RandomBatches(4, 12), eval, single, new PrintStream(new ByteArrayOutputStream()))
+                    .listener(LOSSES).run(false);
+        }
+        Path split = dir.resolve("split");
+        DistributedTrainer.Result many = run(DataParallelUpdatesTest::minimax, 4, 1, cfg, split, false, t -> t.expertParallel(2), eval);
+        assertClose(losses(split), losses(single), 2e-6);
+        // the ranks evaluate together (each holds half the experts)
+        assertThat(many.lastEval().get("loss")).isCloseTo(one.lastEval().get("loss"), org.assertj.core.data.Offset.offset(1e-5));
+        // the checkpoint holds every expert, gathered from the ranks that hold them, as the single-process run writes it
+        assertSameFiles(split.resolve("checkpoint"), single.resolve("checkpoint"));
+        Map<String, Tensor> a = TensorIo.load(split.resolve("checkpoint").resolve(Checkpoint.MODEL)).tensors();
+        Map<String, Tensor> b = TensorIo.load(single.resolve("checkpoint").resolve(Checkpoint.MODEL)).tensors();
+        for (String k : b.keySet()) {
+            assertThat(fulgur.dist.TestArrays.maxRelErr(a.get(k).toDoubleArray(), b.get(k).toDoubleArray())).as(k).isLessThan(1e-4);
+        }
+        // and another split resumes it
+        TrainConfig longer = new TrainConfig(5, 4, 12, 1, 3e-3, 0, LrSchedule.Kind.CONSTANT, 0.1, 0.1, 0.9, 0.95, 1e-8, 1.0, 0, 0, 11);
+        run(DataParallelUpdatesTest::minimax, 4, 1, longer, split, true, t -> t.expertParallel(4));
+        try (fulgur.models.minimax.MiniMaxModel m = minimax()) {
+            new fulgur.train.Trainer(m, longer, new DistributedTrainerTest.RandomBatches(4, 12), null, single, new PrintStream(new ByteArrayOutputStream()))
+                    .listener(LOSSES).run(true);
+        }
+        assertClose(losses(split), losses(single), 2e-5);
     }
 }
