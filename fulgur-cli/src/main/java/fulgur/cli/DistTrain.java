@@ -9,9 +9,9 @@ import fulgur.dist.store.Rendezvous;
 import fulgur.dist.store.TcpStore;
 import fulgur.dist.train.DistributedTrainer;
 import fulgur.dist.train.GlobalBatches;
+import fulgur.io.DirectoryLock;
 import fulgur.models.Architectures;
 import fulgur.models.LanguageModel;
-import fulgur.train.Checkpoint;
 import fulgur.train.TrainConfig;
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -26,7 +26,7 @@ final class DistTrain {
     private DistTrain() {}
 
     static DistributedTrainer.Result run(DataOptions data, ModelOptions modelOpts, ParallelOptions par, TrainConfig cfg, Path out, boolean resume,
-            fulgur.tensor.DType precision) throws Exception {
+            boolean allowChanges, fulgur.tensor.DType precision) throws Exception {
         par.validate();
         int world = par.world();
         Duration timeout = Duration.ofSeconds(par.timeoutSeconds);
@@ -39,34 +39,39 @@ final class DistTrain {
                 throw new IllegalArgumentException("the local backend runs all " + world + " ranks as threads of this one process, but this process was started as rank "
                         + env.rank() + " of " + env.worldSize() + " (" + env.source() + "); use --backend nccl under 'fulgur launch', or drop the launcher");
             }
-            DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
-            String mc = modelConfig(modelOpts, p, out, resume, cfg.seed());
-            System.out.println("data: " + p.description());
-            copyTokenizer(p, out);
-            GlobalBatches.Shared shared = new GlobalBatches.Shared(p.train(), world);
-            PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
-            if (!par.link().isFree()) {
-                System.out.println("local backend: simulated link of " + par.link());
-            }
-            List<DistributedTrainer.Result> rs;
-            try (LocalWorld lw = new LocalWorld(world, timeout, par.link())) {
-                rs = lw.runAll(pg -> {
-                    try (LanguageModel model = resume ? Architectures.forConfig(mc).build(mc, cfg.seed()) : modelOpts.create(mc, cfg.seed())) {
-                        if (pg.rank() == 0) {
-                            System.out.printf("model: %s, %,d parameters (one replica per rank)%n", model.describe(), model.parameterCount());
-                        }
-                        return trainer(pg, par, model, cfg, shared.forRank(pg.rank()), pg.rank() == 0 || par.ep > 1 ? p.eval() : null, out, pg.rank() == 0 ? System.out : quiet,
-                                precision).run(resume);
-                    }
-                });
-            } catch (fulgur.dist.DistException e) {
-                // settings every rank refuses alike (experts that do not split, ...): their one line, not the rank's failure
-                if (e.getCause() instanceof IllegalArgumentException bad) {
-                    throw bad;
+            // all ranks are threads of this process: it holds the output directory for rank 0, which alone writes there
+            try (DirectoryLock lock = DirectoryLock.acquire(out, "train", System.out::println)) {
+                DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
+                String mc = modelConfig(modelOpts, p, out, resume, cfg.seed());
+                System.out.println("data: " + p.description());
+                copyTokenizer(p, out);
+                GlobalBatches.Shared shared = new GlobalBatches.Shared(p.train(), world);
+                PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
+                if (!par.link().isFree()) {
+                    System.out.println("local backend: simulated link of " + par.link());
                 }
-                throw e;
+                List<DistributedTrainer.Result> rs;
+                try (LocalWorld lw = new LocalWorld(world, timeout, par.link())) {
+                    rs = lw.runAll(pg -> {
+                        try (LanguageModel model = resume ? Architectures.forConfig(mc).build(mc, cfg.seed()) : modelOpts.create(mc, cfg.seed())) {
+                            if (pg.rank() == 0) {
+                                System.out.printf("model: %s, %,d parameters (one replica per rank)%n", model.describe(), model.parameterCount());
+                            }
+                            // split experts evaluate on every rank together
+                            DistributedTrainer t = trainer(pg, par, model, cfg, shared.forRank(pg.rank()), pg.rank() == 0 || par.ep > 1 ? p.eval() : null, out,
+                                    pg.rank() == 0 ? System.out : quiet, precision).allowChangedSettings(allowChanges);
+                            return (pg.rank() == 0 ? t.outputLock(lock) : t).run(resume);
+                        }
+                    });
+                } catch (fulgur.dist.DistException e) {
+                    // settings every rank refuses alike (experts that do not split, ...): their one line, not the rank's failure
+                    if (e.getCause() instanceof IllegalArgumentException bad) {
+                        throw bad;
+                    }
+                    throw e;
+                }
+                return report(rs.get(0), out);
             }
-            return report(rs.get(0), out);
         }
         DistEnv env = DistEnv.fromEnvironment();
         if (env.worldSize() != world) {
@@ -75,7 +80,9 @@ final class DistTrain {
         }
         boolean leader = env.rank() == 0;
         PrintStream o = leader ? System.out : new PrintStream(OutputStream.nullOutputStream());
-        try (TcpStore store = Rendezvous.join(env, timeout);
+        // rank 0 alone writes under OUT, and holds it from the start: a second job on the same directory stops here
+        try (DirectoryLock lock = leader ? DirectoryLock.acquire(out, "train", System.out::println) : null;
+             TcpStore store = Rendezvous.join(env, timeout);
              NcclProcessGroup pg = NcclProcessGroup.create(store, env.rank(), env.worldSize(), env.localRank(), timeout)) {
             DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
             String mc = modelConfig(modelOpts, p, out, resume, cfg.seed());
@@ -95,7 +102,9 @@ final class DistTrain {
                 }
                 o.printf("model: %s, %,d parameters; %s%n", model.describe(), model.parameterCount(), where);
                 // split experts evaluate on every rank together
-                r = trainer(pg, par, model, cfg, GlobalBatches.own(p.train()), leader || par.ep > 1 ? p.eval() : null, out, o, precision).run(resume);
+                DistributedTrainer t = trainer(pg, par, model, cfg, GlobalBatches.own(p.train()), leader || par.ep > 1 ? p.eval() : null, out, o, precision)
+                        .allowChangedSettings(allowChanges);
+                r = (leader ? t.outputLock(lock) : t).run(resume);
             }
             Rendezvous.barrier(store, env, "train-done", timeout);
             return leader ? report(r, out) : r;
@@ -113,7 +122,7 @@ final class DistTrain {
 
     private static String modelConfig(ModelOptions modelOpts, DataOptions.Prepared p, Path out, boolean resume, long seed) {
         if (resume) {
-            return Architectures.read(Checkpoint.resolve(out.resolve("checkpoint")).resolve(Checkpoint.CONFIG));
+            return modelOpts.resumed(out.resolve("checkpoint"), p.vocab(), seed, modelOpts.given);
         }
         return modelOpts.build(p.vocab(), seed);
     }

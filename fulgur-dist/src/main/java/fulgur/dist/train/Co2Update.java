@@ -25,6 +25,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.DoubleConsumer;
 import java.util.function.Supplier;
 
 /**
@@ -99,11 +100,23 @@ final class Co2Update implements ParameterUpdate {
     }
 
     @Override
-    public double step(double lr, double gradClip) {
+    public double step(double lr, double gradClip, DoubleConsumer beforeUpdate) {
         if (mp != null) {
             mp.syncGrads();
         }
-        double norm = gradClip > 0 ? GradClip.clipGlobalNorm(opt.parameters(), gradClip) : GradClip.globalNorm(opt.parameters());
+        // each replica has its own gradient: the check gets their root mean square, non-finite when any replica's is
+        double norm = GradClip.globalNorm(opt.parameters());
+        beforeUpdate.accept(Math.sqrt(meanOverReplicas(norm * norm)));
+        if (gradClip > 0 && norm > gradClip) {
+            double scale = gradClip / (norm + 1e-6);
+            try (var off = fulgur.autograd.GradMode.noGrad(); Scope s = Scope.open("clip")) {
+                for (Parameter p : opt.parameters()) {
+                    if (p.grad() != null) {
+                        p.grad().copyFrom(p.grad().mul(scale));
+                    }
+                }
+            }
+        }
         opt.setLr(lr);
         opt.step();
         if (mp != null) {
@@ -111,6 +124,15 @@ final class Co2Update implements ParameterUpdate {
         }
         co2.afterInnerStep();
         return norm;
+    }
+
+    /** The mean of {@code v} over the replicas (collective over the world; a replica's sequence ranks hold the same value). */
+    private double meanOverReplicas(double v) {
+        try (Scope s = Scope.open("co2 norm")) {
+            Tensor t = Tensor.of(DType.F64, new double[] {v}, 1);
+            grid.world().allReduce(t, fulgur.dist.ReduceOp.SUM).await();
+            return t.item() / grid.world().size();
+        }
     }
 
     @Override

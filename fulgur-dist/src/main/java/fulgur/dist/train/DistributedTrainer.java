@@ -64,6 +64,8 @@ public final class DistributedTrainer {
     private int zeroStage;
     private Co2Config co2;
     private int ep = 1;
+    private boolean allowChangedSettings;
+    private fulgur.io.DirectoryLock heldLock;
 
     public DistributedTrainer(ProcessGroup world, int dp, int sp, SpAlgorithm algorithm, CausalLM model, TrainConfig cfg, GlobalBatches data,
             Evaluator evaluator, Path outDir, PrintStream out, long bucketElements) {
@@ -82,6 +84,18 @@ public final class DistributedTrainer {
         this.outDir = outDir;
         this.listener = TrainingListener.printing(out);
         this.bucketElements = bucketElements;
+    }
+
+    /** Lets a resumed run change settings the checkpoint recorded (see {@link fulgur.train.Trainer#allowChangedSettings}). */
+    public DistributedTrainer allowChangedSettings(boolean on) {
+        this.allowChangedSettings = on;
+        return this;
+    }
+
+    /** The output directory's lock, held by the caller (rank 0 only); without it rank 0 takes its own for the run. */
+    public DistributedTrainer outputLock(fulgur.io.DirectoryLock held) {
+        this.heldLock = held;
+        return this;
     }
 
     private boolean leader() {
@@ -166,7 +180,8 @@ public final class DistributedTrainer {
     }
 
     public Result run(boolean resume) {
-        try {
+        try (fulgur.io.DirectoryLock lock = !leader() ? null
+                : heldLock != null ? heldLock.borrow(outDir) : fulgur.io.DirectoryLock.acquire(outDir, "train", listener::message)) {
             return runChecked(resume);
         } catch (IOException e) {
             throw new UncheckedIOException("training output under " + outDir + ": " + e.getMessage(), e);
@@ -183,6 +198,7 @@ public final class DistributedTrainer {
             resumed = Checkpoint.load(ckpt, model, null); // f32 weights first; the update casts, shards or splits them
             Co2Update.checkResumable(resumed, co2 != null, grid.dp());
             step = ((Number) resumed.get("step")).longValue();
+            fulgur.train.ResumeCheck.check(cfg, resumed, ckpt, allowChangedSettings, leader() ? listener::message : line -> {});
             tokens = ((Number) resumed.getOrDefault("tokens", 0)).longValue();
             @SuppressWarnings("unchecked")
             Map<String, Object> ds = (Map<String, Object>) resumed.get("data");
@@ -212,6 +228,7 @@ public final class DistributedTrainer {
         Map<String, Double> lastEval = Map.of();
         long t0 = System.nanoTime();
         long startTokens = tokens;
+        long lastSaved = step;
         fulgur.backend.DeviceRuntime backend = fulgur.backend.Backends.runtime(model.module().device());
         backend.resetPeakMemory();
         if (leader()) {
@@ -252,13 +269,14 @@ public final class DistributedTrainer {
                         lossSum += loss.item();
                     }
                 }
-                double gradNorm = update.step(lr, cfg.gradClip());
+                // every rank knows the loss and the gradient norm, so all of them stop together, before the update
+                lastLoss = allReduceSum(lossSum) / (update.localUpdates() ? grid.dp() : 1);
+                double stepLoss = lastLoss;
+                long saved = lastSaved;
+                long stepNumber = step + 1;
+                double gradNorm = update.step(lr, cfg.gradClip(), norm -> fulgur.train.Divergence.checkStep(stepNumber, stepLoss, norm, model.module(), saved));
                 step++;
                 tokens += tokensPerStep;
-                lastLoss = allReduceSum(lossSum) / (update.localUpdates() ? grid.dp() : 1);
-                if (!Double.isFinite(lastLoss)) {
-                    throw new IllegalStateException("training diverged at step " + step + ": loss is " + lastLoss + " (try a lower learning rate)");
-                }
                 if (leader()) {
                     double tps = (tokens - startTokens) / Math.max((System.nanoTime() - t0) / 1e9, 1e-9);
                     listener.stepDone(new TrainingListener.Step(step, tokens, lastLoss, lr, gradNorm, tps, (System.nanoTime() - stepStart) / 1e9,
@@ -270,6 +288,9 @@ public final class DistributedTrainer {
                     // experts split over ranks evaluate together (each rank then has an evaluator)
                     boolean together = experts != null && experts.isSharded();
                     Map<String, Double> ev = update.evaluate(() -> (leader() || together) && evaluator != null ? evaluate() : null);
+                    if (ev != null) {
+                        fulgur.train.Divergence.checkEval(step, ev, model.module(), lastSaved);
+                    }
                     if (ev != null && leader()) {
                         lastEval = ev;
                         listener.evalDone(new TrainingListener.Eval(step, lastEval));
@@ -285,6 +306,7 @@ public final class DistributedTrainer {
                     parallel.putAll(update.describe());
                     st.put("parallel", parallel);
                     update.save(ckpt, model.configJson(), st);
+                    lastSaved = step;
                     if (leader()) {
                         listener.checkpointSaved(step, ckpt);
                     }

@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.function.DoubleConsumer;
 import java.util.function.Supplier;
 
 /**
@@ -22,8 +23,12 @@ interface ParameterUpdate extends AutoCloseable {
     /** The backward of one micro-batch's (weighted) loss, communicating gradients as this update does. */
     void backward(Tensor loss, boolean lastMicroBatch, Autograd.Free free);
 
-    /** The optimizer step at {@code lr}, clipping the gradient norm to {@code gradClip} (0: none); returns the norm before clipping. */
-    double step(double lr, double gradClip);
+    /**
+     * The optimizer step at {@code lr}, clipping the gradient norm to {@code gradClip} (0: none); returns the norm before
+     * clipping. {@code beforeUpdate} gets that norm before any parameter changes, the same value on every rank (it may
+     * throw to stop the run there, all ranks together).
+     */
+    double step(double lr, double gradClip, DoubleConsumer beforeUpdate);
 
     /** Whether each data replica updates its own parameters (CO2): a replica's loss is then the mean over its own rows. */
     default boolean localUpdates() {

@@ -13,6 +13,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.function.DoubleConsumer;
 
 /**
  * ZeRO over the whole world ({@link ShardedAdamW}): every rank holds whole parameters but only its slices of the
@@ -44,8 +45,8 @@ final class ShardedUpdate implements ParameterUpdate {
     }
 
     @Override
-    public double step(double lr, double gradClip) {
-        return zero.step(lr, gradClip);
+    public double step(double lr, double gradClip, DoubleConsumer beforeUpdate) {
+        return zero.step(lr, gradClip, beforeUpdate);
     }
 
     @Override

@@ -23,6 +23,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.DoubleConsumer;
 
 /**
  * Synchronous data parallelism: the gradients are summed over the world while the backward runs
@@ -91,7 +92,7 @@ final class SynchronousUpdate implements ParameterUpdate {
     }
 
     @Override
-    public double step(double lr, double gradClip) {
+    public double step(double lr, double gradClip, DoubleConsumer beforeUpdate) {
         if (mp != null) {
             mp.syncGrads();
         }
@@ -115,6 +116,7 @@ final class SynchronousUpdate implements ParameterUpdate {
                 norm = Math.sqrt(d * d + t.item());
             }
         }
+        beforeUpdate.accept(norm);
         if (gradClip > 0 && Double.isFinite(norm) && norm > gradClip) {
             double scale = gradClip / (norm + 1e-6);
             try (var off = fulgur.autograd.GradMode.noGrad(); Scope s = Scope.open("clip")) {

@@ -306,12 +306,21 @@ public final class ShardedAdamW implements GradientHook, AutoCloseable {
      * before clipping.
      */
     public double step(double lr, double gradClip) {
+        return step(lr, gradClip, norm -> {});
+    }
+
+    /**
+     * {@link #step(double, double)}, handing the gradient norm (the same on every rank) to {@code beforeUpdate} before
+     * anything changes; it may throw to stop there.
+     */
+    public double step(double lr, double gradClip, java.util.function.DoubleConsumer beforeUpdate) {
         if (!accumulated) {
             throw new IllegalStateException("ZeRO step: no gradients were reduced since the last step (call backward first)");
         }
         double norm;
         try (Scope s = Scope.open("zero step"); var off = GradMode.noGrad()) {
             norm = globalNorm();
+            beforeUpdate.accept(norm);
             if (gradClip > 0 && Double.isFinite(norm) && norm > gradClip) {
                 double scale = gradClip / (norm + 1e-6);
                 for (Tensor g : grad) {

@@ -152,6 +152,49 @@ class DataParallelUpdatesTest {
                 .hasStackTraceContaining("the checkpoint was not written by CO2 training");
     }
 
+    @Test
+    void aNonFiniteStepStopsEveryRankTogetherBeforeAnyUpdate(@TempDir Path dir) {
+        Map<String, UnaryOperator<DistributedTrainer>> updates = new java.util.LinkedHashMap<>();
+        updates.put("synchronous", t -> t);
+        updates.put("zero2", t -> t.zero(2));
+        updates.put("co2", t -> t.co2(new Co2Config(2, 1, 0, 0, 1, 1)));
+        updates.forEach((name, setup) -> {
+            Path out = dir.resolve(name);
+            GlobalBatches.Shared shared = new GlobalBatches.Shared(new DistributedTrainerTest.RandomBatches(4, 26), 2);
+            String[] stopped = new String[2];
+            // only the second rank's weights hold a NaN: the first rank's own gradient (its only one under CO2) is finite
+            assertThatThrownBy(() -> LocalWorld.run(2, T, pg -> {
+                try (TnlModel m = new TnlModel(DistributedTrainerTest.CONFIG, 11)) {
+                    if (pg.rank() == 1) {
+                        Tensor w = m.namedParameters().values().iterator().next().value();
+                        w.narrow(0, 0, 1).copyFrom(Tensor.full(DType.F32, Double.NaN, w.narrow(0, 0, 1).shape()));
+                    }
+                    DistributedTrainer t = new DistributedTrainer(pg, 2, 1, SpAlgorithm.LASP2, m, constant(3), shared.forRank(pg.rank()), null, out,
+                            new PrintStream(new ByteArrayOutputStream()), 700);
+                    return setup.apply(t).run(false);
+                } catch (IllegalStateException e) {
+                    stopped[pg.rank()] = e.getMessage();
+                    throw e;
+                }
+            })).as(name).hasStackTraceContaining("training diverged at step 1");
+            for (String message : stopped) {
+                assertThat(message).as(name).startsWith("training diverged at step 1: the loss is NaN and the gradient norm is NaN")
+                        .contains("no checkpoint was saved");
+            }
+            assertThat(out.resolve("checkpoint")).as(name).doesNotExist();
+        });
+    }
+
+    @Test
+    void resumingWithOtherSettingsIsRefusedNamingThem(@TempDir Path dir) {
+        run(2, 1, constant(2), dir, false, t -> t.zero(1));
+        TrainConfig other = new TrainConfig(3, 4, 26, 2, 1e-3, 0, LrSchedule.Kind.CONSTANT, 0.1, 0.1, 0.9, 0.95, 1e-8, 1.0, 0, 0, 11);
+        assertThatThrownBy(() -> run(2, 1, other, dir, true, t -> t.zero(1)))
+                .hasStackTraceContaining("with different settings: lr 0.001 (checkpoint: 0.003)");
+        run(2, 1, other, dir, true, t -> t.zero(1).allowChangedSettings(true));
+        assertThat(losses(dir)).hasSize(3);
+    }
+
     static fulgur.models.minimax.MiniMaxModel minimax() {
         String json = fulgur.models.minimax.MiniMaxConfig.small(DistributedTrainerTest.VOCAB, 16, 2, 2).toJson()
                 .replaceAll("\"num_local_experts\" : [0-9]+", "\"num_local_experts\" : 4")
