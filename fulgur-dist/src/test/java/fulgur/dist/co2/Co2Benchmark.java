@@ -40,8 +40,9 @@ import java.util.Locale;
  * </ul>
  *
  * <pre>java --add-modules jdk.incubator.vector -cp fulgur.jar:fulgur-dist-tests.jar fulgur.dist.co2.Co2Benchmark --data FILE
- *     [--part quality,speed] [--runs sync,4/1/0.2,12/1/0.2] [--ranks 4] [--dim 64] [--layers 2] [--heads 4] [--seq-len 128]
- *     [--batch 16] [--steps 360] [--lr 3e-3] [--seed 1] [--gbps 0,1,0.2,0.05] [--latency-us 50] [--rounds 2] [--speed-steps 36]</pre>
+ *     [--part quality,speed] [--runs sync,1/0/0,4/0/0.2,4/1/0.2,4/1/0,12/1/0.2,12/1/0] [--ranks 4] [--dim 64] [--layers 2]
+ *     [--heads 4] [--seq-len 128] [--batch 16] [--steps 360] [--lr 3e-3] [--seed 1] [--gbps 0,0.05,0.02,0.01] [--latency-us 50]
+ *     [--rounds 4] [--speed-steps 36]</pre>
  * {@code --runs}: the quality runs, {@code sync} or τ/staleness/outer momentum (outer lr 1, no clipping, no penalty).
  */
 public final class Co2Benchmark {
@@ -50,37 +51,61 @@ public final class Co2Benchmark {
     private record Settings(int ranks, int dim, int layers, int heads, int seqLen, int batch, int steps, double lr, long seed) {}
 
     public static void main(String[] args) throws Exception {
+        try {
+            bench(args);
+        } catch (IllegalArgumentException e) {
+            System.err.println("Co2Benchmark: " + e.getMessage());
+            System.exit(2);
+        }
+    }
+
+    private static void bench(String[] args) throws Exception {
         Path data = null;
         List<String> parts = List.of("quality", "speed");
-        List<String> runs = List.of("sync", "4/1/0.2", "12/1/0.2");
-        int ranks = 4, dim = 64, layers = 2, heads = 4, seqLen = 128, batch = 16, steps = 360, rounds = 2, speedSteps = 36;
+        List<String> runs = List.of("sync", "1/0/0", "4/0/0.2", "4/1/0.2", "4/1/0", "12/1/0.2", "12/1/0");
+        int ranks = 4, dim = 64, layers = 2, heads = 4, seqLen = 128, batch = 16, steps = 360, rounds = 4, speedSteps = 36;
         double lr = 3e-3, latencyUs = 50;
         long seed = 1;
-        double[] gbps = {0, 1, 0.2, 0.05};
+        double[] gbps = {0, 0.05, 0.02, 0.01};
         for (int i = 0; i < args.length; i += 2) {
+            if (i + 1 >= args.length) {
+                throw new IllegalArgumentException(args[i] + " needs a value");
+            }
             String v = args[i + 1];
-            switch (args[i]) {
-                case "--data" -> data = Path.of(v);
-                case "--part" -> parts = List.of(v.split(","));
-                case "--runs" -> runs = List.of(v.split(","));
-                case "--ranks" -> ranks = Integer.parseInt(v);
-                case "--dim" -> dim = Integer.parseInt(v);
-                case "--layers" -> layers = Integer.parseInt(v);
-                case "--heads" -> heads = Integer.parseInt(v);
-                case "--seq-len" -> seqLen = Integer.parseInt(v);
-                case "--batch" -> batch = Integer.parseInt(v);
-                case "--steps" -> steps = Integer.parseInt(v);
-                case "--lr" -> lr = Double.parseDouble(v);
-                case "--seed" -> seed = Long.parseLong(v);
-                case "--gbps" -> gbps = Arrays.stream(v.split(",")).mapToDouble(Double::parseDouble).toArray();
-                case "--latency-us" -> latencyUs = Double.parseDouble(v);
-                case "--rounds" -> rounds = Integer.parseInt(v);
-                case "--speed-steps" -> speedSteps = Integer.parseInt(v);
-                default -> throw new IllegalArgumentException("unknown option " + args[i]);
+            try {
+                switch (args[i]) {
+                    case "--data" -> data = Path.of(v);
+                    case "--part" -> parts = List.of(v.split(","));
+                    case "--runs" -> runs = List.of(v.split(","));
+                    case "--ranks" -> ranks = Integer.parseInt(v);
+                    case "--dim" -> dim = Integer.parseInt(v);
+                    case "--layers" -> layers = Integer.parseInt(v);
+                    case "--heads" -> heads = Integer.parseInt(v);
+                    case "--seq-len" -> seqLen = Integer.parseInt(v);
+                    case "--batch" -> batch = Integer.parseInt(v);
+                    case "--steps" -> steps = Integer.parseInt(v);
+                    case "--lr" -> lr = Double.parseDouble(v);
+                    case "--seed" -> seed = Long.parseLong(v);
+                    case "--gbps" -> gbps = Arrays.stream(v.split(",")).mapToDouble(Double::parseDouble).toArray();
+                    case "--latency-us" -> latencyUs = Double.parseDouble(v);
+                    case "--rounds" -> rounds = Integer.parseInt(v);
+                    case "--speed-steps" -> speedSteps = Integer.parseInt(v);
+                    default -> throw new IllegalArgumentException("unknown option " + args[i]);
+                }
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException(args[i] + ": not a number: '" + v + "'");
             }
         }
         if (data == null || !Files.isRegularFile(data)) {
             throw new IllegalArgumentException("--data FILE: a text file to train on");
+        }
+        for (String r : runs) {
+            if (!r.equals("sync") && !r.matches("[1-9][0-9]*/[01]/[0-9.]+")) {
+                throw new IllegalArgumentException("--runs: '" + r + "' is neither sync nor τ/staleness/outer momentum (e.g. 12/1/0.2)");
+            }
+        }
+        if (steps < 1 || speedSteps <= 12 || rounds < 1 || ranks < 2 || batch % ranks != 0) {
+            throw new IllegalArgumentException("--steps and --rounds must be >= 1, --speed-steps > 12 (the first 12 are not timed), --ranks >= 2 dividing --batch");
         }
         Tokenizer tok = ByteTokenizer.withEndOfText();
         TextCorpus corpus = TextCorpus.load(List.of(data), tok, TextCorpus.Options.defaults().withValidationFraction(0.1));
