@@ -51,6 +51,8 @@ fi
 if [[ $STAGES == *nccl* ]]; then
   echo "== nccl (world size 1)"
   RANK=0 WORLD_SIZE=1 LOCAL_RANK=0 LOCAL_WORLD_SIZE=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=29517 timeout ${T_NCCL:-180} $J fulgur.dist.nccl.NcclCheck 2>&1 | tee "$OUT/nccl.log"
+  echo "== ZeRO, CO2 and split experts over NCCL (world size 1)"
+  RANK=0 WORLD_SIZE=1 LOCAL_RANK=0 LOCAL_WORLD_SIZE=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=29518 timeout ${T_NCCL:-180} $J fulgur.dist.train.DistTrainingCheck 2>&1 | tee "$OUT/dist-training.log"
 fi
 if [[ $STAGES == *cli* ]]; then
   echo "== cli (training on the GPU from the command line)"
@@ -66,5 +68,6 @@ fi
   [[ -f $OUT/graph.log ]] && grep -E "^\| [^ ]|Exception|rror" "$OUT/graph.log"
   [[ -f $OUT/torch.log ]] && grep -E "^\||model|fla|Error" "$OUT/torch.log"
   [[ -f $OUT/nccl.log ]] && grep -E "^\[|NCCL CHECK" "$OUT/nccl.log"
+  [[ -f $OUT/dist-training.log ]] && grep -E "^\[|DIST TRAINING CHECK" "$OUT/dist-training.log"
   [[ -f $OUT/cli.log ]] && grep -E "model:|device|precision:|cuda graph|done:|rror" "$OUT/cli.log"
 } | tee "$OUT/summary.txt"

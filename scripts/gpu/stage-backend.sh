@@ -2,7 +2,7 @@
 # Stages what scripts/gpu/run-backend.sh needs on a GPU host without a JDK or Maven (the CUDA backend's tests,
 # the TNL training benchmark and its PyTorch peer, the NCCL check, training from the CLI on the GPU):
 #   DIR/jars/      fulgur-core, fulgur-cuda (+ tests jar: GPU tests and benchmarks; kernel fatbins inside when the build
-#                  had nvcc), fulgur-dist (+ tests jar: NcclCheck, SpBenchmark, GpuSequenceParallelCheck), Jackson, JUnit, AssertJ
+#                  had nvcc), fulgur-dist (+ tests jar: NcclCheck, DistTrainingCheck, SpBenchmark, GpuSequenceParallelCheck), Jackson, JUnit, AssertJ
 #   DIR/fulgur.jar the runnable CLI
 #   DIR/jre.tgz    a jlink'ed Java 25 runtime with jdk.incubator.vector (unpacks to jre/; kept if present)
 #   DIR/run-backend.sh, DIR/run-multi.sh (+ sp_table.py), DIR/tnl_torch.py, DIR/bench_peers.py, DIR/zoo-kernels.sh (+ gla_peer.py),

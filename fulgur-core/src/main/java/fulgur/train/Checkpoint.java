@@ -53,7 +53,7 @@ public final class Checkpoint {
      * the last good checkpoint stays.
      */
     public static void save(Path dir, Map<String, Tensor> weights, String configJson, Optimizer optimizer, Map<String, Object> trainerState) throws IOException {
-        save(dir, weights, configJson, optimizer, trainerState, List.of());
+        save(dir, weights, configJson, optimizer, trainerState, Map.of(), List.of());
     }
 
     /**
@@ -62,6 +62,15 @@ public final class Checkpoint {
      */
     public static void save(Path dir, Map<String, Tensor> weights, String configJson, Optimizer optimizer, Map<String, Object> trainerState,
             List<Path> companions) throws IOException {
+        save(dir, weights, configJson, optimizer, trainerState, Map.of(), companions);
+    }
+
+    /**
+     * The same, with more tensor files in the same directory, swapped in with the rest (e.g. a distributed trainer's
+     * per-rank state), by file name, and {@code companions} copied in.
+     */
+    public static void save(Path dir, Map<String, Tensor> weights, String configJson, Optimizer optimizer, Map<String, Object> trainerState,
+            Map<String, Map<String, Tensor>> extraFiles, List<Path> companions) throws IOException {
         String step = String.valueOf(trainerState.get("step"));
         Path parent = dir.toAbsolutePath().getParent();
         Files.createDirectories(parent);
@@ -75,6 +84,10 @@ public final class Checkpoint {
             if (optimizer != null) {
                 part = "optimizer state ";
                 TensorIo.save(fresh.resolve(OPTIMIZER), optimizer.state(), Map.of("step", step, "optimizer_step", Long.toString(optimizer.stepCount())), true);
+            }
+            for (Map.Entry<String, Map<String, Tensor>> f : extraFiles.entrySet()) {
+                part = f.getKey() + " ";
+                TensorIo.save(fresh.resolve(f.getKey()), f.getValue(), Map.of("step", step), true);
             }
             AtomicFiles.writeString(fresh.resolve(STATE), Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(trainerState));
             fulgur.tokenizer.TokenizerFiles.copy(companions, fresh);

@@ -1,0 +1,33 @@
+package fulgur.dist.ddp;
+
+import fulgur.autograd.Autograd;
+import fulgur.tensor.Tensor;
+import java.util.List;
+
+/**
+ * Gradient communication that runs alongside a backward pass: told when the pass starts, when each leaf's gradient is
+ * complete (leaves it does not own are ignored), and when the pass is over, at which point the gradients it owns
+ * hold their communicated values. Several hooks (e.g. one per process group) can share one backward pass.
+ */
+public interface GradientHook {
+
+    /** Called before the backward pass. */
+    void start();
+
+    /** The gradient of {@code leaf} is complete for this pass. */
+    void onLeafGradient(Tensor leaf);
+
+    /** Called after the backward pass: launches what is left, waits, writes the results back. */
+    void finish();
+
+    /** The backward of {@code loss} with every hook communicating while it runs. */
+    static void backward(Tensor loss, Autograd.Free free, List<? extends GradientHook> hooks) {
+        hooks.forEach(GradientHook::start);
+        Autograd.backward(loss, null, leaf -> {
+            for (GradientHook h : hooks) {
+                h.onLeafGradient(leaf);
+            }
+        }, free);
+        hooks.forEach(GradientHook::finish);
+    }
+}
