@@ -5,10 +5,12 @@ import fulgur.cuda.ops.adamw.CudaAdamW;
 import fulgur.cuda.ops.glu.CudaGlu;
 import fulgur.cuda.ops.lightning.CudaLightning;
 import fulgur.cuda.ops.quant.CudaInt8Matmul;
+import fulgur.cuda.ops.random.CudaRandom;
 import fulgur.ops.GluKernels;
 import fulgur.ops.adamw.AdamWKernels;
 import fulgur.ops.lightning.LightningKernels;
 import fulgur.ops.Int8MatmulKernels;
+import fulgur.ops.RandomKernels;
 import fulgur.tensor.Device;
 
 /**
@@ -24,5 +26,6 @@ public final class CudaKernelProvider implements KernelProvider {
     r.add(GluKernels.class, cuda, CudaGlu::on);
     r.add(AdamWKernels.class, cuda, CudaAdamW::on);
     r.add(Int8MatmulKernels.class, cuda, CudaInt8Matmul::on);
+    r.add(RandomKernels.class, cuda, CudaRandom::on);
   }
 }
