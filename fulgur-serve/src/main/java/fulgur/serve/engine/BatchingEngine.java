@@ -789,6 +789,11 @@ final class BatchingEngine implements Engine {
         return cache.size();
     }
 
+    /** Batch sizes whose decode step is kept as a recorded graph. */
+    int decodeGraphs() {
+        return step.graphs();
+    }
+
     boolean hasSoftmaxLayers() {
         return kv != null;
     }
