@@ -35,8 +35,8 @@ import java.util.concurrent.TimeUnit;
 /**
  * The continuous-batching engine in this JVM, on a TNL with random weights (speed and memory do not depend on them):
  * <ol>
- *   <li>throughput of N concurrent greedy requests against one unbatched {@link Generator} stream on the same model, in
- *       alternating rounds: aggregate tokens/s (first submission to last finish, prefill included), decode tokens/s
+ *   <li>throughput of N concurrent greedy requests for each N of {@code --clients} (one engine whose pool holds the
+ *       most), and of one unbatched {@link Generator} stream on the same model, in alternating rounds: aggregate tokens/s (first submission to last finish, prefill included), decode tokens/s
  *       (tokens after the last first token, over the time from it to the last finish), time to first token and
  *       inter-token latency (p50/p99), failed requests, the state the running sequences hold and the device's peak
  *       memory; on a GPU, the kernels one eager batched round launched (each with launches and device time); and
@@ -48,17 +48,22 @@ import java.util.concurrent.TimeUnit;
  * {@code --config 385m} is TransNormerLLM-385M (width 1024, 24 layers, 8 heads, GLU 2816, vocabulary 64 000): its
  * weights are made as zeros on the host and drawn from N(0, 0.02²) on the device ({@link RandomFill}), and its
  * tokenizer is the byte tokenizer with a special token for every id above 255 (no end of text: every request runs to
- * its maxTokens). Prints one JSON line per figure ({@link BenchResult}) and a summary on stderr.
+ * its maxTokens). Prints one JSON line per figure as it is measured ({@link BenchResult}) and a summary on stderr.
+ * {@code --paced} waits for a turn (a line on standard input) before the model is built, before each round of each
+ * client count and before the memory and first-token figures, and prints {@code ready} when it waits ({@link Turns}):
+ * a coordinator alternates it with a peer on the same GPU.
  * <pre>
  * java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp fulgur-bench/target/benchmarks.jar \
  *     fulgur.bench.EngineBench [--config small|385m] [--dim 256] [--layers 4] [--heads 4] [--dtype f32|bf16]
- *     [--device cpu|cuda] [--clients 32] [--tokens 128] [--prompt 32] [--rounds 3] [--long 32768] [--shared 4096]
- *     [--graphs 4] [--only throughput,memory,ttft]
+ *     [--device cpu|cuda] [--clients 32 | 1,16,64,256] [--tokens 128] [--prompt 32] [--rounds 3] [--long 32768]
+ *     [--shared 4096] [--graphs 4] [--only throughput,memory,ttft] [--paced]
  * </pre>
  */
 public final class EngineBench {
-    private final Map<String, Integer> ints = new LinkedHashMap<>(Map.of("dim", 256, "layers", 4, "heads", 4, "clients", 32, "tokens", 128,
+    private final Map<String, Integer> ints = new LinkedHashMap<>(Map.of("dim", 256, "layers", 4, "heads", 4, "tokens", 128,
             "rounds", 3, "long", 32768, "shared", 4096, "prompt", 32, "graphs", 4));
+    private int[] clients = {32};
+    private Turns turns = Turns.unpaced();
     private String device = "cpu";
     private String config = "small";
     private DType dtype = DType.F32;
@@ -79,8 +84,14 @@ public final class EngineBench {
 
     /** Runs the benchmark with {@code args} and returns its figures (also printed). */
     static List<BenchResult> run(String... args) throws Exception {
+        return run(Turns.unpaced(), args);
+    }
+
+    /** Runs the benchmark with {@code args}, each turn taken from {@code turns}, and returns its figures. */
+    static List<BenchResult> run(Turns turns, String... args) throws Exception {
         EngineBench b = new EngineBench();
         b.parse(args);
+        b.turns = turns;
         b.run();
         return b.results;
     }
@@ -88,6 +99,11 @@ public final class EngineBench {
     private void parse(String[] args) {
         for (int i = 0; i < args.length; i += 2) {
             String k = args[i].replaceFirst("^--", "");
+            if (k.equals("paced")) {
+                turns = Turns.fromStdin();
+                i--;
+                continue;
+            }
             if (i + 1 >= args.length) {
                 throw new IllegalArgumentException("option --" + k + " needs a value");
             }
@@ -95,6 +111,7 @@ public final class EngineBench {
             switch (k) {
                 case "device" -> device = Device.parse(v).toString();
                 case "only" -> parts = List.of(v.split(","));
+                case "clients" -> clients = counts(v);
                 case "config" -> {
                     if (!v.equals("small") && !v.equals("385m")) {
                         throw new IllegalArgumentException("--config is small or 385m, got " + v);
@@ -109,7 +126,7 @@ public final class EngineBench {
                 }
                 default -> {
                     if (!ints.containsKey(k)) {
-                        throw new IllegalArgumentException("unknown option --" + k + " (known: --device, --config, --dtype, --only, --"
+                        throw new IllegalArgumentException("unknown option --" + k + " (known: --device, --config, --dtype, --only, --clients, --paced, --"
                                 + String.join(", --", ints.keySet()) + ")");
                     }
                     try {
@@ -125,6 +142,23 @@ public final class EngineBench {
                 throw new IllegalArgumentException("--only takes throughput, memory, ttft; got " + p);
             }
         }
+    }
+
+    /** A list of client counts, e.g. {@code 1,16,64,256}. */
+    private static int[] counts(String v) {
+        String[] parts = v.split(",");
+        int[] out = new int[parts.length];
+        for (int i = 0; i < parts.length; i++) {
+            try {
+                out[i] = Integer.parseInt(parts[i].trim());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("--clients takes counts separated by commas (e.g. 1,16,64), got " + v);
+            }
+            if (out[i] < 1) {
+                throw new IllegalArgumentException("--clients takes counts of at least 1, got " + v);
+            }
+        }
+        return out;
     }
 
     private int opt(String k) {
@@ -184,10 +218,20 @@ public final class EngineBench {
         return new ByteTokenizer(specials);
     }
 
+    /**
+     * Turns: the model and the throughput warm-ups; one per round and client count; the memory and first-token
+     * figures. Paced ({@code --paced}), each waits for its turn ({@link Turns}).
+     */
     private void run() throws Exception {
+        if (!turns.next()) {
+            return;
+        }
         try (LanguageModel tnl = tnl()) {
-            if (parts.contains("throughput")) {
-                throughput(tnl);
+            if (parts.contains("throughput") && !throughput(tnl)) {
+                return;
+            }
+            if ((parts.contains("memory") || parts.contains("ttft")) && !turns.next()) {
+                return;
             }
             if (parts.contains("memory")) {
                 memory(tnl, "tnl", new int[] {1024, opt("long")});
@@ -201,9 +245,13 @@ public final class EngineBench {
                 memory(llama, "llama", new int[] {1024, 4096});
             }
         }
-        for (BenchResult r : results) {
-            System.out.println(r.toJson());
-        }
+    }
+
+    /** Keeps a figure and prints it at once (a run cut short keeps what it measured). */
+    private void emit(BenchResult r) {
+        results.add(r);
+        System.out.println(r.toJson());
+        System.out.flush();
     }
 
     private int[] prompt(long seed, int n) {
@@ -222,45 +270,68 @@ public final class EngineBench {
 
     // ------------------------------------------------------------------------ throughput
 
-    private void throughput(LanguageModel model) throws Exception {
-        int n = opt("clients");
+    /**
+     * In the turn that builds the model: the kernels of an eager round and the warm-ups at every client count; then one
+     * turn per round and client count (the first count's also times one unbatched stream). False when the turns ran
+     * out.
+     */
+    private boolean throughput(LanguageModel model) throws Exception {
         int tokens = opt("tokens");
+        int most = java.util.Arrays.stream(clients).max().orElseThrow();
         DeviceRuntime rt = Backends.runtime(dev());
-        Round eager = kernels(model, rt, n);
-        try (Engine engine = Engines.of(model, tok, "bench", options(n, 0, opt("graphs")))) {
-            // warm-up of both paths (JIT, kernels, scratch buffers; the engine records its decode step at n rows)
+        Round eager = kernels(model, rt, most);
+        // one engine for every count: its pool holds the most streams, and it keeps a recorded step per batch size
+        try (Engine engine = Engines.of(model, tok, "bench", options(most, 0, opt("graphs")))) {
+            // warm-up of both paths (JIT, kernels, scratch buffers; the engine records its decode step at each count)
             unbatched(model, Math.max(2, tokens / 4));
-            Round warm = batched(engine, n, Math.max(PROFILED_TOKENS, tokens / 4));
+            Round warm = null;
+            for (int n : clients) {
+                Round w = batched(engine, n, Math.max(PROFILED_TOKENS, tokens / 4));
+                warm = n == most ? w : warm;
+            }
             sameTokens(eager, warm);
             for (int r = 0; r < opt("rounds"); r++) {
-                double one = unbatched(model, tokens);
-                rt.resetPeakMemory();
-                Round b = batched(engine, n, tokens);
-                long peak = rt.peakMemoryBytes();
-                System.err.printf(Locale.ROOT, "round %d: unbatched %.1f tokens/s; engine with %d clients %.1f tokens/s (%.2fx), decode %.1f tokens/s, "
-                                + "TTFT p50/p99 %.1f/%.1f ms, ITL p50/p99 %.2f/%.2f ms, %d failed, state %,d bytes (%,d per sequence), device peak %.2f GiB%n",
-                        r + 1, one, n, b.tokensPerS, b.tokensPerS / one, b.decodeTokensPerS, b.ttft.percentile(50), b.ttft.percentile(99),
-                        b.itl.percentile(50), b.itl.percentile(99), b.failed, b.stateBytes, b.stateBytes / Math.max(1, n), peak / 1073741824.0);
-                results.add(result("throughput", "unbatched_tokens_per_s", one, "tokens/s", Map.of("round", r + 1)));
-                Map<String, Object> e = new LinkedHashMap<>();
-                e.put("round", r + 1);
-                e.put("clients", n);
-                e.put("new_tokens", tokens);
-                e.put("prompt_tokens", opt("prompt"));
-                e.put("ratio", b.tokensPerS / one);
-                e.put("decode_tokens_per_s", b.decodeTokensPerS);
-                e.put("ttft_p50_ms", b.ttft.percentile(50));
-                e.put("ttft_p99_ms", b.ttft.percentile(99));
-                e.put("itl_p50_ms", b.itl.percentile(50));
-                e.put("itl_p99_ms", b.itl.percentile(99));
-                e.put("failed", b.failed);
-                e.put("tokens", b.tokens);
-                e.put("state_bytes", b.stateBytes);
-                e.put("state_bytes_per_sequence", b.stateBytes / Math.max(1, n));
-                e.put("device_peak_bytes", peak);
-                results.add(result("throughput", "engine_tokens_per_s", b.tokensPerS, "tokens/s", e));
+                for (int c = 0; c < clients.length; c++) {
+                    if (!turns.next()) {
+                        return false;
+                    }
+                    if (c == 0) {
+                        double one = unbatched(model, tokens);
+                        System.err.printf(Locale.ROOT, "round %d: one unbatched Generator stream %.1f tokens/s%n", r + 1, one);
+                        emit(result("throughput", "unbatched_tokens_per_s", one, "tokens/s", Map.of("round", r + 1)));
+                    }
+                    engineRound(engine, rt, r, clients[c], tokens);
+                }
             }
         }
+        return true;
+    }
+
+    /** One measured round of n concurrent streams. */
+    private void engineRound(Engine engine, DeviceRuntime rt, int r, int n, int tokens) throws InterruptedException {
+        rt.resetPeakMemory();
+        Round b = batched(engine, n, tokens);
+        long peak = rt.peakMemoryBytes();
+        System.err.printf(Locale.ROOT, "round %d: engine with %d clients %.1f tokens/s, decode %.1f tokens/s, "
+                + "TTFT p50/p99 %.1f/%.1f ms, ITL p50/p99 %.2f/%.2f ms, %d failed, state %,d bytes (%,d per sequence), device peak %.2f GiB%n",
+                r + 1, n, b.tokensPerS, b.decodeTokensPerS, b.ttft.percentile(50), b.ttft.percentile(99),
+                b.itl.percentile(50), b.itl.percentile(99), b.failed, b.stateBytes, b.stateBytes / Math.max(1, n), peak / 1073741824.0);
+        Map<String, Object> e = new LinkedHashMap<>();
+        e.put("round", r + 1);
+        e.put("clients", n);
+        e.put("new_tokens", tokens);
+        e.put("prompt_tokens", opt("prompt"));
+        e.put("decode_tokens_per_s", b.decodeTokensPerS);
+        e.put("ttft_p50_ms", b.ttft.percentile(50));
+        e.put("ttft_p99_ms", b.ttft.percentile(99));
+        e.put("itl_p50_ms", b.itl.percentile(50));
+        e.put("itl_p99_ms", b.itl.percentile(99));
+        e.put("failed", b.failed);
+        e.put("tokens", b.tokens);
+        e.put("state_bytes", b.stateBytes);
+        e.put("state_bytes_per_sequence", b.stateBytes / Math.max(1, n));
+        e.put("device_peak_bytes", peak);
+        emit(result("throughput", "engine_tokens_per_s", b.tokensPerS, "tokens/s", e));
     }
 
     /** Tokens of the profiled eager round, compared with the first tokens of the engine that records its decode step. */
@@ -291,7 +362,7 @@ public final class EngineBench {
                     n, opt("prompt"), steps - 1, total);
             for (DeviceRuntime.KernelTime k : ks) {
                 System.err.printf(Locale.ROOT, "  %-40s %6d launches %9.3f ms %5.1f%%%n", k.name(), k.launches(), k.millis(), 100 * k.millis() / total);
-                results.add(result("kernels", k.name(), k.millis(), "ms", Map.of("launches", k.launches(), "clients", n, "decode_steps", steps - 1)));
+                emit(result("kernels", k.name(), k.millis(), "ms", Map.of("launches", k.launches(), "clients", n, "decode_steps", steps - 1)));
             }
             return round[0];
         }
@@ -312,7 +383,7 @@ public final class EngineBench {
         }
         System.err.printf(Locale.ROOT, "recorded decode step (graphs %d) against eager steps: %d of %d requests gave the same first %d tokens%s%n",
                 opt("graphs"), same, n, PROFILED_TOKENS, same == n ? "" : "  <-- MISMATCH");
-        results.add(result("check", "same_tokens_as_eager", same, "requests", Map.of("clients", n, "tokens", PROFILED_TOKENS, "graphs", opt("graphs"))));
+        emit(result("check", "same_tokens_as_eager", same, "requests", Map.of("clients", n, "tokens", PROFILED_TOKENS, "graphs", opt("graphs"))));
     }
 
     private double unbatched(LanguageModel model, int tokens) {
@@ -460,9 +531,9 @@ public final class EngineBench {
                 double secs = (seen[2] - t0) / 1e9;
                 System.err.printf(Locale.ROOT, "%s, %,d-token prompt: state %,d bytes, keys/values %,d bytes (prefill and 2 tokens in %.2f s)%n", arch, len,
                         seen[0], seen[1], secs);
-                results.add(result("memory", arch + "_state_bytes", seen[0], "bytes", Map.of("prompt_tokens", len)));
-                results.add(result("memory", arch + "_kv_bytes", seen[1], "bytes", Map.of("prompt_tokens", len)));
-                results.add(result("memory", arch + "_prefill_seconds", secs, "s", Map.of("prompt_tokens", len)));
+                emit(result("memory", arch + "_state_bytes", seen[0], "bytes", Map.of("prompt_tokens", len)));
+                emit(result("memory", arch + "_kv_bytes", seen[1], "bytes", Map.of("prompt_tokens", len)));
+                emit(result("memory", arch + "_prefill_seconds", secs, "s", Map.of("prompt_tokens", len)));
             }
         }
     }
@@ -479,11 +550,11 @@ public final class EngineBench {
                 double with = firstToken(cached, shared);
                 System.err.printf(Locale.ROOT, "round %d: time to first token of a repeated %,d-token prompt: %.1f ms without the state cache, %.2f ms with it "
                         + "(%.0fx)%n", r + 1, shared.length, without * 1e3, with * 1e3, without / with);
-                results.add(result("ttft", "ttft_without_cache_ms", without * 1e3, "ms", Map.of("round", r + 1, "prompt_tokens", shared.length)));
-                results.add(result("ttft", "ttft_with_cache_ms", with * 1e3, "ms",
+                emit(result("ttft", "ttft_without_cache_ms", without * 1e3, "ms", Map.of("round", r + 1, "prompt_tokens", shared.length)));
+                emit(result("ttft", "ttft_with_cache_ms", with * 1e3, "ms",
                         Map.of("round", r + 1, "prompt_tokens", shared.length, "speedup", without / with, "cached_prompt_tokens", cached.stats().cachedPromptTokens())));
             }
-            results.add(result("ttft", "ttft_cold_ms", cold * 1e3, "ms", Map.of("prompt_tokens", shared.length)));
+            emit(result("ttft", "ttft_cold_ms", cold * 1e3, "ms", Map.of("prompt_tokens", shared.length)));
         }
     }
 

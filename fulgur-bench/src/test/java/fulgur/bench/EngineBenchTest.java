@@ -3,10 +3,15 @@ package fulgur.bench;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.io.BufferedReader;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.io.StringReader;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
-/** The engine benchmark's whole flow on a tiny TNL on the CPU: every figure is there and consistent. */
+/** The engine benchmark's whole flow on a tiny TNL on the CPU: every figure is there and consistent, turns included. */
 class EngineBenchTest {
 
     @Test
@@ -33,6 +38,26 @@ class EngineBenchTest {
         assertThat(rs.get(10).extra()).containsEntry("cached_prompt_tokens", 1100L);
     }
 
+    /**
+     * Several client counts share one engine, each measured once per round; paced, the run waits for a turn before the
+     * model, before each round of each count and before the memory figures, and stops where the turns stop.
+     */
+    @Test
+    void pacedRoundsOfSeveralClientCountsStopWhenTheTurnsDo() throws Exception {
+        ByteArrayOutputStream asked = new ByteArrayOutputStream();
+        // turns: the model and warm-ups, round 1 with 1 client, round 1 with 3 clients, round 2 with 1 client; then none
+        Turns turns = new Turns(new BufferedReader(new StringReader("go\ngo\ngo\ngo\n")), new PrintStream(asked, true, StandardCharsets.UTF_8));
+        List<BenchResult> rs = EngineBench.run(turns, "--dim", "32", "--layers", "2", "--heads", "2", "--clients", "1,3", "--tokens", "6", "--prompt", "5",
+                "--rounds", "2", "--long", "2048", "--shared", "1100");
+        assertThat(rs).extracting(BenchResult::metric).containsExactly("same_tokens_as_eager", "unbatched_tokens_per_s", "engine_tokens_per_s",
+                "engine_tokens_per_s", "unbatched_tokens_per_s", "engine_tokens_per_s");
+        assertThat(rs.get(0).value()).as("requests with the eager round's first tokens").isEqualTo(3);
+        assertThat(rs).filteredOn(r -> r.metric().equals("engine_tokens_per_s")).extracting(r -> r.extra().get("clients")).containsExactly(1, 3, 1);
+        assertThat(rs).filteredOn(r -> r.metric().equals("engine_tokens_per_s")).extracting(r -> r.extra().get("round")).containsExactly(1, 1, 2);
+        assertThat(rs).filteredOn(r -> r.metric().equals("engine_tokens_per_s")).extracting(r -> r.extra().get("tokens")).containsExactly(6L, 18L, 6L);
+        assertThat(asked.toString(StandardCharsets.UTF_8)).isEqualTo("ready\n".repeat(5));
+    }
+
     @Test
     void badOptionsAreNamed() {
         assertThatThrownBy(() -> EngineBench.run("--clients")).hasMessage("option --clients needs a value");
@@ -40,5 +65,7 @@ class EngineBenchTest {
         assertThatThrownBy(() -> EngineBench.run("--config", "7b")).hasMessage("--config is small or 385m, got 7b");
         assertThatThrownBy(() -> EngineBench.run("--only", "speed")).hasMessage("--only takes throughput, memory, ttft; got speed");
         assertThatThrownBy(() -> EngineBench.run("--tokens", "many")).hasMessage("--tokens takes an integer, got many");
+        assertThatThrownBy(() -> EngineBench.run("--clients", "1,x")).hasMessage("--clients takes counts separated by commas (e.g. 1,16,64), got 1,x");
+        assertThatThrownBy(() -> EngineBench.run("--clients", "4,0")).hasMessage("--clients takes counts of at least 1, got 4,0");
     }
 }
