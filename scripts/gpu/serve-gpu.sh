@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The serving run on one GPU (H100/H200) in at most BUDGET seconds of wall time (230), from files staged by
-# scripts/gpu/stage-backend.sh DIR; every log and figure goes under OUT (7 files):
+# The serving run on one GPU (H100/H200) in at most BUDGET seconds of wall time (230), with the jars and Java runtime
+# staged by scripts/gpu/stage-backend.sh DIR (DIR/jars, DIR/jre.tgz) and the Python helpers beside this script (in the
+# repository or in DIR); every log and figure goes under OUT (7 files):
 #   tests  the engine's GPU tests -> OUT/tests.log: BatchedDecodeGpuTest (every architecture batched on the GPU against
 #          unbatched and against the CPU; the decode step recorded as a CUDA graph against eager steps, f32 and bf16),
 #          LightningDispatchGpuTest (the fused decode kernel), Int8MatmulGpuTest (int8 weights), RandomFillGpuTest
@@ -13,7 +14,7 @@
 #          OUT/peer.log; the turns in OUT/console.log
 #   table  serve_table.py -> OUT/serve.md (and stdout)
 # All that is printed also goes to OUT/console.log.
-#   DIR=staged-dir OUT=out/serve PEER_DIR=.peer/flash-linear-attention bash DIR/serve-gpu.sh
+#   DIR=staged-dir OUT=out/serve PEER_DIR=.peer/flash-linear-attention bash scripts/gpu/serve-gpu.sh
 # Optional: CLIENTS (1,16,64,256), TOKENS (128), PROMPT (32), ROUNDS (3), LONG (32768), SHARED (4096), GRAPHS (8),
 # BUDGET (230), T_TESTS (70), STAGES ("tests bench"), JAVA (the staged runtime, unpacked to /tmp/jre), and for a
 # smoke test without a GPU: CONFIG=small DEVICE=cpu DTYPE=f32.
@@ -21,6 +22,7 @@ set -uo pipefail
 start=$SECONDS
 DIR=${DIR:-$(cd "$(dirname "$0")" && pwd)}
 DIR=$(cd "$DIR" && pwd)
+HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${OUT:-out/serve}
 CLIENTS=${CLIENTS:-1,16,64,256}
 TOKENS=${TOKENS:-128}
@@ -77,11 +79,11 @@ if [[ $STAGES == *bench* ]]; then
   left=$((BUDGET - (SECONDS - start) - 20)) # at its deadline serve_turns.py takes up to 20 s more to stop and end the children
   echo "== bench: fulgur and the peer taking turns on the $DEVICE, $CLIENTS streams, $ROUNDS round(s) (at most $left s)"
   common="--prompt $PROMPT --tokens $TOKENS --rounds $ROUNDS --config $CONFIG --device $DEVICE --paced"
-  PYTHONUNBUFFERED=1 python3 "$DIR/serve_turns.py" --deadline "$left" --out "$OUT" \
+  PYTHONUNBUFFERED=1 python3 "$HERE/serve_turns.py" --deadline "$left" --out "$OUT" \
       fulgur="$J fulgur.bench.EngineBench $common --dtype $DTYPE --clients $CLIENTS --long $LONG --shared $SHARED --graphs $GRAPHS" \
-      peer="python3 $DIR/serve_peer.py $common --batch $CLIENTS"
+      peer="python3 $HERE/serve_peer.py $common --batch $CLIENTS"
   grep -vE "^WARNING" "$OUT/fulgur.log" | tail -n 40
   grep -vE "warn" "$OUT/peer.log" | tail -n 20
 fi
 echo "=================== serving: fulgur against the peer ($((SECONDS - start)) s) ==================="
-python3 "$DIR/serve_table.py" "$OUT/fulgur.jsonl" "$OUT/peer.jsonl" | tee "$OUT/serve.md"
+python3 "$HERE/serve_table.py" "$OUT/fulgur.jsonl" "$OUT/peer.jsonl" | tee "$OUT/serve.md"
