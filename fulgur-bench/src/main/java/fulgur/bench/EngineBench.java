@@ -36,8 +36,9 @@ import java.util.concurrent.TimeUnit;
  * The continuous-batching engine in this JVM, on a TNL with random weights (speed and memory do not depend on them):
  * <ol>
  *   <li>throughput of N concurrent greedy requests for each N of {@code --clients} (one engine whose pool holds the
- *       most), and of one unbatched {@link Generator} stream on the same model, in alternating rounds: aggregate tokens/s (first submission to last finish, prefill included), decode tokens/s
- *       (tokens after the last first token, over the time from it to the last finish), time to first token and
+ *       most), and of one unbatched {@link Generator} stream on the same model, in alternating rounds: aggregate
+ *       tokens/s (first submission to last finish, prefill included), decode tokens/s (tokens after the last first
+ *       token, over the time from it to the last finish), time to first token and
  *       inter-token latency (p50/p99), failed requests, the state the running sequences hold and the device's peak
  *       memory; on a GPU, the kernels one eager batched round launched (each with launches and device time); and
  *       whether the engine that records its decode step as a graph gives each request the eager round's first tokens;</li>
@@ -187,7 +188,8 @@ public final class EngineBench {
         }
         Backends.runtime(dev()).synchronize();
         tok = config.equals("385m") ? wideTokenizer(c.vocabSize()) : ByteTokenizer.withEndOfText();
-        System.err.printf(Locale.ROOT, "model: %s, %,d parameters, %s on %s, built in %.1f s (zero weights made on the host, then drawn from N(0, %.2f²) on %s)%n",
+        System.err.printf(Locale.ROOT, "model: %s, %,d parameters, %s on %s, built in %.1f s "
+                        + "(zero weights made on the host, then drawn from N(0, %.2f²) on %s)%n",
                 m.describe(), m.parameterCount(), dtype.name().toLowerCase(Locale.ROOT), device, (System.nanoTime() - t0) / 1e9, c.initStd(), device);
         return m;
     }
@@ -552,7 +554,8 @@ public final class EngineBench {
                         + "(%.0fx)%n", r + 1, shared.length, without * 1e3, with * 1e3, without / with);
                 emit(result("ttft", "ttft_without_cache_ms", without * 1e3, "ms", Map.of("round", r + 1, "prompt_tokens", shared.length)));
                 emit(result("ttft", "ttft_with_cache_ms", with * 1e3, "ms",
-                        Map.of("round", r + 1, "prompt_tokens", shared.length, "speedup", without / with, "cached_prompt_tokens", cached.stats().cachedPromptTokens())));
+                        Map.of("round", r + 1, "prompt_tokens", shared.length, "speedup", without / with, "cached_prompt_tokens",
+                                cached.stats().cachedPromptTokens())));
             }
             emit(result("ttft", "ttft_cold_ms", cold * 1e3, "ms", Map.of("prompt_tokens", shared.length)));
         }
