@@ -5,6 +5,7 @@ import fulgur.nn.Module;
 import fulgur.nn.ModuleList;
 import fulgur.nn.RMSNorm;
 import fulgur.ops.Activations;
+import fulgur.ops.Elementwise;
 import fulgur.ops.GatedNormKernels;
 import fulgur.ops.Views;
 import fulgur.ops.lightnet.LightNet;
