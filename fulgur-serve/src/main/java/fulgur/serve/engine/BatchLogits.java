@@ -7,8 +7,9 @@ import fulgur.tensor.Tensor;
 
 /**
  * The last logits of a batch's rows, [B, vocab] on the model's device, with each row's greedy pick made there: the
- * argmax (ties to the lowest id, as {@link fulgur.generate.Sampler} breaks them) and the logit it picked, read back in
- * one transfer of 2·B numbers. Greedy rows need nothing else; the logits themselves cross to the host only when a row
+ * argmax (ties to the lowest id, as {@link fulgur.generate.Sampler} breaks them) among the ids the tokenizer has (a
+ * model's vocabulary may be padded past it, and those ids have no text) and the logit it picked, read back in one
+ * transfer of 2·B numbers. Greedy rows need nothing else; the logits themselves cross to the host only when a row
  * samples, a pick is not finite (the sampler then names the problem as generation does) or the prefix cache keeps them.
  */
 final class BatchLogits {
@@ -24,19 +25,20 @@ final class BatchLogits {
         this.vocab = logits.size(1);
     }
 
-    /** Writes each row's argmax id and its logit into {@code out} [B, 2] (f64), on the logits' device. */
-    static void pickInto(Tensor logits, Tensor out) {
+    /** Writes each row's argmax among ids [0, pickable) and its logit into {@code out} [B, 2] (f64), on the logits' device. */
+    static void pickInto(Tensor logits, int pickable, Tensor out) {
         int b = logits.size(0);
-        Tensor idx = Reductions.argmax(logits, 1, true);
-        Tensor val = Indexing.gather(logits, 1, idx);
+        Tensor within = pickable == logits.size(1) ? logits : logits.narrow(1, 0, pickable);
+        Tensor idx = Reductions.argmax(within, 1, true);
+        Tensor val = Indexing.gather(within, 1, idx);
         out.select(1, 0).copyFrom(idx.reshape(b));
         out.select(1, 1).copyFrom(val.reshape(b));
     }
 
-    /** Picks on the device and reads them back (the logits stay where they are). */
-    static BatchLogits of(Tensor logits) {
+    /** Picks among ids [0, pickable) on the device and reads them back (the logits stay where they are). */
+    static BatchLogits of(Tensor logits, int pickable) {
         Tensor out = Tensor.empty(DType.F64, logits.device(), logits.size(0), 2);
-        pickInto(logits, out);
+        pickInto(logits, pickable, out);
         return new BatchLogits(logits, out.toDoubleArray());
     }
 

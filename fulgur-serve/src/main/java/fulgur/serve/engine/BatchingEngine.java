@@ -67,6 +67,8 @@ final class BatchingEngine implements Engine {
     private final int chunk;
     private final int cacheInterval;
     private final int vocab;
+    /** The tokenizer's vocabulary: ids at and past it (a padded model vocabulary) are never picked or sampled. */
+    private final int textVocab;
     private final int eos;
 
     private final LinkedBlockingQueue<Object> inbox = new LinkedBlockingQueue<>();
@@ -107,6 +109,7 @@ final class BatchingEngine implements Engine {
             throw new IllegalArgumentException("the tokenizer has " + tok.vocabSize() + " tokens but the model only " + model.vocabSize());
         }
         this.vocab = model.vocabSize();
+        this.textVocab = tok.vocabSize();
         this.eos = tok.eosId().orElse(-1);
         this.device = model.module().device();
         model.module().train(false);
@@ -122,7 +125,7 @@ final class BatchingEngine implements Engine {
         this.chunk = options.prefillChunkTokens();
         this.cacheInterval = options.stateCacheInterval() <= 0 ? 0 : (options.stateCacheInterval() + chunk - 1) / chunk * chunk;
         this.cache = new PrefixStateCache(options.stateCacheBytes(), chunk);
-        this.step = new DecodeStep(model, pool, device, options.decodeGraphs(), layout.hasSoftmaxLayers());
+        this.step = new DecodeStep(model, pool, device, options.decodeGraphs(), layout.hasSoftmaxLayers(), textVocab);
         String arch;
         try {
             arch = fulgur.models.Architectures.forConfig(model.configJson()).name();
@@ -497,7 +500,7 @@ final class BatchingEngine implements Engine {
         try (DecodeCache c = model.newCache(batch)) {
             Tensor out = model.lastLogits(ids, c);
             if (anyEnd) {
-                logits = BatchLogits.of(out);
+                logits = BatchLogits.of(out, textVocab);
             }
         }
         for (int r = 0; r < g; r++) {
@@ -581,7 +584,7 @@ final class BatchingEngine implements Engine {
      */
     private int sample(Active a, float[] logits, int offset) {
         try {
-            return a.sampler.sample(logits, offset, vocab);
+            return a.sampler.sample(logits, offset, textVocab);
         } catch (IllegalStateException e) {
             fail(a, "generation failed " + (a.completion == 0 ? "after the prompt" : "after " + a.completion + " generated tokens") + ": " + message(e));
             return -1;

@@ -34,6 +34,7 @@ final class DecodeStep implements AutoCloseable {
     private final Device device;
     private final DeviceRuntime runtime;
     private final int maxGraphs;
+    private final int pickable;
     private final Scope buffers = Scope.detached("decode-step");
     private final Tensor ids;
     private final Tensor picks;
@@ -47,13 +48,15 @@ final class DecodeStep implements AutoCloseable {
      * @param maxGraphs batch sizes whose step may be kept as a graph (0: always eager); ignored where the device or the
      *     model cannot record the step
      * @param softmaxLayers whether the model keeps paged keys and values (their block tables change every step)
+     * @param pickable the ids greedy picks choose from (the tokenizer's: the model's vocabulary may be padded past it)
      */
-    DecodeStep(CausalLM model, StatePool pool, Device device, int maxGraphs, boolean softmaxLayers) {
+    DecodeStep(CausalLM model, StatePool pool, Device device, int maxGraphs, boolean softmaxLayers, int pickable) {
         this.model = model;
         this.pool = pool;
         this.device = device;
         this.runtime = Backends.runtime(device);
         this.maxGraphs = maxGraphs;
+        this.pickable = pickable;
         int slots = pool.slots();
         this.ids = buffers.run(() -> Tensor.zeros(DType.I32, device, slots));
         this.picks = buffers.run(() -> Tensor.zeros(DType.F64, device, slots, 2));
@@ -94,7 +97,7 @@ final class DecodeStep implements AutoCloseable {
                     logits = buffers.run(() -> Tensor.empty(out.dtype(), device, pool.slots(), out.size(1)));
                 }
                 logits.narrow(0, 0, b).copyFrom(out);
-                BatchLogits.pickInto(out, picks.narrow(0, 0, b));
+                BatchLogits.pickInto(out, pickable, picks.narrow(0, 0, b));
             }
         }
     }
