@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The multi-GPU agenda (issue #7) on a host with N GPUs, from files staged by scripts/gpu/stage-backend.sh:
+# The multi-GPU runs on a host with N GPUs, from files staged by scripts/gpu/stage-backend.sh:
 #   1. NcclCheck on N ranks (collectives; a TNL step with LASP-2 and with LASP against one process; data parallel
 #      with gradients all-reduced in device memory)
 #   2. 30 training steps on one GPU against LASP-2 and LASP over N GPUs: the loss curves must agree

@@ -28,13 +28,21 @@ import java.util.stream.Stream;
  * swap, which {@link #resolve} also finds).
  */
 public final class Checkpoint {
+    /** The weights, in the reference implementation's tensor names. */
     public static final String MODEL = "model.safetensors";
+    /** The model's config, in the reference implementation's field names. */
     public static final String CONFIG = "config.json";
+    /** The optimizer's state (AdamW moments). */
     public static final String OPTIMIZER = "optimizer.safetensors";
+    /** The step, tokens seen, data position and training settings. */
     public static final String STATE = "trainer_state.json";
 
     private Checkpoint() {}
 
+    /**
+     * Saves {@code model}'s weights and config, the optimizer's state (unless null) and the trainer state into {@code
+     * dir}, replacing what was there only once everything is written.
+     */
     public static void save(Path dir, CausalLM model, Optimizer optimizer, Map<String, Object> trainerState) throws IOException {
         save(dir, model.module().stateDict(), model.configJson(), optimizer, trainerState);
     }

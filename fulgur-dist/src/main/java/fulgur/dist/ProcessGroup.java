@@ -21,7 +21,7 @@ import java.time.Duration;
  */
 public interface ProcessGroup extends AutoCloseable {
 
-    /** This process's (or thread's) rank in the group, 0 ≤ rank < size. */
+    /** This process's (or thread's) rank in the group, 0 ≤ rank &lt; size. */
     int rank();
 
     int size();
