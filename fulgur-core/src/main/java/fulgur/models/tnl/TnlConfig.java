@@ -88,6 +88,12 @@ public record TnlConfig(
                 tieWordEmbeddings, padTokenId, bosTokenId, eosTokenId);
     }
 
+    /** The same model initialised from N(0, std²) (std 0: zeros, nothing drawn, for weights filled afterwards). */
+    public TnlConfig withInitStd(double std) {
+        return new TnlConfig(modelType, vocabSize, embedDim, layers, heads, hiddenDim, gluDim, lrpeLayers, noScaleEmbedding, normType, actFun, bias, std,
+                tieWordEmbeddings, padTokenId, bosTokenId, eosTokenId);
+    }
+
     /** The same config with the output projection tied to the token embedding, or not. */
     public TnlConfig withTiedEmbeddings(boolean tied) {
         return new TnlConfig(modelType, vocabSize, embedDim, layers, heads, hiddenDim, gluDim, lrpeLayers, noScaleEmbedding, normType, actFun, bias, initStd,

@@ -15,7 +15,7 @@ import java.util.Map;
 /**
  * Gated linear attention on the GPU, fla's {@code chunk_gla} / {@code fused_recurrent_gla} semantics:
  * <pre>
- *   S_t = diag(exp(g_t)) S_{t-1} + k_t^T v_t      o_t = scale * q_t S_t      (g <= 0, per key channel)
+ *   S_t = diag(exp(g_t)) S_{t-1} + k_t^T v_t      o_t = scale * q_t S_t      (g &lt;= 0, per key channel)
  * </pre>
  * q, k, g {@code [B, T, H, K]}, v {@code [B, T, H, V]}, states {@code [N, H, K, V]} f32 (N = B, or the number of
  * packed sequences with {@code cuSeqlens}, B = 1). Inputs contiguous on this launcher's device.
