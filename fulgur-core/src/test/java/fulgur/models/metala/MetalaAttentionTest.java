@@ -112,9 +112,10 @@ class MetalaAttentionTest {
      * In bf16 the token mixer keeps bf16 precision: its output and the gradients of its input and weights agree with the
      * same mixer in f64 (bf16-representable weights and input, w_aug not zero) to a few bf16 roundings. o is small (k = 1 − α ≈ 0.04),
      * and the self-augmentation's σ(·) is ½ plus a small term: adding that ½ to o in bf16 rounded o to 2^-9 absolute,
-     * which the per-head norm then scaled up (relative errors of 0.1 to 0.8). The bound: about ten bf16 roundings of at
-     * most 2^-9 each on the way (conv, SiLU, four projections, the GLA output, the norm, the gate product, out_proj);
-     * measured 0.007 to 0.009.
+     * which the per-head norm then scaled up (relative errors of 0.1 to 0.8). The bound: about ten bf16 roundings on the
+     * way (conv, SiLU, four projections, the GLA output, the norm, the gate product, out_proj), each a relative error
+     * uniform within ±2^-8, adding at random to about √10 · 2^-8/√3 ≈ 0.007 (measured 0.007 to 0.009); 2e-2 leaves
+     * room for their alignment, far below the swamped o's.
      */
     @Test
     void keepsBf16Precision() {
