@@ -138,8 +138,8 @@ public final class MoeFeedForward extends Module {
         if (routerLogits != null) {
             routerLogits.checkAlive("MoeFeedForward");
             if (routerLogits.ndim() != 2 || routerLogits.size(0) != n || routerLogits.size(1) != e || !routerLogits.dtype().isFloating()) {
-                throw new IllegalArgumentException("MoeFeedForward: router logits must be a floating tensor [" + n + ", " + e + "] (tokens, experts), got "
-                        + routerLogits.describe());
+                throw new IllegalArgumentException("MoeFeedForward: router logits must be a floating tensor [" + n + ", " + e
+                        + "] (tokens, experts), got " + routerLogits.describe());
             }
         }
         if (n == 0) {

@@ -110,18 +110,19 @@ class MetalaAttentionTest {
 
     /**
      * In bf16 the token mixer keeps bf16 precision: its output and the gradients of its input and weights agree with the
-     * same mixer in f64 (bf16-representable weights and input, w_aug not zero) to a few bf16 roundings. o is small (k = 1 − α ≈ 0.04),
-     * and the self-augmentation's σ(·) is ½ plus a small term: adding that ½ to o in bf16 rounded o to 2^-9 absolute,
-     * which the per-head norm then scaled up (relative errors of 0.1 to 0.8). The bound: about ten bf16 roundings on the
-     * way (conv, SiLU, four projections, the GLA output, the norm, the gate product, out_proj), each a relative error
-     * uniform within ±2^-8, adding at random to about √10 · 2^-8/√3 ≈ 0.007 (measured 0.007 to 0.009); 2e-2 leaves
-     * room for their alignment, far below the swamped o's.
+     * same mixer in f64 (bf16-representable weights and input, w_aug not zero) to a few bf16 roundings. o is small
+     * (k = 1 − α ≈ 0.04), and the self-augmentation's σ(·) is ½ plus a small term: adding that ½ to o in bf16 rounded o
+     * to 2^-9 absolute, which the per-head norm then scaled up (relative errors of 0.1 to 0.8). The bound: about ten
+     * bf16 roundings on the way (conv, SiLU, four projections, the GLA output, the norm, the gate product, out_proj),
+     * each a relative error uniform within ±2^-8, adding at random to about √10 · 2^-8/√3 ≈ 0.007 (measured 0.007 to
+     * 0.009); 2e-2 leaves room for their alignment, far below the swamped o's.
      */
     @Test
     void keepsBf16Precision() {
         int d = 64, t = 33, b = 2, h = 2;
         MetalaConfig c = MetalaConfig.small(10, d, 1, h);
-        try (Scope s = Scope.open(); MetalaAttention lo = new MetalaAttention(c, new Rng(4)); MetalaAttention hi = new MetalaAttention(c, new Rng(4))) {
+        try (Scope s = Scope.open(); MetalaAttention lo = new MetalaAttention(c, new Rng(4));
+                MetalaAttention hi = new MetalaAttention(c, new Rng(4))) {
             Rng r = new Rng(5);
             Tensor aug = r.normal(DType.F32, 0, 0.5, d / 2).to(DType.BF16);
             lo.to(DType.BF16);

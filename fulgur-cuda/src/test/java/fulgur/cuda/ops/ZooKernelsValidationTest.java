@@ -38,7 +38,8 @@ class ZooKernelsValidationTest {
       assertThatThrownBy(() -> GlaLauncher.validate("gla", q, q, v, g, null, new int[] {0, 5, 10})).hasMessageContaining("batch size must be 1");
       Tensor q1 = z(DType.BF16, 1, 10, 3, 64), v1 = z(DType.BF16, 1, 10, 3, 32), g1 = z(DType.F32, 1, 10, 3, 64);
       assertThatThrownBy(() -> GlaLauncher.validate("gla", q1, q1, v1, g1, null, new int[] {0, 5, 9})).hasMessageContaining("end at T=10");
-      assertThat(GlaLauncher.validate("gla", q1, q1, v1, g1, null, new int[] {0, 5, 5, 10}).cu()).as("an empty sequence").containsExactly(0, 5, 5, 10);
+      assertThat(GlaLauncher.validate("gla", q1, q1, v1, g1, null, new int[] {0, 5, 5, 10}).cu()).as("an empty sequence")
+          .containsExactly(0, 5, 5, 10);
       assertThatThrownBy(() -> GlaLauncher.validate("gla", q1, q1, v1, g1, null, new int[] {0, 6, 5, 10})).hasMessageContaining("must not decrease");
       assertThatThrownBy(() -> Sequences.starts("conv", 1, 10, new int[] {0, 5, 5, 10})).hasMessageContaining("increase strictly");
       assertThatThrownBy(() -> GlaLauncher.validate("gla", q1, q1, v1, g1, z(DType.F32, 3, 3, 64, 32), new int[] {0, 5, 10}))
