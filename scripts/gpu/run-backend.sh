@@ -2,8 +2,9 @@
 # Runs the CUDA backend's GPU tests and the TNL training benchmark on a GPU host (files staged by
 # scripts/gpu/stage-backend.sh). Logs and a summary go to OUT.
 #   DIR=staged-dir OUT=out/gpu bash DIR/run-backend.sh
-# Optional: TESTS (test classes), BENCH_ARGS (TnlTrainBench arguments), GRAPH_ARGS (GraphStepBench arguments), STAGES
-# (default "tests bench graph torch nccl cli"; torch needs flash-linear-attention's sources in $PEER_DIR, default .peer).
+# Optional: TESTS (GPU test classes; the tests that need no GPU run in the Maven build), BENCH_ARGS (TnlTrainBench
+# arguments), GRAPH_ARGS (GraphStepBench arguments), STAGES (default "tests bench graph torch nccl cli"; torch needs
+# flash-linear-attention's sources in $PEER_DIR, default .peer).
 set -uo pipefail
 DIR=${DIR:-$(cd "$(dirname "$0")" && pwd)}
 OUT=${OUT:-out/gpu}
@@ -31,7 +32,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.used,memo
 
 export CLASSPATH="$DIR/jars/*"
 J="$JAVA --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -Xmx48g -XX:+UseParallelGC -Dfulgur.cuda.verbose=true"
-TESTS=${TESTS:-fulgur.cuda.FatbinsTest fulgur.cuda.CudaBackendGpuTest fulgur.cuda.LightningDispatchGpuTest fulgur.cuda.TnlStepGpuTest fulgur.cuda.CudaGraphGpuTest fulgur.cuda.cublas.LtGemmGpuTest fulgur.cuda.CudaRuntimeGpuTest fulgur.cuda.KernelSignatureTest}
+TESTS=${TESTS:-fulgur.cuda.CudaBackendGpuTest fulgur.cuda.LightningDispatchGpuTest fulgur.cuda.TnlStepGpuTest fulgur.cuda.CudaGraphGpuTest fulgur.cuda.cublas.LtGemmGpuTest fulgur.cuda.CudaRuntimeGpuTest}
 if [[ $STAGES == *tests* ]]; then
   echo "== tests"
   timeout ${T_TESTS:-300} $J fulgur.cuda.GpuTestMain $TESTS 2>&1 | tee "$OUT/tests.log"

@@ -141,6 +141,15 @@ public final class MoeFeedForward extends Module {
      * layer at E/k times the products.
      */
     public Tensor forward(Tensor x) {
+        return forward(x, null);
+    }
+
+    /**
+     * {@link #forward(Tensor)} routed by {@code routerLogits} [N, E] (N the tokens of x, in order) in place of the
+     * gate's x W_g: logits the caller made another way (another precision, a shared router); their gradient is
+     * the caller's. Null routes by the gate.
+     */
+    public Tensor forward(Tensor x, Tensor routerLogits) {
         x.checkAlive("MoeFeedForward");
         if (x.ndim() < 1 || x.size(x.ndim() - 1) != dim || !x.dtype().isFloating()) {
             throw new IllegalArgumentException("MoeFeedForward: x must be a floating tensor [..., " + dim + "], got " + x.describe());
@@ -149,6 +158,13 @@ public final class MoeFeedForward extends Module {
         int n = (int) (x.numel() / dim);
         int e = routing.experts();
         int k = routing.topK();
+        if (routerLogits != null) {
+            routerLogits.checkAlive("MoeFeedForward");
+            if (routerLogits.ndim() != 2 || routerLogits.size(0) != n || routerLogits.size(1) != e || !routerLogits.dtype().isFloating()) {
+                throw new IllegalArgumentException("MoeFeedForward: router logits must be a floating tensor [" + n + ", " + e
+                        + "] (tokens, experts), got " + routerLogits.describe());
+            }
+        }
         if (n == 0) {
             lastCounts = new int[e];
             lastDeviceCounts = null;
@@ -156,7 +172,7 @@ public final class MoeFeedForward extends Module {
             return Tensor.zeros(x.dtype(), x.device(), shape);
         }
         Tensor flat = x.reshape(n, dim);
-        Tensor logits = gate.forward(flat); // [N, E]
+        Tensor logits = routerLogits != null ? routerLogits : gate.forward(flat); // [N, E]
         Tensor softmax = Activations.softmax(logits, -1);
         Tensor out;
         Tensor fraction; // [E]: pairs routed to each expert / N
