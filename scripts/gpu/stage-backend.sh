@@ -18,7 +18,7 @@
 set -euo pipefail
 dir=${1:?usage: scripts/gpu/stage-backend.sh DIR}
 mkdir -p "$dir/jars"
-./mvnw -q -B -o install -DskipTests -pl fulgur-core,fulgur-cuda,fulgur-dist,fulgur-serve,fulgur-cli,fulgur-bench
+./mvnw -q -B -o install -DskipTests -Dmaven.javadoc.skip=true -Dmaven.source.skip=true -pl fulgur-core,fulgur-cuda,fulgur-dist,fulgur-serve,fulgur-cli,fulgur-bench
 rm -f "$dir"/jars/*.jar
 ./mvnw -q -B -o dependency:copy-dependencies -pl fulgur-cuda -DincludeScope=test -DexcludeArtifactIds=jqwik,jqwik-api,jqwik-engine,jqwik-web,jqwik-time,byte-buddy \
     -DoutputDirectory="$(cd "$dir" && pwd)/jars"
