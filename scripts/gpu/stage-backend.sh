@@ -20,7 +20,7 @@ dir=${1:?usage: scripts/gpu/stage-backend.sh DIR}
 mkdir -p "$dir/jars"
 ./mvnw -q -B -o install -DskipTests -Dmaven.javadoc.skip=true -Dmaven.source.skip=true -pl fulgur-core,fulgur-cuda,fulgur-dist,fulgur-serve,fulgur-cli,fulgur-bench
 rm -f "$dir"/jars/*.jar
-./mvnw -q -B -o dependency:copy-dependencies -pl fulgur-cuda -DincludeScope=test -DexcludeArtifactIds=jqwik,jqwik-api,jqwik-engine,jqwik-web,jqwik-time,byte-buddy \
+./mvnw -q -B -o dependency:copy-dependencies -pl fulgur-core,fulgur-cuda -DincludeScope=test -DexcludeArtifactIds=jqwik,jqwik-api,jqwik-engine,jqwik-web,jqwik-time,byte-buddy,archunit \
     -DoutputDirectory="$(cd "$dir" && pwd)/jars"
 # this checkout's own jars (the shared local repository may hold another checkout's build)
 cp fulgur-core/target/fulgur-core-0.1.0-SNAPSHOT.jar fulgur-cuda/target/fulgur-cuda-0.1.0-SNAPSHOT.jar fulgur-cuda/target/fulgur-cuda-0.1.0-SNAPSHOT-tests.jar fulgur-dist/target/fulgur-dist-0.1.0-SNAPSHOT.jar \
