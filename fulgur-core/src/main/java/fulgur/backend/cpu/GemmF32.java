@@ -53,6 +53,8 @@ final class GemmF32 {
      * instead of staying on the calling thread (the 4M of before). {@code -Dfulgur.gemm.fewRowsParallelMin} sets it.
      */
     static final long FEW_ROWS_PARALLEL_MIN_FMAS = Long.getLong("fulgur.gemm.fewRowsParallelMin", 1L << 18);
+    /** Parts per thread that a split few-row product is cut into (blocks of 4 vectors of columns each at least). */
+    static final int FEW_ROWS_PARTS = 4;
     /** Largest B (elements) that fewer rows than the kernel's still multiply in place, one pass over B per row. */
     static final long FEW_ROWS_MAX_B = 1L << 18;
     /** Products of B stored n×k with at most this many rows take dot products with B's rows where they lie. */
@@ -98,15 +100,12 @@ final class GemmF32 {
             if (threads == 1 || chunks < 2) {
                 fewRows(transA, transB, m, 0, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
             } else {
-                int parts = Math.min(threads, chunks);
-                int per = ceilDiv(chunks, parts);
-                Parallel.forRange(parts, 1, (s, e) -> {
-                    for (int t = s; t < e; t++) {
-                        int j0 = Math.min(n, t * per * 4 * L);
-                        int j1 = Math.min(n, (t + 1) * per * 4 * L);
-                        if (j0 < j1) {
-                            fewRows(transA, transB, m, j0, j1, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
-                        }
+                // FEW_ROWS_PARTS claimable parts per thread: a worker that the scheduler runs late still finds some
+                Parallel.forChunks(chunks, Math.min(chunks, threads * FEW_ROWS_PARTS), (s, e) -> {
+                    int j0 = Math.min(n, s * 4 * L);
+                    int j1 = Math.min(n, e * 4 * L);
+                    if (j0 < j1) {
+                        fewRows(transA, transB, m, j0, j1, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
                     }
                 });
             }

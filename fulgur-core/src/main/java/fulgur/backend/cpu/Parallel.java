@@ -61,13 +61,26 @@ public final class Parallel {
         if (count <= 0) {
             return;
         }
-        int chunks = Math.min(THREADS, Math.max(1, count / Math.max(1, grain)));
+        forChunks(count, Math.min(THREADS, Math.max(1, count / Math.max(1, grain))), task);
+    }
+
+    /**
+     * Runs {@code task} over {@code [0, count)} cut into {@code chunks} contiguous chunks (at most {@code count}),
+     * claimed one at a time by the caller and up to {@link #threads()} − 1 workers, as {@link #forRange} does. More
+     * chunks than threads let a worker that the scheduler runs late still take its share of what is left, where one
+     * chunk per thread would leave it all to the caller. The chunks are the same whoever runs them.
+     */
+    public static void forChunks(int count, int chunks, RangeTask task) {
+        if (count <= 0) {
+            return;
+        }
+        chunks = Math.max(1, Math.min(chunks, count));
         if (chunks == 1 || POOL == null || IN_WORKER.get()) {
             task.run(0, count);
             return;
         }
         Claims claims = new Claims(count, chunks, task);
-        for (int c = 1; c < chunks; c++) {
+        for (int c = 1; c < Math.min(chunks, THREADS); c++) {
             POOL.execute(() -> {
                 IN_WORKER.set(true);
                 try {

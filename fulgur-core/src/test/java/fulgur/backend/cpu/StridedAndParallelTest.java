@@ -89,6 +89,30 @@ class StridedAndParallelTest {
         }
     }
 
+    @Test
+    void forChunksRunsEachOfManyChunksOnceWithFixedBounds() {
+        for (int[] cc : new int[][] {{100, 8}, {7, 7}, {5, 9}, {1000, 1}, {64, 3}}) {
+            int count = cc[0], chunks = cc[1];
+            AtomicIntegerArray hits = new AtomicIntegerArray(count);
+            java.util.Set<String> seen = java.util.concurrent.ConcurrentHashMap.newKeySet();
+            Parallel.forChunks(count, chunks, (s, e) -> {
+                seen.add(s + ".." + e);
+                for (int i = s; i < e; i++) {
+                    hits.incrementAndGet(i);
+                }
+            });
+            int n = Math.min(chunks, count);
+            java.util.Set<String> expected = new java.util.HashSet<>();
+            for (int c = 0; c < n; c++) {
+                expected.add(count * c / n + ".." + count * (c + 1) / n);
+            }
+            assertThat(seen).as("%d indices in %d chunks", count, chunks).isEqualTo(n == 1 ? java.util.Set.of("0.." + count) : expected);
+            for (int i = 0; i < count; i++) {
+                assertThat(hits.get(i)).isEqualTo(1);
+            }
+        }
+    }
+
     private static void awaitQuietly(java.util.concurrent.CountDownLatch latch) {
         try {
             latch.await();
