@@ -33,7 +33,7 @@ import java.util.concurrent.TimeUnit;
  * (Llama) {@code context} tokens long. Batch 1 is one such request; batch 16 is 16 of them submitted together and
  * decoded in one forward per step. Tokens per second count the tokens after each request's first (decoding only),
  * greedy, {@code tokens} per request. Also prints the JVM's peak resident set and heap, and the engine's state and
- * key/value bytes with the batch-1 request in flight.
+ * key/value bytes near the end of each run.
  *
  * <p>{@code DecodeSpeed --model DIR --context N [--tokens 32] [--batch 16]}: one JSON line per figure on stdout.
  */
@@ -146,7 +146,8 @@ public final class DecodeSpeed {
                     }
                     if (counts[row] == 1) {
                         firsts[row] = now;
-                    } else if (row == 0 && counts[row] == 2) {
+                    } else if (row == 0) {
+                        // the engine publishes its figures after each step: those of the last step before this token
                         r.stateBytes = engine.stats().stateBytes();
                         r.kvBytes = engine.stats().kvBytes();
                     }

@@ -48,9 +48,10 @@ final class GemmF32 {
     /**
      * The same for few-row products (bound by reading B): 256K multiply-adds, a 1 MiB weight against one row. Waking
      * the pool costs tens of microseconds, or more on a machine running other work, but one core alone does not
-     * reach the memory bandwidth that two do: decoding a ~100M model one token at a time (every projection a GEMV of
-     * 0.6M–2.4M multiply-adds) went from 7.0–7.8 to 7.7–9.2 tokens/s on 2 loaded cores when these spread over both
-     * instead of staying on the calling thread (the 4M of before). {@code -Dfulgur.gemm.fewRowsParallelMin} sets it.
+     * reach the memory bandwidth that two do, and decoding is a chain of such products (0.6M–2.4M multiply-adds each
+     * for a ~100M model): the GEMVs of one decoding step of a 100M Llama (312 MB of weights) took a median 77.8 ms
+     * on one thread and 41.6 ms on two, in parts claimed as {@link Parallel#forChunks} hands them out (2 loaded
+     * cores). {@code -Dfulgur.gemm.fewRowsParallelMin} sets it.
      */
     static final long FEW_ROWS_PARALLEL_MIN_FMAS = Long.getLong("fulgur.gemm.fewRowsParallelMin", 1L << 18);
     /** Parts per thread that a split few-row product is cut into (blocks of 4 vectors of columns each at least). */
