@@ -115,7 +115,7 @@ public final class Parallel {
         }
     }
 
-    /** The chunks of one {@link #forRange} call: the next one to claim, those not finished, the first failure. */
+    /** The chunks of one {@link #forChunks} call: the next one to claim, those not finished, the first failure. */
     private static final class Claims {
         final int count;
         final int chunks;
