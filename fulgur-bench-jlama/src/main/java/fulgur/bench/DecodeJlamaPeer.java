@@ -22,6 +22,8 @@ import java.util.Map;
  *
  * <p>{@code DecodeJlamaPeer [--dir target/decode-peer] [--contexts 256,1024,4096] [--tokens 32] [--rounds 3]
  * [--vocab 32000] [--dim 768] [--layers 12] [--heads 12] [--threads 2]}. Run it with {@code scripts/decode-jlama-peer.sh}.
+ * Jlama 0.8.4 splits its MLP over its threads in vector-wide pieces: an MLP width that is not a multiple of
+ * 16 lanes × threads (width 64 gives 168) sometimes fails inside Jlama with an IndexOutOfBoundsException.
  */
 public final class DecodeJlamaPeer {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -91,8 +93,10 @@ public final class DecodeJlamaPeer {
         String stdout = new String(p.getInputStream().readAllBytes());
         int rc = p.waitFor();
         if (rc != 0) {
-            String err = Files.readString(log);
-            throw new IllegalStateException(engine + " at context " + context + " exited with " + rc + ": " + err.substring(Math.max(0, err.length() - 2000)));
+            // the first line that names an exception says what went wrong; the whole log stays for the rest
+            String first = Files.readAllLines(log).stream().filter(l -> l.contains("Exception") || l.contains("Error")).findFirst().orElse("(no message)");
+            System.err.println(engine + " at context " + context + " exited with " + rc + ": " + first.strip() + " (log: " + log + ")");
+            System.exit(1);
         }
         Files.deleteIfExists(log);
         Map<String, JsonNode> out = new LinkedHashMap<>();
