@@ -46,10 +46,16 @@ final class GemmF32 {
      */
     static final long PARALLEL_MIN_FMAS = 1L << 20;
     /**
-     * The same for few-row products (bound by reading B): one core streams a 9 MiB weight in about 0.1 ms, and
-     * waking the pool can cost that much, or far more on a machine running other work.
+     * The same for few-row products (bound by reading B): 256K multiply-adds, a 1 MiB weight against one row. Waking
+     * the pool costs tens of microseconds, or more on a machine running other work, but one core alone does not
+     * reach the memory bandwidth that two do, and decoding is a chain of such products (0.6M–2.4M multiply-adds each
+     * for a ~100M model): the GEMVs of one decoding step of a 100M Llama (312 MB of weights) took a median 77.8 ms
+     * on one thread and 41.6 ms on two, in parts claimed as {@link Parallel#forChunks} hands them out (2 loaded
+     * cores). {@code -Dfulgur.gemm.fewRowsParallelMin} sets it.
      */
-    static final long FEW_ROWS_PARALLEL_MIN_FMAS = 1L << 22;
+    static final long FEW_ROWS_PARALLEL_MIN_FMAS = Long.getLong("fulgur.gemm.fewRowsParallelMin", 1L << 18);
+    /** Parts per thread that a split few-row product is cut into (blocks of 4 vectors of columns each at least). */
+    static final int FEW_ROWS_PARTS = 4;
     /** Largest B (elements) that fewer rows than the kernel's still multiply in place, one pass over B per row. */
     static final long FEW_ROWS_MAX_B = 1L << 18;
     /** Products of B stored n×k with at most this many rows take dot products with B's rows where they lie. */
@@ -85,24 +91,22 @@ final class GemmF32 {
         }
         // every thread gets at least PARALLEL_MIN_FMAS of work (tens of microseconds): on many cores a small
         // product spread over all of them would spend more on the hand-off than on the product
+        int available = threads;
         threads = (int) Math.max(1, Math.min(threads, (long) m * n * k / PARALLEL_MIN_FMAS));
         if (m == 1 || (transB && m <= DOT_MAX_ROWS) || (m < kern.mr && (long) k * n <= FEW_ROWS_MAX_B)) {
             // one row (decoding, GEMV), a few rows against B stored n×k (x·Wᵀ while decoding a small batch), or a
             // few against a B that stays in cache: read B in place, no packing
             int chunks = ceilDiv(n, 4 * L);
-            threads = (int) Math.max(1, Math.min(threads, (long) m * n * k / FEW_ROWS_PARALLEL_MIN_FMAS));
+            threads = (int) Math.max(1, Math.min(available, (long) m * n * k / FEW_ROWS_PARALLEL_MIN_FMAS));
             if (threads == 1 || chunks < 2) {
                 fewRows(transA, transB, m, 0, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
             } else {
-                int parts = Math.min(threads, chunks);
-                int per = ceilDiv(chunks, parts);
-                Parallel.forRange(parts, 1, (s, e) -> {
-                    for (int t = s; t < e; t++) {
-                        int j0 = Math.min(n, t * per * 4 * L);
-                        int j1 = Math.min(n, (t + 1) * per * 4 * L);
-                        if (j0 < j1) {
-                            fewRows(transA, transB, m, j0, j1, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
-                        }
+                // FEW_ROWS_PARTS claimable parts per thread: a worker that the scheduler runs late still finds some
+                Parallel.forChunks(chunks, Math.min(chunks, threads * FEW_ROWS_PARTS), (s, e) -> {
+                    int j0 = Math.min(n, s * 4 * L);
+                    int j1 = Math.min(n, e * 4 * L);
+                    if (j0 < j1) {
+                        fewRows(transA, transB, m, j0, j1, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
                     }
                 });
             }

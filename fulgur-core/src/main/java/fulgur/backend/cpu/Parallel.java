@@ -9,7 +9,7 @@ import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The one shared worker pool of the CPU backend. Every kernel that spreads work over cores goes through
- * {@link #forRange}: the range is cut into contiguous chunks, the caller runs the first and waits for the rest.
+ * {@link #forRange}: the range is cut into contiguous chunks that the caller and the workers claim one at a time.
  * A call made from inside a worker runs serially, so nested kernels never deadlock the pool.
  * The thread count comes from {@code FULGUR_THREADS} (or the system property {@code fulgur.threads}),
  * else the number of available processors.
@@ -51,49 +51,59 @@ public final class Parallel {
     /**
      * Runs {@code task} over {@code [0, count)} in at most {@link #threads()} chunks, each at least {@code grain}
      * indices long. Returns when all chunks are done; rethrows the first failure.
+     *
+     * <p>Chunks are claimed, not assigned: the pool's workers are woken for them, and the caller, once done with the
+     * first, takes whichever no worker has started yet. On a machine busy with other work a woken worker may not run
+     * for milliseconds; the caller then does its chunk as well instead of waiting for it (a decoding step makes dozens
+     * of such calls). Each chunk is the same range whoever runs it, so results do not depend on the scheduling.
      */
     public static void forRange(int count, int grain, RangeTask task) {
         if (count <= 0) {
             return;
         }
-        int chunks = Math.min(THREADS, Math.max(1, count / Math.max(1, grain)));
+        forChunks(count, Math.min(THREADS, Math.max(1, count / Math.max(1, grain))), task);
+    }
+
+    /**
+     * Runs {@code task} over {@code [0, count)} cut into {@code chunks} contiguous chunks (at most {@code count}),
+     * claimed one at a time by the caller and up to {@link #threads()} − 1 workers, as {@link #forRange} does. More
+     * chunks than threads let a worker that the scheduler runs late still take its share of what is left, where one
+     * chunk per thread would leave it all to the caller. The chunks are the same whoever runs them.
+     */
+    public static void forChunks(int count, int chunks, RangeTask task) {
+        if (count <= 0) {
+            return;
+        }
+        chunks = Math.max(1, Math.min(chunks, count));
         if (chunks == 1 || POOL == null || IN_WORKER.get()) {
             task.run(0, count);
             return;
         }
-        CountDownLatch done = new CountDownLatch(chunks - 1);
-        AtomicReference<Throwable> failure = new AtomicReference<>();
-        for (int c = 1; c < chunks; c++) {
-            int start = (int) ((long) count * c / chunks);
-            int end = (int) ((long) count * (c + 1) / chunks);
+        Claims claims = new Claims(count, chunks, task);
+        for (int c = 1; c < Math.min(chunks, THREADS); c++) {
             POOL.execute(() -> {
                 IN_WORKER.set(true);
                 try {
-                    task.run(start, end);
-                } catch (Throwable t) {
-                    failure.compareAndSet(null, t);
+                    claims.runUnclaimed();
                 } finally {
                     IN_WORKER.set(false);
-                    done.countDown();
                 }
             });
         }
         boolean wasWorker = IN_WORKER.get();
         IN_WORKER.set(true);
         try {
-            task.run(0, (int) ((long) count / chunks));
-        } catch (Throwable t) {
-            failure.compareAndSet(null, t);
+            claims.runUnclaimed();
         } finally {
             IN_WORKER.set(wasWorker);
         }
         try {
-            done.await();
+            claims.done.await();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while waiting for parallel kernel", e);
         }
-        Throwable t = failure.get();
+        Throwable t = claims.failure.get();
         if (t instanceof RuntimeException re) {
             throw re;
         }
@@ -102,6 +112,36 @@ public final class Parallel {
         }
         if (t != null) {
             throw new IllegalStateException(t);
+        }
+    }
+
+    /** The chunks of one {@link #forChunks} call: the next one to claim, those not finished, the first failure. */
+    private static final class Claims {
+        final int count;
+        final int chunks;
+        final RangeTask task;
+        final AtomicInteger next = new AtomicInteger();
+        final CountDownLatch done;
+        final AtomicReference<Throwable> failure = new AtomicReference<>();
+
+        Claims(int count, int chunks, RangeTask task) {
+            this.count = count;
+            this.chunks = chunks;
+            this.task = task;
+            this.done = new CountDownLatch(chunks);
+        }
+
+        /** Runs chunks until none is left to claim. */
+        void runUnclaimed() {
+            for (int c; (c = next.getAndIncrement()) < chunks; ) {
+                try {
+                    task.run((int) ((long) count * c / chunks), (int) ((long) count * (c + 1) / chunks));
+                } catch (Throwable t) {
+                    failure.compareAndSet(null, t);
+                } finally {
+                    done.countDown();
+                }
+            }
         }
     }
 

@@ -379,9 +379,8 @@ public final class PagedKvCache implements AutoCloseable {
                         i += n;
                     }
                     int total = len + tokens;
-                    Tensor idx = index(b, seq, total);
-                    Tensor keys = gather(s.keys, idx, total);
-                    Tensor values = gather(s.values, idx, total);
+                    Tensor keys = gather(s.keys, b, seq, total);
+                    Tensor values = gather(s.values, b, seq, total);
                     outs[b] = SoftmaxAttention.attention(q.narrow(0, b, 1), keys, values, scale, true, len);
                 }
             }
@@ -407,10 +406,27 @@ public final class PagedKvCache implements AutoCloseable {
             return null;
         }
 
-        private Tensor gather(Tensor blocksOfLayer, Tensor idx, int total) {
-            Tensor g = Indexing.indexSelect(blocksOfLayer, 0, idx);
-            Tensor flat = Views.reshape(g, 1, g.size(0) * blockTokens, g.size(2), g.size(3));
-            return total == flat.size(1) ? flat : Views.narrow(flat, 1, 0, total).contiguous();
+        /**
+         * The first {@code total} keys (or values) of a sequence as one contiguous [1, total, heads, d] tensor: a view
+         * of the layer's blocks where the sequence's blocks follow one another there (nothing copied), else its
+         * blocks gathered. Either way the tokens past {@code total} in the last block are cut off as a view too, so
+         * a decoding step copies the cache at most once, not twice.
+         */
+        private Tensor gather(Tensor blocksOfLayer, int b, Sequence seq, int total) {
+            int n = (total + blockTokens - 1) / blockTokens;
+            Tensor g = consecutive(seq.blocks, n) ? Views.narrow(blocksOfLayer, 0, seq.blocks[0], n)
+                    : Indexing.indexSelect(blocksOfLayer, 0, index(b, seq, total));
+            Tensor tokens = Views.narrow(Views.reshape(g, n * blockTokens, g.size(2), g.size(3)), 0, 0, total);
+            return Views.reshape(tokens, 1, total, g.size(2), g.size(3));
+        }
+
+        private static boolean consecutive(int[] blocks, int n) {
+            for (int i = 1; i < n; i++) {
+                if (blocks[i] != blocks[0] + i) {
+                    return false;
+                }
+            }
+            return true;
         }
     }
 }

@@ -48,6 +48,7 @@ class GemmTest {
                 {30, 2050, 64}, {13, 4100, 9},                             // several NC blocks
                 {5, 1100, 200}, {1, 4000, 300}, {2, 33, 5000}, {3, 37, 13}, // few rows: B read in place
                 {3, 700, 400}, {4, 1100, 300},                             // few rows, large B: packed
+                {1, 2304, 768}, {1, 1100, 500}, {16, 300, 128},            // few rows, columns split over threads
                 {600, 3, 200}, {1000, 1, 64}, {256, 256, 256},             // few columns, one thread split
         };
         for (int[] s : shapes) {

@@ -50,6 +50,78 @@ class StridedAndParallelTest {
     }
 
     @Test
+    void theCallerTakesTheChunksOfWorkersThatAreBusyElsewhere() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Parallel.threads() > 1, "needs a worker pool");
+        // another thread's loop holds every worker until released; ours must not wait for them
+        int workers = Parallel.threads() - 1;
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicInteger held = new java.util.concurrent.atomic.AtomicInteger();
+        Thread holder = Thread.ofPlatform().start(() -> Parallel.forRange(Parallel.threads(), 1, (s, e) -> {
+            if (Thread.currentThread().getName().startsWith("fulgur-cpu-")) {
+                held.incrementAndGet();
+                awaitQuietly(release);
+            } else {
+                long until = System.nanoTime() + 5_000_000_000L;
+                while (held.get() < workers && System.nanoTime() < until) {
+                    Thread.onSpinWait();
+                }
+            }
+        }));
+        try {
+            long until = System.nanoTime() + 5_000_000_000L;
+            while (held.get() < workers && System.nanoTime() < until) {
+                Thread.sleep(1);
+            }
+            org.junit.jupiter.api.Assumptions.assumeTrue(held.get() == workers, "the holder's caller took every chunk itself");
+            AtomicIntegerArray hits = new AtomicIntegerArray(1000);
+            java.util.concurrent.CompletableFuture<Void> ours = java.util.concurrent.CompletableFuture.runAsync(() -> Parallel.forRange(1000, 1, (s, e) -> {
+                for (int i = s; i < e; i++) {
+                    hits.incrementAndGet(i);
+                }
+            }), java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor());
+            ours.get(10, java.util.concurrent.TimeUnit.SECONDS);
+            for (int i = 0; i < 1000; i++) {
+                assertThat(hits.get(i)).as("index %d", i).isEqualTo(1);
+            }
+        } finally {
+            release.countDown();
+            holder.join();
+        }
+    }
+
+    @Test
+    void forChunksRunsEachOfManyChunksOnceWithFixedBounds() {
+        for (int[] cc : new int[][] {{100, 8}, {7, 7}, {5, 9}, {1000, 1}, {64, 3}}) {
+            int count = cc[0], chunks = cc[1];
+            AtomicIntegerArray hits = new AtomicIntegerArray(count);
+            java.util.Set<String> seen = java.util.concurrent.ConcurrentHashMap.newKeySet();
+            Parallel.forChunks(count, chunks, (s, e) -> {
+                seen.add(s + ".." + e);
+                for (int i = s; i < e; i++) {
+                    hits.incrementAndGet(i);
+                }
+            });
+            int n = Math.min(chunks, count);
+            java.util.Set<String> expected = new java.util.HashSet<>();
+            for (int c = 0; c < n; c++) {
+                expected.add(count * c / n + ".." + count * (c + 1) / n);
+            }
+            assertThat(seen).as("%d indices in %d chunks", count, chunks).isEqualTo(n == 1 ? java.util.Set.of("0.." + count) : expected);
+            for (int i = 0; i < count; i++) {
+                assertThat(hits.get(i)).isEqualTo(1);
+            }
+        }
+    }
+
+    private static void awaitQuietly(java.util.concurrent.CountDownLatch latch) {
+        try {
+            latch.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Test
     void forRangeCoversEachIndexOnceAndPropagatesFailures() {
         for (int count : new int[] {0, 1, 2, 3, 7, 1000, 100_003}) {
             for (int grain : new int[] {1, 16, 1 << 20}) {
