@@ -15,20 +15,36 @@ public final class GradMode {
 
     /** A guard that disables gradient recording until closed. */
     public static Guard noGrad() {
-        DISABLED.get()[0]++;
-        return new Guard();
+        int[] d = DISABLED.get();
+        int before = d[0];
+        d[0]++;
+        return new Guard(before);
+    }
+
+    /**
+     * A guard that enables gradient recording until closed, whatever encloses it: a backward function that runs a
+     * forward again to differentiate it (activation recomputation) records inside the engine's no-grad pass.
+     */
+    public static Guard enable() {
+        int[] d = DISABLED.get();
+        int before = d[0];
+        d[0] = 0;
+        return new Guard(before);
     }
 
     public static final class Guard implements AutoCloseable {
+        private final int restore;
         private boolean closed;
 
-        private Guard() {}
+        private Guard(int restore) {
+            this.restore = restore;
+        }
 
         @Override
         public void close() {
             if (!closed) {
                 closed = true;
-                DISABLED.get()[0]--;
+                DISABLED.get()[0] = restore;
             }
         }
     }

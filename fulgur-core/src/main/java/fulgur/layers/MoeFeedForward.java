@@ -107,6 +107,15 @@ public final class MoeFeedForward extends Module {
 
     /** x [..., D] → [..., D]; records the auxiliary loss and per-expert token counts of this call. */
     public Tensor forward(Tensor x) {
+        return forward(x, null, 0);
+    }
+
+    /**
+     * {@link #forward(Tensor)} for one call of several over a longer sequence: while {@code totals} counts, this call's
+     * routing is added to it as layer {@code layer}'s; once fixed, the auxiliary loss is this call's share of the whole
+     * sequence's ({@link RoutingTotals}). Null totals: the call is the whole sequence.
+     */
+    public Tensor forward(Tensor x, RoutingTotals totals, int layer) {
         x.checkAlive("MoeFeedForward");
         if (x.ndim() < 1 || x.size(x.ndim() - 1) != dim || !x.dtype().isFloating()) {
             throw new IllegalArgumentException("MoeFeedForward: x must be a floating tensor [..., " + dim + "], got " + x.describe());
@@ -117,6 +126,9 @@ public final class MoeFeedForward extends Module {
         int k = routing.topK();
         if (n == 0) {
             lastCounts = new int[e];
+            if (totals != null && !totals.isFixed()) {
+                totals.count(layer, lastCounts, 0);
+            }
             lastAuxLoss = Tensor.zeros(x.dtype(), x.device());
             return Tensor.zeros(x.dtype(), x.device(), shape);
         }
@@ -141,12 +153,21 @@ public final class MoeFeedForward extends Module {
         Tensor out = Indexing.indexAdd(Tensor.zeros(ys.dtype(), x.device(), n, dim), 0, tokens, Elementwise.mul(ys, g));
 
         double[] f = new double[e];
-        for (int i = 0; i < e; i++) {
-            f[i] = (double) counts[i] / n;
+        double share = 1;
+        if (totals != null && totals.isFixed()) {
+            f = totals.fractions(layer);
+            share = (double) n / totals.tokens(layer);
+        } else {
+            for (int i = 0; i < e; i++) {
+                f[i] = (double) counts[i] / n;
+            }
+            if (totals != null) {
+                totals.count(layer, counts, n);
+            }
         }
         Tensor meanProb = Reductions.mean(softmax, new int[] {0}, false); // [E]
         Tensor fraction = Tensor.of(meanProb.dtype(), f, e).to(x.device());
-        lastAuxLoss = Elementwise.mulScalar(Reductions.sum(Elementwise.mul(fraction, meanProb)), routing.auxLossCoef() * e);
+        lastAuxLoss = Elementwise.mulScalar(Reductions.sum(Elementwise.mul(fraction, meanProb)), routing.auxLossCoef() * e * share);
         lastCounts = counts;
         lastLogits = logits;
         return Views.reshape(out, shape);

@@ -19,6 +19,9 @@ import fulgur.tensor.Tensor;
  * non-causal single scan over all positions (the image model).
  */
 final class LightNetAttention extends Module {
+    /** The carried parts: the normalised state S [B, H, dk, dv] and the running log-normaliser z [B, H, dk]. */
+    static final String STATE = "s";
+    static final String LOG_NORMALISER = "z";
     private final Linear qProj;
     private final Linear kProj;
     private final Linear vProj;
@@ -58,8 +61,11 @@ final class LightNetAttention extends Module {
         return valueHeadDim;
     }
 
-    /** x [B, T, D] → [B, T, D]; with a cache, continues from its state and leaves the new one there. */
-    Tensor forward(Tensor x, LightNetCache.Layer cache) {
+    /**
+     * x [B, T, D] → [B, T, D]; with a cache, continues from its state and leaves the new one there; with a carry (a chunk
+     * of a longer sequence), from the carried (S, z), leaving the new pair in the carry.
+     */
+    Tensor forward(Tensor x, LightNetCache.Layer cache, fulgur.models.StateCarry carry, int layer) {
         int b = x.size(0), t = x.size(1);
         Tensor q = Views.reshape(Activations.silu(qProj.forward(x)), b, t, heads, keyHeadDim);
         Tensor k = Views.reshape(kProj.forward(x), b, t, heads, keyHeadDim);
@@ -70,6 +76,13 @@ final class LightNetAttention extends Module {
                 throw new IllegalArgumentException("LightNetAttention: the non-causal (global) form has no decoding cache");
             }
             o = LightNet.global(q, k, v);
+        } else if (cache == null && carry != null) {
+            Tensor s0 = carry.initial(layer, STATE);
+            Tensor z0 = carry.initial(layer, LOG_NORMALISER);
+            LightNet.Result r = LightNet.apply(q, k, v, s0 == null ? null : new LightNet.State(s0, z0), true);
+            o = r.output();
+            carry.carry(layer, STATE, r.finalState().s());
+            carry.carry(layer, LOG_NORMALISER, r.finalState().z());
         } else if (cache == null) {
             o = LightNet.attention(q, k, v);
         } else {
