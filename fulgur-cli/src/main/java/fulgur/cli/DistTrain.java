@@ -25,7 +25,8 @@ import java.util.List;
 final class DistTrain {
     private DistTrain() {}
 
-    static DistributedTrainer.Result run(DataOptions data, ModelOptions modelOpts, ParallelOptions par, TrainConfig cfg, Path out, boolean resume) throws Exception {
+    static DistributedTrainer.Result run(DataOptions data, ModelOptions modelOpts, ParallelOptions par, TrainConfig cfg, int seqChunk, Path out, boolean resume)
+            throws Exception {
         par.validate();
         int world = par.sp * par.dp;
         Duration timeout = Duration.ofSeconds(par.timeoutSeconds);
@@ -35,7 +36,7 @@ final class DistTrain {
                 throw new IllegalArgumentException("the local backend runs all " + world + " ranks as threads of this one process, but this process was started as rank "
                         + env.rank() + " of " + env.worldSize() + " (" + env.source() + "); use --backend nccl under 'fulgur launch', or drop the launcher");
             }
-            DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
+            DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed(), seqChunk);
             String mc = modelConfig(modelOpts, p, out, resume, cfg.seed());
             System.out.println("data: " + p.description());
             copyTokenizer(p, out);
@@ -46,7 +47,8 @@ final class DistTrain {
                     if (pg.rank() == 0) {
                         System.out.printf("model: %s, %,d parameters (one replica per rank)%n", model.describe(), model.parameterCount());
                     }
-                    return trainer(pg, par, model, cfg, shared.forRank(pg.rank()), pg.rank() == 0 ? p.eval() : null, out, pg.rank() == 0 ? System.out : quiet).run(resume);
+                    return trainer(pg, par, model, cfg, shared.forRank(pg.rank()), pg.rank() == 0 ? p.eval() : null, out, pg.rank() == 0 ? System.out : quiet)
+                            .sequenceChunk(seqChunk).run(resume);
                 }
             });
             return report(rs.get(0), out);
@@ -60,7 +62,7 @@ final class DistTrain {
         PrintStream o = leader ? System.out : new PrintStream(OutputStream.nullOutputStream());
         try (TcpStore store = Rendezvous.join(env, timeout);
              NcclProcessGroup pg = NcclProcessGroup.create(store, env.rank(), env.worldSize(), env.localRank(), timeout)) {
-            DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
+            DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed(), seqChunk);
             String mc = modelConfig(modelOpts, p, out, resume, cfg.seed());
             o.println("data: " + p.description());
             if (leader) {
@@ -77,7 +79,7 @@ final class DistTrain {
                     where = "rank " + env.rank() + " on " + dev;
                 }
                 o.printf("model: %s, %,d parameters; %s%n", model.describe(), model.parameterCount(), where);
-                r = trainer(pg, par, model, cfg, GlobalBatches.own(p.train()), leader ? p.eval() : null, out, o).run(resume);
+                r = trainer(pg, par, model, cfg, GlobalBatches.own(p.train()), leader ? p.eval() : null, out, o).sequenceChunk(seqChunk).run(resume);
             }
             Rendezvous.barrier(store, env, "train-done", timeout);
             return leader ? report(r, out) : r;

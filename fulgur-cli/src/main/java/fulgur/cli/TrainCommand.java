@@ -57,6 +57,7 @@ public final class TrainCommand implements Callable<Integer> {
         }
         TrainConfig cfg = trainOptions.build(1000, 16, 128, 3e-3, 100);
         fulgur.tensor.DType precision = trainOptions.mixedPrecision();
+        int seqChunk = trainOptions.sequenceChunk();
         if (trainOptions.cudaGraph && modelOptions.device().kind() != fulgur.tensor.Device.Kind.CUDA) {
             throw new IllegalArgumentException("--cuda-graph needs the model on a GPU (--device cuda), got --device " + modelOptions.device());
         }
@@ -67,15 +68,24 @@ public final class TrainCommand implements Callable<Integer> {
             if (precision != null) {
                 throw new IllegalArgumentException("--precision " + trainOptions.precision + " is not supported with --sp/--dp yet; distributed training runs in f32");
             }
-            return DistTrain.run(dataOptions, modelOptions, parallelOptions, cfg, out, resume) != null ? 0 : 1;
+            if (trainOptions.checkpointActivations) {
+                throw new IllegalArgumentException("--checkpoint-activations is not supported with --sp/--dp yet");
+            }
+            return DistTrain.run(dataOptions, modelOptions, parallelOptions, cfg, seqChunk, out, resume) != null ? 0 : 1;
         }
-        return run(dataOptions, modelOptions, cfg, out, resume, timeLimitMinutes, precision, trainOptions.cudaGraph) != null ? 0 : 1;
+        return run(dataOptions, modelOptions, cfg, out, resume, timeLimitMinutes, precision, trainOptions.cudaGraph, seqChunk,
+                trainOptions.checkpointActivations) != null ? 0 : 1;
     }
 
     static Trainer.Result run(DataOptions data, ModelOptions modelOpts, TrainConfig cfg, Path out, boolean resume, Double timeLimitMinutes,
             fulgur.tensor.DType precision, boolean cudaGraph) throws Exception {
+        return run(data, modelOpts, cfg, out, resume, timeLimitMinutes, precision, cudaGraph, 0, false);
+    }
+
+    static Trainer.Result run(DataOptions data, ModelOptions modelOpts, TrainConfig cfg, Path out, boolean resume, Double timeLimitMinutes,
+            fulgur.tensor.DType precision, boolean cudaGraph, int seqChunk, boolean checkpointActivations) throws Exception {
         fulgur.tensor.Device device = modelOpts.device();
-        DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
+        DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed(), seqChunk);
         String mc = resume ? Architectures.read(Checkpoint.resolve(out.resolve("checkpoint")).resolve(Checkpoint.CONFIG)) : modelOpts.build(p.vocab(), cfg.seed());
         System.out.println("data: " + p.description());
         try (LanguageModel model = resume ? Architectures.forConfig(mc).build(mc, cfg.seed()) : modelOpts.create(mc, cfg.seed())) {
@@ -89,7 +99,11 @@ public final class TrainCommand implements Callable<Integer> {
                 Files.copy(p.tokenizerFile(), out.resolve("tokenizer.json"), StandardCopyOption.REPLACE_EXISTING);
             }
             RunReport report = new RunReport(System.out, "fulgur training loss");
-            Trainer trainer = new Trainer(model, cfg, p.train(), p.eval(), out, System.out).listener(report).precision(precision).cudaGraph(cudaGraph);
+            Trainer trainer = new Trainer(model, cfg, p.train(), p.eval(), out, System.out).listener(report).precision(precision).cudaGraph(cudaGraph)
+                    .sequenceChunk(seqChunk).checkpointActivations(checkpointActivations);
+            if (checkpointActivations) {
+                System.out.println("activation checkpointing: each layer keeps only its input and runs again in the backward");
+            }
             if (cudaGraph) {
                 System.out.println("cuda graph: the training step is captured after the first step and replayed");
             }

@@ -13,15 +13,15 @@ public record ChunkPlan(long length, int chunk) {
         if (chunk < 1) {
             throw new IllegalArgumentException("sequence chunks: the chunk length must be >= 1 token, got " + chunk);
         }
+        if ((length + chunk - 1) / chunk > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("sequence chunks: " + length + " tokens in chunks of " + chunk + " make more than " + Integer.MAX_VALUE
+                    + " chunks; use longer chunks");
+        }
     }
 
     /** Number of chunks. */
     public int count() {
-        long n = (length + chunk - 1) / chunk;
-        if (n > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("sequence chunks: " + length + " tokens in chunks of " + chunk + " make " + n + " chunks, more than " + Integer.MAX_VALUE);
-        }
-        return (int) n;
+        return (int) ((length + chunk - 1) / chunk);
     }
 
     /** First token of chunk c. */

@@ -41,16 +41,23 @@ import java.util.Set;
  */
 public final class ChunkedStep {
 
-    /** The mean loss, the states after the last token and the gradients of the initial states (empty when none were given). */
-    public record Result(Tensor loss, Map<Slot, Tensor> finalStates, Map<Slot, Tensor> initialStateGrads) {}
+    /**
+     * The mean loss, the states after the last token (when asked for), the gradients of the initial states (empty when
+     * none were given), and the bytes of the states that grow with the sequence (keys and values of softmax layers)
+     * at its end.
+     */
+    public record Result(Tensor loss, Map<Slot, Tensor> finalStates, Map<Slot, Tensor> initialStateGrads, long growingStateBytes) {}
 
     /**
      * Where this process's chunks sit in the sequence and how the states pass between them: one device by default;
      * sequence parallelism spreads each chunk over ranks and passes the states between the ranks.
      */
     public interface Link {
-        /** The shard of a chunk whose first token sits at {@code position} of the whole sequence, continuing from {@code carry}. */
-        default SequenceShard shard(long position, StateCarry carry) {
+        /**
+         * The shard of a chunk of {@code length} tokens whose first token sits at {@code position} of the whole sequence,
+         * continuing from {@code carry}.
+         */
+        default SequenceShard shard(long position, int length, StateCarry carry) {
             return SequenceShard.chunk(position, carry);
         }
 
@@ -141,7 +148,7 @@ public final class ChunkedStep {
                 Scope next = Scope.detached("chunk states");
                 try (Scope s = Scope.open("chunk forward"); var g = GradMode.noGrad()) {
                     StateCarry carry = new StateCarry(entering, null, routing);
-                    model.advanceStates(slice(ids, plan, c), link.shard(link.position(start, plan, c), carry));
+                    model.advanceStates(slice(ids, plan, c), link.shard(link.position(start, plan, c), plan.length(c), carry));
                     saved.keepAppended(c, carry);
                     Map<Slot, Tensor> copies = next.run(() -> copies(carry.finals()));
                     int at = c;
@@ -168,6 +175,7 @@ public final class ChunkedStep {
             Tensor total = caller.run(() -> Tensor.zeros(DType.F64, device));
             Map<Slot, Tensor> grads = Map.of();
             Map<Slot, Tensor> finals = Map.of();
+            long growing = 0;
             Scope gradScope = null;
             for (int c = n - 1; c >= 0; c--) {
                 Scope nextGrads = Scope.detached("chunk state gradients");
@@ -177,7 +185,7 @@ public final class ChunkedStep {
                         leaves.put(e.getKey(), e.getValue().detach().requiresGrad(true));
                     }
                     StateCarry carry = new StateCarry(leaves, weights[c], routing);
-                    Tensor loss = model.loss(slice(ids, plan, c), slice(tg, plan, c).reshape(-1), link.shard(link.position(start, plan, c), carry));
+                    Tensor loss = model.loss(slice(ids, plan, c), slice(tg, plan, c).reshape(-1), link.shard(link.position(start, plan, c), plan.length(c), carry));
                     List<Tensor> roots = new ArrayList<>();
                     List<Tensor> seeds = new ArrayList<>();
                     roots.add(scale == 1 ? loss : Elementwise.mulScalar(loss, scale));
@@ -194,6 +202,13 @@ public final class ChunkedStep {
                     }
                     if (c == n - 1 && wantFinalStates) {
                         finals = caller.run(() -> copies(carry.finals()));
+                    }
+                    if (c == n - 1) {
+                        for (Map.Entry<Slot, Tensor> e : carry.finals().entrySet()) {
+                            if (carry.isAppending(e.getKey())) {
+                                growing += e.getValue().numel() * e.getValue().dtype().byteSize();
+                            }
+                        }
                     }
                     link.backward(roots, seeds, c == 0, loss);
                     total.copyFrom(total.add(loss.detach().to(DType.F64)));
@@ -225,7 +240,7 @@ public final class ChunkedStep {
             if (gradScope != null) {
                 gradScope.close();
             }
-            return new Result(total, finals, initialGrads);
+            return new Result(total, finals, initialGrads, growing);
         } finally {
             saved.close();
         }
@@ -252,7 +267,7 @@ public final class ChunkedStep {
                 Scope next = Scope.detached("chunk states");
                 try (Scope s = Scope.open("chunk loss")) {
                     StateCarry carry = new StateCarry(entering, weights[c], routing);
-                    Tensor l = model.loss(slice(ids, plan, c), slice(tg, plan, c).reshape(-1), link.shard(link.position(0, plan, c), carry));
+                    Tensor l = model.loss(slice(ids, plan, c), slice(tg, plan, c).reshape(-1), link.shard(link.position(0, plan, c), plan.length(c), carry));
                     if (c == 0 && routing != null && !routing.isEmpty()) {
                         next.close();
                         if (held != null) {
@@ -288,7 +303,7 @@ public final class ChunkedStep {
                 Scope next = Scope.detached("chunk states");
                 try (Scope s = Scope.open("chunk loss")) {
                     StateCarry carry = new StateCarry(entering, weights[c], routing);
-                    SequenceShard shard = link.shard(link.position(0, plan, c), carry);
+                    SequenceShard shard = link.shard(link.position(0, plan, c), plan.length(c), carry);
                     if (pass == 0) {
                         model.advanceStates(slice(ids, plan, c), shard);
                     } else {

@@ -53,7 +53,19 @@ class ChunkedStepTest {
     @MethodSource("cases")
     void chunkedStepEqualsTheWholeSequence(String name, int chunk, boolean withInitialStates) {
         Architecture a = Architectures.byName(name);
-        try (Scope s = Scope.open(); LanguageModel m = a.build(a.smallConfig(VOCAB, 16, 2, 2), 7)) {
+        assertChunkedEqualsWhole(a.smallConfig(VOCAB, 16, 2, 2), chunk, withInitialStates);
+    }
+
+    /** TNL with LRPE in both layers: each chunk's positions continue where the previous chunk's ended. */
+    @ParameterizedTest(name = "chunks of {0}, initial states {1}")
+    @org.junit.jupiter.params.provider.CsvSource({"7, false", "5, true"})
+    void tnlWithLrpeEqualsTheWholeSequence(int chunk, boolean withInitialStates) {
+        assertChunkedEqualsWhole(fulgur.models.tnl.TnlConfig.small(VOCAB, 16, 2, 2).withLrpe(List.of(1, 1)).toJson(), chunk, withInitialStates);
+    }
+
+    static void assertChunkedEqualsWhole(String config, int chunk, boolean withInitialStates) {
+        Architecture a = Architectures.forConfig(config);
+        try (Scope s = Scope.open(); LanguageModel m = a.build(config, 7)) {
             Tensor ids = LmTestKit.randomIds(3, B, T, VOCAB);
             Tensor targets = targets(LmTestKit.randomIds(4, B, T, VOCAB));
             Map<Slot, Tensor> initial = Map.of();

@@ -118,13 +118,23 @@ public final class GradientSync implements AutoCloseable {
      * {@link Autograd.Free#GRADIENTS_AND_ACTIVATIONS} the caller reads nothing of the forward afterwards but {@code loss}).
      */
     public void backward(Tensor loss, boolean sync, Autograd.Free free) {
+        backward(java.util.List.of(loss), java.util.Collections.singletonList(null), sync, free, loss);
+    }
+
+    /**
+     * One backward pass from several outputs with their seeds ({@link Autograd#backward(List, List,
+     * java.util.function.Consumer, Autograd.Free, Tensor...)}: a chunk of a long sequence, from its loss and its final
+     * states), synchronising when {@code sync} (the pass that completes the gradients: the last chunk's of the last
+     * micro-batch); {@code keep}: forward tensors read afterwards.
+     */
+    public void backward(List<Tensor> roots, List<Tensor> seeds, boolean sync, Autograd.Free free, Tensor... keep) {
         if (!sync) {
-            Autograd.backward(loss, null, null, free);
+            Autograd.backward(roots, seeds, null, free, keep);
             return;
         }
         start();
         try {
-            Autograd.backward(loss, null, this::onLeafGradient, free);
+            Autograd.backward(roots, seeds, this::onLeafGradient, free, keep);
         } finally {
             inBackward = false;
         }

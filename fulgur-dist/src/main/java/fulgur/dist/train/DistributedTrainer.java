@@ -5,6 +5,7 @@ import fulgur.dist.ParallelGrid;
 import fulgur.dist.ProcessGroup;
 import fulgur.dist.ReduceOp;
 import fulgur.dist.ddp.GradientSync;
+import fulgur.dist.sp.ChunkedSequenceParallel;
 import fulgur.dist.sp.SequenceLayout;
 import fulgur.dist.sp.SequenceParallel;
 import fulgur.dist.sp.SpAlgorithm;
@@ -56,6 +57,7 @@ public final class DistributedTrainer {
     private final Path outDir;
     private TrainingListener listener;
     private final long bucketElements;
+    private int seqChunk;
 
     public DistributedTrainer(ProcessGroup world, int dp, int sp, SpAlgorithm algorithm, CausalLM model, TrainConfig cfg, GlobalBatches data,
             Evaluator evaluator, Path outDir, PrintStream out, long bucketElements) {
@@ -78,6 +80,19 @@ public final class DistributedTrainer {
 
     private boolean leader() {
         return world.rank() == 0;
+    }
+
+    /**
+     * Walks each rank's share of a sequence in chunks of {@code tokens} tokens ({@link ChunkedSequenceParallel}: the group
+     * works on rounds of sp·tokens tokens, one chunk per rank, carrying the lightning states from round to round); 0 (the
+     * default) keeps each rank's whole slice in one piece.
+     */
+    public DistributedTrainer sequenceChunk(int tokens) {
+        if (tokens < 0) {
+            throw new IllegalArgumentException("the sequence chunk must be >= 1 token (0: whole slices), got " + tokens);
+        }
+        this.seqChunk = tokens;
+        return this;
     }
 
     /** Reports the run (on the leading rank) to {@code listener} instead of printing status lines and evaluations. */
@@ -116,6 +131,10 @@ public final class DistributedTrainer {
             fulgur.io.AtomicFiles.writeString(outDir.resolve("config.json"), model.configJson());
             listener.message(String.format("distributed: %d ranks (%s backend) = dp %d × sp %d, sequence parallelism %s; %d tokens per rank and sequence",
                     world.size(), world.backend(), grid.dp(), grid.sp(), algorithm.label(), cfg.seqLen() / grid.sp()));
+            if (chunked()) {
+                listener.message(String.format("sequence chunks: each rank walks its %,d tokens in chunks of %,d (%d rounds of %,d tokens over the group)",
+                        cfg.seqLen() / grid.sp(), seqChunk, new fulgur.train.ChunkPlan(cfg.seqLen() / grid.sp(), seqChunk).count(), seqChunk * grid.sp()));
+            }
         }
         SequenceLayout layout = SequenceLayout.even(cfg.seqLen(), grid.sp());
         SequenceShard shard = grid.sp() == 1 ? SequenceShard.WHOLE : SequenceParallel.shard(grid.sequenceParallel(), algorithm, layout);
@@ -146,9 +165,15 @@ public final class DistributedTrainer {
                         }
                         Tensor all = Tensor.ofInts(b.inputs(), b.batch(), b.seqLen());
                         Tensor allTargets = Tensor.ofInts(b.targets(), b.batch(), b.seqLen());
+                        fulgur.tensor.Device dev = model.module().device();
+                        if (chunked()) {
+                            boolean lastMicro = micro == cfg.accumulation() - 1;
+                            lossSum += chunkedStep(sync, all.narrow(0, grid.dpRank() * rows, rows), allTargets.narrow(0, grid.dpRank() * rows, rows),
+                                    SequenceParallel.countTargets(b.targets()), lastMicro, dev);
+                            continue;
+                        }
                         Tensor in = SequenceParallel.slice(all.narrow(0, grid.dpRank() * rows, rows), layout, grid.spRank());
                         Tensor tg = SequenceParallel.slice(allTargets.narrow(0, grid.dpRank() * rows, rows), layout, grid.spRank());
-                        fulgur.tensor.Device dev = model.module().device();
                         Tensor mean = model.loss(in.to(dev), tg.reshape(-1).to(dev), shard);
                         long local = SequenceParallel.countTargets(tg.toIntArray());
                         Tensor loss = SequenceParallel.weightedLoss(mean, local, SequenceParallel.countTargets(b.targets()));
@@ -197,6 +222,34 @@ public final class DistributedTrainer {
         world.barrier().await();
         opt.release();
         return new Result(step, lastLoss, lastEval, tps, backend.peakMemoryBytes() / GIB);
+    }
+
+    private boolean chunked() {
+        return seqChunk > 0 && cfg.seqLen() / grid.sp() > seqChunk;
+    }
+
+    /**
+     * One micro-batch walked in chunks: this rank's pieces of every round, the group on one round at a time; gradients
+     * accumulate over the chunks and are synchronised in the backward of the last chunk of the last micro-batch.
+     * Returns this rank's share of the loss.
+     */
+    private double chunkedStep(GradientSync sync, Tensor inputs, Tensor targets, long counted, boolean lastMicro, fulgur.tensor.Device dev) {
+        ChunkedSequenceParallel.Backward backward = (roots, seeds, last, keep) ->
+                sync.backward(roots, seeds, lastMicro && last, fulgur.autograd.Autograd.Free.GRADIENTS_AND_ACTIVATIONS, keep);
+        fulgur.train.ChunkedStep.Link link = grid.sp() == 1
+                ? new fulgur.train.ChunkedStep.Link() {
+                    @Override
+                    public void backward(java.util.List<Tensor> roots, java.util.List<Tensor> seeds, boolean last, Tensor keep) {
+                        backward.run(roots, seeds, last, keep);
+                    }
+                }
+                : new ChunkedSequenceParallel(grid.sequenceParallel(), algorithm, seqChunk, dev, backward);
+        Tensor in = ChunkedSequenceParallel.slice(inputs, seqChunk, grid.sp(), grid.spRank()).to(dev);
+        Tensor tg = ChunkedSequenceParallel.slice(targets, seqChunk, grid.sp(), grid.spRank()).to(dev);
+        Tensor total = Tensor.of(DType.F64, new double[] {counted}, 1).to(dev);
+        fulgur.train.ChunkedStep.Result r = new fulgur.train.ChunkedStep(model, seqChunk, link)
+                .run(in, tg, java.util.Map.of(), 0, 1.0 / cfg.accumulation(), false, total);
+        return r.loss().item() / cfg.accumulation();
     }
 
     private double allReduceSum(double v) {
