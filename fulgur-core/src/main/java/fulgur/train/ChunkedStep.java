@@ -129,23 +129,28 @@ public final class ChunkedStep {
         Tensor ids = checkInputs(op, inputs);
         Tensor tg = checkTargets(op, ids, targets);
         ChunkPlan plan = new ChunkPlan(ids.size(1), chunk);
-        int n = plan.count();
-        Device device = ids.device();
-        boolean offload = device.kind() != Device.Kind.CPU;
-        Scope caller = Scope.current();
         Tensor[] weights = weights(tg, plan, countedTotal);
-        RoutingTotals routing = n > 1 ? new RoutingTotals() : null;
-        Boundaries saved = new Boundaries(offload);
-        try {
-            // 1. the states at every chunk boundary, without gradients, through the layers only
+        RoutingTotals routing = plan.count() > 1 ? new RoutingTotals() : null;
+        try (Boundaries saved = new Boundaries(ids.device().kind() != Device.Kind.CPU)) {
+            saveBoundaries(ids, plan, initial, start, routing, saved);
+            return backward(ids, tg, plan, initial, start, scale, wantFinalStates, weights, routing, saved);
+        }
+    }
+
+    /**
+     * The first pass: the chunks in order through the layers alone, without gradients, keeping the states entering every
+     * chunk but the first (the last chunk runs too when the model routes tokens: its routing counts).
+     */
+    private void saveBoundaries(Tensor ids, ChunkPlan plan, Map<Slot, Tensor> initial, long start, RoutingTotals routing, Boundaries saved) {
+        int n = plan.count();
+        try (Relay states = new Relay("chunk states")) {
             Map<Slot, Tensor> entering = initial;
-            Scope held = null;
             int counted = n - 1;
             for (int c = 0; c < counted; c++) {
                 if (c > 0) {
                     saved.keep(c, entering);
                 }
-                Scope next = Scope.detached("chunk states");
+                Scope next = states.next();
                 try (Scope s = Scope.open("chunk forward"); var g = GradMode.noGrad()) {
                     StateCarry carry = new StateCarry(entering, null, routing);
                     model.advanceStates(slice(ids, plan, c), link.shard(link.position(start, plan, c), plan.length(c), carry));
@@ -154,10 +159,7 @@ public final class ChunkedStep {
                     int at = c;
                     entering = next.run(() -> link.handOn(copies, at));
                 }
-                if (held != null) {
-                    held.close();
-                }
-                held = next;
+                states.advance();
                 if (c == 0 && !routing.isEmpty()) {
                     counted = n; // the model routes tokens: count the last chunk too
                 }
@@ -165,25 +167,28 @@ public final class ChunkedStep {
             if (counted == n - 1 && n > 1) {
                 saved.keep(n - 1, entering);
             }
-            if (held != null) {
-                held.close();
-            }
-            if (routing != null) {
-                routing.fix();
-            }
-            // 2. backward, the chunks in reverse
-            Tensor total = caller.run(() -> Tensor.zeros(DType.F64, device));
+        }
+        if (routing != null) {
+            routing.fix();
+        }
+    }
+
+    /** The second pass: the chunks in reverse, each run again from its saved states and differentiated. */
+    private Result backward(Tensor ids, Tensor tg, ChunkPlan plan, Map<Slot, Tensor> initial, long start, double scale, boolean wantFinalStates,
+            Tensor[] weights, RoutingTotals routing, Boundaries saved) {
+        int n = plan.count();
+        Device device = ids.device();
+        Scope caller = Scope.current();
+        Tensor total = Tensor.zeros(DType.F64, device);
+        Map<Slot, Tensor> finals = Map.of();
+        long growing = 0;
+        try (Relay stateGrads = new Relay("chunk state gradients")) {
             Map<Slot, Tensor> grads = Map.of();
-            Map<Slot, Tensor> finals = Map.of();
-            long growing = 0;
-            Scope gradScope = null;
             for (int c = n - 1; c >= 0; c--) {
-                Scope nextGrads = Scope.detached("chunk state gradients");
+                Scope next = stateGrads.next();
                 try (Scope s = Scope.open("chunk backward")) {
                     Map<Slot, Tensor> leaves = new LinkedHashMap<>();
-                    for (Map.Entry<Slot, Tensor> e : saved.entering(c, initial, device).entrySet()) {
-                        leaves.put(e.getKey(), e.getValue().detach().requiresGrad(true));
-                    }
+                    saved.entering(c, initial, device).forEach((slot, t) -> leaves.put(slot, t.detach().requiresGrad(true)));
                     StateCarry carry = new StateCarry(leaves, weights[c], routing);
                     Tensor loss = model.loss(slice(ids, plan, c), slice(tg, plan, c).reshape(-1), link.shard(link.position(start, plan, c), plan.length(c), carry));
                     List<Tensor> roots = new ArrayList<>();
@@ -193,26 +198,24 @@ public final class ChunkedStep {
                     for (Map.Entry<Slot, Tensor> e : grads.entrySet()) {
                         Tensor f = carry.finals().get(e.getKey());
                         if (f == null) {
-                            throw new IllegalStateException(op + ": chunk " + c + " left no " + e.getKey() + " for the chunk after it");
+                            throw new IllegalStateException("sequence chunks: chunk " + c + " left no " + e.getKey() + " for the chunk after it");
                         }
                         if (f.requiresGrad()) {
                             roots.add(f);
                             seeds.add(e.getValue());
                         }
                     }
-                    if (c == n - 1 && wantFinalStates) {
-                        finals = caller.run(() -> copies(carry.finals()));
-                    }
                     if (c == n - 1) {
+                        if (wantFinalStates) {
+                            finals = caller.run(() -> copies(carry.finals()));
+                        }
                         for (Map.Entry<Slot, Tensor> e : carry.finals().entrySet()) {
-                            if (carry.isAppending(e.getKey())) {
-                                growing += e.getValue().numel() * e.getValue().dtype().byteSize();
-                            }
+                            growing += carry.isAppending(e.getKey()) ? e.getValue().numel() * e.getValue().dtype().byteSize() : 0;
                         }
                     }
                     link.backward(roots, seeds, c == 0, loss);
                     total.copyFrom(total.add(loss.detach().to(DType.F64)));
-                    Map<Slot, Tensor> mine = nextGrads.run(() -> {
+                    Map<Slot, Tensor> mine = next.run(() -> {
                         Map<Slot, Tensor> m = new LinkedHashMap<>();
                         leaves.forEach((slot, leaf) -> {
                             if (leaf.grad() != null) {
@@ -222,27 +225,15 @@ public final class ChunkedStep {
                         return m;
                     });
                     int at = c - 1;
-                    grads = c > 0 ? nextGrads.run(() -> link.handBack(mine, at)) : mine;
+                    grads = c > 0 ? next.run(() -> link.handBack(mine, at)) : mine;
                 }
-                if (gradScope != null) {
-                    gradScope.close();
-                }
-                gradScope = nextGrads;
+                stateGrads.advance();
             }
             Map<Slot, Tensor> initialGrads = new LinkedHashMap<>();
-            Map<Slot, Tensor> last = grads;
             if (!initial.isEmpty()) {
-                caller.run(() -> {
-                    last.forEach((slot, g) -> initialGrads.put(slot, g.copy()));
-                    return null;
-                });
-            }
-            if (gradScope != null) {
-                gradScope.close();
+                grads.forEach((slot, g) -> initialGrads.put(slot, caller.run(g::copy)));
             }
             return new Result(total, finals, initialGrads, growing);
-        } finally {
-            saved.close();
         }
     }
 
@@ -255,74 +246,49 @@ public final class ChunkedStep {
         Tensor ids = checkInputs(op, inputs);
         Tensor tg = checkTargets(op, ids, targets);
         ChunkPlan plan = new ChunkPlan(ids.size(1), chunk);
-        Device device = ids.device();
-        Scope caller = Scope.current();
         try (var g = GradMode.noGrad()) {
             Tensor[] weights = weights(tg, plan, null);
             RoutingTotals routing = plan.count() > 1 ? new RoutingTotals() : null;
-            Tensor total = caller.run(() -> Tensor.zeros(DType.F64, device));
-            Map<Slot, Tensor> entering = Map.of();
-            Scope held = null;
-            for (int c = 0; c < plan.count(); c++) {
-                Scope next = Scope.detached("chunk states");
-                try (Scope s = Scope.open("chunk loss")) {
-                    StateCarry carry = new StateCarry(entering, weights[c], routing);
-                    Tensor l = model.loss(slice(ids, plan, c), slice(tg, plan, c).reshape(-1), link.shard(link.position(0, plan, c), plan.length(c), carry));
-                    if (c == 0 && routing != null && !routing.isEmpty()) {
-                        next.close();
-                        if (held != null) {
-                            held.close();
-                        }
-                        return routedLoss(ids, tg, plan, weights, caller);
-                    }
-                    total.copyFrom(total.add(l.to(DType.F64)));
-                    Map<Slot, Tensor> copies = next.run(() -> copies(carry.finals()));
-                    int at = c;
-                    entering = next.run(() -> link.handOn(copies, at));
-                }
-                if (held != null) {
-                    held.close();
-                }
-                held = next;
-            }
-            if (held != null) {
-                held.close();
+            Tensor total = walk(ids, tg, plan, weights, routing, true);
+            if (total == null) { // the model routes tokens: count the whole sequence's routing first
+                RoutingTotals counted = new RoutingTotals();
+                walk(ids, tg, plan, weights, counted, false);
+                counted.fix();
+                total = walk(ids, tg, plan, weights, counted, true);
             }
             return total;
         }
     }
 
-    /** The loss of a model with MoE layers: a pass counting the routing of the whole sequence, then the loss pass. */
-    private Tensor routedLoss(Tensor ids, Tensor tg, ChunkPlan plan, Tensor[] weights, Scope caller) {
-        RoutingTotals routing = new RoutingTotals();
-        Tensor total = caller.run(() -> Tensor.zeros(DType.F64, ids.device()));
-        for (int pass = 0; pass < 2; pass++) {
+    /**
+     * One pass over the chunks in order, carrying the states: the summed chunk losses when {@code withLoss}, else the
+     * layers alone (counting the routing). Null when a loss pass finds, after the first chunk, that unfixed routing
+     * totals are being counted (the model routes tokens and needs a counting pass first).
+     */
+    private Tensor walk(Tensor ids, Tensor tg, ChunkPlan plan, Tensor[] weights, RoutingTotals routing, boolean withLoss) {
+        Tensor total = Tensor.zeros(DType.F64, ids.device());
+        try (Relay states = new Relay("chunk states")) {
             Map<Slot, Tensor> entering = Map.of();
-            Scope held = null;
             for (int c = 0; c < plan.count(); c++) {
-                Scope next = Scope.detached("chunk states");
+                Scope next = states.next();
                 try (Scope s = Scope.open("chunk loss")) {
                     StateCarry carry = new StateCarry(entering, weights[c], routing);
                     SequenceShard shard = link.shard(link.position(0, plan, c), plan.length(c), carry);
-                    if (pass == 0) {
-                        model.advanceStates(slice(ids, plan, c), shard);
+                    if (withLoss) {
+                        total.copyFrom(total.add(model.loss(slice(ids, plan, c), slice(tg, plan, c).reshape(-1), shard).to(DType.F64)));
                     } else {
-                        Tensor l = model.loss(slice(ids, plan, c), slice(tg, plan, c).reshape(-1), shard);
-                        total.copyFrom(total.add(l.to(DType.F64)));
+                        model.advanceStates(slice(ids, plan, c), shard);
+                    }
+                    if (withLoss && c == 0 && routing != null && !routing.isFixed() && !routing.isEmpty()) {
+                        total.close();
+                        return null;
                     }
                     Map<Slot, Tensor> copies = next.run(() -> copies(carry.finals()));
                     int at = c;
                     entering = next.run(() -> link.handOn(copies, at));
                 }
-                if (held != null) {
-                    held.close();
-                }
-                held = next;
+                states.advance();
             }
-            if (held != null) {
-                held.close();
-            }
-            routing.fix();
         }
         return total;
     }
@@ -379,6 +345,42 @@ public final class ChunkedStep {
             throw new IllegalArgumentException(op + ": " + targets.describe() + " targets for the " + ids.describe() + " inputs");
         }
         return targets.ndim() == 2 ? targets : targets.reshape(ids.size(0), ids.size(1));
+    }
+
+    /**
+     * The scope of the states handed from one chunk to the next: {@link #next} opens the one the chunk fills,
+     * {@link #advance} frees the previous one once the chunk is done; closing frees whatever is left.
+     */
+    private static final class Relay implements AutoCloseable {
+        private final String name;
+        private Scope current;
+        private Scope next;
+
+        Relay(String name) {
+            this.name = name;
+        }
+
+        Scope next() {
+            next = Scope.detached(name);
+            return next;
+        }
+
+        void advance() {
+            if (current != null) {
+                current.close();
+            }
+            current = next;
+            next = null;
+        }
+
+        @Override
+        public void close() {
+            for (Scope s : new Scope[] {current, next}) {
+                if (s != null) {
+                    s.close();
+                }
+            }
+        }
     }
 
     /**
