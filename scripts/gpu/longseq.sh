@@ -32,7 +32,7 @@ fi
 if [[ $STAGES == *bench* ]]; then
   echo "== fulgur (chunks of $CHUNK)"
   timeout "${T_FULGUR:-170}" $J fulgur.cuda.bench.LongSequenceBench --config 385m --precision bf16 --seq-chunk "$CHUNK" --lengths "$LENGTHS" \
-    --whole "$WHOLE" --steps 2 --warmup 1 --max-row-seconds "$MAX_ROW" --out "$OUT" 2>&1 | tee "$OUT/fulgur.log"
+    --whole "$WHOLE" --steps 3 --warmup 1 --max-row-seconds "$MAX_ROW" --out "$OUT" 2>&1 | tee "$OUT/fulgur.log"
   [[ ${PIPESTATUS[0]} == 124 ]] && echo "| fulgur | timed out after ${T_FULGUR:-170} s |" | tee -a "$OUT/fulgur.log"
 fi
 if [[ $STAGES == *torch* ]]; then

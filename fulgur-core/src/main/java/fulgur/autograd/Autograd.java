@@ -105,9 +105,6 @@ public final class Autograd {
      * {@code keep} (forward tensors the caller reads afterwards, e.g. the unscaled loss).
      */
     public static void backward(Tensor root, Tensor seed, java.util.function.Consumer<Tensor> onLeafGrad, Free free, Tensor... keep) {
-        if (!root.requiresGrad()) {
-            throw new IllegalStateException("backward: " + root.describe() + " does not require gradients (no input of its graph does)");
-        }
         backward(List.of(root), java.util.Collections.singletonList(seed), onLeafGrad, free, keep);
     }
 

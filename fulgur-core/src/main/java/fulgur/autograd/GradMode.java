@@ -15,10 +15,8 @@ public final class GradMode {
 
     /** A guard that disables gradient recording until closed. */
     public static Guard noGrad() {
-        int[] d = DISABLED.get();
-        int before = d[0];
-        d[0]++;
-        return new Guard(before);
+        DISABLED.get()[0]++;
+        return new Guard(-1);
     }
 
     /**
@@ -33,6 +31,7 @@ public final class GradMode {
     }
 
     public static final class Guard implements AutoCloseable {
+        /** The count to restore (an {@link #enable} guard), or -1 to undo one {@link #noGrad}. */
         private final int restore;
         private boolean closed;
 
@@ -44,7 +43,11 @@ public final class GradMode {
         public void close() {
             if (!closed) {
                 closed = true;
-                DISABLED.get()[0] = restore;
+                if (restore < 0) {
+                    DISABLED.get()[0]--;
+                } else {
+                    DISABLED.get()[0] = restore;
+                }
             }
         }
     }

@@ -140,7 +140,7 @@ public abstract class DecoderLm extends Module implements LanguageModel {
         return Recompute.apply(layer, x, owner.parameters().stream().map(fulgur.nn.Parameter::value).toList());
     }
 
-    /** Whether the last forward ran its layers checkpointed (so it kept none of their intermediate tensors). */
+    /** Whether a forward with this cache and shard runs its layers checkpointed (keeping none of their intermediate tensors). */
     protected final boolean checkpointing(DecodeCache cache, SequenceShard shard) {
         return checkpointing && cache == null && shard.isWhole() && GradMode.isEnabled();
     }

@@ -5,9 +5,8 @@ import fulgur.ops.lightning.LightningAttentionOp;
 
 /**
  * How a hybrid model's attention layer attends on this forward: through its slot of the {@link HybridCache} when
- * decoding (the whole sequence only), through the {@link SequenceShard}'s ops otherwise (and its carried states, for a
- * chunk of a longer sequence). The shared layers of
- * {@code fulgur.layers} take the op; the models pick it here.
+ * decoding (the whole sequence only), through the {@link SequenceShard}'s ops otherwise (from its carried states, for a
+ * chunk of a longer sequence). The shared layers of {@code fulgur.layers} take the op; the models pick it here.
  */
 public final class LayerAttention {
     private LayerAttention() {}

@@ -37,11 +37,6 @@ public record SequenceShard(long positionOffset, LightningAttentionOp lightning,
         return new SequenceShard(positionOffset, LightningAttentionOp.LOCAL, SoftmaxAttentionOp.LOCAL, carry);
     }
 
-    /** This shard with {@code carry} (the same position and ops). */
-    public SequenceShard withCarry(StateCarry carry) {
-        return new SequenceShard(positionOffset, lightning, softmax, carry);
-    }
-
     /** Whether this is the whole sequence on one device (no exchange with other ranks, nothing carried in or out). */
     public boolean isWhole() {
         return positionOffset == 0 && isLocal() && carry == null;

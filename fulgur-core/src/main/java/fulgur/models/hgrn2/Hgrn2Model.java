@@ -112,7 +112,7 @@ public final class Hgrn2Model extends fulgur.models.DecoderLm {
             if (lb == null) {
                 x = layer(y -> block.forward(y, null, lc, shard.carry(), index), x, cache, shard, block);
             } else {
-                // the lower bound is computed outside the layer from the model's Γ: checkpointing takes it as an input
+                // β_l comes from the model's Γ, outside the block: checkpointed, the block forms it again with Γ among its inputs
                 x = layerWithLowerBound(block, x, lb, lc, shard, index, cache);
             }
         }
