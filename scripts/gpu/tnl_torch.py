@@ -159,7 +159,6 @@ def main():
             print(f'| {label} | bf16 autocast | {t} | {b} | failed: out of memory (peak {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB) |',
                   flush=True)
             opt.zero_grad(set_to_none=True)
-            e = None
             torch.cuda.empty_cache()
 
 

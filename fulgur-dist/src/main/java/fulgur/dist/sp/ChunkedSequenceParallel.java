@@ -21,10 +21,10 @@ import java.util.Map;
  * of C; the last round may be shorter, split evenly); in round g rank r holds the C tokens from g·W·C + r·C, so rank r
  * walks its pieces of every round as its chunks ({@link ChunkedStep}) and each round is one ordinary sequence-parallel
  * step (LASP or LASP-2) over the group. The lightning states the last rank leaves at the end of a round are the first
- * rank's initial states for the next (one message of L states), and in the backward their gradients go the other way.
- * Memory per rank is one chunk's activations whatever the length; the rounds keep every rank busy at once. Models whose
- * layers carry more than lightning states (softmax layers' keys and values, GLA or convolution states) are refused:
- * they have no sequence parallelism.
+ * rank's initial states for the next (a header, then the L states), and in the backward their gradients go the other
+ * way. Memory per rank is one chunk's activations whatever the length; the rounds keep every rank busy at once.
+ * Models whose layers carry more than lightning states (softmax layers' keys and values, GLA or convolution states)
+ * are refused: they have no sequence parallelism.
  */
 public final class ChunkedSequenceParallel implements ChunkedStep.Link {
     private final ProcessGroup group;
