@@ -6,19 +6,21 @@
 #   DIR/fulgur.jar the runnable CLI
 #   DIR/jre.tgz    a jlink'ed Java 25 runtime with jdk.incubator.vector (unpacks to jre/; kept if present)
 #   DIR/run-backend.sh, DIR/run-multi.sh (+ sp_table.py), DIR/tnl_torch.py, DIR/bench_peers.py, DIR/longseq.sh (long sequences)
+#   DIR/gemm_cpu_peer.sh, DIR/gemm_cpu_torch.py (the CPU GEMM against PyTorch's; fulgur-bench's jar is in jars/)
 # usage: scripts/gpu/stage-backend.sh DIR        (from the repository root)
 set -euo pipefail
 dir=${1:?usage: scripts/gpu/stage-backend.sh DIR}
 mkdir -p "$dir/jars"
-./mvnw -q -B -o install -DskipTests -pl fulgur-core,fulgur-cuda,fulgur-dist,fulgur-cli
+./mvnw -q -B -o install -DskipTests -pl fulgur-core,fulgur-cuda,fulgur-dist,fulgur-cli,fulgur-bench
 rm -f "$dir"/jars/*.jar
 ./mvnw -q -B -o dependency:copy-dependencies -pl fulgur-cuda -DincludeScope=test -DexcludeArtifactIds=jqwik,jqwik-api,jqwik-engine,jqwik-web,jqwik-time,byte-buddy \
     -DoutputDirectory="$(cd "$dir" && pwd)/jars"
 # this checkout's own jars (the shared local repository may hold another checkout's build)
-cp fulgur-core/target/fulgur-core-0.1.0-SNAPSHOT.jar fulgur-cuda/target/fulgur-cuda-*.jar fulgur-dist/target/fulgur-dist-0.1.0-SNAPSHOT.jar \
-    fulgur-dist/target/fulgur-dist-0.1.0-SNAPSHOT-tests.jar "$dir/jars/"
+cp fulgur-core/target/fulgur-core-0.1.0-SNAPSHOT.jar fulgur-cuda/target/fulgur-cuda-0.1.0-SNAPSHOT.jar fulgur-cuda/target/fulgur-cuda-0.1.0-SNAPSHOT-tests.jar fulgur-dist/target/fulgur-dist-0.1.0-SNAPSHOT.jar \
+    fulgur-dist/target/fulgur-dist-0.1.0-SNAPSHOT-tests.jar fulgur-bench/target/fulgur-bench-0.1.0-SNAPSHOT.jar "$dir/jars/"
 cp fulgur-cli/target/fulgur.jar "$dir/"
-cp scripts/gpu/run-backend.sh scripts/gpu/run-multi.sh scripts/gpu/sp_table.py scripts/gpu/tnl_torch.py scripts/gpu/bench_peers.py scripts/gpu/longseq.sh "$dir/"
+cp scripts/gpu/run-backend.sh scripts/gpu/run-multi.sh scripts/gpu/sp_table.py scripts/gpu/tnl_torch.py scripts/gpu/bench_peers.py \
+    scripts/gpu/gemm_cpu_peer.sh scripts/gpu/gemm_cpu_torch.py scripts/gpu/longseq.sh "$dir/"
 rm -rf "$dir/kcache"
 . scripts/java-home.sh
 if [[ ! -f $dir/jre.tgz ]]; then

@@ -63,6 +63,26 @@ final class ElementwiseQuick {
         return out;
     }
 
+    /**
+     * {@code finite}: the scan for NaN and infinities that guards loads and checkpoints ({@link fulgur.tensor.Finite}),
+     * in GB/s of f32 read, beside a copy of the same tensor (bytes read + written) in the same run.
+     */
+    static List<BenchResult> finite() {
+        List<BenchResult> out = new ArrayList<>();
+        try (Scope s = Scope.open("bench"); var g = GradMode.noGrad()) {
+            Tensor a = new Rng(3).normal(0, 1, N);
+            double copy = copyGbps(a);
+            out.add(result("finite", "copy_segment", copy, copy, Map.of("bytes_per_call", 8L * N)));
+            long[] sink = {0};
+            double sec = Timing.medianSeconds(() -> sink[0] += fulgur.tensor.Finite.firstNonFinite(a), 0.5, 1.5, 5);
+            if (sink[0] >= 0) {
+                throw new IllegalStateException("finite: a normal sample was reported non-finite");
+            }
+            out.add(result("finite", "scan_f32", 4.0 * N / sec / 1e9, copy, Map.of("bytes_per_call", 4L * N)));
+        }
+        return out;
+    }
+
     private static BenchResult op(String name, long bytes, double copy, Runnable body) {
         double sec = Timing.medianSeconds(body, 0.5, 1.5, 5);
         return result("elementwise", name, bytes / sec / 1e9, copy, Map.of("bytes_per_call", bytes));

@@ -27,6 +27,7 @@ public final class QuickBench {
         register("elementwise", ElementwiseQuick::elementwise);
         register("softmax", ElementwiseQuick::softmax);
         register("lightning", LightningQuick::run);
+        register("finite", ElementwiseQuick::finite);
         register("serve", ServeLoad::run);
     }
 

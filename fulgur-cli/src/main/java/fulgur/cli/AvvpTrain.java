@@ -7,7 +7,7 @@ import fulgur.avvp.AvvpMetrics;
 import fulgur.avvp.AvvpTrainer;
 import fulgur.avvp.Llp;
 import fulgur.avvp.SyntheticAvvp;
-import fulgur.io.Json;
+import fulgur.io.DirectoryLock;
 import fulgur.models.Architectures;
 import fulgur.models.leap.LabelEmbeddings;
 import fulgur.models.leap.LeapConfig;
@@ -36,6 +36,8 @@ final class AvvpTrain {
     static final String TASK = "avvp-synthetic";
     private static final List<String> LANGUAGE_MODEL_ONLY = List.of("--shards", "--tokenizer", "--seq-len", "--val-fraction", "--eval-batches", "--mqar-vocab",
             "--mqar-pairs", "--init", "--lrpe", "--lrpe-all", "--untied", "--cuda-graph", "--sp", "--dp", "--sp-algo", "--backend", "--seq-chunk", "--checkpoint-activations");
+    /** The options that define a LEAP model (--label-embeddings aside, refused on resume). */
+    private static final List<String> MODEL_DEFINING = List.of("--config", "--dim", "--layers", "--heads", "--set");
 
     private AvvpTrain() {}
 
@@ -45,7 +47,7 @@ final class AvvpTrain {
     }
 
     static AvvpTrainer.Result run(ParseResult parsed, DataOptions data, ModelOptions modelOpts, TrainOptions trainOpts, AvvpOptions avvp, Path out,
-            boolean resume, Double timeLimitMinutes) throws IOException {
+            boolean resume, boolean allowChanges, Double timeLimitMinutes) throws IOException {
         for (String o : LANGUAGE_MODEL_ONLY) {
             if (parsed.hasMatchedOption(o)) {
                 throw new IllegalArgumentException(o + " applies to language models, not to LEAP (audio-visual video parsing)");
@@ -58,12 +60,22 @@ final class AvvpTrain {
             throw new IllegalArgumentException("--precision " + trainOpts.precision + " is not supported for LEAP; it trains in f32");
         }
         Path checkpoint = out.resolve("checkpoint");
-        Map<String, Object> saved = resume ? trainerState(checkpoint) : null;
+        Map<String, Object> saved = resume ? Checkpoint.readState(checkpoint) : null;
+        TrainConfig savedSettings = saved == null ? null : TrainConfig.saved(saved);
+        if (savedSettings != null) {
+            trainOpts.inherit(savedSettings, parsed); // --resume alone continues the run as it was
+        }
         TrainConfig cfg = trainOpts.build(1500, 16, Llp.SEGMENTS, 2e-3, 250);
+        if (savedSettings != null) {
+            TrainCommand.checkResumable(cfg, savedSettings, allowChanges);
+        }
         AvvpDataset train;
         AvvpDataset eval;
         Map<String, Object> spec;
         LeapConfig config = resume ? parseConfig(Checkpoint.resolve(checkpoint).resolve(Checkpoint.CONFIG)) : config(parsed, modelOpts);
+        if (resume) {
+            checkSameModel(config, parsed, modelOpts, TASK.equalsIgnoreCase(data.task), checkpoint);
+        }
         if (TASK.equalsIgnoreCase(data.task)) {
             if (!data.data.isEmpty()) {
                 throw new IllegalArgumentException("give either --data LLP_DIR or --task " + TASK + ", not both");
@@ -105,7 +117,8 @@ final class AvvpTrain {
             System.out.println("note: no segment pseudo labels: the segment terms learn the video labels on every segment"
                     + (config.avssLossWeight() > 0 ? " and L_avss compares segments by them" : ""));
         }
-        try (LeapModel model = new LeapModel(config, cfg.seed())) {
+        // taken before anything is written under OUT: a second run on the same directory stops here
+        try (DirectoryLock lock = DirectoryLock.acquire(out, "train", System.out::println); LeapModel model = new LeapModel(config, cfg.seed())) {
             if (labels != null) {
                 model.setLabelEmbeddings(labels);
             }
@@ -122,7 +135,7 @@ final class AvvpTrain {
             }
             AvvpTrainer.Result r;
             try (Progress progress = new Progress(metricsPath, cfg.steps(), resume)) {
-                AvvpTrainer trainer = new AvvpTrainer(model, cfg, train, eval, spec, out, progress);
+                AvvpTrainer trainer = new AvvpTrainer(model, cfg, train, eval, spec, out, progress).outputLock(lock).allowChangedSettings(allowChanges);
                 if (timeLimitMinutes != null) {
                     trainer.timeLimit(timeLimitMinutes * 60);
                 }
@@ -179,9 +192,38 @@ final class AvvpTrain {
         }
     }
 
-    static Map<String, Object> trainerState(Path checkpoint) throws IOException {
-        Path f = Checkpoint.resolve(checkpoint).resolve(Checkpoint.STATE);
-        return cast(Json.mapper().readValue(Files.readString(f), Map.class));
+    /**
+     * A resumed run continues the checkpoint's model: model options given on the command line must describe it (with
+     * the defaults of those not given), else they would be ignored without a word. The task's classes and feature sizes
+     * (synthetic data) and given label embeddings came from the data, not from these options.
+     */
+    private static void checkSameModel(LeapConfig saved, ParseResult parsed, ModelOptions m, boolean synthetic, Path checkpoint) {
+        List<String> given = MODEL_DEFINING.stream().filter(parsed::hasMatchedOption).toList();
+        if (given.isEmpty()) {
+            return;
+        }
+        LeapConfig wanted = config(parsed, m);
+        if (synthetic) {
+            wanted = wanted.withTask(saved.classNames(), saved.dims());
+        }
+        if (LeapConfig.FIXED.equals(saved.labelEmbeddings())) {
+            wanted = wanted.withLabelEmbeddings(LeapConfig.FIXED, saved.labelDim());
+        }
+        ObjectNode a = ModelOptions.parse(saved.toJson());
+        ObjectNode b = ModelOptions.parse(wanted.toJson());
+        List<String> diffs = new ArrayList<>();
+        java.util.Set<String> fields = new java.util.LinkedHashSet<>();
+        a.fieldNames().forEachRemaining(fields::add);
+        b.fieldNames().forEachRemaining(fields::add);
+        for (String f : fields) {
+            if (!java.util.Objects.equals(a.get(f), b.get(f))) {
+                diffs.add(f + " " + b.get(f) + " (checkpoint: " + a.get(f) + ")");
+            }
+        }
+        if (!diffs.isEmpty()) {
+            throw new IllegalArgumentException("--resume continues the model of " + checkpoint + ", but the model options given (" + String.join(", ", given)
+                    + ", with the defaults of the others) describe a different one: " + String.join(", ", diffs) + "; drop the model options to resume");
+        }
     }
 
     @SuppressWarnings("unchecked")
@@ -236,6 +278,11 @@ final class AvvpTrain {
                 window.clear();
                 System.out.printf(Locale.ROOT, "step %d/%d  loss %.4f (%s)  lr %.2e  %.3f s/step%n", step, steps, losses.get("loss"), terms, lr, mean);
             }
+        }
+
+        @Override
+        public void message(String line) {
+            System.out.println(line);
         }
 
         @Override

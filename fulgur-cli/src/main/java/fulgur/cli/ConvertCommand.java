@@ -1,6 +1,7 @@
 package fulgur.cli;
 
 import fulgur.io.AtomicFiles;
+import fulgur.io.ModelDirectoryWriter;
 import fulgur.io.safetensors.TensorIo;
 import fulgur.models.LanguageModel;
 import fulgur.models.hf.ReferenceCheckpoint;
@@ -26,7 +27,8 @@ public final class ConvertCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "IN", description = "Model to read.")
     Path in;
 
-    @Parameters(index = "1", paramLabel = "OUT", description = "Directory to write (replaced as a whole when the conversion succeeds).")
+    @Parameters(index = "1", paramLabel = "OUT", description = "Directory to write: a new or empty one, or one an earlier conversion wrote (its model files are replaced). "
+            + "Never IN or a directory containing IN.")
     Path out;
 
     @Option(names = "--to", defaultValue = "reference", description = "reference (config.json + safetensors in the reference names, sharded when large) or fulgur (config.json + model.safetensors that 'fulgur generate' and 'fulgur train --init' read). Default: ${DEFAULT-VALUE}.")
@@ -38,6 +40,10 @@ public final class ConvertCommand implements Callable<Integer> {
     @Option(names = "--max-shard-size", defaultValue = "5GB", description = "Largest shard for --to reference (e.g. 500MB, 5GB). Default: ${DEFAULT-VALUE}.")
     String maxShardSize;
 
+    @Option(names = "--overwrite", description = "Also write into an existing directory that fulgur did not write: its model files "
+            + "(config.json, model*.safetensors, the shard index) are replaced, every other file is kept.")
+    boolean overwrite;
+
     @Option(names = "--quantize", defaultValue = "none", description = "none, or int8: weight-only int8 for every linear layer, one f32 scale per output channel "
             + "(NAME.weight I8 [out, in] and NAME.weight_scale F32 [out]); embeddings and norms keep --dtype. Loaders keep the weights int8. Default: ${DEFAULT-VALUE}.")
     String quantize;
@@ -46,43 +52,89 @@ public final class ConvertCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         DType d = parseDType(dtype);
         long shard = parseSize(maxShardSize);
+        String layout = to.toLowerCase(Locale.ROOT);
+        if (!layout.equals("reference") && !layout.equals("fulgur")) {
+            throw new IllegalArgumentException("--to must be 'reference' or 'fulgur', got '" + to + "'");
+        }
         boolean int8 = switch (quantize.toLowerCase(Locale.ROOT)) {
             case "none" -> false;
             case "int8" -> true;
             default -> throw new IllegalArgumentException("--quantize must be none or int8, got '" + quantize + "'");
         };
-        if (in.toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize())) {
-            throw new IllegalArgumentException("IN and OUT are the same directory (" + in + "); write the conversion elsewhere");
-        }
-        try (Scope s = Scope.open(); LanguageModel model = ReferenceCheckpoint.load(in)) {
-            long before = weightBytes(model);
-            if (int8) {
-                Int8Weights.quantizeLinears(model.module());
+        checkPlaces(in, out);
+        try (Scope s = Scope.open()) {
+            ModelDirectoryWriter.requireWritable(out, overwrite); // before loading: refuse early
+            try (LanguageModel model = ReferenceCheckpoint.load(in)) {
+                long before = weightBytes(model);
+                if (int8) {
+                    Int8Weights.quantizeLinears(model.module());
+                }
+                if (layout.equals("reference")) {
+                    ReferenceCheckpoint.save(model, out, d, shard, overwrite);
+                } else {
+                    saveFulgur(model, out, d, overwrite);
+                }
+                System.out.printf("%s (%,d parameters) → %s (%s layout%s%s)%n", model.describe(), model.parameterCount(), out.toAbsolutePath(), layout,
+                        d == null ? "" : ", " + d.name().toLowerCase(Locale.ROOT), int8 ? ", int8 linear layers" : "");
+                if (int8) {
+                    System.out.printf("weights in memory: %,d bytes → %,d bytes%n", before, weightBytes(model));
+                }
             }
-            switch (to.toLowerCase(Locale.ROOT)) {
-                case "reference" -> ReferenceCheckpoint.save(model, out, d, shard);
-                case "fulgur" -> saveFulgur(model, out, d);
-                default -> throw new IllegalArgumentException("--to must be 'reference' or 'fulgur', got '" + to + "'");
-            }
-            System.out.printf("%s (%,d parameters) → %s (%s layout%s%s)%n", model.describe(), model.parameterCount(), out.toAbsolutePath(), to.toLowerCase(Locale.ROOT),
-                    d == null ? "" : ", " + d.name().toLowerCase(Locale.ROOT), int8 ? ", int8 linear layers" : "");
-            if (int8) {
-                System.out.printf("weights in memory: %,d bytes → %,d bytes%n", before, weightBytes(model));
-            }
+        } catch (ModelDirectoryWriter.NotOursException e) {
+            throw new IllegalArgumentException(e.getMessage() + ", or pass --overwrite to replace its model files (other files are kept)", e);
         }
         return 0;
     }
 
-    private static void saveFulgur(LanguageModel model, Path out, DType d) throws Exception {
-        Files.createDirectories(out);
+    /**
+     * OUT must not be IN, contain IN (writing there could replace the input or, for a run, its checkpoint, optimizer
+     * state and metrics), or lie inside the training checkpoint the model is read from; nor may it be a file.
+     */
+    static void checkPlaces(Path in, Path out) throws java.io.IOException {
+        Path inAbs = in.toAbsolutePath().normalize();
+        Path outAbs = real(out);
+        if (inAbs.equals(out.toAbsolutePath().normalize()) || Files.exists(in) && Files.exists(out) && Files.isSameFile(in, out)) {
+            throw new IllegalArgumentException("IN and OUT are the same directory (" + in + "); write the conversion elsewhere");
+        }
+        if (Files.exists(out) && !Files.isDirectory(out)) {
+            throw new IllegalArgumentException("OUT " + out + " is a file, not a directory; choose a directory to write the model into");
+        }
+        if (!Files.isDirectory(in)) {
+            return; // loading reports it
+        }
+        Path inReal = in.toRealPath();
+        if (inReal.startsWith(outAbs)) {
+            throw new IllegalArgumentException("OUT " + out + " contains IN " + in + "; a conversion never writes into a directory holding its input: choose one outside it");
+        }
+        Path source = ReferenceCheckpoint.modelDirectory(in).toRealPath();
+        if (outAbs.startsWith(source) && Files.exists(source.resolve(Checkpoint.STATE))) {
+            throw new IllegalArgumentException("OUT " + out + " lies inside " + source + ", the training checkpoint being read, which its run replaces as a whole"
+                    + " at every save; choose a directory outside it");
+        }
+    }
+
+    /** The real path of {@code p}, or of its nearest existing ancestor with the rest appended. */
+    private static Path real(Path p) throws java.io.IOException {
+        Path abs = p.toAbsolutePath().normalize();
+        Path existing = abs;
+        while (existing != null && !Files.exists(existing)) {
+            existing = existing.getParent();
+        }
+        return existing == null ? abs : existing.toRealPath().resolve(existing.relativize(abs));
+    }
+
+    private static void saveFulgur(LanguageModel model, Path out, DType d, boolean overwrite) throws Exception {
         var state = model.module().stateDict();
         if (d != null) {
             var cast = new java.util.LinkedHashMap<String, fulgur.tensor.Tensor>();
             state.forEach((k, v) -> cast.put(k, v.dtype() == d || !ReferenceCheckpoint.keepsDtypeChoice(k, v) ? v : v.to(d)));
             state = cast;
         }
-        TensorIo.save(out.resolve(Checkpoint.MODEL), state, Map.of("format", "pt"));
-        AtomicFiles.writeString(out.resolve(Checkpoint.CONFIG), model.configJson());
+        var weights = state;
+        ModelDirectoryWriter.write(out, overwrite, "fulgur convert", fresh -> {
+            TensorIo.save(fresh.resolve(Checkpoint.MODEL), weights, Map.of("format", "pt"));
+            AtomicFiles.writeString(fresh.resolve(Checkpoint.CONFIG), model.configJson());
+        });
     }
 
     private static long weightBytes(LanguageModel model) {

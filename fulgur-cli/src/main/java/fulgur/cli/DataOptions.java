@@ -41,7 +41,7 @@ final class DataOptions {
     @Option(names = "--val-fraction", defaultValue = "0.1", description = "Held-out fraction of text data. Default: ${DEFAULT-VALUE}.")
     double valFraction;
 
-    @Option(names = "--eval-batches", defaultValue = "8", description = "Batches per evaluation. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--eval-batches", defaultValue = "8", description = "Batches per evaluation (text data; 0 = no evaluation). Default: ${DEFAULT-VALUE}.")
     int evalBatches;
 
     @Option(names = "--mqar-vocab", defaultValue = "64", description = "MQAR vocabulary. Default: ${DEFAULT-VALUE}.")
@@ -57,22 +57,58 @@ final class DataOptions {
         return task != null && task.equalsIgnoreCase("mqar");
     }
 
+    /**
+     * Checks the options without reading the data (which sources, counts, fractions, that the files are there), so
+     * that a command refuses them before it creates or locks its output directory.
+     */
+    void validate() {
+        int sources = (data.isEmpty() ? 0 : 1) + (shards == null ? 0 : 1) + (task == null ? 0 : 1);
+        if (sources != 1) {
+            throw new IllegalArgumentException("give exactly one of --data FILE..., --shards DIR or --task mqar");
+        }
+        if (evalBatches < 0) {
+            throw new IllegalArgumentException("--eval-batches must be >= 0 (0 = no evaluation), got " + evalBatches);
+        }
+        if (!(valFraction >= 0 && valFraction < 1)) {
+            throw new IllegalArgumentException("--val-fraction must be in [0, 1), got " + valFraction);
+        }
+        if (task != null) {
+            if (!isMqar()) {
+                throw new IllegalArgumentException("unknown --task '" + task + "' (available: mqar)");
+            }
+            if (mqarVocab < 1 || mqarPairs < 1) {
+                throw new IllegalArgumentException("--mqar-vocab and --mqar-pairs must be >= 1 (got " + mqarVocab + ", " + mqarPairs + ")");
+            }
+            return;
+        }
+        for (Path p : data) {
+            if (Files.isDirectory(p)) {
+                throw new IllegalArgumentException("--data: " + p + " is a directory; give text or JSONL files (token shards: --shards DIR)");
+            }
+            if (!Files.isRegularFile(p)) {
+                throw new IllegalArgumentException("--data: no such file: " + p);
+            }
+            if (!Files.isReadable(p)) {
+                throw new IllegalArgumentException("--data: " + p + ": permission denied");
+            }
+        }
+    }
+
     Prepared prepare(int batch, int seqLen, long seed) throws IOException {
         return prepare(batch, seqLen, seed, 0);
     }
 
     /** The data; held-out sequences longer than {@code seqChunk} tokens are evaluated in chunks (0: whole). */
     Prepared prepare(int batch, int seqLen, long seed, int seqChunk) throws IOException {
-        int sources = (data.isEmpty() ? 0 : 1) + (shards == null ? 0 : 1) + (task == null ? 0 : 1);
-        if (sources != 1) {
-            throw new IllegalArgumentException("give exactly one of --data FILE..., --shards DIR or --task mqar");
-        }
+        validate();
         if (task != null) {
-            if (!isMqar()) {
-                throw new IllegalArgumentException("unknown --task '" + task + "' (available: mqar)");
-            }
             Mqar mqar = new Mqar(Mqar.Config.of(mqarVocab, seqLen, mqarPairs));
-            Batch held = mqar.batch(seed + 1_000_003, 0, Math.max(64, batch * evalBatches));
+            long heldRows = Math.max(64, (long) batch * evalBatches);
+            if (heldRows * seqLen > fulgur.train.TrainConfig.MAX_BATCH_TOKENS) {
+                throw new IllegalArgumentException("--eval-batches " + evalBatches + " × --batch-size " + batch + " × --seq-len " + seqLen
+                        + " held-out tokens is more than one batch can hold");
+            }
+            Batch held = mqar.batch(seed + 1_000_003, 0, (int) heldRows);
             return new Prepared(null, mqarVocab, DataSources.mqar(mqar, seed, batch), mqarEvaluator(held, mqarVocab),
                     "MQAR: vocabulary " + mqarVocab + ", " + mqarPairs + " key-value pairs, length " + seqLen, null);
         }
@@ -87,11 +123,6 @@ final class DataOptions {
             valTokens = all;
             what = "token shards " + shards + " (" + all.size() + " tokens)";
         } else {
-            for (Path p : data) {
-                if (!Files.isRegularFile(p)) {
-                    throw new IllegalArgumentException("--data: no such file: " + p);
-                }
-            }
             TextCorpus corpus = TextCorpus.load(data, tok, TextCorpus.Options.defaults().withValidationFraction(valFraction));
             trainTokens = corpus.train();
             valTokens = corpus.validation();

@@ -58,7 +58,7 @@ public final class DemoCommand implements Callable<Integer> {
             System.out.println("fulgur demo: a character-level TransNormerLLM learns " + data);
         }
         long start = System.nanoTime();
-        Trainer.Result r = TrainCommand.run(d, m, cfg, out, false, null, null, false);
+        Trainer.Result r = TrainCommand.run(d, m, cfg, out, false, false, null, null, false);
         double secs = (System.nanoTime() - start) / 1e9;
         System.out.println();
         System.out.println("summary");

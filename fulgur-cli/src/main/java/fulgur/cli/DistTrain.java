@@ -9,9 +9,9 @@ import fulgur.dist.store.Rendezvous;
 import fulgur.dist.store.TcpStore;
 import fulgur.dist.train.DistributedTrainer;
 import fulgur.dist.train.GlobalBatches;
+import fulgur.io.DirectoryLock;
 import fulgur.models.Architectures;
 import fulgur.models.LanguageModel;
-import fulgur.train.Checkpoint;
 import fulgur.train.TrainConfig;
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -25,8 +25,8 @@ import java.util.List;
 final class DistTrain {
     private DistTrain() {}
 
-    static DistributedTrainer.Result run(DataOptions data, ModelOptions modelOpts, ParallelOptions par, TrainConfig cfg, int seqChunk, Path out, boolean resume)
-            throws Exception {
+    static DistributedTrainer.Result run(DataOptions data, ModelOptions modelOpts, ParallelOptions par, TrainConfig cfg, int seqChunk, Path out, boolean resume,
+            boolean allowChanges) throws Exception {
         par.validate();
         int world = par.sp * par.dp;
         Duration timeout = Duration.ofSeconds(par.timeoutSeconds);
@@ -36,22 +36,27 @@ final class DistTrain {
                 throw new IllegalArgumentException("the local backend runs all " + world + " ranks as threads of this one process, but this process was started as rank "
                         + env.rank() + " of " + env.worldSize() + " (" + env.source() + "); use --backend nccl under 'fulgur launch', or drop the launcher");
             }
-            DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed(), seqChunk);
-            String mc = modelConfig(modelOpts, p, out, resume, cfg.seed());
-            System.out.println("data: " + p.description());
-            copyTokenizer(p, out);
-            GlobalBatches.Shared shared = new GlobalBatches.Shared(p.train(), world);
-            PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
-            List<DistributedTrainer.Result> rs = LocalWorld.run(world, timeout, pg -> {
-                try (LanguageModel model = resume ? Architectures.forConfig(mc).build(mc, cfg.seed()) : modelOpts.create(mc, cfg.seed())) {
-                    if (pg.rank() == 0) {
-                        System.out.printf("model: %s, %,d parameters (one replica per rank)%n", model.describe(), model.parameterCount());
+            // all ranks are threads of this process: it holds the output directory for rank 0, which alone writes there
+            try (DirectoryLock lock = DirectoryLock.acquire(out, "train", System.out::println)) {
+                DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed(), seqChunk);
+                String mc = modelConfig(modelOpts, p, out, resume, cfg.seed());
+                System.out.println("data: " + p.description());
+                copyTokenizer(p, out);
+                GlobalBatches.Shared shared = new GlobalBatches.Shared(p.train(), world);
+                PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
+                List<DistributedTrainer.Result> rs = LocalWorld.run(world, timeout, pg -> {
+                    try (LanguageModel model = resume ? Architectures.forConfig(mc).build(mc, cfg.seed()) : modelOpts.create(mc, cfg.seed())) {
+                        if (pg.rank() == 0) {
+                            System.out.printf("model: %s, %,d parameters (one replica per rank)%n", model.describe(), model.parameterCount());
+                        }
+                        DistributedTrainer t = trainer(pg, par, model, cfg, shared.forRank(pg.rank()), pg.rank() == 0 ? p.eval() : null, out,
+                                pg.rank() == 0 ? System.out : quiet).allowChangedSettings(allowChanges)
+                                .sequenceChunk(seqChunk);
+                        return (pg.rank() == 0 ? t.outputLock(lock) : t).run(resume);
                     }
-                    return trainer(pg, par, model, cfg, shared.forRank(pg.rank()), pg.rank() == 0 ? p.eval() : null, out, pg.rank() == 0 ? System.out : quiet)
-                            .sequenceChunk(seqChunk).run(resume);
-                }
-            });
-            return report(rs.get(0), out);
+                });
+                return report(rs.get(0), out);
+            }
         }
         DistEnv env = DistEnv.fromEnvironment();
         if (env.worldSize() != world) {
@@ -60,7 +65,9 @@ final class DistTrain {
         }
         boolean leader = env.rank() == 0;
         PrintStream o = leader ? System.out : new PrintStream(OutputStream.nullOutputStream());
-        try (TcpStore store = Rendezvous.join(env, timeout);
+        // rank 0 alone writes under OUT, and holds it from the start: a second job on the same directory stops here
+        try (DirectoryLock lock = leader ? DirectoryLock.acquire(out, "train", System.out::println) : null;
+             TcpStore store = Rendezvous.join(env, timeout);
              NcclProcessGroup pg = NcclProcessGroup.create(store, env.rank(), env.worldSize(), env.localRank(), timeout)) {
             DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed(), seqChunk);
             String mc = modelConfig(modelOpts, p, out, resume, cfg.seed());
@@ -79,7 +86,9 @@ final class DistTrain {
                     where = "rank " + env.rank() + " on " + dev;
                 }
                 o.printf("model: %s, %,d parameters; %s%n", model.describe(), model.parameterCount(), where);
-                r = trainer(pg, par, model, cfg, GlobalBatches.own(p.train()), leader ? p.eval() : null, out, o).sequenceChunk(seqChunk).run(resume);
+                DistributedTrainer t = trainer(pg, par, model, cfg, GlobalBatches.own(p.train()), leader ? p.eval() : null, out, o).allowChangedSettings(allowChanges)
+                        .sequenceChunk(seqChunk);
+                r = (leader ? t.outputLock(lock) : t).run(resume);
             }
             Rendezvous.barrier(store, env, "train-done", timeout);
             return leader ? report(r, out) : r;
@@ -94,7 +103,7 @@ final class DistTrain {
 
     private static String modelConfig(ModelOptions modelOpts, DataOptions.Prepared p, Path out, boolean resume, long seed) {
         if (resume) {
-            return Architectures.read(Checkpoint.resolve(out.resolve("checkpoint")).resolve(Checkpoint.CONFIG));
+            return modelOpts.resumed(out.resolve("checkpoint"), p.vocab(), seed, modelOpts.given);
         }
         return modelOpts.build(p.vocab(), seed);
     }

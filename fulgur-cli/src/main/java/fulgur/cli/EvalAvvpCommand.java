@@ -59,7 +59,7 @@ public final class EvalAvvpCommand implements Callable<Integer> {
                     throw new IllegalArgumentException("unknown --task '" + task + "' (available: " + AvvpTrain.TASK + ")");
                 }
                 Path checkpoint = Files.isDirectory(dir.resolve("checkpoint")) ? dir.resolve("checkpoint") : dir;
-                SyntheticAvvp synthetic = new SyntheticAvvp(SyntheticAvvp.fromSpec(AvvpTrain.cast(AvvpTrain.trainerState(checkpoint).get("data_spec"))));
+                SyntheticAvvp synthetic = new SyntheticAvvp(SyntheticAvvp.fromSpec(AvvpTrain.cast(fulgur.train.Checkpoint.readState(checkpoint).get("data_spec"))));
                 set = synthetic.split(which == Llp.Split.VAL ? SyntheticAvvp.Split.VAL : SyntheticAvvp.Split.TEST);
             } else {
                 set = Llp.read(data, which, model.classes(), model.dims());

@@ -60,13 +60,19 @@ public final class GenerateCommand implements Callable<Integer> {
             if (tok.vocabSize() > model.vocabSize()) {
                 throw new IllegalArgumentException("tokenizer has " + tok.vocabSize() + " tokens but the model only " + model.vocabSize());
             }
+            Generator.Settings settings = new Generator.Settings(maxTokens, temperature, topK, topP, seed, stop);
             System.out.print(prompt);
             System.out.flush();
-            Generator.Output o = Generator.generate(model, tok, prompt, new Generator.Settings(maxTokens, temperature, topK, topP, seed, stop), s -> {
-                System.out.print(s);
+            Generator.Output o;
+            try {
+                o = Generator.generate(model, tok, prompt, settings, s -> {
+                    System.out.print(s);
+                    System.out.flush();
+                });
+            } finally {
+                System.out.println(); // the text so far ends its line, so that an error starts on its own
                 System.out.flush();
-            });
-            System.out.println();
+            }
             System.err.printf("[%d tokens, %.1f tokens/s, stop: %s, decoding state %,d bytes]%n", o.tokens(), o.tokensPerSecond(), o.stopReason(), o.cacheBytes());
         }
         return 0;

@@ -49,6 +49,9 @@ final class ModelOptions {
     @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or cuda:N. Default: ${DEFAULT-VALUE}.")
     String device = "cpu";
 
+    /** The model-defining options given on the command line ({@link #MODEL_DEFINING}), for a resumed run to check. */
+    List<String> given = List.of();
+
     fulgur.tensor.Device device() {
         return fulgur.tensor.Device.parse(device);
     }
@@ -136,6 +139,12 @@ final class ModelOptions {
             m.close();
             throw new IllegalArgumentException(where + "vocab_size " + m.vocabSize() + " is smaller than the tokenizer's " + vocab);
         }
+        try {
+            checkSetFields(m);
+        } catch (IllegalArgumentException e) {
+            m.close();
+            throw e;
+        }
         if (init != null && loaded == null) {
             String checked = m.configJson();
             m.close(); // checked only: create() loads --init and reports whether it differs
@@ -144,6 +153,62 @@ final class ModelOptions {
         prepared = m;
         preparedSeed = seed;
         return m.configJson();
+    }
+
+    /**
+     * Every {@code --set} field must be one the architecture's config has (it writes them all back, but for unset
+     * optional ones): a misspelt field would otherwise be ignored without a word.
+     */
+    private void checkSetFields(LanguageModel m) {
+        ObjectNode canonical = parse(m.configJson());
+        for (String s : sets) {
+            String field = s.substring(0, s.indexOf('='));
+            if (!canonical.has(field) && !value(s.substring(s.indexOf('=') + 1)).isNull()) {
+                List<String> known = new ArrayList<>();
+                canonical.fieldNames().forEachRemaining(known::add);
+                throw new IllegalArgumentException("--set " + field + ": the " + m.describe().split(",")[0] + " config has no field '" + field
+                        + "' (its fields: " + String.join(", ", known) + ")");
+            }
+        }
+    }
+
+    /** The options of this mixin that define the model (all but --device). */
+    static final List<String> MODEL_DEFINING = List.of("--model", "--config", "--init", "--dim", "--layers", "--heads", "--set", "--lrpe",
+            "--lrpe-all", "--untied");
+
+    /**
+     * The config of the model a resumed run continues: the checkpoint's. When {@code given} (the options given on the
+     * command line) defines a model, it must be the checkpoint's: the options would otherwise be ignored.
+     */
+    String resumed(Path checkpointDir, int vocab, long seed, List<String> given) {
+        String saved = Architectures.read(fulgur.train.Checkpoint.resolve(checkpointDir).resolve(fulgur.train.Checkpoint.CONFIG));
+        if (given.isEmpty()) {
+            return saved;
+        }
+        if (given.contains("--init")) {
+            throw new IllegalArgumentException("--resume takes the weights from " + checkpointDir + ", --init from " + init + ": drop --init");
+        }
+        String wanted = build(vocab, seed);
+        if (prepared != null) {
+            prepared.close();
+            prepared = null;
+        }
+        ObjectNode a = parse(saved);
+        ObjectNode b = parse(wanted);
+        List<String> diffs = new ArrayList<>();
+        java.util.Set<String> fields = new java.util.LinkedHashSet<>();
+        a.fieldNames().forEachRemaining(fields::add);
+        b.fieldNames().forEachRemaining(fields::add);
+        for (String f : fields) {
+            if (!java.util.Objects.equals(a.get(f), b.get(f))) {
+                diffs.add(f + " " + b.get(f) + " (checkpoint: " + a.get(f) + ")");
+            }
+        }
+        if (!diffs.isEmpty()) {
+            throw new IllegalArgumentException("--resume continues the model of " + checkpointDir + ", but the model options given (" + String.join(", ", given)
+                    + ", with the defaults of the others) describe a different one: " + String.join(", ", diffs) + "; drop the model options to resume");
+        }
+        return saved;
     }
 
     private LanguageModel loadInit() {

@@ -61,7 +61,7 @@ public final class MqarSweepCommand implements Callable<Integer> {
     @Option(names = "--batch-size", defaultValue = "64", description = "Sequences per step. Default: ${DEFAULT-VALUE}.")
     int batch;
 
-    @Option(names = "--lr", split = ",", defaultValue = "3e-3", description = "Peak learning rates (warmup 5%, cosine); with several, every cell "
+    @Option(names = "--lr", split = ",", defaultValue = "3e-3", description = "Peak learning rates (warmup 5%%, cosine); with several, every cell "
             + "trains at each and best.md keeps the best accuracy, as the Zoology protocol does. Default: ${DEFAULT-VALUE}.")
     double[] lrs;
 

@@ -2,17 +2,19 @@ package fulgur.cli;
 
 import fulgur.train.LrSchedule;
 import fulgur.train.TrainConfig;
+import java.util.Map;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParseResult;
 
 /** Optimisation options shared by train and demo. */
 final class TrainOptions {
-    @Option(names = "--steps", description = "Optimizer steps.")
+    @Option(names = "--steps", description = "Optimizer steps. Default: 1000.")
     Long steps;
 
-    @Option(names = "--batch-size", description = "Sequences per micro-batch.")
+    @Option(names = "--batch-size", description = "Sequences per micro-batch. Default: 16.")
     Integer batchSize;
 
-    @Option(names = "--seq-len", description = "Tokens per sequence.")
+    @Option(names = "--seq-len", description = "Tokens per sequence. Default: 128.")
     Integer seqLen;
 
     @Option(names = "--seq-chunk", description = "Walk each sequence in chunks of this many tokens through the whole model, carrying the layers' states"
@@ -27,10 +29,10 @@ final class TrainOptions {
     @Option(names = "--accumulation", defaultValue = "1", description = "Micro-batches per step (gradient accumulation). Default: ${DEFAULT-VALUE}.")
     int accumulation;
 
-    @Option(names = "--lr", description = "Peak learning rate.")
+    @Option(names = "--lr", description = "Peak learning rate. Default: 0.003.")
     Double lr;
 
-    @Option(names = "--warmup", description = "Linear warmup steps.")
+    @Option(names = "--warmup", description = "Linear warmup steps. Default: a tenth of --steps, at most 100.")
     Long warmup;
 
     @Option(names = "--schedule", defaultValue = "cosine", description = "cosine, linear or constant after warmup. Default: ${DEFAULT-VALUE}.")
@@ -45,7 +47,7 @@ final class TrainOptions {
     @Option(names = "--grad-clip", defaultValue = "1.0", description = "Clip the global gradient norm (0 = off). Default: ${DEFAULT-VALUE}.")
     double gradClip;
 
-    @Option(names = "--eval-every", description = "Evaluate every N steps (0 = only at the end).")
+    @Option(names = "--eval-every", description = "Evaluate every N steps (0 = only at the end). Default: 100.")
     Long evalEvery;
 
     @Option(names = "--checkpoint-every", defaultValue = "0", description = "Checkpoint every N steps (0 = only at the end). Default: ${DEFAULT-VALUE}.")
@@ -84,14 +86,84 @@ final class TrainOptions {
         };
     }
 
+    // AdamW's betas and eps have no options: the checkpoint's on resume, else these
+    private double beta1 = 0.9;
+    private double beta2 = 0.95;
+    private double eps = 1e-8;
+
     @Option(names = "--seed", defaultValue = "1234", description = "Seed for initialisation and data. Default: ${DEFAULT-VALUE}.")
     long seed;
+
+    /** Each setting's option, by {@link TrainConfig} field (betas and eps have none). */
+    static final Map<String, String> FLAGS = Map.ofEntries(Map.entry("steps", "--steps"), Map.entry("batchSize", "--batch-size"),
+            Map.entry("seqLen", "--seq-len"), Map.entry("accumulation", "--accumulation"), Map.entry("lr", "--lr"), Map.entry("warmupSteps", "--warmup"),
+            Map.entry("schedule", "--schedule"), Map.entry("minLrFraction", "--min-lr-fraction"), Map.entry("weightDecay", "--weight-decay"),
+            Map.entry("gradClip", "--grad-clip"), Map.entry("evalEvery", "--eval-every"), Map.entry("checkpointEvery", "--checkpoint-every"),
+            Map.entry("seed", "--seed"));
+
+    /**
+     * For a resumed run: every setting not given on the command line takes the checkpoint's value, so that
+     * {@code --resume} alone continues the run as it was.
+     */
+    void inherit(TrainConfig saved, ParseResult given) {
+        if (!given.hasMatchedOption("--steps")) {
+            steps = saved.steps();
+        }
+        if (!given.hasMatchedOption("--batch-size")) {
+            batchSize = saved.batchSize();
+        }
+        if (!given.hasMatchedOption("--seq-len")) {
+            seqLen = saved.seqLen();
+        }
+        if (!given.hasMatchedOption("--accumulation")) {
+            accumulation = saved.accumulation();
+        }
+        if (!given.hasMatchedOption("--lr")) {
+            lr = saved.lr();
+        }
+        if (!given.hasMatchedOption("--warmup")) {
+            warmup = saved.warmupSteps();
+        }
+        if (!given.hasMatchedOption("--schedule")) {
+            schedule = saved.schedule().cliName();
+        }
+        if (!given.hasMatchedOption("--min-lr-fraction")) {
+            minLrFraction = saved.minLrFraction();
+        }
+        if (!given.hasMatchedOption("--weight-decay")) {
+            weightDecay = saved.weightDecay();
+        }
+        if (!given.hasMatchedOption("--grad-clip")) {
+            gradClip = saved.gradClip();
+        }
+        if (!given.hasMatchedOption("--eval-every")) {
+            evalEvery = saved.evalEvery();
+        }
+        if (!given.hasMatchedOption("--checkpoint-every")) {
+            checkpointEvery = saved.checkpointEvery();
+        }
+        if (!given.hasMatchedOption("--seed")) {
+            seed = saved.seed();
+        }
+        beta1 = saved.beta1();
+        beta2 = saved.beta2();
+        eps = saved.eps();
+    }
+
+    /** "--lr 0.001 (checkpoint: 0.003)". */
+    static String describe(TrainConfig.Change c) {
+        return FLAGS.getOrDefault(c.field(), c.field()) + " " + value(c.now()) + " (checkpoint: " + value(c.saved()) + ")";
+    }
+
+    private static String value(Object v) {
+        return v instanceof LrSchedule.Kind k ? k.cliName() : String.valueOf(v);
+    }
 
     TrainConfig build(long defSteps, int defBatch, int defSeq, double defLr, long defEvalEvery) {
         long s = steps != null ? steps : defSteps;
         long w = warmup != null ? warmup : Math.min(s / 10, 100);
         return new TrainConfig(s, batchSize != null ? batchSize : defBatch, seqLen != null ? seqLen : defSeq, accumulation,
-                lr != null ? lr : defLr, w, LrSchedule.Kind.parse(schedule), minLrFraction, weightDecay, 0.9, 0.95, 1e-8, gradClip,
+                lr != null ? lr : defLr, w, LrSchedule.Kind.parse(schedule), minLrFraction, weightDecay, beta1, beta2, eps, gradClip,
                 evalEvery != null ? evalEvery : defEvalEvery, checkpointEvery, seed).validate();
     }
 }

@@ -57,7 +57,7 @@ class AvvpCliTest {
     }
 
     @Test
-    void trainsOnTheSyntheticTaskResumesAndEvaluatesWithTheRunsSettings(@TempDir Path tmp) {
+    void trainsOnTheSyntheticTaskResumesAndEvaluatesWithTheRunsSettings(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("run");
         String[] args = {"train", "--task", "avvp-synthetic", "--synthetic-videos", "16", "--steps", "2", "--batch-size", "4", "--dim", "8", "--layers", "1",
             "--heads", "2", "--eval-every", "0", "--out", out.toString()};
@@ -68,6 +68,19 @@ class AvvpCliTest {
         CliTest.Run more = run(concat(args, "--resume"));
         assertThat(more.code()).as(more.err()).isZero();
         assertThat(more.out()).contains("resumed at step 2", "done: 4 steps");
+        // a resumed run continues the checkpoint's settings and model, and its directory has one writer
+        BadInputTest.fails(concat(args, "--resume", "--lr", "0.01"), "fulgur train: --resume: --lr 0.01 (checkpoint: 0.002) differ from the checkpoint's settings",
+                "--allow-changes");
+        args[10] = "16";
+        BadInputTest.fails(concat(args, "--resume"), "--resume continues the model of", "hidden_size 16 (checkpoint: 8)");
+        args[10] = "8";
+        try (fulgur.io.DirectoryLock held = fulgur.io.DirectoryLock.acquire(out, "train", n -> {})) {
+            BadInputTest.fails(concat(args, "--resume"), out + " is in use by another run in this process");
+        }
+        args[6] = "5";
+        CliTest.Run changed = run(concat(args, "--resume", "--lr", "0.01", "--allow-changes"));
+        assertThat(changed.code()).as(changed.err()).isZero();
+        assertThat(changed.out()).contains("note: resuming with changed settings: lr 0.01 (checkpoint: 0.002)", "done: 5 steps");
         CliTest.Run e = run("eval", "avvp", "--model-dir", out.toString(), "--task", "avvp-synthetic", "--split", "val", "--batch-size", "100");
         assertThat(e.code()).as(e.err()).isZero();
         assertThat(e.out()).contains("synthetic AVVP val (seed 7, 200 videos)", "LEAP, overlapping events");

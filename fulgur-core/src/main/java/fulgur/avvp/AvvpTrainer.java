@@ -1,6 +1,7 @@
 package fulgur.avvp;
 
 import fulgur.io.AtomicFiles;
+import fulgur.io.DirectoryLock;
 import fulgur.io.Json;
 import fulgur.nn.Parameter;
 import fulgur.optim.AdamW;
@@ -9,7 +10,9 @@ import fulgur.optim.ParamGroup;
 import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
 import fulgur.train.Checkpoint;
+import fulgur.train.Divergence;
 import fulgur.train.LrSchedule;
+import fulgur.train.ResumeCheck;
 import fulgur.train.TrainConfig;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -24,7 +27,9 @@ import java.util.Map;
  * gradient accumulation and clipping of {@link TrainConfig} ({@code seqLen} is unused: videos have their segments),
  * periodic evaluation on a set with ground truth, and checkpoints in the language models' layout
  * ({@link Checkpoint}: weights, config.json, optimizer and trainer state), so a resumed run continues with the same
- * batches, learning rates and optimizer state. What happens is reported to a {@link Listener}.
+ * batches, learning rates and optimizer state. What happens is reported to a {@link Listener}. As the language models'
+ * trainer does, it holds the output directory's lock while it runs, refuses a resumed run with other settings unless
+ * allowed, stops on a non-finite loss or gradient norm before the update, and never saves non-finite weights.
  */
 public final class AvvpTrainer {
 
@@ -37,6 +42,9 @@ public final class AvvpTrainer {
         void step(long step, double lr, Map<String, Double> losses, double gradNorm, double seconds);
 
         void evaluated(long step, AvvpMetrics.Scores scores);
+
+        /** A status line for the user (a lock taken over, settings changed on resume). */
+        default void message(String line) {}
     }
 
     /** What a run produced. */
@@ -52,6 +60,8 @@ public final class AvvpTrainer {
     private long stopAfter = Long.MAX_VALUE;
     private int evalBatchSize = 64;
     private double timeLimitSeconds = Double.POSITIVE_INFINITY;
+    private boolean allowChangedSettings;
+    private DirectoryLock heldLock;
 
     /**
      * @param eval     evaluated every {@code cfg.evalEvery()} steps and at the end (null: never)
@@ -82,6 +92,18 @@ public final class AvvpTrainer {
         return this;
     }
 
+    /** Lets a resumed run change settings the checkpoint recorded (see {@link fulgur.train.Trainer#allowChangedSettings}). */
+    public AvvpTrainer allowChangedSettings(boolean on) {
+        this.allowChangedSettings = on;
+        return this;
+    }
+
+    /** The output directory's lock, already held by the caller; without it {@link #run} takes its own for the run. */
+    public AvvpTrainer outputLock(DirectoryLock held) {
+        this.heldLock = held;
+        return this;
+    }
+
     public AvvpTrainer evalBatchSize(int n) {
         this.evalBatchSize = n;
         return this;
@@ -92,7 +114,7 @@ public final class AvvpTrainer {
     }
 
     public Result run(boolean resume) {
-        try {
+        try (DirectoryLock lock = heldLock != null ? heldLock.borrow(outDir) : DirectoryLock.acquire(outDir, "train", listener::message)) {
             return runChecked(resume);
         } catch (IOException e) {
             throw new UncheckedIOException("training output under " + outDir + ": " + e.getMessage(), e);
@@ -111,6 +133,7 @@ public final class AvvpTrainer {
         if (resume) {
             Map<String, Object> st = Checkpoint.loadInto(checkpointDir(), model.module(), opt);
             step = ((Number) st.get("step")).longValue();
+            ResumeCheck.check(cfg, st, checkpointDir(), allowChangedSettings, listener::message);
             @SuppressWarnings("unchecked")
             Map<String, Object> ds = (Map<String, Object>) st.get("data");
             sampler.restore(ds);
@@ -125,6 +148,7 @@ public final class AvvpTrainer {
         Map<String, Double> last = Map.of();
         AvvpMetrics.Scores lastEval = null;
         long runStart = System.nanoTime();
+        long lastSaved = step;
         try {
             while (step < cfg.steps() && step < stopAfter) {
                 double lr = schedule.lr(step);
@@ -141,11 +165,8 @@ public final class AvvpTrainer {
                     }
                 }
                 step++;
-                double loss = sums.get("loss");
-                if (!Double.isFinite(loss)) {
-                    throw new IllegalStateException("training diverged at step " + step + ": loss is " + loss + " (try a lower learning rate)");
-                }
                 double gradNorm = cfg.gradClip() > 0 ? GradClip.clipGlobalNorm(trainable.values(), cfg.gradClip()) : GradClip.globalNorm(trainable.values());
+                Divergence.checkStep(step, sums.get("loss"), gradNorm, model.module(), lastSaved); // before the update: the weights stay finite
                 opt.setLr(lr);
                 opt.step();
                 last = sums;
@@ -158,6 +179,7 @@ public final class AvvpTrainer {
                 }
                 if ((cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0) || end || step == stopAfter) {
                     Checkpoint.save(checkpointDir(), model.module().stateDict(), model.configJson(), opt, trainerState(step, sampler));
+                    lastSaved = step;
                 }
                 if (outOfTime) {
                     break;

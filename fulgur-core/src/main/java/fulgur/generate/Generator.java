@@ -57,7 +57,12 @@ public final class Generator {
                 logits = model.lastLogits(Tensor.ofInts(promptIds, 1, promptIds.length).to(model.module().device()), cache).toFloatArray();
             }
             for (int i = 0; i < s.maxNewTokens(); i++) {
-                int next = sampler.sample(logits);
+                int next;
+                try {
+                    next = sampler.sample(logits);
+                } catch (IllegalStateException e) {
+                    throw new IllegalStateException((i == 0 ? "after the prompt" : "after " + i + " generated tokens") + ": " + e.getMessage(), e);
+                }
                 if (tok.eosId().isPresent() && next == tok.eosId().getAsInt()) {
                     reason = "eos";
                     break;

@@ -33,15 +33,20 @@ public final class Sampler {
         this.rng = new Rng(seed);
     }
 
+    /**
+     * The next token for {@code logits}. Logits that are NaN or +Inf (a model whose weights or activations went
+     * non-finite) are refused: no distribution can be drawn from them. -Inf is a masked token.
+     */
     public int sample(float[] logits) {
         return sample(logits, 0, logits.length);
     }
 
-    /** Samples from {@code logits[offset, offset + vocab)} (one row of a batch's logits). */
+    /** Samples from {@code logits[offset, offset + vocab)} (one row of a batch's logits), refusing them as {@link #sample(float[])} does. */
     public int sample(float[] logits, int offset, int vocab) {
         if (vocab < 1 || offset < 0 || offset + vocab > logits.length) {
             throw new IllegalArgumentException("sample: row [" + offset + ", " + (offset + vocab) + ") is outside logits of length " + logits.length);
         }
+        requireSampleable(logits, offset, vocab);
         if (temperature == 0) {
             int best = 0;
             for (int i = 1; i < vocab; i++) {
@@ -86,6 +91,25 @@ public final class Sampler {
             }
         }
         return id(order[n - 1]);
+    }
+
+    /**
+     * Throws {@link IllegalStateException} when {@code logits[offset, offset + vocab)} holds NaN or +Inf, or only -Inf:
+     * there is no distribution to draw from (the check every sampler of generated text runs).
+     */
+    private static void requireSampleable(float[] logits, int offset, int vocab) {
+        boolean any = false;
+        for (int i = 0; i < vocab; i++) {
+            float x = logits[offset + i];
+            if (Float.isNaN(x) || x == Float.POSITIVE_INFINITY) {
+                throw new IllegalStateException("the model's logits are not finite (" + x + " for token " + i
+                        + "): its weights or activations overflowed, so there is nothing to sample from");
+            }
+            any |= x != Float.NEGATIVE_INFINITY;
+        }
+        if (!any) {
+            throw new IllegalStateException("every one of the model's " + vocab + " logits is -Infinity: there is nothing to sample from");
+        }
     }
 
     /** Plain softmax sampling over the whole vocabulary, in id order (no order needed). */

@@ -1,21 +1,45 @@
 package fulgur.models;
 
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.cfg.CoercionAction;
+import com.fasterxml.jackson.databind.cfg.CoercionInputShape;
+import com.fasterxml.jackson.databind.type.LogicalType;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import java.io.IOException;
+import java.util.stream.Collectors;
 
-/** Reading and writing the architectures' config.json records (indented, as Hugging Face writes them). */
+/**
+ * Reading and writing the architectures' config.json records (indented, as Hugging Face writes them). Reading is
+ * strict about values: an integer field takes only an integer in range (not 32.5, "32" or 3e9), a duplicated key is
+ * an error; fields the record does not know are ignored (reference configs carry many).
+ */
 public final class ConfigJson {
-    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    private static final ObjectMapper JSON = JsonMapper.builder()
+            .enable(SerializationFeature.INDENT_OUTPUT)
+            .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+            .disable(DeserializationFeature.ACCEPT_FLOAT_AS_INT)
+            .withCoercionConfig(LogicalType.Integer, ConfigJson::noText)
+            .withCoercionConfig(LogicalType.Float, ConfigJson::noText)
+            .withCoercionConfig(LogicalType.Boolean, ConfigJson::noText)
+            .build();
 
     private ConfigJson() {}
+
+    /** Text is not a number or a flag: "32" and "" are refused where a number or boolean is expected. */
+    private static void noText(com.fasterxml.jackson.databind.cfg.MutableCoercionConfig c) {
+        c.setCoercion(CoercionInputShape.String, CoercionAction.Fail).setCoercion(CoercionInputShape.EmptyString, CoercionAction.Fail);
+    }
 
     /** The record of {@code type} in {@code json}; malformed JSON is an error naming {@code what} ("HGRN2"). */
     public static <T> T parse(String json, Class<T> type, String what) {
         try {
             return JSON.readValue(json, type);
         } catch (IOException e) {
-            throw new IllegalArgumentException("malformed " + what + " config: " + e.getMessage(), e);
+            throw new IllegalArgumentException("malformed " + what + " config: " + describe(e), e);
         }
     }
 
@@ -25,5 +49,21 @@ public final class ConfigJson {
         } catch (IOException e) {
             throw new IllegalStateException("cannot write " + config.getClass().getSimpleName() + " as JSON", e);
         }
+    }
+
+    /** Jackson's message in one line: the field path and what was wrong, without the source dump. */
+    static String describe(IOException e) {
+        String msg = e instanceof com.fasterxml.jackson.core.JacksonException j ? j.getOriginalMessage() : e.getMessage();
+        msg = msg == null ? e.toString() : msg.lines().findFirst().orElse("");
+        int cut = msg.indexOf(" (but ");
+        if (cut > 0) {
+            msg = msg.substring(0, cut);
+        }
+        if (e instanceof JsonMappingException m && !m.getPath().isEmpty()) {
+            String path = m.getPath().stream().map(r -> r.getFieldName() != null ? r.getFieldName() : "[" + r.getIndex() + "]")
+                    .collect(Collectors.joining(".")).replace(".[", "[");
+            msg = "field \"" + path + "\": " + msg;
+        }
+        return msg;
     }
 }

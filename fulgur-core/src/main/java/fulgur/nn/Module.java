@@ -1,5 +1,7 @@
 package fulgur.nn;
 
+import fulgur.tensor.DType;
+import fulgur.tensor.Finite;
 import fulgur.tensor.Shape;
 import fulgur.tensor.Tensor;
 import java.util.ArrayList;
@@ -85,20 +87,29 @@ public abstract class Module implements AutoCloseable {
     }
 
     /**
-     * Copies values in by name. With {@code strict}, missing and unexpected names are errors; mis-shaped tensors
-     * always are. The error lists every problem at once.
+     * Copies values in by name. With {@code strict}, missing and unexpected names are errors; mis-shaped tensors,
+     * integer tensors for floating-point parameters and tensors holding NaN or an infinity always are (a model must
+     * never start from non-finite weights). The error lists every problem at once.
      */
     public void loadStateDict(Map<String, Tensor> state, boolean strict) {
         Map<String, Parameter> own = namedParameters();
         List<String> problems = new ArrayList<>();
         for (var e : own.entrySet()) {
             Tensor t = state.get(e.getKey());
+            DType want = e.getValue().value().dtype();
             if (t == null) {
                 if (strict) {
                     problems.add("missing: " + e.getKey() + " " + Shape.str(e.getValue().shape()));
                 }
             } else if (!java.util.Arrays.equals(t.shape(), e.getValue().shape())) {
                 problems.add("mis-shaped: " + e.getKey() + " expected " + Shape.str(e.getValue().shape()) + ", got " + Shape.str(t.shape()));
+            } else if (want.isFloating() && !t.dtype().isFloating()) {
+                problems.add("wrong dtype: " + e.getKey() + " is " + t.dtype().safetensorsName() + ", expected a floating-point tensor (F32, BF16, F16 or F64)");
+            } else {
+                String bad = Finite.describe(e.getKey(), t);
+                if (bad != null) {
+                    problems.add("non-finite: " + bad);
+                }
             }
         }
         if (strict) {

@@ -63,6 +63,12 @@ public final class BpeTokenizer implements Tokenizer {
         this.eos = eos;
     }
 
+    /**
+     * Ids must lie below this (16 777 216, far above any real vocabulary): the id-to-token table is an array sized by
+     * the largest id, so an absurd id would otherwise exhaust memory.
+     */
+    public static final int MAX_VOCAB = 1 << 24;
+
     /** Loads a tokenizer.json (a file, or a directory holding {@code tokenizer.json}). */
     public static BpeTokenizer fromJson(Path path) throws IOException {
         Path file = Files.isDirectory(path) ? path.resolve("tokenizer.json") : path;
@@ -100,8 +106,8 @@ public final class BpeTokenizer implements Tokenizer {
         int maxId = -1;
         for (Map.Entry<String, JsonNode> e : vocabNode.properties()) {
             JsonNode v = e.getValue();
-            if (!v.isIntegralNumber() || !v.canConvertToInt() || v.asInt() < 0) {
-                throw ctx.malformed("model.vocab: token \"" + e.getKey() + "\" has id " + v + ", expected a non-negative integer");
+            if (!v.isIntegralNumber() || !v.canConvertToInt() || v.asInt() < 0 || v.asInt() >= MAX_VOCAB) {
+                throw ctx.malformed("model.vocab: token \"" + e.getKey() + "\" has id " + v + ", expected an integer in [0, " + MAX_VOCAB + ")");
             }
             int id = v.asInt();
             String other = tokenOf.putIfAbsent(id, e.getKey());
@@ -169,8 +175,10 @@ public final class BpeTokenizer implements Tokenizer {
                 JsonNode t = addedNode.get(i);
                 JsonNode id = t.get("id");
                 JsonNode content = t.get("content");
-                if (id == null || !id.canConvertToInt() || id.asInt() < 0 || content == null || !content.isTextual() || content.asText().isEmpty()) {
-                    throw ctx.malformed("added_tokens[" + i + "] needs a non-negative integer \"id\" and a non-empty string \"content\", found " + t);
+                if (id == null || !id.isIntegralNumber() || !id.canConvertToInt() || id.asInt() < 0 || id.asInt() >= MAX_VOCAB || content == null
+                        || !content.isTextual() || content.asText().isEmpty()) {
+                    throw ctx.malformed("added_tokens[" + i + "] needs an integer \"id\" in [0, " + MAX_VOCAB + ") and a non-empty string \"content\", found "
+                            + abbreviate(t.toString()));
                 }
                 if (!addedIds.add(id.asInt()) || !addedContents.add(content.asText())) {
                     throw ctx.malformed("added_tokens[" + i + "] (id " + id.asInt() + ", \"" + content.asText()
@@ -411,5 +419,9 @@ public final class BpeTokenizer implements Tokenizer {
     @Override
     public String toString() {
         return "BpeTokenizer[" + source + ", vocab " + vocabSize() + (byteLevel ? ", byte-level" : "") + "]";
+    }
+
+    private static String abbreviate(String s) {
+        return s.length() <= 200 ? s : s.substring(0, 200) + "…";
     }
 }

@@ -1,11 +1,14 @@
 package fulgur.train;
 
 import com.fasterxml.jackson.core.type.TypeReference;
+import com.fasterxml.jackson.databind.JsonNode;
 import fulgur.io.AtomicFiles;
 import fulgur.io.Json;
+import fulgur.io.MalformedFileException;
 import fulgur.io.safetensors.TensorIo;
 import fulgur.models.CausalLM;
 import fulgur.optim.Optimizer;
+import fulgur.tensor.Finite;
 import fulgur.tensor.Tensor;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -35,20 +38,35 @@ public final class Checkpoint {
         save(dir, model.module().stateDict(), model.configJson(), optimizer, trainerState);
     }
 
-    /** Saves {@code weights} (e.g. the f32 masters of a mixed-precision model) under the model's config. */
+    /**
+     * Saves {@code weights} (e.g. the f32 masters of a mixed-precision model) under the model's config. Weights or
+     * optimizer state holding NaN or an infinity are refused (checked on the host copies the files are written from):
+     * the last good checkpoint stays.
+     */
     public static void save(Path dir, Map<String, Tensor> weights, String configJson, Optimizer optimizer, Map<String, Object> trainerState) throws IOException {
+        String step = String.valueOf(trainerState.get("step"));
         Path parent = dir.toAbsolutePath().getParent();
         Files.createDirectories(parent);
         Path fresh = parent.resolve(dir.getFileName() + ".new");
         deleteTree(fresh);
         Files.createDirectories(fresh);
-        String step = String.valueOf(trainerState.get("step"));
-        TensorIo.save(fresh.resolve(MODEL), weights, Map.of("format", "pt", "step", step));
-        AtomicFiles.writeString(fresh.resolve(CONFIG), configJson);
-        if (optimizer != null) {
-            TensorIo.save(fresh.resolve(OPTIMIZER), optimizer.state(), Map.of("step", step, "optimizer_step", Long.toString(optimizer.stepCount())));
+        String part = "weights ";
+        try {
+            TensorIo.save(fresh.resolve(MODEL), weights, Map.of("format", "pt", "step", step), true);
+            AtomicFiles.writeString(fresh.resolve(CONFIG), configJson);
+            if (optimizer != null) {
+                part = "optimizer state ";
+                TensorIo.save(fresh.resolve(OPTIMIZER), optimizer.state(), Map.of("step", step, "optimizer_step", Long.toString(optimizer.stepCount())), true);
+            }
+            AtomicFiles.writeString(fresh.resolve(STATE), Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(trainerState));
+        } catch (Finite.NonFiniteException e) {
+            deleteTree(fresh);
+            throw new IllegalStateException("not saving the checkpoint of step " + step + " to " + dir + ": " + part + e.getMessage()
+                    + (Files.exists(dir) ? " (the previous checkpoint is kept)" : ""), e);
+        } catch (IOException | RuntimeException e) {
+            deleteTree(fresh);
+            throw e;
         }
-        AtomicFiles.writeString(fresh.resolve(STATE), Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(trainerState));
         Path old = parent.resolve(dir.getFileName() + ".old");
         deleteTree(old);
         if (Files.exists(dir)) {
@@ -78,7 +96,7 @@ public final class Checkpoint {
     /** {@link #load(Path, CausalLM, Optimizer)} for any module (models that are not language models). */
     public static Map<String, Object> loadInto(Path dir, fulgur.nn.Module module, Optimizer optimizer) throws IOException {
         Path d = resolve(dir);
-        Map<String, Object> state = Json.mapper().readValue(Files.readString(d.resolve(STATE)), new TypeReference<LinkedHashMap<String, Object>>() {});
+        Map<String, Object> state = readState(d);
         String step = String.valueOf(state.get("step"));
         TensorIo.Loaded weights = TensorIo.load(d.resolve(MODEL));
         checkStep(d.resolve(MODEL), weights.metadata(), step);
@@ -93,11 +111,36 @@ public final class Checkpoint {
         return state;
     }
 
+    /**
+     * The trainer state of checkpoint {@code dir} ({@link #resolve}d), checked: a JSON object with a non-negative integer
+     * {@code step} and, when present, an object {@code data}. Errors name the file.
+     */
+    public static Map<String, Object> readState(Path dir) throws IOException {
+        Path file = resolve(dir).resolve(STATE);
+        JsonNode node = Json.read(file);
+        if (!node.isObject()) {
+            throw new MalformedFileException(file, "expected a JSON object, found " + node.getNodeType());
+        }
+        JsonNode step = node.get("step");
+        if (step == null || !step.isIntegralNumber() || !step.canConvertToLong() || step.asLong() < 0) {
+            throw new MalformedFileException(file, "\"step\" must be a non-negative integer, found " + step);
+        }
+        JsonNode data = node.get("data");
+        if (data != null && !data.isObject()) {
+            throw new MalformedFileException(file, "\"data\" must be an object, found " + data.getNodeType());
+        }
+        return Json.mapper().convertValue(node, new TypeReference<LinkedHashMap<String, Object>>() {});
+    }
+
     /** Restores only the optimizer state (after the weights, when the optimizer is built later, e.g. over f32 masters). */
     public static void loadOptimizer(Path dir, Optimizer optimizer, String step) throws IOException {
         Path d = resolve(dir);
         TensorIo.Loaded opt = TensorIo.load(d.resolve(OPTIMIZER));
         checkStep(d.resolve(OPTIMIZER), opt.metadata(), step);
+        String bad = Finite.describeFirst(opt.tensors());
+        if (bad != null) {
+            throw new IllegalArgumentException(d.resolve(OPTIMIZER) + ": non-finite optimizer state: " + bad);
+        }
         optimizer.loadState(opt.tensors(), Long.parseLong(opt.metadata().getOrDefault("optimizer_step", step)));
     }
 

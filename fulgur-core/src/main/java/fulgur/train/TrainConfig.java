@@ -29,6 +29,9 @@ public record TrainConfig(
         return new TrainConfig(1000, 16, 128, 1, 3e-3, 50, LrSchedule.Kind.COSINE, 0.1, 0.1, 0.9, 0.95, 1e-8, 1.0, 100, 0, 1234);
     }
 
+    /** The most tokens one micro-batch may hold: its inputs and targets are Java arrays indexed by an int. */
+    public static final long MAX_BATCH_TOKENS = Integer.MAX_VALUE - 8;
+
     public TrainConfig validate() {
         List<String> p = new ArrayList<>();
         if (steps <= 0) {
@@ -36,15 +39,33 @@ public record TrainConfig(
         }
         if (batchSize <= 0 || seqLen <= 0 || accumulation <= 0) {
             p.add("batch size, sequence length and accumulation must be > 0 (got " + batchSize + ", " + seqLen + ", " + accumulation + ")");
+        } else if ((long) batchSize * seqLen > MAX_BATCH_TOKENS) {
+            p.add("batch size × sequence length = " + (long) batchSize * seqLen + " tokens is more than one micro-batch can hold (" + MAX_BATCH_TOKENS
+                    + "); use gradient accumulation for larger batches");
         }
         if (!(lr > 0) || Double.isInfinite(lr)) {
-            p.add("learning rate must be > 0 (got " + lr + ")");
+            p.add("learning rate must be finite and > 0 (got " + lr + ")");
         }
         if (warmupSteps < 0 || (steps > 0 && warmupSteps > steps)) {
             p.add("warmup must be in [0, steps] (got " + warmupSteps + ")");
         }
-        if (gradClip < 0) {
-            p.add("gradient clip must be >= 0, 0 = off (got " + gradClip + ")");
+        if (schedule == null) {
+            p.add("a learning-rate schedule is required");
+        }
+        if (!(minLrFraction >= 0 && minLrFraction <= 1)) {
+            p.add("minimum learning-rate fraction must be in [0, 1] (got " + minLrFraction + ")");
+        }
+        if (!(weightDecay >= 0) || Double.isInfinite(weightDecay)) {
+            p.add("weight decay must be finite and >= 0 (got " + weightDecay + ")");
+        }
+        if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) {
+            p.add("AdamW betas must be in [0, 1) (got " + beta1 + ", " + beta2 + ")");
+        }
+        if (!(eps > 0) || Double.isInfinite(eps)) {
+            p.add("AdamW eps must be finite and > 0 (got " + eps + ")");
+        }
+        if (!(gradClip >= 0) || Double.isInfinite(gradClip)) {
+            p.add("gradient clip must be finite and >= 0, 0 = off (got " + gradClip + ")");
         }
         if (evalEvery < 0 || checkpointEvery < 0) {
             p.add("eval and checkpoint intervals must be >= 0 (0 = only at the end)");
@@ -53,6 +74,56 @@ public record TrainConfig(
             throw new IllegalArgumentException("invalid training settings: " + String.join("; ", p));
         }
         return this;
+    }
+
+    /**
+     * The settings a resumed run may change: the total number of steps (the schedule is recomputed for the new total:
+     * a run is extended or shortened) and how often it evaluates and checkpoints. Every other setting changes what
+     * the remaining steps compute, so a resumed run would no longer continue the interrupted one.
+     */
+    public static final java.util.Set<String> FREE_ON_RESUME = java.util.Set.of("steps", "evalEvery", "checkpointEvery");
+
+    /** A setting that differs between a checkpoint's run ({@code saved}) and this one ({@code now}). */
+    public record Change(String field, Object saved, Object now) {
+        @Override
+        public String toString() {
+            return field + " " + now + " (checkpoint: " + saved + ")";
+        }
+    }
+
+    /** Every setting of this config that differs from {@code saved}'s, in declaration order. */
+    public List<Change> changesFrom(TrainConfig saved) {
+        List<Change> out = new ArrayList<>();
+        for (var c : TrainConfig.class.getRecordComponents()) {
+            try {
+                Object a = c.getAccessor().invoke(saved);
+                Object b = c.getAccessor().invoke(this);
+                if (!java.util.Objects.equals(a, b)) {
+                    out.add(new Change(c.getName(), a, b));
+                }
+            } catch (ReflectiveOperationException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+        return out;
+    }
+
+    /** The changes from {@code saved} that a resumed run refuses unless told otherwise (all but {@link #FREE_ON_RESUME}). */
+    public List<Change> resumeConflicts(TrainConfig saved) {
+        return changesFrom(saved).stream().filter(c -> !FREE_ON_RESUME.contains(c.field())).toList();
+    }
+
+    /** The settings a checkpoint's trainer state recorded under {@code train_config}, or null when it has none. */
+    public static TrainConfig saved(java.util.Map<String, Object> trainerState) {
+        Object tc = trainerState.get("train_config");
+        if (!(tc instanceof java.util.Map<?, ?>)) {
+            return null;
+        }
+        try {
+            return fulgur.io.Json.mapper().convertValue(tc, TrainConfig.class);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("the checkpoint's train_config is not readable: " + e.getMessage(), e);
+        }
     }
 
     public LrSchedule lrSchedule() {

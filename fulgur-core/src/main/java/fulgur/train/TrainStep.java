@@ -42,8 +42,7 @@ public final class TrainStep implements AutoCloseable {
     private Scope buffers = Scope.detached("train step");
     private Tensor[] inputs;
     private Tensor[] targets;
-    private Tensor losses;
-    private Tensor gradNorm;
+    private Tensor losses; // the micro-batches' losses, then the gradient norm: read back in one transfer
     private StepGraph captured;
     private long eagerSteps;
 
@@ -109,10 +108,10 @@ public final class TrainStep implements AutoCloseable {
         }
         double[] l = losses.toDoubleArray();
         double sum = 0;
-        for (double v : l) {
-            sum += v;
+        for (int m = 0; m < accumulation; m++) {
+            sum += l[m];
         }
-        return new Outcome(sum / accumulation, gradNorm.item());
+        return new Outcome(sum / accumulation, l[accumulation]);
     }
 
     /** The work of a step, on the device only (no host reads: capturable). */
@@ -142,7 +141,7 @@ public final class TrainStep implements AutoCloseable {
             mp.syncGrads();
         }
         try (Scope s = Scope.open("clip")) {
-            gradNorm.copyFrom(GradClip.clipGlobalNormOnDevice(opt.parameters(), gradClip));
+            Views.narrow(losses, 0, accumulation, 1).copyFrom(GradClip.clipGlobalNormOnDevice(opt.parameters(), gradClip).reshape(1));
         }
         opt.update();
         if (mp != null) {
@@ -170,8 +169,7 @@ public final class TrainStep implements AutoCloseable {
                     inputs[m] = Tensor.empty(DType.I32, device, shape);
                     targets[m] = Tensor.empty(DType.I32, device, tokens(shape));
                 }
-                losses = Tensor.zeros(DType.F64, device, accumulation);
-                gradNorm = Tensor.zeros(DType.F64, device);
+                losses = Tensor.zeros(DType.F64, device, accumulation + 1);
                 return null;
             });
         }

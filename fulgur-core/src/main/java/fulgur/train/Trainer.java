@@ -43,6 +43,8 @@ public final class Trainer {
     private boolean cudaGraph;
     private int seqChunk;
     private boolean checkpointActivations;
+    private boolean allowChangedSettings;
+    private fulgur.io.DirectoryLock heldLock;
 
     public Trainer(CausalLM model, TrainConfig cfg, DataSource data, Evaluator evaluator, Path outDir, PrintStream out) {
         this.model = model;
@@ -110,12 +112,30 @@ public final class Trainer {
         return this;
     }
 
+    /**
+     * Lets a resumed run change settings other than {@link TrainConfig#FREE_ON_RESUME} (which it otherwise refuses,
+     * naming each): the run then continues the checkpoint under the new settings.
+     */
+    public Trainer allowChangedSettings(boolean on) {
+        this.allowChangedSettings = on;
+        return this;
+    }
+
+    /**
+     * The lock on the output directory that the caller already holds (e.g. taken before writing files beside the run's);
+     * without it, {@link #run} takes its own for the run's duration.
+     */
+    public Trainer outputLock(fulgur.io.DirectoryLock held) {
+        this.heldLock = held;
+        return this;
+    }
+
     public Path checkpointDir() {
         return outDir.resolve("checkpoint");
     }
 
     public Result run(boolean resume) {
-        try {
+        try (fulgur.io.DirectoryLock lock = heldLock != null ? heldLock.borrow(outDir) : fulgur.io.DirectoryLock.acquire(outDir, "train", listener::message)) {
             return runChecked(resume);
         } catch (IOException e) {
             throw new UncheckedIOException("training output under " + outDir + ": " + e.getMessage(), e);
@@ -138,6 +158,7 @@ public final class Trainer {
         if (resume) {
             Checkpoint.loadOptimizer(checkpointDir(), opt, String.valueOf(st.get("step")));
             step = ((Number) st.get("step")).longValue();
+            ResumeCheck.check(cfg, st, checkpointDir(), allowChangedSettings, listener::message);
             tokens = ((Number) st.getOrDefault("tokens", 0)).longValue();
             @SuppressWarnings("unchecked")
             Map<String, Object> ds = (Map<String, Object>) st.get("data");
@@ -152,6 +173,7 @@ public final class Trainer {
         Map<String, Double> lastEval = Map.of();
         long startNanos = System.nanoTime();
         long startTokens = tokens;
+        long lastSaved = step;
         listener.runStarted(new TrainingListener.Start(outDir, step, cfg.steps(), tokens, resume));
         if (seqChunk > 0 && cfg.seqLen() > seqChunk) {
             listener.message(String.format("sequence chunks: %,d tokens per sequence in %d chunks of %,d (one more forward of the layers; memory of one chunk)",
@@ -179,9 +201,7 @@ public final class Trainer {
                 step++;
                 tokens += tokensPerStep;
                 lastLoss = outcome.loss();
-                if (!Double.isFinite(lastLoss)) {
-                    throw new IllegalStateException("training diverged at step " + step + ": loss is " + lastLoss + " (try a lower learning rate)");
-                }
+                Divergence.checkStep(step, lastLoss, gradNorm, model.module(), lastSaved);
                 double elapsed = (System.nanoTime() - startNanos) / 1e9;
                 double tps = (tokens - startTokens) / Math.max(elapsed, 1e-9);
                 listener.stepDone(new TrainingListener.Step(step, tokens, lastLoss, lr, gradNorm, tps, stepSeconds, backend.peakMemoryBytes() / GIB));
@@ -189,10 +209,12 @@ public final class Trainer {
                 boolean last = step == cfg.steps() || outOfTime;
                 if (evaluator != null && ((cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) || last)) {
                     lastEval = evaluate();
+                    Divergence.checkEval(step, lastEval, model.module(), lastSaved);
                     listener.evalDone(new TrainingListener.Eval(step, lastEval));
                 }
                 if ((cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0) || last || step == stopAfter) {
                     Checkpoint.save(checkpointDir(), mp != null ? mp.masterStateDict() : model.module().stateDict(), model.configJson(), opt, trainerState(step, tokens));
+                    lastSaved = step;
                     listener.checkpointSaved(step, checkpointDir());
                 }
                 if (outOfTime) {

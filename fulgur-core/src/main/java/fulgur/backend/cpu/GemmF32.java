@@ -5,84 +5,76 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.concurrent.atomic.AtomicInteger;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The f32 GEMM engine behind {@link Gemm#sgemm}: Goto/BLIS blocking with packed panels and a 6×(2 vectors)
- * register-blocked FMA micro-kernel.
+ * The f32 GEMM engine behind {@link Gemm#sgemm}: Goto/BLIS blocking with packed panels and a register-blocked FMA
+ * micro-kernel chosen by the vector width at start-up ({@link SgemmKernel}), blocked for this machine's caches
+ * ({@link GemmBlocking}).
  *
  * <pre>
- * for jc in n by NC:                        B panel (KC×NC) lives in L3, shared by all threads
- *   for pc in k by KC:
- *     pack op(B)[pc:+kc, jc:+nc]             into NR-wide micro-panels (parallel over micro-panels)
- *     for ic in m by MC (split over threads):  A block (MC×KC), private to a thread
- *       pack op(A)[ic:+mc, pc:+kc]           into MR-tall micro-panels
- *       for jb in nc by NB:                  B slice (KC×NB) lives in L2
- *         for ir in mc by MR:                A micro-panel (MR×KC) lives in L1
- *           for jr in NB by NR:  C[ir:+MR, jr:+NR] (+)= alpha · Ap[ir] · Bp[jr]   (micro-kernel)
+ * (chunks of A and B of at most half of L3 each; one chunk each for the usual sizes)
+ * every thread:  pack micro-panels of op(A) (mr tall) and op(B) (nr wide), per kc-deep block, while any are left
+ *                wait until all are packed
+ *                take the next rectangle of C (a {@link #grid} of row groups × column groups), and for it:
+ *   for each kc block of k:
+ *     for each nb-wide slice of its columns:      B slice (kc×nb) stays in L2
+ *       for each row panel:                      A micro-panel (mr×kc) stays in L1
+ *         for each column panel of the slice:    tile = Ap·Bp (micro-kernel); C (+)= alpha·tile
  * </pre>
- * The innermost loop walks along the rows of C, so the hardware prefetchers stream C in; the classic order
- * (jr outside ir) walks down columns of C and stalls on a cache miss per micro-tile once C is larger than L3.
+ * Both operands are packed once per call by all threads together (one hand-off to the pool for the whole call),
+ * so packing is spread evenly and never repeated; the rectangles share nothing but read-only panels, and each
+ * thread writes only its own rectangles of C. Products with few rows do not pack B: B stored k×n is read where it
+ * lies by the same micro-kernel ({@link #unpackedB}), and B stored n×k (the {@code x·Wᵀ} of a linear layer) meets
+ * the rows of A in dot products ({@link #fewRows}), since packing B would cost as much as the product.
  *
  * Arguments are validated by {@link Gemm}; nothing here checks them again.
  */
 final class GemmF32 {
 
-    /**
-     * The machine's preferred vector shape; {@code -Dfulgur.gemm.vectorBits=128|256|512} forces another (the code
-     * is written for any lane count, and tests on an AVX2 machine use this to cover 4- and 16-lane shapes).
-     */
-    static final VectorSpecies<Float> S = species();
+    /** The micro-kernel for this machine's vector width. */
+    static final SgemmKernel KERNEL = SgemmKernel.forMachine();
+    /** Cache blocking for {@link #KERNEL} on this machine. */
+    static final GemmBlocking BLOCKING = GemmBlocking.of(KERNEL, CpuCaches.read());
+    /** The machine's preferred vector shape, for the epilogue and the few-rows paths. */
+    static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     static final int L = S.length();
-    /** Rows of the micro-tile. */
-    static final int MR = 6;
-    /** Columns of the micro-tile: two vectors. */
-    static final int NR = 2 * L;
-    /*
-     * Cache blocking, tuned on a 2-core AMD EPYC (Zen, AVX2: 32 KiB L1d and 512 KiB L2 per core, 8 MiB L3).
-     * Each can be overridden with a system property (fulgur.gemm.kc, .mc, .nc, .nb) to tune another machine.
-     */
-    /** Depth of a packed block: an MR×KC micro-panel of A (6 KiB) stays in L1 while it sweeps NB columns. */
-    static final int KC = Math.max(1, Integer.getInteger("fulgur.gemm.kc", 256));
-    /** Rows of a packed A block (MC×KC floats, 144 KiB); a multiple of MR. */
-    static final int MC = Math.max(MR, Integer.getInteger("fulgur.gemm.mc", 144) / MR * MR);
-    /** Columns of a packed B panel: KC×NC floats (4 MiB) live in L3, shared by the threads. */
-    static final int NC = Math.max(NR, Integer.getInteger("fulgur.gemm.nc", 4096) / NR * NR);
-    /** Columns swept per A micro-panel: a KC×NB slice of the B panel (256 KiB) stays in L2. */
-    static final int NB = Math.max(NR, Integer.getInteger("fulgur.gemm.nb", 256) / NR * NR);
     /**
-     * Products with fewer multiply-adds than this (about 50 µs on one core) run on the calling thread only:
-     * waking a pool thread costs more than it saves below that.
+     * Multiply-adds each thread must get (about 20 µs on one core): fewer threads take a product smaller than
+     * this times the thread count, and below it the product runs on the calling thread only, since waking a pool
+     * thread costs more than it saves.
      */
     static final long PARALLEL_MIN_FMAS = 1L << 20;
-    /** Largest B (elements) that fewer than MR rows still multiply in place, one pass over B per row. */
+    /**
+     * The same for few-row products (bound by reading B): one core streams a 9 MiB weight in about 0.1 ms, and
+     * waking the pool can cost that much, or far more on a machine running other work.
+     */
+    static final long FEW_ROWS_PARALLEL_MIN_FMAS = 1L << 22;
+    /** Largest B (elements) that fewer rows than the kernel's still multiply in place, one pass over B per row. */
     static final long FEW_ROWS_MAX_B = 1L << 18;
+    /** Products of B stored n×k with at most this many rows take dot products with B's rows where they lie. */
+    static final int DOT_MAX_ROWS = Integer.getInteger("fulgur.gemm.dotRows", 16);
+    /** Products with at most this many rows read B where it lies (B k×n) instead of packing it. */
+    static final int UNPACKED_B_MAX_ROWS = Integer.getInteger("fulgur.gemm.unpackedRows", 128);
 
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
-    /** Packed buffers are aligned, but the unaligned layout spares the kernel an alignment test per load. */
     private static final ValueLayout.OfFloat FP = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     private static final long FB = Float.BYTES;
 
     private GemmF32() {}
 
-    private static VectorSpecies<Float> species() {
-        String bits = System.getProperty("fulgur.gemm.vectorBits");
-        if (bits == null || bits.isBlank()) {
-            return FloatVector.SPECIES_PREFERRED;
-        }
-        return switch (bits.trim()) {
-            case "128" -> FloatVector.SPECIES_128;
-            case "256" -> FloatVector.SPECIES_256;
-            case "512" -> FloatVector.SPECIES_512;
-            default -> throw new IllegalArgumentException("fulgur.gemm.vectorBits must be 128, 256 or 512, got '" + bits + "'");
-        };
-    }
-
     /** One validated product; {@code parallel} allows the shared pool. Offsets and leading dims in elements. */
     static void gemm(boolean parallel, boolean transA, boolean transB, int m, int n, int k, float alpha,
                      MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
+                     float beta, MemorySegment c, long cOff, int ldc) {
+        gemm(KERNEL, BLOCKING, parallel ? Parallel.threads() : 1, transA, transB, m, n, k, alpha, a, aOff, lda,
+                b, bOff, ldb, beta, c, cOff, ldc);
+    }
+
+    /** {@link #gemm} with a given kernel, blocking and thread count (tests run every kernel through this). */
+    static void gemm(SgemmKernel kern, GemmBlocking blk, int threads, boolean transA, boolean transB, int m, int n,
+                     int k, float alpha, MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
                      float beta, MemorySegment c, long cOff, int ldc) {
         if (m == 0 || n == 0) {
             return;
@@ -91,37 +83,35 @@ final class GemmF32 {
             scale(m, n, beta, c, cOff, ldc);
             return;
         }
-        int threads = parallel ? Parallel.threads() : 1;
-        if (m == 1 || (m < MR && (long) k * n <= FEW_ROWS_MAX_B)) {
-            // one row (decoding, GEMV), or a few against a B that stays in cache: packing B would cost more than
-            // the product, so read B in place (a few rows against a large B pack it: one pass over memory, not m)
+        // every thread gets at least PARALLEL_MIN_FMAS of work (tens of microseconds): on many cores a small
+        // product spread over all of them would spend more on the hand-off than on the product
+        threads = (int) Math.max(1, Math.min(threads, (long) m * n * k / PARALLEL_MIN_FMAS));
+        if (m == 1 || (transB && m <= DOT_MAX_ROWS) || (m < kern.mr && (long) k * n <= FEW_ROWS_MAX_B)) {
+            // one row (decoding, GEMV), a few rows against B stored n×k (x·Wᵀ while decoding a small batch), or a
+            // few against a B that stays in cache: read B in place, no packing
             int chunks = ceilDiv(n, 4 * L);
-            if (threads == 1 || (long) m * n * k < PARALLEL_MIN_FMAS || chunks < 2) {
+            threads = (int) Math.max(1, Math.min(threads, (long) m * n * k / FEW_ROWS_PARALLEL_MIN_FMAS));
+            if (threads == 1 || chunks < 2) {
                 fewRows(transA, transB, m, 0, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
             } else {
-                Parallel.forRange(chunks, 1, (s, e) -> fewRows(transA, transB, m, s * 4 * L, Math.min(n, e * 4 * L), k,
-                        alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc));
+                int parts = Math.min(threads, chunks);
+                int per = ceilDiv(chunks, parts);
+                Parallel.forRange(parts, 1, (s, e) -> {
+                    for (int t = s; t < e; t++) {
+                        int j0 = Math.min(n, t * per * 4 * L);
+                        int j1 = Math.min(n, (t + 1) * per * 4 * L);
+                        if (j0 < j1) {
+                            fewRows(transA, transB, m, j0, j1, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+                        }
+                    }
+                });
             }
             return;
         }
-        if (threads == 1 || (long) m * n * k < PARALLEL_MIN_FMAS) {
-            packed(false, transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
-            return;
-        }
-        int rowPanels = ceilDiv(m, MR);
-        int colPanels = ceilDiv(n, NR);
-        if (rowPanels >= 4 * threads || rowPanels >= colPanels) {
-            // split the rows of C; the packed B panel is shared by all threads
-            packed(true, transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+        if (!transB && m <= UNPACKED_B_MAX_ROWS) {
+            unpackedB(kern, blk, threads, transA, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
         } else {
-            // rather few rows but many columns: split the columns of C, each thread packs its own panels
-            Parallel.forRange(colPanels, 1, (s, e) -> {
-                int j0 = s * NR;
-                int j1 = Math.min(n, e * NR);
-                long bShift = transB ? (long) j0 * ldb : j0;
-                packed(false, transA, transB, m, j1 - j0, k, alpha, a, aOff, lda, b, bOff + bShift, ldb,
-                        beta, c, cOff + j0, ldc);
-            });
+            packed(kern, blk, threads, transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
         }
     }
 
@@ -133,8 +123,9 @@ final class GemmF32 {
         if (batch == 0 || m == 0 || n == 0) {
             return;
         }
-        int threads = parallel ? Parallel.threads() : 1;
         long fmas = (long) m * n * Math.max(k, 1);
+        // as for one product: each thread gets at least PARALLEL_MIN_FMAS of the whole batch's work
+        int threads = parallel ? (int) Math.max(1, Math.min(Parallel.threads(), batch * fmas / PARALLEL_MIN_FMAS)) : 1;
         if (batch == 1 || threads == 1) {
             for (int i = 0; i < batch; i++) {
                 gemm(parallel, transA, transB, m, n, k, alpha, a, aOff + i * strideA, lda, b, bOff + i * strideB, ldb,
@@ -143,9 +134,10 @@ final class GemmF32 {
             return;
         }
         if (fmas < 8 * PARALLEL_MIN_FMAS || batch >= 4 * threads) {
-            int grain = (int) Math.max(1, Math.min(batch, PARALLEL_MIN_FMAS / fmas));
-            Parallel.forRange(batch, grain, (s, e) -> {
-                for (int i = s; i < e; i++) {
+            // one product per task, handed out one at a time so that a busy core simply takes fewer
+            AtomicInteger next = new AtomicInteger();
+            Parallel.forRange(Math.min(threads, batch), 1, (s, e) -> {
+                for (int i; (i = next.getAndIncrement()) < batch; ) {
                     gemm(false, transA, transB, m, n, k, alpha, a, aOff + i * strideA, lda, b, bOff + i * strideB, ldb,
                             beta, c, cOff + i * strideC, ldc);
                 }
@@ -158,326 +150,252 @@ final class GemmF32 {
         }
     }
 
-    /** The blocked, packed product; {@code share}: split the rows over the pool around a shared B panel. */
-    private static void packed(boolean share, boolean transA, boolean transB, int m, int n, int k, float alpha,
-                               MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
-                               float beta, MemorySegment c, long cOff, int ldc) {
-        int kcb = balanced(k, KC, 1);
-        int ncb = balanced(n, NC, NR);
-        MemorySegment bp = GemmScratch.get().b((long) kcb * ncb * FB);
-        // row blocks of at most about MC rows, as many as a multiple of the thread count, handed out one at a
-        // time: a thread whose core is busy with something else simply takes fewer blocks
-        int threads = Parallel.threads();
-        int blocks = share ? ceilDiv(ceilDiv(m, MC), threads) * threads : 1;
-        int mcb = share ? Math.min(ceilDiv(ceilDiv(m, blocks), MR) * MR, ceilDiv(m, MR) * MR) : m;
-        int rowBlocks = ceilDiv(m, mcb);
-        for (int jc = 0; jc < n; jc += ncb) {
-            int nc = Math.min(ncb, n - jc);
-            int bPanels = ceilDiv(nc, NR);
-            for (int pc = 0; pc < k; pc += kcb) {
-                int kc = Math.min(kcb, k - pc);
-                int jc0 = jc;
-                int pc0 = pc;
-                if (share) {
-                    Parallel.forRange(bPanels, 16, (s, e) -> packB(transB, b, bOff, ldb, pc0, kc, jc0, nc, bp, s, e));
-                    AtomicInteger next = new AtomicInteger();
-                    Parallel.forRange(threads, 1, (s, e) -> {
-                        for (int blk; (blk = next.getAndIncrement()) < rowBlocks; ) {
-                            macro(transA, a, aOff, lda, blk * mcb, Math.min(m, (blk + 1) * mcb), pc0, kc, jc0, nc, bp,
-                                    alpha, beta, c, cOff, ldc);
-                        }
-                    });
-                } else {
-                    packB(transB, b, bOff, ldb, pc, kc, jc, nc, bp, 0, bPanels);
-                    macro(transA, a, aOff, lda, 0, m, pc, kc, jc, nc, bp, alpha, beta, c, cOff, ldc);
-                }
-            }
-        }
-    }
-
     /**
-     * Rows {@code [i0, i1)} of C against one packed B panel (block {@code pc} of k): pack A blocks, run the
-     * micro-kernel over them.
+     * The packed product: chunks of op(A) (rows) and op(B) (columns) of at most {@link GemmBlocking#packedFloats}
+     * each are packed by all threads together, then the rectangles of C they cover are computed.
      */
-    private static void macro(boolean transA, MemorySegment a, long aOff, int lda, int i0, int i1, int pc, int kc,
-                              int jc, int nc, MemorySegment bp, float alpha, float beta,
-                              MemorySegment c, long cOff, int ldc) {
-        if (i0 >= i1) {
-            return;
-        }
+    private static void packed(SgemmKernel kern, GemmBlocking blk, int threads, boolean transA, boolean transB,
+                               int m, int n, int k, float alpha, MemorySegment a, long aOff, int lda,
+                               MemorySegment b, long bOff, int ldb, float beta, MemorySegment c, long cOff, int ldc) {
+        int mr = kern.mr, nr = kern.nr;
+        int kc = balanced(k, blk.kc(), 1);
+        int kBlocks = ceilDiv(k, kc);
+        int mChunk = balanced(m, (int) Math.clamp(blk.packedFloats() / k / mr * mr, mr, roundUp(m, mr)), mr);
+        int nChunk = balanced(n, (int) Math.clamp(blk.packedFloats() / k / nr * nr, nr, roundUp(n, nr)), nr);
         GemmScratch scratch = GemmScratch.get();
-        int mcb = balanced(i1 - i0, MC, MR);
-        MemorySegment ap = scratch.a((long) mcb * kc * FB);
-        MemorySegment tile = scratch.tile((long) MR * NR * FB);
-        long ldcBytes = (long) ldc * FB;
-        // beta is applied once, on the first block of k: C = beta·C first unless beta is 0 (C is then overwritten)
-        boolean add = pc > 0 || beta != 0f;
-        for (int ic = i0; ic < i1; ic += mcb) {
-            int mc = Math.min(mcb, i1 - ic);
-            if (pc == 0 && beta != 0f && beta != 1f) {
-                scale(mc, nc, beta, c, cOff + (long) ic * ldc + jc, ldc);
-            }
-            packA(transA, a, aOff, lda, ic, mc, pc, kc, ap);
-            for (int j2 = 0; j2 < nc; j2 += NB) {
-                int j2end = Math.min(nc, j2 + NB);
-                for (int ir = 0; ir < mc; ir += MR) {
-                    int mr = Math.min(MR, mc - ir);
-                    long aByte = (long) ir * kc * FB;
-                    long cRow = (cOff + (long) (ic + ir) * ldc + jc) * FB;
-                    for (int jr = j2; jr < j2end; jr += NR) {
-                        int nr = Math.min(NR, nc - jr);
-                        long bByte = (long) jr * kc * FB;
-                        long cByte = cRow + jr * FB;
-                        if (mr == MR && nr == NR) {
-                            if (add) {
-                                kernelAdd(kc, ap, aByte, bp, bByte, c, cByte, ldcBytes, alpha);
+        MemorySegment ap = scratch.packedA((long) mChunk * k * FB);
+        MemorySegment bp = scratch.packedB((long) nChunk * k * FB);
+        for (int jc = 0; jc < n; jc += nChunk) {
+            int nc = Math.min(nChunk, n - jc);
+            int nPanels = ceilDiv(nc, nr);
+            for (int ic = 0; ic < m; ic += mChunk) {
+                int mc = Math.min(mChunk, m - ic);
+                int mPanels = ceilDiv(mc, mr);
+                boolean packA = jc == 0 || mChunk < m;
+                int aUnits = packA ? mPanels * kBlocks : 0;
+                int bUnits = ic == 0 ? nPanels * kBlocks : 0;
+                int ic0 = ic, jc0 = jc;
+                int units = aUnits + bUnits;
+                long g = grid(mPanels, nPanels, mr, nr, threads);
+                int gm = (int) (g >>> 32), gn = (int) g;
+                int qPer = ceilDiv(mPanels, gm), pPer = ceilDiv(nPanels, gn);
+                int items = ceilDiv(mPanels, qPer) * ceilDiv(nPanels, pPer);
+                int itemCols = ceilDiv(nPanels, pPer);
+                AtomicInteger nextUnit = new AtomicInteger(), packedUnits = new AtomicInteger();
+                AtomicInteger nextItem = new AtomicInteger();
+                // one hand-off to the pool for both phases: every thread packs units (a micro-panel of one kc
+                // block, four at a time) while there are some, waits until all are packed, then takes rectangles.
+                // Only units already taken are waited for, so a thread that starts late never holds the others up.
+                Parallel.forRange(Math.min(threads, Math.max(items, 1)), 1, (s, e) -> {
+                    for (int u; (u = nextUnit.getAndAdd(4)) < units; ) {
+                        int end = Math.min(u + 4, units);
+                        for (int v = u; v < end; v++) {
+                            if (v < aUnits) {
+                                int pb = v / mPanels, q = v % mPanels;
+                                int kcb = Math.min(kc, k - pb * kc);
+                                SgemmPack.packA(transA, a, aOff, lda, ic0 + q * mr, Math.min(mr, mc - q * mr), pb * kc,
+                                        kcb, mr, ap, ((long) pb * kc * mPanels * mr + (long) q * mr * kcb) * FB);
                             } else {
-                                kernelSet(kc, ap, aByte, bp, bByte, c, cByte, ldcBytes, alpha);
+                                int w = v - aUnits;
+                                int pb = w / nPanels, q = w % nPanels;
+                                int kcb = Math.min(kc, k - pb * kc);
+                                SgemmPack.packB(transB, b, bOff, ldb, pb * kc, kcb, jc0 + q * nr, Math.min(nr, nc - q * nr),
+                                        nr, bp, ((long) pb * kc * nPanels * nr + (long) q * nr * kcb) * FB);
                             }
-                        } else {
-                            kernelSet(kc, ap, aByte, bp, bByte, tile, 0, NR * FB, 1f);
-                            edge(tile, mr, nr, c, cByte, ldcBytes, alpha, add);
+                        }
+                        packedUnits.addAndGet(end - u);
+                    }
+                    awaitCount(packedUnits, units);
+                    float[] tile = GemmScratch.get().tile(mr * nr);
+                    for (int it; (it = nextItem.getAndIncrement()) < items; ) {
+                        int q0 = it / itemCols * qPer, p0 = it % itemCols * pPer;
+                        int q1 = Math.min(mPanels, q0 + qPer), p1 = Math.min(nPanels, p0 + pPer);
+                        for (int pb = 0; pb < kBlocks; pb++) {
+                            int kcb = Math.min(kc, k - pb * kc);
+                            long aBase = (long) pb * kc * mPanels * mr;
+                            long bBase = (long) pb * kc * nPanels * nr;
+                            float bb = pb == 0 ? beta : 1f;
+                            sweep(kern, blk, kcb, q0, q1, p0, p1, mc, nc, ap, aBase, bp, bBase, nr * FB, tile,
+                                    alpha, bb, c, cOff + (long) ic0 * ldc + jc0, ldc);
                         }
                     }
+                });
+            }
+        }
+    }
+
+    /**
+     * Waits until {@code counter} reaches {@code target}: spinning first (the other packers finish within
+     * microseconds of each other), then parking briefly so that a machine shared with other work is not burnt.
+     */
+    private static void awaitCount(AtomicInteger counter, int target) {
+        for (int spin = 0; counter.get() < target; spin++) {
+            if (spin < 20_000) {
+                Thread.onSpinWait();
+            } else {
+                java.util.concurrent.locks.LockSupport.parkNanos(20_000);
+            }
+        }
+    }
+
+    /**
+     * Row panels {@code [q0, q1)} × column panels {@code [p0, p1)} of one kc-deep block: A panel q at float
+     * {@code aBase + q·mr·kcb} of {@code ap}, B panel p at byte {@code bBase·4 + p·nr·kcb·4} of {@code bp} with rows
+     * {@code bStride} bytes apart; C (whose corner is {@code cOff}) gets {@code alpha·tile + bb·C}.
+     */
+    private static void sweep(SgemmKernel kern, GemmBlocking blk, int kcb, int q0, int q1, int p0, int p1, int mc,
+                              int nc, MemorySegment ap, long aBase, MemorySegment bp, long bBase, long bStride,
+                              float[] tile, float alpha, float bb, MemorySegment c, long cOff, int ldc) {
+        int mr = kern.mr, nr = kern.nr;
+        int nbPanels = Math.max(1, blk.nb() / nr);
+        long ldcBytes = (long) ldc * FB;
+        for (int jb = p0; jb < p1; jb += nbPanels) {
+            int je = Math.min(p1, jb + nbPanels);
+            for (int q = q0; q < q1; q++) {
+                long aByte = (aBase + (long) q * mr * kcb) * FB;
+                int rows = Math.min(mr, mc - q * mr);
+                long cRow = (cOff + (long) q * mr * ldc) * FB;
+                for (int p = jb; p < je; p++) {
+                    kern.compute(kcb, ap, aByte, bp, (bBase + (long) p * nr * kcb) * FB, bStride, tile);
+                    store(tile, nr, rows, Math.min(nr, nc - p * nr), c, cRow + (long) p * nr * FB, ldcBytes, alpha, bb);
                 }
             }
         }
     }
 
-    /*
-     * The micro-kernels: C[0:MR, 0:NR] = alpha·Σ_p Ap[p,0:MR]ᵀ·Bp[p,0:NR] (kernelSet, C not read) or C += that
-     * (kernelAdd). Twelve accumulators, two B vectors and one broadcast A value fill the 16 vector registers of
-     * AVX2. Each variant is its own small method on purpose: one method holding both exceeds what C1 can
-     * register-allocate ("out of virtual registers"), and the kernel then never reaches C2 and its intrinsics.
+    /**
+     * A product of few rows with B stored k×n: the rows of op(A) are packed (each work item packs its own, they are
+     * few), B is read where it lies, one kc×nr micro-panel at a time with rows {@code ldb} apart; only the last,
+     * partial column panel is copied, so that no read runs past the end of B.
      */
-
-    static void kernelSet(int kc, MemorySegment ap, long aByte, MemorySegment bp, long bByte,
-                          MemorySegment c, long cByte, long ldcBytes, float alpha) {
-        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
-                c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-        long aEnd = aByte + (long) kc * MR * FB;
-        for (long ai = aByte, bi = bByte; ai < aEnd; ai += MR * FB, bi += NR * FB) {
-            FloatVector b0 = FloatVector.fromMemorySegment(S, bp, bi, NATIVE);
-            FloatVector b1 = FloatVector.fromMemorySegment(S, bp, bi + L * FB, NATIVE);
-            FloatVector x = FloatVector.broadcast(S, ap.get(FP, ai));
-            c00 = x.fma(b0, c00);
-            c01 = x.fma(b1, c01);
-            x = FloatVector.broadcast(S, ap.get(FP, ai + FB));
-            c10 = x.fma(b0, c10);
-            c11 = x.fma(b1, c11);
-            x = FloatVector.broadcast(S, ap.get(FP, ai + 2 * FB));
-            c20 = x.fma(b0, c20);
-            c21 = x.fma(b1, c21);
-            x = FloatVector.broadcast(S, ap.get(FP, ai + 3 * FB));
-            c30 = x.fma(b0, c30);
-            c31 = x.fma(b1, c31);
-            x = FloatVector.broadcast(S, ap.get(FP, ai + 4 * FB));
-            c40 = x.fma(b0, c40);
-            c41 = x.fma(b1, c41);
-            x = FloatVector.broadcast(S, ap.get(FP, ai + 5 * FB));
-            c50 = x.fma(b0, c50);
-            c51 = x.fma(b1, c51);
-        }
-        FloatVector va = FloatVector.broadcast(S, alpha);
-        long o = cByte;
-        c00.mul(va).intoMemorySegment(c, o, NATIVE);
-        c01.mul(va).intoMemorySegment(c, o + L * FB, NATIVE);
-        o += ldcBytes;
-        c10.mul(va).intoMemorySegment(c, o, NATIVE);
-        c11.mul(va).intoMemorySegment(c, o + L * FB, NATIVE);
-        o += ldcBytes;
-        c20.mul(va).intoMemorySegment(c, o, NATIVE);
-        c21.mul(va).intoMemorySegment(c, o + L * FB, NATIVE);
-        o += ldcBytes;
-        c30.mul(va).intoMemorySegment(c, o, NATIVE);
-        c31.mul(va).intoMemorySegment(c, o + L * FB, NATIVE);
-        o += ldcBytes;
-        c40.mul(va).intoMemorySegment(c, o, NATIVE);
-        c41.mul(va).intoMemorySegment(c, o + L * FB, NATIVE);
-        o += ldcBytes;
-        c50.mul(va).intoMemorySegment(c, o, NATIVE);
-        c51.mul(va).intoMemorySegment(c, o + L * FB, NATIVE);
+    private static void unpackedB(SgemmKernel kern, GemmBlocking blk, int threads, boolean transA, int m, int n, int k,
+                                  float alpha, MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
+                                  float beta, MemorySegment c, long cOff, int ldc) {
+        int mr = kern.mr, nr = kern.nr;
+        int kc = balanced(k, blk.kc(), 1);
+        int kBlocks = ceilDiv(k, kc);
+        int mPanels = ceilDiv(m, mr), nPanels = ceilDiv(n, nr);
+        long g = grid(mPanels, nPanels, mr, nr, threads);
+        int gm = (int) (g >>> 32), gn = (int) g;
+        int qPer = ceilDiv(mPanels, gm), pPer = ceilDiv(nPanels, gn);
+        int items = ceilDiv(mPanels, qPer) * ceilDiv(nPanels, pPer);
+        int itemCols = ceilDiv(nPanels, pPer);
+        int fullPanels = n / nr;
+        AtomicInteger nextItem = new AtomicInteger();
+        Parallel.forRange(Math.min(threads, items), 1, (s, e) -> {
+            GemmScratch scratch = GemmScratch.get();
+            float[] tile = scratch.tile(mr * nr);
+            for (int it; (it = nextItem.getAndIncrement()) < items; ) {
+                int q0 = it / itemCols * qPer, p0 = it % itemCols * pPer;
+                int q1 = Math.min(mPanels, q0 + qPer), p1 = Math.min(nPanels, p0 + pPer);
+                int rowsHere = Math.min(m, q1 * mr) - q0 * mr;
+                MemorySegment ap = scratch.a((long) (q1 - q0) * mr * kc * FB);
+                MemorySegment edge = scratch.b((long) nr * kc * FB);
+                for (int pb = 0; pb < kBlocks; pb++) {
+                    int kcb = Math.min(kc, k - pb * kc);
+                    for (int q = q0; q < q1; q++) {
+                        SgemmPack.packA(transA, a, aOff, lda, q * mr, Math.min(mr, m - q * mr), pb * kc, kcb, mr, ap,
+                                (long) (q - q0) * mr * kcb * FB);
+                    }
+                    float bb = pb == 0 ? beta : 1f;
+                    long bRow = (bOff + (long) pb * kc * ldb) * FB;
+                    int pFull = Math.min(p1, fullPanels);
+                    if (p0 < pFull) {
+                        // panel p starts at byte bRow + p·nr·4, so pass the slice as panel index p with stride ldb
+                        sweepUnpacked(kern, blk, kcb, q0, q1, p0, pFull, rowsHere, ap, b, bRow, (long) ldb * FB, tile,
+                                alpha, bb, c, cOff, ldc, m);
+                    }
+                    if (p1 > fullPanels) {
+                        SgemmPack.packB(false, b, bOff, ldb, pb * kc, kcb, fullPanels * nr, n - fullPanels * nr, nr, edge, 0);
+                        for (int q = q0; q < q1; q++) {
+                            kern.compute(kcb, ap, (long) (q - q0) * mr * kcb * FB, edge, 0, nr * FB, tile);
+                            store(tile, nr, Math.min(mr, m - q * mr), n - fullPanels * nr, c,
+                                    (cOff + (long) q * mr * ldc + (long) fullPanels * nr) * FB, (long) ldc * FB, alpha, bb);
+                        }
+                    }
+                }
+            }
+        });
     }
 
-    static void kernelAdd(int kc, MemorySegment ap, long aByte, MemorySegment bp, long bByte,
-                          MemorySegment c, long cByte, long ldcBytes, float alpha) {
-        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
-                c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-        long aEnd = aByte + (long) kc * MR * FB;
-        for (long ai = aByte, bi = bByte; ai < aEnd; ai += MR * FB, bi += NR * FB) {
-            FloatVector b0 = FloatVector.fromMemorySegment(S, bp, bi, NATIVE);
-            FloatVector b1 = FloatVector.fromMemorySegment(S, bp, bi + L * FB, NATIVE);
-            FloatVector x = FloatVector.broadcast(S, ap.get(FP, ai));
-            c00 = x.fma(b0, c00);
-            c01 = x.fma(b1, c01);
-            x = FloatVector.broadcast(S, ap.get(FP, ai + FB));
-            c10 = x.fma(b0, c10);
-            c11 = x.fma(b1, c11);
-            x = FloatVector.broadcast(S, ap.get(FP, ai + 2 * FB));
-            c20 = x.fma(b0, c20);
-            c21 = x.fma(b1, c21);
-            x = FloatVector.broadcast(S, ap.get(FP, ai + 3 * FB));
-            c30 = x.fma(b0, c30);
-            c31 = x.fma(b1, c31);
-            x = FloatVector.broadcast(S, ap.get(FP, ai + 4 * FB));
-            c40 = x.fma(b0, c40);
-            c41 = x.fma(b1, c41);
-            x = FloatVector.broadcast(S, ap.get(FP, ai + 5 * FB));
-            c50 = x.fma(b0, c50);
-            c51 = x.fma(b1, c51);
+    /** {@link #sweep} for B read in place: column panel p starts {@code p·nr} floats into each row of B. */
+    private static void sweepUnpacked(SgemmKernel kern, GemmBlocking blk, int kcb, int q0, int q1, int p0, int p1,
+                                      int rowsHere, MemorySegment ap, MemorySegment b, long bRow, long bStride,
+                                      float[] tile, float alpha, float bb, MemorySegment c, long cOff, int ldc, int m) {
+        int mr = kern.mr, nr = kern.nr;
+        int nbPanels = Math.max(1, blk.nb() / nr);
+        long ldcBytes = (long) ldc * FB;
+        for (int jb = p0; jb < p1; jb += nbPanels) {
+            int je = Math.min(p1, jb + nbPanels);
+            for (int q = q0; q < q1; q++) {
+                long aByte = (long) (q - q0) * mr * kcb * FB;
+                int rows = Math.min(mr, m - q * mr);
+                long cRow = (cOff + (long) q * mr * ldc) * FB;
+                for (int p = jb; p < je; p++) {
+                    kern.compute(kcb, ap, aByte, b, bRow + (long) p * nr * FB, bStride, tile);
+                    store(tile, nr, rows, nr, c, cRow + (long) p * nr * FB, ldcBytes, alpha, bb);
+                }
+            }
         }
-        FloatVector va = FloatVector.broadcast(S, alpha);
-        long o = cByte;
-        c00.fma(va, FloatVector.fromMemorySegment(S, c, o, NATIVE)).intoMemorySegment(c, o, NATIVE);
-        c01.fma(va, FloatVector.fromMemorySegment(S, c, o + L * FB, NATIVE)).intoMemorySegment(c, o + L * FB, NATIVE);
-        o += ldcBytes;
-        c10.fma(va, FloatVector.fromMemorySegment(S, c, o, NATIVE)).intoMemorySegment(c, o, NATIVE);
-        c11.fma(va, FloatVector.fromMemorySegment(S, c, o + L * FB, NATIVE)).intoMemorySegment(c, o + L * FB, NATIVE);
-        o += ldcBytes;
-        c20.fma(va, FloatVector.fromMemorySegment(S, c, o, NATIVE)).intoMemorySegment(c, o, NATIVE);
-        c21.fma(va, FloatVector.fromMemorySegment(S, c, o + L * FB, NATIVE)).intoMemorySegment(c, o + L * FB, NATIVE);
-        o += ldcBytes;
-        c30.fma(va, FloatVector.fromMemorySegment(S, c, o, NATIVE)).intoMemorySegment(c, o, NATIVE);
-        c31.fma(va, FloatVector.fromMemorySegment(S, c, o + L * FB, NATIVE)).intoMemorySegment(c, o + L * FB, NATIVE);
-        o += ldcBytes;
-        c40.fma(va, FloatVector.fromMemorySegment(S, c, o, NATIVE)).intoMemorySegment(c, o, NATIVE);
-        c41.fma(va, FloatVector.fromMemorySegment(S, c, o + L * FB, NATIVE)).intoMemorySegment(c, o + L * FB, NATIVE);
-        o += ldcBytes;
-        c50.fma(va, FloatVector.fromMemorySegment(S, c, o, NATIVE)).intoMemorySegment(c, o, NATIVE);
-        c51.fma(va, FloatVector.fromMemorySegment(S, c, o + L * FB, NATIVE)).intoMemorySegment(c, o + L * FB, NATIVE);
     }
 
-    /** Writes the valid {@code mr×nr} corner of a micro-tile computed into {@code tile} (row stride NR) into C. */
-    private static void edge(MemorySegment tile, int mr, int nr, MemorySegment c, long cByte, long ldcBytes,
-                             float alpha, boolean add) {
+    /**
+     * The work grid for {@code mPanels × nPanels} micro-tiles on {@code threads} threads: {@code gm} row groups ×
+     * {@code gn} column groups, packed as {@code (gm << 32) | gn}. Among grids of one to four rectangles per thread
+     * it picks the one with the least time per thread, counting whole rounds of rectangles, the padding of partial
+     * rectangles, and the reading of each rectangle's panels (a term in 1/rows + 1/columns).
+     */
+    static long grid(int mPanels, int nPanels, int mr, int nr, int threads) {
+        if (threads <= 1) {
+            return 1L << 32 | 1;
+        }
+        double best = Double.MAX_VALUE;
+        long choice = 1L << 32 | 1;
+        for (int per = 1; per <= 4; per++) {
+            int want = threads * per;
+            for (int gm = 1; gm <= Math.min(want, mPanels); gm++) {
+                int gn = Math.min(nPanels, Math.max(1, want / gm));
+                int qPer = ceilDiv(mPanels, gm), pPer = ceilDiv(nPanels, gn);
+                int items = ceilDiv(mPanels, qPer) * ceilDiv(nPanels, pPer);
+                double rows = (double) qPer * mr, cols = (double) pPer * nr;
+                double cost = ceilDiv(items, threads) * rows * cols * (1 + 32 / rows + 32 / cols);
+                if (cost < best * 0.999) {
+                    best = cost;
+                    choice = (long) ceilDiv(mPanels, qPer) << 32 | ceilDiv(nPanels, pPer);
+                }
+            }
+        }
+        return choice;
+    }
+
+    /**
+     * {@code C[0:rows, 0:cols] = alpha·tile + bb·C} (C not read when {@code bb == 0}); {@code tile} has rows
+     * {@code nr} floats apart.
+     */
+    static void store(float[] tile, int nr, int rows, int cols, MemorySegment c, long cByte, long ldcBytes,
+                      float alpha, float bb) {
         FloatVector va = FloatVector.broadcast(S, alpha);
-        for (int r = 0; r < mr; r++) {
-            long t = (long) r * NR * FB;
+        FloatVector vb = FloatVector.broadcast(S, bb);
+        int vecCols = cols / L * L;
+        for (int r = 0; r < rows; r++) {
+            int t = r * nr;
             long o = cByte + r * ldcBytes;
-            int j = 0;
-            for (; j + L <= nr; j += L) {
-                FloatVector v = FloatVector.fromMemorySegment(S, tile, t + j * FB, NATIVE);
-                v = add ? v.fma(va, FloatVector.fromMemorySegment(S, c, o + j * FB, NATIVE)) : v.mul(va);
-                v.intoMemorySegment(c, o + j * FB, NATIVE);
-            }
-            for (; j < nr; j++) {
-                float v = alpha * tile.get(FP, t + j * FB);
-                if (add) {
-                    v += c.get(F, o + j * FB);
-                }
-                c.set(F, o + j * FB, v);
-            }
-        }
-    }
-
-    /**
-     * Packs op(A)[i0:i0+mc, p0:p0+kc] into MR-tall micro-panels: panel q holds, for each p, the MR values of rows
-     * i0+q·MR.. at column p, contiguously. Rows past mc are zero. (No data-dependent branches inside the loops:
-     * a branch that the profile saw go one way only becomes a loop predicate in C2, and a predicate that then
-     * fails on every call sends each call back to the interpreter.)
-     */
-    static void packA(boolean transA, MemorySegment a, long aOff, int lda, int i0, int mc, int p0, int kc,
-                      MemorySegment ap) {
-        long ldaBytes = (long) lda * FB;
-        for (int ir = 0; ir < mc; ir += MR) {
-            int mr = Math.min(MR, mc - ir);
-            long dst = (long) ir * kc * FB;
-            if (mr < MR) {
-                ap.asSlice(dst, (long) kc * MR * FB).fill((byte) 0);
-            }
-            if (!transA) {
-                // A row-major m×k: row i is contiguous in p
-                long src = (aOff + (long) (i0 + ir) * lda + p0) * FB;
-                if (mr == MR) {
-                    long s1 = src + ldaBytes, s2 = s1 + ldaBytes, s3 = s2 + ldaBytes, s4 = s3 + ldaBytes, s5 = s4 + ldaBytes;
-                    for (int p = 0; p < kc; p++) {
-                        long d = dst + (long) p * MR * FB;
-                        long o = (long) p * FB;
-                        ap.set(FP, d, a.get(F, src + o));
-                        ap.set(FP, d + FB, a.get(F, s1 + o));
-                        ap.set(FP, d + 2 * FB, a.get(F, s2 + o));
-                        ap.set(FP, d + 3 * FB, a.get(F, s3 + o));
-                        ap.set(FP, d + 4 * FB, a.get(F, s4 + o));
-                        ap.set(FP, d + 5 * FB, a.get(F, s5 + o));
-                    }
+            for (int j = 0; j < vecCols; j += L) {
+                FloatVector v = FloatVector.fromArray(S, tile, t + j);
+                long at = o + j * FB;
+                if (bb == 0f) {
+                    v = v.mul(va);
+                } else if (bb == 1f) {
+                    v = v.fma(va, FloatVector.fromMemorySegment(S, c, at, NATIVE));
                 } else {
-                    for (int r = 0; r < mr; r++) {
-                        long s = src + r * ldaBytes;
-                        long d = dst + r * FB;
-                        for (int p = 0; p < kc; p++) {
-                            ap.set(FP, d + (long) p * MR * FB, a.get(F, s + p * FB));
-                        }
-                    }
+                    v = v.fma(va, FloatVector.fromMemorySegment(S, c, at, NATIVE).mul(vb));
                 }
-            } else {
-                // A stored k×m: op(A)[i, p] = A[p, i], so the MR values for one p are contiguous
-                long src = (aOff + (long) p0 * lda + i0 + ir) * FB;
-                if (mr == MR) {
-                    for (int p = 0; p < kc; p++) {
-                        long s = src + p * ldaBytes;
-                        long d = dst + (long) p * MR * FB;
-                        ap.set(FP, d, a.get(F, s));
-                        ap.set(FP, d + FB, a.get(F, s + FB));
-                        ap.set(FP, d + 2 * FB, a.get(F, s + 2 * FB));
-                        ap.set(FP, d + 3 * FB, a.get(F, s + 3 * FB));
-                        ap.set(FP, d + 4 * FB, a.get(F, s + 4 * FB));
-                        ap.set(FP, d + 5 * FB, a.get(F, s + 5 * FB));
-                    }
-                } else {
-                    for (int r = 0; r < mr; r++) {
-                        long s = src + r * FB;
-                        long d = dst + r * FB;
-                        for (int p = 0; p < kc; p++) {
-                            ap.set(FP, d + (long) p * MR * FB, a.get(F, s + p * ldaBytes));
-                        }
-                    }
-                }
+                v.intoMemorySegment(c, at, NATIVE);
             }
-        }
-    }
-
-    /**
-     * Packs micro-panels {@code [q0, q1)} of op(B)[p0:p0+kc, j0:j0+nc]: panel q holds, for each p, the NR values of
-     * columns j0+q·NR.. at row p, contiguously. Columns past nc are zero.
-     */
-    static void packB(boolean transB, MemorySegment b, long bOff, int ldb, int p0, int kc, int j0, int nc,
-                      MemorySegment bp, int q0, int q1) {
-        long ldbBytes = (long) ldb * FB;
-        for (int q = q0; q < q1; q++) {
-            int jr = q * NR;
-            int nr = Math.min(NR, nc - jr);
-            long dst = (long) jr * kc * FB;
-            if (nr < NR) {
-                bp.asSlice(dst, (long) kc * NR * FB).fill((byte) 0);
-            }
-            if (!transB) {
-                // B row-major k×n: row p is contiguous in j
-                long src = (bOff + (long) p0 * ldb + j0 + jr) * FB;
-                if (nr == NR) {
-                    for (int p = 0; p < kc; p++) {
-                        long s = src + p * ldbBytes;
-                        long d = dst + (long) p * NR * FB;
-                        FloatVector.fromMemorySegment(S, b, s, NATIVE).intoMemorySegment(bp, d, NATIVE);
-                        FloatVector.fromMemorySegment(S, b, s + L * FB, NATIVE).intoMemorySegment(bp, d + L * FB, NATIVE);
-                    }
-                } else {
-                    for (int j = 0; j < nr; j++) {
-                        long s = src + j * FB;
-                        long d = dst + j * FB;
-                        for (int p = 0; p < kc; p++) {
-                            bp.set(FP, d + (long) p * NR * FB, b.get(F, s + p * ldbBytes));
-                        }
-                    }
-                }
-            } else {
-                // B stored n×k: op(B)[p, j] = B[j, p], column j of op(B) is contiguous in p
-                for (int j = 0; j < nr; j++) {
-                    long s = (bOff + (long) (j0 + jr + j) * ldb + p0) * FB;
-                    long d = dst + j * FB;
-                    for (int p = 0; p < kc; p++) {
-                        bp.set(FP, d + (long) p * NR * FB, b.get(F, s + p * FB));
-                    }
-                }
+            for (int j = vecCols; j < cols; j++) {
+                long at = o + j * FB;
+                float v = bb == 0f ? alpha * tile[t + j] : Math.fma(alpha, tile[t + j], bb * c.get(F, at));
+                c.set(F, at, v);
             }
         }
     }
@@ -490,24 +408,107 @@ final class GemmF32 {
     static void fewRows(boolean transA, boolean transB, int m, int j0, int j1, int k, float alpha,
                         MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
                         float beta, MemorySegment c, long cOff, int ldc) {
-        MemorySegment row = GemmScratch.get().a((long) k * FB);
+        MemorySegment rows = GemmScratch.get().a((long) m * k * FB);
         for (int i = 0; i < m; i++) {
+            long dst = (long) i * k * FB;
             if (!transA) {
-                MemorySegment.copy(a, (aOff + (long) i * lda) * FB, row, 0, (long) k * FB);
+                MemorySegment.copy(a, (aOff + (long) i * lda) * FB, rows, dst, (long) k * FB);
             } else {
                 long src = (aOff + i) * FB;
                 long step = (long) lda * FB;
                 for (int p = 0; p < k; p++) {
-                    row.set(FP, p * FB, a.get(F, src + p * step));
+                    rows.set(FP, dst + p * FB, a.get(F, src + p * step));
                 }
             }
-            long cRow = (cOff + (long) i * ldc) * FB;
-            if (!transB) {
-                rowTimesB(row, k, b, bOff * FB, (long) ldb * FB, j0, j1, alpha, beta, c, cRow);
-            } else {
-                rowDotB(row, k, b, bOff, ldb, j0, j1, alpha, beta, c, cRow);
+        }
+        if (transB) {
+            rowsDotB(rows, m, k, b, bOff, ldb, j0, j1, alpha, beta, c, cOff, ldc);
+            return;
+        }
+        for (int i = 0; i < m; i++) {
+            rowTimesB(rows.asSlice((long) i * k * FB, (long) k * FB), k, b, bOff * FB, (long) ldb * FB, j0, j1, alpha,
+                    beta, c, (cOff + (long) i * ldc) * FB);
+        }
+    }
+
+    /**
+     * C[i, j] = alpha·(row_i · B[j, :]) + beta·C[i, j] for i < m and j in [j0, j1), B stored n×k read in place, the
+     * m rows contiguous in {@code rows}. Four rows of B at a time (they stay in L1) meet the rows of A two at a
+     * time, so B is read from memory once whatever m is.
+     */
+    private static void rowsDotB(MemorySegment rows, int m, int k, MemorySegment b, long bOff, int ldb, int j0, int j1,
+                                 float alpha, float beta, MemorySegment c, long cOff, int ldc) {
+        long ldbBytes = (long) ldb * FB;
+        long kBytes = (long) k * FB;
+        int j = j0;
+        for (; j + 4 <= j1; j += 4) {
+            long o0 = (bOff + (long) j * ldb) * FB;
+            int i = 0;
+            for (; i + 2 <= m; i += 2) {
+                dot2x4(rows, i * kBytes, k, b, o0, ldbBytes, alpha, beta, c, (cOff + (long) i * ldc + j) * FB,
+                        (long) ldc * FB);
+            }
+            if (i < m) {
+                rowDotB(rows.asSlice(i * kBytes, kBytes), k, b, bOff, ldb, j, j + 4, alpha, beta, c,
+                        (cOff + (long) i * ldc) * FB);
             }
         }
+        if (j < j1) {
+            for (int i = 0; i < m; i++) {
+                rowDotB(rows.asSlice(i * kBytes, kBytes), k, b, bOff, ldb, j, j1, alpha, beta, c,
+                        (cOff + (long) i * ldc) * FB);
+            }
+        }
+    }
+
+    /** Two rows of A (k floats apart) against four rows of B: a 2×4 block of C, eight accumulators. */
+    private static void dot2x4(MemorySegment rows, long r0, int k, MemorySegment b, long o0, long ldbBytes, float alpha,
+                               float beta, MemorySegment c, long cByte, long ldcBytes) {
+        long r1 = r0 + (long) k * FB;
+        long o1 = o0 + ldbBytes, o2 = o1 + ldbBytes, o3 = o2 + ldbBytes;
+        int kv = k / L * L;
+        FloatVector s00 = FloatVector.zero(S), s01 = s00, s02 = s00, s03 = s00;
+        FloatVector s10 = s00, s11 = s00, s12 = s00, s13 = s00;
+        for (int p = 0; p < kv; p += L) {
+            long po = p * FB;
+            FloatVector x0 = FloatVector.fromMemorySegment(S, rows, r0 + po, NATIVE);
+            FloatVector x1 = FloatVector.fromMemorySegment(S, rows, r1 + po, NATIVE);
+            FloatVector y = FloatVector.fromMemorySegment(S, b, o0 + po, NATIVE);
+            s00 = x0.fma(y, s00);
+            s10 = x1.fma(y, s10);
+            y = FloatVector.fromMemorySegment(S, b, o1 + po, NATIVE);
+            s01 = x0.fma(y, s01);
+            s11 = x1.fma(y, s11);
+            y = FloatVector.fromMemorySegment(S, b, o2 + po, NATIVE);
+            s02 = x0.fma(y, s02);
+            s12 = x1.fma(y, s12);
+            y = FloatVector.fromMemorySegment(S, b, o3 + po, NATIVE);
+            s03 = x0.fma(y, s03);
+            s13 = x1.fma(y, s13);
+        }
+        float d00 = Lanes.sum(s00), d01 = Lanes.sum(s01), d02 = Lanes.sum(s02), d03 = Lanes.sum(s03);
+        float d10 = Lanes.sum(s10), d11 = Lanes.sum(s11), d12 = Lanes.sum(s12), d13 = Lanes.sum(s13);
+        for (int p = kv; p < k; p++) {
+            long po = p * FB;
+            float x0 = rows.get(FP, r0 + po), x1 = rows.get(FP, r1 + po);
+            float y0 = b.get(F, o0 + po), y1 = b.get(F, o1 + po), y2 = b.get(F, o2 + po), y3 = b.get(F, o3 + po);
+            d00 = Math.fma(x0, y0, d00);
+            d01 = Math.fma(x0, y1, d01);
+            d02 = Math.fma(x0, y2, d02);
+            d03 = Math.fma(x0, y3, d03);
+            d10 = Math.fma(x1, y0, d10);
+            d11 = Math.fma(x1, y1, d11);
+            d12 = Math.fma(x1, y2, d12);
+            d13 = Math.fma(x1, y3, d13);
+        }
+        storeScalar(d00, alpha, beta, c, cByte);
+        storeScalar(d01, alpha, beta, c, cByte + FB);
+        storeScalar(d02, alpha, beta, c, cByte + 2 * FB);
+        storeScalar(d03, alpha, beta, c, cByte + 3 * FB);
+        storeScalar(d10, alpha, beta, c, cByte + ldcBytes);
+        storeScalar(d11, alpha, beta, c, cByte + ldcBytes + FB);
+        storeScalar(d12, alpha, beta, c, cByte + ldcBytes + 2 * FB);
+        storeScalar(d13, alpha, beta, c, cByte + ldcBytes + 3 * FB);
     }
 
     /** C[row, j0:j1] = alpha·Σ_p row[p]·B[p, j0:j1] + beta·C[row, j0:j1], B row-major k×n read in place. */
@@ -644,5 +645,9 @@ final class GemmF32 {
         int blocks = ceilDiv(total, max);
         int size = ceilDiv(total, blocks);
         return ceilDiv(size, unit) * unit;
+    }
+
+    static int roundUp(int x, int unit) {
+        return ceilDiv(x, unit) * unit;
     }
 }

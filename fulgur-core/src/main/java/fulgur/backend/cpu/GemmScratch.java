@@ -7,15 +7,19 @@ import java.lang.foreign.MemorySegment;
  * Per-thread packing buffers of the GEMM kernels. Each thread owns one instance, grown on demand and then reused
  * by every later call on that thread, so steady-state GEMM calls allocate nothing. The segments come from an
  * automatic arena: a buffer that is outgrown is freed by the garbage collector once the thread drops it.
+ * {@link #packedA} and {@link #packedB} hold the operands of a call that the calling thread shares with the pool's
+ * workers (they only read them); {@link #a}, {@link #b} and {@link #tile} are the thread's own.
  */
 final class GemmScratch {
 
     private static final long ALIGN = 64;
     private static final ThreadLocal<GemmScratch> LOCAL = ThreadLocal.withInitial(GemmScratch::new);
 
+    private MemorySegment packedA = MemorySegment.NULL;
+    private MemorySegment packedB = MemorySegment.NULL;
     private MemorySegment a = MemorySegment.NULL;
     private MemorySegment b = MemorySegment.NULL;
-    private MemorySegment tile = MemorySegment.NULL;
+    private float[] tile = new float[0];
 
     private GemmScratch() {}
 
@@ -23,7 +27,23 @@ final class GemmScratch {
         return LOCAL.get();
     }
 
-    /** A buffer of at least {@code bytes} bytes for packed panels of A. */
+    /** A buffer of at least {@code bytes} bytes for op(A) packed for the whole pool. */
+    MemorySegment packedA(long bytes) {
+        if (packedA.byteSize() < bytes) {
+            packedA = allocate(bytes);
+        }
+        return packedA;
+    }
+
+    /** A buffer of at least {@code bytes} bytes for op(B) packed for the whole pool. */
+    MemorySegment packedB(long bytes) {
+        if (packedB.byteSize() < bytes) {
+            packedB = allocate(bytes);
+        }
+        return packedB;
+    }
+
+    /** A buffer of at least {@code bytes} bytes for this thread's packed panels of A. */
     MemorySegment a(long bytes) {
         if (a.byteSize() < bytes) {
             a = allocate(bytes);
@@ -31,7 +51,7 @@ final class GemmScratch {
         return a;
     }
 
-    /** A buffer of at least {@code bytes} bytes for packed panels of B. */
+    /** A buffer of at least {@code bytes} bytes for this thread's packed panels of B. */
     MemorySegment b(long bytes) {
         if (b.byteSize() < bytes) {
             b = allocate(bytes);
@@ -39,10 +59,10 @@ final class GemmScratch {
         return b;
     }
 
-    /** A buffer of at least {@code bytes} bytes for one micro-tile of C at the matrix edges. */
-    MemorySegment tile(long bytes) {
-        if (tile.byteSize() < bytes) {
-            tile = allocate(bytes);
+    /** An array of at least {@code floats} floats for one micro-tile of C. */
+    float[] tile(int floats) {
+        if (tile.length < floats) {
+            tile = new float[floats];
         }
         return tile;
     }

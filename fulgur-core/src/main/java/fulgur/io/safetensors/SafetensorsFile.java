@@ -1,6 +1,11 @@
 package fulgur.io.safetensors;
 
 import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.JsonNode;
 import fulgur.io.Json;
 import fulgur.io.MalformedFileException;
@@ -40,6 +45,16 @@ public final class SafetensorsFile implements Safetensors {
     /** The reference implementation's limit on the header size. */
     public static final long MAX_HEADER_BYTES = 100_000_000L;
     static final String METADATA_KEY = "__metadata__";
+
+    /**
+     * The header's parser: strict about duplicate names, and with string and name lengths bounded by the header's own
+     * limit rather than Jackson's defaults (20 MB strings), which a valid header with large metadata exceeds.
+     */
+    private static final ObjectMapper HEADER = JsonMapper.builder(JsonFactory.builder()
+                    .streamReadConstraints(StreamReadConstraints.builder().maxStringLength((int) MAX_HEADER_BYTES).maxNameLength((int) MAX_HEADER_BYTES).build())
+                    .build())
+            .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+            .build();
 
     private final Path path;
     private final Arena arena;
@@ -116,7 +131,7 @@ public final class SafetensorsFile implements Safetensors {
         }
         JsonNode root;
         try {
-            root = Json.mapper().readTree(header);
+            root = HEADER.readTree(header);
         } catch (JacksonException e) {
             String msg = e.getOriginalMessage();
             if (msg != null && msg.startsWith("Duplicate field '")) {

@@ -2,6 +2,7 @@ package fulgur.io.safetensors;
 
 import fulgur.tensor.DType;
 import fulgur.tensor.Device;
+import fulgur.tensor.Finite;
 import fulgur.tensor.Tensor;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -14,12 +15,23 @@ public final class TensorIo {
     private TensorIo() {}
 
     public static void save(Path file, Map<String, Tensor> tensors, Map<String, String> metadata) throws IOException {
+        save(file, tensors, metadata, false);
+    }
+
+    /**
+     * Writes {@code tensors}; with {@code requireFinite}, a tensor holding NaN or an infinity is refused with a
+     * {@link Finite.NonFiniteException} before anything is written (checked on the host copy the writer needs anyway).
+     */
+    public static void save(Path file, Map<String, Tensor> tensors, Map<String, String> metadata, boolean requireFinite) throws IOException {
         SafetensorsWriter w = new SafetensorsWriter();
         metadata.forEach(w::metadata);
         for (var e : tensors.entrySet()) {
             Tensor t = e.getValue();
             Tensor host = t.device().kind() == Device.Kind.CPU ? t.detach() : t.detach().to(Device.CPU);
             Tensor c = host.isContiguous() ? host : host.contiguous();
+            if (requireFinite) {
+                Finite.requireFinite(e.getKey(), c);
+            }
             long es = c.dtype().byteSize();
             MemorySegment seg = c.hostSegment("save").asSlice(c.offset() * es, c.numel() * es);
             int[] s = c.shape();

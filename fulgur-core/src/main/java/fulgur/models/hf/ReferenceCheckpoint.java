@@ -1,6 +1,7 @@
 package fulgur.models.hf;
 
 import fulgur.io.AtomicFiles;
+import fulgur.io.ModelDirectoryWriter;
 import fulgur.io.safetensors.TensorIo;
 import fulgur.io.safetensors.Safetensors;
 import fulgur.io.safetensors.SafetensorsEntry;
@@ -43,13 +44,7 @@ public final class ReferenceCheckpoint {
      * architecture's {@link Architecture#fromReference}.
      */
     public static LanguageModel load(Path dir) throws IOException {
-        if (!Files.isDirectory(dir)) {
-            throw new IllegalArgumentException("no model at " + dir + ": not a directory");
-        }
-        Path run = dir.resolve("checkpoint");
-        if (Files.isDirectory(run) || Files.isDirectory(run.resolveSibling("checkpoint.old"))) {
-            dir = runCheckpoint(run);
-        }
+        dir = modelDirectory(dir);
         Path config = dir.resolve(CONFIG);
         if (!Files.isRegularFile(config)) {
             throw new IllegalArgumentException(dir + ": no " + CONFIG + " (a reference checkpoint directory holds config.json and model.safetensors or its shard index)");
@@ -70,6 +65,21 @@ public final class ReferenceCheckpoint {
             model.close();
             throw e;
         }
+    }
+
+    /**
+     * The directory {@link #load} reads the model from: {@code dir} itself, or for a training run's output directory
+     * its checkpoint ({@code checkpoint/}, or {@code checkpoint.old} left by an interrupted save).
+     */
+    public static Path modelDirectory(Path dir) {
+        if (!Files.isDirectory(dir)) {
+            throw new IllegalArgumentException("no model at " + dir + ": not a directory");
+        }
+        Path run = dir.resolve("checkpoint");
+        if (Files.isDirectory(run) || Files.isDirectory(run.resolveSibling("checkpoint.old"))) {
+            return runCheckpoint(run);
+        }
+        return dir;
     }
 
     /**
@@ -104,10 +114,19 @@ public final class ReferenceCheckpoint {
 
     /**
      * Writes {@code model} in its reference layout: config.json and safetensors of {@code dtype} (null keeps each
-     * tensor's dtype), sharded with an index when larger than {@code maxShardBytes}. Files are written to a fresh
-     * sibling directory and swapped in, so a failure leaves {@code dir} as it was.
+     * tensor's dtype), sharded with an index when larger than {@code maxShardBytes}. {@code dir} must be absent,
+     * empty, or a model directory fulgur wrote; see {@link #save(LanguageModel, Path, DType, long, boolean)}.
      */
     public static void save(LanguageModel model, Path dir, DType dtype, long maxShardBytes) throws IOException {
+        save(model, dir, dtype, maxShardBytes, false);
+    }
+
+    /**
+     * {@link #save(LanguageModel, Path, DType, long)}, with {@code overwrite} also into a directory fulgur did not
+     * write, whose model files are replaced and other files kept ({@link ModelDirectoryWriter}). Files are written to a fresh
+     * sibling directory first, so a failure leaves {@code dir} as it was; nothing but model files is ever deleted.
+     */
+    public static void save(LanguageModel model, Path dir, DType dtype, long maxShardBytes, boolean overwrite) throws IOException {
         String json = model.configJson();
         Architecture arch = Architectures.forConfig(json);
         Map<String, Tensor> theirs = arch.toReference(model.module().stateDict(), json);
@@ -118,30 +137,16 @@ public final class ReferenceCheckpoint {
             total += entry.byteSize();
             entries.add(entry);
         }
-        Path parent = dir.toAbsolutePath().getParent();
-        Files.createDirectories(parent);
-        Path fresh = parent.resolve(dir.getFileName() + ".partial");
-        deleteTree(fresh);
-        Files.createDirectories(fresh);
+        long size = total;
         Map<String, String> meta = Map.of("format", "pt");
-        try {
-            if (total > maxShardBytes) {
+        ModelDirectoryWriter.write(dir, overwrite, "fulgur (reference layout)", fresh -> {
+            if (size > maxShardBytes) {
                 SafetensorsWriter.writeSharded(fresh, entries, meta, maxShardBytes);
             } else {
                 SafetensorsWriter.write(fresh.resolve(Safetensors.SINGLE_FILE), entries, meta);
             }
             AtomicFiles.writeString(fresh.resolve(CONFIG), json);
-        } catch (RuntimeException | IOException e) {
-            deleteTree(fresh);
-            throw e;
-        }
-        Path old = parent.resolve(dir.getFileName() + ".replaced");
-        deleteTree(old);
-        if (Files.exists(dir)) {
-            Files.move(dir, old);
-        }
-        Files.move(fresh, dir);
-        deleteTree(old);
+        });
     }
 
     private static SafetensorsEntry entry(String name, Tensor t, DType dtype) {
@@ -162,17 +167,6 @@ public final class ReferenceCheckpoint {
     /** Whether a tensor takes the dtype a save asks for: floating ones do, except the scales of int8 weights (f32). */
     public static boolean keepsDtypeChoice(String name, Tensor t) {
         return t.dtype().isFloating() && !name.endsWith(Int8Weights.SCALE_SUFFIX);
-    }
-
-    static void deleteTree(Path p) throws IOException {
-        if (!Files.exists(p)) {
-            return;
-        }
-        try (var walk = Files.walk(p)) {
-            for (Path x : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                Files.delete(x);
-            }
-        }
     }
 
     /** A run's checkpoint folder, or the {@code .old} copy an interrupted save leaves (as the trainer resumes from). */

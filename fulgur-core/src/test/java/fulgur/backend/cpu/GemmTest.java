@@ -10,10 +10,8 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /**
- * sgemm/dgemm against a naive double-precision product. The engines are written for any vector lane count; to
- * cover the 4- and 16-lane shapes on an AVX2 machine, run with
- * {@code "-Djvm.flags=--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED
- * -Dfulgur.gemm.vectorBits=512 -Dfulgur.dgemm.vectorBits=512"} (or 128).
+ * sgemm/dgemm through the public entry points against a naive double-precision product, with this machine's
+ * micro-kernel and blocking. {@link SgemmKernelsTest} runs every micro-kernel, whatever the machine's vector width.
  */
 class GemmTest {
 

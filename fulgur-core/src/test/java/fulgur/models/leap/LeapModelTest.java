@@ -32,9 +32,19 @@ class LeapModelTest extends ScopedTest {
         return new SyntheticAvvp(new SyntheticAvvp.Settings(11, 4, 4, 5, 6, 4, 8, 4, 4, 0.5, 0.5, 1.0, 0.15, 0.05));
     }
 
+    /** A tiny config; {@code extra} (", \"field\": value, ...") adds fields or replaces them (a config.json names each field once). */
     static LeapConfig tiny(SyntheticAvvp task, String extra) {
         String json = "{\"hidden_size\": 8, \"encoder_heads\": 2, \"encoder_ffn_dim\": 10, \"decoder_layers\": 2, \"decoder_heads\": 2, "
-                + "\"decoder_ffn_dim\": 12, \"label_dim\": 3" + extra + "}";
+                + "\"decoder_ffn_dim\": 12, \"label_dim\": 3}";
+        try {
+            var n = (com.fasterxml.jackson.databind.node.ObjectNode) fulgur.io.Json.mapper().readTree(json);
+            if (!extra.isEmpty()) {
+                n.setAll((com.fasterxml.jackson.databind.node.ObjectNode) fulgur.io.Json.mapper().readTree("{" + extra.substring(1) + "}"));
+            }
+            json = n.toString();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
         return LeapConfig.parse(json).withTask(task.classes().names(), task.settings().dims());
     }
 

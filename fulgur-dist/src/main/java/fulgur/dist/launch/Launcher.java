@@ -19,7 +19,8 @@ import java.util.concurrent.TimeUnit;
  * Starts the ranks of one node of a job, as torchrun does: {@code nprocPerNode} processes of {@code command}, each
  * with RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR and MASTER_PORT set; every line they print is
  * prefixed with {@code [rank R]}; when one exits with an error the others are stopped (SIGTERM, then SIGKILL after
- * a grace period) and its exit code is returned. Returns 0 when all exit 0.
+ * a grace period) and its exit code is returned. Returns 0 when all exit 0. Ranks that call
+ * {@link LauncherWatch#startIfLaunched()} (every fulgur command does) exit by themselves if the launcher is killed.
  */
 public final class Launcher {
 
@@ -69,6 +70,7 @@ public final class Launcher {
                 ProcessBuilder pb = new ProcessBuilder(o.command());
                 pb.environment().putAll(o.extraEnv());
                 pb.environment().putAll(env.asEnvironment());
+                pb.environment().putAll(LauncherWatch.environment()); // a rank exits when this process is gone, even killed
                 Process p;
                 try {
                     p = pb.start();

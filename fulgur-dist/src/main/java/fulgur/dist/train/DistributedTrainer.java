@@ -58,6 +58,8 @@ public final class DistributedTrainer {
     private TrainingListener listener;
     private final long bucketElements;
     private int seqChunk;
+    private boolean allowChangedSettings;
+    private fulgur.io.DirectoryLock heldLock;
 
     public DistributedTrainer(ProcessGroup world, int dp, int sp, SpAlgorithm algorithm, CausalLM model, TrainConfig cfg, GlobalBatches data,
             Evaluator evaluator, Path outDir, PrintStream out, long bucketElements) {
@@ -76,6 +78,18 @@ public final class DistributedTrainer {
         this.outDir = outDir;
         this.listener = TrainingListener.printing(out);
         this.bucketElements = bucketElements;
+    }
+
+    /** Lets a resumed run change settings the checkpoint recorded (see {@link fulgur.train.Trainer#allowChangedSettings}). */
+    public DistributedTrainer allowChangedSettings(boolean on) {
+        this.allowChangedSettings = on;
+        return this;
+    }
+
+    /** The output directory's lock, held by the caller (rank 0 only); without it rank 0 takes its own for the run. */
+    public DistributedTrainer outputLock(fulgur.io.DirectoryLock held) {
+        this.heldLock = held;
+        return this;
     }
 
     private boolean leader() {
@@ -102,7 +116,8 @@ public final class DistributedTrainer {
     }
 
     public Result run(boolean resume) {
-        try {
+        try (fulgur.io.DirectoryLock lock = !leader() ? null
+                : heldLock != null ? heldLock.borrow(outDir) : fulgur.io.DirectoryLock.acquire(outDir, "train", listener::message)) {
             return runChecked(resume);
         } catch (IOException e) {
             throw new UncheckedIOException("training output under " + outDir + ": " + e.getMessage(), e);
@@ -117,6 +132,7 @@ public final class DistributedTrainer {
         if (resume) {
             Map<String, Object> st = Checkpoint.load(ckpt, model, opt);
             step = ((Number) st.get("step")).longValue();
+            fulgur.train.ResumeCheck.check(cfg, st, ckpt, allowChangedSettings, leader() ? listener::message : line -> {});
             tokens = ((Number) st.getOrDefault("tokens", 0)).longValue();
             @SuppressWarnings("unchecked")
             Map<String, Object> ds = (Map<String, Object>) st.get("data");
@@ -144,6 +160,7 @@ public final class DistributedTrainer {
         Map<String, Double> lastEval = Map.of();
         long t0 = System.nanoTime();
         long startTokens = tokens;
+        long lastSaved = step;
         fulgur.backend.DeviceRuntime backend = fulgur.backend.Backends.runtime(model.module().device());
         backend.resetPeakMemory();
         if (leader()) {
@@ -186,13 +203,12 @@ public final class DistributedTrainer {
                     }
                 }
                 double gradNorm = cfg.gradClip() > 0 ? GradClip.clipGlobalNorm(opt.parameters(), cfg.gradClip()) : GradClip.globalNorm(opt.parameters());
+                // every rank holds the same summed gradients, so all of them stop here together, before the update
+                lastLoss = allReduceSum(lossSum);
+                fulgur.train.Divergence.checkStep(step + 1, lastLoss, gradNorm, model.module(), lastSaved);
                 opt.step();
                 step++;
                 tokens += tokensPerStep;
-                lastLoss = allReduceSum(lossSum);
-                if (!Double.isFinite(lastLoss)) {
-                    throw new IllegalStateException("training diverged at step " + step + ": loss is " + lastLoss + " (try a lower learning rate)");
-                }
                 if (leader()) {
                     double tps = (tokens - startTokens) / Math.max((System.nanoTime() - t0) / 1e9, 1e-9);
                     listener.stepDone(new TrainingListener.Step(step, tokens, lastLoss, lr, gradNorm, tps, (System.nanoTime() - stepStart) / 1e9,
@@ -201,6 +217,7 @@ public final class DistributedTrainer {
                 boolean last = step == cfg.steps();
                 if (leader() && evaluator != null && ((cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) || last)) {
                     lastEval = evaluate();
+                    fulgur.train.Divergence.checkEval(step, lastEval, model.module(), lastSaved);
                     listener.evalDone(new TrainingListener.Eval(step, lastEval));
                 }
                 if (leader() && ((cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0) || last)) {
@@ -211,6 +228,7 @@ public final class DistributedTrainer {
                     st.put("train_config", Json.mapper().convertValue(cfg, Map.class));
                     st.put("parallel", Map.of("dp", grid.dp(), "sp", grid.sp(), "algorithm", algorithm.label()));
                     Checkpoint.save(ckpt, model, opt, st);
+                    lastSaved = step;
                     listener.checkpointSaved(step, ckpt);
                 }
             }

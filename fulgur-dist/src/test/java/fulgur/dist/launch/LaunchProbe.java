@@ -34,6 +34,13 @@ public final class LaunchProbe {
                 System.out.println("waiting");
                 Thread.sleep(60_000);
             }
+            case "watch" -> {
+                LauncherWatch.startIfLaunched(); // as every fulgur command does first
+                System.out.println("ready");
+                System.out.flush();
+                Thread.sleep(120_000);
+                System.out.println("still running after 120 s");
+            }
             default -> throw new IllegalArgumentException(args[0]);
         }
     }

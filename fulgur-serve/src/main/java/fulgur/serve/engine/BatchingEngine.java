@@ -408,8 +408,8 @@ final class BatchingEngine implements Engine {
                 continue;
             }
             prefilling.remove(a);
-            int token = a.sampler.sample(logits, 0, vocab);
-            if (!deliver(a, token)) {
+            int token = sample(a, logits, 0);
+            if (token >= 0 && !deliver(a, token)) {
                 joinDecode(a);
             }
         }
@@ -495,9 +495,25 @@ final class BatchingEngine implements Engine {
         for (int i = 0; i < b; i++) {
             Active a = rows[i];
             a.position++;
-            deliver(a, a.sampler.sample(logits, i * vocab, vocab));
+            int token = sample(a, logits, i * vocab);
+            if (token >= 0) {
+                deliver(a, token);
+            }
         }
         return true;
+    }
+
+    /**
+     * The next token of {@code a} from its row of {@code logits}, or -1 when the row cannot be sampled (NaN or infinite
+     * logits: {@link fulgur.generate.Sampler} refuses them as text generation does), after failing {@code a} alone.
+     */
+    private int sample(Active a, float[] logits, int offset) {
+        try {
+            return a.sampler.sample(logits, offset, vocab);
+        } catch (IllegalStateException e) {
+            fail(a, "generation failed " + (a.completion == 0 ? "after the prompt" : "after " + a.completion + " generated tokens") + ": " + message(e));
+            return -1;
+        }
     }
 
     /**

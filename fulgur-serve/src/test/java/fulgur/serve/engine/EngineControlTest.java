@@ -294,4 +294,41 @@ class EngineControlTest {
             assertThat(ok.tokens).hasSize(6);
         }
     }
+
+    /**
+     * Logits that went non-finite fail the requests that sample from them, with the message text generation gives,
+     * after the prompt or after the tokens so far; the engine frees their slots and serves the next request.
+     */
+    @Test
+    void nonFiniteLogitsFailTheirRequestsAndTheEngineGoesOn() {
+        int[] p = Tiny.prompt(7, 5);
+        int[] expected = Generator.generate(tnl, tok, p, new Generator.Settings(8, 0, 0, 1, 0, List.of()), null).ids();
+        fulgur.tensor.Tensor weight = tnl.module().namedParameters().values().iterator().next().value();
+        fulgur.tensor.Tensor good = weight.copy();
+        try (BatchingEngine e = new BatchingEngine(tnl, tok, "t", Tiny.options(4, 8, 0), null, false)) {
+            Collect decoding = new Collect();
+            e.submit(request(Tiny.prompt(1, 4), 40), decoding);
+            steps(e, 3);
+            int before = decoding.tokens.size();
+            assertThat(before).isPositive();
+            weight.copyFrom(fulgur.tensor.Tensor.full(weight.dtype(), Double.NaN, weight.shape()));
+            e.runStep();
+            assertThat(decoding.error).isEqualTo("generation failed after " + before + " generated tokens: the model's logits are not finite (NaN for token 0):"
+                    + " its weights or activations overflowed, so there is nothing to sample from");
+            assertThat(decoding.tokens).hasSize(before);
+            Collect prompted = new Collect();
+            e.submit(request(Tiny.prompt(2, 4), 40), prompted);
+            steps(e, 2);
+            assertThat(prompted.error).startsWith("generation failed after the prompt: the model's logits are not finite");
+            assertThat(prompted.tokens).isEmpty();
+            assertThat(e.stats().running()).isZero();
+            assertThat(e.stats().stateBytes()).isZero();
+            weight.copyFrom(good);
+            Collect after = new Collect();
+            e.submit(request(p, 8), after);
+            steps(e, 12);
+            assertThat(after.reason).isEqualTo(FinishReason.LENGTH);
+            assertThat(after.ids()).containsExactly(expected);
+        }
+    }
 }

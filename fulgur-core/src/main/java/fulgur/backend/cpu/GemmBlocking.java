@@ -1,0 +1,26 @@
+package fulgur.backend.cpu;
+
+/**
+ * Cache blocking of the packed GEMM for one micro-kernel and one cache hierarchy.
+ *
+ * @param kc depth of a packed block: an {@code mr×kc} micro-panel of A stays in half of L1 while it sweeps a slice
+ *           of B, and a {@code kc×nb} slice of B stays in half of L2 while all row panels of a work item pass it
+ * @param nb columns of that B slice, a multiple of the kernel's {@code nr}
+ * @param packedFloats most floats a packed copy of A or of B may take; larger operands are packed in chunks
+ */
+record GemmBlocking(int kc, int nb, long packedFloats) {
+
+    /** Blocking for {@code kernel} on caches {@code caches}; system properties fulgur.gemm.kc/.nb override it. */
+    static GemmBlocking of(SgemmKernel kernel, CpuCaches caches) {
+        long fb = Float.BYTES;
+        long byL1 = caches.l1() / (2 * kernel.mr * fb);
+        long byL2 = caches.l2() / (2 * fb * 8 * kernel.nr); // leave room for at least 8 micro-panels of B
+        int kc = (int) Math.clamp(Math.min(byL1, byL2) / 32 * 32, 128, 384);
+        kc = Math.max(1, Integer.getInteger("fulgur.gemm.kc", kc));
+        int nb = (int) Math.max(kernel.nr, caches.l2() / (2 * fb * kc) / kernel.nr * kernel.nr);
+        nb = Math.max(kernel.nr, Integer.getInteger("fulgur.gemm.nb", nb) / kernel.nr * kernel.nr);
+        // a packed copy may take up to half of L3 but never less than 4M floats (16 MiB)
+        long packed = Math.max(4L << 20, caches.l3() / 2 / fb);
+        return new GemmBlocking(kc, nb, packed);
+    }
+}

@@ -1,0 +1,173 @@
+package fulgur.io;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+/**
+ * Writing a model directory (config.json and safetensors, single or sharded with an index) without ever deleting
+ * what fulgur did not write. The files are written into a fresh hidden sibling directory first, so a failure leaves
+ * the target as it was. The target must then be absent or empty (the fresh directory is renamed into place), or a
+ * directory fulgur wrote before, which {@value #MARKER} marks; any other non-empty directory is refused unless
+ * {@code overwrite} is given. Replacing an existing directory moves the new files in one by one (each rename is
+ * atomic) and removes the model files of the old set that the new one lacks (stale shards); every other file in it
+ * is left alone, and nothing is ever deleted outside the model files.
+ */
+public final class ModelDirectoryWriter {
+
+    /** The file that marks a directory as written by fulgur. */
+    public static final String MARKER = ".fulgur-model.json";
+
+    private static final Pattern MODEL_FILE = Pattern.compile(
+            "config\\.json|model\\.safetensors|model\\.safetensors\\.index\\.json|model-\\d+-of-\\d+\\.safetensors|" + Pattern.quote(MARKER));
+
+    private ModelDirectoryWriter() {}
+
+    /** Whether {@code name} is one of the files a model directory consists of (the only files replacing one removes). */
+    public static boolean isModelFile(String name) {
+        return MODEL_FILE.matcher(name).matches();
+    }
+
+    /**
+     * Writes {@code dir} through {@code body}, which fills the directory it is given with model files; {@code writer}
+     * (e.g. "fulgur convert") is recorded in the marker.
+     */
+    public static void write(Path dir, boolean overwrite, String writer, IoConsumer<Path> body) throws IOException {
+        Path target = dir.toAbsolutePath().normalize();
+        State state = check(dir, overwrite);
+        Path parent = target.getParent();
+        if (parent == null) {
+            throw new IllegalArgumentException(dir + ": cannot write a model at the file-system root");
+        }
+        Files.createDirectories(parent);
+        Path fresh = parent.resolve("." + target.getFileName() + ".partial-" + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt()));
+        Files.createDirectory(fresh);
+        try {
+            body.accept(fresh);
+            List<String> names = new ArrayList<>();
+            try (Stream<Path> files = Files.list(fresh)) {
+                for (Path f : files.sorted().toList()) {
+                    String name = f.getFileName().toString();
+                    if (!Files.isRegularFile(f) || !isModelFile(name)) {
+                        throw new IllegalStateException("a model directory holds only model files, but " + name + " was written");
+                    }
+                    names.add(name);
+                }
+            }
+            Map<String, Object> marker = new LinkedHashMap<>();
+            marker.put("written_by", writer);
+            marker.put("files", names);
+            Json.write(fresh.resolve(MARKER), marker);
+            names.add(MARKER);
+            if (state == State.ABSENT || state == State.EMPTY) {
+                if (state == State.EMPTY) {
+                    Files.delete(target); // empty: fails rather than delete anything that appeared meanwhile
+                }
+                Files.move(fresh, target, StandardCopyOption.ATOMIC_MOVE);
+                AtomicFiles.forceDirectory(parent);
+                return;
+            }
+            for (String name : names) {
+                Files.move(fresh.resolve(name), target.resolve(name), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            }
+            try (Stream<Path> files = Files.list(target)) {
+                for (Path f : files.toList()) {
+                    String name = f.getFileName().toString();
+                    if (isModelFile(name) && !names.contains(name) && Files.isRegularFile(f)) {
+                        Files.delete(f); // a shard or index of the replaced model
+                    }
+                }
+            }
+            AtomicFiles.forceDirectory(target);
+        } finally {
+            deleteOwnTree(fresh);
+        }
+    }
+
+    /** Throws as {@link #write} would for {@code dir}: for callers that check before expensive work. */
+    public static void requireWritable(Path dir, boolean overwrite) throws IOException {
+        check(dir, overwrite);
+    }
+
+    /** The target is a non-empty directory fulgur did not write, and overwriting it was not asked for. */
+    public static final class NotOursException extends IllegalArgumentException {
+        NotOursException(String message) {
+            super(message);
+        }
+    }
+
+    private enum State { ABSENT, EMPTY, OURS, FOREIGN }
+
+    /** What {@code dir} is now; throws when it may not be written. */
+    private static State check(Path dir, boolean overwrite) throws IOException {
+        if (!Files.exists(dir)) {
+            return State.ABSENT;
+        }
+        if (!Files.isDirectory(dir)) {
+            throw new IllegalArgumentException(dir + " is a file, not a directory; choose a directory to write the model into");
+        }
+        List<String> foreign = new ArrayList<>();
+        boolean any;
+        try (Stream<Path> files = Files.list(dir)) {
+            List<Path> all = files.toList();
+            any = !all.isEmpty();
+            for (Path f : all) {
+                String name = f.getFileName().toString();
+                if (!isModelFile(name) || !Files.isRegularFile(f)) {
+                    foreign.add(name + (Files.isDirectory(f) ? "/" : ""));
+                }
+            }
+        }
+        if (!any) {
+            return State.EMPTY;
+        }
+        if (isMarked(dir.resolve(MARKER))) {
+            return State.OURS;
+        }
+        if (!overwrite) {
+            foreign.sort(Comparator.naturalOrder());
+            try (Stream<Path> files = Files.list(dir)) {
+                long n = files.count();
+                throw new NotOursException(dir + " already exists and holds " + n + " file(s) fulgur did not write"
+                        + (foreign.isEmpty() ? "" : " (e.g. " + String.join(", ", foreign.subList(0, Math.min(3, foreign.size()))) + ")")
+                        + "; write to a new or empty directory");
+            }
+        }
+        return State.FOREIGN;
+    }
+
+    private static boolean isMarked(Path marker) {
+        if (!Files.isRegularFile(marker)) {
+            return false;
+        }
+        try {
+            JsonNode n = Json.read(marker);
+            return n.isObject() && n.hasNonNull("written_by");
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /** Deletes a directory this class created (the fresh one): only what it put there. */
+    private static void deleteOwnTree(Path p) throws IOException {
+        if (!Files.exists(p)) {
+            return;
+        }
+        try (Stream<Path> walk = Files.walk(p)) {
+            for (Path x : walk.sorted(Comparator.reverseOrder()).toList()) {
+                Files.delete(x);
+            }
+        }
+    }
+}
