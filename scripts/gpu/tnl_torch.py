@@ -6,8 +6,9 @@ bf16 autocast over f32 parameters and fused AdamW. Prints a markdown row per run
 memory (torch.cuda.max_memory_allocated) and the MFU implied by 6·params·tokens/s (as TnlTrainBench).
 
 --fused-ce takes the loss through fla's FusedLinearCrossEntropyLoss (the [tokens, vocab] logits never exist, as in
-fulgur), --compile wraps the layers in torch.compile: together the strongest configuration. A run that runs out of
-memory prints a row saying so; with --stop-after-oom the longer runs after it print "not run" rows.
+fulgur), --compile wraps each layer in torch.compile (one graph shared by all layers): together the strongest
+configuration. A run that runs out of memory prints a row saying so; with --stop-after-oom the longer runs after it
+print "not run" rows.
 
 fla is imported from .peer/ (or $PEER_DIR) when present; nothing is downloaded.
   python3 scripts/gpu/tnl_torch.py --runs 2048x8,16384x1 --steps 4 --warmup 2
@@ -105,6 +106,9 @@ def main():
     attn, note = import_fla()
     if note:
         print('fla:', note)
+    if attn is None:
+        print(f'| tnl-385m (torch+fla) | not run: {note} |', flush=True)
+        return
     fused_ce = None
     if a.fused_ce:
         fused_ce, note = import_fla_fused_linear_ce()
@@ -117,7 +121,9 @@ def main():
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.95), weight_decay=0.1, fused=True)
     label = 'tnl-385m (torch+fla' + (', fused CE' if fused_ce is not None else '') + (', compiled' if a.compile else '') + ')'
     if a.compile:
-        model.body = torch.compile(model.body)
+        # regional compilation: the 24 layers share one compiled graph (compiled once, not 24 times over)
+        for layer in model.body.layers:
+            layer.compile()
     print(f'model: TNL 385M in PyTorch {torch.__version__} on fla chunk_simple_gla, {params:,} parameters, {torch.cuda.get_device_name()}'
           f'; loss {"fla FusedLinearCrossEntropyLoss" if fused_ce is not None else "F.cross_entropy on materialised logits"}'
           f'{"; layers torch.compile-d" if a.compile else ""}')

@@ -24,13 +24,15 @@ import java.util.Locale;
 /**
  * Training steps of TransNormerLLM on one GPU over long sequences walked in chunks ({@code --seq-chunk}: the Trainer's
  * own {@link TrainStep}, so upload, forward, backward, clipping and AdamW), one sequence (B = 1) per step at each length:
- * tokens/s, its ratio to the first length's, and the peak device memory of the caching allocator. The boundary states
- * live in host memory, so the device peak should not move with the length. Optional whole-sequence rows ({@code --whole})
- * show where a step without chunks runs out of memory. A length whose step would take longer than {@code --max-row-seconds}
- * (estimated from the previous length's tokens/s) is skipped with a row saying so.
+ * tokens/s and its ratio to the first length's, the model FLOP utilisation, and the peak device memory of the caching
+ * allocator. The boundary states live in host memory, so the device peak should not move with the length. Optional whole-sequence rows ({@code --whole})
+ * show where a step without chunks runs out of memory. A length whose step would take longer than {@code --max-row-seconds},
+ * or whose steps would not end within {@code --budget-seconds} of the start (estimated from the previous length's
+ * tokens/s), is skipped with a row saying so.
  *
  * <pre>java fulgur.cuda.bench.LongSequenceBench [--config 385m|small] [--precision bf16|f32] [--seq-chunk 16384]
- *     [--lengths 16384,65536,262144,1048576,4194304] [--whole 65536] [--steps 2] [--warmup 1] [--max-row-seconds 90] [--out DIR]</pre>
+ *     [--lengths 16384,65536,262144,1048576,4194304] [--whole 65536] [--steps 2] [--warmup 1] [--max-row-seconds 90]
+ *     [--budget-seconds S] [--out DIR]</pre>
  */
 public final class LongSequenceBench {
   private LongSequenceBench() {}
@@ -39,6 +41,7 @@ public final class LongSequenceBench {
     String config = "385m", precision = "bf16", out = null;
     int chunk = 16384, steps = 2, warmup = 1;
     double maxRowSeconds = 90;
+    double budget = Double.POSITIVE_INFINITY;
     int[] lengths = {16384, 65536, 262144, 1048576, 4194304};
     int[] whole = {};
     for (int i = 0; i < args.length; i++) {
@@ -51,6 +54,7 @@ public final class LongSequenceBench {
         case "--steps" -> steps = Integer.parseInt(args[++i]);
         case "--warmup" -> warmup = Integer.parseInt(args[++i]);
         case "--max-row-seconds" -> maxRowSeconds = Double.parseDouble(args[++i]);
+        case "--budget-seconds" -> budget = Double.parseDouble(args[++i]);
         case "--out" -> out = args[++i];
         default -> throw new IllegalArgumentException("unknown argument " + args[i]);
       }
@@ -67,6 +71,7 @@ public final class LongSequenceBench {
     be.synchronize();
     System.out.printf(Locale.ROOT, "model %s: %,d parameters on %s (%s), built and moved in %.1f s; chunks of %,d tokens%n", config,
         model.parameterCount(), be.context().device(), precision, (System.nanoTime() - t0) / 1e9, chunk);
+    long params = model.parameterCount();
     Rng rng = new Rng(99);
     StringBuilder report = new StringBuilder();
     double firstTps = Double.NaN;
@@ -76,9 +81,10 @@ public final class LongSequenceBench {
         int t = lengths[li];
         int n = new ChunkPlan(t, chunk).count();
         int rowSteps = t >= (1 << 20) ? 1 : steps; // one timed step from 1M tokens on: each is many chunks already
-        if (!Double.isNaN(lastTps) && t / lastTps * rowSteps > maxRowSeconds) {
-          String row = String.format(Locale.ROOT, "| %s | %,d | chunks of %,d | %d | skipped: a step would take about %.0f s (from the previous row) |", config, t,
-              chunk, n, t / lastTps);
+        double left = budget - (System.nanoTime() - t0) / 1e9;
+        if (!Double.isNaN(lastTps) && (t / lastTps > maxRowSeconds || t / lastTps * rowSteps > left)) {
+          String row = String.format(Locale.ROOT, "| %s | %,d | chunks of %,d | %d | skipped: a step would take about %.0f s (from the previous row), %.0f s of"
+              + " the time budget left |", config, t, chunk, n, t / lastTps, left);
           System.out.println(row);
           report.append(row).append('\n');
           continue;
@@ -92,32 +98,48 @@ public final class LongSequenceBench {
         }
         String row = r.failure != null
             ? String.format(Locale.ROOT, "| %s | %,d | chunks of %,d | %d | failed: %s |", config, t, chunk, n, r.failure)
-            : String.format(Locale.ROOT, "| %s | %,d | chunks of %,d | %d | %.2f s %s | %,.0f | %.2f× | %.2f GiB (reserved %.2f) | %.3f |", config, t, chunk, n,
-                r.median, Arrays.toString(r.times), t / r.median, t / r.median / firstTps, r.peakInUse / 1073741824.0, r.peakReserved / 1073741824.0, r.loss);
+            : String.format(Locale.ROOT, "| %s | %,d | chunks of %,d | %d | %.2f s %s | %,.0f | %.1f%% | %.2f× | %.2f GiB (reserved %.2f) | %.3f |", config, t, chunk,
+                n, r.median, Arrays.toString(r.times), t / r.median, mfu(params, t / r.median), t / r.median / firstTps, r.peakInUse / 1073741824.0,
+                r.peakReserved / 1073741824.0, r.loss);
         System.out.println(row);
         report.append(row).append('\n');
         be.context().allocator().emptyCache();
       }
     }
     for (int t : whole) {
+      if ((System.nanoTime() - t0) / 1e9 > budget) {
+        String row = String.format(Locale.ROOT, "| %s | %,d | whole sequence | 1 | skipped: the time budget is spent |", config, t);
+        System.out.println(row);
+        report.append(row).append('\n');
+        continue;
+      }
       try (TrainStep plain = new TrainStep(model, mp, opt, 1.0, 1, false, 0)) {
         Row r = measure(be, plain, rng, cfg.vocabSize(), t, 0, 1);
         String row = r.failure != null
             ? String.format(Locale.ROOT, "| %s | %,d | whole sequence | 1 | failed: %s |", config, t, r.failure)
-            : String.format(Locale.ROOT, "| %s | %,d | whole sequence | 1 | %.2f s | %,.0f | %.2f× | %.2f GiB (reserved %.2f) | %.3f |", config, t, r.median,
-                t / r.median, t / r.median / firstTps, r.peakInUse / 1073741824.0, r.peakReserved / 1073741824.0, r.loss);
+            : String.format(Locale.ROOT, "| %s | %,d | whole sequence | 1 | %.2f s | %,.0f | %.1f%% | %.2f× | %.2f GiB (reserved %.2f) | %.3f |", config, t, r.median,
+                t / r.median, mfu(params, t / r.median), t / r.median / firstTps, r.peakInUse / 1073741824.0, r.peakReserved / 1073741824.0, r.loss);
         System.out.println(row);
         report.append(row).append('\n');
       }
       be.context().allocator().emptyCache();
     }
-    String header = "| model | T (B = 1) | mode | chunks | step (median, each) | tokens/s | vs first row | peak device memory (allocator) | loss |\n"
-        + "|---|---:|---|---:|---|---:|---:|---|---:|\n";
+    String header = "| model | T (B = 1) | mode | chunks | step (median, each) | tokens/s | MFU | vs first row | peak device memory (allocator) | loss |\n"
+        + "|---|---:|---|---:|---|---:|---:|---:|---|---:|\n";
     System.out.println("=== fulgur TNL training on long sequences (" + be.context().device() + ", " + precision + ")\n" + header + report);
     if (out != null) {
       Files.createDirectories(Path.of(out));
       Files.writeString(Path.of(out, "longseq_" + config + "_" + precision + ".md"), header + report);
     }
+  }
+
+  /**
+   * Model FLOP utilisation in percent, 6 · params · tokens/s over the dense bf16 peak as in {@link TnlTrainBench}: the
+   * chunked step's extra forward of the layers (under 2 · params · tokens more) is not counted: its hardware utilisation is up
+   * to 4/3 of this.
+   */
+  static double mfu(long params, double tokensPerSecond) {
+    return 600.0 * params * tokensPerSecond / TnlTrainBench.PEAK;
   }
 
   record Row(double median, double[] times, long peakInUse, long peakReserved, double loss, String failure) {}
