@@ -5,7 +5,9 @@
 #                  had nvcc), fulgur-dist (+ tests jar: NcclCheck, SpBenchmark, GpuSequenceParallelCheck), Jackson, JUnit, AssertJ
 #   DIR/fulgur.jar the runnable CLI
 #   DIR/jre.tgz    a jlink'ed Java 25 runtime with jdk.incubator.vector (unpacks to jre/; kept if present)
-#   DIR/run-backend.sh, DIR/run-multi.sh (+ sp_table.py), DIR/tnl_torch.py, DIR/bench_peers.py, DIR/longseq.sh (long sequences)
+#   DIR/run-backend.sh, DIR/run-multi.sh (+ sp_table.py), DIR/tnl_torch.py, DIR/bench_peers.py, DIR/zoo-kernels.sh (+ gla_peer.py),
+#   DIR/attn-kernels.sh (+ attn_peer.py): the op-family kernels' tests, benchmarks and PyTorch peers; DIR/wire-tests.sh: the
+#   family kernels through the registry, in the ops and every model; DIR/longseq.sh (long sequences)
 #   DIR/gemm_cpu_peer.sh, DIR/gemm_cpu_torch.py (the CPU GEMM against PyTorch's; fulgur-bench's jar is in jars/)
 # usage: scripts/gpu/stage-backend.sh DIR        (from the repository root)
 set -euo pipefail
@@ -20,6 +22,7 @@ cp fulgur-core/target/fulgur-core-0.1.0-SNAPSHOT.jar fulgur-cuda/target/fulgur-c
     fulgur-dist/target/fulgur-dist-0.1.0-SNAPSHOT-tests.jar fulgur-bench/target/fulgur-bench-0.1.0-SNAPSHOT.jar "$dir/jars/"
 cp fulgur-cli/target/fulgur.jar "$dir/"
 cp scripts/gpu/run-backend.sh scripts/gpu/run-multi.sh scripts/gpu/sp_table.py scripts/gpu/tnl_torch.py scripts/gpu/bench_peers.py \
+    scripts/gpu/zoo-kernels.sh scripts/gpu/gla_peer.py scripts/gpu/attn-kernels.sh scripts/gpu/attn_peer.py scripts/gpu/wire-tests.sh \
     scripts/gpu/gemm_cpu_peer.sh scripts/gpu/gemm_cpu_torch.py scripts/gpu/longseq.sh "$dir/"
 rm -rf "$dir/kcache"
 . scripts/java-home.sh

@@ -5,10 +5,13 @@ LlamaForCausalLM with SDPA and MiniMaxForCausalLM, the TNL of tnl_torch.py on fl
 bf16 autocast over f32 parameters and fused AdamW on random tokens, and prints one JSON line per run: the median step
 time of the last `--measure` of `--steps` steps and torch.cuda.max_memory_allocated.
 
+Several architectures run one after the other in one process (--arch hgrn2,lightnet,... with --config-dir), each in a
+budget of --arch-timeout seconds, with everything freed in between; imports and CUDA start-up are paid once.
 fla is imported from .peer/ (or $PEER_DIR); nothing is downloaded.
   python3 scripts/gpu/zoo_peers.py --arch hgrn2 --config scripts/gpu/zoo/hgrn2.json --batch 8 --seq-len 2048
+  python3 scripts/gpu/zoo_peers.py --arch hgrn2,llama --config-dir scripts/gpu/zoo --batch 8 --seq-len 2048
 """
-import argparse, json, os, sys, time
+import argparse, gc, json, os, signal, sys, time
 
 PEER_DIR = os.environ.get('PEER_DIR', '.peer')
 sys.path.insert(0, PEER_DIR)
@@ -52,20 +55,21 @@ class TnlLm(torch.nn.Module):
         return type('Out', (), {'loss': self.inner(input_ids[:, :-1], labels[:, 1:])})()
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument('--arch', required=True)
-    ap.add_argument('--config', required=True)
-    ap.add_argument('--batch', type=int, default=8)
-    ap.add_argument('--seq-len', type=int, default=2048)
-    ap.add_argument('--steps', type=int, default=25)
-    ap.add_argument('--measure', type=int, default=15)
-    a = ap.parse_args()
-    cfg = json.load(open(a.config))
-    row = {'side': 'reference', 'arch': a.arch, 'batch': a.batch, 'seq_len': a.seq_len}
+class OverBudget(Exception):
+    pass
+
+
+def on_alarm(signum, frame):
+    raise OverBudget()
+
+
+def run(arch, cfg, a):
+    row = {'side': 'reference', 'arch': arch, 'batch': a.batch, 'seq_len': a.seq_len}
+    model = opt = loss = None
+    signal.alarm(a.arch_timeout)
     try:
         torch.manual_seed(0)
-        model, name = build(a.arch, cfg)
+        model, name = build(arch, cfg)
         model = model.cuda()
         row['impl'] = name
         row['params'] = sum(p.numel() for p in model.parameters())
@@ -89,11 +93,40 @@ def main():
         row['step_ms'] = 1e3 * last[len(last) // 2]
         row['peak_gib'] = torch.cuda.max_memory_allocated() / 2**30
         row['loss'] = float(loss)
+    except OverBudget:
+        row['error'] = f'over its budget of {a.arch_timeout} s'
     except torch.cuda.OutOfMemoryError:
         row['error'] = 'out of memory'
     except Exception as e:  # one architecture's failure must not stop the table
         row['error'] = f'{type(e).__name__}: {str(e)[:300]}'
-    print(json.dumps(row), flush=True)
+    finally:
+        signal.alarm(0)
+    del model, opt, loss
+    gc.collect()
+    torch.cuda.empty_cache()
+    return row
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--arch', required=True, help='an architecture, or several separated by commas (with --config-dir)')
+    ap.add_argument('--config', help="the architecture's config.json (one architecture)")
+    ap.add_argument('--config-dir', help='the folder of ARCH.json configs (several architectures)')
+    ap.add_argument('--batch', type=int, default=8)
+    ap.add_argument('--seq-len', type=int, default=2048)
+    ap.add_argument('--steps', type=int, default=25)
+    ap.add_argument('--measure', type=int, default=15)
+    ap.add_argument('--arch-timeout', type=int, default=600, help='seconds each architecture may take')
+    a = ap.parse_args()
+    archs = a.arch.split(',')
+    if a.config is None and a.config_dir is None:
+        sys.exit('give --config (one architecture) or --config-dir')
+    if a.config is not None and len(archs) > 1:
+        sys.exit('--config names one architecture\'s config; give --config-dir for several')
+    signal.signal(signal.SIGALRM, on_alarm)
+    for arch in archs:
+        path = a.config or os.path.join(a.config_dir, arch + '.json')
+        print(json.dumps(run(arch, json.load(open(path)), a)), flush=True)
 
 
 if __name__ == '__main__':

@@ -2,8 +2,6 @@ package fulgur.layers;
 
 import fulgur.nn.Linear;
 import fulgur.nn.Module;
-import fulgur.ops.Activations;
-import fulgur.ops.Elementwise;
 import fulgur.tensor.Tensor;
 
 /**
@@ -22,6 +20,6 @@ public final class GatedMlp extends Module {
     }
 
     public Tensor forward(Tensor x) {
-        return downProj.forward(Elementwise.mul(Activations.silu(gateProj.forward(x)), upProj.forward(x)));
+        return downProj.forwardSiluMul(gateProj.forward(x), upProj.forward(x));
     }
 }

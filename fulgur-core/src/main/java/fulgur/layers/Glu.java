@@ -44,6 +44,9 @@ public final class Glu extends Module {
     }
 
     public Tensor forward(Tensor x) {
+        if (act == Activation.SILU) {
+            return out.forwardSiluMul(in1.forward(x), in2.forward(x)); // the product fused, and recomputed in the backward
+        }
         return out.forward(Elementwise.mul(act.apply(in1.forward(x)), in2.forward(x)));
     }
 }

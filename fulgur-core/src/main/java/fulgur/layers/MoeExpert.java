@@ -3,7 +3,6 @@ package fulgur.layers;
 import fulgur.nn.Linear;
 import fulgur.nn.Module;
 import fulgur.ops.Activations;
-import fulgur.ops.Elementwise;
 import fulgur.tensor.Tensor;
 
 /**
@@ -31,7 +30,7 @@ public final class MoeExpert extends Module {
     }
 
     public Tensor forward(Tensor x) {
-        return w2.forward(Elementwise.mul(Activations.silu(w1.forward(x)), w3.forward(x)));
+        return w2.forward(Activations.siluMul(w1.forward(x), w3.forward(x)));
     }
 
     public Linear w1() {

@@ -1,5 +1,7 @@
 package fulgur.layers;
 
+import fulgur.backend.Capturing;
+import fulgur.backend.Kernels;
 import fulgur.nn.Linear;
 import fulgur.nn.Module;
 import fulgur.nn.ModuleList;
@@ -9,6 +11,7 @@ import fulgur.ops.Indexing;
 import fulgur.ops.Reductions;
 import fulgur.ops.Views;
 import fulgur.ops.moe.Moe;
+import fulgur.ops.moe.MoeKernels;
 import fulgur.tensor.DType;
 import fulgur.tensor.Rng;
 import fulgur.tensor.Tensor;
@@ -26,10 +29,11 @@ import java.util.function.BiFunction;
  * {@link Gating#SIGMOID} uses σ(x W_g) per expert, optionally renormalised over the top k. The top k are picked on the
  * logits (both maps are monotone, so the choice is the same).
  *
- * <p>Dispatch is drop-less: the (token, slot) pairs are grouped by expert ({@link Moe#dispatch}), each expert runs on
- * exactly its rows (three {@link Moe#groupedLinear} maps: the device's grouped expert GEMM where it has one), and the
- * weighted outputs are index-added back; no capacity, no padding. Each expert's row count is known on the host, to
- * size its slice, as transformers' code does with {@code torch.where}.
+ * <p>Dispatch is drop-less: the (token, slot) pairs are grouped by expert, each expert runs on exactly its rows, and
+ * the weighted outputs are summed back per token; no capacity, no padding. A device with whole-layer
+ * {@link MoeKernels} (CUDA) does all of it with the per-expert counts on the device (no host reads, so a step can be
+ * captured as a graph); otherwise the grouping is a counting sort on the host ({@link Moe#dispatch}, three
+ * {@link Moe#groupedLinear} maps), as transformers' code sizes each expert's slice with {@code torch.where}.
  *
  * <p>Load balancing (transformers' {@code load_balancing_loss_func}, Switch Transformer eq. 4–6):
  * L_aux = α · E · Σ_i f_i · P_i with f_i = (number of tokens that picked expert i among their k) / N and
@@ -75,6 +79,7 @@ public final class MoeFeedForward extends Module {
     private final ModuleList<MoeExpert> experts;
     private Tensor lastAuxLoss;
     private int[] lastCounts;
+    private Tensor lastDeviceCounts;
     private Tensor lastLogits;
 
     /** Weights from torch's default Linear init. */
@@ -105,17 +110,23 @@ public final class MoeFeedForward extends Module {
         return (long) dim * experts + 3L * experts * dim * hidden;
     }
 
-    /** x [..., D] → [..., D]; records the auxiliary loss and per-expert token counts of this call. */
+    /**
+     * x [..., D] → [..., D]; records the auxiliary loss and per-expert token counts of this call. Runs the device's
+     * whole-layer {@link MoeKernels} where they take the arguments (no host reads); otherwise groups the tokens on the
+     * host ({@link Moe#dispatch}), or, while a step is being captured as a graph (no host reads allowed), runs every
+     * expert on every token and weights the outputs by the gates (zero for the experts a token did not pick): the same
+     * layer at E/k times the products.
+     */
     public Tensor forward(Tensor x) {
         return forward(x, null, 0);
     }
 
     /**
      * {@link #forward(Tensor)} for one call of several over a longer sequence: while {@code totals} counts, this call's
-     * routing is added to it as layer {@code layer}'s; once fixed, the auxiliary loss is this call's share of the whole
+     * routing is added to it as layer {@code layerIndex}'s; once fixed, the auxiliary loss is this call's share of the whole
      * sequence's ({@link RoutingTotals}). Null totals: the call is the whole sequence.
      */
-    public Tensor forward(Tensor x, RoutingTotals totals, int layer) {
+    public Tensor forward(Tensor x, RoutingTotals totals, int layerIndex) {
         x.checkAlive("MoeFeedForward");
         if (x.ndim() < 1 || x.size(x.ndim() - 1) != dim || !x.dtype().isFloating()) {
             throw new IllegalArgumentException("MoeFeedForward: x must be a floating tensor [..., " + dim + "], got " + x.describe());
@@ -126,8 +137,9 @@ public final class MoeFeedForward extends Module {
         int k = routing.topK();
         if (n == 0) {
             lastCounts = new int[e];
+            lastDeviceCounts = null;
             if (totals != null && !totals.isFixed()) {
-                totals.count(layer, lastCounts, 0);
+                totals.count(layerIndex, lastCounts, 0);
             }
             lastAuxLoss = Tensor.zeros(x.dtype(), x.device());
             return Tensor.zeros(x.dtype(), x.device(), shape);
@@ -135,42 +147,89 @@ public final class MoeFeedForward extends Module {
         Tensor flat = x.reshape(n, dim);
         Tensor logits = gate.forward(flat); // [N, E]
         Tensor softmax = Activations.softmax(logits, -1);
-        Tensor scores = routing.gating() == Gating.SOFTMAX ? softmax : Activations.sigmoid(logits);
-        Tensor top = Indexing.topkIndices(logits, k); // [N, k]
-        Tensor weights = Indexing.gather(scores, 1, top);
-        if (routing.normalizeTopK()) {
-            weights = Elementwise.div(weights, Reductions.sum(weights, new int[] {1}, true));
-        }
-
-        Moe.Dispatch dispatch = Moe.dispatch(top, e);
-        int[] counts = dispatch.counts();
-        Tensor rows = Indexing.indexSelect(flat, 0, dispatch.tokens()); // [N·k, D], grouped by expert
-        Tensor hidden = Elementwise.mul(Activations.silu(expertMaps(rows, counts, MoeExpert::w1)), expertMaps(rows, counts, MoeExpert::w3));
-        Tensor ys = expertMaps(hidden, counts, MoeExpert::w2);
-        Tensor tokens = dispatch.tokens();
-        Tensor pairs = dispatch.pairs();
-        Tensor g = Views.reshape(Indexing.indexSelect(Views.reshape(weights, n * k), 0, pairs), n * k, 1);
-        Tensor out = Indexing.indexAdd(Tensor.zeros(ys.dtype(), x.device(), n, dim), 0, tokens, Elementwise.mul(ys, g));
-
-        double[] f = new double[e];
-        double share = 1;
-        if (totals != null && totals.isFixed()) {
-            f = totals.fractions(layer);
-            share = (double) n / totals.tokens(layer);
+        Tensor out;
+        Tensor fraction; // [E]: pairs routed to each expert / N
+        DType countType = softmax.dtype() == DType.F64 ? DType.F64 : DType.F32; // counts exact (a 16-bit dtype would round them)
+        MoeKernels kernels = int8Experts() ? null : Kernels.find(MoeKernels.class, x.device());
+        MoeKernels.Routing how = new MoeKernels.Routing(k, routing.gating() == Gating.SIGMOID, routing.normalizeTopK());
+        if (kernels != null && kernels.supports(flat, logits, experts.get(0).w1().weight().value().dtype(), hidden, how)) {
+            Moe.Layer layer = Moe.layer(kernels, flat, logits, stacked(MoeExpert::w1), stacked(MoeExpert::w3), stacked(MoeExpert::w2), how);
+            out = layer.out();
+            fraction = Elementwise.mulScalar(layer.counts().to(countType), 1.0 / n).to(softmax.dtype());
+            lastCounts = null;
+            lastDeviceCounts = layer.counts();
         } else {
-            for (int i = 0; i < e; i++) {
-                f[i] = (double) counts[i] / n;
+            Tensor scores = routing.gating() == Gating.SOFTMAX ? softmax : Activations.sigmoid(logits);
+            Tensor top = Indexing.topkIndices(logits, k); // [N, k]
+            Tensor weights = Indexing.gather(scores, 1, top);
+            if (routing.normalizeTopK()) {
+                weights = Elementwise.div(weights, Reductions.sum(weights, new int[] {1}, true));
             }
-            if (totals != null) {
-                totals.count(layer, counts, n);
+            if (Capturing.active()) {
+                out = dense(flat, top, weights);
+                Tensor ones = Tensor.full(countType, x.device(), 1.0, n * k);
+                Tensor counts = Indexing.scatterAdd(Tensor.zeros(countType, x.device(), e), 0, Views.reshape(top, n * k), ones);
+                fraction = Elementwise.mulScalar(counts, 1.0 / n).to(softmax.dtype());
+                lastCounts = null;
+                lastDeviceCounts = counts;
+            } else {
+                Moe.Dispatch dispatch = Moe.dispatch(top, e);
+                int[] counts = dispatch.counts();
+                Tensor rows = Indexing.indexSelect(flat, 0, dispatch.tokens()); // [N·k, D], grouped by expert
+                Tensor hidden = Activations.siluMul(expertMaps(rows, counts, MoeExpert::w1), expertMaps(rows, counts, MoeExpert::w3));
+                Tensor ys = expertMaps(hidden, counts, MoeExpert::w2);
+                Tensor g = Views.reshape(Indexing.indexSelect(Views.reshape(weights, n * k), 0, dispatch.pairs()), n * k, 1);
+                out = Indexing.indexAdd(Tensor.zeros(ys.dtype(), x.device(), n, dim), 0, dispatch.tokens(), Elementwise.mul(ys, g));
+                double[] f = new double[e];
+                for (int i = 0; i < e; i++) {
+                    f[i] = (double) counts[i] / n;
+                }
+                fraction = Tensor.of(softmax.dtype(), f, e).to(x.device());
+                lastCounts = counts;
+                lastDeviceCounts = null;
+            }
+        }
+        double share = 1;
+        if (totals != null) {
+            if (totals.isFixed()) { // the whole sequence's fractions; this call adds its share of the whole loss
+                fraction = Tensor.of(softmax.dtype(), totals.fractions(layerIndex), e).to(x.device());
+                share = (double) n / totals.tokens(layerIndex);
+            } else {
+                totals.count(layerIndex, tokensPerExpert(), n);
             }
         }
         Tensor meanProb = Reductions.mean(softmax, new int[] {0}, false); // [E]
-        Tensor fraction = Tensor.of(meanProb.dtype(), f, e).to(x.device());
         lastAuxLoss = Elementwise.mulScalar(Reductions.sum(Elementwise.mul(fraction, meanProb)), routing.auxLossCoef() * e * share);
-        lastCounts = counts;
         lastLogits = logits;
         return Views.reshape(out, shape);
+    }
+
+    /**
+     * Every expert on every token, weighted by the gates: out = Σ_e G[:, e] ⊙ FFN_e(x) with G [N, E] the gate weights
+     * scattered to the picked experts (zero elsewhere). No host reads.
+     */
+    private Tensor dense(Tensor flat, Tensor top, Tensor weights) {
+        int n = flat.size(0);
+        Tensor g = Indexing.scatterAdd(Tensor.zeros(weights.dtype(), flat.device(), n, routing.experts()), 1, top, weights);
+        Tensor out = null;
+        for (int i = 0; i < routing.experts(); i++) {
+            Tensor y = Elementwise.mul(experts.get(i).forward(flat), Views.narrow(g, 1, i, 1));
+            out = out == null ? y : Elementwise.add(out, y);
+        }
+        return out;
+    }
+
+    /** The experts' weights of one map stacked [E, out, in] (in the graph: gradients reach each expert's weight). */
+    private Tensor stacked(java.util.function.Function<MoeExpert, Linear> map) {
+        Tensor[] w = new Tensor[routing.experts()];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = map.apply(experts.get(i)).weight().value();
+        }
+        return Views.stack(0, w);
+    }
+
+    private boolean int8Experts() {
+        return experts.get(0).w1().weight().value().dtype() == DType.I8;
     }
 
     /** The auxiliary load-balancing loss of the last forward (a scalar in the graph; null before any forward). */
@@ -208,8 +267,18 @@ public final class MoeFeedForward extends Module {
         return Elementwise.mulScalar(Reductions.sum(Elementwise.mul(fraction, meanProb)), coef * e);
     }
 
-    /** How many tokens each expert received in the last forward (null before any forward). */
+    /**
+     * How many tokens each expert received in the last forward (null before any forward); read from the device, while
+     * the forward's scope is open, when the counts were made there.
+     */
     public int[] tokensPerExpert() {
+        if (lastCounts == null && lastDeviceCounts != null) {
+            long[] c = lastDeviceCounts.toLongArray();
+            lastCounts = new int[c.length];
+            for (int i = 0; i < c.length; i++) {
+                lastCounts[i] = (int) c[i];
+            }
+        }
         return lastCounts == null ? null : lastCounts.clone();
     }
 
@@ -223,7 +292,7 @@ public final class MoeFeedForward extends Module {
      */
     private Tensor expertMaps(Tensor rows, int[] counts, java.util.function.Function<MoeExpert, Linear> map) {
         int e = counts.length;
-        if (map.apply(experts.get(0)).weight().value().dtype() == fulgur.tensor.DType.I8) {
+        if (int8Experts()) {
             java.util.List<Tensor> outs = new java.util.ArrayList<>();
             int at = 0;
             for (int i = 0; i < e; i++) {

@@ -78,6 +78,17 @@ public final class Linear extends Module {
     }
 
     /** The per-output-channel scales of an int8 weight, null for a floating one. */
+    /**
+     * This map of silu(gate) ⊙ up: the down projection of a SwiGLU feed-forward, with the product recomputed in the
+     * backward rather than stored ({@link LinearAlgebra#siluMulLinear}) when the map has float weights and no bias.
+     */
+    public Tensor forwardSiluMul(Tensor gate, Tensor up) {
+        if (weightScale != null || bias != null) {
+            return forward(fulgur.ops.Activations.siluMul(gate, up));
+        }
+        return LinearAlgebra.siluMulLinear(gate, up, weight.value());
+    }
+
     public Parameter weightScale() {
         return weightScale;
     }

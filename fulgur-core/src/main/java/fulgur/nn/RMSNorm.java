@@ -16,4 +16,9 @@ public final class RMSNorm extends Module {
     public Tensor forward(Tensor x) {
         return Norms.rmsNorm(x, gain == null ? null : gain.value(), eps);
     }
+
+    /** The norm of x times act(z) ({@link Norms#rmsNormGated}: one pass where the device fuses it). */
+    public Tensor forwardGated(Tensor x, Tensor z, fulgur.ops.GatedNormKernels.Gate act) {
+        return Norms.rmsNormGated(x, gain == null ? null : gain.value(), eps, z, act);
+    }
 }

@@ -98,12 +98,20 @@ public final class Activations {
         if (k == null) {
             Backend be = Backends.of(gate);
             Tensor out = be.binary(BinaryOp.MUL, be.unary(UnaryOp.SILU, gate, 0), up);
-            return Autograd.record("siluMul", out, new Tensor[] {gate, up}, g -> {
-                Tensor s = be.unary(UnaryOp.SILU, gate, 0);
-                return new Tensor[] {be.unaryBackward(UnaryOp.SILU, gate, s, be.binary(BinaryOp.MUL, g, up), 0), be.binary(BinaryOp.MUL, g, s)};
-            });
+            return Autograd.record("siluMul", out, new Tensor[] {gate, up}, g -> siluMulBackward(gate, up, g));
         }
         Tensor out = k.siluMul(gate, up);
         return Autograd.record("siluMul", out, new Tensor[] {gate, up}, g -> k.siluMulBackward(gate, up, g));
+    }
+
+    /** {d gate, d up} of {@link #siluMul} (same shape and dtype) for dy: the device's GLU kernel, or backend ops. */
+    static Tensor[] siluMulBackward(Tensor gate, Tensor up, Tensor dy) {
+        GluKernels k = Kernels.find(GluKernels.class, gate.device());
+        if (k != null) {
+            return k.siluMulBackward(gate, up, dy);
+        }
+        Backend be = Backends.of(gate);
+        Tensor s = be.unary(UnaryOp.SILU, gate, 0);
+        return new Tensor[] {be.unaryBackward(UnaryOp.SILU, gate, s, be.binary(BinaryOp.MUL, dy, up), 0), be.binary(BinaryOp.MUL, dy, s)};
     }
 }

@@ -83,6 +83,40 @@ public final class LinearAlgebra {
         return Views.reshape(y, s);
     }
 
+    /**
+     * silu(gate) ⊙ up (both [..., in]) times wᵀ (w [out, in]): the down projection of a SwiGLU feed-forward with the
+     * product recomputed in the backward instead of kept between them (fla's SwiGLULinear), so a training step stores
+     * one [..., in] activation less per layer. Values and gradients are those of
+     * {@code linear(Activations.siluMul(gate, up), w, null)}.
+     */
+    public static Tensor siluMulLinear(Tensor gate, Tensor up, Tensor w) {
+        if (w.ndim() != 2 || gate.size(-1) != w.size(1) || !gate.sameShape(up) || gate.dtype() != up.dtype()) {
+            return linear(Activations.siluMul(gate, up), w, null);
+        }
+        Elementwise.checkSameDevice("siluMulLinear", gate, w);
+        int[] s = gate.shape();
+        s[s.length - 1] = w.size(0);
+        Tensor y;
+        try (var ng = fulgur.autograd.GradMode.noGrad()) {
+            Tensor h = Activations.siluMul(gate, up);
+            y = Backends.of(w).matmul(Views.reshape(h, -1, w.size(1)), w, false, true, null);
+            h.close();
+        }
+        int[] gs = gate.shape();
+        Tensor out = Autograd.record("siluMulLinear", y, new Tensor[] {gate, up, w}, g -> {
+            Tensor g2 = Views.reshape(g, -1, w.size(0));
+            Tensor h = Activations.siluMul(gate, up);
+            Tensor h2 = Views.reshape(h, -1, w.size(1));
+            Tensor dw = w.requiresGrad() ? Backends.of(w).matmul(g2, h2, true, false, w.dtype()) : null;
+            Tensor dh = Backends.of(w).matmul(g2, w, false, false, gate.dtype());
+            h.close();
+            Tensor[] d = Activations.siluMulBackward(gate, up, Views.reshape(dh, gs));
+            dh.close();
+            return new Tensor[] {d[0], d[1], dw};
+        });
+        return Views.reshape(out, s);
+    }
+
     /** x [..., in] · wᵀ (w [out, in], as torch.nn.Linear stores it) + bias [out]. */
     public static Tensor linear(Tensor x, Tensor w, Tensor bias) {
         if (w.ndim() != 2 || x.size(-1) != w.size(1)) {

@@ -21,6 +21,27 @@ public final class Norms {
         });
     }
 
+    /**
+     * RMSNorm then a gate: rmsNorm(x, gain, eps) ⊙ act(z). One pass on a device with {@link GatedNormKernels} (x and z
+     * of one shape and dtype); composed from {@link #rmsNorm}, the activation and a broadcasting product otherwise.
+     */
+    public static Tensor rmsNormGated(Tensor x, Tensor gain, double eps, Tensor z, GatedNormKernels.Gate act) {
+        Indexing.checkAlive("rmsNormGated", x, gain, z);
+        boolean alike = x.sameShape(z) && x.dtype() == z.dtype() && x.device().equals(z.device());
+        GatedNormKernels kn = alike ? fulgur.backend.Kernels.find(GatedNormKernels.class, x.device()) : null;
+        if (kn == null || !kn.supports(x, z)) {
+            Tensor gate = switch (act) {
+                case NONE -> z;
+                case SILU -> Activations.silu(z);
+                case SIGMOID -> Activations.sigmoid(z);
+            };
+            return Elementwise.mul(rmsNorm(x, gain, eps), gate);
+        }
+        Tensor[] r = kn.forward(x, gain, z, act, eps);
+        Tensor rstd = r[1];
+        return Autograd.record("rmsNormGated", r[0], new Tensor[] {x, gain, z}, g -> kn.backward(x, gain, z, act, rstd, g));
+    }
+
     public static Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, double eps) {
         Indexing.checkAlive("layerNorm", x, weight, bias);
         Backend be = Backends.of(x);

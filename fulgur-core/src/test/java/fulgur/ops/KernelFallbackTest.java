@@ -138,57 +138,113 @@ class KernelFallbackTest {
         }
     }
 
+    /**
+     * A stand-in whole-layer kernel: the layer composed densely (every expert on every token, weighted by the gates) on
+     * its own leaves, its backward a nested backward through that graph.
+     */
+    private static final class DenseMoe implements MoeKernels {
+        final int[] calls = new int[2];
+
+        private record Saved(Tensor out, Tensor[] leaves) implements AutoCloseable {
+            @Override
+            public void close() {}
+        }
+
+        @Override
+        public Forward forward(Tensor x, Tensor logits, Tensor w1, Tensor w3, Tensor w2, Routing routing, boolean save) {
+            calls[0]++;
+            Tensor[] leaves = {x.copy().requiresGrad(true), logits.copy().requiresGrad(true), w1.copy().requiresGrad(true),
+                w3.copy().requiresGrad(true), w2.copy().requiresGrad(true)};
+            int n = x.size(0), e = logits.size(1), k = routing.topK();
+            Tensor scores = routing.sigmoid() ? Activations.sigmoid(leaves[1]) : Activations.softmax(leaves[1], -1);
+            Tensor top = Indexing.topkIndices(logits, k);
+            Tensor wts = Indexing.gather(scores, 1, top);
+            if (routing.normalizeTopK()) {
+                wts = Elementwise.div(wts, Reductions.sum(wts, new int[] {1}, true));
+            }
+            Tensor g = Indexing.scatterAdd(Tensor.zeros(wts.dtype(), x.device(), n, e), 1, top, wts);
+            Tensor out = null;
+            for (int i = 0; i < e; i++) {
+                Tensor h = Activations.siluMul(LinearAlgebra.linear(leaves[0], leaves[2].select(0, i), null),
+                        LinearAlgebra.linear(leaves[0], leaves[3].select(0, i), null));
+                Tensor y = Elementwise.mul(LinearAlgebra.linear(h, leaves[4].select(0, i), null), g.narrow(1, i, 1));
+                out = out == null ? y : Elementwise.add(out, y);
+            }
+            Tensor counts = Indexing.scatterAdd(Tensor.zeros(DType.F64, x.device(), e), 0, top.reshape(n * k), Tensor.ones(n * k).to(DType.F64));
+            return new Forward(out.detach(), counts.to(DType.I32), save ? new Saved(out, leaves) : null);
+        }
+
+        @Override
+        public Tensor[] backward(Tensor x, Tensor logits, Tensor w1, Tensor w3, Tensor w2, Routing routing, Forward fwd, Tensor dOut) {
+            calls[1]++;
+            Saved s = (Saved) fwd.saved();
+            fulgur.autograd.Autograd.backward(s.out(), dOut);
+            Tensor[] grads = new Tensor[5];
+            for (int i = 0; i < 5; i++) {
+                grads[i] = s.leaves()[i].grad() == null ? Tensor.zeros(s.leaves()[i].dtype(), x.device(), s.leaves()[i].shape()) : s.leaves()[i].grad();
+            }
+            return grads;
+        }
+    }
+
     @Test
-    void moeGroupedLinearRunsARegisteredKernelAndRoutesItsGradients() {
-        Rng r = new Rng(6);
-        int[] counts = {3, 0, 5, 1};
-        Tensor rows = r.normal(DType.F64, 0, 1, 9, 4);
-        Tensor[] w = new Tensor[4];
-        for (int e = 0; e < 4; e++) {
-            w[e] = r.normal(DType.F64, 0, 1, 6, 4);
-        }
-        Function<Tensor[], Tensor> f = t -> Moe.groupedLinear(t[0], counts, new Tensor[] {t[1], t[2], t[3], t[4]});
-        double[][] composed = valueAndGrads(f, rows, w[0], w[1], w[2], w[3]);
-        MoeKernels standIn = new MoeKernels() {
-            @Override
-            public Moe.Dispatch dispatch(Tensor topk, int experts) {
-                throw new UnsupportedOperationException();
+    void moeRunsARegisteredWholeLayerKernelAndRoutesItsGradients() {
+        for (boolean sigmoid : new boolean[] {false, true}) {
+            Rng r = new Rng(6);
+            int dim = 5, hidden = 4, e = 4, k = 2;
+            Tensor x = r.normal(DType.F64, 0, 1, 3, 4, dim);
+            java.util.function.Supplier<fulgur.layers.MoeFeedForward> build = () -> {
+                Rng wr = new Rng(60);
+                return new fulgur.layers.MoeFeedForward(dim, hidden, new fulgur.layers.MoeFeedForward.Routing(e, k,
+                        sigmoid ? fulgur.layers.MoeFeedForward.Gating.SIGMOID : fulgur.layers.MoeFeedForward.Gating.SOFTMAX, true, 0.05),
+                        (in, out) -> new fulgur.nn.Linear(wr.normal(DType.F64, 0, 0.5, out, in), null));
+            };
+            fulgur.layers.MoeFeedForward composedLayer = build.get();
+            Function<Tensor[], Tensor> viaComposed = t -> {
+                Tensor out = composedLayer.forward(t[0]);
+                return Elementwise.add(out, composedLayer.auxLoss());
+            };
+            double[][] composed = valueAndGrads(viaComposed, x);
+            int[] counts = composedLayer.tokensPerExpert();
+            DenseMoe standIn = new DenseMoe();
+            fulgur.layers.MoeFeedForward kernelLayer = build.get();
+            double[][] viaKernel;
+            try (var use = Kernels.use(MoeKernels.class, standIn)) {
+                viaKernel = valueAndGrads(t -> Elementwise.add(kernelLayer.forward(t[0]), kernelLayer.auxLoss()), x);
             }
+            assertThat(standIn.calls).containsExactly(1, 1);
+            assertThat(kernelLayer.tokensPerExpert()).containsExactly(counts);
+            for (int i = 0; i < composed.length; i++) {
+                assertThat(GradCheck.relErr(viaKernel[i], composed[i])).as("%d", i).isLessThan(1e-12);
+            }
+            var cp = composedLayer.namedParameters();
+            var kp = kernelLayer.namedParameters();
+            for (String name : cp.keySet()) {
+                assertThat(GradCheck.relErr(kp.get(name).grad().toDoubleArray(), cp.get(name).grad().toDoubleArray())).as(name).isLessThan(1e-12);
+            }
+        }
+    }
 
-            @Override
-            public Tensor groupedLinear(Tensor x, int[] c, Tensor[] ws) {
-                try (var none = Kernels.use(MoeKernels.class, null)) {
-                    Tensor[] d = new Tensor[ws.length];
-                    for (int e = 0; e < ws.length; e++) {
-                        d[e] = ws[e].detach();
-                    }
-                    return Moe.groupedLinear(x.detach(), c, d);
-                }
-            }
+    /** While a step is being captured (no host reads), the composed layer runs every expert densely: the same values. */
+    @Test
+    void moeComposedWhileCapturingEqualsTheHostGroupedLayer() {
+        Rng r = new Rng(8);
+        Rng wr = new Rng(80);
+        fulgur.layers.MoeFeedForward layer = new fulgur.layers.MoeFeedForward(6, 3, new fulgur.layers.MoeFeedForward.Routing(5, 2,
+                fulgur.layers.MoeFeedForward.Gating.SOFTMAX, true, 0.02), (in, out) -> new fulgur.nn.Linear(wr.normal(DType.F64, 0, 0.5, out, in), null));
+        Tensor x = r.normal(DType.F64, 0, 1, 2, 7, 6);
+        double[][] grouped = valueAndGrads(t -> Elementwise.add(layer.forward(t[0]), layer.auxLoss()), x);
+        int[] counts = layer.tokensPerExpert();
+        double[][][] dense = new double[1][][];
+        fulgur.backend.Capturing.during(() -> dense[0] = valueAndGrads(t -> Elementwise.add(layer.forward(t[0]), layer.auxLoss()), x));
+        assertThat(layer.tokensPerExpert()).containsExactly(counts);
+        for (int i = 0; i < grouped.length; i++) {
+            assertThat(GradCheck.relErr(dense[0][i], grouped[i])).as("%d", i).isLessThan(1e-12);
+        }
+    }
 
-            @Override
-            public Tensor[] groupedLinearBackward(Tensor x, int[] c, Tensor[] ws, Tensor dy) {
-                Tensor[] out = new Tensor[ws.length + 1];
-                List<Tensor> dx = new ArrayList<>();
-                int at = 0;
-                for (int e = 0; e < ws.length; e++) {
-                    Tensor xe = x.narrow(0, at, c[e]);
-                    Tensor de = dy.narrow(0, at, c[e]);
-                    dx.add(LinearAlgebra.matmul(de, ws[e]));
-                    out[e + 1] = LinearAlgebra.matmul(de, xe, true, false);
-                    at += c[e];
-                }
-                out[0] = Views.concat(0, dx.toArray(Tensor[]::new));
-                return out;
-            }
-        };
-        double[][] viaKernel;
-        try (var k = Kernels.use(MoeKernels.class, standIn)) {
-            viaKernel = valueAndGrads(f, rows, w[0], w[1], w[2], w[3]);
-        }
-        for (int i = 0; i < composed.length; i++) {
-            assertThat(GradCheck.relErr(viaKernel[i], composed[i])).as("%d", i).isLessThan(1e-13);
-        }
+    @Test
+    void moeDispatchGroupsPairsByExpertStably() {
         Moe.Dispatch d = Moe.dispatch(Tensor.ofLongs(new long[] {2, 0, 0, 2, 3, 2}, 3, 2), 4);
         assertThat(d.counts()).containsExactly(2, 0, 3, 1);
         assertThat(d.tokens().toLongArray()).containsExactly(0, 1, 0, 1, 2, 2);

@@ -2,13 +2,29 @@ package fulgur.cuda;
 
 import fulgur.backend.KernelProvider;
 import fulgur.cuda.ops.adamw.CudaAdamW;
+import fulgur.cuda.ops.attention.CudaAttention;
+import fulgur.cuda.ops.conv.CudaShortConv;
+import fulgur.cuda.ops.gla.CudaGla;
+import fulgur.cuda.ops.gla.CudaLogDecay;
 import fulgur.cuda.ops.glu.CudaGlu;
+import fulgur.cuda.ops.lcsm.CudaLcsm;
+import fulgur.cuda.ops.lightnet.CudaLightNet;
 import fulgur.cuda.ops.lightning.CudaLightning;
+import fulgur.cuda.ops.moe.CudaMoe;
+import fulgur.cuda.ops.norm.CudaGatedNorm;
 import fulgur.cuda.ops.quant.CudaInt8Matmul;
+import fulgur.ops.GatedNormKernels;
 import fulgur.ops.GluKernels;
-import fulgur.ops.adamw.AdamWKernels;
-import fulgur.ops.lightning.LightningKernels;
 import fulgur.ops.Int8MatmulKernels;
+import fulgur.ops.adamw.AdamWKernels;
+import fulgur.ops.attention.AttentionKernels;
+import fulgur.ops.conv.ShortConvKernels;
+import fulgur.ops.gla.GlaKernels;
+import fulgur.ops.gla.LogDecayKernels;
+import fulgur.ops.lcsm.LcsmKernels;
+import fulgur.ops.lightnet.LightNetKernels;
+import fulgur.ops.lightning.LightningKernels;
+import fulgur.ops.moe.MoeKernels;
 import fulgur.tensor.Device;
 
 /**
@@ -21,7 +37,15 @@ public final class CudaKernelProvider implements KernelProvider {
   public void register(Registrar r) {
     Device.Kind cuda = Device.Kind.CUDA;
     r.add(LightningKernels.class, cuda, CudaLightning::on);
+    r.add(GlaKernels.class, cuda, CudaGla::on);
+    r.add(LogDecayKernels.class, cuda, CudaLogDecay::on);
+    r.add(LightNetKernels.class, cuda, CudaLightNet::on);
+    r.add(LcsmKernels.class, cuda, CudaLcsm::on);
+    r.add(AttentionKernels.class, cuda, CudaAttention::on);
+    r.add(ShortConvKernels.class, cuda, CudaShortConv::on);
+    r.add(MoeKernels.class, cuda, CudaMoe::on);
     r.add(GluKernels.class, cuda, CudaGlu::on);
+    r.add(GatedNormKernels.class, cuda, CudaGatedNorm::on);
     r.add(AdamWKernels.class, cuda, CudaAdamW::on);
     r.add(Int8MatmulKernels.class, cuda, CudaInt8Matmul::on);
   }

@@ -32,13 +32,16 @@ class KernelTableTest {
     throw new IllegalStateException("docs/kernels.md not found above " + Path.of("").toAbsolutePath());
   }
 
-  /** interface name → the device kinds its row marks ✓. */
+  /** interface name → the device kinds its row marks ✓, from the document's first table. */
   private static Map<String, Set<Device.Kind>> table() throws IOException {
     List<String> lines = Files.readAllLines(doc());
     Map<String, Set<Device.Kind>> rows = new LinkedHashMap<>();
     List<String> header = null;
     for (String line : lines) {
-      if (!line.startsWith("|")) continue;
+      if (!line.startsWith("|")) {
+        if (header != null) break;
+        continue;
+      }
       String[] cells = line.substring(1, line.lastIndexOf('|')).split("\\|");
       for (int i = 0; i < cells.length; i++) cells[i] = cells[i].trim();
       if (header == null) {

@@ -4,9 +4,9 @@ import fulgur.nn.Linear;
 import fulgur.nn.Module;
 import fulgur.nn.RMSNorm;
 import fulgur.ops.Activations;
-import fulgur.ops.Elementwise;
 import fulgur.ops.Views;
 import fulgur.ops.gla.Gla;
+import fulgur.ops.gla.LogDecay;
 import fulgur.tensor.Rng;
 import fulgur.tensor.Tensor;
 
@@ -51,15 +51,10 @@ final class Hgrn2Attention extends Module {
         int b = x.size(0);
         int t = x.size(1);
         Tensor qq = Activations.silu(q.forward(x));
-        Tensor g = Activations.logSigmoid(f.forward(x));
-        if (lowerBound != null) {
-            // log(β + (1−β)σ(f)) = logaddexp(log β, log(1−β) + log σ(f)), as fla computes it.
-            Tensor a = Elementwise.log(lowerBound);
-            Tensor bb = Elementwise.add(Elementwise.log(Elementwise.addScalar(Elementwise.neg(lowerBound), 1)), g);
-            Tensor spread = Elementwise.abs(Elementwise.sub(a, bb));
-            g = Elementwise.add(Elementwise.maximum(a, bb), Elementwise.log(Elementwise.addScalar(Elementwise.exp(Elementwise.neg(spread)), 1)));
-        }
-        Tensor k = Elementwise.addScalar(Elementwise.neg(Elementwise.exp(g)), 1);
+        // g = log(β + (1−β)σ(f)) (f32, as fla keeps it), k = 1 − e^g: one pass where the device fuses it
+        Tensor[] gk = LogDecay.gate(f.forward(x), lowerBound, 1.0);
+        Tensor g = gk[0];
+        Tensor k = gk[1];
         Tensor v = i.forward(x);
         int[] hs = {b, t, heads, expand};
         Tensor qh = Views.reshape(qq, hs), kh = Views.reshape(k, hs), gh = Views.reshape(g, hs), vh = Views.reshape(v, hs);

@@ -5,7 +5,7 @@ import fulgur.nn.Module;
 import fulgur.nn.ModuleList;
 import fulgur.nn.RMSNorm;
 import fulgur.ops.Activations;
-import fulgur.ops.Elementwise;
+import fulgur.ops.GatedNormKernels;
 import fulgur.ops.Views;
 import fulgur.ops.lightnet.LightNet;
 import fulgur.tensor.Tensor;
@@ -91,7 +91,6 @@ final class LightNetAttention extends Module {
             cache.replaceState(r.finalState(), t);
         }
         Tensor g = gProj.get(1).forward(gProj.get(0).forward(x));
-        Tensor normed = gNorm.forward(Views.reshape(o, b, t, heads * valueHeadDim));
-        return oProj.forward(Elementwise.mul(normed, Activations.silu(g)));
+        return oProj.forward(gNorm.forwardGated(Views.reshape(o, b, t, heads * valueHeadDim), g, GatedNormKernels.Gate.SILU));
     }
 }

@@ -10,6 +10,7 @@ import fulgur.ops.Norms;
 import fulgur.ops.Reductions;
 import fulgur.ops.Views;
 import fulgur.ops.gla.Gla;
+import fulgur.ops.gla.LogDecay;
 import fulgur.tensor.Rng;
 import fulgur.tensor.Tensor;
 
@@ -78,8 +79,10 @@ final class MetalaAttention extends Module {
         }
         Tensor xs = Activations.silu(conv.y());
         Tensor q = Views.reshape(qProj.forward(xs), b, t, heads, keyDim);
-        Tensor logAlpha = Views.reshape(Elementwise.mulScalar(Activations.logSigmoid(kGate.forward(xs)), 1 / DECAY_NORMALIZER), b, t, heads, keyDim);
-        Tensor k = Elementwise.addScalar(Elementwise.neg(Elementwise.exp(logAlpha)), 1);
+        // log α = log σ(·)/τ (f32), k = 1 − α: one pass where the device fuses it
+        Tensor[] gk = LogDecay.gate(kGate.forward(xs), null, DECAY_NORMALIZER);
+        Tensor logAlpha = Views.reshape(gk[0], b, t, heads, keyDim);
+        Tensor k = Views.reshape(gk[1], b, t, heads, keyDim);
         Tensor v = Views.reshape(vProj.forward(xs), b, t, heads, headDim);
         Tensor g = gProj.forward(xs);
         double scale = 1 / Math.sqrt(keyDim);

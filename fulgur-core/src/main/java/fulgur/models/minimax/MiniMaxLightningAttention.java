@@ -7,7 +7,7 @@ import fulgur.nn.Linear;
 import fulgur.nn.Module;
 import fulgur.nn.RMSNorm;
 import fulgur.ops.Activations;
-import fulgur.ops.Elementwise;
+import fulgur.ops.GatedNormKernels;
 import fulgur.ops.Views;
 import fulgur.tensor.Tensor;
 
@@ -67,7 +67,6 @@ final class MiniMaxLightningAttention extends Module {
         Tensor k = parts[1].contiguous();
         Tensor v = parts[2].contiguous();
         Tensor o = cache == null ? shard.lightning(layer).apply(q, k, v, slopes, 1.0) : cache.linear(layer).attend(q, k, v, slopes, 1.0);
-        Tensor normed = norm.forward(Views.reshape(o, b, t, heads * headDim));
-        return outProj.forward(Elementwise.mul(Activations.sigmoid(outputGate.forward(x)), normed));
+        return outProj.forward(norm.forwardGated(Views.reshape(o, b, t, heads * headDim), outputGate.forward(x), GatedNormKernels.Gate.SIGMOID));
     }
 }

@@ -19,6 +19,14 @@ import fulgur.tensor.Tensor;
 public interface AttentionKernels {
 
     /**
+     * Whether this device's kernels take these arguments (dtype, head dims, scale; {@code backward}: the backward will
+     * be needed too); where they do not, the op runs its composed form. Every argument combination by default.
+     */
+    default boolean supports(Tensor q, Tensor k, Tensor v, double scale, boolean backward) {
+        return true;
+    }
+
+    /**
      * Returns {o [B, Tq, H, dv] (f32, or the inputs' dtype), lse [B, H, Tq] f32}: the output and each query row's
      * log Σ_j exp(scale·q·k_j) over the keys it sees (−∞ for a row that sees none, whose output is 0).
      */

@@ -3,7 +3,11 @@ package fulgur.ops.attention;
 import fulgur.ops.Elementwise;
 import fulgur.ops.Views;
 import fulgur.tensor.DType;
+import fulgur.tensor.Device;
+import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
+import java.util.HashMap;
+import java.util.Map;
 
 /**
  * Rotary position embedding in Hugging Face Llama's convention ("rotate_half"): feature i of the rotated part pairs
@@ -114,32 +118,22 @@ public final class Rope {
             }
         }
         int t = x.size(1);
-        int half = rotaryDim / 2;
-        // cos/sin tables [T, 1, r] (per row: [B, T, 1, r]) in double precision (angles of long positions lose digits
-        // in f32), duplicated over the two halves as HF builds them: emb = cat(freqs, freqs).
-        double[] cos = new double[rows * t * rotaryDim];
-        double[] sin = new double[rows * t * rotaryDim];
-        for (int r = 0; r < rows; r++) {
-            for (int p = 0; p < t; p++) {
-                int base = (r * t + p) * rotaryDim;
-                for (int i = 0; i < half; i++) {
-                    double a = (offsets[r] + p) * invFreq(i);
-                    double c = Math.cos(a);
-                    double s = Math.sin(a);
-                    cos[base + i] = c;
-                    cos[base + half + i] = c;
-                    sin[base + i] = s;
-                    sin[base + half + i] = s;
-                }
+        Tensor ct;
+        Tensor st;
+        if (rows == 1 && offsets[0] + t <= CACHED_POSITIONS) {
+            Tensor[] cs = tables(x.dtype(), x.device(), offsets[0] + t);
+            ct = Views.narrow(cs[0], 0, (int) offsets[0], t);
+            st = Views.narrow(cs[1], 0, (int) offsets[0], t);
+        } else {
+            Tensor[] cs = angles(x.dtype(), offsets, t);
+            ct = cs[0];
+            st = cs[1];
+            if (!x.device().equals(ct.device())) {
+                ct = ct.to(x.device());
+                st = st.to(x.device());
             }
         }
-        DType dt = x.dtype();
-        Tensor ct = rows == 1 ? Tensor.of(dt, cos, t, 1, rotaryDim) : Tensor.of(dt, cos, rows, t, 1, rotaryDim);
-        Tensor st = rows == 1 ? Tensor.of(dt, sin, t, 1, rotaryDim) : Tensor.of(dt, sin, rows, t, 1, rotaryDim);
-        if (!x.device().equals(ct.device())) {
-            ct = ct.to(x.device());
-            st = st.to(x.device());
-        }
+        int half = rotaryDim / 2;
         Tensor rot = rotaryDim == headDim ? x : Views.narrow(x, 3, 0, rotaryDim);
         Tensor x1 = Views.narrow(rot, 3, 0, half);
         Tensor x2 = Views.narrow(rot, 3, half, half);
@@ -149,5 +143,65 @@ public final class Rope {
             return out;
         }
         return Views.concat(3, out, Views.narrow(x, 3, rotaryDim, headDim - rotaryDim));
+    }
+
+    /** Positions whose tables {@link #apply} keeps on each device (beyond them the tables are made per call). */
+    static final int CACHED_POSITIONS = 1 << 16;
+
+    /** cos and sin tables [cap, 1, r] for positions 0..cap−1, per dtype and device. */
+    private final Map<String, Tensor[]> tables = new HashMap<>();
+
+    /**
+     * The tables covering positions below {@code end}, made once and grown by doubling (so training and prefills read
+     * them from the device instead of computing and uploading them per call). A table that was outgrown is kept, not
+     * freed: a pending backward may still read it.
+     */
+    private synchronized Tensor[] tables(DType dt, Device device, long end) {
+        String key = dt + "@" + device;
+        Tensor[] cs = tables.get(key);
+        if (cs == null || cs[0].size(0) < end) {
+            int cap = (int) Math.min(CACHED_POSITIONS, Math.max(end, cs == null ? 256 : 2L * cs[0].size(0)));
+            Tensor[] made = Scope.root().run(() -> {
+                Tensor[] host = angles(dt, new long[] {0}, cap);
+                if (device.equals(host[0].device())) {
+                    return host;
+                }
+                Tensor[] dev = {host[0].to(device), host[1].to(device)};
+                host[0].close();
+                host[1].close();
+                return dev;
+            });
+            tables.put(key, made);
+            cs = made;
+        }
+        return cs;
+    }
+
+    /**
+     * cos/sin tables [T, 1, r] (per row: [B, T, 1, r]) in double precision (angles of long positions lose digits in
+     * f32), duplicated over the two halves as HF builds them: emb = cat(freqs, freqs); on the CPU, in {@code dt}.
+     */
+    private Tensor[] angles(DType dt, long[] offsets, int t) {
+        int rows = offsets.length;
+        int half = rotaryDim / 2;
+        double[] cos = new double[rows * t * rotaryDim];
+        double[] sin = new double[rows * t * rotaryDim];
+        for (int r = 0; r < rows; r++) {
+            for (int p = 0; p < t; p++) {
+                int base = (r * t + p) * rotaryDim;
+                for (int i = 0; i < half; i++) {
+                    double a = (offsets[r] + p) * invFreq(i);
+                    double c = Math.cos(a);
+                    double sn = Math.sin(a);
+                    cos[base + i] = c;
+                    cos[base + half + i] = c;
+                    sin[base + i] = sn;
+                    sin[base + half + i] = sn;
+                }
+            }
+        }
+        Tensor ct = rows == 1 ? Tensor.of(dt, cos, t, 1, rotaryDim) : Tensor.of(dt, cos, rows, t, 1, rotaryDim);
+        Tensor st = rows == 1 ? Tensor.of(dt, sin, t, 1, rotaryDim) : Tensor.of(dt, sin, rows, t, 1, rotaryDim);
+        return new Tensor[] {ct, st};
     }
 }

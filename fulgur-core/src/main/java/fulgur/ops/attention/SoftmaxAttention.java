@@ -55,7 +55,8 @@ public final class SoftmaxAttention {
                 throw new IllegalArgumentException(op + ": queryOffset must be 0 with packed sequences, got " + queryOffset);
             }
         }
-        AttentionKernels kn = q.dtype() == DType.F64 ? null : Kernels.find(AttentionKernels.class, q.device());
+        AttentionKernels found = q.dtype() == DType.F64 ? null : Kernels.find(AttentionKernels.class, q.device());
+        AttentionKernels kn = found != null && found.supports(q, k, v, scale, Autograd.needsGrad(q, k, v)) ? found : null;
         if (kn == null) {
             return cuSeqlensQ == null ? naive(q, k, v, scale, causal, queryOffset) : naivePacked(q, k, v, scale, causal, cuSeqlensQ, cuSeqlensK);
         }

@@ -14,6 +14,14 @@ import fulgur.tensor.Tensor;
  */
 public interface ShortConvKernels {
 
+    /**
+     * Whether this device's kernels take these arguments (dtypes, kernel size); where they do not, the op runs its
+     * composed form. Every argument combination by default.
+     */
+    default boolean supports(Tensor x, Tensor weight) {
+        return true;
+    }
+
     /** y [B, T, D] in x's dtype. */
     Tensor forward(Tensor x, Tensor weight, Tensor bias, Tensor tail, boolean silu);
 

@@ -24,25 +24,37 @@ public final class ShortConvolution {
     /** x [B, T, D], weight [D, K], bias [D] or null, tail [B, K−1, D] or null (zeros); SiLU on the result when asked. */
     public static Result apply(Tensor x, Tensor weight, Tensor bias, Tensor tail, boolean silu) {
         int kernel = check("shortConv", x, weight, bias, tail);
+        ShortConvKernels kn = Kernels.find(ShortConvKernels.class, x.device());
+        if (kn != null && kn.supports(x, weight)) {
+            Tensor y = kn.forward(x, weight, bias, tail, silu);
+            Tensor node = Autograd.record("shortConv", y, new Tensor[] {x, weight, bias, tail}, g -> kn.backward(x, weight, bias, tail, silu, g));
+            return new Result(node, newTail(x, tail, kernel));
+        }
         int b = x.size(0), t = x.size(1), d = x.size(2);
         Tensor before = kernel == 1 ? null : tail != null ? tail.to(x.dtype()) : Tensor.zeros(x.dtype(), x.device(), b, kernel - 1, d);
         Tensor xp = kernel == 1 ? x : Views.concat(1, before, x);
-        Tensor newTail = kernel > 1 ? Views.narrow(xp, 1, t, kernel - 1) : null;
-        ShortConvKernels kn = Kernels.find(ShortConvKernels.class, x.device());
-        if (kn == null) {
-            Tensor y = null;
-            for (int j = 0; j < kernel; j++) {
-                Tensor term = Elementwise.mul(Views.narrow(xp, 1, j, t), Views.select(weight, 1, j));
-                y = y == null ? term : Elementwise.add(y, term);
-            }
-            if (bias != null) {
-                y = Elementwise.add(y, bias);
-            }
-            return new Result(silu ? Activations.silu(y) : y, newTail);
+        Tensor y = null;
+        for (int j = 0; j < kernel; j++) {
+            Tensor term = Elementwise.mul(Views.narrow(xp, 1, j, t), Views.select(weight, 1, j));
+            y = y == null ? term : Elementwise.add(y, term);
         }
-        Tensor y = kn.forward(x, weight, bias, tail, silu);
-        Tensor node = Autograd.record("shortConv", y, new Tensor[] {x, weight, bias, tail}, g -> kn.backward(x, weight, bias, tail, silu, g));
-        return new Result(node, newTail);
+        if (bias != null) {
+            y = Elementwise.add(y, bias);
+        }
+        return new Result(silu ? Activations.silu(y) : y, kernel > 1 ? Views.narrow(xp, 1, t, kernel - 1) : null);
+    }
+
+    /** The last K − 1 inputs: a view of x when it has that many, else the end of the tail (or zeros) followed by x. */
+    private static Tensor newTail(Tensor x, Tensor tail, int kernel) {
+        if (kernel == 1) {
+            return null;
+        }
+        int t = x.size(1);
+        if (t >= kernel - 1) {
+            return Views.narrow(x, 1, t - (kernel - 1), kernel - 1);
+        }
+        Tensor before = tail != null ? tail.to(x.dtype()) : Tensor.zeros(x.dtype(), x.device(), x.size(0), kernel - 1, x.size(2));
+        return Views.narrow(Views.concat(1, before, x), 1, t, kernel - 1);
     }
 
     /**
@@ -57,7 +69,7 @@ public final class ShortConvolution {
         }
         try (var g = GradMode.noGrad()) {
             ShortConvKernels kn = Kernels.find(ShortConvKernels.class, x.device());
-            if (kn != null) {
+            if (kn != null && kn.supports(x, weight)) {
                 return kn.decode(x, weight, bias, tail, silu);
             }
             Result r = apply(x, weight, bias, tail, silu);

@@ -71,7 +71,7 @@ public final class Gla {
             throw new IllegalArgumentException(op + ": chunkSize = " + chunkSize + ", expected >= 1");
         }
         GlaKernels kernels = Kernels.find(GlaKernels.class, q.device());
-        if (kernels != null) {
+        if (kernels != null && kernels.supports(q, k, v, g)) {
             return kernel(kernels, s, q, k, v, g, scale, initialState, wantFinalState, cuSeqlens);
         }
         if (cuSeqlens != null) {
@@ -183,7 +183,7 @@ public final class Gla {
         try (var ng = GradMode.noGrad()) {
             GlaKernels kn = Kernels.find(GlaKernels.class, q.device());
             Tensor o;
-            if (kn != null) {
+            if (kn != null && kn.supports(q, k, v, g)) {
                 o = kn.recurrent(q, k, v, g, scale, state);
             } else {
                 Result r = recurrent(q, k, v, g, scale, state);

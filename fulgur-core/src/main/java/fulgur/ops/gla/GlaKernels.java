@@ -16,6 +16,14 @@ import fulgur.tensor.Tensor;
 public interface GlaKernels {
 
     /**
+     * Whether this device's kernels take these arguments (dtypes, head dims); where they do not, the op runs its
+     * composed form. Every argument combination by default.
+     */
+    default boolean supports(Tensor q, Tensor k, Tensor v, Tensor g) {
+        return true;
+    }
+
+    /**
      * Returns one flat tensor: the output o [B, T, H, dv] followed, when {@code wantFinalState}, by the final state
      * [N, H, dk, dv]. Its dtype is the kernel's choice (the op converts the output to q's dtype); with a final state it is
      * f32 (f64 for f64 inputs). {@code initialState} may be null (zero).
@@ -31,7 +39,7 @@ public interface GlaKernels {
 
     /**
      * Decoding: consumes the T tokens of q, k, v, g, advances {@code state} [B, H, dk, dv] (f32 or f64, contiguous) in
-     * place and returns the outputs [B, T, H, dv] in the state's dtype. No gradients.
+     * place and returns the outputs [B, T, H, dv] (in q's or the state's dtype). No gradients.
      */
     Tensor recurrent(Tensor q, Tensor k, Tensor v, Tensor g, double scale, Tensor state);
 }

@@ -172,7 +172,8 @@ public final class Lcsm {
         Tensor sf = Views.expand(s.detach(), f);
         Tensor id = i.detach();
         Tensor md = m0 == null ? null : m0.detach();
-        LcsmKernels kn = fulgur.backend.Kernels.find(LcsmKernels.class, i.device());
+        LcsmKernels found = fulgur.backend.Kernels.find(LcsmKernels.class, i.device());
+        LcsmKernels kn = found != null && found.supports(id, ef, lf, sf) ? found : null;
         Tensor packed = kn != null ? kn.forward(id, ef, lf, sf, md) : LcsmComposed.forward(id, ef, lf, sf, md);
         int[] es = e.shape();
         int[] ls = logO.shape();

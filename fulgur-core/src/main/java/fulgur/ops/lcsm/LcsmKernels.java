@@ -12,6 +12,14 @@ import fulgur.tensor.Tensor;
  */
 public interface LcsmKernels {
 
+    /**
+     * Whether this device's kernels take these arguments (dtype, expand dim); where they do not, the op runs its
+     * composed form. Every argument combination by default.
+     */
+    default boolean supports(Tensor i, Tensor e, Tensor logO, Tensor s) {
+        return true;
+    }
+
     /** Returns one flat tensor in i's dtype: y [B, T, d] then m_T [B, k, d]. */
     Tensor forward(Tensor i, Tensor e, Tensor logO, Tensor s, Tensor m0);
 

@@ -55,24 +55,24 @@ public final class LightNet {
     }
 
     /**
-     * The op as models use it: the device's fused kernel when it has one ({@link LightNetKernels}; the CPU
-     * runs the recurrence in O(T·dk·dv) with a hand-written backward), else {@link #chunked} composed from other
-     * ops. Same values and gradients either way; the final state is always computed by the kernel (it is cheap).
+     * The op as models use it: the device's fused kernel when it has one for these arguments ({@link LightNetKernels};
+     * the CPU runs the recurrence in O(T·dk·dv) with a hand-written backward), else {@link #chunked} composed from other
+     * ops. Same values and gradients either way.
      */
     public static Result apply(Tensor q, Tensor k, Tensor v, State initial, boolean wantFinal) {
         String op = "lightnet";
         int[] dims = check(op, q, k, v, initial);
         LightNetKernels be = Kernels.find(LightNetKernels.class, q.device());
-        if (be == null) {
+        if (be == null || !be.supports(q, k, v)) {
             return chunked(q, k, v, initial, wantFinal, DEFAULT_CHUNK);
         }
         Tensor s0 = initial == null ? null : Views.contiguous(initial.s());
         Tensor z0 = initial == null ? null : Views.contiguous(initial.z());
         Tensor qc = Views.contiguous(q), kc = Views.contiguous(k), vc = Views.contiguous(v);
-        Tensor packed = be.forward(qc, kc, vc, s0, z0);
+        Tensor packed = be.forward(qc, kc, vc, s0, z0, wantFinal);
         // output and final state share one buffer, so the triple is a single node of the graph
         Tensor node = Autograd.record(op, packed, new Tensor[] {qc, kc, vc, s0, z0}, g -> {
-            Tensor[] d = be.backward(qc, kc, vc, s0, z0, g);
+            Tensor[] d = be.backward(qc, kc, vc, s0, z0, wantFinal, g);
             return new Tensor[] {like(d[0], qc), like(d[1], kc), like(d[2], vc), d[3] == null ? null : like(d[3], s0), d[4] == null ? null : like(d[4], z0)};
         });
         int b = dims[0], t = dims[1], h = dims[2], dk = dims[3], dv = dims[4];

@@ -18,8 +18,8 @@ import java.util.Arrays;
  * dS_{t−1} = α dS. States are recomputed segment by segment from checkpoints every {@link #SEGMENT} tokens, so the
  * backward holds O((T/SEGMENT + SEGMENT)·dk·dv) per head.
  *
- * <p>Packed result: output [B, T, H, dv], then the final S [B, H, dk, dv], then the final z [B, H, dk], in the compute
- * type (f32, or f64 for f64 inputs). Arguments are validated by {@link LightNet}.
+ * <p>Packed result: output [B, T, H, dv], then (when asked for) the final S [B, H, dk, dv] and the final z [B, H, dk], in
+ * the compute type (f32, or f64 for f64 inputs). Arguments are validated by {@link LightNet}.
  */
 public final class LightNetCpu implements LightNetKernels {
     static final int SEGMENT = 64;
@@ -29,7 +29,7 @@ public final class LightNetCpu implements LightNetKernels {
     private LightNetCpu() {}
 
     @Override
-    public Tensor forward(Tensor q, Tensor k, Tensor v, Tensor s0, Tensor z0) {
+    public Tensor forward(Tensor q, Tensor k, Tensor v, Tensor s0, Tensor z0, boolean wantFinal) {
         Dims d = Dims.of(q, v);
         try (var g = GradMode.noGrad()) {
             double[] qa = q.toDoubleArray(), ka = k.toDoubleArray(), va = v.toDoubleArray();
@@ -49,13 +49,14 @@ public final class LightNetCpu implements LightNetKernels {
                     System.arraycopy(z, 0, packed, d.outLen() + d.sLen() + u * d.dk, d.dk);
                 }
             });
-            return Tensor.of(computeType(q), packed, packed.length);
+            double[] result = wantFinal ? packed : Arrays.copyOf(packed, d.outLen());
+            return Tensor.of(computeType(q), result, result.length);
         }
     }
 
     /** Gradients {dq, dk, dv, dS0, dz0} (the last two null without an initial state) from the packed gradient. */
     @Override
-    public Tensor[] backward(Tensor q, Tensor k, Tensor v, Tensor s0, Tensor z0, Tensor packedGrad) {
+    public Tensor[] backward(Tensor q, Tensor k, Tensor v, Tensor s0, Tensor z0, boolean wantFinal, Tensor packedGrad) {
         Dims d = Dims.of(q, v);
         try (var gm = GradMode.noGrad()) {
             double[] qa = q.toDoubleArray(), ka = k.toDoubleArray(), va = v.toDoubleArray();
@@ -83,8 +84,13 @@ public final class LightNetCpu implements LightNetKernels {
                         }
                         step(d, qa, ka, va, b, t, h, s, z, null);
                     }
-                    System.arraycopy(g, d.outLen() + u * de, dS, 0, de);
-                    System.arraycopy(g, d.outLen() + d.sLen() + u * d.dk, dz, 0, d.dk);
+                    if (wantFinal) {
+                        System.arraycopy(g, d.outLen() + u * de, dS, 0, de);
+                        System.arraycopy(g, d.outLen() + d.sLen() + u * d.dk, dz, 0, d.dk);
+                    } else {
+                        Arrays.fill(dS, 0);
+                        Arrays.fill(dz, 0);
+                    }
                     for (int seg = segments - 1; seg >= 0; seg--) {
                         int t0 = seg * SEGMENT, t1 = Math.min(d.t, t0 + SEGMENT);
                         int m = seg * (de + d.dk);

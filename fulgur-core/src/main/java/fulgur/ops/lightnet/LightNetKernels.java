@@ -8,17 +8,29 @@ import fulgur.tensor.Tensor;
  * e^{k_t−z_t} v_t, o_t = q_t S_t. Registered per device kind in {@link fulgur.backend.Kernels}; without one,
  * {@link LightNet#apply} runs {@link LightNet#chunked}, composed from backend ops.
  *
- * <p>Arguments: q, k {@code [B, T, H, dk]}, v {@code [B, T, H, dv]}, contiguous, on the kernel's device; an optional
- * initial state s0 {@code [B, H, dk, dv]} and z0 {@code [B, H, dk]} (both or neither).
+ * <p>Arguments: q, k {@code [B, T, H, dk]}, v {@code [B, T, H, dv]}, contiguous, one floating dtype, on the kernel's
+ * device; an optional initial state s0 {@code [B, H, dk, dv]} and z0 {@code [B, H, dk]} (both or neither, f32 or f64).
  */
 public interface LightNetKernels {
 
     /**
-     * Returns one flat tensor: output [B, T, H, dv], final S [B, H, dk, dv], final z [B, H, dk], in f32 (f64 for f64
-     * inputs).
+     * Whether this device's kernels take these arguments (dtypes, head dims); where they do not, the op runs its
+     * composed form. Every argument combination by default.
      */
-    Tensor forward(Tensor q, Tensor k, Tensor v, Tensor s0, Tensor z0);
+    default boolean supports(Tensor q, Tensor k, Tensor v) {
+        return true;
+    }
 
-    /** Gradients {dq, dk, dv, ds0, dz0 (null without an initial state)} from the gradient of the packed result. */
-    Tensor[] backward(Tensor q, Tensor k, Tensor v, Tensor s0, Tensor z0, Tensor packedGrad);
+    /**
+     * Returns one flat tensor: output [B, T, H, dv] followed, when {@code wantFinal}, by the final S [B, H, dk, dv] and
+     * the final z [B, H, dk]. Its dtype is the kernel's choice (the op converts the output to q's dtype); with the final
+     * state it is f32 (f64 for f64 inputs).
+     */
+    Tensor forward(Tensor q, Tensor k, Tensor v, Tensor s0, Tensor z0, boolean wantFinal);
+
+    /**
+     * Gradients {dq, dk, dv, ds0, dz0 (null without an initial state)} from the gradient of {@link #forward}'s packed
+     * result (same length; any floating dtype).
+     */
+    Tensor[] backward(Tensor q, Tensor k, Tensor v, Tensor s0, Tensor z0, boolean wantFinal, Tensor packedGrad);
 }

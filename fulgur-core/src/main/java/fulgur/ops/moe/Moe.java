@@ -1,7 +1,6 @@
 package fulgur.ops.moe;
 
 import fulgur.autograd.Autograd;
-import fulgur.backend.Kernels;
 import fulgur.ops.LinearAlgebra;
 import fulgur.ops.Views;
 import fulgur.tensor.Tensor;
@@ -10,9 +9,10 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * Sparse mixture-of-experts dispatch as ops: grouping routed tokens by expert ({@link #dispatch}) and the grouped
- * expert linear map ({@link #groupedLinear}), each on the device's {@link MoeKernels} where it has them, composed
- * otherwise (a counting sort on the host; one matrix product per expert).
+ * Sparse mixture-of-experts as ops: the whole layer on the device's {@link MoeKernels} ({@link #layer}: routing,
+ * grouping and the experts' products with no host reads), and the composed pieces of the layer for devices and
+ * arguments without them: grouping routed tokens by expert ({@link #dispatch}, a counting sort on the host) and the
+ * grouped expert linear map ({@link #groupedLinear}, one matrix product per expert).
  */
 public final class Moe {
     private Moe() {}
@@ -48,12 +48,11 @@ public final class Moe {
             throw new IllegalArgumentException("moe.dispatch: expected integer expert ids [N, k] and experts ≥ 1, got " + topk.describe() + " and "
                     + experts);
         }
-        MoeKernels kn = Kernels.find(MoeKernels.class, topk.device());
-        return kn != null ? kn.dispatch(topk, experts) : countingSort(topk, experts);
+        return countingSort(topk, experts);
     }
 
-    /** The composed dispatch: the ids read to the host and counting-sorted there. */
-    static Dispatch countingSort(Tensor topk, int experts) {
+    /** The ids read to the host and counting-sorted there. */
+    private static Dispatch countingSort(Tensor topk, int experts) {
         int n = topk.size(0), k = topk.size(1);
         long[] picked = topk.toLongArray();
         int[] counts = new int[experts];
@@ -100,26 +99,42 @@ public final class Moe {
         if (total != rows.size(0)) {
             throw new IllegalArgumentException(op + ": counts " + Arrays.toString(counts) + " add up to " + total + ", rows has " + rows.size(0));
         }
-        MoeKernels kn = Kernels.find(MoeKernels.class, rows.device());
-        if (kn == null) {
-            List<Tensor> outs = new ArrayList<>();
-            int at = 0;
-            for (int e = 0; e < weights.length; e++) {
-                if (counts[e] > 0) {
-                    outs.add(LinearAlgebra.linear(Views.narrow(rows, 0, at, counts[e]), weights[e], null));
-                }
-                at += counts[e];
+        List<Tensor> outs = new ArrayList<>();
+        int at = 0;
+        for (int e = 0; e < weights.length; e++) {
+            if (counts[e] > 0) {
+                outs.add(LinearAlgebra.linear(Views.narrow(rows, 0, at, counts[e]), weights[e], null));
             }
-            if (outs.isEmpty()) {
-                return Tensor.zeros(rows.dtype(), rows.device(), 0, weights[0].size(0));
-            }
-            return outs.size() == 1 ? outs.get(0) : Views.concat(0, outs.toArray(Tensor[]::new));
+            at += counts[e];
         }
-        Tensor out = kn.groupedLinear(rows, counts, weights);
-        Tensor[] inputs = new Tensor[weights.length + 1];
-        inputs[0] = rows;
-        System.arraycopy(weights, 0, inputs, 1, weights.length);
-        int[] c = counts.clone();
-        return Autograd.record(op, out, inputs, g -> kn.groupedLinearBackward(rows, c, weights, g));
+        if (outs.isEmpty()) {
+            return Tensor.zeros(rows.dtype(), rows.device(), 0, weights[0].size(0));
+        }
+        return outs.size() == 1 ? outs.get(0) : Views.concat(0, outs.toArray(Tensor[]::new));
+    }
+
+    /** The layer's output [N, D] (in the graph) and the per-expert pair counts (i32 [E] on the device). */
+    public record Layer(Tensor out, Tensor counts) {}
+
+    /**
+     * The whole layer on {@code kernels} (see {@link MoeKernels}): x [N, D], router logits [N, E], stacked expert
+     * weights w1, w3 [E, F, D] and w2 [E, D, F]. Gradients flow to x, the logits and the three weights.
+     */
+    public static Layer layer(MoeKernels kernels, Tensor x, Tensor logits, Tensor w1, Tensor w3, Tensor w2, MoeKernels.Routing routing) {
+        String op = "moe.layer";
+        for (Tensor t : new Tensor[] {x, logits, w1, w3, w2}) {
+            t.checkAlive(op);
+        }
+        int n = x.size(0), d = x.size(1), e = logits.size(1), f = w1.size(1);
+        if (x.ndim() != 2 || logits.ndim() != 2 || logits.size(0) != n || w1.ndim() != 3 || !Arrays.equals(w1.shape(), new int[] {e, f, d})
+                || !Arrays.equals(w3.shape(), w1.shape()) || !Arrays.equals(w2.shape(), new int[] {e, d, f}) || routing.topK() > e) {
+            throw new IllegalArgumentException(op + ": expected x [N, D], logits [N, E], w1 and w3 [E, F, D], w2 [E, D, F] and top-k ≤ E, got "
+                    + x.describe() + ", " + logits.describe() + ", " + w1.describe() + ", " + w3.describe() + ", " + w2.describe() + " and top-"
+                    + routing.topK());
+        }
+        MoeKernels.Forward fwd = kernels.forward(x, logits, w1, w3, w2, routing, Autograd.needsGrad(x, logits, w1, w3, w2));
+        Tensor out = Autograd.record(op, fwd.out(), new Tensor[] {x, logits, w1, w3, w2},
+                g -> kernels.backward(x, logits, w1, w3, w2, routing, fwd, g));
+        return new Layer(out, fwd.counts());
     }
 }

@@ -121,6 +121,25 @@ class RopeTest {
         }
     }
 
+    /**
+     * One offset reads the device-kept tables (grown as positions rise); per-row offsets and positions past the kept
+     * range build them per call: the same values either way.
+     */
+    @Test
+    void keptTablesEqualTablesBuiltPerCall() {
+        try (Scope s = Scope.open()) {
+            Rope rope = new Rope(8, 8, 10000);
+            Tensor x = new Rng(7).normal(DType.F64, 0, 1, 2, 5, 3, 8);
+            for (long offset : new long[] {0, 300, 4000, Rope.CACHED_POSITIONS - 5}) {
+                double[] kept = rope.apply(x, offset).toDoubleArray();
+                double[] perCall = rope.apply(x, new long[] {offset, offset}).toDoubleArray();
+                assertThat(kept).containsExactly(perCall);
+            }
+            double[] beyond = rope.apply(x, Rope.CACHED_POSITIONS).toDoubleArray();
+            assertThat(beyond).containsExactly(rope.apply(x, new long[] {Rope.CACHED_POSITIONS, Rope.CACHED_POSITIONS}).toDoubleArray());
+        }
+    }
+
     @Test
     void badArgumentsAreNamed() {
         assertThatThrownBy(() -> new Rope(8, 5, 10000)).hasMessageContaining("rotaryDim");

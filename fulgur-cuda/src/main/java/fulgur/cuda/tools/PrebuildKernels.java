@@ -21,13 +21,19 @@ import java.util.TreeMap;
 public final class PrebuildKernels {
   private PrebuildKernels() {}
 
-  /** The modules the CUDA backend and the lightning kernels load. */
+  /** The modules the CUDA backend, the lightning kernels and the op-family kernels (gla, lightnet, lcsm, conv, attention, moe) load. */
   public static List<Map<String, String>> modules() {
     List<Map<String, String>> out = new ArrayList<>();
     for (String f : new String[] {"tensor.cu", "nn.cu", "lightning_generic.cu", "util.cu"}) out.add(Map.of("file", f));
     for (int dk : new int[] {64, 128}) {
       for (int dv : new int[] {64, 128}) out.add(Map.of("file", "lightning.cu", "DK", Integer.toString(dk), "DV", Integer.toString(dv)));
     }
+    for (int d : new int[] {32, 64, 96, 128, 256}) out.add(Map.of("file", "flash_attn.cu", "HD", Integer.toString(d)));
+    for (int d : new int[] {64, 128}) out.add(Map.of("file", "flash_attn_sm90.cu", "HD", Integer.toString(d)));
+    out.add(Map.of("file", "moe.cu"));
+    for (int dk : new int[] {64, 128}) out.add(Map.of("file", "gla.cu", "DK", Integer.toString(dk)));
+    for (String f : new String[] {"gla_aux.cu", "gla_recurrent.cu", "lightnet.cu", "conv.cu"}) out.add(Map.of("file", f));
+    for (int kpt : new int[] {4, 8}) out.add(Map.of("file", "lcsm.cu", "KPT", Integer.toString(kpt)));
     return out;
   }
 

@@ -324,6 +324,76 @@ extern "C" __global__ void nn_sum_splits(const double* part, int splits, int off
   }
 }
 
+// ------------------------------------------------------------------------------------------ RMSNorm then a gate
+// y = x·rstd·gain ⊙ act(z), act 0 none, 1 SiLU, 2 sigmoid (fla's FusedRMSNormGated); rstd per row as nn_rmsnorm.
+// The backward writes dx and dz in one pass per row; the gain's gradient Σ_rows dy·act(z)·x̂ goes through column
+// partials (nn_rmsnorm_gated_param_partial, then nn_sum_splits).
+static __device__ __forceinline__ double gate_act(double z, int act, double* dact) {
+  if (act == 0) { *dact = 1; return z; }
+  double s = z >= 0 ? 1 / (1 + exp(-z)) : exp(z) / (1 + exp(z));
+  if (act == 1) { *dact = s * (1 + z * (1 - s)); return z * s; }
+  *dact = s * (1 - s);
+  return s;
+}
+
+extern "C" __global__ void nn_rmsnorm_gated(const void* x, int xt, const void* gain, int gnt, const void* z, int zt, int act, void* y, int yt,
+    void* rstd, int rt, long long rows, int cols, double eps) {
+  __shared__ double sc[32];
+  for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+    i64 base = r * cols;
+    double ss = 0;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) { double v = ld_d(x, xt, base + c); ss += v * v; }
+    ss = block_sum<double>(ss, sc);
+    double inv = 1.0 / sqrt(ss / cols + eps);
+    if (threadIdx.x == 0) st_d(rstd, rt, r, inv);
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+      double v = ld_d(x, xt, base + c) * inv, da;
+      if (gain) v *= ld_d(gain, gnt, c);
+      st_d(y, yt, base + c, v * gate_act(ld_d(z, zt, base + c), act, &da));
+    }
+  }
+}
+
+// dx = inv·(gy − x̂·mean(gy·x̂)) with gy = dy·act(z)·gain, dz = dy·x̂·gain·act'(z)
+extern "C" __global__ void nn_rmsnorm_gated_bwd(const void* x, int xt, const void* gain, int gnt, const void* z, int zt, int act, const void* rstd,
+    int rt, const void* dy, int dyt, void* dx, int dxt, void* dz, int dzt, long long rows, int cols) {
+  __shared__ double sc[32];
+  for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+    i64 base = r * cols;
+    double inv = ld_d(rstd, rt, r);
+    double dot = 0;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+      double da, w = gain ? ld_d(gain, gnt, c) : 1.0;
+      double gy = ld_d(dy, dyt, base + c) * gate_act(ld_d(z, zt, base + c), act, &da) * w;
+      dot += gy * ld_d(x, xt, base + c) * inv;
+    }
+    dot = block_sum<double>(dot, sc) / cols;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+      double da, w = gain ? ld_d(gain, gnt, c) : 1.0;
+      double g = ld_d(dy, dyt, base + c), xh = ld_d(x, xt, base + c) * inv;
+      double a = gate_act(ld_d(z, zt, base + c), act, &da);
+      st_d(dx, dxt, base + c, inv * (g * a * w - xh * dot));
+      st_d(dz, dzt, base + c, g * xh * w * da);
+    }
+  }
+}
+
+// part[s][c] = Σ_{rows of split s} dy·act(z)·x̂; one thread per column, as nn_norm_param_partial
+extern "C" __global__ void nn_rmsnorm_gated_param_partial(const void* x, int xt, const void* z, int zt, int act, const void* rstd, int rt,
+    const void* dy, int dyt, long long rows, int cols, int splits, double* part) {
+  int s = blockIdx.y;
+  i64 chunk = (rows + splits - 1) / splits;
+  i64 r0 = s * chunk, r1 = min(rows, r0 + chunk);
+  for (i64 c = blockIdx.x * (i64)blockDim.x + threadIdx.x; c < cols; c += (i64)gridDim.x * blockDim.x) {
+    double a = 0;
+    for (i64 r = r0; r < r1; r++) {
+      double da;
+      a += ld_d(dy, dyt, r * cols + c) * gate_act(ld_d(z, zt, r * cols + c), act, &da) * ld_d(x, xt, r * cols + c) * ld_d(rstd, rt, r);
+    }
+    part[(i64)s * cols + c] = a;
+  }
+}
+
 // ------------------------------------------------------------------------------------------ vectorised RMSNorm (f32/bf16)
 // Contiguous rows with cols % 4 == 0; x, gain (or null), y, dy of one dtype T; rstd f32. f32 math per element,
 // f64 row sums (the CPU backend's results to f32 rounding).
@@ -457,6 +527,78 @@ extern "C" __global__ void nn_silu_mul_bwd_f(const void* g, int gt, const void* 
 extern "C" __global__ void nn_silu_mul_bwd_d(const void* g, int gt, const void* u, int ut, const void* dy, int dyt, void* dg, int dgt, void* du,
                                              int dut, long long n) {
   silu_mul_bwd_body<double>(g, gt, u, ut, dy, dyt, dg, dgt, du, dut, n);
+}
+
+// ------------------------------------------------------------------ log decay of a forget gate (GLA)
+// From a gate's pre-activation f [rows, d] (contiguous, any floating dtype) and an optional lower bound beta [d] in
+// [0, 1): L = logaddexp(log beta, log1p(-beta) + log sigmoid(f)) (log sigmoid(f) without beta), the log decay
+// g = L / tau (written as gt: f32, or f64 for f64 f) and the key k = 1 - e^g = -expm1(g) (written as kt, f's dtype).
+// C is float (double for f64). Every exponent is of a non-positive number.
+template <typename C>
+static __device__ __forceinline__ C log_sig(C x) { return -((x < (C)0 ? -x : (C)0) + log1p(exp(-fabs(x)))); }
+
+template <typename C>
+static __device__ __forceinline__ C gate_log(C x, const void* beta, int bt, i64 c, C* wc, C* eb) {
+  C ls = log_sig(x);
+  if (!beta) return ls;
+  C b = ld_c<C>(beta, bt, c);
+  C a = log(b), cc = log1p(-b) + ls;
+  C l = fmax(a, cc) + log1p(exp(-fabs(a - cc)));
+  if (wc) *wc = exp(cc - l);  // (1 - beta) sigmoid(f) / (beta + (1 - beta) sigmoid(f))
+  if (eb) *eb = exp(-l);      // 1 / (beta + (1 - beta) sigmoid(f))
+  return l;
+}
+
+template <typename C>
+static __device__ void log_decay_body(const void* f, int ft, const void* beta, int bt, C invTau, void* g, int gt, void* k, int kt, i64 n, int d) {
+  for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
+    C l = gate_log<C>(ld_c<C>(f, ft, i), beta, bt, i % d, nullptr, nullptr) * invTau;
+    st_c<C>(g, gt, i, l);
+    st_c<C>(k, kt, i, -expm1(l));
+  }
+}
+extern "C" __global__ void nn_log_decay_f(const void* f, int ft, const void* beta, int bt, double invTau, void* g, int gt, void* k, int kt,
+                                          long long n, int d) {
+  log_decay_body<float>(f, ft, beta, bt, (float)invTau, g, gt, k, kt, n, d);
+}
+extern "C" __global__ void nn_log_decay_d(const void* f, int ft, const void* beta, int bt, double invTau, void* g, int gt, void* k, int kt,
+                                          long long n, int d) {
+  log_decay_body<double>(f, ft, beta, bt, invTau, g, gt, k, kt, n, d);
+}
+
+// Backward: u = (dg - e^g dk) / tau (either gradient may be null), df = u (1 - sigmoid(f)) [e^(log1p(-beta) + log sigmoid(f)
+// - L) with beta], and with beta the column partials part[s][c] = sum over split s's rows of u (1 - sigmoid(f)) e^-L
+// (dbeta, summed by nn_sum_splits). One thread per column and split, as nn_norm_param_partial.
+template <typename C>
+static __device__ void log_decay_bwd_body(const void* f, int ft, const void* beta, int bt, C invTau, const void* dg, int dgt, const void* dk,
+                                          int dkt, void* df, int dft, i64 rows, int d, int splits, double* part) {
+  int s = blockIdx.y;
+  i64 chunk = (rows + splits - 1) / splits;
+  i64 r0 = s * chunk, r1 = min(rows, r0 + chunk);
+  for (i64 c = blockIdx.x * (i64)blockDim.x + threadIdx.x; c < d; c += (i64)gridDim.x * blockDim.x) {
+    double acc = 0;
+    for (i64 r = r0; r < r1; r++) {
+      i64 i = r * d + c;
+      C x = ld_c<C>(f, ft, i);
+      C wc = 1, eb = 0;
+      C l = gate_log<C>(x, beta, bt, c, &wc, &eb) * invTau;
+      C u = dg ? ld_c<C>(dg, dgt, i) : (C)0;
+      if (dk) u -= exp(l) * ld_c<C>(dk, dkt, i);
+      u *= invTau;
+      C sn = exp(log_sig(-x));  // 1 - sigmoid(f)
+      st_c<C>(df, dft, i, u * wc * sn);
+      if (beta) acc += (double)(u * sn * eb);
+    }
+    if (part) part[(i64)s * d + c] = acc;
+  }
+}
+extern "C" __global__ void nn_log_decay_bwd_f(const void* f, int ft, const void* beta, int bt, double invTau, const void* dg, int dgt,
+                                              const void* dk, int dkt, void* df, int dft, long long rows, int d, int splits, double* part) {
+  log_decay_bwd_body<float>(f, ft, beta, bt, (float)invTau, dg, dgt, dk, dkt, df, dft, rows, d, splits, part);
+}
+extern "C" __global__ void nn_log_decay_bwd_d(const void* f, int ft, const void* beta, int bt, double invTau, const void* dg, int dgt,
+                                              const void* dk, int dkt, void* df, int dft, long long rows, int d, int splits, double* part) {
+  log_decay_bwd_body<double>(f, ft, beta, bt, invTau, dg, dgt, dk, dkt, df, dft, rows, d, splits, part);
 }
 
 // ------------------------------------------------------------------ weight-only int8 products

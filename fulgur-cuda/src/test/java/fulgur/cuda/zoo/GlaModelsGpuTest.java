@@ -25,9 +25,10 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
- * Gated linear attention and the models on it (HGRN2, MetaLA) on the GPU, where they run the composed form (CUDA has
- * no {@code GlaKernels} or {@code GlaIntraKernels} yet): the op's output, final state and gradients, and a model's
- * loss and every parameter gradient, against the CPU (fused intra-chunk kernel), in f32.
+ * Gated linear attention and the models on it (HGRN2, MetaLA) on the GPU in f32, where the CUDA {@code GlaKernels} take
+ * their exact f32 path: the op's output, final state and gradients, and a model's loss and every parameter gradient,
+ * against the CPU (the composed form with its fused intra-chunk kernel). bf16: {@code CudaGlaGpuTest},
+ * {@code ZooBf16GpuTest}.
  */
 @Tag("gpu")
 class GlaModelsGpuTest {

@@ -15,14 +15,15 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
- * LightNet on the GPU: the CUDA backend has no fused kernel, so {@link LightNet#apply} composes the chunked form from
- * other ops there; it must match the CPU kernel in output, final state and every gradient (initial state included).
+ * LightNet on the GPU in f32 ({@link LightNet#apply} takes the CUDA kernels' exact f32 path): it must match the CPU
+ * kernel in output, final state and every gradient (initial state included). The bf16 path and the composed form on
+ * CUDA: {@code CudaLightNetGpuTest}.
  */
 @Tag("gpu")
 class LightNetGpuTest {
 
   @Test
-  void composedGpuFormMatchesTheCpuKernel() {
+  void gpuMatchesTheCpuKernel() {
     gpu();
     try (Scope s = Scope.open("lightnet-gpu")) {
       int b = 2, t = 77, h = 3, dk = 16, dv = 24;

@@ -23,8 +23,9 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
- * The MoE feed-forward and the LCSM model on the GPU (through the backends' default, composed kernels) against the
- * CPU: output or loss, and every parameter gradient, f32.
+ * The MoE feed-forward and the LCSM model on the GPU in f32 against the CPU: output or loss, and every parameter
+ * gradient. In f32 the MoE layer is composed on CUDA (its kernels take bf16: {@code CudaMoeGpuTest}); the LCSM scan
+ * takes the CUDA kernel.
  */
 @Tag("gpu")
 class MoeLcsmGpuTest {

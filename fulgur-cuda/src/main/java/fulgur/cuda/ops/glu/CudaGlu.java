@@ -16,7 +16,10 @@ public final class CudaGlu implements GluKernels {
   public static CudaGlu on(Device device) { return new CudaGlu(CudaBackend.of(device).gpu()); }
 
   @Override
-  public Tensor siluMul(Tensor gate, Tensor up) { return CudaNn.siluMul(g, gate, up); }
+  public Tensor siluMul(Tensor gate, Tensor up) {
+    fulgur.cuda.ops.KernelChoice.note("glu", true, "silu(gate)·up in one pass (" + gate.dtype() + ")");
+    return CudaNn.siluMul(g, gate, up);
+  }
 
   @Override
   public Tensor[] siluMulBackward(Tensor gate, Tensor up, Tensor dy) { return CudaNn.siluMulBackward(g, gate, up, dy); }

@@ -102,7 +102,10 @@ public final class CudaLightning implements LightningKernels {
     int[] oShape = {b, t, h, dv};
     int[] sShape = {n, h, dk, dv};
     Tensor sl = slopes(slopes);
-    if (tensorCores(q, k, v, cuSeqlens)) {
+    boolean tcs = tensorCores(q, k, v, cuSeqlens);
+    fulgur.cuda.ops.KernelChoice.note("lightning", true, (tcs ? "on tensor cores (" : "exact f32 (") + q.dtype() + ", dk " + dk + ", dv " + dv
+        + (cuSeqlens == null ? "" : ", packed sequences") + ")");
+    if (tcs) {
       LightningAttention.Shape s = new LightningAttention.Shape(b, t, h, dk, dv);
       Tensor qc = g.contiguous(op, q), kc = g.contiguous(op, k), vc = g.contiguous(op, v);
       Tensor s0c = s0 == null ? null : g.contiguousAs(op, s0, DType.F32);
