@@ -4,13 +4,16 @@ import fulgur.io.AtomicFiles;
 import fulgur.io.ModelDirectoryWriter;
 import fulgur.io.safetensors.TensorIo;
 import fulgur.models.LanguageModel;
+import fulgur.models.hf.ModelDirectory;
 import fulgur.models.hf.ReferenceCheckpoint;
 import fulgur.nn.Int8Weights;
 import fulgur.tensor.DType;
 import fulgur.tensor.Scope;
+import fulgur.tokenizer.TokenizerFiles;
 import fulgur.train.Checkpoint;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -41,7 +44,7 @@ public final class ConvertCommand implements Callable<Integer> {
     String maxShardSize;
 
     @Option(names = "--overwrite", description = "Also write into an existing directory that fulgur did not write: its model files "
-            + "(config.json, model*.safetensors, the shard index) are replaced, every other file is kept.")
+            + "(config.json, model*.safetensors, the shard index, and the tokenizer's files where IN has them) are replaced, every other file is kept.")
     boolean overwrite;
 
     @Option(names = "--quantize", defaultValue = "none", description = "none, or int8: weight-only int8 for every linear layer, one f32 scale per output channel "
@@ -64,15 +67,16 @@ public final class ConvertCommand implements Callable<Integer> {
         checkPlaces(in, out);
         try (Scope s = Scope.open()) {
             ModelDirectoryWriter.requireWritable(out, overwrite); // before loading: refuse early
+            List<Path> tokenizerFiles = TokenizerFiles.in(ModelDirectory.tokenizerRoot(in));
             try (LanguageModel model = ReferenceCheckpoint.load(in)) {
                 long before = weightBytes(model);
                 if (int8) {
                     Int8Weights.quantizeLinears(model.module());
                 }
                 if (layout.equals("reference")) {
-                    ReferenceCheckpoint.save(model, out, d, shard, overwrite);
+                    ReferenceCheckpoint.save(model, out, d, shard, overwrite, tokenizerFiles);
                 } else {
-                    saveFulgur(model, out, d, overwrite);
+                    saveFulgur(model, out, d, overwrite, tokenizerFiles);
                 }
                 System.out.printf("%s (%,d parameters) → %s (%s layout%s%s)%n", model.describe(), model.parameterCount(), out.toAbsolutePath(), layout,
                         d == null ? "" : ", " + d.name().toLowerCase(Locale.ROOT), int8 ? ", int8 linear layers" : "");
@@ -123,7 +127,7 @@ public final class ConvertCommand implements Callable<Integer> {
         return existing == null ? abs : existing.toRealPath().resolve(existing.relativize(abs));
     }
 
-    private static void saveFulgur(LanguageModel model, Path out, DType d, boolean overwrite) throws Exception {
+    private static void saveFulgur(LanguageModel model, Path out, DType d, boolean overwrite, List<Path> tokenizerFiles) throws Exception {
         var state = model.module().stateDict();
         if (d != null) {
             var cast = new java.util.LinkedHashMap<String, fulgur.tensor.Tensor>();
@@ -134,6 +138,7 @@ public final class ConvertCommand implements Callable<Integer> {
         ModelDirectoryWriter.write(out, overwrite, "fulgur convert", fresh -> {
             TensorIo.save(fresh.resolve(Checkpoint.MODEL), weights, Map.of("format", "pt"));
             AtomicFiles.writeString(fresh.resolve(Checkpoint.CONFIG), model.configJson());
+            TokenizerFiles.copy(tokenizerFiles, fresh);
         });
     }
 

@@ -8,9 +8,11 @@ import fulgur.data.TokenShards;
 import fulgur.data.TokenStream;
 import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
-import fulgur.tokenizer.BpeTokenizer;
+import fulgur.models.hf.ModelDirectory;
 import fulgur.tokenizer.ByteTokenizer;
 import fulgur.tokenizer.Tokenizer;
+import fulgur.tokenizer.TokenizerFiles;
+import fulgur.tokenizer.Tokenizers;
 import fulgur.train.DataSource;
 import fulgur.train.DataSources;
 import fulgur.train.Evaluator;
@@ -35,23 +37,27 @@ final class DataOptions {
     @Option(names = "--task", description = "A built-in task instead of data: mqar, or avvp-synthetic (audio-visual video parsing, for --model leap).")
     String task;
 
-    @Option(names = "--tokenizer", defaultValue = "byte", description = "byte, or a Hugging Face tokenizer.json. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--tokenizer", description = "byte, a Hugging Face tokenizer.json (BPE, Unigram, WordPiece) or a SentencePiece tokenizer.model. "
+            + "Default: the tokenizer of --init's model, else byte.")
     String tokenizer;
 
+    /** The model directory whose tokenizer is the default ({@code --init}), or null. */
+    Path tokenizerDefaultFrom;
+
     @Option(names = "--val-fraction", defaultValue = "0.1", description = "Held-out fraction of text data. Default: ${DEFAULT-VALUE}.")
-    double valFraction;
+    double valFraction = 0.1;
 
     @Option(names = "--eval-batches", defaultValue = "8", description = "Batches per evaluation (text data; 0 = no evaluation). Default: ${DEFAULT-VALUE}.")
-    int evalBatches;
+    int evalBatches = 8;
 
     @Option(names = "--mqar-vocab", defaultValue = "64", description = "MQAR vocabulary. Default: ${DEFAULT-VALUE}.")
-    int mqarVocab;
+    int mqarVocab = 64;
 
     @Option(names = "--mqar-pairs", defaultValue = "8", description = "MQAR key-value pairs per sequence. Default: ${DEFAULT-VALUE}.")
-    int mqarPairs;
+    int mqarPairs = 8;
 
     /** What a run trains on. */
-    record Prepared(Tokenizer tokenizer, int vocab, DataSource train, Evaluator eval, String description, Path tokenizerFile) {}
+    record Prepared(Tokenizer tokenizer, int vocab, DataSource train, Evaluator eval, String description, List<Path> tokenizerFiles, String tokenizerSource) {}
 
     boolean isMqar() {
         return task != null && task.equalsIgnoreCase("mqar");
@@ -110,10 +116,9 @@ final class DataOptions {
             }
             Batch held = mqar.batch(seed + 1_000_003, 0, (int) heldRows);
             return new Prepared(null, mqarVocab, DataSources.mqar(mqar, seed, batch), mqarEvaluator(held, mqarVocab),
-                    "MQAR: vocabulary " + mqarVocab + ", " + mqarPairs + " key-value pairs, length " + seqLen, null);
+                    "MQAR: vocabulary " + mqarVocab + ", " + mqarPairs + " key-value pairs, length " + seqLen, List.of(), null);
         }
         Tokenizer tok = tokenizer();
-        Path tokFile = tokenizer.equals("byte") ? null : Path.of(tokenizer);
         TokenStream trainTokens;
         TokenStream valTokens;
         String what;
@@ -139,18 +144,34 @@ final class DataOptions {
             }
         }
         return new Prepared(tok, tok.vocabSize(), DataSources.packed(trainTokens, batch, seqLen, seed), val.isEmpty() ? null : Trainer.lossOn(val, seqChunk), what,
-                tokFile);
+                tokenizerFiles(), tokenizerSource());
     }
 
+    /** The tokenizer: --tokenizer, else --init's model's (its files, or byte-level when it has none), else byte-level. */
     Tokenizer tokenizer() throws IOException {
-        if (tokenizer.equals("byte")) {
-            return ByteTokenizer.withEndOfText();
+        if (tokenizer == null) {
+            return tokenizerDefaultFrom != null ? ModelDirectory.tokenizer(tokenizerDefaultFrom) : ByteTokenizer.withEndOfText();
         }
-        Path p = Path.of(tokenizer);
-        if (!Files.isRegularFile(p)) {
-            throw new IllegalArgumentException("--tokenizer: expected 'byte' or a tokenizer.json file, got '" + tokenizer + "'");
+        return Tokenizers.parse(tokenizer, "--tokenizer");
+    }
+
+    /** The tokenizer's files, which every checkpoint of the run carries (none for byte-level). */
+    List<Path> tokenizerFiles() {
+        if (tokenizer == null) {
+            return tokenizerDefaultFrom == null ? List.of() : TokenizerFiles.in(ModelDirectory.tokenizerRoot(tokenizerDefaultFrom));
         }
-        return BpeTokenizer.fromJson(p);
+        return tokenizer.equals(Tokenizers.BYTE) ? List.of() : TokenizerFiles.companions(Path.of(tokenizer));
+    }
+
+    /** Where the tokenizer comes from, for messages. */
+    String tokenizerSource() {
+        if (tokenizer != null) {
+            return tokenizer.equals(Tokenizers.BYTE) ? "the byte-level tokenizer (--tokenizer byte)" : "the tokenizer " + tokenizer;
+        }
+        if (tokenizerDefaultFrom != null && ModelDirectory.tokenizerRoot(tokenizerDefaultFrom) != null) {
+            return "the tokenizer of " + ModelDirectory.tokenizerRoot(tokenizerDefaultFrom);
+        }
+        return tokenizerDefaultFrom != null ? "the byte-level tokenizer (" + tokenizerDefaultFrom + " has no tokenizer files)" : "the byte-level tokenizer";
     }
 
     /** MQAR recall accuracy (over queried positions) and loss on a fixed held-out batch. */

@@ -17,7 +17,6 @@ import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.List;
 
@@ -36,6 +35,7 @@ final class DistTrain {
                 throw new IllegalArgumentException("the local backend runs all " + world + " ranks as threads of this one process, but this process was started as rank "
                         + env.rank() + " of " + env.worldSize() + " (" + env.source() + "); use --backend nccl under 'fulgur launch', or drop the launcher");
             }
+            data.tokenizerDefaultFrom = modelOpts.init;
             // all ranks are threads of this process: it holds the output directory for rank 0, which alone writes there
             try (DirectoryLock lock = DirectoryLock.acquire(out, "train", System.out::println)) {
                 DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed(), seqChunk);
@@ -50,7 +50,7 @@ final class DistTrain {
                             System.out.printf("model: %s, %,d parameters (one replica per rank)%n", model.describe(), model.parameterCount());
                         }
                         DistributedTrainer t = trainer(pg, par, model, cfg, shared.forRank(pg.rank()), pg.rank() == 0 ? p.eval() : null, out,
-                                pg.rank() == 0 ? System.out : quiet).allowChangedSettings(allowChanges)
+                                pg.rank() == 0 ? System.out : quiet).allowChangedSettings(allowChanges).checkpointCompanions(p.tokenizerFiles())
                                 .sequenceChunk(seqChunk);
                         return (pg.rank() == 0 ? t.outputLock(lock) : t).run(resume);
                     }
@@ -69,6 +69,7 @@ final class DistTrain {
         try (DirectoryLock lock = leader ? DirectoryLock.acquire(out, "train", System.out::println) : null;
              TcpStore store = Rendezvous.join(env, timeout);
              NcclProcessGroup pg = NcclProcessGroup.create(store, env.rank(), env.worldSize(), env.localRank(), timeout)) {
+            data.tokenizerDefaultFrom = modelOpts.init;
             DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed(), seqChunk);
             String mc = modelConfig(modelOpts, p, out, resume, cfg.seed());
             o.println("data: " + p.description());
@@ -87,6 +88,7 @@ final class DistTrain {
                 }
                 o.printf("model: %s, %,d parameters; %s%n", model.describe(), model.parameterCount(), where);
                 DistributedTrainer t = trainer(pg, par, model, cfg, GlobalBatches.own(p.train()), leader ? p.eval() : null, out, o).allowChangedSettings(allowChanges)
+                        .checkpointCompanions(p.tokenizerFiles())
                         .sequenceChunk(seqChunk);
                 r = (leader ? t.outputLock(lock) : t).run(resume);
             }
@@ -110,8 +112,8 @@ final class DistTrain {
 
     private static void copyTokenizer(DataOptions.Prepared p, Path out) throws java.io.IOException {
         Files.createDirectories(out);
-        if (p.tokenizerFile() != null) {
-            Files.copy(p.tokenizerFile(), out.resolve("tokenizer.json"), StandardCopyOption.REPLACE_EXISTING);
+        if (!p.tokenizerFiles().isEmpty()) {
+            fulgur.tokenizer.TokenizerFiles.copy(p.tokenizerFiles(), out);
         }
     }
 

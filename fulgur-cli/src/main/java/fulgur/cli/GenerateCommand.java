@@ -4,10 +4,8 @@ import fulgur.generate.Generator;
 import fulgur.models.hf.ModelDirectory;
 import fulgur.models.hf.ReferenceCheckpoint;
 import fulgur.models.LanguageModel;
-import fulgur.tokenizer.BpeTokenizer;
-import fulgur.tokenizer.ByteTokenizer;
 import fulgur.tokenizer.Tokenizer;
-import java.nio.file.Files;
+import fulgur.tokenizer.Tokenizers;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -46,19 +44,16 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or cuda:N. Default: ${DEFAULT-VALUE}.")
     String device;
 
-    @Option(names = "--tokenizer", description = "byte or a tokenizer.json (default: DIR/tokenizer.json if present, else byte).")
+    @Option(names = "--tokenizer", description = "byte, a tokenizer.json or a SentencePiece tokenizer.model (default: the model directory's tokenizer, else byte).")
     String tokenizer;
 
     @Override
     public Integer call() throws Exception {
-        Tokenizer tok = tokenizer();
         try (LanguageModel model = ReferenceCheckpoint.load(dir)) {
+            Tokenizer tok = tokenizer(dir, tokenizer, model.vocabSize());
             fulgur.tensor.Device d = fulgur.tensor.Device.parse(device);
             if (d.kind() != fulgur.tensor.Device.Kind.CPU) {
                 model.module().to(d);
-            }
-            if (tok.vocabSize() > model.vocabSize()) {
-                throw new IllegalArgumentException("tokenizer has " + tok.vocabSize() + " tokens but the model only " + model.vocabSize());
             }
             Generator.Settings settings = new Generator.Settings(maxTokens, temperature, topK, topP, seed, stop);
             System.out.print(prompt);
@@ -78,17 +73,16 @@ public final class GenerateCommand implements Callable<Integer> {
         return 0;
     }
 
-    private Tokenizer tokenizer() throws Exception {
-        String t = tokenizer;
-        if (t == null) {
-            return ModelDirectory.tokenizer(dir);
+    /**
+     * The tokenizer for the model in {@code dir}: {@code --tokenizer} if given, else the directory's; checked against the
+     * model's vocabulary (what generate, eval and the other commands that read a model directory share).
+     */
+    static Tokenizer tokenizer(Path dir, String option, int modelVocab) throws java.io.IOException {
+        if (option == null) {
+            return ModelDirectory.tokenizer(dir, modelVocab);
         }
-        if (t.equals("byte")) {
-            return ByteTokenizer.withEndOfText();
-        }
-        if (!Files.isRegularFile(Path.of(t))) {
-            throw new IllegalArgumentException("--tokenizer: expected 'byte' or a tokenizer.json file, got '" + t + "'");
-        }
-        return BpeTokenizer.fromJson(Path.of(t));
+        Tokenizer tok = Tokenizers.parse(option, "--tokenizer");
+        ModelDirectory.checkVocabulary(tok, modelVocab, "the tokenizer " + option);
+        return tok;
     }
 }

@@ -4,12 +4,11 @@ import fulgur.cli.report.RunReport;
 import fulgur.io.DirectoryLock;
 import fulgur.models.Architectures;
 import fulgur.models.LanguageModel;
+import fulgur.models.hf.ModelDirectory;
 import fulgur.train.Checkpoint;
 import fulgur.train.TrainConfig;
 import fulgur.train.Trainer;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -123,6 +122,7 @@ public final class TrainCommand implements Callable<Integer> {
     static Trainer.Result run(DataOptions data, ModelOptions modelOpts, TrainConfig cfg, Path out, boolean resume, boolean allowChanges, Double timeLimitMinutes,
             fulgur.tensor.DType precision, boolean cudaGraph, int seqChunk, boolean checkpointActivations) throws Exception {
         fulgur.tensor.Device device = modelOpts.device();
+        data.tokenizerDefaultFrom = modelOpts.init;
         // taken before anything is written under OUT: a second run on the same directory stops here
         try (DirectoryLock lock = DirectoryLock.acquire(out, "train", System.out::println)) {
             DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed(), seqChunk);
@@ -134,12 +134,13 @@ public final class TrainCommand implements Callable<Integer> {
                     System.out.println("device: " + device);
                 }
                 System.out.printf("model: %s, %,d parameters%n", model.describe(), model.parameterCount());
-                if (p.tokenizerFile() != null) {
-                    Files.copy(p.tokenizerFile(), out.resolve("tokenizer.json"), StandardCopyOption.REPLACE_EXISTING);
+                if (p.tokenizer() != null) {
+                    ModelDirectory.checkVocabulary(p.tokenizer(), model.vocabSize(), p.tokenizerSource());
                 }
                 RunReport report = new RunReport(System.out, "fulgur training loss");
                 Trainer trainer = new Trainer(model, cfg, p.train(), p.eval(), out, System.out).listener(report).precision(precision).cudaGraph(cudaGraph)
-                        .outputLock(lock).allowChangedSettings(allowChanges).sequenceChunk(seqChunk).checkpointActivations(checkpointActivations);
+                        .outputLock(lock).allowChangedSettings(allowChanges).checkpointCompanions(p.tokenizerFiles())
+                        .sequenceChunk(seqChunk).checkpointActivations(checkpointActivations);
                 if (checkpointActivations) {
                     System.out.println("activation checkpointing: each layer keeps only its input and runs again in the backward");
                 }

@@ -128,6 +128,6 @@ class AvvpCliTest {
                 "fulgur avvp: no LEAP model at " + tmp + " (expected config.json and model.safetensors there or under checkpoint/)");
         CliTest.Run noBenchmark = run("eval");
         assertThat(noBenchmark.code()).isNotZero();
-        assertThat(noBenchmark.err()).contains("name a benchmark: avvp");
+        assertThat(noBenchmark.err()).contains("name a benchmark: perplexity, choice, mqar, needle, avvp");
     }
 }

@@ -177,7 +177,7 @@ class CliTest {
 
     @Test
     void demoRunsOnMqarAndReportsAccuracy(@TempDir Path tmp) {
-        Run r = run("demo", "--steps", "3", "--out", tmp.resolve("demo").toString());
+        Run r = run("demo", "--task", "mqar", "--steps", "3", "--out", tmp.resolve("demo").toString());
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).contains("recall accuracy on held-out sequences").contains("summary");
     }

@@ -2,10 +2,12 @@ package fulgur.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import fulgur.tokenizer.TokenizerFiles;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -37,6 +39,21 @@ class DistributedCommandsTest {
         assertThat(o.code()).as(o.err()).isZero();
         assertThat(o.out()).contains("4 ranks (local backend) = dp 2 × sp 2, sequence parallelism lasp; 16 tokens per rank", "done: 2 steps");
         assertThat(dir.resolve("checkpoint")).exists();
+    }
+
+    @Test
+    void theCheckpointCarriesTheTokenizer(@TempDir Path dir) throws Exception {
+        Path text = Files.writeString(dir.resolve("t.txt"), "to be or not to be, that is the question. ".repeat(100));
+        Path tokDir = Files.createDirectories(dir.resolve("tok"));
+        Path tokJson = EvalCliTest.writeByteLevelBpe(tokDir.resolve("bpe.json"));
+        Files.writeString(tokDir.resolve(TokenizerFiles.CONFIG), "{\"eos_token\": \"<|endoftext|>\"}");
+        Path out = dir.resolve("run");
+        Out o = run("train", "--data", text.toString(), "--tokenizer", tokJson.toString(), "--steps", "1", "--batch-size", "2", "--seq-len", "16",
+                "--dim", "16", "--layers", "1", "--heads", "2", "--dp", "2", "--eval-every", "0", "--out", out.toString());
+        assertThat(o.code()).as(o.err()).isZero();
+        // the checkpoint is a model directory of its own: its tokenizer goes with it
+        assertThat(Files.readString(out.resolve("checkpoint").resolve(TokenizerFiles.JSON))).isEqualTo(Files.readString(tokJson));
+        assertThat(out.resolve("checkpoint").resolve(TokenizerFiles.CONFIG)).exists();
     }
 
     @Test

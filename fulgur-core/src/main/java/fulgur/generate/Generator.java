@@ -30,6 +30,17 @@ public final class Generator {
 
     private Generator() {}
 
+    /**
+     * The logits with the ids past the tokenizer's vocabulary made impossible: a model's vocabulary may be padded past
+     * its tokenizer's (to a multiple of 64, say), and those ids have no text.
+     */
+    static float[] withinVocabulary(float[] logits, int tokenizerVocab) {
+        for (int i = tokenizerVocab; i < logits.length; i++) {
+            logits[i] = Float.NEGATIVE_INFINITY;
+        }
+        return logits;
+    }
+
     public static Output generate(CausalLM model, Tokenizer tok, String prompt, Settings s, Consumer<String> stream) {
         int[] promptIds = tok.encode(prompt);
         if (promptIds.length == 0) {
@@ -59,7 +70,7 @@ public final class Generator {
             for (int i = 0; i < s.maxNewTokens(); i++) {
                 int next;
                 try {
-                    next = sampler.sample(logits);
+                    next = sampler.sample(withinVocabulary(logits, tok.vocabSize()));
                 } catch (IllegalStateException e) {
                     throw new IllegalStateException((i == 0 ? "after the prompt" : "after " + i + " generated tokens") + ": " + e.getMessage(), e);
                 }

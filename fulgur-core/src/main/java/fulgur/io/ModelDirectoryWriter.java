@@ -20,9 +20,11 @@ import java.util.stream.Stream;
  * what fulgur did not write. The files are written into a fresh hidden sibling directory first, so a failure leaves
  * the target as it was. The target must then be absent or empty (the fresh directory is renamed into place), or a
  * directory fulgur wrote before, which {@value #MARKER} marks; any other non-empty directory is refused unless
- * {@code overwrite} is given. Replacing an existing directory moves the new files in one by one (each rename is
- * atomic) and removes the model files of the old set that the new one lacks (stale shards); every other file in it
- * is left alone, and nothing is ever deleted outside the model files.
+ * {@code overwrite} is given. Besides the model files a model directory may carry its tokenizer's files (companion
+ * files, Hugging Face names). Replacing an existing directory moves the new files in one by one (each rename is
+ * atomic) and removes the model files of the old set that the new one lacks (stale shards), and the companion files
+ * an earlier write put there that the new set lacks (a tokenizer that belonged to the old model); every other file
+ * in it (a tokenizer fulgur did not write among them) is left alone.
  */
 public final class ModelDirectoryWriter {
 
@@ -32,6 +34,9 @@ public final class ModelDirectoryWriter {
     private static final Pattern MODEL_FILE = Pattern.compile(
             "config\\.json|model\\.safetensors|model\\.safetensors\\.index\\.json|model-\\d+-of-\\d+\\.safetensors|" + Pattern.quote(MARKER));
 
+    /** The tokenizer's files (fulgur.tokenizer.TokenizerFiles.NAMES, which this package cannot depend on). */
+    private static final Pattern COMPANION_FILE = Pattern.compile("tokenizer\\.json|tokenizer\\.model|tokenizer_config\\.json|special_tokens_map\\.json");
+
     private ModelDirectoryWriter() {}
 
     /** Whether {@code name} is one of the files a model directory consists of (the only files replacing one removes). */
@@ -39,9 +44,14 @@ public final class ModelDirectoryWriter {
         return MODEL_FILE.matcher(name).matches();
     }
 
+    /** Whether {@code name} is a file a model directory may carry beside its model files: one of its tokenizer's. */
+    public static boolean isCompanionFile(String name) {
+        return COMPANION_FILE.matcher(name).matches();
+    }
+
     /**
-     * Writes {@code dir} through {@code body}, which fills the directory it is given with model files; {@code writer}
-     * (e.g. "fulgur convert") is recorded in the marker.
+     * Writes {@code dir} through {@code body}, which fills the directory it is given with model files and companion
+     * files; {@code writer} (e.g. "fulgur convert") and the files are recorded in the marker.
      */
     public static void write(Path dir, boolean overwrite, String writer, IoConsumer<Path> body) throws IOException {
         Path target = dir.toAbsolutePath().normalize();
@@ -59,8 +69,8 @@ public final class ModelDirectoryWriter {
             try (Stream<Path> files = Files.list(fresh)) {
                 for (Path f : files.sorted().toList()) {
                     String name = f.getFileName().toString();
-                    if (!Files.isRegularFile(f) || !isModelFile(name)) {
-                        throw new IllegalStateException("a model directory holds only model files, but " + name + " was written");
+                    if (!Files.isRegularFile(f) || !isModelFile(name) && !isCompanionFile(name)) {
+                        throw new IllegalStateException("a model directory holds only model and tokenizer files, but " + name + " was written");
                     }
                     names.add(name);
                 }
@@ -78,14 +88,16 @@ public final class ModelDirectoryWriter {
                 AtomicFiles.forceDirectory(parent);
                 return;
             }
+            List<String> writtenBefore = state == State.OURS ? markedFiles(target.resolve(MARKER)) : List.of();
             for (String name : names) {
                 Files.move(fresh.resolve(name), target.resolve(name), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             }
             try (Stream<Path> files = Files.list(target)) {
                 for (Path f : files.toList()) {
                     String name = f.getFileName().toString();
-                    if (isModelFile(name) && !names.contains(name) && Files.isRegularFile(f)) {
-                        Files.delete(f); // a shard or index of the replaced model
+                    boolean stale = isModelFile(name) || isCompanionFile(name) && writtenBefore.contains(name);
+                    if (stale && !names.contains(name) && Files.isRegularFile(f)) {
+                        Files.delete(f); // a shard or index of the replaced model, or the tokenizer written with it
                     }
                 }
             }
@@ -156,6 +168,17 @@ public final class ModelDirectoryWriter {
             return n.isObject() && n.hasNonNull("written_by");
         } catch (IOException e) {
             return false;
+        }
+    }
+
+    /** The files a marker lists as written with it (none when it cannot be read). */
+    private static List<String> markedFiles(Path marker) {
+        try {
+            List<String> out = new ArrayList<>();
+            Json.read(marker).path("files").forEach(n -> out.add(n.asText()));
+            return out;
+        } catch (IOException e) {
+            return List.of();
         }
     }
 

@@ -42,4 +42,14 @@ public interface Architecture {
     default Map<String, Tensor> fromReference(Map<String, Tensor> theirs, String configJson) {
         return theirs;
     }
+
+    /**
+     * The config.json that the reference implementation reads, for a checkpoint in its layout whose tensors are stored
+     * as {@code dtype} (null: as the model holds them, {@code modelDtype}). The default is our own config.json, whose
+     * field names are already the reference's; architectures whose reference code needs other or more fields (class
+     * names, derived lists) override it. The result must still load here ({@link #build}).
+     */
+    default String referenceConfig(String configJson, fulgur.tensor.DType dtype) {
+        return configJson;
+    }
 }

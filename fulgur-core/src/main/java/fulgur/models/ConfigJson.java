@@ -3,13 +3,16 @@ package fulgur.models;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonMappingException;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.cfg.CoercionAction;
 import com.fasterxml.jackson.databind.cfg.CoercionInputShape;
 import com.fasterxml.jackson.databind.type.LogicalType;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import java.io.IOException;
+import java.util.Map;
 import java.util.stream.Collectors;
 
 /**
@@ -38,6 +41,28 @@ public final class ConfigJson {
     public static <T> T parse(String json, Class<T> type, String what) {
         try {
             return JSON.readValue(json, type);
+        } catch (IOException e) {
+            throw new IllegalArgumentException("malformed " + what + " config: " + describe(e), e);
+        }
+    }
+
+    /**
+     * The same, with {@code defaults} (the reference implementation's defaults) taken for fields that {@code json}
+     * lacks or sets to null: a config.json that omits a field gets what the reference code would use, not 0. The
+     * values it does carry are read as strictly as by {@link #parse(String, Class, String)}.
+     */
+    public static <T> T parse(String json, Class<T> type, String what, Map<String, Object> defaults) {
+        try {
+            JsonNode n = JSON.readTree(json);
+            if (!(n instanceof ObjectNode o)) {
+                return parse(json, type, what);
+            }
+            defaults.forEach((field, value) -> {
+                if (!o.hasNonNull(field)) {
+                    o.set(field, JSON.valueToTree(value));
+                }
+            });
+            return JSON.treeToValue(o, type);
         } catch (IOException e) {
             throw new IllegalArgumentException("malformed " + what + " config: " + describe(e), e);
         }

@@ -9,7 +9,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * tokens, else the unknown token) and applies merges lowest rank first, leftmost first among equal ranks, with a
  * binary heap of candidate pairs and lazy invalidation (as Hugging Face does). Results for repeated words are cached.
  */
-final class BpeModel {
+final class BpeModel implements WordModel {
 
     private static final int CACHE_CAPACITY = 10_000;
     private static final int CACHE_MAX_WORD = 256;
@@ -57,7 +57,8 @@ final class BpeModel {
     }
 
     /** The ids of one word. */
-    int[] tokenize(String word) {
+    @Override
+    public int[] tokenize(String word) {
         if (word.isEmpty()) {
             return new int[0];
         }

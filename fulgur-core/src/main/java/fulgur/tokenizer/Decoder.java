@@ -109,6 +109,26 @@ sealed interface Decoder {
         }
     }
 
+    /** WordPiece: the continuing prefix removed, other pieces after the first preceded by a space; BERT's cleanup. */
+    record WordPiece(String prefix, boolean cleanup) implements Decoder {
+        @Override
+        public List<byte[]> decode(List<byte[]> pieces) {
+            List<byte[]> out = new ArrayList<>(pieces.size());
+            for (int i = 0; i < pieces.size(); i++) {
+                String t = new String(pieces.get(i), StandardCharsets.UTF_8);
+                if (i != 0) {
+                    t = t.startsWith(prefix) ? t.substring(prefix.length()) : " " + t;
+                }
+                if (cleanup) {
+                    t = t.replace(" .", ".").replace(" ?", "?").replace(" !", "!").replace(" ,", ",").replace(" ' ", "'").replace(" n't", "n't")
+                            .replace(" 'm", "'m").replace(" do not", " don't").replace(" 's", "'s").replace(" 've", "'ve").replace(" 're", "'re");
+                }
+                out.add(t.getBytes(StandardCharsets.UTF_8));
+            }
+            return out;
+        }
+    }
+
     record Sequence(List<Decoder> decoders) implements Decoder {
         @Override
         public List<byte[]> decode(List<byte[]> pieces) {
@@ -167,6 +187,7 @@ sealed interface Decoder {
                     node.path("start").asInt(0), node.path("stop").asInt(0));
             case "Metaspace" -> new Metaspace(PreTokenizer.metaspaceReplacement(node, ctx).getBytes(StandardCharsets.UTF_8),
                     !PreTokenizer.prependScheme(node, ctx).equals("never"));
+            case "WordPiece" -> new WordPiece(node.path("prefix").asText("##"), node.path("cleanup").asBoolean(true));
             case "Sequence" -> {
                 List<Decoder> list = new ArrayList<>();
                 for (JsonNode child : ctx.array(node, "decoders", "decoder Sequence")) {
@@ -177,7 +198,7 @@ sealed interface Decoder {
                 }
                 yield new Sequence(List.copyOf(list));
             }
-            default -> throw ctx.unsupported("decoder type \"" + type + "\"", "ByteLevel, ByteFallback, Fuse, Replace, Strip, Metaspace, Sequence");
+            default -> throw ctx.unsupported("decoder type \"" + type + "\"", "ByteLevel, ByteFallback, Fuse, Replace, Strip, Metaspace, WordPiece, Sequence");
         };
     }
 }

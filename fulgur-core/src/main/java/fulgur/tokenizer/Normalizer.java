@@ -8,7 +8,8 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /** A Hugging Face normalizer: rewrites text before pre-tokenization. */
-sealed interface Normalizer {
+sealed interface Normalizer permits Normalizer.Unicode, Normalizer.Lowercase, Normalizer.Prepend, Normalizer.Replace, Normalizer.Strip,
+        Normalizer.Bert, Normalizer.StripAccents, Normalizer.Sequence, Precompiled {
 
     String normalize(String s);
 
@@ -23,8 +24,24 @@ sealed interface Normalizer {
     record Lowercase() implements Normalizer {
         @Override
         public String normalize(String s) {
-            return s.toLowerCase(Locale.ROOT);
+            return lowercase(s);
         }
+    }
+
+    /**
+     * Lowercase character by character, as Rust's {@code char::to_lowercase} (which {@code tokenizers} uses): without
+     * the context rules of {@link String#toLowerCase}, so a word-final capital sigma becomes σ, not ς.
+     */
+    static String lowercase(String s) {
+        StringBuilder b = new StringBuilder(s.length());
+        s.codePoints().forEach(c -> {
+            if (c < 0x80) {
+                b.append((char) (c >= 'A' && c <= 'Z' ? c + 32 : c));
+            } else {
+                b.append(Character.toString(c).toLowerCase(Locale.ROOT));
+            }
+        });
+        return b.toString();
     }
 
     /** Prepends a string to non-empty text. */
@@ -62,6 +79,65 @@ sealed interface Normalizer {
         }
     }
 
+    /**
+     * BERT's normalizer: control characters dropped and whitespace made a space ({@code clean_text}), CJK ideographs
+     * padded with spaces, accents stripped (NFD, marks removed) and lowercase, each as {@code tokenizers} does it.
+     */
+    record Bert(boolean cleanText, boolean chineseChars, boolean stripAccents, boolean lowercase) implements Normalizer {
+        @Override
+        public String normalize(String s) {
+            StringBuilder b = new StringBuilder(s.length() + 8);
+            s.codePoints().forEach(c -> {
+                if (cleanText && (c == 0 || c == 0xFFFD || isOther(c))) {
+                    return;
+                }
+                if (cleanText && isWhitespace(c)) {
+                    b.append(' ');
+                } else if (chineseChars && isChinese(c)) {
+                    b.append(' ').appendCodePoint(c).append(' ');
+                } else {
+                    b.appendCodePoint(c);
+                }
+            });
+            String out = b.toString();
+            if (stripAccents) {
+                out = new StripAccents().normalize(out);
+            }
+            return lowercase ? Normalizer.lowercase(out) : out;
+        }
+
+        /** Unicode White_Space, with tab, newline and carriage return (Rust's {@code char::is_whitespace}). */
+        static boolean isWhitespace(int c) {
+            return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028
+                    || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+        }
+
+        /** Categories Cc, Cf, Cn, Co and Cs, except tab, newline and carriage return (counted as whitespace). */
+        static boolean isOther(int c) {
+            if (c == '\t' || c == '\n' || c == '\r') {
+                return false;
+            }
+            int t = Character.getType(c);
+            return t == Character.CONTROL || t == Character.FORMAT || t == Character.UNASSIGNED || t == Character.PRIVATE_USE || t == Character.SURROGATE;
+        }
+
+        static boolean isChinese(int c) {
+            return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) || (c >= 0x2A700 && c <= 0x2B73F)
+                    || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) || (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+        }
+    }
+
+    /** Removes combining marks (category Mn); used after NFD. */
+    record StripAccents() implements Normalizer {
+        @Override
+        public String normalize(String s) {
+            StringBuilder b = new StringBuilder(s.length());
+            java.text.Normalizer.normalize(s, java.text.Normalizer.Form.NFD).codePoints()
+                    .filter(c -> Character.getType(c) != Character.NON_SPACING_MARK).forEach(b::appendCodePoint);
+            return b.toString();
+        }
+    }
+
     record Sequence(List<Normalizer> normalizers) implements Normalizer {
         @Override
         public String normalize(String s) {
@@ -86,6 +162,14 @@ sealed interface Normalizer {
             case "Lowercase" -> new Lowercase();
             case "Prepend" -> new Prepend(ctx.string(node, "prepend", "normalizer Prepend"));
             case "Replace" -> new Replace(ctx.pattern(node.get("pattern"), "normalizer Replace"), ctx.string(node, "content", "normalizer Replace"));
+            case "BertNormalizer" -> {
+                boolean lower = node.path("lowercase").asBoolean(true);
+                JsonNode strip = node.get("strip_accents");
+                yield new Bert(node.path("clean_text").asBoolean(true), node.path("handle_chinese_chars").asBoolean(true),
+                        strip == null || strip.isNull() ? lower : strip.asBoolean(), lower);
+            }
+            case "StripAccents" -> new StripAccents();
+            case "Precompiled" -> Precompiled.parse(node, ctx);
             case "Strip" -> new Strip(node.path("strip_left").asBoolean(true), node.path("strip_right").asBoolean(true));
             case "Sequence" -> {
                 List<Normalizer> list = new ArrayList<>();
@@ -98,7 +182,7 @@ sealed interface Normalizer {
                 yield new Sequence(List.copyOf(list));
             }
             default -> throw ctx.unsupported("normalizer type \"" + type + "\"",
-                    "NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Strip, Sequence");
+                    "NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Strip, BertNormalizer, StripAccents, Precompiled, Sequence");
         };
     }
 }

@@ -110,6 +110,71 @@ sealed interface PreTokenizer {
         }
     }
 
+    /** Splits on whitespace (dropped) and isolates punctuation: BERT's pre-tokenizer. */
+    record Bert() implements PreTokenizer {
+        @Override
+        public List<String> apply(List<String> pieces, boolean atStart) {
+            List<String> words = new WhitespaceSplit().apply(pieces, atStart);
+            return new Punctuation(Behavior.ISOLATED).apply(words, atStart);
+        }
+    }
+
+    /** Splits on Unicode whitespace, which is dropped. */
+    record WhitespaceSplit() implements PreTokenizer {
+        @Override
+        public List<String> apply(List<String> pieces, boolean atStart) {
+            List<String> out = new ArrayList<>(pieces.size() * 4);
+            for (String p : pieces) {
+                int i = 0;
+                while (i < p.length()) {
+                    while (i < p.length() && Normalizer.Bert.isWhitespace(p.codePointAt(i))) {
+                        i += Character.charCount(p.codePointAt(i));
+                    }
+                    int start = i;
+                    while (i < p.length() && !Normalizer.Bert.isWhitespace(p.codePointAt(i))) {
+                        i += Character.charCount(p.codePointAt(i));
+                    }
+                    if (i > start) {
+                        out.add(p.substring(start, i));
+                    }
+                }
+            }
+            return out;
+        }
+    }
+
+    /** Splits off punctuation (ASCII punctuation and Unicode categories P*) with a delimiter behavior. */
+    record Punctuation(Behavior behavior) implements PreTokenizer {
+        private static final Pattern PUNCT = Pattern.compile("[\\p{P}!-/:-@\\[-`{-~]");
+
+        @Override
+        public List<String> apply(List<String> pieces, boolean atStart) {
+            List<String> out = new ArrayList<>(pieces.size() * 2);
+            for (String p : pieces) {
+                split(p, PUNCT, behavior, false, out);
+            }
+            return out;
+        }
+    }
+
+    /** {@code tokenizers}' Whitespace pre-tokenizer: runs of word characters or of other non-space characters. */
+    record Whitespace() implements PreTokenizer {
+        private static final Pattern WORDS = Pattern.compile("[\\p{L}\\p{N}\\p{Mn}\\p{Mc}\\p{Me}\\p{Pc}]+|[^\\p{L}\\p{N}\\p{Mn}\\p{Mc}\\p{Me}\\p{Pc}\\s]+",
+                Pattern.UNICODE_CHARACTER_CLASS);
+
+        @Override
+        public List<String> apply(List<String> pieces, boolean atStart) {
+            List<String> out = new ArrayList<>(pieces.size() * 4);
+            for (String p : pieces) {
+                Matcher m = WORDS.matcher(p);
+                while (m.find()) {
+                    out.add(m.group());
+                }
+            }
+            return out;
+        }
+    }
+
     record Sequence(List<PreTokenizer> steps) implements PreTokenizer {
         @Override
         public List<String> apply(List<String> pieces, boolean atStart) {
@@ -206,6 +271,10 @@ sealed interface PreTokenizer {
             case "Split" -> new Split(ctx.pattern(node.get("pattern"), "pre_tokenizer Split"), behavior(node, ctx), node.path("invert").asBoolean(false));
             case "Digits" -> new Digits(node.path("individual_digits").asBoolean(false));
             case "Metaspace" -> new Metaspace(metaspaceReplacement(node, ctx), prependScheme(node, ctx), node.path("split").asBoolean(true));
+            case "BertPreTokenizer" -> new Bert();
+            case "WhitespaceSplit" -> new WhitespaceSplit();
+            case "Whitespace" -> new Whitespace();
+            case "Punctuation" -> new Punctuation(node.hasNonNull("behavior") ? behavior(node, ctx) : Behavior.ISOLATED);
             case "Sequence" -> {
                 List<PreTokenizer> steps = new ArrayList<>();
                 for (JsonNode child : ctx.array(node, "pretokenizers", "pre_tokenizer Sequence")) {
@@ -216,7 +285,7 @@ sealed interface PreTokenizer {
                 }
                 yield new Sequence(List.copyOf(steps));
             }
-            default -> throw ctx.unsupported("pre_tokenizer type \"" + type + "\"", "ByteLevel, Split, Digits, Metaspace, Sequence");
+            default -> throw ctx.unsupported("pre_tokenizer type \"" + type + "\"", "ByteLevel, Split, Digits, Metaspace, BertPreTokenizer, Whitespace, WhitespaceSplit, Punctuation, Sequence");
         };
     }
 

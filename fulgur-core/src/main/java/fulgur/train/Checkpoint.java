@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 
@@ -44,6 +45,15 @@ public final class Checkpoint {
      * the last good checkpoint stays.
      */
     public static void save(Path dir, Map<String, Tensor> weights, String configJson, Optimizer optimizer, Map<String, Object> trainerState) throws IOException {
+        save(dir, weights, configJson, optimizer, trainerState, List.of());
+    }
+
+    /**
+     * The same, with {@code companions} (the tokenizer's files, {@link fulgur.tokenizer.TokenizerFiles}) copied in, so
+     * the checkpoint is a self-contained model directory.
+     */
+    public static void save(Path dir, Map<String, Tensor> weights, String configJson, Optimizer optimizer, Map<String, Object> trainerState,
+            List<Path> companions) throws IOException {
         String step = String.valueOf(trainerState.get("step"));
         Path parent = dir.toAbsolutePath().getParent();
         Files.createDirectories(parent);
@@ -59,6 +69,7 @@ public final class Checkpoint {
                 TensorIo.save(fresh.resolve(OPTIMIZER), optimizer.state(), Map.of("step", step, "optimizer_step", Long.toString(optimizer.stepCount())), true);
             }
             AtomicFiles.writeString(fresh.resolve(STATE), Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(trainerState));
+            fulgur.tokenizer.TokenizerFiles.copy(companions, fresh);
         } catch (Finite.NonFiniteException e) {
             deleteTree(fresh);
             throw new IllegalStateException("not saving the checkpoint of step " + step + " to " + dir + ": " + part + e.getMessage()

@@ -28,6 +28,8 @@ public final class DataSources {
                 m.put("kind", "mqar");
                 m.put("seed", seed);
                 m.put("step", step);
+                Mqar.Config c = task.config();
+                m.put("config", Map.of("vocab_size", c.vocabSize(), "seq_len", c.seqLen(), "num_kv_pairs", c.numKvPairs(), "num_queries", c.numQueries()));
                 return m;
             }
 

@@ -43,6 +43,7 @@ public final class Trainer {
     private boolean cudaGraph;
     private int seqChunk;
     private boolean checkpointActivations;
+    private java.util.List<Path> companions = java.util.List.of();
     private boolean allowChangedSettings;
     private fulgur.io.DirectoryLock heldLock;
 
@@ -58,6 +59,12 @@ public final class Trainer {
     /** Reports the run to {@code listener} instead of printing status lines and evaluations to the stream. */
     public Trainer listener(TrainingListener listener) {
         this.listener = java.util.Objects.requireNonNull(listener, "listener");
+        return this;
+    }
+
+    /** Files copied into every checkpoint beside the weights: the tokenizer's ({@link fulgur.tokenizer.TokenizerFiles}). */
+    public Trainer checkpointCompanions(java.util.List<Path> files) {
+        this.companions = java.util.List.copyOf(files);
         return this;
     }
 
@@ -213,7 +220,8 @@ public final class Trainer {
                     listener.evalDone(new TrainingListener.Eval(step, lastEval));
                 }
                 if ((cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0) || last || step == stopAfter) {
-                    Checkpoint.save(checkpointDir(), mp != null ? mp.masterStateDict() : model.module().stateDict(), model.configJson(), opt, trainerState(step, tokens));
+                    Checkpoint.save(checkpointDir(), mp != null ? mp.masterStateDict() : model.module().stateDict(), model.configJson(), opt, trainerState(step, tokens),
+                            companions);
                     lastSaved = step;
                     listener.checkpointSaved(step, checkpointDir());
                 }

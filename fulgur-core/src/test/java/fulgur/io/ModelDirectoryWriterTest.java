@@ -3,6 +3,7 @@ package fulgur.io;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import fulgur.tokenizer.TokenizerFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -78,6 +79,25 @@ class ModelDirectoryWriterTest {
     }
 
     @Test
+    void tokenizerFilesGoInWithTheModelAndLeaveWithIt(@TempDir Path tmp) throws Exception {
+        assertThat(TokenizerFiles.NAMES).allMatch(ModelDirectoryWriter::isCompanionFile);
+        Path out = Files.createDirectory(tmp.resolve("hf"));
+        Files.writeString(out.resolve("tokenizer.json"), "theirs");
+        Files.writeString(out.resolve("special_tokens_map.json"), "theirs");
+        ModelDirectoryWriter.write(out, true, "test", files("config.json", "{}", "tokenizer.json", "ours", "tokenizer_config.json", "ours"));
+        assertThat(Files.readString(out.resolve("tokenizer.json"))).isEqualTo("ours");
+        assertThat(Files.readString(out.resolve("tokenizer_config.json"))).isEqualTo("ours");
+        assertThat(Files.readString(out.resolve("special_tokens_map.json"))).isEqualTo("theirs");
+        assertThat(Files.readString(out.resolve(ModelDirectoryWriter.MARKER))).contains("tokenizer.json").doesNotContain("special_tokens_map.json");
+        // a model without tokenizer files written over it: the tokenizer written with the old model goes, the user's stays
+        ModelDirectoryWriter.write(out, false, "test", files("config.json", "{}", "model.safetensors", "w"));
+        assertThat(out.resolve("tokenizer.json")).doesNotExist();
+        assertThat(out.resolve("tokenizer_config.json")).doesNotExist();
+        assertThat(Files.readString(out.resolve("special_tokens_map.json"))).isEqualTo("theirs");
+        assertThat(count(tmp)).isEqualTo(1);
+    }
+
+    @Test
     void aFailedWriteLeavesTheTargetAsItWas(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("ck");
         ModelDirectoryWriter.write(out, false, "test", files("config.json", "v1"));
@@ -87,7 +107,7 @@ class ModelDirectoryWriterTest {
         })).hasMessage("disk full");
         assertThat(Files.readString(out.resolve("config.json"))).isEqualTo("v1");
         assertThatThrownBy(() -> ModelDirectoryWriter.write(out, false, "test", files("config.json", "v2", "notes.txt", "x")))
-                .hasMessageContaining("holds only model files, but notes.txt was written");
+                .hasMessageContaining("holds only model and tokenizer files, but notes.txt was written");
         assertThat(Files.readString(out.resolve("config.json"))).isEqualTo("v1");
         assertThat(count(tmp)).isEqualTo(1);
     }

@@ -113,14 +113,14 @@ class TokenizerJsonFuzzTest {
         Path f = dir.resolve("tokenizer-" + Long.toHexString(seed) + ".json");
         Files.writeString(f, Json.toJson(mutated(new SplittableRandom(seed))));
         try {
-            BpeTokenizer tok;
+            HfTokenizer tok;
             try {
-                tok = BpeTokenizer.fromJson(f);
+                tok = HfTokenizer.fromJson(f);
             } catch (IOException e) {
                 assertThat(e.getMessage()).startsWith(f.toString()).doesNotContain("\n");
                 return;
             }
-            assertThat(tok.vocabSize()).isBetween(1, BpeTokenizer.MAX_VOCAB);
+            assertThat(tok.vocabSize()).isBetween(1, HfTokenizer.MAX_VOCAB);
             try {
                 int[] ids = tok.encode("the hello 12 héllo\n<|endoftext|>");
                 for (int id : ids) {

@@ -22,8 +22,8 @@ class TokenizerRoundTripProperties {
     private static final List<String[]> MERGES = List.of(m("Ġ", "t"), m("h", "e"), m("Ġt", "he"), m("l", "l"), m("he", "ll"), m("hell", "o"),
             m("1", "2"), m("Ã", "©"), m("Ġ", "Ġ"), m("ĠĠ", "ĠĠ"), m("Ċ", "Ċ"), m("e", "r"), m("Ġ", "a"));
 
-    private static final BpeTokenizer GPT2;
-    private static final BpeTokenizer LLAMA3;
+    private static final HfTokenizer GPT2;
+    private static final HfTokenizer LLAMA3;
     private static final ByteTokenizer BYTES = new ByteTokenizer(List.of("<|endoftext|>", "<pad>"));
 
     static {
@@ -33,8 +33,8 @@ class TokenizerRoundTripProperties {
             Path g = TinyTokenizers.write(dir, "gpt2.json", TinyTokenizers.byteLevel(MERGES, false, List.of("<|endoftext|>")));
             ObjectNode l = TinyTokenizers.llama3Style(TinyTokenizers.byteLevel(MERGES, true, List.of("<|begin_of_text|>", "<|end_of_text|>")));
             Path lp = TinyTokenizers.write(dir, "llama3.json", l);
-            GPT2 = BpeTokenizer.fromJson(g);
-            LLAMA3 = BpeTokenizer.fromJson(lp);
+            GPT2 = HfTokenizer.fromJson(g);
+            LLAMA3 = HfTokenizer.fromJson(lp);
             g.toFile().deleteOnExit();
             lp.toFile().deleteOnExit();
         } catch (IOException e) {

@@ -1,31 +1,69 @@
 package fulgur.models.hf;
 
-import fulgur.tokenizer.BpeTokenizer;
 import fulgur.tokenizer.ByteTokenizer;
+import fulgur.tokenizer.TokenizerFiles;
 import fulgur.tokenizer.Tokenizer;
+import fulgur.tokenizer.Tokenizers;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * Where a model directory keeps what generation needs besides the weights: a training run's directory keeps
- * {@code tokenizer.json} beside {@code checkpoint/}, a reference checkpoint inside itself, a fulgur checkpoint
- * ({@code run/checkpoint}) one level up. Without a tokenizer.json the model is byte-level.
+ * Where a model directory keeps what generation, serving, evaluation and fine-tuning need besides the weights: its
+ * tokenizer. A reference checkpoint and a fulgur checkpoint keep {@code tokenizer.json} (or a SentencePiece
+ * {@code tokenizer.model}) inside themselves; a training run's directory holds them in {@code checkpoint/} (and, from
+ * older runs, beside it). Without tokenizer files the model is byte-level. This is the one place that decides.
  */
 public final class ModelDirectory {
+    /** The largest vocabulary a byte-level model has: 257 ids padded to a multiple of 128. */
+    static final int BYTE_LEVEL_MAX_VOCAB = 384;
+
     private ModelDirectory() {}
 
-    /** The directory that holds (or would hold) the tokenizer.json of the model in {@code dir}. */
+    /** The directory that holds the tokenizer files of the model in {@code dir}, or null when it has none. */
     public static Path tokenizerRoot(Path dir) {
-        boolean self = Files.isRegularFile(dir.resolve("tokenizer.json")) || Files.isDirectory(dir.resolve("checkpoint"));
-        return self ? dir : dir.toAbsolutePath().getParent();
+        Path abs = dir.toAbsolutePath().normalize();
+        Path[] candidates = {abs, abs.resolve("checkpoint"), abs.resolve("checkpoint.old"), abs.getParent()};
+        for (int i = 0; i < candidates.length; i++) {
+            Path c = candidates[i];
+            boolean parentOfCheckpoint = i == 3 && abs.getFileName() != null && abs.getFileName().toString().startsWith("checkpoint");
+            if ((i < 3 || parentOfCheckpoint) && TokenizerFiles.present(c)) {
+                return c;
+            }
+        }
+        return null;
     }
 
-    /** The model's tokenizer: its tokenizer.json, or the byte-level tokenizer with an end-of-text token. */
+    /** The model's tokenizer: its tokenizer files, or the byte-level tokenizer with an end-of-text token. */
     public static Tokenizer tokenizer(Path dir) throws IOException {
         Path root = tokenizerRoot(dir);
-        Path saved = root == null ? null : root.resolve("tokenizer.json");
-        return saved != null && Files.isRegularFile(saved) ? BpeTokenizer.fromJson(saved) : ByteTokenizer.withEndOfText();
+        return root == null ? ByteTokenizer.withEndOfText() : Tokenizers.load(root);
+    }
+
+    /**
+     * The model's tokenizer, checked against the model's vocabulary of {@code modelVocab} ids: see
+     * {@link #checkVocabulary}.
+     */
+    public static Tokenizer tokenizer(Path dir, int modelVocab) throws IOException {
+        Tokenizer tok = tokenizer(dir);
+        Path root = tokenizerRoot(dir);
+        checkVocabulary(tok, modelVocab, root == null ? "the byte-level tokenizer (" + dir + " has no tokenizer files)" : "the tokenizer in " + root);
+        return tok;
+    }
+
+    /**
+     * Refuses a tokenizer whose ids do not fit the model: more ids than the model's vocabulary, or, for the byte-level
+     * tokenizer taken when a directory has no tokenizer files, a model vocabulary far larger than bytes (a model trained
+     * with another tokenizer whose files are missing). {@code which} says where the tokenizer came from.
+     */
+    public static void checkVocabulary(Tokenizer tok, int modelVocab, String which) {
+        if (tok.vocabSize() > modelVocab) {
+            throw new IllegalArgumentException("the model's vocabulary has " + modelVocab + " ids but " + which + " has " + tok.vocabSize()
+                    + ": they do not belong together (give the model's own tokenizer with --tokenizer)");
+        }
+        if (tok instanceof ByteTokenizer && modelVocab > BYTE_LEVEL_MAX_VOCAB) {
+            throw new IllegalArgumentException("the model's vocabulary has " + modelVocab + " ids but " + which + " has only " + tok.vocabSize()
+                    + ": the model was trained with another tokenizer; put its tokenizer.json or tokenizer.model beside config.json or give it with --tokenizer");
+        }
     }
 
     /** A name for the model: the run's (or checkpoint's) directory name. */

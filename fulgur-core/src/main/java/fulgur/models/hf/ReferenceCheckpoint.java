@@ -13,6 +13,7 @@ import fulgur.nn.Int8Weights;
 import fulgur.tensor.DType;
 import fulgur.tensor.Device;
 import fulgur.tensor.Tensor;
+import fulgur.tokenizer.TokenizerFiles;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
@@ -113,9 +114,10 @@ public final class ReferenceCheckpoint {
     }
 
     /**
-     * Writes {@code model} in its reference layout: config.json and safetensors of {@code dtype} (null keeps each
-     * tensor's dtype), sharded with an index when larger than {@code maxShardBytes}. {@code dir} must be absent,
-     * empty, or a model directory fulgur wrote; see {@link #save(LanguageModel, Path, DType, long, boolean)}.
+     * Writes {@code model} in its reference layout: config.json as the reference code reads it
+     * ({@link Architecture#referenceConfig}) and safetensors of {@code dtype} (null keeps each tensor's dtype),
+     * sharded with an index when larger than {@code maxShardBytes}. {@code dir} must be absent, empty, or a model
+     * directory fulgur wrote; see {@link #save(LanguageModel, Path, DType, long, boolean)}.
      */
     public static void save(LanguageModel model, Path dir, DType dtype, long maxShardBytes) throws IOException {
         save(model, dir, dtype, maxShardBytes, false);
@@ -127,9 +129,20 @@ public final class ReferenceCheckpoint {
      * sibling directory first, so a failure leaves {@code dir} as it was; nothing but model files is ever deleted.
      */
     public static void save(LanguageModel model, Path dir, DType dtype, long maxShardBytes, boolean overwrite) throws IOException {
+        save(model, dir, dtype, maxShardBytes, overwrite, List.of());
+    }
+
+    /**
+     * The same, with {@code tokenizerFiles} ({@link TokenizerFiles}) written beside the weights in the same step, so the
+     * directory is a self-contained model.
+     */
+    public static void save(LanguageModel model, Path dir, DType dtype, long maxShardBytes, boolean overwrite, List<Path> tokenizerFiles)
+            throws IOException {
         String json = model.configJson();
         Architecture arch = Architectures.forConfig(json);
         Map<String, Tensor> theirs = arch.toReference(model.module().stateDict(), json);
+        DType stored = dtype != null ? dtype : theirs.values().stream().filter(t -> t.dtype().isFloating()).map(Tensor::dtype).findFirst().orElse(DType.F32);
+        String referenceJson = arch.referenceConfig(json, stored);
         List<SafetensorsEntry> entries = new ArrayList<>();
         long total = 0;
         for (var e : theirs.entrySet()) {
@@ -145,7 +158,8 @@ public final class ReferenceCheckpoint {
             } else {
                 SafetensorsWriter.write(fresh.resolve(Safetensors.SINGLE_FILE), entries, meta);
             }
-            AtomicFiles.writeString(fresh.resolve(CONFIG), json);
+            AtomicFiles.writeString(fresh.resolve(CONFIG), referenceJson);
+            TokenizerFiles.copy(tokenizerFiles, fresh);
         });
     }
 
@@ -162,6 +176,17 @@ public final class ReferenceCheckpoint {
             shape[i] = c.shape()[i];
         }
         return new SafetensorsEntry(name, c.dtype().safetensorsName(), shape, seg);
+    }
+
+    /** transformers' name of a checkpoint dtype, as config.json's {@code torch_dtype} holds it. */
+    public static String torchDtype(DType dtype) {
+        return switch (dtype) {
+            case F32 -> "float32";
+            case BF16 -> "bfloat16";
+            case F16 -> "float16";
+            case F64 -> "float64";
+            default -> throw new IllegalArgumentException("not a floating-point checkpoint dtype: " + dtype);
+        };
     }
 
     /** Whether a tensor takes the dtype a save asks for: floating ones do, except the scales of int8 weights (f32). */

@@ -13,10 +13,18 @@ import fulgur.tensor.Tensor;
 /**
  * HGRN2's token mixer (fla's HGRN2Attention): q = SiLU(q_proj x), forget gate f = β + (1−β)σ(f_proj x) in log
  * space, input i = i_proj x; per head GLA with k = 1 − f, v = i, log-decay log f; RMSNorm (g_norm) and o_proj.
+ *
+ * <p>The output norm's epsilon is {@link #G_NORM_EPS}, not the config's norm_eps: fla builds g_norm with norm_eps but
+ * applies it through its fused {@code rms_norm_linear(o, g_norm.weight, g_norm.bias, o_proj.weight, o_proj.bias)},
+ * called without an eps, so that op's default 1e-5 is what every fla-hub checkpoint was trained with. The attention
+ * output's mean square is small (~1e-4 at initialisation), so the difference shows in the logits.
  */
 final class Hgrn2Attention extends Module {
     /** The carried part: the GLA state [B, H, expand, expand]. */
     static final String GLA_STATE = "gla";
+    /** The epsilon fla's fused rms_norm_linear applies to HGRN2's output norm (its default; the layer passes none). */
+    static final double G_NORM_EPS = 1e-5;
+
     private final Linear q;
     private final Linear f;
     private final Linear i;
@@ -34,7 +42,7 @@ final class Hgrn2Attention extends Module {
         q = child("q_proj", Hgrn2Model.linear(d, d, rng, c.initializerRange()));
         f = child("f_proj", Hgrn2Model.linear(d, d, rng, c.initializerRange()));
         i = child("i_proj", Hgrn2Model.linear(d, d, rng, c.initializerRange()));
-        gNorm = child("g_norm", new RMSNorm(d, c.normEps(), c.elementwiseAffine()));
+        gNorm = child("g_norm", new RMSNorm(d, G_NORM_EPS, c.elementwiseAffine()));
         o = child("o_proj", Hgrn2Model.linear(d, d, rng, c.initializerRange()));
     }
 

@@ -49,6 +49,9 @@ public record Hgrn2Config(
         @JsonProperty("attn_scale") Double attnScale) {
 
 
+    /** fla's HGRN2Config defaults for the sizes a config.json may omit. */
+    static final java.util.Map<String, Object> REFERENCE_DEFAULTS = java.util.Map.of("vocab_size", 32000, "hidden_size", 2048, "num_hidden_layers", 24);
+
     /** fla's defaults for every absent field. */
     public Hgrn2Config {
         modelType = modelType == null ? "hgrn2" : modelType;
@@ -161,7 +164,7 @@ public record Hgrn2Config(
     }
 
     public static Hgrn2Config parse(String json) {
-        return ConfigJson.parse(json, Hgrn2Config.class, "HGRN2").validate();
+        return ConfigJson.parse(json, Hgrn2Config.class, "HGRN2", REFERENCE_DEFAULTS).validate();
     }
 
     public String toJson() {

@@ -5,6 +5,7 @@ import fulgur.nn.Module;
 import fulgur.nn.ModuleList;
 import fulgur.nn.RMSNorm;
 import fulgur.ops.Activations;
+import fulgur.ops.Elementwise;
 import fulgur.ops.GatedNormKernels;
 import fulgur.ops.Views;
 import fulgur.ops.lightnet.LightNet;
@@ -17,6 +18,10 @@ import fulgur.tensor.Tensor;
  * rms_norm_swish_gate_linear, whose gate activation is swish (g·σ(g)); xmixers' original uses σ(g) — we follow fla,
  * whose checkpoints we load. The norm spans the whole width, not each head. {@code global} switches to the
  * non-causal single scan over all positions (the image model).
+ *
+ * <p>{@code scale} multiplies q·S (fla's kernels apply 1/√(key head dim) when called without a scale, as its layer
+ * does); {@code gNormEps} is the output norm's epsilon (fla's fused rms_norm_swish_gate_linear is called without one,
+ * so its default 1e-6 applies whatever norm_eps says).
  */
 final class LightNetAttention extends Module {
     /** The carried parts: the normalised state S [B, H, dk, dv] and the running log-normaliser z [B, H, dk]. */
@@ -32,9 +37,11 @@ final class LightNetAttention extends Module {
     private final int keyHeadDim;
     private final int valueHeadDim;
     private final boolean global;
+    private final double scale;
 
-    LightNetAttention(int hidden, int heads, int keyHeadDim, int gateRank, boolean affine, double eps, boolean global, LightNetInit init) {
+    LightNetAttention(int hidden, int heads, int keyHeadDim, int gateRank, boolean affine, double gNormEps, double scale, boolean global, LightNetInit init) {
         this.heads = heads;
+        this.scale = scale;
         this.keyHeadDim = keyHeadDim;
         this.valueHeadDim = hidden / heads;
         this.global = global;
@@ -45,7 +52,7 @@ final class LightNetAttention extends Module {
         gProj = child("g_proj", new ModuleList<>());
         gProj.add(init.linear(hidden, gateRank));
         gProj.add(init.linear(gateRank, hidden));
-        gNorm = child("g_norm", new RMSNorm(hidden, eps, affine));
+        gNorm = child("g_norm", new RMSNorm(hidden, gNormEps, affine));
         oProj = child("o_proj", init.linear(hidden, hidden));
     }
 
@@ -61,13 +68,19 @@ final class LightNetAttention extends Module {
         return valueHeadDim;
     }
 
+    /** x [B, T, D] → [B, T, D] over a whole sequence, or with a cache from its state (see the carrying form). */
+    Tensor forward(Tensor x, LightNetCache.Layer cache) {
+        return forward(x, cache, null, 0);
+    }
+
     /**
      * x [B, T, D] → [B, T, D]; with a cache, continues from its state and leaves the new one there; with a carry (a chunk
      * of a longer sequence), from the carried (S, z), leaving the new pair in the carry.
      */
     Tensor forward(Tensor x, LightNetCache.Layer cache, fulgur.models.StateCarry carry, int layer) {
         int b = x.size(0), t = x.size(1);
-        Tensor q = Views.reshape(Activations.silu(qProj.forward(x)), b, t, heads, keyHeadDim);
+        Tensor q = Activations.silu(qProj.forward(x));
+        q = Views.reshape(scale == 1 ? q : Elementwise.mulScalar(q, scale), b, t, heads, keyHeadDim);
         Tensor k = Views.reshape(kProj.forward(x), b, t, heads, keyHeadDim);
         Tensor v = Views.reshape(vProj.forward(x), b, t, heads, valueHeadDim);
         Tensor o;

@@ -16,6 +16,11 @@ import java.util.Map;
  * hidden_size / expand_ratio heads, {@code expand_ratio} null means hidden_size / num_heads (the key head dim); the
  * value head dim is always hidden_size / num_heads. Not supported (rejected by {@link #validate()}): short
  * convolutions and hybrid softmax-attention layers ({@code attn}).
+ *
+ * <p>{@code attn_scale} is ours (fla has no such field and ignores it): the factor on q·S. Absent, it is
+ * 1/√(key head dim), the default scale of the fla GLA kernels that fla's LightNet layer calls without one, so fla-hub
+ * checkpoints give fla's logits; {@code 1.0} is the unscaled recurrence of the paper and xmixers. The output RMSNorm
+ * that follows cancels the scale except through its epsilon.
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
 @JsonInclude(JsonInclude.Include.ALWAYS)
@@ -45,7 +50,8 @@ public record LightNetConfig(
         @JsonProperty("initializer_range") Double initializerRange,
         @JsonProperty("fuse_norm") Boolean fuseNorm,
         @JsonProperty("fuse_swiglu") Boolean fuseSwiglu,
-        @JsonProperty("fuse_cross_entropy") Boolean fuseCrossEntropy) {
+        @JsonProperty("fuse_cross_entropy") Boolean fuseCrossEntropy,
+        @JsonProperty("attn_scale") @JsonInclude(JsonInclude.Include.NON_NULL) Double attnScale) {
 
 
     /** fla's defaults for absent fields. */
@@ -80,19 +86,32 @@ public record LightNetConfig(
     /** A small model: num_heads = heads, key head dim = value head dim = dim / heads, gate rank dim / 2. */
     public static LightNetConfig small(int vocab, int dim, int layers, int heads) {
         return new LightNetConfig("lightnet", vocab, dim, layers, "chunk", heads, null, false, 4, 4, null, "swish", 2048,
-                Math.max(1, dim / 2), true, 1e-6, null, true, null, 1, 2, false, 0.02, true, true, true);
+                Math.max(1, dim / 2), true, 1e-6, null, true, null, 1, 2, false, 0.02, true, true, true, null);
     }
 
     public LightNetConfig withTiedEmbeddings(boolean tied) {
         return new LightNetConfig(modelType, vocabSize, hiddenSize, numHiddenLayers, attnMode, numHeads, expandRatio, useShortConv, convSize, hiddenRatio,
                 intermediateSize, hiddenAct, maxPositionEmbeddings, gateLowRankDim, elementwiseAffine, normEps, attn, useCache, padTokenId, bosTokenId,
-                eosTokenId, tied, initializerRange, fuseNorm, fuseSwiglu, fuseCrossEntropy);
+                eosTokenId, tied, initializerRange, fuseNorm, fuseSwiglu, fuseCrossEntropy, attnScale);
     }
 
     public LightNetConfig withHeads(Integer heads, Integer expand) {
         return new LightNetConfig(modelType, vocabSize, hiddenSize, numHiddenLayers, attnMode, heads, expand, useShortConv, convSize, hiddenRatio,
                 intermediateSize, hiddenAct, maxPositionEmbeddings, gateLowRankDim, elementwiseAffine, normEps, attn, useCache, padTokenId, bosTokenId,
-                eosTokenId, tieWordEmbeddings, initializerRange, fuseNorm, fuseSwiglu, fuseCrossEntropy);
+                eosTokenId, tieWordEmbeddings, initializerRange, fuseNorm, fuseSwiglu, fuseCrossEntropy, attnScale);
+    }
+
+    /** The same config with an explicit q scale (null: fla's 1/√(key head dim); 1.0: unscaled). */
+    public LightNetConfig withAttnScale(Double scale) {
+        return new LightNetConfig(modelType, vocabSize, hiddenSize, numHiddenLayers, attnMode, numHeads, expandRatio, useShortConv, convSize, hiddenRatio,
+                intermediateSize, hiddenAct, maxPositionEmbeddings, gateLowRankDim, elementwiseAffine, normEps, attn, useCache, padTokenId, bosTokenId,
+                eosTokenId, tieWordEmbeddings, initializerRange, fuseNorm, fuseSwiglu, fuseCrossEntropy, scale);
+    }
+
+    /** The factor on q·S: attn_scale, else fla's default 1/√(key head dim). */
+    @JsonIgnore
+    public double scale() {
+        return attnScale != null ? attnScale : 1 / Math.sqrt(keyHeadDim());
     }
 
     /** Heads of the token mixer (fla's LightNetAttention.num_heads). */
@@ -173,6 +192,9 @@ public record LightNetConfig(
         }
         if (!(normEps > 0)) {
             p.add("norm_eps must be > 0, got " + normEps);
+        }
+        if (attnScale != null && !Double.isFinite(attnScale)) {
+            p.add("attn_scale must be finite, got " + attnScale);
         }
         if (!"chunk".equals(attnMode) && !"fused_chunk".equals(attnMode) && !"fused_recurrent".equals(attnMode)) {
             p.add("attn_mode '" + attnMode + "' is not one of chunk, fused_chunk, fused_recurrent");

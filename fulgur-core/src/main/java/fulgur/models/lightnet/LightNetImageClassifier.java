@@ -57,7 +57,7 @@ public final class LightNetImageClassifier extends Module {
         mdTpe = child("md_tpe", new MdTpe(c.dim(), c.heads(), EPS, init));
         layers = child("layers", new ModuleList<>());
         for (int l = 0; l < c.layers(); l++) {
-            layers.add(new LightNetBlock(c.dim(), c.heads(), c.dim() / c.heads(), c.gateRank(), c.mlpDim(), true, EPS, true, init));
+            layers.add(new LightNetBlock(c.dim(), c.heads(), c.dim() / c.heads(), c.gateRank(), c.mlpDim(), true, EPS, EPS, 1.0, true, init));
         }
         norm = child("norm", new RMSNorm(c.dim(), EPS, true));
         head = child("head", init.linearWithBias(c.dim(), c.classes()));

@@ -12,7 +12,9 @@ import java.util.Map;
 /**
  * Llama configuration with the field names of transformers' {@code LlamaConfig} (model_type "llama"), also used by
  * Linear-Llama (model_type "linear_llama"), which adds {@code linear_attention_type}: "lightning" (TNL/MiniMax decay
- * schedule) or "basic" (no decay). Unknown fields are ignored; absent ones take transformers' defaults.
+ * schedule) or "basic" (no decay). Unknown fields are ignored; absent ones take transformers' defaults. Newer
+ * transformers write the rotary settings as {@code rope_parameters} ({@code rope_theta}, {@code rope_type} and the
+ * scaling fields); they are read into rope_theta and rope_scaling, which are what we write (transformers reads both).
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
 @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -37,10 +39,15 @@ public record LlamaConfig(
         @JsonProperty("pad_token_id") Integer padTokenId,
         @JsonProperty("bos_token_id") Integer bosTokenId,
         @JsonProperty("eos_token_id") Integer eosTokenId,
-        @JsonProperty("linear_attention_type") String linearAttentionType) {
+        @JsonProperty("linear_attention_type") String linearAttentionType,
+        @JsonProperty("rope_parameters") Map<String, Object> ropeParameters) {
 
     public static final String LLAMA = "llama";
     public static final String LINEAR_LLAMA = "linear_llama";
+
+    /** transformers' LlamaConfig defaults for the sizes a config.json may omit. */
+    static final java.util.Map<String, Object> REFERENCE_DEFAULTS = java.util.Map.of("vocab_size", 32000, "hidden_size", 4096, "intermediate_size", 11008,
+            "num_hidden_layers", 32, "num_attention_heads", 32);
 
     public LlamaConfig {
         if (modelType == null) {
@@ -56,13 +63,25 @@ public record LlamaConfig(
         maxPositionEmbeddings = maxPositionEmbeddings == null ? 2048 : maxPositionEmbeddings;
         initializerRange = initializerRange == null ? 0.02 : initializerRange;
         rmsNormEps = rmsNormEps == null ? 1e-6 : rmsNormEps;
-        ropeTheta = ropeTheta == null ? 10000.0 : ropeTheta;
         attentionBias = attentionBias != null && attentionBias;
         mlpBias = mlpBias != null && mlpBias;
         tieWordEmbeddings = tieWordEmbeddings != null && tieWordEmbeddings;
         if (LINEAR_LLAMA.equals(modelType) && linearAttentionType == null) {
             linearAttentionType = "lightning";
         }
+        if (ropeParameters != null) {
+            if (ropeParameters.get("rope_theta") instanceof Number n) {
+                ropeTheta = n.doubleValue();
+            }
+            Object type = ropeParameters.getOrDefault("rope_type", ropeParameters.get("type"));
+            if (ropeScaling == null && type != null && !"default".equals(type)) {
+                Map<String, Object> scaling = new java.util.LinkedHashMap<>(ropeParameters);
+                scaling.remove("rope_theta");
+                ropeScaling = scaling;
+            }
+            ropeParameters = null;
+        }
+        ropeTheta = ropeTheta == null ? 10000.0 : ropeTheta;
     }
 
     /** A small model: width, layers, heads; GQA with half as many key/value heads when the heads are even; MLP ≈ 8/3·width. */
@@ -70,19 +89,19 @@ public record LlamaConfig(
         int ffn = Math.max(8, (int) Math.round(dim * 8 / 3.0 / 8) * 8);
         int kv = heads % 2 == 0 ? heads / 2 : heads;
         return new LlamaConfig(modelType, vocab, dim, ffn, layers, heads, kv, null, "silu", 2048, 0.02, 1e-6, 10000.0, null, false, false, false,
-                null, null, null, LINEAR_LLAMA.equals(modelType) ? "lightning" : null);
+                null, null, null, LINEAR_LLAMA.equals(modelType) ? "lightning" : null, null);
     }
 
     public LlamaConfig withLinearAttentionType(String type) {
         return new LlamaConfig(modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads, headDim, hiddenAct,
                 maxPositionEmbeddings, initializerRange, rmsNormEps, ropeTheta, ropeScaling, attentionBias, mlpBias, tieWordEmbeddings, padTokenId,
-                bosTokenId, eosTokenId, type);
+                bosTokenId, eosTokenId, type, null);
     }
 
     public LlamaConfig withTiedEmbeddings(boolean tied) {
         return new LlamaConfig(modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads, headDim, hiddenAct,
                 maxPositionEmbeddings, initializerRange, rmsNormEps, ropeTheta, ropeScaling, attentionBias, mlpBias, tied, padTokenId,
-                bosTokenId, eosTokenId, linearAttentionType);
+                bosTokenId, eosTokenId, linearAttentionType, null);
     }
 
     /** Whether the token mixers are linear attention (Linear-Llama) rather than softmax attention. */
@@ -159,7 +178,7 @@ public record LlamaConfig(
     }
 
     public static LlamaConfig parse(String json) {
-        return ConfigJson.parse(json, LlamaConfig.class, "Llama").validate();
+        return ConfigJson.parse(json, LlamaConfig.class, "Llama", REFERENCE_DEFAULTS).validate();
     }
 
     public String toJson() {

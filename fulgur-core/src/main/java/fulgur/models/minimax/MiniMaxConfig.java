@@ -14,7 +14,12 @@ import java.util.Map;
  * {@code attn_type_list} — 0 lightning, 1 softmax per layer —, {@code block_size}, {@code postnorm} and the
  * {@code layernorm_*_alpha/beta} residual factors) and MiniMax-Text-01's {@code rotary_dim} (RoPE on the first
  * rotary_dim features of each softmax head; absent: the whole head). Unknown fields are ignored; absent ones take
- * transformers' defaults.
+ * transformers' defaults. A config with neither attn_type_list nor layer_types is a transformers config that left
+ * layer_types at its default (transformers writes only fields that differ from the defaults): softmax attention in
+ * every even layer, lightning in every odd one, post-norm.
+ *
+ * <p>{@code output_router_logits} decides, as in transformers, whether the training loss includes the routers'
+ * load-balancing loss (absent: no); {@link #small} sets it, so fulgur's own models train with it.
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
 @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -52,8 +57,13 @@ public record MiniMaxConfig(
         @JsonProperty("bos_token_id") Integer bosTokenId,
         @JsonProperty("eos_token_id") Integer eosTokenId,
         @JsonProperty("layer_types") List<String> layerTypes,
-        @JsonProperty("rope_parameters") Map<String, Object> ropeParameters) {
+        @JsonProperty("rope_parameters") Map<String, Object> ropeParameters,
+        @JsonProperty("output_router_logits") Boolean outputRouterLogits) {
 
+
+    /** transformers' MiniMaxConfig defaults for the sizes a config.json may omit. */
+    static final java.util.Map<String, Object> REFERENCE_DEFAULTS = java.util.Map.of("vocab_size", 32000, "hidden_size", 4096, "intermediate_size", 14336,
+            "num_hidden_layers", 32, "num_attention_heads", 32);
 
     public MiniMaxConfig {
         modelType = modelType == null ? "minimax" : modelType;
@@ -97,10 +107,14 @@ public record MiniMaxConfig(
         if (attnTypeList == null) {
             List<Integer> d = new ArrayList<>();
             for (int i = 0; i < Math.max(numHiddenLayers, 0); i++) {
-                d.add(List.of(0, 0, 1).get(i % 3)); // transformers' default pattern [0, 0, 1, 0, 0, 1, ...]
+                d.add((i + 1) % 2 == 1 ? 1 : 0); // transformers' default layer_types: full, linear, full, linear, ...
             }
             attnTypeList = d;
+            if (postnorm == null) {
+                postnorm = true;
+            }
         }
+        outputRouterLogits = outputRouterLogits != null && outputRouterLogits;
         attnTypeList = List.copyOf(attnTypeList);
         blockSize = blockSize == null ? 256 : blockSize;
         postnorm = postnorm != null && postnorm;
@@ -119,21 +133,21 @@ public record MiniMaxConfig(
     public static MiniMaxConfig minimaxText01() {
         double alpha = Math.pow(2 * 80, 0.25);
         return new MiniMaxConfig("minimax", 200064, 6144, 9216, 80, 64, 8, 128, 64, "silu", null, 0.02, 1e-5, 1e7, false, null, 2, 32, 0.001, 0.0,
-                pattern(80), 256, true, alpha, 1.0, alpha, 1.0, alpha, 1.0, null, null, null, null, null);
+                pattern(80), 256, true, alpha, 1.0, alpha, 1.0, alpha, 1.0, null, null, null, null, null, true);
     }
 
     /**
      * A small hybrid: a softmax layer every 8th (and, with fewer than 8 layers, the last one, so that a small model is
-     * still hybrid); GQA with half the heads when even; RoPE on half of each head; 4 experts top-2 of width 2·dim;
-     * MiniMax's post-norm with α = (2N)^¼, β = 1 as in the released config; aux-loss coefficient 0.01 (the paper's).
+     * still hybrid); GQA with half the heads when even; RoPE on whole heads (as transformers' MiniMax applies it, so the
+     * model converts to its layout); 4 experts top-2 of width 2·dim; MiniMax's post-norm with α = (2N)^¼, β = 1 as in
+     * the released config; the load-balancing loss with coefficient 0.01 (the paper's).
      */
     public static MiniMaxConfig small(int vocab, int dim, int layers, int heads) {
         int hd = dim / heads;
         double alpha = Math.pow(2.0 * layers, 0.25);
         int kv = heads % 2 == 0 ? heads / 2 : heads;
-        int rot = hd % 4 == 0 ? hd / 2 : hd;
-        return new MiniMaxConfig("minimax", vocab, dim, 2 * dim, layers, heads, kv, hd, rot, "silu", 4096, 0.02, 1e-5, 10000.0, false, null, 2, 4, 0.01,
-                0.0, pattern(layers), 256, true, alpha, 1.0, alpha, 1.0, alpha, 1.0, null, null, null, null, null);
+        return new MiniMaxConfig("minimax", vocab, dim, 2 * dim, layers, heads, kv, hd, hd, "silu", 4096, 0.02, 1e-5, 10000.0, false, null, 2, 4, 0.01,
+                0.0, pattern(layers), 256, true, alpha, 1.0, alpha, 1.0, alpha, 1.0, null, null, null, null, null, true);
     }
 
     /** 0 (lightning) except every 8th layer 1 (softmax); below 8 layers the last layer is softmax. */
@@ -150,7 +164,7 @@ public record MiniMaxConfig(
                 hiddenAct, maxPositionEmbeddings, initializerRange, rmsNormEps, ropeTheta, tieWordEmbeddings, slidingWindow, numExpertsPerTok,
                 numLocalExperts, routerAuxLossCoef, routerJitterNoise, types, blockSize, postnorm, layernormFullAttentionAlpha,
                 layernormFullAttentionBeta, layernormLinearAttentionAlpha, layernormLinearAttentionBeta, layernormMlpAlpha, layernormMlpBeta,
-                padTokenId, bosTokenId, eosTokenId, null, null);
+                padTokenId, bosTokenId, eosTokenId, null, null, outputRouterLogits);
     }
 
     public MiniMaxConfig withPostnorm(boolean post) {
@@ -158,7 +172,16 @@ public record MiniMaxConfig(
                 hiddenAct, maxPositionEmbeddings, initializerRange, rmsNormEps, ropeTheta, tieWordEmbeddings, slidingWindow, numExpertsPerTok,
                 numLocalExperts, routerAuxLossCoef, routerJitterNoise, attnTypeList, blockSize, post, layernormFullAttentionAlpha,
                 layernormFullAttentionBeta, layernormLinearAttentionAlpha, layernormLinearAttentionBeta, layernormMlpAlpha, layernormMlpBeta,
-                padTokenId, bosTokenId, eosTokenId, null, null);
+                padTokenId, bosTokenId, eosTokenId, null, null, outputRouterLogits);
+    }
+
+    /** The same config with RoPE on the first {@code dim} features of each softmax head. */
+    public MiniMaxConfig withRotaryDim(int dim) {
+        return new MiniMaxConfig(modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads, headDim, dim,
+                hiddenAct, maxPositionEmbeddings, initializerRange, rmsNormEps, ropeTheta, tieWordEmbeddings, slidingWindow, numExpertsPerTok,
+                numLocalExperts, routerAuxLossCoef, routerJitterNoise, attnTypeList, blockSize, postnorm, layernormFullAttentionAlpha,
+                layernormFullAttentionBeta, layernormLinearAttentionAlpha, layernormLinearAttentionBeta, layernormMlpAlpha, layernormMlpBeta,
+                padTokenId, bosTokenId, eosTokenId, null, null, outputRouterLogits);
     }
 
     /** Whether layer {@code l} is softmax attention (attn_type_list 1) rather than lightning attention (0). */
@@ -226,7 +249,7 @@ public record MiniMaxConfig(
     }
 
     public static MiniMaxConfig parse(String json) {
-        return ConfigJson.parse(json, MiniMaxConfig.class, "MiniMax").validate();
+        return ConfigJson.parse(json, MiniMaxConfig.class, "MiniMax", REFERENCE_DEFAULTS).validate();
     }
 
     public String toJson() {

@@ -126,10 +126,13 @@ public final class MiniMaxModel extends fulgur.models.DecoderLm {
         return Elementwise.mulScalar(sum, 1.0 / core.layers.size());
     }
 
-    /** The training loss is the cross-entropy plus the load-balancing loss (unless router_aux_loss_coef is 0). */
+    /**
+     * The training loss is the cross-entropy plus the load-balancing loss when output_router_logits is set and
+     * router_aux_loss_coef is not 0 (transformers adds it only then).
+     */
     @Override
     protected Tensor auxiliaryLoss() {
-        return config.routerAuxLossCoef() == 0 ? null : auxLoss();
+        return config.routerAuxLossCoef() == 0 || !config.outputRouterLogits() ? null : auxLoss();
     }
 
     /** KV caches for the softmax layers, recurrent states for the lightning layers. */

@@ -13,6 +13,8 @@ import java.util.List;
 /**
  * TransNormerLLM configuration with the field names of the official Hugging Face {@code config.json}
  * (OpenNLPLab's TransnormerConfig), so configs load and save interchangeably. Unknown fields are ignored.
+ * {@code linear_use_lrpe_list} is kept with one 0/1 flag per layer (an absent or empty list becomes all zeros): the
+ * official model reads the flag of every layer from it and fails on an empty list.
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
 @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -36,6 +38,13 @@ public record TnlConfig(
         @JsonProperty("eos_token_id") Integer eosTokenId) {
 
 
+    /**
+     * TransnormerConfig's defaults for the fields a config.json may omit (the official 385M model's sizes, init_std
+     * 0.02): absent, they take these values rather than 0.
+     */
+    public static final java.util.Map<String, Object> REFERENCE_DEFAULTS = java.util.Map.of("vocab_size", 64000, "decoder_embed_dim", 1024,
+            "decoder_layers", 24, "decoder_attention_heads", 8, "hidden_dim", 1024, "glu_dim", 2816, "init_std", 0.02);
+
     public TnlConfig {
         if (modelType == null) {
             modelType = "transnormer";
@@ -55,7 +64,10 @@ public record TnlConfig(
         if (gluDim == -1) {
             gluDim = embedDim;
         }
-        lrpeLayers = List.copyOf(lrpeLayers);
+        if (lrpeLayers.isEmpty() && layers > 0) {
+            lrpeLayers = java.util.Collections.nCopies(layers, 0);
+        }
+        lrpeLayers = java.util.Collections.unmodifiableList(new ArrayList<>(lrpeLayers));
     }
 
     /** The official 385M configuration (d 1024, 24 layers, 8 heads, GLU 2816, vocab 64 000, tied head). */
@@ -84,7 +96,7 @@ public record TnlConfig(
     }
 
     public boolean lrpe(int layer) {
-        return !lrpeLayers.isEmpty() && lrpeLayers.get(layer) != 0;
+        return !lrpeLayers.isEmpty() && lrpeLayers.get(layer) != null && lrpeLayers.get(layer) != 0;
     }
 
     /** Checks the configuration and lists every problem at once. */
@@ -104,6 +116,9 @@ public record TnlConfig(
         if (!lrpeLayers.isEmpty() && lrpeLayers.size() != layers) {
             p.add("linear_use_lrpe_list has " + lrpeLayers.size() + " entries for " + layers + " layers");
         }
+        if (lrpeLayers.contains(null)) {
+            p.add("linear_use_lrpe_list entries must be 0 or 1, got " + lrpeLayers);
+        }
         if (!"simplermsnorm".equals(normType)) {
             p.add("norm_type '" + normType + "' is not supported (expected simplermsnorm)");
         }
@@ -118,14 +133,14 @@ public record TnlConfig(
 
     public static TnlConfig read(Path file) {
         try {
-            return ConfigJson.parse(Files.readString(file), TnlConfig.class, "TransNormerLLM").validate();
+            return ConfigJson.parse(Files.readString(file), TnlConfig.class, "TransNormerLLM", REFERENCE_DEFAULTS).validate();
         } catch (IOException e) {
             throw new IllegalArgumentException("cannot read TransNormerLLM config " + file + ": " + e.getMessage(), e);
         }
     }
 
     public static TnlConfig parse(String json) {
-        return ConfigJson.parse(json, TnlConfig.class, "TransNormerLLM").validate();
+        return ConfigJson.parse(json, TnlConfig.class, "TransNormerLLM", REFERENCE_DEFAULTS).validate();
     }
 
     public String toJson() {

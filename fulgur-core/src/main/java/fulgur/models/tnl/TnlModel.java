@@ -17,8 +17,8 @@ import fulgur.tensor.Tensor;
  * "lm_head.weight" when the head is not tied), so checkpoints map one to one.
  */
 public final class TnlModel extends fulgur.models.DecoderLm {
-    /** SimpleRMSNorm's epsilon in the official code. */
-    static final double SRMS_EPS = 1e-8;
+    /** SimpleRMSNorm's epsilon in the official code (norm.py and srmsnorm_triton.py both default to 1e-6). */
+    static final double SRMS_EPS = 1e-6;
 
     private final TnlConfig config;
     private final Core core;

@@ -80,7 +80,7 @@ class Hgrn2AttentionTest {
                         for (double v : y) {
                             ms += v * v / d;
                         }
-                        double rs = 1 / Math.sqrt(ms + c.normEps());
+                        double rs = 1 / Math.sqrt(ms + 1e-5); // fla's fused rms_norm_linear default, not norm_eps
                         for (int c2 = 0; c2 < d; c2++) {
                             y[c2] = y[c2] * rs * gn[c2];
                         }
@@ -90,5 +90,97 @@ class Hgrn2AttentionTest {
                 assertThat(GradCheck.relErr(got, want)).as("attn_scale %s", attnScale).isLessThan(1e-10);
             }
         }
+    }
+
+    /**
+     * fla normalises the attention output with its fused rms_norm_linear called without an eps, so the op's default
+     * 1e-5 applies whatever norm_eps says; the output's mean square here (~1e-6) makes the eps decide the result.
+     */
+    @Test
+    void outputNormUsesTheFusedOpsEpsilonNotNormEps() throws Exception {
+        int d = 8, t = 5;
+        Hgrn2Config base = Hgrn2Config.small(10, d, 2, 2);
+        var json = (com.fasterxml.jackson.databind.node.ObjectNode) fulgur.io.Json.mapper().readTree(base.toJson());
+        double[][] outs = new double[2][];
+        double[] epsilons = {1e-6, 0.1};
+        for (int run = 0; run < 2; run++) {
+            json.put("norm_eps", epsilons[run]);
+            Hgrn2Config c = Hgrn2Config.parse(json.toString());
+            try (Scope s = Scope.open(); Hgrn2Attention attn = new Hgrn2Attention(c, new Rng(5))) {
+                attn.to(DType.F64);
+                Tensor x = new Rng(6).normal(DType.F64, 0, 0.05, 1, t, d);
+                outs[run] = attn.forward(x, null, null).toDoubleArray();
+                if (run == 0) {
+                    // the same layer by hand: o_proj(g_norm(o)) with eps 1e-5, o the GLA output
+                    var p = attn.stateDict();
+                    assertThat(rms(attnOutput(attn, x))).as("attention output RMS").isLessThan(1e-2);
+                    double[] want = normAndProject(attnOutput(attn, x), p.get("g_norm.weight").toDoubleArray(), p.get("o_proj.weight").toDoubleArray(), d, 1e-5);
+                    assertThat(GradCheck.relErr(outs[0], want)).isLessThan(1e-12);
+                    double[] wrong = normAndProject(attnOutput(attn, x), p.get("g_norm.weight").toDoubleArray(), p.get("o_proj.weight").toDoubleArray(), d, 1e-6);
+                    assertThat(GradCheck.relErr(wrong, want)).as("the eps matters at this scale").isGreaterThan(1e-3);
+                }
+            }
+        }
+        assertThat(outs[1]).isEqualTo(outs[0]);
+    }
+
+    /** The GLA output before g_norm, [T·D] (batch 1): the layer with an identity norm and projection. */
+    private static double[] attnOutput(Hgrn2Attention attn, Tensor x) {
+        var p = attn.stateDict();
+        double[] wq = p.get("q_proj.weight").toDoubleArray(), wf = p.get("f_proj.weight").toDoubleArray(), wi = p.get("i_proj.weight").toDoubleArray();
+        int d = x.size(2), t = x.size(1), h = 2, e = d / h;
+        double[] xs = x.toDoubleArray();
+        double[] out = new double[t * d];
+        double[][][] st = new double[h][e][e];
+        double scale = 1 / Math.sqrt(e);
+        for (int ti = 0; ti < t; ti++) {
+            double[] xt = java.util.Arrays.copyOfRange(xs, ti * d, (ti + 1) * d);
+            double[] q = linear(wq, xt, d, d), f = linear(wf, xt, d, d), in = linear(wi, xt, d, d);
+            for (int c = 0; c < d; c++) {
+                q[c] = q[c] * sigmoid(q[c]);
+                f[c] = sigmoid(f[c]);
+            }
+            for (int hh = 0; hh < h; hh++) {
+                for (int r = 0; r < e; r++) {
+                    for (int c = 0; c < e; c++) {
+                        double fr = f[hh * e + r];
+                        st[hh][r][c] = fr * st[hh][r][c] + (1 - fr) * in[hh * e + c];
+                    }
+                }
+                for (int c = 0; c < e; c++) {
+                    double acc = 0;
+                    for (int r = 0; r < e; r++) {
+                        acc += q[hh * e + r] * st[hh][r][c];
+                    }
+                    out[ti * d + hh * e + c] = scale * acc;
+                }
+            }
+        }
+        return out;
+    }
+
+    private static double[] normAndProject(double[] o, double[] gain, double[] wo, int d, double eps) {
+        int t = o.length / d;
+        double[] out = new double[o.length];
+        for (int ti = 0; ti < t; ti++) {
+            double ms = 0;
+            for (int c = 0; c < d; c++) {
+                ms += o[ti * d + c] * o[ti * d + c] / d;
+            }
+            double[] y = new double[d];
+            for (int c = 0; c < d; c++) {
+                y[c] = o[ti * d + c] / Math.sqrt(ms + eps) * gain[c];
+            }
+            System.arraycopy(linear(wo, y, d, d), 0, out, ti * d, d);
+        }
+        return out;
+    }
+
+    private static double rms(double[] v) {
+        double s = 0;
+        for (double x : v) {
+            s += x * x;
+        }
+        return Math.sqrt(s / v.length);
     }
 }

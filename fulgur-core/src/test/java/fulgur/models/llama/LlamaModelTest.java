@@ -196,4 +196,19 @@ class LlamaModelTest {
             assertThat(fl[1]).as("text loss first-10 %s, last-10 %s", fl[0], fl[1]).isLessThan(0.8 * fl[0]);
         }
     }
+
+    /** transformers 5 writes the rotary settings as rope_parameters; they are read as rope_theta and rope_scaling. */
+    @Test
+    void readsRopeParameters() {
+        LlamaConfig c = LlamaConfig.parse("{\"model_type\":\"llama\",\"vocab_size\":10,\"hidden_size\":16,\"intermediate_size\":32,"
+                + "\"num_hidden_layers\":1,\"num_attention_heads\":2,\"rope_parameters\":{\"rope_type\":\"llama3\",\"rope_theta\":500000.0,"
+                + "\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,\"original_max_position_embeddings\":8192}}");
+        assertThat(c.ropeTheta()).isEqualTo(500000.0);
+        assertThat(c.ropeScaling()).containsEntry("rope_type", "llama3").containsEntry("factor", 8.0).doesNotContainKey("rope_theta");
+        assertThat(c.toJson()).contains("\"rope_theta\"", "\"rope_scaling\"").doesNotContain("rope_parameters");
+        LlamaConfig plain = LlamaConfig.parse("{\"model_type\":\"llama\",\"vocab_size\":10,\"hidden_size\":16,\"intermediate_size\":32,"
+                + "\"num_hidden_layers\":1,\"num_attention_heads\":2,\"rope_parameters\":{\"rope_type\":\"default\",\"rope_theta\":5000.0}}");
+        assertThat(plain.ropeTheta()).isEqualTo(5000.0);
+        assertThat(plain.ropeScaling()).isNull();
+    }
 }

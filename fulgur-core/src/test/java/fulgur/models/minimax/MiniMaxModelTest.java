@@ -67,10 +67,13 @@ class MiniMaxModelTest {
         assertThat(MiniMaxConfig.parse(json)).isEqualTo(c);
         assertThat(Architectures.forConfig(json).name()).isEqualTo("minimax");
         assertThat(MiniMaxConfig.parse(MiniMaxConfig.minimaxText01().toJson())).isEqualTo(MiniMaxConfig.minimaxText01());
-        // transformers' defaults: attn_type_list [0, 0, 1, ...], 8 KV heads, 8 experts top-2
+        // transformers' defaults (it writes only fields that differ from them): layer_types full, linear, full, ...,
+        // post-norm, 8 KV heads, 8 experts top-2, no load-balancing loss in the training loss
         MiniMaxConfig d = MiniMaxConfig.parse("{\"model_type\":\"minimax\",\"vocab_size\":10,\"hidden_size\":64,\"intermediate_size\":32,"
                 + "\"num_hidden_layers\":4,\"num_attention_heads\":8}");
-        assertThat(d.attnTypeList()).containsExactly(0, 0, 1, 0);
+        assertThat(d.attnTypeList()).containsExactly(1, 0, 1, 0);
+        assertThat(d.postnorm()).isTrue();
+        assertThat(d.outputRouterLogits()).isFalse();
         assertThat(d.numLocalExperts()).isEqualTo(8);
         assertThatThrownBy(() -> MiniMaxConfig.parse("{\"model_type\":\"minimax\",\"vocab_size\":10,\"hidden_size\":64,\"intermediate_size\":32,"
                 + "\"num_hidden_layers\":3,\"num_attention_heads\":8,\"num_key_value_heads\":3,\"attn_type_list\":[0,2],\"num_experts_per_tok\":9,"

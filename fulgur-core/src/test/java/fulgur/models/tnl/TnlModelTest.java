@@ -113,4 +113,23 @@ class TnlModelTest {
             GradCheck.check(x -> m.loss(ids, targets), 1e-6, 1e-5, w, theta, glu);
         }
     }
+
+    /** convert --to reference writes what the official code's from_pretrained and AutoModel need; it reads back. */
+    @Test
+    void referenceConfigIsWhatTheOfficialCodeReads() throws Exception {
+        TnlConfig c = TnlConfig.small(50, 16, 3, 2);
+        assertThat(c.lrpeLayers()).as("an empty list breaks the official model: one flag per layer").containsExactly(0, 0, 0);
+        var n = fulgur.io.Json.mapper().readTree(new TnlArchitecture().referenceConfig(c.withLrpe(java.util.List.of(1, 0, 1)).toJson(), fulgur.tensor.DType.F32));
+        assertThat(n.get("architectures").get(0).asText()).isEqualTo("TransnormerForCausalLM");
+        assertThat(n.get("auto_map").get("AutoModelForCausalLM").asText()).isEqualTo("modeling_transnormer.TransnormerForCausalLM");
+        assertThat(n.get("auto_map").get("AutoConfig").asText()).isEqualTo("configuration_transnormer.TransnormerConfig");
+        assertThat(n.get("torch_dtype").asText()).isEqualTo("float32");
+        assertThat(n.get("linear_use_lrpe_list").toString()).isEqualTo("[1,0,1]");
+        assertThat(n.get("pad_token_id").asInt()).isEqualTo(0);
+        assertThat(n.get("bos_token_id").asInt()).isEqualTo(1);
+        assertThat(n.get("eos_token_id").asInt()).isEqualTo(2);
+        TnlConfig back = TnlConfig.parse(n.toString());
+        assertThat(back.lrpeLayers()).containsExactly(1, 0, 1);
+        assertThat(back.embedDim()).isEqualTo(16);
+    }
 }

@@ -29,6 +29,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -60,6 +61,7 @@ public final class DistributedTrainer {
     private int seqChunk;
     private boolean allowChangedSettings;
     private fulgur.io.DirectoryLock heldLock;
+    private List<Path> companions = List.of();
 
     public DistributedTrainer(ProcessGroup world, int dp, int sp, SpAlgorithm algorithm, CausalLM model, TrainConfig cfg, GlobalBatches data,
             Evaluator evaluator, Path outDir, PrintStream out, long bucketElements) {
@@ -89,6 +91,12 @@ public final class DistributedTrainer {
     /** The output directory's lock, held by the caller (rank 0 only); without it rank 0 takes its own for the run. */
     public DistributedTrainer outputLock(fulgur.io.DirectoryLock held) {
         this.heldLock = held;
+        return this;
+    }
+
+    /** Files copied into every checkpoint beside the weights: the tokenizer's ({@link fulgur.tokenizer.TokenizerFiles}). */
+    public DistributedTrainer checkpointCompanions(List<Path> files) {
+        this.companions = List.copyOf(files);
         return this;
     }
 
@@ -227,7 +235,7 @@ public final class DistributedTrainer {
                     st.put("data", data.state());
                     st.put("train_config", Json.mapper().convertValue(cfg, Map.class));
                     st.put("parallel", Map.of("dp", grid.dp(), "sp", grid.sp(), "algorithm", algorithm.label()));
-                    Checkpoint.save(ckpt, model, opt, st);
+                    Checkpoint.save(ckpt, model.module().stateDict(), model.configJson(), opt, st, companions);
                     lastSaved = step;
                     listener.checkpointSaved(step, ckpt);
                 }

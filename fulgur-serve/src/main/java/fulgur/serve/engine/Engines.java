@@ -18,19 +18,19 @@ public final class Engines {
     /**
      * Loads the model in {@code modelDir} (any layout {@code fulgur generate} reads: a training run's directory, its
      * checkpoint, a reference checkpoint; int8 checkpoints written by {@code fulgur convert --quantize int8} stay int8)
-     * with its tokenizer (tokenizer.json, else byte-level), moves it to {@code device} ("cpu", "cuda", "cuda:N") and
+     * with its tokenizer (tokenizer.json or tokenizer.model, else byte-level; refused when it does not fit the model's vocabulary), moves it to {@code device} ("cpu", "cuda", "cuda:N") and
      * starts an engine that owns it (closing the engine frees the model). The model's name is the directory's.
      */
     public static Engine load(Path modelDir, String device, EngineOptions options) throws IOException {
         Device d = Device.parse(device);
-        Tokenizer tok = ModelDirectory.tokenizer(modelDir);
         LanguageModel model = ReferenceCheckpoint.load(modelDir);
         try {
+            Tokenizer tok = ModelDirectory.tokenizer(modelDir, model.vocabSize());
             if (d.kind() != Device.Kind.CPU) {
                 model.module().to(d);
             }
             return new BatchingEngine(model, tok, ModelDirectory.name(modelDir), options, model, true);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | IOException e) {
             model.close();
             throw e;
         }

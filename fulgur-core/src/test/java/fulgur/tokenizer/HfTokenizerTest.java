@@ -16,7 +16,7 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-class BpeTokenizerTest {
+class HfTokenizerTest {
 
     @TempDir
     Path dir;
@@ -24,8 +24,8 @@ class BpeTokenizerTest {
     /** ids 0..255 are bytes; merges add 256 "Ġt", 257 "he", 258 "Ġthe", 259 "ll", 260 "hell", 261 "hello"; 262 is <|endoftext|>. */
     static final List<String[]> GPT2_MERGES = List.of(m("Ġ", "t"), m("h", "e"), m("Ġt", "he"), m("l", "l"), m("he", "ll"), m("hell", "o"));
 
-    private BpeTokenizer gpt2(boolean arrayMerges) throws IOException {
-        return BpeTokenizer.fromJson(TinyTokenizers.write(dir, "gpt2/tokenizer.json",
+    private HfTokenizer gpt2(boolean arrayMerges) throws IOException {
+        return HfTokenizer.fromJson(TinyTokenizers.write(dir, "gpt2/tokenizer.json",
                 TinyTokenizers.byteLevel(GPT2_MERGES, arrayMerges, List.of("<|endoftext|>"))));
     }
 
@@ -36,7 +36,7 @@ class BpeTokenizerTest {
     @Test
     void encodesWithMergesWorkedOutByHand() throws IOException {
         for (boolean arrayForm : new boolean[] {false, true}) {
-            BpeTokenizer t = gpt2(arrayForm);
+            HfTokenizer t = gpt2(arrayForm);
             assertThat(t.vocabSize()).isEqualTo(263);
             // "hello" -> h e l l o -> he, ll -> hell -> hello ; " the" -> Ġ t h e -> Ġt, he -> Ġthe
             assertThat(t.encode("hello the")).containsExactly(261, 258);
@@ -53,14 +53,14 @@ class BpeTokenizerTest {
     @Test
     void lowerRankMergesWinOverLeftmostOnes() throws IOException {
         // rank 0: "b c", rank 1: "a b"  =>  "abc" becomes a + bc, not ab + c
-        BpeTokenizer t = BpeTokenizer.fromJson(TinyTokenizers.write(dir, "rank.json", TinyTokenizers.byteLevel(List.of(m("b", "c"), m("a", "b")), false, List.of())));
+        HfTokenizer t = HfTokenizer.fromJson(TinyTokenizers.write(dir, "rank.json", TinyTokenizers.byteLevel(List.of(m("b", "c"), m("a", "b")), false, List.of())));
         int bc = t.tokenId("bc").orElseThrow();
         int ab = t.tokenId("ab").orElseThrow();
         assertThat(t.encode("abc")).containsExactly(b('a'), bc);
         assertThat(t.encode("ab")).containsExactly(ab);
         assertThat(t.encode("abab")).containsExactly(ab, ab);
         // overlapping pairs: "aaa" with merge "a a" -> aa a
-        BpeTokenizer t2 = BpeTokenizer.fromJson(TinyTokenizers.write(dir, "aa.json", TinyTokenizers.byteLevel(List.<String[]>of(m("a", "a")), false, List.of())));
+        HfTokenizer t2 = HfTokenizer.fromJson(TinyTokenizers.write(dir, "aa.json", TinyTokenizers.byteLevel(List.<String[]>of(m("a", "a")), false, List.of())));
         int aa = t2.tokenId("aa").orElseThrow();
         assertThat(t2.encode("aaa")).containsExactly(aa, b('a'));
         assertThat(t2.encode("aaaa")).containsExactly(aa, aa);
@@ -68,7 +68,7 @@ class BpeTokenizerTest {
 
     @Test
     void specialTokensAreMatchedInRawTextAndKeptWhole() throws IOException {
-        BpeTokenizer t = gpt2(false);
+        HfTokenizer t = gpt2(false);
         assertThat(t.encode("hello<|endoftext|> the")).containsExactly(261, 262, 258);
         assertThat(t.encode("<|endoftext|><|endoftext|>")).containsExactly(262, 262);
         assertThat(t.isSpecial(262)).isTrue();
@@ -92,7 +92,7 @@ class BpeTokenizerTest {
         ObjectNode w = (ObjectNode) root.get("added_tokens").get(1);
         w.put("single_word", true);
         w.put("special", false);
-        BpeTokenizer t = BpeTokenizer.fromJson(TinyTokenizers.write(dir, "opts.json", root));
+        HfTokenizer t = HfTokenizer.fromJson(TinyTokenizers.write(dir, "opts.json", root));
         int maskId = t.tokenId("<mask>").orElseThrow();
         int wId = t.tokenId("<w>").orElseThrow();
         assertThat(t.encode("hello  <mask>  the")).containsExactly(261, maskId, b('t'), 257);
@@ -106,10 +106,10 @@ class BpeTokenizerTest {
     @Test
     void llama3SplitPatternIsTranslatedFaithfully() throws IOException {
         ObjectNode gpt = TinyTokenizers.byteLevel(List.of(m("1", "2"), m("3", "4"), m("H", "E")), false, List.of("<|begin_of_text|>", "<|end_of_text|>"));
-        BpeTokenizer g = BpeTokenizer.fromJson(TinyTokenizers.write(dir, "g.json", gpt));
+        HfTokenizer g = HfTokenizer.fromJson(TinyTokenizers.write(dir, "g.json", gpt));
         ObjectNode llama = TinyTokenizers.llama3Style(TinyTokenizers.byteLevel(List.of(m("1", "2"), m("3", "4"), m("H", "E")), false,
                 List.of("<|begin_of_text|>", "<|end_of_text|>")));
-        BpeTokenizer l = BpeTokenizer.fromJson(TinyTokenizers.write(dir, "l.json", llama));
+        HfTokenizer l = HfTokenizer.fromJson(TinyTokenizers.write(dir, "l.json", llama));
         // digits: GPT-2 keeps runs together, Llama 3 splits them in groups of at most three
         assertThat(g.preTokenize("1234")).containsExactly("1234");
         assertThat(l.preTokenize("1234")).containsExactly("123", "4");
@@ -131,10 +131,10 @@ class BpeTokenizerTest {
         ObjectNode root = TinyTokenizers.byteLevel(List.<String[]>of(m("a", "b")), false, List.of());
         ((ObjectNode) root.get("model").get("vocab")).put("abc", 300);
         Path off = TinyTokenizers.write(dir, "off.json", root);
-        assertThat(BpeTokenizer.fromJson(off).encode("abc")).containsExactly(256, b('c'));
+        assertThat(HfTokenizer.fromJson(off).encode("abc")).containsExactly(256, b('c'));
         ((ObjectNode) root.get("model")).put("ignore_merges", true);
         Path on = TinyTokenizers.write(dir, "on.json", root);
-        BpeTokenizer t = BpeTokenizer.fromJson(on);
+        HfTokenizer t = HfTokenizer.fromJson(on);
         assertThat(t.encode("abc")).containsExactly(300);
         assertThat(t.vocabSize()).isEqualTo(301);
         assertThatThrownBy(() -> t.token(299)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("unused");
@@ -145,7 +145,7 @@ class BpeTokenizerTest {
     void addPrefixSpaceAddsASpaceToEachPiece() throws IOException {
         ObjectNode root = TinyTokenizers.byteLevel(GPT2_MERGES, false, List.of("<|endoftext|>"));
         ((ObjectNode) root.get("pre_tokenizer")).put("add_prefix_space", true);
-        BpeTokenizer t = BpeTokenizer.fromJson(TinyTokenizers.write(dir, "prefix.json", root));
+        HfTokenizer t = HfTokenizer.fromJson(TinyTokenizers.write(dir, "prefix.json", root));
         assertThat(t.encode("the")).containsExactly(258);
         assertThat(t.encode(" the")).containsExactly(258);
     }
@@ -200,7 +200,7 @@ class BpeTokenizerTest {
 
     @Test
     void sentencePieceStyleWithByteFallback() throws IOException {
-        BpeTokenizer t = BpeTokenizer.fromJson(TinyTokenizers.write(dir, "sp.json", sentencePiece()));
+        HfTokenizer t = HfTokenizer.fromJson(TinyTokenizers.write(dir, "sp.json", sentencePiece()));
         assertThat(t.isByteLevel()).isFalse();
         assertThat(t.encode("hi hi")).containsExactly(263, 263);
         assertThat(t.decode(new int[] {263, 263})).isEqualTo("hi hi");
@@ -221,10 +221,10 @@ class BpeTokenizerTest {
     void unknownTokenIsUsedAndFusedWithoutByteFallback() throws IOException {
         ObjectNode root = sentencePiece();
         ((ObjectNode) root.get("model")).put("byte_fallback", false);
-        BpeTokenizer t = BpeTokenizer.fromJson(TinyTokenizers.write(dir, "unk.json", root));
+        HfTokenizer t = HfTokenizer.fromJson(TinyTokenizers.write(dir, "unk.json", root));
         assertThat(t.encode("hiéé")).containsExactly(263, 0);
         ((ObjectNode) root.get("model")).put("fuse_unk", false);
-        BpeTokenizer t2 = BpeTokenizer.fromJson(TinyTokenizers.write(dir, "unk2.json", root));
+        HfTokenizer t2 = HfTokenizer.fromJson(TinyTokenizers.write(dir, "unk2.json", root));
         assertThat(t2.encode("hiéé")).containsExactly(263, 0, 0);
     }
 
@@ -232,7 +232,7 @@ class BpeTokenizerTest {
     void tokenizerConfigNextToTheFileNamesBosAndEos() throws IOException {
         Path f = TinyTokenizers.write(dir, "cfg/tokenizer.json", TinyTokenizers.byteLevel(GPT2_MERGES, false, List.of("<|endoftext|>", "<|im_end|>", "<|im_start|>")));
         Files.writeString(f.resolveSibling("tokenizer_config.json"), "{\"bos_token\": null, \"eos_token\": {\"content\": \"<|im_end|>\"}, \"extra\": 1}");
-        BpeTokenizer t = BpeTokenizer.fromJson(f.getParent());
+        HfTokenizer t = HfTokenizer.fromJson(f.getParent());
         assertThat(t.eosId()).isEqualTo(t.tokenId("<|im_end|>"));
         assertThat(t.withEos("<|endoftext|>").eosId()).hasValue(262);
         assertThat(t.withBos("<|im_start|>").bosId()).isEqualTo(t.tokenId("<|im_start|>"));
@@ -247,13 +247,13 @@ class BpeTokenizerTest {
         ((ObjectNode) root.get("model")).put("new_option", "x");
         ((ObjectNode) root.get("pre_tokenizer")).put("whatever", true);
         ((ObjectNode) root.get("added_tokens").get(0)).put("extra", "y");
-        BpeTokenizer t = BpeTokenizer.fromJson(TinyTokenizers.write(dir, "future.json", root));
+        HfTokenizer t = HfTokenizer.fromJson(TinyTokenizers.write(dir, "future.json", root));
         assertThat(t.encode("hello the")).containsExactly(261, 258);
     }
 
     private void assertRejected(ObjectNode root, String... fragments) throws IOException {
         Path f = TinyTokenizers.write(dir, "bad" + System.nanoTime() + ".json", root);
-        var a = assertThatThrownBy(() -> BpeTokenizer.fromJson(f)).isInstanceOf(MalformedFileException.class).hasMessageStartingWith(f.toString());
+        var a = assertThatThrownBy(() -> HfTokenizer.fromJson(f)).isInstanceOf(MalformedFileException.class).hasMessageStartingWith(f.toString());
         for (String s : fragments) {
             a.hasMessageContaining(s);
         }
@@ -263,11 +263,15 @@ class BpeTokenizerTest {
     void malformedOrUnsupportedFilesAreRejectedWithClearErrors() throws IOException {
         Path notJson = dir.resolve("broken.json");
         Files.writeString(notJson, "{\"model\": {\"type\": \"BPE\", ");
-        assertThatThrownBy(() -> BpeTokenizer.fromJson(notJson)).isInstanceOf(MalformedFileException.class).hasMessageContaining("invalid JSON");
+        assertThatThrownBy(() -> HfTokenizer.fromJson(notJson)).isInstanceOf(MalformedFileException.class).hasMessageContaining("invalid JSON");
 
-        ObjectNode unigram = TinyTokenizers.byteLevel(GPT2_MERGES, false, List.of());
-        ((ObjectNode) unigram.get("model")).put("type", "Unigram");
-        assertRejected(unigram, "unsupported model type \"Unigram\"", "supported: BPE");
+        ObjectNode wordLevel = TinyTokenizers.byteLevel(GPT2_MERGES, false, List.of());
+        ((ObjectNode) wordLevel.get("model")).put("type", "WordLevel");
+        assertRejected(wordLevel, "unsupported model type \"WordLevel\"", "supported: BPE, Unigram, WordPiece");
+
+        ObjectNode unigramWithMerges = TinyTokenizers.byteLevel(GPT2_MERGES, false, List.of());
+        ((ObjectNode) unigramWithMerges.get("model")).put("type", "Unigram");
+        assertRejected(unigramWithMerges, "Unigram model.vocab must be an array of [piece, score] pairs");
 
         ObjectNode badMerge = TinyTokenizers.byteLevel(GPT2_MERGES, false, List.of());
         ((ArrayNode) badMerge.get("model").get("merges")).add("hello zzz");
@@ -277,17 +281,17 @@ class BpeTokenizerTest {
         ((ArrayNode) threeParts.get("model").get("merges")).add("a b c");
         assertRejected(threeParts, "model.merges[6]", "two tokens");
 
-        ObjectNode whitespace = TinyTokenizers.byteLevel(GPT2_MERGES, false, List.of());
-        whitespace.putObject("pre_tokenizer").put("type", "Whitespace");
-        assertRejected(whitespace, "unsupported pre_tokenizer type \"Whitespace\"");
+        ObjectNode scripts = TinyTokenizers.byteLevel(GPT2_MERGES, false, List.of());
+        scripts.putObject("pre_tokenizer").put("type", "UnicodeScripts");
+        assertRejected(scripts, "unsupported pre_tokenizer type \"UnicodeScripts\"");
 
-        ObjectNode precompiled = TinyTokenizers.byteLevel(GPT2_MERGES, false, List.of());
-        precompiled.putObject("normalizer").put("type", "Precompiled");
-        assertRejected(precompiled, "unsupported normalizer type \"Precompiled\"");
+        ObjectNode nmt = TinyTokenizers.byteLevel(GPT2_MERGES, false, List.of());
+        nmt.putObject("normalizer").put("type", "Nmt");
+        assertRejected(nmt, "unsupported normalizer type \"Nmt\"");
 
-        ObjectNode wordpiece = TinyTokenizers.byteLevel(GPT2_MERGES, false, List.of());
-        wordpiece.putObject("decoder").put("type", "WordPiece");
-        assertRejected(wordpiece, "unsupported decoder type \"WordPiece\"");
+        ObjectNode ctc = TinyTokenizers.byteLevel(GPT2_MERGES, false, List.of());
+        ctc.putObject("decoder").put("type", "CTC");
+        assertRejected(ctc, "unsupported decoder type \"CTC\"");
 
         ObjectNode negative = TinyTokenizers.byteLevel(GPT2_MERGES, false, List.of());
         ((ObjectNode) negative.get("model").get("vocab")).put("zz", -4);
@@ -322,7 +326,7 @@ class BpeTokenizerTest {
 
     @Test
     void decodingKeepsInvalidUtf8BytesExactlyButReplacesThemInText() throws IOException {
-        BpeTokenizer t = gpt2(false);
+        HfTokenizer t = gpt2(false);
         byte[] raw = {'h', 'e', (byte) 0xE2, (byte) 0x82, ' ', 't', 'h', 'e', (byte) 0xFF};
         int[] ids = t.encode(raw);
         assertThat(t.decodeBytes(ids)).isEqualTo(raw);
@@ -333,7 +337,7 @@ class BpeTokenizerTest {
 
     @Test
     void repeatedWordsHitTheCacheAndGiveTheSameIds() throws IOException {
-        BpeTokenizer t = gpt2(false);
+        HfTokenizer t = gpt2(false);
         // pieces: "hello", then (" the", " hello") repeated, then " the"
         String text = "hello the".repeat(1).concat(" hello the".repeat(1999));
         int[] ids = t.encode(text);

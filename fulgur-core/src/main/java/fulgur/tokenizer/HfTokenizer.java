@@ -16,14 +16,17 @@ import java.util.Map;
 import java.util.OptionalInt;
 
 /**
- * A Hugging Face {@code tokenizer.json} BPE tokenizer: GPT-2 style byte-level BPE (GPT-2, Llama 3, Qwen, ...) and
- * SentencePiece-style BPE with byte fallback (Llama 2, Mistral).
+ * A Hugging Face {@code tokenizer.json} tokenizer: BPE in the GPT-2 byte-level style (GPT-2, Llama 3, Qwen, ...) and
+ * the SentencePiece style with byte fallback (Llama 2, Mistral), Unigram (T5, ALBERT, converted SentencePiece models)
+ * and WordPiece (BERT).
  *
  * <p>Encoding follows the Hugging Face pipeline: added tokens are matched whole in the raw text (leftmost-longest),
- * the text between them is normalized, pre-tokenized (ByteLevel with GPT-2's split regex, {@code Split} with a
- * pattern such as Llama 3's, {@code Digits}, {@code Metaspace}, in a {@code Sequence}) and each piece is encoded by
- * the BPE model (merges by rank, {@code ignore_merges}, {@code byte_fallback}, unknown token). Decoding maps ids to
- * their vocabulary strings and runs the decoder (ByteLevel, ByteFallback, Fuse, Replace, Strip, Metaspace).
+ * the text between them is normalized (Unicode forms, BERT's normalizer, SentencePiece's precompiled rules, ...),
+ * pre-tokenized (ByteLevel with GPT-2's split regex, {@code Split} with a pattern such as Llama 3's, {@code Digits},
+ * {@code Metaspace}, BERT's, {@code Whitespace}, {@code Punctuation}, in a {@code Sequence}) and each piece is encoded
+ * by the model ({@code WordModel}: BPE merges by rank with {@code ignore_merges}, {@code byte_fallback} and the
+ * unknown token; the Unigram Viterbi segmentation; WordPiece's longest match first). Decoding maps ids to their
+ * vocabulary strings and runs the decoder (ByteLevel, ByteFallback, Fuse, Replace, Strip, Metaspace, WordPiece).
  * Post-processors (templates adding BOS) are not applied: {@link #encode(String)} returns the text's tokens only;
  * the BOS id the template names is reported by {@link #bosId()}.
  *
@@ -32,10 +35,10 @@ import java.util.OptionalInt;
  * Unsupported parts of a file (another model type, an unknown pre-tokenizer, ...) are refused with an error naming
  * them; unknown fields are ignored.
  */
-public final class BpeTokenizer implements Tokenizer {
+public final class HfTokenizer implements Tokenizer {
 
     private final Path source;
-    private final BpeModel model;
+    private final WordModel model;
     private final Map<String, Integer> vocab;
     private final String[] idToToken;
     private final AddedVocabulary added;
@@ -47,7 +50,7 @@ public final class BpeTokenizer implements Tokenizer {
     private final OptionalInt bos;
     private final OptionalInt eos;
 
-    private BpeTokenizer(Path source, BpeModel model, Map<String, Integer> vocab, String[] idToToken, AddedVocabulary added, Normalizer normalizer,
+    private HfTokenizer(Path source, WordModel model, Map<String, Integer> vocab, String[] idToToken, AddedVocabulary added, Normalizer normalizer,
             PreTokenizer preTokenizer, Decoder decoder, boolean byteLevel, Map<String, Integer> specials, OptionalInt bos, OptionalInt eos) {
         this.source = source;
         this.model = model;
@@ -70,7 +73,7 @@ public final class BpeTokenizer implements Tokenizer {
     public static final int MAX_VOCAB = 1 << 24;
 
     /** Loads a tokenizer.json (a file, or a directory holding {@code tokenizer.json}). */
-    public static BpeTokenizer fromJson(Path path) throws IOException {
+    public static HfTokenizer fromJson(Path path) throws IOException {
         Path file = Files.isDirectory(path) ? path.resolve("tokenizer.json") : path;
         JsonNode root = Json.read(file);
         TokenizerJson ctx = new TokenizerJson(file);
@@ -81,10 +84,73 @@ public final class BpeTokenizer implements Tokenizer {
         if (modelNode == null || !modelNode.isObject()) {
             throw ctx.malformed("missing \"model\" object");
         }
-        String type = modelNode.hasNonNull("type") ? modelNode.get("type").asText() : (modelNode.has("merges") ? "BPE" : "(none)");
-        if (!type.equals("BPE")) {
-            throw ctx.unsupported("model type \"" + type + "\"", "BPE");
+        String type = modelNode.hasNonNull("type") ? modelNode.get("type").asText() : Tokenizers.modelType(root);
+        WordModel.Parts parts = switch (type) {
+            case "BPE" -> bpe(modelNode, ctx);
+            case "Unigram" -> UnigramModel.parse(modelNode, ctx);
+            case "WordPiece" -> WordPieceModel.parse(modelNode, ctx);
+            default -> throw ctx.unsupported("model type \"" + type + "\"", "BPE, Unigram, WordPiece");
+        };
+        WordModel model = parts.model();
+        Map<String, Integer> vocab = parts.vocab();
+        Map<Integer, String> tokenOf = parts.tokenOf();
+        int maxId = parts.maxId();
+
+        // added tokens
+        List<AddedVocabulary.AddedToken> addedTokens = new ArrayList<>();
+        java.util.Set<Integer> addedIds = new java.util.HashSet<>();
+        java.util.Set<String> addedContents = new java.util.HashSet<>();
+        JsonNode addedNode = root.get("added_tokens");
+        if (addedNode != null && !addedNode.isNull()) {
+            if (!addedNode.isArray()) {
+                throw ctx.malformed("\"added_tokens\" must be an array");
+            }
+            for (int i = 0; i < addedNode.size(); i++) {
+                JsonNode t = addedNode.get(i);
+                JsonNode id = t.get("id");
+                JsonNode content = t.get("content");
+                if (id == null || !id.isIntegralNumber() || !id.canConvertToInt() || id.asInt() < 0 || id.asInt() >= MAX_VOCAB || content == null
+                        || !content.isTextual() || content.asText().isEmpty()) {
+                    throw ctx.malformed("added_tokens[" + i + "] needs an integer \"id\" in [0, " + MAX_VOCAB + ") and a non-empty string \"content\", found "
+                            + abbreviate(t.toString()));
+                }
+                if (!addedIds.add(id.asInt()) || !addedContents.add(content.asText())) {
+                    throw ctx.malformed("added_tokens[" + i + "] (id " + id.asInt() + ", \"" + content.asText()
+                            + "\") repeats the id or the content of an earlier added token");
+                }
+                addedTokens.add(new AddedVocabulary.AddedToken(id.asInt(), content.asText(), t.path("special").asBoolean(false),
+                        t.path("single_word").asBoolean(false), t.path("lstrip").asBoolean(false), t.path("rstrip").asBoolean(false)));
+                maxId = Math.max(maxId, id.asInt());
+            }
         }
+        String[] idToToken = new String[maxId + 1];
+        tokenOf.forEach((id, tok) -> idToToken[id] = tok);
+        Map<String, Integer> specials = new LinkedHashMap<>();
+        for (AddedVocabulary.AddedToken t : addedTokens) {
+            idToToken[t.id()] = t.content();
+            if (t.special()) {
+                specials.put(t.content(), t.id());
+            }
+        }
+
+        Normalizer normalizer = Normalizer.parse(root.get("normalizer"), ctx);
+        PreTokenizer preTokenizer = PreTokenizer.parse(root.get("pre_tokenizer"), ctx);
+        Decoder decoder = Decoder.parse(root.get("decoder"), ctx);
+        boolean byteLevel = model instanceof BpeModel && (containsByteLevel(preTokenizer) || decoder instanceof Decoder.ByteLevelDecoder);
+
+        Map<String, Integer> allIds = new HashMap<>(vocab);
+        for (AddedVocabulary.AddedToken t : addedTokens) {
+            allIds.put(t.content(), t.id());
+        }
+        String[] bosEos = specialNames(file, root.get("post_processor"));
+        OptionalInt bos = pick(allIds, bosEos[0], "<|begin_of_text|>", "<s>", "<|startoftext|>", "<bos>", "[BOS]", "<|endoftext|>");
+        OptionalInt eos = pick(allIds, bosEos[1], "<|end_of_text|>", "<|endoftext|>", "</s>", "<eos>", "[EOS]");
+        return new HfTokenizer(file, model, Collections.unmodifiableMap(allIds), idToToken, new AddedVocabulary(addedTokens), normalizer, preTokenizer,
+                decoder, byteLevel, Collections.unmodifiableMap(specials), bos, eos);
+    }
+
+    /** The vocabulary and merges of a BPE model node. */
+    private static WordModel.Parts bpe(JsonNode modelNode, TokenizerJson ctx) throws IOException {
         JsonNode dropout = modelNode.get("dropout");
         if (dropout != null && !dropout.isNull() && dropout.asDouble() > 0) {
             throw ctx.unsupported("model.dropout " + dropout.asDouble() + " (BPE dropout is random; encoding must be deterministic)", "null or 0");
@@ -159,67 +225,17 @@ public final class BpeTokenizer implements Tokenizer {
             }
             unkId = id;
         }
-        BpeModel model = new BpeModel(vocab, merges, unkId, modelNode.path("fuse_unk").asBoolean(false), modelNode.path("byte_fallback").asBoolean(false),
+        WordModel model = new BpeModel(vocab, merges, unkId, modelNode.path("fuse_unk").asBoolean(false), modelNode.path("byte_fallback").asBoolean(false),
                 modelNode.path("ignore_merges").asBoolean(false));
 
-        // added tokens
-        List<AddedVocabulary.AddedToken> addedTokens = new ArrayList<>();
-        java.util.Set<Integer> addedIds = new java.util.HashSet<>();
-        java.util.Set<String> addedContents = new java.util.HashSet<>();
-        JsonNode addedNode = root.get("added_tokens");
-        if (addedNode != null && !addedNode.isNull()) {
-            if (!addedNode.isArray()) {
-                throw ctx.malformed("\"added_tokens\" must be an array");
-            }
-            for (int i = 0; i < addedNode.size(); i++) {
-                JsonNode t = addedNode.get(i);
-                JsonNode id = t.get("id");
-                JsonNode content = t.get("content");
-                if (id == null || !id.isIntegralNumber() || !id.canConvertToInt() || id.asInt() < 0 || id.asInt() >= MAX_VOCAB || content == null
-                        || !content.isTextual() || content.asText().isEmpty()) {
-                    throw ctx.malformed("added_tokens[" + i + "] needs an integer \"id\" in [0, " + MAX_VOCAB + ") and a non-empty string \"content\", found "
-                            + abbreviate(t.toString()));
-                }
-                if (!addedIds.add(id.asInt()) || !addedContents.add(content.asText())) {
-                    throw ctx.malformed("added_tokens[" + i + "] (id " + id.asInt() + ", \"" + content.asText()
-                            + "\") repeats the id or the content of an earlier added token");
-                }
-                addedTokens.add(new AddedVocabulary.AddedToken(id.asInt(), content.asText(), t.path("special").asBoolean(false),
-                        t.path("single_word").asBoolean(false), t.path("lstrip").asBoolean(false), t.path("rstrip").asBoolean(false)));
-                maxId = Math.max(maxId, id.asInt());
-            }
-        }
-        String[] idToToken = new String[maxId + 1];
-        tokenOf.forEach((id, tok) -> idToToken[id] = tok);
-        Map<String, Integer> specials = new LinkedHashMap<>();
-        for (AddedVocabulary.AddedToken t : addedTokens) {
-            idToToken[t.id()] = t.content();
-            if (t.special()) {
-                specials.put(t.content(), t.id());
-            }
-        }
-
-        Normalizer normalizer = Normalizer.parse(root.get("normalizer"), ctx);
-        PreTokenizer preTokenizer = PreTokenizer.parse(root.get("pre_tokenizer"), ctx);
-        Decoder decoder = Decoder.parse(root.get("decoder"), ctx);
-        boolean byteLevel = containsByteLevel(preTokenizer) || decoder instanceof Decoder.ByteLevelDecoder;
-
-        Map<String, Integer> allIds = new HashMap<>(vocab);
-        for (AddedVocabulary.AddedToken t : addedTokens) {
-            allIds.put(t.content(), t.id());
-        }
-        String[] bosEos = specialNames(file, root.get("post_processor"));
-        OptionalInt bos = pick(allIds, bosEos[0], "<|begin_of_text|>", "<s>", "<|startoftext|>", "<bos>", "[BOS]", "<|endoftext|>");
-        OptionalInt eos = pick(allIds, bosEos[1], "<|end_of_text|>", "<|endoftext|>", "</s>", "<eos>", "[EOS]");
-        return new BpeTokenizer(file, model, Collections.unmodifiableMap(allIds), idToToken, new AddedVocabulary(addedTokens), normalizer, preTokenizer,
-                decoder, byteLevel, Collections.unmodifiableMap(specials), bos, eos);
+        return new WordModel.Parts(model, vocab, tokenOf, maxId);
     }
 
     private static boolean containsByteLevel(PreTokenizer p) {
         return switch (p) {
             case null -> false;
             case PreTokenizer.ByteLevelSplit b -> true;
-            case PreTokenizer.Sequence s -> s.steps().stream().anyMatch(BpeTokenizer::containsByteLevel);
+            case PreTokenizer.Sequence s -> s.steps().stream().anyMatch(HfTokenizer::containsByteLevel);
             default -> false;
         };
     }
@@ -270,13 +286,13 @@ public final class BpeTokenizer implements Tokenizer {
     }
 
     /** This tokenizer with {@code token} as its BOS token. */
-    public BpeTokenizer withBos(String token) {
-        return new BpeTokenizer(source, model, vocab, idToToken, added, normalizer, preTokenizer, decoder, byteLevel, specials, OptionalInt.of(idOf(token)), eos);
+    public HfTokenizer withBos(String token) {
+        return new HfTokenizer(source, model, vocab, idToToken, added, normalizer, preTokenizer, decoder, byteLevel, specials, OptionalInt.of(idOf(token)), eos);
     }
 
     /** This tokenizer with {@code token} as its EOS token. */
-    public BpeTokenizer withEos(String token) {
-        return new BpeTokenizer(source, model, vocab, idToToken, added, normalizer, preTokenizer, decoder, byteLevel, specials, bos, OptionalInt.of(idOf(token)));
+    public HfTokenizer withEos(String token) {
+        return new HfTokenizer(source, model, vocab, idToToken, added, normalizer, preTokenizer, decoder, byteLevel, specials, bos, OptionalInt.of(idOf(token)));
     }
 
     private int idOf(String token) {
@@ -418,7 +434,7 @@ public final class BpeTokenizer implements Tokenizer {
 
     @Override
     public String toString() {
-        return "BpeTokenizer[" + source + ", vocab " + vocabSize() + (byteLevel ? ", byte-level" : "") + "]";
+        return "HfTokenizer[" + source + ", vocab " + vocabSize() + (byteLevel ? ", byte-level" : "") + "]";
     }
 
     private static String abbreviate(String s) {
