@@ -5,7 +5,7 @@
 # compiles the warpgroup kernels' settings variants with NVRTC, cached in FULGUR_KERNEL_CACHE). Logs and a summary go
 # to OUT.
 #   DIR=staged-dir OUT=out/attn bash DIR/attn-kernels.sh          (or: bash scripts/gpu/attn-kernels.sh staged-dir)
-# Optional: STAGES (default "tests bench peer"), TESTS (test classes; empty: none), FLASH_KERNELS (the kernels the
+# Optional: STAGES (default "tests bench peer"), TESTS (GPU test classes; empty: none), FLASH_KERNELS (the kernels the
 # flash-attention tests run, default "mma_sync wgmma"), BENCH_ARGS (AttnMoeBench arguments), PEER_ARGS,
 # T_TESTS / T_BENCH / T_PEER (seconds; defaults 240 / 180 / 60), XMX (the JVMs' heap, 32g).
 set -uo pipefail
@@ -36,7 +36,7 @@ export CLASSPATH="$DIR/jars/*"
 J="$JAVA --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -Xmx${XMX:-32g} -XX:+UseParallelGC -Dfulgur.cuda.verbose=true"
 # three JVMs: the flash-attention tests last and apart, the mma.sync kernels then the warpgroup ones, so that a fault
 # in one (a sticky CUDA error) spares the others
-TESTS=${TESTS-fulgur.cuda.ops.attention.AttentionArgumentsTest fulgur.cuda.ops.moe.MoeArgumentsTest fulgur.cuda.ops.attention.PagedAttentionGpuTest fulgur.cuda.ops.moe.MoeGpuTest}
+TESTS=${TESTS-fulgur.cuda.ops.attention.PagedAttentionGpuTest fulgur.cuda.ops.moe.MoeGpuTest}
 TESTS_FLASH=${TESTS_FLASH:-fulgur.cuda.ops.attention.FlashAttentionGpuTest}
 if [[ $STAGES == *tests* ]]; then
   echo "== tests"

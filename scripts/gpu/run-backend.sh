@@ -2,8 +2,9 @@
 # Runs the CUDA backend's GPU tests and the TNL training benchmark on a GPU host (files staged by
 # scripts/gpu/stage-backend.sh). Logs and a summary go to OUT.
 #   DIR=staged-dir OUT=out/gpu bash DIR/run-backend.sh
-# Optional: TESTS (test classes), BENCH_ARGS (TnlTrainBench arguments), GRAPH_ARGS (GraphStepBench arguments), STAGES
-# (default "tests bench graph torch nccl cli"; torch needs flash-linear-attention's sources in $PEER_DIR, default .peer).
+# Optional: TESTS (GPU test classes; the tests that need no GPU run in the Maven build), BENCH_ARGS (TnlTrainBench
+# arguments), GRAPH_ARGS (GraphStepBench arguments), STAGES (default "tests bench graph torch nccl cli"; torch needs
+# flash-linear-attention's sources in $PEER_DIR, default .peer).
 set -uo pipefail
 DIR=${DIR:-$(cd "$(dirname "$0")" && pwd)}
 OUT=${OUT:-out/gpu}
@@ -31,7 +32,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.used,memo
 
 export CLASSPATH="$DIR/jars/*"
 J="$JAVA --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -Xmx48g -XX:+UseParallelGC -Dfulgur.cuda.verbose=true"
-TESTS=${TESTS:-fulgur.cuda.FatbinsTest fulgur.cuda.CudaBackendGpuTest fulgur.cuda.LightningDispatchGpuTest fulgur.cuda.TnlStepGpuTest fulgur.cuda.CudaGraphGpuTest fulgur.cuda.cublas.LtGemmGpuTest fulgur.cuda.CudaRuntimeGpuTest fulgur.cuda.KernelSignatureTest}
+TESTS=${TESTS:-fulgur.cuda.CudaBackendGpuTest fulgur.cuda.LightningDispatchGpuTest fulgur.cuda.TnlStepGpuTest fulgur.cuda.CudaGraphGpuTest fulgur.cuda.cublas.LtGemmGpuTest fulgur.cuda.CudaRuntimeGpuTest}
 if [[ $STAGES == *tests* ]]; then
   echo "== tests"
   timeout ${T_TESTS:-300} $J fulgur.cuda.GpuTestMain $TESTS 2>&1 | tee "$OUT/tests.log"
@@ -51,6 +52,8 @@ fi
 if [[ $STAGES == *nccl* ]]; then
   echo "== nccl (world size 1)"
   RANK=0 WORLD_SIZE=1 LOCAL_RANK=0 LOCAL_WORLD_SIZE=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=29517 timeout ${T_NCCL:-180} $J fulgur.dist.nccl.NcclCheck 2>&1 | tee "$OUT/nccl.log"
+  echo "== ZeRO, CO2 and split experts over NCCL (world size 1)"
+  RANK=0 WORLD_SIZE=1 LOCAL_RANK=0 LOCAL_WORLD_SIZE=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=29518 timeout ${T_NCCL:-180} $J fulgur.dist.train.DistTrainingCheck 2>&1 | tee "$OUT/dist-training.log"
 fi
 if [[ $STAGES == *cli* ]]; then
   echo "== cli (training on the GPU from the command line)"
@@ -66,5 +69,6 @@ fi
   [[ -f $OUT/graph.log ]] && grep -E "^\| [^ ]|Exception|rror" "$OUT/graph.log"
   [[ -f $OUT/torch.log ]] && grep -E "^\||model|fla|Error" "$OUT/torch.log"
   [[ -f $OUT/nccl.log ]] && grep -E "^\[|NCCL CHECK" "$OUT/nccl.log"
+  [[ -f $OUT/dist-training.log ]] && grep -E "^\[|DIST TRAINING CHECK" "$OUT/dist-training.log"
   [[ -f $OUT/cli.log ]] && grep -E "model:|device|precision:|cuda graph|done:|rror" "$OUT/cli.log"
 } | tee "$OUT/summary.txt"

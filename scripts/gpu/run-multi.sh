@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The multi-GPU agenda (issue #7) on a host with N GPUs, from files staged by scripts/gpu/stage-backend.sh:
+# The multi-GPU checks and measurements on a host with N GPUs, from files staged by scripts/gpu/stage-backend.sh:
 #   1. NcclCheck on N ranks (collectives; a TNL step with LASP-2 and with LASP against one process; data parallel
-#      with gradients all-reduced in device memory)
+#      with gradients all-reduced in device memory), then DistTrainingCheck (ZeRO, CO2, split experts against the CPU)
 #   2. 30 training steps on one GPU against LASP-2 and LASP over N GPUs: the loss curves must agree
 #   3. scaling: TOKENS tokens per GPU (default 16384 32768), total length N × that, LASP-2 against LASP, a 24-layer
 #      width-1024 TNL; tokens/s and peak memory per GPU (scripts/gpu/sp_table.py)
@@ -30,6 +30,13 @@ if [[ $STAGES == *check* ]]; then
   done
   wait
   grep -E "^\[|CHECK" "$OUT/nccl-0.log"
+  echo "== ZeRO, CO2 and split experts on $N ranks"
+  for ((r = 0; r < N; r++)); do
+    CLASSPATH="$DIR/jars/*" RANK=$r WORLD_SIZE=$N LOCAL_RANK=$r LOCAL_WORLD_SIZE=$N MASTER_ADDR=127.0.0.1 MASTER_PORT=29522 \
+      timeout 300 $J fulgur.dist.train.DistTrainingCheck > "$OUT/dist-training-$r.log" 2>&1 &
+  done
+  wait
+  grep -E "^\[|CHECK" "$OUT/dist-training-0.log"
 fi
 SMALL="train --task mqar --steps 30 --seq-len $((128 * N)) --batch-size 8 --device cuda"
 if [[ $STAGES == *same* ]]; then

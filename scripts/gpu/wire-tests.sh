@@ -5,9 +5,9 @@
 # training test (every architecture, eager and captured, f32 and bf16). Logs go to OUT; the summary lists each class's
 # outcome.
 #   DIR=staged-dir OUT=out/wire bash DIR/wire-tests.sh          (or: DIR=staged-dir bash scripts/gpu/wire-tests.sh)
-# Optional: CLASSES (test classes, default below), T_CLASS (seconds per class, 90), T_GRAPH (seconds for the captured
+# Optional: CLASSES (GPU test classes, default below), T_CLASS (seconds per class, 90), T_GRAPH (seconds for the captured
 # training test, 180), MATCH / SKIP (extended regular expressions: run only the classes that match MATCH and not SKIP),
-# XMX (the JVMs' heap, 32g). Run from the repository root (KernelTableTest reads docs/kernels.md).
+# XMX (the JVMs' heap, 32g).
 set -uo pipefail
 DIR=${DIR:-$(cd "$(dirname "$0")" && pwd)}
 OUT=${OUT:-out/wire}
@@ -31,8 +31,7 @@ if [[ -z ${FULGUR_LIBCUBLASLT:-} ]]; then p=$(find_lib libcublasLt.so.13); [[ -n
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.used,memory.total --format=csv,noheader 2>/dev/null | tee "$OUT/gpu.txt"
 export CLASSPATH="$DIR/jars/*"
 J="$JAVA --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -Xmx${XMX:-32g} -XX:+UseParallelGC -Dfulgur.cuda.verbose=true"
-CLASSES=${CLASSES:-fulgur.cuda.KernelTableTest \
-fulgur.cuda.ops.gla.CudaGlaGpuTest fulgur.cuda.ops.gla.CudaLogDecayGpuTest fulgur.cuda.ops.lightnet.CudaLightNetGpuTest fulgur.cuda.ops.lcsm.CudaLcsmGpuTest \
+CLASSES=${CLASSES:-fulgur.cuda.ops.gla.CudaGlaGpuTest fulgur.cuda.ops.gla.CudaLogDecayGpuTest fulgur.cuda.ops.lightnet.CudaLightNetGpuTest fulgur.cuda.ops.lcsm.CudaLcsmGpuTest \
 fulgur.cuda.ops.conv.CudaShortConvGpuTest fulgur.cuda.ops.attention.CudaAttentionGpuTest fulgur.cuda.ops.moe.CudaMoeGpuTest \
 fulgur.cuda.ops.norm.CudaGatedNormGpuTest \
 fulgur.cuda.zoo.ZooBf16GpuTest fulgur.cuda.zoo.GlaModelsGpuTest fulgur.cuda.zoo.LightNetGpuTest fulgur.cuda.zoo.AttnModelsGpuTest \

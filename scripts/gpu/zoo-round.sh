@@ -91,7 +91,7 @@ T1=${T_PHASE1:-200}
 lanes=()
 if has tests; then
   # the registry tests in three lanes (op families, models, captured training), each class bounded inside its lane
-  launch wire-ops "$T1" env OUT="$W/wire-ops" DIR="$DIR" MATCH='KernelTableTest|\.ops\.' T_CLASS=120 bash "$here/wire-tests.sh"
+  launch wire-ops "$T1" env OUT="$W/wire-ops" DIR="$DIR" MATCH='\.ops\.' T_CLASS=120 bash "$here/wire-tests.sh"
   launch wire-models "$T1" env OUT="$W/wire-models" DIR="$DIR" MATCH='\.zoo\.' SKIP='EveryArchitectureGraph' T_CLASS=150 \
     bash "$here/wire-tests.sh"
   launch wire-graph "$T1" env OUT="$W/wire-graph" DIR="$DIR" MATCH='EveryArchitectureGraph' T_GRAPH=$(( T1 - 10 )) \

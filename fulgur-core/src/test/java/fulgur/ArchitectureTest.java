@@ -10,7 +10,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The package structure of fulgur-core, checked on its class files: no package depends on itself through others,
- * and dependencies point down the layers (DESIGN: tensor ← backend ← autograd ← ops ← nn, layers ← models ← train),
+ * and dependencies point down the layers (tensor ← backend ← autograd ← ops ← nn, layers ← models ← train),
  * kernels reaching ops only through the registry.
  */
 class ArchitectureTest {

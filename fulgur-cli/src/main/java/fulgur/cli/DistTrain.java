@@ -25,10 +25,13 @@ final class DistTrain {
     private DistTrain() {}
 
     static DistributedTrainer.Result run(DataOptions data, ModelOptions modelOpts, ParallelOptions par, TrainConfig cfg, int seqChunk, Path out, boolean resume,
-            boolean allowChanges) throws Exception {
+            boolean allowChanges, fulgur.tensor.DType precision) throws Exception {
         par.validate();
-        int world = par.sp * par.dp;
+        int world = par.world();
         Duration timeout = Duration.ofSeconds(par.timeoutSeconds);
+        if (resume) {
+            DistributedTrainer.checkResumable(out.resolve("checkpoint"), par.co2() != null, par.dp * par.ep);
+        }
         if (par.backend.equals("local")) {
             DistEnv env = DistEnv.fromEnvironment();
             if (env.isDistributed()) {
@@ -44,23 +47,36 @@ final class DistTrain {
                 copyTokenizer(p, out);
                 GlobalBatches.Shared shared = new GlobalBatches.Shared(p.train(), world);
                 PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
-                List<DistributedTrainer.Result> rs = LocalWorld.run(world, timeout, pg -> {
-                    try (LanguageModel model = resume ? Architectures.forConfig(mc).build(mc, cfg.seed()) : modelOpts.create(mc, cfg.seed())) {
-                        if (pg.rank() == 0) {
-                            System.out.printf("model: %s, %,d parameters (one replica per rank)%n", model.describe(), model.parameterCount());
+                if (!par.link().isFree()) {
+                    System.out.println("local backend: simulated link of " + par.link());
+                }
+                List<DistributedTrainer.Result> rs;
+                try (LocalWorld lw = new LocalWorld(world, timeout, par.link())) {
+                    rs = lw.runAll(pg -> {
+                        try (LanguageModel model = resume ? Architectures.forConfig(mc).build(mc, cfg.seed()) : modelOpts.create(mc, cfg.seed())) {
+                            if (pg.rank() == 0) {
+                                System.out.printf("model: %s, %,d parameters (one replica per rank)%n", model.describe(), model.parameterCount());
+                            }
+                            // split experts evaluate on every rank together
+                            DistributedTrainer t = trainer(pg, par, model, cfg, shared.forRank(pg.rank()), pg.rank() == 0 || par.ep > 1 ? p.eval() : null, out,
+                                    pg.rank() == 0 ? System.out : quiet, precision).allowChangedSettings(allowChanges)
+                                    .checkpointCompanions(p.tokenizerFiles()).sequenceChunk(seqChunk);
+                            return (pg.rank() == 0 ? t.outputLock(lock) : t).run(resume);
                         }
-                        DistributedTrainer t = trainer(pg, par, model, cfg, shared.forRank(pg.rank()), pg.rank() == 0 ? p.eval() : null, out,
-                                pg.rank() == 0 ? System.out : quiet).allowChangedSettings(allowChanges).checkpointCompanions(p.tokenizerFiles())
-                                .sequenceChunk(seqChunk);
-                        return (pg.rank() == 0 ? t.outputLock(lock) : t).run(resume);
+                    });
+                } catch (fulgur.dist.DistException e) {
+                    // settings every rank refuses alike (experts that do not split, ...): their one line, not the rank's failure
+                    if (e.getCause() instanceof IllegalArgumentException bad) {
+                        throw bad;
                     }
-                });
+                    throw e;
+                }
                 return report(rs.get(0), out);
             }
         }
         DistEnv env = DistEnv.fromEnvironment();
         if (env.worldSize() != world) {
-            throw new IllegalArgumentException("--dp " + par.dp + " × --sp " + par.sp + " = " + world + " ranks, but this job has " + env.worldSize()
+            throw new IllegalArgumentException("--dp " + par.dp + (par.ep > 1 ? " × --ep " + par.ep : "") + " × --sp " + par.sp + " = " + world + " ranks, but this job has " + env.worldSize()
                     + " (" + env.source() + "); start it with 'fulgur launch --nproc-per-node " + world + " train ...'");
         }
         boolean leader = env.rank() == 0;
@@ -87,7 +103,9 @@ final class DistTrain {
                     where = "rank " + env.rank() + " on " + dev;
                 }
                 o.printf("model: %s, %,d parameters; %s%n", model.describe(), model.parameterCount(), where);
-                DistributedTrainer t = trainer(pg, par, model, cfg, GlobalBatches.own(p.train()), leader ? p.eval() : null, out, o).allowChangedSettings(allowChanges)
+                // split experts evaluate on every rank together
+                DistributedTrainer t = trainer(pg, par, model, cfg, GlobalBatches.own(p.train()), leader || par.ep > 1 ? p.eval() : null, out, o, precision)
+                        .allowChangedSettings(allowChanges)
                         .checkpointCompanions(p.tokenizerFiles())
                         .sequenceChunk(seqChunk);
                 r = (leader ? t.outputLock(lock) : t).run(resume);
@@ -98,9 +116,12 @@ final class DistTrain {
     }
 
     private static DistributedTrainer trainer(ProcessGroup pg, ParallelOptions par, LanguageModel model, TrainConfig cfg, GlobalBatches data,
-            fulgur.train.Evaluator eval, Path out, PrintStream o) {
-        DistributedTrainer t = new DistributedTrainer(pg, par.dp, par.sp, par.algorithm(), model, cfg, data, eval, out, o, par.bucketElements());
-        return pg.rank() == 0 ? t.listener(new RunReport(o, "fulgur training loss (dp " + par.dp + " × sp " + par.sp + ")")) : t;
+            fulgur.train.Evaluator eval, Path out, PrintStream o, fulgur.tensor.DType precision) {
+        DistributedTrainer t = new DistributedTrainer(pg, par.dp * par.ep, par.sp, par.algorithm(), model, cfg, data, eval, out, o, par.bucketElements())
+                .expertParallel(par.ep).zero(par.zero).co2(par.co2()).precision(precision);
+        String title = "fulgur training loss (dp " + par.dp + (par.ep > 1 ? " × ep " + par.ep : "") + " × sp " + par.sp
+                + (par.co2() != null ? ", CO2 τ " + par.co2().tau() : "") + (par.zero != 0 ? ", ZeRO-" + par.zero : "") + ")";
+        return pg.rank() == 0 ? t.listener(new RunReport(o, title)) : t;
     }
 
     private static String modelConfig(ModelOptions modelOpts, DataOptions.Prepared p, Path out, boolean resume, long seed) {

@@ -3,7 +3,7 @@ package fulgur.cli;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-/** `fulgur eval <benchmark>`: one subcommand per evaluation; a new benchmark is one more class in {@code subcommands}. */
+/** {@code fulgur eval <benchmark>}: one subcommand per evaluation; a new benchmark is one more class in {@code subcommands}. */
 @Command(name = "eval", mixinStandardHelpOptions = true,
         description = {"Evaluate a trained model: perplexity, multiple choice, MQAR recall, passkey retrieval, or LEAP on audio-visual video parsing.",
             "Example: fulgur eval perplexity --model-dir runs/shakespeare --data valid.txt"},

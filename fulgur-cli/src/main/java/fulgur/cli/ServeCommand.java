@@ -73,6 +73,10 @@ public final class ServeCommand implements Callable<Integer> {
             description = "Engine: also cache states every this many prompt tokens (0: prompt ends only). Default: ${DEFAULT-VALUE}.")
     int stateCacheInterval;
 
+    @Option(names = "--decode-graphs", defaultValue = "4",
+            description = "Engine: batch sizes whose decode step is kept as a CUDA graph (0: never). Default: ${DEFAULT-VALUE}.")
+    int decodeGraphs;
+
     @Option(names = "--request-timeout", defaultValue = "10m", description = "Deadline of a request, e.g. 90s, 10m, 1h. Default: ${DEFAULT-VALUE}.")
     String requestTimeout;
 
@@ -90,7 +94,8 @@ public final class ServeCommand implements Callable<Integer> {
                 ServerOptions.defaults().idleTimeout());
         EngineOptions engineOptions = new EngineOptions(positive("--max-running", maxRunning), positive("--max-queued", maxQueued), maxPromptTokens,
                 maxTokens, size("--memory-budget", memoryBudget, false), positive("--prefill-chunk", prefillChunk), size("--state-cache", stateCache, true),
-                notNegative("--state-cache-interval", stateCacheInterval), duration("--request-timeout", requestTimeout));
+                notNegative("--state-cache-interval", stateCacheInterval), duration("--request-timeout", requestTimeout),
+                notNegative("--decode-graphs", decodeGraphs));
         Engine engine = createEngine(dir, device, engineOptions);
         OpenAiServer server;
         try {

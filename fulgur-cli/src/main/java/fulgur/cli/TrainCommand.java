@@ -21,7 +21,8 @@ import picocli.CommandLine.Spec;
         description = {"Train a language model on text, token shards or MQAR, or LEAP (--model leap) on audio-visual video parsing.",
             "Writes OUT/checkpoint (safetensors + config.json + optimizer + trainer state), OUT/metrics.jsonl and OUT/loss.png.",
             "Example: fulgur train --data corpus.txt --steps 2000 --out runs/shakespeare",
-            "Distributed: --sp N --dp M (local backend: N·M ranks as threads of this process; nccl: under 'fulgur launch').",
+            "Distributed: --sp N --dp M [--ep E] (local backend: N·M·E ranks as threads of this process; nccl: under 'fulgur launch'),",
+            "  with --zero 1|2 (sharded optimizer) or --dp-algo co2 --co2-tau 12 (CO2).",
             "LEAP: fulgur train --model leap --data LLP_DIR (or --task avvp-synthetic) --out runs/leap; then fulgur eval avvp --model-dir runs/leap ..."})
 public final class TrainCommand implements Callable<Integer> {
     @Mixin
@@ -87,13 +88,10 @@ public final class TrainCommand implements Callable<Integer> {
             if (trainOptions.cudaGraph) {
                 throw new IllegalArgumentException("--cuda-graph is not supported with --sp/--dp yet");
             }
-            if (precision != null) {
-                throw new IllegalArgumentException("--precision " + trainOptions.precision + " is not supported with --sp/--dp yet; distributed training runs in f32");
-            }
             if (trainOptions.checkpointActivations) {
                 throw new IllegalArgumentException("--checkpoint-activations is not supported with --sp/--dp yet");
             }
-            return DistTrain.run(dataOptions, modelOptions, parallelOptions, cfg, seqChunk, out, resume, allowChanges) != null ? 0 : 1;
+            return DistTrain.run(dataOptions, modelOptions, parallelOptions, cfg, seqChunk, out, resume, allowChanges, precision) != null ? 0 : 1;
         }
         return run(dataOptions, modelOptions, cfg, out, resume, allowChanges, timeLimitMinutes, precision, trainOptions.cudaGraph, seqChunk,
                 trainOptions.checkpointActivations) != null ? 0 : 1;

@@ -66,6 +66,73 @@ class DistributedCommandsTest {
         assertThat(b.err()).contains("unknown --backend 'gloo' (expected local or nccl)");
     }
 
+    private static final String[] SMALL = {"train", "--task", "mqar", "--seq-len", "32", "--dim", "16", "--layers", "1", "--heads", "2",
+        "--eval-every", "0"};
+
+    private static Out train(Path dir, String... more) {
+        if (!java.util.Arrays.asList(more).contains("--batch-size")) {
+            String[] withBatch = java.util.Arrays.copyOf(more, more.length + 2);
+            withBatch[more.length] = "--batch-size";
+            withBatch[more.length + 1] = "4";
+            more = withBatch;
+        }
+        String[] args = java.util.Arrays.copyOf(SMALL, SMALL.length + more.length + 2);
+        System.arraycopy(more, 0, args, SMALL.length, more.length);
+        args[args.length - 2] = "--out";
+        args[args.length - 1] = dir.toString();
+        return run(args);
+    }
+
+    @Test
+    void trainWithShardedOptimizerInBf16AndResumeUnsharded(@TempDir Path dir) {
+        Out o = train(dir, "--steps", "2", "--dp", "2", "--zero", "2", "--precision", "bf16");
+        assertThat(o.code()).as(o.err()).isZero();
+        assertThat(o.out()).contains("2 ranks (local backend) = dp 2 × sp 1", "ZeRO stage 2", "bf16 compute, f32 masters", "done: 2 steps");
+        Out r = train(dir, "--steps", "3", "--dp", "2", "--resume");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).contains("done: 3 steps");
+    }
+
+    @Test
+    void trainWithCo2AndRefuseAResumeOverOtherReplicas(@TempDir Path dir) {
+        Out o = train(dir, "--steps", "3", "--dp", "2", "--dp-algo", "co2", "--co2-tau", "2", "--co2-outer-momentum", "0.5", "--co2-clip", "0.1",
+                "--co2-penalty", "2", "--local-link-gbps", "100", "--local-link-latency-us", "20");
+        assertThat(o.code()).as(o.err()).isZero();
+        assertThat(o.out()).contains("simulated link of 100 Gbit/s, 20 µs latency", "CO2 τ 2, outer lr 1, outer momentum 0.5, clip 0.1, penalty 2, staleness 1",
+                "done: 3 steps");
+        assertThat(dir.resolve("checkpoint").resolve("co2.safetensors")).exists();
+        Out r = train(dir, "--steps", "4", "--dp", "4", "--dp-algo", "co2", "--co2-tau", "2", "--resume");
+        assertThat(r.code()).isEqualTo(1);
+        assertThat(r.err().strip()).doesNotContain("\n").endsWith(
+                "the checkpoint was written by CO2 training over 2 data-parallel replicas (one optimizer each); resume it with the same --dp, not 4");
+        Out s = train(dir, "--steps", "4", "--dp", "2", "--resume");
+        assertThat(s.err()).contains("resume it with --dp-algo co2 --dp 2");
+    }
+
+    @Test
+    void expertParallelismAndItsRefusals(@TempDir Path dir) {
+        Out o = train(dir, "--steps", "1", "--model", "minimax", "--dp", "1", "--ep", "2");
+        assertThat(o.code()).as(o.err()).isZero();
+        assertThat(o.out()).contains("2 ranks (local backend)", "experts split over 2 ranks", "done: 1 steps");
+        Out bad = train(dir, "--steps", "1", "--model", "minimax", "--batch-size", "3", "--ep", "3");
+        assertThat(bad.code()).isEqualTo(1);
+        assertThat(bad.err().strip()).isEqualTo("fulgur train: --ep 3: 4 experts per layer do not split evenly over 3 ranks (choose an --ep that divides 4)");
+        for (String[] args : new String[][] {
+            {"--dp", "2", "--zero", "1", "--dp-algo", "co2"},
+            {"--dp", "2", "--co2-tau", "4"},
+            {"--dp", "2", "--zero", "3"},
+            {"--dp", "2", "--ep", "2", "--zero", "1"},
+            {"--dp", "2", "--backend", "nccl", "--local-link-gbps", "10"},
+            {"--dp", "2", "--dp-algo", "co2", "--co2-penalty", "0.5"}}) {
+            String[] all = java.util.Arrays.copyOf(args, args.length + 2);
+            all[args.length] = "--steps";
+            all[args.length + 1] = "1";
+            Out e = train(dir, all);
+            assertThat(e.code()).as(String.join(" ", args)).isEqualTo(1);
+            assertThat(e.err().strip().lines().count()).as(e.err()).isEqualTo(1);
+        }
+    }
+
     @Test
     void launchStartsRanksWithTheirEnvironment() {
         Out o = run("launch", "--nproc-per-node", "2", "--", "sh", "-c", "echo rank $RANK of $WORLD_SIZE local $LOCAL_RANK port $MASTER_PORT");

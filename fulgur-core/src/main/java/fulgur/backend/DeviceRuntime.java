@@ -38,6 +38,16 @@ public interface DeviceRuntime {
      */
     StepGraph capture(Runnable body);
 
+    /** One kernel's share of {@link #profile}: launches and device time in milliseconds. */
+    record KernelTime(String name, int launches, double millis) {}
+
+    /**
+     * Runs {@code body} and returns the kernels launched on this device meanwhile (from any thread), each with its
+     * launches and device time, the most time first: for benchmarks that show which kernels did the work. Work replayed
+     * from a recorded graph is not seen. Devices that do not time kernels (the CPU) run body and return an empty list.
+     */
+    java.util.List<KernelTime> profile(Runnable body);
+
     /** Waits until the work enqueued on this device so far has finished (a no-op on the CPU). */
     void synchronize();
 

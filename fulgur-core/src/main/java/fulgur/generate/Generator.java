@@ -16,6 +16,11 @@ import java.util.function.Consumer;
  */
 public final class Generator {
 
+    /**
+     * How to generate: at most {@code maxNewTokens} tokens, sampled at {@code temperature} (0: greedy) from the {@code
+     * topK} most likely (0: all) within top-p {@code topP}, drawn from {@code seed}, stopping before any of the {@code
+     * stop} strings.
+     */
     public record Settings(int maxNewTokens, double temperature, int topK, double topP, long seed, List<String> stop) {
         public Settings {
             if (maxNewTokens < 0) {
@@ -41,6 +46,10 @@ public final class Generator {
         return logits;
     }
 
+    /**
+     * Continues {@code prompt} (encoded with {@code tok}; an empty prompt starts from the beginning-of-sequence token,
+     * or a newline), handing each piece of text to {@code stream} (null: none) as soon as it is valid UTF-8.
+     */
     public static Output generate(CausalLM model, Tokenizer tok, String prompt, Settings s, Consumer<String> stream) {
         int[] promptIds = tok.encode(prompt);
         if (promptIds.length == 0) {

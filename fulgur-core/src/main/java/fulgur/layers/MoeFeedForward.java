@@ -41,6 +41,10 @@ import java.util.function.BiFunction;
  * α·k. The MiniMax-01 paper writes α·(1/E)·Σ f_i m_i; we follow the released code's normalisation. transformers
  * concatenates all layers' logits before computing f and P; here each layer reports its own loss (sum or average
  * them in the model).
+ *
+ * <p>Where the experts run is a {@link Placement}: here, every expert on this device (the default), or spread over the
+ * ranks of a distributed run (expert parallelism, in fulgur-dist), which also decides the token fractions f_i of the
+ * load-balancing loss (the whole batch's, under data parallelism).
  */
 public final class MoeFeedForward extends Module {
 
@@ -72,9 +76,28 @@ public final class MoeFeedForward extends Module {
         }
     }
 
+    /**
+     * Where the experts of a layer run, and over which tokens the load-balancing loss counts. Implementations must keep
+     * gradients flowing to {@code x}, {@code weights} and the experts they run.
+     */
+    public interface Placement {
+        /**
+         * The layer's output [N, D]: for each token the sum over its k slots of the slot's gate weight times the chosen
+         * expert's output. {@code dispatch} groups the N·k (token, slot) pairs by expert; {@code weights} [N, k].
+         */
+        Tensor experts(MoeFeedForward layer, Tensor x, Moe.Dispatch dispatch, Tensor weights);
+
+        /**
+         * The weights f_i the load-balancing loss gives each expert's mean routing probability over this call's
+         * tokens, from this call's per-expert counts of (token, slot) pairs over {@code tokens} tokens.
+         */
+        double[] loadFractions(MoeFeedForward layer, int[] counts, int tokens);
+    }
+
     private final int dim;
     private final int hidden;
     private final Routing routing;
+    private Placement placement;
     private final Linear gate;
     private final ModuleList<MoeExpert> experts;
     private Tensor lastAuxLoss;
@@ -118,15 +141,28 @@ public final class MoeFeedForward extends Module {
      * layer at E/k times the products.
      */
     public Tensor forward(Tensor x) {
-        return forward(x, null, 0);
+        return forward(x, (Tensor) null);
+    }
+
+    /**
+     * {@link #forward(Tensor)} routed by {@code routerLogits} [N, E] (N the tokens of x, in order) in place of the
+     * gate's x W_g: logits the caller made another way (another precision, a shared router); their gradient is
+     * the caller's. Null routes by the gate.
+     */
+    public Tensor forward(Tensor x, Tensor routerLogits) {
+        return forward(x, routerLogits, null, 0);
     }
 
     /**
      * {@link #forward(Tensor)} for one call of several over a longer sequence: while {@code totals} counts, this call's
-     * routing is added to it as layer {@code layerIndex}'s; once fixed, the auxiliary loss is this call's share of the whole
-     * sequence's ({@link RoutingTotals}). Null totals: the call is the whole sequence.
+     * routing is added to it as layer {@code layerIndex}'s; once fixed, the auxiliary loss is this call's share of the
+     * whole sequence's ({@link RoutingTotals}). Null totals: the call is the whole sequence.
      */
     public Tensor forward(Tensor x, RoutingTotals totals, int layerIndex) {
+        return forward(x, null, totals, layerIndex);
+    }
+
+    private Tensor forward(Tensor x, Tensor routerLogits, RoutingTotals totals, int layerIndex) {
         x.checkAlive("MoeFeedForward");
         if (x.ndim() < 1 || x.size(x.ndim() - 1) != dim || !x.dtype().isFloating()) {
             throw new IllegalArgumentException("MoeFeedForward: x must be a floating tensor [..., " + dim + "], got " + x.describe());
@@ -135,6 +171,13 @@ public final class MoeFeedForward extends Module {
         int n = (int) (x.numel() / dim);
         int e = routing.experts();
         int k = routing.topK();
+        if (routerLogits != null) {
+            routerLogits.checkAlive("MoeFeedForward");
+            if (routerLogits.ndim() != 2 || routerLogits.size(0) != n || routerLogits.size(1) != e || !routerLogits.dtype().isFloating()) {
+                throw new IllegalArgumentException("MoeFeedForward: router logits must be a floating tensor [" + n + ", " + e
+                        + "] (tokens, experts), got " + routerLogits.describe());
+            }
+        }
         if (n == 0) {
             lastCounts = new int[e];
             lastDeviceCounts = null;
@@ -145,14 +188,14 @@ public final class MoeFeedForward extends Module {
             return Tensor.zeros(x.dtype(), x.device(), shape);
         }
         Tensor flat = x.reshape(n, dim);
-        Tensor logits = gate.forward(flat); // [N, E]
+        Tensor logits = routerLogits != null ? routerLogits : gate.forward(flat); // [N, E]
         Tensor softmax = Activations.softmax(logits, -1);
         Tensor out;
         Tensor fraction; // [E]: pairs routed to each expert / N
         DType countType = softmax.dtype() == DType.F64 ? DType.F64 : DType.F32; // counts exact (a 16-bit dtype would round them)
         MoeKernels kernels = int8Experts() ? null : Kernels.find(MoeKernels.class, x.device());
         MoeKernels.Routing how = new MoeKernels.Routing(k, routing.gating() == Gating.SIGMOID, routing.normalizeTopK());
-        if (kernels != null && kernels.supports(flat, logits, experts.get(0).w1().weight().value().dtype(), hidden, how)) {
+        if (placement == null && kernels != null && kernels.supports(flat, logits, experts.get(0).w1().weight().value().dtype(), hidden, how)) {
             Moe.Layer layer = Moe.layer(kernels, flat, logits, stacked(MoeExpert::w1), stacked(MoeExpert::w3), stacked(MoeExpert::w2), how);
             out = layer.out();
             fraction = Elementwise.mulScalar(layer.counts().to(countType), 1.0 / n).to(softmax.dtype());
@@ -165,7 +208,7 @@ public final class MoeFeedForward extends Module {
             if (routing.normalizeTopK()) {
                 weights = Elementwise.div(weights, Reductions.sum(weights, new int[] {1}, true));
             }
-            if (Capturing.active()) {
+            if (placement == null && Capturing.active()) {
                 out = dense(flat, top, weights);
                 Tensor ones = Tensor.full(countType, x.device(), 1.0, n * k);
                 Tensor counts = Indexing.scatterAdd(Tensor.zeros(countType, x.device(), e), 0, Views.reshape(top, n * k), ones);
@@ -175,14 +218,15 @@ public final class MoeFeedForward extends Module {
             } else {
                 Moe.Dispatch dispatch = Moe.dispatch(top, e);
                 int[] counts = dispatch.counts();
-                Tensor rows = Indexing.indexSelect(flat, 0, dispatch.tokens()); // [N·k, D], grouped by expert
-                Tensor hidden = Activations.siluMul(expertMaps(rows, counts, MoeExpert::w1), expertMaps(rows, counts, MoeExpert::w3));
-                Tensor ys = expertMaps(hidden, counts, MoeExpert::w2);
-                Tensor g = Views.reshape(Indexing.indexSelect(Views.reshape(weights, n * k), 0, dispatch.pairs()), n * k, 1);
-                out = Indexing.indexAdd(Tensor.zeros(ys.dtype(), x.device(), n, dim), 0, dispatch.tokens(), Elementwise.mul(ys, g));
-                double[] f = new double[e];
-                for (int i = 0; i < e; i++) {
-                    f[i] = (double) counts[i] / n;
+                out = placement != null ? placement.experts(this, flat, dispatch, weights) : localExperts(flat, dispatch, weights);
+                double[] f;
+                if (placement != null) {
+                    f = placement.loadFractions(this, counts, n);
+                } else {
+                    f = new double[e];
+                    for (int i = 0; i < e; i++) {
+                        f[i] = (double) counts[i] / n;
+                    }
                 }
                 fraction = Tensor.of(softmax.dtype(), f, e).to(x.device());
                 lastCounts = counts;
@@ -230,6 +274,31 @@ public final class MoeFeedForward extends Module {
 
     private boolean int8Experts() {
         return experts.get(0).w1().weight().value().dtype() == DType.I8;
+    }
+
+    /**
+     * What {@link Placement#experts} computes, with every expert on this device: each runs on exactly its rows, the
+     * weighted outputs are index-added back.
+     */
+    public Tensor localExperts(Tensor flat, Moe.Dispatch dispatch, Tensor weights) {
+        int n = flat.size(0);
+        int k = routing.topK();
+        int[] counts = dispatch.counts();
+        Tensor rows = Indexing.indexSelect(flat, 0, dispatch.tokens()); // [N·k, D], grouped by expert
+        Tensor hidden = Activations.siluMul(expertMaps(rows, counts, MoeExpert::w1), expertMaps(rows, counts, MoeExpert::w3));
+        Tensor ys = expertMaps(hidden, counts, MoeExpert::w2);
+        Tensor g = Views.reshape(Indexing.indexSelect(Views.reshape(weights, n * k), 0, dispatch.pairs()), n * k, 1);
+        return Indexing.indexAdd(Tensor.zeros(ys.dtype(), flat.device(), n, dim), 0, dispatch.tokens(), Elementwise.mul(ys, g));
+    }
+
+    /** Runs the experts where {@code placement} says (null: every expert here, the default). */
+    public MoeFeedForward placement(Placement placement) {
+        this.placement = placement;
+        return this;
+    }
+
+    public Placement placement() {
+        return placement;
     }
 
     /** The auxiliary load-balancing loss of the last forward (a scalar in the graph; null before any forward). */

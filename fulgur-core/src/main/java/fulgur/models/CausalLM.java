@@ -79,6 +79,16 @@ public interface CausalLM {
         throw new UnsupportedOperationException(getClass().getSimpleName() + " does not decode in batches");
     }
 
+    /**
+     * Whether a batched decoding step ({@link #newCache(BatchState)}, one token per row, {@link #lastLogits}) depends on
+     * the host only through its token ids and the state rows it is bound to: no per-row positions turned into angles on
+     * the host (RoPE, LRPE), no key/value block tables. Such a step does the same device work on the same memory every
+     * time for one batch size, so a serving engine may record it once as a device graph and replay it.
+     */
+    default boolean decodeStepCapturable() {
+        return false;
+    }
+
     /** The model's config.json text (architecture-specific field names). */
     String configJson();
 }

@@ -78,9 +78,12 @@ public final class Rng {
         return (int) Math.floorMod(nextLong(), (long) bound);
     }
 
-    /** Tensor of N(mean, std²) values. */
+    /** Tensor of N(mean, std²) values (std 0: every value is the mean, and nothing is drawn). */
     public Tensor normal(DType dtype, double mean, double std, int... shape) {
         long stream = nextStream();
+        if (std == 0) {
+            return mean == 0 ? Tensor.zeros(dtype, shape) : Tensor.full(dtype, mean, shape);
+        }
         // Both branches of each Box-Muller pair at once: same values as normal(stream, i), half the work.
         return fill(dtype, shape, () -> new IndexFn() {
             long cachedPair = -1;

@@ -65,67 +65,81 @@ public final class Tensor implements AutoCloseable {
         return new Tensor(storage, dtype, shape.clone(), Shape.contiguousStrides(shape), 0);
     }
 
+    /** A CPU tensor of {@code shape} with uninitialised contents, owned by the current scope. */
     public static Tensor empty(DType dtype, int... shape) {
         return empty(dtype, Device.CPU, shape);
     }
 
+    /** A tensor of {@code shape} on {@code device} with uninitialised contents, owned by the current scope. */
     public static Tensor empty(DType dtype, Device device, int... shape) {
         Shape.check("empty", shape);
         return ops().empty(dtype, device, shape);
     }
 
+    /** A CPU tensor of zeros. */
     public static Tensor zeros(DType dtype, int... shape) {
         return full(dtype, 0, shape);
     }
 
+    /** A tensor of zeros on {@code device}. */
     public static Tensor zeros(DType dtype, Device device, int... shape) {
         return full(dtype, device, 0, shape);
     }
 
+    /** An f32 CPU tensor of zeros. */
     public static Tensor zeros(int... shape) {
         return zeros(DType.F32, shape);
     }
 
+    /** An f32 CPU tensor of ones. */
     public static Tensor ones(int... shape) {
         return full(DType.F32, 1, shape);
     }
 
+    /** A CPU tensor with every element {@code value} (rounded to {@code dtype}). */
     public static Tensor full(DType dtype, double value, int... shape) {
         return full(dtype, Device.CPU, value, shape);
     }
 
+    /** A tensor on {@code device} with every element {@code value} (rounded to {@code dtype}). */
     public static Tensor full(DType dtype, Device device, double value, int... shape) {
         Tensor t = empty(dtype, device, shape);
         ops().fill(t, value);
         return t;
     }
 
+    /** An f32 tensor of shape [] holding {@code value}. */
     public static Tensor scalar(double value) {
         return full(DType.F32, value);
     }
 
+    /** A tensor of shape [] holding {@code value} in {@code dtype}. */
     public static Tensor scalar(DType dtype, double value) {
         return full(dtype, value);
     }
 
+    /** An f32 CPU tensor holding a copy of {@code data} in row-major order; no shape means a vector of its length. */
     public static Tensor of(float[] data, int... shape) {
         Tensor t = empty(DType.F32, checkLength("of", data.length, shape));
         MemorySegment.copy(data, 0, t.hostSegment("of"), java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, data.length);
         return t;
     }
 
+    /** An f64 CPU tensor holding a copy of {@code data} in row-major order; no shape means a vector of its length. */
     public static Tensor of(double[] data, int... shape) {
         Tensor t = empty(DType.F64, checkLength("of", data.length, shape));
         MemorySegment.copy(data, 0, t.hostSegment("of"), java.lang.foreign.ValueLayout.JAVA_DOUBLE, 0, data.length);
         return t;
     }
 
+    /** An i32 CPU tensor (token ids, targets) holding a copy of {@code data} in row-major order. */
     public static Tensor ofInts(int[] data, int... shape) {
         Tensor t = empty(DType.I32, checkLength("ofInts", data.length, shape));
         MemorySegment.copy(data, 0, t.hostSegment("ofInts"), java.lang.foreign.ValueLayout.JAVA_INT, 0, data.length);
         return t;
     }
 
+    /** An i64 CPU tensor (indices) holding a copy of {@code data} in row-major order. */
     public static Tensor ofLongs(long[] data, int... shape) {
         Tensor t = empty(DType.I64, checkLength("ofLongs", data.length, shape));
         MemorySegment.copy(data, 0, t.hostSegment("ofLongs"), java.lang.foreign.ValueLayout.JAVA_LONG, 0, data.length);
@@ -162,18 +176,22 @@ public final class Tensor implements AutoCloseable {
 
     // ---------------------------------------------------------------- metadata
 
+    /** The element type. */
     public DType dtype() {
         return dtype;
     }
 
+    /** The device whose memory holds the elements. */
     public Device device() {
         return storage.device();
     }
 
+    /** The memory this tensor is a view of (shared with every other view of it). */
     public Storage storage() {
         return storage;
     }
 
+    /** The sizes of the dimensions (a copy). */
     public int[] shape() {
         return shape.clone();
     }
@@ -183,26 +201,32 @@ public final class Tensor implements AutoCloseable {
         return shape[Shape.axis("size", axis, shape.length)];
     }
 
+    /** The number of dimensions (0 for a scalar). */
     public int ndim() {
         return shape.length;
     }
 
+    /** The number of elements: the product of the shape. */
     public long numel() {
         return Shape.numel(shape);
     }
 
+    /** The distance in elements between neighbours along each dimension (a copy). */
     public long[] strides() {
         return strides.clone();
     }
 
+    /** The stride of dimension {@code axis} (negative counts from the end). */
     public long stride(int axis) {
         return strides[Shape.axis("stride", axis, shape.length)];
     }
 
+    /** The index of the first element in the storage, in elements. */
     public long offset() {
         return offset;
     }
 
+    /** Whether the elements lie in row-major order without gaps (dimensions of size 1 ignored). */
     public boolean isContiguous() {
         long expected = 1;
         for (int i = shape.length - 1; i >= 0; i--) {
@@ -214,14 +238,17 @@ public final class Tensor implements AutoCloseable {
         return true;
     }
 
+    /** Whether {@code o} has this tensor's shape. */
     public boolean sameShape(Tensor o) {
         return Arrays.equals(shape, o.shape);
     }
 
+    /** The name given with {@link #setName}, or null; error messages and {@link #describe()} show it. */
     public String name() {
         return name;
     }
 
+    /** Names this tensor for error messages and {@link #describe()}; returns it. */
     public Tensor setName(String name) {
         this.name = name;
         return this;
@@ -244,12 +271,14 @@ public final class Tensor implements AutoCloseable {
         return this;
     }
 
+    /** Name, dtype, shape and device in one short string, e.g. {@code "q:f32[2, 8, 64]@cpu"}. */
     public String describe() {
         return (name != null ? name + ":" : "") + dtype + Shape.str(shape) + "@" + device();
     }
 
     // ---------------------------------------------------------------- autograd
 
+    /** Whether gradients flow to or through this tensor. */
     public boolean requiresGrad() {
         return requiresGrad;
     }
@@ -263,10 +292,12 @@ public final class Tensor implements AutoCloseable {
         return this;
     }
 
+    /** The gradient accumulated by {@link #backward()} (leaf tensors), or null. */
     public Tensor grad() {
         return grad;
     }
 
+    /** Replaces the accumulated gradient (optimizers and the autograd engine use it). */
     public void setGrad(Tensor g) {
         this.grad = g;
     }
@@ -276,6 +307,7 @@ public final class Tensor implements AutoCloseable {
         this.grad = null;
     }
 
+    /** The op that produced this tensor in the graph, or null for a leaf. */
     public GradFn gradFn() {
         return gradFn;
     }
@@ -287,6 +319,7 @@ public final class Tensor implements AutoCloseable {
         return this;
     }
 
+    /** Whether this tensor was not produced by a recorded op (inputs and parameters). */
     public boolean isLeaf() {
         return gradFn == null;
     }
@@ -296,6 +329,7 @@ public final class Tensor implements AutoCloseable {
         ops().backward(this, null);
     }
 
+    /** Reverse-mode differentiation from this tensor with {@code seed} as its gradient (its shape). */
     public void backward(Tensor seed) {
         ops().backward(this, seed);
     }
@@ -307,14 +341,17 @@ public final class Tensor implements AutoCloseable {
 
     // ---------------------------------------------------------------- views
 
+    /** The same elements in a new shape; -1 infers one dimension. A view when the strides allow, else a copy. */
     public Tensor reshape(int... newShape) {
         return ops().reshape(this, newShape);
     }
 
+    /** A view with the dimensions reordered: dimension i of the result is dimension {@code axes[i]} of this. */
     public Tensor permute(int... axes) {
         return ops().permute(this, axes);
     }
 
+    /** A view with dimensions {@code a} and {@code b} swapped. */
     public Tensor transpose(int a, int b) {
         return ops().transpose(this, a, b);
     }
@@ -324,38 +361,47 @@ public final class Tensor implements AutoCloseable {
         return ops().transpose(this, -2, -1);
     }
 
+    /** A view of {@code length} positions of {@code axis} from {@code start}. */
     public Tensor narrow(int axis, int start, int length) {
         return ops().narrow(this, axis, start, length);
     }
 
+    /** A view of position {@code index} of {@code axis}, that dimension removed. */
     public Tensor select(int axis, int index) {
         return ops().select(this, axis, index);
     }
 
+    /** A view that broadcasts size-1 dimensions (and new leading ones) to {@code newShape}; -1 keeps a dimension. */
     public Tensor expand(int... newShape) {
         return ops().expand(this, newShape);
     }
 
+    /** A view with a new dimension of size 1 at {@code axis}. */
     public Tensor unsqueeze(int axis) {
         return ops().unsqueeze(this, axis);
     }
 
+    /** A view without dimension {@code axis}, which must have size 1. */
     public Tensor squeeze(int axis) {
         return ops().squeeze(this, axis);
     }
 
+    /** The elements as one dimension. */
     public Tensor flatten() {
         return reshape(Shape.toInt("flatten", numel()));
     }
 
+    /** This tensor when contiguous, else a contiguous copy (in the graph). */
     public Tensor contiguous() {
         return ops().contiguous(this);
     }
 
+    /** This tensor in {@code target} (itself when it already is); gradients convert back. */
     public Tensor to(DType target) {
         return ops().cast(this, target);
     }
 
+    /** This tensor on {@code target} (itself when it already is); gradients transfer back. */
     public Tensor to(Device target) {
         return ops().toDevice(this, target);
     }
@@ -367,114 +413,145 @@ public final class Tensor implements AutoCloseable {
 
     // ---------------------------------------------------------------- math (see the ops classes)
 
+    /** this + o, elementwise with broadcasting. */
     public Tensor add(Tensor o) {
         return ops().add(this, o);
     }
 
+    /** this − o, elementwise with broadcasting. */
     public Tensor sub(Tensor o) {
         return ops().sub(this, o);
     }
 
+    /** this · o, elementwise with broadcasting. */
     public Tensor mul(Tensor o) {
         return ops().mul(this, o);
     }
 
+    /** this / o, elementwise with broadcasting. */
     public Tensor div(Tensor o) {
         return ops().div(this, o);
     }
 
+    /** this + s, elementwise. */
     public Tensor add(double s) {
         return ops().addScalar(this, s);
     }
 
+    /** this · s, elementwise. */
     public Tensor mul(double s) {
         return ops().mulScalar(this, s);
     }
 
+    /** this to the power {@code p}, elementwise. */
     public Tensor pow(double p) {
         return ops().powScalar(this, p);
     }
 
+    /** −this, elementwise. */
     public Tensor neg() {
         return ops().neg(this);
     }
 
+    /** e to the power of each element. */
     public Tensor exp() {
         return ops().exp(this);
     }
 
+    /** The natural logarithm of each element. */
     public Tensor log() {
         return ops().log(this);
     }
 
+    /** The square root of each element. */
     public Tensor sqrt() {
         return ops().sqrt(this);
     }
 
+    /** 1 / √x for each element x. */
     public Tensor rsqrt() {
         return ops().rsqrt(this);
     }
 
+    /** The absolute value of each element. */
     public Tensor abs() {
         return ops().abs(this);
     }
 
+    /** x·σ(x) for each element x. */
     public Tensor silu() {
         return ops().silu(this);
     }
 
+    /** σ(x) = 1 / (1 + e^−x) for each element x. */
     public Tensor sigmoid() {
         return ops().sigmoid(this);
     }
 
+    /** The hyperbolic tangent of each element. */
     public Tensor tanh() {
         return ops().tanh(this);
     }
 
+    /** max(x, 0) for each element x (NaN stays NaN). */
     public Tensor relu() {
         return ops().relu(this);
     }
 
+    /** The exact (erf) GELU of each element. */
     public Tensor gelu() {
         return ops().gelu(this);
     }
 
+    /**
+     * The matrix product [..., M, K] · [..., K, N] → [..., M, N] with broadcast batch dimensions; a 1-D operand is a
+     * row or column vector (two give their dot product).
+     */
     public Tensor matmul(Tensor o) {
         return ops().matmul(this, o);
     }
 
+    /** The sum of all elements, as a scalar. */
     public Tensor sum() {
         return ops().sum(this);
     }
 
+    /** The sum along {@code axis}, which stays as size 1 when {@code keepDim}. */
     public Tensor sum(int axis, boolean keepDim) {
         return ops().sum(this, new int[] {axis}, keepDim);
     }
 
+    /** The mean of all elements, as a scalar. */
     public Tensor mean() {
         return ops().mean(this);
     }
 
+    /** The mean along {@code axis}, which stays as size 1 when {@code keepDim}. */
     public Tensor mean(int axis, boolean keepDim) {
         return ops().mean(this, new int[] {axis}, keepDim);
     }
 
+    /** The maximum along {@code axis}, which stays as size 1 when {@code keepDim}. */
     public Tensor max(int axis, boolean keepDim) {
         return ops().max(this, new int[] {axis}, keepDim);
     }
 
+    /** The index (i64) of the maximum along {@code axis}, which stays as size 1 when {@code keepDim}. */
     public Tensor argmax(int axis, boolean keepDim) {
         return ops().argmax(this, axis, keepDim);
     }
 
+    /** The softmax along {@code axis}. */
     public Tensor softmax(int axis) {
         return ops().softmax(this, axis);
     }
 
+    /** The log of the softmax along {@code axis}, computed stably. */
     public Tensor logSoftmax(int axis) {
         return ops().logSoftmax(this, axis);
     }
 
+    /** The positions of {@code axis} that the integer tensor {@code index} lists, in its order. */
     public Tensor indexSelect(int axis, Tensor index) {
         return ops().indexSelect(this, axis, index);
     }
@@ -530,25 +607,30 @@ public final class Tensor implements AutoCloseable {
         Elements.set(hostSegment("setFlat"), dtype, storageIndex(flat), value);
     }
 
+    /** The element at row-major position {@code flat} (CPU tensors). */
     public double getFlat(long flat) {
         return Elements.get(hostSegment("getFlat"), dtype, storageIndex(flat));
     }
 
+    /** The elements in row-major order, as doubles (copied to the host). */
     public double[] toDoubleArray() {
         Tensor h = onHost("toDoubleArray").to(DType.F64).contiguous();
         return h.hostSegment("toDoubleArray").asSlice(h.offset * 8, h.numel() * 8).toArray(java.lang.foreign.ValueLayout.JAVA_DOUBLE);
     }
 
+    /** The elements in row-major order, as floats (copied to the host). */
     public float[] toFloatArray() {
         Tensor h = onHost("toFloatArray").to(DType.F32).contiguous();
         return h.hostSegment("toFloatArray").asSlice(h.offset * 4, h.numel() * 4).toArray(java.lang.foreign.ValueLayout.JAVA_FLOAT);
     }
 
+    /** The elements in row-major order, as longs (copied to the host). */
     public long[] toLongArray() {
         Tensor h = onHost("toLongArray").to(DType.I64).contiguous();
         return h.hostSegment("toLongArray").asSlice(h.offset * 8, h.numel() * 8).toArray(java.lang.foreign.ValueLayout.JAVA_LONG);
     }
 
+    /** The elements in row-major order, as ints (copied to the host). */
     public int[] toIntArray() {
         Tensor h = onHost("toIntArray").to(DType.I32).contiguous();
         return h.hostSegment("toIntArray").asSlice(h.offset * 4, h.numel() * 4).toArray(java.lang.foreign.ValueLayout.JAVA_INT);

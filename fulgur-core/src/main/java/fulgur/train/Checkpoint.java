@@ -28,13 +28,21 @@ import java.util.stream.Stream;
  * swap, which {@link #resolve} also finds).
  */
 public final class Checkpoint {
+    /** The weights, in the reference implementation's tensor names. */
     public static final String MODEL = "model.safetensors";
+    /** The model's config, in the reference implementation's field names. */
     public static final String CONFIG = "config.json";
+    /** The optimizer's state (AdamW moments). */
     public static final String OPTIMIZER = "optimizer.safetensors";
+    /** The step, tokens seen, data position and training settings. */
     public static final String STATE = "trainer_state.json";
 
     private Checkpoint() {}
 
+    /**
+     * Saves {@code model}'s weights and config, the optimizer's state (unless null) and the trainer state into {@code
+     * dir}, replacing what was there only once everything is written.
+     */
     public static void save(Path dir, CausalLM model, Optimizer optimizer, Map<String, Object> trainerState) throws IOException {
         save(dir, model.module().stateDict(), model.configJson(), optimizer, trainerState);
     }
@@ -45,7 +53,7 @@ public final class Checkpoint {
      * the last good checkpoint stays.
      */
     public static void save(Path dir, Map<String, Tensor> weights, String configJson, Optimizer optimizer, Map<String, Object> trainerState) throws IOException {
-        save(dir, weights, configJson, optimizer, trainerState, List.of());
+        save(dir, weights, configJson, optimizer, trainerState, Map.of(), List.of());
     }
 
     /**
@@ -54,6 +62,15 @@ public final class Checkpoint {
      */
     public static void save(Path dir, Map<String, Tensor> weights, String configJson, Optimizer optimizer, Map<String, Object> trainerState,
             List<Path> companions) throws IOException {
+        save(dir, weights, configJson, optimizer, trainerState, Map.of(), companions);
+    }
+
+    /**
+     * The same, with more tensor files in the same directory, swapped in with the rest (e.g. a distributed trainer's
+     * per-rank state), by file name, and {@code companions} copied in.
+     */
+    public static void save(Path dir, Map<String, Tensor> weights, String configJson, Optimizer optimizer, Map<String, Object> trainerState,
+            Map<String, Map<String, Tensor>> extraFiles, List<Path> companions) throws IOException {
         String step = String.valueOf(trainerState.get("step"));
         Path parent = dir.toAbsolutePath().getParent();
         Files.createDirectories(parent);
@@ -67,6 +84,10 @@ public final class Checkpoint {
             if (optimizer != null) {
                 part = "optimizer state ";
                 TensorIo.save(fresh.resolve(OPTIMIZER), optimizer.state(), Map.of("step", step, "optimizer_step", Long.toString(optimizer.stepCount())), true);
+            }
+            for (Map.Entry<String, Map<String, Tensor>> f : extraFiles.entrySet()) {
+                part = f.getKey() + " ";
+                TensorIo.save(fresh.resolve(f.getKey()), f.getValue(), Map.of("step", step), true);
             }
             AtomicFiles.writeString(fresh.resolve(STATE), Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(trainerState));
             fulgur.tokenizer.TokenizerFiles.copy(companions, fresh);

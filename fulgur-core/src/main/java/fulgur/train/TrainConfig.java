@@ -25,6 +25,10 @@ public record TrainConfig(
         long checkpointEvery,
         long seed) {
 
+    /**
+     * 1 000 steps of 16 × 128 tokens, AdamW (lr 3e-3, β 0.9/0.95, weight decay 0.1) with 50 warmup steps and a cosine
+     * to 10 %, clipping at 1, evaluation every 100 steps.
+     */
     public static TrainConfig defaults() {
         return new TrainConfig(1000, 16, 128, 1, 3e-3, 50, LrSchedule.Kind.COSINE, 0.1, 0.1, 0.9, 0.95, 1e-8, 1.0, 100, 0, 1234);
     }
@@ -32,6 +36,7 @@ public record TrainConfig(
     /** The most tokens one micro-batch may hold: its inputs and targets are Java arrays indexed by an int. */
     public static final long MAX_BATCH_TOKENS = Integer.MAX_VALUE - 8;
 
+    /** Checks every setting and throws one IllegalArgumentException naming every problem; returns this config. */
     public TrainConfig validate() {
         List<String> p = new ArrayList<>();
         if (steps <= 0) {
@@ -126,7 +131,44 @@ public record TrainConfig(
         }
     }
 
+    /** The learning rate of each step under these settings. */
     public LrSchedule lrSchedule() {
         return LrSchedule.of(schedule, lr, warmupSteps, steps, minLrFraction);
+    }
+
+    /** This config with {@code steps} optimizer updates in total. */
+    public TrainConfig withSteps(long steps) {
+        return with("steps", steps);
+    }
+
+    /** This config with micro-batches of {@code batchSize} sequences of {@code seqLen} tokens. */
+    public TrainConfig withBatch(int batchSize, int seqLen) {
+        return with("batchSize", batchSize).with("seqLen", seqLen);
+    }
+
+    /** This config with peak learning rate {@code lr}, reached after {@code warmupSteps} steps of linear warmup. */
+    public TrainConfig withLr(double lr, long warmupSteps) {
+        return with("lr", lr).with("warmupSteps", warmupSteps);
+    }
+
+    /** This config evaluating every {@code evalEvery} steps (0: only at the end). */
+    public TrainConfig withEvalEvery(long evalEvery) {
+        return with("evalEvery", evalEvery);
+    }
+
+    /** A copy with one component replaced, by name: the withers stay right whatever components the record gains. */
+    private TrainConfig with(String component, Object value) {
+        var components = TrainConfig.class.getRecordComponents();
+        Object[] args = new Object[components.length];
+        Class<?>[] types = new Class<?>[components.length];
+        try {
+            for (int i = 0; i < components.length; i++) {
+                types[i] = components[i].getType();
+                args[i] = components[i].getName().equals(component) ? value : components[i].getAccessor().invoke(this);
+            }
+            return TrainConfig.class.getDeclaredConstructor(types).newInstance(args);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("cannot copy TrainConfig with " + component + " = " + value, e);
+        }
     }
 }

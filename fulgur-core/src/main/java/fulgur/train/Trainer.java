@@ -47,6 +47,10 @@ public final class Trainer {
     private boolean allowChangedSettings;
     private fulgur.io.DirectoryLock heldLock;
 
+    /**
+     * A run of {@code model} under {@code cfg} on {@code data}, evaluated by {@code evaluator} (null: never), writing
+     * its checkpoint and config under {@code outDir} and its status lines to {@code out}.
+     */
     public Trainer(CausalLM model, TrainConfig cfg, DataSource data, Evaluator evaluator, Path outDir, PrintStream out) {
         this.model = model;
         this.cfg = cfg.validate();
@@ -137,10 +141,15 @@ public final class Trainer {
         return this;
     }
 
+    /** Where the run keeps its checkpoint: {@code outDir/checkpoint}. */
     public Path checkpointDir() {
         return outDir.resolve("checkpoint");
     }
 
+    /**
+     * Trains to the configured number of steps, from scratch or ({@code resume}) from the checkpoint in {@link
+     * #checkpointDir()}, holding the output directory's lock throughout.
+     */
     public Result run(boolean resume) {
         try (fulgur.io.DirectoryLock lock = heldLock != null ? heldLock.borrow(outDir) : fulgur.io.DirectoryLock.acquire(outDir, "train", listener::message)) {
             return runChecked(resume);

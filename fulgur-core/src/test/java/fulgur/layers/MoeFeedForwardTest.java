@@ -192,6 +192,27 @@ class MoeFeedForwardTest extends ScopedTest {
     }
 
     @Test
+    void routesByLogitsTheCallerGives() {
+        MoeFeedForward m = moe(4, 3, new Routing(6, 2, Gating.SOFTMAX, true, 0.01), 31);
+        Tensor x = Tensor.of(Ref.normal(32, 9 * 4, 1), 9, 4);
+        double[] byGate = m.forward(x).toDoubleArray();
+        double aux = m.auxLoss().item();
+        assertThat(m.forward(x, m.gate().forward(x)).toDoubleArray()).containsExactly(byGate);
+        assertThat(m.auxLoss().item()).isEqualTo(aux);
+        double[] l = Ref.normal(33, 9 * 6, 1);
+        for (int t = 0; t < 9; t++) {
+            l[t * 6 + 5] = 10; // expert 5 first for every token
+        }
+        Tensor logits = Tensor.of(l, 9, 6);
+        m.forward(x, logits);
+        assertThat(m.tokensPerExpert()[5]).isEqualTo(9);
+        assertThat(m.routerLogits()).isSameAs(logits);
+        GradCheck.check(t -> m.forward(x, t[0]), logits);
+        assertThatThrownBy(() -> m.forward(x, Tensor.zeros(DType.F64, 9, 5))).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("router logits").hasMessageContaining("[9, 6]");
+    }
+
+    @Test
     void uniformRouterGivesAuxLossAlphaTimesK() {
         MoeFeedForward m = moe(4, 3, new Routing(8, 2, Gating.SOFTMAX, true, 0.01), 9);
         m.gate().weight().value().copyFrom(Tensor.zeros(DType.F64, 8, 4));

@@ -31,6 +31,19 @@ class TrainConfigTest {
     }
 
     @Test
+    void eachWitherChangesItsOwnSettingsOnly() {
+        TrainConfig d = TrainConfig.defaults();
+        assertThat(d.withSteps(120).changesFrom(d)).extracting(TrainConfig.Change::toString).containsExactly("steps 120 (checkpoint: 1000)");
+        assertThat(d.withBatch(8, 64).changesFrom(d)).extracting(TrainConfig.Change::toString)
+                .containsExactly("batchSize 8 (checkpoint: 16)", "seqLen 64 (checkpoint: 128)");
+        assertThat(d.withLr(1e-3, 10).changesFrom(d)).extracting(TrainConfig.Change::toString)
+                .containsExactly("lr 0.001 (checkpoint: 0.003)", "warmupSteps 10 (checkpoint: 50)");
+        assertThat(d.withEvalEvery(0).changesFrom(d)).extracting(TrainConfig.Change::toString).containsExactly("evalEvery 0 (checkpoint: 100)");
+        assertThat(d.withSteps(120)).isNotSameAs(d).isEqualTo(new TrainConfig(120, 16, 128, 1, 3e-3, 50, LrSchedule.Kind.COSINE, 0.1, 0.1, 0.9, 0.95,
+                1e-8, 1.0, 100, 0, 1234));
+    }
+
+    @Test
     void resumeConflictsNameEverySettingThatChangesTheMathButNotStepsOrIntervals() {
         TrainConfig saved = TrainConfig.defaults();
         TrainConfig longer = new TrainConfig(5000, 16, 128, 1, 3e-3, 50, LrSchedule.Kind.COSINE, 0.1, 0.1, 0.9, 0.95, 1e-8, 1.0, 7, 9, 1234);

@@ -13,9 +13,11 @@ import fulgur.cuda.ops.lightning.CudaLightning;
 import fulgur.cuda.ops.moe.CudaMoe;
 import fulgur.cuda.ops.norm.CudaGatedNorm;
 import fulgur.cuda.ops.quant.CudaInt8Matmul;
+import fulgur.cuda.ops.random.CudaRandom;
 import fulgur.ops.GatedNormKernels;
 import fulgur.ops.GluKernels;
 import fulgur.ops.Int8MatmulKernels;
+import fulgur.ops.RandomKernels;
 import fulgur.ops.adamw.AdamWKernels;
 import fulgur.ops.attention.AttentionKernels;
 import fulgur.ops.conv.ShortConvKernels;
@@ -48,5 +50,6 @@ public final class CudaKernelProvider implements KernelProvider {
     r.add(GatedNormKernels.class, cuda, CudaGatedNorm::on);
     r.add(AdamWKernels.class, cuda, CudaAdamW::on);
     r.add(Int8MatmulKernels.class, cuda, CudaInt8Matmul::on);
+    r.add(RandomKernels.class, cuda, CudaRandom::on);
   }
 }

@@ -36,6 +36,25 @@ public final class CudaRuntime implements DeviceRuntime {
   @Override
   public void synchronize() { gpu.synchronize(); }
 
+  /** Every launch bracketed by CUDA events ({@link KernelProfiler}) while body runs. */
+  @Override
+  public java.util.List<KernelTime> profile(Runnable body) {
+    gpu.bind();
+    gpu.synchronize();
+    KernelProfiler.start();
+    java.util.List<KernelProfiler.Entry> entries;
+    try {
+      body.run();
+      gpu.bind();
+      gpu.synchronize();
+    } finally {
+      entries = KernelProfiler.stop();
+    }
+    java.util.List<KernelTime> out = new java.util.ArrayList<>();
+    for (KernelProfiler.Entry e : entries) out.add(new KernelTime(e.name(), e.launches(), e.millis()));
+    return out;
+  }
+
   /**
    * Captures {@code body} as a CUDA graph on the backend's stream: allocations inside come from a private pool that
    * the graph keeps, index checks write flags that each replay re-arms and {@link StepGraph#replay()} verifies, host

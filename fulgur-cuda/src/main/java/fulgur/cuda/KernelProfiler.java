@@ -36,9 +36,9 @@ public final class KernelProfiler {
     return e != null ? e : CudaEvent.create(true);
   }
 
-  /** Records a start event (null when profiling is off). */
+  /** Records a start event (null when profiling is off, and for work being recorded into a graph: it is not run now). */
   public static synchronized Object begin(CudaStream s) {
-    if (!on) return null;
+    if (!on || fulgur.backend.Capturing.active()) return null;
     return event().record(s);
   }
 

@@ -104,6 +104,40 @@ class LightningDispatchGpuTest {
     assertClose("recurrent state", gstate, state, 2e-5);
   }
 
+  /**
+   * The decode kernels against the CPU's recurrence: one token and several (passes of up to 4 tokens), head dims of
+   * TNL-385M, value dims whose quads do not fill a warp, bf16 inputs (bf16 out, f32 state), and a state that is a
+   * view of rows inside a larger pool: only those rows change. Dims not divisible by 4 take the exact kernel.
+   */
+  @Test
+  void decodeKernelsAdvanceTheStateInPlace() {
+    gpu();
+    decode("f32 1 token 128x128", DType.F32, 3, 1, 2, 128, 128, 2e-5);
+    decode("f32 6 tokens 64x40", DType.F32, 2, 6, 3, 64, 40, 2e-5);
+    decode("f32 3 tokens 24x8", DType.F32, 2, 3, 2, 24, 8, 2e-5);
+    decode("bf16 1 token 128x128", DType.BF16, 4, 1, 8, 128, 128, 1e-2);
+    decode("bf16 4 tokens 128x64", DType.BF16, 2, 4, 2, 128, 64, 1e-2);
+    decode("f32 dv=42 (exact kernel)", DType.F32, 2, 2, 2, 16, 42, 2e-5);
+  }
+
+  private static void decode(String what, DType dt, int b, int t, int h, int dk, int dv, double tol) {
+    long seed = what.hashCode();
+    Tensor q = randn(seed, DType.F32, b, t, h, dk).mul(0.3).to(dt), k = randn(seed + 1, DType.F32, b, t, h, dk).mul(0.3).to(dt);
+    Tensor v = randn(seed + 2, DType.F32, b, t, h, dv).to(dt);
+    Tensor pool = randn(seed + 3, DType.F32, b + 2, h, dk, dv);
+    Tensor state = pool.narrow(0, 1, b).copy();
+    Tensor gpool = dev(pool);
+    Tensor gstate = gpool.narrow(0, 1, b);
+    double[] sl = slopes(h);
+    Tensor out = Lightning.recurrent(q.to(DType.F32), k.to(DType.F32), v.to(DType.F32), sl, 0.7, state);
+    Tensor gout = Lightning.recurrent(dev(q), dev(k), dev(v), sl, 0.7, gstate);
+    assertThat(gout.dtype()).as(what).isEqualTo(dt);
+    assertClose(what + " out", gout.to(DType.F32), out, tol);
+    assertClose(what + " state", gstate, state, 2e-5);
+    assertClose(what + " rows outside the view", gpool.narrow(0, 0, 1), pool.narrow(0, 0, 1), 0);
+    assertClose(what + " rows outside the view", gpool.narrow(0, b + 1, 1), pool.narrow(0, b + 1, 1), 0);
+  }
+
   @Test
   void unsupportedDimsAreNamed() {
     gpu();

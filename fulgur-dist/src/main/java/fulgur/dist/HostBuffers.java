@@ -32,7 +32,7 @@ public final class HostBuffers {
     }
 
     /**
-     * dst[i] = reduce over r of srcs[r][srcOffset + i] for i < count (element offsets), reducing in rank order so
+     * dst[i] = reduce over r of srcs[r][srcOffset + i] for i &lt; count (element offsets), reducing in rank order so
      * that the result does not depend on timing. AVG divides the sum by the number of sources.
      */
     public static void reduce(DType dtype, ReduceOp op, MemorySegment[] srcs, long srcOffset, MemorySegment dst, long count) {

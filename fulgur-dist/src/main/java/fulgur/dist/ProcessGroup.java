@@ -17,11 +17,12 @@ import java.time.Duration;
  *
  * <p>All-gather lays the ranks' inputs out rank-major (rank r's input at elements {@code [r·n, (r+1)·n)} of the
  * output); reduce-scatter is its adjoint (rank r receives the reduction of elements {@code [r·m, (r+1)·m)}).
- * Reductions are deterministic: the same inputs always give the same bits.
+ * Reductions are deterministic: the same inputs always give the same bits. All-to-all lays out both what a rank sends
+ * and what it receives rank-major, with sizes per rank that may differ (and be zero).
  */
 public interface ProcessGroup extends AutoCloseable {
 
-    /** This process's (or thread's) rank in the group, 0 ≤ rank < size. */
+    /** This process's (or thread's) rank in the group, 0 ≤ rank &lt; size. */
     int rank();
 
     int size();
@@ -47,6 +48,14 @@ public interface ProcessGroup extends AutoCloseable {
     /** input (size·numel(output) elements): rank r's output becomes the reduction of every rank's slice r. */
     Work reduceScatter(Tensor input, Tensor output, ReduceOp op);
 
+    /**
+     * Personalised exchange with sizes per rank: this rank sends {@code sendCounts[d]} consecutive elements of
+     * {@code input} to rank d (rank 0's part first) and receives {@code recvCounts[s]} elements from rank s into
+     * {@code output}, rank-major. What rank s sends to rank d must be what rank d expects from rank s; the counts add up
+     * to the tensors' sizes.
+     */
+    Work allToAll(Tensor input, long[] sendCounts, Tensor output, long[] recvCounts);
+
     /** Every rank's tensor becomes root's. */
     Work broadcast(Tensor tensor, int root);
 
@@ -67,6 +76,30 @@ public interface ProcessGroup extends AutoCloseable {
     /** Releases the group's resources (not collective). */
     @Override
     void close();
+
+    /** Checks the per-rank counts of an all-to-all against the group size and the tensors; returns the element offsets. */
+    default long[][] checkAllToAll(Tensor input, long[] sendCounts, Tensor output, long[] recvCounts) {
+        String op = "allToAll on group '" + name() + "' (rank " + rank() + " of " + size() + ")";
+        if (sendCounts.length != size() || recvCounts.length != size()) {
+            throw new DistException(op + ": expected " + size() + " send and receive counts, got " + sendCounts.length + " and " + recvCounts.length);
+        }
+        if (input.dtype() != output.dtype()) {
+            throw new DistException(op + ": input " + input.describe() + " and output " + output.describe() + " differ in dtype");
+        }
+        long[][] offsets = new long[2][size() + 1];
+        for (int r = 0; r < size(); r++) {
+            if (sendCounts[r] < 0 || recvCounts[r] < 0) {
+                throw new DistException(op + ": counts must be >= 0, got " + sendCounts[r] + " to send and " + recvCounts[r] + " to receive for rank " + r);
+            }
+            offsets[0][r + 1] = offsets[0][r] + sendCounts[r];
+            offsets[1][r + 1] = offsets[1][r] + recvCounts[r];
+        }
+        if (offsets[0][size()] != input.numel() || offsets[1][size()] != output.numel()) {
+            throw new DistException(op + ": the send counts add up to " + offsets[0][size()] + " and the receive counts to " + offsets[1][size()]
+                    + ", but the input is " + input.describe() + " and the output " + output.describe());
+        }
+        return offsets;
+    }
 
     /** Checks that {@code rank} names a member; {@code what} says whose rank it is ("destination", "root"). */
     default int checkRank(String op, String what, int r) {

@@ -10,6 +10,10 @@ import java.util.List;
  * @param stop strings that end the generation when they appear in the generated text (not included in the output)
  */
 public record GenerationRequest(int[] prompt, SamplingParams sampling, int maxTokens, List<String> stop, Instant deadline) {
+    /**
+     * Checks the request (at least one prompt token, {@code maxTokens} &ge; 0) and copies the prompt; a null {@code
+     * stop} means none, a null {@code deadline} the engine's default.
+     */
     public GenerationRequest {
         if (prompt == null || prompt.length == 0) {
             throw new IllegalArgumentException("prompt must hold at least one token");

@@ -8,6 +8,7 @@ package fulgur.serve;
 public record SamplingParams(double temperature, double topP, int topK, long seed) {
     public static final SamplingParams GREEDY = new SamplingParams(0, 1, 0, 0);
 
+    /** Checks the settings: temperature finite and &ge; 0, top-p in (0, 1], top-k &ge; 0. */
     public SamplingParams {
         if (!(temperature >= 0) || Double.isInfinite(temperature)) {
             throw new IllegalArgumentException("temperature must be a finite number >= 0, got " + temperature);

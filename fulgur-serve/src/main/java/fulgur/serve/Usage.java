@@ -6,6 +6,7 @@ package fulgur.serve;
  * @param cachedPromptTokens prompt tokens that were not prefilled because a cached state covered them
  */
 public record Usage(int promptTokens, int completionTokens, int cachedPromptTokens) {
+    /** Prompt and completion tokens together. */
     public int totalTokens() {
         return promptTokens + completionTokens;
     }

@@ -40,6 +40,12 @@ public final class CpuRuntime implements DeviceRuntime {
     }
 
     @Override
+    public java.util.List<KernelTime> profile(Runnable body) {
+        body.run();
+        return java.util.List.of();
+    }
+
+    @Override
     public void synchronize() {}
 
     @Override

@@ -94,12 +94,14 @@ public record Hgrn2Config(
                 eosTokenId, tieWordEmbeddings, initializerRange, fuseNorm, fuseSwiglu, fuseCrossEntropy, scale);
     }
 
+    /** The same config with the output projection tied to the token embedding, or not. */
     public Hgrn2Config withTiedEmbeddings(boolean tied) {
         return new Hgrn2Config(modelType, vocabSize, hiddenSize, layers, attnMode, numHeads, expandRatio, useShortConv, convSize, useLowerBound,
                 hiddenRatio, intermediateSize, hiddenAct, maxPositionEmbeddings, elementwiseAffine, normEps, attn, useCache, padTokenId, bosTokenId,
                 eosTokenId, tied, initializerRange, fuseNorm, fuseSwiglu, fuseCrossEntropy, attnScale);
     }
 
+    /** The same config with the learned lower bound of the forget gate on or off. */
     public Hgrn2Config withLowerBound(boolean on) {
         return new Hgrn2Config(modelType, vocabSize, hiddenSize, layers, attnMode, numHeads, expandRatio, useShortConv, convSize, on,
                 hiddenRatio, intermediateSize, hiddenAct, maxPositionEmbeddings, elementwiseAffine, normEps, attn, useCache, padTokenId, bosTokenId,
@@ -163,10 +165,12 @@ public record Hgrn2Config(
         return this;
     }
 
+    /** Parses config.json text and {@link #validate() validates} it; the error names every problem at once. */
     public static Hgrn2Config parse(String json) {
         return ConfigJson.parse(json, Hgrn2Config.class, "HGRN2", REFERENCE_DEFAULTS).validate();
     }
 
+    /** This config as config.json text, in the reference implementation's field names. */
     public String toJson() {
         return ConfigJson.write(this);
     }

@@ -51,6 +51,7 @@ public record LcsmConfig(
 
     static final Set<Integer> O_TYPES = Set.of(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10);
 
+    /** Gives absent fields the reference implementation's defaults. */
     public LcsmConfig {
         modelType = modelType == null ? "lcsm" : modelType;
         midDim = midDim == null ? (int) Math.round(embedDim * 8 / 3.0 / 8) * 8 : midDim;
@@ -104,6 +105,7 @@ public record LcsmConfig(
                 16, 16.0, true, null, null, null);
     }
 
+    /** The same config with the output projection tied to the token embedding, or not. */
     public LcsmConfig withTiedEmbeddings(boolean tied) {
         return new LcsmConfig(modelType, vocabSize, embedDim, numLayers, midDim, expandDim, bias, cType, eType, oType, oLearned, sType, tType, ssmDim,
                 tau, useTau, normEps, initStd, tied);
@@ -152,10 +154,12 @@ public record LcsmConfig(
         return this;
     }
 
+    /** Parses config.json text and {@link #validate() validates} it; the error names every problem at once. */
     public static LcsmConfig parse(String json) {
         return ConfigJson.parse(json, LcsmConfig.class, "LCSM").validate();
     }
 
+    /** This config as config.json text, in the reference implementation's field names. */
     public String toJson() {
         return ConfigJson.write(this);
     }

@@ -60,6 +60,7 @@ public record LeapConfig(
     public static final String ATTENTION = "attention";
     public static final String UPDATED_QUERIES = "updated_queries";
 
+    /** Gives absent fields the reference implementation's defaults. */
     public LeapConfig {
         modelType = modelType == null ? MODEL_TYPE : modelType;
         classNames = classNames == null ? AvvpClasses.LLP : List.copyOf(classNames);
@@ -121,10 +122,12 @@ public record LeapConfig(
                 videoLossWeight, globalLossWeight, segmentLossWeight, avssLossWeight, avssTarget, avssSquash, avssEps);
     }
 
+    /** The event classes, in {@code class_names} order. */
     public AvvpClasses classes() {
         return new AvvpClasses(classNames);
     }
 
+    /** The feature sizes of the audio, visual and motion inputs. */
     public AvvpDataset.Dims dims() {
         return new AvvpDataset.Dims(audioDim, visualDim, motionDim);
     }
@@ -198,10 +201,12 @@ public record LeapConfig(
         }
     }
 
+    /** Parses config.json text and {@link #validate() validates} it; the error names every problem at once. */
     public static LeapConfig parse(String json) {
         return ConfigJson.parse(json, LeapConfig.class, "LEAP").validate();
     }
 
+    /** This config as config.json text, in the reference implementation's field names. */
     public String toJson() {
         return ConfigJson.write(this);
     }

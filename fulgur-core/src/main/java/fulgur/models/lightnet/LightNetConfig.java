@@ -89,12 +89,14 @@ public record LightNetConfig(
                 Math.max(1, dim / 2), true, 1e-6, null, true, null, 1, 2, false, 0.02, true, true, true, null);
     }
 
+    /** The same config with the output projection tied to the token embedding, or not. */
     public LightNetConfig withTiedEmbeddings(boolean tied) {
         return new LightNetConfig(modelType, vocabSize, hiddenSize, numHiddenLayers, attnMode, numHeads, expandRatio, useShortConv, convSize, hiddenRatio,
                 intermediateSize, hiddenAct, maxPositionEmbeddings, gateLowRankDim, elementwiseAffine, normEps, attn, useCache, padTokenId, bosTokenId,
                 eosTokenId, tied, initializerRange, fuseNorm, fuseSwiglu, fuseCrossEntropy, attnScale);
     }
 
+    /** The same config with {@code num_heads} and {@code expand_ratio} (either may be null, as in fla's layer). */
     public LightNetConfig withHeads(Integer heads, Integer expand) {
         return new LightNetConfig(modelType, vocabSize, hiddenSize, numHiddenLayers, attnMode, heads, expand, useShortConv, convSize, hiddenRatio,
                 intermediateSize, hiddenAct, maxPositionEmbeddings, gateLowRankDim, elementwiseAffine, normEps, attn, useCache, padTokenId, bosTokenId,
@@ -205,10 +207,12 @@ public record LightNetConfig(
         return this;
     }
 
+    /** Parses config.json text and {@link #validate() validates} it; the error names every problem at once. */
     public static LightNetConfig parse(String json) {
         return ConfigJson.parse(json, LightNetConfig.class, "LightNet").validate();
     }
 
+    /** This config as config.json text, in the reference implementation's field names. */
     public String toJson() {
         return ConfigJson.write(this);
     }

@@ -7,7 +7,7 @@ import fulgur.ops.Views;
 import fulgur.tensor.Tensor;
 
 /**
- * Multi-dimensional Toeplitz positional encoding (xmixers' MdTpe, REFERENCE.md §4) over a 2-D grid x [B, H, W, D]:
+ * Multi-dimensional Toeplitz positional encoding (xmixers' MdTpe, as in LightNet) over a 2-D grid x [B, H, W, D]:
  * one {@link Tpe} per axis ("tpes.0" along W within each row, "tpes.1" along H within each column), outputs summed.
  * Choice for 2-D: each axis is causal, as xmixers' 1-D Tpe (a cell sees the cells to its left in its row and above it
  * in its column, exponentially decayed); the paper's image version may be symmetric [UNVERIFIED], which would only

@@ -49,6 +49,7 @@ public record LlamaConfig(
     static final java.util.Map<String, Object> REFERENCE_DEFAULTS = java.util.Map.of("vocab_size", 32000, "hidden_size", 4096, "intermediate_size", 11008,
             "num_hidden_layers", 32, "num_attention_heads", 32);
 
+    /** Gives absent fields the reference implementation's defaults. */
     public LlamaConfig {
         if (modelType == null) {
             modelType = LLAMA;
@@ -92,12 +93,14 @@ public record LlamaConfig(
                 null, null, null, LINEAR_LLAMA.equals(modelType) ? "lightning" : null, null);
     }
 
+    /** The same config with {@code linear_attention_type} "lightning" (decay) or "basic" (none), for Linear-Llama. */
     public LlamaConfig withLinearAttentionType(String type) {
         return new LlamaConfig(modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads, headDim, hiddenAct,
                 maxPositionEmbeddings, initializerRange, rmsNormEps, ropeTheta, ropeScaling, attentionBias, mlpBias, tieWordEmbeddings, padTokenId,
                 bosTokenId, eosTokenId, type, null);
     }
 
+    /** The same config with the output projection tied to the token embedding, or not. */
     public LlamaConfig withTiedEmbeddings(boolean tied) {
         return new LlamaConfig(modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads, headDim, hiddenAct,
                 maxPositionEmbeddings, initializerRange, rmsNormEps, ropeTheta, ropeScaling, attentionBias, mlpBias, tied, padTokenId,
@@ -177,10 +180,12 @@ public record LlamaConfig(
         return this;
     }
 
+    /** Parses config.json text and {@link #validate() validates} it; the error names every problem at once. */
     public static LlamaConfig parse(String json) {
         return ConfigJson.parse(json, LlamaConfig.class, "Llama", REFERENCE_DEFAULTS).validate();
     }
 
+    /** This config as config.json text, in the reference implementation's field names. */
     public String toJson() {
         return ConfigJson.write(this);
     }

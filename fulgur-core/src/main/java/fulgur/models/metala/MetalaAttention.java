@@ -101,10 +101,12 @@ final class MetalaAttention extends Module {
             cache.replace(r.finalState(), conv.tail());
             cache.position += t;
         }
-        // Self-augmentation: σ((q·(w_aug ⊙ k)) v) added to the output only (the state is untouched).
+        // Self-augmentation: σ((q·(w_aug ⊙ k)) v) added to the output only (the state is untouched), as
+        // σ(z) − 1/2 = tanh(z/2)/2: the per-head norm removes the constant 1/2 exactly, and added in a 16-bit dtype
+        // it would swamp o (|o| ≪ 1/2: k = 1 − α is small), whose low bits the norm then scales up.
         Tensor aug = Views.reshape(augBalance.value(), heads, keyDim);
         Tensor w = Reductions.sum(Elementwise.mul(q, Elementwise.mul(k, aug)), new int[] {3}, true);   // [B,T,H,1]
-        o = Elementwise.add(o, Activations.sigmoid(Elementwise.mul(w, v)));
+        o = Elementwise.add(o, Elementwise.mulScalar(Activations.tanh(Elementwise.mulScalar(Elementwise.mul(w, v), 0.5)), 0.5));
         o = Views.reshape(Norms.layerNorm(o, null, null, GROUP_NORM_EPS), b, t, heads * headDim);
         return outProj.forward(Elementwise.mul(Activations.silu(g), o));
     }

@@ -60,11 +60,13 @@ public record MetalaConfig(
                 null, null, null, null);
     }
 
+    /** The same config with the output projection tied to the token embedding, or not. */
     public MetalaConfig withTiedEmbeddings(boolean tied) {
         return new MetalaConfig(modelType, vocabSize, embedDim, layers, heads, gluAct, gluDim, bias, normType, noScaleEmbedding, initStd,
                 addBosToken, causal, useCache, tied, padTokenId, bosTokenId, eosTokenId, dConv);
     }
 
+    /** The same config with a short convolution of kernel {@code k} ({@code d_conv}). */
     public MetalaConfig withConvSize(int k) {
         return new MetalaConfig(modelType, vocabSize, embedDim, layers, heads, gluAct, gluDim, bias, normType, noScaleEmbedding, initStd,
                 addBosToken, causal, useCache, tieWordEmbeddings, padTokenId, bosTokenId, eosTokenId, k);
@@ -110,10 +112,12 @@ public record MetalaConfig(
         return this;
     }
 
+    /** Parses config.json text and {@link #validate() validates} it; the error names every problem at once. */
     public static MetalaConfig parse(String json) {
         return ConfigJson.parse(json, MetalaConfig.class, "MetaLA").validate();
     }
 
+    /** This config as config.json text, in the reference implementation's field names. */
     public String toJson() {
         return ConfigJson.write(this);
     }

@@ -65,6 +65,7 @@ public record MiniMaxConfig(
     static final java.util.Map<String, Object> REFERENCE_DEFAULTS = java.util.Map.of("vocab_size", 32000, "hidden_size", 4096, "intermediate_size", 14336,
             "num_hidden_layers", 32, "num_attention_heads", 32);
 
+    /** Gives absent fields the reference implementation's defaults. */
     public MiniMaxConfig {
         modelType = modelType == null ? "minimax" : modelType;
         numKeyValueHeads = numKeyValueHeads == null ? 8 : numKeyValueHeads;
@@ -159,6 +160,7 @@ public record MiniMaxConfig(
         return p;
     }
 
+    /** The same config with one layer per entry of {@code types}: 0 lightning attention, 1 softmax attention. */
     public MiniMaxConfig withAttnTypes(List<Integer> types) {
         return new MiniMaxConfig(modelType, vocabSize, hiddenSize, intermediateSize, types.size(), numAttentionHeads, numKeyValueHeads, headDim, rotaryDim,
                 hiddenAct, maxPositionEmbeddings, initializerRange, rmsNormEps, ropeTheta, tieWordEmbeddings, slidingWindow, numExpertsPerTok,
@@ -167,6 +169,7 @@ public record MiniMaxConfig(
                 padTokenId, bosTokenId, eosTokenId, null, null, outputRouterLogits);
     }
 
+    /** The same config with the post-norm residual form (MiniMax-01's) or the pre-norm one. */
     public MiniMaxConfig withPostnorm(boolean post) {
         return new MiniMaxConfig(modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads, headDim, rotaryDim,
                 hiddenAct, maxPositionEmbeddings, initializerRange, rmsNormEps, ropeTheta, tieWordEmbeddings, slidingWindow, numExpertsPerTok,
@@ -248,10 +251,12 @@ public record MiniMaxConfig(
         return this;
     }
 
+    /** Parses config.json text and {@link #validate() validates} it; the error names every problem at once. */
     public static MiniMaxConfig parse(String json) {
         return ConfigJson.parse(json, MiniMaxConfig.class, "MiniMax", REFERENCE_DEFAULTS).validate();
     }
 
+    /** This config as config.json text, in the reference implementation's field names. */
     public String toJson() {
         return ConfigJson.write(this);
     }

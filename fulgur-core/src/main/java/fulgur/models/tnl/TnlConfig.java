@@ -45,6 +45,7 @@ public record TnlConfig(
     public static final java.util.Map<String, Object> REFERENCE_DEFAULTS = java.util.Map.of("vocab_size", 64000, "decoder_embed_dim", 1024,
             "decoder_layers", 24, "decoder_attention_heads", 8, "hidden_dim", 1024, "glu_dim", 2816, "init_std", 0.02);
 
+    /** Gives absent fields the reference implementation's defaults. */
     public TnlConfig {
         if (modelType == null) {
             modelType = "transnormer";
@@ -81,20 +82,30 @@ public record TnlConfig(
         return new TnlConfig("transnormer", vocab, dim, layers, heads, dim, glu, List.of(), false, "simplermsnorm", "silu", false, 0.02, true, null, null, null);
     }
 
+    /** The same config with LRPE in the layers whose flag is 1 ({@code linear_use_lrpe_list}). */
     public TnlConfig withLrpe(List<Integer> perLayerFlags) {
         return new TnlConfig(modelType, vocabSize, embedDim, layers, heads, hiddenDim, gluDim, perLayerFlags, noScaleEmbedding, normType, actFun, bias, initStd,
                 tieWordEmbeddings, padTokenId, bosTokenId, eosTokenId);
     }
 
+    /** The same model initialised from N(0, std²) (std 0: zeros, nothing drawn, for weights filled afterwards). */
+    public TnlConfig withInitStd(double std) {
+        return new TnlConfig(modelType, vocabSize, embedDim, layers, heads, hiddenDim, gluDim, lrpeLayers, noScaleEmbedding, normType, actFun, bias, std,
+                tieWordEmbeddings, padTokenId, bosTokenId, eosTokenId);
+    }
+
+    /** The same config with the output projection tied to the token embedding, or not. */
     public TnlConfig withTiedEmbeddings(boolean tied) {
         return new TnlConfig(modelType, vocabSize, embedDim, layers, heads, hiddenDim, gluDim, lrpeLayers, noScaleEmbedding, normType, actFun, bias, initStd,
                 tied, padTokenId, bosTokenId, eosTokenId);
     }
 
+    /** The width of one head: {@code hidden_dim / decoder_attention_heads}. */
     public int headDim() {
         return hiddenDim / heads;
     }
 
+    /** Whether layer {@code layer} uses LRPE. */
     public boolean lrpe(int layer) {
         return !lrpeLayers.isEmpty() && lrpeLayers.get(layer) != null && lrpeLayers.get(layer) != 0;
     }
@@ -131,6 +142,7 @@ public record TnlConfig(
         return this;
     }
 
+    /** Reads and validates a config.json file; the error names the file or every problem at once. */
     public static TnlConfig read(Path file) {
         try {
             return ConfigJson.parse(Files.readString(file), TnlConfig.class, "TransNormerLLM", REFERENCE_DEFAULTS).validate();
@@ -139,10 +151,12 @@ public record TnlConfig(
         }
     }
 
+    /** Parses config.json text and {@link #validate() validates} it; the error names every problem at once. */
     public static TnlConfig parse(String json) {
         return ConfigJson.parse(json, TnlConfig.class, "TransNormerLLM", REFERENCE_DEFAULTS).validate();
     }
 
+    /** This config as config.json text, in the reference implementation's field names. */
     public String toJson() {
         return ConfigJson.write(this);
     }

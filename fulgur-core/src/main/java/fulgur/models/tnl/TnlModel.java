@@ -98,6 +98,17 @@ public final class TnlModel extends fulgur.models.DecoderLm {
         return core.finalNorm.forward(x);
     }
 
+    /** Without LRPE a decoding step reads no positions: only the ids and the lightning states. */
+    @Override
+    public boolean decodeStepCapturable() {
+        for (int l = 0; l < config.layers(); l++) {
+            if (config.lrpe(l)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** An empty decoding cache for this model. */
     @Override
     public TnlCache newCache() {

@@ -16,7 +16,7 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * LightNet's additive recurrence ("You Only Scan Once", REFERENCE.md §4) on tensors q, k [B, T, H, dk] and
+ * LightNet's additive recurrence ("You Only Scan Once", Qin et al. 2024) on tensors q, k [B, T, H, dk] and
  * v [B, T, H, dv], per channel a of the key:
  * <pre>
  *   z_t = log( e^{z_0} + Σ_{s≤t} e^{k_s} )            running log-sum-exp (z_0 = −∞ without an initial state)

@@ -8,7 +8,7 @@ import fulgur.tensor.DType;
 import fulgur.tensor.Tensor;
 
 /**
- * The exponential Toeplitz mixing behind TPE / MD-TPE (REFERENCE.md §4): along one axis of x [B, L, H, d],
+ * The exponential Toeplitz mixing behind LightNet's TPE / MD-TPE: along one axis of x [B, L, H, d],
  * <pre>
  *   o_t = c_h · Σ_{s≤t} λ_h^{t−s} x_s        λ_h = e^{logDecay_h} (logDecay ≤ 0), c_h a per-head scalar
  * </pre>

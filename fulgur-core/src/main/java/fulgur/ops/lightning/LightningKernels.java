@@ -31,7 +31,7 @@ public interface LightningKernels {
 
     /**
      * Decoding: consumes the T tokens of q, k, v, advances {@code state} [B, H, dk, dv] (f32 or f64, contiguous) in place
-     * and returns the outputs [B, T, H, dv] in the state's dtype. No gradients.
+     * and returns the outputs [B, T, H, dv] in the state's dtype or in q's (the op converts them to q's). No gradients.
      */
     Tensor recurrent(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor state);
 }

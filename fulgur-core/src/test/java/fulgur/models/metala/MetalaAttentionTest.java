@@ -2,6 +2,8 @@ package fulgur.models.metala;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import fulgur.ops.Elementwise;
+import fulgur.ops.Reductions;
 import fulgur.tensor.DType;
 import fulgur.tensor.Rng;
 import fulgur.tensor.Scope;
@@ -103,6 +105,43 @@ class MetalaAttentionTest {
                 }
             }
             assertThat(GradCheck.relErr(got, want)).isLessThan(1e-10);
+        }
+    }
+
+    /**
+     * In bf16 the token mixer keeps bf16 precision: its output and the gradients of its input and weights agree with the
+     * same mixer in f64 (bf16-representable weights and input, w_aug not zero) to a few bf16 roundings. o is small
+     * (k = 1 − α ≈ 0.04), and the self-augmentation's σ(·) is ½ plus a small term: adding that ½ to o in bf16 rounded o
+     * to 2^-9 absolute, which the per-head norm then scaled up (relative errors of 0.1 to 0.8). The bound: about ten
+     * bf16 roundings on the way (conv, SiLU, four projections, the GLA output, the norm, the gate product, out_proj),
+     * each a relative error uniform within ±2^-8, adding at random to about √10 · 2^-8/√3 ≈ 0.007 (measured 0.007 to
+     * 0.009); 2e-2 leaves room for their alignment, far below the swamped o's.
+     */
+    @Test
+    void keepsBf16Precision() {
+        int d = 64, t = 33, b = 2, h = 2;
+        MetalaConfig c = MetalaConfig.small(10, d, 1, h);
+        try (Scope s = Scope.open(); MetalaAttention lo = new MetalaAttention(c, new Rng(4));
+                MetalaAttention hi = new MetalaAttention(c, new Rng(4))) {
+            Rng r = new Rng(5);
+            Tensor aug = r.normal(DType.F32, 0, 0.5, d / 2).to(DType.BF16);
+            lo.to(DType.BF16);
+            hi.to(DType.F64);
+            hi.namedParameters().forEach((n, p) -> {
+                Tensor v = n.equals("aug_balance") ? aug : lo.namedParameters().get(n).value();
+                p.replace(v.to(DType.F64));
+            });
+            lo.namedParameters().get("aug_balance").replace(aug);
+            Tensor x = r.normal(DType.F32, 0, 1, b, t, d).to(DType.BF16);
+            Tensor w = r.normal(DType.F32, 0, 1, b, t, d).to(DType.BF16);
+            Tensor xl = x.detach().requiresGrad(true), xh = x.to(DType.F64).requiresGrad(true);
+            Tensor yl = lo.forward(xl, null), yh = hi.forward(xh, null);
+            Reductions.sum(Elementwise.mul(yl, w)).backward();
+            Reductions.sum(Elementwise.mul(yh, w.to(DType.F64))).backward();
+            assertThat(GradCheck.relErr(yl.toDoubleArray(), yh.toDoubleArray())).as("output").isLessThan(2e-2);
+            assertThat(GradCheck.relErr(xl.grad().toDoubleArray(), xh.grad().toDoubleArray())).as("input gradient").isLessThan(2e-2);
+            hi.namedParameters().forEach((n, p) -> assertThat(GradCheck.relErr(lo.namedParameters().get(n).grad().toDoubleArray(),
+                    p.grad().toDoubleArray())).as(n).isLessThan(2e-2));
         }
     }
 }

@@ -105,7 +105,7 @@ class LightningDecayTest {
     }
 
     /**
-     * Pitfall (REFERENCE.md §1.2): fla's chunk_lightning_attn uses λ_h = exp(−(8h/H)(1 − l/L)), h = 0..H−1 — the
+     * Pitfall: fla's chunk_lightning_attn uses λ_h = exp(−(8h/H)(1 − l/L)), h = 0..H−1 — the
      * paper's formula — under which head 0 never decays and the last head has λ ≈ e^−7 at layer 0. The official
      * models use ALiBi slopes; the two schedules are not interchangeable and ours must be the official one.
      */

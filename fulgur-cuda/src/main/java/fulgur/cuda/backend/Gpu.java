@@ -254,7 +254,7 @@ public final class Gpu {
     if (bad != DeviceChecks.CLEAR) throw failure.at(idx == null ? null : Long.toString(readIndex(idx, bad)), bad);
   }
 
-  /** Collects checks until the outermost returned scope closes (see {@link fulgur.backend.Backend#deferChecks()}). */
+  /** Collects checks until the outermost returned scope closes (see {@link fulgur.backend.DeviceRuntime#deferChecks()}). */
   public DeferredChecks deferChecks() {
     if (deferred == null) deferred = new DeviceChecks(ctx, stream);
     deferDepth++;

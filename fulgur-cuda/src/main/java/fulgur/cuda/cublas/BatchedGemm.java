@@ -13,7 +13,7 @@ import java.util.Map;
 
 /**
  * Strided-batched row-major GEMM through cuBLASLt for the CUDA backend:
- * {@code C_b[m,n] = op(A_b)[m,k] · op(B_b)[k,n]} for b < batch, with element strides between batch entries (0
+ * {@code C_b[m,n] = op(A_b)[m,k] · op(B_b)[k,n]} for b &lt; batch, with element strides between batch entries (0
  * broadcasts an operand). Types: {@link Types}. Plans (descriptors, layouts, the heuristic's first algorithm) are
  * cached per shape, strides and pointer alignment; a 32 MiB workspace lives on the caller's stream.
  */

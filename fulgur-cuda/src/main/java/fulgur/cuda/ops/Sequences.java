@@ -5,7 +5,8 @@ import java.util.Arrays;
 /**
  * Packed sequences and their segments, as the scan kernels read them: tokens are rows of a packed [NTOK, ...]
  * tensor (a batch [B, T, ...] is B sequences of T tokens; with {@code cuSeqlens}, B = 1 and sequence n is rows
- * cu[n]..cu[n+1]); each sequence is cut into segments of {@code segLen} tokens (the last one shorter).
+ * cu[n]..cu[n+1]); each sequence is cut into segments of {@code segLen} tokens (the last one shorter; an empty
+ * sequence has none).
  * <pre>
  *   seqTab[4n..4n+3] = (first token, end token, first segment, number of segments)
  *   segTab[4s..4s+3] = (first token, end token, sequence, flags: 1 = first of its sequence, 2 = last)
@@ -19,8 +20,20 @@ public record Sequences(int count, long tokens, int[] seqTab, int[] segTab, int 
   /** Tokens of sequence n. */
   public int length(int n) { return seqTab[4 * n + 1] - seqTab[4 * n]; }
 
-  /** Starts of the sequences (cu_seqlens): B equal sequences of T tokens, or the given cumulative lengths. */
-  public static int[] starts(String op, int batch, int seqLen, int[] cuSeqlens) {
+  /** Whether a sequence has no token (and so no segment). */
+  public boolean hasEmpty() {
+    for (int n = 0; n < count; n++) if (length(n) == 0) return true;
+    return false;
+  }
+
+  /**
+   * Starts of the sequences (cu_seqlens): B equal sequences of T tokens, or the given cumulative lengths, every
+   * sequence with a token.
+   */
+  public static int[] starts(String op, int batch, int seqLen, int[] cuSeqlens) { return starts(op, batch, seqLen, cuSeqlens, false); }
+
+  /** {@link #starts(String, int, int, int[])}, where {@code emptyAllowed} lets a sequence have no token. */
+  public static int[] starts(String op, int batch, int seqLen, int[] cuSeqlens, boolean emptyAllowed) {
     if (cuSeqlens == null) {
       if ((long) batch * seqLen > Integer.MAX_VALUE) throw new IllegalArgumentException(op + ": B*T = " + (long) batch * seqLen + " tokens is too many");
       int[] cu = new int[batch + 1];
@@ -34,7 +47,10 @@ public record Sequences(int count, long tokens, int[] seqTab, int[] segTab, int 
       throw new IllegalArgumentException(op + ": cu_seqlens must start at 0 and end at T=" + seqLen + ", got " + Arrays.toString(cuSeqlens));
     }
     for (int i = 1; i < cuSeqlens.length; i++) {
-      if (cuSeqlens[i] <= cuSeqlens[i - 1]) {
+      if (cuSeqlens[i] < cuSeqlens[i - 1]) {
+        throw new IllegalArgumentException(op + ": cu_seqlens must not decrease, got " + Arrays.toString(cuSeqlens));
+      }
+      if (cuSeqlens[i] == cuSeqlens[i - 1] && !emptyAllowed) {
         throw new IllegalArgumentException(op + ": cu_seqlens must increase strictly (every sequence needs a token), got "
             + Arrays.toString(cuSeqlens));
       }

@@ -24,7 +24,7 @@ public final class PrebuildKernels {
   /** The modules the CUDA backend, the lightning kernels and the op-family kernels (gla, lightnet, lcsm, conv, attention, moe) load. */
   public static List<Map<String, String>> modules() {
     List<Map<String, String>> out = new ArrayList<>();
-    for (String f : new String[] {"tensor.cu", "nn.cu", "lightning_generic.cu", "util.cu"}) out.add(Map.of("file", f));
+    for (String f : new String[] {"tensor.cu", "nn.cu", "lightning_generic.cu", "lightning_decode.cu", "util.cu"}) out.add(Map.of("file", f));
     for (int dk : new int[] {64, 128}) {
       for (int dv : new int[] {64, 128}) out.add(Map.of("file", "lightning.cu", "DK", Integer.toString(dk), "DV", Integer.toString(dv)));
     }

@@ -1,7 +1,7 @@
 // The CUDA backend's general tensor kernels (fulgur.cuda.CudaBackend): strided copies with dtype conversion,
 // fills, elementwise unary/binary ops with broadcasting, where, reductions over any axes, arg-reductions,
-// cumulative sums, gather/scatter and index select/add, dropout masks (the counter-based stream of
-// fulgur.tensor.Rng) and the fused AdamW update.
+// cumulative sums, gather/scatter and index select/add, dropout masks and normal fills (the counter-based stream
+// of fulgur.tensor.Rng) and the fused AdamW update.
 //
 // Math follows fulgur.backend.cpu.CpuBackend: f32/bf16/f16 compute in f32, f64 and integers in f64;
 // results are stored in the dtype the Java side asks for. Every strided kernel takes a ShapeDesc
@@ -497,6 +497,19 @@ extern "C" __global__ void t_dropout_mask(void* out, int ot, long long n, long l
     u64 bits = mix64((u64)stream + mix64((u64)i + 0x632BE59BD9B4E019ULL));
     double u = (double)(bits >> 11) * 0x1.0p-53;
     st_d(out, ot, i, u < p ? 0.0 : keep);
+  }
+}
+
+// mean + std * fulgur.tensor.Rng.normal(stream, i): Box-Muller on the uniforms 2*pair and 2*pair+1 of pair i/2,
+// the cosine branch for even i, the sine branch for odd i (as the host draws them).
+extern "C" __global__ void t_fill_normal(void* out, int ot, long long n, long long stream, double mean, double std) {
+  GRID_STRIDE(i, n) {
+    u64 pair = (u64)i >> 1;
+    u64 b1 = mix64((u64)stream + mix64(2 * pair + 0x632BE59BD9B4E019ULL));
+    u64 b2 = mix64((u64)stream + mix64(2 * pair + 1 + 0x632BE59BD9B4E019ULL));
+    double r = sqrt(-2.0 * log((double)((b1 >> 11) + 1) * 0x1.0p-53));
+    double a = 2.0 * 3.141592653589793 * ((double)(b2 >> 11) * 0x1.0p-53);
+    st_d(out, ot, i, mean + std * ((i & 1) ? r * sin(a) : r * cos(a)));
   }
 }
 

@@ -38,7 +38,10 @@ class ZooKernelsValidationTest {
       assertThatThrownBy(() -> GlaLauncher.validate("gla", q, q, v, g, null, new int[] {0, 5, 10})).hasMessageContaining("batch size must be 1");
       Tensor q1 = z(DType.BF16, 1, 10, 3, 64), v1 = z(DType.BF16, 1, 10, 3, 32), g1 = z(DType.F32, 1, 10, 3, 64);
       assertThatThrownBy(() -> GlaLauncher.validate("gla", q1, q1, v1, g1, null, new int[] {0, 5, 9})).hasMessageContaining("end at T=10");
-      assertThatThrownBy(() -> GlaLauncher.validate("gla", q1, q1, v1, g1, null, new int[] {0, 5, 5, 10})).hasMessageContaining("increase strictly");
+      assertThat(GlaLauncher.validate("gla", q1, q1, v1, g1, null, new int[] {0, 5, 5, 10}).cu()).as("an empty sequence")
+          .containsExactly(0, 5, 5, 10);
+      assertThatThrownBy(() -> GlaLauncher.validate("gla", q1, q1, v1, g1, null, new int[] {0, 6, 5, 10})).hasMessageContaining("must not decrease");
+      assertThatThrownBy(() -> Sequences.starts("conv", 1, 10, new int[] {0, 5, 5, 10})).hasMessageContaining("increase strictly");
       assertThatThrownBy(() -> GlaLauncher.validate("gla", q1, q1, v1, g1, z(DType.F32, 3, 3, 64, 32), new int[] {0, 5, 10}))
           .hasMessageContaining("initial state must be f32 [2, 3, 64, 32]");
       assertThatThrownBy(() -> GlaLauncher.validate("gla", q, q, v, g, z(DType.BF16, 2, 3, 64, 32), null)).hasMessageContaining("initial state");
@@ -85,7 +88,12 @@ class ZooKernelsValidationTest {
     assertThat(sq.maxSegmentsPerSequence()).isEqualTo(3);
     assertThat(sq.seqTab()).containsExactly(0, 50, 0, 1, 50, 51, 1, 1, 51, 200, 2, 3);
     assertThat(sq.segTab()).containsExactly(0, 50, 0, 3, 50, 51, 1, 3, 51, 115, 2, 1, 115, 179, 2, 0, 179, 200, 2, 2);
+    assertThat(sq.hasEmpty()).isFalse();
     assertThat(Sequences.of(new int[] {0, 7, 14}, Integer.MAX_VALUE).segTab()).containsExactly(0, 7, 0, 3, 7, 14, 1, 3);
+    Sequences empty = Sequences.of(new int[] {0, 37, 37, 150}, 64);
+    assertThat(empty.hasEmpty()).isTrue();
+    assertThat(empty.seqTab()).as("the empty sequence has no segment").containsExactly(0, 37, 0, 1, 37, 37, 1, 0, 37, 150, 1, 2);
+    assertThat(empty.segTab()).containsExactly(0, 37, 0, 3, 37, 101, 2, 1, 101, 150, 2, 2);
     // the zoo's shapes on 132 multiprocessors, 8 heads x 2 value tiles per segment
     assertThat(Sequences.segmentLength(Sequences.starts("t", 8, 2048, null), 16, 132, 64)).isEqualTo(2048);
     assertThat(Sequences.segmentLength(Sequences.starts("t", 2, 16384, null), 16, 132, 64)).isEqualTo(4096);

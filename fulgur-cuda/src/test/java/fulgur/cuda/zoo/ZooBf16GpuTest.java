@@ -15,6 +15,7 @@ import fulgur.models.DecodeCache;
 import fulgur.models.LanguageModel;
 import fulgur.nn.Parameter;
 import fulgur.tensor.DType;
+import fulgur.tensor.Device;
 import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
 import fulgur.train.MixedPrecision;
@@ -32,10 +33,41 @@ import org.junit.jupiter.params.provider.MethodSource;
  * token by token after a prefill gives the logits of the whole sequence. Width 128 with 2 heads (head dims 64: the
  * tensor-core paths), 2 layers, an odd length above one kernel block. MiniMax's routers get weights large enough that no
  * token sits near a routing tie, so bf16 rounding cannot change a choice.
+ *
+ * <p>The gradients' tolerances are per architecture: bf16 costs each a different error at these sizes (moving every
+ * weight by a random ±2^-9 in f64 moves HGRN2's gradients 4 times and LCSM's 8 times as much as TNL's), measured as
+ * {@link #BASELINE} without any CUDA kernel and kept current by {@link ZooBf16BaselineTest}.
  */
 @Tag("gpu")
 class ZooBf16GpuTest {
   static final int VOCAB = 97, T = 67, PREFILL = 30, DECODE = 10;
+
+  /** Relative error over all gradients, and of the worst single gradient tensor (named). */
+  record GradErr(double all, double worst, String worstName) {}
+
+  /**
+   * Each architecture's bf16 error: its bf16 mixed-precision step on the CPU (no CUDA kernel: the CPU's ops, in bf16
+   * where the model computes in bf16) against the same model in f64, with this test's model, weights and batch; f32
+   * is within 4e-6 of f64 here, so it is also the error against this test's f32 reference. Measured by {@link
+   * ZooBf16BaselineTest} (which fails when a figure is no longer what the CPU gives).
+   */
+  static final Map<String, GradErr> BASELINE = Map.of(
+      "tnl", new GradErr(6.96e-3, 9.47e-3, "model.layers.1.token_mixer.qkvu_proj.weight"),
+      "hgrn2", new GradErr(2.36e-2, 3.80e-2, "model.layers.1.attn.q_proj.weight"),
+      "metala", new GradErr(6.94e-3, 1.28e-2, "model.layers.0.token_mixer.q_proj.weight"),
+      "lightnet", new GradErr(8.24e-3, 1.53e-2, "model.layers.0.attn.q_proj.weight"),
+      "lcsm", new GradErr(2.65e-2, 6.37e-2, "model.layers.0.token_mixer.o"),
+      "llama", new GradErr(5.30e-3, 9.04e-3, "model.layers.1.self_attn.q_proj.weight"),
+      "linear-llama", new GradErr(1.19e-2, 1.38e-2, "model.layers.0.input_layernorm.weight"),
+      "minimax", new GradErr(5.98e-3, 5.76e-2, "model.layers.1.block_sparse_moe.gate.weight"));
+
+  /**
+   * The CUDA step's errors may exceed the baseline by this factor: the kernels round at other points than the CPU's
+   * ops (on an H100, 2026-12-06, the eight architectures' errors were 0.88 to 1.05 times the CPU's over all gradients,
+   * 0.77 to 1.22 times for the worst tensor), while a kernel that drops a term or a rounding's worth of bits moves a
+   * gradient by far more than half a bf16 step's error.
+   */
+  static final double MARGIN = 1.5;
 
   static Stream<String> names() { return Architectures.all().stream().map(Architecture::name); }
 
@@ -90,46 +122,58 @@ class ZooBf16GpuTest {
     }
   }
 
-  static void check(String name, LanguageModel cm, LanguageModel gm) {
-    Tensor ids = ints(41, DType.I64, VOCAB, 2, T);
-    Tensor tg = ints(42, DType.I64, VOCAB, 2 * T);
-    Tensor cl = cm.loss(ids, tg);
-    cl.backward();
-    Tensor gl;
-    try (FamilyCheck.Calls calls = FamilyCheck.Calls.everyFamily(GPU)) {
-      gl = gm.loss(dev(ids), dev(tg));
-      gl.backward();
-      System.out.println(name + ": kernel calls " + new java.util.TreeMap<>(calls.all()));
-      for (String call : expected(name)) assertThat(calls.count(call)).as(name + " reaches " + call).isPositive();
+  static Tensor ids() { return ints(41, DType.I64, VOCAB, 2, T); }
+
+  static Tensor targets() { return ints(42, DType.I64, VOCAB, 2 * T); }
+
+  /** One loss and backward of m on this test's batch (moved to m's device): the loss and every gradient by name. */
+  static double step(LanguageModel m, Device device, Map<String, double[]> grads) {
+    Tensor loss = m.loss(ids().to(device), targets().to(device));
+    loss.backward();
+    for (Map.Entry<String, Parameter> p : m.module().namedParameters().entrySet()) {
+      Tensor g = p.getValue().grad();
+      if (g != null) grads.put(p.getKey(), g.toDoubleArray());
     }
-    double le = Math.abs(gl.item() - cl.item()) / Math.abs(cl.item());
-    Map<String, Parameter> cp = cm.module().namedParameters();
-    Map<String, Parameter> gp = gm.module().namedParameters();
+    return loss.item();
+  }
+
+  /** The gradients' error against ref's, over the tensors ref has. */
+  static GradErr gradErr(Map<String, double[]> got, Map<String, double[]> ref) {
     double worst = 0, num = 0, den = 0;
     String worstName = "";
-    for (String n : cp.keySet()) {
-      Tensor cg = cp.get(n).grad();
-      if (cg == null) continue;
-      double[] c = cg.toDoubleArray(), g = gp.get(n).grad().toDoubleArray();
+    for (Map.Entry<String, double[]> r : ref.entrySet()) {
+      double[] c = r.getValue(), g = got.get(r.getKey());
       double e = relErr(g, c);
       if (e > worst) {
         worst = e;
-        worstName = n;
+        worstName = r.getKey();
       }
       for (int i = 0; i < c.length; i++) {
         num += (g[i] - c[i]) * (g[i] - c[i]);
         den += c[i] * c[i];
       }
     }
-    double all = Math.sqrt(num / den);
-    System.out.printf("%s: loss cpu %.6f gpu bf16 %.6f (rel %.1e); gradients rel %.2e overall, worst %.2e (%s)%n", name, cl.item(), gl.item(), le,
-        all, worst, worstName);
+    return new GradErr(Math.sqrt(num / den), worst, worstName);
+  }
+
+  static void check(String name, LanguageModel cm, LanguageModel gm) {
+    Map<String, double[]> cg = new java.util.TreeMap<>(), gg = new java.util.TreeMap<>();
+    double cl = step(cm, Device.CPU, cg), gl;
+    try (FamilyCheck.Calls calls = FamilyCheck.Calls.everyFamily(GPU)) {
+      gl = step(gm, GPU, gg);
+      System.out.println(name + ": kernel calls " + new java.util.TreeMap<>(calls.all()));
+      for (String call : expected(name)) assertThat(calls.count(call)).as(name + " reaches " + call).isPositive();
+    }
+    double le = Math.abs(gl - cl) / Math.abs(cl);
+    GradErr e = gradErr(gg, cg), base = BASELINE.get(name);
+    System.out.printf("%s: loss cpu %.6f gpu bf16 %.6f (rel %.1e); gradients rel %.2e overall, worst %.2e (%s); the CPU's bf16 step: %.2e, %.2e%n",
+        name, cl, gl, le, e.all(), e.worst(), e.worstName(), base.all(), base.worst());
     assertThat(le).as(name + " loss").isLessThan(1e-2);
-    assertThat(all).as(name + " all gradients").isLessThan(1e-2);
-    // a few bf16 roundings deep (activations, products, the gradient's own rounding) for the worst single tensor
-    assertThat(worst).as(name + " gradient of " + worstName).isLessThan(3e-2);
+    assertThat(e.all()).as(name + " all gradients").isLessThan(MARGIN * base.all());
+    assertThat(e.worst()).as(name + " gradient of " + e.worstName()).isLessThan(MARGIN * base.worst());
 
     try (var ng = GradMode.noGrad(); DecodeCache cache = gm.newCache()) {
+      Tensor ids = ids();
       int len = PREFILL + DECODE;
       double[] full = gm.forward(dev(ids.narrow(1, 0, len).contiguous())).toDoubleArray();
       double[] got = new double[full.length];

@@ -18,7 +18,7 @@ final class GroupState {
 
     /** The kinds of collective, including the internal split. */
     enum Kind {
-        ALL_REDUCE("allReduce"), ALL_GATHER("allGather"), REDUCE_SCATTER("reduceScatter"), BROADCAST("broadcast"),
+        ALL_REDUCE("allReduce"), ALL_GATHER("allGather"), REDUCE_SCATTER("reduceScatter"), ALL_TO_ALL("allToAll"), BROADCAST("broadcast"),
         BARRIER("barrier"), SPLIT("split");
 
         final String label;
@@ -28,10 +28,18 @@ final class GroupState {
         }
     }
 
-    /** One rank's view of a collective call: everything that must agree across ranks. */
-    record Desc(Kind kind, DType dtype, long inCount, long outCount, ReduceOp op, int root, int color, int key) {
+    /**
+     * One rank's view of a collective call: everything that must agree across ranks (an all-to-all's per-rank counts
+     * must agree pairwise instead: {@code send[d]} of rank s is {@code recv[s]} of rank d).
+     */
+    record Desc(Kind kind, DType dtype, long inCount, long outCount, ReduceOp op, int root, int color, int key, long[] send, long[] recv) {
+        Desc(Kind kind, DType dtype, long inCount, long outCount, ReduceOp op, int root, int color, int key) {
+            this(kind, dtype, inCount, outCount, op, root, color, key, null, null);
+        }
+
         String describe() {
             return switch (kind) {
+                case ALL_TO_ALL -> "allToAll of " + dtype + " sending " + Arrays.toString(send) + ", receiving " + Arrays.toString(recv);
                 case BARRIER -> "barrier";
                 case SPLIT -> "split(color " + color + ", key " + key + ")";
                 case BROADCAST -> "broadcast of " + dtype + "[" + inCount + "] from root " + root;
@@ -45,6 +53,9 @@ final class GroupState {
         boolean matches(Desc o) {
             if (kind != o.kind) {
                 return false;
+            }
+            if (kind == Kind.ALL_TO_ALL) {
+                return dtype == o.dtype && send.length == o.send.length;
             }
             return kind == Kind.SPLIT || (dtype == o.dtype && inCount == o.inCount && outCount == o.outCount && op == o.op && root == o.root);
         }
@@ -105,6 +116,9 @@ final class GroupState {
                         }
                     }
                 }
+                if (last && error == null && d.kind == Kind.ALL_TO_ALL) {
+                    checkPairs();
+                }
             }
             if (last && error == null) {
                 world.execute(() -> {
@@ -114,12 +128,51 @@ final class GroupState {
                         error = new DistException(label(descs[0]) + " failed: " + t.getMessage(), t);
                     } finally {
                         slots.remove(seq);
-                        readyAt = System.nanoTime() + world.latencyNanos();
+                        readyAt = world.link().occupy(linkFreeAt, members.length == 1 ? 0 : wireBytes(this));
                         done.countDown();
                     }
                 });
             }
         }
+
+        /** An all-to-all whose ranks disagree on what goes between two of them fails, naming both. */
+        private void checkPairs() {
+            for (int s = 0; s < descs.length && error == null; s++) {
+                for (int d = 0; d < descs.length; d++) {
+                    if (descs[s].send[d] != descs[d].recv[s]) {
+                        error = new DistException(label(descs[s]) + ": rank " + s + " sends " + descs[s].send[d] + " elements to rank " + d
+                                + ", but rank " + d + " expects " + descs[d].recv[s] + " from rank " + s);
+                        done.countDown();
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /** The bytes one rank puts on the wire for a complete collective (see {@link Link}). */
+    private static long wireBytes(Slot s) {
+        Desc d = s.descs[0];
+        int n = s.descs.length;
+        long es = d.dtype == null ? 0 : d.dtype.byteSize();
+        return switch (d.kind) {
+            case BARRIER, SPLIT -> 0;
+            case BROADCAST -> d.inCount * es;
+            case ALL_REDUCE -> Link.allReduceBytes(d.inCount * es, n);
+            case ALL_GATHER -> Link.ringBytes(d.outCount * es, n);
+            case REDUCE_SCATTER -> Link.ringBytes(d.inCount * es, n);
+            case ALL_TO_ALL -> {
+                long most = 0;
+                for (int r = 0; r < n; r++) {
+                    long sent = 0;
+                    for (int p = 0; p < n; p++) {
+                        sent += p == r ? 0 : s.descs[r].send[p];
+                    }
+                    most = Math.max(most, sent);
+                }
+                yield most * es;
+            }
+        };
     }
 
     /** A point-to-point message. */
@@ -133,6 +186,9 @@ final class GroupState {
     private final AtomicLongArray nextSeq;
     private final ConcurrentHashMap<Long, Slot> slots = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<Long, LinkedBlockingQueue<Message>> mailboxes = new ConcurrentHashMap<>();
+    /** When the simulated link of this group's collectives, and of each pair's messages, is free again. */
+    private final long[] linkFreeAt = new long[1];
+    private final ConcurrentHashMap<Long, long[]> pairFreeAt = new ConcurrentHashMap<>();
 
     GroupState(LocalWorld world, String id, String name, int[] members) {
         this.world = world;
@@ -154,6 +210,12 @@ final class GroupState {
 
     LinkedBlockingQueue<Message> mailbox(int src, int dst) {
         return mailboxes.computeIfAbsent((long) src * members.length + dst, k -> new LinkedBlockingQueue<>());
+    }
+
+    /** When a message of {@code bytes} sent now from {@code src} to {@code dst} is readable. */
+    long messageReadyAt(int src, int dst, long bytes) {
+        long[] freeAt = pairFreeAt.computeIfAbsent((long) src * members.length + dst, k -> new long[1]);
+        return world.link().occupy(freeAt, src == dst ? 0 : bytes);
     }
 
     /** Moves the data of a complete collective (on the communication thread). */
@@ -187,6 +249,21 @@ final class GroupState {
             case REDUCE_SCATTER -> {
                 for (int r = 0; r < n; r++) {
                     HostBuffers.reduce(d.dtype, d.op, s.in, r * d.outCount, s.out[r], d.outCount);
+                }
+            }
+            case ALL_TO_ALL -> {
+                long es = d.dtype.byteSize();
+                for (int src = 0; src < n; src++) {
+                    long from = 0;
+                    for (int dst = 0; dst < n; dst++) {
+                        long to = 0;
+                        for (int p = 0; p < src; p++) {
+                            to += s.descs[dst].recv[p];
+                        }
+                        long count = s.descs[src].send[dst];
+                        MemorySegment.copy(s.in[src], from * es, s.out[dst], to * es, count * es);
+                        from += count;
+                    }
                 }
             }
             default -> throw new IllegalStateException("unknown collective " + d.kind);

@@ -111,24 +111,7 @@ final class LocalProcessGroup implements ProcessGroup {
         if (tensor.device().kind() != fulgur.tensor.Device.Kind.CPU) {
             // device memory (e.g. gradient buckets of a GPU model): reduce a host copy, copy the result back on await
             Tensor host = tensor.to(fulgur.tensor.Device.CPU).contiguous();
-            Work w = allReduce(host, op);
-            return new Work() {
-                private boolean copied;
-
-                @Override
-                public void await() {
-                    w.await();
-                    if (!copied) {
-                        tensor.copyFrom(host);
-                        copied = true;
-                    }
-                }
-
-                @Override
-                public boolean isCompleted() {
-                    return w.isCompleted();
-                }
-            };
+            return copyBackOnAwait(allReduce(host, op), host, tensor);
         }
         HostBuffers.checkReducible(name, tensor.dtype());
         MemorySegment seg = HostBuffers.segment(name, tensor);
@@ -144,6 +127,10 @@ final class LocalProcessGroup implements ProcessGroup {
         if (output.numel() != input.numel() * size()) {
             throw new DistException(name + " on group '" + name() + "'" + where() + ": output " + output.describe() + " must hold "
                     + size() + " × " + input.numel() + " = " + input.numel() * size() + " elements for input " + input.describe());
+        }
+        if (onDevice(input, output)) {
+            Tensor hostOut = Tensor.empty(output.dtype(), output.shape());
+            return copyBackOnAwait(allGather(input.to(fulgur.tensor.Device.CPU).contiguous(), hostOut), hostOut, output);
         }
         MemorySegment in = HostBuffers.segment(name, input);
         MemorySegment out = HostBuffers.segment(name, output);
@@ -161,10 +148,59 @@ final class LocalProcessGroup implements ProcessGroup {
             throw new DistException(name + " on group '" + name() + "'" + where() + ": input " + input.describe() + " must hold "
                     + size() + " × " + output.numel() + " = " + output.numel() * size() + " elements for output " + output.describe());
         }
+        if (onDevice(input, output)) {
+            Tensor hostOut = Tensor.empty(output.dtype(), output.shape());
+            return copyBackOnAwait(reduceScatter(input.to(fulgur.tensor.Device.CPU).contiguous(), hostOut, op), hostOut, output);
+        }
         MemorySegment in = HostBuffers.segment(name, input);
         MemorySegment out = HostBuffers.segment(name, output);
         stats.record(CommOp.REDUCE_SCATTER, input.numel(), in.byteSize());
         return collective(new GroupState.Desc(GroupState.Kind.REDUCE_SCATTER, input.dtype(), input.numel(), output.numel(), op, -1, 0, 0), in, out);
+    }
+
+    @Override
+    public Work allToAll(Tensor input, long[] sendCounts, Tensor output, long[] recvCounts) {
+        String name = "allToAll";
+        checkOpen(name);
+        checkAllToAll(input, sendCounts, output, recvCounts);
+        if (onDevice(input, output)) {
+            // device memory: exchange host copies, the received data copied back on await
+            Tensor hostIn = input.to(fulgur.tensor.Device.CPU).contiguous();
+            Tensor hostOut = Tensor.empty(output.dtype(), output.shape());
+            Work w = allToAll(hostIn, sendCounts, hostOut, recvCounts);
+            return copyBackOnAwait(w, hostOut, output);
+        }
+        MemorySegment in = HostBuffers.segment(name, input);
+        MemorySegment out = HostBuffers.segment(name, output);
+        stats.record(CommOp.ALL_TO_ALL, input.numel(), in.byteSize());
+        return collective(new GroupState.Desc(GroupState.Kind.ALL_TO_ALL, input.dtype(), input.numel(), output.numel(), null, -1, 0, 0,
+                sendCounts.clone(), recvCounts.clone()), in, out);
+    }
+
+    /** Whether either tensor lives in device memory (then the exchange goes through host copies). */
+    private static boolean onDevice(Tensor a, Tensor b) {
+        return a.device().kind() != fulgur.tensor.Device.Kind.CPU || b.device().kind() != fulgur.tensor.Device.Kind.CPU;
+    }
+
+    /** A work that, once {@code w} is done, copies {@code host} into {@code target} (device memory), once. */
+    private static Work copyBackOnAwait(Work w, Tensor host, Tensor target) {
+        return new Work() {
+            private boolean copied;
+
+            @Override
+            public void await() {
+                w.await();
+                if (!copied) {
+                    target.copyFrom(host);
+                    copied = true;
+                }
+            }
+
+            @Override
+            public boolean isCompleted() {
+                return w.isCompleted();
+            }
+        };
     }
 
     @Override
@@ -224,7 +260,7 @@ final class LocalProcessGroup implements ProcessGroup {
         MemorySegment seg = HostBuffers.segment(op, tensor);
         stats.record(CommOp.SEND, tensor.numel(), seg.byteSize());
         state.mailbox(rank, dst).add(new GroupState.Message(tensor.dtype(), tensor.numel(), seg.toArray(ValueLayout.JAVA_BYTE),
-                System.nanoTime() + state.world.latencyNanos()));
+                state.messageReadyAt(rank, dst, seg.byteSize())));
         return Work.completed();
     }
 

@@ -34,7 +34,7 @@ public final class LocalWorld implements AutoCloseable {
 
     private final int size;
     private final Duration timeout;
-    private final long latencyNanos;
+    private final Link link;
     private final ExecutorService comm;
     private final AtomicReference<Failure> failure = new AtomicReference<>();
     private final AtomicIntegerArray exited;
@@ -44,7 +44,7 @@ public final class LocalWorld implements AutoCloseable {
     private record Failure(int rank, Throwable cause) {}
 
     public LocalWorld(int size, Duration timeout) {
-        this(size, timeout, Duration.ZERO);
+        this(size, timeout, Link.NONE);
     }
 
     /**
@@ -52,6 +52,11 @@ public final class LocalWorld implements AutoCloseable {
      * result is readable, that long after it could have been): simulates a link, for benchmarks.
      */
     public LocalWorld(int size, Duration timeout, Duration latency) {
+        this(size, timeout, new Link(latency, 0));
+    }
+
+    /** A world whose communication goes over a simulated {@link Link} of some latency and bandwidth, for benchmarks. */
+    public LocalWorld(int size, Duration timeout, Link link) {
         if (size < 1) {
             throw new DistException("local world: size must be >= 1, got " + size);
         }
@@ -60,7 +65,7 @@ public final class LocalWorld implements AutoCloseable {
         }
         this.size = size;
         this.timeout = timeout;
-        this.latencyNanos = latency.toNanos();
+        this.link = java.util.Objects.requireNonNull(link, "link");
         this.exited = new AtomicIntegerArray(size);
         this.comm = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, "fulgur-local-comm");
@@ -106,8 +111,8 @@ public final class LocalWorld implements AutoCloseable {
         }
     }
 
-    long latencyNanos() {
-        return latencyNanos;
+    public Link link() {
+        return link;
     }
 
     /** Waits until {@code readyAt} (System.nanoTime) when a simulated latency is set. */

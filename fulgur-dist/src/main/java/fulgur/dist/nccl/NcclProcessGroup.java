@@ -259,6 +259,39 @@ public final class NcclProcessGroup implements ProcessGroup {
         return finish(label("recv from " + src), List.of());
     }
 
+    /**
+     * All-to-all with per-rank counts on device memory: one NCCL group of a send and a receive per peer (itself
+     * included), skipping empty ones; {@code sendCounts}/{@code recvCounts} in elements, laid out rank-major.
+     */
+    public Work allToAll(long in, long[] sendCounts, long out, long[] recvCounts, DType dtype) {
+        begin("allToAll");
+        long sent = 0;
+        for (long c : sendCounts) {
+            sent += c;
+        }
+        stats.record(CommOp.ALL_TO_ALL, sent, sent * dtype.byteSize());
+        exchange(in, sendCounts, out, recvCounts, dtype);
+        return finish(label("allToAll"), List.of());
+    }
+
+    private void exchange(long in, long[] sendCounts, long out, long[] recvCounts, DType dtype) {
+        long es = dtype.byteSize();
+        int type = Nccl.dataType(dtype);
+        nccl.groupStart();
+        long so = 0, ro = 0;
+        for (int p = 0; p < size; p++) {
+            if (sendCounts[p] > 0) {
+                nccl.send(in + so * es, sendCounts[p], type, p, comm, stream.handle());
+            }
+            if (recvCounts[p] > 0) {
+                nccl.recv(out + ro * es, recvCounts[p], type, p, comm, stream.handle());
+            }
+            so += sendCounts[p];
+            ro += recvCounts[p];
+        }
+        nccl.groupEnd();
+    }
+
     /** A send to {@code dst} and a receive from {@code src} in one NCCL group (a ring step; also to oneself). */
     public Work sendRecv(long sendBuf, int dst, long recvBuf, int src, long count, DType dtype) {
         begin("sendRecv");
@@ -347,6 +380,18 @@ public final class NcclProcessGroup implements ProcessGroup {
         nccl.reduceScatter(in.ptr, out.ptr, output.numel(), Nccl.dataType(input.dtype()), Nccl.redOp(op), comm, stream.handle());
         copyOut(out, stream);
         return finish(label("reduceScatter"), staging(in, out));
+    }
+
+    @Override
+    public Work allToAll(Tensor input, long[] sendCounts, Tensor output, long[] recvCounts) {
+        begin("allToAll");
+        checkAllToAll(input, sendCounts, output, recvCounts);
+        Buf in = device("allToAll", input, true);
+        Buf out = device("allToAll", output, false);
+        stats.record(CommOp.ALL_TO_ALL, input.numel(), input.numel() * input.dtype().byteSize());
+        exchange(in.ptr, sendCounts, out.ptr, recvCounts, input.dtype());
+        copyOut(out, stream);
+        return finish(label("allToAll"), staging(in, out));
     }
 
     @Override

@@ -62,7 +62,7 @@ public record SequenceLayout(int[] lengths) {
         return offset(lengths.length);
     }
 
-    /** Positions strictly between the end of rank {@code from} and the start of rank {@code to} (from < to). */
+    /** Positions strictly between the end of rank {@code from} and the start of rank {@code to} (from &lt; to). */
     public long gap(int from, int to) {
         return offset(to) - offset(from + 1);
     }

@@ -4,7 +4,9 @@ import fulgur.data.Batch;
 import fulgur.dist.ParallelGrid;
 import fulgur.dist.ProcessGroup;
 import fulgur.dist.ReduceOp;
+import fulgur.dist.co2.Co2Config;
 import fulgur.dist.ddp.GradientSync;
+import fulgur.dist.ep.ExpertParallel;
 import fulgur.dist.sp.ChunkedSequenceParallel;
 import fulgur.dist.sp.SequenceLayout;
 import fulgur.dist.sp.SequenceParallel;
@@ -12,9 +14,6 @@ import fulgur.dist.sp.SpAlgorithm;
 import fulgur.io.Json;
 import fulgur.models.CausalLM;
 import fulgur.models.SequenceShard;
-import fulgur.optim.AdamW;
-import fulgur.optim.GradClip;
-import fulgur.optim.ParamGroup;
 import fulgur.tensor.DType;
 import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
@@ -40,6 +39,11 @@ import java.util.Map;
  * backward runs ({@link GradientSync}), so every rank holds the gradient of the whole batch's mean loss and takes
  * the same AdamW step: N ranks reproduce the single-rank run. Rank 0 alone prints, logs metrics, evaluates and writes
  * checkpoints (the same files as {@link fulgur.train.Trainer}); all ranks can resume from them.
+ *
+ * <p>Other ways to update ({@link ParameterUpdate}): ZeRO ({@link #zero}: optimizer states, and gradients, sharded over
+ * the world), CO2 ({@link #co2}: each replica steps on its own rows and the replicas' parameters are averaged every τ
+ * steps behind the computation), and experts split over ranks ({@link #expertParallel}). MoE layers count their
+ * load-balancing loss over the whole batch, so that MoE models too reproduce the single-rank run.
  */
 public final class DistributedTrainer {
 
@@ -59,6 +63,10 @@ public final class DistributedTrainer {
     private TrainingListener listener;
     private final long bucketElements;
     private int seqChunk;
+    private DType precision;
+    private int zeroStage;
+    private Co2Config co2;
+    private int ep = 1;
     private boolean allowChangedSettings;
     private fulgur.io.DirectoryLock heldLock;
     private List<Path> companions = List.of();
@@ -123,6 +131,84 @@ public final class DistributedTrainer {
         return this;
     }
 
+    /** Mixed precision: the model computes in {@code compute} (bf16 or f16) with f32 masters (sharded under ZeRO). Null: the parameters' dtype. */
+    public DistributedTrainer precision(DType compute) {
+        this.precision = compute;
+        return this;
+    }
+
+    /** ZeRO stage 1 (optimizer states sharded over the world) or 2 (gradients too); 0: unsharded. */
+    public DistributedTrainer zero(int stage) {
+        if (stage != 0) {
+            fulgur.dist.zero.ShardedAdamW.Stage.of(stage);
+        }
+        this.zeroStage = stage;
+        return this;
+    }
+
+    /** CO2 over the data-parallel replicas instead of synchronous updates; null: synchronous. */
+    public DistributedTrainer co2(Co2Config config) {
+        this.co2 = config;
+        return this;
+    }
+
+    /**
+     * Splits every MoE layer's experts over groups of {@code ep} data-parallel ranks (which must divide the data-parallel
+     * size and each layer's experts).
+     */
+    public DistributedTrainer expertParallel(int ep) {
+        this.ep = ep;
+        return this;
+    }
+
+    /**
+     * One clear line when the checkpoint in {@code checkpointDir} cannot be resumed with CO2 over {@code dp} replicas
+     * ({@code co2}) or with synchronous updates (all other checkpoints resume under any sharding). Reads the trainer state only.
+     */
+    public static void checkResumable(Path checkpointDir, boolean co2, int dp) throws IOException {
+        Path state = Checkpoint.resolve(checkpointDir).resolve(Checkpoint.STATE);
+        Map<String, Object> st = Json.mapper().readValue(Files.readString(state), new com.fasterxml.jackson.core.type.TypeReference<java.util.LinkedHashMap<String, Object>>() {});
+        try {
+            Co2Update.checkResumable(st, co2, dp);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(checkpointDir + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** One clear line for settings that do not go together; called before any work. */
+    private void checkSettings() {
+        if (co2 != null && zeroStage != 0) {
+            throw new IllegalArgumentException("--zero shards the optimizer of synchronous data parallelism; CO2 keeps one optimizer per replica (drop --zero or --dp-algo co2)");
+        }
+        if (ep > 1 && zeroStage != 0) {
+            throw new IllegalArgumentException("--zero with --ep is not supported: ZeRO shards replicated parameters over the whole world, but experts are held by their expert-parallel ranks only");
+        }
+        if (ep > 1 && co2 != null) {
+            throw new IllegalArgumentException("--ep with --dp-algo co2 is not supported: CO2 averages whole replicas, but expert parallelism spreads one replica's experts over several ranks");
+        }
+        if (co2 != null && grid.dp() < 2) {
+            throw new IllegalArgumentException("--dp-algo co2 averages data-parallel replicas: it needs --dp of at least 2");
+        }
+        ExpertParallel.check(model.module(), ep, grid.dp());
+        if (chunked() && zeroStage != 0) {
+            throw new IllegalArgumentException("--seq-chunk with --zero is not supported yet: ZeRO's backward takes one loss, a chunk's backward also starts from its states");
+        }
+        if (chunked() && !ExpertParallel.moeLayers(model.module()).isEmpty()) {
+            throw new IllegalArgumentException("--seq-chunk with --sp/--dp is not supported for MoE models yet: their load-balancing loss is taken over the"
+                    + " whole batch across ranks, not chunk by chunk (train them in chunks in one process)");
+        }
+    }
+
+    private ParameterUpdate update(ExpertParallel experts) {
+        if (co2 != null) {
+            return new Co2Update(grid, model, cfg, bucketElements, precision, co2);
+        }
+        if (zeroStage != 0) {
+            return new ShardedUpdate(world, model, cfg, bucketElements, precision, fulgur.dist.zero.ShardedAdamW.Stage.of(zeroStage));
+        }
+        return new SynchronousUpdate(world, model, cfg, bucketElements, precision, experts);
+    }
+
     public Result run(boolean resume) {
         try (fulgur.io.DirectoryLock lock = !leader() ? null
                 : heldLock != null ? heldLock.borrow(outDir) : fulgur.io.DirectoryLock.acquire(outDir, "train", listener::message)) {
@@ -133,28 +219,36 @@ public final class DistributedTrainer {
     }
 
     private Result runChecked(boolean resume) throws IOException {
-        AdamW opt = new AdamW(ParamGroup.decayAndNoDecay(model.module(), cfg.weightDecay()), cfg.lr(), cfg.beta1(), cfg.beta2(), cfg.eps());
+        checkSettings();
         LrSchedule schedule = cfg.lrSchedule();
         Path ckpt = outDir.resolve("checkpoint");
         long step = 0, tokens = 0;
+        Map<String, Object> resumed = null;
         if (resume) {
-            Map<String, Object> st = Checkpoint.load(ckpt, model, opt);
-            step = ((Number) st.get("step")).longValue();
-            fulgur.train.ResumeCheck.check(cfg, st, ckpt, allowChangedSettings, leader() ? listener::message : line -> {});
-            tokens = ((Number) st.getOrDefault("tokens", 0)).longValue();
+            resumed = Checkpoint.load(ckpt, model, null); // f32 weights first; the update casts, shards or splits them
+            Co2Update.checkResumable(resumed, co2 != null, grid.dp());
+            step = ((Number) resumed.get("step")).longValue();
+            fulgur.train.ResumeCheck.check(cfg, resumed, ckpt, allowChangedSettings, leader() ? listener::message : line -> {});
+            tokens = ((Number) resumed.getOrDefault("tokens", 0)).longValue();
             @SuppressWarnings("unchecked")
-            Map<String, Object> ds = (Map<String, Object>) st.get("data");
+            Map<String, Object> ds = (Map<String, Object>) resumed.get("data");
             data.restore(ds);
-            if (leader()) {
-                listener.message("resumed from " + ckpt + " at step " + step);
-            }
         } else if (leader()) {
             Files.createDirectories(outDir);
         }
+        boolean moe = !ExpertParallel.moeLayers(model.module()).isEmpty();
+        ExpertParallel experts = moe ? ExpertParallel.install(model.module(), grid, ep, co2 != null) : null;
+        ParameterUpdate update = update(experts);
+        if (resume) {
+            update.load(ckpt, resumed);
+            if (leader()) {
+                listener.message("resumed from " + ckpt + " at step " + step);
+            }
+        }
         if (leader()) {
             fulgur.io.AtomicFiles.writeString(outDir.resolve("config.json"), model.configJson());
-            listener.message(String.format("distributed: %d ranks (%s backend) = dp %d × sp %d, sequence parallelism %s; %d tokens per rank and sequence",
-                    world.size(), world.backend(), grid.dp(), grid.sp(), algorithm.label(), cfg.seqLen() / grid.sp()));
+            listener.message(String.format("distributed: %d ranks (%s backend) = dp %d × sp %d, sequence parallelism %s; %d tokens per rank and sequence%s",
+                    world.size(), world.backend(), grid.dp(), grid.sp(), algorithm.label(), cfg.seqLen() / grid.sp(), describeSettings()));
             if (chunked()) {
                 listener.message(String.format("sequence chunks: each rank walks its %,d tokens in chunks of %,d (%d rounds of %,d tokens over the group)",
                         cfg.seqLen() / grid.sp(), seqChunk, new fulgur.train.ChunkPlan(cfg.seqLen() / grid.sp(), seqChunk).count(), seqChunk * grid.sp()));
@@ -174,12 +268,11 @@ public final class DistributedTrainer {
         if (leader()) {
             listener.runStarted(new TrainingListener.Start(outDir, step, cfg.steps(), tokens, resume));
         }
-        try (GradientSync sync = new GradientSync(model.module().parameters(), world, 1.0, bucketElements)) {
+        try (update) {
             while (step < cfg.steps()) {
                 double lr = schedule.lr(step);
                 long stepStart = System.nanoTime();
-                opt.setLr(lr);
-                opt.zeroGrad();
+                update.zeroGrad();
                 double lossSum = 0;
                 for (int micro = 0; micro < cfg.accumulation(); micro++) {
                     try (Scope s = Scope.open("step")) {
@@ -190,31 +283,37 @@ public final class DistributedTrainer {
                         }
                         Tensor all = Tensor.ofInts(b.inputs(), b.batch(), b.seqLen());
                         Tensor allTargets = Tensor.ofInts(b.targets(), b.batch(), b.seqLen());
+                        Tensor replica = allTargets.narrow(0, grid.dpRank() * rows, rows);
+                        Tensor in = SequenceParallel.slice(all.narrow(0, grid.dpRank() * rows, rows), layout, grid.spRank());
+                        Tensor tg = SequenceParallel.slice(replica, layout, grid.spRank());
                         fulgur.tensor.Device dev = model.module().device();
                         if (chunked()) {
-                            boolean lastMicro = micro == cfg.accumulation() - 1;
-                            lossSum += chunkedStep(sync, all.narrow(0, grid.dpRank() * rows, rows), allTargets.narrow(0, grid.dpRank() * rows, rows),
-                                    SequenceParallel.countTargets(b.targets()), lastMicro, dev);
+                            long counted = SequenceParallel.countTargets(update.localUpdates() ? replica.contiguous().toIntArray() : b.targets());
+                            lossSum += chunkedStep(update, all.narrow(0, grid.dpRank() * rows, rows), replica, counted, micro == cfg.accumulation() - 1, dev);
                             continue;
                         }
-                        Tensor in = SequenceParallel.slice(all.narrow(0, grid.dpRank() * rows, rows), layout, grid.spRank());
-                        Tensor tg = SequenceParallel.slice(allTargets.narrow(0, grid.dpRank() * rows, rows), layout, grid.spRank());
-                        Tensor mean = model.loss(in.to(dev), tg.reshape(-1).to(dev), shard);
                         long local = SequenceParallel.countTargets(tg.toIntArray());
-                        Tensor loss = SequenceParallel.weightedLoss(mean, local, SequenceParallel.countTargets(b.targets()));
+                        // the loss this rank's share weighs: the whole batch's, or with CO2 its own replica's
+                        long total = SequenceParallel.countTargets(update.localUpdates() ? replica.contiguous().toIntArray() : b.targets());
+                        if (experts != null) {
+                            experts.lossShare().set(total == 0 ? 0 : (double) local / total);
+                        }
+                        Tensor mean = model.loss(in.to(dev), tg.reshape(-1).to(dev), shard);
+                        Tensor loss = SequenceParallel.weightedLoss(mean, local, total);
                         if (cfg.accumulation() > 1) {
                             loss = loss.mul(1.0 / cfg.accumulation());
                         }
                         // only the loss is read after the backward: activations are freed as the backward passes them
-                        sync.backward(loss, micro == cfg.accumulation() - 1, fulgur.autograd.Autograd.Free.GRADIENTS_AND_ACTIVATIONS);
+                        update.backward(loss, micro == cfg.accumulation() - 1, fulgur.autograd.Autograd.Free.GRADIENTS_AND_ACTIVATIONS);
                         lossSum += loss.item();
                     }
                 }
-                double gradNorm = cfg.gradClip() > 0 ? GradClip.clipGlobalNorm(opt.parameters(), cfg.gradClip()) : GradClip.globalNorm(opt.parameters());
-                // every rank holds the same summed gradients, so all of them stop here together, before the update
-                lastLoss = allReduceSum(lossSum);
-                fulgur.train.Divergence.checkStep(step + 1, lastLoss, gradNorm, model.module(), lastSaved);
-                opt.step();
+                // every rank knows the loss and the gradient norm, so all of them stop together, before the update
+                lastLoss = allReduceSum(lossSum) / (update.localUpdates() ? grid.dp() : 1);
+                double stepLoss = lastLoss;
+                long saved = lastSaved;
+                long stepNumber = step + 1;
+                double gradNorm = update.step(lr, cfg.gradClip(), norm -> fulgur.train.Divergence.checkStep(stepNumber, stepLoss, norm, model.module(), saved));
                 step++;
                 tokens += tokensPerStep;
                 if (leader()) {
@@ -223,21 +322,33 @@ public final class DistributedTrainer {
                             backend.peakMemoryBytes() / GIB));
                 }
                 boolean last = step == cfg.steps();
-                if (leader() && evaluator != null && ((cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) || last)) {
-                    lastEval = evaluate();
-                    fulgur.train.Divergence.checkEval(step, lastEval, model.module(), lastSaved);
-                    listener.evalDone(new TrainingListener.Eval(step, lastEval));
+                if ((cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) || last) {
+                    // every rank takes part: an update may first have to agree on the parameters to evaluate, and
+                    // experts split over ranks evaluate together (each rank then has an evaluator)
+                    boolean together = experts != null && experts.isSharded();
+                    Map<String, Double> ev = update.evaluate(() -> (leader() || together) && evaluator != null ? evaluate() : null);
+                    if (ev != null) {
+                        fulgur.train.Divergence.checkEval(step, ev, model.module(), lastSaved);
+                    }
+                    if (ev != null && leader()) {
+                        lastEval = ev;
+                        listener.evalDone(new TrainingListener.Eval(step, lastEval));
+                    }
                 }
-                if (leader() && ((cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0) || last)) {
+                if ((cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0) || last) {
                     Map<String, Object> st = new LinkedHashMap<>();
                     st.put("step", step);
                     st.put("tokens", tokens);
                     st.put("data", data.state());
                     st.put("train_config", Json.mapper().convertValue(cfg, Map.class));
-                    st.put("parallel", Map.of("dp", grid.dp(), "sp", grid.sp(), "algorithm", algorithm.label()));
-                    Checkpoint.save(ckpt, model.module().stateDict(), model.configJson(), opt, st, companions);
+                    Map<String, Object> parallel = new LinkedHashMap<>(Map.of("dp", grid.dp(), "sp", grid.sp(), "algorithm", algorithm.label()));
+                    parallel.putAll(update.describe());
+                    st.put("parallel", parallel);
+                    update.save(ckpt, model.configJson(), st, companions);
                     lastSaved = step;
-                    listener.checkpointSaved(step, ckpt);
+                    if (leader()) {
+                        listener.checkpointSaved(step, ckpt);
+                    }
                 }
             }
         }
@@ -246,7 +357,6 @@ public final class DistributedTrainer {
             listener.runFinished(step);
         }
         world.barrier().await();
-        opt.release();
         return new Result(step, lastLoss, lastEval, tps, backend.peakMemoryBytes() / GIB);
     }
 
@@ -256,12 +366,12 @@ public final class DistributedTrainer {
 
     /**
      * One micro-batch walked in chunks: this rank's pieces of every round, the group on one round at a time; gradients
-     * accumulate over the chunks and are synchronised in the backward of the last chunk of the last micro-batch.
-     * Returns this rank's share of the loss.
+     * accumulate over the chunks and are communicated in the backward of the last chunk of the last micro-batch.
+     * Returns this rank's share of the loss ({@code counted}: the targets the loss is the mean over).
      */
-    private double chunkedStep(GradientSync sync, Tensor inputs, Tensor targets, long counted, boolean lastMicro, fulgur.tensor.Device dev) {
+    private double chunkedStep(ParameterUpdate update, Tensor inputs, Tensor targets, long counted, boolean lastMicro, fulgur.tensor.Device dev) {
         ChunkedSequenceParallel.Backward backward = (roots, seeds, last, keep) ->
-                sync.backward(roots, seeds, lastMicro && last, fulgur.autograd.Autograd.Free.GRADIENTS_AND_ACTIVATIONS, keep);
+                update.backward(roots, seeds, lastMicro && last, fulgur.autograd.Autograd.Free.GRADIENTS_AND_ACTIVATIONS, keep);
         fulgur.train.ChunkedStep.Link link = grid.sp() == 1
                 ? new fulgur.train.ChunkedStep.Link() {
                     @Override
@@ -276,6 +386,23 @@ public final class DistributedTrainer {
         fulgur.train.ChunkedStep.Result r = new fulgur.train.ChunkedStep(model, seqChunk, link)
                 .run(in, tg, java.util.Map.of(), 0, 1.0 / cfg.accumulation(), false, total);
         return r.loss().item() / cfg.accumulation();
+    }
+
+    private String describeSettings() {
+        StringBuilder sb = new StringBuilder();
+        if (ep > 1) {
+            sb.append("; experts split over ").append(ep).append(" ranks");
+        }
+        if (zeroStage != 0) {
+            sb.append("; ZeRO stage ").append(zeroStage);
+        }
+        if (co2 != null) {
+            sb.append("; ").append(co2.describe());
+        }
+        if (precision != null) {
+            sb.append("; ").append(precision.name().toLowerCase(java.util.Locale.ROOT)).append(" compute, f32 masters");
+        }
+        return sb.toString();
     }
 
     private double allReduceSum(double v) {

@@ -41,6 +41,7 @@ public final class LaunchProbe {
                 Thread.sleep(120_000);
                 System.out.println("still running after 120 s");
             }
+            case "stderr" -> System.err.println("a line on stderr");
             default -> throw new IllegalArgumentException(args[0]);
         }
     }

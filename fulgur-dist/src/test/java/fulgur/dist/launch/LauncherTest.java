@@ -39,6 +39,19 @@ class LauncherTest {
     }
 
     @Test
+    void eachRanksIncubatorWarningIsDroppedAndItsOtherErrorLinesRelayed() throws Exception {
+        // a JVM started as the ranks are prints the warning first on its stderr
+        Process direct = new ProcessBuilder(probe("stderr")).start();
+        String directErr = new String(direct.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(direct.waitFor()).isZero();
+        assertThat(directErr).startsWith(Launcher.INCUBATOR_WARNING).contains("a line on stderr");
+
+        Run r = launch(Launcher.Options.local(2, probe("stderr")));
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.err()).contains("[rank 0] a line on stderr", "[rank 1] a line on stderr").doesNotContain(Launcher.INCUBATOR_WARNING);
+    }
+
+    @Test
     void aRankThatDoesNotShowUpIsNamedAfterTheTimeout() {
         // node 0 of 2 nodes: ranks 0 and 1 start, ranks 2 and 3 (node 1) never do
         Launcher.Options o = new Launcher.Options(2, 2, 0, "127.0.0.1", Launcher.freePort(), probe("rendezvous", "1500"), Map.of(), Duration.ofSeconds(2));

@@ -224,4 +224,87 @@ class LocalProcessGroupTest {
             }
         })).hasStackTraceContaining("the message holds f32[3] but the receive buffer is f32[4]");
     }
+
+    @Test
+    void allToAllMovesVariableSizesIncludingEmptyOnes() {
+        // rank s sends (s + d) % 3 elements valued 100·s + d to rank d: some pairs send nothing
+        int n = 4;
+        List<double[]> res = LocalWorld.run(n, T, pg -> {
+            try (Scope s = Scope.open()) {
+                int r = pg.rank();
+                long[] send = new long[n];
+                long[] recv = new long[n];
+                java.util.List<Float> values = new java.util.ArrayList<>();
+                for (int d = 0; d < n; d++) {
+                    send[d] = (r + d) % 3;
+                    recv[d] = (d + r) % 3;
+                    for (int i = 0; i < send[d]; i++) {
+                        values.add(100f * r + d);
+                    }
+                }
+                float[] in = new float[values.size()];
+                for (int i = 0; i < in.length; i++) {
+                    in[i] = values.get(i);
+                }
+                Tensor out = Tensor.zeros(DType.F32, (int) java.util.Arrays.stream(recv).sum());
+                pg.allToAll(Tensor.of(in, in.length), send, out, recv).await();
+                assertThat(pg.stats().calls(CommOp.ALL_TO_ALL)).isEqualTo(1);
+                return out.toDoubleArray();
+            }
+        });
+        for (int r = 0; r < n; r++) {
+            java.util.List<Double> want = new java.util.ArrayList<>();
+            for (int src = 0; src < n; src++) {
+                for (int i = 0; i < (src + r) % 3; i++) {
+                    want.add(100.0 * src + r);
+                }
+            }
+            assertThat(res.get(r)).as("rank %d", r).containsExactly(want.stream().mapToDouble(Double::doubleValue).toArray());
+        }
+    }
+
+    @Test
+    void allToAllCountsThatDisagreeAreNamed() {
+        assertThatThrownBy(() -> LocalWorld.run(2, T, pg -> {
+            try (Scope s = Scope.open()) {
+                long[] recv = pg.rank() == 0 ? new long[] {1, 2} : new long[] {1, 1};
+                pg.allToAll(Tensor.zeros(DType.F32, 2), new long[] {1, 1}, Tensor.zeros(DType.F32, (int) (recv[0] + recv[1])), recv).await();
+                return null;
+            }
+        })).hasStackTraceContaining("rank 1 sends 1 elements to rank 0, but rank 0 expects 2 from rank 1");
+        assertThatThrownBy(() -> LocalWorld.run(2, T, pg -> {
+            try (Scope s = Scope.open()) {
+                pg.allToAll(Tensor.zeros(DType.F32, 3), new long[] {1, 1}, Tensor.zeros(DType.F32, 2), new long[] {1, 1});
+                return null;
+            }
+        })).hasStackTraceContaining("the send counts add up to 2 and the receive counts to 2, but the input is f32[3]@cpu");
+    }
+
+    @Test
+    void aSimulatedLinkChargesBandwidthAndQueuesAGroupsOperations() {
+        // 8 Mbit/s = 1 MB/s: a ring all-reduce of 100 KB between two ranks puts 100 KB on the wire (100 ms), and a second
+        // one launched at once waits behind the first
+        try (LocalWorld w = new LocalWorld(2, T, Link.of(0.008, 0))) {
+            List<double[]> ms = w.runAll(pg -> {
+                try (Scope s = Scope.open()) {
+                    Tensor a = Tensor.zeros(DType.F32, 25_000);
+                    Tensor b = Tensor.zeros(DType.F32, 25_000);
+                    long t0 = System.nanoTime();
+                    Work wa = pg.allReduce(a, ReduceOp.SUM);
+                    Work wb = pg.allReduce(b, ReduceOp.SUM);
+                    boolean inFlight = !wa.isCompleted();
+                    wa.await();
+                    double first = (System.nanoTime() - t0) / 1e6;
+                    wb.await();
+                    return new double[] {first, (System.nanoTime() - t0) / 1e6, inFlight ? 1 : 0};
+                }
+            });
+            for (double[] m : ms) {
+                assertThat(m[0]).isGreaterThanOrEqualTo(100).isLessThan(180);
+                assertThat(m[1]).isGreaterThanOrEqualTo(200);
+                assertThat(m[2]).isEqualTo(1);
+            }
+        }
+        assertThat(Link.of(80, 50).transferNanos(10_000_000)).isEqualTo(1_000_000 + 50_000);
+    }
 }

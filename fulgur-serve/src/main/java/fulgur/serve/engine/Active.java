@@ -22,6 +22,8 @@ final class Active implements RequestHandle {
     final long deadlineNanos;
     final long reservedBytes;
     final Sampler sampler;
+    /** Temperature 0: the token is the argmax, picked on the model's device. */
+    final boolean greedy;
     final TextStream text;
     private final Runnable wake;
     private volatile boolean cancelRequested;
@@ -52,6 +54,7 @@ final class Active implements RequestHandle {
         this.reservedBytes = reservedBytes;
         SamplingParams p = request.sampling() == null ? SamplingParams.GREEDY : request.sampling();
         this.sampler = new Sampler(p.temperature(), p.topK(), p.topP(), p.seed());
+        this.greedy = p.temperature() == 0;
         this.text = new TextStream(tok, request.stop());
         this.wake = wake;
     }

@@ -25,8 +25,11 @@ import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
+import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -39,9 +42,11 @@ import java.util.concurrent.atomic.AtomicInteger;
  *   <li>admits waiting requests (in order) while their memory fits the budget and a state slot is free, resuming each
  *       from the longest cached prefix state;</li>
  *   <li>prefills one chunk of each admitted prompt (chunks end at multiples of {@code prefillChunkTokens}, the model's
- *       chunked forms from the row's state); a finished prompt samples its first token and joins the decode batch;</li>
+ *       chunked forms from the row's state; prompts in neighbouring slots at the same point of their chunks share one
+ *       forward); a finished prompt samples its first token and joins the decode batch;</li>
  *   <li>advances every decoding sequence by one token in ONE forward of [B, 1] ids against pool rows [0, B), which the
- *       recurrent forms update in place, and samples each row with its own settings.</li>
+ *       recurrent forms update in place ({@link DecodeStep}: greedy picks on the device, a recorded graph where the
+ *       device allows), and samples each row with its own settings.</li>
  * </ol>
  * Decoding sequences occupy pool rows [0, B) (a leaving sequence's row is refilled by the last one), so the batch
  * binds the pool without gathering. Memory is reserved at admission for a request's whole life (state slot plus
@@ -58,9 +63,12 @@ final class BatchingEngine implements Engine {
     private final StatePool pool;
     private final PagedKvCache kv;
     private final PrefixStateCache cache;
+    private final DecodeStep step;
     private final int chunk;
     private final int cacheInterval;
     private final int vocab;
+    /** The tokenizer's vocabulary: ids at and past it (a padded model vocabulary) are never picked or sampled. */
+    private final int textVocab;
     private final int eos;
 
     private final LinkedBlockingQueue<Object> inbox = new LinkedBlockingQueue<>();
@@ -101,6 +109,7 @@ final class BatchingEngine implements Engine {
             throw new IllegalArgumentException("the tokenizer has " + tok.vocabSize() + " tokens but the model only " + model.vocabSize());
         }
         this.vocab = model.vocabSize();
+        this.textVocab = tok.vocabSize();
         this.eos = tok.eosId().orElse(-1);
         this.device = model.module().device();
         model.module().train(false);
@@ -116,6 +125,7 @@ final class BatchingEngine implements Engine {
         this.chunk = options.prefillChunkTokens();
         this.cacheInterval = options.stateCacheInterval() <= 0 ? 0 : (options.stateCacheInterval() + chunk - 1) / chunk * chunk;
         this.cache = new PrefixStateCache(options.stateCacheBytes(), chunk);
+        this.step = new DecodeStep(model, pool, device, options.decodeGraphs(), layout.hasSoftmaxLayers(), textVocab);
         String arch;
         try {
             arch = fulgur.models.Architectures.forConfig(model.configJson()).name();
@@ -148,6 +158,9 @@ final class BatchingEngine implements Engine {
         }
         if (o.memoryBudgetBytes() < 1 || o.stateCacheBytes() < 0) {
             p.add("memoryBudgetBytes must be > 0 and stateCacheBytes >= 0");
+        }
+        if (o.decodeGraphs() < 0) {
+            p.add("decodeGraphs must be >= 0, got " + o.decodeGraphs());
         }
         if (o.defaultTimeout() == null || o.defaultTimeout().isNegative() || o.defaultTimeout().isZero()) {
             p.add("defaultTimeout must be positive, got " + o.defaultTimeout());
@@ -387,28 +400,61 @@ final class BatchingEngine implements Engine {
         prefilling.add(a);
     }
 
-    /** One chunk of every admitted prompt; finished prompts sample their first token and join the decode batch. */
+    /** Rows whose forwards may share one prefill forward together: at most this many prompt tokens. */
+    private static final int PREFILL_BATCH_TOKENS = 8192;
+
+    /** What a prefill forward left for a prompt that reached its end: its first token's source. */
+    private record PromptEnd(int greedy, float[] logits) {}
+
+    /**
+     * One chunk of every admitted prompt; finished prompts sample their first token and join the decode batch. Prompts
+     * in consecutive slots whose chunks have the same length and that all start fresh (or all continue) go through
+     * one forward of [n, chunk] ids over their pool rows; all forwards run before any prompt joins the decode batch
+     * (joining moves slots).
+     */
     private boolean prefill() {
+        if (prefilling.isEmpty()) {
+            return false;
+        }
         boolean any = false;
-        for (Active a : new ArrayList<>(prefilling)) {
-            float[] logits;
-            if (a.startLogits != null) {
-                logits = a.startLogits;
-                a.startLogits = null;
-            } else {
-                any = true;
-                try (Scope s = Scope.open("prefill")) {
-                    logits = prefillChunk(a);
-                } catch (RuntimeException e) {
+        Map<Active, PromptEnd> ends = new HashMap<>();
+        List<Active> todo = new ArrayList<>();
+        for (Active a : prefilling) {
+            if (a.startLogits == null) {
+                todo.add(a);
+            }
+        }
+        todo.sort(Comparator.comparingInt(a -> a.slot));
+        for (int i = 0; i < todo.size(); ) {
+            int n = chunkEnd(todo.get(i)) - todo.get(i).position;
+            int j = i + 1;
+            while (j < todo.size() && (j - i + 1) * n <= PREFILL_BATCH_TOKENS && together(todo.get(j - 1), todo.get(j), n)) {
+                j++;
+            }
+            List<Active> group = todo.subList(i, j);
+            any = true;
+            try (Scope s = Scope.open("prefill")) {
+                prefillChunk(group, n, ends);
+            } catch (RuntimeException e) {
+                for (Active a : group) {
                     fail(a, "generation failed: " + message(e));
-                    continue;
                 }
             }
-            if (a.position < a.prompt.length) {
-                continue;
+            i = j;
+        }
+        for (Active a : new ArrayList<>(prefilling)) {
+            int token;
+            if (a.startLogits != null) {
+                token = sample(a, a.startLogits, 0);
+                a.startLogits = null;
+            } else {
+                PromptEnd end = ends.get(a);
+                if (end == null) {
+                    continue; // more chunks to go (or failed above)
+                }
+                token = end.greedy >= 0 ? end.greedy : sample(a, end.logits, 0);
             }
             prefilling.remove(a);
-            int token = sample(a, logits, 0);
             if (token >= 0 && !deliver(a, token)) {
                 joinDecode(a);
             }
@@ -416,28 +462,61 @@ final class BatchingEngine implements Engine {
         return any;
     }
 
-    /** Prefills the next chunk of a's prompt; returns the last token's logits at the prompt's end, else null. */
-    private float[] prefillChunk(Active a) {
-        int start = a.position;
-        int end = Math.min(a.prompt.length, (start / chunk + 1) * chunk);
-        int n = end - start;
-        Tensor ids = Tensor.ofInts(Arrays.copyOfRange(a.prompt, start, end), 1, n);
+    /** Where a's next chunk ends: the next multiple of the chunk size, or the prompt's end. */
+    private int chunkEnd(Active a) {
+        return Math.min(a.prompt.length, (a.position / chunk + 1) * chunk);
+    }
+
+    /** Whether b's next chunk can share a forward with a's (b in the next slot, same chunk length, same freshness). */
+    private boolean together(Active a, Active b, int n) {
+        return kv == null && b.slot == a.slot + 1 && b.fresh == a.fresh && chunkEnd(b) - b.position == n;
+    }
+
+    /**
+     * Prefills the next chunk (n tokens) of every prompt of {@code group} (consecutive slots) in one forward; prompts
+     * that reach their end get their first token's source in {@code ends}.
+     */
+    private void prefillChunk(List<Active> group, int n, Map<Active, PromptEnd> ends) {
+        int g = group.size();
+        Active first = group.get(0);
+        int[] flat = new int[g * n];
+        long[] positions = new long[g];
+        for (int r = 0; r < g; r++) {
+            Active a = group.get(r);
+            System.arraycopy(a.prompt, a.position, flat, r * n, n);
+            positions[r] = a.position;
+        }
+        Tensor ids = Tensor.ofInts(flat, g, n);
         if (device.kind() != Device.Kind.CPU) {
             ids = ids.to(device);
         }
-        PagedKvCache.Rows rows = kv == null ? null : kv.rows(List.of(a.kv), n);
-        BatchState batch = new BatchState(pool.rows(a.slot, 1), new long[] {start}, a.fresh, rows);
-        float[] logits = null;
+        PagedKvCache.Rows rows = kv == null ? null : kv.rows(List.of(first.kv), n);
+        BatchState batch = new BatchState(pool.rows(first.slot, g), positions, first.fresh, rows);
+        BatchLogits logits = null;
+        boolean anyEnd = false;
+        for (Active a : group) {
+            anyEnd |= a.position + n == a.prompt.length;
+        }
         try (DecodeCache c = model.newCache(batch)) {
             Tensor out = model.lastLogits(ids, c);
-            if (end == a.prompt.length) {
-                logits = out.toFloatArray();
+            if (anyEnd) {
+                logits = BatchLogits.of(out, textVocab);
             }
         }
-        a.fresh = false;
-        a.position = end;
-        remember(a, end, logits);
-        return logits;
+        for (int r = 0; r < g; r++) {
+            Active a = group.get(r);
+            int end = a.position + n;
+            a.fresh = false;
+            a.position = end;
+            float[] row = null;
+            if (end == a.prompt.length) {
+                int pick = a.greedy ? logits.greedy(r) : -1;
+                // the host needs the logits of rows that sample, that cannot be picked, or that the cache keeps
+                row = pick >= 0 && !cache.enabled() ? null : logits.row(r);
+                ends.put(a, new PromptEnd(pick, row));
+            }
+            remember(a, end, row);
+        }
     }
 
     /**
@@ -474,17 +553,10 @@ final class BatchingEngine implements Engine {
             positions[i] = rows[i].position;
             seqs.add(rows[i].kv);
         }
-        float[] logits;
+        BatchLogits logits;
         try (Scope s = Scope.open("decode")) {
-            Tensor in = Tensor.ofInts(ids, b, 1);
-            if (device.kind() != Device.Kind.CPU) {
-                in = in.to(device);
-            }
             PagedKvCache.Rows kvRows = kv == null ? null : kv.rows(seqs, 1);
-            BatchState batch = new BatchState(pool.rows(0, b), positions, false, kvRows);
-            try (DecodeCache c = model.newCache(batch)) {
-                logits = model.lastLogits(in, c).toFloatArray();
-            }
+            logits = step.run(b, ids, positions, kvRows);
         } catch (RuntimeException e) {
             for (Active a : rows) {
                 fail(a, "generation failed: " + message(e));
@@ -495,7 +567,10 @@ final class BatchingEngine implements Engine {
         for (int i = 0; i < b; i++) {
             Active a = rows[i];
             a.position++;
-            int token = sample(a, logits, i * vocab);
+            int token = a.greedy ? logits.greedy(i) : -1;
+            if (token < 0) {
+                token = sample(a, logits.host(), i * vocab);
+            }
             if (token >= 0) {
                 deliver(a, token);
             }
@@ -509,7 +584,7 @@ final class BatchingEngine implements Engine {
      */
     private int sample(Active a, float[] logits, int offset) {
         try {
-            return a.sampler.sample(logits, offset, vocab);
+            return a.sampler.sample(logits, offset, textVocab);
         } catch (IllegalStateException e) {
             fail(a, "generation failed " + (a.completion == 0 ? "after the prompt" : "after " + a.completion + " generated tokens") + ": " + message(e));
             return -1;
@@ -683,6 +758,7 @@ final class BatchingEngine implements Engine {
         if (kv != null) {
             kv.close();
         }
+        step.close();
         pool.close();
         if (owned != null) {
             try {
@@ -714,6 +790,11 @@ final class BatchingEngine implements Engine {
 
     int cachedEntries() {
         return cache.size();
+    }
+
+    /** Batch sizes whose decode step is kept as a recorded graph. */
+    int decodeGraphs() {
+        return step.graphs();
     }
 
     boolean hasSoftmaxLayers() {

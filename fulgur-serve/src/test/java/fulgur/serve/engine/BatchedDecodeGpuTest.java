@@ -6,8 +6,10 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import fulgur.cuda.CudaContext;
 import fulgur.generate.Generator;
 import fulgur.models.LanguageModel;
+import fulgur.serve.EngineOptions;
 import fulgur.serve.GenerationRequest;
 import fulgur.serve.SamplingParams;
+import fulgur.tensor.DType;
 import fulgur.tensor.Device;
 import fulgur.tensor.Scope;
 import fulgur.tokenizer.ByteTokenizer;
@@ -49,6 +51,64 @@ class BatchedDecodeGpuTest {
                 assertThat(onGpu[i]).as("%s request %d, GPU vs CPU", arch, i).containsExactly(onCpu[i]);
             }
         }
+    }
+
+    /**
+     * The decode step recorded as a CUDA graph and replayed gives the tokens of eager steps (the same kernels on the
+     * same memory), for TNL in f32 and in bf16; the engine keeps one graph per batch size it saw twice in a row, at
+     * most as many as asked, and none where it may not record.
+     */
+    @ParameterizedTest
+    @MethodSource("precisions")
+    void recordedDecodeStepsGiveTheEagerTokens(DType dtype) {
+        assumeTrue(CudaContext.isAvailable(), "no CUDA driver or device: GPU test skipped");
+        Tokenizer tok = new ByteTokenizer(List.of("<|pad|>")); // no end of text: every request runs to its maxTokens
+        try (Scope s = Scope.open(); LanguageModel gpu = Tiny.model("tnl", 5)) {
+            gpu.module().to(Device.cuda(0));
+            gpu.module().to(dtype);
+            int[] lengths = {9, 9, 9, 9, 9, 9};
+            int[] maxTokens = {12, 12, 12, 12, 7, 7}; // 6 rows, then 4: two batch sizes
+            int[][] eager = run(gpu, tok, "tnl", lengths, maxTokens, 0, 0);
+            int[][] graphed = run(gpu, tok, "tnl", lengths, maxTokens, 4, 2);
+            int[][] one = run(gpu, tok, "tnl", lengths, maxTokens, 1, 1);
+            for (int i = 0; i < lengths.length; i++) {
+                assertThat(graphed[i]).as("request %d, graphs vs eager", i).containsExactly(eager[i]);
+                assertThat(one[i]).as("request %d, one graph vs eager", i).containsExactly(eager[i]);
+            }
+        }
+        try (Scope s = Scope.open(); LanguageModel lrpe = Tiny.model("tnl-lrpe", 5)) {
+            lrpe.module().to(Device.cuda(0));
+            run(lrpe, tok, "tnl-lrpe", new int[] {4, 4, 4}, new int[] {6, 6, 6}, 4, 0); // positions on the host: never recorded
+        }
+    }
+
+    static List<DType> precisions() {
+        return List.of(DType.F32, DType.BF16);
+    }
+
+    /** All requests submitted at once (prompts of 9 tokens: two chunks of prefill, then decoding together). */
+    private static int[][] run(LanguageModel model, Tokenizer tok, String arch, int[] lengths, int[] maxTokens, int maxGraphs, int expectedGraphs) {
+        Collect[] got = new Collect[lengths.length];
+        EngineOptions o = Tiny.options(8, 8, 0);
+        o = new EngineOptions(o.maxRunning(), o.maxQueued(), o.maxPromptTokens(), o.maxNewTokens(), o.memoryBudgetBytes(), o.prefillChunkTokens(),
+                o.stateCacheBytes(), o.stateCacheInterval(), o.defaultTimeout(), maxGraphs);
+        try (BatchingEngine engine = new BatchingEngine(model, tok, arch, o, null, false)) {
+            for (int i = 0; i < lengths.length; i++) {
+                got[i] = new Collect();
+                engine.submit(new GenerationRequest(Tiny.prompt(30 + i, lengths[i]), SamplingParams.GREEDY, maxTokens[i], List.of(), null), got[i]);
+            }
+            for (int step = 0; step < 100 && !java.util.Arrays.stream(got).allMatch(Collect::finished); step++) {
+                engine.runStep();
+            }
+            assertThat(engine.decodeGraphs()).as("%s graphs kept (at most %d)", arch, maxGraphs).isEqualTo(expectedGraphs);
+        }
+        int[][] out = new int[lengths.length][];
+        for (int i = 0; i < out.length; i++) {
+            assertThat(got[i].error).as("request %d", i).isNull();
+            assertThat(got[i].ids()).hasSize(maxTokens[i]);
+            out[i] = got[i].ids();
+        }
+        return out;
     }
 
     private static int[][] run(LanguageModel model, Tokenizer tok, String arch, int[] lengths, int[] maxTokens, int[] joinAt) {

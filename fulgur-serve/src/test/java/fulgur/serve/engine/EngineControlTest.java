@@ -149,7 +149,7 @@ class EngineControlTest {
 
     @Test
     void fullQueuesAndRequestsBeyondTheLimitsAreRejected() {
-        EngineOptions o = new EngineOptions(1, 2, 16, 8, 1L << 30, 8, 0, 0, Duration.ofMinutes(1));
+        EngineOptions o = new EngineOptions(1, 2, 16, 8, 1L << 30, 8, 0, 0, Duration.ofMinutes(1), 4);
         try (BatchingEngine e = new BatchingEngine(tnl, tok, "t", o, null, false)) {
             e.submit(request(Tiny.prompt(1, 3), 4), new Collect());
             e.submit(request(Tiny.prompt(2, 3), 4), new Collect());
@@ -169,7 +169,7 @@ class EngineControlTest {
             steps(e, 12);
             e.submit(request(Tiny.prompt(3, 3), 4), new Collect()); // room again once the queue drained
         }
-        EngineOptions tiny = new EngineOptions(4, 8, 64, 16, 100, 8, 0, 0, Duration.ofMinutes(1));
+        EngineOptions tiny = new EngineOptions(4, 8, 64, 16, 100, 8, 0, 0, Duration.ofMinutes(1), 4);
         try (BatchingEngine e = new BatchingEngine(tnl, tok, "t", tiny, null, false)) {
             assertThatThrownBy(() -> e.submit(request(Tiny.prompt(1, 3), 4), new Collect()))
                     .isInstanceOfSatisfying(RejectedRequestException.class, r -> assertThat(r.reason()).isEqualTo(RejectedRequestException.Reason.TOO_LARGE))
@@ -183,7 +183,7 @@ class EngineControlTest {
         try (BatchingEngine probe = new BatchingEngine(tnl, tok, "t", Tiny.options(8, 8, 0), null, false)) {
             slot = probe.reservation(4, 4);
         }
-        EngineOptions o = new EngineOptions(8, 16, 64, 16, 2 * slot + slot / 2, 8, 0, 0, Duration.ofMinutes(1));
+        EngineOptions o = new EngineOptions(8, 16, 64, 16, 2 * slot + slot / 2, 8, 0, 0, Duration.ofMinutes(1), 4);
         try (BatchingEngine e = new BatchingEngine(tnl, tok, "t", o, null, false)) {
             Collect[] cs = new Collect[5];
             for (int i = 0; i < cs.length; i++) {

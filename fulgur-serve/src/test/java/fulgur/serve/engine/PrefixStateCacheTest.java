@@ -44,8 +44,8 @@ class PrefixStateCacheTest {
             {p, SamplingParams.GREEDY, 20},       // the cached blocks were not overwritten by the sequences that shared them
         };
         try (Scope s = Scope.open(); LanguageModel model = Tiny.model(arch, 11)) {
-            EngineOptions on = new EngineOptions(4, 16, 4096, 64, 1L << 30, 8, 64L << 20, 8, Duration.ofMinutes(5));
-            EngineOptions off = new EngineOptions(4, 16, 4096, 64, 1L << 30, 8, 0, 8, Duration.ofMinutes(5));
+            EngineOptions on = new EngineOptions(4, 16, 4096, 64, 1L << 30, 8, 64L << 20, 8, Duration.ofMinutes(5), 4);
+            EngineOptions off = new EngineOptions(4, 16, 4096, 64, 1L << 30, 8, 0, 8, Duration.ofMinutes(5), 4);
             try (BatchingEngine cached = new BatchingEngine(model, tok, arch, on, null, false);
                  BatchingEngine plain = new BatchingEngine(model, tok, arch, off, null, false)) {
                 long cachedTotal = 0;

@@ -43,7 +43,7 @@ final class Tiny {
     }
 
     static EngineOptions options(int maxRunning, int chunk, long cacheBytes) {
-        return new EngineOptions(maxRunning, 64, 4096, 256, 1L << 30, chunk, cacheBytes, 0, Duration.ofMinutes(5));
+        return new EngineOptions(maxRunning, 64, 4096, 256, 1L << 30, chunk, cacheBytes, 0, Duration.ofMinutes(5), 4);
     }
 
     static int[] prompt(long seed, int length) {

@@ -18,7 +18,7 @@ import java.util.Map;
  * contiguous), f32 accumulation; the output is bf16 {@code [B, Tq, H, D]} and the row log-sum-exp of the scaled scores
  * f32 {@code [B, H, Tq]} ({@code -inf} for a row that sees no key), which the backward takes. With {@code causal},
  * query i sees key j iff {@code j <= i + Tk - Tq} (the last query aligned with the last key: ordinary causal
- * self-attention when Tq = Tk, and a query block after a cached prefix when Tq < Tk). RoPE is applied by the
+ * self-attention when Tq = Tk, and a query block after a cached prefix when Tq &lt; Tk). RoPE is applied by the
  * caller. Head dims 32, 64, 96, 128, 256 (backward: up to 128).
  *
  * <p>Packed sequences ({@link #forwardPacked}): B = 1 and cumulative sequence starts {@code cuSeqlens} (i32

@@ -15,7 +15,7 @@ import java.util.Map;
 /**
  * Short causal depthwise convolution (fla's {@code ShortConvolution}, MetaLA's short conv) on the GPU:
  * <pre>
- *   y_t = act(bias + sum_{w < W} weight[:, w] * x_{t-W+1+w})      act = identity or SiLU
+ *   y_t = act(bias + sum_{w &lt; W} weight[:, w] * x_{t-W+1+w})      act = identity or SiLU
  * </pre>
  * x [B, T, D] (or packed [1, NTOK, D] with {@code cuSeqlens}), weight [D, W] (torch's [D, 1, W] works too), bias [D]
  * or null. The W-1 inputs before each sequence come from its tail [N, W-1, D] (fulgur's layout: the previous inputs

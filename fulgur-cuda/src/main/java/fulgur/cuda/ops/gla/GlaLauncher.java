@@ -15,10 +15,11 @@ import java.util.Map;
 /**
  * Gated linear attention on the GPU, fla's {@code chunk_gla} / {@code fused_recurrent_gla} semantics:
  * <pre>
- *   S_t = diag(exp(g_t)) S_{t-1} + k_t^T v_t      o_t = scale * q_t S_t      (g <= 0, per key channel)
+ *   S_t = diag(exp(g_t)) S_{t-1} + k_t^T v_t      o_t = scale * q_t S_t      (g &lt;= 0, per key channel)
  * </pre>
  * q, k, g {@code [B, T, H, K]}, v {@code [B, T, H, V]}, states {@code [N, H, K, V]} f32 (N = B, or the number of
- * packed sequences with {@code cuSeqlens}, B = 1). Inputs contiguous on this launcher's device.
+ * packed sequences with {@code cuSeqlens}, B = 1; a sequence may be empty, its final state then its initial state).
+ * Inputs contiguous on this launcher's device.
  *
  * <p>Two kernel families (the choice is {@link #tensorCores}): bf16 q, k, v with K ≤ 128 and K, V multiples of 8 run
  * on the chunked tensor-core kernels of {@code gla.cu} (blocks of 64 tokens, value tiles of 64 columns, LASP-2
@@ -90,7 +91,7 @@ public final class GlaLauncher {
 
   /**
    * Validates shapes, dtypes and cu_seqlens (no device access): q, k, g [B, T, H, K], v [B, T, H, V], initial state
-   * [N, H, K, V] f32; q, k, v one dtype (bf16 or f32), g bf16 or f32; K ≤ 256.
+   * [N, H, K, V] f32; q, k, v one dtype (bf16 or f32), g bf16 or f32; K ≤ 256; cu_seqlens not decreasing.
    */
   public static Dims validate(String op, Tensor q, Tensor k, Tensor v, Tensor g, Tensor initialState, int[] cuSeqlens) {
     String[] names = {"q", "k", "v", "g"};
@@ -116,7 +117,7 @@ public final class GlaLauncher {
     if (g.dtype() != DType.BF16 && g.dtype() != DType.F32) throw new IllegalArgumentException(op + ": g must be bf16 or f32, got " + g.describe());
     if (kd > MAX_K) throw new IllegalArgumentException(op + ": key head dim K=" + kd + " is above the supported " + MAX_K);
     if (h > 65535) throw new IllegalArgumentException(op + ": H=" + h + " heads is above 65535");
-    int[] cu = Sequences.starts(op, b, t, cuSeqlens);
+    int[] cu = Sequences.starts(op, b, t, cuSeqlens, true);
     if (initialState != null) {
       int[] want = {cu.length - 1, h, kd, vd};
       if (!Arrays.equals(initialState.shape(), want) || initialState.dtype() != DType.F32) {
@@ -227,7 +228,9 @@ public final class GlaLauncher {
     int nvt = (d.v() + VALUE_TILE - 1) / VALUE_TILE, dk = dkPad(d.k());
     int gF32 = g.dtype() == DType.F32 ? 1 : 0;
     long kv = (long) d.k() * d.v();
-    if (sq.maxSegmentsPerSequence() == 1) {
+    // one segment per sequence: its walk writes the final state; an empty sequence has no segment, and its final
+    // state (its initial state) comes from the scan over segments
+    if (sq.maxSegmentsPerSequence() == 1 && !sq.hasEmpty()) {
       tc(d.k(), "gla_fwd").launch(dt.stream(), nvt, sq.segments(), d.heads(), THREADS, fwdSmem(dk),
           dt.ptr(q, op), dt.ptr(k, op), dt.ptr(v, op), dt.ptr(g, op), gF32, dt.ptr(o, op), dt.ptr(initialState, op), dt.ptr(fin, op),
           null, null, tb[1], (float) scale, d.heads(), d.k(), d.v(), 0, prof(0));
@@ -306,7 +309,8 @@ public final class GlaLauncher {
     DevicePointer[] tb = tables(sq);
     int nvt = (d.v() + VALUE_TILE - 1) / VALUE_TILE, dkp2 = dkPad(d.k());
     long part = 4L * nvt * ntok * d.heads() * d.k();
-    boolean multi = sq.maxSegmentsPerSequence() > 1;
+    // the scans over segments also give an empty sequence's dS0 (its dS_T); one segment per sequence skips them
+    boolean multi = sq.maxSegmentsPerSequence() > 1 || sq.hasEmpty();
     long segStates = 4L * sq.segments() * d.heads() * kv;
     int[] blocks = blockTable(sq);
     long nslots = slots(blocks);

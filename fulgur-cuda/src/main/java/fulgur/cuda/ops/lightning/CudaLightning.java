@@ -14,12 +14,17 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * The CUDA {@link LightningKernels} (registered by {@link fulgur.cuda.CudaKernelProvider}). bf16 inputs with head dims 64 or 128 (no packed sequences) run on the
  * tensor-core kernels of {@link LightningAttention}; everything else (f32 and f64 models, other head dims up to
- * {@link #MAX_DIM}, cuSeqlens, decoding) runs on the exact f32 kernel {@code lg_walk} (lightning_generic.cu).
+ * {@link #MAX_DIM}, cuSeqlens) runs on the exact f32 kernel {@code lg_walk} (lightning_generic.cu). Decoding
+ * ({@link #recurrent}) advances the f32 state in place with the decode kernels of {@code lightning_decode.cu}
+ * ({@code ld_step1_*} for one token, {@code ld_stepn_*} for a few; bf16 or f32 inputs and outputs), which read and
+ * write each state element once; value dims not divisible by 4 or unaligned views take {@code lg_walk}.
  */
 public final class CudaLightning implements LightningKernels {
   public static final int MAX_DIM = 512;
   private static final String FILE = "lightning_generic.cu";
   private static final int CB = 32, EW = 32, NT = 256;
+  private static final String DECODE_FILE = "lightning_decode.cu";
+  private static final int DECODE_THREADS = 256, DECODE_MAX_TOKENS = 4;
 
   private final Gpu g;
   private final LightningAttention tc;
@@ -218,13 +223,51 @@ public final class CudaLightning implements LightningKernels {
     int b = q.size(0), t = q.size(1), h = q.size(2), dk = q.size(3), dv = v.size(3);
     checkDims(op, dk, dv);
     Tensor sl = slopes(slopes);
-    Tensor qc = g.contiguousAs(op, q, DType.F32), kc = g.contiguousAs(op, k, DType.F32), vc = g.contiguousAs(op, v, DType.F32);
-    Tensor out = g.alloc(DType.F32, new int[] {b, t, h, dv});
-    walk(qc, kc, vc, out, state, false, state, null, sl, t, h, b, dk, dv, false, (float) scale, (float) scale, 1, 1f, 0);
+    // bf16 stays bf16 (the decode kernel reads and writes it); anything else computes in f32
+    DType io = q.dtype() == DType.BF16 && k.dtype() == DType.BF16 && v.dtype() == DType.BF16 ? DType.BF16 : DType.F32;
+    Tensor qc = g.contiguousAs(op, q, io), kc = g.contiguousAs(op, k, io), vc = g.contiguousAs(op, v, io);
+    Tensor out;
+    if (decodeKernelFits(qc, kc, vc, state, b, h, dv)) {
+      out = g.alloc(io, new int[] {b, t, h, dv});
+      decode(qc, kc, vc, out, state, sl, t, h, b, dk, dv, (float) scale);
+    } else {
+      Tensor qf = g.contiguousAs(op, qc, DType.F32), kf = g.contiguousAs(op, kc, DType.F32), vf = g.contiguousAs(op, vc, DType.F32);
+      out = g.alloc(DType.F32, new int[] {b, t, h, dv});
+      walk(qf, kf, vf, out, state, false, state, null, sl, t, h, b, dk, dv, false, (float) scale, (float) scale, 1, 1f, 0);
+      Gpu.freeTemp(qf, qc);
+      Gpu.freeTemp(kf, kc);
+      Gpu.freeTemp(vf, vc);
+    }
     Gpu.freeTemp(qc, q);
     Gpu.freeTemp(kc, k);
     Gpu.freeTemp(vc, v);
     return out;
   }
 
+  /** Whether the decode kernel applies: column quads (dv % 4 == 0) and 16-byte aligned rows, the batch within a grid's z. */
+  private boolean decodeKernelFits(Tensor q, Tensor k, Tensor v, Tensor state, int b, int h, int dv) {
+    if (dv % 4 != 0 || q.size(3) % 4 != 0 || b > 65535 || h > 65535 || !state.isContiguous()) return false;
+    String op = "lightning.recurrent";
+    for (Tensor x : new Tensor[] {q, k, v, state}) {
+      if ((g.ptr(x, op).address() & 15) != 0) return false;
+    }
+    return true;
+  }
+
+  /**
+   * The decode kernel ({@code lightning_decode.cu}): one read and one write of each state element per call. A block
+   * is 256 threads, {@code bx} column quads by {@code 256 / bx} row groups.
+   */
+  private void decode(Tensor q, Tensor k, Tensor v, Tensor out, Tensor state, Tensor slopes, int t, int h, int b, int dk, int dv, float scale) {
+    String op = "lightning.recurrent";
+    int quads = dv / 4;
+    int bx = 1;
+    while (bx < quads && bx < 32) bx <<= 1;
+    int by = DECODE_THREADS / bx;
+    int tc = t == 1 ? 1 : DECODE_MAX_TOKENS;
+    int smem = 4 * 2 * tc * dk + 16 * by * tc * bx;
+    String name = (t == 1 ? "ld_step1_" : "ld_stepn_") + (q.dtype() == DType.BF16 ? "bf16" : "f32");
+    Object[] args = {g.ptr(q, op), g.ptr(k, op), g.ptr(v, op), g.ptr(out, op), g.ptr(state, op), g.ptr(slopes, op), t, h, dk, dv, scale};
+    g.kernel(DECODE_FILE, name).launch(g.stream, (quads + bx - 1) / bx, h, b, bx, by, 1, smem, args);
+  }
 }

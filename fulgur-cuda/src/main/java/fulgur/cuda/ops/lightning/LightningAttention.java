@@ -24,7 +24,7 @@ import java.util.Map;
  * forward states transposed; dK and dV come from a reverse walk from the suffix-combined dState.
  *
  * <p>Head dims: dk and dv must each be 64 or 128 (other sizes are rejected with a clear error for now).
- * Any T >= 1 (partial last block handled), any B and H (H, B <= 65535).
+ * Any T &ge; 1 (partial last block handled), any B and H (H, B &le; 65535).
  */
 public final class LightningAttention {
   public static final int BLOCK = 64;

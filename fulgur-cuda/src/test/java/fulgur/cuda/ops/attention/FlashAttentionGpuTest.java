@@ -2,6 +2,7 @@ package fulgur.cuda.ops.attention;
 
 import static fulgur.cuda.BackendCheck.GPU;
 import static org.assertj.core.api.Assertions.fail;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import fulgur.backend.Backends;
 import fulgur.backend.StepGraph;
@@ -17,7 +18,6 @@ import fulgur.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import org.assertj.core.api.Assumptions;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -52,7 +52,7 @@ class FlashAttentionGpuTest {
       Kernels k = Kernels.valueOf(f.trim().toUpperCase(java.util.Locale.ROOT));
       if (k == Kernels.MMA_SYNC || (k == Kernels.WGMMA && FlashAttention.wgmmaApplies(dev.ccMajor(), dev.ccMinor(), d))) out.add(k);
     }
-    Assumptions.assumeThat(out).as("kernel families under test for head dim " + d).isNotEmpty();
+    assumeTrue(!out.isEmpty(), "no kernel family under test for head dim " + d);
     return out;
   }
 
@@ -247,7 +247,7 @@ class FlashAttentionGpuTest {
   })
   void warpgroupForwardSettings(String setting, int b, int t, int h, int hk, int d, boolean causal) {
     CudaBackend be = BackendCheck.gpu();
-    Assumptions.assumeThat(families(be, d)).as("the warpgroup kernels (compute capability 9.0) under test").contains(Kernels.WGMMA);
+    assumeTrue(families(be, d).contains(Kernels.WGMMA), "the warpgroup kernels (compute capability 9.0) not under test");
     String[] kv = setting.split("=");
     FlashAttention fa = new FlashAttention(be).withKernels(Kernels.WGMMA).withDefines(Map.of(kv[0], kv[1]));
     Rng r = new Rng(500L + t + d + h);

@@ -21,8 +21,9 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * {@link Gla#chunked} on CUDA through the kernel registry ({@link CudaGla}) against the composed form on CUDA
  * ({@code Kernels.use(GlaKernels.class, null)}) and the CPU: output, final state and the gradients of q, k, v, g and the
- * initial state; odd lengths, packed sequences (with an empty one), bf16 on the tensor-core kernels and f32 on the
- * exact ones; then decoding token by token from a state against the chunked form.
+ * initial state; odd lengths, packed sequences (with empty ones, whose final state is their initial state and dS0 their
+ * dS_T), bf16 on the tensor-core kernels and f32 on the exact ones; then decoding token by token from a state against
+ * the chunked form.
  */
 @Tag("gpu")
 class CudaGlaGpuTest {
@@ -36,6 +37,8 @@ class CudaGlaGpuTest {
       "1, 150, 2, 32, 48, BF16, F32, true, 0;37;37;150",
       "2, 45, 2, 40, 24, F32, F32, true, ''",
       "1, 131, 2, 16, 32, F32, F32, true, 0;64;64;131",
+      // every sequence in one segment but the empty first and last ones: the states come from the scans
+      "1, 100, 2, 64, 32, BF16, F32, true, 0;0;37;100;100",
   })
   void registryMatchesComposedAndCpu(int b, int t, int h, int dk, int dv, DType dtype, DType gType, boolean state, String packed) {
     BackendCheck.gpu();

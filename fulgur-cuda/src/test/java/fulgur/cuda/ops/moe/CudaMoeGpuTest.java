@@ -3,6 +3,7 @@ package fulgur.cuda.ops.moe;
 import static fulgur.cuda.BackendCheck.GPU;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import fulgur.autograd.Autograd;
 import fulgur.backend.Kernels;
 import fulgur.cuda.BackendCheck;
 import fulgur.cuda.ops.FamilyCheck;
@@ -11,8 +12,10 @@ import fulgur.nn.Linear;
 import fulgur.nn.Parameter;
 import fulgur.ops.Elementwise;
 import fulgur.ops.Reductions;
+import fulgur.ops.Views;
 import fulgur.ops.moe.MoeKernels;
 import fulgur.tensor.DType;
+import fulgur.tensor.Device;
 import fulgur.tensor.Rng;
 import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
@@ -26,8 +29,14 @@ import org.junit.jupiter.params.provider.CsvSource;
  * {@link MoeFeedForward} on CUDA through the whole-layer kernel ({@link CudaMoe}: device routing, grouped GEMMs, no
  * host reads) in bf16 against the same layer on the CPU in f32 (bf16-representable weights and inputs) and composed on
  * CUDA (f32): output, the load-balancing loss, the tokens per expert (exactly), and the gradients of the input and of
- * every parameter (router and experts). The router's weights are large enough that no token's choice is near a tie,
- * so bf16 rounding cannot change a routing decision; experts left without tokens are included.
+ * every parameter (router and experts); experts left without tokens are included.
+ *
+ * <p>In bf16 the router's logits are bf16: the f32 logits rounded, so a token whose k-th and (k+1)-th logits lie
+ * within a rounding of each other may pick another expert (or tie, broken towards the lower index), and a gate is off
+ * by up to (1 − g)·2^-8·(|l_1| + |l_2|) (several percent for logits of 8). The kernel gets those logits as its input,
+ * so its reference is the f32 layer routed by the same logits ({@link MoeFeedForward#forward(Tensor, Tensor)}, their
+ * gradient passed on to the f32 gate): routing then agrees exactly, token for token, and the rest to bf16 precision.
+ * That the logits themselves are the f32 ones to bf16 rounding is checked apart.
  */
 @Tag("gpu")
 class CudaMoeGpuTest {
@@ -40,15 +49,27 @@ class CudaMoeGpuTest {
     MoeFeedForward.Routing routing = new MoeFeedForward.Routing(e, k, sigmoid ? MoeFeedForward.Gating.SIGMOID : MoeFeedForward.Gating.SOFTMAX,
         normalize, 0.05);
     return new MoeFeedForward(d, f, routing, (in, out) -> {
-      double std = first[0] ? 3.0 / Math.sqrt(in) : 1 / Math.sqrt(in); // the router first: spread logits, no near-ties
+      double std = first[0] ? 3.0 / Math.sqrt(in) : 1 / Math.sqrt(in); // the router first: logits of a few units
       first[0] = false;
       return new Linear(r.normal(DType.F32, 0, std, out, in).to(DType.BF16).to(DType.F32), null);
     });
   }
 
-  static Run run(MoeFeedForward m, Tensor x, Tensor w) {
+  static Run run(MoeFeedForward m, Tensor x, Tensor w) { return run(m, x, w, null); }
+
+  /**
+   * The layer's output, losses and gradients; with {@code logits} (on x's device) routed by those values, their
+   * gradient passed on unchanged to the layer's own gate (so the gate's gradient is that of the given logits).
+   */
+  static Run run(MoeFeedForward m, Tensor x, Tensor w, Tensor logits) {
     Tensor xi = x.detach().requiresGrad(true);
-    Tensor out = m.forward(xi);
+    Tensor out;
+    if (logits == null) {
+      out = m.forward(xi);
+    } else {
+      Tensor own = m.gate().forward(Views.reshape(xi, (int) (xi.numel() / m.dim()), m.dim()));
+      out = m.forward(xi, Autograd.record("the kernel's router logits", logits.copy(), new Tensor[] {own}, g -> new Tensor[] {g}));
+    }
     Tensor loss = Elementwise.add(Reductions.sum(Elementwise.mul(out, w)).to(DType.F32), m.auxLoss().to(DType.F32));
     loss.backward();
     Map<String, double[]> grads = new java.util.TreeMap<>();
@@ -94,17 +115,28 @@ class CudaMoeGpuTest {
       Rng r = new Rng(seed);
       Tensor x = r.normal(DType.F32, 0, 1, b, t, d).to(DType.BF16).to(DType.F32);
       Tensor w = r.normal(DType.F32, 0, 1, b, t, d).to(DType.BF16).to(DType.F32);
-      Run cpu = run(layer(d, f, e, k, sigmoid, normalize, seed), x, w);
+      MoeFeedForward cm = layer(d, f, e, k, sigmoid, normalize, seed);
+      Run cpu = run(cm, x, w);
+      double[] cpuLogits = cm.routerLogits().toDoubleArray();
 
       MoeFeedForward gm = layer(d, f, e, k, sigmoid, normalize, seed);
       gm.to(GPU);
       Run kernel;
+      Tensor logits;
       try (MixedPrecision mp = MixedPrecision.bf16(gm); FamilyCheck.Calls calls = FamilyCheck.Calls.on(GPU, MoeKernels.class)) {
         kernel = run(gm, x.to(DType.BF16).to(GPU), w.to(DType.BF16).to(GPU));
         assertThat(calls.count("MoeKernels.forward")).isEqualTo(1);
         assertThat(calls.count("MoeKernels.backward")).isEqualTo(1);
+        logits = gm.routerLogits().to(DType.F32).to(Device.CPU);
       }
-      compare("moe kernel (bf16) vs cpu", kernel, cpu, 1e-2, 1e-2);
+      // the logits the kernel routed by: the f32 ones rounded to bf16 (within 2^-8 relative) after a sum in another order
+      assertThat(logits.dtype()).isEqualTo(DType.F32);
+      double[] kl = logits.toDoubleArray();
+      for (int i = 0; i < kl.length; i++) {
+        assertThat(Math.abs(kl[i] - cpuLogits[i])).as("router logit %d", i).isLessThanOrEqualTo(0x1p-8 * Math.abs(cpuLogits[i]) + 1e-4);
+      }
+      Run same = run(layer(d, f, e, k, sigmoid, normalize, seed), x, w, logits);
+      compare("moe kernel (bf16) vs cpu (f32) routed by the kernel's logits", kernel, same, 1e-2, 1e-2);
 
       MoeFeedForward fm = layer(d, f, e, k, sigmoid, normalize, seed);
       fm.to(GPU);

@@ -1,0 +1,69 @@
+package fulgur.serve.engine;
+
+import fulgur.ops.Indexing;
+import fulgur.ops.Reductions;
+import fulgur.tensor.DType;
+import fulgur.tensor.Tensor;
+
+/**
+ * The last logits of a batch's rows, [B, vocab] on the model's device, with each row's greedy pick made there: the
+ * argmax (ties to the lowest id, as {@link fulgur.generate.Sampler} breaks them) among the ids the tokenizer has (a
+ * model's vocabulary may be padded past it, and those ids have no text) and the logit it picked, read back in one
+ * transfer of 2·B numbers. Greedy rows need nothing else; the logits themselves cross to the host only when a row
+ * samples, a pick is not finite (the sampler then names the problem as generation does) or the prefix cache keeps them.
+ */
+final class BatchLogits {
+    private final Tensor logits;
+    private final double[] picks;
+    private final int vocab;
+    private float[] host;
+
+    /** {@code picks} holds, per row, the argmax id and its logit, as {@link #pickInto} writes them. */
+    BatchLogits(Tensor logits, double[] picks) {
+        this.logits = logits;
+        this.picks = picks;
+        this.vocab = logits.size(1);
+    }
+
+    /** Writes each row's argmax among ids [0, pickable) and its logit into {@code out} [B, 2] (f64), on the logits' device. */
+    static void pickInto(Tensor logits, int pickable, Tensor out) {
+        int b = logits.size(0);
+        Tensor within = pickable == logits.size(1) ? logits : logits.narrow(1, 0, pickable);
+        Tensor idx = Reductions.argmax(within, 1, true);
+        Tensor val = Indexing.gather(within, 1, idx);
+        out.select(1, 0).copyFrom(idx.reshape(b));
+        out.select(1, 1).copyFrom(val.reshape(b));
+    }
+
+    /** Picks among ids [0, pickable) on the device and reads them back (the logits stay where they are). */
+    static BatchLogits of(Tensor logits, int pickable) {
+        Tensor out = Tensor.empty(DType.F64, logits.device(), logits.size(0), 2);
+        pickInto(logits, pickable, out);
+        return new BatchLogits(logits, out.toDoubleArray());
+    }
+
+    int rows() {
+        return picks.length / 2;
+    }
+
+    /**
+     * Row {@code row}'s greedy token, or -1 when its largest logit is not finite (NaN, +Infinity, or -Infinity
+     * everywhere): nothing can be sampled from such a row.
+     */
+    int greedy(int row) {
+        return Double.isFinite(picks[2 * row + 1]) ? (int) picks[2 * row] : -1;
+    }
+
+    /** All rows' logits on the host, [B·vocab] row after row (read once). */
+    float[] host() {
+        if (host == null) {
+            host = logits.toFloatArray();
+        }
+        return host;
+    }
+
+    /** A copy of one row's logits on the host. */
+    float[] row(int row) {
+        return java.util.Arrays.copyOfRange(host(), row * vocab, (row + 1) * vocab);
+    }
+}
