@@ -7,7 +7,7 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** `train --seq-chunk` and `--checkpoint-activations` from the command line, alone, under sequence parallelism, and misused. */
+/** `train --seq-chunk` and `--checkpoint-activations` from the command line, alone, under sequence parallelism and CO2, and misused. */
 class LongSequenceCliTest {
 
     static Path text(Path tmp) throws Exception {
@@ -37,6 +37,30 @@ class LongSequenceCliTest {
         assertThat(r.out()).contains("each rank walks its 24 tokens in chunks of 8 (3 rounds of 16 tokens over the group)", "done: 2 steps");
     }
 
+    /** CO2's replicas each walk their rows in chunks: the same losses as without chunks, to f32 rounding. */
+    @Test
+    void co2ReplicasWalkTheirSequencesInChunks(@TempDir Path tmp) throws Exception {
+        Path text = text(tmp);
+        double[] losses = new double[2];
+        for (int i = 0; i < 2; i++) {
+            java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("train", "--data", text.toString(), "--steps", "2", "--batch-size", "4",
+                    "--seq-len", "32", "--dp", "2", "--dp-algo", "co2", "--co2-tau", "1", "--dim", "16", "--layers", "2", "--heads", "2", "--eval-batches", "0",
+                    "--out", tmp.resolve("co2-" + i).toString()));
+            if (i == 1) {
+                args.addAll(java.util.List.of("--seq-chunk", "8"));
+            }
+            CliTest.Run r = CliTest.run(args.toArray(String[]::new));
+            assertThat(r.code()).as(r.err()).isZero();
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("last train loss ([0-9.]+)").matcher(r.out());
+            assertThat(m.find()).as(r.out()).isTrue();
+            losses[i] = Double.parseDouble(m.group(1));
+            if (i == 1) {
+                assertThat(r.out()).contains("each rank walks its 32 tokens in chunks of 8");
+            }
+        }
+        assertThat(losses[1]).isCloseTo(losses[0], org.assertj.core.data.Offset.offset(1e-4 * losses[0]));
+    }
+
     @Test
     void misuseGetsOneClearLine(@TempDir Path tmp) throws Exception {
         String out = tmp.resolve("o").toString();
@@ -51,6 +75,13 @@ class LongSequenceCliTest {
                 .contains("--checkpoint-activations is not supported with --sp/--dp yet");
         assertThat(CliTest.run("train", "--task", "avvp-synthetic", "--steps", "2", "--seq-chunk", "8", "--out", out).err())
                 .contains("--seq-chunk applies to language models, not to LEAP");
+        CliTest.Run zero = CliTest.run("train", "--task", "mqar", "--steps", "2", "--seq-len", "40", "--dp", "2", "--zero", "1", "--seq-chunk", "8", "--out", out);
+        assertThat(zero.code()).isNotZero();
+        assertThat(zero.err()).contains("--seq-chunk with --zero is not supported yet").doesNotContain("Exception");
+        CliTest.Run moe = CliTest.run("train", "--task", "mqar", "--model", "minimax", "--steps", "2", "--seq-len", "40", "--dp", "2", "--seq-chunk", "8",
+                "--out", out);
+        assertThat(moe.code()).isNotZero();
+        assertThat(moe.err()).contains("--seq-chunk with --sp/--dp is not supported for MoE models yet").doesNotContain("Exception");
         CliTest.Run tooLong = CliTest.run("train", "--task", "mqar", "--steps", "2", "--seq-len", "4294967296", "--out", out);
         assertThat(tooLong.code()).isNotZero();
         assertThat(tooLong.err()).contains("--seq-len");
