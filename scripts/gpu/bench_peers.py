@@ -42,6 +42,18 @@ def import_fla():
             return None, 'fla import failed: ' + first[:300] + ' / ' + repr(e2)[:300]
 
 
+def import_fla_fused_linear_ce():
+    """fla's FusedLinearCrossEntropyLoss (call after import_fla, which may have set up fla without its __init__)."""
+    errors = []
+    for mod in ('fla.modules', 'fla.modules.fused_linear_cross_entropy'):
+        try:
+            m = __import__(mod, fromlist=['FusedLinearCrossEntropyLoss'])
+            return m.FusedLinearCrossEntropyLoss(), None
+        except Exception as e:
+            errors.append(mod + ': ' + repr(e)[:200])
+    return None, 'not available, the loss stays F.cross_entropy (' + ' / '.join(errors) + ')'
+
+
 def timeit(fn, reps, before=None, warm=3):
     for _ in range(warm):
         if before: before()

@@ -11,7 +11,7 @@
 #   DIR/jre.tgz    a jlink'ed Java 25 runtime with jdk.incubator.vector (unpacks to jre/; kept if present)
 #   DIR/run-backend.sh, DIR/run-multi.sh (+ sp_table.py), DIR/tnl_torch.py, DIR/bench_peers.py, DIR/zoo-kernels.sh (+ gla_peer.py),
 #   DIR/attn-kernels.sh (+ attn_peer.py): the op-family kernels' tests, benchmarks and PyTorch peers; DIR/wire-tests.sh: the
-#   family kernels through the registry, in the ops and every model
+#   family kernels through the registry, in the ops and every model; DIR/longseq.sh (long sequences)
 #   DIR/gemm_cpu_peer.sh, DIR/gemm_cpu_torch.py (the CPU GEMM against PyTorch's; fulgur-bench's jar is in jars/)
 #   DIR/serve-gpu.sh, DIR/serve_turns.py, DIR/serve_peer.py, DIR/serve_table.py (the serving tests, benchmark and peer)
 # usage: scripts/gpu/stage-backend.sh DIR        (from the repository root)
@@ -31,7 +31,7 @@ cp fulgur-cli/target/fulgur.jar "$dir/"
 cp scripts/gpu/run-backend.sh scripts/gpu/run-multi.sh scripts/gpu/sp_table.py scripts/gpu/tnl_torch.py scripts/gpu/bench_peers.py \
     scripts/gpu/zoo-kernels.sh scripts/gpu/gla_peer.py scripts/gpu/attn-kernels.sh scripts/gpu/attn_peer.py scripts/gpu/wire-tests.sh \
     scripts/gpu/gemm_cpu_peer.sh scripts/gpu/gemm_cpu_torch.py scripts/gpu/serve-gpu.sh scripts/gpu/serve_turns.py scripts/gpu/serve_peer.py \
-    scripts/gpu/serve_table.py "$dir/"
+    scripts/gpu/serve_table.py scripts/gpu/longseq.sh "$dir/"
 rm -rf "$dir/kcache"
 . scripts/java-home.sh
 if [[ ! -f $dir/jre.tgz ]]; then

@@ -5,8 +5,14 @@ head, sqrt(d) embedding scale) built in PyTorch on flash-linear-attention's chun
 bf16 autocast over f32 parameters and fused AdamW. Prints a markdown row per run: tokens/s, step time, peak
 memory (torch.cuda.max_memory_allocated) and the MFU implied by 6·params·tokens/s (as TnlTrainBench).
 
+--fused-ce takes the loss through fla's FusedLinearCrossEntropyLoss (the [tokens, vocab] logits never exist, as in
+fulgur), --compile wraps each layer in torch.compile (one graph shared by all layers): together the strongest
+configuration. A run that runs out of memory prints a row saying so; with --stop-after-oom the longer runs after it
+print "not run" rows.
+
 fla is imported from .peer/ (or $PEER_DIR) when present; nothing is downloaded.
   python3 scripts/gpu/tnl_torch.py --runs 2048x8,16384x1 --steps 4 --warmup 2
+  python3 scripts/gpu/tnl_torch.py --runs 16384x1,65536x1 --fused-ce --compile --stop-after-oom
 """
 import argparse, math, os, sys, time
 
@@ -16,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from bench_peers import import_fla, tnl_slopes
+from bench_peers import import_fla, import_fla_fused_linear_ce, tnl_slopes
 
 PEAK = 989e12
 
@@ -54,22 +60,38 @@ class Layer(nn.Module):
         return x + self.l3(self.l1(y) * self.l2(y))
 
 
+class Body(nn.Module):
+    def __init__(self, d, layers, heads, glu, attn):
+        super().__init__()
+        self.layers = nn.ModuleList(Layer(d, heads, glu, l, layers, attn) for l in range(layers))
+        self.final_norm = SRMSNorm()
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return self.final_norm(x)
+
+
 class Tnl(nn.Module):
-    def __init__(self, vocab, d, layers, heads, glu, attn):
+    def __init__(self, vocab, d, layers, heads, glu, attn, fused_ce=None):
         super().__init__()
         self.d = d
         self.embed = nn.Embedding(vocab, d)
-        self.layers = nn.ModuleList(Layer(d, heads, glu, l, layers, attn) for l in range(layers))
-        self.final_norm = SRMSNorm()
+        self.body = Body(d, layers, heads, glu, attn)
+        self.fused_ce = fused_ce
         for p in self.parameters():
             nn.init.normal_(p, std=0.02)
 
     def forward(self, ids, targets):
-        x = self.embed(ids) * math.sqrt(self.d)
-        for layer in self.layers:
-            x = layer(x)
-        logits = F.linear(self.final_norm(x), self.embed.weight)
+        h = self.body(self.embed(ids) * math.sqrt(self.d))
+        if self.fused_ce is not None:
+            return self.fused_ce(h.reshape(-1, self.d), targets.reshape(-1), self.embed.weight.to(h.dtype))
+        logits = F.linear(h, self.embed.weight)
         return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.view(-1))
+
+
+def out_of_memory(e):
+    return isinstance(e, torch.cuda.OutOfMemoryError) or 'out of memory' in str(e).lower()
 
 
 def main():
@@ -77,20 +99,42 @@ def main():
     ap.add_argument('--runs', default='2048x8,16384x1')
     ap.add_argument('--steps', type=int, default=4)
     ap.add_argument('--warmup', type=int, default=2)
+    ap.add_argument('--fused-ce', action='store_true', help="fla's fused linear cross-entropy (no [tokens, vocab] logits)")
+    ap.add_argument('--compile', action='store_true', help='torch.compile the layers')
+    ap.add_argument('--stop-after-oom', action='store_true', help='after a run out of memory, print "not run" rows for the rest')
     a = ap.parse_args()
     attn, note = import_fla()
     if note:
         print('fla:', note)
+    if attn is None:
+        print(f'| tnl-385m (torch+fla) | not run: {note} |', flush=True)
+        return
+    fused_ce = None
+    if a.fused_ce:
+        fused_ce, note = import_fla_fused_linear_ce()
+        if note:
+            print('fla fused linear cross-entropy:', note)
     torch.manual_seed(0)
     dev = 'cuda'
-    model = Tnl(64000, 1024, 24, 8, 2816, attn).to(dev)
+    model = Tnl(64000, 1024, 24, 8, 2816, attn, fused_ce).to(dev)
     params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.95), weight_decay=0.1, fused=True)
-    print(f'model: TNL 385M in PyTorch {torch.__version__} on fla chunk_simple_gla, {params:,} parameters, {torch.cuda.get_device_name()}')
+    label = 'tnl-385m (torch+fla' + (', fused CE' if fused_ce is not None else '') + (', compiled' if a.compile else '') + ')'
+    if a.compile:
+        # regional compilation: the 24 layers share one compiled graph (compiled once, not 24 times over)
+        for layer in model.body.layers:
+            layer.compile()
+    print(f'model: TNL 385M in PyTorch {torch.__version__} on fla chunk_simple_gla, {params:,} parameters, {torch.cuda.get_device_name()}'
+          f'; loss {"fla FusedLinearCrossEntropyLoss" if fused_ce is not None else "F.cross_entropy on materialised logits"}'
+          f'{"; layers torch.compile-d" if a.compile else ""}')
     print('| model | precision | T | B | tokens/step | step (median) | tokens/s | MFU | peak memory (torch) | loss |')
     print('|---|---|---|---|---|---|---|---|---|---|')
+    oom_at = None
     for run in a.runs.split(','):
         t, b = map(int, run.split('x'))
+        if oom_at is not None and a.stop_after_oom:
+            print(f'| {label} | bf16 autocast | {t} | {b} | not run: out of memory at T = {oom_at} already |', flush=True)
+            continue
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
         times, loss = [], float('nan')
@@ -112,10 +156,16 @@ def main():
                 loss = l.item()
             med = sorted(times)[len(times) // 2]
             tps = b * t / med
-            print(f'| tnl-385m (torch+fla) | bf16 autocast | {t} | {b} | {b * t:,} | {med * 1e3:.1f} ms | {tps:,.0f} | {6 * params * tps / PEAK * 100:.1f}% | '
+            print(f'| {label} | bf16 autocast | {t} | {b} | {b * t:,} | {med * 1e3:.1f} ms | {tps:,.0f} | {6 * params * tps / PEAK * 100:.1f}% | '
                   f'{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB | {loss:.3f} |', flush=True)
-        except torch.cuda.OutOfMemoryError as e:
-            print(f'| tnl-385m (torch+fla) | bf16 autocast | {t} | {b} | failed: out of memory |', flush=True)
+        except (torch.cuda.OutOfMemoryError, RuntimeError) as e:
+            if not out_of_memory(e):
+                raise
+            oom_at = t
+            print(f'| {label} | bf16 autocast | {t} | {b} | failed: out of memory (peak {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB) |',
+                  flush=True)
+            opt.zero_grad(set_to_none=True)
+            torch.cuda.empty_cache()
 
 
 if __name__ == '__main__':

@@ -35,7 +35,7 @@ import picocli.CommandLine.ParseResult;
 final class AvvpTrain {
     static final String TASK = "avvp-synthetic";
     private static final List<String> LANGUAGE_MODEL_ONLY = List.of("--shards", "--tokenizer", "--seq-len", "--val-fraction", "--eval-batches", "--mqar-vocab",
-            "--mqar-pairs", "--init", "--lrpe", "--lrpe-all", "--untied", "--cuda-graph", "--sp", "--dp", "--sp-algo", "--backend");
+            "--mqar-pairs", "--init", "--lrpe", "--lrpe-all", "--untied", "--cuda-graph", "--sp", "--dp", "--sp-algo", "--backend", "--seq-chunk", "--checkpoint-activations");
     /** The options that define a LEAP model (--label-embeddings aside, refused on resume). */
     private static final List<String> MODEL_DEFINING = List.of("--config", "--dim", "--layers", "--heads", "--set");
 

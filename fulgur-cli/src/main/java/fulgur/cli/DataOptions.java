@@ -101,6 +101,11 @@ final class DataOptions {
     }
 
     Prepared prepare(int batch, int seqLen, long seed) throws IOException {
+        return prepare(batch, seqLen, seed, 0);
+    }
+
+    /** The data; held-out sequences longer than {@code seqChunk} tokens are evaluated in chunks (0: whole). */
+    Prepared prepare(int batch, int seqLen, long seed, int seqChunk) throws IOException {
         validate();
         if (task != null) {
             Mqar mqar = new Mqar(Mqar.Config.of(mqarVocab, seqLen, mqarPairs));
@@ -128,17 +133,17 @@ final class DataOptions {
             valTokens = corpus.validation();
             what = data + ": " + corpus.size() + " tokens (" + trainTokens.size() + " train, " + valTokens.size() + " validation)";
         }
-        if (trainTokens.size() <= seqLen + 1) {
-            throw new IllegalArgumentException("training data has " + trainTokens.size() + " tokens, fewer than one sequence of " + (seqLen + 1));
+        if (trainTokens.size() <= seqLen + 1L) {
+            throw new IllegalArgumentException("training data has " + trainTokens.size() + " tokens, fewer than one sequence of " + (seqLen + 1L));
         }
         List<Batch> val = new ArrayList<>();
-        if (valTokens.size() > (long) batch * (seqLen + 1)) {
+        if (valTokens.size() > (long) batch * (seqLen + 1L)) {
             PackedSequenceSampler s = PackedSequenceSampler.sequential(valTokens, batch, seqLen);
             for (int i = 0; i < evalBatches && s.hasNext(); i++) {
                 val.add(s.next());
             }
         }
-        return new Prepared(tok, tok.vocabSize(), DataSources.packed(trainTokens, batch, seqLen, seed), val.isEmpty() ? null : Trainer.lossOn(val), what,
+        return new Prepared(tok, tok.vocabSize(), DataSources.packed(trainTokens, batch, seqLen, seed), val.isEmpty() ? null : Trainer.lossOn(val, seqChunk), what,
                 tokenizerFiles(), tokenizerSource());
     }
 

@@ -24,7 +24,7 @@ import java.util.List;
 final class DistTrain {
     private DistTrain() {}
 
-    static DistributedTrainer.Result run(DataOptions data, ModelOptions modelOpts, ParallelOptions par, TrainConfig cfg, Path out, boolean resume,
+    static DistributedTrainer.Result run(DataOptions data, ModelOptions modelOpts, ParallelOptions par, TrainConfig cfg, int seqChunk, Path out, boolean resume,
             boolean allowChanges, fulgur.tensor.DType precision) throws Exception {
         par.validate();
         int world = par.world();
@@ -41,7 +41,7 @@ final class DistTrain {
             data.tokenizerDefaultFrom = modelOpts.init;
             // all ranks are threads of this process: it holds the output directory for rank 0, which alone writes there
             try (DirectoryLock lock = DirectoryLock.acquire(out, "train", System.out::println)) {
-                DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
+                DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed(), seqChunk);
                 String mc = modelConfig(modelOpts, p, out, resume, cfg.seed());
                 System.out.println("data: " + p.description());
                 copyTokenizer(p, out);
@@ -60,7 +60,7 @@ final class DistTrain {
                             // split experts evaluate on every rank together
                             DistributedTrainer t = trainer(pg, par, model, cfg, shared.forRank(pg.rank()), pg.rank() == 0 || par.ep > 1 ? p.eval() : null, out,
                                     pg.rank() == 0 ? System.out : quiet, precision).allowChangedSettings(allowChanges)
-                                    .checkpointCompanions(p.tokenizerFiles());
+                                    .checkpointCompanions(p.tokenizerFiles()).sequenceChunk(seqChunk);
                             return (pg.rank() == 0 ? t.outputLock(lock) : t).run(resume);
                         }
                     });
@@ -86,7 +86,7 @@ final class DistTrain {
              TcpStore store = Rendezvous.join(env, timeout);
              NcclProcessGroup pg = NcclProcessGroup.create(store, env.rank(), env.worldSize(), env.localRank(), timeout)) {
             data.tokenizerDefaultFrom = modelOpts.init;
-            DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
+            DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed(), seqChunk);
             String mc = modelConfig(modelOpts, p, out, resume, cfg.seed());
             o.println("data: " + p.description());
             if (leader) {
@@ -106,7 +106,8 @@ final class DistTrain {
                 // split experts evaluate on every rank together
                 DistributedTrainer t = trainer(pg, par, model, cfg, GlobalBatches.own(p.train()), leader || par.ep > 1 ? p.eval() : null, out, o, precision)
                         .allowChangedSettings(allowChanges)
-                        .checkpointCompanions(p.tokenizerFiles());
+                        .checkpointCompanions(p.tokenizerFiles())
+                        .sequenceChunk(seqChunk);
                 r = (leader ? t.outputLock(lock) : t).run(resume);
             }
             Rendezvous.barrier(store, env, "train-done", timeout);

@@ -80,6 +80,7 @@ public final class TrainCommand implements Callable<Integer> {
         }
         modelOptions.given = ModelOptions.MODEL_DEFINING.stream().filter(given::hasMatchedOption).toList();
         fulgur.tensor.DType precision = trainOptions.mixedPrecision();
+        int seqChunk = trainOptions.sequenceChunk();
         if (trainOptions.cudaGraph && modelOptions.device().kind() != fulgur.tensor.Device.Kind.CUDA) {
             throw new IllegalArgumentException("--cuda-graph needs the model on a GPU (--device cuda), got --device " + modelOptions.device());
         }
@@ -87,9 +88,13 @@ public final class TrainCommand implements Callable<Integer> {
             if (trainOptions.cudaGraph) {
                 throw new IllegalArgumentException("--cuda-graph is not supported with --sp/--dp yet");
             }
-            return DistTrain.run(dataOptions, modelOptions, parallelOptions, cfg, out, resume, allowChanges, precision) != null ? 0 : 1;
+            if (trainOptions.checkpointActivations) {
+                throw new IllegalArgumentException("--checkpoint-activations is not supported with --sp/--dp yet");
+            }
+            return DistTrain.run(dataOptions, modelOptions, parallelOptions, cfg, seqChunk, out, resume, allowChanges, precision) != null ? 0 : 1;
         }
-        return run(dataOptions, modelOptions, cfg, out, resume, allowChanges, timeLimitMinutes, precision, trainOptions.cudaGraph) != null ? 0 : 1;
+        return run(dataOptions, modelOptions, cfg, out, resume, allowChanges, timeLimitMinutes, precision, trainOptions.cudaGraph, seqChunk,
+                trainOptions.checkpointActivations) != null ? 0 : 1;
     }
 
     /** The settings OUT/checkpoint was trained with (null for a checkpoint that did not record them). */
@@ -109,11 +114,16 @@ public final class TrainCommand implements Callable<Integer> {
 
     static Trainer.Result run(DataOptions data, ModelOptions modelOpts, TrainConfig cfg, Path out, boolean resume, boolean allowChanges, Double timeLimitMinutes,
             fulgur.tensor.DType precision, boolean cudaGraph) throws Exception {
+        return run(data, modelOpts, cfg, out, resume, allowChanges, timeLimitMinutes, precision, cudaGraph, 0, false);
+    }
+
+    static Trainer.Result run(DataOptions data, ModelOptions modelOpts, TrainConfig cfg, Path out, boolean resume, boolean allowChanges, Double timeLimitMinutes,
+            fulgur.tensor.DType precision, boolean cudaGraph, int seqChunk, boolean checkpointActivations) throws Exception {
         fulgur.tensor.Device device = modelOpts.device();
         data.tokenizerDefaultFrom = modelOpts.init;
         // taken before anything is written under OUT: a second run on the same directory stops here
         try (DirectoryLock lock = DirectoryLock.acquire(out, "train", System.out::println)) {
-            DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed());
+            DataOptions.Prepared p = data.prepare(cfg.batchSize(), cfg.seqLen(), cfg.seed(), seqChunk);
             String mc = resume ? modelOpts.resumed(out.resolve("checkpoint"), p.vocab(), cfg.seed(), modelOpts.given) : modelOpts.build(p.vocab(), cfg.seed());
             System.out.println("data: " + p.description());
             try (LanguageModel model = resume ? Architectures.forConfig(mc).build(mc, cfg.seed()) : modelOpts.create(mc, cfg.seed())) {
@@ -127,7 +137,11 @@ public final class TrainCommand implements Callable<Integer> {
                 }
                 RunReport report = new RunReport(System.out, "fulgur training loss");
                 Trainer trainer = new Trainer(model, cfg, p.train(), p.eval(), out, System.out).listener(report).precision(precision).cudaGraph(cudaGraph)
-                        .outputLock(lock).allowChangedSettings(allowChanges).checkpointCompanions(p.tokenizerFiles());
+                        .outputLock(lock).allowChangedSettings(allowChanges).checkpointCompanions(p.tokenizerFiles())
+                        .sequenceChunk(seqChunk).checkpointActivations(checkpointActivations);
+                if (checkpointActivations) {
+                    System.out.println("activation checkpointing: each layer keeps only its input and runs again in the backward");
+                }
                 if (cudaGraph) {
                     System.out.println("cuda graph: the training step is captured after the first step and replayed");
                 }

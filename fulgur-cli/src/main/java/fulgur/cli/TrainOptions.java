@@ -17,6 +17,15 @@ final class TrainOptions {
     @Option(names = "--seq-len", description = "Tokens per sequence. Default: 128.")
     Integer seqLen;
 
+    @Option(names = "--seq-chunk", description = "Walk each sequence in chunks of this many tokens through the whole model, carrying the layers' states"
+            + " from chunk to chunk: the whole sequence's loss and gradients with the memory of one chunk (one more forward of the layers)."
+            + " For sequences longer than fit at once, e.g. --seq-len 1048576 --seq-chunk 16384.")
+    Integer seqChunk;
+
+    @Option(names = "--checkpoint-activations", description = "Keep only each layer's input in the forward and run the layer again in the backward"
+            + " (whole-sequence steps: less memory, one more forward).")
+    boolean checkpointActivations;
+
     @Option(names = "--accumulation", defaultValue = "1", description = "Micro-batches per step (gradient accumulation). Default: ${DEFAULT-VALUE}.")
     int accumulation;
 
@@ -49,6 +58,24 @@ final class TrainOptions {
 
     @Option(names = "--cuda-graph", description = "Capture the training step as a CUDA graph after the first step and replay it (needs --device cuda; batches of one shape, no dropout).")
     boolean cudaGraph;
+
+    /** The sequence chunk in tokens, 0 for whole sequences; checks the long-sequence options against each other. */
+    int sequenceChunk() {
+        if (seqChunk == null) {
+            return 0;
+        }
+        if (seqChunk < 1) {
+            throw new IllegalArgumentException("--seq-chunk must be >= 1 token, got " + seqChunk);
+        }
+        if (checkpointActivations) {
+            throw new IllegalArgumentException("--checkpoint-activations applies to whole-sequence steps; with --seq-chunk only one chunk's activations"
+                    + " are held (use a longer chunk instead)");
+        }
+        if (cudaGraph) {
+            throw new IllegalArgumentException("--cuda-graph does not capture a step that walks sequences in chunks (--seq-chunk); use one or the other");
+        }
+        return seqChunk;
+    }
 
     /** The compute dtype for mixed precision, or null for plain f32. */
     fulgur.tensor.DType mixedPrecision() {

@@ -105,23 +105,52 @@ public final class Autograd {
      * {@code keep} (forward tensors the caller reads afterwards, e.g. the unscaled loss).
      */
     public static void backward(Tensor root, Tensor seed, java.util.function.Consumer<Tensor> onLeafGrad, Free free, Tensor... keep) {
-        if (!root.requiresGrad()) {
-            throw new IllegalStateException("backward: " + root.describe() + " does not require gradients (no input of its graph does)");
+        backward(List.of(root), java.util.Collections.singletonList(seed), onLeafGrad, free, keep);
+    }
+
+    /**
+     * One backward pass from several outputs at once, each with its seed gradient (null: ones, for a scalar): the
+     * gradient of Σ_i ⟨seed_i, root_i⟩. Every root must require gradients. A long sequence trained in chunks runs it
+     * from a chunk's loss and the final states whose gradients the next chunk gave back.
+     */
+    public static void backward(List<Tensor> roots, List<Tensor> seeds, java.util.function.Consumer<Tensor> onLeafGrad, Free free, Tensor... keep) {
+        if (roots.isEmpty() || roots.size() != seeds.size()) {
+            throw new IllegalArgumentException("backward: " + roots.size() + " outputs and " + seeds.size() + " seeds (expected as many, at least one)");
         }
-        if (seed != null && !root.sameShape(seed)) {
-            throw new IllegalArgumentException("backward: seed shape " + Shape.str(seed.shape()) + " differs from output " + root.describe());
+        List<Tensor> kept = new ArrayList<>(List.of(keep));
+        List<Tensor> filledSeeds = new ArrayList<>(roots.size());
+        for (int i = 0; i < roots.size(); i++) {
+            Tensor root = roots.get(i);
+            Tensor seed = seeds.get(i);
+            if (!root.requiresGrad()) {
+                throw new IllegalStateException("backward: " + root.describe() + " does not require gradients (no input of its graph does)");
+            }
+            if (seed != null && !root.sameShape(seed)) {
+                throw new IllegalArgumentException("backward: seed shape " + Shape.str(seed.shape()) + " differs from output " + root.describe());
+            }
+            if (seed == null && root.numel() != 1) {
+                throw new IllegalArgumentException("backward: implicit seed needs a scalar output, got " + root.describe() + "; pass a seed gradient");
+            }
+            if (i > 0) {
+                kept.add(root);
+                if (seed != null) {
+                    kept.add(seed);
+                }
+            }
         }
-        if (seed == null && root.numel() != 1) {
-            throw new IllegalArgumentException("backward: implicit seed needs a scalar output, got " + root.describe() + "; pass a seed gradient");
-        }
-        List<Tensor> order = topologicalOrder(root);
-        Liveness live = free == Free.NOTHING ? Liveness.none() : Liveness.of(Scope.current(), root, seed, keep, order, free == Free.GRADIENTS_AND_ACTIVATIONS);
-        if (seed == null) {
-            seed = Tensor.full(root.dtype().computeType(), root.device(), 1.0, root.shape());
+        List<Tensor> order = topologicalOrder(roots);
+        Liveness live = free == Free.NOTHING ? Liveness.none()
+                : Liveness.of(Scope.current(), roots.get(0), seeds.get(0), kept.toArray(Tensor[]::new), order, free == Free.GRADIENTS_AND_ACTIVATIONS);
+        for (int i = 0; i < roots.size(); i++) {
+            Tensor root = roots.get(i);
+            Tensor seed = seeds.get(i);
+            filledSeeds.add(seed != null ? seed : Tensor.full(root.dtype().computeType(), root.device(), 1.0, root.shape()));
         }
         Map<Tensor, GradSum> grads = new IdentityHashMap<>();
         try (GradMode.Guard ignored = GradMode.noGrad()) {
-            GradSum.add(grads, root, seed, live);
+            for (int i = 0; i < roots.size(); i++) {
+                GradSum.add(grads, roots.get(i), filledSeeds.get(i), live);
+            }
             for (Tensor t : order) {
                 GradSum sum = grads.remove(t);
                 Node node = Node.of(t);
@@ -200,13 +229,24 @@ public final class Autograd {
         }
     }
 
-    /** Tensors reachable from root, each after every tensor that depends on it. */
-    private static List<Tensor> topologicalOrder(Tensor root) {
+    /** Tensors reachable from the roots, each after every tensor that depends on it (reversed depth-first post-order). */
+    private static List<Tensor> topologicalOrder(List<Tensor> roots) {
         List<Tensor> post = new ArrayList<>();
         Map<Tensor, Boolean> visited = new IdentityHashMap<>();
         ArrayDeque<Object[]> stack = new ArrayDeque<>();
-        stack.push(new Object[] {root, 0});
-        visited.put(root, true);
+        for (Tensor root : roots) {
+            if (visited.containsKey(root)) {
+                continue;
+            }
+            stack.push(new Object[] {root, 0});
+            visited.put(root, true);
+            walk(stack, visited, post);
+        }
+        java.util.Collections.reverse(post);
+        return post;
+    }
+
+    private static void walk(ArrayDeque<Object[]> stack, Map<Tensor, Boolean> visited, List<Tensor> post) {
         while (!stack.isEmpty()) {
             Object[] frame = stack.peek();
             Tensor t = (Tensor) frame[0];
@@ -225,7 +265,5 @@ public final class Autograd {
                 post.add(t);
             }
         }
-        java.util.Collections.reverse(post);
-        return post;
     }
 }

@@ -16,19 +16,38 @@ public final class GradMode {
     /** A guard that disables gradient recording until closed. */
     public static Guard noGrad() {
         DISABLED.get()[0]++;
-        return new Guard();
+        return new Guard(-1);
+    }
+
+    /**
+     * A guard that enables gradient recording until closed, whatever encloses it: a backward function that runs a
+     * forward again to differentiate it (activation recomputation) records inside the engine's no-grad pass.
+     */
+    public static Guard enable() {
+        int[] d = DISABLED.get();
+        int before = d[0];
+        d[0] = 0;
+        return new Guard(before);
     }
 
     public static final class Guard implements AutoCloseable {
+        /** The count to restore (an {@link #enable} guard), or -1 to undo one {@link #noGrad}. */
+        private final int restore;
         private boolean closed;
 
-        private Guard() {}
+        private Guard(int restore) {
+            this.restore = restore;
+        }
 
         @Override
         public void close() {
             if (!closed) {
                 closed = true;
-                DISABLED.get()[0]--;
+                if (restore < 0) {
+                    DISABLED.get()[0]--;
+                } else {
+                    DISABLED.get()[0] = restore;
+                }
             }
         }
     }

@@ -95,6 +95,11 @@ final class Liveness {
         LEAF_GRADS.add(buffer.storage());
     }
 
+    /** A leaf gradient a nested pass made that the enclosing pass uses as an ordinary gradient ({@link Recompute}). */
+    static void unmarkLeafGrad(Tensor buffer) {
+        LEAF_GRADS.remove(buffer.storage());
+    }
+
     /** A pending gradient sum now refers to g. */
     void hold(Tensor g) {
         if (scope != null) {

@@ -24,6 +24,9 @@ import java.util.SplittableRandom;
  */
 public final class PackedSequenceSampler implements Iterator<Batch> {
 
+    /** The most tokens one batch holds (its inputs and targets are Java arrays). */
+    public static final long MAX_BATCH_TOKENS = Integer.MAX_VALUE - 8;
+
     /** How windows are chosen. */
     public enum Mode {
         RANDOM, SEQUENTIAL
@@ -70,6 +73,10 @@ public final class PackedSequenceSampler implements Iterator<Batch> {
         }
         if (worldSize <= 0 || rank < 0 || rank >= worldSize) {
             throw new IllegalArgumentException("need 0 <= rank < worldSize, got rank=" + rank + ", worldSize=" + worldSize);
+        }
+        if ((long) batch * seqLen > MAX_BATCH_TOKENS) {
+            throw new IllegalArgumentException("a batch of " + batch + " sequences of " + seqLen + " tokens is " + (long) batch * seqLen
+                    + " tokens, more than one batch holds (" + MAX_BATCH_TOKENS + "); use fewer sequences per batch");
         }
         long n = tokens.size();
         if (n < seqLen + 1L) {
@@ -139,7 +146,6 @@ public final class PackedSequenceSampler implements Iterator<Batch> {
     public Batch next() {
         int[] inputs = new int[batch * seqLen];
         int[] targets = new int[batch * seqLen];
-        int[] window = new int[seqLen + 1];
         SplittableRandom rng = mode == Mode.RANDOM ? new SplittableRandom(Seeds.derive(seed, step, rank)) : null;
         long maxStart = tokens.size() - seqLen; // exclusive bound of window starts
         long base = 0;
@@ -149,9 +155,9 @@ public final class PackedSequenceSampler implements Iterator<Batch> {
         }
         for (int b = 0; b < batch; b++) {
             long start = rng != null ? rng.nextLong(maxStart) : base + (long) b * seqLen;
-            tokens.read(start, window, 0, seqLen + 1);
-            System.arraycopy(window, 0, inputs, b * seqLen, seqLen);
-            System.arraycopy(window, 1, targets, b * seqLen, seqLen);
+            // inputs [start, start + T), targets one further: no window of T + 1 (which would not fit an int at T = 2³¹ − 1)
+            tokens.read(start, inputs, b * seqLen, seqLen);
+            tokens.read(start + 1, targets, b * seqLen, seqLen);
         }
         step++;
         return new Batch(batch, seqLen, inputs, targets);
@@ -184,13 +190,11 @@ public final class PackedSequenceSampler implements Iterator<Batch> {
                     throw new NoSuchElementException();
                 }
                 int rows = (int) Math.min(batch, windows - next);
-                int[] inputs = new int[rows * seqLen];
+                int[] inputs = new int[Math.multiplyExact(rows, seqLen)];
                 int[] targets = new int[rows * seqLen];
-                int[] window = new int[seqLen + 1];
                 for (int b = 0; b < rows; b++) {
-                    tokens.read((next + b) * seqLen, window, 0, seqLen + 1);
-                    System.arraycopy(window, 0, inputs, b * seqLen, seqLen);
-                    System.arraycopy(window, 1, targets, b * seqLen, seqLen);
+                    tokens.read((next + b) * seqLen, inputs, b * seqLen, seqLen);
+                    tokens.read((next + b) * seqLen + 1, targets, b * seqLen, seqLen);
                 }
                 next += rows;
                 return new Batch(rows, seqLen, inputs, targets);

@@ -141,7 +141,7 @@ public final class MoeFeedForward extends Module {
      * layer at E/k times the products.
      */
     public Tensor forward(Tensor x) {
-        return forward(x, null);
+        return forward(x, (Tensor) null);
     }
 
     /**
@@ -150,6 +150,19 @@ public final class MoeFeedForward extends Module {
      * the caller's. Null routes by the gate.
      */
     public Tensor forward(Tensor x, Tensor routerLogits) {
+        return forward(x, routerLogits, null, 0);
+    }
+
+    /**
+     * {@link #forward(Tensor)} for one call of several over a longer sequence: while {@code totals} counts, this call's
+     * routing is added to it as layer {@code layerIndex}'s; once fixed, the auxiliary loss is this call's share of the
+     * whole sequence's ({@link RoutingTotals}). Null totals: the call is the whole sequence.
+     */
+    public Tensor forward(Tensor x, RoutingTotals totals, int layerIndex) {
+        return forward(x, null, totals, layerIndex);
+    }
+
+    private Tensor forward(Tensor x, Tensor routerLogits, RoutingTotals totals, int layerIndex) {
         x.checkAlive("MoeFeedForward");
         if (x.ndim() < 1 || x.size(x.ndim() - 1) != dim || !x.dtype().isFloating()) {
             throw new IllegalArgumentException("MoeFeedForward: x must be a floating tensor [..., " + dim + "], got " + x.describe());
@@ -168,6 +181,9 @@ public final class MoeFeedForward extends Module {
         if (n == 0) {
             lastCounts = new int[e];
             lastDeviceCounts = null;
+            if (totals != null && !totals.isFixed()) {
+                totals.count(layerIndex, lastCounts, 0);
+            }
             lastAuxLoss = Tensor.zeros(x.dtype(), x.device());
             return Tensor.zeros(x.dtype(), x.device(), shape);
         }
@@ -217,8 +233,17 @@ public final class MoeFeedForward extends Module {
                 lastDeviceCounts = null;
             }
         }
+        double share = 1;
+        if (totals != null) {
+            if (totals.isFixed()) { // the whole sequence's fractions; this call adds its share of the whole loss
+                fraction = Tensor.of(softmax.dtype(), totals.fractions(layerIndex), e).to(x.device());
+                share = (double) n / totals.tokens(layerIndex);
+            } else {
+                totals.count(layerIndex, tokensPerExpert(), n);
+            }
+        }
         Tensor meanProb = Reductions.mean(softmax, new int[] {0}, false); // [E]
-        lastAuxLoss = Elementwise.mulScalar(Reductions.sum(Elementwise.mul(fraction, meanProb)), routing.auxLossCoef() * e);
+        lastAuxLoss = Elementwise.mulScalar(Reductions.sum(Elementwise.mul(fraction, meanProb)), routing.auxLossCoef() * e * share);
         lastLogits = logits;
         return Views.reshape(out, shape);
     }

@@ -41,6 +41,33 @@ public interface CausalLM {
         throw new UnsupportedOperationException(getClass().getSimpleName() + " does not support sequence parallelism");
     }
 
+    /**
+     * Runs the layers over the tokens of one chunk of a longer sequence, leaving the layers' final states in
+     * {@code shard.carry()}: no logits, no loss. The first, state-only pass of a sequence trained in chunks
+     * ({@link #carriesStates()}).
+     */
+    default void advanceStates(Tensor inputs, SequenceShard shard) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " does not carry states from one chunk of a sequence to the next");
+    }
+
+    /**
+     * Whether {@link #loss(Tensor, Tensor, SequenceShard)} and {@link #advanceStates} honour a shard's
+     * {@link StateCarry}: then a long sequence trains a chunk at a time, with the loss and gradients of the whole.
+     */
+    default boolean carriesStates() {
+        return false;
+    }
+
+    /**
+     * Activation checkpointing: the forward keeps only each layer's input, and the backward runs each layer's forward
+     * again before its backward (same gradients, one more forward, memory of one layer's activations instead of all).
+     */
+    default void checkpointActivations(boolean on) {
+        if (on) {
+            throw new UnsupportedOperationException(getClass().getSimpleName() + " does not support activation checkpointing");
+        }
+    }
+
     DecodeCache newCache();
 
     /**

@@ -1,5 +1,7 @@
 package fulgur.models;
 
+import fulgur.autograd.GradMode;
+import fulgur.autograd.Recompute;
 import fulgur.nn.Linear;
 import fulgur.nn.Module;
 import fulgur.ops.LinearAlgebra;
@@ -15,6 +17,7 @@ import fulgur.tensor.Tensor;
  * [tokens, vocab] logits never exist during training. Subclasses add their layers, cache type and config.
  */
 public abstract class DecoderLm extends Module implements LanguageModel {
+    private boolean checkpointing;
 
     /**
      * Token ids [B, T] → the final-normalised hidden states [B, T, width]. {@code cache} is null or this model's
@@ -92,8 +95,54 @@ public abstract class DecoderLm extends Module implements LanguageModel {
         }
         Tensor ce = Losses.linearCrossEntropy(hidden(checkIds(inputs), null, shard), outputWeight(), targets, Losses.IGNORE_INDEX, 0,
                 Losses.linearCrossEntropyChunk(vocabSize()));
+        Tensor weight = shard.carry() == null ? null : shard.carry().lossWeight();
+        if (weight != null) { // a chunk's share of the whole sequence's mean
+            ce = ce.mul(weight.dtype() == ce.dtype() ? weight : weight.to(ce.dtype()));
+        }
         Tensor aux = auxiliaryLoss();
         return aux == null ? ce : ce.add(aux);
+    }
+
+    @Override
+    public void advanceStates(Tensor inputs, SequenceShard shard) {
+        if (shard.carry() == null) {
+            throw new IllegalArgumentException(getClass().getSimpleName() + ".advanceStates: the shard has no state carry to leave the states in");
+        }
+        hidden(checkIds(inputs), null, shard);
+    }
+
+    /** Every model of the zoo carries its layers' states from one chunk of a sequence to the next. */
+    @Override
+    public boolean carriesStates() {
+        return true;
+    }
+
+    @Override
+    public void checkpointActivations(boolean on) {
+        this.checkpointing = on;
+    }
+
+    /**
+     * The forward of one layer ({@code owner}, whose parameters it reads) on x: checkpointed ({@link Recompute}) when
+     * activation checkpointing is on, gradients are recorded and the call covers a whole sequence on this device
+     * without a cache; a plain call otherwise.
+     */
+    protected final Tensor layer(java.util.function.UnaryOperator<Tensor> layer, Tensor x, DecodeCache cache, SequenceShard shard, Module owner) {
+        return layerWithOutputs(y -> new Tensor[] {layer.apply(y)}, x, cache, shard, owner)[0];
+    }
+
+    /** {@link #layer} for a layer with further outputs after the hidden states (e.g. a router's auxiliary loss). */
+    protected final Tensor[] layerWithOutputs(java.util.function.Function<Tensor, Tensor[]> layer, Tensor x, DecodeCache cache, SequenceShard shard,
+            Module owner) {
+        if (!checkpointing || cache != null || !shard.isWhole() || !GradMode.isEnabled()) {
+            return layer.apply(x);
+        }
+        return Recompute.apply(layer, x, owner.parameters().stream().map(fulgur.nn.Parameter::value).toList());
+    }
+
+    /** Whether a forward with this cache and shard runs its layers checkpointed (keeping none of their intermediate tensors). */
+    protected final boolean checkpointing(DecodeCache cache, SequenceShard shard) {
+        return checkpointing && cache == null && shard.isWhole() && GradMode.isEnabled();
     }
 
     private Tensor checkIds(Tensor ids) {
@@ -103,9 +152,9 @@ public abstract class DecoderLm extends Module implements LanguageModel {
         return ids;
     }
 
-    /** For models without sequence parallelism: the whole sequence only. */
-    protected final void requireWhole(SequenceShard shard) {
-        if (!shard.isWhole()) {
+    /** For models without sequence parallelism: one device (a chunk with carried states is fine). */
+    protected final void requireLocal(SequenceShard shard) {
+        if (!shard.isLocal()) {
             throw new UnsupportedOperationException(getClass().getSimpleName() + " does not support sequence parallelism");
         }
     }

@@ -5,8 +5,8 @@ import fulgur.ops.lightning.LightningAttentionOp;
 
 /**
  * How a hybrid model's attention layer attends on this forward: through its slot of the {@link HybridCache} when
- * decoding (the whole sequence only), through the {@link SequenceShard}'s ops otherwise. The shared layers of
- * {@code fulgur.layers} take the op; the models pick it here.
+ * decoding (the whole sequence only), through the {@link SequenceShard}'s ops otherwise (from its carried states, for a
+ * chunk of a longer sequence). The shared layers of {@code fulgur.layers} take the op; the models pick it here.
  */
 public final class LayerAttention {
     private LayerAttention() {}
@@ -21,7 +21,7 @@ public final class LayerAttention {
     public static SoftmaxAttentionOp softmax(HybridCache cache, int layer, SequenceShard shard) {
         check(cache, shard);
         if (cache == null) {
-            return shard.softmax();
+            return shard.softmax(layer);
         }
         var kv = cache.kv(layer);
         return (q, k, v, scale, causal) -> kv.attend(q, k, v, scale);
@@ -30,7 +30,7 @@ public final class LayerAttention {
     /** Linear attention of layer {@code layer}: continue and advance its recurrent state, or the shard's op. */
     public static LightningAttentionOp linear(HybridCache cache, int layer, SequenceShard shard) {
         check(cache, shard);
-        return cache == null ? shard.lightning() : cache.linear(layer)::attend;
+        return cache == null ? shard.lightning(layer) : cache.linear(layer)::attend;
     }
 
     private static void check(HybridCache cache, SequenceShard shard) {

@@ -37,6 +37,8 @@ public final class TrainStep implements AutoCloseable {
     private final int accumulation;
     private final boolean graph;
     private final DeviceRuntime backend;
+    private final ChunkedStep chunked;
+    private long growingStateBytes = -1;
     private Scope buffers = Scope.detached("train step");
     private Tensor[] inputs;
     private Tensor[] targets;
@@ -49,6 +51,14 @@ public final class TrainStep implements AutoCloseable {
      * over the model's (or the masters') parameters, clipping at {@code gradClip} (0: none).
      */
     public TrainStep(CausalLM model, MixedPrecision mp, AdamW opt, double gradClip, int accumulation, boolean graph) {
+        this(model, mp, opt, gradClip, accumulation, graph, 0);
+    }
+
+    /**
+     * A step that walks sequences longer than {@code seqChunk} tokens in chunks of that many ({@link ChunkedStep}: the
+     * same loss and gradients, memory of one chunk); 0 for whole sequences.
+     */
+    public TrainStep(CausalLM model, MixedPrecision mp, AdamW opt, double gradClip, int accumulation, boolean graph, int seqChunk) {
         this.model = model;
         this.mp = mp;
         this.opt = opt;
@@ -60,6 +70,21 @@ public final class TrainStep implements AutoCloseable {
         if (graph && device.kind() != Device.Kind.CUDA) {
             throw new IllegalArgumentException("a captured training step (--cuda-graph) needs the model on a cuda device; it is on " + device);
         }
+        if (seqChunk < 0) {
+            throw new IllegalArgumentException("the sequence chunk must be >= 1 token (0: whole sequences), got " + seqChunk);
+        }
+        if (graph && seqChunk > 0) {
+            throw new IllegalArgumentException("a captured training step (--cuda-graph) does not walk sequences in chunks (--seq-chunk); use one or the other");
+        }
+        this.chunked = seqChunk > 0 ? new ChunkedStep(model, seqChunk) : null;
+    }
+
+    /**
+     * Bytes of keys and values a chunked step carried at its end (softmax layers of hybrid models; they grow with the
+     * sequence); 0 for a purely recurrent model, -1 before a chunked step ran.
+     */
+    public long growingStateBytes() {
+        return growingStateBytes;
     }
 
     /** Runs one step on {@code micro} (one batch per micro-step) with learning rate {@code lr}. */
@@ -96,6 +121,14 @@ public final class TrainStep implements AutoCloseable {
             mp.zeroGrad();
         }
         for (int m = 0; m < accumulation; m++) {
+            if (chunked != null && inputs[m].size(1) > chunked.chunk()) {
+                try (Scope s = Scope.open("step")) {
+                    ChunkedStep.Result r = chunked.run(inputs[m], targets[m], 1.0 / accumulation);
+                    Views.narrow(losses, 0, m, 1).copyFrom(r.loss().reshape(1));
+                    growingStateBytes = r.growingStateBytes();
+                }
+                continue;
+            }
             try (Scope s = Scope.open("step")) {
                 Tensor loss = model.loss(inputs[m], targets[m]);
                 Tensor scaled = accumulation == 1 ? loss : loss.mul(1.0 / accumulation);
@@ -134,7 +167,7 @@ public final class TrainStep implements AutoCloseable {
                 targets = new Tensor[accumulation];
                 for (int m = 0; m < accumulation; m++) {
                     inputs[m] = Tensor.empty(DType.I32, device, shape);
-                    targets[m] = Tensor.empty(DType.I32, device, shape[0] * shape[1]);
+                    targets[m] = Tensor.empty(DType.I32, device, tokens(shape));
                 }
                 losses = Tensor.zeros(DType.F64, device, accumulation + 1);
                 return null;
@@ -148,9 +181,19 @@ public final class TrainStep implements AutoCloseable {
                             + shape[0] + ", " + shape[1] + "]");
                 }
                 inputs[m].copyFrom(Tensor.ofInts(b.inputs(), shape));
-                targets[m].copyFrom(Tensor.ofInts(b.targets(), shape[0] * shape[1]));
+                targets[m].copyFrom(Tensor.ofInts(b.targets(), tokens(shape)));
             }
         }
+    }
+
+    /** B·T, which a flat target tensor must be able to index. */
+    private static int tokens(int[] shape) {
+        long n = (long) shape[0] * shape[1];
+        if (n > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("train step: a batch of " + shape[0] + " × " + shape[1] + " = " + n + " tokens is more than one tensor holds ("
+                    + Integer.MAX_VALUE + "); use fewer sequences per micro-batch");
+        }
+        return (int) n;
     }
 
     private void closeBuffers() {

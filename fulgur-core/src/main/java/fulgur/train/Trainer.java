@@ -41,6 +41,8 @@ public final class Trainer {
     private long stopAfter = Long.MAX_VALUE;
     private double timeLimitSeconds = Double.POSITIVE_INFINITY;
     private boolean cudaGraph;
+    private int seqChunk;
+    private boolean checkpointActivations;
     private java.util.List<Path> companions = java.util.List.of();
     private boolean allowChangedSettings;
     private fulgur.io.DirectoryLock heldLock;
@@ -94,6 +96,24 @@ public final class Trainer {
         return this;
     }
 
+    /**
+     * Walks each training sequence in chunks of {@code tokens} tokens ({@link ChunkedStep}: the whole sequence's loss and
+     * gradients, the memory of one chunk, one more forward of the layers); 0 (the default) trains whole sequences.
+     */
+    public Trainer sequenceChunk(int tokens) {
+        if (tokens < 0) {
+            throw new IllegalArgumentException("the sequence chunk must be >= 1 token (0: whole sequences), got " + tokens);
+        }
+        this.seqChunk = tokens;
+        return this;
+    }
+
+    /** Activation checkpointing per layer for whole-sequence steps (the backward runs each layer's forward again). */
+    public Trainer checkpointActivations(boolean on) {
+        this.checkpointActivations = on;
+        return this;
+    }
+
     /** Ends the run (evaluating and checkpointing as at the last step) once this much wall time has passed. */
     public Trainer timeLimit(double seconds) {
         if (!(seconds > 0)) {
@@ -139,6 +159,10 @@ public final class Trainer {
     }
 
     private Result runChecked(boolean resume) throws IOException {
+        if (checkpointActivations && seqChunk > 0) {
+            throw new IllegalArgumentException("activation checkpointing applies to whole-sequence steps; a sequence walked in chunks holds one chunk's"
+                    + " activations anyway (use a longer chunk instead)");
+        }
         Files.createDirectories(outDir);
         LrSchedule schedule = cfg.lrSchedule();
         long step = 0;
@@ -167,7 +191,13 @@ public final class Trainer {
         long startTokens = tokens;
         long lastSaved = step;
         listener.runStarted(new TrainingListener.Start(outDir, step, cfg.steps(), tokens, resume));
-        try (TrainStep trainStep = new TrainStep(model, mp, opt, cfg.gradClip(), cfg.accumulation(), cudaGraph)) {
+        if (seqChunk > 0 && cfg.seqLen() > seqChunk) {
+            listener.message(String.format("sequence chunks: %,d tokens per sequence in %d chunks of %,d (one more forward of the layers; memory of one chunk)",
+                    cfg.seqLen(), new ChunkPlan(cfg.seqLen(), seqChunk).count(), seqChunk));
+        }
+        model.checkpointActivations(checkpointActivations);
+        boolean warnedGrowth = false;
+        try (TrainStep trainStep = new TrainStep(model, mp, opt, cfg.gradClip(), cfg.accumulation(), cudaGraph, seqChunk)) {
             while (step < cfg.steps() && step < stopAfter) {
                 double lr = schedule.lr(step);
                 List<Batch> micro = new java.util.ArrayList<>(cfg.accumulation());
@@ -177,6 +207,12 @@ public final class Trainer {
                 long stepStart = System.nanoTime();
                 TrainStep.Outcome outcome = trainStep.run(micro, lr);
                 double stepSeconds = (System.nanoTime() - stepStart) / 1e9;
+                if (!warnedGrowth && trainStep.growingStateBytes() > 0) {
+                    warnedGrowth = true;
+                    listener.message(String.format("warning: the softmax-attention layers keep the keys and values of every earlier chunk (%,d bytes per"
+                            + " sequence of %,d tokens): their memory grows with the sequence; only the recurrent layers' is fixed",
+                            trainStep.growingStateBytes(), cfg.seqLen()));
+                }
                 double gradNorm = outcome.gradNorm();
                 step++;
                 tokens += tokensPerStep;
@@ -204,6 +240,7 @@ public final class Trainer {
                 }
             }
         }
+        model.checkpointActivations(false);
         double elapsed = (System.nanoTime() - startNanos) / 1e9;
         double tps = (tokens - startTokens) / Math.max(elapsed, 1e-9);
         listener.runFinished(step);
@@ -246,12 +283,19 @@ public final class Trainer {
 
     /** Mean loss over a fixed list of held-out batches. */
     public static Evaluator lossOn(List<Batch> batches) {
+        return lossOn(batches, 0);
+    }
+
+    /** Mean loss over held-out batches, sequences longer than {@code seqChunk} walked in chunks (0: whole). */
+    public static Evaluator lossOn(List<Batch> batches, int seqChunk) {
         return m -> {
             double sum = 0;
             for (Batch b : batches) {
                 try (Scope s = Scope.open()) {
                     fulgur.tensor.Device d = m.module().device();
-                    sum += m.loss(Tensor.ofInts(b.inputs(), b.batch(), b.seqLen()).to(d), Tensor.ofInts(b.targets(), b.batch() * b.seqLen()).to(d)).item();
+                    Tensor in = Tensor.ofInts(b.inputs(), b.batch(), b.seqLen()).to(d);
+                    Tensor tg = Tensor.ofInts(b.targets(), b.batch(), b.seqLen()).to(d);
+                    sum += (seqChunk > 0 && b.seqLen() > seqChunk ? new ChunkedStep(m, seqChunk).loss(in, tg) : m.loss(in, tg.reshape(-1))).item();
                 }
             }
             return Map.of("loss", sum / Math.max(1, batches.size()));

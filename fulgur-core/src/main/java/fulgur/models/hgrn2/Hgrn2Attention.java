@@ -20,6 +20,8 @@ import fulgur.tensor.Tensor;
  * output's mean square is small (~1e-4 at initialisation), so the difference shows in the logits.
  */
 final class Hgrn2Attention extends Module {
+    /** The carried part: the GLA state [B, H, expand, expand]. */
+    static final String GLA_STATE = "gla";
     /** The epsilon fla's fused rms_norm_linear applies to HGRN2's output norm (its default; the layer passes none). */
     static final double G_NORM_EPS = 1e-5;
 
@@ -44,11 +46,16 @@ final class Hgrn2Attention extends Module {
         o = child("o_proj", Hgrn2Model.linear(d, d, rng, c.initializerRange()));
     }
 
+    Tensor forward(Tensor x, Tensor lowerBound, fulgur.models.RecurrentStateCache.Layer cache) {
+        return forward(x, lowerBound, cache, null, 0);
+    }
+
     /**
      * x [B, T, D] → [B, T, D]. {@code lowerBound} is this layer's β [D] (null for layer 0 or without lower bounds).
-     * With a cache, continues from its state and leaves the new one there.
+     * With a cache, continues from its state and leaves the new one there; with a carry (a chunk of a longer
+     * sequence), from the carried state, leaving the new one in the carry.
      */
-    Tensor forward(Tensor x, Tensor lowerBound, fulgur.models.RecurrentStateCache.Layer cache) {
+    Tensor forward(Tensor x, Tensor lowerBound, fulgur.models.RecurrentStateCache.Layer cache, fulgur.models.StateCarry carry, int layer) {
         int b = x.size(0);
         int t = x.size(1);
         Tensor qq = Activations.silu(q.forward(x));
@@ -60,7 +67,11 @@ final class Hgrn2Attention extends Module {
         int[] hs = {b, t, heads, expand};
         Tensor qh = Views.reshape(qq, hs), kh = Views.reshape(k, hs), gh = Views.reshape(g, hs), vh = Views.reshape(v, hs);
         Tensor out;
-        if (cache == null) {
+        if (cache == null && carry != null) {
+            Gla.Result r = Gla.chunked(qh, kh, vh, gh, scale, carry.initial(layer, GLA_STATE), true, Gla.DEFAULT_CHUNK);
+            out = r.output();
+            carry.carry(layer, GLA_STATE, r.finalState());
+        } else if (cache == null) {
             out = Gla.attention(qh, kh, vh, gh, scale);
         } else {
             Gla.Result r = cache.recurrent(t)

@@ -23,8 +23,8 @@ final class Hgrn2Block extends Module {
                 Hgrn2Model.linear(c.mlpSize(), c.hiddenSize(), rng, c.initializerRange())));
     }
 
-    Tensor forward(Tensor x, Tensor lowerBound, fulgur.models.RecurrentStateCache.Layer cache) {
-        Tensor h = Elementwise.add(x, attn.forward(attnNorm.forward(x), lowerBound, cache));
+    Tensor forward(Tensor x, Tensor lowerBound, fulgur.models.RecurrentStateCache.Layer cache, fulgur.models.StateCarry carry, int layer) {
+        Tensor h = Elementwise.add(x, attn.forward(attnNorm.forward(x), lowerBound, cache, carry, layer));
         return Elementwise.add(h, mlp.forward(mlpNorm.forward(h)));
     }
 }

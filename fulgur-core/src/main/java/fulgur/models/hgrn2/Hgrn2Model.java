@@ -100,15 +100,35 @@ public final class Hgrn2Model extends fulgur.models.DecoderLm {
     /** With a cache: continues decoding from it (prefill when empty) and advances it. */
     @Override
     protected Tensor hidden(Tensor ids, DecodeCache dc, SequenceShard shard) {
-        requireWhole(shard);
+        requireLocal(shard);
         Hgrn2Cache cache = (Hgrn2Cache) dc;
         Tensor x = core.embeddings.forward(ids);
         Tensor beta = lowerBounds();
         for (int l = 0; l < core.layers.size(); l++) {
             Tensor lb = beta == null || l == 0 ? null : Views.select(beta, 0, l);
-            x = core.layers.get(l).forward(x, lb, cache == null ? null : cache.layer(l));
+            Hgrn2Block block = core.layers.get(l);
+            fulgur.models.RecurrentStateCache.Layer lc = cache == null ? null : cache.layer(l);
+            int index = l;
+            if (lb == null) {
+                x = layer(y -> block.forward(y, null, lc, shard.carry(), index), x, cache, shard, block);
+            } else {
+                // β_l comes from the model's Γ, outside the block: checkpointed, the block forms it again with Γ among its inputs
+                x = layerWithLowerBound(block, x, lb, lc, shard, index, cache);
+            }
         }
         return core.norm.forward(x);
+    }
+
+    /** A layer that reads this model's lower bound β_l besides x: checkpointed with Γ among its parameters. */
+    private Tensor layerWithLowerBound(Hgrn2Block block, Tensor x, Tensor lb, fulgur.models.RecurrentStateCache.Layer lc, SequenceShard shard, int index,
+            DecodeCache cache) {
+        if (!checkpointing(cache, shard)) {
+            return block.forward(x, lb, lc, shard.carry(), index);
+        }
+        java.util.List<Tensor> params = new java.util.ArrayList<>(block.parameters().stream().map(fulgur.nn.Parameter::value).toList());
+        params.add(core.lowerBounds.value());
+        return fulgur.autograd.Recompute.apply(y -> new Tensor[] {block.forward(y, Views.select(lowerBounds(), 0, index), lc, shard.carry(), index)}, x,
+                params)[0];
     }
 
     @Override

@@ -104,17 +104,31 @@ public final class LcsmModel extends fulgur.models.DecoderLm {
         return lmHead != null ? lmHead.weight().value() : core.embedTokens.weight().value();
     }
 
-    /** With a cache: continues decoding from it (prefill when empty) and advances it. */
+    /** The carried part of each layer: the memory m [B, k, d]. */
+    static final String MEMORY = "memory";
+
+    /**
+     * With a cache: continues decoding from it (prefill when empty) and advances it; with a carry (a chunk of a longer
+     * sequence), continues from the carried memories and leaves the new ones there.
+     */
     @Override
     protected Tensor hidden(Tensor ids, DecodeCache dc, SequenceShard shard) {
-        requireWhole(shard);
+        requireLocal(shard);
         LcsmCache cache = (LcsmCache) dc;
         Tensor x = core.embedTokens.forward(ids);
+        fulgur.models.StateCarry carry = cache == null ? shard.carry() : null;
         for (int l = 0; l < core.layers.size(); l++) {
-            Lcsm.Result r = core.layers.get(l).forward(x, cache == null ? null : cache.states.get(l));
+            LcsmBlock block = core.layers.get(l);
+            if (cache == null && carry == null) {
+                x = layer(y -> block.forward(y, null).output(), x, null, shard, block);
+                continue;
+            }
+            Lcsm.Result r = block.forward(x, cache != null ? cache.states.get(l) : carry.initial(l, MEMORY));
             x = r.output();
             if (cache != null) {
                 cache.replace(l, r.finalState());
+            } else {
+                carry.carry(l, MEMORY, r.finalState());
             }
         }
         if (cache != null) {

@@ -24,6 +24,9 @@ import fulgur.tensor.Tensor;
  * so its default 1e-6 applies whatever norm_eps says).
  */
 final class LightNetAttention extends Module {
+    /** The carried parts: the normalised state S [B, H, dk, dv] and the running log-normaliser z [B, H, dk]. */
+    static final String STATE = "s";
+    static final String LOG_NORMALISER = "z";
     private final Linear qProj;
     private final Linear kProj;
     private final Linear vProj;
@@ -65,8 +68,16 @@ final class LightNetAttention extends Module {
         return valueHeadDim;
     }
 
-    /** x [B, T, D] → [B, T, D]; with a cache, continues from its state and leaves the new one there. */
+    /** x [B, T, D] → [B, T, D] over a whole sequence, or with a cache from its state (see the carrying form). */
     Tensor forward(Tensor x, LightNetCache.Layer cache) {
+        return forward(x, cache, null, 0);
+    }
+
+    /**
+     * x [B, T, D] → [B, T, D]; with a cache, continues from its state and leaves the new one there; with a carry (a chunk
+     * of a longer sequence), from the carried (S, z), leaving the new pair in the carry.
+     */
+    Tensor forward(Tensor x, LightNetCache.Layer cache, fulgur.models.StateCarry carry, int layer) {
         int b = x.size(0), t = x.size(1);
         Tensor q = Activations.silu(qProj.forward(x));
         q = Views.reshape(scale == 1 ? q : Elementwise.mulScalar(q, scale), b, t, heads, keyHeadDim);
@@ -78,6 +89,13 @@ final class LightNetAttention extends Module {
                 throw new IllegalArgumentException("LightNetAttention: the non-causal (global) form has no decoding cache");
             }
             o = LightNet.global(q, k, v);
+        } else if (cache == null && carry != null) {
+            Tensor s0 = carry.initial(layer, STATE);
+            Tensor z0 = carry.initial(layer, LOG_NORMALISER);
+            LightNet.Result r = LightNet.apply(q, k, v, s0 == null ? null : new LightNet.State(s0, z0), true);
+            o = r.output();
+            carry.carry(layer, STATE, r.finalState().s());
+            carry.carry(layer, LOG_NORMALISER, r.finalState().z());
         } else if (cache == null) {
             o = LightNet.attention(q, k, v);
         } else {

@@ -30,7 +30,11 @@ final class LightNetBlock extends Module {
     }
 
     Tensor forward(Tensor x, LightNetCache.Layer cache) {
-        Tensor h = Elementwise.add(x, attn.forward(attnNorm.forward(x), cache));
+        return forward(x, cache, null, 0);
+    }
+
+    Tensor forward(Tensor x, LightNetCache.Layer cache, fulgur.models.StateCarry carry, int layer) {
+        Tensor h = Elementwise.add(x, attn.forward(attnNorm.forward(x), cache, carry, layer));
         return Elementwise.add(h, mlp.forward(mlpNorm.forward(h)));
     }
 }

@@ -76,11 +76,14 @@ public final class LightNetModel extends fulgur.models.DecoderLm {
     /** With a cache: continues decoding from it (prefill when empty) and advances it. */
     @Override
     protected Tensor hidden(Tensor ids, DecodeCache dc, SequenceShard shard) {
-        requireWhole(shard);
+        requireLocal(shard);
         LightNetCache cache = (LightNetCache) dc;
         Tensor x = core.embeddings.forward(ids);
         for (int l = 0; l < core.layers.size(); l++) {
-            x = core.layers.get(l).forward(x, cache == null ? null : cache.layers.get(l));
+            LightNetBlock block = core.layers.get(l);
+            LightNetCache.Layer lc = cache == null ? null : cache.layers.get(l);
+            int index = l;
+            x = layer(y -> block.forward(y, lc, shard.carry(), index), x, cache, shard, block);
         }
         return core.norm.forward(x);
     }

@@ -91,7 +91,7 @@ public final class LlamaModel extends fulgur.models.DecoderLm {
         HybridCache cache = (HybridCache) dc;
         Tensor x = core.embedTokens.forward(ids);
         for (LlamaLayer layer : core.layers) {
-            x = layer.forward(x, cache, shard);
+            x = layer(y -> layer.forward(y, cache, shard), x, cache, shard, layer);
         }
         if (cache != null) {
             cache.advance(ids.size(1));

@@ -26,6 +26,9 @@ import fulgur.tensor.Tensor;
  * trained with it, and with w_aug = 0 it adds a constant 1/2 that the per-head norm removes.
  */
 final class MetalaAttention extends Module {
+    /** The carried parts: the GLA state [B, H, dk/H, d/H] and the short convolution's last K − 1 inputs [B, K − 1, d]. */
+    static final String GLA_STATE = "gla";
+    static final String CONV_TAIL = "conv";
     /** τ of α = σ(·)^{1/τ}. */
     static final double DECAY_NORMALIZER = 16;
     /** The per-head LayerNorm's epsilon (no affine), as the official code. */
@@ -58,11 +61,22 @@ final class MetalaAttention extends Module {
         conv1d = child("conv1d", new ShortConv(d, c.dConv(), rng));
     }
 
-    /** x [B, T, d] → [B, T, d]; with a cache, continues from its state and conv tail and leaves the new ones there. */
     Tensor forward(Tensor x, MetalaCache.Layer cache) {
+        return forward(x, cache, null, 0);
+    }
+
+    /**
+     * x [B, T, d] → [B, T, d]; with a cache, continues from its state and conv tail and leaves the new ones there; with
+     * a carry (a chunk of a longer sequence), from the carried ones, leaving the new ones in the carry.
+     */
+    Tensor forward(Tensor x, MetalaCache.Layer cache, fulgur.models.StateCarry carry, int layer) {
         int b = x.size(0);
         int t = x.size(1);
-        ShortConv.Out conv = conv1d.forward(x, cache == null ? null : cache.convTail);
+        boolean carried = cache == null && carry != null;
+        ShortConv.Out conv = conv1d.forward(x, cache != null ? cache.convTail : carried ? carry.initial(layer, CONV_TAIL) : null);
+        if (carried && conv.tail() != null) {
+            carry.carry(layer, CONV_TAIL, conv.tail());
+        }
         Tensor xs = Activations.silu(conv.y());
         Tensor q = Views.reshape(qProj.forward(xs), b, t, heads, keyDim);
         // log α = log σ(·)/τ (f32), k = 1 − α: one pass where the device fuses it
@@ -73,7 +87,11 @@ final class MetalaAttention extends Module {
         Tensor g = gProj.forward(xs);
         double scale = 1 / Math.sqrt(keyDim);
         Tensor o;
-        if (cache == null) {
+        if (carried) {
+            Gla.Result r = Gla.chunked(q, k, v, logAlpha, scale, carry.initial(layer, GLA_STATE), true, Gla.DEFAULT_CHUNK);
+            o = r.output();
+            carry.carry(layer, GLA_STATE, r.finalState());
+        } else if (cache == null) {
             o = Gla.attention(q, k, v, logAlpha, scale);
         } else {
             Gla.Result r = cache.state != null && t <= MetalaCache.RECURRENT_MAX_TOKENS

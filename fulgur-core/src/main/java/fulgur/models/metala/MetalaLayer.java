@@ -34,8 +34,8 @@ final class MetalaLayer extends Module {
                 MetalaModel.linear(c.gluDim(), c.embedDim(), c.bias(), rng, c.initStd()), act);
     }
 
-    Tensor forward(Tensor x, MetalaCache.Layer cache) {
-        Tensor h = Elementwise.add(x, tokenMixer.forward(tokenNorm.forward(x), cache));
+    Tensor forward(Tensor x, MetalaCache.Layer cache, fulgur.models.StateCarry carry, int layer) {
+        Tensor h = Elementwise.add(x, tokenMixer.forward(tokenNorm.forward(x), cache, carry, layer));
         return Elementwise.add(h, channelMixer.forward(channelNorm.forward(h)));
     }
 }

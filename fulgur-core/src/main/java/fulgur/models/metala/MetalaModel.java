@@ -91,14 +91,17 @@ public final class MetalaModel extends fulgur.models.DecoderLm {
     /** With a cache: continues decoding from it (prefill when empty) and advances it. */
     @Override
     protected Tensor hidden(Tensor ids, DecodeCache dc, SequenceShard shard) {
-        requireWhole(shard);
+        requireLocal(shard);
         MetalaCache cache = (MetalaCache) dc;
         Tensor x = core.embedTokens.forward(ids);
         if (!config.noScaleEmbedding()) {
             x = Elementwise.mulScalar(x, Math.sqrt(config.embedDim()));
         }
         for (int l = 0; l < core.layers.size(); l++) {
-            x = core.layers.get(l).forward(x, cache == null ? null : cache.layers.get(l));
+            MetalaLayer layer = core.layers.get(l);
+            MetalaCache.Layer lc = cache == null ? null : cache.layers.get(l);
+            int index = l;
+            x = layer(y -> layer.forward(y, lc, shard.carry(), index), x, cache, shard, layer);
         }
         return core.finalNorm.forward(x);
     }

@@ -60,7 +60,8 @@ final class MiniMaxLayer extends Module {
                 : lightning.forward(n, cache, index, shard);
         Tensor h = residual(postnorm ? n : x, a, attnAlpha, attnBeta);
         Tensor m = postAttentionLayernorm.forward(h);
-        return residual(postnorm ? m : h, moe.forward(m), mlpAlpha, mlpBeta);
+        fulgur.layers.RoutingTotals totals = cache == null && shard.carry() != null ? shard.carry().routing() : null;
+        return residual(postnorm ? m : h, moe.forward(m, totals, index), mlpAlpha, mlpBeta);
     }
 
     private static Tensor residual(Tensor r, Tensor f, double alpha, double beta) {

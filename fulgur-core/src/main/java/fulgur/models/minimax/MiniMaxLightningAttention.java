@@ -66,7 +66,7 @@ final class MiniMaxLightningAttention extends Module {
         Tensor q = parts[0].contiguous();
         Tensor k = parts[1].contiguous();
         Tensor v = parts[2].contiguous();
-        Tensor o = cache == null ? shard.lightning().apply(q, k, v, slopes, 1.0) : cache.linear(layer).attend(q, k, v, slopes, 1.0);
+        Tensor o = cache == null ? shard.lightning(layer).apply(q, k, v, slopes, 1.0) : cache.linear(layer).attend(q, k, v, slopes, 1.0);
         return outProj.forward(norm.forwardGated(Views.reshape(o, b, t, heads * headDim), outputGate.forward(x), GatedNormKernels.Gate.SIGMOID));
     }
 }

@@ -24,6 +24,8 @@ public final class MiniMaxModel extends fulgur.models.DecoderLm {
     private final MiniMaxConfig config;
     private final Core core;
     private final Linear lmHead;
+    /** The routers' losses of the last forward when its layers ran checkpointed (their own were made and freed inside). */
+    private java.util.List<Tensor> checkpointedAux;
 
     /** The decoder stack, named "model" as in transformers. */
     static final class Core extends Module {
@@ -92,6 +94,16 @@ public final class MiniMaxModel extends fulgur.models.DecoderLm {
     protected Tensor hidden(Tensor ids, DecodeCache dc, SequenceShard shard) {
         HybridCache cache = (HybridCache) dc;
         Tensor x = core.embedTokens.forward(ids);
+        checkpointedAux = null;
+        if (checkpointing(cache, shard)) {
+            checkpointedAux = new java.util.ArrayList<>();
+            for (MiniMaxLayer layer : core.layers) {
+                Tensor[] out = layerWithOutputs(y -> new Tensor[] {layer.forward(y, null, shard), layer.moe.auxLoss()}, x, null, shard, layer);
+                x = out[0];
+                checkpointedAux.add(out[1]);
+            }
+            return core.norm.forward(x);
+        }
         for (MiniMaxLayer layer : core.layers) {
             x = layer.forward(x, cache, shard);
         }
@@ -104,8 +116,8 @@ public final class MiniMaxModel extends fulgur.models.DecoderLm {
     /** The routers' load-balancing loss of the last forward, averaged over the layers (already scaled by router_aux_loss_coef). */
     public Tensor auxLoss() {
         Tensor sum = null;
-        for (MiniMaxLayer layer : core.layers) {
-            Tensor a = layer.moe.auxLoss();
+        for (int l = 0; l < core.layers.size(); l++) {
+            Tensor a = checkpointedAux != null ? checkpointedAux.get(l) : core.layers.get(l).moe.auxLoss();
             if (a == null) {
                 return null;
             }

@@ -4,6 +4,7 @@ import fulgur.nn.Module;
 import fulgur.nn.Parameter;
 import fulgur.ops.Elementwise;
 import fulgur.ops.Views;
+import fulgur.tensor.DType;
 import fulgur.tensor.Tensor;
 
 /**
@@ -28,7 +29,10 @@ final class Lrpe extends Module {
 
     /**
      * x [B, T, H, d] → [B, T, H, 2d], row b at positions offsets[b]..offsets[b]+T−1 (one offset: the same for every
-     * row).
+     * row). The angle of position p = o + i is split: cos/sin of i·θ over the call's own T positions, rotated by the
+     * angle of the offset o·θ, which is formed in f64 from the exact long position. So the encoding is as precise at
+     * position 2³¹ as at 0 (f32 positions would round to multiples of 256 there), and a sequence walked in chunks or
+     * split over ranks gets the angles of one pass over the whole of it to rounding.
      */
     Tensor forward(Tensor x, long[] offsets) {
         int t = x.size(1);
@@ -36,20 +40,42 @@ final class Lrpe extends Module {
         if (rows != 1 && rows != x.size(0)) {
             throw new IllegalArgumentException("lrpe: " + rows + " position offsets for " + x.size(0) + " rows");
         }
-        float[] pos = new float[rows * t];
-        for (int r = 0; r < rows; r++) {
-            for (int i = 0; i < t; i++) {
-                pos[r * t + i] = offsets[r] + i;
+        DType ct = theta.value().dtype() == DType.F64 ? DType.F64 : DType.F32;
+        Tensor th = Views.reshape(cast(theta.value(), ct), heads, dim);
+        double[] local = new double[t];
+        for (int i = 0; i < t; i++) {
+            local[i] = i;
+        }
+        Tensor angle = Elementwise.mul(onDevice(Tensor.of(ct, local, t, 1, 1), x), th); // [T, H, d]
+        Tensor cos = Elementwise.cos(angle);
+        Tensor sin = Elementwise.sin(angle);
+        boolean moved = false;
+        for (long o : offsets) {
+            moved |= o != 0;
+        }
+        if (moved || rows > 1) {
+            double[] at = new double[rows];
+            for (int r = 0; r < rows; r++) {
+                at[r] = offsets[r]; // exact below 2⁵³
             }
+            Tensor base = Elementwise.mul(onDevice(Tensor.of(DType.F64, at, rows, 1, 1, 1), x), cast(th, DType.F64)); // [rows, 1, H, d]
+            Tensor c0 = cast(Elementwise.cos(base), ct);
+            Tensor s0 = cast(Elementwise.sin(base), ct);
+            Tensor c = Elementwise.sub(Elementwise.mul(c0, cos), Elementwise.mul(s0, sin)); // cos(oθ + iθ)
+            Tensor s = Elementwise.add(Elementwise.mul(s0, cos), Elementwise.mul(c0, sin)); // sin(oθ + iθ)
+            cos = rows == 1 ? Views.reshape(c, t, heads, dim) : c;
+            sin = rows == 1 ? Views.reshape(s, t, heads, dim) : s;
         }
-        // one offset keeps the [T, 1, 1] table the training path has always used; rows of their own get [B, T, 1, 1]
-        Tensor n = rows == 1 ? Tensor.of(pos, t, 1, 1) : Tensor.of(pos, rows, t, 1, 1);
-        if (!x.device().equals(n.device())) {
-            n = n.to(x.device());
-        }
-        Tensor angle = Elementwise.mul(n, Views.reshape(theta.value(), heads, dim)); // [T, H, d] or [B, T, H, d]
-        Tensor c = Elementwise.mul(x, Elementwise.cos(angle));
-        Tensor s = Elementwise.mul(x, Elementwise.sin(angle));
+        Tensor c = Elementwise.mul(x, cast(cos, x.dtype()));
+        Tensor s = Elementwise.mul(x, cast(sin, x.dtype()));
         return Views.concat(-1, c, s);
+    }
+
+    private static Tensor cast(Tensor t, DType dt) {
+        return t.dtype() == dt ? t : Views.cast(t, dt);
+    }
+
+    private static Tensor onDevice(Tensor t, Tensor like) {
+        return t.device().equals(like.device()) ? t : t.to(like.device());
     }
 }

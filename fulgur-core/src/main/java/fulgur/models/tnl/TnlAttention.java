@@ -24,6 +24,7 @@ final class TnlAttention extends Module {
     private final int heads;
     private final int headDim;
     private final int hidden;
+    private final int layer;
     final double[] slopes;
 
     TnlAttention(TnlConfig c, int layer, double[] slopes, TnlInit init) {
@@ -31,6 +32,7 @@ final class TnlAttention extends Module {
         this.headDim = c.headDim();
         this.hidden = c.hiddenDim();
         this.slopes = slopes;
+        this.layer = layer;
         this.out = child("out_proj", init.linear(hidden, c.embedDim(), c.bias()));
         this.norm = child("norm", new RMSNorm(hidden, TnlModel.SRMS_EPS, false));
         this.lrpe = c.lrpe(layer) ? child("lrpe", new Lrpe(heads, headDim)) : null;
@@ -54,7 +56,7 @@ final class TnlAttention extends Module {
      * x [B, T, D] → [B, T, D]. With a cache, continues from the cached state at the cached position and leaves the
      * new state there; short inputs then take the recurrent path (no gradients), long ones the chunked one. Without a
      * cache, the tokens sit at positions {@code shard.positionOffset()} onwards and attend through
-     * {@code shard.lightning()}.
+     * {@code shard.lightning(layer)} (from the state carried from earlier chunks, if any).
      */
     Tensor forward(Tensor x, RecurrentStateCache.Layer cache, SequenceShard shard) {
         int b = x.size(0);
@@ -74,7 +76,7 @@ final class TnlAttention extends Module {
         }
         Tensor o;
         if (cache == null) {
-            o = shard.lightning().apply(q, k, v, slopes, 1.0);
+            o = shard.lightning(layer).apply(q, k, v, slopes, 1.0);
         } else if (cache.recurrent(t)) {
             o = Lightning.recurrent(q, k, v, slopes, 1.0, cache.state());
             cache.advance(t);

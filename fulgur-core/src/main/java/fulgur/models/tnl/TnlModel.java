@@ -82,7 +82,7 @@ public final class TnlModel extends fulgur.models.DecoderLm {
         return lmHead != null ? lmHead.weight().value() : core.embedTokens.weight().value();
     }
 
-    /** The lightning layers reach earlier slices of a sharded sequence through {@code shard.lightning()}. */
+    /** The lightning layers reach earlier slices of a sharded sequence (or earlier chunks) through {@code shard.lightning(layer)}. */
     @Override
     protected Tensor hidden(Tensor ids, fulgur.models.DecodeCache cache, SequenceShard shard) {
         TnlCache tc = (TnlCache) cache;
@@ -91,7 +91,9 @@ public final class TnlModel extends fulgur.models.DecoderLm {
             x = Elementwise.mulScalar(x, Math.sqrt(config.embedDim()));
         }
         for (int l = 0; l < core.layers.size(); l++) {
-            x = core.layers.get(l).forward(x, tc == null ? null : tc.layer(l), shard);
+            TnlLayer layer = core.layers.get(l);
+            fulgur.models.RecurrentStateCache.Layer lc = tc == null ? null : tc.layer(l);
+            x = layer(y -> layer.forward(y, lc, shard), x, cache, shard, layer);
         }
         return core.finalNorm.forward(x);
     }

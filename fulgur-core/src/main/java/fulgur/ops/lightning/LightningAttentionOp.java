@@ -17,7 +17,34 @@ public interface LightningAttentionOp {
      */
     Tensor apply(Tensor q, Tensor k, Tensor v, double[] slopes, double scale);
 
-    /** The chunked single-device op (no initial state). */
-    LightningAttentionOp LOCAL = (q, k, v, slopes, scale) ->
-            Lightning.chunked(q, k, v, slopes, scale, null, false, LightningChunked.DEFAULT_BLOCK, null).output();
+    /**
+     * {@link #apply} continuing from {@code initialState} {@code [B,H,dk,dv]} (null: zeros) and, when asked for, giving
+     * the final state (null where this op does not hold it, e.g. on a rank that is not the last of a split sequence).
+     * Gradients flow to the initial state and from the final state: what a sequence trained in chunks carries from one
+     * chunk to the next. Ops that cannot carry states refuse a state.
+     */
+    default Lightning.Result applyWithStates(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState, boolean wantFinalState) {
+        if (initialState == null && !wantFinalState) {
+            return new Lightning.Result(apply(q, k, v, slopes, scale), null);
+        }
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " does not carry recurrent states from one call to the next");
+    }
+
+    /** The chunked single-device op. */
+    LightningAttentionOp LOCAL = new LightningAttentionOp() {
+        @Override
+        public Tensor apply(Tensor q, Tensor k, Tensor v, double[] slopes, double scale) {
+            return applyWithStates(q, k, v, slopes, scale, null, false).output();
+        }
+
+        @Override
+        public Lightning.Result applyWithStates(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState, boolean wantFinalState) {
+            return Lightning.chunked(q, k, v, slopes, scale, initialState, wantFinalState, LightningChunked.DEFAULT_BLOCK, null);
+        }
+
+        @Override
+        public String toString() {
+            return "LightningAttentionOp.LOCAL";
+        }
+    };
 }

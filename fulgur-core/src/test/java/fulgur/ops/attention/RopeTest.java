@@ -41,6 +41,9 @@ class RopeTest {
         "2, 7, 3, 8, 8, 10000, 0",
         "1, 5, 2, 12, 6, 10000000, 13",
         "2, 3, 1, 16, 4, 500000, 1000",
+        // positions past what an int holds (a long sequence's last chunk, a sequence-parallel rank's slice)
+        "1, 4, 2, 8, 8, 10000, 2147483643",
+        "1, 3, 1, 8, 4, 500000, 8589934595",
     })
     void matchesTheDirectFormula(int b, int t, int h, int d, int r, double theta, long offset) {
         try (Scope s = Scope.open()) {

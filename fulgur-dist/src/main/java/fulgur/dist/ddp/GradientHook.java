@@ -22,12 +22,20 @@ public interface GradientHook {
 
     /** The backward of {@code loss} with every hook communicating while it runs. */
     static void backward(Tensor loss, Autograd.Free free, List<? extends GradientHook> hooks) {
+        backward(List.of(loss), java.util.Collections.singletonList(null), free, hooks);
+    }
+
+    /**
+     * One backward pass from several outputs with their seeds (a chunk of a long sequence: its loss and its final
+     * states) with every hook communicating while it runs; {@code keep}: forward tensors read afterwards.
+     */
+    static void backward(List<Tensor> roots, List<Tensor> seeds, Autograd.Free free, List<? extends GradientHook> hooks, Tensor... keep) {
         hooks.forEach(GradientHook::start);
-        Autograd.backward(loss, null, leaf -> {
+        Autograd.backward(roots, seeds, leaf -> {
             for (GradientHook h : hooks) {
                 h.onLeafGradient(leaf);
             }
-        }, free);
+        }, free, keep);
         hooks.forEach(GradientHook::finish);
     }
 }

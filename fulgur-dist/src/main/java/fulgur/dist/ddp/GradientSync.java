@@ -74,11 +74,21 @@ public final class GradientSync implements GradientHook, AutoCloseable {
      * {@link Autograd.Free#GRADIENTS_AND_ACTIVATIONS} the caller reads nothing of the forward afterwards but {@code loss}).
      */
     public void backward(Tensor loss, boolean sync, Autograd.Free free) {
+        backward(java.util.List.of(loss), java.util.Collections.singletonList(null), sync, free, loss);
+    }
+
+    /**
+     * One backward pass from several outputs with their seeds ({@link Autograd#backward(List, List,
+     * java.util.function.Consumer, Autograd.Free, Tensor...)}: a chunk of a long sequence, from its loss and its final
+     * states), synchronising when {@code sync} (the pass that completes the gradients: the last chunk's of the last
+     * micro-batch); {@code keep}: forward tensors read afterwards.
+     */
+    public void backward(List<Tensor> roots, List<Tensor> seeds, boolean sync, Autograd.Free free, Tensor... keep) {
         if (!sync) {
-            Autograd.backward(loss, null, null, free);
+            Autograd.backward(roots, seeds, null, free, keep);
             return;
         }
-        GradientHook.backward(loss, free, List.of(this));
+        GradientHook.backward(roots, seeds, free, List.of(this), keep);
     }
 
     public void backward(Tensor loss) {

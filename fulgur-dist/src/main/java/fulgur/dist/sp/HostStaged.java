@@ -1,6 +1,7 @@
 package fulgur.dist.sp;
 
 import fulgur.ops.attention.SoftmaxAttentionOp;
+import fulgur.ops.lightning.Lightning;
 import fulgur.ops.lightning.LightningAttentionOp;
 import fulgur.tensor.Device;
 import fulgur.tensor.Tensor;
@@ -15,11 +16,25 @@ final class HostStaged {
     private HostStaged() {}
 
     static LightningAttentionOp lightning(LightningAttentionOp onHost) {
-        return (q, k, v, slopes, scale) -> {
-            if (q.device().kind() == Device.Kind.CPU) {
-                return onHost.apply(q, k, v, slopes, scale);
+        return new LightningAttentionOp() {
+            @Override
+            public Tensor apply(Tensor q, Tensor k, Tensor v, double[] slopes, double scale) {
+                if (q.device().kind() == Device.Kind.CPU) {
+                    return onHost.apply(q, k, v, slopes, scale);
+                }
+                return onHost.apply(host(q), host(k), host(v), slopes, scale).to(q.device());
             }
-            return onHost.apply(host(q), host(k), host(v), slopes, scale).to(q.device());
+
+            /** The states take the same way: the initial one to the host, the final one back. */
+            @Override
+            public Lightning.Result applyWithStates(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState, boolean wantFinalState) {
+                if (q.device().kind() == Device.Kind.CPU) {
+                    return onHost.applyWithStates(q, k, v, slopes, scale, initialState, wantFinalState);
+                }
+                Lightning.Result r = onHost.applyWithStates(host(q), host(k), host(v), slopes, scale, initialState == null ? null : host(initialState),
+                        wantFinalState);
+                return new Lightning.Result(r.output().to(q.device()), r.finalState() == null ? null : r.finalState().to(q.device()));
+            }
         };
     }
 

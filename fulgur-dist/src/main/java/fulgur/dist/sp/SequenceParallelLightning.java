@@ -79,6 +79,12 @@ public final class SequenceParallelLightning implements LightningAttentionOp {
         return chunked(q, k, v, slopes, scale, null, false).output();
     }
 
+    /** {@link #chunked}: the initial state on the first rank only, the final state on the last only. */
+    @Override
+    public Lightning.Result applyWithStates(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState, boolean wantFinalState) {
+        return chunked(q, k, v, slopes, scale, initialState, wantFinalState);
+    }
+
     /**
      * As {@link Lightning#chunked} for this rank's slice: output [B,T_r,H,dv]; {@code initialState} only on rank 0;
      * the final state (of the whole sequence) only on the last rank when asked for. Gradients flow to q, k, v and

@@ -100,6 +100,15 @@ final class Co2Update implements ParameterUpdate {
     }
 
     @Override
+    public void backward(List<Tensor> roots, List<Tensor> seeds, boolean lastMicroBatch, Autograd.Free free, Tensor... keep) {
+        if (sequenceSync != null && lastMicroBatch) {
+            GradientHook.backward(roots, seeds, free, List.of(sequenceSync), keep);
+        } else {
+            Autograd.backward(roots, seeds, null, free, keep);
+        }
+    }
+
+    @Override
     public double step(double lr, double gradClip, DoubleConsumer beforeUpdate) {
         if (mp != null) {
             mp.syncGrads();

@@ -7,6 +7,7 @@ import fulgur.dist.ReduceOp;
 import fulgur.dist.co2.Co2Config;
 import fulgur.dist.ddp.GradientSync;
 import fulgur.dist.ep.ExpertParallel;
+import fulgur.dist.sp.ChunkedSequenceParallel;
 import fulgur.dist.sp.SequenceLayout;
 import fulgur.dist.sp.SequenceParallel;
 import fulgur.dist.sp.SpAlgorithm;
@@ -61,6 +62,7 @@ public final class DistributedTrainer {
     private final Path outDir;
     private TrainingListener listener;
     private final long bucketElements;
+    private int seqChunk;
     private DType precision;
     private int zeroStage;
     private Co2Config co2;
@@ -108,6 +110,19 @@ public final class DistributedTrainer {
 
     private boolean leader() {
         return world.rank() == 0;
+    }
+
+    /**
+     * Walks each rank's share of a sequence in chunks of {@code tokens} tokens ({@link ChunkedSequenceParallel}: the group
+     * works on rounds of sp·tokens tokens, one chunk per rank, carrying the lightning states from round to round); 0 (the
+     * default) keeps each rank's whole slice in one piece.
+     */
+    public DistributedTrainer sequenceChunk(int tokens) {
+        if (tokens < 0) {
+            throw new IllegalArgumentException("the sequence chunk must be >= 1 token (0: whole slices), got " + tokens);
+        }
+        this.seqChunk = tokens;
+        return this;
     }
 
     /** Reports the run (on the leading rank) to {@code listener} instead of printing status lines and evaluations. */
@@ -175,6 +190,13 @@ public final class DistributedTrainer {
             throw new IllegalArgumentException("--dp-algo co2 averages data-parallel replicas: it needs --dp of at least 2");
         }
         ExpertParallel.check(model.module(), ep, grid.dp());
+        if (chunked() && zeroStage != 0) {
+            throw new IllegalArgumentException("--seq-chunk with --zero is not supported yet: ZeRO's backward takes one loss, a chunk's backward also starts from its states");
+        }
+        if (chunked() && !ExpertParallel.moeLayers(model.module()).isEmpty()) {
+            throw new IllegalArgumentException("--seq-chunk with --sp/--dp is not supported for MoE models yet: their load-balancing loss is taken over the"
+                    + " whole batch across ranks, not chunk by chunk (train them in chunks in one process)");
+        }
     }
 
     private ParameterUpdate update(ExpertParallel experts) {
@@ -227,6 +249,10 @@ public final class DistributedTrainer {
             fulgur.io.AtomicFiles.writeString(outDir.resolve("config.json"), model.configJson());
             listener.message(String.format("distributed: %d ranks (%s backend) = dp %d × sp %d, sequence parallelism %s; %d tokens per rank and sequence%s",
                     world.size(), world.backend(), grid.dp(), grid.sp(), algorithm.label(), cfg.seqLen() / grid.sp(), describeSettings()));
+            if (chunked()) {
+                listener.message(String.format("sequence chunks: each rank walks its %,d tokens in chunks of %,d (%d rounds of %,d tokens over the group)",
+                        cfg.seqLen() / grid.sp(), seqChunk, new fulgur.train.ChunkPlan(cfg.seqLen() / grid.sp(), seqChunk).count(), seqChunk * grid.sp()));
+            }
         }
         SequenceLayout layout = SequenceLayout.even(cfg.seqLen(), grid.sp());
         SequenceShard shard = grid.sp() == 1 ? SequenceShard.WHOLE : SequenceParallel.shard(grid.sequenceParallel(), algorithm, layout);
@@ -261,6 +287,11 @@ public final class DistributedTrainer {
                         Tensor in = SequenceParallel.slice(all.narrow(0, grid.dpRank() * rows, rows), layout, grid.spRank());
                         Tensor tg = SequenceParallel.slice(replica, layout, grid.spRank());
                         fulgur.tensor.Device dev = model.module().device();
+                        if (chunked()) {
+                            long counted = SequenceParallel.countTargets(update.localUpdates() ? replica.contiguous().toIntArray() : b.targets());
+                            lossSum += chunkedStep(update, all.narrow(0, grid.dpRank() * rows, rows), replica, counted, micro == cfg.accumulation() - 1, dev);
+                            continue;
+                        }
                         long local = SequenceParallel.countTargets(tg.toIntArray());
                         // the loss this rank's share weighs: the whole batch's, or with CO2 its own replica's
                         long total = SequenceParallel.countTargets(update.localUpdates() ? replica.contiguous().toIntArray() : b.targets());
@@ -327,6 +358,34 @@ public final class DistributedTrainer {
         }
         world.barrier().await();
         return new Result(step, lastLoss, lastEval, tps, backend.peakMemoryBytes() / GIB);
+    }
+
+    private boolean chunked() {
+        return seqChunk > 0 && cfg.seqLen() / grid.sp() > seqChunk;
+    }
+
+    /**
+     * One micro-batch walked in chunks: this rank's pieces of every round, the group on one round at a time; gradients
+     * accumulate over the chunks and are communicated in the backward of the last chunk of the last micro-batch.
+     * Returns this rank's share of the loss ({@code counted}: the targets the loss is the mean over).
+     */
+    private double chunkedStep(ParameterUpdate update, Tensor inputs, Tensor targets, long counted, boolean lastMicro, fulgur.tensor.Device dev) {
+        ChunkedSequenceParallel.Backward backward = (roots, seeds, last, keep) ->
+                update.backward(roots, seeds, lastMicro && last, fulgur.autograd.Autograd.Free.GRADIENTS_AND_ACTIVATIONS, keep);
+        fulgur.train.ChunkedStep.Link link = grid.sp() == 1
+                ? new fulgur.train.ChunkedStep.Link() {
+                    @Override
+                    public void backward(java.util.List<Tensor> roots, java.util.List<Tensor> seeds, boolean last, Tensor keep) {
+                        backward.run(roots, seeds, last, keep);
+                    }
+                }
+                : new ChunkedSequenceParallel(grid.sequenceParallel(), algorithm, seqChunk, dev, backward);
+        Tensor in = ChunkedSequenceParallel.slice(inputs, seqChunk, grid.sp(), grid.spRank()).to(dev);
+        Tensor tg = ChunkedSequenceParallel.slice(targets, seqChunk, grid.sp(), grid.spRank()).to(dev);
+        Tensor total = Tensor.of(DType.F64, new double[] {counted}, 1).to(dev);
+        fulgur.train.ChunkedStep.Result r = new fulgur.train.ChunkedStep(model, seqChunk, link)
+                .run(in, tg, java.util.Map.of(), 0, 1.0 / cfg.accumulation(), false, total);
+        return r.loss().item() / cfg.accumulation();
     }
 
     private String describeSettings() {

@@ -24,6 +24,15 @@ interface ParameterUpdate extends AutoCloseable {
     void backward(Tensor loss, boolean lastMicroBatch, Autograd.Free free);
 
     /**
+     * The backward of one chunk of a micro-batch walked in chunks, from several outputs with their seeds (the chunk's
+     * weighted loss and its final states); {@code lastMicroBatch}: the pass that completes the step's gradients;
+     * {@code keep}: forward tensors read afterwards.
+     */
+    default void backward(List<Tensor> roots, List<Tensor> seeds, boolean lastMicroBatch, Autograd.Free free, Tensor... keep) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " does not take a sequence walked in chunks");
+    }
+
+    /**
      * The optimizer step at {@code lr}, clipping the gradient norm to {@code gradClip} (0: none); returns the norm before
      * clipping. {@code beforeUpdate} gets that norm before any parameter changes, the same value on every rank (it may
      * throw to stop the run there, all ranks together).

@@ -92,6 +92,15 @@ final class SynchronousUpdate implements ParameterUpdate {
     }
 
     @Override
+    public void backward(List<Tensor> roots, List<Tensor> seeds, boolean lastMicroBatch, Autograd.Free free, Tensor... keep) {
+        if (lastMicroBatch) {
+            GradientHook.backward(roots, seeds, free, syncs, keep);
+        } else {
+            Autograd.backward(roots, seeds, null, free, keep);
+        }
+    }
+
+    @Override
     public double step(double lr, double gradClip, DoubleConsumer beforeUpdate) {
         if (mp != null) {
             mp.syncGrads();

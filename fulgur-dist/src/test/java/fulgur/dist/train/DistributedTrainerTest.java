@@ -128,6 +128,34 @@ class DistributedTrainerTest {
         }
     }
 
+    /** Each rank's 13 tokens walked in chunks of 4 (rounds of 8 over the sequence-parallel pair): the same losses again. */
+    @Test
+    void chunkedDpTimesSpRunReproducesTheSingleProcessRun(@TempDir Path dir) throws Exception {
+        int steps = 3;
+        Path single = dir.resolve("single");
+        try (TnlModel m = new TnlModel(CONFIG, 11)) {
+            new Trainer(m, config(steps), new RandomBatches(4, 26), null, single, new PrintStream(new ByteArrayOutputStream())).listener(LOSSES).run(false);
+        }
+        Path dist = dir.resolve("chunked");
+        GlobalBatches.Shared shared = new GlobalBatches.Shared(new RandomBatches(4, 26), 4);
+        ByteArrayOutputStream log = new ByteArrayOutputStream();
+        PrintStream out = new PrintStream(log, true);
+        LocalWorld.run(4, Duration.ofSeconds(60), pg -> {
+            try (TnlModel m = new TnlModel(CONFIG, 11)) {
+                return new DistributedTrainer(pg, 2, 2, SpAlgorithm.LASP2, m, config(steps), shared.forRank(pg.rank()), null, dist,
+                        pg.rank() == 0 ? out : new PrintStream(new ByteArrayOutputStream()), 500).sequenceChunk(4)
+                        .listener(TrainingListener.all(List.of(TrainingListener.printing(out), LOSSES))).run(false);
+            }
+        });
+        assertThat(log.toString()).contains("each rank walks its 13 tokens in chunks of 4 (4 rounds of 8 tokens over the group)");
+        List<Double> ref = losses(single);
+        List<Double> got = losses(dist);
+        assertThat(got).hasSize(steps);
+        for (int s = 0; s < steps; s++) {
+            assertThat(Math.abs(got.get(s) - ref.get(s)) / ref.get(s)).as("step %d: %s vs %s", s + 1, got.get(s), ref.get(s)).isLessThan(2e-5);
+        }
+    }
+
     @Test
     void resumingADistributedRunContinuesExactly(@TempDir Path dir) throws Exception {
         GlobalBatches.Shared shared = new GlobalBatches.Shared(new RandomBatches(4, 26), 2);
