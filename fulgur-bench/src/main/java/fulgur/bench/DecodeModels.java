@@ -29,7 +29,7 @@ public record DecodeModels(int vocab, int dim, int layers, int heads) {
     public String llamaConfig() {
         LlamaConfig s = LlamaConfig.small(LlamaConfig.LLAMA, vocab, dim, layers, heads);
         return new LlamaConfig(LlamaConfig.LLAMA, vocab, dim, s.intermediateSize(), layers, heads, s.numKeyValueHeads(), null, "silu", MAX_POSITIONS,
-                0.02, 1e-6, 10000.0, null, false, false, true, null, CharTokenizerJson.BOS, CharTokenizerJson.EOS, null).validate().toJson();
+                0.02, 1e-6, 10000.0, null, false, false, true, null, CharTokenizerJson.BOS, CharTokenizerJson.EOS, null, null).validate().toJson();
     }
 
     /** The TNL config: GLU ≈ 8/3·width, tied embeddings. */

@@ -88,7 +88,7 @@ public final class DecodeSpeed {
     private List<BenchResult> run(int batch) throws InterruptedException {
         List<BenchResult> out = new ArrayList<>();
         int context = prompt.length;
-        EngineOptions opts = new EngineOptions(batch, 4 * batch, context, Math.max(tokens, WARMUP_TOKENS), 64L << 30, 512, 32L << 30, 0, Duration.ofHours(2));
+        EngineOptions opts = new EngineOptions(batch, 4 * batch, context, Math.max(tokens, WARMUP_TOKENS), 64L << 30, 512, 32L << 30, 0, Duration.ofHours(2), 0);
         try (Engine engine = Engines.of(model, tok, "decode", opts)) {
             long t0 = System.nanoTime();
             run(engine, 1, 2); // prefills the prompt and caches its state and last logits

@@ -3,7 +3,7 @@ package fulgur.bench;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import fulgur.tokenizer.BpeTokenizer;
+import fulgur.tokenizer.HfTokenizer;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -14,7 +14,7 @@ class CharTokenizerJsonTest {
     void fulgursReaderEncodesEachCharacterToItsOwnId(@TempDir Path dir) throws Exception {
         int vocab = 1000;
         CharTokenizerJson.write(dir, vocab);
-        BpeTokenizer tok = BpeTokenizer.fromJson(dir);
+        HfTokenizer tok = HfTokenizer.fromJson(dir);
         assertThat(tok.vocabSize()).isEqualTo(vocab);
         assertThat(tok.bosId()).hasValue(CharTokenizerJson.BOS);
         assertThat(tok.eosId()).hasValue(CharTokenizerJson.EOS);
@@ -32,7 +32,7 @@ class CharTokenizerJsonTest {
     @Test
     void charactersOutsideTheVocabularyFallBackToBytes(@TempDir Path dir) throws Exception {
         CharTokenizerJson.write(dir, 300);
-        BpeTokenizer tok = BpeTokenizer.fromJson(dir);
+        HfTokenizer tok = HfTokenizer.fromJson(dir);
         // 'A' is no piece: its UTF-8 byte 0x41; 'é' is two bytes
         assertThat(tok.encode("A")).containsExactly(CharTokenizerJson.FIRST_BYTE + 0x41);
         assertThat(tok.encode("é")).containsExactly(CharTokenizerJson.FIRST_BYTE + 0xC3, CharTokenizerJson.FIRST_BYTE + 0xA9);
