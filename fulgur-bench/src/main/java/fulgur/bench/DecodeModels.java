@@ -49,7 +49,7 @@ public record DecodeModels(int vocab, int dim, int layers, int heads) {
     private void writeOne(Path dir, String config, long seed) throws IOException {
         Path cfg = dir.resolve(ReferenceCheckpoint.CONFIG);
         if (Files.isRegularFile(cfg) && Files.isRegularFile(dir.resolve("tokenizer.json"))
-                && Architectures.read(cfg).strip().equals(config.strip())) {
+                && Architectures.read(cfg).strip().equals(Architectures.forConfig(config).referenceConfig(config, DType.F32).strip())) {
             return;
         }
         try (LanguageModel m = Architectures.forConfig(config).build(config, seed)) {
