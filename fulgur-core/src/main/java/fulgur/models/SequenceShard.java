@@ -18,6 +18,7 @@ import fulgur.ops.lightning.LightningAttentionOp;
  */
 public record SequenceShard(long positionOffset, LightningAttentionOp lightning, SoftmaxAttentionOp softmax, StateCarry carry) {
 
+    /** The whole sequence on one device: offset 0, local attention, nothing carried. */
     public static final SequenceShard WHOLE = new SequenceShard(0, LightningAttentionOp.LOCAL, SoftmaxAttentionOp.LOCAL, null);
 
     /**
