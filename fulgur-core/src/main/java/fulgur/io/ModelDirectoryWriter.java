@@ -68,8 +68,8 @@ public final class ModelDirectoryWriter {
      * @param writer the writing command, recorded
      * @param body fills the directory it is given
      * @throws java.io.IOException when writing fails (the directory is then unchanged)
-     * @throws IllegalArgumentException when {@code dir} is the root or a file, or holds files fulgur did not write and {@code
-     *     overwrite} is off
+     * @throws IllegalArgumentException when {@code dir} is the root or a file, or holds files fulgur did not write
+     *     and {@code overwrite} is off
      * @throws IllegalStateException when the body writes a file that is neither a model nor a companion file
      */
     public static void write(Path dir, boolean overwrite, String writer, IoConsumer<Path> body) throws IOException {
