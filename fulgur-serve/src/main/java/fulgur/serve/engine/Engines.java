@@ -20,6 +20,14 @@ public final class Engines {
      * checkpoint, a reference checkpoint; int8 checkpoints written by {@code fulgur convert --quantize int8} stay int8)
      * with its tokenizer (tokenizer.json or tokenizer.model, else byte-level; refused when it does not fit the model's vocabulary), moves it to {@code device} ("cpu", "cuda", "cuda:N") and
      * starts an engine that owns it (closing the engine frees the model). The model's name is the directory's.
+     *
+     * @param modelDir the model's directory
+     * @param device "cpu", "cuda" or "cuda:N"
+     * @param options the engine's limits
+     * @return the engine, to close
+     * @throws java.io.IOException when the model or tokenizer cannot be read
+     * @throws IllegalArgumentException when the directory holds no model, the tokenizer does not fit it or the device
+     *     is unknown
      */
     public static Engine load(Path modelDir, String device, EngineOptions options) throws IOException {
         Device d = Device.parse(device);
@@ -36,7 +44,15 @@ public final class Engines {
         }
     }
 
-    /** An engine around {@code model} on its device, served as {@code id}; the model stays the caller's. */
+    /**
+     * An engine around {@code model} on its device, served as {@code id}; the model stays the caller's.
+     *
+     * @param model the model
+     * @param tok its tokenizer
+     * @param id the name clients use
+     * @param options the engine's limits
+     * @return the engine, to close (closing leaves the model open)
+     */
     public static Engine of(CausalLM model, Tokenizer tok, String id, EngineOptions options) {
         return new BatchingEngine(model, tok, id, options, null, true);
     }
