@@ -77,6 +77,23 @@ public final class Parameter {
         }
     }
 
+    /**
+     * Keeps the same values in another memory layout: {@code view} (same shape, dtype and device, e.g. the transpose of
+     * a contiguous transposed copy) becomes the value, which is then not contiguous, and the old storage is freed.
+     */
+    public void relayout(Tensor view) {
+        if (!view.sameShape(value) || view.dtype() != value.dtype() || !view.device().equals(value.device())) {
+            throw new IllegalArgumentException("relayout: expected " + value.describe() + ", got " + view.describe());
+        }
+        Tensor old = value;
+        Tensor leaf = view.detach();
+        Scope.root().adopt(leaf);
+        value = leaf.requiresGrad(old.requiresGrad());
+        if (old.storage() != value.storage()) {
+            old.close();
+        }
+    }
+
     public void release() {
         value.close();
     }
