@@ -3,6 +3,7 @@ package fulgur.serve.engine;
 import fulgur.ops.Indexing;
 import fulgur.ops.Reductions;
 import fulgur.tensor.DType;
+import fulgur.tensor.Device;
 import fulgur.tensor.Tensor;
 
 /**
@@ -11,6 +12,8 @@ import fulgur.tensor.Tensor;
  * model's vocabulary may be padded past it, and those ids have no text) and the logit it picked, read back in one
  * transfer of 2·B numbers. Greedy rows need nothing else; the logits themselves cross to the host only when a row
  * samples, a pick is not finite (the sampler then names the problem as generation does) or the prefix cache keeps them.
+ * On the CPU the logits already are on the host: no picks are made there, and greedy rows take the sampler's argmax
+ * (the same ties to the lowest id, the same refusal of non-finite logits) over the host logits.
  */
 final class BatchLogits {
     private final Tensor logits;
@@ -18,7 +21,7 @@ final class BatchLogits {
     private final int vocab;
     private float[] host;
 
-    /** {@code picks} holds, per row, the argmax id and its logit, as {@link #pickInto} writes them. */
+    /** {@code picks} holds, per row, the argmax id and its logit, as {@link #pickInto} writes them; null: no picks. */
     BatchLogits(Tensor logits, double[] picks) {
         this.logits = logits;
         this.picks = picks;
@@ -35,23 +38,22 @@ final class BatchLogits {
         out.select(1, 1).copyFrom(val.reshape(b));
     }
 
-    /** Picks among ids [0, pickable) on the device and reads them back (the logits stay where they are). */
+    /** Picks among ids [0, pickable) on the device and reads them back (the logits stay where they are); none on the CPU. */
     static BatchLogits of(Tensor logits, int pickable) {
+        if (logits.device().kind() == Device.Kind.CPU) {
+            return new BatchLogits(logits, null);
+        }
         Tensor out = Tensor.empty(DType.F64, logits.device(), logits.size(0), 2);
         pickInto(logits, pickable, out);
         return new BatchLogits(logits, out.toDoubleArray());
     }
 
-    int rows() {
-        return picks.length / 2;
-    }
-
     /**
      * Row {@code row}'s greedy token, or -1 when its largest logit is not finite (NaN, +Infinity, or -Infinity
-     * everywhere): nothing can be sampled from such a row.
+     * everywhere: nothing can be sampled from such a row) or no pick was made (the sampler picks it).
      */
     int greedy(int row) {
-        return Double.isFinite(picks[2 * row + 1]) ? (int) picks[2 * row] : -1;
+        return picks != null && Double.isFinite(picks[2 * row + 1]) ? (int) picks[2 * row] : -1;
     }
 
     /** All rows' logits on the host, [B·vocab] row after row (read once). */
