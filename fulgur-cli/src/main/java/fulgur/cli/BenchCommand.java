@@ -65,36 +65,32 @@ public final class BenchCommand implements Callable<Integer> {
     /** The serve benchmark's settings when an option changes them (null: its defaults); refused without serve to run. */
     ServeLoad.Config serveConfig() {
         List<String> given = new ArrayList<>();
-        ServeLoad.Config c = ServeLoad.Config.defaults();
-        if (width != null || layers != null || heads != null) {
-            for (String o : new String[] {width != null ? "--width" : null, layers != null ? "--layers" : null, heads != null ? "--heads" : null}) {
-                if (o != null) {
-                    given.add(o);
-                }
+        Object[] values = {width, layers, heads, levels, rounds, maxTokens, requests};
+        String[] options = {"--width", "--layers", "--heads", "--levels", "--rounds", "--max-tokens", "--requests"};
+        for (int i = 0; i < values.length; i++) {
+            if (values[i] != null) {
+                given.add(options[i]);
             }
-            c = c.withModel(width != null ? width : c.dim(), layers != null ? layers : c.layers(), heads != null ? heads : c.heads());
-        }
-        if (levels != null) {
-            given.add("--levels");
-            c = c.withLevels(levels);
-        }
-        if (rounds != null) {
-            given.add("--rounds");
-            c = c.withRounds(rounds);
-        }
-        if (maxTokens != null) {
-            given.add("--max-tokens");
-            c = c.withMaxTokens(maxTokens);
-        }
-        if (requests != null) {
-            given.add("--requests");
-            c = c.withRequests(requests);
         }
         if (given.isEmpty()) {
             return null;
         }
         if (!names.contains("serve")) {
             throw new IllegalArgumentException(String.join(", ", given) + (given.size() == 1 ? " applies" : " apply") + " only to the serve benchmark");
+        }
+        ServeLoad.Config c = ServeLoad.Config.defaults();
+        c = c.withModel(width != null ? width : c.dim(), layers != null ? layers : c.layers(), heads != null ? heads : c.heads());
+        if (levels != null) {
+            c = c.withLevels(levels);
+        }
+        if (rounds != null) {
+            c = c.withRounds(rounds);
+        }
+        if (maxTokens != null) {
+            c = c.withMaxTokens(maxTokens);
+        }
+        if (requests != null) {
+            c = c.withRequests(requests);
         }
         return c;
     }

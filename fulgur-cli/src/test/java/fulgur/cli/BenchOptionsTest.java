@@ -37,7 +37,7 @@ class BenchOptionsTest {
     void badServeOptionsGiveOneLineAndANonZeroExit() {
         for (List<String> args : List.of(List.of("serve", "--width", "100", "--heads", "8"), List.of("serve", "--levels", "0,8"),
                 List.of("serve", "--levels", "1,100000"), List.of("serve", "--rounds", "0"), List.of("serve", "--max-tokens", "-3"),
-                List.of("serve", "--levels", "eight"), List.of("serve", "--width", "wide"), List.of("gemm", "--width", "512"))) {
+                List.of("serve", "--levels", "eight"), List.of("serve", "--width", "wide"), List.of("gemm", "--width", "5"))) {
             CliTest.Run r = CliTest.run(prepend("bench", args));
             assertThat(r.code()).as("%s", args).isNotZero();
             assertThat(r.err().strip()).as("%s", args).doesNotContain("\n").doesNotContain("Exception").isNotEmpty();
@@ -48,6 +48,8 @@ class BenchOptionsTest {
         assertThat(CliTest.run("bench", "serve", "--levels", "eight").err()).contains("--levels").contains("'eight'");
         assertThat(CliTest.run("bench", "gemm", "--width", "512", "--rounds", "2").err())
                 .contains("--width, --rounds apply only to the serve benchmark");
+        // a value the serve benchmark would refuse is not what is wrong here
+        assertThat(CliTest.run("bench", "gemm", "--width", "5").err()).contains("--width applies only to the serve benchmark");
     }
 
     private static String[] prepend(String first, List<String> rest) {
