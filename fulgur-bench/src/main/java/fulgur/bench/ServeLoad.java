@@ -186,7 +186,7 @@ public final class ServeLoad {
                             "ratio_to_generator", l.tokensPerSecond() / peerRate,
                             "ttft_p50_ms", l.ttft.percentile(50), "ttft_p99_ms", l.ttft.percentile(99),
                             "itl_p50_ms", l.itl.percentile(50), "itl_p99_ms", l.itl.percentile(99),
-                            "heap_base_mib", l.heapBase / 1048576.0, "heap_peak_mib", l.heapPeak / 1048576.0,
+                            "heap_base_mib", l.heapBase / 1048576.0, "heap_peak_mib", l.heapPeak / 1048576.0, "heap_after_gc_peak_mib", l.livePeak / 1048576.0,
                             "alloc_kib_per_token", l.allocated / 1024.0 / Math.max(1, l.tokens), "cpu_cores", l.cpuSeconds / l.seconds,
                             "tokens_per_step", l.engineTokens / (double) Math.max(1, l.engineSteps),
                             "engine_state_peak_bytes", l.statePeak, "max_tokens", c.maxTokens(), "model", name, "parameters", parameters))));
@@ -221,6 +221,8 @@ public final class ServeLoad {
         double seconds;
         long heapBase;
         long heapPeak;
+        /** The most the heap held right after a collection: what was live, the garbage between collections left out. */
+        long livePeak;
         long statePeak;
         /** Bytes the whole process (server, engine and clients) allocated during the level. */
         long allocated;
@@ -243,10 +245,12 @@ public final class ServeLoad {
         l.heapBase = heap.getHeapMemoryUsage().getUsed();
         AtomicBoolean sampling = new AtomicBoolean(true);
         AtomicLong heapPeak = new AtomicLong(l.heapBase);
+        AtomicLong livePeak = new AtomicLong(heapAfterCollection());
         AtomicLong statePeak = new AtomicLong();
         Thread sampler = Thread.ofPlatform().daemon().start(() -> {
             while (sampling.get()) {
                 heapPeak.accumulateAndGet(heap.getHeapMemoryUsage().getUsed(), Math::max);
+                livePeak.accumulateAndGet(heapAfterCollection(), Math::max);
                 var s = engine.stats();
                 statePeak.accumulateAndGet(s.stateBytes() + s.kvBytes(), Math::max);
                 try {
@@ -288,6 +292,7 @@ public final class ServeLoad {
         sampling.set(false);
         sampler.join();
         l.heapPeak = heapPeak.get();
+        l.livePeak = livePeak.get();
         l.statePeak = statePeak.get();
         l.failed = requests - results.size();
         for (Result r : results) {
@@ -302,6 +307,17 @@ public final class ServeLoad {
             }
         }
         return l;
+    }
+
+    /** Heap bytes in use right after the latest collection of each heap pool. */
+    private static long heapAfterCollection() {
+        long n = 0;
+        for (var pool : ManagementFactory.getMemoryPoolMXBeans()) {
+            if (pool.getType() == java.lang.management.MemoryType.HEAP && pool.getCollectionUsage() != null) {
+                n += pool.getCollectionUsage().getUsed();
+            }
+        }
+        return n;
     }
 
     /** Heap bytes all threads allocated since the JVM started (-1 where the JVM does not count them). */

@@ -18,11 +18,12 @@ class ServeLoadTest {
         BenchResult c3 = rs.get(3);
         assertThat(c3.value()).isPositive();
         assertThat(c3.extra()).containsEntry("concurrency", 3).containsEntry("requests", 12).containsEntry("failed", 0)
-                .containsKeys("ttft_p50_ms", "ttft_p99_ms", "itl_p50_ms", "itl_p99_ms", "heap_peak_mib", "ratio_to_generator", "alloc_kib_per_token",
+                .containsKeys("ttft_p50_ms", "ttft_p99_ms", "itl_p50_ms", "itl_p99_ms", "heap_peak_mib", "ratio_to_generator", "alloc_kib_per_token", "heap_after_gc_peak_mib",
                         "cpu_cores", "parameters");
         // a step advances at most the 3 running requests, each by its first token (prefill) and one decoded token
         assertThat((double) c3.extra().get("tokens_per_step")).isPositive().isLessThanOrEqualTo(6.0);
         assertThat((double) c3.extra().get("cpu_cores")).isPositive();
+        assertThat((double) c3.extra().get("heap_after_gc_peak_mib")).isPositive();
         // 12 requests of at most 4 tokens each
         assertThat((long) c3.extra().get("tokens")).isBetween(12L, 48L);
         assertThat((double) c3.extra().get("ttft_p99_ms")).isGreaterThanOrEqualTo((double) c3.extra().get("ttft_p50_ms"));
