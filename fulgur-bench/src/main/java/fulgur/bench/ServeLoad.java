@@ -58,9 +58,11 @@ public final class ServeLoad {
      * @param rounds alternating rounds of peer and levels
      * @param levelLimit a level still running after this counts its unfinished requests as failed
      * @param warmup time spent on both paths before the first timed round
+     * @param prefixCache whether the engine keeps prompt states ({@link EngineOptions#stateCacheBytes}): on, every request
+     *     after the first resumes from the shared prompt's state; off, the engine prefills every prompt, as the peer does
      */
     public record Config(int dim, int layers, int heads, int maxTokens, int minRequests, List<Integer> levels, int rounds,
-            Duration levelLimit, Duration warmup, Duration peerSeconds) {
+            Duration levelLimit, Duration warmup, Duration peerSeconds, boolean prefixCache) {
         /** Concurrency levels at most: the server's default limit of concurrent streams. */
         static final int MAX_LEVEL = ServerOptions.defaults().maxConcurrentStreams();
 
@@ -102,31 +104,35 @@ public final class ServeLoad {
 
         /** The tiny default model: TNL width 128, 2 layers, 4 heads; levels 1, 8, 64; 32 tokens per request; 3 rounds. */
         public static Config defaults() {
-            return new Config(128, 2, 4, 32, 48, List.of(1, 8, 64), 3, Duration.ofSeconds(120), Duration.ofSeconds(10), Duration.ofSeconds(2));
+            return new Config(128, 2, 4, 32, 48, List.of(1, 8, 64), 3, Duration.ofSeconds(120), Duration.ofSeconds(10), Duration.ofSeconds(2), true);
         }
 
         public Config withModel(int width, int layerCount, int headCount) {
-            return new Config(width, layerCount, headCount, maxTokens, minRequests, levels, rounds, levelLimit, warmup, peerSeconds);
+            return new Config(width, layerCount, headCount, maxTokens, minRequests, levels, rounds, levelLimit, warmup, peerSeconds, prefixCache);
         }
 
         public Config withLevels(List<Integer> l) {
-            return new Config(dim, layers, heads, maxTokens, minRequests, l, rounds, levelLimit, warmup, peerSeconds);
+            return new Config(dim, layers, heads, maxTokens, minRequests, l, rounds, levelLimit, warmup, peerSeconds, prefixCache);
         }
 
         public Config withRounds(int r) {
-            return new Config(dim, layers, heads, maxTokens, minRequests, levels, r, levelLimit, warmup, peerSeconds);
+            return new Config(dim, layers, heads, maxTokens, minRequests, levels, r, levelLimit, warmup, peerSeconds, prefixCache);
         }
 
         public Config withMaxTokens(int t) {
-            return new Config(dim, layers, heads, t, minRequests, levels, rounds, levelLimit, warmup, peerSeconds);
+            return new Config(dim, layers, heads, t, minRequests, levels, rounds, levelLimit, warmup, peerSeconds, prefixCache);
         }
 
         public Config withRequests(int r) {
-            return new Config(dim, layers, heads, maxTokens, r, levels, rounds, levelLimit, warmup, peerSeconds);
+            return new Config(dim, layers, heads, maxTokens, r, levels, rounds, levelLimit, warmup, peerSeconds, prefixCache);
+        }
+
+        public Config withPrefixCache(boolean on) {
+            return new Config(dim, layers, heads, maxTokens, minRequests, levels, rounds, levelLimit, warmup, peerSeconds, on);
         }
 
         public Config withWarmup(Duration w) {
-            return new Config(dim, layers, heads, maxTokens, minRequests, levels, rounds, levelLimit, w, peerSeconds);
+            return new Config(dim, layers, heads, maxTokens, minRequests, levels, rounds, levelLimit, w, peerSeconds, prefixCache);
         }
     }
 
@@ -162,7 +168,7 @@ public final class ServeLoad {
     private static List<BenchResult> measure(Path model, Config c) throws IOException, InterruptedException {
         List<BenchResult> out = new ArrayList<>();
         try (LanguageModel peerModel = ReferenceCheckpoint.load(model);
-                Engine engine = Engines.load(model, "cpu", EngineOptions.defaults());
+                Engine engine = Engines.load(model, "cpu", engineOptions(c));
                 OpenAiServer server = new OpenAiServer(engine, ChatTemplate.plain(), ServerOptions.defaults().withPort(0)).start()) {
             String name = server.modelName();
             long parameters = engine.model().parameters();
@@ -189,12 +195,20 @@ public final class ServeLoad {
                             "heap_base_mib", l.heapBase / 1048576.0, "heap_peak_mib", l.heapPeak / 1048576.0, "heap_after_gc_peak_mib", l.livePeak / 1048576.0,
                             "alloc_kib_per_token", l.allocated / 1024.0 / Math.max(1, l.tokens), "cpu_cores", l.cpuSeconds / l.seconds,
                             "tokens_per_step", l.engineTokens / (double) Math.max(1, l.engineSteps),
+                            "prefix_cache", c.prefixCache(), "cached_prompt_fraction", l.cachedPromptTokens / (double) Math.max(1, l.promptTokens),
                             "engine_state_peak_bytes", l.statePeak, "max_tokens", c.maxTokens(), "model", name, "parameters", parameters))));
                     out.add(new BenchResult("serve", "c" + clients + "_failed", l.failed, "requests", extra("round", round, "concurrency", clients)));
                 }
             }
         }
         return out;
+    }
+
+    /** The engine's default options, without the prefix state cache when the config turns it off. */
+    static EngineOptions engineOptions(Config c) {
+        EngineOptions o = EngineOptions.defaults();
+        return c.prefixCache() ? o : new EngineOptions(o.maxRunning(), o.maxQueued(), o.maxPromptTokens(), o.maxNewTokens(), o.memoryBudgetBytes(),
+                o.prefillChunkTokens(), 0, o.stateCacheInterval(), o.defaultTimeout(), o.decodeGraphs());
     }
 
     /**
@@ -231,6 +245,9 @@ public final class ServeLoad {
         /** Tokens the engine generated and the steps it took during the level. */
         long engineTokens;
         long engineSteps;
+        /** Prompt tokens the engine took in during the level, and those its prefix state cache served. */
+        long promptTokens;
+        long cachedPromptTokens;
 
         double tokensPerSecond() {
             return tokens / seconds;
@@ -289,6 +306,8 @@ public final class ServeLoad {
         EngineStats after = engine.stats();
         l.engineTokens = after.completionTokens() - before.completionTokens();
         l.engineSteps = after.steps() - before.steps();
+        l.promptTokens = after.promptTokens() - before.promptTokens();
+        l.cachedPromptTokens = after.cachedPromptTokens() - before.cachedPromptTokens();
         sampling.set(false);
         sampler.join();
         l.heapPeak = heapPeak.get();

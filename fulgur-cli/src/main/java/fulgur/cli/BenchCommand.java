@@ -41,6 +41,9 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--requests", paramLabel = "N", description = "serve: requests per level at least, max(N, 4 × clients) (default 48).")
     Integer requests;
 
+    @Option(names = "--no-prefix-cache", description = "serve: the engine prefills every prompt (no prefix state cache), as the peer does.")
+    boolean noPrefixCache;
+
     @Override
     public Integer call() {
         if (names.isEmpty()) {
@@ -65,8 +68,8 @@ public final class BenchCommand implements Callable<Integer> {
     /** The serve benchmark's settings when an option changes them (null: its defaults); refused without serve to run. */
     ServeLoad.Config serveConfig() {
         List<String> given = new ArrayList<>();
-        Object[] values = {width, layers, heads, levels, rounds, maxTokens, requests};
-        String[] options = {"--width", "--layers", "--heads", "--levels", "--rounds", "--max-tokens", "--requests"};
+        Object[] values = {width, layers, heads, levels, rounds, maxTokens, requests, noPrefixCache ? true : null};
+        String[] options = {"--width", "--layers", "--heads", "--levels", "--rounds", "--max-tokens", "--requests", "--no-prefix-cache"};
         for (int i = 0; i < values.length; i++) {
             if (values[i] != null) {
                 given.add(options[i]);
@@ -92,6 +95,6 @@ public final class BenchCommand implements Callable<Integer> {
         if (requests != null) {
             c = c.withRequests(requests);
         }
-        return c;
+        return c.withPrefixCache(!noPrefixCache);
     }
 }

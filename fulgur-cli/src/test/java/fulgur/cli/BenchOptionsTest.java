@@ -18,7 +18,7 @@ class BenchOptionsTest {
     @Test
     void serveOptionsSetTheModelLevelsRoundsTokensAndRequests() {
         ServeLoad.Config c = parse("serve", "--width", "512", "--layers", "4", "--heads", "8", "--levels", "1,16,64", "--rounds", "5",
-                "--max-tokens", "24", "--requests", "96").serveConfig();
+                "--max-tokens", "24", "--requests", "96", "--no-prefix-cache").serveConfig();
         assertThat(c.dim()).isEqualTo(512);
         assertThat(c.layers()).isEqualTo(4);
         assertThat(c.heads()).isEqualTo(8);
@@ -26,10 +26,12 @@ class BenchOptionsTest {
         assertThat(c.rounds()).isEqualTo(5);
         assertThat(c.maxTokens()).isEqualTo(24);
         assertThat(c.minRequests()).isEqualTo(96);
+        assertThat(c.prefixCache()).isFalse();
         // what is not given keeps its default
         ServeLoad.Config onlyWidth = parse("serve", "--width", "256").serveConfig();
         ServeLoad.Config d = ServeLoad.Config.defaults();
         assertThat(onlyWidth).isEqualTo(d.withModel(256, d.layers(), d.heads()));
+        assertThat(onlyWidth.prefixCache()).isTrue();
         assertThat(parse("serve").serveConfig()).isNull();
     }
 
@@ -37,7 +39,7 @@ class BenchOptionsTest {
     void badServeOptionsGiveOneLineAndANonZeroExit() {
         for (List<String> args : List.of(List.of("serve", "--width", "100", "--heads", "8"), List.of("serve", "--levels", "0,8"),
                 List.of("serve", "--levels", "1,100000"), List.of("serve", "--rounds", "0"), List.of("serve", "--max-tokens", "-3"),
-                List.of("serve", "--levels", "eight"), List.of("serve", "--width", "wide"), List.of("gemm", "--width", "5"))) {
+                List.of("serve", "--levels", "eight"), List.of("serve", "--width", "wide"), List.of("gemm", "--width", "5"), List.of("gemm", "--no-prefix-cache"))) {
             CliTest.Run r = CliTest.run(prepend("bench", args));
             assertThat(r.code()).as("%s", args).isNotZero();
             assertThat(r.err().strip()).as("%s", args).doesNotContain("\n").doesNotContain("Exception").isNotEmpty();
