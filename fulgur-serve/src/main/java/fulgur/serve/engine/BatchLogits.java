@@ -5,6 +5,8 @@ import fulgur.ops.Reductions;
 import fulgur.tensor.DType;
 import fulgur.tensor.Device;
 import fulgur.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 /**
  * The last logits of a batch's rows, [B, vocab] on the model's device, with each row's greedy pick made there: the
@@ -19,13 +21,21 @@ final class BatchLogits {
     private final Tensor logits;
     private final double[] picks;
     private final int vocab;
+    /** Where {@link #host} copies the logits when they are f32 on the CPU (reused step after step), or null. */
+    private final float[] reuse;
     private float[] host;
 
     /** {@code picks} holds, per row, the argmax id and its logit, as {@link #pickInto} writes them; null: no picks. */
     BatchLogits(Tensor logits, double[] picks) {
+        this(logits, picks, null);
+    }
+
+    /** As above, the host copy made into {@code reuse} (at least B·vocab floats) where it can be. */
+    BatchLogits(Tensor logits, double[] picks, float[] reuse) {
         this.logits = logits;
         this.picks = picks;
         this.vocab = logits.size(1);
+        this.reuse = reuse;
     }
 
     /** Writes each row's argmax among ids [0, pickable) and its logit into {@code out} [B, 2] (f64), on the logits' device. */
@@ -56,10 +66,17 @@ final class BatchLogits {
         return picks != null && Double.isFinite(picks[2 * row + 1]) ? (int) picks[2 * row] : -1;
     }
 
-    /** All rows' logits on the host, [B·vocab] row after row (read once). */
+    /** All rows' logits on the host, [B·vocab] row after row (read once; in the reused array, valid until the next step). */
     float[] host() {
         if (host == null) {
-            host = logits.toFloatArray();
+            long n = logits.numel();
+            if (reuse != null && reuse.length >= n && logits.dtype() == DType.F32 && logits.device().kind() == Device.Kind.CPU
+                    && logits.isContiguous()) {
+                MemorySegment.copy(logits.hostSegment("logits"), ValueLayout.JAVA_FLOAT, logits.offset() * Float.BYTES, reuse, 0, (int) n);
+                host = reuse;
+            } else {
+                host = logits.toFloatArray();
+            }
         }
         return host;
     }

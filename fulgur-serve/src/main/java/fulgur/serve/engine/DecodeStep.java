@@ -43,6 +43,8 @@ final class DecodeStep implements AutoCloseable {
     private final Tensor picks;
     private final Map<Integer, StepGraph> graphs = new LinkedHashMap<>(16, 0.75f, true);
     private Tensor logits;
+    /** The host copy of the logits on the CPU, reused every step (B·vocab floats: 8 MB for 64 rows of a 32K vocabulary). */
+    private float[] hostLogits;
     private boolean capturable;
     private int lastBatch;
     private int streak;
@@ -86,7 +88,13 @@ final class DecodeStep implements AutoCloseable {
             body(b, positions, kv);
         }
         Tensor out = logits.narrow(0, 0, b);
-        return new BatchLogits(out, devicePicks ? picks.narrow(0, 0, b).toDoubleArray() : null);
+        if (devicePicks) {
+            return new BatchLogits(out, picks.narrow(0, 0, b).toDoubleArray());
+        }
+        if (hostLogits == null) {
+            hostLogits = new float[Math.toIntExact((long) pool.slots() * logits.size(1))];
+        }
+        return new BatchLogits(out, null, hostLogits);
     }
 
     /** The step's device work: reads ids and pool rows [0, b), writes the pool rows, logits and picks. */
