@@ -130,10 +130,6 @@ public final class ServeLoad {
         public Config withPrefixCache(boolean on) {
             return new Config(dim, layers, heads, maxTokens, minRequests, levels, rounds, levelLimit, warmup, peerSeconds, on);
         }
-
-        public Config withWarmup(Duration w) {
-            return new Config(dim, layers, heads, maxTokens, minRequests, levels, rounds, levelLimit, w, peerSeconds, prefixCache);
-        }
     }
 
     static final String PROMPT = "To be, or not to be, that is the question:";
