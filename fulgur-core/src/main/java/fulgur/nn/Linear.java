@@ -77,9 +77,10 @@ public final class Linear extends Module {
     /**
      * Keeps the weight in memory as [in, out] (its transpose, row-major), seen as the same [out, in] weight: products
      * of a few rows, a batch being decoded on the CPU, then read it where it lies ({@link fulgur.backend.cpu.Gemm}'s
-     * unpacked path) instead of transposing it into packed panels on every call. Values and results do not change.
-     * Only f32 weights on the CPU are moved; others, and a weight already so stored, stay as they are. Returns
-     * whether this call moved the weight.
+     * unpacked path) instead of transposing it into packed panels on every call. The values do not change and the
+     * products agree to f32 rounding; a checkpoint saved from the layer holds the usual [out, in] layout. Only f32
+     * weights on the CPU are moved; others, and a weight already so stored, stay as they are. Returns whether this
+     * call moved the weight.
      */
     public boolean storeTransposed() {
         Tensor w = weight.value();
