@@ -1,7 +1,9 @@
 package fulgur.nn;
 
+import fulgur.autograd.GradMode;
 import fulgur.ops.LinearAlgebra;
 import fulgur.tensor.DType;
+import fulgur.tensor.Device;
 import fulgur.tensor.Rng;
 import fulgur.tensor.Tensor;
 
@@ -99,6 +101,26 @@ public final class Linear extends Module {
         }
         weight.replace(Tensor.zeros(DType.I8, weight.value().device(), out, in));
         weightScale = param("weight" + Int8Weights.SCALE_SUFFIX, Tensor.zeros(DType.F32, weight.value().device(), out), false);
+    }
+
+    /**
+     * Keeps the weight in memory as [in, out] (its transpose, row-major), seen as the same [out, in] weight: products
+     * of a few rows, a batch being decoded on the CPU, then read it where it lies ({@link fulgur.backend.cpu.Gemm}'s
+     * unpacked path) instead of transposing it into packed panels on every call. The values do not change and the
+     * products agree to f32 rounding; a checkpoint saved from the layer holds the usual [out, in] layout. Only f32
+     * weights on the CPU are moved; others, and a weight already so stored, stay as they are.
+     *
+     * @return whether this call moved the weight
+     */
+    public boolean storeTransposed() {
+        Tensor w = weight.value();
+        if (w.dtype() != DType.F32 || w.device().kind() != Device.Kind.CPU || !w.isContiguous()) {
+            return false;
+        }
+        try (var g = GradMode.noGrad()) {
+            weight.relayout(w.transpose(0, 1).contiguous().transpose(0, 1));
+        }
+        return true;
     }
 
     /**

@@ -102,6 +102,26 @@ public final class Parameter {
         }
     }
 
+    /**
+     * Keeps the same values in another memory layout: {@code view} (same shape, dtype and device, e.g. the transpose of
+     * a contiguous transposed copy) becomes the value, which is then not contiguous, and the old storage is freed.
+     *
+     * @param view the same values in their new layout
+     * @throws IllegalArgumentException when {@code view}'s shape, dtype or device differs from the value's
+     */
+    public void relayout(Tensor view) {
+        if (!view.sameShape(value) || view.dtype() != value.dtype() || !view.device().equals(value.device())) {
+            throw new IllegalArgumentException("relayout: expected " + value.describe() + ", got " + view.describe());
+        }
+        Tensor old = value;
+        Tensor leaf = view.detach();
+        Scope.root().adopt(leaf);
+        value = leaf.requiresGrad(old.requiresGrad());
+        if (old.storage() != value.storage()) {
+            old.close();
+        }
+    }
+
     /** Frees the value's storage. */
     public void release() {
         value.close();
