@@ -98,15 +98,17 @@ final class GemmF32 {
             // few against a B that stays in cache: read B in place, no packing
             int chunks = ceilDiv(n, 4 * L);
             threads = (int) Math.max(1, Math.min(available, (long) m * n * k / FEW_ROWS_PARALLEL_MIN_FMAS));
+            SgemvKernel gemv = SgemvKernel.matching(kern);
             if (threads == 1 || chunks < 2) {
-                fewRows(transA, transB, m, 0, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+                fewRows(gemv, transA, transB, m, 0, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
             } else {
                 // FEW_ROWS_PARTS claimable parts per thread: a worker that the scheduler runs late still finds some
                 Parallel.forChunks(chunks, Math.min(chunks, threads * FEW_ROWS_PARTS), (s, e) -> {
                     int j0 = Math.min(n, s * 4 * L);
                     int j1 = Math.min(n, e * 4 * L);
                     if (j0 < j1) {
-                        fewRows(transA, transB, m, j0, j1, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+                        fewRows(gemv, transA, transB, m, j0, j1, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff,
+                                ldc);
                     }
                 });
             }
@@ -409,9 +411,14 @@ final class GemmF32 {
      * contiguous scratch row, then multiplied with B where it lies (rows of B scaled and summed when B is k×n,
      * dot products with the rows of B when B is stored n×k).
      */
-    static void fewRows(boolean transA, boolean transB, int m, int j0, int j1, int k, float alpha,
+    static void fewRows(SgemvKernel gemv, boolean transA, boolean transB, int m, int j0, int j1, int k, float alpha,
                         MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
                         float beta, MemorySegment c, long cOff, int ldc) {
+        if (m == 1 && transB && !transA) {
+            // one contiguous row: the GEMV kernel reads it where it lies
+            gemv.dotRows(k, a, aOff * FB, b, bOff * FB, (long) ldb * FB, j0, j1, alpha, beta, c, cOff * FB);
+            return;
+        }
         MemorySegment rows = GemmScratch.get().a((long) m * k * FB);
         for (int i = 0; i < m; i++) {
             long dst = (long) i * k * FB;
@@ -424,6 +431,10 @@ final class GemmF32 {
                     rows.set(FP, dst + p * FB, a.get(F, src + p * step));
                 }
             }
+        }
+        if (transB && m == 1) {
+            gemv.dotRows(k, rows, 0, b, bOff * FB, (long) ldb * FB, j0, j1, alpha, beta, c, cOff * FB);
+            return;
         }
         if (transB) {
             rowsDotB(rows, m, k, b, bOff, ldb, j0, j1, alpha, beta, c, cOff, ldc);
