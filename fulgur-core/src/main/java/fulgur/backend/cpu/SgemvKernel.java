@@ -51,33 +51,23 @@ abstract class SgemvKernel {
     }
 
     /**
-     * One step of the lane sums of a block's rows: two vectors a and b hold partial sums of rows in groups of
-     * {@code 2h} lanes (a's groups first), and lane i of the result adds lanes {@code low[i]} and {@code high[i]}
-     * ({@code low[i] + h}) of a, or of b where {@link #fromB} is set, halving the groups. After the steps for
-     * {@code h = lanes/2, ..., 1} lane i holds row i, its lanes added in {@link Lanes#sum}'s order.
+     * The lanes one step of the lane sums pairs: lane i with lane {@code i ^ h}, for {@code h = lanes/2, ..., 1}, as
+     * {@link Lanes#sum} adds them (lane i and lane i + h, then within the lower half, ...). Each vector of partial sums
+     * then holds every pair's sum twice, and {@link #fromB} keeps one copy from each of two vectors.
      */
-    static int[] low(int lanes, int h) {
+    static int[] partner(int lanes, int h) {
         int[] idx = new int[lanes];
         for (int i = 0; i < lanes; i++) {
-            idx[i] = (i / h * 2 * h + i % h) % lanes;
+            idx[i] = i ^ h;
         }
         return idx;
     }
 
-    /** The partner lanes of {@link #low}: {@code low[i] + h}. */
-    static int[] high(int lanes, int h) {
-        int[] idx = low(lanes, h);
-        for (int i = 0; i < lanes; i++) {
-            idx[i] += h;
-        }
-        return idx;
-    }
-
-    /** The lanes of a step of the lane sums that come from the second vector (see {@link #low}). */
+    /** The lanes of a step of the lane sums that come from the second of two vectors: those with bit h set. */
     static boolean[] fromB(int lanes, int h) {
         boolean[] b = new boolean[lanes];
         for (int i = 0; i < lanes; i++) {
-            b[i] = i / h * 2 * h >= lanes;
+            b[i] = (i & h) != 0;
         }
         return b;
     }

@@ -18,18 +18,14 @@ final class SgemvKernel16 extends SgemvKernel {
     private static final int L = S.length();
     private static final int ROWS = 16;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
-    private static final VectorShuffle<Float> LO8 = VectorShuffle.fromArray(S, low(L, 8), 0);
-    private static final VectorShuffle<Float> HI8 = VectorShuffle.fromArray(S, high(L, 8), 0);
-    private static final VectorMask<Float> B8 = VectorMask.fromArray(S, fromB(L, 8), 0);
-    private static final VectorShuffle<Float> LO4 = VectorShuffle.fromArray(S, low(L, 4), 0);
-    private static final VectorShuffle<Float> HI4 = VectorShuffle.fromArray(S, high(L, 4), 0);
-    private static final VectorMask<Float> B4 = VectorMask.fromArray(S, fromB(L, 4), 0);
-    private static final VectorShuffle<Float> LO2 = VectorShuffle.fromArray(S, low(L, 2), 0);
-    private static final VectorShuffle<Float> HI2 = VectorShuffle.fromArray(S, high(L, 2), 0);
-    private static final VectorMask<Float> B2 = VectorMask.fromArray(S, fromB(L, 2), 0);
-    private static final VectorShuffle<Float> LO1 = VectorShuffle.fromArray(S, low(L, 1), 0);
-    private static final VectorShuffle<Float> HI1 = VectorShuffle.fromArray(S, high(L, 1), 0);
-    private static final VectorMask<Float> B1 = VectorMask.fromArray(S, fromB(L, 1), 0);
+    private static final VectorShuffle<Float> X8 = VectorShuffle.fromArray(S, partner(L, 8), 0);
+    private static final VectorMask<Float> M8 = VectorMask.fromArray(S, fromB(L, 8), 0);
+    private static final VectorShuffle<Float> X4 = VectorShuffle.fromArray(S, partner(L, 4), 0);
+    private static final VectorMask<Float> M4 = VectorMask.fromArray(S, fromB(L, 4), 0);
+    private static final VectorShuffle<Float> X2 = VectorShuffle.fromArray(S, partner(L, 2), 0);
+    private static final VectorMask<Float> M2 = VectorMask.fromArray(S, fromB(L, 2), 0);
+    private static final VectorShuffle<Float> X1 = VectorShuffle.fromArray(S, partner(L, 1), 0);
+    private static final VectorMask<Float> M1 = VectorMask.fromArray(S, fromB(L, 1), 0);
 
     private SgemvKernel16() {
         super(ROWS, S);
@@ -105,24 +101,27 @@ final class SgemvKernel16 extends SgemvKernel {
         s15.intoArray(part, 15 * L);
     }
 
-    /** Sums the lanes of each row in {@code part} (all rows at once), adds the tails and stores the block of y. */
+    /**
+     * Sums the lanes of all rows in {@code part} at once, adds the tails and stores the block of y. The rows enter
+     * in bit-reversed order, so that after the last step lane i holds row i.
+     */
     private static void finishBlock(float[] part, int k, int kv, MemorySegment x, long xByte, MemorySegment b,
                                     long row, long ldbBytes, float alpha, float beta, MemorySegment y, long yj) {
-        FloatVector t0 = pair(LO8, HI8, B8, load(part, 0), load(part, 1));
-        FloatVector t1 = pair(LO8, HI8, B8, load(part, 2), load(part, 3));
-        FloatVector t2 = pair(LO8, HI8, B8, load(part, 4), load(part, 5));
-        FloatVector t3 = pair(LO8, HI8, B8, load(part, 6), load(part, 7));
-        FloatVector t4 = pair(LO8, HI8, B8, load(part, 8), load(part, 9));
-        FloatVector t5 = pair(LO8, HI8, B8, load(part, 10), load(part, 11));
-        FloatVector t6 = pair(LO8, HI8, B8, load(part, 12), load(part, 13));
-        FloatVector t7 = pair(LO8, HI8, B8, load(part, 14), load(part, 15));
-        FloatVector u0 = pair(LO4, HI4, B4, t0, t1);
-        FloatVector u1 = pair(LO4, HI4, B4, t2, t3);
-        FloatVector u2 = pair(LO4, HI4, B4, t4, t5);
-        FloatVector u3 = pair(LO4, HI4, B4, t6, t7);
-        FloatVector v0 = pair(LO2, HI2, B2, u0, u1);
-        FloatVector v1 = pair(LO2, HI2, B2, u2, u3);
-        FloatVector sums = pair(LO1, HI1, B1, v0, v1);
+        FloatVector t0 = pair(X8, M8, load(part, 0), load(part, 8));
+        FloatVector t1 = pair(X8, M8, load(part, 4), load(part, 12));
+        FloatVector t2 = pair(X8, M8, load(part, 2), load(part, 10));
+        FloatVector t3 = pair(X8, M8, load(part, 6), load(part, 14));
+        FloatVector t4 = pair(X8, M8, load(part, 1), load(part, 9));
+        FloatVector t5 = pair(X8, M8, load(part, 5), load(part, 13));
+        FloatVector t6 = pair(X8, M8, load(part, 3), load(part, 11));
+        FloatVector t7 = pair(X8, M8, load(part, 7), load(part, 15));
+        FloatVector u0 = pair(X4, M4, t0, t1);
+        FloatVector u1 = pair(X4, M4, t2, t3);
+        FloatVector u2 = pair(X4, M4, t4, t5);
+        FloatVector u3 = pair(X4, M4, t6, t7);
+        FloatVector v0 = pair(X2, M2, u0, u1);
+        FloatVector v1 = pair(X2, M2, u2, u3);
+        FloatVector sums = pair(X1, M1, v0, v1);
         if (kv < k) {
             sums.intoArray(part, 0);
             for (int i = 0; i < ROWS; i++) {
@@ -141,18 +140,17 @@ final class SgemvKernel16 extends SgemvKernel {
         return FloatVector.fromArray(S, part, row * L);
     }
 
-    /** One step of the lane sums: lane i adds lanes {@code lo[i]} and {@code hi[i]} of a, or of b where {@code fromB}. */
-    private static FloatVector pair(VectorShuffle<Float> lo, VectorShuffle<Float> hi, VectorMask<Float> fromB,
-                                    FloatVector a, FloatVector b) {
-        return a.rearrange(lo).add(a.rearrange(hi)).blend(b.rearrange(lo).add(b.rearrange(hi)), fromB);
+    /** One step of the lane sums of two vectors: each lane adds its partner's value, a's lanes kept or b's. */
+    private static FloatVector pair(VectorShuffle<Float> partner, VectorMask<Float> fromB, FloatVector a, FloatVector b) {
+        return a.add(a.rearrange(partner)).blend(b.add(b.rearrange(partner)), fromB);
     }
 
-    /** The lanes of one row's accumulator summed in the order of a block's rows. */
+    /** The lanes of one row's accumulator summed as a block's are. */
     private static float laneSum(FloatVector v) {
-        v = pair(LO8, HI8, B8, v, v);
-        v = pair(LO4, HI4, B4, v, v);
-        v = pair(LO2, HI2, B2, v, v);
-        v = pair(LO1, HI1, B1, v, v);
+        v = v.add(v.rearrange(X8));
+        v = v.add(v.rearrange(X4));
+        v = v.add(v.rearrange(X2));
+        v = v.add(v.rearrange(X1));
         return v.lane(0);
     }
 }

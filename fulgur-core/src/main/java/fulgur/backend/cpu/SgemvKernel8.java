@@ -19,15 +19,12 @@ final class SgemvKernel8 extends SgemvKernel {
     private static final int L = S.length();
     private static final int ROWS = 8;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
-    private static final VectorShuffle<Float> LO4 = VectorShuffle.fromArray(S, low(L, 4), 0);
-    private static final VectorShuffle<Float> HI4 = VectorShuffle.fromArray(S, high(L, 4), 0);
-    private static final VectorMask<Float> B4 = VectorMask.fromArray(S, fromB(L, 4), 0);
-    private static final VectorShuffle<Float> LO2 = VectorShuffle.fromArray(S, low(L, 2), 0);
-    private static final VectorShuffle<Float> HI2 = VectorShuffle.fromArray(S, high(L, 2), 0);
-    private static final VectorMask<Float> B2 = VectorMask.fromArray(S, fromB(L, 2), 0);
-    private static final VectorShuffle<Float> LO1 = VectorShuffle.fromArray(S, low(L, 1), 0);
-    private static final VectorShuffle<Float> HI1 = VectorShuffle.fromArray(S, high(L, 1), 0);
-    private static final VectorMask<Float> B1 = VectorMask.fromArray(S, fromB(L, 1), 0);
+    private static final VectorShuffle<Float> X4 = VectorShuffle.fromArray(S, partner(L, 4), 0);
+    private static final VectorMask<Float> M4 = VectorMask.fromArray(S, fromB(L, 4), 0);
+    private static final VectorShuffle<Float> X2 = VectorShuffle.fromArray(S, partner(L, 2), 0);
+    private static final VectorMask<Float> M2 = VectorMask.fromArray(S, fromB(L, 2), 0);
+    private static final VectorShuffle<Float> X1 = VectorShuffle.fromArray(S, partner(L, 1), 0);
+    private static final VectorMask<Float> M1 = VectorMask.fromArray(S, fromB(L, 1), 0);
 
     private SgemvKernel8() {
         super(ROWS, S);
@@ -86,16 +83,19 @@ final class SgemvKernel8 extends SgemvKernel {
         s7.intoArray(part, 7 * L);
     }
 
-    /** Sums the lanes of each row in {@code part} (all rows at once), adds the tails and stores the block of y. */
+    /**
+     * Sums the lanes of all rows in {@code part} at once, adds the tails and stores the block of y. The rows enter
+     * in bit-reversed order, so that after the last step lane i holds row i.
+     */
     private static void finishBlock(float[] part, int k, int kv, MemorySegment x, long xByte, MemorySegment b,
                                     long row, long ldbBytes, float alpha, float beta, MemorySegment y, long yj) {
-        FloatVector t0 = pair(LO4, HI4, B4, load(part, 0), load(part, 1));
-        FloatVector t1 = pair(LO4, HI4, B4, load(part, 2), load(part, 3));
-        FloatVector t2 = pair(LO4, HI4, B4, load(part, 4), load(part, 5));
-        FloatVector t3 = pair(LO4, HI4, B4, load(part, 6), load(part, 7));
-        FloatVector u0 = pair(LO2, HI2, B2, t0, t1);
-        FloatVector u1 = pair(LO2, HI2, B2, t2, t3);
-        FloatVector sums = pair(LO1, HI1, B1, u0, u1);
+        FloatVector t0 = pair(X4, M4, load(part, 0), load(part, 4));
+        FloatVector t1 = pair(X4, M4, load(part, 2), load(part, 6));
+        FloatVector t2 = pair(X4, M4, load(part, 1), load(part, 5));
+        FloatVector t3 = pair(X4, M4, load(part, 3), load(part, 7));
+        FloatVector u0 = pair(X2, M2, t0, t1);
+        FloatVector u1 = pair(X2, M2, t2, t3);
+        FloatVector sums = pair(X1, M1, u0, u1);
         if (kv < k) {
             sums.intoArray(part, 0);
             for (int i = 0; i < ROWS; i++) {
@@ -114,17 +114,16 @@ final class SgemvKernel8 extends SgemvKernel {
         return FloatVector.fromArray(S, part, row * L);
     }
 
-    /** One step of the lane sums: lane i adds lanes {@code lo[i]} and {@code hi[i]} of a, or of b where {@code fromB}. */
-    private static FloatVector pair(VectorShuffle<Float> lo, VectorShuffle<Float> hi, VectorMask<Float> fromB,
-                                    FloatVector a, FloatVector b) {
-        return a.rearrange(lo).add(a.rearrange(hi)).blend(b.rearrange(lo).add(b.rearrange(hi)), fromB);
+    /** One step of the lane sums of two vectors: each lane adds its partner's value, a's lanes kept or b's. */
+    private static FloatVector pair(VectorShuffle<Float> partner, VectorMask<Float> fromB, FloatVector a, FloatVector b) {
+        return a.add(a.rearrange(partner)).blend(b.add(b.rearrange(partner)), fromB);
     }
 
-    /** The lanes of one row's accumulator summed in the order of a block's rows. */
+    /** The lanes of one row's accumulator summed as a block's are. */
     private static float laneSum(FloatVector v) {
-        v = pair(LO4, HI4, B4, v, v);
-        v = pair(LO2, HI2, B2, v, v);
-        v = pair(LO1, HI1, B1, v, v);
+        v = v.add(v.rearrange(X4));
+        v = v.add(v.rearrange(X2));
+        v = v.add(v.rearrange(X1));
         return v.lane(0);
     }
 }
