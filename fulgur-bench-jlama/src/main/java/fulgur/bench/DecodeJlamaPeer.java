@@ -21,7 +21,10 @@ import java.util.Map;
  * average before each run.
  *
  * <p>{@code DecodeJlamaPeer [--dir target/decode-peer] [--contexts 256,1024,4096] [--tokens 32] [--rounds 3]
- * [--vocab 32000] [--dim 768] [--layers 12] [--heads 12] [--threads 2]}. Run it with {@code scripts/decode-jlama-peer.sh}.
+ * [--vocab 32000] [--dim 768] [--layers 12] [--heads 12] [--threads 2] [--llama-max-context 0]}. Run it with
+ * {@code scripts/decode-jlama-peer.sh}. {@code --llama-max-context N} (N > 0) runs the two Llama engines only up to N
+ * tokens (their prefill grows with the square of the context: Jlama's took minutes at 4K); at longer contexts only the
+ * TNL runs, beside Jlama's figure at the longest context it ran in that round, marked "(at N)".
  * Jlama 0.8.4 splits its MLP over its threads in vector-wide pieces: an MLP width that is not a multiple of
  * 16 lanes × threads (width 64 gives 168) sometimes fails inside Jlama with an IndexOutOfBoundsException.
  */
@@ -33,7 +36,8 @@ public final class DecodeJlamaPeer {
 
     public static void main(String[] args) throws Exception {
         Map<String, String> o = DecodeSpeed.options(args, Map.of("dir", "target/decode-peer", "contexts", "256,1024,4096", "tokens", "32", "rounds", "3",
-                "vocab", "32000", "dim", "768", "layers", "12", "heads", "12", "threads", "2"), List.of());
+                "vocab", "32000", "dim", "768", "layers", "12", "heads", "12", "threads", "2", "llama-max-context", "0"), List.of());
+        int llamaMax = Integer.parseInt(o.get("llama-max-context"));
         DecodeModels shape = new DecodeModels(Integer.parseInt(o.get("vocab")), Integer.parseInt(o.get("dim")), Integer.parseInt(o.get("layers")),
                 Integer.parseInt(o.get("heads")));
         Path[] dirs = shape.write(Path.of(o.get("dir")), 1);
@@ -44,18 +48,30 @@ public final class DecodeJlamaPeer {
         table.add("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
         int rounds = Integer.parseInt(o.get("rounds"));
         for (int r = 1; r <= rounds; r++) {
+            // Jlama at the largest context it ran this round: the peer of the TNL at longer contexts
+            Map<String, JsonNode> jlamaLongest = null;
+            int jlamaContext = 0;
             for (String ctx : o.get("contexts").split(",")) {
                 int context = Integer.parseInt(ctx.strip());
                 Map<String, Map<String, JsonNode>> got = new LinkedHashMap<>();
                 Map<String, Double> loads = new LinkedHashMap<>();
                 for (int e = 0; e < ENGINES.length; e++) {
                     String engine = ENGINES[r % 2 == 1 ? e : ENGINES.length - 1 - e];
+                    if (llamaMax > 0 && context > llamaMax && !engine.equals("fulgur-tnl")) {
+                        continue;
+                    }
                     loads.put(engine, load());
                     Path dir = engine.equals("fulgur-tnl") ? dirs[0] : dirs[1];
                     got.put(engine, runChild(engine, dir, context, o));
                     System.out.printf(Locale.ROOT, "round %d, context %d, %s (load %.2f): %s%n", r, context, engine, loads.get(engine), summary(got.get(engine)));
                 }
-                table.add(row(r, context, loads, got));
+                if (got.containsKey("jlama-llama")) {
+                    jlamaLongest = got.get("jlama-llama");
+                    jlamaContext = context;
+                } else if (jlamaLongest != null) {
+                    got.put("jlama-llama", jlamaLongest);
+                }
+                table.add(row(r, context, loads, got, got.containsKey("fulgur-llama") ? 0 : jlamaContext));
                 System.out.println(table.getLast());
             }
         }
@@ -63,18 +79,32 @@ public final class DecodeJlamaPeer {
         table.forEach(System.out::println);
     }
 
-    private static String row(int round, int context, Map<String, Double> loads, Map<String, Map<String, JsonNode>> got) {
+    /**
+     * One row of the table. {@code jlamaAt} > 0: the Llama engines did not run at this context, and Jlama's figures
+     * are those it had at {@code jlamaAt} tokens in the same round (marked so; its rate only falls with the context).
+     */
+    private static String row(int round, int context, Map<String, Double> loads, Map<String, Map<String, JsonNode>> got, int jlamaAt) {
         double tnl1 = value(got.get("fulgur-tnl"), "b1");
-        double llama1 = value(got.get("fulgur-llama"), "b1");
-        double jlama1 = value(got.get("jlama-llama"), "b1");
+        double llama1 = jlamaAt > 0 ? Double.NaN : value(got.get("fulgur-llama"), "b1");
+        double jlama1 = got.containsKey("jlama-llama") ? value(got.get("jlama-llama"), "b1") : Double.NaN;
         double tnl16 = value(got.get("fulgur-tnl"), "b16");
-        double llama16 = value(got.get("fulgur-llama"), "b16");
-        String sameIds = String.valueOf(ids(got.get("fulgur-llama")).equals(ids(got.get("jlama-llama"))));
+        double llama16 = jlamaAt > 0 ? Double.NaN : value(got.get("fulgur-llama"), "b16");
+        String sameIds = jlamaAt > 0 ? "–" : String.valueOf(ids(got.get("fulgur-llama")).equals(ids(got.get("jlama-llama"))));
+        String at = jlamaAt > 0 ? " (at " + jlamaAt + ")" : "";
         double lo = loads.values().stream().mapToDouble(Double::doubleValue).min().orElse(0);
         double hi = loads.values().stream().mapToDouble(Double::doubleValue).max().orElse(0);
-        return String.format(Locale.ROOT, "| %d | %d | %.1f–%.1f | %.2f | %.2f | %.2f | **%.2f×** | %.2f× | %.2f | %.2f | **%.2f×** | %s | %s | %s | %s |", round, context,
-                lo, hi, tnl1, llama1, jlama1, tnl1 / jlama1, llama1 / jlama1, tnl16, llama16, tnl16 / jlama1, mib(got.get("fulgur-tnl")),
-                mib(got.get("fulgur-llama")), mib(got.get("jlama-llama")), sameIds);
+        return String.format(Locale.ROOT, "| %d | %d | %.1f–%.1f | %.2f | %s | %s%s | **%s** | %s | %.2f | %s | **%s** | %s | %s | %s | %s |", round,
+                context, lo, hi, tnl1, num(llama1), num(jlama1), at, times(tnl1 / jlama1), times(llama1 / jlama1), tnl16, num(llama16),
+                times(tnl16 / jlama1), mib(got.get("fulgur-tnl")), jlamaAt > 0 ? "–" : mib(got.get("fulgur-llama")),
+                jlamaAt > 0 ? "–" : mib(got.get("jlama-llama")), sameIds);
+    }
+
+    private static String num(double v) {
+        return Double.isNaN(v) ? "–" : String.format(Locale.ROOT, "%.2f", v);
+    }
+
+    private static String times(double v) {
+        return Double.isNaN(v) ? "–" : String.format(Locale.ROOT, "%.2f×", v);
     }
 
     /** Runs one engine in a JVM of its own; its figures by key (b1, b16, rss, heap, prefill). */
