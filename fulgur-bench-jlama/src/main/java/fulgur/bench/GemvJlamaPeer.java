@@ -6,7 +6,6 @@ import com.github.tjake.jlama.tensor.TensorShape;
 import com.github.tjake.jlama.tensor.operations.TensorOperationsProvider;
 import com.github.tjake.jlama.util.PhysicalCoreExecutor;
 import fulgur.tensor.Scope;
-import fulgur.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
@@ -33,7 +32,7 @@ public final class GemvJlamaPeer {
         Map<String, String> o = DecodeSpeed.options(args, Map.of("rounds", "10", "threads", "2"), List.of());
         PhysicalCoreExecutor.overrideThreadCount(Integer.parseInt(o.get("threads")));
         try (Scope scope = Scope.open("gemv"); Arena arena = Arena.ofShared()) {
-            List<GemvQuick.Case> cases = GemvQuick.cases(scope);
+            List<GemvQuick.Case> cases = GemvQuick.cases(scope, arena);
             List<GemvQuick.Variant> variants = List.of(GemvQuick.read(), GemvQuick.fulgur(arena), jlama());
             double[][][] g = GemvQuick.measure(cases, variants, Integer.parseInt(o.get("rounds")));
             System.out.println("| case | MB | read GB/s | fulgur GB/s | Jlama GB/s | fulgur / read | Jlama / read | fulgur / Jlama |");
@@ -72,9 +71,9 @@ public final class GemvJlamaPeer {
 
     private static List<FloatBufferTensor> views(GemvQuick.Case c) {
         List<FloatBufferTensor> out = new ArrayList<>();
-        for (Tensor w : c.weights()) {
-            var buf = w.hostSegment("gemv").asByteBuffer().order(ByteOrder.nativeOrder()).asFloatBuffer();
-            out.add(new FloatBufferTensor(buf, TensorShape.of(w.size(0), w.size(1)), false));
+        for (GemvQuick.Matrix w : c.weights()) {
+            var buf = w.data().asByteBuffer().order(ByteOrder.nativeOrder()).asFloatBuffer();
+            out.add(new FloatBufferTensor(buf, TensorShape.of(w.rows(), w.cols()), false));
         }
         return out;
     }

@@ -23,7 +23,8 @@ import jdk.incubator.vector.VectorSpecies;
  * memory, in GB/s of weights read, beside a plain read of the same bytes by the same threads ({@link #read})
  * measured in the same rounds. Each case is a list of matrices read one
  * after the other: a single shape repeated over {@link #MIN_BYTES} (well past any last-level cache), or the 61 weight
- * matrices of a 100M TNL's decoding step in its order (466 MB). Weights are fulgur tensors, allocated as a model's are.
+ * matrices of a 100M TNL's decoding step in its order (466 MB). Weights are fulgur tensors, allocated as a model's are
+ * (on 2 MiB pages where the machine offers them), and the step once more on 4 KiB pages.
  *
  * <p>The variants run in turn within each round (the order turning round), so a machine shared with other work loads
  * them alike; the figures are medians over rounds, and each ratio is the median of the ratios within a round.
@@ -34,10 +35,21 @@ public final class GemvQuick {
     /** Bytes each single-shape case cycles through. */
     static final long MIN_BYTES = 256L << 20;
 
-    /** One set of matrices [n, k] (row-major, B stored n×k) read one after the other by a pass. */
-    public record Case(String name, List<Tensor> weights) {
+    /** One weight matrix: {@code rows × cols} floats, row-major (W stored [out, in]). */
+    public record Matrix(MemorySegment data, int rows, int cols) {
+        static Matrix of(Tensor t) {
+            return new Matrix(t.hostSegment("gemv"), t.size(0), t.size(1));
+        }
+
+        long bytes() {
+            return (long) rows * cols * Float.BYTES;
+        }
+    }
+
+    /** One set of matrices read one after the other by a pass. */
+    public record Case(String name, List<Matrix> weights) {
         public long bytes() {
-            return weights.stream().mapToLong(w -> (long) w.size(0) * w.size(1) * Float.BYTES).sum();
+            return weights.stream().mapToLong(Matrix::bytes).sum();
         }
     }
 
@@ -54,32 +66,43 @@ public final class GemvQuick {
 
     private GemvQuick() {}
 
-    /** The cases: qkvu, out, GLU up and down, the head (one shape each), then a whole TNL decoding step. */
-    public static List<Case> cases(Scope scope) {
+    /**
+     * The cases: qkvu, out, GLU up and down, the head (one shape each), then a whole TNL decoding step, and the same
+     * step copied to memory from {@code smallPages} (the arena's own allocation: 4 KiB pages where huge pages are only
+     * given on request) beside fulgur's tensors (on 2 MiB pages where the machine offers them).
+     */
+    public static List<Case> cases(Scope scope, Arena smallPages) {
         Rng rng = new Rng(5);
         List<Case> out = new ArrayList<>();
         int[][] shapes = {{3072, 768}, {768, 768}, {2048, 768}, {768, 2048}, {32000, 768}};
         for (int[] s : shapes) {
             long bytes = (long) s[0] * s[1] * Float.BYTES;
             int copies = (int) Math.max(1, (MIN_BYTES + bytes - 1) / bytes);
-            List<Tensor> w = new ArrayList<>();
+            List<Matrix> w = new ArrayList<>();
             for (int i = 0; i < copies; i++) {
-                w.add(scope.run(() -> rng.normal(0, 0.02, s[0], s[1])));
+                w.add(Matrix.of(scope.run(() -> rng.normal(0, 0.02, s[0], s[1]))));
             }
             out.add(new Case("1x" + s[0] + "x" + s[1] + ":NT", w));
         }
-        List<Tensor> step = new ArrayList<>();
+        List<Matrix> step = new ArrayList<>();
         for (int layer = 0; layer < 12; layer++) {
             for (int i = 0; i < 4; i++) {
                 int[] s = shapes[i];
-                step.add(scope.run(() -> rng.normal(0, 0.02, s[0], s[1])));
+                step.add(Matrix.of(scope.run(() -> rng.normal(0, 0.02, s[0], s[1]))));
                 if (i == 2) {
-                    step.add(scope.run(() -> rng.normal(0, 0.02, s[0], s[1]))); // the GLU's second up-projection
+                    step.add(Matrix.of(scope.run(() -> rng.normal(0, 0.02, s[0], s[1])))); // the GLU's second up-projection
                 }
             }
         }
-        step.add(scope.run(() -> rng.normal(0, 0.02, 32000, 768)));
+        step.add(Matrix.of(scope.run(() -> rng.normal(0, 0.02, 32000, 768))));
         out.add(new Case("TNL step (12 layers + head)", step));
+        List<Matrix> copy = new ArrayList<>();
+        for (Matrix m : step) {
+            MemorySegment c = smallPages.allocate(m.bytes(), 64);
+            c.copyFrom(m.data());
+            copy.add(new Matrix(c, m.rows(), m.cols()));
+        }
+        out.add(new Case("TNL step, 4 KiB pages", copy));
         return out;
     }
 
@@ -94,9 +117,9 @@ public final class GemvQuick {
 
             @Override
             public void pass(Case c) {
-                for (Tensor w : c.weights()) {
-                    int n = w.size(0), k = w.size(1);
-                    Gemm.sgemm(false, true, 1, n, k, 1f, x, 0, k, w.hostSegment("gemv"), 0, k, 0f, y, 0, n);
+                for (Matrix w : c.weights()) {
+                    int n = w.rows(), k = w.cols();
+                    Gemm.sgemm(false, true, 1, n, k, 1f, x, 0, k, w.data(), 0, k, 0f, y, 0, n);
                 }
             }
         };
@@ -117,8 +140,8 @@ public final class GemvQuick {
             @Override
             public void pass(Case c) {
                 int threads = Parallel.threads();
-                for (Tensor w : c.weights()) {
-                    MemorySegment m = w.hostSegment("gemv");
+                for (Matrix w : c.weights()) {
+                    MemorySegment m = w.data();
                     long per = m.byteSize() / threads / S.vectorByteSize() * S.vectorByteSize();
                     Parallel.forChunks(threads, threads, (s, e) -> {
                         for (int t = s; t < e; t++) {
@@ -193,7 +216,7 @@ public final class GemvQuick {
     static List<BenchResult> run() {
         List<BenchResult> out = new ArrayList<>();
         try (Scope scope = Scope.open("gemv"); Arena arena = Arena.ofShared()) {
-            List<Case> cases = cases(scope);
+            List<Case> cases = cases(scope, arena);
             List<Variant> variants = List.of(read(), fulgur(arena));
             double[][][] g = measure(cases, variants, 7);
             for (int ci = 0; ci < cases.size(); ci++) {
@@ -233,7 +256,7 @@ public final class GemvQuick {
     public static void main(String[] args) {
         Map<String, String> o = DecodeSpeed.options(args, Map.of("rounds", "10"), List.of());
         try (Scope scope = Scope.open("gemv"); Arena arena = Arena.ofShared()) {
-            List<Case> cases = cases(scope);
+            List<Case> cases = cases(scope, arena);
             double[][][] g = measure(cases, List.of(read(), fulgur(arena)), Integer.parseInt(o.get("rounds")));
             for (int ci = 0; ci < cases.size(); ci++) {
                 System.out.printf(Locale.ROOT, "%-28s %7.1f MB  read %5.1f GB/s  fulgur %5.1f GB/s  fulgur / read %.2f%n",
