@@ -26,7 +26,8 @@ import jdk.incubator.vector.VectorSpecies;
  * so packing is spread evenly and never repeated; the rectangles share nothing but read-only panels, and each
  * thread writes only its own rectangles of C. Products with few rows do not pack B: B stored k×n is read where it
  * lies by the same micro-kernel ({@link #unpackedB}), and B stored n×k (the {@code x·Wᵀ} of a linear layer) meets
- * the rows of A in dot products ({@link #fewRows}), since packing B would cost as much as the product.
+ * the rows of A in dot products ({@link #fewRows}; one row, the GEMV of decoding, in {@link SgemvKernel}), since
+ * packing B would cost as much as the product.
  *
  * Arguments are validated by {@link Gemm}; nothing here checks them again.
  */
@@ -408,8 +409,8 @@ final class GemmF32 {
 
     /**
      * Columns {@code [j0, j1)} of C for a few rows, without packing B: each row of op(A) is copied to a
-     * contiguous scratch row, then multiplied with B where it lies (rows of B scaled and summed when B is k×n,
-     * dot products with the rows of B when B is stored n×k).
+     * contiguous scratch row (unless it is one row that already is), then multiplied with B where it lies (rows of B
+     * scaled and summed when B is k×n, dot products with the rows of B when B is stored n×k: {@code gemv} for one row).
      */
     static void fewRows(SgemvKernel gemv, boolean transA, boolean transB, int m, int j0, int j1, int k, float alpha,
                         MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
