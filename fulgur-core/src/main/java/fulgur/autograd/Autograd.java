@@ -17,6 +17,12 @@ public final class Autograd {
     /**
      * Records {@code out} as produced by {@code op} from {@code inputs} when gradient mode is on and any input needs a
      * gradient. Returns {@code out}.
+     *
+     * @param op the op's name, shown in errors and by {@link fulgur.tensor.GradFn#op()}
+     * @param out the op's output
+     * @param inputs the op's inputs, in the order {@code backward} returns their gradients
+     * @param backward maps the output's gradient to one gradient per input
+     * @return {@code out}
      */
     public static Tensor record(String op, Tensor out, Tensor[] inputs, Node.Backward backward) {
         if (!GradMode.isEnabled()) {
@@ -34,6 +40,15 @@ public final class Autograd {
      * Records {@code out}, a view of [start, start + length) on {@code axis} of {@code x} (of shape {@code full}), so
      * that the engine accumulates its gradient straight into a slice of x's gradient; {@code backward} (the padded
      * gradient) is what the op's gradient means, for reference.
+     *
+     * @param op the op's name
+     * @param out the slice
+     * @param x the tensor sliced
+     * @param axis the dimension sliced
+     * @param start the slice's first position on {@code axis}
+     * @param full the shape of {@code x}
+     * @param backward the op's gradient (pads the output's gradient to {@code full})
+     * @return {@code out}
      */
     public static Tensor recordSlice(String op, Tensor out, Tensor x, int axis, int start, int[] full, Node.Backward backward) {
         if (!GradMode.isEnabled() || !x.requiresGrad()) {
@@ -42,6 +57,12 @@ public final class Autograd {
         return out.withGradFn(new Node(op, new Tensor[] {x}, backward, new Node.Slice(axis, start, full.clone())));
     }
 
+    /**
+     * Whether an op on {@code inputs} must be recorded: gradient mode is on and an input requires gradients.
+     *
+     * @param inputs the op's inputs (null entries ignored)
+     * @return true when the op must be recorded
+     */
     public static boolean needsGrad(Tensor... inputs) {
         if (!GradMode.isEnabled()) {
             return false;
@@ -54,6 +75,15 @@ public final class Autograd {
         return false;
     }
 
+    /**
+     * Reverse-mode differentiation from {@code root}: accumulates the gradient of Σ⟨seed, root⟩ into every leaf's
+     * {@link Tensor#grad()}, freeing intermediate gradients as soon as they are dead.
+     *
+     * @param root the output, which must require gradients
+     * @param seed its gradient (root's shape), or null for a scalar root (seed 1)
+     * @throws IllegalArgumentException when the seed's shape differs from root's, or it is null for a non-scalar root
+     * @throws IllegalStateException when root does not require gradients
+     */
     public static void backward(Tensor root, Tensor seed) {
         backward(root, seed, null);
     }
@@ -62,6 +92,12 @@ public final class Autograd {
      * Backward that also calls {@code onLeafGrad} with each leaf as soon as its gradient of this pass has been
      * accumulated (once per leaf and pass, in the order the engine finishes them), for example to start
      * communicating a parameter's gradient while the rest of the backward runs.
+     *
+     * @param root the output, which must require gradients
+     * @param seed its gradient (root's shape), or null for a scalar root (seed 1)
+     * @param onLeafGrad called with each leaf once its gradient is final, or null
+     * @throws IllegalArgumentException when the seed's shape differs from root's, or it is null for a non-scalar root
+     * @throws IllegalStateException when root does not require gradients
      */
     public static void backward(Tensor root, Tensor seed, java.util.function.Consumer<Tensor> onLeafGrad) {
         backward(root, seed, onLeafGrad, DEFAULT_FREE);
@@ -103,6 +139,14 @@ public final class Autograd {
     /**
      * Backward that frees what {@code free} says as soon as it is dead (see {@link Free}), except the storages of
      * {@code keep} (forward tensors the caller reads afterwards, e.g. the unscaled loss).
+     *
+     * @param root the output, which must require gradients
+     * @param seed its gradient (root's shape), or null for a scalar root (seed 1)
+     * @param onLeafGrad called with each leaf once its gradient is final, or null
+     * @param free which dead tensors the pass frees
+     * @param keep forward tensors whose storage must survive
+     * @throws IllegalArgumentException when the seed's shape differs from root's, or it is null for a non-scalar root
+     * @throws IllegalStateException when root does not require gradients
      */
     public static void backward(Tensor root, Tensor seed, java.util.function.Consumer<Tensor> onLeafGrad, Free free, Tensor... keep) {
         backward(List.of(root), java.util.Collections.singletonList(seed), onLeafGrad, free, keep);
@@ -112,6 +156,15 @@ public final class Autograd {
      * One backward pass from several outputs at once, each with its seed gradient (null: ones, for a scalar): the
      * gradient of Σ_i ⟨seed_i, root_i⟩. Every root must require gradients. A long sequence trained in chunks runs it
      * from a chunk's loss and the final states whose gradients the next chunk gave back.
+     *
+     * @param roots the outputs, each requiring gradients
+     * @param seeds one gradient per root (its shape), null entries for scalar roots
+     * @param onLeafGrad called with each leaf once its gradient is final, or null
+     * @param free which dead tensors the pass frees
+     * @param keep forward tensors whose storage must survive
+     * @throws IllegalArgumentException when the lists differ in length or are empty, or a seed does not fit its root
+     * @throws IllegalStateException when a root does not require gradients, or an op's backward returns gradients of
+     *     the wrong number or shape
      */
     public static void backward(List<Tensor> roots, List<Tensor> seeds, java.util.function.Consumer<Tensor> onLeafGrad, Free free, Tensor... keep) {
         if (roots.isEmpty() || roots.size() != seeds.size()) {

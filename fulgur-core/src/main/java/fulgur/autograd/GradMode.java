@@ -9,11 +9,16 @@ public final class GradMode {
 
     private GradMode() {}
 
+    /** {@return whether ops on this thread record the graph now} */
     public static boolean isEnabled() {
         return DISABLED.get()[0] == 0;
     }
 
-    /** A guard that disables gradient recording until closed. */
+    /**
+     * A guard that disables gradient recording until closed.
+     *
+     * @return the guard, to close with try-with-resources
+     */
     public static Guard noGrad() {
         DISABLED.get()[0]++;
         return new Guard(-1);
@@ -22,6 +27,8 @@ public final class GradMode {
     /**
      * A guard that enables gradient recording until closed, whatever encloses it: a backward function that runs a
      * forward again to differentiate it (activation recomputation) records inside the engine's no-grad pass.
+     *
+     * @return the guard, to close with try-with-resources
      */
     public static Guard enable() {
         int[] d = DISABLED.get();
@@ -30,6 +37,7 @@ public final class GradMode {
         return new Guard(before);
     }
 
+    /** Restores the gradient mode that was in force when it was opened; closing twice is a no-op. */
     public static final class Guard implements AutoCloseable {
         /** The count to restore (an {@link #enable} guard), or -1 to undo one {@link #noGrad}. */
         private final int restore;

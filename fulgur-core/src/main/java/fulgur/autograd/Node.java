@@ -9,6 +9,12 @@ public final class Node implements GradFn {
     /** Maps the gradient of the op's output to one gradient per input (null where an input needs none). */
     @FunctionalInterface
     public interface Backward {
+        /**
+         * Computes the inputs' gradients.
+         *
+         * @param gradOutput the gradient of the op's output (the output's shape)
+         * @return one gradient per input, in the order of the inputs, each of its input's shape or null
+         */
         Tensor[] apply(Tensor gradOutput);
     }
 
@@ -24,6 +30,13 @@ public final class Node implements GradFn {
     private final Backward backward;
     private final Slice slice;
 
+    /**
+     * A node for {@code op} with the given inputs and gradient.
+     *
+     * @param op the op's name, shown in errors
+     * @param inputs the op's inputs
+     * @param backward the op's gradient
+     */
     public Node(String op, Tensor[] inputs, Backward backward) {
         this(op, inputs, backward, null);
     }

@@ -22,6 +22,11 @@ public final class Recompute {
      * {@code fn(x)} checkpointed. The first output carries x's gradient; any further outputs (e.g. an auxiliary loss
      * the function also produces) get theirs to it in the backward. {@code params} are the leaves fn reads besides x
      * (the layer's parameters): their gradients accumulate as usual.
+     *
+     * @param fn the function, whose first output depends on x
+     * @param x the input
+     * @param params the leaves fn reads besides x
+     * @return fn's outputs, recorded as one node whose backward runs fn again
      */
     public static Tensor[] apply(Function<Tensor, Tensor[]> fn, Tensor x, List<Tensor> params) {
         List<Tensor> inputs = new ArrayList<>();

@@ -8,12 +8,23 @@ import java.util.Objects;
  * at position {@code t} is {@code inputs[b * seqLen + t]}, and {@code targets} the same shape holds the token to
  * predict there, or {@link #IGNORE_INDEX} where nothing is to be predicted. Arrays are owned by the batch (not
  * copied); equality compares contents.
+ *
+ * @param batch rows B, &gt; 0
+ * @param seqLen tokens per row T, &gt; 0
+ * @param inputs input token ids [B·T]
+ * @param targets target token ids [B·T], {@link #IGNORE_INDEX} where none
  */
 public record Batch(int batch, int seqLen, int[] inputs, int[] targets) {
 
     /** The target value meaning "no loss here" (PyTorch's cross-entropy default). */
     public static final int IGNORE_INDEX = -100;
 
+    /**
+     * Checks the sizes.
+     *
+     * @throws NullPointerException when an array is null
+     * @throws IllegalArgumentException when a size is not positive or an array does not hold B·T ids
+     */
     public Batch {
         Objects.requireNonNull(inputs, "inputs");
         Objects.requireNonNull(targets, "targets");
@@ -27,17 +38,33 @@ public record Batch(int batch, int seqLen, int[] inputs, int[] targets) {
         }
     }
 
-    /** Input token of row {@code b} at position {@code t}. */
+    /**
+     * Input token of row {@code b} at position {@code t}.
+     *
+     * @param b the row
+     * @param t the position
+     * @return the token id
+     */
     public int input(int b, int t) {
         return inputs[index(b, t)];
     }
 
-    /** Target of row {@code b} at position {@code t} ({@link #IGNORE_INDEX} if none). */
+    /**
+     * Target of row {@code b} at position {@code t} ({@link #IGNORE_INDEX} if none).
+     *
+     * @param b the row
+     * @param t the position
+     * @return the token id, or {@link #IGNORE_INDEX}
+     */
     public int target(int b, int t) {
         return targets[index(b, t)];
     }
 
-    /** Number of positions that have a target. */
+    /**
+     * Number of positions that have a target.
+     *
+     * @return the count
+     */
     public long targetCount() {
         long c = 0;
         for (int t : targets) {

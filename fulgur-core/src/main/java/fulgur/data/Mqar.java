@@ -28,6 +28,8 @@ import java.util.SplittableRandom;
 public final class Mqar {
 
     /**
+     * One MQAR setting (Zoology's {@code multiquery_ar}).
+     *
      * @param vocabSize tokens are in {@code [0, vocabSize)}
      * @param seqLen input length T
      * @param numKvPairs number of key-value pairs in the context
@@ -37,6 +39,12 @@ public final class Mqar {
      * @param numPasses times the key-value context is repeated (JRT-style; default 1)
      */
     public record Config(int vocabSize, int seqLen, int numKvPairs, int numQueries, double powerA, boolean randomNonQueries, int numPasses) {
+        /**
+         * Checks the setting.
+         *
+         * @throws IllegalArgumentException when a count is not positive, the queries exceed the pairs, the vocabulary
+         *     cannot hold distinct keys and values, or the context and queries do not fit in seqLen
+         */
         public Config {
             if (numKvPairs <= 0) {
                 throw new IllegalArgumentException("MQAR numKvPairs must be positive, got " + numKvPairs);
@@ -64,28 +72,60 @@ public final class Mqar {
             }
         }
 
-        /** Zoology's defaults: every key queried, powerA 0.01, random filler, one pass. */
+        /**
+         * Zoology's defaults: every key queried, powerA 0.01, random filler, one pass.
+         *
+         * @param vocabSize tokens are in {@code [0, vocabSize)}
+         * @param seqLen input length T
+         * @param numKvPairs number of key-value pairs
+         * @return the config
+         * @throws IllegalArgumentException when the sizes do not fit
+         */
         public static Config of(int vocabSize, int seqLen, int numKvPairs) {
             return new Config(vocabSize, seqLen, numKvPairs, numKvPairs, 0.01, true, 1);
         }
 
+        /**
+         * {@return this setting with {@code q} keys queried}
+         *
+         * @param q the queries, 1 .. numKvPairs
+         */
         public Config withNumQueries(int q) {
             return new Config(vocabSize, seqLen, numKvPairs, q, powerA, randomNonQueries, numPasses);
         }
 
+        /**
+         * {@return this setting with query gaps of power-law parameter {@code a}}
+         *
+         * @param a the parameter, &gt; 0
+         */
         public Config withPowerA(double a) {
             return new Config(vocabSize, seqLen, numKvPairs, numQueries, a, randomNonQueries, numPasses);
         }
 
+        /**
+         * {@return this setting with random (true) or zero (false) tokens at non-query positions}
+         *
+         * @param random the choice
+         */
         public Config withRandomNonQueries(boolean random) {
             return new Config(vocabSize, seqLen, numKvPairs, numQueries, powerA, random, numPasses);
         }
 
+        /**
+         * {@return this setting with the key-value context repeated {@code passes} times}
+         *
+         * @param passes the repetitions, &gt; 0
+         */
         public Config withNumPasses(int passes) {
             return new Config(vocabSize, seqLen, numKvPairs, numQueries, powerA, randomNonQueries, passes);
         }
 
-        /** Length of the key-value context. */
+        /**
+         * Length of the key-value context.
+         *
+         * @return 2 · numKvPairs · numPasses tokens
+         */
         public int contextLength() {
             return 2 * numKvPairs * numPasses;
         }
@@ -94,6 +134,11 @@ public final class Mqar {
     private final Config config;
     private final double[] gapWeights;
 
+    /**
+     * A generator of examples of {@code config}.
+     *
+     * @param config the setting
+     */
     public Mqar(Config config) {
         this.config = Objects.requireNonNull(config, "config");
         int space = (config.seqLen() - config.contextLength()) / 2;
@@ -103,16 +148,32 @@ public final class Mqar {
         }
     }
 
+    /** {@return the setting} */
     public Config config() {
         return config;
     }
 
-    /** The {@code step}-th batch of {@code batchSize} examples of the stream seeded by {@code seed}. */
+    /**
+     * The {@code step}-th batch of {@code batchSize} examples of the stream seeded by {@code seed}.
+     *
+     * @param seed the stream's seed
+     * @param step the batch index, ≥ 0
+     * @param batchSize examples per batch
+     * @return the batch
+     */
     public Batch batch(long seed, long step, int batchSize) {
         return generate(seed, Math.multiplyExact(step, (long) batchSize), batchSize);
     }
 
-    /** Examples {@code firstExample .. firstExample + count - 1} of the stream seeded by {@code seed}. */
+    /**
+     * Examples {@code firstExample .. firstExample + count - 1} of the stream seeded by {@code seed}.
+     *
+     * @param seed the stream's seed
+     * @param firstExample the first example's index
+     * @param count the examples, &gt; 0
+     * @return the batch
+     * @throws IllegalArgumentException when {@code count} is not positive
+     */
     public Batch generate(long seed, long firstExample, int count) {
         if (count <= 0) {
             throw new IllegalArgumentException("example count must be positive, got " + count);
@@ -266,7 +327,14 @@ public final class Mqar {
         return lo;
     }
 
-    /** Fraction of positions with a target where {@code predictions} (one id per position, [B*T]) equal it. */
+    /**
+     * Fraction of positions with a target where {@code predictions} (one id per position, [B*T]) equal it.
+     *
+     * @param batch the batch
+     * @param predictions predicted ids [B·T]
+     * @return the accuracy in [0, 1]
+     * @throws IllegalArgumentException when the lengths differ or the batch has no target
+     */
     public static double accuracy(Batch batch, int[] predictions) {
         if (predictions.length != batch.targets().length) {
             throw new IllegalArgumentException("predictions has " + predictions.length + " ids, expected batch x seqLen = " + batch.targets().length);
@@ -288,12 +356,28 @@ public final class Mqar {
         return (double) correct / total;
     }
 
-    /** Accuracy of the argmax of {@code logits} ([B*T, vocabSize], row-major). */
+    /**
+     * Accuracy of the argmax of {@code logits} ([B*T, vocabSize], row-major).
+     *
+     * @param batch the batch
+     * @param logits [B·T, vocabSize]
+     * @param vocabSize the logits per position
+     * @return the accuracy in [0, 1]
+     * @throws IllegalArgumentException when the lengths differ or the batch has no target
+     */
     public static double accuracy(Batch batch, float[] logits, int vocabSize) {
         return accuracy(batch, argmax(logits, vocabSize, batch.targets().length));
     }
 
-    /** Row-wise argmax of {@code logits} ([rows, vocabSize]); the first maximum wins. */
+    /**
+     * Row-wise argmax of {@code logits} ([rows, vocabSize]); the first maximum wins.
+     *
+     * @param logits [rows, vocabSize]
+     * @param vocabSize the logits per row
+     * @param rows the rows
+     * @return the index of each row's maximum
+     * @throws IllegalArgumentException when {@code logits} does not hold rows × vocabSize values
+     */
     public static int[] argmax(float[] logits, int vocabSize, int rows) {
         if (vocabSize <= 0 || (long) rows * vocabSize != logits.length) {
             throw new IllegalArgumentException("logits has " + logits.length + " values, expected rows " + rows + " x vocabSize " + vocabSize);

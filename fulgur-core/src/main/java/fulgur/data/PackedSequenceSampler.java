@@ -29,14 +29,32 @@ public final class PackedSequenceSampler implements Iterator<Batch> {
 
     /** How windows are chosen. */
     public enum Mode {
-        RANDOM, SEQUENTIAL
+        /** Windows at positions drawn from the seed, anywhere in the stream. */
+        RANDOM,
+        /** Consecutive windows from the start, wrapping around at the end (an epoch). */
+        SEQUENTIAL
     }
 
     /**
      * Everything needed to resume: the configuration (checked on restore) and the number of batches already
      * produced. {@code streamSize} guards against resuming on different data.
+     *
+     * @param mode how windows are chosen
+     * @param seed the seed of random windows
+     * @param step batches produced so far, ≥ 0
+     * @param batch windows per batch
+     * @param seqLen tokens per window (plus one for the targets)
+     * @param rank this data-parallel rank
+     * @param worldSize the number of ranks
+     * @param streamSize the stream's tokens when the state was saved
      */
     public record State(Mode mode, long seed, long step, int batch, int seqLen, int rank, int worldSize, long streamSize) {
+        /**
+         * Checks the state.
+         *
+         * @throws NullPointerException when {@code mode} is null
+         * @throws IllegalArgumentException when {@code step} is negative
+         */
         public State {
             Objects.requireNonNull(mode, "mode");
             if (step < 0) {
@@ -44,12 +62,22 @@ public final class PackedSequenceSampler implements Iterator<Batch> {
             }
         }
 
-        /** This state as JSON. */
+        /**
+         * This state as JSON.
+         *
+         * @return the JSON text
+         */
         public String toJson() {
             return Json.toJson(this);
         }
 
-        /** A state from {@link #toJson()}'s output. */
+        /**
+         * A state from {@link #toJson()}'s output.
+         *
+         * @param json the JSON text
+         * @return the state
+         * @throws IllegalArgumentException when the text is not such a state
+         */
         public static State fromJson(String json) {
             return Json.parse(json, State.class, "sampler state");
         }
@@ -96,22 +124,58 @@ public final class PackedSequenceSampler implements Iterator<Batch> {
         this.step = step;
     }
 
-    /** Random windows, one process. */
+    /**
+     * Random windows, one process.
+     *
+     * @param tokens the stream
+     * @param batch windows per batch
+     * @param seqLen tokens per window (plus one for the targets)
+     * @param seed the seed of the window positions
+     * @return the sampler
+     * @throws IllegalArgumentException when the stream is shorter than a window, or the sizes are not positive
+     */
     public static PackedSequenceSampler random(TokenStream tokens, int batch, int seqLen, long seed) {
         return new PackedSequenceSampler(tokens, Mode.RANDOM, seed, batch, seqLen, 0, 1, 0);
     }
 
-    /** Consecutive windows from the start, one process. */
+    /**
+     * Consecutive windows from the start, one process.
+     *
+     * @param tokens the stream
+     * @param batch windows per batch
+     * @param seqLen tokens per window (plus one for the targets)
+     * @return the sampler
+     * @throws IllegalArgumentException when the stream is shorter than a window, or the sizes are not positive
+     */
     public static PackedSequenceSampler sequential(TokenStream tokens, int batch, int seqLen) {
         return new PackedSequenceSampler(tokens, Mode.SEQUENTIAL, 0, batch, seqLen, 0, 1, 0);
     }
 
-    /** Any configuration; {@code rank}/{@code worldSize} give each data-parallel rank its own batches. */
+    /**
+     * Any configuration; {@code rank}/{@code worldSize} give each data-parallel rank its own batches.
+     *
+     * @param tokens the stream
+     * @param mode how windows are chosen
+     * @param batch windows per batch
+     * @param seqLen tokens per window (plus one for the targets)
+     * @param seed the seed of random windows
+     * @param rank this rank, in [0, worldSize)
+     * @param worldSize the number of ranks
+     * @return the sampler
+     * @throws IllegalArgumentException for sizes out of range or a stream shorter than a window
+     */
     public static PackedSequenceSampler create(TokenStream tokens, Mode mode, int batch, int seqLen, long seed, int rank, int worldSize) {
         return new PackedSequenceSampler(tokens, mode, seed, batch, seqLen, rank, worldSize, 0);
     }
 
-    /** A sampler continuing from {@code state} over {@code tokens}, which must be the stream the state came from. */
+    /**
+     * A sampler continuing from {@code state} over {@code tokens}, which must be the stream the state came from.
+     *
+     * @param tokens the stream
+     * @param state a state of the sampler to continue
+     * @return the sampler
+     * @throws IllegalArgumentException when the stream's size differs from the saved one
+     */
     public static PackedSequenceSampler restore(TokenStream tokens, State state) {
         if (tokens.size() != state.streamSize()) {
             throw new IllegalArgumentException("sampler state was saved over a stream of " + state.streamSize() + " tokens but this stream has "
@@ -120,17 +184,29 @@ public final class PackedSequenceSampler implements Iterator<Batch> {
         return new PackedSequenceSampler(tokens, state.mode(), state.seed(), state.batch(), state.seqLen(), state.rank(), state.worldSize(), state.step());
     }
 
-    /** The current state (the next batch is number {@code state().step()}). */
+    /**
+     * The current state (the next batch is number {@code state().step()}).
+     *
+     * @return the state
+     */
     public State state() {
         return new State(mode, seed, step, batch, seqLen, rank, worldSize, tokens.size());
     }
 
-    /** Number of batches produced so far. */
+    /**
+     * Number of batches produced so far.
+     *
+     * @return the count
+     */
     public long step() {
         return step;
     }
 
-    /** For sequential mode: completed passes over the stream. */
+    /**
+     * For sequential mode: completed passes over the stream.
+     *
+     * @return the passes, 0 in random mode
+     */
     public long epoch() {
         return mode == Mode.SEQUENTIAL ? step / stepsPerEpoch : 0;
     }
@@ -167,6 +243,12 @@ public final class PackedSequenceSampler implements Iterator<Batch> {
      * Non-overlapping windows over {@code tokens} in order: window {@code i} has inputs {@code [i*T, i*T + T)} and
      * targets shifted by one; {@code (size - 1) / T} windows, grouped {@code batch} at a time (the last batch may
      * have fewer rows). Each iteration starts over from the beginning.
+     *
+     * @param tokens the stream
+     * @param batch windows per batch
+     * @param seqLen tokens per window
+     * @return the batches
+     * @throws IllegalArgumentException when a size is not positive or the stream holds no window
      */
     public static Iterable<Batch> validation(TokenStream tokens, int batch, int seqLen) {
         if (batch <= 0 || seqLen <= 0) {
@@ -202,7 +284,13 @@ public final class PackedSequenceSampler implements Iterator<Batch> {
         };
     }
 
-    /** Number of validation windows {@link #validation} yields over a stream of {@code size} tokens. */
+    /**
+     * Number of validation windows {@link #validation} yields over a stream of {@code size} tokens.
+     *
+     * @param size the stream's tokens
+     * @param seqLen tokens per window
+     * @return the count
+     */
     public static long validationWindows(long size, int seqLen) {
         return Math.max(0, (size - 1) / seqLen);
     }

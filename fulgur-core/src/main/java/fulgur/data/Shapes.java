@@ -9,12 +9,19 @@ import java.util.SplittableRandom;
  * disjoint streams (different seeds) that need no storage.
  */
 public final class Shapes {
+    /** The class names, in label order. */
     public static final String[] CLASSES = {"square", "disk", "cross", "triangle"};
 
     private final int size;
     private final double noise;
 
-    /** Images of size × size pixels (≥ 8) with pixel noise of standard deviation {@code noise}. */
+    /**
+     * Images of size × size pixels (≥ 8) with pixel noise of standard deviation {@code noise}.
+     *
+     * @param size the side in pixels, ≥ 8
+     * @param noise the standard deviation of the pixel noise, ≥ 0
+     * @throws IllegalArgumentException for a size under 8 or negative noise
+     */
     public Shapes(int size, double noise) {
         if (size < 8) {
             throw new IllegalArgumentException("Shapes: image size must be at least 8, got " + size);
@@ -26,18 +33,35 @@ public final class Shapes {
         this.noise = noise;
     }
 
+    /** {@return the side in pixels} */
     public int size() {
         return size;
     }
 
+    /** {@return the number of classes} */
     public int classes() {
         return CLASSES.length;
     }
 
-    /** {@code count} images [count, 1, size, size] row-major and their labels. */
+    /**
+     * {@code count} images [count, 1, size, size] row-major and their labels.
+     *
+     * @param count the images
+     * @param size the side in pixels
+     * @param pixels [count, 1, size, size] row-major
+     * @param labels class indices [count]
+     */
     public record Images(int count, int size, float[] pixels, int[] labels) {}
 
-    /** Examples {@code first .. first + count − 1} of the stream seeded by {@code seed}. */
+    /**
+     * Examples {@code first .. first + count − 1} of the stream seeded by {@code seed}.
+     *
+     * @param seed the stream's seed
+     * @param first the first example's index
+     * @param count the examples, &gt; 0
+     * @return the images
+     * @throws IllegalArgumentException when {@code count} is not positive
+     */
     public Images generate(long seed, long first, int count) {
         if (count <= 0) {
             throw new IllegalArgumentException("Shapes: count must be positive, got " + count);

@@ -33,16 +33,29 @@ public final class TextCorpus {
 
     /** How to read a file: by extension ({@code .jsonl}/{@code .ndjson} are JSON Lines), or forced. */
     public enum Format {
-        AUTO, TEXT, JSONL
+        /** JSON Lines for {@code .jsonl} and {@code .ndjson} files, plain text otherwise. */
+        AUTO,
+        /** Plain text: a file is one document. */
+        TEXT,
+        /** JSON Lines: each line is an object whose text field is one document. */
+        JSONL
     }
 
     /**
+     * How files become documents and tokens.
+     *
      * @param format how files are read
      * @param textField the JSON Lines field holding the document
      * @param validationFraction the fraction of tokens held out at the end, in [0, 1)
      * @param separateDocuments whether to append the tokenizer's EOS id after each document (when it has one)
      */
     public record Options(Format format, String textField, double validationFraction, boolean separateDocuments) {
+        /**
+         * Checks the options.
+         *
+         * @throws NullPointerException when format or textField is null
+         * @throws IllegalArgumentException when validationFraction is outside [0, 1)
+         */
         public Options {
             Objects.requireNonNull(format, "format");
             Objects.requireNonNull(textField, "textField");
@@ -51,23 +64,47 @@ public final class TextCorpus {
             }
         }
 
-        /** AUTO format, field "text", 10% validation, EOS between documents. */
+        /**
+         * AUTO format, field "text", 10% validation, EOS between documents.
+         *
+         * @return the options
+         */
         public static Options defaults() {
             return new Options(Format.AUTO, "text", 0.1, true);
         }
 
+        /**
+         * {@return these options with format {@code f}}
+         *
+         * @param f the format
+         */
         public Options withFormat(Format f) {
             return new Options(f, textField, validationFraction, separateDocuments);
         }
 
+        /**
+         * {@return these options reading documents from JSON field {@code field}}
+         *
+         * @param field the field's name
+         */
         public Options withTextField(String field) {
             return new Options(format, field, validationFraction, separateDocuments);
         }
 
+        /**
+         * {@return these options holding out {@code fraction} of the tokens}
+         *
+         * @param fraction in [0, 1)
+         */
         public Options withValidationFraction(double fraction) {
             return new Options(format, textField, fraction, separateDocuments);
         }
 
+        /**
+         * {@return these options with or without EOS between documents}
+         *
+         * @param separate whether to separate
+         */
         public Options withSeparateDocuments(boolean separate) {
             return new Options(format, textField, validationFraction, separate);
         }
@@ -76,6 +113,12 @@ public final class TextCorpus {
     /** Receives the tokens of the documents in order; EOS separators arrive as their own one-element arrays. */
     @FunctionalInterface
     public interface TokenSink {
+        /**
+         * Receives the next tokens.
+         *
+         * @param tokens the tokens (not kept by the caller)
+         * @throws IOException when the sink fails to store them
+         */
         void accept(int[] tokens) throws IOException;
     }
 
@@ -92,12 +135,28 @@ public final class TextCorpus {
         this.trainSize = trainSize;
     }
 
-    /** Loads {@code path} (a file, or a directory of {@code .txt}/{@code .jsonl} files) with default options. */
+    /**
+     * Loads {@code path} (a file, or a directory of {@code .txt}/{@code .jsonl} files) with default options.
+     *
+     * @param path a file or directory
+     * @param tokenizer the tokenizer
+     * @return the corpus
+     * @throws IOException when a file cannot be read or is malformed (naming the file and line)
+     */
     public static TextCorpus load(Path path, Tokenizer tokenizer) throws IOException {
         return load(List.of(path), tokenizer, Options.defaults());
     }
 
-    /** Loads files (directories are expanded to their {@code .txt}, {@code .jsonl}, {@code .ndjson} files, sorted) in order. */
+    /**
+     * Loads files (directories are expanded to their {@code .txt}, {@code .jsonl}, {@code .ndjson} files, sorted) in
+     * order.
+     *
+     * @param paths files or directories
+     * @param tokenizer the tokenizer
+     * @param options how to read them
+     * @return the corpus
+     * @throws IOException when a file cannot be read or is malformed (naming the file and line)
+     */
     public static TextCorpus load(List<Path> paths, Tokenizer tokenizer, Options options) throws IOException {
         Objects.requireNonNull(tokenizer, "tokenizer");
         Growable all = new Growable();
@@ -110,7 +169,13 @@ public final class TextCorpus {
         return new TextCorpus(tokens, docs, tokens.length - validation);
     }
 
-    /** The files that {@code paths} denote: files as given, directories expanded to their corpus files sorted by name. */
+    /**
+     * The files that {@code paths} denote: files as given, directories expanded to their corpus files sorted by name.
+     *
+     * @param paths files or directories
+     * @return the files
+     * @throws IOException when a path does not exist or a directory holds no corpus file
+     */
     public static List<Path> expand(List<Path> paths) throws IOException {
         List<Path> out = new ArrayList<>();
         for (Path p : paths) {
@@ -151,6 +216,13 @@ public final class TextCorpus {
      * Streams the tokens of one file's documents to {@code sink}, each document followed by the EOS id when
      * {@code options.separateDocuments()} and the tokenizer has one. Returns the number of documents. A malformed
      * JSON Lines line fails with the file and line number.
+     *
+     * @param file the file
+     * @param tokenizer the tokenizer
+     * @param options how to read it
+     * @param sink receives the tokens
+     * @return the number of documents
+     * @throws IOException when the file cannot be read or is malformed, or the sink fails
      */
     public static long tokenize(Path file, Tokenizer tokenizer, Options options, TokenSink sink) throws IOException {
         OptionalInt eos = options.separateDocuments() ? tokenizer.eosId() : OptionalInt.empty();
@@ -272,27 +344,47 @@ public final class TextCorpus {
         return -1;
     }
 
-    /** All tokens. */
+    /**
+     * All tokens.
+     *
+     * @return the stream
+     */
     public TokenStream tokens() {
         return TokenStream.of(tokens);
     }
 
-    /** The training part: all tokens but the last {@code validationFraction}. */
+    /**
+     * The training part: all tokens but the last {@code validationFraction}.
+     *
+     * @return the stream
+     */
     public TokenStream train() {
         return tokens().slice(0, trainSize);
     }
 
-    /** The validation part: the last {@code round(size * validationFraction)} tokens. */
+    /**
+     * The validation part: the last {@code round(size * validationFraction)} tokens.
+     *
+     * @return the stream
+     */
     public TokenStream validation() {
         return tokens().slice(trainSize, tokens.length);
     }
 
-    /** Number of tokens. */
+    /**
+     * Number of tokens.
+     *
+     * @return the count
+     */
     public long size() {
         return tokens.length;
     }
 
-    /** Number of documents read. */
+    /**
+     * Number of documents read.
+     *
+     * @return the count
+     */
     public long documentCount() {
         return documents;
     }

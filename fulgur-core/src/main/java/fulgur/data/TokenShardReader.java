@@ -42,7 +42,13 @@ public final class TokenShardReader implements TokenStream, AutoCloseable {
         this.count = count;
     }
 
-    /** Opens and validates a shard; the mapping lives until {@link #close()}. */
+    /**
+     * Opens and validates a shard; the mapping lives until {@link #close()}.
+     *
+     * @param path the shard file
+     * @return the reader, to close
+     * @throws IOException when the file cannot be read or is not a valid shard
+     */
     public static TokenShardReader open(Path path) throws IOException {
         return open(path, 0);
     }
@@ -50,6 +56,11 @@ public final class TokenShardReader implements TokenStream, AutoCloseable {
     /**
      * Opens a shard and checks that every token is below {@code vocabBound} (a pass over the data; 0 skips it and
      * trusts the writer, which checked each token).
+     *
+     * @param path the shard file
+     * @param vocabBound the exclusive bound on tokens, 0 for no check
+     * @return the reader, to close
+     * @throws IOException when the file cannot be read, is not a valid shard or holds a token out of bounds
      */
     public static TokenShardReader open(Path path, int vocabBound) throws IOException {
         Arena arena = Arena.ofShared();
@@ -61,7 +72,15 @@ public final class TokenShardReader implements TokenStream, AutoCloseable {
         }
     }
 
-    /** Opens a shard in the caller's arena, whose closing unmaps it. */
+    /**
+     * Opens a shard in the caller's arena, whose closing unmaps it.
+     *
+     * @param path the shard file
+     * @param vocabBound the exclusive bound on tokens, 0 for no check
+     * @param arena the arena that owns the mapping
+     * @return the reader
+     * @throws IOException when the file cannot be read, is not a valid shard or holds a token out of bounds
+     */
     public static TokenShardReader open(Path path, int vocabBound, Arena arena) throws IOException {
         return open(path, vocabBound, arena, false);
     }
@@ -160,22 +179,38 @@ public final class TokenShardReader implements TokenStream, AutoCloseable {
         }
     }
 
-    /** Bytes per token (2 or 4). */
+    /**
+     * Bytes per token (2 or 4).
+     *
+     * @return the width
+     */
     public int tokenBytes() {
         return tokenBytes;
     }
 
-    /** The vocabulary size recorded in the header (0 if none). */
+    /**
+     * The vocabulary size recorded in the header (0 if none).
+     *
+     * @return the size
+     */
     public int vocabSize() {
         return vocabSize;
     }
 
-    /** The shard file. */
+    /**
+     * The shard file.
+     *
+     * @return the path
+     */
     public Path path() {
         return path;
     }
 
-    /** The mapped tokens (without the header). */
+    /**
+     * The mapped tokens (without the header).
+     *
+     * @return the segment
+     */
     public MemorySegment segment() {
         return tokens;
     }

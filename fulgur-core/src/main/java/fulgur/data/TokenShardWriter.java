@@ -37,7 +37,15 @@ public final class TokenShardWriter implements Closeable {
         AtomicFiles.writeFully(channel, TokenShardFormat.header(tokenBytes, vocabSize, 0));
     }
 
-    /** A writer for tokens below {@code vocabSize}, 2 bytes each if the vocabulary fits in 16 bits, else 4. */
+    /**
+     * A writer for tokens below {@code vocabSize}, 2 bytes each if the vocabulary fits in 16 bits, else 4.
+     *
+     * @param file the shard file to write
+     * @param vocabSize the exclusive bound on tokens, &gt; 0
+     * @return the writer, to finish or close
+     * @throws IOException when the file cannot be created
+     * @throws IllegalArgumentException when {@code vocabSize} is not positive
+     */
     public static TokenShardWriter create(Path file, int vocabSize) throws IOException {
         if (vocabSize <= 0) {
             throw new IllegalArgumentException("vocabSize must be positive, got " + vocabSize);
@@ -48,6 +56,13 @@ public final class TokenShardWriter implements Closeable {
     /**
      * A writer with an explicit token width (2 or 4 bytes) and vocabulary size ({@code 0} to record none; tokens are
      * then only checked against the width).
+     *
+     * @param file the shard file to write
+     * @param tokenBytes 2 or 4
+     * @param vocabSize the exclusive bound on tokens, or 0
+     * @return the writer, to finish or close
+     * @throws IOException when the file cannot be created
+     * @throws IllegalArgumentException for another width, or a vocabulary the width cannot hold
      */
     public static TokenShardWriter create(Path file, int tokenBytes, int vocabSize) throws IOException {
         if (tokenBytes != 2 && tokenBytes != 4) {
@@ -60,7 +75,13 @@ public final class TokenShardWriter implements Closeable {
         return new TokenShardWriter(file, tokenBytes, vocabSize);
     }
 
-    /** Appends one token. */
+    /**
+     * Appends one token.
+     *
+     * @param token the token, in [0, vocabSize)
+     * @throws IOException when writing fails
+     * @throws IllegalArgumentException when the token is out of range
+     */
     public void append(int token) throws IOException {
         check(token, count);
         if (buffer.remaining() < tokenBytes) {
@@ -70,7 +91,15 @@ public final class TokenShardWriter implements Closeable {
         count++;
     }
 
-    /** Appends {@code tokens[off .. off + len)}. */
+    /**
+     * Appends {@code tokens[off .. off + len)}.
+     *
+     * @param tokens the tokens
+     * @param off the first index
+     * @param len how many
+     * @throws IOException when writing fails
+     * @throws IllegalArgumentException when a token is out of range
+     */
     public void append(int[] tokens, int off, int len) throws IOException {
         java.util.Objects.checkFromIndexSize(off, len, tokens.length);
         for (int i = off; i < off + len; i++) {
@@ -85,22 +114,41 @@ public final class TokenShardWriter implements Closeable {
         count += len;
     }
 
-    /** Appends all of {@code tokens}. */
+    /**
+     * Appends all of {@code tokens}.
+     *
+     * @param tokens the tokens
+     * @throws IOException when writing fails
+     * @throws IllegalArgumentException when a token is out of range
+     */
     public void append(int[] tokens) throws IOException {
         append(tokens, 0, tokens.length);
     }
 
-    /** Tokens appended so far. */
+    /**
+     * Tokens appended so far.
+     *
+     * @return the count
+     */
     public long count() {
         return count;
     }
 
-    /** The file being written. */
+    /**
+     * The file being written.
+     *
+     * @return the final path
+     */
     public Path path() {
         return target;
     }
 
-    /** Writes the header, forces the data to disk and moves the file into place. */
+    /**
+     * Writes the header, forces the data to disk and moves the file into place.
+     *
+     * @throws IOException when writing or moving fails
+     * @throws IllegalStateException when already finished or discarded
+     */
     public void finish() throws IOException {
         if (finished) {
             throw new IllegalStateException(target + ": token shard already finished or discarded");

@@ -35,12 +35,25 @@ public final class TokenShards implements TokenStream, AutoCloseable {
         this.size = starts[shards.size()];
     }
 
-    /** Opens every {@code *.fgtk} file of {@code dir}, in name order. */
+    /**
+     * Opens every {@code *.fgtk} file of {@code dir}, in name order.
+     *
+     * @param dir the directory
+     * @return the stream, to close
+     * @throws IOException when a shard cannot be read or is invalid, or there are none
+     */
     public static TokenShards open(Path dir) throws IOException {
         return open(dir, 0);
     }
 
-    /** Opens every {@code *.fgtk} file of {@code dir}, checking each token against {@code vocabBound} (0: no check). */
+    /**
+     * Opens every {@code *.fgtk} file of {@code dir}, checking each token against {@code vocabBound} (0: no check).
+     *
+     * @param dir the directory
+     * @param vocabBound the exclusive bound on tokens, 0 for no check
+     * @return the stream, to close
+     * @throws IOException when a shard cannot be read or is invalid, or there are none
+     */
     public static TokenShards open(Path dir, int vocabBound) throws IOException {
         if (!Files.isDirectory(dir)) {
             throw new NoSuchFileException(dir.toString(), null, "not a directory of token shards");
@@ -55,7 +68,14 @@ public final class TokenShards implements TokenStream, AutoCloseable {
         return open(files, vocabBound);
     }
 
-    /** Opens the given shard files as one stream, in the order given. */
+    /**
+     * Opens the given shard files as one stream, in the order given.
+     *
+     * @param files the shard files
+     * @param vocabBound the exclusive bound on tokens, 0 for no check
+     * @return the stream, to close
+     * @throws IOException when a shard cannot be read, is invalid, or records a larger vocabulary than the bound
+     */
     public static TokenShards open(List<Path> files, int vocabBound) throws IOException {
         Arena arena = Arena.ofShared();
         try {
@@ -77,7 +97,11 @@ public final class TokenShards implements TokenStream, AutoCloseable {
         }
     }
 
-    /** The shards, in stream order. */
+    /**
+     * The shards, in stream order.
+     *
+     * @return the shards
+     */
     public List<TokenShardReader> shards() {
         return shards;
     }
@@ -134,6 +158,13 @@ public final class TokenShards implements TokenStream, AutoCloseable {
      * A writer that fills {@code dir} with shards {@code prefix-000000.fgtk}, {@code prefix-000001.fgtk}, ... of
      * {@code tokensPerShard} tokens each (the last one shorter). Each shard appears atomically when full; closing
      * without {@link Writer#finish()} discards the shard in progress.
+     *
+     * @param dir the directory, created if absent
+     * @param prefix the file names' prefix
+     * @param vocabSize the exclusive bound on tokens
+     * @param tokensPerShard tokens per shard, &gt; 0
+     * @return the writer, to finish
+     * @throws IOException when the directory cannot be created
      */
     public static Writer writer(Path dir, String prefix, int vocabSize, long tokensPerShard) throws IOException {
         return new Writer(dir, prefix, vocabSize, tokensPerShard);
@@ -142,6 +173,14 @@ public final class TokenShards implements TokenStream, AutoCloseable {
     /**
      * Tokenizes corpus files (as {@link TextCorpus} reads them) straight into shards in {@code dir}, without holding
      * the corpus in memory. Returns the shard files written.
+     *
+     * @param inputs corpus files or directories
+     * @param tokenizer the tokenizer
+     * @param options how to read the files
+     * @param dir the directory of the shards
+     * @param tokensPerShard tokens per shard
+     * @return the shard files
+     * @throws IOException when reading or writing fails, or a file is malformed
      */
     public static List<Path> tokenize(List<Path> inputs, Tokenizer tokenizer, TextCorpus.Options options, Path dir, long tokensPerShard) throws IOException {
         try (Writer w = writer(dir, "shard", tokenizer.vocabSize(), tokensPerShard)) {
@@ -179,7 +218,12 @@ public final class TokenShards implements TokenStream, AutoCloseable {
             Files.createDirectories(dir);
         }
 
-        /** Appends tokens, starting new shards as needed. */
+        /**
+         * Appends tokens, starting new shards as needed.
+         *
+         * @param tokens the tokens
+         * @throws IOException when writing fails
+         */
         public void append(int[] tokens) throws IOException {
             int off = 0;
             while (off < tokens.length) {
@@ -198,12 +242,21 @@ public final class TokenShards implements TokenStream, AutoCloseable {
             }
         }
 
-        /** Tokens appended so far. */
+        /**
+         * Tokens appended so far.
+         *
+         * @return the count
+         */
         public long count() {
             return total;
         }
 
-        /** Finishes the last shard and returns all shard files. */
+        /**
+         * Finishes the last shard and returns all shard files.
+         *
+         * @return the files, in order
+         * @throws IOException when writing fails
+         */
         public List<Path> finish() throws IOException {
             if (current != null && current.count() > 0) {
                 current.finish();

@@ -8,13 +8,30 @@ import java.util.Objects;
  */
 public interface TokenStream {
 
-    /** Number of tokens. */
+    /**
+     * Number of tokens.
+     *
+     * @return the count
+     */
     long size();
 
-    /** The token at {@code index} (0 &lt;= index &lt; size()). */
+    /**
+     * The token at {@code index} (0 &lt;= index &lt; size()).
+     *
+     * @param index the position
+     * @return the token id
+     */
     int get(long index);
 
-    /** Copies tokens {@code [from, from + len)} into {@code dst[off .. off + len)}. */
+    /**
+     * Copies tokens {@code [from, from + len)} into {@code dst[off .. off + len)}.
+     *
+     * @param from the first position
+     * @param dst where to copy
+     * @param off the first index in dst
+     * @param len how many
+     * @throws IndexOutOfBoundsException when a range is out of bounds
+     */
     default void read(long from, int[] dst, int off, int len) {
         Objects.checkFromIndexSize(off, len, dst.length);
         Objects.checkFromIndexSize(from, len, size());
@@ -23,14 +40,28 @@ public interface TokenStream {
         }
     }
 
-    /** Tokens {@code [from, from + len)} as a new array. */
+    /**
+     * Tokens {@code [from, from + len)} as a new array.
+     *
+     * @param from the first position
+     * @param len how many
+     * @return the tokens
+     * @throws IndexOutOfBoundsException when the range is out of bounds
+     */
     default int[] toArray(long from, int len) {
         int[] out = new int[len];
         read(from, out, 0, len);
         return out;
     }
 
-    /** A view of tokens {@code [from, to)}. */
+    /**
+     * A view of tokens {@code [from, to)}.
+     *
+     * @param from the first position, inclusive
+     * @param to the last, exclusive
+     * @return the view
+     * @throws IndexOutOfBoundsException when the range is out of bounds
+     */
     default TokenStream slice(long from, long to) {
         Objects.checkFromToIndex(from, to, size());
         TokenStream base = this;
@@ -54,7 +85,12 @@ public interface TokenStream {
         };
     }
 
-    /** A stream over {@code tokens} (not copied). */
+    /**
+     * A stream over {@code tokens} (not copied).
+     *
+     * @param tokens the tokens
+     * @return the stream
+     */
     static TokenStream of(int[] tokens) {
         Objects.requireNonNull(tokens, "tokens");
         return new TokenStream() {

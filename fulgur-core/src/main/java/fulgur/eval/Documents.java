@@ -18,7 +18,12 @@ import java.util.NoSuchElementException;
  */
 public final class Documents implements Iterator<Documents.Piece>, AutoCloseable {
 
-    /** A piece of text; {@code startsDocument} is true for each JSONL record (and the first block of a text file). */
+    /**
+     * A piece of text; {@code startsDocument} is true for each JSONL record (and the first block of a text file).
+     *
+     * @param text the text
+     * @param startsDocument whether a document starts with it
+     */
     public record Piece(String text, boolean startsDocument) {}
 
     private final Path file;
@@ -38,7 +43,16 @@ public final class Documents implements Iterator<Documents.Piece>, AutoCloseable
         this.blockChars = blockChars;
     }
 
-    /** Opens {@code file}, JSON Lines by its extension, else text. */
+    /**
+     * Opens {@code file}, JSON Lines by its extension, else text.
+     *
+     * @param file a {@code .jsonl}/{@code .ndjson} file or a text file
+     * @param field the JSON field holding the text of each record
+     * @param blockChars the characters per piece of a text file
+     * @return the documents, to close after reading
+     * @throws IOException when the file cannot be opened
+     * @throws IllegalArgumentException when there is no such file
+     */
     public static Documents open(Path file, String field, int blockChars) throws IOException {
         if (!Files.isRegularFile(file)) {
             throw new IllegalArgumentException("--data: no such file: " + file);

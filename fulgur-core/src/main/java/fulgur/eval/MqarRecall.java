@@ -11,7 +11,17 @@ import fulgur.tensor.Tensor;
 public final class MqarRecall {
     private MqarRecall() {}
 
-    /** The accuracy over {@code examples} sequences generated from {@code seed}, read {@code batch} at a time. */
+    /**
+     * The accuracy over {@code examples} sequences generated from {@code seed}, read {@code batch} at a time.
+     *
+     * @param model the model
+     * @param config the MQAR task
+     * @param examples the sequences to evaluate
+     * @param batch sequences per forward
+     * @param seed the seed of the sequences
+     * @return the fraction of queried keys whose value came back, in [0, 1]
+     * @throws IllegalArgumentException when the task's vocabulary exceeds the model's
+     */
     public static double accuracy(CausalLM model, Mqar.Config config, int examples, int batch, long seed) {
         if (config.vocabSize() > model.vocabSize()) {
             throw new IllegalArgumentException("MQAR vocabulary " + config.vocabSize() + " is larger than the model's " + model.vocabSize());

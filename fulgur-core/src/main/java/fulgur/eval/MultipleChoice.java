@@ -20,15 +20,34 @@ import java.util.List;
  */
 public final class MultipleChoice {
 
-    /** One question: {@code gold} is the index of the right choice. */
+    /**
+     * One question: {@code gold} is the index of the right choice.
+     *
+     * @param context the text before the choices
+     * @param choices the continuations, at least two
+     * @param gold the index of the right one
+     */
     public record Task(String context, List<String> choices, int gold) {}
 
-    /** Accuracy, length-normalised accuracy, and the number of tasks. */
+    /**
+     * Accuracy, length-normalised accuracy, and the number of tasks.
+     *
+     * @param accuracy the fraction of tasks where the most likely choice is the right one
+     * @param normalizedAccuracy the same with log-likelihoods divided by the choices' lengths in bytes
+     * @param tasks the number of tasks
+     */
     public record Result(double accuracy, double normalizedAccuracy, int tasks) {}
 
     private MultipleChoice() {}
 
-    /** Reads a JSON Lines file of {@code {"context": ..., "choices": [...], "gold": i}} objects. */
+    /**
+     * Reads a JSON Lines file of {@code {"context": ..., "choices": [...], "gold": i}} objects.
+     *
+     * @param file the JSON Lines file
+     * @return the tasks
+     * @throws IOException when the file cannot be read
+     * @throws IllegalArgumentException when the file is missing, empty or a line is malformed, naming the line
+     */
     public static List<Task> read(Path file) throws IOException {
         if (!Files.isRegularFile(file)) {
             throw new IllegalArgumentException("--data: no such file: " + file);
@@ -74,7 +93,14 @@ public final class MultipleChoice {
         return tasks;
     }
 
-    /** The log-likelihood of each choice of {@code task}. */
+    /**
+     * The log-likelihood of each choice of {@code task}.
+     *
+     * @param model the model
+     * @param tok its tokenizer
+     * @param task the question
+     * @return the summed log-likelihood of each choice's tokens after the context
+     */
     public static double[] scores(CausalLM model, Tokenizer tok, Task task) {
         double[] ll = new double[task.choices().size()];
         for (int i = 0; i < ll.length; i++) {
@@ -105,7 +131,15 @@ public final class MultipleChoice {
         return out;
     }
 
-    /** Scores every task; {@code progress} is told after each. */
+    /**
+     * Scores every task; {@code progress} is told after each.
+     *
+     * @param model the model
+     * @param tok its tokenizer
+     * @param tasks the questions
+     * @param progress told the number of tasks done, or null
+     * @return the accuracies
+     */
     public static Result evaluate(CausalLM model, Tokenizer tok, List<Task> tasks, java.util.function.IntConsumer progress) {
         int right = 0;
         int rightNorm = 0;

@@ -21,12 +21,29 @@ public final class Passkey {
     /** The task's instruction, filler sentence, needle (with {@code %s} for the key) and question. */
     public static final String INTRO = "There is an important info hidden inside a lot of irrelevant text. Find it and memorize it. "
             + "I will quiz you about the important information there.\n";
+    /** The text repeated around the key (the passkey test's filler). */
     public static final String FILLER = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. ";
+    /** The sentence that hides the key (its two {@code %s} are the key). */
     public static final String NEEDLE = "The pass key is %s. Remember it. %s is the pass key. ";
+    /** The question at the end, which the model answers with the key. */
     public static final String QUESTION = "\nWhat is the pass key? The pass key is";
 
-    /** Context lengths in tokens, depths in [0, 1] (0: the key right after the instruction), trials per cell. */
+    /**
+     * Context lengths in tokens, depths in [0, 1] (0: the key right after the instruction), trials per cell.
+     *
+     * @param lengths the context lengths, in tokens
+     * @param depths where the key sits in the context, each in [0, 1]
+     * @param trials keys tried per cell, &gt; 0
+     * @param seed the seed of the keys
+     * @param chunk tokens per forward, &gt; 0
+     * @param filler the filler text, or null for {@link #FILLER}
+     */
     public record Settings(List<Integer> lengths, List<Double> depths, int trials, long seed, int chunk, String filler) {
+        /**
+         * Checks and copies.
+         *
+         * @throws IllegalArgumentException for a depth outside [0, 1], or trials or chunk not positive
+         */
         public Settings {
             lengths = List.copyOf(lengths);
             depths = List.copyOf(depths);
@@ -44,8 +61,16 @@ public final class Passkey {
         }
     }
 
-    /** One cell of the table: how many of {@code trials} keys came back at this length and depth. */
+    /**
+     * One cell of the table: how many of {@code trials} keys came back at this length and depth.
+     *
+     * @param length the context length, in tokens
+     * @param depth where the key sat
+     * @param correct the keys that came back
+     * @param trials the keys tried
+     */
     public record Cell(int length, double depth, int correct, int trials) {
+        /** {@return the fraction of keys that came back} */
         public double accuracy() {
             return (double) correct / trials;
         }
@@ -53,7 +78,16 @@ public final class Passkey {
 
     private Passkey() {}
 
-    /** Runs every (length, depth) cell; {@code done} is told of each as it finishes. */
+    /**
+     * Runs every (length, depth) cell; {@code done} is told of each as it finishes.
+     *
+     * @param model the model
+     * @param tok its tokenizer
+     * @param s the settings
+     * @param done told of each cell, or null
+     * @return the cells, lengths outer, depths inner
+     * @throws IllegalArgumentException when the filler has no tokens
+     */
     public static List<Cell> evaluate(CausalLM model, Tokenizer tok, Settings s, Consumer<Cell> done) {
         int[] intro = tok.encode(INTRO);
         int[] filler = tok.encode(s.filler());

@@ -24,8 +24,18 @@ import java.util.Iterator;
  */
 public final class Perplexity {
 
-    /** Tokens per forward pass and the sliding window of softmax layers (tokens of context at most). */
+    /**
+     * Tokens per forward pass and the sliding window of softmax layers (tokens of context at most).
+     *
+     * @param chunk tokens per forward, &gt; 0
+     * @param window the most tokens of context a softmax layer sees, more than {@code chunk}
+     */
     public record Settings(int chunk, int window) {
+        /**
+         * Checks the sizes.
+         *
+         * @throws IllegalArgumentException when the chunk is not positive or the window is not longer than a chunk
+         */
         public Settings {
             if (chunk <= 0) {
                 throw new IllegalArgumentException("chunk must be > 0, got " + chunk);
@@ -36,16 +46,27 @@ public final class Perplexity {
         }
     }
 
-    /** The totals: tokens predicted, their summed loss in nats, the bytes they spell, and how often a window was rebuilt. */
+    /**
+     * The totals: tokens predicted, their summed loss in nats, the bytes they spell, and how often a window was
+     * rebuilt.
+     *
+     * @param tokens the tokens predicted
+     * @param nll their summed negative log-likelihood, nats
+     * @param bytes the UTF-8 bytes they spell
+     * @param windowRebuilds how often the context window was rebuilt
+     */
     public record Result(long tokens, double nll, long bytes, long windowRebuilds) {
+        /** {@return the mean loss, nats per token} */
         public double lossPerToken() {
             return nll / tokens;
         }
 
+        /** {@return e to the mean loss} */
         public double perplexity() {
             return Math.exp(lossPerToken());
         }
 
+        /** {@return the loss in bits per UTF-8 byte} */
         public double bitsPerByte() {
             return nll / Math.log(2) / bytes;
         }
@@ -53,11 +74,28 @@ public final class Perplexity {
 
     /** Called after each chunk with the running totals. */
     public interface Progress {
+        /**
+         * Receives the running totals.
+         *
+         * @param soFar the totals so far
+         */
         void update(Result soFar);
     }
 
     private Perplexity() {}
 
+    /**
+     * The perplexity of {@code model} on a stream of text, read a chunk of tokens at a time (documents start with the
+     * beginning-of-sequence token, where the tokenizer has one).
+     *
+     * @param model the model
+     * @param tok its tokenizer
+     * @param text the pieces of text
+     * @param s the settings
+     * @param progress told after each chunk, or null
+     * @return the totals
+     * @throws IllegalArgumentException when the text has no token to predict
+     */
     public static Result evaluate(CausalLM model, Tokenizer tok, Iterator<Documents.Piece> text, Settings s, Progress progress) {
         State st = new State(model, tok, s, progress);
         boolean was = model.module().isTraining();

@@ -20,8 +20,20 @@ public final class Generator {
      * How to generate: at most {@code maxNewTokens} tokens, sampled at {@code temperature} (0: greedy) from the {@code
      * topK} most likely (0: all) within top-p {@code topP}, drawn from {@code seed}, stopping before any of the {@code
      * stop} strings.
+     *
+     * @param maxNewTokens the most tokens to generate, ≥ 0
+     * @param temperature the softmax temperature, ≥ 0 (0: greedy)
+     * @param topK keep the k most likely tokens, 0 for all
+     * @param topP keep the smallest set of tokens whose probability reaches p, in (0, 1]
+     * @param seed the seed of the draws
+     * @param stop strings that end the generation (not included in the text); null for none
      */
     public record Settings(int maxNewTokens, double temperature, int topK, double topP, long seed, List<String> stop) {
+        /**
+         * Checks the settings and copies the stop list.
+         *
+         * @throws IllegalArgumentException when {@code maxNewTokens} is negative
+         */
         public Settings {
             if (maxNewTokens < 0) {
                 throw new IllegalArgumentException("max new tokens must be >= 0, got " + maxNewTokens);
@@ -30,7 +42,16 @@ public final class Generator {
         }
     }
 
-    /** What came out: the text (without the prompt), the token count and the stop reason, and the token ids. */
+    /**
+     * What came out: the text (without the prompt), the token count and the stop reason, and the token ids.
+     *
+     * @param text the generated text, without the prompt
+     * @param tokens the tokens generated
+     * @param stopReason why it stopped: "length", "eos" or "stop"
+     * @param tokensPerSecond the generation speed after the prompt
+     * @param cacheBytes the decoding state's bytes at the end
+     * @param ids the generated token ids
+     */
     public record Output(String text, int tokens, String stopReason, double tokensPerSecond, long cacheBytes, int[] ids) {}
 
     private Generator() {}
@@ -49,6 +70,15 @@ public final class Generator {
     /**
      * Continues {@code prompt} (encoded with {@code tok}; an empty prompt starts from the beginning-of-sequence token,
      * or a newline), handing each piece of text to {@code stream} (null: none) as soon as it is valid UTF-8.
+     *
+     * @param model the model
+     * @param tok its tokenizer
+     * @param prompt the text to continue
+     * @param s the settings
+     * @param stream receives the text as it is generated, or null
+     * @return the output
+     * @throws IllegalArgumentException for invalid sampling settings
+     * @throws IllegalStateException when the model's logits turn non-finite, naming the step
      */
     public static Output generate(CausalLM model, Tokenizer tok, String prompt, Settings s, Consumer<String> stream) {
         int[] promptIds = tok.encode(prompt);
@@ -58,7 +88,18 @@ public final class Generator {
         return generate(model, tok, promptIds, s, stream);
     }
 
-    /** The same from prompt token ids (at least one). */
+    /**
+     * The same from prompt token ids (at least one).
+     *
+     * @param model the model
+     * @param tok its tokenizer
+     * @param promptIds the prompt's token ids, at least one
+     * @param s the settings
+     * @param stream receives the text as it is generated, or null
+     * @return the output
+     * @throws IllegalArgumentException for an empty prompt or invalid sampling settings
+     * @throws IllegalStateException when the model's logits turn non-finite, naming the step
+     */
     public static Output generate(CausalLM model, Tokenizer tok, int[] promptIds, Settings s, Consumer<String> stream) {
         if (promptIds.length == 0) {
             throw new IllegalArgumentException("generate: the prompt must hold at least one token");

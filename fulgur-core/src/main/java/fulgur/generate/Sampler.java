@@ -17,6 +17,15 @@ public final class Sampler {
     private long[] keys = new long[0];
     private double[] probs = new double[0];
 
+    /**
+     * A sampler.
+     *
+     * @param temperature the softmax temperature, ≥ 0 (0: greedy)
+     * @param topK keep the k most likely tokens, 0 for all
+     * @param topP keep the smallest set of tokens whose probability reaches p, in (0, 1]
+     * @param seed the seed of the draws
+     * @throws IllegalArgumentException for a value out of range
+     */
     public Sampler(double temperature, int topK, double topP, long seed) {
         if (temperature < 0 || Double.isNaN(temperature)) {
             throw new IllegalArgumentException("temperature must be >= 0, got " + temperature);
@@ -36,12 +45,26 @@ public final class Sampler {
     /**
      * The next token for {@code logits}. Logits that are NaN or +Inf (a model whose weights or activations went
      * non-finite) are refused: no distribution can be drawn from them. -Inf is a masked token.
+     *
+     * @param logits one logit per token id
+     * @return the token id
+     * @throws IllegalStateException when a logit is NaN or +Inf, or all are -Inf
      */
     public int sample(float[] logits) {
         return sample(logits, 0, logits.length);
     }
 
-    /** Samples from {@code logits[offset, offset + vocab)} (one row of a batch's logits), refusing them as {@link #sample(float[])} does. */
+    /**
+     * Samples from {@code logits[offset, offset + vocab)} (one row of a batch's logits), refusing them as {@link
+     * #sample(float[])} does.
+     *
+     * @param logits a batch's logits, row-major
+     * @param offset the row's first index
+     * @param vocab the row's length
+     * @return the token id, in [0, vocab)
+     * @throws IllegalArgumentException when the row is outside {@code logits}
+     * @throws IllegalStateException when a logit is NaN or +Inf, or all are -Inf
+     */
     public int sample(float[] logits, int offset, int vocab) {
         if (vocab < 1 || offset < 0 || offset + vocab > logits.length) {
             throw new IllegalArgumentException("sample: row [" + offset + ", " + (offset + vocab) + ") is outside logits of length " + logits.length);

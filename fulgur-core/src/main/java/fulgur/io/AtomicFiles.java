@@ -27,13 +27,25 @@ public final class AtomicFiles {
 
     private AtomicFiles() {}
 
-    /** Atomically replaces {@code target} with {@code bytes}. */
+    /**
+     * Atomically replaces {@code target} with {@code bytes}.
+     *
+     * @param target the file to replace or create
+     * @param bytes its new contents
+     * @throws java.io.IOException when writing or renaming fails (the target is then unchanged)
+     */
     public static void write(Path target, byte[] bytes) throws IOException {
         Objects.requireNonNull(bytes, "bytes");
         writeChannel(target, ch -> writeFully(ch, ByteBuffer.wrap(bytes)));
     }
 
-    /** Atomically replaces {@code target} with {@code text} encoded as UTF-8. */
+    /**
+     * Atomically replaces {@code target} with {@code text} encoded as UTF-8.
+     *
+     * @param target the file to replace or create
+     * @param text its new contents
+     * @throws java.io.IOException when writing or renaming fails (the target is then unchanged)
+     */
     public static void writeString(Path target, CharSequence text) throws IOException {
         write(target, text.toString().getBytes(StandardCharsets.UTF_8));
     }
@@ -41,6 +53,10 @@ public final class AtomicFiles {
     /**
      * Atomically replaces {@code target} with what {@code body} writes to the (buffered) stream it is given. Closing
      * that stream inside the body only flushes it; the file is committed once the body returns normally.
+     *
+     * @param target the file to replace or create
+     * @param body writes the new contents
+     * @throws java.io.IOException when the body or the commit fails (the target is then unchanged)
      */
     public static void write(Path target, IoConsumer<? super OutputStream> body) throws IOException {
         try (Pending pending = begin(target)) {
@@ -52,6 +68,10 @@ public final class AtomicFiles {
     /**
      * Atomically replaces {@code target} with what {@code body} writes to the channel it is given (a
      * {@link FileChannel}, usable as a plain {@link java.nio.channels.WritableByteChannel}).
+     *
+     * @param target the file to replace or create
+     * @param body writes the new contents
+     * @throws java.io.IOException when the body or the commit fails (the target is then unchanged)
      */
     public static void writeChannel(Path target, IoConsumer<? super FileChannel> body) throws IOException {
         try (Pending pending = begin(target)) {
@@ -64,6 +84,10 @@ public final class AtomicFiles {
      * Starts a streamed atomic write: write through {@link Pending#channel()} or {@link Pending#outputStream()}, then
      * {@link Pending#commit()}. Closing a pending write that was not committed deletes the temporary file. Missing
      * parent directories are created.
+     *
+     * @param target the file to replace or create
+     * @return the pending write, to commit and close
+     * @throws java.io.IOException when the temporary file cannot be created, or the target is a directory or the root
      */
     public static Pending begin(Path target) throws IOException {
         Objects.requireNonNull(target, "target");
@@ -90,7 +114,13 @@ public final class AtomicFiles {
         }
     }
 
-    /** Writes all of {@code buffer} to {@code channel}. */
+    /**
+     * Writes all of {@code buffer} to {@code channel}.
+     *
+     * @param channel the channel
+     * @param buffer the bytes, from its position to its limit
+     * @throws java.io.IOException when writing fails
+     */
     public static void writeFully(java.nio.channels.WritableByteChannel channel, ByteBuffer buffer) throws IOException {
         while (buffer.hasRemaining()) {
             channel.write(buffer);
@@ -120,17 +150,31 @@ public final class AtomicFiles {
             this.channel = channel;
         }
 
-        /** The file that will be replaced on commit. */
+        /**
+         * The file that will be replaced on commit.
+         *
+         * @return the target
+         */
         public Path target() {
             return target;
         }
 
-        /** The temporary file being written. */
+        /**
+         * The temporary file being written.
+         *
+         * @return the temporary file
+         */
         public Path tempFile() {
             return temp;
         }
 
-        /** The temporary file's channel (readable and writable, positioned where the last write ended). */
+        /**
+         * The temporary file's channel (readable and writable, positioned where the last write ended).
+         *
+         * @return the channel
+         * @throws java.io.IOException when flushing the stream fails
+         * @throws IllegalStateException when the write was committed or closed
+         */
         public FileChannel channel() throws IOException {
             checkOpen();
             if (stream != null) {
@@ -142,6 +186,9 @@ public final class AtomicFiles {
         /**
          * A buffered stream over the channel. Its {@code close()} only flushes; mixing it with direct channel writes
          * is allowed, the stream is flushed whenever {@link #channel()} is asked for.
+         *
+         * @return the stream
+         * @throws IllegalStateException when the write was committed or closed
          */
         public OutputStream outputStream() {
             checkOpen();
@@ -167,7 +214,11 @@ public final class AtomicFiles {
             return stream;
         }
 
-        /** Flushes, forces the data to disk, renames the temporary file over the target and forces the directory. */
+        /**
+         * Flushes, forces the data to disk, renames the temporary file over the target and forces the directory.
+         *
+         * @throws java.io.IOException when forcing or renaming fails
+         */
         public void commit() throws IOException {
             checkOpen();
             try {

@@ -54,6 +54,14 @@ public final class DirectoryLock implements AutoCloseable {
      * Locks {@code dir} (created if missing) for this process, or throws {@link IllegalStateException} naming the
      * process that holds it. {@code command} is recorded for that message; {@code notes} receives one line when a
      * stale lock is taken over.
+     *
+     * @param dir the directory to lock
+     * @param command the command taking it, for others' messages
+     * @param notes receives a line when a stale lock is taken over
+     * @return the lock, to close
+     * @throws java.io.IOException when the lock file cannot be written
+     * @throws IllegalStateException when another live process holds the lock
+     * @throws IllegalArgumentException when {@code dir} is a file
      */
     public static DirectoryLock acquire(Path dir, String command, Consumer<String> notes) throws IOException {
         Path abs = dir.toAbsolutePath().normalize();
@@ -100,6 +108,11 @@ public final class DirectoryLock implements AutoCloseable {
     /**
      * This lock as handed to code that writes into {@code dir} on its holder's behalf: checks that it covers
      * {@code dir}; closing the returned view releases nothing.
+     *
+     * @param dir a directory this lock covers
+     * @return a view of this lock that releases nothing
+     * @throws IllegalArgumentException when the lock does not cover {@code dir}
+     * @throws IllegalStateException when the lock was released
      */
     public DirectoryLock borrow(Path dir) {
         if (!this.dir.equals(dir.toAbsolutePath().normalize())) {
@@ -111,7 +124,11 @@ public final class DirectoryLock implements AutoCloseable {
         return new DirectoryLock(this.dir, file, channel, lock, true);
     }
 
-    /** The locked directory (absolute). */
+    /**
+     * The locked directory (absolute).
+     *
+     * @return the directory
+     */
     public Path directory() {
         return dir;
     }

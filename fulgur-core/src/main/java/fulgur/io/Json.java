@@ -31,12 +31,23 @@ public final class Json {
 
     private Json() {}
 
-    /** The shared mapper (thread-safe; do not reconfigure it). */
+    /**
+     * The shared mapper (thread-safe; do not reconfigure it).
+     *
+     * @return the mapper
+     */
     public static ObjectMapper mapper() {
         return MAPPER;
     }
 
-    /** Parses a JSON file into a tree. */
+    /**
+     * Parses a JSON file into a tree.
+     *
+     * @param file the file
+     * @return the tree
+     * @throws java.io.IOException when the file is missing, empty or not valid JSON (a {@link MalformedFileException}
+     *     naming line and column)
+     */
     public static JsonNode read(Path file) throws IOException {
         try (InputStream in = Files.newInputStream(file)) {
             JsonNode node = MAPPER.readTree(in);
@@ -51,7 +62,15 @@ public final class Json {
         }
     }
 
-    /** Reads a JSON file and binds it to {@code type} (a record or bean). */
+    /**
+     * Reads a JSON file and binds it to {@code type} (a record or bean).
+     *
+     * @param <T> the type
+     * @param file the file
+     * @param type its class
+     * @return the value
+     * @throws java.io.IOException when the file cannot be read or does not fit {@code type}
+     */
     public static <T> T read(Path file, Class<T> type) throws IOException {
         try (InputStream in = Files.newInputStream(file)) {
             return MAPPER.readValue(in, type);
@@ -60,7 +79,14 @@ public final class Json {
         }
     }
 
-    /** Parses JSON text into a tree; {@code what} names the source in error messages. */
+    /**
+     * Parses JSON text into a tree; {@code what} names the source in error messages.
+     *
+     * @param text the JSON text
+     * @param what the source, for errors
+     * @return the tree
+     * @throws IllegalArgumentException when the text is not valid JSON
+     */
     public static JsonNode parse(String text, String what) {
         try {
             return MAPPER.readTree(text);
@@ -69,7 +95,16 @@ public final class Json {
         }
     }
 
-    /** Binds JSON text to {@code type}; {@code what} names the source in error messages. */
+    /**
+     * Binds JSON text to {@code type}; {@code what} names the source in error messages.
+     *
+     * @param <T> the type
+     * @param text the JSON text
+     * @param type its class
+     * @param what the source, for errors
+     * @return the value
+     * @throws IllegalArgumentException when the text is not valid JSON or does not fit {@code type}
+     */
     public static <T> T parse(String text, Class<T> type, String what) {
         try {
             return MAPPER.readValue(text, type);
@@ -78,7 +113,13 @@ public final class Json {
         }
     }
 
-    /** Serializes a value (pretty-printed). */
+    /**
+     * Serializes a value (pretty-printed).
+     *
+     * @param value the value
+     * @return the JSON text
+     * @throws IllegalArgumentException when the value cannot be serialized
+     */
     public static String toJson(Object value) {
         try {
             return MAPPER.writeValueAsString(value);
@@ -87,17 +128,34 @@ public final class Json {
         }
     }
 
-    /** Writes a value as pretty-printed JSON, atomically. */
+    /**
+     * Writes a value as pretty-printed JSON, atomically.
+     *
+     * @param file the file to replace or create
+     * @param value the value
+     * @throws java.io.IOException when writing fails
+     */
     public static void write(Path file, Object value) throws IOException {
         AtomicFiles.writeString(file, toJson(value) + "\n");
     }
 
-    /** A {@link MalformedFileException} for a Jackson failure, naming the line and column. */
+    /**
+     * A {@link MalformedFileException} for a Jackson failure, naming the line and column.
+     *
+     * @param file the file
+     * @param e the failure
+     * @return the exception
+     */
     public static MalformedFileException malformed(Path file, JacksonException e) {
         return new MalformedFileException(file, "invalid JSON: " + describe(e), e);
     }
 
-    /** Jackson's message without the source dump, plus the line and column when known. */
+    /**
+     * Jackson's message without the source dump, plus the line and column when known.
+     *
+     * @param e the failure
+     * @return the message
+     */
     public static String describe(JacksonException e) {
         String msg = e.getOriginalMessage();
         JsonLocation loc = e.getLocation();

@@ -11,17 +11,34 @@ public class MalformedFileException extends IOException {
 
     private final transient Path file;
 
+    /**
+     * An error in {@code file}.
+     *
+     * @param file the file
+     * @param problem what is wrong and what was expected
+     */
     public MalformedFileException(Path file, String problem) {
         super(file + ": " + problem);
         this.file = file;
     }
 
+    /**
+     * An error in {@code file}, caused by {@code cause}.
+     *
+     * @param file the file
+     * @param problem what is wrong and what was expected
+     * @param cause the underlying failure
+     */
     public MalformedFileException(Path file, String problem, Throwable cause) {
         super(file + ": " + problem, cause);
         this.file = file;
     }
 
-    /** The offending file. */
+    /**
+     * The offending file.
+     *
+     * @return the file
+     */
     public Path file() {
         return file;
     }

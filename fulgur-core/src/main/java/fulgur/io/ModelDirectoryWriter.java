@@ -39,12 +39,22 @@ public final class ModelDirectoryWriter {
 
     private ModelDirectoryWriter() {}
 
-    /** Whether {@code name} is one of the files a model directory consists of (the only files replacing one removes). */
+    /**
+     * Whether {@code name} is one of the files a model directory consists of (the only files replacing one removes).
+     *
+     * @param name a file name
+     * @return true for a model file
+     */
     public static boolean isModelFile(String name) {
         return MODEL_FILE.matcher(name).matches();
     }
 
-    /** Whether {@code name} is a file a model directory may carry beside its model files: one of its tokenizer's. */
+    /**
+     * Whether {@code name} is a file a model directory may carry beside its model files: one of its tokenizer's.
+     *
+     * @param name a file name
+     * @return true for a companion file
+     */
     public static boolean isCompanionFile(String name) {
         return COMPANION_FILE.matcher(name).matches();
     }
@@ -52,6 +62,15 @@ public final class ModelDirectoryWriter {
     /**
      * Writes {@code dir} through {@code body}, which fills the directory it is given with model files and companion
      * files; {@code writer} (e.g. "fulgur convert") and the files are recorded in the marker.
+     *
+     * @param dir the model directory, replaced as a whole once the body returns
+     * @param overwrite whether to replace a directory fulgur did not write (its model files only)
+     * @param writer the writing command, recorded
+     * @param body fills the directory it is given
+     * @throws java.io.IOException when writing fails (the directory is then unchanged)
+     * @throws IllegalArgumentException when {@code dir} is the root or a file, or holds files fulgur did not write
+     *     and {@code overwrite} is off
+     * @throws IllegalStateException when the body writes a file that is neither a model nor a companion file
      */
     public static void write(Path dir, boolean overwrite, String writer, IoConsumer<Path> body) throws IOException {
         Path target = dir.toAbsolutePath().normalize();
@@ -107,7 +126,14 @@ public final class ModelDirectoryWriter {
         }
     }
 
-    /** Throws as {@link #write} would for {@code dir}: for callers that check before expensive work. */
+    /**
+     * Throws as {@link #write} would for {@code dir}: for callers that check before expensive work.
+     *
+     * @param dir the model directory
+     * @param overwrite whether to replace a directory fulgur did not write
+     * @throws java.io.IOException when the directory cannot be read
+     * @throws IllegalArgumentException as {@link #write} would
+     */
     public static void requireWritable(Path dir, boolean overwrite) throws IOException {
         check(dir, overwrite);
     }

@@ -25,8 +25,18 @@ public final class Npy {
 
     private Npy() {}
 
-    /** An array: its shape and its values in row-major order. */
+    /**
+     * An array: its shape and its values in row-major order.
+     *
+     * @param shape the dimensions
+     * @param data the values, row-major
+     */
     public record Array(int[] shape, float[] data) {
+        /**
+         * Checks the sizes.
+         *
+         * @throws IllegalArgumentException for a negative dimension or a data length that differs from the shape's
+         */
         public Array {
             long n = 1;
             for (int s : shape) {
@@ -41,12 +51,23 @@ public final class Npy {
             shape = shape.clone();
         }
 
-        /** "[10, 128]". */
+        /**
+         * "[10, 128]".
+         *
+         * @return the shape as text
+         */
         public String shapeString() {
             return Arrays.toString(shape);
         }
     }
 
+    /**
+     * Reads a {@code .npy} file of floating, integer or boolean values, converted to f32 in C order.
+     *
+     * @param file the file
+     * @return the array
+     * @throws IOException when the file cannot be read or is not such a file, naming what is wrong
+     */
     public static Array read(Path file) throws IOException {
         byte[] bytes;
         try {
@@ -57,7 +78,14 @@ public final class Npy {
         return parse(file, bytes);
     }
 
-    /** Parses the bytes of a {@code .npy} file ({@code file} only names it in errors). */
+    /**
+     * Parses the bytes of a {@code .npy} file ({@code file} only names it in errors).
+     *
+     * @param file the file's name, for errors
+     * @param bytes its contents
+     * @return the array
+     * @throws fulgur.io.MalformedFileException when the bytes are not such a file
+     */
     public static Array parse(Path file, byte[] bytes) throws MalformedFileException {
         if (bytes.length < 10 || !Arrays.equals(Arrays.copyOf(bytes, 6), MAGIC)) {
             throw new MalformedFileException(file, "not a .npy file (no \\x93NUMPY magic)");
@@ -107,7 +135,13 @@ public final class Npy {
         return new Array(shape, fortran ? toRowMajor(values, shape) : values);
     }
 
-    /** Writes {@code a} as a version 1.0 little-endian f32 array in C order. */
+    /**
+     * Writes {@code a} as a version 1.0 little-endian f32 array in C order.
+     *
+     * @param file the file to replace or create
+     * @param a the array
+     * @throws java.io.IOException when writing fails
+     */
     public static void write(Path file, Array a) throws IOException {
         StringBuilder dims = new StringBuilder();
         for (int s : a.shape()) {
@@ -135,6 +169,15 @@ public final class Npy {
         AtomicFiles.write(file, out.array());
     }
 
+    /**
+     * Writes {@code data} of {@code shape} as a version 1.0 little-endian f32 array in C order.
+     *
+     * @param file the file to replace or create
+     * @param data the values, row-major
+     * @param shape the dimensions
+     * @throws IOException when writing fails
+     * @throws IllegalArgumentException when the data length differs from the shape's
+     */
     public static void write(Path file, float[] data, int... shape) throws IOException {
         write(file, new Array(shape, data));
     }

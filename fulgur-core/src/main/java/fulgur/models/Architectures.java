@@ -21,15 +21,27 @@ public final class Architectures {
 
     private Architectures() {}
 
+    /** {@return every architecture of the zoo, in a fixed order} */
     public static List<Architecture> all() {
         return ALL;
     }
 
-    /** Comma-separated names, for help texts and errors. */
+    /**
+     * Comma-separated names, for help texts and errors.
+     *
+     * @return the names
+     */
     public static String names() {
         return ALL.stream().map(Architecture::name).collect(Collectors.joining(", "));
     }
 
+    /**
+     * The architecture named {@code name}.
+     *
+     * @param name a {@code --model} name, any case
+     * @return the architecture
+     * @throws IllegalArgumentException for an unknown name, listing the known ones
+     */
     public static Architecture byName(String name) {
         for (Architecture a : ALL) {
             if (a.name().equalsIgnoreCase(name)) {
@@ -39,7 +51,13 @@ public final class Architectures {
         throw new IllegalArgumentException("unknown model '" + name + "' (available: " + names() + ")");
     }
 
-    /** The architecture of a config.json text, chosen by its {@code model_type} field. */
+    /**
+     * The architecture of a config.json text, chosen by its {@code model_type} field.
+     *
+     * @param configJson the config.json text
+     * @return the architecture
+     * @throws IllegalArgumentException when the text is malformed or no architecture reads its model_type
+     */
     public static Architecture forConfig(String configJson) {
         String type = modelType(configJson);
         for (Architecture a : ALL) {
@@ -51,7 +69,14 @@ public final class Architectures {
                 + ALL.stream().flatMap(a -> a.modelTypes().stream()).collect(Collectors.joining(", ")) + ")");
     }
 
-    /** Reads a config.json and builds its model. */
+    /**
+     * Reads a config.json and builds its model.
+     *
+     * @param configFile the config.json file
+     * @param seed the seed of the initial weights
+     * @return the model
+     * @throws IllegalArgumentException when the file cannot be read or the config is bad, naming the file
+     */
     public static LanguageModel build(Path configFile, long seed) {
         String json = read(configFile);
         try {
@@ -61,6 +86,13 @@ public final class Architectures {
         }
     }
 
+    /**
+     * Reads a config.json file.
+     *
+     * @param configFile the file
+     * @return its text
+     * @throws IllegalArgumentException when it cannot be read
+     */
     public static String read(Path configFile) {
         try {
             return Files.readString(configFile);

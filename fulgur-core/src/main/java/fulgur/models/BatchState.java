@@ -17,6 +17,15 @@ public final class BatchState {
     private final boolean fresh;
     private final PagedKvCache.Rows kv;
 
+    /**
+     * Binds B rows.
+     *
+     * @param states the state views, each [B, ...], in the model's {@link DecodeCache#stateTensors()} order
+     * @param positions the tokens each row has consumed [B]
+     * @param fresh whether the rows have seen no token yet
+     * @param kv the rows' paged keys and values, or null for a model without softmax layers
+     * @throws IllegalArgumentException when there is no row, or a state or the KV rows do not hold B rows
+     */
     public BatchState(List<Tensor> states, long[] positions, boolean fresh, PagedKvCache.Rows kv) {
         if (positions.length == 0) {
             throw new IllegalArgumentException("BatchState: no rows");
@@ -35,35 +44,60 @@ public final class BatchState {
         this.kv = kv;
     }
 
-    /** Rows (sequences). */
+    /**
+     * Rows (sequences).
+     *
+     * @return B
+     */
     public int batch() {
         return positions.length;
     }
 
-    /** State view {@code i} [B, ...]. */
+    /**
+     * State view {@code i} [B, ...].
+     *
+     * @param i the index in the model's state order
+     * @return the view
+     */
     public Tensor state(int i) {
         return states.get(i);
     }
 
+    /** {@return the number of state tensors bound} */
     public int stateCount() {
         return states.size();
     }
 
-    /** Tokens each row has consumed before this forward. */
+    /**
+     * Tokens each row has consumed before this forward.
+     *
+     * @return a copy, one position per row
+     */
     public long[] positions() {
         return positions.clone();
     }
 
+    /** {@return whether the rows have seen no token yet} */
     public boolean fresh() {
         return fresh;
     }
 
-    /** The rows' paged keys and values, or null for a model without softmax layers. */
+    /**
+     * The rows' paged keys and values, or null for a model without softmax layers.
+     *
+     * @return the KV rows, or null
+     */
     public PagedKvCache.Rows kv() {
         return kv;
     }
 
-    /** Checks that a model with {@code expected} state tensors got as many. */
+    /**
+     * Checks that a model with {@code expected} state tensors got as many.
+     *
+     * @param model the model's name, for the error
+     * @param expected the number of state tensors the model keeps
+     * @throws IllegalArgumentException when the counts differ
+     */
     public void checkStates(String model, int expected) {
         if (states.size() != expected) {
             throw new IllegalArgumentException(model + ": the batch binds " + states.size() + " state tensors, the model keeps " + expected);

@@ -37,7 +37,16 @@ public final class ConfigJson {
         c.setCoercion(CoercionInputShape.String, CoercionAction.Fail).setCoercion(CoercionInputShape.EmptyString, CoercionAction.Fail);
     }
 
-    /** The record of {@code type} in {@code json}; malformed JSON is an error naming {@code what} ("HGRN2"). */
+    /**
+     * The record of {@code type} in {@code json}; malformed JSON is an error naming {@code what} ("HGRN2").
+     *
+     * @param <T> the record type
+     * @param json the config.json text
+     * @param type the record class
+     * @param what the model's name, for errors
+     * @return the record
+     * @throws IllegalArgumentException for malformed JSON, an unknown field or a value of the wrong type
+     */
     public static <T> T parse(String json, Class<T> type, String what) {
         try {
             return JSON.readValue(json, type);
@@ -50,6 +59,14 @@ public final class ConfigJson {
      * The same, with {@code defaults} (the reference implementation's defaults) taken for fields that {@code json}
      * lacks or sets to null: a config.json that omits a field gets what the reference code would use, not 0. The
      * values it does carry are read as strictly as by {@link #parse(String, Class, String)}.
+     *
+     * @param <T> the record type
+     * @param json the config.json text
+     * @param type the record class
+     * @param what the model's name, for errors
+     * @param defaults values by JSON field name for absent or null fields
+     * @return the record
+     * @throws IllegalArgumentException for malformed JSON, an unknown field or a value of the wrong type
      */
     public static <T> T parse(String json, Class<T> type, String what, Map<String, Object> defaults) {
         try {
@@ -68,6 +85,12 @@ public final class ConfigJson {
         }
     }
 
+    /**
+     * The config record as JSON text (its JSON field names).
+     *
+     * @param config the record
+     * @return the JSON
+     */
     public static String write(Object config) {
         try {
             return JSON.writeValueAsString(config);

@@ -19,20 +19,42 @@ import fulgur.tensor.Tensor;
 public abstract class DecoderLm extends Module implements LanguageModel {
     private boolean checkpointing;
 
+    /** A model without layers yet: the subclass registers its embedding, layers and norms as it constructs. */
+    protected DecoderLm() {}
+
     /**
      * Token ids [B, T] → the final-normalised hidden states [B, T, width]. {@code cache} is null or this model's
      * own cache (checked by {@link #ownsCache}), which the call continues from and advances; {@code shard} places the
      * tokens in a longer sequence (models without sequence parallelism reject anything but the whole sequence).
+     *
+     * @param ids token ids [B, T]
+     * @param cache this model's cache, or null
+     * @param shard where the tokens sit in the whole sequence
+     * @return the hidden states [B, T, width]
      */
     protected abstract Tensor hidden(Tensor ids, DecodeCache cache, SequenceShard shard);
 
-    /** The output projection [vocab, width]. */
+    /**
+     * The output projection [vocab, width].
+     *
+     * @return the weight
+     */
     protected abstract Tensor outputWeight();
 
-    /** Whether {@code cache} is one this model made ({@link #newCache}). */
+    /**
+     * Whether {@code cache} is one this model made ({@link #newCache}).
+     *
+     * @param cache a cache
+     * @return true when this model made it
+     */
     protected abstract boolean ownsCache(DecodeCache cache);
 
-    /** Extra training-loss terms of the last forward (e.g. MoE load balancing), added to the cross-entropy; null if none. */
+    /**
+     * Extra training-loss terms of the last forward (e.g. MoE load balancing), added to the cross-entropy; null if
+     * none.
+     *
+     * @return the extra loss, a scalar, or null
+     */
     protected Tensor auxiliaryLoss() {
         return null;
     }
@@ -47,7 +69,13 @@ public abstract class DecoderLm extends Module implements LanguageModel {
         return forward(ids, SequenceShard.WHOLE);
     }
 
-    /** Token ids of one slice of longer sequences (positions from {@code shard.positionOffset()}) → logits. */
+    /**
+     * Token ids of one slice of longer sequences (positions from {@code shard.positionOffset()}) → logits.
+     *
+     * @param ids token ids [B, T]
+     * @param shard where they sit in the whole sequence
+     * @return logits [B, T, vocab]
+     */
     public Tensor forward(Tensor ids, SequenceShard shard) {
         return project(hidden(checkIds(ids), null, shard));
     }
@@ -126,12 +154,28 @@ public abstract class DecoderLm extends Module implements LanguageModel {
      * The forward of one layer ({@code owner}, whose parameters it reads) on x: checkpointed ({@link Recompute}) when
      * activation checkpointing is on, gradients are recorded and the call covers a whole sequence on this device
      * without a cache; a plain call otherwise.
+     *
+     * @param layer the layer's forward
+     * @param x its input [B, T, width]
+     * @param cache the forward's cache, or null
+     * @param shard the forward's shard
+     * @param owner the layer's module
+     * @return the layer's output
      */
     protected final Tensor layer(java.util.function.UnaryOperator<Tensor> layer, Tensor x, DecodeCache cache, SequenceShard shard, Module owner) {
         return layerWithOutputs(y -> new Tensor[] {layer.apply(y)}, x, cache, shard, owner)[0];
     }
 
-    /** {@link #layer} for a layer with further outputs after the hidden states (e.g. a router's auxiliary loss). */
+    /**
+     * {@link #layer} for a layer with further outputs after the hidden states (e.g. a router's auxiliary loss).
+     *
+     * @param layer the layer's forward, returning the hidden states first
+     * @param x its input [B, T, width]
+     * @param cache the forward's cache, or null
+     * @param shard the forward's shard
+     * @param owner the layer's module
+     * @return the layer's outputs
+     */
     protected final Tensor[] layerWithOutputs(java.util.function.Function<Tensor, Tensor[]> layer, Tensor x, DecodeCache cache, SequenceShard shard,
             Module owner) {
         if (!checkpointing || cache != null || !shard.isWhole() || !GradMode.isEnabled()) {
@@ -140,7 +184,14 @@ public abstract class DecoderLm extends Module implements LanguageModel {
         return Recompute.apply(layer, x, owner.parameters().stream().map(fulgur.nn.Parameter::value).toList());
     }
 
-    /** Whether a forward with this cache and shard runs its layers checkpointed (keeping none of their intermediate tensors). */
+    /**
+     * Whether a forward with this cache and shard runs its layers checkpointed (keeping none of their intermediate
+     * tensors).
+     *
+     * @param cache the forward's cache, or null
+     * @param shard the forward's shard
+     * @return true when the layers run checkpointed
+     */
     protected final boolean checkpointing(DecodeCache cache, SequenceShard shard) {
         return checkpointing && cache == null && shard.isWhole() && GradMode.isEnabled();
     }
@@ -152,7 +203,12 @@ public abstract class DecoderLm extends Module implements LanguageModel {
         return ids;
     }
 
-    /** For models without sequence parallelism: one device (a chunk with carried states is fine). */
+    /**
+     * For models without sequence parallelism: one device (a chunk with carried states is fine).
+     *
+     * @param shard the forward's shard
+     * @throws UnsupportedOperationException when the shard spans several ranks
+     */
     protected final void requireLocal(SequenceShard shard) {
         if (!shard.isLocal()) {
             throw new UnsupportedOperationException(getClass().getSimpleName() + " does not support sequence parallelism");

@@ -23,7 +23,11 @@ public final class HybridCache implements DecodeCache {
     private final BatchState batch;
     private long position;
 
-    /** One entry per layer: softmax[l] true for a KV cache, false for a linear state. */
+    /**
+     * One entry per layer: softmax[l] true for a KV cache, false for a linear state.
+     *
+     * @param softmax per layer, whether it is a softmax-attention layer
+     */
     public HybridCache(boolean[] softmax) {
         layers = new Object[softmax.length];
         batch = null;
@@ -32,7 +36,13 @@ public final class HybridCache implements DecodeCache {
         }
     }
 
-    /** The same layers over rows of a state pool and their paged keys and values. */
+    /**
+     * The same layers over rows of a state pool and their paged keys and values.
+     *
+     * @param softmax per layer, whether it is a softmax-attention layer
+     * @param batch the rows, whose states are the linear layers' in layer order
+     * @throws IllegalArgumentException when the model has softmax layers and the batch has no paged keys and values
+     */
     public HybridCache(boolean[] softmax, BatchState batch) {
         int linear = 0;
         for (boolean s : softmax) {
@@ -50,10 +60,18 @@ public final class HybridCache implements DecodeCache {
         }
     }
 
+    /** {@return the number of layers} */
     public int numLayers() {
         return layers.length;
     }
 
+    /**
+     * The keys and values of softmax layer {@code layer}.
+     *
+     * @param layer the layer index
+     * @return its KV cache
+     * @throws IllegalArgumentException when the layer holds a linear state
+     */
     public KvLayer kv(int layer) {
         if (!(layers[layer] instanceof KvLayer kv)) {
             throw new IllegalArgumentException("HybridCache: layer " + layer + " holds a linear state, not a KV cache");
@@ -61,6 +79,13 @@ public final class HybridCache implements DecodeCache {
         return kv;
     }
 
+    /**
+     * The recurrent state of linear-attention layer {@code layer}.
+     *
+     * @param layer the layer index
+     * @return its state
+     * @throws IllegalArgumentException when the layer holds a KV cache
+     */
     public LinearState linear(int layer) {
         if (!(layers[layer] instanceof LinearState s)) {
             throw new IllegalArgumentException("HybridCache: layer " + layer + " holds a KV cache, not a linear state");
@@ -80,7 +105,11 @@ public final class HybridCache implements DecodeCache {
         return batch.positions()[0] + position;
     }
 
-    /** Each row's position (one row for an unbound cache). */
+    /**
+     * Each row's position (one row for an unbound cache).
+     *
+     * @return the positions, one per row
+     */
     public long[] positions() {
         if (batch == null) {
             return new long[] {position};
@@ -92,6 +121,11 @@ public final class HybridCache implements DecodeCache {
         return p;
     }
 
+    /**
+     * Counts {@code tokens} consumed by every row, once per forward after all layers ran.
+     *
+     * @param tokens the tokens each row consumed
+     */
     public void advance(int tokens) {
         position += tokens;
         if (batch != null && batch.kv() != null) {
@@ -150,6 +184,7 @@ public final class HybridCache implements DecodeCache {
             this.state = fresh ? null : view;
         }
 
+        /** {@return the state [B, H, D, D], or null before the first token} */
         public Tensor state() {
             return state;
         }
@@ -162,6 +197,13 @@ public final class HybridCache implements DecodeCache {
          * Lightning attention of q, k, v [B, T, H, D] continuing from this state, which it advances: o_t = scale·
          * Σ_{s≤t} λ^{t−s}(q_t·k_s)v_s over every token seen. Short inputs take the recurrent kernel, long ones the
          * chunked op started from the state.
+         *
+         * @param q queries [B, T, H, D]
+         * @param k keys [B, T, H, D]
+         * @param v values [B, T, H, D]
+         * @param slopes the decay rate of each head [H] (λ = e^−slope)
+         * @param scale the factor on q·k
+         * @return the outputs [B, T, H, D]
          */
         public Tensor attend(Tensor q, Tensor k, Tensor v, double[] slopes, double scale) {
             if (state != null && q.size(1) <= RECURRENT_MAX_TOKENS) {

@@ -11,13 +11,28 @@ import fulgur.ops.lightning.LightningAttentionOp;
 public final class LayerAttention {
     private LayerAttention() {}
 
-    /** Where the tokens of this forward start in the whole sequence: one offset, or one per row of a decoding batch. */
+    /**
+     * Where the tokens of this forward start in the whole sequence: one offset, or one per row of a decoding batch.
+     *
+     * @param cache the decoding cache, or null
+     * @param shard the forward's shard
+     * @return the first position of each row
+     * @throws IllegalArgumentException when both a cache and a non-whole shard are given
+     */
     public static long[] positions(HybridCache cache, SequenceShard shard) {
         check(cache, shard);
         return cache == null ? new long[] {shard.positionOffset()} : cache.positions();
     }
 
-    /** Softmax attention of layer {@code layer}: append to and attend over its KV cache, or the shard's op. */
+    /**
+     * Softmax attention of layer {@code layer}: append to and attend over its KV cache, or the shard's op.
+     *
+     * @param cache the decoding cache, or null
+     * @param layer the layer index
+     * @param shard the forward's shard
+     * @return the attention op
+     * @throws IllegalArgumentException when both a cache and a non-whole shard are given
+     */
     public static SoftmaxAttentionOp softmax(HybridCache cache, int layer, SequenceShard shard) {
         check(cache, shard);
         if (cache == null) {
@@ -27,7 +42,15 @@ public final class LayerAttention {
         return (q, k, v, scale, causal) -> kv.attend(q, k, v, scale);
     }
 
-    /** Linear attention of layer {@code layer}: continue and advance its recurrent state, or the shard's op. */
+    /**
+     * Linear attention of layer {@code layer}: continue and advance its recurrent state, or the shard's op.
+     *
+     * @param cache the decoding cache, or null
+     * @param layer the layer index
+     * @param shard the forward's shard
+     * @return the attention op
+     * @throws IllegalArgumentException when both a cache and a non-whole shard are given
+     */
     public static LightningAttentionOp linear(HybridCache cache, int layer, SequenceShard shard) {
         check(cache, shard);
         return cache == null ? shard.lightning(layer) : cache.linear(layer)::attend;

@@ -19,6 +19,12 @@ public class RecurrentStateCache implements DecodeCache {
     private final Scope scope;
     private final List<Layer> layers = new ArrayList<>();
 
+    /**
+     * A cache of {@code numLayers} empty states in a scope of its own.
+     *
+     * @param name the cache's name, for errors
+     * @param numLayers the number of layers
+     */
     protected RecurrentStateCache(String name, int numLayers) {
         scope = Scope.detached(name);
         for (int i = 0; i < numLayers; i++) {
@@ -26,7 +32,14 @@ public class RecurrentStateCache implements DecodeCache {
         }
     }
 
-    /** Layer l's state is {@code batch.state(l)}. */
+    /**
+     * Layer l's state is {@code batch.state(l)}.
+     *
+     * @param name the cache's name, for errors
+     * @param numLayers the number of layers
+     * @param batch the rows, one state tensor per layer
+     * @throws IllegalArgumentException when the batch binds a different number of states
+     */
     protected RecurrentStateCache(String name, int numLayers, BatchState batch) {
         batch.checkStates(name, numLayers);
         scope = Scope.detached(name);
@@ -35,6 +48,11 @@ public class RecurrentStateCache implements DecodeCache {
         }
     }
 
+    /**
+     * {@return the state of layer {@code index}}
+     *
+     * @param index the layer index
+     */
     public Layer layer(int index) {
         return layers.get(index);
     }
@@ -86,12 +104,21 @@ public class RecurrentStateCache implements DecodeCache {
             this.state = batch == null || batch.fresh() ? null : view;
         }
 
-        /** The state, or null before the first token. */
+        /**
+         * The state, or null before the first token.
+         *
+         * @return the state, or null
+         */
         public Tensor state() {
             return state;
         }
 
-        /** Tokens consumed (a cache bound to several rows has a position per row: {@link #positions}). */
+        /**
+         * Tokens consumed (a cache bound to several rows has a position per row: {@link #positions}).
+         *
+         * @return the count
+         * @throws IllegalStateException when the cache holds several rows
+         */
         public long position() {
             if (rowPositions == null) {
                 return position;
@@ -102,7 +129,11 @@ public class RecurrentStateCache implements DecodeCache {
             return rowPositions[0] + position;
         }
 
-        /** Each row's position. */
+        /**
+         * Each row's position.
+         *
+         * @return one position per row
+         */
         public long[] positions() {
             if (rowPositions == null) {
                 return new long[] {position};
@@ -114,12 +145,22 @@ public class RecurrentStateCache implements DecodeCache {
             return p;
         }
 
-        /** Whether {@code tokens} more tokens should go through the recurrent form (a state exists and the input is short). */
+        /**
+         * Whether {@code tokens} more tokens should go through the recurrent form (a state exists and the input is
+         * short).
+         *
+         * @param tokens the new tokens
+         * @return true for the recurrent form
+         */
         public boolean recurrent(int tokens) {
             return state != null && tokens <= RECURRENT_MAX_TOKENS;
         }
 
-        /** Counts {@code tokens} consumed (the recurrent form advanced the state in place). */
+        /**
+         * Counts {@code tokens} consumed (the recurrent form advanced the state in place).
+         *
+         * @param tokens the tokens consumed
+         */
         public void advance(int tokens) {
             position += tokens;
         }
@@ -127,6 +168,9 @@ public class RecurrentStateCache implements DecodeCache {
         /**
          * Keeps the new state: a contiguous detached copy in the cache's scope (the old one freed), or, bound to a
          * pool, copied into the pool's rows. Counts the tokens.
+         *
+         * @param next the state after the call
+         * @param tokens the tokens consumed
          */
         public void replaceState(Tensor next, int tokens) {
             if (view != null) {

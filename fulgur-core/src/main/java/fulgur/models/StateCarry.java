@@ -30,9 +30,15 @@ public final class StateCarry {
     public static final String LIGHTNING = "lightning";
     /** The keys and values of a softmax layer (they grow with the sequence). */
     public static final String KEYS = "keys";
+    /** The values of a softmax layer (they grow with the sequence). */
     public static final String VALUES = "values";
 
-    /** One state tensor: a layer and the name of the part it carries. */
+    /**
+     * One state tensor: a layer and the name of the part it carries.
+     *
+     * @param layer the layer index
+     * @param part {@link #LIGHTNING}, {@link #KEYS}, {@link #VALUES} or another name a layer uses
+     */
     public record Slot(int layer, String part) {
         @Override
         public String toString() {
@@ -46,14 +52,21 @@ public final class StateCarry {
     private final Tensor lossWeight;
     private final RoutingTotals routing;
 
-    /** A carry from {@code initial} states (empty: the start of a sequence), unweighted, without routing totals. */
+    /**
+     * A carry from {@code initial} states (empty: the start of a sequence), unweighted, without routing totals.
+     *
+     * @param initial the states to start from, by slot
+     */
     public StateCarry(Map<Slot, Tensor> initial) {
         this(initial, null, null);
     }
 
     /**
+     * A carry from {@code initial} states, weighted, with the whole sequence's routing totals.
+     *
+     * @param initial the states to start from, by slot
      * @param lossWeight a one-element tensor the call's mean cross-entropy is multiplied by (null: 1)
-     * @param routing    the MoE routing totals of the whole sequence (null: the chunk's own routing)
+     * @param routing the MoE routing totals of the whole sequence (null: the chunk's own routing)
      */
     public StateCarry(Map<Slot, Tensor> initial, Tensor lossWeight, RoutingTotals routing) {
         this.initial = Collections.unmodifiableMap(new LinkedHashMap<>(initial));
@@ -61,16 +74,30 @@ public final class StateCarry {
         this.routing = routing;
     }
 
-    /** The state of {@code layer}'s {@code part} the call starts from, or null (zeros, no earlier tokens). */
+    /**
+     * The state of {@code layer}'s {@code part} the call starts from, or null (zeros, no earlier tokens).
+     *
+     * @param layer the layer index
+     * @param part the part's name
+     * @return the state, or null
+     */
     public Tensor initial(int layer, String part) {
         return initial.get(new Slot(layer, part));
     }
 
+    /** {@return the states the call starts from, by slot (unmodifiable)} */
     public Map<Slot, Tensor> initialStates() {
         return initial;
     }
 
-    /** Leaves {@code state} as {@code layer}'s {@code part} after this call. */
+    /**
+     * Leaves {@code state} as {@code layer}'s {@code part} after this call.
+     *
+     * @param layer the layer index
+     * @param part the part's name
+     * @param state the state after this call
+     * @throws IllegalStateException when the slot was already carried in this call
+     */
     public void carry(int layer, String part, Tensor state) {
         Slot s = new Slot(layer, part);
         if (finals.putIfAbsent(s, state) != null) {
@@ -81,37 +108,71 @@ public final class StateCarry {
     /**
      * Leaves {@code all} [B, P + n, ...] as the part after this call: the initial [B, P, ...] followed by the call's own
      * {@code n} positions (keys and values). Only those n need keeping between chunks.
+     *
+     * @param layer the layer index
+     * @param part the part's name
+     * @param all the initial positions followed by the call's [B, P + n, ...]
+     * @param n the call's own positions
      */
     public void carryAppended(int layer, String part, Tensor all, int n) {
         carry(layer, part, all);
         appended.put(new Slot(layer, part), n);
     }
 
-    /** Whether the slot grows along axis 1 with every call (keys and values), and by how much in this call; -1 if not. */
+    /**
+     * Whether the slot grows along axis 1 with every call (keys and values), and by how much in this call; -1 if not.
+     *
+     * @param slot the slot
+     * @return the call's length, or -1
+     */
     public int appendedLength(Slot slot) {
         return appended.getOrDefault(slot, -1);
     }
 
+    /**
+     * {@return whether the slot grows with every call (keys and values)}
+     *
+     * @param slot the slot
+     */
     public boolean isAppending(Slot slot) {
         return appended.containsKey(slot);
     }
 
-    /** The states after this call, in the order the layers left them. */
+    /**
+     * The states after this call, in the order the layers left them.
+     *
+     * @return the states by slot
+     */
     public Map<Slot, Tensor> finals() {
         return Collections.unmodifiableMap(finals);
     }
 
-    /** The weight of the call's mean cross-entropy in the whole sequence's, or null (1). */
+    /**
+     * The weight of the call's mean cross-entropy in the whole sequence's, or null (1).
+     *
+     * @return the weight, or null
+     */
     public Tensor lossWeight() {
         return lossWeight;
     }
 
-    /** The routing totals of the whole sequence, or null. */
+    /**
+     * The routing totals of the whole sequence, or null.
+     *
+     * @return the totals, or null
+     */
     public RoutingTotals routing() {
         return routing;
     }
 
-    /** Lightning attention of {@code layer} through {@code op}, continuing from this carry's state and leaving the new one. */
+    /**
+     * Lightning attention of {@code layer} through {@code op}, continuing from this carry's state and leaving the new
+     * one.
+     *
+     * @param layer the layer index
+     * @param op the op that computes the attention
+     * @return the op that continues from and leaves this carry's state
+     */
     public LightningAttentionOp lightning(int layer, LightningAttentionOp op) {
         return (q, k, v, slopes, scale) -> {
             Lightning.Result r = op.applyWithStates(q, k, v, slopes, scale, initial(layer, LIGHTNING), true);
@@ -125,6 +186,11 @@ public final class StateCarry {
     /**
      * Causal softmax attention of {@code layer} over the keys and values of every earlier call (kept in the carry) and
      * this one's: the queries sit after the P earlier positions.
+     *
+     * @param layer the layer index
+     * @param op the op that computes the attention
+     * @return the op over the carried keys and values
+     * @throws UnsupportedOperationException when {@code op} spans ranks
      */
     public SoftmaxAttentionOp softmax(int layer, SoftmaxAttentionOp op) {
         if (op != SoftmaxAttentionOp.LOCAL) {

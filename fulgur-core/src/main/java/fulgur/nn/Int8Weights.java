@@ -23,10 +23,21 @@ public final class Int8Weights {
 
     private Int8Weights() {}
 
-    /** Quantized weights and their per-channel scales. */
+    /**
+     * Quantized weights and their per-channel scales.
+     *
+     * @param q the int8 weights [out, in]
+     * @param scale the f32 scale of each output row [out]
+     */
     public record Quantized(Tensor q, Tensor scale) {}
 
-    /** Quantizes w [out, in] (any floating dtype, any device); the result is on w's device. */
+    /**
+     * Quantizes w [out, in] (any floating dtype, any device); the result is on w's device.
+     *
+     * @param w the weight [out, in]
+     * @return the int8 weights and the scales, with q·scale ≈ w row by row
+     * @throws IllegalArgumentException when w is not a floating 2-D tensor
+     */
     public static Quantized quantize(Tensor w) {
         if (w.ndim() != 2 || !w.dtype().isFloating()) {
             throw new IllegalArgumentException("int8 quantization: expected a floating weight [out, in], got " + w.describe());
@@ -59,7 +70,12 @@ public final class Int8Weights {
         return new Quantized(qt, st);
     }
 
-    /** Quantizes every linear layer of {@code module} (embeddings and norms stay floating); returns their names. */
+    /**
+     * Quantizes every linear layer of {@code module} (embeddings and norms stay floating); returns their names.
+     *
+     * @param module the module to convert in place
+     * @return the names of the converted layers
+     */
     public static List<String> quantizeLinears(Module module) {
         List<String> names = new ArrayList<>();
         module.namedModules().forEach((name, m) -> {
@@ -75,6 +91,10 @@ public final class Int8Weights {
      * Makes the linear layers whose weight names ("NAME.weight") are in {@code int8Weights} int8 ones, so that a
      * checkpoint holding their int8 weights and scales loads into them; a name that is not a linear layer's weight is an
      * error.
+     *
+     * @param module the module to prepare in place
+     * @param int8Weights the names of the int8 weights in the checkpoint
+     * @throws IllegalArgumentException when a name is not a linear layer's weight
      */
     public static void prepareLinears(Module module, Set<String> int8Weights) {
         Map<String, Module> modules = module.namedModules();
@@ -92,7 +112,13 @@ public final class Int8Weights {
         }
     }
 
-    /** diag(scale)·q as f32 [out, in] (for checks; products never build it). */
+    /**
+     * diag(scale)·q as f32 [out, in] (for checks; products never build it).
+     *
+     * @param q the int8 weights [out, in]
+     * @param scale the scale of each row [out]
+     * @return the f32 weights [out, in]
+     */
     public static Tensor dequantize(Tensor q, Tensor scale) {
         return q.to(DType.F32).mul(scale.to(DType.F32).reshape(q.size(0), 1));
     }

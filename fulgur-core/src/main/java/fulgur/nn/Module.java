@@ -18,6 +18,18 @@ public abstract class Module implements AutoCloseable {
     private final Map<String, Module> children = new LinkedHashMap<>();
     private boolean training = true;
 
+    /** An empty module in training mode; subclasses register their parameters and children as they construct. */
+    protected Module() {}
+
+    /**
+     * Registers a parameter.
+     *
+     * @param name its name, unique among this module's parameters and children, without dots
+     * @param init its initial value, which the parameter takes over
+     * @param decay whether weight decay applies to it
+     * @return the parameter
+     * @throws IllegalArgumentException when the name is taken or malformed
+     */
     protected Parameter param(String name, Tensor init, boolean decay) {
         checkName(name);
         Parameter p = new Parameter(init, decay);
@@ -25,10 +37,27 @@ public abstract class Module implements AutoCloseable {
         return p;
     }
 
+    /**
+     * Registers a parameter, with weight decay for matrices and none for vectors.
+     *
+     * @param name its name, unique among this module's parameters and children, without dots
+     * @param init its initial value, which the parameter takes over
+     * @return the parameter
+     * @throws IllegalArgumentException when the name is taken or malformed
+     */
     protected Parameter param(String name, Tensor init) {
         return param(name, init, init.ndim() >= 2);
     }
 
+    /**
+     * Registers a child module.
+     *
+     * @param <M> its type
+     * @param name its name, unique among this module's parameters and children, without dots
+     * @param module the child
+     * @return {@code module}
+     * @throws IllegalArgumentException when the name is taken or malformed
+     */
     protected <M extends Module> M child(String name, M module) {
         checkName(name);
         children.put(name, module);
@@ -41,7 +70,11 @@ public abstract class Module implements AutoCloseable {
         }
     }
 
-    /** All parameters with their dotted names, in registration order. */
+    /**
+     * All parameters with their dotted names, in registration order.
+     *
+     * @return the parameters by name
+     */
     public Map<String, Parameter> namedParameters() {
         Map<String, Parameter> out = new LinkedHashMap<>();
         collect("", out);
@@ -53,7 +86,11 @@ public abstract class Module implements AutoCloseable {
         children.forEach((n, m) -> m.collect(prefix + n + ".", out));
     }
 
-    /** Every module below this one (not itself) with its dotted name, depth first in registration order. */
+    /**
+     * Every module below this one (not itself) with its dotted name, depth first in registration order.
+     *
+     * @return the modules by name
+     */
     public Map<String, Module> namedModules() {
         Map<String, Module> out = new LinkedHashMap<>();
         collectModules("", out);
@@ -67,10 +104,12 @@ public abstract class Module implements AutoCloseable {
         });
     }
 
+    /** {@return every parameter, in registration order} */
     public List<Parameter> parameters() {
         return new ArrayList<>(namedParameters().values());
     }
 
+    /** {@return the total number of parameter elements} */
     public long parameterCount() {
         long n = 0;
         for (Parameter p : namedParameters().values()) {
@@ -79,7 +118,11 @@ public abstract class Module implements AutoCloseable {
         return n;
     }
 
-    /** The parameters' current values by name (views, not copies). */
+    /**
+     * The parameters' current values by name (views, not copies).
+     *
+     * @return the values by name
+     */
     public Map<String, Tensor> stateDict() {
         Map<String, Tensor> out = new LinkedHashMap<>();
         namedParameters().forEach((n, p) -> out.put(n, p.value()));
@@ -90,6 +133,10 @@ public abstract class Module implements AutoCloseable {
      * Copies values in by name. With {@code strict}, missing and unexpected names are errors; mis-shaped tensors,
      * integer tensors for floating-point parameters and tensors holding NaN or an infinity always are (a model must
      * never start from non-finite weights). The error lists every problem at once.
+     *
+     * @param state values by dotted name
+     * @param strict whether missing and unexpected names are errors
+     * @throws IllegalArgumentException listing every problem found
      */
     public void loadStateDict(Map<String, Tensor> state, boolean strict) {
         Map<String, Parameter> own = namedParameters();
@@ -133,6 +180,9 @@ public abstract class Module implements AutoCloseable {
     /**
      * Moves every parameter to {@code device} (same dtype), replacing each parameter's tensor; the old storage is
      * freed. Gradients are dropped. Returns this module.
+     *
+     * @param device the target device
+     * @return this module
      */
     public Module to(fulgur.tensor.Device device) {
         try (var g = fulgur.autograd.GradMode.noGrad()) {
@@ -145,7 +195,12 @@ public abstract class Module implements AutoCloseable {
         return this;
     }
 
-    /** Converts every floating parameter to {@code dtype} (same device), as {@link #to(fulgur.tensor.Device)}. */
+    /**
+     * Converts every floating parameter to {@code dtype} (same device), as {@link #to(fulgur.tensor.Device)}.
+     *
+     * @param dtype the target floating type
+     * @return this module
+     */
     public Module to(fulgur.tensor.DType dtype) {
         try (var g = fulgur.autograd.GradMode.noGrad()) {
             for (Parameter p : namedParameters().values()) {
@@ -157,7 +212,11 @@ public abstract class Module implements AutoCloseable {
         return this;
     }
 
-    /** The device of the parameters (CPU for a module without parameters). */
+    /**
+     * The device of the parameters (CPU for a module without parameters).
+     *
+     * @return the device
+     */
     public fulgur.tensor.Device device() {
         for (Parameter p : namedParameters().values()) {
             return p.value().device();
@@ -165,15 +224,21 @@ public abstract class Module implements AutoCloseable {
         return fulgur.tensor.Device.CPU;
     }
 
+    /** Clears every parameter's gradient. */
     public void zeroGrad() {
         namedParameters().values().forEach(Parameter::zeroGrad);
     }
 
+    /** {@return whether this module is in training mode} */
     public boolean isTraining() {
         return training;
     }
 
-    /** Training mode (dropout active) or evaluation mode, for this module and all children. */
+    /**
+     * Training mode (dropout active) or evaluation mode, for this module and all children.
+     *
+     * @param on true for training, false for evaluation
+     */
     public void train(boolean on) {
         training = on;
         children.values().forEach(m -> m.train(on));

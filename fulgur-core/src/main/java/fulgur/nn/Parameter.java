@@ -12,12 +12,22 @@ public final class Parameter {
     private Tensor value;
     private final boolean decay;
 
-    /** @param decay whether weight decay applies (false for norms, biases and other 1-D parameters) */
+    /**
+     * A parameter holding {@code init}, which it adopts into the root scope and marks as requiring gradients.
+     *
+     * @param init the initial value, a floating tensor
+     * @param decay whether weight decay applies (false for norms, biases and other 1-D parameters)
+     */
     public Parameter(Tensor init, boolean decay) {
         this.value = adoptLeaf(init);
         this.decay = decay;
     }
 
+    /**
+     * A parameter holding {@code init}, with weight decay when it has two or more dimensions.
+     *
+     * @param init the initial value, a floating tensor
+     */
     public Parameter(Tensor init) {
         this(init, init.ndim() >= 2);
     }
@@ -31,10 +41,12 @@ public final class Parameter {
         return leaf.requiresGrad(leaf.dtype().isFloating()); // int8 weights are not trained
     }
 
+    /** {@return the value, a leaf requiring gradients} */
     public Tensor value() {
         return value;
     }
 
+    /** {@return the accumulated gradient, or null} */
     public Tensor grad() {
         return value.grad();
     }
@@ -48,19 +60,28 @@ public final class Parameter {
         }
     }
 
+    /** {@return whether weight decay applies} */
     public boolean decay() {
         return decay;
     }
 
+    /** {@return the value's shape} */
     public int[] shape() {
         return value.shape();
     }
 
+    /** {@return the value's element count} */
     public long numel() {
         return value.numel();
     }
 
-    /** Copies new values in (same shape; any dtype), keeping the storage. */
+    /**
+     * Copies new values in (same shape; any dtype), keeping the storage.
+     *
+     * @param src the new values
+     * @param name the name to show in the error
+     * @throws IllegalArgumentException when the shapes differ
+     */
     public void load(Tensor src, String name) {
         if (!value.sameShape(src)) {
             throw new IllegalArgumentException("parameter '" + name + "': expected shape " + Shape.str(value.shape()) + ", got " + Shape.str(src.shape()));
@@ -68,7 +89,11 @@ public final class Parameter {
         value.copyFrom(src);
     }
 
-    /** Replaces the value with a tensor of another dtype or device (e.g. moving a model to a GPU). */
+    /**
+     * Replaces the value with a tensor of another dtype or device (e.g. moving a model to a GPU).
+     *
+     * @param next the new value, adopted like the initial one
+     */
     public void replace(Tensor next) {
         Tensor old = value;
         value = adoptLeaf(next);
@@ -77,6 +102,27 @@ public final class Parameter {
         }
     }
 
+    /**
+     * Keeps the same values in another memory layout: {@code view} (same shape, dtype and device, e.g. the transpose of
+     * a contiguous transposed copy) becomes the value, which is then not contiguous, and the old storage is freed.
+     *
+     * @param view the same values in their new layout
+     * @throws IllegalArgumentException when {@code view}'s shape, dtype or device differs from the value's
+     */
+    public void relayout(Tensor view) {
+        if (!view.sameShape(value) || view.dtype() != value.dtype() || !view.device().equals(value.device())) {
+            throw new IllegalArgumentException("relayout: expected " + value.describe() + ", got " + view.describe());
+        }
+        Tensor old = value;
+        Tensor leaf = view.detach();
+        Scope.root().adopt(leaf);
+        value = leaf.requiresGrad(old.requiresGrad());
+        if (old.storage() != value.storage()) {
+            old.close();
+        }
+    }
+
+    /** Frees the value's storage. */
     public void release() {
         value.close();
     }

@@ -8,16 +8,36 @@ public final class RMSNorm extends Module {
     private final Parameter gain;
     private final double eps;
 
+    /**
+     * An RMS norm over the last dimension.
+     *
+     * @param dim the size of the last dimension
+     * @param eps added to the mean square
+     * @param withGain whether it learns a gain (init 1)
+     */
     public RMSNorm(int dim, double eps, boolean withGain) {
         this.eps = eps;
         this.gain = withGain ? param("weight", Tensor.ones(dim), false) : null;
     }
 
+    /**
+     * x / √(mean(x²) + ε) over the last dimension, times the gain.
+     *
+     * @param x [..., dim]
+     * @return [..., dim]
+     */
     public Tensor forward(Tensor x) {
         return Norms.rmsNorm(x, gain == null ? null : gain.value(), eps);
     }
 
-    /** The norm of x times act(z) ({@link Norms#rmsNormGated}: one pass where the device fuses it). */
+    /**
+     * The norm of x times act(z) ({@link Norms#rmsNormGated}: one pass where the device fuses it).
+     *
+     * @param x [..., dim]
+     * @param z the gate [..., dim]
+     * @param act the gate's activation
+     * @return [..., dim]
+     */
     public Tensor forwardGated(Tensor x, Tensor z, fulgur.ops.GatedNormKernels.Gate act) {
         return Norms.rmsNormGated(x, gain == null ? null : gain.value(), eps, z, act);
     }

@@ -29,6 +29,16 @@ public final class AdamW extends Optimizer {
     /** Per device: [lr, 1 − β₁ᵗ, 1 − β₂ᵗ] of the current step (f64), read by the update kernels. */
     private final Map<Device, Tensor> schedules = new LinkedHashMap<>();
 
+    /**
+     * An optimizer over {@code groups}.
+     *
+     * @param groups the parameter groups, each parameter in one group
+     * @param lr the learning rate (each group scales it by its lrScale)
+     * @param beta1 the decay of the first moment, in [0, 1)
+     * @param beta2 the decay of the second moment, in [0, 1)
+     * @param eps added to √v̂, > 0
+     * @throws IllegalArgumentException for a learning rate, beta or eps out of range, or a parameter in two groups
+     */
     public AdamW(List<ParamGroup> groups, double lr, double beta1, double beta2, double eps) {
         super(groups, lr);
         if (beta1 < 0 || beta1 >= 1 || beta2 < 0 || beta2 >= 1 || !(eps > 0)) {
@@ -39,6 +49,13 @@ public final class AdamW extends Optimizer {
         this.eps = eps;
     }
 
+    /**
+     * An optimizer with β₁ = 0.9, β₂ = 0.999 and ε = 1e-8.
+     *
+     * @param groups the parameter groups, each parameter in one group
+     * @param lr the learning rate
+     * @throws IllegalArgumentException for a negative or non-finite learning rate, or a parameter in two groups
+     */
     public AdamW(List<ParamGroup> groups, double lr) {
         this(groups, lr, 0.9, 0.999, 1e-8);
     }

@@ -12,7 +12,14 @@ import java.util.Collection;
 public final class GradClip {
     private GradClip() {}
 
-    /** Scales all gradients by min(1, maxNorm / ‖g‖) and returns ‖g‖ before clipping (NaN/inf propagate as is). */
+    /**
+     * Scales all gradients by min(1, maxNorm / ‖g‖) and returns ‖g‖ before clipping (NaN/inf propagate as is).
+     *
+     * @param params the parameters whose gradients are clipped (those without one are skipped)
+     * @param maxNorm the largest global L2 norm, &gt; 0
+     * @return the norm before clipping
+     * @throws IllegalArgumentException when {@code maxNorm} ≤ 0
+     */
     public static double clipGlobalNorm(Collection<Parameter> params, double maxNorm) {
         if (!(maxNorm > 0)) {
             throw new IllegalArgumentException("clipGlobalNorm: maxNorm must be > 0, got " + maxNorm);
@@ -33,6 +40,12 @@ public final class GradClip {
         return total;
     }
 
+    /**
+     * The global L2 norm of the parameters' gradients, read on the host.
+     *
+     * @param params the parameters (those without a gradient are skipped)
+     * @return ‖g‖
+     */
     public static double globalNorm(Collection<Parameter> params) {
         double sq = 0;
         try (var ignored = GradMode.noGrad(); Scope tmp = Scope.open("norm")) {
@@ -51,6 +64,11 @@ public final class GradClip {
      * captured training step can contain it: returns ‖g‖ as an f64 scalar tensor on the gradients' device, and with
      * maxNorm > 0 scales the gradients in place by min(1, maxNorm / (‖g‖ + 1e-6)) — the same factor as clipGlobalNorm;
      * a non-finite norm leaves the gradients non-finite. The sum of squares runs in f64 in parameter order.
+     *
+     * @param params the parameters (those without a gradient are skipped)
+     * @param maxNorm the largest global norm, or ≤ 0 to only measure it
+     * @return ‖g‖ before clipping, an f64 scalar on the gradients' device
+     * @throws IllegalStateException when no parameter has a gradient
      */
     public static Tensor clipGlobalNormOnDevice(Collection<Parameter> params, double maxNorm) {
         Tensor sq = null;

@@ -16,6 +16,15 @@ public final class Sgd extends Optimizer {
     private final boolean nesterov;
     private final Map<Parameter, Tensor> buffers = new IdentityHashMap<>();
 
+    /**
+     * An optimizer over {@code groups}.
+     *
+     * @param groups the parameter groups, each parameter in one group
+     * @param lr the learning rate
+     * @param momentum μ, in [0, 1) (0: plain SGD)
+     * @param nesterov whether the step uses Nesterov momentum
+     * @throws IllegalArgumentException for a learning rate or momentum out of range, or a parameter in two groups
+     */
     public Sgd(List<ParamGroup> groups, double lr, double momentum, boolean nesterov) {
         super(groups, lr);
         if (momentum < 0 || momentum >= 1) {

@@ -1,23 +1,52 @@
 package fulgur.tensor;
 
-/** Where a tensor's storage lives. */
+/**
+ * Where a tensor's storage lives.
+ *
+ * @param kind CPU or CUDA
+ * @param index the device's ordinal among devices of its kind (0 for the CPU)
+ */
 public record Device(Kind kind, int index) {
 
-    public enum Kind { CPU, CUDA }
+    /** The kinds of device. */
+    public enum Kind {
+        /** The host CPU. */
+        CPU,
+        /** An NVIDIA GPU driven through CUDA. */
+        CUDA
+    }
 
+    /** The host: memory and threads of this JVM. */
     public static final Device CPU = new Device(Kind.CPU, 0);
 
+    /**
+     * Checks the index.
+     *
+     * @throws IllegalArgumentException when {@code index} is negative
+     */
     public Device {
         if (index < 0) {
             throw new IllegalArgumentException("device index must be >= 0, got " + index);
         }
     }
 
+    /**
+     * The CUDA device of ordinal {@code index}.
+     *
+     * @param index the ordinal, as CUDA counts devices (≥ 0)
+     * @return the device
+     */
     public static Device cuda(int index) {
         return new Device(Kind.CUDA, index);
     }
 
-    /** Parses "cpu", "cuda" or "cuda:N". */
+    /**
+     * Parses "cpu", "cuda" or "cuda:N".
+     *
+     * @param s the text, e.g. from a command-line flag
+     * @return the device
+     * @throws IllegalArgumentException for any other text
+     */
     public static Device parse(String s) {
         String t = s.trim().toLowerCase();
         if (t.equals("cpu")) {

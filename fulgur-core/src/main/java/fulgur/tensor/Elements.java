@@ -7,6 +7,14 @@ import java.lang.foreign.ValueLayout;
 public final class Elements {
     private Elements() {}
 
+    /**
+     * Reads element {@code index} of {@code seg} as a double (integers and narrow floats converted).
+     *
+     * @param seg host memory holding elements of {@code dtype}
+     * @param dtype the element type stored
+     * @param index the element index (not a byte offset)
+     * @return the value
+     */
     public static double get(MemorySegment seg, DType dtype, long index) {
         return switch (dtype) {
             case F32 -> seg.getAtIndex(ValueLayout.JAVA_FLOAT, index);
@@ -19,6 +27,14 @@ public final class Elements {
         };
     }
 
+    /**
+     * Reads element {@code index} of an integer-typed {@code seg} exactly as a long (floating types are truncated).
+     *
+     * @param seg host memory holding elements of {@code dtype}
+     * @param dtype the element type stored
+     * @param index the element index (not a byte offset)
+     * @return the value
+     */
     public static long getLong(MemorySegment seg, DType dtype, long index) {
         return switch (dtype) {
             case I32 -> seg.getAtIndex(ValueLayout.JAVA_INT, index);
@@ -28,6 +44,15 @@ public final class Elements {
         };
     }
 
+    /**
+     * Writes {@code v} as element {@code index} of {@code seg}, rounded once to {@code dtype} (integers truncate, i8
+     * saturates).
+     *
+     * @param seg host memory holding elements of {@code dtype}
+     * @param dtype the element type stored
+     * @param index the element index (not a byte offset)
+     * @param v the value
+     */
     public static void set(MemorySegment seg, DType dtype, long index, double v) {
         switch (dtype) {
             case F32 -> seg.setAtIndex(ValueLayout.JAVA_FLOAT, index, (float) v);
@@ -40,6 +65,14 @@ public final class Elements {
         }
     }
 
+    /**
+     * Writes {@code v} as element {@code index} of {@code seg}: exact for i64, truncated for i32, saturated for i8.
+     *
+     * @param seg host memory holding elements of {@code dtype}
+     * @param dtype the element type stored
+     * @param index the element index (not a byte offset)
+     * @param v the value
+     */
     public static void setLong(MemorySegment seg, DType dtype, long index, long v) {
         switch (dtype) {
             case I32 -> seg.setAtIndex(ValueLayout.JAVA_INT, index, (int) v);
@@ -66,11 +99,22 @@ public final class Elements {
         return Float.intBitsToFloat(bits | 1);
     }
 
+    /**
+     * The float whose bits are the bf16 {@code bits} followed by 16 zero bits (exact).
+     *
+     * @param bits a bf16 value's bits
+     * @return the value as a float
+     */
     public static float bf16ToFloat(short bits) {
         return Float.intBitsToFloat((bits & 0xFFFF) << 16);
     }
 
-    /** Round-to-nearest-even conversion; NaN stays NaN. */
+    /**
+     * Round-to-nearest-even conversion; NaN stays NaN.
+     *
+     * @param f the value
+     * @return the bf16 bits
+     */
     public static short floatToBf16(float f) {
         int bits = Float.floatToRawIntBits(f);
         if (Float.isNaN(f)) {

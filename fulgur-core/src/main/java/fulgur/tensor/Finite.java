@@ -25,13 +25,23 @@ public final class Finite {
 
     private Finite() {}
 
-    /** The flat (row-major) index of the first non-finite element of {@code t}, or -1 when every element is finite. */
+    /**
+     * The flat (row-major) index of the first non-finite element of {@code t}, or -1 when every element is finite.
+     *
+     * @param t the tensor, on any device
+     * @return the index, or -1
+     */
     public static long firstNonFinite(Tensor t) {
         Hit h = find(t);
         return h == null ? -1 : h.index;
     }
 
-    /** Whether every element of {@code t} is finite. */
+    /**
+     * Whether every element of {@code t} is finite.
+     *
+     * @param t the tensor, on any device
+     * @return true when no element is NaN or infinite
+     */
     public static boolean isFinite(Tensor t) {
         return find(t) == null;
     }
@@ -39,6 +49,9 @@ public final class Finite {
     /**
      * The first tensor of {@code tensors} (in the map's order) holding a non-finite value, described as
      * {@code 'name' has NaN at element 12 of [4, 8]}; null when all are finite.
+     *
+     * @param tensors tensors by name (parameters, gradients)
+     * @return the description, or null
      */
     public static String describeFirst(Map<String, Tensor> tensors) {
         for (var e : tensors.entrySet()) {
@@ -50,7 +63,13 @@ public final class Finite {
         return null;
     }
 
-    /** {@code 'name' has NaN at element 12 of [4, 8]}, or null when {@code t} is finite. */
+    /**
+     * {@code 'name' has NaN at element 12 of [4, 8]}, or null when {@code t} is finite.
+     *
+     * @param name the name to show
+     * @param t the tensor, on any device
+     * @return the description, or null
+     */
     public static String describe(String name, Tensor t) {
         Hit h = find(t);
         return h == null ? null : "'" + name + "' has " + h.value + " at element " + h.index + " of " + Shape.str(t.shape());
@@ -63,7 +82,13 @@ public final class Finite {
         }
     }
 
-    /** Throws {@link NonFiniteException} when {@code t} holds a non-finite value. */
+    /**
+     * Throws {@link NonFiniteException} when {@code t} holds a non-finite value.
+     *
+     * @param name the name the message shows
+     * @param t the tensor to check
+     * @throws NonFiniteException when an element is NaN or infinite, naming it and its index
+     */
     public static void requireFinite(String name, Tensor t) {
         String d = describe(name, t);
         if (d != null) {

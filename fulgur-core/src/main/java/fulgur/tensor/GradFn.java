@@ -5,6 +5,10 @@ package fulgur.tensor;
  * the rest). {@link Tensor#gradFn()} is null for leaves.
  */
 public interface GradFn {
-    /** The op's name, e.g. "matmul". */
+    /**
+     * The op's name, e.g. "matmul".
+     *
+     * @return the name
+     */
     String op();
 }

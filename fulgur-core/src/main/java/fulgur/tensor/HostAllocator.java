@@ -27,7 +27,15 @@ public final class HostAllocator {
 
     private HostAllocator() {}
 
-    /** Allocates storage for {@code numel} elements of {@code dtype}; contents are undefined. */
+    /**
+     * Allocates storage for {@code numel} elements of {@code dtype}; contents are undefined.
+     *
+     * @param dtype the element type
+     * @param numel the number of elements (≥ 0)
+     * @return the storage, owned by no scope yet
+     * @throws IllegalArgumentException when the size in bytes overflows
+     * @throws IllegalStateException when the host has no memory left for it
+     */
     public static HostStorage allocate(DType dtype, long numel) {
         if (numel < 0 || numel > Long.MAX_VALUE / 8) {
             throw new IllegalArgumentException("allocate: cannot allocate " + numel + " elements of " + dtype);
@@ -102,23 +110,31 @@ public final class HostAllocator {
         }
     }
 
+    /** {@return bytes (rounded to size classes) held by live storages now} */
     public static long bytesInUse() {
         return IN_USE.get();
     }
 
-    /** Bytes (rounded to size classes) handed out since start, freed or not: a count of allocation traffic. */
+    /**
+     * Bytes (rounded to size classes) handed out since start, freed or not: a count of allocation traffic.
+     *
+     * @return the bytes, counted since the JVM started
+     */
     public static long bytesAllocated() {
         return ALLOCATED.get();
     }
 
+    /** {@return the most bytes in use at once since start or the last {@link #resetPeak()}} */
     public static long peakBytesInUse() {
         return PEAK.get();
     }
 
+    /** Starts a new peak measurement at the bytes in use now. */
     public static void resetPeak() {
         PEAK.set(IN_USE.get());
     }
 
+    /** {@return bytes of freed blocks kept for reuse} */
     public static long bytesCached() {
         return CACHED.get();
     }

@@ -14,7 +14,13 @@ public final class HostStorage implements Storage {
         this.segment = block.segment().asSlice(0, byteSize);
     }
 
-    /** The memory, or an error naming {@code op} if it was already freed. */
+    /**
+     * The memory, or an error naming {@code op} if it was already freed.
+     *
+     * @param op the operation to name in the error
+     * @return the memory
+     * @throws IllegalStateException when the storage was freed
+     */
     public MemorySegment segment(String op) {
         if (released) {
             throw new IllegalStateException(op + ": use of a freed tensor (its scope was closed or it was released;"
@@ -23,6 +29,11 @@ public final class HostStorage implements Storage {
         return segment;
     }
 
+    /**
+     * {@return the memory}
+     *
+     * @throws IllegalStateException when the storage was freed
+     */
     public MemorySegment segment() {
         return segment("access");
     }

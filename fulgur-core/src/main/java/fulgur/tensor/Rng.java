@@ -10,34 +10,63 @@ public final class Rng {
     private final long seed;
     private long counter;
 
+    /**
+     * A generator at the start of the stream sequence of {@code seed}.
+     *
+     * @param seed any long; equal seeds give equal tensors
+     */
     public Rng(long seed) {
         this(seed, 0);
     }
 
+    /**
+     * A generator restored from a saved state.
+     *
+     * @param seed the seed, as returned by {@link #seed()}
+     * @param counter the number of streams already drawn, as returned by {@link #counter()}
+     */
     public Rng(long seed, long counter) {
         this.seed = seed;
         this.counter = counter;
     }
 
+    /** {@return the seed} */
     public long seed() {
         return seed;
     }
 
+    /** {@return the number of streams drawn so far: with the seed, the whole state} */
     public long counter() {
         return counter;
     }
 
-    /** Reserves a fresh stream for one tensor (or one draw) and returns its key. */
+    /**
+     * Reserves a fresh stream for one tensor (or one draw) and returns its key.
+     *
+     * @return the stream key for {@link #bits}, {@link #uniform(long, long)} and {@link #normal(long, long)}
+     */
     public synchronized long nextStream() {
         return mix(seed ^ mix(++counter * 0x9E3779B97F4A7C15L));
     }
 
-    /** A uniform long from a stream key and an index. */
+    /**
+     * A uniform long from a stream key and an index.
+     *
+     * @param stream a key from {@link #nextStream()}
+     * @param index the element index within the stream
+     * @return 64 uniform bits
+     */
     public static long bits(long stream, long index) {
         return mix(stream + mix(index + 0x632BE59BD9B4E019L));
     }
 
-    /** A uniform double in [0, 1) with 53 random bits. */
+    /**
+     * A uniform double in [0, 1) with 53 random bits.
+     *
+     * @param stream a key from {@link #nextStream()}
+     * @param index the element index within the stream
+     * @return a uniform value in [0, 1)
+     */
     public static double uniform(long stream, long index) {
         return (bits(stream, index) >>> 11) * 0x1.0p-53;
     }
@@ -45,6 +74,10 @@ public final class Rng {
     /**
      * A standard normal from a stream key and an index: Box-Muller on the two uniforms of pair index/2, the cosine
      * branch for even indices and the sine branch for odd ones.
+     *
+     * @param stream a key from {@link #nextStream()}
+     * @param index the element index within the stream
+     * @return a standard normal value
      */
     public static double normal(long stream, long index) {
         long pair = index >>> 1;
@@ -62,15 +95,27 @@ public final class Rng {
         return 2 * Math.PI * uniform(stream, 2 * pair + 1);
     }
 
-    /** Next long of a single draw (for sampling, shuffling). */
+    /**
+     * Next long of a single draw (for sampling, shuffling).
+     *
+     * @return 64 uniform bits
+     */
     public long nextLong() {
         return bits(nextStream(), 0);
     }
 
+    /** {@return a uniform double in [0, 1) from a fresh stream} */
     public double nextDouble() {
         return uniform(nextStream(), 0);
     }
 
+    /**
+     * A uniform int in [0, bound) from a fresh stream.
+     *
+     * @param bound the exclusive upper bound
+     * @return the int
+     * @throws IllegalArgumentException when {@code bound} ≤ 0
+     */
     public int nextInt(int bound) {
         if (bound <= 0) {
             throw new IllegalArgumentException("bound must be positive, got " + bound);
@@ -78,7 +123,15 @@ public final class Rng {
         return (int) Math.floorMod(nextLong(), (long) bound);
     }
 
-    /** Tensor of N(mean, std²) values (std 0: every value is the mean, and nothing is drawn). */
+    /**
+     * Tensor of N(mean, std²) values (std 0: every value is the mean, and nothing is drawn).
+     *
+     * @param dtype the element type
+     * @param mean the mean
+     * @param std the standard deviation (≥ 0)
+     * @param shape the dimensions
+     * @return a CPU tensor owned by the current scope
+     */
     public Tensor normal(DType dtype, double mean, double std, int... shape) {
         long stream = nextStream();
         if (std == 0) {
@@ -105,21 +158,56 @@ public final class Rng {
     }
 
 
+    /**
+     * An f32 tensor of N(mean, std²) values.
+     *
+     * @param mean the mean
+     * @param std the standard deviation (≥ 0)
+     * @param shape the dimensions
+     * @return a CPU tensor owned by the current scope
+     */
     public Tensor normal(double mean, double std, int... shape) {
         return normal(DType.F32, mean, std, shape);
     }
 
-    /** Tensor of U[lo, hi) values. */
+    /**
+     * Tensor of U[lo, hi) values.
+     *
+     * @param dtype the element type
+     * @param lo the inclusive lower bound
+     * @param hi the exclusive upper bound
+     * @param shape the dimensions
+     * @return a CPU tensor owned by the current scope
+     */
     public Tensor uniform(DType dtype, double lo, double hi, int... shape) {
         long stream = nextStream();
         return fill(dtype, shape, () -> i -> lo + (hi - lo) * uniform(stream, i));
     }
 
+    /**
+     * An f32 tensor of U[lo, hi) values.
+     *
+     * @param lo the inclusive lower bound
+     * @param hi the exclusive upper bound
+     * @param shape the dimensions
+     * @return a CPU tensor owned by the current scope
+     */
     public Tensor uniform(double lo, double hi, int... shape) {
         return uniform(DType.F32, lo, hi, shape);
     }
 
-    /** Normal values truncated to [a, b] (absolute bounds) by per-element resampling; deterministic per element. */
+    /**
+     * Normal values truncated to [a, b] (absolute bounds) by per-element resampling; deterministic per element.
+     *
+     * @param dtype the element type
+     * @param mean the mean of the normal before truncation
+     * @param std its standard deviation
+     * @param a the lower bound (absolute, not in standard deviations)
+     * @param b the upper bound (absolute)
+     * @param shape the dimensions
+     * @return a CPU tensor owned by the current scope
+     * @throws IllegalArgumentException when {@code a >= b}
+     */
     public Tensor truncatedNormal(DType dtype, double mean, double std, double a, double b, int... shape) {
         if (!(a < b)) {
             throw new IllegalArgumentException("truncatedNormal: need a < b, got a=" + a + ", b=" + b);

@@ -36,11 +36,21 @@ public final class Scope implements AutoCloseable {
         this.name = name;
     }
 
-    /** Opens a scope nested in the current one on this thread. */
+    /**
+     * Opens a scope nested in the current one on this thread.
+     *
+     * @return the scope, to close with try-with-resources
+     */
     public static Scope open() {
         return open("scope");
     }
 
+    /**
+     * Opens a scope nested in the current one on this thread.
+     *
+     * @param name a name for error messages and leak reports
+     * @return the scope, to close with try-with-resources
+     */
     public static Scope open(String name) {
         Scope s = new Scope(current(), name);
         STACK.get().push(s);
@@ -50,22 +60,36 @@ public final class Scope implements AutoCloseable {
     /**
      * A scope that is not entered on this thread's stack: tensors go into it only through {@link #adopt} or
      * {@link #run}. For long-lived state such as parameters.
+     *
+     * @param name a name for error messages
+     * @return the scope, to close when the state it holds is no longer needed
      */
     public static Scope detached(String name) {
         return new Scope(ROOT, name);
     }
 
-    /** The innermost open scope of this thread, or the root scope. */
+    /**
+     * The innermost open scope of this thread, or the root scope.
+     *
+     * @return the scope new storages go to
+     */
     public static Scope current() {
         Scope s = STACK.get().peek();
         return s == null ? ROOT : s;
     }
 
+    /** {@return the root scope, which owns what is allocated outside any open scope} */
     public static Scope root() {
         return ROOT;
     }
 
-    /** Runs {@code body} with this scope as the current one (allocations inside go here), without closing it. */
+    /**
+     * Runs {@code body} with this scope as the current one (allocations inside go here), without closing it.
+     *
+     * @param <T> what the body returns
+     * @param body the code to run
+     * @return what the body returned
+     */
     public <T> T run(java.util.function.Supplier<T> body) {
         ArrayDeque<Scope> stack = STACK.get();
         stack.push(this);
@@ -84,7 +108,12 @@ public final class Scope implements AutoCloseable {
         s.setOwner(this);
     }
 
-    /** Moves the tensor's storage into this scope (it then lives as long as this scope). */
+    /**
+     * Moves the tensor's storage into this scope (it then lives as long as this scope).
+     *
+     * @param t a tensor owned by any scope
+     * @return {@code t}
+     */
     public Tensor adopt(Tensor t) {
         Storage s = t.storage();
         Scope from = s.owner();
@@ -98,7 +127,12 @@ public final class Scope implements AutoCloseable {
         return t;
     }
 
-    /** Moves the tensors' storages out of this scope into its parent, so they survive its closing. */
+    /**
+     * Moves the tensors' storages out of this scope into its parent, so they survive its closing.
+     *
+     * @param t a tensor (left where it is unless this scope owns it)
+     * @return {@code t}
+     */
     public Tensor keep(Tensor t) {
         if (parent == null) {
             return t;
@@ -110,6 +144,11 @@ public final class Scope implements AutoCloseable {
         return t;
     }
 
+    /**
+     * Moves each tensor's storage out of this scope into its parent, so they survive its closing.
+     *
+     * @param ts the tensors (each left where it is unless this scope owns it)
+     */
     public void keep(Tensor... ts) {
         for (Tensor t : ts) {
             keep(t);
@@ -123,6 +162,9 @@ public final class Scope implements AutoCloseable {
     /**
      * Frees the tensor's storage now, before the scope closes (the autograd engine frees gradients it no longer
      * needs this way). The tensor and every view of it then fail {@link Tensor#checkAlive} and every kernel.
+     *
+     * @param t a tensor owned by this scope
+     * @throws IllegalArgumentException when this scope does not own the tensor's storage
      */
     public void release(Tensor t) {
         Storage s = t.storage();
@@ -134,19 +176,32 @@ public final class Scope implements AutoCloseable {
         s.release();
     }
 
-    /** Whether this scope owns (and will free) the storage. */
+    /**
+     * Whether this scope owns (and will free) the storage.
+     *
+     * @param s the storage
+     * @return true when this scope owns it
+     */
     public synchronized boolean owns(Storage s) {
         return s.owner() == this && owned.contains(s);
     }
 
-    /** The storages this scope owns now (a copy; compared by identity). */
+    /**
+     * The storages this scope owns now (a copy; compared by identity).
+     *
+     * @return the storages
+     */
     public synchronized Set<Storage> ownedStorages() {
         Set<Storage> copy = Collections.newSetFromMap(new IdentityHashMap<>(owned.size() * 2));
         copy.addAll(owned);
         return copy;
     }
 
-    /** Bytes of storage this scope owns now. */
+    /**
+     * Bytes of storage this scope owns now.
+     *
+     * @return the sum of their byte sizes
+     */
     public synchronized long ownedBytes() {
         long n = 0;
         for (Storage s : owned) {
@@ -155,6 +210,7 @@ public final class Scope implements AutoCloseable {
         return n;
     }
 
+    /** {@return the number of storages this scope owns now} */
     public synchronized int ownedCount() {
         return owned.size();
     }

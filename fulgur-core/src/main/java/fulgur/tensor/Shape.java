@@ -6,6 +6,12 @@ import java.util.Arrays;
 public final class Shape {
     private Shape() {}
 
+    /**
+     * The number of elements of {@code shape}: the product of its dimensions (1 for a scalar).
+     *
+     * @param shape the dimensions
+     * @return the product
+     */
     public static long numel(int[] shape) {
         long n = 1;
         for (int s : shape) {
@@ -14,6 +20,12 @@ public final class Shape {
         return n;
     }
 
+    /**
+     * Row-major strides, in elements (a dimension of size 0 counts as 1, so strides stay distinct).
+     *
+     * @param shape the dimensions
+     * @return the stride of each dimension
+     */
     public static long[] contiguousStrides(int[] shape) {
         long[] strides = new long[shape.length];
         long s = 1;
@@ -24,7 +36,13 @@ public final class Shape {
         return strides;
     }
 
-    /** Rejects negative dimensions and shapes whose element count overflows a long. */
+    /**
+     * Rejects negative dimensions and shapes whose element count overflows a long.
+     *
+     * @param op the operation to name in the error
+     * @param shape the dimensions
+     * @throws IllegalArgumentException for a negative dimension or more than 2^63-1 elements
+     */
     public static void check(String op, int[] shape) {
         boolean empty = false;
         boolean overflow = false;
@@ -46,7 +64,15 @@ public final class Shape {
         }
     }
 
-    /** Normalises a possibly negative axis against {@code ndim}. */
+    /**
+     * Normalises a possibly negative axis against {@code ndim}.
+     *
+     * @param op the operation to name in the error
+     * @param axis the axis, in [-ndim, ndim)
+     * @param ndim the number of dimensions
+     * @return the axis in [0, ndim)
+     * @throws IllegalArgumentException when {@code axis} is out of range
+     */
     public static int axis(String op, int axis, int ndim) {
         int a = axis < 0 ? axis + ndim : axis;
         if (a < 0 || a >= ndim) {
@@ -55,7 +81,15 @@ public final class Shape {
         return a;
     }
 
-    /** The broadcast shape of two shapes (numpy rules), or an error naming the op and both shapes. */
+    /**
+     * The broadcast shape of two shapes (numpy rules), or an error naming the op and both shapes.
+     *
+     * @param op the operation to name in the error
+     * @param a one shape
+     * @param b the other
+     * @return the broadcast shape
+     * @throws IllegalArgumentException when a pair of dimensions differ and neither is 1
+     */
     public static int[] broadcast(String op, int[] a, int[] b) {
         int n = Math.max(a.length, b.length);
         int[] out = new int[n];
@@ -71,17 +105,35 @@ public final class Shape {
         return out;
     }
 
+    /**
+     * {@return the shape as {@code [2, 3]}, for messages}
+     *
+     * @param shape the dimensions
+     */
     public static String str(int[] shape) {
         return Arrays.toString(shape);
     }
 
+    /**
+     * {@return {@code a} followed by {@code b}}
+     *
+     * @param a the leading dimensions
+     * @param b the trailing dimensions
+     */
     public static int[] concat(int[] a, int... b) {
         int[] r = Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, r, a.length, b.length);
         return r;
     }
 
-    /** Product of dims [from, to). */
+    /**
+     * Product of dims [from, to).
+     *
+     * @param shape the dimensions
+     * @param from the first dimension, inclusive
+     * @param to the last dimension, exclusive
+     * @return the product
+     */
     public static long prod(int[] shape, int from, int to) {
         long n = 1;
         for (int i = from; i < to; i++) {
@@ -90,6 +142,13 @@ public final class Shape {
         return n;
     }
 
+    /**
+     * {@return {@code n} as an int}
+     *
+     * @param op the operation to name in the error
+     * @param n a size
+     * @throws IllegalArgumentException when {@code n} exceeds 2^31-1
+     */
     public static int toInt(String op, long n) {
         if (n > Integer.MAX_VALUE) {
             throw new IllegalArgumentException(op + ": size " + n + " exceeds the supported 2^31-1 elements per dimension");

@@ -32,17 +32,34 @@ public final class ByteLevel {
 
     private ByteLevel() {}
 
-    /** The character standing for byte {@code b} (0..255). */
+    /**
+     * The character standing for byte {@code b} (0..255).
+     *
+     * @param b a byte, 0..255 (higher bits ignored)
+     * @return its character
+     */
     public static char charOf(int b) {
         return BYTE_TO_CHAR[b & 0xFF];
     }
 
-    /** The byte a character stands for, or -1 if it is not one of the 256 byte characters. */
+    /**
+     * The byte a character stands for, or -1 if it is not one of the 256 byte characters.
+     *
+     * @param c a character
+     * @return the byte, or -1
+     */
     public static int byteOf(int c) {
         return c >= 0 && c < CHAR_TO_BYTE.length ? CHAR_TO_BYTE[c] : -1;
     }
 
-    /** Maps bytes {@code [from, to)} to their characters. */
+    /**
+     * Maps bytes {@code [from, to)} to their characters.
+     *
+     * @param bytes the bytes
+     * @param from the first, inclusive
+     * @param to the last, exclusive
+     * @return one character per byte
+     */
     public static String encode(byte[] bytes, int from, int to) {
         char[] out = new char[to - from];
         for (int i = from; i < to; i++) {
@@ -51,7 +68,12 @@ public final class ByteLevel {
         return new String(out);
     }
 
-    /** Maps all of {@code bytes} to their characters. */
+    /**
+     * Maps all of {@code bytes} to their characters.
+     *
+     * @param bytes the bytes
+     * @return one character per byte
+     */
     public static String encode(byte[] bytes) {
         return encode(bytes, 0, bytes.length);
     }
@@ -59,6 +81,9 @@ public final class ByteLevel {
     /**
      * The bytes {@code s} stands for, or {@code null} if a character of {@code s} is not a byte character (the
      * Hugging Face ByteLevel decoder then uses the token's UTF-8 bytes as they are).
+     *
+     * @param s byte characters
+     * @return the bytes, or null
      */
     public static byte[] decodeOrNull(String s) {
         byte[] out = new byte[s.length()];

@@ -31,7 +31,12 @@ public final class ByteTokenizer implements Tokenizer {
         this(List.of());
     }
 
-    /** 256 byte ids followed by {@code specials} (distinct, non-empty strings). */
+    /**
+     * 256 byte ids followed by {@code specials} (distinct, non-empty strings).
+     *
+     * @param specials the special tokens, ids 256 onwards
+     * @throws IllegalArgumentException for an empty or repeated special token
+     */
     public ByteTokenizer(List<String> specials) {
         this.specials = List.copyOf(specials);
         Map<String, Integer> ids = new LinkedHashMap<>();
@@ -52,7 +57,11 @@ public final class ByteTokenizer implements Tokenizer {
         this.eos = firstOf(ids, END_OF_TEXT, "<|end_of_text|>", "</s>", "<eos>");
     }
 
-    /** A byte tokenizer with {@code <|endoftext|>} as id 256 (its EOS). */
+    /**
+     * A byte tokenizer with {@code <|endoftext|>} as id 256 (its EOS).
+     *
+     * @return the tokenizer, 257 ids
+     */
     public static ByteTokenizer withEndOfText() {
         return new ByteTokenizer(List.of(END_OF_TEXT));
     }

@@ -72,7 +72,15 @@ public final class HfTokenizer implements Tokenizer {
      */
     public static final int MAX_VOCAB = 1 << 24;
 
-    /** Loads a tokenizer.json (a file, or a directory holding {@code tokenizer.json}). */
+    /**
+     * Loads a tokenizer.json (a file, or a directory holding {@code tokenizer.json}).
+     *
+     * @param path the file or directory
+     * @return the tokenizer
+     * @throws java.io.IOException when the file cannot be read
+     * @throws fulgur.io.MalformedFileException when it is not a tokenizer.json this class supports, naming what is
+     *     wrong
+     */
     public static HfTokenizer fromJson(Path path) throws IOException {
         Path file = Files.isDirectory(path) ? path.resolve("tokenizer.json") : path;
         JsonNode root = Json.read(file);
@@ -285,12 +293,24 @@ public final class HfTokenizer implements Tokenizer {
         return OptionalInt.empty();
     }
 
-    /** This tokenizer with {@code token} as its BOS token. */
+    /**
+     * This tokenizer with {@code token} as its BOS token.
+     *
+     * @param token a token of the vocabulary
+     * @return the new tokenizer
+     * @throws IllegalArgumentException when the vocabulary has no such token
+     */
     public HfTokenizer withBos(String token) {
         return new HfTokenizer(source, model, vocab, idToToken, added, normalizer, preTokenizer, decoder, byteLevel, specials, OptionalInt.of(idOf(token)), eos);
     }
 
-    /** This tokenizer with {@code token} as its EOS token. */
+    /**
+     * This tokenizer with {@code token} as its EOS token.
+     *
+     * @param token a token of the vocabulary
+     * @return the new tokenizer
+     * @throws IllegalArgumentException when the vocabulary has no such token
+     */
     public HfTokenizer withEos(String token) {
         return new HfTokenizer(source, model, vocab, idToToken, added, normalizer, preTokenizer, decoder, byteLevel, specials, bos, OptionalInt.of(idOf(token)));
     }
@@ -303,7 +323,11 @@ public final class HfTokenizer implements Tokenizer {
         return id;
     }
 
-    /** Whether this is a byte-level tokenizer (every byte sequence has an exact encoding). */
+    /**
+     * Whether this is a byte-level tokenizer (every byte sequence has an exact encoding).
+     *
+     * @return true for a byte-level tokenizer
+     */
     public boolean isByteLevel() {
         return byteLevel;
     }

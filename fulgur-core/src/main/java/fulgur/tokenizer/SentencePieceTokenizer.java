@@ -124,7 +124,14 @@ public final class SentencePieceTokenizer implements Tokenizer {
         return id >= 0 && id < n ? OptionalInt.of(id) : OptionalInt.empty();
     }
 
-    /** Reads a {@code tokenizer.model} file. */
+    /**
+     * Reads a {@code tokenizer.model} file.
+     *
+     * @param file the file
+     * @return the tokenizer
+     * @throws java.io.IOException when the file cannot be read
+     * @throws fulgur.io.MalformedFileException when it is not a SentencePiece model, or one of an unsupported kind
+     */
     public static SentencePieceTokenizer load(Path file) throws IOException {
         try (InputStream in = Files.newInputStream(file)) {
             return new SentencePieceTokenizer(file, ModelProto.parseFrom(in));
@@ -133,7 +140,11 @@ public final class SentencePieceTokenizer implements Tokenizer {
         }
     }
 
-    /** Whether this is a BPE model (else Unigram). */
+    /**
+     * Whether this is a BPE model (else Unigram).
+     *
+     * @return true for BPE
+     */
     public boolean isBpe() {
         return bpe;
     }

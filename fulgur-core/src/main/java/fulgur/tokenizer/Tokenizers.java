@@ -15,6 +15,12 @@ public final class Tokenizers {
     /**
      * {@code "byte"}, or a tokenizer file or directory ({@link #load}); anything else is an error naming what was
      * expected.
+     *
+     * @param spec "byte", or a path
+     * @param option the option that gave it, for the error (e.g. "--tokenizer")
+     * @return the tokenizer
+     * @throws java.io.IOException when the file cannot be read
+     * @throws IllegalArgumentException when {@code spec} is neither
      */
     public static Tokenizer parse(String spec, String option) throws IOException {
         if (spec.equals(BYTE)) {
@@ -31,6 +37,11 @@ public final class Tokenizers {
     /**
      * Loads a Hugging Face {@code tokenizer.json} (BPE, Unigram or WordPiece model) or a SentencePiece
      * {@code tokenizer.model} (BPE or Unigram); a directory is looked into for either, tokenizer.json first.
+     *
+     * @param path a tokenizer file, or a directory holding one
+     * @return the tokenizer
+     * @throws java.io.IOException when the file cannot be read
+     * @throws IllegalArgumentException when a directory holds neither file
      */
     public static Tokenizer load(Path path) throws IOException {
         Path file = path;

@@ -42,6 +42,13 @@ public final class Checkpoint {
     /**
      * Saves {@code model}'s weights and config, the optimizer's state (unless null) and the trainer state into {@code
      * dir}, replacing what was there only once everything is written.
+     *
+     * @param dir the checkpoint directory, replaced as a whole
+     * @param model the model
+     * @param optimizer the optimizer, or null
+     * @param trainerState the step, data position and settings (JSON values)
+     * @throws java.io.IOException when writing fails
+     * @throws IllegalStateException when a weight or optimizer tensor is not finite (nothing is replaced)
      */
     public static void save(Path dir, CausalLM model, Optimizer optimizer, Map<String, Object> trainerState) throws IOException {
         save(dir, model.module().stateDict(), model.configJson(), optimizer, trainerState);
@@ -51,6 +58,14 @@ public final class Checkpoint {
      * Saves {@code weights} (e.g. the f32 masters of a mixed-precision model) under the model's config. Weights or
      * optimizer state holding NaN or an infinity are refused (checked on the host copies the files are written from):
      * the last good checkpoint stays.
+     *
+     * @param dir the checkpoint directory, replaced as a whole
+     * @param weights the weights by name
+     * @param configJson the model's config.json text
+     * @param optimizer the optimizer, or null
+     * @param trainerState the step, data position and settings (JSON values)
+     * @throws java.io.IOException when writing fails
+     * @throws IllegalStateException when a weight or optimizer tensor is not finite (nothing is replaced)
      */
     public static void save(Path dir, Map<String, Tensor> weights, String configJson, Optimizer optimizer, Map<String, Object> trainerState) throws IOException {
         save(dir, weights, configJson, optimizer, trainerState, Map.of(), List.of());
@@ -59,6 +74,15 @@ public final class Checkpoint {
     /**
      * The same, with {@code companions} (the tokenizer's files, {@link fulgur.tokenizer.TokenizerFiles}) copied in, so
      * the checkpoint is a self-contained model directory.
+     *
+     * @param dir the checkpoint directory, replaced as a whole
+     * @param weights the weights by name
+     * @param configJson the model's config.json text
+     * @param optimizer the optimizer, or null
+     * @param trainerState the step, data position and settings (JSON values)
+     * @param companions files to copy in
+     * @throws java.io.IOException when reading or writing fails
+     * @throws IllegalStateException when a weight or optimizer tensor is not finite (nothing is replaced)
      */
     public static void save(Path dir, Map<String, Tensor> weights, String configJson, Optimizer optimizer, Map<String, Object> trainerState,
             List<Path> companions) throws IOException {
@@ -68,6 +92,16 @@ public final class Checkpoint {
     /**
      * The same, with more tensor files in the same directory, swapped in with the rest (e.g. a distributed trainer's
      * per-rank state), by file name, and {@code companions} copied in.
+     *
+     * @param dir the checkpoint directory, replaced as a whole
+     * @param weights the weights by name
+     * @param configJson the model's config.json text
+     * @param optimizer the optimizer, or null
+     * @param trainerState the step, data position and settings (JSON values)
+     * @param extraFiles more safetensors files: tensors by name, by file name
+     * @param companions files to copy in
+     * @throws java.io.IOException when reading or writing fails
+     * @throws IllegalStateException when a weight or optimizer tensor is not finite (nothing is replaced)
      */
     public static void save(Path dir, Map<String, Tensor> weights, String configJson, Optimizer optimizer, Map<String, Object> trainerState,
             Map<String, Map<String, Tensor>> extraFiles, List<Path> companions) throws IOException {
@@ -108,7 +142,13 @@ public final class Checkpoint {
         deleteTree(old);
     }
 
-    /** The checkpoint directory to resume from: {@code dir}, or its {@code .old} copy left by an interrupted swap. */
+    /**
+     * The checkpoint directory to resume from: {@code dir}, or its {@code .old} copy left by an interrupted swap.
+     *
+     * @param dir the checkpoint directory
+     * @return the directory to read
+     * @throws IllegalArgumentException when neither holds a checkpoint
+     */
     public static Path resolve(Path dir) {
         if (Files.isRegularFile(dir.resolve(STATE))) {
             return dir;
@@ -120,12 +160,30 @@ public final class Checkpoint {
         throw new IllegalArgumentException("no checkpoint at " + dir + " (expected " + STATE + " there)");
     }
 
-    /** Restores weights and optimizer state; returns the trainer state map. Mismatches are errors naming the file. */
+    /**
+     * Restores weights and optimizer state; returns the trainer state map. Mismatches are errors naming the file.
+     *
+     * @param dir the checkpoint directory
+     * @param model the model to load into
+     * @param optimizer the optimizer to restore, or null
+     * @return the trainer state
+     * @throws java.io.IOException when a file cannot be read
+     * @throws IllegalArgumentException when the checkpoint does not fit the model or optimizer, naming the file
+     */
     public static Map<String, Object> load(Path dir, CausalLM model, Optimizer optimizer) throws IOException {
         return loadInto(dir, model.module(), optimizer);
     }
 
-    /** {@link #load(Path, CausalLM, Optimizer)} for any module (models that are not language models). */
+    /**
+     * {@link #load(Path, CausalLM, Optimizer)} for any module (models that are not language models).
+     *
+     * @param dir the checkpoint directory
+     * @param module the module to load into
+     * @param optimizer the optimizer to restore, or null
+     * @return the trainer state
+     * @throws java.io.IOException when a file cannot be read
+     * @throws IllegalArgumentException when the checkpoint does not fit the module or optimizer, naming the file
+     */
     public static Map<String, Object> loadInto(Path dir, fulgur.nn.Module module, Optimizer optimizer) throws IOException {
         Path d = resolve(dir);
         Map<String, Object> state = readState(d);
@@ -146,6 +204,11 @@ public final class Checkpoint {
     /**
      * The trainer state of checkpoint {@code dir} ({@link #resolve}d), checked: a JSON object with a non-negative integer
      * {@code step} and, when present, an object {@code data}. Errors name the file.
+     *
+     * @param dir the checkpoint directory
+     * @return the state, JSON values by key
+     * @throws java.io.IOException when the file cannot be read
+     * @throws fulgur.io.MalformedFileException when it is not such an object
      */
     public static Map<String, Object> readState(Path dir) throws IOException {
         Path file = resolve(dir).resolve(STATE);
@@ -164,7 +227,15 @@ public final class Checkpoint {
         return Json.mapper().convertValue(node, new TypeReference<LinkedHashMap<String, Object>>() {});
     }
 
-    /** Restores only the optimizer state (after the weights, when the optimizer is built later, e.g. over f32 masters). */
+    /**
+     * Restores only the optimizer state (after the weights, when the optimizer is built later, e.g. over f32 masters).
+     *
+     * @param dir the checkpoint directory
+     * @param optimizer the optimizer to restore
+     * @param step the checkpoint's step, for messages
+     * @throws java.io.IOException when the file cannot be read
+     * @throws IllegalArgumentException when the state is missing, mis-shaped or not finite
+     */
     public static void loadOptimizer(Path dir, Optimizer optimizer, String step) throws IOException {
         Path d = resolve(dir);
         TensorIo.Loaded opt = TensorIo.load(d.resolve(OPTIMIZER));

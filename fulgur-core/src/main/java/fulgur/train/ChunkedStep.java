@@ -45,6 +45,11 @@ public final class ChunkedStep {
      * The mean loss, the states after the last token (when asked for), the gradients of the initial states (empty when
      * none were given), and the bytes of the states that grow with the sequence (keys and values of softmax layers)
      * at its end.
+     *
+     * @param loss the mean loss of the sequence, a scalar
+     * @param finalStates the states after the last token, or empty
+     * @param initialStateGrads the gradients of the initial states, or empty
+     * @param growingStateBytes the bytes of growing states at the end
      */
     public record Result(Tensor loss, Map<Slot, Tensor> finalStates, Map<Slot, Tensor> initialStateGrads, long growingStateBytes) {}
 
@@ -56,27 +61,58 @@ public final class ChunkedStep {
         /**
          * The shard of a chunk of {@code length} tokens whose first token sits at {@code position} of the whole sequence,
          * continuing from {@code carry}.
+         *
+         * @param position the chunk's first whole-sequence position
+         * @param length the chunk's tokens
+         * @param carry the states the chunk continues from and leaves
+         * @return the shard
          */
         default SequenceShard shard(long position, int length, StateCarry carry) {
             return SequenceShard.chunk(position, carry);
         }
 
-        /** The whole-sequence position of chunk c's first token when the call's first token sits at {@code start}. */
+        /**
+         * The whole-sequence position of chunk c's first token when the call's first token sits at {@code start}.
+         *
+         * @param start the call's first position
+         * @param plan the chunks
+         * @param c the chunk index
+         * @return the position
+         */
         default long position(long start, ChunkPlan plan, int c) {
             return start + plan.start(c);
         }
 
-        /** The states entering chunk c + 1, from the states chunk c left (allocated in the current scope). */
+        /**
+         * The states entering chunk c + 1, from the states chunk c left (allocated in the current scope).
+         *
+         * @param finals the states chunk c left
+         * @param c the chunk index
+         * @return the states entering chunk c + 1
+         */
         default Map<Slot, Tensor> handOn(Map<Slot, Tensor> finals, int c) {
             return finals;
         }
 
-        /** The gradients of the states chunk c left, from those of the states entering chunk c + 1. */
+        /**
+         * The gradients of the states chunk c left, from those of the states entering chunk c + 1.
+         *
+         * @param grads the gradients of the states entering chunk c + 1
+         * @param c the chunk index
+         * @return the gradients of the states chunk c left
+         */
         default Map<Slot, Tensor> handBack(Map<Slot, Tensor> grads, int c) {
             return grads;
         }
 
-        /** One chunk's backward; {@code last} for the last backward of the step (chunk 0). */
+        /**
+         * One chunk's backward; {@code last} for the last backward of the step (chunk 0).
+         *
+         * @param roots the chunk's loss and final states
+         * @param seeds their gradients
+         * @param last whether this is the step's last backward
+         * @param keep a forward tensor whose storage must survive
+         */
         default void backward(List<Tensor> roots, List<Tensor> seeds, boolean last, Tensor keep) {
             Autograd.backward(roots, seeds, null, Autograd.Free.GRADIENTS_AND_ACTIVATIONS, keep);
         }
@@ -89,10 +125,27 @@ public final class ChunkedStep {
     private final int chunk;
     private final Link link;
 
+    /**
+     * A step over one device.
+     *
+     * @param model the model, which must carry states
+     * @param chunk the tokens per chunk, ≥ 1
+     * @throws UnsupportedOperationException when the model does not carry states between chunks
+     * @throws IllegalArgumentException when {@code chunk} &lt; 1
+     */
     public ChunkedStep(CausalLM model, int chunk) {
         this(model, chunk, LOCAL);
     }
 
+    /**
+     * A step whose chunks hand states on through {@code link} (e.g. across the ranks of a pipeline).
+     *
+     * @param model the model, which must carry states
+     * @param chunk the tokens per chunk, ≥ 1
+     * @param link how states and gradients pass between chunks
+     * @throws UnsupportedOperationException when the model does not carry states between chunks
+     * @throws IllegalArgumentException when {@code chunk} &lt; 1
+     */
     public ChunkedStep(CausalLM model, int chunk, Link link) {
         if (!model.carriesStates()) {
             throw new UnsupportedOperationException(model.getClass().getSimpleName() + " does not carry its layers' states from one chunk of a sequence to the next;"
@@ -106,6 +159,7 @@ public final class ChunkedStep {
         this.link = link;
     }
 
+    /** {@return the tokens per chunk} */
     public int chunk() {
         return chunk;
     }
@@ -113,6 +167,11 @@ public final class ChunkedStep {
     /**
      * Forward and backward of the mean next-token loss of {@code inputs} [B, T] against {@code targets} ([B, T] or
      * [B·T], −100 ignored), from no initial states; parameter gradients accumulate, multiplied by {@code scale}.
+     *
+     * @param inputs token ids [B, T]
+     * @param targets next tokens, [B, T] or [B·T]
+     * @param scale the factor on the gradients
+     * @return the loss and the bytes of growing states
      */
     public Result run(Tensor inputs, Tensor targets, double scale) {
         return run(inputs, targets, Map.of(), 0, scale, false, null);
@@ -123,6 +182,15 @@ public final class ChunkedStep {
      * returned when asked for; the counted targets of the whole sequence are {@code countedTotal} (a one-element tensor
      * on the model's device; null: those of {@code targets}). The gradients of the initial states come back in the
      * result.
+     *
+     * @param inputs token ids [B, T]
+     * @param targets next tokens, [B, T] or [B·T]
+     * @param initial the states the sequence starts from, by slot (empty: zeros)
+     * @param start the whole-sequence position of the first token
+     * @param scale the factor on the gradients
+     * @param wantFinalStates whether to return the states after the last token
+     * @param countedTotal the counted targets of the whole sequence, or null
+     * @return the loss, states and state gradients
      */
     public Result run(Tensor inputs, Tensor targets, Map<Slot, Tensor> initial, long start, double scale, boolean wantFinalStates, Tensor countedTotal) {
         String op = "sequence chunks";
@@ -240,6 +308,10 @@ public final class ChunkedStep {
     /**
      * The mean loss of {@code inputs} against {@code targets} walked in chunks without gradients (evaluation): one pass
      * carrying the states forward, two for models with MoE layers (the first counts the routing).
+     *
+     * @param inputs token ids [B, T]
+     * @param targets next tokens, [B, T] or [B·T]
+     * @return the mean loss, a scalar
      */
     public Tensor loss(Tensor inputs, Tensor targets) {
         String op = "sequence chunks";

@@ -12,7 +12,14 @@ import java.util.Map;
 public final class DataSources {
     private DataSources() {}
 
-    /** MQAR batches: batch n is a pure function of (seed, n), so the position is just n. */
+    /**
+     * MQAR batches: batch n is a pure function of (seed, n), so the position is just n.
+     *
+     * @param task the MQAR task
+     * @param seed the seed of the batches
+     * @param batchSize sequences per batch
+     * @return the source
+     */
     public static DataSource mqar(Mqar task, long seed, int batchSize) {
         return new DataSource() {
             long step;
@@ -43,7 +50,15 @@ public final class DataSources {
         };
     }
 
-    /** Random windows of seqLen+1 tokens over a token stream (deterministic from the seed, resumable). */
+    /**
+     * Random windows of seqLen+1 tokens over a token stream (deterministic from the seed, resumable).
+     *
+     * @param tokens the token stream
+     * @param batchSize windows per batch
+     * @param seqLen tokens per window (plus one for the targets)
+     * @param seed the seed of the window positions
+     * @return the source
+     */
     public static DataSource packed(TokenStream tokens, int batchSize, int seqLen, long seed) {
         return new DataSource() {
             PackedSequenceSampler sampler = PackedSequenceSampler.random(tokens, batchSize, seqLen, seed);

@@ -24,6 +24,13 @@ public final class Divergence {
     /**
      * Throws when {@code loss} or {@code gradNorm} of step {@code step} (1-based, the step just taken) is not finite.
      * {@code lastSaved} is the step of the checkpoint on disk (≤ 0: none).
+     *
+     * @param step the step just taken, 1-based
+     * @param loss its loss
+     * @param gradNorm its gradient norm
+     * @param model the model, whose first non-finite parameter the message names
+     * @param lastSaved the step of the checkpoint on disk, ≤ 0 for none
+     * @throws IllegalStateException when the loss or gradient norm is NaN or infinite
      */
     public static void checkStep(long step, double loss, double gradNorm, Module model, long lastSaved) {
         if (Double.isFinite(loss) && Double.isFinite(gradNorm)) {
@@ -39,7 +46,15 @@ public final class Divergence {
         throw new IllegalStateException(message(step, what.toString(), model, lastSaved));
     }
 
-    /** Throws when an evaluation after step {@code step} gave a non-finite value. */
+    /**
+     * Throws when an evaluation after step {@code step} gave a non-finite value.
+     *
+     * @param step the step just taken
+     * @param eval the metrics by name
+     * @param model the model, whose first non-finite parameter the message names
+     * @param lastSaved the step of the checkpoint on disk, ≤ 0 for none
+     * @throws IllegalStateException when a metric is NaN or infinite
+     */
     public static void checkEval(long step, Map<String, Double> eval, Module model, long lastSaved) {
         for (var e : eval.entrySet()) {
             if (e.getValue() != null && !Double.isFinite(e.getValue())) {

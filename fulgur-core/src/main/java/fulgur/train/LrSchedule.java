@@ -26,7 +26,12 @@ import java.util.stream.Collectors;
 @FunctionalInterface
 public interface LrSchedule {
 
-    /** The learning rate for the 0-based optimizer step {@code step} (must be {@code >= 0}). */
+    /**
+     * The learning rate for the 0-based optimizer step {@code step} (must be {@code >= 0}).
+     *
+     * @param step the step, ≥ 0
+     * @return the learning rate
+     */
     double lr(long step);
 
     /** The schedule shapes that can be named on a command line. */
@@ -38,7 +43,11 @@ public interface LrSchedule {
         /** Linear warmup, then the peak rate for ever. */
         CONSTANT;
 
-        /** The lower-case name used on command lines: {@code cosine}, {@code linear}, {@code constant}. */
+        /**
+         * The lower-case name used on command lines: {@code cosine}, {@code linear}, {@code constant}.
+         *
+         * @return the name
+         */
         public String cliName() {
             return name().toLowerCase(Locale.ROOT);
         }
@@ -47,6 +56,8 @@ public interface LrSchedule {
          * Parses a CLI name, ignoring case and surrounding blanks: {@code "cosine"} (alias {@code "cos"}),
          * {@code "linear"}, {@code "constant"} (alias {@code "const"}).
          *
+         * @param text the name
+         * @return the kind
          * @throws IllegalArgumentException naming the accepted values, for anything else (including null)
          */
         public static Kind parse(String text) {
@@ -70,17 +81,34 @@ public interface LrSchedule {
      * @param warmupSteps {@code >= 0} and {@code <= totalSteps}
      * @param totalSteps  {@code >= 0}: the step at which the minimum is reached
      * @param minFraction the final rate as a fraction of the peak, in {@code [0, 1]}
+     * @return the schedule
      */
     static LrSchedule cosine(double peak, long warmupSteps, long totalSteps, double minFraction) {
         return new WarmupDecaySchedule(Kind.COSINE, peak, warmupSteps, totalSteps, minFraction);
     }
 
-    /** Like {@link #cosine} but the decay after warmup is a straight line from {@code peak} to the minimum. */
+    /**
+     * Like {@link #cosine} but the decay after warmup is a straight line from {@code peak} to the minimum.
+     *
+     * @param peak the peak learning rate, finite and {@code > 0}
+     * @param warmupSteps {@code >= 0} and {@code <= totalSteps}
+     * @param totalSteps the step at which the minimum is reached
+     * @param minFraction the final rate as a fraction of the peak, in [0, 1]
+     * @return the schedule
+     * @throws IllegalArgumentException for a value out of range
+     */
     static LrSchedule linear(double peak, long warmupSteps, long totalSteps, double minFraction) {
         return new WarmupDecaySchedule(Kind.LINEAR, peak, warmupSteps, totalSteps, minFraction);
     }
 
-    /** Linear warmup over {@code warmupSteps} (may be 0), then {@code peak} for every later step. */
+    /**
+     * Linear warmup over {@code warmupSteps} (may be 0), then {@code peak} for every later step.
+     *
+     * @param peak the learning rate after warmup, finite and {@code > 0}
+     * @param warmupSteps the warmup steps, ≥ 0
+     * @return the schedule
+     * @throws IllegalArgumentException for a value out of range
+     */
     static LrSchedule constant(double peak, long warmupSteps) {
         return new WarmupDecaySchedule(Kind.CONSTANT, peak, warmupSteps, warmupSteps, 1.0);
     }
@@ -88,6 +116,14 @@ public interface LrSchedule {
     /**
      * The schedule of the given kind. For {@link Kind#CONSTANT}, {@code totalSteps} is only checked
      * (it must still be {@code >= warmupSteps}) and {@code minFraction} is ignored.
+     *
+     * @param kind the kind
+     * @param peak the peak learning rate, finite and {@code > 0}
+     * @param warmupSteps {@code >= 0} and {@code <= totalSteps}
+     * @param totalSteps the step at which the minimum is reached
+     * @param minFraction the final rate as a fraction of the peak, in [0, 1]
+     * @return the schedule
+     * @throws IllegalArgumentException for a null kind or a value out of range
      */
     static LrSchedule of(Kind kind, double peak, long warmupSteps, long totalSteps, double minFraction) {
         if (kind == null) {
@@ -103,7 +139,17 @@ public interface LrSchedule {
         };
     }
 
-    /** {@link #of} with the kind parsed from a CLI name by {@link Kind#parse}. */
+    /**
+     * {@link #of} with the kind parsed from a CLI name by {@link Kind#parse}.
+     *
+     * @param kind the kind's CLI name
+     * @param peak the peak learning rate, finite and {@code > 0}
+     * @param warmupSteps {@code >= 0} and {@code <= totalSteps}
+     * @param totalSteps the step at which the minimum is reached
+     * @param minFraction the final rate as a fraction of the peak, in [0, 1]
+     * @return the schedule
+     * @throws IllegalArgumentException for an unknown name or a value out of range
+     */
     static LrSchedule parse(String kind, double peak, long warmupSteps, long totalSteps, double minFraction) {
         return of(Kind.parse(kind), peak, warmupSteps, totalSteps, minFraction);
     }

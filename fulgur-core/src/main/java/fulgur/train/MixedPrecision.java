@@ -61,20 +61,38 @@ public final class MixedPrecision implements AutoCloseable {
         }
     }
 
-    /** Converts the model's floating parameters to bf16 and keeps f32 masters. */
+    /**
+     * Converts the model's floating parameters to bf16 and keeps f32 masters.
+     *
+     * @param model the model, converted in place
+     * @return the masters
+     */
     public static MixedPrecision bf16(Module model) {
         return new MixedPrecision(model, DType.BF16);
     }
 
+    /**
+     * Converts the model's floating parameters to {@code compute} and keeps f32 masters.
+     *
+     * @param model the model, converted in place
+     * @param compute the 16-bit type (bf16 or f16)
+     * @return the masters
+     */
     public static MixedPrecision of(Module model, DType compute) {
         return new MixedPrecision(model, compute);
     }
 
+    /** {@return the type the model's parameters are held in} */
     public DType computeType() {
         return compute;
     }
 
-    /** The same groups over the f32 master parameters (for the optimizer). */
+    /**
+     * The same groups over the f32 master parameters (for the optimizer).
+     *
+     * @param modelGroups groups over the model's parameters
+     * @return the same groups over the masters
+     */
     public List<ParamGroup> masterGroups(List<ParamGroup> modelGroups) {
         List<ParamGroup> out = new ArrayList<>();
         for (ParamGroup g : modelGroups) {
@@ -85,7 +103,12 @@ public final class MixedPrecision implements AutoCloseable {
         return out;
     }
 
-    /** The master of a model parameter (the parameter itself when it is not floating). */
+    /**
+     * The master of a model parameter (the parameter itself when it is not floating).
+     *
+     * @param p a model parameter
+     * @return its master
+     */
     public Parameter master(Parameter p) {
         return masters.getOrDefault(p, p);
     }
@@ -113,7 +136,11 @@ public final class MixedPrecision implements AutoCloseable {
         }
     }
 
-    /** One optimizer step on the masters (built over {@link #masterGroups}), then the 16-bit copies. */
+    /**
+     * One optimizer step on the masters (built over {@link #masterGroups}), then the 16-bit copies.
+     *
+     * @param opt an optimizer over the masters
+     */
     public void step(Optimizer opt) {
         syncGrads();
         opt.step();
@@ -128,13 +155,18 @@ public final class MixedPrecision implements AutoCloseable {
         });
     }
 
-    /** The f32 master values by parameter name (for checkpoints). */
+    /**
+     * The f32 master values by parameter name (for checkpoints).
+     *
+     * @return the values by name
+     */
     public Map<String, Tensor> masterStateDict() {
         Map<String, Tensor> out = new LinkedHashMap<>();
         masterByName.forEach((n, m) -> out.put(n, m.value()));
         return out;
     }
 
+    /** {@return the model} */
     public Module model() {
         return model;
     }

@@ -17,6 +17,14 @@ public final class ResumeCheck {
     /**
      * Checks {@code cfg} against the settings recorded in {@code trainerState} (checkpoint {@code dir}); with
      * {@code allowChanges} the changes are reported to {@code notes} (one line each) instead of refused.
+     *
+     * @param cfg this run's settings
+     * @param trainerState the checkpoint's trainer state
+     * @param dir the checkpoint directory, for messages
+     * @param allowChanges whether changed settings are reported rather than refused
+     * @param notes where changes are reported
+     * @throws IllegalArgumentException when the checkpoint is past the run's steps, or settings changed without {@code
+     *     allowChanges}
      */
     public static void check(TrainConfig cfg, Map<String, Object> trainerState, Path dir, boolean allowChanges, Consumer<String> notes) {
         long step = ((Number) trainerState.get("step")).longValue();

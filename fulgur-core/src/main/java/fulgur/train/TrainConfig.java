@@ -6,6 +6,23 @@ import java.util.List;
 /**
  * Settings of a training run. Steps count optimizer updates; each update sees {@code accumulation} micro-batches
  * of {@code batchSize} sequences of {@code seqLen} tokens.
+ *
+ * @param steps optimizer updates in total, &gt; 0
+ * @param batchSize sequences per micro-batch, &gt; 0
+ * @param seqLen tokens per sequence, &gt; 0
+ * @param accumulation micro-batches per update, &gt; 0
+ * @param lr the peak learning rate, finite and &gt; 0
+ * @param warmupSteps steps of linear warmup, in [0, steps]
+ * @param schedule the decay after warmup
+ * @param minLrFraction the final rate as a fraction of the peak, in [0, 1]
+ * @param weightDecay AdamW's decoupled weight decay, ≥ 0
+ * @param beta1 AdamW's β₁, in [0, 1)
+ * @param beta2 AdamW's β₂, in [0, 1)
+ * @param eps AdamW's ε, &gt; 0
+ * @param gradClip the largest global gradient norm, 0 for none
+ * @param evalEvery steps between evaluations, 0 for only at the end
+ * @param checkpointEvery steps between checkpoints, 0 for only at the end
+ * @param seed the seed of the data order and initial weights
  */
 public record TrainConfig(
         long steps,
@@ -28,6 +45,8 @@ public record TrainConfig(
     /**
      * 1 000 steps of 16 × 128 tokens, AdamW (lr 3e-3, β 0.9/0.95, weight decay 0.1) with 50 warmup steps and a cosine
      * to 10 %, clipping at 1, evaluation every 100 steps.
+     *
+     * @return the settings
      */
     public static TrainConfig defaults() {
         return new TrainConfig(1000, 16, 128, 1, 3e-3, 50, LrSchedule.Kind.COSINE, 0.1, 0.1, 0.9, 0.95, 1e-8, 1.0, 100, 0, 1234);
@@ -36,7 +55,12 @@ public record TrainConfig(
     /** The most tokens one micro-batch may hold: its inputs and targets are Java arrays indexed by an int. */
     public static final long MAX_BATCH_TOKENS = Integer.MAX_VALUE - 8;
 
-    /** Checks every setting and throws one IllegalArgumentException naming every problem; returns this config. */
+    /**
+     * Checks every setting and throws one IllegalArgumentException naming every problem; returns this config.
+     *
+     * @return this config
+     * @throws IllegalArgumentException naming every problem
+     */
     public TrainConfig validate() {
         List<String> p = new ArrayList<>();
         if (steps <= 0) {
@@ -88,7 +112,13 @@ public record TrainConfig(
      */
     public static final java.util.Set<String> FREE_ON_RESUME = java.util.Set.of("steps", "evalEvery", "checkpointEvery");
 
-    /** A setting that differs between a checkpoint's run ({@code saved}) and this one ({@code now}). */
+    /**
+     * A setting that differs between a checkpoint's run ({@code saved}) and this one ({@code now}).
+     *
+     * @param field the setting's name, as the record names it
+     * @param saved its value in the checkpoint's run
+     * @param now its value in this run
+     */
     public record Change(String field, Object saved, Object now) {
         @Override
         public String toString() {
@@ -96,7 +126,12 @@ public record TrainConfig(
         }
     }
 
-    /** Every setting of this config that differs from {@code saved}'s, in declaration order. */
+    /**
+     * Every setting of this config that differs from {@code saved}'s, in declaration order.
+     *
+     * @param saved the checkpoint's settings
+     * @return the changes
+     */
     public List<Change> changesFrom(TrainConfig saved) {
         List<Change> out = new ArrayList<>();
         for (var c : TrainConfig.class.getRecordComponents()) {
@@ -113,12 +148,24 @@ public record TrainConfig(
         return out;
     }
 
-    /** The changes from {@code saved} that a resumed run refuses unless told otherwise (all but {@link #FREE_ON_RESUME}). */
+    /**
+     * The changes from {@code saved} that a resumed run refuses unless told otherwise (all but {@link
+     * #FREE_ON_RESUME}).
+     *
+     * @param saved the checkpoint's settings
+     * @return the refused changes
+     */
     public List<Change> resumeConflicts(TrainConfig saved) {
         return changesFrom(saved).stream().filter(c -> !FREE_ON_RESUME.contains(c.field())).toList();
     }
 
-    /** The settings a checkpoint's trainer state recorded under {@code train_config}, or null when it has none. */
+    /**
+     * The settings a checkpoint's trainer state recorded under {@code train_config}, or null when it has none.
+     *
+     * @param trainerState a checkpoint's trainer state
+     * @return the settings, or null
+     * @throws IllegalArgumentException when they are recorded but unreadable
+     */
     public static TrainConfig saved(java.util.Map<String, Object> trainerState) {
         Object tc = trainerState.get("train_config");
         if (!(tc instanceof java.util.Map<?, ?>)) {
@@ -131,27 +178,53 @@ public record TrainConfig(
         }
     }
 
-    /** The learning rate of each step under these settings. */
+    /**
+     * The learning rate of each step under these settings.
+     *
+     * @return the schedule
+     */
     public LrSchedule lrSchedule() {
         return LrSchedule.of(schedule, lr, warmupSteps, steps, minLrFraction);
     }
 
-    /** This config with {@code steps} optimizer updates in total. */
+    /**
+     * This config with {@code steps} optimizer updates in total.
+     *
+     * @param steps the total steps
+     * @return the new config
+     */
     public TrainConfig withSteps(long steps) {
         return with("steps", steps);
     }
 
-    /** This config with micro-batches of {@code batchSize} sequences of {@code seqLen} tokens. */
+    /**
+     * This config with micro-batches of {@code batchSize} sequences of {@code seqLen} tokens.
+     *
+     * @param batchSize sequences per micro-batch
+     * @param seqLen tokens per sequence
+     * @return the new config
+     */
     public TrainConfig withBatch(int batchSize, int seqLen) {
         return with("batchSize", batchSize).with("seqLen", seqLen);
     }
 
-    /** This config with peak learning rate {@code lr}, reached after {@code warmupSteps} steps of linear warmup. */
+    /**
+     * This config with peak learning rate {@code lr}, reached after {@code warmupSteps} steps of linear warmup.
+     *
+     * @param lr the peak learning rate
+     * @param warmupSteps the warmup steps
+     * @return the new config
+     */
     public TrainConfig withLr(double lr, long warmupSteps) {
         return with("lr", lr).with("warmupSteps", warmupSteps);
     }
 
-    /** This config evaluating every {@code evalEvery} steps (0: only at the end). */
+    /**
+     * This config evaluating every {@code evalEvery} steps (0: only at the end).
+     *
+     * @param evalEvery steps between evaluations
+     * @return the new config
+     */
     public TrainConfig withEvalEvery(long evalEvery) {
         return with("evalEvery", evalEvery);
     }

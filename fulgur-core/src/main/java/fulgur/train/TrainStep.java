@@ -27,7 +27,12 @@ import java.util.List;
  */
 public final class TrainStep implements AutoCloseable {
 
-    /** The mean loss over the micro-batches and the gradient norm before clipping. */
+    /**
+     * The mean loss over the micro-batches and the gradient norm before clipping.
+     *
+     * @param loss the mean loss
+     * @param gradNorm the global gradient norm before clipping
+     */
     public record Outcome(double loss, double gradNorm) {}
 
     private final CausalLM model;
@@ -49,6 +54,14 @@ public final class TrainStep implements AutoCloseable {
     /**
      * A step for {@code model} (parameters on their device; {@code mp} null without mixed precision) with {@code opt}
      * over the model's (or the masters') parameters, clipping at {@code gradClip} (0: none).
+     *
+     * @param model the model
+     * @param mp the mixed-precision masters, or null
+     * @param opt the optimizer
+     * @param gradClip the largest global gradient norm, 0 for none
+     * @param accumulation micro-batches per step
+     * @param graph whether to capture the step as a CUDA graph
+     * @throws IllegalArgumentException when {@code graph} is set and the model is not on a cuda device
      */
     public TrainStep(CausalLM model, MixedPrecision mp, AdamW opt, double gradClip, int accumulation, boolean graph) {
         this(model, mp, opt, gradClip, accumulation, graph, 0);
@@ -57,6 +70,15 @@ public final class TrainStep implements AutoCloseable {
     /**
      * A step that walks sequences longer than {@code seqChunk} tokens in chunks of that many ({@link ChunkedStep}: the
      * same loss and gradients, memory of one chunk); 0 for whole sequences.
+     *
+     * @param model the model
+     * @param mp the mixed-precision masters, or null
+     * @param opt the optimizer
+     * @param gradClip the largest global gradient norm, 0 for none
+     * @param accumulation micro-batches per step
+     * @param graph whether to capture the step as a CUDA graph
+     * @param seqChunk tokens per chunk, 0 for whole sequences
+     * @throws IllegalArgumentException for a negative chunk, a graph off a cuda device, or a graph with chunks
      */
     public TrainStep(CausalLM model, MixedPrecision mp, AdamW opt, double gradClip, int accumulation, boolean graph, int seqChunk) {
         this.model = model;
@@ -82,12 +104,21 @@ public final class TrainStep implements AutoCloseable {
     /**
      * Bytes of keys and values a chunked step carried at its end (softmax layers of hybrid models; they grow with the
      * sequence); 0 for a purely recurrent model, -1 before a chunked step ran.
+     *
+     * @return the bytes, or -1
      */
     public long growingStateBytes() {
         return growingStateBytes;
     }
 
-    /** Runs one step on {@code micro} (one batch per micro-step) with learning rate {@code lr}. */
+    /**
+     * Runs one step on {@code micro} (one batch per micro-step) with learning rate {@code lr}.
+     *
+     * @param micro the micro-batches, as many as the accumulation
+     * @param lr the learning rate of this step
+     * @return the loss and gradient norm
+     * @throws IllegalArgumentException when the number of micro-batches differs from the accumulation
+     */
     public Outcome run(List<Batch> micro, double lr) {
         if (micro.size() != accumulation) {
             throw new IllegalArgumentException("train step: " + micro.size() + " micro-batches for " + accumulation + " accumulation steps");
@@ -202,11 +233,16 @@ public final class TrainStep implements AutoCloseable {
         inputs = null;
     }
 
-    /** Device memory held by the captured graph's private pool (0 when none is captured). */
+    /**
+     * Device memory held by the captured graph's private pool (0 when none is captured).
+     *
+     * @return the bytes
+     */
     public long graphPoolBytes() {
         return captured == null ? 0 : captured.poolBytes();
     }
 
+    /** {@return whether a CUDA graph of the step has been captured} */
     public boolean isCaptured() {
         return captured != null;
     }

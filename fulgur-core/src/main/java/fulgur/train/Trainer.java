@@ -25,7 +25,16 @@ import java.util.Map;
  */
 public final class Trainer {
 
-    /** What a run produced. */
+    /**
+     * What a run produced.
+     *
+     * @param stepsDone the steps done in total (including those before a resume)
+     * @param lastTrainLoss the last step's loss
+     * @param lastEval the last evaluation's metrics, empty without an evaluator
+     * @param tokensPerSecond training throughput since the run (re)started
+     * @param peakMemoryGib the device's peak memory, GiB
+     * @param outDir the output directory
+     */
     public record Result(long stepsDone, double lastTrainLoss, Map<String, Double> lastEval, double tokensPerSecond, double peakMemoryGib,
             Path outDir) {}
 
@@ -50,6 +59,14 @@ public final class Trainer {
     /**
      * A run of {@code model} under {@code cfg} on {@code data}, evaluated by {@code evaluator} (null: never), writing
      * its checkpoint and config under {@code outDir} and its status lines to {@code out}.
+     *
+     * @param model the model
+     * @param cfg the settings, validated here
+     * @param data the training batches
+     * @param evaluator the evaluation, or null
+     * @param outDir the output directory
+     * @param out where status lines go
+     * @throws IllegalArgumentException when the settings are invalid
      */
     public Trainer(CausalLM model, TrainConfig cfg, DataSource data, Evaluator evaluator, Path outDir, PrintStream out) {
         this.model = model;
@@ -60,19 +77,34 @@ public final class Trainer {
         this.listener = TrainingListener.printing(out);
     }
 
-    /** Reports the run to {@code listener} instead of printing status lines and evaluations to the stream. */
+    /**
+     * Reports the run to {@code listener} instead of printing status lines and evaluations to the stream.
+     *
+     * @param listener the listener
+     * @return this trainer
+     */
     public Trainer listener(TrainingListener listener) {
         this.listener = java.util.Objects.requireNonNull(listener, "listener");
         return this;
     }
 
-    /** Files copied into every checkpoint beside the weights: the tokenizer's ({@link fulgur.tokenizer.TokenizerFiles}). */
+    /**
+     * Files copied into every checkpoint beside the weights: the tokenizer's ({@link fulgur.tokenizer.TokenizerFiles}).
+     *
+     * @param files the files to copy
+     * @return this trainer
+     */
     public Trainer checkpointCompanions(java.util.List<Path> files) {
         this.companions = java.util.List.copyOf(files);
         return this;
     }
 
-    /** Stops (after checkpointing) once this many steps are done in total: an interruption on purpose, for tests. */
+    /**
+     * Stops (after checkpointing) once this many steps are done in total: an interruption on purpose, for tests.
+     *
+     * @param step the total steps after which to stop
+     * @return this trainer
+     */
     public Trainer stopAfter(long step) {
         this.stopAfter = step;
         return this;
@@ -81,6 +113,9 @@ public final class Trainer {
     /**
      * Mixed precision: parameters and activations in {@code compute} (bf16 or f16) with f32 master weights and
      * optimizer state; checkpoints hold the f32 masters. Null (the default) trains in the parameters' own dtype.
+     *
+     * @param compute bf16, f16 or null
+     * @return this trainer
      */
     public Trainer precision(fulgur.tensor.DType compute) {
         this.precision = compute;
@@ -90,6 +125,9 @@ public final class Trainer {
     /**
      * Records the training step as a CUDA graph after the first step and replays it from then on (the model must be on
      * a cuda device, batches of one shape, no dropout): the host's per-step work becomes one graph launch.
+     *
+     * @param on whether to capture the step
+     * @return this trainer
      */
     public Trainer cudaGraph(boolean on) {
         this.cudaGraph = on;
@@ -99,6 +137,10 @@ public final class Trainer {
     /**
      * Walks each training sequence in chunks of {@code tokens} tokens ({@link ChunkedStep}: the whole sequence's loss and
      * gradients, the memory of one chunk, one more forward of the layers); 0 (the default) trains whole sequences.
+     *
+     * @param tokens tokens per chunk, 0 for whole sequences
+     * @return this trainer
+     * @throws IllegalArgumentException when {@code tokens} is negative
      */
     public Trainer sequenceChunk(int tokens) {
         if (tokens < 0) {
@@ -108,13 +150,24 @@ public final class Trainer {
         return this;
     }
 
-    /** Activation checkpointing per layer for whole-sequence steps (the backward runs each layer's forward again). */
+    /**
+     * Activation checkpointing per layer for whole-sequence steps (the backward runs each layer's forward again).
+     *
+     * @param on whether to checkpoint activations
+     * @return this trainer
+     */
     public Trainer checkpointActivations(boolean on) {
         this.checkpointActivations = on;
         return this;
     }
 
-    /** Ends the run (evaluating and checkpointing as at the last step) once this much wall time has passed. */
+    /**
+     * Ends the run (evaluating and checkpointing as at the last step) once this much wall time has passed.
+     *
+     * @param seconds the wall time, &gt; 0
+     * @return this trainer
+     * @throws IllegalArgumentException when {@code seconds} is not positive
+     */
     public Trainer timeLimit(double seconds) {
         if (!(seconds > 0)) {
             throw new IllegalArgumentException("time limit must be > 0 seconds, got " + seconds);
@@ -126,6 +179,9 @@ public final class Trainer {
     /**
      * Lets a resumed run change settings other than {@link TrainConfig#FREE_ON_RESUME} (which it otherwise refuses,
      * naming each): the run then continues the checkpoint under the new settings.
+     *
+     * @param on whether changes are allowed
+     * @return this trainer
      */
     public Trainer allowChangedSettings(boolean on) {
         this.allowChangedSettings = on;
@@ -135,13 +191,20 @@ public final class Trainer {
     /**
      * The lock on the output directory that the caller already holds (e.g. taken before writing files beside the run's);
      * without it, {@link #run} takes its own for the run's duration.
+     *
+     * @param held the lock
+     * @return this trainer
      */
     public Trainer outputLock(fulgur.io.DirectoryLock held) {
         this.heldLock = held;
         return this;
     }
 
-    /** Where the run keeps its checkpoint: {@code outDir/checkpoint}. */
+    /**
+     * Where the run keeps its checkpoint: {@code outDir/checkpoint}.
+     *
+     * @return the directory
+     */
     public Path checkpointDir() {
         return outDir.resolve("checkpoint");
     }
@@ -149,6 +212,12 @@ public final class Trainer {
     /**
      * Trains to the configured number of steps, from scratch or ({@code resume}) from the checkpoint in {@link
      * #checkpointDir()}, holding the output directory's lock throughout.
+     *
+     * @param resume whether to continue from the checkpoint
+     * @return what the run produced
+     * @throws java.io.UncheckedIOException when the output directory cannot be locked, read or written
+     * @throws IllegalArgumentException when resuming from a checkpoint that does not fit the model or settings
+     * @throws IllegalStateException when the loss or gradients diverge (the last good checkpoint stays)
      */
     public Result run(boolean resume) {
         try (fulgur.io.DirectoryLock lock = heldLock != null ? heldLock.borrow(outDir) : fulgur.io.DirectoryLock.acquire(outDir, "train", listener::message)) {
@@ -270,7 +339,12 @@ public final class Trainer {
         return st;
     }
 
-    /** "val_loss=1.2345, val_accuracy=0.9000". */
+    /**
+     * "val_loss=1.2345, val_accuracy=0.9000".
+     *
+     * @param m metrics by name
+     * @return the line
+     */
     public static String describe(Map<String, Double> m) {
         return format(m);
     }
@@ -281,12 +355,23 @@ public final class Trainer {
         return sb.toString();
     }
 
-    /** Mean loss over a fixed list of held-out batches. */
+    /**
+     * Mean loss over a fixed list of held-out batches.
+     *
+     * @param batches the held-out batches
+     * @return the evaluator, reporting "loss"
+     */
     public static Evaluator lossOn(List<Batch> batches) {
         return lossOn(batches, 0);
     }
 
-    /** Mean loss over held-out batches, sequences longer than {@code seqChunk} walked in chunks (0: whole). */
+    /**
+     * Mean loss over held-out batches, sequences longer than {@code seqChunk} walked in chunks (0: whole).
+     *
+     * @param batches the held-out batches
+     * @param seqChunk tokens per chunk, 0 for whole sequences
+     * @return the evaluator, reporting "loss"
+     */
     public static Evaluator lossOn(List<Batch> batches, int seqChunk) {
         return m -> {
             double sum = 0;

@@ -13,34 +13,90 @@ import java.util.Map;
  */
 public interface TrainingListener {
 
-    /** The run starts at {@code step} (0, or the step of the checkpoint it resumed from) of {@code totalSteps}. */
+    /**
+     * The run starts at {@code step} (0, or the step of the checkpoint it resumed from) of {@code totalSteps}.
+     *
+     * @param outDir the output directory
+     * @param step the step the run starts at
+     * @param totalSteps the steps the run trains to
+     * @param tokens the tokens seen before the start
+     * @param resumed whether it resumed from a checkpoint
+     */
     record Start(Path outDir, long step, long totalSteps, long tokens, boolean resumed) {}
 
     /**
      * Optimizer step {@code step} is done: its loss, learning rate and gradient norm, the tokens seen so far, the
      * throughput since the run (re)started, this step's wall seconds, and the device's peak memory so far.
+     *
+     * @param step the step done, 1-based
+     * @param tokens the tokens seen so far
+     * @param loss the step's loss
+     * @param lr its learning rate
+     * @param gradNorm its gradient norm before clipping
+     * @param tokensPerSecond the throughput since the run (re)started
+     * @param stepSeconds the step's wall seconds
+     * @param peakMemoryGib the device's peak memory so far, GiB
      */
     record Step(long step, long tokens, double loss, double lr, double gradNorm, double tokensPerSecond, double stepSeconds,
                 double peakMemoryGib) {}
 
-    /** An evaluation at {@code step}: metric name → value (e.g. loss, accuracy). */
+    /**
+     * An evaluation at {@code step}: metric name → value (e.g. loss, accuracy).
+     *
+     * @param step the step after which it ran
+     * @param metrics the metrics by name
+     */
     record Eval(long step, Map<String, Double> metrics) {}
 
+    /**
+     * The run starts.
+     *
+     * @param start where it starts
+     */
     default void runStarted(Start start) {}
 
+    /**
+     * An optimizer step is done.
+     *
+     * @param step its figures
+     */
     default void stepDone(Step step) {}
 
+    /**
+     * An evaluation is done.
+     *
+     * @param eval its metrics
+     */
     default void evalDone(Eval eval) {}
 
+    /**
+     * A checkpoint of step {@code step} is on disk.
+     *
+     * @param step the step
+     * @param dir the checkpoint directory
+     */
     default void checkpointSaved(long step, Path dir) {}
 
-    /** A status line for the user ("resumed from ...", "time limit reached ..."). */
+    /**
+     * A status line for the user ("resumed from ...", "time limit reached ...").
+     *
+     * @param line the line, without a newline
+     */
     default void message(String line) {}
 
-    /** The run ended normally after {@code steps} steps in total. */
+    /**
+     * The run ended normally after {@code steps} steps in total.
+     *
+     * @param steps the steps done in total
+     */
     default void runFinished(long steps) {}
 
-    /** Prints status lines and evaluations to {@code out}, one line each (no bar, no files). */
+    /**
+     * Prints status lines and evaluations to {@code out}, one line each (no bar, no files).
+     *
+     * @param out the stream
+     * @return the listener
+     */
     static TrainingListener printing(PrintStream out) {
         return new TrainingListener() {
             @Override
@@ -55,7 +111,12 @@ public interface TrainingListener {
         };
     }
 
-    /** Every listener of {@code all}, in order. */
+    /**
+     * Every listener of {@code all}, in order.
+     *
+     * @param all the listeners
+     * @return a listener forwarding each event to all of them
+     */
     static TrainingListener all(List<TrainingListener> all) {
         List<TrainingListener> ls = List.copyOf(all);
         return new TrainingListener() {

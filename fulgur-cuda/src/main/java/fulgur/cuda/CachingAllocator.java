@@ -17,17 +17,45 @@ public final class CachingAllocator implements AutoCloseable {
 
   /** What the allocator needs from the device (a fake one in tests). */
   public interface Backend {
+    /**
+     * Allocates device memory (cuMemAlloc).
+     *
+     * @param bytes the size
+     * @return the device address
+     */
     long malloc(long bytes);
 
+    /**
+     * Frees device memory (cuMemFree).
+     *
+     * @param address an address {@link #malloc} returned
+     */
     void free(long address);
 
+    /**
+     * {@return whether the stream has finished all its work (a block it used may then go to another stream)}
+     *
+     * @param streamId the stream's id
+     */
     boolean streamIdle(long streamId);
 
+    /** Waits for all work on the device. */
     void synchronize();
 
+    /**
+     * {@return whether {@code e} is the driver's out-of-memory error (the allocator then empties its cache and
+     * retries)}
+     *
+     * @param e an error of {@link #malloc}
+     */
     boolean isOutOfMemory(RuntimeException e);
 
-    /** cuMemAlloc while this thread captures a graph (the driver refuses it in the strict capture modes). */
+    /**
+     * cuMemAlloc while this thread captures a graph (the driver refuses it in the strict capture modes).
+     *
+     * @param bytes the size
+     * @return the device address
+     */
     default long mallocWhileCapturing(long bytes) { return malloc(bytes); }
   }
 
@@ -42,11 +70,31 @@ public final class CachingAllocator implements AutoCloseable {
     private long bytes;
     private boolean released;
 
-    /** Bytes of device memory the graph holds (free or in use); 0 once released. */
+    /** An empty pool; {@link CachingAllocator#beginCapture()} makes the pools of captured graphs. */
+    public GraphPool() {}
+
+    /**
+     * Bytes of device memory the graph holds (free or in use); 0 once released.
+     *
+     * @return the bytes
+     */
     public synchronized long bytes() { return bytes; }
   }
 
-  /** Counters in bytes (and calls). */
+  /**
+   * Counters in bytes (and calls).
+   *
+   * @param inUseBytes bytes of live buffers
+   * @param peakInUseBytes the most bytes in use at once
+   * @param reservedBytes bytes taken from the driver and not given back (in use, cached or in graph pools)
+   * @param peakReservedBytes the most bytes reserved at once
+   * @param cachedBytes bytes of free blocks kept for reuse
+   * @param graphPoolBytes bytes held by captured graphs' pools
+   * @param driverAllocs calls to the driver's allocation
+   * @param driverFrees calls to the driver's free
+   * @param cacheHits requests served from the cache
+   * @param requests all requests
+   */
   public record Report(long inUseBytes, long peakInUseBytes, long reservedBytes, long peakReservedBytes,
       long cachedBytes, long graphPoolBytes, long driverAllocs, long driverFrees, long cacheHits, long requests) {
     @Override
@@ -71,6 +119,11 @@ public final class CachingAllocator implements AutoCloseable {
   private GraphPool capturing;
   private boolean closed;
 
+  /**
+   * An empty allocator over {@code backend}.
+   *
+   * @param backend the device's allocation calls
+   */
   public CachingAllocator(Backend backend) {
     this.backend = backend;
     LIVE.add(this);
@@ -94,7 +147,13 @@ public final class CachingAllocator implements AutoCloseable {
     }
   }
 
-  /** The size class a request of {@code bytes} is served from. */
+  /**
+   * The size class a request of {@code bytes} is served from.
+   *
+   * @param bytes the request, ≥ 0
+   * @return the size class in bytes
+   * @throws IllegalArgumentException for a negative size
+   */
   public static long sizeClass(long bytes) {
     if (bytes < 0) throw new IllegalArgumentException("negative size " + bytes);
     if (bytes <= 512) return 512;
@@ -104,8 +163,25 @@ public final class CachingAllocator implements AutoCloseable {
     return ((bytes + step - 1) / step) * step;
   }
 
+  /**
+   * Device memory of {@code bytes}, ordered on {@code stream}: a cached block that stream (or an idle one) freed, else
+   * fresh memory from the driver.
+   *
+   * @param bytes the size
+   * @param stream the stream that will use it
+   * @return the buffer, to close
+   * @throws IllegalStateException when the allocator is closed
+   */
   public DeviceBuffer allocate(long bytes, CudaStream stream) { return allocate(bytes, stream.id()); }
 
+  /**
+   * Device memory of {@code bytes}, ordered on the stream with id {@code streamId}.
+   *
+   * @param bytes the size
+   * @param streamId the id of the stream that will use it
+   * @return the buffer, to close
+   * @throws IllegalStateException when the allocator is closed
+   */
   public synchronized DeviceBuffer allocate(long bytes, long streamId) {
     if (closed) throw new IllegalStateException("allocator is closed");
     requests++;
@@ -154,14 +230,24 @@ public final class CachingAllocator implements AutoCloseable {
     return b;
   }
 
-  /** Starts routing allocations and frees to a new graph pool (one capture at a time). */
+  /**
+   * Starts routing allocations and frees to a new graph pool (one capture at a time).
+   *
+   * @return the pool
+   * @throws IllegalStateException when a graph is already being captured
+   */
   public synchronized GraphPool beginCapture() {
     if (capturing != null) throw new IllegalStateException("a graph is already being captured on this device");
     capturing = new GraphPool();
     return capturing;
   }
 
-  /** Ends the capture: the pool stays with its graph until {@link #releasePool}. */
+  /**
+   * Ends the capture: the pool stays with its graph until {@link #releasePool}.
+   *
+   * @param p the pool {@link #beginCapture()} returned
+   * @throws IllegalStateException when {@code p} is not capturing
+   */
   public synchronized void endCapture(GraphPool p) {
     if (capturing != p) throw new IllegalStateException("endCapture of a pool that is not capturing");
     capturing = null;
@@ -170,6 +256,8 @@ public final class CachingAllocator implements AutoCloseable {
   /**
    * Hands a graph's pool back once the graph is destroyed and its work finished (the caller synchronizes): its free
    * blocks join the cache, and its blocks still in use join it when freed.
+   *
+   * @param p the graph's pool
    */
   public synchronized void releasePool(GraphPool p) {
     if (p.released) return;
@@ -279,6 +367,7 @@ public final class CachingAllocator implements AutoCloseable {
     pools.clear();
   }
 
+  /** {@return the counters now} */
   public synchronized Report report() { return reportUnlocked(); }
 
   private Report reportUnlocked() {

@@ -37,47 +37,82 @@ public final class CudaBackend implements Backend {
   private final BatchedGemm gemm;
   private volatile boolean tf32 = Boolean.getBoolean("fulgur.cuda.tf32");
 
+  /**
+   * The backend of {@code device}; applications get it through {@link #of(Device)} instead.
+   *
+   * @param device a CUDA device
+   * @throws IllegalArgumentException when {@code device} is not a CUDA device
+   * @throws fulgur.cuda.driver.CudaException when the driver or the device cannot be opened
+   */
   public CudaBackend(Device device) {
     if (device.kind() != Device.Kind.CUDA) throw new IllegalArgumentException("CudaBackend needs a CUDA device, got " + device);
     this.gpu = new Gpu(device);
     this.gemm = new BatchedGemm(gpu.ctx, gpu.stream);
   }
 
-  /** The backend of a CUDA device (through {@link Backends}, so there is one per device). */
+  /**
+   * The backend of a CUDA device (through {@link Backends}, so there is one per device).
+   *
+   * @param device a CUDA device, e.g. {@code Device.cuda(0)}
+   * @return its backend
+   * @throws IllegalArgumentException when {@code device} is not a CUDA device
+   */
   public static CudaBackend of(Device device) {
     if (!(Backends.of(device) instanceof CudaBackend b)) throw new IllegalArgumentException(device + " is not a CUDA device");
     return b;
   }
 
-  /** The device state the kernels of this backend share (stream, allocator, kernel cache, checks), for family kernels. */
+  /**
+   * The device state the kernels of this backend share (stream, allocator, kernel cache, checks), for family kernels.
+   *
+   * @return the state
+   */
   public Gpu gpu() { return gpu; }
 
-  /** Selects TF32 tensor cores for f32 matrix products (faster, about 1e-3 relative error) or full f32 (default). */
+  /**
+   * Selects TF32 tensor cores for f32 matrix products (faster, about 1e-3 relative error) or full f32 (default).
+   *
+   * @param on true for TF32, false for full f32
+   * @return this backend
+   */
   public CudaBackend allowTf32(boolean on) {
     this.tf32 = on;
     return this;
   }
 
+  /** {@return whether f32 matrix products use TF32 tensor cores} */
   public boolean tf32() { return tf32; }
 
   /**
    * Fills every tensor this backend allocates with 0xFF bytes (NaN in floating dtypes, -1 in integers) so that tests
    * see elements a kernel failed to write ({@code -Dfulgur.cuda.poison=true} sets it from the start).
+   *
+   * @param on whether to poison new tensors
+   * @return this backend
    */
   public CudaBackend poison(boolean on) {
     gpu.poison = on;
     return this;
   }
 
+  /** {@return the device's context} */
   public CudaContext context() { return gpu.ctx; }
 
-  /** The stream every op of this backend is enqueued on. */
+  /**
+   * The stream every op of this backend is enqueued on.
+   *
+   * @return the stream
+   */
   public CudaStream stream() { return gpu.stream; }
 
   /** Waits for all work enqueued by this backend. */
   public void synchronize() { gpu.synchronize(); }
 
-  /** The caching allocator's counters (in use, peak, reserved, cached bytes). */
+  /**
+   * The caching allocator's counters (in use, peak, reserved, cached bytes).
+   *
+   * @return the counters
+   */
   public CachingAllocator.Report memoryReport() { return gpu.ctx.allocator().report(); }
 
   @Override

@@ -10,6 +10,9 @@ import fulgur.tensor.Device;
  * (META-INF/services/fulgur.backend.BackendProvider).
  */
 public final class CudaBackendProvider implements BackendProvider {
+  /** The service instance that {@link fulgur.backend.Backends} loads. */
+  public CudaBackendProvider() {}
+
   @Override
   public Device.Kind kind() { return Device.Kind.CUDA; }
 

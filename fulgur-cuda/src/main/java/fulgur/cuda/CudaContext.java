@@ -53,20 +53,33 @@ public final class CudaContext implements AutoCloseable {
     });
   }
 
-  /** The shared context of device {@code ordinal}, created on first use. */
+  /**
+   * The shared context of device {@code ordinal}, created on first use.
+   *
+   * @param ordinal the device's ordinal
+   * @return the context, current on the calling thread
+   * @throws fulgur.cuda.driver.CudaException when the driver or device is unavailable
+   */
   public static CudaContext get(int ordinal) {
     CudaContext c = CONTEXTS.computeIfAbsent(ordinal, CudaContext::new);
     c.bind();
     return c;
   }
 
-  /** Whether a CUDA driver and at least one device are present. */
+  /**
+   * Whether a CUDA driver and at least one device are present.
+   *
+   * @return true when a GPU can be used
+   */
   public static boolean isAvailable() { return CudaDriver.isAvailable(); }
 
+  /** {@return the device's properties} */
   public CudaDevice device() { return device; }
 
+  /** {@return the context's caching allocator} */
   public CachingAllocator allocator() { return allocator; }
 
+  /** {@return the on-disk cache of compiled kernels} */
   public KernelCache kernelCache() { return kernelCache; }
 
   /** Makes this context current on the calling thread. */
@@ -77,18 +90,32 @@ public final class CudaContext implements AutoCloseable {
     }
   }
 
+  /** Waits for all work in this context. */
   public void synchronize() {
     bind();
     CudaDriver.get().ctxSynchronize();
   }
 
-  /** Device memory of {@code bytes}, ordered on {@code stream}. */
+  /**
+   * Device memory of {@code bytes}, ordered on {@code stream}.
+   *
+   * @param bytes the size
+   * @param stream the stream that will use it
+   * @return the buffer, to close
+   */
   public DeviceBuffer allocate(long bytes, CudaStream stream) {
     bind();
     return allocator.allocate(bytes, stream);
   }
 
-  /** A module compiled from resource {@code file} with {@code defines}, loaded once per context. */
+  /**
+   * A module compiled from resource {@code file} with {@code defines}, loaded once per context.
+   *
+   * @param file a resource under {@link KernelModule#RESOURCE_ROOT}, e.g. "lightning.cu"
+   * @param defines macro definitions
+   * @return the module
+   * @throws fulgur.cuda.nvrtc.NvrtcException when compilation fails
+   */
   public synchronized KernelModule module(String file, Map<String, String> defines) {
     String key = file + " " + new java.util.TreeMap<>(defines);
     KernelModule m = modules.get(key);

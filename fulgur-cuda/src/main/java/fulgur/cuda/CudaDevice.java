@@ -2,7 +2,19 @@ package fulgur.cuda;
 
 import fulgur.cuda.driver.CudaDriver;
 
-/** A device's identity and the properties kernels are sized by. */
+/**
+ * A device's identity and the properties kernels are sized by.
+ *
+ * @param ordinal the CUDA ordinal
+ * @param handle the driver's device handle
+ * @param name the product name
+ * @param ccMajor the compute capability's major version
+ * @param ccMinor its minor version
+ * @param multiprocessors the SMs
+ * @param l2Bytes the L2 cache's size
+ * @param maxSharedPerBlockOptin the most shared memory a block may opt in to, in bytes
+ * @param totalMemory the device memory, in bytes
+ */
 public record CudaDevice(int ordinal, int handle, String name, int ccMajor, int ccMinor, int multiprocessors,
     long l2Bytes, int maxSharedPerBlockOptin, long totalMemory) {
 
@@ -17,7 +29,11 @@ public record CudaDevice(int ordinal, int handle, String name, int ccMajor, int 
         d.deviceTotalMem(h));
   }
 
-  /** The NVRTC target for this device: {@code sm_90a} on Hopper (arch-specific features), else {@code sm_XY}. */
+  /**
+   * The NVRTC target for this device: {@code sm_90a} on Hopper (arch-specific features), else {@code sm_XY}.
+   *
+   * @return e.g. {@code "sm_90a"}
+   */
   public String arch() {
     String base = "sm_" + ccMajor + ccMinor;
     return (ccMajor == 9 && ccMinor == 0) ? base + "a" : base;

@@ -16,6 +16,15 @@ public final class CudaGraph implements AutoCloseable {
     this.exec = exec;
   }
 
+  /**
+   * Records the work {@code body} enqueues on {@code stream} as a graph (nothing runs while capturing).
+   *
+   * @param stream a stream from {@link CudaStream#create()}
+   * @param body enqueues the work
+   * @return the graph, instantiated, to close
+   * @throws IllegalArgumentException for the legacy default stream
+   * @throws fulgur.cuda.driver.CudaException when capture or instantiation fails
+   */
   public static CudaGraph capture(CudaStream stream, Runnable body) {
     if (stream.id() == 0) throw new IllegalArgumentException("cannot capture the legacy default stream; use CudaStream.create()");
     CudaDriver d = CudaDriver.get();
@@ -41,6 +50,12 @@ public final class CudaGraph implements AutoCloseable {
     }
   }
 
+  /**
+   * Replays the graph on {@code stream}.
+   *
+   * @param stream the stream
+   * @throws IllegalStateException when the graph is closed
+   */
   public void launch(CudaStream stream) {
     if (closed) throw new IllegalStateException("graph is closed");
     CudaDriver.get().graphLaunch(exec, stream.handle());

@@ -35,6 +35,9 @@ import fulgur.tensor.Device;
  * made once per device from that device's {@link CudaBackend}; a new family kernel is one line here.
  */
 public final class CudaKernelProvider implements KernelProvider {
+  /** The service instance that {@link fulgur.backend.Kernels} loads. */
+  public CudaKernelProvider() {}
+
   @Override
   public void register(Registrar r) {
     Device.Kind cuda = Device.Kind.CUDA;

@@ -15,12 +15,24 @@ public final class CudaStorage implements Storage, DevicePointer {
   private volatile boolean released;
   private Scope owner;
 
+  /**
+   * Storage of {@code buffer} on {@code device}.
+   *
+   * @param device the CUDA device
+   * @param buffer the memory
+   */
   public CudaStorage(Device device, DeviceBuffer buffer) {
     this.device = device;
     this.buffer = buffer;
   }
 
-  /** The device address of the first byte, or an error naming {@code op} when the storage was freed. */
+  /**
+   * The device address of the first byte, or an error naming {@code op} when the storage was freed.
+   *
+   * @param op the operation, for the error
+   * @return the address
+   * @throws IllegalStateException when the storage was freed
+   */
   public long address(String op) {
     if (released) {
       throw new IllegalStateException(op + ": use of a freed tensor (its scope was closed or it was released;"

@@ -31,46 +31,95 @@ public final class DeviceBuffer implements DevicePointer, AutoCloseable {
 
   long rawAddress() { return address; }
 
-  /** Requested size in bytes. */
+  /**
+   * Requested size in bytes.
+   *
+   * @return the bytes
+   */
   public long bytes() { return bytes; }
 
-  /** Size of the block behind it (its size class). */
+  /**
+   * Size of the block behind it (its size class).
+   *
+   * @return the bytes
+   */
   public long capacity() { return capacity; }
 
   long streamId() { return streamId; }
 
-  /** Marks the stream that last uses this buffer (its release is ordered after that stream's work). */
+  /**
+   * Marks the stream that last uses this buffer (its release is ordered after that stream's work).
+   *
+   * @param stream the stream
+   * @return this buffer
+   */
   public DeviceBuffer useOn(CudaStream stream) {
     this.streamId = stream.id();
     return this;
   }
 
+  /**
+   * Copies {@code src} to the start of this buffer, synchronously.
+   *
+   * @param src host memory, at most {@link #bytes()} long
+   * @throws IllegalArgumentException when {@code src} is larger than the buffer
+   */
   public void copyFromHost(MemorySegment src) {
     check(src.byteSize());
     CudaDriver.get().memcpyHtoD(address(), src, src.byteSize());
   }
 
+  /**
+   * Copies the start of this buffer to {@code dst}, synchronously.
+   *
+   * @param dst host memory, at most {@link #bytes()} long
+   * @throws IllegalArgumentException when {@code dst} is larger than the buffer
+   */
   public void copyToHost(MemorySegment dst) {
     check(dst.byteSize());
     CudaDriver.get().memcpyDtoH(dst, address(), dst.byteSize());
   }
 
+  /**
+   * Copies {@code src} to the start of this buffer, ordered on {@code s} ({@code src} must stay valid until then).
+   *
+   * @param src host memory (pinned for a truly asynchronous copy), at most {@link #bytes()} long
+   * @param s the stream
+   * @throws IllegalArgumentException when {@code src} is larger than the buffer
+   */
   public void copyFromHostAsync(MemorySegment src, CudaStream s) {
     check(src.byteSize());
     CudaDriver.get().memcpyHtoDAsync(address(), src, src.byteSize(), s.handle());
   }
 
+  /**
+   * Copies the start of this buffer to {@code dst}, ordered on {@code s}.
+   *
+   * @param dst host memory (pinned for a truly asynchronous copy), at most {@link #bytes()} long
+   * @param s the stream
+   * @throws IllegalArgumentException when {@code dst} is larger than the buffer
+   */
   public void copyToHostAsync(MemorySegment dst, CudaStream s) {
     check(dst.byteSize());
     CudaDriver.get().memcpyDtoHAsync(dst, address(), dst.byteSize(), s.handle());
   }
 
-  /** Sets every 32-bit word (bytes must be a multiple of 4). */
+  /**
+   * Sets every 32-bit word (bytes must be a multiple of 4).
+   *
+   * @param word the value
+   * @param s the stream
+   */
   public void fill32(int word, CudaStream s) {
     CudaDriver.get().memsetD32Async(address(), word, bytes / 4, s.handle());
   }
 
-  /** Sets every 16-bit word. */
+  /**
+   * Sets every 16-bit word.
+   *
+   * @param word the value
+   * @param s the stream
+   */
   public void fill16(short word, CudaStream s) {
     CudaDriver.get().memsetD16Async(address(), word, bytes / 2, s.handle());
   }

@@ -26,22 +26,42 @@ public final class Kernel {
     this.signature = signature;
   }
 
+  /** {@return the kernel's name} */
   public String name() { return signature.name(); }
 
+  /** {@return its declared parameters} */
   public KernelSignature signature() { return signature; }
 
+  /** {@return the driver's function handle} */
   public MemorySegment function() { return function; }
 
-  /** Registers per thread, as compiled. */
+  /**
+   * Registers per thread, as compiled.
+   *
+   * @return the count
+   */
   public int registers() { return CudaDriver.get().funcGetAttribute(CudaDriver.FUNC_NUM_REGS, function); }
 
-  /** Local (spill) memory per thread in bytes. */
+  /**
+   * Local (spill) memory per thread in bytes.
+   *
+   * @return the bytes
+   */
   public int localBytes() { return CudaDriver.get().funcGetAttribute(CudaDriver.FUNC_LOCAL_SIZE_BYTES, function); }
 
-  /** Static shared memory per block in bytes. */
+  /**
+   * Static shared memory per block in bytes.
+   *
+   * @return the bytes
+   */
   public int staticSharedBytes() { return CudaDriver.get().funcGetAttribute(CudaDriver.FUNC_SHARED_SIZE_BYTES, function); }
 
-  /** Raises the dynamic shared memory limit (needed above 48 KiB). */
+  /**
+   * Raises the dynamic shared memory limit (needed above 48 KiB).
+   *
+   * @param bytes the dynamic shared memory per block
+   * @throws IllegalArgumentException when the device allows less
+   */
   public synchronized void ensureDynamicShared(int bytes) {
     if (bytes > dynamicSmemLimit) {
       int max = module.context().device().maxSharedPerBlockOptin();
@@ -53,11 +73,36 @@ public final class Kernel {
     }
   }
 
-  /** Launches on {@code stream} with grid (gx,gy,gz), block (bx,1,1) and {@code smem} bytes of dynamic shared memory. */
+  /**
+   * Launches on {@code stream} with grid (gx,gy,gz), block (bx,1,1) and {@code smem} bytes of dynamic shared memory.
+   *
+   * @param stream the stream
+   * @param gx grid x
+   * @param gy grid y
+   * @param gz grid z
+   * @param bx block x
+   * @param smem dynamic shared memory, bytes
+   * @param args the arguments, checked against the signature
+   * @throws IllegalArgumentException when the grid is empty or too large, or the arguments do not fit
+   */
   public void launch(CudaStream stream, int gx, int gy, int gz, int bx, int smem, Object... args) {
     launch(stream, gx, gy, gz, bx, 1, 1, smem, args);
   }
 
+  /**
+   * Launches on {@code stream} with grid (gx,gy,gz), block (bx,by,bz) and {@code smem} bytes of dynamic shared memory.
+   *
+   * @param stream the stream
+   * @param gx grid x
+   * @param gy grid y, ≤ 65535
+   * @param gz grid z, ≤ 65535
+   * @param bx block x
+   * @param by block y
+   * @param bz block z
+   * @param smem dynamic shared memory, bytes
+   * @param args the arguments, checked against the signature
+   * @throws IllegalArgumentException when the grid is empty or too large, or the arguments do not fit
+   */
   public void launch(CudaStream stream, int gx, int gy, int gz, int bx, int by, int bz, int smem, Object... args) {
     signature.check(args);
     if (gx <= 0 || gy <= 0 || gz <= 0 || bx <= 0 || by <= 0 || bz <= 0) {

@@ -21,14 +21,24 @@ import java.util.Optional;
  * file that is then renamed, so a crash never leaves a half-written entry under the final name.
  */
 public final class KernelCache {
+  /** The environment variable naming the cache folder. */
   public static final String ENV = "FULGUR_KERNEL_CACHE";
   private static final byte[] MAGIC = "FULGURK1".getBytes(StandardCharsets.US_ASCII);
 
   private final Path dir;
 
+  /**
+   * A cache in {@code dir} (created at the first write).
+   *
+   * @param dir the folder
+   */
   public KernelCache(Path dir) { this.dir = dir; }
 
-  /** FULGUR_KERNEL_CACHE, else ~/.cache/fulgur/kernels. */
+  /**
+   * FULGUR_KERNEL_CACHE, else ~/.cache/fulgur/kernels.
+   *
+   * @return the cache
+   */
   public static KernelCache fromEnvironment() {
     String env = System.getenv(ENV);
     Path p = (env != null && !env.isBlank()) ? Path.of(env.trim())
@@ -36,8 +46,18 @@ public final class KernelCache {
     return new KernelCache(p);
   }
 
+  /** {@return the folder} */
   public Path dir() { return dir; }
 
+  /**
+   * The cache key of a compilation: a hex SHA-256 of everything the binary depends on.
+   *
+   * @param source the expanded source
+   * @param options the compiler options
+   * @param arch the target, e.g. {@code sm_90a}
+   * @param compilerVersion NVRTC's version
+   * @return the key
+   */
   public static String key(String source, List<String> options, String arch, String compilerVersion) {
     MessageDigest md = sha256();
     for (String part : new String[] {source, String.join("\u0001", options), arch, compilerVersion}) {
@@ -47,8 +67,19 @@ public final class KernelCache {
     return HexFormat.of().formatHex(md.digest());
   }
 
+  /**
+   * {@return the file of entry {@code key}}
+   *
+   * @param key a key
+   */
   public Path path(String key) { return dir.resolve(key + ".bin"); }
 
+  /**
+   * The binary of entry {@code key}; a corrupt or unreadable entry is reported on standard error and treated as absent.
+   *
+   * @param key a key
+   * @return the binary, or empty
+   */
   public Optional<byte[]> get(String key) {
     Path p = path(key);
     if (!Files.isRegularFile(p)) return Optional.empty();
@@ -67,6 +98,12 @@ public final class KernelCache {
     }
   }
 
+  /**
+   * Stores the binary of entry {@code key}, atomically; a failure is reported on standard error and ignored.
+   *
+   * @param key a key
+   * @param payload the binary
+   */
   public void put(String key, byte[] payload) {
     try {
       Files.createDirectories(dir);

@@ -22,6 +22,7 @@ import java.util.TreeMap;
  * ({@link KernelCache}). Kernels are found by name; their parameter lists are parsed from the source.
  */
 public final class KernelModule implements AutoCloseable {
+  /** The class-path folder of the kernel sources. */
   public static final String RESOURCE_ROOT = "fulgur/cuda/kernels/";
 
   private final CudaContext context;
@@ -47,6 +48,10 @@ public final class KernelModule implements AutoCloseable {
   /**
    * Reads a kernel source resource (e.g. "lightning.cu"), with its {@code #include "x.cuh"} lines replaced by
    * the resources of those names (NVRTC has no file system to look in).
+   *
+   * @param file the resource's name
+   * @return the expanded source
+   * @throws IllegalArgumentException when a resource is missing
    */
   public static String resource(String file) {
     return expandIncludes(file, rawResource(file), new java.util.HashSet<>());
@@ -74,7 +79,15 @@ public final class KernelModule implements AutoCloseable {
     }
   }
 
-  /** Compiles (or loads from the cache) resource {@code file} with the given macro definitions. */
+  /**
+   * Compiles (or loads from the cache) resource {@code file} with the given macro definitions.
+   *
+   * @param ctx the context
+   * @param file the resource's name
+   * @param defines macro definitions
+   * @return the module
+   * @throws fulgur.cuda.nvrtc.NvrtcException when compilation fails
+   */
   public static KernelModule load(CudaContext ctx, String file, Map<String, String> defines) {
     String source = resource(file);
     var fatbin = Boolean.getBoolean("fulgur.cuda.nvrtcOnly") ? java.util.Optional.<byte[]>empty() : Fatbins.find(file, defines, source);
@@ -100,6 +113,18 @@ public final class KernelModule implements AutoCloseable {
     }
   }
 
+  /**
+   * Compiles (or loads from the cache) {@code source} for the context's device.
+   *
+   * @param ctx the context
+   * @param name the module's name, for messages
+   * @param source the CUDA source
+   * @param defines macro definitions
+   * @param extraOptions more NVRTC options
+   * @return the module
+   * @throws IllegalStateException when the source includes CUDA headers and no CUDA include folder is found
+   * @throws fulgur.cuda.nvrtc.NvrtcException when compilation fails
+   */
   public static KernelModule fromSource(CudaContext ctx, String name, String source, Map<String, String> defines,
       List<String> extraOptions) {
     ctx.bind();
@@ -144,13 +169,27 @@ public final class KernelModule implements AutoCloseable {
     return new KernelModule(ctx, name, loadImage(image), KernelSignature.parseAll(source), hit);
   }
 
+  /** {@return the context it is loaded in} */
   public CudaContext context() { return context; }
 
+  /** {@return the module's name} */
   public String name() { return name; }
 
-  /** Whether the binary came from the on-disk cache. */
+  /**
+   * Whether the binary came from the on-disk cache.
+   *
+   * @return true when cached
+   */
   public boolean fromCache() { return fromCache; }
 
+  /**
+   * The {@code extern "C" __global__} kernel named {@code kernelName}.
+   *
+   * @param kernelName the name
+   * @return the kernel
+   * @throws IllegalStateException when the module is closed
+   * @throws IllegalArgumentException when there is no such kernel
+   */
   public synchronized Kernel kernel(String kernelName) {
     if (closed) throw new IllegalStateException("module " + name + " is closed");
     return kernels.computeIfAbsent(kernelName, k -> {

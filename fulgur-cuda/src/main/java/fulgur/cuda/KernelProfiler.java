@@ -15,7 +15,13 @@ import java.util.Map;
 public final class KernelProfiler {
   private KernelProfiler() {}
 
-  /** Device milliseconds and launches of one kernel name. */
+  /**
+   * Device milliseconds and launches of one kernel name.
+   *
+   * @param name the kernel's name
+   * @param millis the device time
+   * @param launches the launches
+   */
   public record Entry(String name, double millis, int launches) {}
 
   private record Mark(String name, CudaEvent start, CudaEvent end) {}
@@ -24,8 +30,10 @@ public final class KernelProfiler {
   private static final List<Mark> marks = new ArrayList<>();
   private static final ArrayDeque<CudaEvent> pool = new ArrayDeque<>();
 
+  /** {@return whether profiling is on} */
   public static boolean enabled() { return on; }
 
+  /** Starts profiling, forgetting earlier marks. */
   public static synchronized void start() {
     marks.clear();
     on = true;
@@ -36,25 +44,47 @@ public final class KernelProfiler {
     return e != null ? e : CudaEvent.create(true);
   }
 
-  /** Records a start event (null when profiling is off, and for work being recorded into a graph: it is not run now). */
+  /**
+   * Records a start event (null when profiling is off, and for work being recorded into a graph: it is not run now).
+   *
+   * @param s the stream
+   * @return a token for {@link #end}, or null
+   */
   public static synchronized Object begin(CudaStream s) {
     if (!on || fulgur.backend.Capturing.active()) return null;
     return event().record(s);
   }
 
+  /**
+   * Records the end event of a launch that {@link #begin} started.
+   *
+   * @param token what begin returned (null: nothing is recorded)
+   * @param name the kernel's name
+   * @param s the stream
+   */
   public static synchronized void end(Object token, String name, CudaStream s) {
     if (token == null || !on) return;
     marks.add(new Mark(name, (CudaEvent) token, event().record(s)));
   }
 
-  /** Runs body between two events named {@code name}. */
+  /**
+   * Runs body between two events named {@code name}.
+   *
+   * @param name the name to total under
+   * @param s the stream
+   * @param body the work
+   */
   public static void around(String name, CudaStream s, Runnable body) {
     Object t = begin(s);
     body.run();
     end(t, name, s);
   }
 
-  /** Stops, waits for the recorded events and returns the totals, largest first. */
+  /**
+   * Stops, waits for the recorded events and returns the totals, largest first.
+   *
+   * @return the entries
+   */
   public static synchronized List<Entry> stop() {
     on = false;
     Map<String, double[]> acc = new HashMap<>();

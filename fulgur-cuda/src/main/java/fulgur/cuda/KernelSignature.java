@@ -7,12 +7,26 @@ import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-/** The declared parameter list of an {@code extern "C" __global__} kernel, parsed from its source. */
+/**
+ * The declared parameter list of an {@code extern "C" __global__} kernel, parsed from its source.
+ *
+ * @param name the kernel's name
+ * @param params its parameters, in order
+ */
 public record KernelSignature(String name, List<Param> params) {
 
   /** What a parameter is, for checking Java arguments. */
   public enum Kind {
-    POINTER("a DevicePointer (or null)"), INT("an Integer"), LONG("a Long"), FLOAT("a Float"), DOUBLE("a Double"),
+    /** A device pointer ({@code T*}): a {@link DevicePointer} or null. */
+    POINTER("a DevicePointer (or null)"),
+    /** {@code int}: an Integer. */
+    INT("an Integer"),
+    /** {@code long long}: a Long. */
+    LONG("a Long"),
+    /** {@code float}: a Float. */
+    FLOAT("a Float"),
+    /** {@code double}: a Double. */
+    DOUBLE("a Double"),
     /** A struct passed by value: its type name ends in {@code Desc} (e.g. {@code ShapeDesc}); the argument is a {@link KernelStruct}. */
     STRUCT("a KernelStruct");
 
@@ -21,6 +35,13 @@ public record KernelSignature(String name, List<Param> params) {
     Kind(String expected) { this.expected = expected; }
   }
 
+  /**
+   * One parameter.
+   *
+   * @param declaration as written, e.g. {@code const float* __restrict__ q}
+   * @param name its name
+   * @param kind what Java argument it takes
+   */
   public record Param(String declaration, String name, Kind kind) {
     @Override
     public String toString() { return declaration; }
@@ -28,7 +49,13 @@ public record KernelSignature(String name, List<Param> params) {
 
   private static final Pattern KERNEL = Pattern.compile("extern\\s+\"C\"\\s+__global__");
 
-  /** All {@code extern "C" __global__} kernels in {@code source}, by name, in source order. */
+  /**
+   * All {@code extern "C" __global__} kernels in {@code source}, by name, in source order.
+   *
+   * @param source CUDA source
+   * @return the signatures by name
+   * @throws IllegalArgumentException when a declaration is malformed
+   */
   public static Map<String, KernelSignature> parseAll(String source) {
     String src = stripComments(source);
     Map<String, KernelSignature> out = new LinkedHashMap<>();
@@ -112,6 +139,9 @@ public record KernelSignature(String name, List<Param> params) {
   /**
    * Checks {@code args} against the parameters; throws {@link IllegalArgumentException} naming the kernel,
    * the parameter and what was expected.
+   *
+   * @param args the launch arguments
+   * @throws IllegalArgumentException when they do not fit
    */
   public void check(Object... args) {
     if (args.length != params.size()) {

@@ -10,15 +10,28 @@ public final class PinnedBuffer implements AutoCloseable {
 
   private PinnedBuffer(MemorySegment segment) { this.segment = segment; }
 
+  /**
+   * Page-locked host memory of {@code bytes}.
+   *
+   * @param bytes the size
+   * @return the buffer, to close
+   * @throws fulgur.cuda.driver.CudaException when the allocation fails
+   */
   public static PinnedBuffer allocate(long bytes) {
     return new PinnedBuffer(CudaDriver.get().memHostAlloc(bytes));
   }
 
+  /**
+   * {@return the memory}
+   *
+   * @throws IllegalStateException when the buffer is closed
+   */
   public MemorySegment segment() {
     if (closed) throw new IllegalStateException("pinned buffer is closed");
     return segment;
   }
 
+  /** {@return the size in bytes} */
   public long bytes() { return segment.byteSize(); }
 
   @Override

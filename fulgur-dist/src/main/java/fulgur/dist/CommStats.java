@@ -14,24 +14,50 @@ public final class CommStats {
     private final AtomicLongArray elements = new AtomicLongArray(CommOp.values().length);
     private final AtomicLongArray bytes = new AtomicLongArray(CommOp.values().length);
 
+    /** Counters at zero. */
+    public CommStats() {}
+
+    /**
+     * Counts one operation.
+     *
+     * @param op its kind
+     * @param elementCount the elements this rank contributed
+     * @param byteCount their bytes
+     */
     public void record(CommOp op, long elementCount, long byteCount) {
         calls.incrementAndGet(op.ordinal());
         elements.addAndGet(op.ordinal(), elementCount);
         bytes.addAndGet(op.ordinal(), byteCount);
     }
 
+    /**
+     * {@return the calls of kind {@code op}}
+     *
+     * @param op the kind
+     */
     public long calls(CommOp op) {
         return calls.get(op.ordinal());
     }
 
+    /**
+     * {@return the elements moved by calls of kind {@code op}}
+     *
+     * @param op the kind
+     */
     public long elements(CommOp op) {
         return elements.get(op.ordinal());
     }
 
+    /**
+     * {@return the bytes moved by calls of kind {@code op}}
+     *
+     * @param op the kind
+     */
     public long bytes(CommOp op) {
         return bytes.get(op.ordinal());
     }
 
+    /** {@return the bytes moved by all calls} */
     public long totalBytes() {
         long n = 0;
         for (CommOp op : CommOp.values()) {
@@ -40,7 +66,11 @@ public final class CommStats {
         return n;
     }
 
-    /** Calls per kind, only the kinds used. */
+    /**
+     * Calls per kind, only the kinds used.
+     *
+     * @return the counts, in {@link CommOp} order
+     */
     public Map<CommOp, Long> callCounts() {
         Map<CommOp, Long> m = new EnumMap<>(CommOp.class);
         for (CommOp op : CommOp.values()) {
@@ -51,6 +81,7 @@ public final class CommStats {
         return m;
     }
 
+    /** Sets every counter to 0. */
     public void reset() {
         for (int i = 0; i < CommOp.values().length; i++) {
             calls.set(i, 0);

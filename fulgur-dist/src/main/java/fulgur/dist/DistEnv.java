@@ -7,11 +7,25 @@ import java.util.Map;
  * WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT; {@code fulgur launch} sets the same) or, when
  * RANK is absent, from SLURM (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, SLURM_NTASKS_PER_NODE, the first host of
  * SLURM_JOB_NODELIST, MASTER_PORT or a port derived from SLURM_JOB_ID). Without either: a single process.
+ *
+ * @param rank this process's rank in the job, in [0, worldSize)
+ * @param worldSize the number of processes
+ * @param localRank its rank on this node, in [0, localWorldSize)
+ * @param localWorldSize the processes on this node
+ * @param masterAddr the host of rank 0's rendezvous store
+ * @param masterPort its TCP port
+ * @param source where the values came from, for messages
  */
 public record DistEnv(int rank, int worldSize, int localRank, int localWorldSize, String masterAddr, int masterPort, String source) {
 
+    /** The port of rank 0's store when nothing sets one (torchrun's default). */
     public static final int DEFAULT_PORT = 29500;
 
+    /**
+     * Checks the placement.
+     *
+     * @throws DistException for a rank outside the world, a local rank outside the node, or a port outside [0, 65535]
+     */
     public DistEnv {
         if (worldSize < 1) {
             throw new DistException(source + ": world size must be >= 1, got " + worldSize);
@@ -27,11 +41,22 @@ public record DistEnv(int rank, int worldSize, int localRank, int localWorldSize
         }
     }
 
+    /**
+     * {@return this process's placement, from this process's environment}
+     *
+     * @throws DistException when the variables are malformed or inconsistent
+     */
     public static DistEnv fromEnvironment() {
         return from(System.getenv());
     }
 
-    /** Reads torchrun's variables, else SLURM's, else a single process. */
+    /**
+     * Reads torchrun's variables, else SLURM's, else a single process.
+     *
+     * @param env the variables
+     * @return the placement
+     * @throws DistException when the variables are malformed or inconsistent
+     */
     public static DistEnv from(Map<String, String> env) {
         if (env.containsKey("RANK") || env.containsKey("WORLD_SIZE")) {
             String src = "torchrun-style environment (RANK/WORLD_SIZE)";
@@ -57,6 +82,7 @@ public record DistEnv(int rank, int worldSize, int localRank, int localWorldSize
         return new DistEnv(0, 1, 0, 1, "127.0.0.1", DEFAULT_PORT, "single process (no RANK or SLURM_PROCID)");
     }
 
+    /** {@return whether the job has more than one process} */
     public boolean isDistributed() {
         return worldSize > 1;
     }
@@ -87,7 +113,12 @@ public record DistEnv(int rank, int worldSize, int localRank, int localWorldSize
         }
     }
 
-    /** The first host of a SLURM host list: "gpu[01-04,07],cpu1" → "gpu01", "a,b" → "a". */
+    /**
+     * The first host of a SLURM host list: "gpu[01-04,07],cpu1" → "gpu01", "a,b" → "a".
+     *
+     * @param list the host list
+     * @return the first host
+     */
     public static String firstHost(String list) {
         String s = list.trim();
         int depth = 0;
@@ -113,7 +144,11 @@ public record DistEnv(int rank, int worldSize, int localRank, int localWorldSize
         return first.substring(0, open) + start + first.substring(first.indexOf(']', open) + 1);
     }
 
-    /** The environment a launcher gives rank {@code rank} (torchrun's names). */
+    /**
+     * The environment a launcher gives rank {@code rank} (torchrun's names).
+     *
+     * @return the variables
+     */
     public Map<String, String> asEnvironment() {
         return Map.of("RANK", Integer.toString(rank), "WORLD_SIZE", Integer.toString(worldSize), "LOCAL_RANK", Integer.toString(localRank),
                 "LOCAL_WORLD_SIZE", Integer.toString(localWorldSize), "MASTER_ADDR", masterAddr, "MASTER_PORT", Integer.toString(masterPort));

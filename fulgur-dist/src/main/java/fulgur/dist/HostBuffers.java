@@ -10,7 +10,14 @@ import java.lang.foreign.ValueLayout;
 public final class HostBuffers {
     private HostBuffers() {}
 
-    /** The tensor's elements as a segment; it must be a contiguous CPU tensor of a dtype that can be reduced. */
+    /**
+     * The tensor's elements as a segment; it must be a contiguous CPU tensor of a dtype that can be reduced.
+     *
+     * @param op the operation, for errors
+     * @param t the tensor
+     * @return its elements
+     * @throws DistException when the tensor is not on the CPU or not contiguous
+     */
     public static MemorySegment segment(String op, Tensor t) {
         t.checkAlive(op);
         if (t.device().kind() != Device.Kind.CPU) {
@@ -23,7 +30,13 @@ public final class HostBuffers {
         return t.hostSegment(op).asSlice(t.offset() * es, t.numel() * es);
     }
 
-    /** Checks that {@code op} can reduce the dtype. */
+    /**
+     * Checks that {@code op} can reduce the dtype.
+     *
+     * @param op the operation, for errors
+     * @param dtype the element type
+     * @throws DistException for a dtype other than f32, f64, i32 and i64
+     */
     public static void checkReducible(String op, DType dtype) {
         switch (dtype) {
             case F32, F64, I32, I64 -> { }
@@ -34,6 +47,14 @@ public final class HostBuffers {
     /**
      * dst[i] = reduce over r of srcs[r][srcOffset + i] for i &lt; count (element offsets), reducing in rank order so
      * that the result does not depend on timing. AVG divides the sum by the number of sources.
+     *
+     * @param dtype the element type
+     * @param op the reduction
+     * @param srcs each rank's elements
+     * @param srcOffset the first element read from each source
+     * @param dst where the results go
+     * @param count the elements to reduce
+     * @throws DistException for an unsupported dtype
      */
     public static void reduce(DType dtype, ReduceOp op, MemorySegment[] srcs, long srcOffset, MemorySegment dst, long count) {
         int n = srcs.length;

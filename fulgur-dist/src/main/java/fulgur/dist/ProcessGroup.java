@@ -22,30 +22,73 @@ import java.time.Duration;
  */
 public interface ProcessGroup extends AutoCloseable {
 
-    /** This process's (or thread's) rank in the group, 0 ≤ rank &lt; size. */
+    /**
+     * This process's (or thread's) rank in the group, 0 ≤ rank &lt; size.
+     *
+     * @return the rank
+     */
     int rank();
 
+    /** {@return the number of ranks} */
     int size();
 
-    /** A readable name, e.g. "world" or "world/sp1[2,3]". */
+    /**
+     * A readable name, e.g. "world" or "world/sp1[2,3]".
+     *
+     * @return the name
+     */
     String name();
 
-    /** "local" or "nccl". */
+    /**
+     * "local" or "nccl".
+     *
+     * @return the backend's name
+     */
     String backend();
 
-    /** How long a wait may last before it fails. */
+    /**
+     * How long a wait may last before it fails.
+     *
+     * @return the timeout
+     */
     Duration timeout();
 
-    /** Counters of the calls and elements this rank moved through this group. */
+    /**
+     * Counters of the calls and elements this rank moved through this group.
+     *
+     * @return the counters
+     */
     CommStats stats();
 
-    /** In place: every rank's tensor becomes the reduction over all ranks. */
+    /**
+     * In place: every rank's tensor becomes the reduction over all ranks.
+     *
+     * @param tensor the tensor, the same shape and dtype on every rank
+     * @param op the reduction
+     * @return the pending operation
+     * @throws DistException when the tensor cannot be reduced
+     */
     Work allReduce(Tensor tensor, ReduceOp op);
 
-    /** output (size·numel(input) elements) receives every rank's input, rank-major. */
+    /**
+     * output (size·numel(input) elements) receives every rank's input, rank-major.
+     *
+     * @param input this rank's part
+     * @param output every rank's parts
+     * @return the pending operation
+     * @throws DistException when the sizes or dtypes do not fit
+     */
     Work allGather(Tensor input, Tensor output);
 
-    /** input (size·numel(output) elements): rank r's output becomes the reduction of every rank's slice r. */
+    /**
+     * input (size·numel(output) elements): rank r's output becomes the reduction of every rank's slice r.
+     *
+     * @param input every rank's slices
+     * @param output this rank's reduced slice
+     * @param op the reduction
+     * @return the pending operation
+     * @throws DistException when the sizes or dtypes do not fit
+     */
     Work reduceScatter(Tensor input, Tensor output, ReduceOp op);
 
     /**
@@ -53,23 +96,60 @@ public interface ProcessGroup extends AutoCloseable {
      * {@code input} to rank d (rank 0's part first) and receives {@code recvCounts[s]} elements from rank s into
      * {@code output}, rank-major. What rank s sends to rank d must be what rank d expects from rank s; the counts add up
      * to the tensors' sizes.
+     *
+     * @param input the elements to send
+     * @param sendCounts elements to each rank
+     * @param output the elements received
+     * @param recvCounts elements from each rank
+     * @return the pending operation
+     * @throws DistException when the counts do not fit the group or the tensors
      */
     Work allToAll(Tensor input, long[] sendCounts, Tensor output, long[] recvCounts);
 
-    /** Every rank's tensor becomes root's. */
+    /**
+     * Every rank's tensor becomes root's.
+     *
+     * @param tensor the tensor, the same shape and dtype on every rank
+     * @param root the rank whose tensor is sent
+     * @return the pending operation
+     * @throws DistException when {@code root} is not a member
+     */
     Work broadcast(Tensor tensor, int root);
 
-    /** Sends the tensor to rank {@code dst}; the tensor may be reused after the returned work completes. */
+    /**
+     * Sends the tensor to rank {@code dst}; the tensor may be reused after the returned work completes.
+     *
+     * @param tensor the message
+     * @param dst the destination rank
+     * @return the pending operation
+     * @throws DistException when {@code dst} is not a member
+     */
     Work send(Tensor tensor, int dst);
 
-    /** Receives the next message from rank {@code src} into the tensor (same dtype and element count). */
+    /**
+     * Receives the next message from rank {@code src} into the tensor (same dtype and element count).
+     *
+     * @param tensor where the message goes
+     * @param src the source rank
+     * @return the pending operation
+     * @throws DistException when {@code src} is not a member
+     */
     Work recv(Tensor tensor, int src);
 
+    /**
+     * Waits until every rank reached the barrier.
+     *
+     * @return the pending operation
+     */
     Work barrier();
 
     /**
      * Collective over this group: ranks passing the same {@code color} (≥ 0) form a new group, ordered by
      * {@code key}, then by their rank here. Returns this rank's new group.
+     *
+     * @param color the new group's color, ≥ 0
+     * @param key the order within it
+     * @return the new group
      */
     ProcessGroup split(int color, int key);
 
@@ -77,7 +157,16 @@ public interface ProcessGroup extends AutoCloseable {
     @Override
     void close();
 
-    /** Checks the per-rank counts of an all-to-all against the group size and the tensors; returns the element offsets. */
+    /**
+     * Checks the per-rank counts of an all-to-all against the group size and the tensors; returns the element offsets.
+     *
+     * @param input the elements to send
+     * @param sendCounts elements to each rank
+     * @param output the elements received
+     * @param recvCounts elements from each rank
+     * @return the send offsets and the receive offsets, each of size + 1
+     * @throws DistException when the counts do not fit the group or the tensors
+     */
     default long[][] checkAllToAll(Tensor input, long[] sendCounts, Tensor output, long[] recvCounts) {
         String op = "allToAll on group '" + name() + "' (rank " + rank() + " of " + size() + ")";
         if (sendCounts.length != size() || recvCounts.length != size()) {
@@ -101,7 +190,15 @@ public interface ProcessGroup extends AutoCloseable {
         return offsets;
     }
 
-    /** Checks that {@code rank} names a member; {@code what} says whose rank it is ("destination", "root"). */
+    /**
+     * Checks that {@code rank} names a member; {@code what} says whose rank it is ("destination", "root").
+     *
+     * @param op the operation, for errors
+     * @param what whose rank it is
+     * @param r the rank
+     * @return {@code r}
+     * @throws DistException when {@code r} is not a member
+     */
     default int checkRank(String op, String what, int r) {
         if (r < 0 || r >= size()) {
             throw new DistException(op + " on group '" + name() + "': " + what + " rank " + r + " is outside [0, " + size() + ")");

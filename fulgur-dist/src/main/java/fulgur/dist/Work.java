@@ -10,22 +10,36 @@ public interface Work {
      */
     void await();
 
-    /** Whether {@link #await()} would return at once. */
+    /**
+     * Whether {@link #await()} would return at once.
+     *
+     * @return true once done
+     */
     boolean isCompleted();
 
-    /** An already finished operation. */
+    /**
+     * An already finished operation.
+     *
+     * @return the work
+     */
     static Work completed() {
         return Done.INSTANCE;
     }
 
-    /** Waits for all of them, in order. */
+    /**
+     * Waits for all of them, in order.
+     *
+     * @param works the operations
+     */
     static void awaitAll(Iterable<? extends Work> works) {
         for (Work w : works) {
             w.await();
         }
     }
 
+    /** The work that is already done. */
     enum Done implements Work {
+        /** The one instance. */
         INSTANCE;
 
         @Override

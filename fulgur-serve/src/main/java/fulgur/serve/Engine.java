@@ -10,26 +10,43 @@ import fulgur.tokenizer.Tokenizer;
  */
 public interface Engine extends AutoCloseable {
 
-    /** What is being served: name, architecture, config, limits. */
+    /**
+     * What is being served: name, architecture, config, limits.
+     *
+     * @return the model's description
+     */
     ModelInfo model();
 
-    /** The tokenizer requests are encoded with (prompts arrive as token ids). */
+    /**
+     * The tokenizer requests are encoded with (prompts arrive as token ids).
+     *
+     * @return the tokenizer
+     */
     Tokenizer tokenizer();
 
     /**
      * Queues a request and returns at once. Tokens, then exactly one of {@link TokenSink#onFinish} or
      * {@link TokenSink#onError}, reach {@code sink} from the engine's thread, in order.
      *
+     * @param request the request
+     * @param sink receives its tokens and its end
+     * @return a handle to cancel it or ask whether it is done
      * @throws RejectedRequestException when the request can never run (too long for the limits) or the queue is full
      */
     RequestHandle submit(GenerationRequest request, TokenSink sink);
 
-    /** A snapshot of the engine's counters and gauges (for metrics and tests). */
+    /**
+     * A snapshot of the engine's counters and gauges (for metrics and tests).
+     *
+     * @return the snapshot
+     */
     EngineStats stats();
 
     /**
      * Registers a listener for time-to-first-token, inter-token latency and finished requests (for histograms). Engines
      * that observe nothing ignore it.
+     *
+     * @param listener the listener
      */
     default void addListener(EngineListener listener) {}
 

@@ -8,12 +8,26 @@ import java.time.Duration;
  */
 public interface EngineListener {
 
-    /** A request's first token was handed to its sink, {@code sinceSubmit} after it was submitted. */
+    /**
+     * A request's first token was handed to its sink, {@code sinceSubmit} after it was submitted.
+     *
+     * @param sinceSubmit the time to first token
+     */
     default void onFirstToken(Duration sinceSubmit) {}
 
-    /** A later token was handed to its sink, {@code sincePrevious} after the request's previous one. */
+    /**
+     * A later token was handed to its sink, {@code sincePrevious} after the request's previous one.
+     *
+     * @param sincePrevious the inter-token latency
+     */
     default void onNextToken(Duration sincePrevious) {}
 
-    /** A request ended, {@code sinceSubmit} after it was submitted (called just before its sink's last call). */
+    /**
+     * A request ended, {@code sinceSubmit} after it was submitted (called just before its sink's last call).
+     *
+     * @param reason why it ended
+     * @param usage its token counts
+     * @param sinceSubmit its whole latency
+     */
     default void onFinish(FinishReason reason, Usage usage, Duration sinceSubmit) {}
 }

@@ -24,6 +24,8 @@ public record EngineOptions(int maxRunning, int maxQueued, int maxPromptTokens, 
      * 64 running sequences, 1 024 queued, prompts up to 32 768 tokens and 4 096 new ones, a 4 GiB memory budget,
      * prefill in chunks of 512 tokens, a 1 GiB prefix state cache that also keeps a state every 4 096 prompt tokens,
      * and a 10-minute deadline.
+     *
+     * @return the options
      */
     public static EngineOptions defaults() {
         return new EngineOptions(64, 1024, 32_768, 4096, 4L << 30, 512, 1L << 30, 4096, Duration.ofMinutes(10), 4);

@@ -11,7 +11,11 @@ public enum FinishReason {
     /** Its deadline passed. */
     TIMEOUT;
 
-    /** The OpenAI API's {@code finish_reason} string. */
+    /**
+     * The OpenAI API's {@code finish_reason} string.
+     *
+     * @return e.g. {@code "stop"} or {@code "length"}
+     */
     public String openAiName() {
         return switch (this) {
             case STOP -> "stop";

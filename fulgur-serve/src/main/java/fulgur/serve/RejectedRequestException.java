@@ -10,20 +10,36 @@ public final class RejectedRequestException extends RuntimeException {
         QUEUE_FULL
     }
 
+    /** Why the request was refused. */
     private final Reason reason;
+    /** For {@link Reason#QUEUE_FULL}, the suggested wait before retrying, in seconds. */
     private final int retryAfterSeconds;
 
+    /**
+     * A refusal.
+     *
+     * @param reason why
+     * @param message the message for the client
+     * @param retryAfterSeconds the suggested wait before retrying (queue full), in seconds
+     */
     public RejectedRequestException(Reason reason, String message, int retryAfterSeconds) {
         super(message);
         this.reason = reason;
         this.retryAfterSeconds = retryAfterSeconds;
     }
 
+    /**
+     * {@return why the request was refused (the HTTP server answers 400 when too large, 429 when the queue is full)}
+     */
     public Reason reason() {
         return reason;
     }
 
-    /** For {@link Reason#QUEUE_FULL}: a suggested wait before retrying. */
+    /**
+     * For {@link Reason#QUEUE_FULL}: a suggested wait before retrying.
+     *
+     * @return the wait, in seconds
+     */
     public int retryAfterSeconds() {
         return retryAfterSeconds;
     }

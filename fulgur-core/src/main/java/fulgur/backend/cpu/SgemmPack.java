@@ -4,6 +4,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -24,20 +25,20 @@ final class SgemmPack {
     private static final ValueLayout.OfFloat FP = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     private static final long FB = Float.BYTES;
-    private static final FloatVector LO16_8 = pairIndex(S16, 8, false);
-    private static final FloatVector HI16_8 = pairIndex(S16, 8, true);
-    private static final FloatVector LO16_4 = pairIndex(S16, 4, false);
-    private static final FloatVector HI16_4 = pairIndex(S16, 4, true);
-    private static final FloatVector LO16_2 = pairIndex(S16, 2, false);
-    private static final FloatVector HI16_2 = pairIndex(S16, 2, true);
-    private static final FloatVector LO16_1 = pairIndex(S16, 1, false);
-    private static final FloatVector HI16_1 = pairIndex(S16, 1, true);
-    private static final FloatVector LO8_4 = pairIndex(S8, 4, false);
-    private static final FloatVector HI8_4 = pairIndex(S8, 4, true);
-    private static final FloatVector LO8_2 = pairIndex(S8, 2, false);
-    private static final FloatVector HI8_2 = pairIndex(S8, 2, true);
-    private static final FloatVector LO8_1 = pairIndex(S8, 1, false);
-    private static final FloatVector HI8_1 = pairIndex(S8, 1, true);
+    private static final VectorShuffle<Float> LO16_8 = pairIndex(S16, 8, false);
+    private static final VectorShuffle<Float> HI16_8 = pairIndex(S16, 8, true);
+    private static final VectorShuffle<Float> LO16_4 = pairIndex(S16, 4, false);
+    private static final VectorShuffle<Float> HI16_4 = pairIndex(S16, 4, true);
+    private static final VectorShuffle<Float> LO16_2 = pairIndex(S16, 2, false);
+    private static final VectorShuffle<Float> HI16_2 = pairIndex(S16, 2, true);
+    private static final VectorShuffle<Float> LO16_1 = pairIndex(S16, 1, false);
+    private static final VectorShuffle<Float> HI16_1 = pairIndex(S16, 1, true);
+    private static final VectorShuffle<Float> LO8_4 = pairIndex(S8, 4, false);
+    private static final VectorShuffle<Float> HI8_4 = pairIndex(S8, 4, true);
+    private static final VectorShuffle<Float> LO8_2 = pairIndex(S8, 2, false);
+    private static final VectorShuffle<Float> HI8_2 = pairIndex(S8, 2, true);
+    private static final VectorShuffle<Float> LO8_1 = pairIndex(S8, 1, false);
+    private static final VectorShuffle<Float> HI8_1 = pairIndex(S8, 1, true);
 
     private SgemmPack() {}
 
@@ -143,8 +144,6 @@ final class SgemmPack {
         }
     }
 
-    /**
-
     /** Transposes a 16×16 block: row t of the destination = column t of the source (rows src bytes apart). */
     static void transpose16(MemorySegment src, long s, long sStride, MemorySegment dst, long d, long dStride) {
         FloatVector v0 = FloatVector.fromMemorySegment(S16, src, s + 0 * sStride, NATIVE);
@@ -164,22 +163,22 @@ final class SgemmPack {
         FloatVector v14 = FloatVector.fromMemorySegment(S16, src, s + 14 * sStride, NATIVE);
         FloatVector v15 = FloatVector.fromMemorySegment(S16, src, s + 15 * sStride, NATIVE);
         // pairs 8 apart swap their off-diagonal 8×8 blocks
-        FloatVector w0 = LO16_8.selectFrom(v0, v8);
-        FloatVector w8 = HI16_8.selectFrom(v0, v8);
-        FloatVector w1 = LO16_8.selectFrom(v1, v9);
-        FloatVector w9 = HI16_8.selectFrom(v1, v9);
-        FloatVector w2 = LO16_8.selectFrom(v2, v10);
-        FloatVector w10 = HI16_8.selectFrom(v2, v10);
-        FloatVector w3 = LO16_8.selectFrom(v3, v11);
-        FloatVector w11 = HI16_8.selectFrom(v3, v11);
-        FloatVector w4 = LO16_8.selectFrom(v4, v12);
-        FloatVector w12 = HI16_8.selectFrom(v4, v12);
-        FloatVector w5 = LO16_8.selectFrom(v5, v13);
-        FloatVector w13 = HI16_8.selectFrom(v5, v13);
-        FloatVector w6 = LO16_8.selectFrom(v6, v14);
-        FloatVector w14 = HI16_8.selectFrom(v6, v14);
-        FloatVector w7 = LO16_8.selectFrom(v7, v15);
-        FloatVector w15 = HI16_8.selectFrom(v7, v15);
+        FloatVector w0 = v0.rearrange(LO16_8, v8);
+        FloatVector w8 = v0.rearrange(HI16_8, v8);
+        FloatVector w1 = v1.rearrange(LO16_8, v9);
+        FloatVector w9 = v1.rearrange(HI16_8, v9);
+        FloatVector w2 = v2.rearrange(LO16_8, v10);
+        FloatVector w10 = v2.rearrange(HI16_8, v10);
+        FloatVector w3 = v3.rearrange(LO16_8, v11);
+        FloatVector w11 = v3.rearrange(HI16_8, v11);
+        FloatVector w4 = v4.rearrange(LO16_8, v12);
+        FloatVector w12 = v4.rearrange(HI16_8, v12);
+        FloatVector w5 = v5.rearrange(LO16_8, v13);
+        FloatVector w13 = v5.rearrange(HI16_8, v13);
+        FloatVector w6 = v6.rearrange(LO16_8, v14);
+        FloatVector w14 = v6.rearrange(HI16_8, v14);
+        FloatVector w7 = v7.rearrange(LO16_8, v15);
+        FloatVector w15 = v7.rearrange(HI16_8, v15);
         v0 = w0;
         v1 = w1;
         v2 = w2;
@@ -197,22 +196,22 @@ final class SgemmPack {
         v14 = w14;
         v15 = w15;
         // pairs 4 apart swap their off-diagonal 4×4 blocks
-        w0 = LO16_4.selectFrom(v0, v4);
-        w4 = HI16_4.selectFrom(v0, v4);
-        w1 = LO16_4.selectFrom(v1, v5);
-        w5 = HI16_4.selectFrom(v1, v5);
-        w2 = LO16_4.selectFrom(v2, v6);
-        w6 = HI16_4.selectFrom(v2, v6);
-        w3 = LO16_4.selectFrom(v3, v7);
-        w7 = HI16_4.selectFrom(v3, v7);
-        w8 = LO16_4.selectFrom(v8, v12);
-        w12 = HI16_4.selectFrom(v8, v12);
-        w9 = LO16_4.selectFrom(v9, v13);
-        w13 = HI16_4.selectFrom(v9, v13);
-        w10 = LO16_4.selectFrom(v10, v14);
-        w14 = HI16_4.selectFrom(v10, v14);
-        w11 = LO16_4.selectFrom(v11, v15);
-        w15 = HI16_4.selectFrom(v11, v15);
+        w0 = v0.rearrange(LO16_4, v4);
+        w4 = v0.rearrange(HI16_4, v4);
+        w1 = v1.rearrange(LO16_4, v5);
+        w5 = v1.rearrange(HI16_4, v5);
+        w2 = v2.rearrange(LO16_4, v6);
+        w6 = v2.rearrange(HI16_4, v6);
+        w3 = v3.rearrange(LO16_4, v7);
+        w7 = v3.rearrange(HI16_4, v7);
+        w8 = v8.rearrange(LO16_4, v12);
+        w12 = v8.rearrange(HI16_4, v12);
+        w9 = v9.rearrange(LO16_4, v13);
+        w13 = v9.rearrange(HI16_4, v13);
+        w10 = v10.rearrange(LO16_4, v14);
+        w14 = v10.rearrange(HI16_4, v14);
+        w11 = v11.rearrange(LO16_4, v15);
+        w15 = v11.rearrange(HI16_4, v15);
         v0 = w0;
         v1 = w1;
         v2 = w2;
@@ -230,22 +229,22 @@ final class SgemmPack {
         v14 = w14;
         v15 = w15;
         // pairs 2 apart swap their off-diagonal 2×2 blocks
-        w0 = LO16_2.selectFrom(v0, v2);
-        w2 = HI16_2.selectFrom(v0, v2);
-        w1 = LO16_2.selectFrom(v1, v3);
-        w3 = HI16_2.selectFrom(v1, v3);
-        w4 = LO16_2.selectFrom(v4, v6);
-        w6 = HI16_2.selectFrom(v4, v6);
-        w5 = LO16_2.selectFrom(v5, v7);
-        w7 = HI16_2.selectFrom(v5, v7);
-        w8 = LO16_2.selectFrom(v8, v10);
-        w10 = HI16_2.selectFrom(v8, v10);
-        w9 = LO16_2.selectFrom(v9, v11);
-        w11 = HI16_2.selectFrom(v9, v11);
-        w12 = LO16_2.selectFrom(v12, v14);
-        w14 = HI16_2.selectFrom(v12, v14);
-        w13 = LO16_2.selectFrom(v13, v15);
-        w15 = HI16_2.selectFrom(v13, v15);
+        w0 = v0.rearrange(LO16_2, v2);
+        w2 = v0.rearrange(HI16_2, v2);
+        w1 = v1.rearrange(LO16_2, v3);
+        w3 = v1.rearrange(HI16_2, v3);
+        w4 = v4.rearrange(LO16_2, v6);
+        w6 = v4.rearrange(HI16_2, v6);
+        w5 = v5.rearrange(LO16_2, v7);
+        w7 = v5.rearrange(HI16_2, v7);
+        w8 = v8.rearrange(LO16_2, v10);
+        w10 = v8.rearrange(HI16_2, v10);
+        w9 = v9.rearrange(LO16_2, v11);
+        w11 = v9.rearrange(HI16_2, v11);
+        w12 = v12.rearrange(LO16_2, v14);
+        w14 = v12.rearrange(HI16_2, v14);
+        w13 = v13.rearrange(LO16_2, v15);
+        w15 = v13.rearrange(HI16_2, v15);
         v0 = w0;
         v1 = w1;
         v2 = w2;
@@ -263,22 +262,22 @@ final class SgemmPack {
         v14 = w14;
         v15 = w15;
         // pairs 1 apart swap their off-diagonal 1×1 blocks
-        w0 = LO16_1.selectFrom(v0, v1);
-        w1 = HI16_1.selectFrom(v0, v1);
-        w2 = LO16_1.selectFrom(v2, v3);
-        w3 = HI16_1.selectFrom(v2, v3);
-        w4 = LO16_1.selectFrom(v4, v5);
-        w5 = HI16_1.selectFrom(v4, v5);
-        w6 = LO16_1.selectFrom(v6, v7);
-        w7 = HI16_1.selectFrom(v6, v7);
-        w8 = LO16_1.selectFrom(v8, v9);
-        w9 = HI16_1.selectFrom(v8, v9);
-        w10 = LO16_1.selectFrom(v10, v11);
-        w11 = HI16_1.selectFrom(v10, v11);
-        w12 = LO16_1.selectFrom(v12, v13);
-        w13 = HI16_1.selectFrom(v12, v13);
-        w14 = LO16_1.selectFrom(v14, v15);
-        w15 = HI16_1.selectFrom(v14, v15);
+        w0 = v0.rearrange(LO16_1, v1);
+        w1 = v0.rearrange(HI16_1, v1);
+        w2 = v2.rearrange(LO16_1, v3);
+        w3 = v2.rearrange(HI16_1, v3);
+        w4 = v4.rearrange(LO16_1, v5);
+        w5 = v4.rearrange(HI16_1, v5);
+        w6 = v6.rearrange(LO16_1, v7);
+        w7 = v6.rearrange(HI16_1, v7);
+        w8 = v8.rearrange(LO16_1, v9);
+        w9 = v8.rearrange(HI16_1, v9);
+        w10 = v10.rearrange(LO16_1, v11);
+        w11 = v10.rearrange(HI16_1, v11);
+        w12 = v12.rearrange(LO16_1, v13);
+        w13 = v12.rearrange(HI16_1, v13);
+        w14 = v14.rearrange(LO16_1, v15);
+        w15 = v14.rearrange(HI16_1, v15);
         v0 = w0;
         v1 = w1;
         v2 = w2;
@@ -324,14 +323,14 @@ final class SgemmPack {
         FloatVector v6 = FloatVector.fromMemorySegment(S8, src, s + 6 * sStride, NATIVE);
         FloatVector v7 = FloatVector.fromMemorySegment(S8, src, s + 7 * sStride, NATIVE);
         // pairs 4 apart swap their off-diagonal 4×4 blocks
-        FloatVector w0 = LO8_4.selectFrom(v0, v4);
-        FloatVector w4 = HI8_4.selectFrom(v0, v4);
-        FloatVector w1 = LO8_4.selectFrom(v1, v5);
-        FloatVector w5 = HI8_4.selectFrom(v1, v5);
-        FloatVector w2 = LO8_4.selectFrom(v2, v6);
-        FloatVector w6 = HI8_4.selectFrom(v2, v6);
-        FloatVector w3 = LO8_4.selectFrom(v3, v7);
-        FloatVector w7 = HI8_4.selectFrom(v3, v7);
+        FloatVector w0 = v0.rearrange(LO8_4, v4);
+        FloatVector w4 = v0.rearrange(HI8_4, v4);
+        FloatVector w1 = v1.rearrange(LO8_4, v5);
+        FloatVector w5 = v1.rearrange(HI8_4, v5);
+        FloatVector w2 = v2.rearrange(LO8_4, v6);
+        FloatVector w6 = v2.rearrange(HI8_4, v6);
+        FloatVector w3 = v3.rearrange(LO8_4, v7);
+        FloatVector w7 = v3.rearrange(HI8_4, v7);
         v0 = w0;
         v1 = w1;
         v2 = w2;
@@ -341,14 +340,14 @@ final class SgemmPack {
         v6 = w6;
         v7 = w7;
         // pairs 2 apart swap their off-diagonal 2×2 blocks
-        w0 = LO8_2.selectFrom(v0, v2);
-        w2 = HI8_2.selectFrom(v0, v2);
-        w1 = LO8_2.selectFrom(v1, v3);
-        w3 = HI8_2.selectFrom(v1, v3);
-        w4 = LO8_2.selectFrom(v4, v6);
-        w6 = HI8_2.selectFrom(v4, v6);
-        w5 = LO8_2.selectFrom(v5, v7);
-        w7 = HI8_2.selectFrom(v5, v7);
+        w0 = v0.rearrange(LO8_2, v2);
+        w2 = v0.rearrange(HI8_2, v2);
+        w1 = v1.rearrange(LO8_2, v3);
+        w3 = v1.rearrange(HI8_2, v3);
+        w4 = v4.rearrange(LO8_2, v6);
+        w6 = v4.rearrange(HI8_2, v6);
+        w5 = v5.rearrange(LO8_2, v7);
+        w7 = v5.rearrange(HI8_2, v7);
         v0 = w0;
         v1 = w1;
         v2 = w2;
@@ -358,14 +357,14 @@ final class SgemmPack {
         v6 = w6;
         v7 = w7;
         // pairs 1 apart swap their off-diagonal 1×1 blocks
-        w0 = LO8_1.selectFrom(v0, v1);
-        w1 = HI8_1.selectFrom(v0, v1);
-        w2 = LO8_1.selectFrom(v2, v3);
-        w3 = HI8_1.selectFrom(v2, v3);
-        w4 = LO8_1.selectFrom(v4, v5);
-        w5 = HI8_1.selectFrom(v4, v5);
-        w6 = LO8_1.selectFrom(v6, v7);
-        w7 = HI8_1.selectFrom(v6, v7);
+        w0 = v0.rearrange(LO8_1, v1);
+        w1 = v0.rearrange(HI8_1, v1);
+        w2 = v2.rearrange(LO8_1, v3);
+        w3 = v2.rearrange(HI8_1, v3);
+        w4 = v4.rearrange(LO8_1, v5);
+        w5 = v4.rearrange(HI8_1, v5);
+        w6 = v6.rearrange(LO8_1, v7);
+        w7 = v6.rearrange(HI8_1, v7);
         v0 = w0;
         v1 = w1;
         v2 = w2;
@@ -386,18 +385,20 @@ final class SgemmPack {
 
 
     /**
-     * Lane indexes for one step of the transpose, for {@code selectFrom(x, y)} of rows x and y = x + h: lane
-     * {@code c·2h + t} takes, in the low result, {@code x[c·2h + t]} for t < h else {@code y[c·2h + t − h]}; in the
-     * high result {@code x[c·2h + h + t]} for t < h else {@code y[c·2h + t]}.
+     * The lane shuffle of one step of the transpose, for {@code x.rearrange(shuffle, y)} of rows x and y = x + h
+     * (indexes at and past the vector length take from y): lane {@code c·2h + t} takes, in the low result,
+     * {@code x[c·2h + t]} for t < h else {@code y[c·2h + t − h]}; in the high result {@code x[c·2h + h + t]} for
+     * t < h else {@code y[c·2h + t]}. A shuffle, not {@code selectFrom} with a float index vector: the two-vector
+     * {@code rearrange} compiles to permutes, the float-indexed {@code selectFrom} runs lane by lane in Java.
      */
-    private static FloatVector pairIndex(VectorSpecies<Float> s, int h, boolean high) {
+    private static VectorShuffle<Float> pairIndex(VectorSpecies<Float> s, int h, boolean high) {
         int n = s.length();
-        float[] idx = new float[n];
+        int[] idx = new int[n];
         for (int i = 0; i < n; i++) {
             int c = i / (2 * h), t = i % (2 * h);
             int base = c * 2 * h;
             idx[i] = high ? (t < h ? base + h + t : n + base + t) : (t < h ? base + t : n + base + t - h);
         }
-        return FloatVector.fromArray(s, idx, 0);
+        return VectorShuffle.fromArray(s, idx, 0);
     }
 }

@@ -25,6 +25,10 @@ public interface Safetensors extends AutoCloseable {
     /**
      * Opens {@code path}: a {@code .safetensors} file, a {@code *.index.json} shard index, or a directory holding
      * either {@value #INDEX_FILE} or {@value #SINGLE_FILE}.
+     *
+     * @param path a file, index or directory
+     * @return the tensors, to close
+     * @throws java.io.IOException when a file cannot be read or is malformed, or the directory holds neither
      */
     static Safetensors open(Path path) throws IOException {
         if (Files.isDirectory(path)) {
@@ -44,30 +48,62 @@ public interface Safetensors extends AutoCloseable {
         return SafetensorsFile.open(path);
     }
 
-    /** All tensors, in file order (shard by shard for a sharded checkpoint). */
+    /**
+     * All tensors, in file order (shard by shard for a sharded checkpoint).
+     *
+     * @return the entries
+     */
     List<SafetensorsEntry> entries();
 
-    /** The tensor names, in the order of {@link #entries()}. */
+    /**
+     * The tensor names, in the order of {@link #entries()}.
+     *
+     * @return the names
+     */
     Set<String> names();
 
-    /** The tensor named {@code name}, if present. */
+    /**
+     * The tensor named {@code name}, if present.
+     *
+     * @param name the tensor's name
+     * @return the entry, or empty
+     */
     Optional<SafetensorsEntry> find(String name);
 
-    /** The free-form string metadata ({@code __metadata__}, or the index's {@code metadata}). */
+    /**
+     * The free-form string metadata ({@code __metadata__}, or the index's {@code metadata}).
+     *
+     * @return the metadata
+     */
     Map<String, String> metadata();
 
-    /** Whether a tensor named {@code name} is present. */
+    /**
+     * Whether a tensor named {@code name} is present.
+     *
+     * @param name the tensor's name
+     * @return true when present
+     */
     default boolean contains(String name) {
         return find(name).isPresent();
     }
 
-    /** The tensor named {@code name}; throws, naming the missing tensor and where it was looked for, if absent. */
+    /**
+     * The tensor named {@code name}; throws, naming the missing tensor and where it was looked for, if absent.
+     *
+     * @param name the tensor's name
+     * @return the entry
+     * @throws java.util.NoSuchElementException when absent
+     */
     default SafetensorsEntry get(String name) {
         return find(name).orElseThrow(() -> new NoSuchElementException(describe() + ": no tensor named \"" + name + "\" (it holds "
                 + names().size() + " tensors" + (names().isEmpty() ? "" : ", e.g. \"" + names().iterator().next() + "\"") + ")"));
     }
 
-    /** Where the tensors come from, for messages. */
+    /**
+     * Where the tensors come from, for messages.
+     *
+     * @return the description
+     */
     String describe();
 
     /** Unmaps the files (if this view owns its memory); entries' data become inaccessible. */

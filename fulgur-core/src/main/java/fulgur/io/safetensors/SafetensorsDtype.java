@@ -8,7 +8,36 @@ import java.util.stream.Collectors;
  * F32, F16, BF16, F64, I32 and I64; the others are read (and written) so that foreign checkpoints load.
  */
 public enum SafetensorsDtype {
-    BOOL(1), U8(1), I8(1), F8_E5M2(1), F8_E4M3(1), I16(2), U16(2), F16(2), BF16(2), I32(4), U32(4), F32(4), I64(8), U64(8), F64(8);
+    /** Boolean, one byte (0 or 1). */
+    BOOL(1),
+    /** Unsigned 8-bit integer. */
+    U8(1),
+    /** Signed 8-bit integer. */
+    I8(1),
+    /** 8-bit float, 5 exponent and 2 mantissa bits. */
+    F8_E5M2(1),
+    /** 8-bit float, 4 exponent and 3 mantissa bits. */
+    F8_E4M3(1),
+    /** Signed 16-bit integer. */
+    I16(2),
+    /** Unsigned 16-bit integer. */
+    U16(2),
+    /** IEEE half precision. */
+    F16(2),
+    /** bfloat16. */
+    BF16(2),
+    /** Signed 32-bit integer. */
+    I32(4),
+    /** Unsigned 32-bit integer. */
+    U32(4),
+    /** IEEE single precision. */
+    F32(4),
+    /** Signed 64-bit integer. */
+    I64(8),
+    /** Unsigned 64-bit integer. */
+    U64(8),
+    /** IEEE double precision. */
+    F64(8);
 
     private final int byteSize;
 
@@ -16,12 +45,22 @@ public enum SafetensorsDtype {
         this.byteSize = byteSize;
     }
 
-    /** Bytes per element. */
+    /**
+     * Bytes per element.
+     *
+     * @return the size
+     */
     public int byteSize() {
         return byteSize;
     }
 
-    /** The dtype named {@code name} in a header (case-sensitive, as the format is). */
+    /**
+     * The dtype named {@code name} in a header (case-sensitive, as the format is).
+     *
+     * @param name the header's name, e.g. {@code "BF16"}
+     * @return the dtype
+     * @throws IllegalArgumentException for an unknown name, listing the known ones
+     */
     public static SafetensorsDtype of(String name) {
         for (SafetensorsDtype d : values()) {
             if (d.name().equals(name)) {
@@ -31,7 +70,12 @@ public enum SafetensorsDtype {
         throw new IllegalArgumentException("unknown safetensors dtype \"" + name + "\", expected one of " + known());
     }
 
-    /** Whether {@code name} is a dtype this enum knows. */
+    /**
+     * Whether {@code name} is a dtype this enum knows.
+     *
+     * @param name a header name
+     * @return true when known
+     */
     public static boolean isKnown(String name) {
         for (SafetensorsDtype d : values()) {
             if (d.name().equals(name)) {

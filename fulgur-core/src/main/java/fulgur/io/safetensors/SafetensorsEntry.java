@@ -10,6 +10,11 @@ import java.util.Objects;
  * One tensor of a safetensors file: its name, dtype (the header's name, e.g. {@code "F32"}), shape and raw
  * little-endian bytes. Entries read from a file hold a zero-copy slice of the memory-mapped file, valid while the file
  * is open. {@link #shape()} returns a copy; equality compares names, dtypes, shapes and bytes.
+ *
+ * @param name the tensor's name, non-empty
+ * @param dtype the header's dtype name
+ * @param shape the dimensions
+ * @param data the raw bytes, exactly numel × element size
  */
 public record SafetensorsEntry(String name, String dtype, long[] shape, MemorySegment data) {
 
@@ -19,6 +24,12 @@ public record SafetensorsEntry(String name, String dtype, long[] shape, MemorySe
     private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
+    /**
+     * Checks the entry.
+     *
+     * @throws NullPointerException when a component is null
+     * @throws IllegalArgumentException for an empty name, an unknown dtype, or data of the wrong size
+     */
     public SafetensorsEntry {
         Objects.requireNonNull(name, "name");
         Objects.requireNonNull(dtype, "dtype");
@@ -41,12 +52,29 @@ public record SafetensorsEntry(String name, String dtype, long[] shape, MemorySe
         }
     }
 
-    /** An entry over a copy-free view of {@code bytes}. */
+    /**
+     * An entry over a copy-free view of {@code bytes}.
+     *
+     * @param name the tensor's name
+     * @param dtype the header's dtype name
+     * @param shape the dimensions
+     * @param bytes the raw little-endian bytes
+     * @return the entry
+     * @throws IllegalArgumentException when the bytes do not fit the dtype and shape
+     */
     public static SafetensorsEntry of(String name, String dtype, long[] shape, byte[] bytes) {
         return new SafetensorsEntry(name, dtype, shape, MemorySegment.ofArray(bytes));
     }
 
-    /** An F32 entry holding {@code values} (encoded little-endian). */
+    /**
+     * An F32 entry holding {@code values} (encoded little-endian).
+     *
+     * @param name the tensor's name
+     * @param shape the dimensions
+     * @param values the values, row-major
+     * @return the entry
+     * @throws IllegalArgumentException when the values do not fit the shape
+     */
     public static SafetensorsEntry ofFloats(String name, long[] shape, float[] values) {
         MemorySegment seg = MemorySegment.ofArray(new byte[Math.multiplyExact(values.length, 4)]);
         for (int i = 0; i < values.length; i++) {
@@ -55,7 +83,15 @@ public record SafetensorsEntry(String name, String dtype, long[] shape, MemorySe
         return new SafetensorsEntry(name, "F32", shape, seg);
     }
 
-    /** An F64 entry holding {@code values}. */
+    /**
+     * An F64 entry holding {@code values}.
+     *
+     * @param name the tensor's name
+     * @param shape the dimensions
+     * @param values the values, row-major
+     * @return the entry
+     * @throws IllegalArgumentException when the values do not fit the shape
+     */
     public static SafetensorsEntry ofDoubles(String name, long[] shape, double[] values) {
         MemorySegment seg = MemorySegment.ofArray(new byte[Math.multiplyExact(values.length, 8)]);
         for (int i = 0; i < values.length; i++) {
@@ -64,7 +100,15 @@ public record SafetensorsEntry(String name, String dtype, long[] shape, MemorySe
         return new SafetensorsEntry(name, "F64", shape, seg);
     }
 
-    /** An I32 entry holding {@code values}. */
+    /**
+     * An I32 entry holding {@code values}.
+     *
+     * @param name the tensor's name
+     * @param shape the dimensions
+     * @param values the values, row-major
+     * @return the entry
+     * @throws IllegalArgumentException when the values do not fit the shape
+     */
     public static SafetensorsEntry ofInts(String name, long[] shape, int[] values) {
         MemorySegment seg = MemorySegment.ofArray(new byte[Math.multiplyExact(values.length, 4)]);
         for (int i = 0; i < values.length; i++) {
@@ -73,7 +117,15 @@ public record SafetensorsEntry(String name, String dtype, long[] shape, MemorySe
         return new SafetensorsEntry(name, "I32", shape, seg);
     }
 
-    /** An I64 entry holding {@code values}. */
+    /**
+     * An I64 entry holding {@code values}.
+     *
+     * @param name the tensor's name
+     * @param shape the dimensions
+     * @param values the values, row-major
+     * @return the entry
+     * @throws IllegalArgumentException when the values do not fit the shape
+     */
     public static SafetensorsEntry ofLongs(String name, long[] shape, long[] values) {
         MemorySegment seg = MemorySegment.ofArray(new byte[Math.multiplyExact(values.length, 8)]);
         for (int i = 0; i < values.length; i++) {
@@ -82,28 +134,51 @@ public record SafetensorsEntry(String name, String dtype, long[] shape, MemorySe
         return new SafetensorsEntry(name, "I64", shape, seg);
     }
 
-    /** A copy of the shape. */
+    /**
+     * A copy of the shape.
+     *
+     * @return the shape
+     */
     @Override
     public long[] shape() {
         return shape.clone();
     }
 
-    /** The parsed dtype. */
+    /**
+     * The parsed dtype.
+     *
+     * @return the dtype
+     * @throws IllegalArgumentException when the name is unknown
+     */
     public SafetensorsDtype type() {
         return SafetensorsDtype.of(dtype);
     }
 
-    /** Number of dimensions. */
+    /**
+     * Number of dimensions.
+     *
+     * @return the rank
+     */
     public int rank() {
         return shape.length;
     }
 
-    /** Size of dimension {@code i}. */
+    /**
+     * Size of dimension {@code i}.
+     *
+     * @param i the dimension
+     * @return its size
+     * @throws ArrayIndexOutOfBoundsException when {@code i} is not a dimension
+     */
     public long dim(int i) {
         return shape[i];
     }
 
-    /** Number of elements (1 for a scalar). */
+    /**
+     * Number of elements (1 for a scalar).
+     *
+     * @return the count
+     */
     public long numel() {
         long n = 1;
         for (long d : shape) {
@@ -112,17 +187,30 @@ public record SafetensorsEntry(String name, String dtype, long[] shape, MemorySe
         return n;
     }
 
-    /** Number of bytes of the data. */
+    /**
+     * Number of bytes of the data.
+     *
+     * @return the bytes
+     */
     public long byteSize() {
         return data.byteSize();
     }
 
-    /** A copy of the raw bytes. */
+    /**
+     * A copy of the raw bytes.
+     *
+     * @return the bytes
+     */
     public byte[] toByteArray() {
         return data.toArray(ValueLayout.JAVA_BYTE);
     }
 
-    /** The values as floats, decoded from F32, F16, BF16 or F64 (narrowed). */
+    /**
+     * The values as floats, decoded from F32, F16, BF16 or F64 (narrowed).
+     *
+     * @return the values, row-major
+     * @throws UnsupportedOperationException for another dtype
+     */
     public float[] toFloatArray() {
         int n = checkedCount();
         float[] out = new float[n];
@@ -152,7 +240,12 @@ public record SafetensorsEntry(String name, String dtype, long[] shape, MemorySe
         return out;
     }
 
-    /** The values as doubles, decoded from F64, F32, F16 or BF16. */
+    /**
+     * The values as doubles, decoded from F64, F32, F16 or BF16.
+     *
+     * @return the values, row-major
+     * @throws UnsupportedOperationException for another dtype
+     */
     public double[] toDoubleArray() {
         if (type() == SafetensorsDtype.F64) {
             int n = checkedCount();
@@ -170,7 +263,12 @@ public record SafetensorsEntry(String name, String dtype, long[] shape, MemorySe
         return out;
     }
 
-    /** The values as longs, decoded from any integer or BOOL dtype. */
+    /**
+     * The values as longs, decoded from any integer or BOOL dtype.
+     *
+     * @return the values, row-major
+     * @throws UnsupportedOperationException for a floating dtype
+     */
     public long[] toLongArray() {
         int n = checkedCount();
         long[] out = new long[n];

@@ -81,7 +81,13 @@ public final class SafetensorsFile implements Safetensors {
         this.metadata = Collections.unmodifiableMap(metadata);
     }
 
-    /** Maps and validates {@code path}; the mapping lives until {@link #close()}. */
+    /**
+     * Maps and validates {@code path}; the mapping lives until {@link #close()}.
+     *
+     * @param path the file
+     * @return the file, to close
+     * @throws java.io.IOException when it cannot be read or is malformed, naming what is wrong
+     */
     public static SafetensorsFile open(Path path) throws IOException {
         Arena arena = Arena.ofShared();
         try {
@@ -92,7 +98,15 @@ public final class SafetensorsFile implements Safetensors {
         }
     }
 
-    /** Maps and validates {@code path} in the caller's {@code arena}, whose closing unmaps it; {@link #close()} does not. */
+    /**
+     * Maps and validates {@code path} in the caller's {@code arena}, whose closing unmaps it; {@link #close()} does
+     * not.
+     *
+     * @param path the file
+     * @param arena the arena that owns the mapping
+     * @return the file
+     * @throws java.io.IOException when it cannot be read or is malformed, naming what is wrong
+     */
     public static SafetensorsFile open(Path path, Arena arena) throws IOException {
         return open(path, arena, false);
     }
@@ -250,17 +264,29 @@ public final class SafetensorsFile implements Safetensors {
         return out;
     }
 
-    /** The file this view maps. */
+    /**
+     * The file this view maps.
+     *
+     * @return the path
+     */
     public Path path() {
         return path;
     }
 
-    /** The whole mapped file. */
+    /**
+     * The whole mapped file.
+     *
+     * @return the mapping
+     */
     public MemorySegment segment() {
         return file;
     }
 
-    /** Offset of the data section in the file (8 + header length). */
+    /**
+     * Offset of the data section in the file (8 + header length).
+     *
+     * @return the offset in bytes
+     */
     public long dataOffset() {
         return dataStart;
     }
@@ -297,7 +323,13 @@ public final class SafetensorsFile implements Safetensors {
         }
     }
 
-    /** Reads only the header of {@code path} as JSON text (for tools), validating the length prefix. */
+    /**
+     * Reads only the header of {@code path} as JSON text (for tools), validating the length prefix.
+     *
+     * @param path the file
+     * @return the header's JSON text
+     * @throws java.io.IOException when the file cannot be read or its length prefix is wrong
+     */
     public static String readHeader(Path path) throws IOException {
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);

@@ -45,41 +45,91 @@ public final class SafetensorsWriter {
     /** An empty writer to fill with {@link #add} and {@link #metadata}. */
     public SafetensorsWriter() {}
 
-    /** Adds a tensor whose bytes are in {@code data} (little-endian). */
+    /**
+     * Adds a tensor whose bytes are in {@code data} (little-endian).
+     *
+     * @param name the tensor's name
+     * @param dtype the header's dtype name
+     * @param shape the dimensions
+     * @param data the raw bytes
+     * @return this writer
+     * @throws IllegalArgumentException when the entry is invalid
+     */
     public SafetensorsWriter add(String name, String dtype, long[] shape, MemorySegment data) {
         tensors.add(new SafetensorsEntry(name, dtype, shape, data));
         return this;
     }
 
-    /** Adds a tensor whose bytes are {@code data} (little-endian, not copied). */
+    /**
+     * Adds a tensor whose bytes are {@code data} (little-endian, not copied).
+     *
+     * @param name the tensor's name
+     * @param dtype the header's dtype name
+     * @param shape the dimensions
+     * @param data the raw bytes
+     * @return this writer
+     * @throws IllegalArgumentException when the entry is invalid
+     */
     public SafetensorsWriter add(String name, String dtype, long[] shape, byte[] data) {
         tensors.add(SafetensorsEntry.of(name, dtype, shape, data));
         return this;
     }
 
-    /** Adds a prepared entry. */
+    /**
+     * Adds a prepared entry.
+     *
+     * @param entry the entry
+     * @return this writer
+     */
     public SafetensorsWriter add(SafetensorsEntry entry) {
         tensors.add(Objects.requireNonNull(entry, "entry"));
         return this;
     }
 
-    /** Sets a metadata string. */
+    /**
+     * Sets a metadata string.
+     *
+     * @param key the key
+     * @param value the value
+     * @return this writer
+     */
     public SafetensorsWriter metadata(String key, String value) {
         metadata.put(Objects.requireNonNull(key, "key"), Objects.requireNonNull(value, "value"));
         return this;
     }
 
-    /** Writes what was added to {@code file}, atomically. */
+    /**
+     * Writes what was added to {@code file}, atomically.
+     *
+     * @param file the file to replace or create
+     * @throws java.io.IOException when writing fails
+     * @throws IllegalArgumentException for an empty, repeated or reserved name
+     */
     public void write(Path file) throws IOException {
         write(file, tensors, metadata);
     }
 
-    /** Writes {@code tensors} with no metadata. */
+    /**
+     * Writes {@code tensors} with no metadata.
+     *
+     * @param file the file to replace or create
+     * @param tensors the tensors, in order
+     * @throws java.io.IOException when writing fails
+     * @throws IllegalArgumentException for an empty, repeated or reserved name
+     */
     public static void write(Path file, List<SafetensorsEntry> tensors) throws IOException {
         write(file, tensors, Map.of());
     }
 
-    /** Writes {@code tensors} (in order) and {@code metadata} to {@code file}, atomically. */
+    /**
+     * Writes {@code tensors} (in order) and {@code metadata} to {@code file}, atomically.
+     *
+     * @param file the file to replace or create
+     * @param tensors the tensors, in order
+     * @param metadata the metadata strings
+     * @throws java.io.IOException when writing fails
+     * @throws IllegalArgumentException for an empty, repeated or reserved name
+     */
     public static void write(Path file, List<SafetensorsEntry> tensors, Map<String, String> metadata) throws IOException {
         byte[] header = header(tensors, metadata);
         AtomicFiles.writeChannel(file, ch -> {
@@ -96,6 +146,14 @@ public final class SafetensorsWriter {
      * gets a shard of its own) named {@code model-00001-of-0000N.safetensors}, plus {@value Safetensors#INDEX_FILE}
      * with {@code metadata.total_size} and the {@code weight_map}, as Hugging Face does. Each shard carries
      * {@code metadata}. A single shard is still written with an index. Returns the shard files.
+     *
+     * @param dir the directory, created if absent
+     * @param tensors the tensors, in order
+     * @param metadata the metadata strings
+     * @param maxShardBytes the most data bytes per shard, &gt; 0
+     * @return the files written, shards then index
+     * @throws java.io.IOException when writing fails
+     * @throws IllegalArgumentException when maxShardBytes is not positive, or for an empty, repeated or reserved name
      */
     public static List<Path> writeSharded(Path dir, List<SafetensorsEntry> tensors, Map<String, String> metadata, long maxShardBytes) throws IOException {
         if (maxShardBytes <= 0) {
@@ -141,6 +199,11 @@ public final class SafetensorsWriter {
     /**
      * The bytes that precede the data: the 8-byte little-endian length and the space-padded JSON header. Validates
      * names (non-empty, unique, not {@code __metadata__}).
+     *
+     * @param tensors the tensors, in order
+     * @param metadata the metadata strings
+     * @return the bytes
+     * @throws IllegalArgumentException for an empty, repeated or reserved name
      */
     public static byte[] header(List<SafetensorsEntry> tensors, Map<String, String> metadata) {
         checkNames(tensors);

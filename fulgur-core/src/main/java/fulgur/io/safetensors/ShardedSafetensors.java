@@ -39,7 +39,13 @@ public final class ShardedSafetensors implements Safetensors {
         this.metadata = Collections.unmodifiableMap(metadata);
     }
 
-    /** Opens the index file {@code indexFile} and the shards it names (resolved against its directory). */
+    /**
+     * Opens the index file {@code indexFile} and the shards it names (resolved against its directory).
+     *
+     * @param indexFile the index file
+     * @return the tensors, to close
+     * @throws java.io.IOException when a file cannot be read, or the index is malformed or names missing shards
+     */
     public static ShardedSafetensors open(Path indexFile) throws IOException {
         JsonNode root = Json.read(indexFile);
         if (!root.isObject()) {
@@ -121,12 +127,20 @@ public final class ShardedSafetensors implements Safetensors {
         }
     }
 
-    /** The index file. */
+    /**
+     * The index file.
+     *
+     * @return the file
+     */
     public Path indexFile() {
         return index;
     }
 
-    /** The shards, in the order the weight map first names them. */
+    /**
+     * The shards, in the order the weight map first names them.
+     *
+     * @return the shards
+     */
     public List<SafetensorsFile> shards() {
         return shards;
     }

@@ -14,6 +14,14 @@ import java.util.Map;
 public final class TensorIo {
     private TensorIo() {}
 
+    /**
+     * Writes {@code tensors} and {@code metadata} to {@code file}, atomically.
+     *
+     * @param file the file to replace or create
+     * @param tensors the tensors by name, on any device
+     * @param metadata the metadata strings
+     * @throws IOException when writing fails
+     */
     public static void save(Path file, Map<String, Tensor> tensors, Map<String, String> metadata) throws IOException {
         save(file, tensors, metadata, false);
     }
@@ -21,6 +29,13 @@ public final class TensorIo {
     /**
      * Writes {@code tensors}; with {@code requireFinite}, a tensor holding NaN or an infinity is refused with a
      * {@link Finite.NonFiniteException} before anything is written (checked on the host copy the writer needs anyway).
+     *
+     * @param file the file to replace or create
+     * @param tensors the tensors by name, on any device
+     * @param metadata the metadata strings
+     * @param requireFinite whether to refuse non-finite values
+     * @throws java.io.IOException when writing fails
+     * @throws fulgur.tensor.Finite.NonFiniteException when {@code requireFinite} and a value is not finite
      */
     public static void save(Path file, Map<String, Tensor> tensors, Map<String, String> metadata, boolean requireFinite) throws IOException {
         SafetensorsWriter w = new SafetensorsWriter();
@@ -44,7 +59,14 @@ public final class TensorIo {
         w.write(file);
     }
 
-    /** Loads every tensor into fresh CPU tensors of the current scope, with the file's metadata. */
+    /**
+     * Loads every tensor into fresh CPU tensors of the current scope, with the file's metadata.
+     *
+     * @param file the file
+     * @return the tensors and metadata
+     * @throws java.io.IOException when the file cannot be read or is malformed
+     * @throws IllegalArgumentException when a tensor has a dtype fulgur has no type for
+     */
     public static Loaded load(Path file) throws IOException {
         try (SafetensorsFile f = SafetensorsFile.open(file)) {
             Map<String, Tensor> out = new LinkedHashMap<>();
@@ -55,7 +77,14 @@ public final class TensorIo {
         }
     }
 
-    /** A copy of one entry as a tensor. */
+    /**
+     * A copy of one entry as a tensor.
+     *
+     * @param e the entry
+     * @param file its file, for errors
+     * @return a CPU tensor of the current scope
+     * @throws IllegalArgumentException when the dtype has no fulgur type or a dimension exceeds 2^31-1
+     */
     public static Tensor toTensor(SafetensorsEntry e, Path file) {
         DType dtype;
         try {
@@ -76,5 +105,11 @@ public final class TensorIo {
         return t;
     }
 
+    /**
+     * Tensors read from a file.
+     *
+     * @param tensors the tensors by name, in file order
+     * @param metadata the file's metadata strings
+     */
     public record Loaded(Map<String, Tensor> tensors, Map<String, String> metadata) {}
 }

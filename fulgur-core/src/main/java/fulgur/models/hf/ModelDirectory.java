@@ -19,7 +19,12 @@ public final class ModelDirectory {
 
     private ModelDirectory() {}
 
-    /** The directory that holds the tokenizer files of the model in {@code dir}, or null when it has none. */
+    /**
+     * The directory that holds the tokenizer files of the model in {@code dir}, or null when it has none.
+     *
+     * @param dir a model directory
+     * @return the tokenizer directory, or null
+     */
     public static Path tokenizerRoot(Path dir) {
         Path abs = dir.toAbsolutePath().normalize();
         Path[] candidates = {abs, abs.resolve("checkpoint"), abs.resolve("checkpoint.old"), abs.getParent()};
@@ -33,7 +38,13 @@ public final class ModelDirectory {
         return null;
     }
 
-    /** The model's tokenizer: its tokenizer files, or the byte-level tokenizer with an end-of-text token. */
+    /**
+     * The model's tokenizer: its tokenizer files, or the byte-level tokenizer with an end-of-text token.
+     *
+     * @param dir a model directory
+     * @return the tokenizer
+     * @throws java.io.IOException when the tokenizer files cannot be read
+     */
     public static Tokenizer tokenizer(Path dir) throws IOException {
         Path root = tokenizerRoot(dir);
         return root == null ? ByteTokenizer.withEndOfText() : Tokenizers.load(root);
@@ -42,6 +53,12 @@ public final class ModelDirectory {
     /**
      * The model's tokenizer, checked against the model's vocabulary of {@code modelVocab} ids: see
      * {@link #checkVocabulary}.
+     *
+     * @param dir a model directory
+     * @param modelVocab the model's vocabulary size
+     * @return the tokenizer
+     * @throws java.io.IOException when the tokenizer files cannot be read
+     * @throws IllegalArgumentException when the tokenizer does not fit the model
      */
     public static Tokenizer tokenizer(Path dir, int modelVocab) throws IOException {
         Tokenizer tok = tokenizer(dir);
@@ -54,6 +71,11 @@ public final class ModelDirectory {
      * Refuses a tokenizer whose ids do not fit the model: more ids than the model's vocabulary, or, for the byte-level
      * tokenizer taken when a directory has no tokenizer files, a model vocabulary far larger than bytes (a model trained
      * with another tokenizer whose files are missing). {@code which} says where the tokenizer came from.
+     *
+     * @param tok the tokenizer
+     * @param modelVocab the model's vocabulary size
+     * @param which where the tokenizer came from, for the error
+     * @throws IllegalArgumentException when the tokenizer does not fit the model
      */
     public static void checkVocabulary(Tokenizer tok, int modelVocab, String which) {
         if (tok.vocabSize() > modelVocab) {
@@ -66,7 +88,12 @@ public final class ModelDirectory {
         }
     }
 
-    /** A name for the model: the run's (or checkpoint's) directory name. */
+    /**
+     * A name for the model: the run's (or checkpoint's) directory name.
+     *
+     * @param dir a model, run or checkpoint directory
+     * @return the name
+     */
     public static String name(Path dir) {
         Path abs = dir.toAbsolutePath().normalize();
         Path name = abs.getFileName();

@@ -34,6 +34,7 @@ import java.util.Set;
  */
 public final class ReferenceCheckpoint {
 
+    /** The name of the model's configuration file. */
     public static final String CONFIG = "config.json";
 
     private ReferenceCheckpoint() {}
@@ -43,6 +44,11 @@ public final class ReferenceCheckpoint {
      * is a reference checkpoint, a fulgur checkpoint ({@code .../checkpoint}) or a training run's output directory
      * (its {@code checkpoint/} is used); tensors named as our modules name them load directly, others through the
      * architecture's {@link Architecture#fromReference}.
+     *
+     * @param dir a model, checkpoint or run directory
+     * @return the model, on the CPU
+     * @throws java.io.IOException when a file cannot be read
+     * @throws IllegalArgumentException when the directory holds no model, or its config or weights are bad
      */
     public static LanguageModel load(Path dir) throws IOException {
         dir = modelDirectory(dir);
@@ -71,6 +77,10 @@ public final class ReferenceCheckpoint {
     /**
      * The directory {@link #load} reads the model from: {@code dir} itself, or for a training run's output directory
      * its checkpoint ({@code checkpoint/}, or {@code checkpoint.old} left by an interrupted save).
+     *
+     * @param dir a model or run directory
+     * @return the directory holding config.json
+     * @throws IllegalArgumentException when {@code dir} is not a directory
      */
     public static Path modelDirectory(Path dir) {
         if (!Files.isDirectory(dir)) {
@@ -86,6 +96,13 @@ public final class ReferenceCheckpoint {
     /**
      * Loads {@code dir}'s safetensors (single or sharded) into {@code model}, strictly. Int8 weights with their scales
      * ({@link Int8Weights}) turn their linear layers into int8 ones, which keep them int8 in memory.
+     *
+     * @param dir the directory of the safetensors
+     * @param arch the model's architecture
+     * @param configJson the model's config.json text
+     * @param model the model to load into
+     * @throws java.io.IOException when a file cannot be read
+     * @throws IllegalArgumentException when the files are malformed or the tensors do not fit the model
      */
     public static void loadWeights(Path dir, Architecture arch, String configJson, LanguageModel model) throws IOException {
         try (Safetensors st = Safetensors.open(dir)) {
@@ -118,6 +135,13 @@ public final class ReferenceCheckpoint {
      * ({@link Architecture#referenceConfig}) and safetensors of {@code dtype} (null keeps each tensor's dtype),
      * sharded with an index when larger than {@code maxShardBytes}. {@code dir} must be absent, empty, or a model
      * directory fulgur wrote; see {@link #save(LanguageModel, Path, DType, long, boolean)}.
+     *
+     * @param model the model
+     * @param dir the directory to write
+     * @param dtype the dtype of floating tensors, or null to keep each one's
+     * @param maxShardBytes the largest shard in bytes
+     * @throws java.io.IOException when writing fails
+     * @throws IllegalArgumentException when {@code dir} holds files fulgur did not write
      */
     public static void save(LanguageModel model, Path dir, DType dtype, long maxShardBytes) throws IOException {
         save(model, dir, dtype, maxShardBytes, false);
@@ -127,6 +151,14 @@ public final class ReferenceCheckpoint {
      * {@link #save(LanguageModel, Path, DType, long)}, with {@code overwrite} also into a directory fulgur did not
      * write, whose model files are replaced and other files kept ({@link ModelDirectoryWriter}). Files are written to a fresh
      * sibling directory first, so a failure leaves {@code dir} as it was; nothing but model files is ever deleted.
+     *
+     * @param model the model
+     * @param dir the directory to write
+     * @param dtype the dtype of floating tensors, or null to keep each one's
+     * @param maxShardBytes the largest shard in bytes
+     * @param overwrite whether to replace the model files of a directory fulgur did not write
+     * @throws java.io.IOException when writing fails
+     * @throws IllegalArgumentException when {@code dir} holds files fulgur did not write and {@code overwrite} is off
      */
     public static void save(LanguageModel model, Path dir, DType dtype, long maxShardBytes, boolean overwrite) throws IOException {
         save(model, dir, dtype, maxShardBytes, overwrite, List.of());
@@ -135,6 +167,15 @@ public final class ReferenceCheckpoint {
     /**
      * The same, with {@code tokenizerFiles} ({@link TokenizerFiles}) written beside the weights in the same step, so the
      * directory is a self-contained model.
+     *
+     * @param model the model
+     * @param dir the directory to write
+     * @param dtype the dtype of floating tensors, or null to keep each one's
+     * @param maxShardBytes the largest shard in bytes
+     * @param overwrite whether to replace the model files of a directory fulgur did not write
+     * @param tokenizerFiles tokenizer files to copy beside the weights
+     * @throws java.io.IOException when reading or writing fails
+     * @throws IllegalArgumentException when {@code dir} holds files fulgur did not write and {@code overwrite} is off
      */
     public static void save(LanguageModel model, Path dir, DType dtype, long maxShardBytes, boolean overwrite, List<Path> tokenizerFiles)
             throws IOException {
@@ -178,7 +219,13 @@ public final class ReferenceCheckpoint {
         return new SafetensorsEntry(name, c.dtype().safetensorsName(), shape, seg);
     }
 
-    /** transformers' name of a checkpoint dtype, as config.json's {@code torch_dtype} holds it. */
+    /**
+     * transformers' name of a checkpoint dtype, as config.json's {@code torch_dtype} holds it.
+     *
+     * @param dtype a floating dtype
+     * @return e.g. {@code "bfloat16"}
+     * @throws IllegalArgumentException for an integer dtype
+     */
     public static String torchDtype(DType dtype) {
         return switch (dtype) {
             case F32 -> "float32";
@@ -189,7 +236,13 @@ public final class ReferenceCheckpoint {
         };
     }
 
-    /** Whether a tensor takes the dtype a save asks for: floating ones do, except the scales of int8 weights (f32). */
+    /**
+     * Whether a tensor takes the dtype a save asks for: floating ones do, except the scales of int8 weights (f32).
+     *
+     * @param name the tensor's name
+     * @param t the tensor
+     * @return true when the save's dtype applies to it
+     */
     public static boolean keepsDtypeChoice(String name, Tensor t) {
         return t.dtype().isFloating() && !name.endsWith(Int8Weights.SCALE_SUFFIX);
     }

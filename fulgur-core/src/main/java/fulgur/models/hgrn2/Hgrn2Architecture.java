@@ -7,6 +7,9 @@ import java.util.List;
 /** HGRN2 in fla's layout (fla-hub checkpoints; our parameter names are theirs). */
 public final class Hgrn2Architecture implements Architecture {
 
+    /** The service instance that {@link fulgur.models.Architectures} loads. */
+    public Hgrn2Architecture() {}
+
     @Override
     public String name() {
         return "hgrn2";

@@ -16,6 +16,34 @@ import java.util.List;
  * <p>{@code attn_scale} is ours (fla has no such field and ignores it): the factor on q·S. Absent, it is fla's
  * 1/√expand_ratio — fla's {@code chunk_gla} applies that default scale — so fla-hub checkpoints reproduce; the
  * official HGRN2 kernels (Doraemonzzz/hgru2-pytorch) use no scale, i.e. {@code "attn_scale": 1.0}.
+ *
+ * @param modelType {@code model_type}, "hgrn2"
+ * @param vocabSize {@code vocab_size}: token ids
+ * @param hiddenSize {@code hidden_size}: the model width
+ * @param layers {@code num_hidden_layers}
+ * @param attnMode {@code attn_mode}: fla's kernel choice ("chunk"); read and written, not used
+ * @param numHeads {@code num_heads}: set to hidden_size / expand_ratio when expand_ratio is given
+ * @param expandRatio {@code expand_ratio}: the key and value dim per head (default 128)
+ * @param useShortConv {@code use_short_conv}: must be false
+ * @param convSize {@code conv_size}: the short convolution's width (unused)
+ * @param useLowerBound {@code use_lower_bound}: the learned layer-wise lower bound of the forget gate (default true)
+ * @param hiddenRatio {@code hidden_ratio}: the MLP width ratio when intermediate_size is absent (default 4)
+ * @param intermediateSize {@code intermediate_size}: the MLP width, or null for the hidden_ratio rule
+ * @param hiddenAct {@code hidden_act}: "swish" (or "silu")
+ * @param maxPositionEmbeddings {@code max_position_embeddings}: carried for the reference (HGRN2 has no positions)
+ * @param elementwiseAffine {@code elementwise_affine}: whether the norms have gains
+ * @param normEps {@code norm_eps}: the RMS norms' ε (default 1e-6)
+ * @param attn {@code attn}: fla's hybrid attention layers; must be absent
+ * @param useCache {@code use_cache}: carried for the reference
+ * @param padTokenId {@code pad_token_id}, or null
+ * @param bosTokenId {@code bos_token_id}, or null
+ * @param eosTokenId {@code eos_token_id}, or null
+ * @param tieWordEmbeddings {@code tie_word_embeddings} (default false)
+ * @param initializerRange {@code initializer_range}: the std of the initial weights (default 0.02)
+ * @param fuseNorm {@code fuse_norm}: fla's kernel choice, carried
+ * @param fuseSwiglu {@code fuse_swiglu}: fla's kernel choice, carried
+ * @param fuseCrossEntropy {@code fuse_cross_entropy}: fla's kernel choice, carried
+ * @param attnScale {@code attn_scale}: the factor on q·S, or null for 1/√expand_ratio
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
 @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -80,40 +108,71 @@ public record Hgrn2Config(
         fuseCrossEntropy = fuseCrossEntropy == null ? true : fuseCrossEntropy;
     }
 
-    /** A small model: heads = width / expand ratio; GLU width 8/3·width rounded to 8; the fla q scale. */
+    /**
+     * A small model: heads = width / expand ratio; GLU width 8/3·width rounded to 8; the fla q scale.
+     *
+     * @param vocab the vocabulary size
+     * @param dim the width
+     * @param layers the number of layers
+     * @param heads the number of heads, dividing {@code dim}
+     * @return the config
+     */
     public static Hgrn2Config small(int vocab, int dim, int layers, int heads) {
         int mlp = Math.max(8, (int) Math.round(dim * 8 / 3.0 / 8) * 8);
         return new Hgrn2Config("hgrn2", vocab, dim, layers, null, null, dim / heads, null, null, null, null, mlp, null, null, null, null,
                 null, null, null, null, null, null, null, null, null, null, null);
     }
 
-    /** The same config with an explicit q scale (1.0 = the official HGRN2 kernels). */
+    /**
+     * The same config with an explicit q scale (1.0 = the official HGRN2 kernels).
+     *
+     * @param scale the factor on q·S, or null for the default
+     * @return the new config
+     */
     public Hgrn2Config withAttnScale(Double scale) {
         return new Hgrn2Config(modelType, vocabSize, hiddenSize, layers, attnMode, numHeads, expandRatio, useShortConv, convSize, useLowerBound,
                 hiddenRatio, intermediateSize, hiddenAct, maxPositionEmbeddings, elementwiseAffine, normEps, attn, useCache, padTokenId, bosTokenId,
                 eosTokenId, tieWordEmbeddings, initializerRange, fuseNorm, fuseSwiglu, fuseCrossEntropy, scale);
     }
 
-    /** The same config with the output projection tied to the token embedding, or not. */
+    /**
+     * The same config with the output projection tied to the token embedding, or not.
+     *
+     * @param tied whether to tie
+     * @return the new config
+     */
     public Hgrn2Config withTiedEmbeddings(boolean tied) {
         return new Hgrn2Config(modelType, vocabSize, hiddenSize, layers, attnMode, numHeads, expandRatio, useShortConv, convSize, useLowerBound,
                 hiddenRatio, intermediateSize, hiddenAct, maxPositionEmbeddings, elementwiseAffine, normEps, attn, useCache, padTokenId, bosTokenId,
                 eosTokenId, tied, initializerRange, fuseNorm, fuseSwiglu, fuseCrossEntropy, attnScale);
     }
 
-    /** The same config with the learned lower bound of the forget gate on or off. */
+    /**
+     * The same config with the learned lower bound of the forget gate on or off.
+     *
+     * @param on whether the lower bound is learned
+     * @return the new config
+     */
     public Hgrn2Config withLowerBound(boolean on) {
         return new Hgrn2Config(modelType, vocabSize, hiddenSize, layers, attnMode, numHeads, expandRatio, useShortConv, convSize, on,
                 hiddenRatio, intermediateSize, hiddenAct, maxPositionEmbeddings, elementwiseAffine, normEps, attn, useCache, padTokenId, bosTokenId,
                 eosTokenId, tieWordEmbeddings, initializerRange, fuseNorm, fuseSwiglu, fuseCrossEntropy, attnScale);
     }
 
-    /** Heads as fla's layer computes them: hidden_size / expand_ratio. */
+    /**
+     * Heads as fla's layer computes them: hidden_size / expand_ratio.
+     *
+     * @return the heads
+     */
     public int heads() {
         return hiddenSize / expandRatio;
     }
 
-    /** The MLP width: intermediate_size, or fla's GatedMLP rule (2/3·ratio·hidden rounded up to 256). */
+    /**
+     * The MLP width: intermediate_size, or fla's GatedMLP rule (2/3·ratio·hidden rounded up to 256).
+     *
+     * @return the width
+     */
     public int mlpSize() {
         if (intermediateSize != null) {
             return intermediateSize;
@@ -122,12 +181,21 @@ public record Hgrn2Config(
         return 256 * ((s + 255) / 256);
     }
 
-    /** The factor on q·S: attn_scale, else fla's default 1/√expand_ratio. */
+    /**
+     * The factor on q·S: attn_scale, else fla's default 1/√expand_ratio.
+     *
+     * @return the scale
+     */
     public double scale() {
         return attnScale != null ? attnScale : 1 / Math.sqrt(expandRatio);
     }
 
-    /** Checks the configuration and lists every problem at once. */
+    /**
+     * Checks the configuration and lists every problem at once.
+     *
+     * @return this config
+     * @throws IllegalArgumentException listing every problem
+     */
     public Hgrn2Config validate() {
         List<String> p = new ArrayList<>();
         if (!"hgrn2".equals(modelType)) {
@@ -165,12 +233,22 @@ public record Hgrn2Config(
         return this;
     }
 
-    /** Parses config.json text and {@link #validate() validates} it; the error names every problem at once. */
+    /**
+     * Parses config.json text and {@link #validate() validates} it; the error names every problem at once.
+     *
+     * @param json the config.json text
+     * @return the config
+     * @throws IllegalArgumentException for malformed JSON or an invalid config
+     */
     public static Hgrn2Config parse(String json) {
         return ConfigJson.parse(json, Hgrn2Config.class, "HGRN2", REFERENCE_DEFAULTS).validate();
     }
 
-    /** This config as config.json text, in the reference implementation's field names. */
+    /**
+     * This config as config.json text, in the reference implementation's field names.
+     *
+     * @return the JSON text
+     */
     public String toJson() {
         return ConfigJson.write(this);
     }

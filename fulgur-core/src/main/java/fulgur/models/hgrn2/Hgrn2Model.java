@@ -44,6 +44,13 @@ public final class Hgrn2Model extends fulgur.models.DecoderLm {
         }
     }
 
+    /**
+     * A freshly initialised model (fla's init: N(0, initializer_range²)).
+     *
+     * @param config the configuration, validated here
+     * @param seed the seed of the initial weights
+     * @throws IllegalArgumentException when the config is invalid
+     */
     public Hgrn2Model(Hgrn2Config config, long seed) {
         this.config = config.validate();
         Rng rng = new Rng(seed);
@@ -56,6 +63,7 @@ public final class Hgrn2Model extends fulgur.models.DecoderLm {
         return new Linear(rng.normal(0, std, out, in), null);
     }
 
+    /** {@return the configuration} */
     public Hgrn2Config config() {
         return config;
     }
@@ -63,6 +71,8 @@ public final class Hgrn2Model extends fulgur.models.DecoderLm {
     /**
      * The layer-wise lower bounds β [L, D]: cumulative softmax of Γ over layers minus its first row, so β_0 = 0
      * and β rises with depth below 1. Null without lower bounds.
+     *
+     * @return β [L, D], or null
      */
     public Tensor lowerBounds() {
         if (core.lowerBounds == null) {

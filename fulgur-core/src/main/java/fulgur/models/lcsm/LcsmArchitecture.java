@@ -11,6 +11,9 @@ import java.util.List;
  */
 public final class LcsmArchitecture implements Architecture {
 
+    /** The service instance that {@link fulgur.models.Architectures} loads. */
+    public LcsmArchitecture() {}
+
     @Override
     public String name() {
         return "lcsm";

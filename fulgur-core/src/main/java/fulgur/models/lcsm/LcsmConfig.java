@@ -25,6 +25,26 @@ import java.util.Set;
  *       11 (complex rotation) and 12 (cumulative softmax) are not supported.</li>
  *   <li>t_type: activation on e and s: 0 none, 1 ReLU, 2 sigmoid, 3 1+ELU, 4 SiLU, 5 ELU, 6 ReLU², 7 x².</li>
  * </ul>
+ *
+ * @param modelType {@code model_type}, "lcsm"
+ * @param vocabSize {@code vocab_size}: token ids
+ * @param embedDim {@code embed_dim}: the model width d
+ * @param numLayers {@code num_layers}
+ * @param midDim {@code mid_dim}: the GLU width (default 8/3·d rounded to 8)
+ * @param expandDim {@code expand_dim}: the state's expand dim k (default 8)
+ * @param bias {@code bias}: whether the token mixer's projections have biases (default false)
+ * @param cType {@code c_type}: 0 SSM parameterisation, 1 the e/o/s types (default 0)
+ * @param eType {@code e_type}: how e (the expand) is made (default 0)
+ * @param oType {@code o_type}: how o (the oscillation, the decay) is made, 0–10 (default 0)
+ * @param oLearned {@code o_learned}: whether a data-independent o is learned rather than fixed (default true)
+ * @param sType {@code s_type}: how s (the shrink) is made (default 0)
+ * @param tType {@code t_type}: the activation on e and s, 0–7 (default 0)
+ * @param ssmDim {@code ssm_dim}: the rank of the SSM's Δ projection (default 16)
+ * @param tau {@code tau}: τ of σ(·)^{1/τ} (default 16)
+ * @param useTau {@code use_tau}: whether o is raised to 1/τ (default true)
+ * @param normEps {@code norm_eps}: the norms' ε (default 1e-6)
+ * @param initStd {@code init_std}: the std of the initial weights (default 0.02)
+ * @param tieWordEmbeddings {@code tie_word_embeddings} (default true)
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
 @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -99,19 +119,38 @@ public record LcsmConfig(
         }
     }
 
-    /** A small model of one preset: vocabulary, width, layers, expand dim. */
+    /**
+     * A small model of one preset: vocabulary, width, layers, expand dim.
+     *
+     * @param vocab the vocabulary size
+     * @param dim the width
+     * @param layers the number of layers
+     * @param expand the expand dim k
+     * @param p the preset
+     * @return the config
+     */
     public static LcsmConfig small(int vocab, int dim, int layers, int expand, Preset p) {
         return new LcsmConfig("lcsm", vocab, dim, layers, null, expand, false, p.cType, p.eType, p.oType, p.oLearned, p.sType, p.tType,
                 16, 16.0, true, null, null, null);
     }
 
-    /** The same config with the output projection tied to the token embedding, or not. */
+    /**
+     * The same config with the output projection tied to the token embedding, or not.
+     *
+     * @param tied whether to tie
+     * @return the new config
+     */
     public LcsmConfig withTiedEmbeddings(boolean tied) {
         return new LcsmConfig(modelType, vocabSize, embedDim, numLayers, midDim, expandDim, bias, cType, eType, oType, oLearned, sType, tType, ssmDim,
                 tau, useTau, normEps, initStd, tied);
     }
 
-    /** Checks the configuration and lists every problem at once. */
+    /**
+     * Checks the configuration and lists every problem at once.
+     *
+     * @return this config
+     * @throws IllegalArgumentException listing every problem
+     */
     public LcsmConfig validate() {
         List<String> p = new ArrayList<>();
         if (!"lcsm".equals(modelType)) {
@@ -154,12 +193,22 @@ public record LcsmConfig(
         return this;
     }
 
-    /** Parses config.json text and {@link #validate() validates} it; the error names every problem at once. */
+    /**
+     * Parses config.json text and {@link #validate() validates} it; the error names every problem at once.
+     *
+     * @param json the config.json text
+     * @return the config
+     * @throws IllegalArgumentException for malformed JSON or an invalid config
+     */
     public static LcsmConfig parse(String json) {
         return ConfigJson.parse(json, LcsmConfig.class, "LCSM").validate();
     }
 
-    /** This config as config.json text, in the reference implementation's field names. */
+    /**
+     * This config as config.json text, in the reference implementation's field names.
+     *
+     * @return the JSON text
+     */
     public String toJson() {
         return ConfigJson.write(this);
     }

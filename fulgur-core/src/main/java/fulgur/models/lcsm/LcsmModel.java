@@ -36,6 +36,13 @@ public final class LcsmModel extends fulgur.models.DecoderLm {
         }
     }
 
+    /**
+     * A freshly initialised model.
+     *
+     * @param config the configuration, validated here
+     * @param seed the seed of the initial weights
+     * @throws IllegalArgumentException when the config is invalid
+     */
     public LcsmModel(LcsmConfig config, long seed) {
         this.config = config.validate();
         Rng rng = new Rng(seed);
@@ -43,7 +50,12 @@ public final class LcsmModel extends fulgur.models.DecoderLm {
         this.lmHead = config.tieWordEmbeddings() ? null : child("lm_head", new Linear(config.embedDim(), config.vocabSize(), false, rng));
     }
 
-    /** Parameters of a config (the formula the tests check against the built model). */
+    /**
+     * Parameters of a config (the formula the tests check against the built model).
+     *
+     * @param c the configuration
+     * @return the number of parameter elements
+     */
     public static long parameterCount(LcsmConfig c) {
         long d = c.embedDim();
         long k = c.expandDim();
@@ -74,6 +86,7 @@ public final class LcsmModel extends fulgur.models.DecoderLm {
         return c.vocabSize() * d + c.numLayers() * block + d + (c.tieWordEmbeddings() ? 0 : d * c.vocabSize());
     }
 
+    /** {@return the configuration} */
     public LcsmConfig config() {
         return config;
     }

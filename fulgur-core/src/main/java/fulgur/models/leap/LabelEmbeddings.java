@@ -16,15 +16,33 @@ import java.util.Map;
  * One embedding vector per class (GloVe-300d of the class names in the paper), read from a {@code .npy} array
  * [C, D] in class order, or from a text file of lines {@code label v1 v2 ... vD} (GloVe's format; lines of other
  * labels are skipped, a class matches its line exactly or else ignoring case).
+ *
+ * @param classes the number of classes C
+ * @param dim the values per class D
+ * @param values the vectors, row-major [C, D]
  */
 public record LabelEmbeddings(int classes, int dim, float[] values) {
 
+    /**
+     * Checks the sizes.
+     *
+     * @throws IllegalArgumentException when a size is not positive or {@code values} does not hold C·D values
+     */
     public LabelEmbeddings {
         if (classes <= 0 || dim <= 0 || values.length != classes * dim) {
             throw new IllegalArgumentException("label embeddings: " + values.length + " values for " + classes + " classes of " + dim);
         }
     }
 
+    /**
+     * Reads the vectors of {@code classes}: a {@code .npy} array [C, D] in class order, or GloVe's text format.
+     *
+     * @param file the {@code .npy} or text file
+     * @param classes the classes, whose names select the text file's lines
+     * @return the embeddings
+     * @throws IOException when the file cannot be read
+     * @throws fulgur.io.MalformedFileException when it is malformed, lacks a class or holds a non-finite value
+     */
     public static LabelEmbeddings load(Path file, AvvpClasses classes) throws IOException {
         LabelEmbeddings e = file.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".npy") ? npy(file, classes) : text(file, classes);
         for (int i = 0; i < e.values.length; i++) {

@@ -18,6 +18,34 @@ import java.util.List;
  * max-count normaliser ("max_count"), {@code avss_squash} the code's r/(1+r)+ε squashing of the target.
  * {@code segment_scores} picks where the segment-level scores come from: the last layer's attention ("attention")
  * or, as the released code does, a second projection of the residual-updated label queries ("updated_queries").
+ *
+ * @param modelType {@code model_type}, "leap"
+ * @param classNames {@code class_names}: the event classes (default LLP's 25)
+ * @param audioDim {@code audio_dim}: the audio feature size
+ * @param visualDim {@code visual_dim}: the visual (frame) feature size
+ * @param motionDim {@code motion_dim}: the motion (3D CNN) feature size
+ * @param hiddenSize {@code hidden_size}: the model width (default 512)
+ * @param encoderType {@code encoder_type}: "han"
+ * @param encoderLayers {@code encoder_layers} (default 1)
+ * @param encoderHeads {@code encoder_heads} (default 1)
+ * @param encoderFfnDim {@code encoder_ffn_dim} (default hidden_size)
+ * @param encoderDropout {@code encoder_dropout} (default 0.1)
+ * @param decoderLayers {@code decoder_layers}: LEAP layers (default 2)
+ * @param decoderHeads {@code decoder_heads} (default 8)
+ * @param decoderFfnDim {@code decoder_ffn_dim} (default hidden_size)
+ * @param decoderDropout {@code decoder_dropout} (default 0.2)
+ * @param attentionDropout {@code attention_dropout}: on attention probabilities (default 0.1)
+ * @param labelDim {@code label_dim}: the label embeddings' size (default 300)
+ * @param labelEmbeddings {@code label_embeddings}: {@link #LEARNED} or {@link #FIXED}
+ * @param segmentScores {@code segment_scores}: {@link #ATTENTION} or {@link #UPDATED_QUERIES}
+ * @param layerNormEps {@code layer_norm_eps} (default 1e-5)
+ * @param videoLossWeight {@code video_loss_weight}: w_video (default 1)
+ * @param globalLossWeight {@code global_loss_weight}: w_global (default 1)
+ * @param segmentLossWeight {@code segment_loss_weight}: w_segment (default 1)
+ * @param avssLossWeight {@code avss_loss_weight}: w_avss, 0 to drop the term (default 1)
+ * @param avssTarget {@code avss_target}: {@link #EIOU} or {@link #MAX_COUNT}
+ * @param avssSquash {@code avss_squash}: whether the target is squashed as r/(1+r)+ε (default false)
+ * @param avssEps {@code avss_eps}: that ε (default 0.01)
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
 @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -50,14 +78,19 @@ public record LeapConfig(
         @JsonProperty("avss_squash") Boolean avssSquash,
         @JsonProperty("avss_eps") Double avssEps) {
 
+    /** The {@code model_type} of a LEAP config.json. */
     public static final String MODEL_TYPE = "leap";
     /** Label embeddings trained with the model. */
     public static final String LEARNED = "learned";
     /** Label embeddings given (e.g. GloVe) and kept fixed; only their projection trains. */
     public static final String FIXED = "fixed";
+    /** The AVSS target of the paper: |E^a_i ∩ E^v_j| / |E^a_i ∪ E^v_j| of two segments' event sets. */
     public static final String EIOU = "eiou";
+    /** The AVSS target of the released code: |E^a_i ∩ E^v_j| over the video's largest event count of a segment. */
     public static final String MAX_COUNT = "max_count";
+    /** Segment scores from the last LEAP layer's attention, averaged over heads. */
     public static final String ATTENTION = "attention";
+    /** Segment scores from a second projection of the residual-updated label queries (the released code). */
     public static final String UPDATED_QUERIES = "updated_queries";
 
     /** Gives absent fields the reference implementation's defaults. */
@@ -91,13 +124,25 @@ public record LeapConfig(
         avssEps = avssEps == null ? 0.01 : avssEps;
     }
 
-    /** The defaults (the released code's sizes, LLP's classes and features). */
+    /**
+     * The defaults (the released code's sizes, LLP's classes and features).
+     *
+     * @return the config
+     */
     public static LeapConfig defaults() {
         return new LeapConfig(null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
                 null, null, null, null, null, null);
     }
 
-    /** A model of {@code hidden} width with {@code decoderLayers} LEAP layers of {@code heads} heads (feed-forwards as wide as the model). */
+    /**
+     * A model of {@code hidden} width with {@code decoderLayers} LEAP layers of {@code heads} heads (feed-forwards as
+     * wide as the model).
+     *
+     * @param hidden the width
+     * @param decoderLayers the number of LEAP layers
+     * @param heads the heads of each
+     * @return the config
+     */
     public static LeapConfig small(int hidden, int decoderLayers, int heads) {
         return defaults().with(hidden, decoderLayers, heads);
     }
@@ -108,31 +153,56 @@ public record LeapConfig(
                 segmentLossWeight, avssLossWeight, avssTarget, avssSquash, avssEps);
     }
 
-    /** This config for another class list and feature sizes (e.g. a dataset's). */
+    /**
+     * This config for another class list and feature sizes (e.g. a dataset's).
+     *
+     * @param classes the class names
+     * @param dims the feature sizes
+     * @return the new config
+     */
     public LeapConfig withTask(List<String> classes, AvvpDataset.Dims dims) {
         return new LeapConfig(modelType, classes, dims.audio(), dims.visual(), dims.motion(), hiddenSize, encoderType, encoderLayers, encoderHeads, encoderFfnDim,
                 encoderDropout, decoderLayers, decoderHeads, decoderFfnDim, decoderDropout, attentionDropout, labelDim, labelEmbeddings, segmentScores, layerNormEps,
                 videoLossWeight, globalLossWeight, segmentLossWeight, avssLossWeight, avssTarget, avssSquash, avssEps);
     }
 
-    /** This config with label embeddings of {@code dim} values given from a file ({@link #FIXED}) or learned. */
+    /**
+     * This config with label embeddings of {@code dim} values given from a file ({@link #FIXED}) or learned.
+     *
+     * @param kind {@link #LEARNED} or {@link #FIXED}
+     * @param dim the values per class
+     * @return the new config
+     */
     public LeapConfig withLabelEmbeddings(String kind, int dim) {
         return new LeapConfig(modelType, classNames, audioDim, visualDim, motionDim, hiddenSize, encoderType, encoderLayers, encoderHeads, encoderFfnDim,
                 encoderDropout, decoderLayers, decoderHeads, decoderFfnDim, decoderDropout, attentionDropout, dim, kind, segmentScores, layerNormEps,
                 videoLossWeight, globalLossWeight, segmentLossWeight, avssLossWeight, avssTarget, avssSquash, avssEps);
     }
 
-    /** The event classes, in {@code class_names} order. */
+    /**
+     * The event classes, in {@code class_names} order.
+     *
+     * @return the classes
+     */
     public AvvpClasses classes() {
         return new AvvpClasses(classNames);
     }
 
-    /** The feature sizes of the audio, visual and motion inputs. */
+    /**
+     * The feature sizes of the audio, visual and motion inputs.
+     *
+     * @return the sizes
+     */
     public AvvpDataset.Dims dims() {
         return new AvvpDataset.Dims(audioDim, visualDim, motionDim);
     }
 
-    /** Checks every field and lists all problems at once. */
+    /**
+     * Checks every field and lists all problems at once.
+     *
+     * @return this config
+     * @throws IllegalArgumentException listing every problem
+     */
     public LeapConfig validate() {
         List<String> p = new ArrayList<>();
         if (!MODEL_TYPE.equals(modelType)) {
@@ -201,12 +271,22 @@ public record LeapConfig(
         }
     }
 
-    /** Parses config.json text and {@link #validate() validates} it; the error names every problem at once. */
+    /**
+     * Parses config.json text and {@link #validate() validates} it; the error names every problem at once.
+     *
+     * @param json the config.json text
+     * @return the config
+     * @throws IllegalArgumentException for malformed JSON or an invalid config
+     */
     public static LeapConfig parse(String json) {
         return ConfigJson.parse(json, LeapConfig.class, "LEAP").validate();
     }
 
-    /** This config as config.json text, in the reference implementation's field names. */
+    /**
+     * This config as config.json text, in the reference implementation's field names.
+     *
+     * @return the JSON text
+     */
     public String toJson() {
         return ConfigJson.write(this);
     }

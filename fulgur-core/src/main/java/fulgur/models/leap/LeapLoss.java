@@ -31,7 +31,14 @@ public final class LeapLoss {
 
     private LeapLoss() {}
 
-    /** The total ("loss") and each term of a batch. */
+    /**
+     * The total ("loss") and each term of a batch.
+     *
+     * @param o the model's output
+     * @param batch the batch, with its targets
+     * @param c the configuration (loss weights, AVSS target)
+     * @return the terms by name, the total under "loss"
+     */
     public static Map<String, Tensor> terms(LeapOutput o, AvvpBatch batch, LeapConfig c) {
         DType dt = o.audioVideoLogits().dtype();
         Device d = o.audioVideoLogits().device();
@@ -66,7 +73,13 @@ public final class LeapLoss {
         return device.kind() == Device.Kind.CPU ? r : r.to(device);
     }
 
-    /** mean(BCE(σ(x), y)) = mean(softplus(x) − y·x), stable for any logit. */
+    /**
+     * mean(BCE(σ(x), y)) = mean(softplus(x) − y·x), stable for any logit.
+     *
+     * @param logits x, any shape
+     * @param targets y in [0, 1], x's shape
+     * @return the mean loss, a scalar
+     */
     public static Tensor bceWithLogits(Tensor logits, Tensor targets) {
         return Activations.softplus(logits).sub(targets.mul(logits)).mean();
     }
@@ -74,6 +87,11 @@ public final class LeapLoss {
     /**
      * mean(BCE(p, y)) for p = 1 − (1 − σ(a))(1 − σ(b)): log(1 − p) = −softplus(a) − softplus(b) exactly, and
      * log p = log max(1 − exp(log(1 − p)), 1e-7).
+     *
+     * @param a the first logits, any shape
+     * @param b the second logits, a's shape
+     * @param targets y in [0, 1], a's shape
+     * @return the mean loss, a scalar
      */
     public static Tensor noisyOrBce(Tensor a, Tensor b, Tensor targets) {
         Tensor logNot = Activations.softplus(a).add(Activations.softplus(b)).neg();
@@ -82,7 +100,13 @@ public final class LeapLoss {
         return ll.mean().neg();
     }
 
-    /** Cosine similarities of every row of a [B, T, D] with every row of b [B, S, D]: [B, T, S]. */
+    /**
+     * Cosine similarities of every row of a [B, T, D] with every row of b [B, S, D]: [B, T, S].
+     *
+     * @param a [B, T, D]
+     * @param b [B, S, D]
+     * @return [B, T, S]
+     */
     public static Tensor cosine(Tensor a, Tensor b) {
         return LinearAlgebra.matmul(unit(a), unit(b), false, true);
     }
@@ -91,7 +115,14 @@ public final class LeapLoss {
         return x.mul(x.mul(x).sum(-1, true).add(NORM_EPS).rsqrt());
     }
 
-    /** L_avss: mean over [B, T, T] of (ReLU(cos(F^a_i, F^v_j)) − r_ij)². */
+    /**
+     * L_avss: mean over [B, T, T] of (ReLU(cos(F^a_i, F^v_j)) − r_ij)².
+     *
+     * @param audio F^a [B, T, D]
+     * @param visual F^v [B, T, D]
+     * @param target r [B, T, T]
+     * @return the loss, a scalar
+     */
     public static Tensor avss(Tensor audio, Tensor visual, Tensor target) {
         Tensor diff = cosine(audio, visual).relu().sub(target);
         return diff.mul(diff).mean();

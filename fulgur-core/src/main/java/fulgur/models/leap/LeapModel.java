@@ -52,6 +52,10 @@ public final class LeapModel extends Module implements AvvpModel {
     /**
      * A freshly initialised model (torch's default init; learned label embeddings from N(0, 1)). With
      * label_embeddings "fixed" the embeddings are zeros until {@link #setLabelEmbeddings} gives them.
+     *
+     * @param c the configuration, validated here
+     * @param seed the seed of the weights and dropout masks
+     * @throws IllegalArgumentException when the config is invalid
      */
     public LeapModel(LeapConfig c, long seed) {
         this.config = c.validate();
@@ -73,6 +77,7 @@ public final class LeapModel extends Module implements AvvpModel {
         fcLv = child("fc_lv", new Linear(d, 1, true, rng));
     }
 
+    /** {@return the configuration} */
     public LeapConfig config() {
         return config;
     }
@@ -81,7 +86,12 @@ public final class LeapModel extends Module implements AvvpModel {
         return LeapConfig.FIXED.equals(config.labelEmbeddings());
     }
 
-    /** Sets the label embeddings (e.g. GloVe vectors of the class names), one row per class. */
+    /**
+     * Sets the label embeddings (e.g. GloVe vectors of the class names), one row per class.
+     *
+     * @param e one vector of label_dim values per class
+     * @throws IllegalArgumentException when the sizes differ from the config's
+     */
     public void setLabelEmbeddings(LabelEmbeddings e) {
         if (e.classes() != config.classNames().size() || e.dim() != config.labelDim()) {
             throw new IllegalArgumentException("label embeddings of " + e.classes() + " × " + e.dim() + " for a model of " + config.classNames().size()
@@ -95,6 +105,12 @@ public final class LeapModel extends Module implements AvvpModel {
     /**
      * audio [B, T, audio_dim], visual [B, T, visual_dim] (frame features averaged over each segment: the projection
      * is affine, so this equals averaging after fc_v as the released code does), motion [B, T, motion_dim].
+     *
+     * @param audio [B, T, audio_dim]
+     * @param visual [B, T, visual_dim]
+     * @param motion [B, T, motion_dim]
+     * @return the features and logits
+     * @throws IllegalArgumentException when the shapes disagree with each other or the config
      */
     public LeapOutput forward(Tensor audio, Tensor visual, Tensor motion) {
         checkInput("audio", audio, config.audioDim());
@@ -166,6 +182,13 @@ public final class LeapModel extends Module implements AvvpModel {
         return config.dims();
     }
 
+    /**
+     * The forward of a batch's features, moved to the model's device and dtype.
+     *
+     * @param batch the batch
+     * @return the features and logits
+     * @throws IllegalArgumentException when the batch's classes or feature sizes differ from the model's
+     */
     public LeapOutput forward(AvvpBatch batch) {
         checkBatch(batch);
         Device d = device();
@@ -228,6 +251,11 @@ public final class LeapModel extends Module implements AvvpModel {
     /**
      * Loads a trained model: {@code dir} holds {@code config.json} and {@code model.safetensors}, directly or under
      * {@code checkpoint/} (a training run's output directory).
+     *
+     * @param dir the model or run directory
+     * @return the model, on the CPU
+     * @throws java.io.IOException when a file cannot be read
+     * @throws IllegalArgumentException when the directory holds no model or its files are bad
      */
     public static LeapModel load(Path dir) throws IOException {
         Path d = Files.isRegularFile(dir.resolve("model.safetensors")) ? dir : dir.resolve("checkpoint");

@@ -7,6 +7,9 @@ import java.util.List;
 /** LightNet (fla's layout and config.json; our parameter names are fla-hub's). */
 public final class LightNetArchitecture implements Architecture {
 
+    /** The service instance that {@link fulgur.models.Architectures} loads. */
+    public LightNetArchitecture() {}
+
     @Override
     public String name() {
         return "lightnet";

@@ -21,6 +21,34 @@ import java.util.Map;
  * 1/√(key head dim), the default scale of the fla GLA kernels that fla's LightNet layer calls without one, so fla-hub
  * checkpoints give fla's logits; {@code 1.0} is the unscaled recurrence of the paper and xmixers. The output RMSNorm
  * that follows cancels the scale except through its epsilon.
+ *
+ * @param modelType {@code model_type}, "lightnet"
+ * @param vocabSize {@code vocab_size}: token ids
+ * @param hiddenSize {@code hidden_size}: the model width
+ * @param numHiddenLayers {@code num_hidden_layers}
+ * @param attnMode {@code attn_mode}: fla's kernel choice, carried
+ * @param numHeads {@code num_heads}, or null for hidden_size / expand_ratio
+ * @param expandRatio {@code expand_ratio}: the key head dim, or null for hidden_size / num_heads
+ * @param useShortConv {@code use_short_conv}: must be false
+ * @param convSize {@code conv_size}: the short convolution's width (unused)
+ * @param hiddenRatio {@code hidden_ratio}: the MLP width ratio when intermediate_size is absent
+ * @param intermediateSize {@code intermediate_size}: the MLP width, or null for the hidden_ratio rule
+ * @param hiddenAct {@code hidden_act}: "swish"
+ * @param maxPositionEmbeddings {@code max_position_embeddings}: carried for the reference (no position table)
+ * @param gateLowRankDim {@code gate_low_rank_dim}: the rank of the output gate's low-rank projection
+ * @param elementwiseAffine {@code elementwise_affine}: whether the norms have gains
+ * @param normEps {@code norm_eps}: the RMS norms' ε
+ * @param attn {@code attn}: fla's hybrid attention layers; must be absent
+ * @param useCache {@code use_cache}: carried for the reference
+ * @param padTokenId {@code pad_token_id}, or null
+ * @param bosTokenId {@code bos_token_id}, or null
+ * @param eosTokenId {@code eos_token_id}, or null
+ * @param tieWordEmbeddings {@code tie_word_embeddings}
+ * @param initializerRange {@code initializer_range}: the std of the initial weights
+ * @param fuseNorm {@code fuse_norm}: fla's kernel choice, carried
+ * @param fuseSwiglu {@code fuse_swiglu}: fla's kernel choice, carried
+ * @param fuseCrossEntropy {@code fuse_cross_entropy}: fla's kernel choice, carried
+ * @param attnScale {@code attn_scale}: the factor on q·S, or null for 1/√(key head dim)
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
 @JsonInclude(JsonInclude.Include.ALWAYS)
@@ -83,63 +111,108 @@ public record LightNetConfig(
         }
     }
 
-    /** A small model: num_heads = heads, key head dim = value head dim = dim / heads, gate rank dim / 2. */
+    /**
+     * A small model: num_heads = heads, key head dim = value head dim = dim / heads, gate rank dim / 2.
+     *
+     * @param vocab the vocabulary size
+     * @param dim the width
+     * @param layers the number of layers
+     * @param heads the number of heads, dividing {@code dim}
+     * @return the config
+     */
     public static LightNetConfig small(int vocab, int dim, int layers, int heads) {
         return new LightNetConfig("lightnet", vocab, dim, layers, "chunk", heads, null, false, 4, 4, null, "swish", 2048,
                 Math.max(1, dim / 2), true, 1e-6, null, true, null, 1, 2, false, 0.02, true, true, true, null);
     }
 
-    /** The same config with the output projection tied to the token embedding, or not. */
+    /**
+     * The same config with the output projection tied to the token embedding, or not.
+     *
+     * @param tied whether to tie
+     * @return the new config
+     */
     public LightNetConfig withTiedEmbeddings(boolean tied) {
         return new LightNetConfig(modelType, vocabSize, hiddenSize, numHiddenLayers, attnMode, numHeads, expandRatio, useShortConv, convSize, hiddenRatio,
                 intermediateSize, hiddenAct, maxPositionEmbeddings, gateLowRankDim, elementwiseAffine, normEps, attn, useCache, padTokenId, bosTokenId,
                 eosTokenId, tied, initializerRange, fuseNorm, fuseSwiglu, fuseCrossEntropy, attnScale);
     }
 
-    /** The same config with {@code num_heads} and {@code expand_ratio} (either may be null, as in fla's layer). */
+    /**
+     * The same config with {@code num_heads} and {@code expand_ratio} (either may be null, as in fla's layer).
+     *
+     * @param heads {@code num_heads}, or null
+     * @param expand {@code expand_ratio}, or null
+     * @return the new config
+     */
     public LightNetConfig withHeads(Integer heads, Integer expand) {
         return new LightNetConfig(modelType, vocabSize, hiddenSize, numHiddenLayers, attnMode, heads, expand, useShortConv, convSize, hiddenRatio,
                 intermediateSize, hiddenAct, maxPositionEmbeddings, gateLowRankDim, elementwiseAffine, normEps, attn, useCache, padTokenId, bosTokenId,
                 eosTokenId, tieWordEmbeddings, initializerRange, fuseNorm, fuseSwiglu, fuseCrossEntropy, attnScale);
     }
 
-    /** The same config with an explicit q scale (null: fla's 1/√(key head dim); 1.0: unscaled). */
+    /**
+     * The same config with an explicit q scale (null: fla's 1/√(key head dim); 1.0: unscaled).
+     *
+     * @param scale the factor on q·S, or null for the default
+     * @return the new config
+     */
     public LightNetConfig withAttnScale(Double scale) {
         return new LightNetConfig(modelType, vocabSize, hiddenSize, numHiddenLayers, attnMode, numHeads, expandRatio, useShortConv, convSize, hiddenRatio,
                 intermediateSize, hiddenAct, maxPositionEmbeddings, gateLowRankDim, elementwiseAffine, normEps, attn, useCache, padTokenId, bosTokenId,
                 eosTokenId, tieWordEmbeddings, initializerRange, fuseNorm, fuseSwiglu, fuseCrossEntropy, scale);
     }
 
-    /** The factor on q·S: attn_scale, else fla's default 1/√(key head dim). */
+    /**
+     * The factor on q·S: attn_scale, else fla's default 1/√(key head dim).
+     *
+     * @return the scale
+     */
     @JsonIgnore
     public double scale() {
         return attnScale != null ? attnScale : 1 / Math.sqrt(keyHeadDim());
     }
 
-    /** Heads of the token mixer (fla's LightNetAttention.num_heads). */
+    /**
+     * Heads of the token mixer (fla's LightNetAttention.num_heads).
+     *
+     * @return the heads
+     */
     @JsonIgnore
     public int heads() {
         return numHeads != null ? numHeads : hiddenSize / expandRatio;
     }
 
-    /** Key (feature) dim per head: fla's head_f_dim = expand_ratio. */
+    /**
+     * Key (feature) dim per head: fla's head_f_dim = expand_ratio.
+     *
+     * @return the key head dim
+     */
     @JsonIgnore
     public int keyHeadDim() {
         return expandRatio != null ? expandRatio : hiddenSize / numHeads;
     }
 
-    /** Value dim per head: fla's head_i_dim = hidden_size / num_heads. */
+    /**
+     * Value dim per head: fla's head_i_dim = hidden_size / num_heads.
+     *
+     * @return the value head dim
+     */
     @JsonIgnore
     public int valueHeadDim() {
         return hiddenSize / heads();
     }
 
+    /** {@return the total key width: heads × key head dim} */
     @JsonIgnore
     public int keyDim() {
         return heads() * keyHeadDim();
     }
 
-    /** fla's GatedMLP: 2/3 · hidden_ratio · hidden_size rounded up to a multiple of 256, unless given. */
+    /**
+     * fla's GatedMLP: 2/3 · hidden_ratio · hidden_size rounded up to a multiple of 256, unless given.
+     *
+     * @return the MLP width
+     */
     @JsonIgnore
     public int mlpDim() {
         if (intermediateSize != null) {
@@ -149,7 +222,12 @@ public record LightNetConfig(
         return 256 * ((i + 255) / 256);
     }
 
-    /** Checks the configuration and lists every problem at once. */
+    /**
+     * Checks the configuration and lists every problem at once.
+     *
+     * @return this config
+     * @throws IllegalArgumentException listing every problem
+     */
     public LightNetConfig validate() {
         List<String> p = new ArrayList<>();
         if (!"lightnet".equals(modelType)) {
@@ -207,12 +285,22 @@ public record LightNetConfig(
         return this;
     }
 
-    /** Parses config.json text and {@link #validate() validates} it; the error names every problem at once. */
+    /**
+     * Parses config.json text and {@link #validate() validates} it; the error names every problem at once.
+     *
+     * @param json the config.json text
+     * @return the config
+     * @throws IllegalArgumentException for malformed JSON or an invalid config
+     */
     public static LightNetConfig parse(String json) {
         return ConfigJson.parse(json, LightNetConfig.class, "LightNet").validate();
     }
 
-    /** This config as config.json text, in the reference implementation's field names. */
+    /**
+     * This config as config.json text, in the reference implementation's field names.
+     *
+     * @return the JSON text
+     */
     public String toJson() {
         return ConfigJson.write(this);
     }

@@ -18,8 +18,25 @@ import fulgur.tensor.Tensor;
  */
 public final class LightNetImageClassifier extends Module {
 
-    /** Sizes of the classifier. */
+    /**
+     * Sizes of the classifier.
+     *
+     * @param imageSize the side of the square images, in pixels
+     * @param channels the channels per pixel
+     * @param patch the side of a patch, dividing imageSize
+     * @param dim the model width
+     * @param layers the number of LightNet blocks
+     * @param heads the heads of the token mixer, dividing dim
+     * @param mlpDim the width of the blocks' MLP
+     * @param gateRank the rank of the output gate's projection
+     * @param classes the number of classes, ≥ 2
+     */
     public record Config(int imageSize, int channels, int patch, int dim, int layers, int heads, int mlpDim, int gateRank, int classes) {
+        /**
+         * Checks the sizes.
+         *
+         * @throws IllegalArgumentException listing every problem
+         */
         public Config {
             java.util.List<String> p = new java.util.ArrayList<>();
             if (imageSize <= 0 || channels <= 0 || patch <= 0 || dim <= 0 || layers <= 0 || heads <= 0 || mlpDim <= 0 || gateRank <= 0 || classes <= 1) {
@@ -36,6 +53,7 @@ public final class LightNetImageClassifier extends Module {
             }
         }
 
+        /** {@return the patches per side: imageSize / patch} */
         public int grid() {
             return imageSize / patch;
         }
@@ -50,6 +68,12 @@ public final class LightNetImageClassifier extends Module {
     private final RMSNorm norm;
     private final Linear head;
 
+    /**
+     * A freshly initialised classifier.
+     *
+     * @param c the sizes
+     * @param seed the seed of the initial weights
+     */
     public LightNetImageClassifier(Config c, long seed) {
         this.config = c;
         LightNetInit init = new LightNetInit(new Rng(seed), 0); // 1/√fan_in
@@ -63,11 +87,18 @@ public final class LightNetImageClassifier extends Module {
         head = child("head", init.linearWithBias(c.dim(), c.classes()));
     }
 
+    /** {@return the sizes} */
     public Config config() {
         return config;
     }
 
-    /** Images [B, C, H, W] → logits [B, classes]. */
+    /**
+     * Images [B, C, H, W] → logits [B, classes].
+     *
+     * @param images [B, channels, imageSize, imageSize]
+     * @return logits [B, classes]
+     * @throws IllegalArgumentException when the images do not have that shape
+     */
     public Tensor forward(Tensor images) {
         Config c = config;
         if (images.ndim() != 4 || images.size(1) != c.channels() || images.size(2) != c.imageSize() || images.size(3) != c.imageSize()) {
@@ -87,7 +118,13 @@ public final class LightNetImageClassifier extends Module {
         return head.forward(pooled);
     }
 
-    /** Mean cross-entropy of the labels [B] (i32). */
+    /**
+     * Mean cross-entropy of the labels [B] (i32).
+     *
+     * @param images [B, channels, imageSize, imageSize]
+     * @param labels class ids [B] (i32)
+     * @return the mean loss, a scalar
+     */
     public Tensor loss(Tensor images, Tensor labels) {
         return Losses.crossEntropy(forward(images), labels);
     }

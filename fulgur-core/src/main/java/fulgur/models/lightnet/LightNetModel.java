@@ -37,6 +37,13 @@ public final class LightNetModel extends fulgur.models.DecoderLm {
         }
     }
 
+    /**
+     * A freshly initialised model (fla's init: N(0, initializer_range²)).
+     *
+     * @param config the configuration, validated here
+     * @param seed the seed of the initial weights
+     * @throws IllegalArgumentException when the config is invalid
+     */
     public LightNetModel(LightNetConfig config, long seed) {
         this.config = config.validate();
         LightNetInit init = new LightNetInit(new Rng(seed), config.initializerRange());
@@ -44,6 +51,7 @@ public final class LightNetModel extends fulgur.models.DecoderLm {
         this.lmHead = config.tieWordEmbeddings() ? null : child("lm_head", init.linear(config.hiddenSize(), config.vocabSize()));
     }
 
+    /** {@return the configuration} */
     public LightNetConfig config() {
         return config;
     }

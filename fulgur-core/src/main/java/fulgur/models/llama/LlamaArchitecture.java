@@ -13,12 +13,18 @@ public class LlamaArchitecture implements Architecture {
         this(false);
     }
 
+    /**
+     * Llama, or Linear-Llama.
+     *
+     * @param linear whether the token mixers are linear attention
+     */
     public LlamaArchitecture(boolean linear) {
         this.linear = linear;
     }
 
     /** Linear-Llama (listed as its own architecture service). */
     public static final class Linear extends LlamaArchitecture {
+        /** The Linear-Llama service. */
         public Linear() {
             super(true);
         }

@@ -15,6 +15,31 @@ import java.util.Map;
  * schedule) or "basic" (no decay). Unknown fields are ignored; absent ones take transformers' defaults. Newer
  * transformers write the rotary settings as {@code rope_parameters} ({@code rope_theta}, {@code rope_type} and the
  * scaling fields); they are read into rope_theta and rope_scaling, which are what we write (transformers reads both).
+ *
+ * @param modelType {@code model_type}: "llama" or "linear_llama"
+ * @param vocabSize {@code vocab_size}: token ids
+ * @param hiddenSize {@code hidden_size}: the model width
+ * @param intermediateSize {@code intermediate_size}: the SwiGLU MLP width
+ * @param numHiddenLayers {@code num_hidden_layers}
+ * @param numAttentionHeads {@code num_attention_heads}: query heads
+ * @param numKeyValueHeads {@code num_key_value_heads}: key/value heads (GQA), dividing the query heads; null for as
+ *     many
+ * @param headDim {@code head_dim}, or null for hidden_size / num_attention_heads
+ * @param hiddenAct {@code hidden_act}: "silu"
+ * @param maxPositionEmbeddings {@code max_position_embeddings}: carried for the reference
+ * @param initializerRange {@code initializer_range}: the std of the initial weights
+ * @param rmsNormEps {@code rms_norm_eps}: the RMS norms' ε
+ * @param ropeTheta {@code rope_theta}: RoPE's base
+ * @param ropeScaling {@code rope_scaling}: null, or Llama 3.1's {@code rope_type} "llama3" with its factors
+ * @param attentionBias {@code attention_bias}: whether q, k, v and o projections have biases
+ * @param mlpBias {@code mlp_bias}: whether the MLP's projections have biases
+ * @param tieWordEmbeddings {@code tie_word_embeddings}
+ * @param padTokenId {@code pad_token_id}, or null
+ * @param bosTokenId {@code bos_token_id}, or null
+ * @param eosTokenId {@code eos_token_id}, or null
+ * @param linearAttentionType {@code linear_attention_type} (Linear-Llama): "lightning" or "basic"
+ * @param ropeParameters {@code rope_parameters}: newer transformers' rotary settings, read into rope_theta and
+ *     rope_scaling
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
 @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -42,7 +67,9 @@ public record LlamaConfig(
         @JsonProperty("linear_attention_type") String linearAttentionType,
         @JsonProperty("rope_parameters") Map<String, Object> ropeParameters) {
 
+    /** The {@code model_type} of Llama (softmax attention). */
     public static final String LLAMA = "llama";
+    /** The {@code model_type} of Linear-Llama (linear attention). */
     public static final String LINEAR_LLAMA = "linear_llama";
 
     /** transformers' LlamaConfig defaults for the sizes a config.json may omit. */
@@ -85,7 +112,17 @@ public record LlamaConfig(
         ropeTheta = ropeTheta == null ? 10000.0 : ropeTheta;
     }
 
-    /** A small model: width, layers, heads; GQA with half as many key/value heads when the heads are even; MLP ≈ 8/3·width. */
+    /**
+     * A small model: width, layers, heads; GQA with half as many key/value heads when the heads are even; MLP ≈
+     * 8/3·width.
+     *
+     * @param modelType "llama" or "linear_llama"
+     * @param vocab the vocabulary size
+     * @param dim the width
+     * @param layers the number of layers
+     * @param heads the number of query heads, dividing {@code dim}
+     * @return the config
+     */
     public static LlamaConfig small(String modelType, int vocab, int dim, int layers, int heads) {
         int ffn = Math.max(8, (int) Math.round(dim * 8 / 3.0 / 8) * 8);
         int kv = heads % 2 == 0 ? heads / 2 : heads;
@@ -93,21 +130,35 @@ public record LlamaConfig(
                 null, null, null, LINEAR_LLAMA.equals(modelType) ? "lightning" : null, null);
     }
 
-    /** The same config with {@code linear_attention_type} "lightning" (decay) or "basic" (none), for Linear-Llama. */
+    /**
+     * The same config with {@code linear_attention_type} "lightning" (decay) or "basic" (none), for Linear-Llama.
+     *
+     * @param type "lightning" or "basic"
+     * @return the new config
+     */
     public LlamaConfig withLinearAttentionType(String type) {
         return new LlamaConfig(modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads, headDim, hiddenAct,
                 maxPositionEmbeddings, initializerRange, rmsNormEps, ropeTheta, ropeScaling, attentionBias, mlpBias, tieWordEmbeddings, padTokenId,
                 bosTokenId, eosTokenId, type, null);
     }
 
-    /** The same config with the output projection tied to the token embedding, or not. */
+    /**
+     * The same config with the output projection tied to the token embedding, or not.
+     *
+     * @param tied whether to tie
+     * @return the new config
+     */
     public LlamaConfig withTiedEmbeddings(boolean tied) {
         return new LlamaConfig(modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads, headDim, hiddenAct,
                 maxPositionEmbeddings, initializerRange, rmsNormEps, ropeTheta, ropeScaling, attentionBias, mlpBias, tied, padTokenId,
                 bosTokenId, eosTokenId, linearAttentionType, null);
     }
 
-    /** Whether the token mixers are linear attention (Linear-Llama) rather than softmax attention. */
+    /**
+     * Whether the token mixers are linear attention (Linear-Llama) rather than softmax attention.
+     *
+     * @return true for Linear-Llama
+     */
     @JsonIgnore
     public boolean isLinear() {
         return LINEAR_LLAMA.equals(modelType);
@@ -116,6 +167,9 @@ public record LlamaConfig(
     /**
      * The rotary embedding of the softmax layers: plain RoPE with rope_theta, or Llama 3.1's scaled frequencies when
      * rope_scaling has rope_type "llama3" (factor, low_freq_factor, high_freq_factor, original_max_position_embeddings).
+     *
+     * @return the rotary embedding
+     * @throws IllegalArgumentException for an unsupported or incomplete rope_scaling
      */
     public fulgur.ops.attention.Rope rope() {
         if (ropeScaling == null) {
@@ -136,7 +190,12 @@ public record LlamaConfig(
         return fulgur.ops.attention.Rope.llama3(headDim, ropeTheta, v[0], v[1], v[2], v[3]);
     }
 
-    /** Checks the configuration and lists every problem at once. */
+    /**
+     * Checks the configuration and lists every problem at once.
+     *
+     * @return this config
+     * @throws IllegalArgumentException listing every problem
+     */
     public LlamaConfig validate() {
         List<String> p = new ArrayList<>();
         if (!LLAMA.equals(modelType) && !LINEAR_LLAMA.equals(modelType)) {
@@ -180,12 +239,22 @@ public record LlamaConfig(
         return this;
     }
 
-    /** Parses config.json text and {@link #validate() validates} it; the error names every problem at once. */
+    /**
+     * Parses config.json text and {@link #validate() validates} it; the error names every problem at once.
+     *
+     * @param json the config.json text
+     * @return the config
+     * @throws IllegalArgumentException for malformed JSON or an invalid config
+     */
     public static LlamaConfig parse(String json) {
         return ConfigJson.parse(json, LlamaConfig.class, "Llama", REFERENCE_DEFAULTS).validate();
     }
 
-    /** This config as config.json text, in the reference implementation's field names. */
+    /**
+     * This config as config.json text, in the reference implementation's field names.
+     *
+     * @return the JSON text
+     */
     public String toJson() {
         return ConfigJson.write(this);
     }

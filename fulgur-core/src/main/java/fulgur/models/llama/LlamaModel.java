@@ -40,6 +40,13 @@ public final class LlamaModel extends fulgur.models.DecoderLm {
         }
     }
 
+    /**
+     * A freshly initialised model (transformers' init: N(0, initializer_range²), biases 0).
+     *
+     * @param config the configuration, validated here
+     * @param seed the seed of the initial weights
+     * @throws IllegalArgumentException when the config is invalid
+     */
     public LlamaModel(LlamaConfig config, long seed) {
         this.config = config.validate();
         NormalInit init = new NormalInit(new Rng(seed), config.initializerRange());
@@ -47,11 +54,18 @@ public final class LlamaModel extends fulgur.models.DecoderLm {
         this.lmHead = config.tieWordEmbeddings() ? null : child("lm_head", init.linear(config.hiddenSize(), config.vocabSize(), false));
     }
 
+    /** {@return the configuration} */
     public LlamaConfig config() {
         return config;
     }
 
-    /** Per-head decay slopes of a Linear-Llama layer. */
+    /**
+     * Per-head decay slopes of a Linear-Llama layer.
+     *
+     * @param layer the layer index
+     * @return the slope of each head (λ = e^−slope)
+     * @throws IllegalArgumentException when the layer is softmax attention
+     */
     public double[] slopes(int layer) {
         LinearSelfAttention a = core.layers.get(layer).linear;
         if (a == null) {

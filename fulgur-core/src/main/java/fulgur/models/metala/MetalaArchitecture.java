@@ -7,6 +7,9 @@ import java.util.List;
 /** MetaLA in the official Hugging Face layout (BICLab/MetaLA; our parameter names are theirs). */
 public final class MetalaArchitecture implements Architecture {
 
+    /** The service instance that {@link fulgur.models.Architectures} loads. */
+    public MetalaArchitecture() {}
+
     @Override
     public String name() {
         return "metala";

@@ -44,6 +44,13 @@ public final class MetalaModel extends fulgur.models.DecoderLm {
         }
     }
 
+    /**
+     * A freshly initialised model (N(0, init_std²) weights, as the official code).
+     *
+     * @param config the configuration, validated here
+     * @param seed the seed of the initial weights
+     * @throws IllegalArgumentException when the config is invalid
+     */
     public MetalaModel(MetalaConfig config, long seed) {
         this.config = config.validate();
         Rng rng = new Rng(seed);
@@ -59,6 +66,7 @@ public final class MetalaModel extends fulgur.models.DecoderLm {
         return new Linear(rng.normal(0, std, out, in), bias ? Tensor.zeros(out) : null);
     }
 
+    /** {@return the configuration} */
     public MetalaConfig config() {
         return config;
     }

@@ -24,6 +24,10 @@ import java.util.regex.Pattern;
  * {@code mlp.experts.gate_up_proj}, {@code mlp.experts.down_proj}).
  */
 public final class MiniMaxArchitecture implements Architecture {
+
+    /** The service instance that {@link fulgur.models.Architectures} loads. */
+    public MiniMaxArchitecture() {}
+
     private static final Pattern FUSED = Pattern.compile("(model\\.layers\\.\\d+)\\.mlp\\.(gate\\.weight|experts\\.gate_up_proj|experts\\.down_proj)");
 
     @Override

@@ -20,6 +20,44 @@ import java.util.Map;
  *
  * <p>{@code output_router_logits} decides, as in transformers, whether the training loss includes the routers'
  * load-balancing loss (absent: no); {@link #small} sets it, so fulgur's own models train with it.
+ *
+ * @param modelType {@code model_type}, "minimax"
+ * @param vocabSize {@code vocab_size}: token ids
+ * @param hiddenSize {@code hidden_size}: the model width
+ * @param intermediateSize {@code intermediate_size}: each expert's width
+ * @param numHiddenLayers {@code num_hidden_layers}
+ * @param numAttentionHeads {@code num_attention_heads}: query heads
+ * @param numKeyValueHeads {@code num_key_value_heads}: key/value heads of the softmax layers (GQA)
+ * @param headDim {@code head_dim}, or null for hidden_size / num_attention_heads
+ * @param rotaryDim {@code rotary_dim}: the features of each softmax head RoPE rotates, or null for all
+ * @param hiddenAct {@code hidden_act}: "silu"
+ * @param maxPositionEmbeddings {@code max_position_embeddings}: carried for the reference
+ * @param initializerRange {@code initializer_range}: the std of the initial weights
+ * @param rmsNormEps {@code rms_norm_eps}: the RMS norms' ε
+ * @param ropeTheta {@code rope_theta}: RoPE's base
+ * @param tieWordEmbeddings {@code tie_word_embeddings}
+ * @param slidingWindow {@code sliding_window}: must be absent (no sliding window)
+ * @param numExpertsPerTok {@code num_experts_per_tok}: the experts each token is routed to (top-k)
+ * @param numLocalExperts {@code num_local_experts}: the experts of each layer
+ * @param routerAuxLossCoef {@code router_aux_loss_coef}: the weight of the load-balancing loss
+ * @param routerJitterNoise {@code router_jitter_noise}: must be 0
+ * @param attnTypeList {@code attn_type_list}: per layer, 0 lightning or 1 softmax attention
+ * @param blockSize {@code block_size}: the lightning kernel's block, carried for the reference
+ * @param postnorm {@code postnorm}: whether the residual takes the normalised input (MiniMax-01's form)
+ * @param layernormFullAttentionAlpha {@code layernorm_full_attention_alpha}: α on a softmax layer's residual input
+ * @param layernormFullAttentionBeta {@code layernorm_full_attention_beta}: β on its output
+ * @param layernormLinearAttentionAlpha {@code layernorm_linear_attention_alpha}: α on a lightning layer's residual
+ *     input
+ * @param layernormLinearAttentionBeta {@code layernorm_linear_attention_beta}: β on its output
+ * @param layernormMlpAlpha {@code layernorm_mlp_alpha}: α on the MoE block's residual input
+ * @param layernormMlpBeta {@code layernorm_mlp_beta}: β on its output
+ * @param padTokenId {@code pad_token_id}, or null
+ * @param bosTokenId {@code bos_token_id}, or null
+ * @param eosTokenId {@code eos_token_id}, or null
+ * @param layerTypes {@code layer_types}: newer transformers' per-layer "full_attention"/"linear_attention", read into
+ *     attn_type_list
+ * @param ropeParameters {@code rope_parameters}: newer transformers' rotary settings, read into rope_theta
+ * @param outputRouterLogits {@code output_router_logits}: whether training adds the load-balancing loss
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
 @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -130,6 +168,8 @@ public record MiniMaxConfig(
     /**
      * MiniMax-Text-01 itself (80 layers, 7 lightning + 1 softmax, width 6144, 64 heads of 128, 8 KV heads, RoPE on 64
      * features with θ = 10⁷, 32 experts top-2 of 9216, vocab 200 064, post-norm with α = (2·80)^¼, β = 1).
+     *
+     * @return the config
      */
     public static MiniMaxConfig minimaxText01() {
         double alpha = Math.pow(2 * 80, 0.25);
@@ -142,6 +182,12 @@ public record MiniMaxConfig(
      * still hybrid); GQA with half the heads when even; RoPE on whole heads (as transformers' MiniMax applies it, so the
      * model converts to its layout); 4 experts top-2 of width 2·dim; MiniMax's post-norm with α = (2N)^¼, β = 1 as in
      * the released config; the load-balancing loss with coefficient 0.01 (the paper's).
+     *
+     * @param vocab the vocabulary size
+     * @param dim the width
+     * @param layers the number of layers
+     * @param heads the number of query heads, dividing {@code dim}
+     * @return the config
      */
     public static MiniMaxConfig small(int vocab, int dim, int layers, int heads) {
         int hd = dim / heads;
@@ -160,7 +206,12 @@ public record MiniMaxConfig(
         return p;
     }
 
-    /** The same config with one layer per entry of {@code types}: 0 lightning attention, 1 softmax attention. */
+    /**
+     * The same config with one layer per entry of {@code types}: 0 lightning attention, 1 softmax attention.
+     *
+     * @param types per layer, 0 or 1
+     * @return the new config
+     */
     public MiniMaxConfig withAttnTypes(List<Integer> types) {
         return new MiniMaxConfig(modelType, vocabSize, hiddenSize, intermediateSize, types.size(), numAttentionHeads, numKeyValueHeads, headDim, rotaryDim,
                 hiddenAct, maxPositionEmbeddings, initializerRange, rmsNormEps, ropeTheta, tieWordEmbeddings, slidingWindow, numExpertsPerTok,
@@ -169,7 +220,12 @@ public record MiniMaxConfig(
                 padTokenId, bosTokenId, eosTokenId, null, null, outputRouterLogits);
     }
 
-    /** The same config with the post-norm residual form (MiniMax-01's) or the pre-norm one. */
+    /**
+     * The same config with the post-norm residual form (MiniMax-01's) or the pre-norm one.
+     *
+     * @param post true for post-norm
+     * @return the new config
+     */
     public MiniMaxConfig withPostnorm(boolean post) {
         return new MiniMaxConfig(modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads, headDim, rotaryDim,
                 hiddenAct, maxPositionEmbeddings, initializerRange, rmsNormEps, ropeTheta, tieWordEmbeddings, slidingWindow, numExpertsPerTok,
@@ -178,7 +234,12 @@ public record MiniMaxConfig(
                 padTokenId, bosTokenId, eosTokenId, null, null, outputRouterLogits);
     }
 
-    /** The same config with RoPE on the first {@code dim} features of each softmax head. */
+    /**
+     * The same config with RoPE on the first {@code dim} features of each softmax head.
+     *
+     * @param dim the rotated features per head, even
+     * @return the new config
+     */
     public MiniMaxConfig withRotaryDim(int dim) {
         return new MiniMaxConfig(modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads, headDim, dim,
                 hiddenAct, maxPositionEmbeddings, initializerRange, rmsNormEps, ropeTheta, tieWordEmbeddings, slidingWindow, numExpertsPerTok,
@@ -187,12 +248,22 @@ public record MiniMaxConfig(
                 padTokenId, bosTokenId, eosTokenId, null, null, outputRouterLogits);
     }
 
-    /** Whether layer {@code l} is softmax attention (attn_type_list 1) rather than lightning attention (0). */
+    /**
+     * Whether layer {@code l} is softmax attention (attn_type_list 1) rather than lightning attention (0).
+     *
+     * @param layer the layer index
+     * @return true for softmax attention
+     */
     public boolean softmax(int layer) {
         return attnTypeList.get(layer) == 1;
     }
 
-    /** Checks the configuration and lists every problem at once. */
+    /**
+     * Checks the configuration and lists every problem at once.
+     *
+     * @return this config
+     * @throws IllegalArgumentException listing every problem
+     */
     public MiniMaxConfig validate() {
         List<String> p = new ArrayList<>();
         if (!"minimax".equals(modelType)) {
@@ -251,12 +322,22 @@ public record MiniMaxConfig(
         return this;
     }
 
-    /** Parses config.json text and {@link #validate() validates} it; the error names every problem at once. */
+    /**
+     * Parses config.json text and {@link #validate() validates} it; the error names every problem at once.
+     *
+     * @param json the config.json text
+     * @return the config
+     * @throws IllegalArgumentException for malformed JSON or an invalid config
+     */
     public static MiniMaxConfig parse(String json) {
         return ConfigJson.parse(json, MiniMaxConfig.class, "MiniMax", REFERENCE_DEFAULTS).validate();
     }
 
-    /** This config as config.json text, in the reference implementation's field names. */
+    /**
+     * This config as config.json text, in the reference implementation's field names.
+     *
+     * @return the JSON text
+     */
     public String toJson() {
         return ConfigJson.write(this);
     }

@@ -43,6 +43,13 @@ public final class MiniMaxModel extends fulgur.models.DecoderLm {
         }
     }
 
+    /**
+     * A freshly initialised model (transformers' init: N(0, initializer_range²)).
+     *
+     * @param config the configuration, validated here
+     * @param seed the seed of the initial weights
+     * @throws IllegalArgumentException when the config is invalid
+     */
     public MiniMaxModel(MiniMaxConfig config, long seed) {
         this.config = config.validate();
         NormalInit init = new NormalInit(new Rng(seed), config.initializerRange());
@@ -50,11 +57,18 @@ public final class MiniMaxModel extends fulgur.models.DecoderLm {
         this.lmHead = config.tieWordEmbeddings() ? null : child("lm_head", init.linear(config.hiddenSize(), config.vocabSize(), false));
     }
 
+    /** {@return the configuration} */
     public MiniMaxConfig config() {
         return config;
     }
 
-    /** Decay slopes of a lightning layer. */
+    /**
+     * Decay slopes of a lightning layer.
+     *
+     * @param layer the layer index
+     * @return the slope of each head (λ = e^−slope)
+     * @throws IllegalArgumentException when the layer is softmax attention
+     */
     public double[] slopes(int layer) {
         MiniMaxLightningAttention a = core.layers.get(layer).lightning;
         if (a == null) {
@@ -113,7 +127,12 @@ public final class MiniMaxModel extends fulgur.models.DecoderLm {
         return core.norm.forward(x);
     }
 
-    /** The routers' load-balancing loss of the last forward, averaged over the layers (already scaled by router_aux_loss_coef). */
+    /**
+     * The routers' load-balancing loss of the last forward, averaged over the layers (already scaled by
+     * router_aux_loss_coef).
+     *
+     * @return the loss, a scalar, or null before a forward
+     */
     public Tensor auxLoss() {
         Tensor sum = null;
         for (int l = 0; l < core.layers.size(); l++) {

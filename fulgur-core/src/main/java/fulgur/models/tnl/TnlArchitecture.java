@@ -10,6 +10,10 @@ import java.util.List;
 
 /** TransNormerLLM (OpenNLPLab's Hugging Face layout; our parameter names are theirs). */
 public final class TnlArchitecture implements Architecture {
+
+    /** The service instance that {@link fulgur.models.Architectures} loads. */
+    public TnlArchitecture() {}
+
     /** The official code's token ids when a config leaves them out (TransnormerConfig's defaults). */
     private static final int PAD = 0, BOS = 1, EOS = 2;
 

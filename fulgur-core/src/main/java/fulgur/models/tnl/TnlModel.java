@@ -40,6 +40,13 @@ public final class TnlModel extends fulgur.models.DecoderLm {
         }
     }
 
+    /**
+     * A freshly initialised model (the official init: N(0, init_std²)).
+     *
+     * @param config the configuration, validated here
+     * @param seed the seed of the initial weights
+     * @throws IllegalArgumentException when the config is invalid
+     */
     public TnlModel(TnlConfig config, long seed) {
         this.config = config.validate();
         TnlInit init = new TnlInit(new Rng(seed), config.initStd());
@@ -47,11 +54,17 @@ public final class TnlModel extends fulgur.models.DecoderLm {
         this.lmHead = config.tieWordEmbeddings() ? null : child("lm_head", init.linear(config.embedDim(), config.vocabSize(), false));
     }
 
+    /** {@return the configuration} */
     public TnlConfig config() {
         return config;
     }
 
-    /** Per-layer decay slopes (λ = exp(−slope)), for inspection. */
+    /**
+     * Per-layer decay slopes (λ = exp(−slope)), for inspection.
+     *
+     * @param layer the layer index
+     * @return the slope of each head
+     */
     public double[] slopes(int layer) {
         return core.layers.get(layer).tokenMixer.slopes.clone();
     }

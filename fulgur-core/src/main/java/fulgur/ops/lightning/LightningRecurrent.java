@@ -2,6 +2,7 @@ package fulgur.ops.lightning;
 
 import fulgur.backend.cpu.Parallel;
 import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 
@@ -43,6 +44,16 @@ public final class LightningRecurrent {
                 double lambda = Math.exp(-slopes[h]);
                 float lamHi = (float) lambda, lamLo = (float) (lambda - lamHi);
                 long st = (long) u * d * e;
+                if (steps == 1 && e % Tiles.L == 0) {
+                    // one token (a decoding step): the state is read and written once, where it lies
+                    long row = (long) b * heads + h;
+                    LightningIo.load(q, row * d, qk, 0, d);
+                    LightningIo.load(k, row * d, qk, d, d);
+                    LightningIo.load(v, row * e, vo, 0, e);
+                    stepInPlace(state, st * Float.BYTES, e, d, qk, vo, lamHi, lamLo, (float) scale);
+                    LightningIo.store(vo, lde, out, row * e, e);
+                    continue;
+                }
                 Arrays.fill(s, 0f);
                 Arrays.fill(vo, 0f);
                 for (int a = 0; a < d; a++) {
@@ -120,6 +131,33 @@ public final class LightningRecurrent {
                 FloatVector kv = ka.mul(FloatVector.fromArray(Tiles.S, vo, c));
                 sv = sv.fma(hi, sv.fma(lo, kv));
                 sv.intoArray(s, so + c);
+                qa.fma(sv, FloatVector.fromArray(Tiles.S, vo, lde + c)).intoArray(vo, lde + c);
+            }
+        }
+    }
+
+    /**
+     * {@link #step} on the state [d, e] at byte {@code st} of {@code state} (e a multiple of the vector length), with
+     * the same operations in the same order, so the state and output are those {@link #step} gives.
+     */
+    private static void stepInPlace(MemorySegment state, long st, int e, int d, float[] qk, float[] vo, float lamHi, float lamLo,
+            float scale) {
+        FloatVector hi = FloatVector.broadcast(Tiles.S, lamHi);
+        FloatVector lo = FloatVector.broadcast(Tiles.S, lamLo);
+        int lde = Tiles.pad(e);
+        for (int c = 0; c < e; c += Tiles.L) {
+            FloatVector.zero(Tiles.S).intoArray(vo, lde + c);
+        }
+        for (int a = 0; a < d; a++) {
+            FloatVector ka = FloatVector.broadcast(Tiles.S, qk[d + a]);
+            FloatVector qa = FloatVector.broadcast(Tiles.S, scale * qk[a]);
+            long so = st + (long) a * e * Float.BYTES;
+            for (int c = 0; c < e; c += Tiles.L) {
+                long at = so + (long) c * Float.BYTES;
+                FloatVector sv = FloatVector.fromMemorySegment(Tiles.S, state, at, ByteOrder.nativeOrder());
+                FloatVector kv = ka.mul(FloatVector.fromArray(Tiles.S, vo, c));
+                sv = sv.fma(hi, sv.fma(lo, kv));
+                sv.intoMemorySegment(state, at, ByteOrder.nativeOrder());
                 qa.fma(sv, FloatVector.fromArray(Tiles.S, vo, lde + c)).intoArray(vo, lde + c);
             }
         }

@@ -94,6 +94,32 @@ class LightningRecurrentTest {
     }
 
     @Test
+    void oneTokenStepsOnTheStateWhereItLiesGiveTheBitsOfTheGeneralPath() {
+        // dv = 64, a multiple of the vector length: one token per call updates the state in place; two tokens per call
+        // go through the heap copy of the state, with the same operations, so states and outputs agree bit for bit
+        LightningShape sh = new LightningShape(3, 40, 2, 24, 64);
+        double[] slopes = slopesFor(0.98, 0.7);
+        SplittableRandom rnd = new SplittableRandom(29);
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment q = randomF32(arena, sh.qkElements(), 1, rnd);
+            MemorySegment k = randomF32(arena, sh.qkElements(), 1, rnd);
+            MemorySegment v = randomF32(arena, sh.voElements(), 1, rnd);
+            MemorySegment s0 = randomF32(arena, sh.stateElements(3), 1, rnd);
+            MemorySegment one = f32(arena, sh.stateElements(3)), two = f32(arena, sh.stateElements(3));
+            one.copyFrom(s0);
+            two.copyFrom(s0);
+            MemorySegment outOne = decode(arena, sh, q, k, v, slopes, 0.7, one, 1);
+            MemorySegment outTwo = decode(arena, sh, q, k, v, slopes, 0.7, two, 2);
+            assertThat(values(outOne, false)).containsExactly(values(outTwo, false));
+            assertThat(values(one, false)).containsExactly(values(two, false));
+            MemorySegment outRef = f64(arena, sh.voElements()), sTRef = f64(arena, sh.stateElements(3));
+            LightningNaive.forwardF64(sh, widen(arena, q), widen(arena, k), widen(arena, v), slopes, 0.7, null, widen(arena, s0), outRef, sTRef);
+            assertClose("one token at a time o vs naive", outOne, false, outRef, true, F32_TOL);
+            assertClose("one token at a time state vs naive", one, false, sTRef, true, F32_TOL);
+        }
+    }
+
+    @Test
     void longDecodeStaysAccurate() {
         // λ = 0.05: λ^t underflows long before t = 3000 (a λ^{-t} formulation would overflow); λ = 0.9999: the f32
         // rounding of λ must not compound over thousands of steps

@@ -24,10 +24,26 @@ import java.util.concurrent.TimeUnit;
  */
 public final class Launcher {
 
-    /** How to launch. {@code masterPort} 0 picks a free port (single node only). */
+    /**
+     * How to launch. {@code masterPort} 0 picks a free port (single node only).
+     *
+     * @param nprocPerNode processes on this node, ≥ 1
+     * @param nnodes the nodes of the job, ≥ 1
+     * @param nodeRank this node's index, in [0, nnodes)
+     * @param masterAddr the host of rank 0
+     * @param masterPort rank 0's store port, 0 for a free one (single node)
+     * @param command the command each rank runs
+     * @param extraEnv more variables for every rank, or null
+     * @param killGrace the wait between SIGTERM and SIGKILL, or null for 5 s
+     */
     public record Options(int nprocPerNode, int nnodes, int nodeRank, String masterAddr, int masterPort, List<String> command,
             Map<String, String> extraEnv, Duration killGrace) {
 
+        /**
+         * Checks and copies.
+         *
+         * @throws IllegalArgumentException for sizes out of range, several nodes without a port, or no command
+         */
         public Options {
             if (nprocPerNode < 1) {
                 throw new IllegalArgumentException("launch: --nproc-per-node must be >= 1, got " + nprocPerNode);
@@ -46,6 +62,13 @@ public final class Launcher {
             killGrace = killGrace == null ? Duration.ofSeconds(5) : killGrace;
         }
 
+        /**
+         * One node with {@code nproc} ranks on a free port.
+         *
+         * @param nproc the processes
+         * @param command the command each rank runs
+         * @return the options
+         */
         public static Options local(int nproc, List<String> command) {
             return new Options(nproc, 1, 0, "127.0.0.1", 0, command, Map.of(), null);
         }
@@ -55,6 +78,14 @@ public final class Launcher {
 
     private Launcher() {}
 
+    /**
+     * Runs the node's ranks until they all exit or one fails.
+     *
+     * @param o the options
+     * @param out where the ranks' standard output goes, prefixed
+     * @param err where their standard error goes, prefixed
+     * @return 0 when all exit 0, else the first failing rank's exit code
+     */
     public static int run(Options o, PrintStream out, PrintStream err) {
         int port = o.masterPort() == 0 ? freePort() : o.masterPort();
         int world = o.nprocPerNode() * o.nnodes();
@@ -158,7 +189,12 @@ public final class Launcher {
     /** The line each JVM started with jdk.incubator.vector prints on stderr (the Vector API is an incubator module). */
     static final String INCUBATOR_WARNING = "WARNING: Using incubator modules";
 
-    /** A TCP port that was free a moment ago. */
+    /**
+     * A TCP port that was free a moment ago.
+     *
+     * @return the port
+     * @throws IllegalStateException when no port can be found
+     */
     public static int freePort() {
         try (ServerSocket s = new ServerSocket(0)) {
             return s.getLocalPort();
@@ -167,7 +203,13 @@ public final class Launcher {
         }
     }
 
-    /** The command that runs {@code mainClass} in a new JVM like this one (same java, flags and class path). */
+    /**
+     * The command that runs {@code mainClass} in a new JVM like this one (same java, flags and class path).
+     *
+     * @param mainClass the class to run
+     * @param args its arguments
+     * @return the command
+     */
     public static List<String> javaCommand(String mainClass, List<String> args) {
         List<String> cmd = new ArrayList<>();
         cmd.add(ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java"));

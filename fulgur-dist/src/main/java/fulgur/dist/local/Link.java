@@ -18,6 +18,11 @@ public record Link(Duration latency, double bytesPerSecond) {
     /** No simulated cost: data is readable as soon as it has been copied. */
     public static final Link NONE = new Link(Duration.ZERO, 0);
 
+    /**
+     * Checks the link.
+     *
+     * @throws fulgur.dist.DistException for a negative latency or a negative or non-finite bandwidth
+     */
     public Link {
         if (latency == null || latency.isNegative()) {
             throw new DistException("local link: latency must be >= 0, got " + latency);
@@ -27,7 +32,14 @@ public record Link(Duration latency, double bytesPerSecond) {
         }
     }
 
-    /** A link of {@code gigabitsPerSecond} (0 = unlimited) and {@code latencyMicros}. */
+    /**
+     * A link of {@code gigabitsPerSecond} (0 = unlimited) and {@code latencyMicros}.
+     *
+     * @param gigabitsPerSecond the bandwidth in Gbit/s, 0 for unlimited
+     * @param latencyMicros the latency in µs
+     * @return the link
+     * @throws fulgur.dist.DistException for a negative value
+     */
     public static Link of(double gigabitsPerSecond, double latencyMicros) {
         if (!(gigabitsPerSecond >= 0) || !(latencyMicros >= 0)) {
             throw new DistException("local link: bandwidth and latency must be >= 0, got " + gigabitsPerSecond + " Gbit/s and " + latencyMicros + " µs");
@@ -35,11 +47,17 @@ public record Link(Duration latency, double bytesPerSecond) {
         return new Link(Duration.ofNanos(Math.round(latencyMicros * 1e3)), gigabitsPerSecond * 1e9 / 8);
     }
 
+    /** {@return whether the link costs nothing} */
     public boolean isFree() {
         return latency.isZero() && bytesPerSecond == 0;
     }
 
-    /** How long moving {@code bytes} takes on this link. */
+    /**
+     * How long moving {@code bytes} takes on this link.
+     *
+     * @param bytes the bytes on the wire
+     * @return the nanoseconds
+     */
     public long transferNanos(long bytes) {
         double wire = bytesPerSecond > 0 ? bytes * 1e9 / bytesPerSecond : 0;
         return latency.toNanos() + Math.round(wire);

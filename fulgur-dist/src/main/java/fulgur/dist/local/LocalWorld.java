@@ -43,6 +43,13 @@ public final class LocalWorld implements AutoCloseable {
 
     private record Failure(int rank, Throwable cause) {}
 
+    /**
+     * A world of {@code size} ranks without a simulated link.
+     *
+     * @param size the ranks, ≥ 1
+     * @param timeout how long one wait may last, &gt; 0
+     * @throws fulgur.dist.DistException for a size below 1 or a timeout that is not positive
+     */
     public LocalWorld(int size, Duration timeout) {
         this(size, timeout, Link.NONE);
     }
@@ -50,12 +57,24 @@ public final class LocalWorld implements AutoCloseable {
     /**
      * A world whose communication takes at least {@code latency} per operation (a message arrives, a collective's
      * result is readable, that long after it could have been): simulates a link, for benchmarks.
+     *
+     * @param size the ranks, ≥ 1
+     * @param timeout how long one wait may last, &gt; 0
+     * @param latency the added latency per operation
+     * @throws fulgur.dist.DistException for a size below 1 or a timeout that is not positive
      */
     public LocalWorld(int size, Duration timeout, Duration latency) {
         this(size, timeout, new Link(latency, 0));
     }
 
-    /** A world whose communication goes over a simulated {@link Link} of some latency and bandwidth, for benchmarks. */
+    /**
+     * A world whose communication goes over a simulated {@link Link} of some latency and bandwidth, for benchmarks.
+     *
+     * @param size the ranks, ≥ 1
+     * @param timeout how long one wait may last, &gt; 0
+     * @param link the simulated link
+     * @throws fulgur.dist.DistException for a size below 1 or a timeout that is not positive
+     */
     public LocalWorld(int size, Duration timeout, Link link) {
         if (size < 1) {
             throw new DistException("local world: size must be >= 1, got " + size);
@@ -80,19 +99,33 @@ public final class LocalWorld implements AutoCloseable {
         groups.put(world.id, world);
     }
 
+    /**
+     * A world of {@code size} ranks with the default timeout.
+     *
+     * @param size the ranks, ≥ 1
+     * @throws fulgur.dist.DistException for a size below 1
+     */
     public LocalWorld(int size) {
         this(size, DEFAULT_TIMEOUT);
     }
 
+    /** {@return the number of ranks} */
     public int size() {
         return size;
     }
 
+    /** {@return how long one wait may last} */
     public Duration timeout() {
         return timeout;
     }
 
-    /** The world group as seen by {@code rank}; call it from that rank's thread and use it there. */
+    /**
+     * The world group as seen by {@code rank}; call it from that rank's thread and use it there.
+     *
+     * @param rank the rank
+     * @return its world group
+     * @throws fulgur.dist.DistException when the rank does not exist
+     */
     public ProcessGroup group(int rank) {
         if (rank < 0 || rank >= size) {
             throw new DistException("local world of size " + size + ": rank " + rank + " does not exist");
@@ -104,6 +137,13 @@ public final class LocalWorld implements AutoCloseable {
      * Runs {@code body} on {@code size} threads, one per rank, each with its world group, and returns their results
      * by rank. If a rank throws, the others' pending and later communication fails at once, and this method throws a
      * {@link DistException} naming the first rank that failed, with its error as the cause.
+     *
+     * @param <T> what each rank returns
+     * @param size the ranks, ≥ 1
+     * @param timeout how long one wait may last
+     * @param body each rank's work, given its world group
+     * @return the results, by rank
+     * @throws fulgur.dist.DistException when a rank fails, naming it
      */
     public static <T> List<T> run(int size, Duration timeout, Function<ProcessGroup, T> body) {
         try (LocalWorld w = new LocalWorld(size, timeout)) {
@@ -111,6 +151,7 @@ public final class LocalWorld implements AutoCloseable {
         }
     }
 
+    /** {@return the simulated link} */
     public Link link() {
         return link;
     }
@@ -123,7 +164,14 @@ public final class LocalWorld implements AutoCloseable {
         }
     }
 
-    /** {@link #run(int, Duration, Function)} on this world. */
+    /**
+     * {@link #run(int, Duration, Function)} on this world.
+     *
+     * @param <T> what each rank returns
+     * @param body each rank's work, given its world group
+     * @return the results, by rank
+     * @throws fulgur.dist.DistException when a rank fails or the wait is interrupted
+     */
     public <T> List<T> runAll(Function<ProcessGroup, T> body) {
         List<Thread> threads = new ArrayList<>();
         Object[] results = new Object[size];
@@ -163,7 +211,12 @@ public final class LocalWorld implements AutoCloseable {
         return out;
     }
 
-    /** Marks the job failed because of {@code rank}: every pending and later wait of the other ranks fails. */
+    /**
+     * Marks the job failed because of {@code rank}: every pending and later wait of the other ranks fails.
+     *
+     * @param rank the rank that failed
+     * @param cause its error
+     */
     public void abort(int rank, Throwable cause) {
         failure.compareAndSet(null, new Failure(rank, cause));
     }

@@ -47,7 +47,16 @@ import java.util.Map;
  */
 public final class DistributedTrainer {
 
-    /** What a run produced; {@code peakMemoryGib}: this rank's device memory on a GPU, the process's host memory on the CPU. */
+    /**
+     * What a run produced; {@code peakMemoryGib}: this rank's device memory on a GPU, the process's host memory on the
+     * CPU.
+     *
+     * @param stepsDone the steps done in total (including those before a resume)
+     * @param lastTrainLoss the last step's loss
+     * @param lastEval the last evaluation's metrics, empty without an evaluator
+     * @param tokensPerSecond the job's training throughput since it (re)started
+     * @param peakMemoryGib the peak memory, GiB
+     */
     public record Result(long stepsDone, double lastTrainLoss, Map<String, Double> lastEval, double tokensPerSecond, double peakMemoryGib) {}
 
     private static final double GIB = 1024.0 * 1024 * 1024;
@@ -71,6 +80,24 @@ public final class DistributedTrainer {
     private fulgur.io.DirectoryLock heldLock;
     private List<Path> companions = List.of();
 
+    /**
+     * A run of {@code model} on {@code world}, split into {@code dp} data replicas × {@code sp} sequence slices.
+     *
+     * @param world every rank of the job; this rank runs its part
+     * @param dp the data-parallel size, dividing the batch size
+     * @param sp the sequence-parallel size, dividing the sequence length
+     * @param algorithm how lightning attention crosses sequence slices (LASP or LASP-2)
+     * @param model this rank's replica of the model
+     * @param cfg the settings, validated here
+     * @param data the global batches
+     * @param evaluator the evaluation, or null
+     * @param outDir the output directory (written by rank 0)
+     * @param out where rank 0's status lines go
+     * @param bucketElements gradient elements per all-reduce bucket
+     * @throws IllegalArgumentException when the settings are invalid, the batch does not split over dp or the sequence
+     *     over sp
+     * @throws fulgur.dist.DistException when dp·sp differs from the world's size
+     */
     public DistributedTrainer(ProcessGroup world, int dp, int sp, SpAlgorithm algorithm, CausalLM model, TrainConfig cfg, GlobalBatches data,
             Evaluator evaluator, Path outDir, PrintStream out, long bucketElements) {
         this.cfg = cfg.validate();
@@ -90,19 +117,35 @@ public final class DistributedTrainer {
         this.bucketElements = bucketElements;
     }
 
-    /** Lets a resumed run change settings the checkpoint recorded (see {@link fulgur.train.Trainer#allowChangedSettings}). */
+    /**
+     * Lets a resumed run change settings the checkpoint recorded (see {@link
+     * fulgur.train.Trainer#allowChangedSettings}).
+     *
+     * @param on whether changes are allowed
+     * @return this trainer
+     */
     public DistributedTrainer allowChangedSettings(boolean on) {
         this.allowChangedSettings = on;
         return this;
     }
 
-    /** The output directory's lock, held by the caller (rank 0 only); without it rank 0 takes its own for the run. */
+    /**
+     * The output directory's lock, held by the caller (rank 0 only); without it rank 0 takes its own for the run.
+     *
+     * @param held the lock
+     * @return this trainer
+     */
     public DistributedTrainer outputLock(fulgur.io.DirectoryLock held) {
         this.heldLock = held;
         return this;
     }
 
-    /** Files copied into every checkpoint beside the weights: the tokenizer's ({@link fulgur.tokenizer.TokenizerFiles}). */
+    /**
+     * Files copied into every checkpoint beside the weights: the tokenizer's ({@link fulgur.tokenizer.TokenizerFiles}).
+     *
+     * @param files the files to copy
+     * @return this trainer
+     */
     public DistributedTrainer checkpointCompanions(List<Path> files) {
         this.companions = List.copyOf(files);
         return this;
@@ -116,6 +159,10 @@ public final class DistributedTrainer {
      * Walks each rank's share of a sequence in chunks of {@code tokens} tokens ({@link ChunkedSequenceParallel}: the group
      * works on rounds of sp·tokens tokens, one chunk per rank, carrying the lightning states from round to round); 0 (the
      * default) keeps each rank's whole slice in one piece.
+     *
+     * @param tokens tokens per chunk, 0 for whole slices
+     * @return this trainer
+     * @throws IllegalArgumentException when {@code tokens} is negative
      */
     public DistributedTrainer sequenceChunk(int tokens) {
         if (tokens < 0) {
@@ -125,19 +172,36 @@ public final class DistributedTrainer {
         return this;
     }
 
-    /** Reports the run (on the leading rank) to {@code listener} instead of printing status lines and evaluations. */
+    /**
+     * Reports the run (on the leading rank) to {@code listener} instead of printing status lines and evaluations.
+     *
+     * @param listener the listener
+     * @return this trainer
+     */
     public DistributedTrainer listener(TrainingListener listener) {
         this.listener = java.util.Objects.requireNonNull(listener, "listener");
         return this;
     }
 
-    /** Mixed precision: the model computes in {@code compute} (bf16 or f16) with f32 masters (sharded under ZeRO). Null: the parameters' dtype. */
+    /**
+     * Mixed precision: the model computes in {@code compute} (bf16 or f16) with f32 masters (sharded under ZeRO). Null:
+     * the parameters' dtype.
+     *
+     * @param compute bf16, f16 or null
+     * @return this trainer
+     */
     public DistributedTrainer precision(DType compute) {
         this.precision = compute;
         return this;
     }
 
-    /** ZeRO stage 1 (optimizer states sharded over the world) or 2 (gradients too); 0: unsharded. */
+    /**
+     * ZeRO stage 1 (optimizer states sharded over the world) or 2 (gradients too); 0: unsharded.
+     *
+     * @param stage 0, 1 or 2
+     * @return this trainer
+     * @throws IllegalArgumentException for another stage
+     */
     public DistributedTrainer zero(int stage) {
         if (stage != 0) {
             fulgur.dist.zero.ShardedAdamW.Stage.of(stage);
@@ -146,7 +210,12 @@ public final class DistributedTrainer {
         return this;
     }
 
-    /** CO2 over the data-parallel replicas instead of synchronous updates; null: synchronous. */
+    /**
+     * CO2 over the data-parallel replicas instead of synchronous updates; null: synchronous.
+     *
+     * @param config the CO2 settings, or null
+     * @return this trainer
+     */
     public DistributedTrainer co2(Co2Config config) {
         this.co2 = config;
         return this;
@@ -155,6 +224,9 @@ public final class DistributedTrainer {
     /**
      * Splits every MoE layer's experts over groups of {@code ep} data-parallel ranks (which must divide the data-parallel
      * size and each layer's experts).
+     *
+     * @param ep the ranks each layer's experts are split over
+     * @return this trainer
      */
     public DistributedTrainer expertParallel(int ep) {
         this.ep = ep;
@@ -164,6 +236,12 @@ public final class DistributedTrainer {
     /**
      * One clear line when the checkpoint in {@code checkpointDir} cannot be resumed with CO2 over {@code dp} replicas
      * ({@code co2}) or with synchronous updates (all other checkpoints resume under any sharding). Reads the trainer state only.
+     *
+     * @param checkpointDir the checkpoint directory
+     * @param co2 whether the run resumes with CO2
+     * @param dp the data replicas
+     * @throws java.io.IOException when the trainer state cannot be read
+     * @throws IllegalArgumentException when the checkpoint cannot be resumed so
      */
     public static void checkResumable(Path checkpointDir, boolean co2, int dp) throws IOException {
         Path state = Checkpoint.resolve(checkpointDir).resolve(Checkpoint.STATE);
@@ -209,6 +287,15 @@ public final class DistributedTrainer {
         return new SynchronousUpdate(world, model, cfg, bucketElements, precision, experts);
     }
 
+    /**
+     * Trains to the configured number of steps, from scratch or ({@code resume}) from the checkpoint, every rank of the
+     * world calling it.
+     *
+     * @param resume whether to continue from the checkpoint
+     * @return what the run produced
+     * @throws java.io.UncheckedIOException when the output directory cannot be locked, read or written
+     * @throws fulgur.dist.DistException when a rank fails or a wait times out
+     */
     public Result run(boolean resume) {
         try (fulgur.io.DirectoryLock lock = !leader() ? null
                 : heldLock != null ? heldLock.borrow(outDir) : fulgur.io.DirectoryLock.acquire(outDir, "train", listener::message)) {

@@ -14,13 +14,28 @@ import java.util.Map;
  */
 public interface GlobalBatches {
 
+    /** {@return the next global batch} */
     Batch next();
 
-    /** The source's position after the batches this rank has taken (for checkpoints). */
+    /**
+     * The source's position after the batches this rank has taken (for checkpoints).
+     *
+     * @return the state
+     */
     Map<String, Object> state();
 
+    /**
+     * Continues from a state {@link #state()} returned.
+     *
+     * @param state the state
+     */
     void restore(Map<String, Object> state);
 
+    /**
+     * {@return the batches of {@code source}, this process's own}
+     *
+     * @param source an identically seeded source in every process
+     */
     static GlobalBatches own(DataSource source) {
         return new GlobalBatches() {
             @Override
@@ -53,13 +68,24 @@ public interface GlobalBatches {
         private final long[] cursor;
         private long drawn;
 
+        /**
+         * A source shared by {@code ranks} threads.
+         *
+         * @param source the source
+         * @param ranks the ranks that take every batch
+         */
         public Shared(DataSource source, int ranks) {
             this.source = source;
             this.ranks = ranks;
             this.cursor = new long[ranks];
         }
 
-        /** Rank {@code rank}'s view. */
+        /**
+         * Rank {@code rank}'s view.
+         *
+         * @param rank the rank
+         * @return its view
+         */
         public GlobalBatches forRank(int rank) {
             return new GlobalBatches() {
                 @Override

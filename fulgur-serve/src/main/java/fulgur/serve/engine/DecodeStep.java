@@ -19,7 +19,8 @@ import java.util.Map;
  * The engine's batched decode forward: rows [0, B) of the state pool advance by one token each in ONE forward of
  * [B, 1] ids, which the recurrent kernels apply to the pool rows in place; only the last position is projected to the
  * vocabulary, and each row's greedy pick is made on the device ({@link BatchLogits}), so a greedy batch costs one
- * upload of B ids and one read of 2·B numbers per step.
+ * upload of B ids and one read of 2·B numbers per step (on the CPU, where the logits are on the host, greedy rows take
+ * the sampler's argmax instead).
  *
  * <p>Ids, picks and logits live in fixed device buffers sized for the pool, so the step's device work for one batch
  * size always reads and writes the same memory. On a device that records work ({@link DeviceRuntime#capture}), for a
@@ -35,11 +36,15 @@ final class DecodeStep implements AutoCloseable {
     private final DeviceRuntime runtime;
     private final int maxGraphs;
     private final int pickable;
+    /** Whether greedy picks are made on the device (not on the CPU: the sampler reads the host logits there). */
+    private final boolean devicePicks;
     private final Scope buffers = Scope.detached("decode-step");
     private final Tensor ids;
     private final Tensor picks;
     private final Map<Integer, StepGraph> graphs = new LinkedHashMap<>(16, 0.75f, true);
     private Tensor logits;
+    /** The host copy of the logits on the CPU, reused every step (B·vocab floats: 8 MB for 64 rows of a 32K vocabulary). */
+    private float[] hostLogits;
     private boolean capturable;
     private int lastBatch;
     private int streak;
@@ -57,6 +62,7 @@ final class DecodeStep implements AutoCloseable {
         this.runtime = Backends.runtime(device);
         this.maxGraphs = maxGraphs;
         this.pickable = pickable;
+        this.devicePicks = device.kind() != Device.Kind.CPU;
         int slots = pool.slots();
         this.ids = buffers.run(() -> Tensor.zeros(DType.I32, device, slots));
         this.picks = buffers.run(() -> Tensor.zeros(DType.F64, device, slots, 2));
@@ -82,7 +88,13 @@ final class DecodeStep implements AutoCloseable {
             body(b, positions, kv);
         }
         Tensor out = logits.narrow(0, 0, b);
-        return new BatchLogits(out, picks.narrow(0, 0, b).toDoubleArray());
+        if (devicePicks) {
+            return new BatchLogits(out, picks.narrow(0, 0, b).toDoubleArray());
+        }
+        if (hostLogits == null) {
+            hostLogits = new float[Math.toIntExact((long) pool.slots() * logits.size(1))];
+        }
+        return new BatchLogits(out, null, hostLogits);
     }
 
     /** The step's device work: reads ids and pool rows [0, b), writes the pool rows, logits and picks. */
@@ -97,7 +109,9 @@ final class DecodeStep implements AutoCloseable {
                     logits = buffers.run(() -> Tensor.empty(out.dtype(), device, pool.slots(), out.size(1)));
                 }
                 logits.narrow(0, 0, b).copyFrom(out);
-                BatchLogits.pickInto(out, pickable, picks.narrow(0, 0, b));
+                if (devicePicks) {
+                    BatchLogits.pickInto(out, pickable, picks.narrow(0, 0, b));
+                }
             }
         }
     }

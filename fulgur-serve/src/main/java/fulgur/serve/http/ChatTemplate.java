@@ -37,12 +37,20 @@ public final class ChatTemplate {
     private final String bosToken;
     private final String eosToken;
 
+    /**
+     * A template.
+     *
+     * @param source the Jinja template text
+     * @param bosToken the value of {@code bos_token} in the template, or null for empty
+     * @param eosToken the value of {@code eos_token} in the template, or null for empty
+     */
     public ChatTemplate(String source, String bosToken, String eosToken) {
         this.source = java.util.Objects.requireNonNull(source, "source");
         this.bosToken = bosToken == null ? "" : bosToken;
         this.eosToken = eosToken == null ? "" : eosToken;
     }
 
+    /** {@return the template of models that have none, {@link #PLAIN}} */
     public static ChatTemplate plain() {
         return new ChatTemplate(PLAIN, "", "");
     }
@@ -51,6 +59,10 @@ public final class ChatTemplate {
      * The template of a model directory: {@code tokenizer_config.json} (with {@code chat_template}, {@code bos_token},
      * {@code eos_token}) or {@code chat_template.jinja} in the directory or, for a training run's checkpoint, its
      * parent; {@link #plain()} when there is none.
+     *
+     * @param dir the model directory
+     * @return the template
+     * @throws java.io.IOException when a file cannot be read or is malformed
      */
     public static ChatTemplate forModelDir(Path dir) throws IOException {
         Path d = dir.toAbsolutePath().normalize();
@@ -93,15 +105,21 @@ public final class ChatTemplate {
         return t.isTextual() ? t.textValue() : t.path("content").asText("");
     }
 
+    /** {@return the Jinja template text} */
     public String source() {
         return source;
     }
 
+    /** {@return the template's beginning-of-sequence token, empty when not given} */
     public String bosToken() {
         return bosToken;
     }
 
-    /** The template's end-of-turn token (tokenizer_config.json's {@code eos_token}; empty when not given). */
+    /**
+     * The template's end-of-turn token (tokenizer_config.json's {@code eos_token}; empty when not given).
+     *
+     * @return the token
+     */
     public String eosToken() {
         return eosToken;
     }
@@ -109,6 +127,11 @@ public final class ChatTemplate {
     /**
      * Renders {@code messages} (each a map with at least "role" and "content"). A template error, including one the
      * template raises itself (e.g. "roles must alternate"), is an {@link IllegalArgumentException} with its message.
+     *
+     * @param messages the conversation
+     * @param addGenerationPrompt whether to end with the assistant's turn opening
+     * @return the prompt text
+     * @throws IllegalArgumentException when the template fails or refuses the messages
      */
     public String render(List<Map<String, Object>> messages, boolean addGenerationPrompt) {
         Map<String, Object> context = new HashMap<>();
@@ -136,12 +159,23 @@ public final class ChatTemplate {
         return "chat template error: " + e.getMessage();
     }
 
-    /** {@code raise_exception(message)}: a template refusing its input. */
+    /**
+     * {@code raise_exception(message)}: a template refusing its input.
+     *
+     * @param message the template's message
+     * @return never
+     * @throws RuntimeException always, carrying the message (render reports it as an IllegalArgumentException)
+     */
     public static Object raiseException(String message) {
         throw new TemplateRaised(message);
     }
 
-    /** {@code strftime_now(format)}: today's date for templates that print it (Llama 3.1 and later). */
+    /**
+     * {@code strftime_now(format)}: today's date for templates that print it (Llama 3.1 and later).
+     *
+     * @param format a Python strftime format
+     * @return the date formatted
+     */
     public static String strftimeNow(String format) {
         StringBuilder pattern = new StringBuilder();
         for (int i = 0; i < format.length(); i++) {

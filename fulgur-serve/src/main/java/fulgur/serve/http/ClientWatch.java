@@ -121,10 +121,22 @@ final class ClientWatch implements Callback {
             stopped = true;
             if (armed) {
                 armed = false;
-                ((AbstractEndPoint) endPoint).getFillInterest().onFail(new IOException("watch withdrawn"));
+                ((AbstractEndPoint) endPoint).getFillInterest().onFail(new Withdrawn());
             }
         } finally {
             lock.unlock();
+        }
+    }
+
+    /** The failure a withdrawn read interest is completed with, once per request: no stack trace to fill in. */
+    private static final class Withdrawn extends IOException {
+        Withdrawn() {
+            super("watch withdrawn");
+        }
+
+        @Override
+        public synchronized Throwable fillInStackTrace() {
+            return this;
         }
     }
 }

@@ -355,6 +355,7 @@ final class CompletionEndpoint {
         long completion = 0;
         long cached = 0;
         ex.startEvents();
+        TextChunks texts = ex.textChunks(kind, id, created, modelName, plan.requests().size(), usageField);
         StringBuilder sb = new StringBuilder();
         if (kind == OpenAiJson.Kind.CHAT) {
             for (int i = 0; i < plan.requests().size(); i++) {
@@ -376,7 +377,7 @@ final class CompletionEndpoint {
                 String failure = null;
                 for (Generation.Event e = first; e != null; e = g.poll()) {
                     switch (e) {
-                        case Generation.Text t -> ex.appendEvent(sb, OpenAiJson.textChunk(kind, id, created, modelName, t.choice(), t.text(), usageField));
+                        case Generation.Text t -> texts.append(sb, t.choice(), t.text());
                         case Generation.Finished f -> {
                             completion += f.usage().completionTokens();
                             cached += f.usage().cachedPromptTokens();

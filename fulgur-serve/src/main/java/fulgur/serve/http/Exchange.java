@@ -143,6 +143,11 @@ final class Exchange {
         }
     }
 
+    /** The pre-serialised text chunks of one stream, written as {@link #appendEvent} would write them. */
+    TextChunks textChunks(OpenAiJson.Kind kind, String id, long created, String model, int choices, boolean usageField) {
+        return new TextChunks(kind, id, created, model, choices, usageField, mapper);
+    }
+
     /** Writes events and waits until they are sent; an IOException means the client is gone. */
     void writeEvents(CharSequence events) throws IOException {
         try (Blocker.Callback cb = Blocker.callback()) {

@@ -34,6 +34,13 @@ public final class OpenAiServer implements AutoCloseable {
     private final ServerConnector connector;
     private final Router router;
 
+    /**
+     * A server for {@code engine}, not started yet.
+     *
+     * @param engine the engine, which the server does not close
+     * @param template the chat template of {@code /v1/chat/completions}
+     * @param options where to listen and what to accept
+     */
     public OpenAiServer(Engine engine, ChatTemplate template, ServerOptions options) {
         this.options = options;
         ObjectMapper mapper = JsonMapper.builder().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION).build();
@@ -55,7 +62,12 @@ public final class OpenAiServer implements AutoCloseable {
         server.setStopTimeout(5_000);
     }
 
-    /** Binds and starts serving; a taken port or a bad address is one clear {@link IOException}. */
+    /**
+     * Binds and starts serving; a taken port or a bad address is one clear {@link IOException}.
+     *
+     * @return this server
+     * @throws java.io.IOException when it cannot listen
+     */
     public OpenAiServer start() throws IOException {
         try {
             server.start();
@@ -71,23 +83,39 @@ public final class OpenAiServer implements AutoCloseable {
         return this;
     }
 
-    /** The port it listens on (the one chosen when the options asked for port 0). */
+    /**
+     * The port it listens on (the one chosen when the options asked for port 0).
+     *
+     * @return the port
+     */
     public int port() {
         return connector.getLocalPort();
     }
 
-    /** The model name clients use. */
+    /**
+     * The model name clients use.
+     *
+     * @return the name
+     */
     public String modelName() {
         return router.modelName();
     }
 
-    /** {@code http://host:port}, for logs and clients. */
+    /**
+     * {@code http://host:port}, for logs and clients.
+     *
+     * @return the URI
+     */
     public URI uri() {
         String h = options.host().contains(":") ? "[" + options.host() + "]" : options.host();
         return URI.create("http://" + h + ":" + port());
     }
 
-    /** Blocks until the server stops. */
+    /**
+     * Blocks until the server stops.
+     *
+     * @throws java.lang.InterruptedException when interrupted while waiting
+     */
     public void join() throws InterruptedException {
         server.join();
     }

@@ -18,6 +18,12 @@ import java.time.Duration;
 public record ServerOptions(String host, int port, String apiKey, String servedModelName, long maxBodyBytes, int maxPromptTokens,
         int maxTokens, int maxConcurrentStreams, Duration idleTimeout) {
 
+    /**
+     * Checks the options.
+     *
+     * @throws IllegalArgumentException for an empty host, a port outside [0, 65535], a blank API key or model name, or
+     *     a non-positive idle timeout
+     */
     public ServerOptions {
         if (host == null || host.isBlank()) {
             throw new IllegalArgumentException("host must not be empty");
@@ -40,26 +46,58 @@ public record ServerOptions(String host, int port, String apiKey, String servedM
         }
     }
 
+    /**
+     * {@return 127.0.0.1:8000 without an API key, 4 MiB bodies, prompts up to 32 768 tokens, 4 096 new tokens, 256
+     * streams, a 5-minute idle timeout}
+     */
     public static ServerOptions defaults() {
         return new ServerOptions("127.0.0.1", 8000, null, null, 4L << 20, 32_768, 4096, 256, Duration.ofMinutes(5));
     }
 
+    /**
+     * {@return these options binding {@code h}}
+     *
+     * @param h the address
+     */
     public ServerOptions withHost(String h) {
         return new ServerOptions(h, port, apiKey, servedModelName, maxBodyBytes, maxPromptTokens, maxTokens, maxConcurrentStreams, idleTimeout);
     }
 
+    /**
+     * {@return these options on port {@code p}}
+     *
+     * @param p the port, 0 for any free one
+     */
     public ServerOptions withPort(int p) {
         return new ServerOptions(host, p, apiKey, servedModelName, maxBodyBytes, maxPromptTokens, maxTokens, maxConcurrentStreams, idleTimeout);
     }
 
+    /**
+     * {@return these options requiring API key {@code k}}
+     *
+     * @param k the key, or null for none
+     */
     public ServerOptions withApiKey(String k) {
         return new ServerOptions(host, port, k, servedModelName, maxBodyBytes, maxPromptTokens, maxTokens, maxConcurrentStreams, idleTimeout);
     }
 
+    /**
+     * {@return these options serving the model as {@code n}}
+     *
+     * @param n the name, or null for the engine's model id
+     */
     public ServerOptions withServedModelName(String n) {
         return new ServerOptions(host, port, apiKey, n, maxBodyBytes, maxPromptTokens, maxTokens, maxConcurrentStreams, idleTimeout);
     }
 
+    /**
+     * {@return these options with other limits}
+     *
+     * @param bodyBytes the largest request body
+     * @param promptTokens the longest prompt, in tokens
+     * @param tokens the largest {@code max_tokens}
+     * @param streams the most generations running or queued at once
+     */
     public ServerOptions withLimits(long bodyBytes, int promptTokens, int tokens, int streams) {
         return new ServerOptions(host, port, apiKey, servedModelName, bodyBytes, promptTokens, tokens, streams, idleTimeout);
     }
