@@ -14,11 +14,21 @@ import org.junit.jupiter.api.Test;
  * kernels reaching ops only through the registry.
  */
 class ArchitectureTest {
-    private static final JavaClasses CORE = new ClassFileImporter().withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
+    private static final JavaClasses CORE = new ClassFileImporter()
+            .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
             .importPackages("fulgur");
 
-    private static final String[] ABOVE_OPS = {"fulgur.nn..", "fulgur.layers..", "fulgur.models..", "fulgur.optim..", "fulgur.train..",
-        "fulgur.data..", "fulgur.generate..", "fulgur.tokenizer..", "fulgur.kernels.."};
+    private static final String[] ABOVE_OPS = {
+        "fulgur.nn..",
+        "fulgur.layers..",
+        "fulgur.models..",
+        "fulgur.optim..",
+        "fulgur.train..",
+        "fulgur.data..",
+        "fulgur.generate..",
+        "fulgur.tokenizer..",
+        "fulgur.kernels.."
+    };
 
     @Test
     void noPackageDependsOnItselfThroughOthers() {
@@ -27,48 +37,89 @@ class ArchitectureTest {
 
     @Test
     void tensorsKnowNothingAboveThem() {
-        noClasses().that().resideInAPackage("fulgur.tensor..").should().dependOnClassesThat()
-                .resideInAnyPackage("fulgur.backend..", "fulgur.autograd..", "fulgur.ops..", "fulgur.nn..", "fulgur.layers..", "fulgur.models..",
-                        "fulgur.optim..", "fulgur.train..", "fulgur.kernels..", "fulgur.data..", "fulgur.io..")
+        noClasses()
+                .that()
+                .resideInAPackage("fulgur.tensor..")
+                .should()
+                .dependOnClassesThat()
+                .resideInAnyPackage(
+                        "fulgur.backend..",
+                        "fulgur.autograd..",
+                        "fulgur.ops..",
+                        "fulgur.nn..",
+                        "fulgur.layers..",
+                        "fulgur.models..",
+                        "fulgur.optim..",
+                        "fulgur.train..",
+                        "fulgur.kernels..",
+                        "fulgur.data..",
+                        "fulgur.io..")
                 .check(CORE);
     }
 
     @Test
     void backendsKnowTensorsOnly() {
-        noClasses().that().resideInAPackage("fulgur.backend..").should().dependOnClassesThat()
+        noClasses()
+                .that()
+                .resideInAPackage("fulgur.backend..")
+                .should()
+                .dependOnClassesThat()
                 .resideInAnyPackage(concat(ABOVE_OPS, "fulgur.ops..", "fulgur.autograd.."))
                 .check(CORE);
     }
 
     @Test
     void autogradKnowsNoOps() {
-        noClasses().that().resideInAPackage("fulgur.autograd..").should().dependOnClassesThat()
+        noClasses()
+                .that()
+                .resideInAPackage("fulgur.autograd..")
+                .should()
+                .dependOnClassesThat()
                 .resideInAnyPackage(concat(ABOVE_OPS, "fulgur.ops.."))
                 .check(CORE);
     }
 
     @Test
     void opsKnowNoLayersModelsOrTraining() {
-        noClasses().that().resideInAPackage("fulgur.ops..").should().dependOnClassesThat().resideInAnyPackage(ABOVE_OPS).check(CORE);
+        noClasses()
+                .that()
+                .resideInAPackage("fulgur.ops..")
+                .should()
+                .dependOnClassesThat()
+                .resideInAnyPackage(ABOVE_OPS)
+                .check(CORE);
     }
 
     @Test
     void layersKnowNoModelsOrTraining() {
-        noClasses().that().resideInAnyPackage("fulgur.layers..", "fulgur.nn..").should().dependOnClassesThat()
+        noClasses()
+                .that()
+                .resideInAnyPackage("fulgur.layers..", "fulgur.nn..")
+                .should()
+                .dependOnClassesThat()
                 .resideInAnyPackage("fulgur.models..", "fulgur.optim..", "fulgur.train..", "fulgur.kernels..")
                 .check(CORE);
     }
 
     @Test
     void modelsKnowNoTraining() {
-        noClasses().that().resideInAPackage("fulgur.models..").should().dependOnClassesThat()
+        noClasses()
+                .that()
+                .resideInAPackage("fulgur.models..")
+                .should()
+                .dependOnClassesThat()
                 .resideInAnyPackage("fulgur.optim..", "fulgur.train..", "fulgur.kernels..")
                 .check(CORE);
     }
 
     @Test
     void kernelsAreReachedThroughTheRegistryOnly() {
-        noClasses().that().resideOutsideOfPackage("fulgur.kernels..").should().dependOnClassesThat().resideInAPackage("fulgur.kernels..")
+        noClasses()
+                .that()
+                .resideOutsideOfPackage("fulgur.kernels..")
+                .should()
+                .dependOnClassesThat()
+                .resideInAPackage("fulgur.kernels..")
                 .check(CORE);
     }
 

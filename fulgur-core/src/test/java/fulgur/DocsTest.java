@@ -30,18 +30,22 @@ class DocsTest {
     static final List<Rule> RULES = List.of(
             new Rule(Pattern.compile("\\bsessions?\\b", Pattern.CASE_INSENSITIVE), "how the work was organised"),
             new Rule(Pattern.compile("\\bacceptance\\b", Pattern.CASE_INSENSITIVE), "how the work was organised"),
-            new Rule(Pattern.compile("\\bissues?\\s*#\\d+|\\bissue\\s+\\d+", Pattern.CASE_INSENSITIVE), "an issue number"),
+            new Rule(
+                    Pattern.compile("\\bissues?\\s*#\\d+|\\bissue\\s+\\d+", Pattern.CASE_INSENSITIVE),
+                    "an issue number"),
             new Rule(Pattern.compile("(?<![\\w&/#])#\\d+\\b"), "an issue number"),
             new Rule(Pattern.compile("\\b(TODO|FIXME)\\b"), "an unfinished-work marker"),
             new Rule(Pattern.compile("\\bstub(bed|s)?\\b", Pattern.CASE_INSENSITIVE), "an unfinished-work marker"),
             new Rule(Pattern.compile("\\.\\./shared|/work/"), "a path outside the repository"),
             new Rule(Pattern.compile("\\b(DESIGN|REFERENCE|KERNELS)\\.md\\b"), "a document outside the repository"),
             new Rule(Pattern.compile("\\b(git checkout|commit)\\s+`?[0-9a-f]{7,40}\\b"), "a commit to check out"),
-            new Rule(Pattern.compile("\\]\\((?!https?:)[^)]*\\.log\\)"), "a link to a log file, which the repository does not keep"));
+            new Rule(
+                    Pattern.compile("\\]\\((?!https?:)[^)]*\\.log\\)"),
+                    "a link to a log file, which the repository does not keep"));
 
     /** Files whose text is data, not prose or code. */
-    private static final Set<String> SKIPPED_DIRS = Set.of(".git", "target", "node_modules", ".peer", ".device", ".gl", "runs", "out", ".idea",
-            "resources");
+    private static final Set<String> SKIPPED_DIRS =
+            Set.of(".git", "target", "node_modules", ".peer", ".device", ".gl", "runs", "out", ".idea", "resources");
 
     private static boolean scanned(Path p) {
         String name = p.getFileName().toString();
@@ -55,25 +59,36 @@ class DocsTest {
         if (rel.startsWith("docs")) {
             return name.endsWith(".txt");
         }
-        return name.endsWith(".java") || name.endsWith(".cu") || name.endsWith(".cuh") || name.endsWith(".sh") || name.endsWith(".py")
-                || name.equals("pom.xml") || rel.equals(Path.of("fulgur")) || rel.equals(Path.of(".ci/run"));
+        return name.endsWith(".java")
+                || name.endsWith(".cu")
+                || name.endsWith(".cuh")
+                || name.endsWith(".sh")
+                || name.endsWith(".py")
+                || name.equals("pom.xml")
+                || rel.equals(Path.of("fulgur"))
+                || rel.equals(Path.of(".ci/run"));
     }
 
     /** Every scanned file; main resources that are sources (CUDA kernels) included, test data not. */
     static List<Path> files() throws IOException {
         List<Path> out = new ArrayList<>();
         try (Stream<Path> walk = Files.walk(ROOT)) {
-            walk.filter(Files::isRegularFile).filter(p -> {
-                Path rel = ROOT.relativize(p);
-                for (int i = 0; i < rel.getNameCount() - 1; i++) {
-                    String dir = rel.getName(i).toString();
-                    boolean kernelSources = dir.equals("resources") && i > 0 && rel.getName(i - 1).toString().equals("main");
-                    if (SKIPPED_DIRS.contains(dir) && !kernelSources) {
-                        return false;
-                    }
-                }
-                return scanned(p);
-            }).sorted().forEach(out::add);
+            walk.filter(Files::isRegularFile)
+                    .filter(p -> {
+                        Path rel = ROOT.relativize(p);
+                        for (int i = 0; i < rel.getNameCount() - 1; i++) {
+                            String dir = rel.getName(i).toString();
+                            boolean kernelSources = dir.equals("resources")
+                                    && i > 0
+                                    && rel.getName(i - 1).toString().equals("main");
+                            if (SKIPPED_DIRS.contains(dir) && !kernelSources) {
+                                return false;
+                            }
+                        }
+                        return scanned(p);
+                    })
+                    .sorted()
+                    .forEach(out::add);
         }
         return out;
     }
@@ -95,8 +110,12 @@ class DocsTest {
     @Test
     void docsAndSourcesSpeakOfTheProductOnly() throws IOException {
         List<Path> files = files();
-        assertThat(files).as("files scanned").contains(ROOT.resolve("README.md"), ROOT.resolve("CHANGELOG.md"),
-                ROOT.resolve("fulgur-core/src/main/java/fulgur/tensor/Tensor.java"));
+        assertThat(files)
+                .as("files scanned")
+                .contains(
+                        ROOT.resolve("README.md"),
+                        ROOT.resolve("CHANGELOG.md"),
+                        ROOT.resolve("fulgur-core/src/main/java/fulgur/tensor/Tensor.java"));
         List<String> hits = new ArrayList<>();
         for (Path f : files) {
             hits.addAll(hits(f));
@@ -108,11 +127,29 @@ class DocsTest {
     void theRulesCatchWhatTheyAreFor() {
         // written with a '|' inside each word the rules look for and joined here, so that this file's own text stays
         // free of what it tests for (other scanners read the sources too)
-        List<String> bad = List.of("Ses|sion 3: faster GEMM", "the accep|tance figure", "see is|sue #7", "Still open in |#12", "// TO|DO stub",
-                "data=\"$root/..|/shared/data/x.txt\"", "(REFER|ENCE.md §4)", "`git check|out 4b29de0`", "[log](gpu-runs/run.l|og)",
-                "is|sue 12").stream().map(s -> s.replace("|", "")).toList();
-        List<String> good = List.of("{@link Backend#deferChecks()}", "&#123;", "#define BLOCK 64", "a stubborn bug", "log-sigmoid",
-                "[results](gpu-runs/summary.txt)", "see docs/kernels.md", "https://github.com/fulgur-dev/fulgur/issues",
+        List<String> bad = List.of(
+                        "Ses|sion 3: faster GEMM",
+                        "the accep|tance figure",
+                        "see is|sue #7",
+                        "Still open in |#12",
+                        "// TO|DO stub",
+                        "data=\"$root/..|/shared/data/x.txt\"",
+                        "(REFER|ENCE.md §4)",
+                        "`git check|out 4b29de0`",
+                        "[log](gpu-runs/run.l|og)",
+                        "is|sue 12")
+                .stream()
+                .map(s -> s.replace("|", ""))
+                .toList();
+        List<String> good = List.of(
+                "{@link Backend#deferChecks()}",
+                "&#123;",
+                "#define BLOCK 64",
+                "a stubborn bug",
+                "log-sigmoid",
+                "[results](gpu-runs/summary.txt)",
+                "see docs/kernels.md",
+                "https://github.com/fulgur-dev/fulgur/issues",
                 "one CTA issues 1536 mma.sync");
         for (String s : bad) {
             assertThat(RULES).as(s).anyMatch(r -> r.pattern().matcher(s).find());

@@ -34,7 +34,8 @@ class SurefireIncludesTest {
 
     record Patterns(List<String> includes, List<String> excludes) {
         boolean runs(String classPath) {
-            return includes.stream().anyMatch(p -> matches(p, classPath)) && excludes.stream().noneMatch(p -> matches(p, classPath));
+            return includes.stream().anyMatch(p -> matches(p, classPath))
+                    && excludes.stream().noneMatch(p -> matches(p, classPath));
         }
     }
 
@@ -76,8 +77,8 @@ class SurefireIncludesTest {
     }
 
     /** Surefire's defaults where no configuration gives patterns. */
-    static final Patterns SUREFIRE_DEFAULTS = new Patterns(List.of("**/Test*.java", "**/*Test.java", "**/*Tests.java", "**/*TestCase.java"),
-            List.of());
+    static final Patterns SUREFIRE_DEFAULTS =
+            new Patterns(List.of("**/Test*.java", "**/*Test.java", "**/*Tests.java", "**/*TestCase.java"), List.of());
 
     /** The patterns that apply to {@code module}, with Surefire's default exclusion of nested classes added. */
     static Patterns effective(Path module) throws Exception {
@@ -102,7 +103,8 @@ class SurefireIncludesTest {
         }
         List<String> out = new ArrayList<>();
         try (Stream<Path> walk = Files.walk(src)) {
-            for (Path f : walk.filter(p -> p.toString().endsWith(".java")).sorted().toList()) {
+            for (Path f :
+                    walk.filter(p -> p.toString().endsWith(".java")).sorted().toList()) {
                 if (DECLARES_TESTS.matcher(Files.readString(f)).find()) {
                     out.add(src.relativize(f).toString());
                 }
@@ -116,12 +118,15 @@ class SurefireIncludesTest {
         List<String> missed = new ArrayList<>();
         int classes = 0;
         try (Stream<Path> dirs = Files.list(ROOT)) {
-            for (Path module : dirs.filter(d -> Files.isRegularFile(d.resolve("pom.xml"))).sorted().toList()) {
+            for (Path module : dirs.filter(d -> Files.isRegularFile(d.resolve("pom.xml")))
+                    .sorted()
+                    .toList()) {
                 Patterns p = effective(module);
                 for (String c : testClasses(module)) {
                     classes++;
                     if (!p.runs(c)) {
-                        missed.add(ROOT.relativize(module) + "/src/test/java/" + c + " (includes " + p.includes() + ", excludes " + p.excludes() + ")");
+                        missed.add(ROOT.relativize(module) + "/src/test/java/" + c + " (includes " + p.includes()
+                                + ", excludes " + p.excludes() + ")");
                     }
                 }
             }
@@ -134,9 +139,14 @@ class SurefireIncludesTest {
     void theCheckWouldCatchANameThatTheDefaultsMiss() throws Exception {
         String properties = "fulgur/tokenizer/TokenizerRoundTripProperties.java";
         assertThat(testClasses(ROOT.resolve("fulgur-core"))).contains(properties, "fulgur/SurefireIncludesTest.java");
-        assertThat(SUREFIRE_DEFAULTS.runs(properties)).as("Surefire's default includes skip it").isFalse();
-        assertThat(effective(ROOT.resolve("fulgur-core")).runs(properties)).as("this build's includes run it").isTrue();
-        assertThat(effective(ROOT.resolve("fulgur-core")).runs("fulgur/Outer$Inner.java")).isFalse();
+        assertThat(SUREFIRE_DEFAULTS.runs(properties))
+                .as("Surefire's default includes skip it")
+                .isFalse();
+        assertThat(effective(ROOT.resolve("fulgur-core")).runs(properties))
+                .as("this build's includes run it")
+                .isTrue();
+        assertThat(effective(ROOT.resolve("fulgur-core")).runs("fulgur/Outer$Inner.java"))
+                .isFalse();
         assertThat(matches("**/*Test.java", "GemmTest.java")).isTrue();
     }
 }

@@ -28,19 +28,27 @@ public final class CheckpointRoundTrip {
         Tokenizer tokenizer = ByteTokenizer.withEndOfText();
         int[] ids = tokenizer.encode(Shakespeare.excerpt());
         List<Batch> heldOut = new ArrayList<>();
-        PackedSequenceSampler.validation(TokenStream.of(ids).slice(ids.length * 9 / 10, ids.length), 8, 64).forEach(heldOut::add);
+        PackedSequenceSampler.validation(TokenStream.of(ids).slice(ids.length * 9 / 10, ids.length), 8, 64)
+                .forEach(heldOut::add);
         Evaluator loss = Trainer.lossOn(heldOut);
 
         try (TnlModel trained = TrainTinyTnl.train(tokenizer, out.resolve("run"))) {
-            System.out.printf("in memory:            held-out loss %.6f%n", loss.evaluate(trained).get("loss"));
-            ReferenceCheckpoint.save(trained, out.resolve("hf-bf16"), DType.BF16, 2L << 30);   // model.safetensors + config.json
+            System.out.printf(
+                    "in memory:            held-out loss %.6f%n",
+                    loss.evaluate(trained).get("loss"));
+            ReferenceCheckpoint.save(
+                    trained, out.resolve("hf-bf16"), DType.BF16, 2L << 30); // model.safetensors + config.json
         }
-        try (LanguageModel loaded = ReferenceCheckpoint.load(out.resolve("run"))) {           // a run directory, a checkpoint or a reference one
-            System.out.printf("f32 checkpoint:       held-out loss %.6f (%s, %,d parameters)%n", loss.evaluate(loaded).get("loss"), loaded.describe(),
-                    loaded.parameterCount());
+        try (LanguageModel loaded =
+                ReferenceCheckpoint.load(out.resolve("run"))) { // a run directory, a checkpoint or a reference one
+            System.out.printf(
+                    "f32 checkpoint:       held-out loss %.6f (%s, %,d parameters)%n",
+                    loss.evaluate(loaded).get("loss"), loaded.describe(), loaded.parameterCount());
         }
         try (LanguageModel loaded = ReferenceCheckpoint.load(out.resolve("hf-bf16"))) {
-            System.out.printf("bf16 reference files: held-out loss %.6f%n", loss.evaluate(loaded).get("loss"));
+            System.out.printf(
+                    "bf16 reference files: held-out loss %.6f%n",
+                    loss.evaluate(loaded).get("loss"));
         }
     }
 }

@@ -35,13 +35,17 @@ public final class EmbeddedEngine {
             List<String> prompts = List.of("ROMEO:\n", "First Citizen:\n", "MENENIUS:\n");
             List<CompletableFuture<Completion>> results = new ArrayList<>();
             for (int i = 0; i < prompts.size(); i++) {
-                SamplingParams sampling = new SamplingParams(0.8, 0.95, 0, i);   // temperature, top-p, top-k (0: off), seed
-                results.add(complete(engine, new GenerationRequest(tokenizer.encode(prompts.get(i)), sampling, 64, List.of(), null)));
+                SamplingParams sampling =
+                        new SamplingParams(0.8, 0.95, 0, i); // temperature, top-p, top-k (0: off), seed
+                results.add(complete(
+                        engine,
+                        new GenerationRequest(tokenizer.encode(prompts.get(i)), sampling, 64, List.of(), null)));
             }
             for (int i = 0; i < prompts.size(); i++) {
                 Completion c = results.get(i).get();
-                System.out.printf("--- %s, %d prompt + %d generated tokens%n%s%s%n", c.reason(), c.usage().promptTokens(), c.usage().completionTokens(),
-                        prompts.get(i), c.text());
+                System.out.printf(
+                        "--- %s, %d prompt + %d generated tokens%n%s%s%n",
+                        c.reason(), c.usage().promptTokens(), c.usage().completionTokens(), prompts.get(i), c.text());
             }
         }
     }

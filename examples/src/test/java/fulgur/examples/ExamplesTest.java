@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -60,7 +59,9 @@ class ExamplesTest {
         List<Double> evals = all(out, "step \\d+ val_loss=([0-9.]+)");
         assertThat(evals).hasSize(3);
         assertThat(evals).isSortedAccordingTo((a, b) -> Double.compare(b, a)); // falling
-        assertThat(all(out, "trained 120 steps: held-out loss ([0-9.]+)")).singleElement().satisfies(l -> assertThat(l).isLessThan(UNIGRAM_ENTROPY - 0.4));
+        assertThat(all(out, "trained 120 steps: held-out loss ([0-9.]+)"))
+                .singleElement()
+                .satisfies(l -> assertThat(l).isLessThan(UNIGRAM_ENTROPY - 0.4));
         String sample = out.substring(out.indexOf("sample: ROMEO:") + "sample: ROMEO:".length());
         assertThat(sample.strip()).hasSizeGreaterThan(100);
         assertThat(textLike(sample)).isGreaterThan(0.95);
@@ -84,7 +85,9 @@ class ExamplesTest {
     @Test
     void theEmbeddedEngineCompletesEveryPrompt(@TempDir Path dir) throws Exception {
         String out = run(EmbeddedEngine::main, dir);
-        Matcher m = Pattern.compile("--- LENGTH, (\\d+) prompt \\+ 64 generated tokens\\n([^\\n]+)\\n((?:(?!---).*\\n?)*)").matcher(out);
+        Matcher m = Pattern.compile(
+                        "--- LENGTH, (\\d+) prompt \\+ 64 generated tokens\\n([^\\n]+)\\n((?:(?!---).*\\n?)*)")
+                .matcher(out);
         List<String> completions = new ArrayList<>();
         List<Integer> promptTokens = new ArrayList<>();
         while (m.find()) {

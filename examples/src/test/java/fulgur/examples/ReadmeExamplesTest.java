@@ -26,7 +26,9 @@ class ReadmeExamplesTest {
         List<String> lines = block.lines().toList();
         for (int start = 0; start + lines.size() <= src.size(); start++) {
             String first = src.get(start);
-            if (!first.endsWith(lines.getFirst()) || !first.substring(0, first.length() - lines.getFirst().length()).isBlank()) {
+            if (!first.endsWith(lines.getFirst())
+                    || !first.substring(0, first.length() - lines.getFirst().length())
+                            .isBlank()) {
                 continue;
             }
             String indent = first.substring(0, first.length() - lines.getFirst().length());
@@ -49,7 +51,9 @@ class ReadmeExamplesTest {
         assertThat(quotes(source, "int x = 1;\n\nreturn;\n")).isTrue();
         assertThat(quotes(source, "void f() {\n    int x = 1;\n")).isTrue();
         assertThat(quotes(source, "int x = 2;\n")).isFalse();
-        assertThat(quotes(source, "void f() {\nint x = 1;\n")).as("indentation inside the block counts").isFalse();
+        assertThat(quotes(source, "void f() {\nint x = 1;\n"))
+                .as("indentation inside the block counts")
+                .isFalse();
     }
 
     @Test
@@ -68,7 +72,9 @@ class ReadmeExamplesTest {
             }
         }
         for (String block : blocks) {
-            assertThat(sources).as("an example that contains README.md's block%n%s", block).anyMatch(s -> quotes(s, block));
+            assertThat(sources)
+                    .as("an example that contains README.md's block%n%s", block)
+                    .anyMatch(s -> quotes(s, block));
         }
     }
 }

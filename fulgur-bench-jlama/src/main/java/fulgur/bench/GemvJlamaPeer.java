@@ -31,17 +31,27 @@ public final class GemvJlamaPeer {
     public static void main(String[] args) {
         Map<String, String> o = DecodeSpeed.options(args, Map.of("rounds", "10", "threads", "2"), List.of());
         PhysicalCoreExecutor.overrideThreadCount(Integer.parseInt(o.get("threads")));
-        try (Scope scope = Scope.open("gemv"); Arena arena = Arena.ofShared()) {
+        try (Scope scope = Scope.open("gemv");
+                Arena arena = Arena.ofShared()) {
             List<GemvQuick.Case> cases = GemvQuick.cases(scope, arena);
             List<GemvQuick.Variant> variants = List.of(GemvQuick.read(), GemvQuick.fulgur(arena), jlama());
             double[][][] g = GemvQuick.measure(cases, variants, Integer.parseInt(o.get("rounds")));
-            System.out.println("| case | MB | read GB/s | fulgur GB/s | Jlama GB/s | fulgur / read | Jlama / read | fulgur / Jlama |");
+            System.out.println(
+                    "| case | MB | read GB/s | fulgur GB/s | Jlama GB/s | fulgur / read | Jlama / read | fulgur / Jlama |");
             System.out.println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
             for (int ci = 0; ci < cases.size(); ci++) {
                 double[][] c = g[ci];
-                System.out.printf(Locale.ROOT, "| %s | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f | %.2f× |%n", cases.get(ci).name(),
-                        cases.get(ci).bytes() / 1e6, GemvQuick.median(c[0]), GemvQuick.median(c[1]), GemvQuick.median(c[2]),
-                        GemvQuick.medianRatio(c[1], c[0]), GemvQuick.medianRatio(c[2], c[0]), GemvQuick.medianRatio(c[1], c[2]));
+                System.out.printf(
+                        Locale.ROOT,
+                        "| %s | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f | %.2f× |%n",
+                        cases.get(ci).name(),
+                        cases.get(ci).bytes() / 1e6,
+                        GemvQuick.median(c[0]),
+                        GemvQuick.median(c[1]),
+                        GemvQuick.median(c[2]),
+                        GemvQuick.medianRatio(c[1], c[0]),
+                        GemvQuick.medianRatio(c[2], c[0]),
+                        GemvQuick.medianRatio(c[1], c[2]));
             }
         }
     }
@@ -63,7 +73,11 @@ public final class GemvJlamaPeer {
                 List<FloatBufferTensor> ws = views.computeIfAbsent(c, GemvJlamaPeer::views);
                 for (FloatBufferTensor w : ws) {
                     int n = w.shape().first(), k = w.shape().last();
-                    VectorMath.pchunk(0, n, (start, size) -> TensorOperationsProvider.get().dotProductChunk(y, x, w, 0, k, start, size));
+                    VectorMath.pchunk(
+                            0,
+                            n,
+                            (start, size) ->
+                                    TensorOperationsProvider.get().dotProductChunk(y, x, w, 0, k, start, size));
                 }
             }
         };

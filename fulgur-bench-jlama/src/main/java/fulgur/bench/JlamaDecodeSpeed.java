@@ -28,30 +28,56 @@ public final class JlamaDecodeSpeed {
     private JlamaDecodeSpeed() {}
 
     public static void main(String[] args) {
-        Map<String, String> o = DecodeSpeed.options(args, Map.of("tokens", "32", "threads", "2", "seed", "11"), List.of("model", "context"));
+        Map<String, String> o = DecodeSpeed.options(
+                args, Map.of("tokens", "32", "threads", "2", "seed", "11"), List.of("model", "context"));
         int context = Integer.parseInt(o.get("context"));
         int tokens = Integer.parseInt(o.get("tokens"));
         File dir = new File(o.get("model"));
-        AbstractModel model = ModelSupport.loadModel(dir, null, DType.F32, DType.F32, Optional.empty(), Optional.of(Integer.parseInt(o.get("threads"))));
+        AbstractModel model = ModelSupport.loadModel(
+                dir, null, DType.F32, DType.F32, Optional.empty(), Optional.of(Integer.parseInt(o.get("threads"))));
         int vocab = model.getConfig().vocabularySize;
         List<BenchResult> out = new ArrayList<>();
         try {
             // warm-up: the prefill and decode paths on a short prompt
-            model.generate(UUID.randomUUID(), PromptContext.of(CharTokenizerJson.text(5, 63, vocab)), 0f, 64 + DecodeSpeed.WARMUP_TOKENS);
+            model.generate(
+                    UUID.randomUUID(),
+                    PromptContext.of(CharTokenizerJson.text(5, 63, vocab)),
+                    0f,
+                    64 + DecodeSpeed.WARMUP_TOKENS);
             List<Integer> ids = new ArrayList<>();
-            Generator.Response r = model.generate(UUID.randomUUID(), PromptContext.of(CharTokenizerJson.text(Long.parseLong(o.get("seed")), context - 1, vocab)),
-                    0f, context + tokens, (text, ms) -> text.codePoints().forEach(cp -> ids.add(CharTokenizerJson.id(cp))));
+            Generator.Response r = model.generate(
+                    UUID.randomUUID(),
+                    PromptContext.of(CharTokenizerJson.text(Long.parseLong(o.get("seed")), context - 1, vocab)),
+                    0f,
+                    context + tokens,
+                    (text, ms) -> text.codePoints().forEach(cp -> ids.add(CharTokenizerJson.id(cp))));
             if (r.promptTokens != context - 1) {
-                throw new IllegalStateException("Jlama's tokenizer made " + r.promptTokens + " tokens of " + (context - 1) + " characters");
+                throw new IllegalStateException(
+                        "Jlama's tokenizer made " + r.promptTokens + " tokens of " + (context - 1) + " characters");
             }
             var c = model.getConfig();
             long kvBytes = 2L * c.numberOfLayers * c.kvLength * Float.BYTES * (context + r.generatedTokens);
             out.add(new BenchResult("decode", "prefill_s", r.promptTimeMs / 1e3, "s", Map.of("context", context)));
-            out.add(new BenchResult("decode", "tokens_per_s", r.generatedTokens / (r.generateTimeMs / 1e3), "tokens/s",
-                    Map.of("context", context, "batch", 1, "tokens", r.generatedTokens, "kv_bytes", kvBytes,
-                            "greedy_ids", ids.subList(0, Math.min(8, ids.size())).toString())));
-            out.add(new BenchResult("decode", "peak_rss_bytes", DecodeSpeed.peakRssBytes(), "bytes", Map.of("context", context)));
-            out.add(new BenchResult("decode", "peak_heap_bytes", DecodeSpeed.peakHeapBytes(), "bytes", Map.of("context", context)));
+            out.add(new BenchResult(
+                    "decode",
+                    "tokens_per_s",
+                    r.generatedTokens / (r.generateTimeMs / 1e3),
+                    "tokens/s",
+                    Map.of(
+                            "context",
+                            context,
+                            "batch",
+                            1,
+                            "tokens",
+                            r.generatedTokens,
+                            "kv_bytes",
+                            kvBytes,
+                            "greedy_ids",
+                            ids.subList(0, Math.min(8, ids.size())).toString())));
+            out.add(new BenchResult(
+                    "decode", "peak_rss_bytes", DecodeSpeed.peakRssBytes(), "bytes", Map.of("context", context)));
+            out.add(new BenchResult(
+                    "decode", "peak_heap_bytes", DecodeSpeed.peakHeapBytes(), "bytes", Map.of("context", context)));
         } finally {
             model.close();
         }
@@ -59,14 +85,16 @@ public final class JlamaDecodeSpeed {
             Map<String, Object> e = new LinkedHashMap<>(b.extra());
             e.put("model", "Jlama " + version() + " Llama");
             e.put("threads", Integer.parseInt(o.get("threads")));
-            System.out.println(new BenchResult(b.name(), b.metric(), b.value(), b.unit(), Machine.describe(e)).toJson());
+            System.out.println(
+                    new BenchResult(b.name(), b.metric(), b.value(), b.unit(), Machine.describe(e)).toJson());
         }
         System.exit(0); // Jlama's executor threads are not daemons
     }
 
     /** Jlama's version, from the Maven properties inside its jar. */
     static String version() {
-        try (var in = AbstractModel.class.getResourceAsStream("/META-INF/maven/com.github.tjake/jlama-core/pom.properties")) {
+        try (var in =
+                AbstractModel.class.getResourceAsStream("/META-INF/maven/com.github.tjake/jlama-core/pom.properties")) {
             var p = new java.util.Properties();
             if (in != null) {
                 p.load(in);

@@ -45,7 +45,8 @@ public final class GemmTorchPeer {
         System.setProperty("ai.djl.pytorch.num_threads", Integer.toString(threads));
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         try (NDManager manager = NDManager.newBaseManager(Device.cpu(), "PyTorch")) {
-            System.out.printf("libtorch %s (DJL), %d threads; fulgur %d threads, FMA peak %.1f GFLOP/s%n",
+            System.out.printf(
+                    "libtorch %s (DJL), %d threads; fulgur %d threads, FMA peak %.1f GFLOP/s%n",
                     manager.getEngine().getVersion(), threads, threads, FmaPeak.gflops(8));
             System.out.println("round\tload\tsize\tfulgur_gflops\tfulgur_fraction_of_peak\ttorch_gflops\tratio");
             for (int r = 1; r <= rounds; r++) {
@@ -54,8 +55,16 @@ public final class GemmTorchPeer {
                     double peak = FmaPeak.gflops(3);
                     double torch = GemmQuick.median(measureTorch(manager, s, 1.0, 1.0));
                     double load = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
-                    System.out.printf(Locale.ROOT, "%d\t%.2f\t%s\t%.1f\t%.3f\t%.1f\t%.2f%n", r, load, s, fulgur,
-                            fulgur / peak, torch, fulgur / torch);
+                    System.out.printf(
+                            Locale.ROOT,
+                            "%d\t%.2f\t%s\t%.1f\t%.3f\t%.1f\t%.2f%n",
+                            r,
+                            load,
+                            s,
+                            fulgur,
+                            fulgur / peak,
+                            torch,
+                            fulgur / torch);
                 }
             }
         }
@@ -64,9 +73,13 @@ public final class GemmTorchPeer {
     /** GFLOP/s of libtorch's matmul per timed call, after a warm-up, on operands laid out as {@code s} says. */
     static double[] measureTorch(NDManager manager, GemmQuick.Shape s, double warmupSeconds, double timedSeconds) {
         try (NDManager m = manager.newSubManager()) {
-            NDArray a = s.transA() ? m.randomUniform(-1, 1, new ai.djl.ndarray.types.Shape(s.k(), s.m())).transpose()
+            NDArray a = s.transA()
+                    ? m.randomUniform(-1, 1, new ai.djl.ndarray.types.Shape(s.k(), s.m()))
+                            .transpose()
                     : m.randomUniform(-1, 1, new ai.djl.ndarray.types.Shape(s.m(), s.k()));
-            NDArray b = s.transB() ? m.randomUniform(-1, 1, new ai.djl.ndarray.types.Shape(s.n(), s.k())).transpose()
+            NDArray b = s.transB()
+                    ? m.randomUniform(-1, 1, new ai.djl.ndarray.types.Shape(s.n(), s.k()))
+                            .transpose()
                     : m.randomUniform(-1, 1, new ai.djl.ndarray.types.Shape(s.k(), s.n()));
             long start = System.nanoTime();
             for (int i = 0; i < 3 || System.nanoTime() - start < warmupSeconds * 1e9; i++) {

@@ -35,7 +35,8 @@ public record BenchResult(String name, String metric, double value, String unit,
         m.put("value", finiteOrNull(value));
         m.put("unit", unit);
         Map<String, Object> e = new LinkedHashMap<>();
-        extra.forEach((k, v) -> e.put(k, v instanceof Double d ? finiteOrNull(d) : v instanceof Float f ? finiteOrNull(f) : v));
+        extra.forEach((k, v) ->
+                e.put(k, v instanceof Double d ? finiteOrNull(d) : v instanceof Float f ? finiteOrNull(f) : v));
         m.put("extra", e);
         try {
             return JSON.writeValueAsString(m);

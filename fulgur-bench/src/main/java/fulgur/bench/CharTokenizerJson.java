@@ -21,6 +21,7 @@ import java.util.Map;
 public final class CharTokenizerJson {
     /** Ids of the special tokens and the first byte token. */
     public static final int UNK = 0;
+
     public static final int BOS = 1;
     public static final int EOS = 2;
     public static final int FIRST_BYTE = 3;
@@ -44,7 +45,8 @@ public final class CharTokenizerJson {
     public static int codePoint(int id) {
         int i = id - FIRST_CHAR;
         if (i < 0) {
-            throw new IllegalArgumentException("id " + id + " is not a character piece (those start at " + FIRST_CHAR + ")");
+            throw new IllegalArgumentException(
+                    "id " + id + " is not a character piece (those start at " + FIRST_CHAR + ")");
         }
         for (int[] r : RANGES) {
             int n = r[1] - r[0] + 1;
@@ -53,7 +55,8 @@ public final class CharTokenizerJson {
             }
             i -= n;
         }
-        throw new IllegalArgumentException("id " + id + " is beyond the " + maxVocab() + " pieces this tokenizer can hold");
+        throw new IllegalArgumentException(
+                "id " + id + " is beyond the " + maxVocab() + " pieces this tokenizer can hold");
     }
 
     /** The id of the character piece for {@code codePoint}, or -1 if it is none. */
@@ -75,7 +78,8 @@ public final class CharTokenizerJson {
 
     static Map<String, Object> json(int vocab) {
         if (vocab <= FIRST_CHAR || vocab > maxVocab()) {
-            throw new IllegalArgumentException("vocabulary size must be in (" + FIRST_CHAR + ", " + maxVocab() + "], got " + vocab);
+            throw new IllegalArgumentException(
+                    "vocabulary size must be in (" + FIRST_CHAR + ", " + maxVocab() + "], got " + vocab);
         }
         Map<String, Integer> pieces = new LinkedHashMap<>();
         pieces.put("<unk>", UNK);
@@ -118,7 +122,13 @@ public final class CharTokenizerJson {
         root.put("normalizer", null);
         root.put("pre_tokenizer", null);
         root.put("post_processor", null);
-        root.put("decoder", Map.of("type", "Sequence", "decoders", List.of(Map.of("type", "ByteFallback"), Map.of("type", "Fuse"))));
+        root.put(
+                "decoder",
+                Map.of(
+                        "type",
+                        "Sequence",
+                        "decoders",
+                        List.of(Map.of("type", "ByteFallback"), Map.of("type", "Fuse"))));
         root.put("model", model);
         return root;
     }

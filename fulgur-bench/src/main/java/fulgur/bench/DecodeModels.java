@@ -2,9 +2,9 @@ package fulgur.bench;
 
 import fulgur.models.Architectures;
 import fulgur.models.LanguageModel;
+import fulgur.models.hf.ReferenceCheckpoint;
 import fulgur.models.llama.LlamaConfig;
 import fulgur.models.tnl.TnlConfig;
-import fulgur.models.hf.ReferenceCheckpoint;
 import fulgur.tensor.DType;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -28,13 +28,39 @@ public record DecodeModels(int vocab, int dim, int layers, int heads) {
     /** The Llama config: MLP ≈ 8/3·width, half as many key/value heads, BOS/EOS of {@link CharTokenizerJson}. */
     public String llamaConfig() {
         LlamaConfig s = LlamaConfig.small(LlamaConfig.LLAMA, vocab, dim, layers, heads);
-        return new LlamaConfig(LlamaConfig.LLAMA, vocab, dim, s.intermediateSize(), layers, heads, s.numKeyValueHeads(), null, "silu", MAX_POSITIONS,
-                0.02, 1e-6, 10000.0, null, false, false, true, null, CharTokenizerJson.BOS, CharTokenizerJson.EOS, null, null).validate().toJson();
+        return new LlamaConfig(
+                        LlamaConfig.LLAMA,
+                        vocab,
+                        dim,
+                        s.intermediateSize(),
+                        layers,
+                        heads,
+                        s.numKeyValueHeads(),
+                        null,
+                        "silu",
+                        MAX_POSITIONS,
+                        0.02,
+                        1e-6,
+                        10000.0,
+                        null,
+                        false,
+                        false,
+                        true,
+                        null,
+                        CharTokenizerJson.BOS,
+                        CharTokenizerJson.EOS,
+                        null,
+                        null)
+                .validate()
+                .toJson();
     }
 
     /** The TNL config: GLU ≈ 8/3·width, tied embeddings. */
     public String tnlConfig() {
-        return TnlConfig.small(vocab, dim, layers, heads).withTiedEmbeddings(true).validate().toJson();
+        return TnlConfig.small(vocab, dim, layers, heads)
+                .withTiedEmbeddings(true)
+                .validate()
+                .toJson();
     }
 
     /** Writes {@code dir/llama} and {@code dir/tnl} unless they hold this shape already; returns the two directories. */
@@ -48,8 +74,13 @@ public record DecodeModels(int vocab, int dim, int layers, int heads) {
 
     private void writeOne(Path dir, String config, long seed) throws IOException {
         Path cfg = dir.resolve(ReferenceCheckpoint.CONFIG);
-        if (Files.isRegularFile(cfg) && Files.isRegularFile(dir.resolve("tokenizer.json"))
-                && Architectures.read(cfg).strip().equals(Architectures.forConfig(config).referenceConfig(config, DType.F32).strip())) {
+        if (Files.isRegularFile(cfg)
+                && Files.isRegularFile(dir.resolve("tokenizer.json"))
+                && Architectures.read(cfg)
+                        .strip()
+                        .equals(Architectures.forConfig(config)
+                                .referenceConfig(config, DType.F32)
+                                .strip())) {
             return;
         }
         try (LanguageModel m = Architectures.forConfig(config).build(config, seed)) {

@@ -54,7 +54,8 @@ public final class DecodeSpeed {
     }
 
     public static void main(String[] args) throws Exception {
-        Map<String, String> o = options(args, Map.of("tokens", "32", "batch", "16", "seed", "11"), List.of("model", "context"));
+        Map<String, String> o =
+                options(args, Map.of("tokens", "32", "batch", "16", "seed", "11"), List.of("model", "context"));
         Path dir = Path.of(o.get("model"));
         int context = Integer.parseInt(o.get("context"));
         int tokens = Integer.parseInt(o.get("tokens"));
@@ -68,7 +69,8 @@ public final class DecodeSpeed {
                 Map<String, Object> e = new LinkedHashMap<>(r.extra());
                 e.put("model", arch);
                 e.put("parameters", model.parameterCount());
-                System.out.println(new BenchResult(r.name(), r.metric(), r.value(), r.unit(), Machine.describe(e)).toJson());
+                System.out.println(
+                        new BenchResult(r.name(), r.metric(), r.value(), r.unit(), Machine.describe(e)).toJson());
             }
         }
     }
@@ -77,7 +79,8 @@ public final class DecodeSpeed {
     static int[] prompt(Tokenizer tok, long seed, int context, int vocab) {
         int[] text = tok.encode(CharTokenizerJson.text(seed, context - 1, vocab));
         if (text.length != context - 1) {
-            throw new IllegalStateException("the tokenizer made " + text.length + " tokens of " + (context - 1) + " characters: not a CharTokenizerJson tokenizer");
+            throw new IllegalStateException("the tokenizer made " + text.length + " tokens of " + (context - 1)
+                    + " characters: not a CharTokenizerJson tokenizer");
         }
         int[] p = new int[context];
         p[0] = tok.bosId().orElse(CharTokenizerJson.BOS);
@@ -88,7 +91,17 @@ public final class DecodeSpeed {
     private List<BenchResult> run(int batch) throws InterruptedException {
         List<BenchResult> out = new ArrayList<>();
         int context = prompt.length;
-        EngineOptions opts = new EngineOptions(batch, 4 * batch, context, Math.max(tokens, WARMUP_TOKENS), 64L << 30, 512, 32L << 30, 0, Duration.ofHours(2), 0);
+        EngineOptions opts = new EngineOptions(
+                batch,
+                4 * batch,
+                context,
+                Math.max(tokens, WARMUP_TOKENS),
+                64L << 30,
+                512,
+                32L << 30,
+                0,
+                Duration.ofHours(2),
+                0);
         try (Engine engine = Engines.of(model, tok, "decode", opts)) {
             long t0 = System.nanoTime();
             run(engine, 1, 2); // prefills the prompt and caches its state and last logits
@@ -97,12 +110,41 @@ public final class DecodeSpeed {
             run(engine, 1, WARMUP_TOKENS); // warm-up of the batch-1 step (as many tokens as JlamaDecodeSpeed's warm-up)
             run(engine, batch, WARMUP_TOKENS / 4); // and of the batched one
             Run one = run(engine, 1, tokens);
-            out.add(new BenchResult("decode", "tokens_per_s", one.tokensPerSecond(), "tokens/s",
-                    Map.of("context", context, "batch", 1, "tokens", one.decoded, "state_bytes", one.stateBytes, "kv_bytes", one.kvBytes,
-                            "greedy_ids", one.greedy.toString())));
+            out.add(new BenchResult(
+                    "decode",
+                    "tokens_per_s",
+                    one.tokensPerSecond(),
+                    "tokens/s",
+                    Map.of(
+                            "context",
+                            context,
+                            "batch",
+                            1,
+                            "tokens",
+                            one.decoded,
+                            "state_bytes",
+                            one.stateBytes,
+                            "kv_bytes",
+                            one.kvBytes,
+                            "greedy_ids",
+                            one.greedy.toString())));
             Run many = run(engine, batch, tokens);
-            out.add(new BenchResult("decode", "tokens_per_s", many.tokensPerSecond(), "tokens/s",
-                    Map.of("context", context, "batch", batch, "tokens", many.decoded, "state_bytes", many.stateBytes, "kv_bytes", many.kvBytes)));
+            out.add(new BenchResult(
+                    "decode",
+                    "tokens_per_s",
+                    many.tokensPerSecond(),
+                    "tokens/s",
+                    Map.of(
+                            "context",
+                            context,
+                            "batch",
+                            batch,
+                            "tokens",
+                            many.decoded,
+                            "state_bytes",
+                            many.stateBytes,
+                            "kv_bytes",
+                            many.kvBytes)));
         }
         out.add(new BenchResult("decode", "peak_rss_bytes", peakRssBytes(), "bytes", Map.of("context", context)));
         out.add(new BenchResult("decode", "peak_heap_bytes", peakHeapBytes(), "bytes", Map.of("context", context)));
@@ -136,34 +178,36 @@ public final class DecodeSpeed {
         String[] error = new String[1];
         for (int i = 0; i < n; i++) {
             int row = i;
-            engine.submit(new GenerationRequest(prompt, SamplingParams.GREEDY, maxTokens, List.of(), null), new TokenSink() {
-                @Override
-                public void onToken(int token, String text) {
-                    long now = System.nanoTime();
-                    times[row][counts[row]++] = now;
-                    if (row == 0 && r.greedy.size() < 8) {
-                        r.greedy.add(token);
-                    }
-                    if (counts[row] == 1) {
-                        firsts[row] = now;
-                    } else if (row == 0) {
-                        // the engine publishes its figures after each step: those of the last step before this token
-                        r.stateBytes = engine.stats().stateBytes();
-                        r.kvBytes = engine.stats().kvBytes();
-                    }
-                }
+            engine.submit(
+                    new GenerationRequest(prompt, SamplingParams.GREEDY, maxTokens, List.of(), null), new TokenSink() {
+                        @Override
+                        public void onToken(int token, String text) {
+                            long now = System.nanoTime();
+                            times[row][counts[row]++] = now;
+                            if (row == 0 && r.greedy.size() < 8) {
+                                r.greedy.add(token);
+                            }
+                            if (counts[row] == 1) {
+                                firsts[row] = now;
+                            } else if (row == 0) {
+                                // the engine publishes its figures after each step: those of the last step before this
+                                // token
+                                r.stateBytes = engine.stats().stateBytes();
+                                r.kvBytes = engine.stats().kvBytes();
+                            }
+                        }
 
-                @Override
-                public void onFinish(FinishReason reason, Usage usage) {
-                    done.countDown();
-                }
+                        @Override
+                        public void onFinish(FinishReason reason, Usage usage) {
+                            done.countDown();
+                        }
 
-                @Override
-                public void onError(String message) {
-                    error[0] = message;
-                    done.countDown();
-                }
-            });
+                        @Override
+                        public void onError(String message) {
+                            error[0] = message;
+                            done.countDown();
+                        }
+                    });
         }
         if (!done.await(2, TimeUnit.HOURS)) {
             throw new IllegalStateException("the engine did not finish");
@@ -217,7 +261,8 @@ public final class DecodeSpeed {
         for (int i = 0; i < args.length && problem == null; i += 2) {
             String k = args[i].replaceFirst("^--", "");
             if (!args[i].startsWith("--") || i + 1 >= args.length) {
-                problem = "expected --option value pairs, got '" + args[i] + "'" + (i + 1 >= args.length ? " without a value" : "");
+                problem = "expected --option value pairs, got '" + args[i] + "'"
+                        + (i + 1 >= args.length ? " without a value" : "");
             } else if (!defaults.containsKey(k) && !required.contains(k)) {
                 List<String> known = new ArrayList<>(required);
                 known.addAll(defaults.keySet());

@@ -22,7 +22,8 @@ final class ElementwiseQuick {
 
     static List<BenchResult> elementwise() {
         List<BenchResult> out = new ArrayList<>();
-        try (Scope s = Scope.open("bench"); var g = GradMode.noGrad()) {
+        try (Scope s = Scope.open("bench");
+                var g = GradMode.noGrad()) {
             Rng rng = new Rng(1);
             Tensor a = rng.normal(0, 1, N);
             Tensor b = rng.normal(0, 1, N);
@@ -44,7 +45,8 @@ final class ElementwiseQuick {
 
     static List<BenchResult> softmax() {
         List<BenchResult> out = new ArrayList<>();
-        try (Scope s = Scope.open("bench"); var g = GradMode.noGrad()) {
+        try (Scope s = Scope.open("bench");
+                var g = GradMode.noGrad()) {
             Rng rng = new Rng(2);
             Tensor a = rng.normal(0, 1, N);
             double copy = copyGbps(a);
@@ -69,7 +71,8 @@ final class ElementwiseQuick {
      */
     static List<BenchResult> finite() {
         List<BenchResult> out = new ArrayList<>();
-        try (Scope s = Scope.open("bench"); var g = GradMode.noGrad()) {
+        try (Scope s = Scope.open("bench");
+                var g = GradMode.noGrad()) {
             Tensor a = new Rng(3).normal(0, 1, N);
             double copy = copyGbps(a);
             out.add(result("finite", "copy_segment", copy, copy, Map.of("bytes_per_call", 8L * N)));
@@ -88,7 +91,8 @@ final class ElementwiseQuick {
         return result("elementwise", name, bytes / sec / 1e9, copy, Map.of("bytes_per_call", bytes));
     }
 
-    private static BenchResult result(String bench, String metric, double gbps, double copy, Map<String, Object> extra) {
+    private static BenchResult result(
+            String bench, String metric, double gbps, double copy, Map<String, Object> extra) {
         Map<String, Object> e = new LinkedHashMap<>(extra);
         e.put("copy_gbps_same_run", copy);
         e.put("fraction_of_copy", gbps / copy);

@@ -61,8 +61,9 @@ import java.util.concurrent.TimeUnit;
  * </pre>
  */
 public final class EngineBench {
-    private final Map<String, Integer> ints = new LinkedHashMap<>(Map.of("dim", 256, "layers", 4, "heads", 4, "tokens", 128,
-            "rounds", 3, "long", 32768, "shared", 4096, "prompt", 32, "graphs", 4));
+    private final Map<String, Integer> ints = new LinkedHashMap<>(Map.of(
+            "dim", 256, "layers", 4, "heads", 4, "tokens", 128, "rounds", 3, "long", 32768, "shared", 4096, "prompt",
+            32, "graphs", 4));
     private int[] clients = {32};
     private Turns turns = Turns.unpaced();
     private String device = "cpu";
@@ -127,7 +128,8 @@ public final class EngineBench {
                 }
                 default -> {
                     if (!ints.containsKey(k)) {
-                        throw new IllegalArgumentException("unknown option --" + k + " (known: --device, --config, --dtype, --only, --clients, --paced, --"
+                        throw new IllegalArgumentException("unknown option --" + k
+                                + " (known: --device, --config, --dtype, --only, --clients, --paced, --"
                                 + String.join(", --", ints.keySet()) + ")");
                     }
                     try {
@@ -153,7 +155,8 @@ public final class EngineBench {
             try {
                 out[i] = Integer.parseInt(parts[i].trim());
             } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("--clients takes counts separated by commas (e.g. 1,16,64), got " + v);
+                throw new IllegalArgumentException(
+                        "--clients takes counts separated by commas (e.g. 1,16,64), got " + v);
             }
             if (out[i] < 1) {
                 throw new IllegalArgumentException("--clients takes counts of at least 1, got " + v);
@@ -176,7 +179,9 @@ public final class EngineBench {
      */
     private LanguageModel tnl() {
         long t0 = System.nanoTime();
-        TnlConfig c = config.equals("385m") ? TnlConfig.tnl385m() : TnlConfig.small(257, opt("dim"), opt("layers"), opt("heads"));
+        TnlConfig c = config.equals("385m")
+                ? TnlConfig.tnl385m()
+                : TnlConfig.small(257, opt("dim"), opt("layers"), opt("heads"));
         TnlModel m = new TnlModel(c.withInitStd(0), 1);
         m.train(false);
         place(m);
@@ -188,9 +193,17 @@ public final class EngineBench {
         }
         Backends.runtime(dev()).synchronize();
         tok = config.equals("385m") ? wideTokenizer(c.vocabSize()) : ByteTokenizer.withEndOfText();
-        System.err.printf(Locale.ROOT, "model: %s, %,d parameters, %s on %s, built in %.1f s "
+        System.err.printf(
+                Locale.ROOT,
+                "model: %s, %,d parameters, %s on %s, built in %.1f s "
                         + "(zero weights made on the host, then drawn from N(0, %.2f²) on %s)%n",
-                m.describe(), m.parameterCount(), dtype.name().toLowerCase(Locale.ROOT), device, (System.nanoTime() - t0) / 1e9, c.initStd(), device);
+                m.describe(),
+                m.parameterCount(),
+                dtype.name().toLowerCase(Locale.ROOT),
+                device,
+                (System.nanoTime() - t0) / 1e9,
+                c.initStd(),
+                device);
         return m;
     }
 
@@ -267,7 +280,8 @@ public final class EngineBench {
 
     private EngineOptions options(int maxRunning, long cacheBytes, int graphs) {
         int longest = Math.max(Math.max(opt("long"), opt("shared")), 4096);
-        return new EngineOptions(maxRunning, 4096, longest + 1024, 4096, 64L << 30, 512, cacheBytes, 0, Duration.ofHours(1), graphs);
+        return new EngineOptions(
+                maxRunning, 4096, longest + 1024, 4096, 64L << 30, 512, cacheBytes, 0, Duration.ofHours(1), graphs);
     }
 
     // ------------------------------------------------------------------------ throughput
@@ -299,7 +313,8 @@ public final class EngineBench {
                     }
                     if (c == 0) {
                         double one = unbatched(model, tokens);
-                        System.err.printf(Locale.ROOT, "round %d: one unbatched Generator stream %.1f tokens/s%n", r + 1, one);
+                        System.err.printf(
+                                Locale.ROOT, "round %d: one unbatched Generator stream %.1f tokens/s%n", r + 1, one);
                         emit(result("throughput", "unbatched_tokens_per_s", one, "tokens/s", Map.of("round", r + 1)));
                     }
                     engineRound(engine, rt, r, clients[c], tokens);
@@ -314,10 +329,22 @@ public final class EngineBench {
         rt.resetPeakMemory();
         Round b = batched(engine, n, tokens);
         long peak = rt.peakMemoryBytes();
-        System.err.printf(Locale.ROOT, "round %d: engine with %d clients %.1f tokens/s, decode %.1f tokens/s, "
-                + "TTFT p50/p99 %.1f/%.1f ms, ITL p50/p99 %.2f/%.2f ms, %d failed, state %,d bytes (%,d per sequence), device peak %.2f GiB%n",
-                r + 1, n, b.tokensPerS, b.decodeTokensPerS, b.ttft.percentile(50), b.ttft.percentile(99),
-                b.itl.percentile(50), b.itl.percentile(99), b.failed, b.stateBytes, b.stateBytes / Math.max(1, n), peak / 1073741824.0);
+        System.err.printf(
+                Locale.ROOT,
+                "round %d: engine with %d clients %.1f tokens/s, decode %.1f tokens/s, "
+                        + "TTFT p50/p99 %.1f/%.1f ms, ITL p50/p99 %.2f/%.2f ms, %d failed, state %,d bytes (%,d per sequence), device peak %.2f GiB%n",
+                r + 1,
+                n,
+                b.tokensPerS,
+                b.decodeTokensPerS,
+                b.ttft.percentile(50),
+                b.ttft.percentile(99),
+                b.itl.percentile(50),
+                b.itl.percentile(99),
+                b.failed,
+                b.stateBytes,
+                b.stateBytes / Math.max(1, n),
+                peak / 1073741824.0);
         Map<String, Object> e = new LinkedHashMap<>();
         e.put("round", r + 1);
         e.put("clients", n);
@@ -356,15 +383,32 @@ public final class EngineBench {
                     throw new IllegalStateException("interrupted", e);
                 }
             });
-            double total = ks.stream().mapToDouble(DeviceRuntime.KernelTime::millis).sum();
+            double total =
+                    ks.stream().mapToDouble(DeviceRuntime.KernelTime::millis).sum();
             if (ks.isEmpty()) {
                 return round[0]; // a device without kernel timing (the CPU)
             }
-            System.err.printf(Locale.ROOT, "kernels of one eager round (%d clients: prefill of %d-token prompts, %d decode steps), %.1f ms of device time:%n",
-                    n, opt("prompt"), steps - 1, total);
+            System.err.printf(
+                    Locale.ROOT,
+                    "kernels of one eager round (%d clients: prefill of %d-token prompts, %d decode steps), %.1f ms of device time:%n",
+                    n,
+                    opt("prompt"),
+                    steps - 1,
+                    total);
             for (DeviceRuntime.KernelTime k : ks) {
-                System.err.printf(Locale.ROOT, "  %-40s %6d launches %9.3f ms %5.1f%%%n", k.name(), k.launches(), k.millis(), 100 * k.millis() / total);
-                emit(result("kernels", k.name(), k.millis(), "ms", Map.of("launches", k.launches(), "clients", n, "decode_steps", steps - 1)));
+                System.err.printf(
+                        Locale.ROOT,
+                        "  %-40s %6d launches %9.3f ms %5.1f%%%n",
+                        k.name(),
+                        k.launches(),
+                        k.millis(),
+                        100 * k.millis() / total);
+                emit(result(
+                        "kernels",
+                        k.name(),
+                        k.millis(),
+                        "ms",
+                        Map.of("launches", k.launches(), "clients", n, "decode_steps", steps - 1)));
             }
             return round[0];
         }
@@ -383,14 +427,26 @@ public final class EngineBench {
             int k = Math.min(a.count, PROFILED_TOKENS);
             same += b.count >= k && java.util.Arrays.equals(a.ids, 0, k, b.ids, 0, k) ? 1 : 0;
         }
-        System.err.printf(Locale.ROOT, "recorded decode step (graphs %d) against eager steps: %d of %d requests gave the same first %d tokens%s%n",
-                opt("graphs"), same, n, PROFILED_TOKENS, same == n ? "" : "  <-- MISMATCH");
-        emit(result("check", "same_tokens_as_eager", same, "requests", Map.of("clients", n, "tokens", PROFILED_TOKENS, "graphs", opt("graphs"))));
+        System.err.printf(
+                Locale.ROOT,
+                "recorded decode step (graphs %d) against eager steps: %d of %d requests gave the same first %d tokens%s%n",
+                opt("graphs"),
+                same,
+                n,
+                PROFILED_TOKENS,
+                same == n ? "" : "  <-- MISMATCH");
+        emit(result(
+                "check",
+                "same_tokens_as_eager",
+                same,
+                "requests",
+                Map.of("clients", n, "tokens", PROFILED_TOKENS, "graphs", opt("graphs"))));
     }
 
     private double unbatched(LanguageModel model, int tokens) {
         long t0 = System.nanoTime();
-        Generator.Output o = Generator.generate(model, tok, prompt(7, opt("prompt")), new Generator.Settings(tokens, 0, 0, 1, 0, List.of()), null);
+        Generator.Output o = Generator.generate(
+                model, tok, prompt(7, opt("prompt")), new Generator.Settings(tokens, 0, 0, 1, 0, List.of()), null);
         return o.tokens() / ((System.nanoTime() - t0) / 1e9);
     }
 
@@ -459,7 +515,10 @@ public final class EngineBench {
         for (int i = 0; i < clients; i++) {
             RequestTimes s = new RequestTimes(engine, tokens, done);
             streams.add(s);
-            engine.submit(new GenerationRequest(prompt(100 + i, opt("prompt")), SamplingParams.GREEDY, tokens, List.of(), null), s);
+            engine.submit(
+                    new GenerationRequest(
+                            prompt(100 + i, opt("prompt")), SamplingParams.GREEDY, tokens, List.of(), null),
+                    s);
         }
         if (!done.await(1, TimeUnit.HOURS)) {
             throw new IllegalStateException("the engine did not finish");
@@ -502,37 +561,46 @@ public final class EngineBench {
                 CountDownLatch done = new CountDownLatch(1);
                 long[] seen = new long[3];
                 long t0 = System.nanoTime();
-                engine.submit(new GenerationRequest(prompt(len, len), SamplingParams.GREEDY, 4, List.of(), null), new TokenSink() {
-                    private int tokens;
+                engine.submit(
+                        new GenerationRequest(prompt(len, len), SamplingParams.GREEDY, 4, List.of(), null),
+                        new TokenSink() {
+                            private int tokens;
 
-                    @Override
-                    public void onToken(int token, String text) {
-                        if (++tokens == 3) {
-                            // stats are published after each step: those of the step that prefilled the prompt's last
-                            // chunk and decoded the first token (the second token comes in that step too)
-                            seen[0] = engine.stats().stateBytes();
-                            seen[1] = engine.stats().kvBytes();
-                            seen[2] = System.nanoTime();
-                        }
-                    }
+                            @Override
+                            public void onToken(int token, String text) {
+                                if (++tokens == 3) {
+                                    // stats are published after each step: those of the step that prefilled the
+                                    // prompt's last
+                                    // chunk and decoded the first token (the second token comes in that step too)
+                                    seen[0] = engine.stats().stateBytes();
+                                    seen[1] = engine.stats().kvBytes();
+                                    seen[2] = System.nanoTime();
+                                }
+                            }
 
-                    @Override
-                    public void onFinish(FinishReason reason, Usage usage) {
-                        done.countDown();
-                    }
+                            @Override
+                            public void onFinish(FinishReason reason, Usage usage) {
+                                done.countDown();
+                            }
 
-                    @Override
-                    public void onError(String message) {
-                        System.err.println("request failed: " + message);
-                        done.countDown();
-                    }
-                });
+                            @Override
+                            public void onError(String message) {
+                                System.err.println("request failed: " + message);
+                                done.countDown();
+                            }
+                        });
                 if (!done.await(1, TimeUnit.HOURS)) {
                     throw new IllegalStateException("the engine did not finish");
                 }
                 double secs = (seen[2] - t0) / 1e9;
-                System.err.printf(Locale.ROOT, "%s, %,d-token prompt: state %,d bytes, keys/values %,d bytes (prefill and 2 tokens in %.2f s)%n", arch, len,
-                        seen[0], seen[1], secs);
+                System.err.printf(
+                        Locale.ROOT,
+                        "%s, %,d-token prompt: state %,d bytes, keys/values %,d bytes (prefill and 2 tokens in %.2f s)%n",
+                        arch,
+                        len,
+                        seen[0],
+                        seen[1],
+                        secs);
                 emit(result("memory", arch + "_state_bytes", seen[0], "bytes", Map.of("prompt_tokens", len)));
                 emit(result("memory", arch + "_kv_bytes", seen[1], "bytes", Map.of("prompt_tokens", len)));
                 emit(result("memory", arch + "_prefill_seconds", secs, "s", Map.of("prompt_tokens", len)));
@@ -550,11 +618,34 @@ public final class EngineBench {
             for (int r = 0; r < opt("rounds"); r++) {
                 double without = firstToken(plain, shared);
                 double with = firstToken(cached, shared);
-                System.err.printf(Locale.ROOT, "round %d: time to first token of a repeated %,d-token prompt: %.1f ms without the state cache, %.2f ms with it "
-                        + "(%.0fx)%n", r + 1, shared.length, without * 1e3, with * 1e3, without / with);
-                emit(result("ttft", "ttft_without_cache_ms", without * 1e3, "ms", Map.of("round", r + 1, "prompt_tokens", shared.length)));
-                emit(result("ttft", "ttft_with_cache_ms", with * 1e3, "ms",
-                        Map.of("round", r + 1, "prompt_tokens", shared.length, "speedup", without / with, "cached_prompt_tokens",
+                System.err.printf(
+                        Locale.ROOT,
+                        "round %d: time to first token of a repeated %,d-token prompt: %.1f ms without the state cache, %.2f ms with it "
+                                + "(%.0fx)%n",
+                        r + 1,
+                        shared.length,
+                        without * 1e3,
+                        with * 1e3,
+                        without / with);
+                emit(result(
+                        "ttft",
+                        "ttft_without_cache_ms",
+                        without * 1e3,
+                        "ms",
+                        Map.of("round", r + 1, "prompt_tokens", shared.length)));
+                emit(result(
+                        "ttft",
+                        "ttft_with_cache_ms",
+                        with * 1e3,
+                        "ms",
+                        Map.of(
+                                "round",
+                                r + 1,
+                                "prompt_tokens",
+                                shared.length,
+                                "speedup",
+                                without / with,
+                                "cached_prompt_tokens",
                                 cached.stats().cachedPromptTokens())));
             }
             emit(result("ttft", "ttft_cold_ms", cold * 1e3, "ms", Map.of("prompt_tokens", shared.length)));
@@ -596,7 +687,11 @@ public final class EngineBench {
 
     private BenchResult result(String name, String metric, double value, String unit, Map<String, Object> extra) {
         Map<String, Object> e = new LinkedHashMap<>(extra);
-        e.put("model", config.equals("385m") ? "tnl-385m" : "small " + opt("dim") + "/" + opt("layers") + "/" + opt("heads") + " (dim/layers/heads)");
+        e.put(
+                "model",
+                config.equals("385m")
+                        ? "tnl-385m"
+                        : "small " + opt("dim") + "/" + opt("layers") + "/" + opt("heads") + " (dim/layers/heads)");
         e.put("dtype", dtype.name().toLowerCase(Locale.ROOT));
         e.put("device", device);
         return new BenchResult("engine-" + name, metric, value, unit, Machine.describe(e));

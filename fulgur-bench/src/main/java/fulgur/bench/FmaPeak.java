@@ -20,6 +20,7 @@ public final class FmaPeak {
     static final int CHAINS = 12;
     /** Loop trips of one timed call per thread: 12·8·2·4M ≈ 0.8 GFLOP, about 20 ms on one AVX2 core. */
     private static final int ITERATIONS = 4_000_000;
+
     private static final int WARMUP_ITERATIONS = 20_000;
 
     private static volatile float sink;
@@ -109,13 +110,24 @@ public final class FmaPeak {
             a10 = x.fma(y, a10);
             a11 = x.fma(y, a11);
         }
-        return a0.add(a1).add(a2).add(a3).add(a4).add(a5).add(a6).add(a7).add(a8).add(a9).add(a10).add(a11)
+        return a0.add(a1)
+                .add(a2)
+                .add(a3)
+                .add(a4)
+                .add(a5)
+                .add(a6)
+                .add(a7)
+                .add(a8)
+                .add(a9)
+                .add(a10)
+                .add(a11)
                 .reduceLanes(VectorOperators.ADD);
     }
 
     public static void main(String[] args) {
         int runs = args.length > 0 ? Integer.parseInt(args[0]) : 10;
-        System.out.printf("f32 FMA peak: %.1f GFLOP/s on %d threads (%.1f on one), %d lanes%n",
+        System.out.printf(
+                "f32 FMA peak: %.1f GFLOP/s on %d threads (%.1f on one), %d lanes%n",
                 gflops(runs), Parallel.threads(), gflopsOneThread(runs), S.length());
     }
 }

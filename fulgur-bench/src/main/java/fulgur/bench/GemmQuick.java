@@ -74,9 +74,15 @@ final class GemmQuick {
      * forward {@code x·Wᵀ}, its input gradient and its weight gradient, and decoding: 64 and 16 rows against the FFN
      * and the 32000-word head, and one row (a GEMV, bound by memory rather than by the FMA units).
      */
-    static final List<Shape> SHAPES = List.of(new Shape(1024, 1024, 1024), new Shape(4096, 4096, 1024),
-            Shape.parse("4096x3072x768:NT"), Shape.parse("4096x768x3072:NN"), Shape.parse("3072x768x4096:TN"),
-            Shape.parse("64x3072x768:NT"), Shape.parse("16x32000x768:NT"), Shape.parse("1x3072x768:NT"));
+    static final List<Shape> SHAPES = List.of(
+            new Shape(1024, 1024, 1024),
+            new Shape(4096, 4096, 1024),
+            Shape.parse("4096x3072x768:NT"),
+            Shape.parse("4096x768x3072:NN"),
+            Shape.parse("3072x768x4096:TN"),
+            Shape.parse("64x3072x768:NT"),
+            Shape.parse("16x32000x768:NT"),
+            Shape.parse("1x3072x768:NT"));
 
     private GemmQuick() {}
 
@@ -188,9 +194,12 @@ final class GemmQuick {
         double floor = 0.01 * warmPeak() / fulgur.backend.cpu.Parallel.threads();
         long start = System.nanoTime();
         long bestCall = Long.MAX_VALUE, lastCall = Long.MAX_VALUE;
-        for (int i = 0; i < 3 || System.nanoTime() - start < warmupSeconds * 1e9
-                || ((lastCall > 1.3 * bestCall || s.flops() / lastCall < floor)
-                    && System.nanoTime() - start < (warmupSeconds + 30) * 1e9); i++) {
+        for (int i = 0;
+                i < 3
+                        || System.nanoTime() - start < warmupSeconds * 1e9
+                        || ((lastCall > 1.3 * bestCall || s.flops() / lastCall < floor)
+                                && System.nanoTime() - start < (warmupSeconds + 30) * 1e9);
+                i++) {
             long t0 = System.nanoTime();
             call(s, a, b, c);
             lastCall = System.nanoTime() - t0;
@@ -209,8 +218,23 @@ final class GemmQuick {
     }
 
     static void call(Shape s, MemorySegment a, MemorySegment b, MemorySegment c) {
-        Gemm.sgemm(s.transA, s.transB, s.m, s.n, s.k, 1f, a, 0, s.transA ? s.m : s.k, b, 0, s.transB ? s.k : s.n,
-                0f, c, 0, s.n);
+        Gemm.sgemm(
+                s.transA,
+                s.transB,
+                s.m,
+                s.n,
+                s.k,
+                1f,
+                a,
+                0,
+                s.transA ? s.m : s.k,
+                b,
+                0,
+                s.transB ? s.k : s.n,
+                0f,
+                c,
+                0,
+                s.n);
     }
 
     static MemorySegment random(Arena arena, long count, long seed) {
@@ -253,13 +277,27 @@ final class GemmQuick {
             peak = Math.max(peak, Math.max(tsv ? 0 : t.bestPeak(), FmaPeak.gflops(5)));
             double best = Arrays.stream(g).max().orElse(0);
             if (tsv) {
-                System.out.printf(java.util.Locale.ROOT, "%s\t%.1f\t%.1f\t%.1f\t%.3f%n", s, median(g), best, peak,
+                System.out.printf(
+                        java.util.Locale.ROOT,
+                        "%s\t%.1f\t%.1f\t%.1f\t%.3f%n",
+                        s,
+                        median(g),
+                        best,
+                        peak,
                         median(g) / peak);
             } else {
-                System.out.printf("%-18s median %7.1f GFLOP/s  (min %.1f max %.1f, %d reps)  peak %.1f  fraction %.3f"
+                System.out.printf(
+                        "%-18s median %7.1f GFLOP/s  (min %.1f max %.1f, %d reps)  peak %.1f  fraction %.3f"
                                 + "  (best %.3f, of adjacent peak %.3f)%n",
-                        s, median(g), Arrays.stream(g).min().orElse(0), best, g.length,
-                        peak, median(g) / peak, best / peak, t.medianAdjacentFraction());
+                        s,
+                        median(g),
+                        Arrays.stream(g).min().orElse(0),
+                        best,
+                        g.length,
+                        peak,
+                        median(g) / peak,
+                        best / peak,
+                        t.medianAdjacentFraction());
             }
         }
     }

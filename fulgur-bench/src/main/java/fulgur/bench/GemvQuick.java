@@ -90,7 +90,8 @@ public final class GemvQuick {
                 int[] s = shapes[i];
                 step.add(Matrix.of(scope.run(() -> rng.normal(0, 0.02, s[0], s[1]))));
                 if (i == 2) {
-                    step.add(Matrix.of(scope.run(() -> rng.normal(0, 0.02, s[0], s[1])))); // the GLU's second up-projection
+                    step.add(Matrix.of(
+                            scope.run(() -> rng.normal(0, 0.02, s[0], s[1])))); // the GLU's second up-projection
                 }
             }
         }
@@ -215,7 +216,8 @@ public final class GemvQuick {
 
     static List<BenchResult> run() {
         List<BenchResult> out = new ArrayList<>();
-        try (Scope scope = Scope.open("gemv"); Arena arena = Arena.ofShared()) {
+        try (Scope scope = Scope.open("gemv");
+                Arena arena = Arena.ofShared()) {
             List<Case> cases = cases(scope, arena);
             List<Variant> variants = List.of(read(), fulgur(arena));
             double[][][] g = measure(cases, variants, 7);
@@ -255,12 +257,18 @@ public final class GemvQuick {
     /** One line per case: median GB/s of the plain read and of fulgur, and fulgur's median fraction of the read. */
     public static void main(String[] args) {
         Map<String, String> o = DecodeSpeed.options(args, Map.of("rounds", "10"), List.of());
-        try (Scope scope = Scope.open("gemv"); Arena arena = Arena.ofShared()) {
+        try (Scope scope = Scope.open("gemv");
+                Arena arena = Arena.ofShared()) {
             List<Case> cases = cases(scope, arena);
             double[][][] g = measure(cases, List.of(read(), fulgur(arena)), Integer.parseInt(o.get("rounds")));
             for (int ci = 0; ci < cases.size(); ci++) {
-                System.out.printf(Locale.ROOT, "%-28s %7.1f MB  read %5.1f GB/s  fulgur %5.1f GB/s  fulgur / read %.2f%n",
-                        cases.get(ci).name(), cases.get(ci).bytes() / 1e6, median(g[ci][0]), median(g[ci][1]),
+                System.out.printf(
+                        Locale.ROOT,
+                        "%-28s %7.1f MB  read %5.1f GB/s  fulgur %5.1f GB/s  fulgur / read %.2f%n",
+                        cases.get(ci).name(),
+                        cases.get(ci).bytes() / 1e6,
+                        median(g[ci][0]),
+                        median(g[ci][1]),
                         medianRatio(g[ci][1], g[ci][0]));
             }
         }

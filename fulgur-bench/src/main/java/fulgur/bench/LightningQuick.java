@@ -38,8 +38,13 @@ final class LightningQuick {
                 Tensor v = rng.normal(0, 1, B, t, H, D).requiresGrad(true);
                 Tensor w = rng.normal(0, 1, B, t, H, D);
                 Tensor mask = decayMask(slopes, t);
-                chunked = Timing.medianSeconds(() -> step(() -> Lightning.attention(q, k, v, slopes), w, q, k, v), 2.0, 3.0, 5);
-                naive = Timing.medianSeconds(() -> step(() -> naive(q, k, v, mask), w, q, k, v), t >= 8192 ? 0 : 2.0, 3.0, t >= 8192 ? 1 : 3);
+                chunked = Timing.medianSeconds(
+                        () -> step(() -> Lightning.attention(q, k, v, slopes), w, q, k, v), 2.0, 3.0, 5);
+                naive = Timing.medianSeconds(
+                        () -> step(() -> naive(q, k, v, mask), w, q, k, v),
+                        t >= 8192 ? 0 : 2.0,
+                        3.0,
+                        t >= 8192 ? 1 : 3);
             }
             Map<String, Object> extra = new LinkedHashMap<>();
             extra.put("B", B);
@@ -48,7 +53,8 @@ final class LightningQuick {
             extra.put("T", t);
             extra.put("naive_ms_same_run", naive * 1e3);
             extra.put("speedup_vs_naive", naive / chunked);
-            out.add(new BenchResult("lightning", "chunked_fwd_bwd_T" + t, chunked * 1e3, "ms", Machine.describe(extra)));
+            out.add(new BenchResult(
+                    "lightning", "chunked_fwd_bwd_T" + t, chunked * 1e3, "ms", Machine.describe(extra)));
         }
         return out;
     }

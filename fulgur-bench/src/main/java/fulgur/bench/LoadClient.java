@@ -27,6 +27,7 @@ final class LoadClient implements AutoCloseable {
     private OutputStream out;
     /** Bytes read from the connection and not consumed yet: buf[pos, lim). */
     private final byte[] buf = new byte[16384];
+
     private int pos;
     private int lim;
     /** Whether the current exchange has read a byte of its response (it must not be sent again). */
@@ -68,8 +69,8 @@ final class LoadClient implements AutoCloseable {
         }
         answered = false;
         socket.setSoTimeout(Math.max(1, timeoutMillis));
-        String head = "POST " + path + " HTTP/1.1\r\nHost: " + host + "\r\nContent-Type: application/json\r\nContent-Length: " + body.length
-                + "\r\n\r\n";
+        String head = "POST " + path + " HTTP/1.1\r\nHost: " + host
+                + "\r\nContent-Type: application/json\r\nContent-Length: " + body.length + "\r\n\r\n";
         byte[] h = head.getBytes(StandardCharsets.US_ASCII);
         byte[] req = new byte[h.length + body.length];
         System.arraycopy(h, 0, req, 0, h.length);
@@ -94,9 +95,10 @@ final class LoadClient implements AutoCloseable {
             String value = line.substring(colon + 1).trim();
             switch (name) {
                 case "content-length" -> length = Long.parseLong(value);
-                case "transfer-encoding" -> chunked = value.toLowerCase(Locale.ROOT).contains("chunked");
+                case "transfer-encoding" ->
+                    chunked = value.toLowerCase(Locale.ROOT).contains("chunked");
                 case "connection" -> close = value.equalsIgnoreCase("close");
-                default -> { }
+                default -> {}
             }
         }
         Lines lines = new Lines(onLine);

@@ -31,7 +31,8 @@ public final class QuantBench {
     private QuantBench() {}
 
     public static void main(String[] args) throws Exception {
-        Map<String, String> o = new LinkedHashMap<>(Map.of("window", "256", "eval-tokens", "32768", "decode-tokens", "128", "rounds", "3"));
+        Map<String, String> o = new LinkedHashMap<>(
+                Map.of("window", "256", "eval-tokens", "32768", "decode-tokens", "128", "rounds", "3"));
         for (int i = 0; i + 1 < args.length; i += 2) {
             o.put(args[i].replaceFirst("^--", ""), args[i + 1]);
         }
@@ -46,19 +47,22 @@ public final class QuantBench {
         int window = Integer.parseInt(o.get("window"));
         long evalTokens = Math.min(held.size() - 1, Long.parseLong(o.get("eval-tokens")));
         List<BenchResult> results = new ArrayList<>();
-        try (LanguageModel f32 = ReferenceCheckpoint.load(f32Dir); LanguageModel int8 = ReferenceCheckpoint.load(Path.of(o.get("int8")))) {
+        try (LanguageModel f32 = ReferenceCheckpoint.load(f32Dir);
+                LanguageModel int8 = ReferenceCheckpoint.load(Path.of(o.get("int8")))) {
             f32.module().train(false);
             int8.module().train(false);
             double pf = perplexity(f32, held, window, evalTokens);
             double pq = perplexity(int8, held, window, evalTokens);
             long bf = weightBytes(f32);
             long bq = weightBytes(int8);
-            System.err.printf("%s: perplexity on %,d held-out tokens: f32 %.4f, int8 %.4f (%+.3f%%); weights %,d → %,d bytes (%.2fx smaller)%n",
+            System.err.printf(
+                    "%s: perplexity on %,d held-out tokens: f32 %.4f, int8 %.4f (%+.3f%%); weights %,d → %,d bytes (%.2fx smaller)%n",
                     f32.describe(), evalTokens, pf, pq, 100 * (pq / pf - 1), bf, bq, (double) bf / bq);
             Map<String, Object> e = Map.of("model", f32.describe(), "held_out_tokens", evalTokens, "window", window);
             results.add(new BenchResult("quant", "perplexity_f32", pf, "", Machine.describe(e)));
             results.add(new BenchResult("quant", "perplexity_int8", pq, "", Machine.describe(e)));
-            results.add(new BenchResult("quant", "perplexity_change_percent", 100 * (pq / pf - 1), "%", Machine.describe(e)));
+            results.add(new BenchResult(
+                    "quant", "perplexity_change_percent", 100 * (pq / pf - 1), "%", Machine.describe(e)));
             results.add(new BenchResult("quant", "weight_bytes_f32", bf, "bytes", Machine.describe(e)));
             results.add(new BenchResult("quant", "weight_bytes_int8", bq, "bytes", Machine.describe(e)));
             int n = Integer.parseInt(o.get("decode-tokens"));
@@ -68,9 +72,17 @@ public final class QuantBench {
             for (int r = 1; r <= Integer.parseInt(o.get("rounds")); r++) {
                 double tf = decode(f32, tok, prompt, n);
                 double tq = decode(int8, tok, prompt, n);
-                System.err.printf("round %d: greedy decoding f32 %.1f tokens/s, int8 %.1f tokens/s (%.2fx)%n", r, tf, tq, tq / tf);
-                results.add(new BenchResult("quant", "decode_tokens_per_s_f32", tf, "tokens/s", Machine.describe(Map.of("round", r))));
-                results.add(new BenchResult("quant", "decode_tokens_per_s_int8", tq, "tokens/s", Machine.describe(Map.of("round", r, "ratio", tq / tf))));
+                System.err.printf(
+                        "round %d: greedy decoding f32 %.1f tokens/s, int8 %.1f tokens/s (%.2fx)%n",
+                        r, tf, tq, tq / tf);
+                results.add(new BenchResult(
+                        "quant", "decode_tokens_per_s_f32", tf, "tokens/s", Machine.describe(Map.of("round", r))));
+                results.add(new BenchResult(
+                        "quant",
+                        "decode_tokens_per_s_int8",
+                        tq,
+                        "tokens/s",
+                        Machine.describe(Map.of("round", r, "ratio", tq / tf))));
             }
         }
         for (BenchResult r : results) {
@@ -90,10 +102,14 @@ public final class QuantBench {
                     ids[i] = held.get(start + i);
                 }
                 try (Scope s = Scope.open()) {
-                    Tensor in = Tensor.ofInts(java.util.Arrays.copyOf(ids, t), 1, t).to(model.module().device());
-                    Tensor target = Tensor.ofInts(java.util.Arrays.copyOfRange(ids, 1, t + 1), t).to(model.module().device());
+                    Tensor in = Tensor.ofInts(java.util.Arrays.copyOf(ids, t), 1, t)
+                            .to(model.module().device());
+                    Tensor target = Tensor.ofInts(java.util.Arrays.copyOfRange(ids, 1, t + 1), t)
+                            .to(model.module().device());
                     Tensor logits = model.forward(in);
-                    sum += Losses.crossEntropy(logits.reshape(t, logits.size(2)), target).item() * t;
+                    sum += Losses.crossEntropy(logits.reshape(t, logits.size(2)), target)
+                                    .item()
+                            * t;
                     count += t;
                 }
             }
@@ -103,7 +119,8 @@ public final class QuantBench {
 
     private static double decode(LanguageModel model, Tokenizer tok, int[] prompt, int n) {
         long t0 = System.nanoTime();
-        Generator.Output out = Generator.generate(model, tok, prompt, new Generator.Settings(n, 0, 0, 1, 0, List.of()), null);
+        Generator.Output out =
+                Generator.generate(model, tok, prompt, new Generator.Settings(n, 0, 0, 1, 0, List.of()), null);
         return out.tokens() / ((System.nanoTime() - t0) / 1e9);
     }
 

@@ -54,7 +54,8 @@ public final class QuickBench {
             benchmark = REGISTRY.get(name);
         }
         if (benchmark == null) {
-            throw new IllegalArgumentException("unknown benchmark '" + name + "'; known: " + String.join(", ", names()));
+            throw new IllegalArgumentException(
+                    "unknown benchmark '" + name + "'; known: " + String.join(", ", names()));
         }
         return List.copyOf(benchmark.get());
     }
@@ -64,8 +65,14 @@ public final class QuickBench {
         double all = FmaPeak.gflops(10);
         double one = FmaPeak.gflopsOneThread(10);
         List<BenchResult> out = new ArrayList<>();
-        out.add(new BenchResult("peak", "fma_peak", all, "GFLOP/s", Machine.describe(Map.of("runs", 10, "best_of", true))));
-        out.add(new BenchResult("peak", "fma_peak_one_thread", one, "GFLOP/s", Machine.describe(Map.of("runs", 10, "best_of", true, "threads", 1))));
+        out.add(new BenchResult(
+                "peak", "fma_peak", all, "GFLOP/s", Machine.describe(Map.of("runs", 10, "best_of", true))));
+        out.add(new BenchResult(
+                "peak",
+                "fma_peak_one_thread",
+                one,
+                "GFLOP/s",
+                Machine.describe(Map.of("runs", 10, "best_of", true, "threads", 1))));
         return out;
     }
 

@@ -61,8 +61,18 @@ public final class ServeLoad {
      * @param prefixCache whether the engine keeps prompt states ({@link EngineOptions#stateCacheBytes}): on, every request
      *     after the first resumes from the shared prompt's state; off, the engine prefills every prompt, as the peer does
      */
-    public record Config(int dim, int layers, int heads, int maxTokens, int minRequests, List<Integer> levels, int rounds,
-            Duration levelLimit, Duration warmup, Duration peerSeconds, boolean prefixCache) {
+    public record Config(
+            int dim,
+            int layers,
+            int heads,
+            int maxTokens,
+            int minRequests,
+            List<Integer> levels,
+            int rounds,
+            Duration levelLimit,
+            Duration warmup,
+            Duration peerSeconds,
+            boolean prefixCache) {
         /** Concurrency levels at most: the server's default limit of concurrent streams. */
         static final int MAX_LEVEL = ServerOptions.defaults().maxConcurrentStreams();
 
@@ -92,7 +102,11 @@ public final class ServeLoad {
             if (rounds < 1) {
                 p.add("rounds must be positive, got " + rounds);
             }
-            if (levelLimit == null || !levelLimit.isPositive() || warmup == null || warmup.isNegative() || peerSeconds == null
+            if (levelLimit == null
+                    || !levelLimit.isPositive()
+                    || warmup == null
+                    || warmup.isNegative()
+                    || peerSeconds == null
                     || peerSeconds.isNegative()) {
                 p.add("the level limit must be positive, warm-up and peer time not negative");
             }
@@ -104,31 +118,78 @@ public final class ServeLoad {
 
         /** The tiny default model: TNL width 128, 2 layers, 4 heads; levels 1, 8, 64; 32 tokens per request; 3 rounds. */
         public static Config defaults() {
-            return new Config(128, 2, 4, 32, 48, List.of(1, 8, 64), 3, Duration.ofSeconds(120), Duration.ofSeconds(10), Duration.ofSeconds(2), true);
+            return new Config(
+                    128,
+                    2,
+                    4,
+                    32,
+                    48,
+                    List.of(1, 8, 64),
+                    3,
+                    Duration.ofSeconds(120),
+                    Duration.ofSeconds(10),
+                    Duration.ofSeconds(2),
+                    true);
         }
 
         public Config withModel(int width, int layerCount, int headCount) {
-            return new Config(width, layerCount, headCount, maxTokens, minRequests, levels, rounds, levelLimit, warmup, peerSeconds, prefixCache);
+            return new Config(
+                    width,
+                    layerCount,
+                    headCount,
+                    maxTokens,
+                    minRequests,
+                    levels,
+                    rounds,
+                    levelLimit,
+                    warmup,
+                    peerSeconds,
+                    prefixCache);
         }
 
         public Config withLevels(List<Integer> l) {
-            return new Config(dim, layers, heads, maxTokens, minRequests, l, rounds, levelLimit, warmup, peerSeconds, prefixCache);
+            return new Config(
+                    dim,
+                    layers,
+                    heads,
+                    maxTokens,
+                    minRequests,
+                    l,
+                    rounds,
+                    levelLimit,
+                    warmup,
+                    peerSeconds,
+                    prefixCache);
         }
 
         public Config withRounds(int r) {
-            return new Config(dim, layers, heads, maxTokens, minRequests, levels, r, levelLimit, warmup, peerSeconds, prefixCache);
+            return new Config(
+                    dim,
+                    layers,
+                    heads,
+                    maxTokens,
+                    minRequests,
+                    levels,
+                    r,
+                    levelLimit,
+                    warmup,
+                    peerSeconds,
+                    prefixCache);
         }
 
         public Config withMaxTokens(int t) {
-            return new Config(dim, layers, heads, t, minRequests, levels, rounds, levelLimit, warmup, peerSeconds, prefixCache);
+            return new Config(
+                    dim, layers, heads, t, minRequests, levels, rounds, levelLimit, warmup, peerSeconds, prefixCache);
         }
 
         public Config withRequests(int r) {
-            return new Config(dim, layers, heads, maxTokens, r, levels, rounds, levelLimit, warmup, peerSeconds, prefixCache);
+            return new Config(
+                    dim, layers, heads, maxTokens, r, levels, rounds, levelLimit, warmup, peerSeconds, prefixCache);
         }
 
         public Config withPrefixCache(boolean on) {
-            return new Config(dim, layers, heads, maxTokens, minRequests, levels, rounds, levelLimit, warmup, peerSeconds, on);
+            return new Config(
+                    dim, layers, heads, maxTokens, minRequests, levels, rounds, levelLimit, warmup, peerSeconds, on);
         }
     }
 
@@ -165,7 +226,11 @@ public final class ServeLoad {
         List<BenchResult> out = new ArrayList<>();
         try (LanguageModel peerModel = ReferenceCheckpoint.load(model);
                 Engine engine = Engines.load(model, "cpu", engineOptions(c));
-                OpenAiServer server = new OpenAiServer(engine, ChatTemplate.plain(), ServerOptions.defaults().withPort(0)).start()) {
+                OpenAiServer server = new OpenAiServer(
+                                engine,
+                                ChatTemplate.plain(),
+                                ServerOptions.defaults().withPort(0))
+                        .start()) {
             String name = server.modelName();
             long parameters = engine.model().parameters();
             // warm-up: both paths compiled (the JIT settled) before anything is timed
@@ -177,23 +242,83 @@ public final class ServeLoad {
             for (int round = 1; round <= c.rounds(); round++) {
                 double[] peer = peer(peerModel, c, c.minRequests(), c.peerSeconds());
                 double peerRate = peer[0];
-                out.add(new BenchResult("serve", "generator_tokens_per_s", peerRate, "tokens/s", Machine.describe(extra(
-                        "round", round, "requests", (int) peer[1], "max_tokens", c.maxTokens(), "model", name, "parameters", parameters,
-                        "peer", "one Generator stream, sequential"))));
+                out.add(new BenchResult(
+                        "serve",
+                        "generator_tokens_per_s",
+                        peerRate,
+                        "tokens/s",
+                        Machine.describe(extra(
+                                "round",
+                                round,
+                                "requests",
+                                (int) peer[1],
+                                "max_tokens",
+                                c.maxTokens(),
+                                "model",
+                                name,
+                                "parameters",
+                                parameters,
+                                "peer",
+                                "one Generator stream, sequential"))));
                 for (int clients : c.levels()) {
                     int requests = Math.max(c.minRequests(), 4 * clients);
                     Level l = level(server, engine, name, c, clients, requests);
-                    out.add(new BenchResult("serve", "c" + clients + "_tokens_per_s", l.tokensPerSecond(), "tokens/s", Machine.describe(extra(
-                            "round", round, "concurrency", clients, "requests", requests, "tokens", l.tokens, "failed", l.failed,
-                            "ratio_to_generator", l.tokensPerSecond() / peerRate,
-                            "ttft_p50_ms", l.ttft.percentile(50), "ttft_p99_ms", l.ttft.percentile(99),
-                            "itl_p50_ms", l.itl.percentile(50), "itl_p99_ms", l.itl.percentile(99),
-                            "heap_base_mib", l.heapBase / 1048576.0, "heap_peak_mib", l.heapPeak / 1048576.0, "heap_after_gc_peak_mib", l.livePeak / 1048576.0,
-                            "alloc_kib_per_token", l.allocated / 1024.0 / Math.max(1, l.tokens), "cpu_cores", l.cpuSeconds / l.seconds,
-                            "tokens_per_step", l.engineTokens / (double) Math.max(1, l.engineSteps),
-                            "prefix_cache", c.prefixCache(), "cached_prompt_fraction", l.cachedPromptTokens / (double) Math.max(1, l.promptTokens),
-                            "engine_state_peak_bytes", l.statePeak, "max_tokens", c.maxTokens(), "model", name, "parameters", parameters))));
-                    out.add(new BenchResult("serve", "c" + clients + "_failed", l.failed, "requests", extra("round", round, "concurrency", clients)));
+                    out.add(new BenchResult(
+                            "serve",
+                            "c" + clients + "_tokens_per_s",
+                            l.tokensPerSecond(),
+                            "tokens/s",
+                            Machine.describe(extra(
+                                    "round",
+                                    round,
+                                    "concurrency",
+                                    clients,
+                                    "requests",
+                                    requests,
+                                    "tokens",
+                                    l.tokens,
+                                    "failed",
+                                    l.failed,
+                                    "ratio_to_generator",
+                                    l.tokensPerSecond() / peerRate,
+                                    "ttft_p50_ms",
+                                    l.ttft.percentile(50),
+                                    "ttft_p99_ms",
+                                    l.ttft.percentile(99),
+                                    "itl_p50_ms",
+                                    l.itl.percentile(50),
+                                    "itl_p99_ms",
+                                    l.itl.percentile(99),
+                                    "heap_base_mib",
+                                    l.heapBase / 1048576.0,
+                                    "heap_peak_mib",
+                                    l.heapPeak / 1048576.0,
+                                    "heap_after_gc_peak_mib",
+                                    l.livePeak / 1048576.0,
+                                    "alloc_kib_per_token",
+                                    l.allocated / 1024.0 / Math.max(1, l.tokens),
+                                    "cpu_cores",
+                                    l.cpuSeconds / l.seconds,
+                                    "tokens_per_step",
+                                    l.engineTokens / (double) Math.max(1, l.engineSteps),
+                                    "prefix_cache",
+                                    c.prefixCache(),
+                                    "cached_prompt_fraction",
+                                    l.cachedPromptTokens / (double) Math.max(1, l.promptTokens),
+                                    "engine_state_peak_bytes",
+                                    l.statePeak,
+                                    "max_tokens",
+                                    c.maxTokens(),
+                                    "model",
+                                    name,
+                                    "parameters",
+                                    parameters))));
+                    out.add(new BenchResult(
+                            "serve",
+                            "c" + clients + "_failed",
+                            l.failed,
+                            "requests",
+                            extra("round", round, "concurrency", clients)));
                 }
             }
         }
@@ -203,8 +328,19 @@ public final class ServeLoad {
     /** The engine's default options, without the prefix state cache when the config turns it off. */
     static EngineOptions engineOptions(Config c) {
         EngineOptions o = EngineOptions.defaults();
-        return c.prefixCache() ? o : new EngineOptions(o.maxRunning(), o.maxQueued(), o.maxPromptTokens(), o.maxNewTokens(), o.memoryBudgetBytes(),
-                o.prefillChunkTokens(), 0, o.stateCacheInterval(), o.defaultTimeout(), o.decodeGraphs());
+        return c.prefixCache()
+                ? o
+                : new EngineOptions(
+                        o.maxRunning(),
+                        o.maxQueued(),
+                        o.maxPromptTokens(),
+                        o.maxNewTokens(),
+                        o.memoryBudgetBytes(),
+                        o.prefillChunkTokens(),
+                        0,
+                        o.stateCacheInterval(),
+                        o.defaultTimeout(),
+                        o.decodeGraphs());
     }
 
     /**
@@ -218,7 +354,9 @@ public final class ServeLoad {
         long t0 = System.nanoTime();
         long end = t0 + minTime.toNanos();
         for (; i < minRequests || System.nanoTime() < end; i++) {
-            tokens += Generator.generate(model, tok, PROMPT, new Generator.Settings(c.maxTokens(), 0.8, 0, 1, i, List.of()), null).tokens();
+            tokens += Generator.generate(
+                            model, tok, PROMPT, new Generator.Settings(c.maxTokens(), 0.8, 0, 1, i, List.of()), null)
+                    .tokens();
         }
         return new double[] {tokens / ((System.nanoTime() - t0) / 1e9), i};
     }
@@ -233,6 +371,7 @@ public final class ServeLoad {
         long heapPeak;
         /** The most the heap held right after a collection: what was live, the garbage between collections left out. */
         long livePeak;
+
         long statePeak;
         /** Bytes the whole process (server, engine and clients) allocated during the level. */
         long allocated;
@@ -240,9 +379,11 @@ public final class ServeLoad {
         double cpuSeconds;
         /** Tokens the engine generated and the steps it took during the level. */
         long engineTokens;
+
         long engineSteps;
         /** Prompt tokens the engine took in during the level, and those its prefix state cache served. */
         long promptTokens;
+
         long cachedPromptTokens;
 
         double tokensPerSecond() {
@@ -337,13 +478,18 @@ public final class ServeLoad {
 
     /** Heap bytes all threads allocated since the JVM started (-1 where the JVM does not count them). */
     private static long allocatedBytes() {
-        return ManagementFactory.getThreadMXBean() instanceof com.sun.management.ThreadMXBean t && t.isThreadAllocatedMemorySupported()
-                && t.isThreadAllocatedMemoryEnabled() ? t.getTotalThreadAllocatedBytes() : -1;
+        return ManagementFactory.getThreadMXBean() instanceof com.sun.management.ThreadMXBean t
+                        && t.isThreadAllocatedMemorySupported()
+                        && t.isThreadAllocatedMemoryEnabled()
+                ? t.getTotalThreadAllocatedBytes()
+                : -1;
     }
 
     /** CPU time of this process (0 where the JVM does not report it). */
     private static long processCpuNanos() {
-        return ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os ? Math.max(0, os.getProcessCpuTime()) : 0;
+        return ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os
+                ? Math.max(0, os.getProcessCpuTime())
+                : 0;
     }
 
     private record Result(boolean ok, long tokens, double ttftMs, List<Double> itlMs) {}
@@ -365,7 +511,9 @@ public final class ServeLoad {
             int status = client.post("/v1/completions", JSON.writeValueAsBytes(body), remaining, s::line);
             // a completion may be empty (the end-of-text token first): it has no first token to time
             boolean ok = status == 200 && s.done && s.tokens >= 0 && !s.bad;
-            return ok ? new Result(true, s.tokens, s.first == 0 ? -1 : (s.first - s.t0) / 1e6, s.itl) : new Result(false, 0, 0, List.of());
+            return ok
+                    ? new Result(true, s.tokens, s.first == 0 ? -1 : (s.first - s.t0) / 1e6, s.itl)
+                    : new Result(false, 0, 0, List.of());
         } catch (IOException | RuntimeException e) {
             return new Result(false, 0, 0, List.of());
         }
@@ -380,6 +528,7 @@ public final class ServeLoad {
         boolean done;
         /** A malformed chunk, an error event, or anything after [DONE]. */
         boolean bad;
+
         final List<Double> itl = new ArrayList<>();
 
         void line(String line) {

@@ -30,7 +30,11 @@ class DecodeModelsTest {
         assertThat(llama.get("bos_token_id").asInt()).isEqualTo(CharTokenizerJson.BOS);
         assertThat(llama.get("eos_token_id").asInt()).isEqualTo(CharTokenizerJson.EOS);
         assertThat(llama.get("tie_word_embeddings").asBoolean()).isTrue();
-        String header = new String(Files.readAllBytes(dirs[1].resolve("model.safetensors")), 0, 4096, java.nio.charset.StandardCharsets.ISO_8859_1);
+        String header = new String(
+                Files.readAllBytes(dirs[1].resolve("model.safetensors")),
+                0,
+                4096,
+                java.nio.charset.StandardCharsets.ISO_8859_1);
         assertThat(header).contains("model.layers.0.self_attn.q_proj.weight").doesNotContain("lm_head");
         for (Path d : dirs) {
             try (LanguageModel m = ReferenceCheckpoint.load(d)) {
@@ -39,7 +43,8 @@ class DecodeModelsTest {
                 int[] prompt = DecodeSpeed.prompt(tok, 5, 64, m.vocabSize());
                 assertThat(prompt).hasSize(64);
                 assertThat(prompt[0]).isEqualTo(CharTokenizerJson.BOS);
-                assertThat(java.util.Arrays.stream(prompt).allMatch(id -> id >= 0 && id < 400)).isTrue();
+                assertThat(java.util.Arrays.stream(prompt).allMatch(id -> id >= 0 && id < 400))
+                        .isTrue();
             }
         }
     }
@@ -51,9 +56,13 @@ class DecodeModelsTest {
         var before = Files.getLastModifiedTime(dirs[0].resolve("model.safetensors"));
         Thread.sleep(20);
         shape.write(dir, 1);
-        assertThat(Files.getLastModifiedTime(dirs[0].resolve("model.safetensors"))).isEqualTo(before);
+        assertThat(Files.getLastModifiedTime(dirs[0].resolve("model.safetensors")))
+                .isEqualTo(before);
         // another shape replaces them
         new DecodeModels(400, 32, 2, 2).write(dir, 1);
-        assertThat(Json.read(dirs[0].resolve("config.json")).get("decoder_layers").asInt()).isEqualTo(2);
+        assertThat(Json.read(dirs[0].resolve("config.json"))
+                        .get("decoder_layers")
+                        .asInt())
+                .isEqualTo(2);
     }
 }

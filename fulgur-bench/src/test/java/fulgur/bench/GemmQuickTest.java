@@ -20,8 +20,10 @@ class GemmQuickTest {
     @Test
     void badSizesSayWhatIsExpected() {
         for (String bad : new String[] {"64x3072", "axbxc", "4x4x4:NX", "4x4x4:NT:TT", "0x4x4", "-2x4x4"}) {
-            assertThatThrownBy(() -> GemmQuick.Shape.parse(bad)).isInstanceOf(IllegalArgumentException.class)
-                    .hasMessageContaining("MxNxK").hasMessageContaining(bad);
+            assertThatThrownBy(() -> GemmQuick.Shape.parse(bad))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("MxNxK")
+                    .hasMessageContaining(bad);
         }
     }
 

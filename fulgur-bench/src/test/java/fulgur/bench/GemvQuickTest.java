@@ -35,9 +35,11 @@ class GemvQuickTest {
 
     @Test
     void everyVariantGetsAPositiveRateInEveryRound() {
-        try (Scope scope = Scope.open("gemv-test"); Arena arena = Arena.ofShared()) {
+        try (Scope scope = Scope.open("gemv-test");
+                Arena arena = Arena.ofShared()) {
             Rng rng = new Rng(1);
-            List<GemvQuick.Matrix> w = List.of(GemvQuick.Matrix.of(scope.run(() -> rng.normal(0, 1, 96, 40))),
+            List<GemvQuick.Matrix> w = List.of(
+                    GemvQuick.Matrix.of(scope.run(() -> rng.normal(0, 1, 96, 40))),
                     GemvQuick.Matrix.of(scope.run(() -> rng.normal(0, 1, 33, 64))));
             GemvQuick.Case c = new GemvQuick.Case("small", w);
             assertThat(c.bytes()).isEqualTo((96L * 40 + 33L * 64) * Float.BYTES);
@@ -57,6 +59,7 @@ class GemvQuickTest {
     void mediansAndRatiosAreTakenOverRounds() {
         assertThat(GemvQuick.median(new double[] {3, 1, 2})).isEqualTo(2);
         assertThat(GemvQuick.median(new double[] {4, 1, 3, 2})).isEqualTo(2.5);
-        assertThat(GemvQuick.medianRatio(new double[] {2, 9, 3}, new double[] {1, 3, 3})).isEqualTo(2);
+        assertThat(GemvQuick.medianRatio(new double[] {2, 9, 3}, new double[] {1, 3, 3}))
+                .isEqualTo(2);
     }
 }

@@ -30,7 +30,8 @@ class LoadClientTest {
             ex.sendResponseHeaders(200, 0); // chunked
             try (OutputStream out = ex.getResponseBody()) {
                 // a line split over two chunks, a multi-byte character split between them, CRLF and LF endings
-                for (String piece : List.of("data: {\"a\":1}\n\n", "data: h\u00e9", "\u00e9llo\r\n\r\n", "data: [DONE]\n\n")) {
+                for (String piece :
+                        List.of("data: {\"a\":1}\n\n", "data: h\u00e9", "\u00e9llo\r\n\r\n", "data: [DONE]\n\n")) {
                     out.write(piece.getBytes(StandardCharsets.UTF_8));
                     out.flush();
                 }
@@ -60,9 +61,11 @@ class LoadClientTest {
         try (LoadClient c = new LoadClient(base())) {
             for (int round = 0; round < 3; round++) {
                 List<String> lines = new ArrayList<>();
-                int status = c.post("/stream", ("{\"n\":" + round + "}").getBytes(StandardCharsets.UTF_8), 10_000, lines::add);
+                int status = c.post(
+                        "/stream", ("{\"n\":" + round + "}").getBytes(StandardCharsets.UTF_8), 10_000, lines::add);
                 assertThat(status).isEqualTo(200);
-                assertThat(lines).containsExactly("data: {\"a\":1}", "", "data: h\u00e9\u00e9llo", "", "data: [DONE]", "");
+                assertThat(lines)
+                        .containsExactly("data: {\"a\":1}", "", "data: h\u00e9\u00e9llo", "", "data: [DONE]", "");
             }
             List<String> lines = new ArrayList<>();
             assertThat(c.post("/sized", new byte[0], 10_000, lines::add)).isEqualTo(404);
@@ -77,7 +80,8 @@ class LoadClientTest {
         int port = server.getAddress().getPort();
         server.stop(0);
         try (LoadClient c = new LoadClient(URI.create("http://127.0.0.1:" + port))) {
-            assertThatThrownBy(() -> c.post("/stream", new byte[0], 2_000, l -> {})).isInstanceOf(IOException.class);
+            assertThatThrownBy(() -> c.post("/stream", new byte[0], 2_000, l -> {}))
+                    .isInstanceOf(IOException.class);
         }
     }
 }

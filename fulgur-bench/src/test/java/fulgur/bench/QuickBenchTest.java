@@ -30,9 +30,11 @@ class QuickBenchTest {
 
     @Test
     void registeredBenchmarksRunByName() {
-        QuickBench.register("test-constant", () -> List.of(new BenchResult("test-constant", "answer", 42, "units", Map.of())));
+        QuickBench.register(
+                "test-constant", () -> List.of(new BenchResult("test-constant", "answer", 42, "units", Map.of())));
         assertThat(QuickBench.names()).contains("test-constant");
-        assertThat(QuickBench.run("test-constant")).singleElement()
+        assertThat(QuickBench.run("test-constant"))
+                .singleElement()
                 .satisfies(r -> assertThat(r.value()).isEqualTo(42.0));
     }
 
@@ -53,7 +55,9 @@ class QuickBenchTest {
         assertThat(node.get("extra").get("m").asInt()).isEqualTo(1024);
         assertThat(node.get("extra").get("fraction_of_peak").asDouble()).isEqualTo(0.75);
         assertThat(node.get("extra").get("broken").isNull()).isTrue();
-        assertThat(JSON.readTree(new BenchResult("x", "y", Double.POSITIVE_INFINITY, "u", null).toJson()).get("value").isNull())
+        assertThat(JSON.readTree(new BenchResult("x", "y", Double.POSITIVE_INFINITY, "u", null).toJson())
+                        .get("value")
+                        .isNull())
                 .isTrue();
     }
 
@@ -62,7 +66,8 @@ class QuickBenchTest {
         List<BenchResult> results = QuickBench.run("peak");
         assertThat(results).extracting(BenchResult::metric).containsExactly("fma_peak", "fma_peak_one_thread");
         // one AVX2 core does at least a few GFLOP/s even on a loaded machine
-        assertThat(results).allSatisfy(r -> assertThat(r.value()).isGreaterThan(1.0).isLessThan(1e6));
+        assertThat(results)
+                .allSatisfy(r -> assertThat(r.value()).isGreaterThan(1.0).isLessThan(1e6));
         assertThat(results.getFirst().extra()).containsKeys("threads", "f32_lanes");
     }
 }

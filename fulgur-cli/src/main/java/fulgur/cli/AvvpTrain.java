@@ -7,14 +7,14 @@ import fulgur.avvp.AvvpMetrics;
 import fulgur.avvp.AvvpTrainer;
 import fulgur.avvp.Llp;
 import fulgur.avvp.SyntheticAvvp;
+import fulgur.cli.report.LossCurvePlot;
+import fulgur.cli.report.MetricsLog;
 import fulgur.io.DirectoryLock;
 import fulgur.models.Architectures;
 import fulgur.models.leap.LabelEmbeddings;
 import fulgur.models.leap.LeapConfig;
 import fulgur.models.leap.LeapModel;
 import fulgur.train.Checkpoint;
-import fulgur.cli.report.LossCurvePlot;
-import fulgur.cli.report.MetricsLog;
 import fulgur.train.TrainConfig;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -34,8 +34,25 @@ import picocli.CommandLine.ParseResult;
  */
 final class AvvpTrain {
     static final String TASK = "avvp-synthetic";
-    private static final List<String> LANGUAGE_MODEL_ONLY = List.of("--shards", "--tokenizer", "--seq-len", "--val-fraction", "--eval-batches", "--mqar-vocab",
-            "--mqar-pairs", "--init", "--lrpe", "--lrpe-all", "--untied", "--cuda-graph", "--sp", "--dp", "--sp-algo", "--backend", "--seq-chunk", "--checkpoint-activations");
+    private static final List<String> LANGUAGE_MODEL_ONLY = List.of(
+            "--shards",
+            "--tokenizer",
+            "--seq-len",
+            "--val-fraction",
+            "--eval-batches",
+            "--mqar-vocab",
+            "--mqar-pairs",
+            "--init",
+            "--lrpe",
+            "--lrpe-all",
+            "--untied",
+            "--cuda-graph",
+            "--sp",
+            "--dp",
+            "--sp-algo",
+            "--backend",
+            "--seq-chunk",
+            "--checkpoint-activations");
     /** The options that define a LEAP model (--label-embeddings aside, refused on resume). */
     private static final List<String> MODEL_DEFINING = List.of("--config", "--dim", "--layers", "--heads", "--set");
 
@@ -46,18 +63,30 @@ final class AvvpTrain {
         return "leap".equalsIgnoreCase(model.model) || TASK.equalsIgnoreCase(data.task);
     }
 
-    static AvvpTrainer.Result run(ParseResult parsed, DataOptions data, ModelOptions modelOpts, TrainOptions trainOpts, AvvpOptions avvp, Path out,
-            boolean resume, boolean allowChanges, Double timeLimitMinutes) throws IOException {
+    static AvvpTrainer.Result run(
+            ParseResult parsed,
+            DataOptions data,
+            ModelOptions modelOpts,
+            TrainOptions trainOpts,
+            AvvpOptions avvp,
+            Path out,
+            boolean resume,
+            boolean allowChanges,
+            Double timeLimitMinutes)
+            throws IOException {
         for (String o : LANGUAGE_MODEL_ONLY) {
             if (parsed.hasMatchedOption(o)) {
-                throw new IllegalArgumentException(o + " applies to language models, not to LEAP (audio-visual video parsing)");
+                throw new IllegalArgumentException(
+                        o + " applies to language models, not to LEAP (audio-visual video parsing)");
             }
         }
         if (!"leap".equalsIgnoreCase(modelOpts.model) && parsed.hasMatchedOption("--model")) {
-            throw new IllegalArgumentException("--task " + TASK + " trains an audio-visual video parsing model: use --model leap (or leave --model out)");
+            throw new IllegalArgumentException("--task " + TASK
+                    + " trains an audio-visual video parsing model: use --model leap (or leave --model out)");
         }
         if (trainOpts.mixedPrecision() != null) {
-            throw new IllegalArgumentException("--precision " + trainOpts.precision + " is not supported for LEAP; it trains in f32");
+            throw new IllegalArgumentException(
+                    "--precision " + trainOpts.precision + " is not supported for LEAP; it trains in f32");
         }
         Path checkpoint = out.resolve("checkpoint");
         Map<String, Object> saved = resume ? Checkpoint.readState(checkpoint) : null;
@@ -72,7 +101,9 @@ final class AvvpTrain {
         AvvpDataset train;
         AvvpDataset eval;
         Map<String, Object> spec;
-        LeapConfig config = resume ? parseConfig(Checkpoint.resolve(checkpoint).resolve(Checkpoint.CONFIG)) : config(parsed, modelOpts);
+        LeapConfig config = resume
+                ? parseConfig(Checkpoint.resolve(checkpoint).resolve(Checkpoint.CONFIG))
+                : config(parsed, modelOpts);
         if (resume) {
             checkSameModel(config, parsed, modelOpts, TASK.equalsIgnoreCase(data.task), checkpoint);
         }
@@ -80,7 +111,8 @@ final class AvvpTrain {
             if (!data.data.isEmpty()) {
                 throw new IllegalArgumentException("give either --data LLP_DIR or --task " + TASK + ", not both");
             }
-            SyntheticAvvp task = new SyntheticAvvp(saved != null ? SyntheticAvvp.fromSpec(cast(saved.get("data_spec"))) : avvp.synthetic());
+            SyntheticAvvp task = new SyntheticAvvp(
+                    saved != null ? SyntheticAvvp.fromSpec(cast(saved.get("data_spec"))) : avvp.synthetic());
             train = task.split(SyntheticAvvp.Split.TRAIN);
             eval = task.split(SyntheticAvvp.Split.VAL);
             spec = task.spec();
@@ -89,36 +121,46 @@ final class AvvpTrain {
             }
         } else {
             if (data.task != null) {
-                throw new IllegalArgumentException("LEAP trains on audio-visual data, not --task " + data.task + ": give --data LLP_DIR or --task " + TASK);
+                throw new IllegalArgumentException("LEAP trains on audio-visual data, not --task " + data.task
+                        + ": give --data LLP_DIR or --task " + TASK);
             }
             if (data.data.size() != 1 || !Files.isDirectory(data.data.get(0))) {
-                throw new IllegalArgumentException("LEAP trains on audio-visual data: give --data LLP_DIR (one directory in the LLP layout) or --task " + TASK
-                        + (data.data.size() == 1 ? "; " + data.data.get(0) + " is not a directory" : ""));
+                throw new IllegalArgumentException(
+                        "LEAP trains on audio-visual data: give --data LLP_DIR (one directory in the LLP layout) or --task "
+                                + TASK
+                                + (data.data.size() == 1 ? "; " + data.data.get(0) + " is not a directory" : ""));
             }
             Path dir = data.data.get(0);
             train = Llp.read(dir, Llp.Split.TRAIN, config.classes(), config.dims());
-            boolean canEvaluate = Files.isRegularFile(dir.resolve(Llp.VAL_CSV)) && Files.isRegularFile(dir.resolve(Llp.EVAL_AUDIO_CSV))
+            boolean canEvaluate = Files.isRegularFile(dir.resolve(Llp.VAL_CSV))
+                    && Files.isRegularFile(dir.resolve(Llp.EVAL_AUDIO_CSV))
                     && Files.isRegularFile(dir.resolve(Llp.EVAL_VISUAL_CSV));
             eval = canEvaluate ? Llp.read(dir, Llp.Split.VAL, config.classes(), config.dims()) : null;
-            spec = new LinkedHashMap<>(Map.of("kind", "llp", "dir", dir.toAbsolutePath().toString()));
+            spec = new LinkedHashMap<>(
+                    Map.of("kind", "llp", "dir", dir.toAbsolutePath().toString()));
         }
         LabelEmbeddings labels = null;
         if (avvp.labelEmbeddings != null) {
             if (resume) {
-                throw new IllegalArgumentException("--label-embeddings: a resumed run keeps the embeddings of its checkpoint; drop the option");
+                throw new IllegalArgumentException(
+                        "--label-embeddings: a resumed run keeps the embeddings of its checkpoint; drop the option");
             }
             labels = LabelEmbeddings.load(avvp.labelEmbeddings, config.classes());
             config = config.withLabelEmbeddings(LeapConfig.FIXED, labels.dim());
         }
         config = config.validate();
-        System.out.println("data: " + train.description() + (eval == null ? "; no evaluation set (needs " + Llp.VAL_CSV + " and the eval CSVs)" : "; evaluation on "
-                + eval.description()));
+        System.out.println("data: " + train.description()
+                + (eval == null
+                        ? "; no evaluation set (needs " + Llp.VAL_CSV + " and the eval CSVs)"
+                        : "; evaluation on " + eval.description()));
         if (!train.hasPseudoLabels()) {
-            System.out.println("note: no segment pseudo labels: the segment terms learn the video labels on every segment"
-                    + (config.avssLossWeight() > 0 ? " and L_avss compares segments by them" : ""));
+            System.out.println(
+                    "note: no segment pseudo labels: the segment terms learn the video labels on every segment"
+                            + (config.avssLossWeight() > 0 ? " and L_avss compares segments by them" : ""));
         }
         // taken before anything is written under OUT: a second run on the same directory stops here
-        try (DirectoryLock lock = DirectoryLock.acquire(out, "train", System.out::println); LeapModel model = new LeapModel(config, cfg.seed())) {
+        try (DirectoryLock lock = DirectoryLock.acquire(out, "train", System.out::println);
+                LeapModel model = new LeapModel(config, cfg.seed())) {
             if (labels != null) {
                 model.setLabelEmbeddings(labels);
             }
@@ -135,7 +177,9 @@ final class AvvpTrain {
             }
             AvvpTrainer.Result r;
             try (Progress progress = new Progress(metricsPath, cfg.steps(), resume)) {
-                AvvpTrainer trainer = new AvvpTrainer(model, cfg, train, eval, spec, out, progress).outputLock(lock).allowChangedSettings(allowChanges);
+                AvvpTrainer trainer = new AvvpTrainer(model, cfg, train, eval, spec, out, progress)
+                        .outputLock(lock)
+                        .allowChangedSettings(allowChanges);
                 if (timeLimitMinutes != null) {
                     trainer.timeLimit(timeLimitMinutes * 60);
                 }
@@ -146,10 +190,19 @@ final class AvvpTrain {
             } catch (IOException | RuntimeException | LinkageError e) { // LinkageError: a runtime without java.desktop
                 System.out.println("warning: could not draw the loss curve: " + e.getMessage());
             }
-            System.out.printf("done: %d steps%s; outputs in %s%n", r.stepsDone(),
-                    r.lastLosses().containsKey("loss") ? String.format(Locale.ROOT, ", last train loss %.4f", r.lastLosses().get("loss")) : "", out.toAbsolutePath());
+            System.out.printf(
+                    "done: %d steps%s; outputs in %s%n",
+                    r.stepsDone(),
+                    r.lastLosses().containsKey("loss")
+                            ? String.format(
+                                    Locale.ROOT,
+                                    ", last train loss %.4f",
+                                    r.lastLosses().get("loss"))
+                            : "",
+                    out.toAbsolutePath());
             if (r.lastEval() != null) {
-                System.out.print(AvvpTable.format(List.of(new AvvpTable.Row("LEAP", r.lastEval()),
+                System.out.print(AvvpTable.format(List.of(
+                        new AvvpTable.Row("LEAP", r.lastEval()),
                         new AvvpTable.Row("video labels everywhere", AvvpEvaluation.videoLabelsEverywhere(eval)))));
             }
             return r;
@@ -162,7 +215,8 @@ final class AvvpTrain {
         if (m.config != null) {
             json = Architectures.read(m.config);
         } else {
-            json = LeapConfig.small(m.dim, m.layers, parsed.hasMatchedOption("--heads") ? m.heads : 8).toJson();
+            json = LeapConfig.small(m.dim, m.layers, parsed.hasMatchedOption("--heads") ? m.heads : 8)
+                    .toJson();
         }
         if (!m.sets.isEmpty()) {
             ObjectNode n = ModelOptions.parse(json);
@@ -197,8 +251,10 @@ final class AvvpTrain {
      * the defaults of those not given), else they would be ignored without a word. The task's classes and feature sizes
      * (synthetic data) and given label embeddings came from the data, not from these options.
      */
-    private static void checkSameModel(LeapConfig saved, ParseResult parsed, ModelOptions m, boolean synthetic, Path checkpoint) {
-        List<String> given = MODEL_DEFINING.stream().filter(parsed::hasMatchedOption).toList();
+    private static void checkSameModel(
+            LeapConfig saved, ParseResult parsed, ModelOptions m, boolean synthetic, Path checkpoint) {
+        List<String> given =
+                MODEL_DEFINING.stream().filter(parsed::hasMatchedOption).toList();
         if (given.isEmpty()) {
             return;
         }
@@ -221,8 +277,10 @@ final class AvvpTrain {
             }
         }
         if (!diffs.isEmpty()) {
-            throw new IllegalArgumentException("--resume continues the model of " + checkpoint + ", but the model options given (" + String.join(", ", given)
-                    + ", with the defaults of the others) describe a different one: " + String.join(", ", diffs) + "; drop the model options to resume");
+            throw new IllegalArgumentException(
+                    "--resume continues the model of " + checkpoint + ", but the model options given ("
+                            + String.join(", ", given) + ", with the defaults of the others) describe a different one: "
+                            + String.join(", ", diffs) + "; drop the model options to resume");
         }
     }
 
@@ -271,12 +329,26 @@ final class AvvpTrain {
                 StringBuilder terms = new StringBuilder();
                 losses.forEach((k, v) -> {
                     if (!k.equals("loss")) {
-                        terms.append(terms.length() == 0 ? "" : ", ").append(k).append(' ').append(String.format(Locale.ROOT, "%.4f", v));
+                        terms.append(terms.length() == 0 ? "" : ", ")
+                                .append(k)
+                                .append(' ')
+                                .append(String.format(Locale.ROOT, "%.4f", v));
                     }
                 });
-                double mean = window.stream().mapToDouble(Double::doubleValue).average().orElse(0);
+                double mean = window.stream()
+                        .mapToDouble(Double::doubleValue)
+                        .average()
+                        .orElse(0);
                 window.clear();
-                System.out.printf(Locale.ROOT, "step %d/%d  loss %.4f (%s)  lr %.2e  %.3f s/step%n", step, steps, losses.get("loss"), terms, lr, mean);
+                System.out.printf(
+                        Locale.ROOT,
+                        "step %d/%d  loss %.4f (%s)  lr %.2e  %.3f s/step%n",
+                        step,
+                        steps,
+                        losses.get("loss"),
+                        terms,
+                        lr,
+                        mean);
             }
         }
 
@@ -299,8 +371,14 @@ final class AvvpTrain {
             fields.put("event_type_av_f1", s.event().typeAv());
             fields.put("event_event_av_f1", s.event().eventAv());
             write(step, "val", fields);
-            System.out.printf(Locale.ROOT, "step %d  val: segment-level Type@AV %.1f, Event@AV %.1f; event-level Type@AV %.1f, Event@AV %.1f%n", step,
-                    100 * s.segment().typeAv(), 100 * s.segment().eventAv(), 100 * s.event().typeAv(), 100 * s.event().eventAv());
+            System.out.printf(
+                    Locale.ROOT,
+                    "step %d  val: segment-level Type@AV %.1f, Event@AV %.1f; event-level Type@AV %.1f, Event@AV %.1f%n",
+                    step,
+                    100 * s.segment().typeAv(),
+                    100 * s.segment().eventAv(),
+                    100 * s.event().typeAv(),
+                    100 * s.event().eventAv());
         }
 
         private void write(long step, String split, Map<String, Object> fields) {

@@ -15,25 +15,40 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "avvp", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Audio-visual video parsing: LLP's segment- and event-level F-scores of a trained LEAP model.",
+@Command(
+        name = "avvp",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
+        description = {
+            "Audio-visual video parsing: LLP's segment- and event-level F-scores of a trained LEAP model.",
             "Audio, visual and audio-visual F1, Type@AV and Event@AV as the LLP benchmark computes them, beside the scores of the true video labels "
-                + "put on every segment; on the whole set and on its videos with overlapping events (two or more at once in one modality).",
-            "Example: fulgur eval avvp --model-dir runs/leap --data LLP_DIR --split test"})
+                    + "put on every segment; on the whole set and on its videos with overlapping events (two or more at once in one modality).",
+            "Example: fulgur eval avvp --model-dir runs/leap --data LLP_DIR --split test"
+        })
 public final class EvalAvvpCommand implements Callable<Integer> {
-    @Option(names = "--model-dir", required = true, paramLabel = "DIR", description = "A training output directory or its checkpoint directory.")
+    @Option(
+            names = "--model-dir",
+            required = true,
+            paramLabel = "DIR",
+            description = "A training output directory or its checkpoint directory.")
     Path dir;
 
     @Option(names = "--data", paramLabel = "LLP_DIR", description = "An LLP directory (split CSVs, eval CSVs, feats/).")
     Path data;
 
-    @Option(names = "--task", description = "avvp-synthetic: the synthetic task the model was trained on (its settings are read from the run's trainer state).")
+    @Option(
+            names = "--task",
+            description =
+                    "avvp-synthetic: the synthetic task the model was trained on (its settings are read from the run's trainer state).")
     String task;
 
     @Option(names = "--split", defaultValue = "test", description = "val or test. Default: ${DEFAULT-VALUE}.")
     String split;
 
-    @Option(names = "--batch-size", defaultValue = "64", description = "Videos per forward pass. Default: ${DEFAULT-VALUE}.")
+    @Option(
+            names = "--batch-size",
+            defaultValue = "64",
+            description = "Videos per forward pass. Default: ${DEFAULT-VALUE}.")
     int batchSize;
 
     @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or cuda:N. Default: ${DEFAULT-VALUE}.")
@@ -46,7 +61,8 @@ public final class EvalAvvpCommand implements Callable<Integer> {
         }
         Llp.Split which = Llp.Split.parse(split);
         if (which == Llp.Split.TRAIN) {
-            throw new IllegalArgumentException("--split train has no segment-level ground truth to score against (use val or test)");
+            throw new IllegalArgumentException(
+                    "--split train has no segment-level ground truth to score against (use val or test)");
         }
         fulgur.tensor.Device d = fulgur.tensor.Device.parse(device);
         if (!Files.isDirectory(dir)) {
@@ -56,10 +72,12 @@ public final class EvalAvvpCommand implements Callable<Integer> {
             AvvpDataset set;
             if (task != null) {
                 if (!AvvpTrain.TASK.equalsIgnoreCase(task)) {
-                    throw new IllegalArgumentException("unknown --task '" + task + "' (available: " + AvvpTrain.TASK + ")");
+                    throw new IllegalArgumentException(
+                            "unknown --task '" + task + "' (available: " + AvvpTrain.TASK + ")");
                 }
                 Path checkpoint = Files.isDirectory(dir.resolve("checkpoint")) ? dir.resolve("checkpoint") : dir;
-                SyntheticAvvp synthetic = new SyntheticAvvp(SyntheticAvvp.fromSpec(AvvpTrain.cast(fulgur.train.Checkpoint.readState(checkpoint).get("data_spec"))));
+                SyntheticAvvp synthetic = new SyntheticAvvp(SyntheticAvvp.fromSpec(AvvpTrain.cast(
+                        fulgur.train.Checkpoint.readState(checkpoint).get("data_spec"))));
                 set = synthetic.split(which == Llp.Split.VAL ? SyntheticAvvp.Split.VAL : SyntheticAvvp.Split.TEST);
             } else {
                 set = Llp.read(data, which, model.classes(), model.dims());
@@ -76,7 +94,8 @@ public final class EvalAvvpCommand implements Callable<Integer> {
             if (overlapping.size() > 0) {
                 AvvpMetrics.Scores o = AvvpEvaluation.evaluate(model, overlapping, batchSize);
                 rows.add(new AvvpTable.Row("LEAP, overlapping events", o));
-                rows.add(new AvvpTable.Row("video labels, overlapping", AvvpEvaluation.videoLabelsEverywhere(overlapping)));
+                rows.add(new AvvpTable.Row(
+                        "video labels, overlapping", AvvpEvaluation.videoLabelsEverywhere(overlapping)));
             }
             System.out.print(AvvpTable.format(rows));
         }

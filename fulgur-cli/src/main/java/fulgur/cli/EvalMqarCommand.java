@@ -16,12 +16,21 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "mqar", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"MQAR recall accuracy of a trained checkpoint on held-out sequences, as a table over key-value pairs and sequence lengths.",
+@Command(
+        name = "mqar",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
+        description = {
+            "MQAR recall accuracy of a trained checkpoint on held-out sequences, as a table over key-value pairs and sequence lengths.",
             "The vocabulary, pairs and length default to those the run was trained with (from its trainer state).",
-            "Example: fulgur eval mqar --model-dir runs/mqar --pairs 4,8,16 --seq-len 64,128"})
+            "Example: fulgur eval mqar --model-dir runs/mqar --pairs 4,8,16 --seq-len 64,128"
+        })
 public final class EvalMqarCommand implements Callable<Integer> {
-    @Option(names = "--model-dir", required = true, paramLabel = "DIR", description = "A training output directory or its checkpoint.")
+    @Option(
+            names = "--model-dir",
+            required = true,
+            paramLabel = "DIR",
+            description = "A training output directory or its checkpoint.")
     Path dir;
 
     @Option(names = "--pairs", split = ",", description = "Key-value pairs per sequence (default: the training run's).")
@@ -33,13 +42,22 @@ public final class EvalMqarCommand implements Callable<Integer> {
     @Option(names = "--mqar-vocab", description = "MQAR vocabulary (default: the training run's, else the model's).")
     Integer vocab;
 
-    @Option(names = "--examples", defaultValue = "512", description = "Held-out sequences per cell. Default: ${DEFAULT-VALUE}.")
+    @Option(
+            names = "--examples",
+            defaultValue = "512",
+            description = "Held-out sequences per cell. Default: ${DEFAULT-VALUE}.")
     int examples;
 
-    @Option(names = "--batch-size", defaultValue = "64", description = "Sequences per forward pass. Default: ${DEFAULT-VALUE}.")
+    @Option(
+            names = "--batch-size",
+            defaultValue = "64",
+            description = "Sequences per forward pass. Default: ${DEFAULT-VALUE}.")
     int batchSize;
 
-    @Option(names = "--seed", defaultValue = "7", description = "Seed of the held-out sequences. Default: ${DEFAULT-VALUE}.")
+    @Option(
+            names = "--seed",
+            defaultValue = "7",
+            description = "Seed of the held-out sequences. Default: ${DEFAULT-VALUE}.")
     long seed;
 
     @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or cuda:N. Default: ${DEFAULT-VALUE}.")
@@ -59,13 +77,18 @@ public final class EvalMqarCommand implements Callable<Integer> {
             if (d.kind() != fulgur.tensor.Device.Kind.CPU) {
                 model.module().to(d);
             }
-            int v = vocab != null ? vocab : trained.get("vocab_size") instanceof Number n ? n.intValue() : model.vocabSize();
+            int v = vocab != null
+                    ? vocab
+                    : trained.get("vocab_size") instanceof Number n ? n.intValue() : model.vocabSize();
             List<Integer> ps = pairs != null ? pairs : List.of(intOr(trained, "num_kv_pairs", 8));
             List<Integer> ls = seqLens != null ? seqLens : List.of(intOr(trained, "seq_len", 128));
             List<Map<String, Object>> rows = new ArrayList<>();
             if (!json) {
-                System.out.println("model: " + model.describe() + "; MQAR vocabulary " + v + ", " + examples + " held-out sequences per cell");
-                System.out.printf("| pairs | %s |%n", String.join(" | ", ls.stream().map(l -> "length " + l).toList()));
+                System.out.println("model: " + model.describe() + "; MQAR vocabulary " + v + ", " + examples
+                        + " held-out sequences per cell");
+                System.out.printf(
+                        "| pairs | %s |%n",
+                        String.join(" | ", ls.stream().map(l -> "length " + l).toList()));
                 System.out.printf("|---|%s%n", "---|".repeat(ls.size()));
             }
             for (int p : ps) {
@@ -86,7 +109,10 @@ public final class EvalMqarCommand implements Callable<Integer> {
                 }
             }
             if (json) {
-                System.out.println(Json.mapper().writer().without(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT).writeValueAsString(rows));
+                System.out.println(Json.mapper()
+                        .writer()
+                        .without(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT)
+                        .writeValueAsString(rows));
             }
         }
         return 0;
@@ -102,7 +128,8 @@ public final class EvalMqarCommand implements Callable<Integer> {
         for (Path c : List.of(dir.resolve("checkpoint"), dir)) {
             try {
                 Path ck = Checkpoint.resolve(c);
-                Map<String, Object> st = Json.mapper().readValue(Files.readString(ck.resolve(Checkpoint.STATE)), Map.class);
+                Map<String, Object> st =
+                        Json.mapper().readValue(Files.readString(ck.resolve(Checkpoint.STATE)), Map.class);
                 Map<String, Object> out = new LinkedHashMap<>();
                 if (st.get("data") instanceof Map<?, ?> data && data.get("config") instanceof Map<?, ?> cfg) {
                     out.putAll((Map<String, Object>) cfg);

@@ -13,31 +13,56 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "perplexity", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Per-token loss, perplexity and bits per byte of a model on a text or JSONL file of any length.",
+@Command(
+        name = "perplexity",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
+        description = {
+            "Per-token loss, perplexity and bits per byte of a model on a text or JSONL file of any length.",
             "The file is streamed through the model's recurrent state in chunks, so memory stays constant however long it is; "
-                + "models with softmax layers read through a sliding window of --window tokens.",
-            "Example: fulgur eval perplexity --model-dir runs/shakespeare --data valid.txt --json"})
+                    + "models with softmax layers read through a sliding window of --window tokens.",
+            "Example: fulgur eval perplexity --model-dir runs/shakespeare --data valid.txt --json"
+        })
 public final class EvalPerplexityCommand implements Callable<Integer> {
-    @Option(names = "--model-dir", required = true, paramLabel = "DIR", description = "A training output directory, a checkpoint, or a reference checkpoint.")
+    @Option(
+            names = "--model-dir",
+            required = true,
+            paramLabel = "DIR",
+            description = "A training output directory, a checkpoint, or a reference checkpoint.")
     Path dir;
 
-    @Option(names = "--data", required = true, paramLabel = "FILE", description = "Text, or JSON Lines (.jsonl: one document per line in a \"text\" field).")
+    @Option(
+            names = "--data",
+            required = true,
+            paramLabel = "FILE",
+            description = "Text, or JSON Lines (.jsonl: one document per line in a \"text\" field).")
     Path data;
 
-    @Option(names = "--field", defaultValue = "text", description = "The JSONL field holding the text. Default: ${DEFAULT-VALUE}.")
+    @Option(
+            names = "--field",
+            defaultValue = "text",
+            description = "The JSONL field holding the text. Default: ${DEFAULT-VALUE}.")
     String field;
 
-    @Option(names = "--chunk", defaultValue = "512", description = "Tokens per forward pass. Default: ${DEFAULT-VALUE}.")
+    @Option(
+            names = "--chunk",
+            defaultValue = "512",
+            description = "Tokens per forward pass. Default: ${DEFAULT-VALUE}.")
     int chunk;
 
-    @Option(names = "--window", defaultValue = "2048", description = "Softmax layers: the most tokens of context (each token sees at least window - chunk). Default: ${DEFAULT-VALUE}.")
+    @Option(
+            names = "--window",
+            defaultValue = "2048",
+            description =
+                    "Softmax layers: the most tokens of context (each token sees at least window - chunk). Default: ${DEFAULT-VALUE}.")
     int window;
 
     @Option(names = "--max-tokens", description = "Stop after this many predicted tokens.")
     Long maxTokens;
 
-    @Option(names = "--tokenizer", description = "byte, a tokenizer.json or tokenizer.model (default: the model directory's).")
+    @Option(
+            names = "--tokenizer",
+            description = "byte, a tokenizer.json or tokenizer.model (default: the model directory's).")
     String tokenizer;
 
     @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or cuda:N. Default: ${DEFAULT-VALUE}.")
@@ -54,7 +79,8 @@ public final class EvalPerplexityCommand implements Callable<Integer> {
         }
         PrintStream log = json ? System.err : System.out;
         long size = Files.size(data);
-        try (EvalModel m = EvalModel.open(dir, tokenizer, device); Documents docs = Documents.open(data, field, 1 << 16)) {
+        try (EvalModel m = EvalModel.open(dir, tokenizer, device);
+                Documents docs = Documents.open(data, field, 1 << 16)) {
             log.println("model: " + m.model().describe() + "; tokenizer: " + m.tokenizer());
             Perplexity.Result r;
             var bar = ProgressBar.builder(size, log).label("perplexity").build();
@@ -85,10 +111,18 @@ public final class EvalPerplexityCommand implements Callable<Integer> {
                 out.put("window", window);
             }
             if (json) {
-                System.out.println(Json.mapper().writer().without(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT).writeValueAsString(out));
+                System.out.println(Json.mapper()
+                        .writer()
+                        .without(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT)
+                        .writeValueAsString(out));
             } else {
-                System.out.printf("tokens %,d (%,d bytes) | loss %.4f nats/token | perplexity %.3f | %.4f bits per byte%s%n", r.tokens(), r.bytes(),
-                        r.lossPerToken(), r.perplexity(), r.bitsPerByte(),
+                System.out.printf(
+                        "tokens %,d (%,d bytes) | loss %.4f nats/token | perplexity %.3f | %.4f bits per byte%s%n",
+                        r.tokens(),
+                        r.bytes(),
+                        r.lossPerToken(),
+                        r.perplexity(),
+                        r.bitsPerByte(),
                         r.windowRebuilds() > 0 ? " | softmax layers: sliding window of " + window + " tokens" : "");
             }
         }

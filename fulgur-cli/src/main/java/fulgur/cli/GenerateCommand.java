@@ -1,9 +1,9 @@
 package fulgur.cli;
 
 import fulgur.generate.Generator;
+import fulgur.models.LanguageModel;
 import fulgur.models.hf.ModelDirectory;
 import fulgur.models.hf.ReferenceCheckpoint;
-import fulgur.models.LanguageModel;
 import fulgur.tokenizer.Tokenizer;
 import fulgur.tokenizer.Tokenizers;
 import java.nio.file.Path;
@@ -13,26 +13,46 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "generate", mixinStandardHelpOptions = true,
-        description = {"Generate text from a trained model with recurrent decoding (constant memory per sequence).",
-            "Example: fulgur generate --model-dir runs/train --prompt 'ROMEO:' --max-tokens 200"})
+@Command(
+        name = "generate",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Generate text from a trained model with recurrent decoding (constant memory per sequence).",
+            "Example: fulgur generate --model-dir runs/train --prompt 'ROMEO:' --max-tokens 200"
+        })
 public final class GenerateCommand implements Callable<Integer> {
-    @Option(names = "--model-dir", required = true, description = "A training output directory, its checkpoint directory, or a reference (Hugging Face) checkpoint directory.")
+    @Option(
+            names = "--model-dir",
+            required = true,
+            description =
+                    "A training output directory, its checkpoint directory, or a reference (Hugging Face) checkpoint directory.")
     Path dir;
 
     @Option(names = "--prompt", defaultValue = "", description = "Prompt text.")
     String prompt;
 
-    @Option(names = "--max-tokens", defaultValue = "200", description = "Tokens to generate. Default: ${DEFAULT-VALUE}.")
+    @Option(
+            names = "--max-tokens",
+            defaultValue = "200",
+            description = "Tokens to generate. Default: ${DEFAULT-VALUE}.")
     int maxTokens;
 
-    @Option(names = "--temperature", defaultValue = "0.8", description = "Sampling temperature (0 = greedy). Default: ${DEFAULT-VALUE}.")
+    @Option(
+            names = "--temperature",
+            defaultValue = "0.8",
+            description = "Sampling temperature (0 = greedy). Default: ${DEFAULT-VALUE}.")
     double temperature;
 
-    @Option(names = "--top-k", defaultValue = "0", description = "Keep the k most likely tokens (0 = all). Default: ${DEFAULT-VALUE}.")
+    @Option(
+            names = "--top-k",
+            defaultValue = "0",
+            description = "Keep the k most likely tokens (0 = all). Default: ${DEFAULT-VALUE}.")
     int topK;
 
-    @Option(names = "--top-p", defaultValue = "1.0", description = "Nucleus sampling threshold. Default: ${DEFAULT-VALUE}.")
+    @Option(
+            names = "--top-p",
+            defaultValue = "1.0",
+            description = "Nucleus sampling threshold. Default: ${DEFAULT-VALUE}.")
     double topP;
 
     @Option(names = "--seed", defaultValue = "0", description = "Sampling seed. Default: ${DEFAULT-VALUE}.")
@@ -44,7 +64,10 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or cuda:N. Default: ${DEFAULT-VALUE}.")
     String device;
 
-    @Option(names = "--tokenizer", description = "byte, a tokenizer.json or a SentencePiece tokenizer.model (default: the model directory's tokenizer, else byte).")
+    @Option(
+            names = "--tokenizer",
+            description =
+                    "byte, a tokenizer.json or a SentencePiece tokenizer.model (default: the model directory's tokenizer, else byte).")
     String tokenizer;
 
     @Override
@@ -68,7 +91,9 @@ public final class GenerateCommand implements Callable<Integer> {
                 System.out.println(); // the text so far ends its line, so that an error starts on its own
                 System.out.flush();
             }
-            System.err.printf("[%d tokens, %.1f tokens/s, stop: %s, decoding state %,d bytes]%n", o.tokens(), o.tokensPerSecond(), o.stopReason(), o.cacheBytes());
+            System.err.printf(
+                    "[%d tokens, %.1f tokens/s, stop: %s, decoding state %,d bytes]%n",
+                    o.tokens(), o.tokensPerSecond(), o.stopReason(), o.cacheBytes());
         }
         return 0;
     }

@@ -11,9 +11,24 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** The fulgur command line. */
-@Command(name = "fulgur", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-        description = "Train and serve linear-complexity sequence models (Lightning Attention / TransNormerLLM, HGRN2, MetaLA, LightNet, LCSM, softmax and hybrid models) on the JVM.",
-        subcommands = {DemoCommand.class, TrainCommand.class, GenerateCommand.class, ServeCommand.class, EvalCommand.class, ConvertCommand.class, BenchCommand.class, MqarSweepCommand.class, LaunchCommand.class, CommandLine.HelpCommand.class})
+@Command(
+        name = "fulgur",
+        mixinStandardHelpOptions = true,
+        versionProvider = Main.Version.class,
+        description =
+                "Train and serve linear-complexity sequence models (Lightning Attention / TransNormerLLM, HGRN2, MetaLA, LightNet, LCSM, softmax and hybrid models) on the JVM.",
+        subcommands = {
+            DemoCommand.class,
+            TrainCommand.class,
+            GenerateCommand.class,
+            ServeCommand.class,
+            EvalCommand.class,
+            ConvertCommand.class,
+            BenchCommand.class,
+            MqarSweepCommand.class,
+            LaunchCommand.class,
+            CommandLine.HelpCommand.class
+        })
 public final class Main implements Runnable {
 
     @CommandLine.Spec
@@ -31,7 +46,8 @@ public final class Main implements Runnable {
             code = commandLine().execute(args);
         } catch (OutOfMemoryError e) {
             // picocli hands only exceptions to the handler below; an exhausted heap ends up here
-            System.err.println("fulgur: out of memory (" + e.getMessage() + "): use smaller sizes, or give the JVM more with FULGUR_JAVA_OPTS=-Xmx…");
+            System.err.println("fulgur: out of memory (" + e.getMessage()
+                    + "): use smaller sizes, or give the JVM more with FULGUR_JAVA_OPTS=-Xmx…");
             code = 1;
         }
         System.exit(code);
@@ -86,8 +102,13 @@ public final class Main implements Runnable {
             default -> "file-system error";
         };
         String reason = f.getReason();
-        String where = f.getFile() == null ? "" : f.getFile() + (f.getOtherFile() == null ? "" : " -> " + f.getOtherFile()) + ": ";
-        return where + (reason == null || reason.isBlank() || reason.equalsIgnoreCase(what) ? what : what + " (" + reason + ")");
+        String where = f.getFile() == null
+                ? ""
+                : f.getFile() + (f.getOtherFile() == null ? "" : " -> " + f.getOtherFile()) + ": ";
+        return where
+                + (reason == null || reason.isBlank() || reason.equalsIgnoreCase(what)
+                        ? what
+                        : what + " (" + reason + ")");
     }
 
     private static String oneLine(String s) {

@@ -15,14 +15,24 @@ import picocli.CommandLine.Option;
 
 /** Options that define a model: an architecture and a config.json, or a few sizes plus field overrides. */
 final class ModelOptions {
-    @Option(names = "--model", defaultValue = "tnl", description = "Architecture (${COMPLETION-CANDIDATES}). Default: ${DEFAULT-VALUE}.",
+    @Option(
+            names = "--model",
+            defaultValue = "tnl",
+            description = "Architecture (${COMPLETION-CANDIDATES}). Default: ${DEFAULT-VALUE}.",
             completionCandidates = ArchitectureNames.class)
     String model;
 
-    @Option(names = "--config", description = "A config.json in the architecture's reference field names (its model_type picks the architecture); overrides --model and the size options.")
+    @Option(
+            names = "--config",
+            description =
+                    "A config.json in the architecture's reference field names (its model_type picks the architecture); overrides --model and the size options.")
     Path config;
 
-    @Option(names = "--init", paramLabel = "DIR", description = "Start from the weights and config of a trained model: a run directory, a checkpoint, or a reference (Hugging Face) checkpoint.")
+    @Option(
+            names = "--init",
+            paramLabel = "DIR",
+            description =
+                    "Start from the weights and config of a trained model: a run directory, a checkpoint, or a reference (Hugging Face) checkpoint.")
     Path init;
 
     @Option(names = "--dim", defaultValue = "128", description = "Model width. Default: ${DEFAULT-VALUE}.")
@@ -34,7 +44,11 @@ final class ModelOptions {
     @Option(names = "--heads", defaultValue = "4", description = "Heads. Default: ${DEFAULT-VALUE}.")
     int heads;
 
-    @Option(names = "--set", paramLabel = "FIELD=VALUE", description = "Set a config.json field (a JSON value, or else a string), e.g. --set expand_ratio=64. Repeatable.")
+    @Option(
+            names = "--set",
+            paramLabel = "FIELD=VALUE",
+            description =
+                    "Set a config.json field (a JSON value, or else a string), e.g. --set expand_ratio=64. Repeatable.")
     List<String> sets = new ArrayList<>();
 
     @Option(names = "--lrpe", description = "TNL: use LRPE in the first layer (the official 'Mix' setting).")
@@ -58,6 +72,7 @@ final class ModelOptions {
 
     /** The model {@link #build} made while checking the config: handed to the first {@link #create} that asks for it. */
     private LanguageModel prepared;
+
     private long preparedSeed;
 
     /**
@@ -76,7 +91,8 @@ final class ModelOptions {
         LanguageModel m = loadInit();
         if (!m.configJson().equals(configJson)) {
             m.close();
-            throw new IllegalArgumentException("--init " + init + " holds a different model than the one configured (drop --config/--set with --init)");
+            throw new IllegalArgumentException("--init " + init
+                    + " holds a different model than the one configured (drop --config/--set with --init)");
         }
         return m;
     }
@@ -137,7 +153,8 @@ final class ModelOptions {
         }
         if (m.vocabSize() < vocab) {
             m.close();
-            throw new IllegalArgumentException(where + "vocab_size " + m.vocabSize() + " is smaller than the tokenizer's " + vocab);
+            throw new IllegalArgumentException(
+                    where + "vocab_size " + m.vocabSize() + " is smaller than the tokenizer's " + vocab);
         }
         try {
             checkSetFields(m);
@@ -166,27 +183,39 @@ final class ModelOptions {
             if (!canonical.has(field) && !value(s.substring(s.indexOf('=') + 1)).isNull()) {
                 List<String> known = new ArrayList<>();
                 canonical.fieldNames().forEachRemaining(known::add);
-                throw new IllegalArgumentException("--set " + field + ": the " + m.describe().split(",")[0] + " config has no field '" + field
-                        + "' (its fields: " + String.join(", ", known) + ")");
+                throw new IllegalArgumentException(
+                        "--set " + field + ": the " + m.describe().split(",")[0] + " config has no field '" + field
+                                + "' (its fields: " + String.join(", ", known) + ")");
             }
         }
     }
 
     /** The options of this mixin that define the model (all but --device). */
-    static final List<String> MODEL_DEFINING = List.of("--model", "--config", "--init", "--dim", "--layers", "--heads", "--set", "--lrpe",
-            "--lrpe-all", "--untied");
+    static final List<String> MODEL_DEFINING = List.of(
+            "--model",
+            "--config",
+            "--init",
+            "--dim",
+            "--layers",
+            "--heads",
+            "--set",
+            "--lrpe",
+            "--lrpe-all",
+            "--untied");
 
     /**
      * The config of the model a resumed run continues: the checkpoint's. When {@code given} (the options given on the
      * command line) defines a model, it must be the checkpoint's: the options would otherwise be ignored.
      */
     String resumed(Path checkpointDir, int vocab, long seed, List<String> given) {
-        String saved = Architectures.read(fulgur.train.Checkpoint.resolve(checkpointDir).resolve(fulgur.train.Checkpoint.CONFIG));
+        String saved = Architectures.read(
+                fulgur.train.Checkpoint.resolve(checkpointDir).resolve(fulgur.train.Checkpoint.CONFIG));
         if (given.isEmpty()) {
             return saved;
         }
         if (given.contains("--init")) {
-            throw new IllegalArgumentException("--resume takes the weights from " + checkpointDir + ", --init from " + init + ": drop --init");
+            throw new IllegalArgumentException(
+                    "--resume takes the weights from " + checkpointDir + ", --init from " + init + ": drop --init");
         }
         String wanted = build(vocab, seed);
         if (prepared != null) {
@@ -205,8 +234,10 @@ final class ModelOptions {
             }
         }
         if (!diffs.isEmpty()) {
-            throw new IllegalArgumentException("--resume continues the model of " + checkpointDir + ", but the model options given (" + String.join(", ", given)
-                    + ", with the defaults of the others) describe a different one: " + String.join(", ", diffs) + "; drop the model options to resume");
+            throw new IllegalArgumentException(
+                    "--resume continues the model of " + checkpointDir + ", but the model options given ("
+                            + String.join(", ", given) + ", with the defaults of the others) describe a different one: "
+                            + String.join(", ", diffs) + "; drop the model options to resume");
         }
         return saved;
     }
@@ -244,7 +275,9 @@ final class ModelOptions {
         @Override
         public java.util.Iterator<String> iterator() {
             // leap parses audio-visual video (AvvpTrain), the others are language models
-            return java.util.stream.Stream.concat(Architectures.all().stream().map(Architecture::name), java.util.stream.Stream.of("leap")).iterator();
+            return java.util.stream.Stream.concat(
+                            Architectures.all().stream().map(Architecture::name), java.util.stream.Stream.of("leap"))
+                    .iterator();
         }
     }
 }

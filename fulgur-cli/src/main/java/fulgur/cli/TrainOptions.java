@@ -17,16 +17,24 @@ final class TrainOptions {
     @Option(names = "--seq-len", description = "Tokens per sequence. Default: 128.")
     Integer seqLen;
 
-    @Option(names = "--seq-chunk", description = "Walk each sequence in chunks of this many tokens through the whole model, carrying the layers' states"
-            + " from chunk to chunk: the whole sequence's loss and gradients with the memory of one chunk (one more forward of the layers)."
-            + " For sequences longer than fit at once, e.g. --seq-len 1048576 --seq-chunk 16384.")
+    @Option(
+            names = "--seq-chunk",
+            description =
+                    "Walk each sequence in chunks of this many tokens through the whole model, carrying the layers' states"
+                            + " from chunk to chunk: the whole sequence's loss and gradients with the memory of one chunk (one more forward of the layers)."
+                            + " For sequences longer than fit at once, e.g. --seq-len 1048576 --seq-chunk 16384.")
     Integer seqChunk;
 
-    @Option(names = "--checkpoint-activations", description = "Keep only each layer's input in the forward and run the layer again in the backward"
-            + " (whole-sequence steps: less memory, one more forward).")
+    @Option(
+            names = "--checkpoint-activations",
+            description = "Keep only each layer's input in the forward and run the layer again in the backward"
+                    + " (whole-sequence steps: less memory, one more forward).")
     boolean checkpointActivations;
 
-    @Option(names = "--accumulation", defaultValue = "1", description = "Micro-batches per step (gradient accumulation). Default: ${DEFAULT-VALUE}.")
+    @Option(
+            names = "--accumulation",
+            defaultValue = "1",
+            description = "Micro-batches per step (gradient accumulation). Default: ${DEFAULT-VALUE}.")
     int accumulation;
 
     @Option(names = "--lr", description = "Peak learning rate. Default: 0.003.")
@@ -35,28 +43,50 @@ final class TrainOptions {
     @Option(names = "--warmup", description = "Linear warmup steps. Default: a tenth of --steps, at most 100.")
     Long warmup;
 
-    @Option(names = "--schedule", defaultValue = "cosine", description = "cosine, linear or constant after warmup. Default: ${DEFAULT-VALUE}.")
+    @Option(
+            names = "--schedule",
+            defaultValue = "cosine",
+            description = "cosine, linear or constant after warmup. Default: ${DEFAULT-VALUE}.")
     String schedule;
 
-    @Option(names = "--min-lr-fraction", defaultValue = "0.1", description = "Final LR as a fraction of the peak. Default: ${DEFAULT-VALUE}.")
+    @Option(
+            names = "--min-lr-fraction",
+            defaultValue = "0.1",
+            description = "Final LR as a fraction of the peak. Default: ${DEFAULT-VALUE}.")
     double minLrFraction;
 
-    @Option(names = "--weight-decay", defaultValue = "0.1", description = "AdamW decoupled weight decay (not on norms and biases). Default: ${DEFAULT-VALUE}.")
+    @Option(
+            names = "--weight-decay",
+            defaultValue = "0.1",
+            description = "AdamW decoupled weight decay (not on norms and biases). Default: ${DEFAULT-VALUE}.")
     double weightDecay;
 
-    @Option(names = "--grad-clip", defaultValue = "1.0", description = "Clip the global gradient norm (0 = off). Default: ${DEFAULT-VALUE}.")
+    @Option(
+            names = "--grad-clip",
+            defaultValue = "1.0",
+            description = "Clip the global gradient norm (0 = off). Default: ${DEFAULT-VALUE}.")
     double gradClip;
 
     @Option(names = "--eval-every", description = "Evaluate every N steps (0 = only at the end). Default: 100.")
     Long evalEvery;
 
-    @Option(names = "--checkpoint-every", defaultValue = "0", description = "Checkpoint every N steps (0 = only at the end). Default: ${DEFAULT-VALUE}.")
+    @Option(
+            names = "--checkpoint-every",
+            defaultValue = "0",
+            description = "Checkpoint every N steps (0 = only at the end). Default: ${DEFAULT-VALUE}.")
     long checkpointEvery;
 
-    @Option(names = "--precision", defaultValue = "f32", description = "f32, or bf16 mixed precision (bf16 weights and activations, f32 master weights and optimizer state; checkpoints keep f32). Default: ${DEFAULT-VALUE}.")
+    @Option(
+            names = "--precision",
+            defaultValue = "f32",
+            description =
+                    "f32, or bf16 mixed precision (bf16 weights and activations, f32 master weights and optimizer state; checkpoints keep f32). Default: ${DEFAULT-VALUE}.")
     String precision = "f32";
 
-    @Option(names = "--cuda-graph", description = "Capture the training step as a CUDA graph after the first step and replay it (needs --device cuda; batches of one shape, no dropout).")
+    @Option(
+            names = "--cuda-graph",
+            description =
+                    "Capture the training step as a CUDA graph after the first step and replay it (needs --device cuda; batches of one shape, no dropout).")
     boolean cudaGraph;
 
     /** The sequence chunk in tokens, 0 for whole sequences; checks the long-sequence options against each other. */
@@ -68,11 +98,13 @@ final class TrainOptions {
             throw new IllegalArgumentException("--seq-chunk must be >= 1 token, got " + seqChunk);
         }
         if (checkpointActivations) {
-            throw new IllegalArgumentException("--checkpoint-activations applies to whole-sequence steps; with --seq-chunk only one chunk's activations"
-                    + " are held (use a longer chunk instead)");
+            throw new IllegalArgumentException(
+                    "--checkpoint-activations applies to whole-sequence steps; with --seq-chunk only one chunk's activations"
+                            + " are held (use a longer chunk instead)");
         }
         if (cudaGraph) {
-            throw new IllegalArgumentException("--cuda-graph does not capture a step that walks sequences in chunks (--seq-chunk); use one or the other");
+            throw new IllegalArgumentException(
+                    "--cuda-graph does not capture a step that walks sequences in chunks (--seq-chunk); use one or the other");
         }
         return seqChunk;
     }
@@ -91,14 +123,26 @@ final class TrainOptions {
     private double beta2 = 0.95;
     private double eps = 1e-8;
 
-    @Option(names = "--seed", defaultValue = "1234", description = "Seed for initialisation and data. Default: ${DEFAULT-VALUE}.")
+    @Option(
+            names = "--seed",
+            defaultValue = "1234",
+            description = "Seed for initialisation and data. Default: ${DEFAULT-VALUE}.")
     long seed;
 
     /** Each setting's option, by {@link TrainConfig} field (betas and eps have none). */
-    static final Map<String, String> FLAGS = Map.ofEntries(Map.entry("steps", "--steps"), Map.entry("batchSize", "--batch-size"),
-            Map.entry("seqLen", "--seq-len"), Map.entry("accumulation", "--accumulation"), Map.entry("lr", "--lr"), Map.entry("warmupSteps", "--warmup"),
-            Map.entry("schedule", "--schedule"), Map.entry("minLrFraction", "--min-lr-fraction"), Map.entry("weightDecay", "--weight-decay"),
-            Map.entry("gradClip", "--grad-clip"), Map.entry("evalEvery", "--eval-every"), Map.entry("checkpointEvery", "--checkpoint-every"),
+    static final Map<String, String> FLAGS = Map.ofEntries(
+            Map.entry("steps", "--steps"),
+            Map.entry("batchSize", "--batch-size"),
+            Map.entry("seqLen", "--seq-len"),
+            Map.entry("accumulation", "--accumulation"),
+            Map.entry("lr", "--lr"),
+            Map.entry("warmupSteps", "--warmup"),
+            Map.entry("schedule", "--schedule"),
+            Map.entry("minLrFraction", "--min-lr-fraction"),
+            Map.entry("weightDecay", "--weight-decay"),
+            Map.entry("gradClip", "--grad-clip"),
+            Map.entry("evalEvery", "--eval-every"),
+            Map.entry("checkpointEvery", "--checkpoint-every"),
             Map.entry("seed", "--seed"));
 
     /**
@@ -152,7 +196,8 @@ final class TrainOptions {
 
     /** "--lr 0.001 (checkpoint: 0.003)". */
     static String describe(TrainConfig.Change c) {
-        return FLAGS.getOrDefault(c.field(), c.field()) + " " + value(c.now()) + " (checkpoint: " + value(c.saved()) + ")";
+        return FLAGS.getOrDefault(c.field(), c.field()) + " " + value(c.now()) + " (checkpoint: " + value(c.saved())
+                + ")";
     }
 
     private static String value(Object v) {
@@ -162,8 +207,23 @@ final class TrainOptions {
     TrainConfig build(long defSteps, int defBatch, int defSeq, double defLr, long defEvalEvery) {
         long s = steps != null ? steps : defSteps;
         long w = warmup != null ? warmup : Math.min(s / 10, 100);
-        return new TrainConfig(s, batchSize != null ? batchSize : defBatch, seqLen != null ? seqLen : defSeq, accumulation,
-                lr != null ? lr : defLr, w, LrSchedule.Kind.parse(schedule), minLrFraction, weightDecay, beta1, beta2, eps, gradClip,
-                evalEvery != null ? evalEvery : defEvalEvery, checkpointEvery, seed).validate();
+        return new TrainConfig(
+                        s,
+                        batchSize != null ? batchSize : defBatch,
+                        seqLen != null ? seqLen : defSeq,
+                        accumulation,
+                        lr != null ? lr : defLr,
+                        w,
+                        LrSchedule.Kind.parse(schedule),
+                        minLrFraction,
+                        weightDecay,
+                        beta1,
+                        beta2,
+                        eps,
+                        gradClip,
+                        evalEvery != null ? evalEvery : defEvalEvery,
+                        checkpointEvery,
+                        seed)
+                .validate();
     }
 }

@@ -18,12 +18,32 @@ class GlaModelsCliTest {
         Path text = tmp.resolve("t.txt");
         Files.writeString(text, "to be or not to be, that is the question. ".repeat(100));
         Path out = tmp.resolve("run");
-        CliTest.Run t = CliTest.run("train", "--model", model, "--data", text.toString(), "--steps", "3", "--batch-size", "2", "--seq-len", "16",
-                "--dim", "16", "--layers", "2", "--heads", "2", "--out", out.toString());
+        CliTest.Run t = CliTest.run(
+                "train",
+                "--model",
+                model,
+                "--data",
+                text.toString(),
+                "--steps",
+                "3",
+                "--batch-size",
+                "2",
+                "--seq-len",
+                "16",
+                "--dim",
+                "16",
+                "--layers",
+                "2",
+                "--heads",
+                "2",
+                "--out",
+                out.toString());
         assertThat(t.code()).as(t.err()).isZero();
         assertThat(out.resolve("checkpoint").resolve(Checkpoint.MODEL)).exists();
-        assertThat(Files.readString(out.resolve("checkpoint").resolve("config.json"))).contains("\"model_type\" : \"" + model + "\"");
-        CliTest.Run g = CliTest.run("generate", "--model-dir", out.toString(), "--prompt", "to be", "--max-tokens", "8", "--seed", "1");
+        assertThat(Files.readString(out.resolve("checkpoint").resolve("config.json")))
+                .contains("\"model_type\" : \"" + model + "\"");
+        CliTest.Run g = CliTest.run(
+                "generate", "--model-dir", out.toString(), "--prompt", "to be", "--max-tokens", "8", "--seed", "1");
         assertThat(g.code()).as(g.err()).isZero();
         assertThat(g.out()).startsWith("to be");
     }

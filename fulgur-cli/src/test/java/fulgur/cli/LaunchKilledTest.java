@@ -19,13 +19,40 @@ class LaunchKilledTest {
     @Test
     @Timeout(180)
     void aTrainingRankExitsWhenItsLauncherIsKilled(@TempDir Path tmp) throws Exception {
-        List<String> cmd = Launcher.javaCommand(Main.class.getName(), List.of("launch", "--nproc-per-node", "1", "train", "--task", "mqar", "--steps",
-                "1000000", "--dim", "8", "--layers", "1", "--heads", "1", "--batch-size", "1", "--seq-len", "16", "--mqar-pairs", "2", "--eval-every", "0", "--out",
-                tmp.resolve("run").toString()));
-        Process launcher = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        List<String> cmd = Launcher.javaCommand(
+                Main.class.getName(),
+                List.of(
+                        "launch",
+                        "--nproc-per-node",
+                        "1",
+                        "train",
+                        "--task",
+                        "mqar",
+                        "--steps",
+                        "1000000",
+                        "--dim",
+                        "8",
+                        "--layers",
+                        "1",
+                        "--heads",
+                        "1",
+                        "--batch-size",
+                        "1",
+                        "--seq-len",
+                        "16",
+                        "--mqar-pairs",
+                        "2",
+                        "--eval-every",
+                        "0",
+                        "--out",
+                        tmp.resolve("run").toString()));
+        Process launcher = new ProcessBuilder(cmd)
+                .redirectError(ProcessBuilder.Redirect.DISCARD)
+                .start();
         List<ProcessHandle> ranks = List.of();
         try {
-            BufferedReader out = new BufferedReader(new InputStreamReader(launcher.getInputStream(), StandardCharsets.UTF_8));
+            BufferedReader out =
+                    new BufferedReader(new InputStreamReader(launcher.getInputStream(), StandardCharsets.UTF_8));
             String line;
             while ((line = out.readLine()) != null && !line.startsWith("[rank 0] model:")) {
                 // wait until the rank trains

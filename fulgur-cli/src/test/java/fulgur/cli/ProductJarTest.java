@@ -10,7 +10,8 @@ class ProductJarTest {
 
     @Test
     void theBenchmarkHarnessIsNotShipped() {
-        assertThatThrownBy(() -> Class.forName("org.openjdk.jmh.annotations.Benchmark")).isInstanceOf(ClassNotFoundException.class);
+        assertThatThrownBy(() -> Class.forName("org.openjdk.jmh.annotations.Benchmark"))
+                .isInstanceOf(ClassNotFoundException.class);
         assertThatCode(() -> Class.forName("fulgur.bench.QuickBench")).doesNotThrowAnyException();
     }
 }

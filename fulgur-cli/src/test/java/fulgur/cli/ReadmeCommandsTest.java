@@ -65,13 +65,33 @@ class ReadmeCommandsTest {
         Path corpus = tmp.resolve("corpus.txt");
         Files.writeString(corpus, "ROMEO: to be or not to be, that is the question.\n".repeat(300));
         Files.writeString(tmp.resolve("valid.txt"), "JULIET: that is the question, to be or not.\n".repeat(20));
-        Files.writeString(tmp.resolve("docs.jsonl"), "{\"text\": \"to be or not to be, that is the question\"}\n".repeat(100));
+        Files.writeString(
+                tmp.resolve("docs.jsonl"), "{\"text\": \"to be or not to be, that is the question\"}\n".repeat(100));
         EvalCliTest.writeByteLevelBpe(tmp.resolve("tokenizer.json"));
-        Files.writeString(tmp.resolve("config.json"), Architectures.byName("tnl").smallConfig(257, 32, 1, 2));
-        Map<String, String> files = Map.of("corpus.txt", corpus.toString(), "FILE", corpus.toString(), "valid.txt", tmp.resolve("valid.txt").toString(),
-                "docs.jsonl", tmp.resolve("docs.jsonl").toString(), "tokenizer.json", tmp.resolve("tokenizer.json").toString(), "config.json",
-                tmp.resolve("config.json").toString(), "tasks.jsonl", Path.of(ReadmeCommandsTest.class.getResource("choice-tasks.jsonl").toURI()).toString(),
-                "needle.png", tmp.resolve("needle.png").toString(), "hf/some-checkpoint", tmp.resolve("hf/mine").toString());
+        Files.writeString(
+                tmp.resolve("config.json"), Architectures.byName("tnl").smallConfig(257, 32, 1, 2));
+        Map<String, String> files = Map.of(
+                "corpus.txt",
+                corpus.toString(),
+                "FILE",
+                corpus.toString(),
+                "valid.txt",
+                tmp.resolve("valid.txt").toString(),
+                "docs.jsonl",
+                tmp.resolve("docs.jsonl").toString(),
+                "tokenizer.json",
+                tmp.resolve("tokenizer.json").toString(),
+                "config.json",
+                tmp.resolve("config.json").toString(),
+                "tasks.jsonl",
+                Path.of(ReadmeCommandsTest.class
+                                .getResource("choice-tasks.jsonl")
+                                .toURI())
+                        .toString(),
+                "needle.png",
+                tmp.resolve("needle.png").toString(),
+                "hf/some-checkpoint",
+                tmp.resolve("hf/mine").toString());
         int ran = 0;
         for (List<String> readmeArgs : commands) {
             String shown = String.join(" ", readmeArgs);
@@ -83,11 +103,17 @@ class ReadmeCommandsTest {
             }
             List<String> args = new ArrayList<>();
             for (String a : readmeArgs) {
-                args.add(files.getOrDefault(a, a.startsWith("runs/") || a.startsWith("hf/") ? tmp.resolve(a).toString() : a));
+                args.add(files.getOrDefault(
+                        a,
+                        a.startsWith("runs/") || a.startsWith("hf/")
+                                ? tmp.resolve(a).toString()
+                                : a));
             }
             tiny(args, tmp);
             CliTest.Run r = CliTest.run(args.toArray(String[]::new));
-            assertThat(r.code()).as(shown + "\n  ran as: " + String.join(" ", args) + "\n" + r.err()).isZero();
+            assertThat(r.code())
+                    .as(shown + "\n  ran as: " + String.join(" ", args) + "\n" + r.err())
+                    .isZero();
             ran++;
         }
         assertThat(ran).isGreaterThanOrEqualTo(15);
@@ -95,7 +121,11 @@ class ReadmeCommandsTest {
 
     static boolean runsHere(List<String> args) {
         String first = args.isEmpty() ? "" : args.getFirst();
-        return !(args.contains("cuda") || args.contains("nccl") || args.contains("leap") || args.contains("avvp") || args.contains("LLP_DIR")
+        return !(args.contains("cuda")
+                || args.contains("nccl")
+                || args.contains("leap")
+                || args.contains("avvp")
+                || args.contains("LLP_DIR")
                 || List.of("serve", "launch", "bench", "mqar-sweep").contains(first));
     }
 

@@ -50,7 +50,8 @@ public final class Autograd {
      * @param backward the op's gradient (pads the output's gradient to {@code full})
      * @return {@code out}
      */
-    public static Tensor recordSlice(String op, Tensor out, Tensor x, int axis, int start, int[] full, Node.Backward backward) {
+    public static Tensor recordSlice(
+            String op, Tensor out, Tensor x, int axis, int start, int[] full, Node.Backward backward) {
         if (!GradMode.isEnabled() || !x.requiresGrad()) {
             return out;
         }
@@ -118,7 +119,8 @@ public final class Autograd {
         try {
             return Free.valueOf(v.trim().toUpperCase(java.util.Locale.ROOT));
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("fulgur.backward.free: " + v + " is not one of " + java.util.Arrays.toString(Free.values()), e);
+            throw new IllegalArgumentException(
+                    "fulgur.backward.free: " + v + " is not one of " + java.util.Arrays.toString(Free.values()), e);
         }
     }
 
@@ -148,7 +150,8 @@ public final class Autograd {
      * @throws IllegalArgumentException when the seed's shape differs from root's, or it is null for a non-scalar root
      * @throws IllegalStateException when root does not require gradients
      */
-    public static void backward(Tensor root, Tensor seed, java.util.function.Consumer<Tensor> onLeafGrad, Free free, Tensor... keep) {
+    public static void backward(
+            Tensor root, Tensor seed, java.util.function.Consumer<Tensor> onLeafGrad, Free free, Tensor... keep) {
         backward(List.of(root), java.util.Collections.singletonList(seed), onLeafGrad, free, keep);
     }
 
@@ -166,9 +169,15 @@ public final class Autograd {
      * @throws IllegalStateException when a root does not require gradients, or an op's backward returns gradients of
      *     the wrong number or shape
      */
-    public static void backward(List<Tensor> roots, List<Tensor> seeds, java.util.function.Consumer<Tensor> onLeafGrad, Free free, Tensor... keep) {
+    public static void backward(
+            List<Tensor> roots,
+            List<Tensor> seeds,
+            java.util.function.Consumer<Tensor> onLeafGrad,
+            Free free,
+            Tensor... keep) {
         if (roots.isEmpty() || roots.size() != seeds.size()) {
-            throw new IllegalArgumentException("backward: " + roots.size() + " outputs and " + seeds.size() + " seeds (expected as many, at least one)");
+            throw new IllegalArgumentException("backward: " + roots.size() + " outputs and " + seeds.size()
+                    + " seeds (expected as many, at least one)");
         }
         List<Tensor> kept = new ArrayList<>(List.of(keep));
         List<Tensor> filledSeeds = new ArrayList<>(roots.size());
@@ -176,13 +185,16 @@ public final class Autograd {
             Tensor root = roots.get(i);
             Tensor seed = seeds.get(i);
             if (!root.requiresGrad()) {
-                throw new IllegalStateException("backward: " + root.describe() + " does not require gradients (no input of its graph does)");
+                throw new IllegalStateException(
+                        "backward: " + root.describe() + " does not require gradients (no input of its graph does)");
             }
             if (seed != null && !root.sameShape(seed)) {
-                throw new IllegalArgumentException("backward: seed shape " + Shape.str(seed.shape()) + " differs from output " + root.describe());
+                throw new IllegalArgumentException(
+                        "backward: seed shape " + Shape.str(seed.shape()) + " differs from output " + root.describe());
             }
             if (seed == null && root.numel() != 1) {
-                throw new IllegalArgumentException("backward: implicit seed needs a scalar output, got " + root.describe() + "; pass a seed gradient");
+                throw new IllegalArgumentException("backward: implicit seed needs a scalar output, got "
+                        + root.describe() + "; pass a seed gradient");
             }
             if (i > 0) {
                 kept.add(root);
@@ -192,12 +204,20 @@ public final class Autograd {
             }
         }
         List<Tensor> order = topologicalOrder(roots);
-        Liveness live = free == Free.NOTHING ? Liveness.none()
-                : Liveness.of(Scope.current(), roots.get(0), seeds.get(0), kept.toArray(Tensor[]::new), order, free == Free.GRADIENTS_AND_ACTIVATIONS);
+        Liveness live = free == Free.NOTHING
+                ? Liveness.none()
+                : Liveness.of(
+                        Scope.current(),
+                        roots.get(0),
+                        seeds.get(0),
+                        kept.toArray(Tensor[]::new),
+                        order,
+                        free == Free.GRADIENTS_AND_ACTIVATIONS);
         for (int i = 0; i < roots.size(); i++) {
             Tensor root = roots.get(i);
             Tensor seed = seeds.get(i);
-            filledSeeds.add(seed != null ? seed : Tensor.full(root.dtype().computeType(), root.device(), 1.0, root.shape()));
+            filledSeeds.add(
+                    seed != null ? seed : Tensor.full(root.dtype().computeType(), root.device(), 1.0, root.shape()));
         }
         Map<Tensor, GradSum> grads = new IdentityHashMap<>();
         try (GradMode.Guard ignored = GradMode.noGrad()) {
@@ -232,7 +252,8 @@ public final class Autograd {
                 Tensor[] inGrads = node.backwardFn().apply(g);
                 Tensor[] inputs = node.inputs();
                 if (inGrads.length != inputs.length) {
-                    throw new IllegalStateException("backward of " + node.op() + " returned " + inGrads.length + " gradients for " + inputs.length + " inputs");
+                    throw new IllegalStateException("backward of " + node.op() + " returned " + inGrads.length
+                            + " gradients for " + inputs.length + " inputs");
                 }
                 for (int i = 0; i < inputs.length; i++) {
                     Tensor in = inputs[i];
@@ -245,8 +266,8 @@ public final class Autograd {
                         continue;
                     }
                     if (!in.sameShape(gi)) {
-                        throw new IllegalStateException("backward of " + node.op() + ": gradient shape " + Shape.str(gi.shape())
-                                + " does not match input " + in.describe());
+                        throw new IllegalStateException("backward of " + node.op() + ": gradient shape "
+                                + Shape.str(gi.shape()) + " does not match input " + in.describe());
                     }
                     GradSum.add(grads, in, gi, live);
                 }
@@ -265,8 +286,13 @@ public final class Autograd {
         Scope owner = leaf.storage().owner();
         Scope target = owner == null ? Scope.root() : owner;
         Tensor prev = leaf.grad();
-        if (prev == null && g.dtype() == leaf.dtype().computeType() && g.device().equals(leaf.device()) && g.isContiguous()
-                && g.offset() == 0 && g.storage().byteSize() == g.numel() * g.dtype().byteSize() && live.exclusive(g)) {
+        if (prev == null
+                && g.dtype() == leaf.dtype().computeType()
+                && g.device().equals(leaf.device())
+                && g.isContiguous()
+                && g.offset() == 0
+                && g.storage().byteSize() == g.numel() * g.dtype().byteSize()
+                && live.exclusive(g)) {
             target.adopt(g);
             Liveness.markLeafGrad(g);
             leaf.setGrad(g);

@@ -41,6 +41,7 @@ public final class GradMode {
     public static final class Guard implements AutoCloseable {
         /** The count to restore (an {@link #enable} guard), or -1 to undo one {@link #noGrad}. */
         private final int restore;
+
         private boolean closed;
 
         private Guard(int restore) {

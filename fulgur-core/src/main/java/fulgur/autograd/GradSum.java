@@ -20,6 +20,7 @@ final class GradSum {
     private boolean owned;
     /** When ≥ 0, value holds data only at the indices along this axis marked in {@link #covered}; the rest is garbage. */
     private int axis = -1;
+
     private boolean[] covered;
 
     private GradSum() {}
@@ -148,7 +149,8 @@ final class GradSum {
     /** a + b with broadcasting and dtype promotion, outside the graph (both on one device). */
     static Tensor add(Tensor a, Tensor b) {
         if (!a.device().equals(b.device())) {
-            throw new IllegalArgumentException("gradient: " + a.describe() + " and " + b.describe() + " are on different devices");
+            throw new IllegalArgumentException(
+                    "gradient: " + a.describe() + " and " + b.describe() + " are on different devices");
         }
         return Backends.of(a).binary(BinaryOp.ADD, a, b);
     }

@@ -25,7 +25,8 @@ import java.util.WeakHashMap;
  */
 final class Liveness {
     /** Leaf gradient buffers made by {@link Autograd}, also those of nested passes: never freed by a pass. */
-    private static final Set<Storage> LEAF_GRADS = Collections.synchronizedSet(Collections.newSetFromMap(new WeakHashMap<>()));
+    private static final Set<Storage> LEAF_GRADS =
+            Collections.synchronizedSet(Collections.newSetFromMap(new WeakHashMap<>()));
 
     private final Scope scope;
     private final Set<Storage> before;
@@ -44,7 +45,8 @@ final class Liveness {
         return new Liveness(null, null, null);
     }
 
-    static Liveness of(Scope scope, Tensor root, Tensor seed, Tensor[] kept, List<Tensor> order, boolean freeActivations) {
+    static Liveness of(
+            Scope scope, Tensor root, Tensor seed, Tensor[] kept, List<Tensor> order, boolean freeActivations) {
         Set<Storage> before = scope.ownedStorages();
         if (!freeActivations) {
             return new Liveness(scope, before, null);
@@ -75,7 +77,8 @@ final class Liveness {
                 }
             }
         }
-        uses.keySet().removeIf(s -> !made.contains(s) || keep.contains(s) || !before.contains(s) || LEAF_GRADS.contains(s));
+        uses.keySet()
+                .removeIf(s -> !made.contains(s) || keep.contains(s) || !before.contains(s) || LEAF_GRADS.contains(s));
         return new Liveness(scope, before, uses);
     }
 

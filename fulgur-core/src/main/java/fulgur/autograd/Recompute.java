@@ -37,7 +37,8 @@ public final class Recompute {
             return fn.apply(x);
         }
         Tensor[] outs;
-        try (Scope s = Scope.open("checkpointed"); var off = GradMode.noGrad()) {
+        try (Scope s = Scope.open("checkpointed");
+                var off = GradMode.noGrad()) {
             outs = fn.apply(x);
             for (Tensor o : outs) {
                 if (o != null) {
@@ -51,18 +52,22 @@ public final class Recompute {
         result[0] = main;
         for (int i = 1; i < outs.length; i++) {
             int slot = i;
-            // a node reading the first output, so the engine reaches it (and stores its gradient) before the first output's
-            result[i] = outs[i] == null ? null : Autograd.record("recompute.output", outs[i], new Tensor[] {main}, g -> {
-                seeds[slot] = g.copy(); // the engine frees g once this returns
-                return new Tensor[] {null};
-            });
+            // a node reading the first output, so the engine reaches it (and stores its gradient) before the first
+            // output's
+            result[i] = outs[i] == null
+                    ? null
+                    : Autograd.record("recompute.output", outs[i], new Tensor[] {main}, g -> {
+                        seeds[slot] = g.copy(); // the engine frees g once this returns
+                        return new Tensor[] {null};
+                    });
         }
         return result;
     }
 
     private static Tensor[] backward(Function<Tensor, Tensor[]> fn, Tensor x, int inputs, Tensor g, Tensor[] seeds) {
         Tensor[] grads = new Tensor[inputs];
-        try (Scope s = Scope.open("recompute"); var on = GradMode.enable()) {
+        try (Scope s = Scope.open("recompute");
+                var on = GradMode.enable()) {
             Tensor xl = x.detach().requiresGrad(x.requiresGrad());
             Tensor[] again = fn.apply(xl);
             List<Tensor> roots = new ArrayList<>();
@@ -80,7 +85,8 @@ public final class Recompute {
             }
             Tensor gx = xl.grad();
             if (gx != null) {
-                // x's gradient goes on through the enclosing pass, which frees it once used: it is no parameter's gradient
+                // x's gradient goes on through the enclosing pass, which frees it once used: it is no parameter's
+                // gradient
                 Liveness.unmarkLeafGrad(gx);
             }
             grads[0] = gx;

@@ -26,11 +26,16 @@ public final class AvvpBatch {
         }
         AvvpVideo first = videos.get(0);
         int t = first.segments();
-        AvvpDataset.Dims dims = new AvvpDataset.Dims(first.audio().length / t, first.visual().length / t, first.motion().length / t);
+        AvvpDataset.Dims dims =
+                new AvvpDataset.Dims(first.audio().length / t, first.visual().length / t, first.motion().length / t);
         for (AvvpVideo v : videos) {
-            if (v.segments() != t || v.labels().length != first.labels().length || v.audio().length != first.audio().length
-                    || v.visual().length != first.visual().length || v.motion().length != first.motion().length) {
-                throw new IllegalArgumentException("videos " + first.name() + " and " + v.name() + " differ in segments, classes or feature sizes");
+            if (v.segments() != t
+                    || v.labels().length != first.labels().length
+                    || v.audio().length != first.audio().length
+                    || v.visual().length != first.visual().length
+                    || v.motion().length != first.motion().length) {
+                throw new IllegalArgumentException("videos " + first.name() + " and " + v.name()
+                        + " differ in segments, classes or feature sizes");
             }
         }
         return new AvvpBatch(List.copyOf(videos), t, first.labels().length, dims);

@@ -8,9 +8,32 @@ import java.util.Map;
 public final class AvvpClasses {
 
     /** The 25 classes of LLP (Look, Listen and Parse) in the order of the benchmark's code. */
-    public static final List<String> LLP = List.of("Speech", "Car", "Cheering", "Dog", "Cat", "Frying_(food)", "Basketball_bounce", "Fire_alarm",
-            "Chainsaw", "Cello", "Banjo", "Singing", "Chicken_rooster", "Violin_fiddle", "Vacuum_cleaner", "Baby_laughter", "Accordion", "Lawn_mower",
-            "Motorcycle", "Helicopter", "Acoustic_guitar", "Telephone_bell_ringing", "Baby_cry_infant_cry", "Blender", "Clapping");
+    public static final List<String> LLP = List.of(
+            "Speech",
+            "Car",
+            "Cheering",
+            "Dog",
+            "Cat",
+            "Frying_(food)",
+            "Basketball_bounce",
+            "Fire_alarm",
+            "Chainsaw",
+            "Cello",
+            "Banjo",
+            "Singing",
+            "Chicken_rooster",
+            "Violin_fiddle",
+            "Vacuum_cleaner",
+            "Baby_laughter",
+            "Accordion",
+            "Lawn_mower",
+            "Motorcycle",
+            "Helicopter",
+            "Acoustic_guitar",
+            "Telephone_bell_ringing",
+            "Baby_cry_infant_cry",
+            "Blender",
+            "Clapping");
 
     private final List<String> names;
     private final Map<String, Integer> index = new HashMap<>();
@@ -23,7 +46,8 @@ public final class AvvpClasses {
         for (int i = 0; i < this.names.size(); i++) {
             String n = this.names.get(i);
             if (n.isBlank() || n.contains(",") || n.chars().anyMatch(Character::isWhitespace)) {
-                throw new IllegalArgumentException("class name '" + n + "' is empty or contains a comma or white space");
+                throw new IllegalArgumentException(
+                        "class name '" + n + "' is empty or contains a comma or white space");
             }
             if (index.put(n, i) != null) {
                 throw new IllegalArgumentException("class '" + n + "' is listed twice");

@@ -17,7 +17,8 @@ public final class AvvpDataset {
 
         public Dims {
             if (audio <= 0 || visual <= 0 || motion <= 0) {
-                throw new IllegalArgumentException("feature sizes must be > 0, got audio " + audio + ", visual " + visual + ", motion " + motion);
+                throw new IllegalArgumentException(
+                        "feature sizes must be > 0, got audio " + audio + ", visual " + visual + ", motion " + motion);
             }
         }
     }
@@ -29,9 +30,11 @@ public final class AvvpDataset {
     private final int size;
     private final IntFunction<AvvpVideo> videos;
 
-    public AvvpDataset(String description, AvvpClasses classes, int segments, Dims dims, int size, IntFunction<AvvpVideo> videos) {
+    public AvvpDataset(
+            String description, AvvpClasses classes, int segments, Dims dims, int size, IntFunction<AvvpVideo> videos) {
         if (segments <= 0 || size < 0) {
-            throw new IllegalArgumentException("AVVP set: segments must be > 0 and size >= 0, got " + segments + " and " + size);
+            throw new IllegalArgumentException(
+                    "AVVP set: segments must be > 0 and size >= 0, got " + segments + " and " + size);
         }
         this.description = description;
         this.classes = classes;
@@ -41,7 +44,8 @@ public final class AvvpDataset {
         this.videos = videos;
     }
 
-    public static AvvpDataset of(String description, AvvpClasses classes, int segments, Dims dims, List<AvvpVideo> list) {
+    public static AvvpDataset of(
+            String description, AvvpClasses classes, int segments, Dims dims, List<AvvpVideo> list) {
         List<AvvpVideo> copy = List.copyOf(list);
         return new AvvpDataset(description, classes, segments, dims, copy.size(), copy::get);
     }

@@ -30,7 +30,11 @@ public final class AvvpEvaluation {
                 }
                 for (int b = 0; b < videos.size(); b++) {
                     EventGrid[] pred = p.decode(b);
-                    m.add(pred[0], pred[1], videos.get(b).audioTruth(), videos.get(b).visualTruth());
+                    m.add(
+                            pred[0],
+                            pred[1],
+                            videos.get(b).audioTruth(),
+                            videos.get(b).visualTruth());
                 }
             }
         } finally {
@@ -60,7 +64,8 @@ public final class AvvpEvaluation {
         }
         for (int i = 0; i < set.size(); i++) {
             if (!set.get(i).hasTruth()) {
-                throw new IllegalArgumentException(set.description() + ": video " + set.get(i).name() + " has no segment-level audio and visual labels to evaluate against");
+                throw new IllegalArgumentException(set.description() + ": video "
+                        + set.get(i).name() + " has no segment-level audio and visual labels to evaluate against");
             }
         }
     }

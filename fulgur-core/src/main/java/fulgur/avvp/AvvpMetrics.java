@@ -37,7 +37,10 @@ public final class AvvpMetrics {
     public void add(EventGrid predAudio, EventGrid predVisual, EventGrid truthAudio, EventGrid truthVisual) {
         EventGrid predAv = predAudio.and(predVisual);
         EventGrid truthAv = truthAudio.and(truthVisual);
-        segment.add(segmentLevel(predAudio, truthAudio), segmentLevel(predVisual, truthVisual), segmentLevel(predAv, truthAv));
+        segment.add(
+                segmentLevel(predAudio, truthAudio),
+                segmentLevel(predVisual, truthVisual),
+                segmentLevel(predAv, truthAv));
         event.add(eventLevel(predAudio, truthAudio), eventLevel(predVisual, truthVisual), eventLevel(predAv, truthAv));
     }
 

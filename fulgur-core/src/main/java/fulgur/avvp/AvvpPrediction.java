@@ -4,12 +4,22 @@ package fulgur.avvp;
  * What an AVVP model predicts for a batch, as probabilities on the host: per video and class the audio and visual
  * video-level probabilities [B, C], and per segment the audio and visual segment-level probabilities [B, T, C].
  */
-public record AvvpPrediction(int batch, int segments, int classes, float[] audioVideo, float[] visualVideo, float[] audioSegments, float[] visualSegments) {
+public record AvvpPrediction(
+        int batch,
+        int segments,
+        int classes,
+        float[] audioVideo,
+        float[] visualVideo,
+        float[] audioSegments,
+        float[] visualSegments) {
 
     public AvvpPrediction {
-        if (audioVideo.length != batch * classes || visualVideo.length != batch * classes || audioSegments.length != batch * segments * classes
+        if (audioVideo.length != batch * classes
+                || visualVideo.length != batch * classes
+                || audioSegments.length != batch * segments * classes
                 || visualSegments.length != batch * segments * classes) {
-            throw new IllegalArgumentException("AVVP prediction arrays do not match " + batch + " videos, " + segments + " segments, " + classes + " classes");
+            throw new IllegalArgumentException("AVVP prediction arrays do not match " + batch + " videos, " + segments
+                    + " segments, " + classes + " classes");
         }
     }
 
@@ -23,7 +33,9 @@ public record AvvpPrediction(int batch, int segments, int classes, float[] audio
         for (int c = 0; c < classes; c++) {
             video[c] = audioVideo[b * classes + c] >= 0.5f || visualVideo[b * classes + c] >= 0.5f;
         }
-        return new EventGrid[] {grid(audioSegments, b).mask(video), grid(visualSegments, b).mask(video)};
+        return new EventGrid[] {
+            grid(audioSegments, b).mask(video), grid(visualSegments, b).mask(video)
+        };
     }
 
     private EventGrid grid(float[] p, int b) {

@@ -73,9 +73,13 @@ public final class AvvpSampler {
     }
 
     public void restore(Map<String, Object> state) {
-        if (state == null || !"avvp".equals(state.get("kind")) || !(state.get("seed") instanceof Number s) || s.longValue() != seed
+        if (state == null
+                || !"avvp".equals(state.get("kind"))
+                || !(state.get("seed") instanceof Number s)
+                || s.longValue() != seed
                 || !(state.get("position") instanceof Number p)) {
-            throw new IllegalArgumentException("checkpoint data state " + state + " does not belong to an AVVP run with seed " + seed);
+            throw new IllegalArgumentException(
+                    "checkpoint data state " + state + " does not belong to an AVVP run with seed " + seed);
         }
         position = p.longValue();
     }

@@ -67,7 +67,14 @@ public final class AvvpTrainer {
      * @param eval     evaluated every {@code cfg.evalEvery()} steps and at the end (null: never)
      * @param dataSpec what the data was (e.g. a synthetic task's settings), kept in the trainer state to find it again
      */
-    public AvvpTrainer(AvvpModel model, TrainConfig cfg, AvvpDataset train, AvvpDataset eval, Map<String, Object> dataSpec, Path outDir, Listener listener) {
+    public AvvpTrainer(
+            AvvpModel model,
+            TrainConfig cfg,
+            AvvpDataset train,
+            AvvpDataset eval,
+            Map<String, Object> dataSpec,
+            Path outDir,
+            Listener listener) {
         this.model = model;
         this.cfg = cfg.validate();
         this.train = train;
@@ -114,7 +121,9 @@ public final class AvvpTrainer {
     }
 
     public Result run(boolean resume) {
-        try (DirectoryLock lock = heldLock != null ? heldLock.borrow(outDir) : DirectoryLock.acquire(outDir, "train", listener::message)) {
+        try (DirectoryLock lock = heldLock != null
+                ? heldLock.borrow(outDir)
+                : DirectoryLock.acquire(outDir, "train", listener::message)) {
             return runChecked(resume);
         } catch (IOException e) {
             throw new UncheckedIOException("training output under " + outDir + ": " + e.getMessage(), e);
@@ -128,7 +137,12 @@ public final class AvvpTrainer {
         Map<String, Parameter> decay = new LinkedHashMap<>();
         Map<String, Parameter> noDecay = new LinkedHashMap<>();
         trainable.forEach((n, p) -> (p.decay() ? decay : noDecay).put(n, p));
-        AdamW opt = new AdamW(List.of(new ParamGroup(decay, cfg.weightDecay(), 1), new ParamGroup(noDecay, 0, 1)), cfg.lr(), cfg.beta1(), cfg.beta2(), cfg.eps());
+        AdamW opt = new AdamW(
+                List.of(new ParamGroup(decay, cfg.weightDecay(), 1), new ParamGroup(noDecay, 0, 1)),
+                cfg.lr(),
+                cfg.beta1(),
+                cfg.beta2(),
+                cfg.eps());
         long step = 0;
         if (resume) {
             Map<String, Object> st = Checkpoint.loadInto(checkpointDir(), model.module(), opt);
@@ -165,8 +179,15 @@ public final class AvvpTrainer {
                     }
                 }
                 step++;
-                double gradNorm = cfg.gradClip() > 0 ? GradClip.clipGlobalNorm(trainable.values(), cfg.gradClip()) : GradClip.globalNorm(trainable.values());
-                Divergence.checkStep(step, sums.get("loss"), gradNorm, model.module(), lastSaved); // before the update: the weights stay finite
+                double gradNorm = cfg.gradClip() > 0
+                        ? GradClip.clipGlobalNorm(trainable.values(), cfg.gradClip())
+                        : GradClip.globalNorm(trainable.values());
+                Divergence.checkStep(
+                        step,
+                        sums.get("loss"),
+                        gradNorm,
+                        model.module(),
+                        lastSaved); // before the update: the weights stay finite
                 opt.setLr(lr);
                 opt.step();
                 last = sums;
@@ -178,7 +199,12 @@ public final class AvvpTrainer {
                     listener.evaluated(step, lastEval);
                 }
                 if ((cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0) || end || step == stopAfter) {
-                    Checkpoint.save(checkpointDir(), model.module().stateDict(), model.configJson(), opt, trainerState(step, sampler));
+                    Checkpoint.save(
+                            checkpointDir(),
+                            model.module().stateDict(),
+                            model.configJson(),
+                            opt,
+                            trainerState(step, sampler));
                     lastSaved = step;
                 }
                 if (outOfTime) {

@@ -6,18 +6,30 @@ package fulgur.avvp;
  * optionally segment-level pseudo labels per modality (training targets, e.g. VALOR's) and segment-level ground truth
  * per modality (evaluation). Absent ones are null.
  */
-public record AvvpVideo(String name, int segments, float[] audio, float[] visual, float[] motion, boolean[] labels, EventGrid audioPseudo,
-        EventGrid visualPseudo, EventGrid audioTruth, EventGrid visualTruth) {
+public record AvvpVideo(
+        String name,
+        int segments,
+        float[] audio,
+        float[] visual,
+        float[] motion,
+        boolean[] labels,
+        EventGrid audioPseudo,
+        EventGrid visualPseudo,
+        EventGrid audioTruth,
+        EventGrid visualTruth) {
 
     public AvvpVideo {
-        if (segments <= 0 || audio.length % segments != 0 || visual.length % segments != 0 || motion.length % segments != 0) {
-            throw new IllegalArgumentException("video " + name + ": feature arrays of " + audio.length + ", " + visual.length + ", " + motion.length
-                    + " values do not split into " + segments + " segments");
+        if (segments <= 0
+                || audio.length % segments != 0
+                || visual.length % segments != 0
+                || motion.length % segments != 0) {
+            throw new IllegalArgumentException("video " + name + ": feature arrays of " + audio.length + ", "
+                    + visual.length + ", " + motion.length + " values do not split into " + segments + " segments");
         }
         for (EventGrid g : new EventGrid[] {audioPseudo, visualPseudo, audioTruth, visualTruth}) {
             if (g != null && (g.segments() != segments || g.classes() != labels.length)) {
-                throw new IllegalArgumentException("video " + name + ": a " + g.segments() + " × " + g.classes() + " label grid for " + segments + " segments and "
-                        + labels.length + " classes");
+                throw new IllegalArgumentException("video " + name + ": a " + g.segments() + " × " + g.classes()
+                        + " label grid for " + segments + " segments and " + labels.length + " classes");
             }
         }
     }

@@ -25,7 +25,8 @@ public final class EventGrid {
 
     private static int checkedSize(int segments, int classes) {
         if (segments <= 0 || classes <= 0) {
-            throw new IllegalArgumentException("event grid: segments and classes must be > 0, got " + segments + " and " + classes);
+            throw new IllegalArgumentException(
+                    "event grid: segments and classes must be > 0, got " + segments + " and " + classes);
         }
         return segments * classes;
     }
@@ -33,7 +34,8 @@ public final class EventGrid {
     /** A grid from values in row-major [T, C] order: on where the value is ≥ 0.5. */
     public static EventGrid threshold(float[] values, int segments, int classes) {
         if (values.length != checkedSize(segments, classes)) {
-            throw new IllegalArgumentException("event grid: " + values.length + " values for " + segments + " × " + classes);
+            throw new IllegalArgumentException(
+                    "event grid: " + values.length + " values for " + segments + " × " + classes);
         }
         boolean[] on = new boolean[values.length];
         for (int i = 0; i < on.length; i++) {
@@ -167,7 +169,8 @@ public final class EventGrid {
 
     private void checkSameSize(EventGrid o) {
         if (o.segments != segments || o.classes != classes) {
-            throw new IllegalArgumentException("event grids of " + segments + " × " + classes + " and " + o.segments + " × " + o.classes);
+            throw new IllegalArgumentException(
+                    "event grids of " + segments + " × " + classes + " and " + o.segments + " × " + o.classes);
         }
     }
 

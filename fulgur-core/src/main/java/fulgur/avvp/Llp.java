@@ -43,7 +43,9 @@ public final class Llp {
 
     /** The splits and their label files. */
     public enum Split {
-        TRAIN(TRAIN_CSV), VAL(VAL_CSV), TEST(TEST_CSV);
+        TRAIN(TRAIN_CSV),
+        VAL(VAL_CSV),
+        TEST(TEST_CSV);
 
         private final String csv;
 
@@ -60,7 +62,8 @@ public final class Llp {
                 case "train" -> TRAIN;
                 case "val", "validation" -> VAL;
                 case "test" -> TEST;
-                default -> throw new IllegalArgumentException("unknown split '" + s + "' (expected train, val or test)");
+                default ->
+                    throw new IllegalArgumentException("unknown split '" + s + "' (expected train, val or test)");
             };
         }
     }
@@ -77,7 +80,8 @@ public final class Llp {
      * {@link #SEGMENTS} segments. Validation and test splits get their ground truth from the eval CSVs when those
      * exist; the training split gets the pseudo labels when their directories exist.
      */
-    public static AvvpDataset read(Path dir, Split split, AvvpClasses classes, AvvpDataset.Dims dims) throws IOException {
+    public static AvvpDataset read(Path dir, Split split, AvvpClasses classes, AvvpDataset.Dims dims)
+            throws IOException {
         if (!Files.isDirectory(dir)) {
             throw new IllegalArgumentException("no LLP directory at " + dir);
         }
@@ -85,11 +89,15 @@ public final class Llp {
         List<String[]> rows = table(csv, "filename", "event_labels");
         Map<String, EventGrid> audioTruth = null;
         Map<String, EventGrid> visualTruth = null;
-        if (split != Split.TRAIN && Files.isRegularFile(dir.resolve(EVAL_AUDIO_CSV)) && Files.isRegularFile(dir.resolve(EVAL_VISUAL_CSV))) {
+        if (split != Split.TRAIN
+                && Files.isRegularFile(dir.resolve(EVAL_AUDIO_CSV))
+                && Files.isRegularFile(dir.resolve(EVAL_VISUAL_CSV))) {
             audioTruth = events(dir.resolve(EVAL_AUDIO_CSV), classes);
             visualTruth = events(dir.resolve(EVAL_VISUAL_CSV), classes);
         }
-        boolean pseudo = split == Split.TRAIN && Files.isDirectory(dir.resolve(AUDIO_PSEUDO_DIR)) && Files.isDirectory(dir.resolve(VISUAL_PSEUDO_DIR));
+        boolean pseudo = split == Split.TRAIN
+                && Files.isDirectory(dir.resolve(AUDIO_PSEUDO_DIR))
+                && Files.isDirectory(dir.resolve(VISUAL_PSEUDO_DIR));
         List<AvvpVideo> videos = new ArrayList<>(rows.size());
         for (int i = 0; i < rows.size(); i++) {
             String[] r = rows.get(i);
@@ -109,8 +117,9 @@ public final class Llp {
             EventGrid vp = pseudo ? pseudoLabels(dir.resolve(VISUAL_PSEUDO_DIR).resolve(id + ".npy"), classes) : null;
             videos.add(new AvvpVideo(name, SEGMENTS, audio, visual, motion, labels, ap, vp, at, vt));
         }
-        String what = "LLP " + split.name().toLowerCase() + " at " + dir + " (" + videos.size() + " videos" + (pseudo ? ", segment pseudo labels" : "")
-                + (audioTruth != null ? ", segment ground truth" : "") + ")";
+        String what = "LLP " + split.name().toLowerCase() + " at " + dir + " (" + videos.size() + " videos"
+                + (pseudo ? ", segment pseudo labels" : "") + (audioTruth != null ? ", segment ground truth" : "")
+                + ")";
         return AvvpDataset.of(what, classes, SEGMENTS, dims, videos);
     }
 
@@ -123,14 +132,16 @@ public final class Llp {
             throw new MalformedFileException(file, "no such file", e);
         }
         if (lines.isEmpty()) {
-            throw new MalformedFileException(file, "empty file (expected a tab-separated header: " + String.join(", ", columns) + ")");
+            throw new MalformedFileException(
+                    file, "empty file (expected a tab-separated header: " + String.join(", ", columns) + ")");
         }
         List<String> header = Arrays.asList(lines.get(0).strip().split("\t"));
         int[] at = new int[columns.length];
         for (int k = 0; k < columns.length; k++) {
             at[k] = header.indexOf(columns[k]);
             if (at[k] < 0) {
-                throw new MalformedFileException(file, "line 1: no column '" + columns[k] + "' in the tab-separated header " + header);
+                throw new MalformedFileException(
+                        file, "line 1: no column '" + columns[k] + "' in the tab-separated header " + header);
             }
         }
         List<String[]> rows = new ArrayList<>();
@@ -143,7 +154,10 @@ public final class Llp {
             String[] row = new String[columns.length];
             for (int k = 0; k < columns.length; k++) {
                 if (at[k] >= f.length) {
-                    throw new MalformedFileException(file, "line " + (i + 1) + ": " + f.length + " tab-separated fields, the header has " + header.size());
+                    throw new MalformedFileException(
+                            file,
+                            "line " + (i + 1) + ": " + f.length + " tab-separated fields, the header has "
+                                    + header.size());
                 }
                 row[k] = f[at[k]].strip();
             }
@@ -152,7 +166,8 @@ public final class Llp {
         return rows;
     }
 
-    private static boolean[] labels(Path file, int line, String text, AvvpClasses classes) throws MalformedFileException {
+    private static boolean[] labels(Path file, int line, String text, AvvpClasses classes)
+            throws MalformedFileException {
         boolean[] labels = new boolean[classes.size()];
         boolean any = false;
         for (String l : text.split(",")) {
@@ -172,7 +187,8 @@ public final class Llp {
     private static int index(Path file, int line, String name, AvvpClasses classes) throws MalformedFileException {
         int c = classes.indexOf(name);
         if (c < 0) {
-            throw new MalformedFileException(file, "line " + line + ": unknown event label '" + name + "' (known: " + classes.list() + ")");
+            throw new MalformedFileException(
+                    file, "line " + line + ": unknown event label '" + name + "' (known: " + classes.list() + ")");
         }
         return c;
     }
@@ -187,10 +203,12 @@ public final class Llp {
             int on = segment(file, line, "onset", r[1]);
             int off = segment(file, line, "offset", r[2]);
             if (off < on) {
-                throw new MalformedFileException(file, "line " + line + ": offset " + r[2] + " is before onset " + r[1]);
+                throw new MalformedFileException(
+                        file, "line " + line + ": offset " + r[2] + " is before onset " + r[1]);
             }
             int c = index(file, line, r[3], classes);
-            out.computeIfAbsent(r[0], k -> new EventGrid(SEGMENTS, classes.size())).fill(c, Math.min(on, SEGMENTS), Math.min(off, SEGMENTS));
+            out.computeIfAbsent(r[0], k -> new EventGrid(SEGMENTS, classes.size()))
+                    .fill(c, Math.min(on, SEGMENTS), Math.min(off, SEGMENTS));
         }
         return out;
     }
@@ -203,7 +221,8 @@ public final class Llp {
             throw new MalformedFileException(file, "line " + line + ": " + what + " '" + text + "' is not a number");
         }
         if (!(v >= 0) || v > 1e6) {
-            throw new MalformedFileException(file, "line " + line + ": " + what + " " + text + " is not a segment index >= 0");
+            throw new MalformedFileException(
+                    file, "line " + line + ": " + what + " " + text + " is not a segment index >= 0");
         }
         return (int) v; // the benchmark truncates with int()
     }
@@ -217,13 +236,16 @@ public final class Llp {
         int[] s = a.shape();
         boolean ok = s.length == 2 && s[1] == dim && (frames ? s[0] > 0 && s[0] % SEGMENTS == 0 : s[0] == SEGMENTS);
         if (!ok) {
-            throw new MalformedFileException(file, "expected " + what + " features [" + (frames ? "k·" : "") + SEGMENTS + ", " + dim + "]"
-                    + (frames ? " (k frames per segment, 8 in LLP)" : "") + ", got " + a.shapeString());
+            throw new MalformedFileException(
+                    file,
+                    "expected " + what + " features [" + (frames ? "k·" : "") + SEGMENTS + ", " + dim + "]"
+                            + (frames ? " (k frames per segment, 8 in LLP)" : "") + ", got " + a.shapeString());
         }
         float[] x = a.data();
         for (int i = 0; i < x.length; i++) {
             if (!Float.isFinite(x[i])) {
-                throw new MalformedFileException(file, x[i] + " at [" + i / dim + ", " + i % dim + "] (features must be finite)");
+                throw new MalformedFileException(
+                        file, x[i] + " at [" + i / dim + ", " + i % dim + "] (features must be finite)");
             }
         }
         if (!frames || s[0] == SEGMENTS) {
@@ -246,7 +268,10 @@ public final class Llp {
     private static EventGrid pseudoLabels(Path file, AvvpClasses classes) throws IOException {
         Npy.Array a = Npy.read(file);
         if (a.shape().length != 2 || a.shape()[0] != SEGMENTS || a.shape()[1] != classes.size()) {
-            throw new MalformedFileException(file, "expected segment pseudo labels [" + SEGMENTS + ", " + classes.size() + "], got " + a.shapeString());
+            throw new MalformedFileException(
+                    file,
+                    "expected segment pseudo labels [" + SEGMENTS + ", " + classes.size() + "], got "
+                            + a.shapeString());
         }
         for (float v : a.data()) {
             if (!Float.isFinite(v)) {

@@ -15,7 +15,8 @@ import java.nio.file.Path;
 public final class LlpWriter {
     private LlpWriter() {}
 
-    public static void write(Path dir, AvvpDataset train, AvvpDataset val, AvvpDataset test, int framesPerSegment) throws IOException {
+    public static void write(Path dir, AvvpDataset train, AvvpDataset val, AvvpDataset test, int framesPerSegment)
+            throws IOException {
         if (framesPerSegment <= 0) {
             throw new IllegalArgumentException("frames per segment must be > 0, got " + framesPerSegment);
         }
@@ -29,23 +30,38 @@ public final class LlpWriter {
         for (int s = 0; s < sets.length; s++) {
             AvvpDataset set = sets[s];
             if (set.segments() != Llp.SEGMENTS) {
-                throw new IllegalArgumentException("the LLP layout has " + Llp.SEGMENTS + " segments per video, " + set.description() + " has " + set.segments());
+                throw new IllegalArgumentException("the LLP layout has " + Llp.SEGMENTS + " segments per video, "
+                        + set.description() + " has " + set.segments());
             }
             StringBuilder csv = new StringBuilder("filename\tevent_labels\n");
             for (int i = 0; i < set.size(); i++) {
                 AvvpVideo v = set.get(i);
-                csv.append(v.name()).append('\t').append(labels(v.labels(), set.classes())).append('\n');
+                csv.append(v.name())
+                        .append('\t')
+                        .append(labels(v.labels(), set.classes()))
+                        .append('\n');
                 String id = Llp.featureId(v.name());
                 AvvpDataset.Dims dims = set.dims();
                 Npy.write(dir.resolve(Llp.AUDIO_DIR).resolve(id + ".npy"), v.audio(), v.segments(), dims.audio());
-                Npy.write(dir.resolve(Llp.VISUAL_DIR).resolve(id + ".npy"), frames(v.visual(), dims.visual(), framesPerSegment), v.segments() * framesPerSegment,
+                Npy.write(
+                        dir.resolve(Llp.VISUAL_DIR).resolve(id + ".npy"),
+                        frames(v.visual(), dims.visual(), framesPerSegment),
+                        v.segments() * framesPerSegment,
                         dims.visual());
                 Npy.write(dir.resolve(Llp.MOTION_DIR).resolve(id + ".npy"), v.motion(), v.segments(), dims.motion());
                 if (v.audioPseudo() != null && v.visualPseudo() != null) {
                     Files.createDirectories(dir.resolve(Llp.AUDIO_PSEUDO_DIR));
                     Files.createDirectories(dir.resolve(Llp.VISUAL_PSEUDO_DIR));
-                    Npy.write(dir.resolve(Llp.AUDIO_PSEUDO_DIR).resolve(id + ".npy"), v.audioPseudo().toFloats(), v.segments(), set.classes().size());
-                    Npy.write(dir.resolve(Llp.VISUAL_PSEUDO_DIR).resolve(id + ".npy"), v.visualPseudo().toFloats(), v.segments(), set.classes().size());
+                    Npy.write(
+                            dir.resolve(Llp.AUDIO_PSEUDO_DIR).resolve(id + ".npy"),
+                            v.audioPseudo().toFloats(),
+                            v.segments(),
+                            set.classes().size());
+                    Npy.write(
+                            dir.resolve(Llp.VISUAL_PSEUDO_DIR).resolve(id + ".npy"),
+                            v.visualPseudo().toFloats(),
+                            v.segments(),
+                            set.classes().size());
                 }
                 if (splits[s] != Llp.Split.TRAIN && v.hasTruth()) {
                     events(audioEvents, v.name(), v.audioTruth(), set.classes());
@@ -82,7 +98,14 @@ public final class LlpWriter {
     private static void events(StringBuilder out, String name, EventGrid g, AvvpClasses classes) {
         for (int c = 0; c < g.classes(); c++) {
             for (int[] e : g.events(c)) {
-                out.append(name).append('\t').append(e[0]).append('\t').append(e[1]).append('\t').append(classes.name(c)).append('\n');
+                out.append(name)
+                        .append('\t')
+                        .append(e[0])
+                        .append('\t')
+                        .append(e[1])
+                        .append('\t')
+                        .append(classes.name(c))
+                        .append('\n');
             }
         }
     }

@@ -37,11 +37,24 @@ public final class SyntheticAvvp {
             @JsonProperty("pseudo_false") double pseudoFalse) {
 
         public Settings {
-            if (classes < 3 || segments < 2 || audioDim <= 0 || visualDim <= 0 || motionDim <= 0 || trainVideos <= 0 || valVideos < 0 || testVideos < 0) {
-                throw new IllegalArgumentException("synthetic AVVP: need at least 3 classes, 2 segments, positive feature sizes and training videos");
+            if (classes < 3
+                    || segments < 2
+                    || audioDim <= 0
+                    || visualDim <= 0
+                    || motionDim <= 0
+                    || trainVideos <= 0
+                    || valVideos < 0
+                    || testVideos < 0) {
+                throw new IllegalArgumentException(
+                        "synthetic AVVP: need at least 3 classes, 2 segments, positive feature sizes and training videos");
             }
-            if (!(signal > 0) || background < 0 || !(noise >= 0) || !(pseudoMiss >= 0 && pseudoMiss < 1) || !(pseudoFalse >= 0 && pseudoFalse < 1)) {
-                throw new IllegalArgumentException("synthetic AVVP: need signal > 0, background and noise >= 0, pseudo-label error rates in [0, 1)");
+            if (!(signal > 0)
+                    || background < 0
+                    || !(noise >= 0)
+                    || !(pseudoMiss >= 0 && pseudoMiss < 1)
+                    || !(pseudoFalse >= 0 && pseudoFalse < 1)) {
+                throw new IllegalArgumentException(
+                        "synthetic AVVP: need signal > 0, background and noise >= 0, pseudo-label error rates in [0, 1)");
             }
         }
 
@@ -51,21 +64,74 @@ public final class SyntheticAvvp {
         }
 
         public Settings withTrainVideos(int n) {
-            return new Settings(seed, classes, segments, audioDim, visualDim, motionDim, n, valVideos, testVideos, signal, background, noise, pseudoMiss,
+            return new Settings(
+                    seed,
+                    classes,
+                    segments,
+                    audioDim,
+                    visualDim,
+                    motionDim,
+                    n,
+                    valVideos,
+                    testVideos,
+                    signal,
+                    background,
+                    noise,
+                    pseudoMiss,
                     pseudoFalse);
         }
 
         public Settings withSizes(int train, int val, int test) {
-            return new Settings(seed, classes, segments, audioDim, visualDim, motionDim, train, val, test, signal, background, noise, pseudoMiss, pseudoFalse);
+            return new Settings(
+                    seed,
+                    classes,
+                    segments,
+                    audioDim,
+                    visualDim,
+                    motionDim,
+                    train,
+                    val,
+                    test,
+                    signal,
+                    background,
+                    noise,
+                    pseudoMiss,
+                    pseudoFalse);
         }
 
         public Settings withDims(int audio, int visual, int motion) {
-            return new Settings(seed, classes, segments, audio, visual, motion, trainVideos, valVideos, testVideos, signal, background, noise, pseudoMiss,
+            return new Settings(
+                    seed,
+                    classes,
+                    segments,
+                    audio,
+                    visual,
+                    motion,
+                    trainVideos,
+                    valVideos,
+                    testVideos,
+                    signal,
+                    background,
+                    noise,
+                    pseudoMiss,
                     pseudoFalse);
         }
 
         public Settings withNoise(double signal, double background, double noise) {
-            return new Settings(seed, classes, segments, audioDim, visualDim, motionDim, trainVideos, valVideos, testVideos, signal, background, noise, pseudoMiss,
+            return new Settings(
+                    seed,
+                    classes,
+                    segments,
+                    audioDim,
+                    visualDim,
+                    motionDim,
+                    trainVideos,
+                    valVideos,
+                    testVideos,
+                    signal,
+                    background,
+                    noise,
+                    pseudoMiss,
                     pseudoFalse);
         }
 
@@ -76,7 +142,9 @@ public final class SyntheticAvvp {
 
     /** Splits of the task. */
     public enum Split {
-        TRAIN, VAL, TEST
+        TRAIN,
+        VAL,
+        TEST
     }
 
     private final Settings s;
@@ -127,7 +195,12 @@ public final class SyntheticAvvp {
             case VAL -> s.valVideos();
             case TEST -> s.testVideos();
         };
-        return new AvvpDataset("synthetic AVVP " + split.name().toLowerCase() + " (seed " + s.seed() + ", " + n + " videos)", classes, s.segments(), s.dims(), n,
+        return new AvvpDataset(
+                "synthetic AVVP " + split.name().toLowerCase() + " (seed " + s.seed() + ", " + n + " videos)",
+                classes,
+                s.segments(),
+                s.dims(),
+                n,
                 i -> video(split, i));
     }
 
@@ -170,7 +243,8 @@ public final class SyntheticAvvp {
         // 11 characters before the first '_', distinct across splits: LLP's feature file names
         String name = String.format("syn%c%07d_0_%d", "rvt".charAt(split.ordinal()), index, t);
         if (split == Split.TRAIN) {
-            return new AvvpVideo(name, t, a, v, m, labels, pseudo(r, audio, labels), pseudo(r, visual, labels), null, null);
+            return new AvvpVideo(
+                    name, t, a, v, m, labels, pseudo(r, audio, labels), pseudo(r, visual, labels), null, null);
         }
         return new AvvpVideo(name, t, a, v, m, labels, null, null, audio, visual);
     }
@@ -228,7 +302,8 @@ public final class SyntheticAvvp {
     /** The settings a run recorded with {@link #spec()}. */
     public static Settings fromSpec(Map<String, Object> spec) {
         if (spec == null || !"avvp-synthetic".equals(spec.get("kind"))) {
-            throw new IllegalArgumentException("the run was not trained on the synthetic AVVP task (its trainer state records " + spec + ")");
+            throw new IllegalArgumentException(
+                    "the run was not trained on the synthetic AVVP task (its trainer state records " + spec + ")");
         }
         Map<String, Object> copy = new java.util.LinkedHashMap<>(spec);
         copy.remove("kind");

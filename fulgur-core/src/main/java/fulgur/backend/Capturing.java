@@ -27,8 +27,9 @@ public final class Capturing {
     /** Throws when capturing: {@code what} cannot be part of a captured step, and why. */
     public static void refuse(String what) {
         if (active()) {
-            throw new IllegalStateException(what + " cannot be part of a captured step (CUDA graph): the graph would replay one "
-                    + "frozen value; train without --cuda-graph");
+            throw new IllegalStateException(
+                    what + " cannot be part of a captured step (CUDA graph): the graph would replay one "
+                            + "frozen value; train without --cuda-graph");
         }
     }
 }

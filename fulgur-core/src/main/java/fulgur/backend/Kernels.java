@@ -50,10 +50,12 @@ public final class Kernels {
                             throw new IllegalStateException(p.getClass().getName() + " registers " + family.getName()
                                     + ", which is not a kernel interface");
                         }
-                        String earlier = by.computeIfAbsent(family, f -> new HashMap<>()).putIfAbsent(kind, p.getClass().getName());
+                        String earlier = by.computeIfAbsent(family, f -> new HashMap<>())
+                                .putIfAbsent(kind, p.getClass().getName());
                         if (earlier != null) {
-                            throw new IllegalStateException("both " + earlier + " and " + p.getClass().getName() + " register "
-                                    + family.getSimpleName() + " for " + kind.name().toLowerCase(java.util.Locale.ROOT) + " devices");
+                            throw new IllegalStateException("both " + earlier + " and "
+                                    + p.getClass().getName() + " register " + family.getSimpleName() + " for "
+                                    + kind.name().toLowerCase(java.util.Locale.ROOT) + " devices");
                         }
                         all.computeIfAbsent(family, f -> new LinkedHashMap<>()).put(kind, factory);
                     }
@@ -80,7 +82,8 @@ public final class Kernels {
         Object k = INSTANCES.computeIfAbsent(new Key(family, device), key -> {
             Object made = kinds.get(device.kind()).apply(device);
             if (made == null) {
-                throw new IllegalStateException("the " + family.getSimpleName() + " factory for " + device + " returned null");
+                throw new IllegalStateException(
+                        "the " + family.getSimpleName() + " factory for " + device + " returned null");
             }
             return made;
         });

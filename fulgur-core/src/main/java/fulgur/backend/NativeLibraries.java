@@ -26,7 +26,8 @@ public final class NativeLibraries {
                     .map(s -> Linker.nativeLinker().downcallHandle(s, descriptor))
                     .orElseThrow(() -> new NativeLibraryNotFoundException(
                             "symbol " + String.join(" / ", symbols) + " not found in " + name
-                                    + " (library too old for fulgur?)", null));
+                                    + " (library too old for fulgur?)",
+                            null));
         }
 
         /** A downcall handle, or empty when the library lacks every one of {@code symbols}. */
@@ -54,7 +55,11 @@ public final class NativeLibraries {
     }
 
     /** As {@link #load(String, String, List)} with the environment value and opener given (tests). */
-    static Library load(String what, String envVar, String envValue, List<String> candidates,
+    static Library load(
+            String what,
+            String envVar,
+            String envValue,
+            List<String> candidates,
             Function<String, SymbolLookup> opener) {
         List<String> tried = new ArrayList<>();
         List<String> names = (envValue != null && !envValue.isBlank()) ? List.of(envValue.trim()) : candidates;
@@ -68,8 +73,9 @@ public final class NativeLibraries {
             }
         }
         String msg = (envValue != null && !envValue.isBlank())
-                ? "cannot open " + what + " at " + envValue + " (from " + envVar + "): " + (last == null ? "" : last.getMessage())
-                        + ". Unset " + envVar + " or point it at the library file."
+                ? "cannot open " + what + " at " + envValue + " (from " + envVar + "): "
+                        + (last == null ? "" : last.getMessage()) + ". Unset " + envVar
+                        + " or point it at the library file."
                 : "cannot find " + what + ": tried " + String.join(", ", tried)
                         + ". Install it (NVIDIA driver / CUDA toolkit), add its folder to LD_LIBRARY_PATH, or set "
                         + envVar + " to the library's full path.";

@@ -29,12 +29,13 @@ public record Batch(int batch, int seqLen, int[] inputs, int[] targets) {
         Objects.requireNonNull(inputs, "inputs");
         Objects.requireNonNull(targets, "targets");
         if (batch <= 0 || seqLen <= 0) {
-            throw new IllegalArgumentException("batch and seqLen must be positive, got batch=" + batch + ", seqLen=" + seqLen);
+            throw new IllegalArgumentException(
+                    "batch and seqLen must be positive, got batch=" + batch + ", seqLen=" + seqLen);
         }
         long n = (long) batch * seqLen;
         if (inputs.length != n || targets.length != n) {
-            throw new IllegalArgumentException("batch " + batch + " x seqLen " + seqLen + " needs " + n + " inputs and targets, got "
-                    + inputs.length + " inputs and " + targets.length + " targets");
+            throw new IllegalArgumentException("batch " + batch + " x seqLen " + seqLen + " needs " + n
+                    + " inputs and targets, got " + inputs.length + " inputs and " + targets.length + " targets");
         }
     }
 
@@ -83,7 +84,11 @@ public record Batch(int batch, int seqLen, int[] inputs, int[] targets) {
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof Batch x && x.batch == batch && x.seqLen == seqLen && Arrays.equals(x.inputs, inputs) && Arrays.equals(x.targets, targets);
+        return o instanceof Batch x
+                && x.batch == batch
+                && x.seqLen == seqLen
+                && Arrays.equals(x.inputs, inputs)
+                && Arrays.equals(x.targets, targets);
     }
 
     @Override

@@ -38,7 +38,14 @@ public final class Mqar {
      * @param randomNonQueries fill non-query positions with random tokens (true) or 0 (false)
      * @param numPasses times the key-value context is repeated (JRT-style; default 1)
      */
-    public record Config(int vocabSize, int seqLen, int numKvPairs, int numQueries, double powerA, boolean randomNonQueries, int numPasses) {
+    public record Config(
+            int vocabSize,
+            int seqLen,
+            int numKvPairs,
+            int numQueries,
+            double powerA,
+            boolean randomNonQueries,
+            int numPasses) {
         /**
          * Checks the setting.
          *
@@ -50,7 +57,8 @@ public final class Mqar {
                 throw new IllegalArgumentException("MQAR numKvPairs must be positive, got " + numKvPairs);
             }
             if (numQueries <= 0 || numQueries > numKvPairs) {
-                throw new IllegalArgumentException("MQAR numQueries must be in [1, numKvPairs=" + numKvPairs + "], got " + numQueries);
+                throw new IllegalArgumentException(
+                        "MQAR numQueries must be in [1, numKvPairs=" + numKvPairs + "], got " + numQueries);
             }
             if (numPasses <= 0) {
                 throw new IllegalArgumentException("MQAR numPasses must be positive, got " + numPasses);
@@ -61,14 +69,16 @@ public final class Mqar {
             int keyRange = vocabSize / 2 - 1;
             int valueRange = vocabSize - vocabSize / 2;
             if (vocabSize < 4 || keyRange < numKvPairs || valueRange < numKvPairs) {
-                throw new IllegalArgumentException("MQAR vocabSize " + vocabSize + " is too small for " + numKvPairs + " distinct keys in [1, "
-                        + vocabSize / 2 + ") and values in [" + vocabSize / 2 + ", " + vocabSize + "): need vocabSize >= " + (2 * numKvPairs + 2));
+                throw new IllegalArgumentException("MQAR vocabSize " + vocabSize + " is too small for " + numKvPairs
+                        + " distinct keys in [1, " + vocabSize / 2 + ") and values in [" + vocabSize / 2 + ", "
+                        + vocabSize + "): need vocabSize >= " + (2 * numKvPairs + 2));
             }
             long context = 2L * numKvPairs * numPasses;
             long needed = context + 2L * numQueries;
             if (seqLen <= 0 || needed > seqLen) {
-                throw new IllegalArgumentException("MQAR seqLen " + seqLen + " is too short: " + numKvPairs + " key-value pairs x " + numPasses
-                        + " passes take " + context + " tokens and " + numQueries + " queries need 2 tokens each after them, " + needed + " in all");
+                throw new IllegalArgumentException("MQAR seqLen " + seqLen + " is too short: " + numKvPairs
+                        + " key-value pairs x " + numPasses + " passes take " + context + " tokens and " + numQueries
+                        + " queries need 2 tokens each after them, " + needed + " in all");
             }
         }
 
@@ -183,7 +193,12 @@ public final class Mqar {
         int[] targets = new int[inputs.length];
         Workspace ws = new Workspace(config);
         for (int e = 0; e < count; e++) {
-            example(new SplittableRandom(Seeds.derive(seed, 0x4D514152L, firstExample + e)), ws, inputs, targets, e * t);
+            example(
+                    new SplittableRandom(Seeds.derive(seed, 0x4D514152L, firstExample + e)),
+                    ws,
+                    inputs,
+                    targets,
+                    e * t);
         }
         return new Batch(count, t, inputs, targets);
     }
@@ -337,7 +352,8 @@ public final class Mqar {
      */
     public static double accuracy(Batch batch, int[] predictions) {
         if (predictions.length != batch.targets().length) {
-            throw new IllegalArgumentException("predictions has " + predictions.length + " ids, expected batch x seqLen = " + batch.targets().length);
+            throw new IllegalArgumentException("predictions has " + predictions.length
+                    + " ids, expected batch x seqLen = " + batch.targets().length);
         }
         long total = 0;
         long correct = 0;
@@ -380,7 +396,8 @@ public final class Mqar {
      */
     public static int[] argmax(float[] logits, int vocabSize, int rows) {
         if (vocabSize <= 0 || (long) rows * vocabSize != logits.length) {
-            throw new IllegalArgumentException("logits has " + logits.length + " values, expected rows " + rows + " x vocabSize " + vocabSize);
+            throw new IllegalArgumentException(
+                    "logits has " + logits.length + " values, expected rows " + rows + " x vocabSize " + vocabSize);
         }
         int[] out = new int[rows];
         for (int r = 0; r < rows; r++) {

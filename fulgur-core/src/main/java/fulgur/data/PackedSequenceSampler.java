@@ -48,7 +48,8 @@ public final class PackedSequenceSampler implements Iterator<Batch> {
      * @param worldSize the number of ranks
      * @param streamSize the stream's tokens when the state was saved
      */
-    public record State(Mode mode, long seed, long step, int batch, int seqLen, int rank, int worldSize, long streamSize) {
+    public record State(
+            Mode mode, long seed, long step, int batch, int seqLen, int rank, int worldSize, long streamSize) {
         /**
          * Checks the state.
          *
@@ -93,27 +94,33 @@ public final class PackedSequenceSampler implements Iterator<Batch> {
     private final long stepsPerEpoch;
     private long step;
 
-    private PackedSequenceSampler(TokenStream tokens, Mode mode, long seed, int batch, int seqLen, int rank, int worldSize, long step) {
+    private PackedSequenceSampler(
+            TokenStream tokens, Mode mode, long seed, int batch, int seqLen, int rank, int worldSize, long step) {
         this.tokens = Objects.requireNonNull(tokens, "tokens");
         this.mode = Objects.requireNonNull(mode, "mode");
         if (batch <= 0 || seqLen <= 0) {
-            throw new IllegalArgumentException("batch and seqLen must be positive, got batch=" + batch + ", seqLen=" + seqLen);
+            throw new IllegalArgumentException(
+                    "batch and seqLen must be positive, got batch=" + batch + ", seqLen=" + seqLen);
         }
         if (worldSize <= 0 || rank < 0 || rank >= worldSize) {
-            throw new IllegalArgumentException("need 0 <= rank < worldSize, got rank=" + rank + ", worldSize=" + worldSize);
+            throw new IllegalArgumentException(
+                    "need 0 <= rank < worldSize, got rank=" + rank + ", worldSize=" + worldSize);
         }
         if ((long) batch * seqLen > MAX_BATCH_TOKENS) {
-            throw new IllegalArgumentException("a batch of " + batch + " sequences of " + seqLen + " tokens is " + (long) batch * seqLen
-                    + " tokens, more than one batch holds (" + MAX_BATCH_TOKENS + "); use fewer sequences per batch");
+            throw new IllegalArgumentException("a batch of " + batch + " sequences of " + seqLen + " tokens is "
+                    + (long) batch * seqLen + " tokens, more than one batch holds (" + MAX_BATCH_TOKENS
+                    + "); use fewer sequences per batch");
         }
         long n = tokens.size();
         if (n < seqLen + 1L) {
-            throw new IllegalArgumentException("token stream has " + n + " tokens, fewer than one window of seqLen + 1 = " + (seqLen + 1L));
+            throw new IllegalArgumentException(
+                    "token stream has " + n + " tokens, fewer than one window of seqLen + 1 = " + (seqLen + 1L));
         }
         long globalChunk = (long) batch * seqLen * worldSize;
         if (mode == Mode.SEQUENTIAL && n < globalChunk + 1) {
-            throw new IllegalArgumentException("token stream has " + n + " tokens, fewer than one sequential step needs: batch " + batch + " x seqLen "
-                    + seqLen + " x worldSize " + worldSize + " + 1 = " + (globalChunk + 1));
+            throw new IllegalArgumentException(
+                    "token stream has " + n + " tokens, fewer than one sequential step needs: batch " + batch
+                            + " x seqLen " + seqLen + " x worldSize " + worldSize + " + 1 = " + (globalChunk + 1));
         }
         this.seed = seed;
         this.batch = batch;
@@ -164,7 +171,8 @@ public final class PackedSequenceSampler implements Iterator<Batch> {
      * @return the sampler
      * @throws IllegalArgumentException for sizes out of range or a stream shorter than a window
      */
-    public static PackedSequenceSampler create(TokenStream tokens, Mode mode, int batch, int seqLen, long seed, int rank, int worldSize) {
+    public static PackedSequenceSampler create(
+            TokenStream tokens, Mode mode, int batch, int seqLen, long seed, int rank, int worldSize) {
         return new PackedSequenceSampler(tokens, mode, seed, batch, seqLen, rank, worldSize, 0);
     }
 
@@ -178,10 +186,19 @@ public final class PackedSequenceSampler implements Iterator<Batch> {
      */
     public static PackedSequenceSampler restore(TokenStream tokens, State state) {
         if (tokens.size() != state.streamSize()) {
-            throw new IllegalArgumentException("sampler state was saved over a stream of " + state.streamSize() + " tokens but this stream has "
-                    + tokens.size() + "; resuming would not reproduce the same batches");
+            throw new IllegalArgumentException(
+                    "sampler state was saved over a stream of " + state.streamSize() + " tokens but this stream has "
+                            + tokens.size() + "; resuming would not reproduce the same batches");
         }
-        return new PackedSequenceSampler(tokens, state.mode(), state.seed(), state.batch(), state.seqLen(), state.rank(), state.worldSize(), state.step());
+        return new PackedSequenceSampler(
+                tokens,
+                state.mode(),
+                state.seed(),
+                state.batch(),
+                state.seqLen(),
+                state.rank(),
+                state.worldSize(),
+                state.step());
     }
 
     /**
@@ -231,7 +248,8 @@ public final class PackedSequenceSampler implements Iterator<Batch> {
         }
         for (int b = 0; b < batch; b++) {
             long start = rng != null ? rng.nextLong(maxStart) : base + (long) b * seqLen;
-            // inputs [start, start + T), targets one further: no window of T + 1 (which would not fit an int at T = 2³¹ − 1)
+            // inputs [start, start + T), targets one further: no window of T + 1 (which would not fit an int at T = 2³¹
+            // − 1)
             tokens.read(start, inputs, b * seqLen, seqLen);
             tokens.read(start + 1, targets, b * seqLen, seqLen);
         }
@@ -252,11 +270,13 @@ public final class PackedSequenceSampler implements Iterator<Batch> {
      */
     public static Iterable<Batch> validation(TokenStream tokens, int batch, int seqLen) {
         if (batch <= 0 || seqLen <= 0) {
-            throw new IllegalArgumentException("batch and seqLen must be positive, got batch=" + batch + ", seqLen=" + seqLen);
+            throw new IllegalArgumentException(
+                    "batch and seqLen must be positive, got batch=" + batch + ", seqLen=" + seqLen);
         }
         long windows = Math.max(0, (tokens.size() - 1) / seqLen);
         if (windows == 0) {
-            throw new IllegalArgumentException("validation stream has " + tokens.size() + " tokens, fewer than one window of seqLen + 1 = " + (seqLen + 1L));
+            throw new IllegalArgumentException("validation stream has " + tokens.size()
+                    + " tokens, fewer than one window of seqLen + 1 = " + (seqLen + 1L));
         }
         return () -> new Iterator<>() {
             long next;

@@ -88,7 +88,8 @@ public final class Shapes {
                 boolean on = switch (label) {
                     case 0 -> Math.abs(dy) <= half && Math.abs(dx) <= half;
                     case 1 -> dy * dy + dx * dx <= half * half + half;
-                    case 2 -> (Math.abs(dy) <= half && Math.abs(dx) <= arm) || (Math.abs(dx) <= half && Math.abs(dy) <= arm);
+                    case 2 ->
+                        (Math.abs(dy) <= half && Math.abs(dx) <= arm) || (Math.abs(dx) <= half && Math.abs(dy) <= arm);
                     // apex at the top, base at the bottom: width grows with the row
                     default -> Math.abs(dy) <= half && Math.abs(dx) <= (dy + half) / 2.0;
                 };

@@ -181,9 +181,12 @@ public final class TextCorpus {
         for (Path p : paths) {
             if (Files.isDirectory(p)) {
                 try (Stream<Path> s = Files.list(p)) {
-                    List<Path> found = s.filter(f -> Files.isRegularFile(f) && isCorpusFile(f)).sorted().toList();
+                    List<Path> found = s.filter(f -> Files.isRegularFile(f) && isCorpusFile(f))
+                            .sorted()
+                            .toList();
                     if (found.isEmpty()) {
-                        throw new NoSuchFileException(p.toString(), null, "directory has no .txt, .jsonl or .ndjson files");
+                        throw new NoSuchFileException(
+                                p.toString(), null, "directory has no .txt, .jsonl or .ndjson files");
                     }
                     out.addAll(found);
                 }
@@ -262,7 +265,8 @@ public final class TextCorpus {
                 line++;
                 String s;
                 try {
-                    s = utf8.decode(java.nio.ByteBuffer.wrap(buf.bytes, 0, buf.length)).toString();
+                    s = utf8.decode(java.nio.ByteBuffer.wrap(buf.bytes, 0, buf.length))
+                            .toString();
                 } catch (CharacterCodingException e) {
                     throw new MalformedFileException(file, "line " + line + ": not valid UTF-8", e);
                 }
@@ -273,20 +277,29 @@ public final class TextCorpus {
                 try {
                     node = Json.mapper().readTree(s);
                 } catch (JacksonException e) {
-                    throw new MalformedFileException(file, "line " + line + ": invalid JSON: " + e.getOriginalMessage(), e);
+                    throw new MalformedFileException(
+                            file, "line " + line + ": invalid JSON: " + e.getOriginalMessage(), e);
                 }
                 if (node == null || !node.isObject()) {
-                    throw new MalformedFileException(file, "line " + line + ": expected a JSON object, found "
-                            + (node == null ? "nothing" : node.getNodeType().toString().toLowerCase(Locale.ROOT)));
+                    throw new MalformedFileException(
+                            file,
+                            "line " + line + ": expected a JSON object, found "
+                                    + (node == null
+                                            ? "nothing"
+                                            : node.getNodeType().toString().toLowerCase(Locale.ROOT)));
                 }
                 JsonNode text = node.get(options.textField());
                 if (text == null) {
-                    throw new MalformedFileException(file, "line " + line + ": no field \"" + options.textField() + "\" (fields: "
-                            + String.join(", ", iterable(node.fieldNames())) + ")");
+                    throw new MalformedFileException(
+                            file,
+                            "line " + line + ": no field \"" + options.textField() + "\" (fields: "
+                                    + String.join(", ", iterable(node.fieldNames())) + ")");
                 }
                 if (!text.isTextual()) {
-                    throw new MalformedFileException(file, "line " + line + ": field \"" + options.textField() + "\" is "
-                            + text.getNodeType().toString().toLowerCase(Locale.ROOT) + ", expected a string");
+                    throw new MalformedFileException(
+                            file,
+                            "line " + line + ": field \"" + options.textField() + "\" is "
+                                    + text.getNodeType().toString().toLowerCase(Locale.ROOT) + ", expected a string");
                 }
                 sink.accept(tokenizer.encode(text.asText()));
                 if (eosArray != null) {
@@ -400,7 +413,8 @@ public final class TextCorpus {
                         + " tokens, too many to hold in memory; write token shards with TokenShards.tokenize instead");
             }
             if (n + v.length > a.length) {
-                a = Arrays.copyOf(a, (int) Math.min(Integer.MAX_VALUE - 8, Math.max((long) n + v.length, a.length * 2L)));
+                a = Arrays.copyOf(a, (int)
+                        Math.min(Integer.MAX_VALUE - 8, Math.max((long) n + v.length, a.length * 2L)));
             }
             System.arraycopy(v, 0, a, n, v.length);
             n += v.length;

@@ -28,7 +28,12 @@ final class TokenShardFormat {
 
     static ByteBuffer header(int tokenBytes, int vocabSize, long count) {
         ByteBuffer b = ByteBuffer.allocate(HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
-        b.putInt(MAGIC).putInt(VERSION).putInt(tokenBytes).putInt(vocabSize).putLong(count).putLong(0);
+        b.putInt(MAGIC)
+                .putInt(VERSION)
+                .putInt(tokenBytes)
+                .putInt(vocabSize)
+                .putLong(count)
+                .putLong(0);
         return b.flip();
     }
 

@@ -32,7 +32,14 @@ public final class TokenShardReader implements TokenStream, AutoCloseable {
     private final int vocabSize;
     private final long count;
 
-    private TokenShardReader(Path path, Arena arena, boolean ownsArena, MemorySegment tokens, int tokenBytes, int vocabSize, long count) {
+    private TokenShardReader(
+            Path path,
+            Arena arena,
+            boolean ownsArena,
+            MemorySegment tokens,
+            int tokenBytes,
+            int vocabSize,
+            long count) {
         this.path = path;
         this.arena = arena;
         this.ownsArena = ownsArena;
@@ -93,19 +100,23 @@ public final class TokenShardReader implements TokenStream, AutoCloseable {
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             long size = ch.size();
             if (size < TokenShardFormat.HEADER_BYTES) {
-                throw new MalformedFileException(path, "file is " + size + " bytes, shorter than the " + TokenShardFormat.HEADER_BYTES
-                        + "-byte token shard header (truncated?)");
+                throw new MalformedFileException(
+                        path,
+                        "file is " + size + " bytes, shorter than the " + TokenShardFormat.HEADER_BYTES
+                                + "-byte token shard header (truncated?)");
             }
             file = ch.map(MapMode.READ_ONLY, 0, size, arena);
         }
         int magic = file.get(I32, 0);
         if (magic != TokenShardFormat.MAGIC) {
             byte[] m = file.asSlice(0, 4).toArray(ValueLayout.JAVA_BYTE);
-            throw new MalformedFileException(path, "bad magic \"" + printable(m) + "\", expected \"FGTK\" (not a fulgur token shard)");
+            throw new MalformedFileException(
+                    path, "bad magic \"" + printable(m) + "\", expected \"FGTK\" (not a fulgur token shard)");
         }
         int version = file.get(I32, 4);
         if (version != TokenShardFormat.VERSION) {
-            throw new MalformedFileException(path, "unsupported token shard version " + version + ", expected " + TokenShardFormat.VERSION);
+            throw new MalformedFileException(
+                    path, "unsupported token shard version " + version + ", expected " + TokenShardFormat.VERSION);
         }
         int width = file.get(I32, 8);
         if (width != 2 && width != 4) {
@@ -114,17 +125,25 @@ public final class TokenShardReader implements TokenStream, AutoCloseable {
         int vocab = file.get(I32, 12);
         long count = file.get(I64, 16);
         if (vocab < 0 || (width == 2 && vocab > 65536)) {
-            throw new MalformedFileException(path, "header vocabulary size " + vocab + " is invalid for " + width + "-byte tokens");
+            throw new MalformedFileException(
+                    path, "header vocabulary size " + vocab + " is invalid for " + width + "-byte tokens");
         }
         long dataBytes = file.byteSize() - TokenShardFormat.HEADER_BYTES;
         if (count < 0 || count > dataBytes / width || dataBytes != count * width) {
-            throw new MalformedFileException(path, "header promises " + count + " tokens of " + width + " bytes but " + dataBytes
-                    + " bytes of tokens follow it" + (count >= 0 && dataBytes < count * width ? " (file truncated?)" : ""));
+            throw new MalformedFileException(
+                    path,
+                    "header promises " + count + " tokens of " + width + " bytes but " + dataBytes
+                            + " bytes of tokens follow it"
+                            + (count >= 0 && dataBytes < count * width ? " (file truncated?)" : ""));
         }
         if (vocabBound > 0 && vocab > vocabBound) {
-            throw new MalformedFileException(path, "shard was written for a vocabulary of " + vocab + " tokens, larger than the expected " + vocabBound);
+            throw new MalformedFileException(
+                    path,
+                    "shard was written for a vocabulary of " + vocab + " tokens, larger than the expected "
+                            + vocabBound);
         }
-        TokenShardReader r = new TokenShardReader(path, arena, owns, file.asSlice(TokenShardFormat.HEADER_BYTES), width, vocab, count);
+        TokenShardReader r = new TokenShardReader(
+                path, arena, owns, file.asSlice(TokenShardFormat.HEADER_BYTES), width, vocab, count);
         r.validate(vocabBound);
         return r;
     }
@@ -140,8 +159,10 @@ public final class TokenShardReader implements TokenStream, AutoCloseable {
             read(pos, chunk, 0, n);
             for (int i = 0; i < n; i++) {
                 if (chunk[i] < 0 || chunk[i] >= vocabBound) {
-                    throw new MalformedFileException(path, "token " + (pos + i) + " is " + (chunk[i] & 0xFFFF_FFFFL) + ", expected 0 <= token < "
-                            + vocabBound + " (the vocabulary size)");
+                    throw new MalformedFileException(
+                            path,
+                            "token " + (pos + i) + " is " + (chunk[i] & 0xFFFF_FFFFL) + ", expected 0 <= token < "
+                                    + vocabBound + " (the vocabulary size)");
                 }
             }
         }

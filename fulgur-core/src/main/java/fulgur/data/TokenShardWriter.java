@@ -172,8 +172,8 @@ public final class TokenShardWriter implements Closeable {
 
     private void check(int token, long index) {
         if (token < 0 || token >= limit) {
-            throw new IllegalArgumentException(target + ": token " + index + " is " + token + ", expected 0 <= token < " + limit
-                    + (vocabSize > 0 ? " (the vocabulary size)" : " (what " + tokenBytes + " bytes hold)"));
+            throw new IllegalArgumentException(target + ": token " + index + " is " + token + ", expected 0 <= token < "
+                    + limit + (vocabSize > 0 ? " (the vocabulary size)" : " (what " + tokenBytes + " bytes hold)"));
         }
     }
 

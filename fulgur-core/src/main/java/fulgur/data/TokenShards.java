@@ -60,10 +60,14 @@ public final class TokenShards implements TokenStream, AutoCloseable {
         }
         List<Path> files;
         try (Stream<Path> s = Files.list(dir)) {
-            files = s.filter(p -> p.getFileName().toString().endsWith(TokenShardFormat.EXTENSION) && Files.isRegularFile(p)).sorted().toList();
+            files = s.filter(p ->
+                            p.getFileName().toString().endsWith(TokenShardFormat.EXTENSION) && Files.isRegularFile(p))
+                    .sorted()
+                    .toList();
         }
         if (files.isEmpty()) {
-            throw new NoSuchFileException(dir.toString(), null, "directory holds no " + TokenShardFormat.EXTENSION + " token shards");
+            throw new NoSuchFileException(
+                    dir.toString(), null, "directory holds no " + TokenShardFormat.EXTENSION + " token shards");
         }
         return open(files, vocabBound);
     }
@@ -86,8 +90,11 @@ public final class TokenShards implements TokenStream, AutoCloseable {
             int vocab = readers.isEmpty() ? 0 : readers.getFirst().vocabSize();
             for (TokenShardReader r : readers) {
                 if (r.vocabSize() != vocab && r.vocabSize() != 0 && vocab != 0) {
-                    throw new MalformedFileException(r.path(), "records a vocabulary of " + r.vocabSize() + " tokens but "
-                            + readers.getFirst().path().getFileName() + " records " + vocab + " (shards of different tokenizers?)");
+                    throw new MalformedFileException(
+                            r.path(),
+                            "records a vocabulary of " + r.vocabSize() + " tokens but "
+                                    + readers.getFirst().path().getFileName() + " records " + vocab
+                                    + " (shards of different tokenizers?)");
                 }
             }
             return new TokenShards(arena, readers);
@@ -182,7 +189,9 @@ public final class TokenShards implements TokenStream, AutoCloseable {
      * @return the shard files
      * @throws IOException when reading or writing fails, or a file is malformed
      */
-    public static List<Path> tokenize(List<Path> inputs, Tokenizer tokenizer, TextCorpus.Options options, Path dir, long tokensPerShard) throws IOException {
+    public static List<Path> tokenize(
+            List<Path> inputs, Tokenizer tokenizer, TextCorpus.Options options, Path dir, long tokensPerShard)
+            throws IOException {
         try (Writer w = writer(dir, "shard", tokenizer.vocabSize(), tokensPerShard)) {
             for (Path f : TextCorpus.expand(inputs)) {
                 TextCorpus.tokenize(f, tokenizer, options, w::append);
@@ -209,7 +218,8 @@ public final class TokenShards implements TokenStream, AutoCloseable {
                 throw new IllegalArgumentException("vocabSize must be positive, got " + vocabSize);
             }
             if (prefix.isEmpty() || prefix.contains("/") || prefix.contains("\\")) {
-                throw new IllegalArgumentException("shard prefix must be a non-empty file name part, got \"" + prefix + "\"");
+                throw new IllegalArgumentException(
+                        "shard prefix must be a non-empty file name part, got \"" + prefix + "\"");
             }
             this.dir = dir;
             this.prefix = prefix;
@@ -228,7 +238,9 @@ public final class TokenShards implements TokenStream, AutoCloseable {
             int off = 0;
             while (off < tokens.length) {
                 if (current == null) {
-                    current = TokenShardWriter.create(dir.resolve(String.format("%s-%06d%s", prefix, written.size(), TokenShardFormat.EXTENSION)), vocabSize);
+                    current = TokenShardWriter.create(
+                            dir.resolve(String.format("%s-%06d%s", prefix, written.size(), TokenShardFormat.EXTENSION)),
+                            vocabSize);
                 }
                 int n = (int) Math.min(tokens.length - off, tokensPerShard - current.count());
                 current.append(tokens, off, n);

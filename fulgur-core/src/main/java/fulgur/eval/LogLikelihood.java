@@ -28,10 +28,15 @@ final class LogLikelihood {
         for (int id : continuation) {
             check(id, vocab);
         }
-        try (var g = GradMode.noGrad(); Scope s = Scope.open("loglikelihood")) {
-            Tensor logits = model.forward(Tensor.ofInts(ids, 1, n).to(model.module().device()));
+        try (var g = GradMode.noGrad();
+                Scope s = Scope.open("loglikelihood")) {
+            Tensor logits =
+                    model.forward(Tensor.ofInts(ids, 1, n).to(model.module().device()));
             int first = context.length - 1;
-            float[] rows = logits.reshape(n, vocab).narrow(0, first, continuation.length).contiguous().toFloatArray();
+            float[] rows = logits.reshape(n, vocab)
+                    .narrow(0, first, continuation.length)
+                    .contiguous()
+                    .toFloatArray();
             double sum = 0;
             for (int i = 0; i < continuation.length; i++) {
                 sum += logSoftmaxAt(rows, i * vocab, vocab, continuation[i]);

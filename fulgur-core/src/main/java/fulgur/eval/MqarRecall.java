@@ -24,7 +24,8 @@ public final class MqarRecall {
      */
     public static double accuracy(CausalLM model, Mqar.Config config, int examples, int batch, long seed) {
         if (config.vocabSize() > model.vocabSize()) {
-            throw new IllegalArgumentException("MQAR vocabulary " + config.vocabSize() + " is larger than the model's " + model.vocabSize());
+            throw new IllegalArgumentException(
+                    "MQAR vocabulary " + config.vocabSize() + " is larger than the model's " + model.vocabSize());
         }
         Mqar task = new Mqar(config);
         double correct = 0;
@@ -36,7 +37,8 @@ public final class MqarRecall {
                 int n = Math.min(batch, examples - seen);
                 Batch b = task.generate(seed, seen, n);
                 try (Scope s = Scope.open("mqar eval")) {
-                    Tensor logits = model.forward(Tensor.ofInts(b.inputs(), b.batch(), b.seqLen()).to(model.module().device()));
+                    Tensor logits = model.forward(Tensor.ofInts(b.inputs(), b.batch(), b.seqLen())
+                            .to(model.module().device()));
                     correct += Mqar.accuracy(b, logits.toFloatArray(), model.vocabSize()) * n;
                 }
                 seen += n;

@@ -83,7 +83,8 @@ public final class MultipleChoice {
                 choices.add(c.asText());
             }
             if (gold == null || !gold.canConvertToInt() || gold.asInt() < 0 || gold.asInt() >= choices.size()) {
-                throw new IllegalArgumentException(where + "\"gold\" must be the index of a choice (0.." + (choices.size() - 1) + ")");
+                throw new IllegalArgumentException(
+                        where + "\"gold\" must be the index of a choice (0.." + (choices.size() - 1) + ")");
             }
             tasks.add(new Task(ctx.asText(), List.copyOf(choices), gold.asInt()));
         }
@@ -140,7 +141,8 @@ public final class MultipleChoice {
      * @param progress told the number of tasks done, or null
      * @return the accuracies
      */
-    public static Result evaluate(CausalLM model, Tokenizer tok, List<Task> tasks, java.util.function.IntConsumer progress) {
+    public static Result evaluate(
+            CausalLM model, Tokenizer tok, List<Task> tasks, java.util.function.IntConsumer progress) {
         int right = 0;
         int rightNorm = 0;
         boolean was = model.module().isTraining();
@@ -155,7 +157,8 @@ public final class MultipleChoice {
                     if (ll[i] > ll[best]) {
                         best = i;
                     }
-                    if (ll[i] / task.choices().get(i).length() > ll[bestNorm] / task.choices().get(bestNorm).length()) {
+                    if (ll[i] / task.choices().get(i).length()
+                            > ll[bestNorm] / task.choices().get(bestNorm).length()) {
                         bestNorm = i;
                     }
                 }

@@ -19,10 +19,12 @@ import java.util.function.Consumer;
  */
 public final class Passkey {
     /** The task's instruction, filler sentence, needle (with {@code %s} for the key) and question. */
-    public static final String INTRO = "There is an important info hidden inside a lot of irrelevant text. Find it and memorize it. "
-            + "I will quiz you about the important information there.\n";
+    public static final String INTRO =
+            "There is an important info hidden inside a lot of irrelevant text. Find it and memorize it. "
+                    + "I will quiz you about the important information there.\n";
     /** The text repeated around the key (the passkey test's filler). */
-    public static final String FILLER = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. ";
+    public static final String FILLER =
+            "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. ";
     /** The sentence that hides the key (its two {@code %s} are the key). */
     public static final String NEEDLE = "The pass key is %s. Remember it. %s is the pass key. ";
     /** The question at the end, which the model answers with the key. */
@@ -38,7 +40,8 @@ public final class Passkey {
      * @param chunk tokens per forward, &gt; 0
      * @param filler the filler text, or null for {@link #FILLER}
      */
-    public record Settings(List<Integer> lengths, List<Double> depths, int trials, long seed, int chunk, String filler) {
+    public record Settings(
+            List<Integer> lengths, List<Double> depths, int trials, long seed, int chunk, String filler) {
         /**
          * Checks and copies.
          *
@@ -161,13 +164,15 @@ public final class Passkey {
                 throw new IllegalArgumentException("token id " + id + " is outside the model's vocabulary of " + vocab);
             }
         }
-        try (var g = GradMode.noGrad(); DecodeCache cache = model.newCache()) {
+        try (var g = GradMode.noGrad();
+                DecodeCache cache = model.newCache()) {
             float[] logits = null;
             for (int from = 0; from < prompt.length; from += chunk) {
                 int n = Math.min(chunk, prompt.length - from);
                 int[] part = java.util.Arrays.copyOfRange(prompt, from, from + n);
                 try (Scope sc = Scope.open("passkey prefill")) {
-                    logits = model.lastLogits(Tensor.ofInts(part, 1, n).to(d), cache).toFloatArray();
+                    logits = model.lastLogits(Tensor.ofInts(part, 1, n).to(d), cache)
+                            .toFloatArray();
                 }
             }
             int[] out = new int[maxTokens];
@@ -176,7 +181,9 @@ public final class Passkey {
                 out[i] = next;
                 if (i + 1 < maxTokens) {
                     try (Scope sc = Scope.open("passkey decode")) {
-                        logits = model.lastLogits(Tensor.ofInts(new int[] {next}, 1, 1).to(d), cache).toFloatArray();
+                        logits = model.lastLogits(
+                                        Tensor.ofInts(new int[] {next}, 1, 1).to(d), cache)
+                                .toFloatArray();
                     }
                 }
             }

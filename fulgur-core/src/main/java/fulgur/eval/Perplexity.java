@@ -41,7 +41,8 @@ public final class Perplexity {
                 throw new IllegalArgumentException("chunk must be > 0, got " + chunk);
             }
             if (window <= chunk) {
-                throw new IllegalArgumentException("the window (" + window + " tokens) must be longer than a chunk (" + chunk + " tokens)");
+                throw new IllegalArgumentException(
+                        "the window (" + window + " tokens) must be longer than a chunk (" + chunk + " tokens)");
             }
         }
     }
@@ -96,7 +97,8 @@ public final class Perplexity {
      * @return the totals
      * @throws IllegalArgumentException when the text has no token to predict
      */
-    public static Result evaluate(CausalLM model, Tokenizer tok, Iterator<Documents.Piece> text, Settings s, Progress progress) {
+    public static Result evaluate(
+            CausalLM model, Tokenizer tok, Iterator<Documents.Piece> text, Settings s, Progress progress) {
         State st = new State(model, tok, s, progress);
         boolean was = model.module().isTraining();
         model.module().train(false);
@@ -117,7 +119,8 @@ public final class Perplexity {
             model.module().train(was);
         }
         if (st.tokens == 0) {
-            throw new IllegalArgumentException("the text has no token to predict (it needs at least two tokens, or one with a BOS token)");
+            throw new IllegalArgumentException(
+                    "the text has no token to predict (it needs at least two tokens, or one with a BOS token)");
         }
         return st.result();
     }
@@ -158,7 +161,8 @@ public final class Perplexity {
             bytes += utf8Bytes;
             for (int id : ids) {
                 if (id < 0 || id >= vocab) {
-                    throw new IllegalArgumentException("token id " + id + " is outside the model's vocabulary of " + vocab);
+                    throw new IllegalArgumentException(
+                            "token id " + id + " is outside the model's vocabulary of " + vocab);
                 }
                 if (last < 0 && !firstTokenSeen) {
                     // no BOS: the first token only conditions, and its bytes are not predicted
@@ -195,7 +199,8 @@ public final class Perplexity {
             try (Scope sc = Scope.open("perplexity")) {
                 fulgur.tensor.Device d = model.module().device();
                 Tensor logits = model.forward(Tensor.ofInts(inputs, 1, k).to(d), cache);
-                Tensor loss = Losses.crossEntropy(logits.reshape(k, vocab), Tensor.ofInts(targets, k).to(d));
+                Tensor loss = Losses.crossEntropy(
+                        logits.reshape(k, vocab), Tensor.ofInts(targets, k).to(d));
                 nll += (double) loss.item() * k;
             }
             tokens += k;

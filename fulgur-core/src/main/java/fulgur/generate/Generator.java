@@ -52,7 +52,8 @@ public final class Generator {
      * @param cacheBytes the decoding state's bytes at the end
      * @param ids the generated token ids
      */
-    public record Output(String text, int tokens, String stopReason, double tokensPerSecond, long cacheBytes, int[] ids) {}
+    public record Output(
+            String text, int tokens, String stopReason, double tokensPerSecond, long cacheBytes, int[] ids) {}
 
     private Generator() {}
 
@@ -112,17 +113,24 @@ public final class Generator {
         model.module().train(false);
         long start = System.nanoTime();
         long cacheBytes;
-        try (var g = GradMode.noGrad(); DecodeCache cache = model.newCache()) {
+        try (var g = GradMode.noGrad();
+                DecodeCache cache = model.newCache()) {
             float[] logits;
             try (Scope sc = Scope.open("prefill")) {
-                logits = model.lastLogits(Tensor.ofInts(promptIds, 1, promptIds.length).to(model.module().device()), cache).toFloatArray();
+                logits = model.lastLogits(
+                                Tensor.ofInts(promptIds, 1, promptIds.length)
+                                        .to(model.module().device()),
+                                cache)
+                        .toFloatArray();
             }
             for (int i = 0; i < s.maxNewTokens(); i++) {
                 int next;
                 try {
                     next = sampler.sample(withinVocabulary(logits, tok.vocabSize()));
                 } catch (IllegalStateException e) {
-                    throw new IllegalStateException((i == 0 ? "after the prompt" : "after " + i + " generated tokens") + ": " + e.getMessage(), e);
+                    throw new IllegalStateException(
+                            (i == 0 ? "after the prompt" : "after " + i + " generated tokens") + ": " + e.getMessage(),
+                            e);
                 }
                 if (tok.eosId().isPresent() && next == tok.eosId().getAsInt()) {
                     reason = "eos";
@@ -142,7 +150,11 @@ public final class Generator {
                 emitted = text;
                 if (i + 1 < s.maxNewTokens()) {
                     try (Scope sc = Scope.open("decode")) {
-                        logits = model.lastLogits(Tensor.ofInts(new int[] {next}, 1, 1).to(model.module().device()), cache).toFloatArray();
+                        logits = model.lastLogits(
+                                        Tensor.ofInts(new int[] {next}, 1, 1)
+                                                .to(model.module().device()),
+                                        cache)
+                                .toFloatArray();
                     }
                 }
             }
@@ -151,7 +163,12 @@ public final class Generator {
             model.module().train(was);
         }
         double secs = (System.nanoTime() - start) / 1e9;
-        return new Output(emitted, out.size(), reason, out.size() / Math.max(secs, 1e-9), cacheBytes,
+        return new Output(
+                emitted,
+                out.size(),
+                reason,
+                out.size() / Math.max(secs, 1e-9),
+                cacheBytes,
                 out.stream().mapToInt(Integer::intValue).toArray());
     }
 

@@ -67,7 +67,8 @@ public final class Sampler {
      */
     public int sample(float[] logits, int offset, int vocab) {
         if (vocab < 1 || offset < 0 || offset + vocab > logits.length) {
-            throw new IllegalArgumentException("sample: row [" + offset + ", " + (offset + vocab) + ") is outside logits of length " + logits.length);
+            throw new IllegalArgumentException("sample: row [" + offset + ", " + (offset + vocab)
+                    + ") is outside logits of length " + logits.length);
         }
         requireSampleable(logits, offset, vocab);
         if (temperature == 0) {
@@ -131,7 +132,8 @@ public final class Sampler {
             any |= x != Float.NEGATIVE_INFINITY;
         }
         if (!any) {
-            throw new IllegalStateException("every one of the model's " + vocab + " logits is -Infinity: there is nothing to sample from");
+            throw new IllegalStateException(
+                    "every one of the model's " + vocab + " logits is -Infinity: there is nothing to sample from");
         }
     }
 

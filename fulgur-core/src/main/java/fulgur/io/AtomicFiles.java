@@ -102,9 +102,11 @@ public final class AtomicFiles {
         Files.createDirectories(dir);
         String name = absolute.getFileName().toString();
         for (int attempt = 0; ; attempt++) {
-            Path temp = dir.resolve("." + name + "." + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextLong()) + ".tmp");
+            Path temp = dir.resolve("." + name + "."
+                    + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextLong()) + ".tmp");
             try {
-                FileChannel channel = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
+                FileChannel channel = FileChannel.open(
+                        temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
                 return new Pending(absolute, temp, channel);
             } catch (java.nio.file.FileAlreadyExistsException e) {
                 if (attempt >= 16) {
@@ -194,22 +196,24 @@ public final class AtomicFiles {
             checkOpen();
             if (stream == null) {
                 OutputStream raw = Channels.newOutputStream(channel);
-                stream = new BufferedOutputStream(new OutputStream() {
-                    @Override
-                    public void write(int b) throws IOException {
-                        raw.write(b);
-                    }
+                stream = new BufferedOutputStream(
+                        new OutputStream() {
+                            @Override
+                            public void write(int b) throws IOException {
+                                raw.write(b);
+                            }
 
-                    @Override
-                    public void write(byte[] b, int off, int len) throws IOException {
-                        raw.write(b, off, len);
-                    }
+                            @Override
+                            public void write(byte[] b, int off, int len) throws IOException {
+                                raw.write(b, off, len);
+                            }
 
-                    @Override
-                    public void close() {
-                        // the channel is closed by commit() or close()
-                    }
-                }, 1 << 16);
+                            @Override
+                            public void close() {
+                                // the channel is closed by commit() or close()
+                            }
+                        },
+                        1 << 16);
             }
             return stream;
         }
@@ -230,7 +234,8 @@ public final class AtomicFiles {
                 try {
                     Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
                 } catch (AtomicMoveNotSupportedException e) {
-                    throw new IOException(target + ": the file system does not support an atomic rename in " + target.getParent(), e);
+                    throw new IOException(
+                            target + ": the file system does not support an atomic rename in " + target.getParent(), e);
                 }
                 done = true;
                 forceDirectory(target.getParent());

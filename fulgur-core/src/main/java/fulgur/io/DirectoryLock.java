@@ -90,7 +90,8 @@ public final class DirectoryLock implements AutoCloseable {
                 throw inUse(dir, previous, null);
             }
             if (previous != null) {
-                notes.accept("note: " + dir + " was locked by " + describe(previous) + ", which is no longer running; taking the lock over");
+                notes.accept("note: " + dir + " was locked by " + describe(previous)
+                        + ", which is no longer running; taking the lock over");
             }
             write(ch, owner(command));
             locked = true;
@@ -157,8 +158,9 @@ public final class DirectoryLock implements AutoCloseable {
 
     private static IllegalStateException inUse(Path dir, Map<String, Object> owner, String who) {
         String by = who != null ? who : owner != null && !owner.isEmpty() ? describe(owner) : "another process";
-        return new IllegalStateException(dir + " is in use by " + by + " (lock file " + dir.resolve(FILE)
-                + "); two runs writing one directory would overwrite each other's checkpoints and metrics: wait for it to finish, stop it, or choose another output directory");
+        return new IllegalStateException(
+                dir + " is in use by " + by + " (lock file " + dir.resolve(FILE)
+                        + "); two runs writing one directory would overwrite each other's checkpoints and metrics: wait for it to finish, stop it, or choose another output directory");
     }
 
     private static String describe(Map<String, Object> owner) {

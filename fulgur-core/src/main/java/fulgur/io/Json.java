@@ -109,7 +109,8 @@ public final class Json {
         try {
             return MAPPER.readValue(text, type);
         } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException(what + ": invalid JSON for " + type.getSimpleName() + ": " + describe(e), e);
+            throw new IllegalArgumentException(
+                    what + ": invalid JSON for " + type.getSimpleName() + ": " + describe(e), e);
         }
     }
 
@@ -124,7 +125,8 @@ public final class Json {
         try {
             return MAPPER.writeValueAsString(value);
         } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException("cannot serialize " + value.getClass().getName() + " to JSON: " + e.getOriginalMessage(), e);
+            throw new IllegalArgumentException(
+                    "cannot serialize " + value.getClass().getName() + " to JSON: " + e.getOriginalMessage(), e);
         }
     }
 

@@ -32,10 +32,12 @@ public final class ModelDirectoryWriter {
     public static final String MARKER = ".fulgur-model.json";
 
     private static final Pattern MODEL_FILE = Pattern.compile(
-            "config\\.json|model\\.safetensors|model\\.safetensors\\.index\\.json|model-\\d+-of-\\d+\\.safetensors|" + Pattern.quote(MARKER));
+            "config\\.json|model\\.safetensors|model\\.safetensors\\.index\\.json|model-\\d+-of-\\d+\\.safetensors|"
+                    + Pattern.quote(MARKER));
 
     /** The tokenizer's files (fulgur.tokenizer.TokenizerFiles.NAMES, which this package cannot depend on). */
-    private static final Pattern COMPANION_FILE = Pattern.compile("tokenizer\\.json|tokenizer\\.model|tokenizer_config\\.json|special_tokens_map\\.json");
+    private static final Pattern COMPANION_FILE =
+            Pattern.compile("tokenizer\\.json|tokenizer\\.model|tokenizer_config\\.json|special_tokens_map\\.json");
 
     private ModelDirectoryWriter() {}
 
@@ -80,7 +82,8 @@ public final class ModelDirectoryWriter {
             throw new IllegalArgumentException(dir + ": cannot write a model at the file-system root");
         }
         Files.createDirectories(parent);
-        Path fresh = parent.resolve("." + target.getFileName() + ".partial-" + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt()));
+        Path fresh = parent.resolve("." + target.getFileName() + ".partial-"
+                + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt()));
         Files.createDirectory(fresh);
         try {
             body.accept(fresh);
@@ -89,7 +92,8 @@ public final class ModelDirectoryWriter {
                 for (Path f : files.sorted().toList()) {
                     String name = f.getFileName().toString();
                     if (!Files.isRegularFile(f) || !isModelFile(name) && !isCompanionFile(name)) {
-                        throw new IllegalStateException("a model directory holds only model and tokenizer files, but " + name + " was written");
+                        throw new IllegalStateException(
+                                "a model directory holds only model and tokenizer files, but " + name + " was written");
                     }
                     names.add(name);
                 }
@@ -109,7 +113,11 @@ public final class ModelDirectoryWriter {
             }
             List<String> writtenBefore = state == State.OURS ? markedFiles(target.resolve(MARKER)) : List.of();
             for (String name : names) {
-                Files.move(fresh.resolve(name), target.resolve(name), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                Files.move(
+                        fresh.resolve(name),
+                        target.resolve(name),
+                        StandardCopyOption.ATOMIC_MOVE,
+                        StandardCopyOption.REPLACE_EXISTING);
             }
             try (Stream<Path> files = Files.list(target)) {
                 for (Path f : files.toList()) {
@@ -145,7 +153,12 @@ public final class ModelDirectoryWriter {
         }
     }
 
-    private enum State { ABSENT, EMPTY, OURS, FOREIGN }
+    private enum State {
+        ABSENT,
+        EMPTY,
+        OURS,
+        FOREIGN
+    }
 
     /** What {@code dir} is now; throws when it may not be written. */
     private static State check(Path dir, boolean overwrite) throws IOException {
@@ -153,7 +166,8 @@ public final class ModelDirectoryWriter {
             return State.ABSENT;
         }
         if (!Files.isDirectory(dir)) {
-            throw new IllegalArgumentException(dir + " is a file, not a directory; choose a directory to write the model into");
+            throw new IllegalArgumentException(
+                    dir + " is a file, not a directory; choose a directory to write the model into");
         }
         List<String> foreign = new ArrayList<>();
         boolean any;
@@ -178,7 +192,9 @@ public final class ModelDirectoryWriter {
             try (Stream<Path> files = Files.list(dir)) {
                 long n = files.count();
                 throw new NotOursException(dir + " already exists and holds " + n + " file(s) fulgur did not write"
-                        + (foreign.isEmpty() ? "" : " (e.g. " + String.join(", ", foreign.subList(0, Math.min(3, foreign.size()))) + ")")
+                        + (foreign.isEmpty()
+                                ? ""
+                                : " (e.g. " + String.join(", ", foreign.subList(0, Math.min(3, foreign.size()))) + ")")
                         + "; write to a new or empty directory");
             }
         }

@@ -46,7 +46,8 @@ public final class Npy {
                 n *= s;
             }
             if (n != data.length) {
-                throw new IllegalArgumentException("npy array: shape " + Arrays.toString(shape) + " holds " + n + " values, got " + data.length);
+                throw new IllegalArgumentException(
+                        "npy array: shape " + Arrays.toString(shape) + " holds " + n + " values, got " + data.length);
             }
             shape = shape.clone();
         }
@@ -104,12 +105,16 @@ public final class Npy {
             headerLen = in.getInt(8) & 0xffffffffL;
             headerStart = 12;
         } else {
-            throw new MalformedFileException(file, "unsupported .npy format version " + major + "." + (bytes[7] & 0xff) + " (expected 1.0, 2.0 or 3.0)");
+            throw new MalformedFileException(
+                    file,
+                    "unsupported .npy format version " + major + "." + (bytes[7] & 0xff)
+                            + " (expected 1.0, 2.0 or 3.0)");
         }
         if (headerStart + headerLen > bytes.length) {
             throw new MalformedFileException(file, "truncated .npy header (" + headerLen + " bytes announced)");
         }
-        String header = new String(bytes, headerStart, (int) headerLen, major == 3 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1);
+        String header = new String(
+                bytes, headerStart, (int) headerLen, major == 3 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1);
         String descr = field(file, header, DESCR, "descr");
         boolean fortran = field(file, header, FORTRAN, "fortran_order").equals("True");
         int[] shape = shape(file, field(file, header, SHAPE, "shape"));
@@ -124,8 +129,10 @@ public final class Npy {
         int dataStart = headerStart + (int) headerLen;
         long need = n * e.size;
         if (bytes.length - dataStart < need) {
-            throw new MalformedFileException(file, "truncated: shape " + Arrays.toString(shape) + " of '" + descr + "' needs " + need + " bytes of data, the file has "
-                    + (bytes.length - dataStart));
+            throw new MalformedFileException(
+                    file,
+                    "truncated: shape " + Arrays.toString(shape) + " of '" + descr + "' needs " + need
+                            + " bytes of data, the file has " + (bytes.length - dataStart));
         }
         ByteBuffer data = ByteBuffer.wrap(bytes, dataStart, (int) need).slice().order(e.order);
         float[] values = new float[(int) n];
@@ -161,8 +168,13 @@ public final class Npy {
         }
         h.append('\n');
         byte[] header = h.toString().getBytes(StandardCharsets.ISO_8859_1);
-        ByteBuffer out = ByteBuffer.allocate(10 + header.length + 4 * a.data().length).order(ByteOrder.LITTLE_ENDIAN);
-        out.put(MAGIC).put((byte) 1).put((byte) 0).putShort((short) header.length).put(header);
+        ByteBuffer out =
+                ByteBuffer.allocate(10 + header.length + 4 * a.data().length).order(ByteOrder.LITTLE_ENDIAN);
+        out.put(MAGIC)
+                .put((byte) 1)
+                .put((byte) 0)
+                .putShort((short) header.length)
+                .put(header);
         for (float v : a.data()) {
             out.putFloat(v);
         }
@@ -214,26 +226,29 @@ public final class Npy {
     private record Element(char kind, int size, ByteOrder order) {
         float read(ByteBuffer b, int at) {
             return switch (kind) {
-                case 'f' -> switch (size) {
-                    case 2 -> Float.float16ToFloat(b.getShort(at));
-                    case 4 -> b.getFloat(at);
-                    default -> (float) b.getDouble(at);
-                };
-                case 'i' -> switch (size) {
-                    case 1 -> b.get(at);
-                    case 2 -> b.getShort(at);
-                    case 4 -> b.getInt(at);
-                    default -> b.getLong(at);
-                };
-                case 'u' -> switch (size) {
-                    case 1 -> b.get(at) & 0xff;
-                    case 2 -> b.getShort(at) & 0xffff;
-                    case 4 -> b.getInt(at) & 0xffffffffL;
-                    default -> {
-                        long v = b.getLong(at);
-                        yield v >= 0 ? v : (v >>> 1) * 2f; // above 2^63: halve, convert, double
-                    }
-                };
+                case 'f' ->
+                    switch (size) {
+                        case 2 -> Float.float16ToFloat(b.getShort(at));
+                        case 4 -> b.getFloat(at);
+                        default -> (float) b.getDouble(at);
+                    };
+                case 'i' ->
+                    switch (size) {
+                        case 1 -> b.get(at);
+                        case 2 -> b.getShort(at);
+                        case 4 -> b.getInt(at);
+                        default -> b.getLong(at);
+                    };
+                case 'u' ->
+                    switch (size) {
+                        case 1 -> b.get(at) & 0xff;
+                        case 2 -> b.getShort(at) & 0xffff;
+                        case 4 -> b.getInt(at) & 0xffffffffL;
+                        default -> {
+                            long v = b.getLong(at);
+                            yield v >= 0 ? v : (v >>> 1) * 2f; // above 2^63: halve, convert, double
+                        }
+                    };
                 default -> b.get(at) != 0 ? 1 : 0; // 'b'
             };
         }
@@ -258,7 +273,8 @@ public final class Npy {
                 return new Element(kind, size, descr.charAt(0) == '>' ? ByteOrder.BIG_ENDIAN : ByteOrder.LITTLE_ENDIAN);
             }
         }
-        throw new MalformedFileException(file, "unsupported .npy element type '" + descr + "' (expected floating, integer or boolean values)");
+        throw new MalformedFileException(
+                file, "unsupported .npy element type '" + descr + "' (expected floating, integer or boolean values)");
     }
 
     /** Fortran (column-major) values to row-major order. */

@@ -1,6 +1,10 @@
 package fulgur.kernels;
 
 import fulgur.backend.KernelProvider;
+import fulgur.ops.Int8MatmulCpu;
+import fulgur.ops.Int8MatmulKernels;
+import fulgur.ops.adamw.AdamWCpu;
+import fulgur.ops.adamw.AdamWKernels;
 import fulgur.ops.attention.AttentionCpu;
 import fulgur.ops.attention.AttentionKernels;
 import fulgur.ops.gla.GlaIntraCpu;
@@ -11,10 +15,6 @@ import fulgur.ops.lightnet.LightNetCpu;
 import fulgur.ops.lightnet.LightNetKernels;
 import fulgur.ops.lightning.LightningCpu;
 import fulgur.ops.lightning.LightningKernels;
-import fulgur.ops.adamw.AdamWCpu;
-import fulgur.ops.adamw.AdamWKernels;
-import fulgur.ops.Int8MatmulCpu;
-import fulgur.ops.Int8MatmulKernels;
 import fulgur.tensor.Device;
 
 /**

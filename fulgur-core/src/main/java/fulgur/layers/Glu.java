@@ -14,7 +14,11 @@ import fulgur.tensor.Tensor;
 public final class Glu extends Module {
     /** The activation on the first branch. */
     public enum Activation {
-        NONE, SILU, GELU, RELU, SIGMOID;
+        NONE,
+        SILU,
+        GELU,
+        RELU,
+        SIGMOID;
 
         Tensor apply(Tensor x) {
             return switch (this) {
@@ -45,7 +49,8 @@ public final class Glu extends Module {
 
     public Tensor forward(Tensor x) {
         if (act == Activation.SILU) {
-            return out.forwardSiluMul(in1.forward(x), in2.forward(x)); // the product fused, and recomputed in the backward
+            return out.forwardSiluMul(
+                    in1.forward(x), in2.forward(x)); // the product fused, and recomputed in the backward
         }
         return out.forward(Elementwise.mul(act.apply(in1.forward(x)), in2.forward(x)));
     }

@@ -28,7 +28,8 @@ public final class LinearSelfAttention extends Module {
     private final int headDim;
     private final double[] slopes;
 
-    public LinearSelfAttention(int hidden, int heads, int kvHeads, int headDim, double[] slopes, boolean bias, LinearInit init) {
+    public LinearSelfAttention(
+            int hidden, int heads, int kvHeads, int headDim, double[] slopes, boolean bias, LinearInit init) {
         this.heads = heads;
         this.kvHeads = kvHeads;
         this.headDim = headDim;

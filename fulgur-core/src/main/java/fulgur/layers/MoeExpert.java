@@ -18,11 +18,14 @@ public final class MoeExpert extends Module {
         int d = w1.inFeatures();
         int f = w1.outFeatures();
         if (w3.inFeatures() != d || w3.outFeatures() != f || w2.inFeatures() != f || w2.outFeatures() != d) {
-            throw new IllegalArgumentException("MoeExpert: expected w1, w3 [" + f + ", " + d + "] and w2 [" + d + ", " + f + "], got w1 "
-                    + w1.weight().value().describe() + ", w2 " + w2.weight().value().describe() + ", w3 " + w3.weight().value().describe());
+            throw new IllegalArgumentException("MoeExpert: expected w1, w3 [" + f + ", " + d + "] and w2 [" + d + ", "
+                    + f + "], got w1 " + w1.weight().value().describe() + ", w2 "
+                    + w2.weight().value().describe() + ", w3 "
+                    + w3.weight().value().describe());
         }
         if (w1.bias() != null || w2.bias() != null || w3.bias() != null) {
-            throw new IllegalArgumentException("MoeExpert: the experts' linear maps have no bias in the reference layout");
+            throw new IllegalArgumentException(
+                    "MoeExpert: the experts' linear maps have no bias in the reference layout");
         }
         this.w1 = child("w1", w1);
         this.w2 = child("w2", w2);

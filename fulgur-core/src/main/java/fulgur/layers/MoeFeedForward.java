@@ -48,7 +48,10 @@ import java.util.function.BiFunction;
  */
 public final class MoeFeedForward extends Module {
 
-    public enum Gating { SOFTMAX, SIGMOID }
+    public enum Gating {
+        SOFTMAX,
+        SIGMOID
+    }
 
     /** Routing settings; MiniMax-01: 32 experts, top-2, softmax, renormalised, α = 0.01. */
     public record Routing(int experts, int topK, Gating gating, boolean normalizeTopK, double auxLossCoef) {
@@ -113,7 +116,8 @@ public final class MoeFeedForward extends Module {
     /** Weights from {@code linear(in, out)} (no bias), called for gate, then each expert's w1, w2, w3. */
     public MoeFeedForward(int dim, int hidden, Routing routing, BiFunction<Integer, Integer, Linear> linear) {
         if (dim < 1 || hidden < 1) {
-            throw new IllegalArgumentException("MoeFeedForward: dim and hidden must be ≥ 1, got dim=" + dim + ", hidden=" + hidden);
+            throw new IllegalArgumentException(
+                    "MoeFeedForward: dim and hidden must be ≥ 1, got dim=" + dim + ", hidden=" + hidden);
         }
         this.dim = dim;
         this.hidden = hidden;
@@ -165,7 +169,8 @@ public final class MoeFeedForward extends Module {
     private Tensor forward(Tensor x, Tensor routerLogits, RoutingTotals totals, int layerIndex) {
         x.checkAlive("MoeFeedForward");
         if (x.ndim() < 1 || x.size(x.ndim() - 1) != dim || !x.dtype().isFloating()) {
-            throw new IllegalArgumentException("MoeFeedForward: x must be a floating tensor [..., " + dim + "], got " + x.describe());
+            throw new IllegalArgumentException(
+                    "MoeFeedForward: x must be a floating tensor [..., " + dim + "], got " + x.describe());
         }
         int[] shape = x.shape();
         int n = (int) (x.numel() / dim);
@@ -173,9 +178,12 @@ public final class MoeFeedForward extends Module {
         int k = routing.topK();
         if (routerLogits != null) {
             routerLogits.checkAlive("MoeFeedForward");
-            if (routerLogits.ndim() != 2 || routerLogits.size(0) != n || routerLogits.size(1) != e || !routerLogits.dtype().isFloating()) {
-                throw new IllegalArgumentException("MoeFeedForward: router logits must be a floating tensor [" + n + ", " + e
-                        + "] (tokens, experts), got " + routerLogits.describe());
+            if (routerLogits.ndim() != 2
+                    || routerLogits.size(0) != n
+                    || routerLogits.size(1) != e
+                    || !routerLogits.dtype().isFloating()) {
+                throw new IllegalArgumentException("MoeFeedForward: router logits must be a floating tensor [" + n
+                        + ", " + e + "] (tokens, experts), got " + routerLogits.describe());
             }
         }
         if (n == 0) {
@@ -192,13 +200,19 @@ public final class MoeFeedForward extends Module {
         Tensor softmax = Activations.softmax(logits, -1);
         Tensor out;
         Tensor fraction; // [E]: pairs routed to each expert / N
-        DType countType = softmax.dtype() == DType.F64 ? DType.F64 : DType.F32; // counts exact (a 16-bit dtype would round them)
+        DType countType =
+                softmax.dtype() == DType.F64 ? DType.F64 : DType.F32; // counts exact (a 16-bit dtype would round them)
         MoeKernels kernels = int8Experts() ? null : Kernels.find(MoeKernels.class, x.device());
         MoeKernels.Routing how = new MoeKernels.Routing(k, routing.gating() == Gating.SIGMOID, routing.normalizeTopK());
-        if (placement == null && kernels != null && kernels.supports(flat, logits, experts.get(0).w1().weight().value().dtype(), hidden, how)) {
-            Moe.Layer layer = Moe.layer(kernels, flat, logits, stacked(MoeExpert::w1), stacked(MoeExpert::w3), stacked(MoeExpert::w2), how);
+        if (placement == null
+                && kernels != null
+                && kernels.supports(
+                        flat, logits, experts.get(0).w1().weight().value().dtype(), hidden, how)) {
+            Moe.Layer layer = Moe.layer(
+                    kernels, flat, logits, stacked(MoeExpert::w1), stacked(MoeExpert::w3), stacked(MoeExpert::w2), how);
             out = layer.out();
-            fraction = Elementwise.mulScalar(layer.counts().to(countType), 1.0 / n).to(softmax.dtype());
+            fraction =
+                    Elementwise.mulScalar(layer.counts().to(countType), 1.0 / n).to(softmax.dtype());
             lastCounts = null;
             lastDeviceCounts = layer.counts();
         } else {
@@ -211,14 +225,17 @@ public final class MoeFeedForward extends Module {
             if (placement == null && Capturing.active()) {
                 out = dense(flat, top, weights);
                 Tensor ones = Tensor.full(countType, x.device(), 1.0, n * k);
-                Tensor counts = Indexing.scatterAdd(Tensor.zeros(countType, x.device(), e), 0, Views.reshape(top, n * k), ones);
+                Tensor counts =
+                        Indexing.scatterAdd(Tensor.zeros(countType, x.device(), e), 0, Views.reshape(top, n * k), ones);
                 fraction = Elementwise.mulScalar(counts, 1.0 / n).to(softmax.dtype());
                 lastCounts = null;
                 lastDeviceCounts = counts;
             } else {
                 Moe.Dispatch dispatch = Moe.dispatch(top, e);
                 int[] counts = dispatch.counts();
-                out = placement != null ? placement.experts(this, flat, dispatch, weights) : localExperts(flat, dispatch, weights);
+                out = placement != null
+                        ? placement.experts(this, flat, dispatch, weights)
+                        : localExperts(flat, dispatch, weights);
                 double[] f;
                 if (placement != null) {
                     f = placement.loadFractions(this, counts, n);
@@ -236,14 +253,16 @@ public final class MoeFeedForward extends Module {
         double share = 1;
         if (totals != null) {
             if (totals.isFixed()) { // the whole sequence's fractions; this call adds its share of the whole loss
-                fraction = Tensor.of(softmax.dtype(), totals.fractions(layerIndex), e).to(x.device());
+                fraction = Tensor.of(softmax.dtype(), totals.fractions(layerIndex), e)
+                        .to(x.device());
                 share = (double) n / totals.tokens(layerIndex);
             } else {
                 totals.count(layerIndex, tokensPerExpert(), n);
             }
         }
         Tensor meanProb = Reductions.mean(softmax, new int[] {0}, false); // [E]
-        lastAuxLoss = Elementwise.mulScalar(Reductions.sum(Elementwise.mul(fraction, meanProb)), routing.auxLossCoef() * e * share);
+        lastAuxLoss = Elementwise.mulScalar(
+                Reductions.sum(Elementwise.mul(fraction, meanProb)), routing.auxLossCoef() * e * share);
         lastLogits = logits;
         return Views.reshape(out, shape);
     }
@@ -254,7 +273,8 @@ public final class MoeFeedForward extends Module {
      */
     private Tensor dense(Tensor flat, Tensor top, Tensor weights) {
         int n = flat.size(0);
-        Tensor g = Indexing.scatterAdd(Tensor.zeros(weights.dtype(), flat.device(), n, routing.experts()), 1, top, weights);
+        Tensor g = Indexing.scatterAdd(
+                Tensor.zeros(weights.dtype(), flat.device(), n, routing.experts()), 1, top, weights);
         Tensor out = null;
         for (int i = 0; i < routing.experts(); i++) {
             Tensor y = Elementwise.mul(experts.get(i).forward(flat), Views.narrow(g, 1, i, 1));
@@ -285,10 +305,12 @@ public final class MoeFeedForward extends Module {
         int k = routing.topK();
         int[] counts = dispatch.counts();
         Tensor rows = Indexing.indexSelect(flat, 0, dispatch.tokens()); // [N·k, D], grouped by expert
-        Tensor hidden = Activations.siluMul(expertMaps(rows, counts, MoeExpert::w1), expertMaps(rows, counts, MoeExpert::w3));
+        Tensor hidden =
+                Activations.siluMul(expertMaps(rows, counts, MoeExpert::w1), expertMaps(rows, counts, MoeExpert::w3));
         Tensor ys = expertMaps(hidden, counts, MoeExpert::w2);
         Tensor g = Views.reshape(Indexing.indexSelect(Views.reshape(weights, n * k), 0, dispatch.pairs()), n * k, 1);
-        return Indexing.indexAdd(Tensor.zeros(ys.dtype(), flat.device(), n, dim), 0, dispatch.tokens(), Elementwise.mul(ys, g));
+        return Indexing.indexAdd(
+                Tensor.zeros(ys.dtype(), flat.device(), n, dim), 0, dispatch.tokens(), Elementwise.mul(ys, g));
     }
 
     /** Runs the experts where {@code placement} says (null: every expert here, the default). */
@@ -320,9 +342,11 @@ public final class MoeFeedForward extends Module {
         if (routerLogits.isEmpty()) {
             throw new IllegalArgumentException("loadBalancingLoss: no router logits");
         }
-        Tensor all = routerLogits.size() == 1 ? routerLogits.get(0) : Views.concat(0, routerLogits.toArray(Tensor[]::new));
+        Tensor all =
+                routerLogits.size() == 1 ? routerLogits.get(0) : Views.concat(0, routerLogits.toArray(Tensor[]::new));
         if (all.ndim() != 2 || topK < 1 || topK > all.size(1)) {
-            throw new IllegalArgumentException("loadBalancingLoss: expected logits [N, E] with 1 ≤ topK ≤ E, got " + all.describe() + " and topK " + topK);
+            throw new IllegalArgumentException("loadBalancingLoss: expected logits [N, E] with 1 ≤ topK ≤ E, got "
+                    + all.describe() + " and topK " + topK);
         }
         int n = all.size(0);
         int e = all.size(1);

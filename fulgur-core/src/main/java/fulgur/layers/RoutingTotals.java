@@ -23,7 +23,8 @@ public final class RoutingTotals {
         }
         long[] c = counts.computeIfAbsent(layer, k -> new long[perExpert.length]);
         if (c.length != perExpert.length) {
-            throw new IllegalArgumentException("routing totals: layer " + layer + " has " + c.length + " experts, got counts for " + perExpert.length);
+            throw new IllegalArgumentException("routing totals: layer " + layer + " has " + c.length
+                    + " experts, got counts for " + perExpert.length);
         }
         for (int i = 0; i < c.length; i++) {
             c[i] += perExpert[i];
@@ -68,7 +69,8 @@ public final class RoutingTotals {
         }
         long[] c = counts.get(layer);
         if (c == null) {
-            throw new IllegalStateException("routing totals: layer " + layer + " routed no tokens in the counting pass");
+            throw new IllegalStateException(
+                    "routing totals: layer " + layer + " routed no tokens in the counting pass");
         }
         return c;
     }

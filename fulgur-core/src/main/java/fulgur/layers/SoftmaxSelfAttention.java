@@ -23,7 +23,8 @@ public final class SoftmaxSelfAttention extends Module {
     private final int headDim;
     private final Rope rope;
 
-    public SoftmaxSelfAttention(int hidden, int heads, int kvHeads, int headDim, Rope rope, boolean bias, LinearInit init) {
+    public SoftmaxSelfAttention(
+            int hidden, int heads, int kvHeads, int headDim, Rope rope, boolean bias, LinearInit init) {
         this.heads = heads;
         this.kvHeads = kvHeads;
         this.headDim = headDim;

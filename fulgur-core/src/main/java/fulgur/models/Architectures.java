@@ -16,8 +16,10 @@ import java.util.stream.Collectors;
  */
 public final class Architectures {
 
-    private static final List<Architecture> ALL = ServiceLoader.load(Architecture.class, Architectures.class.getClassLoader()).stream()
-            .map(ServiceLoader.Provider::get).toList();
+    private static final List<Architecture> ALL =
+            ServiceLoader.load(Architecture.class, Architectures.class.getClassLoader()).stream()
+                    .map(ServiceLoader.Provider::get)
+                    .toList();
 
     private Architectures() {}
 
@@ -65,8 +67,9 @@ public final class Architectures {
                 return a;
             }
         }
-        throw new IllegalArgumentException("config.json has model_type '" + type + "', which no architecture reads (known: "
-                + ALL.stream().flatMap(a -> a.modelTypes().stream()).collect(Collectors.joining(", ")) + ")");
+        throw new IllegalArgumentException(
+                "config.json has model_type '" + type + "', which no architecture reads (known: "
+                        + ALL.stream().flatMap(a -> a.modelTypes().stream()).collect(Collectors.joining(", ")) + ")");
     }
 
     /**

@@ -32,11 +32,13 @@ public final class BatchState {
         }
         for (Tensor t : states) {
             if (t.ndim() < 1 || t.size(0) != positions.length) {
-                throw new IllegalArgumentException("BatchState: state " + t.describe() + " does not hold " + positions.length + " rows");
+                throw new IllegalArgumentException(
+                        "BatchState: state " + t.describe() + " does not hold " + positions.length + " rows");
             }
         }
         if (kv != null && kv.batch() != positions.length) {
-            throw new IllegalArgumentException("BatchState: " + kv.batch() + " KV rows for " + positions.length + " rows");
+            throw new IllegalArgumentException(
+                    "BatchState: " + kv.batch() + " KV rows for " + positions.length + " rows");
         }
         this.states = List.copyOf(states);
         this.positions = positions.clone();
@@ -100,7 +102,8 @@ public final class BatchState {
      */
     public void checkStates(String model, int expected) {
         if (states.size() != expected) {
-            throw new IllegalArgumentException(model + ": the batch binds " + states.size() + " state tensors, the model keeps " + expected);
+            throw new IllegalArgumentException(
+                    model + ": the batch binds " + states.size() + " state tensors, the model keeps " + expected);
         }
     }
 }

@@ -87,7 +87,8 @@ public interface CausalLM {
      * @throws UnsupportedOperationException when the model does not carry states
      */
     default void advanceStates(Tensor inputs, SequenceShard shard) {
-        throw new UnsupportedOperationException(getClass().getSimpleName() + " does not carry states from one chunk of a sequence to the next");
+        throw new UnsupportedOperationException(
+                getClass().getSimpleName() + " does not carry states from one chunk of a sequence to the next");
     }
 
     /**
@@ -109,7 +110,8 @@ public interface CausalLM {
      */
     default void checkpointActivations(boolean on) {
         if (on) {
-            throw new UnsupportedOperationException(getClass().getSimpleName() + " does not support activation checkpointing");
+            throw new UnsupportedOperationException(
+                    getClass().getSimpleName() + " does not support activation checkpointing");
         }
     }
 

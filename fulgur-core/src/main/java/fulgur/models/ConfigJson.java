@@ -5,12 +5,12 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.cfg.CoercionAction;
 import com.fasterxml.jackson.databind.cfg.CoercionInputShape;
-import com.fasterxml.jackson.databind.type.LogicalType;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.type.LogicalType;
 import java.io.IOException;
 import java.util.Map;
 import java.util.stream.Collectors;
@@ -34,7 +34,8 @@ public final class ConfigJson {
 
     /** Text is not a number or a flag: "32" and "" are refused where a number or boolean is expected. */
     private static void noText(com.fasterxml.jackson.databind.cfg.MutableCoercionConfig c) {
-        c.setCoercion(CoercionInputShape.String, CoercionAction.Fail).setCoercion(CoercionInputShape.EmptyString, CoercionAction.Fail);
+        c.setCoercion(CoercionInputShape.String, CoercionAction.Fail)
+                .setCoercion(CoercionInputShape.EmptyString, CoercionAction.Fail);
     }
 
     /**
@@ -101,15 +102,18 @@ public final class ConfigJson {
 
     /** Jackson's message in one line: the field path and what was wrong, without the source dump. */
     static String describe(IOException e) {
-        String msg = e instanceof com.fasterxml.jackson.core.JacksonException j ? j.getOriginalMessage() : e.getMessage();
+        String msg =
+                e instanceof com.fasterxml.jackson.core.JacksonException j ? j.getOriginalMessage() : e.getMessage();
         msg = msg == null ? e.toString() : msg.lines().findFirst().orElse("");
         int cut = msg.indexOf(" (but ");
         if (cut > 0) {
             msg = msg.substring(0, cut);
         }
         if (e instanceof JsonMappingException m && !m.getPath().isEmpty()) {
-            String path = m.getPath().stream().map(r -> r.getFieldName() != null ? r.getFieldName() : "[" + r.getIndex() + "]")
-                    .collect(Collectors.joining(".")).replace(".[", "[");
+            String path = m.getPath().stream()
+                    .map(r -> r.getFieldName() != null ? r.getFieldName() : "[" + r.getIndex() + "]")
+                    .collect(Collectors.joining("."))
+                    .replace(".[", "[");
             msg = "field \"" + path + "\": " + msg;
         }
         return msg;

@@ -104,8 +104,9 @@ public abstract class DecoderLm extends Module implements LanguageModel {
 
     private DecodeCache checkCache(String op, DecodeCache cache) {
         if (!ownsCache(cache)) {
-            throw new IllegalArgumentException(getClass().getSimpleName() + "." + op + ": expected a cache from this model's newCache(), got "
-                    + (cache == null ? "null" : cache.getClass().getSimpleName()));
+            throw new IllegalArgumentException(
+                    getClass().getSimpleName() + "." + op + ": expected a cache from this model's newCache(), got "
+                            + (cache == null ? "null" : cache.getClass().getSimpleName()));
         }
         return cache;
     }
@@ -119,9 +120,15 @@ public abstract class DecoderLm extends Module implements LanguageModel {
     @Override
     public Tensor loss(Tensor inputs, Tensor targets, SequenceShard shard) {
         if (outputWeight().dtype() == DType.I8) {
-            throw new UnsupportedOperationException(getClass().getSimpleName() + ": int8 weights serve inference only; train from the unquantized checkpoint");
+            throw new UnsupportedOperationException(getClass().getSimpleName()
+                    + ": int8 weights serve inference only; train from the unquantized checkpoint");
         }
-        Tensor ce = Losses.linearCrossEntropy(hidden(checkIds(inputs), null, shard), outputWeight(), targets, Losses.IGNORE_INDEX, 0,
+        Tensor ce = Losses.linearCrossEntropy(
+                hidden(checkIds(inputs), null, shard),
+                outputWeight(),
+                targets,
+                Losses.IGNORE_INDEX,
+                0,
                 Losses.linearCrossEntropyChunk(vocabSize()));
         Tensor weight = shard.carry() == null ? null : shard.carry().lossWeight();
         if (weight != null) { // a chunk's share of the whole sequence's mean
@@ -134,7 +141,8 @@ public abstract class DecoderLm extends Module implements LanguageModel {
     @Override
     public void advanceStates(Tensor inputs, SequenceShard shard) {
         if (shard.carry() == null) {
-            throw new IllegalArgumentException(getClass().getSimpleName() + ".advanceStates: the shard has no state carry to leave the states in");
+            throw new IllegalArgumentException(
+                    getClass().getSimpleName() + ".advanceStates: the shard has no state carry to leave the states in");
         }
         hidden(checkIds(inputs), null, shard);
     }
@@ -162,7 +170,12 @@ public abstract class DecoderLm extends Module implements LanguageModel {
      * @param owner the layer's module
      * @return the layer's output
      */
-    protected final Tensor layer(java.util.function.UnaryOperator<Tensor> layer, Tensor x, DecodeCache cache, SequenceShard shard, Module owner) {
+    protected final Tensor layer(
+            java.util.function.UnaryOperator<Tensor> layer,
+            Tensor x,
+            DecodeCache cache,
+            SequenceShard shard,
+            Module owner) {
         return layerWithOutputs(y -> new Tensor[] {layer.apply(y)}, x, cache, shard, owner)[0];
     }
 
@@ -176,12 +189,19 @@ public abstract class DecoderLm extends Module implements LanguageModel {
      * @param owner the layer's module
      * @return the layer's outputs
      */
-    protected final Tensor[] layerWithOutputs(java.util.function.Function<Tensor, Tensor[]> layer, Tensor x, DecodeCache cache, SequenceShard shard,
+    protected final Tensor[] layerWithOutputs(
+            java.util.function.Function<Tensor, Tensor[]> layer,
+            Tensor x,
+            DecodeCache cache,
+            SequenceShard shard,
             Module owner) {
         if (!checkpointing || cache != null || !shard.isWhole() || !GradMode.isEnabled()) {
             return layer.apply(x);
         }
-        return Recompute.apply(layer, x, owner.parameters().stream().map(fulgur.nn.Parameter::value).toList());
+        return Recompute.apply(
+                layer,
+                x,
+                owner.parameters().stream().map(fulgur.nn.Parameter::value).toList());
     }
 
     /**
@@ -198,7 +218,8 @@ public abstract class DecoderLm extends Module implements LanguageModel {
 
     private Tensor checkIds(Tensor ids) {
         if (ids.ndim() != 2) {
-            throw new IllegalArgumentException(getClass().getSimpleName() + ".forward: expected token ids [B, T], got " + ids.describe());
+            throw new IllegalArgumentException(
+                    getClass().getSimpleName() + ".forward: expected token ids [B, T], got " + ids.describe());
         }
         return ids;
     }
@@ -211,7 +232,8 @@ public abstract class DecoderLm extends Module implements LanguageModel {
      */
     protected final void requireLocal(SequenceShard shard) {
         if (!shard.isLocal()) {
-            throw new UnsupportedOperationException(getClass().getSimpleName() + " does not support sequence parallelism");
+            throw new UnsupportedOperationException(
+                    getClass().getSimpleName() + " does not support sequence parallelism");
         }
     }
 }

@@ -50,7 +50,8 @@ public final class HybridCache implements DecodeCache {
         }
         batch.checkStates("hybrid-cache", linear);
         if (linear < softmax.length && batch.kv() == null) {
-            throw new IllegalArgumentException("hybrid-cache: the model has softmax layers but the batch has no paged keys and values");
+            throw new IllegalArgumentException(
+                    "hybrid-cache: the model has softmax layers but the batch has no paged keys and values");
         }
         this.batch = batch;
         layers = new Object[softmax.length];
@@ -158,7 +159,10 @@ public final class HybridCache implements DecodeCache {
         long n = 0;
         for (Object o : layers) {
             if (o instanceof KvCache kv && kv.keys() != null) {
-                n += (kv.keys().numel() + kv.values().numel()) / kv.keys().size(0) / kv.keys().size(1) * kv.keys().dtype().byteSize();
+                n += (kv.keys().numel() + kv.values().numel())
+                        / kv.keys().size(0)
+                        / kv.keys().size(1)
+                        * kv.keys().dtype().byteSize();
             }
         }
         return n;
@@ -209,7 +213,8 @@ public final class HybridCache implements DecodeCache {
             if (state != null && q.size(1) <= RECURRENT_MAX_TOKENS) {
                 return Lightning.recurrent(q, k, v, slopes, scale, state);
             }
-            Lightning.Result r = Lightning.chunked(q, k, v, slopes, scale, state, true, LightningChunked.DEFAULT_BLOCK, null);
+            Lightning.Result r =
+                    Lightning.chunked(q, k, v, slopes, scale, state, true, LightningChunked.DEFAULT_BLOCK, null);
             Tensor next = r.finalState();
             if (view != null) {
                 try (var g = GradMode.noGrad()) {

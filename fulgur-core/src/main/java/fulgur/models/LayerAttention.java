@@ -58,7 +58,8 @@ public final class LayerAttention {
 
     private static void check(HybridCache cache, SequenceShard shard) {
         if (cache != null && !shard.isWhole()) {
-            throw new IllegalArgumentException("attention: decoding with a cache needs the whole sequence, not a shard");
+            throw new IllegalArgumentException(
+                    "attention: decoding with a cache needs the whole sequence, not a shard");
         }
     }
 }

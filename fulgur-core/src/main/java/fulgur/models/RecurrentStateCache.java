@@ -124,7 +124,8 @@ public class RecurrentStateCache implements DecodeCache {
                 return position;
             }
             if (rowPositions.length != 1) {
-                throw new IllegalStateException("the cache holds " + rowPositions.length + " rows, each at its own position");
+                throw new IllegalStateException(
+                        "the cache holds " + rowPositions.length + " rows, each at its own position");
             }
             return rowPositions[0] + position;
         }

@@ -16,10 +16,12 @@ import fulgur.ops.lightning.LightningAttentionOp;
  * @param softmax the softmax attention op (LOCAL on one device)
  * @param carry the states carried from and to other chunks, or null
  */
-public record SequenceShard(long positionOffset, LightningAttentionOp lightning, SoftmaxAttentionOp softmax, StateCarry carry) {
+public record SequenceShard(
+        long positionOffset, LightningAttentionOp lightning, SoftmaxAttentionOp softmax, StateCarry carry) {
 
     /** The whole sequence on one device: offset 0, local attention, nothing carried. */
-    public static final SequenceShard WHOLE = new SequenceShard(0, LightningAttentionOp.LOCAL, SoftmaxAttentionOp.LOCAL, null);
+    public static final SequenceShard WHOLE =
+            new SequenceShard(0, LightningAttentionOp.LOCAL, SoftmaxAttentionOp.LOCAL, null);
 
     /**
      * Checks the offset and ops.

@@ -101,7 +101,8 @@ public final class StateCarry {
     public void carry(int layer, String part, Tensor state) {
         Slot s = new Slot(layer, part);
         if (finals.putIfAbsent(s, state) != null) {
-            throw new IllegalStateException("state carry: " + s + " was carried twice in one call (each layer runs once per call)");
+            throw new IllegalStateException(
+                    "state carry: " + s + " was carried twice in one call (each layer runs once per call)");
         }
     }
 
@@ -194,14 +195,15 @@ public final class StateCarry {
      */
     public SoftmaxAttentionOp softmax(int layer, SoftmaxAttentionOp op) {
         if (op != SoftmaxAttentionOp.LOCAL) {
-            throw new UnsupportedOperationException("softmax attention across ranks does not carry keys and values from one chunk to the next");
+            throw new UnsupportedOperationException(
+                    "softmax attention across ranks does not carry keys and values from one chunk to the next");
         }
         return (q, k, v, scale, causal) -> {
             Tensor k0 = initial(layer, KEYS);
             Tensor v0 = initial(layer, VALUES);
             if ((k0 == null) != (v0 == null)) {
-                throw new IllegalArgumentException("state carry: layer " + layer + " has " + (k0 == null ? "values" : "keys") + " but not "
-                        + (k0 == null ? "keys" : "values"));
+                throw new IllegalArgumentException("state carry: layer " + layer + " has "
+                        + (k0 == null ? "values" : "keys") + " but not " + (k0 == null ? "keys" : "values"));
             }
             Tensor keys = k0 == null ? k : Views.concat(1, k0.dtype() == k.dtype() ? k0 : k0.to(k.dtype()), k);
             Tensor values = v0 == null ? v : Views.concat(1, v0.dtype() == v.dtype() ? v0 : v0.to(v.dtype()), v);

@@ -34,7 +34,8 @@ public final class Embedding extends Module {
      */
     public Embedding(int vocab, int dim, double std, Rng rng, DType dtype) {
         if (vocab <= 0 || dim <= 0) {
-            throw new IllegalArgumentException("Embedding: sizes must be positive, got vocab=" + vocab + ", dim=" + dim);
+            throw new IllegalArgumentException(
+                    "Embedding: sizes must be positive, got vocab=" + vocab + ", dim=" + dim);
         }
         this.weight = param("weight", rng.normal(dtype, 0, std, vocab, dim), true);
     }

@@ -40,7 +40,8 @@ public final class Int8Weights {
      */
     public static Quantized quantize(Tensor w) {
         if (w.ndim() != 2 || !w.dtype().isFloating()) {
-            throw new IllegalArgumentException("int8 quantization: expected a floating weight [out, in], got " + w.describe());
+            throw new IllegalArgumentException(
+                    "int8 quantization: expected a floating weight [out, in], got " + w.describe());
         }
         int out = w.size(0), in = w.size(1);
         double[] v = w.detach().to(Device.CPU).toDoubleArray();
@@ -108,7 +109,8 @@ public final class Int8Weights {
             }
         }
         if (!unknown.isEmpty()) {
-            throw new IllegalArgumentException("int8 tensors that are not linear layers' weights: " + String.join(", ", unknown));
+            throw new IllegalArgumentException(
+                    "int8 tensors that are not linear layers' weights: " + String.join(", ", unknown));
         }
     }
 

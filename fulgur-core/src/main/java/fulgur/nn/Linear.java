@@ -53,8 +53,8 @@ public final class Linear extends Module {
      */
     public Linear(Tensor weight, Tensor bias) {
         if (weight.ndim() != 2 || (bias != null && (bias.ndim() != 1 || bias.size(0) != weight.size(0)))) {
-            throw new IllegalArgumentException("Linear: expected weight [out, in] and bias [out], got " + weight.describe()
-                    + (bias == null ? "" : " and " + bias.describe()));
+            throw new IllegalArgumentException("Linear: expected weight [out, in] and bias [out], got "
+                    + weight.describe() + (bias == null ? "" : " and " + bias.describe()));
         }
         this.in = weight.size(1);
         this.out = weight.size(0);
@@ -100,7 +100,10 @@ public final class Linear extends Module {
             return;
         }
         weight.replace(Tensor.zeros(DType.I8, weight.value().device(), out, in));
-        weightScale = param("weight" + Int8Weights.SCALE_SUFFIX, Tensor.zeros(DType.F32, weight.value().device(), out), false);
+        weightScale = param(
+                "weight" + Int8Weights.SCALE_SUFFIX,
+                Tensor.zeros(DType.F32, weight.value().device(), out),
+                false);
     }
 
     /**

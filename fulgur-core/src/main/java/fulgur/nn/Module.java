@@ -66,7 +66,8 @@ public abstract class Module implements AutoCloseable {
 
     private void checkName(String name) {
         if (name.isEmpty() || name.contains(".") || params.containsKey(name) || children.containsKey(name)) {
-            throw new IllegalArgumentException("module " + getClass().getSimpleName() + ": invalid or duplicate member name '" + name + "'");
+            throw new IllegalArgumentException(
+                    "module " + getClass().getSimpleName() + ": invalid or duplicate member name '" + name + "'");
         }
     }
 
@@ -146,12 +147,15 @@ public abstract class Module implements AutoCloseable {
             DType want = e.getValue().value().dtype();
             if (t == null) {
                 if (strict) {
-                    problems.add("missing: " + e.getKey() + " " + Shape.str(e.getValue().shape()));
+                    problems.add("missing: " + e.getKey() + " "
+                            + Shape.str(e.getValue().shape()));
                 }
             } else if (!java.util.Arrays.equals(t.shape(), e.getValue().shape())) {
-                problems.add("mis-shaped: " + e.getKey() + " expected " + Shape.str(e.getValue().shape()) + ", got " + Shape.str(t.shape()));
+                problems.add("mis-shaped: " + e.getKey() + " expected "
+                        + Shape.str(e.getValue().shape()) + ", got " + Shape.str(t.shape()));
             } else if (want.isFloating() && !t.dtype().isFloating()) {
-                problems.add("wrong dtype: " + e.getKey() + " is " + t.dtype().safetensorsName() + ", expected a floating-point tensor (F32, BF16, F16 or F64)");
+                problems.add("wrong dtype: " + e.getKey() + " is " + t.dtype().safetensorsName()
+                        + ", expected a floating-point tensor (F32, BF16, F16 or F64)");
             } else {
                 String bad = Finite.describe(e.getKey(), t);
                 if (bad != null) {
@@ -167,7 +171,8 @@ public abstract class Module implements AutoCloseable {
             }
         }
         if (!problems.isEmpty()) {
-            throw new IllegalArgumentException("loadStateDict into " + getClass().getSimpleName() + ": " + String.join("; ", problems));
+            throw new IllegalArgumentException(
+                    "loadStateDict into " + getClass().getSimpleName() + ": " + String.join("; ", problems));
         }
         own.forEach((n, p) -> {
             Tensor t = state.get(n);

@@ -84,7 +84,8 @@ public final class Parameter {
      */
     public void load(Tensor src, String name) {
         if (!value.sameShape(src)) {
-            throw new IllegalArgumentException("parameter '" + name + "': expected shape " + Shape.str(value.shape()) + ", got " + Shape.str(src.shape()));
+            throw new IllegalArgumentException("parameter '" + name + "': expected shape " + Shape.str(value.shape())
+                    + ", got " + Shape.str(src.shape()));
         }
         value.copyFrom(src);
     }
@@ -110,7 +111,9 @@ public final class Parameter {
      * @throws IllegalArgumentException when {@code view}'s shape, dtype or device differs from the value's
      */
     public void relayout(Tensor view) {
-        if (!view.sameShape(value) || view.dtype() != value.dtype() || !view.device().equals(value.device())) {
+        if (!view.sameShape(value)
+                || view.dtype() != value.dtype()
+                || !view.device().equals(value.device())) {
             throw new IllegalArgumentException("relayout: expected " + value.describe() + ", got " + view.describe());
         }
         Tensor old = value;

@@ -65,7 +65,8 @@ public final class Activations {
             return Views.transpose(softmax(Views.transpose(x, a, last), last, log), a, last);
         }
         Tensor out = Backends.of(x).softmax(x, log);
-        return Autograd.record(op, out, new Tensor[] {x}, g -> new Tensor[] {Backends.of(x).softmaxBackward(out, g, log)});
+        return Autograd.record(
+                op, out, new Tensor[] {x}, g -> new Tensor[] {Backends.of(x).softmaxBackward(out, g, log)});
     }
 
     /** Inverted dropout: zeroes elements with probability p and scales the rest by 1/(1−p); identity when p = 0. */
@@ -112,6 +113,8 @@ public final class Activations {
         }
         Backend be = Backends.of(gate);
         Tensor s = be.unary(UnaryOp.SILU, gate, 0);
-        return new Tensor[] {be.unaryBackward(UnaryOp.SILU, gate, s, be.binary(BinaryOp.MUL, dy, up), 0), be.binary(BinaryOp.MUL, dy, s)};
+        return new Tensor[] {
+            be.unaryBackward(UnaryOp.SILU, gate, s, be.binary(BinaryOp.MUL, dy, up), 0), be.binary(BinaryOp.MUL, dy, s)
+        };
     }
 }

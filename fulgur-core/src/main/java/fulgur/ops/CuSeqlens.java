@@ -13,22 +13,26 @@ public final class CuSeqlens {
             return batch;
         }
         if (batch != 1) {
-            throw new IllegalArgumentException(op + ": cuSeqlens given with batch = " + batch + ", expected batch = 1 (sequences packed along T)");
+            throw new IllegalArgumentException(
+                    op + ": cuSeqlens given with batch = " + batch + ", expected batch = 1 (sequences packed along T)");
         }
         if (cuSeqlens.length < 2) {
-            throw new IllegalArgumentException(op + ": cuSeqlens has length " + cuSeqlens.length + ", expected at least 2 offsets [0, ..., T=" + seqLen + "]");
+            throw new IllegalArgumentException(op + ": cuSeqlens has length " + cuSeqlens.length
+                    + ", expected at least 2 offsets [0, ..., T=" + seqLen + "]");
         }
         if (cuSeqlens[0] != 0) {
             throw new IllegalArgumentException(op + ": cuSeqlens[0] = " + cuSeqlens[0] + ", expected 0");
         }
         for (int i = 1; i < cuSeqlens.length; i++) {
             if (cuSeqlens[i] < cuSeqlens[i - 1]) {
-                throw new IllegalArgumentException(op + ": cuSeqlens not monotone: cuSeqlens[" + (i - 1) + "] = " + cuSeqlens[i - 1] + " > cuSeqlens["
-                        + i + "] = " + cuSeqlens[i] + ", expected non-decreasing offsets");
+                throw new IllegalArgumentException(
+                        op + ": cuSeqlens not monotone: cuSeqlens[" + (i - 1) + "] = " + cuSeqlens[i - 1]
+                                + " > cuSeqlens[" + i + "] = " + cuSeqlens[i] + ", expected non-decreasing offsets");
             }
         }
         if (cuSeqlens[cuSeqlens.length - 1] != seqLen) {
-            throw new IllegalArgumentException(op + ": cuSeqlens ends at " + cuSeqlens[cuSeqlens.length - 1] + ", expected T = " + seqLen);
+            throw new IllegalArgumentException(
+                    op + ": cuSeqlens ends at " + cuSeqlens[cuSeqlens.length - 1] + ", expected T = " + seqLen);
         }
         return cuSeqlens.length - 1;
     }

@@ -1,7 +1,7 @@
 package fulgur.ops;
 
-import fulgur.backend.Backends;
 import fulgur.autograd.Autograd;
+import fulgur.backend.Backends;
 import fulgur.backend.BinaryOp;
 import fulgur.backend.UnaryOp;
 import fulgur.tensor.Tensor;
@@ -14,7 +14,8 @@ public final class Elementwise {
         a.checkAlive(op);
         b.checkAlive(op);
         if (!a.device().equals(b.device())) {
-            throw new IllegalArgumentException(op + ": operands on different devices: " + a.describe() + " and " + b.describe());
+            throw new IllegalArgumentException(
+                    op + ": operands on different devices: " + a.describe() + " and " + b.describe());
         }
     }
 
@@ -27,14 +28,16 @@ public final class Elementwise {
         Tensor out = binary(BinaryOp.ADD, a, b);
         int[] sa = a.shape();
         int[] sb = b.shape();
-        return Autograd.record("add", out, new Tensor[] {a, b}, g -> new Tensor[] {Reductions.sumTo(g, sa), Reductions.sumTo(g, sb)});
+        return Autograd.record(
+                "add", out, new Tensor[] {a, b}, g -> new Tensor[] {Reductions.sumTo(g, sa), Reductions.sumTo(g, sb)});
     }
 
     public static Tensor sub(Tensor a, Tensor b) {
         Tensor out = binary(BinaryOp.SUB, a, b);
         int[] sa = a.shape();
         int[] sb = b.shape();
-        return Autograd.record("sub", out, new Tensor[] {a, b}, g -> new Tensor[] {Reductions.sumTo(g, sa), Reductions.sumTo(neg(g), sb)});
+        return Autograd.record("sub", out, new Tensor[] {a, b}, g ->
+                new Tensor[] {Reductions.sumTo(g, sa), Reductions.sumTo(neg(g), sb)});
     }
 
     public static Tensor mul(Tensor a, Tensor b) {
@@ -43,7 +46,8 @@ public final class Elementwise {
         int[] sb = b.shape();
         return Autograd.record("mul", out, new Tensor[] {a, b}, g -> new Tensor[] {
             a.requiresGrad() ? Reductions.sumTo(mul(g, b), sa) : null,
-            b.requiresGrad() ? Reductions.sumTo(mul(g, a), sb) : null});
+            b.requiresGrad() ? Reductions.sumTo(mul(g, a), sb) : null
+        });
     }
 
     public static Tensor div(Tensor a, Tensor b) {
@@ -52,7 +56,8 @@ public final class Elementwise {
         int[] sb = b.shape();
         return Autograd.record("div", out, new Tensor[] {a, b}, g -> new Tensor[] {
             a.requiresGrad() ? Reductions.sumTo(div(g, b), sa) : null,
-            b.requiresGrad() ? Reductions.sumTo(neg(div(mul(g, out), b)), sb) : null});
+            b.requiresGrad() ? Reductions.sumTo(neg(div(mul(g, out), b)), sb) : null
+        });
     }
 
     /** a^b elementwise (both broadcast); gradient to b uses log(a), defined for a > 0. */
@@ -62,7 +67,8 @@ public final class Elementwise {
         int[] sb = b.shape();
         return Autograd.record("pow", out, new Tensor[] {a, b}, g -> new Tensor[] {
             a.requiresGrad() ? Reductions.sumTo(mul(g, mul(b, binary(BinaryOp.POW, a, addScalar(b, -1)))), sa) : null,
-            b.requiresGrad() ? Reductions.sumTo(mul(g, mul(out, log(a))), sb) : null});
+            b.requiresGrad() ? Reductions.sumTo(mul(g, mul(out, log(a))), sb) : null
+        });
     }
 
     public static Tensor maximum(Tensor a, Tensor b) {
@@ -101,8 +107,8 @@ public final class Elementwise {
             case EXP, SQRT, RSQRT, SIGMOID, TANH, RECIPROCAL -> true;
             default -> false;
         };
-        return Autograd.record(op.name().toLowerCase(), out, new Tensor[] {x},
-                g -> new Tensor[] {Backends.of(x).unaryBackward(op, x, usesY ? out : null, g, p)});
+        return Autograd.record(op.name().toLowerCase(), out, new Tensor[] {x}, g ->
+                new Tensor[] {Backends.of(x).unaryBackward(op, x, usesY ? out : null, g, p)});
     }
 
     public static Tensor addScalar(Tensor x, double c) {

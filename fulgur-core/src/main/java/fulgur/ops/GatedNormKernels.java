@@ -13,7 +13,11 @@ import fulgur.tensor.Tensor;
 public interface GatedNormKernels {
 
     /** The gate's activation: none (y = norm(x)·z), SiLU (fla's swish gate), sigmoid (MiniMax's output gate). */
-    enum Gate { NONE, SILU, SIGMOID }
+    enum Gate {
+        NONE,
+        SILU,
+        SIGMOID
+    }
 
     /** Whether this device's kernels take these arguments; the op composes the norm and the gate otherwise. */
     default boolean supports(Tensor x, Tensor z) {

@@ -1,7 +1,7 @@
 package fulgur.ops;
 
-import fulgur.backend.Backends;
 import fulgur.autograd.Autograd;
+import fulgur.backend.Backends;
 import fulgur.tensor.DType;
 import fulgur.tensor.Shape;
 import fulgur.tensor.Tensor;
@@ -27,7 +27,12 @@ public final class Indexing {
         int[] shape = weight.shape();
         return Autograd.record("embedding", out, new Tensor[] {weight}, g -> {
             Tensor rows = Views.reshape(g, Shape.toInt("embedding", ids.numel()), shape[1]);
-            return new Tensor[] {Views.cast(Backends.of(g).indexAdd(shape, 0, Views.reshape(ids, Shape.toInt("embedding", ids.numel())), rows), weight.dtype())};
+            return new Tensor[] {
+                Views.cast(
+                        Backends.of(g)
+                                .indexAdd(shape, 0, Views.reshape(ids, Shape.toInt("embedding", ids.numel())), rows),
+                        weight.dtype())
+            };
         });
     }
 
@@ -36,7 +41,8 @@ public final class Indexing {
         int a = Shape.axis("gather", axis, x.ndim());
         Tensor out = Backends.of(x).gather(x, a, index);
         int[] shape = x.shape();
-        return Autograd.record("gather", out, new Tensor[] {x}, g -> new Tensor[] {Backends.of(x).scatterAdd(shape, a, index, g)});
+        return Autograd.record("gather", out, new Tensor[] {x}, g ->
+                new Tensor[] {Backends.of(x).scatterAdd(shape, a, index, g)});
     }
 
     /** base + src scatter-added at index along axis. */
@@ -45,7 +51,8 @@ public final class Indexing {
         int a = Shape.axis("scatterAdd", axis, base.ndim());
         Tensor added = Backends.of(base).scatterAdd(base.shape(), a, index, src);
         Tensor out = Backends.of(base).binary(fulgur.backend.BinaryOp.ADD, base, added);
-        return Autograd.record("scatterAdd", out, new Tensor[] {base, src}, g -> new Tensor[] {g, Backends.of(g).gather(g, a, index)});
+        return Autograd.record("scatterAdd", out, new Tensor[] {base, src}, g ->
+                new Tensor[] {g, Backends.of(g).gather(g, a, index)});
     }
 
     public static Tensor indexSelect(Tensor x, int axis, Tensor index) {
@@ -53,7 +60,8 @@ public final class Indexing {
         int a = Shape.axis("indexSelect", axis, x.ndim());
         Tensor out = Backends.of(x).indexSelect(x, a, index);
         int[] shape = x.shape();
-        return Autograd.record("indexSelect", out, new Tensor[] {x}, g -> new Tensor[] {Backends.of(x).indexAdd(shape, a, index, g)});
+        return Autograd.record("indexSelect", out, new Tensor[] {x}, g ->
+                new Tensor[] {Backends.of(x).indexAdd(shape, a, index, g)});
     }
 
     /**
@@ -70,13 +78,13 @@ public final class Indexing {
         int[] expect = base.shape();
         expect[a] = index.size(0);
         if (!java.util.Arrays.equals(expect, src.shape())) {
-            throw new IllegalArgumentException("indexAdd: src " + src.describe() + " must have shape " + Shape.str(expect)
-                    + " (base " + base.describe() + " with the index length along axis " + a + ")");
+            throw new IllegalArgumentException("indexAdd: src " + src.describe() + " must have shape "
+                    + Shape.str(expect) + " (base " + base.describe() + " with the index length along axis " + a + ")");
         }
         Tensor added = Backends.of(base).indexAdd(base.shape(), a, index, src);
         Tensor out = Backends.of(base).binary(fulgur.backend.BinaryOp.ADD, base, added);
-        return Autograd.record("indexAdd", out, new Tensor[] {base, src},
-                g -> new Tensor[] {g, Views.cast(Backends.of(g).indexSelect(g, a, index), src.dtype())});
+        return Autograd.record("indexAdd", out, new Tensor[] {base, src}, g ->
+                new Tensor[] {g, Views.cast(Backends.of(g).indexSelect(g, a, index), src.dtype())});
     }
 
     /**
@@ -91,7 +99,8 @@ public final class Indexing {
         }
         int n = x.size(x.ndim() - 1);
         if (k < 1 || k > n) {
-            throw new IllegalArgumentException("topkIndices: k must be in [1, " + n + "] for " + x.describe() + ", got " + k);
+            throw new IllegalArgumentException(
+                    "topkIndices: k must be in [1, " + n + "] for " + x.describe() + ", got " + k);
         }
         int last = x.ndim() - 1;
         fulgur.backend.Backend be = Backends.of(x);
@@ -119,7 +128,8 @@ public final class Indexing {
             Tensor zero = Tensor.zeros(g.dtype(), g.device(), 1);
             return new Tensor[] {
                 Reductions.sumTo(Backends.of(g).where(cond, g, zero), sa),
-                Reductions.sumTo(Backends.of(g).where(cond, zero, g), sb)};
+                Reductions.sumTo(Backends.of(g).where(cond, zero, g), sb)
+            };
         });
     }
 
@@ -132,7 +142,8 @@ public final class Indexing {
         checkAlive("cumsum", x);
         int a = Shape.axis("cumsum", axis, x.ndim());
         Tensor out = Backends.of(x).cumsum(x, a, false);
-        return Autograd.record("cumsum", out, new Tensor[] {x}, g -> new Tensor[] {Backends.of(g).cumsum(g, a, true)});
+        return Autograd.record("cumsum", out, new Tensor[] {x}, g ->
+                new Tensor[] {Backends.of(g).cumsum(g, a, true)});
     }
 
     /** [T, T] mask with 1 above the diagonal (the positions a causal model may not see). */

@@ -26,7 +26,8 @@ public final class Int8Matmul {
         Tensor y = Backends.of(x).empty(DType.F32, new int[] {x.size(0), n});
         for (int r = 0; r < n; r += BLOCK_ROWS) {
             int rows = Math.min(BLOCK_ROWS, n - r);
-            Tensor w = Elementwise.mul(Views.narrow(q, 0, r, rows).to(DType.F32), Views.unsqueeze(Views.narrow(scale, 0, r, rows), 1));
+            Tensor w = Elementwise.mul(
+                    Views.narrow(q, 0, r, rows).to(DType.F32), Views.unsqueeze(Views.narrow(scale, 0, r, rows), 1));
             Backends.of(x).copy(LinearAlgebra.matmul(x, w, false, true), Views.narrow(y, 1, r, rows));
         }
         return y;

@@ -1,7 +1,7 @@
 package fulgur.ops;
 
-import fulgur.backend.Backends;
 import fulgur.autograd.Autograd;
+import fulgur.backend.Backends;
 import fulgur.tensor.DType;
 import fulgur.tensor.Tensor;
 
@@ -38,12 +38,16 @@ public final class LinearAlgebra {
             Tensor gb = null;
             if (a.requiresGrad()) {
                 // C = op(A)·op(B): dop(A) = G·op(B)ᵀ; dA = transA ? (G·op(B)ᵀ)ᵀ = op(B)·Gᵀ : G·op(B)ᵀ
-                Tensor d = transA ? Backends.of(a).matmul(b, g, transB, true, a.dtype()) : Backends.of(a).matmul(g, b, false, !transB, a.dtype());
+                Tensor d = transA
+                        ? Backends.of(a).matmul(b, g, transB, true, a.dtype())
+                        : Backends.of(a).matmul(g, b, false, !transB, a.dtype());
                 ga = Reductions.sumTo(d, sa);
             }
             if (b.requiresGrad()) {
                 // dop(B) = op(A)ᵀ·G; dB = transB ? Gᵀ·op(A) : op(A)ᵀ·G
-                Tensor d = transB ? Backends.of(a).matmul(g, a, true, transA, b.dtype()) : Backends.of(a).matmul(a, g, !transA, false, b.dtype());
+                Tensor d = transB
+                        ? Backends.of(a).matmul(g, a, true, transA, b.dtype())
+                        : Backends.of(a).matmul(a, g, !transA, false, b.dtype());
                 gb = Reductions.sumTo(d, sb);
             }
             return new Tensor[] {ga, gb};
@@ -58,23 +62,30 @@ public final class LinearAlgebra {
     public static Tensor linearInt8(Tensor x, Tensor q, Tensor scale, Tensor bias) {
         String op = "linearInt8";
         if (q.ndim() != 2 || q.dtype() != DType.I8 || x.size(-1) != q.size(1)) {
-            throw new IllegalArgumentException(op + ": input " + x.describe() + " does not match int8 weight " + q.describe() + " (expected [..., " + q.size(-1) + "])");
+            throw new IllegalArgumentException(op + ": input " + x.describe() + " does not match int8 weight "
+                    + q.describe() + " (expected [..., " + q.size(-1) + "])");
         }
         if (scale.ndim() != 1 || scale.size(0) != q.size(0)) {
-            throw new IllegalArgumentException(op + ": scale " + scale.describe() + " must hold one value per output channel of " + q.describe());
+            throw new IllegalArgumentException(
+                    op + ": scale " + scale.describe() + " must hold one value per output channel of " + q.describe());
         }
         Elementwise.checkSameDevice(op, x, q);
         Elementwise.checkSameDevice(op, x, scale);
         int[] s = x.shape();
         Tensor x2 = Views.reshape(x, -1, q.size(1));
-        Tensor xf = x2.dtype() == DType.F32 && x2.isContiguous() ? x2.detach() : x2.detach().to(DType.F32).contiguous();
-        Tensor sf = scale.dtype() == DType.F32 && scale.isContiguous() ? scale.detach() : scale.detach().to(DType.F32).contiguous();
+        Tensor xf = x2.dtype() == DType.F32 && x2.isContiguous()
+                ? x2.detach()
+                : x2.detach().to(DType.F32).contiguous();
+        Tensor sf = scale.dtype() == DType.F32 && scale.isContiguous()
+                ? scale.detach()
+                : scale.detach().to(DType.F32).contiguous();
         Tensor y = Int8Matmul.apply(xf, q.isContiguous() ? q : q.contiguous(), sf);
         if (x.dtype() != DType.F32) {
             y = y.to(x.dtype());
         }
         y = Autograd.record(op, y, new Tensor[] {x}, g -> {
-            throw new UnsupportedOperationException(op + ": int8 weights serve inference only; train from the unquantized checkpoint");
+            throw new UnsupportedOperationException(
+                    op + ": int8 weights serve inference only; train from the unquantized checkpoint");
         });
         if (bias != null) {
             y = Elementwise.add(y, bias);
@@ -120,7 +131,8 @@ public final class LinearAlgebra {
     /** x [..., in] · wᵀ (w [out, in], as torch.nn.Linear stores it) + bias [out]. */
     public static Tensor linear(Tensor x, Tensor w, Tensor bias) {
         if (w.ndim() != 2 || x.size(-1) != w.size(1)) {
-            throw new IllegalArgumentException("linear: input " + x.describe() + " does not match weight " + w.describe() + " (expected [..., " + (w.ndim() == 2 ? w.size(1) : "?") + "])");
+            throw new IllegalArgumentException("linear: input " + x.describe() + " does not match weight "
+                    + w.describe() + " (expected [..., " + (w.ndim() == 2 ? w.size(1) : "?") + "])");
         }
         int[] s = x.shape();
         Tensor x2 = Views.reshape(x, -1, w.size(1));

@@ -1,9 +1,9 @@
 package fulgur.ops;
 
-import fulgur.backend.Backends;
 import fulgur.autograd.Autograd;
 import fulgur.autograd.GradMode;
 import fulgur.backend.Backend;
+import fulgur.backend.Backends;
 import fulgur.backend.BinaryOp;
 import fulgur.tensor.DType;
 import fulgur.tensor.Scope;
@@ -24,16 +24,17 @@ public final class Losses {
         logits.checkAlive("crossEntropy");
         targets.checkAlive("crossEntropy");
         if (labelSmoothing < 0 || labelSmoothing > 1) {
-            throw new IllegalArgumentException("crossEntropy: label smoothing must be in [0, 1], got " + labelSmoothing);
+            throw new IllegalArgumentException(
+                    "crossEntropy: label smoothing must be in [0, 1], got " + labelSmoothing);
         }
         if (logits.ndim() < 1 || targets.numel() * logits.size(-1) != logits.numel()) {
-            throw new IllegalArgumentException("crossEntropy: logits " + logits.describe() + " do not match targets " + targets.describe()
-                    + " (expected logits [..., V] with the targets' leading shape)");
+            throw new IllegalArgumentException("crossEntropy: logits " + logits.describe() + " do not match targets "
+                    + targets.describe() + " (expected logits [..., V] with the targets' leading shape)");
         }
         Tensor flat = Views.reshape(logits, -1, logits.size(-1));
         Tensor out = Backends.of(logits).crossEntropy(flat, targets, ignoreIndex, labelSmoothing);
-        return Autograd.record("crossEntropy", out, new Tensor[] {flat},
-                g -> new Tensor[] {Backends.of(logits).crossEntropyBackward(flat, targets, ignoreIndex, labelSmoothing, g)});
+        return Autograd.record("crossEntropy", out, new Tensor[] {flat}, g ->
+                new Tensor[] {Backends.of(logits).crossEntropyBackward(flat, targets, ignoreIndex, labelSmoothing, g)});
     }
 
     /** Logit elements one chunk of {@link #linearCrossEntropy} may hold (256 MB in f32). */
@@ -46,19 +47,22 @@ public final class Losses {
      * while its logits exist; the backward only scales them by the upstream gradient. Same value and gradients as
      * the unfused pair; the weight gradient accumulates in f32.
      */
-    public static Tensor linearCrossEntropy(Tensor hidden, Tensor weight, Tensor targets, int ignoreIndex, double labelSmoothing, int chunkRows) {
+    public static Tensor linearCrossEntropy(
+            Tensor hidden, Tensor weight, Tensor targets, int ignoreIndex, double labelSmoothing, int chunkRows) {
         String op = "linearCrossEntropy";
         hidden.checkAlive(op);
         weight.checkAlive(op);
         targets.checkAlive(op);
         Elementwise.checkSameDevice(op, hidden, weight);
         if (weight.ndim() != 2 || hidden.ndim() < 1 || hidden.size(-1) != weight.size(1)) {
-            throw new IllegalArgumentException(op + ": hidden " + hidden.describe() + " does not match weight " + weight.describe() + " (expected [..., D] and [V, D])");
+            throw new IllegalArgumentException(op + ": hidden " + hidden.describe() + " does not match weight "
+                    + weight.describe() + " (expected [..., D] and [V, D])");
         }
         int d = weight.size(1);
         int n = (int) (hidden.numel() / d);
         if (targets.numel() != n) {
-            throw new IllegalArgumentException(op + ": " + targets.describe() + " targets for " + n + " rows of hidden " + hidden.describe());
+            throw new IllegalArgumentException(
+                    op + ": " + targets.describe() + " targets for " + n + " rows of hidden " + hidden.describe());
         }
         if (chunkRows <= 0) {
             throw new IllegalArgumentException(op + ": chunkRows must be positive, got " + chunkRows);
@@ -74,8 +78,10 @@ public final class Losses {
         DType lossType = hidden.dtype() == DType.F64 ? DType.F64 : DType.F32;
         // Counts and shares stay on the device (no host sync, so a training step with this loss can be captured):
         // chunk c's mean loss is weighted by its share validHere_c / valid of the non-ignored rows.
-        Tensor isValid = be.binary(BinaryOp.NE, t, Tensor.full(t.dtype(), t.device(), ignoreIndex)).to(DType.F64);
-        Tensor valid = be.binary(BinaryOp.MAXIMUM, Reductions.sum(isValid), Tensor.full(DType.F64, t.device(), 1)); // 0 valid: shares 0
+        Tensor isValid = be.binary(BinaryOp.NE, t, Tensor.full(t.dtype(), t.device(), ignoreIndex))
+                .to(DType.F64);
+        Tensor valid = be.binary(
+                BinaryOp.MAXIMUM, Reductions.sum(isValid), Tensor.full(DType.F64, t.device(), 1)); // 0 valid: shares 0
         Tensor total = Tensor.zeros(lossType, hidden.device());
         Tensor dh = grads ? Tensor.empty(hidden.dtype(), hidden.device(), n, d) : null;
         Tensor dw = grads ? Tensor.zeros(acc, weight.device(), weight.shape()) : null;
@@ -106,7 +112,8 @@ public final class Losses {
         }
         // the upstream gradient g is a device scalar: scale in f32 (or f64) and round once to the input's dtype
         return Autograd.record(op, total, new Tensor[] {hidden, weight}, g -> new Tensor[] {
-            Views.reshape(scaled(be, dh, g, hidden.dtype()), hidden.shape()), scaled(be, dw, g, weight.dtype())});
+            Views.reshape(scaled(be, dh, g, hidden.dtype()), hidden.shape()), scaled(be, dw, g, weight.dtype())
+        });
     }
 
     /** x · g (g a one-element tensor) computed in at least f32, in dtype {@code out}. */

@@ -39,7 +39,8 @@ public final class Norms {
         }
         Tensor[] r = kn.forward(x, gain, z, act, eps);
         Tensor rstd = r[1];
-        return Autograd.record("rmsNormGated", r[0], new Tensor[] {x, gain, z}, g -> kn.backward(x, gain, z, act, rstd, g));
+        return Autograd.record(
+                "rmsNormGated", r[0], new Tensor[] {x, gain, z}, g -> kn.backward(x, gain, z, act, rstd, g));
     }
 
     public static Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, double eps) {
@@ -48,6 +49,10 @@ public final class Norms {
         Tensor[] r = be.norm(x, weight, bias, eps, false);
         Tensor mean = r[1];
         Tensor rstd = r[2];
-        return Autograd.record("layerNorm", r[0], new Tensor[] {x, weight, bias}, g -> be.normBackward(x, weight, mean, rstd, g, bias != null));
+        return Autograd.record(
+                "layerNorm",
+                r[0],
+                new Tensor[] {x, weight, bias},
+                g -> be.normBackward(x, weight, mean, rstd, g, bias != null));
     }
 }

@@ -1,7 +1,7 @@
 package fulgur.ops;
 
-import fulgur.backend.Backends;
 import fulgur.autograd.Autograd;
+import fulgur.backend.Backends;
 import fulgur.backend.ReduceOp;
 import fulgur.tensor.Shape;
 import fulgur.tensor.Tensor;
@@ -81,7 +81,9 @@ public final class Reductions {
             Tensor gk = Views.reshape(g, kept);
             Tensor gx = switch (op) {
                 case SUM -> Views.expand(gk, inShape);
-                case MEAN -> Views.expand(Elementwise.mulScalar(gk, (double) Shape.numel(kept) / Math.max(1, x.numel())), inShape);
+                case MEAN ->
+                    Views.expand(
+                            Elementwise.mulScalar(gk, (double) Shape.numel(kept) / Math.max(1, x.numel())), inShape);
                 case MAX, MIN -> {
                     // Gradient shared equally among tied extrema.
                     Tensor hit = Elementwise.compare(fulgur.backend.BinaryOp.EQ, x, Views.reshape(out, kept));

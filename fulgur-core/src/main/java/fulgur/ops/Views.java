@@ -31,11 +31,13 @@ public final class Views {
         for (int i = 0; i < newShape.length; i++) {
             if (newShape[i] == -1) {
                 if (infer >= 0) {
-                    throw new IllegalArgumentException("reshape: only one dimension can be -1, got " + Shape.str(newShape));
+                    throw new IllegalArgumentException(
+                            "reshape: only one dimension can be -1, got " + Shape.str(newShape));
                 }
                 infer = i;
             } else if (newShape[i] < 0) {
-                throw new IllegalArgumentException("reshape: invalid dimension " + newShape[i] + " in " + Shape.str(newShape));
+                throw new IllegalArgumentException(
+                        "reshape: invalid dimension " + newShape[i] + " in " + Shape.str(newShape));
             } else {
                 known *= newShape[i];
             }
@@ -44,12 +46,14 @@ public final class Views {
         long n = x.numel();
         if (infer >= 0) {
             if (known == 0 || n % known != 0) {
-                throw new IllegalArgumentException("reshape: cannot infer -1 in " + Shape.str(newShape) + " for " + x.describe());
+                throw new IllegalArgumentException(
+                        "reshape: cannot infer -1 in " + Shape.str(newShape) + " for " + x.describe());
             }
             shape[infer] = (int) (n / known);
         }
         if (Shape.numel(shape) != n) {
-            throw new IllegalArgumentException("reshape: " + x.describe() + " has " + n + " elements, shape " + Shape.str(newShape) + " holds " + Shape.numel(shape));
+            throw new IllegalArgumentException("reshape: " + x.describe() + " has " + n + " elements, shape "
+                    + Shape.str(newShape) + " holds " + Shape.numel(shape));
         }
         return shape;
     }
@@ -176,7 +180,8 @@ public final class Views {
         int a = Shape.axis("narrow", axis, x.ndim());
         int size = x.size(a);
         if (start < 0 || length < 0 || start + length > size) {
-            throw new IllegalArgumentException("narrow: range [" + start + ", " + (start + length) + ") is outside [0, " + size + ") on axis " + a + " of " + x.describe());
+            throw new IllegalArgumentException("narrow: range [" + start + ", " + (start + length) + ") is outside [0, "
+                    + size + ") on axis " + a + " of " + x.describe());
         }
         int[] s = x.shape();
         s[a] = length;
@@ -198,7 +203,8 @@ public final class Views {
     public static Tensor select(Tensor x, int axis, int index) {
         int a = Shape.axis("select", axis, x.ndim());
         if (index < 0 || index >= x.size(a)) {
-            throw new IndexOutOfBoundsException("select: index " + index + " out of range [0, " + x.size(a) + ") on axis " + a + " of " + x.describe());
+            throw new IndexOutOfBoundsException("select: index " + index + " out of range [0, " + x.size(a)
+                    + ") on axis " + a + " of " + x.describe());
         }
         return squeeze(narrow(x, a, index, 1), a);
     }
@@ -209,7 +215,8 @@ public final class Views {
         int nd = newShape.length;
         int lead = nd - x.ndim();
         if (lead < 0) {
-            throw new IllegalArgumentException("expand: target " + Shape.str(newShape) + " has fewer dimensions than " + x.describe());
+            throw new IllegalArgumentException(
+                    "expand: target " + Shape.str(newShape) + " has fewer dimensions than " + x.describe());
         }
         int[] s = x.shape();
         long[] st = x.strides();
@@ -218,7 +225,8 @@ public final class Views {
         for (int i = 0; i < nd; i++) {
             int target = newShape[i];
             if (target < -1) {
-                throw new IllegalArgumentException("expand: invalid size " + target + " in " + Shape.str(newShape) + " for " + x.describe());
+                throw new IllegalArgumentException(
+                        "expand: invalid size " + target + " in " + Shape.str(newShape) + " for " + x.describe());
             }
             if (i < lead) {
                 if (target < 0) {
@@ -236,7 +244,8 @@ public final class Views {
                 ns[i] = target;
                 nst[i] = 0;
             } else {
-                throw new IllegalArgumentException("expand: cannot expand " + x.describe() + " to " + Shape.str(newShape) + " (dimension " + i + " is " + cur + ")");
+                throw new IllegalArgumentException("expand: cannot expand " + x.describe() + " to "
+                        + Shape.str(newShape) + " (dimension " + i + " is " + cur + ")");
             }
         }
         Tensor out = Tensor.view(x.storage(), x.dtype(), ns, nst, x.offset());
@@ -354,14 +363,17 @@ public final class Views {
         for (Tensor x : xs) {
             int[] s = x.shape();
             if (s.length != first.length || x.dtype() != dt) {
-                throw new IllegalArgumentException(op + ": " + x.describe() + " does not match " + xs[0].describe() + " in rank or dtype");
+                throw new IllegalArgumentException(
+                        op + ": " + x.describe() + " does not match " + xs[0].describe() + " in rank or dtype");
             }
             if (!x.device().equals(xs[0].device())) {
-                throw new IllegalArgumentException(op + ": " + x.describe() + " is not on " + xs[0].device() + " with " + xs[0].describe());
+                throw new IllegalArgumentException(
+                        op + ": " + x.describe() + " is not on " + xs[0].device() + " with " + xs[0].describe());
             }
             for (int i = 0; i < s.length; i++) {
                 if (i != axis && s[i] != first[i]) {
-                    throw new IllegalArgumentException(op + ": shapes " + Shape.str(first) + " and " + Shape.str(s) + " differ outside axis " + axis);
+                    throw new IllegalArgumentException(op + ": shapes " + Shape.str(first) + " and " + Shape.str(s)
+                            + " differ outside axis " + axis);
                 }
             }
             total += s[axis];
@@ -392,7 +404,8 @@ public final class Views {
         for (int i = 0; i < xs.length; i++) {
             xs[i].checkAlive("stack");
             if (!xs[i].sameShape(xs[0])) {
-                throw new IllegalArgumentException("stack: " + xs[i].describe() + " differs in shape from " + xs[0].describe());
+                throw new IllegalArgumentException(
+                        "stack: " + xs[i].describe() + " differs in shape from " + xs[0].describe());
             }
             u[i] = unsqueeze(xs[i], a);
         }
@@ -407,7 +420,8 @@ public final class Views {
             total += s;
         }
         if (total != x.size(a)) {
-            throw new IllegalArgumentException("split: sizes " + Arrays.toString(sizes) + " sum to " + total + ", axis " + a + " of " + x.describe() + " has " + x.size(a));
+            throw new IllegalArgumentException("split: sizes " + Arrays.toString(sizes) + " sum to " + total + ", axis "
+                    + a + " of " + x.describe() + " has " + x.size(a));
         }
         Tensor[] out = new Tensor[sizes.length];
         int at = 0;
@@ -422,7 +436,8 @@ public final class Views {
     public static Tensor[] chunk(Tensor x, int axis, int n) {
         int a = Shape.axis("chunk", axis, x.ndim());
         if (n <= 0 || x.size(a) % n != 0) {
-            throw new IllegalArgumentException("chunk: axis " + a + " of " + x.describe() + " does not split into " + n + " equal parts");
+            throw new IllegalArgumentException(
+                    "chunk: axis " + a + " of " + x.describe() + " does not split into " + n + " equal parts");
         }
         int[] sizes = new int[n];
         Arrays.fill(sizes, x.size(a) / n);

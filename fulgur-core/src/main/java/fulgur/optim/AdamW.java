@@ -42,7 +42,8 @@ public final class AdamW extends Optimizer {
     public AdamW(List<ParamGroup> groups, double lr, double beta1, double beta2, double eps) {
         super(groups, lr);
         if (beta1 < 0 || beta1 >= 1 || beta2 < 0 || beta2 >= 1 || !(eps > 0)) {
-            throw new IllegalArgumentException("AdamW: need 0 <= beta1, beta2 < 1 and eps > 0, got beta1=" + beta1 + ", beta2=" + beta2 + ", eps=" + eps);
+            throw new IllegalArgumentException("AdamW: need 0 <= beta1, beta2 < 1 and eps > 0, got beta1=" + beta1
+                    + ", beta2=" + beta2 + ", eps=" + eps);
         }
         this.beta1 = beta1;
         this.beta2 = beta2;
@@ -92,7 +93,8 @@ public final class AdamW extends Optimizer {
      */
     public void update() {
         if (step == 0) {
-            throw new IllegalStateException("AdamW.update: call advance() first (it sets the step's learning rate and bias corrections)");
+            throw new IllegalStateException(
+                    "AdamW.update: call advance() first (it sets the step's learning rate and bias corrections)");
         }
         Map<Device, List<AdamWKernels.Slot>> byDevice = new LinkedHashMap<>();
         try (var ignored = GradMode.noGrad()) {
@@ -115,7 +117,9 @@ public final class AdamW extends Optimizer {
         return moments.computeIfAbsent(p, k -> {
             DType dt = k.value().dtype() == DType.F64 ? DType.F64 : DType.F32;
             return Scope.root().run(() -> new Tensor[] {
-                Tensor.zeros(dt, k.value().device(), k.shape()), Tensor.zeros(dt, k.value().device(), k.shape())});
+                Tensor.zeros(dt, k.value().device(), k.shape()),
+                Tensor.zeros(dt, k.value().device(), k.shape())
+            });
         });
     }
 

@@ -29,7 +29,8 @@ public final class GradClip {
             return total;
         }
         double scale = maxNorm / (total + 1e-6);
-        try (var ignored = GradMode.noGrad(); Scope tmp = Scope.open("clip")) {
+        try (var ignored = GradMode.noGrad();
+                Scope tmp = Scope.open("clip")) {
             for (Parameter p : params) {
                 Tensor g = p.grad();
                 if (g != null) {
@@ -48,7 +49,8 @@ public final class GradClip {
      */
     public static double globalNorm(Collection<Parameter> params) {
         double sq = 0;
-        try (var ignored = GradMode.noGrad(); Scope tmp = Scope.open("norm")) {
+        try (var ignored = GradMode.noGrad();
+                Scope tmp = Scope.open("norm")) {
             for (Parameter p : params) {
                 Tensor g = p.grad();
                 if (g != null) {
@@ -86,7 +88,8 @@ public final class GradClip {
             Tensor norm = sq.sqrt();
             if (maxNorm > 0) {
                 fulgur.tensor.Device d = norm.device();
-                Tensor scale = Elementwise.minimum(Elementwise.div(Tensor.full(DType.F64, d, maxNorm), norm.add(1e-6)),
+                Tensor scale = Elementwise.minimum(
+                        Elementwise.div(Tensor.full(DType.F64, d, maxNorm), norm.add(1e-6)),
                         Tensor.full(DType.F64, d, 1.0));
                 for (Parameter p : params) {
                     Tensor g = p.grad();

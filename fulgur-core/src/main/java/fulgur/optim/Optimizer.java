@@ -25,7 +25,8 @@ public abstract class Optimizer {
      */
     protected Optimizer(List<ParamGroup> groups, double lr) {
         if (!(lr >= 0) || Double.isInfinite(lr)) {
-            throw new IllegalArgumentException(getClass().getSimpleName() + ": learning rate must be finite and >= 0, got " + lr);
+            throw new IllegalArgumentException(
+                    getClass().getSimpleName() + ": learning rate must be finite and >= 0, got " + lr);
         }
         this.groups = List.copyOf(groups);
         this.lr = lr;
@@ -33,7 +34,8 @@ public abstract class Optimizer {
         for (ParamGroup g : groups) {
             g.params().forEach((n, p) -> {
                 if (seen.put(n, p) != null) {
-                    throw new IllegalArgumentException(getClass().getSimpleName() + ": parameter '" + n + "' appears in two groups");
+                    throw new IllegalArgumentException(
+                            getClass().getSimpleName() + ": parameter '" + n + "' appears in two groups");
                 }
             });
         }

@@ -22,7 +22,8 @@ public record ParamGroup(Map<String, Parameter> params, double weightDecay, doub
      */
     public ParamGroup {
         if (weightDecay < 0 || lrScale < 0) {
-            throw new IllegalArgumentException("ParamGroup: weight decay and lr scale must be >= 0, got " + weightDecay + ", " + lrScale);
+            throw new IllegalArgumentException(
+                    "ParamGroup: weight decay and lr scale must be >= 0, got " + weightDecay + ", " + lrScale);
         }
         params = new LinkedHashMap<>(params);
     }

@@ -37,7 +37,8 @@ public final class Sgd extends Optimizer {
     @Override
     public void step() {
         step++;
-        try (var ignored = GradMode.noGrad(); Scope tmp = Scope.open("sgd")) {
+        try (var ignored = GradMode.noGrad();
+                Scope tmp = Scope.open("sgd")) {
             for (ParamGroup g : groups) {
                 double groupLr = lr * g.lrScale();
                 for (Parameter p : g.params().values()) {
@@ -85,7 +86,8 @@ public final class Sgd extends Optimizer {
                 Tensor b = state.get(n + ".momentum_buffer");
                 if (b != null) {
                     if (!b.sameShape(p.value())) {
-                        throw new IllegalArgumentException("Sgd.loadState: mis-shaped momentum for " + n + ": expected " + Shape.str(p.shape()));
+                        throw new IllegalArgumentException(
+                                "Sgd.loadState: mis-shaped momentum for " + n + ": expected " + Shape.str(p.shape()));
                     }
                     buffers.put(p, Scope.root().run(() -> b.copy().detach()));
                 }

@@ -62,7 +62,8 @@ public enum DType {
                 return d;
             }
         }
-        throw new IllegalArgumentException("unsupported safetensors dtype '" + name + "' (expected one of F32, BF16, F16, F64, I32, I64, I8)");
+        throw new IllegalArgumentException(
+                "unsupported safetensors dtype '" + name + "' (expected one of F32, BF16, F16, F64, I32, I64, I8)");
     }
 
     /**

@@ -72,7 +72,9 @@ public final class Finite {
      */
     public static String describe(String name, Tensor t) {
         Hit h = find(t);
-        return h == null ? null : "'" + name + "' has " + h.value + " at element " + h.index + " of " + Shape.str(t.shape());
+        return h == null
+                ? null
+                : "'" + name + "' has " + h.value + " at element " + h.index + " of " + Shape.str(t.shape());
     }
 
     /** A tensor that had to be finite was not; the message describes it as {@link #describe} does. */
@@ -103,7 +105,9 @@ public final class Finite {
             return null;
         }
         try (Scope s = Scope.open("finite")) {
-            Tensor host = t.device().kind() == Device.Kind.CPU ? t.detach() : t.detach().to(Device.CPU);
+            Tensor host = t.device().kind() == Device.Kind.CPU
+                    ? t.detach()
+                    : t.detach().to(Device.CPU);
             Tensor c = host.isContiguous() ? host : host.contiguous();
             long es = c.dtype().byteSize();
             MemorySegment seg = c.hostSegment("finite").asSlice(c.offset() * es, c.numel() * es);

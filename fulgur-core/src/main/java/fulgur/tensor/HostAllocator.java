@@ -64,8 +64,10 @@ public final class HostAllocator {
                     block = new Block(retry, memory(retry, cls, bytes), cls);
                 } catch (OutOfMemoryError again) {
                     retry.close();
-                    throw new IllegalStateException("allocate: out of host memory for " + numel + " elements of " + dtype + " (" + cls
-                            + " bytes; " + IN_USE.get() + " bytes in use)", again);
+                    throw new IllegalStateException(
+                            "allocate: out of host memory for " + numel + " elements of " + dtype + " (" + cls
+                                    + " bytes; " + IN_USE.get() + " bytes in use)",
+                            again);
                 }
             }
         }

@@ -40,13 +40,26 @@ final class HugePages {
             try {
                 Linker linker = Linker.nativeLinker();
                 SymbolLookup libc = linker.defaultLookup();
-                mmap = linker.downcallHandle(libc.find("mmap").orElseThrow(), FunctionDescriptor.of(ValueLayout.ADDRESS,
-                        ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
-                        ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG));
-                madvise = linker.downcallHandle(libc.find("madvise").orElseThrow(), FunctionDescriptor.of(
-                        ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT));
-                munmap = linker.downcallHandle(libc.find("munmap").orElseThrow(), FunctionDescriptor.of(
-                        ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
+                mmap = linker.downcallHandle(
+                        libc.find("mmap").orElseThrow(),
+                        FunctionDescriptor.of(
+                                ValueLayout.ADDRESS,
+                                ValueLayout.ADDRESS,
+                                ValueLayout.JAVA_LONG,
+                                ValueLayout.JAVA_INT,
+                                ValueLayout.JAVA_INT,
+                                ValueLayout.JAVA_INT,
+                                ValueLayout.JAVA_LONG));
+                madvise = linker.downcallHandle(
+                        libc.find("madvise").orElseThrow(),
+                        FunctionDescriptor.of(
+                                ValueLayout.JAVA_INT,
+                                ValueLayout.ADDRESS,
+                                ValueLayout.JAVA_LONG,
+                                ValueLayout.JAVA_INT));
+                munmap = linker.downcallHandle(
+                        libc.find("munmap").orElseThrow(),
+                        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
             } catch (RuntimeException e) {
                 mmap = null;
             }
@@ -77,8 +90,8 @@ final class HugePages {
         }
         long length = bytes + SIZE; // room to start on a 2 MiB boundary
         try {
-            MemorySegment base = (MemorySegment) MMAP.invokeExact(MemorySegment.NULL, length, PROT_READ_WRITE,
-                    MAP_PRIVATE_ANONYMOUS, -1, 0L);
+            MemorySegment base = (MemorySegment)
+                    MMAP.invokeExact(MemorySegment.NULL, length, PROT_READ_WRITE, MAP_PRIVATE_ANONYMOUS, -1, 0L);
             if (base.address() == -1L) {
                 return null;
             }
@@ -104,7 +117,8 @@ final class HugePages {
     private static boolean wanted() {
         String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
         String arch = System.getProperty("os.arch", "");
-        if (!os.contains("linux") || !(arch.equals("amd64") || arch.equals("x86_64") || arch.equals("aarch64"))
+        if (!os.contains("linux")
+                || !(arch.equals("amd64") || arch.equals("x86_64") || arch.equals("aarch64"))
                 || !Boolean.parseBoolean(System.getProperty("fulgur.hugePages", "true"))
                 || !HugePages.class.getModule().isNativeAccessEnabled()) {
             return false;

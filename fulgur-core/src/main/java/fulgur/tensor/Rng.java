@@ -1,6 +1,5 @@
 package fulgur.tensor;
 
-
 /**
  * Seeded, counter-based random numbers: element i of the n-th tensor drawn from a generator is a pure function of
  * (seed, n, i), so the same seed gives the same tensors on any run and with any number of threads. The state is two
@@ -156,7 +155,6 @@ public final class Rng {
             }
         });
     }
-
 
     /**
      * An f32 tensor of N(mean, std²) values.

@@ -76,7 +76,8 @@ public final class Shape {
     public static int axis(String op, int axis, int ndim) {
         int a = axis < 0 ? axis + ndim : axis;
         if (a < 0 || a >= ndim) {
-            throw new IllegalArgumentException(op + ": axis " + axis + " out of range for a tensor of " + ndim + " dimensions");
+            throw new IllegalArgumentException(
+                    op + ": axis " + axis + " out of range for a tensor of " + ndim + " dimensions");
         }
         return a;
     }
@@ -97,8 +98,8 @@ public final class Shape {
             int da = i - (n - a.length) >= 0 ? a[i - (n - a.length)] : 1;
             int db = i - (n - b.length) >= 0 ? b[i - (n - b.length)] : 1;
             if (da != db && da != 1 && db != 1) {
-                throw new IllegalArgumentException(op + ": shapes " + str(a) + " and " + str(b) + " cannot be broadcast together (dimension "
-                        + i + ": " + da + " vs " + db + ")");
+                throw new IllegalArgumentException(op + ": shapes " + str(a) + " and " + str(b)
+                        + " cannot be broadcast together (dimension " + i + ": " + da + " vs " + db + ")");
             }
             out[i] = da == 1 ? db : da;
         }
@@ -151,7 +152,8 @@ public final class Shape {
      */
     public static int toInt(String op, long n) {
         if (n > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException(op + ": size " + n + " exceeds the supported 2^31-1 elements per dimension");
+            throw new IllegalArgumentException(
+                    op + ": size " + n + " exceeds the supported 2^31-1 elements per dimension");
         }
         return (int) n;
     }

@@ -33,7 +33,8 @@ public final class Tensor implements AutoCloseable {
             for (TensorMethods m : ServiceLoader.load(TensorMethods.class, Tensor.class.getClassLoader())) {
                 return m;
             }
-            throw new IllegalStateException("no fulgur.tensor.TensorMethods service on the class path (fulgur-core's ops layer is missing)");
+            throw new IllegalStateException(
+                    "no fulgur.tensor.TensorMethods service on the class path (fulgur-core's ops layer is missing)");
         }
     }
 
@@ -64,7 +65,8 @@ public final class Tensor implements AutoCloseable {
      */
     public static Tensor view(Storage storage, DType dtype, int[] shape, long[] strides, long offset) {
         if (shape.length != strides.length) {
-            throw new IllegalArgumentException("view: shape " + Shape.str(shape) + " and strides " + Arrays.toString(strides) + " differ in rank");
+            throw new IllegalArgumentException(
+                    "view: shape " + Shape.str(shape) + " and strides " + Arrays.toString(strides) + " differ in rank");
         }
         return new Tensor(storage, dtype, shape.clone(), strides.clone(), offset);
     }
@@ -291,7 +293,8 @@ public final class Tensor implements AutoCloseable {
         int[] s = shape.length == 0 && length != 1 ? new int[] {length} : shape;
         Shape.check(op, s);
         if (Shape.numel(s) != length) {
-            throw new IllegalArgumentException(op + ": " + length + " values do not fill shape " + Shape.str(s) + " (" + Shape.numel(s) + " elements)");
+            throw new IllegalArgumentException(op + ": " + length + " values do not fill shape " + Shape.str(s) + " ("
+                    + Shape.numel(s) + " elements)");
         }
         return s;
     }
@@ -461,8 +464,9 @@ public final class Tensor implements AutoCloseable {
      */
     public Tensor checkAlive(String op) {
         if (storage.isReleased()) {
-            throw new IllegalStateException(op + ": use of a freed tensor " + describe() + " (its scope was closed or it was released;"
-                    + " a backward that frees activations releases each after its last use)");
+            throw new IllegalStateException(
+                    op + ": use of a freed tensor " + describe() + " (its scope was closed or it was released;"
+                            + " a backward that frees activations releases each after its last use)");
         }
         return this;
     }
@@ -496,7 +500,8 @@ public final class Tensor implements AutoCloseable {
      */
     public Tensor requiresGrad(boolean value) {
         if (value && !dtype.isFloating()) {
-            throw new IllegalArgumentException("requiresGrad: only floating tensors can require gradients, got " + describe());
+            throw new IllegalArgumentException(
+                    "requiresGrad: only floating tensors can require gradients, got " + describe());
         }
         this.requiresGrad = value;
         return this;
@@ -1062,12 +1067,14 @@ public final class Tensor implements AutoCloseable {
      */
     public double get(int... idx) {
         if (idx.length != shape.length) {
-            throw new IllegalArgumentException("get: expected " + shape.length + " indices for " + describe() + ", got " + idx.length);
+            throw new IllegalArgumentException(
+                    "get: expected " + shape.length + " indices for " + describe() + ", got " + idx.length);
         }
         long e = offset;
         for (int i = 0; i < idx.length; i++) {
             if (idx[i] < 0 || idx[i] >= shape[i]) {
-                throw new IndexOutOfBoundsException("get: index " + idx[i] + " out of range [0, " + shape[i] + ") in dimension " + i + " of " + describe());
+                throw new IndexOutOfBoundsException("get: index " + idx[i] + " out of range [0, " + shape[i]
+                        + ") in dimension " + i + " of " + describe());
             }
             e += idx[i] * strides[i];
         }
@@ -1104,7 +1111,9 @@ public final class Tensor implements AutoCloseable {
      */
     public double[] toDoubleArray() {
         Tensor h = onHost("toDoubleArray").to(DType.F64).contiguous();
-        return h.hostSegment("toDoubleArray").asSlice(h.offset * 8, h.numel() * 8).toArray(java.lang.foreign.ValueLayout.JAVA_DOUBLE);
+        return h.hostSegment("toDoubleArray")
+                .asSlice(h.offset * 8, h.numel() * 8)
+                .toArray(java.lang.foreign.ValueLayout.JAVA_DOUBLE);
     }
 
     /**
@@ -1114,7 +1123,9 @@ public final class Tensor implements AutoCloseable {
      */
     public float[] toFloatArray() {
         Tensor h = onHost("toFloatArray").to(DType.F32).contiguous();
-        return h.hostSegment("toFloatArray").asSlice(h.offset * 4, h.numel() * 4).toArray(java.lang.foreign.ValueLayout.JAVA_FLOAT);
+        return h.hostSegment("toFloatArray")
+                .asSlice(h.offset * 4, h.numel() * 4)
+                .toArray(java.lang.foreign.ValueLayout.JAVA_FLOAT);
     }
 
     /**
@@ -1124,7 +1135,9 @@ public final class Tensor implements AutoCloseable {
      */
     public long[] toLongArray() {
         Tensor h = onHost("toLongArray").to(DType.I64).contiguous();
-        return h.hostSegment("toLongArray").asSlice(h.offset * 8, h.numel() * 8).toArray(java.lang.foreign.ValueLayout.JAVA_LONG);
+        return h.hostSegment("toLongArray")
+                .asSlice(h.offset * 8, h.numel() * 8)
+                .toArray(java.lang.foreign.ValueLayout.JAVA_LONG);
     }
 
     /**
@@ -1134,7 +1147,9 @@ public final class Tensor implements AutoCloseable {
      */
     public int[] toIntArray() {
         Tensor h = onHost("toIntArray").to(DType.I32).contiguous();
-        return h.hostSegment("toIntArray").asSlice(h.offset * 4, h.numel() * 4).toArray(java.lang.foreign.ValueLayout.JAVA_INT);
+        return h.hostSegment("toIntArray")
+                .asSlice(h.offset * 4, h.numel() * 4)
+                .toArray(java.lang.foreign.ValueLayout.JAVA_INT);
     }
 
     /**
@@ -1146,7 +1161,8 @@ public final class Tensor implements AutoCloseable {
      */
     public Tensor copyFrom(Tensor src) {
         if (!sameShape(src)) {
-            throw new IllegalArgumentException("copyFrom: shape " + Shape.str(src.shape) + " does not match " + describe());
+            throw new IllegalArgumentException(
+                    "copyFrom: shape " + Shape.str(src.shape) + " does not match " + describe());
         }
         ops().copyInto(src, this);
         return this;

@@ -29,7 +29,13 @@ final class BpeModel implements WordModel {
      * @param merges pairs in rank order, each as the two ids and the merged id
      * @param unkId the unknown token's id, or -1
      */
-    BpeModel(Map<String, Integer> vocab, int[][] merges, int unkId, boolean fuseUnk, boolean byteFallback, boolean ignoreMerges) {
+    BpeModel(
+            Map<String, Integer> vocab,
+            int[][] merges,
+            int unkId,
+            boolean fuseUnk,
+            boolean byteFallback,
+            boolean ignoreMerges) {
         this.vocab = vocab;
         this.merges = new PairMap(Math.max(16, merges.length * 2));
         for (int rank = 0; rank < merges.length; rank++) {
@@ -129,8 +135,9 @@ final class BpeModel implements WordModel {
                 }
             }
             if (unkId < 0) {
-                throw new IllegalArgumentException("cannot tokenize character U+" + Integer.toHexString(cp).toUpperCase() + " in \"" + word
-                        + "\": it is not in the vocabulary and the model has neither an unk_token nor byte_fallback");
+                throw new IllegalArgumentException(
+                        "cannot tokenize character U+" + Integer.toHexString(cp).toUpperCase() + " in \"" + word
+                                + "\": it is not in the vocabulary and the model has neither an unk_token nor byte_fallback");
             }
             if (!(fuseUnk && lastUnk)) {
                 ids = ensure(ids, n + 1);

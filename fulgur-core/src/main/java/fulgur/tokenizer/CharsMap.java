@@ -28,7 +28,8 @@ final class CharsMap {
         ByteBuffer b = ByteBuffer.wrap(blob).order(ByteOrder.LITTLE_ENDIAN);
         long trieBytes = b.getInt() & 0xFFFF_FFFFL;
         if (trieBytes % 4 != 0 || trieBytes > blob.length - 4L) {
-            throw new IllegalArgumentException("precompiled_charsmap: trie size " + trieBytes + " does not fit the " + blob.length + " bytes");
+            throw new IllegalArgumentException(
+                    "precompiled_charsmap: trie size " + trieBytes + " does not fit the " + blob.length + " bytes");
         }
         int[] units = new int[(int) (trieBytes / 4)];
         for (int i = 0; i < units.length; i++) {

@@ -120,8 +120,17 @@ sealed interface Decoder {
                     t = t.startsWith(prefix) ? t.substring(prefix.length()) : " " + t;
                 }
                 if (cleanup) {
-                    t = t.replace(" .", ".").replace(" ?", "?").replace(" !", "!").replace(" ,", ",").replace(" ' ", "'").replace(" n't", "n't")
-                            .replace(" 'm", "'m").replace(" do not", " don't").replace(" 's", "'s").replace(" 've", "'ve").replace(" 're", "'re");
+                    t = t.replace(" .", ".")
+                            .replace(" ?", "?")
+                            .replace(" !", "!")
+                            .replace(" ,", ",")
+                            .replace(" ' ", "'")
+                            .replace(" n't", "n't")
+                            .replace(" 'm", "'m")
+                            .replace(" do not", " don't")
+                            .replace(" 's", "'s")
+                            .replace(" 've", "'ve")
+                            .replace(" 're", "'re");
                 }
                 out.add(t.getBytes(StandardCharsets.UTF_8));
             }
@@ -180,14 +189,22 @@ sealed interface Decoder {
                 if (pattern == null || !pattern.has("String")) {
                     throw ctx.unsupported("decoder Replace with pattern " + pattern, "a {\"String\": ...} pattern");
                 }
-                yield new Replace(pattern.get("String").asText().getBytes(StandardCharsets.UTF_8),
+                yield new Replace(
+                        pattern.get("String").asText().getBytes(StandardCharsets.UTF_8),
                         ctx.string(node, "content", "decoder Replace").getBytes(StandardCharsets.UTF_8));
             }
-            case "Strip" -> new Strip(ctx.string(node, "content", "decoder Strip").getBytes(StandardCharsets.UTF_8),
-                    node.path("start").asInt(0), node.path("stop").asInt(0));
-            case "Metaspace" -> new Metaspace(PreTokenizer.metaspaceReplacement(node, ctx).getBytes(StandardCharsets.UTF_8),
-                    !PreTokenizer.prependScheme(node, ctx).equals("never"));
-            case "WordPiece" -> new WordPiece(node.path("prefix").asText("##"), node.path("cleanup").asBoolean(true));
+            case "Strip" ->
+                new Strip(
+                        ctx.string(node, "content", "decoder Strip").getBytes(StandardCharsets.UTF_8),
+                        node.path("start").asInt(0),
+                        node.path("stop").asInt(0));
+            case "Metaspace" ->
+                new Metaspace(
+                        PreTokenizer.metaspaceReplacement(node, ctx).getBytes(StandardCharsets.UTF_8),
+                        !PreTokenizer.prependScheme(node, ctx).equals("never"));
+            case "WordPiece" ->
+                new WordPiece(
+                        node.path("prefix").asText("##"), node.path("cleanup").asBoolean(true));
             case "Sequence" -> {
                 List<Decoder> list = new ArrayList<>();
                 for (JsonNode child : ctx.array(node, "decoders", "decoder Sequence")) {
@@ -198,7 +215,10 @@ sealed interface Decoder {
                 }
                 yield new Sequence(List.copyOf(list));
             }
-            default -> throw ctx.unsupported("decoder type \"" + type + "\"", "ByteLevel, ByteFallback, Fuse, Replace, Strip, Metaspace, WordPiece, Sequence");
+            default ->
+                throw ctx.unsupported(
+                        "decoder type \"" + type + "\"",
+                        "ByteLevel, ByteFallback, Fuse, Replace, Strip, Metaspace, WordPiece, Sequence");
         };
     }
 }

@@ -2,7 +2,6 @@ package fulgur.tokenizer;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import fulgur.io.Json;
-import fulgur.io.MalformedFileException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -50,8 +49,19 @@ public final class HfTokenizer implements Tokenizer {
     private final OptionalInt bos;
     private final OptionalInt eos;
 
-    private HfTokenizer(Path source, WordModel model, Map<String, Integer> vocab, String[] idToToken, AddedVocabulary added, Normalizer normalizer,
-            PreTokenizer preTokenizer, Decoder decoder, boolean byteLevel, Map<String, Integer> specials, OptionalInt bos, OptionalInt eos) {
+    private HfTokenizer(
+            Path source,
+            WordModel model,
+            Map<String, Integer> vocab,
+            String[] idToToken,
+            AddedVocabulary added,
+            Normalizer normalizer,
+            PreTokenizer preTokenizer,
+            Decoder decoder,
+            boolean byteLevel,
+            Map<String, Integer> specials,
+            OptionalInt bos,
+            OptionalInt eos) {
         this.source = source;
         this.model = model;
         this.vocab = vocab;
@@ -117,17 +127,28 @@ public final class HfTokenizer implements Tokenizer {
                 JsonNode t = addedNode.get(i);
                 JsonNode id = t.get("id");
                 JsonNode content = t.get("content");
-                if (id == null || !id.isIntegralNumber() || !id.canConvertToInt() || id.asInt() < 0 || id.asInt() >= MAX_VOCAB || content == null
-                        || !content.isTextual() || content.asText().isEmpty()) {
-                    throw ctx.malformed("added_tokens[" + i + "] needs an integer \"id\" in [0, " + MAX_VOCAB + ") and a non-empty string \"content\", found "
-                            + abbreviate(t.toString()));
+                if (id == null
+                        || !id.isIntegralNumber()
+                        || !id.canConvertToInt()
+                        || id.asInt() < 0
+                        || id.asInt() >= MAX_VOCAB
+                        || content == null
+                        || !content.isTextual()
+                        || content.asText().isEmpty()) {
+                    throw ctx.malformed("added_tokens[" + i + "] needs an integer \"id\" in [0, " + MAX_VOCAB
+                            + ") and a non-empty string \"content\", found " + abbreviate(t.toString()));
                 }
                 if (!addedIds.add(id.asInt()) || !addedContents.add(content.asText())) {
                     throw ctx.malformed("added_tokens[" + i + "] (id " + id.asInt() + ", \"" + content.asText()
                             + "\") repeats the id or the content of an earlier added token");
                 }
-                addedTokens.add(new AddedVocabulary.AddedToken(id.asInt(), content.asText(), t.path("special").asBoolean(false),
-                        t.path("single_word").asBoolean(false), t.path("lstrip").asBoolean(false), t.path("rstrip").asBoolean(false)));
+                addedTokens.add(new AddedVocabulary.AddedToken(
+                        id.asInt(),
+                        content.asText(),
+                        t.path("special").asBoolean(false),
+                        t.path("single_word").asBoolean(false),
+                        t.path("lstrip").asBoolean(false),
+                        t.path("rstrip").asBoolean(false)));
                 maxId = Math.max(maxId, id.asInt());
             }
         }
@@ -144,24 +165,39 @@ public final class HfTokenizer implements Tokenizer {
         Normalizer normalizer = Normalizer.parse(root.get("normalizer"), ctx);
         PreTokenizer preTokenizer = PreTokenizer.parse(root.get("pre_tokenizer"), ctx);
         Decoder decoder = Decoder.parse(root.get("decoder"), ctx);
-        boolean byteLevel = model instanceof BpeModel && (containsByteLevel(preTokenizer) || decoder instanceof Decoder.ByteLevelDecoder);
+        boolean byteLevel = model instanceof BpeModel
+                && (containsByteLevel(preTokenizer) || decoder instanceof Decoder.ByteLevelDecoder);
 
         Map<String, Integer> allIds = new HashMap<>(vocab);
         for (AddedVocabulary.AddedToken t : addedTokens) {
             allIds.put(t.content(), t.id());
         }
         String[] bosEos = specialNames(file, root.get("post_processor"));
-        OptionalInt bos = pick(allIds, bosEos[0], "<|begin_of_text|>", "<s>", "<|startoftext|>", "<bos>", "[BOS]", "<|endoftext|>");
+        OptionalInt bos = pick(
+                allIds, bosEos[0], "<|begin_of_text|>", "<s>", "<|startoftext|>", "<bos>", "[BOS]", "<|endoftext|>");
         OptionalInt eos = pick(allIds, bosEos[1], "<|end_of_text|>", "<|endoftext|>", "</s>", "<eos>", "[EOS]");
-        return new HfTokenizer(file, model, Collections.unmodifiableMap(allIds), idToToken, new AddedVocabulary(addedTokens), normalizer, preTokenizer,
-                decoder, byteLevel, Collections.unmodifiableMap(specials), bos, eos);
+        return new HfTokenizer(
+                file,
+                model,
+                Collections.unmodifiableMap(allIds),
+                idToToken,
+                new AddedVocabulary(addedTokens),
+                normalizer,
+                preTokenizer,
+                decoder,
+                byteLevel,
+                Collections.unmodifiableMap(specials),
+                bos,
+                eos);
     }
 
     /** The vocabulary and merges of a BPE model node. */
     private static WordModel.Parts bpe(JsonNode modelNode, TokenizerJson ctx) throws IOException {
         JsonNode dropout = modelNode.get("dropout");
         if (dropout != null && !dropout.isNull() && dropout.asDouble() > 0) {
-            throw ctx.unsupported("model.dropout " + dropout.asDouble() + " (BPE dropout is random; encoding must be deterministic)", "null or 0");
+            throw ctx.unsupported(
+                    "model.dropout " + dropout.asDouble() + " (BPE dropout is random; encoding must be deterministic)",
+                    "null or 0");
         }
         for (String field : new String[] {"continuing_subword_prefix", "end_of_word_suffix"}) {
             JsonNode v = modelNode.get(field);
@@ -181,12 +217,14 @@ public final class HfTokenizer implements Tokenizer {
         for (Map.Entry<String, JsonNode> e : vocabNode.properties()) {
             JsonNode v = e.getValue();
             if (!v.isIntegralNumber() || !v.canConvertToInt() || v.asInt() < 0 || v.asInt() >= MAX_VOCAB) {
-                throw ctx.malformed("model.vocab: token \"" + e.getKey() + "\" has id " + v + ", expected an integer in [0, " + MAX_VOCAB + ")");
+                throw ctx.malformed("model.vocab: token \"" + e.getKey() + "\" has id " + v
+                        + ", expected an integer in [0, " + MAX_VOCAB + ")");
             }
             int id = v.asInt();
             String other = tokenOf.putIfAbsent(id, e.getKey());
             if (other != null) {
-                throw ctx.malformed("model.vocab: tokens \"" + other + "\" and \"" + e.getKey() + "\" both have id " + id);
+                throw ctx.malformed(
+                        "model.vocab: tokens \"" + other + "\" and \"" + e.getKey() + "\" both have id " + id);
             }
             vocab.put(e.getKey(), id);
             maxId = Math.max(maxId, id);
@@ -205,11 +243,15 @@ public final class HfTokenizer implements Tokenizer {
             if (m.isTextual()) {
                 String[] parts = m.asText().split(" ", -1);
                 if (parts.length != 2) {
-                    throw ctx.malformed("model.merges[" + r + "] \"" + m.asText() + "\" must be two tokens separated by one space");
+                    throw ctx.malformed(
+                            "model.merges[" + r + "] \"" + m.asText() + "\" must be two tokens separated by one space");
                 }
                 a = parts[0];
                 b = parts[1];
-            } else if (m.isArray() && m.size() == 2 && m.get(0).isTextual() && m.get(1).isTextual()) {
+            } else if (m.isArray()
+                    && m.size() == 2
+                    && m.get(0).isTextual()
+                    && m.get(1).isTextual()) {
                 a = m.get(0).asText();
                 b = m.get(1).asText();
             } else {
@@ -220,7 +262,8 @@ public final class HfTokenizer implements Tokenizer {
             Integer im = vocab.get(a + b);
             if (ia == null || ib == null || im == null) {
                 String missing = ia == null ? a : ib == null ? b : a + b;
-                throw ctx.malformed("model.merges[" + r + "] (\"" + a + "\", \"" + b + "\"): token \"" + missing + "\" is not in model.vocab");
+                throw ctx.malformed("model.merges[" + r + "] (\"" + a + "\", \"" + b + "\"): token \"" + missing
+                        + "\" is not in model.vocab");
             }
             merges[r] = new int[] {ia, ib, im};
         }
@@ -233,7 +276,12 @@ public final class HfTokenizer implements Tokenizer {
             }
             unkId = id;
         }
-        WordModel model = new BpeModel(vocab, merges, unkId, modelNode.path("fuse_unk").asBoolean(false), modelNode.path("byte_fallback").asBoolean(false),
+        WordModel model = new BpeModel(
+                vocab,
+                merges,
+                unkId,
+                modelNode.path("fuse_unk").asBoolean(false),
+                modelNode.path("byte_fallback").asBoolean(false),
                 modelNode.path("ignore_merges").asBoolean(false));
 
         return new WordModel.Parts(model, vocab, tokenOf, maxId);
@@ -258,13 +306,21 @@ public final class HfTokenizer implements Tokenizer {
             bos = tokenText(c.get("bos_token"));
             eos = tokenText(c.get("eos_token"));
         }
-        if (bos == null && postProcessor != null && "TemplateProcessing".equals(postProcessor.path("type").asText())) {
+        if (bos == null
+                && postProcessor != null
+                && "TemplateProcessing".equals(postProcessor.path("type").asText())) {
             JsonNode single = postProcessor.path("single");
             if (single.isArray() && !single.isEmpty() && single.get(0).has("SpecialToken")) {
                 bos = single.get(0).get("SpecialToken").path("id").asText(null);
             }
-            if (eos == null && single.isArray() && single.size() > 1 && single.get(single.size() - 1).has("SpecialToken")) {
-                eos = single.get(single.size() - 1).get("SpecialToken").path("id").asText(null);
+            if (eos == null
+                    && single.isArray()
+                    && single.size() > 1
+                    && single.get(single.size() - 1).has("SpecialToken")) {
+                eos = single.get(single.size() - 1)
+                        .get("SpecialToken")
+                        .path("id")
+                        .asText(null);
             }
         }
         return new String[] {bos, eos};
@@ -301,7 +357,19 @@ public final class HfTokenizer implements Tokenizer {
      * @throws IllegalArgumentException when the vocabulary has no such token
      */
     public HfTokenizer withBos(String token) {
-        return new HfTokenizer(source, model, vocab, idToToken, added, normalizer, preTokenizer, decoder, byteLevel, specials, OptionalInt.of(idOf(token)), eos);
+        return new HfTokenizer(
+                source,
+                model,
+                vocab,
+                idToToken,
+                added,
+                normalizer,
+                preTokenizer,
+                decoder,
+                byteLevel,
+                specials,
+                OptionalInt.of(idOf(token)),
+                eos);
     }
 
     /**
@@ -312,7 +380,19 @@ public final class HfTokenizer implements Tokenizer {
      * @throws IllegalArgumentException when the vocabulary has no such token
      */
     public HfTokenizer withEos(String token) {
-        return new HfTokenizer(source, model, vocab, idToToken, added, normalizer, preTokenizer, decoder, byteLevel, specials, bos, OptionalInt.of(idOf(token)));
+        return new HfTokenizer(
+                source,
+                model,
+                vocab,
+                idToToken,
+                added,
+                normalizer,
+                preTokenizer,
+                decoder,
+                byteLevel,
+                specials,
+                bos,
+                OptionalInt.of(idOf(token)));
     }
 
     private int idOf(String token) {
@@ -439,8 +519,8 @@ public final class HfTokenizer implements Tokenizer {
     @Override
     public String token(int id) {
         if (id < 0 || id >= idToToken.length || idToToken[id] == null) {
-            throw new IllegalArgumentException("token id " + id + " is not in the vocabulary of " + source + " (size " + idToToken.length
-                    + (id >= 0 && id < idToToken.length ? ", the id is unused" : "") + ")");
+            throw new IllegalArgumentException("token id " + id + " is not in the vocabulary of " + source + " (size "
+                    + idToToken.length + (id >= 0 && id < idToToken.length ? ", the id is unused" : "") + ")");
         }
         return idToToken[id];
     }

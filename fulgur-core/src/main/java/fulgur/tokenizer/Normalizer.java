@@ -8,8 +8,16 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /** A Hugging Face normalizer: rewrites text before pre-tokenization. */
-sealed interface Normalizer permits Normalizer.Unicode, Normalizer.Lowercase, Normalizer.Prepend, Normalizer.Replace, Normalizer.Strip,
-        Normalizer.Bert, Normalizer.StripAccents, Normalizer.Sequence, Precompiled {
+sealed interface Normalizer
+        permits Normalizer.Unicode,
+                Normalizer.Lowercase,
+                Normalizer.Prepend,
+                Normalizer.Replace,
+                Normalizer.Strip,
+                Normalizer.Bert,
+                Normalizer.StripAccents,
+                Normalizer.Sequence,
+                Precompiled {
 
     String normalize(String s);
 
@@ -83,7 +91,8 @@ sealed interface Normalizer permits Normalizer.Unicode, Normalizer.Lowercase, No
      * BERT's normalizer: control characters dropped and whitespace made a space ({@code clean_text}), CJK ideographs
      * padded with spaces, accents stripped (NFD, marks removed) and lowercase, each as {@code tokenizers} does it.
      */
-    record Bert(boolean cleanText, boolean chineseChars, boolean stripAccents, boolean lowercase) implements Normalizer {
+    record Bert(boolean cleanText, boolean chineseChars, boolean stripAccents, boolean lowercase)
+            implements Normalizer {
         @Override
         public String normalize(String s) {
             StringBuilder b = new StringBuilder(s.length() + 8);
@@ -108,8 +117,17 @@ sealed interface Normalizer permits Normalizer.Unicode, Normalizer.Lowercase, No
 
         /** Unicode White_Space, with tab, newline and carriage return (Rust's {@code char::is_whitespace}). */
         static boolean isWhitespace(int c) {
-            return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028
-                    || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+            return (c >= 0x09 && c <= 0x0D)
+                    || c == 0x20
+                    || c == 0x85
+                    || c == 0xA0
+                    || c == 0x1680
+                    || (c >= 0x2000 && c <= 0x200A)
+                    || c == 0x2028
+                    || c == 0x2029
+                    || c == 0x202F
+                    || c == 0x205F
+                    || c == 0x3000;
         }
 
         /** Categories Cc, Cf, Cn, Co and Cs, except tab, newline and carriage return (counted as whitespace). */
@@ -118,12 +136,22 @@ sealed interface Normalizer permits Normalizer.Unicode, Normalizer.Lowercase, No
                 return false;
             }
             int t = Character.getType(c);
-            return t == Character.CONTROL || t == Character.FORMAT || t == Character.UNASSIGNED || t == Character.PRIVATE_USE || t == Character.SURROGATE;
+            return t == Character.CONTROL
+                    || t == Character.FORMAT
+                    || t == Character.UNASSIGNED
+                    || t == Character.PRIVATE_USE
+                    || t == Character.SURROGATE;
         }
 
         static boolean isChinese(int c) {
-            return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) || (c >= 0x2A700 && c <= 0x2B73F)
-                    || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) || (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+            return (c >= 0x4E00 && c <= 0x9FFF)
+                    || (c >= 0x3400 && c <= 0x4DBF)
+                    || (c >= 0x20000 && c <= 0x2A6DF)
+                    || (c >= 0x2A700 && c <= 0x2B73F)
+                    || (c >= 0x2B740 && c <= 0x2B81F)
+                    || (c >= 0x2B920 && c <= 0x2CEAF)
+                    || (c >= 0xF900 && c <= 0xFAFF)
+                    || (c >= 0x2F800 && c <= 0x2FA1F);
         }
     }
 
@@ -132,8 +160,10 @@ sealed interface Normalizer permits Normalizer.Unicode, Normalizer.Lowercase, No
         @Override
         public String normalize(String s) {
             StringBuilder b = new StringBuilder(s.length());
-            java.text.Normalizer.normalize(s, java.text.Normalizer.Form.NFD).codePoints()
-                    .filter(c -> Character.getType(c) != Character.NON_SPACING_MARK).forEach(b::appendCodePoint);
+            java.text.Normalizer.normalize(s, java.text.Normalizer.Form.NFD)
+                    .codePoints()
+                    .filter(c -> Character.getType(c) != Character.NON_SPACING_MARK)
+                    .forEach(b::appendCodePoint);
             return b.toString();
         }
     }
@@ -161,16 +191,25 @@ sealed interface Normalizer permits Normalizer.Unicode, Normalizer.Lowercase, No
             case "NFKD" -> new Unicode(java.text.Normalizer.Form.NFKD);
             case "Lowercase" -> new Lowercase();
             case "Prepend" -> new Prepend(ctx.string(node, "prepend", "normalizer Prepend"));
-            case "Replace" -> new Replace(ctx.pattern(node.get("pattern"), "normalizer Replace"), ctx.string(node, "content", "normalizer Replace"));
+            case "Replace" ->
+                new Replace(
+                        ctx.pattern(node.get("pattern"), "normalizer Replace"),
+                        ctx.string(node, "content", "normalizer Replace"));
             case "BertNormalizer" -> {
                 boolean lower = node.path("lowercase").asBoolean(true);
                 JsonNode strip = node.get("strip_accents");
-                yield new Bert(node.path("clean_text").asBoolean(true), node.path("handle_chinese_chars").asBoolean(true),
-                        strip == null || strip.isNull() ? lower : strip.asBoolean(), lower);
+                yield new Bert(
+                        node.path("clean_text").asBoolean(true),
+                        node.path("handle_chinese_chars").asBoolean(true),
+                        strip == null || strip.isNull() ? lower : strip.asBoolean(),
+                        lower);
             }
             case "StripAccents" -> new StripAccents();
             case "Precompiled" -> Precompiled.parse(node, ctx);
-            case "Strip" -> new Strip(node.path("strip_left").asBoolean(true), node.path("strip_right").asBoolean(true));
+            case "Strip" ->
+                new Strip(
+                        node.path("strip_left").asBoolean(true),
+                        node.path("strip_right").asBoolean(true));
             case "Sequence" -> {
                 List<Normalizer> list = new ArrayList<>();
                 for (JsonNode child : ctx.array(node, "normalizers", "normalizer Sequence")) {
@@ -181,8 +220,10 @@ sealed interface Normalizer permits Normalizer.Unicode, Normalizer.Lowercase, No
                 }
                 yield new Sequence(List.copyOf(list));
             }
-            default -> throw ctx.unsupported("normalizer type \"" + type + "\"",
-                    "NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Strip, BertNormalizer, StripAccents, Precompiled, Sequence");
+            default ->
+                throw ctx.unsupported(
+                        "normalizer type \"" + type + "\"",
+                        "NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Strip, BertNormalizer, StripAccents, Precompiled, Sequence");
         };
     }
 }

@@ -23,11 +23,20 @@ final class OnigRegex {
     static final int FLAGS = Pattern.UNICODE_CHARACTER_CLASS | Pattern.UNIX_LINES | Pattern.MULTILINE;
 
     private static final Map<String, String> POSIX = Map.ofEntries(
-            Map.entry("alnum", "\\p{Alnum}"), Map.entry("alpha", "\\p{Alpha}"), Map.entry("ascii", "\\p{ASCII}"),
-            Map.entry("blank", "\\p{Blank}"), Map.entry("cntrl", "\\p{Cntrl}"), Map.entry("digit", "\\p{Digit}"),
-            Map.entry("graph", "\\p{Graph}"), Map.entry("lower", "\\p{Lower}"), Map.entry("print", "\\p{Print}"),
-            Map.entry("punct", "\\p{Punct}"), Map.entry("space", "\\p{Space}"), Map.entry("upper", "\\p{Upper}"),
-            Map.entry("xdigit", "\\p{XDigit}"), Map.entry("word", "\\w"));
+            Map.entry("alnum", "\\p{Alnum}"),
+            Map.entry("alpha", "\\p{Alpha}"),
+            Map.entry("ascii", "\\p{ASCII}"),
+            Map.entry("blank", "\\p{Blank}"),
+            Map.entry("cntrl", "\\p{Cntrl}"),
+            Map.entry("digit", "\\p{Digit}"),
+            Map.entry("graph", "\\p{Graph}"),
+            Map.entry("lower", "\\p{Lower}"),
+            Map.entry("print", "\\p{Print}"),
+            Map.entry("punct", "\\p{Punct}"),
+            Map.entry("space", "\\p{Space}"),
+            Map.entry("upper", "\\p{Upper}"),
+            Map.entry("xdigit", "\\p{XDigit}"),
+            Map.entry("word", "\\w"));
 
     private OnigRegex() {}
 
@@ -37,7 +46,8 @@ final class OnigRegex {
         try {
             return Pattern.compile(java, FLAGS);
         } catch (PatternSyntaxException e) {
-            throw new IllegalArgumentException(what + ": cannot compile regex /" + onig + "/ (as Java /" + java + "/): " + e.getDescription(), e);
+            throw new IllegalArgumentException(
+                    what + ": cannot compile regex /" + onig + "/ (as Java /" + java + "/): " + e.getDescription(), e);
         }
     }
 
@@ -208,7 +218,9 @@ final class OnigRegex {
     private static String property(String name, boolean negate, String what, String p) {
         String letter = negate ? "P" : "p";
         String compact = name.replace(" ", "").replace("_", "");
-        String[] candidates = {name, "Is" + name, "Is" + compact, "In" + name, "In" + compact, "general_category=" + name, "script=" + name};
+        String[] candidates = {
+            name, "Is" + name, "Is" + compact, "In" + name, "In" + compact, "general_category=" + name, "script=" + name
+        };
         for (String cand : candidates) {
             String java = "\\" + letter + "{" + cand + "}";
             try {
@@ -222,6 +234,7 @@ final class OnigRegex {
     }
 
     private static IllegalArgumentException unsupported(String what, String pattern, String feature) {
-        return new IllegalArgumentException(what + ": regex /" + pattern + "/ uses " + feature + ", which has no Java equivalent");
+        return new IllegalArgumentException(
+                what + ": regex /" + pattern + "/ uses " + feature + ", which has no Java equivalent");
     }
 }

@@ -23,7 +23,11 @@ sealed interface PreTokenizer {
 
     /** The Hugging Face SplitDelimiterBehavior. */
     enum Behavior {
-        REMOVED, ISOLATED, MERGED_WITH_PREVIOUS, MERGED_WITH_NEXT, CONTIGUOUS
+        REMOVED,
+        ISOLATED,
+        MERGED_WITH_PREVIOUS,
+        MERGED_WITH_NEXT,
+        CONTIGUOUS
     }
 
     /** GPT-2 byte-level: optional prefix space, optional GPT-2 split, then bytes to characters. */
@@ -159,7 +163,8 @@ sealed interface PreTokenizer {
 
     /** {@code tokenizers}' Whitespace pre-tokenizer: runs of word characters or of other non-space characters. */
     record Whitespace() implements PreTokenizer {
-        private static final Pattern WORDS = Pattern.compile("[\\p{L}\\p{N}\\p{Mn}\\p{Mc}\\p{Me}\\p{Pc}]+|[^\\p{L}\\p{N}\\p{Mn}\\p{Mc}\\p{Me}\\p{Pc}\\s]+",
+        private static final Pattern WORDS = Pattern.compile(
+                "[\\p{L}\\p{N}\\p{Mn}\\p{Mc}\\p{Me}\\p{Pc}]+|[^\\p{L}\\p{N}\\p{Mn}\\p{Mc}\\p{Me}\\p{Pc}\\s]+",
                 Pattern.UNICODE_CHARACTER_CLASS);
 
         @Override
@@ -267,14 +272,26 @@ sealed interface PreTokenizer {
         }
         String type = ctx.type(node, "pre_tokenizer");
         return switch (type) {
-            case "ByteLevel" -> new ByteLevelSplit(node.path("add_prefix_space").asBoolean(false), node.path("use_regex").asBoolean(true));
-            case "Split" -> new Split(ctx.pattern(node.get("pattern"), "pre_tokenizer Split"), behavior(node, ctx), node.path("invert").asBoolean(false));
+            case "ByteLevel" ->
+                new ByteLevelSplit(
+                        node.path("add_prefix_space").asBoolean(false),
+                        node.path("use_regex").asBoolean(true));
+            case "Split" ->
+                new Split(
+                        ctx.pattern(node.get("pattern"), "pre_tokenizer Split"),
+                        behavior(node, ctx),
+                        node.path("invert").asBoolean(false));
             case "Digits" -> new Digits(node.path("individual_digits").asBoolean(false));
-            case "Metaspace" -> new Metaspace(metaspaceReplacement(node, ctx), prependScheme(node, ctx), node.path("split").asBoolean(true));
+            case "Metaspace" ->
+                new Metaspace(
+                        metaspaceReplacement(node, ctx),
+                        prependScheme(node, ctx),
+                        node.path("split").asBoolean(true));
             case "BertPreTokenizer" -> new Bert();
             case "WhitespaceSplit" -> new WhitespaceSplit();
             case "Whitespace" -> new Whitespace();
-            case "Punctuation" -> new Punctuation(node.hasNonNull("behavior") ? behavior(node, ctx) : Behavior.ISOLATED);
+            case "Punctuation" ->
+                new Punctuation(node.hasNonNull("behavior") ? behavior(node, ctx) : Behavior.ISOLATED);
             case "Sequence" -> {
                 List<PreTokenizer> steps = new ArrayList<>();
                 for (JsonNode child : ctx.array(node, "pretokenizers", "pre_tokenizer Sequence")) {
@@ -285,7 +302,10 @@ sealed interface PreTokenizer {
                 }
                 yield new Sequence(List.copyOf(steps));
             }
-            default -> throw ctx.unsupported("pre_tokenizer type \"" + type + "\"", "ByteLevel, Split, Digits, Metaspace, BertPreTokenizer, Whitespace, WhitespaceSplit, Punctuation, Sequence");
+            default ->
+                throw ctx.unsupported(
+                        "pre_tokenizer type \"" + type + "\"",
+                        "ByteLevel, Split, Digits, Metaspace, BertPreTokenizer, Whitespace, WhitespaceSplit, Punctuation, Sequence");
         };
     }
 
@@ -297,8 +317,9 @@ sealed interface PreTokenizer {
             case "MergedWithPrevious" -> Behavior.MERGED_WITH_PREVIOUS;
             case "MergedWithNext" -> Behavior.MERGED_WITH_NEXT;
             case "Contiguous" -> Behavior.CONTIGUOUS;
-            default -> throw ctx.malformed("pre_tokenizer Split has unknown behavior \"" + b
-                    + "\", expected Removed, Isolated, MergedWithPrevious, MergedWithNext or Contiguous");
+            default ->
+                throw ctx.malformed("pre_tokenizer Split has unknown behavior \"" + b
+                        + "\", expected Removed, Isolated, MergedWithPrevious, MergedWithNext or Contiguous");
         };
     }
 
@@ -318,7 +339,8 @@ sealed interface PreTokenizer {
         if (scheme != null && !scheme.isNull()) {
             String s = scheme.asText();
             if (!s.equals("always") && !s.equals("first") && !s.equals("never")) {
-                throw ctx.malformed("Metaspace has unknown prepend_scheme \"" + s + "\", expected always, first or never");
+                throw ctx.malformed(
+                        "Metaspace has unknown prepend_scheme \"" + s + "\", expected always, first or never");
             }
             return s;
         }

@@ -62,7 +62,8 @@ public final class SentencePieceTokenizer implements Tokenizer {
         TrainerSpec t = m.getTrainerSpec();
         this.bpe = t.getModelType() == TrainerSpec.ModelType.BPE;
         if (!bpe && t.getModelType() != TrainerSpec.ModelType.UNIGRAM) {
-            throw new MalformedFileException(source, "unsupported SentencePiece model type " + t.getModelType() + " (supported: UNIGRAM, BPE)");
+            throw new MalformedFileException(
+                    source, "unsupported SentencePiece model type " + t.getModelType() + " (supported: UNIGRAM, BPE)");
         }
         pieces = new String[n];
         scores = new float[n];
@@ -109,7 +110,9 @@ public final class SentencePieceTokenizer implements Tokenizer {
         unkSurface = t.getUnkSurface().getBytes(StandardCharsets.UTF_8);
         NormalizerSpec ns = m.getNormalizerSpec();
         try {
-            charsMap = ns.getPrecompiledCharsmap().isEmpty() ? null : CharsMap.parse(ns.getPrecompiledCharsmap().toByteArray());
+            charsMap = ns.getPrecompiledCharsmap().isEmpty()
+                    ? null
+                    : CharsMap.parse(ns.getPrecompiledCharsmap().toByteArray());
         } catch (IllegalArgumentException e) {
             throw new MalformedFileException(source, e.getMessage(), e);
         }
@@ -333,7 +336,8 @@ public final class SentencePieceTokenizer implements Tokenizer {
         }
         // agenda: highest score first, then leftmost
         record Pair(int left, int right, float score, int size) {}
-        java.util.PriorityQueue<Pair> agenda = new java.util.PriorityQueue<>((a, b) -> a.score != b.score ? Float.compare(b.score, a.score) : Integer.compare(a.left, b.left));
+        java.util.PriorityQueue<Pair> agenda = new java.util.PriorityQueue<>(
+                (a, b) -> a.score != b.score ? Float.compare(b.score, a.score) : Integer.compare(a.left, b.left));
         Map<String, int[]> revMerge = new HashMap<>();
         java.util.function.BiConsumer<Integer, Integer> maybeAdd = (l, r) -> {
             if (l < 0 || r < 0 || frozen[l] || frozen[r]) {
@@ -356,7 +360,10 @@ public final class SentencePieceTokenizer implements Tokenizer {
             Pair top = agenda.poll();
             int l = top.left;
             int r = top.right;
-            if (to[l] == from[l] || to[r] == from[r] || (to[l] - from[l]) + (to[r] - from[r]) != top.size || next[l] != r) {
+            if (to[l] == from[l]
+                    || to[r] == from[r]
+                    || (to[l] - from[l]) + (to[r] - from[r]) != top.size
+                    || next[l] != r) {
                 continue;
             }
             to[l] = to[r];
@@ -486,7 +493,8 @@ public final class SentencePieceTokenizer implements Tokenizer {
     @Override
     public String token(int id) {
         if (id < 0 || id >= pieces.length) {
-            throw new IllegalArgumentException("token id " + id + " is not in the vocabulary of " + source + " (size " + pieces.length + ")");
+            throw new IllegalArgumentException(
+                    "token id " + id + " is not in the vocabulary of " + source + " (size " + pieces.length + ")");
         }
         return pieces[id];
     }
@@ -503,6 +511,7 @@ public final class SentencePieceTokenizer implements Tokenizer {
 
     @Override
     public String toString() {
-        return "SentencePieceTokenizer[" + source + ", " + (bpe ? "BPE" : "Unigram") + ", vocab " + pieces.length + (byteFallback ? ", byte fallback" : "") + "]";
+        return "SentencePieceTokenizer[" + source + ", " + (bpe ? "BPE" : "Unigram") + ", vocab " + pieces.length
+                + (byteFallback ? ", byte fallback" : "") + "]";
     }
 }

@@ -34,7 +34,8 @@ public final class TokenizerFiles {
      * @return true when it holds one
      */
     public static boolean present(Path dir) {
-        return dir != null && (Files.isRegularFile(dir.resolve(JSON)) || Files.isRegularFile(dir.resolve(SENTENCEPIECE)));
+        return dir != null
+                && (Files.isRegularFile(dir.resolve(JSON)) || Files.isRegularFile(dir.resolve(SENTENCEPIECE)));
     }
 
     /**

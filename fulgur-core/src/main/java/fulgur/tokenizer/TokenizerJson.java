@@ -36,7 +36,8 @@ final class TokenizerJson {
     String string(JsonNode node, String field, String what) throws MalformedFileException {
         JsonNode v = node.get(field);
         if (v == null || !v.isTextual()) {
-            throw malformed(what + ": field \"" + field + "\" must be a string, found " + (v == null ? "nothing" : v.getNodeType().toString()));
+            throw malformed(what + ": field \"" + field + "\" must be a string, found "
+                    + (v == null ? "nothing" : v.getNodeType().toString()));
         }
         return v.asText();
     }

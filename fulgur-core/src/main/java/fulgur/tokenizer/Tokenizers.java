@@ -28,7 +28,8 @@ public final class Tokenizers {
         }
         Path p = Path.of(spec);
         if (!Files.isRegularFile(p) && !TokenizerFiles.present(p)) {
-            throw new IllegalArgumentException(option + ": expected 'byte', a tokenizer.json, a SentencePiece tokenizer.model or a directory holding one, got '"
+            throw new IllegalArgumentException(option
+                    + ": expected 'byte', a tokenizer.json, a SentencePiece tokenizer.model or a directory holding one, got '"
                     + spec + "'");
         }
         return load(p);
@@ -46,10 +47,13 @@ public final class Tokenizers {
     public static Tokenizer load(Path path) throws IOException {
         Path file = path;
         if (Files.isDirectory(path)) {
-            file = Files.isRegularFile(path.resolve(TokenizerFiles.JSON)) ? path.resolve(TokenizerFiles.JSON) : path.resolve(TokenizerFiles.SENTENCEPIECE);
+            file = Files.isRegularFile(path.resolve(TokenizerFiles.JSON))
+                    ? path.resolve(TokenizerFiles.JSON)
+                    : path.resolve(TokenizerFiles.SENTENCEPIECE);
         }
         if (!Files.isRegularFile(file)) {
-            throw new IllegalArgumentException(path + ": no " + TokenizerFiles.JSON + " or " + TokenizerFiles.SENTENCEPIECE);
+            throw new IllegalArgumentException(
+                    path + ": no " + TokenizerFiles.JSON + " or " + TokenizerFiles.SENTENCEPIECE);
         }
         if (isJson(file)) {
             return HfTokenizer.fromJson(file);
@@ -71,6 +75,8 @@ public final class Tokenizers {
     /** The model type of a tokenizer.json without a "type" field: BPE when it has merges, Unigram when its vocab is a list. */
     static String modelType(JsonNode root) {
         JsonNode m = root.path("model");
-        return m.hasNonNull("type") ? m.get("type").asText() : (m.has("merges") ? "BPE" : m.has("vocab") && m.get("vocab").isArray() ? "Unigram" : "(none)");
+        return m.hasNonNull("type")
+                ? m.get("type").asText()
+                : (m.has("merges") ? "BPE" : m.has("vocab") && m.get("vocab").isArray() ? "Unigram" : "(none)");
     }
 }

@@ -52,7 +52,10 @@ final class UnigramModel implements WordModel {
         Map<Integer, String> tokenOf = new HashMap<>(v.size() * 2);
         for (int i = 0; i < v.size(); i++) {
             JsonNode e = v.get(i);
-            if (!e.isArray() || e.size() != 2 || !e.get(0).isTextual() || !e.get(1).isNumber()) {
+            if (!e.isArray()
+                    || e.size() != 2
+                    || !e.get(0).isTextual()
+                    || !e.get(1).isNumber()) {
                 throw ctx.malformed("Unigram model.vocab[" + i + "] is " + e + ", expected [piece, score]");
             }
             pieces.add(e.get(0).asText());
@@ -64,11 +67,16 @@ final class UnigramModel implements WordModel {
         JsonNode u = node.get("unk_id");
         if (u != null && !u.isNull()) {
             if (!u.canConvertToInt() || u.asInt() < 0 || u.asInt() >= pieces.size()) {
-                throw ctx.malformed("Unigram model.unk_id " + u + " is not an id of the vocabulary (size " + pieces.size() + ")");
+                throw ctx.malformed(
+                        "Unigram model.unk_id " + u + " is not an id of the vocabulary (size " + pieces.size() + ")");
             }
             unk = u.asInt();
         }
-        return new WordModel.Parts(new UnigramModel(pieces, scores, unk, node.path("byte_fallback").asBoolean(false)), ids, tokenOf, pieces.size() - 1);
+        return new WordModel.Parts(
+                new UnigramModel(pieces, scores, unk, node.path("byte_fallback").asBoolean(false)),
+                ids,
+                tokenOf,
+                pieces.size() - 1);
     }
 
     @Override
@@ -101,7 +109,8 @@ final class UnigramModel implements WordModel {
             }
             if (!single) {
                 if (unkId < 0) {
-                    throw new IllegalArgumentException("cannot tokenize \"" + word + "\": a character is not in the Unigram vocabulary and the model has no unk_id");
+                    throw new IllegalArgumentException("cannot tokenize \"" + word
+                            + "\": a character is not in the Unigram vocabulary and the model has no unk_id");
                 }
                 int end = start + mblen;
                 double cand = here + unkScore;

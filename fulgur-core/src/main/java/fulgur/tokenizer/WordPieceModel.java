@@ -34,8 +34,8 @@ final class WordPieceModel implements WordModel {
         for (Map.Entry<String, JsonNode> e : v.properties()) {
             JsonNode n = e.getValue();
             if (!n.isIntegralNumber() || !n.canConvertToInt() || n.asInt() < 0 || n.asInt() >= HfTokenizer.MAX_VOCAB) {
-                throw ctx.malformed("WordPiece model.vocab: token \"" + e.getKey() + "\" has id " + n + ", expected an integer in [0, "
-                        + HfTokenizer.MAX_VOCAB + ")");
+                throw ctx.malformed("WordPiece model.vocab: token \"" + e.getKey() + "\" has id " + n
+                        + ", expected an integer in [0, " + HfTokenizer.MAX_VOCAB + ")");
             }
             int id = n.asInt();
             vocab.put(e.getKey(), id);

@@ -50,7 +50,8 @@ public final class Checkpoint {
      * @throws java.io.IOException when writing fails
      * @throws IllegalStateException when a weight or optimizer tensor is not finite (nothing is replaced)
      */
-    public static void save(Path dir, CausalLM model, Optimizer optimizer, Map<String, Object> trainerState) throws IOException {
+    public static void save(Path dir, CausalLM model, Optimizer optimizer, Map<String, Object> trainerState)
+            throws IOException {
         save(dir, model.module().stateDict(), model.configJson(), optimizer, trainerState);
     }
 
@@ -67,7 +68,13 @@ public final class Checkpoint {
      * @throws java.io.IOException when writing fails
      * @throws IllegalStateException when a weight or optimizer tensor is not finite (nothing is replaced)
      */
-    public static void save(Path dir, Map<String, Tensor> weights, String configJson, Optimizer optimizer, Map<String, Object> trainerState) throws IOException {
+    public static void save(
+            Path dir,
+            Map<String, Tensor> weights,
+            String configJson,
+            Optimizer optimizer,
+            Map<String, Object> trainerState)
+            throws IOException {
         save(dir, weights, configJson, optimizer, trainerState, Map.of(), List.of());
     }
 
@@ -84,8 +91,14 @@ public final class Checkpoint {
      * @throws java.io.IOException when reading or writing fails
      * @throws IllegalStateException when a weight or optimizer tensor is not finite (nothing is replaced)
      */
-    public static void save(Path dir, Map<String, Tensor> weights, String configJson, Optimizer optimizer, Map<String, Object> trainerState,
-            List<Path> companions) throws IOException {
+    public static void save(
+            Path dir,
+            Map<String, Tensor> weights,
+            String configJson,
+            Optimizer optimizer,
+            Map<String, Object> trainerState,
+            List<Path> companions)
+            throws IOException {
         save(dir, weights, configJson, optimizer, trainerState, Map.of(), companions);
     }
 
@@ -103,8 +116,15 @@ public final class Checkpoint {
      * @throws java.io.IOException when reading or writing fails
      * @throws IllegalStateException when a weight or optimizer tensor is not finite (nothing is replaced)
      */
-    public static void save(Path dir, Map<String, Tensor> weights, String configJson, Optimizer optimizer, Map<String, Object> trainerState,
-            Map<String, Map<String, Tensor>> extraFiles, List<Path> companions) throws IOException {
+    public static void save(
+            Path dir,
+            Map<String, Tensor> weights,
+            String configJson,
+            Optimizer optimizer,
+            Map<String, Object> trainerState,
+            Map<String, Map<String, Tensor>> extraFiles,
+            List<Path> companions)
+            throws IOException {
         String step = String.valueOf(trainerState.get("step"));
         Path parent = dir.toAbsolutePath().getParent();
         Files.createDirectories(parent);
@@ -117,18 +137,26 @@ public final class Checkpoint {
             AtomicFiles.writeString(fresh.resolve(CONFIG), configJson);
             if (optimizer != null) {
                 part = "optimizer state ";
-                TensorIo.save(fresh.resolve(OPTIMIZER), optimizer.state(), Map.of("step", step, "optimizer_step", Long.toString(optimizer.stepCount())), true);
+                TensorIo.save(
+                        fresh.resolve(OPTIMIZER),
+                        optimizer.state(),
+                        Map.of("step", step, "optimizer_step", Long.toString(optimizer.stepCount())),
+                        true);
             }
             for (Map.Entry<String, Map<String, Tensor>> f : extraFiles.entrySet()) {
                 part = f.getKey() + " ";
                 TensorIo.save(fresh.resolve(f.getKey()), f.getValue(), Map.of("step", step), true);
             }
-            AtomicFiles.writeString(fresh.resolve(STATE), Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(trainerState));
+            AtomicFiles.writeString(
+                    fresh.resolve(STATE),
+                    Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(trainerState));
             fulgur.tokenizer.TokenizerFiles.copy(companions, fresh);
         } catch (Finite.NonFiniteException e) {
             deleteTree(fresh);
-            throw new IllegalStateException("not saving the checkpoint of step " + step + " to " + dir + ": " + part + e.getMessage()
-                    + (Files.exists(dir) ? " (the previous checkpoint is kept)" : ""), e);
+            throw new IllegalStateException(
+                    "not saving the checkpoint of step " + step + " to " + dir + ": " + part + e.getMessage()
+                            + (Files.exists(dir) ? " (the previous checkpoint is kept)" : ""),
+                    e);
         } catch (IOException | RuntimeException e) {
             deleteTree(fresh);
             throw e;
@@ -184,7 +212,8 @@ public final class Checkpoint {
      * @throws java.io.IOException when a file cannot be read
      * @throws IllegalArgumentException when the checkpoint does not fit the module or optimizer, naming the file
      */
-    public static Map<String, Object> loadInto(Path dir, fulgur.nn.Module module, Optimizer optimizer) throws IOException {
+    public static Map<String, Object> loadInto(Path dir, fulgur.nn.Module module, Optimizer optimizer)
+            throws IOException {
         Path d = resolve(dir);
         Map<String, Object> state = readState(d);
         String step = String.valueOf(state.get("step"));
@@ -250,7 +279,8 @@ public final class Checkpoint {
     private static void checkStep(Path file, Map<String, String> meta, String step) {
         String got = meta.get("step");
         if (got != null && !got.equals(step)) {
-            throw new IllegalArgumentException(file + " was written at step " + got + " but " + STATE + " says step " + step + ": the checkpoint is inconsistent");
+            throw new IllegalArgumentException(file + " was written at step " + got + " but " + STATE + " says step "
+                    + step + ": the checkpoint is inconsistent");
         }
     }
 

@@ -16,14 +16,15 @@ public record ChunkPlan(long length, int chunk) {
      */
     public ChunkPlan {
         if (length < 1) {
-            throw new IllegalArgumentException("sequence chunks: the sequence must have at least one token, got " + length);
+            throw new IllegalArgumentException(
+                    "sequence chunks: the sequence must have at least one token, got " + length);
         }
         if (chunk < 1) {
             throw new IllegalArgumentException("sequence chunks: the chunk length must be >= 1 token, got " + chunk);
         }
         if ((length + chunk - 1) / chunk > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("sequence chunks: " + length + " tokens in chunks of " + chunk + " make more than " + Integer.MAX_VALUE
-                    + " chunks; use longer chunks");
+            throw new IllegalArgumentException("sequence chunks: " + length + " tokens in chunks of " + chunk
+                    + " make more than " + Integer.MAX_VALUE + " chunks; use longer chunks");
         }
     }
 

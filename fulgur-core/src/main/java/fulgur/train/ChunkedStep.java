@@ -51,7 +51,8 @@ public final class ChunkedStep {
      * @param initialStateGrads the gradients of the initial states, or empty
      * @param growingStateBytes the bytes of growing states at the end
      */
-    public record Result(Tensor loss, Map<Slot, Tensor> finalStates, Map<Slot, Tensor> initialStateGrads, long growingStateBytes) {}
+    public record Result(
+            Tensor loss, Map<Slot, Tensor> finalStates, Map<Slot, Tensor> initialStateGrads, long growingStateBytes) {}
 
     /**
      * Where this process's chunks sit in the sequence and how the states pass between them: one device by default;
@@ -148,7 +149,8 @@ public final class ChunkedStep {
      */
     public ChunkedStep(CausalLM model, int chunk, Link link) {
         if (!model.carriesStates()) {
-            throw new UnsupportedOperationException(model.getClass().getSimpleName() + " does not carry its layers' states from one chunk of a sequence to the next;"
+            throw new UnsupportedOperationException(model.getClass().getSimpleName()
+                    + " does not carry its layers' states from one chunk of a sequence to the next;"
                     + " train it without sequence chunks");
         }
         if (chunk < 1) {
@@ -192,7 +194,14 @@ public final class ChunkedStep {
      * @param countedTotal the counted targets of the whole sequence, or null
      * @return the loss, states and state gradients
      */
-    public Result run(Tensor inputs, Tensor targets, Map<Slot, Tensor> initial, long start, double scale, boolean wantFinalStates, Tensor countedTotal) {
+    public Result run(
+            Tensor inputs,
+            Tensor targets,
+            Map<Slot, Tensor> initial,
+            long start,
+            double scale,
+            boolean wantFinalStates,
+            Tensor countedTotal) {
         String op = "sequence chunks";
         Tensor ids = checkInputs(op, inputs);
         Tensor tg = checkTargets(op, ids, targets);
@@ -209,7 +218,13 @@ public final class ChunkedStep {
      * The first pass: the chunks in order through the layers alone, without gradients, keeping the states entering every
      * chunk but the first (the last chunk runs too when the model routes tokens: its routing counts).
      */
-    private void saveBoundaries(Tensor ids, ChunkPlan plan, Map<Slot, Tensor> initial, long start, RoutingTotals routing, Boundaries saved) {
+    private void saveBoundaries(
+            Tensor ids,
+            ChunkPlan plan,
+            Map<Slot, Tensor> initial,
+            long start,
+            RoutingTotals routing,
+            Boundaries saved) {
         int n = plan.count();
         try (Relay states = new Relay("chunk states")) {
             Map<Slot, Tensor> entering = initial;
@@ -219,9 +234,11 @@ public final class ChunkedStep {
                     saved.keep(c, entering);
                 }
                 Scope next = states.next();
-                try (Scope s = Scope.open("chunk forward"); var g = GradMode.noGrad()) {
+                try (Scope s = Scope.open("chunk forward");
+                        var g = GradMode.noGrad()) {
                     StateCarry carry = new StateCarry(entering, null, routing);
-                    model.advanceStates(slice(ids, plan, c), link.shard(link.position(start, plan, c), plan.length(c), carry));
+                    model.advanceStates(
+                            slice(ids, plan, c), link.shard(link.position(start, plan, c), plan.length(c), carry));
                     saved.keepAppended(c, carry);
                     Map<Slot, Tensor> copies = next.run(() -> copies(carry.finals()));
                     int at = c;
@@ -242,8 +259,17 @@ public final class ChunkedStep {
     }
 
     /** The second pass: the chunks in reverse, each run again from its saved states and differentiated. */
-    private Result backward(Tensor ids, Tensor tg, ChunkPlan plan, Map<Slot, Tensor> initial, long start, double scale, boolean wantFinalStates,
-            Tensor[] weights, RoutingTotals routing, Boundaries saved) {
+    private Result backward(
+            Tensor ids,
+            Tensor tg,
+            ChunkPlan plan,
+            Map<Slot, Tensor> initial,
+            long start,
+            double scale,
+            boolean wantFinalStates,
+            Tensor[] weights,
+            RoutingTotals routing,
+            Boundaries saved) {
         int n = plan.count();
         Device device = ids.device();
         Scope caller = Scope.current();
@@ -256,9 +282,13 @@ public final class ChunkedStep {
                 Scope next = stateGrads.next();
                 try (Scope s = Scope.open("chunk backward")) {
                     Map<Slot, Tensor> leaves = new LinkedHashMap<>();
-                    saved.entering(c, initial, device).forEach((slot, t) -> leaves.put(slot, t.detach().requiresGrad(true)));
+                    saved.entering(c, initial, device)
+                            .forEach((slot, t) -> leaves.put(slot, t.detach().requiresGrad(true)));
                     StateCarry carry = new StateCarry(leaves, weights[c], routing);
-                    Tensor loss = model.loss(slice(ids, plan, c), slice(tg, plan, c).reshape(-1), link.shard(link.position(start, plan, c), plan.length(c), carry));
+                    Tensor loss = model.loss(
+                            slice(ids, plan, c),
+                            slice(tg, plan, c).reshape(-1),
+                            link.shard(link.position(start, plan, c), plan.length(c), carry));
                     List<Tensor> roots = new ArrayList<>();
                     List<Tensor> seeds = new ArrayList<>();
                     roots.add(scale == 1 ? loss : Elementwise.mulScalar(loss, scale));
@@ -266,7 +296,8 @@ public final class ChunkedStep {
                     for (Map.Entry<Slot, Tensor> e : grads.entrySet()) {
                         Tensor f = carry.finals().get(e.getKey());
                         if (f == null) {
-                            throw new IllegalStateException("sequence chunks: chunk " + c + " left no " + e.getKey() + " for the chunk after it");
+                            throw new IllegalStateException("sequence chunks: chunk " + c + " left no " + e.getKey()
+                                    + " for the chunk after it");
                         }
                         if (f.requiresGrad()) {
                             roots.add(f);
@@ -278,7 +309,10 @@ public final class ChunkedStep {
                             finals = caller.run(() -> copies(carry.finals()));
                         }
                         for (Map.Entry<Slot, Tensor> e : carry.finals().entrySet()) {
-                            growing += carry.isAppending(e.getKey()) ? e.getValue().numel() * e.getValue().dtype().byteSize() : 0;
+                            growing += carry.isAppending(e.getKey())
+                                    ? e.getValue().numel()
+                                            * e.getValue().dtype().byteSize()
+                                    : 0;
                         }
                     }
                     link.backward(roots, seeds, c == 0, loss);
@@ -337,7 +371,8 @@ public final class ChunkedStep {
      * layers alone (counting the routing). Null when a loss pass finds, after the first chunk, that unfixed routing
      * totals are being counted (the model routes tokens and needs a counting pass first).
      */
-    private Tensor walk(Tensor ids, Tensor tg, ChunkPlan plan, Tensor[] weights, RoutingTotals routing, boolean withLoss) {
+    private Tensor walk(
+            Tensor ids, Tensor tg, ChunkPlan plan, Tensor[] weights, RoutingTotals routing, boolean withLoss) {
         Tensor total = Tensor.zeros(DType.F64, ids.device());
         try (Relay states = new Relay("chunk states")) {
             Map<Slot, Tensor> entering = Map.of();
@@ -347,7 +382,9 @@ public final class ChunkedStep {
                     StateCarry carry = new StateCarry(entering, weights[c], routing);
                     SequenceShard shard = link.shard(link.position(0, plan, c), plan.length(c), carry);
                     if (withLoss) {
-                        total.copyFrom(total.add(model.loss(slice(ids, plan, c), slice(tg, plan, c).reshape(-1), shard).to(DType.F64)));
+                        total.copyFrom(total.add(model.loss(
+                                        slice(ids, plan, c), slice(tg, plan, c).reshape(-1), shard)
+                                .to(DType.F64)));
                     } else {
                         model.advanceStates(slice(ids, plan, c), shard);
                     }
@@ -371,16 +408,24 @@ public final class ChunkedStep {
      */
     private static Tensor[] weights(Tensor targets, ChunkPlan plan, Tensor countedTotal) {
         if (countedTotal != null && countedTotal.numel() != 1) {
-            throw new IllegalArgumentException("sequence chunks: the count of targets must be one number, got " + countedTotal.describe());
+            throw new IllegalArgumentException(
+                    "sequence chunks: the count of targets must be one number, got " + countedTotal.describe());
         }
         int n = plan.count();
         Tensor shares = Tensor.empty(DType.F64, targets.device(), n);
-        try (Scope tmp = Scope.open("chunk weights"); var g = GradMode.noGrad()) {
-            Tensor valid = Elementwise.compare(BinaryOp.NE, targets, Tensor.full(targets.dtype(), targets.device(), Losses.IGNORE_INDEX)).to(DType.F64);
-            Tensor all = countedTotal != null ? Views.reshape(countedTotal.to(DType.F64), new int[0]) : Reductions.sum(valid);
-            Tensor denominator = Elementwise.maximum(all, Tensor.full(DType.F64, targets.device(), 1.0)); // no counted target: every share 0
+        try (Scope tmp = Scope.open("chunk weights");
+                var g = GradMode.noGrad()) {
+            Tensor valid = Elementwise.compare(
+                            BinaryOp.NE, targets, Tensor.full(targets.dtype(), targets.device(), Losses.IGNORE_INDEX))
+                    .to(DType.F64);
+            Tensor all = countedTotal != null
+                    ? Views.reshape(countedTotal.to(DType.F64), new int[0])
+                    : Reductions.sum(valid);
+            Tensor denominator = Elementwise.maximum(
+                    all, Tensor.full(DType.F64, targets.device(), 1.0)); // no counted target: every share 0
             for (int c = 0; c < n; c++) {
-                Views.reshape(Views.narrow(shares, 0, c, 1), new int[0]).copyFrom(Elementwise.div(Reductions.sum(slice(valid, plan, c)), denominator));
+                Views.reshape(Views.narrow(shares, 0, c, 1), new int[0])
+                        .copyFrom(Elementwise.div(Reductions.sum(slice(valid, plan, c)), denominator));
             }
         }
         Tensor[] w = new Tensor[n];
@@ -414,7 +459,8 @@ public final class ChunkedStep {
 
     private static Tensor checkTargets(String op, Tensor ids, Tensor targets) {
         if (targets.numel() != ids.numel()) {
-            throw new IllegalArgumentException(op + ": " + targets.describe() + " targets for the " + ids.describe() + " inputs");
+            throw new IllegalArgumentException(
+                    op + ": " + targets.describe() + " targets for the " + ids.describe() + " inputs");
         }
         return targets.ndim() == 2 ? targets : targets.reshape(ids.size(0), ids.size(1));
     }
@@ -532,7 +578,9 @@ public final class ChunkedStep {
                     }
                 }
                 if (!parts.isEmpty()) {
-                    m.put(slot, parts.size() == 1 ? parts.get(0).copy() : Views.concat(1, parts.toArray(Tensor[]::new)));
+                    m.put(
+                            slot,
+                            parts.size() == 1 ? parts.get(0).copy() : Views.concat(1, parts.toArray(Tensor[]::new)));
                 }
             }
             return m;

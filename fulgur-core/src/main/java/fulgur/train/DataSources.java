@@ -36,14 +36,25 @@ public final class DataSources {
                 m.put("seed", seed);
                 m.put("step", step);
                 Mqar.Config c = task.config();
-                m.put("config", Map.of("vocab_size", c.vocabSize(), "seq_len", c.seqLen(), "num_kv_pairs", c.numKvPairs(), "num_queries", c.numQueries()));
+                m.put(
+                        "config",
+                        Map.of(
+                                "vocab_size",
+                                c.vocabSize(),
+                                "seq_len",
+                                c.seqLen(),
+                                "num_kv_pairs",
+                                c.numKvPairs(),
+                                "num_queries",
+                                c.numQueries()));
                 return m;
             }
 
             @Override
             public void restore(Map<String, Object> state) {
                 if (!"mqar".equals(state.get("kind")) || ((Number) state.get("seed")).longValue() != seed) {
-                    throw new IllegalArgumentException("checkpoint data state " + state + " does not belong to an MQAR run with seed " + seed);
+                    throw new IllegalArgumentException(
+                            "checkpoint data state " + state + " does not belong to an MQAR run with seed " + seed);
                 }
                 step = ((Number) state.get("step")).longValue();
             }
@@ -79,11 +90,13 @@ public final class DataSources {
             @Override
             public void restore(Map<String, Object> state) {
                 if (!"packed".equals(state.get("kind"))) {
-                    throw new IllegalArgumentException("checkpoint data state " + state + " does not belong to a text run");
+                    throw new IllegalArgumentException(
+                            "checkpoint data state " + state + " does not belong to a text run");
                 }
                 Map<String, Object> copy = new LinkedHashMap<>(state);
                 copy.remove("kind");
-                sampler = PackedSequenceSampler.restore(tokens, Json.mapper().convertValue(copy, PackedSequenceSampler.State.class));
+                sampler = PackedSequenceSampler.restore(
+                        tokens, Json.mapper().convertValue(copy, PackedSequenceSampler.State.class));
             }
         };
     }

@@ -41,7 +41,9 @@ public final class Divergence {
             what.append("the loss is ").append(loss);
         }
         if (!Double.isFinite(gradNorm)) {
-            what.append(what.isEmpty() ? "" : " and ").append("the gradient norm is ").append(gradNorm);
+            what.append(what.isEmpty() ? "" : " and ")
+                    .append("the gradient norm is ")
+                    .append(gradNorm);
         }
         throw new IllegalStateException(message(step, what.toString(), model, lastSaved));
     }
@@ -58,13 +60,17 @@ public final class Divergence {
     public static void checkEval(long step, Map<String, Double> eval, Module model, long lastSaved) {
         for (var e : eval.entrySet()) {
             if (e.getValue() != null && !Double.isFinite(e.getValue())) {
-                throw new IllegalStateException(message(step, "the evaluation gave val_" + e.getKey() + " = " + e.getValue(), model, lastSaved));
+                throw new IllegalStateException(message(
+                        step, "the evaluation gave val_" + e.getKey() + " = " + e.getValue(), model, lastSaved));
             }
         }
     }
 
     static String message(long step, String what, Module model, long lastSaved) {
-        StringBuilder sb = new StringBuilder("training diverged at step ").append(step).append(": ").append(what);
+        StringBuilder sb = new StringBuilder("training diverged at step ")
+                .append(step)
+                .append(": ")
+                .append(what);
         String grad = firstNonFiniteGradient(model);
         String weight = Finite.describeFirst(model.stateDict());
         if (grad != null) {
@@ -73,7 +79,8 @@ public final class Divergence {
         if (weight != null) {
             sb.append("; first non-finite weight: ").append(weight);
         } else if (grad == null) {
-            sb.append("; weights and gradients are finite, but the model's outputs are not (the largest weight is ").append(largestWeight(model))
+            sb.append("; weights and gradients are finite, but the model's outputs are not (the largest weight is ")
+                    .append(largestWeight(model))
                     .append(")");
         }
         sb.append(lastSaved > 0 ? "; the checkpoint of step " + lastSaved + " is kept" : "; no checkpoint was saved");
@@ -85,11 +92,13 @@ public final class Divergence {
     private static String largestWeight(Module model) {
         double best = 0;
         String where = "";
-        try (Scope s = Scope.open("divergence"); var g = GradMode.noGrad()) {
+        try (Scope s = Scope.open("divergence");
+                var g = GradMode.noGrad()) {
             for (Map.Entry<String, Parameter> e : model.namedParameters().entrySet()) {
                 Tensor v = e.getValue().value();
                 if (v.dtype().isFloating() && v.numel() > 0) {
-                    double m = Reductions.max(v.abs().to(DType.F64).reshape(-1), new int[] {0}, false).item();
+                    double m = Reductions.max(v.abs().to(DType.F64).reshape(-1), new int[] {0}, false)
+                            .item();
                     if (m > best) {
                         best = m;
                         where = e.getKey();

@@ -66,9 +66,10 @@ public interface LrSchedule {
                 case "cosine", "cos" -> COSINE;
                 case "linear" -> LINEAR;
                 case "constant", "const" -> CONSTANT;
-                default -> throw new IllegalArgumentException("unknown learning-rate schedule '" + text
-                        + "': expected one of " + Arrays.stream(values()).map(Kind::cliName)
-                        .collect(Collectors.joining(", ")));
+                default ->
+                    throw new IllegalArgumentException("unknown learning-rate schedule '" + text
+                            + "': expected one of "
+                            + Arrays.stream(values()).map(Kind::cliName).collect(Collectors.joining(", ")));
             };
         }
     }

@@ -26,11 +26,12 @@ public final class ResumeCheck {
      * @throws IllegalArgumentException when the checkpoint is past the run's steps, or settings changed without {@code
      *     allowChanges}
      */
-    public static void check(TrainConfig cfg, Map<String, Object> trainerState, Path dir, boolean allowChanges, Consumer<String> notes) {
+    public static void check(
+            TrainConfig cfg, Map<String, Object> trainerState, Path dir, boolean allowChanges, Consumer<String> notes) {
         long step = ((Number) trainerState.get("step")).longValue();
         if (cfg.steps() < step) {
-            throw new IllegalArgumentException("cannot resume " + dir + " for " + cfg.steps() + " steps: the checkpoint is at step " + step
-                    + " already");
+            throw new IllegalArgumentException("cannot resume " + dir + " for " + cfg.steps()
+                    + " steps: the checkpoint is at step " + step + " already");
         }
         TrainConfig saved = TrainConfig.saved(trainerState);
         if (saved == null) {

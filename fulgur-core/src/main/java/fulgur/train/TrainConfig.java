@@ -49,7 +49,8 @@ public record TrainConfig(
      * @return the settings
      */
     public static TrainConfig defaults() {
-        return new TrainConfig(1000, 16, 128, 1, 3e-3, 50, LrSchedule.Kind.COSINE, 0.1, 0.1, 0.9, 0.95, 1e-8, 1.0, 100, 0, 1234);
+        return new TrainConfig(
+                1000, 16, 128, 1, 3e-3, 50, LrSchedule.Kind.COSINE, 0.1, 0.1, 0.9, 0.95, 1e-8, 1.0, 100, 0, 1234);
     }
 
     /** The most tokens one micro-batch may hold: its inputs and targets are Java arrays indexed by an int. */
@@ -67,9 +68,11 @@ public record TrainConfig(
             p.add("steps must be > 0 (got " + steps + ")");
         }
         if (batchSize <= 0 || seqLen <= 0 || accumulation <= 0) {
-            p.add("batch size, sequence length and accumulation must be > 0 (got " + batchSize + ", " + seqLen + ", " + accumulation + ")");
+            p.add("batch size, sequence length and accumulation must be > 0 (got " + batchSize + ", " + seqLen + ", "
+                    + accumulation + ")");
         } else if ((long) batchSize * seqLen > MAX_BATCH_TOKENS) {
-            p.add("batch size × sequence length = " + (long) batchSize * seqLen + " tokens is more than one micro-batch can hold (" + MAX_BATCH_TOKENS
+            p.add("batch size × sequence length = " + (long) batchSize * seqLen
+                    + " tokens is more than one micro-batch can hold (" + MAX_BATCH_TOKENS
                     + "); use gradient accumulation for larger batches");
         }
         if (!(lr > 0) || Double.isInfinite(lr)) {
@@ -110,7 +113,8 @@ public record TrainConfig(
      * a run is extended or shortened) and how often it evaluates and checkpoints. Every other setting changes what
      * the remaining steps compute, so a resumed run would no longer continue the interrupted one.
      */
-    public static final java.util.Set<String> FREE_ON_RESUME = java.util.Set.of("steps", "evalEvery", "checkpointEvery");
+    public static final java.util.Set<String> FREE_ON_RESUME =
+            java.util.Set.of("steps", "evalEvery", "checkpointEvery");
 
     /**
      * A setting that differs between a checkpoint's run ({@code saved}) and this one ({@code now}).
@@ -156,7 +160,9 @@ public record TrainConfig(
      * @return the refused changes
      */
     public List<Change> resumeConflicts(TrainConfig saved) {
-        return changesFrom(saved).stream().filter(c -> !FREE_ON_RESUME.contains(c.field())).toList();
+        return changesFrom(saved).stream()
+                .filter(c -> !FREE_ON_RESUME.contains(c.field()))
+                .toList();
     }
 
     /**
@@ -237,7 +243,9 @@ public record TrainConfig(
         try {
             for (int i = 0; i < components.length; i++) {
                 types[i] = components[i].getType();
-                args[i] = components[i].getName().equals(component) ? value : components[i].getAccessor().invoke(this);
+                args[i] = components[i].getName().equals(component)
+                        ? value
+                        : components[i].getAccessor().invoke(this);
             }
             return TrainConfig.class.getDeclaredConstructor(types).newInstance(args);
         } catch (ReflectiveOperationException e) {

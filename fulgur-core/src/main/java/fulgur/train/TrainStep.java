@@ -80,7 +80,14 @@ public final class TrainStep implements AutoCloseable {
      * @param seqChunk tokens per chunk, 0 for whole sequences
      * @throws IllegalArgumentException for a negative chunk, a graph off a cuda device, or a graph with chunks
      */
-    public TrainStep(CausalLM model, MixedPrecision mp, AdamW opt, double gradClip, int accumulation, boolean graph, int seqChunk) {
+    public TrainStep(
+            CausalLM model,
+            MixedPrecision mp,
+            AdamW opt,
+            double gradClip,
+            int accumulation,
+            boolean graph,
+            int seqChunk) {
         this.model = model;
         this.mp = mp;
         this.opt = opt;
@@ -90,13 +97,16 @@ public final class TrainStep implements AutoCloseable {
         Device device = model.module().device();
         this.backend = Backends.runtime(device);
         if (graph && device.kind() != Device.Kind.CUDA) {
-            throw new IllegalArgumentException("a captured training step (--cuda-graph) needs the model on a cuda device; it is on " + device);
+            throw new IllegalArgumentException(
+                    "a captured training step (--cuda-graph) needs the model on a cuda device; it is on " + device);
         }
         if (seqChunk < 0) {
-            throw new IllegalArgumentException("the sequence chunk must be >= 1 token (0: whole sequences), got " + seqChunk);
+            throw new IllegalArgumentException(
+                    "the sequence chunk must be >= 1 token (0: whole sequences), got " + seqChunk);
         }
         if (graph && seqChunk > 0) {
-            throw new IllegalArgumentException("a captured training step (--cuda-graph) does not walk sequences in chunks (--seq-chunk); use one or the other");
+            throw new IllegalArgumentException(
+                    "a captured training step (--cuda-graph) does not walk sequences in chunks (--seq-chunk); use one or the other");
         }
         this.chunked = seqChunk > 0 ? new ChunkedStep(model, seqChunk) : null;
     }
@@ -121,7 +131,8 @@ public final class TrainStep implements AutoCloseable {
      */
     public Outcome run(List<Batch> micro, double lr) {
         if (micro.size() != accumulation) {
-            throw new IllegalArgumentException("train step: " + micro.size() + " micro-batches for " + accumulation + " accumulation steps");
+            throw new IllegalArgumentException(
+                    "train step: " + micro.size() + " micro-batches for " + accumulation + " accumulation steps");
         }
         load(micro);
         opt.setLr(lr);
@@ -172,7 +183,9 @@ public final class TrainStep implements AutoCloseable {
             mp.syncGrads();
         }
         try (Scope s = Scope.open("clip")) {
-            Views.narrow(losses, 0, accumulation, 1).copyFrom(GradClip.clipGlobalNormOnDevice(opt.parameters(), gradClip).reshape(1));
+            Views.narrow(losses, 0, accumulation, 1)
+                    .copyFrom(GradClip.clipGlobalNormOnDevice(opt.parameters(), gradClip)
+                            .reshape(1));
         }
         opt.update();
         if (mp != null) {
@@ -186,8 +199,8 @@ public final class TrainStep implements AutoCloseable {
         int[] shape = {first.batch(), first.seqLen()};
         if (inputs != null && !java.util.Arrays.equals(inputs[0].shape(), shape)) {
             if (captured != null) {
-                throw new IllegalArgumentException("a captured training step needs batches of one shape: captured with " + inputs[0].describe()
-                        + ", got [" + shape[0] + ", " + shape[1] + "]");
+                throw new IllegalArgumentException("a captured training step needs batches of one shape: captured with "
+                        + inputs[0].describe() + ", got [" + shape[0] + ", " + shape[1] + "]");
             }
             closeBuffers();
         }
@@ -208,8 +221,8 @@ public final class TrainStep implements AutoCloseable {
             for (int m = 0; m < accumulation; m++) {
                 Batch b = micro.get(m);
                 if (b.batch() != shape[0] || b.seqLen() != shape[1]) {
-                    throw new IllegalArgumentException("train step: micro-batch " + m + " is [" + b.batch() + ", " + b.seqLen() + "], the first is ["
-                            + shape[0] + ", " + shape[1] + "]");
+                    throw new IllegalArgumentException("train step: micro-batch " + m + " is [" + b.batch() + ", "
+                            + b.seqLen() + "], the first is [" + shape[0] + ", " + shape[1] + "]");
                 }
                 inputs[m].copyFrom(Tensor.ofInts(b.inputs(), shape));
                 targets[m].copyFrom(Tensor.ofInts(b.targets(), tokens(shape)));
@@ -221,8 +234,9 @@ public final class TrainStep implements AutoCloseable {
     private static int tokens(int[] shape) {
         long n = (long) shape[0] * shape[1];
         if (n > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("train step: a batch of " + shape[0] + " × " + shape[1] + " = " + n + " tokens is more than one tensor holds ("
-                    + Integer.MAX_VALUE + "); use fewer sequences per micro-batch");
+            throw new IllegalArgumentException("train step: a batch of " + shape[0] + " × " + shape[1] + " = " + n
+                    + " tokens is more than one tensor holds (" + Integer.MAX_VALUE
+                    + "); use fewer sequences per micro-batch");
         }
         return (int) n;
     }

@@ -35,7 +35,12 @@ public final class Trainer {
      * @param peakMemoryGib the device's peak memory, GiB
      * @param outDir the output directory
      */
-    public record Result(long stepsDone, double lastTrainLoss, Map<String, Double> lastEval, double tokensPerSecond, double peakMemoryGib,
+    public record Result(
+            long stepsDone,
+            double lastTrainLoss,
+            Map<String, Double> lastEval,
+            double tokensPerSecond,
+            double peakMemoryGib,
             Path outDir) {}
 
     private static final double GIB = 1024.0 * 1024 * 1024;
@@ -68,7 +73,8 @@ public final class Trainer {
      * @param out where status lines go
      * @throws IllegalArgumentException when the settings are invalid
      */
-    public Trainer(CausalLM model, TrainConfig cfg, DataSource data, Evaluator evaluator, Path outDir, PrintStream out) {
+    public Trainer(
+            CausalLM model, TrainConfig cfg, DataSource data, Evaluator evaluator, Path outDir, PrintStream out) {
         this.model = model;
         this.cfg = cfg.validate();
         this.data = data;
@@ -144,7 +150,8 @@ public final class Trainer {
      */
     public Trainer sequenceChunk(int tokens) {
         if (tokens < 0) {
-            throw new IllegalArgumentException("the sequence chunk must be >= 1 token (0: whole sequences), got " + tokens);
+            throw new IllegalArgumentException(
+                    "the sequence chunk must be >= 1 token (0: whole sequences), got " + tokens);
         }
         this.seqChunk = tokens;
         return this;
@@ -220,7 +227,9 @@ public final class Trainer {
      * @throws IllegalStateException when the loss or gradients diverge (the last good checkpoint stays)
      */
     public Result run(boolean resume) {
-        try (fulgur.io.DirectoryLock lock = heldLock != null ? heldLock.borrow(outDir) : fulgur.io.DirectoryLock.acquire(outDir, "train", listener::message)) {
+        try (fulgur.io.DirectoryLock lock = heldLock != null
+                ? heldLock.borrow(outDir)
+                : fulgur.io.DirectoryLock.acquire(outDir, "train", listener::message)) {
             return runChecked(resume);
         } catch (IOException e) {
             throw new UncheckedIOException("training output under " + outDir + ": " + e.getMessage(), e);
@@ -229,17 +238,21 @@ public final class Trainer {
 
     private Result runChecked(boolean resume) throws IOException {
         if (checkpointActivations && seqChunk > 0) {
-            throw new IllegalArgumentException("activation checkpointing applies to whole-sequence steps; a sequence walked in chunks holds one chunk's"
-                    + " activations anyway (use a longer chunk instead)");
+            throw new IllegalArgumentException(
+                    "activation checkpointing applies to whole-sequence steps; a sequence walked in chunks holds one chunk's"
+                            + " activations anyway (use a longer chunk instead)");
         }
         Files.createDirectories(outDir);
         LrSchedule schedule = cfg.lrSchedule();
         long step = 0;
         long tokens = 0;
-        Map<String, Object> st = resume ? Checkpoint.load(checkpointDir(), model, null) : null; // f32 weights first, then the masters copy them
+        Map<String, Object> st = resume
+                ? Checkpoint.load(checkpointDir(), model, null)
+                : null; // f32 weights first, then the masters copy them
         MixedPrecision mp = precision == null ? null : MixedPrecision.of(model.module(), precision);
         List<fulgur.optim.ParamGroup> groups = ParamGroup.decayAndNoDecay(model.module(), cfg.weightDecay());
-        AdamW opt = new AdamW(mp == null ? groups : mp.masterGroups(groups), cfg.lr(), cfg.beta1(), cfg.beta2(), cfg.eps());
+        AdamW opt =
+                new AdamW(mp == null ? groups : mp.masterGroups(groups), cfg.lr(), cfg.beta1(), cfg.beta2(), cfg.eps());
         if (resume) {
             Checkpoint.loadOptimizer(checkpointDir(), opt, String.valueOf(st.get("step")));
             step = ((Number) st.get("step")).longValue();
@@ -252,7 +265,8 @@ public final class Trainer {
         }
         fulgur.io.AtomicFiles.writeString(outDir.resolve("config.json"), model.configJson());
         long tokensPerStep = (long) cfg.batchSize() * cfg.seqLen() * cfg.accumulation();
-        fulgur.backend.DeviceRuntime backend = fulgur.backend.Backends.runtime(model.module().device());
+        fulgur.backend.DeviceRuntime backend =
+                fulgur.backend.Backends.runtime(model.module().device());
         backend.resetPeakMemory();
         double lastLoss = Double.NaN;
         Map<String, Double> lastEval = Map.of();
@@ -261,12 +275,14 @@ public final class Trainer {
         long lastSaved = step;
         listener.runStarted(new TrainingListener.Start(outDir, step, cfg.steps(), tokens, resume));
         if (seqChunk > 0 && cfg.seqLen() > seqChunk) {
-            listener.message(String.format("sequence chunks: %,d tokens per sequence in %d chunks of %,d (one more forward of the layers; memory of one chunk)",
+            listener.message(String.format(
+                    "sequence chunks: %,d tokens per sequence in %d chunks of %,d (one more forward of the layers; memory of one chunk)",
                     cfg.seqLen(), new ChunkPlan(cfg.seqLen(), seqChunk).count(), seqChunk));
         }
         model.checkpointActivations(checkpointActivations);
         boolean warnedGrowth = false;
-        try (TrainStep trainStep = new TrainStep(model, mp, opt, cfg.gradClip(), cfg.accumulation(), cudaGraph, seqChunk)) {
+        try (TrainStep trainStep =
+                new TrainStep(model, mp, opt, cfg.gradClip(), cfg.accumulation(), cudaGraph, seqChunk)) {
             while (step < cfg.steps() && step < stopAfter) {
                 double lr = schedule.lr(step);
                 List<Batch> micro = new java.util.ArrayList<>(cfg.accumulation());
@@ -278,8 +294,9 @@ public final class Trainer {
                 double stepSeconds = (System.nanoTime() - stepStart) / 1e9;
                 if (!warnedGrowth && trainStep.growingStateBytes() > 0) {
                     warnedGrowth = true;
-                    listener.message(String.format("warning: the softmax-attention layers keep the keys and values of every earlier chunk (%,d bytes per"
-                            + " sequence of %,d tokens): their memory grows with the sequence; only the recurrent layers' is fixed",
+                    listener.message(String.format(
+                            "warning: the softmax-attention layers keep the keys and values of every earlier chunk (%,d bytes per"
+                                    + " sequence of %,d tokens): their memory grows with the sequence; only the recurrent layers' is fixed",
                             trainStep.growingStateBytes(), cfg.seqLen()));
                 }
                 double gradNorm = outcome.gradNorm();
@@ -289,7 +306,8 @@ public final class Trainer {
                 Divergence.checkStep(step, lastLoss, gradNorm, model.module(), lastSaved);
                 double elapsed = (System.nanoTime() - startNanos) / 1e9;
                 double tps = (tokens - startTokens) / Math.max(elapsed, 1e-9);
-                listener.stepDone(new TrainingListener.Step(step, tokens, lastLoss, lr, gradNorm, tps, stepSeconds, backend.peakMemoryBytes() / GIB));
+                listener.stepDone(new TrainingListener.Step(
+                        step, tokens, lastLoss, lr, gradNorm, tps, stepSeconds, backend.peakMemoryBytes() / GIB));
                 boolean outOfTime = elapsed >= timeLimitSeconds;
                 boolean last = step == cfg.steps() || outOfTime;
                 if (evaluator != null && ((cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) || last)) {
@@ -298,7 +316,12 @@ public final class Trainer {
                     listener.evalDone(new TrainingListener.Eval(step, lastEval));
                 }
                 if ((cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0) || last || step == stopAfter) {
-                    Checkpoint.save(checkpointDir(), mp != null ? mp.masterStateDict() : model.module().stateDict(), model.configJson(), opt, trainerState(step, tokens),
+                    Checkpoint.save(
+                            checkpointDir(),
+                            mp != null ? mp.masterStateDict() : model.module().stateDict(),
+                            model.configJson(),
+                            opt,
+                            trainerState(step, tokens),
                             companions);
                     lastSaved = step;
                     listener.checkpointSaved(step, checkpointDir());
@@ -323,7 +346,8 @@ public final class Trainer {
     private Map<String, Double> evaluate() {
         boolean was = model.module().isTraining();
         model.module().train(false);
-        try (Scope s = Scope.open("eval"); var g = fulgur.autograd.GradMode.noGrad()) {
+        try (Scope s = Scope.open("eval");
+                var g = fulgur.autograd.GradMode.noGrad()) {
             return evaluator.evaluate(model);
         } finally {
             model.module().train(was);
@@ -351,7 +375,11 @@ public final class Trainer {
 
     static String format(Map<String, Double> m) {
         StringBuilder sb = new StringBuilder();
-        m.forEach((k, v) -> sb.append(sb.length() == 0 ? "" : ", ").append("val_").append(k).append('=').append(String.format("%.4f", v)));
+        m.forEach((k, v) -> sb.append(sb.length() == 0 ? "" : ", ")
+                .append("val_")
+                .append(k)
+                .append('=')
+                .append(String.format("%.4f", v)));
         return sb.toString();
     }
 
@@ -379,8 +407,12 @@ public final class Trainer {
                 try (Scope s = Scope.open()) {
                     fulgur.tensor.Device d = m.module().device();
                     Tensor in = Tensor.ofInts(b.inputs(), b.batch(), b.seqLen()).to(d);
-                    Tensor tg = Tensor.ofInts(b.targets(), b.batch(), b.seqLen()).to(d);
-                    sum += (seqChunk > 0 && b.seqLen() > seqChunk ? new ChunkedStep(m, seqChunk).loss(in, tg) : m.loss(in, tg.reshape(-1))).item();
+                    Tensor tg =
+                            Tensor.ofInts(b.targets(), b.batch(), b.seqLen()).to(d);
+                    sum += (seqChunk > 0 && b.seqLen() > seqChunk
+                                    ? new ChunkedStep(m, seqChunk).loss(in, tg)
+                                    : m.loss(in, tg.reshape(-1)))
+                            .item();
                 }
             }
             return Map.of("loss", sum / Math.max(1, batches.size()));

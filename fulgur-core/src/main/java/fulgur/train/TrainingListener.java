@@ -37,8 +37,15 @@ public interface TrainingListener {
      * @param stepSeconds the step's wall seconds
      * @param peakMemoryGib the device's peak memory so far, GiB
      */
-    record Step(long step, long tokens, double loss, double lr, double gradNorm, double tokensPerSecond, double stepSeconds,
-                double peakMemoryGib) {}
+    record Step(
+            long step,
+            long tokens,
+            double loss,
+            double lr,
+            double gradNorm,
+            double tokensPerSecond,
+            double stepSeconds,
+            double peakMemoryGib) {}
 
     /**
      * An evaluation at {@code step}: metric name → value (e.g. loss, accuracy).

@@ -35,8 +35,8 @@ final class WarmupDecaySchedule implements LrSchedule {
             throw new IllegalArgumentException("total steps must be >= 0, got " + totalSteps);
         }
         if (warmupSteps > totalSteps) {
-            throw new IllegalArgumentException("warmup steps (" + warmupSteps + ") must not exceed total steps ("
-                    + totalSteps + ")");
+            throw new IllegalArgumentException(
+                    "warmup steps (" + warmupSteps + ") must not exceed total steps (" + totalSteps + ")");
         }
     }
 
@@ -66,7 +66,13 @@ final class WarmupDecaySchedule implements LrSchedule {
     public String toString() {
         return kind == LrSchedule.Kind.CONSTANT
                 ? String.format(Locale.ROOT, "constant(peak=%s, warmup=%d)", peak, warmupSteps)
-                : String.format(Locale.ROOT, "%s(peak=%s, warmup=%d, total=%d, min=%s)",
-                        kind.cliName(), peak, warmupSteps, totalSteps, min);
+                : String.format(
+                        Locale.ROOT,
+                        "%s(peak=%s, warmup=%d, total=%d, min=%s)",
+                        kind.cliName(),
+                        peak,
+                        warmupSteps,
+                        totalSteps,
+                        min);
     }
 }

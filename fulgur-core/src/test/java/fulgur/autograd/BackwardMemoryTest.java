@@ -59,20 +59,28 @@ class BackwardMemoryTest {
     @Test
     void tnlBackwardPeaksLowerWithBitIdenticalGradients() {
         TnlConfig c = TnlConfig.small(64, 64, 2, 4).withLrpe(List.of(1, 0));
-        try (Scope s = Scope.open(); TnlModel m = new TnlModel(c, 5)) {
+        try (Scope s = Scope.open();
+                TnlModel m = new TnlModel(c, 5)) {
             m.namedParameters().forEach((n, p) -> p.replace(p.value().to(DType.F64)));
             backward(m, Free.NOTHING);
             backward(m, Free.GRADIENTS); // warm the allocator's cache so that every pass sees the same state
             Pass kept = backward(m, Free.NOTHING);
             Pass freed = backward(m, Free.GRADIENTS);
             Pass lean = backward(m, Free.GRADIENTS_AND_ACTIVATIONS);
-            System.out.printf("TNL (dim 64, 2 layers, B=2, T=96) peak bytes of the backward above its start / of the whole step: keep all %d / %d,"
-                    + " free gradients %d / %d, free gradients and activations %d / %d%n", kept.peakBytes(), kept.stepPeakBytes(),
-                    freed.peakBytes(), freed.stepPeakBytes(), lean.peakBytes(), lean.stepPeakBytes());
+            System.out.printf(
+                    "TNL (dim 64, 2 layers, B=2, T=96) peak bytes of the backward above its start / of the whole step: keep all %d / %d,"
+                            + " free gradients %d / %d, free gradients and activations %d / %d%n",
+                    kept.peakBytes(),
+                    kept.stepPeakBytes(),
+                    freed.peakBytes(),
+                    freed.stepPeakBytes(),
+                    lean.peakBytes(),
+                    lean.stepPeakBytes());
             assertThat(freed.stepPeakBytes()).isLessThan(kept.stepPeakBytes());
             assertThat(freed.peakBytes()).isLessThan(kept.peakBytes());
             assertThat(lean.peakBytes()).isLessThan(freed.peakBytes());
-            assertSameGradients(backward(m, Free.NOTHING), kept); // control: the backend itself repeats the step exactly
+            assertSameGradients(
+                    backward(m, Free.NOTHING), kept); // control: the backend itself repeats the step exactly
             assertSameGradients(freed, kept);
             assertSameGradients(lean, kept);
         }
@@ -80,7 +88,8 @@ class BackwardMemoryTest {
 
     private static void assertSameGradients(Pass a, Pass b) {
         assertThat(a.grads().keySet()).containsExactlyElementsOf(b.grads().keySet());
-        a.grads().forEach((n, g) -> assertThat(g).as(n).containsExactly(b.grads().get(n)));
+        a.grads()
+                .forEach((n, g) -> assertThat(g).as(n).containsExactly(b.grads().get(n)));
     }
 
     /** An op whose backward reads a graph tensor it does not list as an input gets an exception, not garbage. */
@@ -91,14 +100,16 @@ class BackwardMemoryTest {
                 Tensor x = Tensor.of(new float[] {1, 2}, 2).requiresGrad(true);
                 Tensor b = x.mul(3);
                 Tensor[] later = new Tensor[1];
-                Tensor c = Autograd.record("sneaky", b.mul(1.0).detach(), new Tensor[] {b}, g -> new Tensor[] {g.mul(later[0])});
+                Tensor c = Autograd.record(
+                        "sneaky", b.mul(1.0).detach(), new Tensor[] {b}, g -> new Tensor[] {g.mul(later[0])});
                 later[0] = c.mul(2); // made after c, so its last reader runs before c's backward
                 Tensor loss = later[0].sum();
                 if (free == Free.GRADIENTS) {
                     Autograd.backward(loss, null, null, free);
                     assertThat(x.grad().toFloatArray()).containsExactly(36, 72); // 3 · 2 · (6x)
                 } else {
-                    assertThatThrownBy(() -> Autograd.backward(loss, null, null, free)).hasMessageContaining("use of a freed tensor");
+                    assertThatThrownBy(() -> Autograd.backward(loss, null, null, free))
+                            .hasMessageContaining("use of a freed tensor");
                 }
             }
         }
@@ -146,7 +157,8 @@ class BackwardMemoryTest {
             Tensor saved = Tensor.of(new float[] {5, 6}, 2);
             Tensor x = new Rng(1).normal(DType.F32, 0, 1, 2).requiresGrad(true);
             // A backward that hands back a tensor made in the forward, and one that passes g to both of its inputs.
-            Tensor y = Autograd.record("returnsSaved", x.mul(1.0).detach(), new Tensor[] {x}, g -> new Tensor[] {saved});
+            Tensor y =
+                    Autograd.record("returnsSaved", x.mul(1.0).detach(), new Tensor[] {x}, g -> new Tensor[] {saved});
             Tensor z = Autograd.record("passThrough", y.add(y).detach(), new Tensor[] {y, y}, g -> new Tensor[] {g, g});
             Tensor seed = Tensor.of(new float[] {1, 2}, 2);
             Autograd.backward(z, seed, null, Free.GRADIENTS);

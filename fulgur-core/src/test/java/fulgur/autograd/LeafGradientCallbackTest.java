@@ -17,7 +17,11 @@ class LeafGradientCallbackTest {
             Tensor b = Tensor.of(new float[] {3, 4}, 2).requiresGrad(true);
             Tensor loss = a.mul(b).add(a.mul(a)).sum(); // a is used three times
             List<String> seen = new ArrayList<>();
-            Autograd.backward(loss, null, leaf -> seen.add((leaf == a ? "a" : "b") + java.util.Arrays.toString(leaf.grad().toFloatArray())));
+            Autograd.backward(
+                    loss,
+                    null,
+                    leaf -> seen.add((leaf == a ? "a" : "b")
+                            + java.util.Arrays.toString(leaf.grad().toFloatArray())));
             assertThat(seen).containsExactlyInAnyOrder("a[5.0, 8.0]", "b[1.0, 2.0]");
         }
     }

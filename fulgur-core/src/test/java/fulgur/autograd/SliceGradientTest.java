@@ -12,9 +12,9 @@ import fulgur.tensor.Tensor;
 import fulgur.testing.GradCheck;
 import fulgur.testing.ScopedTest;
 import java.util.function.BiFunction;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
-import org.junit.jupiter.api.Test;
 
 /**
  * Gradients of narrow views (split, chunk, narrow) go straight into slices of one engine-owned buffer. They must
@@ -67,7 +67,10 @@ class SliceGradientTest extends ScopedTest {
         /** A fused projection cut into q, k, v, u, each used differently (the TNL pattern). */
         CHUNK4((n, x, rng) -> {
             Tensor[] p = chunk(n, x, 2, 4);
-            return p[0].silu().mul(p[1]).add(p[2].mul(rng.normal(DType.F64, 0, 1, p[2].shape()).to(x.dtype()))).sum()
+            return p[0].silu()
+                    .mul(p[1])
+                    .add(p[2].mul(rng.normal(DType.F64, 0, 1, p[2].shape()).to(x.dtype())))
+                    .sum()
                     .add(p[3].exp().sum());
         }),
         /** Uneven split on a middle axis of an intermediate (the slice buffer then feeds mul's backward). */
@@ -81,14 +84,22 @@ class SliceGradientTest extends ScopedTest {
             Tensor a = n.apply(x, new int[] {2, 0, 5});
             Tensor b = n.apply(x, new int[] {2, 3, 3});
             Tensor c = n.apply(x, new int[] {2, 7, 2});
-            return a.mul(a).sum().add(b.sigmoid().sum()).add(c.sum()).add(x.mul(0.25).sum());
+            return a.mul(a)
+                    .sum()
+                    .add(b.sigmoid().sum())
+                    .add(c.sum())
+                    .add(x.mul(0.25).sum());
         }),
         /** One piece used twice and narrowed again; another piece on a different axis of the same tensor. */
         PIECE_USED_TWICE((n, x, rng) -> {
             Tensor p = n.apply(x, new int[] {1, 1, 3});
             Tensor inner = n.apply(p, new int[] {2, 2, 4});
             Tensor other = n.apply(x, new int[] {0, 0, 1});
-            return p.mul(p).sum().add(p.mul(3).sum()).add(inner.exp().sum()).add(other.mul(other).sum());
+            return p.mul(p)
+                    .sum()
+                    .add(p.mul(3).sum())
+                    .add(inner.exp().sum())
+                    .add(other.mul(other).sum());
         }),
         /** The whole tensor first, then pieces covering it (a full contribution into a slice buffer). */
         FULL_THEN_SLICES((n, x, rng) -> {
@@ -139,12 +150,20 @@ class SliceGradientTest extends ScopedTest {
     @Test
     void finiteDifferencesInF64() {
         Tensor x = new Rng(5).normal(DType.F64, 0, 1, 2, 3, 8);
-        GradCheck.check(in -> {
-            Tensor[] p = Views.chunk(in[0], 2, 4);
-            Tensor[] s = Views.split(in[0], 1, 1, 2);
-            Tensor overlap = Views.narrow(in[0], 2, 1, 5);
-            return Views.concat(2, p[0].mul(p[1]), p[2].tanh(), p[3], overlap.mul(overlap), s[0].expand(2, 3, 8).mul(s[1].sum(1, true)));
-        }, x);
+        GradCheck.check(
+                in -> {
+                    Tensor[] p = Views.chunk(in[0], 2, 4);
+                    Tensor[] s = Views.split(in[0], 1, 1, 2);
+                    Tensor overlap = Views.narrow(in[0], 2, 1, 5);
+                    return Views.concat(
+                            2,
+                            p[0].mul(p[1]),
+                            p[2].tanh(),
+                            p[3],
+                            overlap.mul(overlap),
+                            s[0].expand(2, 3, 8).mul(s[1].sum(1, true)));
+                },
+                x);
     }
 
     /**
@@ -169,7 +188,8 @@ class SliceGradientTest extends ScopedTest {
         long sliced = backwardBytes(() -> lossOf(chunk(SLICED, x, 2, 4), w));
         x.zeroGrad();
         long padded = backwardBytes(() -> lossOf(chunk(PADDED, x, 2, 4), w));
-        System.out.printf("4-way chunk backward, bytes allocated beyond separate leaves (full = %d): sliced %d, padded %d%n",
+        System.out.printf(
+                "4-way chunk backward, bytes allocated beyond separate leaves (full = %d): sliced %d, padded %d%n",
                 full, sliced - separate, padded - separate);
         assertThat(sliced - separate).isEqualTo(full);
         assertThat(padded - separate).isGreaterThanOrEqualTo(5 * full);

@@ -23,8 +23,11 @@ class AvvpMetricsTest {
     @Test
     void aHandCountedVideo() {
         AvvpMetrics m = new AvvpMetrics();
-        m.add(grid(3, new int[] {0, 0, 3}, new int[] {2, 5, 7}), grid(3, new int[] {0, 2, 6}),
-                grid(3, new int[] {0, 0, 4}, new int[] {1, 6, 10}), grid(3, new int[] {0, 2, 6}));
+        m.add(
+                grid(3, new int[] {0, 0, 3}, new int[] {2, 5, 7}),
+                grid(3, new int[] {0, 2, 6}),
+                grid(3, new int[] {0, 0, 4}, new int[] {1, 6, 10}),
+                grid(3, new int[] {0, 2, 6}));
         AvvpMetrics.Scores s = m.scores();
         // segments, audio: class 0 TP 3 FN 1 -> 6/7; class 1 FN 4 -> 0; class 2 FP 2 -> 0
         assertThat(s.segment().audio()).isCloseTo((6.0 / 7) / 3, within(EPS));
@@ -49,7 +52,8 @@ class AvvpMetricsTest {
         m.add(grid(4), grid(4), grid(4), grid(4));
         AvvpMetrics.Scores s = m.scores();
         for (AvvpMetrics.Level l : new AvvpMetrics.Level[] {s.segment(), s.event()}) {
-            assertThat(new double[] {l.audio(), l.visual(), l.audioVisual(), l.eventAv(), l.typeAv()}).containsOnly(1.0);
+            assertThat(new double[] {l.audio(), l.visual(), l.audioVisual(), l.eventAv(), l.typeAv()})
+                    .containsOnly(1.0);
         }
     }
 
@@ -65,16 +69,23 @@ class AvvpMetricsTest {
         merged.add(grid(1, new int[] {0, 0, 6}), grid(1), grid(1, new int[] {0, 0, 2}, new int[] {0, 4, 6}), grid(1));
         assertThat(merged.scores().event().audio()).isZero();
         // split prediction [0,2)+[3,5) of the true [0,5): each IoU 2/5, no match
-        int[][] counts = AvvpMetrics.eventLevel(grid(1, new int[] {0, 0, 2}, new int[] {0, 3, 5}), grid(1, new int[] {0, 0, 5}));
+        int[][] counts =
+                AvvpMetrics.eventLevel(grid(1, new int[] {0, 0, 2}, new int[] {0, 3, 5}), grid(1, new int[] {0, 0, 5}));
         assertThat(counts[0]).containsExactly(0, 2, 1);
         // an event touching the last segment is one run
-        assertThat(grid(1, new int[] {0, 7, 10}).events(0)).singleElement().satisfies(e -> assertThat(e).containsExactly(7, 10));
+        assertThat(grid(1, new int[] {0, 7, 10}).events(0))
+                .singleElement()
+                .satisfies(e -> assertThat(e).containsExactly(7, 10));
     }
 
     @Test
     void theSetScoreIsTheMeanOverVideos() {
         AvvpMetrics m = new AvvpMetrics();
-        m.add(grid(2, new int[] {0, 0, 10}), grid(2), grid(2, new int[] {0, 0, 10}), grid(2)); // audio 1, visual 1 (none), AV 1 (none)
+        m.add(
+                grid(2, new int[] {0, 0, 10}),
+                grid(2),
+                grid(2, new int[] {0, 0, 10}),
+                grid(2)); // audio 1, visual 1 (none), AV 1 (none)
         m.add(grid(2, new int[] {1, 0, 10}), grid(2), grid(2, new int[] {0, 0, 10}), grid(2)); // audio 0
         AvvpMetrics.Scores s = m.scores();
         assertThat(s.segment().audio()).isCloseTo(0.5, within(EPS));

@@ -38,21 +38,35 @@ class LlpTest {
     private void writeVideo(String filename, int video) throws Exception {
         String id = filename.substring(0, 11);
         Npy.write(dir.resolve(Llp.AUDIO_DIR).resolve(id + ".npy"), features(video, 10, 4), 10, 4);
-        Npy.write(dir.resolve(Llp.VISUAL_DIR).resolve(id + ".npy"), features(video, 20, 6), 20, 6); // 2 frames per segment
+        Npy.write(
+                dir.resolve(Llp.VISUAL_DIR).resolve(id + ".npy"),
+                features(video, 20, 6),
+                20,
+                6); // 2 frames per segment
         Npy.write(dir.resolve(Llp.MOTION_DIR).resolve(id + ".npy"), features(video, 10, 3), 10, 3);
     }
 
     @BeforeEach
     void layout() throws Exception {
-        for (String d : new String[] {Llp.AUDIO_DIR, Llp.VISUAL_DIR, Llp.MOTION_DIR, Llp.AUDIO_PSEUDO_DIR, Llp.VISUAL_PSEUDO_DIR}) {
+        for (String d :
+                new String[] {Llp.AUDIO_DIR, Llp.VISUAL_DIR, Llp.MOTION_DIR, Llp.AUDIO_PSEUDO_DIR, Llp.VISUAL_PSEUDO_DIR
+                }) {
             Files.createDirectories(dir.resolve(d));
         }
-        Files.writeString(dir.resolve(Llp.TRAIN_CSV), "filename\tevent_labels\nBjCEufrlXm4_20_30\tSpeech,Dog\n7nSYwyaP4QE_50_60\tCar\n");
-        Files.writeString(dir.resolve(Llp.VAL_CSV), "filename\tevent_labels\n4YdbENYcIyE_23_33\tDog,Speech\nKSRjje7GH44_60_70\tCar\n");
+        Files.writeString(
+                dir.resolve(Llp.TRAIN_CSV),
+                "filename\tevent_labels\nBjCEufrlXm4_20_30\tSpeech,Dog\n7nSYwyaP4QE_50_60\tCar\n");
+        Files.writeString(
+                dir.resolve(Llp.VAL_CSV),
+                "filename\tevent_labels\n4YdbENYcIyE_23_33\tDog,Speech\nKSRjje7GH44_60_70\tCar\n");
         Files.writeString(dir.resolve(Llp.TEST_CSV), "filename\tevent_labels\n");
-        Files.writeString(dir.resolve(Llp.EVAL_AUDIO_CSV), "filename\tonset\toffset\tevent_labels\n"
-                + "4YdbENYcIyE_23_33\t0\t4\tSpeech\n4YdbENYcIyE_23_33\t8\t12\tDog\n4YdbENYcIyE_23_33\t5\t5\tCar\nOtherVideo1_0_10\t0\t10\tCar\n");
-        Files.writeString(dir.resolve(Llp.EVAL_VISUAL_CSV), "filename\tonset\toffset\tevent_labels\n4YdbENYcIyE_23_33\t2.0\t6.0\tDog\n");
+        Files.writeString(
+                dir.resolve(Llp.EVAL_AUDIO_CSV),
+                "filename\tonset\toffset\tevent_labels\n"
+                        + "4YdbENYcIyE_23_33\t0\t4\tSpeech\n4YdbENYcIyE_23_33\t8\t12\tDog\n4YdbENYcIyE_23_33\t5\t5\tCar\nOtherVideo1_0_10\t0\t10\tCar\n");
+        Files.writeString(
+                dir.resolve(Llp.EVAL_VISUAL_CSV),
+                "filename\tonset\toffset\tevent_labels\n4YdbENYcIyE_23_33\t2.0\t6.0\tDog\n");
         writeVideo("BjCEufrlXm4_20_30", 0);
         writeVideo("7nSYwyaP4QE_50_60", 1);
         writeVideo("4YdbENYcIyE_23_33", 2);
@@ -93,7 +107,9 @@ class LlpTest {
         assertThat(val.hasTruth()).isTrue();
         assertThat(val.hasPseudoLabels()).isFalse();
         AvvpVideo v = val.get(0);
-        EventGrid audio = new EventGrid(10, 3).fill(0, 0, 4).fill(1, 8, 10); // offset 12 stops at the last segment; [5,5) is empty
+        EventGrid audio = new EventGrid(10, 3)
+                .fill(0, 0, 4)
+                .fill(1, 8, 10); // offset 12 stops at the last segment; [5,5) is empty
         assertThat(v.audioTruth()).isEqualTo(audio);
         assertThat(v.visualTruth()).isEqualTo(new EventGrid(10, 3).fill(1, 2, 6));
         // no rows: no events
@@ -106,44 +122,67 @@ class LlpTest {
     void badInputIsOneErrorNamingTheFileAndWhatWasExpected() throws Exception {
         Path audio = dir.resolve(Llp.AUDIO_DIR).resolve("BjCEufrlXm4.npy");
         Npy.write(audio, new float[50], 10, 5);
-        assertThatThrownBy(() -> Llp.read(dir, Llp.Split.TRAIN, CLASSES, DIMS)).isInstanceOf(MalformedFileException.class)
+        assertThatThrownBy(() -> Llp.read(dir, Llp.Split.TRAIN, CLASSES, DIMS))
+                .isInstanceOf(MalformedFileException.class)
                 .hasMessage(audio + ": expected audio features [10, 4], got [10, 5]");
         Path frames = dir.resolve(Llp.VISUAL_DIR).resolve("BjCEufrlXm4.npy");
         Npy.write(audio, features(0, 10, 4), 10, 4);
         Npy.write(frames, new float[15 * 6], 15, 6);
         assertThatThrownBy(() -> Llp.read(dir, Llp.Split.TRAIN, CLASSES, DIMS))
-                .hasMessage(frames + ": expected frame features [k·10, 6] (k frames per segment, 8 in LLP), got [15, 6]");
+                .hasMessage(
+                        frames + ": expected frame features [k·10, 6] (k frames per segment, 8 in LLP), got [15, 6]");
         float[] nan = features(0, 20, 6);
         nan[5 * 6 + 1] = Float.NaN;
         Npy.write(frames, nan, 20, 6);
-        assertThatThrownBy(() -> Llp.read(dir, Llp.Split.TRAIN, CLASSES, DIMS)).hasMessage(frames + ": NaN at [5, 1] (features must be finite)");
+        assertThatThrownBy(() -> Llp.read(dir, Llp.Split.TRAIN, CLASSES, DIMS))
+                .hasMessage(frames + ": NaN at [5, 1] (features must be finite)");
         Files.delete(frames);
         assertThatThrownBy(() -> Llp.read(dir, Llp.Split.TRAIN, CLASSES, DIMS)).hasMessage(frames + ": no such file");
         writeVideo("BjCEufrlXm4_20_30", 0);
 
-        Files.writeString(dir.resolve(Llp.TRAIN_CSV), "filename\tevent_labels\nBjCEufrlXm4_20_30\tSpeech\n7nSYwyaP4QE_50_60\tDog,Guitar\n");
+        Files.writeString(
+                dir.resolve(Llp.TRAIN_CSV),
+                "filename\tevent_labels\nBjCEufrlXm4_20_30\tSpeech\n7nSYwyaP4QE_50_60\tDog,Guitar\n");
         assertThatThrownBy(() -> Llp.read(dir, Llp.Split.TRAIN, CLASSES, DIMS))
-                .hasMessage(dir.resolve(Llp.TRAIN_CSV) + ": line 3: unknown event label 'Guitar' (known: Speech, Dog, Car)");
+                .hasMessage(dir.resolve(Llp.TRAIN_CSV)
+                        + ": line 3: unknown event label 'Guitar' (known: Speech, Dog, Car)");
         Files.writeString(dir.resolve(Llp.TRAIN_CSV), "name\tevent_labels\n");
-        assertThatThrownBy(() -> Llp.read(dir, Llp.Split.TRAIN, CLASSES, DIMS)).hasMessageContaining("line 1: no column 'filename'");
-        Files.writeString(dir.resolve(Llp.EVAL_VISUAL_CSV), "filename\tonset\toffset\tevent_labels\n4YdbENYcIyE_23_33\t2\t6\tdog\n");
+        assertThatThrownBy(() -> Llp.read(dir, Llp.Split.TRAIN, CLASSES, DIMS))
+                .hasMessageContaining("line 1: no column 'filename'");
+        Files.writeString(
+                dir.resolve(Llp.EVAL_VISUAL_CSV),
+                "filename\tonset\toffset\tevent_labels\n4YdbENYcIyE_23_33\t2\t6\tdog\n");
         assertThatThrownBy(() -> Llp.read(dir, Llp.Split.VAL, CLASSES, DIMS))
-                .hasMessage(dir.resolve(Llp.EVAL_VISUAL_CSV) + ": line 2: unknown event label 'dog' (known: Speech, Dog, Car)");
-        Files.writeString(dir.resolve(Llp.EVAL_VISUAL_CSV), "filename\tonset\toffset\tevent_labels\n4YdbENYcIyE_23_33\t6\t2\tDog\n");
-        assertThatThrownBy(() -> Llp.read(dir, Llp.Split.VAL, CLASSES, DIMS)).hasMessageContaining("line 2: offset 2 is before onset 6");
+                .hasMessage(dir.resolve(Llp.EVAL_VISUAL_CSV)
+                        + ": line 2: unknown event label 'dog' (known: Speech, Dog, Car)");
+        Files.writeString(
+                dir.resolve(Llp.EVAL_VISUAL_CSV),
+                "filename\tonset\toffset\tevent_labels\n4YdbENYcIyE_23_33\t6\t2\tDog\n");
+        assertThatThrownBy(() -> Llp.read(dir, Llp.Split.VAL, CLASSES, DIMS))
+                .hasMessageContaining("line 2: offset 2 is before onset 6");
         Npy.write(dir.resolve(Llp.AUDIO_PSEUDO_DIR).resolve("BjCEufrlXm4.npy"), new float[20], 10, 2);
         Files.writeString(dir.resolve(Llp.TRAIN_CSV), "filename\tevent_labels\nBjCEufrlXm4_20_30\tSpeech\n");
-        assertThatThrownBy(() -> Llp.read(dir, Llp.Split.TRAIN, CLASSES, DIMS)).hasMessageContaining("expected segment pseudo labels [10, 3], got [10, 2]");
-        assertThatThrownBy(() -> Llp.read(dir.resolve("none"), Llp.Split.TRAIN, CLASSES, DIMS)).hasMessage("no LLP directory at " + dir.resolve("none"));
+        assertThatThrownBy(() -> Llp.read(dir, Llp.Split.TRAIN, CLASSES, DIMS))
+                .hasMessageContaining("expected segment pseudo labels [10, 3], got [10, 2]");
+        assertThatThrownBy(() -> Llp.read(dir.resolve("none"), Llp.Split.TRAIN, CLASSES, DIMS))
+                .hasMessage("no LLP directory at " + dir.resolve("none"));
     }
 
     @Test
     void aWrittenSetReadsBackTheSame() throws Exception {
-        SyntheticAvvp task = new SyntheticAvvp(new SyntheticAvvp.Settings(3, 5, 10, 4, 6, 3, 6, 4, 3, 0.5, 0.5, 1, 0.2, 0.1));
+        SyntheticAvvp task =
+                new SyntheticAvvp(new SyntheticAvvp.Settings(3, 5, 10, 4, 6, 3, 6, 4, 3, 0.5, 0.5, 1, 0.2, 0.1));
         Path out = dir.resolve("written");
-        LlpWriter.write(out, task.split(SyntheticAvvp.Split.TRAIN), task.split(SyntheticAvvp.Split.VAL), task.split(SyntheticAvvp.Split.TEST), 8);
-        AvvpDataset train = Llp.read(out, Llp.Split.TRAIN, task.classes(), task.settings().dims());
-        AvvpDataset test = Llp.read(out, Llp.Split.TEST, task.classes(), task.settings().dims());
+        LlpWriter.write(
+                out,
+                task.split(SyntheticAvvp.Split.TRAIN),
+                task.split(SyntheticAvvp.Split.VAL),
+                task.split(SyntheticAvvp.Split.TEST),
+                8);
+        AvvpDataset train =
+                Llp.read(out, Llp.Split.TRAIN, task.classes(), task.settings().dims());
+        AvvpDataset test =
+                Llp.read(out, Llp.Split.TEST, task.classes(), task.settings().dims());
         assertThat(train.size()).isEqualTo(6);
         assertThat(test.size()).isEqualTo(3);
         for (int i = 0; i < 6; i++) {
@@ -157,8 +196,10 @@ class LlpTest {
             assertThat(b.visualPseudo()).isEqualTo(a.visualPseudo());
         }
         for (int i = 0; i < 3; i++) {
-            assertThat(test.get(i).audioTruth()).isEqualTo(task.split(SyntheticAvvp.Split.TEST).get(i).audioTruth());
-            assertThat(test.get(i).visualTruth()).isEqualTo(task.split(SyntheticAvvp.Split.TEST).get(i).visualTruth());
+            assertThat(test.get(i).audioTruth())
+                    .isEqualTo(task.split(SyntheticAvvp.Split.TEST).get(i).audioTruth());
+            assertThat(test.get(i).visualTruth())
+                    .isEqualTo(task.split(SyntheticAvvp.Split.TEST).get(i).visualTruth());
         }
     }
 }

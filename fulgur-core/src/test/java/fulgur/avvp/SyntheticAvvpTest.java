@@ -8,7 +8,8 @@ import org.junit.jupiter.api.Test;
 class SyntheticAvvpTest {
 
     private static SyntheticAvvp task() {
-        return new SyntheticAvvp(SyntheticAvvp.Settings.defaults(5).withDims(8, 12, 6).withSizes(400, 50, 300));
+        return new SyntheticAvvp(
+                SyntheticAvvp.Settings.defaults(5).withDims(8, 12, 6).withSizes(400, 50, 300));
     }
 
     @Test
@@ -51,8 +52,21 @@ class SyntheticAvvpTest {
         SyntheticAvvp.Settings s = task().settings();
         AvvpDataset train = task().split(SyntheticAvvp.Split.TRAIN);
         // the same videos with exact pseudo labels (the error draws are made either way, so everything else is equal)
-        SyntheticAvvp exact = new SyntheticAvvp(new SyntheticAvvp.Settings(s.seed(), s.classes(), s.segments(), s.audioDim(), s.visualDim(), s.motionDim(),
-                s.trainVideos(), s.valVideos(), s.testVideos(), s.signal(), s.background(), s.noise(), 0, 0));
+        SyntheticAvvp exact = new SyntheticAvvp(new SyntheticAvvp.Settings(
+                s.seed(),
+                s.classes(),
+                s.segments(),
+                s.audioDim(),
+                s.visualDim(),
+                s.motionDim(),
+                s.trainVideos(),
+                s.valVideos(),
+                s.testVideos(),
+                s.signal(),
+                s.background(),
+                s.noise(),
+                0,
+                0));
         int positives = 0, kept = 0, negatives = 0, falseAlarms = 0;
         for (int i = 0; i < train.size(); i++) {
             AvvpVideo v = train.get(i);
@@ -61,7 +75,8 @@ class SyntheticAvvpTest {
             for (int t = 0; t < v.segments(); t++) {
                 for (int c = 0; c < v.labels().length; c++) {
                     if (!v.labels()[c]) {
-                        assertThat(v.audioPseudo().get(t, c) || v.visualPseudo().get(t, c)).isFalse();
+                        assertThat(v.audioPseudo().get(t, c) || v.visualPseudo().get(t, c))
+                                .isFalse();
                     } else if (truth.audioPseudo().get(t, c)) {
                         positives++;
                         kept += v.audioPseudo().get(t, c) ? 1 : 0;

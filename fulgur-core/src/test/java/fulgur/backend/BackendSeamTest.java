@@ -29,11 +29,16 @@ class BackendSeamTest {
 
     @Test
     void backendHasAtMost25MethodsAndNoFamilyOrRuntimeMethods() {
-        Method[] methods = Arrays.stream(Backend.class.getDeclaredMethods()).filter(m -> !m.isSynthetic()).toArray(Method[]::new);
+        Method[] methods = Arrays.stream(Backend.class.getDeclaredMethods())
+                .filter(m -> !m.isSynthetic())
+                .toArray(Method[]::new);
         assertThat(methods).hasSizeLessThanOrEqualTo(25);
         for (Method m : methods) {
             String n = m.getName().toLowerCase(Locale.ROOT);
-            assertThat(n).as(m.toString()).doesNotContain("lightning", "lightnet", "gla", "lcsm", "adamw", "capture", "defer", "peak", "silu");
+            assertThat(n)
+                    .as(m.toString())
+                    .doesNotContain(
+                            "lightning", "lightnet", "gla", "lcsm", "adamw", "capture", "defer", "peak", "silu");
         }
     }
 
@@ -44,23 +49,35 @@ class BackendSeamTest {
         assertThat(rt.deferChecks()).isSameAs(DeferredChecks.NONE);
         rt.resetPeakMemory();
         try (Tensor t = Tensor.zeros(1 << 16)) {
-            assertThat(rt.peakMemoryBytes()).isEqualTo(HostAllocator.peakBytesInUse()).isGreaterThanOrEqualTo(4L << 16);
+            assertThat(rt.peakMemoryBytes())
+                    .isEqualTo(HostAllocator.peakBytesInUse())
+                    .isGreaterThanOrEqualTo(4L << 16);
         }
-        assertThatThrownBy(() -> rt.capture(() -> {})).isInstanceOf(UnsupportedOperationException.class).hasMessageContaining("cpu");
+        assertThatThrownBy(() -> rt.capture(() -> {}))
+                .isInstanceOf(UnsupportedOperationException.class)
+                .hasMessageContaining("cpu");
         assertThat(Backends.runtime(Device.CPU)).isSameAs(rt);
     }
 
     @Test
     void coreRegistersItsCpuKernelsThroughTheSameServiceAsDeviceModules() {
-        for (Class<?> f : new Class<?>[] {LightningKernels.class, GlaIntraKernels.class, LightNetKernels.class, LcsmKernels.class,
-                AttentionKernels.class, AdamWKernels.class}) {
+        for (Class<?> f : new Class<?>[] {
+            LightningKernels.class,
+            GlaIntraKernels.class,
+            LightNetKernels.class,
+            LcsmKernels.class,
+            AttentionKernels.class,
+            AdamWKernels.class
+        }) {
             assertThat(Kernels.kinds(f)).as(f.getSimpleName()).contains(Device.Kind.CPU);
             assertThat(Kernels.registered()).containsKey(f);
         }
         for (Class<?> f : new Class<?>[] {GlaKernels.class, GluKernels.class}) {
             assertThat(Kernels.kinds(f)).as(f.getSimpleName()).doesNotContain(Device.Kind.CPU);
         }
-        assertThat(Kernels.find(LightningKernels.class, Device.CPU)).isSameAs(LightningCpu.INSTANCE).isSameAs(Kernels.find(LightningKernels.class, Device.CPU));
+        assertThat(Kernels.find(LightningKernels.class, Device.CPU))
+                .isSameAs(LightningCpu.INSTANCE)
+                .isSameAs(Kernels.find(LightningKernels.class, Device.CPU));
     }
 
     @Test

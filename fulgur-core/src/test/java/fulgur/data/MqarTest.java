@@ -171,20 +171,30 @@ class MqarTest {
             logits[i * 64 + perfect[i]] = 3f;
         }
         assertThat(Mqar.accuracy(b, logits, 64)).isEqualTo(1.0);
-        assertThatThrownBy(() -> Mqar.accuracy(b, new int[3])).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("expected batch x seqLen");
+        assertThatThrownBy(() -> Mqar.accuracy(b, new int[3]))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("expected batch x seqLen");
     }
 
     @Test
     void badConfigurationsAreRejectedWithTheReason() {
-        assertThatThrownBy(() -> Mqar.Config.of(8192, 64, 32)).isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("seqLen 64 is too short").hasMessageContaining("128 in all");
-        assertThatThrownBy(() -> Mqar.Config.of(20, 256, 16)).isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("vocabSize 20 is too small").hasMessageContaining("need vocabSize >= 34");
-        assertThatThrownBy(() -> Mqar.Config.of(8192, 256, 8).withNumQueries(9)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> Mqar.Config.of(8192, 64, 32))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("seqLen 64 is too short")
+                .hasMessageContaining("128 in all");
+        assertThatThrownBy(() -> Mqar.Config.of(20, 256, 16))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("vocabSize 20 is too small")
+                .hasMessageContaining("need vocabSize >= 34");
+        assertThatThrownBy(() -> Mqar.Config.of(8192, 256, 8).withNumQueries(9))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("numQueries must be in [1, numKvPairs=8]");
-        assertThatThrownBy(() -> Mqar.Config.of(8192, 256, 8).withPowerA(0)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> Mqar.Config.of(8192, 256, 8).withPowerA(0))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("powerA");
-        assertThatThrownBy(() -> Mqar.Config.of(8192, 256, 0)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("numKvPairs");
+        assertThatThrownBy(() -> Mqar.Config.of(8192, 256, 0))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("numKvPairs");
         assertThatThrownBy(() -> new Mqar(ZOOLOGY).generate(0, 0, 0)).isInstanceOf(IllegalArgumentException.class);
     }
 }

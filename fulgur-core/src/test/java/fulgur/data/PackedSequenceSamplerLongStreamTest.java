@@ -32,7 +32,8 @@ class PackedSequenceSamplerLongStreamTest {
         int seqLen = 1 << 20;
         int world = 4096;
         int rank = world - 1; // its first window starts at (4095 · 2²⁰) ≈ 2³² tokens
-        PackedSequenceSampler s = PackedSequenceSampler.create(VIRTUAL, PackedSequenceSampler.Mode.SEQUENTIAL, 1, seqLen, 0, rank, world);
+        PackedSequenceSampler s =
+                PackedSequenceSampler.create(VIRTUAL, PackedSequenceSampler.Mode.SEQUENTIAL, 1, seqLen, 0, rank, world);
         Batch b = s.next();
         long start = (long) rank * seqLen;
         assertThat(start).isGreaterThan(Integer.MAX_VALUE);
@@ -58,12 +59,15 @@ class PackedSequenceSamplerLongStreamTest {
                 past += start > Integer.MAX_VALUE ? 1 : 0;
             }
         }
-        assertThat(past).as("windows starting past 2³¹ (three quarters of the stream)").isGreaterThan(8);
+        assertThat(past)
+                .as("windows starting past 2³¹ (three quarters of the stream)")
+                .isGreaterThan(8);
     }
 
     @Test
     void aBatchAJavaArrayCannotHoldIsRefusedInOneLine() {
         assertThatThrownBy(() -> PackedSequenceSampler.random(VIRTUAL, 2, Integer.MAX_VALUE, 1))
-                .hasMessageContaining("more than one batch holds").hasMessageContaining("fewer sequences per batch");
+                .hasMessageContaining("more than one batch holds")
+                .hasMessageContaining("fewer sequences per batch");
     }
 }

@@ -13,7 +13,8 @@ import org.junit.jupiter.api.Test;
 class PackedSequenceSamplerTest {
 
     /** Token i is i, so every window reveals where it starts. */
-    private static final TokenStream IOTA = TokenStream.of(IntStream.range(0, 1000).toArray());
+    private static final TokenStream IOTA =
+            TokenStream.of(IntStream.range(0, 1000).toArray());
 
     private static void assertWindows(Batch b, boolean consecutiveRows, int stride) {
         int t = b.seqLen();
@@ -70,18 +71,23 @@ class PackedSequenceSamplerTest {
         int world = 3;
         Set<Integer> starts = new HashSet<>();
         for (int rank = 0; rank < world; rank++) {
-            PackedSequenceSampler s = PackedSequenceSampler.create(IOTA, PackedSequenceSampler.Mode.SEQUENTIAL, 2, 8, 0, rank, world);
+            PackedSequenceSampler s =
+                    PackedSequenceSampler.create(IOTA, PackedSequenceSampler.Mode.SEQUENTIAL, 2, 8, 0, rank, world);
             for (int step = 0; step < 5; step++) {
                 Batch b = s.next();
                 assertWindows(b, true, 8);
                 for (int r = 0; r < 2; r++) {
-                    assertThat(starts.add(b.input(r, 0))).as("window start %d used twice", b.input(r, 0)).isTrue();
+                    assertThat(starts.add(b.input(r, 0)))
+                            .as("window start %d used twice", b.input(r, 0))
+                            .isTrue();
                 }
             }
         }
         assertThat(starts).hasSize(world * 5 * 2);
-        Batch r0 = PackedSequenceSampler.create(IOTA, PackedSequenceSampler.Mode.RANDOM, 2, 8, 7, 0, 2).next();
-        Batch r1 = PackedSequenceSampler.create(IOTA, PackedSequenceSampler.Mode.RANDOM, 2, 8, 7, 1, 2).next();
+        Batch r0 = PackedSequenceSampler.create(IOTA, PackedSequenceSampler.Mode.RANDOM, 2, 8, 7, 0, 2)
+                .next();
+        Batch r1 = PackedSequenceSampler.create(IOTA, PackedSequenceSampler.Mode.RANDOM, 2, 8, 7, 1, 2)
+                .next();
         assertThat(r0).isNotEqualTo(r1);
     }
 
@@ -100,7 +106,8 @@ class PackedSequenceSamplerTest {
             }
             String saved = first.state().toJson();
             assertThat(saved).contains("\"step\" : 17").contains("\"seed\" : 1234");
-            PackedSequenceSampler resumed = PackedSequenceSampler.restore(IOTA, PackedSequenceSampler.State.fromJson(saved));
+            PackedSequenceSampler resumed =
+                    PackedSequenceSampler.restore(IOTA, PackedSequenceSampler.State.fromJson(saved));
             assertThat(resumed.state()).isEqualTo(first.state());
             for (int i = 17; i < 50; i++) {
                 got.add(resumed.next());
@@ -115,9 +122,12 @@ class PackedSequenceSamplerTest {
         s.next();
         PackedSequenceSampler.State st = s.state();
         TokenStream other = TokenStream.of(new int[999]);
-        assertThatThrownBy(() -> PackedSequenceSampler.restore(other, st)).isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("1000 tokens").hasMessageContaining("999");
-        assertThatThrownBy(() -> PackedSequenceSampler.State.fromJson("{\"mode\":\"SIDEWAYS\"}")).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> PackedSequenceSampler.restore(other, st))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("1000 tokens")
+                .hasMessageContaining("999");
+        assertThatThrownBy(() -> PackedSequenceSampler.State.fromJson("{\"mode\":\"SIDEWAYS\"}"))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("sampler state");
     }
 
@@ -144,14 +154,19 @@ class PackedSequenceSamplerTest {
     @Test
     void tooShortStreamsAndBadArgumentsAreRejected() {
         TokenStream tiny = TokenStream.of(new int[10]);
-        assertThatThrownBy(() -> PackedSequenceSampler.random(tiny, 1, 10, 0)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> PackedSequenceSampler.random(tiny, 1, 10, 0))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("10 tokens, fewer than one window of seqLen + 1 = 11");
-        assertThatThrownBy(() -> PackedSequenceSampler.sequential(tiny, 2, 5)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> PackedSequenceSampler.sequential(tiny, 2, 5))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("batch 2 x seqLen 5 x worldSize 1 + 1 = 11");
         assertThatThrownBy(() -> PackedSequenceSampler.create(IOTA, PackedSequenceSampler.Mode.RANDOM, 1, 4, 0, 2, 2))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("rank=2, worldSize=2");
-        assertThatThrownBy(() -> PackedSequenceSampler.validation(tiny, 1, 10)).isInstanceOf(IllegalArgumentException.class);
-        assertThatThrownBy(() -> new Batch(2, 3, new int[5], new int[6])).isInstanceOf(IllegalArgumentException.class)
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("rank=2, worldSize=2");
+        assertThatThrownBy(() -> PackedSequenceSampler.validation(tiny, 1, 10))
+                .isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> new Batch(2, 3, new int[5], new int[6]))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("needs 6 inputs");
     }
 }

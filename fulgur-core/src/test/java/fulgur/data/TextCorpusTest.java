@@ -37,12 +37,19 @@ class TextCorpusTest {
     void jsonLinesDocumentsAreSeparatedByEos() throws IOException {
         Path f = dir.resolve("d.jsonl");
         Files.writeString(f, "{\"text\": \"ab\", \"id\": 1}\n\n{\"text\": \"c\"}\n{\"text\": \"\"}\n");
-        TextCorpus c = TextCorpus.load(List.of(f), eosTokenizer, TextCorpus.Options.defaults().withValidationFraction(0));
+        TextCorpus c = TextCorpus.load(
+                List.of(f), eosTokenizer, TextCorpus.Options.defaults().withValidationFraction(0));
         assertThat(all(c.tokens())).containsExactly('a', 'b', 256, 'c', 256, 256);
         assertThat(c.documentCount()).isEqualTo(3);
         // no EOS without one in the tokenizer, or when asked not to separate
-        assertThat(all(TextCorpus.load(List.of(f), new ByteTokenizer(), TextCorpus.Options.defaults()).tokens())).containsExactly('a', 'b', 'c');
-        assertThat(all(TextCorpus.load(List.of(f), eosTokenizer, TextCorpus.Options.defaults().withSeparateDocuments(false)).tokens()))
+        assertThat(all(TextCorpus.load(List.of(f), new ByteTokenizer(), TextCorpus.Options.defaults())
+                        .tokens()))
+                .containsExactly('a', 'b', 'c');
+        assertThat(all(TextCorpus.load(
+                                List.of(f),
+                                eosTokenizer,
+                                TextCorpus.Options.defaults().withSeparateDocuments(false))
+                        .tokens()))
                 .containsExactly('a', 'b', 'c');
     }
 
@@ -50,7 +57,9 @@ class TextCorpusTest {
     void customFieldAndForcedFormat() throws IOException {
         Path f = dir.resolve("data.log");
         Files.writeString(f, "{\"content\": \"xy\"}\n");
-        TextCorpus.Options o = TextCorpus.Options.defaults().withFormat(TextCorpus.Format.JSONL).withTextField("content");
+        TextCorpus.Options o = TextCorpus.Options.defaults()
+                .withFormat(TextCorpus.Format.JSONL)
+                .withTextField("content");
         assertThat(all(TextCorpus.load(List.of(f), eosTokenizer, o).tokens())).containsExactly('x', 'y', 256);
     }
 
@@ -62,12 +71,21 @@ class TextCorpusTest {
         assertThat(c.size()).isEqualTo(100);
         assertThat(c.train().size()).isEqualTo(90);
         assertThat(c.validation().size()).isEqualTo(10);
-        assertThat(all(c.validation())).containsExactly(IntStream.range(0, 10).map(i -> '0' + i).toArray());
+        assertThat(all(c.validation()))
+                .containsExactly(IntStream.range(0, 10).map(i -> '0' + i).toArray());
         assertThat(all(c.train())).containsExactly(java.util.Arrays.copyOf(all(c.tokens()), 90));
-        TextCorpus c25 = TextCorpus.load(List.of(f), new ByteTokenizer(), TextCorpus.Options.defaults().withValidationFraction(0.25));
+        TextCorpus c25 = TextCorpus.load(
+                List.of(f), new ByteTokenizer(), TextCorpus.Options.defaults().withValidationFraction(0.25));
         assertThat(c25.validation().size()).isEqualTo(25);
-        assertThat(TextCorpus.load(List.of(f), new ByteTokenizer(), TextCorpus.Options.defaults().withValidationFraction(0)).validation().size()).isZero();
-        assertThatThrownBy(() -> TextCorpus.Options.defaults().withValidationFraction(1.0)).isInstanceOf(IllegalArgumentException.class)
+        assertThat(TextCorpus.load(
+                                List.of(f),
+                                new ByteTokenizer(),
+                                TextCorpus.Options.defaults().withValidationFraction(0))
+                        .validation()
+                        .size())
+                .isZero();
+        assertThatThrownBy(() -> TextCorpus.Options.defaults().withValidationFraction(1.0))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("validationFraction");
     }
 
@@ -79,15 +97,20 @@ class TextCorpusTest {
         Files.writeString(d.resolve("ignored.md"), "nope");
         assertThat(all(TextCorpus.load(d, eosTokenizer).tokens())).containsExactly('A', 256, 'B', 256);
         Path empty = Files.createDirectory(dir.resolve("empty"));
-        assertThatThrownBy(() -> TextCorpus.load(empty, eosTokenizer)).isInstanceOf(IOException.class).hasMessageContaining("no .txt");
-        assertThatThrownBy(() -> TextCorpus.load(dir.resolve("missing.txt"), eosTokenizer)).isInstanceOf(IOException.class)
+        assertThatThrownBy(() -> TextCorpus.load(empty, eosTokenizer))
+                .isInstanceOf(IOException.class)
+                .hasMessageContaining("no .txt");
+        assertThatThrownBy(() -> TextCorpus.load(dir.resolve("missing.txt"), eosTokenizer))
+                .isInstanceOf(IOException.class)
                 .hasMessageContaining("missing.txt");
     }
 
     private void assertLineError(String content, String... fragments) throws IOException {
         Path f = dir.resolve("bad" + System.nanoTime() + ".jsonl");
         Files.writeString(f, content);
-        var a = assertThatThrownBy(() -> TextCorpus.load(f, eosTokenizer)).isInstanceOf(MalformedFileException.class).hasMessageStartingWith(f.toString());
+        var a = assertThatThrownBy(() -> TextCorpus.load(f, eosTokenizer))
+                .isInstanceOf(MalformedFileException.class)
+                .hasMessageStartingWith(f.toString());
         for (String s : fragments) {
             a.hasMessageContaining(s);
         }
@@ -101,8 +124,12 @@ class TextCorpusTest {
         assertLineError("{\"text\":\"a\"}\n[1,2]\n", "line 2", "expected a JSON object, found array");
         assertLineError("{\"text\":\"a\", \"text\":\"b\"}\n", "line 1", "Duplicate field");
         Path f = dir.resolve("utf.jsonl");
-        Files.write(f, new byte[] {'{', '"', 't', 'e', 'x', 't', '"', ':', '"', 'a', '"', '}', '\n', '{', '"', (byte) 0xFF, '"', '}', '\n'});
-        assertThatThrownBy(() -> TextCorpus.load(f, eosTokenizer)).isInstanceOf(MalformedFileException.class).hasMessageContaining("line 2")
+        Files.write(f, new byte[] {
+            '{', '"', 't', 'e', 'x', 't', '"', ':', '"', 'a', '"', '}', '\n', '{', '"', (byte) 0xFF, '"', '}', '\n'
+        });
+        assertThatThrownBy(() -> TextCorpus.load(f, eosTokenizer))
+                .isInstanceOf(MalformedFileException.class)
+                .hasMessageContaining("line 2")
                 .hasMessageContaining("not valid UTF-8");
     }
 

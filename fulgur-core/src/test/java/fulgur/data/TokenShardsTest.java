@@ -42,7 +42,8 @@ class TokenShardsTest {
             int width = vocab <= 65536 ? 2 : 4;
             assertThat(Files.size(f)).isEqualTo(32 + 10_000L * width);
             ByteBuffer h = ByteBuffer.wrap(Files.readAllBytes(f), 0, 32).order(ByteOrder.LITTLE_ENDIAN);
-            assertThat(new String(Files.readAllBytes(f), 0, 4, java.nio.charset.StandardCharsets.US_ASCII)).isEqualTo("FGTK");
+            assertThat(new String(Files.readAllBytes(f), 0, 4, java.nio.charset.StandardCharsets.US_ASCII))
+                    .isEqualTo("FGTK");
             assertThat(h.getInt(4)).isEqualTo(1);
             assertThat(h.getInt(8)).isEqualTo(width);
             assertThat(h.getInt(12)).isEqualTo(vocab);
@@ -65,17 +66,25 @@ class TokenShardsTest {
         Path f = dir.resolve("w.fgtk");
         try (TokenShardWriter w = TokenShardWriter.create(f, 100)) {
             w.append(5);
-            assertThatThrownBy(() -> w.append(100)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("token 1 is 100")
+            assertThatThrownBy(() -> w.append(100))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("token 1 is 100")
                     .hasMessageContaining("< 100");
-            assertThatThrownBy(() -> w.append(new int[] {1, -3})).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("token 2 is -3");
+            assertThatThrownBy(() -> w.append(new int[] {1, -3}))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("token 2 is -3");
             assertThat(w.count()).isEqualTo(1);
         }
         assertThat(f).doesNotExist();
         try (var s = Files.list(dir)) {
             assertThat(s.count()).as("no temporary file left behind").isZero();
         }
-        assertThatThrownBy(() -> TokenShardWriter.create(f, 2, 70_000)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("at most 65536");
-        assertThatThrownBy(() -> TokenShardWriter.create(f, 3, 10)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("2 or 4");
+        assertThatThrownBy(() -> TokenShardWriter.create(f, 2, 70_000))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("at most 65536");
+        assertThatThrownBy(() -> TokenShardWriter.create(f, 3, 10))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("2 or 4");
     }
 
     private Path corrupt(String name, java.util.function.Consumer<ByteBuffer> edit, int truncateBy) throws IOException {
@@ -91,27 +100,41 @@ class TokenShardsTest {
     @Test
     void corruptShardsAreRejectedWithClearErrors() throws IOException {
         Path magic = corrupt("magic.fgtk", b -> b.put(0, (byte) 'X'), 0);
-        assertThatThrownBy(() -> TokenShardReader.open(magic)).isInstanceOf(MalformedFileException.class).hasMessageStartingWith(magic.toString())
-                .hasMessageContaining("bad magic \"XGTK\"").hasMessageContaining("expected \"FGTK\"");
+        assertThatThrownBy(() -> TokenShardReader.open(magic))
+                .isInstanceOf(MalformedFileException.class)
+                .hasMessageStartingWith(magic.toString())
+                .hasMessageContaining("bad magic \"XGTK\"")
+                .hasMessageContaining("expected \"FGTK\"");
         Path truncated = corrupt("trunc.fgtk", b -> {}, 3);
-        assertThatThrownBy(() -> TokenShardReader.open(truncated)).isInstanceOf(MalformedFileException.class)
-                .hasMessageContaining("promises 4 tokens of 2 bytes but 5 bytes").hasMessageContaining("truncated");
+        assertThatThrownBy(() -> TokenShardReader.open(truncated))
+                .isInstanceOf(MalformedFileException.class)
+                .hasMessageContaining("promises 4 tokens of 2 bytes but 5 bytes")
+                .hasMessageContaining("truncated");
         Path version = corrupt("ver.fgtk", b -> b.putInt(4, 7), 0);
-        assertThatThrownBy(() -> TokenShardReader.open(version)).isInstanceOf(MalformedFileException.class).hasMessageContaining("version 7");
+        assertThatThrownBy(() -> TokenShardReader.open(version))
+                .isInstanceOf(MalformedFileException.class)
+                .hasMessageContaining("version 7");
         Path width = corrupt("width.fgtk", b -> b.putInt(8, 3), 0);
-        assertThatThrownBy(() -> TokenShardReader.open(width)).isInstanceOf(MalformedFileException.class).hasMessageContaining("token width 3");
+        assertThatThrownBy(() -> TokenShardReader.open(width))
+                .isInstanceOf(MalformedFileException.class)
+                .hasMessageContaining("token width 3");
         Path tiny = dir.resolve("tiny.fgtk");
         Files.write(tiny, new byte[] {'F', 'G'});
-        assertThatThrownBy(() -> TokenShardReader.open(tiny)).isInstanceOf(MalformedFileException.class).hasMessageContaining("shorter than the 32-byte");
+        assertThatThrownBy(() -> TokenShardReader.open(tiny))
+                .isInstanceOf(MalformedFileException.class)
+                .hasMessageContaining("shorter than the 32-byte");
         Path good = writeShard("bound.fgtk", 0xFFFF, new int[] {1, 2, 3, 999});
-        assertThatThrownBy(() -> TokenShardReader.open(good, 500)).isInstanceOf(MalformedFileException.class).hasMessageContaining("larger than the expected 500");
+        assertThatThrownBy(() -> TokenShardReader.open(good, 500))
+                .isInstanceOf(MalformedFileException.class)
+                .hasMessageContaining("larger than the expected 500");
         // a shard without a recorded vocabulary is checked token by token against the bound
         Path unrecorded = dir.resolve("unrecorded.fgtk");
         try (TokenShardWriter w = TokenShardWriter.create(unrecorded, 4, 0)) {
             w.append(new int[] {1, 2, 600, 3});
             w.finish();
         }
-        assertThatThrownBy(() -> TokenShardReader.open(unrecorded, 500)).isInstanceOf(MalformedFileException.class)
+        assertThatThrownBy(() -> TokenShardReader.open(unrecorded, 500))
+                .isInstanceOf(MalformedFileException.class)
                 .hasMessageContaining("token 2 is 600, expected 0 <= token < 500");
         try (TokenShardReader r = TokenShardReader.open(unrecorded, 601)) {
             assertThat(r.get(2)).isEqualTo(600);
@@ -152,12 +175,14 @@ class TokenShardsTest {
         }
         Files.writeString(jsonl, sb);
         ByteTokenizer tok = ByteTokenizer.withEndOfText();
-        List<Path> shards = TokenShards.tokenize(List.of(jsonl), tok, TextCorpus.Options.defaults(), dir.resolve("out"), 400);
+        List<Path> shards =
+                TokenShards.tokenize(List.of(jsonl), tok, TextCorpus.Options.defaults(), dir.resolve("out"), 400);
         assertThat(shards).isNotEmpty();
         TextCorpus mem = TextCorpus.load(jsonl, tok);
         try (TokenShards s = TokenShards.open(dir.resolve("out"), tok.vocabSize())) {
             assertThat(s.size()).isEqualTo(mem.size());
-            assertThat(s.toArray(0, (int) s.size())).containsExactly(mem.tokens().toArray(0, (int) mem.size()));
+            assertThat(s.toArray(0, (int) s.size()))
+                    .containsExactly(mem.tokens().toArray(0, (int) mem.size()));
         }
     }
 
@@ -184,7 +209,8 @@ class TokenShardsTest {
             assertThat(s.toArray(count - 3, 6)).containsExactly(60_002, 60_003, 60_004, 7, 8, 9);
             assertThat(s.get(12345)).isZero();
             // a sampler window that straddles the 2^31 boundary and the shard boundary
-            Batch b = PackedSequenceSampler.sequential(s.slice(count - 3, count + 3), 1, 4).next();
+            Batch b = PackedSequenceSampler.sequential(s.slice(count - 3, count + 3), 1, 4)
+                    .next();
             assertThat(b.inputs()).containsExactly(60_002, 60_003, 60_004, 7);
             assertThat(b.targets()).containsExactly(60_003, 60_004, 7, 8);
             // random windows over the whole 2^31+ stream stay in range

@@ -20,7 +20,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 class EvalTest {
     static final Tokenizer BYTES = ByteTokenizer.withEndOfText();
-    static final String TEXT = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\nThe slings and arrows. ";
+    static final String TEXT =
+            "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\nThe slings and arrows. ";
 
     static LanguageModel model(String arch) {
         Architecture a = Architectures.byName(arch);
@@ -34,12 +35,16 @@ class EvalTest {
             int n = ids.length - 1;
             Tensor logits = m.forward(Tensor.ofInts(java.util.Arrays.copyOf(ids, n), 1, n));
             int[] targets = java.util.Arrays.copyOfRange(ids, 1, ids.length);
-            return Losses.crossEntropy(logits.reshape(n, m.vocabSize()), Tensor.ofInts(targets, n)).item() * (double) n;
+            return Losses.crossEntropy(logits.reshape(n, m.vocabSize()), Tensor.ofInts(targets, n))
+                            .item()
+                    * (double) n;
         }
     }
 
     static Iterator<Documents.Piece> pieces(String... texts) {
-        return java.util.Arrays.stream(texts).map(t -> new Documents.Piece(t, false)).iterator();
+        return java.util.Arrays.stream(texts)
+                .map(t -> new Documents.Piece(t, false))
+                .iterator();
     }
 
     @Test
@@ -49,14 +54,24 @@ class EvalTest {
                 int[] ids = BYTES.encode(TEXT);
                 double whole = wholeLoss(m, ids);
                 // the text cut in odd places and fed in chunks of 7 tokens
-                Perplexity.Result r = Perplexity.evaluate(m, BYTES, pieces(TEXT.substring(0, 13), TEXT.substring(13, 50), TEXT.substring(50)),
-                        new Perplexity.Settings(7, 64), null);
+                Perplexity.Result r = Perplexity.evaluate(
+                        m,
+                        BYTES,
+                        pieces(TEXT.substring(0, 13), TEXT.substring(13, 50), TEXT.substring(50)),
+                        new Perplexity.Settings(7, 64),
+                        null);
                 assertThat(r.tokens()).isEqualTo(ids.length - 1);
-                assertThat(r.nll()).as(arch).isCloseTo(whole, org.assertj.core.api.Assertions.within(1e-4 * Math.abs(whole)));
+                assertThat(r.nll())
+                        .as(arch)
+                        .isCloseTo(whole, org.assertj.core.api.Assertions.within(1e-4 * Math.abs(whole)));
                 // bytes predicted: all but the first (no BOS), so bits per byte is the loss over those bytes
                 assertThat(r.bytes()).isEqualTo(TEXT.length() - 1);
-                assertThat(r.bitsPerByte()).isCloseTo(whole / Math.log(2) / (TEXT.length() - 1), org.assertj.core.api.Assertions.within(1e-6));
-                assertThat(r.perplexity()).isCloseTo(Math.exp(whole / (ids.length - 1)), org.assertj.core.api.Assertions.within(1e-3));
+                assertThat(r.bitsPerByte())
+                        .isCloseTo(
+                                whole / Math.log(2) / (TEXT.length() - 1),
+                                org.assertj.core.api.Assertions.within(1e-6));
+                assertThat(r.perplexity())
+                        .isCloseTo(Math.exp(whole / (ids.length - 1)), org.assertj.core.api.Assertions.within(1e-3));
             }
         }
     }
@@ -66,10 +81,12 @@ class EvalTest {
         try (LanguageModel m = model("llama")) {
             int[] ids = BYTES.encode(TEXT);
             double whole = wholeLoss(m, ids);
-            Perplexity.Result wide = Perplexity.evaluate(m, BYTES, pieces(TEXT), new Perplexity.Settings(8, 1024), null);
+            Perplexity.Result wide =
+                    Perplexity.evaluate(m, BYTES, pieces(TEXT), new Perplexity.Settings(8, 1024), null);
             assertThat(wide.windowRebuilds()).isZero();
             assertThat(wide.nll()).isCloseTo(whole, org.assertj.core.api.Assertions.within(1e-4 * whole));
-            Perplexity.Result narrow = Perplexity.evaluate(m, BYTES, pieces(TEXT), new Perplexity.Settings(8, 24), null);
+            Perplexity.Result narrow =
+                    Perplexity.evaluate(m, BYTES, pieces(TEXT), new Perplexity.Settings(8, 24), null);
             assertThat(narrow.windowRebuilds()).isGreaterThan(0);
             assertThat(narrow.tokens()).isEqualTo(wide.tokens());
             // the first window's tokens see the same context either way: their losses agree, later ones differ
@@ -124,16 +141,19 @@ class EvalTest {
                 System.arraycopy(cont, 0, all, 1 + ctx.length, cont.length);
                 double expected;
                 try (var g = GradMode.noGrad()) {
-                    float[] logits = m.forward(Tensor.ofInts(all, 1, all.length)).toFloatArray();
+                    float[] logits =
+                            m.forward(Tensor.ofInts(all, 1, all.length)).toFloatArray();
                     expected = 0;
                     for (int i = 0; i < cont.length; i++) {
                         int pos = ctx.length + i; // predicts all[pos + 1]
-                        expected += LogLikelihood.logSoftmaxAt(logits, pos * m.vocabSize(), m.vocabSize(), all[pos + 1]);
+                        expected +=
+                                LogLikelihood.logSoftmaxAt(logits, pos * m.vocabSize(), m.vocabSize(), all[pos + 1]);
                     }
                 }
                 assertThat(ll[c]).isCloseTo(expected, org.assertj.core.api.Assertions.within(1e-4));
             }
-            MultipleChoice.Result r = MultipleChoice.evaluate(m, BYTES, List.of(task, new MultipleChoice.Task("The sky is ", List.of("blue", "green"), 1)), null);
+            MultipleChoice.Result r = MultipleChoice.evaluate(
+                    m, BYTES, List.of(task, new MultipleChoice.Task("The sky is ", List.of("blue", "green"), 1)), null);
             // the same choices with either one as the answer: exactly one of the two tasks is answered right
             assertThat(r.accuracy()).isEqualTo(0.5);
             assertThat(r.tasks()).isEqualTo(2);
@@ -161,7 +181,8 @@ class EvalTest {
     @Test
     void passkeyCellsCountKeysFoundByGreedyDecoding() {
         try (LanguageModel m = model("tnl")) {
-            var cells = Passkey.evaluate(m, BYTES, new Passkey.Settings(List.of(300, 600), List.of(0.0, 1.0), 2, 5, 64, null), null);
+            var cells = Passkey.evaluate(
+                    m, BYTES, new Passkey.Settings(List.of(300, 600), List.of(0.0, 1.0), 2, 5, 64, null), null);
             assertThat(cells).hasSize(4);
             for (var c : cells) {
                 assertThat(c.trials()).isEqualTo(2);

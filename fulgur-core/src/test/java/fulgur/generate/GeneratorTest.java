@@ -41,7 +41,8 @@ class GeneratorTest {
 
     @Test
     void sameSeedSameTextAndStopStringsCut() {
-        try (Scope sc = Scope.open(); TnlModel m = new TnlModel(TnlConfig.small(257, 16, 1, 2), 2)) {
+        try (Scope sc = Scope.open();
+                TnlModel m = new TnlModel(TnlConfig.small(257, 16, 1, 2), 2)) {
             ByteTokenizer tok = ByteTokenizer.withEndOfText();
             Generator.Settings settings = new Generator.Settings(40, 1.0, 0, 1.0, 9, List.of());
             Generator.Output a = Generator.generate(m, tok, "ab", settings, null);
@@ -50,9 +51,12 @@ class GeneratorTest {
             assertThat(a.tokens()).isLessThanOrEqualTo(40);
             if (a.text().length() > 3) {
                 String stop = a.text().substring(2, 4);
-                Generator.Output c = Generator.generate(m, tok, "ab", new Generator.Settings(40, 1.0, 0, 1.0, 9, List.of(stop)), null);
+                Generator.Output c = Generator.generate(
+                        m, tok, "ab", new Generator.Settings(40, 1.0, 0, 1.0, 9, List.of(stop)), null);
                 assertThat(c.stopReason()).isEqualTo("stop");
-                assertThat(c.text()).doesNotContain(stop).isEqualTo(a.text().substring(0, a.text().indexOf(stop)));
+                assertThat(c.text())
+                        .doesNotContain(stop)
+                        .isEqualTo(a.text().substring(0, a.text().indexOf(stop)));
             }
             StringBuilder streamed = new StringBuilder();
             Generator.Output d = Generator.generate(m, tok, "ab", settings, streamed::append);

@@ -57,7 +57,8 @@ class AtomicFilesTest {
     @Test
     void channelCallbackWrites() throws IOException {
         Path f = dir.resolve("nested/deeper/ch.bin");
-        AtomicFiles.writeChannel(f, ch -> AtomicFiles.writeFully(ch, ByteBuffer.wrap("xyz".getBytes(StandardCharsets.US_ASCII))));
+        AtomicFiles.writeChannel(
+                f, ch -> AtomicFiles.writeFully(ch, ByteBuffer.wrap("xyz".getBytes(StandardCharsets.US_ASCII))));
         assertThat(Files.readString(f)).isEqualTo("xyz");
     }
 
@@ -66,15 +67,18 @@ class AtomicFilesTest {
         Path f = dir.resolve("keep.txt");
         AtomicFiles.writeString(f, "old");
         assertThatThrownBy(() -> AtomicFiles.write(f, out -> {
-            out.write("new partial".getBytes(StandardCharsets.UTF_8));
-            throw new IOException("disk on fire");
-        })).isInstanceOf(IOException.class).hasMessage("disk on fire");
+                    out.write("new partial".getBytes(StandardCharsets.UTF_8));
+                    throw new IOException("disk on fire");
+                }))
+                .isInstanceOf(IOException.class)
+                .hasMessage("disk on fire");
         assertThat(Files.readString(f)).isEqualTo("old");
         assertThat(listing()).containsExactly("keep.txt");
 
         assertThatThrownBy(() -> AtomicFiles.writeChannel(f, ch -> {
-            throw new IllegalStateException("bug");
-        })).isInstanceOf(IllegalStateException.class);
+                    throw new IllegalStateException("bug");
+                }))
+                .isInstanceOf(IllegalStateException.class);
         assertThat(Files.readString(f)).isEqualTo("old");
         assertThat(listing()).containsExactly("keep.txt");
     }
@@ -89,7 +93,9 @@ class AtomicFilesTest {
             assertThat(f).doesNotExist();
             assertThat(p.tempFile()).exists().hasParent(dir.toAbsolutePath());
             p.commit();
-            assertThatThrownBy(p::commit).isInstanceOf(IllegalStateException.class).hasMessageContaining("already committed");
+            assertThatThrownBy(p::commit)
+                    .isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("already committed");
         }
         assertThat(Files.readAllBytes(f)).containsExactly(1, 2, 3, 4);
 
@@ -103,6 +109,8 @@ class AtomicFilesTest {
 
     @Test
     void refusesToReplaceADirectory() {
-        assertThatThrownBy(() -> AtomicFiles.write(dir, new byte[1])).isInstanceOf(IOException.class).hasMessageContaining("is a directory");
+        assertThatThrownBy(() -> AtomicFiles.write(dir, new byte[1]))
+                .isInstanceOf(IOException.class)
+                .hasMessageContaining("is a directory");
     }
 }

@@ -29,8 +29,10 @@ class DirectoryLockTest {
     /** A JVM running {@link LockHolder} on {@code dir}. */
     private static Holder holder(Path dir) throws Exception {
         String java = ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
-        Process p = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"), LockHolder.class.getName(), dir.toString())
-                .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        Process p = new ProcessBuilder(
+                        java, "-cp", System.getProperty("java.class.path"), LockHolder.class.getName(), dir.toString())
+                .redirectError(ProcessBuilder.Redirect.INHERIT)
+                .start();
         return new Holder(p, new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8)));
     }
 
@@ -39,13 +41,18 @@ class DirectoryLockTest {
         Path out = tmp.resolve("run");
         List<String> notes = new ArrayList<>();
         try (DirectoryLock first = DirectoryLock.acquire(out, "train", notes::add)) {
-            assertThatThrownBy(() -> DirectoryLock.acquire(out, "train", notes::add)).isInstanceOf(IllegalStateException.class)
+            assertThatThrownBy(() -> DirectoryLock.acquire(out, "train", notes::add))
+                    .isInstanceOf(IllegalStateException.class)
                     .hasMessageContaining(out + " is in use by another run in this process")
                     .hasMessageContaining("choose another output directory");
-            assertThatThrownBy(() -> DirectoryLock.acquire(out.resolve("../run/."), "train", notes::add)).isInstanceOf(IllegalStateException.class);
+            assertThatThrownBy(() -> DirectoryLock.acquire(out.resolve("../run/."), "train", notes::add))
+                    .isInstanceOf(IllegalStateException.class);
             // the refusals touched nothing: another process still finds the directory locked by this one
             Holder h = holder(out);
-            assertThat(h.line()).startsWith("refused: ").contains("pid " + ProcessHandle.current().pid()).contains("(fulgur train)");
+            assertThat(h.line())
+                    .startsWith("refused: ")
+                    .contains("pid " + ProcessHandle.current().pid())
+                    .contains("(fulgur train)");
             assertThat(h.process().waitFor(30, TimeUnit.SECONDS)).isTrue();
             assertThat(first.directory()).isEqualTo(out.toAbsolutePath());
         }
@@ -60,15 +67,23 @@ class DirectoryLockTest {
         Holder h = holder(out);
         assertThat(h.line()).isEqualTo("locked");
         long pid = h.process().pid();
-        assertThatThrownBy(() -> DirectoryLock.acquire(out, "train", n -> {})).isInstanceOf(IllegalStateException.class)
-                .hasMessageContaining("is in use by pid " + pid + " (fulgur holder)").hasMessageContaining(DirectoryLock.FILE);
+        assertThatThrownBy(() -> DirectoryLock.acquire(out, "train", n -> {}))
+                .isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("is in use by pid " + pid + " (fulgur holder)")
+                .hasMessageContaining(DirectoryLock.FILE);
         h.process().destroyForcibly(); // SIGKILL: no code of the owner runs, its lock file still names it
         assertThat(h.process().waitFor(30, TimeUnit.SECONDS)).isTrue();
         List<String> notes = new ArrayList<>();
         try (DirectoryLock l = DirectoryLock.acquire(out, "train", notes::add)) {
-            assertThat(notes).singleElement().asString().contains("was locked by pid " + pid).contains("no longer running; taking the lock over");
+            assertThat(notes)
+                    .singleElement()
+                    .asString()
+                    .contains("was locked by pid " + pid)
+                    .contains("no longer running; taking the lock over");
         }
-        assertThat(Files.readString(out.resolve(DirectoryLock.FILE))).as("released: emptied").isEmpty();
+        assertThat(Files.readString(out.resolve(DirectoryLock.FILE)))
+                .as("released: emptied")
+                .isEmpty();
     }
 
     @Test
@@ -87,7 +102,8 @@ class DirectoryLockTest {
     @Test
     void aFileIsNotADirectoryToLock(@TempDir Path tmp) throws Exception {
         Path f = Files.writeString(tmp.resolve("f"), "x");
-        assertThatThrownBy(() -> DirectoryLock.acquire(f, "train", n -> {})).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> DirectoryLock.acquire(f, "train", n -> {}))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("is a file");
     }
 
@@ -97,7 +113,8 @@ class DirectoryLockTest {
         try (DirectoryLock l = DirectoryLock.acquire(out, "train", n -> {})) {
             assertThatThrownBy(() -> l.borrow(tmp.resolve("other"))).hasMessageContaining("does not cover");
             l.borrow(out).close();
-            assertThatThrownBy(() -> DirectoryLock.acquire(out, "train", n -> {})).isInstanceOf(IllegalStateException.class);
+            assertThatThrownBy(() -> DirectoryLock.acquire(out, "train", n -> {}))
+                    .isInstanceOf(IllegalStateException.class);
         }
     }
 }

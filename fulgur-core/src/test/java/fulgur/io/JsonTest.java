@@ -28,28 +28,36 @@ class JsonTest {
     void malformedFileNamesFileAndLine() throws IOException {
         Path f = dir.resolve("bad.json");
         Files.writeString(f, "{\n  \"a\": 1,\n  \"b\": }\n");
-        assertThatThrownBy(() -> Json.read(f)).isInstanceOf(MalformedFileException.class)
-                .hasMessageStartingWith(f.toString()).hasMessageContaining("line 3");
+        assertThatThrownBy(() -> Json.read(f))
+                .isInstanceOf(MalformedFileException.class)
+                .hasMessageStartingWith(f.toString())
+                .hasMessageContaining("line 3");
     }
 
     @Test
     void duplicateKeysAreAnError() throws IOException {
         Path f = dir.resolve("dup.json");
         Files.writeString(f, "{\"a\": 1, \"a\": 2}");
-        assertThatThrownBy(() -> Json.read(f)).isInstanceOf(MalformedFileException.class).hasMessageContaining("Duplicate field 'a'");
+        assertThatThrownBy(() -> Json.read(f))
+                .isInstanceOf(MalformedFileException.class)
+                .hasMessageContaining("Duplicate field 'a'");
     }
 
     @Test
     void emptyFileIsAnError() throws IOException {
         Path f = dir.resolve("empty.json");
         Files.writeString(f, "");
-        assertThatThrownBy(() -> Json.read(f)).isInstanceOf(MalformedFileException.class).hasMessageContaining("empty file");
+        assertThatThrownBy(() -> Json.read(f))
+                .isInstanceOf(MalformedFileException.class)
+                .hasMessageContaining("empty file");
     }
 
     @Test
     void unknownPropertiesAreTolerated() {
-        assertThat(Json.parse("{\"x\":1,\"label\":\"b\",\"extra\":true}", Point.class, "test")).isEqualTo(new Point(1, "b"));
-        assertThatThrownBy(() -> Json.parse("{", Point.class, "config.json")).isInstanceOf(IllegalArgumentException.class)
+        assertThat(Json.parse("{\"x\":1,\"label\":\"b\",\"extra\":true}", Point.class, "test"))
+                .isEqualTo(new Point(1, "b"));
+        assertThatThrownBy(() -> Json.parse("{", Point.class, "config.json"))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageStartingWith("config.json: invalid JSON");
     }
 }

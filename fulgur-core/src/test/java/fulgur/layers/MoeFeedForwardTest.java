@@ -3,9 +3,9 @@ package fulgur.layers;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import fulgur.nn.Parameter;
 import fulgur.layers.MoeFeedForward.Gating;
 import fulgur.layers.MoeFeedForward.Routing;
+import fulgur.nn.Parameter;
 import fulgur.tensor.DType;
 import fulgur.tensor.Rng;
 import fulgur.tensor.Tensor;
@@ -48,10 +48,13 @@ class MoeFeedForwardTest extends ScopedTest {
                     logit[i] += g[i * d + c] * x[t * d + c];
                 }
             }
-            double[] score = r.gating() == Gating.SOFTMAX ? softmax(logit) : Arrays.stream(logit).map(v -> 1 / (1 + Math.exp(-v))).toArray();
+            double[] score = r.gating() == Gating.SOFTMAX
+                    ? softmax(logit)
+                    : Arrays.stream(logit).map(v -> 1 / (1 + Math.exp(-v))).toArray();
             Integer[] order = new Integer[e];
             Arrays.setAll(order, i -> i);
-            Arrays.sort(order, (a, b) -> logit[a] != logit[b] ? Double.compare(logit[b], logit[a]) : Integer.compare(a, b));
+            Arrays.sort(
+                    order, (a, b) -> logit[a] != logit[b] ? Double.compare(logit[b], logit[a]) : Integer.compare(a, b));
             double norm = 0;
             for (int j = 0; j < r.topK(); j++) {
                 norm += score[order[j]];
@@ -157,7 +160,8 @@ class MoeFeedForwardTest extends ScopedTest {
         double[] g = softmax(kept);
         double[] expect = new double[4];
         for (int j = 0; j < 3; j++) {
-            double[] y = m.experts().get((int) top[j]).forward(Tensor.of(x, 1, 4)).toDoubleArray();
+            double[] y =
+                    m.experts().get((int) top[j]).forward(Tensor.of(x, 1, 4)).toDoubleArray();
             for (int c = 0; c < 4; c++) {
                 expect[c] += g[j] * y[c];
             }
@@ -184,10 +188,13 @@ class MoeFeedForwardTest extends ScopedTest {
             }
             assertThat(used).isGreaterThanOrEqualTo(3);
             GradCheck.check(t -> m.forward(t[0]), inputs.toArray(Tensor[]::new));
-            GradCheck.check(t -> {
-                m.forward(t[0]);
-                return m.auxLoss();
-            }, x, m.gate().weight().value());
+            GradCheck.check(
+                    t -> {
+                        m.forward(t[0]);
+                        return m.auxLoss();
+                    },
+                    x,
+                    m.gate().weight().value());
         }
     }
 
@@ -208,8 +215,10 @@ class MoeFeedForwardTest extends ScopedTest {
         assertThat(m.tokensPerExpert()[5]).isEqualTo(9);
         assertThat(m.routerLogits()).isSameAs(logits);
         GradCheck.check(t -> m.forward(x, t[0]), logits);
-        assertThatThrownBy(() -> m.forward(x, Tensor.zeros(DType.F64, 9, 5))).isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("router logits").hasMessageContaining("[9, 6]");
+        assertThatThrownBy(() -> m.forward(x, Tensor.zeros(DType.F64, 9, 5)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("router logits")
+                .hasMessageContaining("[9, 6]");
     }
 
     @Test
@@ -231,7 +240,8 @@ class MoeFeedForwardTest extends ScopedTest {
         double[] xb = Ref.normal(24, 5 * 4, 1);
         a.forward(Tensor.of(xa, 9, 4));
         b.forward(Tensor.of(xb, 5, 4));
-        assertThat(MoeFeedForward.loadBalancingLoss(List.of(a.routerLogits()), 2, 0.01).item())
+        assertThat(MoeFeedForward.loadBalancingLoss(List.of(a.routerLogits()), 2, 0.01)
+                        .item())
                 .isCloseTo(a.auxLoss().item(), org.assertj.core.data.Offset.offset(1e-15));
         // by hand over the 14 concatenated tokens: f from the top-2 choices, P the mean full softmax
         double[][] logits = new double[14][];
@@ -257,7 +267,8 @@ class MoeFeedForwardTest extends ScopedTest {
         for (int i = 0; i < 8; i++) {
             expect += f[i] * p[i];
         }
-        double got = MoeFeedForward.loadBalancingLoss(List.of(a.routerLogits(), b.routerLogits()), 2, 0.01).item();
+        double got = MoeFeedForward.loadBalancingLoss(List.of(a.routerLogits(), b.routerLogits()), 2, 0.01)
+                .item();
         assertThat(got).isCloseTo(0.01 * 8 * expect, org.assertj.core.data.Offset.offset(1e-15));
     }
 
@@ -294,15 +305,25 @@ class MoeFeedForwardTest extends ScopedTest {
     @Test
     void badShapesAndSettingsAreRejected() {
         MoeFeedForward m = moe(4, 3, new Routing(4, 2, Gating.SOFTMAX, true, 0.01), 1);
-        assertThatThrownBy(() -> m.forward(Tensor.zeros(DType.F64, 2, 5))).isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("MoeFeedForward").hasMessageContaining("[..., 4]");
-        assertThatThrownBy(() -> m.forward(Tensor.ofLongs(new long[] {1, 2, 3, 4}, 1, 4))).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> m.forward(Tensor.zeros(DType.F64, 2, 5)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("MoeFeedForward")
+                .hasMessageContaining("[..., 4]");
+        assertThatThrownBy(() -> m.forward(Tensor.ofLongs(new long[] {1, 2, 3, 4}, 1, 4)))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("floating");
-        assertThatThrownBy(() -> new Routing(4, 5, Gating.SOFTMAX, true, 0.01)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> new Routing(4, 5, Gating.SOFTMAX, true, 0.01))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("topK");
-        assertThatThrownBy(() -> new Routing(0, 0, null, true, -1)).isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("experts").hasMessageContaining("topK").hasMessageContaining("gating").hasMessageContaining("auxLossCoef");
-        assertThatThrownBy(() -> moe(0, 3, Routing.minimax(), 1)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("dim");
+        assertThatThrownBy(() -> new Routing(0, 0, null, true, -1))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("experts")
+                .hasMessageContaining("topK")
+                .hasMessageContaining("gating")
+                .hasMessageContaining("auxLossCoef");
+        assertThatThrownBy(() -> moe(0, 3, Routing.minimax(), 1))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("dim");
     }
 
     @Test
@@ -326,14 +347,18 @@ class MoeFeedForwardTest extends ScopedTest {
             state.put(e.getKey(), Tensor.of(Ref.normal(seed++, (int) Ref.numel(e.getValue()), 1), e.getValue()));
         }
         m.loadStateDict(state, true);
-        assertThat(m.stateDict().get("experts.2.w2.weight").toDoubleArray()).containsExactly(state.get("experts.2.w2.weight").toDoubleArray());
+        assertThat(m.stateDict().get("experts.2.w2.weight").toDoubleArray())
+                .containsExactly(state.get("experts.2.w2.weight").toDoubleArray());
 
         Map<String, Tensor> wrong = new LinkedHashMap<>(state);
         wrong.put("experts.1.w3.weight", Tensor.zeros(DType.F64, 4, 5));
-        assertThatThrownBy(() -> m.loadStateDict(wrong, true)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> m.loadStateDict(wrong, true))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("experts.1.w3.weight");
         Map<String, Tensor> missing = new LinkedHashMap<>(state);
         missing.remove("gate.weight");
-        assertThatThrownBy(() -> m.loadStateDict(missing, true)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("gate.weight");
+        assertThatThrownBy(() -> m.loadStateDict(missing, true))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("gate.weight");
     }
 }

@@ -31,7 +31,8 @@ class ActivationCheckpointingTest {
     @MethodSource("architectures")
     void checkpointedStepGivesTheSameGradientsWithLessMemory(String name) {
         Architecture a = Architectures.byName(name);
-        try (Scope s = Scope.open(); LanguageModel m = a.build(a.smallConfig(VOCAB, 32, 3, 2), 11)) {
+        try (Scope s = Scope.open();
+                LanguageModel m = a.build(a.smallConfig(VOCAB, 32, 3, 2), 11)) {
             Tensor ids = LmTestKit.randomIds(1, 2, 64, VOCAB);
             Tensor targets = LmTestKit.randomIds(2, 2, 64, VOCAB).reshape(-1);
             step(m, ids, targets); // warm-up: the parameters' gradient buffers exist from here on
@@ -45,8 +46,12 @@ class ActivationCheckpointingTest {
             m.checkpointActivations(false);
             assertThat(lastLoss).isEqualTo(plainLoss);
             Map<String, double[]> got = grads(m);
-            plain.forEach((p, g) -> assertThat(fulgur.testing.GradCheck.relErr(got.get(p), g)).as("gradient of " + p).isLessThan(1e-6));
-            assertThat(checkpointedPeak).as("peak bytes checkpointed vs plain (%d)", plainPeak).isLessThan(plainPeak * 3 / 4);
+            plain.forEach((p, g) -> assertThat(fulgur.testing.GradCheck.relErr(got.get(p), g))
+                    .as("gradient of " + p)
+                    .isLessThan(1e-6));
+            assertThat(checkpointedPeak)
+                    .as("peak bytes checkpointed vs plain (%d)", plainPeak)
+                    .isLessThan(plainPeak * 3 / 4);
         }
     }
 
@@ -68,7 +73,9 @@ class ActivationCheckpointingTest {
         Map<String, double[]> out = new LinkedHashMap<>();
         for (Map.Entry<String, Parameter> e : m.module().namedParameters().entrySet()) {
             Tensor g = e.getValue().value().grad();
-            out.put(e.getKey(), g == null ? new double[(int) e.getValue().value().numel()] : g.toDoubleArray());
+            out.put(
+                    e.getKey(),
+                    g == null ? new double[(int) e.getValue().value().numel()] : g.toDoubleArray());
         }
         return out;
     }

@@ -39,7 +39,8 @@ class ConfigFuzzTest {
             case 8 -> F.objectNode().put("a", 1);
             case 9 -> F.numberNode(new java.math.BigDecimal("1e400")); // beyond a double
             case 10 -> F.textNode("");
-            case 11 -> original.isInt() ? F.numberNode(original.asInt() + r.nextInt(5) - 2) : F.numberNode(r.nextInt(9) - 2);
+            case 11 ->
+                original.isInt() ? F.numberNode(original.asInt() + r.nextInt(5) - 2) : F.numberNode(r.nextInt(9) - 2);
             default -> original.isInt() ? F.numberNode((double) original.asInt()) : F.textNode("silu");
         };
     }
@@ -83,7 +84,8 @@ class ConfigFuzzTest {
             try (m) {
                 assertThat(m.parameterCount()).isPositive();
                 assertThat(m.vocabSize()).isPositive();
-                // nothing accepted was silently changed into something else: no fraction cut to an integer, no text read as a number
+                // nothing accepted was silently changed into something else: no fraction cut to an integer, no text
+                // read as a number
                 JsonNode given = Json.parse(json, "config");
                 JsonNode built = Json.parse(m.configJson(), "config");
                 Iterator<String> fields = given.fieldNames();
@@ -95,10 +97,14 @@ class ConfigFuzzTest {
                         continue;
                     }
                     if (in.isNumber() && !in.isIntegralNumber() && in.doubleValue() != Math.rint(in.doubleValue())) {
-                        assertThat(out.isIntegralNumber()).as("field %s: %s became %s", f, in, out).isFalse();
+                        assertThat(out.isIntegralNumber())
+                                .as("field %s: %s became %s", f, in, out)
+                                .isFalse();
                     }
                     if (in.isTextual()) {
-                        assertThat(out.isNumber() || out.isBoolean()).as("field %s: %s became %s", f, in, out).isFalse();
+                        assertThat(out.isNumber() || out.isBoolean())
+                                .as("field %s: %s became %s", f, in, out)
+                                .isFalse();
                     }
                 }
             }

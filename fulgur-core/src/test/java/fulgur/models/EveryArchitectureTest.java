@@ -27,7 +27,8 @@ class EveryArchitectureTest {
     void configRoundTripsThroughTheRegistryAndSaysWhichArchitectureItIs(Architecture a) {
         String json = a.smallConfig(40, 16, 2, 2);
         assertThat(Architectures.forConfig(json)).isSameAs(a);
-        try (Scope s = Scope.open(); LanguageModel m = a.build(json, 3)) {
+        try (Scope s = Scope.open();
+                LanguageModel m = a.build(json, 3)) {
             assertThat(Architectures.forConfig(m.configJson())).isSameAs(a);
             assertThat(m.vocabSize()).isEqualTo(40);
             assertThat(m.describe()).isNotBlank();
@@ -42,12 +43,15 @@ class EveryArchitectureTest {
     @MethodSource("architectures")
     void shardedReferenceCheckpointRoundTrips(Architecture a, @TempDir Path tmp) throws Exception {
         String json = a.smallConfig(40, 16, 2, 2);
-        try (Scope s = Scope.open(); LanguageModel m = a.build(json, 5); var off = GradMode.noGrad()) {
+        try (Scope s = Scope.open();
+                LanguageModel m = a.build(json, 5);
+                var off = GradMode.noGrad()) {
             m.module().train(false);
             ReferenceCheckpoint.save(m, tmp.resolve("ck"), null, 4_096);
             assertThat(tmp.resolve("ck").resolve(Safetensors.INDEX_FILE)).isRegularFile();
             try (Safetensors st = Safetensors.open(tmp.resolve("ck"))) {
-                assertThat(st.names()).isEqualTo(a.toReference(m.module().stateDict(), json).keySet());
+                assertThat(st.names())
+                        .isEqualTo(a.toReference(m.module().stateDict(), json).keySet());
             }
             Tensor ids = LmTestKit.randomIds(7, 2, 11, 40);
             double[] before = m.forward(ids).toDoubleArray();
@@ -58,9 +62,14 @@ class EveryArchitectureTest {
                     assertThat(back.configJson()).isEqualTo(again.configJson());
                 }
                 var mine = m.module().stateDict();
-                back.module().stateDict().forEach((name, t) -> assertThat(t.toDoubleArray()).as(name).containsExactly(mine.get(name).toDoubleArray()));
+                back.module()
+                        .stateDict()
+                        .forEach((name, t) -> assertThat(t.toDoubleArray())
+                                .as(name)
+                                .containsExactly(mine.get(name).toDoubleArray()));
                 // same weights bit for bit; the logits agree to f32 rounding (MoE's scatter-add order is not fixed)
-                assertThat(GradCheck.relErr(back.forward(ids).toDoubleArray(), before)).isLessThan(1e-6);
+                assertThat(GradCheck.relErr(back.forward(ids).toDoubleArray(), before))
+                        .isLessThan(1e-6);
             }
         }
     }
@@ -69,7 +78,8 @@ class EveryArchitectureTest {
     void tnlLearnsTinyShakespeare() {
         Path text = LmTestKit.findShakespeare();
         Architecture tnl = Architectures.byName("tnl");
-        try (Scope s = Scope.open(); LanguageModel m = tnl.build(tnl.smallConfig(257, 32, 2, 2), 1)) {
+        try (Scope s = Scope.open();
+                LanguageModel m = tnl.build(tnl.smallConfig(257, 32, 2, 2), 1)) {
             double[] losses = LmTestKit.trainShakespeare(m, 20_000, 60, 8, 32, 3e-3);
             double[] fl = LmTestKit.firstLastMeans(losses, 10);
             assertThat(fl[1]).as("last-10 mean vs first-10 mean").isLessThan(0.8 * fl[0]);

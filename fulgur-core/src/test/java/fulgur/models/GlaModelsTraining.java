@@ -29,7 +29,9 @@ public final class GlaModelsTraining {
             opt.zeroGrad();
             try (Scope scope = Scope.open()) {
                 Step b = data.apply(s);
-                Tensor loss = m.loss(Tensor.ofInts(b.inputs(), b.batch(), b.seqLen()), Tensor.ofInts(b.targets(), b.batch() * b.seqLen()));
+                Tensor loss = m.loss(
+                        Tensor.ofInts(b.inputs(), b.batch(), b.seqLen()),
+                        Tensor.ofInts(b.targets(), b.batch() * b.seqLen()));
                 loss.backward();
                 losses[s] = loss.item();
             }
@@ -41,7 +43,10 @@ public final class GlaModelsTraining {
 
     /** Mean of the first and last {@code n} values. */
     public static double[] firstAndLast(double[] losses, int n) {
-        return new double[] {Arrays.stream(losses, 0, n).average().orElseThrow(), Arrays.stream(losses, losses.length - n, losses.length).average().orElseThrow()};
+        return new double[] {
+            Arrays.stream(losses, 0, n).average().orElseThrow(),
+            Arrays.stream(losses, losses.length - n, losses.length).average().orElseThrow()
+        };
     }
 
     /** MQAR batches: 4 key-value pairs, sequences of 32, vocabulary 16 (keys 1..7, values 8..15). */

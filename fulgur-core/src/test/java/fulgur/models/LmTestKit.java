@@ -34,16 +34,32 @@ public final class LmTestKit {
     public static void assertDecodeMatchesForward(LanguageModel m, Tensor ids, int prefill, double tol) {
         int b = ids.size(0);
         int t = ids.size(1);
-        try (Scope s = Scope.open(); var g = GradMode.noGrad()) {
+        try (Scope s = Scope.open();
+                var g = GradMode.noGrad()) {
             m.module().train(false);
             double[] full = m.forward(ids).toDoubleArray();
             int v = m.vocabSize();
             double[] got = new double[full.length];
             try (DecodeCache cache = m.newCache()) {
-                copyRows(m.forward(ids.narrow(1, 0, prefill).contiguous(), cache).toDoubleArray(), got, b, 0, prefill, t, v);
+                copyRows(
+                        m.forward(ids.narrow(1, 0, prefill).contiguous(), cache).toDoubleArray(),
+                        got,
+                        b,
+                        0,
+                        prefill,
+                        t,
+                        v);
                 for (int i = prefill; i < t; i++) {
                     try (Scope step = Scope.open()) {
-                        copyRows(m.forward(ids.narrow(1, i, 1).contiguous(), cache).toDoubleArray(), got, b, i, 1, t, v);
+                        copyRows(
+                                m.forward(ids.narrow(1, i, 1).contiguous(), cache)
+                                        .toDoubleArray(),
+                                got,
+                                b,
+                                i,
+                                1,
+                                t,
+                                v);
                     }
                 }
                 assertThat(cache.position()).isEqualTo(t);
@@ -72,7 +88,8 @@ public final class LmTestKit {
         }
         byte[] text;
         try {
-            text = Arrays.copyOf(Files.readString(file, StandardCharsets.UTF_8).getBytes(StandardCharsets.UTF_8), bytes);
+            text = Arrays.copyOf(
+                    Files.readString(file, StandardCharsets.UTF_8).getBytes(StandardCharsets.UTF_8), bytes);
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }
@@ -97,7 +114,8 @@ public final class LmTestKit {
      */
     public static Path findShakespeare() {
         try {
-            return Path.of(LmTestKit.class.getResource("/fulgur/text/shakespeare.txt").toURI());
+            return Path.of(
+                    LmTestKit.class.getResource("/fulgur/text/shakespeare.txt").toURI());
         } catch (java.net.URISyntaxException | NullPointerException e) {
             throw new IllegalStateException("test resource fulgur/text/shakespeare.txt is missing", e);
         }
@@ -111,7 +129,9 @@ public final class LmTestKit {
             for (int step = 0; step < steps; step++) {
                 try (Scope s = Scope.open()) {
                     Batch b = data.apply(step);
-                    Tensor loss = m.loss(Tensor.ofInts(b.inputs(), b.batch(), b.seqLen()), Tensor.ofInts(b.targets(), b.batch() * b.seqLen()));
+                    Tensor loss = m.loss(
+                            Tensor.ofInts(b.inputs(), b.batch(), b.seqLen()),
+                            Tensor.ofInts(b.targets(), b.batch() * b.seqLen()));
                     losses[step] = loss.item();
                     m.module().zeroGrad();
                     loss.backward();

@@ -30,7 +30,9 @@ class QuantizedModelTest {
     @MethodSource("architectures")
     void int8LinearLayersKeepTheLogitsCloseAndSurviveACheckpoint(Architecture a, @TempDir Path tmp) throws Exception {
         String json = a.smallConfig(64, 32, 2, 2);
-        try (Scope s = Scope.open(); LanguageModel m = a.build(json, 9); var g = GradMode.noGrad()) {
+        try (Scope s = Scope.open();
+                LanguageModel m = a.build(json, 9);
+                var g = GradMode.noGrad()) {
             m.module().train(false);
             Tensor ids = LmTestKit.randomIds(3, 2, 17, 64);
             double[] f32 = m.forward(ids).toDoubleArray();
@@ -44,11 +46,15 @@ class QuantizedModelTest {
                     linear += l.weight().numel();
                 }
             }
-            assertThat(bytes(m)).as("each linear weight 1 byte instead of 4 (plus a scale per channel)").isLessThan(before - 2 * linear);
+            assertThat(bytes(m))
+                    .as("each linear weight 1 byte instead of 4 (plus a scale per channel)")
+                    .isLessThan(before - 2 * linear);
             double[] q = m.forward(ids).toDoubleArray();
             // each weight errs by at most half a step (0.4% of its channel's largest); through the layers the logits
             // move by a few tenths of a percent to about 2% on these models
-            assertThat(GradCheck.relErr(q, f32)).as("relative error of the logits").isLessThan(0.03);
+            assertThat(GradCheck.relErr(q, f32))
+                    .as("relative error of the logits")
+                    .isLessThan(0.03);
             ReferenceCheckpoint.save(m, tmp.resolve("q"), null, 1L << 30);
             try (LanguageModel back = ReferenceCheckpoint.load(tmp.resolve("q"))) {
                 back.module().train(false);

@@ -25,7 +25,9 @@ class ReferenceDefaultsTest {
                         for (float x : w) {
                             sq += (double) x * x;
                         }
-                        assertThat(Math.sqrt(sq / w.length)).as(a.name() + " " + name + " without an init field").isGreaterThan(1e-3);
+                        assertThat(Math.sqrt(sq / w.length))
+                                .as(a.name() + " " + name + " without an init field")
+                                .isGreaterThan(1e-3);
                     }
                 });
             }
@@ -42,7 +44,8 @@ class ReferenceDefaultsTest {
         assertThat(c.heads()).isEqualTo(8);
         assertThat(c.hiddenDim()).isEqualTo(1024);
         assertThat(c.gluDim()).isEqualTo(2816);
-        TnlConfig given = TnlConfig.parse("{\"decoder_embed_dim\": 64, \"hidden_dim\": 64, \"glu_dim\": 128, \"init_std\": 0.05, \"vocab_size\": 300}");
+        TnlConfig given = TnlConfig.parse(
+                "{\"decoder_embed_dim\": 64, \"hidden_dim\": 64, \"glu_dim\": 128, \"init_std\": 0.05, \"vocab_size\": 300}");
         assertThat(given.initStd()).isEqualTo(0.05);
         assertThat(given.gluDim()).isEqualTo(128);
     }

@@ -34,23 +34,30 @@ class Int8WeightsTest {
                 for (int i = 0; i < 91; i++) {
                     max = Math.max(max, Math.abs(wv[o * 91 + i]));
                 }
-                assertThat(sv[o]).as("scale of channel %d", o).isCloseTo(max / 127, org.assertj.core.api.Assertions.within(max / 127 * 1e-6 + 1e-30));
+                assertThat(sv[o])
+                        .as("scale of channel %d", o)
+                        .isCloseTo(max / 127, org.assertj.core.api.Assertions.within(max / 127 * 1e-6 + 1e-30));
                 for (int i = 0; i < 91; i++) {
                     int k = o * 91 + i;
                     assertThat(Math.abs(qv[k])).isLessThanOrEqualTo(127);
                     // half a quantization step, plus the f32 rounding of the product
-                    assertThat(Math.abs(back[k] - wv[k])).as("channel %d input %d", o, i).isLessThanOrEqualTo(sv[o] / 2 * (1 + 1e-6) + Math.abs(wv[k]) * 1e-7);
+                    assertThat(Math.abs(back[k] - wv[k]))
+                            .as("channel %d input %d", o, i)
+                            .isLessThanOrEqualTo(sv[o] / 2 * (1 + 1e-6) + Math.abs(wv[k]) * 1e-7);
                 }
             }
             assertThat(sv[3]).isZero();
             assertThat(q.q().narrow(0, 3, 1).toDoubleArray()).containsOnly(0.0);
-            assertThat(q.q().narrow(0, 5, 1).toDoubleArray()).contains(127.0).as("small channels use their own full range");
+            assertThat(q.q().narrow(0, 5, 1).toDoubleArray())
+                    .contains(127.0)
+                    .as("small channels use their own full range");
         }
     }
 
     @Test
     void int8ProductsMatchTheDequantizedProductInF64() {
-        try (Scope s = Scope.open(); var g = GradMode.noGrad()) {
+        try (Scope s = Scope.open();
+                var g = GradMode.noGrad()) {
             Rng rng = new Rng(2);
             // tails everywhere: 515 is no multiple of a vector or a depth tile, 70 no multiple of a channel tile
             int k = 515, n = 70;
@@ -81,18 +88,21 @@ class Int8WeightsTest {
             Tensor y3 = LinearAlgebra.linearInt8(x3, q.q(), q.scale(), null);
             assertThat(y3.shape()).containsExactly(2, 3, n);
             assertThat(y3.dtype()).isEqualTo(DType.BF16);
-            assertThatThrownBy(() -> LinearAlgebra.linearInt8(rng.normal(0, 1, 2, k + 1), q.q(), q.scale(), null)).hasMessageContaining("does not match int8 weight");
+            assertThatThrownBy(() -> LinearAlgebra.linearInt8(rng.normal(0, 1, 2, k + 1), q.q(), q.scale(), null))
+                    .hasMessageContaining("does not match int8 weight");
         }
     }
 
     @Test
     void theComposedFormWidensRowBlocksToTheSameProduct() {
-        try (Scope s = Scope.open(); var g = GradMode.noGrad()) {
+        try (Scope s = Scope.open();
+                var g = GradMode.noGrad()) {
             Rng rng = new Rng(4);
             int k = 77, n = 600; // more weight rows than one widened block
             Int8Weights.Quantized q = Int8Weights.quantize(rng.normal(0, 0.05, n, k));
             Tensor x = rng.normal(0, 1, 5, k);
-            double[] kernel = LinearAlgebra.linearInt8(x, q.q(), q.scale(), null).toDoubleArray();
+            double[] kernel =
+                    LinearAlgebra.linearInt8(x, q.q(), q.scale(), null).toDoubleArray();
             double[] composed;
             try (var none = fulgur.backend.Kernels.use(fulgur.ops.Int8MatmulKernels.class, null)) {
                 composed = LinearAlgebra.linearInt8(x, q.q(), q.scale(), null).toDoubleArray();

@@ -18,7 +18,8 @@ class LinearStoreTransposedTest {
 
     @Test
     void theWeightKeepsItsValuesAndProductsMatchF64() {
-        try (Scope s = Scope.open(); var g = GradMode.noGrad()) {
+        try (Scope s = Scope.open();
+                var g = GradMode.noGrad()) {
             int in = 131, out = 77;
             Linear layer = new Linear(in, out, true, new Rng(3));
             double[] before = layer.weight().value().toDoubleArray();
@@ -44,7 +45,9 @@ class LinearStoreTransposedTest {
                             ref += xv[r * in + i] * before[o * in + i];
                             mag += Math.abs(xv[r * in + i] * before[o * in + i]);
                         }
-                        assertThat((double) y[r * out + o]).as("rows %d, row %d, output %d", rows, r, o).isCloseTo(ref, within(mag * 1e-6));
+                        assertThat((double) y[r * out + o])
+                                .as("rows %d, row %d, output %d", rows, r, o)
+                                .isCloseTo(ref, within(mag * 1e-6));
                     }
                 }
             }
@@ -66,7 +69,9 @@ class LinearStoreTransposedTest {
     @Test
     void aModelWhoseLinearWeightsAreStoredTransposedGivesTheSameLogits() {
         Architecture tnl = Architectures.byName("tnl");
-        try (LanguageModel m = tnl.build(tnl.smallConfig(257, 64, 2, 4), 5); Scope s = Scope.open(); var g = GradMode.noGrad()) {
+        try (LanguageModel m = tnl.build(tnl.smallConfig(257, 64, 2, 4), 5);
+                Scope s = Scope.open();
+                var g = GradMode.noGrad()) {
             m.module().train(false);
             Tensor ids = Tensor.ofInts(new int[] {1, 7, 42, 200, 3, 9, 77, 255}, 2, 4);
             float[] before = m.forward(ids).toFloatArray();
@@ -80,7 +85,9 @@ class LinearStoreTransposedTest {
             float[] after = m.forward(ids).toFloatArray();
             assertThat(after).hasSameSizeAs(before);
             for (int i = 0; i < before.length; i++) {
-                assertThat(after[i]).as("logit %d", i).isCloseTo(before[i], within(1e-4f + Math.abs(before[i]) * 1e-5f));
+                assertThat(after[i])
+                        .as("logit %d", i)
+                        .isCloseTo(before[i], within(1e-4f + Math.abs(before[i]) * 1e-5f));
             }
         }
     }

@@ -21,10 +21,14 @@ class LoadStateDictTest extends ScopedTest {
         Map<String, Tensor> state = new LinkedHashMap<>();
         state.put("weight", Tensor.of(new float[] {1, 2, Float.NaN, 4, 5, 6}, 2, 3));
         state.put("bias", Tensor.ofInts(new int[] {1, 2}, 2));
-        assertThatThrownBy(() -> a.loadStateDict(state, true)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> a.loadStateDict(state, true))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("non-finite: 'weight' has NaN at element 2 of [2, 3]")
                 .hasMessageContaining("wrong dtype: bias is I32, expected a floating-point tensor");
-        a.stateDict().forEach((k, v) -> assertThat(v.toDoubleArray()).as(k).containsExactly(before.get(k).toDoubleArray()));
+        a.stateDict()
+                .forEach((k, v) -> assertThat(v.toDoubleArray())
+                        .as(k)
+                        .containsExactly(before.get(k).toDoubleArray()));
         state.put("weight", Tensor.of(new float[] {1, 2, 3, 4, 5, 6}, 2, 3).to(DType.BF16));
         state.put("bias", Tensor.of(new double[] {7, 8}, 2));
         a.loadStateDict(state, true); // other floating dtypes convert
@@ -46,17 +50,21 @@ class LoadStateDictTest extends ScopedTest {
 
         Linear floating = new Linear(3, 2, false, new fulgur.tensor.Rng(2));
         Map<String, Tensor> weightOnly = Map.of("weight", state.get("weight"));
-        assertThatThrownBy(() -> floating.loadStateDict(weightOnly, true)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> floating.loadStateDict(weightOnly, true))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("wrong dtype: weight is I8, expected a floating-point tensor");
 
         Linear int8 = new Linear(3, 2, false, new fulgur.tensor.Rng(2));
         int8.prepareInt8();
         Map<String, Tensor> badScale = new LinkedHashMap<>(state);
         badScale.put("weight_scale", Tensor.of(new float[] {0.01f, Float.POSITIVE_INFINITY}, 2));
-        assertThatThrownBy(() -> int8.loadStateDict(badScale, true)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> int8.loadStateDict(badScale, true))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("non-finite: 'weight_scale' has Infinity at element 1 of [2]");
         int8.loadStateDict(state, true);
-        assertThat(int8.stateDict().get("weight").toDoubleArray()).containsExactly(state.get("weight").toDoubleArray());
-        assertThat(int8.stateDict().get("weight_scale").toDoubleArray()).containsExactly(state.get("weight_scale").toDoubleArray());
+        assertThat(int8.stateDict().get("weight").toDoubleArray())
+                .containsExactly(state.get("weight").toDoubleArray());
+        assertThat(int8.stateDict().get("weight_scale").toDoubleArray())
+                .containsExactly(state.get("weight_scale").toDoubleArray());
     }
 }

@@ -36,26 +36,66 @@ class BadInputTest extends ScopedTest {
 
     @Test
     void mismatchedShapes() {
-        fails(() -> f32(2, 3).add(f32(4)), IllegalArgumentException.class, "add", "[2, 3]", "[4]", "cannot be broadcast");
+        fails(
+                () -> f32(2, 3).add(f32(4)),
+                IllegalArgumentException.class,
+                "add",
+                "[2, 3]",
+                "[4]",
+                "cannot be broadcast");
         fails(() -> f32(3, 1, 5).mul(f32(2, 5, 5)), IllegalArgumentException.class, "mul", "cannot be broadcast");
-        fails(() -> f32(2, 3).matmul(f32(4, 5)), IllegalArgumentException.class, "matmul", "inner dimensions", "3 vs 4");
+        fails(
+                () -> f32(2, 3).matmul(f32(4, 5)),
+                IllegalArgumentException.class,
+                "matmul",
+                "inner dimensions",
+                "3 vs 4");
         fails(() -> f32(3).matmul(f32(4)), IllegalArgumentException.class, "matmul", "inner dimensions");
         fails(() -> f32(2, 3, 4).matmul(f32(3, 4, 5)), IllegalArgumentException.class, "matmul", "[2]", "[3]");
         fails(() -> Tensor.scalar(1).matmul(f32(2, 2)), IllegalArgumentException.class, "matmul", "at least");
-        fails(() -> LinearAlgebra.linear(f32(2, 3), f32(4, 5), null), IllegalArgumentException.class, "linear", "[2, 3]", "[4, 5]");
-        fails(() -> Views.concat(1, f32(2, 3), f32(3, 3)), IllegalArgumentException.class, "concat", "[2, 3]", "[3, 3]");
+        fails(
+                () -> LinearAlgebra.linear(f32(2, 3), f32(4, 5), null),
+                IllegalArgumentException.class,
+                "linear",
+                "[2, 3]",
+                "[4, 5]");
+        fails(
+                () -> Views.concat(1, f32(2, 3), f32(3, 3)),
+                IllegalArgumentException.class,
+                "concat",
+                "[2, 3]",
+                "[3, 3]");
         fails(() -> Views.stack(0, f32(2, 3), f32(3, 2)), IllegalArgumentException.class, "stack", "shape");
-        fails(() -> Indexing.where(f32(2), f32(3), f32(3)), IllegalArgumentException.class, "where", "cannot be broadcast");
+        fails(
+                () -> Indexing.where(f32(2), f32(3), f32(3)),
+                IllegalArgumentException.class,
+                "where",
+                "cannot be broadcast");
         fails(() -> Norms.rmsNorm(f32(2, 4), f32(3), 1e-6), IllegalArgumentException.class, "rmsNorm", "[4]", "[3]");
-        fails(() -> Norms.layerNorm(f32(2, 4), f32(4), f32(5), 1e-6), IllegalArgumentException.class, "layerNorm", "[4]", "[5]");
-        fails(() -> Losses.crossEntropy(f32(3, 5), Tensor.ofLongs(new long[] {1, 2}, 2)), IllegalArgumentException.class, "crossEntropy",
+        fails(
+                () -> Norms.layerNorm(f32(2, 4), f32(4), f32(5), 1e-6),
+                IllegalArgumentException.class,
+                "layerNorm",
+                "[4]",
+                "[5]");
+        fails(
+                () -> Losses.crossEntropy(f32(3, 5), Tensor.ofLongs(new long[] {1, 2}, 2)),
+                IllegalArgumentException.class,
+                "crossEntropy",
                 "targets");
         fails(() -> f32(2, 3).copyFrom(f32(3, 2)), IllegalArgumentException.class, "copyFrom", "[3, 2]");
         fails(() -> Views.split(f32(2, 5), 1, 2, 2), IllegalArgumentException.class, "split", "sum to 4");
         fails(() -> Views.chunk(f32(2, 5), 1, 2), IllegalArgumentException.class, "chunk", "2 equal parts");
-        fails(() -> Indexing.gather(f32(2, 3), 1, Tensor.ofLongs(new long[] {0, 0, 0, 0, 0, 0}, 3, 2)), IllegalArgumentException.class,
-                "gather", "dimension 0");
-        fails(() -> Indexing.gather(f32(2, 3), 1, Tensor.ofLongs(new long[] {0, 0}, 2)), IllegalArgumentException.class, "gather", "rank");
+        fails(
+                () -> Indexing.gather(f32(2, 3), 1, Tensor.ofLongs(new long[] {0, 0, 0, 0, 0, 0}, 3, 2)),
+                IllegalArgumentException.class,
+                "gather",
+                "dimension 0");
+        fails(
+                () -> Indexing.gather(f32(2, 3), 1, Tensor.ofLongs(new long[] {0, 0}, 2)),
+                IllegalArgumentException.class,
+                "gather",
+                "rank");
     }
 
     @Test
@@ -63,11 +103,21 @@ class BadInputTest extends ScopedTest {
         // an index wider than the base outside the scatter axis must not wrap into the next row
         Tensor base = f32(3, 2);
         Tensor index = Tensor.ofLongs(new long[] {0, 1, 2, 0, 1, 2}, 2, 3);
-        fails(() -> Indexing.scatterAdd(base, 0, index, f32(2, 3)), IllegalArgumentException.class, "scatterAdd", "dimension 1");
-        fails(() -> Indexing.scatterAdd(base, 0, Tensor.ofLongs(new long[] {0, 1}, 2), f32(2)), IllegalArgumentException.class, "scatterAdd",
+        fails(
+                () -> Indexing.scatterAdd(base, 0, index, f32(2, 3)),
+                IllegalArgumentException.class,
+                "scatterAdd",
+                "dimension 1");
+        fails(
+                () -> Indexing.scatterAdd(base, 0, Tensor.ofLongs(new long[] {0, 1}, 2), f32(2)),
+                IllegalArgumentException.class,
+                "scatterAdd",
                 "rank");
-        fails(() -> Indexing.scatterAdd(base, 0, Tensor.ofLongs(new long[] {0, 1}, 1, 2), f32(2, 1)), IllegalArgumentException.class,
-                "scatterAdd", "shape");
+        fails(
+                () -> Indexing.scatterAdd(base, 0, Tensor.ofLongs(new long[] {0, 1}, 1, 2), f32(2, 1)),
+                IllegalArgumentException.class,
+                "scatterAdd",
+                "shape");
     }
 
     @Test
@@ -75,36 +125,84 @@ class BadInputTest extends ScopedTest {
         Tensor w = f32(5, 3);
         fails(() -> Indexing.embedding(w, f32(2)), IllegalArgumentException.class, "embedding", "integer");
         fails(() -> Indexing.gather(f32(2, 3), 1, f32(2, 3)), IllegalArgumentException.class, "gather", "integer");
-        fails(() -> Indexing.indexSelect(f32(2, 3), 0, f32(2)), IllegalArgumentException.class, "indexSelect", "integer");
-        fails(() -> Indexing.scatterAdd(f32(2, 3), 1, f32(2, 3), f32(2, 3)), IllegalArgumentException.class, "scatterAdd", "integer");
+        fails(
+                () -> Indexing.indexSelect(f32(2, 3), 0, f32(2)),
+                IllegalArgumentException.class,
+                "indexSelect",
+                "integer");
+        fails(
+                () -> Indexing.scatterAdd(f32(2, 3), 1, f32(2, 3), f32(2, 3)),
+                IllegalArgumentException.class,
+                "scatterAdd",
+                "integer");
         fails(() -> Losses.crossEntropy(f32(2, 3), f32(2)), IllegalArgumentException.class, "crossEntropy", "integer");
         Tensor ints = Tensor.ofInts(new int[] {1, 2, 3, 4}, 2, 2);
         fails(() -> ints.matmul(ints), IllegalArgumentException.class, "matmul", "floating", "i32");
         fails(() -> f32(2, 2).matmul(ints), IllegalArgumentException.class, "matmul", "floating");
         fails(() -> ints.softmax(-1), IllegalArgumentException.class, "softmax", "floating");
-        fails(() -> Losses.crossEntropy(ints, Tensor.ofInts(new int[] {0, 1}, 2)), IllegalArgumentException.class, "crossEntropy", "floating");
+        fails(
+                () -> Losses.crossEntropy(ints, Tensor.ofInts(new int[] {0, 1}, 2)),
+                IllegalArgumentException.class,
+                "crossEntropy",
+                "floating");
         fails(() -> ints.requiresGrad(true), IllegalArgumentException.class, "requiresGrad", "floating");
-        fails(() -> Views.concat(0, f32(2), Tensor.zeros(DType.F64, 2)), IllegalArgumentException.class, "concat", "dtype");
-        fails(() -> Indexing.embedding(f32(5), Tensor.ofLongs(new long[] {1}, 1)), IllegalArgumentException.class, "embedding", "[vocab, dim]");
+        fails(
+                () -> Views.concat(0, f32(2), Tensor.zeros(DType.F64, 2)),
+                IllegalArgumentException.class,
+                "concat",
+                "dtype");
+        fails(
+                () -> Indexing.embedding(f32(5), Tensor.ofLongs(new long[] {1}, 1)),
+                IllegalArgumentException.class,
+                "embedding",
+                "[vocab, dim]");
     }
 
     @Test
     void outOfRangeIndices() {
         Tensor w = f32(5, 3);
-        fails(() -> Indexing.embedding(w, Tensor.ofLongs(new long[] {0, 5}, 2)), IndexOutOfBoundsException.class, "embedding", "id 5",
+        fails(
+                () -> Indexing.embedding(w, Tensor.ofLongs(new long[] {0, 5}, 2)),
+                IndexOutOfBoundsException.class,
+                "embedding",
+                "id 5",
                 "[0, 5)");
-        fails(() -> Indexing.embedding(w, Tensor.ofInts(new int[] {-1}, 1)), IndexOutOfBoundsException.class, "embedding", "id -1");
-        fails(() -> Indexing.gather(f32(2, 4), 1, Tensor.ofLongs(new long[] {0, 7}, 2, 1)), IndexOutOfBoundsException.class, "gather",
-                "index 7", "[0, 4)");
-        fails(() -> Indexing.gather(f32(2, 4), 1, Tensor.ofLongs(new long[] {-1, 0}, 2, 1)), IndexOutOfBoundsException.class, "gather",
+        fails(
+                () -> Indexing.embedding(w, Tensor.ofInts(new int[] {-1}, 1)),
+                IndexOutOfBoundsException.class,
+                "embedding",
+                "id -1");
+        fails(
+                () -> Indexing.gather(f32(2, 4), 1, Tensor.ofLongs(new long[] {0, 7}, 2, 1)),
+                IndexOutOfBoundsException.class,
+                "gather",
+                "index 7",
+                "[0, 4)");
+        fails(
+                () -> Indexing.gather(f32(2, 4), 1, Tensor.ofLongs(new long[] {-1, 0}, 2, 1)),
+                IndexOutOfBoundsException.class,
+                "gather",
                 "index -1");
-        fails(() -> Indexing.scatterAdd(f32(2, 4), 1, Tensor.ofLongs(new long[] {4, 0}, 2, 1), f32(2, 1)), IndexOutOfBoundsException.class,
-                "scatterAdd", "index 4");
-        fails(() -> Indexing.indexSelect(f32(3, 2), 0, Tensor.ofLongs(new long[] {3}, 1)), IndexOutOfBoundsException.class, "indexSelect",
+        fails(
+                () -> Indexing.scatterAdd(f32(2, 4), 1, Tensor.ofLongs(new long[] {4, 0}, 2, 1), f32(2, 1)),
+                IndexOutOfBoundsException.class,
+                "scatterAdd",
+                "index 4");
+        fails(
+                () -> Indexing.indexSelect(f32(3, 2), 0, Tensor.ofLongs(new long[] {3}, 1)),
+                IndexOutOfBoundsException.class,
+                "indexSelect",
                 "index 3");
-        fails(() -> Losses.crossEntropy(f32(2, 5), Tensor.ofLongs(new long[] {1, 9}, 2)), IndexOutOfBoundsException.class, "crossEntropy",
-                "target 9", "[0, 5)");
-        fails(() -> Losses.crossEntropy(f32(2, 5), Tensor.ofLongs(new long[] {-3, 1}, 2)), IndexOutOfBoundsException.class, "crossEntropy",
+        fails(
+                () -> Losses.crossEntropy(f32(2, 5), Tensor.ofLongs(new long[] {1, 9}, 2)),
+                IndexOutOfBoundsException.class,
+                "crossEntropy",
+                "target 9",
+                "[0, 5)");
+        fails(
+                () -> Losses.crossEntropy(f32(2, 5), Tensor.ofLongs(new long[] {-3, 1}, 2)),
+                IndexOutOfBoundsException.class,
+                "crossEntropy",
                 "target -3");
         fails(() -> f32(2, 3).narrow(1, 2, 2), IllegalArgumentException.class, "narrow", "[2, 4)", "[0, 3)");
         fails(() -> f32(2, 3).select(0, 2), IndexOutOfBoundsException.class, "select", "index 2");
@@ -114,7 +212,11 @@ class BadInputTest extends ScopedTest {
         fails(() -> Indexing.cumsum(f32(2), 1), IllegalArgumentException.class, "cumsum", "axis 1");
         fails(() -> f32(2, 3).permute(0, 0), IllegalArgumentException.class, "permute", "repeated");
         fails(() -> f32(2, 3).permute(0), IllegalArgumentException.class, "permute");
-        fails(() -> Reductions.reduce(ReduceOp.SUM, f32(2, 3), new int[] {1, -1}, false), IllegalArgumentException.class, "sum", "twice");
+        fails(
+                () -> Reductions.reduce(ReduceOp.SUM, f32(2, 3), new int[] {1, -1}, false),
+                IllegalArgumentException.class,
+                "sum",
+                "twice");
     }
 
     @Test
@@ -130,18 +232,33 @@ class BadInputTest extends ScopedTest {
         fails(() -> Tensor.zeros(DType.F32, 2, -1), IllegalArgumentException.class, "negative", "[2, -1]");
         int big = 1 << 30;
         fails(() -> Tensor.zeros(DType.F32, big, big, big, big), IllegalArgumentException.class, "empty", "2^63-1");
-        fails(() -> Tensor.zeros(DType.F32, big, big / 4), IllegalStateException.class, "allocate", "out of host memory");
+        fails(
+                () -> Tensor.zeros(DType.F32, big, big / 4),
+                IllegalStateException.class,
+                "allocate",
+                "out of host memory");
         fails(() -> Tensor.zeros(DType.F64, big, big), IllegalArgumentException.class, "allocate", "elements of f64");
         assertThat(Tensor.zeros(DType.F32, big, big, big, 0).numel()).isZero();
         fails(() -> Tensor.of(new float[] {1, 2, 3}, 2, 2), IllegalArgumentException.class, "of", "3 values", "[2, 2]");
         fails(() -> f32(2, 2).item(), IllegalArgumentException.class, "item", "one element");
         fails(() -> f32(0, 3).max(0, false), IllegalArgumentException.class, "max", "empty");
         fails(() -> Reductions.argmax(f32(3, 0), 1, false), IllegalArgumentException.class, "argmax", "empty");
-        fails(() -> Activations.dropout(f32(2), 1, new Rng(1), true), IllegalArgumentException.class, "dropout", "[0, 1)");
-        fails(() -> Losses.crossEntropy(f32(2, 3), Tensor.ofLongs(new long[] {0, 1}, 2), -100, 1.5), IllegalArgumentException.class,
-                "crossEntropy", "smoothing");
+        fails(
+                () -> Activations.dropout(f32(2), 1, new Rng(1), true),
+                IllegalArgumentException.class,
+                "dropout",
+                "[0, 1)");
+        fails(
+                () -> Losses.crossEntropy(f32(2, 3), Tensor.ofLongs(new long[] {0, 1}, 2), -100, 1.5),
+                IllegalArgumentException.class,
+                "crossEntropy",
+                "smoothing");
         fails(() -> Shape.broadcast("myop", new int[] {2}, new int[] {3}), IllegalArgumentException.class, "myop");
-        fails(() -> new Rng(1).truncatedNormal(DType.F32, 0, 1, 1, -1, 3), IllegalArgumentException.class, "truncatedNormal", "a < b");
+        fails(
+                () -> new Rng(1).truncatedNormal(DType.F32, 0, 1, 1, -1, 3),
+                IllegalArgumentException.class,
+                "truncatedNormal",
+                "a < b");
         fails(() -> Device.parse("tpu"), IllegalArgumentException.class, "tpu");
         fails(() -> DType.fromSafetensorsName("F8"), IllegalArgumentException.class, "F8");
     }
@@ -150,8 +267,16 @@ class BadInputTest extends ScopedTest {
     void backwardMisuse() {
         Tensor x = Tensor.of(new double[] {1, 2, 3}, 3).requiresGrad(true);
         fails(() -> x.mul(2.0).backward(), IllegalArgumentException.class, "backward", "scalar", "seed");
-        fails(() -> x.mul(2.0).backward(Tensor.of(new double[] {1, 2}, 2)), IllegalArgumentException.class, "backward", "seed shape");
-        fails(() -> Tensor.of(new double[] {1}, 1).sum().backward(), IllegalStateException.class, "backward", "does not require gradients");
+        fails(
+                () -> x.mul(2.0).backward(Tensor.of(new double[] {1, 2}, 2)),
+                IllegalArgumentException.class,
+                "backward",
+                "seed shape");
+        fails(
+                () -> Tensor.of(new double[] {1}, 1).sum().backward(),
+                IllegalStateException.class,
+                "backward",
+                "does not require gradients");
     }
 
     /** A tensor whose scope has been closed. */
@@ -205,7 +330,11 @@ class BadInputTest extends ScopedTest {
         }
         fails(() -> freed().item(), IllegalStateException.class, "item:", "freed");
         fails(() -> Norms.rmsNorm(f32(4, 3), freed(3), 1e-6), IllegalStateException.class, "rmsNorm:", "freed");
-        fails(() -> Norms.layerNorm(f32(4, 3), f32(3), freed(3), 1e-6), IllegalStateException.class, "layerNorm:", "freed");
+        fails(
+                () -> Norms.layerNorm(f32(4, 3), f32(3), freed(3), 1e-6),
+                IllegalStateException.class,
+                "layerNorm:",
+                "freed");
         // index and parameter tensors are checked too, under the op's name
         Tensor deadIds = freedLongs();
         fails(() -> Indexing.embedding(f32(3, 2), deadIds), IllegalStateException.class, "embedding:", "freed");
@@ -240,6 +369,7 @@ class BadInputTest extends ScopedTest {
         assertThatThrownBy(() -> bad.getFlat(3)).isInstanceOf(IndexOutOfBoundsException.class);
         assertThatThrownBy(() -> bad.contiguous()).isInstanceOf(IndexOutOfBoundsException.class);
         assertThatThrownBy(() -> bad.exp()).isInstanceOf(IndexOutOfBoundsException.class);
-        assertThatThrownBy(() -> Tensor.view(t.storage(), DType.F32, new int[] {4}, new long[] {1, 1}, 0)).hasMessageContaining("view");
+        assertThatThrownBy(() -> Tensor.view(t.storage(), DType.F32, new int[] {4}, new long[] {1, 1}, 0))
+                .hasMessageContaining("view");
     }
 }

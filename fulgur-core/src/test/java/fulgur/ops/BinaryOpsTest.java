@@ -75,8 +75,10 @@ class BinaryOpsTest extends ScopedTest {
                 a = Ref.map(new Nd(a, new int[] {na}), v -> Math.abs(v) + 0.1).v();
                 b = Ref.map(new Nd(b, new int[] {nb}), v -> v / 2).v();
             }
-            case DIV -> b = Ref.map(new Nd(b, new int[] {nb}), v -> Math.copySign(Math.abs(v) + 0.25, v)).v();
-            case ADD, SUB, MUL -> { }
+            case DIV ->
+                b = Ref.map(new Nd(b, new int[] {nb}), v -> Math.copySign(Math.abs(v) + 0.25, v))
+                        .v();
+            case ADD, SUB, MUL -> {}
             default -> {
                 a = Ref.map(new Nd(a, new int[] {na}), Math::rint).v();
                 b = Ref.map(new Nd(b, new int[] {nb}), Math::rint).v();
@@ -98,8 +100,11 @@ class BinaryOpsTest extends ScopedTest {
                     Nd b = new Nd(Ref.round(dt, ab[1]), pair[1]);
                     Tensor y = apply(op, Ref.make(dt, a, la), Ref.make(dt, b, lb));
                     assertThat(y.dtype()).isEqualTo(dt);
-                    Ref.assertClose(op + " " + dt + " " + Arrays.toString(pair[0]) + la + " , " + Arrays.toString(pair[1]) + lb, y,
-                            Ref.zip(a, b, (x, z) -> reference(op, x, z)), dt);
+                    Ref.assertClose(
+                            op + " " + dt + " " + Arrays.toString(pair[0]) + la + " , " + Arrays.toString(pair[1]) + lb,
+                            y,
+                            Ref.zip(a, b, (x, z) -> reference(op, x, z)),
+                            dt);
                 }
             }
         }
@@ -112,27 +117,36 @@ class BinaryOpsTest extends ScopedTest {
             double[][] ab = operands(op, 5, 9, 4 * 9);
             Nd a = new Nd(Ref.round(dt, ab[0]), new int[] {1, 9});
             Nd b = new Nd(Ref.round(dt, ab[1]), new int[] {4, 9});
-            Tensor ea = Tensor.of(dt, a.v(), 1, 9).expand(4, 9);           // row broadcast, stride (0, 1)
+            Tensor ea = Tensor.of(dt, a.v(), 1, 9).expand(4, 9); // row broadcast, stride (0, 1)
             Tensor eb = Ref.make(dt, b, Layout.TRANSPOSED);
             Nd ref = Ref.zip(a, b, (x, z) -> reference(op, x, z));
             Ref.assertClose(op + " expanded·transposed " + dt, apply(op, ea, eb), ref, dt);
             Tensor col = Tensor.of(dt, Arrays.copyOf(a.v(), 4), 4, 1).expand(4, 9); // column broadcast, stride (1, 0)
             Nd colRef = Ref.zip(new Nd(Arrays.copyOf(a.v(), 4), new int[] {4, 1}), b, (x, z) -> reference(op, x, z));
-            Ref.assertClose(op + " column-expanded " + dt, apply(op, col, Ref.make(dt, b, Layout.NARROWED)), colRef, dt);
+            Ref.assertClose(
+                    op + " column-expanded " + dt, apply(op, col, Ref.make(dt, b, Layout.NARROWED)), colRef, dt);
         }
     }
 
     @ParameterizedTest
-    @EnumSource(value = BinaryOp.class, names = {"ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "LT"})
+    @EnumSource(
+            value = BinaryOp.class,
+            names = {"ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "LT"})
     void largeTensorsAcrossParallelRowsAndChunks(BinaryOp op) {
         // one long run (chunked) and many rows (parallel over rows, broadcast inner operand)
-        for (int[][] pair : List.of(new int[][] {{2 * 16384 + 29}, {2 * 16384 + 29}}, new int[][] {{301, 137}, {137}},
-                new int[][] {{301, 1}, {301, 137}})) {
+        for (int[][] pair :
+                List.of(new int[][] {{2 * 16384 + 29}, {2 * 16384 + 29}}, new int[][] {{301, 137}, {137}}, new int[][] {
+                    {301, 1}, {301, 137}
+                })) {
             double[][] ab = operands(op, 77, (int) Ref.numel(pair[0]), (int) Ref.numel(pair[1]));
             Nd a = new Nd(Ref.round(DType.F32, ab[0]), pair[0]);
             Nd b = new Nd(Ref.round(DType.F32, ab[1]), pair[1]);
             Tensor y = apply(op, Tensor.of(DType.F32, a.v(), pair[0]), Tensor.of(DType.F32, b.v(), pair[1]));
-            Ref.assertClose(op + " large " + Arrays.toString(pair[0]), y, Ref.zip(a, b, (x, z) -> reference(op, x, z)), DType.F32);
+            Ref.assertClose(
+                    op + " large " + Arrays.toString(pair[0]),
+                    y,
+                    Ref.zip(a, b, (x, z) -> reference(op, x, z)),
+                    DType.F32);
         }
     }
 
@@ -169,10 +183,13 @@ class BinaryOpsTest extends ScopedTest {
         Nd na = new Nd(a, new int[] {1013});
         Nd nb = new Nd(b, new int[] {1013});
         for (BinaryOp op : new BinaryOp[] {BinaryOp.ADD, BinaryOp.SUB, BinaryOp.MUL, BinaryOp.MAXIMUM}) {
-            Tensor y = apply(op, Tensor.of(DType.BF16, a, 1013), Ref.make(DType.BF16, b, new int[] {1013}, Layout.TRANSPOSED));
+            Tensor y = apply(
+                    op, Tensor.of(DType.BF16, a, 1013), Ref.make(DType.BF16, b, new int[] {1013}, Layout.TRANSPOSED));
             assertThat(y.dtype()).isEqualTo(DType.BF16);
-            // a op b is exact in f32 for bf16 operands (ADD/SUB up to the exponent gap), so the result is exactly rounded
-            Ref.assertClose(op + " bf16", y, Ref.round(DType.BF16, Ref.zip(na, nb, (x, z) -> reference(op, x, z))), DType.BF16);
+            // a op b is exact in f32 for bf16 operands (ADD/SUB up to the exponent gap), so the result is exactly
+            // rounded
+            Ref.assertClose(
+                    op + " bf16", y, Ref.round(DType.BF16, Ref.zip(na, nb, (x, z) -> reference(op, x, z))), DType.BF16);
         }
     }
 

@@ -27,10 +27,13 @@ class GatedNormTest {
     @Test
     void composedFormIsTheNormTimesTheGateAndPassesFiniteDifferences() {
         Rng r = new Rng(1);
-        Tensor x = r.normal(DType.F64, 0, 1, 3, 5), z = r.normal(DType.F64, 0, 2, 3, 5), w = r.normal(DType.F64, 1, 0.2, 5);
+        Tensor x = r.normal(DType.F64, 0, 1, 3, 5),
+                z = r.normal(DType.F64, 0, 2, 3, 5),
+                w = r.normal(DType.F64, 1, 0.2, 5);
         for (GatedNormKernels.Gate a : GatedNormKernels.Gate.values()) {
             double[] got = Norms.rmsNormGated(x, w, 1e-6, z, a).toDoubleArray();
-            double[] want = Elementwise.mul(Norms.rmsNorm(x, w, 1e-6), act(z, a)).toDoubleArray();
+            double[] want =
+                    Elementwise.mul(Norms.rmsNorm(x, w, 1e-6), act(z, a)).toDoubleArray();
             assertThat(got).containsExactly(want);
             GradCheck.check(t -> Norms.rmsNormGated(t[0], t[1], 1e-6, t[2], a), x.copy(), w.copy(), z.copy());
         }
@@ -43,8 +46,10 @@ class GatedNormTest {
         @Override
         public Tensor[] forward(Tensor x, Tensor gain, Tensor z, Gate act, double eps) {
             calls[0]++;
-            Tensor rstd = Elementwise.rsqrt(Elementwise.addScalar(Reductions.mean(Elementwise.square(x.detach()), new int[] {1}, true), eps));
-            Tensor y = Elementwise.mul(Elementwise.mul(Elementwise.mul(x.detach(), rstd), gain.detach()), act(z.detach(), act));
+            Tensor rstd = Elementwise.rsqrt(
+                    Elementwise.addScalar(Reductions.mean(Elementwise.square(x.detach()), new int[] {1}, true), eps));
+            Tensor y = Elementwise.mul(
+                    Elementwise.mul(Elementwise.mul(x.detach(), rstd), gain.detach()), act(z.detach(), act));
             return new Tensor[] {y, rstd};
         }
 
@@ -57,7 +62,10 @@ class GatedNormTest {
                 case NONE -> Tensor.ones(zz.shape()).to(DType.F64);
                 case SILU -> {
                     Tensor s = Activations.sigmoid(zz);
-                    yield Elementwise.mul(s, Elementwise.addScalar(Elementwise.mul(zz, Elementwise.addScalar(Elementwise.neg(s), 1)), 1));
+                    yield Elementwise.mul(
+                            s,
+                            Elementwise.addScalar(
+                                    Elementwise.mul(zz, Elementwise.addScalar(Elementwise.neg(s), 1)), 1));
                 }
                 case SIGMOID -> Elementwise.mul(a, Elementwise.addScalar(Elementwise.neg(a), 1));
             };
@@ -74,22 +82,36 @@ class GatedNormTest {
     @Test
     void aRegisteredKernelIsReachedAndGivesTheComposedGradients() {
         Rng r = new Rng(2);
-        Tensor x = r.normal(DType.F64, 0, 1, 4, 6), z = r.normal(DType.F64, 0, 2, 4, 6), w = r.normal(DType.F64, 1, 0.2, 6);
+        Tensor x = r.normal(DType.F64, 0, 1, 4, 6),
+                z = r.normal(DType.F64, 0, 2, 4, 6),
+                w = r.normal(DType.F64, 1, 0.2, 6);
         Tensor dy = r.normal(DType.F64, 0, 1, 4, 6);
         for (GatedNormKernels.Gate a : GatedNormKernels.Gate.values()) {
-            Tensor[] c = {x.copy().requiresGrad(true), w.copy().requiresGrad(true), z.copy().requiresGrad(true)};
+            Tensor[] c = {
+                x.copy().requiresGrad(true),
+                w.copy().requiresGrad(true),
+                z.copy().requiresGrad(true)
+            };
             Tensor yc = Norms.rmsNormGated(c[0], c[1], 1e-5, c[2], a);
             Elementwise.mul(yc, dy).sum().backward();
             StandIn standIn = new StandIn();
-            Tensor[] k = {x.copy().requiresGrad(true), w.copy().requiresGrad(true), z.copy().requiresGrad(true)};
+            Tensor[] k = {
+                x.copy().requiresGrad(true),
+                w.copy().requiresGrad(true),
+                z.copy().requiresGrad(true)
+            };
             try (var use = Kernels.use(GatedNormKernels.class, standIn)) {
                 Tensor yk = Norms.rmsNormGated(k[0], k[1], 1e-5, k[2], a);
-                assertThat(GradCheck.relErr(yk.toDoubleArray(), yc.toDoubleArray())).isLessThan(1e-14);
+                assertThat(GradCheck.relErr(yk.toDoubleArray(), yc.toDoubleArray()))
+                        .isLessThan(1e-14);
                 Elementwise.mul(yk, dy).sum().backward();
             }
             assertThat(standIn.calls).containsExactly(1, 1);
             for (int i = 0; i < 3; i++) {
-                assertThat(GradCheck.relErr(k[i].grad().toDoubleArray(), c[i].grad().toDoubleArray())).as(a + " gradient " + i).isLessThan(1e-12);
+                assertThat(GradCheck.relErr(
+                                k[i].grad().toDoubleArray(), c[i].grad().toDoubleArray()))
+                        .as(a + " gradient " + i)
+                        .isLessThan(1e-12);
             }
         }
     }

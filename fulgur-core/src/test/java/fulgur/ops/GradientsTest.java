@@ -36,7 +36,10 @@ class GradientsTest extends ScopedTest {
             double[] x = UnaryOpsTest.inputs(op, p, 7 + op.ordinal(), 6);
             for (int i = 0; i < x.length; i++) {
                 x[i] /= 3; // inputs(…) are scaled for range; keep finite differences well conditioned
-                if (op == UnaryOp.LOG || op == UnaryOp.SQRT || op == UnaryOp.RSQRT || (op == UnaryOp.POW && p != Math.rint(p))) {
+                if (op == UnaryOp.LOG
+                        || op == UnaryOp.SQRT
+                        || op == UnaryOp.RSQRT
+                        || (op == UnaryOp.POW && p != Math.rint(p))) {
                     x[i] += 0.2;
                 }
             }
@@ -47,14 +50,17 @@ class GradientsTest extends ScopedTest {
     }
 
     @ParameterizedTest
-    @EnumSource(value = BinaryOp.class, names = {"ADD", "SUB", "MUL", "DIV", "POW", "MAXIMUM", "MINIMUM"})
+    @EnumSource(
+            value = BinaryOp.class,
+            names = {"ADD", "SUB", "MUL", "DIV", "POW", "MAXIMUM", "MINIMUM"})
     void binaryWithBroadcasting(BinaryOp op) {
         int[][][] pairs = {{{2, 3}, {2, 3}}, {{3, 1, 4}, {2, 1}}, {{}, {2, 3}}, {{2, 3}, {}}, {{4}, {2, 3, 4}}};
         long seed = 20L * op.ordinal();
         for (int[][] pr : pairs) {
             double[][] ab = BinaryOpsTest.operands(op, seed++, (int) Ref.numel(pr[0]), (int) Ref.numel(pr[1]));
             if (op == BinaryOp.MAXIMUM || op == BinaryOp.MINIMUM) {
-                ab = new double[][] {Ref.normal(seed++, ab[0].length, 1), Ref.normal(seed++, ab[1].length, 1)}; // no ties
+                ab = new double[][] {Ref.normal(seed++, ab[0].length, 1), Ref.normal(seed++, ab[1].length, 1)
+                }; // no ties
             }
             GradCheck.check(t -> BinaryOpsTest.apply(op, t[0], t[1]), of(ab[0], pr[0]), of(ab[1], pr[1]));
         }
@@ -63,10 +69,14 @@ class GradientsTest extends ScopedTest {
     @Test
     void fusedSiluMulMatchesItsCompositionAndHasExactGradients() {
         GradCheck.check(t -> Activations.siluMul(t[0], t[1]), randn(11, 3, 5).mul(3.0), randn(12, 3, 5));
-        GradCheck.check(t -> Activations.siluMul(t[0], t[1]), randn(13, 3, 5), randn(14, 1, 5)); // broadcast: the composed path
+        GradCheck.check(
+                t -> Activations.siluMul(t[0], t[1]), randn(13, 3, 5), randn(14, 1, 5)); // broadcast: the composed path
         Tensor g = randn(15, 4, 7).mul(4.0);
         Tensor u = randn(16, 4, 7);
-        assertThat(GradCheck.relErr(Activations.siluMul(g, u).toDoubleArray(), Activations.silu(g).mul(u).toDoubleArray())).isLessThan(1e-15);
+        assertThat(GradCheck.relErr(
+                        Activations.siluMul(g, u).toDoubleArray(),
+                        Activations.silu(g).mul(u).toDoubleArray()))
+                .isLessThan(1e-15);
     }
 
     @Test
@@ -108,7 +118,9 @@ class GradientsTest extends ScopedTest {
         GradCheck.check(t -> t[0].expand(2, 3, 4).matmul(t[1]), randn(9, 1, 3, 4), randn(10, 2, 4, 3));
         for (boolean ta : new boolean[] {false, true}) {
             for (boolean tb : new boolean[] {false, true}) {
-                GradCheck.check(t -> LinearAlgebra.matmul(t[0], t[1], ta, tb), randn(11, 2, ta ? 4 : 3, ta ? 3 : 4),
+                GradCheck.check(
+                        t -> LinearAlgebra.matmul(t[0], t[1], ta, tb),
+                        randn(11, 2, ta ? 4 : 3, ta ? 3 : 4),
                         randn(12, 1, tb ? 2 : 4, tb ? 4 : 2));
             }
         }
@@ -146,7 +158,9 @@ class GradientsTest extends ScopedTest {
         for (double eps : new double[] {0, 0.2}) {
             GradCheck.check(t -> Losses.crossEntropy(t[0], targets, -100, eps), randn(1, 4, 5));
             GradCheck.check(t -> Losses.crossEntropy(t[0].mT(), targets, -100, eps), randn(2, 5, 4));
-            GradCheck.check(t -> Losses.crossEntropy(t[0], Tensor.ofLongs(new long[] {2, 2, 0, 1, 3, 3}, 2, 3), 3, eps), randn(3, 2, 3, 5));
+            GradCheck.check(
+                    t -> Losses.crossEntropy(t[0], Tensor.ofLongs(new long[] {2, 2, 0, 1, 3, 3}, 2, 3), 3, eps),
+                    randn(3, 2, 3, 5));
         }
     }
 
@@ -193,15 +207,19 @@ class GradientsTest extends ScopedTest {
     @Test
     void concatSplitStackChunk() {
         GradCheck.check(t -> Views.concat(1, t[0], t[1].mT(), t[2]), randn(1, 2, 3), randn(2, 1, 2), randn(3, 2, 2));
-        GradCheck.check(t -> {
-            Tensor[] parts = Views.split(t[0], 1, 1, 3, 2);
-            return parts[0].add(parts[2].narrow(1, 0, 1)).mul(parts[1].sum(1, true));
-        }, randn(4, 2, 6));
+        GradCheck.check(
+                t -> {
+                    Tensor[] parts = Views.split(t[0], 1, 1, 3, 2);
+                    return parts[0].add(parts[2].narrow(1, 0, 1)).mul(parts[1].sum(1, true));
+                },
+                randn(4, 2, 6));
         GradCheck.check(t -> Views.stack(2, t[0], t[1]), randn(5, 2, 3), randn(6, 2, 3));
-        GradCheck.check(t -> {
-            Tensor[] c = Views.chunk(t[0], 0, 3);
-            return c[0].mul(c[1]).sub(c[2]);
-        }, randn(7, 6, 2));
+        GradCheck.check(
+                t -> {
+                    Tensor[] c = Views.chunk(t[0], 0, 3);
+                    return c[0].mul(c[1]).sub(c[2]);
+                },
+                randn(7, 6, 2));
     }
 
     @Test
@@ -227,12 +245,16 @@ class GradientsTest extends ScopedTest {
     @Test
     void aComposition() {
         // a small attention-like block: every op family in one graph
-        GradCheck.check(t -> {
-            Tensor q = LinearAlgebra.linear(t[0], t[1], null);
-            Tensor s = Activations.softmax(q.matmul(t[0].mT()).mul(0.5), -1);
-            Tensor h = Norms.rmsNorm(s.matmul(t[0]).add(t[0]), t[2], 1e-6);
-            return Activations.silu(h).sum(-1, false);
-        }, randn(1, 3, 4), randn(2, 4, 4), randn(3, 4));
+        GradCheck.check(
+                t -> {
+                    Tensor q = LinearAlgebra.linear(t[0], t[1], null);
+                    Tensor s = Activations.softmax(q.matmul(t[0].mT()).mul(0.5), -1);
+                    Tensor h = Norms.rmsNorm(s.matmul(t[0]).add(t[0]), t[2], 1e-6);
+                    return Activations.silu(h).sum(-1, false);
+                },
+                randn(1, 3, 4),
+                randn(2, 4, 4),
+                randn(3, 4));
     }
 
     // ------------------------------------------------------------------ accumulation rules of the tape
@@ -289,8 +311,18 @@ class GradientsTest extends ScopedTest {
                 assertThat(GradMode.isEnabled()).isFalse();
             }
             assertThat(GradMode.isEnabled()).as("nested guards").isFalse();
-            Tensor[] outs = {x.matmul(w), Activations.softmax(x, 0), Norms.rmsNorm(x, null, 1e-6), x.reshape(12), x.permute(1, 0),
-                Views.concat(0, x, x), Indexing.cumsum(x, 1), Reductions.sum(x), x.to(DType.F32), Losses.crossEntropy(x, Tensor.ofLongs(new long[] {0, 1, 2}, 3))};
+            Tensor[] outs = {
+                x.matmul(w),
+                Activations.softmax(x, 0),
+                Norms.rmsNorm(x, null, 1e-6),
+                x.reshape(12),
+                x.permute(1, 0),
+                Views.concat(0, x, x),
+                Indexing.cumsum(x, 1),
+                Reductions.sum(x),
+                x.to(DType.F32),
+                Losses.crossEntropy(x, Tensor.ofLongs(new long[] {0, 1, 2}, 3))
+            };
             for (Tensor o : outs) {
                 assertThat(o.requiresGrad()).isFalse();
                 assertThat(o.gradFn()).isNull();

@@ -46,13 +46,19 @@ class IndexAddTopkTest extends ScopedTest {
     void indexAddRejectsBadArguments() {
         Tensor base = randn(7, 4, 3);
         assertThatThrownBy(() -> Indexing.indexAdd(base, 0, Tensor.ofLongs(new long[] {0, 1}, 2), randn(8, 3, 3)))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("indexAdd").hasMessageContaining("src");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("indexAdd")
+                .hasMessageContaining("src");
         assertThatThrownBy(() -> Indexing.indexAdd(base, 0, Tensor.ofLongs(new long[] {0, 1}, 1, 2), randn(8, 2, 3)))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("indexAdd").hasMessageContaining("index");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("indexAdd")
+                .hasMessageContaining("index");
         assertThatThrownBy(() -> Indexing.indexAdd(base, 0, randn(9, 2), randn(8, 2, 3)))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("index");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("index");
         assertThatThrownBy(() -> Indexing.indexAdd(base, 0, Tensor.ofLongs(new long[] {4}, 1), randn(8, 1, 3)))
-                .isInstanceOf(IndexOutOfBoundsException.class).hasMessageContaining("index 4");
+                .isInstanceOf(IndexOutOfBoundsException.class)
+                .hasMessageContaining("index 4");
     }
 
     @Test
@@ -69,9 +75,14 @@ class IndexAddTopkTest extends ScopedTest {
                     int row = r;
                     Integer[] order = new Integer[n];
                     Arrays.setAll(order, i -> i);
-                    Arrays.sort(order, Comparator.<Integer>comparingDouble(i -> -v[row * n + i]).thenComparingInt(i -> i));
+                    Arrays.sort(
+                            order,
+                            Comparator.<Integer>comparingDouble(i -> -v[row * n + i])
+                                    .thenComparingInt(i -> i));
                     for (int j = 0; j < k; j++) {
-                        assertThat(got[r * k + j]).as("row %d rank %d (%s)", r, j, dt).isEqualTo((long) order[j]);
+                        assertThat(got[r * k + j])
+                                .as("row %d rank %d (%s)", r, j, dt)
+                                .isEqualTo((long) order[j]);
                     }
                 }
             }
@@ -81,8 +92,10 @@ class IndexAddTopkTest extends ScopedTest {
 
     @Test
     void topkRejectsBadK() {
-        assertThatThrownBy(() -> Indexing.topkIndices(randn(1, 2, 3), 4)).isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("topkIndices").hasMessageContaining("k");
+        assertThatThrownBy(() -> Indexing.topkIndices(randn(1, 2, 3), 4))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("topkIndices")
+                .hasMessageContaining("k");
         assertThatThrownBy(() -> Indexing.topkIndices(randn(1, 2, 3), 0)).isInstanceOf(IllegalArgumentException.class);
     }
 }

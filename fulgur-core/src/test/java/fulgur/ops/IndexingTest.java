@@ -86,7 +86,8 @@ class IndexingTest extends ScopedTest {
         Nd b = ints(6, 3, 4);
         for (int axis = -3; axis < 3; axis++) {
             int ax = axis < 0 ? axis + 3 : axis;
-            Tensor s = Views.stack(axis, Ref.make(DType.F64, a, Layout.TRANSPOSED), Ref.make(DType.F64, b, Layout.NARROWED));
+            Tensor s = Views.stack(
+                    axis, Ref.make(DType.F64, a, Layout.TRANSPOSED), Ref.make(DType.F64, b, Layout.NARROWED));
             int[] shape = {3, 4};
             int[] ss = new int[3];
             for (int i = 0, j = 0; i < 3; i++) {
@@ -119,7 +120,9 @@ class IndexingTest extends ScopedTest {
                 int[] is = {2, 3, 4};
                 is[axis] = 7; // more picks than the axis has: repeats
                 long[] idx = Ref.ints(seed++, (int) Ref.numel(is), xs[axis]);
-                Tensor index = seed % 2 == 0 ? Tensor.ofLongs(idx, is) : Tensor.ofLongs(idx, is).to(DType.I32);
+                Tensor index = seed % 2 == 0
+                        ? Tensor.ofLongs(idx, is)
+                        : Tensor.ofLongs(idx, is).to(DType.I32);
                 Tensor g = Indexing.gather(Ref.make(dt, x, Layout.values()[axis]), axis, index);
                 Nd expected = Nd.zeros(is);
                 for (int f = 0; f < expected.size(); f++) {
@@ -131,7 +134,8 @@ class IndexingTest extends ScopedTest {
 
                 Nd base = ints(seed++, xs);
                 Nd src = ints(seed++, is);
-                Tensor s = Indexing.scatterAdd(Ref.make(dt, base, Layout.TRANSPOSED), axis, index, Ref.make(dt, src, Layout.NARROWED));
+                Tensor s = Indexing.scatterAdd(
+                        Ref.make(dt, base, Layout.TRANSPOSED), axis, index, Ref.make(dt, src, Layout.NARROWED));
                 Nd sum = new Nd(base.v().clone(), xs);
                 for (int f = 0; f < src.size(); f++) {
                     int[] p = Ref.unravel(f, is);
@@ -172,7 +176,10 @@ class IndexingTest extends ScopedTest {
         Tensor t = Tensor.of(x.v(), 4, 3).requiresGrad(true);
         Nd w = Ref.randn(2, 5, 3);
         long[] idx = {2, 0, 2, 3, 2};
-        Indexing.indexSelect(t, 0, Tensor.ofLongs(idx, 5)).mul(Tensor.of(w.v(), 5, 3)).sum().backward();
+        Indexing.indexSelect(t, 0, Tensor.ofLongs(idx, 5))
+                .mul(Tensor.of(w.v(), 5, 3))
+                .sum()
+                .backward();
         Nd expected = Nd.zeros(4, 3);
         for (int i = 0; i < 5; i++) {
             for (int j = 0; j < 3; j++) {
@@ -193,13 +200,16 @@ class IndexingTest extends ScopedTest {
                 Nd cond = Ref.map(Ref.randn(seed++, c[0]), v -> v > 0 ? 1 : 0);
                 Nd a = Ref.randn(seed++, c[1]);
                 Nd b = Ref.randn(seed++, c[2]);
-                Tensor y = Indexing.where(Ref.make(cdt, cond, Layout.NARROWED), Ref.make(DType.F64, a, Layout.TRANSPOSED),
+                Tensor y = Indexing.where(
+                        Ref.make(cdt, cond, Layout.NARROWED),
+                        Ref.make(DType.F64, a, Layout.TRANSPOSED),
                         Tensor.of(DType.F64, b.v(), b.shape()));
                 int[] s = Ref.broadcastShape(Ref.broadcastShape(c[0], c[1]), c[2]);
                 Nd expected = Nd.zeros(s);
                 for (int f = 0; f < expected.size(); f++) {
                     int[] idx = Ref.unravel(f, s);
-                    expected.v()[f] = Ref.atBroadcast(cond, idx) != 0 ? Ref.atBroadcast(a, idx) : Ref.atBroadcast(b, idx);
+                    expected.v()[f] =
+                            Ref.atBroadcast(cond, idx) != 0 ? Ref.atBroadcast(a, idx) : Ref.atBroadcast(b, idx);
                 }
                 Ref.assertEqual("where cond " + cdt + " " + Arrays.deepToString(c), y, expected);
             }
@@ -211,7 +221,8 @@ class IndexingTest extends ScopedTest {
         Nd x = Ref.randn(3, 4, 5);
         Nd m = Ref.map(Ref.randn(4, 1, 5), v -> v > 0 ? 1 : 0);
         for (DType dt : new DType[] {DType.F32, DType.F64}) {
-            Tensor y = Indexing.maskedFill(Ref.make(dt, Ref.round(dt, x), Layout.TRANSPOSED), Tensor.of(DType.I32, m.v(), 1, 5), -7.5);
+            Tensor y = Indexing.maskedFill(
+                    Ref.make(dt, Ref.round(dt, x), Layout.TRANSPOSED), Tensor.of(DType.I32, m.v(), 1, 5), -7.5);
             assertThat(y.dtype()).isEqualTo(dt);
             Ref.assertEqual("maskedFill " + dt, y, Ref.zip(Ref.round(dt, x), m, (v, k) -> k != 0 ? -7.5 : v));
         }
@@ -246,7 +257,12 @@ class IndexingTest extends ScopedTest {
                         }
                         return r;
                     });
-                    Ref.assertWithin("cumsum " + dt + Arrays.toString(shape) + " axis " + axis, y, expected, scale, Ref.rtol(dt));
+                    Ref.assertWithin(
+                            "cumsum " + dt + Arrays.toString(shape) + " axis " + axis,
+                            y,
+                            expected,
+                            scale,
+                            Ref.rtol(dt));
                 }
             }
         }

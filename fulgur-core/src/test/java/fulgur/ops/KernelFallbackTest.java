@@ -44,7 +44,10 @@ class KernelFallbackTest {
         out.add(y.toDoubleArray());
         for (Tensor t : in) {
             if (t != null) {
-                out.add(t.grad() == null ? new double[(int) t.numel()] : t.grad().toDoubleArray()); // no gradient: zero
+                out.add(
+                        t.grad() == null
+                                ? new double[(int) t.numel()]
+                                : t.grad().toDoubleArray()); // no gradient: zero
             }
         }
         return out.toArray(double[][]::new);
@@ -57,47 +60,82 @@ class KernelFallbackTest {
             composed = valueAndGrads(f, x);
         }
         for (int i = 0; i < kernel.length; i++) {
-            assertThat(GradCheck.relErr(composed[i], kernel[i])).as(family.getSimpleName() + " " + (i == 0 ? "value" : "gradient " + i)).isLessThan(tol);
+            assertThat(GradCheck.relErr(composed[i], kernel[i]))
+                    .as(family.getSimpleName() + " " + (i == 0 ? "value" : "gradient " + i))
+                    .isLessThan(tol);
         }
     }
 
     @Test
     void lightNetComposedEqualsTheCpuKernel() {
         Rng r = new Rng(1);
-        Tensor q = r.normal(DType.F64, 0, 1, 2, 19, 2, 3), k = r.normal(DType.F64, 0, 1, 2, 19, 2, 3), v = r.normal(DType.F64, 0, 1, 2, 19, 2, 4);
-        sameWithout(LightNetKernels.class, t -> LightNet.apply(t[0], t[1], t[2], null, false).output(), 1e-12, q, k, v);
+        Tensor q = r.normal(DType.F64, 0, 1, 2, 19, 2, 3),
+                k = r.normal(DType.F64, 0, 1, 2, 19, 2, 3),
+                v = r.normal(DType.F64, 0, 1, 2, 19, 2, 4);
+        sameWithout(
+                LightNetKernels.class,
+                t -> LightNet.apply(t[0], t[1], t[2], null, false).output(),
+                1e-12,
+                q,
+                k,
+                v);
     }
 
     @Test
     void lcsmComposedEqualsTheCpuKernel() {
         Rng r = new Rng(2);
         Tensor i = r.normal(DType.F64, 0, 1, 2, 9, 4), e = r.normal(DType.F64, 0, 1, 2, 9, 3, 1);
-        Tensor logO = Elementwise.mulScalar(r.uniform(DType.F64, 0.01, 0.5, 1, 1, 3, 4), -1), s = r.normal(DType.F64, 0, 1, 2, 9, 3, 1);
-        sameWithout(LcsmKernels.class, t -> Lcsm.scan(t[0], t[1], t[2], t[3], null).output(), 1e-12, i, e, logO, s);
+        Tensor logO = Elementwise.mulScalar(r.uniform(DType.F64, 0.01, 0.5, 1, 1, 3, 4), -1),
+                s = r.normal(DType.F64, 0, 1, 2, 9, 3, 1);
+        sameWithout(
+                LcsmKernels.class, t -> Lcsm.scan(t[0], t[1], t[2], t[3], null).output(), 1e-12, i, e, logO, s);
     }
 
     @Test
     void softmaxAttentionComposedEqualsTheCpuKernelAlsoOnPackedSequences() {
         Rng r = new Rng(3);
-        Tensor q = r.normal(DType.F32, 0, 1, 1, 23, 4, 8), k = r.normal(DType.F32, 0, 1, 1, 23, 2, 8), v = r.normal(DType.F32, 0, 1, 1, 23, 2, 5);
+        Tensor q = r.normal(DType.F32, 0, 1, 1, 23, 4, 8),
+                k = r.normal(DType.F32, 0, 1, 1, 23, 2, 8),
+                v = r.normal(DType.F32, 0, 1, 1, 23, 2, 5);
         int[] cu = {0, 9, 9, 23};
-        sameWithout(AttentionKernels.class, t -> SoftmaxAttention.attention(t[0], t[1], t[2], 0.35, true, 0, cu, cu), 2e-5, q, k, v);
-        sameWithout(AttentionKernels.class, t -> SoftmaxAttention.attention(t[0], t[1], t[2], 0.35, false, 0), 2e-5, q, k, v);
+        sameWithout(
+                AttentionKernels.class,
+                t -> SoftmaxAttention.attention(t[0], t[1], t[2], 0.35, true, 0, cu, cu),
+                2e-5,
+                q,
+                k,
+                v);
+        sameWithout(
+                AttentionKernels.class,
+                t -> SoftmaxAttention.attention(t[0], t[1], t[2], 0.35, false, 0),
+                2e-5,
+                q,
+                k,
+                v);
         // packed sequences attend only to their own keys: equal to each sequence alone
         Tensor packed = SoftmaxAttention.attention(q, k, v, 0.35, true, 0, cu, cu);
-        Tensor alone = SoftmaxAttention.attention(q.narrow(1, 9, 14), k.narrow(1, 9, 14), v.narrow(1, 9, 14), 0.35, true, 0);
-        assertThat(GradCheck.relErr(packed.narrow(1, 9, 14).toDoubleArray(), alone.toDoubleArray())).isLessThan(1e-6);
+        Tensor alone =
+                SoftmaxAttention.attention(q.narrow(1, 9, 14), k.narrow(1, 9, 14), v.narrow(1, 9, 14), 0.35, true, 0);
+        assertThat(GradCheck.relErr(packed.narrow(1, 9, 14).toDoubleArray(), alone.toDoubleArray()))
+                .isLessThan(1e-6);
     }
 
     @Test
     void adamwComposedEqualsTheCpuKernel() {
         Rng r = new Rng(4);
         Tensor schedule = Tensor.of(new double[] {3e-2, 1 - 0.9 * 0.9, 1 - 0.999 * 0.999}, 3);
-        Tensor[] a = {r.normal(DType.F64, 0, 1, 7, 5), r.normal(DType.F64, 0, 1, 7, 5), r.normal(DType.F64, 0, 0.1, 7, 5), r.uniform(DType.F64, 0, 0.1, 7, 5)};
+        Tensor[] a = {
+            r.normal(DType.F64, 0, 1, 7, 5),
+            r.normal(DType.F64, 0, 1, 7, 5),
+            r.normal(DType.F64, 0, 0.1, 7, 5),
+            r.uniform(DType.F64, 0, 0.1, 7, 5)
+        };
         Tensor[] b = {a[0].copy(), a[1], a[2].copy(), a[3].copy()};
-        AdamWCpu.INSTANCE.update(List.of(new AdamWKernels.Slot(a[0], a[1], a[2], a[3], 0.5, 0.1)), schedule, 0.9, 0.999, 1e-8);
+        AdamWCpu.INSTANCE.update(
+                List.of(new AdamWKernels.Slot(a[0], a[1], a[2], a[3], 0.5, 0.1)), schedule, 0.9, 0.999, 1e-8);
         try (var none = Kernels.use(AdamWKernels.class, null)) {
-            AdamWUpdate.apply(List.of(new AdamWKernels.Slot(b[0], b[1], b[2], b[3], 0.5, 0.1)), schedule, 0.9, 0.999, 1e-8);
+            AdamWUpdate.apply(
+                    List.of(new AdamWKernels.Slot(b[0], b[1], b[2], b[3], 0.5, 0.1)), schedule, 0.9, 0.999, 1e-8);
         }
         assertThat(GradCheck.relErr(b[0].toDoubleArray(), a[0].toDoubleArray())).isLessThan(1e-14);
         assertThat(GradCheck.relErr(b[2].toDoubleArray(), a[2].toDoubleArray())).isLessThan(1e-14);
@@ -123,8 +161,15 @@ class KernelFallbackTest {
             public Tensor[] siluMulBackward(Tensor g, Tensor u, Tensor dy) {
                 calls[1]++;
                 Tensor s = Activations.sigmoid(g);
-                Tensor ds = Elementwise.mul(s, Elementwise.add(Elementwise.mul(g, Elementwise.sub(Tensor.ones(1).to(DType.F64), s)), Tensor.ones(1).to(DType.F64)));
-                return new Tensor[] {Elementwise.mul(Elementwise.mul(dy, u), ds), Elementwise.mul(dy, Elementwise.mul(g, s))};
+                Tensor ds = Elementwise.mul(
+                        s,
+                        Elementwise.add(
+                                Elementwise.mul(
+                                        g, Elementwise.sub(Tensor.ones(1).to(DType.F64), s)),
+                                Tensor.ones(1).to(DType.F64)));
+                return new Tensor[] {
+                    Elementwise.mul(Elementwise.mul(dy, u), ds), Elementwise.mul(dy, Elementwise.mul(g, s))
+                };
             }
         };
         double[][] composed = valueAndGrads(t -> Activations.siluMul(t[0], t[1]), gate, up);
@@ -151,10 +196,16 @@ class KernelFallbackTest {
         }
 
         @Override
-        public Forward forward(Tensor x, Tensor logits, Tensor w1, Tensor w3, Tensor w2, Routing routing, boolean save) {
+        public Forward forward(
+                Tensor x, Tensor logits, Tensor w1, Tensor w3, Tensor w2, Routing routing, boolean save) {
             calls[0]++;
-            Tensor[] leaves = {x.copy().requiresGrad(true), logits.copy().requiresGrad(true), w1.copy().requiresGrad(true),
-                w3.copy().requiresGrad(true), w2.copy().requiresGrad(true)};
+            Tensor[] leaves = {
+                x.copy().requiresGrad(true),
+                logits.copy().requiresGrad(true),
+                w1.copy().requiresGrad(true),
+                w3.copy().requiresGrad(true),
+                w2.copy().requiresGrad(true)
+            };
             int n = x.size(0), e = logits.size(1), k = routing.topK();
             Tensor scores = routing.sigmoid() ? Activations.sigmoid(leaves[1]) : Activations.softmax(leaves[1], -1);
             Tensor top = Indexing.topkIndices(logits, k);
@@ -165,23 +216,31 @@ class KernelFallbackTest {
             Tensor g = Indexing.scatterAdd(Tensor.zeros(wts.dtype(), x.device(), n, e), 1, top, wts);
             Tensor out = null;
             for (int i = 0; i < e; i++) {
-                Tensor h = Activations.siluMul(LinearAlgebra.linear(leaves[0], leaves[2].select(0, i), null),
+                Tensor h = Activations.siluMul(
+                        LinearAlgebra.linear(leaves[0], leaves[2].select(0, i), null),
                         LinearAlgebra.linear(leaves[0], leaves[3].select(0, i), null));
                 Tensor y = Elementwise.mul(LinearAlgebra.linear(h, leaves[4].select(0, i), null), g.narrow(1, i, 1));
                 out = out == null ? y : Elementwise.add(out, y);
             }
-            Tensor counts = Indexing.scatterAdd(Tensor.zeros(DType.F64, x.device(), e), 0, top.reshape(n * k), Tensor.ones(n * k).to(DType.F64));
+            Tensor counts = Indexing.scatterAdd(
+                    Tensor.zeros(DType.F64, x.device(), e),
+                    0,
+                    top.reshape(n * k),
+                    Tensor.ones(n * k).to(DType.F64));
             return new Forward(out.detach(), counts.to(DType.I32), save ? new Saved(out, leaves) : null);
         }
 
         @Override
-        public Tensor[] backward(Tensor x, Tensor logits, Tensor w1, Tensor w3, Tensor w2, Routing routing, Forward fwd, Tensor dOut) {
+        public Tensor[] backward(
+                Tensor x, Tensor logits, Tensor w1, Tensor w3, Tensor w2, Routing routing, Forward fwd, Tensor dOut) {
             calls[1]++;
             Saved s = (Saved) fwd.saved();
             fulgur.autograd.Autograd.backward(s.out(), dOut);
             Tensor[] grads = new Tensor[5];
             for (int i = 0; i < 5; i++) {
-                grads[i] = s.leaves()[i].grad() == null ? Tensor.zeros(s.leaves()[i].dtype(), x.device(), s.leaves()[i].shape()) : s.leaves()[i].grad();
+                grads[i] = s.leaves()[i].grad() == null
+                        ? Tensor.zeros(s.leaves()[i].dtype(), x.device(), s.leaves()[i].shape())
+                        : s.leaves()[i].grad();
             }
             return grads;
         }
@@ -195,8 +254,17 @@ class KernelFallbackTest {
             Tensor x = r.normal(DType.F64, 0, 1, 3, 4, dim);
             java.util.function.Supplier<fulgur.layers.MoeFeedForward> build = () -> {
                 Rng wr = new Rng(60);
-                return new fulgur.layers.MoeFeedForward(dim, hidden, new fulgur.layers.MoeFeedForward.Routing(e, k,
-                        sigmoid ? fulgur.layers.MoeFeedForward.Gating.SIGMOID : fulgur.layers.MoeFeedForward.Gating.SOFTMAX, true, 0.05),
+                return new fulgur.layers.MoeFeedForward(
+                        dim,
+                        hidden,
+                        new fulgur.layers.MoeFeedForward.Routing(
+                                e,
+                                k,
+                                sigmoid
+                                        ? fulgur.layers.MoeFeedForward.Gating.SIGMOID
+                                        : fulgur.layers.MoeFeedForward.Gating.SOFTMAX,
+                                true,
+                                0.05),
                         (in, out) -> new fulgur.nn.Linear(wr.normal(DType.F64, 0, 0.5, out, in), null));
             };
             fulgur.layers.MoeFeedForward composedLayer = build.get();
@@ -215,12 +283,18 @@ class KernelFallbackTest {
             assertThat(standIn.calls).containsExactly(1, 1);
             assertThat(kernelLayer.tokensPerExpert()).containsExactly(counts);
             for (int i = 0; i < composed.length; i++) {
-                assertThat(GradCheck.relErr(viaKernel[i], composed[i])).as("%d", i).isLessThan(1e-12);
+                assertThat(GradCheck.relErr(viaKernel[i], composed[i]))
+                        .as("%d", i)
+                        .isLessThan(1e-12);
             }
             var cp = composedLayer.namedParameters();
             var kp = kernelLayer.namedParameters();
             for (String name : cp.keySet()) {
-                assertThat(GradCheck.relErr(kp.get(name).grad().toDoubleArray(), cp.get(name).grad().toDoubleArray())).as(name).isLessThan(1e-12);
+                assertThat(GradCheck.relErr(
+                                kp.get(name).grad().toDoubleArray(),
+                                cp.get(name).grad().toDoubleArray()))
+                        .as(name)
+                        .isLessThan(1e-12);
             }
         }
     }
@@ -230,13 +304,17 @@ class KernelFallbackTest {
     void moeComposedWhileCapturingEqualsTheHostGroupedLayer() {
         Rng r = new Rng(8);
         Rng wr = new Rng(80);
-        fulgur.layers.MoeFeedForward layer = new fulgur.layers.MoeFeedForward(6, 3, new fulgur.layers.MoeFeedForward.Routing(5, 2,
-                fulgur.layers.MoeFeedForward.Gating.SOFTMAX, true, 0.02), (in, out) -> new fulgur.nn.Linear(wr.normal(DType.F64, 0, 0.5, out, in), null));
+        fulgur.layers.MoeFeedForward layer = new fulgur.layers.MoeFeedForward(
+                6,
+                3,
+                new fulgur.layers.MoeFeedForward.Routing(5, 2, fulgur.layers.MoeFeedForward.Gating.SOFTMAX, true, 0.02),
+                (in, out) -> new fulgur.nn.Linear(wr.normal(DType.F64, 0, 0.5, out, in), null));
         Tensor x = r.normal(DType.F64, 0, 1, 2, 7, 6);
         double[][] grouped = valueAndGrads(t -> Elementwise.add(layer.forward(t[0]), layer.auxLoss()), x);
         int[] counts = layer.tokensPerExpert();
         double[][][] dense = new double[1][][];
-        fulgur.backend.Capturing.during(() -> dense[0] = valueAndGrads(t -> Elementwise.add(layer.forward(t[0]), layer.auxLoss()), x));
+        fulgur.backend.Capturing.during(() ->
+                dense[0] = valueAndGrads(t -> Elementwise.add(layer.forward(t[0]), layer.auxLoss()), x));
         assertThat(layer.tokensPerExpert()).containsExactly(counts);
         for (int i = 0; i < grouped.length; i++) {
             assertThat(GradCheck.relErr(dense[0][i], grouped[i])).as("%d", i).isLessThan(1e-12);
@@ -255,7 +333,9 @@ class KernelFallbackTest {
     @Test
     void shortConvolutionRunsARegisteredKernelAndDecodesInPlace() {
         Rng r = new Rng(7);
-        Tensor x = r.normal(DType.F64, 0, 1, 2, 7, 5), w = r.normal(DType.F64, 0, 1, 5, 4), b = r.normal(DType.F64, 0, 1, 5);
+        Tensor x = r.normal(DType.F64, 0, 1, 2, 7, 5),
+                w = r.normal(DType.F64, 0, 1, 5, 4),
+                b = r.normal(DType.F64, 0, 1, 5);
         Tensor tail = r.normal(DType.F64, 0, 1, 2, 3, 5);
         // the composed form against the definition, one output
         ShortConvolution.Result res = ShortConvolution.apply(x, w, b, tail, true);
@@ -264,22 +344,29 @@ class KernelFallbackTest {
             int pos = 1 - 3 + j; // output t = 1
             acc += w.get(2, j) * (pos < 0 ? tail.get(1, 3 + pos, 2) : x.get(1, pos, 2));
         }
-        assertThat(res.output().get(1, 1, 2)).isCloseTo(acc / (1 + Math.exp(-acc)), org.assertj.core.data.Offset.offset(1e-12));
-        assertThat(res.tail().toDoubleArray()).containsExactly(x.narrow(1, 4, 3).contiguous().toDoubleArray());
+        assertThat(res.output().get(1, 1, 2))
+                .isCloseTo(acc / (1 + Math.exp(-acc)), org.assertj.core.data.Offset.offset(1e-12));
+        assertThat(res.tail().toDoubleArray())
+                .containsExactly(x.narrow(1, 4, 3).contiguous().toDoubleArray());
         // decoding token by token equals the whole sequence
         Tensor state = tail.copy();
         for (int t = 0; t < 7; t++) {
             Tensor y = ShortConvolution.decode(x.narrow(1, t, 1), w, b, state, true);
-            assertThat(GradCheck.relErr(y.toDoubleArray(), res.output().narrow(1, t, 1).contiguous().toDoubleArray())).isLessThan(1e-14);
+            assertThat(GradCheck.relErr(
+                            y.toDoubleArray(),
+                            res.output().narrow(1, t, 1).contiguous().toDoubleArray()))
+                    .isLessThan(1e-14);
         }
-        assertThat(state.toDoubleArray()).containsExactly(res.tail().contiguous().toDoubleArray());
+        assertThat(state.toDoubleArray())
+                .containsExactly(res.tail().contiguous().toDoubleArray());
         int[] calls = new int[3];
         ShortConvKernels standIn = new ShortConvKernels() {
             @Override
             public Tensor forward(Tensor xx, Tensor ww, Tensor bb, Tensor tt, boolean silu) {
                 calls[0]++;
                 try (var none = Kernels.use(ShortConvKernels.class, null)) {
-                    return ShortConvolution.apply(xx.detach(), ww.detach(), bb.detach(), tt.detach(), silu).output();
+                    return ShortConvolution.apply(xx.detach(), ww.detach(), bb.detach(), tt.detach(), silu)
+                            .output();
                 }
             }
 
@@ -298,7 +385,8 @@ class KernelFallbackTest {
         try (var k = Kernels.use(ShortConvKernels.class, standIn)) {
             Tensor xg = x.copy().requiresGrad(true);
             Tensor y = ShortConvolution.apply(xg, w, b, tail, true).output();
-            assertThat(GradCheck.relErr(y.toDoubleArray(), res.output().toDoubleArray())).isLessThan(1e-15);
+            assertThat(GradCheck.relErr(y.toDoubleArray(), res.output().toDoubleArray()))
+                    .isLessThan(1e-15);
             y.sum().backward();
             assertThat(xg.grad().toDoubleArray()).containsOnly(1.0);
             ShortConvolution.decode(x.narrow(1, 0, 1), w, b, tail.copy(), true);

@@ -41,17 +41,27 @@ class LinearCrossEntropyTest {
                     Tensor w0 = rng.normal(0, 0.5, V, D).to(dt);
                     Tensor h = h0.detach().requiresGrad(true);
                     Tensor w = w0.detach().requiresGrad(true);
-                    Tensor ref = Losses.crossEntropy(LinearAlgebra.linear(h, w, null), targets(), Losses.IGNORE_INDEX, smoothing);
+                    Tensor ref = Losses.crossEntropy(
+                            LinearAlgebra.linear(h, w, null), targets(), Losses.IGNORE_INDEX, smoothing);
                     ref.mul(1.7).backward();
                     for (int chunk : new int[] {1, 2, 3, 5, N, 100}) {
                         Tensor hc = h0.detach().requiresGrad(true);
                         Tensor wc = w0.detach().requiresGrad(true);
-                        Tensor got = Losses.linearCrossEntropy(hc, wc, targets(), Losses.IGNORE_INDEX, smoothing, chunk);
+                        Tensor got =
+                                Losses.linearCrossEntropy(hc, wc, targets(), Losses.IGNORE_INDEX, smoothing, chunk);
                         assertThat(got.ndim()).isZero();
-                        assertThat(got.item()).as(dt + " chunk " + chunk).isCloseTo(ref.item(), org.assertj.core.data.Offset.offset(tol * Math.abs(ref.item())));
+                        assertThat(got.item())
+                                .as(dt + " chunk " + chunk)
+                                .isCloseTo(ref.item(), org.assertj.core.data.Offset.offset(tol * Math.abs(ref.item())));
                         got.mul(1.7).backward();
-                        assertThat(GradCheck.relErr(hc.grad().toDoubleArray(), h.grad().toDoubleArray())).as("d hidden, chunk " + chunk).isLessThan(tol);
-                        assertThat(GradCheck.relErr(wc.grad().toDoubleArray(), w.grad().toDoubleArray())).as("d weight, chunk " + chunk).isLessThan(tol);
+                        assertThat(GradCheck.relErr(
+                                        hc.grad().toDoubleArray(), h.grad().toDoubleArray()))
+                                .as("d hidden, chunk " + chunk)
+                                .isLessThan(tol);
+                        assertThat(GradCheck.relErr(
+                                        wc.grad().toDoubleArray(), w.grad().toDoubleArray()))
+                                .as("d weight, chunk " + chunk)
+                                .isLessThan(tol);
                     }
                 }
             }
@@ -71,14 +81,20 @@ class LinearCrossEntropyTest {
 
     @Test
     void withoutGradientsOnlyTheValueIsComputedAndAllIgnoredIsZero() {
-        try (Scope s = Scope.open(); var off = GradMode.noGrad()) {
+        try (Scope s = Scope.open();
+                var off = GradMode.noGrad()) {
             Rng rng = new Rng(5);
             Tensor h = rng.normal(0, 1, 4, 3);
             Tensor w = rng.normal(0, 1, 5, 3);
-            Tensor ref = Losses.crossEntropy(LinearAlgebra.linear(h, w, null), Tensor.ofLongs(new long[] {1, 2, 3, 4}, 4));
-            assertThat(Losses.linearCrossEntropy(h, w, Tensor.ofLongs(new long[] {1, 2, 3, 4}, 4), -100, 0, 3).item()).isCloseTo(ref.item(),
-                    org.assertj.core.data.Offset.offset(1e-6));
-            assertThat(Losses.linearCrossEntropy(h, w, Tensor.ofLongs(new long[] {-100, -100, -100, -100}, 4), -100, 0, 3).item()).isZero();
+            Tensor ref =
+                    Losses.crossEntropy(LinearAlgebra.linear(h, w, null), Tensor.ofLongs(new long[] {1, 2, 3, 4}, 4));
+            assertThat(Losses.linearCrossEntropy(h, w, Tensor.ofLongs(new long[] {1, 2, 3, 4}, 4), -100, 0, 3)
+                            .item())
+                    .isCloseTo(ref.item(), org.assertj.core.data.Offset.offset(1e-6));
+            assertThat(Losses.linearCrossEntropy(
+                                    h, w, Tensor.ofLongs(new long[] {-100, -100, -100, -100}, 4), -100, 0, 3)
+                            .item())
+                    .isZero();
         }
     }
 
@@ -86,11 +102,14 @@ class LinearCrossEntropyTest {
     void badShapesAreNamed() {
         try (Scope s = Scope.open()) {
             Tensor h = Tensor.zeros(DType.F32, 4, 3);
-            assertThatThrownBy(() -> Losses.linearCrossEntropy(h, Tensor.zeros(DType.F32, 5, 2), Tensor.zeros(DType.I64, 4), -100, 0, 2))
+            assertThatThrownBy(() -> Losses.linearCrossEntropy(
+                            h, Tensor.zeros(DType.F32, 5, 2), Tensor.zeros(DType.I64, 4), -100, 0, 2))
                     .hasMessageContaining("does not match weight");
-            assertThatThrownBy(() -> Losses.linearCrossEntropy(h, Tensor.zeros(DType.F32, 5, 3), Tensor.zeros(DType.I64, 3), -100, 0, 2))
+            assertThatThrownBy(() -> Losses.linearCrossEntropy(
+                            h, Tensor.zeros(DType.F32, 5, 3), Tensor.zeros(DType.I64, 3), -100, 0, 2))
                     .hasMessageContaining("targets for 4 rows");
-            assertThatThrownBy(() -> Losses.linearCrossEntropy(h, Tensor.zeros(DType.F32, 5, 3), Tensor.zeros(DType.I64, 4), -100, 0, 0))
+            assertThatThrownBy(() -> Losses.linearCrossEntropy(
+                            h, Tensor.zeros(DType.F32, 5, 3), Tensor.zeros(DType.I64, 4), -100, 0, 0))
                     .hasMessageContaining("chunkRows must be positive");
         }
     }

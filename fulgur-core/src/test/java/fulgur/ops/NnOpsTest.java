@@ -27,7 +27,8 @@ class NnOpsTest extends ScopedTest {
     void softmaxAndLogSoftmaxOnEveryAxis() {
         long seed = 1;
         for (DType dt : new DType[] {DType.F32, DType.F64, DType.BF16}) {
-            for (int[] shape : List.of(new int[] {3, 7, 9}, new int[] {1013}, new int[] {2, 33}, new int[] {1, 1}, new int[] {4, 1, 17})) {
+            for (int[] shape : List.of(
+                    new int[] {3, 7, 9}, new int[] {1013}, new int[] {2, 33}, new int[] {1, 1}, new int[] {4, 1, 17})) {
                 for (int axis = -shape.length; axis < shape.length; axis++) {
                     for (boolean log : new boolean[] {false, true}) {
                         Layout layout = Layout.values()[(int) (seed % 3)];
@@ -36,7 +37,8 @@ class NnOpsTest extends ScopedTest {
                         Tensor y = log ? Activations.logSoftmax(t, axis) : Activations.softmax(t, axis);
                         assertThat(y.dtype()).isEqualTo(dt);
                         Nd expected = Ref.alongAxis(x, axis, log ? Ref::logSoftmax : Ref::softmax);
-                        String what = (log ? "logSoftmax " : "softmax ") + dt + Arrays.toString(shape) + " axis " + axis + " " + layout;
+                        String what = (log ? "logSoftmax " : "softmax ") + dt + Arrays.toString(shape) + " axis " + axis
+                                + " " + layout;
                         if (dt == DType.BF16) {
                             Ref.assertClose(what, y, Ref.round(dt, expected), dt);
                         } else {
@@ -61,20 +63,28 @@ class NnOpsTest extends ScopedTest {
                         Tensor y = log ? Activations.logSoftmax(t, axis) : Activations.softmax(t, axis);
                         y.mul(Tensor.of(dt, w.v(), shape)).sum().backward();
                         // d/dx Σ w·softmax = y ⊙ (w − Σ w·y);  d/dx Σ w·logSoftmax = w − softmax·Σ w
-                        Nd expected = Ref.alongAxis(axis, s -> {
-                            double[] p = Ref.softmax(s[0]);
-                            double[] g = new double[p.length];
-                            double dot = 0;
-                            for (int i = 0; i < p.length; i++) {
-                                dot += log ? s[1][i] : s[1][i] * p[i];
-                            }
-                            for (int i = 0; i < p.length; i++) {
-                                g[i] = log ? s[1][i] - p[i] * dot : p[i] * (s[1][i] - dot);
-                            }
-                            return g;
-                        }, x, w);
-                        Ref.assertClose((log ? "logSoftmax' " : "softmax' ") + dt + Arrays.toString(shape) + " axis " + axis, t.grad(), expected,
-                                tol(dt), tol(dt));
+                        Nd expected = Ref.alongAxis(
+                                axis,
+                                s -> {
+                                    double[] p = Ref.softmax(s[0]);
+                                    double[] g = new double[p.length];
+                                    double dot = 0;
+                                    for (int i = 0; i < p.length; i++) {
+                                        dot += log ? s[1][i] : s[1][i] * p[i];
+                                    }
+                                    for (int i = 0; i < p.length; i++) {
+                                        g[i] = log ? s[1][i] - p[i] * dot : p[i] * (s[1][i] - dot);
+                                    }
+                                    return g;
+                                },
+                                x,
+                                w);
+                        Ref.assertClose(
+                                (log ? "logSoftmax' " : "softmax' ") + dt + Arrays.toString(shape) + " axis " + axis,
+                                t.grad(),
+                                expected,
+                                tol(dt),
+                                tol(dt));
                     }
                 }
             }
@@ -85,7 +95,8 @@ class NnOpsTest extends ScopedTest {
     void softmaxWithCausalMaskIgnoresMaskedPositions() {
         Nd x = Ref.randn(3, 5, 5);
         for (DType dt : new DType[] {DType.F32, DType.F64}) {
-            Tensor masked = Indexing.maskedFill(Tensor.of(dt, Ref.round(dt, x.v()), 5, 5), Indexing.causalMask(5), Double.NEGATIVE_INFINITY);
+            Tensor masked = Indexing.maskedFill(
+                    Tensor.of(dt, Ref.round(dt, x.v()), 5, 5), Indexing.causalMask(5), Double.NEGATIVE_INFINITY);
             Tensor p = Activations.softmax(masked, -1);
             Tensor lp = Activations.logSoftmax(masked, -1);
             for (int i = 0; i < 5; i++) {
@@ -147,7 +158,12 @@ class NnOpsTest extends ScopedTest {
     void crossEntropyWithIgnoreIndexAndLabelSmoothing() {
         long seed = 100;
         for (DType dt : new DType[] {DType.F32, DType.F64}) {
-            for (int[] shape : List.of(new int[] {7, 9}, new int[] {1, 3}, new int[] {2, 5, 33}, new int[] {33, 1013}, new int[] {4, 1},
+            for (int[] shape : List.of(
+                    new int[] {7, 9},
+                    new int[] {1, 3},
+                    new int[] {2, 5, 33},
+                    new int[] {33, 1013},
+                    new int[] {4, 1},
                     new int[] {5})) {
                 for (double eps : new double[] {0, 0.1, 1}) {
                     for (int ignore : new int[] {-100, 2}) {
@@ -159,15 +175,28 @@ class NnOpsTest extends ScopedTest {
                             t[r] = ignore; // every third row ignored
                         }
                         int[] ts = Arrays.copyOf(shape, shape.length - 1);
-                        Tensor targets = seed % 2 == 0 ? Tensor.ofLongs(t, ts) : Tensor.of(DType.I32, Arrays.stream(t).asDoubleStream().toArray(), ts);
-                        Tensor logits = Ref.make(dt, x, Layout.values()[(int) (seed % 3)]).requiresGrad(true);
+                        Tensor targets = seed % 2 == 0
+                                ? Tensor.ofLongs(t, ts)
+                                : Tensor.of(
+                                        DType.I32,
+                                        Arrays.stream(t).asDoubleStream().toArray(),
+                                        ts);
+                        Tensor logits = Ref.make(dt, x, Layout.values()[(int) (seed % 3)])
+                                .requiresGrad(true);
                         Tensor loss = Losses.crossEntropy(logits, targets, ignore, eps);
                         double[] ref = crossEntropyRef(x, t, ignore, eps);
                         String what = "CE " + dt + Arrays.toString(shape) + " eps " + eps + " ignore " + ignore;
                         assertThat(loss.ndim()).as(what).isZero();
-                        assertThat(loss.item()).as(what).isCloseTo(ref[0], within(tol(dt) * Math.max(1, Math.abs(ref[0]))));
+                        assertThat(loss.item())
+                                .as(what)
+                                .isCloseTo(ref[0], within(tol(dt) * Math.max(1, Math.abs(ref[0]))));
                         loss.backward();
-                        Ref.assertClose(what + " grad", logits.grad(), new Nd(Arrays.copyOfRange(ref, 1, ref.length), shape), tol(dt), tol(dt) / rows);
+                        Ref.assertClose(
+                                what + " grad",
+                                logits.grad(),
+                                new Nd(Arrays.copyOfRange(ref, 1, ref.length), shape),
+                                tol(dt),
+                                tol(dt) / rows);
                     }
                 }
             }
@@ -181,8 +210,12 @@ class NnOpsTest extends ScopedTest {
         Tensor logits = Tensor.of(x.v(), 4, 6).requiresGrad(true);
         Losses.crossEntropy(logits, Tensor.ofLongs(t, 4)).mul(-2.5).backward();
         double[] ref = crossEntropyRef(x, t, -100, 0);
-        Ref.assertClose("CE'·(−2.5)", logits.grad(), Ref.map(new Nd(Arrays.copyOfRange(ref, 1, ref.length), new int[] {4, 6}), g -> -2.5 * g),
-                1e-12, 1e-14);
+        Ref.assertClose(
+                "CE'·(−2.5)",
+                logits.grad(),
+                Ref.map(new Nd(Arrays.copyOfRange(ref, 1, ref.length), new int[] {4, 6}), g -> -2.5 * g),
+                1e-12,
+                1e-14);
     }
 
     @Test
@@ -248,7 +281,8 @@ class NnOpsTest extends ScopedTest {
 
     @Test
     void embeddingOfScalarIdAndLargeGather() {
-        Tensor w = Tensor.of(DType.F32, Ref.round(DType.F32, Ref.randn(4, 1013, 7).v()), 1013, 7);
+        Tensor w =
+                Tensor.of(DType.F32, Ref.round(DType.F32, Ref.randn(4, 1013, 7).v()), 1013, 7);
         Tensor one = Indexing.embedding(w, Tensor.ofLongs(new long[] {1012}));
         assertThat(one.shape()).containsExactly(7);
         assertThat(one.toDoubleArray()).containsExactly(w.select(0, 1012).toDoubleArray());
@@ -328,7 +362,8 @@ class NnOpsTest extends ScopedTest {
         int rows = x.size() / d;
         Nd out = sumRows ? Nd.zeros(d) : Nd.zeros(x.shape());
         for (int r = 0; r < rows; r++) {
-            double[][] res = f.apply(Arrays.copyOfRange(x.v(), r * d, r * d + d), Arrays.copyOfRange(w.v(), r * d, r * d + d));
+            double[][] res =
+                    f.apply(Arrays.copyOfRange(x.v(), r * d, r * d + d), Arrays.copyOfRange(w.v(), r * d, r * d + d));
             for (int c = 0; c < d; c++) {
                 out.v()[(sumRows ? 0 : r * d) + c] += res[k][c];
             }
@@ -346,8 +381,14 @@ class NnOpsTest extends ScopedTest {
                         int d = shape[shape.length - 1];
                         Nd x = Ref.round(dt, Ref.randn(seed++, shape));
                         Nd w = Ref.round(dt, Ref.randn(seed++, shape));
-                        double[] gain = withGain ? Ref.round(dt, Ref.map(Ref.randn(seed++, d), v -> 1 + 0.3 * v).v()) : null;
-                        Tensor xt = Ref.make(dt, x, Layout.values()[(int) (seed % 3)]).requiresGrad(true);
+                        double[] gain = withGain
+                                ? Ref.round(
+                                        dt,
+                                        Ref.map(Ref.randn(seed++, d), v -> 1 + 0.3 * v)
+                                                .v())
+                                : null;
+                        Tensor xt = Ref.make(dt, x, Layout.values()[(int) (seed % 3)])
+                                .requiresGrad(true);
                         Tensor gt = withGain ? Tensor.of(dt, gain, d).requiresGrad(true) : null;
                         Tensor y = Norms.rmsNorm(xt, gt, eps);
                         assertThat(y.dtype()).isEqualTo(dt);
@@ -376,9 +417,15 @@ class NnOpsTest extends ScopedTest {
                     int d = shape[shape.length - 1];
                     Nd x = Ref.round(dt, Ref.map(Ref.randn(seed++, shape), v -> 2 * v + 0.7));
                     Nd w = Ref.round(dt, Ref.randn(seed++, shape));
-                    double[] weight = hasW ? Ref.round(dt, Ref.map(Ref.randn(seed++, d), v -> 1 + 0.3 * v).v()) : null;
+                    double[] weight = hasW
+                            ? Ref.round(
+                                    dt,
+                                    Ref.map(Ref.randn(seed++, d), v -> 1 + 0.3 * v)
+                                            .v())
+                            : null;
                     double[] bias = hasB ? Ref.round(dt, Ref.randn(seed++, d).v()) : null;
-                    Tensor xt = Ref.make(dt, x, Layout.values()[(int) (seed % 3)]).requiresGrad(true);
+                    Tensor xt =
+                            Ref.make(dt, x, Layout.values()[(int) (seed % 3)]).requiresGrad(true);
                     Tensor wt = hasW ? Tensor.of(dt, weight, d).requiresGrad(true) : null;
                     Tensor bt = hasB ? Tensor.of(dt, bias, d).requiresGrad(true) : null;
                     Tensor y = Norms.layerNorm(xt, wt, bt, 1e-5);
@@ -404,9 +451,16 @@ class NnOpsTest extends ScopedTest {
         Nd ones = Nd.zeros(3, 33);
         Tensor y = Norms.rmsNorm(Tensor.of(DType.BF16, x.v(), 3, 33), null, 1e-6);
         assertThat(y.dtype()).isEqualTo(DType.BF16);
-        Ref.assertClose("rmsNorm bf16", y, Ref.round(DType.BF16, rows(x, ones, (xr, wr) -> rmsRef(xr, null, wr, 1e-6), 0, false)), DType.BF16);
+        Ref.assertClose(
+                "rmsNorm bf16",
+                y,
+                Ref.round(DType.BF16, rows(x, ones, (xr, wr) -> rmsRef(xr, null, wr, 1e-6), 0, false)),
+                DType.BF16);
         Tensor l = Norms.layerNorm(Tensor.of(DType.BF16, x.v(), 3, 33), null, null, 1e-6);
-        Ref.assertClose("layerNorm bf16", l, Ref.round(DType.BF16, rows(x, ones, (xr, wr) -> layerRef(xr, null, null, wr, 1e-6), 0, false)),
+        Ref.assertClose(
+                "layerNorm bf16",
+                l,
+                Ref.round(DType.BF16, rows(x, ones, (xr, wr) -> layerRef(xr, null, null, wr, 1e-6), 0, false)),
                 DType.BF16);
     }
 
@@ -458,8 +512,11 @@ class NnOpsTest extends ScopedTest {
             Nd gv = Ref.read(x.grad());
             for (int i = 0; i < xv.size(); i++) {
                 double m = gv.v()[i];
-                assertThat(m == 0 || Math.abs(m - keep) <= 1e-2 * keep).as("%s gradient %s", dt, m).isTrue();
-                assertThat(yv.v()[i]).isCloseTo(Ref.round(dt, xv.v()[i] * m), within(1e-6 + 1e-2 * Math.abs(xv.v()[i] * m)));
+                assertThat(m == 0 || Math.abs(m - keep) <= 1e-2 * keep)
+                        .as("%s gradient %s", dt, m)
+                        .isTrue();
+                assertThat(yv.v()[i])
+                        .isCloseTo(Ref.round(dt, xv.v()[i] * m), within(1e-6 + 1e-2 * Math.abs(xv.v()[i] * m)));
             }
         }
     }

@@ -25,7 +25,9 @@ class RandomFillTest {
                 b.normal(dt, 0, 1, 2); // one stream taken before
                 a.nextStream();
                 RandomFill.normal(t, a, 0.25, 0.02);
-                assertThat(t.toDoubleArray()).as("%s", dt).containsExactly(b.normal(dt, 0.25, 0.02, 3, 5, 7).toDoubleArray());
+                assertThat(t.toDoubleArray())
+                        .as("%s", dt)
+                        .containsExactly(b.normal(dt, 0.25, 0.02, 3, 5, 7).toDoubleArray());
                 assertThat(a.counter()).isEqualTo(b.counter());
             }
         }
@@ -40,7 +42,8 @@ class RandomFillTest {
             assertThat(a.normal(DType.F32, 1.5, 0, 4).toDoubleArray()).containsOnly(1.5);
             b.normal(DType.F32, 0, 1, 2, 3);
             b.normal(DType.F32, 0, 1, 4);
-            assertThat(a.normal(DType.F32, 0, 1, 8).toDoubleArray()).containsExactly(b.normal(DType.F32, 0, 1, 8).toDoubleArray());
+            assertThat(a.normal(DType.F32, 0, 1, 8).toDoubleArray())
+                    .containsExactly(b.normal(DType.F32, 0, 1, 8).toDoubleArray());
         }
     }
 
@@ -48,9 +51,11 @@ class RandomFillTest {
     void refusesWhatItCannotFill() {
         try (Scope s = Scope.open()) {
             Tensor t = Tensor.zeros(DType.F32, 4, 6);
-            assertThatThrownBy(() -> RandomFill.normal(t.transpose(0, 1), new Rng(1), 0, 1)).isInstanceOf(IllegalArgumentException.class)
+            assertThatThrownBy(() -> RandomFill.normal(t.transpose(0, 1), new Rng(1), 0, 1))
+                    .isInstanceOf(IllegalArgumentException.class)
                     .hasMessageStartingWith("normal: expected a contiguous floating tensor");
-            assertThatThrownBy(() -> RandomFill.normal(Tensor.zeros(DType.I32, 3), new Rng(1), 0, 1)).isInstanceOf(IllegalArgumentException.class)
+            assertThatThrownBy(() -> RandomFill.normal(Tensor.zeros(DType.I32, 3), new Rng(1), 0, 1))
+                    .isInstanceOf(IllegalArgumentException.class)
                     .hasMessageStartingWith("normal: expected a contiguous floating tensor");
         }
     }

@@ -19,8 +19,8 @@ import org.junit.jupiter.params.provider.EnumSource;
 /** sum, mean, max, min, logsumexp over every subset of axes, argmax/argmin, against f64 references. */
 class ReductionsTest extends ScopedTest {
 
-    static final List<int[]> SHAPES = List.of(new int[] {3, 7, 9}, new int[] {2, 3, 1, 5}, new int[] {1013}, new int[] {33, 2},
-            new int[] {1});
+    static final List<int[]> SHAPES =
+            List.of(new int[] {3, 7, 9}, new int[] {2, 3, 1, 5}, new int[] {1013}, new int[] {33, 2}, new int[] {1});
 
     /** Every non-empty subset of the axes of a rank-n tensor. */
     static List<int[]> subsets(int n) {
@@ -78,8 +78,13 @@ class ReductionsTest extends ScopedTest {
                         reverse(given);
                         Tensor y = Reductions.reduce(op, t, given, keep);
                         assertThat(y.dtype()).isEqualTo(dt);
-                        String what = op + " " + dt + " " + Arrays.toString(shape) + " axes " + Arrays.toString(given) + " keep " + keep + " " + layout;
-                        Ref.assertWithin(what, y, Ref.reduce(x, axes, keep, reference(op)), Ref.reduce(x, axes, keep, scale(op)),
+                        String what = op + " " + dt + " " + Arrays.toString(shape) + " axes " + Arrays.toString(given)
+                                + " keep " + keep + " " + layout;
+                        Ref.assertWithin(
+                                what,
+                                y,
+                                Ref.reduce(x, axes, keep, reference(op)),
+                                Ref.reduce(x, axes, keep, scale(op)),
                                 Ref.rtol(dt));
                     }
                 }
@@ -103,10 +108,25 @@ class ReductionsTest extends ScopedTest {
         assertThat(t.sum().item()).isCloseTo(Ref.sum(x.v()), org.assertj.core.data.Offset.offset(1e-12));
         assertThat(t.mean().item()).isCloseTo(Ref.sum(x.v()) / 24, org.assertj.core.data.Offset.offset(1e-12));
         Ref.assertClose("sum(1)", t.sum(1, false), Ref.reduce(x, new int[] {1}, false, Ref::sum), 1e-12, 1e-12);
-        Ref.assertClose("mean(-2, keep)", t.mean(-2, true), Ref.reduce(x, new int[] {0}, true, v -> Ref.sum(v) / v.length), 1e-12, 1e-12);
+        Ref.assertClose(
+                "mean(-2, keep)",
+                t.mean(-2, true),
+                Ref.reduce(x, new int[] {0}, true, v -> Ref.sum(v) / v.length),
+                1e-12,
+                1e-12);
         Ref.assertClose("max(0)", t.max(0, false), Ref.reduce(x, new int[] {0}, false, reference(ReduceOp.MAX)), 0, 0);
-        Ref.assertClose("min", Reductions.min(t, new int[] {0, 1}, false), Ref.reduce(x, new int[] {0, 1}, false, reference(ReduceOp.MIN)), 0, 0);
-        Ref.assertClose("logsumexp", Reductions.logsumexp(t, new int[] {1}, true), Ref.reduce(x, new int[] {1}, true, Ref::logSumExp), 1e-12, 1e-12);
+        Ref.assertClose(
+                "min",
+                Reductions.min(t, new int[] {0, 1}, false),
+                Ref.reduce(x, new int[] {0, 1}, false, reference(ReduceOp.MIN)),
+                0,
+                0);
+        Ref.assertClose(
+                "logsumexp",
+                Reductions.logsumexp(t, new int[] {1}, true),
+                Ref.reduce(x, new int[] {1}, true, Ref::logSumExp),
+                1e-12,
+                1e-12);
     }
 
     @ParameterizedTest
@@ -116,8 +136,12 @@ class ReductionsTest extends ScopedTest {
             Nd x = Ref.round(DType.F32, Ref.randn(shape[0] + shape[1], shape));
             Tensor t = Tensor.of(DType.F32, x.v(), shape);
             for (int[] axes : List.of(new int[] {0}, new int[] {1}, new int[] {0, 1})) {
-                Ref.assertWithin(op + " " + Arrays.toString(shape) + Arrays.toString(axes), Reductions.reduce(op, t, axes, false),
-                        Ref.reduce(x, axes, false, reference(op)), Ref.reduce(x, axes, false, scale(op)), 1e-5);
+                Ref.assertWithin(
+                        op + " " + Arrays.toString(shape) + Arrays.toString(axes),
+                        Reductions.reduce(op, t, axes, false),
+                        Ref.reduce(x, axes, false, reference(op)),
+                        Ref.reduce(x, axes, false, scale(op)),
+                        1e-5);
             }
         }
     }
@@ -132,8 +156,12 @@ class ReductionsTest extends ScopedTest {
                 Tensor y = Reductions.reduce(op, e, axes, true);
                 assertThat(y.dtype()).isEqualTo(DType.BF16);
                 // computed in f32, rounded once to bf16
-                Ref.assertWithin(op + " bf16 expanded " + Arrays.toString(axes), y, Ref.round(DType.BF16, Ref.reduce(ex, axes, true, reference(op))),
-                        Ref.reduce(ex, axes, true, scale(op)), 0x1p-7);
+                Ref.assertWithin(
+                        op + " bf16 expanded " + Arrays.toString(axes),
+                        y,
+                        Ref.round(DType.BF16, Ref.reduce(ex, axes, true, reference(op))),
+                        Ref.reduce(ex, axes, true, scale(op)),
+                        0x1p-7);
             }
         }
     }
@@ -156,8 +184,20 @@ class ReductionsTest extends ScopedTest {
 
     @Test
     void logsumexpHandlesInfinitiesAndLargeValues() {
-        Tensor t = Tensor.of(new float[] {1000, 1000, Float.NEGATIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.NEGATIVE_INFINITY,
-            Float.NEGATIVE_INFINITY, -5, 1e-3f, Float.POSITIVE_INFINITY}, 3, 3);
+        Tensor t = Tensor.of(
+                new float[] {
+                    1000,
+                    1000,
+                    Float.NEGATIVE_INFINITY,
+                    Float.NEGATIVE_INFINITY,
+                    Float.NEGATIVE_INFINITY,
+                    Float.NEGATIVE_INFINITY,
+                    -5,
+                    1e-3f,
+                    Float.POSITIVE_INFINITY
+                },
+                3,
+                3);
         double[] r = Reductions.logsumexp(t, new int[] {1}, false).toDoubleArray();
         assertThat(r[0]).isCloseTo(1000 + Math.log(2), org.assertj.core.data.Offset.offset(1e-3));
         assertThat(r[1]).isEqualTo(Double.NEGATIVE_INFINITY);
@@ -181,7 +221,11 @@ class ReductionsTest extends ScopedTest {
                             Tensor y = max ? Reductions.argmax(t, axis, keep) : Reductions.argmin(t, axis, keep);
                             assertThat(y.dtype()).isEqualTo(DType.I64);
                             Nd expected = Ref.reduce(x, new int[] {a}, keep, v -> firstExtremum(v, max));
-                            Ref.assertEqual((max ? "argmax " : "argmin ") + dt + Arrays.toString(shape) + " axis " + axis + " " + layout, y, expected);
+                            Ref.assertEqual(
+                                    (max ? "argmax " : "argmin ") + dt + Arrays.toString(shape) + " axis " + axis + " "
+                                            + layout,
+                                    y,
+                                    expected);
                         }
                     }
                 }

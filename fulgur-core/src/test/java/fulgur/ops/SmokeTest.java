@@ -22,10 +22,15 @@ class SmokeTest {
         }
         assertThat(c.get(1, 2)).isCloseTo(expect, org.assertj.core.data.Offset.offset(1e-12));
         GradCheck.check(x -> x[0].matmul(x[1]).silu().add(x[0].sum()), a, b);
-        GradCheck.check(x -> Norms.rmsNorm(x[0], x[1], 1e-6), rng.normal(DType.F64, 0, 1, 3, 5), rng.normal(DType.F64, 1, 0.1, 5));
+        GradCheck.check(
+                x -> Norms.rmsNorm(x[0], x[1], 1e-6),
+                rng.normal(DType.F64, 0, 1, 3, 5),
+                rng.normal(DType.F64, 1, 0.1, 5));
         GradCheck.check(x -> x[0].softmax(-1), rng.normal(DType.F64, 0, 1, 3, 5));
         GradCheck.check(x -> x[0].permute(1, 0).reshape(-1).narrow(0, 2, 5).exp(), rng.normal(DType.F64, 0, 1, 3, 5));
-        GradCheck.check(x -> Losses.crossEntropy(x[0], Tensor.ofInts(new int[] {1, -100, 4}, 3), -100, 0.1), rng.normal(DType.F64, 0, 1, 3, 5));
+        GradCheck.check(
+                x -> Losses.crossEntropy(x[0], Tensor.ofInts(new int[] {1, -100, 4}, 3), -100, 0.1),
+                rng.normal(DType.F64, 0, 1, 3, 5));
     }
 
     @Test

@@ -11,16 +11,25 @@ import fulgur.testing.Ref.Layout;
 import fulgur.testing.Ref.Nd;
 import fulgur.testing.ScopedTest;
 import java.util.List;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
-import org.junit.jupiter.api.Test;
 
 /** Every unary op, forward and backward, against f64 references on awkward sizes and non-contiguous layouts. */
 class UnaryOpsTest extends ScopedTest {
 
     /** Sizes around the vector width (8 or 16 lanes) and the 16K-element chunking, and a few multi-dim shapes. */
-    static final List<int[]> SHAPES = List.of(new int[] {}, new int[] {1}, new int[] {3}, new int[] {7}, new int[] {9}, new int[] {33},
-            new int[] {1013}, new int[] {2, 3, 5}, new int[] {7, 9}, new int[] {4, 1, 17});
+    static final List<int[]> SHAPES = List.of(
+            new int[] {},
+            new int[] {1},
+            new int[] {3},
+            new int[] {7},
+            new int[] {9},
+            new int[] {33},
+            new int[] {1013},
+            new int[] {2, 3, 5},
+            new int[] {7, 9},
+            new int[] {4, 1, 17});
 
     /** The parameter each op is tested with (the scalar of ADD/MUL_SCALAR, the exponent of POW). */
     static final double[] POW_EXPONENTS = {2, 3, 0.5, -1.5, 0, 1};
@@ -131,7 +140,8 @@ class UnaryOpsTest extends ScopedTest {
         for (DType dt : new DType[] {DType.F32, DType.F64}) {
             double[] xr = Ref.round(dt, x);
             Tensor t = Tensor.of(dt, xr, 5, 1).expand(5, 11).transpose(0, 1); // [11, 5] with strides (0, 1)
-            Nd expected = Ref.map(Ref.broadcastTo(new Nd(xr, new int[] {1, 5}), new int[] {11, 5}), v -> reference(op, v, p));
+            Nd expected =
+                    Ref.map(Ref.broadcastTo(new Nd(xr, new int[] {1, 5}), new int[] {11, 5}), v -> reference(op, v, p));
             Ref.assertClose(op + " expanded " + dt, apply(op, t, p), expected, dt);
         }
     }
@@ -192,7 +202,9 @@ class UnaryOpsTest extends ScopedTest {
             Tensor t = Tensor.of(dt, x, n).requiresGrad(true);
             Activations.relu(t).sum().backward();
             for (int k = 0; k < n; k++) {
-                assertThat(t.grad().getFlat(k)).as("%s relu'(%s) at %d", dt, x[k], k).isEqualTo(x[k] > 0 ? 1.0 : 0.0);
+                assertThat(t.grad().getFlat(k))
+                        .as("%s relu'(%s) at %d", dt, x[k], k)
+                        .isEqualTo(x[k] > 0 ? 1.0 : 0.0);
             }
         }
     }
@@ -248,7 +260,12 @@ class UnaryOpsTest extends ScopedTest {
         assertThat(xt.grad().dtype()).isEqualTo(dt);
         // the finite-difference oracle is good to ~1e-9 relative
         double tol = dt == DType.F64 ? 1e-7 : 1e-5;
-        Ref.assertClose(op + "' (" + p + ") " + dt + " " + layout + " " + java.util.Arrays.toString(shape), xt.grad(), expected, tol, tol);
+        Ref.assertClose(
+                op + "' (" + p + ") " + dt + " " + layout + " " + java.util.Arrays.toString(shape),
+                xt.grad(),
+                expected,
+                tol,
+                tol);
     }
 
     @Test

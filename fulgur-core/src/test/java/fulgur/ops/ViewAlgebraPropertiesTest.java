@@ -13,12 +13,12 @@ import fulgur.testing.Ref.Nd;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Test;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Label;
 import net.jqwik.api.Property;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
 
 /**
  * Properties (jqwik) of broadcasting and of the view algebra on random shapes, strides and view chains. Every view
@@ -278,13 +278,19 @@ class ViewAlgebraPropertiesTest {
             Tensor v = p.t.reshape(ns);
             Tensor c = p.t.contiguous().reshape(ns);
             assertThat(v.shape()).isEqualTo(ns);
-            Ref.assertEqual("reshape " + Arrays.toString(p.t.shape()) + Arrays.toString(p.t.strides()) + " → " + Arrays.toString(ns),
-                    v, reshapeNd(p.nd, ns));
+            Ref.assertEqual(
+                    "reshape " + Arrays.toString(p.t.shape()) + Arrays.toString(p.t.strides()) + " → "
+                            + Arrays.toString(ns),
+                    v,
+                    reshapeNd(p.nd, ns));
             Ref.assertEqual("reshape of contiguous copy", c, reshapeNd(p.nd, ns));
             // a reshape that can be a view must be one, and a reshape of a contiguous tensor always can
             boolean canView = bruteForceViewStrides(p.t.shape(), p.t.strides(), ns) != null;
-            assertThat(v.storage() == p.t.storage()).as("view iff strides allow (%s strides %s → %s)", Arrays.toString(p.t.shape()),
-                    Arrays.toString(p.t.strides()), Arrays.toString(ns)).isEqualTo(canView);
+            assertThat(v.storage() == p.t.storage())
+                    .as(
+                            "view iff strides allow (%s strides %s → %s)",
+                            Arrays.toString(p.t.shape()), Arrays.toString(p.t.strides()), Arrays.toString(ns))
+                    .isEqualTo(canView);
             if (p.t.isContiguous()) {
                 assertThat(v.storage()).isSameAs(p.t.storage());
             }
@@ -384,10 +390,14 @@ class ViewAlgebraPropertiesTest {
             if (got != null) {
                 assertThat(got).as(c).hasSize(ns.length);
                 for (long f = 0; f < Ref.numel(old); f++) {
-                    assertThat(offsetOf(Ref.unravel(f, ns), got)).as("%s: element %d", c, f).isEqualTo(offsetOf(Ref.unravel(f, old), os));
+                    assertThat(offsetOf(Ref.unravel(f, ns), got))
+                            .as("%s: element %d", c, f)
+                            .isEqualTo(offsetOf(Ref.unravel(f, old), os));
                 }
             }
-            assertThat(got != null).as("%s but a view exists: %s", c, Arrays.toString(brute)).isEqualTo(brute != null);
+            assertThat(got != null)
+                    .as("%s but a view exists: %s", c, Arrays.toString(brute))
+                    .isEqualTo(brute != null);
         });
     }
 
@@ -423,11 +433,16 @@ class ViewAlgebraPropertiesTest {
     @Label("broadcast rules")
     void broadcastShapeRules(@ForAll long seed) {
         inScope(seed, r -> {
-            int[][] p = r.nextInt(4) == 0 ? new int[][] {Props.shape(r, 0, 4, 4), Props.shape(r, 0, 4, 4)} : compatiblePair(r);
+            int[][] p = r.nextInt(4) == 0
+                    ? new int[][] {Props.shape(r, 0, 4, 4), Props.shape(r, 0, 4, 4)}
+                    : compatiblePair(r);
             int[] expected = Ref.broadcastShape(p[0], p[1]);
             if (expected == null) {
-                assertThatThrownBy(() -> Shape.broadcast("op", p[0], p[1])).hasMessageContaining("op").hasMessageContaining("cannot be broadcast")
-                        .hasMessageContaining(Arrays.toString(p[0])).hasMessageContaining(Arrays.toString(p[1]));
+                assertThatThrownBy(() -> Shape.broadcast("op", p[0], p[1]))
+                        .hasMessageContaining("op")
+                        .hasMessageContaining("cannot be broadcast")
+                        .hasMessageContaining(Arrays.toString(p[0]))
+                        .hasMessageContaining(Arrays.toString(p[1]));
                 assertThatThrownBy(() -> Shape.broadcast("op", p[1], p[0])).hasMessageContaining("cannot be broadcast");
                 return;
             }

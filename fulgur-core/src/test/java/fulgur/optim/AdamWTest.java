@@ -83,7 +83,8 @@ class AdamWTest {
         AdamW opt = new AdamW(ParamGroup.all(m, 0.01), 0.1);
         m.w.value().setGrad(Tensor.of(new double[] {0.3, 0.2, -0.1}, 1, 3));
         opt.step();
-        double[] expect = reference(new double[] {1.0, -2.0, 0.5}, new double[][] {{0.3, 0.2, -0.1}}, 0.1, 0.9, 0.999, 1e-8, 0.01);
+        double[] expect = reference(
+                new double[] {1.0, -2.0, 0.5}, new double[][] {{0.3, 0.2, -0.1}}, 0.1, 0.9, 0.999, 1e-8, 0.01);
         assertThat(m.w.value().toDoubleArray()).containsExactly(expect, offset(1e-12));
     }
 
@@ -184,10 +185,12 @@ class AdamWTest {
     @Test
     void badArgumentsAreRejected() {
         Two m = new Two(Tensor.zeros(1, 2), Tensor.zeros(2));
-        assertThatThrownBy(() -> new AdamW(ParamGroup.all(m, 0), 0.1, 1.0, 0.9, 1e-8)).hasMessageContaining("beta1");
+        assertThatThrownBy(() -> new AdamW(ParamGroup.all(m, 0), 0.1, 1.0, 0.9, 1e-8))
+                .hasMessageContaining("beta1");
         assertThatThrownBy(() -> new AdamW(ParamGroup.all(m, 0), -1)).hasMessageContaining("learning rate");
         assertThatThrownBy(() -> GradClip.clipGlobalNorm(m.parameters(), 0)).hasMessageContaining("maxNorm");
         assertThatThrownBy(() -> m.loadStateDict(Map.of("w", Tensor.zeros(3)), true))
-                .hasMessageContaining("mis-shaped: w").hasMessageContaining("missing: b");
+                .hasMessageContaining("mis-shaped: w")
+                .hasMessageContaining("missing: b");
     }
 }

@@ -27,13 +27,16 @@ public final class StepTiming {
                     try (Scope sc = Scope.open()) {
                         Batch b = task.batch(1, s, batch);
                         opt.zeroGrad();
-                        Tensor loss = m.loss(Tensor.ofInts(b.inputs(), batch, seq), Tensor.ofInts(b.targets(), batch * seq));
+                        Tensor loss =
+                                m.loss(Tensor.ofInts(b.inputs(), batch, seq), Tensor.ofInts(b.targets(), batch * seq));
                         loss.backward();
                         opt.step();
                     }
                 }
                 double secs = (System.nanoTime() - t0) / 1e9;
-                System.out.printf("round %d: %.1f ms/step, %.0f tokens/s%n", round, 1000 * secs / steps, (double) steps * batch * seq / secs);
+                System.out.printf(
+                        "round %d: %.1f ms/step, %.0f tokens/s%n",
+                        round, 1000 * secs / steps, (double) steps * batch * seq / secs);
             }
         }
     }

@@ -19,7 +19,9 @@ class CastTest extends ScopedTest {
         double[] v = {0, 1, -1, 2, -3, 0.5, -0.25, 7, 100, -128, 255, 1024};
         for (DType from : ALL) {
             for (DType to : ALL) {
-                double[] src = from.isFloating() && to.isFloating() ? v : Ref.map(new Nd(v, new int[] {v.length}), Math::rint).v();
+                double[] src = from.isFloating() && to.isFloating()
+                        ? v
+                        : Ref.map(new Nd(v, new int[] {v.length}), Math::rint).v();
                 if (from == DType.I8 || to == DType.I8) {
                     src = Ref.round(DType.I8, src); // i8 holds [-128, 127]
                 }
@@ -42,11 +44,31 @@ class CastTest extends ScopedTest {
             v[i] = (r.nextBoolean() ? 1 : -1) * Math.scalb(1 + r.nextDouble(), r.nextInt(-30, 30));
         }
         double[] special = {
-            1 + 0x1p-8, 1 + 0x1p-8 + 0x1p-30, 1 + 0x1p-8 - 0x1p-30, 1 + 3 * 0x1p-8, // bf16 ties (even / odd) and near-ties
-            1 + 0x1p-11, 1 + 0x1p-11 + 0x1p-40, 1 + 3 * 0x1p-11,                  // f16 ties and near-ties
-            65504, 65519.99, 65520, 1e5, 3.3961e38, 3.4e38, 1e39,                 // f16 and bf16 overflow
-            0x1p-140, 0x1p-20, 6e-8, 3e-8, 2.9e-8,                                  // subnormals and underflow
-            0.0, -0.0, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY, Double.NaN};
+            1 + 0x1p-8,
+            1 + 0x1p-8 + 0x1p-30,
+            1 + 0x1p-8 - 0x1p-30,
+            1 + 3 * 0x1p-8, // bf16 ties (even / odd) and near-ties
+            1 + 0x1p-11,
+            1 + 0x1p-11 + 0x1p-40,
+            1 + 3 * 0x1p-11, // f16 ties and near-ties
+            65504,
+            65519.99,
+            65520,
+            1e5,
+            3.3961e38,
+            3.4e38,
+            1e39, // f16 and bf16 overflow
+            0x1p-140,
+            0x1p-20,
+            6e-8,
+            3e-8,
+            2.9e-8, // subnormals and underflow
+            0.0,
+            -0.0,
+            Double.POSITIVE_INFINITY,
+            Double.NEGATIVE_INFINITY,
+            Double.NaN
+        };
         System.arraycopy(special, 0, v, 0, special.length);
         return v;
     }
@@ -62,8 +84,14 @@ class CastTest extends ScopedTest {
                 for (int i = 0; i < src.length; i++) {
                     double expected = Ref.round(to, src[i]);
                     double g = got.v()[i];
-                    boolean same = Double.isNaN(expected) ? Double.isNaN(g) : Double.doubleToLongBits(g) == Double.doubleToLongBits(expected);
-                    assertThat(same).as("%s %s (%a) → %s gave %s (%a), expected %s (%a)", from, src[i], src[i], to, g, g, expected, expected).isTrue();
+                    boolean same = Double.isNaN(expected)
+                            ? Double.isNaN(g)
+                            : Double.doubleToLongBits(g) == Double.doubleToLongBits(expected);
+                    assertThat(same)
+                            .as(
+                                    "%s %s (%a) → %s gave %s (%a), expected %s (%a)",
+                                    from, src[i], src[i], to, g, g, expected, expected)
+                            .isTrue();
                 }
             }
         }
@@ -79,8 +107,12 @@ class CastTest extends ScopedTest {
                 Elements.set(seg, to, 0, x);
                 double g = Elements.get(seg, to, 0);
                 double expected = Ref.round(to, x);
-                boolean same = Double.isNaN(expected) ? Double.isNaN(g) : Double.doubleToLongBits(g) == Double.doubleToLongBits(expected);
-                assertThat(same).as("Elements.set(%s, %a) read back %a, expected %a", to, x, g, expected).isTrue();
+                boolean same = Double.isNaN(expected)
+                        ? Double.isNaN(g)
+                        : Double.doubleToLongBits(g) == Double.doubleToLongBits(expected);
+                assertThat(same)
+                        .as("Elements.set(%s, %a) read back %a, expected %a", to, x, g, expected)
+                        .isTrue();
             }
         }
     }
@@ -88,10 +120,17 @@ class CastTest extends ScopedTest {
     @Test
     void nanStaysNanAndSignsSurvive() {
         for (DType to : new DType[] {DType.BF16, DType.F16, DType.F32, DType.F64}) {
-            Tensor t = Tensor.of(new float[] {Float.NaN, Float.intBitsToFloat(0x7f800001), -0.0f, Float.NEGATIVE_INFINITY}, 4).to(to);
+            Tensor t = Tensor.of(
+                            new float[] {Float.NaN, Float.intBitsToFloat(0x7f800001), -0.0f, Float.NEGATIVE_INFINITY},
+                            4)
+                    .to(to);
             assertThat(Double.isNaN(t.getFlat(0))).as("%s NaN", to).isTrue();
-            assertThat(Double.isNaN(t.getFlat(1))).as("%s signalling NaN (payload only in low bits) stays NaN", to).isTrue();
-            assertThat(Double.doubleToRawLongBits(t.getFlat(2))).as("%s -0", to).isEqualTo(Double.doubleToRawLongBits(-0.0));
+            assertThat(Double.isNaN(t.getFlat(1)))
+                    .as("%s signalling NaN (payload only in low bits) stays NaN", to)
+                    .isTrue();
+            assertThat(Double.doubleToRawLongBits(t.getFlat(2)))
+                    .as("%s -0", to)
+                    .isEqualTo(Double.doubleToRawLongBits(-0.0));
             assertThat(t.getFlat(3)).isEqualTo(Double.NEGATIVE_INFINITY);
         }
     }
@@ -101,7 +140,8 @@ class CastTest extends ScopedTest {
         Tensor t = Tensor.of(new double[] {2.7, -2.7, 0.5, -0.5, 1e3}, 5);
         assertThat(t.to(DType.I32).toLongArray()).containsExactly(2, -2, 0, 0, 1000);
         assertThat(t.to(DType.I64).toLongArray()).containsExactly(2, -2, 0, 0, 1000);
-        assertThat(Tensor.ofLongs(new long[] {1L << 40, -5}, 2).to(DType.F64).toDoubleArray()).containsExactly(0x1p40, -5);
+        assertThat(Tensor.ofLongs(new long[] {1L << 40, -5}, 2).to(DType.F64).toDoubleArray())
+                .containsExactly(0x1p40, -5);
     }
 
     @Test
@@ -116,7 +156,10 @@ class CastTest extends ScopedTest {
                 assertThat(c.isContiguous()).isTrue();
                 assertThat(c.dtype()).isEqualTo(dt);
                 Ref.assertEqual(dt + " permute " + java.util.Arrays.toString(perm), c, Ref.permute(x, perm));
-                Ref.assertEqual(dt + " narrowed permuted", p.narrow(1, 1, p.size(1) - 1).contiguous(), Ref.read(p.narrow(1, 1, p.size(1) - 1)));
+                Ref.assertEqual(
+                        dt + " narrowed permuted",
+                        p.narrow(1, 1, p.size(1) - 1).contiguous(),
+                        Ref.read(p.narrow(1, 1, p.size(1) - 1)));
             }
             assertThat(t.contiguous()).isSameAs(t);
         }
@@ -128,8 +171,12 @@ class CastTest extends ScopedTest {
         Tensor t = Tensor.of(DType.F32, x.v(), 300, 211);
         Ref.assertEqual("transpose copy", t.mT().contiguous(), Ref.permute(x, 1, 0));
         Ref.assertEqual("transpose copy to bf16", t.mT().to(DType.BF16), Ref.round(DType.BF16, Ref.permute(x, 1, 0)));
-        Ref.assertEqual("expanded copy", t.narrow(0, 7, 1).expand(400, 211).contiguous(),
-                Ref.broadcastTo(new Nd(java.util.Arrays.copyOfRange(x.v(), 7 * 211, 8 * 211), new int[] {1, 211}), new int[] {400, 211}));
+        Ref.assertEqual(
+                "expanded copy",
+                t.narrow(0, 7, 1).expand(400, 211).contiguous(),
+                Ref.broadcastTo(
+                        new Nd(java.util.Arrays.copyOfRange(x.v(), 7 * 211, 8 * 211), new int[] {1, 211}),
+                        new int[] {400, 211}));
     }
 
     @Test

@@ -24,10 +24,14 @@ class FiniteTest extends ScopedTest {
         // lengths around the vector width exercise both the vector loop and the scalar tail
         for (DType d : new DType[] {DType.F32, DType.F64, DType.BF16, DType.F16}) {
             for (int n : new int[] {1, 7, 8, 16, 33, 1000}) {
-                assertThat(Finite.firstNonFinite(with(d, n, -1, 0))).as("%s n=%d all finite", d, n).isEqualTo(-1);
+                assertThat(Finite.firstNonFinite(with(d, n, -1, 0)))
+                        .as("%s n=%d all finite", d, n)
+                        .isEqualTo(-1);
                 for (int at : new int[] {0, n / 2, n - 1}) {
                     for (double bad : new double[] {Double.NaN, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY}) {
-                        assertThat(Finite.firstNonFinite(with(d, n, at, bad))).as("%s n=%d %s at %d", d, n, bad, at).isEqualTo(at);
+                        assertThat(Finite.firstNonFinite(with(d, n, at, bad)))
+                                .as("%s n=%d %s at %d", d, n, bad, at)
+                                .isEqualTo(at);
                     }
                 }
             }
@@ -36,8 +40,11 @@ class FiniteTest extends ScopedTest {
 
     @Test
     void largeFiniteValuesAndIntegersAreFinite() {
-        assertThat(Finite.isFinite(Tensor.of(new float[] {Float.MAX_VALUE, -Float.MAX_VALUE, Float.MIN_VALUE, 0f, -0f}, 5))).isTrue();
-        assertThat(Finite.isFinite(Tensor.ofInts(new int[] {0x7f800000, -1}, 2))).isTrue(); // an int's bits are not a float's
+        assertThat(Finite.isFinite(
+                        Tensor.of(new float[] {Float.MAX_VALUE, -Float.MAX_VALUE, Float.MIN_VALUE, 0f, -0f}, 5)))
+                .isTrue();
+        assertThat(Finite.isFinite(Tensor.ofInts(new int[] {0x7f800000, -1}, 2)))
+                .isTrue(); // an int's bits are not a float's
         assertThat(Finite.isFinite(Tensor.zeros(DType.F32, 0))).isTrue();
     }
 

@@ -48,7 +48,8 @@ class HugePagesTest {
     @Test
     void lessThanOneWholeHugePageIsLeftToTheCaller() {
         try (Arena arena = Arena.ofShared()) {
-            assertThat(HugePages.allocate(HugePages.SIZE - 1, HugePages.SIZE - 1, arena)).isNull();
+            assertThat(HugePages.allocate(HugePages.SIZE - 1, HugePages.SIZE - 1, arena))
+                    .isNull();
             assertThat(HugePages.allocate(8 * MIB, HugePages.SIZE - 1, arena)).isNull();
         }
     }
@@ -92,7 +93,13 @@ class HugePagesTest {
             }
             for (int j = i + 1; j < lines.size(); j++) {
                 if (lines.get(j).startsWith("VmFlags:")) {
-                    return new Mapping(from, to, List.of(lines.get(j).substring("VmFlags:".length()).trim().split("\\s+")));
+                    return new Mapping(
+                            from,
+                            to,
+                            List.of(lines.get(j)
+                                    .substring("VmFlags:".length())
+                                    .trim()
+                                    .split("\\s+")));
                 }
             }
         }

@@ -27,7 +27,8 @@ class RngTest extends ScopedTest {
         assertThat(a.counter()).isEqualTo(2);
         // a saved state (seed, counter) continues the sequence
         Rng resumed = new Rng(a.seed(), a.counter());
-        assertThat(resumed.uniform(0, 1, 9).toDoubleArray()).isEqualTo(a.uniform(0, 1, 9).toDoubleArray());
+        assertThat(resumed.uniform(0, 1, 9).toDoubleArray())
+                .isEqualTo(a.uniform(0, 1, 9).toDoubleArray());
     }
 
     @Test
@@ -51,7 +52,8 @@ class RngTest extends ScopedTest {
                 serial.set(new Rng(11).normal(DType.F32, 0.5, 2, N).toDoubleArray());
             }
         });
-        assertThat(serial.get()).isEqualTo(new Rng(11).normal(DType.F32, 0.5, 2, N).toDoubleArray());
+        assertThat(serial.get())
+                .isEqualTo(new Rng(11).normal(DType.F32, 0.5, 2, N).toDoubleArray());
     }
 
     @Test

@@ -17,7 +17,7 @@ class ScopeLifetimeTest {
         Tensor t;
         try (Scope s = Scope.open("work")) {
             t = Tensor.zeros(DType.F32, MIB / 4); // 1 MiB
-            Tensor u = t.add(1.0).mul(t);       // temporaries of the same size
+            Tensor u = t.add(1.0).mul(t); // temporaries of the same size
             assertThat(HostAllocator.bytesInUse()).isGreaterThanOrEqualTo(before + 3L * MIB);
             assertThat(s.ownedCount()).isGreaterThanOrEqualTo(3);
             assertThat(s.ownedBytes()).isGreaterThanOrEqualTo(3L * MIB);
@@ -32,11 +32,12 @@ class ScopeLifetimeTest {
     void aScopeClosedByAnExceptionStillFrees() {
         long before = HostAllocator.bytesInUse();
         assertThatThrownBy(() -> {
-            try (Scope s = Scope.open("failing")) {
-                Tensor.zeros(DType.F64, 1000);
-                throw new IllegalStateException("boom");
-            }
-        }).hasMessage("boom");
+                    try (Scope s = Scope.open("failing")) {
+                        Tensor.zeros(DType.F64, 1000);
+                        throw new IllegalStateException("boom");
+                    }
+                })
+                .hasMessage("boom");
         assertThat(HostAllocator.bytesInUse()).isEqualTo(before);
         assertThat(Scope.current()).isSameAs(Scope.root());
     }
@@ -103,14 +104,17 @@ class ScopeLifetimeTest {
         params.close(); // twice is a no-op
         assertThat(w.storage().isReleased()).isTrue();
         assertThat(HostAllocator.bytesInUse()).isEqualTo(before);
-        assertThatThrownBy(() -> params.run(() -> Tensor.ones(1))).hasMessageContaining("closed scope").hasMessageContaining("params");
+        assertThatThrownBy(() -> params.run(() -> Tensor.ones(1)))
+                .hasMessageContaining("closed scope")
+                .hasMessageContaining("params");
     }
 
     @Test
     void leafGradientsLiveInTheLeafsScopeAndSurviveTheStep() {
         Scope params = Scope.detached("params");
         try {
-            Tensor w = params.run(() -> Tensor.of(new double[] {1, 2, 3, 4}, 2, 2)).requiresGrad(true);
+            Tensor w =
+                    params.run(() -> Tensor.of(new double[] {1, 2, 3, 4}, 2, 2)).requiresGrad(true);
             Tensor x = params.run(() -> Tensor.of(new double[] {1, -1}, 1, 2));
             long before = HostAllocator.bytesInUse();
             for (int step = 1; step <= 2; step++) {
@@ -121,7 +125,9 @@ class ScopeLifetimeTest {
                 assertThat(w.grad().storage().owner()).isSameAs(params);
                 assertThat(w.grad().toDoubleArray()).containsExactly(step, -step, step, -step);
             }
-            assertThat(HostAllocator.bytesInUse()).as("only the gradient buffer remains").isEqualTo(before + HostAllocator.sizeClass(32));
+            assertThat(HostAllocator.bytesInUse())
+                    .as("only the gradient buffer remains")
+                    .isEqualTo(before + HostAllocator.sizeClass(32));
         } finally {
             params.close();
         }
@@ -168,7 +174,10 @@ class ScopeLifetimeTest {
     void sizeClassesCoverTheRequest() {
         for (long bytes : new long[] {1, 4095, 4096, 4097, 1 << 20, (1 << 20) + 1, 3_000_000, 123_456_789}) {
             long c = HostAllocator.sizeClass(bytes);
-            assertThat(c).as("class of %d", bytes).isGreaterThanOrEqualTo(bytes).isLessThanOrEqualTo(bytes + bytes / 8 + 4096);
+            assertThat(c)
+                    .as("class of %d", bytes)
+                    .isGreaterThanOrEqualTo(bytes)
+                    .isLessThanOrEqualTo(bytes + bytes / 8 + 4096);
         }
     }
 

@@ -22,7 +22,10 @@ public final class Props {
             try {
                 body.run(new SplittableRandom(s));
             } catch (AssertionError | RuntimeException e) {
-                throw new AssertionError("property '" + property + "' failed at trial " + t + " (replay seed " + s + "): " + e.getMessage(), e);
+                throw new AssertionError(
+                        "property '" + property + "' failed at trial " + t + " (replay seed " + s + "): "
+                                + e.getMessage(),
+                        e);
             }
         }
     }

@@ -268,7 +268,8 @@ public final class Ref {
                     p[(int) ravel(bidx, big)] = data[f];
                 }
                 if (nd == 0) {
-                    return Tensor.of(dt, new double[] {Double.NaN, data[0], Double.NaN}, 3).select(0, 1);
+                    return Tensor.of(dt, new double[] {Double.NaN, data[0], Double.NaN}, 3)
+                            .select(0, 1);
                 }
                 Tensor t = Tensor.of(dt, p, big);
                 for (int i = 0; i < nd; i++) {
@@ -307,7 +308,8 @@ public final class Ref {
     public static Nd zip(Nd a, Nd b, DoubleBinaryOperator f) {
         int[] s = broadcastShape(a.shape, b.shape);
         if (s == null) {
-            throw new IllegalArgumentException("incompatible " + Arrays.toString(a.shape) + " " + Arrays.toString(b.shape));
+            throw new IllegalArgumentException(
+                    "incompatible " + Arrays.toString(a.shape) + " " + Arrays.toString(b.shape));
         }
         Nd r = Nd.zeros(s);
         for (int i = 0; i < r.size(); i++) {
@@ -591,8 +593,16 @@ public final class Ref {
             double e = expected.v[i];
             boolean ok = a == e || (Double.isNaN(a) && Double.isNaN(e)) || Math.abs(a - e) <= atol + rtol * Math.abs(e);
             if (!ok) {
-                fail("%s: element %s of %s is %s, expected %s (|diff| %.3g > atol %.1g + rtol %.1g·|expected|)", what,
-                        Arrays.toString(unravel(i, expected.shape)), Arrays.toString(expected.shape), a, e, Math.abs(a - e), atol, rtol);
+                fail(
+                        "%s: element %s of %s is %s, expected %s (|diff| %.3g > atol %.1g + rtol %.1g·|expected|)",
+                        what,
+                        Arrays.toString(unravel(i, expected.shape)),
+                        Arrays.toString(expected.shape),
+                        a,
+                        e,
+                        Math.abs(a - e),
+                        atol,
+                        rtol);
             }
         }
     }
@@ -604,8 +614,15 @@ public final class Ref {
         for (int i = 0; i < expected.size(); i++) {
             double bound = rtol * (Math.abs(expected.v[i]) + scale.v[i]) + Double.MIN_NORMAL;
             if (!(Math.abs(a.v[i] - expected.v[i]) <= bound)) {
-                fail("%s: element %s of %s is %s, expected %s (|diff| %.3g > %.3g)", what, Arrays.toString(unravel(i, expected.shape)),
-                        Arrays.toString(expected.shape), a.v[i], expected.v[i], Math.abs(a.v[i] - expected.v[i]), bound);
+                fail(
+                        "%s: element %s of %s is %s, expected %s (|diff| %.3g > %.3g)",
+                        what,
+                        Arrays.toString(unravel(i, expected.shape)),
+                        Arrays.toString(expected.shape),
+                        a.v[i],
+                        expected.v[i],
+                        Math.abs(a.v[i] - expected.v[i]),
+                        bound);
             }
         }
     }

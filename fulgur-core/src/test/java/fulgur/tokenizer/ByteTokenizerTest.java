@@ -44,16 +44,23 @@ class ByteTokenizerTest {
         assertThat(ids).containsExactly(0xFF, 'a', 0xE2, 0x82);
         assertThat(t.decodeBytes(ids)).isEqualTo(raw);
         assertThat(t.decode(ids)).isEqualTo("\uFFFDa\uFFFD");
-        assertThat(t.decode(t.encode("<|endoftext|>".getBytes(StandardCharsets.UTF_8)))).isEqualTo("<|endoftext|>");
+        assertThat(t.decode(t.encode("<|endoftext|>".getBytes(StandardCharsets.UTF_8))))
+                .isEqualTo("<|endoftext|>");
         assertThat(t.encode("<|endoftext|>".getBytes(StandardCharsets.UTF_8))).containsExactly(256);
     }
 
     @Test
     void badArgumentsAreRejected() {
-        assertThatThrownBy(() -> new ByteTokenizer(List.of("<a>", "<a>"))).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("twice");
-        assertThatThrownBy(() -> new ByteTokenizer(List.of(""))).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("empty");
+        assertThatThrownBy(() -> new ByteTokenizer(List.of("<a>", "<a>")))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("twice");
+        assertThatThrownBy(() -> new ByteTokenizer(List.of("")))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("empty");
         ByteTokenizer t = new ByteTokenizer();
-        assertThatThrownBy(() -> t.decode(new int[] {256})).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("out of range [0, 256)");
+        assertThatThrownBy(() -> t.decode(new int[] {256}))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("out of range [0, 256)");
         assertThatThrownBy(() -> t.decode(new int[] {-1})).isInstanceOf(IllegalArgumentException.class);
     }
 }

@@ -22,10 +22,13 @@ class HfTokenizerTest {
     Path dir;
 
     /** ids 0..255 are bytes; merges add 256 "Ġt", 257 "he", 258 "Ġthe", 259 "ll", 260 "hell", 261 "hello"; 262 is <|endoftext|>. */
-    static final List<String[]> GPT2_MERGES = List.of(m("Ġ", "t"), m("h", "e"), m("Ġt", "he"), m("l", "l"), m("he", "ll"), m("hell", "o"));
+    static final List<String[]> GPT2_MERGES =
+            List.of(m("Ġ", "t"), m("h", "e"), m("Ġt", "he"), m("l", "l"), m("he", "ll"), m("hell", "o"));
 
     private HfTokenizer gpt2(boolean arrayMerges) throws IOException {
-        return HfTokenizer.fromJson(TinyTokenizers.write(dir, "gpt2/tokenizer.json",
+        return HfTokenizer.fromJson(TinyTokenizers.write(
+                dir,
+                "gpt2/tokenizer.json",
                 TinyTokenizers.byteLevel(GPT2_MERGES, arrayMerges, List.of("<|endoftext|>"))));
     }
 
@@ -53,14 +56,16 @@ class HfTokenizerTest {
     @Test
     void lowerRankMergesWinOverLeftmostOnes() throws IOException {
         // rank 0: "b c", rank 1: "a b"  =>  "abc" becomes a + bc, not ab + c
-        HfTokenizer t = HfTokenizer.fromJson(TinyTokenizers.write(dir, "rank.json", TinyTokenizers.byteLevel(List.of(m("b", "c"), m("a", "b")), false, List.of())));
+        HfTokenizer t = HfTokenizer.fromJson(TinyTokenizers.write(
+                dir, "rank.json", TinyTokenizers.byteLevel(List.of(m("b", "c"), m("a", "b")), false, List.of())));
         int bc = t.tokenId("bc").orElseThrow();
         int ab = t.tokenId("ab").orElseThrow();
         assertThat(t.encode("abc")).containsExactly(b('a'), bc);
         assertThat(t.encode("ab")).containsExactly(ab);
         assertThat(t.encode("abab")).containsExactly(ab, ab);
         // overlapping pairs: "aaa" with merge "a a" -> aa a
-        HfTokenizer t2 = HfTokenizer.fromJson(TinyTokenizers.write(dir, "aa.json", TinyTokenizers.byteLevel(List.<String[]>of(m("a", "a")), false, List.of())));
+        HfTokenizer t2 = HfTokenizer.fromJson(TinyTokenizers.write(
+                dir, "aa.json", TinyTokenizers.byteLevel(List.<String[]>of(m("a", "a")), false, List.of())));
         int aa = t2.tokenId("aa").orElseThrow();
         assertThat(t2.encode("aaa")).containsExactly(aa, b('a'));
         assertThat(t2.encode("aaaa")).containsExactly(aa, aa);
@@ -105,9 +110,12 @@ class HfTokenizerTest {
 
     @Test
     void llama3SplitPatternIsTranslatedFaithfully() throws IOException {
-        ObjectNode gpt = TinyTokenizers.byteLevel(List.of(m("1", "2"), m("3", "4"), m("H", "E")), false, List.of("<|begin_of_text|>", "<|end_of_text|>"));
+        ObjectNode gpt = TinyTokenizers.byteLevel(
+                List.of(m("1", "2"), m("3", "4"), m("H", "E")), false, List.of("<|begin_of_text|>", "<|end_of_text|>"));
         HfTokenizer g = HfTokenizer.fromJson(TinyTokenizers.write(dir, "g.json", gpt));
-        ObjectNode llama = TinyTokenizers.llama3Style(TinyTokenizers.byteLevel(List.of(m("1", "2"), m("3", "4"), m("H", "E")), false,
+        ObjectNode llama = TinyTokenizers.llama3Style(TinyTokenizers.byteLevel(
+                List.of(m("1", "2"), m("3", "4"), m("H", "E")),
+                false,
                 List.of("<|begin_of_text|>", "<|end_of_text|>")));
         HfTokenizer l = HfTokenizer.fromJson(TinyTokenizers.write(dir, "l.json", llama));
         // digits: GPT-2 keeps runs together, Llama 3 splits them in groups of at most three
@@ -137,8 +145,12 @@ class HfTokenizerTest {
         HfTokenizer t = HfTokenizer.fromJson(on);
         assertThat(t.encode("abc")).containsExactly(300);
         assertThat(t.vocabSize()).isEqualTo(301);
-        assertThatThrownBy(() -> t.token(299)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("unused");
-        assertThatThrownBy(() -> t.decode(new int[] {400})).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("token id 400");
+        assertThatThrownBy(() -> t.token(299))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("unused");
+        assertThatThrownBy(() -> t.decode(new int[] {400}))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("token id 400");
     }
 
     @Test
@@ -185,8 +197,16 @@ class HfTokenizerTest {
         root.putNull("pre_tokenizer");
         ObjectNode post = root.putObject("post_processor");
         post.put("type", "TemplateProcessing");
-        post.putArray("single").addObject().putObject("SpecialToken").put("id", "<s>").put("type_id", 0);
-        ((ArrayNode) post.get("single")).addObject().putObject("Sequence").put("id", "A").put("type_id", 0);
+        post.putArray("single")
+                .addObject()
+                .putObject("SpecialToken")
+                .put("id", "<s>")
+                .put("type_id", 0);
+        ((ArrayNode) post.get("single"))
+                .addObject()
+                .putObject("Sequence")
+                .put("id", "A")
+                .put("type_id", 0);
         ObjectNode dec = root.putObject("decoder");
         dec.put("type", "Sequence");
         ArrayNode ds = dec.putArray("decoders");
@@ -230,13 +250,20 @@ class HfTokenizerTest {
 
     @Test
     void tokenizerConfigNextToTheFileNamesBosAndEos() throws IOException {
-        Path f = TinyTokenizers.write(dir, "cfg/tokenizer.json", TinyTokenizers.byteLevel(GPT2_MERGES, false, List.of("<|endoftext|>", "<|im_end|>", "<|im_start|>")));
-        Files.writeString(f.resolveSibling("tokenizer_config.json"), "{\"bos_token\": null, \"eos_token\": {\"content\": \"<|im_end|>\"}, \"extra\": 1}");
+        Path f = TinyTokenizers.write(
+                dir,
+                "cfg/tokenizer.json",
+                TinyTokenizers.byteLevel(GPT2_MERGES, false, List.of("<|endoftext|>", "<|im_end|>", "<|im_start|>")));
+        Files.writeString(
+                f.resolveSibling("tokenizer_config.json"),
+                "{\"bos_token\": null, \"eos_token\": {\"content\": \"<|im_end|>\"}, \"extra\": 1}");
         HfTokenizer t = HfTokenizer.fromJson(f.getParent());
         assertThat(t.eosId()).isEqualTo(t.tokenId("<|im_end|>"));
         assertThat(t.withEos("<|endoftext|>").eosId()).hasValue(262);
         assertThat(t.withBos("<|im_start|>").bosId()).isEqualTo(t.tokenId("<|im_start|>"));
-        assertThatThrownBy(() -> t.withBos("<nope>")).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("\"<nope>\"");
+        assertThatThrownBy(() -> t.withBos("<nope>"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("\"<nope>\"");
     }
 
     @Test
@@ -253,7 +280,9 @@ class HfTokenizerTest {
 
     private void assertRejected(ObjectNode root, String... fragments) throws IOException {
         Path f = TinyTokenizers.write(dir, "bad" + System.nanoTime() + ".json", root);
-        var a = assertThatThrownBy(() -> HfTokenizer.fromJson(f)).isInstanceOf(MalformedFileException.class).hasMessageStartingWith(f.toString());
+        var a = assertThatThrownBy(() -> HfTokenizer.fromJson(f))
+                .isInstanceOf(MalformedFileException.class)
+                .hasMessageStartingWith(f.toString());
         for (String s : fragments) {
             a.hasMessageContaining(s);
         }
@@ -263,7 +292,9 @@ class HfTokenizerTest {
     void malformedOrUnsupportedFilesAreRejectedWithClearErrors() throws IOException {
         Path notJson = dir.resolve("broken.json");
         Files.writeString(notJson, "{\"model\": {\"type\": \"BPE\", ");
-        assertThatThrownBy(() -> HfTokenizer.fromJson(notJson)).isInstanceOf(MalformedFileException.class).hasMessageContaining("invalid JSON");
+        assertThatThrownBy(() -> HfTokenizer.fromJson(notJson))
+                .isInstanceOf(MalformedFileException.class)
+                .hasMessageContaining("invalid JSON");
 
         ObjectNode wordLevel = TinyTokenizers.byteLevel(GPT2_MERGES, false, List.of());
         ((ObjectNode) wordLevel.get("model")).put("type", "WordLevel");
@@ -332,7 +363,8 @@ class HfTokenizerTest {
         assertThat(t.decodeBytes(ids)).isEqualTo(raw);
         assertThat(t.decode(ids)).isEqualTo("he\uFFFD the\uFFFD");
         assertThat(t.decode(t.encode("naïve ∑ 😀"))).isEqualTo("naïve ∑ 😀");
-        assertThat(new String(t.decodeBytes(t.encode("😀")), StandardCharsets.UTF_8)).isEqualTo("😀");
+        assertThat(new String(t.decodeBytes(t.encode("😀")), StandardCharsets.UTF_8))
+                .isEqualTo("😀");
     }
 
     @Test

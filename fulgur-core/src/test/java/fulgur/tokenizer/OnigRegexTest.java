@@ -56,9 +56,12 @@ class OnigRegexTest {
 
     @Test
     void constructsWithoutAJavaEquivalentAreRefused() {
-        assertThatThrownBy(() -> OnigRegex.compile("a\\Kb", "pre_tokenizer Split")).isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("pre_tokenizer Split").hasMessageContaining("\\K");
+        assertThatThrownBy(() -> OnigRegex.compile("a\\Kb", "pre_tokenizer Split"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("pre_tokenizer Split")
+                .hasMessageContaining("\\K");
         assertThatThrownBy(() -> OnigRegex.compile("(?~abc)", "x")).hasMessageContaining("absence operator");
-        assertThatThrownBy(() -> OnigRegex.compile("\\p{NoSuchProperty}", "x")).hasMessageContaining("\\p{NoSuchProperty}");
+        assertThatThrownBy(() -> OnigRegex.compile("\\p{NoSuchProperty}", "x"))
+                .hasMessageContaining("\\p{NoSuchProperty}");
     }
 }

@@ -26,10 +26,14 @@ class TokenizerIdBoundsTest {
     void vocabularyIdsBeyondTheBoundAreRefused() throws Exception {
         for (long id : new long[] {2_000_000_000L, Integer.MAX_VALUE, HfTokenizer.MAX_VOCAB, 1L << 40}) {
             Path f = withVocabId("t" + id + ".json", id);
-            assertThatThrownBy(() -> HfTokenizer.fromJson(f)).isInstanceOf(MalformedFileException.class)
-                    .hasMessage(f + ": model.vocab: token \"zz\" has id " + id + ", expected an integer in [0, 16777216)");
+            assertThatThrownBy(() -> HfTokenizer.fromJson(f))
+                    .isInstanceOf(MalformedFileException.class)
+                    .hasMessage(
+                            f + ": model.vocab: token \"zz\" has id " + id + ", expected an integer in [0, 16777216)");
         }
-        assertThat(HfTokenizer.fromJson(withVocabId("ok.json", HfTokenizer.MAX_VOCAB - 1)).vocabSize()).isEqualTo(HfTokenizer.MAX_VOCAB);
+        assertThat(HfTokenizer.fromJson(withVocabId("ok.json", HfTokenizer.MAX_VOCAB - 1))
+                        .vocabSize())
+                .isEqualTo(HfTokenizer.MAX_VOCAB);
     }
 
     @Test
@@ -38,7 +42,8 @@ class TokenizerIdBoundsTest {
             ObjectNode root = TinyTokenizers.byteLevel(List.of(), false, List.of());
             root.withArray("added_tokens").addObject().put("content", "<x>").set("id", fulgur.io.Json.parse(id, "id"));
             Path f = TinyTokenizers.write(dir, "added" + id.hashCode() + ".json", root);
-            assertThatThrownBy(() -> HfTokenizer.fromJson(f)).isInstanceOf(MalformedFileException.class)
+            assertThatThrownBy(() -> HfTokenizer.fromJson(f))
+                    .isInstanceOf(MalformedFileException.class)
                     .hasMessageContaining("added_tokens[0] needs an integer \"id\" in [0, 16777216)");
         }
     }

@@ -28,8 +28,12 @@ import net.jqwik.api.lifecycle.BeforeContainer;
 class TokenizerJsonFuzzTest {
 
     private static final JsonNodeFactory F = JsonNodeFactory.instance;
-    private static final List<String[]> MERGES = List.of(TinyTokenizers.m("Ġ", "t"), TinyTokenizers.m("h", "e"), TinyTokenizers.m("Ġt", "he"),
-            TinyTokenizers.m("l", "l"), TinyTokenizers.m("1", "2"));
+    private static final List<String[]> MERGES = List.of(
+            TinyTokenizers.m("Ġ", "t"),
+            TinyTokenizers.m("h", "e"),
+            TinyTokenizers.m("Ġt", "he"),
+            TinyTokenizers.m("l", "l"),
+            TinyTokenizers.m("1", "2"));
     private static Path dir;
 
     @BeforeContainer

@@ -30,7 +30,10 @@ class TokenizerParityTest {
     @Test
     void everyFixtureTokenizerEncodesAsItsReferenceLibrary() throws Exception {
         InputStream zip = TokenizerParityTest.class.getResourceAsStream(FIXTURES);
-        Assumptions.assumeTrue(zip != null, "no " + FIXTURES + ": run scripts/tokenizers/make_fixtures.py where tokenizers and sentencepiece are installed");
+        Assumptions.assumeTrue(
+                zip != null,
+                "no " + FIXTURES
+                        + ": run scripts/tokenizers/make_fixtures.py where tokenizers and sentencepiece are installed");
         try (ZipInputStream in = new ZipInputStream(zip)) {
             for (ZipEntry e; (e = in.getNextEntry()) != null; ) {
                 Path target = dir.resolve(e.getName()).normalize();
@@ -53,14 +56,25 @@ class TokenizerParityTest {
                 for (int k = 0; k < expected.length; k++) {
                     expected[k] = ids.get(i).get(k).asInt();
                 }
-                assertThat(tok.encode(strings.get(i))).as(name + " encoding \"" + strings.get(i) + "\"").containsExactly(expected);
+                assertThat(tok.encode(strings.get(i)))
+                        .as(name + " encoding \"" + strings.get(i) + "\"")
+                        .containsExactly(expected);
                 if (name.endsWith("-bytes")) {
                     // byte fallback: decoding gives back what the library gives back
-                    assertThat(tok.decode(expected)).as(name + " decoding \"" + strings.get(i) + "\"").isEqualTo(decoded.get(i).asText());
+                    assertThat(tok.decode(expected))
+                            .as(name + " decoding \"" + strings.get(i) + "\"")
+                            .isEqualTo(decoded.get(i).asText());
                 }
             }
             checked.add(name);
         }
-        assertThat(checked).contains("sp-unigram-nfkc", "sp-bpe-nfkc", "sp-unigram-bytes", "sp-bpe-bytes", "hf-unigram", "hf-wordpiece");
+        assertThat(checked)
+                .contains(
+                        "sp-unigram-nfkc",
+                        "sp-bpe-nfkc",
+                        "sp-unigram-bytes",
+                        "sp-bpe-bytes",
+                        "hf-unigram",
+                        "hf-wordpiece");
     }
 }

@@ -19,8 +19,20 @@ import net.jqwik.api.constraints.Size;
 /** encode/decode round trips on random Unicode text and random bytes, for every tokenizer flavour. */
 class TokenizerRoundTripProperties {
 
-    private static final List<String[]> MERGES = List.of(m("Ġ", "t"), m("h", "e"), m("Ġt", "he"), m("l", "l"), m("he", "ll"), m("hell", "o"),
-            m("1", "2"), m("Ã", "©"), m("Ġ", "Ġ"), m("ĠĠ", "ĠĠ"), m("Ċ", "Ċ"), m("e", "r"), m("Ġ", "a"));
+    private static final List<String[]> MERGES = List.of(
+            m("Ġ", "t"),
+            m("h", "e"),
+            m("Ġt", "he"),
+            m("l", "l"),
+            m("he", "ll"),
+            m("hell", "o"),
+            m("1", "2"),
+            m("Ã", "©"),
+            m("Ġ", "Ġ"),
+            m("ĠĠ", "ĠĠ"),
+            m("Ċ", "Ċ"),
+            m("e", "r"),
+            m("Ġ", "a"));
 
     private static final HfTokenizer GPT2;
     private static final HfTokenizer LLAMA3;
@@ -30,8 +42,10 @@ class TokenizerRoundTripProperties {
         try {
             Path dir = Files.createTempDirectory("fulgur-tok");
             dir.toFile().deleteOnExit();
-            Path g = TinyTokenizers.write(dir, "gpt2.json", TinyTokenizers.byteLevel(MERGES, false, List.of("<|endoftext|>")));
-            ObjectNode l = TinyTokenizers.llama3Style(TinyTokenizers.byteLevel(MERGES, true, List.of("<|begin_of_text|>", "<|end_of_text|>")));
+            Path g = TinyTokenizers.write(
+                    dir, "gpt2.json", TinyTokenizers.byteLevel(MERGES, false, List.of("<|endoftext|>")));
+            ObjectNode l = TinyTokenizers.llama3Style(
+                    TinyTokenizers.byteLevel(MERGES, true, List.of("<|begin_of_text|>", "<|end_of_text|>")));
             Path lp = TinyTokenizers.write(dir, "llama3.json", l);
             GPT2 = HfTokenizer.fromJson(g);
             LLAMA3 = HfTokenizer.fromJson(lp);
@@ -49,8 +63,11 @@ class TokenizerRoundTripProperties {
         Arbitrary<Integer> ascii = Arbitraries.integers().between(0, 127);
         Arbitrary<Integer> ws = Arbitraries.of((int) ' ', (int) '\n', (int) '\t', (int) '\r', 0x3000, 0xA0);
         Arbitrary<Integer> latin = Arbitraries.integers().between(0xC0, 0x17F);
-        Arbitrary<Integer> cp = Arbitraries.frequencyOf(net.jqwik.api.Tuple.of(4, ascii), net.jqwik.api.Tuple.of(2, ws),
-                net.jqwik.api.Tuple.of(2, latin), net.jqwik.api.Tuple.of(2, any));
+        Arbitrary<Integer> cp = Arbitraries.frequencyOf(
+                net.jqwik.api.Tuple.of(4, ascii),
+                net.jqwik.api.Tuple.of(2, ws),
+                net.jqwik.api.Tuple.of(2, latin),
+                net.jqwik.api.Tuple.of(2, any));
         return cp.list().ofMaxSize(60).map(list -> {
             StringBuilder sb = new StringBuilder();
             list.forEach(sb::appendCodePoint);

@@ -57,7 +57,9 @@ class WordModelsTest {
         Tokenizer t = unigram(true, pieces);
         int a = t.tokenId("a").getAsInt();
         // "é" (C3 A9) has no piece: its two byte tokens
-        assertThat(t.encode("aé")).containsExactly(a, t.tokenId("<0xC3>").getAsInt(), t.tokenId("<0xA9>").getAsInt());
+        assertThat(t.encode("aé"))
+                .containsExactly(
+                        a, t.tokenId("<0xC3>").getAsInt(), t.tokenId("<0xA9>").getAsInt());
     }
 
     @Test
@@ -94,7 +96,8 @@ class WordModelsTest {
     void lowercaseGoesCharacterByCharacterAsTokenizersDoes() {
         // Rust's char::to_lowercase has no final-sigma rule: ΟΔΟΣ -> οδοσ (String.toLowerCase would end in ς)
         assertThat(Normalizer.lowercase("ΟΔΟΣ Café İ")).isEqualTo("οδοσ café i\u0307");
-        assertThat(new Normalizer.Bert(false, false, false, true).normalize("ΟΔΟΣ")).isEqualTo("οδοσ");
+        assertThat(new Normalizer.Bert(false, false, false, true).normalize("ΟΔΟΣ"))
+                .isEqualTo("οδοσ");
         assertThat(new Normalizer.Lowercase().normalize("ΟΔΟΣ")).isEqualTo("οδοσ");
     }
 }

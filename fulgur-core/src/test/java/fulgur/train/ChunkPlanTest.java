@@ -28,7 +28,8 @@ class ChunkPlanTest {
     void chunksThatDoNotDivideTheLengthEndShort() {
         ChunkPlan plan = new ChunkPlan(24, 7);
         assertThat(plan.count()).isEqualTo(4);
-        assertThat(new int[] {plan.length(0), plan.length(1), plan.length(2), plan.length(3)}).containsExactly(7, 7, 7, 3);
+        assertThat(new int[] {plan.length(0), plan.length(1), plan.length(2), plan.length(3)})
+                .containsExactly(7, 7, 7, 3);
         assertThat(plan.start(3)).isEqualTo(21);
     }
 

@@ -25,23 +25,33 @@ class ChunkedStepMemoryTest {
     @Test
     void peakOfAChunkedStepDoesNotGrowWithTheSequence() {
         Architecture tnl = Architectures.byName("tnl");
-        try (Scope s = Scope.open(); LanguageModel m = tnl.build(tnl.smallConfig(VOCAB, 64, 2, 2), 1)) {
+        try (Scope s = Scope.open();
+                LanguageModel m = tnl.build(tnl.smallConfig(VOCAB, 64, 2, 2), 1)) {
             DeviceRuntime cpu = Backends.runtime(Device.CPU);
             int shortLen = 4 * CHUNK;
             int longLen = 16 * CHUNK;
-            peak(cpu, m, shortLen, true); // warm-up: optimizer-free, but parameters' gradient buffers exist from here on
+            peak(
+                    cpu, m, shortLen,
+                    true); // warm-up: optimizer-free, but parameters' gradient buffers exist from here on
             long chunkedShort = peak(cpu, m, shortLen, true);
             long chunkedLong = peak(cpu, m, longLen, true);
             long wholeShort = peak(cpu, m, shortLen, false);
             long wholeLong = peak(cpu, m, longLen, false);
-            // per extra chunk: its boundary states (2 layers × [1, 2, 32, 32] f32 = 16 KiB) and its share of the weights
+            // per extra chunk: its boundary states (2 layers × [1, 2, 32, 32] f32 = 16 KiB) and its share of the
+            // weights
             long boundaries = (longLen - shortLen) / CHUNK * 2L * 2 * 32 * 32 * 4;
-            // per extra token: the ids and targets (i32) and the counted-target mask (f64), in the caller's and the step's scope
+            // per extra token: the ids and targets (i32) and the counted-target mask (f64), in the caller's and the
+            // step's scope
             long perToken = (longLen - shortLen) * 32L;
-            assertThat(chunkedLong - chunkedShort).as("growth of the chunked step's peak (short %d, long %d bytes)", chunkedShort, chunkedLong)
+            assertThat(chunkedLong - chunkedShort)
+                    .as("growth of the chunked step's peak (short %d, long %d bytes)", chunkedShort, chunkedLong)
                     .isLessThanOrEqualTo(boundaries + perToken + 64 * 1024);
-            assertThat(wholeLong - wholeShort).as("growth of the whole-sequence step's peak").isGreaterThan(20 * (chunkedLong - chunkedShort));
-            assertThat(chunkedLong).as("chunked peak against the whole-sequence peak at %d tokens", longLen).isLessThan(wholeLong / 3);
+            assertThat(wholeLong - wholeShort)
+                    .as("growth of the whole-sequence step's peak")
+                    .isGreaterThan(20 * (chunkedLong - chunkedShort));
+            assertThat(chunkedLong)
+                    .as("chunked peak against the whole-sequence peak at %d tokens", longLen)
+                    .isLessThan(wholeLong / 3);
         }
     }
 

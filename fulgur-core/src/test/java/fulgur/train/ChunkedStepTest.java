@@ -66,7 +66,12 @@ class ChunkedStepTest {
     @ParameterizedTest(name = "chunks of {0}, initial states {1}")
     @org.junit.jupiter.params.provider.CsvSource({"7, false", "5, true"})
     void tnlWithLrpeEqualsTheWholeSequence(int chunk, boolean withInitialStates) {
-        assertChunkedEqualsWhole(fulgur.models.tnl.TnlConfig.small(VOCAB, 16, 2, 2).withLrpe(List.of(1, 1)).toJson(), chunk, withInitialStates);
+        assertChunkedEqualsWhole(
+                fulgur.models.tnl.TnlConfig.small(VOCAB, 16, 2, 2)
+                        .withLrpe(List.of(1, 1))
+                        .toJson(),
+                chunk,
+                withInitialStates);
     }
 
     /**
@@ -75,10 +80,19 @@ class ChunkedStepTest {
      * (LRPE, RoPE in softmax and lightning layers).
      */
     @ParameterizedTest(name = "{0}, from position {1}")
-    @org.junit.jupiter.params.provider.CsvSource({"tnl-lrpe, 2147483641", "llama, 2147483641", "linear-llama, 2147483641", "minimax, 2147483641",
-            "tnl-lrpe, 8589934590", "llama, 8589934590"})
+    @org.junit.jupiter.params.provider.CsvSource({
+        "tnl-lrpe, 2147483641",
+        "llama, 2147483641",
+        "linear-llama, 2147483641",
+        "minimax, 2147483641",
+        "tnl-lrpe, 8589934590",
+        "llama, 8589934590"
+    })
     void chunksPastTwoToTheThirtyOneEqualTheWholeSequence(String name, long start) {
-        String config = name.equals("tnl-lrpe") ? fulgur.models.tnl.TnlConfig.small(VOCAB, 16, 2, 2).withLrpe(List.of(1, 1)).toJson()
+        String config = name.equals("tnl-lrpe")
+                ? fulgur.models.tnl.TnlConfig.small(VOCAB, 16, 2, 2)
+                        .withLrpe(List.of(1, 1))
+                        .toJson()
                 : Architectures.byName(name).smallConfig(VOCAB, 16, 2, 2);
         assertChunkedEqualsWhole(config, 7, true, start);
     }
@@ -99,26 +113,38 @@ class ChunkedStepTest {
         double tol64 = Math.max(TOL64, start * 0x1p-52);
         Pass whole64 = pass(config, 0, withInitialStates, start, DType.F64);
         Pass chunked64 = pass(config, chunk, withInitialStates, start, DType.F64);
-        assertThat(Math.abs(chunked64.loss() - whole64.loss())).as("f64 loss").isLessThan(tol64 * Math.abs(whole64.loss()));
+        assertThat(Math.abs(chunked64.loss() - whole64.loss()))
+                .as("f64 loss")
+                .isLessThan(tol64 * Math.abs(whole64.loss()));
         assertThat(chunked64.grads().keySet()).isEqualTo(whole64.grads().keySet());
-        whole64.grads().forEach((p, g) -> assertThat(GradCheck.relErr(chunked64.grads().get(p), g)).as("f64 gradient of " + p).isLessThan(tol64));
-        assertThat(chunked64.stateGrads().keySet()).isEqualTo(whole64.stateGrads().keySet());
-        whole64.stateGrads().forEach((slot, g) -> assertThat(GradCheck.relErr(chunked64.stateGrads().get(slot), g))
-                .as("f64 gradient of the initial " + slot).isLessThan(tol64));
+        whole64.grads()
+                .forEach((p, g) -> assertThat(GradCheck.relErr(chunked64.grads().get(p), g))
+                        .as("f64 gradient of " + p)
+                        .isLessThan(tol64));
+        assertThat(chunked64.stateGrads().keySet())
+                .isEqualTo(whole64.stateGrads().keySet());
+        whole64.stateGrads()
+                .forEach((slot, g) -> assertThat(
+                                GradCheck.relErr(chunked64.stateGrads().get(slot), g))
+                        .as("f64 gradient of the initial " + slot)
+                        .isLessThan(tol64));
 
         Pass whole32 = pass(config, 0, withInitialStates, start, DType.F32);
         Pass chunked32 = pass(config, chunk, withInitialStates, start, DType.F32);
         double lossErr = Math.abs(whole32.loss() - whole64.loss()) / Math.abs(whole64.loss());
-        assertThat(Math.abs(chunked32.loss() - whole64.loss()) / Math.abs(whole64.loss())).as("f32 loss against f64 (one f32 pass: %.2e)", lossErr)
+        assertThat(Math.abs(chunked32.loss() - whole64.loss()) / Math.abs(whole64.loss()))
+                .as("f32 loss against f64 (one f32 pass: %.2e)", lossErr)
                 .isLessThan(lossErr + TOL);
         whole64.grads().forEach((p, g) -> {
             double err = GradCheck.relErr(whole32.grads().get(p), g);
-            assertThat(GradCheck.relErr(chunked32.grads().get(p), g)).as("f32 gradient of %s against f64 (one f32 pass: %.2e)", p, err)
+            assertThat(GradCheck.relErr(chunked32.grads().get(p), g))
+                    .as("f32 gradient of %s against f64 (one f32 pass: %.2e)", p, err)
                     .isLessThan(err + TOL);
         });
         whole64.stateGrads().forEach((slot, g) -> {
             double err = GradCheck.relErr(whole32.stateGrads().get(slot), g);
-            assertThat(GradCheck.relErr(chunked32.stateGrads().get(slot), g)).as("f32 gradient of the initial %s against f64 (one f32 pass: %.2e)", slot, err)
+            assertThat(GradCheck.relErr(chunked32.stateGrads().get(slot), g))
+                    .as("f32 gradient of the initial %s against f64 (one f32 pass: %.2e)", slot, err)
                     .isLessThan(err + TOL);
         });
     }
@@ -129,9 +155,12 @@ class ChunkedStepTest {
     /** One step in {@code dtype}: in chunks of {@code chunk} tokens, or as one call over the whole sequence (0). */
     static Pass pass(String config, int chunk, boolean withInitialStates, long start, DType dtype) {
         Architecture a = Architectures.forConfig(config);
-        try (Scope s = Scope.open(); LanguageModel m = a.build(config, 7)) {
+        try (Scope s = Scope.open();
+                LanguageModel m = a.build(config, 7)) {
             if (dtype != DType.F32) {
-                m.module().namedParameters().forEach((n, p) -> p.replace(p.value().to(dtype)));
+                m.module()
+                        .namedParameters()
+                        .forEach((n, p) -> p.replace(p.value().to(dtype)));
             }
             Tensor ids = LmTestKit.randomIds(3, B, T, VOCAB);
             Tensor targets = targets(LmTestKit.randomIds(4, B, T, VOCAB));
@@ -148,7 +177,9 @@ class ChunkedStepTest {
             }
             Map<Slot, Tensor> leaves = new LinkedHashMap<>();
             initial.forEach((slot, t) -> leaves.put(slot, t.detach().copy().requiresGrad(true)));
-            SequenceShard whole = initial.isEmpty() && start == 0 ? SequenceShard.WHOLE : SequenceShard.chunk(start, new StateCarry(leaves));
+            SequenceShard whole = initial.isEmpty() && start == 0
+                    ? SequenceShard.WHOLE
+                    : SequenceShard.chunk(start, new StateCarry(leaves));
             Tensor loss = m.loss(ids, targets, whole);
             Autograd.backward(loss, null);
             leaves.forEach((slot, leaf) -> stateGrads.put(slot, leaf.grad().toDoubleArray()));
@@ -160,11 +191,14 @@ class ChunkedStepTest {
     @MethodSource("architectures")
     void chunkedLossWithoutGradientsEqualsTheWholeSequence(String name) {
         Architecture a = Architectures.byName(name);
-        try (Scope s = Scope.open(); LanguageModel m = a.build(a.smallConfig(VOCAB, 16, 2, 2), 8); var g = GradMode.noGrad()) {
+        try (Scope s = Scope.open();
+                LanguageModel m = a.build(a.smallConfig(VOCAB, 16, 2, 2), 8);
+                var g = GradMode.noGrad()) {
             Tensor ids = LmTestKit.randomIds(6, B, T, VOCAB);
             Tensor targets = targets(LmTestKit.randomIds(7, B, T, VOCAB));
             double whole = m.loss(ids, targets).item();
-            assertThat(new ChunkedStep(m, 7).loss(ids, targets).item()).isCloseTo(whole, org.assertj.core.data.Offset.offset(TOL * whole));
+            assertThat(new ChunkedStep(m, 7).loss(ids, targets).item())
+                    .isCloseTo(whole, org.assertj.core.data.Offset.offset(TOL * whole));
         }
     }
 
@@ -175,12 +209,15 @@ class ChunkedStepTest {
     @org.junit.jupiter.api.Test
     void badChunkLengthsAndShapesAreRefusedInOneLine() {
         Architecture a = Architectures.byName("tnl");
-        try (Scope s = Scope.open(); LanguageModel m = a.build(a.smallConfig(VOCAB, 16, 2, 2), 7)) {
+        try (Scope s = Scope.open();
+                LanguageModel m = a.build(a.smallConfig(VOCAB, 16, 2, 2), 7)) {
             assertThatThrownBy(() -> new ChunkedStep(m, 0)).hasMessageContaining("chunk length must be >= 1");
             Tensor ids = LmTestKit.randomIds(3, B, T, VOCAB);
-            assertThatThrownBy(() -> new ChunkedStep(m, 4).run(ids, LmTestKit.randomIds(3, B, T - 1, VOCAB).reshape(-1), 1.0))
+            assertThatThrownBy(() -> new ChunkedStep(m, 4)
+                            .run(ids, LmTestKit.randomIds(3, B, T - 1, VOCAB).reshape(-1), 1.0))
                     .hasMessageContaining("targets for the");
-            assertThatThrownBy(() -> new ChunkedStep(m, 4).run(ids.reshape(-1), ids.reshape(-1), 1.0)).hasMessageContaining("expected token ids [B, T]");
+            assertThatThrownBy(() -> new ChunkedStep(m, 4).run(ids.reshape(-1), ids.reshape(-1), 1.0))
+                    .hasMessageContaining("expected token ids [B, T]");
         }
     }
 
@@ -208,7 +245,9 @@ class ChunkedStepTest {
         Map<String, double[]> out = new LinkedHashMap<>();
         for (Map.Entry<String, Parameter> e : m.module().namedParameters().entrySet()) {
             Tensor g = e.getValue().value().grad();
-            out.put(e.getKey(), g == null ? new double[(int) e.getValue().value().numel()] : g.toDoubleArray());
+            out.put(
+                    e.getKey(),
+                    g == null ? new double[(int) e.getValue().value().numel()] : g.toDoubleArray());
         }
         return out;
     }

@@ -1,10 +1,10 @@
 package fulgur.train;
 
-import org.junit.jupiter.api.Test;
-
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
+
+import org.junit.jupiter.api.Test;
 
 class LrScheduleTest {
 
@@ -13,11 +13,11 @@ class LrScheduleTest {
     @Test
     void cosineWarmupRampsLinearlyToPeak() {
         LrSchedule s = LrSchedule.cosine(1e-3, 100, 1100, 0.1);
-        assertThat(s.lr(0)).isCloseTo(1e-5, within(EPS));       // (0+1)/100 of the peak: never a zero step
-        assertThat(s.lr(49)).isCloseTo(5e-4, within(EPS));      // half-way through warmup
+        assertThat(s.lr(0)).isCloseTo(1e-5, within(EPS)); // (0+1)/100 of the peak: never a zero step
+        assertThat(s.lr(49)).isCloseTo(5e-4, within(EPS)); // half-way through warmup
         assertThat(s.lr(98)).isCloseTo(9.9e-4, within(EPS));
-        assertThat(s.lr(99)).isEqualTo(1e-3);                   // last warmup step is exactly the peak
-        assertThat(s.lr(100)).isEqualTo(1e-3);                  // decay starts at the peak
+        assertThat(s.lr(99)).isEqualTo(1e-3); // last warmup step is exactly the peak
+        assertThat(s.lr(100)).isEqualTo(1e-3); // decay starts at the peak
     }
 
     @Test
@@ -27,11 +27,12 @@ class LrScheduleTest {
         assertThat(s.lr(600)).isCloseTo(min + (1e-3 - min) * 0.5, within(EPS)); // 5.5e-4 at the midpoint
         assertThat(s.lr(350)).isCloseTo(min + (1e-3 - min) * 0.5 * (1 + Math.cos(Math.PI / 4)), within(EPS));
         assertThat(s.lr(850)).isCloseTo(min + (1e-3 - min) * 0.5 * (1 + Math.cos(3 * Math.PI / 4)), within(EPS));
-        assertThat(s.lr(1099)).isGreaterThan(min)
+        assertThat(s.lr(1099))
+                .isGreaterThan(min)
                 .isCloseTo(min + (1e-3 - min) * 0.5 * (1 + Math.cos(Math.PI * 999 / 1000)), within(EPS));
         assertThat(s.lr(1100)).isEqualTo(min);
         assertThat(s.lr(1101)).isEqualTo(min);
-        assertThat(s.lr(Long.MAX_VALUE)).isEqualTo(min);       // clamped at the end value
+        assertThat(s.lr(Long.MAX_VALUE)).isEqualTo(min); // clamped at the end value
     }
 
     @Test
@@ -101,26 +102,35 @@ class LrScheduleTest {
     @Test
     void validatesArgumentsWithClearMessages() {
         assertThatThrownBy(() -> LrSchedule.cosine(1e-3, 10, 100, 0.1).lr(-1))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("step must be >= 0, got -1");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("step must be >= 0, got -1");
         assertThatThrownBy(() -> LrSchedule.cosine(1e-3, -1, 100, 0.1))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("warmup steps must be >= 0");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("warmup steps must be >= 0");
         assertThatThrownBy(() -> LrSchedule.linear(1e-3, 0, -5, 0.1))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("total steps must be >= 0");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("total steps must be >= 0");
         assertThatThrownBy(() -> LrSchedule.cosine(1e-3, 200, 100, 0.1))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("warmup steps (200) must not exceed total steps (100)");
         assertThatThrownBy(() -> LrSchedule.cosine(1e-3, 0, 100, 1.5))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("cannot exceed the peak");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("cannot exceed the peak");
         assertThatThrownBy(() -> LrSchedule.cosine(1e-3, 0, 100, -0.1))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("[0, 1]");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("[0, 1]");
         assertThatThrownBy(() -> LrSchedule.cosine(1e-3, 0, 100, Double.NaN))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("NaN");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("NaN");
         assertThatThrownBy(() -> LrSchedule.constant(0, 0))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("peak learning rate");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("peak learning rate");
         assertThatThrownBy(() -> LrSchedule.constant(Double.POSITIVE_INFINITY, 0))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("finite");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("finite");
         assertThatThrownBy(() -> LrSchedule.of(LrSchedule.Kind.CONSTANT, 1, 10, 5, 0))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("must not exceed");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("must not exceed");
     }
 
     @Test

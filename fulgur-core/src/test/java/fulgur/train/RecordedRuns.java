@@ -24,7 +24,8 @@ public final class RecordedRuns implements TrainingListener {
         finished.remove(current);
         List<Step> s = steps.computeIfAbsent(current, k -> new ArrayList<>());
         s.removeIf(x -> !start.resumed() || x.step() > start.step());
-        evals.computeIfAbsent(current, k -> new ArrayList<>()).removeIf(x -> !start.resumed() || x.step() > start.step());
+        evals.computeIfAbsent(current, k -> new ArrayList<>())
+                .removeIf(x -> !start.resumed() || x.step() > start.step());
     }
 
     @Override

@@ -39,9 +39,18 @@ class TrainerLongSequenceTest {
         var eval = fulgur.data.PackedSequenceSampler.sequential(TokenStream.of(CORPUS), 2, 40);
         List<fulgur.data.Batch> held = List.of(eval.next());
         try (LanguageModel m = a.build(a.smallConfig(50, 16, 2, 2), 5)) {
-            new Trainer(m, config(), DataSources.packed(TokenStream.of(CORPUS), 2, 40, 3), Trainer.lossOn(held, chunk), dir, new PrintStream(log, true))
-                    .listener(TrainingListener.all(List.of(RUNS, TrainingListener.printing(new PrintStream(log, true)))))
-                    .sequenceChunk(chunk).checkpointActivations(checkpoint).run(false);
+            new Trainer(
+                            m,
+                            config(),
+                            DataSources.packed(TokenStream.of(CORPUS), 2, 40, 3),
+                            Trainer.lossOn(held, chunk),
+                            dir,
+                            new PrintStream(log, true))
+                    .listener(
+                            TrainingListener.all(List.of(RUNS, TrainingListener.printing(new PrintStream(log, true)))))
+                    .sequenceChunk(chunk)
+                    .checkpointActivations(checkpoint)
+                    .run(false);
         }
         return RUNS.losses(dir);
     }
@@ -54,24 +63,33 @@ class TrainerLongSequenceTest {
         List<Double> checkpointed = run("tnl", tmp.resolve("checkpointed"), 0, true, log);
         assertThat(plain).hasSize(4);
         for (int s = 0; s < 4; s++) {
-            assertThat(chunked.get(s)).as("chunked step %d", s + 1).isCloseTo(plain.get(s), org.assertj.core.data.Offset.offset(2e-5 * plain.get(s)));
-            assertThat(checkpointed.get(s)).as("checkpointed step %d", s + 1).isCloseTo(plain.get(s), org.assertj.core.data.Offset.offset(2e-5 * plain.get(s)));
+            assertThat(chunked.get(s))
+                    .as("chunked step %d", s + 1)
+                    .isCloseTo(plain.get(s), org.assertj.core.data.Offset.offset(2e-5 * plain.get(s)));
+            assertThat(checkpointed.get(s))
+                    .as("checkpointed step %d", s + 1)
+                    .isCloseTo(plain.get(s), org.assertj.core.data.Offset.offset(2e-5 * plain.get(s)));
         }
         double plainEval = RUNS.evals(tmp.resolve("plain")).getLast().metrics().get("loss");
-        assertThat(RUNS.evals(tmp.resolve("chunked")).getLast().metrics().get("loss")).as("held-out loss evaluated in chunks")
+        assertThat(RUNS.evals(tmp.resolve("chunked")).getLast().metrics().get("loss"))
+                .as("held-out loss evaluated in chunks")
                 .isCloseTo(plainEval, org.assertj.core.data.Offset.offset(2e-5 * plainEval));
-        assertThat(log.toString()).contains("sequence chunks: 40 tokens per sequence in 6 chunks of 7").doesNotContain("warning");
+        assertThat(log.toString())
+                .contains("sequence chunks: 40 tokens per sequence in 6 chunks of 7")
+                .doesNotContain("warning");
     }
 
     @Test
     void aHybridsGrowingKeysAndValuesAreReported(@TempDir Path tmp) {
         ByteArrayOutputStream log = new ByteArrayOutputStream();
         run("minimax", tmp.resolve("minimax"), 16, false, log);
-        assertThat(log.toString()).contains("warning: the softmax-attention layers keep the keys and values of every earlier chunk");
+        assertThat(log.toString())
+                .contains("warning: the softmax-attention layers keep the keys and values of every earlier chunk");
     }
 
     @Test
     void checkpointingAndChunksTogetherAreRefusedInOneLine(@TempDir Path tmp) {
-        assertThatThrownBy(() -> run("tnl", tmp, 8, true, new ByteArrayOutputStream())).hasMessageContaining("activation checkpointing applies to whole-sequence steps");
+        assertThatThrownBy(() -> run("tnl", tmp, 8, true, new ByteArrayOutputStream()))
+                .hasMessageContaining("activation checkpointing applies to whole-sequence steps");
     }
 }

@@ -20,7 +20,8 @@ class TrainerResumeTest {
     static final PrintStream QUIET = new PrintStream(new ByteArrayOutputStream());
 
     static TrainConfig config(long steps) {
-        return new TrainConfig(steps, 4, 24, 2, 3e-3, 2, LrSchedule.Kind.COSINE, 0.1, 0.1, 0.9, 0.95, 1e-8, 1.0, 3, 0, 11);
+        return new TrainConfig(
+                steps, 4, 24, 2, 3e-3, 2, LrSchedule.Kind.COSINE, 0.1, 0.1, 0.9, 0.95, 1e-8, 1.0, 3, 0, 11);
     }
 
     static final RecordedRuns RUNS = new RecordedRuns();
@@ -39,15 +40,23 @@ class TrainerResumeTest {
         Path a = tmp.resolve("a");
         Path b = tmp.resolve("b");
         try (TnlModel m = new TnlModel(mc, 5)) {
-            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, a, QUIET).listener(RUNS).run(false);
+            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, a, QUIET)
+                    .listener(RUNS)
+                    .run(false);
         }
         try (TnlModel m = new TnlModel(mc, 5)) {
-            Trainer.Result r = new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, b, QUIET).listener(RUNS).stopAfter(3).run(false);
+            Trainer.Result r = new Trainer(
+                            m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, b, QUIET)
+                    .listener(RUNS)
+                    .stopAfter(3)
+                    .run(false);
             assertThat(r.stepsDone()).isEqualTo(3);
         }
         // A fresh process would build a fresh model (different init seed on purpose): the checkpoint must win.
         try (TnlModel m = new TnlModel(mc, 99)) {
-            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, b, QUIET).listener(RUNS).run(true);
+            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, b, QUIET)
+                    .listener(RUNS)
+                    .run(true);
         }
         List<Double> full = trainLosses(a);
         List<Double> resumed = trainLosses(b);
@@ -58,7 +67,8 @@ class TrainerResumeTest {
         assertThat(full).hasSize(6);
         assertThat(resumed).containsExactlyElementsOf(full);
         assertThat(RUNS.finished(b)).isTrue();
-        assertThat(Files.exists(b.resolve("checkpoint").resolve(Checkpoint.MODEL))).isTrue();
+        assertThat(Files.exists(b.resolve("checkpoint").resolve(Checkpoint.MODEL)))
+                .isTrue();
     }
 
     @Test
@@ -72,26 +82,42 @@ class TrainerResumeTest {
         Path a = tmp.resolve("a");
         Path b = tmp.resolve("b");
         try (TnlModel m = new TnlModel(mc, 5)) {
-            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, f32, QUIET).listener(RUNS).run(false);
+            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, f32, QUIET)
+                    .listener(RUNS)
+                    .run(false);
         }
         try (TnlModel m = new TnlModel(mc, 5)) {
-            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, a, QUIET).listener(RUNS).precision(fulgur.tensor.DType.BF16).run(false);
-            assertThat(m.stateDict().values()).allSatisfy(t -> assertThat(t.dtype()).isEqualTo(fulgur.tensor.DType.BF16));
+            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, a, QUIET)
+                    .listener(RUNS)
+                    .precision(fulgur.tensor.DType.BF16)
+                    .run(false);
+            assertThat(m.stateDict().values())
+                    .allSatisfy(t -> assertThat(t.dtype()).isEqualTo(fulgur.tensor.DType.BF16));
         }
         try (TnlModel m = new TnlModel(mc, 5)) {
-            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, b, QUIET).listener(RUNS).precision(fulgur.tensor.DType.BF16).stopAfter(3).run(false);
+            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, b, QUIET)
+                    .listener(RUNS)
+                    .precision(fulgur.tensor.DType.BF16)
+                    .stopAfter(3)
+                    .run(false);
         }
         try (var saved = fulgur.io.safetensors.Safetensors.open(b.resolve("checkpoint"))) {
-            assertThat(saved.entries()).allSatisfy(e -> assertThat(e.dtype()).isEqualTo("F32")); // the masters, not their bf16 copies
+            assertThat(saved.entries())
+                    .allSatisfy(e -> assertThat(e.dtype()).isEqualTo("F32")); // the masters, not their bf16 copies
         }
         try (TnlModel m = new TnlModel(mc, 99)) {
-            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, b, QUIET).listener(RUNS).precision(fulgur.tensor.DType.BF16).run(true);
+            new Trainer(m, config(6), DataSources.packed(TokenStream.of(corpus), 4, 24, 3), null, b, QUIET)
+                    .listener(RUNS)
+                    .precision(fulgur.tensor.DType.BF16)
+                    .run(true);
         }
         List<Double> reference = trainLosses(f32);
         List<Double> mixed = trainLosses(a);
         assertThat(trainLosses(b)).containsExactlyElementsOf(mixed);
         for (int i = 0; i < mixed.size(); i++) {
-            assertThat(mixed.get(i)).as("step " + (i + 1)).isCloseTo(reference.get(i), org.assertj.core.data.Offset.offset(2e-2 * reference.get(i)));
+            assertThat(mixed.get(i))
+                    .as("step " + (i + 1))
+                    .isCloseTo(reference.get(i), org.assertj.core.data.Offset.offset(2e-2 * reference.get(i)));
         }
     }
 
@@ -101,11 +127,44 @@ class TrainerResumeTest {
         TnlConfig mc = TnlConfig.small(32, 32, 2, 2);
         try (TnlModel m = new TnlModel(mc, 1)) {
             var held = task.batch(777, 0, 32);
-            Trainer.Result r = new Trainer(m, new TrainConfig(40, 8, 24, 1, 1e-2, 4, LrSchedule.Kind.COSINE, 0.1, 0.0, 0.9, 0.95, 1e-8, 1.0, 20, 0, 3),
-                    DataSources.mqar(task, 1, 8), model -> Map.of("loss", Trainer.lossOn(List.of(held)).evaluate(model).get("loss")), tmp, QUIET).listener(RUNS).run(false);
+            Trainer.Result r = new Trainer(
+                            m,
+                            new TrainConfig(
+                                    40,
+                                    8,
+                                    24,
+                                    1,
+                                    1e-2,
+                                    4,
+                                    LrSchedule.Kind.COSINE,
+                                    0.1,
+                                    0.0,
+                                    0.9,
+                                    0.95,
+                                    1e-8,
+                                    1.0,
+                                    20,
+                                    0,
+                                    3),
+                            DataSources.mqar(task, 1, 8),
+                            model -> Map.of(
+                                    "loss",
+                                    Trainer.lossOn(List.of(held))
+                                            .evaluate(model)
+                                            .get("loss")),
+                            tmp,
+                            QUIET)
+                    .listener(RUNS)
+                    .run(false);
             List<Double> losses = trainLosses(tmp);
-            double first = losses.subList(0, 5).stream().mapToDouble(Double::doubleValue).average().orElseThrow();
-            double last = losses.subList(35, 40).stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+            double first = losses.subList(0, 5).stream()
+                    .mapToDouble(Double::doubleValue)
+                    .average()
+                    .orElseThrow();
+            double last = losses.subList(35, 40).stream()
+                    .mapToDouble(Double::doubleValue)
+                    .average()
+                    .orElseThrow();
             assertThat(last).isLessThan(first - 0.3);
             assertThat(r.lastEval()).containsKey("loss");
         }
@@ -115,24 +174,40 @@ class TrainerResumeTest {
     void corruptOrMissingCheckpointsGiveClearErrors(@TempDir Path tmp) throws Exception {
         TnlConfig mc = TnlConfig.small(20, 8, 1, 2);
         try (TnlModel m = new TnlModel(mc, 1)) {
-            assertThatThrownBy(() -> new Trainer(m, config(2), DataSources.packed(TokenStream.of(new int[500]), 4, 24, 3), null, tmp, QUIET).listener(RUNS).run(true))
+            assertThatThrownBy(() -> new Trainer(
+                                    m,
+                                    config(2),
+                                    DataSources.packed(TokenStream.of(new int[500]), 4, 24, 3),
+                                    null,
+                                    tmp,
+                                    QUIET)
+                            .listener(RUNS)
+                            .run(true))
                     .hasMessageContaining("no checkpoint at");
-            new Trainer(m, config(2), DataSources.packed(TokenStream.of(new int[500]), 4, 24, 3), null, tmp, QUIET).listener(RUNS).run(false);
+            new Trainer(m, config(2), DataSources.packed(TokenStream.of(new int[500]), 4, 24, 3), null, tmp, QUIET)
+                    .listener(RUNS)
+                    .run(false);
         }
         try (TnlModel other = new TnlModel(TnlConfig.small(20, 16, 1, 2), 1)) {
-            assertThatThrownBy(() -> Checkpoint.load(tmp.resolve("checkpoint"), other, null)).hasMessageContaining("mis-shaped");
+            assertThatThrownBy(() -> Checkpoint.load(tmp.resolve("checkpoint"), other, null))
+                    .hasMessageContaining("mis-shaped");
         }
         Files.write(tmp.resolve("checkpoint").resolve(Checkpoint.MODEL), new byte[] {1, 2, 3});
         try (TnlModel m = new TnlModel(mc, 1)) {
-            assertThatThrownBy(() -> Checkpoint.load(tmp.resolve("checkpoint"), m, null)).hasMessageContaining(Checkpoint.MODEL);
+            assertThatThrownBy(() -> Checkpoint.load(tmp.resolve("checkpoint"), m, null))
+                    .hasMessageContaining(Checkpoint.MODEL);
         }
     }
 
     @Test
     void aCapturedStepNeedsACudaDevice(@TempDir Path tmp) {
         try (TnlModel m = new TnlModel(TnlConfig.small(50, 16, 2, 2), 5)) {
-            Trainer t = new Trainer(m, config(2), DataSources.packed(TokenStream.of(new int[500]), 4, 24, 3), null, tmp, QUIET).listener(RUNS).cudaGraph(true);
-            assertThatThrownBy(() -> t.run(false)).isInstanceOf(IllegalArgumentException.class)
+            Trainer t = new Trainer(
+                            m, config(2), DataSources.packed(TokenStream.of(new int[500]), 4, 24, 3), null, tmp, QUIET)
+                    .listener(RUNS)
+                    .cudaGraph(true);
+            assertThatThrownBy(() -> t.run(false))
+                    .isInstanceOf(IllegalArgumentException.class)
                     .hasMessageContaining("needs the model on a cuda device; it is on cpu");
         }
     }

@@ -34,7 +34,23 @@ class TrainerSafetyTest {
     }
 
     static TrainConfig config(long steps, double lr, double clip, long evalEvery, long checkpointEvery) {
-        return new TrainConfig(steps, 4, 16, 1, lr, 0, LrSchedule.Kind.CONSTANT, 0.1, 0.1, 0.9, 0.95, 1e-8, clip, evalEvery, checkpointEvery, 11);
+        return new TrainConfig(
+                steps,
+                4,
+                16,
+                1,
+                lr,
+                0,
+                LrSchedule.Kind.CONSTANT,
+                0.1,
+                0.1,
+                0.9,
+                0.95,
+                1e-8,
+                clip,
+                evalEvery,
+                checkpointEvery,
+                11);
     }
 
     static Trainer trainer(TnlModel m, TrainConfig cfg, Evaluator eval, Path dir, PrintStream out) {
@@ -48,10 +64,15 @@ class TrainerSafetyTest {
     @Test
     void aNonFiniteWeightStopsTheFirstStepNamingItAndNothingIsSaved(@TempDir Path tmp) {
         try (TnlModel m = new TnlModel(MODEL, 5)) {
-            Map.Entry<String, Parameter> first = m.namedParameters().entrySet().iterator().next();
+            Map.Entry<String, Parameter> first =
+                    m.namedParameters().entrySet().iterator().next();
             Tensor w = first.getValue().value();
-            w.narrow(0, 1, 1).copyFrom(Tensor.full(DType.F32, Double.NaN, w.narrow(0, 1, 1).shape()));
-            assertThatThrownBy(() -> trainer(m, config(3, 3e-3, 1.0, 0, 1), null, tmp, quiet()).run(false)).isInstanceOf(IllegalStateException.class)
+            w.narrow(0, 1, 1)
+                    .copyFrom(
+                            Tensor.full(DType.F32, Double.NaN, w.narrow(0, 1, 1).shape()));
+            assertThatThrownBy(() -> trainer(m, config(3, 3e-3, 1.0, 0, 1), null, tmp, quiet())
+                            .run(false))
+                    .isInstanceOf(IllegalStateException.class)
                     .hasMessageContaining("training diverged at step 1: the loss is NaN and the gradient norm is NaN")
                     .hasMessageContaining("first non-finite weight: '" + first.getKey() + "' has NaN")
                     .hasMessageContaining("no checkpoint was saved");
@@ -64,7 +85,9 @@ class TrainerSafetyTest {
         int[] calls = {0};
         Evaluator flaky = model -> Map.of("loss", ++calls[0] < 2 ? 1.0 : Double.NaN);
         try (TnlModel m = new TnlModel(MODEL, 5)) {
-            assertThatThrownBy(() -> trainer(m, config(6, 3e-3, 1.0, 2, 3), flaky, tmp, quiet()).run(false)).isInstanceOf(IllegalStateException.class)
+            assertThatThrownBy(() -> trainer(m, config(6, 3e-3, 1.0, 2, 3), flaky, tmp, quiet())
+                            .run(false))
+                    .isInstanceOf(IllegalStateException.class)
                     .hasMessageContaining("training diverged at step 4: the evaluation gave val_loss = NaN")
                     .hasMessageContaining("the checkpoint of step 3 is kept");
         }
@@ -75,8 +98,15 @@ class TrainerSafetyTest {
     void aRunBlownUpByItsLearningRateStopsAndNeverSavesANonFiniteCheckpoint(@TempDir Path tmp) throws Exception {
         ByteArrayOutputStream log = new ByteArrayOutputStream();
         try (TnlModel m = new TnlModel(MODEL, 5)) {
-            assertThatThrownBy(() -> trainer(m, config(40, 1e4, 0, 0, 1), null, tmp, new PrintStream(log, true, StandardCharsets.UTF_8)).run(false))
-                    .isInstanceOf(IllegalStateException.class).hasMessageContaining("training diverged at step")
+            assertThatThrownBy(() -> trainer(
+                                    m,
+                                    config(40, 1e4, 0, 0, 1),
+                                    null,
+                                    tmp,
+                                    new PrintStream(log, true, StandardCharsets.UTF_8))
+                            .run(false))
+                    .isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("training diverged at step")
                     .hasMessageContaining("try a lower learning rate");
         }
         if (Files.exists(tmp.resolve("checkpoint"))) {
@@ -92,9 +122,16 @@ class TrainerSafetyTest {
         try (TnlModel m = new TnlModel(MODEL, 5)) {
             Checkpoint.save(tmp.resolve("checkpoint"), m, null, Map.of("step", 1));
             Tensor w = m.namedParameters().values().iterator().next().value();
-            w.narrow(0, 0, 1).copyFrom(Tensor.full(DType.F32, Double.POSITIVE_INFINITY, w.narrow(0, 0, 1).shape()));
-            assertThatThrownBy(() -> Checkpoint.save(tmp.resolve("checkpoint"), m, null, Map.of("step", 2))).isInstanceOf(IllegalStateException.class)
-                    .hasMessageContaining("not saving the checkpoint of step 2").hasMessageContaining(": weights '").hasMessageContaining("has Infinity at element 0")
+            w.narrow(0, 0, 1)
+                    .copyFrom(Tensor.full(
+                            DType.F32,
+                            Double.POSITIVE_INFINITY,
+                            w.narrow(0, 0, 1).shape()));
+            assertThatThrownBy(() -> Checkpoint.save(tmp.resolve("checkpoint"), m, null, Map.of("step", 2)))
+                    .isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("not saving the checkpoint of step 2")
+                    .hasMessageContaining(": weights '")
+                    .hasMessageContaining("has Infinity at element 0")
                     .hasMessageContaining("the previous checkpoint is kept");
         }
         assertThat(Checkpoint.readState(tmp.resolve("checkpoint")).get("step")).isEqualTo(1);
@@ -106,36 +143,55 @@ class TrainerSafetyTest {
     @Test
     void resumingWithChangedSettingsIsRefusedNamingThemUnlessAllowed(@TempDir Path tmp) throws Exception {
         try (TnlModel m = new TnlModel(MODEL, 5)) {
-            trainer(m, config(4, 3e-3, 1.0, 0, 0), null, tmp, quiet()).stopAfter(2).run(false);
+            trainer(m, config(4, 3e-3, 1.0, 0, 0), null, tmp, quiet())
+                    .stopAfter(2)
+                    .run(false);
         }
         try (TnlModel m = new TnlModel(MODEL, 5)) {
-            TrainConfig other = new TrainConfig(4, 4, 16, 1, 1e-3, 0, LrSchedule.Kind.CONSTANT, 0.1, 0.1, 0.9, 0.95, 1e-8, 0.5, 0, 0, 11);
-            assertThatThrownBy(() -> trainer(m, other, null, tmp, quiet()).run(true)).isInstanceOf(IllegalArgumentException.class)
-                    .hasMessageContaining("cannot resume").hasMessageContaining("with different settings: lr 0.001 (checkpoint: 0.003), gradClip 0.5 (checkpoint: 1.0)");
-            assertThatThrownBy(() -> trainer(m, config(1, 3e-3, 1.0, 0, 0), null, tmp, quiet()).run(true))
+            TrainConfig other = new TrainConfig(
+                    4, 4, 16, 1, 1e-3, 0, LrSchedule.Kind.CONSTANT, 0.1, 0.1, 0.9, 0.95, 1e-8, 0.5, 0, 0, 11);
+            assertThatThrownBy(() -> trainer(m, other, null, tmp, quiet()).run(true))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("cannot resume")
+                    .hasMessageContaining(
+                            "with different settings: lr 0.001 (checkpoint: 0.003), gradClip 0.5 (checkpoint: 1.0)");
+            assertThatThrownBy(() -> trainer(m, config(1, 3e-3, 1.0, 0, 0), null, tmp, quiet())
+                            .run(true))
                     .hasMessageContaining("for 1 steps: the checkpoint is at step 2 already");
             ByteArrayOutputStream log = new ByteArrayOutputStream();
-            Trainer.Result r = trainer(m, other, null, tmp, new PrintStream(log, true, StandardCharsets.UTF_8)).allowChangedSettings(true).run(true);
+            Trainer.Result r = trainer(m, other, null, tmp, new PrintStream(log, true, StandardCharsets.UTF_8))
+                    .allowChangedSettings(true)
+                    .run(true);
             assertThat(r.stepsDone()).isEqualTo(4);
-            assertThat(log.toString(StandardCharsets.UTF_8)).contains("note: resuming with changed settings: lr 0.001 (checkpoint: 0.003)");
+            assertThat(log.toString(StandardCharsets.UTF_8))
+                    .contains("note: resuming with changed settings: lr 0.001 (checkpoint: 0.003)");
         }
         try (TnlModel m = new TnlModel(MODEL, 5)) {
             ByteArrayOutputStream log = new ByteArrayOutputStream();
-            TrainConfig longer = new TrainConfig(6, 4, 16, 1, 1e-3, 0, LrSchedule.Kind.CONSTANT, 0.1, 0.1, 0.9, 0.95, 1e-8, 0.5, 5, 0, 11);
-            trainer(m, longer, null, tmp, new PrintStream(log, true, StandardCharsets.UTF_8)).run(true); // more steps, other intervals: allowed
+            TrainConfig longer = new TrainConfig(
+                    6, 4, 16, 1, 1e-3, 0, LrSchedule.Kind.CONSTANT, 0.1, 0.1, 0.9, 0.95, 1e-8, 0.5, 5, 0, 11);
+            trainer(m, longer, null, tmp, new PrintStream(log, true, StandardCharsets.UTF_8))
+                    .run(true); // more steps, other intervals: allowed
             assertThat(log.toString(StandardCharsets.UTF_8)).contains("note: the run now ends at step 6 instead of 4");
         }
     }
 
     @Test
     void aSecondRunOnTheSameDirectoryIsRefusedBeforeItWrites(@TempDir Path tmp) throws Exception {
-        try (DirectoryLock held = DirectoryLock.acquire(tmp, "train", n -> {}); TnlModel m = new TnlModel(MODEL, 5)) {
-            assertThatThrownBy(() -> trainer(m, config(2, 3e-3, 1.0, 0, 0), null, tmp, quiet()).run(false)).isInstanceOf(IllegalStateException.class)
+        try (DirectoryLock held = DirectoryLock.acquire(tmp, "train", n -> {});
+                TnlModel m = new TnlModel(MODEL, 5)) {
+            assertThatThrownBy(() -> trainer(m, config(2, 3e-3, 1.0, 0, 0), null, tmp, quiet())
+                            .run(false))
+                    .isInstanceOf(IllegalStateException.class)
                     .hasMessageContaining("is in use by another run in this process");
             try (var files = Files.list(tmp)) {
                 assertThat(files.map(p -> p.getFileName().toString())).containsExactly(DirectoryLock.FILE);
             }
-            assertThat(trainer(m, config(2, 3e-3, 1.0, 0, 0), null, tmp, quiet()).outputLock(held).run(false).stepsDone()).isEqualTo(2);
+            assertThat(trainer(m, config(2, 3e-3, 1.0, 0, 0), null, tmp, quiet())
+                            .outputLock(held)
+                            .run(false)
+                            .stepsDone())
+                    .isEqualTo(2);
         }
     }
 }

@@ -35,24 +35,24 @@ import fulgur.tensor.Device;
  * made once per device from that device's {@link CudaBackend}; a new family kernel is one line here.
  */
 public final class CudaKernelProvider implements KernelProvider {
-  /** The service instance that {@link fulgur.backend.Kernels} loads. */
-  public CudaKernelProvider() {}
+    /** The service instance that {@link fulgur.backend.Kernels} loads. */
+    public CudaKernelProvider() {}
 
-  @Override
-  public void register(Registrar r) {
-    Device.Kind cuda = Device.Kind.CUDA;
-    r.add(LightningKernels.class, cuda, CudaLightning::on);
-    r.add(GlaKernels.class, cuda, CudaGla::on);
-    r.add(LogDecayKernels.class, cuda, CudaLogDecay::on);
-    r.add(LightNetKernels.class, cuda, CudaLightNet::on);
-    r.add(LcsmKernels.class, cuda, CudaLcsm::on);
-    r.add(AttentionKernels.class, cuda, CudaAttention::on);
-    r.add(ShortConvKernels.class, cuda, CudaShortConv::on);
-    r.add(MoeKernels.class, cuda, CudaMoe::on);
-    r.add(GluKernels.class, cuda, CudaGlu::on);
-    r.add(GatedNormKernels.class, cuda, CudaGatedNorm::on);
-    r.add(AdamWKernels.class, cuda, CudaAdamW::on);
-    r.add(Int8MatmulKernels.class, cuda, CudaInt8Matmul::on);
-    r.add(RandomKernels.class, cuda, CudaRandom::on);
-  }
+    @Override
+    public void register(Registrar r) {
+        Device.Kind cuda = Device.Kind.CUDA;
+        r.add(LightningKernels.class, cuda, CudaLightning::on);
+        r.add(GlaKernels.class, cuda, CudaGla::on);
+        r.add(LogDecayKernels.class, cuda, CudaLogDecay::on);
+        r.add(LightNetKernels.class, cuda, CudaLightNet::on);
+        r.add(LcsmKernels.class, cuda, CudaLcsm::on);
+        r.add(AttentionKernels.class, cuda, CudaAttention::on);
+        r.add(ShortConvKernels.class, cuda, CudaShortConv::on);
+        r.add(MoeKernels.class, cuda, CudaMoe::on);
+        r.add(GluKernels.class, cuda, CudaGlu::on);
+        r.add(GatedNormKernels.class, cuda, CudaGatedNorm::on);
+        r.add(AdamWKernels.class, cuda, CudaAdamW::on);
+        r.add(Int8MatmulKernels.class, cuda, CudaInt8Matmul::on);
+        r.add(RandomKernels.class, cuda, CudaRandom::on);
+    }
 }

@@ -1,7 +1,7 @@
 package fulgur.cuda;
 
-import java.util.ArrayList;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -13,94 +13,96 @@ import java.util.Map;
  * cost then).
  */
 public final class KernelProfiler {
-  private KernelProfiler() {}
+    private KernelProfiler() {}
 
-  /**
-   * Device milliseconds and launches of one kernel name.
-   *
-   * @param name the kernel's name
-   * @param millis the device time
-   * @param launches the launches
-   */
-  public record Entry(String name, double millis, int launches) {}
+    /**
+     * Device milliseconds and launches of one kernel name.
+     *
+     * @param name the kernel's name
+     * @param millis the device time
+     * @param launches the launches
+     */
+    public record Entry(String name, double millis, int launches) {}
 
-  private record Mark(String name, CudaEvent start, CudaEvent end) {}
+    private record Mark(String name, CudaEvent start, CudaEvent end) {}
 
-  private static volatile boolean on;
-  private static final List<Mark> marks = new ArrayList<>();
-  private static final ArrayDeque<CudaEvent> pool = new ArrayDeque<>();
+    private static volatile boolean on;
+    private static final List<Mark> marks = new ArrayList<>();
+    private static final ArrayDeque<CudaEvent> pool = new ArrayDeque<>();
 
-  /** {@return whether profiling is on} */
-  public static boolean enabled() { return on; }
-
-  /** Starts profiling, forgetting earlier marks. */
-  public static synchronized void start() {
-    marks.clear();
-    on = true;
-  }
-
-  private static CudaEvent event() {
-    CudaEvent e = pool.poll();
-    return e != null ? e : CudaEvent.create(true);
-  }
-
-  /**
-   * Records a start event (null when profiling is off, and for work being recorded into a graph: it is not run now).
-   *
-   * @param s the stream
-   * @return a token for {@link #end}, or null
-   */
-  public static synchronized Object begin(CudaStream s) {
-    if (!on || fulgur.backend.Capturing.active()) return null;
-    return event().record(s);
-  }
-
-  /**
-   * Records the end event of a launch that {@link #begin} started.
-   *
-   * @param token what begin returned (null: nothing is recorded)
-   * @param name the kernel's name
-   * @param s the stream
-   */
-  public static synchronized void end(Object token, String name, CudaStream s) {
-    if (token == null || !on) return;
-    marks.add(new Mark(name, (CudaEvent) token, event().record(s)));
-  }
-
-  /**
-   * Runs body between two events named {@code name}.
-   *
-   * @param name the name to total under
-   * @param s the stream
-   * @param body the work
-   */
-  public static void around(String name, CudaStream s, Runnable body) {
-    Object t = begin(s);
-    body.run();
-    end(t, name, s);
-  }
-
-  /**
-   * Stops, waits for the recorded events and returns the totals, largest first.
-   *
-   * @return the entries
-   */
-  public static synchronized List<Entry> stop() {
-    on = false;
-    Map<String, double[]> acc = new HashMap<>();
-    for (Mark m : marks) {
-      m.end.synchronize();
-      double ms = m.end.elapsedSince(m.start);
-      double[] a = acc.computeIfAbsent(m.name, k -> new double[2]);
-      a[0] += ms;
-      a[1]++;
-      pool.add(m.start);
-      pool.add(m.end);
+    /** {@return whether profiling is on} */
+    public static boolean enabled() {
+        return on;
     }
-    marks.clear();
-    List<Entry> out = new ArrayList<>();
-    acc.forEach((k, v) -> out.add(new Entry(k, v[0], (int) v[1])));
-    out.sort((x, y) -> Double.compare(y.millis(), x.millis()));
-    return out;
-  }
+
+    /** Starts profiling, forgetting earlier marks. */
+    public static synchronized void start() {
+        marks.clear();
+        on = true;
+    }
+
+    private static CudaEvent event() {
+        CudaEvent e = pool.poll();
+        return e != null ? e : CudaEvent.create(true);
+    }
+
+    /**
+     * Records a start event (null when profiling is off, and for work being recorded into a graph: it is not run now).
+     *
+     * @param s the stream
+     * @return a token for {@link #end}, or null
+     */
+    public static synchronized Object begin(CudaStream s) {
+        if (!on || fulgur.backend.Capturing.active()) return null;
+        return event().record(s);
+    }
+
+    /**
+     * Records the end event of a launch that {@link #begin} started.
+     *
+     * @param token what begin returned (null: nothing is recorded)
+     * @param name the kernel's name
+     * @param s the stream
+     */
+    public static synchronized void end(Object token, String name, CudaStream s) {
+        if (token == null || !on) return;
+        marks.add(new Mark(name, (CudaEvent) token, event().record(s)));
+    }
+
+    /**
+     * Runs body between two events named {@code name}.
+     *
+     * @param name the name to total under
+     * @param s the stream
+     * @param body the work
+     */
+    public static void around(String name, CudaStream s, Runnable body) {
+        Object t = begin(s);
+        body.run();
+        end(t, name, s);
+    }
+
+    /**
+     * Stops, waits for the recorded events and returns the totals, largest first.
+     *
+     * @return the entries
+     */
+    public static synchronized List<Entry> stop() {
+        on = false;
+        Map<String, double[]> acc = new HashMap<>();
+        for (Mark m : marks) {
+            m.end.synchronize();
+            double ms = m.end.elapsedSince(m.start);
+            double[] a = acc.computeIfAbsent(m.name, k -> new double[2]);
+            a[0] += ms;
+            a[1]++;
+            pool.add(m.start);
+            pool.add(m.end);
+        }
+        marks.clear();
+        List<Entry> out = new ArrayList<>();
+        acc.forEach((k, v) -> out.add(new Entry(k, v[0], (int) v[1])));
+        out.sort((x, y) -> Double.compare(y.millis(), x.millis()));
+        return out;
+    }
 }

@@ -24,56 +24,71 @@ import org.junit.jupiter.api.Test;
  * repository around them: the scripts name only GPU tests, and no test needs a library the stage leaves out.
  */
 class GpuScriptsTest {
-  private static final Pattern TEST_CLASS = Pattern.compile("\\bfulgur\\.cuda\\.[A-Za-z0-9_.]+Tests?\\b");
+    private static final Pattern TEST_CLASS = Pattern.compile("\\bfulgur\\.cuda\\.[A-Za-z0-9_.]+Tests?\\b");
 
-  private static Path scripts() {
-    for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
-      Path d = p.resolve("scripts/gpu");
-      if (Files.isDirectory(d)) return d;
+    private static Path scripts() {
+        for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
+            Path d = p.resolve("scripts/gpu");
+            if (Files.isDirectory(d)) return d;
+        }
+        throw new IllegalStateException(
+                "scripts/gpu not found above " + Path.of("").toAbsolutePath());
     }
-    throw new IllegalStateException("scripts/gpu not found above " + Path.of("").toAbsolutePath());
-  }
 
-  /** Test classes a GPU script names (in its class lists and patterns), with the script's name. */
-  private static Set<String> named() throws IOException {
-    Set<String> out = new TreeSet<>();
-    try (Stream<Path> files = Files.list(scripts())) {
-      for (Path f : files.filter(p -> p.toString().endsWith(".sh")).sorted().toList()) {
-        Matcher m = TEST_CLASS.matcher(Files.readString(f));
-        while (m.find()) out.add(m.group() + " (" + f.getFileName() + ")");
-      }
+    /** Test classes a GPU script names (in its class lists and patterns), with the script's name. */
+    private static Set<String> named() throws IOException {
+        Set<String> out = new TreeSet<>();
+        try (Stream<Path> files = Files.list(scripts())) {
+            for (Path f :
+                    files.filter(p -> p.toString().endsWith(".sh")).sorted().toList()) {
+                Matcher m = TEST_CLASS.matcher(Files.readString(f));
+                while (m.find()) out.add(m.group() + " (" + f.getFileName() + ")");
+            }
+        }
+        return out;
     }
-    return out;
-  }
 
-  /** A test that needs no GPU fails or finds nothing there (no docs/, no ArchUnit on the class path) and costs a JVM. */
-  @Test
-  void theScriptsNameOnlyGpuTestsThatExist() throws IOException {
-    Set<String> named = named();
-    assertThat(named).as("test classes named by scripts/gpu/*.sh").isNotEmpty();
-    for (String entry : named) {
-      String name = entry.substring(0, entry.indexOf(' '));
-      Class<?> c;
-      try {
-        c = Class.forName(name, false, getClass().getClassLoader());
-      } catch (ClassNotFoundException e) {
-        throw new AssertionError(entry + ": no such test class", e);
-      }
-      List<String> tags = Arrays.stream(c.getAnnotationsByType(Tag.class)).map(Tag::value).toList();
-      assertThat(tags).as(entry + ": a GPU script runs only tests tagged gpu").contains("gpu");
+    /** A test that needs no GPU fails or finds nothing there (no docs/, no ArchUnit on the class path) and costs a JVM. */
+    @Test
+    void theScriptsNameOnlyGpuTestsThatExist() throws IOException {
+        Set<String> named = named();
+        assertThat(named).as("test classes named by scripts/gpu/*.sh").isNotEmpty();
+        for (String entry : named) {
+            String name = entry.substring(0, entry.indexOf(' '));
+            Class<?> c;
+            try {
+                c = Class.forName(name, false, getClass().getClassLoader());
+            } catch (ClassNotFoundException e) {
+                throw new AssertionError(entry + ": no such test class", e);
+            }
+            List<String> tags = Arrays.stream(c.getAnnotationsByType(Tag.class))
+                    .map(Tag::value)
+                    .toList();
+            assertThat(tags)
+                    .as(entry + ": a GPU script runs only tests tagged gpu")
+                    .contains("gpu");
+        }
     }
-  }
 
-  /**
-   * stage-backend.sh leaves ByteBuddy and jqwik out of the staged jars: AssertJ's assumptions and soft assertions build
-   * ByteBuddy proxies (NoClassDefFoundError on the GPU host), so the tests assume with JUnit's {@code assumeTrue}.
-   */
-  @Test
-  void noTestNeedsWhatTheStageLeavesOut() {
-    JavaClasses tests = new ClassFileImporter().withImportOption(ImportOption.Predefined.ONLY_INCLUDE_TESTS).importPackages("fulgur.cuda");
-    noClasses().should().dependOnClassesThat().haveNameMatching("org\\.assertj\\.core\\.api\\.(BDD)?Assumptions")
-        .orShould().dependOnClassesThat().haveNameMatching("org\\.assertj\\.core\\.api\\..*SoftAssertions.*")
-        .orShould().dependOnClassesThat().resideInAnyPackage("net.bytebuddy..", "net.jqwik..")
-        .check(tests);
-  }
+    /**
+     * stage-backend.sh leaves ByteBuddy and jqwik out of the staged jars: AssertJ's assumptions and soft assertions build
+     * ByteBuddy proxies (NoClassDefFoundError on the GPU host), so the tests assume with JUnit's {@code assumeTrue}.
+     */
+    @Test
+    void noTestNeedsWhatTheStageLeavesOut() {
+        JavaClasses tests = new ClassFileImporter()
+                .withImportOption(ImportOption.Predefined.ONLY_INCLUDE_TESTS)
+                .importPackages("fulgur.cuda");
+        noClasses()
+                .should()
+                .dependOnClassesThat()
+                .haveNameMatching("org\\.assertj\\.core\\.api\\.(BDD)?Assumptions")
+                .orShould()
+                .dependOnClassesThat()
+                .haveNameMatching("org\\.assertj\\.core\\.api\\..*SoftAssertions.*")
+                .orShould()
+                .dependOnClassesThat()
+                .resideInAnyPackage("net.bytebuddy..", "net.jqwik..")
+                .check(tests);
+    }
 }

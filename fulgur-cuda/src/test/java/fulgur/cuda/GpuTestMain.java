@@ -2,10 +2,9 @@ package fulgur.cuda;
 
 import static org.junit.platform.engine.discovery.DiscoverySelectors.selectClass;
 
-import org.junit.platform.engine.DiscoverySelector;
-
 import java.io.PrintWriter;
 import java.util.List;
+import org.junit.platform.engine.DiscoverySelector;
 import org.junit.platform.engine.TestExecutionResult;
 import org.junit.platform.launcher.Launcher;
 import org.junit.platform.launcher.LauncherDiscoveryRequest;
@@ -20,34 +19,49 @@ import org.junit.platform.launcher.listeners.SummaryGeneratingListener;
  * {@code java -cp 'jars/*' fulgur.cuda.GpuTestMain}. Exit status 1 when a test failed.
  */
 public final class GpuTestMain {
-  public static void main(String[] args) {
-    List<String> classes = args.length > 0 ? List.of(args) : List.of("fulgur.cuda.KernelSignatureTest",
-        "fulgur.cuda.KernelCacheTest", "fulgur.cuda.CachingAllocatorTest",
-        "fulgur.cuda.CudaRuntimeGpuTest", "fulgur.cuda.cublas.LtGemmGpuTest", "fulgur.cuda.ops.lightning.LightningAttentionTest",
-        "fulgur.cuda.ops.lightning.LightningAttentionGpuTest");
-    List<DiscoverySelector> sel = classes.stream().map(c -> (DiscoverySelector) selectClass(c)).toList();
-    LauncherDiscoveryRequest req = LauncherDiscoveryRequestBuilder.request().selectors(sel).build();
-    Launcher launcher = LauncherFactory.create();
-    SummaryGeneratingListener summary = new SummaryGeneratingListener();
-    TestExecutionListener printer = new TestExecutionListener() {
-      @Override
-      public void executionFinished(TestIdentifier id, TestExecutionResult r) {
-        if (!id.isTest()) return;
-        System.out.printf("[%s] %s%n", r.getStatus(), id.getDisplayName() + " (" + id.getUniqueId()
-            .replaceAll(".*class:fulgur\\.cuda\\.", "").replaceAll("/\\[.*?:", " ").replace("]", "") + ")");
-        r.getThrowable().ifPresent(t -> System.out.println("    " + t));
-      }
+    public static void main(String[] args) {
+        List<String> classes = args.length > 0
+                ? List.of(args)
+                : List.of(
+                        "fulgur.cuda.KernelSignatureTest",
+                        "fulgur.cuda.KernelCacheTest",
+                        "fulgur.cuda.CachingAllocatorTest",
+                        "fulgur.cuda.CudaRuntimeGpuTest",
+                        "fulgur.cuda.cublas.LtGemmGpuTest",
+                        "fulgur.cuda.ops.lightning.LightningAttentionTest",
+                        "fulgur.cuda.ops.lightning.LightningAttentionGpuTest");
+        List<DiscoverySelector> sel =
+                classes.stream().map(c -> (DiscoverySelector) selectClass(c)).toList();
+        LauncherDiscoveryRequest req =
+                LauncherDiscoveryRequestBuilder.request().selectors(sel).build();
+        Launcher launcher = LauncherFactory.create();
+        SummaryGeneratingListener summary = new SummaryGeneratingListener();
+        TestExecutionListener printer = new TestExecutionListener() {
+            @Override
+            public void executionFinished(TestIdentifier id, TestExecutionResult r) {
+                if (!id.isTest()) return;
+                System.out.printf(
+                        "[%s] %s%n",
+                        r.getStatus(),
+                        id.getDisplayName() + " ("
+                                + id.getUniqueId()
+                                        .replaceAll(".*class:fulgur\\.cuda\\.", "")
+                                        .replaceAll("/\\[.*?:", " ")
+                                        .replace("]", "")
+                                + ")");
+                r.getThrowable().ifPresent(t -> System.out.println("    " + t));
+            }
 
-      @Override
-      public void executionSkipped(TestIdentifier id, String reason) {
-        System.out.printf("[SKIPPED] %s: %s%n", id.getDisplayName(), reason);
-      }
-    };
-    launcher.execute(req, summary, printer);
-    PrintWriter w = new PrintWriter(System.out);
-    summary.getSummary().printTo(w);
-    summary.getSummary().printFailuresTo(w, 30);
-    w.flush();
-    System.exit(summary.getSummary().getTotalFailureCount() == 0 ? 0 : 1);
-  }
+            @Override
+            public void executionSkipped(TestIdentifier id, String reason) {
+                System.out.printf("[SKIPPED] %s: %s%n", id.getDisplayName(), reason);
+            }
+        };
+        launcher.execute(req, summary, printer);
+        PrintWriter w = new PrintWriter(System.out);
+        summary.getSummary().printTo(w);
+        summary.getSummary().printFailuresTo(w, 30);
+        w.flush();
+        System.exit(summary.getSummary().getTotalFailureCount() == 0 ? 0 : 1);
+    }
 }

@@ -19,28 +19,35 @@ import org.junit.jupiter.api.Test;
 @Tag("gpu")
 class RandomFillGpuTest {
 
-  @Test
-  void theDevicesDrawsAreTheHosts() {
-    gpu();
-    try (Scope s = Scope.open()) {
-      for (DType dt : new DType[] {DType.F32, DType.F64, DType.BF16}) {
-        Tensor t = Tensor.zeros(dt, GPU, 257, 1031);
-        RandomFill.normal(t, new Rng(21), 0.1, 0.02);
-        double[] got = t.toDoubleArray();
-        double[] want = new Rng(21).normal(dt, 0.1, 0.02, 257, 1031).toDoubleArray();
-        double ulp = dt == DType.BF16 ? 0x1p-7 : 0x1p-23;
-        int differ = 0;
-        for (int i = 0; i < got.length; i++) {
-          // f64: a few ulps of the terms (mean and std·x: their sum may cancel); narrower: one rounding step of the value
-          double bound = dt == DType.F64 ? 0x1p-49 * (0.1 + Math.abs(want[i] - 0.1)) : ulp * Math.abs(want[i]);
-          assertThat(Math.abs(got[i] - want[i])).as("%s element %d", dt, i).isLessThanOrEqualTo(bound);
-          differ += got[i] != want[i] ? 1 : 0;
+    @Test
+    void theDevicesDrawsAreTheHosts() {
+        gpu();
+        try (Scope s = Scope.open()) {
+            for (DType dt : new DType[] {DType.F32, DType.F64, DType.BF16}) {
+                Tensor t = Tensor.zeros(dt, GPU, 257, 1031);
+                RandomFill.normal(t, new Rng(21), 0.1, 0.02);
+                double[] got = t.toDoubleArray();
+                double[] want = new Rng(21).normal(dt, 0.1, 0.02, 257, 1031).toDoubleArray();
+                double ulp = dt == DType.BF16 ? 0x1p-7 : 0x1p-23;
+                int differ = 0;
+                for (int i = 0; i < got.length; i++) {
+                    // f64: a few ulps of the terms (mean and std·x: their sum may cancel); narrower: one rounding step
+                    // of the value
+                    double bound =
+                            dt == DType.F64 ? 0x1p-49 * (0.1 + Math.abs(want[i] - 0.1)) : ulp * Math.abs(want[i]);
+                    assertThat(Math.abs(got[i] - want[i]))
+                            .as("%s element %d", dt, i)
+                            .isLessThanOrEqualTo(bound);
+                    differ += got[i] != want[i] ? 1 : 0;
+                }
+                if (dt != DType.F64) {
+                    // rounded to 24 bits or fewer, the last bits of the f64 math rarely matter: nearly every element is
+                    // the same
+                    assertThat(differ)
+                            .as("%s elements that differ in the last bit", dt)
+                            .isLessThan(got.length / 1000);
+                }
+            }
         }
-        if (dt != DType.F64) {
-          // rounded to 24 bits or fewer, the last bits of the f64 math rarely matter: nearly every element is the same
-          assertThat(differ).as("%s elements that differ in the last bit", dt).isLessThan(got.length / 1000);
-        }
-      }
     }
-  }
 }

@@ -95,8 +95,13 @@ public final class CommStats {
         StringBuilder sb = new StringBuilder("CommStats[");
         for (CommOp op : CommOp.values()) {
             if (calls(op) > 0) {
-                sb.append(sb.length() > 10 ? ", " : "").append(op.label()).append(": ").append(calls(op)).append(" calls, ")
-                        .append(elements(op)).append(" elements");
+                sb.append(sb.length() > 10 ? ", " : "")
+                        .append(op.label())
+                        .append(": ")
+                        .append(calls(op))
+                        .append(" calls, ")
+                        .append(elements(op))
+                        .append(" elements");
             }
         }
         return sb.append(']').toString();

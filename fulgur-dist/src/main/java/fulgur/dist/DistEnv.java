@@ -16,7 +16,8 @@ import java.util.Map;
  * @param masterPort its TCP port
  * @param source where the values came from, for messages
  */
-public record DistEnv(int rank, int worldSize, int localRank, int localWorldSize, String masterAddr, int masterPort, String source) {
+public record DistEnv(
+        int rank, int worldSize, int localRank, int localWorldSize, String masterAddr, int masterPort, String source) {
 
     /** The port of rank 0's store when nothing sets one (torchrun's default). */
     public static final int DEFAULT_PORT = 29500;
@@ -31,7 +32,8 @@ public record DistEnv(int rank, int worldSize, int localRank, int localWorldSize
             throw new DistException(source + ": world size must be >= 1, got " + worldSize);
         }
         if (rank < 0 || rank >= worldSize) {
-            throw new DistException(source + ": rank " + rank + " is outside [0, " + worldSize + ") (world size " + worldSize + ")");
+            throw new DistException(
+                    source + ": rank " + rank + " is outside [0, " + worldSize + ") (world size " + worldSize + ")");
         }
         if (localWorldSize < 1 || localRank < 0 || localRank >= localWorldSize) {
             throw new DistException(source + ": local rank " + localRank + " is outside [0, " + localWorldSize + ")");
@@ -64,19 +66,35 @@ public record DistEnv(int rank, int worldSize, int localRank, int localWorldSize
             int rank = integer(env, "RANK", null, src);
             int localWorld = integer(env, "LOCAL_WORLD_SIZE", env.containsKey("LOCAL_RANK") ? null : world, src);
             int localRank = integer(env, "LOCAL_RANK", env.containsKey("LOCAL_WORLD_SIZE") ? null : rank, src);
-            return new DistEnv(rank, world, localRank, localWorld, env.getOrDefault("MASTER_ADDR", "127.0.0.1"),
-                    integer(env, "MASTER_PORT", DEFAULT_PORT, src), src);
+            return new DistEnv(
+                    rank,
+                    world,
+                    localRank,
+                    localWorld,
+                    env.getOrDefault("MASTER_ADDR", "127.0.0.1"),
+                    integer(env, "MASTER_PORT", DEFAULT_PORT, src),
+                    src);
         }
         if (env.containsKey("SLURM_PROCID")) {
             String src = "SLURM environment";
             int rank = integer(env, "SLURM_PROCID", null, src);
             int world = integer(env, "SLURM_NTASKS", null, src);
             int localRank = integer(env, "SLURM_LOCALID", 0, src);
-            int localWorld = env.containsKey("SLURM_NTASKS_PER_NODE") ? firstCount(env.get("SLURM_NTASKS_PER_NODE"), src) : world;
+            int localWorld = env.containsKey("SLURM_NTASKS_PER_NODE")
+                    ? firstCount(env.get("SLURM_NTASKS_PER_NODE"), src)
+                    : world;
             String nodes = env.getOrDefault("SLURM_JOB_NODELIST", env.get("SLURM_NODELIST"));
-            String addr = env.containsKey("MASTER_ADDR") ? env.get("MASTER_ADDR") : nodes != null ? firstHost(nodes) : "127.0.0.1";
-            int port = env.containsKey("MASTER_PORT") ? integer(env, "MASTER_PORT", null, src)
-                    : env.containsKey("SLURM_JOB_ID") ? 20000 + (int) (Long.parseLong(env.get("SLURM_JOB_ID").trim()) % 20000) : DEFAULT_PORT;
+            String addr = env.containsKey("MASTER_ADDR")
+                    ? env.get("MASTER_ADDR")
+                    : nodes != null ? firstHost(nodes) : "127.0.0.1";
+            int port = env.containsKey("MASTER_PORT")
+                    ? integer(env, "MASTER_PORT", null, src)
+                    : env.containsKey("SLURM_JOB_ID")
+                            ? 20000
+                                    + (int) (Long.parseLong(
+                                                    env.get("SLURM_JOB_ID").trim())
+                                            % 20000)
+                            : DEFAULT_PORT;
             return new DistEnv(rank, world, localRank, localWorld, addr, port, src);
         }
         return new DistEnv(0, 1, 0, 1, "127.0.0.1", DEFAULT_PORT, "single process (no RANK or SLURM_PROCID)");
@@ -150,7 +168,18 @@ public record DistEnv(int rank, int worldSize, int localRank, int localWorldSize
      * @return the variables
      */
     public Map<String, String> asEnvironment() {
-        return Map.of("RANK", Integer.toString(rank), "WORLD_SIZE", Integer.toString(worldSize), "LOCAL_RANK", Integer.toString(localRank),
-                "LOCAL_WORLD_SIZE", Integer.toString(localWorldSize), "MASTER_ADDR", masterAddr, "MASTER_PORT", Integer.toString(masterPort));
+        return Map.of(
+                "RANK",
+                Integer.toString(rank),
+                "WORLD_SIZE",
+                Integer.toString(worldSize),
+                "LOCAL_RANK",
+                Integer.toString(localRank),
+                "LOCAL_WORLD_SIZE",
+                Integer.toString(localWorldSize),
+                "MASTER_ADDR",
+                masterAddr,
+                "MASTER_PORT",
+                Integer.toString(masterPort));
     }
 }

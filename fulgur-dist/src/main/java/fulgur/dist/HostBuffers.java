@@ -24,7 +24,8 @@ public final class HostBuffers {
             throw new DistException(op + ": expected a CPU tensor, got " + t.describe());
         }
         if (!t.isContiguous()) {
-            throw new DistException(op + ": expected a contiguous tensor, got " + t.describe() + " (call contiguous() first)");
+            throw new DistException(
+                    op + ": expected a contiguous tensor, got " + t.describe() + " (call contiguous() first)");
         }
         long es = t.dtype().byteSize();
         return t.hostSegment(op).asSlice(t.offset() * es, t.numel() * es);
@@ -39,7 +40,7 @@ public final class HostBuffers {
      */
     public static void checkReducible(String op, DType dtype) {
         switch (dtype) {
-            case F32, F64, I32, I64 -> { }
+            case F32, F64, I32, I64 -> {}
             default -> throw new DistException(op + ": reductions support f32, f64, i32 and i64, got " + dtype);
         }
     }
@@ -56,7 +57,8 @@ public final class HostBuffers {
      * @param count the elements to reduce
      * @throws DistException for an unsupported dtype
      */
-    public static void reduce(DType dtype, ReduceOp op, MemorySegment[] srcs, long srcOffset, MemorySegment dst, long count) {
+    public static void reduce(
+            DType dtype, ReduceOp op, MemorySegment[] srcs, long srcOffset, MemorySegment dst, long count) {
         int n = srcs.length;
         switch (dtype) {
             case F32 -> {

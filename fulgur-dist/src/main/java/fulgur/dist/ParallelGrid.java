@@ -23,11 +23,12 @@ public record ParallelGrid(ProcessGroup world, ProcessGroup dataParallel, Proces
      */
     public static ParallelGrid of(ProcessGroup world, int dp, int sp) {
         if (dp < 1 || sp < 1) {
-            throw new DistException("parallel grid: data-parallel and sequence-parallel sizes must be >= 1, got dp " + dp + ", sp " + sp);
+            throw new DistException("parallel grid: data-parallel and sequence-parallel sizes must be >= 1, got dp "
+                    + dp + ", sp " + sp);
         }
         if ((long) dp * sp != world.size()) {
-            throw new DistException("parallel grid: dp " + dp + " × sp " + sp + " = " + (long) dp * sp + " ranks, but the world has " + world.size()
-                    + " (start dp·sp processes, or change --dp/--sp)");
+            throw new DistException("parallel grid: dp " + dp + " × sp " + sp + " = " + (long) dp * sp
+                    + " ranks, but the world has " + world.size() + " (start dp·sp processes, or change --dp/--sp)");
         }
         int r = world.rank();
         ProcessGroup spGroup = world.split(r / sp, r);

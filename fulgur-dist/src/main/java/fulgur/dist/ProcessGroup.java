@@ -170,22 +170,26 @@ public interface ProcessGroup extends AutoCloseable {
     default long[][] checkAllToAll(Tensor input, long[] sendCounts, Tensor output, long[] recvCounts) {
         String op = "allToAll on group '" + name() + "' (rank " + rank() + " of " + size() + ")";
         if (sendCounts.length != size() || recvCounts.length != size()) {
-            throw new DistException(op + ": expected " + size() + " send and receive counts, got " + sendCounts.length + " and " + recvCounts.length);
+            throw new DistException(op + ": expected " + size() + " send and receive counts, got " + sendCounts.length
+                    + " and " + recvCounts.length);
         }
         if (input.dtype() != output.dtype()) {
-            throw new DistException(op + ": input " + input.describe() + " and output " + output.describe() + " differ in dtype");
+            throw new DistException(
+                    op + ": input " + input.describe() + " and output " + output.describe() + " differ in dtype");
         }
         long[][] offsets = new long[2][size() + 1];
         for (int r = 0; r < size(); r++) {
             if (sendCounts[r] < 0 || recvCounts[r] < 0) {
-                throw new DistException(op + ": counts must be >= 0, got " + sendCounts[r] + " to send and " + recvCounts[r] + " to receive for rank " + r);
+                throw new DistException(op + ": counts must be >= 0, got " + sendCounts[r] + " to send and "
+                        + recvCounts[r] + " to receive for rank " + r);
             }
             offsets[0][r + 1] = offsets[0][r] + sendCounts[r];
             offsets[1][r + 1] = offsets[1][r] + recvCounts[r];
         }
         if (offsets[0][size()] != input.numel() || offsets[1][size()] != output.numel()) {
-            throw new DistException(op + ": the send counts add up to " + offsets[0][size()] + " and the receive counts to " + offsets[1][size()]
-                    + ", but the input is " + input.describe() + " and the output " + output.describe());
+            throw new DistException(op + ": the send counts add up to " + offsets[0][size()]
+                    + " and the receive counts to " + offsets[1][size()] + ", but the input is " + input.describe()
+                    + " and the output " + output.describe());
         }
         return offsets;
     }
@@ -201,7 +205,8 @@ public interface ProcessGroup extends AutoCloseable {
      */
     default int checkRank(String op, String what, int r) {
         if (r < 0 || r >= size()) {
-            throw new DistException(op + " on group '" + name() + "': " + what + " rank " + r + " is outside [0, " + size() + ")");
+            throw new DistException(
+                    op + " on group '" + name() + "': " + what + " rank " + r + " is outside [0, " + size() + ")");
         }
         return r;
     }

@@ -11,7 +11,14 @@ class ModuleDependenciesTest {
 
     @Test
     void distributedTrainingDoesNotCompileAgainstTheCudaModule() {
-        noClasses().that().resideInAPackage("fulgur.dist..").should().dependOnClassesThat().resideInAPackage("fulgur.cuda..")
-                .check(new ClassFileImporter().withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS).importPackages("fulgur.dist"));
+        noClasses()
+                .that()
+                .resideInAPackage("fulgur.dist..")
+                .should()
+                .dependOnClassesThat()
+                .resideInAPackage("fulgur.cuda..")
+                .check(new ClassFileImporter()
+                        .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
+                        .importPackages("fulgur.dist"));
     }
 }

@@ -17,8 +17,17 @@ import java.time.Duration;
  * @param decodeGraphs batch sizes whose decode step may be kept as a recorded device graph (CUDA graphs), replayed
  *     instead of launching its kernels one by one; 0: always launch them (the CPU always does)
  */
-public record EngineOptions(int maxRunning, int maxQueued, int maxPromptTokens, int maxNewTokens, long memoryBudgetBytes,
-        int prefillChunkTokens, long stateCacheBytes, int stateCacheInterval, Duration defaultTimeout, int decodeGraphs) {
+public record EngineOptions(
+        int maxRunning,
+        int maxQueued,
+        int maxPromptTokens,
+        int maxNewTokens,
+        long memoryBudgetBytes,
+        int prefillChunkTokens,
+        long stateCacheBytes,
+        int stateCacheInterval,
+        Duration defaultTimeout,
+        int decodeGraphs) {
 
     /**
      * 64 running sequences, 1 024 queued, prompts up to 32 768 tokens and 4 096 new ones, a 4 GiB memory budget,

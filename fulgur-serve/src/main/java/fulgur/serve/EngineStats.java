@@ -14,5 +14,14 @@ package fulgur.serve;
  * @param completionTokens generated tokens of all requests
  * @param steps engine steps (one batched forward each)
  */
-public record EngineStats(int running, int queued, long stateBytes, long kvBytes, long cacheBytes, long requests,
-        long promptTokens, long cachedPromptTokens, long completionTokens, long steps) {}
+public record EngineStats(
+        int running,
+        int queued,
+        long stateBytes,
+        long kvBytes,
+        long cacheBytes,
+        long requests,
+        long promptTokens,
+        long cachedPromptTokens,
+        long completionTokens,
+        long steps) {}

@@ -13,7 +13,8 @@ import java.util.List;
  * @param stop strings that end the generation when they appear in the generated text (not included in the output)
  * @param deadline when the engine gives up on the request, or null for the engine's default
  */
-public record GenerationRequest(int[] prompt, SamplingParams sampling, int maxTokens, List<String> stop, Instant deadline) {
+public record GenerationRequest(
+        int[] prompt, SamplingParams sampling, int maxTokens, List<String> stop, Instant deadline) {
     /**
      * Checks the request (at least one prompt token, {@code maxTokens} &ge; 0) and copies the prompt; a null {@code
      * stop} means none, a null {@code deadline} the engine's default.

@@ -11,5 +11,11 @@ package fulgur.serve;
  * @param device where it runs (cpu, cuda:0)
  * @param maxContextTokens the longest prompt plus completion a request may ask for
  */
-public record ModelInfo(String id, String architecture, String configJson, int vocabSize, long parameters, String device,
+public record ModelInfo(
+        String id,
+        String architecture,
+        String configJson,
+        int vocabSize,
+        long parameters,
+        String device,
         int maxContextTokens) {}

@@ -68,8 +68,8 @@ public final class LossCurvePlot {
             Objects.requireNonNull(steps, "steps");
             Objects.requireNonNull(values, "values");
             if (steps.length != values.length) {
-                throw new IllegalArgumentException("series '" + name + "': " + steps.length + " steps but "
-                        + values.length + " values");
+                throw new IllegalArgumentException(
+                        "series '" + name + "': " + steps.length + " steps but " + values.length + " values");
             }
             steps = steps.clone();
             values = values.clone();
@@ -94,7 +94,9 @@ public final class LossCurvePlot {
 
         @Override
         public boolean equals(Object o) {
-            return o instanceof Series s && name.equals(s.name) && Arrays.equals(steps, s.steps)
+            return o instanceof Series s
+                    && name.equals(s.name)
+                    && Arrays.equals(steps, s.steps)
                     && Arrays.equals(values, s.values);
         }
 
@@ -211,7 +213,9 @@ public final class LossCurvePlot {
         for (String split : order) {
             List<Long> st = steps.get(split);
             List<Double> va = valuesBySplit.get(split);
-            out.add(new Series(split, st.stream().mapToLong(Long::longValue).toArray(),
+            out.add(new Series(
+                    split,
+                    st.stream().mapToLong(Long::longValue).toArray(),
                     va.stream().mapToDouble(Double::doubleValue).toArray()));
         }
         return out;
@@ -244,8 +248,13 @@ public final class LossCurvePlot {
     public static BufferedImage render(String title, List<Series> series, Options options) {
         Objects.requireNonNull(series, "series");
         Objects.requireNonNull(options, "options");
-        XYChart chart = new XYChartBuilder().width(options.width()).height(options.height()).title(title == null ? "" : title)
-                .xAxisTitle(options.xLabel()).yAxisTitle(options.yLabel()).build();
+        XYChart chart = new XYChartBuilder()
+                .width(options.width())
+                .height(options.height())
+                .title(title == null ? "" : title)
+                .xAxisTitle(options.xLabel())
+                .yAxisTitle(options.yLabel())
+                .build();
         var st = chart.getStyler();
         st.setChartBackgroundColor(Color.WHITE);
         st.setPlotBackgroundColor(Color.WHITE);

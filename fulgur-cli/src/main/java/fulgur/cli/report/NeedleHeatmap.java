@@ -18,10 +18,17 @@ public final class NeedleHeatmap {
 
     /** Writes the heat map of {@code cells} as a PNG. */
     public static void write(Path png, String title, List<Passkey.Cell> cells) throws IOException {
-        List<Integer> lengths = new ArrayList<>(new TreeSet<>(cells.stream().map(Passkey.Cell::length).toList()));
-        List<Double> depths = new ArrayList<>(new TreeSet<>(cells.stream().map(Passkey.Cell::depth).toList()));
-        HeatMapChart chart = new HeatMapChartBuilder().width(120 + 110 * lengths.size()).height(140 + 60 * depths.size()).title(title)
-                .xAxisTitle("context length (tokens)").yAxisTitle("depth of the key").build();
+        List<Integer> lengths = new ArrayList<>(
+                new TreeSet<>(cells.stream().map(Passkey.Cell::length).toList()));
+        List<Double> depths = new ArrayList<>(
+                new TreeSet<>(cells.stream().map(Passkey.Cell::depth).toList()));
+        HeatMapChart chart = new HeatMapChartBuilder()
+                .width(120 + 110 * lengths.size())
+                .height(140 + 60 * depths.size())
+                .title(title)
+                .xAxisTitle("context length (tokens)")
+                .yAxisTitle("depth of the key")
+                .build();
         var st = chart.getStyler();
         st.setChartBackgroundColor(Color.WHITE);
         st.setPlotBackgroundColor(Color.WHITE);
@@ -34,7 +41,11 @@ public final class NeedleHeatmap {
         for (Passkey.Cell c : cells) {
             heat.add(new Number[] {lengths.indexOf(c.length()), depths.indexOf(c.depth()), 100 * c.accuracy()});
         }
-        chart.addSeries("accuracy %", lengths.stream().map(NeedleHeatmap::label).toList(), depths.stream().map(d -> Math.round(100 * d) + " %").toList(), heat);
+        chart.addSeries(
+                "accuracy %",
+                lengths.stream().map(NeedleHeatmap::label).toList(),
+                depths.stream().map(d -> Math.round(100 * d) + " %").toList(),
+                heat);
         Path parent = png.toAbsolutePath().getParent();
         if (parent != null) {
             Files.createDirectories(parent);
@@ -44,15 +55,23 @@ public final class NeedleHeatmap {
 
     /** A markdown table: one row per depth, one column per length, accuracy in percent. */
     public static String table(List<Passkey.Cell> cells) {
-        List<Integer> lengths = new ArrayList<>(new TreeSet<>(cells.stream().map(Passkey.Cell::length).toList()));
-        List<Double> depths = new ArrayList<>(new TreeSet<>(cells.stream().map(Passkey.Cell::depth).toList()));
+        List<Integer> lengths = new ArrayList<>(
+                new TreeSet<>(cells.stream().map(Passkey.Cell::length).toList()));
+        List<Double> depths = new ArrayList<>(
+                new TreeSet<>(cells.stream().map(Passkey.Cell::depth).toList()));
         StringBuilder b = new StringBuilder("| depth | ");
-        b.append(String.join(" | ", lengths.stream().map(NeedleHeatmap::label).toList())).append(" |\n|---|").append("---|".repeat(lengths.size())).append('\n');
+        b.append(String.join(" | ", lengths.stream().map(NeedleHeatmap::label).toList()))
+                .append(" |\n|---|")
+                .append("---|".repeat(lengths.size()))
+                .append('\n');
         for (double d : depths) {
             b.append("| ").append(Math.round(100 * d)).append(" % |");
             for (int l : lengths) {
-                cells.stream().filter(c -> c.length() == l && c.depth() == d).findFirst()
-                        .ifPresentOrElse(c -> b.append(String.format(" %.0f %% |", 100 * c.accuracy())), () -> b.append(" |"));
+                cells.stream()
+                        .filter(c -> c.length() == l && c.depth() == d)
+                        .findFirst()
+                        .ifPresentOrElse(
+                                c -> b.append(String.format(" %.0f %% |", 100 * c.accuracy())), () -> b.append(" |"));
             }
             b.append('\n');
         }

@@ -339,7 +339,12 @@ public final class ProgressBar implements AutoCloseable {
         }
         if (total > 0) {
             double frac = Math.min(1.0, (double) step / total);
-            sb.append(step).append('/').append(total).append(" [").append(bar(frac, barWidth)).append("] ")
+            sb.append(step)
+                    .append('/')
+                    .append(total)
+                    .append(" [")
+                    .append(bar(frac, barWidth))
+                    .append("] ")
                     .append(String.format(Locale.ROOT, "%5.1f%%", 100 * frac));
         } else {
             sb.append("step ").append(step);

@@ -40,7 +40,11 @@ public final class RunReport implements TrainingListener, AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException("metrics log " + metricsPath + ": " + e.getMessage(), e);
         }
-        bar = ProgressBar.builder(start.totalSteps(), out).label("train").startStep(start.step()).startTokens(start.tokens()).build();
+        bar = ProgressBar.builder(start.totalSteps(), out)
+                .label("train")
+                .startStep(start.step())
+                .startTokens(start.tokens())
+                .build();
     }
 
     @Override

@@ -45,8 +45,8 @@ public final class Throughput {
      */
     public Throughput(long initialCount, double timeConstantSeconds, LongSupplier nanoClock) {
         if (!(timeConstantSeconds > 0) || Double.isInfinite(timeConstantSeconds)) {
-            throw new IllegalArgumentException("time constant must be finite and > 0 seconds, got "
-                    + timeConstantSeconds);
+            throw new IllegalArgumentException(
+                    "time constant must be finite and > 0 seconds, got " + timeConstantSeconds);
         }
         if (nanoClock == null) {
             throw new IllegalArgumentException("nanoClock must not be null");

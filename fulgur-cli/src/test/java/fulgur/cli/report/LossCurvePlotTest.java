@@ -1,11 +1,10 @@
 package fulgur.cli.report;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
 import fulgur.cli.report.LossCurvePlot.Options;
 import fulgur.cli.report.LossCurvePlot.Series;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
-import javax.imageio.ImageIO;
 import java.awt.Color;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
@@ -15,9 +14,9 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class LossCurvePlotTest {
 
@@ -35,8 +34,9 @@ class LossCurvePlotTest {
     }
 
     private static Series val() {
-        return new Series("val", new long[] {250, 500, 750, 1000, 1250, 1500, 1750, 2000},
-                new double[] {6.0, 3.9, 3.0, 2.6, 2.4, 2.3, 2.25, 2.2});
+        return new Series("val", new long[] {250, 500, 750, 1000, 1250, 1500, 1750, 2000}, new double[] {
+            6.0, 3.9, 3.0, 2.6, 2.4, 2.3, 2.25, 2.2
+        });
     }
 
     /** Pixels within {@code tol} (per channel) of {@code c} in columns [x0, x1). */
@@ -67,7 +67,8 @@ class LossCurvePlotTest {
         int left = (int) (img.getWidth() * 0.6);
         assertThat(countColour(img, LossCurvePlot.color(0), 0, left, 10)).isGreaterThan(300);
         assertThat(countColour(img, LossCurvePlot.color(1), 0, left, 10)).isGreaterThan(100);
-        assertThat(countColour(img, LossCurvePlot.color(2), 0, img.getWidth(), 10)).isZero(); // no third series
+        assertThat(countColour(img, LossCurvePlot.color(2), 0, img.getWidth(), 10))
+                .isZero(); // no third series
         // a white background with dark text (title, ticks, labels)
         assertThat(img.getRGB(1, 1) & 0xffffff).isEqualTo(0xffffff);
         assertThat(countColour(img, new Color(0x222222), 0, img.getWidth(), 40)).isGreaterThan(200);
@@ -76,7 +77,10 @@ class LossCurvePlotTest {
     @Test
     void respectsTheRequestedSizeAndLogScale() throws IOException {
         Path png = dir.resolve("log.png");
-        LossCurvePlot.write(png, "log", List.of(train(300), val()),
+        LossCurvePlot.write(
+                png,
+                "log",
+                List.of(train(300), val()),
                 Options.DEFAULT.withSize(640, 400).withLogY(true));
         BufferedImage img = ImageIO.read(png.toFile());
         assertThat(img.getWidth()).isEqualTo(640);
@@ -87,16 +91,17 @@ class LossCurvePlotTest {
 
     @Test
     void drawsASinglePointAsAMarker() {
-        BufferedImage img = LossCurvePlot.render("one", List.of(new Series("train", new long[] {5},
-                new double[] {3.2})), Options.DEFAULT);
+        BufferedImage img = LossCurvePlot.render(
+                "one", List.of(new Series("train", new long[] {5}, new double[] {3.2})), Options.DEFAULT);
         // the point sits at the centre of the plot area (the axis range is padded around it)
         assertThat(countColour(img, LossCurvePlot.color(0), 300, 700, 10)).isGreaterThan(20);
     }
 
     @Test
     void skipsNonFiniteValuesAndNonPositiveOnesOnALogAxis() {
-        Series s = new Series("train", new long[] {0, 10, 20, 30, 40},
-                new double[] {Double.NaN, 4.0, Double.POSITIVE_INFINITY, 2.0, Double.NEGATIVE_INFINITY});
+        Series s = new Series("train", new long[] {0, 10, 20, 30, 40}, new double[] {
+            Double.NaN, 4.0, Double.POSITIVE_INFINITY, 2.0, Double.NEGATIVE_INFINITY
+        });
         double[][] pts = LossCurvePlot.points(s, false);
         assertThat(pts[0]).containsExactly(10, 30);
         assertThat(pts[1]).containsExactly(4, 2);
@@ -113,7 +118,8 @@ class LossCurvePlotTest {
         Series allNaN = new Series("train", new long[] {1, 2}, new double[] {Double.NaN, Double.NaN});
         assertThat(LossCurvePlot.points(allNaN, false)[0]).isEmpty();
         BufferedImage img = LossCurvePlot.render("empty", List.of(allNaN), Options.DEFAULT);
-        assertThat(countColour(img, LossCurvePlot.color(0), 0, img.getWidth(), 10)).isZero();
+        assertThat(countColour(img, LossCurvePlot.color(0), 0, img.getWidth(), 10))
+                .isZero();
         BufferedImage none = LossCurvePlot.render(null, List.of(), Options.DEFAULT.withSize(300, 200));
         assertThat(none.getWidth()).isEqualTo(300);
         assertThat(none.getHeight()).isEqualTo(200);
@@ -146,16 +152,17 @@ class LossCurvePlotTest {
             for (int step = 10; step <= 50; step += 10) {
                 log.log(step, "train", Map.of("loss", 5.0 - step / 100.0, "lr", 1e-3));
             }
-            log.log(30, "train", Map.of("loss", 9.0));           // resumed from step 20: replaces 30, 40, 50
-            log.log(40, "train", Map.of("loss", Double.NaN));   // kept as a (skipped when drawn) NaN point
-            log.log(45, "train", Map.of("lr", 1e-4));           // no loss: ignored
+            log.log(30, "train", Map.of("loss", 9.0)); // resumed from step 20: replaces 30, 40, 50
+            log.log(40, "train", Map.of("loss", Double.NaN)); // kept as a (skipped when drawn) NaN point
+            log.log(45, "train", Map.of("lr", 1e-4)); // no loss: ignored
             log.log(200, "val", Map.of("loss", 2.0));
-            log.log(Map.of("event", "checkpoint"));             // no step: ignored
+            log.log(Map.of("event", "checkpoint")); // no step: ignored
         }
         List<Series> series = LossCurvePlot.seriesFromMetrics(MetricsLog.read(jsonl), "loss");
         assertThat(series).extracting(Series::name).containsExactly("train", "val");
         assertThat(series.get(0).steps()).containsExactly(10, 20, 30, 40);
-        assertThat(series.get(0).values()).usingComparatorWithPrecision(1e-12)
+        assertThat(series.get(0).values())
+                .usingComparatorWithPrecision(1e-12)
                 .containsExactly(4.9, 4.8, 9.0, Double.NaN);
         assertThat(series.get(1).steps()).containsExactly(100, 200);
         assertThat(series.get(1).values()).containsExactly(3.0, 2.0);
@@ -168,7 +175,8 @@ class LossCurvePlotTest {
         Map<String, Object> noSplit = new LinkedHashMap<>();
         noSplit.put("step", 1L);
         noSplit.put("loss", 2.0);
-        assertThat(LossCurvePlot.seriesFromMetrics(List.of(noSplit), "loss")).extracting(Series::name)
+        assertThat(LossCurvePlot.seriesFromMetrics(List.of(noSplit), "loss"))
+                .extracting(Series::name)
                 .containsExactly("loss");
     }
 
@@ -194,7 +202,8 @@ class LossCurvePlotTest {
     @Test
     void seriesValidatesAndCopiesItsArrays() {
         assertThatThrownBy(() -> new Series("x", new long[] {1, 2}, new double[] {1}))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("2 steps but 1 values");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("2 steps but 1 values");
         long[] steps = {1, 2};
         double[] values = {1, 2};
         Series s = new Series("x", steps, values);

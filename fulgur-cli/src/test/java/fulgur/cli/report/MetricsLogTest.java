@@ -1,10 +1,10 @@
 package fulgur.cli.report;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -18,9 +18,8 @@ import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class MetricsLogTest {
 
@@ -43,9 +42,10 @@ class MetricsLogTest {
             log.log(10, "train", fields("loss", 2.31, "lr", 3e-4, "tokens_per_s", 1234.5, "time_s", 12.3));
             log.log(10, "val", fields("loss", 2.5, "ppl", 12.18));
         }
-        assertThat(Files.readString(file)).isEqualTo(
-                "{\"step\":10,\"split\":\"train\",\"loss\":2.31,\"lr\":3.0E-4,\"tokens_per_s\":1234.5,\"time_s\":12.3}\n"
-                + "{\"step\":10,\"split\":\"val\",\"loss\":2.5,\"ppl\":12.18}\n");
+        assertThat(Files.readString(file))
+                .isEqualTo(
+                        "{\"step\":10,\"split\":\"train\",\"loss\":2.31,\"lr\":3.0E-4,\"tokens_per_s\":1234.5,\"time_s\":12.3}\n"
+                                + "{\"step\":10,\"split\":\"val\",\"loss\":2.5,\"ppl\":12.18}\n");
     }
 
     @Test
@@ -53,7 +53,7 @@ class MetricsLogTest {
         Path file = dir.resolve("m.jsonl");
         try (MetricsLog log = MetricsLog.open(file)) {
             log.log(1, "train", fields("loss", 3.0));
-            assertThat(MetricsLog.read(file)).hasSize(1);  // visible while the log is still open
+            assertThat(MetricsLog.read(file)).hasSize(1); // visible while the log is still open
             log.log(2, "train", fields("loss", 2.9));
             assertThat(MetricsLog.read(file)).hasSize(2);
         }
@@ -63,15 +63,36 @@ class MetricsLogTest {
     void readsBackTypedValues() throws IOException {
         Path file = dir.resolve("m.jsonl");
         try (MetricsLog log = MetricsLog.open(file)) {
-            log.log(fields("step", 7, "split", "train", "loss", 2.0f, "big", 1L << 40, "ok", true,
-                    "note", "warm", "missing", null, "ratio", 0.125, "nested", List.of(1, 2.5, Double.NaN), "obj", Map.of("k", "v"),
-                    "arr", new double[] {0.5, Double.POSITIVE_INFINITY}));
+            log.log(fields(
+                    "step",
+                    7,
+                    "split",
+                    "train",
+                    "loss",
+                    2.0f,
+                    "big",
+                    1L << 40,
+                    "ok",
+                    true,
+                    "note",
+                    "warm",
+                    "missing",
+                    null,
+                    "ratio",
+                    0.125,
+                    "nested",
+                    List.of(1, 2.5, Double.NaN),
+                    "obj",
+                    Map.of("k", "v"),
+                    "arr",
+                    new double[] {0.5, Double.POSITIVE_INFINITY}));
         }
         List<Map<String, Object>> events = MetricsLog.read(file);
         assertThat(events).hasSize(1);
         Map<String, Object> e = events.getFirst();
-        assertThat(e.keySet()).containsExactly("step", "split", "loss", "big", "ok", "note", "missing", "ratio",
-                "nested", "obj", "arr");
+        assertThat(e.keySet())
+                .containsExactly(
+                        "step", "split", "loss", "big", "ok", "note", "missing", "ratio", "nested", "obj", "arr");
         assertThat(e.get("step")).isEqualTo(7L);
         assertThat(e.get("split")).isEqualTo("train");
         assertThat(e.get("loss")).isEqualTo(2.0);
@@ -89,12 +110,15 @@ class MetricsLogTest {
     void nonFiniteNumbersAreWrittenAsStringsAndReadBackAsDoubles() throws IOException {
         Path file = dir.resolve("m.jsonl");
         try (MetricsLog log = MetricsLog.open(file)) {
-            log.log(5, "train", fields("loss", Double.NaN, "grad_norm", Double.POSITIVE_INFINITY,
-                    "x", Float.NEGATIVE_INFINITY));
+            log.log(
+                    5,
+                    "train",
+                    fields("loss", Double.NaN, "grad_norm", Double.POSITIVE_INFINITY, "x", Float.NEGATIVE_INFINITY));
         }
         String line = Files.readString(file).strip();
-        assertThat(line).isEqualTo(
-                "{\"step\":5,\"split\":\"train\",\"loss\":\"NaN\",\"grad_norm\":\"Infinity\",\"x\":\"-Infinity\"}");
+        assertThat(line)
+                .isEqualTo(
+                        "{\"step\":5,\"split\":\"train\",\"loss\":\"NaN\",\"grad_norm\":\"Infinity\",\"x\":\"-Infinity\"}");
         JsonNode strict = new ObjectMapper().readTree(line); // valid standard JSON
         assertThat(strict.get("loss").asText()).isEqualTo("NaN");
 
@@ -124,8 +148,9 @@ class MetricsLogTest {
         try (MetricsLog log = MetricsLog.open(file)) {
             log.log(2, "train", fields("loss", 2.5));
         }
-        assertThat(Files.readString(file)).isEqualTo("{\"step\":1,\"split\":\"train\",\"loss\":3.0}\n"
-                + "{\"step\":2,\"split\":\"train\",\"loss\":2.5}\n");
+        assertThat(Files.readString(file))
+                .isEqualTo("{\"step\":1,\"split\":\"train\",\"loss\":3.0}\n"
+                        + "{\"step\":2,\"split\":\"train\",\"loss\":2.5}\n");
         assertThat(MetricsLog.read(file)).extracting(m -> m.get("loss")).containsExactly(3.0, 2.5);
     }
 
@@ -144,10 +169,12 @@ class MetricsLogTest {
     void aCorruptLineInTheMiddleIsAnError() throws IOException {
         Path file = dir.resolve("m.jsonl");
         Files.writeString(file, "{\"step\":1}\nnot json\n{\"step\":3}\n\n");
-        assertThatThrownBy(() -> MetricsLog.read(file)).isInstanceOf(IOException.class)
+        assertThatThrownBy(() -> MetricsLog.read(file))
+                .isInstanceOf(IOException.class)
                 .hasMessageContaining("m.jsonl:2");
         Files.writeString(file, "{\"step\":1}\n[1,2]\n{\"step\":3}\n");
-        assertThatThrownBy(() -> MetricsLog.read(file)).isInstanceOf(IOException.class)
+        assertThatThrownBy(() -> MetricsLog.read(file))
+                .isInstanceOf(IOException.class)
                 .hasMessageContaining("not a JSON object");
     }
 
@@ -187,7 +214,8 @@ class MetricsLogTest {
         assertThatThrownBy(() -> log.log(nullKey)).isInstanceOf(IllegalArgumentException.class);
         log.close();
         log.close();
-        assertThatThrownBy(() -> log.log(1, "train", fields())).isInstanceOf(IOException.class)
+        assertThatThrownBy(() -> log.log(1, "train", fields()))
+                .isInstanceOf(IOException.class)
                 .hasMessageContaining("closed");
         assertThat(Files.readString(file)).isEmpty();
     }
@@ -197,7 +225,8 @@ class MetricsLogTest {
         Path file = dir.resolve("m.jsonl");
         int threads = 4;
         int each = 250;
-        try (MetricsLog log = MetricsLog.open(file); ExecutorService pool = Executors.newFixedThreadPool(threads)) {
+        try (MetricsLog log = MetricsLog.open(file);
+                ExecutorService pool = Executors.newFixedThreadPool(threads)) {
             List<Future<?>> fs = new ArrayList<>();
             for (int t = 0; t < threads; t++) {
                 int id = t;

@@ -1,7 +1,7 @@
 package fulgur.backend.cpu;
 
-import fulgur.backend.Backends;
 import fulgur.backend.Backend;
+import fulgur.backend.Backends;
 import fulgur.backend.BinaryOp;
 import fulgur.backend.ReduceOp;
 import fulgur.backend.UnaryOp;
@@ -95,10 +95,13 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public Tensor crossEntropyBackward(Tensor logits, Tensor targets, int ignoreIndex, double smoothing, Tensor gradOut) {
-        if (gradOut.numel() != 1 || !gradOut.dtype().isFloating() || !gradOut.device().equals(logits.device())) {
-            throw new IllegalArgumentException("crossEntropyBackward: gradOut must be a one-element floating tensor on " + logits.device()
-                    + ", got " + gradOut.describe());
+    public Tensor crossEntropyBackward(
+            Tensor logits, Tensor targets, int ignoreIndex, double smoothing, Tensor gradOut) {
+        if (gradOut.numel() != 1
+                || !gradOut.dtype().isFloating()
+                || !gradOut.device().equals(logits.device())) {
+            throw new IllegalArgumentException("crossEntropyBackward: gradOut must be a one-element floating tensor on "
+                    + logits.device() + ", got " + gradOut.describe());
         }
         return CpuNn.crossEntropyBackward(logits, targets, ignoreIndex, smoothing, gradOut.item());
     }

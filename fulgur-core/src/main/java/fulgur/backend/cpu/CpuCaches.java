@@ -33,7 +33,8 @@ record CpuCaches(long l1, long l2, long l3) {
             }
             try {
                 String type = Files.readString(idx.resolve("type")).trim();
-                int level = Integer.parseInt(Files.readString(idx.resolve("level")).trim());
+                int level =
+                        Integer.parseInt(Files.readString(idx.resolve("level")).trim());
                 long size = parseSize(Files.readString(idx.resolve("size")));
                 if (type.equals("Instruction") || size <= 0) {
                     continue;
@@ -42,14 +43,14 @@ record CpuCaches(long l1, long l2, long l3) {
                     case 1 -> l1 = size;
                     case 2 -> l2 = size;
                     case 3 -> l3 = size;
-                    default -> { }
+                    default -> {}
                 }
             } catch (IOException | RuntimeException e) {
                 // an unreadable entry leaves that level at its default
             }
         }
-        return new CpuCaches(l1 > 0 ? l1 : DEFAULT.l1, l2 > 0 ? l2 : DEFAULT.l2,
-                l3 > 0 ? l3 : l2 > 0 ? l2 : DEFAULT.l3);
+        return new CpuCaches(
+                l1 > 0 ? l1 : DEFAULT.l1, l2 > 0 ? l2 : DEFAULT.l2, l3 > 0 ? l3 : l2 > 0 ? l2 : DEFAULT.l3);
     }
 
     /** "48K", "2048K", "32M" or a plain byte count; 0 when unparsable. */

@@ -13,7 +13,8 @@ final class CpuCopy {
 
     static void copy(Tensor src, Tensor dst) {
         if (!src.sameShape(dst)) {
-            throw new IllegalArgumentException("copy: shape " + Shape.str(src.shape()) + " does not match destination " + dst.describe());
+            throw new IllegalArgumentException(
+                    "copy: shape " + Shape.str(src.shape()) + " does not match destination " + dst.describe());
         }
         long n = src.numel();
         if (n == 0) {
@@ -44,26 +45,44 @@ final class CpuCopy {
     }
 
     /** Copies n elements from s[sOff + i·sStride] to d[dOff + i·dStride], converting dtypes. */
-    static void copyRun(MemorySegment s, DType st, long sOff, long sStride, MemorySegment d, DType dt, long dOff, long dStride, long n) {
+    static void copyRun(
+            MemorySegment s,
+            DType st,
+            long sOff,
+            long sStride,
+            MemorySegment d,
+            DType dt,
+            long dOff,
+            long dStride,
+            long n) {
         if (st == dt && sStride == 1 && dStride == 1) {
             MemorySegment.copy(s, sOff * st.byteSize(), d, dOff * dt.byteSize(), n * st.byteSize());
             return;
         }
         if (st == DType.F32 && dt == DType.F32) {
             for (long i = 0; i < n; i++) {
-                d.setAtIndex(ValueLayout.JAVA_FLOAT, dOff + i * dStride, s.getAtIndex(ValueLayout.JAVA_FLOAT, sOff + i * sStride));
+                d.setAtIndex(
+                        ValueLayout.JAVA_FLOAT,
+                        dOff + i * dStride,
+                        s.getAtIndex(ValueLayout.JAVA_FLOAT, sOff + i * sStride));
             }
             return;
         }
         if (st == DType.BF16 && dt == DType.F32) {
             for (long i = 0; i < n; i++) {
-                d.setAtIndex(ValueLayout.JAVA_FLOAT, dOff + i * dStride, Elements.bf16ToFloat(s.getAtIndex(ValueLayout.JAVA_SHORT, sOff + i * sStride)));
+                d.setAtIndex(
+                        ValueLayout.JAVA_FLOAT,
+                        dOff + i * dStride,
+                        Elements.bf16ToFloat(s.getAtIndex(ValueLayout.JAVA_SHORT, sOff + i * sStride)));
             }
             return;
         }
         if (st == DType.F32 && dt == DType.BF16) {
             for (long i = 0; i < n; i++) {
-                d.setAtIndex(ValueLayout.JAVA_SHORT, dOff + i * dStride, Elements.floatToBf16(s.getAtIndex(ValueLayout.JAVA_FLOAT, sOff + i * sStride)));
+                d.setAtIndex(
+                        ValueLayout.JAVA_SHORT,
+                        dOff + i * dStride,
+                        Elements.floatToBf16(s.getAtIndex(ValueLayout.JAVA_FLOAT, sOff + i * sStride)));
             }
             return;
         }

@@ -36,7 +36,10 @@ final class CpuElementwise {
                 unaryF32(op, s, so + a, d, a, b - a, (float) p);
             } else {
                 for (long i = a; i < b; i++) {
-                    d.setAtIndex(ValueLayout.JAVA_DOUBLE, i, ScalarMath.apply(op, s.getAtIndex(ValueLayout.JAVA_DOUBLE, so + i), p));
+                    d.setAtIndex(
+                            ValueLayout.JAVA_DOUBLE,
+                            i,
+                            ScalarMath.apply(op, s.getAtIndex(ValueLayout.JAVA_DOUBLE, so + i), p));
                 }
             }
         });
@@ -46,7 +49,8 @@ final class CpuElementwise {
     static Tensor unaryBackward(UnaryOp op, Tensor x, Tensor y, Tensor dy, double p) {
         CpuSupport.checkCpu("unaryBackward " + op, x);
         if (!x.sameShape(dy)) {
-            throw new IllegalArgumentException("unaryBackward " + op + ": gradient shape " + Shape.str(dy.shape()) + " does not match input " + x.describe());
+            throw new IllegalArgumentException("unaryBackward " + op + ": gradient shape " + Shape.str(dy.shape())
+                    + " does not match input " + x.describe());
         }
         DType mt = CpuSupport.mathType(x.dtype());
         Tensor xs = CpuSupport.contiguousAs(x, mt);
@@ -216,7 +220,16 @@ final class CpuElementwise {
         return bound;
     }
 
-    private static void backwardF32(UnaryOp op, MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
+    private static void backwardF32(
+            UnaryOp op,
+            MemorySegment xm,
+            long xo,
+            MemorySegment gm,
+            long go,
+            MemorySegment d,
+            long doff,
+            long n,
+            float p) {
         long done = switch (op) {
             case SILU -> bSilu(xm, xo, gm, go, d, doff, n, p);
             case SIGMOID -> bSigmoid(xm, xo, gm, go, d, doff, n, p);
@@ -230,11 +243,13 @@ final class CpuElementwise {
         for (long i = done; i < n; i++) {
             double x = xm.getAtIndex(ValueLayout.JAVA_FLOAT, xo + i);
             double y = ScalarMath.apply(op, x, p);
-            d.setAtIndex(ValueLayout.JAVA_FLOAT, doff + i, (float) (gm.getAtIndex(ValueLayout.JAVA_FLOAT, go + i) * ScalarMath.derivative(op, x, y, p)));
+            d.setAtIndex(ValueLayout.JAVA_FLOAT, doff + i, (float)
+                    (gm.getAtIndex(ValueLayout.JAVA_FLOAT, go + i) * ScalarMath.derivative(op, x, y, p)));
         }
     }
 
-    private static long bSilu(MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
+    private static long bSilu(
+            MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
         long bound = F.loopBound(n);
         for (long i = 0; i < bound; i += F.length()) {
             FloatVector x = FloatVector.fromMemorySegment(F, xm, (xo + i) * 4, NO);
@@ -244,7 +259,8 @@ final class CpuElementwise {
         return bound;
     }
 
-    private static long bSigmoid(MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
+    private static long bSigmoid(
+            MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
         long bound = F.loopBound(n);
         for (long i = 0; i < bound; i += F.length()) {
             FloatVector x = FloatVector.fromMemorySegment(F, xm, (xo + i) * 4, NO);
@@ -254,7 +270,8 @@ final class CpuElementwise {
         return bound;
     }
 
-    private static long bExp(MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
+    private static long bExp(
+            MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
         long bound = F.loopBound(n);
         for (long i = 0; i < bound; i += F.length()) {
             FloatVector x = FloatVector.fromMemorySegment(F, xm, (xo + i) * 4, NO);
@@ -264,7 +281,8 @@ final class CpuElementwise {
         return bound;
     }
 
-    private static long bMulScalar(MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
+    private static long bMulScalar(
+            MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
         long bound = F.loopBound(n);
         for (long i = 0; i < bound; i += F.length()) {
             FloatVector x = FloatVector.fromMemorySegment(F, xm, (xo + i) * 4, NO);
@@ -274,7 +292,8 @@ final class CpuElementwise {
         return bound;
     }
 
-    private static long bAddScalar(MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
+    private static long bAddScalar(
+            MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
         long bound = F.loopBound(n);
         for (long i = 0; i < bound; i += F.length()) {
             FloatVector x = FloatVector.fromMemorySegment(F, xm, (xo + i) * 4, NO);
@@ -284,7 +303,8 @@ final class CpuElementwise {
         return bound;
     }
 
-    private static long bNeg(MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
+    private static long bNeg(
+            MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
         long bound = F.loopBound(n);
         for (long i = 0; i < bound; i += F.length()) {
             FloatVector x = FloatVector.fromMemorySegment(F, xm, (xo + i) * 4, NO);
@@ -294,7 +314,8 @@ final class CpuElementwise {
         return bound;
     }
 
-    private static long bSquare(MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
+    private static long bSquare(
+            MemorySegment xm, long xo, MemorySegment gm, long go, MemorySegment d, long doff, long n, float p) {
         long bound = F.loopBound(n);
         for (long i = 0; i < bound; i += F.length()) {
             FloatVector x = FloatVector.fromMemorySegment(F, xm, (xo + i) * 4, NO);
@@ -353,7 +374,11 @@ final class CpuElementwise {
         long sOff = src.offset();
         long ids = it.innerStride(0);
         long iss = it.innerStride(1);
-        forRuns(name, it, (o0, o1, o2, n) -> binaryRun(BinaryOp.ADD, mt, d, dOff + o0, ids, s, sOff + o1, iss, d, dOff + o0, ids, n));
+        forRuns(
+                name,
+                it,
+                (o0, o1, o2, n) ->
+                        binaryRun(BinaryOp.ADD, mt, d, dOff + o0, ids, s, sOff + o1, iss, d, dOff + o0, ids, n));
         return true;
     }
 
@@ -395,8 +420,19 @@ final class CpuElementwise {
         return r;
     }
 
-    private static void binaryRun(BinaryOp op, DType mt, MemorySegment a, long ao, long as, MemorySegment b, long bo, long bs,
-                                  MemorySegment d, long doff, long ds, long n) {
+    private static void binaryRun(
+            BinaryOp op,
+            DType mt,
+            MemorySegment a,
+            long ao,
+            long as,
+            MemorySegment b,
+            long bo,
+            long bs,
+            MemorySegment d,
+            long doff,
+            long ds,
+            long n) {
         if (mt == DType.F32 && vectorBinary(op) && (as == 1 || as == 0) && (bs == 1 || bs == 0) && ds == 1) {
             binaryF32(op, a, ao, as, b, bo, bs, d, doff, n);
             return;
@@ -428,23 +464,37 @@ final class CpuElementwise {
      * "the broadcast vector or a loaded one" each iteration makes C2 box every vector (gigabytes of garbage when a
      * gradient is scaled by a one-element tensor).
      */
-    private static void binaryF32(BinaryOp op, MemorySegment a, long ao, long as, MemorySegment b, long bo, long bs,
-                                  MemorySegment d, long doff, long n) {
+    private static void binaryF32(
+            BinaryOp op,
+            MemorySegment a,
+            long ao,
+            long as,
+            MemorySegment b,
+            long bo,
+            long bs,
+            MemorySegment d,
+            long doff,
+            long n) {
         long i = 0;
         long bound = F.loopBound(n);
         if (as != 0 && bs == 0) {
             FloatVector y = FloatVector.broadcast(F, b.getAtIndex(ValueLayout.JAVA_FLOAT, bo));
             for (; i < bound; i += F.length()) {
-                apply(op, FloatVector.fromMemorySegment(F, a, (ao + i) * 4, NO), y).intoMemorySegment(d, (doff + i) * 4, NO);
+                apply(op, FloatVector.fromMemorySegment(F, a, (ao + i) * 4, NO), y)
+                        .intoMemorySegment(d, (doff + i) * 4, NO);
             }
         } else if (as == 0 && bs != 0) {
             FloatVector x = FloatVector.broadcast(F, a.getAtIndex(ValueLayout.JAVA_FLOAT, ao));
             for (; i < bound; i += F.length()) {
-                apply(op, x, FloatVector.fromMemorySegment(F, b, (bo + i) * 4, NO)).intoMemorySegment(d, (doff + i) * 4, NO);
+                apply(op, x, FloatVector.fromMemorySegment(F, b, (bo + i) * 4, NO))
+                        .intoMemorySegment(d, (doff + i) * 4, NO);
             }
         } else if (as != 0) {
             for (; i < bound; i += F.length()) {
-                apply(op, FloatVector.fromMemorySegment(F, a, (ao + i) * 4, NO), FloatVector.fromMemorySegment(F, b, (bo + i) * 4, NO))
+                apply(
+                                op,
+                                FloatVector.fromMemorySegment(F, a, (ao + i) * 4, NO),
+                                FloatVector.fromMemorySegment(F, b, (bo + i) * 4, NO))
                         .intoMemorySegment(d, (doff + i) * 4, NO);
             }
         }
@@ -482,7 +532,10 @@ final class CpuElementwise {
             }
             return;
         }
-        Parallel.forRange(Shape.toInt("chunks", chunks), 1, (c0, c1) -> body.run((long) c0 * CHUNK, Math.min(n, (long) c1 * CHUNK)));
+        Parallel.forRange(
+                Shape.toInt("chunks", chunks),
+                1,
+                (c0, c1) -> body.run((long) c0 * CHUNK, Math.min(n, (long) c1 * CHUNK)));
     }
 
     static double get(MemorySegment s, DType t, long i) {

@@ -50,12 +50,14 @@ final class CpuIndexing {
         CpuSupport.checkCpu(op, x);
         CpuSupport.checkInteger(op, index);
         if (index.ndim() != x.ndim()) {
-            throw new IllegalArgumentException(op + ": index " + index.describe() + " must have the rank of " + x.describe());
+            throw new IllegalArgumentException(
+                    op + ": index " + index.describe() + " must have the rank of " + x.describe());
         }
         int[] is = index.shape();
         for (int i = 0; i < is.length; i++) {
             if (i != axis && is[i] > x.size(i)) {
-                throw new IllegalArgumentException(op + ": index " + index.describe() + " is larger than " + x.describe() + " in dimension " + i);
+                throw new IllegalArgumentException(
+                        op + ": index " + index.describe() + " is larger than " + x.describe() + " in dimension " + i);
             }
         }
         Tensor out = CpuSupport.alloc(x.dtype(), is);
@@ -67,7 +69,8 @@ final class CpuIndexing {
         forEach(is, (f, c) -> {
             long k = idx[(int) f];
             if (k < 0 || k >= len) {
-                throw new IndexOutOfBoundsException(op + ": index " + k + " out of range [0, " + len + ") along axis " + axis + " of " + x.describe());
+                throw new IndexOutOfBoundsException(op + ": index " + k + " out of range [0, " + len + ") along axis "
+                        + axis + " of " + x.describe());
             }
             Elements.set(d, dt, f, Elements.get(s, dt, offsetOf(x, c, axis, k)));
         });
@@ -78,15 +81,17 @@ final class CpuIndexing {
         String op = "scatterAdd";
         CpuSupport.checkInteger(op, index);
         if (!index.sameShape(src)) {
-            throw new IllegalArgumentException(op + ": index " + index.describe() + " and source " + src.describe() + " differ in shape");
+            throw new IllegalArgumentException(
+                    op + ": index " + index.describe() + " and source " + src.describe() + " differ in shape");
         }
         if (index.ndim() != shape.length) {
-            throw new IllegalArgumentException(op + ": index " + index.describe() + " must have the rank of the target shape " + Shape.str(shape));
+            throw new IllegalArgumentException(
+                    op + ": index " + index.describe() + " must have the rank of the target shape " + Shape.str(shape));
         }
         for (int i = 0; i < shape.length; i++) {
             if (i != axis && index.size(i) > shape[i]) {
-                throw new IllegalArgumentException(op + ": index " + index.describe() + " is larger than the target shape " + Shape.str(shape)
-                        + " in dimension " + i);
+                throw new IllegalArgumentException(op + ": index " + index.describe()
+                        + " is larger than the target shape " + Shape.str(shape) + " in dimension " + i);
             }
         }
         DType mt = CpuSupport.mathType(src.dtype());
@@ -100,7 +105,8 @@ final class CpuIndexing {
         forEach(index.shape(), (f, c) -> {
             long k = idx[(int) f];
             if (k < 0 || k >= len) {
-                throw new IndexOutOfBoundsException(op + ": index " + k + " out of range [0, " + len + ") along axis " + axis);
+                throw new IndexOutOfBoundsException(
+                        op + ": index " + k + " out of range [0, " + len + ") along axis " + axis);
             }
             long o = offsetOf(out, c, axis, k);
             CpuElementwise.set(d, mt, o, CpuElementwise.get(d, mt, o) + CpuElementwise.get(sm, mt, s.offset() + f));
@@ -116,7 +122,8 @@ final class CpuIndexing {
         long[] idx = CpuSupport.indices(index);
         for (long k : idx) {
             if (k < 0 || k >= len) {
-                throw new IndexOutOfBoundsException(op + ": index " + k + " out of range [0, " + len + ") along axis " + axis);
+                throw new IndexOutOfBoundsException(
+                        op + ": index " + k + " out of range [0, " + len + ") along axis " + axis);
             }
         }
         return idx;
@@ -144,7 +151,8 @@ final class CpuIndexing {
         int[] expect = shape.clone();
         expect[axis] = idx.length;
         if (!java.util.Arrays.equals(expect, src.shape())) {
-            throw new IllegalArgumentException(op + ": source " + src.describe() + " must have shape " + Shape.str(expect));
+            throw new IllegalArgumentException(
+                    op + ": source " + src.describe() + " must have shape " + Shape.str(expect));
         }
         // contiguous [outer, len, inner] view: add whole inner rows (MoE combine adds many short rows)
         Tensor sc = CpuSupport.contiguousAs(src, mt);
@@ -175,7 +183,11 @@ final class CpuIndexing {
                     long from = so + (o * idx.length + i) * innerF;
                     long to = (o * len + idx[i]) * innerF;
                     for (long c = c0; c < c1; c++) {
-                        CpuElementwise.set(d, mt, to + c, CpuElementwise.get(d, mt, to + c) + CpuElementwise.get(sm, mt, from + c));
+                        CpuElementwise.set(
+                                d,
+                                mt,
+                                to + c,
+                                CpuElementwise.get(d, mt, to + c) + CpuElementwise.get(sm, mt, from + c));
                     }
                 }
             }

@@ -15,7 +15,16 @@ public final class CpuInt8 {
         CpuSupport.checkCpu(op, scale);
         int m = x.size(0), k = x.size(1), n = q.size(0);
         Tensor y = CpuSupport.alloc(DType.F32, new int[] {m, n});
-        GemmInt8.gemm(m, n, k, x.hostSegment(op), x.offset(), q.hostSegment(op), q.offset(), scale.hostSegment(op), scale.offset(),
+        GemmInt8.gemm(
+                m,
+                n,
+                k,
+                x.hostSegment(op),
+                x.offset(),
+                q.hostSegment(op),
+                q.offset(),
+                scale.hostSegment(op),
+                scale.offset(),
                 y.hostSegment(op));
         return y;
     }

@@ -17,7 +17,8 @@ final class CpuMatmul {
         CpuSupport.checkCpu(op, a);
         CpuSupport.checkCpu(op, b);
         if (a.ndim() < 2 || b.ndim() < 2) {
-            throw new IllegalArgumentException(op + ": expected tensors of at least 2 dimensions, got " + a.describe() + " and " + b.describe());
+            throw new IllegalArgumentException(
+                    op + ": expected tensors of at least 2 dimensions, got " + a.describe() + " and " + b.describe());
         }
         CpuSupport.checkFloating(op, a);
         CpuSupport.checkFloating(op, b);
@@ -26,15 +27,17 @@ final class CpuMatmul {
         int kb = transB ? b.size(-1) : b.size(-2);
         int n = transB ? b.size(-2) : b.size(-1);
         if (ka != kb) {
-            throw new IllegalArgumentException(op + ": inner dimensions differ: " + a.describe() + (transA ? "ᵀ" : "") + " · " + b.describe()
-                    + (transB ? "ᵀ" : "") + " (" + ka + " vs " + kb + ")");
+            throw new IllegalArgumentException(op + ": inner dimensions differ: " + a.describe() + (transA ? "ᵀ" : "")
+                    + " · " + b.describe() + (transB ? "ᵀ" : "") + " (" + ka + " vs " + kb + ")");
         }
         int k = ka;
         int[] aBatch = java.util.Arrays.copyOf(a.shape(), a.ndim() - 2);
         int[] bBatch = java.util.Arrays.copyOf(b.shape(), b.ndim() - 2);
         int[] batchShape = Shape.broadcast(op, aBatch, bBatch);
         DType mt = a.dtype() == DType.F64 || b.dtype() == DType.F64 ? DType.F64 : DType.F32;
-        DType rt = outDtype != null ? outDtype : (a.dtype() == b.dtype() ? a.dtype() : CpuSupport.promote(a.dtype(), b.dtype()));
+        DType rt = outDtype != null
+                ? outDtype
+                : (a.dtype() == b.dtype() ? a.dtype() : CpuSupport.promote(a.dtype(), b.dtype()));
         Operand pa = Operand.of(a, mt, transA);
         Operand pb = Operand.of(b, mt, transB);
         int[] outShape = Shape.concat(batchShape, m, n);
@@ -70,14 +73,31 @@ final class CpuMatmul {
         return CpuSupport.convert(out, rt);
     }
 
-    private static void gemm(DType mt, Operand pa, Operand pb, int batch, int m, int n, int k, long aOff, long strideA,
-                             long bOff, long strideB, MemorySegment c, long cOff, long strideC) {
+    private static void gemm(
+            DType mt,
+            Operand pa,
+            Operand pb,
+            int batch,
+            int m,
+            int n,
+            int k,
+            long aOff,
+            long strideA,
+            long bOff,
+            long strideB,
+            MemorySegment c,
+            long cOff,
+            long strideC) {
         MemorySegment as = pa.t.hostSegment("matmul");
         MemorySegment bs = pb.t.hostSegment("matmul");
         if (mt == DType.F32) {
-            Gemm.sgemmBatched(pa.trans, pb.trans, batch, m, n, k, 1f, as, aOff, pa.ld, strideA, bs, bOff, pb.ld, strideB, 0f, c, cOff, n, strideC);
+            Gemm.sgemmBatched(
+                    pa.trans, pb.trans, batch, m, n, k, 1f, as, aOff, pa.ld, strideA, bs, bOff, pb.ld, strideB, 0f, c,
+                    cOff, n, strideC);
         } else {
-            Gemm.dgemmBatched(pa.trans, pb.trans, batch, m, n, k, 1.0, as, aOff, pa.ld, strideA, bs, bOff, pb.ld, strideB, 0.0, c, cOff, n, strideC);
+            Gemm.dgemmBatched(
+                    pa.trans, pb.trans, batch, m, n, k, 1.0, as, aOff, pa.ld, strideA, bs, bOff, pb.ld, strideB, 0.0, c,
+                    cOff, n, strideC);
         }
     }
 

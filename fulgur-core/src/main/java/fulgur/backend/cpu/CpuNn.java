@@ -92,7 +92,8 @@ final class CpuNn {
         FloatVector acc = FloatVector.zero(F);
         c = 0;
         for (; c < bound; c += F.length()) {
-            FloatVector e = Lanes.exp(FloatVector.fromMemorySegment(F, s, (o + c) * 4, NO).sub(m));
+            FloatVector e = Lanes.exp(
+                    FloatVector.fromMemorySegment(F, s, (o + c) * 4, NO).sub(m));
             if (!log) {
                 e.intoMemorySegment(d, (od + c) * 4, NO);
             }
@@ -154,12 +155,14 @@ final class CpuNn {
     private static long[] checkTargets(String op, Rows in, Tensor targets, int ignoreIndex) {
         CpuSupport.checkInteger(op, targets);
         if (targets.numel() != in.rows) {
-            throw new IllegalArgumentException(op + ": " + targets.numel() + " targets for " + in.rows + " rows of logits " + in.t.describe());
+            throw new IllegalArgumentException(
+                    op + ": " + targets.numel() + " targets for " + in.rows + " rows of logits " + in.t.describe());
         }
         long[] t = CpuSupport.indices(targets);
         for (int i = 0; i < t.length; i++) {
             if (t[i] != ignoreIndex && (t[i] < 0 || t[i] >= in.cols)) {
-                throw new IndexOutOfBoundsException(op + ": target " + t[i] + " at row " + i + " is outside [0, " + in.cols + ") and is not the ignore index " + ignoreIndex);
+                throw new IndexOutOfBoundsException(op + ": target " + t[i] + " at row " + i + " is outside [0, "
+                        + in.cols + ") and is not the ignore index " + ignoreIndex);
             }
         }
         return t;
@@ -206,7 +209,8 @@ final class CpuNn {
         return out;
     }
 
-    static Tensor crossEntropyBackward(Tensor logits, Tensor targets, int ignoreIndex, double smoothing, double gradOut) {
+    static Tensor crossEntropyBackward(
+            Tensor logits, Tensor targets, int ignoreIndex, double smoothing, double gradOut) {
         String op = "crossEntropyBackward";
         Rows in = Rows.of(op, logits);
         long[] t = checkTargets(op, in, targets, ignoreIndex);
@@ -262,7 +266,8 @@ final class CpuNn {
         long[] idx = CpuSupport.indices(ids);
         for (int i = 0; i < idx.length; i++) {
             if (idx[i] < 0 || idx[i] >= vocab) {
-                throw new IndexOutOfBoundsException(op + ": id " + idx[i] + " at position " + i + " is outside the vocabulary [0, " + vocab + ")");
+                throw new IndexOutOfBoundsException(
+                        op + ": id " + idx[i] + " at position " + i + " is outside the vocabulary [0, " + vocab + ")");
             }
         }
         Tensor w = weight.isContiguous() ? weight : CpuSupport.contiguousAs(weight, weight.dtype());
@@ -283,7 +288,8 @@ final class CpuNn {
         CpuSupport.checkInteger(op, ids);
         int dim = dOut.size(-1);
         if (dOut.numel() != ids.numel() * dim) {
-            throw new IllegalArgumentException(op + ": gradient " + dOut.describe() + " does not match ids " + ids.describe());
+            throw new IllegalArgumentException(
+                    op + ": gradient " + dOut.describe() + " does not match ids " + ids.describe());
         }
         DType mt = CpuSupport.mathType(dOut.dtype());
         Tensor g = CpuSupport.contiguousAs(dOut, mt);
@@ -301,7 +307,8 @@ final class CpuNn {
                 long src = g.offset() + (long) i * dim;
                 long dst = idx[i] * dim;
                 for (int j = j0; j < j1; j++) {
-                    CpuElementwise.set(d, mt, dst + j, CpuElementwise.get(d, mt, dst + j) + CpuElementwise.get(s, mt, src + j));
+                    CpuElementwise.set(
+                            d, mt, dst + j, CpuElementwise.get(d, mt, dst + j) + CpuElementwise.get(s, mt, src + j));
                 }
             }
         });
@@ -315,7 +322,8 @@ final class CpuNn {
             return null;
         }
         if (gain.ndim() != 1 || gain.size(0) != cols) {
-            throw new IllegalArgumentException(op + ": expected a parameter of shape [" + cols + "], got " + gain.describe());
+            throw new IllegalArgumentException(
+                    op + ": expected a parameter of shape [" + cols + "], got " + gain.describe());
         }
         return gain.toDoubleArray();
     }
@@ -478,7 +486,9 @@ final class CpuNn {
                 CpuElementwise.set(d, in.mt, (long) r * cols + c, inv * (g - sumG - xh * sumGx));
             }
         }
-        Tensor dwt = weight == null ? null : CpuSupport.convert(Tensor.of(CpuSupport.mathType(weight.dtype()), dw, cols), weight.dtype());
+        Tensor dwt = weight == null
+                ? null
+                : CpuSupport.convert(Tensor.of(CpuSupport.mathType(weight.dtype()), dw, cols), weight.dtype());
         Tensor dbt = !hasBias ? null : Tensor.of(in.mt, db, cols);
         return new Tensor[] {CpuSupport.convert(dx, x.dtype()), dwt, dbt};
     }
@@ -488,7 +498,8 @@ final class CpuNn {
         int bound = F.loopBound(n);
         int i = 0;
         for (; i < bound; i += F.length()) {
-            acc = FloatVector.fromMemorySegment(F, a, (ao + i) * 4, NO).fma(FloatVector.fromMemorySegment(F, b, (bo + i) * 4, NO), acc);
+            acc = FloatVector.fromMemorySegment(F, a, (ao + i) * 4, NO)
+                    .fma(FloatVector.fromMemorySegment(F, b, (bo + i) * 4, NO), acc);
         }
         double s = Lanes.sum(acc);
         for (; i < n; i++) {

@@ -15,7 +15,16 @@ public final class CpuOptim {
     private static final VectorSpecies<Float> F = CpuElementwise.F;
     private static final ByteOrder NO = ByteOrder.nativeOrder();
 
-    public static void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor schedule, double lrScale, double beta1, double beta2, double eps,
+    public static void adamw(
+            Tensor param,
+            Tensor grad,
+            Tensor m,
+            Tensor v,
+            Tensor schedule,
+            double lrScale,
+            double beta1,
+            double beta2,
+            double eps,
             double wd) {
         double[] sc = schedule(schedule, param);
         adamw(param, grad, m, v, sc[0] * lrScale, beta1, beta2, eps, wd, sc[1], sc[2]);
@@ -23,23 +32,37 @@ public final class CpuOptim {
 
     /** The three schedule values (lr, 1 − β₁ᵗ, 1 − β₂ᵗ), checked. */
     static double[] schedule(Tensor schedule, Tensor param) {
-        if (schedule.dtype() != DType.F64 || schedule.numel() != 3 || !schedule.device().equals(param.device())) {
-            throw new IllegalArgumentException("adamw: schedule must be an f64 tensor [3] on " + param.device() + ", got " + schedule.describe());
+        if (schedule.dtype() != DType.F64
+                || schedule.numel() != 3
+                || !schedule.device().equals(param.device())) {
+            throw new IllegalArgumentException(
+                    "adamw: schedule must be an f64 tensor [3] on " + param.device() + ", got " + schedule.describe());
         }
         double[] sc = schedule.toDoubleArray();
         if (!(sc[1] > 0 && sc[1] <= 1 && sc[2] > 0 && sc[2] <= 1)) {
-            throw new IllegalArgumentException("adamw: bias corrections must be in (0, 1], got " + sc[1] + " and " + sc[2]
-                    + " (was the step count advanced?)");
+            throw new IllegalArgumentException("adamw: bias corrections must be in (0, 1], got " + sc[1] + " and "
+                    + sc[2] + " (was the step count advanced?)");
         }
         return sc;
     }
 
-    private static void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps, double wd,
-            double bc1, double bc2) {
+    private static void adamw(
+            Tensor param,
+            Tensor grad,
+            Tensor m,
+            Tensor v,
+            double lr,
+            double beta1,
+            double beta2,
+            double eps,
+            double wd,
+            double bc1,
+            double bc2) {
         String op = "adamw";
         for (Tensor t : new Tensor[] {grad, m, v}) {
             if (!t.sameShape(param)) {
-                throw new IllegalArgumentException(op + ": " + t.describe() + " does not match parameter " + param.describe());
+                throw new IllegalArgumentException(
+                        op + ": " + t.describe() + " does not match parameter " + param.describe());
             }
         }
         if (!param.isContiguous() || !m.isContiguous() || !v.isContiguous()) {
@@ -73,8 +96,12 @@ public final class CpuOptim {
                 for (; i < bound; i += F.length()) {
                     FloatVector p = FloatVector.fromMemorySegment(F, ps, (po + i) * 4, NO);
                     FloatVector gr = FloatVector.fromMemorySegment(F, gs, (go + i) * 4, NO);
-                    FloatVector mm = FloatVector.fromMemorySegment(F, ms, (mo + i) * 4, NO).mul(b1).add(gr.mul(c1));
-                    FloatVector vv = FloatVector.fromMemorySegment(F, vs, (vo + i) * 4, NO).mul(b2).add(gr.mul(gr).mul(c2));
+                    FloatVector mm = FloatVector.fromMemorySegment(F, ms, (mo + i) * 4, NO)
+                            .mul(b1)
+                            .add(gr.mul(c1));
+                    FloatVector vv = FloatVector.fromMemorySegment(F, vs, (vo + i) * 4, NO)
+                            .mul(b2)
+                            .add(gr.mul(gr).mul(c2));
                     FloatVector denom = vv.sqrt().mul(ib).add(e);
                     p = p.mul(dec).sub(mm.div(denom).mul(ss));
                     mm.intoMemorySegment(ms, (mo + i) * 4, NO);
@@ -85,7 +112,8 @@ public final class CpuOptim {
                     float gr = gs.getAtIndex(ValueLayout.JAVA_FLOAT, go + i);
                     float mm = b1 * ms.getAtIndex(ValueLayout.JAVA_FLOAT, mo + i) + c1 * gr;
                     float vv = b2 * vs.getAtIndex(ValueLayout.JAVA_FLOAT, vo + i) + c2 * gr * gr;
-                    float p = ps.getAtIndex(ValueLayout.JAVA_FLOAT, po + i) * dec - ss * mm / ((float) Math.sqrt(vv) * ib + e);
+                    float p = ps.getAtIndex(ValueLayout.JAVA_FLOAT, po + i) * dec
+                            - ss * mm / ((float) Math.sqrt(vv) * ib + e);
                     ms.setAtIndex(ValueLayout.JAVA_FLOAT, mo + i, mm);
                     vs.setAtIndex(ValueLayout.JAVA_FLOAT, vo + i, vv);
                     ps.setAtIndex(ValueLayout.JAVA_FLOAT, po + i, p);

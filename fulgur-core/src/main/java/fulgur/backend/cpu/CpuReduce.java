@@ -8,7 +8,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 
 /**
  * Reductions. The reduced axes are moved last (a copy only when they are not already last and contiguous), then each
@@ -44,7 +43,10 @@ final class CpuReduce {
         }
         Tensor out = CpuSupport.alloc(mt, outShape);
         MemorySegment d = out.hostSegment(name);
-        if ((op == ReduceOp.SUM || op == ReduceOp.MEAN) && isLeadingPrefix(red) && x.isContiguous() && x.dtype() == mt) {
+        if ((op == ReduceOp.SUM || op == ReduceOp.MEAN)
+                && isLeadingPrefix(red)
+                && x.isContiguous()
+                && x.dtype() == mt) {
             sumLeading(x, mt, inner, outer, op == ReduceOp.MEAN, d);
             return CpuSupport.convert(out, x.dtype().isFloating() ? x.dtype() : mt);
         }
@@ -66,7 +68,9 @@ final class CpuReduce {
         long len = inner;
         Parallel.forRange(Shape.toInt(name, outer), Math.max(1, (int) (16384 / Math.max(1, len))), (r0, r1) -> {
             for (int r = r0; r < r1; r++) {
-                double v = mt == DType.F32 ? reduceRowF32(op, s, base + r * len, len) : reduceRowF64(op, s, base + r * len, len);
+                double v = mt == DType.F32
+                        ? reduceRowF32(op, s, base + r * len, len)
+                        : reduceRowF64(op, s, base + r * len, len);
                 CpuElementwise.set(d, mt, r, v);
             }
         });
@@ -123,7 +127,8 @@ final class CpuReduce {
                     int bound = CpuElementwise.F.loopBound(n);
                     for (; j < bound; j += CpuElementwise.F.length()) {
                         FloatVector a = FloatVector.fromArray(CpuElementwise.F, acc, j);
-                        a.add(FloatVector.fromMemorySegment(CpuElementwise.F, s, (row + j0 + j) * 4, NO)).intoArray(acc, j);
+                        a.add(FloatVector.fromMemorySegment(CpuElementwise.F, s, (row + j0 + j) * 4, NO))
+                                .intoArray(acc, j);
                     }
                     for (; j < n; j++) {
                         acc[j] += s.getAtIndex(ValueLayout.JAVA_FLOAT, row + j0 + j);

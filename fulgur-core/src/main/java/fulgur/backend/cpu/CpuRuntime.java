@@ -36,7 +36,8 @@ public final class CpuRuntime implements DeviceRuntime {
 
     @Override
     public StepGraph capture(Runnable body) {
-        throw new UnsupportedOperationException("the cpu device cannot capture a step as a graph; CUDA graphs need a cuda device");
+        throw new UnsupportedOperationException(
+                "the cpu device cannot capture a step as a graph; CUDA graphs need a cuda device");
     }
 
     @Override
@@ -72,6 +73,7 @@ public final class CpuRuntime implements DeviceRuntime {
     }
 
     private static UnsupportedOperationException noStreams() {
-        return new UnsupportedOperationException("the cpu device has no streams or device memory; this needs a cuda device");
+        return new UnsupportedOperationException(
+                "the cpu device has no streams or device memory; this needs a cuda device");
     }
 }

@@ -63,7 +63,8 @@ final class CpuSupport {
 
     static void checkInteger(String op, Tensor t) {
         if (t.dtype() != DType.I32 && t.dtype() != DType.I64) {
-            throw new IllegalArgumentException(op + ": expected an integer (i32 or i64) index tensor, got " + t.describe());
+            throw new IllegalArgumentException(
+                    op + ": expected an integer (i32 or i64) index tensor, got " + t.describe());
         }
     }
 

@@ -33,11 +33,26 @@ public final class Gemm {
      * {@code C[m×n] = alpha·op(A)·op(B) + beta·C}; op(A) is m×k (A stored k×m when transA), op(B) is k×n
      * (B stored n×k when transB). beta==0 means C is not read (may hold NaN).
      */
-    public static void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
-                             MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
-                             float beta, MemorySegment c, long cOff, int ldc) {
+    public static void sgemm(
+            boolean transA,
+            boolean transB,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            MemorySegment a,
+            long aOff,
+            int lda,
+            MemorySegment b,
+            long bOff,
+            int ldb,
+            float beta,
+            MemorySegment c,
+            long cOff,
+            int ldc) {
         check("sgemm", Float.BYTES, transA, transB, 1, m, n, k, a, aOff, lda, 0, b, bOff, ldb, 0, c, cOff, ldc, 0);
-        GemmF32.gemm(shareable(a, b, c), transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+        GemmF32.gemm(
+                shareable(a, b, c), transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
     }
 
     /**
@@ -45,43 +60,187 @@ public final class Gemm {
      * {@code aOff + i·strideA}, B at {@code bOff + i·strideB} and C at {@code cOff + i·strideC} (element strides;
      * a stride of 0 broadcasts one A or B to every product). The C matrices must not overlap.
      */
-    public static void sgemmBatched(boolean transA, boolean transB, int batch, int m, int n, int k, float alpha,
-                                    MemorySegment a, long aOff, int lda, long strideA,
-                                    MemorySegment b, long bOff, int ldb, long strideB,
-                                    float beta, MemorySegment c, long cOff, int ldc, long strideC) {
-        check("sgemmBatched", Float.BYTES, transA, transB, batch, m, n, k, a, aOff, lda, strideA, b, bOff, ldb, strideB,
-                c, cOff, ldc, strideC);
-        GemmF32.gemmBatched(shareable(a, b, c), transA, transB, batch, m, n, k, alpha, a, aOff, lda, strideA,
-                b, bOff, ldb, strideB, beta, c, cOff, ldc, strideC);
+    public static void sgemmBatched(
+            boolean transA,
+            boolean transB,
+            int batch,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            MemorySegment a,
+            long aOff,
+            int lda,
+            long strideA,
+            MemorySegment b,
+            long bOff,
+            int ldb,
+            long strideB,
+            float beta,
+            MemorySegment c,
+            long cOff,
+            int ldc,
+            long strideC) {
+        check(
+                "sgemmBatched",
+                Float.BYTES,
+                transA,
+                transB,
+                batch,
+                m,
+                n,
+                k,
+                a,
+                aOff,
+                lda,
+                strideA,
+                b,
+                bOff,
+                ldb,
+                strideB,
+                c,
+                cOff,
+                ldc,
+                strideC);
+        GemmF32.gemmBatched(
+                shareable(a, b, c),
+                transA,
+                transB,
+                batch,
+                m,
+                n,
+                k,
+                alpha,
+                a,
+                aOff,
+                lda,
+                strideA,
+                b,
+                bOff,
+                ldb,
+                strideB,
+                beta,
+                c,
+                cOff,
+                ldc,
+                strideC);
     }
 
     /** The f64 version of {@link #sgemm}, with the same contract. */
-    public static void dgemm(boolean transA, boolean transB, int m, int n, int k, double alpha,
-                             MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
-                             double beta, MemorySegment c, long cOff, int ldc) {
+    public static void dgemm(
+            boolean transA,
+            boolean transB,
+            int m,
+            int n,
+            int k,
+            double alpha,
+            MemorySegment a,
+            long aOff,
+            int lda,
+            MemorySegment b,
+            long bOff,
+            int ldb,
+            double beta,
+            MemorySegment c,
+            long cOff,
+            int ldc) {
         check("dgemm", Double.BYTES, transA, transB, 1, m, n, k, a, aOff, lda, 0, b, bOff, ldb, 0, c, cOff, ldc, 0);
-        GemmF64.gemm(shareable(a, b, c), transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+        GemmF64.gemm(
+                shareable(a, b, c), transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
     }
 
     /** The f64 version of {@link #sgemmBatched}, with the same contract. */
-    public static void dgemmBatched(boolean transA, boolean transB, int batch, int m, int n, int k, double alpha,
-                                    MemorySegment a, long aOff, int lda, long strideA,
-                                    MemorySegment b, long bOff, int ldb, long strideB,
-                                    double beta, MemorySegment c, long cOff, int ldc, long strideC) {
-        check("dgemmBatched", Double.BYTES, transA, transB, batch, m, n, k, a, aOff, lda, strideA, b, bOff, ldb, strideB,
-                c, cOff, ldc, strideC);
-        GemmF64.gemmBatched(shareable(a, b, c), transA, transB, batch, m, n, k, alpha, a, aOff, lda, strideA,
-                b, bOff, ldb, strideB, beta, c, cOff, ldc, strideC);
+    public static void dgemmBatched(
+            boolean transA,
+            boolean transB,
+            int batch,
+            int m,
+            int n,
+            int k,
+            double alpha,
+            MemorySegment a,
+            long aOff,
+            int lda,
+            long strideA,
+            MemorySegment b,
+            long bOff,
+            int ldb,
+            long strideB,
+            double beta,
+            MemorySegment c,
+            long cOff,
+            int ldc,
+            long strideC) {
+        check(
+                "dgemmBatched",
+                Double.BYTES,
+                transA,
+                transB,
+                batch,
+                m,
+                n,
+                k,
+                a,
+                aOff,
+                lda,
+                strideA,
+                b,
+                bOff,
+                ldb,
+                strideB,
+                c,
+                cOff,
+                ldc,
+                strideC);
+        GemmF64.gemmBatched(
+                shareable(a, b, c),
+                transA,
+                transB,
+                batch,
+                m,
+                n,
+                k,
+                alpha,
+                a,
+                aOff,
+                lda,
+                strideA,
+                b,
+                bOff,
+                ldb,
+                strideB,
+                beta,
+                c,
+                cOff,
+                ldc,
+                strideC);
     }
 
     private static boolean shareable(MemorySegment a, MemorySegment b, MemorySegment c) {
         return a.isAccessibleBy(PROBE) && b.isAccessibleBy(PROBE) && c.isAccessibleBy(PROBE);
     }
 
-    private static void check(String fn, int elemBytes, boolean transA, boolean transB, int batch, int m, int n, int k,
-                              MemorySegment a, long aOff, int lda, long strideA,
-                              MemorySegment b, long bOff, int ldb, long strideB,
-                              MemorySegment c, long cOff, int ldc, long strideC) {
+    private static void check(
+            String fn,
+            int elemBytes,
+            boolean transA,
+            boolean transB,
+            int batch,
+            int m,
+            int n,
+            int k,
+            MemorySegment a,
+            long aOff,
+            int lda,
+            long strideA,
+            MemorySegment b,
+            long bOff,
+            int ldb,
+            long strideB,
+            MemorySegment c,
+            long cOff,
+            int ldc,
+            long strideC) {
         nonNegative(fn, "batch", batch);
         nonNegative(fn, "m", m);
         nonNegative(fn, "n", n);
@@ -93,19 +252,20 @@ public final class Gemm {
         nonNegative(fn, "strideB", strideB);
         nonNegative(fn, "strideC", strideC);
         if (a == null || b == null || c == null) {
-            throw new IllegalArgumentException(fn + ": segment " + (a == null ? "a" : b == null ? "b" : "c") + " is null");
+            throw new IllegalArgumentException(
+                    fn + ": segment " + (a == null ? "a" : b == null ? "b" : "c") + " is null");
         }
         int aRows = transA ? k : m;
         int aCols = transA ? m : k;
         int bRows = transB ? n : k;
         int bCols = transB ? k : n;
         if (lda < aCols) {
-            throw new IllegalArgumentException(fn + ": lda (" + lda + ") is smaller than a row of A ("
-                    + aCols + (transA ? " = m, A is stored k×m since transA" : " = k, A is stored m×k") + ")");
+            throw new IllegalArgumentException(fn + ": lda (" + lda + ") is smaller than a row of A (" + aCols
+                    + (transA ? " = m, A is stored k×m since transA" : " = k, A is stored m×k") + ")");
         }
         if (ldb < bCols) {
-            throw new IllegalArgumentException(fn + ": ldb (" + ldb + ") is smaller than a row of B ("
-                    + bCols + (transB ? " = k, B is stored n×k since transB" : " = n, B is stored k×n") + ")");
+            throw new IllegalArgumentException(fn + ": ldb (" + ldb + ") is smaller than a row of B (" + bCols
+                    + (transB ? " = k, B is stored n×k since transB" : " = n, B is stored k×n") + ")");
         }
         if (ldc < n) {
             throw new IllegalArgumentException(fn + ": ldc (" + ldc + ") is smaller than a row of C (" + n + " = n)");
@@ -128,8 +288,18 @@ public final class Gemm {
         }
     }
 
-    private static void extent(String fn, String seg, String matrix, int elemBytes, MemorySegment s, long off,
-                               int rows, int cols, int ld, int batch, long stride) {
+    private static void extent(
+            String fn,
+            String seg,
+            String matrix,
+            int elemBytes,
+            MemorySegment s,
+            long off,
+            int rows,
+            int cols,
+            int ld,
+            int batch,
+            long stride) {
         if (rows == 0 || cols == 0) {
             return;
         }

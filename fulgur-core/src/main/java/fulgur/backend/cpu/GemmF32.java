@@ -39,6 +39,7 @@ final class GemmF32 {
     static final GemmBlocking BLOCKING = GemmBlocking.of(KERNEL, CpuCaches.read());
     /** The machine's preferred vector shape, for the epilogue and the few-rows paths. */
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+
     static final int L = S.length();
     /**
      * Multiply-adds each thread must get (about 20 µs on one core): fewer threads take a product smaller than
@@ -72,17 +73,67 @@ final class GemmF32 {
     private GemmF32() {}
 
     /** One validated product; {@code parallel} allows the shared pool. Offsets and leading dims in elements. */
-    static void gemm(boolean parallel, boolean transA, boolean transB, int m, int n, int k, float alpha,
-                     MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
-                     float beta, MemorySegment c, long cOff, int ldc) {
-        gemm(KERNEL, BLOCKING, parallel ? Parallel.threads() : 1, transA, transB, m, n, k, alpha, a, aOff, lda,
-                b, bOff, ldb, beta, c, cOff, ldc);
+    static void gemm(
+            boolean parallel,
+            boolean transA,
+            boolean transB,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            MemorySegment a,
+            long aOff,
+            int lda,
+            MemorySegment b,
+            long bOff,
+            int ldb,
+            float beta,
+            MemorySegment c,
+            long cOff,
+            int ldc) {
+        gemm(
+                KERNEL,
+                BLOCKING,
+                parallel ? Parallel.threads() : 1,
+                transA,
+                transB,
+                m,
+                n,
+                k,
+                alpha,
+                a,
+                aOff,
+                lda,
+                b,
+                bOff,
+                ldb,
+                beta,
+                c,
+                cOff,
+                ldc);
     }
 
     /** {@link #gemm} with a given kernel, blocking and thread count (tests run every kernel through this). */
-    static void gemm(SgemmKernel kern, GemmBlocking blk, int threads, boolean transA, boolean transB, int m, int n,
-                     int k, float alpha, MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
-                     float beta, MemorySegment c, long cOff, int ldc) {
+    static void gemm(
+            SgemmKernel kern,
+            GemmBlocking blk,
+            int threads,
+            boolean transA,
+            boolean transB,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            MemorySegment a,
+            long aOff,
+            int lda,
+            MemorySegment b,
+            long bOff,
+            int ldb,
+            float beta,
+            MemorySegment c,
+            long cOff,
+            int ldc) {
         if (m == 0 || n == 0) {
             return;
         }
@@ -108,7 +159,8 @@ final class GemmF32 {
                     int j0 = Math.min(n, s * 4 * L);
                     int j1 = Math.min(n, e * 4 * L);
                     if (j0 < j1) {
-                        fewRows(gemv, transA, transB, m, j0, j1, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff,
+                        fewRows(
+                                gemv, transA, transB, m, j0, j1, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff,
                                 ldc);
                     }
                 });
@@ -123,10 +175,28 @@ final class GemmF32 {
     }
 
     /** {@code batch} validated products; small ones are spread over the pool one product per task. */
-    static void gemmBatched(boolean parallel, boolean transA, boolean transB, int batch, int m, int n, int k,
-                            float alpha, MemorySegment a, long aOff, int lda, long strideA,
-                            MemorySegment b, long bOff, int ldb, long strideB,
-                            float beta, MemorySegment c, long cOff, int ldc, long strideC) {
+    static void gemmBatched(
+            boolean parallel,
+            boolean transA,
+            boolean transB,
+            int batch,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            MemorySegment a,
+            long aOff,
+            int lda,
+            long strideA,
+            MemorySegment b,
+            long bOff,
+            int ldb,
+            long strideB,
+            float beta,
+            MemorySegment c,
+            long cOff,
+            int ldc,
+            long strideC) {
         if (batch == 0 || m == 0 || n == 0) {
             return;
         }
@@ -135,8 +205,24 @@ final class GemmF32 {
         int threads = parallel ? (int) Math.max(1, Math.min(Parallel.threads(), batch * fmas / PARALLEL_MIN_FMAS)) : 1;
         if (batch == 1 || threads == 1) {
             for (int i = 0; i < batch; i++) {
-                gemm(parallel, transA, transB, m, n, k, alpha, a, aOff + i * strideA, lda, b, bOff + i * strideB, ldb,
-                        beta, c, cOff + i * strideC, ldc);
+                gemm(
+                        parallel,
+                        transA,
+                        transB,
+                        m,
+                        n,
+                        k,
+                        alpha,
+                        a,
+                        aOff + i * strideA,
+                        lda,
+                        b,
+                        bOff + i * strideB,
+                        ldb,
+                        beta,
+                        c,
+                        cOff + i * strideC,
+                        ldc);
             }
             return;
         }
@@ -145,14 +231,46 @@ final class GemmF32 {
             AtomicInteger next = new AtomicInteger();
             Parallel.forRange(Math.min(threads, batch), 1, (s, e) -> {
                 for (int i; (i = next.getAndIncrement()) < batch; ) {
-                    gemm(false, transA, transB, m, n, k, alpha, a, aOff + i * strideA, lda, b, bOff + i * strideB, ldb,
-                            beta, c, cOff + i * strideC, ldc);
+                    gemm(
+                            false,
+                            transA,
+                            transB,
+                            m,
+                            n,
+                            k,
+                            alpha,
+                            a,
+                            aOff + i * strideA,
+                            lda,
+                            b,
+                            bOff + i * strideB,
+                            ldb,
+                            beta,
+                            c,
+                            cOff + i * strideC,
+                            ldc);
                 }
             });
         } else {
             for (int i = 0; i < batch; i++) {
-                gemm(true, transA, transB, m, n, k, alpha, a, aOff + i * strideA, lda, b, bOff + i * strideB, ldb,
-                        beta, c, cOff + i * strideC, ldc);
+                gemm(
+                        true,
+                        transA,
+                        transB,
+                        m,
+                        n,
+                        k,
+                        alpha,
+                        a,
+                        aOff + i * strideA,
+                        lda,
+                        b,
+                        bOff + i * strideB,
+                        ldb,
+                        beta,
+                        c,
+                        cOff + i * strideC,
+                        ldc);
             }
         }
     }
@@ -161,9 +279,26 @@ final class GemmF32 {
      * The packed product: chunks of op(A) (rows) and op(B) (columns) of at most {@link GemmBlocking#packedFloats}
      * each are packed by all threads together, then the rectangles of C they cover are computed.
      */
-    private static void packed(SgemmKernel kern, GemmBlocking blk, int threads, boolean transA, boolean transB,
-                               int m, int n, int k, float alpha, MemorySegment a, long aOff, int lda,
-                               MemorySegment b, long bOff, int ldb, float beta, MemorySegment c, long cOff, int ldc) {
+    private static void packed(
+            SgemmKernel kern,
+            GemmBlocking blk,
+            int threads,
+            boolean transA,
+            boolean transB,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            MemorySegment a,
+            long aOff,
+            int lda,
+            MemorySegment b,
+            long bOff,
+            int ldb,
+            float beta,
+            MemorySegment c,
+            long cOff,
+            int ldc) {
         int mr = kern.mr, nr = kern.nr;
         int kc = balanced(k, blk.kc(), 1);
         int kBlocks = ceilDiv(k, kc);
@@ -200,14 +335,34 @@ final class GemmF32 {
                             if (v < aUnits) {
                                 int pb = v / mPanels, q = v % mPanels;
                                 int kcb = Math.min(kc, k - pb * kc);
-                                SgemmPack.packA(transA, a, aOff, lda, ic0 + q * mr, Math.min(mr, mc - q * mr), pb * kc,
-                                        kcb, mr, ap, ((long) pb * kc * mPanels * mr + (long) q * mr * kcb) * FB);
+                                SgemmPack.packA(
+                                        transA,
+                                        a,
+                                        aOff,
+                                        lda,
+                                        ic0 + q * mr,
+                                        Math.min(mr, mc - q * mr),
+                                        pb * kc,
+                                        kcb,
+                                        mr,
+                                        ap,
+                                        ((long) pb * kc * mPanels * mr + (long) q * mr * kcb) * FB);
                             } else {
                                 int w = v - aUnits;
                                 int pb = w / nPanels, q = w % nPanels;
                                 int kcb = Math.min(kc, k - pb * kc);
-                                SgemmPack.packB(transB, b, bOff, ldb, pb * kc, kcb, jc0 + q * nr, Math.min(nr, nc - q * nr),
-                                        nr, bp, ((long) pb * kc * nPanels * nr + (long) q * nr * kcb) * FB);
+                                SgemmPack.packB(
+                                        transB,
+                                        b,
+                                        bOff,
+                                        ldb,
+                                        pb * kc,
+                                        kcb,
+                                        jc0 + q * nr,
+                                        Math.min(nr, nc - q * nr),
+                                        nr,
+                                        bp,
+                                        ((long) pb * kc * nPanels * nr + (long) q * nr * kcb) * FB);
                             }
                         }
                         packedUnits.addAndGet(end - u);
@@ -222,8 +377,27 @@ final class GemmF32 {
                             long aBase = (long) pb * kc * mPanels * mr;
                             long bBase = (long) pb * kc * nPanels * nr;
                             float bb = pb == 0 ? beta : 1f;
-                            sweep(kern, blk, kcb, q0, q1, p0, p1, mc, nc, ap, aBase, bp, bBase, nr * FB, tile,
-                                    alpha, bb, c, cOff + (long) ic0 * ldc + jc0, ldc);
+                            sweep(
+                                    kern,
+                                    blk,
+                                    kcb,
+                                    q0,
+                                    q1,
+                                    p0,
+                                    p1,
+                                    mc,
+                                    nc,
+                                    ap,
+                                    aBase,
+                                    bp,
+                                    bBase,
+                                    nr * FB,
+                                    tile,
+                                    alpha,
+                                    bb,
+                                    c,
+                                    cOff + (long) ic0 * ldc + jc0,
+                                    ldc);
                         }
                     }
                 });
@@ -250,9 +424,27 @@ final class GemmF32 {
      * {@code aBase + q·mr·kcb} of {@code ap}, B panel p at byte {@code bBase·4 + p·nr·kcb·4} of {@code bp} with rows
      * {@code bStride} bytes apart; C (whose corner is {@code cOff}) gets {@code alpha·tile + bb·C}.
      */
-    private static void sweep(SgemmKernel kern, GemmBlocking blk, int kcb, int q0, int q1, int p0, int p1, int mc,
-                              int nc, MemorySegment ap, long aBase, MemorySegment bp, long bBase, long bStride,
-                              float[] tile, float alpha, float bb, MemorySegment c, long cOff, int ldc) {
+    private static void sweep(
+            SgemmKernel kern,
+            GemmBlocking blk,
+            int kcb,
+            int q0,
+            int q1,
+            int p0,
+            int p1,
+            int mc,
+            int nc,
+            MemorySegment ap,
+            long aBase,
+            MemorySegment bp,
+            long bBase,
+            long bStride,
+            float[] tile,
+            float alpha,
+            float bb,
+            MemorySegment c,
+            long cOff,
+            int ldc) {
         int mr = kern.mr, nr = kern.nr;
         int nbPanels = Math.max(1, blk.nb() / nr);
         long ldcBytes = (long) ldc * FB;
@@ -275,9 +467,25 @@ final class GemmF32 {
      * few), B is read where it lies, one kc×nr micro-panel at a time with rows {@code ldb} apart; only the last,
      * partial column panel is copied, so that no read runs past the end of B.
      */
-    private static void unpackedB(SgemmKernel kern, GemmBlocking blk, int threads, boolean transA, int m, int n, int k,
-                                  float alpha, MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
-                                  float beta, MemorySegment c, long cOff, int ldc) {
+    private static void unpackedB(
+            SgemmKernel kern,
+            GemmBlocking blk,
+            int threads,
+            boolean transA,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            MemorySegment a,
+            long aOff,
+            int lda,
+            MemorySegment b,
+            long bOff,
+            int ldb,
+            float beta,
+            MemorySegment c,
+            long cOff,
+            int ldc) {
         int mr = kern.mr, nr = kern.nr;
         int kc = balanced(k, blk.kc(), 1);
         int kBlocks = ceilDiv(k, kc);
@@ -301,7 +509,17 @@ final class GemmF32 {
                 for (int pb = 0; pb < kBlocks; pb++) {
                     int kcb = Math.min(kc, k - pb * kc);
                     for (int q = q0; q < q1; q++) {
-                        SgemmPack.packA(transA, a, aOff, lda, q * mr, Math.min(mr, m - q * mr), pb * kc, kcb, mr, ap,
+                        SgemmPack.packA(
+                                transA,
+                                a,
+                                aOff,
+                                lda,
+                                q * mr,
+                                Math.min(mr, m - q * mr),
+                                pb * kc,
+                                kcb,
+                                mr,
+                                ap,
                                 (long) (q - q0) * mr * kcb * FB);
                     }
                     float bb = pb == 0 ? beta : 1f;
@@ -309,15 +527,42 @@ final class GemmF32 {
                     int pFull = Math.min(p1, fullPanels);
                     if (p0 < pFull) {
                         // panel p starts at byte bRow + p·nr·4, so pass the slice as panel index p with stride ldb
-                        sweepUnpacked(kern, blk, kcb, q0, q1, p0, pFull, rowsHere, ap, b, bRow, (long) ldb * FB, tile,
-                                alpha, bb, c, cOff, ldc, m);
+                        sweepUnpacked(
+                                kern,
+                                blk,
+                                kcb,
+                                q0,
+                                q1,
+                                p0,
+                                pFull,
+                                rowsHere,
+                                ap,
+                                b,
+                                bRow,
+                                (long) ldb * FB,
+                                tile,
+                                alpha,
+                                bb,
+                                c,
+                                cOff,
+                                ldc,
+                                m);
                     }
                     if (p1 > fullPanels) {
-                        SgemmPack.packB(false, b, bOff, ldb, pb * kc, kcb, fullPanels * nr, n - fullPanels * nr, nr, edge, 0);
+                        SgemmPack.packB(
+                                false, b, bOff, ldb, pb * kc, kcb, fullPanels * nr, n - fullPanels * nr, nr, edge, 0);
                         for (int q = q0; q < q1; q++) {
                             kern.compute(kcb, ap, (long) (q - q0) * mr * kcb * FB, edge, 0, nr * FB, tile);
-                            store(tile, nr, Math.min(mr, m - q * mr), n - fullPanels * nr, c,
-                                    (cOff + (long) q * mr * ldc + (long) fullPanels * nr) * FB, (long) ldc * FB, alpha, bb);
+                            store(
+                                    tile,
+                                    nr,
+                                    Math.min(mr, m - q * mr),
+                                    n - fullPanels * nr,
+                                    c,
+                                    (cOff + (long) q * mr * ldc + (long) fullPanels * nr) * FB,
+                                    (long) ldc * FB,
+                                    alpha,
+                                    bb);
                         }
                     }
                 }
@@ -326,9 +571,26 @@ final class GemmF32 {
     }
 
     /** {@link #sweep} for B read in place: column panel p starts {@code p·nr} floats into each row of B. */
-    private static void sweepUnpacked(SgemmKernel kern, GemmBlocking blk, int kcb, int q0, int q1, int p0, int p1,
-                                      int rowsHere, MemorySegment ap, MemorySegment b, long bRow, long bStride,
-                                      float[] tile, float alpha, float bb, MemorySegment c, long cOff, int ldc, int m) {
+    private static void sweepUnpacked(
+            SgemmKernel kern,
+            GemmBlocking blk,
+            int kcb,
+            int q0,
+            int q1,
+            int p0,
+            int p1,
+            int rowsHere,
+            MemorySegment ap,
+            MemorySegment b,
+            long bRow,
+            long bStride,
+            float[] tile,
+            float alpha,
+            float bb,
+            MemorySegment c,
+            long cOff,
+            int ldc,
+            int m) {
         int mr = kern.mr, nr = kern.nr;
         int nbPanels = Math.max(1, blk.nb() / nr);
         long ldcBytes = (long) ldc * FB;
@@ -379,8 +641,16 @@ final class GemmF32 {
      * {@code C[0:rows, 0:cols] = alpha·tile + bb·C} (C not read when {@code bb == 0}); {@code tile} has rows
      * {@code nr} floats apart.
      */
-    static void store(float[] tile, int nr, int rows, int cols, MemorySegment c, long cByte, long ldcBytes,
-                      float alpha, float bb) {
+    static void store(
+            float[] tile,
+            int nr,
+            int rows,
+            int cols,
+            MemorySegment c,
+            long cByte,
+            long ldcBytes,
+            float alpha,
+            float bb) {
         FloatVector va = FloatVector.broadcast(S, alpha);
         FloatVector vb = FloatVector.broadcast(S, bb);
         int vecCols = cols / L * L;
@@ -395,7 +665,8 @@ final class GemmF32 {
                 } else if (bb == 1f) {
                     v = v.fma(va, FloatVector.fromMemorySegment(S, c, at, NATIVE));
                 } else {
-                    v = v.fma(va, FloatVector.fromMemorySegment(S, c, at, NATIVE).mul(vb));
+                    v = v.fma(
+                            va, FloatVector.fromMemorySegment(S, c, at, NATIVE).mul(vb));
                 }
                 v.intoMemorySegment(c, at, NATIVE);
             }
@@ -412,9 +683,25 @@ final class GemmF32 {
      * contiguous scratch row (unless it is one row that already is), then multiplied with B where it lies (rows of B
      * scaled and summed when B is k×n, dot products with the rows of B when B is stored n×k: {@code gemv} for one row).
      */
-    static void fewRows(SgemvKernel gemv, boolean transA, boolean transB, int m, int j0, int j1, int k, float alpha,
-                        MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
-                        float beta, MemorySegment c, long cOff, int ldc) {
+    static void fewRows(
+            SgemvKernel gemv,
+            boolean transA,
+            boolean transB,
+            int m,
+            int j0,
+            int j1,
+            int k,
+            float alpha,
+            MemorySegment a,
+            long aOff,
+            int lda,
+            MemorySegment b,
+            long bOff,
+            int ldb,
+            float beta,
+            MemorySegment c,
+            long cOff,
+            int ldc) {
         if (m == 1 && transB && !transA) {
             // one contiguous row: the GEMV kernel reads it where it lies
             gemv.dotRows(k, a, aOff * FB, b, bOff * FB, (long) ldb * FB, j0, j1, alpha, beta, c, cOff * FB);
@@ -442,8 +729,18 @@ final class GemmF32 {
             return;
         }
         for (int i = 0; i < m; i++) {
-            rowTimesB(rows.asSlice((long) i * k * FB, (long) k * FB), k, b, bOff * FB, (long) ldb * FB, j0, j1, alpha,
-                    beta, c, (cOff + (long) i * ldc) * FB);
+            rowTimesB(
+                    rows.asSlice((long) i * k * FB, (long) k * FB),
+                    k,
+                    b,
+                    bOff * FB,
+                    (long) ldb * FB,
+                    j0,
+                    j1,
+                    alpha,
+                    beta,
+                    c,
+                    (cOff + (long) i * ldc) * FB);
         }
     }
 
@@ -452,8 +749,20 @@ final class GemmF32 {
      * m rows contiguous in {@code rows}. Four rows of B at a time (they stay in L1) meet the rows of A two at a
      * time, so B is read from memory once whatever m is.
      */
-    private static void rowsDotB(MemorySegment rows, int m, int k, MemorySegment b, long bOff, int ldb, int j0, int j1,
-                                 float alpha, float beta, MemorySegment c, long cOff, int ldc) {
+    private static void rowsDotB(
+            MemorySegment rows,
+            int m,
+            int k,
+            MemorySegment b,
+            long bOff,
+            int ldb,
+            int j0,
+            int j1,
+            float alpha,
+            float beta,
+            MemorySegment c,
+            long cOff,
+            int ldc) {
         long ldbBytes = (long) ldb * FB;
         long kBytes = (long) k * FB;
         int j = j0;
@@ -461,25 +770,65 @@ final class GemmF32 {
             long o0 = (bOff + (long) j * ldb) * FB;
             int i = 0;
             for (; i + 2 <= m; i += 2) {
-                dot2x4(rows, i * kBytes, k, b, o0, ldbBytes, alpha, beta, c, (cOff + (long) i * ldc + j) * FB,
+                dot2x4(
+                        rows,
+                        i * kBytes,
+                        k,
+                        b,
+                        o0,
+                        ldbBytes,
+                        alpha,
+                        beta,
+                        c,
+                        (cOff + (long) i * ldc + j) * FB,
                         (long) ldc * FB);
             }
             if (i < m) {
-                rowDotB(rows.asSlice(i * kBytes, kBytes), k, b, bOff, ldb, j, j + 4, alpha, beta, c,
+                rowDotB(
+                        rows.asSlice(i * kBytes, kBytes),
+                        k,
+                        b,
+                        bOff,
+                        ldb,
+                        j,
+                        j + 4,
+                        alpha,
+                        beta,
+                        c,
                         (cOff + (long) i * ldc) * FB);
             }
         }
         if (j < j1) {
             for (int i = 0; i < m; i++) {
-                rowDotB(rows.asSlice(i * kBytes, kBytes), k, b, bOff, ldb, j, j1, alpha, beta, c,
+                rowDotB(
+                        rows.asSlice(i * kBytes, kBytes),
+                        k,
+                        b,
+                        bOff,
+                        ldb,
+                        j,
+                        j1,
+                        alpha,
+                        beta,
+                        c,
                         (cOff + (long) i * ldc) * FB);
             }
         }
     }
 
     /** Two rows of A (k floats apart) against four rows of B: a 2×4 block of C, eight accumulators. */
-    private static void dot2x4(MemorySegment rows, long r0, int k, MemorySegment b, long o0, long ldbBytes, float alpha,
-                               float beta, MemorySegment c, long cByte, long ldcBytes) {
+    private static void dot2x4(
+            MemorySegment rows,
+            long r0,
+            int k,
+            MemorySegment b,
+            long o0,
+            long ldbBytes,
+            float alpha,
+            float beta,
+            MemorySegment c,
+            long cByte,
+            long ldcBytes) {
         long r1 = r0 + (long) k * FB;
         long o1 = o0 + ldbBytes, o2 = o1 + ldbBytes, o3 = o2 + ldbBytes;
         int kv = k / L * L;
@@ -528,8 +877,18 @@ final class GemmF32 {
     }
 
     /** C[row, j0:j1] = alpha·Σ_p row[p]·B[p, j0:j1] + beta·C[row, j0:j1], B row-major k×n read in place. */
-    private static void rowTimesB(MemorySegment row, int k, MemorySegment b, long bByte, long ldbBytes, int j0, int j1,
-                                  float alpha, float beta, MemorySegment c, long cRow) {
+    private static void rowTimesB(
+            MemorySegment row,
+            int k,
+            MemorySegment b,
+            long bByte,
+            long ldbBytes,
+            int j0,
+            int j1,
+            float alpha,
+            float beta,
+            MemorySegment c,
+            long cRow) {
         int j = j0;
         for (; j + 4 * L <= j1; j += 4 * L) {
             FloatVector s0 = FloatVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
@@ -551,7 +910,8 @@ final class GemmF32 {
             FloatVector s0 = FloatVector.zero(S);
             long o = bByte + j * FB;
             for (int p = 0; p < k; p++, o += ldbBytes) {
-                s0 = FloatVector.broadcast(S, row.get(FP, p * FB)).fma(FloatVector.fromMemorySegment(S, b, o, NATIVE), s0);
+                s0 = FloatVector.broadcast(S, row.get(FP, p * FB))
+                        .fma(FloatVector.fromMemorySegment(S, b, o, NATIVE), s0);
             }
             storeVector(s0, alpha, beta, c, cRow + j * FB);
         }
@@ -566,8 +926,18 @@ final class GemmF32 {
     }
 
     /** C[row, j0:j1] = alpha·(row · B[j, :]) + beta·C[row, j] for each j, B stored n×k read in place. */
-    private static void rowDotB(MemorySegment row, int k, MemorySegment b, long bOff, int ldb, int j0, int j1,
-                                float alpha, float beta, MemorySegment c, long cRow) {
+    private static void rowDotB(
+            MemorySegment row,
+            int k,
+            MemorySegment b,
+            long bOff,
+            int ldb,
+            int j0,
+            int j1,
+            float alpha,
+            float beta,
+            MemorySegment c,
+            long cRow) {
         long ldbBytes = (long) ldb * FB;
         int kv = k / L * L;
         int j = j0;

@@ -25,9 +25,24 @@ final class GemmF64 {
     private GemmF64() {}
 
     /** One validated product (offsets and leading dims in elements); {@code parallel} allows the shared pool. */
-    static void gemm(boolean parallel, boolean transA, boolean transB, int m, int n, int k, double alpha,
-                     MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
-                     double beta, MemorySegment c, long cOff, int ldc) {
+    static void gemm(
+            boolean parallel,
+            boolean transA,
+            boolean transB,
+            int m,
+            int n,
+            int k,
+            double alpha,
+            MemorySegment a,
+            long aOff,
+            int lda,
+            MemorySegment b,
+            long bOff,
+            int ldb,
+            double beta,
+            MemorySegment c,
+            long cOff,
+            int ldc) {
         if (m == 0 || n == 0) {
             return;
         }
@@ -106,14 +121,48 @@ final class GemmF64 {
     }
 
     /** {@code batch} validated products, spread over the pool one product per task when allowed. */
-    static void gemmBatched(boolean parallel, boolean transA, boolean transB, int batch, int m, int n, int k,
-                            double alpha, MemorySegment a, long aOff, int lda, long strideA,
-                            MemorySegment b, long bOff, int ldb, long strideB,
-                            double beta, MemorySegment c, long cOff, int ldc, long strideC) {
+    static void gemmBatched(
+            boolean parallel,
+            boolean transA,
+            boolean transB,
+            int batch,
+            int m,
+            int n,
+            int k,
+            double alpha,
+            MemorySegment a,
+            long aOff,
+            int lda,
+            long strideA,
+            MemorySegment b,
+            long bOff,
+            int ldb,
+            long strideB,
+            double beta,
+            MemorySegment c,
+            long cOff,
+            int ldc,
+            long strideC) {
         Parallel.RangeTask each = (s, e) -> {
             for (int i = s; i < e; i++) {
-                gemm(false, transA, transB, m, n, k, alpha, a, aOff + i * strideA, lda, b, bOff + i * strideB, ldb,
-                        beta, c, cOff + i * strideC, ldc);
+                gemm(
+                        false,
+                        transA,
+                        transB,
+                        m,
+                        n,
+                        k,
+                        alpha,
+                        a,
+                        aOff + i * strideA,
+                        lda,
+                        b,
+                        bOff + i * strideB,
+                        ldb,
+                        beta,
+                        c,
+                        cOff + i * strideC,
+                        ldc);
             }
         };
         if (parallel && batch > 1) {

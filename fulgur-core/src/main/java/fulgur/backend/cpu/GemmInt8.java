@@ -31,7 +31,9 @@ final class GemmInt8 {
     private static final int L = S.length();
     /** Bytes loaded per step: L of them are used (the 64-bit shape is the smallest). */
     private static final VectorSpecies<Byte> B = ByteVector.SPECIES_64.length() >= L
-            ? ByteVector.SPECIES_64 : VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8));
+            ? ByteVector.SPECIES_64
+            : VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8));
+
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     static final int TILE_ROWS = 16;
@@ -40,9 +42,11 @@ final class GemmInt8 {
     /** From this many rows on, a widened tile goes through the f32 GEMM. */
     static final int GEMM_ROWS = 8;
 
-    private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[TILE_ROWS * TILE_DEPTH]);
+    private static final ThreadLocal<float[]> SCRATCH =
+            ThreadLocal.withInitial(() -> new float[TILE_ROWS * TILE_DEPTH]);
     /** Widened wide tiles go to native memory: the f32 GEMM reads its operands as native segments. */
-    private static final ThreadLocal<MemorySegment[]> WIDE = ThreadLocal.withInitial(() -> new MemorySegment[] {MemorySegment.NULL});
+    private static final ThreadLocal<MemorySegment[]> WIDE =
+            ThreadLocal.withInitial(() -> new MemorySegment[] {MemorySegment.NULL});
 
     private GemmInt8() {}
 
@@ -52,8 +56,17 @@ final class GemmInt8 {
      * @param scale f32 [n] at element offset sOff
      * @param y f32 [m, n], written
      */
-    static void gemm(int m, int n, int k, MemorySegment x, long xOff, MemorySegment q, long qOff, MemorySegment scale, long sOff,
-                     MemorySegment y) {
+    static void gemm(
+            int m,
+            int n,
+            int k,
+            MemorySegment x,
+            long xOff,
+            MemorySegment q,
+            long qOff,
+            MemorySegment scale,
+            long sOff,
+            MemorySegment y) {
         if (m == 0 || n == 0) {
             return;
         }
@@ -61,7 +74,8 @@ final class GemmInt8 {
             int tiles = (n + WIDE_TILE - 1) / WIDE_TILE;
             Parallel.forRange(tiles, 1, (t0, t1) -> {
                 for (int t = t0; t < t1; t++) {
-                    wideTile(t * WIDE_TILE, Math.min(n, (t + 1) * WIDE_TILE), m, n, k, x, xOff, q, qOff, scale, sOff, y);
+                    wideTile(
+                            t * WIDE_TILE, Math.min(n, (t + 1) * WIDE_TILE), m, n, k, x, xOff, q, qOff, scale, sOff, y);
                 }
             });
             return;
@@ -69,14 +83,30 @@ final class GemmInt8 {
         int tiles = (n + TILE_ROWS - 1) / TILE_ROWS;
         long work = (long) m * n * k;
         if (m == 1) {
-            Parallel.forRange(tiles, work < (1 << 18) ? tiles : 1, (t0, t1) -> oneRow(t0 * TILE_ROWS, Math.min(n, t1 * TILE_ROWS), k, x, xOff, q, qOff,
-                    scale, sOff, y));
+            Parallel.forRange(
+                    tiles,
+                    work < (1 << 18) ? tiles : 1,
+                    (t0, t1) ->
+                            oneRow(t0 * TILE_ROWS, Math.min(n, t1 * TILE_ROWS), k, x, xOff, q, qOff, scale, sOff, y));
             return;
         }
         Parallel.forRange(tiles, work < (1 << 18) ? tiles : 1, (t0, t1) -> {
             float[] acc = new float[m * TILE_ROWS];
             for (int t = t0; t < t1; t++) {
-                smallTile(t * TILE_ROWS, Math.min(n, (t + 1) * TILE_ROWS), m, n, k, x, xOff, q, qOff, scale, sOff, y, acc);
+                smallTile(
+                        t * TILE_ROWS,
+                        Math.min(n, (t + 1) * TILE_ROWS),
+                        m,
+                        n,
+                        k,
+                        x,
+                        xOff,
+                        q,
+                        qOff,
+                        scale,
+                        sOff,
+                        y,
+                        acc);
             }
         });
     }
@@ -90,8 +120,17 @@ final class GemmInt8 {
     }
 
     /** Channels [n0, n1) for one row (a single sequence decoding): each weight is widened in registers and used once. */
-    private static void oneRow(int n0, int n1, int k, MemorySegment x, long xOff, MemorySegment q, long qOff, MemorySegment scale, long sOff,
-                               MemorySegment y) {
+    private static void oneRow(
+            int n0,
+            int n1,
+            int k,
+            MemorySegment x,
+            long xOff,
+            MemorySegment q,
+            long qOff,
+            MemorySegment scale,
+            long sOff,
+            MemorySegment y) {
         int step = B.length();
         int kv = k >= step ? (k - step) / L * L + L : 0; // vector steps whose byte loads stay inside the row
         long xb = xOff * Float.BYTES;
@@ -123,7 +162,8 @@ final class GemmInt8 {
             long r0 = qOff + (long) j * k;
             FloatVector s0 = FloatVector.zero(S);
             for (int c = 0; c < kv; c += L) {
-                s0 = FloatVector.fromMemorySegment(S, x, xb + (long) c * Float.BYTES, NATIVE).fma(widen(q, r0 + c), s0);
+                s0 = FloatVector.fromMemorySegment(S, x, xb + (long) c * Float.BYTES, NATIVE)
+                        .fma(widen(q, r0 + c), s0);
             }
             float d0 = Lanes.sum(s0);
             for (int c = kv; c < k; c++) {
@@ -135,12 +175,25 @@ final class GemmInt8 {
 
     /** L int8 weights at a byte offset, widened to floats. */
     private static FloatVector widen(MemorySegment q, long byteOff) {
-        return (FloatVector) ByteVector.fromMemorySegment(B, q, byteOff, NATIVE).convertShape(VectorOperators.B2F, S, 0);
+        return (FloatVector)
+                ByteVector.fromMemorySegment(B, q, byteOff, NATIVE).convertShape(VectorOperators.B2F, S, 0);
     }
 
     /** Channels [n0, n1) for few rows: widen TILE_ROWS × TILE_DEPTH at a time, dot every row with it. */
-    private static void smallTile(int n0, int n1, int m, int n, int k, MemorySegment x, long xOff, MemorySegment q, long qOff,
-                                  MemorySegment scale, long sOff, MemorySegment y, float[] acc) {
+    private static void smallTile(
+            int n0,
+            int n1,
+            int m,
+            int n,
+            int k,
+            MemorySegment x,
+            long xOff,
+            MemorySegment q,
+            long qOff,
+            MemorySegment scale,
+            long sOff,
+            MemorySegment y,
+            float[] acc) {
         int rows = n1 - n0;
         float[] w = SCRATCH.get();
         Arrays.fill(acc, 0, m * TILE_ROWS, 0f);
@@ -180,7 +233,8 @@ final class GemmInt8 {
                     FloatVector s0 = FloatVector.zero(S);
                     int w0 = r * TILE_DEPTH;
                     for (int c = 0; c < kv; c += L) {
-                        s0 = FloatVector.fromMemorySegment(S, x, xr + (long) c * Float.BYTES, NATIVE).fma(FloatVector.fromArray(S, w, w0 + c), s0);
+                        s0 = FloatVector.fromMemorySegment(S, x, xr + (long) c * Float.BYTES, NATIVE)
+                                .fma(FloatVector.fromArray(S, w, w0 + c), s0);
                     }
                     float d0 = Lanes.sum(s0);
                     for (int c = kv; c < kt; c++) {
@@ -199,8 +253,19 @@ final class GemmInt8 {
     }
 
     /** Channels [n0, n1) for many rows: widen them with their scales to f32 [rows × k], then the f32 GEMM. */
-    private static void wideTile(int n0, int n1, int m, int n, int k, MemorySegment x, long xOff, MemorySegment q, long qOff,
-                                 MemorySegment scale, long sOff, MemorySegment y) {
+    private static void wideTile(
+            int n0,
+            int n1,
+            int m,
+            int n,
+            int k,
+            MemorySegment x,
+            long xOff,
+            MemorySegment q,
+            long qOff,
+            MemorySegment scale,
+            long sOff,
+            MemorySegment y) {
         int rows = n1 - n0;
         MemorySegment ws = wide((long) rows * k);
         for (int r = 0; r < rows; r++) {
@@ -215,7 +280,8 @@ final class GemmInt8 {
         int step = B.length();
         FloatVector sv = FloatVector.broadcast(S, s);
         for (; c + step <= len; c += L) {
-            FloatVector f = (FloatVector) ByteVector.fromMemorySegment(B, q, byteOff + c, NATIVE).convertShape(VectorOperators.B2F, S, 0);
+            FloatVector f = (FloatVector)
+                    ByteVector.fromMemorySegment(B, q, byteOff + c, NATIVE).convertShape(VectorOperators.B2F, S, 0);
             f.mul(sv).intoMemorySegment(dst, (off + c) * Float.BYTES, NATIVE);
         }
         for (; c < len; c++) {
@@ -229,7 +295,8 @@ final class GemmInt8 {
         int step = B.length();
         FloatVector sv = FloatVector.broadcast(S, s);
         for (; c + step <= len; c += L) {
-            FloatVector f = (FloatVector) ByteVector.fromMemorySegment(B, q, byteOff + c, NATIVE).convertShape(VectorOperators.B2F, S, 0);
+            FloatVector f = (FloatVector)
+                    ByteVector.fromMemorySegment(B, q, byteOff + c, NATIVE).convertShape(VectorOperators.B2F, S, 0);
             (s == 1f ? f : f.mul(sv)).intoArray(dst, off + c);
         }
         for (; c < len; c++) {

@@ -20,6 +20,7 @@ public final class Lanes {
     private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED;
     /** SHIFT_F[h]: lane i takes lane i + h (mod length), for the halving steps of {@link #sum(FloatVector)}. */
     private static final VectorShuffle<Float>[] SHIFT_F = shifts(F);
+
     private static final VectorShuffle<Double>[] SHIFT_D = shifts(D);
 
     @SuppressWarnings("unchecked")
@@ -83,7 +84,8 @@ public final class Lanes {
     /** e^x per lane, within about 1 ulp (+inf, 0 and NaN as Math.exp gives them, subnormal results included). */
     public static FloatVector exp(FloatVector x) {
         if (x.species() != F) {
-            throw new IllegalArgumentException("Lanes.exp: expected the preferred species " + F + ", got " + x.species());
+            throw new IllegalArgumentException(
+                    "Lanes.exp: expected the preferred species " + F + ", got " + x.species());
         }
         FloatVector xc = x.max(-104f).min(89f);
         FloatVector t = xc.fma(LOG2E, ROUND_V);
@@ -94,8 +96,10 @@ public final class Lanes {
         // 2^n as 2^(n/2) · 2^(n − n/2), both normal floats, so subnormal results come out right
         IntVector ni = (IntVector) t.reinterpretAsInts().sub(0x4B400000);
         IntVector n1 = ni.lanewise(VectorOperators.ASHR, 1);
-        FloatVector f1 = (FloatVector) n1.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
-        FloatVector f2 = (FloatVector) ni.sub(n1).add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        FloatVector f1 =
+                (FloatVector) n1.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        FloatVector f2 = (FloatVector)
+                ni.sub(n1).add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
         return y.mul(f1).mul(f2);
     }
 }

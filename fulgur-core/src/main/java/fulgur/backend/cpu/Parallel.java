@@ -24,7 +24,8 @@ public final class Parallel {
 
     private static final int THREADS = configuredThreads();
     private static final ThreadLocal<Boolean> IN_WORKER = ThreadLocal.withInitial(() -> false);
-    private static final ExecutorService POOL = THREADS > 1 ? Executors.newFixedThreadPool(THREADS - 1, daemonFactory()) : null;
+    private static final ExecutorService POOL =
+            THREADS > 1 ? Executors.newFixedThreadPool(THREADS - 1, daemonFactory()) : null;
 
     private Parallel() {}
 

@@ -27,7 +27,8 @@ abstract class SgemmKernel {
     }
 
     /** Computes one micro-tile into {@code tile} (row stride {@link #nr}); reads nothing of C. */
-    abstract void compute(int kc, MemorySegment ap, long aByte, MemorySegment b, long bByte, long bStride, float[] tile);
+    abstract void compute(
+            int kc, MemorySegment ap, long aByte, MemorySegment b, long bByte, long bStride, float[] tile);
 
     @Override
     public String toString() {
@@ -47,8 +48,9 @@ abstract class SgemmKernel {
             width = switch (bits.trim()) {
                 case "128", "256" -> Math.min(width, Integer.parseInt(bits.trim()));
                 case "512" -> 512;
-                default -> throw new IllegalArgumentException("fulgur.gemm.vectorBits must be 128, 256 or 512, got '"
-                        + bits + "'");
+                default ->
+                    throw new IllegalArgumentException(
+                            "fulgur.gemm.vectorBits must be 128, 256 or 512, got '" + bits + "'");
             };
         }
         return forVectorBits(width);

@@ -13,7 +13,8 @@ import jdk.incubator.vector.VectorSpecies;
 final class SgemmKernel6x2 extends SgemmKernel {
 
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED.vectorBitSize() > 256
-            ? FloatVector.SPECIES_256 : FloatVector.SPECIES_PREFERRED;
+            ? FloatVector.SPECIES_256
+            : FloatVector.SPECIES_PREFERRED;
     static final SgemmKernel6x2 INSTANCE = new SgemmKernel6x2();
     private static final int L = S.length();
     private static final int MR = 6;
@@ -27,8 +28,18 @@ final class SgemmKernel6x2 extends SgemmKernel {
 
     @Override
     void compute(int kc, MemorySegment ap, long aByte, MemorySegment b, long bByte, long bStride, float[] tile) {
-        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
-                c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+        FloatVector c00 = FloatVector.zero(S),
+                c01 = c00,
+                c10 = c00,
+                c11 = c00,
+                c20 = c00,
+                c21 = c00,
+                c30 = c00,
+                c31 = c00,
+                c40 = c00,
+                c41 = c00,
+                c50 = c00,
+                c51 = c00;
         long ai = aByte;
         long bi = bByte;
         for (int p = 0; p < kc; p++, ai += MR * FB, bi += bStride) {

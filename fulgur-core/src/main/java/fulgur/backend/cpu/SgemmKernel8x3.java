@@ -26,10 +26,30 @@ final class SgemmKernel8x3 extends SgemmKernel {
 
     @Override
     void compute(int kc, MemorySegment ap, long aByte, MemorySegment b, long bByte, long bStride, float[] tile) {
-        FloatVector c00 = FloatVector.zero(S), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00,
-                c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00,
-                c40 = c00, c41 = c00, c42 = c00, c50 = c00, c51 = c00, c52 = c00,
-                c60 = c00, c61 = c00, c62 = c00, c70 = c00, c71 = c00, c72 = c00;
+        FloatVector c00 = FloatVector.zero(S),
+                c01 = c00,
+                c02 = c00,
+                c10 = c00,
+                c11 = c00,
+                c12 = c00,
+                c20 = c00,
+                c21 = c00,
+                c22 = c00,
+                c30 = c00,
+                c31 = c00,
+                c32 = c00,
+                c40 = c00,
+                c41 = c00,
+                c42 = c00,
+                c50 = c00,
+                c51 = c00,
+                c52 = c00,
+                c60 = c00,
+                c61 = c00,
+                c62 = c00,
+                c70 = c00,
+                c71 = c00,
+                c72 = c00;
         long ai = aByte;
         long bi = bByte;
         for (int p = 0; p < kc; p++, ai += MR * FB, bi += bStride) {

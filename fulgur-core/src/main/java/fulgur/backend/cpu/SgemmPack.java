@@ -21,6 +21,7 @@ final class SgemmPack {
     private static final int L = S.length();
     /** The transpose block this machine does in registers (16 or 8), or 0 for a scalar transpose. */
     static final int TRANSPOSE_LANES = L >= 16 ? 16 : L == 8 ? 8 : 0;
+
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ValueLayout.OfFloat FP = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
@@ -46,8 +47,18 @@ final class SgemmPack {
      * Packs op(A)[i0:i0+rows, p0:p0+kc] as one micro-panel at byte {@code dst} of {@code ap}: for each p, the
      * {@code mr} values of rows i0.. at column p, contiguously; rows past {@code rows} are zero.
      */
-    static void packA(boolean transA, MemorySegment a, long aOff, int lda, int i0, int rows, int p0, int kc, int mr,
-                      MemorySegment ap, long dst) {
+    static void packA(
+            boolean transA,
+            MemorySegment a,
+            long aOff,
+            int lda,
+            int i0,
+            int rows,
+            int p0,
+            int kc,
+            int mr,
+            MemorySegment ap,
+            long dst) {
         long ldaBytes = (long) lda * FB;
         long stride = (long) mr * FB;
         if (rows < mr) {
@@ -72,7 +83,8 @@ final class SgemmPack {
             // A stored k×m, eight contiguous values per p: one 256-bit copy each
             long src = (aOff + (long) p0 * lda + i0) * FB;
             for (int p = 0; p < kc; p++) {
-                FloatVector.fromMemorySegment(S8, a, src + p * ldaBytes, NATIVE).intoMemorySegment(ap, dst + p * stride, NATIVE);
+                FloatVector.fromMemorySegment(S8, a, src + p * ldaBytes, NATIVE)
+                        .intoMemorySegment(ap, dst + p * stride, NATIVE);
             }
         } else {
             // A stored k×m: op(A)[i, p] = A[p, i], so the values of one p are contiguous
@@ -91,8 +103,18 @@ final class SgemmPack {
      * Packs op(B)[p0:p0+kc, j0:j0+cols] as one micro-panel at byte {@code dst} of {@code bp}: for each p, the
      * {@code nr} values of columns j0.. at row p, contiguously; columns past {@code cols} are zero.
      */
-    static void packB(boolean transB, MemorySegment b, long bOff, int ldb, int p0, int kc, int j0, int cols, int nr,
-                      MemorySegment bp, long dst) {
+    static void packB(
+            boolean transB,
+            MemorySegment b,
+            long bOff,
+            int ldb,
+            int p0,
+            int kc,
+            int j0,
+            int cols,
+            int nr,
+            MemorySegment bp,
+            long dst) {
         long ldbBytes = (long) ldb * FB;
         long stride = (long) nr * FB;
         if (cols < nr) {
@@ -106,7 +128,8 @@ final class SgemmPack {
                     long s = src + p * ldbBytes;
                     long d = dst + p * stride;
                     for (int j = 0; j < nr; j += L) {
-                        FloatVector.fromMemorySegment(S, b, s + j * FB, NATIVE).intoMemorySegment(bp, d + j * FB, NATIVE);
+                        FloatVector.fromMemorySegment(S, b, s + j * FB, NATIVE)
+                                .intoMemorySegment(bp, d + j * FB, NATIVE);
                     }
                 }
             } else {
@@ -382,7 +405,6 @@ final class SgemmPack {
         v6.intoMemorySegment(dst, d + 6 * dStride, NATIVE);
         v7.intoMemorySegment(dst, d + 7 * dStride, NATIVE);
     }
-
 
     /**
      * The lane shuffle of one step of the transpose, for {@code x.rearrange(shuffle, y)} of rows x and y = x + h

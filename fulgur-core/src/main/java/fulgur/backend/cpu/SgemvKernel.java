@@ -22,6 +22,7 @@ abstract class SgemvKernel {
 
     /** Rows of B per block. */
     final int rows;
+
     final int lanes;
 
     SgemvKernel(int rows, VectorSpecies<Float> species) {
@@ -34,12 +35,33 @@ abstract class SgemvKernel {
      * beta is 0): x is k contiguous floats at byte {@code xByte} of {@code x0}, row j of B starts at byte
      * {@code bByte + j·ldbBytes} of {@code b}, and {@code y[j]} is the float at byte {@code yByte + 4·j} of {@code y}.
      */
-    abstract void dotRows(int k, MemorySegment x0, long xByte, MemorySegment b, long bByte, long ldbBytes, int j0,
-                          int j1, float alpha, float beta, MemorySegment y, long yByte);
+    abstract void dotRows(
+            int k,
+            MemorySegment x0,
+            long xByte,
+            MemorySegment b,
+            long bByte,
+            long ldbBytes,
+            int j0,
+            int j1,
+            float alpha,
+            float beta,
+            MemorySegment y,
+            long yByte);
 
     /** Adds the last {@code k − kv} terms of row {@code row} to its lane sum {@code d}; stores alpha·d (+ beta·y). */
-    static void finish(float d, int k, int kv, MemorySegment x, long xByte, MemorySegment b, long row, float alpha,
-                       float beta, MemorySegment y, long yAt) {
+    static void finish(
+            float d,
+            int k,
+            int kv,
+            MemorySegment x,
+            long xByte,
+            MemorySegment b,
+            long row,
+            float alpha,
+            float beta,
+            MemorySegment y,
+            long yAt) {
         for (int p = kv; p < k; p++) {
             d = Math.fma(x.get(F, xByte + p * FB), b.get(F, row + p * FB), d);
         }

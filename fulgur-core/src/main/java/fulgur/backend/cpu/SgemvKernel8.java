@@ -14,7 +14,8 @@ import jdk.incubator.vector.VectorSpecies;
 final class SgemvKernel8 extends SgemvKernel {
 
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED.vectorBitSize() > 256
-            ? FloatVector.SPECIES_256 : FloatVector.SPECIES_PREFERRED;
+            ? FloatVector.SPECIES_256
+            : FloatVector.SPECIES_PREFERRED;
     static final SgemvKernel8 INSTANCE = new SgemvKernel8();
     private static final int L = S.length();
     private static final int ROWS = 8;
@@ -31,8 +32,19 @@ final class SgemvKernel8 extends SgemvKernel {
     }
 
     @Override
-    void dotRows(int k, MemorySegment x, long xByte, MemorySegment b, long bByte, long ldbBytes, int j0, int j1,
-                 float alpha, float beta, MemorySegment y, long yByte) {
+    void dotRows(
+            int k,
+            MemorySegment x,
+            long xByte,
+            MemorySegment b,
+            long bByte,
+            long ldbBytes,
+            int j0,
+            int j1,
+            float alpha,
+            float beta,
+            MemorySegment y,
+            long yByte) {
         int kv = k / L * L;
         long kvBytes = (long) kv * FB;
         float[] part = GemmScratch.get().tile(ROWS * L);
@@ -58,8 +70,8 @@ final class SgemvKernel8 extends SgemvKernel {
      * {@code part}, row after row). The sums are taken in another method: with them this one grows past what the
      * JIT inlines into, and the vectors passed to a call that is not inlined would be boxed.
      */
-    private static void accumulate(long kvBytes, MemorySegment x0, long xByte, MemorySegment b, long row,
-                                   long ldbBytes, float[] part) {
+    private static void accumulate(
+            long kvBytes, MemorySegment x0, long xByte, MemorySegment b, long row, long ldbBytes, float[] part) {
         FloatVector s0 = FloatVector.zero(S), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
         for (long p = 0; p < kvBytes; p += L * FB) {
             FloatVector x = FloatVector.fromMemorySegment(S, x0, xByte + p, NATIVE);
@@ -87,8 +99,19 @@ final class SgemvKernel8 extends SgemvKernel {
      * Sums the lanes of all rows in {@code part} at once, adds the tails and stores the block of y. The rows enter
      * in bit-reversed order, so that after the last step lane i holds row i.
      */
-    private static void finishBlock(float[] part, int k, int kv, MemorySegment x, long xByte, MemorySegment b,
-                                    long row, long ldbBytes, float alpha, float beta, MemorySegment y, long yj) {
+    private static void finishBlock(
+            float[] part,
+            int k,
+            int kv,
+            MemorySegment x,
+            long xByte,
+            MemorySegment b,
+            long row,
+            long ldbBytes,
+            float alpha,
+            float beta,
+            MemorySegment y,
+            long yj) {
         FloatVector t0 = pair(X4, M4, load(part, 0), load(part, 4));
         FloatVector t1 = pair(X4, M4, load(part, 2), load(part, 6));
         FloatVector t2 = pair(X4, M4, load(part, 1), load(part, 5));
@@ -115,7 +138,8 @@ final class SgemvKernel8 extends SgemvKernel {
     }
 
     /** One step of the lane sums of two vectors: each lane adds its partner's value, a's lanes kept or b's. */
-    private static FloatVector pair(VectorShuffle<Float> partner, VectorMask<Float> fromB, FloatVector a, FloatVector b) {
+    private static FloatVector pair(
+            VectorShuffle<Float> partner, VectorMask<Float> fromB, FloatVector a, FloatVector b) {
         return a.add(a.rearrange(partner)).blend(b.add(b.rearrange(partner)), fromB);
     }
 

@@ -40,7 +40,8 @@ public interface Safetensors extends AutoCloseable {
             if (Files.isRegularFile(single)) {
                 return SafetensorsFile.open(single);
             }
-            throw new NoSuchFileException(path.toString(), null, "directory holds neither " + INDEX_FILE + " nor " + SINGLE_FILE);
+            throw new NoSuchFileException(
+                    path.toString(), null, "directory holds neither " + INDEX_FILE + " nor " + SINGLE_FILE);
         }
         if (path.getFileName() != null && path.getFileName().toString().endsWith(".json")) {
             return ShardedSafetensors.open(path);
@@ -95,8 +96,12 @@ public interface Safetensors extends AutoCloseable {
      * @throws java.util.NoSuchElementException when absent
      */
     default SafetensorsEntry get(String name) {
-        return find(name).orElseThrow(() -> new NoSuchElementException(describe() + ": no tensor named \"" + name + "\" (it holds "
-                + names().size() + " tensors" + (names().isEmpty() ? "" : ", e.g. \"" + names().iterator().next() + "\"") + ")"));
+        return find(name)
+                .orElseThrow(() -> new NoSuchElementException(
+                        describe() + ": no tensor named \"" + name + "\" (it holds " + names().size() + " tensors"
+                                + (names().isEmpty()
+                                        ? ""
+                                        : ", e.g. \"" + names().iterator().next() + "\"") + ")"));
     }
 
     /**

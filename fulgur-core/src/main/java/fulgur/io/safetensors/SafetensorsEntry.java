@@ -19,7 +19,8 @@ import java.util.Objects;
 public record SafetensorsEntry(String name, String dtype, long[] shape, MemorySegment data) {
 
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfDouble F64 =
+            ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -47,8 +48,8 @@ public record SafetensorsEntry(String name, String dtype, long[] shape, MemorySe
         shape = shape.clone();
         long expected = byteSize(name, type, shape);
         if (data.byteSize() != expected) {
-            throw new IllegalArgumentException("tensor \"" + name + "\": " + dtype + " " + Arrays.toString(shape) + " needs " + expected
-                    + " bytes but the data has " + data.byteSize());
+            throw new IllegalArgumentException("tensor \"" + name + "\": " + dtype + " " + Arrays.toString(shape)
+                    + " needs " + expected + " bytes but the data has " + data.byteSize());
         }
     }
 
@@ -235,7 +236,9 @@ public record SafetensorsEntry(String name, String dtype, long[] shape, MemorySe
                     out[i] = (float) data.getAtIndex(F64, i);
                 }
             }
-            default -> throw new UnsupportedOperationException("tensor \"" + name + "\": cannot decode dtype " + dtype + " as floats (F32, F16, BF16, F64 can)");
+            default ->
+                throw new UnsupportedOperationException("tensor \"" + name + "\": cannot decode dtype " + dtype
+                        + " as floats (F32, F16, BF16, F64 can)");
         }
         return out;
     }
@@ -282,7 +285,9 @@ public record SafetensorsEntry(String name, String dtype, long[] shape, MemorySe
                 case I32 -> data.getAtIndex(I32, i);
                 case U32 -> data.getAtIndex(I32, i) & 0xFFFF_FFFFL;
                 case I64, U64 -> data.getAtIndex(I64, i);
-                default -> throw new UnsupportedOperationException("tensor \"" + name + "\": cannot decode dtype " + dtype + " as integers");
+                default ->
+                    throw new UnsupportedOperationException(
+                            "tensor \"" + name + "\": cannot decode dtype " + dtype + " as integers");
             };
         }
         return out;
@@ -291,7 +296,8 @@ public record SafetensorsEntry(String name, String dtype, long[] shape, MemorySe
     private int checkedCount() {
         long n = numel();
         if (n > Integer.MAX_VALUE - 8) {
-            throw new UnsupportedOperationException("tensor \"" + name + "\" has " + n + " elements, too many for a Java array; use data() directly");
+            throw new UnsupportedOperationException(
+                    "tensor \"" + name + "\" has " + n + " elements, too many for a Java array; use data() directly");
         }
         return (int) n;
     }
@@ -300,25 +306,32 @@ public record SafetensorsEntry(String name, String dtype, long[] shape, MemorySe
         long n = 1;
         for (int i = 0; i < shape.length; i++) {
             if (shape[i] < 0) {
-                throw new IllegalArgumentException("tensor \"" + name + "\": shape " + Arrays.toString(shape) + " has a negative dimension " + i);
+                throw new IllegalArgumentException(
+                        "tensor \"" + name + "\": shape " + Arrays.toString(shape) + " has a negative dimension " + i);
             }
             try {
                 n = Math.multiplyExact(n, shape[i]);
             } catch (ArithmeticException e) {
-                throw new IllegalArgumentException("tensor \"" + name + "\": shape " + Arrays.toString(shape) + " has more elements than fit in a long");
+                throw new IllegalArgumentException("tensor \"" + name + "\": shape " + Arrays.toString(shape)
+                        + " has more elements than fit in a long");
             }
         }
         try {
             return Math.multiplyExact(n, type.byteSize());
         } catch (ArithmeticException e) {
-            throw new IllegalArgumentException("tensor \"" + name + "\": shape " + Arrays.toString(shape) + " has more bytes than fit in a long");
+            throw new IllegalArgumentException(
+                    "tensor \"" + name + "\": shape " + Arrays.toString(shape) + " has more bytes than fit in a long");
         }
     }
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof SafetensorsEntry e && name.equals(e.name) && dtype.equals(e.dtype) && Arrays.equals(shape, e.shape)
-                && data.byteSize() == e.data.byteSize() && data.mismatch(e.data) == -1;
+        return o instanceof SafetensorsEntry e
+                && name.equals(e.name)
+                && dtype.equals(e.dtype)
+                && Arrays.equals(shape, e.shape)
+                && data.byteSize() == e.data.byteSize()
+                && data.mismatch(e.data) == -1;
     }
 
     @Override
@@ -328,6 +341,7 @@ public record SafetensorsEntry(String name, String dtype, long[] shape, MemorySe
 
     @Override
     public String toString() {
-        return "SafetensorsEntry[" + name + ", " + dtype + " " + Arrays.toString(shape) + ", " + data.byteSize() + " bytes]";
+        return "SafetensorsEntry[" + name + ", " + dtype + " " + Arrays.toString(shape) + ", " + data.byteSize()
+                + " bytes]";
     }
 }

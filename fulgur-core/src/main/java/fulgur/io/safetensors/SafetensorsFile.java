@@ -4,9 +4,9 @@ import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
-import com.fasterxml.jackson.databind.JsonNode;
 import fulgur.io.Json;
 import fulgur.io.MalformedFileException;
 import java.io.IOException;
@@ -44,6 +44,7 @@ public final class SafetensorsFile implements Safetensors {
 
     /** The reference implementation's limit on the header size. */
     public static final long MAX_HEADER_BYTES = 100_000_000L;
+
     static final String METADATA_KEY = "__metadata__";
 
     /**
@@ -51,7 +52,10 @@ public final class SafetensorsFile implements Safetensors {
      * limit rather than Jackson's defaults (20 MB strings), which a valid header with large metadata exceeds.
      */
     private static final ObjectMapper HEADER = JsonMapper.builder(JsonFactory.builder()
-                    .streamReadConstraints(StreamReadConstraints.builder().maxStringLength((int) MAX_HEADER_BYTES).maxNameLength((int) MAX_HEADER_BYTES).build())
+                    .streamReadConstraints(StreamReadConstraints.builder()
+                            .maxStringLength((int) MAX_HEADER_BYTES)
+                            .maxNameLength((int) MAX_HEADER_BYTES)
+                            .build())
                     .build())
             .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
             .build();
@@ -65,7 +69,13 @@ public final class SafetensorsFile implements Safetensors {
     private final List<SafetensorsEntry> entries;
     private final Map<String, String> metadata;
 
-    private SafetensorsFile(Path path, Arena arena, boolean ownsArena, MemorySegment file, long dataStart, List<SafetensorsEntry> entries,
+    private SafetensorsFile(
+            Path path,
+            Arena arena,
+            boolean ownsArena,
+            MemorySegment file,
+            long dataStart,
+            List<SafetensorsEntry> entries,
             Map<String, String> metadata) {
         this.path = path;
         this.arena = arena;
@@ -116,32 +126,43 @@ public final class SafetensorsFile implements Safetensors {
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             long size = ch.size();
             if (size < 8) {
-                throw new MalformedFileException(path, "file is " + size + " bytes, too short for the 8-byte header length of a safetensors file");
+                throw new MalformedFileException(
+                        path,
+                        "file is " + size + " bytes, too short for the 8-byte header length of a safetensors file");
             }
             seg = ch.map(MapMode.READ_ONLY, 0, size, arena);
         }
         long size = seg.byteSize();
         long n = seg.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
         if (n < 0 || n > MAX_HEADER_BYTES) {
-            throw new MalformedFileException(path, "header length " + Long.toUnsignedString(n) + " exceeds the format's limit of " + MAX_HEADER_BYTES
-                    + " bytes (not a safetensors file?)");
+            throw new MalformedFileException(
+                    path,
+                    "header length " + Long.toUnsignedString(n) + " exceeds the format's limit of " + MAX_HEADER_BYTES
+                            + " bytes (not a safetensors file?)");
         }
         if (n > size - 8) {
-            throw new MalformedFileException(path, "header length " + n + " exceeds the " + (size - 8)
-                    + " bytes that follow it (file truncated, or not a safetensors file)");
+            throw new MalformedFileException(
+                    path,
+                    "header length " + n + " exceeds the " + (size - 8)
+                            + " bytes that follow it (file truncated, or not a safetensors file)");
         }
         if (n < 2) {
             throw new MalformedFileException(path, "header length " + n + " is too small for a JSON object");
         }
         String header;
         try {
-            header = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT)
-                    .decode(seg.asSlice(8, n).asByteBuffer()).toString();
+            header = StandardCharsets.UTF_8
+                    .newDecoder()
+                    .onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .decode(seg.asSlice(8, n).asByteBuffer())
+                    .toString();
         } catch (CharacterCodingException e) {
             throw new MalformedFileException(path, "header is not valid UTF-8", e);
         }
         if (header.charAt(0) != '{') {
-            throw new MalformedFileException(path, "header must start with '{', found '" + header.charAt(0) + "' (not a safetensors file?)");
+            throw new MalformedFileException(
+                    path, "header must start with '{', found '" + header.charAt(0) + "' (not a safetensors file?)");
         }
         JsonNode root;
         try {
@@ -150,7 +171,8 @@ public final class SafetensorsFile implements Safetensors {
             String msg = e.getOriginalMessage();
             if (msg != null && msg.startsWith("Duplicate field '")) {
                 String name = msg.substring("Duplicate field '".length(), msg.lastIndexOf('\''));
-                throw new MalformedFileException(path, "header lists tensor \"" + name + "\" twice (duplicate tensor name)", e);
+                throw new MalformedFileException(
+                        path, "header lists tensor \"" + name + "\" twice (duplicate tensor name)", e);
             }
             throw new MalformedFileException(path, "header is not valid JSON: " + Json.describe(e), e);
         }
@@ -173,14 +195,20 @@ public final class SafetensorsFile implements Safetensors {
                 throw new MalformedFileException(path, "header has a tensor with an empty name");
             }
             if (!v.isObject()) {
-                throw new MalformedFileException(path, "tensor \"" + name + "\": expected an object {dtype, shape, data_offsets}, found " + v.getNodeType());
+                throw new MalformedFileException(
+                        path,
+                        "tensor \"" + name + "\": expected an object {dtype, shape, data_offsets}, found "
+                                + v.getNodeType());
             }
             JsonNode dt = v.get("dtype");
             if (dt == null || !dt.isTextual()) {
                 throw new MalformedFileException(path, "tensor \"" + name + "\": missing or non-string \"dtype\"");
             }
             if (!SafetensorsDtype.isKnown(dt.asText())) {
-                throw new MalformedFileException(path, "tensor \"" + name + "\": unknown dtype \"" + dt.asText() + "\", expected one of " + SafetensorsDtype.known());
+                throw new MalformedFileException(
+                        path,
+                        "tensor \"" + name + "\": unknown dtype \"" + dt.asText() + "\", expected one of "
+                                + SafetensorsDtype.known());
             }
             long[] shape = longArray(path, name, v.get("shape"), "shape", -1);
             long[] offsets = longArray(path, name, v.get("data_offsets"), "data_offsets", 2);
@@ -197,15 +225,21 @@ public final class SafetensorsFile implements Safetensors {
                 throw new MalformedFileException(path, where + ": end is before begin");
             }
             if (r.end > dataSize) {
-                throw new MalformedFileException(path, where + " run past the end of the data section, which has " + dataSize
-                        + " bytes (file truncated?)");
+                throw new MalformedFileException(
+                        path,
+                        where + " run past the end of the data section, which has " + dataSize
+                                + " bytes (file truncated?)");
             }
             if (r.begin < expectedBegin) {
-                throw new MalformedFileException(path, where + " overlap tensor \"" + previous + "\", which ends at " + expectedBegin);
+                throw new MalformedFileException(
+                        path, where + " overlap tensor \"" + previous + "\", which ends at " + expectedBegin);
             }
             if (r.begin > expectedBegin) {
-                throw new MalformedFileException(path, where + " leave a gap of " + (r.begin - expectedBegin) + " bytes after "
-                        + (previous == null ? "the start of the data" : "tensor \"" + previous + "\"") + " (tensors must be stored contiguously)");
+                throw new MalformedFileException(
+                        path,
+                        where + " leave a gap of " + (r.begin - expectedBegin) + " bytes after "
+                                + (previous == null ? "the start of the data" : "tensor \"" + previous + "\"")
+                                + " (tensors must be stored contiguously)");
             }
             SafetensorsDtype type = SafetensorsDtype.of(r.dtype);
             long need;
@@ -215,16 +249,22 @@ public final class SafetensorsFile implements Safetensors {
                 throw new MalformedFileException(path, e.getMessage());
             }
             if (need != r.end - r.begin) {
-                throw new MalformedFileException(path, where + " span " + (r.end - r.begin) + " bytes but dtype " + r.dtype + " and shape "
-                        + Arrays.toString(r.shape) + " need " + need);
+                throw new MalformedFileException(
+                        path,
+                        where + " span " + (r.end - r.begin) + " bytes but dtype " + r.dtype + " and shape "
+                                + Arrays.toString(r.shape) + " need " + need);
             }
-            entries.add(new SafetensorsEntry(r.name, r.dtype, r.shape, seg.asSlice(dataStart + r.begin, r.end - r.begin)));
+            entries.add(
+                    new SafetensorsEntry(r.name, r.dtype, r.shape, seg.asSlice(dataStart + r.begin, r.end - r.begin)));
             expectedBegin = r.end;
             previous = r.name;
         }
         if (expectedBegin != dataSize) {
-            throw new MalformedFileException(path, (dataSize - expectedBegin) + " bytes follow the last tensor"
-                    + (previous == null ? "" : " (\"" + previous + "\")") + "; the data section must end where the last tensor ends");
+            throw new MalformedFileException(
+                    path,
+                    (dataSize - expectedBegin) + " bytes follow the last tensor"
+                            + (previous == null ? "" : " (\"" + previous + "\")")
+                            + "; the data section must end where the last tensor ends");
         }
         return new SafetensorsFile(path, arena, ownsArena, seg, dataStart, entries, metadata);
     }
@@ -234,30 +274,36 @@ public final class SafetensorsFile implements Safetensors {
             return;
         }
         if (!v.isObject()) {
-            throw new MalformedFileException(path, "\"" + METADATA_KEY + "\" must be an object of strings, found " + v.getNodeType());
+            throw new MalformedFileException(
+                    path, "\"" + METADATA_KEY + "\" must be an object of strings, found " + v.getNodeType());
         }
         for (Map.Entry<String, JsonNode> m : v.properties()) {
             if (!m.getValue().isTextual()) {
-                throw new MalformedFileException(path, "\"" + METADATA_KEY + "\" value for key \"" + m.getKey() + "\" must be a string, found "
-                        + m.getValue().getNodeType());
+                throw new MalformedFileException(
+                        path,
+                        "\"" + METADATA_KEY + "\" value for key \"" + m.getKey() + "\" must be a string, found "
+                                + m.getValue().getNodeType());
             }
             out.put(m.getKey(), m.getValue().asText());
         }
     }
 
-    private static long[] longArray(Path path, String name, JsonNode node, String field, int requiredLength) throws MalformedFileException {
+    private static long[] longArray(Path path, String name, JsonNode node, String field, int requiredLength)
+            throws MalformedFileException {
         String where = "tensor \"" + name + "\": \"" + field + "\"";
         if (node == null || !node.isArray()) {
             throw new MalformedFileException(path, where + " is missing or not an array");
         }
         if (requiredLength >= 0 && node.size() != requiredLength) {
-            throw new MalformedFileException(path, where + " must have " + requiredLength + " elements, found " + node.size());
+            throw new MalformedFileException(
+                    path, where + " must have " + requiredLength + " elements, found " + node.size());
         }
         long[] out = new long[node.size()];
         for (int i = 0; i < out.length; i++) {
             JsonNode e = node.get(i);
             if (!e.isIntegralNumber() || !e.canConvertToLong() || e.asLong() < 0) {
-                throw new MalformedFileException(path, where + " element " + i + " must be a non-negative integer, found " + e);
+                throw new MalformedFileException(
+                        path, where + " element " + i + " must be a non-negative integer, found " + e);
             }
             out[i] = e.asLong();
         }
@@ -337,11 +383,15 @@ public final class SafetensorsFile implements Safetensors {
                 // fill
             }
             if (len.hasRemaining()) {
-                throw new MalformedFileException(path, "file is too short for the 8-byte header length of a safetensors file");
+                throw new MalformedFileException(
+                        path, "file is too short for the 8-byte header length of a safetensors file");
             }
             long n = len.flip().getLong();
             if (n < 0 || n > MAX_HEADER_BYTES || n > ch.size() - 8) {
-                throw new MalformedFileException(path, "header length " + Long.toUnsignedString(n) + " is not within the file of " + ch.size() + " bytes");
+                throw new MalformedFileException(
+                        path,
+                        "header length " + Long.toUnsignedString(n) + " is not within the file of " + ch.size()
+                                + " bytes");
             }
             ByteBuffer h = ByteBuffer.allocate((int) n);
             while (h.hasRemaining() && ch.read(h) >= 0) {

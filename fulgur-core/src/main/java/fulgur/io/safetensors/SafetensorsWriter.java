@@ -130,7 +130,8 @@ public final class SafetensorsWriter {
      * @throws java.io.IOException when writing fails
      * @throws IllegalArgumentException for an empty, repeated or reserved name
      */
-    public static void write(Path file, List<SafetensorsEntry> tensors, Map<String, String> metadata) throws IOException {
+    public static void write(Path file, List<SafetensorsEntry> tensors, Map<String, String> metadata)
+            throws IOException {
         byte[] header = header(tensors, metadata);
         AtomicFiles.writeChannel(file, ch -> {
             AtomicFiles.writeFully(ch, ByteBuffer.wrap(header));
@@ -155,7 +156,9 @@ public final class SafetensorsWriter {
      * @throws java.io.IOException when writing fails
      * @throws IllegalArgumentException when maxShardBytes is not positive, or for an empty, repeated or reserved name
      */
-    public static List<Path> writeSharded(Path dir, List<SafetensorsEntry> tensors, Map<String, String> metadata, long maxShardBytes) throws IOException {
+    public static List<Path> writeSharded(
+            Path dir, List<SafetensorsEntry> tensors, Map<String, String> metadata, long maxShardBytes)
+            throws IOException {
         if (maxShardBytes <= 0) {
             throw new IllegalArgumentException("maxShardBytes must be positive, got " + maxShardBytes);
         }
@@ -210,7 +213,9 @@ public final class SafetensorsWriter {
         ObjectNode root = Json.mapper().createObjectNode();
         if (!metadata.isEmpty()) {
             ObjectNode m = root.putObject(SafetensorsFile.METADATA_KEY);
-            metadata.forEach((k, v) -> m.put(Objects.requireNonNull(k, "metadata key"), Objects.requireNonNull(v, () -> "metadata value for " + k)));
+            metadata.forEach((k, v) -> m.put(
+                    Objects.requireNonNull(k, "metadata key"),
+                    Objects.requireNonNull(v, () -> "metadata value for " + k)));
         }
         long offset = 0;
         for (SafetensorsEntry e : tensors) {
@@ -227,7 +232,11 @@ public final class SafetensorsWriter {
         }
         byte[] json;
         try {
-            json = Json.mapper().writer().without(SerializationFeature.INDENT_OUTPUT).writeValueAsString(root).getBytes(StandardCharsets.UTF_8);
+            json = Json.mapper()
+                    .writer()
+                    .without(SerializationFeature.INDENT_OUTPUT)
+                    .writeValueAsString(root)
+                    .getBytes(StandardCharsets.UTF_8);
         } catch (JsonProcessingException e) {
             throw new UncheckedIOException(e);
         }
@@ -245,7 +254,8 @@ public final class SafetensorsWriter {
         for (SafetensorsEntry e : tensors) {
             Objects.requireNonNull(e, "tensor entry");
             if (e.name().equals(SafetensorsFile.METADATA_KEY)) {
-                throw new IllegalArgumentException("a tensor cannot be named \"" + SafetensorsFile.METADATA_KEY + "\", the key is reserved for metadata");
+                throw new IllegalArgumentException("a tensor cannot be named \"" + SafetensorsFile.METADATA_KEY
+                        + "\", the key is reserved for metadata");
             }
             if (!seen.add(e.name())) {
                 throw new IllegalArgumentException("duplicate tensor name \"" + e.name() + "\"");
@@ -253,7 +263,8 @@ public final class SafetensorsWriter {
         }
     }
 
-    private static void writeSegment(WritableByteChannel ch, MemorySegment data, ByteBuffer staging) throws IOException {
+    private static void writeSegment(WritableByteChannel ch, MemorySegment data, ByteBuffer staging)
+            throws IOException {
         MemorySegment stage = MemorySegment.ofBuffer(staging.clear());
         long size = data.byteSize();
         for (long pos = 0; pos < size; ) {

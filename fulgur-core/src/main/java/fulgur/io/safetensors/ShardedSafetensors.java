@@ -30,7 +30,12 @@ public final class ShardedSafetensors implements Safetensors {
     private final Map<String, SafetensorsEntry> byName;
     private final Map<String, String> metadata;
 
-    private ShardedSafetensors(Path index, Arena arena, List<SafetensorsFile> shards, Map<String, SafetensorsEntry> byName, Map<String, String> metadata) {
+    private ShardedSafetensors(
+            Path index,
+            Arena arena,
+            List<SafetensorsFile> shards,
+            Map<String, SafetensorsEntry> byName,
+            Map<String, String> metadata) {
         this.index = index;
         this.arena = arena;
         this.shards = List.copyOf(shards);
@@ -49,18 +54,22 @@ public final class ShardedSafetensors implements Safetensors {
     public static ShardedSafetensors open(Path indexFile) throws IOException {
         JsonNode root = Json.read(indexFile);
         if (!root.isObject()) {
-            throw new MalformedFileException(indexFile, "expected a JSON object with \"weight_map\", found " + root.getNodeType());
+            throw new MalformedFileException(
+                    indexFile, "expected a JSON object with \"weight_map\", found " + root.getNodeType());
         }
         Map<String, String> metadata = new LinkedHashMap<>();
         JsonNode meta = root.get("metadata");
         if (meta != null && !meta.isNull()) {
             if (!meta.isObject()) {
-                throw new MalformedFileException(indexFile, "\"metadata\" must be an object, found " + meta.getNodeType());
+                throw new MalformedFileException(
+                        indexFile, "\"metadata\" must be an object, found " + meta.getNodeType());
             }
             for (Map.Entry<String, JsonNode> m : meta.properties()) {
                 if (!m.getValue().isValueNode()) {
-                    throw new MalformedFileException(indexFile, "\"metadata\" value for key \"" + m.getKey() + "\" must be a string or number, found "
-                            + m.getValue().getNodeType());
+                    throw new MalformedFileException(
+                            indexFile,
+                            "\"metadata\" value for key \"" + m.getKey() + "\" must be a string or number, found "
+                                    + m.getValue().getNodeType());
                 }
                 metadata.put(m.getKey(), m.getValue().asText());
             }
@@ -74,13 +83,18 @@ public final class ShardedSafetensors implements Safetensors {
         Map<String, Path> shardFiles = new LinkedHashMap<>();
         for (Map.Entry<String, JsonNode> e : wm.properties()) {
             if (!e.getValue().isTextual()) {
-                throw new MalformedFileException(indexFile, "weight_map entry \"" + e.getKey() + "\" must be a file name string, found " + e.getValue().getNodeType());
+                throw new MalformedFileException(
+                        indexFile,
+                        "weight_map entry \"" + e.getKey() + "\" must be a file name string, found "
+                                + e.getValue().getNodeType());
             }
             String file = e.getValue().asText();
             Path resolved = dir.resolve(file).normalize();
             if (file.isEmpty() || Path.of(file).isAbsolute() || !resolved.startsWith(dir)) {
-                throw new MalformedFileException(indexFile, "weight_map entry \"" + e.getKey() + "\" names shard \"" + file
-                        + "\", expected a file name inside " + dir);
+                throw new MalformedFileException(
+                        indexFile,
+                        "weight_map entry \"" + e.getKey() + "\" names shard \"" + file
+                                + "\", expected a file name inside " + dir);
             }
             weightMap.put(e.getKey(), file);
             shardFiles.putIfAbsent(file, resolved);
@@ -92,8 +106,10 @@ public final class ShardedSafetensors implements Safetensors {
             }
         }
         if (!missing.isEmpty()) {
-            throw new MalformedFileException(indexFile, missing.size() + " of " + shardFiles.size() + " shard files are missing from " + dir + ": "
-                    + String.join(", ", missing));
+            throw new MalformedFileException(
+                    indexFile,
+                    missing.size() + " of " + shardFiles.size() + " shard files are missing from " + dir + ": "
+                            + String.join(", ", missing));
         }
         Arena arena = Arena.ofShared();
         try {
@@ -108,7 +124,10 @@ public final class ShardedSafetensors implements Safetensors {
                 for (SafetensorsEntry t : shard.entries()) {
                     String previous = fileOf.putIfAbsent(t.name(), s.getKey());
                     if (previous != null) {
-                        throw new MalformedFileException(indexFile, "tensor \"" + t.name() + "\" is stored in two shards: " + previous + " and " + s.getKey());
+                        throw new MalformedFileException(
+                                indexFile,
+                                "tensor \"" + t.name() + "\" is stored in two shards: " + previous + " and "
+                                        + s.getKey());
                     }
                     byName.put(t.name(), t);
                 }
@@ -116,8 +135,11 @@ public final class ShardedSafetensors implements Safetensors {
             for (Map.Entry<String, String> w : weightMap.entrySet()) {
                 if (!shardByFile.get(w.getValue()).contains(w.getKey())) {
                     String actual = fileOf.get(w.getKey());
-                    throw new MalformedFileException(indexFile, "weight_map puts tensor \"" + w.getKey() + "\" in " + w.getValue()
-                            + ", which does not contain it" + (actual == null ? "" : " (it is in " + actual + ")"));
+                    throw new MalformedFileException(
+                            indexFile,
+                            "weight_map puts tensor \"" + w.getKey() + "\" in " + w.getValue()
+                                    + ", which does not contain it"
+                                    + (actual == null ? "" : " (it is in " + actual + ")"));
                 }
             }
             return new ShardedSafetensors(indexFile, arena, shards, byName, metadata);

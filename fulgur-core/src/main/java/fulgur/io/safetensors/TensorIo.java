@@ -37,12 +37,15 @@ public final class TensorIo {
      * @throws java.io.IOException when writing fails
      * @throws fulgur.tensor.Finite.NonFiniteException when {@code requireFinite} and a value is not finite
      */
-    public static void save(Path file, Map<String, Tensor> tensors, Map<String, String> metadata, boolean requireFinite) throws IOException {
+    public static void save(Path file, Map<String, Tensor> tensors, Map<String, String> metadata, boolean requireFinite)
+            throws IOException {
         SafetensorsWriter w = new SafetensorsWriter();
         metadata.forEach(w::metadata);
         for (var e : tensors.entrySet()) {
             Tensor t = e.getValue();
-            Tensor host = t.device().kind() == Device.Kind.CPU ? t.detach() : t.detach().to(Device.CPU);
+            Tensor host = t.device().kind() == Device.Kind.CPU
+                    ? t.detach()
+                    : t.detach().to(Device.CPU);
             Tensor c = host.isContiguous() ? host : host.contiguous();
             if (requireFinite) {
                 Finite.requireFinite(e.getKey(), c);
@@ -96,7 +99,8 @@ public final class TensorIo {
         int[] shape = new int[s.length];
         for (int i = 0; i < s.length; i++) {
             if (s[i] > Integer.MAX_VALUE) {
-                throw new IllegalArgumentException(file + ": tensor '" + e.name() + "' dimension " + s[i] + " is too large");
+                throw new IllegalArgumentException(
+                        file + ": tensor '" + e.name() + "' dimension " + s[i] + " is too large");
             }
             shape[i] = (int) s[i];
         }

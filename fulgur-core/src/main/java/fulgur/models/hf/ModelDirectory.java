@@ -1,8 +1,8 @@
 package fulgur.models.hf;
 
 import fulgur.tokenizer.ByteTokenizer;
-import fulgur.tokenizer.TokenizerFiles;
 import fulgur.tokenizer.Tokenizer;
+import fulgur.tokenizer.TokenizerFiles;
 import fulgur.tokenizer.Tokenizers;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -30,7 +30,9 @@ public final class ModelDirectory {
         Path[] candidates = {abs, abs.resolve("checkpoint"), abs.resolve("checkpoint.old"), abs.getParent()};
         for (int i = 0; i < candidates.length; i++) {
             Path c = candidates[i];
-            boolean parentOfCheckpoint = i == 3 && abs.getFileName() != null && abs.getFileName().toString().startsWith("checkpoint");
+            boolean parentOfCheckpoint = i == 3
+                    && abs.getFileName() != null
+                    && abs.getFileName().toString().startsWith("checkpoint");
             if ((i < 3 || parentOfCheckpoint) && TokenizerFiles.present(c)) {
                 return c;
             }
@@ -63,7 +65,12 @@ public final class ModelDirectory {
     public static Tokenizer tokenizer(Path dir, int modelVocab) throws IOException {
         Tokenizer tok = tokenizer(dir);
         Path root = tokenizerRoot(dir);
-        checkVocabulary(tok, modelVocab, root == null ? "the byte-level tokenizer (" + dir + " has no tokenizer files)" : "the tokenizer in " + root);
+        checkVocabulary(
+                tok,
+                modelVocab,
+                root == null
+                        ? "the byte-level tokenizer (" + dir + " has no tokenizer files)"
+                        : "the tokenizer in " + root);
         return tok;
     }
 
@@ -79,12 +86,14 @@ public final class ModelDirectory {
      */
     public static void checkVocabulary(Tokenizer tok, int modelVocab, String which) {
         if (tok.vocabSize() > modelVocab) {
-            throw new IllegalArgumentException("the model's vocabulary has " + modelVocab + " ids but " + which + " has " + tok.vocabSize()
-                    + ": they do not belong together (give the model's own tokenizer with --tokenizer)");
+            throw new IllegalArgumentException(
+                    "the model's vocabulary has " + modelVocab + " ids but " + which + " has " + tok.vocabSize()
+                            + ": they do not belong together (give the model's own tokenizer with --tokenizer)");
         }
         if (tok instanceof ByteTokenizer && modelVocab > BYTE_LEVEL_MAX_VOCAB) {
-            throw new IllegalArgumentException("the model's vocabulary has " + modelVocab + " ids but " + which + " has only " + tok.vocabSize()
-                    + ": the model was trained with another tokenizer; put its tokenizer.json or tokenizer.model beside config.json or give it with --tokenizer");
+            throw new IllegalArgumentException(
+                    "the model's vocabulary has " + modelVocab + " ids but " + which + " has only " + tok.vocabSize()
+                            + ": the model was trained with another tokenizer; put its tokenizer.json or tokenizer.model beside config.json or give it with --tokenizer");
         }
     }
 
@@ -97,7 +106,10 @@ public final class ModelDirectory {
     public static String name(Path dir) {
         Path abs = dir.toAbsolutePath().normalize();
         Path name = abs.getFileName();
-        if (name != null && name.toString().equals("checkpoint") && abs.getParent() != null && abs.getParent().getFileName() != null) {
+        if (name != null
+                && name.toString().equals("checkpoint")
+                && abs.getParent() != null
+                && abs.getParent().getFileName() != null) {
             name = abs.getParent().getFileName();
         }
         return name == null ? "model" : name.toString();

@@ -2,10 +2,10 @@ package fulgur.models.hf;
 
 import fulgur.io.AtomicFiles;
 import fulgur.io.ModelDirectoryWriter;
-import fulgur.io.safetensors.TensorIo;
 import fulgur.io.safetensors.Safetensors;
 import fulgur.io.safetensors.SafetensorsEntry;
 import fulgur.io.safetensors.SafetensorsWriter;
+import fulgur.io.safetensors.TensorIo;
 import fulgur.models.Architecture;
 import fulgur.models.Architectures;
 import fulgur.models.LanguageModel;
@@ -54,7 +54,8 @@ public final class ReferenceCheckpoint {
         dir = modelDirectory(dir);
         Path config = dir.resolve(CONFIG);
         if (!Files.isRegularFile(config)) {
-            throw new IllegalArgumentException(dir + ": no " + CONFIG + " (a reference checkpoint directory holds config.json and model.safetensors or its shard index)");
+            throw new IllegalArgumentException(dir + ": no " + CONFIG
+                    + " (a reference checkpoint directory holds config.json and model.safetensors or its shard index)");
         }
         String json = Architectures.read(config);
         Architecture arch;
@@ -104,7 +105,8 @@ public final class ReferenceCheckpoint {
      * @throws java.io.IOException when a file cannot be read
      * @throws IllegalArgumentException when the files are malformed or the tensors do not fit the model
      */
-    public static void loadWeights(Path dir, Architecture arch, String configJson, LanguageModel model) throws IOException {
+    public static void loadWeights(Path dir, Architecture arch, String configJson, LanguageModel model)
+            throws IOException {
         try (Safetensors st = Safetensors.open(dir)) {
             Map<String, Tensor> theirs = new LinkedHashMap<>();
             for (SafetensorsEntry e : st.entries()) {
@@ -121,7 +123,10 @@ public final class ReferenceCheckpoint {
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException(dir + " (" + st.describe() + "): " + e.getMessage(), e);
             }
-            Map<String, Tensor> ours = theirs.keySet().equals(model.module().namedParameters().keySet()) ? theirs : arch.fromReference(theirs, configJson);
+            Map<String, Tensor> ours =
+                    theirs.keySet().equals(model.module().namedParameters().keySet())
+                            ? theirs
+                            : arch.fromReference(theirs, configJson);
             try {
                 model.module().loadStateDict(ours, true);
             } catch (IllegalArgumentException e) {
@@ -160,7 +165,8 @@ public final class ReferenceCheckpoint {
      * @throws java.io.IOException when writing fails
      * @throws IllegalArgumentException when {@code dir} holds files fulgur did not write and {@code overwrite} is off
      */
-    public static void save(LanguageModel model, Path dir, DType dtype, long maxShardBytes, boolean overwrite) throws IOException {
+    public static void save(LanguageModel model, Path dir, DType dtype, long maxShardBytes, boolean overwrite)
+            throws IOException {
         save(model, dir, dtype, maxShardBytes, overwrite, List.of());
     }
 
@@ -177,12 +183,24 @@ public final class ReferenceCheckpoint {
      * @throws java.io.IOException when reading or writing fails
      * @throws IllegalArgumentException when {@code dir} holds files fulgur did not write and {@code overwrite} is off
      */
-    public static void save(LanguageModel model, Path dir, DType dtype, long maxShardBytes, boolean overwrite, List<Path> tokenizerFiles)
+    public static void save(
+            LanguageModel model,
+            Path dir,
+            DType dtype,
+            long maxShardBytes,
+            boolean overwrite,
+            List<Path> tokenizerFiles)
             throws IOException {
         String json = model.configJson();
         Architecture arch = Architectures.forConfig(json);
         Map<String, Tensor> theirs = arch.toReference(model.module().stateDict(), json);
-        DType stored = dtype != null ? dtype : theirs.values().stream().filter(t -> t.dtype().isFloating()).map(Tensor::dtype).findFirst().orElse(DType.F32);
+        DType stored = dtype != null
+                ? dtype
+                : theirs.values().stream()
+                        .filter(t -> t.dtype().isFloating())
+                        .map(Tensor::dtype)
+                        .findFirst()
+                        .orElse(DType.F32);
         String referenceJson = arch.referenceConfig(json, stored);
         List<SafetensorsEntry> entries = new ArrayList<>();
         long total = 0;
@@ -205,7 +223,8 @@ public final class ReferenceCheckpoint {
     }
 
     private static SafetensorsEntry entry(String name, Tensor t, DType dtype) {
-        Tensor host = t.device().kind() == Device.Kind.CPU ? t.detach() : t.detach().to(Device.CPU);
+        Tensor host =
+                t.device().kind() == Device.Kind.CPU ? t.detach() : t.detach().to(Device.CPU);
         if (dtype != null && host.dtype() != dtype && keepsDtypeChoice(name, host)) {
             host = host.to(dtype);
         }

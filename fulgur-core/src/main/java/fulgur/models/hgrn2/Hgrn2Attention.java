@@ -55,7 +55,12 @@ final class Hgrn2Attention extends Module {
      * With a cache, continues from its state and leaves the new one there; with a carry (a chunk of a longer
      * sequence), from the carried state, leaving the new one in the carry.
      */
-    Tensor forward(Tensor x, Tensor lowerBound, fulgur.models.RecurrentStateCache.Layer cache, fulgur.models.StateCarry carry, int layer) {
+    Tensor forward(
+            Tensor x,
+            Tensor lowerBound,
+            fulgur.models.RecurrentStateCache.Layer cache,
+            fulgur.models.StateCarry carry,
+            int layer) {
         int b = x.size(0);
         int t = x.size(1);
         Tensor qq = Activations.silu(q.forward(x));
@@ -65,7 +70,10 @@ final class Hgrn2Attention extends Module {
         Tensor k = gk[1];
         Tensor v = i.forward(x);
         int[] hs = {b, t, heads, expand};
-        Tensor qh = Views.reshape(qq, hs), kh = Views.reshape(k, hs), gh = Views.reshape(g, hs), vh = Views.reshape(v, hs);
+        Tensor qh = Views.reshape(qq, hs),
+                kh = Views.reshape(k, hs),
+                gh = Views.reshape(g, hs),
+                vh = Views.reshape(v, hs);
         Tensor out;
         if (cache == null && carry != null) {
             Gla.Result r = Gla.chunked(qh, kh, vh, gh, scale, carry.initial(layer, GLA_STATE), true, Gla.DEFAULT_CHUNK);

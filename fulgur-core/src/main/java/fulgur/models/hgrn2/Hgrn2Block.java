@@ -18,12 +18,20 @@ final class Hgrn2Block extends Module {
         attnNorm = child("attn_norm", new RMSNorm(c.hiddenSize(), c.normEps(), true));
         attn = child("attn", new Hgrn2Attention(c, rng));
         mlpNorm = child("mlp_norm", new RMSNorm(c.hiddenSize(), c.normEps(), true));
-        mlp = child("mlp", new GatedMlp(Hgrn2Model.linear(c.hiddenSize(), c.mlpSize(), rng, c.initializerRange()),
-                Hgrn2Model.linear(c.hiddenSize(), c.mlpSize(), rng, c.initializerRange()),
-                Hgrn2Model.linear(c.mlpSize(), c.hiddenSize(), rng, c.initializerRange())));
+        mlp = child(
+                "mlp",
+                new GatedMlp(
+                        Hgrn2Model.linear(c.hiddenSize(), c.mlpSize(), rng, c.initializerRange()),
+                        Hgrn2Model.linear(c.hiddenSize(), c.mlpSize(), rng, c.initializerRange()),
+                        Hgrn2Model.linear(c.mlpSize(), c.hiddenSize(), rng, c.initializerRange())));
     }
 
-    Tensor forward(Tensor x, Tensor lowerBound, fulgur.models.RecurrentStateCache.Layer cache, fulgur.models.StateCarry carry, int layer) {
+    Tensor forward(
+            Tensor x,
+            Tensor lowerBound,
+            fulgur.models.RecurrentStateCache.Layer cache,
+            fulgur.models.StateCarry carry,
+            int layer) {
         Tensor h = Elementwise.add(x, attn.forward(attnNorm.forward(x), lowerBound, cache, carry, layer));
         return Elementwise.add(h, mlp.forward(mlpNorm.forward(h)));
     }

@@ -76,9 +76,9 @@ public record Hgrn2Config(
         @JsonProperty("fuse_cross_entropy") Boolean fuseCrossEntropy,
         @JsonProperty("attn_scale") Double attnScale) {
 
-
     /** fla's HGRN2Config defaults for the sizes a config.json may omit. */
-    static final java.util.Map<String, Object> REFERENCE_DEFAULTS = java.util.Map.of("vocab_size", 32000, "hidden_size", 2048, "num_hidden_layers", 24);
+    static final java.util.Map<String, Object> REFERENCE_DEFAULTS =
+            java.util.Map.of("vocab_size", 32000, "hidden_size", 2048, "num_hidden_layers", 24);
 
     /** fla's defaults for every absent field. */
     public Hgrn2Config {
@@ -90,7 +90,7 @@ public record Hgrn2Config(
         if (expandRatio == null && numHeads > 0) {
             expandRatio = hiddenSize / numHeads;
         } else if (expandRatio != null && expandRatio > 0 && hiddenSize % expandRatio == 0) {
-            numHeads = hiddenSize / expandRatio;   // fla's layer lets expand_ratio decide; keep num_heads consistent
+            numHeads = hiddenSize / expandRatio; // fla's layer lets expand_ratio decide; keep num_heads consistent
         }
         useShortConv = useShortConv == null ? false : useShortConv;
         convSize = convSize == null ? 4 : convSize;
@@ -119,8 +119,34 @@ public record Hgrn2Config(
      */
     public static Hgrn2Config small(int vocab, int dim, int layers, int heads) {
         int mlp = Math.max(8, (int) Math.round(dim * 8 / 3.0 / 8) * 8);
-        return new Hgrn2Config("hgrn2", vocab, dim, layers, null, null, dim / heads, null, null, null, null, mlp, null, null, null, null,
-                null, null, null, null, null, null, null, null, null, null, null);
+        return new Hgrn2Config(
+                "hgrn2",
+                vocab,
+                dim,
+                layers,
+                null,
+                null,
+                dim / heads,
+                null,
+                null,
+                null,
+                null,
+                mlp,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null);
     }
 
     /**
@@ -130,9 +156,34 @@ public record Hgrn2Config(
      * @return the new config
      */
     public Hgrn2Config withAttnScale(Double scale) {
-        return new Hgrn2Config(modelType, vocabSize, hiddenSize, layers, attnMode, numHeads, expandRatio, useShortConv, convSize, useLowerBound,
-                hiddenRatio, intermediateSize, hiddenAct, maxPositionEmbeddings, elementwiseAffine, normEps, attn, useCache, padTokenId, bosTokenId,
-                eosTokenId, tieWordEmbeddings, initializerRange, fuseNorm, fuseSwiglu, fuseCrossEntropy, scale);
+        return new Hgrn2Config(
+                modelType,
+                vocabSize,
+                hiddenSize,
+                layers,
+                attnMode,
+                numHeads,
+                expandRatio,
+                useShortConv,
+                convSize,
+                useLowerBound,
+                hiddenRatio,
+                intermediateSize,
+                hiddenAct,
+                maxPositionEmbeddings,
+                elementwiseAffine,
+                normEps,
+                attn,
+                useCache,
+                padTokenId,
+                bosTokenId,
+                eosTokenId,
+                tieWordEmbeddings,
+                initializerRange,
+                fuseNorm,
+                fuseSwiglu,
+                fuseCrossEntropy,
+                scale);
     }
 
     /**
@@ -142,9 +193,34 @@ public record Hgrn2Config(
      * @return the new config
      */
     public Hgrn2Config withTiedEmbeddings(boolean tied) {
-        return new Hgrn2Config(modelType, vocabSize, hiddenSize, layers, attnMode, numHeads, expandRatio, useShortConv, convSize, useLowerBound,
-                hiddenRatio, intermediateSize, hiddenAct, maxPositionEmbeddings, elementwiseAffine, normEps, attn, useCache, padTokenId, bosTokenId,
-                eosTokenId, tied, initializerRange, fuseNorm, fuseSwiglu, fuseCrossEntropy, attnScale);
+        return new Hgrn2Config(
+                modelType,
+                vocabSize,
+                hiddenSize,
+                layers,
+                attnMode,
+                numHeads,
+                expandRatio,
+                useShortConv,
+                convSize,
+                useLowerBound,
+                hiddenRatio,
+                intermediateSize,
+                hiddenAct,
+                maxPositionEmbeddings,
+                elementwiseAffine,
+                normEps,
+                attn,
+                useCache,
+                padTokenId,
+                bosTokenId,
+                eosTokenId,
+                tied,
+                initializerRange,
+                fuseNorm,
+                fuseSwiglu,
+                fuseCrossEntropy,
+                attnScale);
     }
 
     /**
@@ -154,9 +230,34 @@ public record Hgrn2Config(
      * @return the new config
      */
     public Hgrn2Config withLowerBound(boolean on) {
-        return new Hgrn2Config(modelType, vocabSize, hiddenSize, layers, attnMode, numHeads, expandRatio, useShortConv, convSize, on,
-                hiddenRatio, intermediateSize, hiddenAct, maxPositionEmbeddings, elementwiseAffine, normEps, attn, useCache, padTokenId, bosTokenId,
-                eosTokenId, tieWordEmbeddings, initializerRange, fuseNorm, fuseSwiglu, fuseCrossEntropy, attnScale);
+        return new Hgrn2Config(
+                modelType,
+                vocabSize,
+                hiddenSize,
+                layers,
+                attnMode,
+                numHeads,
+                expandRatio,
+                useShortConv,
+                convSize,
+                on,
+                hiddenRatio,
+                intermediateSize,
+                hiddenAct,
+                maxPositionEmbeddings,
+                elementwiseAffine,
+                normEps,
+                attn,
+                useCache,
+                padTokenId,
+                bosTokenId,
+                eosTokenId,
+                tieWordEmbeddings,
+                initializerRange,
+                fuseNorm,
+                fuseSwiglu,
+                fuseCrossEntropy,
+                attnScale);
     }
 
     /**
@@ -241,7 +342,8 @@ public record Hgrn2Config(
      * @throws IllegalArgumentException for malformed JSON or an invalid config
      */
     public static Hgrn2Config parse(String json) {
-        return ConfigJson.parse(json, Hgrn2Config.class, "HGRN2", REFERENCE_DEFAULTS).validate();
+        return ConfigJson.parse(json, Hgrn2Config.class, "HGRN2", REFERENCE_DEFAULTS)
+                .validate();
     }
 
     /**

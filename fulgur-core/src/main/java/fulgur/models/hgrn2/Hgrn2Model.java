@@ -35,7 +35,8 @@ public final class Hgrn2Model extends fulgur.models.DecoderLm {
         Core(Hgrn2Config c, Rng rng) {
             embeddings = child("embeddings", new Embedding(c.vocabSize(), c.hiddenSize(), c.initializerRange(), rng));
             // fla initialises Γ to zeros (the official code to ones): β starts at l/L, evenly spread.
-            lowerBounds = c.useLowerBound() ? param("lower_bounds", Tensor.zeros(c.layers(), c.hiddenSize()), false) : null;
+            lowerBounds =
+                    c.useLowerBound() ? param("lower_bounds", Tensor.zeros(c.layers(), c.hiddenSize()), false) : null;
             layers = child("layers", new ModuleList<>());
             for (int l = 0; l < c.layers(); l++) {
                 layers.add(new Hgrn2Block(c, rng));
@@ -55,7 +56,9 @@ public final class Hgrn2Model extends fulgur.models.DecoderLm {
         this.config = config.validate();
         Rng rng = new Rng(seed);
         this.core = child("model", new Core(config, rng));
-        this.lmHead = config.tieWordEmbeddings() ? null : child("lm_head", linear(config.hiddenSize(), config.vocabSize(), rng, config.initializerRange()));
+        this.lmHead = config.tieWordEmbeddings()
+                ? null
+                : child("lm_head", linear(config.hiddenSize(), config.vocabSize(), rng, config.initializerRange()));
     }
 
     /** A bias-free Linear with N(0, std²) weights (fla's _init_weights). */
@@ -84,7 +87,9 @@ public final class Hgrn2Model extends fulgur.models.DecoderLm {
 
     @Override
     public String describe() {
-        return String.format("HGRN2, %d layers, width %d, %d heads (expand ratio %d)", config.layers(), config.hiddenSize(), config.heads(), config.expandRatio());
+        return String.format(
+                "HGRN2, %d layers, width %d, %d heads (expand ratio %d)",
+                config.layers(), config.hiddenSize(), config.heads(), config.expandRatio());
     }
 
     @Override
@@ -104,7 +109,9 @@ public final class Hgrn2Model extends fulgur.models.DecoderLm {
 
     @Override
     protected Tensor outputWeight() {
-        return lmHead != null ? lmHead.weight().value() : core.embeddings.weight().value();
+        return lmHead != null
+                ? lmHead.weight().value()
+                : core.embeddings.weight().value();
     }
 
     /** With a cache: continues decoding from it (prefill when empty) and advances it. */
@@ -122,7 +129,8 @@ public final class Hgrn2Model extends fulgur.models.DecoderLm {
             if (lb == null) {
                 x = layer(y -> block.forward(y, null, lc, shard.carry(), index), x, cache, shard, block);
             } else {
-                // β_l comes from the model's Γ, outside the block: checkpointed, the block forms it again with Γ among its inputs
+                // β_l comes from the model's Γ, outside the block: checkpointed, the block forms it again with Γ among
+                // its inputs
                 x = layerWithLowerBound(block, x, lb, lc, shard, index, cache);
             }
         }
@@ -130,14 +138,23 @@ public final class Hgrn2Model extends fulgur.models.DecoderLm {
     }
 
     /** A layer that reads this model's lower bound β_l besides x: checkpointed with Γ among its parameters. */
-    private Tensor layerWithLowerBound(Hgrn2Block block, Tensor x, Tensor lb, fulgur.models.RecurrentStateCache.Layer lc, SequenceShard shard, int index,
+    private Tensor layerWithLowerBound(
+            Hgrn2Block block,
+            Tensor x,
+            Tensor lb,
+            fulgur.models.RecurrentStateCache.Layer lc,
+            SequenceShard shard,
+            int index,
             DecodeCache cache) {
         if (!checkpointing(cache, shard)) {
             return block.forward(x, lb, lc, shard.carry(), index);
         }
-        java.util.List<Tensor> params = new java.util.ArrayList<>(block.parameters().stream().map(fulgur.nn.Parameter::value).toList());
+        java.util.List<Tensor> params = new java.util.ArrayList<>(
+                block.parameters().stream().map(fulgur.nn.Parameter::value).toList());
         params.add(core.lowerBounds.value());
-        return fulgur.autograd.Recompute.apply(y -> new Tensor[] {block.forward(y, Views.select(lowerBounds(), 0, index), lc, shard.carry(), index)}, x,
+        return fulgur.autograd.Recompute.apply(
+                y -> new Tensor[] {block.forward(y, Views.select(lowerBounds(), 0, index), lc, shard.carry(), index)},
+                x,
                 params)[0];
     }
 

@@ -150,14 +150,17 @@ final class EosLayer extends Module {
     Tensor[] prepare(Tensor x) {
         Tensor i = iProj.forward(x);
         if (c.cType() == 0) {
-            Tensor delta = Activations.softplus(interProj.get(1).forward(interProj.get(0).forward(x)));
+            Tensor delta = Activations.softplus(
+                    interProj.get(1).forward(interProj.get(0).forward(x)));
             i = Elementwise.mul(delta, i);
             Tensor a = Elementwise.neg(Elementwise.exp(cast(o.value(), x)));
             Tensor logO = Elementwise.mul(Views.unsqueeze(delta, 2), a);
             return new Tensor[] {i, Views.unsqueeze(eProj.forward(x), 3), logO, Views.unsqueeze(sProj.forward(x), 3)};
         }
-        Tensor ev = eProj != null ? Views.unsqueeze(eProj.forward(x), 3) : Views.reshape(cast(e.value(), x), 1, 1, k, d);
-        Tensor sv = sProj != null ? Views.unsqueeze(sProj.forward(x), 3) : Views.reshape(cast(s.value(), x), 1, 1, k, d);
+        Tensor ev =
+                eProj != null ? Views.unsqueeze(eProj.forward(x), 3) : Views.reshape(cast(e.value(), x), 1, 1, k, d);
+        Tensor sv =
+                sProj != null ? Views.unsqueeze(sProj.forward(x), 3) : Views.reshape(cast(s.value(), x), 1, 1, k, d);
         ev = transform(ev);
         sv = transform(sv);
         double tau = c.tau();
@@ -166,19 +169,28 @@ final class EosLayer extends Module {
                 if (fixedLogO != null) {
                     yield cast(fixedLogO, x);
                 }
-                int[] shape = c.oType() == 0 ? new int[] {1, 1, k, d} : c.oType() == 4 ? new int[] {1, 1, k, 1} : new int[] {1, 1, 1, d};
+                int[] shape = c.oType() == 0
+                        ? new int[] {1, 1, k, d}
+                        : c.oType() == 4 ? new int[] {1, 1, k, 1} : new int[] {1, 1, 1, d};
                 if (c.oType() == 0 && !c.useTau()) {
                     yield Views.reshape(Elementwise.neg(cast(o.value(), x)), shape); // official: o = exp(−o_param)
                 }
                 yield Views.reshape(Elementwise.mulScalar(Activations.logSigmoid(cast(o.value(), x)), 1 / tau), shape);
             }
-            case 1 -> Elementwise.add(Views.unsqueeze(gate(o1Proj.forward(x), gammaD), 2), Views.unsqueeze(gate(o2Proj.forward(x), gammaK), 3));
+            case 1 ->
+                Elementwise.add(
+                        Views.unsqueeze(gate(o1Proj.forward(x), gammaD), 2),
+                        Views.unsqueeze(gate(o2Proj.forward(x), gammaK), 3));
             case 2 -> Views.unsqueeze(gate(oProj.forward(x), gammaD), 2);
             case 3 -> Views.unsqueeze(gate(oProj.forward(x), gammaK), 3);
             case 6 -> logSigTau(Elementwise.mul(Views.unsqueeze(oProj.forward(x), 3), cast(o.value(), x)));
             case 7 -> logSigTau(Elementwise.mul(Views.unsqueeze(oProj.forward(x), 2), cast(o.value(), x)));
-            case 8 -> logSigTau(Elementwise.mul(Views.unsqueeze(oProj.forward(x), 2), Views.reshape(cast(o.value(), x), k, 1)));
-            case 9 -> logSigTau(Elementwise.mul(Views.unsqueeze(oProj.forward(x), 3), Views.reshape(cast(o.value(), x), 1, d)));
+            case 8 ->
+                logSigTau(
+                        Elementwise.mul(Views.unsqueeze(oProj.forward(x), 2), Views.reshape(cast(o.value(), x), k, 1)));
+            case 9 ->
+                logSigTau(
+                        Elementwise.mul(Views.unsqueeze(oProj.forward(x), 3), Views.reshape(cast(o.value(), x), 1, d)));
             case 10 -> cast(fixedLogO, x);
             default -> throw new IllegalStateException("o_type " + c.oType());
         };
@@ -200,7 +212,9 @@ final class EosLayer extends Module {
         if (c.useTau()) {
             return logSigTau(z);
         }
-        return Elementwise.mul(Activations.sigmoid(z), Tensor.of(z.dtype(), gamma, gamma.length).to(z.device()));
+        return Elementwise.mul(
+                Activations.sigmoid(z),
+                Tensor.of(z.dtype(), gamma, gamma.length).to(z.device()));
     }
 
     private Tensor transform(Tensor x) {
@@ -220,7 +234,8 @@ final class EosLayer extends Module {
     /** ELU(x) = x for x > 0, eᵡ − 1 otherwise, as relu(x) + exp(min(x, 0)) − 1. */
     private static Tensor elu(Tensor x) {
         Tensor zero = Tensor.zeros(x.dtype(), x.device(), 1);
-        return Elementwise.addScalar(Elementwise.add(Activations.relu(x), Elementwise.exp(Elementwise.minimum(x, zero))), -1);
+        return Elementwise.addScalar(
+                Elementwise.add(Activations.relu(x), Elementwise.exp(Elementwise.minimum(x, zero))), -1);
     }
 
     /** The scan's output y [B, T, d] and final memory, from an optional initial memory [B, k, d]. */

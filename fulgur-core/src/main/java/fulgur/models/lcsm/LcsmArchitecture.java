@@ -32,10 +32,12 @@ public final class LcsmArchitecture implements Architecture {
     @Override
     public String smallConfig(int vocab, int dim, int layers, int heads) {
         if (vocab <= 0 || dim <= 0 || layers <= 0) {
-            throw new IllegalArgumentException("LCSM needs a positive vocabulary, width and layers (got vocab " + vocab + ", width " + dim + ", layers "
-                    + layers + ")");
+            throw new IllegalArgumentException("LCSM needs a positive vocabulary, width and layers (got vocab " + vocab
+                    + ", width " + dim + ", layers " + layers + ")");
         }
-        return LcsmConfig.small(vocab, dim, layers, 8, LcsmConfig.Preset.SSM).validate().toJson();
+        return LcsmConfig.small(vocab, dim, layers, 8, LcsmConfig.Preset.SSM)
+                .validate()
+                .toJson();
     }
 
     @Override

@@ -1,7 +1,7 @@
 package fulgur.models.lcsm;
 
-import fulgur.nn.Linear;
 import fulgur.layers.Glu;
+import fulgur.nn.Linear;
 import fulgur.nn.Module;
 import fulgur.nn.RMSNorm;
 import fulgur.ops.Elementwise;
@@ -20,8 +20,14 @@ final class LcsmBlock extends Module {
         tokenNorm = child("token_norm", new RMSNorm(c.embedDim(), c.normEps(), true));
         tokenMixer = child("token_mixer", new EosLayer(c, rng));
         channelNorm = child("channel_norm", new RMSNorm(c.embedDim(), c.normEps(), true));
-        channelMixer = child("channel_mixer", new Glu(new String[] {"w1", "w2", "w3"}, new Linear(c.embedDim(), c.midDim(), c.bias(), rng),
-                new Linear(c.embedDim(), c.midDim(), c.bias(), rng), new Linear(c.midDim(), c.embedDim(), c.bias(), rng), Glu.Activation.SILU));
+        channelMixer = child(
+                "channel_mixer",
+                new Glu(
+                        new String[] {"w1", "w2", "w3"},
+                        new Linear(c.embedDim(), c.midDim(), c.bias(), rng),
+                        new Linear(c.embedDim(), c.midDim(), c.bias(), rng),
+                        new Linear(c.midDim(), c.embedDim(), c.bias(), rng),
+                        Glu.Activation.SILU));
     }
 
     /** x [B, T, d] with the layer's memory (null: zero) → (x', final memory). */

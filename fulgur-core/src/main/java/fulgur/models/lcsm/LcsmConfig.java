@@ -130,8 +130,26 @@ public record LcsmConfig(
      * @return the config
      */
     public static LcsmConfig small(int vocab, int dim, int layers, int expand, Preset p) {
-        return new LcsmConfig("lcsm", vocab, dim, layers, null, expand, false, p.cType, p.eType, p.oType, p.oLearned, p.sType, p.tType,
-                16, 16.0, true, null, null, null);
+        return new LcsmConfig(
+                "lcsm",
+                vocab,
+                dim,
+                layers,
+                null,
+                expand,
+                false,
+                p.cType,
+                p.eType,
+                p.oType,
+                p.oLearned,
+                p.sType,
+                p.tType,
+                16,
+                16.0,
+                true,
+                null,
+                null,
+                null);
     }
 
     /**
@@ -141,8 +159,9 @@ public record LcsmConfig(
      * @return the new config
      */
     public LcsmConfig withTiedEmbeddings(boolean tied) {
-        return new LcsmConfig(modelType, vocabSize, embedDim, numLayers, midDim, expandDim, bias, cType, eType, oType, oLearned, sType, tType, ssmDim,
-                tau, useTau, normEps, initStd, tied);
+        return new LcsmConfig(
+                modelType, vocabSize, embedDim, numLayers, midDim, expandDim, bias, cType, eType, oType, oLearned,
+                sType, tType, ssmDim, tau, useTau, normEps, initStd, tied);
     }
 
     /**
@@ -160,8 +179,8 @@ public record LcsmConfig(
             p.add("vocab_size must be > 0, got " + vocabSize);
         }
         if (embedDim <= 0 || numLayers <= 0 || midDim <= 0 || expandDim <= 0 || ssmDim <= 0) {
-            p.add("embed_dim, num_layers, mid_dim, expand_dim and ssm_dim must be > 0 (got " + embedDim + ", " + numLayers + ", " + midDim + ", "
-                    + expandDim + ", " + ssmDim + ")");
+            p.add("embed_dim, num_layers, mid_dim, expand_dim and ssm_dim must be > 0 (got " + embedDim + ", "
+                    + numLayers + ", " + midDim + ", " + expandDim + ", " + ssmDim + ")");
         }
         if (cType != 0 && cType != 1) {
             p.add("c_type must be 0 (ssm) or 1 (linear), got " + cType);
@@ -173,7 +192,8 @@ public record LcsmConfig(
             p.add("s_type must be 0 or 1, got " + sType);
         }
         if (!O_TYPES.contains(oType)) {
-            p.add("o_type " + oType + " is not supported (0–10; 11 complex and 12 cumulative softmax are not implemented)");
+            p.add("o_type " + oType
+                    + " is not supported (0–10; 11 complex and 12 cumulative softmax are not implemented)");
         }
         if (tType < 0 || tType > 7) {
             p.add("t_type must be in 0..7, got " + tType);

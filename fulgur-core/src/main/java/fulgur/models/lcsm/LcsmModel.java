@@ -47,7 +47,9 @@ public final class LcsmModel extends fulgur.models.DecoderLm {
         this.config = config.validate();
         Rng rng = new Rng(seed);
         this.core = child("model", new Core(config, rng));
-        this.lmHead = config.tieWordEmbeddings() ? null : child("lm_head", new Linear(config.embedDim(), config.vocabSize(), false, rng));
+        this.lmHead = config.tieWordEmbeddings()
+                ? null
+                : child("lm_head", new Linear(config.embedDim(), config.vocabSize(), false, rng));
     }
 
     /**
@@ -93,8 +95,16 @@ public final class LcsmModel extends fulgur.models.DecoderLm {
 
     @Override
     public String describe() {
-        return String.format("LCSM, %d layers, width %d, expand %d, c_type %d, e/o/s/t_type %d/%d/%d/%d", config.numLayers(), config.embedDim(),
-                config.expandDim(), config.cType(), config.eType(), config.oType(), config.sType(), config.tType());
+        return String.format(
+                "LCSM, %d layers, width %d, expand %d, c_type %d, e/o/s/t_type %d/%d/%d/%d",
+                config.numLayers(),
+                config.embedDim(),
+                config.expandDim(),
+                config.cType(),
+                config.eType(),
+                config.oType(),
+                config.sType(),
+                config.tType());
     }
 
     @Override
@@ -114,7 +124,9 @@ public final class LcsmModel extends fulgur.models.DecoderLm {
 
     @Override
     protected Tensor outputWeight() {
-        return lmHead != null ? lmHead.weight().value() : core.embedTokens.weight().value();
+        return lmHead != null
+                ? lmHead.weight().value()
+                : core.embedTokens.weight().value();
     }
 
     /** The carried part of each layer: the memory m [B, k, d]. */

@@ -30,7 +30,8 @@ final class HanLayer extends Module {
 
     /** x, y [B, T, D] → x updated [B, T, D]. */
     Tensor forward(Tensor x, Tensor y) {
-        Tensor h = norm1.forward(x.add(dropout.forward(crossAttn.forward(x, y))).add(dropout.forward(selfAttn.forward(x, x))));
+        Tensor h = norm1.forward(
+                x.add(dropout.forward(crossAttn.forward(x, y))).add(dropout.forward(selfAttn.forward(x, x))));
         return norm2.forward(h.add(dropout.forward(ffn.forward(h))));
     }
 }

@@ -24,7 +24,9 @@ final class LabelDecoderLayer extends Module {
 
     LabelDecoderLayer(LeapConfig c, Rng rng, Rng dropoutRng) {
         norm1 = child("norm1", new LayerNorm(c.hiddenSize(), c.layerNormEps(), true));
-        attn = child("attn", new MultiHeadAttention(c.hiddenSize(), c.decoderHeads(), c.attentionDropout(), rng, dropoutRng));
+        attn = child(
+                "attn",
+                new MultiHeadAttention(c.hiddenSize(), c.decoderHeads(), c.attentionDropout(), rng, dropoutRng));
         norm2 = child("norm2", new LayerNorm(c.hiddenSize(), c.layerNormEps(), true));
         ffn = child("ffn", new FeedForward(c.hiddenSize(), c.decoderFfnDim(), c.decoderDropout(), rng, dropoutRng));
         dropout = child("dropout", new Dropout(c.decoderDropout(), dropoutRng));

@@ -30,7 +30,8 @@ public record LabelEmbeddings(int classes, int dim, float[] values) {
      */
     public LabelEmbeddings {
         if (classes <= 0 || dim <= 0 || values.length != classes * dim) {
-            throw new IllegalArgumentException("label embeddings: " + values.length + " values for " + classes + " classes of " + dim);
+            throw new IllegalArgumentException(
+                    "label embeddings: " + values.length + " values for " + classes + " classes of " + dim);
         }
     }
 
@@ -44,10 +45,14 @@ public record LabelEmbeddings(int classes, int dim, float[] values) {
      * @throws fulgur.io.MalformedFileException when it is malformed, lacks a class or holds a non-finite value
      */
     public static LabelEmbeddings load(Path file, AvvpClasses classes) throws IOException {
-        LabelEmbeddings e = file.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".npy") ? npy(file, classes) : text(file, classes);
+        LabelEmbeddings e =
+                file.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".npy")
+                        ? npy(file, classes)
+                        : text(file, classes);
         for (int i = 0; i < e.values.length; i++) {
             if (!Float.isFinite(e.values[i])) {
-                throw new MalformedFileException(file, "the vector of class '" + classes.name(i / e.dim) + "' holds " + e.values[i]);
+                throw new MalformedFileException(
+                        file, "the vector of class '" + classes.name(i / e.dim) + "' holds " + e.values[i]);
             }
         }
         return e;
@@ -56,7 +61,10 @@ public record LabelEmbeddings(int classes, int dim, float[] values) {
     private static LabelEmbeddings npy(Path file, AvvpClasses classes) throws IOException {
         Npy.Array a = Npy.read(file);
         if (a.shape().length != 2 || a.shape()[0] != classes.size()) {
-            throw new MalformedFileException(file, "expected label embeddings [" + classes.size() + ", D] (one row per class, in class order), got " + a.shapeString());
+            throw new MalformedFileException(
+                    file,
+                    "expected label embeddings [" + classes.size() + ", D] (one row per class, in class order), got "
+                            + a.shapeString());
         }
         return new LabelEmbeddings(classes.size(), a.shape()[1], a.data());
     }
@@ -84,18 +92,23 @@ public record LabelEmbeddings(int classes, int dim, float[] values) {
             String name = classes.name(c);
             Integer at = exact.getOrDefault(name, folded.get(name.toLowerCase(Locale.ROOT)));
             if (at == null) {
-                throw new MalformedFileException(file, "no vector for class '" + name + "' (lines are 'label v1 v2 ...')");
+                throw new MalformedFileException(
+                        file, "no vector for class '" + name + "' (lines are 'label v1 v2 ...')");
             }
             String[] f = lines.get(at).strip().split("\\s+");
             if (dim < 0) {
                 dim = f.length - 1;
                 if (dim == 0) {
-                    throw new MalformedFileException(file, "line " + (at + 1) + ": no values after the label '" + f[0] + "'");
+                    throw new MalformedFileException(
+                            file, "line " + (at + 1) + ": no values after the label '" + f[0] + "'");
                 }
                 values = new float[classes.size() * dim];
             }
             if (f.length - 1 != dim) {
-                throw new MalformedFileException(file, "line " + (at + 1) + ": " + (f.length - 1) + " values for '" + f[0] + "', other classes have " + dim);
+                throw new MalformedFileException(
+                        file,
+                        "line " + (at + 1) + ": " + (f.length - 1) + " values for '" + f[0] + "', other classes have "
+                                + dim);
             }
             for (int k = 0; k < dim; k++) {
                 try {

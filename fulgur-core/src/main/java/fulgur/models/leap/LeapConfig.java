@@ -130,8 +130,9 @@ public record LeapConfig(
      * @return the config
      */
     public static LeapConfig defaults() {
-        return new LeapConfig(null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
-                null, null, null, null, null, null);
+        return new LeapConfig(
+                null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
+                null, null, null, null, null, null, null, null, null, null);
     }
 
     /**
@@ -148,9 +149,34 @@ public record LeapConfig(
     }
 
     LeapConfig with(int hidden, int layers, int heads) {
-        return new LeapConfig(modelType, classNames, audioDim, visualDim, motionDim, hidden, encoderType, encoderLayers, encoderHeads, hidden, encoderDropout,
-                layers, heads, hidden, decoderDropout, attentionDropout, labelDim, labelEmbeddings, segmentScores, layerNormEps, videoLossWeight, globalLossWeight,
-                segmentLossWeight, avssLossWeight, avssTarget, avssSquash, avssEps);
+        return new LeapConfig(
+                modelType,
+                classNames,
+                audioDim,
+                visualDim,
+                motionDim,
+                hidden,
+                encoderType,
+                encoderLayers,
+                encoderHeads,
+                hidden,
+                encoderDropout,
+                layers,
+                heads,
+                hidden,
+                decoderDropout,
+                attentionDropout,
+                labelDim,
+                labelEmbeddings,
+                segmentScores,
+                layerNormEps,
+                videoLossWeight,
+                globalLossWeight,
+                segmentLossWeight,
+                avssLossWeight,
+                avssTarget,
+                avssSquash,
+                avssEps);
     }
 
     /**
@@ -161,9 +187,34 @@ public record LeapConfig(
      * @return the new config
      */
     public LeapConfig withTask(List<String> classes, AvvpDataset.Dims dims) {
-        return new LeapConfig(modelType, classes, dims.audio(), dims.visual(), dims.motion(), hiddenSize, encoderType, encoderLayers, encoderHeads, encoderFfnDim,
-                encoderDropout, decoderLayers, decoderHeads, decoderFfnDim, decoderDropout, attentionDropout, labelDim, labelEmbeddings, segmentScores, layerNormEps,
-                videoLossWeight, globalLossWeight, segmentLossWeight, avssLossWeight, avssTarget, avssSquash, avssEps);
+        return new LeapConfig(
+                modelType,
+                classes,
+                dims.audio(),
+                dims.visual(),
+                dims.motion(),
+                hiddenSize,
+                encoderType,
+                encoderLayers,
+                encoderHeads,
+                encoderFfnDim,
+                encoderDropout,
+                decoderLayers,
+                decoderHeads,
+                decoderFfnDim,
+                decoderDropout,
+                attentionDropout,
+                labelDim,
+                labelEmbeddings,
+                segmentScores,
+                layerNormEps,
+                videoLossWeight,
+                globalLossWeight,
+                segmentLossWeight,
+                avssLossWeight,
+                avssTarget,
+                avssSquash,
+                avssEps);
     }
 
     /**
@@ -174,9 +225,34 @@ public record LeapConfig(
      * @return the new config
      */
     public LeapConfig withLabelEmbeddings(String kind, int dim) {
-        return new LeapConfig(modelType, classNames, audioDim, visualDim, motionDim, hiddenSize, encoderType, encoderLayers, encoderHeads, encoderFfnDim,
-                encoderDropout, decoderLayers, decoderHeads, decoderFfnDim, decoderDropout, attentionDropout, dim, kind, segmentScores, layerNormEps,
-                videoLossWeight, globalLossWeight, segmentLossWeight, avssLossWeight, avssTarget, avssSquash, avssEps);
+        return new LeapConfig(
+                modelType,
+                classNames,
+                audioDim,
+                visualDim,
+                motionDim,
+                hiddenSize,
+                encoderType,
+                encoderLayers,
+                encoderHeads,
+                encoderFfnDim,
+                encoderDropout,
+                decoderLayers,
+                decoderHeads,
+                decoderFfnDim,
+                decoderDropout,
+                attentionDropout,
+                dim,
+                kind,
+                segmentScores,
+                layerNormEps,
+                videoLossWeight,
+                globalLossWeight,
+                segmentLossWeight,
+                avssLossWeight,
+                avssTarget,
+                avssSquash,
+                avssEps);
     }
 
     /**
@@ -233,7 +309,9 @@ public record LeapConfig(
         if (!"han".equals(encoderType)) {
             p.add("encoder_type '" + encoderType + "' is not supported (expected han)");
         }
-        for (var d : List.of(new Object[] {"encoder_dropout", encoderDropout}, new Object[] {"decoder_dropout", decoderDropout},
+        for (var d : List.of(
+                new Object[] {"encoder_dropout", encoderDropout},
+                new Object[] {"decoder_dropout", decoderDropout},
                 new Object[] {"attention_dropout", attentionDropout})) {
             double v = (Double) d[1];
             if (!(v >= 0 && v < 1)) {
@@ -249,8 +327,12 @@ public record LeapConfig(
         if (!(layerNormEps > 0)) {
             p.add("layer_norm_eps must be > 0, got " + layerNormEps);
         }
-        for (var w : List.of(new Object[] {"video_loss_weight", videoLossWeight}, new Object[] {"global_loss_weight", globalLossWeight},
-                new Object[] {"segment_loss_weight", segmentLossWeight}, new Object[] {"avss_loss_weight", avssLossWeight}, new Object[] {"avss_eps", avssEps})) {
+        for (var w : List.of(
+                new Object[] {"video_loss_weight", videoLossWeight},
+                new Object[] {"global_loss_weight", globalLossWeight},
+                new Object[] {"segment_loss_weight", segmentLossWeight},
+                new Object[] {"avss_loss_weight", avssLossWeight},
+                new Object[] {"avss_eps", avssEps})) {
             double v = (Double) w[1];
             if (!(v >= 0) || Double.isInfinite(v)) {
                 p.add(w[0] + " must be a finite number >= 0, got " + v);

@@ -42,11 +42,14 @@ public final class LeapLoss {
     public static Map<String, Tensor> terms(LeapOutput o, AvvpBatch batch, LeapConfig c) {
         DType dt = o.audioVideoLogits().dtype();
         Device d = o.audioVideoLogits().device();
-        Tensor video = bceWithLogits(o.audioVideoLogits(), batch.audioVideoTargets(dt, d)).add(bceWithLogits(o.visualVideoLogits(), batch.visualVideoTargets(dt, d)));
+        Tensor video = bceWithLogits(o.audioVideoLogits(), batch.audioVideoTargets(dt, d))
+                .add(bceWithLogits(o.visualVideoLogits(), batch.visualVideoTargets(dt, d)));
         Tensor global = noisyOrBce(o.audioVideoLogits(), o.visualVideoLogits(), batch.videoLabels(dt, d));
         Tensor segment = bceWithLogits(o.audioSegmentLogits(), batch.audioSegmentTargets(dt, d))
                 .add(bceWithLogits(o.visualSegmentLogits(), batch.visualSegmentTargets(dt, d)));
-        Tensor total = video.mul(c.videoLossWeight()).add(global.mul(c.globalLossWeight())).add(segment.mul(c.segmentLossWeight()));
+        Tensor total = video.mul(c.videoLossWeight())
+                .add(global.mul(c.globalLossWeight()))
+                .add(segment.mul(c.segmentLossWeight()));
         Map<String, Tensor> out = new LinkedHashMap<>();
         out.put("loss", total);
         out.put("video", video);
@@ -95,7 +98,8 @@ public final class LeapLoss {
      */
     public static Tensor noisyOrBce(Tensor a, Tensor b, Tensor targets) {
         Tensor logNot = Activations.softplus(a).add(Activations.softplus(b)).neg();
-        Tensor p = Elementwise.maximum(logNot.exp().neg().add(1), Tensor.full(logNot.dtype(), logNot.device(), MIN_PROBABILITY));
+        Tensor p = Elementwise.maximum(
+                logNot.exp().neg().add(1), Tensor.full(logNot.dtype(), logNot.device(), MIN_PROBABILITY));
         Tensor ll = targets.mul(p.log()).add(targets.neg().add(1).mul(logNot));
         return ll.mean().neg();
     }

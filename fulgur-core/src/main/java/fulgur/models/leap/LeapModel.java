@@ -69,7 +69,10 @@ public final class LeapModel extends Module implements AvvpModel {
         fcFusion = child("fc_fusion", new Linear(2 * d, d, true, rng));
         encoder = child("encoder", new HanEncoder(c, rng, dropoutRng));
         int classes = c.classNames().size();
-        labelEmbeddings = param("label_embeddings", isFixed() ? Tensor.zeros(classes, c.labelDim()) : rng.normal(0, 1, classes, c.labelDim()), false);
+        labelEmbeddings = param(
+                "label_embeddings",
+                isFixed() ? Tensor.zeros(classes, c.labelDim()) : rng.normal(0, 1, classes, c.labelDim()),
+                false);
         fcL = child("fc_l", new Linear(c.labelDim(), d, true, rng));
         decoderA = child("decoder_a", new LabelDecoder(c, rng, dropoutRng));
         decoderV = child("decoder_v", new LabelDecoder(c, rng, dropoutRng));
@@ -94,8 +97,8 @@ public final class LeapModel extends Module implements AvvpModel {
      */
     public void setLabelEmbeddings(LabelEmbeddings e) {
         if (e.classes() != config.classNames().size() || e.dim() != config.labelDim()) {
-            throw new IllegalArgumentException("label embeddings of " + e.classes() + " × " + e.dim() + " for a model of " + config.classNames().size()
-                    + " classes and label_dim " + config.labelDim());
+            throw new IllegalArgumentException("label embeddings of " + e.classes() + " × " + e.dim()
+                    + " for a model of " + config.classNames().size() + " classes and label_dim " + config.labelDim());
         }
         try (Scope s = Scope.open("label embeddings")) {
             labelEmbeddings.load(Tensor.of(e.values(), e.classes(), e.dim()), "label_embeddings");
@@ -116,9 +119,12 @@ public final class LeapModel extends Module implements AvvpModel {
         checkInput("audio", audio, config.audioDim());
         checkInput("visual", visual, config.visualDim());
         checkInput("motion", motion, config.motionDim());
-        if (visual.size(0) != audio.size(0) || motion.size(0) != audio.size(0) || visual.size(1) != audio.size(1) || motion.size(1) != audio.size(1)) {
-            throw new IllegalArgumentException("LEAP: audio " + audio.describe() + ", visual " + visual.describe() + " and motion " + motion.describe()
-                    + " differ in videos or segments");
+        if (visual.size(0) != audio.size(0)
+                || motion.size(0) != audio.size(0)
+                || visual.size(1) != audio.size(1)
+                || motion.size(1) != audio.size(1)) {
+            throw new IllegalArgumentException("LEAP: audio " + audio.describe() + ", visual " + visual.describe()
+                    + " and motion " + motion.describe() + " differ in videos or segments");
         }
         Tensor a = fcA.forward(cast(audio));
         Tensor v = fcFusion.forward(Views.concat(-1, fcV.forward(cast(visual)), fcSt.forward(cast(motion))));
@@ -129,7 +135,8 @@ public final class LeapModel extends Module implements AvvpModel {
         Tensor queries = Views.expand(l, b, l.size(0), l.size(1));
         LabelDecoderLayer.Output la = decoderA.forward(queries, enc[0]);
         LabelDecoderLayer.Output lv = decoderV.forward(queries, enc[1]);
-        return new LeapOutput(enc[0], enc[1], videoLogits(fcLa, la), videoLogits(fcLv, lv), segmentLogits(la), segmentLogits(lv));
+        return new LeapOutput(
+                enc[0], enc[1], videoLogits(fcLa, la), videoLogits(fcLv, lv), segmentLogits(la), segmentLogits(lv));
     }
 
     private static Tensor videoLogits(Linear head, LabelDecoderLayer.Output o) {
@@ -143,7 +150,8 @@ public final class LeapModel extends Module implements AvvpModel {
 
     private void checkInput(String what, Tensor x, int dim) {
         if (x.ndim() != 3 || x.size(2) != dim || x.size(1) == 0) {
-            throw new IllegalArgumentException("LEAP: expected " + what + " features [videos, segments, " + dim + "], got " + x.describe());
+            throw new IllegalArgumentException(
+                    "LEAP: expected " + what + " features [videos, segments, " + dim + "], got " + x.describe());
         }
     }
 
@@ -202,10 +210,17 @@ public final class LeapModel extends Module implements AvvpModel {
 
     @Override
     public AvvpPrediction predict(AvvpBatch batch) {
-        try (var g = GradMode.noGrad(); Scope s = Scope.open("predict")) {
+        try (var g = GradMode.noGrad();
+                Scope s = Scope.open("predict")) {
             LeapOutput o = forward(batch);
-            return new AvvpPrediction(batch.size(), batch.segments(), batch.classes(), host(o.audioVideoLogits()), host(o.visualVideoLogits()),
-                    host(o.audioSegmentLogits()), host(o.visualSegmentLogits()));
+            return new AvvpPrediction(
+                    batch.size(),
+                    batch.segments(),
+                    batch.classes(),
+                    host(o.audioVideoLogits()),
+                    host(o.visualVideoLogits()),
+                    host(o.audioSegmentLogits()),
+                    host(o.visualSegmentLogits()));
         }
     }
 
@@ -215,8 +230,9 @@ public final class LeapModel extends Module implements AvvpModel {
 
     private void checkBatch(AvvpBatch batch) {
         if (batch.classes() != config.classNames().size() || !batch.dims().equals(config.dims())) {
-            throw new IllegalArgumentException("LEAP model of " + config.classNames().size() + " classes and features " + config.dims() + " cannot read videos of "
-                    + batch.classes() + " classes and features " + batch.dims());
+            throw new IllegalArgumentException(
+                    "LEAP model of " + config.classNames().size() + " classes and features " + config.dims()
+                            + " cannot read videos of " + batch.classes() + " classes and features " + batch.dims());
         }
     }
 
@@ -228,7 +244,8 @@ public final class LeapModel extends Module implements AvvpModel {
     @Override
     public void advanceRandomCounter(long counter) {
         if (counter < dropoutRng.counter()) {
-            throw new IllegalStateException("the dropout generator is already past draw " + counter + " (at " + dropoutRng.counter() + ")");
+            throw new IllegalStateException(
+                    "the dropout generator is already past draw " + counter + " (at " + dropoutRng.counter() + ")");
         }
         while (dropoutRng.counter() < counter) {
             dropoutRng.nextStream();
@@ -243,8 +260,10 @@ public final class LeapModel extends Module implements AvvpModel {
     @Override
     public String describe() {
         LeapConfig c = config;
-        return "LEAP, width " + c.hiddenSize() + ", HAN encoder of " + c.encoderLayers() + " layer(s) × " + c.encoderHeads() + " head(s), decoders of "
-                + c.decoderLayers() + " layers × " + c.decoderHeads() + " heads, " + c.classNames().size() + " classes, " + c.labelEmbeddings()
+        return "LEAP, width " + c.hiddenSize() + ", HAN encoder of " + c.encoderLayers() + " layer(s) × "
+                + c.encoderHeads() + " head(s), decoders of "
+                + c.decoderLayers() + " layers × " + c.decoderHeads() + " heads, "
+                + c.classNames().size() + " classes, " + c.labelEmbeddings()
                 + " label embeddings (" + c.labelDim() + ")";
     }
 
@@ -262,7 +281,8 @@ public final class LeapModel extends Module implements AvvpModel {
         Path cfg = d.resolve("config.json");
         Path weights = d.resolve("model.safetensors");
         if (!Files.isRegularFile(cfg) || !Files.isRegularFile(weights)) {
-            throw new IllegalArgumentException("no LEAP model at " + dir + " (expected config.json and model.safetensors there or under checkpoint/)");
+            throw new IllegalArgumentException("no LEAP model at " + dir
+                    + " (expected config.json and model.safetensors there or under checkpoint/)");
         }
         LeapConfig c;
         try {

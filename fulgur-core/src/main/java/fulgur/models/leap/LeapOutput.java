@@ -14,5 +14,10 @@ import fulgur.tensor.Tensor;
  * @param audioSegmentLogits the audio segment-level logits [B, T, C]
  * @param visualSegmentLogits the visual segment-level logits [B, T, C]
  */
-public record LeapOutput(Tensor audioFeatures, Tensor visualFeatures, Tensor audioVideoLogits, Tensor visualVideoLogits, Tensor audioSegmentLogits,
+public record LeapOutput(
+        Tensor audioFeatures,
+        Tensor visualFeatures,
+        Tensor audioVideoLogits,
+        Tensor visualVideoLogits,
+        Tensor audioSegmentLogits,
         Tensor visualSegmentLogits) {}

@@ -54,7 +54,8 @@ final class MultiHeadAttention extends Module {
         p = probabilityDropout.forward(p);
         Tensor v = Views.permute(split(vProj.forward(keyValue)), 0, 2, 1, 3); // [B, H, Lk, d]
         Tensor o = Views.permute(LinearAlgebra.matmul(p, v), 0, 2, 1, 3); // [B, Lq, H, d]
-        return new Attended(oProj.forward(Views.reshape(o.contiguous(), query.size(0), query.size(1), heads * headDim)), scores);
+        return new Attended(
+                oProj.forward(Views.reshape(o.contiguous(), query.size(0), query.size(1), heads * headDim)), scores);
     }
 
     /** The pre-softmax scaled scores q kᵀ/√d per head: [B, H, Lq, Lk]. */

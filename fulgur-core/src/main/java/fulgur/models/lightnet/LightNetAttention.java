@@ -26,6 +26,7 @@ import fulgur.tensor.Tensor;
 final class LightNetAttention extends Module {
     /** The carried parts: the normalised state S [B, H, dk, dv] and the running log-normaliser z [B, H, dk]. */
     static final String STATE = "s";
+
     static final String LOG_NORMALISER = "z";
     private final Linear qProj;
     private final Linear kProj;
@@ -39,7 +40,16 @@ final class LightNetAttention extends Module {
     private final boolean global;
     private final double scale;
 
-    LightNetAttention(int hidden, int heads, int keyHeadDim, int gateRank, boolean affine, double gNormEps, double scale, boolean global, LightNetInit init) {
+    LightNetAttention(
+            int hidden,
+            int heads,
+            int keyHeadDim,
+            int gateRank,
+            boolean affine,
+            double gNormEps,
+            double scale,
+            boolean global,
+            LightNetInit init) {
         this.heads = heads;
         this.scale = scale;
         this.keyHeadDim = keyHeadDim;
@@ -86,7 +96,8 @@ final class LightNetAttention extends Module {
         Tensor o;
         if (global) {
             if (cache != null) {
-                throw new IllegalArgumentException("LightNetAttention: the non-causal (global) form has no decoding cache");
+                throw new IllegalArgumentException(
+                        "LightNetAttention: the non-causal (global) form has no decoding cache");
             }
             o = LightNet.global(q, k, v);
         } else if (cache == null && carry != null) {
@@ -104,6 +115,7 @@ final class LightNetAttention extends Module {
             cache.replaceState(r.finalState(), t);
         }
         Tensor g = gProj.get(1).forward(gProj.get(0).forward(x));
-        return oProj.forward(gNorm.forwardGated(Views.reshape(o, b, t, heads * valueHeadDim), g, GatedNormKernels.Gate.SILU));
+        return oProj.forward(
+                gNorm.forwardGated(Views.reshape(o, b, t, heads * valueHeadDim), g, GatedNormKernels.Gate.SILU));
     }
 }

@@ -16,16 +16,40 @@ final class LightNetBlock extends Module {
     private final RMSNorm mlpNorm;
     private final GatedMlp mlp;
 
-    LightNetBlock(int hidden, int heads, int keyHeadDim, int gateRank, int mlpDim, boolean affine, double eps, double gNormEps, double scale, boolean global,
+    LightNetBlock(
+            int hidden,
+            int heads,
+            int keyHeadDim,
+            int gateRank,
+            int mlpDim,
+            boolean affine,
+            double eps,
+            double gNormEps,
+            double scale,
+            boolean global,
             LightNetInit init) {
         attnNorm = child("attn_norm", new RMSNorm(hidden, eps, true));
-        attn = child("attn", new LightNetAttention(hidden, heads, keyHeadDim, gateRank, affine, gNormEps, scale, global, init));
+        attn = child(
+                "attn",
+                new LightNetAttention(hidden, heads, keyHeadDim, gateRank, affine, gNormEps, scale, global, init));
         mlpNorm = child("mlp_norm", new RMSNorm(hidden, eps, true));
-        mlp = child("mlp", new GatedMlp(init.linear(hidden, mlpDim), init.linear(hidden, mlpDim), init.linear(mlpDim, hidden)));
+        mlp = child(
+                "mlp",
+                new GatedMlp(init.linear(hidden, mlpDim), init.linear(hidden, mlpDim), init.linear(mlpDim, hidden)));
     }
 
     LightNetBlock(LightNetConfig c, LightNetInit init) {
-        this(c.hiddenSize(), c.heads(), c.keyHeadDim(), c.gateLowRankDim(), c.mlpDim(), c.elementwiseAffine(), c.normEps(), FLA_G_NORM_EPS, c.scale(), false,
+        this(
+                c.hiddenSize(),
+                c.heads(),
+                c.keyHeadDim(),
+                c.gateLowRankDim(),
+                c.mlpDim(),
+                c.elementwiseAffine(),
+                c.normEps(),
+                FLA_G_NORM_EPS,
+                c.scale(),
+                false,
                 init);
     }
 

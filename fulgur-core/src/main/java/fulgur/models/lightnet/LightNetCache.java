@@ -85,7 +85,8 @@ public final class LightNetCache implements fulgur.models.DecodeCache {
                 state = view;
                 return;
             }
-            LightNet.State copy = scope.run(() -> new LightNet.State(next.s().detach().copy().detach(), next.z().detach().copy().detach()));
+            LightNet.State copy = scope.run(() -> new LightNet.State(
+                    next.s().detach().copy().detach(), next.z().detach().copy().detach()));
             if (state != null) {
                 state.s().close();
                 state.z().close();

@@ -79,8 +79,9 @@ public record LightNetConfig(
         @JsonProperty("fuse_norm") Boolean fuseNorm,
         @JsonProperty("fuse_swiglu") Boolean fuseSwiglu,
         @JsonProperty("fuse_cross_entropy") Boolean fuseCrossEntropy,
-        @JsonProperty("attn_scale") @JsonInclude(JsonInclude.Include.NON_NULL) Double attnScale) {
 
+        @JsonProperty("attn_scale") @JsonInclude(JsonInclude.Include.NON_NULL)
+        Double attnScale) {
 
     /** fla's defaults for absent fields. */
     public LightNetConfig {
@@ -121,8 +122,34 @@ public record LightNetConfig(
      * @return the config
      */
     public static LightNetConfig small(int vocab, int dim, int layers, int heads) {
-        return new LightNetConfig("lightnet", vocab, dim, layers, "chunk", heads, null, false, 4, 4, null, "swish", 2048,
-                Math.max(1, dim / 2), true, 1e-6, null, true, null, 1, 2, false, 0.02, true, true, true, null);
+        return new LightNetConfig(
+                "lightnet",
+                vocab,
+                dim,
+                layers,
+                "chunk",
+                heads,
+                null,
+                false,
+                4,
+                4,
+                null,
+                "swish",
+                2048,
+                Math.max(1, dim / 2),
+                true,
+                1e-6,
+                null,
+                true,
+                null,
+                1,
+                2,
+                false,
+                0.02,
+                true,
+                true,
+                true,
+                null);
     }
 
     /**
@@ -132,9 +159,34 @@ public record LightNetConfig(
      * @return the new config
      */
     public LightNetConfig withTiedEmbeddings(boolean tied) {
-        return new LightNetConfig(modelType, vocabSize, hiddenSize, numHiddenLayers, attnMode, numHeads, expandRatio, useShortConv, convSize, hiddenRatio,
-                intermediateSize, hiddenAct, maxPositionEmbeddings, gateLowRankDim, elementwiseAffine, normEps, attn, useCache, padTokenId, bosTokenId,
-                eosTokenId, tied, initializerRange, fuseNorm, fuseSwiglu, fuseCrossEntropy, attnScale);
+        return new LightNetConfig(
+                modelType,
+                vocabSize,
+                hiddenSize,
+                numHiddenLayers,
+                attnMode,
+                numHeads,
+                expandRatio,
+                useShortConv,
+                convSize,
+                hiddenRatio,
+                intermediateSize,
+                hiddenAct,
+                maxPositionEmbeddings,
+                gateLowRankDim,
+                elementwiseAffine,
+                normEps,
+                attn,
+                useCache,
+                padTokenId,
+                bosTokenId,
+                eosTokenId,
+                tied,
+                initializerRange,
+                fuseNorm,
+                fuseSwiglu,
+                fuseCrossEntropy,
+                attnScale);
     }
 
     /**
@@ -145,9 +197,34 @@ public record LightNetConfig(
      * @return the new config
      */
     public LightNetConfig withHeads(Integer heads, Integer expand) {
-        return new LightNetConfig(modelType, vocabSize, hiddenSize, numHiddenLayers, attnMode, heads, expand, useShortConv, convSize, hiddenRatio,
-                intermediateSize, hiddenAct, maxPositionEmbeddings, gateLowRankDim, elementwiseAffine, normEps, attn, useCache, padTokenId, bosTokenId,
-                eosTokenId, tieWordEmbeddings, initializerRange, fuseNorm, fuseSwiglu, fuseCrossEntropy, attnScale);
+        return new LightNetConfig(
+                modelType,
+                vocabSize,
+                hiddenSize,
+                numHiddenLayers,
+                attnMode,
+                heads,
+                expand,
+                useShortConv,
+                convSize,
+                hiddenRatio,
+                intermediateSize,
+                hiddenAct,
+                maxPositionEmbeddings,
+                gateLowRankDim,
+                elementwiseAffine,
+                normEps,
+                attn,
+                useCache,
+                padTokenId,
+                bosTokenId,
+                eosTokenId,
+                tieWordEmbeddings,
+                initializerRange,
+                fuseNorm,
+                fuseSwiglu,
+                fuseCrossEntropy,
+                attnScale);
     }
 
     /**
@@ -157,9 +234,34 @@ public record LightNetConfig(
      * @return the new config
      */
     public LightNetConfig withAttnScale(Double scale) {
-        return new LightNetConfig(modelType, vocabSize, hiddenSize, numHiddenLayers, attnMode, numHeads, expandRatio, useShortConv, convSize, hiddenRatio,
-                intermediateSize, hiddenAct, maxPositionEmbeddings, gateLowRankDim, elementwiseAffine, normEps, attn, useCache, padTokenId, bosTokenId,
-                eosTokenId, tieWordEmbeddings, initializerRange, fuseNorm, fuseSwiglu, fuseCrossEntropy, scale);
+        return new LightNetConfig(
+                modelType,
+                vocabSize,
+                hiddenSize,
+                numHiddenLayers,
+                attnMode,
+                numHeads,
+                expandRatio,
+                useShortConv,
+                convSize,
+                hiddenRatio,
+                intermediateSize,
+                hiddenAct,
+                maxPositionEmbeddings,
+                gateLowRankDim,
+                elementwiseAffine,
+                normEps,
+                attn,
+                useCache,
+                padTokenId,
+                bosTokenId,
+                eosTokenId,
+                tieWordEmbeddings,
+                initializerRange,
+                fuseNorm,
+                fuseSwiglu,
+                fuseCrossEntropy,
+                scale);
     }
 
     /**

@@ -31,7 +31,16 @@ public final class LightNetImageClassifier extends Module {
      * @param gateRank the rank of the output gate's projection
      * @param classes the number of classes, ≥ 2
      */
-    public record Config(int imageSize, int channels, int patch, int dim, int layers, int heads, int mlpDim, int gateRank, int classes) {
+    public record Config(
+            int imageSize,
+            int channels,
+            int patch,
+            int dim,
+            int layers,
+            int heads,
+            int mlpDim,
+            int gateRank,
+            int classes) {
         /**
          * Checks the sizes.
          *
@@ -39,7 +48,15 @@ public final class LightNetImageClassifier extends Module {
          */
         public Config {
             java.util.List<String> p = new java.util.ArrayList<>();
-            if (imageSize <= 0 || channels <= 0 || patch <= 0 || dim <= 0 || layers <= 0 || heads <= 0 || mlpDim <= 0 || gateRank <= 0 || classes <= 1) {
+            if (imageSize <= 0
+                    || channels <= 0
+                    || patch <= 0
+                    || dim <= 0
+                    || layers <= 0
+                    || heads <= 0
+                    || mlpDim <= 0
+                    || gateRank <= 0
+                    || classes <= 1) {
                 p.add("sizes must be positive (and classes > 1)");
             }
             if (patch > 0 && imageSize % patch != 0) {
@@ -81,7 +98,18 @@ public final class LightNetImageClassifier extends Module {
         mdTpe = child("md_tpe", new MdTpe(c.dim(), c.heads(), EPS, init));
         layers = child("layers", new ModuleList<>());
         for (int l = 0; l < c.layers(); l++) {
-            layers.add(new LightNetBlock(c.dim(), c.heads(), c.dim() / c.heads(), c.gateRank(), c.mlpDim(), true, EPS, EPS, 1.0, true, init));
+            layers.add(new LightNetBlock(
+                    c.dim(),
+                    c.heads(),
+                    c.dim() / c.heads(),
+                    c.gateRank(),
+                    c.mlpDim(),
+                    true,
+                    EPS,
+                    EPS,
+                    1.0,
+                    true,
+                    init));
         }
         norm = child("norm", new RMSNorm(c.dim(), EPS, true));
         head = child("head", init.linearWithBias(c.dim(), c.classes()));
@@ -101,14 +129,18 @@ public final class LightNetImageClassifier extends Module {
      */
     public Tensor forward(Tensor images) {
         Config c = config;
-        if (images.ndim() != 4 || images.size(1) != c.channels() || images.size(2) != c.imageSize() || images.size(3) != c.imageSize()) {
-            throw new IllegalArgumentException("LightNetImageClassifier: images must be [B, " + c.channels() + ", " + c.imageSize() + ", " + c.imageSize()
-                    + "], got " + images.describe());
+        if (images.ndim() != 4
+                || images.size(1) != c.channels()
+                || images.size(2) != c.imageSize()
+                || images.size(3) != c.imageSize()) {
+            throw new IllegalArgumentException("LightNetImageClassifier: images must be [B, " + c.channels() + ", "
+                    + c.imageSize() + ", " + c.imageSize() + "], got " + images.describe());
         }
         int b = images.size(0), g = c.grid(), p = c.patch();
         // [B, C, g, p, g, p] → [B, g, g, p, p, C]: one row of p·p·C values per patch
         Tensor patches = Views.permute(Views.reshape(images, b, c.channels(), g, p, g, p), 0, 2, 4, 3, 5, 1);
-        Tensor x = patchEmbed.forward(Views.reshape(Views.contiguous(patches), b, g, g, p * p * c.channels())); // [B, g, g, D]
+        Tensor x = patchEmbed.forward(
+                Views.reshape(Views.contiguous(patches), b, g, g, p * p * c.channels())); // [B, g, g, D]
         x = Elementwise.add(x, mdTpe.forward(x));
         x = Views.reshape(x, b, g * g, c.dim());
         for (LightNetBlock block : layers) {

@@ -48,7 +48,9 @@ public final class LightNetModel extends fulgur.models.DecoderLm {
         this.config = config.validate();
         LightNetInit init = new LightNetInit(new Rng(seed), config.initializerRange());
         this.core = child("model", new Core(config, init));
-        this.lmHead = config.tieWordEmbeddings() ? null : child("lm_head", init.linear(config.hiddenSize(), config.vocabSize()));
+        this.lmHead = config.tieWordEmbeddings()
+                ? null
+                : child("lm_head", init.linear(config.hiddenSize(), config.vocabSize()));
     }
 
     /** {@return the configuration} */
@@ -58,7 +60,9 @@ public final class LightNetModel extends fulgur.models.DecoderLm {
 
     @Override
     public String describe() {
-        return String.format("LightNet, %d layers, width %d, %d heads", config.numHiddenLayers(), config.hiddenSize(), config.heads());
+        return String.format(
+                "LightNet, %d layers, width %d, %d heads",
+                config.numHiddenLayers(), config.hiddenSize(), config.heads());
     }
 
     @Override
@@ -78,7 +82,9 @@ public final class LightNetModel extends fulgur.models.DecoderLm {
 
     @Override
     protected Tensor outputWeight() {
-        return lmHead != null ? lmHead.weight().value() : core.embeddings.weight().value();
+        return lmHead != null
+                ? lmHead.weight().value()
+                : core.embeddings.weight().value();
     }
 
     /** With a cache: continues decoding from it (prefill when empty) and advances it. */

@@ -40,8 +40,10 @@ final class Tpe extends Module {
     /** x [B, L, D] mixed along L → [B, L, D]. */
     Tensor forward(Tensor x) {
         int b = x.size(0), l = x.size(1), d = x.size(2);
-        Tensor coef = Reductions.sum(Views.reshape(Elementwise.mul(q.value(), k.value()), heads, headDim), new int[] {1}, false);
-        Tensor o = Toeplitz.causal(Views.reshape(x, b, l, heads, headDim), coef, Activations.logSigmoid(logDecay.value()));
+        Tensor coef = Reductions.sum(
+                Views.reshape(Elementwise.mul(q.value(), k.value()), heads, headDim), new int[] {1}, false);
+        Tensor o =
+                Toeplitz.causal(Views.reshape(x, b, l, heads, headDim), coef, Activations.logSigmoid(logDecay.value()));
         Tensor normed = Elementwise.mul(Views.reshape(Norms.rmsNorm(o, null, eps), b, l, d), normWeight.value());
         return oProj.forward(normed);
     }

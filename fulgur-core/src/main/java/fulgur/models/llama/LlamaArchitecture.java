@@ -48,10 +48,13 @@ public class LlamaArchitecture implements Architecture {
     @Override
     public String smallConfig(int vocab, int dim, int layers, int heads) {
         if (dim <= 0 || layers <= 0 || heads <= 0 || dim % heads != 0 || (dim / heads) % 2 != 0) {
-            throw new IllegalArgumentException(title() + " needs positive layers and a width that is a positive multiple of the heads with an even head size (got width "
+            throw new IllegalArgumentException(title()
+                    + " needs positive layers and a width that is a positive multiple of the heads with an even head size (got width "
                     + dim + ", heads " + heads + ", layers " + layers + ")");
         }
-        return LlamaConfig.small(modelTypes().get(0), vocab, dim, layers, heads).validate().toJson();
+        return LlamaConfig.small(modelTypes().get(0), vocab, dim, layers, heads)
+                .validate()
+                .toJson();
     }
 
     @Override

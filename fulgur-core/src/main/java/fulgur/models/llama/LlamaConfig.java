@@ -73,8 +73,17 @@ public record LlamaConfig(
     public static final String LINEAR_LLAMA = "linear_llama";
 
     /** transformers' LlamaConfig defaults for the sizes a config.json may omit. */
-    static final java.util.Map<String, Object> REFERENCE_DEFAULTS = java.util.Map.of("vocab_size", 32000, "hidden_size", 4096, "intermediate_size", 11008,
-            "num_hidden_layers", 32, "num_attention_heads", 32);
+    static final java.util.Map<String, Object> REFERENCE_DEFAULTS = java.util.Map.of(
+            "vocab_size",
+            32000,
+            "hidden_size",
+            4096,
+            "intermediate_size",
+            11008,
+            "num_hidden_layers",
+            32,
+            "num_attention_heads",
+            32);
 
     /** Gives absent fields the reference implementation's defaults. */
     public LlamaConfig {
@@ -126,8 +135,29 @@ public record LlamaConfig(
     public static LlamaConfig small(String modelType, int vocab, int dim, int layers, int heads) {
         int ffn = Math.max(8, (int) Math.round(dim * 8 / 3.0 / 8) * 8);
         int kv = heads % 2 == 0 ? heads / 2 : heads;
-        return new LlamaConfig(modelType, vocab, dim, ffn, layers, heads, kv, null, "silu", 2048, 0.02, 1e-6, 10000.0, null, false, false, false,
-                null, null, null, LINEAR_LLAMA.equals(modelType) ? "lightning" : null, null);
+        return new LlamaConfig(
+                modelType,
+                vocab,
+                dim,
+                ffn,
+                layers,
+                heads,
+                kv,
+                null,
+                "silu",
+                2048,
+                0.02,
+                1e-6,
+                10000.0,
+                null,
+                false,
+                false,
+                false,
+                null,
+                null,
+                null,
+                LINEAR_LLAMA.equals(modelType) ? "lightning" : null,
+                null);
     }
 
     /**
@@ -137,9 +167,29 @@ public record LlamaConfig(
      * @return the new config
      */
     public LlamaConfig withLinearAttentionType(String type) {
-        return new LlamaConfig(modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads, headDim, hiddenAct,
-                maxPositionEmbeddings, initializerRange, rmsNormEps, ropeTheta, ropeScaling, attentionBias, mlpBias, tieWordEmbeddings, padTokenId,
-                bosTokenId, eosTokenId, type, null);
+        return new LlamaConfig(
+                modelType,
+                vocabSize,
+                hiddenSize,
+                intermediateSize,
+                numHiddenLayers,
+                numAttentionHeads,
+                numKeyValueHeads,
+                headDim,
+                hiddenAct,
+                maxPositionEmbeddings,
+                initializerRange,
+                rmsNormEps,
+                ropeTheta,
+                ropeScaling,
+                attentionBias,
+                mlpBias,
+                tieWordEmbeddings,
+                padTokenId,
+                bosTokenId,
+                eosTokenId,
+                type,
+                null);
     }
 
     /**
@@ -149,9 +199,29 @@ public record LlamaConfig(
      * @return the new config
      */
     public LlamaConfig withTiedEmbeddings(boolean tied) {
-        return new LlamaConfig(modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads, headDim, hiddenAct,
-                maxPositionEmbeddings, initializerRange, rmsNormEps, ropeTheta, ropeScaling, attentionBias, mlpBias, tied, padTokenId,
-                bosTokenId, eosTokenId, linearAttentionType, null);
+        return new LlamaConfig(
+                modelType,
+                vocabSize,
+                hiddenSize,
+                intermediateSize,
+                numHiddenLayers,
+                numAttentionHeads,
+                numKeyValueHeads,
+                headDim,
+                hiddenAct,
+                maxPositionEmbeddings,
+                initializerRange,
+                rmsNormEps,
+                ropeTheta,
+                ropeScaling,
+                attentionBias,
+                mlpBias,
+                tied,
+                padTokenId,
+                bosTokenId,
+                eosTokenId,
+                linearAttentionType,
+                null);
     }
 
     /**
@@ -177,13 +247,15 @@ public record LlamaConfig(
         }
         Object type = ropeScaling.getOrDefault("rope_type", ropeScaling.get("type"));
         if (!"llama3".equals(type)) {
-            throw new IllegalArgumentException("rope_scaling " + ropeScaling + " is not supported (only rope_type llama3)");
+            throw new IllegalArgumentException(
+                    "rope_scaling " + ropeScaling + " is not supported (only rope_type llama3)");
         }
         double[] v = new double[4];
         String[] keys = {"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"};
         for (int i = 0; i < 4; i++) {
             if (!(ropeScaling.get(keys[i]) instanceof Number n)) {
-                throw new IllegalArgumentException("rope_scaling of rope_type llama3 needs a number " + keys[i] + ", got " + ropeScaling);
+                throw new IllegalArgumentException(
+                        "rope_scaling of rope_type llama3 needs a number " + keys[i] + ", got " + ropeScaling);
             }
             v[i] = n.doubleValue();
         }
@@ -204,11 +276,19 @@ public record LlamaConfig(
         if (vocabSize <= 0) {
             p.add("vocab_size must be > 0, got " + vocabSize);
         }
-        if (hiddenSize <= 0 || intermediateSize <= 0 || numHiddenLayers <= 0 || numAttentionHeads <= 0 || numKeyValueHeads <= 0 || headDim == null || headDim <= 0) {
-            p.add("hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads and head_dim must be > 0");
+        if (hiddenSize <= 0
+                || intermediateSize <= 0
+                || numHiddenLayers <= 0
+                || numAttentionHeads <= 0
+                || numKeyValueHeads <= 0
+                || headDim == null
+                || headDim <= 0) {
+            p.add(
+                    "hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads and head_dim must be > 0");
         } else {
             if (numAttentionHeads % numKeyValueHeads != 0) {
-                p.add("num_attention_heads " + numAttentionHeads + " is not a multiple of num_key_value_heads " + numKeyValueHeads);
+                p.add("num_attention_heads " + numAttentionHeads + " is not a multiple of num_key_value_heads "
+                        + numKeyValueHeads);
             }
             if (headDim % 2 != 0) {
                 p.add("head_dim " + headDim + " must be even for RoPE");
@@ -230,11 +310,14 @@ public record LlamaConfig(
         if (!(rmsNormEps > 0)) {
             p.add("rms_norm_eps must be > 0, got " + rmsNormEps);
         }
-        if (LINEAR_LLAMA.equals(modelType) && !"lightning".equals(linearAttentionType) && !"basic".equals(linearAttentionType)) {
+        if (LINEAR_LLAMA.equals(modelType)
+                && !"lightning".equals(linearAttentionType)
+                && !"basic".equals(linearAttentionType)) {
             p.add("linear_attention_type '" + linearAttentionType + "' is not supported (expected lightning or basic)");
         }
         if (!p.isEmpty()) {
-            throw new IllegalArgumentException("invalid " + (isLinear() ? "Linear-Llama" : "Llama") + " config: " + String.join("; ", p));
+            throw new IllegalArgumentException(
+                    "invalid " + (isLinear() ? "Linear-Llama" : "Llama") + " config: " + String.join("; ", p));
         }
         return this;
     }
@@ -247,7 +330,8 @@ public record LlamaConfig(
      * @throws IllegalArgumentException for malformed JSON or an invalid config
      */
     public static LlamaConfig parse(String json) {
-        return ConfigJson.parse(json, LlamaConfig.class, "Llama", REFERENCE_DEFAULTS).validate();
+        return ConfigJson.parse(json, LlamaConfig.class, "Llama", REFERENCE_DEFAULTS)
+                .validate();
     }
 
     /**

@@ -28,16 +28,36 @@ final class LlamaLayer extends Module {
             double[] slopes = "basic".equals(c.linearAttentionType())
                     ? new double[c.numAttentionHeads()]
                     : LightningDecay.tnlSlopes(c.numAttentionHeads(), index, c.numHiddenLayers());
-            linear = child("self_attn", new LinearSelfAttention(c.hiddenSize(), c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(), slopes,
-                    c.attentionBias(), init));
+            linear = child(
+                    "self_attn",
+                    new LinearSelfAttention(
+                            c.hiddenSize(),
+                            c.numAttentionHeads(),
+                            c.numKeyValueHeads(),
+                            c.headDim(),
+                            slopes,
+                            c.attentionBias(),
+                            init));
             softmax = null;
         } else {
-            softmax = child("self_attn", new SoftmaxSelfAttention(c.hiddenSize(), c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(),
-                    c.rope(), c.attentionBias(), init));
+            softmax = child(
+                    "self_attn",
+                    new SoftmaxSelfAttention(
+                            c.hiddenSize(),
+                            c.numAttentionHeads(),
+                            c.numKeyValueHeads(),
+                            c.headDim(),
+                            c.rope(),
+                            c.attentionBias(),
+                            init));
             linear = null;
         }
-        mlp = child("mlp", new GatedMlp(init.linear(c.hiddenSize(), c.intermediateSize(), c.mlpBias()),
-                init.linear(c.hiddenSize(), c.intermediateSize(), c.mlpBias()), init.linear(c.intermediateSize(), c.hiddenSize(), c.mlpBias())));
+        mlp = child(
+                "mlp",
+                new GatedMlp(
+                        init.linear(c.hiddenSize(), c.intermediateSize(), c.mlpBias()),
+                        init.linear(c.hiddenSize(), c.intermediateSize(), c.mlpBias()),
+                        init.linear(c.intermediateSize(), c.hiddenSize(), c.mlpBias())));
         inputLayernorm = child("input_layernorm", new RMSNorm(c.hiddenSize(), c.rmsNormEps(), true));
         postAttentionLayernorm = child("post_attention_layernorm", new RMSNorm(c.hiddenSize(), c.rmsNormEps(), true));
     }
@@ -45,7 +65,8 @@ final class LlamaLayer extends Module {
     Tensor forward(Tensor x, HybridCache cache, SequenceShard shard) {
         Tensor n = inputLayernorm.forward(x);
         Tensor a = softmax != null
-                ? softmax.forward(n, LayerAttention.positions(cache, shard), LayerAttention.softmax(cache, index, shard))
+                ? softmax.forward(
+                        n, LayerAttention.positions(cache, shard), LayerAttention.softmax(cache, index, shard))
                 : linear.forward(n, LayerAttention.linear(cache, index, shard));
         Tensor h = Elementwise.add(x, a);
         return Elementwise.add(h, mlp.forward(postAttentionLayernorm.forward(h)));

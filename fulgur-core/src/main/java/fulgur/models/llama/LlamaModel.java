@@ -51,7 +51,9 @@ public final class LlamaModel extends fulgur.models.DecoderLm {
         this.config = config.validate();
         NormalInit init = new NormalInit(new Rng(seed), config.initializerRange());
         this.core = child("model", new Core(config, init));
-        this.lmHead = config.tieWordEmbeddings() ? null : child("lm_head", init.linear(config.hiddenSize(), config.vocabSize(), false));
+        this.lmHead = config.tieWordEmbeddings()
+                ? null
+                : child("lm_head", init.linear(config.hiddenSize(), config.vocabSize(), false));
     }
 
     /** {@return the configuration} */
@@ -81,8 +83,13 @@ public final class LlamaModel extends fulgur.models.DecoderLm {
 
     @Override
     public String describe() {
-        return String.format("%s, %d layers, width %d, %d heads (%d key/value)", config.isLinear() ? "Linear-Llama (" + config.linearAttentionType() + ")" : "Llama",
-                config.numHiddenLayers(), config.hiddenSize(), config.numAttentionHeads(), config.numKeyValueHeads());
+        return String.format(
+                "%s, %d layers, width %d, %d heads (%d key/value)",
+                config.isLinear() ? "Linear-Llama (" + config.linearAttentionType() + ")" : "Llama",
+                config.numHiddenLayers(),
+                config.hiddenSize(),
+                config.numAttentionHeads(),
+                config.numKeyValueHeads());
     }
 
     @Override
@@ -97,7 +104,9 @@ public final class LlamaModel extends fulgur.models.DecoderLm {
 
     @Override
     protected Tensor outputWeight() {
-        return lmHead != null ? lmHead.weight().value() : core.embedTokens.weight().value();
+        return lmHead != null
+                ? lmHead.weight().value()
+                : core.embedTokens.weight().value();
     }
 
     @Override

@@ -28,8 +28,9 @@ public final class MetalaArchitecture implements Architecture {
     @Override
     public String smallConfig(int vocab, int dim, int layers, int heads) {
         if (dim <= 0 || layers <= 0 || heads <= 0 || dim % (2 * heads) != 0) {
-            throw new IllegalArgumentException("MetaLA needs a width that is a positive multiple of twice the heads and positive layers (got width "
-                    + dim + ", heads " + heads + ", layers " + layers + ")");
+            throw new IllegalArgumentException(
+                    "MetaLA needs a width that is a positive multiple of twice the heads and positive layers (got width "
+                            + dim + ", heads " + heads + ", layers " + layers + ")");
         }
         return MetalaConfig.small(vocab, dim, layers, heads).validate().toJson();
     }

@@ -28,6 +28,7 @@ import fulgur.tensor.Tensor;
 final class MetalaAttention extends Module {
     /** The carried parts: the GLA state [B, H, dk/H, d/H] and the short convolution's last K − 1 inputs [B, K − 1, d]. */
     static final String GLA_STATE = "gla";
+
     static final String CONV_TAIL = "conv";
     /** τ of α = σ(·)^{1/τ}. */
     static final double DECAY_NORMALIZER = 16;
@@ -73,7 +74,8 @@ final class MetalaAttention extends Module {
         int b = x.size(0);
         int t = x.size(1);
         boolean carried = cache == null && carry != null;
-        ShortConv.Out conv = conv1d.forward(x, cache != null ? cache.convTail : carried ? carry.initial(layer, CONV_TAIL) : null);
+        ShortConv.Out conv =
+                conv1d.forward(x, cache != null ? cache.convTail : carried ? carry.initial(layer, CONV_TAIL) : null);
         if (carried && conv.tail() != null) {
             carry.carry(layer, CONV_TAIL, conv.tail());
         }
@@ -88,7 +90,8 @@ final class MetalaAttention extends Module {
         double scale = 1 / Math.sqrt(keyDim);
         Tensor o;
         if (carried) {
-            Gla.Result r = Gla.chunked(q, k, v, logAlpha, scale, carry.initial(layer, GLA_STATE), true, Gla.DEFAULT_CHUNK);
+            Gla.Result r =
+                    Gla.chunked(q, k, v, logAlpha, scale, carry.initial(layer, GLA_STATE), true, Gla.DEFAULT_CHUNK);
             o = r.output();
             carry.carry(layer, GLA_STATE, r.finalState());
         } else if (cache == null) {
@@ -105,8 +108,9 @@ final class MetalaAttention extends Module {
         // σ(z) − 1/2 = tanh(z/2)/2: the per-head norm removes the constant 1/2 exactly, and added in a 16-bit dtype
         // it would swamp o (|o| ≪ 1/2: k = 1 − α is small), whose low bits the norm then scales up.
         Tensor aug = Views.reshape(augBalance.value(), heads, keyDim);
-        Tensor w = Reductions.sum(Elementwise.mul(q, Elementwise.mul(k, aug)), new int[] {3}, true);   // [B,T,H,1]
-        o = Elementwise.add(o, Elementwise.mulScalar(Activations.tanh(Elementwise.mulScalar(Elementwise.mul(w, v), 0.5)), 0.5));
+        Tensor w = Reductions.sum(Elementwise.mul(q, Elementwise.mul(k, aug)), new int[] {3}, true); // [B,T,H,1]
+        o = Elementwise.add(
+                o, Elementwise.mulScalar(Activations.tanh(Elementwise.mulScalar(Elementwise.mul(w, v), 0.5)), 0.5));
         o = Views.reshape(Norms.layerNorm(o, null, null, GROUP_NORM_EPS), b, t, heads * headDim);
         return outProj.forward(Elementwise.mul(Activations.silu(g), o));
     }

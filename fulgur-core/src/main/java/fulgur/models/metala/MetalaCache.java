@@ -29,7 +29,8 @@ public final class MetalaCache implements fulgur.models.DecodeCache {
         int per = convTail ? 2 : 1;
         batch.checkStates("metala-cache", per * numLayers);
         for (int i = 0; i < numLayers; i++) {
-            layers.add(new Layer(scope, batch.state(per * i), convTail ? batch.state(per * i + 1) : null, batch.fresh()));
+            layers.add(
+                    new Layer(scope, batch.state(per * i), convTail ? batch.state(per * i + 1) : null, batch.fresh()));
         }
     }
 
@@ -101,7 +102,9 @@ public final class MetalaCache implements fulgur.models.DecodeCache {
                 return;
             }
             Tensor s = scope.run(() -> nextState.detach().copy().detach());
-            Tensor c = nextTail == null ? null : scope.run(() -> nextTail.detach().copy().detach());
+            Tensor c = nextTail == null
+                    ? null
+                    : scope.run(() -> nextTail.detach().copy().detach());
             if (state != null) {
                 state.close();
             }

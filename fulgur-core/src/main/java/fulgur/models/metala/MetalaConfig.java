@@ -55,7 +55,6 @@ public record MetalaConfig(
         @JsonProperty("eos_token_id") Integer eosTokenId,
         @JsonProperty("d_conv") Integer dConv) {
 
-
     /** The official defaults for every absent field (tie_word_embeddings: transformers' default, true). */
     public MetalaConfig {
         modelType = modelType == null ? "metala" : modelType;
@@ -84,8 +83,26 @@ public record MetalaConfig(
      */
     public static MetalaConfig small(int vocab, int dim, int layers, int heads) {
         int glu = Math.max(8, (int) Math.round(dim * 8 / 3.0 / 8) * 8);
-        return new MetalaConfig("metala", vocab, dim, layers, heads, "silu", glu, false, "simplermsnorm", true, 0.02, null, null, null, false,
-                null, null, null, null);
+        return new MetalaConfig(
+                "metala",
+                vocab,
+                dim,
+                layers,
+                heads,
+                "silu",
+                glu,
+                false,
+                "simplermsnorm",
+                true,
+                0.02,
+                null,
+                null,
+                null,
+                false,
+                null,
+                null,
+                null,
+                null);
     }
 
     /**
@@ -95,8 +112,26 @@ public record MetalaConfig(
      * @return the new config
      */
     public MetalaConfig withTiedEmbeddings(boolean tied) {
-        return new MetalaConfig(modelType, vocabSize, embedDim, layers, heads, gluAct, gluDim, bias, normType, noScaleEmbedding, initStd,
-                addBosToken, causal, useCache, tied, padTokenId, bosTokenId, eosTokenId, dConv);
+        return new MetalaConfig(
+                modelType,
+                vocabSize,
+                embedDim,
+                layers,
+                heads,
+                gluAct,
+                gluDim,
+                bias,
+                normType,
+                noScaleEmbedding,
+                initStd,
+                addBosToken,
+                causal,
+                useCache,
+                tied,
+                padTokenId,
+                bosTokenId,
+                eosTokenId,
+                dConv);
     }
 
     /**
@@ -106,8 +141,26 @@ public record MetalaConfig(
      * @return the new config
      */
     public MetalaConfig withConvSize(int k) {
-        return new MetalaConfig(modelType, vocabSize, embedDim, layers, heads, gluAct, gluDim, bias, normType, noScaleEmbedding, initStd,
-                addBosToken, causal, useCache, tieWordEmbeddings, padTokenId, bosTokenId, eosTokenId, k);
+        return new MetalaConfig(
+                modelType,
+                vocabSize,
+                embedDim,
+                layers,
+                heads,
+                gluAct,
+                gluDim,
+                bias,
+                normType,
+                noScaleEmbedding,
+                initStd,
+                addBosToken,
+                causal,
+                useCache,
+                tieWordEmbeddings,
+                padTokenId,
+                bosTokenId,
+                eosTokenId,
+                k);
     }
 
     /**
@@ -136,7 +189,8 @@ public record MetalaConfig(
         if (embedDim <= 0 || layers <= 0 || heads <= 0 || gluDim <= 0) {
             p.add("decoder_embed_dim, decoder_layers, decoder_attention_heads and glu_dim must be > 0");
         } else if (embedDim % (2 * heads) != 0) {
-            p.add("decoder_embed_dim " + embedDim + " must be divisible by 2 × decoder_attention_heads = " + 2 * heads + " (keys are half the width)");
+            p.add("decoder_embed_dim " + embedDim + " must be divisible by 2 × decoder_attention_heads = " + 2 * heads
+                    + " (keys are half the width)");
         }
         if (!List.of("silu", "swish", "gelu", "relu", "sigmoid").contains(gluAct)) {
             p.add("glu_act '" + gluAct + "' is not supported (expected silu, gelu, relu or sigmoid)");

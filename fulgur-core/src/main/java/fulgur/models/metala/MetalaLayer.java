@@ -29,9 +29,12 @@ final class MetalaLayer extends Module {
             case "sigmoid" -> Glu.Activation.SIGMOID;
             default -> Glu.Activation.SILU;
         };
-        return new Glu(new String[] {"l1", "l2", "l3"}, MetalaModel.linear(c.embedDim(), c.gluDim(), c.bias(), rng, c.initStd()),
+        return new Glu(
+                new String[] {"l1", "l2", "l3"},
                 MetalaModel.linear(c.embedDim(), c.gluDim(), c.bias(), rng, c.initStd()),
-                MetalaModel.linear(c.gluDim(), c.embedDim(), c.bias(), rng, c.initStd()), act);
+                MetalaModel.linear(c.embedDim(), c.gluDim(), c.bias(), rng, c.initStd()),
+                MetalaModel.linear(c.gluDim(), c.embedDim(), c.bias(), rng, c.initStd()),
+                act);
     }
 
     Tensor forward(Tensor x, MetalaCache.Layer cache, fulgur.models.StateCarry carry, int layer) {

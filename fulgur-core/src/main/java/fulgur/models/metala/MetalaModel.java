@@ -55,7 +55,9 @@ public final class MetalaModel extends fulgur.models.DecoderLm {
         this.config = config.validate();
         Rng rng = new Rng(seed);
         this.core = child("model", new Core(config, rng));
-        this.lmHead = config.tieWordEmbeddings() ? null : child("lm_head", linear(config.embedDim(), config.vocabSize(), false, rng, config.initStd()));
+        this.lmHead = config.tieWordEmbeddings()
+                ? null
+                : child("lm_head", linear(config.embedDim(), config.vocabSize(), false, rng, config.initStd()));
     }
 
     /**
@@ -73,7 +75,8 @@ public final class MetalaModel extends fulgur.models.DecoderLm {
 
     @Override
     public String describe() {
-        return String.format("MetaLA, %d layers, width %d, %d heads", config.layers(), config.embedDim(), config.heads());
+        return String.format(
+                "MetaLA, %d layers, width %d, %d heads", config.layers(), config.embedDim(), config.heads());
     }
 
     @Override
@@ -93,7 +96,9 @@ public final class MetalaModel extends fulgur.models.DecoderLm {
 
     @Override
     protected Tensor outputWeight() {
-        return lmHead != null ? lmHead.weight().value() : core.embedTokens.weight().value();
+        return lmHead != null
+                ? lmHead.weight().value()
+                : core.embedTokens.weight().value();
     }
 
     /** With a cache: continues decoding from it (prefill when empty) and advances it. */

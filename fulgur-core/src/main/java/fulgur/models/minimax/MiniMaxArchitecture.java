@@ -28,7 +28,8 @@ public final class MiniMaxArchitecture implements Architecture {
     /** The service instance that {@link fulgur.models.Architectures} loads. */
     public MiniMaxArchitecture() {}
 
-    private static final Pattern FUSED = Pattern.compile("(model\\.layers\\.\\d+)\\.mlp\\.(gate\\.weight|experts\\.gate_up_proj|experts\\.down_proj)");
+    private static final Pattern FUSED = Pattern.compile(
+            "(model\\.layers\\.\\d+)\\.mlp\\.(gate\\.weight|experts\\.gate_up_proj|experts\\.down_proj)");
 
     @Override
     public String name() {
@@ -48,8 +49,9 @@ public final class MiniMaxArchitecture implements Architecture {
     @Override
     public String smallConfig(int vocab, int dim, int layers, int heads) {
         if (dim <= 0 || layers <= 0 || heads <= 0 || dim % heads != 0 || (dim / heads) % 2 != 0) {
-            throw new IllegalArgumentException("MiniMax needs positive layers and a width that is a positive multiple of the heads with an even head size (got width "
-                    + dim + ", heads " + heads + ", layers " + layers + ")");
+            throw new IllegalArgumentException(
+                    "MiniMax needs positive layers and a width that is a positive multiple of the heads with an even head size (got width "
+                            + dim + ", heads " + heads + ", layers " + layers + ")");
         }
         return MiniMaxConfig.small(vocab, dim, layers, heads).validate().toJson();
     }
@@ -104,19 +106,26 @@ public final class MiniMaxArchitecture implements Architecture {
                     int inter = t.size(1) / 2;
                     for (int x = 0; x < t.size(0); x++) {
                         Tensor ex = t.narrow(0, x, 1).reshape(t.size(1), t.size(2));
-                        out.put(moe + "experts." + x + ".w1.weight", ex.narrow(0, 0, inter).contiguous());
-                        out.put(moe + "experts." + x + ".w3.weight", ex.narrow(0, inter, inter).contiguous());
+                        out.put(
+                                moe + "experts." + x + ".w1.weight",
+                                ex.narrow(0, 0, inter).contiguous());
+                        out.put(
+                                moe + "experts." + x + ".w3.weight",
+                                ex.narrow(0, inter, inter).contiguous());
                     }
                 }
                 default -> {
                     for (int x = 0; x < t.size(0); x++) {
-                        out.put(moe + "experts." + x + ".w2.weight", t.narrow(0, x, 1).reshape(t.size(1), t.size(2)).contiguous());
+                        out.put(
+                                moe + "experts." + x + ".w2.weight",
+                                t.narrow(0, x, 1).reshape(t.size(1), t.size(2)).contiguous());
                     }
                 }
             }
         }
         if (!problems.isEmpty()) {
-            throw new IllegalArgumentException("MiniMax checkpoint decay buffers do not match its config.json: " + String.join("; ", problems));
+            throw new IllegalArgumentException(
+                    "MiniMax checkpoint decay buffers do not match its config.json: " + String.join("; ", problems));
         }
         return out;
     }
@@ -134,10 +143,12 @@ public final class MiniMaxArchitecture implements Architecture {
             problems.add("postnorm is false, but transformers' MiniMaxDecoderLayer is post-norm only");
         }
         if (!c.rotaryDim().equals(c.headDim())) {
-            problems.add("rotary_dim " + c.rotaryDim() + " is not head_dim " + c.headDim() + ", but transformers' MiniMax applies RoPE to whole heads");
+            problems.add("rotary_dim " + c.rotaryDim() + " is not head_dim " + c.headDim()
+                    + ", but transformers' MiniMax applies RoPE to whole heads");
         }
         if (!problems.isEmpty()) {
-            throw new IllegalArgumentException("this MiniMax model cannot be written in transformers' layout: " + String.join("; ", problems));
+            throw new IllegalArgumentException(
+                    "this MiniMax model cannot be written in transformers' layout: " + String.join("; ", problems));
         }
         ObjectNode n = Json.mapper().createObjectNode();
         n.putArray("architectures").add("MiniMaxForCausalLM");

@@ -85,12 +85,25 @@ public record MiniMaxConfig(
         @JsonProperty("attn_type_list") List<Integer> attnTypeList,
         @JsonProperty("block_size") Integer blockSize,
         @JsonProperty("postnorm") Boolean postnorm,
-        @JsonProperty("layernorm_full_attention_alpha") @JsonAlias("full_attn_alpha_factor") Double layernormFullAttentionAlpha,
-        @JsonProperty("layernorm_full_attention_beta") @JsonAlias("full_attn_beta_factor") Double layernormFullAttentionBeta,
-        @JsonProperty("layernorm_linear_attention_alpha") @JsonAlias("linear_attn_alpha_factor") Double layernormLinearAttentionAlpha,
-        @JsonProperty("layernorm_linear_attention_beta") @JsonAlias("linear_attn_beta_factor") Double layernormLinearAttentionBeta,
-        @JsonProperty("layernorm_mlp_alpha") @JsonAlias("mlp_alpha_factor") Double layernormMlpAlpha,
-        @JsonProperty("layernorm_mlp_beta") @JsonAlias("mlp_beta_factor") Double layernormMlpBeta,
+
+        @JsonProperty("layernorm_full_attention_alpha") @JsonAlias("full_attn_alpha_factor")
+        Double layernormFullAttentionAlpha,
+
+        @JsonProperty("layernorm_full_attention_beta") @JsonAlias("full_attn_beta_factor")
+        Double layernormFullAttentionBeta,
+
+        @JsonProperty("layernorm_linear_attention_alpha") @JsonAlias("linear_attn_alpha_factor")
+        Double layernormLinearAttentionAlpha,
+
+        @JsonProperty("layernorm_linear_attention_beta") @JsonAlias("linear_attn_beta_factor")
+        Double layernormLinearAttentionBeta,
+
+        @JsonProperty("layernorm_mlp_alpha") @JsonAlias("mlp_alpha_factor")
+        Double layernormMlpAlpha,
+
+        @JsonProperty("layernorm_mlp_beta") @JsonAlias("mlp_beta_factor")
+        Double layernormMlpBeta,
+
         @JsonProperty("pad_token_id") Integer padTokenId,
         @JsonProperty("bos_token_id") Integer bosTokenId,
         @JsonProperty("eos_token_id") Integer eosTokenId,
@@ -98,10 +111,18 @@ public record MiniMaxConfig(
         @JsonProperty("rope_parameters") Map<String, Object> ropeParameters,
         @JsonProperty("output_router_logits") Boolean outputRouterLogits) {
 
-
     /** transformers' MiniMaxConfig defaults for the sizes a config.json may omit. */
-    static final java.util.Map<String, Object> REFERENCE_DEFAULTS = java.util.Map.of("vocab_size", 32000, "hidden_size", 4096, "intermediate_size", 14336,
-            "num_hidden_layers", 32, "num_attention_heads", 32);
+    static final java.util.Map<String, Object> REFERENCE_DEFAULTS = java.util.Map.of(
+            "vocab_size",
+            32000,
+            "hidden_size",
+            4096,
+            "intermediate_size",
+            14336,
+            "num_hidden_layers",
+            32,
+            "num_attention_heads",
+            32);
 
     /** Gives absent fields the reference implementation's defaults. */
     public MiniMaxConfig {
@@ -126,7 +147,9 @@ public record MiniMaxConfig(
             if (ropeTheta == null && ropeParameters.get("rope_theta") instanceof Number n) {
                 ropeTheta = n.doubleValue();
             }
-            if (rotaryDim == null && ropeParameters.get("partial_rotary_factor") instanceof Number f && headDim != null) {
+            if (rotaryDim == null
+                    && ropeParameters.get("partial_rotary_factor") instanceof Number f
+                    && headDim != null) {
                 rotaryDim = (int) Math.round(headDim * f.doubleValue());
             }
         }
@@ -173,8 +196,42 @@ public record MiniMaxConfig(
      */
     public static MiniMaxConfig minimaxText01() {
         double alpha = Math.pow(2 * 80, 0.25);
-        return new MiniMaxConfig("minimax", 200064, 6144, 9216, 80, 64, 8, 128, 64, "silu", null, 0.02, 1e-5, 1e7, false, null, 2, 32, 0.001, 0.0,
-                pattern(80), 256, true, alpha, 1.0, alpha, 1.0, alpha, 1.0, null, null, null, null, null, true);
+        return new MiniMaxConfig(
+                "minimax",
+                200064,
+                6144,
+                9216,
+                80,
+                64,
+                8,
+                128,
+                64,
+                "silu",
+                null,
+                0.02,
+                1e-5,
+                1e7,
+                false,
+                null,
+                2,
+                32,
+                0.001,
+                0.0,
+                pattern(80),
+                256,
+                true,
+                alpha,
+                1.0,
+                alpha,
+                1.0,
+                alpha,
+                1.0,
+                null,
+                null,
+                null,
+                null,
+                null,
+                true);
     }
 
     /**
@@ -193,8 +250,42 @@ public record MiniMaxConfig(
         int hd = dim / heads;
         double alpha = Math.pow(2.0 * layers, 0.25);
         int kv = heads % 2 == 0 ? heads / 2 : heads;
-        return new MiniMaxConfig("minimax", vocab, dim, 2 * dim, layers, heads, kv, hd, hd, "silu", 4096, 0.02, 1e-5, 10000.0, false, null, 2, 4, 0.01,
-                0.0, pattern(layers), 256, true, alpha, 1.0, alpha, 1.0, alpha, 1.0, null, null, null, null, null, true);
+        return new MiniMaxConfig(
+                "minimax",
+                vocab,
+                dim,
+                2 * dim,
+                layers,
+                heads,
+                kv,
+                hd,
+                hd,
+                "silu",
+                4096,
+                0.02,
+                1e-5,
+                10000.0,
+                false,
+                null,
+                2,
+                4,
+                0.01,
+                0.0,
+                pattern(layers),
+                256,
+                true,
+                alpha,
+                1.0,
+                alpha,
+                1.0,
+                alpha,
+                1.0,
+                null,
+                null,
+                null,
+                null,
+                null,
+                true);
     }
 
     /** 0 (lightning) except every 8th layer 1 (softmax); below 8 layers the last layer is softmax. */
@@ -213,11 +304,42 @@ public record MiniMaxConfig(
      * @return the new config
      */
     public MiniMaxConfig withAttnTypes(List<Integer> types) {
-        return new MiniMaxConfig(modelType, vocabSize, hiddenSize, intermediateSize, types.size(), numAttentionHeads, numKeyValueHeads, headDim, rotaryDim,
-                hiddenAct, maxPositionEmbeddings, initializerRange, rmsNormEps, ropeTheta, tieWordEmbeddings, slidingWindow, numExpertsPerTok,
-                numLocalExperts, routerAuxLossCoef, routerJitterNoise, types, blockSize, postnorm, layernormFullAttentionAlpha,
-                layernormFullAttentionBeta, layernormLinearAttentionAlpha, layernormLinearAttentionBeta, layernormMlpAlpha, layernormMlpBeta,
-                padTokenId, bosTokenId, eosTokenId, null, null, outputRouterLogits);
+        return new MiniMaxConfig(
+                modelType,
+                vocabSize,
+                hiddenSize,
+                intermediateSize,
+                types.size(),
+                numAttentionHeads,
+                numKeyValueHeads,
+                headDim,
+                rotaryDim,
+                hiddenAct,
+                maxPositionEmbeddings,
+                initializerRange,
+                rmsNormEps,
+                ropeTheta,
+                tieWordEmbeddings,
+                slidingWindow,
+                numExpertsPerTok,
+                numLocalExperts,
+                routerAuxLossCoef,
+                routerJitterNoise,
+                types,
+                blockSize,
+                postnorm,
+                layernormFullAttentionAlpha,
+                layernormFullAttentionBeta,
+                layernormLinearAttentionAlpha,
+                layernormLinearAttentionBeta,
+                layernormMlpAlpha,
+                layernormMlpBeta,
+                padTokenId,
+                bosTokenId,
+                eosTokenId,
+                null,
+                null,
+                outputRouterLogits);
     }
 
     /**
@@ -227,11 +349,42 @@ public record MiniMaxConfig(
      * @return the new config
      */
     public MiniMaxConfig withPostnorm(boolean post) {
-        return new MiniMaxConfig(modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads, headDim, rotaryDim,
-                hiddenAct, maxPositionEmbeddings, initializerRange, rmsNormEps, ropeTheta, tieWordEmbeddings, slidingWindow, numExpertsPerTok,
-                numLocalExperts, routerAuxLossCoef, routerJitterNoise, attnTypeList, blockSize, post, layernormFullAttentionAlpha,
-                layernormFullAttentionBeta, layernormLinearAttentionAlpha, layernormLinearAttentionBeta, layernormMlpAlpha, layernormMlpBeta,
-                padTokenId, bosTokenId, eosTokenId, null, null, outputRouterLogits);
+        return new MiniMaxConfig(
+                modelType,
+                vocabSize,
+                hiddenSize,
+                intermediateSize,
+                numHiddenLayers,
+                numAttentionHeads,
+                numKeyValueHeads,
+                headDim,
+                rotaryDim,
+                hiddenAct,
+                maxPositionEmbeddings,
+                initializerRange,
+                rmsNormEps,
+                ropeTheta,
+                tieWordEmbeddings,
+                slidingWindow,
+                numExpertsPerTok,
+                numLocalExperts,
+                routerAuxLossCoef,
+                routerJitterNoise,
+                attnTypeList,
+                blockSize,
+                post,
+                layernormFullAttentionAlpha,
+                layernormFullAttentionBeta,
+                layernormLinearAttentionAlpha,
+                layernormLinearAttentionBeta,
+                layernormMlpAlpha,
+                layernormMlpBeta,
+                padTokenId,
+                bosTokenId,
+                eosTokenId,
+                null,
+                null,
+                outputRouterLogits);
     }
 
     /**
@@ -241,11 +394,42 @@ public record MiniMaxConfig(
      * @return the new config
      */
     public MiniMaxConfig withRotaryDim(int dim) {
-        return new MiniMaxConfig(modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads, headDim, dim,
-                hiddenAct, maxPositionEmbeddings, initializerRange, rmsNormEps, ropeTheta, tieWordEmbeddings, slidingWindow, numExpertsPerTok,
-                numLocalExperts, routerAuxLossCoef, routerJitterNoise, attnTypeList, blockSize, postnorm, layernormFullAttentionAlpha,
-                layernormFullAttentionBeta, layernormLinearAttentionAlpha, layernormLinearAttentionBeta, layernormMlpAlpha, layernormMlpBeta,
-                padTokenId, bosTokenId, eosTokenId, null, null, outputRouterLogits);
+        return new MiniMaxConfig(
+                modelType,
+                vocabSize,
+                hiddenSize,
+                intermediateSize,
+                numHiddenLayers,
+                numAttentionHeads,
+                numKeyValueHeads,
+                headDim,
+                dim,
+                hiddenAct,
+                maxPositionEmbeddings,
+                initializerRange,
+                rmsNormEps,
+                ropeTheta,
+                tieWordEmbeddings,
+                slidingWindow,
+                numExpertsPerTok,
+                numLocalExperts,
+                routerAuxLossCoef,
+                routerJitterNoise,
+                attnTypeList,
+                blockSize,
+                postnorm,
+                layernormFullAttentionAlpha,
+                layernormFullAttentionBeta,
+                layernormLinearAttentionAlpha,
+                layernormLinearAttentionBeta,
+                layernormMlpAlpha,
+                layernormMlpBeta,
+                padTokenId,
+                bosTokenId,
+                eosTokenId,
+                null,
+                null,
+                outputRouterLogits);
     }
 
     /**
@@ -272,12 +456,19 @@ public record MiniMaxConfig(
         if (vocabSize <= 0) {
             p.add("vocab_size must be > 0, got " + vocabSize);
         }
-        if (hiddenSize <= 0 || intermediateSize <= 0 || numHiddenLayers <= 0 || numAttentionHeads <= 0 || numKeyValueHeads <= 0 || headDim == null
+        if (hiddenSize <= 0
+                || intermediateSize <= 0
+                || numHiddenLayers <= 0
+                || numAttentionHeads <= 0
+                || numKeyValueHeads <= 0
+                || headDim == null
                 || headDim <= 0) {
-            p.add("hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads and head_dim must be > 0");
+            p.add(
+                    "hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads and head_dim must be > 0");
         } else {
             if (numAttentionHeads % numKeyValueHeads != 0) {
-                p.add("num_attention_heads " + numAttentionHeads + " is not a multiple of num_key_value_heads " + numKeyValueHeads);
+                p.add("num_attention_heads " + numAttentionHeads + " is not a multiple of num_key_value_heads "
+                        + numKeyValueHeads);
             }
             if (rotaryDim <= 0 || rotaryDim > headDim || rotaryDim % 2 != 0) {
                 p.add("rotary_dim " + rotaryDim + " must be even and in (0, head_dim=" + headDim + "]");
@@ -293,7 +484,8 @@ public record MiniMaxConfig(
             }
         }
         if (numLocalExperts < 1 || numExpertsPerTok < 1 || numExpertsPerTok > numLocalExperts) {
-            p.add("num_experts_per_tok " + numExpertsPerTok + " must be in [1, num_local_experts=" + numLocalExperts + "]");
+            p.add("num_experts_per_tok " + numExpertsPerTok + " must be in [1, num_local_experts=" + numLocalExperts
+                    + "]");
         }
         if (!(routerAuxLossCoef >= 0)) {
             p.add("router_aux_loss_coef must be >= 0, got " + routerAuxLossCoef);
@@ -330,7 +522,8 @@ public record MiniMaxConfig(
      * @throws IllegalArgumentException for malformed JSON or an invalid config
      */
     public static MiniMaxConfig parse(String json) {
-        return ConfigJson.parse(json, MiniMaxConfig.class, "MiniMax", REFERENCE_DEFAULTS).validate();
+        return ConfigJson.parse(json, MiniMaxConfig.class, "MiniMax", REFERENCE_DEFAULTS)
+                .validate();
     }
 
     /**

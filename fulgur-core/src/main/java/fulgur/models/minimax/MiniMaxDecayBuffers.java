@@ -16,7 +16,8 @@ import java.util.regex.Pattern;
  * own f32 arithmetic; bf16/f16 rounding for such checkpoints), else the config does not describe the checkpoint.
  */
 final class MiniMaxDecayBuffers {
-    private static final Pattern NAME = Pattern.compile("model\\.layers\\.(\\d+)\\.self_attn\\.(slope_rate|query_decay|key_decay|diagonal_decay)");
+    private static final Pattern NAME =
+            Pattern.compile("model\\.layers\\.(\\d+)\\.self_attn\\.(slope_rate|query_decay|key_decay|diagonal_decay)");
 
     private MiniMaxDecayBuffers() {}
 
@@ -49,21 +50,24 @@ final class MiniMaxDecayBuffers {
         }
         int[] want = shape(c, kind);
         if (!Arrays.equals(t.shape(), want)) {
-            return name + " has shape " + Arrays.toString(t.shape()) + ", expected " + Arrays.toString(want) + " for " + describe(c);
+            return name + " has shape " + Arrays.toString(t.shape()) + ", expected " + Arrays.toString(want) + " for "
+                    + describe(c);
         }
         double[] got = t.toDoubleArray();
         double[] exp = values(c, layer, kind);
         double rel = t.dtype() == DType.F32 || t.dtype() == DType.F64 ? 1e-5 : 1e-2;
         for (int i = 0; i < exp.length; i++) {
             if (!(Math.abs(got[i] - exp[i]) <= rel * Math.abs(exp[i]) + 1e-6)) {
-                return name + " differs from the decay of " + describe(c) + " at flat index " + i + ": checkpoint " + got[i] + ", config " + exp[i];
+                return name + " differs from the decay of " + describe(c) + " at flat index " + i + ": checkpoint "
+                        + got[i] + ", config " + exp[i];
             }
         }
         return null;
     }
 
     private static String describe(MiniMaxConfig c) {
-        return "num_attention_heads " + c.numAttentionHeads() + ", num_hidden_layers " + c.numHiddenLayers() + ", block_size " + c.blockSize();
+        return "num_attention_heads " + c.numAttentionHeads() + ", num_hidden_layers " + c.numHiddenLayers()
+                + ", block_size " + c.blockSize();
     }
 
     private static int[] shape(MiniMaxConfig c, String kind) {
@@ -79,7 +83,8 @@ final class MiniMaxDecayBuffers {
     private static double[] values(MiniMaxConfig c, int layer, String kind) {
         int h = c.numAttentionHeads(), b = c.blockSize();
         double[] s = MiniMaxLightningAttention.slopes(h, layer, c.numHiddenLayers());
-        double[] out = new double[Math.multiplyExact(h, kind.equals("diagonal_decay") ? b * b : kind.equals("slope_rate") ? 1 : b)];
+        double[] out = new double
+                [Math.multiplyExact(h, kind.equals("diagonal_decay") ? b * b : kind.equals("slope_rate") ? 1 : b)];
         for (int hh = 0; hh < h; hh++) {
             switch (kind) {
                 case "slope_rate" -> out[hh] = s[hh];

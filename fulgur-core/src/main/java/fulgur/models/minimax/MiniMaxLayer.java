@@ -34,8 +34,16 @@ final class MiniMaxLayer extends Module {
         this.index = index;
         this.postnorm = c.postnorm();
         if (c.softmax(index)) {
-            softmax = child("self_attn", new SoftmaxSelfAttention(c.hiddenSize(), c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(),
-                    new Rope(c.headDim(), c.rotaryDim(), c.ropeTheta()), false, init));
+            softmax = child(
+                    "self_attn",
+                    new SoftmaxSelfAttention(
+                            c.hiddenSize(),
+                            c.numAttentionHeads(),
+                            c.numKeyValueHeads(),
+                            c.headDim(),
+                            new Rope(c.headDim(), c.rotaryDim(), c.ropeTheta()),
+                            false,
+                            init));
             lightning = null;
             attnAlpha = c.layernormFullAttentionAlpha();
             attnBeta = c.layernormFullAttentionBeta();
@@ -49,18 +57,24 @@ final class MiniMaxLayer extends Module {
         mlpBeta = c.layernormMlpBeta();
         inputLayernorm = child("input_layernorm", new RMSNorm(c.hiddenSize(), c.rmsNormEps(), true));
         postAttentionLayernorm = child("post_attention_layernorm", new RMSNorm(c.hiddenSize(), c.rmsNormEps(), true));
-        MoeFeedForward.Routing routing = new MoeFeedForward.Routing(c.numLocalExperts(), c.numExpertsPerTok(), MoeFeedForward.Gating.SOFTMAX, true,
-                c.routerAuxLossCoef());
-        moe = child("block_sparse_moe", new MoeFeedForward(c.hiddenSize(), c.intermediateSize(), routing, (in, out) -> init.linear(in, out, false)));
+        MoeFeedForward.Routing routing = new MoeFeedForward.Routing(
+                c.numLocalExperts(), c.numExpertsPerTok(), MoeFeedForward.Gating.SOFTMAX, true, c.routerAuxLossCoef());
+        moe = child(
+                "block_sparse_moe",
+                new MoeFeedForward(
+                        c.hiddenSize(), c.intermediateSize(), routing, (in, out) -> init.linear(in, out, false)));
     }
 
     Tensor forward(Tensor x, HybridCache cache, SequenceShard shard) {
         Tensor n = inputLayernorm.forward(x);
-        Tensor a = softmax != null ? softmax.forward(n, LayerAttention.positions(cache, shard), LayerAttention.softmax(cache, index, shard))
+        Tensor a = softmax != null
+                ? softmax.forward(
+                        n, LayerAttention.positions(cache, shard), LayerAttention.softmax(cache, index, shard))
                 : lightning.forward(n, cache, index, shard);
         Tensor h = residual(postnorm ? n : x, a, attnAlpha, attnBeta);
         Tensor m = postAttentionLayernorm.forward(h);
-        fulgur.layers.RoutingTotals totals = cache == null && shard.carry() != null ? shard.carry().routing() : null;
+        fulgur.layers.RoutingTotals totals =
+                cache == null && shard.carry() != null ? shard.carry().routing() : null;
         return residual(postnorm ? m : h, moe.forward(m, totals, index), mlpAlpha, mlpBeta);
     }
 

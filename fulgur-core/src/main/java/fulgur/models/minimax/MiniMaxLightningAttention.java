@@ -59,14 +59,18 @@ final class MiniMaxLightningAttention extends Module {
         int b = x.size(0);
         int t = x.size(1);
         if (cache != null && !shard.isWhole()) {
-            throw new IllegalArgumentException("MiniMax attention: decoding with a cache needs the whole sequence, not a shard");
+            throw new IllegalArgumentException(
+                    "MiniMax attention: decoding with a cache needs the whole sequence, not a shard");
         }
         Tensor qkv = Views.reshape(Activations.silu(qkvProj.forward(x)), b, t, heads, 3 * headDim);
         Tensor[] parts = Views.chunk(qkv, 3, 3);
         Tensor q = parts[0].contiguous();
         Tensor k = parts[1].contiguous();
         Tensor v = parts[2].contiguous();
-        Tensor o = cache == null ? shard.lightning(layer).apply(q, k, v, slopes, 1.0) : cache.linear(layer).attend(q, k, v, slopes, 1.0);
-        return outProj.forward(norm.forwardGated(Views.reshape(o, b, t, heads * headDim), outputGate.forward(x), GatedNormKernels.Gate.SIGMOID));
+        Tensor o = cache == null
+                ? shard.lightning(layer).apply(q, k, v, slopes, 1.0)
+                : cache.linear(layer).attend(q, k, v, slopes, 1.0);
+        return outProj.forward(norm.forwardGated(
+                Views.reshape(o, b, t, heads * headDim), outputGate.forward(x), GatedNormKernels.Gate.SIGMOID));
     }
 }

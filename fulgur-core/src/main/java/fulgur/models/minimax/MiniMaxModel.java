@@ -54,7 +54,9 @@ public final class MiniMaxModel extends fulgur.models.DecoderLm {
         this.config = config.validate();
         NormalInit init = new NormalInit(new Rng(seed), config.initializerRange());
         this.core = child("model", new Core(config, init));
-        this.lmHead = config.tieWordEmbeddings() ? null : child("lm_head", init.linear(config.hiddenSize(), config.vocabSize(), false));
+        this.lmHead = config.tieWordEmbeddings()
+                ? null
+                : child("lm_head", init.linear(config.hiddenSize(), config.vocabSize(), false));
     }
 
     /** {@return the configuration} */
@@ -85,8 +87,15 @@ public final class MiniMaxModel extends fulgur.models.DecoderLm {
     @Override
     public String describe() {
         long soft = config.attnTypeList().stream().filter(t -> t == 1).count();
-        return String.format("MiniMax hybrid, %d layers (%d softmax), width %d, %d heads (%d key/value), %d experts top-%d", config.numHiddenLayers(), soft,
-                config.hiddenSize(), config.numAttentionHeads(), config.numKeyValueHeads(), config.numLocalExperts(), config.numExpertsPerTok());
+        return String.format(
+                "MiniMax hybrid, %d layers (%d softmax), width %d, %d heads (%d key/value), %d experts top-%d",
+                config.numHiddenLayers(),
+                soft,
+                config.hiddenSize(),
+                config.numAttentionHeads(),
+                config.numKeyValueHeads(),
+                config.numLocalExperts(),
+                config.numExpertsPerTok());
     }
 
     @Override
@@ -101,7 +110,9 @@ public final class MiniMaxModel extends fulgur.models.DecoderLm {
 
     @Override
     protected Tensor outputWeight() {
-        return lmHead != null ? lmHead.weight().value() : core.embedTokens.weight().value();
+        return lmHead != null
+                ? lmHead.weight().value()
+                : core.embedTokens.weight().value();
     }
 
     @Override
@@ -112,7 +123,8 @@ public final class MiniMaxModel extends fulgur.models.DecoderLm {
         if (checkpointing(cache, shard)) {
             checkpointedAux = new java.util.ArrayList<>();
             for (MiniMaxLayer layer : core.layers) {
-                Tensor[] out = layerWithOutputs(y -> new Tensor[] {layer.forward(y, null, shard), layer.moe.auxLoss()}, x, null, shard, layer);
+                Tensor[] out = layerWithOutputs(
+                        y -> new Tensor[] {layer.forward(y, null, shard), layer.moe.auxLoss()}, x, null, shard, layer);
                 x = out[0];
                 checkpointedAux.add(out[1]);
             }
@@ -136,7 +148,9 @@ public final class MiniMaxModel extends fulgur.models.DecoderLm {
     public Tensor auxLoss() {
         Tensor sum = null;
         for (int l = 0; l < core.layers.size(); l++) {
-            Tensor a = checkpointedAux != null ? checkpointedAux.get(l) : core.layers.get(l).moe.auxLoss();
+            Tensor a = checkpointedAux != null
+                    ? checkpointedAux.get(l)
+                    : core.layers.get(l).moe.auxLoss();
             if (a == null) {
                 return null;
             }

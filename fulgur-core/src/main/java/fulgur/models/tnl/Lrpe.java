@@ -58,7 +58,8 @@ final class Lrpe extends Module {
             for (int r = 0; r < rows; r++) {
                 at[r] = offsets[r]; // exact below 2⁵³
             }
-            Tensor base = Elementwise.mul(onDevice(Tensor.of(DType.F64, at, rows, 1, 1, 1), x), cast(th, DType.F64)); // [rows, 1, H, d]
+            Tensor base = Elementwise.mul(
+                    onDevice(Tensor.of(DType.F64, at, rows, 1, 1, 1), x), cast(th, DType.F64)); // [rows, 1, H, d]
             Tensor c0 = cast(Elementwise.cos(base), ct);
             Tensor s0 = cast(Elementwise.sin(base), ct);
             Tensor c = Elementwise.sub(Elementwise.mul(c0, cos), Elementwise.mul(s0, sin)); // cos(oθ + iθ)

@@ -67,7 +67,8 @@ final class TnlAttention extends Module {
         Tensor v = Views.reshape(parts[2].contiguous(), b, t, heads, headDim);
         Tensor u = parts[3];
         if (cache != null && !shard.isWhole()) {
-            throw new IllegalArgumentException("TnlAttention: decoding with a cache needs the whole sequence, not a shard");
+            throw new IllegalArgumentException(
+                    "TnlAttention: decoding with a cache needs the whole sequence, not a shard");
         }
         if (lrpe != null) {
             long[] offsets = cache == null ? new long[] {shard.positionOffset()} : cache.positions();
@@ -81,7 +82,8 @@ final class TnlAttention extends Module {
             o = Lightning.recurrent(q, k, v, slopes, 1.0, cache.state());
             cache.advance(t);
         } else {
-            Lightning.Result r = Lightning.chunked(q, k, v, slopes, 1.0, cache.state(), true, LightningChunked.DEFAULT_BLOCK, null);
+            Lightning.Result r =
+                    Lightning.chunked(q, k, v, slopes, 1.0, cache.state(), true, LightningChunked.DEFAULT_BLOCK, null);
             o = r.output();
             cache.replaceState(r.finalState(), t);
         }

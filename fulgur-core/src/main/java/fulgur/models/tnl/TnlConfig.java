@@ -55,13 +55,25 @@ public record TnlConfig(
         @JsonProperty("bos_token_id") Integer bosTokenId,
         @JsonProperty("eos_token_id") Integer eosTokenId) {
 
-
     /**
      * TransnormerConfig's defaults for the fields a config.json may omit (the official 385M model's sizes, init_std
      * 0.02): absent, they take these values rather than 0.
      */
-    public static final java.util.Map<String, Object> REFERENCE_DEFAULTS = java.util.Map.of("vocab_size", 64000, "decoder_embed_dim", 1024,
-            "decoder_layers", 24, "decoder_attention_heads", 8, "hidden_dim", 1024, "glu_dim", 2816, "init_std", 0.02);
+    public static final java.util.Map<String, Object> REFERENCE_DEFAULTS = java.util.Map.of(
+            "vocab_size",
+            64000,
+            "decoder_embed_dim",
+            1024,
+            "decoder_layers",
+            24,
+            "decoder_attention_heads",
+            8,
+            "hidden_dim",
+            1024,
+            "glu_dim",
+            2816,
+            "init_std",
+            0.02);
 
     /** Gives absent fields the reference implementation's defaults. */
     public TnlConfig {
@@ -95,7 +107,24 @@ public record TnlConfig(
      * @return the config
      */
     public static TnlConfig tnl385m() {
-        return new TnlConfig("transnormer", 64000, 1024, 24, 8, 1024, 2816, List.of(), false, "simplermsnorm", "silu", false, 0.02, true, 0, 1, 2);
+        return new TnlConfig(
+                "transnormer",
+                64000,
+                1024,
+                24,
+                8,
+                1024,
+                2816,
+                List.of(),
+                false,
+                "simplermsnorm",
+                "silu",
+                false,
+                0.02,
+                true,
+                0,
+                1,
+                2);
     }
 
     /**
@@ -109,7 +138,24 @@ public record TnlConfig(
      */
     public static TnlConfig small(int vocab, int dim, int layers, int heads) {
         int glu = (int) Math.round(dim * 8 / 3.0 / 8) * 8;
-        return new TnlConfig("transnormer", vocab, dim, layers, heads, dim, glu, List.of(), false, "simplermsnorm", "silu", false, 0.02, true, null, null, null);
+        return new TnlConfig(
+                "transnormer",
+                vocab,
+                dim,
+                layers,
+                heads,
+                dim,
+                glu,
+                List.of(),
+                false,
+                "simplermsnorm",
+                "silu",
+                false,
+                0.02,
+                true,
+                null,
+                null,
+                null);
     }
 
     /**
@@ -119,8 +165,24 @@ public record TnlConfig(
      * @return the new config
      */
     public TnlConfig withLrpe(List<Integer> perLayerFlags) {
-        return new TnlConfig(modelType, vocabSize, embedDim, layers, heads, hiddenDim, gluDim, perLayerFlags, noScaleEmbedding, normType, actFun, bias, initStd,
-                tieWordEmbeddings, padTokenId, bosTokenId, eosTokenId);
+        return new TnlConfig(
+                modelType,
+                vocabSize,
+                embedDim,
+                layers,
+                heads,
+                hiddenDim,
+                gluDim,
+                perLayerFlags,
+                noScaleEmbedding,
+                normType,
+                actFun,
+                bias,
+                initStd,
+                tieWordEmbeddings,
+                padTokenId,
+                bosTokenId,
+                eosTokenId);
     }
 
     /**
@@ -130,8 +192,24 @@ public record TnlConfig(
      * @return the new config
      */
     public TnlConfig withInitStd(double std) {
-        return new TnlConfig(modelType, vocabSize, embedDim, layers, heads, hiddenDim, gluDim, lrpeLayers, noScaleEmbedding, normType, actFun, bias, std,
-                tieWordEmbeddings, padTokenId, bosTokenId, eosTokenId);
+        return new TnlConfig(
+                modelType,
+                vocabSize,
+                embedDim,
+                layers,
+                heads,
+                hiddenDim,
+                gluDim,
+                lrpeLayers,
+                noScaleEmbedding,
+                normType,
+                actFun,
+                bias,
+                std,
+                tieWordEmbeddings,
+                padTokenId,
+                bosTokenId,
+                eosTokenId);
     }
 
     /**
@@ -141,8 +219,24 @@ public record TnlConfig(
      * @return the new config
      */
     public TnlConfig withTiedEmbeddings(boolean tied) {
-        return new TnlConfig(modelType, vocabSize, embedDim, layers, heads, hiddenDim, gluDim, lrpeLayers, noScaleEmbedding, normType, actFun, bias, initStd,
-                tied, padTokenId, bosTokenId, eosTokenId);
+        return new TnlConfig(
+                modelType,
+                vocabSize,
+                embedDim,
+                layers,
+                heads,
+                hiddenDim,
+                gluDim,
+                lrpeLayers,
+                noScaleEmbedding,
+                normType,
+                actFun,
+                bias,
+                initStd,
+                tied,
+                padTokenId,
+                bosTokenId,
+                eosTokenId);
     }
 
     /**
@@ -210,7 +304,8 @@ public record TnlConfig(
      */
     public static TnlConfig read(Path file) {
         try {
-            return ConfigJson.parse(Files.readString(file), TnlConfig.class, "TransNormerLLM", REFERENCE_DEFAULTS).validate();
+            return ConfigJson.parse(Files.readString(file), TnlConfig.class, "TransNormerLLM", REFERENCE_DEFAULTS)
+                    .validate();
         } catch (IOException e) {
             throw new IllegalArgumentException("cannot read TransNormerLLM config " + file + ": " + e.getMessage(), e);
         }
@@ -224,7 +319,8 @@ public record TnlConfig(
      * @throws IllegalArgumentException for malformed JSON or an invalid config
      */
     public static TnlConfig parse(String json) {
-        return ConfigJson.parse(json, TnlConfig.class, "TransNormerLLM", REFERENCE_DEFAULTS).validate();
+        return ConfigJson.parse(json, TnlConfig.class, "TransNormerLLM", REFERENCE_DEFAULTS)
+                .validate();
     }
 
     /**

@@ -18,8 +18,14 @@ final class TnlLayer extends Module {
         tokenNorm = child("token_norm", new RMSNorm(c.embedDim(), TnlModel.SRMS_EPS, false));
         channelNorm = child("channel_norm", new RMSNorm(c.embedDim(), TnlModel.SRMS_EPS, false));
         tokenMixer = child("token_mixer", new TnlAttention(c, layer, slopes, init));
-        channelMixer = child("channel_mixer", new Glu(new String[] {"l1", "l2", "l3"}, init.linear(c.embedDim(), c.gluDim(), c.bias()),
-                init.linear(c.embedDim(), c.gluDim(), c.bias()), init.linear(c.gluDim(), c.embedDim(), c.bias()), Glu.Activation.NONE));
+        channelMixer = child(
+                "channel_mixer",
+                new Glu(
+                        new String[] {"l1", "l2", "l3"},
+                        init.linear(c.embedDim(), c.gluDim(), c.bias()),
+                        init.linear(c.embedDim(), c.gluDim(), c.bias()),
+                        init.linear(c.gluDim(), c.embedDim(), c.bias()),
+                        Glu.Activation.NONE));
     }
 
     Tensor forward(Tensor x, fulgur.models.RecurrentStateCache.Layer cache, SequenceShard shard) {

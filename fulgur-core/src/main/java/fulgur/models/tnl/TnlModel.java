@@ -51,7 +51,9 @@ public final class TnlModel extends fulgur.models.DecoderLm {
         this.config = config.validate();
         TnlInit init = new TnlInit(new Rng(seed), config.initStd());
         this.core = child("model", new Core(config, init));
-        this.lmHead = config.tieWordEmbeddings() ? null : child("lm_head", init.linear(config.embedDim(), config.vocabSize(), false));
+        this.lmHead = config.tieWordEmbeddings()
+                ? null
+                : child("lm_head", init.linear(config.embedDim(), config.vocabSize(), false));
     }
 
     /** {@return the configuration} */
@@ -71,7 +73,8 @@ public final class TnlModel extends fulgur.models.DecoderLm {
 
     @Override
     public String describe() {
-        return String.format("TransNormerLLM, %d layers, width %d, %d heads", config.layers(), config.embedDim(), config.heads());
+        return String.format(
+                "TransNormerLLM, %d layers, width %d, %d heads", config.layers(), config.embedDim(), config.heads());
     }
 
     @Override
@@ -92,7 +95,9 @@ public final class TnlModel extends fulgur.models.DecoderLm {
     /** The output projection [vocab, width]: the embedding when tied. */
     @Override
     protected Tensor outputWeight() {
-        return lmHead != null ? lmHead.weight().value() : core.embedTokens.weight().value();
+        return lmHead != null
+                ? lmHead.weight().value()
+                : core.embedTokens.weight().value();
     }
 
     /** The lightning layers reach earlier slices of a sharded sequence (or earlier chunks) through {@code shard.lightning(layer)}. */

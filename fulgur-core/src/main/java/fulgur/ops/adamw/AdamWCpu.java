@@ -13,7 +13,8 @@ public final class AdamWCpu implements AdamWKernels {
     @Override
     public void update(List<Slot> slots, Tensor schedule, double beta1, double beta2, double eps) {
         for (Slot s : slots) {
-            CpuOptim.adamw(s.param(), s.grad(), s.m(), s.v(), schedule, s.lrScale(), beta1, beta2, eps, s.weightDecay());
+            CpuOptim.adamw(
+                    s.param(), s.grad(), s.m(), s.v(), schedule, s.lrScale(), beta1, beta2, eps, s.weightDecay());
         }
     }
 }

@@ -36,7 +36,8 @@ public final class AdamWUpdate {
         Tensor p = s.param();
         for (Tensor t : new Tensor[] {s.grad(), s.m(), s.v()}) {
             if (!t.sameShape(p)) {
-                throw new IllegalArgumentException("adamw: " + t.describe() + " does not match parameter " + p.describe());
+                throw new IllegalArgumentException(
+                        "adamw: " + t.describe() + " does not match parameter " + p.describe());
             }
         }
         if (schedule.dtype() != DType.F64 || schedule.numel() != 3) {
@@ -47,8 +48,11 @@ public final class AdamWUpdate {
         Tensor bc1 = entry(schedule, 1);
         Tensor bc2 = entry(schedule, 2);
         Tensor g = s.grad();
-        Tensor m = be.binary(BinaryOp.ADD, be.unary(UnaryOp.MUL_SCALAR, s.m(), beta1), be.unary(UnaryOp.MUL_SCALAR, g, 1 - beta1));
-        Tensor v = be.binary(BinaryOp.ADD, be.unary(UnaryOp.MUL_SCALAR, s.v(), beta2),
+        Tensor m = be.binary(
+                BinaryOp.ADD, be.unary(UnaryOp.MUL_SCALAR, s.m(), beta1), be.unary(UnaryOp.MUL_SCALAR, g, 1 - beta1));
+        Tensor v = be.binary(
+                BinaryOp.ADD,
+                be.unary(UnaryOp.MUL_SCALAR, s.v(), beta2),
                 be.unary(UnaryOp.MUL_SCALAR, be.unary(UnaryOp.SQUARE, g, 0), 1 - beta2));
         Tensor decay = be.unary(UnaryOp.ADD_SCALAR, be.unary(UnaryOp.MUL_SCALAR, lr, -s.weightDecay()), 1);
         Tensor denom = be.unary(UnaryOp.ADD_SCALAR, be.unary(UnaryOp.SQRT, be.binary(BinaryOp.DIV, v, bc2), 0), eps);
@@ -61,6 +65,11 @@ public final class AdamWUpdate {
 
     /** schedule[i] as a one-element tensor that broadcasts. */
     private static Tensor entry(Tensor schedule, int i) {
-        return Tensor.view(schedule.storage(), schedule.dtype(), new int[] {1}, Shape.contiguousStrides(new int[] {1}), schedule.offset() + i);
+        return Tensor.view(
+                schedule.storage(),
+                schedule.dtype(),
+                new int[] {1},
+                Shape.contiguousStrides(new int[] {1}),
+                schedule.offset() + i);
     }
 }

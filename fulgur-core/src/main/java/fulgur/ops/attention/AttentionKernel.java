@@ -5,7 +5,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -29,7 +28,12 @@ final class AttentionKernel {
     /** Per-thread scratch, grown on demand. */
     private static final class Scratch {
         float[] q = new float[0], k = new float[0], v = new float[0], acc = new float[0], g = new float[0];
-        float[] s = new float[0], m = new float[0], l = new float[0], dk = new float[0], dv = new float[0], misc = new float[0];
+        float[] s = new float[0],
+                m = new float[0],
+                l = new float[0],
+                dk = new float[0],
+                dv = new float[0],
+                misc = new float[0];
 
         static float[] grow(float[] a, int n) {
             return a.length >= n ? a : new float[n];
@@ -45,8 +49,16 @@ final class AttentionKernel {
 
     // ------------------------------------------------------------------------------------------------ forward
 
-    static void forward(AttentionShape s, float scale, boolean causal, long offset, MemorySegment q, MemorySegment k,
-            MemorySegment v, MemorySegment out, MemorySegment lse) {
+    static void forward(
+            AttentionShape s,
+            float scale,
+            boolean causal,
+            long offset,
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            MemorySegment out,
+            MemorySegment lse) {
         int qBlocks = (s.tq() + BLOCK_Q - 1) / BLOCK_Q;
         int d = s.d(), dv = s.dv();
         Parallel.forRange(s.batch() * s.heads() * qBlocks, 1, (u0, u1) -> {
@@ -114,9 +126,20 @@ final class AttentionKernel {
 
     // ----------------------------------------------------------------------------------------------- backward
 
-    static void backward(AttentionShape s, float scale, boolean causal, long offset, MemorySegment q, MemorySegment k,
-            MemorySegment v, MemorySegment out, MemorySegment lse, MemorySegment dOut, MemorySegment dq,
-            MemorySegment dk, MemorySegment dv) {
+    static void backward(
+            AttentionShape s,
+            float scale,
+            boolean causal,
+            long offset,
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            MemorySegment out,
+            MemorySegment lse,
+            MemorySegment dOut,
+            MemorySegment dq,
+            MemorySegment dk,
+            MemorySegment dv) {
         int d = s.d(), e = s.dv();
         // D_i = dO_i · O_i, laid out like lse
         float[] delta = new float[s.batch() * s.heads() * s.tq()];
@@ -254,7 +277,9 @@ final class AttentionKernel {
         int l = S.length(), i = 0;
         FloatVector av = FloatVector.broadcast(S, a);
         for (; i <= n - l; i += l) {
-            FloatVector.fromArray(S, x, xo + i).fma(av, FloatVector.fromArray(S, y, yo + i)).intoArray(y, yo + i);
+            FloatVector.fromArray(S, x, xo + i)
+                    .fma(av, FloatVector.fromArray(S, y, yo + i))
+                    .intoArray(y, yo + i);
         }
         for (; i < n; i++) {
             y[yo + i] += a * x[xo + i];

@@ -30,9 +30,27 @@ public interface AttentionKernels {
      * Returns {o [B, Tq, H, dv] (f32, or the inputs' dtype), lse [B, H, Tq] f32}: the output and each query row's
      * log Σ_j exp(scale·q·k_j) over the keys it sees (−∞ for a row that sees none, whose output is 0).
      */
-    Tensor[] forward(Tensor q, Tensor k, Tensor v, double scale, boolean causal, long queryOffset, int[] cuSeqlensQ, int[] cuSeqlensK);
+    Tensor[] forward(
+            Tensor q,
+            Tensor k,
+            Tensor v,
+            double scale,
+            boolean causal,
+            long queryOffset,
+            int[] cuSeqlensQ,
+            int[] cuSeqlensK);
 
     /** {dq, dk, dv} from the forward's inputs, its output and lse, and the output's gradient dOut (any floating dtype). */
-    Tensor[] backward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor dOut, double scale, boolean causal, long queryOffset,
-                      int[] cuSeqlensQ, int[] cuSeqlensK);
+    Tensor[] backward(
+            Tensor q,
+            Tensor k,
+            Tensor v,
+            Tensor out,
+            Tensor lse,
+            Tensor dOut,
+            double scale,
+            boolean causal,
+            long queryOffset,
+            int[] cuSeqlensQ,
+            int[] cuSeqlensK);
 }

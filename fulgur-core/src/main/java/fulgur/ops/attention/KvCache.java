@@ -31,7 +31,8 @@ public final class KvCache implements KvLayer {
         if (keys == null) {
             return 0;
         }
-        return keys.numel() * keys.dtype().byteSize() + values.numel() * values.dtype().byteSize();
+        return keys.numel() * keys.dtype().byteSize()
+                + values.numel() * values.dtype().byteSize();
     }
 
     /** The cached keys [B, length, Hkv, D] (a view). */
@@ -47,12 +48,23 @@ public final class KvCache implements KvLayer {
     /** Appends k [B, T, Hkv, D] and v [B, T, Hkv, Dv] (copied in, detached). */
     public void append(Tensor k, Tensor v) {
         String op = "kvCache.append";
-        if (k.ndim() != 4 || v.ndim() != 4 || k.size(0) != v.size(0) || k.size(1) != v.size(1) || k.size(2) != v.size(2)) {
-            throw new IllegalArgumentException(op + ": expected k [B,T,Hkv,D] and v [B,T,Hkv,Dv], got " + k.describe() + " and " + v.describe());
+        if (k.ndim() != 4
+                || v.ndim() != 4
+                || k.size(0) != v.size(0)
+                || k.size(1) != v.size(1)
+                || k.size(2) != v.size(2)) {
+            throw new IllegalArgumentException(
+                    op + ": expected k [B,T,Hkv,D] and v [B,T,Hkv,Dv], got " + k.describe() + " and " + v.describe());
         }
-        if (keys != null && (k.size(0) != keys.size(0) || k.size(2) != keys.size(2) || k.size(3) != keys.size(3) || v.size(3) != values.size(3)
-                || k.dtype() != keys.dtype() || !k.device().equals(keys.device()))) {
-            throw new IllegalArgumentException(op + ": k " + k.describe() + " / v " + v.describe() + " do not match the cached " + keys.describe() + " / " + values.describe());
+        if (keys != null
+                && (k.size(0) != keys.size(0)
+                        || k.size(2) != keys.size(2)
+                        || k.size(3) != keys.size(3)
+                        || v.size(3) != values.size(3)
+                        || k.dtype() != keys.dtype()
+                        || !k.device().equals(keys.device()))) {
+            throw new IllegalArgumentException(op + ": k " + k.describe() + " / v " + v.describe()
+                    + " do not match the cached " + keys.describe() + " / " + values.describe());
         }
         int t = k.size(1);
         try (var g = GradMode.noGrad()) {

@@ -175,10 +175,13 @@ public final class PagedKvCache implements AutoCloseable {
             }
             s = new Store(k, v, capacity);
             stores.set(layer, s);
-        } else if (s.keys.size(2) != k.size(2) || s.keys.size(3) != k.size(3) || s.values.size(3) != v.size(3)
-                || s.keys.dtype() != k.dtype() || !s.keys.device().equals(k.device())) {
-            throw new IllegalArgumentException("PagedKvCache: layer " + layer + " holds " + s.keys.describe() + " / " + s.values.describe()
-                    + " blocks, got k " + k.describe() + " and v " + v.describe());
+        } else if (s.keys.size(2) != k.size(2)
+                || s.keys.size(3) != k.size(3)
+                || s.values.size(3) != v.size(3)
+                || s.keys.dtype() != k.dtype()
+                || !s.keys.device().equals(k.device())) {
+            throw new IllegalArgumentException("PagedKvCache: layer " + layer + " holds " + s.keys.describe() + " / "
+                    + s.values.describe() + " blocks, got k " + k.describe() + " and v " + v.describe());
         }
         return s;
     }
@@ -203,8 +206,10 @@ public final class PagedKvCache implements AutoCloseable {
 
         void resize(int cap) {
             int old = keys.size(0);
-            Tensor nk = scope.run(() -> Tensor.empty(keys.dtype(), keys.device(), cap, blockTokens, keys.size(2), keys.size(3)));
-            Tensor nv = scope.run(() -> Tensor.empty(values.dtype(), values.device(), cap, blockTokens, values.size(2), values.size(3)));
+            Tensor nk = scope.run(
+                    () -> Tensor.empty(keys.dtype(), keys.device(), cap, blockTokens, keys.size(2), keys.size(3)));
+            Tensor nv = scope.run(() ->
+                    Tensor.empty(values.dtype(), values.device(), cap, blockTokens, values.size(2), values.size(3)));
             int keep = Math.min(old, cap);
             nk.narrow(0, 0, keep).copyFrom(keys.narrow(0, 0, keep));
             nv.narrow(0, 0, keep).copyFrom(values.narrow(0, 0, keep));
@@ -243,7 +248,8 @@ public final class PagedKvCache implements AutoCloseable {
         public Sequence share(int tokens) {
             checkLive();
             if (tokens < 0 || tokens > length) {
-                throw new IllegalArgumentException("PagedKvCache.share: " + tokens + " tokens of a sequence of " + length);
+                throw new IllegalArgumentException(
+                        "PagedKvCache.share: " + tokens + " tokens of a sequence of " + length);
             }
             Sequence s = new Sequence();
             int n = (tokens + blockTokens - 1) / blockTokens;
@@ -347,7 +353,8 @@ public final class PagedKvCache implements AutoCloseable {
         /** Commits the tokens written by every layer. */
         public void advance(int t) {
             if (t != tokens) {
-                throw new IllegalArgumentException("PagedKvCache.Rows.advance: " + t + " tokens, but blocks were taken for " + tokens);
+                throw new IllegalArgumentException(
+                        "PagedKvCache.Rows.advance: " + t + " tokens, but blocks were taken for " + tokens);
             }
             for (Sequence s : rows) {
                 s.length += t;
@@ -356,10 +363,17 @@ public final class PagedKvCache implements AutoCloseable {
 
         private Tensor attend(int layer, Tensor q, Tensor k, Tensor v, double scale) {
             String op = "pagedKv.attend";
-            if (k.ndim() != 4 || v.ndim() != 4 || q.ndim() != 4 || k.size(0) != rows.size() || k.size(1) != tokens || q.size(0) != rows.size()
-                    || q.size(1) != tokens || v.size(0) != rows.size() || v.size(1) != tokens) {
-                throw new IllegalArgumentException(op + ": expected q, k, v of " + rows.size() + " rows and " + tokens + " tokens, got q " + q.describe()
-                        + ", k " + k.describe() + ", v " + v.describe());
+            if (k.ndim() != 4
+                    || v.ndim() != 4
+                    || q.ndim() != 4
+                    || k.size(0) != rows.size()
+                    || k.size(1) != tokens
+                    || q.size(0) != rows.size()
+                    || q.size(1) != tokens
+                    || v.size(0) != rows.size()
+                    || v.size(1) != tokens) {
+                throw new IllegalArgumentException(op + ": expected q, k, v of " + rows.size() + " rows and " + tokens
+                        + " tokens, got q " + q.describe() + ", k " + k.describe() + ", v " + v.describe());
             }
             Store s = store(layer, k, v);
             Tensor[] outs = new Tensor[rows.size()];
@@ -414,7 +428,8 @@ public final class PagedKvCache implements AutoCloseable {
          */
         private Tensor gather(Tensor blocksOfLayer, int b, Sequence seq, int total) {
             int n = (total + blockTokens - 1) / blockTokens;
-            Tensor g = consecutive(seq.blocks, n) ? Views.narrow(blocksOfLayer, 0, seq.blocks[0], n)
+            Tensor g = consecutive(seq.blocks, n)
+                    ? Views.narrow(blocksOfLayer, 0, seq.blocks[0], n)
                     : Indexing.indexSelect(blocksOfLayer, 0, index(b, seq, total));
             Tensor tokens = Views.narrow(Views.reshape(g, n * blockTokens, g.size(2), g.size(3)), 0, 0, total);
             return Views.reshape(tokens, 1, total, g.size(2), g.size(3));

@@ -36,10 +36,12 @@ public final class Rope {
      * {@code originalMax/highFreqFactor} keep their frequency, those longer than {@code originalMax/lowFreqFactor} are
      * divided by {@code factor}, and the band between is interpolated linearly in {@code originalMax/wavelength}.
      */
-    public static Rope llama3(int headDim, double theta, double factor, double lowFreqFactor, double highFreqFactor, double originalMax) {
+    public static Rope llama3(
+            int headDim, double theta, double factor, double lowFreqFactor, double highFreqFactor, double originalMax) {
         if (!(factor > 0) || !(lowFreqFactor > 0) || !(highFreqFactor > lowFreqFactor) || !(originalMax > 0)) {
-            throw new IllegalArgumentException("Rope.llama3: expected factor > 0, 0 < low_freq_factor < high_freq_factor and original_max_position_embeddings > 0, got "
-                    + factor + ", " + lowFreqFactor + ", " + highFreqFactor + ", " + originalMax);
+            throw new IllegalArgumentException(
+                    "Rope.llama3: expected factor > 0, 0 < low_freq_factor < high_freq_factor and original_max_position_embeddings > 0, got "
+                            + factor + ", " + lowFreqFactor + ", " + highFreqFactor + ", " + originalMax);
         }
         Rope plain = new Rope(headDim, headDim, theta);
         double lowWavelen = originalMax / lowFreqFactor;
@@ -65,7 +67,8 @@ public final class Rope {
             throw new IllegalArgumentException("Rope: headDim must be > 0, got " + headDim);
         }
         if (rotaryDim <= 0 || rotaryDim > headDim || rotaryDim % 2 != 0) {
-            throw new IllegalArgumentException("Rope: rotaryDim must be even and in (0, headDim=" + headDim + "], got " + rotaryDim);
+            throw new IllegalArgumentException(
+                    "Rope: rotaryDim must be even and in (0, headDim=" + headDim + "], got " + rotaryDim);
         }
         if (!(theta > 0) || Double.isInfinite(theta)) {
             throw new IllegalArgumentException("Rope: theta must be finite and > 0, got " + theta);

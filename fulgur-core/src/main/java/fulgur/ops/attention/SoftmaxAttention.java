@@ -39,8 +39,15 @@ public final class SoftmaxAttention {
      * {@code cuSeqlensQ[n + 1]} on the T axis of q) attends only key sequence n of k and v, causally aligned at its end
      * (see {@link AttentionKernels}); both null for ordinary batches. queryOffset must be 0 with packed sequences.
      */
-    public static Tensor attention(Tensor q, Tensor k, Tensor v, double scale, boolean causal, long queryOffset, int[] cuSeqlensQ,
-                                   int[] cuSeqlensK) {
+    public static Tensor attention(
+            Tensor q,
+            Tensor k,
+            Tensor v,
+            double scale,
+            boolean causal,
+            long queryOffset,
+            int[] cuSeqlensQ,
+            int[] cuSeqlensK) {
         String op = "softmaxAttention";
         AttentionShape s = shapeOf(op, q, k, v, scale, queryOffset);
         if ((cuSeqlensQ == null) != (cuSeqlensK == null)) {
@@ -49,16 +56,21 @@ public final class SoftmaxAttention {
         if (cuSeqlensQ != null) {
             int n = CuSeqlens.check(op + " (cuSeqlensQ)", cuSeqlensQ, s.batch(), s.tq());
             if (CuSeqlens.check(op + " (cuSeqlensK)", cuSeqlensK, s.batch(), s.tk()) != n) {
-                throw new IllegalArgumentException(op + ": cuSeqlensQ and cuSeqlensK hold different numbers of sequences");
+                throw new IllegalArgumentException(
+                        op + ": cuSeqlensQ and cuSeqlensK hold different numbers of sequences");
             }
             if (queryOffset != 0) {
-                throw new IllegalArgumentException(op + ": queryOffset must be 0 with packed sequences, got " + queryOffset);
+                throw new IllegalArgumentException(
+                        op + ": queryOffset must be 0 with packed sequences, got " + queryOffset);
             }
         }
         AttentionKernels found = q.dtype() == DType.F64 ? null : Kernels.find(AttentionKernels.class, q.device());
-        AttentionKernels kn = found != null && found.supports(q, k, v, scale, Autograd.needsGrad(q, k, v)) ? found : null;
+        AttentionKernels kn =
+                found != null && found.supports(q, k, v, scale, Autograd.needsGrad(q, k, v)) ? found : null;
         if (kn == null) {
-            return cuSeqlensQ == null ? naive(q, k, v, scale, causal, queryOffset) : naivePacked(q, k, v, scale, causal, cuSeqlensQ, cuSeqlensK);
+            return cuSeqlensQ == null
+                    ? naive(q, k, v, scale, causal, queryOffset)
+                    : naivePacked(q, k, v, scale, causal, cuSeqlensQ, cuSeqlensK);
         }
         Tensor[] r = kn.forward(q, k, v, scale, causal, queryOffset, cuSeqlensQ, cuSeqlensK);
         Tensor out = r[0];
@@ -71,11 +83,18 @@ public final class SoftmaxAttention {
     }
 
     /** {@link #naive} sequence by sequence. */
-    private static Tensor naivePacked(Tensor q, Tensor k, Tensor v, double scale, boolean causal, int[] cuQ, int[] cuK) {
+    private static Tensor naivePacked(
+            Tensor q, Tensor k, Tensor v, double scale, boolean causal, int[] cuQ, int[] cuK) {
         Tensor[] outs = new Tensor[cuQ.length - 1];
         for (int i = 0; i < outs.length; i++) {
             int lq = cuQ[i + 1] - cuQ[i], lk = cuK[i + 1] - cuK[i];
-            outs[i] = naive(Views.narrow(q, 1, cuQ[i], lq), Views.narrow(k, 1, cuK[i], lk), Views.narrow(v, 1, cuK[i], lk), scale, causal, lk - lq);
+            outs[i] = naive(
+                    Views.narrow(q, 1, cuQ[i], lq),
+                    Views.narrow(k, 1, cuK[i], lk),
+                    Views.narrow(v, 1, cuK[i], lk),
+                    scale,
+                    causal,
+                    lk - lq);
         }
         return outs.length == 1 ? outs[0] : Views.concat(1, outs);
     }
@@ -120,7 +139,8 @@ public final class SoftmaxAttention {
                 throw new IllegalArgumentException(op + ": expected [B, T, H, D] tensors, got " + t.describe());
             }
             if (!t.device().equals(q.device())) {
-                throw new IllegalArgumentException(op + ": q " + q.describe() + " and " + t.describe() + " are on different devices");
+                throw new IllegalArgumentException(
+                        op + ": q " + q.describe() + " and " + t.describe() + " are on different devices");
             }
             if (!t.dtype().isFloating()) {
                 throw new IllegalArgumentException(op + ": expected floating tensors, got " + t.describe());
@@ -129,11 +149,13 @@ public final class SoftmaxAttention {
         int b = q.size(0), tq = q.size(1), h = q.size(2), d = q.size(3);
         int tk = k.size(1), hk = k.size(2);
         if (k.size(0) != b || v.size(0) != b || k.size(3) != d || v.size(1) != tk || v.size(2) != hk) {
-            throw new IllegalArgumentException(op + ": q " + Shape.str(q.shape()) + ", k " + Shape.str(k.shape()) + ", v " + Shape.str(v.shape())
-                    + " do not agree (expected q [B,Tq,H,d], k [B,Tk,Hkv,d], v [B,Tk,Hkv,dv])");
+            throw new IllegalArgumentException(
+                    op + ": q " + Shape.str(q.shape()) + ", k " + Shape.str(k.shape()) + ", v " + Shape.str(v.shape())
+                            + " do not agree (expected q [B,Tq,H,d], k [B,Tk,Hkv,d], v [B,Tk,Hkv,dv])");
         }
         if (h % hk != 0) {
-            throw new IllegalArgumentException(op + ": " + h + " query heads are not a multiple of " + hk + " key/value heads");
+            throw new IllegalArgumentException(
+                    op + ": " + h + " query heads are not a multiple of " + hk + " key/value heads");
         }
         if (queryOffset < 0) {
             throw new IllegalArgumentException(op + ": query offset must be >= 0, got " + queryOffset);

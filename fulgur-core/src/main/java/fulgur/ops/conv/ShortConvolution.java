@@ -27,11 +27,17 @@ public final class ShortConvolution {
         ShortConvKernels kn = Kernels.find(ShortConvKernels.class, x.device());
         if (kn != null && kn.supports(x, weight)) {
             Tensor y = kn.forward(x, weight, bias, tail, silu);
-            Tensor node = Autograd.record("shortConv", y, new Tensor[] {x, weight, bias, tail}, g -> kn.backward(x, weight, bias, tail, silu, g));
+            Tensor node = Autograd.record(
+                    "shortConv",
+                    y,
+                    new Tensor[] {x, weight, bias, tail},
+                    g -> kn.backward(x, weight, bias, tail, silu, g));
             return new Result(node, newTail(x, tail, kernel));
         }
         int b = x.size(0), t = x.size(1), d = x.size(2);
-        Tensor before = kernel == 1 ? null : tail != null ? tail.to(x.dtype()) : Tensor.zeros(x.dtype(), x.device(), b, kernel - 1, d);
+        Tensor before = kernel == 1
+                ? null
+                : tail != null ? tail.to(x.dtype()) : Tensor.zeros(x.dtype(), x.device(), b, kernel - 1, d);
         Tensor xp = kernel == 1 ? x : Views.concat(1, before, x);
         Tensor y = null;
         for (int j = 0; j < kernel; j++) {
@@ -53,7 +59,9 @@ public final class ShortConvolution {
         if (t >= kernel - 1) {
             return Views.narrow(x, 1, t - (kernel - 1), kernel - 1);
         }
-        Tensor before = tail != null ? tail.to(x.dtype()) : Tensor.zeros(x.dtype(), x.device(), x.size(0), kernel - 1, x.size(2));
+        Tensor before = tail != null
+                ? tail.to(x.dtype())
+                : Tensor.zeros(x.dtype(), x.device(), x.size(0), kernel - 1, x.size(2));
         return Views.narrow(Views.concat(1, before, x), 1, t, kernel - 1);
     }
 
@@ -64,8 +72,8 @@ public final class ShortConvolution {
     public static Tensor decode(Tensor x, Tensor weight, Tensor bias, Tensor tail, boolean silu) {
         int kernel = check("shortConv.decode", x, weight, bias, tail);
         if (kernel > 1 && (tail == null || !tail.isContiguous())) {
-            throw new IllegalArgumentException("shortConv.decode: needs a contiguous tail [B, " + (kernel - 1) + ", D] to advance, got "
-                    + (tail == null ? "null" : tail.describe()));
+            throw new IllegalArgumentException("shortConv.decode: needs a contiguous tail [B, " + (kernel - 1)
+                    + ", D] to advance, got " + (tail == null ? "null" : tail.describe()));
         }
         try (var g = GradMode.noGrad()) {
             ShortConvKernels kn = Kernels.find(ShortConvKernels.class, x.device());
@@ -95,8 +103,10 @@ public final class ShortConvolution {
         if (bias != null && (bias.ndim() != 1 || bias.size(0) != d)) {
             throw new IllegalArgumentException(op + ": bias must be [" + d + "], got " + bias.describe());
         }
-        if (tail != null && (tail.ndim() != 3 || tail.size(0) != x.size(0) || tail.size(1) != kernel - 1 || tail.size(2) != d)) {
-            throw new IllegalArgumentException(op + ": tail must be [" + x.size(0) + ", " + (kernel - 1) + ", " + d + "], got " + tail.describe());
+        if (tail != null
+                && (tail.ndim() != 3 || tail.size(0) != x.size(0) || tail.size(1) != kernel - 1 || tail.size(2) != d)) {
+            throw new IllegalArgumentException(
+                    op + ": tail must be [" + x.size(0) + ", " + (kernel - 1) + ", " + d + "], got " + tail.describe());
         }
         for (Tensor t : new Tensor[] {weight, bias, tail}) {
             if (t != null && !t.device().equals(x.device())) {

@@ -53,8 +53,15 @@ public final class Gla {
      * Chunked form: within a chunk of {@code chunkSize} positions the masked quadratic sum, across chunks the state
      * recurrence (one step per chunk). Cost O(T·chunk·dk + T·dk·dv) per head.
      */
-    public static Result chunked(Tensor q, Tensor k, Tensor v, Tensor g, double scale, Tensor initialState,
-                                 boolean wantFinalState, int chunkSize) {
+    public static Result chunked(
+            Tensor q,
+            Tensor k,
+            Tensor v,
+            Tensor g,
+            double scale,
+            Tensor initialState,
+            boolean wantFinalState,
+            int chunkSize) {
         return chunked(q, k, v, g, scale, initialState, wantFinalState, chunkSize, null);
     }
 
@@ -63,8 +70,16 @@ public final class Gla {
      * is reset at every boundary and the initial and final states are per sequence, {@code [N, H, dk, dv]}. Runs the
      * device's {@link GlaKernels} when it has them (chunkSize is then only a hint), the composed form otherwise.
      */
-    public static Result chunked(Tensor q, Tensor k, Tensor v, Tensor g, double scale, Tensor initialState,
-                                 boolean wantFinalState, int chunkSize, int[] cuSeqlens) {
+    public static Result chunked(
+            Tensor q,
+            Tensor k,
+            Tensor v,
+            Tensor g,
+            double scale,
+            Tensor initialState,
+            boolean wantFinalState,
+            int chunkSize,
+            int[] cuSeqlens) {
         String op = "gla.chunked";
         int[] s = check(op, q, k, v, g, scale, initialState, cuSeqlens);
         if (chunkSize < 1) {
@@ -81,19 +96,36 @@ public final class Gla {
     }
 
     /** The device's kernels as one autograd node (output and final state share one buffer). */
-    private static Result kernel(GlaKernels kn, int[] s, Tensor q, Tensor k, Tensor v, Tensor g, double scale, Tensor initialState,
-                                 boolean wantFinalState, int[] cuSeqlens) {
+    private static Result kernel(
+            GlaKernels kn,
+            int[] s,
+            Tensor q,
+            Tensor k,
+            Tensor v,
+            Tensor g,
+            double scale,
+            Tensor initialState,
+            boolean wantFinalState,
+            int[] cuSeqlens) {
         String op = "gla.chunked";
         int b = s[0], t = s[1], h = s[2], dk = s[3], dv = s[4];
         int n = cuSeqlens == null ? b : cuSeqlens.length - 1;
         Tensor packed = kn.forward(q, k, v, g, scale, initialState, wantFinalState, cuSeqlens);
         Tensor node = Autograd.record(op, packed, new Tensor[] {q, k, v, g, initialState}, gr -> {
             Tensor[] d = kn.backward(q, k, v, g, scale, initialState, wantFinalState, cuSeqlens, gr);
-            return new Tensor[] {like(d[0], q), like(d[1], k), like(d[2], v), like(d[3], g), initialState == null || d[4] == null ? null : like(d[4], initialState)};
+            return new Tensor[] {
+                like(d[0], q),
+                like(d[1], k),
+                like(d[2], v),
+                like(d[3], g),
+                initialState == null || d[4] == null ? null : like(d[4], initialState)
+            };
         });
         int no = Shape.toInt(op, (long) b * t * h * dv);
         Tensor o = Views.reshape(Views.narrow(node, 0, 0, no), b, t, h, dv);
-        Tensor fs = wantFinalState ? Views.reshape(Views.narrow(node, 0, no, Shape.toInt(op, (long) n * h * dk * dv)), n, h, dk, dv) : null;
+        Tensor fs = wantFinalState
+                ? Views.reshape(Views.narrow(node, 0, no, Shape.toInt(op, (long) n * h * dk * dv)), n, h, dk, dv)
+                : null;
         return new Result(o.dtype() == q.dtype() ? o : o.to(q.dtype()), fs);
     }
 
@@ -102,8 +134,16 @@ public final class Gla {
     }
 
     /** The composed form sequence by sequence over packed sequences. */
-    private static Result packed(Tensor q, Tensor k, Tensor v, Tensor g, double scale, Tensor initialState, boolean wantFinalState,
-                                 int chunkSize, int[] cu) {
+    private static Result packed(
+            Tensor q,
+            Tensor k,
+            Tensor v,
+            Tensor g,
+            double scale,
+            Tensor initialState,
+            boolean wantFinalState,
+            int chunkSize,
+            int[] cu) {
         int n = cu.length - 1;
         int h = q.size(2), dk = q.size(3), dv = v.size(3);
         DType ct = computeType(q.dtype());
@@ -116,19 +156,34 @@ public final class Gla {
                 states[i] = s0 != null ? s0.to(ct) : Tensor.zeros(ct, q.device(), 1, h, dk, dv);
                 continue;
             }
-            Result r = composed(Views.narrow(q, 1, cu[i], len), Views.narrow(k, 1, cu[i], len), Views.narrow(v, 1, cu[i], len),
-                    Views.narrow(g, 1, cu[i], len), scale, s0, true, chunkSize);
+            Result r = composed(
+                    Views.narrow(q, 1, cu[i], len),
+                    Views.narrow(k, 1, cu[i], len),
+                    Views.narrow(v, 1, cu[i], len),
+                    Views.narrow(g, 1, cu[i], len),
+                    scale,
+                    s0,
+                    true,
+                    chunkSize);
             outs.add(r.output());
             states[i] = r.finalState();
         }
-        Tensor o = outs.isEmpty() ? Tensor.zeros(q.dtype(), q.device(), 1, 0, h, dv)
+        Tensor o = outs.isEmpty()
+                ? Tensor.zeros(q.dtype(), q.device(), 1, 0, h, dv)
                 : outs.size() == 1 ? outs.get(0) : Views.concat(1, outs.toArray(Tensor[]::new));
         return new Result(o, wantFinalState ? (n == 1 ? states[0] : Views.concat(0, states)) : null);
     }
 
     /** The composed chunked form (one sequence per batch row). */
-    static Result composed(Tensor q, Tensor k, Tensor v, Tensor g, double scale, Tensor initialState, boolean wantFinalState,
-                           int chunkSize) {
+    static Result composed(
+            Tensor q,
+            Tensor k,
+            Tensor v,
+            Tensor g,
+            double scale,
+            Tensor initialState,
+            boolean wantFinalState,
+            int chunkSize) {
         int b = q.size(0), t = q.size(1), h = q.size(2), dk = q.size(3), dv = v.size(3);
         DType out = q.dtype();
         DType ct = computeType(out);
@@ -139,18 +194,18 @@ public final class Gla {
         Tensor qc = chunks(pad(Elementwise.mulScalar(q.to(ct), scale), tp), n, c);
         Tensor kc = chunks(pad(k.to(ct), tp), n, c);
         Tensor vc = chunks(pad(v.to(ct), tp), n, c);
-        Tensor bc = Indexing.cumsum(chunks(pad(g.to(ct), tp), n, c), 3);          // [B,H,N,C,dk], ≤ 0, decreasing
+        Tensor bc = Indexing.cumsum(chunks(pad(g.to(ct), tp), n, c), 3); // [B,H,N,C,dk], ≤ 0, decreasing
 
         // Intra-chunk: A[i,j] = Σ_c q[i,c] k[j,c] exp(b[i,c] − b[j,c]) for j ≤ i (a backend kernel; see GlaIntra).
-        Tensor a = intraScores(qc, kc, bc);                                                 // [B,H,N,C,C]
-        Tensor o = LinearAlgebra.matmul(a, vc);                                             // [B,H,N,C,dv]
+        Tensor a = intraScores(qc, kc, bc); // [B,H,N,C,C]
+        Tensor o = LinearAlgebra.matmul(a, vc); // [B,H,N,C,dv]
 
         // Inter-chunk: the state entering chunk n, decayed to each query; chunk n's own contribution to the next.
-        Tensor bLast = Views.narrow(bc, 3, c - 1, 1);                                       // [B,H,N,1,dk]
+        Tensor bLast = Views.narrow(bc, 3, c - 1, 1); // [B,H,N,1,dk]
         Tensor qd = Elementwise.mul(qc, Elementwise.exp(bc));
         Tensor kd = Elementwise.mul(kc, Elementwise.exp(Elementwise.sub(bLast, bc)));
-        Tensor kv = LinearAlgebra.matmul(kd, vc, true, false);                              // [B,H,N,dk,dv]
-        Tensor chunkDecay = Views.transpose(Elementwise.exp(bLast), 3, 4);                  // [B,H,N,dk,1]
+        Tensor kv = LinearAlgebra.matmul(kd, vc, true, false); // [B,H,N,dk,dv]
+        Tensor chunkDecay = Views.transpose(Elementwise.exp(bLast), 3, 4); // [B,H,N,dk,1]
         Tensor state = initialState != null ? initialState.to(ct) : Tensor.zeros(ct, q.device(), b, h, dk, dv);
         Tensor[] entering = new Tensor[n];
         for (int i = 0; i < n; i++) {
@@ -178,7 +233,8 @@ public final class Gla {
         }
         check(op, q, k, v, g, scale, state, null);
         if (!state.isContiguous() || (state.dtype() != DType.F32 && state.dtype() != DType.F64)) {
-            throw new IllegalArgumentException(op + ": state must be a contiguous f32 or f64 tensor, got " + state.describe());
+            throw new IllegalArgumentException(
+                    op + ": state must be a contiguous f32 or f64 tensor, got " + state.describe());
         }
         try (var ng = GradMode.noGrad()) {
             GlaKernels kn = Kernels.find(GlaKernels.class, q.device());
@@ -210,9 +266,11 @@ public final class Gla {
         Tensor state = initialState != null ? initialState.to(ct) : Tensor.zeros(ct, q.device(), b, h, dk, dv);
         Tensor[] outs = new Tensor[t];
         for (int i = 0; i < t; i++) {
-            Tensor kv = Elementwise.mul(Views.unsqueeze(Views.select(kk, 1, i), 3), Views.unsqueeze(Views.select(vv, 1, i), 2));
+            Tensor kv = Elementwise.mul(
+                    Views.unsqueeze(Views.select(kk, 1, i), 3), Views.unsqueeze(Views.select(vv, 1, i), 2));
             state = Elementwise.add(Elementwise.mul(state, Views.unsqueeze(Views.select(alpha, 1, i), 3)), kv);
-            outs[i] = Views.squeeze(LinearAlgebra.matmul(Views.unsqueeze(Views.select(qs, 1, i), 2), state), 2);  // [B,H,dv]
+            outs[i] = Views.squeeze(
+                    LinearAlgebra.matmul(Views.unsqueeze(Views.select(qs, 1, i), 2), state), 2); // [B,H,dv]
         }
         Tensor o = t == 1 ? Views.unsqueeze(outs[0], 1) : Views.stack(1, outs);
         return new Result(o.to(q.dtype()), state);
@@ -248,7 +306,8 @@ public final class Gla {
     }
 
     /** Validates the arguments; returns {B, T, H, dk, dv}. */
-    static int[] check(String op, Tensor q, Tensor k, Tensor v, Tensor g, double scale, Tensor initialState, int[] cuSeqlens) {
+    static int[] check(
+            String op, Tensor q, Tensor k, Tensor v, Tensor g, double scale, Tensor initialState, int[] cuSeqlens) {
         String[] names = {"q", "k", "v", "g"};
         Tensor[] ts = {q, k, v, g};
         for (int i = 0; i < 4; i++) {
@@ -257,24 +316,30 @@ public final class Gla {
             }
             ts[i].checkAlive(op);
             if (ts[i].ndim() != 4) {
-                throw new IllegalArgumentException(op + ": " + names[i] + " must be [B, T, H, D], got " + ts[i].describe());
+                throw new IllegalArgumentException(
+                        op + ": " + names[i] + " must be [B, T, H, D], got " + ts[i].describe());
             }
             if (!ts[i].dtype().isFloating()) {
-                throw new IllegalArgumentException(op + ": " + names[i] + " must be floating point, got " + ts[i].describe());
+                throw new IllegalArgumentException(
+                        op + ": " + names[i] + " must be floating point, got " + ts[i].describe());
             }
             if (!ts[i].device().equals(q.device())) {
-                throw new IllegalArgumentException(op + ": " + names[i] + " " + ts[i].describe() + " is not on " + q.device() + " with q");
+                throw new IllegalArgumentException(
+                        op + ": " + names[i] + " " + ts[i].describe() + " is not on " + q.device() + " with q");
             }
         }
         int[] qs = q.shape();
         if (!Arrays.equals(k.shape(), qs)) {
-            throw new IllegalArgumentException(op + ": k " + Shape.str(k.shape()) + " does not match q " + Shape.str(qs) + " (expected [B,T,H,dk])");
+            throw new IllegalArgumentException(op + ": k " + Shape.str(k.shape()) + " does not match q " + Shape.str(qs)
+                    + " (expected [B,T,H,dk])");
         }
         if (!Arrays.equals(g.shape(), qs)) {
-            throw new IllegalArgumentException(op + ": g " + Shape.str(g.shape()) + " does not match q " + Shape.str(qs) + " (expected [B,T,H,dk])");
+            throw new IllegalArgumentException(op + ": g " + Shape.str(g.shape()) + " does not match q " + Shape.str(qs)
+                    + " (expected [B,T,H,dk])");
         }
         if (v.size(0) != qs[0] || v.size(1) != qs[1] || v.size(2) != qs[2]) {
-            throw new IllegalArgumentException(op + ": v " + Shape.str(v.shape()) + " does not match q " + Shape.str(qs) + " (expected [B,T,H,dv])");
+            throw new IllegalArgumentException(op + ": v " + Shape.str(v.shape()) + " does not match q " + Shape.str(qs)
+                    + " (expected [B,T,H,dv])");
         }
         if (!Double.isFinite(scale)) {
             throw new IllegalArgumentException(op + ": scale = " + scale + ", expected a finite number");
@@ -284,11 +349,13 @@ public final class Gla {
         if (initialState != null) {
             initialState.checkAlive(op);
             if (!Arrays.equals(initialState.shape(), st)) {
-                throw new IllegalArgumentException(op + ": initial state " + initialState.describe() + " does not match the expected " + Shape.str(st)
-                        + (cuSeqlens == null ? " [B,H,dk,dv]" : " [N,H,dk,dv]"));
+                throw new IllegalArgumentException(
+                        op + ": initial state " + initialState.describe() + " does not match the expected "
+                                + Shape.str(st) + (cuSeqlens == null ? " [B,H,dk,dv]" : " [N,H,dk,dv]"));
             }
             if (!initialState.device().equals(q.device())) {
-                throw new IllegalArgumentException(op + ": initial state " + initialState.describe() + " is not on " + q.device() + " with q");
+                throw new IllegalArgumentException(
+                        op + ": initial state " + initialState.describe() + " is not on " + q.device() + " with q");
             }
         }
         return new int[] {qs[0], qs[1], qs[2], qs[3], v.size(3)};

@@ -35,7 +35,8 @@ public final class GlaIntra {
     public static Tensor composed(Tensor q, Tensor k, Tensor b) {
         try (var g = GradMode.noGrad()) {
             int n = q.ndim();
-            Tensor prod = Elementwise.mul(Elementwise.mul(Views.unsqueeze(q, n - 1), Views.unsqueeze(k, n - 2)), decay(b));
+            Tensor prod =
+                    Elementwise.mul(Elementwise.mul(Views.unsqueeze(q, n - 1), Views.unsqueeze(k, n - 2)), decay(b));
             return Reductions.sum(prod, new int[] {n}, false);
         }
     }
@@ -44,13 +45,14 @@ public final class GlaIntra {
     public static Tensor[] composedBackward(Tensor q, Tensor k, Tensor b, Tensor dA) {
         try (var g = GradMode.noGrad()) {
             int n = q.ndim();
-            Tensor qi = Views.unsqueeze(q, n - 1);                                     // [..., C, 1, dk]
-            Tensor kj = Views.unsqueeze(k, n - 2);                                     // [..., 1, C, dk]
-            Tensor w = Elementwise.mul(Views.unsqueeze(dA.to(q.dtype()), n), decay(b));  // [..., C, C, dk]
+            Tensor qi = Views.unsqueeze(q, n - 1); // [..., C, 1, dk]
+            Tensor kj = Views.unsqueeze(k, n - 2); // [..., 1, C, dk]
+            Tensor w = Elementwise.mul(Views.unsqueeze(dA.to(q.dtype()), n), decay(b)); // [..., C, C, dk]
             Tensor dq = Reductions.sum(Elementwise.mul(w, kj), new int[] {n - 1}, false);
             Tensor dk = Reductions.sum(Elementwise.mul(w, qi), new int[] {n - 2}, false);
             Tensor p = Elementwise.mul(Elementwise.mul(w, qi), kj);
-            Tensor db = Elementwise.sub(Reductions.sum(p, new int[] {n - 1}, false), Reductions.sum(p, new int[] {n - 2}, false));
+            Tensor db = Elementwise.sub(
+                    Reductions.sum(p, new int[] {n - 1}, false), Reductions.sum(p, new int[] {n - 2}, false));
             return new Tensor[] {dq, dk, db};
         }
     }

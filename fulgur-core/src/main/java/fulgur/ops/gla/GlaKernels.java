@@ -28,14 +28,30 @@ public interface GlaKernels {
      * [N, H, dk, dv]. Its dtype is the kernel's choice (the op converts the output to q's dtype); with a final state it is
      * f32 (f64 for f64 inputs). {@code initialState} may be null (zero).
      */
-    Tensor forward(Tensor q, Tensor k, Tensor v, Tensor g, double scale, Tensor initialState, boolean wantFinalState, int[] cuSeqlens);
+    Tensor forward(
+            Tensor q,
+            Tensor k,
+            Tensor v,
+            Tensor g,
+            double scale,
+            Tensor initialState,
+            boolean wantFinalState,
+            int[] cuSeqlens);
 
     /**
      * Gradients {dq, dk, dv, dg, dInitialState (null without an initial state)} from the gradient of {@link #forward}'s
      * packed result (same length; any floating dtype). The forward's arguments are passed again.
      */
-    Tensor[] backward(Tensor q, Tensor k, Tensor v, Tensor g, double scale, Tensor initialState, boolean wantFinalState, int[] cuSeqlens,
-                      Tensor packedGrad);
+    Tensor[] backward(
+            Tensor q,
+            Tensor k,
+            Tensor v,
+            Tensor g,
+            double scale,
+            Tensor initialState,
+            boolean wantFinalState,
+            int[] cuSeqlens,
+            Tensor packedGrad);
 
     /**
      * Decoding: consumes the T tokens of q, k, v, g, advances {@code state} [B, H, dk, dv] (f32 or f64, contiguous) in

@@ -14,8 +14,18 @@ public final class GlaNaive {
     /** Output {@code [B,T,H,dv]} and final state {@code [B,H,dk,dv]}. */
     public record Result(double[] output, double[] finalState) {}
 
-    public static Result forward(double[] q, double[] k, double[] v, double[] g, double[] s0,
-                                 int b, int t, int h, int dk, int dv, double scale) {
+    public static Result forward(
+            double[] q,
+            double[] k,
+            double[] v,
+            double[] g,
+            double[] s0,
+            int b,
+            int t,
+            int h,
+            int dk,
+            int dv,
+            double scale) {
         double[] o = new double[b * t * h * dv];
         double[] sT = new double[b * h * dk * dv];
         for (int bi = 0; bi < b; bi++) {
@@ -23,7 +33,10 @@ public final class GlaNaive {
                 for (int ti = 0; ti < t; ti++) {
                     for (int si = 0; si <= ti; si++) {
                         for (int c = 0; c < dk; c++) {
-                            double w = scale * q[qi(bi, ti, hi, c, t, h, dk)] * k[qi(bi, si, hi, c, t, h, dk)] * Math.exp(logDecay(g, bi, hi, c, si + 1, ti, t, h, dk));
+                            double w = scale
+                                    * q[qi(bi, ti, hi, c, t, h, dk)]
+                                    * k[qi(bi, si, hi, c, t, h, dk)]
+                                    * Math.exp(logDecay(g, bi, hi, c, si + 1, ti, t, h, dk));
                             for (int e = 0; e < dv; e++) {
                                 o[qi(bi, ti, hi, e, t, h, dv)] += w * v[qi(bi, si, hi, e, t, h, dv)];
                             }
@@ -31,7 +44,9 @@ public final class GlaNaive {
                     }
                     if (s0 != null) {
                         for (int c = 0; c < dk; c++) {
-                            double w = scale * q[qi(bi, ti, hi, c, t, h, dk)] * Math.exp(logDecay(g, bi, hi, c, 0, ti, t, h, dk));
+                            double w = scale
+                                    * q[qi(bi, ti, hi, c, t, h, dk)]
+                                    * Math.exp(logDecay(g, bi, hi, c, 0, ti, t, h, dk));
                             for (int e = 0; e < dv; e++) {
                                 o[qi(bi, ti, hi, e, t, h, dv)] += w * s0[si(bi, hi, c, e, h, dk, dv)];
                             }
@@ -40,9 +55,14 @@ public final class GlaNaive {
                 }
                 for (int c = 0; c < dk; c++) {
                     for (int e = 0; e < dv; e++) {
-                        double acc = s0 == null ? 0 : Math.exp(logDecay(g, bi, hi, c, 0, t - 1, t, h, dk)) * s0[si(bi, hi, c, e, h, dk, dv)];
+                        double acc = s0 == null
+                                ? 0
+                                : Math.exp(logDecay(g, bi, hi, c, 0, t - 1, t, h, dk))
+                                        * s0[si(bi, hi, c, e, h, dk, dv)];
                         for (int s = 0; s < t; s++) {
-                            acc += Math.exp(logDecay(g, bi, hi, c, s + 1, t - 1, t, h, dk)) * k[qi(bi, s, hi, c, t, h, dk)] * v[qi(bi, s, hi, e, t, h, dv)];
+                            acc += Math.exp(logDecay(g, bi, hi, c, s + 1, t - 1, t, h, dk))
+                                    * k[qi(bi, s, hi, c, t, h, dk)]
+                                    * v[qi(bi, s, hi, e, t, h, dv)];
                         }
                         sT[si(bi, hi, c, e, h, dk, dv)] = acc;
                     }

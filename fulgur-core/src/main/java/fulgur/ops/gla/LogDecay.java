@@ -30,9 +30,12 @@ public final class LogDecay {
         }
         if (beta != null) {
             beta.checkAlive(op);
-            if (beta.ndim() != 1 || beta.size(0) != f.size(f.ndim() - 1) || !beta.dtype().isFloating() || !beta.device().equals(f.device())) {
-                throw new IllegalArgumentException(op + ": the lower bound must be a floating [" + f.size(f.ndim() - 1) + "] on " + f.device() + ", got "
-                        + beta.describe());
+            if (beta.ndim() != 1
+                    || beta.size(0) != f.size(f.ndim() - 1)
+                    || !beta.dtype().isFloating()
+                    || !beta.device().equals(f.device())) {
+                throw new IllegalArgumentException(op + ": the lower bound must be a floating [" + f.size(f.ndim() - 1)
+                        + "] on " + f.device() + ", got " + beta.describe());
             }
         }
         if (!(tau > 0) || Double.isInfinite(tau)) {
@@ -62,7 +65,9 @@ public final class LogDecay {
             Tensor a = Elementwise.log(b);
             Tensor c = Elementwise.add(Elementwise.log(Elementwise.addScalar(Elementwise.neg(b), 1)), g);
             Tensor spread = Elementwise.abs(Elementwise.sub(a, c));
-            g = Elementwise.add(Elementwise.maximum(a, c), Elementwise.log(Elementwise.addScalar(Elementwise.exp(Elementwise.neg(spread)), 1)));
+            g = Elementwise.add(
+                    Elementwise.maximum(a, c),
+                    Elementwise.log(Elementwise.addScalar(Elementwise.exp(Elementwise.neg(spread)), 1)));
         }
         if (tau != 1) {
             g = Elementwise.mulScalar(g, 1 / tau);

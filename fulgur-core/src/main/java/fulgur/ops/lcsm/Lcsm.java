@@ -36,7 +36,8 @@ public final class Lcsm {
 
     /** Checks the arguments and returns {B, T, k, d}. */
     static int[] dims(String op, Tensor i, Tensor e, Tensor logO, Tensor s, Tensor m0) {
-        for (var a : List.of(new Object[] {"i", i}, new Object[] {"e", e}, new Object[] {"logO", logO}, new Object[] {"s", s})) {
+        for (var a : List.of(
+                new Object[] {"i", i}, new Object[] {"e", e}, new Object[] {"logO", logO}, new Object[] {"s", s})) {
             Tensor t = (Tensor) a[1];
             if (t == null) {
                 throw new IllegalArgumentException(op + ": " + a[0] + " must not be null");
@@ -46,7 +47,8 @@ public final class Lcsm {
                 throw new IllegalArgumentException(op + ": " + a[0] + " must be floating, got " + t.describe());
             }
             if (!t.device().equals(i.device())) {
-                throw new IllegalArgumentException(op + ": " + a[0] + " " + t.describe() + " is not on " + i.device() + " with i");
+                throw new IllegalArgumentException(
+                        op + ": " + a[0] + " " + t.describe() + " is not on " + i.device() + " with i");
             }
         }
         if (i.ndim() != 3) {
@@ -71,14 +73,17 @@ public final class Lcsm {
                 ok = x.size(a) == 1 || x.size(a) == full[a];
             }
             if (!ok) {
-                throw new IllegalArgumentException(op + ": " + names[n] + " " + x.describe() + " does not broadcast to [B, T, k, d] = " + Shape.str(full));
+                throw new IllegalArgumentException(op + ": " + names[n] + " " + x.describe()
+                        + " does not broadcast to [B, T, k, d] = " + Shape.str(full));
             }
         }
         if (m0 != null) {
             m0.checkAlive(op);
-            if (!Arrays.equals(m0.shape(), new int[] {b, k, d}) || !m0.dtype().isFloating() || !m0.device().equals(i.device())) {
-                throw new IllegalArgumentException(op + ": initial state m0 " + m0.describe() + " must be a floating [B, k, d] = " + Shape.str(new int[] {b, k, d})
-                        + " on " + i.device());
+            if (!Arrays.equals(m0.shape(), new int[] {b, k, d})
+                    || !m0.dtype().isFloating()
+                    || !m0.device().equals(i.device())) {
+                throw new IllegalArgumentException(op + ": initial state m0 " + m0.describe()
+                        + " must be a floating [B, k, d] = " + Shape.str(new int[] {b, k, d}) + " on " + i.device());
             }
         }
         return full;
@@ -135,7 +140,8 @@ public final class Lcsm {
             Tensor diff = Elementwise.sub(Views.unsqueeze(cum, 2), Views.unsqueeze(cum, 1));
             Tensor mask = Views.reshape(Indexing.causalMask(len).to(i.device()), 1, len, len, 1, 1);
             Tensor decay = Elementwise.exp(Indexing.where(mask, minusInf, diff));
-            Tensor mem = Reductions.sum(Elementwise.mul(decay, Views.unsqueeze(Views.narrow(u, 1, c0, len), 1)), new int[] {2}, false);
+            Tensor mem = Reductions.sum(
+                    Elementwise.mul(decay, Views.unsqueeze(Views.narrow(u, 1, c0, len), 1)), new int[] {2}, false);
             if (m != null) {
                 mem = Elementwise.add(mem, Elementwise.mul(Elementwise.exp(cum), Views.unsqueeze(m, 1)));
             }
@@ -146,7 +152,9 @@ public final class Lcsm {
         if (m == null) {
             m = Tensor.zeros(i.dtype(), i.device(), b, k, d);
         }
-        Tensor y = ys.isEmpty() ? Tensor.zeros(i.dtype(), i.device(), b, 0, d) : ys.size() == 1 ? ys.get(0) : Views.concat(1, ys.toArray(Tensor[]::new));
+        Tensor y = ys.isEmpty()
+                ? Tensor.zeros(i.dtype(), i.device(), b, 0, d)
+                : ys.size() == 1 ? ys.get(0) : Views.concat(1, ys.toArray(Tensor[]::new));
         return new Result(y, m);
     }
 
@@ -179,8 +187,11 @@ public final class Lcsm {
         int[] ls = logO.shape();
         int[] ss = s.shape();
         Tensor node = fulgur.autograd.Autograd.record(op, packed, new Tensor[] {i, e, logO, s, m0}, g -> {
-            Tensor[] gr = kn != null ? kn.backward(id, ef, lf, sf, md, g) : LcsmComposed.backward(id, ef, lf, sf, md, g);
-            return new Tensor[] {gr[0], Reductions.sumTo(gr[1], es), Reductions.sumTo(gr[2], ls), Reductions.sumTo(gr[3], ss), gr[4]};
+            Tensor[] gr =
+                    kn != null ? kn.backward(id, ef, lf, sf, md, g) : LcsmComposed.backward(id, ef, lf, sf, md, g);
+            return new Tensor[] {
+                gr[0], Reductions.sumTo(gr[1], es), Reductions.sumTo(gr[2], ls), Reductions.sumTo(gr[3], ss), gr[4]
+            };
         });
         Tensor y = Views.reshape(Views.narrow(node, 0, 0, b * n * d), b, n, d);
         Tensor m = Views.reshape(Views.narrow(node, 0, b * n * d, b * k * d), b, k, d);

@@ -34,7 +34,8 @@ public final class LcsmComposed {
             Tensor u = Elementwise.mul(e, Views.unsqueeze(i, 2));
             Tensor o = Elementwise.exp(logO);
             for (int t = 0; t < n; t++) {
-                states[t + 1] = Elementwise.add(Elementwise.mul(Views.select(o, 1, t), states[t]), Views.select(u, 1, t));
+                states[t + 1] =
+                        Elementwise.add(Elementwise.mul(Views.select(o, 1, t), states[t]), Views.select(u, 1, t));
             }
             Tensor[] ds = new Tensor[n];
             Tensor[] de = new Tensor[n];
@@ -50,7 +51,9 @@ public final class LcsmComposed {
                 dlo[t] = Elementwise.mul(Elementwise.mul(acc, ot), states[t]);
                 acc = Elementwise.mul(acc, ot);
             }
-            return new Tensor[] {Views.stack(1, di), Views.stack(1, de), Views.stack(1, dlo), Views.stack(1, ds), m0 == null ? null : acc};
+            return new Tensor[] {
+                Views.stack(1, di), Views.stack(1, de), Views.stack(1, dlo), Views.stack(1, ds), m0 == null ? null : acc
+            };
         }
     }
 }

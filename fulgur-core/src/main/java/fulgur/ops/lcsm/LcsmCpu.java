@@ -114,7 +114,11 @@ public final class LcsmCpu implements LcsmKernels {
         });
         int[] fs = {n.b, n.t, n.k, n.d};
         return new Tensor[] {
-            Tensor.of(i.dtype(), di, n.b, n.t, n.d), Tensor.of(i.dtype(), de, fs), Tensor.of(i.dtype(), dlo, fs), Tensor.of(i.dtype(), ds, fs),
-            m0 == null ? null : Tensor.of(i.dtype(), dm0, n.b, n.k, n.d)};
+            Tensor.of(i.dtype(), di, n.b, n.t, n.d),
+            Tensor.of(i.dtype(), de, fs),
+            Tensor.of(i.dtype(), dlo, fs),
+            Tensor.of(i.dtype(), ds, fs),
+            m0 == null ? null : Tensor.of(i.dtype(), dm0, n.b, n.k, n.d)
+        };
     }
 }

@@ -2,11 +2,11 @@ package fulgur.ops.lightnet;
 
 import fulgur.autograd.Autograd;
 import fulgur.backend.Kernels;
+import fulgur.ops.Activations;
 import fulgur.ops.Elementwise;
 import fulgur.ops.Indexing;
 import fulgur.ops.LinearAlgebra;
 import fulgur.ops.Reductions;
-import fulgur.ops.Activations;
 import fulgur.ops.Views;
 import fulgur.tensor.DType;
 import fulgur.tensor.Shape;
@@ -73,7 +73,13 @@ public final class LightNet {
         // output and final state share one buffer, so the triple is a single node of the graph
         Tensor node = Autograd.record(op, packed, new Tensor[] {qc, kc, vc, s0, z0}, g -> {
             Tensor[] d = be.backward(qc, kc, vc, s0, z0, wantFinal, g);
-            return new Tensor[] {like(d[0], qc), like(d[1], kc), like(d[2], vc), d[3] == null ? null : like(d[3], s0), d[4] == null ? null : like(d[4], z0)};
+            return new Tensor[] {
+                like(d[0], qc),
+                like(d[1], kc),
+                like(d[2], vc),
+                d[3] == null ? null : like(d[3], s0),
+                d[4] == null ? null : like(d[4], z0)
+            };
         });
         int b = dims[0], t = dims[1], h = dims[2], dk = dims[3], dv = dims[4];
         int no = b * t * h * dv, ns = b * h * dk * dv, nz = b * h * dk;
@@ -81,7 +87,11 @@ public final class LightNet {
         if (o.dtype() != q.dtype()) {
             o = o.to(q.dtype());
         }
-        State fin = wantFinal ? new State(Views.reshape(Views.narrow(node, 0, no, ns), b, h, dk, dv), Views.reshape(Views.narrow(node, 0, no + ns, nz), b, h, dk)) : null;
+        State fin = wantFinal
+                ? new State(
+                        Views.reshape(Views.narrow(node, 0, no, ns), b, h, dk, dv),
+                        Views.reshape(Views.narrow(node, 0, no + ns, nz), b, h, dk))
+                : null;
         return new Result(o, fin);
     }
 
@@ -116,16 +126,20 @@ public final class LightNet {
             Tensor future = Views.reshape(Indexing.causalMask(len).to(ct).to(q.device()), len, len, 1); // s > t
             Tensor kRow = Views.unsqueeze(kc, 2); // [B, H, 1(t), C(s), dk]
             // z_t within the chunk: log Σ_{s≤t} e^{k_s}, then joined with the carried z
-            Tensor z = Reductions.logsumexp(Indexing.maskedFill(kRow, future, Double.NEGATIVE_INFINITY), new int[] {3}, false);
+            Tensor z = Reductions.logsumexp(
+                    Indexing.maskedFill(kRow, future, Double.NEGATIVE_INFINITY), new int[] {3}, false);
             if (zPrev != null) {
                 z = logAddExp(Views.unsqueeze(zPrev, 2), z);
             }
             // weights e^{k_s − z_t} (≤ 1) for s ≤ t, masked in the exponent
-            Tensor w = Elementwise.exp(Indexing.maskedFill(Elementwise.sub(kRow, Views.unsqueeze(z, 3)), future, Double.NEGATIVE_INFINITY));
-            Tensor scores = Reductions.sum(Elementwise.mul(w, Views.unsqueeze(qc, 3)), new int[] {4}, false); // [B, H, C, C]
+            Tensor w = Elementwise.exp(Indexing.maskedFill(
+                    Elementwise.sub(kRow, Views.unsqueeze(z, 3)), future, Double.NEGATIVE_INFINITY));
+            Tensor scores =
+                    Reductions.sum(Elementwise.mul(w, Views.unsqueeze(qc, 3)), new int[] {4}, false); // [B, H, C, C]
             Tensor o = LinearAlgebra.matmul(scores, vc);
             Tensor zEnd = Views.select(z, 2, len - 1);
-            Tensor sNext = LinearAlgebra.matmul(Views.select(w, 2, len - 1), vc, true, false); // Σ_s e^{k_s − z_end} k⊗v
+            Tensor sNext =
+                    LinearAlgebra.matmul(Views.select(w, 2, len - 1), vc, true, false); // Σ_s e^{k_s − z_end} k⊗v
             if (sPrev != null) {
                 Tensor carried = Elementwise.exp(Elementwise.sub(Views.unsqueeze(zPrev, 2), z)); // e^{z_prev − z_t}
                 o = Elementwise.add(o, LinearAlgebra.matmul(Elementwise.mul(qc, carried), sPrev));
@@ -159,8 +173,12 @@ public final class LightNet {
             Tensor kt = Views.select(kh, 2, i);
             Tensor vt = Views.select(vh, 2, i);
             Tensor zNew = z == null ? kt : logAddExp(z, kt);
-            Tensor update = Elementwise.mul(Views.unsqueeze(Elementwise.exp(Elementwise.sub(kt, zNew)), 3), Views.unsqueeze(vt, 2));
-            s = s == null ? update : Elementwise.add(Elementwise.mul(Views.unsqueeze(Elementwise.exp(Elementwise.sub(z, zNew)), 3), s), update);
+            Tensor update = Elementwise.mul(
+                    Views.unsqueeze(Elementwise.exp(Elementwise.sub(kt, zNew)), 3), Views.unsqueeze(vt, 2));
+            s = s == null
+                    ? update
+                    : Elementwise.add(
+                            Elementwise.mul(Views.unsqueeze(Elementwise.exp(Elementwise.sub(z, zNew)), 3), s), update);
             z = zNew;
             outs[i] = Views.squeeze(LinearAlgebra.matmul(Views.unsqueeze(qt, 2), s), 2); // [B, H, dv]
         }
@@ -214,18 +232,22 @@ public final class LightNet {
             }
             ts[i].checkAlive(op);
             if (ts[i].ndim() != 4) {
-                throw new IllegalArgumentException(op + ": " + names[i] + " must be [B, T, H, D], got " + ts[i].describe());
+                throw new IllegalArgumentException(
+                        op + ": " + names[i] + " must be [B, T, H, D], got " + ts[i].describe());
             }
             if (!ts[i].device().equals(q.device())) {
-                throw new IllegalArgumentException(op + ": " + names[i] + " " + ts[i].describe() + " is not on " + q.device() + " with q");
+                throw new IllegalArgumentException(
+                        op + ": " + names[i] + " " + ts[i].describe() + " is not on " + q.device() + " with q");
             }
         }
         int b = q.size(0), t = q.size(1), h = q.size(2), dk = q.size(3), dv = v.size(3);
         if (!Arrays.equals(k.shape(), q.shape())) {
-            throw new IllegalArgumentException(op + ": k " + Shape.str(k.shape()) + " must have q's shape " + Shape.str(q.shape()));
+            throw new IllegalArgumentException(
+                    op + ": k " + Shape.str(k.shape()) + " must have q's shape " + Shape.str(q.shape()));
         }
         if (v.size(0) != b || v.size(1) != t || v.size(2) != h) {
-            throw new IllegalArgumentException(op + ": v " + Shape.str(v.shape()) + " does not match q " + Shape.str(q.shape()) + " (expected [B, T, H, dv])");
+            throw new IllegalArgumentException(op + ": v " + Shape.str(v.shape()) + " does not match q "
+                    + Shape.str(q.shape()) + " (expected [B, T, H, dv])");
         }
         if (t == 0) {
             throw new IllegalArgumentException(op + ": q has no tokens (T = 0)");
@@ -237,12 +259,15 @@ public final class LightNet {
             int[] sShape = {b, h, dk, dv};
             int[] zShape = {b, h, dk};
             if (!Arrays.equals(initial.s().shape(), sShape)) {
-                throw new IllegalArgumentException(op + ": initial state s " + initial.s().describe() + " must be " + Shape.str(sShape));
+                throw new IllegalArgumentException(
+                        op + ": initial state s " + initial.s().describe() + " must be " + Shape.str(sShape));
             }
             if (!Arrays.equals(initial.z().shape(), zShape)) {
-                throw new IllegalArgumentException(op + ": initial state z " + initial.z().describe() + " must be " + Shape.str(zShape));
+                throw new IllegalArgumentException(
+                        op + ": initial state z " + initial.z().describe() + " must be " + Shape.str(zShape));
             }
-            if (!initial.s().device().equals(q.device()) || !initial.z().device().equals(q.device())) {
+            if (!initial.s().device().equals(q.device())
+                    || !initial.z().device().equals(q.device())) {
                 throw new IllegalArgumentException(op + ": initial state is not on " + q.device() + " with q");
             }
         }

@@ -147,8 +147,12 @@ public final class LightNetCpu implements LightNetKernels {
             });
             DType ct = computeType(q);
             return new Tensor[] {
-                Tensor.of(ct, dq, q.shape()), Tensor.of(ct, dk, k.shape()), Tensor.of(ct, dv, v.shape()),
-                ds0 == null ? null : Tensor.of(ct, ds0, s0.shape()), dz0 == null ? null : Tensor.of(ct, dz0, z0.shape())};
+                Tensor.of(ct, dq, q.shape()),
+                Tensor.of(ct, dk, k.shape()),
+                Tensor.of(ct, dv, v.shape()),
+                ds0 == null ? null : Tensor.of(ct, ds0, s0.shape()),
+                dz0 == null ? null : Tensor.of(ct, dz0, z0.shape())
+            };
         }
     }
 
@@ -168,14 +172,16 @@ public final class LightNetCpu implements LightNetKernels {
     }
 
     /** One token: advances s, z; writes o_t into {@code out} when not null. */
-    private static void step(Dims d, double[] q, double[] k, double[] v, int b, int t, int h, double[] s, double[] z, double[] out) {
+    private static void step(
+            Dims d, double[] q, double[] k, double[] v, int b, int t, int h, double[] s, double[] z, double[] out) {
         int qo = d.qi(b, t, h), vo = d.vi(b, t, h);
         if (out != null) {
             Arrays.fill(out, vo, vo + d.dv, 0);
         }
         for (int a = 0; a < d.dk; a++) {
             double ka = k[qo + a], za = z[a];
-            double zn = za == Double.NEGATIVE_INFINITY ? ka : Math.max(za, ka) + Math.log1p(Math.exp(-Math.abs(za - ka)));
+            double zn =
+                    za == Double.NEGATIVE_INFINITY ? ka : Math.max(za, ka) + Math.log1p(Math.exp(-Math.abs(za - ka)));
             double alpha = za == Double.NEGATIVE_INFINITY ? 0 : Math.exp(za - zn);
             double kappa = Math.exp(ka - zn);
             z[a] = zn;

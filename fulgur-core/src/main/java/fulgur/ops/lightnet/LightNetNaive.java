@@ -62,7 +62,8 @@ public final class LightNetNaive {
     }
 
     /** S_t[a, c] for one (b, h, t, a, c). */
-    private static double state(Dims d, double[] k, double[] v, double[] s0, double[] z0, double[] z, int b, int h, int t, int a, int c) {
+    private static double state(
+            Dims d, double[] k, double[] v, double[] s0, double[] z0, double[] z, int b, int h, int t, int a, int c) {
         double zt = z[d.qi(b, t, h, a)];
         double acc = s0 == null ? 0 : Math.exp(z0[d.zi(b, h, a)] - zt) * s0[d.si(b, h, a, c)];
         for (int s = 0; s <= t; s++) {
@@ -99,7 +100,16 @@ public final class LightNetNaive {
      * dL/dz_t = −Σ_c G_t S_t (+ dz_T at the last step), dk_s = Σ_{t≥s} e^{k_s−z_t}(Σ_c G_t v_s + dL/dz_t),
      * dv_s = Σ_{t≥s} Σ_a e^{k_s−z_t} G_t, dS_0 = Σ_t e^{z_0−z_t} G_t, dz_0 = Σ_t e^{z_0−z_t}(Σ_c G_t S_0 + dL/dz_t).
      */
-    public static Backward backward(Dims d, double[] q, double[] k, double[] v, double[] s0, double[] z0, double[] g, double[] dsT, double[] dzT) {
+    public static Backward backward(
+            Dims d,
+            double[] q,
+            double[] k,
+            double[] v,
+            double[] s0,
+            double[] z0,
+            double[] g,
+            double[] dsT,
+            double[] dzT) {
         double[] z = logNormalisers(d, k, z0);
         double[] dq = new double[q.length];
         double[] dk = new double[k.length];

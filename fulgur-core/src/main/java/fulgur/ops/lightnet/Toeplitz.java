@@ -46,7 +46,9 @@ public final class Toeplitz {
         Tensor distance = Tensor.of(ct, dist, l, l).to(x.device());
         Tensor future = Indexing.causalMask(l).to(ct).to(x.device());
         Tensor exponent = Elementwise.mul(distance, Views.reshape(logDecay.to(ct), h, 1, 1)); // [H, L, L]
-        Tensor m = Elementwise.mul(Elementwise.exp(Indexing.maskedFill(exponent, future, Double.NEGATIVE_INFINITY)), Views.reshape(coef.to(ct), h, 1, 1));
+        Tensor m = Elementwise.mul(
+                Elementwise.exp(Indexing.maskedFill(exponent, future, Double.NEGATIVE_INFINITY)),
+                Views.reshape(coef.to(ct), h, 1, 1));
         Tensor xh = Views.contiguous(Views.permute(x.dtype() == ct ? x : x.to(ct), 0, 2, 1, 3)); // [B, H, L, d]
         Tensor o = Views.contiguous(Views.permute(LinearAlgebra.matmul(m, xh), 0, 2, 1, 3));
         return o.dtype() == x.dtype() ? o : o.to(x.dtype());

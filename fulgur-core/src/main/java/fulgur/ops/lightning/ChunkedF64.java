@@ -150,8 +150,8 @@ final class ChunkedF64 {
     }
 
     /** {@code S ← λ^n S + Σ_j λ^{n−1−j} k_jᵀ v_j} over the n tokens starting at {@code row}. */
-    private static void advanceState(double[] s, double[] k, double[] v, int row, int n, int heads, int h, int d,
-            int e, double slope) {
+    private static void advanceState(
+            double[] s, double[] k, double[] v, int row, int n, int heads, int h, int d, int e, double slope) {
         double carry = Math.exp(-slope * n);
         for (int i = 0; i < d * e; i++) {
             s[i] *= carry;

@@ -2,12 +2,12 @@ package fulgur.ops.lightning;
 
 import fulgur.autograd.Autograd;
 import fulgur.autograd.GradMode;
-import fulgur.tensor.DType;
-import fulgur.tensor.Shape;
-import fulgur.tensor.Tensor;
 import fulgur.backend.Kernels;
 import fulgur.ops.Views;
 import fulgur.ops.gla.Gla;
+import fulgur.tensor.DType;
+import fulgur.tensor.Shape;
+import fulgur.tensor.Tensor;
 
 /**
  * Lightning attention as an autograd op on tensors [B, T, H, D]: o_t = scale·Σ_{s≤t} λ^{t−s}(q_t·k_s) v_s with
@@ -23,7 +23,8 @@ public final class Lightning {
 
     /** The chunked op with the defaults: scale 1, block 64, no states. */
     public static Tensor attention(Tensor q, Tensor k, Tensor v, double[] slopes) {
-        return chunked(q, k, v, slopes, 1.0, null, false, LightningChunked.DEFAULT_BLOCK, null).output();
+        return chunked(q, k, v, slopes, 1.0, null, false, LightningChunked.DEFAULT_BLOCK, null)
+                .output();
     }
 
     /**
@@ -35,8 +36,16 @@ public final class Lightning {
      *
      * @param cuSeqlens packed variable-length sequences (batch must be 1), or null
      */
-    public static Result chunked(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState,
-                                 boolean wantFinalState, int blockSize, int[] cuSeqlens) {
+    public static Result chunked(
+            Tensor q,
+            Tensor k,
+            Tensor v,
+            double[] slopes,
+            double scale,
+            Tensor initialState,
+            boolean wantFinalState,
+            int blockSize,
+            int[] cuSeqlens) {
         String op = "lightning.chunked";
         LightningShape shape = shapeOf(op, q, k, v);
         shape.checkSlopes(op, slopes);
@@ -48,17 +57,28 @@ public final class Lightning {
         if (initialState != null) {
             initialState.checkAlive(op);
             if (!java.util.Arrays.equals(initialState.shape(), stateShape)) {
-                throw new IllegalArgumentException(op + ": initial state " + initialState.describe() + " does not match the expected " + Shape.str(stateShape));
+                throw new IllegalArgumentException(op + ": initial state " + initialState.describe()
+                        + " does not match the expected " + Shape.str(stateShape));
             }
             if (!initialState.device().equals(q.device())) {
-                throw new IllegalArgumentException(op + ": initial state " + initialState.describe() + " is not on " + q.device() + " with q");
+                throw new IllegalArgumentException(
+                        op + ": initial state " + initialState.describe() + " is not on " + q.device() + " with q");
             }
         }
         long outNumel = shape.voElements();
         long stateNumel = Shape.numel(stateShape);
         LightningKernels be = Kernels.find(LightningKernels.class, q.device());
         if (be == null) {
-            Gla.Result r = Gla.chunked(q, k, v, logDecay(slopes, q, shape), scale, initialState, wantFinalState, Gla.DEFAULT_CHUNK, cuSeqlens);
+            Gla.Result r = Gla.chunked(
+                    q,
+                    k,
+                    v,
+                    logDecay(slopes, q, shape),
+                    scale,
+                    initialState,
+                    wantFinalState,
+                    Gla.DEFAULT_CHUNK,
+                    cuSeqlens);
             return new Result(r.output(), r.finalState());
         }
         Tensor packed = be.forward(q, k, v, slopes, scale, initialState, wantFinalState, blockSize, cuSeqlens);
@@ -66,14 +86,24 @@ public final class Lightning {
         Tensor[] inputs = {q, k, v, initialState};
         Tensor node = Autograd.record(op, packed, inputs, g -> {
             Tensor[] d = be.backward(q, k, v, slopes, scale, initialState, wantFinalState, blockSize, cuSeqlens, g);
-            return new Tensor[] {back(d[0], q), back(d[1], k), back(d[2], v), d[3] == null || initialState == null ? null : back(d[3], initialState)};
+            return new Tensor[] {
+                back(d[0], q),
+                back(d[1], k),
+                back(d[2], v),
+                d[3] == null || initialState == null ? null : back(d[3], initialState)
+            };
         });
         int[] outShape = {shape.batch(), shape.seqLen(), shape.heads(), shape.dv()};
-        Tensor o = wantFinalState ? Views.reshape(Views.narrow(node, 0, 0, Shape.toInt(op, outNumel)), outShape) : Views.reshape(node, outShape);
+        Tensor o = wantFinalState
+                ? Views.reshape(Views.narrow(node, 0, 0, Shape.toInt(op, outNumel)), outShape)
+                : Views.reshape(node, outShape);
         if (o.dtype() != q.dtype()) {
             o = o.to(q.dtype());
         }
-        Tensor fs = wantFinalState ? Views.reshape(Views.narrow(node, 0, Shape.toInt(op, outNumel), Shape.toInt(op, stateNumel)), stateShape) : null;
+        Tensor fs = wantFinalState
+                ? Views.reshape(
+                        Views.narrow(node, 0, Shape.toInt(op, outNumel), Shape.toInt(op, stateNumel)), stateShape)
+                : null;
         return new Result(o, fs);
     }
 
@@ -89,14 +119,16 @@ public final class Lightning {
         int[] stateShape = {shape.batch(), shape.heads(), shape.dk(), shape.dv()};
         state.checkAlive(op);
         if (!java.util.Arrays.equals(state.shape(), stateShape) || !state.isContiguous()) {
-            throw new IllegalArgumentException(op + ": state " + state.describe() + " must be a contiguous " + Shape.str(stateShape));
+            throw new IllegalArgumentException(
+                    op + ": state " + state.describe() + " must be a contiguous " + Shape.str(stateShape));
         }
         DType ct = state.dtype();
         if (ct != DType.F32 && ct != DType.F64) {
             throw new IllegalArgumentException(op + ": state must be f32 or f64, got " + state.describe());
         }
         if (!state.device().equals(q.device())) {
-            throw new IllegalArgumentException(op + ": state " + state.describe() + " is not on " + q.device() + " with q");
+            throw new IllegalArgumentException(
+                    op + ": state " + state.describe() + " is not on " + q.device() + " with q");
         }
         try (var g = GradMode.noGrad()) {
             LightningKernels be = Kernels.find(LightningKernels.class, q.device());
@@ -129,16 +161,22 @@ public final class Lightning {
                 throw new IllegalArgumentException(op + ": expected [B, T, H, D] tensors, got " + t.describe());
             }
             if (!t.device().equals(q.device())) {
-                throw new IllegalArgumentException(op + ": q " + q.describe() + " and " + t.describe() + " are on different devices");
+                throw new IllegalArgumentException(
+                        op + ": q " + q.describe() + " and " + t.describe() + " are on different devices");
             }
         }
         int b = q.size(0);
         int t = q.size(1);
         int h = q.size(2);
-        if (k.size(0) != b || k.size(1) != t || k.size(2) != h || k.size(3) != q.size(3)
-                || v.size(0) != b || v.size(1) != t || v.size(2) != h) {
-            throw new IllegalArgumentException(op + ": q " + Shape.str(q.shape()) + ", k " + Shape.str(k.shape()) + ", v " + Shape.str(v.shape())
-                    + " do not agree (expected q, k [B,T,H,dk] and v [B,T,H,dv])");
+        if (k.size(0) != b
+                || k.size(1) != t
+                || k.size(2) != h
+                || k.size(3) != q.size(3)
+                || v.size(0) != b
+                || v.size(1) != t
+                || v.size(2) != h) {
+            throw new IllegalArgumentException(op + ": q " + Shape.str(q.shape()) + ", k " + Shape.str(k.shape())
+                    + ", v " + Shape.str(v.shape()) + " do not agree (expected q, k [B,T,H,dk] and v [B,T,H,dv])");
         }
         return new LightningShape(b, t, h, q.size(3), v.size(3));
     }

@@ -23,11 +23,13 @@ public interface LightningAttentionOp {
      * Gradients flow to the initial state and from the final state: what a sequence trained in chunks carries from one
      * chunk to the next. Ops that cannot carry states refuse a state.
      */
-    default Lightning.Result applyWithStates(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState, boolean wantFinalState) {
+    default Lightning.Result applyWithStates(
+            Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState, boolean wantFinalState) {
         if (initialState == null && !wantFinalState) {
             return new Lightning.Result(apply(q, k, v, slopes, scale), null);
         }
-        throw new UnsupportedOperationException(getClass().getSimpleName() + " does not carry recurrent states from one call to the next");
+        throw new UnsupportedOperationException(
+                getClass().getSimpleName() + " does not carry recurrent states from one call to the next");
     }
 
     /** The chunked single-device op. */
@@ -38,8 +40,16 @@ public interface LightningAttentionOp {
         }
 
         @Override
-        public Lightning.Result applyWithStates(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState, boolean wantFinalState) {
-            return Lightning.chunked(q, k, v, slopes, scale, initialState, wantFinalState, LightningChunked.DEFAULT_BLOCK, null);
+        public Lightning.Result applyWithStates(
+                Tensor q,
+                Tensor k,
+                Tensor v,
+                double[] slopes,
+                double scale,
+                Tensor initialState,
+                boolean wantFinalState) {
+            return Lightning.chunked(
+                    q, k, v, slopes, scale, initialState, wantFinalState, LightningChunked.DEFAULT_BLOCK, null);
         }
 
         @Override

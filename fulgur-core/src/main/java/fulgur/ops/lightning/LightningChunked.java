@@ -43,9 +43,23 @@ public final class LightningChunked {
     private LightningChunked() {}
 
     /** Everything one call works on; {@code null} for absent optional tensors. */
-    record Args(LightningShape shape, MemorySegment q, MemorySegment k, MemorySegment v, double[] slopes,
-            double scale, int blockSize, int[] cuSeqlens, MemorySegment s0, MemorySegment out, MemorySegment sT,
-            MemorySegment dOut, MemorySegment dsT, MemorySegment dq, MemorySegment dk, MemorySegment dv,
+    record Args(
+            LightningShape shape,
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            double[] slopes,
+            double scale,
+            int blockSize,
+            int[] cuSeqlens,
+            MemorySegment s0,
+            MemorySegment out,
+            MemorySegment sT,
+            MemorySegment dOut,
+            MemorySegment dsT,
+            MemorySegment dq,
+            MemorySegment dk,
+            MemorySegment dv,
             MemorySegment ds0) {
 
         int sequences() {
@@ -81,8 +95,13 @@ public final class LightningChunked {
     // ------------------------------------------------------------------------------------------------- f32 API
 
     /** Forward with the defaults: scale 1, block 64, one sequence per batch row, no initial or final state. */
-    public static void forward(LightningShape shape, MemorySegment q, MemorySegment k, MemorySegment v,
-            double[] slopes, MemorySegment out) {
+    public static void forward(
+            LightningShape shape,
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            double[] slopes,
+            MemorySegment out) {
         forward(shape, q, k, v, slopes, 1.0, DEFAULT_BLOCK, null, null, out, null);
     }
 
@@ -90,11 +109,36 @@ public final class LightningChunked {
      * Forward: writes {@code out} {@code [B,T,H,dv]} and, when non-null, {@code finalState} (the state after each
      * sequence's last token). All segments hold native-order f32.
      */
-    public static void forward(LightningShape shape, MemorySegment q, MemorySegment k, MemorySegment v,
-            double[] slopes, double scale, int blockSize, int[] cuSeqlens, MemorySegment initialState,
-            MemorySegment out, MemorySegment finalState) {
-        Args c = new Args(shape, q, k, v, slopes, scale, blockSize, cuSeqlens, initialState, out, finalState,
-                null, null, null, null, null, null);
+    public static void forward(
+            LightningShape shape,
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            double[] slopes,
+            double scale,
+            int blockSize,
+            int[] cuSeqlens,
+            MemorySegment initialState,
+            MemorySegment out,
+            MemorySegment finalState) {
+        Args c = new Args(
+                shape,
+                q,
+                k,
+                v,
+                slopes,
+                scale,
+                blockSize,
+                cuSeqlens,
+                initialState,
+                out,
+                finalState,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null);
         validateForward("lightning.chunked.forward", c, Float.BYTES);
         int blk = Math.min(blockSize, Math.max(1, c.maxLength()));
         runUnits(c, (u0, u1) -> {
@@ -111,12 +155,40 @@ public final class LightningChunked {
      * when non-null, {@code dInitialState}. The forward's inputs are passed again (states are recomputed, nothing
      * is saved between the two calls).
      */
-    public static void backward(LightningShape shape, MemorySegment q, MemorySegment k, MemorySegment v,
-            double[] slopes, double scale, int blockSize, int[] cuSeqlens, MemorySegment initialState,
-            MemorySegment dOut, MemorySegment dFinalState,
-            MemorySegment dq, MemorySegment dk, MemorySegment dv, MemorySegment dInitialState) {
-        Args c = new Args(shape, q, k, v, slopes, scale, blockSize, cuSeqlens, initialState, null, null,
-                dOut, dFinalState, dq, dk, dv, dInitialState);
+    public static void backward(
+            LightningShape shape,
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            double[] slopes,
+            double scale,
+            int blockSize,
+            int[] cuSeqlens,
+            MemorySegment initialState,
+            MemorySegment dOut,
+            MemorySegment dFinalState,
+            MemorySegment dq,
+            MemorySegment dk,
+            MemorySegment dv,
+            MemorySegment dInitialState) {
+        Args c = new Args(
+                shape,
+                q,
+                k,
+                v,
+                slopes,
+                scale,
+                blockSize,
+                cuSeqlens,
+                initialState,
+                null,
+                null,
+                dOut,
+                dFinalState,
+                dq,
+                dk,
+                dv,
+                dInitialState);
         validateBackward("lightning.chunked.backward", c, Float.BYTES);
         int blk = Math.min(blockSize, Math.max(1, c.maxLength()));
         runUnits(c, (u0, u1) -> {
@@ -132,22 +204,75 @@ public final class LightningChunked {
 
     /** {@link #forward(LightningShape, MemorySegment, MemorySegment, MemorySegment, double[], double, int, int[],
      *  MemorySegment, MemorySegment, MemorySegment) forward} on segments of native-order f64, computed in f64. */
-    public static void forwardF64(LightningShape shape, MemorySegment q, MemorySegment k, MemorySegment v,
-            double[] slopes, double scale, int blockSize, int[] cuSeqlens, MemorySegment initialState,
-            MemorySegment out, MemorySegment finalState) {
-        Args c = new Args(shape, q, k, v, slopes, scale, blockSize, cuSeqlens, initialState, out, finalState,
-                null, null, null, null, null, null);
+    public static void forwardF64(
+            LightningShape shape,
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            double[] slopes,
+            double scale,
+            int blockSize,
+            int[] cuSeqlens,
+            MemorySegment initialState,
+            MemorySegment out,
+            MemorySegment finalState) {
+        Args c = new Args(
+                shape,
+                q,
+                k,
+                v,
+                slopes,
+                scale,
+                blockSize,
+                cuSeqlens,
+                initialState,
+                out,
+                finalState,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null);
         validateForward("lightning.chunked.forwardF64", c, Double.BYTES);
         ChunkedF64.forward(c);
     }
 
     /** {@link #backward backward} on segments of native-order f64, computed in f64. */
-    public static void backwardF64(LightningShape shape, MemorySegment q, MemorySegment k, MemorySegment v,
-            double[] slopes, double scale, int blockSize, int[] cuSeqlens, MemorySegment initialState,
-            MemorySegment dOut, MemorySegment dFinalState,
-            MemorySegment dq, MemorySegment dk, MemorySegment dv, MemorySegment dInitialState) {
-        Args c = new Args(shape, q, k, v, slopes, scale, blockSize, cuSeqlens, initialState, null, null,
-                dOut, dFinalState, dq, dk, dv, dInitialState);
+    public static void backwardF64(
+            LightningShape shape,
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            double[] slopes,
+            double scale,
+            int blockSize,
+            int[] cuSeqlens,
+            MemorySegment initialState,
+            MemorySegment dOut,
+            MemorySegment dFinalState,
+            MemorySegment dq,
+            MemorySegment dk,
+            MemorySegment dv,
+            MemorySegment dInitialState) {
+        Args c = new Args(
+                shape,
+                q,
+                k,
+                v,
+                slopes,
+                scale,
+                blockSize,
+                cuSeqlens,
+                initialState,
+                null,
+                null,
+                dOut,
+                dFinalState,
+                dq,
+                dk,
+                dv,
+                dInitialState);
         validateBackward("lightning.chunked.backwardF64", c, Double.BYTES);
         ChunkedF64.backward(c);
     }

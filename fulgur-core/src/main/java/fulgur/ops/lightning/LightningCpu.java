@@ -21,8 +21,16 @@ public final class LightningCpu implements LightningKernels {
 
     /** Output [B, T, H, dv] and, when asked for, the final state, packed into one flat tensor of the compute type. */
     @Override
-    public Tensor forward(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState, boolean wantFinalState,
-                                 int blockSize, int[] cuSeqlens) {
+    public Tensor forward(
+            Tensor q,
+            Tensor k,
+            Tensor v,
+            double[] slopes,
+            double scale,
+            Tensor initialState,
+            boolean wantFinalState,
+            int blockSize,
+            int[] cuSeqlens) {
         String op = "lightning.chunked";
         LightningShape shape = Lightning.shapeOf(op, q, k, v);
         DType ct = computeType(q);
@@ -40,9 +48,31 @@ public final class LightningCpu implements LightningKernels {
             MemorySegment out = all.asSlice(0, outNumel * es);
             MemorySegment sT = wantFinalState ? all.asSlice(outNumel * es, stateNumel * es) : null;
             if (ct == DType.F32) {
-                LightningChunked.forward(shape, seg(qc), seg(kc), seg(vc), slopes, scale, blockSize, cuSeqlens, s0 == null ? null : seg(s0), out, sT);
+                LightningChunked.forward(
+                        shape,
+                        seg(qc),
+                        seg(kc),
+                        seg(vc),
+                        slopes,
+                        scale,
+                        blockSize,
+                        cuSeqlens,
+                        s0 == null ? null : seg(s0),
+                        out,
+                        sT);
             } else {
-                LightningChunked.forwardF64(shape, seg(qc), seg(kc), seg(vc), slopes, scale, blockSize, cuSeqlens, s0 == null ? null : seg(s0), out, sT);
+                LightningChunked.forwardF64(
+                        shape,
+                        seg(qc),
+                        seg(kc),
+                        seg(vc),
+                        slopes,
+                        scale,
+                        blockSize,
+                        cuSeqlens,
+                        s0 == null ? null : seg(s0),
+                        out,
+                        sT);
             }
             return packed;
         }
@@ -50,8 +80,17 @@ public final class LightningCpu implements LightningKernels {
 
     /** {dq, dk, dv, dInitialState} in the compute type from the gradient of the packed forward result. */
     @Override
-    public Tensor[] backward(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState, boolean wantFinalState,
-                                    int blockSize, int[] cuSeqlens, Tensor packedGrad) {
+    public Tensor[] backward(
+            Tensor q,
+            Tensor k,
+            Tensor v,
+            double[] slopes,
+            double scale,
+            Tensor initialState,
+            boolean wantFinalState,
+            int blockSize,
+            int[] cuSeqlens,
+            Tensor packedGrad) {
         String op = "lightning.chunked";
         LightningShape shape = Lightning.shapeOf(op, q, k, v);
         DType ct = computeType(q);
@@ -74,11 +113,39 @@ public final class LightningCpu implements LightningKernels {
             Tensor dv = Tensor.empty(ct, v.shape());
             Tensor ds0 = s0 == null ? null : Tensor.empty(ct, stateShape);
             if (ct == DType.F32) {
-                LightningChunked.backward(shape, seg(qc), seg(kc), seg(vc), slopes, scale, blockSize, cuSeqlens, s0 == null ? null : seg(s0),
-                        dOut, dsT, seg(dq), seg(dk), seg(dv), ds0 == null ? null : seg(ds0));
+                LightningChunked.backward(
+                        shape,
+                        seg(qc),
+                        seg(kc),
+                        seg(vc),
+                        slopes,
+                        scale,
+                        blockSize,
+                        cuSeqlens,
+                        s0 == null ? null : seg(s0),
+                        dOut,
+                        dsT,
+                        seg(dq),
+                        seg(dk),
+                        seg(dv),
+                        ds0 == null ? null : seg(ds0));
             } else {
-                LightningChunked.backwardF64(shape, seg(qc), seg(kc), seg(vc), slopes, scale, blockSize, cuSeqlens, s0 == null ? null : seg(s0),
-                        dOut, dsT, seg(dq), seg(dk), seg(dv), ds0 == null ? null : seg(ds0));
+                LightningChunked.backwardF64(
+                        shape,
+                        seg(qc),
+                        seg(kc),
+                        seg(vc),
+                        slopes,
+                        scale,
+                        blockSize,
+                        cuSeqlens,
+                        s0 == null ? null : seg(s0),
+                        dOut,
+                        dsT,
+                        seg(dq),
+                        seg(dk),
+                        seg(dv),
+                        ds0 == null ? null : seg(ds0));
             }
             return new Tensor[] {dq, dk, dv, ds0};
         }

@@ -19,15 +19,32 @@ public interface LightningKernels {
      * [B, T, H, dv] followed, when {@code wantFinalState}, by the final state [N, H, dk, dv]. Its dtype is the kernel's
      * choice (the op converts the output to q's dtype); with a final state it is f32 (f64 for f64 inputs).
      */
-    Tensor forward(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState, boolean wantFinalState,
-                   int blockSize, int[] cuSeqlens);
+    Tensor forward(
+            Tensor q,
+            Tensor k,
+            Tensor v,
+            double[] slopes,
+            double scale,
+            Tensor initialState,
+            boolean wantFinalState,
+            int blockSize,
+            int[] cuSeqlens);
 
     /**
      * Gradients {dq, dk, dv, dInitialState (null without an initial state)} from the gradient of {@link #forward}'s
      * packed result (same length; any floating dtype).
      */
-    Tensor[] backward(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState, boolean wantFinalState,
-                      int blockSize, int[] cuSeqlens, Tensor packedGrad);
+    Tensor[] backward(
+            Tensor q,
+            Tensor k,
+            Tensor v,
+            double[] slopes,
+            double scale,
+            Tensor initialState,
+            boolean wantFinalState,
+            int blockSize,
+            int[] cuSeqlens,
+            Tensor packedGrad);
 
     /**
      * Decoding: consumes the T tokens of q, k, v, advances {@code state} [B, H, dk, dv] (f32 or f64, contiguous) in place

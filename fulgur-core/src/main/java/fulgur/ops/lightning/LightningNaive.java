@@ -23,40 +23,140 @@ public final class LightningNaive {
 
     private LightningNaive() {}
 
-    public static void forward(LightningShape shape, MemorySegment q, MemorySegment k, MemorySegment v,
-            double[] slopes, double scale, int[] cuSeqlens, MemorySegment initialState,
-            MemorySegment out, MemorySegment finalState) {
-        forward("lightning.naive.forward", false, shape, q, k, v, slopes, scale, cuSeqlens, initialState, out,
+    public static void forward(
+            LightningShape shape,
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            double[] slopes,
+            double scale,
+            int[] cuSeqlens,
+            MemorySegment initialState,
+            MemorySegment out,
+            MemorySegment finalState) {
+        forward(
+                "lightning.naive.forward",
+                false,
+                shape,
+                q,
+                k,
+                v,
+                slopes,
+                scale,
+                cuSeqlens,
+                initialState,
+                out,
                 finalState);
     }
 
-    public static void forwardF64(LightningShape shape, MemorySegment q, MemorySegment k, MemorySegment v,
-            double[] slopes, double scale, int[] cuSeqlens, MemorySegment initialState,
-            MemorySegment out, MemorySegment finalState) {
-        forward("lightning.naive.forwardF64", true, shape, q, k, v, slopes, scale, cuSeqlens, initialState, out,
+    public static void forwardF64(
+            LightningShape shape,
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            double[] slopes,
+            double scale,
+            int[] cuSeqlens,
+            MemorySegment initialState,
+            MemorySegment out,
+            MemorySegment finalState) {
+        forward(
+                "lightning.naive.forwardF64",
+                true,
+                shape,
+                q,
+                k,
+                v,
+                slopes,
+                scale,
+                cuSeqlens,
+                initialState,
+                out,
                 finalState);
     }
 
-    public static void backward(LightningShape shape, MemorySegment q, MemorySegment k, MemorySegment v,
-            double[] slopes, double scale, int[] cuSeqlens, MemorySegment initialState,
-            MemorySegment dOut, MemorySegment dFinalState,
-            MemorySegment dq, MemorySegment dk, MemorySegment dv, MemorySegment dInitialState) {
-        backward("lightning.naive.backward", false, shape, q, k, v, slopes, scale, cuSeqlens, initialState, dOut,
-                dFinalState, dq, dk, dv, dInitialState);
+    public static void backward(
+            LightningShape shape,
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            double[] slopes,
+            double scale,
+            int[] cuSeqlens,
+            MemorySegment initialState,
+            MemorySegment dOut,
+            MemorySegment dFinalState,
+            MemorySegment dq,
+            MemorySegment dk,
+            MemorySegment dv,
+            MemorySegment dInitialState) {
+        backward(
+                "lightning.naive.backward",
+                false,
+                shape,
+                q,
+                k,
+                v,
+                slopes,
+                scale,
+                cuSeqlens,
+                initialState,
+                dOut,
+                dFinalState,
+                dq,
+                dk,
+                dv,
+                dInitialState);
     }
 
-    public static void backwardF64(LightningShape shape, MemorySegment q, MemorySegment k, MemorySegment v,
-            double[] slopes, double scale, int[] cuSeqlens, MemorySegment initialState,
-            MemorySegment dOut, MemorySegment dFinalState,
-            MemorySegment dq, MemorySegment dk, MemorySegment dv, MemorySegment dInitialState) {
-        backward("lightning.naive.backwardF64", true, shape, q, k, v, slopes, scale, cuSeqlens, initialState, dOut,
-                dFinalState, dq, dk, dv, dInitialState);
+    public static void backwardF64(
+            LightningShape shape,
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            double[] slopes,
+            double scale,
+            int[] cuSeqlens,
+            MemorySegment initialState,
+            MemorySegment dOut,
+            MemorySegment dFinalState,
+            MemorySegment dq,
+            MemorySegment dk,
+            MemorySegment dv,
+            MemorySegment dInitialState) {
+        backward(
+                "lightning.naive.backwardF64",
+                true,
+                shape,
+                q,
+                k,
+                v,
+                slopes,
+                scale,
+                cuSeqlens,
+                initialState,
+                dOut,
+                dFinalState,
+                dq,
+                dk,
+                dv,
+                dInitialState);
     }
 
     // ------------------------------------------------------------------------------------------------ forward
 
-    private static void forward(String op, boolean f64, LightningShape sh, MemorySegment qs, MemorySegment ks,
-            MemorySegment vs, double[] slopes, double scale, int[] cu, MemorySegment s0s, MemorySegment outs,
+    private static void forward(
+            String op,
+            boolean f64,
+            LightningShape sh,
+            MemorySegment qs,
+            MemorySegment ks,
+            MemorySegment vs,
+            double[] slopes,
+            double scale,
+            int[] cu,
+            MemorySegment s0s,
+            MemorySegment outs,
             MemorySegment sTs) {
         int bytes = f64 ? Double.BYTES : Float.BYTES;
         validate(op, sh, qs, ks, vs, slopes, scale, cu, bytes);
@@ -126,9 +226,23 @@ public final class LightningNaive {
 
     // ----------------------------------------------------------------------------------------------- backward
 
-    private static void backward(String op, boolean f64, LightningShape sh, MemorySegment qs, MemorySegment ks,
-            MemorySegment vs, double[] slopes, double scale, int[] cu, MemorySegment s0s, MemorySegment dos,
-            MemorySegment dsTs, MemorySegment dqs, MemorySegment dks, MemorySegment dvs, MemorySegment ds0s) {
+    private static void backward(
+            String op,
+            boolean f64,
+            LightningShape sh,
+            MemorySegment qs,
+            MemorySegment ks,
+            MemorySegment vs,
+            double[] slopes,
+            double scale,
+            int[] cu,
+            MemorySegment s0s,
+            MemorySegment dos,
+            MemorySegment dsTs,
+            MemorySegment dqs,
+            MemorySegment dks,
+            MemorySegment dvs,
+            MemorySegment ds0s) {
         int bytes = f64 ? Double.BYTES : Float.BYTES;
         validate(op, sh, qs, ks, vs, slopes, scale, cu, bytes);
         int n = sh.sequences(cu);
@@ -221,8 +335,16 @@ public final class LightningNaive {
         }
     }
 
-    private static void validate(String op, LightningShape sh, MemorySegment q, MemorySegment k, MemorySegment v,
-            double[] slopes, double scale, int[] cu, int bytes) {
+    private static void validate(
+            String op,
+            LightningShape sh,
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            double[] slopes,
+            double scale,
+            int[] cu,
+            int bytes) {
         if (sh == null) {
             throw new IllegalArgumentException(op + ": shape must not be null");
         }

@@ -25,8 +25,15 @@ public final class LightningRecurrent {
     private LightningRecurrent() {}
 
     /** Consumes {@code shape.seqLen()} tokens per batch row: writes {@code out} and advances {@code state} (f32). */
-    public static void forward(LightningShape shape, MemorySegment q, MemorySegment k, MemorySegment v,
-            double[] slopes, double scale, MemorySegment state, MemorySegment out) {
+    public static void forward(
+            LightningShape shape,
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            double[] slopes,
+            double scale,
+            MemorySegment state,
+            MemorySegment out) {
         String op = "lightning.recurrent.forward";
         validate(op, shape, q, k, v, slopes, scale, state, out, Float.BYTES);
         int heads = shape.heads(), d = shape.dk(), e = shape.dv(), steps = shape.seqLen();
@@ -75,8 +82,15 @@ public final class LightningRecurrent {
     }
 
     /** The same recurrence on f64 segments (state and all tensors f64), scalar loops. */
-    public static void forwardF64(LightningShape shape, MemorySegment q, MemorySegment k, MemorySegment v,
-            double[] slopes, double scale, MemorySegment state, MemorySegment out) {
+    public static void forwardF64(
+            LightningShape shape,
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            double[] slopes,
+            double scale,
+            MemorySegment state,
+            MemorySegment out) {
         String op = "lightning.recurrent.forwardF64";
         validate(op, shape, q, k, v, slopes, scale, state, out, Double.BYTES);
         int heads = shape.heads(), d = shape.dk(), e = shape.dv(), steps = shape.seqLen();
@@ -115,8 +129,7 @@ public final class LightningRecurrent {
      * λ = hi + lo (f32 value and its rounding remainder): the state is decayed as {@code fma(S, hi, fma(S, lo, k·v))}
      * so the f32 rounding of λ does not compound over a long decode.
      */
-    private static void step(float[] s, int lde, int d, float[] qk, float[] vo, float lamHi, float lamLo,
-            float scale) {
+    private static void step(float[] s, int lde, int d, float[] qk, float[] vo, float lamHi, float lamLo, float scale) {
         FloatVector hi = FloatVector.broadcast(Tiles.S, lamHi);
         FloatVector lo = FloatVector.broadcast(Tiles.S, lamLo);
         for (int c = 0; c < lde; c += Tiles.L) {
@@ -140,8 +153,8 @@ public final class LightningRecurrent {
      * {@link #step} on the state [d, e] at byte {@code st} of {@code state} (e a multiple of the vector length), with
      * the same operations in the same order, so the state and output are those {@link #step} gives.
      */
-    private static void stepInPlace(MemorySegment state, long st, int e, int d, float[] qk, float[] vo, float lamHi, float lamLo,
-            float scale) {
+    private static void stepInPlace(
+            MemorySegment state, long st, int e, int d, float[] qk, float[] vo, float lamHi, float lamLo, float scale) {
         FloatVector hi = FloatVector.broadcast(Tiles.S, lamHi);
         FloatVector lo = FloatVector.broadcast(Tiles.S, lamLo);
         int lde = Tiles.pad(e);
@@ -163,8 +176,17 @@ public final class LightningRecurrent {
         }
     }
 
-    private static void validate(String op, LightningShape sh, MemorySegment q, MemorySegment k, MemorySegment v,
-            double[] slopes, double scale, MemorySegment state, MemorySegment out, int bytes) {
+    private static void validate(
+            String op,
+            LightningShape sh,
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            double[] slopes,
+            double scale,
+            MemorySegment state,
+            MemorySegment out,
+            int bytes) {
         if (sh == null) {
             throw new IllegalArgumentException(op + ": shape must not be null");
         }

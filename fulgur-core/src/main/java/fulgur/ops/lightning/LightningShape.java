@@ -106,8 +106,8 @@ public record LightningShape(int batch, int seqLen, int heads, int dk, int dv) {
             return;
         }
         if (batch != 1) {
-            throw new IllegalArgumentException(op + ": cuSeqlens given with batch = " + batch
-                    + ", expected batch = 1 (sequences packed along T)");
+            throw new IllegalArgumentException(
+                    op + ": cuSeqlens given with batch = " + batch + ", expected batch = 1 (sequences packed along T)");
         }
         if (cuSeqlens.length < 2) {
             throw new IllegalArgumentException(op + ": cuSeqlens has length " + cuSeqlens.length

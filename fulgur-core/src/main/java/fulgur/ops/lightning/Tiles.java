@@ -36,7 +36,17 @@ final class Tiles {
      * {@code accumulate} false, C is overwritten (except entries a triangular mode leaves out). A is read as stored
      * (row-major, {@code A[i][p] = a[i·lda + p]}).
      */
-    static void mul(float[] a, int lda, float[] b, int ldb, float[] c, int ldc, int m, int cols, int kk, int tri,
+    static void mul(
+            float[] a,
+            int lda,
+            float[] b,
+            int ldb,
+            float[] c,
+            int ldc,
+            int m,
+            int cols,
+            int kk,
+            int tri,
             boolean accumulate) {
         int i = 0;
         for (; i + 4 <= m; i += 4) {
@@ -66,8 +76,18 @@ final class Tiles {
      * at is kk×m). Spares an explicit transpose: the four A values a row block needs at each p are contiguous.
      * Triangular modes refer to the logical A (UPPER_IN: A[i][p] = 0 for p < i).
      */
-    static void mulTransA(float[] at, int ldat, float[] b, int ldb, float[] c, int ldc, int m, int cols, int kk,
-            int tri, boolean accumulate) {
+    static void mulTransA(
+            float[] at,
+            int ldat,
+            float[] b,
+            int ldb,
+            float[] c,
+            int ldc,
+            int m,
+            int cols,
+            int kk,
+            int tri,
+            boolean accumulate) {
         if (tri == LOWER_OUT || tri == LOWER_IN) {
             throw new IllegalArgumentException("mulTransA supports FULL and UPPER_IN, got " + tri);
         }
@@ -97,8 +117,18 @@ final class Tiles {
         }
     }
 
-    private static void block4x2(float[] a, int lda, float[] b, int ldb, float[] c, int ldc, int i, int j,
-            int kLo, int kHi, boolean accumulate) {
+    private static void block4x2(
+            float[] a,
+            int lda,
+            float[] b,
+            int ldb,
+            float[] c,
+            int ldc,
+            int i,
+            int j,
+            int kLo,
+            int kHi,
+            boolean accumulate) {
         FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
         FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
         FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
@@ -142,8 +172,18 @@ final class Tiles {
         c31.intoArray(c, co + 3 * ldc + L);
     }
 
-    private static void block4x2T(float[] at, int ldat, float[] b, int ldb, float[] c, int ldc, int i, int j,
-            int kLo, int kHi, boolean accumulate) {
+    private static void block4x2T(
+            float[] at,
+            int ldat,
+            float[] b,
+            int ldb,
+            float[] c,
+            int ldc,
+            int i,
+            int j,
+            int kLo,
+            int kHi,
+            boolean accumulate) {
         FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
         FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
         FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
@@ -187,8 +227,18 @@ final class Tiles {
         c31.intoArray(c, co + 3 * ldc + L);
     }
 
-    private static void block4x1(float[] a, int lda, float[] b, int ldb, float[] c, int ldc, int i, int j,
-            int kLo, int kHi, boolean accumulate) {
+    private static void block4x1(
+            float[] a,
+            int lda,
+            float[] b,
+            int ldb,
+            float[] c,
+            int ldc,
+            int i,
+            int j,
+            int kLo,
+            int kHi,
+            boolean accumulate) {
         FloatVector c0 = FloatVector.zero(S), c1 = FloatVector.zero(S);
         FloatVector c2 = FloatVector.zero(S), c3 = FloatVector.zero(S);
         int a0 = i * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda;
@@ -212,8 +262,18 @@ final class Tiles {
         c3.intoArray(c, co + 3 * ldc);
     }
 
-    private static void block4x1T(float[] at, int ldat, float[] b, int ldb, float[] c, int ldc, int i, int j,
-            int kLo, int kHi, boolean accumulate) {
+    private static void block4x1T(
+            float[] at,
+            int ldat,
+            float[] b,
+            int ldb,
+            float[] c,
+            int ldc,
+            int i,
+            int j,
+            int kLo,
+            int kHi,
+            boolean accumulate) {
         FloatVector c0 = FloatVector.zero(S), c1 = FloatVector.zero(S);
         FloatVector c2 = FloatVector.zero(S), c3 = FloatVector.zero(S);
         for (int p = kLo; p < kHi; p++) {
@@ -237,8 +297,18 @@ final class Tiles {
         c3.intoArray(c, co + 3 * ldc);
     }
 
-    private static void block1x1(float[] a, int lda, float[] b, int ldb, float[] c, int ldc, int i, int j,
-            int kLo, int kHi, boolean accumulate) {
+    private static void block1x1(
+            float[] a,
+            int lda,
+            float[] b,
+            int ldb,
+            float[] c,
+            int ldc,
+            int i,
+            int j,
+            int kLo,
+            int kHi,
+            boolean accumulate) {
         FloatVector c0 = FloatVector.zero(S);
         int a0 = i * lda;
         for (int p = kLo; p < kHi; p++) {
@@ -262,7 +332,9 @@ final class Tiles {
             int diagEnd = pad(i + 1);
             int base = off - i;
             for (int j = 0; j < diagEnd; j += L) {
-                FloatVector.fromArray(S, t, row + j).mul(FloatVector.fromArray(S, w, base + j)).intoArray(t, row + j);
+                FloatVector.fromArray(S, t, row + j)
+                        .mul(FloatVector.fromArray(S, w, base + j))
+                        .intoArray(t, row + j);
             }
             for (int j = diagEnd; j < ldt; j += L) {
                 zero.intoArray(t, row + j);
@@ -363,7 +435,9 @@ final class Tiles {
     /** {@code dst[0:len] += src[0:len]}, len a multiple of L. */
     static void add(float[] src, float[] dst, int len) {
         for (int j = 0; j < len; j += L) {
-            FloatVector.fromArray(S, dst, j).add(FloatVector.fromArray(S, src, j)).intoArray(dst, j);
+            FloatVector.fromArray(S, dst, j)
+                    .add(FloatVector.fromArray(S, src, j))
+                    .intoArray(dst, j);
         }
     }
 }

@@ -45,8 +45,8 @@ public final class Moe {
     public static Dispatch dispatch(Tensor topk, int experts) {
         topk.checkAlive("moe.dispatch");
         if (topk.ndim() != 2 || topk.dtype().isFloating() || experts < 1) {
-            throw new IllegalArgumentException("moe.dispatch: expected integer expert ids [N, k] and experts ≥ 1, got " + topk.describe() + " and "
-                    + experts);
+            throw new IllegalArgumentException("moe.dispatch: expected integer expert ids [N, k] and experts ≥ 1, got "
+                    + topk.describe() + " and " + experts);
         }
         return countingSort(topk, experts);
     }
@@ -73,7 +73,10 @@ public final class Moe {
             tokenOf[at] = pair / k;
             pairOf[at] = pair;
         }
-        return new Dispatch(Tensor.ofLongs(tokenOf, n * k).to(topk.device()), Tensor.ofLongs(pairOf, n * k).to(topk.device()), counts);
+        return new Dispatch(
+                Tensor.ofLongs(tokenOf, n * k).to(topk.device()),
+                Tensor.ofLongs(pairOf, n * k).to(topk.device()),
+                counts);
     }
 
     /**
@@ -84,20 +87,25 @@ public final class Moe {
         String op = "moe.groupedLinear";
         rows.checkAlive(op);
         if (counts.length != weights.length || rows.ndim() != 2) {
-            throw new IllegalArgumentException(op + ": expected rows [M, K] and one weight per expert count, got " + rows.describe() + ", "
-                    + counts.length + " counts and " + weights.length + " weights");
+            throw new IllegalArgumentException(op + ": expected rows [M, K] and one weight per expert count, got "
+                    + rows.describe() + ", " + counts.length + " counts and " + weights.length + " weights");
         }
         long total = 0;
         for (int e = 0; e < weights.length; e++) {
             weights[e].checkAlive(op);
-            if (weights[e].ndim() != 2 || weights[e].size(1) != rows.size(1) || weights[e].size(0) != weights[0].size(0) || counts[e] < 0) {
-                throw new IllegalArgumentException(op + ": expert " + e + " has weight " + weights[e].describe() + " and " + counts[e]
-                        + " rows; expected [Nout, " + rows.size(1) + "] weights of one shape and counts ≥ 0");
+            if (weights[e].ndim() != 2
+                    || weights[e].size(1) != rows.size(1)
+                    || weights[e].size(0) != weights[0].size(0)
+                    || counts[e] < 0) {
+                throw new IllegalArgumentException(
+                        op + ": expert " + e + " has weight " + weights[e].describe() + " and " + counts[e]
+                                + " rows; expected [Nout, " + rows.size(1) + "] weights of one shape and counts ≥ 0");
             }
             total += counts[e];
         }
         if (total != rows.size(0)) {
-            throw new IllegalArgumentException(op + ": counts " + Arrays.toString(counts) + " add up to " + total + ", rows has " + rows.size(0));
+            throw new IllegalArgumentException(
+                    op + ": counts " + Arrays.toString(counts) + " add up to " + total + ", rows has " + rows.size(0));
         }
         List<Tensor> outs = new ArrayList<>();
         int at = 0;
@@ -120,20 +128,33 @@ public final class Moe {
      * The whole layer on {@code kernels} (see {@link MoeKernels}): x [N, D], router logits [N, E], stacked expert
      * weights w1, w3 [E, F, D] and w2 [E, D, F]. Gradients flow to x, the logits and the three weights.
      */
-    public static Layer layer(MoeKernels kernels, Tensor x, Tensor logits, Tensor w1, Tensor w3, Tensor w2, MoeKernels.Routing routing) {
+    public static Layer layer(
+            MoeKernels kernels, Tensor x, Tensor logits, Tensor w1, Tensor w3, Tensor w2, MoeKernels.Routing routing) {
         String op = "moe.layer";
         for (Tensor t : new Tensor[] {x, logits, w1, w3, w2}) {
             t.checkAlive(op);
         }
         int n = x.size(0), d = x.size(1), e = logits.size(1), f = w1.size(1);
-        if (x.ndim() != 2 || logits.ndim() != 2 || logits.size(0) != n || w1.ndim() != 3 || !Arrays.equals(w1.shape(), new int[] {e, f, d})
-                || !Arrays.equals(w3.shape(), w1.shape()) || !Arrays.equals(w2.shape(), new int[] {e, d, f}) || routing.topK() > e) {
-            throw new IllegalArgumentException(op + ": expected x [N, D], logits [N, E], w1 and w3 [E, F, D], w2 [E, D, F] and top-k ≤ E, got "
-                    + x.describe() + ", " + logits.describe() + ", " + w1.describe() + ", " + w3.describe() + ", " + w2.describe() + " and top-"
-                    + routing.topK());
+        if (x.ndim() != 2
+                || logits.ndim() != 2
+                || logits.size(0) != n
+                || w1.ndim() != 3
+                || !Arrays.equals(w1.shape(), new int[] {e, f, d})
+                || !Arrays.equals(w3.shape(), w1.shape())
+                || !Arrays.equals(w2.shape(), new int[] {e, d, f})
+                || routing.topK() > e) {
+            throw new IllegalArgumentException(
+                    op + ": expected x [N, D], logits [N, E], w1 and w3 [E, F, D], w2 [E, D, F] and top-k ≤ E, got "
+                            + x.describe() + ", " + logits.describe() + ", " + w1.describe() + ", " + w3.describe()
+                            + ", " + w2.describe() + " and top-"
+                            + routing.topK());
         }
-        MoeKernels.Forward fwd = kernels.forward(x, logits, w1, w3, w2, routing, Autograd.needsGrad(x, logits, w1, w3, w2));
-        Tensor out = Autograd.record(op, fwd.out(), new Tensor[] {x, logits, w1, w3, w2},
+        MoeKernels.Forward fwd =
+                kernels.forward(x, logits, w1, w3, w2, routing, Autograd.needsGrad(x, logits, w1, w3, w2));
+        Tensor out = Autograd.record(
+                op,
+                fwd.out(),
+                new Tensor[] {x, logits, w1, w3, w2},
                 g -> kernels.backward(x, logits, w1, w3, w2, routing, fwd, g));
         return new Layer(out, fwd.counts());
     }

@@ -50,5 +50,6 @@ public interface MoeKernels {
      * logits; the load-balancing loss's is added by autograd). Frees the state the forward saved: one backward per
      * forward.
      */
-    Tensor[] backward(Tensor x, Tensor logits, Tensor w1, Tensor w3, Tensor w2, Routing routing, Forward forward, Tensor dOut);
+    Tensor[] backward(
+            Tensor x, Tensor logits, Tensor w1, Tensor w3, Tensor w2, Routing routing, Forward forward, Tensor dOut);
 }

@@ -43,13 +43,27 @@ class GemmTest {
     @Test
     void shapesAroundTheBlockingAndTheThreadSplit() {
         int[][] shapes = {
-                {6, 16, 256}, {12, 32, 512}, {5, 15, 255}, {7, 17, 257},   // exact and off-by-one micro-tiles and KC
-                {145, 40, 300}, {288, 48, 20}, {289, 49, 513},              // MC blocks, several KC blocks
-                {30, 2050, 64}, {13, 4100, 9},                             // several NC blocks
-                {5, 1100, 200}, {1, 4000, 300}, {2, 33, 5000}, {3, 37, 13}, // few rows: B read in place
-                {3, 700, 400}, {4, 1100, 300},                             // few rows, large B: packed
-                {1, 2304, 768}, {1, 1100, 500}, {16, 300, 128},            // few rows, columns split over threads
-                {600, 3, 200}, {1000, 1, 64}, {256, 256, 256},             // few columns, one thread split
+            {6, 16, 256},
+            {12, 32, 512},
+            {5, 15, 255},
+            {7, 17, 257}, // exact and off-by-one micro-tiles and KC
+            {145, 40, 300},
+            {288, 48, 20},
+            {289, 49, 513}, // MC blocks, several KC blocks
+            {30, 2050, 64},
+            {13, 4100, 9}, // several NC blocks
+            {5, 1100, 200},
+            {1, 4000, 300},
+            {2, 33, 5000},
+            {3, 37, 13}, // few rows: B read in place
+            {3, 700, 400},
+            {4, 1100, 300}, // few rows, large B: packed
+            {1, 2304, 768},
+            {1, 1100, 500},
+            {16, 300, 128}, // few rows, columns split over threads
+            {600, 3, 200},
+            {1000, 1, 64},
+            {256, 256, 256}, // few columns, one thread split
         };
         for (int[] s : shapes) {
             for (boolean ta : BOOLS) {
@@ -139,7 +153,15 @@ class GemmTest {
             for (boolean ta : BOOLS) {
                 for (boolean tb : BOOLS) {
                     for (int broadcast = 0; broadcast < 3; broadcast++) {
-                        checkBatchedS(ta, tb, s[3], s[0], s[1], s[2], broadcast == 1, broadcast == 2,
+                        checkBatchedS(
+                                ta,
+                                tb,
+                                s[3],
+                                s[0],
+                                s[1],
+                                s[2],
+                                broadcast == 1,
+                                broadcast == 2,
                                 broadcast == 0 ? 0f : 0.5f);
                     }
                 }
@@ -151,7 +173,8 @@ class GemmTest {
     void confinedAndHeapSegmentsWork() {
         int m = 150, n = 140, k = 130;
         try (Arena confined = Arena.ofConfined()) {
-            MemorySegment a = confined.allocate((long) m * k * 4), b = confined.allocate((long) k * n * 4),
+            MemorySegment a = confined.allocate((long) m * k * 4),
+                    b = confined.allocate((long) k * n * 4),
                     c = confined.allocate((long) m * n * 4);
             randomize(a);
             randomize(b);
@@ -166,8 +189,23 @@ class GemmTest {
         for (int i = 0; i < bh.length; i++) {
             bh[i] = (float) rnd.nextDouble(-1, 1);
         }
-        Gemm.sgemm(false, false, m, n, k, 1f, MemorySegment.ofArray(ah), 0, k, MemorySegment.ofArray(bh), 0, n,
-                0f, MemorySegment.ofArray(ch), 0, n);
+        Gemm.sgemm(
+                false,
+                false,
+                m,
+                n,
+                k,
+                1f,
+                MemorySegment.ofArray(ah),
+                0,
+                k,
+                MemorySegment.ofArray(bh),
+                0,
+                n,
+                0f,
+                MemorySegment.ofArray(ch),
+                0,
+                n);
         Product ref = naive(false, false, m, n, k, ah, k, bh, n);
         assertRowsClose(ch, n, ref.value(), ref.abs(), m, n, k);
     }
@@ -192,11 +230,14 @@ class GemmTest {
         float[][] expected = new float[xs.length][];
         for (int t = 0; t < xs.length; t++) {
             xs[t] = mats(new Case(t == 1, t == 2, m, n, k, 1f, 0f, 0, 0, 0, 0));
-            Gemm.sgemm(t == 1, t == 2, m, n, k, 1f, xs[t].a, 0, xs[t].lda, xs[t].b, 0, xs[t].ldb, 0f, xs[t].c, 0, xs[t].ldc);
+            Gemm.sgemm(
+                    t == 1, t == 2, m, n, k, 1f, xs[t].a, 0, xs[t].lda, xs[t].b, 0, xs[t].ldb, 0f, xs[t].c, 0,
+                    xs[t].ldc);
             expected[t] = xs[t].c.toArray(F);
         }
         java.util.List<Thread> threads = new java.util.ArrayList<>();
-        java.util.concurrent.ConcurrentLinkedQueue<Throwable> failures = new java.util.concurrent.ConcurrentLinkedQueue<>();
+        java.util.concurrent.ConcurrentLinkedQueue<Throwable> failures =
+                new java.util.concurrent.ConcurrentLinkedQueue<>();
         for (int t = 0; t < xs.length; t++) {
             int id = t;
             threads.add(Thread.ofPlatform().start(() -> {
@@ -222,34 +263,67 @@ class GemmTest {
     @Test
     void badArgumentsAreRejectedWithClearMessages() {
         MemorySegment a = arena.allocate(100 * 4), b = arena.allocate(100 * 4), c = arena.allocate(100 * 4);
-        assertBad(() -> Gemm.sgemm(false, false, -1, 2, 2, 1f, a, 0, 2, b, 0, 2, 0f, c, 0, 2), "sgemm", "m must be >= 0");
-        assertBad(() -> Gemm.sgemm(false, false, 2, -3, 2, 1f, a, 0, 2, b, 0, 2, 0f, c, 0, 2), "sgemm", "n must be >= 0");
-        assertBad(() -> Gemm.sgemm(false, false, 2, 2, -1, 1f, a, 0, 2, b, 0, 2, 0f, c, 0, 2), "sgemm", "k must be >= 0");
+        assertBad(
+                () -> Gemm.sgemm(false, false, -1, 2, 2, 1f, a, 0, 2, b, 0, 2, 0f, c, 0, 2), "sgemm", "m must be >= 0");
+        assertBad(
+                () -> Gemm.sgemm(false, false, 2, -3, 2, 1f, a, 0, 2, b, 0, 2, 0f, c, 0, 2), "sgemm", "n must be >= 0");
+        assertBad(
+                () -> Gemm.sgemm(false, false, 2, 2, -1, 1f, a, 0, 2, b, 0, 2, 0f, c, 0, 2), "sgemm", "k must be >= 0");
         assertBad(() -> Gemm.sgemm(false, false, 2, 2, 2, 1f, a, -1, 2, b, 0, 2, 0f, c, 0, 2), "sgemm", "aOff");
         assertBad(() -> Gemm.sgemm(false, false, 4, 5, 6, 1f, a, 0, 5, b, 0, 5, 0f, c, 0, 5), "sgemm", "lda (5)");
-        assertBad(() -> Gemm.sgemm(true, false, 4, 5, 6, 1f, a, 0, 3, b, 0, 5, 0f, c, 0, 5), "sgemm", "lda (3)", "transA");
+        assertBad(
+                () -> Gemm.sgemm(true, false, 4, 5, 6, 1f, a, 0, 3, b, 0, 5, 0f, c, 0, 5),
+                "sgemm",
+                "lda (3)",
+                "transA");
         assertBad(() -> Gemm.sgemm(false, false, 4, 5, 6, 1f, a, 0, 6, b, 0, 4, 0f, c, 0, 5), "sgemm", "ldb (4)");
-        assertBad(() -> Gemm.sgemm(false, true, 4, 5, 6, 1f, a, 0, 6, b, 0, 5, 0f, c, 0, 5), "sgemm", "ldb (5)", "transB");
+        assertBad(
+                () -> Gemm.sgemm(false, true, 4, 5, 6, 1f, a, 0, 6, b, 0, 5, 0f, c, 0, 5),
+                "sgemm",
+                "ldb (5)",
+                "transB");
         assertBad(() -> Gemm.sgemm(false, false, 4, 5, 6, 1f, a, 0, 6, b, 0, 5, 0f, c, 0, 4), "sgemm", "ldc (4)");
-        assertBad(() -> Gemm.sgemm(false, false, 10, 10, 11, 1f, a, 0, 11, b, 0, 10, 0f, c, 0, 10),
-                "sgemm", "segment a is too short", "needs 110", "holds 100");
-        assertBad(() -> Gemm.sgemm(false, false, 10, 10, 10, 1f, a, 0, 10, b, 1, 10, 0f, c, 0, 10),
-                "sgemm", "segment b is too short");
-        assertBad(() -> Gemm.sgemm(false, false, 10, 10, 10, 1f, a, 0, 10, b, 0, 10, 0f, c, 0, 11),
-                "sgemm", "segment c is too short");
-        assertBad(() -> Gemm.sgemm(false, false, 2, 2, 2, 1f, a, 0, 2, b, 0, 2, 0f, c.asReadOnly(), 0, 2),
-                "sgemm", "read-only");
+        assertBad(
+                () -> Gemm.sgemm(false, false, 10, 10, 11, 1f, a, 0, 11, b, 0, 10, 0f, c, 0, 10),
+                "sgemm",
+                "segment a is too short",
+                "needs 110",
+                "holds 100");
+        assertBad(
+                () -> Gemm.sgemm(false, false, 10, 10, 10, 1f, a, 0, 10, b, 1, 10, 0f, c, 0, 10),
+                "sgemm",
+                "segment b is too short");
+        assertBad(
+                () -> Gemm.sgemm(false, false, 10, 10, 10, 1f, a, 0, 10, b, 0, 10, 0f, c, 0, 11),
+                "sgemm",
+                "segment c is too short");
+        assertBad(
+                () -> Gemm.sgemm(false, false, 2, 2, 2, 1f, a, 0, 2, b, 0, 2, 0f, c.asReadOnly(), 0, 2),
+                "sgemm",
+                "read-only");
         assertBad(() -> Gemm.sgemm(false, false, 2, 2, 2, 1f, null, 0, 2, b, 0, 2, 0f, c, 0, 2), "sgemm", "null");
-        assertBad(() -> Gemm.sgemmBatched(false, false, 3, 2, 2, 2, 1f, a, 0, 2, 4, b, 0, 2, 0, 0f, c, 0, 2, 3),
-                "sgemmBatched", "overlap");
-        assertBad(() -> Gemm.sgemmBatched(false, false, 3, 2, 2, 2, 1f, a, 0, 2, -4, b, 0, 2, 0, 0f, c, 0, 2, 4),
-                "sgemmBatched", "strideA must be >= 0");
-        assertBad(() -> Gemm.sgemmBatched(false, false, 30, 2, 2, 2, 1f, a, 0, 2, 4, b, 0, 2, 0, 0f, c, 0, 2, 4),
-                "sgemmBatched", "segment a is too short", "30 matrices");
-        assertBad(() -> Gemm.sgemmBatched(false, false, -1, 2, 2, 2, 1f, a, 0, 2, 4, b, 0, 2, 0, 0f, c, 0, 2, 4),
-                "sgemmBatched", "batch must be >= 0");
-        assertBad(() -> Gemm.dgemm(false, false, 10, 10, 10, 1, a, 0, 10, b, 0, 10, 0, c, 0, 10),
-                "dgemm", "segment a is too short", "doubles");
+        assertBad(
+                () -> Gemm.sgemmBatched(false, false, 3, 2, 2, 2, 1f, a, 0, 2, 4, b, 0, 2, 0, 0f, c, 0, 2, 3),
+                "sgemmBatched",
+                "overlap");
+        assertBad(
+                () -> Gemm.sgemmBatched(false, false, 3, 2, 2, 2, 1f, a, 0, 2, -4, b, 0, 2, 0, 0f, c, 0, 2, 4),
+                "sgemmBatched",
+                "strideA must be >= 0");
+        assertBad(
+                () -> Gemm.sgemmBatched(false, false, 30, 2, 2, 2, 1f, a, 0, 2, 4, b, 0, 2, 0, 0f, c, 0, 2, 4),
+                "sgemmBatched",
+                "segment a is too short",
+                "30 matrices");
+        assertBad(
+                () -> Gemm.sgemmBatched(false, false, -1, 2, 2, 2, 1f, a, 0, 2, 4, b, 0, 2, 0, 0f, c, 0, 2, 4),
+                "sgemmBatched",
+                "batch must be >= 0");
+        assertBad(
+                () -> Gemm.dgemm(false, false, 10, 10, 10, 1, a, 0, 10, b, 0, 10, 0, c, 0, 10),
+                "dgemm",
+                "segment a is too short",
+                "doubles");
     }
 
     // ---------------------------------------------------------------- f64
@@ -275,9 +349,12 @@ class GemmTest {
     @Test
     void dgemmBatchedWithBroadcast() {
         int batch = 5, m = 20, n = 30, k = 40;
-        MemorySegment a = randomD(m * k), b = randomD((long) batch * k * n), c = arena.allocate((long) batch * m * n * 8);
+        MemorySegment a = randomD(m * k),
+                b = randomD((long) batch * k * n),
+                c = arena.allocate((long) batch * m * n * 8);
         fill(c, Double.NaN);
-        Gemm.dgemmBatched(false, false, batch, m, n, k, 2.0, a, 0, k, 0, b, 0, n, (long) k * n, 0.0, c, 0, n, (long) m * n);
+        Gemm.dgemmBatched(
+                false, false, batch, m, n, k, 2.0, a, 0, k, 0, b, 0, n, (long) k * n, 0.0, c, 0, n, (long) m * n);
         double[] av = a.toArray(D);
         for (int i = 0; i < batch; i++) {
             double[] bv = b.asSlice((long) i * k * n * 8, (long) k * n * 8).toArray(D);
@@ -297,8 +374,18 @@ class GemmTest {
     // ---------------------------------------------------------------- helpers
 
     /** One product: transposes, sizes, scalars, and paddings of the leading dims and the offset of C. */
-    private record Case(boolean ta, boolean tb, int m, int n, int k, float alpha, float beta,
-                        int padA, int padB, int padC, int cOff) {}
+    private record Case(
+            boolean ta,
+            boolean tb,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            float beta,
+            int padA,
+            int padB,
+            int padC,
+            int cOff) {}
 
     private record Mats(Case cs, MemorySegment a, int lda, MemorySegment b, int ldb, MemorySegment c, int ldc) {}
 
@@ -315,7 +402,8 @@ class GemmTest {
     private void checkS(Case cs) {
         Mats x = mats(cs);
         float[] cBefore = x.c.toArray(F);
-        Gemm.sgemm(cs.ta, cs.tb, cs.m, cs.n, cs.k, cs.alpha, x.a, 0, x.lda, x.b, 0, x.ldb, cs.beta, x.c, cs.cOff, x.ldc);
+        Gemm.sgemm(
+                cs.ta, cs.tb, cs.m, cs.n, cs.k, cs.alpha, x.a, 0, x.lda, x.b, 0, x.ldb, cs.beta, x.c, cs.cOff, x.ldc);
         float[] cAfter = x.c.toArray(F);
         // everything outside the m×n window of C is untouched
         for (int i = 0; i < cAfter.length; i++) {
@@ -370,21 +458,26 @@ class GemmTest {
      * Each element within 1e-5 of its error scale (|alpha|·Σ|a·b| + |beta·c|), and the whole matrix within 1e-5
      * relative in the Frobenius norm, loosened by sqrt(k/256) for deep products.
      */
-    private static void assertRowsClose(float[] got, int ldGot, double[] ref, double[] scale, int m, int n, int k,
-                                        String what) {
+    private static void assertRowsClose(
+            float[] got, int ldGot, double[] ref, double[] scale, int m, int n, int k, String what) {
         double tol = 1e-5 * Math.max(1, Math.sqrt(k / 256.0));
         double errSq = 0, refSq = 0;
         for (int i = 0; i < m; i++) {
             for (int j = 0; j < n; j++) {
                 double g = got[i * ldGot + j], r = ref[i * n + j];
-                assertThat(Double.isFinite(g)).as("finite C[%d,%d] for %s", i, j, what).isTrue();
-                assertThat(Math.abs(g - r)).as("C[%d,%d] = %s vs %s for %s", i, j, g, r, what)
+                assertThat(Double.isFinite(g))
+                        .as("finite C[%d,%d] for %s", i, j, what)
+                        .isTrue();
+                assertThat(Math.abs(g - r))
+                        .as("C[%d,%d] = %s vs %s for %s", i, j, g, r, what)
                         .isLessThanOrEqualTo(1e-5 * scale[i * n + j] + 1e-30);
                 errSq += (g - r) * (g - r);
                 refSq += r * r;
             }
         }
-        assertThat(Math.sqrt(errSq)).as("Frobenius error for %s", what).isLessThanOrEqualTo(tol * Math.sqrt(refSq) + 1e-30);
+        assertThat(Math.sqrt(errSq))
+                .as("Frobenius error for %s", what)
+                .isLessThanOrEqualTo(tol * Math.sqrt(refSq) + 1e-30);
     }
 
     /** op(A)·op(B) in double, and Σ|a·b| per element (what its rounding error scales with), in one pass. */
@@ -407,8 +500,8 @@ class GemmTest {
         return new Product(out, abs);
     }
 
-    private void checkBatchedS(boolean ta, boolean tb, int batch, int m, int n, int k, boolean shareA, boolean shareB,
-                               float beta) {
+    private void checkBatchedS(
+            boolean ta, boolean tb, int batch, int m, int n, int k, boolean shareA, boolean shareB, float beta) {
         int aRows = ta ? k : m, aCols = ta ? m : k, bRows = tb ? n : k, bCols = tb ? k : n;
         int lda = aCols + 1, ldb = bCols + 2, ldc = n + 3;
         long sa = shareA ? 0 : (long) aRows * lda + 5, sb = shareB ? 0 : (long) bRows * ldb + 7;
@@ -438,8 +531,16 @@ class GemmTest {
                     scale[r * n + j] = Math.abs(alpha) * abs[r * n + j] + Math.abs(beta * before[at]);
                 }
             }
-            assertRowsClose(got, n, ref, scale, m, n, k, "batch " + i + " of " + batch + "x" + m + "x" + n + "x" + k
-                    + " ta=" + ta + " tb=" + tb + " shareA=" + shareA + " shareB=" + shareB);
+            assertRowsClose(
+                    got,
+                    n,
+                    ref,
+                    scale,
+                    m,
+                    n,
+                    k,
+                    "batch " + i + " of " + batch + "x" + m + "x" + n + "x" + k + " ta=" + ta + " tb=" + tb + " shareA="
+                            + shareA + " shareB=" + shareB);
         }
     }
 
@@ -464,11 +565,13 @@ class GemmTest {
                 double cij = c0[i * ldc + j];
                 double ref = alpha * s + (beta == 0 ? 0 : beta * cij);
                 double scale = Math.abs(alpha) * abs + (beta == 0 ? 0 : Math.abs(beta * cij));
-                assertThat(Math.abs(cv[i * ldc + j] - ref)).as("dgemm C[%d,%d] %dx%dx%d ta=%s tb=%s", i, j, m, n, k, ta, tb)
+                assertThat(Math.abs(cv[i * ldc + j] - ref))
+                        .as("dgemm C[%d,%d] %dx%dx%d ta=%s tb=%s", i, j, m, n, k, ta, tb)
                         .isLessThanOrEqualTo(1e-13 * scale + 1e-300);
             }
             for (int j = n; j < ldc; j++) {
-                assertThat(Double.doubleToRawLongBits(cv[i * ldc + j])).isEqualTo(Double.doubleToRawLongBits(c0[i * ldc + j]));
+                assertThat(Double.doubleToRawLongBits(cv[i * ldc + j]))
+                        .isEqualTo(Double.doubleToRawLongBits(c0[i * ldc + j]));
             }
         }
     }
@@ -506,7 +609,8 @@ class GemmTest {
     }
 
     private static void assertBad(Runnable call, String... fragments) {
-        assertThatThrownBy(call::run).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(call::run)
+                .isInstanceOf(IllegalArgumentException.class)
                 .satisfies(e -> {
                     for (String f : fragments) {
                         assertThat(e.getMessage()).contains(f);

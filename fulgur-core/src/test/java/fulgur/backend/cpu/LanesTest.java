@@ -54,7 +54,9 @@ class LanesTest {
         }
         float[] se = expOf(special);
         for (int i = 0; i < special.length; i++) {
-            assertThat(Float.compare(se[i], (float) Math.exp(special[i]))).as("exp(" + special[i] + ") = " + se[i]).isZero();
+            assertThat(Float.compare(se[i], (float) Math.exp(special[i])))
+                    .as("exp(" + special[i] + ") = " + se[i])
+                    .isZero();
         }
     }
 
@@ -88,7 +90,8 @@ class LanesTest {
             }
         }
         double[] d = {1e16, 1, -1e16, 3, 5, 7, 11, 13};
-        DoubleVector dv = DoubleVector.fromArray(DoubleVector.SPECIES_PREFERRED, java.util.Arrays.copyOf(d, DoubleVector.SPECIES_PREFERRED.length()), 0);
+        DoubleVector dv = DoubleVector.fromArray(
+                DoubleVector.SPECIES_PREFERRED, java.util.Arrays.copyOf(d, DoubleVector.SPECIES_PREFERRED.length()), 0);
         double first = Lanes.sum(dv);
         for (int i = 0; i < 100_000; i++) {
             assertThat(Lanes.sum(dv)).isEqualTo(first);

@@ -56,8 +56,15 @@ class SgemmKernelsTest {
     @ParameterizedTest
     @MethodSource("kernels")
     void primesAroundTheTileAndTheBlocking(SgemmKernel kern) {
-        int[][] shapes = {{kern.mr, kern.nr, 40}, {kern.mr + 1, kern.nr + 1, 41}, {kern.mr - 1, kern.nr - 1, 39},
-                {131, 3 * kern.nr + 5, 89}, {211, 67, 173}, {3 * kern.mr, 101, 200}, {257, 2 * kern.nr, 3}};
+        int[][] shapes = {
+            {kern.mr, kern.nr, 40},
+            {kern.mr + 1, kern.nr + 1, 41},
+            {kern.mr - 1, kern.nr - 1, 39},
+            {131, 3 * kern.nr + 5, 89},
+            {211, 67, 173},
+            {3 * kern.mr, 101, 200},
+            {257, 2 * kern.nr, 3}
+        };
         for (int[] s : shapes) {
             for (boolean ta : BOOLS) {
                 for (boolean tb : BOOLS) {
@@ -109,7 +116,8 @@ class SgemmKernelsTest {
                         s += x;
                         abs += Math.abs(x);
                     }
-                    assertThat(Math.abs(tile[r * kern.nr + j] - s)).as("%s tile[%d,%d] kc=%d", kern, r, j, kc)
+                    assertThat(Math.abs(tile[r * kern.nr + j] - s))
+                            .as("%s tile[%d,%d] kc=%d", kern, r, j, kc)
                             .isLessThanOrEqualTo(1e-6 * abs + 1e-30);
                 }
             }
@@ -133,7 +141,8 @@ class SgemmKernelsTest {
         SgemmPack.packB(true, b, 3, ldb, 2, kc, 0, nr, nr, packed, 0);
         for (int p = 0; p < kc; p++) {
             for (int j = 0; j < nr; j++) {
-                assertThat(packed.getAtIndex(F, (long) p * nr + j)).as("op(B)[%d,%d]", p, j)
+                assertThat(packed.getAtIndex(F, (long) p * nr + j))
+                        .as("op(B)[%d,%d]", p, j)
                         .isEqualTo(b.getAtIndex(F, 3 + (long) j * ldb + 2 + p));
             }
         }
@@ -154,14 +163,19 @@ class SgemmKernelsTest {
     @Test
     void blockingFitsTheCaches() {
         for (SgemmKernel kern : SgemmKernel.all()) {
-            for (CpuCaches caches : new CpuCaches[] {new CpuCaches(32 << 10, 1 << 20, 32 << 20),
-                    new CpuCaches(48 << 10, 2 << 20, 105L << 20), new CpuCaches(32 << 10, 256 << 10, 8 << 20)}) {
+            for (CpuCaches caches : new CpuCaches[] {
+                new CpuCaches(32 << 10, 1 << 20, 32 << 20),
+                new CpuCaches(48 << 10, 2 << 20, 105L << 20),
+                new CpuCaches(32 << 10, 256 << 10, 8 << 20)
+            }) {
                 GemmBlocking blk = GemmBlocking.of(kern, caches);
-                assertThat((long) kern.mr * blk.kc() * 4).as("A micro-panel in half of L1")
+                assertThat((long) kern.mr * blk.kc() * 4)
+                        .as("A micro-panel in half of L1")
                         .isLessThanOrEqualTo(caches.l1() / 2);
                 assertThat(blk.nb() % kern.nr).isZero();
                 assertThat(blk.nb()).isGreaterThanOrEqualTo(kern.nr);
-                assertThat((long) blk.kc() * blk.nb() * 4).as("B slice in half of L2")
+                assertThat((long) blk.kc() * blk.nb() * 4)
+                        .as("B slice in half of L2")
                         .isLessThanOrEqualTo(Math.max(caches.l2() / 2, (long) blk.kc() * kern.nr * 4));
             }
         }
@@ -185,7 +199,8 @@ class SgemmKernelsTest {
                 long perThread = (long) ((gm * gn + threads - 1) / threads) * qPer * pPer;
                 long rowsSplit = (long) ((p[0] + threads - 1) / threads) * p[1];
                 long colsSplit = (long) p[0] * ((p[1] + threads - 1) / threads);
-                assertThat(perThread).as("%d threads on %d×%d panels: %d×%d", threads, p[0], p[1], gm, gn)
+                assertThat(perThread)
+                        .as("%d threads on %d×%d panels: %d×%d", threads, p[0], p[1], gm, gn)
                         .isLessThanOrEqualTo((long) Math.ceil(1.05 * Math.min(rowsSplit, colsSplit)));
                 assertThat(gm * gn).isLessThanOrEqualTo(4 * threads);
             }
@@ -201,8 +216,19 @@ class SgemmKernelsTest {
         Files.writeString(d.resolve("size"), size + "\n");
     }
 
-    private void check(SgemmKernel kern, GemmBlocking blk, int threads, boolean ta, boolean tb, int m, int n, int k,
-                       float alpha, float beta, int pad, int cOff) {
+    private void check(
+            SgemmKernel kern,
+            GemmBlocking blk,
+            int threads,
+            boolean ta,
+            boolean tb,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            float beta,
+            int pad,
+            int cOff) {
         int aRows = ta ? k : m, aCols = ta ? m : k, bRows = tb ? n : k, bCols = tb ? k : n;
         int lda = aCols + pad, ldb = bCols + pad, ldc = n + pad;
         MemorySegment a = random((long) aRows * lda), b = random((long) bRows * ldb);
@@ -216,13 +242,15 @@ class SgemmKernelsTest {
             }
         }
         GemmF32.gemm(kern, blk, threads, ta, tb, m, n, k, alpha, a, 0, lda, b, 0, ldb, beta, c, cOff, ldc);
-        String what = kern + " " + m + "x" + n + "x" + k + " ta=" + ta + " tb=" + tb + " threads=" + threads
-                + " beta=" + beta;
+        String what = kern + " " + m + "x" + n + "x" + k + " ta=" + ta + " tb=" + tb + " threads=" + threads + " beta="
+                + beta;
         for (int i = 0; i < before.length; i++) {
             int rel = i - cOff;
             boolean inside = rel >= 0 && rel / ldc < m && rel % ldc < n;
             if (!inside) {
-                assertThat(c.getAtIndex(F, i)).as("outside C at %d, %s", i, what).isEqualTo(before[i]);
+                assertThat(c.getAtIndex(F, i))
+                        .as("outside C at %d, %s", i, what)
+                        .isEqualTo(before[i]);
             }
         }
         for (int i = 0; i < m; i++) {
@@ -238,7 +266,8 @@ class SgemmKernelsTest {
                 double ref = alpha * s + (beta == 0f ? 0 : beta * c0);
                 double scale = Math.abs(alpha) * abs + Math.abs(beta * c0);
                 float got = c.getAtIndex(F, cOff + (long) i * ldc + j);
-                assertThat(Math.abs(got - ref)).as("C[%d,%d] = %s vs %s, %s", i, j, got, ref, what)
+                assertThat(Math.abs(got - ref))
+                        .as("C[%d,%d] = %s vs %s, %s", i, j, got, ref, what)
                         .isLessThanOrEqualTo(1e-5 * scale + 1e-30);
             }
         }

@@ -73,7 +73,10 @@ class SgemvKernelsTest {
     @ParameterizedTest
     @MethodSource("kernels")
     void theEngineOneRowPathOnOneAndSeveralThreads(SgemvKernel kern) {
-        SgemmKernel gemm = SgemmKernel.all().stream().filter(g -> SgemvKernel.matching(g) == kern).findFirst().orElseThrow();
+        SgemmKernel gemm = SgemmKernel.all().stream()
+                .filter(g -> SgemvKernel.matching(g) == kern)
+                .findFirst()
+                .orElseThrow();
         GemmBlocking blk = GemmBlocking.of(gemm, CpuCaches.read());
         for (int threads : new int[] {1, 2, 5}) {
             for (boolean transA : new boolean[] {false, true}) {
@@ -98,7 +101,9 @@ class SgemvKernelsTest {
             MemorySegment one = arena.allocate(n * FB, 64), two = arena.allocate(2L * n * FB, 64);
             GemmF32.gemm(gemm, blk, 2, false, true, 1, n, k, 0.5f, a, 0, k, b, 0, k, 0f, one, 0, n);
             GemmF32.gemm(gemm, blk, 2, false, true, 2, n, k, 0.5f, a, 0, k, b, 0, k, 0f, two, 0, n);
-            assertThat(one.toArray(F)).as("k=%d", k).isEqualTo(two.asSlice(0, n * FB).toArray(F));
+            assertThat(one.toArray(F))
+                    .as("k=%d", k)
+                    .isEqualTo(two.asSlice(0, n * FB).toArray(F));
         }
     }
 
@@ -107,8 +112,10 @@ class SgemvKernelsTest {
         assertThat(SgemvKernel.partner(16, 8)).containsExactly(8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
         assertThat(SgemvKernel.partner(8, 2)).containsExactly(2, 3, 0, 1, 6, 7, 4, 5);
         assertThat(SgemvKernel.partner(8, 1)).containsExactly(1, 0, 3, 2, 5, 4, 7, 6);
-        assertThat(SgemvKernel.fromB(16, 8)).containsExactly(false, false, false, false, false, false, false, false,
-                true, true, true, true, true, true, true, true);
+        assertThat(SgemvKernel.fromB(16, 8))
+                .containsExactly(
+                        false, false, false, false, false, false, false, false, true, true, true, true, true, true,
+                        true, true);
         assertThat(SgemvKernel.fromB(8, 2)).containsExactly(false, false, true, true, false, false, true, true);
     }
 
@@ -144,14 +151,15 @@ class SgemvKernelsTest {
             double y0 = before[off + j];
             double ref = alpha * s + (beta == 0f ? 0 : beta * y0);
             double scale = Math.abs(alpha) * abs + Math.abs(beta * y0);
-            assertThat(Math.abs(got - ref)).as("y[%d] = %s vs %s, %s", j, got, ref, what)
+            assertThat(Math.abs(got - ref))
+                    .as("y[%d] = %s vs %s, %s", j, got, ref, what)
                     .isLessThanOrEqualTo(1e-5 * scale + 1e-30);
         }
     }
 
     /** C[1×n] = alpha·op(A)·Bᵀ + beta·C through the engine, op(A) a row of A (a column when transA). */
-    private void engine(SgemmKernel gemm, GemmBlocking blk, int threads, boolean transA, int n, int k, float alpha,
-                        float beta) {
+    private void engine(
+            SgemmKernel gemm, GemmBlocking blk, int threads, boolean transA, int n, int k, float alpha, float beta) {
         int lda = transA ? 3 : k; // transA: A is k×3, the row is its first column
         MemorySegment a = random((long) k * (transA ? 3 : 1)), b = random((long) n * k), c = random(n);
         float[] before = c.toArray(F);
@@ -165,7 +173,8 @@ class SgemvKernelsTest {
             }
             double ref = alpha * s + beta * before[j];
             double scale = Math.abs(alpha) * abs + Math.abs(beta * before[j]);
-            assertThat(Math.abs(c.getAtIndex(F, j) - ref)).as("C[0,%d], %s threads=%d transA=%s", j, gemm, threads, transA)
+            assertThat(Math.abs(c.getAtIndex(F, j) - ref))
+                    .as("C[0,%d], %s threads=%d transA=%s", j, gemm, threads, transA)
                     .isLessThanOrEqualTo(1e-5 * scale + 1e-30);
         }
     }

@@ -29,7 +29,9 @@ class StridedAndParallelTest {
             }
             Strided it = Strided.of(shape, st);
             long n = Ref.numel(shape);
-            assertThat(it.rows() * it.inner()).as("element count for %s", Arrays.toString(shape)).isEqualTo(n);
+            assertThat(it.rows() * it.inner())
+                    .as("element count for %s", Arrays.toString(shape))
+                    .isEqualTo(n);
             long[] offs = new long[ops];
             long f = 0;
             for (long row = 0; row < it.rows(); row++) {
@@ -41,8 +43,11 @@ class StridedAndParallelTest {
                         for (int i = 0; i < shape.length; i++) {
                             expected += idx[i] * st[o][i];
                         }
-                        assertThat(offs[o] + j * it.innerStride(o)).as("operand %d element %d of %s strides %s", o, f, Arrays.toString(shape),
-                                Arrays.toString(st[o])).isEqualTo(expected);
+                        assertThat(offs[o] + j * it.innerStride(o))
+                                .as(
+                                        "operand %d element %d of %s strides %s",
+                                        o, f, Arrays.toString(shape), Arrays.toString(st[o]))
+                                .isEqualTo(expected);
                     }
                 }
             }
@@ -56,29 +61,33 @@ class StridedAndParallelTest {
         int workers = Parallel.threads() - 1;
         java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
         java.util.concurrent.atomic.AtomicInteger held = new java.util.concurrent.atomic.AtomicInteger();
-        Thread holder = Thread.ofPlatform().start(() -> Parallel.forRange(Parallel.threads(), 1, (s, e) -> {
-            if (Thread.currentThread().getName().startsWith("fulgur-cpu-")) {
-                held.incrementAndGet();
-                awaitQuietly(release);
-            } else {
-                long until = System.nanoTime() + 5_000_000_000L;
-                while (held.get() < workers && System.nanoTime() < until) {
-                    Thread.onSpinWait();
-                }
-            }
-        }));
+        Thread holder = Thread.ofPlatform()
+                .start(() -> Parallel.forRange(Parallel.threads(), 1, (s, e) -> {
+                    if (Thread.currentThread().getName().startsWith("fulgur-cpu-")) {
+                        held.incrementAndGet();
+                        awaitQuietly(release);
+                    } else {
+                        long until = System.nanoTime() + 5_000_000_000L;
+                        while (held.get() < workers && System.nanoTime() < until) {
+                            Thread.onSpinWait();
+                        }
+                    }
+                }));
         try {
             long until = System.nanoTime() + 5_000_000_000L;
             while (held.get() < workers && System.nanoTime() < until) {
                 Thread.sleep(1);
             }
-            org.junit.jupiter.api.Assumptions.assumeTrue(held.get() == workers, "the holder's caller took every chunk itself");
+            org.junit.jupiter.api.Assumptions.assumeTrue(
+                    held.get() == workers, "the holder's caller took every chunk itself");
             AtomicIntegerArray hits = new AtomicIntegerArray(1000);
-            java.util.concurrent.CompletableFuture<Void> ours = java.util.concurrent.CompletableFuture.runAsync(() -> Parallel.forRange(1000, 1, (s, e) -> {
-                for (int i = s; i < e; i++) {
-                    hits.incrementAndGet(i);
-                }
-            }), java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor());
+            java.util.concurrent.CompletableFuture<Void> ours = java.util.concurrent.CompletableFuture.runAsync(
+                    () -> Parallel.forRange(1000, 1, (s, e) -> {
+                        for (int i = s; i < e; i++) {
+                            hits.incrementAndGet(i);
+                        }
+                    }),
+                    java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor());
             ours.get(10, java.util.concurrent.TimeUnit.SECONDS);
             for (int i = 0; i < 1000; i++) {
                 assertThat(hits.get(i)).as("index %d", i).isEqualTo(1);
@@ -106,7 +115,9 @@ class StridedAndParallelTest {
             for (int c = 0; c < n; c++) {
                 expected.add(count * c / n + ".." + count * (c + 1) / n);
             }
-            assertThat(seen).as("%d indices in %d chunks", count, chunks).isEqualTo(n == 1 ? java.util.Set.of("0.." + count) : expected);
+            assertThat(seen)
+                    .as("%d indices in %d chunks", count, chunks)
+                    .isEqualTo(n == 1 ? java.util.Set.of("0.." + count) : expected);
             for (int i = 0; i < count; i++) {
                 assertThat(hits.get(i)).isEqualTo(1);
             }
@@ -138,10 +149,11 @@ class StridedAndParallelTest {
             }
         }
         assertThatThrownBy(() -> Parallel.forRange(100, 1, (s, e) -> {
-            if (e == 100) {
-                throw new IllegalArgumentException("last chunk failed");
-            }
-        })).hasMessage("last chunk failed");
+                    if (e == 100) {
+                        throw new IllegalArgumentException("last chunk failed");
+                    }
+                }))
+                .hasMessage("last chunk failed");
         // nested loops run serially inside workers instead of deadlocking the pool
         AtomicIntegerArray nested = new AtomicIntegerArray(64);
         Parallel.forRange(8, 1, (s, e) -> {
@@ -163,10 +175,14 @@ class StridedAndParallelTest {
     @Test
     void erfMatchesAnIndependentQuadrature() {
         for (double x = -7; x <= 7; x += 0.01) {
-            assertThat(ScalarMath.erf(x)).as("erf(%s)", x).isCloseTo(Ref.erf(x), org.assertj.core.data.Offset.offset(1e-13));
+            assertThat(ScalarMath.erf(x))
+                    .as("erf(%s)", x)
+                    .isCloseTo(Ref.erf(x), org.assertj.core.data.Offset.offset(1e-13));
         }
         for (double x : new double[] {2.4999999, 2.5, 2.5000001, 6, 6.0000001, 1e-300, -1e-10, 0}) {
-            assertThat(ScalarMath.erf(x)).as("erf(%s)", x).isCloseTo(Ref.erf(x), org.assertj.core.data.Offset.offset(1e-13));
+            assertThat(ScalarMath.erf(x))
+                    .as("erf(%s)", x)
+                    .isCloseTo(Ref.erf(x), org.assertj.core.data.Offset.offset(1e-13));
         }
         assertThat(ScalarMath.erf(Double.POSITIVE_INFINITY)).isEqualTo(1);
         assertThat(ScalarMath.erf(Double.NEGATIVE_INFINITY)).isEqualTo(-1);
@@ -177,7 +193,9 @@ class StridedAndParallelTest {
         for (double x : new double[] {-800, -50, -1e-9, 0, 1e-9, 50, 800}) {
             double s = ScalarMath.sigmoid(x);
             assertThat(s).isBetween(0.0, 1.0);
-            assertThat(ScalarMath.softplus(x)).isGreaterThanOrEqualTo(Math.max(x, 0)).isFinite();
+            assertThat(ScalarMath.softplus(x))
+                    .isGreaterThanOrEqualTo(Math.max(x, 0))
+                    .isFinite();
         }
         assertThat(ScalarMath.sigmoid(-800)).isZero();
         assertThat(ScalarMath.softplus(800)).isEqualTo(800);

@@ -3,7 +3,6 @@ package fulgur.io.safetensors;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import fulgur.io.MalformedFileException;
-import fulgur.io.safetensors.TensorIo;
 import fulgur.tensor.Scope;
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
@@ -43,8 +42,12 @@ class SafetensorsFuzzTest {
         Files.delete(dir);
     }
 
-    private static final String[] DTYPES = {"F32", "F16", "BF16", "F64", "I32", "I64", "U8", "I8", "BOOL", "F8_E4M3", "Q4", "", "f32"};
-    private static final long[] NUMBERS = {0, 1, 2, 3, 4, 7, 8, 16, 24, 64, -1, -8, Integer.MAX_VALUE, 1L << 32, Long.MAX_VALUE, Long.MIN_VALUE};
+    private static final String[] DTYPES = {
+        "F32", "F16", "BF16", "F64", "I32", "I64", "U8", "I8", "BOOL", "F8_E4M3", "Q4", "", "f32"
+    };
+    private static final long[] NUMBERS = {
+        0, 1, 2, 3, 4, 7, 8, 16, 24, 64, -1, -8, Integer.MAX_VALUE, 1L << 32, Long.MAX_VALUE, Long.MIN_VALUE
+    };
 
     private static String number(SplittableRandom r) {
         return switch (r.nextInt(12)) {
@@ -78,24 +81,34 @@ class SafetensorsFuzzTest {
             long size = elems * 4;
             long begin = r.nextInt(6) == 0 ? r.nextInt(40) - 8 : offset;
             long end = r.nextInt(6) == 0 ? r.nextInt(60) - 8 : begin + size;
-            h.append(t == 0 ? "" : ",").append('"').append(r.nextInt(10) == 0 ? "" : "t" + (r.nextInt(8) == 0 ? 0 : t)).append("\":");
+            h.append(t == 0 ? "" : ",")
+                    .append('"')
+                    .append(r.nextInt(10) == 0 ? "" : "t" + (r.nextInt(8) == 0 ? 0 : t))
+                    .append("\":");
             switch (r.nextInt(16)) {
                 case 0 -> h.append("[1,2]");
                 case 1 -> h.append("{\"dtype\":\"F32\"}");
-                default -> h.append("{\"dtype\":").append(r.nextInt(12) == 0 ? "5" : "\"" + dtype + "\"")
-                        .append(",\"shape\":").append(r.nextInt(3) == 0 ? array(r, 1 + r.nextInt(3)) : "[" + elems + "]")
-                        .append(",\"data_offsets\":").append(r.nextInt(3) == 0 ? array(r, 2) : "[" + begin + "," + end + "]").append('}');
+                default ->
+                    h.append("{\"dtype\":")
+                            .append(r.nextInt(12) == 0 ? "5" : "\"" + dtype + "\"")
+                            .append(",\"shape\":")
+                            .append(r.nextInt(3) == 0 ? array(r, 1 + r.nextInt(3)) : "[" + elems + "]")
+                            .append(",\"data_offsets\":")
+                            .append(r.nextInt(3) == 0 ? array(r, 2) : "[" + begin + "," + end + "]")
+                            .append('}');
             }
             offset = Math.max(offset, end);
         }
         if (r.nextInt(3) == 0) {
-            h.append(tensors == 0 ? "" : ",").append("\"__metadata__\":")
-                    .append(switch (r.nextInt(4)) {
-                        case 0 -> "{\"format\":\"pt\"}";
-                        case 1 -> "{\"n\":3}";
-                        case 2 -> "[]";
-                        default -> "null";
-                    });
+            h.append(tensors == 0 ? "" : ",")
+                    .append("\"__metadata__\":")
+                    .append(
+                            switch (r.nextInt(4)) {
+                                case 0 -> "{\"format\":\"pt\"}";
+                                case 1 -> "{\"n\":3}";
+                                case 2 -> "[]";
+                                default -> "null";
+                            });
         }
         h.append('}');
         if (r.nextInt(10) == 0) {
@@ -105,7 +118,10 @@ class SafetensorsFuzzTest {
         long data = Math.max(0, offset + (r.nextInt(4) == 0 ? r.nextInt(9) - 4 : 0));
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         long prefix = r.nextInt(8) == 0 ? NUMBERS[r.nextInt(NUMBERS.length)] : header.length;
-        out.writeBytes(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(prefix).array());
+        out.writeBytes(ByteBuffer.allocate(8)
+                .order(ByteOrder.LITTLE_ENDIAN)
+                .putLong(prefix)
+                .array());
         out.writeBytes(header);
         out.writeBytes(new byte[(int) data]);
         return out.toByteArray();
@@ -113,9 +129,13 @@ class SafetensorsFuzzTest {
 
     /** A valid file with bytes flipped, the prefix rewritten, or the end cut off. */
     private static byte[] mutated(SplittableRandom r) {
-        String header = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},\"b\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[24,32]}}";
+        String header =
+                "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},\"b\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[24,32]}}";
         byte[] h = header.getBytes(StandardCharsets.UTF_8);
-        ByteBuffer b = ByteBuffer.allocate(8 + h.length + 32).order(ByteOrder.LITTLE_ENDIAN).putLong(h.length).put(h);
+        ByteBuffer b = ByteBuffer.allocate(8 + h.length + 32)
+                .order(ByteOrder.LITTLE_ENDIAN)
+                .putLong(h.length)
+                .put(h);
         byte[] file = b.array();
         switch (r.nextInt(3)) {
             case 0 -> {
@@ -123,7 +143,10 @@ class SafetensorsFuzzTest {
                     file[r.nextInt(file.length)] ^= (byte) (1 << r.nextInt(8));
                 }
             }
-            case 1 -> ByteBuffer.wrap(file).order(ByteOrder.LITTLE_ENDIAN).putLong(0, NUMBERS[r.nextInt(NUMBERS.length)] + r.nextInt(3) - 1);
+            case 1 ->
+                ByteBuffer.wrap(file)
+                        .order(ByteOrder.LITTLE_ENDIAN)
+                        .putLong(0, NUMBERS[r.nextInt(NUMBERS.length)] + r.nextInt(3) - 1);
             default -> file = java.util.Arrays.copyOf(file, r.nextInt(file.length));
         }
         return file;
@@ -132,13 +155,16 @@ class SafetensorsFuzzTest {
     private static void opensOrNamesTheFile(byte[] bytes, long seed) throws Exception {
         Path f = dir.resolve("case-" + Long.toHexString(seed) + ".safetensors");
         Files.write(f, bytes);
-        try (SafetensorsFile st = SafetensorsFile.open(f); Scope s = Scope.open()) {
+        try (SafetensorsFile st = SafetensorsFile.open(f);
+                Scope s = Scope.open()) {
             for (SafetensorsEntry e : st.entries()) {
                 assertThat(e.data().byteSize()).isEqualTo(e.byteSize());
                 try {
                     TensorIo.toTensor(e, f);
                 } catch (IllegalArgumentException ex) {
-                    assertThat(ex.getMessage()).startsWith(f.toString()).doesNotContain("\n"); // e.g. a dtype fulgur does not compute in
+                    assertThat(ex.getMessage())
+                            .startsWith(f.toString())
+                            .doesNotContain("\n"); // e.g. a dtype fulgur does not compute in
                 }
             }
         } catch (MalformedFileException e) {

@@ -22,7 +22,8 @@ final class Golden {
     static Path dir(String name) {
         Path d = ROOT.resolve(name);
         if (!Files.isDirectory(d)) {
-            throw new AssertionError("golden fixture " + d.toAbsolutePath() + " is missing: make it on a GPU host with ONLY=\"" + name.replace('/', '-')
+            throw new AssertionError("golden fixture " + d.toAbsolutePath()
+                    + " is missing: make it on a GPU host with ONLY=\"" + name.replace('/', '-')
                     + "\" bash scripts/golden/make_fixtures.sh OUT and extract OUT/golden-fixtures.tar.gz into fulgur-core/src/test/resources/ "
                     + "(docs/reference-parity.md)");
         }
@@ -31,7 +32,8 @@ final class Golden {
 
     static Map<String, Tensor> load(Path file) throws IOException {
         if (!Files.isRegularFile(file)) {
-            throw new AssertionError("golden fixture file " + file.toAbsolutePath() + " is missing (scripts/golden/make_fixtures.sh writes it)");
+            throw new AssertionError("golden fixture file " + file.toAbsolutePath()
+                    + " is missing (scripts/golden/make_fixtures.sh writes it)");
         }
         return TensorIo.load(file).tensors();
     }

@@ -41,7 +41,8 @@ class GoldenParityTest {
     }
 
     /** One fixture loaded: the model from the reference's checkpoint (no conversion) and the golden tensors. */
-    private record Case(LanguageModel model, Architecture arch, String config, Map<String, Tensor> golden, Tensor ids) implements AutoCloseable {
+    private record Case(LanguageModel model, Architecture arch, String config, Map<String, Tensor> golden, Tensor ids)
+            implements AutoCloseable {
         static Case open(String name) throws Exception {
             Path dir = Golden.dir(name);
             LanguageModel m = ReferenceCheckpoint.load(dir.resolve("checkpoint"));
@@ -59,18 +60,25 @@ class GoldenParityTest {
     @ParameterizedTest
     @MethodSource("fixtures")
     void checkpointLoadsUnchangedIntoTheArchitectureItNames(String name) throws Exception {
-        try (Scope s = Scope.open(); Case c = Case.open(name)) {
+        try (Scope s = Scope.open();
+                Case c = Case.open(name)) {
             assertThat(c.arch().name()).isEqualTo(name.startsWith("lcsm") ? "lcsm" : name);
-            assertThat(c.model().vocabSize()).isEqualTo(c.golden().get("prefill_logits").size(2));
+            assertThat(c.model().vocabSize())
+                    .isEqualTo(c.golden().get("prefill_logits").size(2));
         }
     }
 
     @ParameterizedTest
     @MethodSource("fixtures")
     void prefillLogitsMatch(String name) throws Exception {
-        try (Scope s = Scope.open(); Case c = Case.open(name); var off = GradMode.noGrad(); DecodeCache cache = c.model().newCache()) {
+        try (Scope s = Scope.open();
+                Case c = Case.open(name);
+                var off = GradMode.noGrad();
+                DecodeCache cache = c.model().newCache()) {
             c.model().module().train(false);
-            double err = Golden.relL2(c.model().forward(c.ids(), cache).toDoubleArray(), c.golden().get("prefill_logits").toDoubleArray());
+            double err = Golden.relL2(
+                    c.model().forward(c.ids(), cache).toDoubleArray(),
+                    c.golden().get("prefill_logits").toDoubleArray());
             System.out.printf("golden %s: prefill logits rel L2 %.2e%n", name, err);
             assertThat(err).as("%s prefill logits vs reference", name).isLessThan(LOGITS_TOL);
         }
@@ -79,7 +87,9 @@ class GoldenParityTest {
     @ParameterizedTest
     @MethodSource("fixtures")
     void trainingPathLogitsMatch(String name) throws Exception {
-        try (Scope s = Scope.open(); Case c = Case.open(name); var off = GradMode.noGrad()) {
+        try (Scope s = Scope.open();
+                Case c = Case.open(name);
+                var off = GradMode.noGrad()) {
             c.model().module().train(true);
             // the fixture leaves train_logits out where the reference's training path gave prefill_logits bit for bit
             Tensor want = c.golden().getOrDefault("train_logits", c.golden().get("prefill_logits"));
@@ -96,7 +106,9 @@ class GoldenParityTest {
     @ParameterizedTest
     @MethodSource("fixtures")
     void greedyRecurrentDecodingMatches(String name) throws Exception {
-        try (Scope s = Scope.open(); Case c = Case.open(name); var off = GradMode.noGrad()) {
+        try (Scope s = Scope.open();
+                Case c = Case.open(name);
+                var off = GradMode.noGrad()) {
             c.model().module().train(false);
             assertDecodingMatches(name, c, "");
         }
@@ -110,7 +122,9 @@ class GoldenParityTest {
     @ParameterizedTest
     @MethodSource("fixtures")
     void decodingAfterAnotherSequenceMatches(String name) throws Exception {
-        try (Scope s = Scope.open(); Case c = Case.open(name); var off = GradMode.noGrad()) {
+        try (Scope s = Scope.open();
+                Case c = Case.open(name);
+                var off = GradMode.noGrad()) {
             c.model().module().train(false);
             try (DecodeCache other = c.model().newCache()) {
                 c.model().forward(c.ids(), other);
@@ -145,33 +159,50 @@ class GoldenParityTest {
                 worst = Math.max(worst, Golden.relL2(last, ref));
                 if (i + 1 < steps) {
                     try (Scope step = Scope.open()) {
-                        last = lastPosition(c.model().forward(Tensor.ofInts(next, b, 1), cache).toDoubleArray(), b, 1, v);
+                        last = lastPosition(
+                                c.model()
+                                        .forward(Tensor.ofInts(next, b, 1), cache)
+                                        .toDoubleArray(),
+                                b,
+                                1,
+                                v);
                     }
                 }
             }
-            System.out.printf("golden %s: greedy decoding%s, %d steps, worst step logits rel L2 %.2e%n", name, when, steps, worst);
-            assertThat(wrongTokens).as("%s greedy tokens%s vs reference", name, when).isEmpty();
-            assertThat(worst).as("%s per-step decoding logits%s vs reference", name, when).isLessThan(LOGITS_TOL);
+            System.out.printf(
+                    "golden %s: greedy decoding%s, %d steps, worst step logits rel L2 %.2e%n",
+                    name, when, steps, worst);
+            assertThat(wrongTokens)
+                    .as("%s greedy tokens%s vs reference", name, when)
+                    .isEmpty();
+            assertThat(worst)
+                    .as("%s per-step decoding logits%s vs reference", name, when)
+                    .isLessThan(LOGITS_TOL);
         }
     }
 
     @ParameterizedTest
     @MethodSource("fixtures")
     void lossAndEveryParameterGradientMatch(String name) throws Exception {
-        try (Scope s = Scope.open(); Case c = Case.open(name)) {
+        try (Scope s = Scope.open();
+                Case c = Case.open(name)) {
             LanguageModel m = c.model();
             m.module().train(true);
             m.module().zeroGrad();
             Tensor loss = m.loss(c.ids(), shiftedTargets(c.ids()));
             double refLoss = c.golden().get("loss").item();
-            assertThat(Math.abs(loss.item() - refLoss)).as("%s loss %s vs reference %s", name, loss.item(), refLoss).isLessThan(LOSS_TOL * Math.abs(refLoss));
+            assertThat(Math.abs(loss.item() - refLoss))
+                    .as("%s loss %s vs reference %s", name, loss.item(), refLoss)
+                    .isLessThan(LOSS_TOL * Math.abs(refLoss));
             loss.backward();
             Map<String, Parameter> params = m.module().namedParameters();
             Map<String, Tensor> refGrads = Golden.load(Golden.dir(name).resolve("grads.safetensors"));
             if (!refGrads.keySet().equals(params.keySet())) {
                 refGrads = c.arch().fromReference(refGrads, c.config());
             }
-            assertThat(refGrads.keySet()).as("%s gradient names", name).containsExactlyInAnyOrderElementsOf(params.keySet());
+            assertThat(refGrads.keySet())
+                    .as("%s gradient names", name)
+                    .containsExactlyInAnyOrderElementsOf(params.keySet());
             double total = 0;
             long count = 0;
             for (Tensor g : refGrads.values()) {
@@ -196,11 +227,13 @@ class GoldenParityTest {
                     worstName = e.getKey();
                 }
                 if (!(diff <= bound)) {
-                    bad.add(String.format("%s: |Δ| %.3e > bound %.3e (|g| %.3e, rel %.2e)", e.getKey(), diff, bound, own, rel));
+                    bad.add(String.format(
+                            "%s: |Δ| %.3e > bound %.3e (|g| %.3e, rel %.2e)", e.getKey(), diff, bound, own, rel));
                 }
             }
-            System.out.printf("golden %s: loss %.7f vs %.7f, %d gradients, worst relative %.2e (%s)%n", name, loss.item(), refLoss, params.size(), worstRel,
-                    worstName);
+            System.out.printf(
+                    "golden %s: loss %.7f vs %.7f, %d gradients, worst relative %.2e (%s)%n",
+                    name, loss.item(), refLoss, params.size(), worstRel, worstName);
             assertThat(bad).as("%s gradients vs reference", name).isEmpty();
         }
     }

@@ -36,17 +36,23 @@ class GoldenRoundTripTest {
     @Test
     void committedConvertedCheckpointsAreCurrent(@TempDir Path tmp) throws Exception {
         if (Boolean.getBoolean("golden.write")) {
-            RoundTripFixtures.main(new String[] {Golden.ROOT.resolve("roundtrip").toString()});
+            RoundTripFixtures.main(
+                    new String[] {Golden.ROOT.resolve("roundtrip").toString()});
         }
         for (String arch : RoundTripFixtures.ARCHS) {
             RoundTripFixtures.write(arch, tmp.resolve(arch));
             Path committed = Golden.dir("roundtrip/" + arch);
-            assertThat(Files.readString(committed.resolve("checkpoint/config.json"))).as(arch + " config.json (regenerate: -Dgolden.write=true, then rerun scripts/golden)")
+            assertThat(Files.readString(committed.resolve("checkpoint/config.json")))
+                    .as(arch + " config.json (regenerate: -Dgolden.write=true, then rerun scripts/golden)")
                     .isEqualTo(Files.readString(tmp.resolve(arch).resolve("checkpoint/config.json")));
             try (Scope s = Scope.open()) {
-                assertSameTensors(arch + " model.safetensors", Golden.load(committed.resolve("checkpoint/model.safetensors")),
+                assertSameTensors(
+                        arch + " model.safetensors",
+                        Golden.load(committed.resolve("checkpoint/model.safetensors")),
                         Golden.load(tmp.resolve(arch).resolve("checkpoint/model.safetensors")));
-                assertSameTensors(arch + " fulgur.safetensors", Golden.load(committed.resolve("fulgur.safetensors")),
+                assertSameTensors(
+                        arch + " fulgur.safetensors",
+                        Golden.load(committed.resolve("fulgur.safetensors")),
                         Golden.load(tmp.resolve(arch).resolve("fulgur.safetensors")));
             }
         }
@@ -71,7 +77,9 @@ class GoldenRoundTripTest {
     @MethodSource("archs")
     void referenceComputesOurLogits(String arch) throws Exception {
         Path dir = Golden.dir("roundtrip/" + arch);
-        try (Scope s = Scope.open(); LanguageModel m = ReferenceCheckpoint.load(dir.resolve("checkpoint")); var off = GradMode.noGrad()) {
+        try (Scope s = Scope.open();
+                LanguageModel m = ReferenceCheckpoint.load(dir.resolve("checkpoint"));
+                var off = GradMode.noGrad()) {
             m.module().train(false);
             Map<String, Tensor> ours = Golden.load(dir.resolve("fulgur.safetensors"));
             Map<String, Tensor> theirs = Golden.load(dir.resolve("reference.safetensors"));
@@ -88,7 +96,8 @@ class GoldenRoundTripTest {
     private static JsonNode result(String arch) throws Exception {
         Path f = Golden.dir("roundtrip/" + arch).resolve("result.json");
         if (!Files.isRegularFile(f)) {
-            throw new AssertionError(f.toAbsolutePath() + " is missing: scripts/golden/make_fixtures.sh records it on a GPU host");
+            throw new AssertionError(
+                    f.toAbsolutePath() + " is missing: scripts/golden/make_fixtures.sh records it on a GPU host");
         }
         return Json.mapper().readTree(Files.readString(f));
     }
@@ -97,7 +106,9 @@ class GoldenRoundTripTest {
         assertThat(a.keySet()).as(what).isEqualTo(b.keySet());
         a.forEach((k, t) -> {
             assertThat(t.shape()).as(what + " " + k).isEqualTo(b.get(k).shape());
-            assertThat(t.toDoubleArray()).as(what + " " + k).containsExactly(b.get(k).toDoubleArray());
+            assertThat(t.toDoubleArray())
+                    .as(what + " " + k)
+                    .containsExactly(b.get(k).toDoubleArray());
         });
     }
 }

@@ -47,7 +47,8 @@ public final class RoundTripFixtures {
         Architecture a = Architectures.byName(arch);
         ObjectNode n = (ObjectNode) Json.mapper().readTree(a.smallConfig(VOCAB, 32, 3, arch.equals("tnl") ? 2 : 4));
         if (arch.equals("minimax")) {
-            // softmax first (transformers' MiniMaxCache reads the sequence length from layer 0), two lightning layers whose
+            // softmax first (transformers' MiniMaxCache reads the sequence length from layer 0), two lightning layers
+            // whose
             // 24-token prefill spans two blocks of 16, DeepNorm weights away from 1
             n.putArray("attn_type_list").add(1).add(0).add(0);
             n.put("block_size", 16);
@@ -67,7 +68,9 @@ public final class RoundTripFixtures {
 
     static void write(String arch, Path dir) throws IOException {
         Files.createDirectories(dir);
-        try (Scope s = Scope.open(); LanguageModel m = Architectures.byName(arch).build(config(arch), 21); var off = GradMode.noGrad()) {
+        try (Scope s = Scope.open();
+                LanguageModel m = Architectures.byName(arch).build(config(arch), 21);
+                var off = GradMode.noGrad()) {
             Rng rng = new Rng(22);
             m.module().namedParameters().forEach((name, p) -> {
                 if (p.shape().length == 1) {
@@ -78,7 +81,10 @@ public final class RoundTripFixtures {
             Tensor ids = ids(23);
             m.module().train(false);
             Tensor logits = m.forward(Golden.ids(ids));
-            TensorIo.save(dir.resolve("fulgur.safetensors"), Map.of("input_ids", ids, "logits", logits), Map.of("format", "pt"));
+            TensorIo.save(
+                    dir.resolve("fulgur.safetensors"),
+                    Map.of("input_ids", ids, "logits", logits),
+                    Map.of("format", "pt"));
         }
     }
 

@@ -33,19 +33,23 @@ class Hgrn2AttentionTest {
     void matchesTheOfficialRecurrenceWithALowerBound() {
         int d = 12, t = 21, b = 2;
         for (Double attnScale : new Double[] {null, 1.0}) {
-            Hgrn2Config c = Hgrn2Config.small(10, d, 2, 3).withAttnScale(attnScale);   // 3 heads of 4
-            try (Scope s = Scope.open(); Hgrn2Attention attn = new Hgrn2Attention(c, new Rng(2))) {
+            Hgrn2Config c = Hgrn2Config.small(10, d, 2, 3).withAttnScale(attnScale); // 3 heads of 4
+            try (Scope s = Scope.open();
+                    Hgrn2Attention attn = new Hgrn2Attention(c, new Rng(2))) {
                 attn.to(DType.F64);
                 Rng r = new Rng(3);
                 // larger weights than the init so gates spread over (0, 1); g_norm weight not all ones
-                attn.namedParameters().forEach((n, p) -> p.replace(r.normal(DType.F64, n.contains("norm") ? 1 : 0, 0.5, p.shape())));
+                attn.namedParameters()
+                        .forEach((n, p) -> p.replace(r.normal(DType.F64, n.contains("norm") ? 1 : 0, 0.5, p.shape())));
                 Tensor x = r.normal(DType.F64, 0, 1, b, t, d);
                 Tensor beta = r.uniform(DType.F64, 0.05, 0.9, d);
                 double[] got = attn.forward(x, beta, null).toDoubleArray();
 
                 var p = attn.stateDict();
-                double[] wq = p.get("q_proj.weight").toDoubleArray(), wf = p.get("f_proj.weight").toDoubleArray();
-                double[] wi = p.get("i_proj.weight").toDoubleArray(), wo = p.get("o_proj.weight").toDoubleArray();
+                double[] wq = p.get("q_proj.weight").toDoubleArray(),
+                        wf = p.get("f_proj.weight").toDoubleArray();
+                double[] wi = p.get("i_proj.weight").toDoubleArray(),
+                        wo = p.get("o_proj.weight").toDoubleArray();
                 double[] gn = p.get("g_norm.weight").toDoubleArray();
                 double[] xs = x.toDoubleArray(), bt = beta.toDoubleArray();
                 int h = 3, e = 4;
@@ -87,7 +91,9 @@ class Hgrn2AttentionTest {
                         System.arraycopy(linear(wo, y, d, d), 0, want, (bi * t + ti) * d, d);
                     }
                 }
-                assertThat(GradCheck.relErr(got, want)).as("attn_scale %s", attnScale).isLessThan(1e-10);
+                assertThat(GradCheck.relErr(got, want))
+                        .as("attn_scale %s", attnScale)
+                        .isLessThan(1e-10);
             }
         }
     }
@@ -100,24 +106,40 @@ class Hgrn2AttentionTest {
     void outputNormUsesTheFusedOpsEpsilonNotNormEps() throws Exception {
         int d = 8, t = 5;
         Hgrn2Config base = Hgrn2Config.small(10, d, 2, 2);
-        var json = (com.fasterxml.jackson.databind.node.ObjectNode) fulgur.io.Json.mapper().readTree(base.toJson());
+        var json = (com.fasterxml.jackson.databind.node.ObjectNode)
+                fulgur.io.Json.mapper().readTree(base.toJson());
         double[][] outs = new double[2][];
         double[] epsilons = {1e-6, 0.1};
         for (int run = 0; run < 2; run++) {
             json.put("norm_eps", epsilons[run]);
             Hgrn2Config c = Hgrn2Config.parse(json.toString());
-            try (Scope s = Scope.open(); Hgrn2Attention attn = new Hgrn2Attention(c, new Rng(5))) {
+            try (Scope s = Scope.open();
+                    Hgrn2Attention attn = new Hgrn2Attention(c, new Rng(5))) {
                 attn.to(DType.F64);
                 Tensor x = new Rng(6).normal(DType.F64, 0, 0.05, 1, t, d);
                 outs[run] = attn.forward(x, null, null).toDoubleArray();
                 if (run == 0) {
                     // the same layer by hand: o_proj(g_norm(o)) with eps 1e-5, o the GLA output
                     var p = attn.stateDict();
-                    assertThat(rms(attnOutput(attn, x))).as("attention output RMS").isLessThan(1e-2);
-                    double[] want = normAndProject(attnOutput(attn, x), p.get("g_norm.weight").toDoubleArray(), p.get("o_proj.weight").toDoubleArray(), d, 1e-5);
+                    assertThat(rms(attnOutput(attn, x)))
+                            .as("attention output RMS")
+                            .isLessThan(1e-2);
+                    double[] want = normAndProject(
+                            attnOutput(attn, x),
+                            p.get("g_norm.weight").toDoubleArray(),
+                            p.get("o_proj.weight").toDoubleArray(),
+                            d,
+                            1e-5);
                     assertThat(GradCheck.relErr(outs[0], want)).isLessThan(1e-12);
-                    double[] wrong = normAndProject(attnOutput(attn, x), p.get("g_norm.weight").toDoubleArray(), p.get("o_proj.weight").toDoubleArray(), d, 1e-6);
-                    assertThat(GradCheck.relErr(wrong, want)).as("the eps matters at this scale").isGreaterThan(1e-3);
+                    double[] wrong = normAndProject(
+                            attnOutput(attn, x),
+                            p.get("g_norm.weight").toDoubleArray(),
+                            p.get("o_proj.weight").toDoubleArray(),
+                            d,
+                            1e-6);
+                    assertThat(GradCheck.relErr(wrong, want))
+                            .as("the eps matters at this scale")
+                            .isGreaterThan(1e-3);
                 }
             }
         }
@@ -127,7 +149,9 @@ class Hgrn2AttentionTest {
     /** The GLA output before g_norm, [T·D] (batch 1): the layer with an identity norm and projection. */
     private static double[] attnOutput(Hgrn2Attention attn, Tensor x) {
         var p = attn.stateDict();
-        double[] wq = p.get("q_proj.weight").toDoubleArray(), wf = p.get("f_proj.weight").toDoubleArray(), wi = p.get("i_proj.weight").toDoubleArray();
+        double[] wq = p.get("q_proj.weight").toDoubleArray(),
+                wf = p.get("f_proj.weight").toDoubleArray(),
+                wi = p.get("i_proj.weight").toDoubleArray();
         int d = x.size(2), t = x.size(1), h = 2, e = d / h;
         double[] xs = x.toDoubleArray();
         double[] out = new double[t * d];

@@ -4,14 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import fulgur.autograd.GradMode;
-import fulgur.data.Batch;
-import fulgur.data.Mqar;
 import fulgur.models.Architectures;
 import fulgur.models.lcsm.LcsmConfig.Preset;
 import fulgur.ops.lcsm.Lcsm;
-import fulgur.optim.AdamW;
-import fulgur.optim.GradClip;
-import fulgur.optim.ParamGroup;
 import fulgur.tensor.DType;
 import fulgur.tensor.Rng;
 import fulgur.tensor.Scope;
@@ -19,15 +14,11 @@ import fulgur.tensor.Tensor;
 import fulgur.testing.GradCheck;
 import fulgur.testing.Ref;
 import fulgur.testing.ScopedTest;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -40,30 +31,76 @@ class LcsmModelTest extends ScopedTest {
         return Tensor.ofLongs(v, b, t);
     }
 
-    static LcsmConfig with(LcsmConfig c, int cType, int eType, int oType, boolean oLearned, int sType, int tType, boolean useTau, boolean bias) {
-        return new LcsmConfig(c.modelType(), c.vocabSize(), c.embedDim(), c.numLayers(), c.midDim(), c.expandDim(), bias, cType, eType, oType, oLearned,
-                sType, tType, c.ssmDim(), c.tau(), useTau, c.normEps(), c.initStd(), c.tieWordEmbeddings());
+    static LcsmConfig with(
+            LcsmConfig c,
+            int cType,
+            int eType,
+            int oType,
+            boolean oLearned,
+            int sType,
+            int tType,
+            boolean useTau,
+            boolean bias) {
+        return new LcsmConfig(
+                c.modelType(),
+                c.vocabSize(),
+                c.embedDim(),
+                c.numLayers(),
+                c.midDim(),
+                c.expandDim(),
+                bias,
+                cType,
+                eType,
+                oType,
+                oLearned,
+                sType,
+                tType,
+                c.ssmDim(),
+                c.tau(),
+                useTau,
+                c.normEps(),
+                c.initStd(),
+                c.tieWordEmbeddings());
     }
 
     @Test
     void configUsesTheOfficialFieldNamesRoundTripsAndListsEveryProblem() {
         LcsmConfig c = LcsmConfig.small(300, 48, 3, 4, Preset.LINEAR_RNN).withTiedEmbeddings(false);
         String json = c.toJson();
-        assertThat(json).contains("\"embed_dim\"", "\"expand_dim\"", "\"c_type\"", "\"e_type\"", "\"o_type\"", "\"o_learned\"", "\"s_type\"", "\"t_type\"",
-                "\"ssm_dim\"", "\"tau\"", "\"use_tau\"", "\"model_type\" : \"lcsm\"");
+        assertThat(json)
+                .contains(
+                        "\"embed_dim\"",
+                        "\"expand_dim\"",
+                        "\"c_type\"",
+                        "\"e_type\"",
+                        "\"o_type\"",
+                        "\"o_learned\"",
+                        "\"s_type\"",
+                        "\"t_type\"",
+                        "\"ssm_dim\"",
+                        "\"tau\"",
+                        "\"use_tau\"",
+                        "\"model_type\" : \"lcsm\"");
         assertThat(LcsmConfig.parse(json)).isEqualTo(c);
-        LcsmConfig defaults = LcsmConfig.parse("{\"model_type\": \"lcsm\", \"vocab_size\": 10, \"embed_dim\": 24, \"num_layers\": 1, \"whatever\": 3}");
+        LcsmConfig defaults = LcsmConfig.parse(
+                "{\"model_type\": \"lcsm\", \"vocab_size\": 10, \"embed_dim\": 24, \"num_layers\": 1, \"whatever\": 3}");
         assertThat(defaults.cType()).isZero();
         assertThat(defaults.expandDim()).isEqualTo(8);
         assertThat(defaults.tau()).isEqualTo(16.0);
         assertThat(defaults.midDim()).isEqualTo(64);
-        assertThatThrownBy(() -> LcsmConfig.parse("{\"vocab_size\": 0, \"embed_dim\": 8, \"num_layers\": 1, \"c_type\": 2, \"o_type\": 11, \"t_type\": 9, \"tau\": 0}"))
-                .hasMessageContaining("vocab_size").hasMessageContaining("c_type").hasMessageContaining("o_type 11").hasMessageContaining("t_type")
+        assertThatThrownBy(
+                        () -> LcsmConfig.parse(
+                                "{\"vocab_size\": 0, \"embed_dim\": 8, \"num_layers\": 1, \"c_type\": 2, \"o_type\": 11, \"t_type\": 9, \"tau\": 0}"))
+                .hasMessageContaining("vocab_size")
+                .hasMessageContaining("c_type")
+                .hasMessageContaining("o_type 11")
+                .hasMessageContaining("t_type")
                 .hasMessageContaining("tau");
         assertThatThrownBy(() -> LcsmConfig.parse("{not json")).hasMessageContaining("malformed");
         assertThat(Architectures.byName("lcsm")).isInstanceOf(LcsmArchitecture.class);
         assertThat(Architectures.forConfig(json)).isInstanceOf(LcsmArchitecture.class);
-        try (var m = Architectures.byName("lcsm").build(Architectures.byName("lcsm").smallConfig(40, 16, 2, 4), 1)) {
+        try (var m =
+                Architectures.byName("lcsm").build(Architectures.byName("lcsm").smallConfig(40, 16, 2, 4), 1)) {
             assertThat(m.describe()).contains("LCSM");
         }
     }
@@ -187,7 +224,8 @@ class LcsmModelTest extends ScopedTest {
                 }
             }
             case SSM -> { // Δ = softplus(W₂W₁x), i ← Δ⊙i, log o = Δ_c·A_k with A_k = −(k+1), e = B x, s = C x
-                double[][][] delta = map(lin(layer, "inter_proj.1", lin(layer, "inter_proj.0", x)), LcsmModelTest::softplus);
+                double[][][] delta =
+                        map(lin(layer, "inter_proj.1", lin(layer, "inter_proj.0", x)), LcsmModelTest::softplus);
                 double[] oParam = layer.stateDict().get("o").toDoubleArray(); // log(1..k), stored in f32 at init
                 for (int r = 0; r < k; r++) {
                     assertThat(Math.exp(oParam[r * d])).isCloseTo(r + 1, org.assertj.core.data.Offset.offset(1e-6));
@@ -222,14 +260,17 @@ class LcsmModelTest extends ScopedTest {
             default -> throw new IllegalStateException();
         }
         Lcsm.Result r = layer.mix(Tensor.of(xv, b, n, d), null);
-        assertThat(GradCheck.relErr(r.output().toDoubleArray(), closedForm(s, e, logO, i))).isLessThan(1e-12);
+        assertThat(GradCheck.relErr(r.output().toDoubleArray(), closedForm(s, e, logO, i)))
+                .isLessThan(1e-12);
     }
 
     @ParameterizedTest
     @EnumSource(Preset.class)
     void decodingWithTheCacheReproducesTheParallelForward(Preset p) {
         LcsmConfig c = LcsmConfig.small(30, 16, 2, 4, p).withTiedEmbeddings(false);
-        try (Scope sc = Scope.open(); LcsmModel m = new LcsmModel(c, 3); var g = GradMode.noGrad()) {
+        try (Scope sc = Scope.open();
+                LcsmModel m = new LcsmModel(c, 3);
+                var g = GradMode.noGrad()) {
             m.to(DType.F64);
             int t = 37; // prefill over several chunks, then single tokens
             Tensor x = ids(4, 2, t, 30);
@@ -241,7 +282,8 @@ class LcsmModelTest extends ScopedTest {
                 for (int i = 24; i < t; i++) {
                     parts.add(m.forward(x.narrow(1, i, 1), cache));
                 }
-                double[] got = fulgur.ops.Views.concat(1, parts.toArray(Tensor[]::new)).toDoubleArray();
+                double[] got =
+                        fulgur.ops.Views.concat(1, parts.toArray(Tensor[]::new)).toDoubleArray();
                 assertThat(GradCheck.relErr(got, full)).isLessThan(1e-12);
                 assertThat(cache.position()).isEqualTo(t);
                 assertThat(cache.stateBytes()).isEqualTo(2L * 2 * 4 * 16 * 8);
@@ -253,16 +295,29 @@ class LcsmModelTest extends ScopedTest {
     @org.junit.jupiter.params.provider.ValueSource(ints = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10})
     void everyOscillationTypeDecodesLikeItsParallelForward(int oType) {
         for (boolean tauAndLearned : new boolean[] {true, false}) {
-            LcsmConfig c = with(LcsmConfig.small(20, 8, 1, 3, Preset.SSM), 1, oType % 2, oType, tauAndLearned, (oType + 1) % 2, oType % 8, tauAndLearned,
+            LcsmConfig c = with(
+                    LcsmConfig.small(20, 8, 1, 3, Preset.SSM),
+                    1,
+                    oType % 2,
+                    oType,
+                    tauAndLearned,
+                    (oType + 1) % 2,
+                    oType % 8,
+                    tauAndLearned,
                     oType % 3 == 0);
-            try (Scope sc = Scope.open(); LcsmModel m = new LcsmModel(c, 11); var g = GradMode.noGrad(); LcsmCache cache = m.newCache()) {
+            try (Scope sc = Scope.open();
+                    LcsmModel m = new LcsmModel(c, 11);
+                    var g = GradMode.noGrad();
+                    LcsmCache cache = m.newCache()) {
                 m.to(DType.F64);
                 Tensor x = ids(12, 2, 9, 20);
                 double[] full = m.forward(x).toDoubleArray();
                 assertThat(Arrays.stream(full).allMatch(Double::isFinite)).isTrue();
                 Tensor a = m.forward(x.narrow(1, 0, 5), cache);
                 Tensor b = m.forward(x.narrow(1, 5, 4), cache);
-                assertThat(GradCheck.relErr(fulgur.ops.Views.concat(1, a, b).toDoubleArray(), full)).as(c.toString()).isLessThan(1e-12);
+                assertThat(GradCheck.relErr(fulgur.ops.Views.concat(1, a, b).toDoubleArray(), full))
+                        .as(c.toString())
+                        .isLessThan(1e-12);
             }
         }
     }
@@ -270,14 +325,21 @@ class LcsmModelTest extends ScopedTest {
     @Test
     void f32DecodingMatchesTheParallelForward() {
         LcsmConfig c = LcsmConfig.small(30, 16, 2, 4, Preset.SSM);
-        try (Scope sc = Scope.open(); LcsmModel m = new LcsmModel(c, 3); var g = GradMode.noGrad(); LcsmCache cache = m.newCache()) {
+        try (Scope sc = Scope.open();
+                LcsmModel m = new LcsmModel(c, 3);
+                var g = GradMode.noGrad();
+                LcsmCache cache = m.newCache()) {
             Tensor x = ids(5, 1, 20, 30);
             double[] full = m.forward(x).toDoubleArray();
             List<Tensor> parts = new ArrayList<>();
             for (int i = 0; i < 20; i++) {
                 parts.add(m.forward(x.narrow(1, i, 1), cache));
             }
-            assertThat(GradCheck.relErr(fulgur.ops.Views.concat(1, parts.toArray(Tensor[]::new)).toDoubleArray(), full)).isLessThan(1e-5);
+            assertThat(GradCheck.relErr(
+                            fulgur.ops.Views.concat(1, parts.toArray(Tensor[]::new))
+                                    .toDoubleArray(),
+                            full))
+                    .isLessThan(1e-5);
         }
     }
 
@@ -304,24 +366,38 @@ class LcsmModelTest extends ScopedTest {
             Map<String, Tensor> state = new LinkedHashMap<>();
             long seed = 1;
             for (var e : ref.entrySet()) {
-                state.put(e.getKey(), Tensor.of(DType.F32, Ref.normal(seed++, (int) Ref.numel(e.getValue()), 1), e.getValue()));
+                state.put(
+                        e.getKey(),
+                        Tensor.of(DType.F32, Ref.normal(seed++, (int) Ref.numel(e.getValue()), 1), e.getValue()));
             }
             m.loadStateDict(state, true);
-            assertThat(m.stateDict().get("model.layers.0.token_mixer.o_proj.weight").toFloatArray())
-                    .containsExactly(state.get("model.layers.0.token_mixer.o_proj.weight").toFloatArray());
+            assertThat(m.stateDict()
+                            .get("model.layers.0.token_mixer.o_proj.weight")
+                            .toFloatArray())
+                    .containsExactly(state.get("model.layers.0.token_mixer.o_proj.weight")
+                            .toFloatArray());
             Map<String, Tensor> wrong = new LinkedHashMap<>(state);
             wrong.put("model.layers.0.token_mixer.e_proj.weight", Tensor.zeros(DType.F32, 5, 6));
-            assertThatThrownBy(() -> m.loadStateDict(wrong, true)).hasMessageContaining("model.layers.0.token_mixer.e_proj.weight");
+            assertThatThrownBy(() -> m.loadStateDict(wrong, true))
+                    .hasMessageContaining("model.layers.0.token_mixer.e_proj.weight");
             Map<String, Tensor> missing = new LinkedHashMap<>(state);
             missing.remove("model.layers.0.token_mixer.s_proj.weight");
-            assertThatThrownBy(() -> m.loadStateDict(missing, true)).hasMessageContaining("model.layers.0.token_mixer.s_proj.weight");
+            assertThatThrownBy(() -> m.loadStateDict(missing, true))
+                    .hasMessageContaining("model.layers.0.token_mixer.s_proj.weight");
         }
         // the SSM instance: inter_proj is a Sequential of two Linears, o holds log(1..k)
         try (LcsmModel m = new LcsmModel(LcsmConfig.small(11, 6, 1, 4, Preset.SSM), 2)) {
-            assertThat(m.namedParameters().keySet()).contains("model.layers.0.token_mixer.inter_proj.0.weight", "model.layers.0.token_mixer.inter_proj.1.weight",
-                    "model.layers.0.token_mixer.o");
-            assertThat(m.namedParameters().get("model.layers.0.token_mixer.inter_proj.0.weight").shape()).containsExactly(16, 6);
-            assertThat(m.stateDict().get("model.layers.0.token_mixer.o").get(3, 0)).isCloseTo(Math.log(4), org.assertj.core.data.Offset.offset(1e-6));
+            assertThat(m.namedParameters().keySet())
+                    .contains(
+                            "model.layers.0.token_mixer.inter_proj.0.weight",
+                            "model.layers.0.token_mixer.inter_proj.1.weight",
+                            "model.layers.0.token_mixer.o");
+            assertThat(m.namedParameters()
+                            .get("model.layers.0.token_mixer.inter_proj.0.weight")
+                            .shape())
+                    .containsExactly(16, 6);
+            assertThat(m.stateDict().get("model.layers.0.token_mixer.o").get(3, 0))
+                    .isCloseTo(Math.log(4), org.assertj.core.data.Offset.offset(1e-6));
         }
     }
 
@@ -333,7 +409,10 @@ class LcsmModelTest extends ScopedTest {
             Tensor x = ids(1, 2, 5, 9);
             Tensor y = ids(2, 2, 5, 9).reshape(-1);
             var ps = m.namedParameters();
-            GradCheck.check(t -> m.loss(x, y), ps.get("model.layers.0.token_mixer.o").value(), ps.get("model.layers.0.token_mixer.inter_proj.0.weight").value(),
+            GradCheck.check(
+                    t -> m.loss(x, y),
+                    ps.get("model.layers.0.token_mixer.o").value(),
+                    ps.get("model.layers.0.token_mixer.inter_proj.0.weight").value(),
                     ps.get("model.layers.0.token_mixer.e_proj.weight").value());
         }
     }

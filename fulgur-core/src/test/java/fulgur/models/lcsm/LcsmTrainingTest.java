@@ -29,7 +29,9 @@ class LcsmTrainingTest extends ScopedTest {
             try (Scope s = Scope.open()) {
                 Batch bt = data.apply(step);
                 opt.zeroGrad();
-                Tensor l = m.loss(Tensor.ofInts(bt.inputs(), bt.batch(), bt.seqLen()), Tensor.ofInts(bt.targets(), bt.batch() * bt.seqLen()));
+                Tensor l = m.loss(
+                        Tensor.ofInts(bt.inputs(), bt.batch(), bt.seqLen()),
+                        Tensor.ofInts(bt.targets(), bt.batch() * bt.seqLen()));
                 l.backward();
                 GradClip.clipGlobalNorm(m.parameters(), 1.0);
                 opt.step();
@@ -55,7 +57,8 @@ class LcsmTrainingTest extends ScopedTest {
     @Test
     void learnsTinyShakespeare() throws Exception {
         Path file = fulgur.models.LmTestKit.findShakespeare();
-        byte[] text = Arrays.copyOf(Files.readString(file, StandardCharsets.UTF_8).getBytes(StandardCharsets.UTF_8), 20_000);
+        byte[] text =
+                Arrays.copyOf(Files.readString(file, StandardCharsets.UTF_8).getBytes(StandardCharsets.UTF_8), 20_000);
         int b = 4;
         int t = 32;
         try (LcsmModel m = new LcsmModel(LcsmConfig.small(256, 32, 2, 8, Preset.SSM), 2)) {

@@ -31,7 +31,8 @@ class LabelEmbeddingsTest {
         Npy.write(f, new float[] {1, 2, 3, 4, 5, 6}, 3, 2);
         assertThat(LabelEmbeddings.load(f, CLASSES).values()).containsExactly(1, 2, 3, 4, 5, 6);
         Npy.write(f, new float[] {1, 2, 3, 4}, 2, 2);
-        assertThatThrownBy(() -> LabelEmbeddings.load(f, CLASSES)).isInstanceOf(MalformedFileException.class)
+        assertThatThrownBy(() -> LabelEmbeddings.load(f, CLASSES))
+                .isInstanceOf(MalformedFileException.class)
                 .hasMessage(f + ": expected label embeddings [3, D] (one row per class, in class order), got [2, 2]");
     }
 
@@ -39,13 +40,17 @@ class LabelEmbeddingsTest {
     void missingClassesRaggedRowsAndNonNumbersAreNamed(@TempDir Path dir) throws Exception {
         Path f = dir.resolve("labels.txt");
         Files.writeString(f, "Speech 1 2\nDog 3 4\n");
-        assertThatThrownBy(() -> LabelEmbeddings.load(f, CLASSES)).hasMessage(f + ": no vector for class 'Frying_(food)' (lines are 'label v1 v2 ...')");
+        assertThatThrownBy(() -> LabelEmbeddings.load(f, CLASSES))
+                .hasMessage(f + ": no vector for class 'Frying_(food)' (lines are 'label v1 v2 ...')");
         Files.writeString(f, "Speech 1 2\nDog 3 4 5\nFrying_(food) 1 1\n");
-        assertThatThrownBy(() -> LabelEmbeddings.load(f, CLASSES)).hasMessage(f + ": line 2: 3 values for 'Dog', other classes have 2");
+        assertThatThrownBy(() -> LabelEmbeddings.load(f, CLASSES))
+                .hasMessage(f + ": line 2: 3 values for 'Dog', other classes have 2");
         Files.writeString(f, "Speech 1 2\nDog 3 x\nFrying_(food) 1 1\n");
         assertThatThrownBy(() -> LabelEmbeddings.load(f, CLASSES)).hasMessage(f + ": line 2: 'x' is not a number");
         Files.writeString(f, "Speech 1 2\nDog 3 NaN\nFrying_(food) 1 1\n");
-        assertThatThrownBy(() -> LabelEmbeddings.load(f, CLASSES)).hasMessage(f + ": the vector of class 'Dog' holds NaN");
-        assertThatThrownBy(() -> LabelEmbeddings.load(dir.resolve("none.txt"), CLASSES)).hasMessage(dir.resolve("none.txt") + ": no such file");
+        assertThatThrownBy(() -> LabelEmbeddings.load(f, CLASSES))
+                .hasMessage(f + ": the vector of class 'Dog' holds NaN");
+        assertThatThrownBy(() -> LabelEmbeddings.load(dir.resolve("none.txt"), CLASSES))
+                .hasMessage(dir.resolve("none.txt") + ": no such file");
     }
 }

@@ -31,25 +31,23 @@ class LeapLossTest extends ScopedTest {
     @Test
     void eiouIsIntersectionOverUnionOfTheEventSets() {
         EventGrid[] g = sets();
-        assertThat(AvssTarget.eiou(g[0], g[1])).containsExactly(new float[] {
-            1, 0, 1f / 3,
-            0.5f, 0.5f, 2f / 3,
-            0, 0, 0}, within(1e-7f));
+        assertThat(AvssTarget.eiou(g[0], g[1]))
+                .containsExactly(new float[] {1, 0, 1f / 3, 0.5f, 0.5f, 2f / 3, 0, 0, 0}, within(1e-7f));
     }
 
     @Test
     void theReleasedCodeDividesByTheLargestEventCountOfTheVideo() {
         EventGrid[] g = sets();
         // max_t |E^a_t| = 2, max_t |E^v_t| = 3
-        assertThat(AvssTarget.maxCount(g[0], g[1])).containsExactly(new float[] {
-            1f / 3, 0, 1f / 3,
-            1f / 3, 1f / 3, 2f / 3,
-            0, 0, 0}, within(1e-7f));
-        assertThat(AvssTarget.maxCount(new EventGrid(3, 3), new EventGrid(3, 3))).containsOnly(0f);
+        assertThat(AvssTarget.maxCount(g[0], g[1]))
+                .containsExactly(new float[] {1f / 3, 0, 1f / 3, 1f / 3, 1f / 3, 2f / 3, 0, 0, 0}, within(1e-7f));
+        assertThat(AvssTarget.maxCount(new EventGrid(3, 3), new EventGrid(3, 3)))
+                .containsOnly(0f);
         // sigmoid(log r) + eps = r / (1 + r) + eps; r = 0 gives eps
         assertThat(AvssTarget.squash(new float[] {1, 0, 1f / 3, 0.5f, 2f / 3}, 0.01))
                 .containsExactly(new float[] {0.51f, 0.01f, 0.26f, 1f / 3 + 0.01f, 0.41f}, within(1e-6f));
-        LeapConfig code = LeapConfig.parse("{\"avss_target\": \"max_count\", \"avss_squash\": true, \"avss_eps\": 0.01}");
+        LeapConfig code =
+                LeapConfig.parse("{\"avss_target\": \"max_count\", \"avss_squash\": true, \"avss_eps\": 0.01}");
         assertThat(AvssTarget.of(g[0], g[1], code)[5]).isCloseTo(0.41f, within(1e-6f));
         assertThat(AvssTarget.of(g[0], g[1], LeapConfig.defaults())[5]).isCloseTo(2f / 3, within(1e-7f));
     }
@@ -59,7 +57,8 @@ class LeapLossTest extends ScopedTest {
         Tensor fa = Tensor.of(new double[] {1, 0, 0, 2}, 1, 2, 2);
         Tensor fv = Tensor.of(new double[] {3, 0, -1, 1}, 1, 2, 2);
         // cosines [[1, -1/√2], [0, 1/√2]], rectified [[1, 0], [0, 1/√2]]
-        assertThat(LeapLoss.cosine(fa, fv).toDoubleArray()).containsExactly(new double[] {1, -Math.sqrt(0.5), 0, Math.sqrt(0.5)}, within(1e-12));
+        assertThat(LeapLoss.cosine(fa, fv).toDoubleArray())
+                .containsExactly(new double[] {1, -Math.sqrt(0.5), 0, Math.sqrt(0.5)}, within(1e-12));
         Tensor r = Tensor.of(new double[] {1, 0, 0.5, 0.5}, 1, 2, 2);
         double expected = (0 + 0 + 0.25 + Math.pow(Math.sqrt(0.5) - 0.5, 2)) / 4;
         assertThat(LeapLoss.avss(fa, fv, r).item()).isCloseTo(expected, within(1e-12));
@@ -69,15 +68,21 @@ class LeapLossTest extends ScopedTest {
     void binaryCrossEntropiesMatchHandValues() {
         Tensor x = Tensor.of(new double[] {0, 2}, 2);
         Tensor y = Tensor.of(new double[] {1, 0}, 2);
-        assertThat(LeapLoss.bceWithLogits(x, y).item()).isCloseTo((Math.log(2) + Math.log(1 + Math.exp(2))) / 2, within(1e-12));
+        assertThat(LeapLoss.bceWithLogits(x, y).item())
+                .isCloseTo((Math.log(2) + Math.log(1 + Math.exp(2))) / 2, within(1e-12));
         // p = 1 − (1 − ½)(1 − ½) = ¾: −log ¾ for a positive, −log ¼ for a negative
         Tensor zero = Tensor.of(new double[] {0, 0}, 2);
-        assertThat(LeapLoss.noisyOrBce(zero, zero, y).item()).isCloseTo((-Math.log(0.75) - Math.log(0.25)) / 2, within(1e-12));
+        assertThat(LeapLoss.noisyOrBce(zero, zero, y).item())
+                .isCloseTo((-Math.log(0.75) - Math.log(0.25)) / 2, within(1e-12));
         // a confident modality makes the video positive whatever the other says
         Tensor sure = Tensor.of(new double[] {30}, 1);
         Tensor never = Tensor.of(new double[] {-30}, 1);
-        assertThat(LeapLoss.noisyOrBce(sure, never, Tensor.of(new double[] {1}, 1)).item()).isLessThan(1e-9);
-        assertThat(LeapLoss.noisyOrBce(sure, never, Tensor.of(new double[] {0}, 1)).item()).isCloseTo(30, within(1e-6));
+        assertThat(LeapLoss.noisyOrBce(sure, never, Tensor.of(new double[] {1}, 1))
+                        .item())
+                .isLessThan(1e-9);
+        assertThat(LeapLoss.noisyOrBce(sure, never, Tensor.of(new double[] {0}, 1))
+                        .item())
+                .isCloseTo(30, within(1e-6));
     }
 
     @Test

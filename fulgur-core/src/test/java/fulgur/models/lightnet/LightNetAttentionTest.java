@@ -19,20 +19,46 @@ import org.junit.jupiter.api.Test;
 class LightNetAttentionTest {
     private static final int D = 8;
     private static final int HEADS = 2;
-    private static final int DK = 2;    // key head dim (expand_ratio)
-    private static final int DV = 4;    // value head dim
+    private static final int DK = 2; // key head dim (expand_ratio)
+    private static final int DV = 4; // value head dim
 
     @Test
     void matchesFlaWithItsDefaultScaleAndGateNormEpsilon() {
         int t = 7;
         // norm_eps far from 1e-6: the block norms use it, the attention's gate norm must not
         LightNetConfig c = LightNetConfig.small(10, D, 1, HEADS).withHeads(HEADS, DK);
-        c = new LightNetConfig(c.modelType(), c.vocabSize(), c.hiddenSize(), c.numHiddenLayers(), c.attnMode(), c.numHeads(), c.expandRatio(),
-                c.useShortConv(), c.convSize(), c.hiddenRatio(), c.intermediateSize(), c.hiddenAct(), c.maxPositionEmbeddings(), 3, c.elementwiseAffine(),
-                1e-2, c.attn(), c.useCache(), c.padTokenId(), c.bosTokenId(), c.eosTokenId(), c.tieWordEmbeddings(), c.initializerRange(), c.fuseNorm(),
-                c.fuseSwiglu(), c.fuseCrossEntropy(), null).validate();
+        c = new LightNetConfig(
+                        c.modelType(),
+                        c.vocabSize(),
+                        c.hiddenSize(),
+                        c.numHiddenLayers(),
+                        c.attnMode(),
+                        c.numHeads(),
+                        c.expandRatio(),
+                        c.useShortConv(),
+                        c.convSize(),
+                        c.hiddenRatio(),
+                        c.intermediateSize(),
+                        c.hiddenAct(),
+                        c.maxPositionEmbeddings(),
+                        3,
+                        c.elementwiseAffine(),
+                        1e-2,
+                        c.attn(),
+                        c.useCache(),
+                        c.padTokenId(),
+                        c.bosTokenId(),
+                        c.eosTokenId(),
+                        c.tieWordEmbeddings(),
+                        c.initializerRange(),
+                        c.fuseNorm(),
+                        c.fuseSwiglu(),
+                        c.fuseCrossEntropy(),
+                        null)
+                .validate();
         assertThat(c.scale()).isEqualTo(1 / Math.sqrt(DK));
-        try (Scope s = Scope.open(); LightNetBlock block = new LightNetBlock(c, new LightNetInit(new Rng(3), 0.3))) {
+        try (Scope s = Scope.open();
+                LightNetBlock block = new LightNetBlock(c, new LightNetInit(new Rng(3), 0.3))) {
             block.to(DType.F64);
             Rng r = new Rng(4);
             block.attn.namedParameters().forEach((n, p) -> {
@@ -47,27 +73,36 @@ class LightNetAttentionTest {
             double[] want = oracle(p, x.toDoubleArray(), t, 1 / Math.sqrt(DK), 1e-6);
             assertThat(GradCheck.relErr(got, want)).isLessThan(1e-10);
             // the checks have power: without the scale, or with norm_eps in the gate norm, the output differs
-            assertThat(GradCheck.relErr(oracle(p, x.toDoubleArray(), t, 1.0, 1e-6), want)).isGreaterThan(1e-3);
-            assertThat(GradCheck.relErr(oracle(p, x.toDoubleArray(), t, 1 / Math.sqrt(DK), 1e-2), want)).isGreaterThan(1e-3);
+            assertThat(GradCheck.relErr(oracle(p, x.toDoubleArray(), t, 1.0, 1e-6), want))
+                    .isGreaterThan(1e-3);
+            assertThat(GradCheck.relErr(oracle(p, x.toDoubleArray(), t, 1 / Math.sqrt(DK), 1e-2), want))
+                    .isGreaterThan(1e-3);
         }
     }
 
     @Test
     void attnScaleOneIsTheUnscaledRecurrence() {
         int t = 5;
-        LightNetConfig c = LightNetConfig.small(10, D, 1, HEADS).withHeads(HEADS, DK).withAttnScale(1.0);
-        try (Scope s = Scope.open(); LightNetBlock block = new LightNetBlock(c, new LightNetInit(new Rng(5), 0.3))) {
+        LightNetConfig c =
+                LightNetConfig.small(10, D, 1, HEADS).withHeads(HEADS, DK).withAttnScale(1.0);
+        try (Scope s = Scope.open();
+                LightNetBlock block = new LightNetBlock(c, new LightNetInit(new Rng(5), 0.3))) {
             block.to(DType.F64);
             Tensor x = new Rng(6).normal(DType.F64, 0, 0.05, 1, t, D);
             double[] want = oracle(block.attn.stateDict(), x.toDoubleArray(), t, 1.0, 1e-6);
-            assertThat(GradCheck.relErr(block.attn.forward(x, null).toDoubleArray(), want)).isLessThan(1e-10);
+            assertThat(GradCheck.relErr(block.attn.forward(x, null).toDoubleArray(), want))
+                    .isLessThan(1e-10);
         }
     }
 
     private static double[] oracle(Map<String, Tensor> p, double[] x, int t, double scale, double eps) {
-        double[] wq = p.get("q_proj.weight").toDoubleArray(), wk = p.get("k_proj.weight").toDoubleArray(), wv = p.get("v_proj.weight").toDoubleArray();
-        double[] g0 = p.get("g_proj.0.weight").toDoubleArray(), g1 = p.get("g_proj.1.weight").toDoubleArray();
-        double[] gn = p.get("g_norm.weight").toDoubleArray(), wo = p.get("o_proj.weight").toDoubleArray();
+        double[] wq = p.get("q_proj.weight").toDoubleArray(),
+                wk = p.get("k_proj.weight").toDoubleArray(),
+                wv = p.get("v_proj.weight").toDoubleArray();
+        double[] g0 = p.get("g_proj.0.weight").toDoubleArray(),
+                g1 = p.get("g_proj.1.weight").toDoubleArray();
+        double[] gn = p.get("g_norm.weight").toDoubleArray(),
+                wo = p.get("o_proj.weight").toDoubleArray();
         int kd = HEADS * DK, rank = g0.length / D;
         double[][][] st = new double[HEADS][DK][DV];
         double[] z = new double[kd];
@@ -80,7 +115,9 @@ class LightNetAttentionTest {
             for (int h = 0; h < HEADS; h++) {
                 for (int i = 0; i < DK; i++) {
                     int c = h * DK + i;
-                    double zNew = z[c] == Double.NEGATIVE_INFINITY ? k[c] : Math.max(z[c], k[c]) + Math.log1p(Math.exp(-Math.abs(z[c] - k[c])));
+                    double zNew = z[c] == Double.NEGATIVE_INFINITY
+                            ? k[c]
+                            : Math.max(z[c], k[c]) + Math.log1p(Math.exp(-Math.abs(z[c] - k[c])));
                     double decay = z[c] == Double.NEGATIVE_INFINITY ? 1 : Math.exp(z[c] - zNew);
                     double kt = Math.exp(k[c] - zNew);
                     z[c] = zNew;

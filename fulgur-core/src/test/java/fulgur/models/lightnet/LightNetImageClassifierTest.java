@@ -16,7 +16,8 @@ import org.junit.jupiter.api.Test;
 
 class LightNetImageClassifierTest {
 
-    static final LightNetImageClassifier.Config SMALL = new LightNetImageClassifier.Config(16, 1, 4, 32, 2, 2, 64, 16, 4);
+    static final LightNetImageClassifier.Config SMALL =
+            new LightNetImageClassifier.Config(16, 1, 4, 32, 2, 2, 64, 16, 4);
 
     static Tensor images(Shapes.Images im) {
         return Tensor.of(im.pixels(), im.count(), 1, im.size(), im.size());
@@ -42,23 +43,38 @@ class LightNetImageClassifierTest {
     @Test
     void badConfigsAndInputsAreRejected() {
         assertThatThrownBy(() -> new LightNetImageClassifier.Config(15, 1, 4, 30, 1, 4, 8, 4, 3))
-                .hasMessageContaining("not a multiple of the patch").hasMessageContaining("not divisible by heads");
-        try (Scope s = Scope.open(); LightNetImageClassifier m = new LightNetImageClassifier(SMALL, 1)) {
-            assertThatThrownBy(() -> m.forward(Tensor.zeros(2, 1, 8, 8))).hasMessageContaining("images must be [B, 1, 16, 16]");
+                .hasMessageContaining("not a multiple of the patch")
+                .hasMessageContaining("not divisible by heads");
+        try (Scope s = Scope.open();
+                LightNetImageClassifier m = new LightNetImageClassifier(SMALL, 1)) {
+            assertThatThrownBy(() -> m.forward(Tensor.zeros(2, 1, 8, 8)))
+                    .hasMessageContaining("images must be [B, 1, 16, 16]");
         }
     }
 
     @Test
     void gradientsMatchFiniteDifferencesInF64() {
         var c = new LightNetImageClassifier.Config(8, 1, 4, 4, 1, 2, 6, 2, 3);
-        try (Scope s = Scope.open(); LightNetImageClassifier m = new LightNetImageClassifier(c, 4)) {
+        try (Scope s = Scope.open();
+                LightNetImageClassifier m = new LightNetImageClassifier(c, 4)) {
             m.namedParameters().forEach((n, p) -> p.replace(p.value().to(DType.F64)));
             Tensor x = images(new Shapes(8, 0.2).generate(3, 0, 2)).to(DType.F64);
             Tensor labels = Tensor.ofInts(new int[] {0, 2}, 2);
             var p = m.namedParameters();
-            assertThat(p).containsKeys("md_tpe.tpes.0.q", "md_tpe.tpes.1.log_decay", "md_tpe.tpes.0.norm.weight", "layers.0.attn.g_proj.1.weight");
-            GradCheck.check(in -> m.loss(x, labels), 1e-6, 1e-5, p.get("md_tpe.tpes.0.q").value(), p.get("md_tpe.tpes.1.log_decay").value(),
-                    p.get("layers.0.attn.k_proj.weight").value(), p.get("patch_embed.weight").value());
+            assertThat(p)
+                    .containsKeys(
+                            "md_tpe.tpes.0.q",
+                            "md_tpe.tpes.1.log_decay",
+                            "md_tpe.tpes.0.norm.weight",
+                            "layers.0.attn.g_proj.1.weight");
+            GradCheck.check(
+                    in -> m.loss(x, labels),
+                    1e-6,
+                    1e-5,
+                    p.get("md_tpe.tpes.0.q").value(),
+                    p.get("md_tpe.tpes.1.log_decay").value(),
+                    p.get("layers.0.attn.k_proj.weight").value(),
+                    p.get("patch_embed.weight").value());
         }
     }
 
@@ -79,14 +95,18 @@ class LightNetImageClassifierTest {
                 }
             }
             int correct = 0;
-            try (Scope sc = Scope.open(); var g = GradMode.noGrad()) {
-                int[] pred = Reductions.argmax(m.forward(images(test)), 1, false).toIntArray();
+            try (Scope sc = Scope.open();
+                    var g = GradMode.noGrad()) {
+                int[] pred =
+                        Reductions.argmax(m.forward(images(test)), 1, false).toIntArray();
                 for (int i = 0; i < pred.length; i++) {
                     correct += pred[i] == test.labels()[i] ? 1 : 0;
                 }
             }
             double accuracy = correct / (double) test.count();
-            assertThat(accuracy).as("held-out accuracy on 4 shapes (chance 0.25)").isGreaterThanOrEqualTo(0.9);
+            assertThat(accuracy)
+                    .as("held-out accuracy on 4 shapes (chance 0.25)")
+                    .isGreaterThanOrEqualTo(0.9);
         }
     }
 }

@@ -53,10 +53,19 @@ class LightNetModelTest {
         assertThat(fla.tieWordEmbeddings()).isFalse();
         LightNetConfig c = LightNetConfig.small(300, 48, 3, 4).withTiedEmbeddings(true);
         String json = c.toJson();
-        assertThat(json).contains("\"hidden_size\"", "\"num_hidden_layers\"", "\"num_heads\"", "\"expand_ratio\"", "\"gate_low_rank_dim\"", "\"hidden_ratio\"");
+        assertThat(json)
+                .contains(
+                        "\"hidden_size\"",
+                        "\"num_hidden_layers\"",
+                        "\"num_heads\"",
+                        "\"expand_ratio\"",
+                        "\"gate_low_rank_dim\"",
+                        "\"hidden_ratio\"");
         assertThat(LightNetConfig.parse(json)).isEqualTo(c);
         assertThat(Architectures.forConfig(json).name()).isEqualTo("lightnet");
-        assertThatThrownBy(() -> LightNetConfig.parse("{\"model_type\": \"lightnet\", \"hidden_size\": 30, \"num_heads\": 4, \"use_short_conv\": true, \"vocab_size\": 0}"))
+        assertThatThrownBy(
+                        () -> LightNetConfig.parse(
+                                "{\"model_type\": \"lightnet\", \"hidden_size\": 30, \"num_heads\": 4, \"use_short_conv\": true, \"vocab_size\": 0}"))
                 .hasMessageContaining("hidden_size 30 is not divisible by num_heads 4")
                 .hasMessageContaining("use_short_conv")
                 .hasMessageContaining("vocab_size must be > 0");
@@ -65,9 +74,11 @@ class LightNetModelTest {
 
     @Test
     void parameterCountFollowsTheLayout() {
-        LightNetConfig c = LightNetConfig.parse("{\"model_type\": \"lightnet\", \"vocab_size\": 100, \"hidden_size\": 64, \"num_hidden_layers\": 3,"
-                + " \"expand_ratio\": 16, \"gate_low_rank_dim\": 8}");
-        try (Scope s = Scope.open(); LightNetModel m = new LightNetModel(c, 1)) {
+        LightNetConfig c = LightNetConfig.parse(
+                "{\"model_type\": \"lightnet\", \"vocab_size\": 100, \"hidden_size\": 64, \"num_hidden_layers\": 3,"
+                        + " \"expand_ratio\": 16, \"gate_low_rank_dim\": 8}");
+        try (Scope s = Scope.open();
+                LightNetModel m = new LightNetModel(c, 1)) {
             long d = 64, v = 100, keyDim = 4 * 16, r = 8, mlp = 256; // 2/3·4·64 = 170 → 256
             long perLayer = 2 * d + 2 * keyDim * d + d * d + 2 * r * d + d + d * d + 3 * d * mlp;
             assertThat(m.parameterCount()).isEqualTo(v * d + 3 * perLayer + d + v * d);
@@ -92,25 +103,35 @@ class LightNetModelTest {
         names.put("model.layers.0.mlp.down_proj.weight", new int[] {8, 12});
         names.put("model.norm.weight", new int[] {8});
         names.put("lm_head.weight", new int[] {10, 8});
-        try (Scope s = Scope.open(); LanguageModel m = Architectures.forConfig(TINY).build(TINY, 1)) {
+        try (Scope s = Scope.open();
+                LanguageModel m = Architectures.forConfig(TINY).build(TINY, 1)) {
             Rng r = new Rng(3);
             Map<String, Tensor> ckpt = new LinkedHashMap<>();
             names.forEach((n, shape) -> ckpt.put(n, r.normal(0, 1, shape)));
             m.module().loadStateDict(ckpt, true);
-            assertThat(m.module().stateDict().get("model.layers.0.attn.g_proj.1.weight").toFloatArray()).containsExactly(ckpt.get("model.layers.0.attn.g_proj.1.weight").toFloatArray());
+            assertThat(m.module()
+                            .stateDict()
+                            .get("model.layers.0.attn.g_proj.1.weight")
+                            .toFloatArray())
+                    .containsExactly(
+                            ckpt.get("model.layers.0.attn.g_proj.1.weight").toFloatArray());
             Map<String, Tensor> wrong = new LinkedHashMap<>(ckpt);
             wrong.put("model.layers.0.attn.k_proj.weight", r.normal(0, 1, 8, 8));
-            assertThatThrownBy(() -> m.module().loadStateDict(wrong, true)).hasMessageContaining("model.layers.0.attn.k_proj.weight");
+            assertThatThrownBy(() -> m.module().loadStateDict(wrong, true))
+                    .hasMessageContaining("model.layers.0.attn.k_proj.weight");
             Map<String, Tensor> missing = new LinkedHashMap<>(ckpt);
             missing.remove("model.layers.0.attn.g_norm.weight");
-            assertThatThrownBy(() -> m.module().loadStateDict(missing, true)).hasMessageContaining("model.layers.0.attn.g_norm.weight");
+            assertThatThrownBy(() -> m.module().loadStateDict(missing, true))
+                    .hasMessageContaining("model.layers.0.attn.g_norm.weight");
         }
     }
 
     @Test
     void decodingWithTheCacheReproducesTheParallelForward() {
         LightNetConfig c = LightNetConfig.small(50, 32, 2, 4);
-        try (Scope s = Scope.open(); LightNetModel m = new LightNetModel(c, 3); var g = GradMode.noGrad()) {
+        try (Scope s = Scope.open();
+                LightNetModel m = new LightNetModel(c, 3);
+                var g = GradMode.noGrad()) {
             int t = 75; // prefill spans more than two chunks, then token by token
             Tensor ids = randomIds(5, 2, t, 50);
             float[] full = m.forward(ids).toFloatArray();
@@ -144,13 +165,19 @@ class LightNetModelTest {
 
     @Test
     void gradientsMatchFiniteDifferencesInF64() {
-        try (Scope s = Scope.open(); LightNetModel m = new LightNetModel(LightNetConfig.parse(TINY), 9)) {
+        try (Scope s = Scope.open();
+                LightNetModel m = new LightNetModel(LightNetConfig.parse(TINY), 9)) {
             m.namedParameters().forEach((n, p) -> p.replace(p.value().to(DType.F64)));
             Tensor ids = randomIds(2, 2, 5, 10);
             Tensor targets = randomIds(3, 2, 5, 10);
             var p = m.namedParameters();
-            GradCheck.check(x -> m.loss(ids, targets), 1e-6, 1e-5, p.get("model.layers.0.attn.k_proj.weight").value(),
-                    p.get("model.layers.0.attn.g_proj.0.weight").value(), p.get("model.layers.0.attn.g_norm.weight").value());
+            GradCheck.check(
+                    x -> m.loss(ids, targets),
+                    1e-6,
+                    1e-5,
+                    p.get("model.layers.0.attn.k_proj.weight").value(),
+                    p.get("model.layers.0.attn.g_proj.0.weight").value(),
+                    p.get("model.layers.0.attn.g_norm.weight").value());
         }
     }
 
@@ -161,7 +188,9 @@ class LightNetModelTest {
         for (int step = 0; step < steps; step++) {
             try (Scope sc = Scope.open()) {
                 Batch b = data.apply(step);
-                Tensor loss = m.loss(Tensor.ofInts(b.inputs(), b.batch(), b.seqLen()), Tensor.ofInts(b.targets(), b.batch(), b.seqLen()));
+                Tensor loss = m.loss(
+                        Tensor.ofInts(b.inputs(), b.batch(), b.seqLen()),
+                        Tensor.ofInts(b.targets(), b.batch(), b.seqLen()));
                 opt.zeroGrad();
                 loss.backward();
                 GradClip.clipGlobalNorm(m.parameters(), 1.0);
@@ -173,7 +202,10 @@ class LightNetModelTest {
     }
 
     static double mean(List<Double> xs, int from, int to) {
-        return xs.subList(from, to).stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+        return xs.subList(from, to).stream()
+                .mapToDouble(Double::doubleValue)
+                .average()
+                .orElseThrow();
     }
 
     @Test

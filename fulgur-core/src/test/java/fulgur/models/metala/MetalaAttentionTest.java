@@ -38,7 +38,8 @@ class MetalaAttentionTest {
     void matchesTheOfficialComputation() {
         int d = 16, t = 19, b = 2, h = 2, kernel = 3;
         MetalaConfig c = MetalaConfig.small(10, d, 1, h).withConvSize(kernel);
-        try (Scope s = Scope.open(); MetalaAttention attn = new MetalaAttention(c, new Rng(2))) {
+        try (Scope s = Scope.open();
+                MetalaAttention attn = new MetalaAttention(c, new Rng(2))) {
             attn.to(DType.F64);
             Rng r = new Rng(3);
             attn.namedParameters().forEach((n, p) -> p.replace(r.normal(DType.F64, 0, 0.5, p.shape())));
@@ -46,10 +47,14 @@ class MetalaAttentionTest {
             double[] got = attn.forward(x, null).toDoubleArray();
 
             var p = attn.stateDict();
-            double[] wq = p.get("q_proj.weight").toDoubleArray(), wk = p.get("k_gate.weight").toDoubleArray();
-            double[] wv = p.get("v_proj.weight").toDoubleArray(), wg = p.get("g_proj.weight").toDoubleArray();
-            double[] bg = p.get("g_proj.bias").toDoubleArray(), wo = p.get("out_proj.weight").toDoubleArray();
-            double[] aug = p.get("aug_balance").toDoubleArray(), conv = p.get("conv1d.weight").toDoubleArray();   // [d, 1, K]
+            double[] wq = p.get("q_proj.weight").toDoubleArray(),
+                    wk = p.get("k_gate.weight").toDoubleArray();
+            double[] wv = p.get("v_proj.weight").toDoubleArray(),
+                    wg = p.get("g_proj.weight").toDoubleArray();
+            double[] bg = p.get("g_proj.bias").toDoubleArray(),
+                    wo = p.get("out_proj.weight").toDoubleArray();
+            double[] aug = p.get("aug_balance").toDoubleArray(),
+                    conv = p.get("conv1d.weight").toDoubleArray(); // [d, 1, K]
             double[] xs = x.toDoubleArray();
             int dk = d / 2, kd = dk / h, hd = d / h;
             double[] want = new double[b * t * d];
@@ -121,14 +126,17 @@ class MetalaAttentionTest {
     void keepsBf16Precision() {
         int d = 64, t = 33, b = 2, h = 2;
         MetalaConfig c = MetalaConfig.small(10, d, 1, h);
-        try (Scope s = Scope.open(); MetalaAttention lo = new MetalaAttention(c, new Rng(4));
+        try (Scope s = Scope.open();
+                MetalaAttention lo = new MetalaAttention(c, new Rng(4));
                 MetalaAttention hi = new MetalaAttention(c, new Rng(4))) {
             Rng r = new Rng(5);
             Tensor aug = r.normal(DType.F32, 0, 0.5, d / 2).to(DType.BF16);
             lo.to(DType.BF16);
             hi.to(DType.F64);
             hi.namedParameters().forEach((n, p) -> {
-                Tensor v = n.equals("aug_balance") ? aug : lo.namedParameters().get(n).value();
+                Tensor v = n.equals("aug_balance")
+                        ? aug
+                        : lo.namedParameters().get(n).value();
                 p.replace(v.to(DType.F64));
             });
             lo.namedParameters().get("aug_balance").replace(aug);
@@ -138,10 +146,18 @@ class MetalaAttentionTest {
             Tensor yl = lo.forward(xl, null), yh = hi.forward(xh, null);
             Reductions.sum(Elementwise.mul(yl, w)).backward();
             Reductions.sum(Elementwise.mul(yh, w.to(DType.F64))).backward();
-            assertThat(GradCheck.relErr(yl.toDoubleArray(), yh.toDoubleArray())).as("output").isLessThan(2e-2);
-            assertThat(GradCheck.relErr(xl.grad().toDoubleArray(), xh.grad().toDoubleArray())).as("input gradient").isLessThan(2e-2);
-            hi.namedParameters().forEach((n, p) -> assertThat(GradCheck.relErr(lo.namedParameters().get(n).grad().toDoubleArray(),
-                    p.grad().toDoubleArray())).as(n).isLessThan(2e-2));
+            assertThat(GradCheck.relErr(yl.toDoubleArray(), yh.toDoubleArray()))
+                    .as("output")
+                    .isLessThan(2e-2);
+            assertThat(GradCheck.relErr(xl.grad().toDoubleArray(), xh.grad().toDoubleArray()))
+                    .as("input gradient")
+                    .isLessThan(2e-2);
+            hi.namedParameters()
+                    .forEach((n, p) -> assertThat(GradCheck.relErr(
+                                    lo.namedParameters().get(n).grad().toDoubleArray(),
+                                    p.grad().toDoubleArray()))
+                            .as(n)
+                            .isLessThan(2e-2));
         }
     }
 }

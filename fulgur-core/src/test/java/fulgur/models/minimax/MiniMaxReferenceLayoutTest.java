@@ -50,8 +50,10 @@ class MiniMaxReferenceLayoutTest {
             double[] d = b.get("model.layers.2.self_attn.diagonal_decay").toDoubleArray();
             // head 1, position 3: q decays from the block start (i + 1), k to the block end (block − i − 1)
             assertThat(q[block + 3]).isCloseTo(Math.exp(-slope[1] * 4), org.assertj.core.api.Assertions.within(1e-7));
-            assertThat(k[block + 3]).isCloseTo(Math.exp(-slope[1] * (block - 4)), org.assertj.core.api.Assertions.within(1e-7));
-            assertThat(d[(block + 5) * block + 2]).isCloseTo(Math.exp(-slope[1] * 3), org.assertj.core.api.Assertions.within(1e-7));
+            assertThat(k[block + 3])
+                    .isCloseTo(Math.exp(-slope[1] * (block - 4)), org.assertj.core.api.Assertions.within(1e-7));
+            assertThat(d[(block + 5) * block + 2])
+                    .isCloseTo(Math.exp(-slope[1] * 3), org.assertj.core.api.Assertions.within(1e-7));
             assertThat(d[(block + 2) * block + 5]).isZero();
         }
     }
@@ -60,15 +62,19 @@ class MiniMaxReferenceLayoutTest {
     @Test
     void loadsCheckpointsWithDecayBuffersAndFusedExperts(@TempDir Path tmp) throws Exception {
         MiniMaxConfig c = config();
-        try (Scope s = Scope.open(); MiniMaxModel m = new MiniMaxModel(c, 3); var off = GradMode.noGrad()) {
+        try (Scope s = Scope.open();
+                MiniMaxModel m = new MiniMaxModel(c, 3);
+                var off = GradMode.noGrad()) {
             m.train(false);
             Tensor ids = LmTestKit.randomIds(4, 2, 9, 30);
             double[] want = m.forward(ids).toDoubleArray();
             Map<String, Tensor> theirs = new MiniMaxArchitecture().toReference(m.stateDict(), c.toJson());
-            assertThat(theirs).containsKeys("model.layers.1.self_attn.slope_rate", "model.layers.2.self_attn.diagonal_decay")
+            assertThat(theirs)
+                    .containsKeys("model.layers.1.self_attn.slope_rate", "model.layers.2.self_attn.diagonal_decay")
                     .doesNotContainKey("model.layers.0.self_attn.slope_rate");
             // same weights; logits to f32 rounding (the MoE's scatter-add order is not fixed)
-            assertThat(GradCheck.relErr(loadAndRun(tmp.resolve("buffers"), c, theirs, ids), want)).isLessThan(1e-6);
+            assertThat(GradCheck.relErr(loadAndRun(tmp.resolve("buffers"), c, theirs, ids), want))
+                    .isLessThan(1e-6);
 
             // transformers 5's fused experts: gate_up_proj [E, 2I, H] = [w1; w3] per expert, down_proj [E, H, I]
             Map<String, Tensor> fused = new LinkedHashMap<>();
@@ -88,19 +94,22 @@ class MiniMaxReferenceLayoutTest {
                     float[] w3 = floats(theirs.get(p + "experts." + e + ".w3.weight"));
                     System.arraycopy(w1, 0, gu, e * 2 * inter * h, inter * h);
                     System.arraycopy(w3, 0, gu, e * 2 * inter * h + inter * h, inter * h);
-                    System.arraycopy(floats(theirs.get(p + "experts." + e + ".w2.weight")), 0, down, e * h * inter, h * inter);
+                    System.arraycopy(
+                            floats(theirs.get(p + "experts." + e + ".w2.weight")), 0, down, e * h * inter, h * inter);
                 }
                 fused.put("model.layers." + l + ".mlp.experts.gate_up_proj", Tensor.of(gu, experts, 2 * inter, h));
                 fused.put("model.layers." + l + ".mlp.experts.down_proj", Tensor.of(down, experts, h, inter));
             }
-            assertThat(GradCheck.relErr(loadAndRun(tmp.resolve("fused"), c, fused, ids), want)).isLessThan(1e-6);
+            assertThat(GradCheck.relErr(loadAndRun(tmp.resolve("fused"), c, fused, ids), want))
+                    .isLessThan(1e-6);
         }
     }
 
     @Test
     void decayBuffersThatDoNotMatchTheConfigAreAClearError(@TempDir Path tmp) throws Exception {
         MiniMaxConfig c = config();
-        try (Scope s = Scope.open(); MiniMaxModel m = new MiniMaxModel(c, 3)) {
+        try (Scope s = Scope.open();
+                MiniMaxModel m = new MiniMaxModel(c, 3)) {
             Map<String, Tensor> theirs = new MiniMaxArchitecture().toReference(m.stateDict(), c.toJson());
             // a checkpoint of 4 layers read with a 3-layer config: layer 1's decay differs
             MiniMaxConfig four = MiniMaxConfig.small(30, 16, 4, 2).withAttnTypes(List.of(1, 0, 0, 0));
@@ -111,7 +120,8 @@ class MiniMaxReferenceLayoutTest {
             Files.writeString(dir.resolve("config.json"), c.toJson());
             assertThatThrownBy(() -> ReferenceCheckpoint.load(dir))
                     .hasMessageContaining("decay buffers do not match")
-                    .hasMessageContaining("model.layers.1.self_attn.slope_rate differs from the decay of num_attention_heads 2, num_hidden_layers 3");
+                    .hasMessageContaining(
+                            "model.layers.1.self_attn.slope_rate differs from the decay of num_attention_heads 2, num_hidden_layers 3");
         }
     }
 
@@ -121,17 +131,22 @@ class MiniMaxReferenceLayoutTest {
         String ref = new MiniMaxArchitecture().referenceConfig(c.toJson(), DType.BF16);
         JsonNode n = Json.mapper().readTree(ref);
         assertThat(n.get("architectures").get(0).asText()).isEqualTo("MiniMaxForCausalLM");
-        assertThat(n.get("layer_types").toString()).isEqualTo("[\"full_attention\",\"linear_attention\",\"linear_attention\"]");
+        assertThat(n.get("layer_types").toString())
+                .isEqualTo("[\"full_attention\",\"linear_attention\",\"linear_attention\"]");
         assertThat(n.get("full_attn_alpha_factor").asDouble()).isEqualTo(c.layernormFullAttentionAlpha());
         assertThat(n.get("mlp_beta_factor").asDouble()).isEqualTo(c.layernormMlpBeta());
         assertThat(n.get("torch_dtype").asText()).isEqualTo("bfloat16");
         assertThat(n.get("rope_parameters").get("rope_theta").asDouble()).isEqualTo(c.ropeTheta());
         assertThat(n.get("output_router_logits").asBoolean()).isTrue();
-        assertThat(n.has("attn_type_list") || n.has("postnorm") || n.has("rotary_dim")).as("fields transformers' MiniMaxConfig does not have").isFalse();
+        assertThat(n.has("attn_type_list") || n.has("postnorm") || n.has("rotary_dim"))
+                .as("fields transformers' MiniMaxConfig does not have")
+                .isFalse();
         assertThat(MiniMaxConfig.parse(ref)).isEqualTo(c);
-        assertThatThrownBy(() -> new MiniMaxArchitecture().referenceConfig(c.withPostnorm(false).toJson(), DType.F32))
+        assertThatThrownBy(() -> new MiniMaxArchitecture()
+                        .referenceConfig(c.withPostnorm(false).toJson(), DType.F32))
                 .hasMessageContaining("post-norm only");
-        assertThatThrownBy(() -> new MiniMaxArchitecture().referenceConfig(c.withRotaryDim(4).toJson(), DType.F32))
+        assertThatThrownBy(() -> new MiniMaxArchitecture()
+                        .referenceConfig(c.withRotaryDim(4).toJson(), DType.F32))
                 .hasMessageContaining("rotary_dim 4 is not head_dim 8");
     }
 
@@ -139,7 +154,8 @@ class MiniMaxReferenceLayoutTest {
     @Test
     void loadBalancingLossFollowsOutputRouterLogits() throws Exception {
         MiniMaxConfig on = config();
-        var json = (com.fasterxml.jackson.databind.node.ObjectNode) Json.mapper().readTree(on.toJson());
+        var json =
+                (com.fasterxml.jackson.databind.node.ObjectNode) Json.mapper().readTree(on.toJson());
         json.put("output_router_logits", false);
         MiniMaxConfig off = MiniMaxConfig.parse(json.toString());
         Tensor ids = LmTestKit.randomIds(5, 2, 9, 30);
@@ -147,7 +163,10 @@ class MiniMaxReferenceLayoutTest {
         for (int i = 0; i < targets.length; i++) {
             targets[i] = (i * 7) % 30;
         }
-        try (Scope s = Scope.open(); MiniMaxModel a = new MiniMaxModel(on, 3); MiniMaxModel b = new MiniMaxModel(off, 3); var g = GradMode.noGrad()) {
+        try (Scope s = Scope.open();
+                MiniMaxModel a = new MiniMaxModel(on, 3);
+                MiniMaxModel b = new MiniMaxModel(off, 3);
+                var g = GradMode.noGrad()) {
             double withAux = a.loss(ids, Tensor.ofInts(targets, 18)).item();
             double without = b.loss(ids, Tensor.ofInts(targets, 18)).item();
             assertThat(withAux - without).isCloseTo(a.auxLoss().item(), org.assertj.core.api.Assertions.within(1e-6));
@@ -155,7 +174,8 @@ class MiniMaxReferenceLayoutTest {
         }
     }
 
-    private static double[] loadAndRun(Path dir, MiniMaxConfig c, Map<String, Tensor> tensors, Tensor ids) throws Exception {
+    private static double[] loadAndRun(Path dir, MiniMaxConfig c, Map<String, Tensor> tensors, Tensor ids)
+            throws Exception {
         Files.createDirectories(dir);
         TensorIo.save(dir.resolve("model.safetensors"), tensors, Map.of("format", "pt"));
         Files.writeString(dir.resolve("config.json"), new MiniMaxArchitecture().referenceConfig(c.toJson(), DType.F32));

@@ -20,7 +20,9 @@ class LrpeLongPositionTest {
             double[] theta = lrpe.namedParameters().get("theta").value().toDoubleArray();
             for (long offset : new long[] {0, 1L << 24, Integer.MAX_VALUE - t, (1L << 33) + 3}) {
                 double[] got = lrpe.forward(x, new long[] {offset}).toDoubleArray();
-                assertThat(GradCheck.relErr(got, reference(x.toDoubleArray(), theta, offset, t, heads, dim))).as("offset " + offset).isLessThan(1e-6);
+                assertThat(GradCheck.relErr(got, reference(x.toDoubleArray(), theta, offset, t, heads, dim)))
+                        .as("offset " + offset)
+                        .isLessThan(1e-6);
             }
         }
     }
@@ -39,7 +41,9 @@ class LrpeLongPositionTest {
             for (int r = 0; r < 2; r++) {
                 double[] xr = java.util.Arrays.copyOfRange(all, r * row, (r + 1) * row);
                 double[] gr = java.util.Arrays.copyOfRange(got, 2 * r * row, 2 * (r + 1) * row);
-                assertThat(GradCheck.relErr(gr, reference(xr, theta, offsets[r], t, heads, dim))).as("row " + r).isLessThan(1e-6);
+                assertThat(GradCheck.relErr(gr, reference(xr, theta, offsets[r], t, heads, dim)))
+                        .as("row " + r)
+                        .isLessThan(1e-6);
             }
         }
     }

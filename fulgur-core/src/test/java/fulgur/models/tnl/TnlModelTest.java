@@ -25,13 +25,18 @@ class TnlModelTest {
     @Test
     void parameterCountOf385mConfigIsAbout040B() {
         TnlConfig c = TnlConfig.tnl385m();
-        try (Scope s = Scope.open(); TnlModel m = new TnlModel(c, 1)) {
+        try (Scope s = Scope.open();
+                TnlModel m = new TnlModel(c, 1)) {
             long n = m.parameterCount();
             // 24 × (4·1024² qkvu + 1024² out + 3·1024·2816 GLU) + 64000·1024 tied embedding
             assertThat(n).isEqualTo(24L * (4 * 1024 * 1024 + 1024 * 1024 + 3 * 1024 * 2816) + 64000L * 1024);
             assertThat(n / 1e9).isBetween(0.39, 0.41);
-            assertThat(m.namedParameters()).containsKeys("model.embed_tokens.weight", "model.layers.0.token_mixer.qkvu_proj.weight",
-                    "model.layers.23.token_mixer.out_proj.weight", "model.layers.5.channel_mixer.l3.weight");
+            assertThat(m.namedParameters())
+                    .containsKeys(
+                            "model.embed_tokens.weight",
+                            "model.layers.0.token_mixer.qkvu_proj.weight",
+                            "model.layers.23.token_mixer.out_proj.weight",
+                            "model.layers.5.channel_mixer.l3.weight");
             assertThat(m.namedParameters()).doesNotContainKey("lm_head.weight");
         }
     }
@@ -40,9 +45,17 @@ class TnlModelTest {
     void configUsesTheOfficialFieldNamesAndRejectsBadValues() {
         TnlConfig c = TnlConfig.small(300, 48, 3, 4).withLrpe(List.of(1, 0, 0)).withTiedEmbeddings(false);
         String json = c.toJson();
-        assertThat(json).contains("\"decoder_embed_dim\"", "\"decoder_layers\"", "\"decoder_attention_heads\"", "\"linear_use_lrpe_list\"", "\"glu_dim\"");
+        assertThat(json)
+                .contains(
+                        "\"decoder_embed_dim\"",
+                        "\"decoder_layers\"",
+                        "\"decoder_attention_heads\"",
+                        "\"linear_use_lrpe_list\"",
+                        "\"glu_dim\"");
         assertThat(TnlConfig.parse(json)).isEqualTo(c);
-        assertThatThrownBy(() -> TnlConfig.parse("{\"vocab_size\": 10, \"decoder_embed_dim\": 30, \"decoder_layers\": 2, \"decoder_attention_heads\": 4, \"hidden_dim\": 30, \"glu_dim\": 64}"))
+        assertThatThrownBy(
+                        () -> TnlConfig.parse(
+                                "{\"vocab_size\": 10, \"decoder_embed_dim\": 30, \"decoder_layers\": 2, \"decoder_attention_heads\": 4, \"hidden_dim\": 30, \"glu_dim\": 64}"))
                 .hasMessageContaining("hidden_dim 30 is not divisible by decoder_attention_heads 4");
         assertThatThrownBy(() -> TnlConfig.parse("{not json")).hasMessageContaining("malformed");
     }
@@ -50,7 +63,9 @@ class TnlModelTest {
     @Test
     void decodingWithTheCacheReproducesTheParallelForward() {
         TnlConfig c = TnlConfig.small(50, 32, 2, 4).withLrpe(List.of(1, 0)).withTiedEmbeddings(false);
-        try (Scope s = Scope.open(); TnlModel m = new TnlModel(c, 3); var g = GradMode.noGrad()) {
+        try (Scope s = Scope.open();
+                TnlModel m = new TnlModel(c, 3);
+                var g = GradMode.noGrad()) {
             m.train(false);
             int t = 70; // more than one lightning block
             Tensor ids = randomIds(5, 2, t, 50);
@@ -86,7 +101,10 @@ class TnlModelTest {
     @Test
     void cacheMemoryDoesNotGrowWithGeneratedLength() {
         TnlConfig c = TnlConfig.small(40, 32, 2, 4);
-        try (Scope s = Scope.open(); TnlModel m = new TnlModel(c, 4); var g = GradMode.noGrad(); TnlCache cache = m.newCache()) {
+        try (Scope s = Scope.open();
+                TnlModel m = new TnlModel(c, 4);
+                var g = GradMode.noGrad();
+                TnlCache cache = m.newCache()) {
             m.forward(randomIds(1, 1, 10, 40), cache);
             long after10 = cache.stateBytes();
             for (int i = 0; i < 200; i++) {
@@ -101,7 +119,8 @@ class TnlModelTest {
     @Test
     void gradientsMatchFiniteDifferencesInF64() {
         TnlConfig c = TnlConfig.small(11, 8, 2, 2).withLrpe(List.of(1, 1)).withTiedEmbeddings(false);
-        try (Scope s = Scope.open(); TnlModel m = new TnlModel(c, 9)) {
+        try (Scope s = Scope.open();
+                TnlModel m = new TnlModel(c, 9)) {
             // Cast the model to f64 and check the loss gradient for a few parameters.
             m.namedParameters().forEach((n, p) -> p.replace(p.value().to(fulgur.tensor.DType.F64)));
             Tensor ids = randomIds(2, 2, 5, 11);
@@ -118,11 +137,17 @@ class TnlModelTest {
     @Test
     void referenceConfigIsWhatTheOfficialCodeReads() throws Exception {
         TnlConfig c = TnlConfig.small(50, 16, 3, 2);
-        assertThat(c.lrpeLayers()).as("an empty list breaks the official model: one flag per layer").containsExactly(0, 0, 0);
-        var n = fulgur.io.Json.mapper().readTree(new TnlArchitecture().referenceConfig(c.withLrpe(java.util.List.of(1, 0, 1)).toJson(), fulgur.tensor.DType.F32));
+        assertThat(c.lrpeLayers())
+                .as("an empty list breaks the official model: one flag per layer")
+                .containsExactly(0, 0, 0);
+        var n = fulgur.io.Json.mapper()
+                .readTree(new TnlArchitecture()
+                        .referenceConfig(c.withLrpe(java.util.List.of(1, 0, 1)).toJson(), fulgur.tensor.DType.F32));
         assertThat(n.get("architectures").get(0).asText()).isEqualTo("TransnormerForCausalLM");
-        assertThat(n.get("auto_map").get("AutoModelForCausalLM").asText()).isEqualTo("modeling_transnormer.TransnormerForCausalLM");
-        assertThat(n.get("auto_map").get("AutoConfig").asText()).isEqualTo("configuration_transnormer.TransnormerConfig");
+        assertThat(n.get("auto_map").get("AutoModelForCausalLM").asText())
+                .isEqualTo("modeling_transnormer.TransnormerForCausalLM");
+        assertThat(n.get("auto_map").get("AutoConfig").asText())
+                .isEqualTo("configuration_transnormer.TransnormerConfig");
         assertThat(n.get("torch_dtype").asText()).isEqualTo("float32");
         assertThat(n.get("linear_use_lrpe_list").toString()).isEqualTo("[1,0,1]");
         assertThat(n.get("pad_token_id").asInt()).isEqualTo(0);

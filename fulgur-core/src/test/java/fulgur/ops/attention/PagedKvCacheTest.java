@@ -23,7 +23,9 @@ class PagedKvCacheTest {
     @Test
     void rowsOfDifferentLengthsAttendInOneCallAsContiguousCachesDo() {
         Rng rng = new Rng(3);
-        try (Scope s = Scope.open(); var g = GradMode.noGrad(); PagedKvCache paged = new PagedKvCache(4)) {
+        try (Scope s = Scope.open();
+                var g = GradMode.noGrad();
+                PagedKvCache paged = new PagedKvCache(4)) {
             int[] prefill = {5, 1, 11};
             Scope refScope = Scope.detached("ref");
             KvCache[] ref = new KvCache[3];
@@ -51,14 +53,23 @@ class PagedKvCacheTest {
                 rows.advance(1);
                 assertThat(second.toFloatArray()).containsExactly(first.toFloatArray());
                 for (int r = 0; r < 3; r++) {
-                    Tensor want = ref[r].attend(Views.narrow(q, 0, r, 1), Views.narrow(k, 0, r, 1), Views.narrow(v, 0, r, 1), 0.3);
-                    assertThat(Views.narrow(first, 0, r, 1).contiguous().toFloatArray()).as("row %d step %d", r, step).containsExactly(want.toFloatArray());
+                    Tensor want = ref[r].attend(
+                            Views.narrow(q, 0, r, 1), Views.narrow(k, 0, r, 1), Views.narrow(v, 0, r, 1), 0.3);
+                    assertThat(Views.narrow(first, 0, r, 1).contiguous().toFloatArray())
+                            .as("row %d step %d", r, step)
+                            .containsExactly(want.toFloatArray());
                 }
             }
             assertThat(seqs[2].length()).isEqualTo(20);
             assertThat(seqs[2].blocks()).isEqualTo(5);
-            assertThatThrownBy(() -> paged.rows(List.of(seqs), 1).layer(0).attend(Tensor.zeros(3, 2, HEADS, D), Tensor.zeros(3, 2, KV_HEADS, D),
-                    Tensor.zeros(3, 2, KV_HEADS, D), 1)).hasMessageContaining("3 rows and 1 tokens");
+            assertThatThrownBy(() -> paged.rows(List.of(seqs), 1)
+                            .layer(0)
+                            .attend(
+                                    Tensor.zeros(3, 2, HEADS, D),
+                                    Tensor.zeros(3, 2, KV_HEADS, D),
+                                    Tensor.zeros(3, 2, KV_HEADS, D),
+                                    1))
+                    .hasMessageContaining("3 rows and 1 tokens");
             refScope.close();
         }
     }
@@ -66,7 +77,9 @@ class PagedKvCacheTest {
     @Test
     void decodingRowsMatchTheirOwnContiguousCacheEveryStep() {
         Rng rng = new Rng(5);
-        try (Scope s = Scope.open(); var g = GradMode.noGrad(); PagedKvCache paged = new PagedKvCache(4)) {
+        try (Scope s = Scope.open();
+                var g = GradMode.noGrad();
+                PagedKvCache paged = new PagedKvCache(4)) {
             Scope refScope = Scope.detached("ref");
             int[] prefill = {6, 2};
             KvCache[] ref = {new KvCache(refScope), new KvCache(refScope)};
@@ -88,8 +101,11 @@ class PagedKvCacheTest {
                 Tensor got = rows.layer(0).attend(q, k, v, 0.5);
                 rows.advance(1);
                 for (int r = 0; r < 2; r++) {
-                    Tensor want = ref[r].attend(Views.narrow(q, 0, r, 1), Views.narrow(k, 0, r, 1), Views.narrow(v, 0, r, 1), 0.5);
-                    assertThat(Views.narrow(got, 0, r, 1).contiguous().toFloatArray()).as("row %d step %d", r, step).containsExactly(want.toFloatArray());
+                    Tensor want = ref[r].attend(
+                            Views.narrow(q, 0, r, 1), Views.narrow(k, 0, r, 1), Views.narrow(v, 0, r, 1), 0.5);
+                    assertThat(Views.narrow(got, 0, r, 1).contiguous().toFloatArray())
+                            .as("row %d step %d", r, step)
+                            .containsExactly(want.toFloatArray());
                 }
             }
             assertThat(paged.blocksInUse()).isEqualTo((46 + 3) / 4 + (42 + 3) / 4);
@@ -101,7 +117,9 @@ class PagedKvCacheTest {
             seqs[1].close();
             assertThat(paged.blocksInUse()).isZero();
             assertThat(paged.bytes()).isZero();
-            assertThat(paged.reservedBytes()).as("no block in use: the layers' memory is given back").isZero();
+            assertThat(paged.reservedBytes())
+                    .as("no block in use: the layers' memory is given back")
+                    .isZero();
             refScope.close();
         }
     }
@@ -109,7 +127,9 @@ class PagedKvCacheTest {
     @Test
     void sharedPrefixesAreCopiedBeforeTheyAreWritten() {
         Rng rng = new Rng(9);
-        try (Scope s = Scope.open(); var g = GradMode.noGrad(); PagedKvCache paged = new PagedKvCache(4)) {
+        try (Scope s = Scope.open();
+                var g = GradMode.noGrad();
+                PagedKvCache paged = new PagedKvCache(4)) {
             Tensor q = rng.normal(0, 1, 1, 6, HEADS, D);
             Tensor k = rng.normal(0, 1, 1, 6, KV_HEADS, D);
             Tensor v = rng.normal(0, 1, 1, 6, KV_HEADS, D);
@@ -129,7 +149,9 @@ class PagedKvCacheTest {
                 outs[i] = r.layer(0).attend(q1, k1, v1, 0.5);
                 r.advance(1);
             }
-            assertThat(paged.blocksInUse()).as("each writer copied the half-full block").isEqualTo(4);
+            assertThat(paged.blocksInUse())
+                    .as("each writer copied the half-full block")
+                    .isEqualTo(4);
             assertThat(outs[0].toFloatArray()).isNotEqualTo(outs[1].toFloatArray());
             // the shared prefix itself is intact: continuing it again gives what continuing it the first time gave
             PagedKvCache.Sequence again = base.share(6);
@@ -138,7 +160,8 @@ class PagedKvCacheTest {
             Tensor v1 = rng.normal(0, 1, 1, 1, KV_HEADS, D);
             KvCache ref = new KvCache(Scope.current());
             ref.attend(q, k, v, 0.5);
-            assertThat(r.layer(0).attend(q1, k1, v1, 0.5).toFloatArray()).containsExactly(ref.attend(q1, k1, v1, 0.5).toFloatArray());
+            assertThat(r.layer(0).attend(q1, k1, v1, 0.5).toFloatArray())
+                    .containsExactly(ref.attend(q1, k1, v1, 0.5).toFloatArray());
             assertThatThrownBy(() -> base.share(7)).hasMessageContaining("7 tokens of a sequence of 6");
             for (PagedKvCache.Sequence x : List.of(base, a, b, again)) {
                 x.close();

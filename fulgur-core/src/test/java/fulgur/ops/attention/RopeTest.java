@@ -8,9 +8,9 @@ import fulgur.tensor.Rng;
 import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
 import fulgur.testing.GradCheck;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.junit.jupiter.api.Test;
 
 class RopeTest {
 
@@ -50,10 +50,12 @@ class RopeTest {
             Tensor x = new Rng(1).normal(DType.F64, 0, 1, b, t, h, d);
             Tensor y = new Rope(d, r, theta).apply(x, offset);
             assertThat(y.shape()).containsExactly(b, t, h, d);
-            assertThat(GradCheck.relErr(y.toDoubleArray(), direct(x.toDoubleArray(), b, t, h, d, r, theta, offset))).isLessThan(1e-14);
+            assertThat(GradCheck.relErr(y.toDoubleArray(), direct(x.toDoubleArray(), b, t, h, d, r, theta, offset)))
+                    .isLessThan(1e-14);
             Tensor x32 = x.to(DType.F32);
             Tensor y32 = new Rope(d, r, theta).apply(x32, offset);
-            assertThat(GradCheck.relErr(y32.toFloatArray(), direct(x32.toDoubleArray(), b, t, h, d, r, theta, offset))).isLessThan(1e-6);
+            assertThat(GradCheck.relErr(y32.toFloatArray(), direct(x32.toDoubleArray(), b, t, h, d, r, theta, offset)))
+                    .isLessThan(1e-6);
         }
     }
 
@@ -68,11 +70,15 @@ class RopeTest {
                 double first = dot(rope.apply(q, dist), rope.apply(k, 0));
                 for (int shift : new int[] {1, 9, 250}) {
                     double shifted = dot(rope.apply(q, dist + shift), rope.apply(k, shift));
-                    assertThat(shifted).as("distance %d, shift %d", dist, shift).isCloseTo(first, org.assertj.core.api.Assertions.within(1e-10));
+                    assertThat(shifted)
+                            .as("distance %d, shift %d", dist, shift)
+                            .isCloseTo(first, org.assertj.core.api.Assertions.within(1e-10));
                 }
             }
             // and it does depend on the distance
-            assertThat(dot(rope.apply(q, 3), rope.apply(k, 0))).isNotCloseTo(dot(rope.apply(q, 4), rope.apply(k, 0)), org.assertj.core.api.Assertions.within(1e-6));
+            assertThat(dot(rope.apply(q, 3), rope.apply(k, 0)))
+                    .isNotCloseTo(
+                            dot(rope.apply(q, 4), rope.apply(k, 0)), org.assertj.core.api.Assertions.within(1e-6));
         }
     }
 
@@ -106,7 +112,9 @@ class RopeTest {
                 want = (1 - smooth) * f / 32 + smooth * f;
                 blended++;
             }
-            assertThat(r.invFreq(i)).as("pair %d", i).isCloseTo(want, org.assertj.core.api.Assertions.within(1e-15 * f));
+            assertThat(r.invFreq(i))
+                    .as("pair %d", i)
+                    .isCloseTo(want, org.assertj.core.api.Assertions.within(1e-15 * f));
         }
         assertThat(blended).as("pairs in the interpolated band").isPositive();
         try (Scope s = Scope.open()) {
@@ -116,7 +124,10 @@ class RopeTest {
             double[] xs = x.toDoubleArray();
             for (int i = 0; i < 16; i++) {
                 double a = 1000 * r.invFreq(i);
-                assertThat(y[i]).isCloseTo(xs[i] * Math.cos(a) - xs[i + 16] * Math.sin(a), org.assertj.core.api.Assertions.within(1e-12));
+                assertThat(y[i])
+                        .isCloseTo(
+                                xs[i] * Math.cos(a) - xs[i + 16] * Math.sin(a),
+                                org.assertj.core.api.Assertions.within(1e-12));
             }
         }
     }
@@ -136,7 +147,9 @@ class RopeTest {
                 assertThat(kept).containsExactly(perCall);
             }
             double[] beyond = rope.apply(x, Rope.CACHED_POSITIONS).toDoubleArray();
-            assertThat(beyond).containsExactly(rope.apply(x, new long[] {Rope.CACHED_POSITIONS, Rope.CACHED_POSITIONS}).toDoubleArray());
+            assertThat(beyond)
+                    .containsExactly(rope.apply(x, new long[] {Rope.CACHED_POSITIONS, Rope.CACHED_POSITIONS})
+                            .toDoubleArray());
         }
     }
 
@@ -146,8 +159,10 @@ class RopeTest {
         assertThatThrownBy(() -> new Rope(8, 10, 10000)).hasMessageContaining("rotaryDim");
         assertThatThrownBy(() -> new Rope(8, 8, -1)).hasMessageContaining("theta");
         try (Scope s = Scope.open()) {
-            assertThatThrownBy(() -> new Rope(8, 8, 10000).apply(Tensor.zeros(1, 2, 3, 6), 0)).hasMessageContaining("x must be [B, T, H, 8]");
-            assertThatThrownBy(() -> new Rope(8, 8, 10000).apply(Tensor.zeros(1, 2, 3, 8), -1)).hasMessageContaining("position offset");
+            assertThatThrownBy(() -> new Rope(8, 8, 10000).apply(Tensor.zeros(1, 2, 3, 6), 0))
+                    .hasMessageContaining("x must be [B, T, H, 8]");
+            assertThatThrownBy(() -> new Rope(8, 8, 10000).apply(Tensor.zeros(1, 2, 3, 8), -1))
+                    .hasMessageContaining("position offset");
         }
     }
 }

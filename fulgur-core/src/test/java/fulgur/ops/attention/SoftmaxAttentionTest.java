@@ -8,9 +8,9 @@ import fulgur.tensor.Rng;
 import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
 import fulgur.testing.GradCheck;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.junit.jupiter.api.Test;
 
 class SoftmaxAttentionTest {
 
@@ -34,14 +34,19 @@ class SoftmaxAttentionTest {
             double scale = 1 / Math.sqrt(d);
             Tensor tiled = SoftmaxAttention.attention(q, k, v, scale, causal, offset);
             tiled.mul(w).sum().backward();
-            float[][] gt = {q.grad().toFloatArray(), k.grad().toFloatArray(), v.grad().toFloatArray()};
+            float[][] gt = {
+                q.grad().toFloatArray(), k.grad().toFloatArray(), v.grad().toFloatArray()
+            };
             q.zeroGrad();
             k.zeroGrad();
             v.zeroGrad();
             Tensor naive = SoftmaxAttention.naive(q, k, v, scale, causal, offset);
             naive.mul(w).sum().backward();
-            double[][] gn = {q.grad().toDoubleArray(), k.grad().toDoubleArray(), v.grad().toDoubleArray()};
-            assertThat(GradCheck.relErr(tiled.toFloatArray(), naive.toDoubleArray())).isLessThan(2e-6);
+            double[][] gn = {
+                q.grad().toDoubleArray(), k.grad().toDoubleArray(), v.grad().toDoubleArray()
+            };
+            assertThat(GradCheck.relErr(tiled.toFloatArray(), naive.toDoubleArray()))
+                    .isLessThan(2e-6);
             for (int i = 0; i < 3; i++) {
                 assertThat(GradCheck.relErr(gt[i], gn[i])).as("gradient %d", i).isLessThan(1e-5);
             }
@@ -81,14 +86,18 @@ class SoftmaxAttentionTest {
                         }
                         for (int j = 0; j < tk; j++) {
                             for (int c = 0; c < dv; c++) {
-                                want[((bi * tq + i) * h + hi) * dv + c] += sc[j] / z * va[((bi * tk + j) * hkv + g) * dv + c];
+                                want[((bi * tq + i) * h + hi) * dv + c] +=
+                                        sc[j] / z * va[((bi * tk + j) * hkv + g) * dv + c];
                             }
                         }
                     }
                 }
             }
-            assertThat(GradCheck.relErr(SoftmaxAttention.naive(q, k, v, 0.5, causal, offset).toDoubleArray(), want)).isLessThan(1e-13);
-            Tensor tiled = SoftmaxAttention.attention(q.to(DType.F32), k.to(DType.F32), v.to(DType.F32), 0.5, causal, offset);
+            assertThat(GradCheck.relErr(
+                            SoftmaxAttention.naive(q, k, v, 0.5, causal, offset).toDoubleArray(), want))
+                    .isLessThan(1e-13);
+            Tensor tiled =
+                    SoftmaxAttention.attention(q.to(DType.F32), k.to(DType.F32), v.to(DType.F32), 0.5, causal, offset);
             assertThat(GradCheck.relErr(tiled.toFloatArray(), want)).isLessThan(1e-6);
         }
     }
@@ -113,8 +122,16 @@ class SoftmaxAttentionTest {
             Tensor k = rng.normal(DType.F32, 0, 1, 1, 40, 2, 8);
             Tensor v = rng.normal(DType.F32, 0, 1, 1, 40, 2, 8);
             Tensor whole = SoftmaxAttention.attention(q, k, v, 0.3, true, 0);
-            Tensor part = SoftmaxAttention.attention(q.narrow(1, 20, 10).contiguous(), k.narrow(1, 0, 30).contiguous(), v.narrow(1, 0, 30).contiguous(), 0.3, true, 20);
-            assertThat(GradCheck.relErr(part.toFloatArray(), whole.narrow(1, 20, 10).toDoubleArray())).isLessThan(1e-6);
+            Tensor part = SoftmaxAttention.attention(
+                    q.narrow(1, 20, 10).contiguous(),
+                    k.narrow(1, 0, 30).contiguous(),
+                    v.narrow(1, 0, 30).contiguous(),
+                    0.3,
+                    true,
+                    20);
+            assertThat(GradCheck.relErr(
+                            part.toFloatArray(), whole.narrow(1, 20, 10).toDoubleArray()))
+                    .isLessThan(1e-6);
         }
     }
 
@@ -125,7 +142,8 @@ class SoftmaxAttentionTest {
             Tensor k = Tensor.zeros(1, 4, 2, 8);
             assertThatThrownBy(() -> SoftmaxAttention.attention(q, k, k, 1, true, 0))
                     .hasMessageContaining("3 query heads are not a multiple of 2 key/value heads");
-            assertThatThrownBy(() -> SoftmaxAttention.attention(q, q, q, 1, true, -1)).hasMessageContaining("query offset must be >= 0");
+            assertThatThrownBy(() -> SoftmaxAttention.attention(q, q, q, 1, true, -1))
+                    .hasMessageContaining("query offset must be >= 0");
         }
     }
 }

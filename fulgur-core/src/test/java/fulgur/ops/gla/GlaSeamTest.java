@@ -25,8 +25,13 @@ class GlaSeamTest {
     private static Tensor[] inputs(long seed, int b, int t, int n) {
         Rng rng = new Rng(seed);
         Tensor g = Elementwise.mulScalar(rng.uniform(DType.F64, 0.05, 0.6, b, t, H, DK), -1);
-        return new Tensor[] {rng.normal(DType.F64, 0, 0.5, b, t, H, DK), rng.normal(DType.F64, 0, 0.5, b, t, H, DK), rng.normal(DType.F64, 0, 1, b, t, H, DV),
-            g, rng.normal(DType.F64, 0, 1, n, H, DK, DV)};
+        return new Tensor[] {
+            rng.normal(DType.F64, 0, 0.5, b, t, H, DK),
+            rng.normal(DType.F64, 0, 0.5, b, t, H, DK),
+            rng.normal(DType.F64, 0, 1, b, t, H, DV),
+            g,
+            rng.normal(DType.F64, 0, 1, n, H, DK, DV)
+        };
     }
 
     /** Values and gradients (q, k, v, g, s0) of a weighted sum of output and final state. */
@@ -36,8 +41,13 @@ class GlaSeamTest {
             in[i] = x[i].copy().requiresGrad(true);
         }
         Gla.Result r = Gla.chunked(in[0], in[1], in[2], in[3], 0.6, in[4], true, 4, cu);
-        Tensor loss = Elementwise.add(Reductions.sum(Elementwise.mul(r.output(), new Rng(7).normal(DType.F64, 0, 1, r.output().shape()))),
-                Reductions.sum(Elementwise.mul(r.finalState(), new Rng(8).normal(DType.F64, 0, 1, r.finalState().shape()))));
+        Tensor loss = Elementwise.add(
+                Reductions.sum(Elementwise.mul(
+                        r.output(),
+                        new Rng(7).normal(DType.F64, 0, 1, r.output().shape()))),
+                Reductions.sum(Elementwise.mul(
+                        r.finalState(),
+                        new Rng(8).normal(DType.F64, 0, 1, r.finalState().shape()))));
         loss.backward();
         double[][] out = new double[2 + in.length][];
         out[0] = r.output().toDoubleArray();
@@ -56,20 +66,45 @@ class GlaSeamTest {
         for (int i = 0; i < 4; i++) {
             int len = cu[i + 1] - cu[i];
             Tensor s0 = Views.narrow(x[4], 0, i, 1);
-            double[] state = len == 0 ? s0.toDoubleArray()
-                    : Gla.chunked(Views.narrow(x[0], 1, cu[i], len), Views.narrow(x[1], 1, cu[i], len), Views.narrow(x[2], 1, cu[i], len),
-                            Views.narrow(x[3], 1, cu[i], len), 0.6, s0, true, 4).finalState().toDoubleArray();
-            assertThat(GradCheck.relErr(Views.narrow(packed.finalState(), 0, i, 1).toDoubleArray(), state)).as("state %d", i).isLessThan(1e-13);
+            double[] state = len == 0
+                    ? s0.toDoubleArray()
+                    : Gla.chunked(
+                                    Views.narrow(x[0], 1, cu[i], len),
+                                    Views.narrow(x[1], 1, cu[i], len),
+                                    Views.narrow(x[2], 1, cu[i], len),
+                                    Views.narrow(x[3], 1, cu[i], len),
+                                    0.6,
+                                    s0,
+                                    true,
+                                    4)
+                            .finalState()
+                            .toDoubleArray();
+            assertThat(GradCheck.relErr(
+                            Views.narrow(packed.finalState(), 0, i, 1).toDoubleArray(), state))
+                    .as("state %d", i)
+                    .isLessThan(1e-13);
             if (len > 0) {
-                double[] o = Gla.recurrent(Views.narrow(x[0], 1, cu[i], len), Views.narrow(x[1], 1, cu[i], len), Views.narrow(x[2], 1, cu[i], len),
-                        Views.narrow(x[3], 1, cu[i], len), 0.6, s0).output().toDoubleArray();
-                assertThat(GradCheck.relErr(Views.narrow(packed.output(), 1, cu[i], len).toDoubleArray(), o)).as("output %d", i).isLessThan(1e-12);
+                double[] o = Gla.recurrent(
+                                Views.narrow(x[0], 1, cu[i], len),
+                                Views.narrow(x[1], 1, cu[i], len),
+                                Views.narrow(x[2], 1, cu[i], len),
+                                Views.narrow(x[3], 1, cu[i], len),
+                                0.6,
+                                s0)
+                        .output()
+                        .toDoubleArray();
+                assertThat(GradCheck.relErr(
+                                Views.narrow(packed.output(), 1, cu[i], len).toDoubleArray(), o))
+                        .as("output %d", i)
+                        .isLessThan(1e-12);
             }
         }
         assertThatThrownBy(() -> Gla.chunked(x[0], x[1], x[2], x[3], 0.6, x[4], true, 4, new int[] {0, 5, 18}))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("cuSeqlens ends at 18");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("cuSeqlens ends at 18");
         assertThatThrownBy(() -> Gla.chunked(x[0], x[1], x[2], x[3], 0.6, x[4], true, 4, new int[] {0, 9, 19}))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("[N,H,dk,dv]");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("[N,H,dk,dv]");
     }
 
     @Test
@@ -96,8 +131,10 @@ class GlaSeamTest {
         Tensor state = x[4].copy();
         Gla.Result want = Gla.recurrent(x[0], x[1], x[2], x[3], 0.6, x[4]);
         Tensor o = Gla.decode(x[0], x[1], x[2], x[3], 0.6, state);
-        assertThat(GradCheck.relErr(o.toDoubleArray(), want.output().toDoubleArray())).isLessThan(1e-14);
-        assertThat(GradCheck.relErr(state.toDoubleArray(), want.finalState().toDoubleArray())).isLessThan(1e-14);
+        assertThat(GradCheck.relErr(o.toDoubleArray(), want.output().toDoubleArray()))
+                .isLessThan(1e-14);
+        assertThat(GradCheck.relErr(state.toDoubleArray(), want.finalState().toDoubleArray()))
+                .isLessThan(1e-14);
         StandIn kernel = new StandIn();
         try (var k = Kernels.use(GlaKernels.class, kernel)) {
             Gla.decode(x[0], x[1], x[2], x[3], 0.6, x[4].copy());
@@ -132,29 +169,51 @@ class GlaSeamTest {
         }
 
         @Override
-        public Tensor forward(Tensor q, Tensor k, Tensor v, Tensor g, double scale, Tensor s0, boolean wantFinalState, int[] cu) {
+        public Tensor forward(
+                Tensor q, Tensor k, Tensor v, Tensor g, double scale, Tensor s0, boolean wantFinalState, int[] cu) {
             forwards++;
-            Gla.Result r = composed(q.detach(), k.detach(), v.detach(), g.detach(), scale, s0 == null ? null : s0.detach(), cu);
+            Gla.Result r = composed(
+                    q.detach(), k.detach(), v.detach(), g.detach(), scale, s0 == null ? null : s0.detach(), cu);
             Tensor o = Views.reshape(r.output(), -1);
             return wantFinalState ? Views.concat(0, o, Views.reshape(r.finalState(), -1)) : o;
         }
 
         @Override
-        public Tensor[] backward(Tensor q, Tensor k, Tensor v, Tensor g, double scale, Tensor s0, boolean wantFinalState, int[] cu, Tensor packedGrad) {
+        public Tensor[] backward(
+                Tensor q,
+                Tensor k,
+                Tensor v,
+                Tensor g,
+                double scale,
+                Tensor s0,
+                boolean wantFinalState,
+                int[] cu,
+                Tensor packedGrad) {
             backwards++;
             AtomicReference<Tensor[]> out = new AtomicReference<>();
             Thread t = new Thread(() -> {
-                Tensor[] in = {q.detach().requiresGrad(true), k.detach().requiresGrad(true), v.detach().requiresGrad(true),
-                    g.detach().requiresGrad(true), s0 == null ? null : s0.detach().requiresGrad(true)};
+                Tensor[] in = {
+                    q.detach().requiresGrad(true),
+                    k.detach().requiresGrad(true),
+                    v.detach().requiresGrad(true),
+                    g.detach().requiresGrad(true),
+                    s0 == null ? null : s0.detach().requiresGrad(true)
+                };
                 Gla.Result r = composed(in[0], in[1], in[2], in[3], scale, in[4], cu);
                 int no = (int) r.output().numel();
-                Tensor loss = Reductions.sum(Elementwise.mul(Views.reshape(r.output(), -1), Views.narrow(packedGrad, 0, 0, no)));
+                Tensor loss = Reductions.sum(
+                        Elementwise.mul(Views.reshape(r.output(), -1), Views.narrow(packedGrad, 0, 0, no)));
                 if (wantFinalState) {
-                    loss = Elementwise.add(loss, Reductions.sum(Elementwise.mul(Views.reshape(r.finalState(), -1),
-                            Views.narrow(packedGrad, 0, no, (int) r.finalState().numel()))));
+                    loss = Elementwise.add(
+                            loss,
+                            Reductions.sum(Elementwise.mul(
+                                    Views.reshape(r.finalState(), -1), Views.narrow(packedGrad, 0, no, (int)
+                                            r.finalState().numel()))));
                 }
                 loss.backward();
-                out.set(new Tensor[] {in[0].grad(), in[1].grad(), in[2].grad(), in[3].grad(), s0 == null ? null : in[4].grad()});
+                out.set(new Tensor[] {
+                    in[0].grad(), in[1].grad(), in[2].grad(), in[3].grad(), s0 == null ? null : in[4].grad()
+                });
             });
             t.start();
             try {

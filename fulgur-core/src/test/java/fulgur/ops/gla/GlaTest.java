@@ -23,7 +23,7 @@ class GlaTest {
         Tensor v = r.normal(dt, 0, 1, B, t, H, DV);
         double[] g = new double[B * t * H * DK];
         for (int i = 0; i < g.length; i++) {
-            g[i] = -Math.log1p(Math.exp(-3 * (r.nextDouble() * 2 - 0.5)));   // log σ(x), x ∈ [−1.5, 4.5]
+            g[i] = -Math.log1p(Math.exp(-3 * (r.nextDouble() * 2 - 0.5))); // log σ(x), x ∈ [−1.5, 4.5]
         }
         Tensor s0 = r.normal(dt, 0, 1, B, H, DK, DV);
         return new Tensor[] {q, k, v, Tensor.of(dt, g, B, t, H, DK), s0};
@@ -47,17 +47,24 @@ class GlaTest {
                 for (int chunk : new int[] {1, 4, 5, 13, 64}) {
                     Gla.Result c = Gla.chunked(in[0], in[1], in[2], in[3], 0.7, in[4], true, chunk);
                     assertThat(c.output().shape()).containsExactly(B, T, H, DV);
-                    assertThat(GradCheck.relErr(d(c.output()), ref.output())).as("%s chunk %d output", dt, chunk).isLessThan(tol);
-                    assertThat(GradCheck.relErr(d(c.finalState()), ref.finalState())).as("%s chunk %d state", dt, chunk).isLessThan(tol);
+                    assertThat(GradCheck.relErr(d(c.output()), ref.output()))
+                            .as("%s chunk %d output", dt, chunk)
+                            .isLessThan(tol);
+                    assertThat(GradCheck.relErr(d(c.finalState()), ref.finalState()))
+                            .as("%s chunk %d state", dt, chunk)
+                            .isLessThan(tol);
                 }
                 Gla.Result r = Gla.recurrent(in[0], in[1], in[2], in[3], 0.7, in[4]);
                 assertThat(GradCheck.relErr(d(r.output()), ref.output())).isLessThan(tol);
-                assertThat(GradCheck.relErr(d(r.finalState()), ref.finalState())).isLessThan(tol);
+                assertThat(GradCheck.relErr(d(r.finalState()), ref.finalState()))
+                        .isLessThan(tol);
                 // Without an initial state too.
-                GlaNaive.Result ref0 = GlaNaive.forward(d(in[0]), d(in[1]), d(in[2]), d(in[3]), null, B, T, H, DK, DV, 1.0);
+                GlaNaive.Result ref0 =
+                        GlaNaive.forward(d(in[0]), d(in[1]), d(in[2]), d(in[3]), null, B, T, H, DK, DV, 1.0);
                 Gla.Result c0 = Gla.chunked(in[0], in[1], in[2], in[3], 1.0, null, true, 4);
                 assertThat(GradCheck.relErr(d(c0.output()), ref0.output())).isLessThan(tol);
-                assertThat(GradCheck.relErr(d(c0.finalState()), ref0.finalState())).isLessThan(tol);
+                assertThat(GradCheck.relErr(d(c0.finalState()), ref0.finalState()))
+                        .isLessThan(tol);
             }
         }
     }
@@ -88,10 +95,16 @@ class GlaTest {
             t.requiresGrad(true);
             t.zeroGrad();
         }
-        Gla.Result r = chunked ? Gla.chunked(in[0], in[1], in[2], in[3], 0.5, in[4], true, 4) : Gla.recurrent(in[0], in[1], in[2], in[3], 0.5, in[4]);
+        Gla.Result r = chunked
+                ? Gla.chunked(in[0], in[1], in[2], in[3], 0.5, in[4], true, 4)
+                : Gla.recurrent(in[0], in[1], in[2], in[3], 0.5, in[4]);
         Rng w = new Rng(77);
-        Tensor loss = r.output().mul(w.normal(DType.F64, 0, 1, r.output().shape())).sum()
-                .add(r.finalState().mul(w.normal(DType.F64, 0, 1, r.finalState().shape())).sum());
+        Tensor loss = r.output()
+                .mul(w.normal(DType.F64, 0, 1, r.output().shape()))
+                .sum()
+                .add(r.finalState()
+                        .mul(w.normal(DType.F64, 0, 1, r.finalState().shape()))
+                        .sum());
         loss.backward();
         double[][] out = new double[in.length][];
         for (int i = 0; i < in.length; i++) {
@@ -118,10 +131,14 @@ class GlaTest {
     void chunkedGradientsMatchFiniteDifferences() {
         try (Scope s = Scope.open()) {
             Tensor[] in = inputs(4, 7, DType.F64);
-            GradCheck.check(x -> {
-                Gla.Result r = Gla.chunked(x[0], x[1], x[2], x[3], 0.8, x[4], true, 3);
-                return Views.concat(0, Views.reshape(r.output(), -1), Views.reshape(r.finalState(), -1));
-            }, 1e-6, 1e-6, in);
+            GradCheck.check(
+                    x -> {
+                        Gla.Result r = Gla.chunked(x[0], x[1], x[2], x[3], 0.8, x[4], true, 3);
+                        return Views.concat(0, Views.reshape(r.output(), -1), Views.reshape(r.finalState(), -1));
+                    },
+                    1e-6,
+                    1e-6,
+                    in);
         }
     }
 
@@ -131,17 +148,23 @@ class GlaTest {
             Tensor[] in = inputs(5, 6, DType.F32);
             Tensor q = in[0], k = in[1], v = in[2], g = in[3];
             assertThatThrownBy(() -> Gla.chunked(q, k, v, Views.narrow(g, 3, 0, 2), 1, null, false, 4))
-                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("g [");
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("g [");
             assertThatThrownBy(() -> Gla.chunked(q, Views.narrow(k, 1, 0, 5), v, g, 1, null, false, 4))
-                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("k [");
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("k [");
             assertThatThrownBy(() -> Gla.recurrent(q, k, Views.narrow(v, 2, 0, 1), g, 1, null))
-                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("v [");
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("v [");
             assertThatThrownBy(() -> Gla.chunked(q, k, v, g, 1, Tensor.zeros(B, H, DV, DK), false, 4))
-                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("initial state");
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("initial state");
             assertThatThrownBy(() -> Gla.chunked(Views.reshape(q, -1), k, v, g, 1, null, false, 4))
-                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("q must be [B, T, H, D]");
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("q must be [B, T, H, D]");
             assertThatThrownBy(() -> Gla.chunked(q, k, v, g, 1, null, false, 0))
-                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("chunkSize");
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("chunkSize");
         }
     }
 
@@ -156,11 +179,14 @@ class GlaTest {
                 Tensor k = r.normal(dt, 0, 1, 2, 3, 5, 4);
                 Tensor b = fulgur.ops.Indexing.cumsum(r.uniform(dt, -3, 0, 2, 3, 5, 4), 2);
                 Tensor dA = r.normal(dt, 0, 1, 2, 3, 5, 5);
-                assertThat(GradCheck.relErr(d(GlaIntra.cpuScores(q, k, b)), d(GlaIntra.composed(q, k, b)))).isLessThan(tol);
+                assertThat(GradCheck.relErr(d(GlaIntra.cpuScores(q, k, b)), d(GlaIntra.composed(q, k, b))))
+                        .isLessThan(tol);
                 Tensor[] fused = GlaIntra.cpuScoresBackward(q, k, b, dA);
                 Tensor[] comp = GlaIntra.composedBackward(q, k, b, dA);
                 for (int i = 0; i < 3; i++) {
-                    assertThat(GradCheck.relErr(d(fused[i]), d(comp[i]))).as("gradient %d in %s", i, dt).isLessThan(tol);
+                    assertThat(GradCheck.relErr(d(fused[i]), d(comp[i])))
+                            .as("gradient %d in %s", i, dt)
+                            .isLessThan(tol);
                 }
             }
         }

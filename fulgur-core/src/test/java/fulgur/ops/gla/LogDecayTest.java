@@ -34,7 +34,8 @@ class LogDecayTest {
                     double g = Math.log(b + (1 - b) * s) / tau;
                     assertThat(gk[0].get(i, c)).isCloseTo(g, org.assertj.core.data.Offset.offset(1e-14));
                     assertThat(gk[1].get(i, c)).isCloseTo(1 - Math.exp(g), org.assertj.core.data.Offset.offset(1e-14));
-                    assertThat(plain[0].get(i, c)).isCloseTo(Math.log(s) / tau, org.assertj.core.data.Offset.offset(1e-14));
+                    assertThat(plain[0].get(i, c))
+                            .isCloseTo(Math.log(s) / tau, org.assertj.core.data.Offset.offset(1e-14));
                 }
             }
         }
@@ -45,10 +46,13 @@ class LogDecayTest {
         Rng r = new Rng(2);
         Tensor f = r.normal(DType.F64, 0, 2, 3, 4);
         Tensor beta = r.uniform(DType.F64, 0.05, 0.9, 4);
-        GradCheck.check(t -> {
-            Tensor[] gk = LogDecay.gate(t[0], t[1], 3.0);
-            return Elementwise.add(gk[0], Elementwise.mulScalar(gk[1], 0.7));
-        }, f, beta);
+        GradCheck.check(
+                t -> {
+                    Tensor[] gk = LogDecay.gate(t[0], t[1], 3.0);
+                    return Elementwise.add(gk[0], Elementwise.mulScalar(gk[1], 0.7));
+                },
+                f,
+                beta);
     }
 
     @Test
@@ -87,8 +91,10 @@ class LogDecayTest {
             if (beta != null) {
                 Tensor a = Elementwise.log(beta);
                 Tensor cc = Elementwise.add(Elementwise.log(Elementwise.addScalar(Elementwise.neg(beta), 1)), ls);
-                l = Elementwise.add(Elementwise.maximum(a, cc), Elementwise.log(Elementwise.addScalar(Elementwise.exp(Elementwise.neg(Elementwise.abs(
-                        Elementwise.sub(a, cc)))), 1)));
+                l = Elementwise.add(
+                        Elementwise.maximum(a, cc),
+                        Elementwise.log(Elementwise.addScalar(
+                                Elementwise.exp(Elementwise.neg(Elementwise.abs(Elementwise.sub(a, cc)))), 1)));
                 wc = Elementwise.exp(Elementwise.sub(cc, l));
                 eb = Elementwise.exp(Elementwise.neg(l));
             }
@@ -103,7 +109,10 @@ class LogDecayTest {
             if (beta == null) {
                 return new Tensor[] {df, null};
             }
-            return new Tensor[] {Elementwise.mul(df, wc), Reductions.sum(Elementwise.mul(Elementwise.mul(u, sn), eb), new int[] {0}, false)};
+            return new Tensor[] {
+                Elementwise.mul(df, wc),
+                Reductions.sum(Elementwise.mul(Elementwise.mul(u, sn), eb), new int[] {0}, false)
+            };
         }
     }
 
@@ -114,21 +123,31 @@ class LogDecayTest {
         Tensor beta = r.uniform(DType.F64, 0.0, 0.9, 6);
         Tensor wg = r.normal(DType.F64, 0, 1, 5, 6), wk = r.normal(DType.F64, 0, 1, 5, 6);
         for (Tensor b : new Tensor[] {beta, null}) {
-            Tensor f1 = f.copy().requiresGrad(true), b1 = b == null ? null : b.copy().requiresGrad(true);
+            Tensor f1 = f.copy().requiresGrad(true),
+                    b1 = b == null ? null : b.copy().requiresGrad(true);
             Tensor[] c = LogDecay.gate(f1, b1, 4.0);
-            Elementwise.add(Reductions.sum(Elementwise.mul(c[0], wg)), Reductions.sum(Elementwise.mul(c[1], wk))).backward();
+            Elementwise.add(Reductions.sum(Elementwise.mul(c[0], wg)), Reductions.sum(Elementwise.mul(c[1], wk)))
+                    .backward();
             StandIn standIn = new StandIn();
-            Tensor f2 = f.copy().requiresGrad(true), b2 = b == null ? null : b.copy().requiresGrad(true);
+            Tensor f2 = f.copy().requiresGrad(true),
+                    b2 = b == null ? null : b.copy().requiresGrad(true);
             try (var use = Kernels.use(LogDecayKernels.class, standIn)) {
                 Tensor[] k = LogDecay.gate(f2, b2, 4.0);
-                assertThat(GradCheck.relErr(k[0].toDoubleArray(), c[0].toDoubleArray())).isLessThan(1e-14);
-                assertThat(GradCheck.relErr(k[1].toDoubleArray(), c[1].toDoubleArray())).isLessThan(1e-14);
-                Elementwise.add(Reductions.sum(Elementwise.mul(k[0], wg)), Reductions.sum(Elementwise.mul(k[1], wk))).backward();
+                assertThat(GradCheck.relErr(k[0].toDoubleArray(), c[0].toDoubleArray()))
+                        .isLessThan(1e-14);
+                assertThat(GradCheck.relErr(k[1].toDoubleArray(), c[1].toDoubleArray()))
+                        .isLessThan(1e-14);
+                Elementwise.add(Reductions.sum(Elementwise.mul(k[0], wg)), Reductions.sum(Elementwise.mul(k[1], wk)))
+                        .backward();
             }
             assertThat(standIn.calls).containsExactly(1, 2); // one forward, one backward per output
-            assertThat(GradCheck.relErr(f2.grad().toDoubleArray(), f1.grad().toDoubleArray())).as("df").isLessThan(1e-12);
+            assertThat(GradCheck.relErr(f2.grad().toDoubleArray(), f1.grad().toDoubleArray()))
+                    .as("df")
+                    .isLessThan(1e-12);
             if (b != null) {
-                assertThat(GradCheck.relErr(b2.grad().toDoubleArray(), b1.grad().toDoubleArray())).as("dbeta").isLessThan(1e-12);
+                assertThat(GradCheck.relErr(b2.grad().toDoubleArray(), b1.grad().toDoubleArray()))
+                        .as("dbeta")
+                        .isLessThan(1e-12);
             }
         }
     }

@@ -57,7 +57,8 @@ class LcsmScanTest extends ScopedTest {
             for (int t = 0; t < n; t++) {
                 for (int r = 0; r < k; r++) {
                     for (int c = 0; c < d; c++) {
-                        m[r][c] = Math.exp(bget(ov, logO.shape(), b, t, r, c)) * m[r][c] + bget(ev, e.shape(), b, t, r, c) * iv[(b * n + t) * d + c];
+                        m[r][c] = Math.exp(bget(ov, logO.shape(), b, t, r, c)) * m[r][c]
+                                + bget(ev, e.shape(), b, t, r, c) * iv[(b * n + t) * d + c];
                         out[(b * n + t) * d + c] += bget(sv, s.shape(), b, t, r, c) * m[r][c];
                     }
                 }
@@ -72,7 +73,8 @@ class LcsmScanTest extends ScopedTest {
     }
 
     static double[] flat(Lcsm.Result r) {
-        return Views.concat(0, Views.reshape(r.output(), -1), Views.reshape(r.finalState(), -1)).toDoubleArray();
+        return Views.concat(0, Views.reshape(r.output(), -1), Views.reshape(r.finalState(), -1))
+                .toDoubleArray();
     }
 
     static final int B = 2;
@@ -95,10 +97,14 @@ class LcsmScanTest extends ScopedTest {
             for (boolean withState : new boolean[] {false, true}) {
                 Tensor m0 = withState ? randn(13, 1, B, K, D) : null;
                 double[] ref = naive(c[0], c[1], c[2], c[3], m0, K);
-                assertThat(GradCheck.relErr(flat(Lcsm.recurrent(c[0], c[1], c[2], c[3], m0)), ref)).isLessThan(1e-12);
-                assertThat(GradCheck.relErr(flat(Lcsm.scan(c[0], c[1], c[2], c[3], m0)), ref)).isLessThan(1e-12);
+                assertThat(GradCheck.relErr(flat(Lcsm.recurrent(c[0], c[1], c[2], c[3], m0)), ref))
+                        .isLessThan(1e-12);
+                assertThat(GradCheck.relErr(flat(Lcsm.scan(c[0], c[1], c[2], c[3], m0)), ref))
+                        .isLessThan(1e-12);
                 for (int chunk : new int[] {1, 4, 16}) {
-                    assertThat(GradCheck.relErr(flat(Lcsm.chunked(c[0], c[1], c[2], c[3], m0, chunk)), ref)).as("chunk %d", chunk).isLessThan(1e-12);
+                    assertThat(GradCheck.relErr(flat(Lcsm.chunked(c[0], c[1], c[2], c[3], m0, chunk)), ref))
+                            .as("chunk %d", chunk)
+                            .isLessThan(1e-12);
                 }
             }
         }
@@ -116,8 +122,10 @@ class LcsmScanTest extends ScopedTest {
             Lcsm.Result r = Lcsm.chunked(f[0], f[1], f[2], f[3], m0.to(DType.F32), 4);
             assertThat(r.output().dtype()).isEqualTo(DType.F32);
             assertThat(GradCheck.relErr(flat(r), ref)).isLessThan(1e-5);
-            assertThat(GradCheck.relErr(flat(Lcsm.recurrent(f[0], f[1], f[2], f[3], m0.to(DType.F32))), ref)).isLessThan(1e-5);
-            assertThat(GradCheck.relErr(flat(Lcsm.scan(f[0], f[1], f[2], f[3], m0.to(DType.F32))), ref)).isLessThan(1e-5);
+            assertThat(GradCheck.relErr(flat(Lcsm.recurrent(f[0], f[1], f[2], f[3], m0.to(DType.F32))), ref))
+                    .isLessThan(1e-5);
+            assertThat(GradCheck.relErr(flat(Lcsm.scan(f[0], f[1], f[2], f[3], m0.to(DType.F32))), ref))
+                    .isLessThan(1e-5);
         }
     }
 
@@ -156,16 +164,30 @@ class LcsmScanTest extends ScopedTest {
         int n = 6;
         int k = 2;
         int d = 3;
-        GradCheck.check(t -> flatResult(Lcsm.chunked(t[0], t[1], t[2], t[3], t[4], 4)),
-                randn(20, 1, b, n, d), randn(21, 1, b, n, k, 1), logDecay(22, b, n, k, d), randn(23, 1, b, n, k, 1), randn(24, 1, b, k, d));
-        GradCheck.check(t -> flatResult(Lcsm.chunked(t[0], t[1], t[2], t[3], null, 4)),
-                randn(25, 1, b, n, d), randn(26, 1, 1, 1, k, d), logDecay(27, 1, 1, k, 1), randn(28, 1, 1, 1, k, d));
+        GradCheck.check(
+                t -> flatResult(Lcsm.chunked(t[0], t[1], t[2], t[3], t[4], 4)),
+                randn(20, 1, b, n, d),
+                randn(21, 1, b, n, k, 1),
+                logDecay(22, b, n, k, d),
+                randn(23, 1, b, n, k, 1),
+                randn(24, 1, b, k, d));
+        GradCheck.check(
+                t -> flatResult(Lcsm.chunked(t[0], t[1], t[2], t[3], null, 4)),
+                randn(25, 1, b, n, d),
+                randn(26, 1, 1, 1, k, d),
+                logDecay(27, 1, 1, k, 1),
+                randn(28, 1, 1, 1, k, d));
     }
 
     @Test
     void finiteDifferenceGradientsOfTheFusedScan() {
-        GradCheck.check(t -> flatResult(Lcsm.scan(t[0], t[1], t[2], t[3], t[4])),
-                randn(40, 1, 2, 5, 3), randn(41, 1, 2, 5, 2, 1), logDecay(42, 2, 5, 1, 3), randn(43, 1, 1, 1, 2, 3), randn(44, 1, 2, 2, 3));
+        GradCheck.check(
+                t -> flatResult(Lcsm.scan(t[0], t[1], t[2], t[3], t[4])),
+                randn(40, 1, 2, 5, 3),
+                randn(41, 1, 2, 5, 2, 1),
+                logDecay(42, 2, 5, 1, 3),
+                randn(43, 1, 1, 1, 2, 3),
+                randn(44, 1, 2, 2, 3));
     }
 
     @Test
@@ -178,12 +200,15 @@ class LcsmScanTest extends ScopedTest {
         Tensor o = c[2].expand(full);
         Tensor s = c[3].expand(full);
         Tensor cpu = LcsmCpu.INSTANCE.forward(c[0], e, o, s, m0);
-        assertThat(GradCheck.relErr(LcsmComposed.forward(c[0], e, o, s, m0).toDoubleArray(), cpu.toDoubleArray())).isLessThan(1e-13);
+        assertThat(GradCheck.relErr(LcsmComposed.forward(c[0], e, o, s, m0).toDoubleArray(), cpu.toDoubleArray()))
+                .isLessThan(1e-13);
         Tensor g = randn(46, 1, (int) cpu.numel());
         Tensor[] want = LcsmCpu.INSTANCE.backward(c[0], e, o, s, m0, g);
         Tensor[] got = LcsmComposed.backward(c[0], e, o, s, m0, g);
         for (int a = 0; a < 5; a++) {
-            assertThat(GradCheck.relErr(got[a].toDoubleArray(), want[a].toDoubleArray())).as("gradient %d", a).isLessThan(1e-13);
+            assertThat(GradCheck.relErr(got[a].toDoubleArray(), want[a].toDoubleArray()))
+                    .as("gradient %d", a)
+                    .isLessThan(1e-13);
         }
     }
 
@@ -197,9 +222,12 @@ class LcsmScanTest extends ScopedTest {
         Tensor q = randn(30, 1, B, T, K);
         Tensor kk = randn(31, 1, B, T, K);
         Tensor v = randn(32, 1, B, T, D);
-        Tensor y = Lcsm.chunked(v, Views.unsqueeze(kk, 3), Tensor.zeros(DType.F64, 1, 1, 1, 1), Views.unsqueeze(q, 3), null, 4).output();
+        Tensor y = Lcsm.chunked(
+                        v, Views.unsqueeze(kk, 3), Tensor.zeros(DType.F64, 1, 1, 1, 1), Views.unsqueeze(q, 3), null, 4)
+                .output();
         Tensor scores = q.matmul(kk.mT()).mul(Tensor.of(tril(T), T, T));
-        assertThat(GradCheck.relErr(y.toDoubleArray(), scores.matmul(v).toDoubleArray())).isLessThan(1e-13);
+        assertThat(GradCheck.relErr(y.toDoubleArray(), scores.matmul(v).toDoubleArray()))
+                .isLessThan(1e-13);
     }
 
     @Test
@@ -213,7 +241,8 @@ class LcsmScanTest extends ScopedTest {
         Tensor q = randn(33, 1, B, T, K);
         Tensor kk = randn(34, 1, B, T, K);
         Tensor v = randn(35, 1, B, T, D);
-        Tensor y = Lcsm.chunked(v, Views.unsqueeze(kk, 3), Tensor.of(log, 1, 1, K, 1), Views.unsqueeze(q, 3), null, 4).output();
+        Tensor y = Lcsm.chunked(v, Views.unsqueeze(kk, 3), Tensor.of(log, 1, 1, K, 1), Views.unsqueeze(q, 3), null, 4)
+                .output();
         double[] qv = q.toDoubleArray();
         double[] kv = kk.toDoubleArray();
         double[] vv = v.toDoubleArray();
@@ -248,10 +277,21 @@ class LcsmScanTest extends ScopedTest {
     void splittingTheSequenceThroughTheStateChangesNothing() {
         Tensor[] c = cases()[0];
         Lcsm.Result whole = Lcsm.chunked(c[0], c[1], c[2], c[3], null, 4);
-        Lcsm.Result first = Lcsm.chunked(c[0].narrow(1, 0, 7), c[1].narrow(1, 0, 7), c[2].narrow(1, 0, 7), c[3].narrow(1, 0, 7), null, 4);
-        Lcsm.Result rest = Lcsm.recurrent(c[0].narrow(1, 7, 4), c[1].narrow(1, 7, 4), c[2].narrow(1, 7, 4), c[3].narrow(1, 7, 4), first.finalState());
-        assertThat(GradCheck.relErr(rest.output().toDoubleArray(), whole.output().narrow(1, 7, 4).toDoubleArray())).isLessThan(1e-13);
-        assertThat(GradCheck.relErr(rest.finalState().toDoubleArray(), whole.finalState().toDoubleArray())).isLessThan(1e-13);
+        Lcsm.Result first = Lcsm.chunked(
+                c[0].narrow(1, 0, 7), c[1].narrow(1, 0, 7), c[2].narrow(1, 0, 7), c[3].narrow(1, 0, 7), null, 4);
+        Lcsm.Result rest = Lcsm.recurrent(
+                c[0].narrow(1, 7, 4),
+                c[1].narrow(1, 7, 4),
+                c[2].narrow(1, 7, 4),
+                c[3].narrow(1, 7, 4),
+                first.finalState());
+        assertThat(GradCheck.relErr(
+                        rest.output().toDoubleArray(),
+                        whole.output().narrow(1, 7, 4).toDoubleArray()))
+                .isLessThan(1e-13);
+        assertThat(GradCheck.relErr(
+                        rest.finalState().toDoubleArray(), whole.finalState().toDoubleArray()))
+                .isLessThan(1e-13);
     }
 
     @Test
@@ -260,17 +300,32 @@ class LcsmScanTest extends ScopedTest {
         Tensor e = randn(2, 1, B, T, K, 1);
         Tensor o = logDecay(3, B, T, K, D);
         Tensor s = randn(4, 1, B, T, K, 1);
-        assertThatThrownBy(() -> Lcsm.chunked(randn(1, 1, B, T), e, o, s, null, 4)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("i must");
-        assertThatThrownBy(() -> Lcsm.chunked(i, randn(2, 1, B, T, K), o, s, null, 4)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("e ");
-        assertThatThrownBy(() -> Lcsm.chunked(i, e, logDecay(3, B, T + 1, K, D), s, null, 4)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> Lcsm.chunked(randn(1, 1, B, T), e, o, s, null, 4))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("i must");
+        assertThatThrownBy(() -> Lcsm.chunked(i, randn(2, 1, B, T, K), o, s, null, 4))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("e ");
+        assertThatThrownBy(() -> Lcsm.chunked(i, e, logDecay(3, B, T + 1, K, D), s, null, 4))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("logO");
-        assertThatThrownBy(() -> Lcsm.recurrent(i, e, o, randn(4, 1, B, T, K + 1, 1), null)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> Lcsm.recurrent(i, e, o, randn(4, 1, B, T, K + 1, 1), null))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("does not broadcast");
-        assertThatThrownBy(() -> Lcsm.chunked(i, e, o, s, randn(5, 1, B, K, D + 1), 4)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("m0");
-        assertThatThrownBy(() -> Lcsm.scan(i, e.to(DType.F32), o, s, null)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("dtype");
-        assertThatThrownBy(() -> Lcsm.scan(i, e, o, s, randn(5, 1, B + 1, K, D))).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("m0");
-        assertThatThrownBy(() -> Lcsm.chunked(i, e, o, s, null, 0)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("chunk");
+        assertThatThrownBy(() -> Lcsm.chunked(i, e, o, s, randn(5, 1, B, K, D + 1), 4))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("m0");
+        assertThatThrownBy(() -> Lcsm.scan(i, e.to(DType.F32), o, s, null))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("dtype");
+        assertThatThrownBy(() -> Lcsm.scan(i, e, o, s, randn(5, 1, B + 1, K, D)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("m0");
+        assertThatThrownBy(() -> Lcsm.chunked(i, e, o, s, null, 0))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("chunk");
         assertThatThrownBy(() -> Lcsm.chunked(Tensor.ofLongs(new long[B * T * D], B, T, D), e, o, s, null, 4))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("floating");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("floating");
     }
 }

@@ -17,6 +17,7 @@ class LightNetTest {
 
     /** Awkward sizes: T not a multiple of the chunk, dk ≠ dv. */
     private static final LightNetNaive.Dims DIMS = new LightNetNaive.Dims(2, 13, 2, 3, 5);
+
     private static final int CHUNK = 4;
 
     /** Inputs as arrays; keys spread wide (std kStd) so the normaliser moves a lot. */
@@ -52,7 +53,11 @@ class LightNetTest {
     }
 
     /** The composed chunked and recurrent forms, and the backend kernel behind {@link LightNet#apply}. */
-    enum Form { CHUNKED, RECURRENT, KERNEL }
+    enum Form {
+        CHUNKED,
+        RECURRENT,
+        KERNEL
+    }
 
     static LightNet.Result run(Form f, Tensor[] t, boolean wantFinal) {
         LightNet.State init = t.length == 5 ? new LightNet.State(t[3], t[4]) : null;
@@ -81,19 +86,43 @@ class LightNetTest {
                     }
                     LightNet.Result res = run(f, t, true);
                     String what = f + (withState ? " with initial state" : "");
-                    assertThat(GradCheck.relErr(res.output().toDoubleArray(), ref.o())).as(what + " output").isLessThan(1e-12);
-                    assertThat(GradCheck.relErr(res.finalState().s().toDoubleArray(), ref.s())).as(what + " final S").isLessThan(1e-12);
-                    assertThat(GradCheck.relErr(res.finalState().z().toDoubleArray(), ref.z())).as(what + " final z").isLessThan(1e-12);
-                    Tensor loss = res.output().mul(Tensor.of(g, res.output().shape())).sum()
-                            .add(res.finalState().s().mul(Tensor.of(gs, res.finalState().s().shape())).sum())
-                            .add(res.finalState().z().mul(Tensor.of(gz, res.finalState().z().shape())).sum());
+                    assertThat(GradCheck.relErr(res.output().toDoubleArray(), ref.o()))
+                            .as(what + " output")
+                            .isLessThan(1e-12);
+                    assertThat(GradCheck.relErr(res.finalState().s().toDoubleArray(), ref.s()))
+                            .as(what + " final S")
+                            .isLessThan(1e-12);
+                    assertThat(GradCheck.relErr(res.finalState().z().toDoubleArray(), ref.z()))
+                            .as(what + " final z")
+                            .isLessThan(1e-12);
+                    Tensor loss = res.output()
+                            .mul(Tensor.of(g, res.output().shape()))
+                            .sum()
+                            .add(res.finalState()
+                                    .s()
+                                    .mul(Tensor.of(gs, res.finalState().s().shape()))
+                                    .sum())
+                            .add(res.finalState()
+                                    .z()
+                                    .mul(Tensor.of(gz, res.finalState().z().shape()))
+                                    .sum());
                     loss.backward();
-                    assertThat(GradCheck.relErr(t[0].grad().toDoubleArray(), want.dq())).as(what + " dq").isLessThan(1e-11);
-                    assertThat(GradCheck.relErr(t[1].grad().toDoubleArray(), want.dk())).as(what + " dk").isLessThan(1e-11);
-                    assertThat(GradCheck.relErr(t[2].grad().toDoubleArray(), want.dv())).as(what + " dv").isLessThan(1e-11);
+                    assertThat(GradCheck.relErr(t[0].grad().toDoubleArray(), want.dq()))
+                            .as(what + " dq")
+                            .isLessThan(1e-11);
+                    assertThat(GradCheck.relErr(t[1].grad().toDoubleArray(), want.dk()))
+                            .as(what + " dk")
+                            .isLessThan(1e-11);
+                    assertThat(GradCheck.relErr(t[2].grad().toDoubleArray(), want.dv()))
+                            .as(what + " dv")
+                            .isLessThan(1e-11);
                     if (withState) {
-                        assertThat(GradCheck.relErr(t[3].grad().toDoubleArray(), want.ds0())).as(what + " dS0").isLessThan(1e-11);
-                        assertThat(GradCheck.relErr(t[4].grad().toDoubleArray(), want.dz0())).as(what + " dz0").isLessThan(1e-11);
+                        assertThat(GradCheck.relErr(t[3].grad().toDoubleArray(), want.ds0()))
+                                .as(what + " dS0")
+                                .isLessThan(1e-11);
+                        assertThat(GradCheck.relErr(t[4].grad().toDoubleArray(), want.dz0()))
+                                .as(what + " dz0")
+                                .isLessThan(1e-11);
                     }
                 }
             }
@@ -116,12 +145,23 @@ class LightNetTest {
             }
             LightNet.Result res = run(Form.KERNEL, t, true);
             assertThat(GradCheck.relErr(res.output().toDoubleArray(), ref.o())).isLessThan(1e-12);
-            res.output().mul(Tensor.of(g, res.output().shape())).sum()
-                    .add(res.finalState().s().mul(Tensor.of(gs, res.finalState().s().shape())).sum())
-                    .add(res.finalState().z().mul(Tensor.of(gz, res.finalState().z().shape())).sum()).backward();
+            res.output()
+                    .mul(Tensor.of(g, res.output().shape()))
+                    .sum()
+                    .add(res.finalState()
+                            .s()
+                            .mul(Tensor.of(gs, res.finalState().s().shape()))
+                            .sum())
+                    .add(res.finalState()
+                            .z()
+                            .mul(Tensor.of(gz, res.finalState().z().shape()))
+                            .sum())
+                    .backward();
             double[][] wants = {want.dq(), want.dk(), want.dv(), want.ds0(), want.dz0()};
             for (int i = 0; i < 5; i++) {
-                assertThat(GradCheck.relErr(t[i].grad().toDoubleArray(), wants[i])).as("gradient of input %d", i).isLessThan(1e-11);
+                assertThat(GradCheck.relErr(t[i].grad().toDoubleArray(), wants[i]))
+                        .as("gradient of input %d", i)
+                        .isLessThan(1e-11);
             }
         }
     }
@@ -131,10 +171,18 @@ class LightNetTest {
         LightNetNaive.Dims d = new LightNetNaive.Dims(2, 5, 1, 2, 3);
         try (Scope s = Scope.open()) {
             Tensor[] t = Inputs.random(d, 23, 2.0, true).tensors(d, DType.F64);
-            GradCheck.check(x -> {
-                LightNet.Result r = LightNet.apply(x[0], x[1], x[2], new LightNet.State(x[3], x[4]), true);
-                return Views.concat(0, Views.reshape(r.output(), -1), Views.reshape(r.finalState().s(), -1), Views.reshape(r.finalState().z(), -1));
-            }, 1e-6, 1e-6, t);
+            GradCheck.check(
+                    x -> {
+                        LightNet.Result r = LightNet.apply(x[0], x[1], x[2], new LightNet.State(x[3], x[4]), true);
+                        return Views.concat(
+                                0,
+                                Views.reshape(r.output(), -1),
+                                Views.reshape(r.finalState().s(), -1),
+                                Views.reshape(r.finalState().z(), -1));
+                    },
+                    1e-6,
+                    1e-6,
+                    t);
             // only the output used: the unused final state gets no gradient and breaks nothing
             GradCheck.check(x -> LightNet.apply(x[0], x[1], x[2], null, false).output(), t[0], t[1], t[2]);
         }
@@ -160,7 +208,9 @@ class LightNetTest {
                 double lm = dot(LightNetNaive.forward(d, in.q, in.k, in.v, in.s0, in.z0), g, gs, gz);
                 xs[a][i] = orig;
                 double numeric = (lp - lm) / (2 * eps);
-                assertThat(Math.abs(numeric - grads[a][i])).as("input %d element %d", a, i).isLessThan(1e-7 * Math.max(1, Math.abs(numeric)));
+                assertThat(Math.abs(numeric - grads[a][i]))
+                        .as("input %d element %d", a, i)
+                        .isLessThan(1e-7 * Math.max(1, Math.abs(numeric)));
             }
         }
     }
@@ -184,10 +234,18 @@ class LightNetTest {
         LightNetNaive.Dims d = new LightNetNaive.Dims(1, 7, 2, 2, 3);
         try (Scope s = Scope.open()) {
             Tensor[] t = Inputs.random(d, 21, 2.0, true).tensors(d, DType.F64);
-            GradCheck.check(x -> {
-                LightNet.Result r = LightNet.chunked(x[0], x[1], x[2], new LightNet.State(x[3], x[4]), true, 3);
-                return Views.concat(0, Views.reshape(r.output(), -1), Views.reshape(r.finalState().s(), -1), Views.reshape(r.finalState().z(), -1));
-            }, 1e-6, 1e-6, t);
+            GradCheck.check(
+                    x -> {
+                        LightNet.Result r = LightNet.chunked(x[0], x[1], x[2], new LightNet.State(x[3], x[4]), true, 3);
+                        return Views.concat(
+                                0,
+                                Views.reshape(r.output(), -1),
+                                Views.reshape(r.finalState().s(), -1),
+                                Views.reshape(r.finalState().z(), -1));
+                    },
+                    1e-6,
+                    1e-6,
+                    t);
         }
     }
 
@@ -199,8 +257,12 @@ class LightNetTest {
             try (Scope s = Scope.open()) {
                 LightNet.Result r = run(f, in.tensors(DIMS, DType.F32), true);
                 assertThat(r.output().dtype()).isEqualTo(DType.F32);
-                assertThat(GradCheck.relErr(r.output().toDoubleArray(), ref.o())).as(f + " output").isLessThan(1e-5);
-                assertThat(GradCheck.relErr(r.finalState().s().toDoubleArray(), ref.s())).as(f + " S").isLessThan(1e-5);
+                assertThat(GradCheck.relErr(r.output().toDoubleArray(), ref.o()))
+                        .as(f + " output")
+                        .isLessThan(1e-5);
+                assertThat(GradCheck.relErr(r.finalState().s().toDoubleArray(), ref.s()))
+                        .as(f + " S")
+                        .isLessThan(1e-5);
             }
         }
     }
@@ -226,7 +288,9 @@ class LightNetTest {
                 r.output().sum().add(r.finalState().z().sum()).backward();
                 for (Tensor x : t) {
                     for (double gv : x.grad().toDoubleArray()) {
-                        assertThat(Double.isFinite(gv)).as(f + " finite gradient").isTrue();
+                        assertThat(Double.isFinite(gv))
+                                .as(f + " finite gradient")
+                                .isTrue();
                     }
                 }
             }
@@ -240,12 +304,27 @@ class LightNetTest {
             Tensor[] t = in.tensors(DIMS, DType.F64);
             LightNet.Result whole = LightNet.chunked(t[0], t[1], t[2], new LightNet.State(t[3], t[4]), true, CHUNK);
             int cut = 6;
-            LightNet.Result first = LightNet.chunked(t[0].narrow(1, 0, cut), t[1].narrow(1, 0, cut), t[2].narrow(1, 0, cut), new LightNet.State(t[3], t[4]), true, CHUNK);
+            LightNet.Result first = LightNet.chunked(
+                    t[0].narrow(1, 0, cut),
+                    t[1].narrow(1, 0, cut),
+                    t[2].narrow(1, 0, cut),
+                    new LightNet.State(t[3], t[4]),
+                    true,
+                    CHUNK);
             int rest = DIMS.t() - cut;
-            LightNet.Result second = LightNet.recurrent(t[0].narrow(1, cut, rest), t[1].narrow(1, cut, rest), t[2].narrow(1, cut, rest), first.finalState(), true);
+            LightNet.Result second = LightNet.recurrent(
+                    t[0].narrow(1, cut, rest),
+                    t[1].narrow(1, cut, rest),
+                    t[2].narrow(1, cut, rest),
+                    first.finalState(),
+                    true);
             Tensor joined = Views.concat(1, first.output(), second.output());
-            assertThat(GradCheck.relErr(joined.toDoubleArray(), whole.output().toDoubleArray())).isLessThan(1e-13);
-            assertThat(GradCheck.relErr(second.finalState().s().toDoubleArray(), whole.finalState().s().toDoubleArray())).isLessThan(1e-13);
+            assertThat(GradCheck.relErr(joined.toDoubleArray(), whole.output().toDoubleArray()))
+                    .isLessThan(1e-13);
+            assertThat(GradCheck.relErr(
+                            second.finalState().s().toDoubleArray(),
+                            whole.finalState().s().toDoubleArray()))
+                    .isLessThan(1e-13);
         }
     }
 
@@ -258,18 +337,34 @@ class LightNetTest {
             Tensor o = LightNet.global(t[0], t[1], t[2]);
             LightNet.Result causal = LightNet.chunked(t[0], t[1], t[2], null, true, 5);
             // the causal op's last output is the global output there
-            assertThat(GradCheck.relErr(o.narrow(1, d.t() - 1, 1).toDoubleArray(), causal.output().narrow(1, d.t() - 1, 1).toDoubleArray())).isLessThan(1e-13);
+            assertThat(GradCheck.relErr(
+                            o.narrow(1, d.t() - 1, 1).toDoubleArray(),
+                            causal.output().narrow(1, d.t() - 1, 1).toDoubleArray()))
+                    .isLessThan(1e-13);
             // every position reads the final state of the single scan
-            Tensor viaState = Views.permute(LinearAlgebra.matmul(Views.permute(t[0], 0, 2, 1, 3), causal.finalState().s()), 0, 2, 1, 3);
-            assertThat(GradCheck.relErr(o.toDoubleArray(), viaState.contiguous().toDoubleArray())).isLessThan(1e-13);
+            Tensor viaState = Views.permute(
+                    LinearAlgebra.matmul(
+                            Views.permute(t[0], 0, 2, 1, 3), causal.finalState().s()),
+                    0,
+                    2,
+                    1,
+                    3);
+            assertThat(GradCheck.relErr(o.toDoubleArray(), viaState.contiguous().toDoubleArray()))
+                    .isLessThan(1e-13);
             // permuting positions permutes the output the same way
             int[] perm = {5, 0, 11, 3, 7, 1, 9, 2, 10, 4, 8, 6};
             Tensor idx = Tensor.ofInts(perm, perm.length);
             Tensor op = LightNet.global(t[0].indexSelect(1, idx), t[1].indexSelect(1, idx), t[2].indexSelect(1, idx));
-            assertThat(GradCheck.relErr(op.toDoubleArray(), o.indexSelect(1, idx).toDoubleArray())).isLessThan(1e-13);
+            assertThat(GradCheck.relErr(
+                            op.toDoubleArray(), o.indexSelect(1, idx).toDoubleArray()))
+                    .isLessThan(1e-13);
             // and the causal final state of any flattening is the same
-            LightNet.Result other = LightNet.recurrent(t[0].indexSelect(1, idx), t[1].indexSelect(1, idx), t[2].indexSelect(1, idx), null, true);
-            assertThat(GradCheck.relErr(other.finalState().s().toDoubleArray(), causal.finalState().s().toDoubleArray())).isLessThan(1e-13);
+            LightNet.Result other = LightNet.recurrent(
+                    t[0].indexSelect(1, idx), t[1].indexSelect(1, idx), t[2].indexSelect(1, idx), null, true);
+            assertThat(GradCheck.relErr(
+                            other.finalState().s().toDoubleArray(),
+                            causal.finalState().s().toDoubleArray()))
+                    .isLessThan(1e-13);
         }
     }
 
@@ -287,15 +382,29 @@ class LightNetTest {
         try (Scope s = Scope.open()) {
             Tensor q = Tensor.zeros(1, 4, 2, 3);
             Tensor v = Tensor.zeros(1, 4, 2, 5);
-            assertThatThrownBy(() -> LightNet.chunked(q, Tensor.zeros(1, 4, 2, 4), v, null, false, 4)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("k ");
-            assertThatThrownBy(() -> LightNet.chunked(q, q, Tensor.zeros(1, 3, 2, 5), null, false, 4)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("v ");
-            assertThatThrownBy(() -> LightNet.recurrent(Tensor.zeros(4, 2, 3), q, v, null, false)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("q must be");
-            assertThatThrownBy(() -> LightNet.chunked(q, q, v, null, false, 0)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("chunk");
+            assertThatThrownBy(() -> LightNet.chunked(q, Tensor.zeros(1, 4, 2, 4), v, null, false, 4))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("k ");
+            assertThatThrownBy(() -> LightNet.chunked(q, q, Tensor.zeros(1, 3, 2, 5), null, false, 4))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("v ");
+            assertThatThrownBy(() -> LightNet.recurrent(Tensor.zeros(4, 2, 3), q, v, null, false))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("q must be");
+            assertThatThrownBy(() -> LightNet.chunked(q, q, v, null, false, 0))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("chunk");
             LightNet.State badS = new LightNet.State(Tensor.zeros(1, 2, 3, 4), Tensor.zeros(1, 2, 3));
-            assertThatThrownBy(() -> LightNet.chunked(q, q, v, badS, false, 4)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("initial state s");
+            assertThatThrownBy(() -> LightNet.chunked(q, q, v, badS, false, 4))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("initial state s");
             LightNet.State badZ = new LightNet.State(Tensor.zeros(1, 2, 3, 5), Tensor.zeros(1, 2, 5));
-            assertThatThrownBy(() -> LightNet.recurrent(q, q, v, badZ, false)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("initial state z");
-            assertThatThrownBy(() -> LightNet.global(q, q, Tensor.zeros(2, 4, 2, 5))).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("v ");
+            assertThatThrownBy(() -> LightNet.recurrent(q, q, v, badZ, false))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("initial state z");
+            assertThatThrownBy(() -> LightNet.global(q, q, Tensor.zeros(2, 4, 2, 5)))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("v ");
         }
     }
 }

@@ -37,9 +37,15 @@ class ToeplitzTest {
             Tensor xt = Tensor.of(x, b, l, h, d);
             Tensor ct = Tensor.of(coef, h);
             Tensor lt = Tensor.of(logDecay, h);
-            assertThat(GradCheck.relErr(Toeplitz.causal(xt, ct, lt).toDoubleArray(), want)).isLessThan(1e-14);
-            assertThat(GradCheck.relErr(Toeplitz.causal(xt.to(DType.F32), ct.to(DType.F32), lt.to(DType.F32)).toDoubleArray(), want)).isLessThan(1e-6);
-            GradCheck.check(in -> Toeplitz.causal(in[0], in[1], in[2]), xt, ct, Tensor.of(new double[] {-0.1, -1.5, -0.7}, h));
+            assertThat(GradCheck.relErr(Toeplitz.causal(xt, ct, lt).toDoubleArray(), want))
+                    .isLessThan(1e-14);
+            assertThat(GradCheck.relErr(
+                            Toeplitz.causal(xt.to(DType.F32), ct.to(DType.F32), lt.to(DType.F32))
+                                    .toDoubleArray(),
+                            want))
+                    .isLessThan(1e-6);
+            GradCheck.check(
+                    in -> Toeplitz.causal(in[0], in[1], in[2]), xt, ct, Tensor.of(new double[] {-0.1, -1.5, -0.7}, h));
         }
     }
 
@@ -47,9 +53,12 @@ class ToeplitzTest {
     void badShapesNameTheArgument() {
         try (Scope s = Scope.open()) {
             Tensor x = Tensor.zeros(1, 4, 2, 3);
-            assertThatThrownBy(() -> Toeplitz.causal(Tensor.zeros(4, 2, 3), Tensor.zeros(2), Tensor.zeros(2))).hasMessageContaining("x must be");
-            assertThatThrownBy(() -> Toeplitz.causal(x, Tensor.zeros(3), Tensor.zeros(2))).hasMessageContaining("coef");
-            assertThatThrownBy(() -> Toeplitz.causal(x, Tensor.zeros(2), Tensor.zeros(2, 1))).hasMessageContaining("logDecay");
+            assertThatThrownBy(() -> Toeplitz.causal(Tensor.zeros(4, 2, 3), Tensor.zeros(2), Tensor.zeros(2)))
+                    .hasMessageContaining("x must be");
+            assertThatThrownBy(() -> Toeplitz.causal(x, Tensor.zeros(3), Tensor.zeros(2)))
+                    .hasMessageContaining("coef");
+            assertThatThrownBy(() -> Toeplitz.causal(x, Tensor.zeros(2), Tensor.zeros(2, 1)))
+                    .hasMessageContaining("logDecay");
         }
     }
 }

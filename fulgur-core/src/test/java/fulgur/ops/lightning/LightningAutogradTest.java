@@ -32,7 +32,9 @@ class LightningAutogradTest {
         }
         Tensor mask = Tensor.of(q.dtype(), m, h, t, t);
         Tensor qh = q.permute(0, 2, 1, 3);
-        Tensor o = LinearAlgebra.matmul(Elementwise.mul(LinearAlgebra.matmul(qh, k.permute(0, 2, 1, 3), false, true), mask), v.permute(0, 2, 1, 3));
+        Tensor o = LinearAlgebra.matmul(
+                Elementwise.mul(LinearAlgebra.matmul(qh, k.permute(0, 2, 1, 3), false, true), mask),
+                v.permute(0, 2, 1, 3));
         if (s0 != null) {
             Tensor decay = Tensor.of(q.dtype(), first, 1, h, t, 1);
             o = o.add(LinearAlgebra.matmul(qh, s0).mul(decay));
@@ -48,10 +50,17 @@ class LightningAutogradTest {
         Tensor k = rng.normal(DType.F64, 0, 0.5, 2, 9, 3, 4);
         Tensor v = rng.normal(DType.F64, 0, 1, 2, 9, 3, 5);
         Tensor s0 = rng.normal(DType.F64, 0, 1, 2, 3, 4, 5);
-        GradCheck.check(x -> {
-            Lightning.Result r = Lightning.chunked(x[0], x[1], x[2], slopes, 1.0, x[3], true, 4, null);
-            return Elementwise.add(Reductions.sum(r.output().reshape(2, -1), new int[] {1}, false), Reductions.sum(r.finalState().reshape(2, -1), new int[] {1}, false));
-        }, q, k, v, s0);
+        GradCheck.check(
+                x -> {
+                    Lightning.Result r = Lightning.chunked(x[0], x[1], x[2], slopes, 1.0, x[3], true, 4, null);
+                    return Elementwise.add(
+                            Reductions.sum(r.output().reshape(2, -1), new int[] {1}, false),
+                            Reductions.sum(r.finalState().reshape(2, -1), new int[] {1}, false));
+                },
+                q,
+                k,
+                v,
+                s0);
     }
 
     @Test
@@ -64,9 +73,16 @@ class LightningAutogradTest {
             Tensor v = rng.normal(0, 1, 2, 70, 3, 6).requiresGrad(true);
             Tensor s0 = rng.normal(0, 1, 2, 3, 8, 6).requiresGrad(true);
             Tensor w = rng.normal(0, 1, 2, 70, 3, 6);
-            Tensor o = Lightning.chunked(q, k, v, slopes, 1.0, s0, false, 64, null).output();
+            Tensor o =
+                    Lightning.chunked(q, k, v, slopes, 1.0, s0, false, 64, null).output();
             o.mul(w).sum().backward();
-            double[][] got = {o.toDoubleArray(), q.grad().toDoubleArray(), k.grad().toDoubleArray(), v.grad().toDoubleArray(), s0.grad().toDoubleArray()};
+            double[][] got = {
+                o.toDoubleArray(),
+                q.grad().toDoubleArray(),
+                k.grad().toDoubleArray(),
+                v.grad().toDoubleArray(),
+                s0.grad().toDoubleArray()
+            };
             Tensor[] leaves = {q, k, v, s0};
             Tensor[] l64 = new Tensor[4];
             for (int i = 0; i < 4; i++) {
@@ -76,7 +92,9 @@ class LightningAutogradTest {
             ref.mul(w.to(DType.F64)).sum().backward();
             assertThat(GradCheck.relErr(got[0], ref.toDoubleArray())).isLessThan(1e-5);
             for (int i = 0; i < 4; i++) {
-                assertThat(GradCheck.relErr(got[i + 1], l64[i].grad().toDoubleArray())).as("gradient %d", i).isLessThan(1e-5);
+                assertThat(GradCheck.relErr(got[i + 1], l64[i].grad().toDoubleArray()))
+                        .as("gradient %d", i)
+                        .isLessThan(1e-5);
             }
         }
     }
@@ -91,8 +109,13 @@ class LightningAutogradTest {
             Tensor v = rng.normal(0, 1, 1, 20, 2, 8);
             Tensor o16 = Lightning.attention(q.to(DType.BF16), k.to(DType.BF16), v.to(DType.BF16), slopes);
             assertThat(o16.dtype()).isEqualTo(DType.BF16);
-            Tensor o32 = Lightning.attention(q.to(DType.BF16).to(DType.F32), k.to(DType.BF16).to(DType.F32), v.to(DType.BF16).to(DType.F32), slopes);
-            assertThat(GradCheck.relErr(o16.toDoubleArray(), o32.toDoubleArray())).isLessThan(1e-2);
+            Tensor o32 = Lightning.attention(
+                    q.to(DType.BF16).to(DType.F32),
+                    k.to(DType.BF16).to(DType.F32),
+                    v.to(DType.BF16).to(DType.F32),
+                    slopes);
+            assertThat(GradCheck.relErr(o16.toDoubleArray(), o32.toDoubleArray()))
+                    .isLessThan(1e-2);
         }
     }
 
@@ -100,10 +123,15 @@ class LightningAutogradTest {
     void mismatchedShapesAndStatesAreRejected() {
         Tensor q = Tensor.zeros(1, 4, 2, 8);
         Tensor v = Tensor.zeros(1, 4, 2, 6);
-        assertThatThrownBy(() -> Lightning.attention(q, Tensor.zeros(1, 5, 2, 8), v, new double[] {0.1, 0.1})).hasMessageContaining("lightning.chunked").hasMessageContaining("do not agree");
-        assertThatThrownBy(() -> Lightning.chunked(q, q, v, new double[] {0.1, 0.1}, 1, Tensor.zeros(1, 2, 8, 5), false, 64, null))
+        assertThatThrownBy(() -> Lightning.attention(q, Tensor.zeros(1, 5, 2, 8), v, new double[] {0.1, 0.1}))
+                .hasMessageContaining("lightning.chunked")
+                .hasMessageContaining("do not agree");
+        assertThatThrownBy(() -> Lightning.chunked(
+                        q, q, v, new double[] {0.1, 0.1}, 1, Tensor.zeros(1, 2, 8, 5), false, 64, null))
                 .hasMessageContaining("initial state");
-        assertThatThrownBy(() -> Lightning.attention(Tensor.zeros(4, 2, 8), q, v, new double[] {0.1, 0.1})).hasMessageContaining("[B, T, H, D]");
-        assertThatThrownBy(() -> Lightning.recurrent(q, q, v, new double[] {0.1, 0.1}, 1, Tensor.zeros(1, 2, 8, 5))).hasMessageContaining("state");
+        assertThatThrownBy(() -> Lightning.attention(Tensor.zeros(4, 2, 8), q, v, new double[] {0.1, 0.1}))
+                .hasMessageContaining("[B, T, H, D]");
+        assertThatThrownBy(() -> Lightning.recurrent(q, q, v, new double[] {0.1, 0.1}, 1, Tensor.zeros(1, 2, 8, 5)))
+                .hasMessageContaining("state");
     }
 }

@@ -20,8 +20,18 @@ class LightningChunkedTest {
 
     static final double F32_TOL = 1e-5;
 
-    record Case(String name, int batch, int seqLen, int heads, int dk, int dv, double[] slopes, double scale,
-            int block, boolean initialState, boolean dFinalState) {
+    record Case(
+            String name,
+            int batch,
+            int seqLen,
+            int heads,
+            int dk,
+            int dv,
+            double[] slopes,
+            double scale,
+            int block,
+            boolean initialState,
+            boolean dFinalState) {
         @Override
         public String toString() {
             return name + " B=" + batch + " T=" + seqLen + " H=" + heads + " d=" + dk + " e=" + dv + " block=" + block
@@ -43,10 +53,30 @@ class LightningChunkedTest {
                 new Case("T=200 S0", 1, 200, 3, 24, 40, MIXED3, 0.125, 64, true, true),
                 new Case("lambda 0.999", 1, 200, 2, 24, 40, slopesFor(0.999, 0.999), 1.0, 64, true, true),
                 new Case("lambda 0.4", 1, 200, 2, 40, 24, slopesFor(0.4, 0.41), 1.0, 64, true, true),
-                new Case("H=12 TNL layer 0", 1, 130, 12, 16, 20, LightningDecay.tnlSlopes(12, 0, 4), 1.0, 64, true,
+                new Case(
+                        "H=12 TNL layer 0",
+                        1,
+                        130,
+                        12,
+                        16,
+                        20,
+                        LightningDecay.tnlSlopes(12, 0, 4),
+                        1.0,
+                        64,
+                        true,
                         true),
-                new Case("H=12 TNL last layer", 1, 97, 12, 17, 9, LightningDecay.tnlSlopes(12, 3, 4), 1.0, 32,
-                        true, true),
+                new Case(
+                        "H=12 TNL last layer",
+                        1,
+                        97,
+                        12,
+                        17,
+                        9,
+                        LightningDecay.tnlSlopes(12, 3, 4),
+                        1.0,
+                        32,
+                        true,
+                        true),
                 new Case("block 16", 2, 100, 3, 24, 40, MIXED3, 1.0, 16, true, true),
                 new Case("block 1", 1, 20, 3, 8, 5, MIXED3, 2.0, 1, true, true),
                 new Case("block 7", 1, 50, 3, 3, 1, MIXED3, 1.0, 7, true, true),
@@ -78,8 +108,8 @@ class LightningChunkedTest {
             LightningChunked.forward(big, q, k, v, slopes, 1, 64, null, null, out, null);
             LightningChunked.backward(big, q, k, v, slopes, 1, 64, null, null, v, null, dq, dk, dv, null);
 
-            for (LightningShape sh : new LightningShape[] {new LightningShape(2, 45, 2, 13, 9),
-                    new LightningShape(2, 70, 2, 24, 16)}) {
+            for (LightningShape sh :
+                    new LightningShape[] {new LightningShape(2, 45, 2, 13, 9), new LightningShape(2, 70, 2, 24, 16)}) {
                 MemorySegment q2 = randomF32(arena, sh.qkElements(), 1, rnd);
                 MemorySegment k2 = randomF32(arena, sh.qkElements(), 1, rnd);
                 MemorySegment v2 = randomF32(arena, sh.voElements(), 1, rnd);
@@ -92,10 +122,23 @@ class LightningChunkedTest {
                 MemorySegment oRef = f64(arena, sh.voElements());
                 MemorySegment dqRef = f64(arena, sh.qkElements()), dkRef = f64(arena, sh.qkElements());
                 MemorySegment dvRef = f64(arena, sh.voElements());
-                LightningNaive.forwardF64(sh, widen(arena, q2), widen(arena, k2), widen(arena, v2), slopes, 1, null,
-                        null, oRef, null);
-                LightningNaive.backwardF64(sh, widen(arena, q2), widen(arena, k2), widen(arena, v2), slopes, 1, null,
-                        null, widen(arena, g2), null, dqRef, dkRef, dvRef, null);
+                LightningNaive.forwardF64(
+                        sh, widen(arena, q2), widen(arena, k2), widen(arena, v2), slopes, 1, null, null, oRef, null);
+                LightningNaive.backwardF64(
+                        sh,
+                        widen(arena, q2),
+                        widen(arena, k2),
+                        widen(arena, v2),
+                        slopes,
+                        1,
+                        null,
+                        null,
+                        widen(arena, g2),
+                        null,
+                        dqRef,
+                        dkRef,
+                        dvRef,
+                        null);
                 assertClose("o after reuse " + sh, o2, false, oRef, true, F32_TOL);
                 assertClose("dq after reuse " + sh, dq2, false, dqRef, true, F32_TOL);
                 assertClose("dk after reuse " + sh, dk2, false, dkRef, true, F32_TOL);
@@ -123,8 +166,8 @@ class LightningChunkedTest {
             LightningChunked.forward(sh, q, k, v, c.slopes(), c.scale(), c.block(), null, s0, out, sT);
             MemorySegment dq = f32(arena, sh.qkElements()), dk = f32(arena, sh.qkElements());
             MemorySegment dv = f32(arena, sh.voElements()), ds0 = f32(arena, st);
-            LightningChunked.backward(sh, q, k, v, c.slopes(), c.scale(), c.block(), null, s0, dOut, dsT, dq, dk, dv,
-                    ds0);
+            LightningChunked.backward(
+                    sh, q, k, v, c.slopes(), c.scale(), c.block(), null, s0, dOut, dsT, dq, dk, dv, ds0);
 
             // naive oracle, f64 on the same numbers
             MemorySegment q64 = widen(arena, q), k64 = widen(arena, k), v64 = widen(arena, v);
@@ -133,8 +176,8 @@ class LightningChunkedTest {
             LightningNaive.forwardF64(sh, q64, k64, v64, c.slopes(), c.scale(), null, s064, outRef, sTRef);
             MemorySegment dqRef = f64(arena, sh.qkElements()), dkRef = f64(arena, sh.qkElements());
             MemorySegment dvRef = f64(arena, sh.voElements()), ds0Ref = f64(arena, st);
-            LightningNaive.backwardF64(sh, q64, k64, v64, c.slopes(), c.scale(), null, s064, dOut64, dsT64, dqRef,
-                    dkRef, dvRef, ds0Ref);
+            LightningNaive.backwardF64(
+                    sh, q64, k64, v64, c.slopes(), c.scale(), null, s064, dOut64, dsT64, dqRef, dkRef, dvRef, ds0Ref);
 
             assertClose("o", out, false, outRef, true, F32_TOL);
             assertClose("final state", sT, false, sTRef, true, F32_TOL);

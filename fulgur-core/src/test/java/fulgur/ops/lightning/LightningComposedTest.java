@@ -20,8 +20,12 @@ class LightningComposedTest {
 
     private static Tensor[] inputs(long seed, DType dt, int b, int t, int n) {
         Rng rng = new Rng(seed);
-        return new Tensor[] {rng.normal(dt, 0, 0.5, b, t, 3, 4), rng.normal(dt, 0, 0.5, b, t, 3, 4), rng.normal(dt, 0, 1, b, t, 3, 5),
-            rng.normal(dt, 0, 1, n, 3, 4, 5)};
+        return new Tensor[] {
+            rng.normal(dt, 0, 0.5, b, t, 3, 4),
+            rng.normal(dt, 0, 0.5, b, t, 3, 4),
+            rng.normal(dt, 0, 1, b, t, 3, 5),
+            rng.normal(dt, 0, 1, n, 3, 4, 5)
+        };
     }
 
     /** Output and final state flattened, and the gradients of a weighted sum of both, for q, k, v and the initial state. */
@@ -32,11 +36,19 @@ class LightningComposedTest {
         }
         Lightning.Result r = Lightning.chunked(in[0], in[1], in[2], SLOPES, 0.7, in[3], true, 8, cu);
         Tensor wo = new Rng(99).normal(r.output().dtype(), 0, 1, r.output().shape());
-        Tensor ws = new Rng(98).normal(r.finalState().dtype(), 0, 1, r.finalState().shape());
-        Tensor loss = Elementwise.add(Reductions.sum(Elementwise.mul(r.output(), wo)), Reductions.sum(Elementwise.mul(r.finalState(), ws)));
+        Tensor ws =
+                new Rng(98).normal(r.finalState().dtype(), 0, 1, r.finalState().shape());
+        Tensor loss = Elementwise.add(
+                Reductions.sum(Elementwise.mul(r.output(), wo)), Reductions.sum(Elementwise.mul(r.finalState(), ws)));
         loss.backward();
-        return new double[][] {r.output().toDoubleArray(), r.finalState().toDoubleArray(), in[0].grad().toDoubleArray(), in[1].grad().toDoubleArray(),
-            in[2].grad().toDoubleArray(), in[3].grad().toDoubleArray()};
+        return new double[][] {
+            r.output().toDoubleArray(),
+            r.finalState().toDoubleArray(),
+            in[0].grad().toDoubleArray(),
+            in[1].grad().toDoubleArray(),
+            in[2].grad().toDoubleArray(),
+            in[3].grad().toDoubleArray()
+        };
     }
 
     private static void assertSame(double[][] kernel, double[][] composed, double tol) {

@@ -30,8 +30,7 @@ class LightningDecayTest {
         double[] s = LightningDecay.slopes(heads);
         assertThat(s).hasSize(heads);
         for (int h = 0; h < heads; h++) {
-            assertThat(s[h]).as("slope of head %d of %d", h, heads)
-                    .isCloseTo(expectedSlope(heads, h), within(1e-14));
+            assertThat(s[h]).as("slope of head %d of %d", h, heads).isCloseTo(expectedSlope(heads, h), within(1e-14));
         }
     }
 
@@ -55,7 +54,8 @@ class LightningDecayTest {
             double[] lam = LightningDecay.tnlLambdas(heads, layer, layers);
             double factor = 1 - layer / 23.0 + 1e-5;
             for (int h = 0; h < heads; h++) {
-                assertThat(lam[h]).as("H=%d layer %d head %d", heads, layer, h)
+                assertThat(lam[h])
+                        .as("H=%d layer %d head %d", heads, layer, h)
                         .isCloseTo(Math.exp(-expectedSlope(heads, h) * factor), within(1e-13));
             }
         }
@@ -69,7 +69,8 @@ class LightningDecayTest {
             double[] lam = LightningDecay.minimaxLambdas(heads, layer, layers);
             double factor = 1 - layer / (79 + 1e-5) + 1e-5;
             for (int h = 0; h < heads; h++) {
-                assertThat(lam[h]).as("H=%d layer %d head %d", heads, layer, h)
+                assertThat(lam[h])
+                        .as("H=%d layer %d head %d", heads, layer, h)
                         .isCloseTo(Math.exp(-expectedSlope(heads, h) * factor), within(1e-13));
             }
         }
@@ -136,11 +137,14 @@ class LightningDecayTest {
 
     @Test
     void badArgumentsAreRejected() {
-        assertThatThrownBy(() -> LightningDecay.slopes(0)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> LightningDecay.slopes(0))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("heads = 0");
-        assertThatThrownBy(() -> LightningDecay.tnlSlopes(8, 24, 24)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> LightningDecay.tnlSlopes(8, 24, 24))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("layer = 24 of numLayers = 24");
-        assertThatThrownBy(() -> LightningDecay.minimaxSlopes(8, -1, 4)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> LightningDecay.minimaxSlopes(8, -1, 4))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("lightning.decay.minimaxSlopes");
     }
 }

@@ -21,8 +21,15 @@ import org.junit.jupiter.params.provider.MethodSource;
  */
 class LightningGradCheckTest {
 
-    record Case(String name, LightningShape shape, double[] slopes, double scale, int block, int[] cuSeqlens,
-            boolean initialState, boolean finalStateInLoss) {
+    record Case(
+            String name,
+            LightningShape shape,
+            double[] slopes,
+            double scale,
+            int block,
+            int[] cuSeqlens,
+            boolean initialState,
+            boolean finalStateInLoss) {
         @Override
         public String toString() {
             return name;
@@ -31,14 +38,42 @@ class LightningGradCheckTest {
 
     static Stream<Case> cases() {
         return Stream.of(
-                new Case("B=2 T=7 block 3, S0, S_T in loss", new LightningShape(2, 7, 2, 3, 5), slopesFor(0.9, 0.6),
-                        0.7, 3, null, true, true),
-                new Case("T=5 block 2, no S0", new LightningShape(1, 5, 3, 4, 2), slopesFor(0.99, 0.5, 0.8), 1.0, 2,
-                        null, false, true),
-                new Case("T=6 one block, o only", new LightningShape(1, 6, 1, 2, 3), slopesFor(0.7), 1.3, 8, null,
-                        true, false),
-                new Case("varlen [0,4,4,9] block 3", new LightningShape(1, 9, 2, 3, 2), slopesFor(0.95, 0.45), 0.9, 3,
-                        new int[] {0, 4, 4, 9}, true, true));
+                new Case(
+                        "B=2 T=7 block 3, S0, S_T in loss",
+                        new LightningShape(2, 7, 2, 3, 5),
+                        slopesFor(0.9, 0.6),
+                        0.7,
+                        3,
+                        null,
+                        true,
+                        true),
+                new Case(
+                        "T=5 block 2, no S0",
+                        new LightningShape(1, 5, 3, 4, 2),
+                        slopesFor(0.99, 0.5, 0.8),
+                        1.0,
+                        2,
+                        null,
+                        false,
+                        true),
+                new Case(
+                        "T=6 one block, o only",
+                        new LightningShape(1, 6, 1, 2, 3),
+                        slopesFor(0.7),
+                        1.3,
+                        8,
+                        null,
+                        true,
+                        false),
+                new Case(
+                        "varlen [0,4,4,9] block 3",
+                        new LightningShape(1, 9, 2, 3, 2),
+                        slopesFor(0.95, 0.45),
+                        0.9,
+                        3,
+                        new int[] {0, 4, 4, 9},
+                        true,
+                        true));
     }
 
     @ParameterizedTest(name = "{0}")
@@ -57,8 +92,8 @@ class LightningGradCheckTest {
 
             MemorySegment dq = f64(arena, sh.qkElements()), dk = f64(arena, sh.qkElements());
             MemorySegment dv = f64(arena, sh.voElements()), ds0 = f64(arena, st);
-            LightningChunked.backwardF64(sh, q, k, v, c.slopes(), c.scale(), c.block(), c.cuSeqlens(), s0, w, wState,
-                    dq, dk, dv, ds0);
+            LightningChunked.backwardF64(
+                    sh, q, k, v, c.slopes(), c.scale(), c.block(), c.cuSeqlens(), s0, w, wState, dq, dk, dv, ds0);
 
             Loss loss = new Loss(arena, c, q, k, v, s0, w, wState);
             checkAgainstFiniteDifferences("dq", q, dq, loss);
@@ -76,8 +111,8 @@ class LightningGradCheckTest {
             // the f64 chunked algorithm agrees with the f64 naive oracle to rounding
             MemorySegment dqN = f64(arena, sh.qkElements()), dkN = f64(arena, sh.qkElements());
             MemorySegment dvN = f64(arena, sh.voElements()), ds0N = f64(arena, st);
-            LightningNaive.backwardF64(sh, q, k, v, c.slopes(), c.scale(), c.cuSeqlens(), s0, w, wState, dqN, dkN,
-                    dvN, ds0N);
+            LightningNaive.backwardF64(
+                    sh, q, k, v, c.slopes(), c.scale(), c.cuSeqlens(), s0, w, wState, dqN, dkN, dvN, ds0N);
             assertThat(relErr(values(dq, true), values(dqN, true))).isLessThan(1e-13);
             assertThat(relErr(values(dk, true), values(dkN, true))).isLessThan(1e-13);
             assertThat(relErr(values(dv, true), values(dvN, true))).isLessThan(1e-13);
@@ -86,8 +121,15 @@ class LightningGradCheckTest {
     }
 
     /** L = Σ o⊙W + Σ S_T⊙W' from the f64 chunked forward. */
-    record Loss(Arena arena, Case c, MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment s0,
-            MemorySegment w, MemorySegment wState) {
+    record Loss(
+            Arena arena,
+            Case c,
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            MemorySegment s0,
+            MemorySegment w,
+            MemorySegment wState) {
         double value() {
             LightningShape sh = c.shape();
             MemorySegment out = f64(arena, sh.voElements());
@@ -126,7 +168,8 @@ class LightningGradCheckTest {
             x.setAtIndex(ValueLayout.JAVA_DOUBLE, i, x0);
             double fd = (up - down) / (2 * h);
             double g = grad.getAtIndex(ValueLayout.JAVA_DOUBLE, i);
-            assertThat(g).as("%s[%d]: analytic vs finite difference %s", what, i, fd)
+            assertThat(g)
+                    .as("%s[%d]: analytic vs finite difference %s", what, i, fd)
                     .isCloseTo(fd, org.assertj.core.api.Assertions.within(1e-8 * (1 + Math.abs(fd))));
         }
     }

@@ -22,7 +22,14 @@ class LightningRecurrentTest {
     static final double F32_TOL = 1e-5;
 
     /** Copies tokens [t0, t0+n) of a [B,T,H,w] tensor into a new [B,n,H,w] f32 tensor (or back when !gather). */
-    static void moveTokens(MemorySegment full, MemorySegment part, int batch, int seqLen, int t0, int n, long rowWidth,
+    static void moveTokens(
+            MemorySegment full,
+            MemorySegment part,
+            int batch,
+            int seqLen,
+            int t0,
+            int n,
+            long rowWidth,
             boolean gather) {
         for (int b = 0; b < batch; b++) {
             long bytes = n * rowWidth * Float.BYTES;
@@ -37,8 +44,16 @@ class LightningRecurrentTest {
     }
 
     /** Decodes the whole sequence in pieces of the given sizes (cycled), returning the outputs; state in place. */
-    static MemorySegment decode(Arena arena, LightningShape sh, MemorySegment q, MemorySegment k, MemorySegment v,
-            double[] slopes, double scale, MemorySegment state, int... pieces) {
+    static MemorySegment decode(
+            Arena arena,
+            LightningShape sh,
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            double[] slopes,
+            double scale,
+            MemorySegment state,
+            int... pieces) {
         int heads = sh.heads(), d = sh.dk(), e = sh.dv();
         MemorySegment out = f32(arena, sh.voElements());
         int t0 = 0, p = 0;
@@ -86,8 +101,17 @@ class LightningRecurrentTest {
 
             // and both against the f64 oracle
             MemorySegment outRef = f64(arena, sh.voElements()), sTRef = f64(arena, sh.stateElements(2));
-            LightningNaive.forwardF64(sh, widen(arena, q), widen(arena, k), widen(arena, v), slopes, scale, null,
-                    widen(arena, s0), outRef, sTRef);
+            LightningNaive.forwardF64(
+                    sh,
+                    widen(arena, q),
+                    widen(arena, k),
+                    widen(arena, v),
+                    slopes,
+                    scale,
+                    null,
+                    widen(arena, s0),
+                    outRef,
+                    sTRef);
             assertClose("recurrent o vs naive", outRec, false, outRef, true, F32_TOL);
             assertClose("recurrent state vs naive", state, false, sTRef, true, F32_TOL);
         }
@@ -113,7 +137,17 @@ class LightningRecurrentTest {
             assertThat(values(outOne, false)).containsExactly(values(outTwo, false));
             assertThat(values(one, false)).containsExactly(values(two, false));
             MemorySegment outRef = f64(arena, sh.voElements()), sTRef = f64(arena, sh.stateElements(3));
-            LightningNaive.forwardF64(sh, widen(arena, q), widen(arena, k), widen(arena, v), slopes, 0.7, null, widen(arena, s0), outRef, sTRef);
+            LightningNaive.forwardF64(
+                    sh,
+                    widen(arena, q),
+                    widen(arena, k),
+                    widen(arena, v),
+                    slopes,
+                    0.7,
+                    null,
+                    widen(arena, s0),
+                    outRef,
+                    sTRef);
             assertClose("one token at a time o vs naive", outOne, false, outRef, true, F32_TOL);
             assertClose("one token at a time state vs naive", one, false, sTRef, true, F32_TOL);
         }
@@ -135,8 +169,8 @@ class LightningRecurrentTest {
             MemorySegment state = f32(arena, sh.stateElements(1));
             MemorySegment outRec = decode(arena, sh, q, k, v, slopes, 1.0, state, 1);
             MemorySegment outRef = f64(arena, sh.voElements()), sTRef = f64(arena, sh.stateElements(1));
-            LightningNaive.forwardF64(sh, widen(arena, q), widen(arena, k), widen(arena, v), slopes, 1.0, null, null,
-                    outRef, sTRef);
+            LightningNaive.forwardF64(
+                    sh, widen(arena, q), widen(arena, k), widen(arena, v), slopes, 1.0, null, null, outRef, sTRef);
             assertClose("long decode o vs naive", outRec, false, outRef, true, F32_TOL);
             assertClose("long decode state vs naive", state, false, sTRef, true, F32_TOL);
             assertClose("long chunked o vs naive", out, false, outRef, true, F32_TOL);

@@ -90,8 +90,13 @@ final class LightningTestSupport {
     }
 
     /** Asserts both the norm-relative and the floored per-element error are within {@code tol}. */
-    static void assertClose(String what, MemorySegment actual, boolean actualF64, MemorySegment expected,
-            boolean expectedF64, double tol) {
+    static void assertClose(
+            String what,
+            MemorySegment actual,
+            boolean actualF64,
+            MemorySegment expected,
+            boolean expectedF64,
+            double tol) {
         double[] x = values(actual, actualF64);
         double[] ref = values(expected, expectedF64);
         assertThat(x).as(what + " length").hasSameSizeAs(ref);
@@ -104,7 +109,9 @@ final class LightningTestSupport {
             assertThat(Double.isFinite(v)).as(what + " finite").isTrue();
         }
         assertThat(relErr(x, ref)).as(what + ": relative error of the norm").isLessThanOrEqualTo(tol);
-        assertThat(elemErr(x, ref)).as(what + ": per-element relative error (floor rms)").isLessThanOrEqualTo(tol);
+        assertThat(elemErr(x, ref))
+                .as(what + ": per-element relative error (floor rms)")
+                .isLessThanOrEqualTo(tol);
     }
 
     /** Slopes that give exactly the decays {@code lambdas} (slope = −ln λ). */

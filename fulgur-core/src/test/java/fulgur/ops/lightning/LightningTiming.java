@@ -34,7 +34,10 @@ public final class LightningTiming {
             MemorySegment o = f32(arena, sh.voElements()), sT = f32(arena, sh.stateElements(sh.batch()));
             MemorySegment dq = f32(arena, sh.qkElements()), dk = f32(arena, sh.qkElements());
             MemorySegment dv = f32(arena, sh.voElements());
-            double[] fwd = new double[reps], bwd = new double[reps], fwdCpu = new double[reps], bwdCpu = new double[reps];
+            double[] fwd = new double[reps],
+                    bwd = new double[reps],
+                    fwdCpu = new double[reps],
+                    bwdCpu = new double[reps];
             ThreadMXBean mx = ManagementFactory.getThreadMXBean();
             for (int r = -warmup; r < reps; r++) {
                 long c0 = mx.getCurrentThreadCpuTime(), t0 = System.nanoTime();
@@ -83,16 +86,19 @@ public final class LightningTiming {
             h = Integer.parseInt(nums[1]);
             d = Integer.parseInt(nums[2]);
             e = Integer.parseInt(nums[3]);
-            lengths = Arrays.stream(nums, 4, nums.length).mapToInt(Integer::parseInt).toArray();
+            lengths = Arrays.stream(nums, 4, nums.length)
+                    .mapToInt(Integer::parseInt)
+                    .toArray();
         }
         System.out.printf("threads=%d lanes=%d%n", Parallel.threads(), Tiles.L);
         for (int t : lengths) {
             LightningShape sh = new LightningShape(b, t, h, d, e);
             int reps = Math.max(5, 40 * 512 / t);
             double[] c = time(sh, LightningChunked.DEFAULT_BLOCK, 2 * reps, reps);
-            String line = String.format("B=%d H=%d d=%d e=%d T=%d  chunked wall fwd %.2f bwd %.2f fwd+bwd %.2f ms"
-                    + " | caller-thread cpu fwd %.2f bwd %.2f ms", b, h, d, e, t, c[0] * 1e3, c[1] * 1e3,
-                    (c[0] + c[1]) * 1e3, c[2] * 1e3, c[3] * 1e3);
+            String line = String.format(
+                    "B=%d H=%d d=%d e=%d T=%d  chunked wall fwd %.2f bwd %.2f fwd+bwd %.2f ms"
+                            + " | caller-thread cpu fwd %.2f bwd %.2f ms",
+                    b, h, d, e, t, c[0] * 1e3, c[1] * 1e3, (c[0] + c[1]) * 1e3, c[2] * 1e3, c[3] * 1e3);
             if (naive) {
                 line += String.format("  naive fwd+bwd %.0f ms", timeNaive(sh) * 1e3);
             }

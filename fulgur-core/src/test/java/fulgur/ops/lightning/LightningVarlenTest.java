@@ -62,8 +62,8 @@ class LightningVarlenTest {
                 LightningChunked.forward(one, qs, ks, vs, slopes, scale, block, null, s0s, outAlone, sTAlone);
                 MemorySegment dqA = f32(arena, one.qkElements()), dkA = f32(arena, one.qkElements());
                 MemorySegment dvA = f32(arena, one.voElements()), ds0A = f32(arena, per);
-                LightningChunked.backward(one, qs, ks, vs, slopes, scale, block, null, s0s, gs, dsTs, dqA, dkA, dvA,
-                        ds0A);
+                LightningChunked.backward(
+                        one, qs, ks, vs, slopes, scale, block, null, s0s, gs, dsTs, dqA, dkA, dvA, ds0A);
                 String tag = "sequence " + s + " (T=" + len + ") ";
                 assertClose(tag + "o", slice(out, vo, one.voElements(), 4), false, outAlone, false, F32_TOL);
                 assertClose(tag + "final state", sTs, false, sTAlone, false, F32_TOL);
@@ -75,14 +75,36 @@ class LightningVarlenTest {
 
             // and the packed chunked result matches the packed naive oracle
             MemorySegment outRef = f64(arena, packed.voElements()), sTRef = f64(arena, st);
-            LightningNaive.forwardF64(packed, widen(arena, q), widen(arena, k), widen(arena, v), slopes, scale, cu,
-                    widen(arena, s0), outRef, sTRef);
+            LightningNaive.forwardF64(
+                    packed,
+                    widen(arena, q),
+                    widen(arena, k),
+                    widen(arena, v),
+                    slopes,
+                    scale,
+                    cu,
+                    widen(arena, s0),
+                    outRef,
+                    sTRef);
             assertClose("packed o vs naive", out, false, outRef, true, F32_TOL);
             assertClose("packed final states vs naive", sT, false, sTRef, true, F32_TOL);
             MemorySegment dqRef = f64(arena, packed.qkElements()), dkRef = f64(arena, packed.qkElements());
             MemorySegment dvRef = f64(arena, packed.voElements()), ds0Ref = f64(arena, st);
-            LightningNaive.backwardF64(packed, widen(arena, q), widen(arena, k), widen(arena, v), slopes, scale, cu,
-                    widen(arena, s0), widen(arena, dOut), widen(arena, dsT), dqRef, dkRef, dvRef, ds0Ref);
+            LightningNaive.backwardF64(
+                    packed,
+                    widen(arena, q),
+                    widen(arena, k),
+                    widen(arena, v),
+                    slopes,
+                    scale,
+                    cu,
+                    widen(arena, s0),
+                    widen(arena, dOut),
+                    widen(arena, dsT),
+                    dqRef,
+                    dkRef,
+                    dvRef,
+                    ds0Ref);
             assertClose("packed dq vs naive", dq, false, dqRef, true, F32_TOL);
             assertClose("packed dk vs naive", dk, false, dkRef, true, F32_TOL);
             assertClose("packed dv vs naive", dv, false, dvRef, true, F32_TOL);
@@ -103,13 +125,16 @@ class LightningVarlenTest {
             MemorySegment q = f32(arena, packed.qkElements()), k = f32(arena, packed.qkElements());
             MemorySegment v = f32(arena, packed.voElements());
             for (int half = 0; half < 2; half++) {
-                slice(q, (long) half * len * heads * d, (long) len * heads * d, 4).copyFrom(q1);
-                slice(k, (long) half * len * heads * d, (long) len * heads * d, 4).copyFrom(k1);
-                slice(v, (long) half * len * heads * e, (long) len * heads * e, 4).copyFrom(v1);
+                slice(q, (long) half * len * heads * d, (long) len * heads * d, 4)
+                        .copyFrom(q1);
+                slice(k, (long) half * len * heads * d, (long) len * heads * d, 4)
+                        .copyFrom(k1);
+                slice(v, (long) half * len * heads * e, (long) len * heads * e, 4)
+                        .copyFrom(v1);
             }
             MemorySegment out = f32(arena, packed.voElements());
-            LightningChunked.forward(packed, q, k, v, slopesFor(0.999, 0.99), 1.0, 32, new int[] {0, len, 2 * len},
-                    null, out, null);
+            LightningChunked.forward(
+                    packed, q, k, v, slopesFor(0.999, 0.99), 1.0, 32, new int[] {0, len, 2 * len}, null, out, null);
             long half = (long) len * heads * e;
             assertThat(values(slice(out, half, half, 4), false)).containsExactly(values(slice(out, 0, half, 4), false));
         }

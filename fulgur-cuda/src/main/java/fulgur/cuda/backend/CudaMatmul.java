@@ -15,141 +15,171 @@ import fulgur.tensor.Tensor;
  * 1e-3 relative error instead of 1e-6, several times the speed).
  */
 public final class CudaMatmul {
-  private CudaMatmul() {}
+    private CudaMatmul() {}
 
-  private record Operand(Tensor t, boolean trans, long ld) {}
+    private record Operand(Tensor t, boolean trans, long ld) {}
 
-  private static Operand operand(Gpu g, Tensor x, DType ct, boolean trans) {
-    Tensor t = x.dtype() == ct ? x : g.contiguousAs("matmul", x, ct);
-    long r = t.stride(-2);
-    long c = t.stride(-1);
-    int rows = t.size(-2);
-    int cols = t.size(-1);
-    if ((c == 1 || cols == 1) && r >= Math.max(1, cols)) return new Operand(t, trans, Math.max(r, 1));
-    if ((r == 1 || rows == 1) && c >= Math.max(1, rows)) return new Operand(t, !trans, Math.max(c, 1));
-    Tensor cont = g.alloc(ct, t.shape());
-    CudaCopy.deviceCopy(g, t, cont);
-    Gpu.freeTemp(t, x);
-    return new Operand(cont, trans, Math.max(1, cols));
-  }
+    private static Operand operand(Gpu g, Tensor x, DType ct, boolean trans) {
+        Tensor t = x.dtype() == ct ? x : g.contiguousAs("matmul", x, ct);
+        long r = t.stride(-2);
+        long c = t.stride(-1);
+        int rows = t.size(-2);
+        int cols = t.size(-1);
+        if ((c == 1 || cols == 1) && r >= Math.max(1, cols)) return new Operand(t, trans, Math.max(r, 1));
+        if ((r == 1 || rows == 1) && c >= Math.max(1, rows)) return new Operand(t, !trans, Math.max(c, 1));
+        Tensor cont = g.alloc(ct, t.shape());
+        CudaCopy.deviceCopy(g, t, cont);
+        Gpu.freeTemp(t, x);
+        return new Operand(cont, trans, Math.max(1, cols));
+    }
 
-  private static long[] batchStrides(Tensor t, int[] batchShape) {
-    int nb = t.ndim() - 2;
-    int[] ts = t.shape();
-    long[] st = t.strides();
-    long[] r = new long[batchShape.length];
-    int lead = batchShape.length - nb;
-    for (int i = 0; i < nb; i++) r[lead + i] = ts[i] == 1 ? 0 : st[i];
-    return r;
-  }
+    private static long[] batchStrides(Tensor t, int[] batchShape) {
+        int nb = t.ndim() - 2;
+        int[] ts = t.shape();
+        long[] st = t.strides();
+        long[] r = new long[batchShape.length];
+        int lead = batchShape.length - nb;
+        for (int i = 0; i < nb; i++) r[lead + i] = ts[i] == 1 ? 0 : st[i];
+        return r;
+    }
 
-  /** The single stride that walks all batch entries in order, or -1 when there is none. */
-  private static long uniformStride(int[] batchShape, long[] strides) {
-    long stride = -1;
-    long expectedNext = -1;
-    for (int i = batchShape.length - 1; i >= 0; i--) {
-      if (batchShape[i] == 1) continue;
-      if (stride < 0) {
-        stride = strides[i];
-        expectedNext = strides[i] * batchShape[i];
-      } else if (strides[i] == expectedNext) {
-        expectedNext = strides[i] * batchShape[i];
-      } else {
-        return -1;
-      }
-    }
-    return Math.max(stride, 0);
-  }
-
-  public static Tensor matmul(Gpu g, BatchedGemm gemm, boolean allowTf32, Tensor a, Tensor b, boolean transA, boolean transB, DType outDtype) {
-    String op = "matmul";
-    g.check(op, a);
-    g.check(op, b);
-    g.bind();
-    if (a.ndim() < 2 || b.ndim() < 2) {
-      throw new IllegalArgumentException(op + ": expected tensors of at least 2 dimensions, got " + a.describe() + " and " + b.describe());
-    }
-    for (Tensor t : new Tensor[] {a, b}) {
-      if (!t.dtype().isFloating()) throw new IllegalArgumentException(op + ": expected a floating tensor, got " + t.describe());
-    }
-    int m = transA ? a.size(-1) : a.size(-2);
-    int ka = transA ? a.size(-2) : a.size(-1);
-    int kb = transB ? b.size(-1) : b.size(-2);
-    int n = transB ? b.size(-2) : b.size(-1);
-    if (ka != kb) {
-      throw new IllegalArgumentException(op + ": inner dimensions differ: " + a.describe() + (transA ? "ᵀ" : "") + " · " + b.describe()
-          + (transB ? "ᵀ" : "") + " (" + ka + " vs " + kb + ")");
-    }
-    int k = ka;
-    int[] batchShape = Shape.broadcast(op, java.util.Arrays.copyOf(a.shape(), a.ndim() - 2), java.util.Arrays.copyOf(b.shape(), b.ndim() - 2));
-    DType rt = outDtype != null ? outDtype : (a.dtype() == b.dtype() ? a.dtype() : CudaElementwise.promote(a.dtype(), b.dtype()));
-    int[] outShape = Shape.concat(batchShape, m, n);
-    long batch = Shape.numel(batchShape);
-    // input type and the product's own output type
-    DType ct;
-    BatchedGemm.Types types;
-    DType prodType;
-    if (a.dtype() == DType.F64 || b.dtype() == DType.F64) {
-      ct = DType.F64;
-      types = BatchedGemm.Types.F64;
-      prodType = DType.F64;
-    } else if (a.dtype() == b.dtype() && (a.dtype() == DType.BF16 || a.dtype() == DType.F16)) {
-      ct = a.dtype();
-      boolean bf = ct == DType.BF16;
-      if (rt == ct) {
-        types = bf ? BatchedGemm.Types.BF16 : BatchedGemm.Types.F16;
-        prodType = ct;
-      } else {
-        types = bf ? BatchedGemm.Types.BF16_F32 : BatchedGemm.Types.F16_F32;
-        prodType = DType.F32;
-      }
-    } else {
-      ct = DType.F32;
-      types = allowTf32 ? BatchedGemm.Types.TF32 : BatchedGemm.Types.F32;
-      prodType = DType.F32;
-    }
-    Tensor out = g.alloc(prodType, outShape);
-    if (batch == 0 || m == 0 || n == 0) return g.convert(out, rt);
-    if (k == 0) {
-      CudaCopy.fill(g, out, 0);
-      return g.convert(out, rt);
-    }
-    Operand pa = operand(g, a, ct, transA);
-    Operand pb = operand(g, b, ct, transB);
-    long es = ct.byteSize();
-    long os = prodType.byteSize();
-    long aBase = g.ptr(pa.t, op).address();
-    long bBase = g.ptr(pb.t, op).address();
-    long cBase = g.ptr(out, op).address();
-    long[] sa = batchStrides(pa.t, batchShape);
-    long[] sb = batchStrides(pb.t, batchShape);
-    long mn = (long) m * n;
-    long ua = uniformStride(batchShape, sa);
-    long ub = uniformStride(batchShape, sb);
-    boolean done = false;
-    if (ua >= 0 && ub >= 0 && batch <= Integer.MAX_VALUE) {
-      try {
-        gemm.matmul(types, pa.trans, pb.trans, m, n, k, aBase, pa.ld, ua, bBase, pb.ld, ub, cBase, n, mn, (int) batch);
-        done = true;
-      } catch (RuntimeException e) {
-        if (batch == 1) throw e;
-        // e.g. no algorithm for a broadcast (stride 0) batch: one product per entry below
-      }
-    }
-    if (!done) {
-      for (long p = 0; p < batch; p++) {
-        long oa = 0, ob = 0, rem = p;
+    /** The single stride that walks all batch entries in order, or -1 when there is none. */
+    private static long uniformStride(int[] batchShape, long[] strides) {
+        long stride = -1;
+        long expectedNext = -1;
         for (int i = batchShape.length - 1; i >= 0; i--) {
-          long idx = rem % batchShape[i];
-          rem /= batchShape[i];
-          oa += idx * sa[i];
-          ob += idx * sb[i];
+            if (batchShape[i] == 1) continue;
+            if (stride < 0) {
+                stride = strides[i];
+                expectedNext = strides[i] * batchShape[i];
+            } else if (strides[i] == expectedNext) {
+                expectedNext = strides[i] * batchShape[i];
+            } else {
+                return -1;
+            }
         }
-        gemm.matmul(types, pa.trans, pb.trans, m, n, k, aBase + oa * es, pa.ld, 0, bBase + ob * es, pb.ld, 0, cBase + p * mn * os, n, 0, 1);
-      }
+        return Math.max(stride, 0);
     }
-    Gpu.freeTemp(pa.t, a);
-    Gpu.freeTemp(pb.t, b);
-    return g.convert(out, rt);
-  }
+
+    public static Tensor matmul(
+            Gpu g,
+            BatchedGemm gemm,
+            boolean allowTf32,
+            Tensor a,
+            Tensor b,
+            boolean transA,
+            boolean transB,
+            DType outDtype) {
+        String op = "matmul";
+        g.check(op, a);
+        g.check(op, b);
+        g.bind();
+        if (a.ndim() < 2 || b.ndim() < 2) {
+            throw new IllegalArgumentException(
+                    op + ": expected tensors of at least 2 dimensions, got " + a.describe() + " and " + b.describe());
+        }
+        for (Tensor t : new Tensor[] {a, b}) {
+            if (!t.dtype().isFloating())
+                throw new IllegalArgumentException(op + ": expected a floating tensor, got " + t.describe());
+        }
+        int m = transA ? a.size(-1) : a.size(-2);
+        int ka = transA ? a.size(-2) : a.size(-1);
+        int kb = transB ? b.size(-1) : b.size(-2);
+        int n = transB ? b.size(-2) : b.size(-1);
+        if (ka != kb) {
+            throw new IllegalArgumentException(op + ": inner dimensions differ: " + a.describe() + (transA ? "ᵀ" : "")
+                    + " · " + b.describe() + (transB ? "ᵀ" : "") + " (" + ka + " vs " + kb + ")");
+        }
+        int k = ka;
+        int[] batchShape = Shape.broadcast(
+                op, java.util.Arrays.copyOf(a.shape(), a.ndim() - 2), java.util.Arrays.copyOf(b.shape(), b.ndim() - 2));
+        DType rt = outDtype != null
+                ? outDtype
+                : (a.dtype() == b.dtype() ? a.dtype() : CudaElementwise.promote(a.dtype(), b.dtype()));
+        int[] outShape = Shape.concat(batchShape, m, n);
+        long batch = Shape.numel(batchShape);
+        // input type and the product's own output type
+        DType ct;
+        BatchedGemm.Types types;
+        DType prodType;
+        if (a.dtype() == DType.F64 || b.dtype() == DType.F64) {
+            ct = DType.F64;
+            types = BatchedGemm.Types.F64;
+            prodType = DType.F64;
+        } else if (a.dtype() == b.dtype() && (a.dtype() == DType.BF16 || a.dtype() == DType.F16)) {
+            ct = a.dtype();
+            boolean bf = ct == DType.BF16;
+            if (rt == ct) {
+                types = bf ? BatchedGemm.Types.BF16 : BatchedGemm.Types.F16;
+                prodType = ct;
+            } else {
+                types = bf ? BatchedGemm.Types.BF16_F32 : BatchedGemm.Types.F16_F32;
+                prodType = DType.F32;
+            }
+        } else {
+            ct = DType.F32;
+            types = allowTf32 ? BatchedGemm.Types.TF32 : BatchedGemm.Types.F32;
+            prodType = DType.F32;
+        }
+        Tensor out = g.alloc(prodType, outShape);
+        if (batch == 0 || m == 0 || n == 0) return g.convert(out, rt);
+        if (k == 0) {
+            CudaCopy.fill(g, out, 0);
+            return g.convert(out, rt);
+        }
+        Operand pa = operand(g, a, ct, transA);
+        Operand pb = operand(g, b, ct, transB);
+        long es = ct.byteSize();
+        long os = prodType.byteSize();
+        long aBase = g.ptr(pa.t, op).address();
+        long bBase = g.ptr(pb.t, op).address();
+        long cBase = g.ptr(out, op).address();
+        long[] sa = batchStrides(pa.t, batchShape);
+        long[] sb = batchStrides(pb.t, batchShape);
+        long mn = (long) m * n;
+        long ua = uniformStride(batchShape, sa);
+        long ub = uniformStride(batchShape, sb);
+        boolean done = false;
+        if (ua >= 0 && ub >= 0 && batch <= Integer.MAX_VALUE) {
+            try {
+                gemm.matmul(types, pa.trans, pb.trans, m, n, k, aBase, pa.ld, ua, bBase, pb.ld, ub, cBase, n, mn, (int)
+                        batch);
+                done = true;
+            } catch (RuntimeException e) {
+                if (batch == 1) throw e;
+                // e.g. no algorithm for a broadcast (stride 0) batch: one product per entry below
+            }
+        }
+        if (!done) {
+            for (long p = 0; p < batch; p++) {
+                long oa = 0, ob = 0, rem = p;
+                for (int i = batchShape.length - 1; i >= 0; i--) {
+                    long idx = rem % batchShape[i];
+                    rem /= batchShape[i];
+                    oa += idx * sa[i];
+                    ob += idx * sb[i];
+                }
+                gemm.matmul(
+                        types,
+                        pa.trans,
+                        pb.trans,
+                        m,
+                        n,
+                        k,
+                        aBase + oa * es,
+                        pa.ld,
+                        0,
+                        bBase + ob * es,
+                        pb.ld,
+                        0,
+                        cBase + p * mn * os,
+                        n,
+                        0,
+                        1);
+            }
+        }
+        Gpu.freeTemp(pa.t, a);
+        Gpu.freeTemp(pb.t, b);
+        return g.convert(out, rt);
+    }
 }

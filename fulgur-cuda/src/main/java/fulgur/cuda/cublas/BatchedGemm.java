@@ -18,145 +18,211 @@ import java.util.Map;
  * cached per shape, strides and pointer alignment; a 32 MiB workspace lives on the caller's stream.
  */
 public final class BatchedGemm implements AutoCloseable {
-  public static final long WORKSPACE_BYTES = 32L << 20;
+    public static final long WORKSPACE_BYTES = 32L << 20;
 
-  /** A, B element type; C element type; compute type; scale type. */
-  public record Types(int ab, int c, int compute, int scale) {
-    public static final Types F32 = new Types(CublasLt.CUDA_R_32F, CublasLt.CUDA_R_32F, CublasLt.COMPUTE_32F, CublasLt.CUDA_R_32F);
-    public static final Types TF32 = new Types(CublasLt.CUDA_R_32F, CublasLt.CUDA_R_32F, CublasLt.COMPUTE_32F_FAST_TF32, CublasLt.CUDA_R_32F);
-    public static final Types F64 = new Types(CublasLt.CUDA_R_64F, CublasLt.CUDA_R_64F, CublasLt.COMPUTE_64F, CublasLt.CUDA_R_64F);
-    public static final Types BF16 = new Types(CublasLt.CUDA_R_16BF, CublasLt.CUDA_R_16BF, CublasLt.COMPUTE_32F, CublasLt.CUDA_R_32F);
-    public static final Types BF16_F32 = new Types(CublasLt.CUDA_R_16BF, CublasLt.CUDA_R_32F, CublasLt.COMPUTE_32F, CublasLt.CUDA_R_32F);
-    public static final Types F16 = new Types(CublasLt.CUDA_R_16F, CublasLt.CUDA_R_16F, CublasLt.COMPUTE_32F, CublasLt.CUDA_R_32F);
-    public static final Types F16_F32 = new Types(CublasLt.CUDA_R_16F, CublasLt.CUDA_R_32F, CublasLt.COMPUTE_32F, CublasLt.CUDA_R_32F);
-  }
-
-  private record Key(Types t, boolean ta, boolean tb, long m, long n, long k, long lda, long ldb, long ldc, int batch, long sa, long sb,
-      long sc, int alA, int alB, int alC) {}
-
-  private static final class Plan {
-    MemorySegment desc, a, b, c, algo;
-  }
-
-  private final CudaContext ctx;
-  private final CublasLt lt = CublasLt.get();
-  private final MemorySegment handle;
-  private final DeviceBuffer workspace;
-  private final CudaStream stream;
-  private final Arena arena = Arena.ofShared();
-  private final MemorySegment scales = arena.allocate(32, 16);
-  private final Map<Key, Plan> plans = new HashMap<>();
-  private boolean closed;
-
-  public BatchedGemm(CudaContext ctx, CudaStream stream) {
-    this.ctx = ctx;
-    this.stream = stream;
-    ctx.bind();
-    this.handle = lt.create();
-    this.workspace = ctx.allocate(WORKSPACE_BYTES, stream);
-  }
-
-  public synchronized int cachedPlans() { return plans.size(); }
-
-  static int alignment(long address) {
-    long a = Long.lowestOneBit(address | 256);
-    return (int) Math.min(a, 256);
-  }
-
-  /**
-   * Row-major operands: A is [m,k] ([k,m] when transA) with row stride lda, B [k,n] ([n,k] when transB) with row
-   * stride ldb, C [m,n] with row stride ldc; sa, sb, sc are element strides between batch entries.
-   */
-  public synchronized void matmul(Types t, boolean transA, boolean transB, long m, long n, long k, long a, long lda, long sa,
-      long b, long ldb, long sb, long c, long ldc, long sc, int batch) {
-    if (closed) throw new IllegalStateException("BatchedGemm is closed");
-    ctx.bind();
-    Key key = new Key(t, transA, transB, m, n, k, lda, ldb, ldc, batch, sa, sb, sc, alignment(a), alignment(b), alignment(c));
-    Plan plan = plans.get(key);
-    if (plan == null) {
-      plan = plan(key);
-      plans.put(key, plan);
+    /** A, B element type; C element type; compute type; scale type. */
+    public record Types(int ab, int c, int compute, int scale) {
+        public static final Types F32 =
+                new Types(CublasLt.CUDA_R_32F, CublasLt.CUDA_R_32F, CublasLt.COMPUTE_32F, CublasLt.CUDA_R_32F);
+        public static final Types TF32 = new Types(
+                CublasLt.CUDA_R_32F, CublasLt.CUDA_R_32F, CublasLt.COMPUTE_32F_FAST_TF32, CublasLt.CUDA_R_32F);
+        public static final Types F64 =
+                new Types(CublasLt.CUDA_R_64F, CublasLt.CUDA_R_64F, CublasLt.COMPUTE_64F, CublasLt.CUDA_R_64F);
+        public static final Types BF16 =
+                new Types(CublasLt.CUDA_R_16BF, CublasLt.CUDA_R_16BF, CublasLt.COMPUTE_32F, CublasLt.CUDA_R_32F);
+        public static final Types BF16_F32 =
+                new Types(CublasLt.CUDA_R_16BF, CublasLt.CUDA_R_32F, CublasLt.COMPUTE_32F, CublasLt.CUDA_R_32F);
+        public static final Types F16 =
+                new Types(CublasLt.CUDA_R_16F, CublasLt.CUDA_R_16F, CublasLt.COMPUTE_32F, CublasLt.CUDA_R_32F);
+        public static final Types F16_F32 =
+                new Types(CublasLt.CUDA_R_16F, CublasLt.CUDA_R_32F, CublasLt.COMPUTE_32F, CublasLt.CUDA_R_32F);
     }
-    MemorySegment alpha = scales.asSlice(0, 8);
-    MemorySegment beta = scales.asSlice(16, 8);
-    if (t.scale() == CublasLt.CUDA_R_64F) {
-      alpha.set(JAVA_DOUBLE, 0, 1.0);
-      beta.set(JAVA_DOUBLE, 0, 0.0);
-    } else {
-      alpha.set(JAVA_FLOAT, 0, 1f);
-      beta.set(JAVA_FLOAT, 0, 0f);
+
+    private record Key(
+            Types t,
+            boolean ta,
+            boolean tb,
+            long m,
+            long n,
+            long k,
+            long lda,
+            long ldb,
+            long ldc,
+            int batch,
+            long sa,
+            long sb,
+            long sc,
+            int alA,
+            int alB,
+            int alC) {}
+
+    private static final class Plan {
+        MemorySegment desc, a, b, c, algo;
     }
-    // column-major view: C^T[n,m] = op(B)^T[n,k] · op(A)^T[k,m]
-    Object mark = fulgur.cuda.KernelProfiler.enabled() ? fulgur.cuda.KernelProfiler.begin(stream) : null;
-    lt.matmul(handle, plan.desc, alpha, b, plan.a, a, plan.b, beta, c, plan.c, c, plan.c, plan.algo, workspace.address(), WORKSPACE_BYTES,
-        stream.handle());
-    if (mark != null) fulgur.cuda.KernelProfiler.end(mark, "cublasLt " + typeName(t) + (batch > 1 ? " batched" : ""), stream);
-  }
 
-  private static String typeName(Types t) {
-    if (t.equals(Types.BF16)) return "bf16";
-    if (t.equals(Types.BF16_F32)) return "bf16->f32";
-    if (t.equals(Types.TF32)) return "tf32";
-    if (t.equals(Types.F32)) return "f32";
-    if (t.equals(Types.F64)) return "f64";
-    return "f16";
-  }
+    private final CudaContext ctx;
+    private final CublasLt lt = CublasLt.get();
+    private final MemorySegment handle;
+    private final DeviceBuffer workspace;
+    private final CudaStream stream;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment scales = arena.allocate(32, 16);
+    private final Map<Key, Plan> plans = new HashMap<>();
+    private boolean closed;
 
-  private Plan plan(Key key) {
-    Plan pl = new Plan();
-    pl.desc = lt.matmulDescCreate(key.t.compute(), key.t.scale());
-    lt.matmulDescSetInt(pl.desc, CublasLt.DESC_TRANSA, key.tb ? CublasLt.OP_T : CublasLt.OP_N);
-    lt.matmulDescSetInt(pl.desc, CublasLt.DESC_TRANSB, key.ta ? CublasLt.OP_T : CublasLt.OP_N);
-    pl.a = key.tb ? lt.matrixLayoutCreate(key.t.ab(), key.k, key.n, key.ldb) : lt.matrixLayoutCreate(key.t.ab(), key.n, key.k, key.ldb);
-    pl.b = key.ta ? lt.matrixLayoutCreate(key.t.ab(), key.m, key.k, key.lda) : lt.matrixLayoutCreate(key.t.ab(), key.k, key.m, key.lda);
-    pl.c = lt.matrixLayoutCreate(key.t.c(), key.n, key.m, key.ldc);
-    if (key.batch > 1) {
-      for (MemorySegment l : new MemorySegment[] {pl.a, pl.b, pl.c}) lt.matrixLayoutSetInt(l, CublasLt.LAYOUT_BATCH_COUNT, key.batch);
-      lt.matrixLayoutSetLong(pl.a, CublasLt.LAYOUT_STRIDED_BATCH_OFFSET, key.sb);
-      lt.matrixLayoutSetLong(pl.b, CublasLt.LAYOUT_STRIDED_BATCH_OFFSET, key.sa);
-      lt.matrixLayoutSetLong(pl.c, CublasLt.LAYOUT_STRIDED_BATCH_OFFSET, key.sc);
+    public BatchedGemm(CudaContext ctx, CudaStream stream) {
+        this.ctx = ctx;
+        this.stream = stream;
+        ctx.bind();
+        this.handle = lt.create();
+        this.workspace = ctx.allocate(WORKSPACE_BYTES, stream);
     }
-    MemorySegment pref = lt.preferenceCreate(WORKSPACE_BYTES);
-    try {
-      lt.preferenceSetInt(pref, CublasLt.PREF_MIN_ALIGNMENT_A_BYTES, key.alB);
-      lt.preferenceSetInt(pref, CublasLt.PREF_MIN_ALIGNMENT_B_BYTES, key.alA);
-      lt.preferenceSetInt(pref, CublasLt.PREF_MIN_ALIGNMENT_C_BYTES, key.alC);
-      lt.preferenceSetInt(pref, CublasLt.PREF_MIN_ALIGNMENT_D_BYTES, key.alC);
-      MemorySegment results = arena.allocate(CublasLt.HEURISTIC_RESULT_BYTES, 8);
-      int got = lt.algoGetHeuristic(handle, pl.desc, pl.a, pl.b, pl.c, pl.c, pref, 1, results);
-      if (got < 1) {
-        destroy(pl);
-        throw new CublasLtException("cublasLtMatmulAlgoGetHeuristic(" + key + ")", 15, "no algorithm for this shape", "");
-      }
-      pl.algo = results;
-    } catch (RuntimeException e) {
-      if (pl.algo == null && pl.desc != null) {
-        try { destroy(pl); } catch (RuntimeException ignored) { /* already destroyed */ }
-      }
-      throw e;
-    } finally {
-      lt.preferenceDestroy(pref);
+
+    public synchronized int cachedPlans() {
+        return plans.size();
     }
-    return pl;
-  }
 
-  private void destroy(Plan pl) {
-    if (pl.a != null) lt.matrixLayoutDestroy(pl.a);
-    if (pl.b != null) lt.matrixLayoutDestroy(pl.b);
-    if (pl.c != null) lt.matrixLayoutDestroy(pl.c);
-    if (pl.desc != null) lt.matmulDescDestroy(pl.desc);
-    pl.a = pl.b = pl.c = pl.desc = null;
-  }
+    static int alignment(long address) {
+        long a = Long.lowestOneBit(address | 256);
+        return (int) Math.min(a, 256);
+    }
 
-  @Override
-  public synchronized void close() {
-    if (closed) return;
-    closed = true;
-    ctx.bind();
-    for (Plan pl : plans.values()) destroy(pl);
-    plans.clear();
-    lt.destroy(handle);
-    workspace.close();
-    arena.close();
-  }
+    /**
+     * Row-major operands: A is [m,k] ([k,m] when transA) with row stride lda, B [k,n] ([n,k] when transB) with row
+     * stride ldb, C [m,n] with row stride ldc; sa, sb, sc are element strides between batch entries.
+     */
+    public synchronized void matmul(
+            Types t,
+            boolean transA,
+            boolean transB,
+            long m,
+            long n,
+            long k,
+            long a,
+            long lda,
+            long sa,
+            long b,
+            long ldb,
+            long sb,
+            long c,
+            long ldc,
+            long sc,
+            int batch) {
+        if (closed) throw new IllegalStateException("BatchedGemm is closed");
+        ctx.bind();
+        Key key = new Key(
+                t, transA, transB, m, n, k, lda, ldb, ldc, batch, sa, sb, sc, alignment(a), alignment(b), alignment(c));
+        Plan plan = plans.get(key);
+        if (plan == null) {
+            plan = plan(key);
+            plans.put(key, plan);
+        }
+        MemorySegment alpha = scales.asSlice(0, 8);
+        MemorySegment beta = scales.asSlice(16, 8);
+        if (t.scale() == CublasLt.CUDA_R_64F) {
+            alpha.set(JAVA_DOUBLE, 0, 1.0);
+            beta.set(JAVA_DOUBLE, 0, 0.0);
+        } else {
+            alpha.set(JAVA_FLOAT, 0, 1f);
+            beta.set(JAVA_FLOAT, 0, 0f);
+        }
+        // column-major view: C^T[n,m] = op(B)^T[n,k] · op(A)^T[k,m]
+        Object mark = fulgur.cuda.KernelProfiler.enabled() ? fulgur.cuda.KernelProfiler.begin(stream) : null;
+        lt.matmul(
+                handle,
+                plan.desc,
+                alpha,
+                b,
+                plan.a,
+                a,
+                plan.b,
+                beta,
+                c,
+                plan.c,
+                c,
+                plan.c,
+                plan.algo,
+                workspace.address(),
+                WORKSPACE_BYTES,
+                stream.handle());
+        if (mark != null)
+            fulgur.cuda.KernelProfiler.end(mark, "cublasLt " + typeName(t) + (batch > 1 ? " batched" : ""), stream);
+    }
+
+    private static String typeName(Types t) {
+        if (t.equals(Types.BF16)) return "bf16";
+        if (t.equals(Types.BF16_F32)) return "bf16->f32";
+        if (t.equals(Types.TF32)) return "tf32";
+        if (t.equals(Types.F32)) return "f32";
+        if (t.equals(Types.F64)) return "f64";
+        return "f16";
+    }
+
+    private Plan plan(Key key) {
+        Plan pl = new Plan();
+        pl.desc = lt.matmulDescCreate(key.t.compute(), key.t.scale());
+        lt.matmulDescSetInt(pl.desc, CublasLt.DESC_TRANSA, key.tb ? CublasLt.OP_T : CublasLt.OP_N);
+        lt.matmulDescSetInt(pl.desc, CublasLt.DESC_TRANSB, key.ta ? CublasLt.OP_T : CublasLt.OP_N);
+        pl.a = key.tb
+                ? lt.matrixLayoutCreate(key.t.ab(), key.k, key.n, key.ldb)
+                : lt.matrixLayoutCreate(key.t.ab(), key.n, key.k, key.ldb);
+        pl.b = key.ta
+                ? lt.matrixLayoutCreate(key.t.ab(), key.m, key.k, key.lda)
+                : lt.matrixLayoutCreate(key.t.ab(), key.k, key.m, key.lda);
+        pl.c = lt.matrixLayoutCreate(key.t.c(), key.n, key.m, key.ldc);
+        if (key.batch > 1) {
+            for (MemorySegment l : new MemorySegment[] {pl.a, pl.b, pl.c})
+                lt.matrixLayoutSetInt(l, CublasLt.LAYOUT_BATCH_COUNT, key.batch);
+            lt.matrixLayoutSetLong(pl.a, CublasLt.LAYOUT_STRIDED_BATCH_OFFSET, key.sb);
+            lt.matrixLayoutSetLong(pl.b, CublasLt.LAYOUT_STRIDED_BATCH_OFFSET, key.sa);
+            lt.matrixLayoutSetLong(pl.c, CublasLt.LAYOUT_STRIDED_BATCH_OFFSET, key.sc);
+        }
+        MemorySegment pref = lt.preferenceCreate(WORKSPACE_BYTES);
+        try {
+            lt.preferenceSetInt(pref, CublasLt.PREF_MIN_ALIGNMENT_A_BYTES, key.alB);
+            lt.preferenceSetInt(pref, CublasLt.PREF_MIN_ALIGNMENT_B_BYTES, key.alA);
+            lt.preferenceSetInt(pref, CublasLt.PREF_MIN_ALIGNMENT_C_BYTES, key.alC);
+            lt.preferenceSetInt(pref, CublasLt.PREF_MIN_ALIGNMENT_D_BYTES, key.alC);
+            MemorySegment results = arena.allocate(CublasLt.HEURISTIC_RESULT_BYTES, 8);
+            int got = lt.algoGetHeuristic(handle, pl.desc, pl.a, pl.b, pl.c, pl.c, pref, 1, results);
+            if (got < 1) {
+                destroy(pl);
+                throw new CublasLtException(
+                        "cublasLtMatmulAlgoGetHeuristic(" + key + ")", 15, "no algorithm for this shape", "");
+            }
+            pl.algo = results;
+        } catch (RuntimeException e) {
+            if (pl.algo == null && pl.desc != null) {
+                try {
+                    destroy(pl);
+                } catch (RuntimeException ignored) {
+                    /* already destroyed */
+                }
+            }
+            throw e;
+        } finally {
+            lt.preferenceDestroy(pref);
+        }
+        return pl;
+    }
+
+    private void destroy(Plan pl) {
+        if (pl.a != null) lt.matrixLayoutDestroy(pl.a);
+        if (pl.b != null) lt.matrixLayoutDestroy(pl.b);
+        if (pl.c != null) lt.matrixLayoutDestroy(pl.c);
+        if (pl.desc != null) lt.matmulDescDestroy(pl.desc);
+        pl.a = pl.b = pl.c = pl.desc = null;
+    }
+
+    @Override
+    public synchronized void close() {
+        if (closed) return;
+        closed = true;
+        ctx.bind();
+        for (Plan pl : plans.values()) destroy(pl);
+        plans.clear();
+        lt.destroy(handle);
+        workspace.close();
+        arena.close();
+    }
 }

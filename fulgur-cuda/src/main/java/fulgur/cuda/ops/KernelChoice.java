@@ -9,16 +9,16 @@ import java.util.concurrent.ConcurrentHashMap;
  * and why).
  */
 public final class KernelChoice {
-  private static final boolean VERBOSE = Boolean.getBoolean("fulgur.cuda.verbose");
-  private static final Set<String> TOLD = ConcurrentHashMap.newKeySet();
+    private static final boolean VERBOSE = Boolean.getBoolean("fulgur.cuda.verbose");
+    private static final Set<String> TOLD = ConcurrentHashMap.newKeySet();
 
-  private KernelChoice() {}
+    private KernelChoice() {}
 
-  /** Records that a call of {@code family} takes {@code choice}; returns {@code taken} (for use in supports methods). */
-  public static boolean note(String family, boolean taken, String choice) {
-    if (VERBOSE && TOLD.add(family + "\u0000" + taken + "\u0000" + choice)) {
-      System.err.println("fulgur: " + family + " on cuda: " + (taken ? "kernel " : "composed form, ") + choice);
+    /** Records that a call of {@code family} takes {@code choice}; returns {@code taken} (for use in supports methods). */
+    public static boolean note(String family, boolean taken, String choice) {
+        if (VERBOSE && TOLD.add(family + "\u0000" + taken + "\u0000" + choice)) {
+            System.err.println("fulgur: " + family + " on cuda: " + (taken ? "kernel " : "composed form, ") + choice);
+        }
+        return taken;
     }
-    return taken;
-  }
 }

@@ -27,82 +27,106 @@ import java.util.Locale;
  * <pre>java fulgur.cuda.bench.ZooStepProfile CONFIG.json [--batch 8] [--seq 2048] [--steps 4] [--warmup 2]</pre>
  */
 public final class ZooStepProfile {
-  private ZooStepProfile() {}
+    private ZooStepProfile() {}
 
-  public static void main(String[] args) {
-    Path config = Path.of(args[0]);
-    int batch = 8, seq = 2048, steps = 4, warmup = 2;
-    for (int i = 1; i < args.length; i++) {
-      switch (args[i]) {
-        case "--batch" -> batch = Integer.parseInt(args[++i]);
-        case "--seq" -> seq = Integer.parseInt(args[++i]);
-        case "--steps" -> steps = Integer.parseInt(args[++i]);
-        case "--warmup" -> warmup = Integer.parseInt(args[++i]);
-        default -> throw new IllegalArgumentException("unknown argument " + args[i]);
-      }
-    }
-    Device gpu = Device.cuda(0);
-    CudaBackend be = (CudaBackend) Backends.of(gpu);
-    LanguageModel model = Architectures.build(config, 1234);
-    model.module().to(gpu);
-    MixedPrecision mp = MixedPrecision.bf16(model.module());
-    AdamW opt = new AdamW(mp.masterGroups(ParamGroup.decayAndNoDecay(model.module(), 0.1)), 3e-4, 0.9, 0.95, 1e-8);
-    Rng rng = new Rng(7);
-    be.context().allocator().resetPeaks();
-    double[] fwd = new double[steps], bwd = new double[steps], upd = new double[steps];
-    for (int s = -warmup; s < steps; s++) {
-      try (Scope step = Scope.open("step")) {
-        Tensor ids = TnlTrainBench.randomTokens(rng, model.vocabSize(), batch, seq).to(gpu);
-        Tensor targets = TnlTrainBench.randomTokens(rng, model.vocabSize(), batch * seq).to(gpu);
-        be.synchronize();
-        long a = System.nanoTime();
-        Tensor l = model.loss(ids, targets);
-        be.synchronize();
-        long f = System.nanoTime();
-        Autograd.backward(l, null, null, Autograd.Free.GRADIENTS_AND_ACTIVATIONS);
-        be.synchronize();
-        long g = System.nanoTime();
-        mp.step(opt);
-        mp.zeroGrad();
-        be.synchronize();
-        long e = System.nanoTime();
-        if (s >= 0) {
-          fwd[s] = (f - a) / 1e6;
-          bwd[s] = (g - f) / 1e6;
-          upd[s] = (e - g) / 1e6;
+    public static void main(String[] args) {
+        Path config = Path.of(args[0]);
+        int batch = 8, seq = 2048, steps = 4, warmup = 2;
+        for (int i = 1; i < args.length; i++) {
+            switch (args[i]) {
+                case "--batch" -> batch = Integer.parseInt(args[++i]);
+                case "--seq" -> seq = Integer.parseInt(args[++i]);
+                case "--steps" -> steps = Integer.parseInt(args[++i]);
+                case "--warmup" -> warmup = Integer.parseInt(args[++i]);
+                default -> throw new IllegalArgumentException("unknown argument " + args[i]);
+            }
         }
-      }
+        Device gpu = Device.cuda(0);
+        CudaBackend be = (CudaBackend) Backends.of(gpu);
+        LanguageModel model = Architectures.build(config, 1234);
+        model.module().to(gpu);
+        MixedPrecision mp = MixedPrecision.bf16(model.module());
+        AdamW opt = new AdamW(mp.masterGroups(ParamGroup.decayAndNoDecay(model.module(), 0.1)), 3e-4, 0.9, 0.95, 1e-8);
+        Rng rng = new Rng(7);
+        be.context().allocator().resetPeaks();
+        double[] fwd = new double[steps], bwd = new double[steps], upd = new double[steps];
+        for (int s = -warmup; s < steps; s++) {
+            try (Scope step = Scope.open("step")) {
+                Tensor ids = TnlTrainBench.randomTokens(rng, model.vocabSize(), batch, seq)
+                        .to(gpu);
+                Tensor targets = TnlTrainBench.randomTokens(rng, model.vocabSize(), batch * seq)
+                        .to(gpu);
+                be.synchronize();
+                long a = System.nanoTime();
+                Tensor l = model.loss(ids, targets);
+                be.synchronize();
+                long f = System.nanoTime();
+                Autograd.backward(l, null, null, Autograd.Free.GRADIENTS_AND_ACTIVATIONS);
+                be.synchronize();
+                long g = System.nanoTime();
+                mp.step(opt);
+                mp.zeroGrad();
+                be.synchronize();
+                long e = System.nanoTime();
+                if (s >= 0) {
+                    fwd[s] = (f - a) / 1e6;
+                    bwd[s] = (g - f) / 1e6;
+                    upd[s] = (e - g) / 1e6;
+                }
+            }
+        }
+        double peak = be.memoryReport().peakInUseBytes() / 1073741824.0;
+        System.out.printf(
+                Locale.ROOT,
+                "%s B=%d T=%d: %,d parameters; step %.1f ms (fwd %.1f, bwd %.1f, opt %.1f); peak %.2f GiB%n",
+                config.getFileName(),
+                batch,
+                seq,
+                model.parameterCount(),
+                TnlTrainBench.median(sum(fwd, bwd, upd)),
+                TnlTrainBench.median(fwd),
+                TnlTrainBench.median(bwd),
+                TnlTrainBench.median(upd),
+                peak);
+        try (Scope step = Scope.open("profiled")) {
+            Tensor ids = TnlTrainBench.randomTokens(rng, model.vocabSize(), batch, seq)
+                    .to(gpu);
+            Tensor targets = TnlTrainBench.randomTokens(rng, model.vocabSize(), batch * seq)
+                    .to(gpu);
+            be.synchronize();
+            KernelProfiler.start();
+            long a = System.nanoTime();
+            Tensor l = model.loss(ids, targets);
+            Autograd.backward(l, null, null, Autograd.Free.GRADIENTS_AND_ACTIVATIONS);
+            mp.step(opt);
+            mp.zeroGrad();
+            be.synchronize();
+            double wall = (System.nanoTime() - a) / 1e6;
+            List<KernelProfiler.Entry> es = KernelProfiler.stop();
+            double total = es.stream().mapToDouble(KernelProfiler.Entry::millis).sum();
+            int launches = es.stream().mapToInt(KernelProfiler.Entry::launches).sum();
+            System.out.printf(
+                    Locale.ROOT,
+                    "profiled step: wall %.1f ms (events on), device busy %.1f ms in %d launches%n",
+                    wall,
+                    total,
+                    launches);
+            System.out.println("| kernel | device ms | launches | share |\n|---|---:|---:|---:|");
+            for (KernelProfiler.Entry e : es.subList(0, Math.min(40, es.size()))) {
+                System.out.printf(
+                        Locale.ROOT,
+                        "| %s | %.2f | %d | %.1f%% |%n",
+                        e.name(),
+                        e.millis(),
+                        e.launches(),
+                        100 * e.millis() / total);
+            }
+        }
     }
-    double peak = be.memoryReport().peakInUseBytes() / 1073741824.0;
-    System.out.printf(Locale.ROOT, "%s B=%d T=%d: %,d parameters; step %.1f ms (fwd %.1f, bwd %.1f, opt %.1f); peak %.2f GiB%n", config.getFileName(),
-        batch, seq, model.parameterCount(), TnlTrainBench.median(sum(fwd, bwd, upd)), TnlTrainBench.median(fwd), TnlTrainBench.median(bwd),
-        TnlTrainBench.median(upd), peak);
-    try (Scope step = Scope.open("profiled")) {
-      Tensor ids = TnlTrainBench.randomTokens(rng, model.vocabSize(), batch, seq).to(gpu);
-      Tensor targets = TnlTrainBench.randomTokens(rng, model.vocabSize(), batch * seq).to(gpu);
-      be.synchronize();
-      KernelProfiler.start();
-      long a = System.nanoTime();
-      Tensor l = model.loss(ids, targets);
-      Autograd.backward(l, null, null, Autograd.Free.GRADIENTS_AND_ACTIVATIONS);
-      mp.step(opt);
-      mp.zeroGrad();
-      be.synchronize();
-      double wall = (System.nanoTime() - a) / 1e6;
-      List<KernelProfiler.Entry> es = KernelProfiler.stop();
-      double total = es.stream().mapToDouble(KernelProfiler.Entry::millis).sum();
-      int launches = es.stream().mapToInt(KernelProfiler.Entry::launches).sum();
-      System.out.printf(Locale.ROOT, "profiled step: wall %.1f ms (events on), device busy %.1f ms in %d launches%n", wall, total, launches);
-      System.out.println("| kernel | device ms | launches | share |\n|---|---:|---:|---:|");
-      for (KernelProfiler.Entry e : es.subList(0, Math.min(40, es.size()))) {
-        System.out.printf(Locale.ROOT, "| %s | %.2f | %d | %.1f%% |%n", e.name(), e.millis(), e.launches(), 100 * e.millis() / total);
-      }
-    }
-  }
 
-  private static double[] sum(double[] a, double[] b, double[] c) {
-    double[] s = new double[a.length];
-    Arrays.setAll(s, i -> a[i] + b[i] + c[i]);
-    return s;
-  }
+    private static double[] sum(double[] a, double[] b, double[] c) {
+        double[] s = new double[a.length];
+        Arrays.setAll(s, i -> a[i] + b[i] + c[i]);
+        return s;
+    }
 }

@@ -55,7 +55,14 @@ public final class Co2 implements AutoCloseable {
     private Work gathering;
 
     /** What a checkpoint holds of the outer loop; tensors are flat [total] f32, {@code average} null unless one was pending. */
-    public record Snapshot(int stepInRound, long round, boolean outerPending, Tensor outer, Tensor previous, Tensor momentum, Tensor average) {}
+    public record Snapshot(
+            int stepInRound,
+            long round,
+            boolean outerPending,
+            Tensor outer,
+            Tensor previous,
+            Tensor momentum,
+            Tensor average) {}
 
     /**
      * The outer loop over {@code params} (the inner optimizer's, equal on every rank now) and {@code group};
@@ -65,12 +72,13 @@ public final class Co2 implements AutoCloseable {
         this.group = group;
         this.cfg = cfg;
         this.params = List.copyOf(params);
-        this.onReplaced = onReplaced == null ? () -> { } : onReplaced;
+        this.onReplaced = onReplaced == null ? () -> {} : onReplaced;
         this.offsets = new long[params.size() + 1];
         for (int i = 0; i < params.size(); i++) {
             Tensor p = params.get(i);
             if (p.dtype() != DType.F32 || !p.isContiguous()) {
-                throw new IllegalArgumentException("CO2: parameters must be contiguous f32 tensors, got " + p.describe());
+                throw new IllegalArgumentException(
+                        "CO2: parameters must be contiguous f32 tensors, got " + p.describe());
             }
             offsets[i + 1] = offsets[i] + p.numel();
         }
@@ -80,9 +88,14 @@ public final class Co2 implements AutoCloseable {
         this.slice = Shape.toInt("CO2 slice", (total + n - 1) / n);
         int padded = Shape.toInt("CO2 parameters", (long) slice * n);
         try (var off = GradMode.noGrad()) {
-            Tensor[] t = state.run(() -> new Tensor[] {Tensor.zeros(DType.F32, device, slice), Tensor.zeros(DType.F32, device, slice),
-                Tensor.zeros(DType.F32, device, slice), Tensor.zeros(DType.F32, device, slice), Tensor.zeros(DType.F32, device, padded),
-                Tensor.zeros(DType.F32, device, padded)});
+            Tensor[] t = state.run(() -> new Tensor[] {
+                Tensor.zeros(DType.F32, device, slice),
+                Tensor.zeros(DType.F32, device, slice),
+                Tensor.zeros(DType.F32, device, slice),
+                Tensor.zeros(DType.F32, device, slice),
+                Tensor.zeros(DType.F32, device, padded),
+                Tensor.zeros(DType.F32, device, padded)
+            });
             outer = t[0];
             previous = t[1];
             momentum = t[2];
@@ -121,7 +134,8 @@ public final class Co2 implements AutoCloseable {
     /** Copies the parameters into the flat {@code into} (the padding stays as it is). */
     private void pack(Tensor into) {
         for (int i = 0; i < params.size(); i++) {
-            into.narrow(0, (int) offsets[i], (int) params.get(i).numel()).copyFrom(params.get(i).reshape(-1));
+            into.narrow(0, (int) offsets[i], (int) params.get(i).numel())
+                    .copyFrom(params.get(i).reshape(-1));
         }
     }
 
@@ -129,7 +143,8 @@ public final class Co2 implements AutoCloseable {
     public List<Tensor> unflatten(Tensor flat) {
         List<Tensor> out = new ArrayList<>();
         for (int i = 0; i < params.size(); i++) {
-            out.add(flat.narrow(0, (int) offsets[i], (int) params.get(i).numel()).reshape(params.get(i).shape()));
+            out.add(flat.narrow(0, (int) offsets[i], (int) params.get(i).numel())
+                    .reshape(params.get(i).shape()));
         }
         return out;
     }
@@ -137,7 +152,8 @@ public final class Co2 implements AutoCloseable {
     /** Called after every inner step: runs the outer step and the round's transfers when their step has come. */
     public void afterInnerStep() {
         step++;
-        try (var off = GradMode.noGrad(); Scope s = Scope.open("co2")) {
+        try (var off = GradMode.noGrad();
+                Scope s = Scope.open("co2")) {
             if (cfg.staleness() == 0) {
                 if (step == cfg.tau()) {
                     pack(sent);
@@ -158,7 +174,8 @@ public final class Co2 implements AutoCloseable {
                     previous.copyFrom(outer);
                     outer.copyFrom(next);
                 } else {
-                    previous.copyFrom(outer); // the first round: nothing to consume, the next round starts where this one did
+                    previous.copyFrom(
+                            outer); // the first round: nothing to consume, the next round starts where this one did
                 }
                 gathering = group.allGather(outer, gathered);
             }
@@ -173,7 +190,9 @@ public final class Co2 implements AutoCloseable {
     /** m ← clamp(β·m + (start − average)/Λ, ±φ); into ← current − α·m (on this rank's slice). */
     private void outerStep(Tensor current, Tensor start, Tensor avg, Tensor m, Tensor into) {
         Tensor delta = start.sub(avg);
-        Tensor next = cfg.momentum() == 0 ? delta.mul(1 / cfg.penalty()) : m.mul(cfg.momentum()).add(delta.mul(1 / cfg.penalty()));
+        Tensor next = cfg.momentum() == 0
+                ? delta.mul(1 / cfg.penalty())
+                : m.mul(cfg.momentum()).add(delta.mul(1 / cfg.penalty()));
         if (cfg.clip() > 0) {
             Tensor phi = Tensor.full(DType.F32, device, cfg.clip());
             next = Elementwise.minimum(Elementwise.maximum(next, phi.neg()), phi);
@@ -226,7 +245,13 @@ public final class Co2 implements AutoCloseable {
             if (gathering != null) {
                 gathering.await();
             }
-            return new Snapshot(step, round, gathering != null, gather(outer), gather(previous), gather(momentum),
+            return new Snapshot(
+                    step,
+                    round,
+                    gathering != null,
+                    gather(outer),
+                    gather(previous),
+                    gather(momentum),
                     averaging != null ? gather(average) : null);
         }
     }
@@ -243,11 +268,13 @@ public final class Co2 implements AutoCloseable {
      */
     public void restore(Snapshot s) {
         if (s.outer().numel() != total) {
-            throw new IllegalArgumentException("CO2 state holds " + s.outer().numel() + " parameters, this model has " + total);
+            throw new IllegalArgumentException(
+                    "CO2 state holds " + s.outer().numel() + " parameters, this model has " + total);
         }
         try (var off = GradMode.noGrad()) {
             Tensor padded = Tensor.zeros(DType.F32, device, (int) ((long) slice * group.size()));
-            for (Tensor[] pair : new Tensor[][] {{s.outer(), outer}, {s.previous(), previous}, {s.momentum(), momentum}}) {
+            for (Tensor[] pair :
+                    new Tensor[][] {{s.outer(), outer}, {s.previous(), previous}, {s.momentum(), momentum}}) {
                 padded.narrow(0, 0, (int) total).copyFrom(pair[0]);
                 pair[1].copyFrom(mine(padded));
             }

@@ -52,8 +52,9 @@ public record Co2Config(int tau, double outerLr, double momentum, double clip, d
     }
 
     public String describe() {
-        return String.format("CO2 τ %d, outer lr %s, outer momentum %s, clip %s, penalty %s, staleness %d", tau, fmt(outerLr), fmt(momentum),
-                clip == 0 ? "off" : fmt(clip), fmt(penalty), staleness);
+        return String.format(
+                "CO2 τ %d, outer lr %s, outer momentum %s, clip %s, penalty %s, staleness %d",
+                tau, fmt(outerLr), fmt(momentum), clip == 0 ? "off" : fmt(clip), fmt(penalty), staleness);
     }
 
     private static String fmt(double v) {

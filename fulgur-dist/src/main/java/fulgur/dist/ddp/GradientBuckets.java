@@ -25,7 +25,8 @@ public final class GradientBuckets {
 
     public GradientBuckets(List<Parameter> parameters, long bucketElements) {
         if (bucketElements < 1) {
-            throw new IllegalArgumentException("gradient buckets: bucket size must be >= 1 element, got " + bucketElements);
+            throw new IllegalArgumentException(
+                    "gradient buckets: bucket size must be >= 1 element, got " + bucketElements);
         }
         this.params = List.copyOf(parameters);
         this.bucketOf = new int[params.size()];

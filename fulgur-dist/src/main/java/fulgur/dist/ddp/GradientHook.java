@@ -29,13 +29,23 @@ public interface GradientHook {
      * One backward pass from several outputs with their seeds (a chunk of a long sequence: its loss and its final
      * states) with every hook communicating while it runs; {@code keep}: forward tensors read afterwards.
      */
-    static void backward(List<Tensor> roots, List<Tensor> seeds, Autograd.Free free, List<? extends GradientHook> hooks, Tensor... keep) {
+    static void backward(
+            List<Tensor> roots,
+            List<Tensor> seeds,
+            Autograd.Free free,
+            List<? extends GradientHook> hooks,
+            Tensor... keep) {
         hooks.forEach(GradientHook::start);
-        Autograd.backward(roots, seeds, leaf -> {
-            for (GradientHook h : hooks) {
-                h.onLeafGradient(leaf);
-            }
-        }, free, keep);
+        Autograd.backward(
+                roots,
+                seeds,
+                leaf -> {
+                    for (GradientHook h : hooks) {
+                        h.onLeafGradient(leaf);
+                    }
+                },
+                free,
+                keep);
         hooks.forEach(GradientHook::finish);
     }
 }

@@ -155,11 +155,13 @@ public final class GradientSync implements GradientHook, AutoCloseable {
     }
 
     private void finishOnDevice(int b) {
-        try (var off = fulgur.autograd.GradMode.noGrad(); Scope s = Scope.open("gradient-sync")) {
+        try (var off = fulgur.autograd.GradMode.noGrad();
+                Scope s = Scope.open("gradient-sync")) {
             int[] members = layout.members(b);
             for (int j = 0; j < members.length; j++) {
                 Parameter p = layout.params().get(members[j]);
-                Tensor slot = flat[b].narrow(0, (int) layout.offset(b, j), (int) p.numel()).reshape(p.shape());
+                Tensor slot = flat[b].narrow(0, (int) layout.offset(b, j), (int) p.numel())
+                        .reshape(p.shape());
                 gradientOf(p).copyFrom(scale == 1 ? slot : slot.mul(scale));
             }
         }
@@ -170,7 +172,8 @@ public final class GradientSync implements GradientHook, AutoCloseable {
         Tensor g = p.grad();
         if (g == null) {
             Scope owner = p.value().storage().owner();
-            g = (owner == null ? Scope.root() : owner).run(() -> Tensor.empty(DType.F32, p.value().device(), p.shape()));
+            g = (owner == null ? Scope.root() : owner)
+                    .run(() -> Tensor.empty(DType.F32, p.value().device(), p.shape()));
             p.value().setGrad(g);
         }
         return g;
@@ -194,13 +197,15 @@ public final class GradientSync implements GradientHook, AutoCloseable {
             for (int j = 0; j < members.length; j++) {
                 Parameter p = layout.params().get(members[j]);
                 int n = (int) p.numel();
-                float[] v = seg.asSlice(layout.offset(b, j) * Float.BYTES, (long) n * Float.BYTES).toArray(ValueLayout.JAVA_FLOAT_UNALIGNED);
+                float[] v = seg.asSlice(layout.offset(b, j) * Float.BYTES, (long) n * Float.BYTES)
+                        .toArray(ValueLayout.JAVA_FLOAT_UNALIGNED);
                 if (scale != 1) {
                     for (int e = 0; e < n; e++) {
                         v[e] = (float) (v[e] * scale);
                     }
                 }
-                MemorySegment.copy(v, 0, HostBuffers.segment("gradient", gradientOf(p)), ValueLayout.JAVA_FLOAT_UNALIGNED, 0, n);
+                MemorySegment.copy(
+                        v, 0, HostBuffers.segment("gradient", gradientOf(p)), ValueLayout.JAVA_FLOAT_UNALIGNED, 0, n);
             }
         }
     }

@@ -14,7 +14,8 @@ final class AllToAll {
 
     static Tensor rows(ProcessGroup group, Tensor x, long[] sendRows, long[] recvRows) {
         Tensor out = exchange(group, x.contiguous(), sendRows, recvRows);
-        return Autograd.record("allToAll", out, new Tensor[] {x}, g -> new Tensor[] {exchange(group, g.contiguous(), recvRows, sendRows)});
+        return Autograd.record("allToAll", out, new Tensor[] {x}, g ->
+                new Tensor[] {exchange(group, g.contiguous(), recvRows, sendRows)});
     }
 
     private static Tensor exchange(ProcessGroup group, Tensor x, long[] sendRows, long[] recvRows) {

@@ -16,7 +16,8 @@ import fulgur.tensor.Tensor;
 final class BatchLoadBalance {
     private BatchLoadBalance() {}
 
-    static double[] fractions(fulgur.layers.MoeFeedForward layer, ProcessGroup tokenGroup, LossShare share, int[] counts, int tokens) {
+    static double[] fractions(
+            fulgur.layers.MoeFeedForward layer, ProcessGroup tokenGroup, LossShare share, int[] counts, int tokens) {
         int e = counts.length;
         if (!layer.isTraining()) {
             double[] f = new double[e];

@@ -73,12 +73,14 @@ public final class ExpertParallel {
         for (MoeFeedForward m : moe.values()) {
             int e = m.routing().experts();
             if (e % ep != 0) {
-                throw new IllegalArgumentException("--ep " + ep + ": " + e + " experts per layer do not split evenly over " + ep
-                        + " ranks (choose an --ep that divides " + e + ")");
+                throw new IllegalArgumentException(
+                        "--ep " + ep + ": " + e + " experts per layer do not split evenly over " + ep
+                                + " ranks (choose an --ep that divides " + e + ")");
             }
         }
         if (dataParallel % ep != 0) {
-            throw new IllegalArgumentException("--ep " + ep + " does not divide the " + dataParallel + " data-parallel ranks");
+            throw new IllegalArgumentException(
+                    "--ep " + ep + " does not divide the " + dataParallel + " data-parallel ranks");
         }
     }
 
@@ -104,12 +106,14 @@ public final class ExpertParallel {
                 moe.placement(new ReplicatedExperts(tokens, x.share));
                 return;
             }
-            ShardedExperts placement = new ShardedExperts(epGroup, tokens, x.share, moe.routing().experts());
+            ShardedExperts placement =
+                    new ShardedExperts(epGroup, tokens, x.share, moe.routing().experts());
             x.placements.put(name, placement);
             moe.placement(placement);
             for (int i = 0; i < moe.routing().experts(); i++) {
                 boolean mine = i >= placement.firstExpert() && i < placement.firstExpert() + placement.localExperts();
-                for (Map.Entry<String, Parameter> p : moe.experts().get(i).namedParameters().entrySet()) {
+                for (Map.Entry<String, Parameter> p :
+                        moe.experts().get(i).namedParameters().entrySet()) {
                     if (mine) {
                         x.local.put(name + ".experts." + i + "." + p.getKey(), p.getValue());
                     } else {
@@ -197,7 +201,8 @@ public final class ExpertParallel {
                         try (Scope s = Scope.open("gather experts")) {
                             if (group.rank() == owner) {
                                 Tensor t = lookup.apply(name);
-                                group.send(Tensor.ofInts(new int[] {t == null ? 0 : 1}, 1), 0).await();
+                                group.send(Tensor.ofInts(new int[] {t == null ? 0 : 1}, 1), 0)
+                                        .await();
                                 if (t != null) {
                                     group.send(t.to(DType.F32).contiguous(), 0).await();
                                 }

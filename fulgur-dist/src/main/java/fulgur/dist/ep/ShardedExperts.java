@@ -43,7 +43,8 @@ public final class ShardedExperts implements MoeFeedForward.Placement {
      */
     public ShardedExperts(ProcessGroup group, ProcessGroup tokenGroup, LossShare share, int experts) {
         if (experts % group.size() != 0) {
-            throw new IllegalArgumentException("expert parallelism: " + experts + " experts do not split evenly over --ep " + group.size() + " ranks");
+            throw new IllegalArgumentException("expert parallelism: " + experts
+                    + " experts do not split evenly over --ep " + group.size() + " ranks");
         }
         this.group = group;
         this.tokenGroup = tokenGroup;
@@ -116,7 +117,8 @@ public final class ShardedExperts implements MoeFeedForward.Placement {
             for (int i = 0; i < local; i++) {
                 c[i] = Math.toIntExact(perIn[i]);
             }
-            Tensor h = Elementwise.mul(Activations.silu(maps(layer, grouped, c, MoeExpert::w1)), maps(layer, grouped, c, MoeExpert::w3));
+            Tensor h = Elementwise.mul(
+                    Activations.silu(maps(layer, grouped, c, MoeExpert::w1)), maps(layer, grouped, c, MoeExpert::w3));
             Tensor out = maps(layer, h, c, MoeExpert::w2);
             long[] inverse = new long[m];
             for (int r = 0; r < m; r++) {
@@ -126,7 +128,8 @@ public final class ShardedExperts implements MoeFeedForward.Placement {
         }
         Tensor back = AllToAll.rows(group, ys, recv, send); // [N·k, D] in the dispatch's order
         Tensor g = Views.reshape(Indexing.indexSelect(Views.reshape(weights, n * k), 0, dispatch.pairs()), n * k, 1);
-        return Indexing.indexAdd(Tensor.zeros(back.dtype(), x.device(), n, x.size(1)), 0, dispatch.tokens(), Elementwise.mul(back, g));
+        return Indexing.indexAdd(
+                Tensor.zeros(back.dtype(), x.device(), n, x.size(1)), 0, dispatch.tokens(), Elementwise.mul(back, g));
     }
 
     /** The local experts' linear map {@code map} over rows grouped by local expert ({@code c[i]} rows each). */

@@ -36,8 +36,15 @@ public final class Launcher {
      * @param extraEnv more variables for every rank, or null
      * @param killGrace the wait between SIGTERM and SIGKILL, or null for 5 s
      */
-    public record Options(int nprocPerNode, int nnodes, int nodeRank, String masterAddr, int masterPort, List<String> command,
-            Map<String, String> extraEnv, Duration killGrace) {
+    public record Options(
+            int nprocPerNode,
+            int nnodes,
+            int nodeRank,
+            String masterAddr,
+            int masterPort,
+            List<String> command,
+            Map<String, String> extraEnv,
+            Duration killGrace) {
 
         /**
          * Checks and copies.
@@ -49,10 +56,12 @@ public final class Launcher {
                 throw new IllegalArgumentException("launch: --nproc-per-node must be >= 1, got " + nprocPerNode);
             }
             if (nnodes < 1 || nodeRank < 0 || nodeRank >= nnodes) {
-                throw new IllegalArgumentException("launch: --node-rank " + nodeRank + " must be in [0, --nnodes " + nnodes + ")");
+                throw new IllegalArgumentException(
+                        "launch: --node-rank " + nodeRank + " must be in [0, --nnodes " + nnodes + ")");
             }
             if (masterPort == 0 && nnodes > 1) {
-                throw new IllegalArgumentException("launch: with several nodes give --master-port (every node must use the same)");
+                throw new IllegalArgumentException(
+                        "launch: with several nodes give --master-port (every node must use the same)");
             }
             if (command == null || command.isEmpty()) {
                 throw new IllegalArgumentException("launch: no command to run");
@@ -101,7 +110,8 @@ public final class Launcher {
                 ProcessBuilder pb = new ProcessBuilder(o.command());
                 pb.environment().putAll(o.extraEnv());
                 pb.environment().putAll(env.asEnvironment());
-                pb.environment().putAll(LauncherWatch.environment()); // a rank exits when this process is gone, even killed
+                pb.environment()
+                        .putAll(LauncherWatch.environment()); // a rank exits when this process is gone, even killed
                 Process p;
                 try {
                     p = pb.start();
@@ -120,7 +130,8 @@ public final class Launcher {
             for (int done = 0; done < procs.size(); done++) {
                 Exit e = exits.take();
                 if (e.code() != 0) {
-                    err.println("fulgur launch: rank " + e.rank() + " exited with code " + e.code() + "; stopping the other ranks");
+                    err.println("fulgur launch: rank " + e.rank() + " exited with code " + e.code()
+                            + "; stopping the other ranks");
                     stopAll(procs, o.killGrace());
                     result = e.code();
                     break;
@@ -166,21 +177,23 @@ public final class Launcher {
     }
 
     private static Thread pump(InputStream in, PrintStream to, String prefix, String name) {
-        Thread t = new Thread(() -> {
-            try (BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
-                String line;
-                while ((line = r.readLine()) != null) {
-                    if (line.startsWith(INCUBATOR_WARNING)) {
-                        continue; // every rank's JVM prints it; it says nothing about the run
+        Thread t = new Thread(
+                () -> {
+                    try (BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
+                        String line;
+                        while ((line = r.readLine()) != null) {
+                            if (line.startsWith(INCUBATOR_WARNING)) {
+                                continue; // every rank's JVM prints it; it says nothing about the run
+                            }
+                            synchronized (to) {
+                                to.println(prefix + line);
+                            }
+                        }
+                    } catch (IOException ignored) {
+                        // the process went away
                     }
-                    synchronized (to) {
-                        to.println(prefix + line);
-                    }
-                }
-            } catch (IOException ignored) {
-                // the process went away
-            }
-        }, "fulgur-launch-" + name);
+                },
+                "fulgur-launch-" + name);
         t.setDaemon(true);
         t.start();
         return t;
@@ -213,8 +226,11 @@ public final class Launcher {
     public static List<String> javaCommand(String mainClass, List<String> args) {
         List<String> cmd = new ArrayList<>();
         cmd.add(ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java"));
-        for (String a : java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()) {
-            if (!a.startsWith("-agentlib") && !a.startsWith("-javaagent") && !a.startsWith("-XX:StartFlightRecording")) {
+        for (String a :
+                java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+            if (!a.startsWith("-agentlib")
+                    && !a.startsWith("-javaagent")
+                    && !a.startsWith("-XX:StartFlightRecording")) {
                 cmd.add(a);
             }
         }

@@ -28,8 +28,12 @@ public final class LauncherWatch {
     /** The variables that let a rank watch this process (the launcher). */
     static Map<String, String> environment() {
         ProcessHandle self = ProcessHandle.current();
-        return Map.of(PID_VARIABLE, Long.toString(self.pid()), START_VARIABLE,
-                Long.toString(self.info().startInstant().map(Instant::toEpochMilli).orElse(0L)));
+        return Map.of(
+                PID_VARIABLE,
+                Long.toString(self.pid()),
+                START_VARIABLE,
+                Long.toString(
+                        self.info().startInstant().map(Instant::toEpochMilli).orElse(0L)));
     }
 
     /** Starts watching the launcher when this process was started by one; otherwise does nothing. Idempotent. */
@@ -50,18 +54,25 @@ public final class LauncherWatch {
         }
         started = true;
         long start = parseOr(System.getenv(START_VARIABLE), 0);
-        Thread t = new Thread(() -> {
-            Optional<ProcessHandle> h = ProcessHandle.of(launcher).filter(p -> start == 0 || sameStart(p, start));
-            h.ifPresent(p -> p.onExit().join());
-            System.err.println("fulgur: the launcher (pid " + launcher + ") is gone; stopping this rank" + rank());
-            System.exit(EXIT_CODE);
-        }, "fulgur-launcher-watch");
+        Thread t = new Thread(
+                () -> {
+                    Optional<ProcessHandle> h =
+                            ProcessHandle.of(launcher).filter(p -> start == 0 || sameStart(p, start));
+                    h.ifPresent(p -> p.onExit().join());
+                    System.err.println(
+                            "fulgur: the launcher (pid " + launcher + ") is gone; stopping this rank" + rank());
+                    System.exit(EXIT_CODE);
+                },
+                "fulgur-launcher-watch");
         t.setDaemon(true);
         t.start();
     }
 
     private static boolean sameStart(ProcessHandle p, long startMillis) {
-        return p.info().startInstant().map(i -> Math.abs(i.toEpochMilli() - startMillis) < 1000).orElse(true);
+        return p.info()
+                .startInstant()
+                .map(i -> Math.abs(i.toEpochMilli() - startMillis) < 1000)
+                .orElse(true);
     }
 
     private static String rank() {

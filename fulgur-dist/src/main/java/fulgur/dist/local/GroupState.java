@@ -18,8 +18,13 @@ final class GroupState {
 
     /** The kinds of collective, including the internal split. */
     enum Kind {
-        ALL_REDUCE("allReduce"), ALL_GATHER("allGather"), REDUCE_SCATTER("reduceScatter"), ALL_TO_ALL("allToAll"), BROADCAST("broadcast"),
-        BARRIER("barrier"), SPLIT("split");
+        ALL_REDUCE("allReduce"),
+        ALL_GATHER("allGather"),
+        REDUCE_SCATTER("reduceScatter"),
+        ALL_TO_ALL("allToAll"),
+        BROADCAST("broadcast"),
+        BARRIER("barrier"),
+        SPLIT("split");
 
         final String label;
 
@@ -32,19 +37,32 @@ final class GroupState {
      * One rank's view of a collective call: everything that must agree across ranks (an all-to-all's per-rank counts
      * must agree pairwise instead: {@code send[d]} of rank s is {@code recv[s]} of rank d).
      */
-    record Desc(Kind kind, DType dtype, long inCount, long outCount, ReduceOp op, int root, int color, int key, long[] send, long[] recv) {
+    record Desc(
+            Kind kind,
+            DType dtype,
+            long inCount,
+            long outCount,
+            ReduceOp op,
+            int root,
+            int color,
+            int key,
+            long[] send,
+            long[] recv) {
         Desc(Kind kind, DType dtype, long inCount, long outCount, ReduceOp op, int root, int color, int key) {
             this(kind, dtype, inCount, outCount, op, root, color, key, null, null);
         }
 
         String describe() {
             return switch (kind) {
-                case ALL_TO_ALL -> "allToAll of " + dtype + " sending " + Arrays.toString(send) + ", receiving " + Arrays.toString(recv);
+                case ALL_TO_ALL ->
+                    "allToAll of " + dtype + " sending " + Arrays.toString(send) + ", receiving "
+                            + Arrays.toString(recv);
                 case BARRIER -> "barrier";
                 case SPLIT -> "split(color " + color + ", key " + key + ")";
                 case BROADCAST -> "broadcast of " + dtype + "[" + inCount + "] from root " + root;
                 case ALL_REDUCE -> "allReduce(" + op.label() + ") of " + dtype + "[" + inCount + "]";
-                case REDUCE_SCATTER -> "reduceScatter(" + op.label() + ") of " + dtype + "[" + inCount + "] into [" + outCount + "]";
+                case REDUCE_SCATTER ->
+                    "reduceScatter(" + op.label() + ") of " + dtype + "[" + inCount + "] into [" + outCount + "]";
                 case ALL_GATHER -> "allGather of " + dtype + "[" + inCount + "] into [" + outCount + "]";
             };
         }
@@ -57,7 +75,12 @@ final class GroupState {
             if (kind == Kind.ALL_TO_ALL) {
                 return dtype == o.dtype && send.length == o.send.length;
             }
-            return kind == Kind.SPLIT || (dtype == o.dtype && inCount == o.inCount && outCount == o.outCount && op == o.op && root == o.root);
+            return kind == Kind.SPLIT
+                    || (dtype == o.dtype
+                            && inCount == o.inCount
+                            && outCount == o.outCount
+                            && op == o.op
+                            && root == o.root);
         }
     }
 
@@ -140,8 +163,9 @@ final class GroupState {
             for (int s = 0; s < descs.length && error == null; s++) {
                 for (int d = 0; d < descs.length; d++) {
                     if (descs[s].send[d] != descs[d].recv[s]) {
-                        error = new DistException(label(descs[s]) + ": rank " + s + " sends " + descs[s].send[d] + " elements to rank " + d
-                                + ", but rank " + d + " expects " + descs[d].recv[s] + " from rank " + s);
+                        error = new DistException(
+                                label(descs[s]) + ": rank " + s + " sends " + descs[s].send[d] + " elements to rank "
+                                        + d + ", but rank " + d + " expects " + descs[d].recv[s] + " from rank " + s);
                         done.countDown();
                         break;
                     }
@@ -183,11 +207,13 @@ final class GroupState {
     final String name;
     /** World rank of each group rank. */
     final int[] members;
+
     private final AtomicLongArray nextSeq;
     private final ConcurrentHashMap<Long, Slot> slots = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<Long, LinkedBlockingQueue<Message>> mailboxes = new ConcurrentHashMap<>();
     /** When the simulated link of this group's collectives, and of each pair's messages, is free again. */
     private final long[] linkFreeAt = new long[1];
+
     private final ConcurrentHashMap<Long, long[]> pairFreeAt = new ConcurrentHashMap<>();
 
     GroupState(LocalWorld world, String id, String name, int[] members) {
@@ -223,7 +249,7 @@ final class GroupState {
         Desc d = s.descs[0];
         int n = s.descs.length;
         switch (d.kind) {
-            case BARRIER, SPLIT -> { }
+            case BARRIER, SPLIT -> {}
             case BROADCAST -> {
                 for (int r = 0; r < n; r++) {
                     if (r != d.root) {

@@ -28,7 +28,8 @@ public record Link(Duration latency, double bytesPerSecond) {
             throw new DistException("local link: latency must be >= 0, got " + latency);
         }
         if (!(bytesPerSecond >= 0) || Double.isInfinite(bytesPerSecond)) {
-            throw new DistException("local link: bandwidth must be finite and >= 0 bytes/s (0 = unlimited), got " + bytesPerSecond);
+            throw new DistException(
+                    "local link: bandwidth must be finite and >= 0 bytes/s (0 = unlimited), got " + bytesPerSecond);
         }
     }
 
@@ -42,7 +43,8 @@ public record Link(Duration latency, double bytesPerSecond) {
      */
     public static Link of(double gigabitsPerSecond, double latencyMicros) {
         if (!(gigabitsPerSecond >= 0) || !(latencyMicros >= 0)) {
-            throw new DistException("local link: bandwidth and latency must be >= 0, got " + gigabitsPerSecond + " Gbit/s and " + latencyMicros + " µs");
+            throw new DistException("local link: bandwidth and latency must be >= 0, got " + gigabitsPerSecond
+                    + " Gbit/s and " + latencyMicros + " µs");
         }
         return new Link(Duration.ofNanos(Math.round(latencyMicros * 1e3)), gigabitsPerSecond * 1e9 / 8);
     }
@@ -92,8 +94,11 @@ public record Link(Duration latency, double bytesPerSecond) {
 
     @Override
     public String toString() {
-        return isFree() ? "no simulated link"
-                : String.format("%s Gbit/s, %.0f µs latency", bytesPerSecond == 0 ? "unlimited" : String.format("%.3g", bytesPerSecond * 8 / 1e9),
+        return isFree()
+                ? "no simulated link"
+                : String.format(
+                        "%s Gbit/s, %.0f µs latency",
+                        bytesPerSecond == 0 ? "unlimited" : String.format("%.3g", bytesPerSecond * 8 / 1e9),
                         latency.toNanos() / 1e3);
     }
 }

@@ -116,7 +116,11 @@ final class LocalProcessGroup implements ProcessGroup {
         HostBuffers.checkReducible(name, tensor.dtype());
         MemorySegment seg = HostBuffers.segment(name, tensor);
         stats.record(CommOp.ALL_REDUCE, tensor.numel(), seg.byteSize());
-        return collective(new GroupState.Desc(GroupState.Kind.ALL_REDUCE, tensor.dtype(), tensor.numel(), tensor.numel(), op, -1, 0, 0), seg, seg);
+        return collective(
+                new GroupState.Desc(
+                        GroupState.Kind.ALL_REDUCE, tensor.dtype(), tensor.numel(), tensor.numel(), op, -1, 0, 0),
+                seg,
+                seg);
     }
 
     @Override
@@ -125,17 +129,23 @@ final class LocalProcessGroup implements ProcessGroup {
         checkOpen(name);
         checkSameDtype(name, input, output);
         if (output.numel() != input.numel() * size()) {
-            throw new DistException(name + " on group '" + name() + "'" + where() + ": output " + output.describe() + " must hold "
-                    + size() + " × " + input.numel() + " = " + input.numel() * size() + " elements for input " + input.describe());
+            throw new DistException(name + " on group '" + name() + "'" + where() + ": output " + output.describe()
+                    + " must hold " + size() + " × " + input.numel() + " = " + input.numel() * size()
+                    + " elements for input " + input.describe());
         }
         if (onDevice(input, output)) {
             Tensor hostOut = Tensor.empty(output.dtype(), output.shape());
-            return copyBackOnAwait(allGather(input.to(fulgur.tensor.Device.CPU).contiguous(), hostOut), hostOut, output);
+            return copyBackOnAwait(
+                    allGather(input.to(fulgur.tensor.Device.CPU).contiguous(), hostOut), hostOut, output);
         }
         MemorySegment in = HostBuffers.segment(name, input);
         MemorySegment out = HostBuffers.segment(name, output);
         stats.record(CommOp.ALL_GATHER, input.numel(), in.byteSize());
-        return collective(new GroupState.Desc(GroupState.Kind.ALL_GATHER, input.dtype(), input.numel(), output.numel(), null, -1, 0, 0), in, out);
+        return collective(
+                new GroupState.Desc(
+                        GroupState.Kind.ALL_GATHER, input.dtype(), input.numel(), output.numel(), null, -1, 0, 0),
+                in,
+                out);
     }
 
     @Override
@@ -145,17 +155,23 @@ final class LocalProcessGroup implements ProcessGroup {
         checkSameDtype(name, input, output);
         HostBuffers.checkReducible(name, input.dtype());
         if (input.numel() != output.numel() * size()) {
-            throw new DistException(name + " on group '" + name() + "'" + where() + ": input " + input.describe() + " must hold "
-                    + size() + " × " + output.numel() + " = " + output.numel() * size() + " elements for output " + output.describe());
+            throw new DistException(name + " on group '" + name() + "'" + where() + ": input " + input.describe()
+                    + " must hold " + size() + " × " + output.numel() + " = " + output.numel() * size()
+                    + " elements for output " + output.describe());
         }
         if (onDevice(input, output)) {
             Tensor hostOut = Tensor.empty(output.dtype(), output.shape());
-            return copyBackOnAwait(reduceScatter(input.to(fulgur.tensor.Device.CPU).contiguous(), hostOut, op), hostOut, output);
+            return copyBackOnAwait(
+                    reduceScatter(input.to(fulgur.tensor.Device.CPU).contiguous(), hostOut, op), hostOut, output);
         }
         MemorySegment in = HostBuffers.segment(name, input);
         MemorySegment out = HostBuffers.segment(name, output);
         stats.record(CommOp.REDUCE_SCATTER, input.numel(), in.byteSize());
-        return collective(new GroupState.Desc(GroupState.Kind.REDUCE_SCATTER, input.dtype(), input.numel(), output.numel(), op, -1, 0, 0), in, out);
+        return collective(
+                new GroupState.Desc(
+                        GroupState.Kind.REDUCE_SCATTER, input.dtype(), input.numel(), output.numel(), op, -1, 0, 0),
+                in,
+                out);
     }
 
     @Override
@@ -173,8 +189,20 @@ final class LocalProcessGroup implements ProcessGroup {
         MemorySegment in = HostBuffers.segment(name, input);
         MemorySegment out = HostBuffers.segment(name, output);
         stats.record(CommOp.ALL_TO_ALL, input.numel(), in.byteSize());
-        return collective(new GroupState.Desc(GroupState.Kind.ALL_TO_ALL, input.dtype(), input.numel(), output.numel(), null, -1, 0, 0,
-                sendCounts.clone(), recvCounts.clone()), in, out);
+        return collective(
+                new GroupState.Desc(
+                        GroupState.Kind.ALL_TO_ALL,
+                        input.dtype(),
+                        input.numel(),
+                        output.numel(),
+                        null,
+                        -1,
+                        0,
+                        0,
+                        sendCounts.clone(),
+                        recvCounts.clone()),
+                in,
+                out);
     }
 
     /** Whether either tensor lives in device memory (then the exchange goes through host copies). */
@@ -210,7 +238,11 @@ final class LocalProcessGroup implements ProcessGroup {
         checkRank(name, "root", root);
         MemorySegment seg = HostBuffers.segment(name, tensor);
         stats.record(CommOp.BROADCAST, tensor.numel(), seg.byteSize());
-        return collective(new GroupState.Desc(GroupState.Kind.BROADCAST, tensor.dtype(), tensor.numel(), tensor.numel(), null, root, 0, 0), seg, seg);
+        return collective(
+                new GroupState.Desc(
+                        GroupState.Kind.BROADCAST, tensor.dtype(), tensor.numel(), tensor.numel(), null, root, 0, 0),
+                seg,
+                seg);
     }
 
     @Override
@@ -259,8 +291,12 @@ final class LocalProcessGroup implements ProcessGroup {
         checkRank(op, "destination", dst);
         MemorySegment seg = HostBuffers.segment(op, tensor);
         stats.record(CommOp.SEND, tensor.numel(), seg.byteSize());
-        state.mailbox(rank, dst).add(new GroupState.Message(tensor.dtype(), tensor.numel(), seg.toArray(ValueLayout.JAVA_BYTE),
-                state.messageReadyAt(rank, dst, seg.byteSize())));
+        state.mailbox(rank, dst)
+                .add(new GroupState.Message(
+                        tensor.dtype(),
+                        tensor.numel(),
+                        seg.toArray(ValueLayout.JAVA_BYTE),
+                        state.messageReadyAt(rank, dst, seg.byteSize())));
         return Work.completed();
     }
 
@@ -285,8 +321,9 @@ final class LocalProcessGroup implements ProcessGroup {
                 }
                 GroupState.Message m = take(box, what, src);
                 if (m.dtype() != dtype || m.count() != count) {
-                    throw new DistException(what + ": the message holds " + m.dtype() + "[" + m.count() + "] but the receive buffer is "
-                            + dtype + "[" + count + "] (send and recv must agree in dtype and size)");
+                    throw new DistException(
+                            what + ": the message holds " + m.dtype() + "[" + m.count() + "] but the receive buffer is "
+                                    + dtype + "[" + count + "] (send and recv must agree in dtype and size)");
                 }
                 LocalWorld.sleepUntil(m.readyAt());
                 MemorySegment.copy(MemorySegment.ofArray(m.data()), 0, seg, 0, seg.byteSize());
@@ -325,7 +362,8 @@ final class LocalProcessGroup implements ProcessGroup {
 
     private void checkSameDtype(String op, Tensor a, Tensor b) {
         if (a.dtype() != b.dtype()) {
-            throw new DistException(op + " on group '" + name() + "'" + where() + ": input " + a.describe() + " and output " + b.describe() + " differ in dtype");
+            throw new DistException(op + " on group '" + name() + "'" + where() + ": input " + a.describe()
+                    + " and output " + b.describe() + " differ in dtype");
         }
     }
 

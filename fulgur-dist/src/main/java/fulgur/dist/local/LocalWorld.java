@@ -30,6 +30,7 @@ import java.util.function.Supplier;
 public final class LocalWorld implements AutoCloseable {
     /** Default for how long one wait may last. */
     public static final Duration DEFAULT_TIMEOUT = Duration.ofMinutes(5);
+
     private static final long POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
 
     private final int size;
@@ -177,18 +178,22 @@ public final class LocalWorld implements AutoCloseable {
         Object[] results = new Object[size];
         for (int r = 0; r < size; r++) {
             int rank = r;
-            Thread t = new Thread(() -> {
-                try {
-                    // with at least as many ranks as cores the ranks are the parallelism: kernels run on the rank's own
-                    // thread instead of queueing chunks on the shared pool behind the other ranks' work
-                    ProcessGroup g = group(rank);
-                    results[rank] = size >= Parallel.threads() ? Parallel.serial(() -> body.apply(g)) : body.apply(g);
-                } catch (Throwable e) {
-                    abort(rank, e);
-                } finally {
-                    exited.set(rank, 1);
-                }
-            }, "fulgur-rank-" + r);
+            Thread t = new Thread(
+                    () -> {
+                        try {
+                            // with at least as many ranks as cores the ranks are the parallelism: kernels run on the
+                            // rank's own
+                            // thread instead of queueing chunks on the shared pool behind the other ranks' work
+                            ProcessGroup g = group(rank);
+                            results[rank] =
+                                    size >= Parallel.threads() ? Parallel.serial(() -> body.apply(g)) : body.apply(g);
+                        } catch (Throwable e) {
+                            abort(rank, e);
+                        } finally {
+                            exited.set(rank, 1);
+                        }
+                    },
+                    "fulgur-rank-" + r);
             t.setDaemon(true);
             threads.add(t);
             t.start();
@@ -242,7 +247,8 @@ public final class LocalWorld implements AutoCloseable {
     void checkFailure(int rank, String what) {
         Failure f = failure.get();
         if (f != null && f.rank != rank) {
-            throw new RankFailedException(f.rank, what + ": rank " + f.rank + " failed (" + describe(f.cause) + ")", f.cause);
+            throw new RankFailedException(
+                    f.rank, what + ": rank " + f.rank + " failed (" + describe(f.cause) + ")", f.cause);
         }
     }
 

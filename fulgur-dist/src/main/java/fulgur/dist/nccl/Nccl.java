@@ -26,7 +26,8 @@ import java.util.Optional;
 public final class Nccl {
     public static final String ENV = "FULGUR_LIBNCCL";
     public static final int UNIQUE_ID_BYTES = 128;
-    public static final StructLayout UNIQUE_ID = MemoryLayout.structLayout(MemoryLayout.sequenceLayout(UNIQUE_ID_BYTES, JAVA_BYTE).withName("internal"));
+    public static final StructLayout UNIQUE_ID = MemoryLayout.structLayout(
+            MemoryLayout.sequenceLayout(UNIQUE_ID_BYTES, JAVA_BYTE).withName("internal"));
 
     // ncclDataType_t
     static final int INT8 = 0, INT32 = 2, INT64 = 4, FLOAT16 = 6, FLOAT32 = 7, FLOAT64 = 8, BFLOAT16 = 9;
@@ -35,8 +36,21 @@ public final class Nccl {
 
     private static volatile Nccl instance;
 
-    private final MethodHandle getVersion, getUniqueId, commInitRank, commDestroy, commAbort, commGetAsyncError, getErrorString,
-            allReduce, allGather, reduceScatter, broadcast, send, recv, groupStart, groupEnd;
+    private final MethodHandle getVersion,
+            getUniqueId,
+            commInitRank,
+            commDestroy,
+            commAbort,
+            commGetAsyncError,
+            getErrorString,
+            allReduce,
+            allGather,
+            reduceScatter,
+            broadcast,
+            send,
+            recv,
+            groupStart,
+            groupEnd;
     private final Optional<MethodHandle> commSplit, getLastError;
 
     private Nccl(NativeLibraries.Library lib) {
@@ -140,7 +154,9 @@ public final class Nccl {
         }
         String text;
         try {
-            text = ((MemorySegment) getErrorString.invokeExact(rc)).reinterpret(1024).getString(0);
+            text = ((MemorySegment) getErrorString.invokeExact(rc))
+                    .reinterpret(1024)
+                    .getString(0);
             if (comm != null && getLastError.isPresent()) {
                 MemorySegment last = (MemorySegment) getLastError.get().invokeExact(comm);
                 if (!last.equals(MemorySegment.NULL)) {
@@ -179,13 +195,17 @@ public final class Nccl {
 
     public MemorySegment commInitRank(int nranks, byte[] uniqueId, int rank) {
         if (uniqueId.length != UNIQUE_ID_BYTES) {
-            throw new IllegalArgumentException("ncclCommInitRank: unique id must have " + UNIQUE_ID_BYTES + " bytes, got " + uniqueId.length);
+            throw new IllegalArgumentException(
+                    "ncclCommInitRank: unique id must have " + UNIQUE_ID_BYTES + " bytes, got " + uniqueId.length);
         }
         try (Arena a = Arena.ofConfined()) {
             MemorySegment comm = a.allocate(ADDRESS);
             MemorySegment id = a.allocate(UNIQUE_ID);
             MemorySegment.copy(uniqueId, 0, id, JAVA_BYTE, 0, UNIQUE_ID_BYTES);
-            check((int) commInitRank.invokeExact(comm, nranks, id, rank), "ncclCommInitRank(rank " + rank + " of " + nranks + ")", null);
+            check(
+                    (int) commInitRank.invokeExact(comm, nranks, id, rank),
+                    "ncclCommInitRank(rank " + rank + " of " + nranks + ")",
+                    null);
             return comm.get(ADDRESS, 0);
         } catch (Throwable t) {
             throw rethrow(t);
@@ -197,10 +217,14 @@ public final class Nccl {
     }
 
     public MemorySegment commSplit(MemorySegment comm, int color, int key) {
-        MethodHandle h = commSplit.orElseThrow(() -> new NcclException("ncclCommSplit", 5, "this NCCL is older than 2.18 and cannot split communicators"));
+        MethodHandle h = commSplit.orElseThrow(() ->
+                new NcclException("ncclCommSplit", 5, "this NCCL is older than 2.18 and cannot split communicators"));
         try (Arena a = Arena.ofConfined()) {
             MemorySegment out = a.allocate(ADDRESS);
-            check((int) h.invokeExact(comm, color, key, out, MemorySegment.NULL), "ncclCommSplit(color " + color + ", key " + key + ")", comm);
+            check(
+                    (int) h.invokeExact(comm, color, key, out, MemorySegment.NULL),
+                    "ncclCommSplit(color " + color + ", key " + key + ")",
+                    comm);
             return out.get(ADDRESS, 0);
         } catch (Throwable t) {
             throw rethrow(t);
@@ -234,7 +258,8 @@ public final class Nccl {
         }
     }
 
-    public void allReduce(long send, long recv, long count, int dtype, int op, MemorySegment comm, MemorySegment stream) {
+    public void allReduce(
+            long send, long recv, long count, int dtype, int op, MemorySegment comm, MemorySegment stream) {
         try {
             check((int) allReduce.invokeExact(send, recv, count, dtype, op, comm, stream), "ncclAllReduce", comm);
         } catch (Throwable t) {
@@ -250,15 +275,20 @@ public final class Nccl {
         }
     }
 
-    public void reduceScatter(long send, long recv, long recvCount, int dtype, int op, MemorySegment comm, MemorySegment stream) {
+    public void reduceScatter(
+            long send, long recv, long recvCount, int dtype, int op, MemorySegment comm, MemorySegment stream) {
         try {
-            check((int) reduceScatter.invokeExact(send, recv, recvCount, dtype, op, comm, stream), "ncclReduceScatter", comm);
+            check(
+                    (int) reduceScatter.invokeExact(send, recv, recvCount, dtype, op, comm, stream),
+                    "ncclReduceScatter",
+                    comm);
         } catch (Throwable t) {
             throw rethrow(t);
         }
     }
 
-    public void broadcast(long send, long recv, long count, int dtype, int root, MemorySegment comm, MemorySegment stream) {
+    public void broadcast(
+            long send, long recv, long count, int dtype, int root, MemorySegment comm, MemorySegment stream) {
         try {
             check((int) broadcast.invokeExact(send, recv, count, dtype, root, comm, stream), "ncclBroadcast", comm);
         } catch (Throwable t) {

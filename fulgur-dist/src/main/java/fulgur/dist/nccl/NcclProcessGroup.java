@@ -51,7 +51,8 @@ public final class NcclProcessGroup implements ProcessGroup {
     private volatile boolean broken;
     private boolean closed;
 
-    private NcclProcessGroup(Nccl nccl, DeviceRuntime runtime, MemorySegment comm, int rank, int size, String name, Duration timeout) {
+    private NcclProcessGroup(
+            Nccl nccl, DeviceRuntime runtime, MemorySegment comm, int rank, int size, String name, Duration timeout) {
         this.nccl = nccl;
         this.runtime = runtime;
         this.comm = comm;
@@ -173,7 +174,10 @@ public final class NcclProcessGroup implements ProcessGroup {
                         int err = nccl.asyncError(comm);
                         if (err != Nccl.SUCCESS && err != Nccl.IN_PROGRESS) {
                             abort();
-                            throw new NcclException(what + " (asynchronous error; communicator aborted)", err, "see NCCL_DEBUG=WARN output");
+                            throw new NcclException(
+                                    what + " (asynchronous error; communicator aborted)",
+                                    err,
+                                    "see NCCL_DEBUG=WARN output");
                         }
                         nextErrorCheck = now + TimeUnit.MILLISECONDS.toNanos(100);
                     }
@@ -346,8 +350,12 @@ public final class NcclProcessGroup implements ProcessGroup {
     public Work allReduce(Tensor tensor, ReduceOp op) {
         begin("allReduce");
         Buf b = device("allReduce", tensor, true);
-        stats.record(CommOp.ALL_REDUCE, tensor.numel(), tensor.numel() * tensor.dtype().byteSize());
-        nccl.allReduce(b.ptr, b.ptr, tensor.numel(), Nccl.dataType(tensor.dtype()), Nccl.redOp(op), comm, stream.handle());
+        stats.record(
+                CommOp.ALL_REDUCE,
+                tensor.numel(),
+                tensor.numel() * tensor.dtype().byteSize());
+        nccl.allReduce(
+                b.ptr, b.ptr, tensor.numel(), Nccl.dataType(tensor.dtype()), Nccl.redOp(op), comm, stream.handle());
         copyOut(b, stream);
         return finish(label("allReduce"), staging(b));
     }
@@ -356,12 +364,13 @@ public final class NcclProcessGroup implements ProcessGroup {
     public Work allGather(Tensor input, Tensor output) {
         begin("allGather");
         if (output.numel() != input.numel() * size || input.dtype() != output.dtype()) {
-            throw new DistException(label("allGather") + ": output " + output.describe() + " must hold " + size + " × " + input.numel()
-                    + " elements of the input's dtype " + input.dtype());
+            throw new DistException(label("allGather") + ": output " + output.describe() + " must hold " + size + " × "
+                    + input.numel() + " elements of the input's dtype " + input.dtype());
         }
         Buf in = device("allGather", input, true);
         Buf out = device("allGather", output, false);
-        stats.record(CommOp.ALL_GATHER, input.numel(), input.numel() * input.dtype().byteSize());
+        stats.record(
+                CommOp.ALL_GATHER, input.numel(), input.numel() * input.dtype().byteSize());
         nccl.allGather(in.ptr, out.ptr, input.numel(), Nccl.dataType(input.dtype()), comm, stream.handle());
         copyOut(out, stream);
         return finish(label("allGather"), staging(in, out));
@@ -371,13 +380,17 @@ public final class NcclProcessGroup implements ProcessGroup {
     public Work reduceScatter(Tensor input, Tensor output, ReduceOp op) {
         begin("reduceScatter");
         if (input.numel() != output.numel() * size || input.dtype() != output.dtype()) {
-            throw new DistException(label("reduceScatter") + ": input " + input.describe() + " must hold " + size + " × " + output.numel()
-                    + " elements of the output's dtype " + output.dtype());
+            throw new DistException(label("reduceScatter") + ": input " + input.describe() + " must hold " + size
+                    + " × " + output.numel() + " elements of the output's dtype " + output.dtype());
         }
         Buf in = device("reduceScatter", input, true);
         Buf out = device("reduceScatter", output, false);
-        stats.record(CommOp.REDUCE_SCATTER, input.numel(), input.numel() * input.dtype().byteSize());
-        nccl.reduceScatter(in.ptr, out.ptr, output.numel(), Nccl.dataType(input.dtype()), Nccl.redOp(op), comm, stream.handle());
+        stats.record(
+                CommOp.REDUCE_SCATTER,
+                input.numel(),
+                input.numel() * input.dtype().byteSize());
+        nccl.reduceScatter(
+                in.ptr, out.ptr, output.numel(), Nccl.dataType(input.dtype()), Nccl.redOp(op), comm, stream.handle());
         copyOut(out, stream);
         return finish(label("reduceScatter"), staging(in, out));
     }
@@ -388,7 +401,8 @@ public final class NcclProcessGroup implements ProcessGroup {
         checkAllToAll(input, sendCounts, output, recvCounts);
         Buf in = device("allToAll", input, true);
         Buf out = device("allToAll", output, false);
-        stats.record(CommOp.ALL_TO_ALL, input.numel(), input.numel() * input.dtype().byteSize());
+        stats.record(
+                CommOp.ALL_TO_ALL, input.numel(), input.numel() * input.dtype().byteSize());
         exchange(in.ptr, sendCounts, out.ptr, recvCounts, input.dtype());
         copyOut(out, stream);
         return finish(label("allToAll"), staging(in, out));
@@ -399,7 +413,10 @@ public final class NcclProcessGroup implements ProcessGroup {
         begin("broadcast");
         checkRank("broadcast", "root", root);
         Buf b = device("broadcast", tensor, rank == root);
-        stats.record(CommOp.BROADCAST, tensor.numel(), tensor.numel() * tensor.dtype().byteSize());
+        stats.record(
+                CommOp.BROADCAST,
+                tensor.numel(),
+                tensor.numel() * tensor.dtype().byteSize());
         nccl.broadcast(b.ptr, b.ptr, tensor.numel(), Nccl.dataType(tensor.dtype()), root, comm, stream.handle());
         copyOut(b, stream);
         return finish(label("broadcast"), staging(b));
@@ -410,7 +427,8 @@ public final class NcclProcessGroup implements ProcessGroup {
         begin("send");
         checkRank("send", "destination", dst);
         Buf b = device("send", tensor, true);
-        stats.record(CommOp.SEND, tensor.numel(), tensor.numel() * tensor.dtype().byteSize());
+        stats.record(
+                CommOp.SEND, tensor.numel(), tensor.numel() * tensor.dtype().byteSize());
         nccl.groupStart();
         nccl.send(b.ptr, tensor.numel(), Nccl.dataType(tensor.dtype()), dst, comm, stream.handle());
         nccl.groupEnd();
@@ -422,7 +440,8 @@ public final class NcclProcessGroup implements ProcessGroup {
         begin("recv");
         checkRank("recv", "source", src);
         Buf b = device("recv", tensor, false);
-        stats.record(CommOp.RECV, tensor.numel(), tensor.numel() * tensor.dtype().byteSize());
+        stats.record(
+                CommOp.RECV, tensor.numel(), tensor.numel() * tensor.dtype().byteSize());
         nccl.groupStart();
         nccl.recv(b.ptr, tensor.numel(), Nccl.dataType(tensor.dtype()), src, comm, stream.handle());
         nccl.groupEnd();
@@ -436,7 +455,14 @@ public final class NcclProcessGroup implements ProcessGroup {
         stats.record(CommOp.BARRIER, 0, 0);
         DeviceStream.Memory one = runtime.allocate(4, stream);
         one.fill32(0, stream);
-        nccl.allReduce(one.address(), one.address(), 1, Nccl.dataType(DType.F32), Nccl.redOp(ReduceOp.SUM), comm, stream.handle());
+        nccl.allReduce(
+                one.address(),
+                one.address(),
+                1,
+                Nccl.dataType(DType.F32),
+                Nccl.redOp(ReduceOp.SUM),
+                comm,
+                stream.handle());
         return finish(label("barrier"), List.of(one));
     }
 

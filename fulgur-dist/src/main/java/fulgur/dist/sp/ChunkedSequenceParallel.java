@@ -43,7 +43,8 @@ public final class ChunkedSequenceParallel implements ChunkedStep.Link {
      * @param chunk  tokens per rank and round (C)
      * @param device where the model's states live
      */
-    public ChunkedSequenceParallel(ProcessGroup group, SpAlgorithm algorithm, int chunk, Device device, Backward backward) {
+    public ChunkedSequenceParallel(
+            ProcessGroup group, SpAlgorithm algorithm, int chunk, Device device, Backward backward) {
         if (chunk < 1) {
             throw new IllegalArgumentException("sequence chunks: the chunk length must be >= 1 token, got " + chunk);
         }
@@ -61,7 +62,8 @@ public final class ChunkedSequenceParallel implements ChunkedStep.Link {
     public static Tensor slice(Tensor x, int chunk, int ranks, int rank) {
         long t = x.size(1);
         if (t % ranks != 0) {
-            throw new IllegalArgumentException("sequence parallelism: a sequence of " + t + " tokens does not split evenly over " + ranks + " ranks");
+            throw new IllegalArgumentException("sequence parallelism: a sequence of " + t
+                    + " tokens does not split evenly over " + ranks + " ranks");
         }
         long round = (long) ranks * chunk;
         List<Tensor> pieces = new ArrayList<>();
@@ -82,8 +84,11 @@ public final class ChunkedSequenceParallel implements ChunkedStep.Link {
     @Override
     public SequenceShard shard(long position, int length, StateCarry carry) {
         SequenceLayout layout = SequenceLayout.even(Math.multiplyExact(length, group.size()), group.size());
-        return new SequenceShard(position, HostStaged.lightning(new SequenceParallelLightning(group, algorithm, layout)),
-                HostStaged.softmax(new Lasp2hAttention(group, layout)), carry);
+        return new SequenceShard(
+                position,
+                HostStaged.lightning(new SequenceParallelLightning(group, algorithm, layout)),
+                HostStaged.softmax(new Lasp2hAttention(group, layout)),
+                carry);
     }
 
     /** The last rank's final states become the first rank's initial states for the next round. */
@@ -117,8 +122,9 @@ public final class ChunkedSequenceParallel implements ChunkedStep.Link {
                 Slot slot = e.getKey();
                 Tensor t = e.getValue();
                 if (!StateCarry.LIGHTNING.equals(slot.part()) || t.ndim() != 4) {
-                    throw new DistException("sequence parallelism over chunks carries lightning states only; this model also carries " + slot + " "
-                            + t.describe() + " (its layers have no sequence parallelism)");
+                    throw new DistException(
+                            "sequence parallelism over chunks carries lightning states only; this model also carries "
+                                    + slot + " " + t.describe() + " (its layers have no sequence parallelism)");
                 }
                 long[] h = {slot.layer(), t.dtype() == DType.F64 ? 1 : 0, t.size(0), t.size(1), t.size(2), t.size(3)};
                 for (long v : h) {
@@ -141,14 +147,20 @@ public final class ChunkedSequenceParallel implements ChunkedStep.Link {
         Tensor header = Tensor.zeros(DType.I64, 1 + 6 * n);
         group.recv(header, from).await();
         if (header.getFlat(0) != n) {
-            throw new DistException("sequence parallelism over chunks: the " + what + " arrived garbled (" + header.getFlat(0) + " of " + n + " states)");
+            throw new DistException("sequence parallelism over chunks: the " + what + " arrived garbled ("
+                    + header.getFlat(0) + " of " + n + " states)");
         }
         Map<Slot, Tensor> out = new LinkedHashMap<>();
         for (int i = 0; i < n; i++) {
             int at = 1 + 6 * i;
             int layer = (int) header.getFlat(at);
             DType dt = header.getFlat(at + 1) == 1 ? DType.F64 : DType.F32;
-            int[] shape = {(int) header.getFlat(at + 2), (int) header.getFlat(at + 3), (int) header.getFlat(at + 4), (int) header.getFlat(at + 5)};
+            int[] shape = {
+                (int) header.getFlat(at + 2),
+                (int) header.getFlat(at + 3),
+                (int) header.getFlat(at + 4),
+                (int) header.getFlat(at + 5)
+            };
             Tensor t = Tensor.empty(dt, device, shape);
             group.recv(t, from).await();
             out.put(new Slot(layer, StateCarry.LIGHTNING), t);

@@ -27,13 +27,28 @@ final class HostStaged {
 
             /** The states take the same way: the initial one to the host, the final one back. */
             @Override
-            public Lightning.Result applyWithStates(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState, boolean wantFinalState) {
+            public Lightning.Result applyWithStates(
+                    Tensor q,
+                    Tensor k,
+                    Tensor v,
+                    double[] slopes,
+                    double scale,
+                    Tensor initialState,
+                    boolean wantFinalState) {
                 if (q.device().kind() == Device.Kind.CPU) {
                     return onHost.applyWithStates(q, k, v, slopes, scale, initialState, wantFinalState);
                 }
-                Lightning.Result r = onHost.applyWithStates(host(q), host(k), host(v), slopes, scale, initialState == null ? null : host(initialState),
+                Lightning.Result r = onHost.applyWithStates(
+                        host(q),
+                        host(k),
+                        host(v),
+                        slopes,
+                        scale,
+                        initialState == null ? null : host(initialState),
                         wantFinalState);
-                return new Lightning.Result(r.output().to(q.device()), r.finalState() == null ? null : r.finalState().to(q.device()));
+                return new Lightning.Result(
+                        r.output().to(q.device()),
+                        r.finalState() == null ? null : r.finalState().to(q.device()));
             }
         };
     }
@@ -50,6 +65,8 @@ final class HostStaged {
     /** On the host in f32 or f64 (the host kernels' types; bf16 activations are widened there). */
     private static Tensor host(Tensor t) {
         Tensor h = t.to(Device.CPU);
-        return h.dtype() == fulgur.tensor.DType.F64 || h.dtype() == fulgur.tensor.DType.F32 ? h : h.to(fulgur.tensor.DType.F32);
+        return h.dtype() == fulgur.tensor.DType.F64 || h.dtype() == fulgur.tensor.DType.F32
+                ? h
+                : h.to(fulgur.tensor.DType.F32);
     }
 }

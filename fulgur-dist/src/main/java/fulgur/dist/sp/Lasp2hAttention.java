@@ -26,7 +26,8 @@ public final class Lasp2hAttention implements SoftmaxAttentionOp {
 
     public Lasp2hAttention(ProcessGroup group, SequenceLayout layout) {
         if (group.size() != layout.ranks()) {
-            throw new DistException("LASP-2H: the layout " + layout + " is for " + layout.ranks() + " ranks but group '" + group.name() + "' has " + group.size());
+            throw new DistException("LASP-2H: the layout " + layout + " is for " + layout.ranks() + " ranks but group '"
+                    + group.name() + "' has " + group.size());
         }
         this.group = group;
         this.layout = layout;
@@ -38,8 +39,9 @@ public final class Lasp2hAttention implements SoftmaxAttentionOp {
         int rank = group.rank(), w = group.size();
         int tr = q.size(1);
         if (tr != layout.length(rank) || k.size(1) != tr || v.size(1) != tr) {
-            throw new DistException(op + " on group '" + group.name() + "' (rank " + rank + " of " + w + "): q, k, v hold " + q.size(1) + ", " + k.size(1)
-                    + ", " + v.size(1) + " positions but the sequence layout " + layout + " gives this rank " + layout.length(rank));
+            throw new DistException(op + " on group '" + group.name() + "' (rank " + rank + " of " + w
+                    + "): q, k, v hold " + q.size(1) + ", " + k.size(1) + ", " + v.size(1)
+                    + " positions but the sequence layout " + layout + " gives this rank " + layout.length(rank));
         }
         for (int r = 0; r < w; r++) {
             if (layout.length(r) != tr) {
@@ -83,8 +85,10 @@ public final class Lasp2hAttention implements SoftmaxAttentionOp {
     /** The gradient of the gathered (visible) keys, summed over the ranks into this rank's slice. */
     private Tensor scatterBack(Tensor grad, int w, int tr, int visible, Tensor like) {
         int b = grad.size(0), h = grad.size(2), d = grad.size(3);
-        Tensor full = visible == w * tr ? grad : Views.concat(1, grad, Tensor.zeros(grad.dtype(), b, w * tr - visible, h, d));
-        Tensor rankMajor = Views.permute(Views.reshape(full, b, w, tr, h, d), 1, 0, 2, 3, 4).contiguous();
+        Tensor full =
+                visible == w * tr ? grad : Views.concat(1, grad, Tensor.zeros(grad.dtype(), b, w * tr - visible, h, d));
+        Tensor rankMajor = Views.permute(Views.reshape(full, b, w, tr, h, d), 1, 0, 2, 3, 4)
+                .contiguous();
         Tensor mine = Tensor.empty(grad.dtype(), b, tr, h, d);
         group.reduceScatter(rankMajor, mine, ReduceOp.SUM).await();
         return mine.dtype() == like.dtype() ? mine : mine.to(like.dtype());

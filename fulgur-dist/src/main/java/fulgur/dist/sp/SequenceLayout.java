@@ -14,7 +14,8 @@ public record SequenceLayout(int[] lengths) {
         }
         for (int i = 0; i < lengths.length; i++) {
             if (lengths[i] < 1) {
-                throw new IllegalArgumentException("sequence layout: rank " + i + " would hold " + lengths[i] + " positions, expected >= 1");
+                throw new IllegalArgumentException(
+                        "sequence layout: rank " + i + " would hold " + lengths[i] + " positions, expected >= 1");
             }
         }
         lengths = lengths.clone();
@@ -29,8 +30,10 @@ public record SequenceLayout(int[] lengths) {
             throw new IllegalArgumentException("sequence parallelism: the group size must be >= 1, got " + ranks);
         }
         if (total < ranks || total % ranks != 0) {
-            throw new IllegalArgumentException("sequence parallelism: a sequence of " + total + " tokens does not split evenly over " + ranks
-                    + " ranks (the length must be a multiple of the sequence-parallel size; e.g. " + Math.max(ranks, total / ranks * ranks) + ")");
+            throw new IllegalArgumentException(
+                    "sequence parallelism: a sequence of " + total + " tokens does not split evenly over " + ranks
+                            + " ranks (the length must be a multiple of the sequence-parallel size; e.g. "
+                            + Math.max(ranks, total / ranks * ranks) + ")");
         }
         int[] l = new int[ranks];
         Arrays.fill(l, total / ranks);

@@ -22,14 +22,17 @@ public final class SequenceParallel {
     }
 
     public static SequenceShard shard(ProcessGroup group, SpAlgorithm algorithm, SequenceLayout layout, int blockSize) {
-        return new SequenceShard(layout.offset(group.rank()), HostStaged.lightning(new SequenceParallelLightning(group, algorithm, layout, blockSize)),
+        return new SequenceShard(
+                layout.offset(group.rank()),
+                HostStaged.lightning(new SequenceParallelLightning(group, algorithm, layout, blockSize)),
                 HostStaged.softmax(new Lasp2hAttention(group, layout)));
     }
 
     /** Columns {@code [offset(rank), offset(rank) + length(rank))} of a {@code [B, T]} (or {@code [B, T, ...]}) tensor, contiguous. */
     public static Tensor slice(Tensor x, SequenceLayout layout, int rank) {
         if (x.ndim() < 2 || x.size(1) != layout.total()) {
-            throw new IllegalArgumentException("sequence parallelism: expected [B, T, ...] with T = " + layout.total() + " for " + layout + ", got " + x.describe());
+            throw new IllegalArgumentException("sequence parallelism: expected [B, T, ...] with T = " + layout.total()
+                    + " for " + layout + ", got " + x.describe());
         }
         return x.narrow(1, (int) layout.offset(rank), layout.length(rank)).contiguous();
     }
@@ -51,7 +54,8 @@ public final class SequenceParallel {
      */
     public static Tensor weightedLoss(Tensor meanLoss, long localCount, long totalCount) {
         if (localCount < 0 || totalCount < localCount) {
-            throw new IllegalArgumentException("weightedLoss: local count " + localCount + " and total " + totalCount + " are inconsistent");
+            throw new IllegalArgumentException(
+                    "weightedLoss: local count " + localCount + " and total " + totalCount + " are inconsistent");
         }
         double w = totalCount == 0 ? 0 : (double) localCount / totalCount;
         return w == 1 ? meanLoss : meanLoss.mul(w);

@@ -81,7 +81,8 @@ public final class SequenceParallelLightning implements LightningAttentionOp {
 
     /** {@link #chunked}: the initial state on the first rank only, the final state on the last only. */
     @Override
-    public Lightning.Result applyWithStates(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState, boolean wantFinalState) {
+    public Lightning.Result applyWithStates(
+            Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState, boolean wantFinalState) {
         return chunked(q, k, v, slopes, scale, initialState, wantFinalState);
     }
 
@@ -90,32 +91,46 @@ public final class SequenceParallelLightning implements LightningAttentionOp {
      * the final state (of the whole sequence) only on the last rank when asked for. Gradients flow to q, k, v and
      * the initial state, and from the output and the final state.
      */
-    public Lightning.Result chunked(Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState, boolean wantFinalState) {
+    public Lightning.Result chunked(
+            Tensor q, Tensor k, Tensor v, double[] slopes, double scale, Tensor initialState, boolean wantFinalState) {
         String op = (algorithm == SpAlgorithm.LASP ? "lasp" : "lasp2") + ".lightning";
         int rank = group.rank();
         int w = group.size();
         LightningShape shape = shapeOf(op, q, k, v);
         if (shape.seqLen() != layout.length(rank)) {
-            throw new DistException(op + " on group '" + group.name() + "' (rank " + rank + " of " + w + "): this rank holds "
-                    + shape.seqLen() + " positions but the sequence layout " + layout + " gives it " + layout.length(rank));
+            throw new DistException(op + " on group '" + group.name() + "' (rank " + rank + " of " + w
+                    + "): this rank holds " + shape.seqLen() + " positions but the sequence layout " + layout
+                    + " gives it " + layout.length(rank));
         }
         if (slopes == null || slopes.length != shape.heads()) {
-            throw new IllegalArgumentException(op + ": expected " + shape.heads() + " slopes, got " + (slopes == null ? "null" : slopes.length));
+            throw new IllegalArgumentException(
+                    op + ": expected " + shape.heads() + " slopes, got " + (slopes == null ? "null" : slopes.length));
         }
         int[] stateShape = {shape.batch(), shape.heads(), shape.dk(), shape.dv()};
         if (initialState != null) {
             if (rank != 0) {
-                throw new DistException(op + " on group '" + group.name() + "': the initial state belongs to the first rank of the sequence, got one on rank " + rank);
+                throw new DistException(op + " on group '" + group.name()
+                        + "': the initial state belongs to the first rank of the sequence, got one on rank " + rank);
             }
             if (!java.util.Arrays.equals(initialState.shape(), stateShape)) {
-                throw new IllegalArgumentException(op + ": initial state " + initialState.describe() + " does not match the expected " + Shape.str(stateShape));
+                throw new IllegalArgumentException(op + ": initial state " + initialState.describe()
+                        + " does not match the expected " + Shape.str(stateShape));
             }
         }
         boolean last = rank == w - 1;
         boolean hasFinal = wantFinalState && last;
         DType ct = q.dtype() == DType.F64 ? DType.F64 : DType.F32;
-        Ctx c = new Ctx(op, shape, ct, slopes, scale, contiguous(q, ct), contiguous(k, ct), contiguous(v, ct),
-                initialState == null ? null : contiguous(initialState, ct), stateShape);
+        Ctx c = new Ctx(
+                op,
+                shape,
+                ct,
+                slopes,
+                scale,
+                contiguous(q, ct),
+                contiguous(k, ct),
+                contiguous(v, ct),
+                initialState == null ? null : contiguous(initialState, ct),
+                stateShape);
         long outNumel = shape.voElements();
         long stateNumel = Shape.numel(stateShape);
         Tensor packed = Tensor.empty(ct, Shape.toInt(op, outNumel + (hasFinal ? stateNumel : 0)));
@@ -129,20 +144,38 @@ public final class SequenceParallelLightning implements LightningAttentionOp {
             MemorySegment ga = seg(gc);
             MemorySegment dOut = ga.asSlice(0, outNumel * es);
             MemorySegment dFin = hasFinal ? ga.asSlice(outNumel * es, stateNumel * es) : null;
-            Tensor[] grads = algorithm == SpAlgorithm.LASP ? backwardRing(c, prefix, dOut, dFin) : backwardGather(c, prefix, dOut, dFin);
-            return new Tensor[] {back(grads[0], q), back(grads[1], k), back(grads[2], v), grads[3] == null ? null : back(grads[3], initialState)};
+            Tensor[] grads = algorithm == SpAlgorithm.LASP
+                    ? backwardRing(c, prefix, dOut, dFin)
+                    : backwardGather(c, prefix, dOut, dFin);
+            return new Tensor[] {
+                back(grads[0], q),
+                back(grads[1], k),
+                back(grads[2], v),
+                grads[3] == null ? null : back(grads[3], initialState)
+            };
         });
         int[] outShape = {shape.batch(), shape.seqLen(), shape.heads(), shape.dv()};
         Tensor o = Views.reshape(Views.narrow(node, 0, 0, (int) outNumel), outShape);
         if (q.dtype() != ct) {
             o = o.to(q.dtype());
         }
-        Tensor fs = hasFinal ? Views.reshape(Views.narrow(node, 0, (int) outNumel, (int) stateNumel), stateShape) : null;
+        Tensor fs =
+                hasFinal ? Views.reshape(Views.narrow(node, 0, (int) outNumel, (int) stateNumel), stateShape) : null;
         return new Lightning.Result(o, fs);
     }
 
     /** What forward and backward share. */
-    private record Ctx(String op, LightningShape shape, DType ct, double[] slopes, double scale, Tensor q, Tensor k, Tensor v, Tensor s0, int[] stateShape) {
+    private record Ctx(
+            String op,
+            LightningShape shape,
+            DType ct,
+            double[] slopes,
+            double scale,
+            Tensor q,
+            Tensor k,
+            Tensor v,
+            Tensor s0,
+            int[] stateShape) {
         StateMath.Dims dims() {
             return new StateMath.Dims(shape.batch(), shape.seqLen(), shape.heads(), shape.dk(), shape.dv());
         }
@@ -266,18 +299,32 @@ public final class SequenceParallelLightning implements LightningAttentionOp {
 
     private void kernelForward(Ctx c, MemorySegment s0, MemorySegment out, MemorySegment fin) {
         if (c.ct == DType.F32) {
-            LightningChunked.forward(c.shape, seg(c.q), seg(c.k), seg(c.v), c.slopes, c.scale, blockSize, null, s0, out, fin);
+            LightningChunked.forward(
+                    c.shape, seg(c.q), seg(c.k), seg(c.v), c.slopes, c.scale, blockSize, null, s0, out, fin);
         } else {
-            LightningChunked.forwardF64(c.shape, seg(c.q), seg(c.k), seg(c.v), c.slopes, c.scale, blockSize, null, s0, out, fin);
+            LightningChunked.forwardF64(
+                    c.shape, seg(c.q), seg(c.k), seg(c.v), c.slopes, c.scale, blockSize, null, s0, out, fin);
         }
     }
 
-    private void kernelBackward(Ctx c, MemorySegment s0, MemorySegment dOut, MemorySegment dsT, Tensor dq, Tensor dk, Tensor dv, Tensor ds0) {
+    private void kernelBackward(
+            Ctx c,
+            MemorySegment s0,
+            MemorySegment dOut,
+            MemorySegment dsT,
+            Tensor dq,
+            Tensor dk,
+            Tensor dv,
+            Tensor ds0) {
         MemorySegment ds0Seg = ds0 == null ? null : seg(ds0);
         if (c.ct == DType.F32) {
-            LightningChunked.backward(c.shape, seg(c.q), seg(c.k), seg(c.v), c.slopes, c.scale, blockSize, null, s0, dOut, dsT, seg(dq), seg(dk), seg(dv), ds0Seg);
+            LightningChunked.backward(
+                    c.shape, seg(c.q), seg(c.k), seg(c.v), c.slopes, c.scale, blockSize, null, s0, dOut, dsT, seg(dq),
+                    seg(dk), seg(dv), ds0Seg);
         } else {
-            LightningChunked.backwardF64(c.shape, seg(c.q), seg(c.k), seg(c.v), c.slopes, c.scale, blockSize, null, s0, dOut, dsT, seg(dq), seg(dk), seg(dv), ds0Seg);
+            LightningChunked.backwardF64(
+                    c.shape, seg(c.q), seg(c.k), seg(c.v), c.slopes, c.scale, blockSize, null, s0, dOut, dsT, seg(dq),
+                    seg(dk), seg(dv), ds0Seg);
         }
     }
 
@@ -291,8 +338,8 @@ public final class SequenceParallelLightning implements LightningAttentionOp {
             }
         }
         if (!q.sameShape(k) || v.size(0) != q.size(0) || v.size(1) != q.size(1) || v.size(2) != q.size(2)) {
-            throw new IllegalArgumentException(op + ": q " + Shape.str(q.shape()) + ", k " + Shape.str(k.shape()) + ", v " + Shape.str(v.shape())
-                    + " do not agree (expected q, k [B,T,H,dk] and v [B,T,H,dv])");
+            throw new IllegalArgumentException(op + ": q " + Shape.str(q.shape()) + ", k " + Shape.str(k.shape())
+                    + ", v " + Shape.str(v.shape()) + " do not agree (expected q, k [B,T,H,dk] and v [B,T,H,dv])");
         }
         return new LightningShape(q.size(0), q.size(1), q.size(2), q.size(3), v.size(3));
     }

@@ -13,7 +13,9 @@ public enum SpAlgorithm {
         return switch (s.trim().toLowerCase(Locale.ROOT).replace("-", "")) {
             case "lasp", "lasp1" -> LASP;
             case "lasp2" -> LASP2;
-            default -> throw new IllegalArgumentException("unknown sequence-parallel algorithm '" + s + "' (expected lasp or lasp2)");
+            default ->
+                throw new IllegalArgumentException(
+                        "unknown sequence-parallel algorithm '" + s + "' (expected lasp or lasp2)");
         };
     }
 

@@ -28,7 +28,9 @@ final class StateMath {
         if (n >= S.length()) {
             DoubleVector av = DoubleVector.broadcast(S, a);
             for (int end = n - S.length(); i <= end; i += S.length()) {
-                DoubleVector.fromArray(S, x, xo + i).fma(av, DoubleVector.fromArray(S, y, yo + i)).intoArray(y, yo + i);
+                DoubleVector.fromArray(S, x, xo + i)
+                        .fma(av, DoubleVector.fromArray(S, y, yo + i))
+                        .intoArray(y, yo + i);
             }
         }
         for (; i < n; i++) {

@@ -20,36 +20,45 @@ public final class Rendezvous {
     private Rendezvous() {}
 
     public static TcpStore join(DistEnv env, Duration timeout) {
-        TcpStore store = env.rank() == 0 ? TcpStore.serve(env.masterPort()) : TcpStore.connect(env.masterAddr(), env.masterPort(), timeout);
+        TcpStore store = env.rank() == 0
+                ? TcpStore.serve(env.masterPort())
+                : TcpStore.connect(env.masterAddr(), env.masterPort(), timeout);
         try {
             String me = "rank/" + env.rank();
             long seen = store.add("joined/" + env.rank(), 1);
             if (seen > 1) {
-                throw new DistException("rendezvous at " + env.masterAddr() + ":" + env.masterPort() + ": rank " + env.rank()
-                        + " joined twice (two processes were started with RANK=" + env.rank() + ")");
+                throw new DistException("rendezvous at " + env.masterAddr() + ":" + env.masterPort() + ": rank "
+                        + env.rank() + " joined twice (two processes were started with RANK=" + env.rank() + ")");
             }
-            store.set(me, env.worldSize() + " " + host() + " " + ProcessHandle.current().pid());
+            store.set(
+                    me,
+                    env.worldSize() + " " + host() + " "
+                            + ProcessHandle.current().pid());
             List<String> keys = new ArrayList<>();
             for (int r = 0; r < env.worldSize(); r++) {
                 keys.add("rank/" + r);
             }
             List<String> missing = store.waitFor(keys, timeout);
             if (!missing.isEmpty()) {
-                List<Integer> m = missing.stream().map(k -> Integer.parseInt(k.substring(5))).toList();
+                List<Integer> m = missing.stream()
+                        .map(k -> Integer.parseInt(k.substring(5)))
+                        .toList();
                 List<Integer> joined = new ArrayList<>();
                 for (int r = 0; r < env.worldSize(); r++) {
                     if (!m.contains(r)) {
                         joined.add(r);
                     }
                 }
-                throw new DistTimeoutException("rendezvous at " + env.masterAddr() + ":" + env.masterPort() + " (rank " + env.rank() + "): rank(s) "
-                        + m + " of " + env.worldSize() + " did not join within " + TcpStore.seconds(timeout) + " (joined: " + joined + ")");
+                throw new DistTimeoutException("rendezvous at " + env.masterAddr() + ":" + env.masterPort() + " (rank "
+                        + env.rank() + "): rank(s) " + m + " of " + env.worldSize() + " did not join within "
+                        + TcpStore.seconds(timeout) + " (joined: " + joined + ")");
             }
             for (int r = 0; r < env.worldSize(); r++) {
                 String[] info = store.getString("rank/" + r, timeout).split(" ");
                 if (Integer.parseInt(info[0]) != env.worldSize()) {
-                    throw new DistException("rendezvous: rank " + r + " (" + info[1] + ", pid " + info[2] + ") was started with world size " + info[0]
-                            + " but rank " + env.rank() + " with " + env.worldSize());
+                    throw new DistException("rendezvous: rank " + r + " (" + info[1] + ", pid " + info[2]
+                            + ") was started with world size " + info[0] + " but rank " + env.rank() + " with "
+                            + env.worldSize());
                 }
             }
             return store;
@@ -71,8 +80,8 @@ public final class Rendezvous {
         }
         List<String> missing = store.waitFor(keys, timeout);
         if (!missing.isEmpty()) {
-            throw new DistTimeoutException("barrier '" + name + "' (rank " + env.rank() + "): " + missing.size() + " rank(s) did not arrive within "
-                    + TcpStore.seconds(timeout) + ": " + missing);
+            throw new DistTimeoutException("barrier '" + name + "' (rank " + env.rank() + "): " + missing.size()
+                    + " rank(s) did not arrive within " + TcpStore.seconds(timeout) + ": " + missing);
         }
         // Second phase: rank 0 hosts the store, so it leaves only after every rank has seen the barrier complete;
         // otherwise a rank still polling would lose its connection when rank 0 exits.
@@ -91,8 +100,8 @@ public final class Rendezvous {
         }
         List<String> stillIn = store.waitFor(left, timeout);
         if (!stillIn.isEmpty()) {
-            throw new DistTimeoutException("barrier '" + name + "' (rank 0): " + stillIn.size() + " rank(s) did not confirm leaving within "
-                    + TcpStore.seconds(timeout) + ": " + stillIn);
+            throw new DistTimeoutException("barrier '" + name + "' (rank 0): " + stillIn.size()
+                    + " rank(s) did not confirm leaving within " + TcpStore.seconds(timeout) + ": " + stillIn);
         }
     }
 

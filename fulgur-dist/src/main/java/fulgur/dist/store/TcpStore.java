@@ -46,7 +46,10 @@ public final class TcpStore implements AutoCloseable {
             return new TcpStore("127.0.0.1:" + s.port(), new Socket("127.0.0.1", s.port()), s);
         } catch (IOException e) {
             s.close();
-            throw new DistException("rendezvous store: cannot connect to the store just started on port " + s.port() + ": " + e.getMessage(), e);
+            throw new DistException(
+                    "rendezvous store: cannot connect to the store just started on port " + s.port() + ": "
+                            + e.getMessage(),
+                    e);
         }
     }
 
@@ -82,8 +85,9 @@ public final class TcpStore implements AutoCloseable {
                 throw new DistException("rendezvous store: interrupted while connecting to " + host + ":" + port, e);
             }
         }
-        throw new DistTimeoutException("rendezvous store: cannot reach " + host + ":" + port + " within " + seconds(timeout)
-                + " (" + (last == null ? "no answer" : last.getMessage()) + "); is rank 0 running, and do MASTER_ADDR and MASTER_PORT point at it?");
+        throw new DistTimeoutException("rendezvous store: cannot reach " + host + ":" + port + " within "
+                + seconds(timeout) + " (" + (last == null ? "no answer" : last.getMessage())
+                + "); is rank 0 running, and do MASTER_ADDR and MASTER_PORT point at it?");
     }
 
     /** The server's port when this client started it, else the one connected to. */
@@ -120,7 +124,8 @@ public final class TcpStore implements AutoCloseable {
             out.writeLong(timeout.toMillis());
             out.flush();
             if (in.readByte() == TIMEOUT) {
-                throw new DistTimeoutException("rendezvous store " + address + ": key '" + key + "' was not set within " + seconds(timeout));
+                throw new DistTimeoutException(
+                        "rendezvous store " + address + ": key '" + key + "' was not set within " + seconds(timeout));
             }
             byte[] v = new byte[in.readInt()];
             in.readFully(v);
@@ -186,13 +191,16 @@ public final class TcpStore implements AutoCloseable {
     private void expectOk(String op, String key) throws IOException {
         byte b = in.readByte();
         if (b != OK) {
-            throw new DistException("rendezvous store " + address + ": " + op + " '" + key + "' failed (answer " + b + ")");
+            throw new DistException(
+                    "rendezvous store " + address + ": " + op + " '" + key + "' failed (answer " + b + ")");
         }
     }
 
     private DistException lost(String what, IOException e) {
-        return new DistException("rendezvous store " + address + ": connection lost during " + what + " (" + e.getMessage()
-                + "); did rank 0 exit?", e);
+        return new DistException(
+                "rendezvous store " + address + ": connection lost during " + what + " (" + e.getMessage()
+                        + "); did rank 0 exit?",
+                e);
     }
 
     static String seconds(Duration d) {

@@ -31,8 +31,10 @@ final class TcpStoreServer implements AutoCloseable {
             ss = new ServerSocket(port, 512);
             ss.setReuseAddress(true);
         } catch (IOException e) {
-            throw new DistException("rendezvous store: cannot listen on port " + port + " (" + e.getMessage()
-                    + "); is another job using it? Choose another MASTER_PORT.", e);
+            throw new DistException(
+                    "rendezvous store: cannot listen on port " + port + " (" + e.getMessage()
+                            + "); is another job using it? Choose another MASTER_PORT.",
+                    e);
         }
         TcpStoreServer s = new TcpStoreServer(ss);
         Thread t = new Thread(s::acceptLoop, "fulgur-store-accept");
@@ -64,8 +66,8 @@ final class TcpStoreServer implements AutoCloseable {
 
     private void serve(Socket c) {
         try (c;
-             DataInputStream in = new DataInputStream(new BufferedInputStream(c.getInputStream()));
-             DataOutputStream out = new DataOutputStream(new BufferedOutputStream(c.getOutputStream()))) {
+                DataInputStream in = new DataInputStream(new BufferedInputStream(c.getInputStream()));
+                DataOutputStream out = new DataOutputStream(new BufferedOutputStream(c.getOutputStream()))) {
             while (!closed) {
                 byte op;
                 try {

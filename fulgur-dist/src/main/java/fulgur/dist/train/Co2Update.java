@@ -52,33 +52,49 @@ final class Co2Update implements ParameterUpdate {
     private final ProcessGroup outerGroup;
     private final Co2 co2;
 
-    Co2Update(ParallelGrid grid, CausalLM model, TrainConfig cfg, long bucketElements, DType precision, Co2Config config) {
+    Co2Update(
+            ParallelGrid grid,
+            CausalLM model,
+            TrainConfig cfg,
+            long bucketElements,
+            DType precision,
+            Co2Config config) {
         this.grid = grid;
         this.model = model;
         this.config = config;
         List<ParamGroup> groups = ParamGroup.decayAndNoDecay(model.module(), cfg.weightDecay());
         groups.forEach(g -> names.addAll(g.params().keySet()));
-        this.sequenceSync = grid.sp() > 1 ? new GradientSync(model.module().parameters(), grid.sequenceParallel(), 1.0, bucketElements) : null;
+        this.sequenceSync = grid.sp() > 1
+                ? new GradientSync(model.module().parameters(), grid.sequenceParallel(), 1.0, bucketElements)
+                : null;
         this.mp = precision == null ? null : MixedPrecision.of(model.module(), precision);
-        this.opt = new AdamW(mp == null ? groups : mp.masterGroups(groups), cfg.lr(), cfg.beta1(), cfg.beta2(), cfg.eps());
+        this.opt =
+                new AdamW(mp == null ? groups : mp.masterGroups(groups), cfg.lr(), cfg.beta1(), cfg.beta2(), cfg.eps());
         this.outerGroup = grid.dataParallel().split(0, grid.dpRank());
-        this.co2 = new Co2(opt.parameters().stream().map(Parameter::value).toList(), outerGroup, config, mp == null ? null : mp::copyMastersToModel);
+        this.co2 = new Co2(
+                opt.parameters().stream().map(Parameter::value).toList(),
+                outerGroup,
+                config,
+                mp == null ? null : mp::copyMastersToModel);
     }
 
     /** One clear line when a checkpoint cannot continue as CO2 over {@code dp} replicas (or as anything else when it is CO2's). */
     static void checkResumable(Map<String, Object> trainerState, boolean co2, int dp) {
         Object state = trainerState.get("co2");
         if (co2 && state == null) {
-            throw new IllegalArgumentException("the checkpoint was not written by CO2 training (it has no outer state or per-replica optimizers);"
-                    + " resume it without --dp-algo co2");
+            throw new IllegalArgumentException(
+                    "the checkpoint was not written by CO2 training (it has no outer state or per-replica optimizers);"
+                            + " resume it without --dp-algo co2");
         }
         if (!co2 && state != null) {
-            throw new IllegalArgumentException("the checkpoint was written by CO2 training with its own outer state and per-replica optimizers;"
-                    + " resume it with --dp-algo co2 --dp " + ((Map<?, ?>) state).get("dp"));
+            throw new IllegalArgumentException(
+                    "the checkpoint was written by CO2 training with its own outer state and per-replica optimizers;"
+                            + " resume it with --dp-algo co2 --dp " + ((Map<?, ?>) state).get("dp"));
         }
         if (co2 && ((Number) ((Map<?, ?>) state).get("dp")).intValue() != dp) {
-            throw new IllegalArgumentException("the checkpoint was written by CO2 training over " + ((Map<?, ?>) state).get("dp")
-                    + " data-parallel replicas (one optimizer each); resume it with the same --dp, not " + dp);
+            throw new IllegalArgumentException(
+                    "the checkpoint was written by CO2 training over " + ((Map<?, ?>) state).get("dp")
+                            + " data-parallel replicas (one optimizer each); resume it with the same --dp, not " + dp);
         }
     }
 
@@ -100,7 +116,8 @@ final class Co2Update implements ParameterUpdate {
     }
 
     @Override
-    public void backward(List<Tensor> roots, List<Tensor> seeds, boolean lastMicroBatch, Autograd.Free free, Tensor... keep) {
+    public void backward(
+            List<Tensor> roots, List<Tensor> seeds, boolean lastMicroBatch, Autograd.Free free, Tensor... keep) {
         if (sequenceSync != null && lastMicroBatch) {
             GradientHook.backward(roots, seeds, free, List.of(sequenceSync), keep);
         } else {
@@ -118,7 +135,8 @@ final class Co2Update implements ParameterUpdate {
         beforeUpdate.accept(Math.sqrt(meanOverReplicas(norm * norm)));
         if (gradClip > 0 && norm > gradClip) {
             double scale = gradClip / (norm + 1e-6);
-            try (var off = fulgur.autograd.GradMode.noGrad(); Scope s = Scope.open("clip")) {
+            try (var off = fulgur.autograd.GradMode.noGrad();
+                    Scope s = Scope.open("clip")) {
                 for (Parameter p : opt.parameters()) {
                     if (p.grad() != null) {
                         p.grad().copyFrom(p.grad().mul(scale));
@@ -152,7 +170,8 @@ final class Co2Update implements ParameterUpdate {
     /** The replicas' agreed model in the model's parameters while {@code body} runs on the leading rank. */
     @Override
     public <T> T evaluate(Supplier<T> body) {
-        try (Scope s = Scope.open("co2 evaluation"); var off = fulgur.autograd.GradMode.noGrad()) {
+        try (Scope s = Scope.open("co2 evaluation");
+                var off = fulgur.autograd.GradMode.noGrad()) {
             List<Tensor> agreed = co2.unflatten(co2.consensus());
             if (grid.world().rank() != 0) {
                 return body.get();
@@ -175,7 +194,8 @@ final class Co2Update implements ParameterUpdate {
     }
 
     @Override
-    public void save(Path dir, String configJson, Map<String, Object> trainerState, List<Path> companions) throws IOException {
+    public void save(Path dir, String configJson, Map<String, Object> trainerState, List<Path> companions)
+            throws IOException {
         try (Scope s = Scope.open("co2 checkpoint")) {
             List<Tensor> agreed = co2.unflatten(co2.consensus());
             Co2.Snapshot snap = co2.snapshot();
@@ -206,7 +226,14 @@ final class Co2Update implements ParameterUpdate {
             st.put("outer_pending", snap.outerPending());
             st.put("average_pending", average != null);
             trainerState.put("co2", st);
-            Checkpoint.save(dir, weights, configJson, new FixedState(opt.state(), opt.stepCount()), trainerState, Map.of(FILE, extra), companions);
+            Checkpoint.save(
+                    dir,
+                    weights,
+                    configJson,
+                    new FixedState(opt.state(), opt.stepCount()),
+                    trainerState,
+                    Map.of(FILE, extra),
+                    companions);
         }
     }
 
@@ -231,7 +258,8 @@ final class Co2Update implements ParameterUpdate {
                             out.put(key, mine);
                         }
                     } else if (g.rank() == d) {
-                        g.send(Tensor.ofInts(new int[] {mine == null ? 0 : 1}, 1), 0).await();
+                        g.send(Tensor.ofInts(new int[] {mine == null ? 0 : 1}, 1), 0)
+                                .await();
                         if (mine != null) {
                             g.send(mine.contiguous(), 0).await();
                         }
@@ -277,17 +305,24 @@ final class Co2Update implements ParameterUpdate {
             }
         }
         if (!missing.isEmpty()) {
-            throw new IllegalArgumentException(d.resolve(FILE) + ": missing " + missing.size() + " tensors, e.g. " + missing.get(0));
+            throw new IllegalArgumentException(
+                    d.resolve(FILE) + ": missing " + missing.size() + " tensors, e.g. " + missing.get(0));
         }
-        long innerSteps = Long.parseLong(TensorIo.load(d.resolve(Checkpoint.OPTIMIZER)).metadata().getOrDefault("optimizer_step",
-                String.valueOf(trainerState.get("step"))));
+        long innerSteps = Long.parseLong(TensorIo.load(d.resolve(Checkpoint.OPTIMIZER))
+                .metadata()
+                .getOrDefault("optimizer_step", String.valueOf(trainerState.get("step"))));
         opt.loadState(moments, innerSteps);
         if (mp != null) {
             mp.copyMastersToModel();
         }
         boolean averagePending = Boolean.TRUE.equals(st.get("average_pending"));
-        co2.restore(new Co2.Snapshot(((Number) st.get("step_in_round")).intValue(), ((Number) st.get("round")).longValue(),
-                Boolean.TRUE.equals(st.get("outer_pending")), flat(t, "outer."), flat(t, "outer_previous."), flat(t, "outer_momentum."),
+        co2.restore(new Co2.Snapshot(
+                ((Number) st.get("step_in_round")).intValue(),
+                ((Number) st.get("round")).longValue(),
+                Boolean.TRUE.equals(st.get("outer_pending")),
+                flat(t, "outer."),
+                flat(t, "outer_previous."),
+                flat(t, "outer_momentum."),
                 averagePending ? flat(t, "outer_average.") : null));
     }
 
@@ -308,8 +343,21 @@ final class Co2Update implements ParameterUpdate {
     public Map<String, Object> describe() {
         Map<String, Object> d = new LinkedHashMap<>();
         d.put("update", "co2");
-        d.put("co2", Map.of("tau", config.tau(), "outer_lr", config.outerLr(), "outer_momentum", config.momentum(), "clip", config.clip(),
-                "penalty", config.penalty(), "staleness", config.staleness()));
+        d.put(
+                "co2",
+                Map.of(
+                        "tau",
+                        config.tau(),
+                        "outer_lr",
+                        config.outerLr(),
+                        "outer_momentum",
+                        config.momentum(),
+                        "clip",
+                        config.clip(),
+                        "penalty",
+                        config.penalty(),
+                        "staleness",
+                        config.staleness()));
         return d;
     }
 

@@ -57,7 +57,12 @@ public final class DistributedTrainer {
      * @param tokensPerSecond the job's training throughput since it (re)started
      * @param peakMemoryGib the peak memory, GiB
      */
-    public record Result(long stepsDone, double lastTrainLoss, Map<String, Double> lastEval, double tokensPerSecond, double peakMemoryGib) {}
+    public record Result(
+            long stepsDone,
+            double lastTrainLoss,
+            Map<String, Double> lastEval,
+            double tokensPerSecond,
+            double peakMemoryGib) {}
 
     private static final double GIB = 1024.0 * 1024 * 1024;
 
@@ -98,12 +103,23 @@ public final class DistributedTrainer {
      *     over sp
      * @throws fulgur.dist.DistException when dp·sp differs from the world's size
      */
-    public DistributedTrainer(ProcessGroup world, int dp, int sp, SpAlgorithm algorithm, CausalLM model, TrainConfig cfg, GlobalBatches data,
-            Evaluator evaluator, Path outDir, PrintStream out, long bucketElements) {
+    public DistributedTrainer(
+            ProcessGroup world,
+            int dp,
+            int sp,
+            SpAlgorithm algorithm,
+            CausalLM model,
+            TrainConfig cfg,
+            GlobalBatches data,
+            Evaluator evaluator,
+            Path outDir,
+            PrintStream out,
+            long bucketElements) {
         this.cfg = cfg.validate();
         if (cfg.batchSize() % dp != 0) {
-            throw new IllegalArgumentException("data parallelism: a batch of " + cfg.batchSize() + " sequences does not split over --dp " + dp
-                    + " replicas (the batch size must be a multiple of the data-parallel size)");
+            throw new IllegalArgumentException(
+                    "data parallelism: a batch of " + cfg.batchSize() + " sequences does not split over --dp " + dp
+                            + " replicas (the batch size must be a multiple of the data-parallel size)");
         }
         SequenceLayout.even(cfg.seqLen(), sp); // fails early with a clear message when the length does not split
         this.world = world;
@@ -166,7 +182,8 @@ public final class DistributedTrainer {
      */
     public DistributedTrainer sequenceChunk(int tokens) {
         if (tokens < 0) {
-            throw new IllegalArgumentException("the sequence chunk must be >= 1 token (0: whole slices), got " + tokens);
+            throw new IllegalArgumentException(
+                    "the sequence chunk must be >= 1 token (0: whole slices), got " + tokens);
         }
         this.seqChunk = tokens;
         return this;
@@ -245,7 +262,11 @@ public final class DistributedTrainer {
      */
     public static void checkResumable(Path checkpointDir, boolean co2, int dp) throws IOException {
         Path state = Checkpoint.resolve(checkpointDir).resolve(Checkpoint.STATE);
-        Map<String, Object> st = Json.mapper().readValue(Files.readString(state), new com.fasterxml.jackson.core.type.TypeReference<java.util.LinkedHashMap<String, Object>>() {});
+        Map<String, Object> st = Json.mapper()
+                .readValue(
+                        Files.readString(state),
+                        new com.fasterxml.jackson.core.type.TypeReference<
+                                java.util.LinkedHashMap<String, Object>>() {});
         try {
             Co2Update.checkResumable(st, co2, dp);
         } catch (IllegalArgumentException e) {
@@ -256,24 +277,30 @@ public final class DistributedTrainer {
     /** One clear line for settings that do not go together; called before any work. */
     private void checkSettings() {
         if (co2 != null && zeroStage != 0) {
-            throw new IllegalArgumentException("--zero shards the optimizer of synchronous data parallelism; CO2 keeps one optimizer per replica (drop --zero or --dp-algo co2)");
+            throw new IllegalArgumentException(
+                    "--zero shards the optimizer of synchronous data parallelism; CO2 keeps one optimizer per replica (drop --zero or --dp-algo co2)");
         }
         if (ep > 1 && zeroStage != 0) {
-            throw new IllegalArgumentException("--zero with --ep is not supported: ZeRO shards replicated parameters over the whole world, but experts are held by their expert-parallel ranks only");
+            throw new IllegalArgumentException(
+                    "--zero with --ep is not supported: ZeRO shards replicated parameters over the whole world, but experts are held by their expert-parallel ranks only");
         }
         if (ep > 1 && co2 != null) {
-            throw new IllegalArgumentException("--ep with --dp-algo co2 is not supported: CO2 averages whole replicas, but expert parallelism spreads one replica's experts over several ranks");
+            throw new IllegalArgumentException(
+                    "--ep with --dp-algo co2 is not supported: CO2 averages whole replicas, but expert parallelism spreads one replica's experts over several ranks");
         }
         if (co2 != null && grid.dp() < 2) {
-            throw new IllegalArgumentException("--dp-algo co2 averages data-parallel replicas: it needs --dp of at least 2");
+            throw new IllegalArgumentException(
+                    "--dp-algo co2 averages data-parallel replicas: it needs --dp of at least 2");
         }
         ExpertParallel.check(model.module(), ep, grid.dp());
         if (chunked() && zeroStage != 0) {
-            throw new IllegalArgumentException("--seq-chunk with --zero is not supported yet: ZeRO's backward takes one loss, a chunk's backward also starts from its states");
+            throw new IllegalArgumentException(
+                    "--seq-chunk with --zero is not supported yet: ZeRO's backward takes one loss, a chunk's backward also starts from its states");
         }
         if (chunked() && !ExpertParallel.moeLayers(model.module()).isEmpty()) {
-            throw new IllegalArgumentException("--seq-chunk with --sp/--dp is not supported for MoE models yet: their load-balancing loss is taken over the"
-                    + " whole batch across ranks, not chunk by chunk (train them in chunks in one process)");
+            throw new IllegalArgumentException(
+                    "--seq-chunk with --sp/--dp is not supported for MoE models yet: their load-balancing loss is taken over the"
+                            + " whole batch across ranks, not chunk by chunk (train them in chunks in one process)");
         }
     }
 
@@ -282,7 +309,8 @@ public final class DistributedTrainer {
             return new Co2Update(grid, model, cfg, bucketElements, precision, co2);
         }
         if (zeroStage != 0) {
-            return new ShardedUpdate(world, model, cfg, bucketElements, precision, fulgur.dist.zero.ShardedAdamW.Stage.of(zeroStage));
+            return new ShardedUpdate(
+                    world, model, cfg, bucketElements, precision, fulgur.dist.zero.ShardedAdamW.Stage.of(zeroStage));
         }
         return new SynchronousUpdate(world, model, cfg, bucketElements, precision, experts);
     }
@@ -297,8 +325,11 @@ public final class DistributedTrainer {
      * @throws fulgur.dist.DistException when a rank fails or a wait times out
      */
     public Result run(boolean resume) {
-        try (fulgur.io.DirectoryLock lock = !leader() ? null
-                : heldLock != null ? heldLock.borrow(outDir) : fulgur.io.DirectoryLock.acquire(outDir, "train", listener::message)) {
+        try (fulgur.io.DirectoryLock lock = !leader()
+                ? null
+                : heldLock != null
+                        ? heldLock.borrow(outDir)
+                        : fulgur.io.DirectoryLock.acquire(outDir, "train", listener::message)) {
             return runChecked(resume);
         } catch (IOException e) {
             throw new UncheckedIOException("training output under " + outDir + ": " + e.getMessage(), e);
@@ -315,7 +346,8 @@ public final class DistributedTrainer {
             resumed = Checkpoint.load(ckpt, model, null); // f32 weights first; the update casts, shards or splits them
             Co2Update.checkResumable(resumed, co2 != null, grid.dp());
             step = ((Number) resumed.get("step")).longValue();
-            fulgur.train.ResumeCheck.check(cfg, resumed, ckpt, allowChangedSettings, leader() ? listener::message : line -> {});
+            fulgur.train.ResumeCheck.check(
+                    cfg, resumed, ckpt, allowChangedSettings, leader() ? listener::message : line -> {});
             tokens = ((Number) resumed.getOrDefault("tokens", 0)).longValue();
             @SuppressWarnings("unchecked")
             Map<String, Object> ds = (Map<String, Object>) resumed.get("data");
@@ -334,15 +366,28 @@ public final class DistributedTrainer {
         }
         if (leader()) {
             fulgur.io.AtomicFiles.writeString(outDir.resolve("config.json"), model.configJson());
-            listener.message(String.format("distributed: %d ranks (%s backend) = dp %d × sp %d, sequence parallelism %s; %d tokens per rank and sequence%s",
-                    world.size(), world.backend(), grid.dp(), grid.sp(), algorithm.label(), cfg.seqLen() / grid.sp(), describeSettings()));
+            listener.message(String.format(
+                    "distributed: %d ranks (%s backend) = dp %d × sp %d, sequence parallelism %s; %d tokens per rank and sequence%s",
+                    world.size(),
+                    world.backend(),
+                    grid.dp(),
+                    grid.sp(),
+                    algorithm.label(),
+                    cfg.seqLen() / grid.sp(),
+                    describeSettings()));
             if (chunked()) {
-                listener.message(String.format("sequence chunks: each rank walks its %,d tokens in chunks of %,d (%d rounds of %,d tokens over the group)",
-                        cfg.seqLen() / grid.sp(), seqChunk, new fulgur.train.ChunkPlan(cfg.seqLen() / grid.sp(), seqChunk).count(), seqChunk * grid.sp()));
+                listener.message(String.format(
+                        "sequence chunks: each rank walks its %,d tokens in chunks of %,d (%d rounds of %,d tokens over the group)",
+                        cfg.seqLen() / grid.sp(),
+                        seqChunk,
+                        new fulgur.train.ChunkPlan(cfg.seqLen() / grid.sp(), seqChunk).count(),
+                        seqChunk * grid.sp()));
             }
         }
         SequenceLayout layout = SequenceLayout.even(cfg.seqLen(), grid.sp());
-        SequenceShard shard = grid.sp() == 1 ? SequenceShard.WHOLE : SequenceParallel.shard(grid.sequenceParallel(), algorithm, layout);
+        SequenceShard shard = grid.sp() == 1
+                ? SequenceShard.WHOLE
+                : SequenceParallel.shard(grid.sequenceParallel(), algorithm, layout);
         int rows = cfg.batchSize() / grid.dp();
         long tokensPerStep = (long) cfg.batchSize() * cfg.seqLen() * cfg.accumulation();
         double lastLoss = Double.NaN;
@@ -350,7 +395,8 @@ public final class DistributedTrainer {
         long t0 = System.nanoTime();
         long startTokens = tokens;
         long lastSaved = step;
-        fulgur.backend.DeviceRuntime backend = fulgur.backend.Backends.runtime(model.module().device());
+        fulgur.backend.DeviceRuntime backend =
+                fulgur.backend.Backends.runtime(model.module().device());
         backend.resetPeakMemory();
         if (leader()) {
             listener.runStarted(new TrainingListener.Start(outDir, step, cfg.steps(), tokens, resume));
@@ -365,23 +411,32 @@ public final class DistributedTrainer {
                     try (Scope s = Scope.open("step")) {
                         Batch b = data.next();
                         if (b.batch() != cfg.batchSize() || b.seqLen() != cfg.seqLen()) {
-                            throw new IllegalStateException("data source gave a " + b.batch() + " × " + b.seqLen() + " batch, expected "
-                                    + cfg.batchSize() + " × " + cfg.seqLen());
+                            throw new IllegalStateException("data source gave a " + b.batch() + " × " + b.seqLen()
+                                    + " batch, expected " + cfg.batchSize() + " × " + cfg.seqLen());
                         }
                         Tensor all = Tensor.ofInts(b.inputs(), b.batch(), b.seqLen());
                         Tensor allTargets = Tensor.ofInts(b.targets(), b.batch(), b.seqLen());
                         Tensor replica = allTargets.narrow(0, grid.dpRank() * rows, rows);
-                        Tensor in = SequenceParallel.slice(all.narrow(0, grid.dpRank() * rows, rows), layout, grid.spRank());
+                        Tensor in = SequenceParallel.slice(
+                                all.narrow(0, grid.dpRank() * rows, rows), layout, grid.spRank());
                         Tensor tg = SequenceParallel.slice(replica, layout, grid.spRank());
                         fulgur.tensor.Device dev = model.module().device();
                         if (chunked()) {
-                            long counted = SequenceParallel.countTargets(update.localUpdates() ? replica.contiguous().toIntArray() : b.targets());
-                            lossSum += chunkedStep(update, all.narrow(0, grid.dpRank() * rows, rows), replica, counted, micro == cfg.accumulation() - 1, dev);
+                            long counted = SequenceParallel.countTargets(
+                                    update.localUpdates() ? replica.contiguous().toIntArray() : b.targets());
+                            lossSum += chunkedStep(
+                                    update,
+                                    all.narrow(0, grid.dpRank() * rows, rows),
+                                    replica,
+                                    counted,
+                                    micro == cfg.accumulation() - 1,
+                                    dev);
                             continue;
                         }
                         long local = SequenceParallel.countTargets(tg.toIntArray());
                         // the loss this rank's share weighs: the whole batch's, or with CO2 its own replica's
-                        long total = SequenceParallel.countTargets(update.localUpdates() ? replica.contiguous().toIntArray() : b.targets());
+                        long total = SequenceParallel.countTargets(
+                                update.localUpdates() ? replica.contiguous().toIntArray() : b.targets());
                         if (experts != null) {
                             experts.lossShare().set(total == 0 ? 0 : (double) local / total);
                         }
@@ -391,7 +446,10 @@ public final class DistributedTrainer {
                             loss = loss.mul(1.0 / cfg.accumulation());
                         }
                         // only the loss is read after the backward: activations are freed as the backward passes them
-                        update.backward(loss, micro == cfg.accumulation() - 1, fulgur.autograd.Autograd.Free.GRADIENTS_AND_ACTIVATIONS);
+                        update.backward(
+                                loss,
+                                micro == cfg.accumulation() - 1,
+                                fulgur.autograd.Autograd.Free.GRADIENTS_AND_ACTIVATIONS);
                         lossSum += loss.item();
                     }
                 }
@@ -400,12 +458,22 @@ public final class DistributedTrainer {
                 double stepLoss = lastLoss;
                 long saved = lastSaved;
                 long stepNumber = step + 1;
-                double gradNorm = update.step(lr, cfg.gradClip(), norm -> fulgur.train.Divergence.checkStep(stepNumber, stepLoss, norm, model.module(), saved));
+                double gradNorm = update.step(
+                        lr,
+                        cfg.gradClip(),
+                        norm -> fulgur.train.Divergence.checkStep(stepNumber, stepLoss, norm, model.module(), saved));
                 step++;
                 tokens += tokensPerStep;
                 if (leader()) {
                     double tps = (tokens - startTokens) / Math.max((System.nanoTime() - t0) / 1e9, 1e-9);
-                    listener.stepDone(new TrainingListener.Step(step, tokens, lastLoss, lr, gradNorm, tps, (System.nanoTime() - stepStart) / 1e9,
+                    listener.stepDone(new TrainingListener.Step(
+                            step,
+                            tokens,
+                            lastLoss,
+                            lr,
+                            gradNorm,
+                            tps,
+                            (System.nanoTime() - stepStart) / 1e9,
                             backend.peakMemoryBytes() / GIB));
                 }
                 boolean last = step == cfg.steps();
@@ -413,7 +481,8 @@ public final class DistributedTrainer {
                     // every rank takes part: an update may first have to agree on the parameters to evaluate, and
                     // experts split over ranks evaluate together (each rank then has an evaluator)
                     boolean together = experts != null && experts.isSharded();
-                    Map<String, Double> ev = update.evaluate(() -> (leader() || together) && evaluator != null ? evaluate() : null);
+                    Map<String, Double> ev =
+                            update.evaluate(() -> (leader() || together) && evaluator != null ? evaluate() : null);
                     if (ev != null) {
                         fulgur.train.Divergence.checkEval(step, ev, model.module(), lastSaved);
                     }
@@ -428,7 +497,8 @@ public final class DistributedTrainer {
                     st.put("tokens", tokens);
                     st.put("data", data.state());
                     st.put("train_config", Json.mapper().convertValue(cfg, Map.class));
-                    Map<String, Object> parallel = new LinkedHashMap<>(Map.of("dp", grid.dp(), "sp", grid.sp(), "algorithm", algorithm.label()));
+                    Map<String, Object> parallel = new LinkedHashMap<>(
+                            Map.of("dp", grid.dp(), "sp", grid.sp(), "algorithm", algorithm.label()));
                     parallel.putAll(update.describe());
                     st.put("parallel", parallel);
                     update.save(ckpt, model.configJson(), st, companions);
@@ -456,19 +526,28 @@ public final class DistributedTrainer {
      * accumulate over the chunks and are communicated in the backward of the last chunk of the last micro-batch.
      * Returns this rank's share of the loss ({@code counted}: the targets the loss is the mean over).
      */
-    private double chunkedStep(ParameterUpdate update, Tensor inputs, Tensor targets, long counted, boolean lastMicro, fulgur.tensor.Device dev) {
-        ChunkedSequenceParallel.Backward backward = (roots, seeds, last, keep) ->
-                update.backward(roots, seeds, lastMicro && last, fulgur.autograd.Autograd.Free.GRADIENTS_AND_ACTIVATIONS, keep);
+    private double chunkedStep(
+            ParameterUpdate update,
+            Tensor inputs,
+            Tensor targets,
+            long counted,
+            boolean lastMicro,
+            fulgur.tensor.Device dev) {
+        ChunkedSequenceParallel.Backward backward = (roots, seeds, last, keep) -> update.backward(
+                roots, seeds, lastMicro && last, fulgur.autograd.Autograd.Free.GRADIENTS_AND_ACTIVATIONS, keep);
         fulgur.train.ChunkedStep.Link link = grid.sp() == 1
                 ? new fulgur.train.ChunkedStep.Link() {
                     @Override
-                    public void backward(java.util.List<Tensor> roots, java.util.List<Tensor> seeds, boolean last, Tensor keep) {
+                    public void backward(
+                            java.util.List<Tensor> roots, java.util.List<Tensor> seeds, boolean last, Tensor keep) {
                         backward.run(roots, seeds, last, keep);
                     }
                 }
                 : new ChunkedSequenceParallel(grid.sequenceParallel(), algorithm, seqChunk, dev, backward);
-        Tensor in = ChunkedSequenceParallel.slice(inputs, seqChunk, grid.sp(), grid.spRank()).to(dev);
-        Tensor tg = ChunkedSequenceParallel.slice(targets, seqChunk, grid.sp(), grid.spRank()).to(dev);
+        Tensor in = ChunkedSequenceParallel.slice(inputs, seqChunk, grid.sp(), grid.spRank())
+                .to(dev);
+        Tensor tg = ChunkedSequenceParallel.slice(targets, seqChunk, grid.sp(), grid.spRank())
+                .to(dev);
         Tensor total = Tensor.of(DType.F64, new double[] {counted}, 1).to(dev);
         fulgur.train.ChunkedStep.Result r = new fulgur.train.ChunkedStep(model, seqChunk, link)
                 .run(in, tg, java.util.Map.of(), 0, 1.0 / cfg.accumulation(), false, total);
@@ -487,7 +566,9 @@ public final class DistributedTrainer {
             sb.append("; ").append(co2.describe());
         }
         if (precision != null) {
-            sb.append("; ").append(precision.name().toLowerCase(java.util.Locale.ROOT)).append(" compute, f32 masters");
+            sb.append("; ")
+                    .append(precision.name().toLowerCase(java.util.Locale.ROOT))
+                    .append(" compute, f32 masters");
         }
         return sb.toString();
     }
@@ -503,11 +584,11 @@ public final class DistributedTrainer {
     private Map<String, Double> evaluate() {
         boolean was = model.module().isTraining();
         model.module().train(false);
-        try (Scope s = Scope.open("eval"); var g = fulgur.autograd.GradMode.noGrad()) {
+        try (Scope s = Scope.open("eval");
+                var g = fulgur.autograd.GradMode.noGrad()) {
             return evaluator.evaluate(model);
         } finally {
             model.module().train(was);
         }
     }
-
 }

@@ -28,8 +28,10 @@ interface ParameterUpdate extends AutoCloseable {
      * weighted loss and its final states); {@code lastMicroBatch}: the pass that completes the step's gradients;
      * {@code keep}: forward tensors read afterwards.
      */
-    default void backward(List<Tensor> roots, List<Tensor> seeds, boolean lastMicroBatch, Autograd.Free free, Tensor... keep) {
-        throw new UnsupportedOperationException(getClass().getSimpleName() + " does not take a sequence walked in chunks");
+    default void backward(
+            List<Tensor> roots, List<Tensor> seeds, boolean lastMicroBatch, Autograd.Free free, Tensor... keep) {
+        throw new UnsupportedOperationException(
+                getClass().getSimpleName() + " does not take a sequence walked in chunks");
     }
 
     /**

@@ -27,12 +27,25 @@ final class ShardedUpdate implements ParameterUpdate {
     private final DType precision;
     private final ShardedAdamW zero;
 
-    ShardedUpdate(ProcessGroup world, CausalLM model, TrainConfig cfg, long bucketElements, DType precision, ShardedAdamW.Stage stage) {
+    ShardedUpdate(
+            ProcessGroup world,
+            CausalLM model,
+            TrainConfig cfg,
+            long bucketElements,
+            DType precision,
+            ShardedAdamW.Stage stage) {
         this.world = world;
         this.model = model;
         this.precision = precision;
-        this.zero = new ShardedAdamW(ParamGroup.decayAndNoDecay(model.module(), cfg.weightDecay()), world, stage, bucketElements, cfg.beta1(),
-                cfg.beta2(), cfg.eps(), precision);
+        this.zero = new ShardedAdamW(
+                ParamGroup.decayAndNoDecay(model.module(), cfg.weightDecay()),
+                world,
+                stage,
+                bucketElements,
+                cfg.beta1(),
+                cfg.beta2(),
+                cfg.eps(),
+                precision);
     }
 
     @Override
@@ -51,11 +64,19 @@ final class ShardedUpdate implements ParameterUpdate {
     }
 
     @Override
-    public void save(Path dir, String configJson, Map<String, Object> trainerState, List<Path> companions) throws IOException {
+    public void save(Path dir, String configJson, Map<String, Object> trainerState, List<Path> companions)
+            throws IOException {
         Map<String, Tensor> weights = precision == null ? model.module().stateDict() : zero.gatherMasters();
         Map<String, Tensor> state = zero.gatherState();
         if (world.rank() == 0) {
-            Checkpoint.save(dir, weights, configJson, new FixedState(state, zero.stepCount()), trainerState, Map.of(), companions);
+            Checkpoint.save(
+                    dir,
+                    weights,
+                    configJson,
+                    new FixedState(state, zero.stepCount()),
+                    trainerState,
+                    Map.of(),
+                    companions);
         }
     }
 

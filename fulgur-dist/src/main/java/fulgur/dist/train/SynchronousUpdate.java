@@ -43,7 +43,13 @@ final class SynchronousUpdate implements ParameterUpdate {
     private final List<Parameter> dense = new ArrayList<>();
     private final List<Parameter> localExperts = new ArrayList<>();
 
-    SynchronousUpdate(ProcessGroup world, CausalLM model, TrainConfig cfg, long bucketElements, DType precision, ExpertParallel experts) {
+    SynchronousUpdate(
+            ProcessGroup world,
+            CausalLM model,
+            TrainConfig cfg,
+            long bucketElements,
+            DType precision,
+            ExpertParallel experts) {
         this.world = world;
         this.model = model;
         this.experts = experts;
@@ -71,7 +77,8 @@ final class SynchronousUpdate implements ParameterUpdate {
             groups.add(new ParamGroup(held, g.weightDecay(), g.lrScale()));
         }
         this.mp = precision == null ? null : MixedPrecision.of(model.module(), precision);
-        this.opt = new AdamW(mp == null ? groups : mp.masterGroups(groups), cfg.lr(), cfg.beta1(), cfg.beta2(), cfg.eps());
+        this.opt =
+                new AdamW(mp == null ? groups : mp.masterGroups(groups), cfg.lr(), cfg.beta1(), cfg.beta2(), cfg.eps());
     }
 
     @Override
@@ -92,7 +99,8 @@ final class SynchronousUpdate implements ParameterUpdate {
     }
 
     @Override
-    public void backward(List<Tensor> roots, List<Tensor> seeds, boolean lastMicroBatch, Autograd.Free free, Tensor... keep) {
+    public void backward(
+            List<Tensor> roots, List<Tensor> seeds, boolean lastMicroBatch, Autograd.Free free, Tensor... keep) {
         if (lastMicroBatch) {
             GradientHook.backward(roots, seeds, free, syncs, keep);
         } else {
@@ -128,7 +136,8 @@ final class SynchronousUpdate implements ParameterUpdate {
         beforeUpdate.accept(norm);
         if (gradClip > 0 && Double.isFinite(norm) && norm > gradClip) {
             double scale = gradClip / (norm + 1e-6);
-            try (var off = fulgur.autograd.GradMode.noGrad(); Scope s = Scope.open("clip")) {
+            try (var off = fulgur.autograd.GradMode.noGrad();
+                    Scope s = Scope.open("clip")) {
                 for (Parameter p : trained) {
                     Tensor g = p.grad();
                     if (g != null) {
@@ -146,8 +155,10 @@ final class SynchronousUpdate implements ParameterUpdate {
     }
 
     @Override
-    public void save(Path dir, String configJson, Map<String, Object> trainerState, List<Path> companions) throws IOException {
-        Map<String, Tensor> weights = mp != null ? mp.masterStateDict() : model.module().stateDict();
+    public void save(Path dir, String configJson, Map<String, Object> trainerState, List<Path> companions)
+            throws IOException {
+        Map<String, Tensor> weights =
+                mp != null ? mp.masterStateDict() : model.module().stateDict();
         Map<String, Tensor> state = opt.state();
         Map<String, Tensor> remote = Map.of();
         if (experts != null && experts.isSharded()) {
@@ -168,7 +179,14 @@ final class SynchronousUpdate implements ParameterUpdate {
                 allState.put(n, t);
             }
         });
-        Checkpoint.save(dir, allWeights, configJson, new FixedState(allState, opt.stepCount()), trainerState, Map.of(), companions);
+        Checkpoint.save(
+                dir,
+                allWeights,
+                configJson,
+                new FixedState(allState, opt.stepCount()),
+                trainerState,
+                Map.of(),
+                companions);
     }
 
     @Override

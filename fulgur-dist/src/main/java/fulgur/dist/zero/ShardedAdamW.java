@@ -47,7 +47,8 @@ public final class ShardedAdamW implements GradientHook, AutoCloseable {
 
     /** What ZeRO shards: stage 1 the optimizer states (and masters), stage 2 the gradients too. */
     public enum Stage {
-        OPTIMIZER_STATES(1), GRADIENTS(2);
+        OPTIMIZER_STATES(1),
+        GRADIENTS(2);
 
         private final int level;
 
@@ -65,7 +66,8 @@ public final class ShardedAdamW implements GradientHook, AutoCloseable {
                     return s;
                 }
             }
-            throw new IllegalArgumentException("--zero must be 1 (optimizer states) or 2 (optimizer states and gradients), got " + level);
+            throw new IllegalArgumentException(
+                    "--zero must be 1 (optimizer states) or 2 (optimizer states and gradients), got " + level);
         }
     }
 
@@ -99,10 +101,18 @@ public final class ShardedAdamW implements GradientHook, AutoCloseable {
      * scale) over {@code group}. The parameters must hold the same values on every rank (the f32 values, before any
      * cast); with {@code compute} bf16 or f16 they are cast to it here. Not collective.
      */
-    public ShardedAdamW(List<ParamGroup> groups, ProcessGroup group, Stage stage, long bucketElements, double beta1, double beta2, double eps,
+    public ShardedAdamW(
+            List<ParamGroup> groups,
+            ProcessGroup group,
+            Stage stage,
+            long bucketElements,
+            double beta1,
+            double beta2,
+            double eps,
             DType compute) {
         if (beta1 < 0 || beta1 >= 1 || beta2 < 0 || beta2 >= 1 || !(eps > 0)) {
-            throw new IllegalArgumentException("AdamW: need 0 <= beta1, beta2 < 1 and eps > 0, got beta1=" + beta1 + ", beta2=" + beta2 + ", eps=" + eps);
+            throw new IllegalArgumentException("AdamW: need 0 <= beta1, beta2 < 1 and eps > 0, got beta1=" + beta1
+                    + ", beta2=" + beta2 + ", eps=" + eps);
         }
         this.group = group;
         this.stage = stage;
@@ -115,7 +125,8 @@ public final class ShardedAdamW implements GradientHook, AutoCloseable {
                     return;
                 }
                 if (p.value().dtype() != DType.F32) {
-                    throw new DistException("ZeRO: parameter '" + name + "' is " + p.value().dtype() + "; shard the f32 parameters (the compute dtype is set here)");
+                    throw new DistException("ZeRO: parameter '" + name + "' is "
+                            + p.value().dtype() + "; shard the f32 parameters (the compute dtype is set here)");
                 }
                 names.add(name);
                 params.add(p);
@@ -165,8 +176,13 @@ public final class ShardedAdamW implements GradientHook, AutoCloseable {
             for (Segment seg : segments) {
                 double[] ds = decayAndScale.get(seg.param);
                 int at = (int) seg.shardOffset;
-                slots.add(state.run(() -> new AdamWKernels.Slot(master[seg.bucket].narrow(0, at, seg.length), grad[seg.bucket].narrow(0, at, seg.length),
-                        m[seg.bucket].narrow(0, at, seg.length), v[seg.bucket].narrow(0, at, seg.length), ds[1], ds[0])));
+                slots.add(state.run(() -> new AdamWKernels.Slot(
+                        master[seg.bucket].narrow(0, at, seg.length),
+                        grad[seg.bucket].narrow(0, at, seg.length),
+                        m[seg.bucket].narrow(0, at, seg.length),
+                        v[seg.bucket].narrow(0, at, seg.length),
+                        ds[1],
+                        ds[0])));
             }
             copySlices(values(), master);
             if (paramType != DType.F32) {
@@ -265,7 +281,8 @@ public final class ShardedAdamW implements GradientHook, AutoCloseable {
                 Tensor g = p.grad();
                 if (g != null) {
                     if (g.dtype() != DType.F32) {
-                        throw new DistException("ZeRO: gradients must be f32, got " + g.describe() + " for '" + names.get(members[j]) + "'");
+                        throw new DistException("ZeRO: gradients must be f32, got " + g.describe() + " for '"
+                                + names.get(members[j]) + "'");
                     }
                     flat.narrow(0, (int) layout.offset(b, j), (int) p.numel()).copyFrom(g.reshape(-1));
                 }
@@ -315,10 +332,12 @@ public final class ShardedAdamW implements GradientHook, AutoCloseable {
      */
     public double step(double lr, double gradClip, java.util.function.DoubleConsumer beforeUpdate) {
         if (!accumulated) {
-            throw new IllegalStateException("ZeRO step: no gradients were reduced since the last step (call backward first)");
+            throw new IllegalStateException(
+                    "ZeRO step: no gradients were reduced since the last step (call backward first)");
         }
         double norm;
-        try (Scope s = Scope.open("zero step"); var off = GradMode.noGrad()) {
+        try (Scope s = Scope.open("zero step");
+                var off = GradMode.noGrad()) {
             norm = globalNorm();
             beforeUpdate.accept(norm);
             if (gradClip > 0 && Double.isFinite(norm) && norm > gradClip) {
@@ -362,7 +381,8 @@ public final class ShardedAdamW implements GradientHook, AutoCloseable {
             int[] members = layout.members(b);
             for (int j = 0; j < members.length; j++) {
                 Tensor dst = into.get(members[j]);
-                dst.copyFrom(full[b].narrow(0, (int) layout.offset(b, j), (int) dst.numel()).reshape(dst.shape()));
+                dst.copyFrom(full[b].narrow(0, (int) layout.offset(b, j), (int) dst.numel())
+                        .reshape(dst.shape()));
             }
         }
     }
@@ -410,8 +430,10 @@ public final class ShardedAdamW implements GradientHook, AutoCloseable {
                 a = b = Tensor.zeros(DType.F32, params.get(i).shape());
             } else if (a == null || b == null) {
                 problems.add("incomplete moments for " + names.get(i));
-            } else if (!java.util.Arrays.equals(a.shape(), params.get(i).shape()) || !java.util.Arrays.equals(b.shape(), params.get(i).shape())) {
-                problems.add("mis-shaped moments for " + names.get(i) + ": expected " + Shape.str(params.get(i).shape()));
+            } else if (!java.util.Arrays.equals(a.shape(), params.get(i).shape())
+                    || !java.util.Arrays.equals(b.shape(), params.get(i).shape())) {
+                problems.add("mis-shaped moments for " + names.get(i) + ": expected "
+                        + Shape.str(params.get(i).shape()));
             }
             ms.add(a);
             vs.add(b);

@@ -48,7 +48,8 @@ import java.util.Locale;
 public final class Co2Benchmark {
     private Co2Benchmark() {}
 
-    private record Settings(int ranks, int dim, int layers, int heads, int seqLen, int batch, int steps, double lr, long seed) {}
+    private record Settings(
+            int ranks, int dim, int layers, int heads, int seqLen, int batch, int steps, double lr, long seed) {}
 
     public static void main(String[] args) throws Exception {
         try {
@@ -63,7 +64,15 @@ public final class Co2Benchmark {
         Path data = null;
         List<String> parts = List.of("quality", "speed");
         List<String> runs = List.of("sync", "1/0/0", "4/0/0.2", "4/1/0.2", "4/1/0", "12/1/0.2", "12/1/0");
-        int ranks = 4, dim = 64, layers = 2, heads = 4, seqLen = 128, batch = 16, steps = 360, rounds = 4, speedSteps = 36;
+        int ranks = 4,
+                dim = 64,
+                layers = 2,
+                heads = 4,
+                seqLen = 128,
+                batch = 16,
+                steps = 360,
+                rounds = 4,
+                speedSteps = 36;
         double lr = 3e-3, latencyUs = 50;
         long seed = 1;
         double[] gbps = {0, 0.05, 0.02, 0.01};
@@ -86,7 +95,10 @@ public final class Co2Benchmark {
                     case "--steps" -> steps = Integer.parseInt(v);
                     case "--lr" -> lr = Double.parseDouble(v);
                     case "--seed" -> seed = Long.parseLong(v);
-                    case "--gbps" -> gbps = Arrays.stream(v.split(",")).mapToDouble(Double::parseDouble).toArray();
+                    case "--gbps" ->
+                        gbps = Arrays.stream(v.split(","))
+                                .mapToDouble(Double::parseDouble)
+                                .toArray();
                     case "--latency-us" -> latencyUs = Double.parseDouble(v);
                     case "--rounds" -> rounds = Integer.parseInt(v);
                     case "--speed-steps" -> speedSteps = Integer.parseInt(v);
@@ -101,20 +113,35 @@ public final class Co2Benchmark {
         }
         for (String r : runs) {
             if (!r.equals("sync") && !r.matches("[1-9][0-9]*/[01]/[0-9.]+")) {
-                throw new IllegalArgumentException("--runs: '" + r + "' is neither sync nor τ/staleness/outer momentum (e.g. 12/1/0.2)");
+                throw new IllegalArgumentException(
+                        "--runs: '" + r + "' is neither sync nor τ/staleness/outer momentum (e.g. 12/1/0.2)");
             }
         }
         if (steps < 1 || speedSteps <= 12 || rounds < 1 || ranks < 2 || batch % ranks != 0) {
-            throw new IllegalArgumentException("--steps and --rounds must be >= 1, --speed-steps > 12 (the first 12 are not timed), --ranks >= 2 dividing --batch");
+            throw new IllegalArgumentException(
+                    "--steps and --rounds must be >= 1, --speed-steps > 12 (the first 12 are not timed), --ranks >= 2 dividing --batch");
         }
         Tokenizer tok = ByteTokenizer.withEndOfText();
-        TextCorpus corpus = TextCorpus.load(List.of(data), tok, TextCorpus.Options.defaults().withValidationFraction(0.1));
+        TextCorpus corpus = TextCorpus.load(
+                List.of(data), tok, TextCorpus.Options.defaults().withValidationFraction(0.1));
         Settings s = new Settings(ranks, dim, layers, heads, seqLen, batch, steps, lr, seed);
         TnlConfig cfg = TnlConfig.small(tok.vocabSize(), dim, layers, heads);
         try (TnlModel probe = new TnlModel(cfg, seed)) {
-            System.out.printf(Locale.ROOT, "TNL d=%d, %d layers, %d heads, %,d parameters; %s: %,d train / %,d validation tokens; %d ranks (local backend),"
-                    + " global batch %d × %d; %d CPU threads%n", dim, layers, heads, probe.parameterCount(), data.getFileName(), corpus.train().size(),
-                    corpus.validation().size(), ranks, batch, seqLen, fulgur.backend.cpu.Parallel.threads());
+            System.out.printf(
+                    Locale.ROOT,
+                    "TNL d=%d, %d layers, %d heads, %,d parameters; %s: %,d train / %,d validation tokens; %d ranks (local backend),"
+                            + " global batch %d × %d; %d CPU threads%n",
+                    dim,
+                    layers,
+                    heads,
+                    probe.parameterCount(),
+                    data.getFileName(),
+                    corpus.train().size(),
+                    corpus.validation().size(),
+                    ranks,
+                    batch,
+                    seqLen,
+                    fulgur.backend.cpu.Parallel.threads());
         }
         run(s, cfg, corpus, null, Link.NONE, 13, null); // warm-up (JIT), discarded
         if (parts.contains("quality")) {
@@ -124,8 +151,13 @@ public final class Co2Benchmark {
                 val.add(vs.next());
             }
             Evaluator eval = Trainer.lossOn(val);
-            System.out.printf(Locale.ROOT, "%n%d steps (%,d tokens), AdamW lr %s cosine, warmup %d; CO2 outer lr 1, no clipping, no penalty%n",
-                    steps, (long) steps * batch * seqLen, lr, steps / 15);
+            System.out.printf(
+                    Locale.ROOT,
+                    "%n%d steps (%,d tokens), AdamW lr %s cosine, warmup %d; CO2 outer lr 1, no clipping, no penalty%n",
+                    steps,
+                    (long) steps * batch * seqLen,
+                    lr,
+                    steps / 15);
             System.out.println("| update | validation loss | last train loss | wall time (s) |");
             System.out.println("|---|---:|---:|---:|");
             for (String spec : runs) {
@@ -133,16 +165,23 @@ public final class Co2Benchmark {
                 String label = "synchronous";
                 if (!spec.equals("sync")) {
                     String[] f = spec.split("/");
-                    c = new Co2Config(Integer.parseInt(f[0]), 1, Double.parseDouble(f[2]), 0, 1, Integer.parseInt(f[1]));
-                    label = String.format(Locale.ROOT, "CO2 τ %d, staleness %d, outer momentum %s", c.tau(), c.staleness(), f[2]);
+                    c = new Co2Config(
+                            Integer.parseInt(f[0]), 1, Double.parseDouble(f[2]), 0, 1, Integer.parseInt(f[1]));
+                    label = String.format(
+                            Locale.ROOT, "CO2 τ %d, staleness %d, outer momentum %s", c.tau(), c.staleness(), f[2]);
                 }
                 Run r = run(s, cfg, corpus, c, Link.NONE, steps, eval);
-                System.out.printf(Locale.ROOT, "| %s | %.4f | %.4f | %.1f |%n", label, r.valLoss, r.lastLoss, r.seconds);
+                System.out.printf(
+                        Locale.ROOT, "| %s | %.4f | %.4f | %.1f |%n", label, r.valLoss, r.lastLoss, r.seconds);
             }
         }
         if (parts.contains("speed")) {
             Co2Config c = new Co2Config(12, 1, 0.2, 0, 1, 1);
-            System.out.printf(Locale.ROOT, "%nStep time, median of steps 13–%d; link latency %.0f µs; CO2 τ 12%n", speedSteps, latencyUs);
+            System.out.printf(
+                    Locale.ROOT,
+                    "%nStep time, median of steps 13–%d; link latency %.0f µs; CO2 τ 12%n",
+                    speedSteps,
+                    latencyUs);
             for (int round = 1; round <= rounds; round++) {
                 System.out.printf("%nRound %d (%s first)%n", round, round % 2 == 1 ? "synchronous" : "CO2");
                 System.out.println("| link | synchronous (ms) | CO2 (ms) | CO2 / synchronous |");
@@ -159,7 +198,12 @@ public final class Co2Benchmark {
                             co2 = ms;
                         }
                     }
-                    System.out.printf(Locale.ROOT, "| %s | %.1f | %.1f | %.2f |%n", g == 0 ? "unlimited" : String.format(Locale.ROOT, "%.3g Gbit/s", g), sync, co2,
+                    System.out.printf(
+                            Locale.ROOT,
+                            "| %s | %.1f | %.1f | %.2f |%n",
+                            g == 0 ? "unlimited" : String.format(Locale.ROOT, "%.3g Gbit/s", g),
+                            sync,
+                            co2,
                             co2 / sync);
                 }
             }
@@ -168,9 +212,26 @@ public final class Co2Benchmark {
 
     private record Run(double valLoss, double lastLoss, double seconds, double medianMs) {}
 
-    private static Run run(Settings s, TnlConfig cfg, TextCorpus corpus, Co2Config co2, Link link, int steps, Evaluator eval) throws Exception {
-        TrainConfig tc = new TrainConfig(steps, s.batch(), s.seqLen(), 1, s.lr(), Math.max(1, steps / 15), LrSchedule.Kind.COSINE, 0.1, 0.1, 0.9, 0.95,
-                1e-8, 1.0, 0, 0, s.seed());
+    private static Run run(
+            Settings s, TnlConfig cfg, TextCorpus corpus, Co2Config co2, Link link, int steps, Evaluator eval)
+            throws Exception {
+        TrainConfig tc = new TrainConfig(
+                steps,
+                s.batch(),
+                s.seqLen(),
+                1,
+                s.lr(),
+                Math.max(1, steps / 15),
+                LrSchedule.Kind.COSINE,
+                0.1,
+                0.1,
+                0.9,
+                0.95,
+                1e-8,
+                1.0,
+                0,
+                0,
+                s.seed());
         List<Double> stepMs = new java.util.concurrent.CopyOnWriteArrayList<>();
         double[] last = {Double.NaN, Double.NaN};
         TrainingListener listener = new TrainingListener() {
@@ -187,13 +248,25 @@ public final class Co2Benchmark {
         };
         Path out = Files.createTempDirectory("co2-bench");
         PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
-        GlobalBatches.Shared shared = new GlobalBatches.Shared(DataSources.packed(corpus.train(), s.batch(), s.seqLen(), s.seed()), s.ranks());
+        GlobalBatches.Shared shared = new GlobalBatches.Shared(
+                DataSources.packed(corpus.train(), s.batch(), s.seqLen(), s.seed()), s.ranks());
         long t0 = System.nanoTime();
         try (LocalWorld world = new LocalWorld(s.ranks(), Duration.ofMinutes(10), link)) {
             world.runAll(pg -> {
                 try (TnlModel m = new TnlModel(cfg, s.seed())) {
-                    DistributedTrainer t = new DistributedTrainer(pg, s.ranks(), 1, SpAlgorithm.LASP2, m, tc, shared.forRank(pg.rank()), pg.rank() == 0 ? eval : null,
-                            out, quiet, 1 << 22).co2(co2);
+                    DistributedTrainer t = new DistributedTrainer(
+                                    pg,
+                                    s.ranks(),
+                                    1,
+                                    SpAlgorithm.LASP2,
+                                    m,
+                                    tc,
+                                    shared.forRank(pg.rank()),
+                                    pg.rank() == 0 ? eval : null,
+                                    out,
+                                    quiet,
+                                    1 << 22)
+                            .co2(co2);
                     return (pg.rank() == 0 ? t.listener(listener) : t).run(false);
                 }
             });
@@ -204,7 +277,10 @@ public final class Co2Benchmark {
                 Files.delete(p);
             }
         }
-        double[] measured = stepMs.subList(Math.min(12, stepMs.size() - 1), stepMs.size()).stream().mapToDouble(Double::doubleValue).sorted().toArray();
+        double[] measured = stepMs.subList(Math.min(12, stepMs.size() - 1), stepMs.size()).stream()
+                .mapToDouble(Double::doubleValue)
+                .sorted()
+                .toArray();
         return new Run(last[1], last[0], seconds, measured[measured.length / 2]);
     }
 }

@@ -96,7 +96,8 @@ class Co2Test {
             try (Net net = new Net()) {
                 Optimizer opt = inner.apply(net);
                 List<double[]> after = new ArrayList<>();
-                try (Co2 co2 = new Co2(net.parameters().stream().map(Parameter::value).toList(), pg, cfg, null)) {
+                try (Co2 co2 =
+                        new Co2(net.parameters().stream().map(Parameter::value).toList(), pg, cfg, null)) {
                     for (int s = 0; s < STEPS; s++) {
                         innerStep(net, opt, pg.rank(), s);
                         co2.afterInnerStep();
@@ -182,7 +183,8 @@ class Co2Test {
         double err = 0;
         for (int r = 0; r < want.size(); r++) {
             for (int s = 0; s < STEPS; s++) {
-                err = Math.max(err, TestArrays.maxRelErr(got.get(r).get(s), want.get(r).get(s)));
+                err = Math.max(
+                        err, TestArrays.maxRelErr(got.get(r).get(s), want.get(r).get(s)));
             }
         }
         return err;
@@ -195,7 +197,8 @@ class Co2Test {
         Co2Config cfg = new Co2Config(1, 1, 0, 0, 1, 0);
         List<List<double[]>> got = co2(4, cfg, sgd);
         List<List<double[]>> dp = LocalWorld.run(4, T, pg -> {
-            try (Net net = new Net(); GradientSync sync = new GradientSync(net.parameters(), pg, 1.0 / pg.size(), 16)) {
+            try (Net net = new Net();
+                    GradientSync sync = new GradientSync(net.parameters(), pg, 1.0 / pg.size(), 16)) {
                 Optimizer opt = sgd.apply(net);
                 List<double[]> after = new ArrayList<>();
                 for (int s = 0; s < STEPS; s++) {
@@ -240,7 +243,9 @@ class Co2Test {
         List<List<double[]>> clipped = co2(2, binding, adamw);
         // the sequential oracle clamps m to [−φ, φ]; the implementation does the same (not a discarded clamp)
         assertThat(maxErr(clipped, sequential(2, binding, adamw))).isLessThan(1e-5);
-        assertThat(TestArrays.maxRelErr(clipped.get(0).get(STEPS - 1), unclipped.get(0).get(STEPS - 1))).isGreaterThan(1e-3);
+        assertThat(TestArrays.maxRelErr(
+                        clipped.get(0).get(STEPS - 1), unclipped.get(0).get(STEPS - 1)))
+                .isGreaterThan(1e-3);
         List<List<double[]>> loose2 = co2(2, loose, adamw);
         for (int s = 0; s < STEPS; s++) {
             assertThat(loose2.get(1).get(s)).containsExactly(unclipped.get(1).get(s));
@@ -258,7 +263,8 @@ class Co2Test {
                 try (Net net = new Net()) {
                     Optimizer opt = adamw.apply(net);
                     List<Boolean> seen = new ArrayList<>();
-                    try (Co2 co2 = new Co2(net.parameters().stream().map(Parameter::value).toList(), pg, cfg, null)) {
+                    try (Co2 co2 = new Co2(
+                            net.parameters().stream().map(Parameter::value).toList(), pg, cfg, null)) {
                         for (int s = 0; s < 12; s++) {
                             if (co2.stepInRound() == 0 && co2.round() > 0) {
                                 seen.add(!co2.pendingAverage().isCompleted());

@@ -29,7 +29,12 @@ class ShardedExpertsTest {
     static final int D = 6, F = 8, E = 8, TOKENS = 5;
 
     static MoeFeedForward layer() {
-        MoeFeedForward moe = new MoeFeedForward(D, F, new MoeFeedForward.Routing(E, 2, MoeFeedForward.Gating.SOFTMAX, true, 0.5), new Rng(9), DType.F32);
+        MoeFeedForward moe = new MoeFeedForward(
+                D,
+                F,
+                new MoeFeedForward.Routing(E, 2, MoeFeedForward.Gating.SOFTMAX, true, 0.5),
+                new Rng(9),
+                DType.F32);
         float[] g = moe.gate().weight().value().toFloatArray();
         Random rnd = new Random(4);
         for (int e = 0; e < E; e++) {
@@ -55,7 +60,12 @@ class ShardedExpertsTest {
 
     static Map<String, double[]> grads(MoeFeedForward moe) {
         Map<String, double[]> out = new LinkedHashMap<>();
-        moe.namedParameters().forEach((n, p) -> out.put(n, p.grad() == null ? new double[(int) p.numel()] : p.grad().toDoubleArray()));
+        moe.namedParameters()
+                .forEach((n, p) -> out.put(
+                        n,
+                        p.grad() == null
+                                ? new double[(int) p.numel()]
+                                : p.grad().toDoubleArray()));
         return out;
     }
 
@@ -66,7 +76,8 @@ class ShardedExpertsTest {
         Map<String, double[]> want;
         double wantLoss;
         double[][] wantX = new double[ranks][];
-        try (MoeFeedForward moe = layer(); Scope s = Scope.open()) {
+        try (MoeFeedForward moe = layer();
+                Scope s = Scope.open()) {
             Tensor[] xs = new Tensor[ranks];
             Tensor[] ps = new Tensor[ranks];
             for (int r = 0; r < ranks; r++) {
@@ -75,7 +86,8 @@ class ShardedExpertsTest {
                 ps[r] = d[1];
             }
             Tensor x = fulgur.ops.Views.concat(0, xs);
-            Tensor loss = moe.forward(x).mul(fulgur.ops.Views.concat(0, ps)).sum().add(moe.auxLoss());
+            Tensor loss =
+                    moe.forward(x).mul(fulgur.ops.Views.concat(0, ps)).sum().add(moe.auxLoss());
             loss.backward();
             wantLoss = loss.item();
             want = grads(moe);
@@ -85,13 +97,15 @@ class ShardedExpertsTest {
             assertThat(moe.tokensPerExpert()[6] + moe.tokensPerExpert()[7]).isZero();
         }
         List<Object[]> got = LocalWorld.run(ranks, T, pg -> {
-            try (MoeFeedForward moe = layer(); Scope s = Scope.open()) {
+            try (MoeFeedForward moe = layer();
+                    Scope s = Scope.open()) {
                 LossShare share = new LossShare();
                 share.set(1.0 / ranks);
                 ShardedExperts placement = new ShardedExperts(pg, pg, share, E);
                 moe.placement(placement);
                 Tensor[] d = data(pg.rank());
-                Tensor loss = moe.forward(d[0]).mul(d[1]).sum().add(moe.auxLoss().mul(1.0 / ranks));
+                Tensor loss =
+                        moe.forward(d[0]).mul(d[1]).sum().add(moe.auxLoss().mul(1.0 / ranks));
                 loss.backward();
                 Map<String, double[]> g = grads(moe);
                 // the router is replicated: its gradient is the sum over the ranks
@@ -100,21 +114,30 @@ class ShardedExpertsTest {
                 g.put("gate.weight", gate.toDoubleArray());
                 Tensor l = Tensor.of(new double[] {loss.item()}, 1);
                 pg.allReduce(l, ReduceOp.SUM).await();
-                return new Object[] {l.item(), g, d[0].grad().toDoubleArray(), placement.firstExpert(), placement.localExperts()};
+                return new Object[] {
+                    l.item(), g, d[0].grad().toDoubleArray(), placement.firstExpert(), placement.localExperts()
+                };
             }
         });
         for (int r = 0; r < ranks; r++) {
             Object[] o = got.get(r);
-            assertThat((double) o[0]).isCloseTo(wantLoss, org.assertj.core.data.Offset.offset(1e-5 * Math.abs(wantLoss)));
-            assertThat(TestArrays.maxRelErr((double[]) o[2], wantX[r])).as("rank %d input gradient", r).isLessThan(1e-5);
+            assertThat((double) o[0])
+                    .isCloseTo(wantLoss, org.assertj.core.data.Offset.offset(1e-5 * Math.abs(wantLoss)));
+            assertThat(TestArrays.maxRelErr((double[]) o[2], wantX[r]))
+                    .as("rank %d input gradient", r)
+                    .isLessThan(1e-5);
             @SuppressWarnings("unchecked")
             Map<String, double[]> g = (Map<String, double[]>) o[1];
-            assertThat(TestArrays.maxRelErr(g.get("gate.weight"), want.get("gate.weight"))).as("router").isLessThan(1e-5);
+            assertThat(TestArrays.maxRelErr(g.get("gate.weight"), want.get("gate.weight")))
+                    .as("router")
+                    .isLessThan(1e-5);
             int first = (int) o[3], local = (int) o[4];
             for (int e = first; e < first + local; e++) {
                 for (String w : List.of("w1", "w2", "w3")) {
                     String k = "experts." + e + "." + w + ".weight";
-                    assertThat(TestArrays.maxRelErr(g.get(k), want.get(k))).as("rank %d %s", r, k).isLessThan(1e-5);
+                    assertThat(TestArrays.maxRelErr(g.get(k), want.get(k)))
+                            .as("rank %d %s", r, k)
+                            .isLessThan(1e-5);
                 }
             }
         }

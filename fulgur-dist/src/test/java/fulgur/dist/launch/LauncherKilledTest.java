@@ -17,10 +17,12 @@ class LauncherKilledTest {
     @Timeout(120)
     void ranksExitWhenTheirLauncherIsKilled() throws Exception {
         Process launcher = new ProcessBuilder(Launcher.javaCommand(LaunchParent.class.getName(), List.of()))
-                .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+                .redirectError(ProcessBuilder.Redirect.INHERIT)
+                .start();
         List<ProcessHandle> ranks = List.of();
         try {
-            BufferedReader out = new BufferedReader(new InputStreamReader(launcher.getInputStream(), StandardCharsets.UTF_8));
+            BufferedReader out =
+                    new BufferedReader(new InputStreamReader(launcher.getInputStream(), StandardCharsets.UTF_8));
             int ready = 0;
             for (String line; ready < 2 && (line = out.readLine()) != null; ) {
                 ready += line.endsWith("] ready") ? 1 : 0;
@@ -35,7 +37,9 @@ class LauncherKilledTest {
                 r.onExit().get(60, TimeUnit.SECONDS);
             }
             assertThat(ranks).noneMatch(ProcessHandle::isAlive);
-            assertThat((System.nanoTime() - t0) / 1e9).as("seconds until the ranks were gone").isLessThan(60);
+            assertThat((System.nanoTime() - t0) / 1e9)
+                    .as("seconds until the ranks were gone")
+                    .isLessThan(60);
         } finally {
             ranks.forEach(ProcessHandle::destroyForcibly); // whatever the outcome, leave no rank behind
             launcher.descendants().forEach(ProcessHandle::destroyForcibly);

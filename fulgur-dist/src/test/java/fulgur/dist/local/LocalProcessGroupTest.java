@@ -7,7 +7,6 @@ import fulgur.dist.CommOp;
 import fulgur.dist.DistException;
 import fulgur.dist.DistTimeoutException;
 import fulgur.dist.ProcessGroup;
-import fulgur.dist.RankFailedException;
 import fulgur.dist.ReduceOp;
 import fulgur.dist.Work;
 import fulgur.tensor.DType;
@@ -42,8 +41,14 @@ class LocalProcessGroupTest {
                 Work w6 = pg.broadcast(bc, 2);
                 Work.awaitAll(List.of(w1, w2, w3, w4, w5, w6));
                 pg.barrier().await();
-                return new double[][] {a.toDoubleArray(), mx.toDoubleArray(), avg.toDoubleArray(), gathered.toDoubleArray(),
-                    rsOut.toDoubleArray(), bc.toDoubleArray()};
+                return new double[][] {
+                    a.toDoubleArray(),
+                    mx.toDoubleArray(),
+                    avg.toDoubleArray(),
+                    gathered.toDoubleArray(),
+                    rsOut.toDoubleArray(),
+                    bc.toDoubleArray()
+                };
             }
         });
         for (int r = 0; r < n; r++) {
@@ -87,7 +92,8 @@ class LocalProcessGroupTest {
                 sp.allReduce(x, ReduceOp.SUM).await();
                 Tensor y = Tensor.of(new float[] {pg.rank()}, 1);
                 dp.allReduce(y, ReduceOp.SUM).await();
-                return sp.name() + " " + sp.rank() + "/" + sp.size() + " " + x.item() + " | " + dp.name() + " " + dp.rank() + " " + y.item();
+                return sp.name() + " " + sp.rank() + "/" + sp.size() + " " + x.item() + " | " + dp.name() + " "
+                        + dp.rank() + " " + y.item();
             }
         });
         assertThat(res.get(4)).isEqualTo("world/1[3,4,5] 1/3 12.0 | world/1[1,4] 1 5.0");
@@ -142,41 +148,45 @@ class LocalProcessGroupTest {
     @Test
     void mismatchedCollectivesAreNamed() {
         assertThatThrownBy(() -> LocalWorld.run(2, T, pg -> {
-            try (Scope s = Scope.open()) {
-                Tensor t = Tensor.zeros(DType.F32, pg.rank() == 0 ? 4 : 5);
-                pg.allReduce(t, ReduceOp.SUM).await();
-                return null;
-            }
-        })).isInstanceOf(DistException.class)
+                    try (Scope s = Scope.open()) {
+                        Tensor t = Tensor.zeros(DType.F32, pg.rank() == 0 ? 4 : 5);
+                        pg.allReduce(t, ReduceOp.SUM).await();
+                        return null;
+                    }
+                }))
+                .isInstanceOf(DistException.class)
                 .hasStackTraceContaining("the ranks disagree")
                 .hasStackTraceContaining("called allReduce(sum) of f32[4]")
                 .hasStackTraceContaining("called allReduce(sum) of f32[5]");
         assertThatThrownBy(() -> LocalWorld.run(2, T, pg -> {
-            try (Scope s = Scope.open()) {
-                Tensor t = Tensor.zeros(DType.F32, 4);
-                (pg.rank() == 0 ? pg.allReduce(t, ReduceOp.SUM) : pg.broadcast(t, 0)).await();
-                return null;
-            }
-        })).hasStackTraceContaining("the ranks disagree")
+                    try (Scope s = Scope.open()) {
+                        Tensor t = Tensor.zeros(DType.F32, 4);
+                        (pg.rank() == 0 ? pg.allReduce(t, ReduceOp.SUM) : pg.broadcast(t, 0)).await();
+                        return null;
+                    }
+                }))
+                .hasStackTraceContaining("the ranks disagree")
                 .hasStackTraceContaining("rank 0 called allReduce(sum) of f32[4]")
-                .hasStackTraceContaining("rank 1 called broadcast of f32[4] from root 0"); // whichever rank notices first reports both
+                .hasStackTraceContaining(
+                        "rank 1 called broadcast of f32[4] from root 0"); // whichever rank notices first reports both
     }
 
     @Test
     void aLateRankTimesOutNamingIt() {
         long t0 = System.nanoTime();
         assertThatThrownBy(() -> LocalWorld.run(3, Duration.ofMillis(300), pg -> {
-            if (pg.rank() == 2) {
-                try {
-                    Thread.sleep(3000);
-                } catch (InterruptedException e) {
-                    throw new RuntimeException(e);
-                }
-                return null;
-            }
-            pg.barrier().await();
-            return null;
-        })).isInstanceOf(DistException.class)
+                    if (pg.rank() == 2) {
+                        try {
+                            Thread.sleep(3000);
+                        } catch (InterruptedException e) {
+                            throw new RuntimeException(e);
+                        }
+                        return null;
+                    }
+                    pg.barrier().await();
+                    return null;
+                }))
+                .isInstanceOf(DistException.class)
                 .hasRootCauseInstanceOf(DistTimeoutException.class)
                 .hasStackTraceContaining("timed out after 300 ms waiting for rank(s) [2]");
         assertThat((System.nanoTime() - t0) / 1e9).isLessThan(5);
@@ -186,43 +196,48 @@ class LocalProcessGroupTest {
     void aFailedRankStopsTheOthersAtOnce() {
         long t0 = System.nanoTime();
         assertThatThrownBy(() -> LocalWorld.run(4, Duration.ofSeconds(60), pg -> {
-            try (Scope s = Scope.open()) {
-                if (pg.rank() == 1) {
-                    throw new IllegalStateException("boom on rank 1");
-                }
-                Tensor t = Tensor.zeros(DType.F32, 3);
-                pg.allReduce(t, ReduceOp.SUM).await();
-                pg.recv(t, 1).await();
-                return null;
-            }
-        })).isInstanceOf(DistException.class).hasMessageContaining("rank 1 of 4 failed: IllegalStateException: boom on rank 1");
+                    try (Scope s = Scope.open()) {
+                        if (pg.rank() == 1) {
+                            throw new IllegalStateException("boom on rank 1");
+                        }
+                        Tensor t = Tensor.zeros(DType.F32, 3);
+                        pg.allReduce(t, ReduceOp.SUM).await();
+                        pg.recv(t, 1).await();
+                        return null;
+                    }
+                }))
+                .isInstanceOf(DistException.class)
+                .hasMessageContaining("rank 1 of 4 failed: IllegalStateException: boom on rank 1");
         assertThat((System.nanoTime() - t0) / 1e9).isLessThan(5);
     }
 
     @Test
     void badArgumentsAreNamed() {
         assertThatThrownBy(() -> LocalWorld.run(2, T, pg -> {
-            try (Scope s = Scope.open()) {
-                pg.allGather(Tensor.zeros(DType.F32, 3), Tensor.zeros(DType.F32, 5));
-                return null;
-            }
-        })).hasStackTraceContaining("output f32[5]@cpu must hold 2 × 3 = 6 elements");
+                    try (Scope s = Scope.open()) {
+                        pg.allGather(Tensor.zeros(DType.F32, 3), Tensor.zeros(DType.F32, 5));
+                        return null;
+                    }
+                }))
+                .hasStackTraceContaining("output f32[5]@cpu must hold 2 × 3 = 6 elements");
         assertThatThrownBy(() -> LocalWorld.run(2, T, pg -> {
-            try (Scope s = Scope.open()) {
-                pg.send(Tensor.zeros(DType.F32, 3), 2);
-                return null;
-            }
-        })).hasStackTraceContaining("destination rank 2 is outside [0, 2)");
+                    try (Scope s = Scope.open()) {
+                        pg.send(Tensor.zeros(DType.F32, 3), 2);
+                        return null;
+                    }
+                }))
+                .hasStackTraceContaining("destination rank 2 is outside [0, 2)");
         assertThatThrownBy(() -> LocalWorld.run(2, T, pg -> {
-            try (Scope s = Scope.open()) {
-                if (pg.rank() == 0) {
-                    pg.send(Tensor.zeros(DType.F32, 3), 1);
-                } else {
-                    pg.recv(Tensor.zeros(DType.F32, 4), 0).await();
-                }
-                return null;
-            }
-        })).hasStackTraceContaining("the message holds f32[3] but the receive buffer is f32[4]");
+                    try (Scope s = Scope.open()) {
+                        if (pg.rank() == 0) {
+                            pg.send(Tensor.zeros(DType.F32, 3), 1);
+                        } else {
+                            pg.recv(Tensor.zeros(DType.F32, 4), 0).await();
+                        }
+                        return null;
+                    }
+                }))
+                .hasStackTraceContaining("the message holds f32[3] but the receive buffer is f32[4]");
     }
 
     @Test
@@ -246,7 +261,8 @@ class LocalProcessGroupTest {
                 for (int i = 0; i < in.length; i++) {
                     in[i] = values.get(i);
                 }
-                Tensor out = Tensor.zeros(DType.F32, (int) java.util.Arrays.stream(recv).sum());
+                Tensor out = Tensor.zeros(
+                        DType.F32, (int) java.util.Arrays.stream(recv).sum());
                 pg.allToAll(Tensor.of(in, in.length), send, out, recv).await();
                 assertThat(pg.stats().calls(CommOp.ALL_TO_ALL)).isEqualTo(1);
                 return out.toDoubleArray();
@@ -259,30 +275,45 @@ class LocalProcessGroupTest {
                     want.add(100.0 * src + r);
                 }
             }
-            assertThat(res.get(r)).as("rank %d", r).containsExactly(want.stream().mapToDouble(Double::doubleValue).toArray());
+            assertThat(res.get(r))
+                    .as("rank %d", r)
+                    .containsExactly(
+                            want.stream().mapToDouble(Double::doubleValue).toArray());
         }
     }
 
     @Test
     void allToAllCountsThatDisagreeAreNamed() {
         assertThatThrownBy(() -> LocalWorld.run(2, T, pg -> {
-            try (Scope s = Scope.open()) {
-                long[] recv = pg.rank() == 0 ? new long[] {1, 2} : new long[] {1, 1};
-                pg.allToAll(Tensor.zeros(DType.F32, 2), new long[] {1, 1}, Tensor.zeros(DType.F32, (int) (recv[0] + recv[1])), recv).await();
-                return null;
-            }
-        })).hasStackTraceContaining("rank 1 sends 1 elements to rank 0, but rank 0 expects 2 from rank 1");
+                    try (Scope s = Scope.open()) {
+                        long[] recv = pg.rank() == 0 ? new long[] {1, 2} : new long[] {1, 1};
+                        pg.allToAll(
+                                        Tensor.zeros(DType.F32, 2),
+                                        new long[] {1, 1},
+                                        Tensor.zeros(DType.F32, (int) (recv[0] + recv[1])),
+                                        recv)
+                                .await();
+                        return null;
+                    }
+                }))
+                .hasStackTraceContaining("rank 1 sends 1 elements to rank 0, but rank 0 expects 2 from rank 1");
         assertThatThrownBy(() -> LocalWorld.run(2, T, pg -> {
-            try (Scope s = Scope.open()) {
-                pg.allToAll(Tensor.zeros(DType.F32, 3), new long[] {1, 1}, Tensor.zeros(DType.F32, 2), new long[] {1, 1});
-                return null;
-            }
-        })).hasStackTraceContaining("the send counts add up to 2 and the receive counts to 2, but the input is f32[3]@cpu");
+                    try (Scope s = Scope.open()) {
+                        pg.allToAll(
+                                Tensor.zeros(DType.F32, 3), new long[] {1, 1}, Tensor.zeros(DType.F32, 2), new long[] {
+                                    1, 1
+                                });
+                        return null;
+                    }
+                }))
+                .hasStackTraceContaining(
+                        "the send counts add up to 2 and the receive counts to 2, but the input is f32[3]@cpu");
     }
 
     @Test
     void aSimulatedLinkChargesBandwidthAndQueuesAGroupsOperations() {
-        // 8 Mbit/s = 1 MB/s: a ring all-reduce of 100 KB between two ranks puts 100 KB on the wire (100 ms), and a second
+        // 8 Mbit/s = 1 MB/s: a ring all-reduce of 100 KB between two ranks puts 100 KB on the wire (100 ms), and a
+        // second
         // one launched at once waits behind the first
         try (LocalWorld w = new LocalWorld(2, T, Link.of(0.008, 0))) {
             List<double[]> ms = w.runAll(pg -> {

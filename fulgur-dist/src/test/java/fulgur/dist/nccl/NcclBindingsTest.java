@@ -15,7 +15,9 @@ class NcclBindingsTest {
             assertThat(Nccl.get().version()).isGreaterThanOrEqualTo(21800);
             return;
         }
-        assertThatThrownBy(Nccl::get).hasMessageContaining("cannot find NCCL (libnccl)").hasMessageContaining("FULGUR_LIBNCCL");
+        assertThatThrownBy(Nccl::get)
+                .hasMessageContaining("cannot find NCCL (libnccl)")
+                .hasMessageContaining("FULGUR_LIBNCCL");
     }
 
     @Test
@@ -26,6 +28,7 @@ class NcclBindingsTest {
         assertThat(Nccl.redOp(ReduceOp.SUM)).isZero();
         assertThat(Nccl.redOp(ReduceOp.AVG)).isEqualTo(4);
         assertThat(Nccl.redOp(ReduceOp.MAX)).isEqualTo(2);
-        assertThat(new NcclException("ncclAllReduce", 5, "text")).hasMessage("ncclAllReduce failed: ncclInvalidUsage (5): text");
+        assertThat(new NcclException("ncclAllReduce", 5, "text"))
+                .hasMessage("ncclAllReduce failed: ncclInvalidUsage (5): text");
     }
 }

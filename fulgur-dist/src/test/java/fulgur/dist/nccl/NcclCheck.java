@@ -45,9 +45,11 @@ public final class NcclCheck {
         Duration timeout = Duration.ofSeconds(60);
         int r = env.rank(), w = env.worldSize();
         try (TcpStore store = Rendezvous.join(env, timeout);
-             NcclProcessGroup pg = NcclProcessGroup.create(store, r, w, env.localRank(), timeout)) {
+                NcclProcessGroup pg = NcclProcessGroup.create(store, r, w, env.localRank(), timeout)) {
             CudaContext ctx = CudaContext.get(env.localRank());
-            System.out.printf("nccl %d on %s (device %d), rank %d of %d%n", Nccl.get().version(), ctx.device().name(), env.localRank(), r, w);
+            System.out.printf(
+                    "nccl %d on %s (device %d), rank %d of %d%n",
+                    Nccl.get().version(), ctx.device().name(), env.localRank(), r, w);
             deviceCollectives(pg, ctx);
             tensors(pg);
             split(pg);
@@ -129,7 +131,8 @@ public final class NcclCheck {
         }
         // all-gather
         int m = 1000;
-        try (DeviceStream.Memory in = upload(ctx, pg, pattern(m, r)); DeviceStream.Memory out = allocate(pg, (long) m * w * 4)) {
+        try (DeviceStream.Memory in = upload(ctx, pg, pattern(m, r));
+                DeviceStream.Memory out = allocate(pg, (long) m * w * 4)) {
             pg.allGather(in.address(), out.address(), m, DType.F32).await();
             float[] got = download(pg, out, m * w);
             boolean ok = true;
@@ -142,8 +145,10 @@ public final class NcclCheck {
             check("device allGather " + m + " f32 × " + w + " ranks", ok, "");
         }
         // reduce-scatter
-        try (DeviceStream.Memory in = upload(ctx, pg, pattern(m * w, r)); DeviceStream.Memory out = allocate(pg, (long) m * 4)) {
-            pg.reduceScatter(in.address(), out.address(), m, DType.F32, ReduceOp.SUM).await();
+        try (DeviceStream.Memory in = upload(ctx, pg, pattern(m * w, r));
+                DeviceStream.Memory out = allocate(pg, (long) m * 4)) {
+            pg.reduceScatter(in.address(), out.address(), m, DType.F32, ReduceOp.SUM)
+                    .await();
             float[] got = download(pg, out, m);
             float[] one = pattern(m * w, 0);
             boolean ok = true;
@@ -155,12 +160,20 @@ public final class NcclCheck {
         // broadcast from the last rank
         try (DeviceStream.Memory b = upload(ctx, pg, pattern(m, r))) {
             pg.broadcast(b.address(), m, DType.F32, w - 1).await();
-            check("device broadcast from rank " + (w - 1), java.util.Arrays.equals(download(pg, b, m), pattern(m, w - 1)), "");
+            check(
+                    "device broadcast from rank " + (w - 1),
+                    java.util.Arrays.equals(download(pg, b, m), pattern(m, w - 1)),
+                    "");
         }
         // ring send/recv (to oneself with one rank)
-        try (DeviceStream.Memory s = upload(ctx, pg, pattern(m, r)); DeviceStream.Memory rcv = allocate(pg, (long) m * 4)) {
-            pg.sendRecv(s.address(), (r + 1) % w, rcv.address(), (r + w - 1) % w, m, DType.F32).await();
-            check("device send/recv ring step", java.util.Arrays.equals(download(pg, rcv, m), pattern(m, (r + w - 1) % w)), "");
+        try (DeviceStream.Memory s = upload(ctx, pg, pattern(m, r));
+                DeviceStream.Memory rcv = allocate(pg, (long) m * 4)) {
+            pg.sendRecv(s.address(), (r + 1) % w, rcv.address(), (r + w - 1) % w, m, DType.F32)
+                    .await();
+            check(
+                    "device send/recv ring step",
+                    java.util.Arrays.equals(download(pg, rcv, m), pattern(m, (r + w - 1) % w)),
+                    "");
         }
         pg.barrier().await();
         check("barrier", true, "");
@@ -175,14 +188,20 @@ public final class NcclCheck {
             Work b = pg.allGather(Tensor.of(new float[] {pg.rank(), 10, 20}, 3), g);
             a.await();
             b.await();
-            check("CPU tensors staged through the device (allReduce, allGather)", t.toFloatArray()[2] == 3f * w && g.toFloatArray()[3 * (w - 1)] == w - 1,
+            check(
+                    "CPU tensors staged through the device (allReduce, allGather)",
+                    t.toFloatArray()[2] == 3f * w && g.toFloatArray()[3 * (w - 1)] == w - 1,
                     java.util.Arrays.toString(t.toFloatArray()));
-            check("stats count the calls", pg.stats().calls(CommOp.ALL_REDUCE) >= 4, pg.stats().toString());
+            check(
+                    "stats count the calls",
+                    pg.stats().calls(CommOp.ALL_REDUCE) >= 4,
+                    pg.stats().toString());
         }
     }
 
     private static void split(NcclProcessGroup pg) {
-        try (ProcessGroup sub = pg.split(pg.rank() % 2, pg.rank()); Scope s = Scope.open()) {
+        try (ProcessGroup sub = pg.split(pg.rank() % 2, pg.rank());
+                Scope s = Scope.open()) {
             Tensor t = Tensor.of(new float[] {1}, 1);
             sub.allReduce(t, ReduceOp.SUM).await();
             check("split into " + sub.name() + " and all-reduce there", t.item() == sub.size(), "");
@@ -203,7 +222,9 @@ public final class NcclCheck {
             }
             Work.awaitAll(ws);
             double s = (System.nanoTime() - t0) / 1e9 / reps;
-            System.out.printf("all-reduce of 256 MiB f32: %.3f ms per call, algorithm bandwidth %.1f GB/s (world size %d)%n", s * 1e3, bytes / s / 1e9, pg.size());
+            System.out.printf(
+                    "all-reduce of 256 MiB f32: %.3f ms per call, algorithm bandwidth %.1f GB/s (world size %d)%n",
+                    s * 1e3, bytes / s / 1e9, pg.size());
         }
     }
 
@@ -220,18 +241,21 @@ public final class NcclCheck {
         }
         double refLoss;
         Map<String, double[]> refGrads = new java.util.LinkedHashMap<>();
-        try (TnlModel m = new TnlModel(cfg, 5); Scope s = Scope.open()) {
+        try (TnlModel m = new TnlModel(cfg, 5);
+                Scope s = Scope.open()) {
             Tensor loss = m.loss(Tensor.ofInts(ids, b, t), Tensor.ofInts(tg, b * t));
             loss.backward();
             refLoss = loss.item();
             m.namedParameters().forEach((k, p) -> refGrads.put(k, p.grad().toDoubleArray()));
         }
-        try (TnlModel m = new TnlModel(cfg, 5); Scope s = Scope.open()) {
+        try (TnlModel m = new TnlModel(cfg, 5);
+                Scope s = Scope.open()) {
             SequenceLayout layout = SequenceLayout.even(t, w);
             Tensor in = SequenceParallel.slice(Tensor.ofInts(ids, b, t), layout, pg.rank());
             Tensor target = SequenceParallel.slice(Tensor.ofInts(tg, b, t), layout, pg.rank());
             Tensor mean = m.loss(in, target.reshape(-1), SequenceParallel.shard(pg, algo, layout, 16));
-            Tensor loss = SequenceParallel.weightedLoss(mean, SequenceParallel.countTargets(target.toIntArray()), SequenceParallel.countTargets(tg));
+            Tensor loss = SequenceParallel.weightedLoss(
+                    mean, SequenceParallel.countTargets(target.toIntArray()), SequenceParallel.countTargets(tg));
             try (GradientSync sync = new GradientSync(m.parameters(), pg, 1.0, 4096)) {
                 sync.backward(loss);
             }
@@ -249,8 +273,11 @@ public final class NcclCheck {
                 worst = Math.max(worst, Math.sqrt(num / Math.max(den, 1e-30)));
             }
             double lossErr = Math.abs(total.item() - refLoss) / Math.abs(refLoss);
-            check("TNL step, " + algo + " over NCCL on " + w + " rank(s), vs one process", lossErr < 1e-5 && worst < 1e-5,
-                    String.format("loss %.6f vs %.6f, worst gradient relative error %.2e", total.item(), refLoss, worst));
+            check(
+                    "TNL step, " + algo + " over NCCL on " + w + " rank(s), vs one process",
+                    lossErr < 1e-5 && worst < 1e-5,
+                    String.format(
+                            "loss %.6f vs %.6f, worst gradient relative error %.2e", total.item(), refLoss, worst));
         }
     }
 
@@ -271,17 +298,20 @@ public final class NcclCheck {
         }
         Map<String, double[]> refGrads = new java.util.LinkedHashMap<>();
         double refLoss;
-        try (TnlModel m = new TnlModel(cfg, 6); Scope s = Scope.open()) {
+        try (TnlModel m = new TnlModel(cfg, 6);
+                Scope s = Scope.open()) {
             Tensor loss = m.loss(Tensor.ofInts(ids, b, t), Tensor.ofInts(tg, b * t));
             loss.backward();
             refLoss = loss.item();
             m.namedParameters().forEach((k, p) -> refGrads.put(k, p.grad().toDoubleArray()));
         }
         fulgur.tensor.Device dev = fulgur.tensor.Device.cuda(localRank);
-        try (TnlModel m = new TnlModel(cfg, 6); Scope s = Scope.open()) {
+        try (TnlModel m = new TnlModel(cfg, 6);
+                Scope s = Scope.open()) {
             m.to(dev);
             pg.setComputeStream(Backends.runtime(dev).computeStream());
-            Tensor loss = m.loss(Tensor.ofInts(ids, b, t).to(dev), Tensor.ofInts(tg, b * t).to(dev));
+            Tensor loss = m.loss(
+                    Tensor.ofInts(ids, b, t).to(dev), Tensor.ofInts(tg, b * t).to(dev));
             try (GradientSync sync = new GradientSync(m.parameters(), pg, 1.0 / pg.size(), 4096)) {
                 sync.backward(loss);
             }
@@ -299,8 +329,12 @@ public final class NcclCheck {
                 worst = Math.max(worst, Math.sqrt(num / Math.max(den, 1e-30)));
             }
             double lossErr = Math.abs(loss.item() - refLoss) / Math.abs(refLoss);
-            check("TNL data-parallel step on " + dev + ", gradients all-reduced in device memory, vs one CPU process", resident && lossErr < 1e-5 && worst < 1e-5,
-                    String.format("loss %.6f vs %.6f, worst gradient relative error %.2e, gradients on the GPU: %s", loss.item(), refLoss, worst, resident));
+            check(
+                    "TNL data-parallel step on " + dev + ", gradients all-reduced in device memory, vs one CPU process",
+                    resident && lossErr < 1e-5 && worst < 1e-5,
+                    String.format(
+                            "loss %.6f vs %.6f, worst gradient relative error %.2e, gradients on the GPU: %s",
+                            loss.item(), refLoss, worst, resident));
         } finally {
             pg.setComputeStream(pg.runtime().computeStream());
         }

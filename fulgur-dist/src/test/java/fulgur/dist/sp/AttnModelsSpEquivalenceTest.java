@@ -41,8 +41,12 @@ class AttnModelsSpEquivalenceTest {
         return switch (name) {
             case "llama" -> () -> new LlamaModel(LlamaConfig.small("llama", VOCAB, 32, 2, 4), 7);
             case "linear-llama" -> () -> new LlamaModel(LlamaConfig.small("linear_llama", VOCAB, 32, 2, 4), 7);
-            default -> () -> new MiniMaxModel(MiniMaxConfig.parse(MiniMaxConfig.small(VOCAB, 32, 2, 4).toJson()
-                    .replaceAll("\"router_aux_loss_coef\" : [0-9.eE-]+", "\"router_aux_loss_coef\" : 0")), 7);
+            default ->
+                () -> new MiniMaxModel(
+                        MiniMaxConfig.parse(MiniMaxConfig.small(VOCAB, 32, 2, 4)
+                                .toJson()
+                                .replaceAll("\"router_aux_loss_coef\" : [0-9.eE-]+", "\"router_aux_loss_coef\" : 0")),
+                        7);
         };
     }
 
@@ -68,13 +72,15 @@ class AttnModelsSpEquivalenceTest {
     }
 
     static Step rankStep(ProcessGroup pg, String name, SpAlgorithm algorithm, int b, int t, int[][] data) {
-        try (LanguageModel m = model(name).get(); Scope s = Scope.open()) {
+        try (LanguageModel m = model(name).get();
+                Scope s = Scope.open()) {
             SequenceLayout layout = SequenceLayout.even(t, pg.size());
             Tensor inputs = SequenceParallel.slice(Tensor.ofInts(data[0], b, t), layout, pg.rank());
             Tensor targets = SequenceParallel.slice(Tensor.ofInts(data[1], b, t), layout, pg.rank());
             SequenceShard shard = SequenceParallel.shard(pg, algorithm, layout, 16);
             Tensor mean = m.loss(inputs, targets.reshape(-1), shard);
-            Tensor loss = SequenceParallel.weightedLoss(mean, SequenceParallel.countTargets(targets.toIntArray()), SequenceParallel.countTargets(data[1]));
+            Tensor loss = SequenceParallel.weightedLoss(
+                    mean, SequenceParallel.countTargets(targets.toIntArray()), SequenceParallel.countTargets(data[1]));
             try (GradientSync sync = new GradientSync(m.module().parameters(), pg, 1.0, 3000)) {
                 sync.backward(loss);
             }
@@ -85,12 +91,19 @@ class AttnModelsSpEquivalenceTest {
     }
 
     @ParameterizedTest(name = "{0}, {1} on {2} ranks")
-    @CsvSource({"llama, LASP2, 3", "linear-llama, LASP, 2", "linear-llama, LASP2, 3", "minimax, LASP2, 2", "minimax, LASP, 3"})
+    @CsvSource({
+        "llama, LASP2, 3",
+        "linear-llama, LASP, 2",
+        "linear-llama, LASP2, 3",
+        "minimax, LASP2, 2",
+        "minimax, LASP, 3"
+    })
     void sequenceParallelStepEqualsSingleRank(String name, SpAlgorithm algorithm, int ranks) {
         int b = 2, t = ranks * 13;
         int[][] data = batch(b, t, 11 + ranks);
         Step ref;
-        try (LanguageModel m = model(name).get(); Scope s = Scope.open()) {
+        try (LanguageModel m = model(name).get();
+                Scope s = Scope.open()) {
             Tensor loss = m.loss(Tensor.ofInts(data[0], b, t), Tensor.ofInts(data[1], b * t));
             loss.backward();
             ref = new Step(loss.item(), grads(m));
@@ -98,11 +111,15 @@ class AttnModelsSpEquivalenceTest {
         List<Step> steps = LocalWorld.run(ranks, TIMEOUT, pg -> rankStep(pg, name, algorithm, b, t, data));
         for (int r = 0; r < steps.size(); r++) {
             Step st = steps.get(r);
-            assertThat(Math.abs(st.loss() - ref.loss()) / Math.abs(ref.loss())).as("loss on rank %d", r).isLessThan(1e-5);
+            assertThat(Math.abs(st.loss() - ref.loss()) / Math.abs(ref.loss()))
+                    .as("loss on rank %d", r)
+                    .isLessThan(1e-5);
             for (Map.Entry<String, double[]> e : ref.grads().entrySet()) {
                 double[] g = st.grads().get(e.getKey());
                 assertThat(g).as("gradient of %s on rank %d", e.getKey(), r).isNotNull();
-                assertThat(TestArrays.relErr(g, e.getValue())).as("gradient of %s on rank %d", e.getKey(), r).isLessThan(1e-5);
+                assertThat(TestArrays.relErr(g, e.getValue()))
+                        .as("gradient of %s on rank %d", e.getKey(), r)
+                        .isLessThan(1e-5);
             }
         }
     }

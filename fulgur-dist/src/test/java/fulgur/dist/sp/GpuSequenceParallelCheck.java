@@ -48,14 +48,18 @@ public final class GpuSequenceParallelCheck {
                 }
                 double lossErr = Math.abs(steps.get(0).loss - ref.loss) / Math.abs(ref.loss);
                 boolean ok = lossErr < 1e-5 && worst < 1e-5;
-                System.out.printf("[%s] %s on %d ranks, model on %s: loss %.6f vs %.6f, worst gradient relative error %.2e%n", ok ? "ok" : "FAILED", algo, ranks, GPU,
-                        steps.get(0).loss, ref.loss, worst);
+                System.out.printf(
+                        "[%s] %s on %d ranks, model on %s: loss %.6f vs %.6f, worst gradient relative error %.2e%n",
+                        ok ? "ok" : "FAILED", algo, ranks, GPU, steps.get(0).loss, ref.loss, worst);
                 if (!ok) {
                     failures.add(algo + "/" + ranks);
                 }
             }
         }
-        System.out.println(failures.isEmpty() ? "GPU SEQUENCE PARALLEL CHECK PASSED" : "GPU SEQUENCE PARALLEL CHECK FAILED: " + failures);
+        System.out.println(
+                failures.isEmpty()
+                        ? "GPU SEQUENCE PARALLEL CHECK PASSED"
+                        : "GPU SEQUENCE PARALLEL CHECK FAILED: " + failures);
         System.exit(failures.isEmpty() ? 0 : 1);
     }
 
@@ -71,23 +75,28 @@ public final class GpuSequenceParallelCheck {
     }
 
     static Step single(int b, int t, int[][] data) {
-        try (TnlModel m = new TnlModel(CONFIG, 9); Scope s = Scope.open()) {
+        try (TnlModel m = new TnlModel(CONFIG, 9);
+                Scope s = Scope.open()) {
             m.to(GPU);
-            Tensor loss = m.loss(Tensor.ofInts(data[0], b, t).to(GPU), Tensor.ofInts(data[1], b * t).to(GPU));
+            Tensor loss = m.loss(
+                    Tensor.ofInts(data[0], b, t).to(GPU),
+                    Tensor.ofInts(data[1], b * t).to(GPU));
             loss.backward();
             return new Step(loss.item(), grads(m));
         }
     }
 
     static Step rank(ProcessGroup pg, SpAlgorithm algo, int b, int t, int[][] data) {
-        try (TnlModel m = new TnlModel(CONFIG, 9); Scope s = Scope.open()) {
+        try (TnlModel m = new TnlModel(CONFIG, 9);
+                Scope s = Scope.open()) {
             m.to(GPU);
             SequenceLayout layout = SequenceLayout.even(t, pg.size());
             Tensor in = SequenceParallel.slice(Tensor.ofInts(data[0], b, t), layout, pg.rank());
             Tensor tg = SequenceParallel.slice(Tensor.ofInts(data[1], b, t), layout, pg.rank());
             SequenceShard shard = SequenceParallel.shard(pg, algo, layout, 16);
             Tensor mean = m.loss(in.to(GPU), tg.reshape(-1).to(GPU), shard);
-            Tensor loss = SequenceParallel.weightedLoss(mean, SequenceParallel.countTargets(tg.toIntArray()), SequenceParallel.countTargets(data[1]));
+            Tensor loss = SequenceParallel.weightedLoss(
+                    mean, SequenceParallel.countTargets(tg.toIntArray()), SequenceParallel.countTargets(data[1]));
             try (GradientSync sync = new GradientSync(m.parameters(), pg, 1.0, 4096)) {
                 sync.backward(loss);
             }

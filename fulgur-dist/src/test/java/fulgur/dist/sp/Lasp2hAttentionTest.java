@@ -38,28 +38,46 @@ class Lasp2hAttentionTest {
             Tensor vt = Tensor.of(v, B, t, HKV, DV).requiresGrad(true);
             Tensor o = SoftmaxAttention.attention(qt, kt, vt, scale, causal, 0);
             o.mul(Tensor.of(w, B, t, H, DV)).sum().backward();
-            ref = new Part(o.toDoubleArray(), qt.grad().toDoubleArray(), kt.grad().toDoubleArray(), vt.grad().toDoubleArray());
+            ref = new Part(
+                    o.toDoubleArray(),
+                    qt.grad().toDoubleArray(),
+                    kt.grad().toDoubleArray(),
+                    vt.grad().toDoubleArray());
         }
         SequenceLayout layout = SequenceLayout.even(t, ranks);
         List<Part> parts = LocalWorld.run(ranks, Duration.ofSeconds(60), pg -> {
             try (Scope s = Scope.open()) {
                 int r = pg.rank();
-                Tensor qt = SequenceParallel.slice(Tensor.of(q, B, t, H, D), layout, r).requiresGrad(true);
-                Tensor kt = SequenceParallel.slice(Tensor.of(k, B, t, HKV, D), layout, r).requiresGrad(true);
-                Tensor vt = SequenceParallel.slice(Tensor.of(v, B, t, HKV, DV), layout, r).requiresGrad(true);
+                Tensor qt = SequenceParallel.slice(Tensor.of(q, B, t, H, D), layout, r)
+                        .requiresGrad(true);
+                Tensor kt = SequenceParallel.slice(Tensor.of(k, B, t, HKV, D), layout, r)
+                        .requiresGrad(true);
+                Tensor vt = SequenceParallel.slice(Tensor.of(v, B, t, HKV, DV), layout, r)
+                        .requiresGrad(true);
                 Tensor o = new Lasp2hAttention(pg, layout).apply(qt, kt, vt, scale, causal);
-                o.mul(SequenceParallel.slice(Tensor.of(w, B, t, H, DV), layout, r)).sum().backward();
+                o.mul(SequenceParallel.slice(Tensor.of(w, B, t, H, DV), layout, r))
+                        .sum()
+                        .backward();
                 assertThat(pg.stats().calls(CommOp.ALL_GATHER)).isEqualTo(2);
                 assertThat(pg.stats().elements(CommOp.ALL_GATHER)).isEqualTo((long) B * perRank * HKV * (D + DV));
                 assertThat(pg.stats().calls(CommOp.REDUCE_SCATTER)).isEqualTo(2);
-                assertThat(pg.stats().elements(CommOp.REDUCE_SCATTER)).isEqualTo((long) ranks * B * perRank * HKV * (D + DV));
-                return new Part(o.toDoubleArray(), qt.grad().toDoubleArray(), kt.grad().toDoubleArray(), vt.grad().toDoubleArray());
+                assertThat(pg.stats().elements(CommOp.REDUCE_SCATTER))
+                        .isEqualTo((long) ranks * B * perRank * HKV * (D + DV));
+                return new Part(
+                        o.toDoubleArray(),
+                        qt.grad().toDoubleArray(),
+                        kt.grad().toDoubleArray(),
+                        vt.grad().toDoubleArray());
             }
         });
-        assertThat(TestArrays.relErr(join(parts, Part::out, perRank, H * DV), ref.out())).isLessThan(1e-5);
-        assertThat(TestArrays.relErr(join(parts, Part::dq, perRank, H * D), ref.dq())).isLessThan(1e-5);
-        assertThat(TestArrays.relErr(join(parts, Part::dk, perRank, HKV * D), ref.dk())).isLessThan(1e-5);
-        assertThat(TestArrays.relErr(join(parts, Part::dv, perRank, HKV * DV), ref.dv())).isLessThan(1e-5);
+        assertThat(TestArrays.relErr(join(parts, Part::out, perRank, H * DV), ref.out()))
+                .isLessThan(1e-5);
+        assertThat(TestArrays.relErr(join(parts, Part::dq, perRank, H * D), ref.dq()))
+                .isLessThan(1e-5);
+        assertThat(TestArrays.relErr(join(parts, Part::dk, perRank, HKV * D), ref.dk()))
+                .isLessThan(1e-5);
+        assertThat(TestArrays.relErr(join(parts, Part::dv, perRank, HKV * DV), ref.dv()))
+                .isLessThan(1e-5);
     }
 
     static double[] join(List<Part> parts, java.util.function.Function<Part, double[]> f, int perRank, int rowWidth) {

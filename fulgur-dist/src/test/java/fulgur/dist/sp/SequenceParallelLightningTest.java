@@ -68,8 +68,13 @@ class SequenceParallelLightningTest {
                 loss = loss.add(r.finalState().mul(Tensor.of(wf, B, H, DK, DV)).sum());
             }
             loss.backward();
-            ref = new RankResult(r.output().toDoubleArray(), states ? r.finalState().toDoubleArray() : null, qt.grad().toDoubleArray(),
-                    kt.grad().toDoubleArray(), vt.grad().toDoubleArray(), states ? st.grad().toDoubleArray() : null);
+            ref = new RankResult(
+                    r.output().toDoubleArray(),
+                    states ? r.finalState().toDoubleArray() : null,
+                    qt.grad().toDoubleArray(),
+                    kt.grad().toDoubleArray(),
+                    vt.grad().toDoubleArray(),
+                    states ? st.grad().toDoubleArray() : null);
         }
 
         SequenceLayout layout = SequenceLayout.even(t, ranks);
@@ -84,9 +89,12 @@ class SequenceParallelLightningTest {
                 Lightning.Result res = op.chunked(qt, kt, vt, slopes, SCALE, st, states);
                 boolean last = r == ranks - 1;
                 assertThat(res.finalState() != null).isEqualTo(states && last);
-                Tensor loss = res.output().mul(slice(Tensor.of(wo, B, t, H, DV), r, perRank)).sum();
+                Tensor loss = res.output()
+                        .mul(slice(Tensor.of(wo, B, t, H, DV), r, perRank))
+                        .sum();
                 if (res.finalState() != null) {
-                    loss = loss.add(res.finalState().mul(Tensor.of(wf, B, H, DK, DV)).sum());
+                    loss = loss.add(
+                            res.finalState().mul(Tensor.of(wf, B, H, DK, DV)).sum());
                 }
                 loss.backward();
                 // communication: LASP-2 one all-gather of B·H·dk·dv each way; LASP one hop each way
@@ -100,20 +108,38 @@ class SequenceParallelLightningTest {
                     assertThat(pg.stats().elements(CommOp.SEND)).isEqualTo(sends * state);
                     assertThat(pg.stats().elements(CommOp.RECV)).isEqualTo(sends * state);
                 }
-                return new RankResult(perBatchRows(res.output().toDoubleArray()), res.finalState() == null ? null : res.finalState().toDoubleArray(),
-                        perBatchRows(qt.grad().toDoubleArray()), perBatchRows(kt.grad().toDoubleArray()), perBatchRows(vt.grad().toDoubleArray()),
+                return new RankResult(
+                        perBatchRows(res.output().toDoubleArray()),
+                        res.finalState() == null ? null : res.finalState().toDoubleArray(),
+                        perBatchRows(qt.grad().toDoubleArray()),
+                        perBatchRows(kt.grad().toDoubleArray()),
+                        perBatchRows(vt.grad().toDoubleArray()),
                         st == null ? null : st.grad().toDoubleArray());
             }
         });
         double tol = 1e-5;
-        assertThat(TestArrays.relErr(join(parts, RankResult::out, perRank, DV), ref.out())).as("output").isLessThan(tol);
-        assertThat(TestArrays.relErr(join(parts, RankResult::dq, perRank, DK), ref.dq())).as("dq").isLessThan(tol);
-        assertThat(TestArrays.relErr(join(parts, RankResult::dk, perRank, DK), ref.dk())).as("dk").isLessThan(tol);
-        assertThat(TestArrays.relErr(join(parts, RankResult::dv, perRank, DV), ref.dv())).as("dv").isLessThan(tol);
-        assertThat(TestArrays.maxRelErr(join(parts, RankResult::dk, perRank, DK), ref.dk())).as("dk max").isLessThan(tol);
+        assertThat(TestArrays.relErr(join(parts, RankResult::out, perRank, DV), ref.out()))
+                .as("output")
+                .isLessThan(tol);
+        assertThat(TestArrays.relErr(join(parts, RankResult::dq, perRank, DK), ref.dq()))
+                .as("dq")
+                .isLessThan(tol);
+        assertThat(TestArrays.relErr(join(parts, RankResult::dk, perRank, DK), ref.dk()))
+                .as("dk")
+                .isLessThan(tol);
+        assertThat(TestArrays.relErr(join(parts, RankResult::dv, perRank, DV), ref.dv()))
+                .as("dv")
+                .isLessThan(tol);
+        assertThat(TestArrays.maxRelErr(join(parts, RankResult::dk, perRank, DK), ref.dk()))
+                .as("dk max")
+                .isLessThan(tol);
         if (states) {
-            assertThat(TestArrays.relErr(parts.get(ranks - 1).fin(), ref.fin())).as("final state").isLessThan(tol);
-            assertThat(TestArrays.relErr(parts.get(0).ds0(), ref.ds0())).as("initial-state gradient").isLessThan(tol);
+            assertThat(TestArrays.relErr(parts.get(ranks - 1).fin(), ref.fin()))
+                    .as("final state")
+                    .isLessThan(tol);
+            assertThat(TestArrays.relErr(parts.get(0).ds0(), ref.ds0()))
+                    .as("initial-state gradient")
+                    .isLessThan(tol);
         }
     }
 
@@ -127,16 +153,31 @@ class SequenceParallelLightningTest {
         double[] slopes = {0.3, 0.01};
         double[] ref;
         try (Scope s = Scope.open()) {
-            ref = Lightning.chunked(Tensor.of(q, 1, t, 2, 4), Tensor.of(k, 1, t, 2, 4), Tensor.of(v, 1, t, 2, 3), slopes, 1, null, false, 8, null)
-                    .output().toDoubleArray();
+            ref = Lightning.chunked(
+                            Tensor.of(q, 1, t, 2, 4),
+                            Tensor.of(k, 1, t, 2, 4),
+                            Tensor.of(v, 1, t, 2, 3),
+                            slopes,
+                            1,
+                            null,
+                            false,
+                            8,
+                            null)
+                    .output()
+                    .toDoubleArray();
         }
         for (SpAlgorithm a : SpAlgorithm.values()) {
             List<double[]> parts = LocalWorld.run(ranks, TIMEOUT, pg -> {
                 try (Scope s = Scope.open()) {
                     int r = pg.rank();
                     var op = new SequenceParallelLightning(pg, a, SequenceLayout.even(t, ranks), 4);
-                    return op.apply(slice(Tensor.of(q, 1, t, 2, 4), r, perRank), slice(Tensor.of(k, 1, t, 2, 4), r, perRank),
-                            slice(Tensor.of(v, 1, t, 2, 3), r, perRank), slopes, 1).toDoubleArray();
+                    return op.apply(
+                                    slice(Tensor.of(q, 1, t, 2, 4), r, perRank),
+                                    slice(Tensor.of(k, 1, t, 2, 4), r, perRank),
+                                    slice(Tensor.of(v, 1, t, 2, 3), r, perRank),
+                                    slopes,
+                                    1)
+                            .toDoubleArray();
                 }
             });
             assertThat(TestArrays.relErr(TestArrays.concat(parts), ref)).isLessThan(1e-13);
@@ -146,21 +187,30 @@ class SequenceParallelLightningTest {
     @Test
     void wrongSliceLengthAndStrayInitialStateAreNamed() {
         assertThatThrownBy(() -> LocalWorld.run(2, TIMEOUT, pg -> {
-            try (Scope s = Scope.open()) {
-                var op = new SequenceParallelLightning(pg, SpAlgorithm.LASP2, SequenceLayout.even(20, 2));
-                Tensor x = Tensor.zeros(DType.F32, 1, pg.rank() == 0 ? 10 : 9, 1, 4);
-                return op.apply(x, x, x, new double[] {0.1}, 1);
-            }
-        })).isInstanceOf(DistException.class).hasStackTraceContaining("this rank holds 9 positions but the sequence layout SequenceLayout[10, 10] gives it 10");
+                    try (Scope s = Scope.open()) {
+                        var op = new SequenceParallelLightning(pg, SpAlgorithm.LASP2, SequenceLayout.even(20, 2));
+                        Tensor x = Tensor.zeros(DType.F32, 1, pg.rank() == 0 ? 10 : 9, 1, 4);
+                        return op.apply(x, x, x, new double[] {0.1}, 1);
+                    }
+                }))
+                .isInstanceOf(DistException.class)
+                .hasStackTraceContaining(
+                        "this rank holds 9 positions but the sequence layout SequenceLayout[10, 10] gives it 10");
         assertThatThrownBy(() -> LocalWorld.run(2, TIMEOUT, pg -> {
-            try (Scope s = Scope.open()) {
-                var op = new SequenceParallelLightning(pg, SpAlgorithm.LASP, SequenceLayout.even(8, 2));
-                Tensor x = Tensor.zeros(DType.F32, 1, 4, 1, 4);
-                return op.chunked(x, x, x, new double[] {0.1}, 1, Tensor.zeros(DType.F32, 1, 1, 4, 4), false);
-            }
-        })).hasStackTraceContaining("the initial state belongs to the first rank of the sequence, got one on rank 1");
-        assertThatThrownBy(() -> SequenceLayout.even(37, 4)).hasMessageContaining("a sequence of 37 tokens does not split evenly over 4 ranks");
-        assertThatThrownBy(() -> LocalWorld.run(3, TIMEOUT, pg -> new SequenceParallelLightning(pg, SpAlgorithm.LASP2, SequenceLayout.even(8, 2))))
+                    try (Scope s = Scope.open()) {
+                        var op = new SequenceParallelLightning(pg, SpAlgorithm.LASP, SequenceLayout.even(8, 2));
+                        Tensor x = Tensor.zeros(DType.F32, 1, 4, 1, 4);
+                        return op.chunked(x, x, x, new double[] {0.1}, 1, Tensor.zeros(DType.F32, 1, 1, 4, 4), false);
+                    }
+                }))
+                .hasStackTraceContaining(
+                        "the initial state belongs to the first rank of the sequence, got one on rank 1");
+        assertThatThrownBy(() -> SequenceLayout.even(37, 4))
+                .hasMessageContaining("a sequence of 37 tokens does not split evenly over 4 ranks");
+        assertThatThrownBy(() -> LocalWorld.run(
+                        3,
+                        TIMEOUT,
+                        pg -> new SequenceParallelLightning(pg, SpAlgorithm.LASP2, SequenceLayout.even(8, 2))))
                 .hasStackTraceContaining("the layout SequenceLayout[4, 4] is for 2 ranks but group 'world' has 3");
     }
 
@@ -175,7 +225,8 @@ class SequenceParallelLightningTest {
     }
 
     /** Joins per-rank [B, perRank, H, D] arrays into [B, T, H, D]. */
-    static double[] join(List<RankResult> parts, java.util.function.Function<RankResult, double[]> f, int perRank, int d) {
+    static double[] join(
+            List<RankResult> parts, java.util.function.Function<RankResult, double[]> f, int perRank, int d) {
         int ranks = parts.size();
         int row = perRank * H * d;
         double[] out = new double[B * ranks * row];

@@ -38,7 +38,10 @@ public final class SpBenchmark {
         for (int i = 0; i < args.length; i += 2) {
             String v = args[i + 1];
             switch (args[i]) {
-                case "--ranks" -> ranks = Arrays.stream(v.split(",")).mapToInt(Integer::parseInt).toArray();
+                case "--ranks" ->
+                    ranks = Arrays.stream(v.split(","))
+                            .mapToInt(Integer::parseInt)
+                            .toArray();
                 case "--tokens-per-rank" -> perRank = Integer.parseInt(v);
                 case "--dim" -> dim = Integer.parseInt(v);
                 case "--layers" -> layers = Integer.parseInt(v);
@@ -51,11 +54,22 @@ public final class SpBenchmark {
             }
         }
         TnlConfig cfg = TnlConfig.small(256, dim, layers, heads);
-        System.out.printf("TNL d=%d, %d layers, %d heads (head dim %d), batch %d, %d tokens per rank; %d warm-up + %d measured steps, median; %d CPU threads;"
-                + " simulated link latency %.1f ms per message / collective%n", dim, layers, heads, dim / heads, batch, perRank, warmup, steps,
-                fulgur.backend.cpu.Parallel.threads(), latencyMs);
+        System.out.printf(
+                "TNL d=%d, %d layers, %d heads (head dim %d), batch %d, %d tokens per rank; %d warm-up + %d measured steps, median; %d CPU threads;"
+                        + " simulated link latency %.1f ms per message / collective%n",
+                dim,
+                layers,
+                heads,
+                dim / heads,
+                batch,
+                perRank,
+                warmup,
+                steps,
+                fulgur.backend.cpu.Parallel.threads(),
+                latencyMs);
         Duration latency = Duration.ofNanos((long) (latencyMs * 1e6));
-        System.out.println("| ranks | sequence | single process (ms) | LASP (ms) | LASP-2 (ms) | LASP-2 / LASP | serial state hops per layer, LASP / LASP-2 | state KiB received per rank and step (max), LASP / LASP-2 |");
+        System.out.println(
+                "| ranks | sequence | single process (ms) | LASP (ms) | LASP-2 (ms) | LASP-2 / LASP | serial state hops per layer, LASP / LASP-2 | state KiB received per rank and step (max), LASP / LASP-2 |");
         System.out.println("|---:|---:|---:|---:|---:|---:|---:|---:|");
         // a discarded round on the largest configuration first: the JIT compiles the kernels (and the Vector API
         // intrinsics) before anything is timed
@@ -65,8 +79,9 @@ public final class SpBenchmark {
             int t = w * perRank;
             int[] ids = tokens(batch * t);
             double[] r = measure(cfg, ids, batch, t, w, warmup, steps, latency);
-            System.out.printf("| %d | %d | %.1f | %.1f | %.1f | %.2f | %d / 2 | %.0f / %.0f |%n", w, t, r[0], r[1], r[2], r[2] / r[1],
-                    2 * (w - 1), r[3] / 1024, r[4] / 1024);
+            System.out.printf(
+                    "| %d | %d | %.1f | %.1f | %.1f | %.2f | %d / 2 | %.0f / %.0f |%n",
+                    w, t, r[0], r[1], r[2], r[2] / r[1], 2 * (w - 1), r[3] / 1024, r[4] / 1024);
         }
     }
 
@@ -84,36 +99,44 @@ public final class SpBenchmark {
      * (every rank, timed as the slowest rank); then the single-process step on the whole sequence. Returns the
      * medians (ms: single, LASP, LASP-2) and the most state bytes a rank received per step (LASP, LASP-2).
      */
-    private static double[] measure(TnlConfig cfg, int[] ids, int b, int t, int w, int warmup, int steps, Duration latency) {
+    private static double[] measure(
+            TnlConfig cfg, int[] ids, int b, int t, int w, int warmup, int steps, Duration latency) {
         List<double[]> res;
         try (LocalWorld world = new LocalWorld(w, Duration.ofMinutes(10), latency)) {
             res = world.runAll(pg -> {
-            double[][] times = new double[3][steps]; // [1]: LASP, [2]: LASP-2
-            double[] bytes = new double[2];
-            SequenceLayout layout = SequenceLayout.even(t, w);
-            try (TnlModel m = new TnlModel(cfg, 1);
-                 GradientSync sync = new GradientSync(m.parameters(), pg, 1.0, GradientSync.DEFAULT_BUCKET_ELEMENTS)) {
-                var shards = new fulgur.models.SequenceShard[] {SequenceParallel.shard(pg, SpAlgorithm.LASP, layout),
-                    SequenceParallel.shard(pg, SpAlgorithm.LASP2, layout)};
-                for (int s = 0; s < warmup + steps; s++) {
-                    for (int a = 0; a < 2; a++) {
-                        m.zeroGrad();
-                        pg.barrier().await();
-                        pg.stats().reset();
-                        long t0 = System.nanoTime();
-                        try (Scope sc = Scope.open()) {
-                            Tensor in = SequenceParallel.slice(Tensor.ofInts(ids, b, t), layout, pg.rank());
-                            sync.backward(m.loss(in, in.reshape(-1), shards[a]).mul(1.0 / w));
-                        }
-                        double ms = slowest(pg, (System.nanoTime() - t0) / 1e6);
-                        bytes[a] = slowest(pg, pg.stats().bytes(CommOp.ALL_GATHER) * (double) pg.size() + pg.stats().bytes(CommOp.RECV));
-                        if (s >= warmup) {
-                            times[a + 1][s - warmup] = ms;
+                double[][] times = new double[3][steps]; // [1]: LASP, [2]: LASP-2
+                double[] bytes = new double[2];
+                SequenceLayout layout = SequenceLayout.even(t, w);
+                try (TnlModel m = new TnlModel(cfg, 1);
+                        GradientSync sync =
+                                new GradientSync(m.parameters(), pg, 1.0, GradientSync.DEFAULT_BUCKET_ELEMENTS)) {
+                    var shards = new fulgur.models.SequenceShard[] {
+                        SequenceParallel.shard(pg, SpAlgorithm.LASP, layout),
+                        SequenceParallel.shard(pg, SpAlgorithm.LASP2, layout)
+                    };
+                    for (int s = 0; s < warmup + steps; s++) {
+                        for (int a = 0; a < 2; a++) {
+                            m.zeroGrad();
+                            pg.barrier().await();
+                            pg.stats().reset();
+                            long t0 = System.nanoTime();
+                            try (Scope sc = Scope.open()) {
+                                Tensor in = SequenceParallel.slice(Tensor.ofInts(ids, b, t), layout, pg.rank());
+                                sync.backward(
+                                        m.loss(in, in.reshape(-1), shards[a]).mul(1.0 / w));
+                            }
+                            double ms = slowest(pg, (System.nanoTime() - t0) / 1e6);
+                            bytes[a] = slowest(
+                                    pg,
+                                    pg.stats().bytes(CommOp.ALL_GATHER) * (double) pg.size()
+                                            + pg.stats().bytes(CommOp.RECV));
+                            if (s >= warmup) {
+                                times[a + 1][s - warmup] = ms;
+                            }
                         }
                     }
                 }
-            }
-            return new double[] {0, median(times[1]), median(times[2]), bytes[0], bytes[1]};
+                return new double[] {0, median(times[1]), median(times[2]), bytes[0], bytes[1]};
             });
         }
         double[] r = res.get(0);

@@ -63,7 +63,8 @@ class TnlStepEquivalenceTest {
     }
 
     static Step reference(int b, int t, int[][] data) {
-        try (TnlModel model = new TnlModel(CONFIG, SEED); Scope s = Scope.open()) {
+        try (TnlModel model = new TnlModel(CONFIG, SEED);
+                Scope s = Scope.open()) {
             Tensor loss = model.loss(Tensor.ofInts(data[0], b, t), Tensor.ofInts(data[1], b * t));
             loss.backward();
             return new Step(loss.item(), grads(model));
@@ -82,8 +83,10 @@ class TnlStepEquivalenceTest {
      * One rank's step on the dp × sp grid: rows of data replica {@code dpRank}, columns of sequence rank
      * {@code spRank}; the loss weighted by its share of the counted targets; gradients summed over the world.
      */
-    static Step rankStep(ProcessGroup world, int dp, int sp, SpAlgorithm algorithm, int rowsPerReplica, int t, int[][] data) {
-        try (TnlModel model = new TnlModel(CONFIG, SEED); Scope s = Scope.open()) {
+    static Step rankStep(
+            ProcessGroup world, int dp, int sp, SpAlgorithm algorithm, int rowsPerReplica, int t, int[][] data) {
+        try (TnlModel model = new TnlModel(CONFIG, SEED);
+                Scope s = Scope.open()) {
             ParallelGrid grid = ParallelGrid.of(world, dp, sp);
             SequenceLayout layout = SequenceLayout.even(t, sp);
             int b = rowsPerReplica * dp;
@@ -93,7 +96,8 @@ class TnlStepEquivalenceTest {
             Tensor targets = SequenceParallel.slice(targetRows, layout, grid.spRank());
             SequenceShard shard = SequenceParallel.shard(grid.sequenceParallel(), algorithm, layout, 16);
             Tensor mean = model.loss(inputs, targets.reshape(-1), shard);
-            Tensor loss = SequenceParallel.weightedLoss(mean, SequenceParallel.countTargets(targets.toIntArray()), SequenceParallel.countTargets(data[1]));
+            Tensor loss = SequenceParallel.weightedLoss(
+                    mean, SequenceParallel.countTargets(targets.toIntArray()), SequenceParallel.countTargets(data[1]));
             try (GradientSync sync = new GradientSync(model.parameters(), world, 1.0, 3000)) {
                 assertThat(sync.bucketCount()).isGreaterThan(3);
                 sync.backward(loss);
@@ -120,7 +124,8 @@ class TnlStepEquivalenceTest {
             int dp = grid[0], sp = grid[1], rowsPerReplica = 1, t = sp * 13;
             int[][] data = batch(dp * rowsPerReplica, t, 7 + dp * 10 + sp);
             Step ref = reference(dp * rowsPerReplica, t, data);
-            List<Step> steps = LocalWorld.run(dp * sp, TIMEOUT, pg -> rankStep(pg, dp, sp, SpAlgorithm.LASP2, rowsPerReplica, t, data));
+            List<Step> steps = LocalWorld.run(
+                    dp * sp, TIMEOUT, pg -> rankStep(pg, dp, sp, SpAlgorithm.LASP2, rowsPerReplica, t, data));
             assertSame(ref, steps);
         }
     }
@@ -129,22 +134,32 @@ class TnlStepEquivalenceTest {
     @Test
     void lasp2CommunicationVolumeIsAnalyticalAndIndependentOfLength() {
         int ranks = 4, b = 2;
-        int heads = CONFIG.heads(), d = 2 * CONFIG.headDim(), e = CONFIG.headDim(); // layer 0 has LRPE: keys twice as wide
+        int heads = CONFIG.heads(),
+                d = 2 * CONFIG.headDim(),
+                e = CONFIG.headDim(); // layer 0 has LRPE: keys twice as wide
         long stateLayer0 = (long) b * heads * d * e, stateLayer1 = (long) b * heads * CONFIG.headDim() * e;
         for (int perRank : new int[] {13, 37}) {
             int t = ranks * perRank;
             int[][] data = batch(b, t, perRank);
             List<long[]> stats = LocalWorld.run(ranks, TIMEOUT, pg -> {
-                try (TnlModel model = new TnlModel(CONFIG, SEED); Scope s = Scope.open()) {
+                try (TnlModel model = new TnlModel(CONFIG, SEED);
+                        Scope s = Scope.open()) {
                     SequenceLayout layout = SequenceLayout.even(t, ranks);
                     Tensor inputs = SequenceParallel.slice(Tensor.ofInts(data[0], b, t), layout, pg.rank());
                     Tensor targets = SequenceParallel.slice(Tensor.ofInts(data[1], b, t), layout, pg.rank());
-                    model.loss(inputs, targets.reshape(-1), SequenceParallel.shard(pg, SpAlgorithm.LASP2, layout)).backward();
-                    return new long[] {pg.stats().calls(CommOp.ALL_GATHER), pg.stats().elements(CommOp.ALL_GATHER), pg.stats().callCounts().size()};
+                    model.loss(inputs, targets.reshape(-1), SequenceParallel.shard(pg, SpAlgorithm.LASP2, layout))
+                            .backward();
+                    return new long[] {
+                        pg.stats().calls(CommOp.ALL_GATHER),
+                        pg.stats().elements(CommOp.ALL_GATHER),
+                        pg.stats().callCounts().size()
+                    };
                 }
             });
             for (long[] st : stats) {
-                assertThat(st[0]).as("all-gathers per step (2 layers × forward and backward)").isEqualTo(4);
+                assertThat(st[0])
+                        .as("all-gathers per step (2 layers × forward and backward)")
+                        .isEqualTo(4);
                 assertThat(st[1]).as("elements all-gathered per rank").isEqualTo(2 * (stateLayer0 + stateLayer1));
                 assertThat(st[2]).as("no other kind of communication").isEqualTo(1);
             }
@@ -154,10 +169,14 @@ class TnlStepEquivalenceTest {
     static void assertSame(Step ref, List<Step> steps) {
         for (int r = 0; r < steps.size(); r++) {
             Step st = steps.get(r);
-            assertThat(Math.abs(st.loss() - ref.loss()) / Math.abs(ref.loss())).as("loss on rank %d", r).isLessThan(1e-5);
+            assertThat(Math.abs(st.loss() - ref.loss()) / Math.abs(ref.loss()))
+                    .as("loss on rank %d", r)
+                    .isLessThan(1e-5);
             for (Map.Entry<String, double[]> e : ref.grads().entrySet()) {
                 double[] g = st.grads().get(e.getKey());
-                assertThat(TestArrays.relErr(g, e.getValue())).as("gradient of %s on rank %d", e.getKey(), r).isLessThan(1e-5);
+                assertThat(TestArrays.relErr(g, e.getValue()))
+                        .as("gradient of %s on rank %d", e.getKey(), r)
+                        .isLessThan(1e-5);
             }
         }
     }

@@ -66,18 +66,43 @@ public final class DistTrainingCheck {
         int w = env.worldSize();
         Device dev = Device.cuda(env.localRank());
         try (TcpStore store = Rendezvous.join(env, TIMEOUT);
-             NcclProcessGroup pg = NcclProcessGroup.create(store, env.rank(), w, env.localRank(), TIMEOUT)) {
+                NcclProcessGroup pg = NcclProcessGroup.create(store, env.rank(), w, env.localRank(), TIMEOUT)) {
             pg.setComputeStream(Backends.runtime(dev).computeStream());
             System.out.printf("rank %d of %d on %s%n", env.rank(), w, dev);
             allToAll(pg, dev);
-            TrainConfig cfg = new TrainConfig(4, 4 * w, 24, 2, 3e-3, 0, LrSchedule.Kind.CONSTANT, 0.1, 0.1, 0.9, 0.95, 1e-8, 1.0, 0, 0, 11);
+            TrainConfig cfg = new TrainConfig(
+                    4, 4 * w, 24, 2, 3e-3, 0, LrSchedule.Kind.CONSTANT, 0.1, 0.1, 0.9, 0.95, 1e-8, 1.0, 0, 0, 11);
             Supplier<LanguageModel> tnl = () -> new TnlModel(DistributedTrainerTest.CONFIG, 11);
             compare("ZeRO stage 2", pg, dev, tnl, cfg, w, t -> t.zero(2), 1e-4);
-            compare("ZeRO stage 1, bf16 compute", pg, dev, tnl, cfg, w, t -> t.zero(1).precision(DType.BF16), 2e-2);
-            compare("MoE (8 experts) with the load-balancing loss over the batch", pg, dev, DistTrainingCheck::minimax, cfg, w, t -> t, 1e-4);
+            compare(
+                    "ZeRO stage 1, bf16 compute",
+                    pg,
+                    dev,
+                    tnl,
+                    cfg,
+                    w,
+                    t -> t.zero(1).precision(DType.BF16),
+                    2e-2);
+            compare(
+                    "MoE (8 experts) with the load-balancing loss over the batch",
+                    pg,
+                    dev,
+                    DistTrainingCheck::minimax,
+                    cfg,
+                    w,
+                    t -> t,
+                    1e-4);
             if (w >= 2) {
                 compare("--ep " + w, pg, dev, DistTrainingCheck::minimax, cfg, w, t -> t.expertParallel(w), 1e-4);
-                compare("--dp-algo co2, τ 2", pg, dev, tnl, cfg, w, t -> t.co2(new Co2Config(2, 0.9, 0.3, 0.05, 1.5, 1)), 1e-4);
+                compare(
+                        "--dp-algo co2, τ 2",
+                        pg,
+                        dev,
+                        tnl,
+                        cfg,
+                        w,
+                        t -> t.co2(new Co2Config(2, 0.9, 0.3, 0.05, 1.5, 1)),
+                        1e-4);
             }
             co2Loop(pg, dev);
             splitExperts(pg, dev);
@@ -87,7 +112,8 @@ public final class DistTrainingCheck {
             e.printStackTrace();
             failures.add("exception: " + e);
         }
-        System.out.println(failures.isEmpty() ? "DIST TRAINING CHECK PASSED" : "DIST TRAINING CHECK FAILED: " + failures);
+        System.out.println(
+                failures.isEmpty() ? "DIST TRAINING CHECK PASSED" : "DIST TRAINING CHECK FAILED: " + failures);
         System.exit(failures.isEmpty() ? 0 : 1);
     }
 
@@ -99,7 +125,9 @@ public final class DistTrainingCheck {
     }
 
     static LanguageModel minimax() {
-        String json = MiniMaxConfig.small(DistributedTrainerTest.VOCAB, 16, 2, 2).toJson().replaceAll("\"num_local_experts\" : [0-9]+", "\"num_local_experts\" : 8")
+        String json = MiniMaxConfig.small(DistributedTrainerTest.VOCAB, 16, 2, 2)
+                .toJson()
+                .replaceAll("\"num_local_experts\" : [0-9]+", "\"num_local_experts\" : 8")
                 .replaceAll("\"router_aux_loss_coef\" : [0-9.eE-]+", "\"router_aux_loss_coef\" : 0.2");
         return new MiniMaxModel(MiniMaxConfig.parse(json), 3);
     }
@@ -136,15 +164,26 @@ public final class DistTrainingCheck {
                 for (int i = 0; ok && i < got.length; i++) {
                     ok = got[i] == want.get(i);
                 }
-                check("allToAll of variable sizes, " + (where.kind() == Device.Kind.CPU ? "CPU tensors staged through the device" : "device tensors in place"),
-                        ok, got.length + " elements received");
+                check(
+                        "allToAll of variable sizes, "
+                                + (where.kind() == Device.Kind.CPU
+                                        ? "CPU tensors staged through the device"
+                                        : "device tensors in place"),
+                        ok,
+                        got.length + " elements received");
             }
         }
     }
 
     /** Rank 0's losses of a run of {@code steps} over {@code group} (NCCL, the model on {@code dev}) or the local backend on the CPU. */
-    private static List<Double> losses(ProcessGroup group, Device dev, Supplier<LanguageModel> model, TrainConfig cfg, int world,
-            UnaryOperator<DistributedTrainer> setup) throws Exception {
+    private static List<Double> losses(
+            ProcessGroup group,
+            Device dev,
+            Supplier<LanguageModel> model,
+            TrainConfig cfg,
+            int world,
+            UnaryOperator<DistributedTrainer> setup)
+            throws Exception {
         List<Double> out = new java.util.concurrent.CopyOnWriteArrayList<>();
         TrainingListener listener = new TrainingListener() {
             @Override
@@ -157,24 +196,45 @@ public final class DistTrainingCheck {
         if (group != null) {
             try (LanguageModel m = model.get()) {
                 m.module().to(dev);
-                DistributedTrainer t = new DistributedTrainer(group, world, 1, SpAlgorithm.LASP2, m, cfg,
-                        GlobalBatches.own(new DistributedTrainerTest.RandomBatches(cfg.batchSize(), cfg.seqLen())), null, dir, quiet, 4096);
+                DistributedTrainer t = new DistributedTrainer(
+                        group,
+                        world,
+                        1,
+                        SpAlgorithm.LASP2,
+                        m,
+                        cfg,
+                        GlobalBatches.own(new DistributedTrainerTest.RandomBatches(cfg.batchSize(), cfg.seqLen())),
+                        null,
+                        dir,
+                        quiet,
+                        4096);
                 setup.apply(t.listener(listener)).run(false);
             }
         } else {
-            GlobalBatches.Shared shared = new GlobalBatches.Shared(new DistributedTrainerTest.RandomBatches(cfg.batchSize(), cfg.seqLen()), world);
+            GlobalBatches.Shared shared = new GlobalBatches.Shared(
+                    new DistributedTrainerTest.RandomBatches(cfg.batchSize(), cfg.seqLen()), world);
             LocalWorld.run(world, TIMEOUT, pg -> {
                 try (LanguageModel m = model.get()) {
-                    DistributedTrainer t = new DistributedTrainer(pg, world, 1, SpAlgorithm.LASP2, m, cfg, shared.forRank(pg.rank()), null, dir, quiet, 4096);
-                    return setup.apply(pg.rank() == 0 ? t.listener(listener) : t).run(false);
+                    DistributedTrainer t = new DistributedTrainer(
+                            pg, world, 1, SpAlgorithm.LASP2, m, cfg, shared.forRank(pg.rank()), null, dir, quiet, 4096);
+                    return setup.apply(pg.rank() == 0 ? t.listener(listener) : t)
+                            .run(false);
                 }
             });
         }
         return out;
     }
 
-    static void compare(String what, ProcessGroup pg, Device dev, Supplier<LanguageModel> model, TrainConfig cfg, int world,
-            UnaryOperator<DistributedTrainer> setup, double tol) throws Exception {
+    static void compare(
+            String what,
+            ProcessGroup pg,
+            Device dev,
+            Supplier<LanguageModel> model,
+            TrainConfig cfg,
+            int world,
+            UnaryOperator<DistributedTrainer> setup,
+            double tol)
+            throws Exception {
         List<Double> gpu = losses(pg, dev, model, cfg, world, setup);
         List<Double> cpu = pg.rank() == 0 ? losses(null, dev, model, cfg, world, setup) : gpu;
         if (pg.rank() != 0) {
@@ -184,8 +244,11 @@ public final class DistTrainingCheck {
         for (int s = 0; s < cpu.size(); s++) {
             worst = Math.max(worst, Math.abs(gpu.get(s) - cpu.get(s)) / Math.abs(cpu.get(s)));
         }
-        check(what + ": " + cfg.steps() + " steps over NCCL on " + world + " GPU rank(s) vs the local backend on the CPU", gpu.size() == cfg.steps()
-                && cpu.size() == cfg.steps() && worst < tol, String.format("losses %s vs %s, worst relative difference %.2e", gpu, cpu, worst));
+        check(
+                what + ": " + cfg.steps() + " steps over NCCL on " + world
+                        + " GPU rank(s) vs the local backend on the CPU",
+                gpu.size() == cfg.steps() && cpu.size() == cfg.steps() && worst < tol,
+                String.format("losses %s vs %s, worst relative difference %.2e", gpu, cpu, worst));
     }
 
     /** Linear(4→6) → SiLU → RMSNorm → Linear(6→2), squared error on rank- and step-seeded data. */
@@ -211,7 +274,8 @@ public final class DistTrainingCheck {
             for (int i = 0; i < y.length; i++) {
                 y[i] = (float) rnd.nextGaussian();
             }
-            Tensor out = b.forward(n.forward(a.forward(Tensor.of(x, 3, 4).to(dev)).silu()));
+            Tensor out =
+                    b.forward(n.forward(a.forward(Tensor.of(x, 3, 4).to(dev)).silu()));
             return out.sub(Tensor.of(y, 3, 2).to(dev)).pow(2).mean();
         }
 
@@ -230,7 +294,8 @@ public final class DistTrainingCheck {
             net.to(dev);
             Optimizer opt = new Sgd(ParamGroup.all(net, 0), 0.05, 0.5, false);
             Co2Config cfg = new Co2Config(3, 0.8, 0.5, 0.02, 1.5, 1);
-            try (Co2 co2 = new Co2(net.parameters().stream().map(Parameter::value).toList(), group, cfg, null)) {
+            try (Co2 co2 =
+                    new Co2(net.parameters().stream().map(Parameter::value).toList(), group, cfg, null)) {
                 for (int s = 0; s < 7; s++) {
                     opt.zeroGrad();
                     try (Scope sc = Scope.open()) {
@@ -248,7 +313,10 @@ public final class DistTrainingCheck {
         double[] gpu = co2Run(pg, dev);
         List<double[]> cpu = LocalWorld.run(pg.size(), TIMEOUT, g -> co2Run(g, Device.CPU));
         double err = fulgur.dist.TestArrays.maxRelErr(gpu, cpu.get(pg.rank()));
-        check("CO2 outer loop (τ 3, stale, momentum, penalty, clipping) over NCCL vs the local backend", err < 1e-4, String.format("max relative error %.2e", err));
+        check(
+                "CO2 outer loop (τ 3, stale, momentum, penalty, clipping) over NCCL vs the local backend",
+                err < 1e-4,
+                String.format("max relative error %.2e", err));
     }
 
     /** A MoE layer's experts (8 on one rank, else 2 per rank) split over the ranks (on the GPU) against the layer on the CPU on one rank with every token. */
@@ -267,10 +335,14 @@ public final class DistTrainingCheck {
             double wantLoss;
             try (MoeFeedForward one = new MoeFeedForward(d, 8, routing, new Rng(3), DType.F32)) {
                 Tensor x = Tensor.of(all, w * tokens, d).requiresGrad(true);
-                Tensor loss = one.forward(x).mul(Tensor.of(proj, w * tokens, d)).sum().add(one.auxLoss());
+                Tensor loss =
+                        one.forward(x).mul(Tensor.of(proj, w * tokens, d)).sum().add(one.auxLoss());
                 loss.backward();
                 wantLoss = loss.item();
-                want = x.grad().narrow(0, pg.rank() * tokens, tokens).contiguous().toDoubleArray();
+                want = x.grad()
+                        .narrow(0, pg.rank() * tokens, tokens)
+                        .contiguous()
+                        .toDoubleArray();
             }
             try (MoeFeedForward split = new MoeFeedForward(d, 8, routing, new Rng(3), DType.F32)) {
                 split.to(dev);
@@ -280,14 +352,22 @@ public final class DistTrainingCheck {
                 float[] mine = java.util.Arrays.copyOfRange(all, pg.rank() * tokens * d, (pg.rank() + 1) * tokens * d);
                 float[] p = java.util.Arrays.copyOfRange(proj, pg.rank() * tokens * d, (pg.rank() + 1) * tokens * d);
                 Tensor x = Tensor.of(mine, tokens, d).to(dev).requiresGrad(true);
-                Tensor loss = split.forward(x).mul(Tensor.of(p, tokens, d).to(dev)).sum().add(split.auxLoss().mul(1.0 / w));
+                Tensor loss = split.forward(x)
+                        .mul(Tensor.of(p, tokens, d).to(dev))
+                        .sum()
+                        .add(split.auxLoss().mul(1.0 / w));
                 loss.backward();
                 Tensor total = Tensor.of(new double[] {loss.item()}, 1);
                 pg.allReduce(total, ReduceOp.SUM).await();
                 double err = fulgur.dist.TestArrays.maxRelErr(x.grad().toDoubleArray(), want);
                 double lossErr = Math.abs(total.item() - wantLoss) / Math.abs(wantLoss);
-                check("MoE layer with " + e + " experts split over " + w + " GPU rank(s), all-to-all over NCCL, vs one CPU rank", err < 1e-4 && lossErr < 1e-5,
-                        String.format("loss %.6f vs %.6f, input gradient max relative error %.2e", total.item(), wantLoss, err));
+                check(
+                        "MoE layer with " + e + " experts split over " + w
+                                + " GPU rank(s), all-to-all over NCCL, vs one CPU rank",
+                        err < 1e-4 && lossErr < 1e-5,
+                        String.format(
+                                "loss %.6f vs %.6f, input gradient max relative error %.2e",
+                                total.item(), wantLoss, err));
             }
         }
     }

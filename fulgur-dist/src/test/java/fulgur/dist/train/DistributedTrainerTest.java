@@ -63,7 +63,8 @@ class DistributedTrainerTest {
     }
 
     static TrainConfig config(int steps) {
-        return new TrainConfig(steps, 4, 26, 2, 3e-3, 1, LrSchedule.Kind.COSINE, 0.1, 0.1, 0.9, 0.95, 1e-8, 1.0, 0, 0, 11);
+        return new TrainConfig(
+                steps, 4, 26, 2, 3e-3, 1, LrSchedule.Kind.COSINE, 0.1, 0.1, 0.9, 0.95, 1e-8, 1.0, 0, 0, 11);
     }
 
     /** Each output folder's train losses, a resumed run replacing the steps after its checkpoint's; runs that ended. */
@@ -103,7 +104,15 @@ class DistributedTrainerTest {
         int steps = 3;
         Path single = dir.resolve("single");
         try (TnlModel m = new TnlModel(CONFIG, 11)) {
-            new Trainer(m, config(steps), new RandomBatches(4, 26), null, single, new PrintStream(new ByteArrayOutputStream())).listener(LOSSES).run(false);
+            new Trainer(
+                            m,
+                            config(steps),
+                            new RandomBatches(4, 26),
+                            null,
+                            single,
+                            new PrintStream(new ByteArrayOutputStream()))
+                    .listener(LOSSES)
+                    .run(false);
         }
         for (SpAlgorithm a : SpAlgorithm.values()) {
             Path dist = dir.resolve("dist-" + a.label());
@@ -112,16 +121,32 @@ class DistributedTrainerTest {
             PrintStream out = new PrintStream(log, true);
             LocalWorld.run(4, Duration.ofSeconds(60), pg -> {
                 try (TnlModel m = new TnlModel(CONFIG, 11)) {
-                    return new DistributedTrainer(pg, 2, 2, a, m, config(steps), shared.forRank(pg.rank()), null, dist,
-                            pg.rank() == 0 ? out : new PrintStream(new ByteArrayOutputStream()), 500).listener(TrainingListener.all(List.of(TrainingListener.printing(out), LOSSES))).run(false);
+                    return new DistributedTrainer(
+                                    pg,
+                                    2,
+                                    2,
+                                    a,
+                                    m,
+                                    config(steps),
+                                    shared.forRank(pg.rank()),
+                                    null,
+                                    dist,
+                                    pg.rank() == 0 ? out : new PrintStream(new ByteArrayOutputStream()),
+                                    500)
+                            .listener(TrainingListener.all(List.of(TrainingListener.printing(out), LOSSES)))
+                            .run(false);
                 }
             });
-            assertThat(log.toString()).contains("4 ranks (local backend) = dp 2 × sp 2, sequence parallelism " + a.label() + "; 13 tokens per rank");
+            assertThat(log.toString())
+                    .contains("4 ranks (local backend) = dp 2 × sp 2, sequence parallelism " + a.label()
+                            + "; 13 tokens per rank");
             List<Double> ref = losses(single);
             List<Double> got = losses(dist);
             assertThat(got).hasSize(steps);
             for (int s = 0; s < steps; s++) {
-                assertThat(Math.abs(got.get(s) - ref.get(s)) / ref.get(s)).as("%s step %d: %s vs %s", a, s + 1, got.get(s), ref.get(s)).isLessThan(2e-5);
+                assertThat(Math.abs(got.get(s) - ref.get(s)) / ref.get(s))
+                        .as("%s step %d: %s vs %s", a, s + 1, got.get(s), ref.get(s))
+                        .isLessThan(2e-5);
             }
             assertThat(dist.resolve("checkpoint")).exists();
             assertThat(LOSSES.finished).contains(dist);
@@ -134,7 +159,15 @@ class DistributedTrainerTest {
         int steps = 3;
         Path single = dir.resolve("single");
         try (TnlModel m = new TnlModel(CONFIG, 11)) {
-            new Trainer(m, config(steps), new RandomBatches(4, 26), null, single, new PrintStream(new ByteArrayOutputStream())).listener(LOSSES).run(false);
+            new Trainer(
+                            m,
+                            config(steps),
+                            new RandomBatches(4, 26),
+                            null,
+                            single,
+                            new PrintStream(new ByteArrayOutputStream()))
+                    .listener(LOSSES)
+                    .run(false);
         }
         Path dist = dir.resolve("chunked");
         GlobalBatches.Shared shared = new GlobalBatches.Shared(new RandomBatches(4, 26), 4);
@@ -142,17 +175,32 @@ class DistributedTrainerTest {
         PrintStream out = new PrintStream(log, true);
         LocalWorld.run(4, Duration.ofSeconds(60), pg -> {
             try (TnlModel m = new TnlModel(CONFIG, 11)) {
-                return new DistributedTrainer(pg, 2, 2, SpAlgorithm.LASP2, m, config(steps), shared.forRank(pg.rank()), null, dist,
-                        pg.rank() == 0 ? out : new PrintStream(new ByteArrayOutputStream()), 500).sequenceChunk(4)
-                        .listener(TrainingListener.all(List.of(TrainingListener.printing(out), LOSSES))).run(false);
+                return new DistributedTrainer(
+                                pg,
+                                2,
+                                2,
+                                SpAlgorithm.LASP2,
+                                m,
+                                config(steps),
+                                shared.forRank(pg.rank()),
+                                null,
+                                dist,
+                                pg.rank() == 0 ? out : new PrintStream(new ByteArrayOutputStream()),
+                                500)
+                        .sequenceChunk(4)
+                        .listener(TrainingListener.all(List.of(TrainingListener.printing(out), LOSSES)))
+                        .run(false);
             }
         });
-        assertThat(log.toString()).contains("each rank walks its 13 tokens in chunks of 4 (4 rounds of 8 tokens over the group)");
+        assertThat(log.toString())
+                .contains("each rank walks its 13 tokens in chunks of 4 (4 rounds of 8 tokens over the group)");
         List<Double> ref = losses(single);
         List<Double> got = losses(dist);
         assertThat(got).hasSize(steps);
         for (int s = 0; s < steps; s++) {
-            assertThat(Math.abs(got.get(s) - ref.get(s)) / ref.get(s)).as("step %d: %s vs %s", s + 1, got.get(s), ref.get(s)).isLessThan(2e-5);
+            assertThat(Math.abs(got.get(s) - ref.get(s)) / ref.get(s))
+                    .as("step %d: %s vs %s", s + 1, got.get(s), ref.get(s))
+                    .isLessThan(2e-5);
         }
     }
 
@@ -161,49 +209,92 @@ class DistributedTrainerTest {
         GlobalBatches.Shared shared = new GlobalBatches.Shared(new RandomBatches(4, 26), 2);
         LocalWorld.run(2, Duration.ofSeconds(60), pg -> {
             try (TnlModel m = new TnlModel(CONFIG, 11)) {
-                return new DistributedTrainer(pg, 1, 2, SpAlgorithm.LASP2, m, config(4), shared.forRank(pg.rank()), null, dir.resolve("full"),
-                        new PrintStream(new ByteArrayOutputStream()), 500).listener(LOSSES).run(false);
+                return new DistributedTrainer(
+                                pg,
+                                1,
+                                2,
+                                SpAlgorithm.LASP2,
+                                m,
+                                config(4),
+                                shared.forRank(pg.rank()),
+                                null,
+                                dir.resolve("full"),
+                                new PrintStream(new ByteArrayOutputStream()),
+                                500)
+                        .listener(LOSSES)
+                        .run(false);
             }
         });
         Path part = dir.resolve("part");
         GlobalBatches.Shared first = new GlobalBatches.Shared(new RandomBatches(4, 26), 2);
         LocalWorld.run(2, Duration.ofSeconds(60), pg -> {
             try (TnlModel m = new TnlModel(CONFIG, 11)) {
-                return new DistributedTrainer(pg, 1, 2, SpAlgorithm.LASP2, m, config(2), first.forRank(pg.rank()), null, part,
-                        new PrintStream(new ByteArrayOutputStream()), 500).listener(LOSSES).run(false);
+                return new DistributedTrainer(
+                                pg,
+                                1,
+                                2,
+                                SpAlgorithm.LASP2,
+                                m,
+                                config(2),
+                                first.forRank(pg.rank()),
+                                null,
+                                part,
+                                new PrintStream(new ByteArrayOutputStream()),
+                                500)
+                        .listener(LOSSES)
+                        .run(false);
             }
         });
         GlobalBatches.Shared second = new GlobalBatches.Shared(new RandomBatches(4, 26), 2);
         LocalWorld.run(2, Duration.ofSeconds(60), pg -> {
             try (TnlModel m = new TnlModel(CONFIG, 11)) {
-                return new DistributedTrainer(pg, 1, 2, SpAlgorithm.LASP2, m, config(4), second.forRank(pg.rank()), null, part,
-                        new PrintStream(new ByteArrayOutputStream()), 500).listener(LOSSES).run(true);
+                return new DistributedTrainer(
+                                pg,
+                                1,
+                                2,
+                                SpAlgorithm.LASP2,
+                                m,
+                                config(4),
+                                second.forRank(pg.rank()),
+                                null,
+                                part,
+                                new PrintStream(new ByteArrayOutputStream()),
+                                500)
+                        .listener(LOSSES)
+                        .run(true);
             }
         });
         List<Double> full = losses(dir.resolve("full"));
         List<Double> resumed = losses(part);
         assertThat(resumed).hasSize(4);
         for (int s = 0; s < 4; s++) {
-            assertThat(resumed.get(s)).isCloseTo(full.get(s), org.assertj.core.data.Offset.offset(1e-9 * Math.abs(full.get(s)) + 1e-12));
+            assertThat(resumed.get(s))
+                    .isCloseTo(full.get(s), org.assertj.core.data.Offset.offset(1e-9 * Math.abs(full.get(s)) + 1e-12));
         }
     }
 
     @Test
     void settingsThatDoNotSplitAreRejected(@TempDir Path dir) {
         assertThatThrownBy(() -> LocalWorld.run(3, Duration.ofSeconds(20), pg -> {
-            try (TnlModel m = new TnlModel(CONFIG, 11)) {
-                return new DistributedTrainer(pg, 3, 1, SpAlgorithm.LASP2, m, config(1), null, null, dir, System.out, 500);
-            }
-        })).hasStackTraceContaining("a batch of 4 sequences does not split over --dp 3 replicas");
+                    try (TnlModel m = new TnlModel(CONFIG, 11)) {
+                        return new DistributedTrainer(
+                                pg, 3, 1, SpAlgorithm.LASP2, m, config(1), null, null, dir, System.out, 500);
+                    }
+                }))
+                .hasStackTraceContaining("a batch of 4 sequences does not split over --dp 3 replicas");
         assertThatThrownBy(() -> LocalWorld.run(4, Duration.ofSeconds(20), pg -> {
-            try (TnlModel m = new TnlModel(CONFIG, 11)) {
-                return new DistributedTrainer(pg, 1, 4, SpAlgorithm.LASP2, m, config(1), null, null, dir, System.out, 500);
-            }
-        })).hasStackTraceContaining("a sequence of 26 tokens does not split evenly over 4 ranks");
+                    try (TnlModel m = new TnlModel(CONFIG, 11)) {
+                        return new DistributedTrainer(
+                                pg, 1, 4, SpAlgorithm.LASP2, m, config(1), null, null, dir, System.out, 500);
+                    }
+                }))
+                .hasStackTraceContaining("a sequence of 26 tokens does not split evenly over 4 ranks");
         assertThatThrownBy(() -> LocalWorld.run(3, Duration.ofSeconds(20), pg -> {
-            try (TnlModel m = new TnlModel(CONFIG, 11)) {
-                return new DistributedTrainer(pg, 2, 2, SpAlgorithm.LASP2, m, config(1), null, null, dir, System.out, 500);
-            }
-        })).hasStackTraceContaining("dp 2 × sp 2 = 4 ranks, but the world has 3");
+                    try (TnlModel m = new TnlModel(CONFIG, 11)) {
+                        return new DistributedTrainer(
+                                pg, 2, 2, SpAlgorithm.LASP2, m, config(1), null, null, dir, System.out, 500);
+                    }
+                }))
+                .hasStackTraceContaining("dp 2 × sp 2 = 4 ranks, but the world has 3");
     }
 }

@@ -39,7 +39,9 @@ class ExpertParallelStepTest {
     static final Duration TIMEOUT = Duration.ofSeconds(60);
 
     static MiniMaxModel model() {
-        String json = MiniMaxConfig.small(VOCAB, 16, 2, 2).toJson().replaceAll("\"num_local_experts\" : [0-9]+", "\"num_local_experts\" : 8")
+        String json = MiniMaxConfig.small(VOCAB, 16, 2, 2)
+                .toJson()
+                .replaceAll("\"num_local_experts\" : [0-9]+", "\"num_local_experts\" : 8")
                 .replaceAll("\"router_aux_loss_coef\" : [0-9.eE-]+", "\"router_aux_loss_coef\" : 0.5");
         return new MiniMaxModel(MiniMaxConfig.parse(json), 5);
     }
@@ -59,7 +61,11 @@ class ExpertParallelStepTest {
         Map<String, double[]> g = new LinkedHashMap<>();
         params.forEach((n, p) -> {
             if (p.numel() > 0) {
-                g.put(n, p.grad() == null ? new double[(int) p.numel()] : p.grad().toDoubleArray());
+                g.put(
+                        n,
+                        p.grad() == null
+                                ? new double[(int) p.numel()]
+                                : p.grad().toDoubleArray());
             }
         });
         return g;
@@ -75,7 +81,8 @@ class ExpertParallelStepTest {
         int[][] data = batch();
         double wantLoss;
         Map<String, double[]> want;
-        try (MiniMaxModel m = model(); Scope s = Scope.open()) {
+        try (MiniMaxModel m = model();
+                Scope s = Scope.open()) {
             Tensor loss = m.loss(Tensor.ofInts(data[0], B, T), Tensor.ofInts(data[1], B * T));
             loss.backward();
             wantLoss = loss.item();
@@ -83,15 +90,20 @@ class ExpertParallelStepTest {
         }
         int replicas = dp * ep;
         List<Object[]> got = LocalWorld.run(replicas * sp, TIMEOUT, pg -> {
-            try (MiniMaxModel m = model(); Scope s = Scope.open()) {
+            try (MiniMaxModel m = model();
+                    Scope s = Scope.open()) {
                 ParallelGrid grid = ParallelGrid.of(pg, replicas, sp);
                 ExpertParallel experts = ExpertParallel.install(m, grid, ep, false);
                 SynchronousUpdate update = new SynchronousUpdate(pg, m, cfg(), 500, null, experts);
                 int rows = B / replicas;
                 SequenceLayout layout = SequenceLayout.even(T, sp);
-                Tensor in = SequenceParallel.slice(Tensor.ofInts(data[0], B, T).narrow(0, grid.dpRank() * rows, rows), layout, grid.spRank());
-                Tensor tg = SequenceParallel.slice(Tensor.ofInts(data[1], B, T).narrow(0, grid.dpRank() * rows, rows), layout, grid.spRank());
-                SequenceShard shard = sp == 1 ? SequenceShard.WHOLE : SequenceParallel.shard(grid.sequenceParallel(), SpAlgorithm.LASP2, layout, 4);
+                Tensor in = SequenceParallel.slice(
+                        Tensor.ofInts(data[0], B, T).narrow(0, grid.dpRank() * rows, rows), layout, grid.spRank());
+                Tensor tg = SequenceParallel.slice(
+                        Tensor.ofInts(data[1], B, T).narrow(0, grid.dpRank() * rows, rows), layout, grid.spRank());
+                SequenceShard shard = sp == 1
+                        ? SequenceShard.WHOLE
+                        : SequenceParallel.shard(grid.sequenceParallel(), SpAlgorithm.LASP2, layout, 4);
                 long local = SequenceParallel.countTargets(tg.toIntArray());
                 long total = SequenceParallel.countTargets(data[1]);
                 experts.lossShare().set((double) local / total);
@@ -111,7 +123,9 @@ class ExpertParallelStepTest {
             @SuppressWarnings("unchecked")
             Map<String, double[]> g = (Map<String, double[]>) o[1];
             for (Map.Entry<String, double[]> e : g.entrySet()) {
-                assertThat(TestArrays.maxRelErr(e.getValue(), want.get(e.getKey()))).as(e.getKey()).isLessThan(2e-5);
+                assertThat(TestArrays.maxRelErr(e.getValue(), want.get(e.getKey())))
+                        .as(e.getKey())
+                        .isLessThan(2e-5);
                 held += e.getKey().contains(".experts.") ? 1 : 0;
             }
         }
@@ -122,9 +136,11 @@ class ExpertParallelStepTest {
     @org.junit.jupiter.api.Test
     void expertsThatDoNotSplitOverTheRanksAreRefused() {
         assertThatThrownBy(() -> LocalWorld.run(3, TIMEOUT, pg -> {
-            try (MiniMaxModel m = model()) {
-                return ExpertParallel.install(m, ParallelGrid.of(pg, 3, 1), 3, false);
-            }
-        })).hasStackTraceContaining("--ep 3: 8 experts per layer do not split evenly over 3 ranks (choose an --ep that divides 8)");
+                    try (MiniMaxModel m = model()) {
+                        return ExpertParallel.install(m, ParallelGrid.of(pg, 3, 1), 3, false);
+                    }
+                }))
+                .hasStackTraceContaining(
+                        "--ep 3: 8 experts per layer do not split evenly over 3 ranks (choose an --ep that divides 8)");
     }
 }

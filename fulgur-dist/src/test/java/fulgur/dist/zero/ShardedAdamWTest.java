@@ -81,7 +81,8 @@ class ShardedAdamWTest {
         return LocalWorld.run(world, T, pg -> {
             try (Net net = new Net(5)) {
                 AdamW plain = stage == 0 ? new AdamW(groups(net), 0.05, 0.9, 0.95, 1e-8) : null;
-                ShardedAdamW zero = stage == 0 ? null
+                ShardedAdamW zero = stage == 0
+                        ? null
                         : new ShardedAdamW(groups(net), pg, ShardedAdamW.Stage.of(stage), 20, 0.9, 0.95, 1e-8, null);
                 GradientSync sync = new GradientSync(net.parameters(), pg, 1.0, 20);
                 List<Map<String, double[]>> after = new java.util.ArrayList<>();
@@ -132,7 +133,9 @@ class ShardedAdamWTest {
             for (int s = 0; s < 3; s++) {
                 Map<String, double[]> want = ref.get(0).get(s);
                 for (String k : want.keySet()) {
-                    assertThat(TestArrays.maxRelErr(got.get(r).get(s).get(k), want.get(k))).as("rank %d step %d %s", r, s, k).isLessThan(2e-6);
+                    assertThat(TestArrays.maxRelErr(got.get(r).get(s).get(k), want.get(k)))
+                            .as("rank %d step %d %s", r, s, k)
+                            .isLessThan(2e-6);
                 }
             }
         }
@@ -145,9 +148,12 @@ class ShardedAdamWTest {
         List<List<Map<String, double[]>>> ref = train(3, 0, 1e-3);
         List<List<Map<String, double[]>>> got = train(3, stage, 1e-3);
         List<List<Map<String, double[]>>> unclipped = train(3, stage, 0);
-        double diff = TestArrays.maxRelErr(got.get(0).get(2).get("a.weight"), unclipped.get(0).get(2).get("a.weight"));
+        double diff = TestArrays.maxRelErr(
+                got.get(0).get(2).get("a.weight"), unclipped.get(0).get(2).get("a.weight"));
         assertThat(diff).isGreaterThan(1e-3);
-        assertThat(TestArrays.maxRelErr(got.get(1).get(2).get("a.weight"), ref.get(0).get(2).get("a.weight"))).isLessThan(2e-6);
+        assertThat(TestArrays.maxRelErr(
+                        got.get(1).get(2).get("a.weight"), ref.get(0).get(2).get("a.weight")))
+                .isLessThan(2e-6);
     }
 
     /** A model whose three parameters hold 3 × 100 003 floats, in one bucket. */
@@ -172,7 +178,15 @@ class ShardedAdamWTest {
                         pg.barrier().await();
                         if (r == pg.rank()) {
                             long before = HostAllocator.bytesInUse();
-                            mine = new ShardedAdamW(ParamGroup.all(big, 0), pg, ShardedAdamW.Stage.GRADIENTS, 1 << 22, 0.9, 0.95, 1e-8, null);
+                            mine = new ShardedAdamW(
+                                    ParamGroup.all(big, 0),
+                                    pg,
+                                    ShardedAdamW.Stage.GRADIENTS,
+                                    1 << 22,
+                                    0.9,
+                                    0.95,
+                                    1e-8,
+                                    null);
                             most = HostAllocator.bytesInUse() - before;
                         }
                         pg.barrier().await();
@@ -195,8 +209,11 @@ class ShardedAdamWTest {
         // after a step, the gathered masters and moments equal those of AdamW on the all-reduced gradient, and
         // loading them into another sharding continues identically
         List<Map<String, double[]>> res = LocalWorld.run(3, T, pg -> {
-            try (Net net = new Net(5); Net ref = new Net(5); Scope s = Scope.open()) {
-                ShardedAdamW zero = new ShardedAdamW(groups(net), pg, ShardedAdamW.Stage.OPTIMIZER_STATES, 20, 0.9, 0.95, 1e-8, null);
+            try (Net net = new Net(5);
+                    Net ref = new Net(5);
+                    Scope s = Scope.open()) {
+                ShardedAdamW zero = new ShardedAdamW(
+                        groups(net), pg, ShardedAdamW.Stage.OPTIMIZER_STATES, 20, 0.9, 0.95, 1e-8, null);
                 AdamW plain = new AdamW(groups(ref), 0.05, 0.9, 0.95, 1e-8);
                 Tensor[] xy = batch(pg.rank(), 0);
                 zero.zeroGrad();
@@ -211,17 +228,28 @@ class ShardedAdamWTest {
                 Map<String, Tensor> want = plain.state();
                 double err = 0;
                 for (String k : want.keySet()) {
-                    err = Math.max(err, TestArrays.maxRelErr(state.get(k).toDoubleArray(), want.get(k).toDoubleArray()));
+                    err = Math.max(
+                            err,
+                            TestArrays.maxRelErr(
+                                    state.get(k).toDoubleArray(), want.get(k).toDoubleArray()));
                 }
                 out.put("state", new double[] {err, state.size(), want.size()});
                 Map<String, Tensor> masters = zero.gatherMasters();
-                out.put("masters", new double[] {TestArrays.maxRelErr(masters.get("b.weight").toDoubleArray(), ref.b.weight().value().toDoubleArray())});
-                ShardedAdamW other = new ShardedAdamW(groups(ref), pg, ShardedAdamW.Stage.GRADIENTS, 7, 0.9, 0.95, 1e-8, null);
+                out.put("masters", new double[] {
+                    TestArrays.maxRelErr(
+                            masters.get("b.weight").toDoubleArray(),
+                            ref.b.weight().value().toDoubleArray())
+                });
+                ShardedAdamW other =
+                        new ShardedAdamW(groups(ref), pg, ShardedAdamW.Stage.GRADIENTS, 7, 0.9, 0.95, 1e-8, null);
                 other.loadState(want, plain.stepCount());
                 Map<String, Tensor> back = other.gatherState();
                 double err2 = 0;
                 for (String k : want.keySet()) {
-                    err2 = Math.max(err2, TestArrays.maxRelErr(back.get(k).toDoubleArray(), want.get(k).toDoubleArray()));
+                    err2 = Math.max(
+                            err2,
+                            TestArrays.maxRelErr(
+                                    back.get(k).toDoubleArray(), want.get(k).toDoubleArray()));
                 }
                 out.put("reloaded", new double[] {err2, other.stepCount()});
                 zero.close();
@@ -237,5 +265,4 @@ class ShardedAdamWTest {
             assertThat(r.get("reloaded")).containsExactly(0, 1);
         }
     }
-
 }

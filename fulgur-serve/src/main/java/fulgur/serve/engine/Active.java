@@ -13,7 +13,12 @@ import fulgur.tokenizer.Tokenizer;
  * only the cancellation flag and {@link #isDone} cross threads.
  */
 final class Active implements RequestHandle {
-    enum Phase { WAITING, PREFILL, DECODE, DONE }
+    enum Phase {
+        WAITING,
+        PREFILL,
+        DECODE,
+        DONE
+    }
 
     final GenerationRequest request;
     final int[] prompt;
@@ -24,6 +29,7 @@ final class Active implements RequestHandle {
     final Sampler sampler;
     /** Temperature 0: the token is the argmax, picked on the model's device. */
     final boolean greedy;
+
     final TextStream text;
     private final Runnable wake;
     private volatile boolean cancelRequested;
@@ -36,16 +42,25 @@ final class Active implements RequestHandle {
     int position;
     /** No token consumed yet: the slot's old contents are ignored by the first forward. */
     boolean fresh = true;
+
     PagedKvCache.Sequence kv;
     int cachedTokens;
     /** The prompt's last logits when a cached state covered the whole prompt. */
     float[] startLogits;
     /** The token the next decode step feeds. */
     int lastToken;
+
     int completion;
     long lastTokenNanos;
 
-    Active(GenerationRequest request, TokenSink sink, Tokenizer tok, long submittedNanos, long deadlineNanos, long reservedBytes, Runnable wake) {
+    Active(
+            GenerationRequest request,
+            TokenSink sink,
+            Tokenizer tok,
+            long submittedNanos,
+            long deadlineNanos,
+            long reservedBytes,
+            Runnable wake) {
         this.request = request;
         this.prompt = request.prompt();
         this.sink = sink;

@@ -23,6 +23,7 @@ final class BatchLogits {
     private final int vocab;
     /** Where {@link #host} copies the logits when they are f32 on the CPU (reused step after step), or null. */
     private final float[] reuse;
+
     private float[] host;
 
     /** {@code picks} holds, per row, the argmax id and its logit, as {@link #pickInto} writes them; null: no picks. */
@@ -70,9 +71,18 @@ final class BatchLogits {
     float[] host() {
         if (host == null) {
             long n = logits.numel();
-            if (reuse != null && reuse.length >= n && logits.dtype() == DType.F32 && logits.device().kind() == Device.Kind.CPU
+            if (reuse != null
+                    && reuse.length >= n
+                    && logits.dtype() == DType.F32
+                    && logits.device().kind() == Device.Kind.CPU
                     && logits.isContiguous()) {
-                MemorySegment.copy(logits.hostSegment("logits"), ValueLayout.JAVA_FLOAT, logits.offset() * Float.BYTES, reuse, 0, (int) n);
+                MemorySegment.copy(
+                        logits.hostSegment("logits"),
+                        ValueLayout.JAVA_FLOAT,
+                        logits.offset() * Float.BYTES,
+                        reuse,
+                        0,
+                        (int) n);
                 host = reuse;
             } else {
                 host = logits.toFloatArray();

@@ -69,6 +69,7 @@ final class BatchingEngine implements Engine {
     private final int vocab;
     /** The tokenizer's vocabulary: ids at and past it (a padded model vocabulary) are never picked or sampled. */
     private final int textVocab;
+
     private final int eos;
 
     private final LinkedBlockingQueue<Object> inbox = new LinkedBlockingQueue<>();
@@ -100,13 +101,15 @@ final class BatchingEngine implements Engine {
      * @param owned closed with the engine (the model an {@link Engines#load} read), or null
      * @param threaded false for an engine driven by {@link #runStep} (tests)
      */
-    BatchingEngine(CausalLM model, Tokenizer tok, String id, EngineOptions options, AutoCloseable owned, boolean threaded) {
+    BatchingEngine(
+            CausalLM model, Tokenizer tok, String id, EngineOptions options, AutoCloseable owned, boolean threaded) {
         this.model = model;
         this.tok = tok;
         this.options = checked(options);
         this.owned = owned;
         if (tok.vocabSize() > model.vocabSize()) {
-            throw new IllegalArgumentException("the tokenizer has " + tok.vocabSize() + " tokens but the model only " + model.vocabSize());
+            throw new IllegalArgumentException(
+                    "the tokenizer has " + tok.vocabSize() + " tokens but the model only " + model.vocabSize());
         }
         this.vocab = model.vocabSize();
         this.textVocab = tok.vocabSize();
@@ -123,7 +126,8 @@ final class BatchingEngine implements Engine {
         this.slotOwner = new Active[slots];
         this.kv = layout.hasSoftmaxLayers() ? new PagedKvCache(PagedKvCache.DEFAULT_BLOCK_TOKENS) : null;
         this.chunk = options.prefillChunkTokens();
-        this.cacheInterval = options.stateCacheInterval() <= 0 ? 0 : (options.stateCacheInterval() + chunk - 1) / chunk * chunk;
+        this.cacheInterval =
+                options.stateCacheInterval() <= 0 ? 0 : (options.stateCacheInterval() + chunk - 1) / chunk * chunk;
         this.cache = new PrefixStateCache(options.stateCacheBytes(), chunk);
         this.step = new DecodeStep(model, pool, device, options.decodeGraphs(), layout.hasSoftmaxLayers(), textVocab);
         String arch;
@@ -132,10 +136,17 @@ final class BatchingEngine implements Engine {
         } catch (IllegalArgumentException e) {
             arch = model.getClass().getSimpleName();
         }
-        this.info = new ModelInfo(id, arch, model.configJson(), vocab, model.module().parameterCount(), device.toString(),
+        this.info = new ModelInfo(
+                id,
+                arch,
+                model.configJson(),
+                vocab,
+                model.module().parameterCount(),
+                device.toString(),
                 options.maxPromptTokens() + options.maxNewTokens());
         if (threaded) {
-            thread = Thread.ofPlatform().name("fulgur-engine-" + id).daemon(true).unstarted(this::loop);
+            thread =
+                    Thread.ofPlatform().name("fulgur-engine-" + id).daemon(true).unstarted(this::loop);
             thread.start();
         } else {
             thread = null;
@@ -151,7 +162,8 @@ final class BatchingEngine implements Engine {
             p.add("maxQueued must be >= 0, got " + o.maxQueued());
         }
         if (o.maxPromptTokens() < 1 || o.maxNewTokens() < 0) {
-            p.add("maxPromptTokens must be >= 1 and maxNewTokens >= 0, got " + o.maxPromptTokens() + " and " + o.maxNewTokens());
+            p.add("maxPromptTokens must be >= 1 and maxNewTokens >= 0, got " + o.maxPromptTokens() + " and "
+                    + o.maxNewTokens());
         }
         if (o.prefillChunkTokens() < 1) {
             p.add("prefillChunkTokens must be >= 1, got " + o.prefillChunkTokens());
@@ -162,7 +174,9 @@ final class BatchingEngine implements Engine {
         if (o.decodeGraphs() < 0) {
             p.add("decodeGraphs must be >= 0, got " + o.decodeGraphs());
         }
-        if (o.defaultTimeout() == null || o.defaultTimeout().isNegative() || o.defaultTimeout().isZero()) {
+        if (o.defaultTimeout() == null
+                || o.defaultTimeout().isNegative()
+                || o.defaultTimeout().isZero()) {
             p.add("defaultTimeout must be positive, got " + o.defaultTimeout());
         }
         if (!p.isEmpty()) {
@@ -206,30 +220,44 @@ final class BatchingEngine implements Engine {
         }
         int[] prompt = request.prompt();
         if (prompt.length > options.maxPromptTokens()) {
-            throw new RejectedRequestException(RejectedRequestException.Reason.TOO_LARGE,
-                    "the prompt has " + prompt.length + " tokens, more than the " + options.maxPromptTokens() + " this engine accepts", 0);
+            throw new RejectedRequestException(
+                    RejectedRequestException.Reason.TOO_LARGE,
+                    "the prompt has " + prompt.length + " tokens, more than the " + options.maxPromptTokens()
+                            + " this engine accepts",
+                    0);
         }
         if (request.maxTokens() > options.maxNewTokens()) {
-            throw new RejectedRequestException(RejectedRequestException.Reason.TOO_LARGE,
-                    "max tokens " + request.maxTokens() + " is more than the " + options.maxNewTokens() + " this engine accepts", 0);
+            throw new RejectedRequestException(
+                    RejectedRequestException.Reason.TOO_LARGE,
+                    "max tokens " + request.maxTokens() + " is more than the " + options.maxNewTokens()
+                            + " this engine accepts",
+                    0);
         }
         for (int i = 0; i < prompt.length; i++) {
             if (prompt[i] < 0 || prompt[i] >= vocab) {
-                throw new IllegalArgumentException("prompt token " + i + " is " + prompt[i] + ", outside the vocabulary [0, " + vocab + ")");
+                throw new IllegalArgumentException(
+                        "prompt token " + i + " is " + prompt[i] + ", outside the vocabulary [0, " + vocab + ")");
             }
         }
         long need = reservation(prompt.length, request.maxTokens());
         if (need > options.memoryBudgetBytes()) {
-            throw new RejectedRequestException(RejectedRequestException.Reason.TOO_LARGE, "the request needs " + need
-                    + " bytes of state and keys/values, more than the engine's whole budget of " + options.memoryBudgetBytes(), 0);
+            throw new RejectedRequestException(
+                    RejectedRequestException.Reason.TOO_LARGE,
+                    "the request needs " + need
+                            + " bytes of state and keys/values, more than the engine's whole budget of "
+                            + options.memoryBudgetBytes(),
+                    0);
         }
         if (queued.incrementAndGet() > options.maxQueued()) {
             queued.decrementAndGet();
-            throw new RejectedRequestException(RejectedRequestException.Reason.QUEUE_FULL,
-                    options.maxQueued() + " requests are already waiting; retry later", 1);
+            throw new RejectedRequestException(
+                    RejectedRequestException.Reason.QUEUE_FULL,
+                    options.maxQueued() + " requests are already waiting; retry later",
+                    1);
         }
         long now = System.nanoTime();
-        Instant deadline = request.deadline() != null ? request.deadline() : Instant.now().plus(options.defaultTimeout());
+        Instant deadline =
+                request.deadline() != null ? request.deadline() : Instant.now().plus(options.defaultTimeout());
         long left = Duration.between(Instant.now(), deadline).toNanos();
         Active a = new Active(request, sink, tok, now, now + Math.max(0, left), need, this::wake);
         inbox.add(a);
@@ -247,7 +275,17 @@ final class BatchingEngine implements Engine {
 
     @Override
     public EngineStats stats() {
-        return new EngineStats(running, queued.get(), stateBytes, kvBytes, cacheBytes, requests, promptTokens, cachedPromptTokens, completionTokens, steps);
+        return new EngineStats(
+                running,
+                queued.get(),
+                stateBytes,
+                kvBytes,
+                cacheBytes,
+                requests,
+                promptTokens,
+                cachedPromptTokens,
+                completionTokens,
+                steps);
     }
 
     @Override
@@ -304,7 +342,8 @@ final class BatchingEngine implements Engine {
 
     /** One engine step; whether a forward ran or a request moved. For tests, steps may be driven by hand. */
     boolean runStep() {
-        try (var g = GradMode.noGrad(); Scope s = Scope.open("engine-step")) {
+        try (var g = GradMode.noGrad();
+                Scope s = Scope.open("engine-step")) {
             drainInbox();
             boolean moved = expire(System.nanoTime());
             moved |= admit();
@@ -332,7 +371,9 @@ final class BatchingEngine implements Engine {
         boolean any = false;
         for (Iterator<Active> it = waiting.iterator(); it.hasNext(); ) {
             Active a = it.next();
-            FinishReason r = a.cancelRequested() ? FinishReason.CANCELLED : now - a.deadlineNanos >= 0 ? FinishReason.TIMEOUT : null;
+            FinishReason r = a.cancelRequested()
+                    ? FinishReason.CANCELLED
+                    : now - a.deadlineNanos >= 0 ? FinishReason.TIMEOUT : null;
             if (r != null) {
                 it.remove();
                 queued.decrementAndGet();
@@ -345,7 +386,9 @@ final class BatchingEngine implements Engine {
             active.add(slotOwner[i]);
         }
         for (Active a : active) {
-            FinishReason r = a.cancelRequested() ? FinishReason.CANCELLED : now - a.deadlineNanos >= 0 ? FinishReason.TIMEOUT : null;
+            FinishReason r = a.cancelRequested()
+                    ? FinishReason.CANCELLED
+                    : now - a.deadlineNanos >= 0 ? FinishReason.TIMEOUT : null;
             if (r != null) {
                 finish(a, r);
                 any = true;
@@ -358,7 +401,8 @@ final class BatchingEngine implements Engine {
         boolean any = false;
         while (!waiting.isEmpty()) {
             Active a = waiting.peek();
-            if (prefilling.size() + decoding >= slotOwner.length || reserved + a.reservedBytes > options.memoryBudgetBytes()) {
+            if (prefilling.size() + decoding >= slotOwner.length
+                    || reserved + a.reservedBytes > options.memoryBudgetBytes()) {
                 break;
             }
             waiting.poll();
@@ -428,7 +472,9 @@ final class BatchingEngine implements Engine {
         for (int i = 0; i < todo.size(); ) {
             int n = chunkEnd(todo.get(i)) - todo.get(i).position;
             int j = i + 1;
-            while (j < todo.size() && (j - i + 1) * n <= PREFILL_BATCH_TOKENS && together(todo.get(j - 1), todo.get(j), n)) {
+            while (j < todo.size()
+                    && (j - i + 1) * n <= PREFILL_BATCH_TOKENS
+                    && together(todo.get(j - 1), todo.get(j), n)) {
                 j++;
             }
             List<Active> group = todo.subList(i, j);
@@ -528,14 +574,22 @@ final class BatchingEngine implements Engine {
             return;
         }
         boolean atEnd = end == a.prompt.length;
-        boolean boundary = end % chunk == 0 && (end == a.prompt.length / chunk * chunk || cacheInterval > 0 && end % cacheInterval == 0);
+        boolean boundary = end % chunk == 0
+                && (end == a.prompt.length / chunk * chunk || cacheInterval > 0 && end % cacheInterval == 0);
         if (!atEnd && !boundary || cache.contains(a.prompt, end, atEnd)) {
             return;
         }
         Scope scope = Scope.detached("prefix-state");
         List<Tensor> state = pool.snapshot(a.slot, scope);
         PagedKvCache.Sequence shared = a.kv == null ? null : a.kv.share(end);
-        cache.put(a.prompt, end, state, scope, shared, shared == null ? 0 : (long) end * layout.kvBytesPerToken(), atEnd ? logits : null);
+        cache.put(
+                a.prompt,
+                end,
+                state,
+                scope,
+                shared,
+                shared == null ? 0 : (long) end * layout.kvBytesPerToken(),
+                atEnd ? logits : null);
     }
 
     /** One token for every decoding sequence, in one forward over pool rows [0, B). */
@@ -586,7 +640,11 @@ final class BatchingEngine implements Engine {
         try {
             return a.sampler.sample(logits, offset, textVocab);
         } catch (IllegalStateException e) {
-            fail(a, "generation failed " + (a.completion == 0 ? "after the prompt" : "after " + a.completion + " generated tokens") + ": " + message(e));
+            fail(
+                    a,
+                    "generation failed "
+                            + (a.completion == 0 ? "after the prompt" : "after " + a.completion + " generated tokens")
+                            + ": " + message(e));
             return -1;
         }
     }

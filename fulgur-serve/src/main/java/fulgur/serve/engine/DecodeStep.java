@@ -38,6 +38,7 @@ final class DecodeStep implements AutoCloseable {
     private final int pickable;
     /** Whether greedy picks are made on the device (not on the CPU: the sampler reads the host logits there). */
     private final boolean devicePicks;
+
     private final Scope buffers = Scope.detached("decode-step");
     private final Tensor ids;
     private final Tensor picks;
@@ -45,6 +46,7 @@ final class DecodeStep implements AutoCloseable {
     private Tensor logits;
     /** The host copy of the logits on the CPU, reused every step (B·vocab floats: 8 MB for 64 rows of a 32K vocabulary). */
     private float[] hostLogits;
+
     private boolean capturable;
     private int lastBatch;
     private int streak;
@@ -66,7 +68,8 @@ final class DecodeStep implements AutoCloseable {
         int slots = pool.slots();
         this.ids = buffers.run(() -> Tensor.zeros(DType.I32, device, slots));
         this.picks = buffers.run(() -> Tensor.zeros(DType.F64, device, slots, 2));
-        this.capturable = maxGraphs > 0 && device.kind() != Device.Kind.CPU && !softmaxLayers && model.decodeStepCapturable();
+        this.capturable =
+                maxGraphs > 0 && device.kind() != Device.Kind.CPU && !softmaxLayers && model.decodeStepCapturable();
     }
 
     /**

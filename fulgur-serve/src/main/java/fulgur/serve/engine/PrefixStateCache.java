@@ -36,7 +36,8 @@ final class PrefixStateCache implements AutoCloseable {
         final long bytes;
         private final Scope scope;
 
-        private Entry(int[] tokens, List<Tensor> state, Scope scope, PagedKvCache.Sequence kv, float[] logits, long kvBytes) {
+        private Entry(
+                int[] tokens, List<Tensor> state, Scope scope, PagedKvCache.Sequence kv, float[] logits, long kvBytes) {
             this.tokens = tokens;
             this.state = state;
             this.scope = scope;
@@ -123,7 +124,14 @@ final class PrefixStateCache implements AutoCloseable {
      * entry), the shared KV blocks (or null) and the last logits (or null). Drops least recently used entries beyond
      * the budget; an entry larger than the whole budget is not kept.
      */
-    void put(int[] prompt, int length, List<Tensor> state, Scope scope, PagedKvCache.Sequence kv, long kvBytes, float[] logits) {
+    void put(
+            int[] prompt,
+            int length,
+            List<Tensor> state,
+            Scope scope,
+            PagedKvCache.Sequence kv,
+            long kvBytes,
+            float[] logits) {
         Hasher h = new Hasher();
         for (int i = 0; i < length; i++) {
             h.add(prompt[i]);

@@ -52,12 +52,15 @@ record StateLayout(List<Spec> specs, long kvBytesPerToken) {
     }
 
     static StateLayout probe(CausalLM model, Device device) {
-        try (var g = GradMode.noGrad(); Scope s = Scope.open("state-layout"); DecodeCache cache = model.newCache()) {
+        try (var g = GradMode.noGrad();
+                Scope s = Scope.open("state-layout");
+                DecodeCache cache = model.newCache()) {
             model.forward(Tensor.ofInts(new int[] {0}, 1, 1).to(device), cache);
             List<Spec> specs = new ArrayList<>();
             for (Tensor t : cache.stateTensors()) {
                 if (t.size(0) != 1) {
-                    throw new IllegalStateException(model.getClass().getSimpleName() + ": state " + t.describe() + " is not one row per sequence");
+                    throw new IllegalStateException(model.getClass().getSimpleName() + ": state " + t.describe()
+                            + " is not one row per sequence");
                 }
                 specs.add(new Spec(Arrays.copyOfRange(t.shape(), 1, t.ndim()), t.dtype()));
             }

@@ -26,7 +26,10 @@ final class ApiException extends RuntimeException {
     }
 
     static ApiException invalidType(String param, String expected, String got) {
-        return invalid(param, "invalid_type", "Invalid type for '" + param + "': expected " + expected + ", but got " + got + " instead.");
+        return invalid(
+                param,
+                "invalid_type",
+                "Invalid type for '" + param + "': expected " + expected + ", but got " + got + " instead.");
     }
 
     static ApiException invalidValue(String param, String message) {
@@ -38,8 +41,13 @@ final class ApiException extends RuntimeException {
     }
 
     static ApiException modelNotFound(String model) {
-        return new ApiException(404, "invalid_request_error", "model", "model_not_found",
-                "The model '" + model + "' does not exist or you do not have access to it.", 0);
+        return new ApiException(
+                404,
+                "invalid_request_error",
+                "model",
+                "model_not_found",
+                "The model '" + model + "' does not exist or you do not have access to it.",
+                0);
     }
 
     static ApiException tooLarge(String message) {
@@ -47,7 +55,8 @@ final class ApiException extends RuntimeException {
     }
 
     static ApiException busy(String message, int retryAfterSeconds) {
-        return new ApiException(429, "rate_limit_error", null, "rate_limit_exceeded", message, Math.max(1, retryAfterSeconds));
+        return new ApiException(
+                429, "rate_limit_error", null, "rate_limit_exceeded", message, Math.max(1, retryAfterSeconds));
     }
 
     static ApiException server(String message) {

@@ -28,8 +28,9 @@ import java.util.Map;
 public final class ChatTemplate {
 
     /** The template of models that have none: one "role: content" line per message, then "assistant:". */
-    public static final String PLAIN = "{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}\n{% endfor %}"
-            + "{% if add_generation_prompt %}assistant:{% endif %}";
+    public static final String PLAIN =
+            "{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}\n{% endfor %}"
+                    + "{% if add_generation_prompt %}assistant:{% endif %}";
 
     private static final Jinjava JINJAVA = newJinjava();
 
@@ -70,9 +71,14 @@ public final class ChatTemplate {
             Path config = p.resolve("tokenizer_config.json");
             Path jinja = p.resolve("chat_template.jinja");
             if (Files.isRegularFile(config) || Files.isRegularFile(jinja)) {
-                JsonNode c = Files.isRegularFile(config) ? Json.read(config) : Json.mapper().createObjectNode();
-                String template = Files.isRegularFile(jinja) ? Files.readString(jinja) : templateOf(c.get("chat_template"), config);
-                return template == null ? new ChatTemplate(PLAIN, token(c.get("bos_token")), token(c.get("eos_token")))
+                JsonNode c = Files.isRegularFile(config)
+                        ? Json.read(config)
+                        : Json.mapper().createObjectNode();
+                String template = Files.isRegularFile(jinja)
+                        ? Files.readString(jinja)
+                        : templateOf(c.get("chat_template"), config);
+                return template == null
+                        ? new ChatTemplate(PLAIN, token(c.get("bos_token")), token(c.get("eos_token")))
                         : new ChatTemplate(template, token(c.get("bos_token")), token(c.get("eos_token")));
             }
         }
@@ -89,12 +95,14 @@ public final class ChatTemplate {
         }
         if (t.isArray()) {
             for (JsonNode named : t) {
-                if ("default".equals(named.path("name").asText()) && named.path("template").isTextual()) {
+                if ("default".equals(named.path("name").asText())
+                        && named.path("template").isTextual()) {
                     return named.get("template").textValue();
                 }
             }
         }
-        throw new IllegalArgumentException(file + ": chat_template must be a string or a list with a template named \"default\"");
+        throw new IllegalArgumentException(
+                file + ": chat_template must be a string or a list with a template named \"default\"");
     }
 
     /** A special token as tokenizer_config.json writes it: a string, or an object with {@code content}. */
@@ -182,20 +190,21 @@ public final class ChatTemplate {
             char c = format.charAt(i);
             if (c == '%' && i + 1 < format.length()) {
                 char f = format.charAt(++i);
-                pattern.append(switch (f) {
-                    case 'd' -> "dd";
-                    case 'm' -> "MM";
-                    case 'Y' -> "yyyy";
-                    case 'y' -> "yy";
-                    case 'b' -> "MMM";
-                    case 'B' -> "MMMM";
-                    case 'H' -> "HH";
-                    case 'M' -> "mm";
-                    case 'S' -> "ss";
-                    case 'A' -> "EEEE";
-                    case 'a' -> "EEE";
-                    default -> "'%" + f + "'";
-                });
+                pattern.append(
+                        switch (f) {
+                            case 'd' -> "dd";
+                            case 'm' -> "MM";
+                            case 'Y' -> "yyyy";
+                            case 'y' -> "yy";
+                            case 'b' -> "MMM";
+                            case 'B' -> "MMMM";
+                            case 'H' -> "HH";
+                            case 'M' -> "mm";
+                            case 'S' -> "ss";
+                            case 'A' -> "EEEE";
+                            case 'a' -> "EEE";
+                            default -> "'%" + f + "'";
+                        });
             } else if (Character.isLetter(c)) {
                 pattern.append('\'').append(c).append('\'');
             } else {
@@ -230,8 +239,12 @@ public final class ChatTemplate {
                 .withMaxOutputSize(64L << 20)
                 .build();
         Jinjava j = new Jinjava(config);
-        j.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception", ChatTemplate.class, "raiseException", String.class));
-        j.getGlobalContext().registerFunction(new ELFunctionDefinition("", "strftime_now", ChatTemplate.class, "strftimeNow", String.class));
+        j.getGlobalContext()
+                .registerFunction(new ELFunctionDefinition(
+                        "", "raise_exception", ChatTemplate.class, "raiseException", String.class));
+        j.getGlobalContext()
+                .registerFunction(
+                        new ELFunctionDefinition("", "strftime_now", ChatTemplate.class, "strftimeNow", String.class));
         return j;
     }
 }

@@ -26,11 +26,37 @@ import org.eclipse.jetty.io.EofException;
  */
 final class CompletionEndpoint {
 
-    private static final Set<String> COMMON = Set.of("model", "max_tokens", "temperature", "top_p", "top_k", "n", "stream", "stream_options",
-            "stop", "seed", "user", "presence_penalty", "frequency_penalty", "logprobs", "logit_bias");
+    private static final Set<String> COMMON = Set.of(
+            "model",
+            "max_tokens",
+            "temperature",
+            "top_p",
+            "top_k",
+            "n",
+            "stream",
+            "stream_options",
+            "stop",
+            "seed",
+            "user",
+            "presence_penalty",
+            "frequency_penalty",
+            "logprobs",
+            "logit_bias");
     private static final Set<String> TEXT_ONLY = Set.of("prompt", "echo", "suffix", "best_of");
-    private static final Set<String> CHAT_ONLY = Set.of("messages", "max_completion_tokens", "top_logprobs", "response_format", "tools",
-            "tool_choice", "parallel_tool_calls", "functions", "function_call", "metadata", "store", "service_tier", "modalities");
+    private static final Set<String> CHAT_ONLY = Set.of(
+            "messages",
+            "max_completion_tokens",
+            "top_logprobs",
+            "response_format",
+            "tools",
+            "tool_choice",
+            "parallel_tool_calls",
+            "functions",
+            "function_call",
+            "metadata",
+            "store",
+            "service_tier",
+            "modalities");
     private static final Set<String> ROLES = Set.of("system", "assistant", "user", "function", "tool", "developer");
     /** Completions (and chat) per request at most, as the OpenAI API allows. */
     static final int MAX_N = 128;
@@ -45,7 +71,13 @@ final class CompletionEndpoint {
     private final ServerMetrics metrics;
     private final Semaphore streams;
 
-    CompletionEndpoint(OpenAiJson.Kind kind, Engine engine, ChatTemplate template, ServerOptions options, String modelName, ServerMetrics metrics,
+    CompletionEndpoint(
+            OpenAiJson.Kind kind,
+            Engine engine,
+            ChatTemplate template,
+            ServerOptions options,
+            String modelName,
+            ServerMetrics metrics,
             Semaphore streams) {
         this.kind = kind;
         this.engine = engine;
@@ -63,7 +95,10 @@ final class CompletionEndpoint {
         Plan plan = plan(ex.readJson(options.maxBodyBytes()));
         int k = plan.requests().size();
         if (!streams.tryAcquire(k)) {
-            throw ApiException.busy("The server is at its limit of " + options.maxConcurrentStreams() + " concurrent streams. Retry later.", 1);
+            throw ApiException.busy(
+                    "The server is at its limit of " + options.maxConcurrentStreams()
+                            + " concurrent streams. Retry later.",
+                    1);
         }
         metrics.streams(k);
         try (Generation g = Generation.start(engine, plan.requests(), metrics)) {
@@ -97,11 +132,15 @@ final class CompletionEndpoint {
         Long topK = f.integer("top_k", -1, Integer.MAX_VALUE);
         Long seed = f.integer("seed", Long.MIN_VALUE, Long.MAX_VALUE);
         List<String> stop = f.stringOrList("stop", 4);
-        String maxField = kind == OpenAiJson.Kind.CHAT && f.get("max_completion_tokens") != null ? "max_completion_tokens" : "max_tokens";
+        String maxField = kind == OpenAiJson.Kind.CHAT && f.get("max_completion_tokens") != null
+                ? "max_completion_tokens"
+                : "max_tokens";
         Long maxTokens = f.integer(maxField, 1, Integer.MAX_VALUE);
         if (maxTokens != null && maxTokens > options.maxTokens()) {
-            throw ApiException.invalidValue(maxField, "this server generates at most " + options.maxTokens() + " tokens per completion, but "
-                    + maxTokens + " were requested.");
+            throw ApiException.invalidValue(
+                    maxField,
+                    "this server generates at most " + options.maxTokens() + " tokens per completion, but " + maxTokens
+                            + " were requested.");
         }
 
         List<int[]> prompts;
@@ -112,35 +151,51 @@ final class CompletionEndpoint {
         } else {
             promptField = "messages";
             prompts = List.of(chatPrompt(f.get("messages")));
-            if (!template.eosToken().isEmpty() && !stop.contains(template.eosToken()) && endsTurn(template.eosToken())) {
+            if (!template.eosToken().isEmpty()
+                    && !stop.contains(template.eosToken())
+                    && endsTurn(template.eosToken())) {
                 stop = new ArrayList<>(stop);
                 stop.add(template.eosToken());
             }
         }
         if ((long) n * prompts.size() > options.maxConcurrentStreams()) {
-            throw ApiException.invalidValue("n", n * prompts.size() + " completions were requested, more than this server's limit of "
-                    + options.maxConcurrentStreams() + " concurrent streams.");
+            throw ApiException.invalidValue(
+                    "n",
+                    n * prompts.size() + " completions were requested, more than this server's limit of "
+                            + options.maxConcurrentStreams() + " concurrent streams.");
         }
         int context = engine.model().maxContextTokens();
         List<GenerationRequest> requests = new ArrayList<>();
         long promptTokens = 0;
         for (int[] p : prompts) {
             if (p.length > options.maxPromptTokens()) {
-                throw ApiException.invalid(promptField, "context_length_exceeded", "This server's maximum prompt length is " + options.maxPromptTokens()
-                        + " tokens. However, your prompt is " + p.length + " tokens. Please reduce the length of the " + promptField + ".");
+                throw ApiException.invalid(
+                        promptField,
+                        "context_length_exceeded",
+                        "This server's maximum prompt length is " + options.maxPromptTokens()
+                                + " tokens. However, your prompt is " + p.length
+                                + " tokens. Please reduce the length of the " + promptField + ".");
             }
-            int max = maxTokens != null ? maxTokens.intValue()
-                    : kind == OpenAiJson.Kind.TEXT ? Math.min(DEFAULT_TEXT_MAX_TOKENS, options.maxTokens())
-                    : Math.max(1, Math.min(options.maxTokens(), context - p.length));
+            int max = maxTokens != null
+                    ? maxTokens.intValue()
+                    : kind == OpenAiJson.Kind.TEXT
+                            ? Math.min(DEFAULT_TEXT_MAX_TOKENS, options.maxTokens())
+                            : Math.max(1, Math.min(options.maxTokens(), context - p.length));
             if ((long) p.length + max > context) {
-                throw ApiException.invalid(promptField, "context_length_exceeded", "This model's maximum context length is " + context
-                        + " tokens. However, you requested " + (p.length + max) + " tokens (" + p.length + " in the " + promptField + ", " + max
-                        + " in the completion). Please reduce the length of the " + promptField + " or completion.");
+                throw ApiException.invalid(
+                        promptField,
+                        "context_length_exceeded",
+                        "This model's maximum context length is " + context
+                                + " tokens. However, you requested " + (p.length + max) + " tokens (" + p.length
+                                + " in the " + promptField + ", " + max
+                                + " in the completion). Please reduce the length of the " + promptField
+                                + " or completion.");
             }
             promptTokens += p.length;
             for (int i = 0; i < n; i++) {
                 long s = seed != null ? seed + i : ThreadLocalRandom.current().nextLong();
-                SamplingParams sp = new SamplingParams(temperature, topP, topK == null || topK < 0 ? 0 : topK.intValue(), s);
+                SamplingParams sp =
+                        new SamplingParams(temperature, topP, topK == null || topK < 0 ? 0 : topK.intValue(), s);
                 requests.add(new GenerationRequest(p, sp, max, stop, null));
             }
         }
@@ -150,7 +205,9 @@ final class CompletionEndpoint {
     /** Whether {@code token} is a token of its own, so a chat turn can end on it (e.g. Llama 3's {@code <|eot_id|>}). */
     private boolean endsTurn(String token) {
         Tokenizer tok = engine.tokenizer();
-        return tok.tokenId(token).isPresent() && !(tok.eosId().isPresent() && token.equals(tok.token(tok.eosId().getAsInt())));
+        return tok.tokenId(token).isPresent()
+                && !(tok.eosId().isPresent()
+                        && token.equals(tok.token(tok.eosId().getAsInt())));
     }
 
     private Map<String, Predicate<JsonNode>> unsupported() {
@@ -165,12 +222,16 @@ final class CompletionEndpoint {
             m.put("best_of", v -> v.isIntegralNumber() && v.longValue() == 1);
         } else {
             m.put("top_logprobs", v -> v.isIntegralNumber() && v.longValue() == 0);
-            m.put("response_format", v -> v.isObject() && "text".equals(v.path("type").asText()));
+            m.put(
+                    "response_format",
+                    v -> v.isObject() && "text".equals(v.path("type").asText()));
             m.put("tools", v -> v.isArray() && v.isEmpty());
             m.put("tool_choice", v -> v.isTextual() && v.textValue().equals("none"));
             m.put("functions", v -> v.isArray() && v.isEmpty());
             m.put("function_call", v -> v.isTextual() && v.textValue().equals("none"));
-            m.put("modalities", v -> v.isArray() && v.size() == 1 && "text".equals(v.get(0).asText()));
+            m.put(
+                    "modalities",
+                    v -> v.isArray() && v.size() == 1 && "text".equals(v.get(0).asText()));
         }
         return m;
     }
@@ -180,7 +241,10 @@ final class CompletionEndpoint {
             return false;
         }
         if (!stream) {
-            throw ApiException.invalid("stream_options", "invalid_value", "The 'stream_options' parameter is only allowed when 'stream' is enabled.");
+            throw ApiException.invalid(
+                    "stream_options",
+                    "invalid_value",
+                    "The 'stream_options' parameter is only allowed when 'stream' is enabled.");
         }
         if (!so.isObject()) {
             throw ApiException.invalidType("stream_options", "an object", RequestFields.kind(so));
@@ -211,12 +275,16 @@ final class CompletionEndpoint {
                     } else if (e.isArray() && !e.isEmpty()) {
                         out.add(tokenIds(e, "prompt[" + i + "]"));
                     } else {
-                        throw ApiException.invalidType("prompt[" + i + "]", "a string or a non-empty array of token ids", RequestFields.kind(e));
+                        throw ApiException.invalidType(
+                                "prompt[" + i + "]",
+                                "a string or a non-empty array of token ids",
+                                RequestFields.kind(e));
                     }
                 }
             }
         } else if (p.isArray()) {
-            throw ApiException.invalidValue("prompt", "empty array. Expected a string, a list of strings or a list of token ids.");
+            throw ApiException.invalidValue(
+                    "prompt", "empty array. Expected a string, a list of strings or a list of token ids.");
         } else {
             throw ApiException.invalidType("prompt", "a string or an array", RequestFields.kind(p));
         }
@@ -232,7 +300,9 @@ final class CompletionEndpoint {
                 throw ApiException.invalidType(param + "[" + i + "]", "a token id (an integer)", RequestFields.kind(e));
             }
             if (!e.canConvertToInt() || e.intValue() < 0 || e.intValue() >= vocab) {
-                throw ApiException.invalidValue(param + "[" + i + "]", "token id " + e.asText() + " is outside the vocabulary [0, " + vocab + ").");
+                throw ApiException.invalidValue(
+                        param + "[" + i + "]",
+                        "token id " + e.asText() + " is outside the vocabulary [0, " + vocab + ").");
             }
             ids[i] = e.intValue();
         }
@@ -250,20 +320,24 @@ final class CompletionEndpoint {
             if (tok.eosId().isPresent()) {
                 return new int[] {tok.eosId().getAsInt()};
             }
-            throw ApiException.invalidValue(param, "the prompt is empty and the tokenizer has no start token to begin from.");
+            throw ApiException.invalidValue(
+                    param, "the prompt is empty and the tokenizer has no start token to begin from.");
         }
         return ids;
     }
 
     private int[] chatPrompt(JsonNode msgs) {
         if (msgs == null) {
-            throw ApiException.invalid("messages", "missing_required_parameter", "Missing required parameter: 'messages'.");
+            throw ApiException.invalid(
+                    "messages", "missing_required_parameter", "Missing required parameter: 'messages'.");
         }
         if (!msgs.isArray()) {
             throw ApiException.invalidType("messages", "an array", RequestFields.kind(msgs));
         }
         if (msgs.isEmpty()) {
-            throw ApiException.invalid("messages", "empty_array",
+            throw ApiException.invalid(
+                    "messages",
+                    "empty_array",
                     "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.");
         }
         List<Map<String, Object>> messages = new ArrayList<>();
@@ -285,19 +359,25 @@ final class CompletionEndpoint {
         }
         JsonNode role = m.get("role");
         if (role == null || role.isNull()) {
-            throw ApiException.invalid(param + ".role", "missing_required_parameter", "Missing required parameter: '" + param + ".role'.");
+            throw ApiException.invalid(
+                    param + ".role", "missing_required_parameter", "Missing required parameter: '" + param + ".role'.");
         }
         if (!role.isTextual()) {
             throw ApiException.invalidType(param + ".role", "a string", RequestFields.kind(role));
         }
         if (!ROLES.contains(role.textValue())) {
-            throw ApiException.invalid(param + ".role", "invalid_value", "Invalid value: '" + role.textValue()
-                    + "'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'.");
+            throw ApiException.invalid(
+                    param + ".role",
+                    "invalid_value",
+                    "Invalid value: '" + role.textValue()
+                            + "'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'.");
         }
         Map<String, Object> out = new HashMap<>();
         // templates know "system"; "developer" is the newer name for the same turn
         out.put("role", role.textValue().equals("developer") ? "system" : role.textValue());
-        out.put("content", content(m.get("content"), param + ".content", role.textValue().equals("assistant")));
+        out.put(
+                "content",
+                content(m.get("content"), param + ".content", role.textValue().equals("assistant")));
         JsonNode name = m.get("name");
         if (name != null && !name.isNull()) {
             if (!name.isTextual()) {
@@ -318,7 +398,8 @@ final class CompletionEndpoint {
             if (mayBeAbsent) {
                 return "";
             }
-            throw ApiException.invalid(param, "missing_required_parameter", "Missing required parameter: '" + param + "'.");
+            throw ApiException.invalid(
+                    param, "missing_required_parameter", "Missing required parameter: '" + param + "'.");
         }
         if (c.isTextual()) {
             return c.textValue();
@@ -334,7 +415,10 @@ final class CompletionEndpoint {
                 throw ApiException.invalidType(pp, "an object", RequestFields.kind(part));
             }
             if (!"text".equals(part.path("type").asText())) {
-                throw ApiException.invalidValue(pp + ".type", "only 'text' content parts are supported by this server, got '" + part.path("type").asText() + "'.");
+                throw ApiException.invalidValue(
+                        pp + ".type",
+                        "only 'text' content parts are supported by this server, got '"
+                                + part.path("type").asText() + "'.");
             }
             JsonNode t = part.get("text");
             if (t == null || !t.isTextual()) {
@@ -355,7 +439,8 @@ final class CompletionEndpoint {
         long completion = 0;
         long cached = 0;
         ex.startEvents();
-        TextChunks texts = ex.textChunks(kind, id, created, modelName, plan.requests().size(), usageField);
+        TextChunks texts =
+                ex.textChunks(kind, id, created, modelName, plan.requests().size(), usageField);
         StringBuilder sb = new StringBuilder();
         if (kind == OpenAiJson.Kind.CHAT) {
             for (int i = 0; i < plan.requests().size(); i++) {
@@ -381,7 +466,10 @@ final class CompletionEndpoint {
                         case Generation.Finished f -> {
                             completion += f.usage().completionTokens();
                             cached += f.usage().cachedPromptTokens();
-                            ex.appendEvent(sb, OpenAiJson.finishChunk(kind, id, created, modelName, f.choice(), f.reason(), usageField));
+                            ex.appendEvent(
+                                    sb,
+                                    OpenAiJson.finishChunk(
+                                            kind, id, created, modelName, f.choice(), f.reason(), usageField));
                         }
                         case Generation.Failed f -> failure = f.message();
                     }
@@ -397,7 +485,14 @@ final class CompletionEndpoint {
             }
             if (plan.includeUsage()) {
                 sb.setLength(0);
-                ex.appendEvent(sb, OpenAiJson.usageChunk(kind, id, created, modelName, new OpenAiJson.Totals(plan.promptTokens(), completion, cached)));
+                ex.appendEvent(
+                        sb,
+                        OpenAiJson.usageChunk(
+                                kind,
+                                id,
+                                created,
+                                modelName,
+                                new OpenAiJson.Totals(plan.promptTokens(), completion, cached)));
                 ex.writeEvents(sb);
             }
             ex.endEvents();
@@ -447,8 +542,15 @@ final class CompletionEndpoint {
         for (int i = 0; i < k; i++) {
             choices.add(new OpenAiJson.Choice(i, texts[i].toString(), reasons[i]));
         }
-        ex.sendJson(200, OpenAiJson.response(kind, newId(), System.currentTimeMillis() / 1000, modelName, choices,
-                new OpenAiJson.Totals(plan.promptTokens(), completion, cached)));
+        ex.sendJson(
+                200,
+                OpenAiJson.response(
+                        kind,
+                        newId(),
+                        System.currentTimeMillis() / 1000,
+                        modelName,
+                        choices,
+                        new OpenAiJson.Totals(plan.promptTokens(), completion, cached)));
     }
 
     private String newId() {

@@ -69,14 +69,16 @@ final class Exchange {
     JsonNode readJson(long maxBytes) throws IOException {
         long declared = request.getLength();
         if (declared > maxBytes) {
-            throw ApiException.tooLarge("The request body has " + declared + " bytes, more than this server's limit of " + maxBytes + " bytes.");
+            throw ApiException.tooLarge("The request body has " + declared + " bytes, more than this server's limit of "
+                    + maxBytes + " bytes.");
         }
         byte[] body;
         try (InputStream in = Request.asInputStream(request)) {
             body = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBytes + 1));
         }
         if (body.length > maxBytes) {
-            throw ApiException.tooLarge("The request body is larger than this server's limit of " + maxBytes + " bytes.");
+            throw ApiException.tooLarge(
+                    "The request body is larger than this server's limit of " + maxBytes + " bytes.");
         }
         if (body.length == 0) {
             throw ApiException.invalid(null, "invalid_json", "The request has no body; the API expects a JSON object.");
@@ -84,8 +86,15 @@ final class Exchange {
         try {
             return mapper.readTree(body);
         } catch (JsonProcessingException e) {
-            throw ApiException.invalid(null, "invalid_json", "We could not parse the JSON body of your request: " + e.getOriginalMessage()
-                    + (e.getLocation() != null ? " (line " + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr() + ")" : "") + ".");
+            throw ApiException.invalid(
+                    null,
+                    "invalid_json",
+                    "We could not parse the JSON body of your request: " + e.getOriginalMessage()
+                            + (e.getLocation() != null
+                                    ? " (line " + e.getLocation().getLineNr() + ", column "
+                                            + e.getLocation().getColumnNr() + ")"
+                                    : "")
+                            + ".");
         }
     }
 
@@ -144,7 +153,8 @@ final class Exchange {
     }
 
     /** The pre-serialised text chunks of one stream, written as {@link #appendEvent} would write them. */
-    TextChunks textChunks(OpenAiJson.Kind kind, String id, long created, String model, int choices, boolean usageField) {
+    TextChunks textChunks(
+            OpenAiJson.Kind kind, String id, long created, String model, int choices, boolean usageField) {
         return new TextChunks(kind, id, created, model, choices, usageField, mapper);
     }
 

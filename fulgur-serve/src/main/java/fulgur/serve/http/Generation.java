@@ -57,7 +57,9 @@ final class Generation implements AutoCloseable {
         } catch (RejectedRequestException e) {
             g.cancel();
             throw switch (e.reason()) {
-                case QUEUE_FULL -> ApiException.busy("The server is busy: " + e.getMessage() + ". Retry later.", e.retryAfterSeconds());
+                case QUEUE_FULL ->
+                    ApiException.busy(
+                            "The server is busy: " + e.getMessage() + ". Retry later.", e.retryAfterSeconds());
                 case TOO_LARGE -> ApiException.invalid(null, "context_length_exceeded", e.getMessage());
             };
         } catch (IllegalArgumentException e) {
@@ -65,7 +67,13 @@ final class Generation implements AutoCloseable {
             throw ApiException.invalid(null, "invalid_value", e.getMessage());
         } catch (IllegalStateException e) {
             g.cancel();
-            throw new ApiException(503, "server_error", null, "unavailable", "The engine is not accepting requests: " + e.getMessage(), 0);
+            throw new ApiException(
+                    503,
+                    "server_error",
+                    null,
+                    "unavailable",
+                    "The engine is not accepting requests: " + e.getMessage(),
+                    0);
         }
         return g;
     }

@@ -69,7 +69,8 @@ final class OpenAiJson {
     }
 
     /** A streamed piece of one choice's text. */
-    static ObjectNode textChunk(Kind kind, String id, long created, String model, int index, String text, boolean usageField) {
+    static ObjectNode textChunk(
+            Kind kind, String id, long created, String model, int index, String text, boolean usageField) {
         ObjectNode delta = F.objectNode();
         delta.put("content", text);
         return chunk(kind, id, created, model, index, text, delta, null, usageField);
@@ -85,7 +86,8 @@ final class OpenAiJson {
     }
 
     /** The last chunk of a choice: empty delta, the finish reason. */
-    static ObjectNode finishChunk(Kind kind, String id, long created, String model, int index, FinishReason reason, boolean usageField) {
+    static ObjectNode finishChunk(
+            Kind kind, String id, long created, String model, int index, FinishReason reason, boolean usageField) {
         return chunk(kind, id, created, model, index, "", F.objectNode(), reason, usageField);
     }
 
@@ -102,8 +104,16 @@ final class OpenAiJson {
         return error(ApiException.server(message));
     }
 
-    private static ObjectNode chunk(Kind kind, String id, long created, String model, int index, String text, ObjectNode delta,
-            FinishReason reason, boolean usageField) {
+    private static ObjectNode chunk(
+            Kind kind,
+            String id,
+            long created,
+            String model,
+            int index,
+            String text,
+            ObjectNode delta,
+            FinishReason reason,
+            boolean usageField) {
         ObjectNode root = header(kind.chunkObject, id, created, model);
         ObjectNode o = root.putArray("choices").addObject();
         if (kind == Kind.TEXT) {

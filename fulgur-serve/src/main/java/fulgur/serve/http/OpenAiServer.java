@@ -43,7 +43,9 @@ public final class OpenAiServer implements AutoCloseable {
      */
     public OpenAiServer(Engine engine, ChatTemplate template, ServerOptions options) {
         this.options = options;
-        ObjectMapper mapper = JsonMapper.builder().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION).build();
+        ObjectMapper mapper = JsonMapper.builder()
+                .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+                .build();
         QueuedThreadPool threads = new QueuedThreadPool();
         threads.setName("fulgur-http");
         threads.setVirtualThreadsExecutor(VirtualThreads.getDefaultVirtualThreadsExecutor());
@@ -75,10 +77,13 @@ public final class OpenAiServer implements AutoCloseable {
             stopQuietly();
             for (Throwable t = e; t != null; t = t.getCause()) {
                 if (t instanceof BindException b) {
-                    throw new IOException("cannot listen on " + options.host() + ":" + options.port() + ": " + b.getMessage(), e);
+                    throw new IOException(
+                            "cannot listen on " + options.host() + ":" + options.port() + ": " + b.getMessage(), e);
                 }
             }
-            throw new IOException("cannot start the HTTP server on " + options.host() + ":" + options.port() + ": " + e.getMessage(), e);
+            throw new IOException(
+                    "cannot start the HTTP server on " + options.host() + ":" + options.port() + ": " + e.getMessage(),
+                    e);
         }
         return this;
     }
@@ -129,7 +134,8 @@ public final class OpenAiServer implements AutoCloseable {
         try {
             server.stop();
         } catch (Exception e) {
-            System.getLogger(OpenAiServer.class.getName()).log(System.Logger.Level.WARNING, "stopping the HTTP server", e);
+            System.getLogger(OpenAiServer.class.getName())
+                    .log(System.Logger.Level.WARNING, "stopping the HTTP server", e);
         }
     }
 
@@ -141,7 +147,8 @@ public final class OpenAiServer implements AutoCloseable {
         }
 
         @Override
-        protected void generateResponse(Request request, Response response, int code, String message, Throwable cause, Callback callback) {
+        protected void generateResponse(
+                Request request, Response response, int code, String message, Throwable cause, Callback callback) {
             response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
             response.write(true, ByteBuffer.wrap(body(code, message).getBytes(StandardCharsets.UTF_8)), callback);
         }
@@ -153,8 +160,13 @@ public final class OpenAiServer implements AutoCloseable {
         }
 
         private static String body(int code, String message) {
-            ApiException e = new ApiException(code, code >= 500 ? "server_error" : "invalid_request_error", null, null,
-                    message == null || message.isBlank() ? "HTTP " + code : message, 0);
+            ApiException e = new ApiException(
+                    code,
+                    code >= 500 ? "server_error" : "invalid_request_error",
+                    null,
+                    null,
+                    message == null || message.isBlank() ? "HTTP " + code : message,
+                    0);
             return OpenAiJson.error(e).toString();
         }
     }

@@ -18,7 +18,8 @@ final class RequestFields {
 
     RequestFields(JsonNode body) {
         if (body == null || !body.isObject()) {
-            throw ApiException.invalid(null, "invalid_type", "The request body must be a JSON object, got " + kind(body) + ".");
+            throw ApiException.invalid(
+                    null, "invalid_type", "The request body must be a JSON object, got " + kind(body) + ".");
         }
         this.body = body;
     }
@@ -38,7 +39,8 @@ final class RequestFields {
         neutral.forEach((name, isNeutral) -> {
             JsonNode v = get(name);
             if (v != null && !isNeutral.test(v)) {
-                throw ApiException.invalid(name, "unsupported_parameter", "'" + name + "' is not supported by this server.");
+                throw ApiException.invalid(
+                        name, "unsupported_parameter", "'" + name + "' is not supported by this server.");
             }
         });
     }
@@ -51,7 +53,8 @@ final class RequestFields {
     String requiredString(String name) {
         String s = string(name);
         if (s == null) {
-            throw ApiException.invalid(name, "missing_required_parameter", "Missing required parameter: '" + name + "'.");
+            throw ApiException.invalid(
+                    name, "missing_required_parameter", "Missing required parameter: '" + name + "'.");
         }
         return s;
     }
@@ -108,10 +111,14 @@ final class RequestFields {
         }
         double x = v.doubleValue();
         if (openMin ? !(x > min) : !(x >= min)) {
-            throw ApiException.invalidValue(name, "expected a value " + (openMin ? "> " : ">= ") + plain(min) + ", but got " + v.asText() + " instead.");
+            throw ApiException.invalidValue(
+                    name,
+                    "expected a value " + (openMin ? "> " : ">= ") + plain(min) + ", but got " + v.asText()
+                            + " instead.");
         }
         if (!(x <= max)) {
-            throw ApiException.invalidValue(name, "expected a value <= " + plain(max) + ", but got " + v.asText() + " instead.");
+            throw ApiException.invalidValue(
+                    name, "expected a value <= " + plain(max) + ", but got " + v.asText() + " instead.");
         }
         return x;
     }
@@ -127,8 +134,10 @@ final class RequestFields {
             out.add(v.textValue());
         } else if (v.isArray()) {
             if (v.size() > maxItems) {
-                throw ApiException.invalidValue(name, "array too long. Expected an array with maximum length " + maxItems + ", but got an array with length "
-                        + v.size() + " instead.");
+                throw ApiException.invalidValue(
+                        name,
+                        "array too long. Expected an array with maximum length " + maxItems
+                                + ", but got an array with length " + v.size() + " instead.");
             }
             for (int i = 0; i < v.size(); i++) {
                 if (!v.get(i).isTextual()) {

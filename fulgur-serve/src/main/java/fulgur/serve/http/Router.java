@@ -23,7 +23,14 @@ import org.eclipse.jetty.util.Callback;
  */
 final class Router extends Handler.Abstract {
     private static final System.Logger LOG = System.getLogger(Router.class.getName());
-    private static final Set<String> ENDPOINTS = Set.of("/", "/chat.js", "/chat.css", "/health", "/metrics", "/v1/models", "/v1/completions",
+    private static final Set<String> ENDPOINTS = Set.of(
+            "/",
+            "/chat.js",
+            "/chat.css",
+            "/health",
+            "/metrics",
+            "/v1/models",
+            "/v1/completions",
             "/v1/chat/completions");
 
     private final Engine engine;
@@ -41,13 +48,17 @@ final class Router extends Handler.Abstract {
         super(InvocationType.BLOCKING);
         this.engine = engine;
         this.options = options;
-        this.modelName = options.servedModelName() != null ? options.servedModelName() : engine.model().id();
+        this.modelName = options.servedModelName() != null
+                ? options.servedModelName()
+                : engine.model().id();
         this.metrics = metrics;
         this.mapper = mapper;
         this.page = new WebPage();
         Semaphore streams = new Semaphore(options.maxConcurrentStreams());
-        this.completions = new CompletionEndpoint(OpenAiJson.Kind.TEXT, engine, template, options, modelName, metrics, streams);
-        this.chat = new CompletionEndpoint(OpenAiJson.Kind.CHAT, engine, template, options, modelName, metrics, streams);
+        this.completions =
+                new CompletionEndpoint(OpenAiJson.Kind.TEXT, engine, template, options, modelName, metrics, streams);
+        this.chat =
+                new CompletionEndpoint(OpenAiJson.Kind.CHAT, engine, template, options, modelName, metrics, streams);
         this.apiKey = options.apiKey() == null ? null : options.apiKey().getBytes(StandardCharsets.UTF_8);
     }
 
@@ -70,7 +81,9 @@ final class Router extends Handler.Abstract {
             LOG.log(System.Logger.Level.ERROR, "internal error on " + ex.method() + " " + path, t);
             fail(ex, ApiException.server("The server had an internal error while processing your request."));
         } finally {
-            metrics.request(ENDPOINTS.contains(path) ? path : path.startsWith("/v1/models/") ? "/v1/models/{model}" : "other", response.getStatus());
+            metrics.request(
+                    ENDPOINTS.contains(path) ? path : path.startsWith("/v1/models/") ? "/v1/models/{model}" : "other",
+                    response.getStatus());
         }
         return true;
     }
@@ -110,7 +123,8 @@ final class Router extends Handler.Abstract {
                 default -> {
                     if (path.startsWith("/v1/models/") && path.length() > "/v1/models/".length()) {
                         allow(ex, "GET");
-                        String id = java.net.URLDecoder.decode(path.substring("/v1/models/".length()), StandardCharsets.UTF_8);
+                        String id = java.net.URLDecoder.decode(
+                                path.substring("/v1/models/".length()), StandardCharsets.UTF_8);
                         if (!id.equals(modelName)) {
                             throw ApiException.modelNotFound(id);
                         }
@@ -174,10 +188,13 @@ final class Router extends Handler.Abstract {
         }
         String h = ex.header(HttpHeader.AUTHORIZATION);
         if (h == null || h.isBlank()) {
-            throw ApiException.unauthorized("You didn't provide an API key. You need to provide your API key in an Authorization header using "
-                    + "Bearer auth (i.e. Authorization: Bearer YOUR_KEY).", null);
+            throw ApiException.unauthorized(
+                    "You didn't provide an API key. You need to provide your API key in an Authorization header using "
+                            + "Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                    null);
         }
-        String given = h.regionMatches(true, 0, "Bearer ", 0, 7) ? h.substring(7).trim() : "";
+        String given =
+                h.regionMatches(true, 0, "Bearer ", 0, 7) ? h.substring(7).trim() : "";
         if (!MessageDigest.isEqual(given.getBytes(StandardCharsets.UTF_8), apiKey)) {
             throw ApiException.unauthorized("Incorrect API key provided.", "invalid_api_key");
         }
@@ -189,11 +206,22 @@ final class Router extends Handler.Abstract {
             return;
         }
         ex.response.getHeaders().put(HttpHeader.ALLOW, method.equals("GET") ? "GET, HEAD" : method);
-        throw new ApiException(405, "invalid_request_error", null, "method_not_allowed",
-                "Method " + m + " is not allowed on " + ex.path() + " (use " + method + ").", 0);
+        throw new ApiException(
+                405,
+                "invalid_request_error",
+                null,
+                "method_not_allowed",
+                "Method " + m + " is not allowed on " + ex.path() + " (use " + method + ").",
+                0);
     }
 
     private static ApiException unknown(String method, String path) {
-        return new ApiException(404, "invalid_request_error", null, "unknown_url", "Unknown request URL: " + method + " " + path + ".", 0);
+        return new ApiException(
+                404,
+                "invalid_request_error",
+                null,
+                "unknown_url",
+                "Unknown request URL: " + method + " " + path + ".",
+                0);
     }
 }

@@ -15,8 +15,16 @@ import java.time.Duration;
  * @param maxConcurrentStreams generations (choices) running or queued at once; beyond it requests get 429
  * @param idleTimeout how long a connection may stay silent (a streaming response writes on every token)
  */
-public record ServerOptions(String host, int port, String apiKey, String servedModelName, long maxBodyBytes, int maxPromptTokens,
-        int maxTokens, int maxConcurrentStreams, Duration idleTimeout) {
+public record ServerOptions(
+        String host,
+        int port,
+        String apiKey,
+        String servedModelName,
+        long maxBodyBytes,
+        int maxPromptTokens,
+        int maxTokens,
+        int maxConcurrentStreams,
+        Duration idleTimeout) {
 
     /**
      * Checks the options.
@@ -60,7 +68,16 @@ public record ServerOptions(String host, int port, String apiKey, String servedM
      * @param h the address
      */
     public ServerOptions withHost(String h) {
-        return new ServerOptions(h, port, apiKey, servedModelName, maxBodyBytes, maxPromptTokens, maxTokens, maxConcurrentStreams, idleTimeout);
+        return new ServerOptions(
+                h,
+                port,
+                apiKey,
+                servedModelName,
+                maxBodyBytes,
+                maxPromptTokens,
+                maxTokens,
+                maxConcurrentStreams,
+                idleTimeout);
     }
 
     /**
@@ -69,7 +86,16 @@ public record ServerOptions(String host, int port, String apiKey, String servedM
      * @param p the port, 0 for any free one
      */
     public ServerOptions withPort(int p) {
-        return new ServerOptions(host, p, apiKey, servedModelName, maxBodyBytes, maxPromptTokens, maxTokens, maxConcurrentStreams, idleTimeout);
+        return new ServerOptions(
+                host,
+                p,
+                apiKey,
+                servedModelName,
+                maxBodyBytes,
+                maxPromptTokens,
+                maxTokens,
+                maxConcurrentStreams,
+                idleTimeout);
     }
 
     /**
@@ -78,7 +104,16 @@ public record ServerOptions(String host, int port, String apiKey, String servedM
      * @param k the key, or null for none
      */
     public ServerOptions withApiKey(String k) {
-        return new ServerOptions(host, port, k, servedModelName, maxBodyBytes, maxPromptTokens, maxTokens, maxConcurrentStreams, idleTimeout);
+        return new ServerOptions(
+                host,
+                port,
+                k,
+                servedModelName,
+                maxBodyBytes,
+                maxPromptTokens,
+                maxTokens,
+                maxConcurrentStreams,
+                idleTimeout);
     }
 
     /**
@@ -87,7 +122,8 @@ public record ServerOptions(String host, int port, String apiKey, String servedM
      * @param n the name, or null for the engine's model id
      */
     public ServerOptions withServedModelName(String n) {
-        return new ServerOptions(host, port, apiKey, n, maxBodyBytes, maxPromptTokens, maxTokens, maxConcurrentStreams, idleTimeout);
+        return new ServerOptions(
+                host, port, apiKey, n, maxBodyBytes, maxPromptTokens, maxTokens, maxConcurrentStreams, idleTimeout);
     }
 
     /**
@@ -99,7 +135,8 @@ public record ServerOptions(String host, int port, String apiKey, String servedM
      * @param streams the most generations running or queued at once
      */
     public ServerOptions withLimits(long bodyBytes, int promptTokens, int tokens, int streams) {
-        return new ServerOptions(host, port, apiKey, servedModelName, bodyBytes, promptTokens, tokens, streams, idleTimeout);
+        return new ServerOptions(
+                host, port, apiKey, servedModelName, bodyBytes, promptTokens, tokens, streams, idleTimeout);
     }
 
     private static void positive(String what, long v) {

@@ -22,9 +22,17 @@ final class TextChunks {
     private final ObjectMapper mapper;
     /** Per choice: the event up to the text and after it; null until the choice's first piece. */
     private final String[] before;
+
     private final String[] after;
 
-    TextChunks(OpenAiJson.Kind kind, String id, long created, String model, int choices, boolean usageField, ObjectMapper mapper) {
+    TextChunks(
+            OpenAiJson.Kind kind,
+            String id,
+            long created,
+            String model,
+            int choices,
+            boolean usageField,
+            ObjectMapper mapper) {
         this.kind = kind;
         this.id = id;
         this.created = created;

@@ -38,16 +38,26 @@ class BatchedDecodeGpuTest {
         int[] lengths = {3, 13, 1, 7, 21, 5, 9, 2};
         int[] maxTokens = {14, 6, 20, 3, 11, 17, 1, 9};
         int[] joinAt = {0, 0, 2, 3, 3, 6, 9, 12};
-        try (Scope s = Scope.open(); LanguageModel cpu = Tiny.model(arch, 7); LanguageModel gpu = Tiny.model(arch, 7)) {
+        try (Scope s = Scope.open();
+                LanguageModel cpu = Tiny.model(arch, 7);
+                LanguageModel gpu = Tiny.model(arch, 7)) {
             gpu.module().to(Device.cuda(0));
             int[][] unbatched = new int[lengths.length][];
             for (int i = 0; i < lengths.length; i++) {
-                unbatched[i] = Generator.generate(gpu, tok, Tiny.prompt(i, lengths[i]), new Generator.Settings(maxTokens[i], 0, 0, 1, 0, List.of()), null).ids();
+                unbatched[i] = Generator.generate(
+                                gpu,
+                                tok,
+                                Tiny.prompt(i, lengths[i]),
+                                new Generator.Settings(maxTokens[i], 0, 0, 1, 0, List.of()),
+                                null)
+                        .ids();
             }
             int[][] onGpu = run(gpu, tok, arch, lengths, maxTokens, joinAt);
             int[][] onCpu = run(cpu, tok, arch, lengths, maxTokens, joinAt);
             for (int i = 0; i < lengths.length; i++) {
-                assertThat(onGpu[i]).as("%s request %d on the GPU, batched vs alone", arch, i).containsExactly(unbatched[i]);
+                assertThat(onGpu[i])
+                        .as("%s request %d on the GPU, batched vs alone", arch, i)
+                        .containsExactly(unbatched[i]);
                 assertThat(onGpu[i]).as("%s request %d, GPU vs CPU", arch, i).containsExactly(onCpu[i]);
             }
         }
@@ -63,7 +73,8 @@ class BatchedDecodeGpuTest {
     void recordedDecodeStepsGiveTheEagerTokens(DType dtype) {
         assumeTrue(CudaContext.isAvailable(), "no CUDA driver or device: GPU test skipped");
         Tokenizer tok = new ByteTokenizer(List.of("<|pad|>")); // no end of text: every request runs to its maxTokens
-        try (Scope s = Scope.open(); LanguageModel gpu = Tiny.model("tnl", 5)) {
+        try (Scope s = Scope.open();
+                LanguageModel gpu = Tiny.model("tnl", 5)) {
             gpu.module().to(Device.cuda(0));
             gpu.module().to(dtype);
             int[] lengths = {9, 9, 9, 9, 9, 9};
@@ -76,9 +87,17 @@ class BatchedDecodeGpuTest {
                 assertThat(one[i]).as("request %d, one graph vs eager", i).containsExactly(eager[i]);
             }
         }
-        try (Scope s = Scope.open(); LanguageModel lrpe = Tiny.model("tnl-lrpe", 5)) {
+        try (Scope s = Scope.open();
+                LanguageModel lrpe = Tiny.model("tnl-lrpe", 5)) {
             lrpe.module().to(Device.cuda(0));
-            run(lrpe, tok, "tnl-lrpe", new int[] {4, 4, 4}, new int[] {6, 6, 6}, 4, 0); // positions on the host: never recorded
+            run(
+                    lrpe,
+                    tok,
+                    "tnl-lrpe",
+                    new int[] {4, 4, 4},
+                    new int[] {6, 6, 6},
+                    4,
+                    0); // positions on the host: never recorded
         }
     }
 
@@ -87,20 +106,41 @@ class BatchedDecodeGpuTest {
     }
 
     /** All requests submitted at once (prompts of 9 tokens: two chunks of prefill, then decoding together). */
-    private static int[][] run(LanguageModel model, Tokenizer tok, String arch, int[] lengths, int[] maxTokens, int maxGraphs, int expectedGraphs) {
+    private static int[][] run(
+            LanguageModel model,
+            Tokenizer tok,
+            String arch,
+            int[] lengths,
+            int[] maxTokens,
+            int maxGraphs,
+            int expectedGraphs) {
         Collect[] got = new Collect[lengths.length];
         EngineOptions o = Tiny.options(8, 8, 0);
-        o = new EngineOptions(o.maxRunning(), o.maxQueued(), o.maxPromptTokens(), o.maxNewTokens(), o.memoryBudgetBytes(), o.prefillChunkTokens(),
-                o.stateCacheBytes(), o.stateCacheInterval(), o.defaultTimeout(), maxGraphs);
+        o = new EngineOptions(
+                o.maxRunning(),
+                o.maxQueued(),
+                o.maxPromptTokens(),
+                o.maxNewTokens(),
+                o.memoryBudgetBytes(),
+                o.prefillChunkTokens(),
+                o.stateCacheBytes(),
+                o.stateCacheInterval(),
+                o.defaultTimeout(),
+                maxGraphs);
         try (BatchingEngine engine = new BatchingEngine(model, tok, arch, o, null, false)) {
             for (int i = 0; i < lengths.length; i++) {
                 got[i] = new Collect();
-                engine.submit(new GenerationRequest(Tiny.prompt(30 + i, lengths[i]), SamplingParams.GREEDY, maxTokens[i], List.of(), null), got[i]);
+                engine.submit(
+                        new GenerationRequest(
+                                Tiny.prompt(30 + i, lengths[i]), SamplingParams.GREEDY, maxTokens[i], List.of(), null),
+                        got[i]);
             }
             for (int step = 0; step < 100 && !java.util.Arrays.stream(got).allMatch(Collect::finished); step++) {
                 engine.runStep();
             }
-            assertThat(engine.decodeGraphs()).as("%s graphs kept (at most %d)", arch, maxGraphs).isEqualTo(expectedGraphs);
+            assertThat(engine.decodeGraphs())
+                    .as("%s graphs kept (at most %d)", arch, maxGraphs)
+                    .isEqualTo(expectedGraphs);
         }
         int[][] out = new int[lengths.length][];
         for (int i = 0; i < out.length; i++) {
@@ -111,14 +151,21 @@ class BatchedDecodeGpuTest {
         return out;
     }
 
-    private static int[][] run(LanguageModel model, Tokenizer tok, String arch, int[] lengths, int[] maxTokens, int[] joinAt) {
+    private static int[][] run(
+            LanguageModel model, Tokenizer tok, String arch, int[] lengths, int[] maxTokens, int[] joinAt) {
         Collect[] got = new Collect[lengths.length];
         try (BatchingEngine engine = new BatchingEngine(model, tok, arch, Tiny.options(8, 8, 16L << 20), null, false)) {
             int submitted = 0;
             for (int step = 0; step < 500; step++) {
                 while (submitted < lengths.length && joinAt[submitted] <= step) {
                     got[submitted] = new Collect();
-                    engine.submit(new GenerationRequest(Tiny.prompt(submitted, lengths[submitted]), SamplingParams.GREEDY, maxTokens[submitted], List.of(), null),
+                    engine.submit(
+                            new GenerationRequest(
+                                    Tiny.prompt(submitted, lengths[submitted]),
+                                    SamplingParams.GREEDY,
+                                    maxTokens[submitted],
+                                    List.of(),
+                                    null),
                             got[submitted]);
                     submitted++;
                 }
@@ -127,7 +174,8 @@ class BatchedDecodeGpuTest {
                     break;
                 }
             }
-            assertThat(engine.kvBlocksInUse() == 0 || engine.cachedEntries() > 0).isTrue();
+            assertThat(engine.kvBlocksInUse() == 0 || engine.cachedEntries() > 0)
+                    .isTrue();
         }
         int[][] out = new int[lengths.length][];
         for (int i = 0; i < out.length; i++) {

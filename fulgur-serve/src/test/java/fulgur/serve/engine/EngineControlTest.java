@@ -80,7 +80,8 @@ class EngineControlTest {
     @Test
     void aRequestThatLeavesTheBatchDoesNotDisturbTheOthers() {
         int[] p = Tiny.prompt(4, 6);
-        int[] expected = Generator.generate(tnl, tok, p, new Generator.Settings(30, 0, 0, 1, 0, List.of()), null).ids();
+        int[] expected = Generator.generate(tnl, tok, p, new Generator.Settings(30, 0, 0, 1, 0, List.of()), null)
+                .ids();
         try (BatchingEngine e = new BatchingEngine(tnl, tok, "t", Tiny.options(4, 8, 0), null, false)) {
             Collect first = new Collect();
             Collect main = new Collect();
@@ -141,7 +142,14 @@ class EngineControlTest {
             assertThat(e.stats().running()).isZero();
             assertThat(e.stats().queued()).isZero();
             Collect late = new Collect();
-            e.submit(new GenerationRequest(Tiny.prompt(3, 4), SamplingParams.GREEDY, 5, List.of(), Instant.now().minusSeconds(1)), late);
+            e.submit(
+                    new GenerationRequest(
+                            Tiny.prompt(3, 4),
+                            SamplingParams.GREEDY,
+                            5,
+                            List.of(),
+                            Instant.now().minusSeconds(1)),
+                    late);
             e.runStep();
             assertThat(late.reason).isEqualTo(FinishReason.TIMEOUT);
         }
@@ -159,12 +167,17 @@ class EngineControlTest {
                         assertThat(r.retryAfterSeconds()).isPositive();
                     });
             assertThatThrownBy(() -> e.submit(request(Tiny.prompt(4, 17), 4), new Collect()))
-                    .isInstanceOfSatisfying(RejectedRequestException.class, r -> assertThat(r.reason()).isEqualTo(RejectedRequestException.Reason.TOO_LARGE))
+                    .isInstanceOfSatisfying(
+                            RejectedRequestException.class,
+                            r -> assertThat(r.reason()).isEqualTo(RejectedRequestException.Reason.TOO_LARGE))
                     .hasMessageContaining("17 tokens");
             assertThatThrownBy(() -> e.submit(request(Tiny.prompt(4, 3), 9), new Collect()))
-                    .isInstanceOfSatisfying(RejectedRequestException.class, r -> assertThat(r.reason()).isEqualTo(RejectedRequestException.Reason.TOO_LARGE))
+                    .isInstanceOfSatisfying(
+                            RejectedRequestException.class,
+                            r -> assertThat(r.reason()).isEqualTo(RejectedRequestException.Reason.TOO_LARGE))
                     .hasMessageContaining("max tokens 9");
-            assertThatThrownBy(() -> e.submit(request(new int[] {1, 300}, 4), new Collect())).isInstanceOf(IllegalArgumentException.class)
+            assertThatThrownBy(() -> e.submit(request(new int[] {1, 300}, 4), new Collect()))
+                    .isInstanceOf(IllegalArgumentException.class)
                     .hasMessageContaining("outside the vocabulary");
             steps(e, 12);
             e.submit(request(Tiny.prompt(3, 3), 4), new Collect()); // room again once the queue drained
@@ -172,7 +185,9 @@ class EngineControlTest {
         EngineOptions tiny = new EngineOptions(4, 8, 64, 16, 100, 8, 0, 0, Duration.ofMinutes(1), 4);
         try (BatchingEngine e = new BatchingEngine(tnl, tok, "t", tiny, null, false)) {
             assertThatThrownBy(() -> e.submit(request(Tiny.prompt(1, 3), 4), new Collect()))
-                    .isInstanceOfSatisfying(RejectedRequestException.class, r -> assertThat(r.reason()).isEqualTo(RejectedRequestException.Reason.TOO_LARGE))
+                    .isInstanceOfSatisfying(
+                            RejectedRequestException.class,
+                            r -> assertThat(r.reason()).isEqualTo(RejectedRequestException.Reason.TOO_LARGE))
                     .hasMessageContaining("budget");
         }
     }
@@ -206,7 +221,7 @@ class EngineControlTest {
     @Test
     void pagedKeyValueBlocksGrowWithTheContextAndAreFreedWhenRequestsEnd() {
         try (LanguageModel llama = Tiny.model("llama", 5);
-             BatchingEngine e = new BatchingEngine(llama, tok, "l", Tiny.options(4, 8, 0), null, false)) {
+                BatchingEngine e = new BatchingEngine(llama, tok, "l", Tiny.options(4, 8, 0), null, false)) {
             assertThat(e.hasSoftmaxLayers()).isTrue();
             Collect a = new Collect();
             Collect b = new Collect();
@@ -228,34 +243,39 @@ class EngineControlTest {
             assertThat(e.stats().kvBytes()).isZero();
         }
         try (LanguageModel pure = Tiny.model("hgrn2", 5);
-             BatchingEngine e = new BatchingEngine(pure, tok, "h", Tiny.options(4, 8, 0), null, false)) {
-            assertThat(e.hasSoftmaxLayers()).as("a recurrent model keeps no keys and values").isFalse();
+                BatchingEngine e = new BatchingEngine(pure, tok, "h", Tiny.options(4, 8, 0), null, false)) {
+            assertThat(e.hasSoftmaxLayers())
+                    .as("a recurrent model keeps no keys and values")
+                    .isFalse();
         }
     }
 
     @Test
     void stopStringsEndTheTextWithoutEverStreamingTheirStart() {
         int[] p = Tiny.prompt(8, 5);
-        String full = Generator.generate(tnl, tok, p, new Generator.Settings(40, 1.0, 0, 1, 9, List.of()), null).text();
+        String full = Generator.generate(tnl, tok, p, new Generator.Settings(40, 1.0, 0, 1, 9, List.of()), null)
+                .text();
         assertThat(full.length()).isGreaterThan(12);
         String stop = full.substring(6, 9);
         int cut = full.indexOf(stop);
         try (BatchingEngine e = new BatchingEngine(tnl, tok, "t", Tiny.options(4, 8, 0), null, false)) {
             Collect c = new Collect();
             StringBuilder streamed = new StringBuilder();
-            e.submit(new GenerationRequest(p, new SamplingParams(1.0, 1, 0, 9), 40, List.of("zzzz-never", stop), null), new Collect() {
-                @Override
-                public synchronized void onToken(int token, String text) {
-                    streamed.append(text);
-                    assertThat(streamed.toString()).doesNotContain(stop);
-                    c.onToken(token, text);
-                }
+            e.submit(
+                    new GenerationRequest(p, new SamplingParams(1.0, 1, 0, 9), 40, List.of("zzzz-never", stop), null),
+                    new Collect() {
+                        @Override
+                        public synchronized void onToken(int token, String text) {
+                            streamed.append(text);
+                            assertThat(streamed.toString()).doesNotContain(stop);
+                            c.onToken(token, text);
+                        }
 
-                @Override
-                public void onFinish(FinishReason reason, fulgur.serve.Usage usage) {
-                    c.onFinish(reason, usage);
-                }
-            });
+                        @Override
+                        public void onFinish(FinishReason reason, fulgur.serve.Usage usage) {
+                            c.onFinish(reason, usage);
+                        }
+                    });
             steps(e, 60);
             assertThat(c.reason).isEqualTo(FinishReason.STOP);
             assertThat(c.text.toString()).isEqualTo(full.substring(0, cut));
@@ -273,7 +293,8 @@ class EngineControlTest {
         e.close();
         assertThat(running.reason).isEqualTo(FinishReason.CANCELLED);
         assertThat(waiting.reason).isEqualTo(FinishReason.CANCELLED);
-        assertThatThrownBy(() -> e.submit(request(Tiny.prompt(3, 4), 5), new Collect())).isInstanceOf(IllegalStateException.class);
+        assertThatThrownBy(() -> e.submit(request(Tiny.prompt(3, 4), 5), new Collect()))
+                .isInstanceOf(IllegalStateException.class);
     }
 
     @Test
@@ -302,8 +323,10 @@ class EngineControlTest {
     @Test
     void nonFiniteLogitsFailTheirRequestsAndTheEngineGoesOn() {
         int[] p = Tiny.prompt(7, 5);
-        int[] expected = Generator.generate(tnl, tok, p, new Generator.Settings(8, 0, 0, 1, 0, List.of()), null).ids();
-        fulgur.tensor.Tensor weight = tnl.module().namedParameters().values().iterator().next().value();
+        int[] expected = Generator.generate(tnl, tok, p, new Generator.Settings(8, 0, 0, 1, 0, List.of()), null)
+                .ids();
+        fulgur.tensor.Tensor weight =
+                tnl.module().namedParameters().values().iterator().next().value();
         fulgur.tensor.Tensor good = weight.copy();
         try (BatchingEngine e = new BatchingEngine(tnl, tok, "t", Tiny.options(4, 8, 0), null, false)) {
             Collect decoding = new Collect();
@@ -313,13 +336,16 @@ class EngineControlTest {
             assertThat(before).isPositive();
             weight.copyFrom(fulgur.tensor.Tensor.full(weight.dtype(), Double.NaN, weight.shape()));
             e.runStep();
-            assertThat(decoding.error).isEqualTo("generation failed after " + before + " generated tokens: the model's logits are not finite (NaN for token 0):"
-                    + " its weights or activations overflowed, so there is nothing to sample from");
+            assertThat(decoding.error)
+                    .isEqualTo("generation failed after " + before
+                            + " generated tokens: the model's logits are not finite (NaN for token 0):"
+                            + " its weights or activations overflowed, so there is nothing to sample from");
             assertThat(decoding.tokens).hasSize(before);
             Collect prompted = new Collect();
             e.submit(request(Tiny.prompt(2, 4), 40), prompted);
             steps(e, 2);
-            assertThat(prompted.error).startsWith("generation failed after the prompt: the model's logits are not finite");
+            assertThat(prompted.error)
+                    .startsWith("generation failed after the prompt: the model's logits are not finite");
             assertThat(prompted.tokens).isEmpty();
             assertThat(e.stats().running()).isZero();
             assertThat(e.stats().stateBytes()).isZero();

@@ -33,10 +33,17 @@ class EnginesTest {
     @Test
     void concurrentClientsGetWhatTheyWouldGetAloneAndListenersSeeEveryToken() throws Exception {
         int n = 12;
-        try (Scope s = Scope.open(); LanguageModel model = Tiny.model("minimax", 21)) {
+        try (Scope s = Scope.open();
+                LanguageModel model = Tiny.model("minimax", 21)) {
             int[][] expected = new int[n][];
             for (int i = 0; i < n; i++) {
-                expected[i] = Generator.generate(model, tok, Tiny.prompt(i, 2 + i), new Generator.Settings(5 + i, 0, 0, 1, 0, List.of()), null).ids();
+                expected[i] = Generator.generate(
+                                model,
+                                tok,
+                                Tiny.prompt(i, 2 + i),
+                                new Generator.Settings(5 + i, 0, 0, 1, 0, List.of()),
+                                null)
+                        .ids();
             }
             AtomicInteger first = new AtomicInteger();
             AtomicInteger next = new AtomicInteger();
@@ -67,7 +74,10 @@ class EnginesTest {
                     int k = i;
                     futures.add(pool.submit(() -> {
                         Collect c = new Collect();
-                        engine.submit(new GenerationRequest(Tiny.prompt(k, 2 + k), SamplingParams.GREEDY, 5 + k, List.of(), null), c);
+                        engine.submit(
+                                new GenerationRequest(
+                                        Tiny.prompt(k, 2 + k), SamplingParams.GREEDY, 5 + k, List.of(), null),
+                                c);
                         c.await();
                         return c;
                     }));
@@ -94,9 +104,11 @@ class EnginesTest {
     void loadsAModelDirectoryAndClosingTheEngineFreesIt(@TempDir Path tmp) throws Exception {
         int[] p = Tiny.prompt(3, 7);
         int[] expected;
-        try (Scope s = Scope.open(); LanguageModel model = Tiny.model("hgrn2", 4)) {
+        try (Scope s = Scope.open();
+                LanguageModel model = Tiny.model("hgrn2", 4)) {
             ReferenceCheckpoint.save(model, tmp.resolve("hgrn2-tiny"), null, 1L << 30);
-            expected = Generator.generate(model, tok, p, new Generator.Settings(9, 0, 0, 1, 0, List.of()), null).ids();
+            expected = Generator.generate(model, tok, p, new Generator.Settings(9, 0, 0, 1, 0, List.of()), null)
+                    .ids();
         }
         Collect c = new Collect();
         try (Engine engine = Engines.load(tmp.resolve("hgrn2-tiny"), "cpu", Tiny.options(2, 8, 1 << 20))) {
@@ -112,7 +124,9 @@ class EnginesTest {
             assertThat(running.reason).isEqualTo(FinishReason.CANCELLED);
         }
         assertThat(c.ids()).containsExactly(expected);
-        assertThatThrownBy(() -> Engines.load(tmp.resolve("hgrn2-tiny"), "tpu", Tiny.options(2, 8, 0))).hasMessageContaining("unknown device 'tpu'");
-        assertThatThrownBy(() -> Engines.load(tmp.resolve("nothing"), "cpu", Tiny.options(2, 8, 0))).hasMessageContaining("not a directory");
+        assertThatThrownBy(() -> Engines.load(tmp.resolve("hgrn2-tiny"), "tpu", Tiny.options(2, 8, 0)))
+                .hasMessageContaining("unknown device 'tpu'");
+        assertThatThrownBy(() -> Engines.load(tmp.resolve("nothing"), "cpu", Tiny.options(2, 8, 0)))
+                .hasMessageContaining("not a directory");
     }
 }

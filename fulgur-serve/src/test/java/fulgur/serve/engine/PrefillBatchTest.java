@@ -86,7 +86,8 @@ class PrefillBatchTest {
     @ValueSource(strings = {"tnl", "hgrn2", "tnl-lrpe"})
     void promptsAdmittedTogetherShareForwardsAndKeepTheirTokens(String arch) {
         Tokenizer tok = ByteTokenizer.withEndOfText();
-        // chunk 8, slots 7..1 in admission order: first chunks 4,4 | 8,8,8,8,8 (by slot); the short prompts then decode;
+        // chunk 8, slots 7..1 in admission order: first chunks 4,4 | 8,8,8,8,8 (by slot); the short prompts then
+        // decode;
         // second chunks 8 | 4 | 8,8,8 (the 12-token prompt ends and decodes too)
         int[] lengths = {20, 20, 20, 12, 20, 4, 4};
         int n = lengths.length;
@@ -94,25 +95,34 @@ class PrefillBatchTest {
         for (int i = 0; i < n; i++) {
             sampling[i] = i % 2 == 1 ? new SamplingParams(0.8, 0.9, 0, 40 + i) : SamplingParams.GREEDY;
         }
-        try (Scope s = Scope.open(); LanguageModel model = Tiny.model(arch, 11)) {
+        try (Scope s = Scope.open();
+                LanguageModel model = Tiny.model(arch, 11)) {
             int[][] expected = new int[n][];
             for (int i = 0; i < n; i++) {
                 SamplingParams p = sampling[i];
-                expected[i] = Generator.generate(model, tok, Tiny.prompt(50 + i, lengths[i]),
-                        new Generator.Settings(6, p.temperature(), p.topK(), p.topP(), p.seed(), List.of()), null).ids();
+                expected[i] = Generator.generate(
+                                model,
+                                tok,
+                                Tiny.prompt(50 + i, lengths[i]),
+                                new Generator.Settings(6, p.temperature(), p.topK(), p.topP(), p.seed(), List.of()),
+                                null)
+                        .ids();
             }
             Counting counting = new Counting(model);
             Collect[] got = new Collect[n];
             try (BatchingEngine engine = new BatchingEngine(counting, tok, arch, Tiny.options(8, 8, 0), null, false)) {
                 for (int i = 0; i < n; i++) {
                     got[i] = new Collect();
-                    engine.submit(new GenerationRequest(Tiny.prompt(50 + i, lengths[i]), sampling[i], 6, List.of(), null), got[i]);
+                    engine.submit(
+                            new GenerationRequest(Tiny.prompt(50 + i, lengths[i]), sampling[i], 6, List.of(), null),
+                            got[i]);
                 }
                 engine.runStep();
                 assertThat(counting.forwards).as("the first step's forwards").containsExactly("2x4", "5x8", "2x1");
                 counting.forwards.clear();
                 engine.runStep();
-                assertThat(counting.forwards).as("the second step: prefill, then the two short prompts decoding")
+                assertThat(counting.forwards)
+                        .as("the second step: prefill, then the two short prompts decoding")
                         .containsExactly("1x8", "1x4", "3x8", "3x1");
                 for (int step = 0; step < 50; step++) {
                     engine.runStep();
@@ -120,7 +130,9 @@ class PrefillBatchTest {
             }
             for (int i = 0; i < n; i++) {
                 assertThat(got[i].error).as("request %d", i).isNull();
-                assertThat(got[i].ids()).as("%s request %d (prompt %d tokens, %s)", arch, i, lengths[i], sampling[i]).containsExactly(expected[i]);
+                assertThat(got[i].ids())
+                        .as("%s request %d (prompt %d tokens, %s)", arch, i, lengths[i], sampling[i])
+                        .containsExactly(expected[i]);
             }
         }
     }

@@ -36,18 +36,19 @@ class PrefixStateCacheTest {
         SamplingParams seeded = new SamplingParams(1.0, 0.9, 0, 42);
         Object[][] requests = {
             {p, SamplingParams.GREEDY, 0},
-            {p, SamplingParams.GREEDY, 20},       // the same prompt: its end state and logits
+            {p, SamplingParams.GREEDY, 20}, // the same prompt: its end state and logits
             {p, seeded, 20},
-            {turn2, SamplingParams.GREEDY, 16},   // the next turn: from the last chunk boundary of the first prompt
+            {turn2, SamplingParams.GREEDY, 16}, // the next turn: from the last chunk boundary of the first prompt
             {turn2, seeded, 29},
-            {shared, seeded, 8},                  // a shared first chunk (cached every 8 tokens)
-            {p, SamplingParams.GREEDY, 20},       // the cached blocks were not overwritten by the sequences that shared them
+            {shared, seeded, 8}, // a shared first chunk (cached every 8 tokens)
+            {p, SamplingParams.GREEDY, 20}, // the cached blocks were not overwritten by the sequences that shared them
         };
-        try (Scope s = Scope.open(); LanguageModel model = Tiny.model(arch, 11)) {
+        try (Scope s = Scope.open();
+                LanguageModel model = Tiny.model(arch, 11)) {
             EngineOptions on = new EngineOptions(4, 16, 4096, 64, 1L << 30, 8, 64L << 20, 8, Duration.ofMinutes(5), 4);
             EngineOptions off = new EngineOptions(4, 16, 4096, 64, 1L << 30, 8, 0, 8, Duration.ofMinutes(5), 4);
             try (BatchingEngine cached = new BatchingEngine(model, tok, arch, on, null, false);
-                 BatchingEngine plain = new BatchingEngine(model, tok, arch, off, null, false)) {
+                    BatchingEngine plain = new BatchingEngine(model, tok, arch, off, null, false)) {
                 long cachedTotal = 0;
                 for (int i = 0; i < requests.length; i++) {
                     int[] prompt = (int[]) requests[i][0];
@@ -56,7 +57,9 @@ class PrefixStateCacheTest {
                     Collect b = run(plain, new GenerationRequest(prompt, sp, 12, List.of(), null));
                     assertThat(a.ids()).as("%s request %d", arch, i).containsExactly(b.ids());
                     assertThat(a.text.toString()).isEqualTo(b.text.toString());
-                    assertThat(a.usage.cachedPromptTokens()).as("%s request %d cached prompt tokens", arch, i).isEqualTo((int) requests[i][2]);
+                    assertThat(a.usage.cachedPromptTokens())
+                            .as("%s request %d cached prompt tokens", arch, i)
+                            .isEqualTo((int) requests[i][2]);
                     assertThat(b.usage.cachedPromptTokens()).isZero();
                     cachedTotal += (int) requests[i][2];
                 }
@@ -64,7 +67,9 @@ class PrefixStateCacheTest {
                 assertThat(cached.stats().cacheBytes()).isPositive();
                 assertThat(plain.stats().cacheBytes()).isZero();
                 assertThat(plain.kvBlocksInUse()).isZero();
-                assertThat(cached.kvBlocksInUse() > 0).as("cached prefixes hold key/value blocks").isEqualTo(cached.hasSoftmaxLayers());
+                assertThat(cached.kvBlocksInUse() > 0)
+                        .as("cached prefixes hold key/value blocks")
+                        .isEqualTo(cached.hasSoftmaxLayers());
             }
         }
     }

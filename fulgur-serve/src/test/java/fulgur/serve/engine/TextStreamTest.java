@@ -32,7 +32,9 @@ class TextStreamTest {
         assertThat(t.add(ids[5])).isEqualTo("€");
         assertThat(t.add(bytes("x")[0])).isEqualTo("x");
         assertThat(t.add(ids[1])).isEmpty();
-        assertThat(t.flush()).as("an unfinished character is dropped at the end").isEmpty();
+        assertThat(t.flush())
+                .as("an unfinished character is dropped at the end")
+                .isEmpty();
     }
 
     @Test
@@ -69,7 +71,8 @@ class TextStreamTest {
         assertThat(t.stopped()).isTrue();
         assertThat(out.toString()).isEqualTo("ab");
         TextStream u = new TextStream(tok, List.of("xyz"));
-        assertThat(u.add(bytes("a")[0]) + u.add(bytes("x")[0]) + u.add(bytes("y")[0])).isEqualTo("a");
+        assertThat(u.add(bytes("a")[0]) + u.add(bytes("x")[0]) + u.add(bytes("y")[0]))
+                .isEqualTo("a");
         assertThat(u.flush()).isEqualTo("xy");
     }
 }

@@ -31,7 +31,8 @@ final class Tiny {
 
     static LanguageModel model(String name, long seed) {
         if (name.equals("tnl-lrpe")) {
-            return new TnlModel(TnlConfig.small(VOCAB, 16, 2, 2).withLrpe(List.of(1, 1)).withTiedEmbeddings(false), seed);
+            return new TnlModel(
+                    TnlConfig.small(VOCAB, 16, 2, 2).withLrpe(List.of(1, 1)).withTiedEmbeddings(false), seed);
         }
         if (name.equals("tnl-int8")) {
             TnlModel m = new TnlModel(TnlConfig.small(VOCAB, 16, 2, 2).withTiedEmbeddings(false), seed);

@@ -26,7 +26,11 @@ class BadRequestTest {
     @BeforeAll
     static void start() throws IOException {
         engine = new ScriptedEngine(List.of("o", "k"), FinishReason.STOP);
-        server = new OpenAiServer(engine, ChatTemplate.plain(), ServerOptions.defaults().withPort(0).withLimits(1 << 20, 2048, 512, 64)).start();
+        server = new OpenAiServer(
+                        engine,
+                        ChatTemplate.plain(),
+                        ServerOptions.defaults().withPort(0).withLimits(1 << 20, 2048, 512, 64))
+                .start();
         http = new Http(server.uri());
     }
 
@@ -38,7 +42,9 @@ class BadRequestTest {
 
     @AfterEach
     void stillServes() {
-        Http.Reply r = http.post("/v1/chat/completions", "{\"model\":\"test-model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+        Http.Reply r = http.post(
+                "/v1/chat/completions",
+                "{\"model\":\"test-model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
         assertThat(r.status()).isEqualTo(200);
         assertThat(r.json().at("/choices/0/message/content").asText()).isEqualTo("ok");
     }
@@ -135,19 +141,28 @@ class BadRequestTest {
         assertThat(e.get("message").asText()).isEqualTo("Unknown request URL: GET /v1/embeddings.");
         assertThat(error(http.get("/favicon.ico"), 404).get("code").asText()).isEqualTo("unknown_url");
         Http.Reply wrong = http.get("/v1/chat/completions");
-        assertThat(error(wrong, 405).get("message").asText()).contains("Method GET is not allowed on /v1/chat/completions (use POST)");
+        assertThat(error(wrong, 405).get("message").asText())
+                .contains("Method GET is not allowed on /v1/chat/completions (use POST)");
         assertThat(wrong.header("allow")).isEqualTo("POST");
-        assertThat(error(http.post("/v1/models", "{}"), 405).get("code").asText()).isEqualTo("method_not_allowed");
-        assertThat(error(http.get("/v1/models/other"), 404).get("code").asText()).isEqualTo("model_not_found");
+        assertThat(error(http.post("/v1/models", "{}"), 405).get("code").asText())
+                .isEqualTo("method_not_allowed");
+        assertThat(error(http.get("/v1/models/other"), 404).get("code").asText())
+                .isEqualTo("model_not_found");
         assertThat(http.get("/v1/models/test-model").json().get("id").asText()).isEqualTo("test-model");
     }
 
     @Test
     void malformedHttpGetsAJsonErrorToo() throws Exception {
         try (java.net.Socket s = new java.net.Socket("127.0.0.1", server.port())) {
-            s.getOutputStream().write("GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            s.getOutputStream()
+                    .write("GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n"
+                            .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
             String reply = new String(s.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
-            assertThat(reply).startsWith("HTTP/1.1 400").contains("application/json").contains("{\"error\":{").doesNotContain("<html");
+            assertThat(reply)
+                    .startsWith("HTTP/1.1 400")
+                    .contains("application/json")
+                    .contains("{\"error\":{")
+                    .doesNotContain("<html");
         }
     }
 
@@ -171,7 +186,8 @@ class BadRequestTest {
             assertThat(r.status()).isEqualTo(200);
             List<String> events = r.events();
             assertThat(events).hasSize(3);
-            assertThat(Http.json(events.getFirst()).at("/choices/0/text").asText()).isEqualTo("o");
+            assertThat(Http.json(events.getFirst()).at("/choices/0/text").asText())
+                    .isEqualTo("o");
             assertThat(events.getLast()).isEqualTo("[DONE]");
             JsonNode err = Http.json(events.get(events.size() - 2)).get("error");
             assertThat(err.get("message").asText()).isEqualTo("the device ran out of memory");

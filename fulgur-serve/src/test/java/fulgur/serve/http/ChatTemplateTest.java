@@ -7,7 +7,6 @@ import com.fasterxml.jackson.core.type.TypeReference;
 import fulgur.serve.FinishReason;
 import fulgur.serve.GenerationRequest;
 import fulgur.tokenizer.ByteTokenizer;
-import java.io.IOException;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -26,24 +25,32 @@ import org.junit.jupiter.params.provider.CsvSource;
 class ChatTemplateTest {
 
     static Path dir(String family) throws URISyntaxException {
-        return Path.of(ChatTemplateTest.class.getResource("/chat/" + family + "/tokenizer_config.json").toURI()).getParent();
+        return Path.of(ChatTemplateTest.class
+                        .getResource("/chat/" + family + "/tokenizer_config.json")
+                        .toURI())
+                .getParent();
     }
 
     static List<Map<String, Object>> conversation(String name) throws Exception {
-        Map<String, List<Map<String, Object>>> all = Http.MAPPER.readValue(ChatTemplateTest.class.getResourceAsStream("/chat/conversations.json"),
-                new TypeReference<>() {});
+        Map<String, List<Map<String, Object>>> all = Http.MAPPER.readValue(
+                ChatTemplateTest.class.getResourceAsStream("/chat/conversations.json"), new TypeReference<>() {});
         return all.get(name);
     }
 
     @ParameterizedTest(name = "{0} {1} add_generation_prompt={2}")
     @CsvSource({
-        "llama3, with-system, true", "llama3, with-system, false", "llama3, user-only, true", "llama3, user-only, false",
-        "chatml, with-system, true", "chatml, with-system, false", "chatml, user-only, true", "chatml, user-only, false",
-        "zephyr, with-system, true", "zephyr, with-system, false", "zephyr, alternating, true", "zephyr, alternating, false",
-        "mistral, alternating, true", "mistral, alternating, false"})
+        "llama3, with-system, true", "llama3, with-system, false", "llama3, user-only, true",
+                "llama3, user-only, false",
+        "chatml, with-system, true", "chatml, with-system, false", "chatml, user-only, true",
+                "chatml, user-only, false",
+        "zephyr, with-system, true", "zephyr, with-system, false", "zephyr, alternating, true",
+                "zephyr, alternating, false",
+        "mistral, alternating, true", "mistral, alternating, false"
+    })
     void rendersAsTransformersDoes(String family, String conversation, boolean addGenerationPrompt) throws Exception {
         ChatTemplate t = ChatTemplate.forModelDir(dir(family));
-        String expected = Files.readString(dir(family).resolve(conversation + (addGenerationPrompt ? "" : "-no-prompt") + ".txt"));
+        String expected = Files.readString(
+                dir(family).resolve(conversation + (addGenerationPrompt ? "" : "-no-prompt") + ".txt"));
         assertThat(t.render(conversation(conversation), addGenerationPrompt)).isEqualTo(expected);
     }
 
@@ -63,7 +70,8 @@ class ChatTemplateTest {
         assertThatThrownBy(() -> mistral.render(conversation("with-system"), true))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("Conversation roles must alternate user/assistant/user/assistant/...");
-        assertThatThrownBy(() -> new ChatTemplate("{% for m in messages %}{{ m.content ", "", "").render(conversation("user-only"), true))
+        assertThatThrownBy(() -> new ChatTemplate("{% for m in messages %}{{ m.content ", "", "")
+                        .render(conversation("user-only"), true))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageStartingWith("chat template error");
     }
@@ -79,7 +87,8 @@ class ChatTemplateTest {
         // a training run's checkpoint directory finds the template beside it
         Files.createDirectories(tmp.resolve("checkpoint"));
         Files.writeString(tmp.resolve("chat_template.jinja"), "{{ messages[0]['content'] }}!");
-        assertThat(ChatTemplate.forModelDir(tmp.resolve("checkpoint")).render(conversation("user-only"), true)).isEqualTo("Hello there!");
+        assertThat(ChatTemplate.forModelDir(tmp.resolve("checkpoint")).render(conversation("user-only"), true))
+                .isEqualTo("Hello there!");
         Files.writeString(tmp.resolve("tokenizer_config.json"), "{\"chat_template\": 5}");
         Files.delete(tmp.resolve("chat_template.jinja"));
         assertThatThrownBy(() -> ChatTemplate.forModelDir(tmp)).hasMessageContaining("chat_template must be a string");
@@ -87,15 +96,28 @@ class ChatTemplateTest {
 
     @Test
     void theServerPromptsTheEngineWithTheRenderedTemplateAndStopsAtTheTurnEnd() throws Exception {
-        var tok = new ByteTokenizer(List.of(ByteTokenizer.END_OF_TEXT, "<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"));
+        var tok = new ByteTokenizer(List.of(
+                ByteTokenizer.END_OF_TEXT,
+                "<|begin_of_text|>",
+                "<|start_header_id|>",
+                "<|end_header_id|>",
+                "<|eot_id|>"));
         ScriptedEngine engine = new ScriptedEngine(List.of("4"), FinishReason.STOP, tok);
-        try (OpenAiServer server = new OpenAiServer(engine, ChatTemplate.forModelDir(dir("llama3")), ServerOptions.defaults().withPort(0)).start()) {
-            String body = Http.MAPPER.writeValueAsString(Map.of("model", "test-model", "messages", conversation("with-system"), "stop", "###"));
+        try (OpenAiServer server = new OpenAiServer(
+                        engine,
+                        ChatTemplate.forModelDir(dir("llama3")),
+                        ServerOptions.defaults().withPort(0))
+                .start()) {
+            String body = Http.MAPPER.writeValueAsString(
+                    Map.of("model", "test-model", "messages", conversation("with-system"), "stop", "###"));
             Http.Reply r = new Http(server.uri()).post("/v1/chat/completions", body);
             assertThat(r.status()).as(r.body()).isEqualTo(200);
             GenerationRequest sent = engine.submitted.getFirst();
-            assertThat(tok.decode(sent.prompt())).isEqualTo(Files.readString(dir("llama3").resolve("with-system.txt")));
-            assertThat(sent.prompt()[0]).as("the BOS written by the template is the BOS token").isEqualTo(tok.bosId().getAsInt());
+            assertThat(tok.decode(sent.prompt()))
+                    .isEqualTo(Files.readString(dir("llama3").resolve("with-system.txt")));
+            assertThat(sent.prompt()[0])
+                    .as("the BOS written by the template is the BOS token")
+                    .isEqualTo(tok.bosId().getAsInt());
             assertThat(sent.stop()).containsExactly("###", "<|eot_id|>");
             assertThat(r.json().at("/usage/prompt_tokens").asInt()).isEqualTo(sent.prompt().length);
         } finally {

@@ -21,7 +21,9 @@ class DisconnectTest {
     @BeforeEach
     void start() throws Exception {
         engine = new ScriptedEngine(List.of("a", "b", "c", "d", "e", "f"), FinishReason.STOP);
-        server = new OpenAiServer(engine, ChatTemplate.plain(), ServerOptions.defaults().withPort(0)).start();
+        server = new OpenAiServer(
+                        engine, ChatTemplate.plain(), ServerOptions.defaults().withPort(0))
+                .start();
     }
 
     @AfterEach
@@ -35,7 +37,8 @@ class DisconnectTest {
         Socket s = new Socket("127.0.0.1", server.port());
         byte[] b = body.getBytes(StandardCharsets.UTF_8);
         OutputStream out = s.getOutputStream();
-        out.write(("POST " + path + " HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: " + b.length + "\r\n\r\n")
+        out.write(("POST " + path + " HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: "
+                        + b.length + "\r\n\r\n")
                 .getBytes(StandardCharsets.US_ASCII));
         out.write(b);
         out.flush();
@@ -45,7 +48,9 @@ class DisconnectTest {
     @Test
     void closingAStreamMidwayCancelsTheRequest() throws Exception {
         engine.holdAfter = 2; // two tokens, then the request waits for more (a slow generation)
-        try (Socket s = post("/v1/chat/completions", "{\"model\":\"test-model\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}")) {
+        try (Socket s = post(
+                "/v1/chat/completions",
+                "{\"model\":\"test-model\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}")) {
             BufferedReader in = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.UTF_8));
             int content = 0;
             for (String line; content < 2 && (line = in.readLine()) != null; ) {
@@ -56,7 +61,9 @@ class DisconnectTest {
             assertThat(content).isEqualTo(2);
             assertThat(engine.handles.getFirst().isCancelled()).isFalse();
         }
-        assertThat(engine.awaitCancel(5000)).as("the engine's handle was cancelled").isTrue();
+        assertThat(engine.awaitCancel(5000))
+                .as("the engine's handle was cancelled")
+                .isTrue();
         assertStillServes();
     }
 
@@ -70,7 +77,9 @@ class DisconnectTest {
             }
             assertThat(engine.handles).hasSize(1);
         }
-        assertThat(engine.awaitCancel(5000)).as("the engine's handle was cancelled").isTrue();
+        assertThat(engine.awaitCancel(5000))
+                .as("the engine's handle was cancelled")
+                .isTrue();
         assertStillServes();
     }
 
@@ -81,8 +90,10 @@ class DisconnectTest {
             BufferedReader in = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.UTF_8));
             assertThat(readResponse(in)).contains("\"text\":\"abc\"");
             byte[] b = body.getBytes(StandardCharsets.UTF_8);
-            s.getOutputStream().write(("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Length: " + b.length + "\r\n\r\n")
-                    .getBytes(StandardCharsets.US_ASCII));
+            s.getOutputStream()
+                    .write(("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Length: " + b.length
+                                    + "\r\n\r\n")
+                            .getBytes(StandardCharsets.US_ASCII));
             s.getOutputStream().write(b);
             assertThat(readResponse(in)).contains("\"text\":\"abc\"");
         }
@@ -108,7 +119,8 @@ class DisconnectTest {
 
     private void assertStillServes() {
         engine.holdAfter = -1;
-        Http.Reply r = new Http(server.uri()).post("/v1/completions", "{\"model\":\"test-model\",\"prompt\":\"hi\",\"max_tokens\":6}");
+        Http.Reply r = new Http(server.uri())
+                .post("/v1/completions", "{\"model\":\"test-model\",\"prompt\":\"hi\",\"max_tokens\":6}");
         assertThat(r.status()).isEqualTo(200);
         assertThat(r.json().at("/choices/0/text").asText()).isEqualTo("abcdef");
     }

@@ -15,7 +15,8 @@ import java.util.List;
 /** A small HTTP client for the tests (java.net.http). */
 final class Http {
     static final ObjectMapper MAPPER = new ObjectMapper();
-    private final HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    private final HttpClient client =
+            HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private final URI base;
     String apiKey;
 
@@ -57,7 +58,8 @@ final class Http {
     }
 
     Reply post(String path, String body) {
-        return send(HttpRequest.newBuilder(base.resolve(path)).header("Content-Type", "application/json")
+        return send(HttpRequest.newBuilder(base.resolve(path))
+                .header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofString(body)));
     }
 
@@ -70,7 +72,8 @@ final class Http {
             b.header("Authorization", "Bearer " + apiKey);
         }
         try {
-            HttpResponse<String> r = client.send(b.timeout(Duration.ofSeconds(60)).build(), HttpResponse.BodyHandlers.ofString());
+            HttpResponse<String> r =
+                    client.send(b.timeout(Duration.ofSeconds(60)).build(), HttpResponse.BodyHandlers.ofString());
             return new Reply(r.statusCode(), r);
         } catch (IOException e) {
             throw new UncheckedIOException(e);

@@ -17,10 +17,12 @@ final class PrometheusText {
     record Sample(String name, Map<String, String> labels, double value) {}
 
     private static final String NAME = "[a-zA-Z_:][a-zA-Z0-9_:]*";
-    private static final Pattern TYPE = Pattern.compile("# TYPE (" + NAME + ") (counter|gauge|histogram|summary|untyped)");
+    private static final Pattern TYPE =
+            Pattern.compile("# TYPE (" + NAME + ") (counter|gauge|histogram|summary|untyped)");
     private static final Pattern HELP = Pattern.compile("# HELP (" + NAME + ") .*");
     private static final Pattern SAMPLE = Pattern.compile("(" + NAME + ")(\\{(.*)})? (\\S+)( -?\\d+)?");
-    private static final Pattern LABEL = Pattern.compile("([a-zA-Z_][a-zA-Z0-9_]*)=\"((?:[^\"\\\\\\n]|\\\\[\\\\\"n])*)\"(,|$)");
+    private static final Pattern LABEL =
+            Pattern.compile("([a-zA-Z_][a-zA-Z0-9_]*)=\"((?:[^\"\\\\\\n]|\\\\[\\\\\"n])*)\"(,|$)");
 
     final Map<String, String> types = new LinkedHashMap<>();
     final List<Sample> samples = new ArrayList<>();
@@ -39,7 +41,8 @@ final class PrometheusText {
                 if (p.types.put(m.group(1), m.group(2)) != null) {
                     throw new IllegalArgumentException("TYPE given twice for " + m.group(1));
                 }
-            } else if (HELP.matcher(line).matches() || line.startsWith("# ") && !line.startsWith("# TYPE") && !line.startsWith("# HELP")) {
+            } else if (HELP.matcher(line).matches()
+                    || line.startsWith("# ") && !line.startsWith("# TYPE") && !line.startsWith("# HELP")) {
                 continue;
             } else if ((m = SAMPLE.matcher(line)).matches()) {
                 String name = m.group(1);
@@ -133,7 +136,9 @@ final class PrometheusText {
 
     /** The value of the one sample with this name and exactly these labels. */
     double value(String name, Map<String, String> labels) {
-        List<Sample> found = samples.stream().filter(s -> s.name().equals(name) && s.labels().equals(labels)).toList();
+        List<Sample> found = samples.stream()
+                .filter(s -> s.name().equals(name) && s.labels().equals(labels))
+                .toList();
         if (found.size() != 1) {
             throw new IllegalArgumentException("expected one sample " + name + labels + ", found " + found.size());
         }

@@ -11,16 +11,37 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 class TextChunksTest {
-    private static final ObjectMapper MAPPER = JsonMapper.builder().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION).build();
+    private static final ObjectMapper MAPPER = JsonMapper.builder()
+            .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+            .build();
 
     /** What the stream wrote before the templates: the chunk's tree serialised by the mapper. */
-    private static String serialised(OpenAiJson.Kind kind, String id, String model, int choice, String text, boolean usage) throws Exception {
-        return "data: " + MAPPER.writeValueAsString(OpenAiJson.textChunk(kind, id, 1_700_000_000L, model, choice, text, usage)) + "\n\n";
+    private static String serialised(
+            OpenAiJson.Kind kind, String id, String model, int choice, String text, boolean usage) throws Exception {
+        return "data: "
+                + MAPPER.writeValueAsString(OpenAiJson.textChunk(kind, id, 1_700_000_000L, model, choice, text, usage))
+                + "\n\n";
     }
 
     private static List<String> texts() {
-        List<String> t = new ArrayList<>(List.of("", "Hello", " world", "\"quoted\"", "back\\slash", "tab\tnew\nline\rcr\bbs\fff", "\u0000\u0001\u001f",
-                "\u007f", "é", "日本語", "😀", "\uD83D", "\uDE00", "a\uD83Db", "\u2028\u2029", "</script>", "\uE000text\uE001"));
+        List<String> t = new ArrayList<>(List.of(
+                "",
+                "Hello",
+                " world",
+                "\"quoted\"",
+                "back\\slash",
+                "tab\tnew\nline\rcr\bbs\fff",
+                "\u0000\u0001\u001f",
+                "\u007f",
+                "é",
+                "日本語",
+                "😀",
+                "\uD83D",
+                "\uDE00",
+                "a\uD83Db",
+                "\u2028\u2029",
+                "</script>",
+                "\uE000text\uE001"));
         StringBuilder every = new StringBuilder();
         for (char c = 0; c < 0x3000; c++) {
             every.append(c);
@@ -48,7 +69,8 @@ class TextChunksTest {
                         for (int choice = 0; choice < 3; choice++) {
                             StringBuilder sb = new StringBuilder("before|");
                             chunks.append(sb, choice, text);
-                            assertThat(sb.toString()).as("%s %s %s %d %s", kind, usage, model, choice, text)
+                            assertThat(sb.toString())
+                                    .as("%s %s %s %d %s", kind, usage, model, choice, text)
                                     .isEqualTo("before|" + serialised(kind, id, model, choice, text, usage));
                         }
                     }
@@ -64,7 +86,8 @@ class TextChunksTest {
         StringBuilder sb = new StringBuilder();
         chunks.append(sb, 0, "piece");
         chunks.append(sb, 0, "\uE000text\uE001");
-        assertThat(sb.toString()).isEqualTo(serialised(OpenAiJson.Kind.TEXT, "cmpl-x", model, 0, "piece", false)
-                + serialised(OpenAiJson.Kind.TEXT, "cmpl-x", model, 0, "\uE000text\uE001", false));
+        assertThat(sb.toString())
+                .isEqualTo(serialised(OpenAiJson.Kind.TEXT, "cmpl-x", model, 0, "piece", false)
+                        + serialised(OpenAiJson.Kind.TEXT, "cmpl-x", model, 0, "\uE000text\uE001", false));
     }
 }

@@ -38,7 +38,11 @@ class WireFormatGoldenTest {
     @BeforeAll
     static void start() throws IOException {
         engine = new ScriptedEngine(List.of("Hello", ",", " world", "!"), FinishReason.STOP);
-        server = new OpenAiServer(engine, ChatTemplate.plain(), ServerOptions.defaults().withPort(0).withLimits(1 << 20, 2048, 512, 64)).start();
+        server = new OpenAiServer(
+                        engine,
+                        ChatTemplate.plain(),
+                        ServerOptions.defaults().withPort(0).withLimits(1 << 20, 2048, 512, 64))
+                .start();
         http = new Http(URI.create("http://127.0.0.1:" + server.port()));
     }
 
@@ -49,27 +53,43 @@ class WireFormatGoldenTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"completion", "completion-length", "completion-stream", "chat", "chat-stream-usage", "chat-stream-n2", "models",
-        "error-invalid-type", "error-model-not-found"})
+    @ValueSource(
+            strings = {
+                "completion",
+                "completion-length",
+                "completion-stream",
+                "chat",
+                "chat-stream-usage",
+                "chat-stream-n2",
+                "models",
+                "error-invalid-type",
+                "error-model-not-found"
+            })
     void matchesTheGoldenExchange(String name) throws IOException {
         JsonNode golden;
         try (InputStream in = getClass().getResourceAsStream("/golden/" + name + ".json")) {
             golden = Http.MAPPER.readTree(in);
         }
         JsonNode req = golden.get("request");
-        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + req.get("path").asText()));
+        HttpRequest.Builder b = HttpRequest.newBuilder(
+                URI.create("http://127.0.0.1:" + server.port() + req.get("path").asText()));
         if (req.get("method").asText().equals("POST")) {
-            b.header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(req.get("body").toString()));
+            b.header("Content-Type", "application/json")
+                    .POST(HttpRequest.BodyPublishers.ofString(req.get("body").toString()));
         }
         Http.Reply reply = http.send(b);
-        assertThat(reply.status()).as(reply.body()).isEqualTo(golden.get("status").asInt());
+        assertThat(reply.status())
+                .as(reply.body())
+                .isEqualTo(golden.get("status").asInt());
         if (golden.has("response")) {
             assertThat(reply.header("content-type")).startsWith("application/json");
             assertThat(mask(reply.json(), new HashSet<>())).isEqualTo(golden.get("response"));
             return;
         }
         assertThat(reply.header("content-type")).startsWith("text/event-stream");
-        assertThat(SSE.matcher(reply.body()).matches()).as("SSE framing of %s", reply.body()).isTrue();
+        assertThat(SSE.matcher(reply.body()).matches())
+                .as("SSE framing of %s", reply.body())
+                .isTrue();
         assertThat(reply.body()).endsWith("data: [DONE]\n\n");
         List<String> events = reply.events();
         assertThat(events.getLast()).isEqualTo("[DONE]");
@@ -80,7 +100,8 @@ class WireFormatGoldenTest {
         }
         assertThat(ids).as("every chunk of a stream carries the same id").hasSize(1);
         // choices of n > 1 stream interleaved: compare each choice's own sequence (a stable sort keeps it)
-        chunks.sort(Comparator.comparingInt(c -> c.path("choices").path(0).path("index").asInt(Integer.MAX_VALUE)));
+        chunks.sort(Comparator.comparingInt(
+                c -> c.path("choices").path(0).path("index").asInt(Integer.MAX_VALUE)));
         ArrayNode actual = JsonNodeFactory.instance.arrayNode();
         chunks.forEach(actual::add);
         actual.add("[DONE]");

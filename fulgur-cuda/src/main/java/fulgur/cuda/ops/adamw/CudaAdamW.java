@@ -10,14 +10,18 @@ import java.util.List;
 
 /** The CUDA {@link AdamWKernels}: every f32 parameter in one multi-tensor launch, the others one kernel each (tensor.cu). */
 public final class CudaAdamW implements AdamWKernels {
-  private final Gpu g;
+    private final Gpu g;
 
-  public CudaAdamW(Gpu g) { this.g = g; }
+    public CudaAdamW(Gpu g) {
+        this.g = g;
+    }
 
-  public static CudaAdamW on(Device device) { return new CudaAdamW(CudaBackend.of(device).gpu()); }
+    public static CudaAdamW on(Device device) {
+        return new CudaAdamW(CudaBackend.of(device).gpu());
+    }
 
-  @Override
-  public void update(List<Slot> slots, Tensor schedule, double beta1, double beta2, double eps) {
-    CudaIndexing.adamwAll(g, slots, schedule, beta1, beta2, eps);
-  }
+    @Override
+    public void update(List<Slot> slots, Tensor schedule, double beta1, double beta2, double eps) {
+        CudaIndexing.adamwAll(g, slots, schedule, beta1, beta2, eps);
+    }
 }

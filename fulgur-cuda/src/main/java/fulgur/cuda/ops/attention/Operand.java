@@ -11,18 +11,20 @@ import fulgur.tensor.Tensor;
  */
 record Operand(Tensor original, Tensor tensor, DevicePointer ptr, long sb, long st, long sh) implements AutoCloseable {
 
-  static Operand of(LaunchContext lc, String op, Tensor t) {
-    Tensor use = aligned(t) ? t : lc.contiguous(t);
-    return new Operand(t, use, lc.ptr(use, op), use.stride(0), use.stride(1), use.stride(2));
-  }
+    static Operand of(LaunchContext lc, String op, Tensor t) {
+        Tensor use = aligned(t) ? t : lc.contiguous(t);
+        return new Operand(t, use, lc.ptr(use, op), use.stride(0), use.stride(1), use.stride(2));
+    }
 
-  /** Head dim contiguous, every other stride and the offset a multiple of 8 elements (16 bytes of bf16). */
-  static boolean aligned(Tensor t) {
-    if (t.stride(3) != 1 || t.offset() % 8 != 0) return false;
-    for (int i = 0; i < 3; i++) if (t.size(i) > 1 && t.stride(i) % 8 != 0) return false;
-    return true;
-  }
+    /** Head dim contiguous, every other stride and the offset a multiple of 8 elements (16 bytes of bf16). */
+    static boolean aligned(Tensor t) {
+        if (t.stride(3) != 1 || t.offset() % 8 != 0) return false;
+        for (int i = 0; i < 3; i++) if (t.size(i) > 1 && t.stride(i) % 8 != 0) return false;
+        return true;
+    }
 
-  @Override
-  public void close() { LaunchContext.release(tensor, original); }
+    @Override
+    public void close() {
+        LaunchContext.release(tensor, original);
+    }
 }

@@ -9,18 +9,24 @@ import fulgur.tensor.Tensor;
 
 /** The CUDA {@link GluKernels}: silu(gate)·up and its backward, one elementwise kernel each (nn.cu). */
 public final class CudaGlu implements GluKernels {
-  private final Gpu g;
+    private final Gpu g;
 
-  public CudaGlu(Gpu g) { this.g = g; }
+    public CudaGlu(Gpu g) {
+        this.g = g;
+    }
 
-  public static CudaGlu on(Device device) { return new CudaGlu(CudaBackend.of(device).gpu()); }
+    public static CudaGlu on(Device device) {
+        return new CudaGlu(CudaBackend.of(device).gpu());
+    }
 
-  @Override
-  public Tensor siluMul(Tensor gate, Tensor up) {
-    fulgur.cuda.ops.KernelChoice.note("glu", true, "silu(gate)·up in one pass (" + gate.dtype() + ")");
-    return CudaNn.siluMul(g, gate, up);
-  }
+    @Override
+    public Tensor siluMul(Tensor gate, Tensor up) {
+        fulgur.cuda.ops.KernelChoice.note("glu", true, "silu(gate)·up in one pass (" + gate.dtype() + ")");
+        return CudaNn.siluMul(g, gate, up);
+    }
 
-  @Override
-  public Tensor[] siluMulBackward(Tensor gate, Tensor up, Tensor dy) { return CudaNn.siluMulBackward(g, gate, up, dy); }
+    @Override
+    public Tensor[] siluMulBackward(Tensor gate, Tensor up, Tensor dy) {
+        return CudaNn.siluMulBackward(g, gate, up, dy);
+    }
 }

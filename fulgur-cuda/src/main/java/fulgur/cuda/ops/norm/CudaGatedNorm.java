@@ -15,75 +15,142 @@ import fulgur.tensor.Tensor;
  * RMSNorm), the gain's gradient by column partials.
  */
 public final class CudaGatedNorm implements GatedNormKernels {
-  private static final String NN = "nn.cu";
-  private final Gpu g;
+    private static final String NN = "nn.cu";
+    private final Gpu g;
 
-  public CudaGatedNorm(Gpu g) { this.g = g; }
-
-  public static CudaGatedNorm on(Device device) { return new CudaGatedNorm(CudaBackend.of(device).gpu()); }
-
-  @Override
-  public boolean supports(Tensor x, Tensor z) {
-    boolean ok = x.ndim() >= 1 && x.numel() > 0 && x.size(x.ndim() - 1) > 0;
-    return KernelChoice.note("gated rmsnorm", ok, ok ? "one pass (" + x.dtype() + ")" : "empty input");
-  }
-
-  private static int act(Gate a) {
-    return switch (a) {
-      case NONE -> 0;
-      case SILU -> 1;
-      case SIGMOID -> 2;
-    };
-  }
-
-  @Override
-  public Tensor[] forward(Tensor x, Tensor gain, Tensor z, Gate act, double eps) {
-    String op = "rmsNormGated";
-    g.check(op, x);
-    g.check(op, z);
-    g.bind();
-    int cols = x.size(x.ndim() - 1);
-    long rows = x.numel() / cols;
-    Tensor xc = g.contiguous(op, x), zc = g.contiguous(op, z), gc = gain == null ? null : g.contiguous(op, gain);
-    Tensor y = g.alloc(x.dtype(), x.shape());
-    Tensor rstd = g.alloc(x.dtype() == DType.F64 ? DType.F64 : DType.F32, new int[] {(int) rows});
-    g.launchRows(g.kernel(NN, "nn_rmsnorm_gated"), rows, Gpu.rowThreads(cols), g.ptr(xc, op), Gpu.code(x.dtype()), gc == null ? null : g.ptr(gc, op),
-        gc == null ? 0 : Gpu.code(gc.dtype()), g.ptr(zc, op), Gpu.code(z.dtype()), act(act), g.ptr(y, op), Gpu.code(y.dtype()), g.ptr(rstd, op),
-        Gpu.code(rstd.dtype()), rows, cols, eps);
-    Gpu.freeTemp(xc, x);
-    Gpu.freeTemp(zc, z);
-    if (gc != null) Gpu.freeTemp(gc, gain);
-    return new Tensor[] {y, rstd};
-  }
-
-  @Override
-  public Tensor[] backward(Tensor x, Tensor gain, Tensor z, Gate act, Tensor rstd, Tensor dy) {
-    String op = "rmsNormGated.backward";
-    g.check(op, x);
-    g.bind();
-    int cols = x.size(x.ndim() - 1);
-    long rows = x.numel() / cols;
-    Tensor xc = g.contiguous(op, x), zc = g.contiguous(op, z), gc = gain == null ? null : g.contiguous(op, gain), dyc = g.contiguous(op, dy);
-    Tensor dx = g.alloc(x.dtype(), x.shape()), dz = g.alloc(z.dtype(), z.shape());
-    g.launchRows(g.kernel(NN, "nn_rmsnorm_gated_bwd"), rows, Gpu.rowThreads(cols), g.ptr(xc, op), Gpu.code(x.dtype()),
-        gc == null ? null : g.ptr(gc, op), gc == null ? 0 : Gpu.code(gc.dtype()), g.ptr(zc, op), Gpu.code(z.dtype()), act(act), g.ptr(rstd, op),
-        Gpu.code(rstd.dtype()), g.ptr(dyc, op), Gpu.code(dy.dtype()), g.ptr(dx, op), Gpu.code(dx.dtype()), g.ptr(dz, op), Gpu.code(dz.dtype()), rows,
-        cols);
-    Tensor dgain = null;
-    if (gain != null) {
-      dgain = g.alloc(gain.dtype(), gain.shape());
-      int splits = (int) Math.max(1, Math.min(Math.min(1024, (rows + 63) / 64), (g.multiprocessors() * 2048L) / Math.max(1, cols) + 1));
-      try (DeviceBuffer part = g.ctx.allocate(8L * cols * splits, g.stream)) {
-        g.kernel(NN, "nn_rmsnorm_gated_param_partial").launch(g.stream, (cols + Gpu.THREADS - 1) / Gpu.THREADS, splits, 1, Gpu.THREADS, 0,
-            g.ptr(xc, op), Gpu.code(x.dtype()), g.ptr(zc, op), Gpu.code(z.dtype()), act(act), g.ptr(rstd, op), Gpu.code(rstd.dtype()),
-            g.ptr(dyc, op), Gpu.code(dy.dtype()), rows, cols, splits, part);
-        g.launch(g.kernel(NN, "nn_sum_splits"), cols, part, splits, 0, cols, g.ptr(dgain, op), Gpu.code(dgain.dtype()));
-      }
+    public CudaGatedNorm(Gpu g) {
+        this.g = g;
     }
-    Gpu.freeTemp(xc, x);
-    Gpu.freeTemp(zc, z);
-    if (gc != null) Gpu.freeTemp(gc, gain);
-    Gpu.freeTemp(dyc, dy);
-    return new Tensor[] {dx, dgain, dz};
-  }
+
+    public static CudaGatedNorm on(Device device) {
+        return new CudaGatedNorm(CudaBackend.of(device).gpu());
+    }
+
+    @Override
+    public boolean supports(Tensor x, Tensor z) {
+        boolean ok = x.ndim() >= 1 && x.numel() > 0 && x.size(x.ndim() - 1) > 0;
+        return KernelChoice.note("gated rmsnorm", ok, ok ? "one pass (" + x.dtype() + ")" : "empty input");
+    }
+
+    private static int act(Gate a) {
+        return switch (a) {
+            case NONE -> 0;
+            case SILU -> 1;
+            case SIGMOID -> 2;
+        };
+    }
+
+    @Override
+    public Tensor[] forward(Tensor x, Tensor gain, Tensor z, Gate act, double eps) {
+        String op = "rmsNormGated";
+        g.check(op, x);
+        g.check(op, z);
+        g.bind();
+        int cols = x.size(x.ndim() - 1);
+        long rows = x.numel() / cols;
+        Tensor xc = g.contiguous(op, x), zc = g.contiguous(op, z), gc = gain == null ? null : g.contiguous(op, gain);
+        Tensor y = g.alloc(x.dtype(), x.shape());
+        Tensor rstd = g.alloc(x.dtype() == DType.F64 ? DType.F64 : DType.F32, new int[] {(int) rows});
+        g.launchRows(
+                g.kernel(NN, "nn_rmsnorm_gated"),
+                rows,
+                Gpu.rowThreads(cols),
+                g.ptr(xc, op),
+                Gpu.code(x.dtype()),
+                gc == null ? null : g.ptr(gc, op),
+                gc == null ? 0 : Gpu.code(gc.dtype()),
+                g.ptr(zc, op),
+                Gpu.code(z.dtype()),
+                act(act),
+                g.ptr(y, op),
+                Gpu.code(y.dtype()),
+                g.ptr(rstd, op),
+                Gpu.code(rstd.dtype()),
+                rows,
+                cols,
+                eps);
+        Gpu.freeTemp(xc, x);
+        Gpu.freeTemp(zc, z);
+        if (gc != null) Gpu.freeTemp(gc, gain);
+        return new Tensor[] {y, rstd};
+    }
+
+    @Override
+    public Tensor[] backward(Tensor x, Tensor gain, Tensor z, Gate act, Tensor rstd, Tensor dy) {
+        String op = "rmsNormGated.backward";
+        g.check(op, x);
+        g.bind();
+        int cols = x.size(x.ndim() - 1);
+        long rows = x.numel() / cols;
+        Tensor xc = g.contiguous(op, x),
+                zc = g.contiguous(op, z),
+                gc = gain == null ? null : g.contiguous(op, gain),
+                dyc = g.contiguous(op, dy);
+        Tensor dx = g.alloc(x.dtype(), x.shape()), dz = g.alloc(z.dtype(), z.shape());
+        g.launchRows(
+                g.kernel(NN, "nn_rmsnorm_gated_bwd"),
+                rows,
+                Gpu.rowThreads(cols),
+                g.ptr(xc, op),
+                Gpu.code(x.dtype()),
+                gc == null ? null : g.ptr(gc, op),
+                gc == null ? 0 : Gpu.code(gc.dtype()),
+                g.ptr(zc, op),
+                Gpu.code(z.dtype()),
+                act(act),
+                g.ptr(rstd, op),
+                Gpu.code(rstd.dtype()),
+                g.ptr(dyc, op),
+                Gpu.code(dy.dtype()),
+                g.ptr(dx, op),
+                Gpu.code(dx.dtype()),
+                g.ptr(dz, op),
+                Gpu.code(dz.dtype()),
+                rows,
+                cols);
+        Tensor dgain = null;
+        if (gain != null) {
+            dgain = g.alloc(gain.dtype(), gain.shape());
+            int splits = (int) Math.max(
+                    1,
+                    Math.min(Math.min(1024, (rows + 63) / 64), (g.multiprocessors() * 2048L) / Math.max(1, cols) + 1));
+            try (DeviceBuffer part = g.ctx.allocate(8L * cols * splits, g.stream)) {
+                g.kernel(NN, "nn_rmsnorm_gated_param_partial")
+                        .launch(
+                                g.stream,
+                                (cols + Gpu.THREADS - 1) / Gpu.THREADS,
+                                splits,
+                                1,
+                                Gpu.THREADS,
+                                0,
+                                g.ptr(xc, op),
+                                Gpu.code(x.dtype()),
+                                g.ptr(zc, op),
+                                Gpu.code(z.dtype()),
+                                act(act),
+                                g.ptr(rstd, op),
+                                Gpu.code(rstd.dtype()),
+                                g.ptr(dyc, op),
+                                Gpu.code(dy.dtype()),
+                                rows,
+                                cols,
+                                splits,
+                                part);
+                g.launch(
+                        g.kernel(NN, "nn_sum_splits"),
+                        cols,
+                        part,
+                        splits,
+                        0,
+                        cols,
+                        g.ptr(dgain, op),
+                        Gpu.code(dgain.dtype()));
+            }
+        }
+        Gpu.freeTemp(xc, x);
+        Gpu.freeTemp(zc, z);
+        if (gc != null) Gpu.freeTemp(gc, gain);
+        Gpu.freeTemp(dyc, dy);
+        return new Tensor[] {dx, dgain, dz};
+    }
 }

@@ -9,12 +9,18 @@ import fulgur.tensor.Tensor;
 
 /** The CUDA {@link Int8MatmulKernels}: nn.cu's int8 kernels (a warp per channel when decoding, widened tiles for prefill). */
 public final class CudaInt8Matmul implements Int8MatmulKernels {
-  private final Gpu g;
+    private final Gpu g;
 
-  public CudaInt8Matmul(Gpu g) { this.g = g; }
+    public CudaInt8Matmul(Gpu g) {
+        this.g = g;
+    }
 
-  public static CudaInt8Matmul on(Device device) { return new CudaInt8Matmul(CudaBackend.of(device).gpu()); }
+    public static CudaInt8Matmul on(Device device) {
+        return new CudaInt8Matmul(CudaBackend.of(device).gpu());
+    }
 
-  @Override
-  public Tensor matmul(Tensor x, Tensor q, Tensor scale) { return CudaNn.matmulInt8(g, x, q, scale); }
+    @Override
+    public Tensor matmul(Tensor x, Tensor q, Tensor scale) {
+        return CudaNn.matmulInt8(g, x, q, scale);
+    }
 }

@@ -41,110 +41,127 @@ import org.junit.jupiter.params.provider.CsvSource;
 @Tag("gpu")
 class CudaMoeGpuTest {
 
-  record Run(double[] out, double aux, int[] counts, double[] dx, Map<String, double[]> grads) {}
+    record Run(double[] out, double aux, int[] counts, double[] dx, Map<String, double[]> grads) {}
 
-  static MoeFeedForward layer(int d, int f, int e, int k, boolean sigmoid, boolean normalize, long seed) {
-    Rng r = new Rng(seed);
-    boolean[] first = {true};
-    MoeFeedForward.Routing routing = new MoeFeedForward.Routing(e, k, sigmoid ? MoeFeedForward.Gating.SIGMOID : MoeFeedForward.Gating.SOFTMAX,
-        normalize, 0.05);
-    return new MoeFeedForward(d, f, routing, (in, out) -> {
-      double std = first[0] ? 3.0 / Math.sqrt(in) : 1 / Math.sqrt(in); // the router first: logits of a few units
-      first[0] = false;
-      return new Linear(r.normal(DType.F32, 0, std, out, in).to(DType.BF16).to(DType.F32), null);
-    });
-  }
-
-  static Run run(MoeFeedForward m, Tensor x, Tensor w) { return run(m, x, w, null); }
-
-  /**
-   * The layer's output, losses and gradients; with {@code logits} (on x's device) routed by those values, their
-   * gradient passed on unchanged to the layer's own gate (so the gate's gradient is that of the given logits).
-   */
-  static Run run(MoeFeedForward m, Tensor x, Tensor w, Tensor logits) {
-    Tensor xi = x.detach().requiresGrad(true);
-    Tensor out;
-    if (logits == null) {
-      out = m.forward(xi);
-    } else {
-      Tensor own = m.gate().forward(Views.reshape(xi, (int) (xi.numel() / m.dim()), m.dim()));
-      out = m.forward(xi, Autograd.record("the kernel's router logits", logits.copy(), new Tensor[] {own}, g -> new Tensor[] {g}));
+    static MoeFeedForward layer(int d, int f, int e, int k, boolean sigmoid, boolean normalize, long seed) {
+        Rng r = new Rng(seed);
+        boolean[] first = {true};
+        MoeFeedForward.Routing routing = new MoeFeedForward.Routing(
+                e, k, sigmoid ? MoeFeedForward.Gating.SIGMOID : MoeFeedForward.Gating.SOFTMAX, normalize, 0.05);
+        return new MoeFeedForward(d, f, routing, (in, out) -> {
+            double std = first[0] ? 3.0 / Math.sqrt(in) : 1 / Math.sqrt(in); // the router first: logits of a few units
+            first[0] = false;
+            return new Linear(
+                    r.normal(DType.F32, 0, std, out, in).to(DType.BF16).to(DType.F32), null);
+        });
     }
-    Tensor loss = Elementwise.add(Reductions.sum(Elementwise.mul(out, w)).to(DType.F32), m.auxLoss().to(DType.F32));
-    loss.backward();
-    Map<String, double[]> grads = new java.util.TreeMap<>();
-    for (Map.Entry<String, Parameter> p : m.namedParameters().entrySet()) {
-      Tensor g = p.getValue().grad();
-      grads.put(p.getKey(), g == null ? new double[(int) p.getValue().value().numel()] : g.toDoubleArray());
+
+    static Run run(MoeFeedForward m, Tensor x, Tensor w) {
+        return run(m, x, w, null);
     }
-    return new Run(out.toDoubleArray(), m.auxLoss().item(), m.tokensPerExpert(), xi.grad().toDoubleArray(), grads);
-  }
 
-  static void compare(String what, Run got, Run ref, double tolOut, double tolGrad) {
-    double eo = BackendCheck.relErr(got.out(), ref.out()), ex = BackendCheck.relErr(got.dx(), ref.dx());
-    double ea = Math.abs(got.aux() - ref.aux()) / Math.abs(ref.aux());
-    StringBuilder sb = new StringBuilder(String.format("%s: out %.2e aux %.2e dx %.2e", what, eo, ea, ex));
-    double worst = 0;
-    String worstName = "";
-    for (String n : ref.grads().keySet()) {
-      double e = BackendCheck.relErr(got.grads().get(n), ref.grads().get(n));
-      if (e > worst) {
-        worst = e;
-        worstName = n;
-      }
+    /**
+     * The layer's output, losses and gradients; with {@code logits} (on x's device) routed by those values, their
+     * gradient passed on unchanged to the layer's own gate (so the gate's gradient is that of the given logits).
+     */
+    static Run run(MoeFeedForward m, Tensor x, Tensor w, Tensor logits) {
+        Tensor xi = x.detach().requiresGrad(true);
+        Tensor out;
+        if (logits == null) {
+            out = m.forward(xi);
+        } else {
+            Tensor own = m.gate().forward(Views.reshape(xi, (int) (xi.numel() / m.dim()), m.dim()));
+            out = m.forward(xi, Autograd.record("the kernel's router logits", logits.copy(), new Tensor[] {own}, g ->
+                    new Tensor[] {g}));
+        }
+        Tensor loss = Elementwise.add(
+                Reductions.sum(Elementwise.mul(out, w)).to(DType.F32),
+                m.auxLoss().to(DType.F32));
+        loss.backward();
+        Map<String, double[]> grads = new java.util.TreeMap<>();
+        for (Map.Entry<String, Parameter> p : m.namedParameters().entrySet()) {
+            Tensor g = p.getValue().grad();
+            grads.put(
+                    p.getKey(),
+                    g == null ? new double[(int) p.getValue().value().numel()] : g.toDoubleArray());
+        }
+        return new Run(
+                out.toDoubleArray(),
+                m.auxLoss().item(),
+                m.tokensPerExpert(),
+                xi.grad().toDoubleArray(),
+                grads);
     }
-    System.out.println(sb.append(String.format(" worst parameter gradient %.2e (%s)", worst, worstName)));
-    assertThat(got.counts()).as(what + " tokens per expert").containsExactly(ref.counts());
-    assertThat(eo).as(what + " out").isLessThan(tolOut);
-    assertThat(ea).as(what + " aux").isLessThan(tolOut);
-    assertThat(ex).as(what + " dx").isLessThan(tolGrad);
-    assertThat(worst).as(what + " gradient of " + worstName).isLessThan(tolGrad);
-  }
 
-  @ParameterizedTest(name = "B={0} T={1} D={2} F={3} E={4} k={5} sigmoid={6} normalize={7}")
-  @CsvSource({
-      "3, 41, 64, 128, 8, 2, false, true",
-      "2, 100, 32, 64, 4, 1, true, false",
-      "1, 5, 64, 64, 32, 2, false, true",
-      "2, 67, 128, 96, 16, 4, true, true",
-  })
-  void kernelMatchesCpuAndComposed(int b, int t, int d, int f, int e, int k, boolean sigmoid, boolean normalize) {
-    BackendCheck.gpu();
-    long seed = 19L * d + e;
-    try (Scope s = Scope.open("moe")) {
-      Rng r = new Rng(seed);
-      Tensor x = r.normal(DType.F32, 0, 1, b, t, d).to(DType.BF16).to(DType.F32);
-      Tensor w = r.normal(DType.F32, 0, 1, b, t, d).to(DType.BF16).to(DType.F32);
-      MoeFeedForward cm = layer(d, f, e, k, sigmoid, normalize, seed);
-      Run cpu = run(cm, x, w);
-      double[] cpuLogits = cm.routerLogits().toDoubleArray();
-
-      MoeFeedForward gm = layer(d, f, e, k, sigmoid, normalize, seed);
-      gm.to(GPU);
-      Run kernel;
-      Tensor logits;
-      try (MixedPrecision mp = MixedPrecision.bf16(gm); FamilyCheck.Calls calls = FamilyCheck.Calls.on(GPU, MoeKernels.class)) {
-        kernel = run(gm, x.to(DType.BF16).to(GPU), w.to(DType.BF16).to(GPU));
-        assertThat(calls.count("MoeKernels.forward")).isEqualTo(1);
-        assertThat(calls.count("MoeKernels.backward")).isEqualTo(1);
-        logits = gm.routerLogits().to(DType.F32).to(Device.CPU);
-      }
-      // the logits the kernel routed by: the f32 ones rounded to bf16 (within 2^-8 relative) after a sum in another order
-      assertThat(logits.dtype()).isEqualTo(DType.F32);
-      double[] kl = logits.toDoubleArray();
-      for (int i = 0; i < kl.length; i++) {
-        assertThat(Math.abs(kl[i] - cpuLogits[i])).as("router logit %d", i).isLessThanOrEqualTo(0x1p-8 * Math.abs(cpuLogits[i]) + 1e-4);
-      }
-      Run same = run(layer(d, f, e, k, sigmoid, normalize, seed), x, w, logits);
-      compare("moe kernel (bf16) vs cpu (f32) routed by the kernel's logits", kernel, same, 1e-2, 1e-2);
-
-      MoeFeedForward fm = layer(d, f, e, k, sigmoid, normalize, seed);
-      fm.to(GPU);
-      Run composed;
-      try (var none = Kernels.use(MoeKernels.class, null)) {
-        composed = run(fm, x.to(GPU), w.to(GPU));
-      }
-      compare("moe composed on cuda (f32) vs cpu", composed, cpu, 1e-5, 1e-4);
+    static void compare(String what, Run got, Run ref, double tolOut, double tolGrad) {
+        double eo = BackendCheck.relErr(got.out(), ref.out()), ex = BackendCheck.relErr(got.dx(), ref.dx());
+        double ea = Math.abs(got.aux() - ref.aux()) / Math.abs(ref.aux());
+        StringBuilder sb = new StringBuilder(String.format("%s: out %.2e aux %.2e dx %.2e", what, eo, ea, ex));
+        double worst = 0;
+        String worstName = "";
+        for (String n : ref.grads().keySet()) {
+            double e = BackendCheck.relErr(got.grads().get(n), ref.grads().get(n));
+            if (e > worst) {
+                worst = e;
+                worstName = n;
+            }
+        }
+        System.out.println(sb.append(String.format(" worst parameter gradient %.2e (%s)", worst, worstName)));
+        assertThat(got.counts()).as(what + " tokens per expert").containsExactly(ref.counts());
+        assertThat(eo).as(what + " out").isLessThan(tolOut);
+        assertThat(ea).as(what + " aux").isLessThan(tolOut);
+        assertThat(ex).as(what + " dx").isLessThan(tolGrad);
+        assertThat(worst).as(what + " gradient of " + worstName).isLessThan(tolGrad);
     }
-  }
+
+    @ParameterizedTest(name = "B={0} T={1} D={2} F={3} E={4} k={5} sigmoid={6} normalize={7}")
+    @CsvSource({
+        "3, 41, 64, 128, 8, 2, false, true",
+        "2, 100, 32, 64, 4, 1, true, false",
+        "1, 5, 64, 64, 32, 2, false, true",
+        "2, 67, 128, 96, 16, 4, true, true",
+    })
+    void kernelMatchesCpuAndComposed(int b, int t, int d, int f, int e, int k, boolean sigmoid, boolean normalize) {
+        BackendCheck.gpu();
+        long seed = 19L * d + e;
+        try (Scope s = Scope.open("moe")) {
+            Rng r = new Rng(seed);
+            Tensor x = r.normal(DType.F32, 0, 1, b, t, d).to(DType.BF16).to(DType.F32);
+            Tensor w = r.normal(DType.F32, 0, 1, b, t, d).to(DType.BF16).to(DType.F32);
+            MoeFeedForward cm = layer(d, f, e, k, sigmoid, normalize, seed);
+            Run cpu = run(cm, x, w);
+            double[] cpuLogits = cm.routerLogits().toDoubleArray();
+
+            MoeFeedForward gm = layer(d, f, e, k, sigmoid, normalize, seed);
+            gm.to(GPU);
+            Run kernel;
+            Tensor logits;
+            try (MixedPrecision mp = MixedPrecision.bf16(gm);
+                    FamilyCheck.Calls calls = FamilyCheck.Calls.on(GPU, MoeKernels.class)) {
+                kernel = run(gm, x.to(DType.BF16).to(GPU), w.to(DType.BF16).to(GPU));
+                assertThat(calls.count("MoeKernels.forward")).isEqualTo(1);
+                assertThat(calls.count("MoeKernels.backward")).isEqualTo(1);
+                logits = gm.routerLogits().to(DType.F32).to(Device.CPU);
+            }
+            // the logits the kernel routed by: the f32 ones rounded to bf16 (within 2^-8 relative) after a sum in
+            // another order
+            assertThat(logits.dtype()).isEqualTo(DType.F32);
+            double[] kl = logits.toDoubleArray();
+            for (int i = 0; i < kl.length; i++) {
+                assertThat(Math.abs(kl[i] - cpuLogits[i]))
+                        .as("router logit %d", i)
+                        .isLessThanOrEqualTo(0x1p-8 * Math.abs(cpuLogits[i]) + 1e-4);
+            }
+            Run same = run(layer(d, f, e, k, sigmoid, normalize, seed), x, w, logits);
+            compare("moe kernel (bf16) vs cpu (f32) routed by the kernel's logits", kernel, same, 1e-2, 1e-2);
+
+            MoeFeedForward fm = layer(d, f, e, k, sigmoid, normalize, seed);
+            fm.to(GPU);
+            Run composed;
+            try (var none = Kernels.use(MoeKernels.class, null)) {
+                composed = run(fm, x.to(GPU), w.to(GPU));
+            }
+            compare("moe composed on cuda (f32) vs cpu", composed, cpu, 1e-5, 1e-4);
+        }
+    }
 }

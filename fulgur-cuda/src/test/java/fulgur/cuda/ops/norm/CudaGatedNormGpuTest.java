@@ -24,32 +24,41 @@ import org.junit.jupiter.params.provider.CsvSource;
 @Tag("gpu")
 class CudaGatedNormGpuTest {
 
-  @ParameterizedTest(name = "{0} [{1}, {2}] {3} gain={4}")
-  @CsvSource({
-      "BF16, 134, 1024, SILU, true",
-      "BF16, 67, 96, SIGMOID, true",
-      "F32, 300, 128, NONE, false",
-      "F32, 45, 1000, SILU, true",
-  })
-  void registryMatchesComposedAndCpu(DType dtype, int rows, int cols, GatedNormKernels.Gate act, boolean gain) {
-    BackendCheck.gpu();
-    long seed = 29L * rows + cols;
-    try (Scope s = Scope.open("gated-norm")) {
-      Tensor x = ZooCheck.signed(seed, dtype, rows, cols).to(DType.F32), z = ZooCheck.uniform(seed + 1, dtype, -4, 4, rows, cols).to(DType.F32);
-      Tensor w = gain ? ZooCheck.uniform(seed + 2, dtype, 0.5, 1.5, cols).to(DType.F32) : null;
-      Function<Tensor[], Tensor[]> op = a -> new Tensor[] {Norms.rmsNormGated(a[0], a[1], 1e-6, a[2], act)};
-      FamilyCheck.Result cpu = FamilyCheck.run(Device.CPU, null, op, seed, x, w, z);
-      FamilyCheck.Result kernel;
-      try (FamilyCheck.Calls calls = FamilyCheck.Calls.on(GPU, GatedNormKernels.class)) {
-        kernel = FamilyCheck.run(GPU, new DType[] {dtype, dtype, dtype}, op, seed, x, w, z);
-        assertThat(calls.count("GatedNormKernels.forward")).isEqualTo(1);
-        assertThat(calls.count("GatedNormKernels.backward")).isEqualTo(1);
-      }
-      FamilyCheck.Result composed = FamilyCheck.composed(GatedNormKernels.class, GPU, null, op, seed, x, w, z);
-      String[] ins = gain ? new String[] {"x", "gain", "z"} : new String[] {"x", "z"};
-      double tol = dtype == DType.F32 ? 1e-5 : 1e-2;
-      FamilyCheck.assertClose("gated rmsnorm kernel vs cpu " + dtype, kernel, cpu, tol, dtype == DType.F32 ? 1e-4 : 1e-2, new String[] {"y"}, ins);
-      FamilyCheck.assertClose("gated rmsnorm composed on cuda (f32) vs cpu", composed, cpu, 1e-5, 1e-4, new String[] {"y"}, ins);
+    @ParameterizedTest(name = "{0} [{1}, {2}] {3} gain={4}")
+    @CsvSource({
+        "BF16, 134, 1024, SILU, true",
+        "BF16, 67, 96, SIGMOID, true",
+        "F32, 300, 128, NONE, false",
+        "F32, 45, 1000, SILU, true",
+    })
+    void registryMatchesComposedAndCpu(DType dtype, int rows, int cols, GatedNormKernels.Gate act, boolean gain) {
+        BackendCheck.gpu();
+        long seed = 29L * rows + cols;
+        try (Scope s = Scope.open("gated-norm")) {
+            Tensor x = ZooCheck.signed(seed, dtype, rows, cols).to(DType.F32),
+                    z = ZooCheck.uniform(seed + 1, dtype, -4, 4, rows, cols).to(DType.F32);
+            Tensor w = gain ? ZooCheck.uniform(seed + 2, dtype, 0.5, 1.5, cols).to(DType.F32) : null;
+            Function<Tensor[], Tensor[]> op = a -> new Tensor[] {Norms.rmsNormGated(a[0], a[1], 1e-6, a[2], act)};
+            FamilyCheck.Result cpu = FamilyCheck.run(Device.CPU, null, op, seed, x, w, z);
+            FamilyCheck.Result kernel;
+            try (FamilyCheck.Calls calls = FamilyCheck.Calls.on(GPU, GatedNormKernels.class)) {
+                kernel = FamilyCheck.run(GPU, new DType[] {dtype, dtype, dtype}, op, seed, x, w, z);
+                assertThat(calls.count("GatedNormKernels.forward")).isEqualTo(1);
+                assertThat(calls.count("GatedNormKernels.backward")).isEqualTo(1);
+            }
+            FamilyCheck.Result composed = FamilyCheck.composed(GatedNormKernels.class, GPU, null, op, seed, x, w, z);
+            String[] ins = gain ? new String[] {"x", "gain", "z"} : new String[] {"x", "z"};
+            double tol = dtype == DType.F32 ? 1e-5 : 1e-2;
+            FamilyCheck.assertClose(
+                    "gated rmsnorm kernel vs cpu " + dtype,
+                    kernel,
+                    cpu,
+                    tol,
+                    dtype == DType.F32 ? 1e-4 : 1e-2,
+                    new String[] {"y"},
+                    ins);
+            FamilyCheck.assertClose(
+                    "gated rmsnorm composed on cuda (f32) vs cpu", composed, cpu, 1e-5, 1e-4, new String[] {"y"}, ins);
+        }
     }
-  }
 }
