@@ -21,7 +21,11 @@ import java.util.Map;
  * average before each run.
  *
  * <p>{@code DecodeJlamaPeer [--dir target/decode-peer] [--contexts 256,1024,4096] [--tokens 32] [--rounds 3]
- * [--vocab 32000] [--dim 768] [--layers 12] [--heads 12] [--threads 2]}. Run it with {@code scripts/decode-jlama-peer.sh}.
+ * [--vocab 32000] [--dim 768] [--layers 12] [--heads 12] [--threads 2] [--fulgur-llama-max-context 0]
+ * [--jlama-max-context 0]}. Run it with {@code scripts/decode-jlama-peer.sh}. A maximum context N > 0 runs that Llama
+ * engine only up to N tokens (the prefill of a softmax model grows with the square of the context, and fulgur's Llama
+ * gathers its paged cache into one tensor per step: 7 GB resident at 4K); where Jlama did not run, the TNL stands
+ * beside Jlama's figure at the longest context it ran in that round, marked "(at N)".
  * Jlama 0.8.4 splits its MLP over its threads in vector-wide pieces: an MLP width that is not a multiple of
  * 16 lanes × threads (width 64 gives 168) sometimes fails inside Jlama with an IndexOutOfBoundsException.
  */
@@ -32,28 +36,35 @@ public final class DecodeJlamaPeer {
     private DecodeJlamaPeer() {}
 
     public static void main(String[] args) throws Exception {
-        Map<String, String> o = DecodeSpeed.options(
-                args,
-                Map.of(
-                        "dir",
-                        "target/decode-peer",
-                        "contexts",
-                        "256,1024,4096",
-                        "tokens",
-                        "32",
-                        "rounds",
-                        "3",
-                        "vocab",
-                        "32000",
-                        "dim",
-                        "768",
-                        "layers",
-                        "12",
-                        "heads",
-                        "12",
-                        "threads",
-                        "2"),
-                List.of());
+        Map<String, String> defaults = new LinkedHashMap<>(Map.of(
+                "dir",
+                "target/decode-peer",
+                "contexts",
+                "256,1024,4096",
+                "tokens",
+                "32",
+                "rounds",
+                "3",
+                "vocab",
+                "32000",
+                "dim",
+                "768",
+                "layers",
+                "12",
+                "heads",
+                "12",
+                "threads",
+                "2"));
+        defaults.put("fulgur-llama-max-context", "0");
+        defaults.put("jlama-max-context", "0");
+        Map<String, String> o = DecodeSpeed.options(args, defaults, List.of());
+        Map<String, Integer> maxContext = Map.of(
+                "fulgur-tnl",
+                0,
+                "fulgur-llama",
+                Integer.parseInt(o.get("fulgur-llama-max-context")),
+                "jlama-llama",
+                Integer.parseInt(o.get("jlama-max-context")));
         DecodeModels shape = new DecodeModels(
                 Integer.parseInt(o.get("vocab")),
                 Integer.parseInt(o.get("dim")),
@@ -71,12 +82,18 @@ public final class DecodeJlamaPeer {
                 "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
         int rounds = Integer.parseInt(o.get("rounds"));
         for (int r = 1; r <= rounds; r++) {
+            // Jlama at the largest context it ran this round: the peer of the TNL at longer contexts
+            Map<String, JsonNode> jlamaLongest = null;
+            int jlamaContext = 0;
             for (String ctx : o.get("contexts").split(",")) {
                 int context = Integer.parseInt(ctx.strip());
                 Map<String, Map<String, JsonNode>> got = new LinkedHashMap<>();
                 Map<String, Double> loads = new LinkedHashMap<>();
                 for (int e = 0; e < ENGINES.length; e++) {
                     String engine = ENGINES[r % 2 == 1 ? e : ENGINES.length - 1 - e];
+                    if (maxContext.get(engine) > 0 && context > maxContext.get(engine)) {
+                        continue;
+                    }
                     loads.put(engine, load());
                     Path dir = engine.equals("fulgur-tnl") ? dirs[0] : dirs[1];
                     got.put(engine, runChild(engine, dir, context, o));
@@ -89,7 +106,15 @@ public final class DecodeJlamaPeer {
                             loads.get(engine),
                             summary(got.get(engine)));
                 }
-                table.add(row(r, context, loads, got));
+                int jlamaAt = 0;
+                if (got.containsKey("jlama-llama")) {
+                    jlamaLongest = got.get("jlama-llama");
+                    jlamaContext = context;
+                } else if (jlamaLongest != null) {
+                    got.put("jlama-llama", jlamaLongest);
+                    jlamaAt = jlamaContext;
+                }
+                table.add(row(r, context, loads, got, jlamaAt));
                 System.out.println(table.getLast());
             }
         }
@@ -97,37 +122,55 @@ public final class DecodeJlamaPeer {
         table.forEach(System.out::println);
     }
 
+    /**
+     * One row of the table; an engine that did not run at this context has "–". {@code jlamaAt} > 0: Jlama did not run
+     * at this context, and its figures are those it had at {@code jlamaAt} tokens in the same round (marked so; its
+     * rate only falls with the context).
+     */
     private static String row(
-            int round, int context, Map<String, Double> loads, Map<String, Map<String, JsonNode>> got) {
+            int round, int context, Map<String, Double> loads, Map<String, Map<String, JsonNode>> got, int jlamaAt) {
+        boolean llama = got.containsKey("fulgur-llama");
         double tnl1 = value(got.get("fulgur-tnl"), "b1");
-        double llama1 = value(got.get("fulgur-llama"), "b1");
-        double jlama1 = value(got.get("jlama-llama"), "b1");
+        double llama1 = llama ? value(got.get("fulgur-llama"), "b1") : Double.NaN;
+        double jlama1 = got.containsKey("jlama-llama") ? value(got.get("jlama-llama"), "b1") : Double.NaN;
         double tnl16 = value(got.get("fulgur-tnl"), "b16");
-        double llama16 = value(got.get("fulgur-llama"), "b16");
-        String sameIds = String.valueOf(ids(got.get("fulgur-llama")).equals(ids(got.get("jlama-llama"))));
+        double llama16 = llama ? value(got.get("fulgur-llama"), "b16") : Double.NaN;
+        String sameIds = llama && jlamaAt == 0 && got.containsKey("jlama-llama")
+                ? String.valueOf(ids(got.get("fulgur-llama")).equals(ids(got.get("jlama-llama"))))
+                : "–";
+        String at = jlamaAt > 0 ? " (at " + jlamaAt + ")" : "";
         double lo =
                 loads.values().stream().mapToDouble(Double::doubleValue).min().orElse(0);
         double hi =
                 loads.values().stream().mapToDouble(Double::doubleValue).max().orElse(0);
         return String.format(
                 Locale.ROOT,
-                "| %d | %d | %.1f–%.1f | %.2f | %.2f | %.2f | **%.2f×** | %.2f× | %.2f | %.2f | **%.2f×** | %s | %s | %s | %s |",
+                "| %d | %d | %.1f–%.1f | %.2f | %s | %s%s | **%s** | %s | %.2f | %s | **%s** | %s | %s | %s | %s |",
                 round,
                 context,
                 lo,
                 hi,
                 tnl1,
-                llama1,
-                jlama1,
-                tnl1 / jlama1,
-                llama1 / jlama1,
+                num(llama1),
+                num(jlama1),
+                at,
+                times(tnl1 / jlama1),
+                times(llama1 / jlama1),
                 tnl16,
-                llama16,
-                tnl16 / jlama1,
+                num(llama16),
+                times(tnl16 / jlama1),
                 mib(got.get("fulgur-tnl")),
-                mib(got.get("fulgur-llama")),
-                mib(got.get("jlama-llama")),
+                llama ? mib(got.get("fulgur-llama")) : "–",
+                jlamaAt > 0 || !got.containsKey("jlama-llama") ? "–" : mib(got.get("jlama-llama")),
                 sameIds);
+    }
+
+    private static String num(double v) {
+        return Double.isNaN(v) ? "–" : String.format(Locale.ROOT, "%.2f", v);
+    }
+
+    private static String times(double v) {
+        return Double.isNaN(v) ? "–" : String.format(Locale.ROOT, "%.2f×", v);
     }
 
     /** Runs one engine in a JVM of its own; its figures by key (b1, b16, rss, heap, prefill). */

@@ -24,6 +24,7 @@ public final class QuickBench {
     static {
         register("peak", QuickBench::peak);
         register("gemm", GemmQuick::run);
+        register("gemv", GemvQuick::run);
         register("elementwise", ElementwiseQuick::elementwise);
         register("softmax", ElementwiseQuick::softmax);
         register("lightning", LightningQuick::run);

@@ -9,7 +9,9 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * A caching allocator of off-heap host memory. Sizes are rounded up to classes (4 KiB steps below 1 MiB, then
  * eight classes per power of two) so that buffers of a training step are reused by the next step instead of being
- * mapped and unmapped each time. Each block has its own shared arena, closed when the block leaves the cache.
+ * mapped and unmapped each time. Each block has its own shared arena, closed when the block leaves the cache. Blocks
+ * of 2 MiB and more lie on transparent huge pages where the machine offers them ({@link HugePages}): weights read
+ * from memory at every decoding step then stream faster.
  */
 public final class HostAllocator {
     /** A block of memory and the arena that owns it. */
@@ -53,13 +55,13 @@ public final class HostAllocator {
         if (block == null) {
             Arena arena = Arena.ofShared();
             try {
-                block = new Block(arena, arena.allocate(cls, ALIGN), cls);
+                block = new Block(arena, memory(arena, cls, bytes), cls);
             } catch (OutOfMemoryError e) {
                 trim();
                 arena.close();
                 Arena retry = Arena.ofShared();
                 try {
-                    block = new Block(retry, retry.allocate(cls, ALIGN), cls);
+                    block = new Block(retry, memory(retry, cls, bytes), cls);
                 } catch (OutOfMemoryError again) {
                     retry.close();
                     throw new IllegalStateException(
@@ -73,6 +75,15 @@ public final class HostAllocator {
         long used = IN_USE.addAndGet(cls);
         PEAK.accumulateAndGet(used, Math::max);
         return new HostStorage(block, numel * dtype.byteSize());
+    }
+
+    /**
+     * Memory of a new block of class {@code cls} for {@code bytes}: the whole 2 MiB pages of those bytes on huge pages
+     * where the machine offers them ({@link HugePages}), the rest of the class on small ones.
+     */
+    private static MemorySegment memory(Arena arena, long cls, long bytes) {
+        MemorySegment huge = HugePages.allocate(cls, bytes, arena);
+        return huge != null ? huge : arena.allocate(cls, ALIGN);
     }
 
     static void free(Block block) {

@@ -26,7 +26,8 @@ import jdk.incubator.vector.VectorSpecies;
  * so packing is spread evenly and never repeated; the rectangles share nothing but read-only panels, and each
  * thread writes only its own rectangles of C. Products with few rows do not pack B: B stored k×n is read where it
  * lies by the same micro-kernel ({@link #unpackedB}), and B stored n×k (the {@code x·Wᵀ} of a linear layer) meets
- * the rows of A in dot products ({@link #fewRows}), since packing B would cost as much as the product.
+ * the rows of A in dot products ({@link #fewRows}; one row, the GEMV of decoding, in {@link SgemvKernel}), since
+ * packing B would cost as much as the product.
  *
  * Arguments are validated by {@link Gemm}; nothing here checks them again.
  */
@@ -149,15 +150,18 @@ final class GemmF32 {
             // few against a B that stays in cache: read B in place, no packing
             int chunks = ceilDiv(n, 4 * L);
             threads = (int) Math.max(1, Math.min(available, (long) m * n * k / FEW_ROWS_PARALLEL_MIN_FMAS));
+            SgemvKernel gemv = SgemvKernel.matching(kern);
             if (threads == 1 || chunks < 2) {
-                fewRows(transA, transB, m, 0, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+                fewRows(gemv, transA, transB, m, 0, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
             } else {
                 // FEW_ROWS_PARTS claimable parts per thread: a worker that the scheduler runs late still finds some
                 Parallel.forChunks(chunks, Math.min(chunks, threads * FEW_ROWS_PARTS), (s, e) -> {
                     int j0 = Math.min(n, s * 4 * L);
                     int j1 = Math.min(n, e * 4 * L);
                     if (j0 < j1) {
-                        fewRows(transA, transB, m, j0, j1, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+                        fewRows(
+                                gemv, transA, transB, m, j0, j1, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff,
+                                ldc);
                     }
                 });
             }
@@ -676,10 +680,11 @@ final class GemmF32 {
 
     /**
      * Columns {@code [j0, j1)} of C for a few rows, without packing B: each row of op(A) is copied to a
-     * contiguous scratch row, then multiplied with B where it lies (rows of B scaled and summed when B is k×n,
-     * dot products with the rows of B when B is stored n×k).
+     * contiguous scratch row (unless it is one row that already is), then multiplied with B where it lies (rows of B
+     * scaled and summed when B is k×n, dot products with the rows of B when B is stored n×k: {@code gemv} for one row).
      */
     static void fewRows(
+            SgemvKernel gemv,
             boolean transA,
             boolean transB,
             int m,
@@ -697,6 +702,11 @@ final class GemmF32 {
             MemorySegment c,
             long cOff,
             int ldc) {
+        if (m == 1 && transB && !transA) {
+            // one contiguous row: the GEMV kernel reads it where it lies
+            gemv.dotRows(k, a, aOff * FB, b, bOff * FB, (long) ldb * FB, j0, j1, alpha, beta, c, cOff * FB);
+            return;
+        }
         MemorySegment rows = GemmScratch.get().a((long) m * k * FB);
         for (int i = 0; i < m; i++) {
             long dst = (long) i * k * FB;
@@ -709,6 +719,10 @@ final class GemmF32 {
                     rows.set(FP, dst + p * FB, a.get(F, src + p * step));
                 }
             }
+        }
+        if (transB && m == 1) {
+            gemv.dotRows(k, rows, 0, b, bOff * FB, (long) ldb * FB, j0, j1, alpha, beta, c, cOff * FB);
+            return;
         }
         if (transB) {
             rowsDotB(rows, m, k, b, bOff, ldb, j0, j1, alpha, beta, c, cOff, ldc);
