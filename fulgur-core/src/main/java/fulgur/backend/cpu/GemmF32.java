@@ -24,10 +24,10 @@ import jdk.incubator.vector.VectorSpecies;
  * </pre>
  * Both operands are packed once per call by all threads together (one hand-off to the pool for the whole call),
  * so packing is spread evenly and never repeated; the rectangles share nothing but read-only panels, and each
- * thread writes only its own rectangles of C. Products with few rows do not pack B: B stored k×n is read where it
- * lies by the same micro-kernel ({@link #unpackedB}), and B stored n×k (the {@code x·Wᵀ} of a linear layer) meets
- * the rows of A in dot products ({@link #fewRows}; one row, the GEMV of decoding, in {@link SgemvKernel}), since
- * packing B would cost as much as the product.
+ * thread writes only its own rectangles of C. Products with few rows do not pack all of B first ({@link #fewRowsB}):
+ * B stored k×n is read where it lies by the same micro-kernel, and B stored n×k (the {@code x·Wᵀ} of a linear layer)
+ * is packed a cache-sized block at a time just before its use; with fewer rows still, B stored n×k meets the rows of
+ * A in dot products ({@link #fewRows}; one row, the GEMV of decoding, in {@link SgemvKernel}).
  *
  * Arguments are validated by {@link Gemm}; nothing here checks them again.
  */
@@ -167,8 +167,9 @@ final class GemmF32 {
             }
             return;
         }
-        if (!transB && m <= UNPACKED_B_MAX_ROWS) {
-            unpackedB(kern, blk, threads, transA, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+        if (m <= UNPACKED_B_MAX_ROWS) {
+            fewRowsB(
+                    kern, blk, threads, transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
         } else {
             packed(kern, blk, threads, transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
         }
@@ -463,15 +464,19 @@ final class GemmF32 {
     }
 
     /**
-     * A product of few rows with B stored k×n: the rows of op(A) are packed (each work item packs its own, they are
-     * few), B is read where it lies, one kc×nr micro-panel at a time with rows {@code ldb} apart; only the last,
-     * partial column panel is copied, so that no read runs past the end of B.
+     * A product of few rows: the rows of op(A) are packed (each work item packs its own, they are few). B stored k×n
+     * is read where it lies, one kc×nr micro-panel at a time with rows {@code ldb} apart; only the last, partial
+     * column panel is copied, so that no read runs past the end of B. B stored n×k (a weight against a small batch)
+     * is packed by each work item a cache-sized block of its columns at a time, just before the block is used: every
+     * element of B is read from memory once and its packed copy never leaves the cache, where packing all of B first
+     * would write it out and read it back (as large as the product's own traffic when the rows are few).
      */
-    private static void unpackedB(
+    private static void fewRowsB(
             SgemmKernel kern,
             GemmBlocking blk,
             int threads,
             boolean transA,
+            boolean transB,
             int m,
             int n,
             int k,
@@ -496,6 +501,7 @@ final class GemmF32 {
         int items = ceilDiv(mPanels, qPer) * ceilDiv(nPanels, pPer);
         int itemCols = ceilDiv(nPanels, pPer);
         int fullPanels = n / nr;
+        int nbPanels = Math.max(1, blk.nb() / nr);
         AtomicInteger nextItem = new AtomicInteger();
         Parallel.forRange(Math.min(threads, items), 1, (s, e) -> {
             GemmScratch scratch = GemmScratch.get();
@@ -505,7 +511,8 @@ final class GemmF32 {
                 int q1 = Math.min(mPanels, q0 + qPer), p1 = Math.min(nPanels, p0 + pPer);
                 int rowsHere = Math.min(m, q1 * mr) - q0 * mr;
                 MemorySegment ap = scratch.a((long) (q1 - q0) * mr * kc * FB);
-                MemorySegment edge = scratch.b((long) nr * kc * FB);
+                MemorySegment edge = transB ? null : scratch.b((long) nr * kc * FB);
+                MemorySegment block = transB ? scratch.b((long) nbPanels * nr * kc * FB) : null;
                 for (int pb = 0; pb < kBlocks; pb++) {
                     int kcb = Math.min(kc, k - pb * kc);
                     for (int q = q0; q < q1; q++) {
@@ -523,6 +530,48 @@ final class GemmF32 {
                                 (long) (q - q0) * mr * kcb * FB);
                     }
                     float bb = pb == 0 ? beta : 1f;
+                    if (transB) {
+                        // panel p of the block sits (p - jb) panels into it: the sweep's bases are shifted to match
+                        for (int jb = p0; jb < p1; jb += nbPanels) {
+                            int je = Math.min(p1, jb + nbPanels);
+                            for (int p = jb; p < je; p++) {
+                                SgemmPack.packB(
+                                        true,
+                                        b,
+                                        bOff,
+                                        ldb,
+                                        pb * kc,
+                                        kcb,
+                                        p * nr,
+                                        Math.min(nr, n - p * nr),
+                                        nr,
+                                        block,
+                                        (long) (p - jb) * nr * kcb * FB);
+                            }
+                            sweep(
+                                    kern,
+                                    blk,
+                                    kcb,
+                                    q0,
+                                    q1,
+                                    jb,
+                                    je,
+                                    m,
+                                    n,
+                                    ap,
+                                    -(long) q0 * mr * kcb,
+                                    block,
+                                    -(long) jb * nr * kcb,
+                                    nr * FB,
+                                    tile,
+                                    alpha,
+                                    bb,
+                                    c,
+                                    cOff,
+                                    ldc);
+                        }
+                        continue;
+                    }
                     long bRow = (bOff + (long) pb * kc * ldb) * FB;
                     int pFull = Math.min(p1, fullPanels);
                     if (p0 < pFull) {

@@ -97,6 +97,9 @@ class SgemmKernelsTest {
         check(kern, blk, 4, false, false, 301, 403, 517, 1f, 0f, 0, 0);
         check(kern, blk, 4, false, true, 300, 400, 520, 1f, 0.5f, 0, 0);
         check(kern, blk, 2, false, false, 64, 1000, 700, 1f, 0f, 0, 0); // few rows: B read in place
+        // few rows against B stored n×k (a weight): B packed one cache-sized block at a time, several blocks
+        check(kern, blk, 2, false, true, 64, 3000, 700, 1f, 0f, 0, 0);
+        check(kern, blk, 3, true, true, 100, 1500, 900, -1f, 0.5f, 0, 0);
     }
 
     @ParameterizedTest
