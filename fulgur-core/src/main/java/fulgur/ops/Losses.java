@@ -102,7 +102,8 @@ public final class Losses {
                         Tensor dl = be.crossEntropyBackward(logits, tc, ignoreIndex, labelSmoothing, share);
                         logits.close();
                         be.copy(be.matmul(dl, w, false, false, null), Views.narrow(dh, 0, r0, rows));
-                        be.copy(be.binary(BinaryOp.ADD, dw, be.matmul(dl, hc, true, false, acc)), dw);
+                        // in place: dw is the size of the weight, added to once per chunk
+                        be.addInto(dw, be.matmul(dl, hc, true, false, acc));
                     }
                 }
             }
