@@ -213,35 +213,36 @@ public final class TnlTrainBench {
             }
             be.synchronize();
             double wall = (System.nanoTime() - a) / 1e6;
-            List<KernelProfiler.Entry> es = KernelProfiler.stop();
-            double total = 0;
-            int launches = 0;
-            for (KernelProfiler.Entry e : es) {
-                total += e.millis();
-                launches += e.launches();
-            }
-            StringBuilder sb = new StringBuilder();
+            return kernelTable(
+                    String.format(Locale.ROOT, "profiled step T=%d B=%d", t, b), wall, KernelProfiler.stop(), 30);
+        }
+    }
+
+    /**
+     * "TITLE: wall W ms (events on), device busy D ms in N launches" and a markdown table of the {@code rows} kernels
+     * with the most device time (name, device ms, launches, share of the device time).
+     */
+    static String kernelTable(String title, double wall, List<KernelProfiler.Entry> es, int rows) {
+        double total = es.stream().mapToDouble(KernelProfiler.Entry::millis).sum();
+        int launches = es.stream().mapToInt(KernelProfiler.Entry::launches).sum();
+        StringBuilder sb = new StringBuilder(String.format(
+                Locale.ROOT,
+                "%s: wall %.1f ms (events on), device busy %.1f ms in %d launches%n",
+                title,
+                wall,
+                total,
+                launches));
+        sb.append("| kernel | device ms | launches | share |\n|---|---:|---:|---:|\n");
+        for (KernelProfiler.Entry e : es.subList(0, Math.min(rows, es.size()))) {
             sb.append(String.format(
                     Locale.ROOT,
-                    "profiled step T=%d B=%d: wall %.1f ms (events on), device busy %.1f ms in %d launches%n",
-                    t,
-                    b,
-                    wall,
-                    total,
-                    launches));
-            sb.append("| kernel | device ms | launches | share |\n|---|---|---|---|\n");
-            for (int i = 0; i < Math.min(30, es.size()); i++) {
-                KernelProfiler.Entry e = es.get(i);
-                sb.append(String.format(
-                        Locale.ROOT,
-                        "| %s | %.2f | %d | %.1f%% |%n",
-                        e.name(),
-                        e.millis(),
-                        e.launches(),
-                        100 * e.millis() / total));
-            }
-            return sb.toString();
+                    "| %s | %.2f | %d | %.1f%% |%n",
+                    e.name(),
+                    e.millis(),
+                    e.launches(),
+                    100 * e.millis() / total));
         }
+        return sb.toString();
     }
 
     static Tensor randomTokens(Rng rng, int vocab, int... shape) {

@@ -15,7 +15,6 @@ import fulgur.tensor.Tensor;
 import fulgur.train.MixedPrecision;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.List;
 import java.util.Locale;
 
 /**
@@ -102,25 +101,7 @@ public final class ZooStepProfile {
             mp.zeroGrad();
             be.synchronize();
             double wall = (System.nanoTime() - a) / 1e6;
-            List<KernelProfiler.Entry> es = KernelProfiler.stop();
-            double total = es.stream().mapToDouble(KernelProfiler.Entry::millis).sum();
-            int launches = es.stream().mapToInt(KernelProfiler.Entry::launches).sum();
-            System.out.printf(
-                    Locale.ROOT,
-                    "profiled step: wall %.1f ms (events on), device busy %.1f ms in %d launches%n",
-                    wall,
-                    total,
-                    launches);
-            System.out.println("| kernel | device ms | launches | share |\n|---|---:|---:|---:|");
-            for (KernelProfiler.Entry e : es.subList(0, Math.min(40, es.size()))) {
-                System.out.printf(
-                        Locale.ROOT,
-                        "| %s | %.2f | %d | %.1f%% |%n",
-                        e.name(),
-                        e.millis(),
-                        e.launches(),
-                        100 * e.millis() / total);
-            }
+            System.out.print(TnlTrainBench.kernelTable("profiled step", wall, KernelProfiler.stop(), 40));
         }
     }
 
