@@ -219,6 +219,19 @@ class NnOpsTest extends ScopedTest {
     }
 
     @Test
+    void maskedLogitsAtMinusInfinityGiveAFiniteLossWithoutSmoothing() {
+        // row 0: words 0..2 masked to -inf; the loss is the log-softmax over the rest, not NaN
+        double[] v = {Double.NEGATIVE_INFINITY, Double.NEGATIVE_INFINITY, Double.NEGATIVE_INFINITY, 0.5, -1, 2};
+        for (DType dt : new DType[] {DType.F32, DType.F64}) {
+            Tensor logits = Tensor.of(dt, v, 1, 6);
+            double lse = Math.log(Math.exp(0.5) + Math.exp(-1) + Math.exp(2));
+            assertThat(Losses.crossEntropy(logits, Tensor.ofLongs(new long[] {5}, 1))
+                            .item())
+                    .isCloseTo(lse - 2, within(dt == DType.F32 ? 1e-6 : 1e-14));
+        }
+    }
+
+    @Test
     void crossEntropyWithEveryRowIgnoredIsZero() {
         for (DType dt : new DType[] {DType.F32, DType.F64}) {
             Tensor logits = Tensor.of(dt, Ref.randn(1, 3, 5).v(), 3, 5).requiresGrad(true);

@@ -459,7 +459,8 @@ class CudaBackendGpuTest {
         Backend g = gpu();
         Backend c = cpu();
         for (DType dt : FLOATS) {
-            for (int vocab : new int[] {100, 70000}) {
+            // 64 and 70000: bf16 rows a multiple of 8 wide take the 16-byte loads; 100 the element-wise path
+            for (int vocab : new int[] {100, 64, 70000}) {
                 int rows = vocab > 1000 ? 6 : 64;
                 Tensor logits = randn(81 + vocab, dt, rows, vocab).mul(2).to(dt);
                 long[] t = ints(82, DType.I64, vocab, rows).toLongArray();
@@ -482,6 +483,23 @@ class CudaBackendGpuTest {
                             dt == DType.F32 ? 1e-5 : tol(dt));
                 }
             }
+        }
+        // a row whose first logits are -inf (masked words): the same finite loss and gradient on both paths
+        for (DType dt : new DType[] {DType.F32, DType.BF16}) {
+            float[] v = randn(84, DType.F32, 2, 64).toFloatArray();
+            java.util.Arrays.fill(v, 0, 24, Float.NEGATIVE_INFINITY);
+            Tensor masked = Tensor.of(v, 2, 64).to(dt);
+            Tensor tm = Tensor.ofLongs(new long[] {30, 5}, 2);
+            assertClose(
+                    "ce -inf " + dt,
+                    g.crossEntropy(dev(masked), dev(tm), -100, 0),
+                    c.crossEntropy(masked, tm, -100, 0),
+                    1e-5);
+            assertClose(
+                    "ce -inf backward " + dt,
+                    g.crossEntropyBackward(dev(masked), dev(tm), -100, 0, dev(Tensor.scalar(1.0))),
+                    c.crossEntropyBackward(masked, tm, -100, 0, Tensor.scalar(1.0)),
+                    dt == DType.F32 ? 1e-5 : tol(dt));
         }
         // i32 targets from the host, all ignored, out-of-range target
         Tensor logits = randn(83, DType.F32, 4, 10);

@@ -193,7 +193,9 @@ final class CpuNn {
                 double lse = m + Math.log(sum);
                 double nll = lse - in.get(r, (int) t[r]);
                 double smooth = lse - sumX / cols;
-                rowLoss[r] = (1 - smoothing) * nll + smoothing * smooth;
+                // without smoothing the Σx term is left out, not multiplied by 0: a -inf logit (a masked word) makes
+                // it infinite, and 0·∞ would turn the row's loss into NaN
+                rowLoss[r] = (1 - smoothing) * nll + (smoothing == 0 ? 0 : smoothing * smooth);
             }
         });
         double total = 0;

@@ -58,6 +58,52 @@ extern "C" __global__ void nn_softmax_bwd(const void* y, int yt, const void* g, 
 
 // ------------------------------------------------------------------------------------------ cross-entropy
 
+// bf16 rows whose width is a multiple of 8 go 16 bytes per load: one element per thread and load keeps too few bytes
+// in flight to stream a vocabulary-wide row at the memory's speed (the rows start 16-byte aligned: cols % 8 == 0).
+static __device__ __forceinline__ bool ce_vec8(const void* x, int xt, int cols) {
+  return xt == DT_BF16 && (cols & 7) == 0 && (((unsigned long long)x) & 15) == 0;
+}
+static __device__ __forceinline__ void ld8_bf16(const void* p, i64 i, float* out) {
+  uint4 u = *(const uint4*)((const __nv_bfloat16*)p + i);
+  const __nv_bfloat162* h = (const __nv_bfloat162*)&u;
+#pragma unroll
+  for (int j = 0; j < 4; j++) {
+    float2 f = __bfloat1622float2(h[j]);
+    out[2 * j] = f.x;
+    out[2 * j + 1] = f.y;
+  }
+}
+static __device__ __forceinline__ void st8_bf16(void* p, i64 i, const float* v) {
+  uint4 u;
+  __nv_bfloat162* h = (__nv_bfloat162*)&u;
+#pragma unroll
+  for (int j = 0; j < 4; j++) h[j] = __floats2bfloat162_rn(v[2 * j], v[2 * j + 1]);
+  *(uint4*)((__nv_bfloat16*)p + i) = u;
+}
+// Online max and sum of exp over this thread's groups of 8 (one rescale per group), and Σx when wanted.
+static __device__ __forceinline__ void ce_row_stats8(const void* x, i64 base, int cols, float& m, float& s, double* sumX) {
+  const float NEG = -F_INF;
+  for (int c = threadIdx.x * 8; c < cols; c += blockDim.x * 8) {
+    float v[8];
+    ld8_bf16(x, base + c, v);
+    float gm = v[0];
+#pragma unroll
+    for (int j = 1; j < 8; j++) gm = fmaxf(gm, v[j]);
+    if (gm > m) {
+      s = m == NEG ? 0.f : s * expf(m - gm);
+      m = gm;
+    }
+    float part = 0, px = 0;
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+      part += expf(v[j] - m);
+      px += v[j];
+    }
+    if (m != NEG) s += part; // a group of -inf so far adds nothing (exp(-inf - -inf) would be NaN)
+    if (sumX) *sumX += (double)px;
+  }
+}
+
 // Per row: online max / sum of exp (one pass over the row), Σx for the smoothing term, x[target].
 // rowLoss[r] = (1-eps)(lse - x_t) + eps (lse - Σx/V); ignored rows get NaN-free 0 and flag[r] = 0.
 template <typename C>
@@ -80,11 +126,18 @@ static __device__ void ce_fwd_body(const void* x, int xt, const void* tg, int tt
     const C NEG = -(C)D_INF;
     C m = NEG, s = 0;
     double sx = 0;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
-      C v = ld_c<C>(x, xt, base + c);
-      sx += (double)v;
-      if (v > m) { s = (m == NEG ? C(0) : s * exp(m - v)) + C(1); m = v; }
-      else s += exp(v - m);
+    if (sizeof(C) == 4 && ce_vec8(x, xt, cols)) {
+      float fm = -F_INF, fs = 0;
+      ce_row_stats8(x, base, cols, fm, fs, &sx);
+      m = (C)fm;
+      s = (C)fs;
+    } else {
+      for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        C v = ld_c<C>(x, xt, base + c);
+        sx += (double)v;
+        if (v > m) { s = (m == NEG ? C(0) : s * exp(m - v)) + C(1); m = v; }
+        else if (m != NEG) s += exp(v - m);
+      }
     }
     double gm = block_max<double>((double)m, sm);
     double part = (m == NEG) ? 0.0 : (double)s * exp((double)m - gm);
@@ -94,7 +147,7 @@ static __device__ void ce_fwd_body(const void* x, int xt, const void* tg, int tt
       double lse = gm + log(sum);
       double nll = lse - (double)ld_c<C>(x, xt, base + t);
       double smooth = lse - sumX / cols;
-      rowLoss[r] = (1 - eps) * nll + eps * smooth;
+      rowLoss[r] = (1 - eps) * nll + (eps == 0 ? 0.0 : eps * smooth); // no 0·∞ when a logit is -inf
     }
   }
 }
@@ -152,10 +205,18 @@ static __device__ void ce_bwd_body(const void* x, int xt, const void* tg, int tt
     }
     const C NEG = -(C)D_INF;
     C m = NEG, s = 0;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
-      C v = ld_c<C>(x, xt, base + c);
-      if (v > m) { s = (m == NEG ? C(0) : s * exp(m - v)) + C(1); m = v; }
-      else s += exp(v - m);
+    bool vec = sizeof(C) == 4 && ce_vec8(x, xt, cols) && dxt == DT_BF16 && (((unsigned long long)dx) & 15) == 0;
+    if (vec) {
+      float fm = -F_INF, fs = 0;
+      ce_row_stats8(x, base, cols, fm, fs, nullptr);
+      m = (C)fm;
+      s = (C)fs;
+    } else {
+      for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        C v = ld_c<C>(x, xt, base + c);
+        if (v > m) { s = (m == NEG ? C(0) : s * exp(m - v)) + C(1); m = v; }
+        else if (m != NEG) s += exp(v - m);
+      }
     }
     double gm = block_max<double>((double)m, sm);
     double part = (m == NEG) ? 0.0 : (double)s * exp((double)m - gm);
@@ -165,6 +226,20 @@ static __device__ void ce_bwd_body(const void* x, int xt, const void* tg, int tt
     C sv = (C)(eps / cols);
     C hot = (C)(1 - eps);
     C cs = (C)scale;
+    if (vec) {
+      for (int c = threadIdx.x * 8; c < cols; c += blockDim.x * 8) {
+        float v[8];
+        ld8_bf16(x, base + c, v);
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+          float p = expf(v[j] - (float)cm) * (float)cinv;
+          float target = (c + j == t ? (float)hot : 0.f) + (float)sv;
+          v[j] = (p - target) * (float)cs;
+        }
+        st8_bf16(dx, base + c, v);
+      }
+      continue;
+    }
     for (int c = threadIdx.x; c < cols; c += blockDim.x) {
       C p = exp(ld_c<C>(x, xt, base + c) - cm) * cinv;
       C target = (c == t ? hot : C(0)) + sv;
