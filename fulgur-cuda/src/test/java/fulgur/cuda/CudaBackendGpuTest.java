@@ -82,6 +82,32 @@ class CudaBackendGpuTest {
     }
 
     @Test
+    void rowsCopiedIntoAndOutOfColumnSlices() {
+        gpu();
+        // a fused projection's gradient assembled from its slices: rows of whole 16-byte chunks take the row kernel,
+        // a slice starting off a 16-byte boundary or a row not a multiple of 16 bytes the element-wise one
+        for (DType dt : new DType[] {DType.BF16, DType.F32}) {
+            for (int[] slice : new int[][] {{8, 40}, {0, 64}, {3, 40}, {8, 36}}) {
+                Tensor part = randn(5, DType.F32, 6, slice[1]).to(dt);
+                Tensor wide = dev(randn(6, DType.F32, 6, 128).to(dt));
+                Tensor ref = wide.to(Device.CPU);
+                wide.narrow(1, slice[0], slice[1]).copyFrom(dev(part));
+                ref.narrow(1, slice[0], slice[1]).copyFrom(part);
+                String what = "into " + dt + " cols " + slice[0] + "+" + slice[1];
+                assertExact(what, wide, ref);
+                assertExact("out of " + what, wide.narrow(1, slice[0], slice[1]).contiguous(), part);
+            }
+            // a broadcast row into every row of a slice
+            Tensor row = dev(randn(7, DType.F32, 1, 32).to(dt)).expand(4, 32);
+            Tensor dst = Tensor.zeros(dt, GPU, 4, 64);
+            dst.narrow(1, 16, 32).copyFrom(row);
+            Tensor want = Tensor.zeros(dt, 4, 64);
+            want.narrow(1, 16, 32).copyFrom(row.to(Device.CPU));
+            assertExact("broadcast row " + dt, dst, want);
+        }
+    }
+
+    @Test
     void copyConversions() {
         gpu();
         Backend c = cpu();

@@ -127,7 +127,39 @@ public final class CudaCopy {
             return;
         }
         Desc d = Desc.of("copy", dst.shape(), dst.strides(), src.strides());
+        if (src.dtype() == dst.dtype() && rowsOf16(d, src.dtype().byteSize(), sp.address(), dp.address())) {
+            long es = src.dtype().byteSize();
+            long perRow = d.size(1) * es / 16;
+            long n16 = d.size(0) * perRow;
+            g.launch(
+                    g.kernel(TENSOR, "t_copy_rows16"),
+                    n16,
+                    sp,
+                    d.stride(1, 0) * es,
+                    dp,
+                    d.stride(0, 0) * es,
+                    perRow,
+                    n16);
+            return;
+        }
         g.launch(g.kernel(TENSOR, "t_copy"), n, d.struct(), sp, Gpu.code(src.dtype()), dp, Gpu.code(dst.dtype()), n);
+    }
+
+    /**
+     * Whether a same-dtype copy over {@code d} (operand 0 dst, 1 src) is rows of whole 16-byte chunks: two merged
+     * dimensions, the inner one contiguous in both, and rows, row strides and both bases 16-byte aligned.
+     */
+    static boolean rowsOf16(Desc d, long elementBytes, long srcAddress, long dstAddress) {
+        if (d.ndim() != 2 || d.stride(0, 1) != 1 || d.stride(1, 1) != 1) {
+            return false;
+        }
+        long rowBytes = d.size(1) * elementBytes;
+        return rowBytes % 16 == 0
+                && (d.stride(0, 0) * elementBytes) % 16 == 0
+                && (d.stride(1, 0) * elementBytes) % 16 == 0
+                && d.stride(0, 0) >= 0
+                && d.stride(1, 0) >= 0
+                && (srcAddress | dstAddress) % 16 == 0;
     }
 
     public static void fill(Gpu g, Tensor dst, double value) {

@@ -27,6 +27,17 @@ extern "C" __global__ void t_copy16(const uint4* src, uint4* dst, long long n16)
   GRID_STRIDE(i, n16) dst[i] = src[i];
 }
 
+// rows of 16-byte chunks between two same-dtype matrices whose rows are contiguous but lie apart (a column slice of a
+// wider matrix, as the slices of a fused projection's gradient): perRow chunks per row, row strides in bytes; both
+// operands and strides 16-byte aligned. The element-wise path decodes every element's offset and converts it.
+extern "C" __global__ void t_copy_rows16(const char* src, long long srcRow, char* dst, long long dstRow, long long perRow,
+    long long n16) {
+  GRID_STRIDE(i, n16) {
+    long long r = i / perRow, c = i - r * perRow;
+    *reinterpret_cast<uint4*>(dst + r * dstRow + c * 16) = *reinterpret_cast<const uint4*>(src + r * srcRow + c * 16);
+  }
+}
+
 extern "C" __global__ void t_fill(const __grid_constant__ ShapeDesc d, void* dst, int dt, double v, long long n) {
   bool small = n <= 0x7fffffffLL;
   GRID_STRIDE(i, n) {
