@@ -123,13 +123,14 @@ public abstract class DecoderLm extends Module implements LanguageModel {
             throw new UnsupportedOperationException(getClass().getSimpleName()
                     + ": int8 weights serve inference only; train from the unquantized checkpoint");
         }
+        Tensor h = hidden(checkIds(inputs), null, shard);
         Tensor ce = Losses.linearCrossEntropy(
-                hidden(checkIds(inputs), null, shard),
+                h,
                 outputWeight(),
                 targets,
                 Losses.IGNORE_INDEX,
                 0,
-                Losses.linearCrossEntropyChunk(vocabSize()));
+                Losses.linearCrossEntropyChunk(vocabSize(), h.dtype()));
         Tensor weight = shard.carry() == null ? null : shard.carry().lossWeight();
         if (weight != null) { // a chunk's share of the whole sequence's mean
             ce = ce.mul(weight.dtype() == ce.dtype() ? weight : weight.to(ce.dtype()));

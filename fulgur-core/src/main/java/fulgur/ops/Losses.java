@@ -37,8 +37,8 @@ public final class Losses {
                 new Tensor[] {Backends.of(logits).crossEntropyBackward(flat, targets, ignoreIndex, labelSmoothing, g)});
     }
 
-    /** Logit elements one chunk of {@link #linearCrossEntropy} may hold (256 MB in f32). */
-    public static final long LINEAR_CE_CHUNK_ELEMENTS = 1L << 26;
+    /** Bytes the logits of one chunk of {@link #linearCrossEntropy} may take (256 MB). */
+    public static final long LINEAR_CE_CHUNK_BYTES = 1L << 28;
 
     /**
      * {@code crossEntropy(linear(hidden, weight), targets)} without the [N, V] logits: rows of {@code hidden} [..., D]
@@ -124,8 +124,17 @@ public final class Losses {
         return p.dtype() == out ? p : p.to(out);
     }
 
-    /** Rows per chunk of {@link #linearCrossEntropy} for a vocabulary of {@code vocab}: {@link #LINEAR_CE_CHUNK_ELEMENTS} / V. */
-    public static int linearCrossEntropyChunk(int vocab) {
-        return (int) Math.max(1, Math.min(Integer.MAX_VALUE, LINEAR_CE_CHUNK_ELEMENTS / Math.max(1, vocab)));
+    /**
+     * Rows per chunk of {@link #linearCrossEntropy} for a vocabulary of {@code vocab} and logits of dtype
+     * {@code logits}: {@link #LINEAR_CE_CHUNK_BYTES} of logits. Fewer, larger chunks pass over the weight-sized
+     * gradient fewer times (once per chunk); bf16 logits get twice the rows of f32 ones for the same bytes.
+     *
+     * @param vocab the vocabulary (the logits' width)
+     * @param logits the dtype of the logits (the hidden states' and the weight's)
+     * @return rows per chunk, at least 1
+     */
+    public static int linearCrossEntropyChunk(int vocab, DType logits) {
+        long perRow = (long) Math.max(1, vocab) * logits.byteSize();
+        return (int) Math.max(1, Math.min(Integer.MAX_VALUE, LINEAR_CE_CHUNK_BYTES / perRow));
     }
 }
