@@ -57,7 +57,8 @@ public final class ServeLoad {
      * @param levels concurrency levels
      * @param rounds alternating rounds of peer and levels
      * @param levelLimit a level still running after this counts its unfinished requests as failed
-     * @param warmup time spent on both paths before the first timed round
+     * @param warmup time spent on both paths before the first timed round (the peer, then every level with as many
+     *     requests as clients, at least 8, again and again)
      * @param prefixCache whether the engine keeps prompt states ({@link EngineOptions#stateCacheBytes}): on, every request
      *     after the first resumes from the shared prompt's state; off, the engine prefills every prompt, as the peer does
      */
@@ -233,11 +234,14 @@ public final class ServeLoad {
                         .start()) {
             String name = server.modelName();
             long parameters = engine.model().parameters();
-            // warm-up: both paths compiled (the JIT settled) before anything is timed
+            // warm-up: both paths compiled (the JIT settled) before anything is timed, the engine at every level's
+            // concurrency: its batch sizes and prefill shapes are those of the timed levels, not only a small one's
             long warmEnd = System.nanoTime() + c.warmup().toNanos();
             do {
                 peer(peerModel, c, 4, Duration.ZERO);
-                level(server, engine, name, c, 4, 8);
+                for (int clients : c.levels()) {
+                    level(server, engine, name, c, clients, Math.max(8, clients));
+                }
             } while (System.nanoTime() < warmEnd);
             for (int round = 1; round <= c.rounds(); round++) {
                 double[] peer = peer(peerModel, c, c.minRequests(), c.peerSeconds());

@@ -45,6 +45,8 @@ final class Active implements RequestHandle {
 
     PagedKvCache.Sequence kv;
     int cachedTokens;
+    /** Whether the engine held its prefill back for a step already: it holds a prompt once at most. */
+    boolean heldBack;
     /** The prompt's last logits when a cached state covered the whole prompt. */
     float[] startLogits;
     /** The token the next decode step feeds. */

@@ -136,4 +136,82 @@ class PrefillBatchTest {
             }
         }
     }
+
+    /**
+     * While sequences decode, a few short prompts wait one decode step so that prompts admitted in the next step share
+     * their forward; a prompt waits once at most, a chunk's worth of tokens does not wait, and every request keeps the
+     * tokens it gets alone.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"tnl", "hgrn2"})
+    void fewPromptsWaitOneDecodeStepToShareTheirForward(String arch) {
+        Tokenizer tok = ByteTokenizer.withEndOfText();
+        int[] lengths = {4, 4, 4, 8, 4};
+        int n = lengths.length;
+        SamplingParams[] sampling = new SamplingParams[n];
+        for (int i = 0; i < n; i++) {
+            sampling[i] = i % 2 == 1 ? new SamplingParams(0.8, 0.9, 0, 60 + i) : SamplingParams.GREEDY;
+        }
+        try (Scope s = Scope.open();
+                LanguageModel model = Tiny.model(arch, 13)) {
+            int[][] expected = new int[n][];
+            GenerationRequest[] requests = new GenerationRequest[n];
+            for (int i = 0; i < n; i++) {
+                SamplingParams p = sampling[i];
+                int[] prompt = Tiny.prompt(70 + i, lengths[i]);
+                expected[i] = Generator.generate(
+                                model,
+                                tok,
+                                prompt,
+                                new Generator.Settings(12, p.temperature(), p.topK(), p.topP(), p.seed(), List.of()),
+                                null)
+                        .ids();
+                requests[i] = new GenerationRequest(prompt, p, 12, List.of(), null);
+            }
+            Counting counting = new Counting(model);
+            Collect[] got = new Collect[n];
+            for (int i = 0; i < n; i++) {
+                got[i] = new Collect();
+            }
+            try (BatchingEngine engine = new BatchingEngine(counting, tok, arch, Tiny.options(8, 8, 0), null, false)) {
+                engine.submit(requests[0], got[0]);
+                engine.runStep();
+                assertThat(counting.forwards).as("nothing decodes: no wait").containsExactly("1x4", "1x1");
+                counting.forwards.clear();
+                engine.submit(requests[1], got[1]);
+                engine.runStep();
+                assertThat(counting.forwards)
+                        .as("one short prompt waits a step")
+                        .containsExactly("1x1");
+                counting.forwards.clear();
+                engine.submit(requests[2], got[2]);
+                engine.runStep();
+                assertThat(counting.forwards)
+                        .as("the held prompt and the new one share a forward, then all three decode")
+                        .containsExactly("2x4", "3x1");
+                counting.forwards.clear();
+                engine.submit(requests[3], got[3]);
+                engine.runStep();
+                assertThat(counting.forwards)
+                        .as("a chunk's worth of prompt does not wait")
+                        .containsExactly("1x8", "4x1");
+                counting.forwards.clear();
+                engine.submit(requests[4], got[4]);
+                engine.runStep();
+                engine.runStep();
+                assertThat(counting.forwards)
+                        .as("alone, a held prompt goes through on the next step")
+                        .containsExactly("4x1", "1x4", "5x1");
+                for (int step = 0; step < 30; step++) {
+                    engine.runStep();
+                }
+            }
+            for (int i = 0; i < n; i++) {
+                assertThat(got[i].error).as("request %d", i).isNull();
+                assertThat(got[i].ids())
+                        .as("%s request %d (prompt %d tokens, %s)", arch, i, lengths[i], sampling[i])
+                        .containsExactly(expected[i]);
+            }
+        }
+    }
 }
