@@ -55,6 +55,20 @@ final class Exchange {
         watch = ClientWatch.start(request, onGone);
     }
 
+    /** Reads and drops up to {@code bytes} bytes of the body. */
+    private void drain(long bytes) throws IOException {
+        try (InputStream in = Request.asInputStream(request)) {
+            skipUpTo(in, bytes);
+        }
+    }
+
+    private static void skipUpTo(InputStream in, long bytes) throws IOException {
+        long dropped = 0;
+        for (long n; dropped < bytes && (n = in.skip(bytes - dropped)) > 0; ) {
+            dropped += n;
+        }
+    }
+
     /** Withdraws the client watch before the response completes (Jetty must find no read pending then). */
     private void unwatch() {
         if (watch != null) {
@@ -65,16 +79,29 @@ final class Exchange {
         }
     }
 
+    /**
+     * Bytes of a refused body read and dropped before the 413 goes out: a client still sending when the server answers
+     * and closes may see its connection reset instead of the answer, so small overruns are read to their end (larger
+     * ones are answered at once, and the connection closed).
+     */
+    static final long DRAIN_BYTES = 64 << 10;
+
     /** The body as JSON, refused with 413 beyond {@code maxBytes} and with 400 when it is not JSON. */
     JsonNode readJson(long maxBytes) throws IOException {
         long declared = request.getLength();
         if (declared > maxBytes) {
+            if (declared <= maxBytes + DRAIN_BYTES) {
+                drain(declared);
+            }
             throw ApiException.tooLarge("The request body has " + declared + " bytes, more than this server's limit of "
                     + maxBytes + " bytes.");
         }
         byte[] body;
         try (InputStream in = Request.asInputStream(request)) {
             body = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBytes + 1));
+            if (body.length > maxBytes) {
+                skipUpTo(in, DRAIN_BYTES);
+            }
         }
         if (body.length > maxBytes) {
             throw ApiException.tooLarge(
