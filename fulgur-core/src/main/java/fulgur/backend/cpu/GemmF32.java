@@ -3,6 +3,7 @@ package fulgur.backend.cpu;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicInteger;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
@@ -145,6 +146,13 @@ final class GemmF32 {
         // product spread over all of them would spend more on the hand-off than on the product
         int available = threads;
         threads = (int) Math.max(1, Math.min(threads, (long) m * n * k / PARALLEL_MIN_FMAS));
+        if (m == 1 && !transB && (long) k * n > FEW_ROWS_MAX_B) {
+            // one row against a large B stored k×n (a weight kept transposed for batched decoding): B's rows in
+            // memory order, the rows split over the threads
+            int parts = (int) Math.max(1, Math.min(Math.min(available, k), (long) n * k / FEW_ROWS_PARALLEL_MIN_FMAS));
+            oneRowTimesB(parts, transA, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff);
+            return;
+        }
         if (m == 1 || (transB && m <= DOT_MAX_ROWS) || (m < kern.mr && (long) k * n <= FEW_ROWS_MAX_B)) {
             // one row (decoding, GEMV), a few rows against B stored n×k (x·Wᵀ while decoding a small batch), or a
             // few against a B that stays in cache: read B in place, no packing
@@ -971,6 +979,99 @@ final class GemmF32 {
                 sum = Math.fma(row.get(FP, p * FB), b.get(F, o), sum);
             }
             storeScalar(sum, alpha, beta, c, cRow + j * FB);
+        }
+    }
+
+    /**
+     * c[0:n] = alpha·(x · B) + beta·c for one row x (k floats, {@code lda} apart when transA) and B stored k×n, read
+     * row after row in memory order, so that the hardware prefetcher streams it (walking a strip of columns down all
+     * k rows touches a new page every row). Part i of {@code parts} sums rows [k·i/parts, k·(i+1)/parts) into its own
+     * n floats, four rows per pass; the parts are then added in order, so the result does not depend on which thread
+     * ran which part.
+     */
+    static void oneRowTimesB(
+            int parts,
+            boolean transA,
+            int n,
+            int k,
+            float alpha,
+            MemorySegment a,
+            long aOff,
+            int lda,
+            MemorySegment b,
+            long bOff,
+            int ldb,
+            float beta,
+            MemorySegment c,
+            long cOff) {
+        float[] acc = GemmScratch.get().partials(parts * n);
+        long xStride = (transA ? (long) lda : 1L) * FB;
+        long ldbBytes = (long) ldb * FB;
+        Parallel.forChunks(parts, parts, (s, e) -> {
+            for (int part = s; part < e; part++) {
+                int p0 = (int) ((long) k * part / parts), p1 = (int) ((long) k * (part + 1) / parts);
+                int base = part * n;
+                Arrays.fill(acc, base, base + n, 0f);
+                int p = p0;
+                for (; p + 4 <= p1; p += 4) {
+                    long o = (bOff + (long) p * ldb) * FB;
+                    long xo = aOff * FB + p * xStride;
+                    float x0 = a.get(FP, xo), x1 = a.get(FP, xo + xStride);
+                    float x2 = a.get(FP, xo + 2 * xStride), x3 = a.get(FP, xo + 3 * xStride);
+                    FloatVector v0 = FloatVector.broadcast(S, x0), v1 = FloatVector.broadcast(S, x1);
+                    FloatVector v2 = FloatVector.broadcast(S, x2), v3 = FloatVector.broadcast(S, x3);
+                    int j = 0;
+                    for (; j + L <= n; j += L) {
+                        long bo = o + j * FB;
+                        FloatVector t = FloatVector.fromArray(S, acc, base + j);
+                        t = v0.fma(FloatVector.fromMemorySegment(S, b, bo, NATIVE), t);
+                        t = v1.fma(FloatVector.fromMemorySegment(S, b, bo + ldbBytes, NATIVE), t);
+                        t = v2.fma(FloatVector.fromMemorySegment(S, b, bo + 2 * ldbBytes, NATIVE), t);
+                        t = v3.fma(FloatVector.fromMemorySegment(S, b, bo + 3 * ldbBytes, NATIVE), t);
+                        t.intoArray(acc, base + j);
+                    }
+                    for (; j < n; j++) {
+                        long bo = o + j * FB;
+                        float t = acc[base + j];
+                        t = Math.fma(x0, b.get(F, bo), t);
+                        t = Math.fma(x1, b.get(F, bo + ldbBytes), t);
+                        t = Math.fma(x2, b.get(F, bo + 2 * ldbBytes), t);
+                        t = Math.fma(x3, b.get(F, bo + 3 * ldbBytes), t);
+                        acc[base + j] = t;
+                    }
+                }
+                for (; p < p1; p++) {
+                    long o = (bOff + (long) p * ldb) * FB;
+                    float x = a.get(FP, aOff * FB + p * xStride);
+                    FloatVector v = FloatVector.broadcast(S, x);
+                    int j = 0;
+                    for (; j + L <= n; j += L) {
+                        v.fma(
+                                        FloatVector.fromMemorySegment(S, b, o + j * FB, NATIVE),
+                                        FloatVector.fromArray(S, acc, base + j))
+                                .intoArray(acc, base + j);
+                    }
+                    for (; j < n; j++) {
+                        acc[base + j] = Math.fma(x, b.get(F, o + j * FB), acc[base + j]);
+                    }
+                }
+            }
+        });
+        long co = cOff * FB;
+        int j = 0;
+        for (; j + L <= n; j += L) {
+            FloatVector sum = FloatVector.fromArray(S, acc, j);
+            for (int part = 1; part < parts; part++) {
+                sum = sum.add(FloatVector.fromArray(S, acc, part * n + j));
+            }
+            storeVector(sum, alpha, beta, c, co + j * FB);
+        }
+        for (; j < n; j++) {
+            float sum = acc[j];
+            for (int part = 1; part < parts; part++) {
+                sum += acc[part * n + j];
+            }
+            storeScalar(sum, alpha, beta, c, co + j * FB);
         }
     }
 

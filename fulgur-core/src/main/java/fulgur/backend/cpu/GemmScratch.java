@@ -17,6 +17,7 @@ final class GemmScratch {
 
     private MemorySegment packedA = MemorySegment.NULL;
     private MemorySegment packedB = MemorySegment.NULL;
+    private float[] partials = new float[0];
     private MemorySegment a = MemorySegment.NULL;
     private MemorySegment b = MemorySegment.NULL;
     private float[] tile = new float[0];
@@ -57,6 +58,14 @@ final class GemmScratch {
             b = allocate(bytes);
         }
         return b;
+    }
+
+    /** An array of at least {@code floats} floats for the partial sums of a one-row product (the calling thread's). */
+    float[] partials(int floats) {
+        if (partials.length < floats) {
+            partials = new float[floats];
+        }
+        return partials;
     }
 
     /** An array of at least {@code floats} floats for one micro-tile of C. */

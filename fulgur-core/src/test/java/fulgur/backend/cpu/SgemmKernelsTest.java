@@ -100,6 +100,12 @@ class SgemmKernelsTest {
         // few rows against B stored n×k (a weight): B packed one cache-sized block at a time, several blocks
         check(kern, blk, 2, false, true, 64, 3000, 700, 1f, 0f, 0, 0);
         check(kern, blk, 3, true, true, 100, 1500, 900, -1f, 0.5f, 0, 0);
+        // one row against a large B stored k×n: B's rows streamed, split over 1, 2 and 5 threads (k not a multiple
+        // of 4 per part, n not a multiple of the vector), x read as a row or as a column of A
+        for (int threads : new int[] {1, 2, 5}) {
+            check(kern, blk, threads, false, false, 1, 1037, 517, 1f, 0f, 0, 0);
+            check(kern, blk, threads, true, false, 1, 1037, 519, 0.5f, -1f, 0, 0);
+        }
     }
 
     @ParameterizedTest
