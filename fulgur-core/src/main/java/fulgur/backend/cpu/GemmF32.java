@@ -989,7 +989,7 @@ final class GemmF32 {
      * n floats, four rows per pass; the parts are then added in order, so the result does not depend on which thread
      * ran which part.
      */
-    static void oneRowTimesB(
+    private static void oneRowTimesB(
             int parts,
             boolean transA,
             int n,
