@@ -127,8 +127,8 @@ public final class CudaCopy {
             return;
         }
         Desc d = Desc.of("copy", dst.shape(), dst.strides(), src.strides());
-        if (src.dtype() == dst.dtype() && rowsOf16(d, src.dtype().byteSize(), sp.address(), dp.address())) {
-            long es = src.dtype().byteSize();
+        long es = src.dtype().byteSize();
+        if (src.dtype() == dst.dtype() && rowsOf16(d, es, sp.address(), dp.address())) {
             long perRow = d.size(1) * es / 16;
             long n16 = d.size(0) * perRow;
             g.launch(

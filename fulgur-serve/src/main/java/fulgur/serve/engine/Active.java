@@ -45,7 +45,7 @@ final class Active implements RequestHandle {
 
     PagedKvCache.Sequence kv;
     int cachedTokens;
-    /** Whether the engine held its prefill back for a step already: it holds a prompt once at most. */
+    /** Whether the engine has weighed holding its prefill back for a step: it does so once per prompt at most. */
     boolean heldBack;
     /** The prompt's last logits when a cached state covered the whole prompt. */
     float[] startLogits;

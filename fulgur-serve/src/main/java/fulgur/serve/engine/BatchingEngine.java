@@ -518,7 +518,8 @@ final class BatchingEngine implements Engine {
      * admitted meanwhile (clients come back together when their streams end together) share their forward. On the CPU
      * a forward of a few prompts costs a good part of one of many (each reads all the weights: prefilling one 42-token
      * prompt of a 14M-parameter model takes about as long as a decode step of 64 rows), and every extra forward is
-     * time the whole batch waits; a held prompt's first token comes one decode step later. Marks the prompts as held.
+     * time the whole batch waits; a held prompt's first token comes one decode step later. Marks the prompts as weighed,
+     * held or not, so none waits twice.
      */
     private boolean holdBack(List<Active> todo) {
         if (decoding == 0 || todo.isEmpty()) {
