@@ -64,6 +64,9 @@ final class GemmF32 {
     /** Products of B stored n×k with at most this many rows take dot products with B's rows where they lie. */
     static final int DOT_MAX_ROWS = Integer.getInteger("fulgur.gemm.dotRows", 16);
     /** Products with at most this many rows read B where it lies (B k×n) instead of packing it. */
+    /** Up to this many rows against B stored n×k take {@link SgemmRowsB} (on AVX-512). */
+    static final int ROWS_B_MAX = Integer.getInteger("fulgur.gemm.rowsB", 128);
+
     static final int UNPACKED_B_MAX_ROWS = Integer.getInteger("fulgur.gemm.unpackedRows", 128);
 
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
@@ -172,6 +175,15 @@ final class GemmF32 {
                                 ldc);
                     }
                 });
+            }
+            return;
+        }
+        if (transB && kern == SgemmKernel8x3.INSTANCE && m <= ROWS_B_MAX && n >= 48) {
+            // x·Wᵀ for a small batch: Cᵀ = W·xᵀ with W's rows broadcast in place, 64 rows of x at a time
+            for (int i0 = 0; i0 < m; i0 += SgemmRowsB.MAX_ROWS) {
+                int mi = Math.min(SgemmRowsB.MAX_ROWS, m - i0);
+                long ai = transA ? aOff + i0 : aOff + (long) i0 * lda;
+                rowsB(threads, transA, mi, n, k, alpha, a, ai, lda, b, bOff, ldb, beta, c, cOff + (long) i0 * ldc, ldc);
             }
             return;
         }
@@ -468,6 +480,55 @@ final class GemmF32 {
                     store(tile, nr, rows, Math.min(nr, nc - p * nr), c, cRow + (long) p * nr * FB, ldcBytes, alpha, bb);
                 }
             }
+        }
+    }
+
+    /** {@link SgemmRowsB} for m ≤ 64 rows: Aᵀ packed by the calling thread, blocks of B's rows split over the threads. */
+    private static void rowsB(
+            int threads,
+            boolean transA,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            MemorySegment a,
+            long aOff,
+            int lda,
+            MemorySegment b,
+            long bOff,
+            int ldb,
+            float beta,
+            MemorySegment c,
+            long cOff,
+            int ldc) {
+        int v = SgemmRowsB.vectors(m);
+        int r = SgemmRowsB.rowsOfB(v);
+        MemorySegment at = GemmScratch.get().packedA((long) k * v * SgemmRowsB.L * FB);
+        SgemmRowsB.packAt(transA, m, v, k, a, aOff, lda, at);
+        int blocks = ceilDiv(n, r);
+        int tasks = Math.min(blocks, threads * FEW_ROWS_PARTS);
+        if (tasks <= 1) {
+            SgemmRowsB.compute(v, m, 0, n, k, alpha, at, b, bOff, ldb, beta, c, cOff, ldc, new float[SgemmRowsB.TILE]);
+        } else {
+            Parallel.forChunks(
+                    blocks,
+                    tasks,
+                    (s, e) -> SgemmRowsB.compute(
+                            v,
+                            m,
+                            s * r,
+                            Math.min(n, e * r),
+                            k,
+                            alpha,
+                            at,
+                            b,
+                            bOff,
+                            ldb,
+                            beta,
+                            c,
+                            cOff,
+                            ldc,
+                            new float[SgemmRowsB.TILE]));
         }
     }
 

@@ -108,6 +108,36 @@ class SgemmKernelsTest {
         }
     }
 
+    @Test
+    void aFewRowsAgainstRowsOfBBroadcastInPlace() {
+        // 17..128 rows against B stored n×k on AVX-512: every kernel width (2, 3 and 4 vectors of Aᵀ), rows of B
+        // left over after the last kernel call, a second pass past 64 rows, A read as rows or as columns
+        SgemmKernel kern = SgemmKernel8x3.INSTANCE;
+        GemmBlocking blk = GemmBlocking.of(kern, CpuCaches.read());
+        for (int m : new int[] {17, 32, 33, 48, 49, 64, 65, 100, 128}) {
+            for (int n : new int[] {48, 53, 97}) {
+                for (boolean ta : BOOLS) {
+                    check(kern, blk, m == 49 ? 1 : 3, ta, true, m, n, 29, 1.5f, 0f, 0, 0);
+                }
+            }
+        }
+        check(kern, blk, 2, false, true, 40, 61, 64, -0.5f, 0.75f, 3, 7); // accumulating into a strided C
+        check(kern, blk, 2, true, true, 64, 50, 1, 1f, 1f, 0, 0);
+    }
+
+    @Test
+    void aRowOfAFewRowsAgainstRowsOfBDoesNotDependOnTheRowsBesideIt() {
+        SgemmKernel kern = SgemmKernel8x3.INSTANCE;
+        GemmBlocking blk = GemmBlocking.of(kern, CpuCaches.read());
+        int n = 53, k = 77; // 53 rows of B: a partial last block, of a different size for 20 rows than for 64
+        MemorySegment a = random(64L * k), b = random((long) n * k);
+        MemorySegment all = arena.allocate(64L * n * Float.BYTES), few = arena.allocate(20L * n * Float.BYTES);
+        GemmF32.gemm(kern, blk, 2, false, true, 64, n, k, 1f, a, 0, k, b, 0, k, 0f, all, 0, n);
+        GemmF32.gemm(kern, blk, 1, false, true, 20, n, k, 1f, a, 0, k, b, 0, k, 0f, few, 0, n);
+        assertThat(few.toArray(F))
+                .isEqualTo(all.asSlice(0, 20L * n * Float.BYTES).toArray(F));
+    }
+
     @ParameterizedTest
     @MethodSource("kernels")
     void kernelTileMatchesTheProductOfItsPanels(SgemmKernel kern) {
