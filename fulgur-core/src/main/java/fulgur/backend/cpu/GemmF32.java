@@ -27,8 +27,9 @@ import jdk.incubator.vector.VectorSpecies;
  * so packing is spread evenly and never repeated; the rectangles share nothing but read-only panels, and each
  * thread writes only its own rectangles of C. Products with few rows do not pack all of B first ({@link #fewRowsB}):
  * B stored k×n is read where it lies by the same micro-kernel, and B stored n×k (the {@code x·Wᵀ} of a linear layer)
- * is packed a cache-sized block at a time just before its use; with fewer rows still, B stored n×k meets the rows of
- * A in dot products ({@link #fewRows}; one row, the GEMV of decoding, in {@link SgemvKernel}).
+ * has its rows broadcast in place against a packed Aᵀ ({@link SgemmRowsB}, AVX-512) or is packed a cache-sized block
+ * at a time just before its use (AVX2); with 16 rows or fewer, B stored n×k meets the rows of A in dot products
+ * ({@link #fewRows}; one row, the GEMV of decoding, in {@link SgemvKernel}).
  *
  * Arguments are validated by {@link Gemm}; nothing here checks them again.
  */
