@@ -64,10 +64,9 @@ final class GemmF32 {
     static final long FEW_ROWS_MAX_B = 1L << 18;
     /** Products of B stored n×k with at most this many rows take dot products with B's rows where they lie. */
     static final int DOT_MAX_ROWS = Integer.getInteger("fulgur.gemm.dotRows", 16);
-    /** Products with at most this many rows read B where it lies (B k×n) instead of packing it. */
     /** Up to this many rows against B stored n×k take {@link SgemmRowsB} (on AVX-512). */
     static final int ROWS_B_MAX = Integer.getInteger("fulgur.gemm.rowsB", 128);
-
+    /** Products with at most this many rows read B where it lies (B k×n) instead of packing it. */
     static final int UNPACKED_B_MAX_ROWS = Integer.getInteger("fulgur.gemm.unpackedRows", 128);
 
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
@@ -484,7 +483,7 @@ final class GemmF32 {
         }
     }
 
-    /** {@link SgemmRowsB} for m ≤ 64 rows: Aᵀ packed by the calling thread, blocks of B's rows split over the threads. */
+    /** {@link SgemmRowsB} for m ≤ 64 rows: Aᵀ packed by the calling thread, blocks of B's rows split over threads. */
     private static void rowsB(
             int threads,
             boolean transA,

@@ -8,7 +8,7 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * A few rows against B stored n×k (x·Wᵀ for a small batch, AVX-512) computed as Cᵀ = B·Aᵀ: Aᵀ is packed once
- * (k × w, w = 32, 48 or 64 columns, the rows past m zero; small), and B's rows are broadcast where they lie, so B is
+ * (k × w, w = 32, 48 or 64 columns, those past m zero; small), and B's rows are broadcast where they lie, so B is
  * read once and never packed. Per step of depth a kernel broadcasts R values of B (R rows side by side) against the V
  * vectors of Aᵀ for R·V = 24 FMAs; a tile of R × w sums then goes to C transposed.
  *
