@@ -9,6 +9,8 @@ import fulgur.ops.attention.AttentionCpu;
 import fulgur.ops.attention.AttentionKernels;
 import fulgur.ops.gla.GlaIntraCpu;
 import fulgur.ops.gla.GlaIntraKernels;
+import fulgur.ops.gradnorm.SquaredNormCpu;
+import fulgur.ops.gradnorm.SquaredNormKernels;
 import fulgur.ops.lcsm.LcsmCpu;
 import fulgur.ops.lcsm.LcsmKernels;
 import fulgur.ops.lightnet.LightNetCpu;
@@ -32,6 +34,7 @@ public final class CpuKernelProvider implements KernelProvider {
         r.add(LcsmKernels.class, cpu, d -> LcsmCpu.INSTANCE);
         r.add(AttentionKernels.class, cpu, d -> AttentionCpu.INSTANCE);
         r.add(AdamWKernels.class, cpu, d -> AdamWCpu.INSTANCE);
+        r.add(SquaredNormKernels.class, cpu, d -> SquaredNormCpu.INSTANCE);
         r.add(Int8MatmulKernels.class, cpu, d -> Int8MatmulCpu.INSTANCE);
     }
 }

@@ -3,10 +3,13 @@ package fulgur.optim;
 import fulgur.autograd.GradMode;
 import fulgur.nn.Parameter;
 import fulgur.ops.Elementwise;
+import fulgur.ops.gradnorm.SquaredNorm;
 import fulgur.tensor.DType;
 import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
+import java.util.ArrayList;
 import java.util.Collection;
+import java.util.List;
 
 /** Gradient clipping by the global L2 norm over all parameters. */
 public final class GradClip {
@@ -48,17 +51,13 @@ public final class GradClip {
      * @return ‖g‖
      */
     public static double globalNorm(Collection<Parameter> params) {
-        double sq = 0;
-        try (var ignored = GradMode.noGrad();
-                Scope tmp = Scope.open("norm")) {
-            for (Parameter p : params) {
-                Tensor g = p.grad();
-                if (g != null) {
-                    sq += g.to(fulgur.tensor.DType.F64).pow(2).sum().item();
-                }
-            }
+        List<Tensor> grads = grads(params);
+        if (grads.isEmpty()) {
+            return 0;
         }
-        return Math.sqrt(sq);
+        try (Scope tmp = Scope.open("norm")) {
+            return Math.sqrt(SquaredNorm.of(grads).item());
+        }
     }
 
     /**
@@ -73,19 +72,12 @@ public final class GradClip {
      * @throws IllegalStateException when no parameter has a gradient
      */
     public static Tensor clipGlobalNormOnDevice(Collection<Parameter> params, double maxNorm) {
-        Tensor sq = null;
+        List<Tensor> grads = grads(params);
+        if (grads.isEmpty()) {
+            throw new IllegalStateException("clipGlobalNormOnDevice: no parameter has a gradient");
+        }
         try (var ignored = GradMode.noGrad()) {
-            for (Parameter p : params) {
-                Tensor g = p.grad();
-                if (g != null) {
-                    Tensor s = g.to(DType.F64).pow(2).sum();
-                    sq = sq == null ? s : sq.add(s);
-                }
-            }
-            if (sq == null) {
-                throw new IllegalStateException("clipGlobalNormOnDevice: no parameter has a gradient");
-            }
-            Tensor norm = sq.sqrt();
+            Tensor norm = SquaredNorm.of(grads).sqrt();
             if (maxNorm > 0) {
                 fulgur.tensor.Device d = norm.device();
                 Tensor scale = Elementwise.minimum(
@@ -100,5 +92,15 @@ public final class GradClip {
             }
             return norm;
         }
+    }
+
+    private static List<Tensor> grads(Collection<Parameter> params) {
+        List<Tensor> out = new ArrayList<>();
+        for (Parameter p : params) {
+            if (p.grad() != null) {
+                out.add(p.grad());
+            }
+        }
+        return out;
     }
 }

@@ -7,6 +7,7 @@ import fulgur.cuda.ops.conv.CudaShortConv;
 import fulgur.cuda.ops.gla.CudaGla;
 import fulgur.cuda.ops.gla.CudaLogDecay;
 import fulgur.cuda.ops.glu.CudaGlu;
+import fulgur.cuda.ops.gradnorm.CudaSquaredNorm;
 import fulgur.cuda.ops.lcsm.CudaLcsm;
 import fulgur.cuda.ops.lightnet.CudaLightNet;
 import fulgur.cuda.ops.lightning.CudaLightning;
@@ -23,6 +24,7 @@ import fulgur.ops.attention.AttentionKernels;
 import fulgur.ops.conv.ShortConvKernels;
 import fulgur.ops.gla.GlaKernels;
 import fulgur.ops.gla.LogDecayKernels;
+import fulgur.ops.gradnorm.SquaredNormKernels;
 import fulgur.ops.lcsm.LcsmKernels;
 import fulgur.ops.lightnet.LightNetKernels;
 import fulgur.ops.lightning.LightningKernels;
@@ -52,6 +54,7 @@ public final class CudaKernelProvider implements KernelProvider {
         r.add(GluKernels.class, cuda, CudaGlu::on);
         r.add(GatedNormKernels.class, cuda, CudaGatedNorm::on);
         r.add(AdamWKernels.class, cuda, CudaAdamW::on);
+        r.add(SquaredNormKernels.class, cuda, CudaSquaredNorm::on);
         r.add(Int8MatmulKernels.class, cuda, CudaInt8Matmul::on);
         r.add(RandomKernels.class, cuda, CudaRandom::on);
     }

@@ -5,10 +5,12 @@ import fulgur.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
-/** Fused optimizer updates over whole parameters. */
+/** Fused optimizer work over whole parameters: the AdamW update, the sum of squares that gradient clipping needs. */
 public final class CpuOptim {
     private CpuOptim() {}
 
@@ -28,6 +30,88 @@ public final class CpuOptim {
             double wd) {
         double[] sc = schedule(schedule, param);
         adamw(param, grad, m, v, sc[0] * lrScale, beta1, beta2, eps, wd, sc[1], sc[2]);
+    }
+
+    /** Elements per partial sum of {@link #sumOfSquares}: fixed, so the sum's bits do not depend on the threads. */
+    static final int SQUARES_CHUNK = 1 << 16;
+
+    /**
+     * Σ x² over every element of {@code t}, accumulated in f64: f32 in one vectorised pass (each chunk of
+     * {@link #SQUARES_CHUNK} elements summed on its own, in lanes, then the chunks in order), other dtypes through f64.
+     *
+     * @param t a host tensor, any dtype and layout
+     * @return the sum of squares
+     */
+    public static double sumOfSquares(Tensor t) {
+        String op = "sum of squares";
+        Tensor x = CpuSupport.contiguousAs(t, t.dtype() == DType.F64 ? DType.F64 : DType.F32);
+        long n = x.numel();
+        if (n == 0) {
+            return 0;
+        }
+        MemorySegment s = x.hostSegment(op);
+        long off = x.offset();
+        int chunks = (int) ((n + SQUARES_CHUNK - 1) / SQUARES_CHUNK);
+        double[] part = new double[chunks];
+        boolean f64 = x.dtype() == DType.F64;
+        Parallel.forChunks(chunks, Math.min(chunks, 4 * Parallel.threads()), (a, b) -> {
+            for (int c = a; c < b; c++) {
+                long i0 = (long) c * SQUARES_CHUNK;
+                long i1 = Math.min(n, i0 + SQUARES_CHUNK);
+                part[c] = f64 ? squaresF64(s, off + i0, off + i1) : squaresF32(s, off + i0, off + i1);
+            }
+        });
+        double sum = 0;
+        for (double p : part) {
+            sum += p;
+        }
+        return sum;
+    }
+
+    private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED;
+
+    /** Σ x² of f32 elements [i0, i1) in f64: each float vector widened to two double vectors. */
+    private static double squaresF32(MemorySegment s, long i0, long i1) {
+        DoubleVector a0 = DoubleVector.zero(D), a1 = a0, a2 = a0, a3 = a0;
+        long i = i0;
+        int step = 2 * F.length();
+        for (; i + step <= i1; i += step) {
+            FloatVector x = FloatVector.fromMemorySegment(F, s, i * 4, NO);
+            FloatVector y = FloatVector.fromMemorySegment(F, s, (i + F.length()) * 4, NO);
+            DoubleVector x0 = (DoubleVector) x.convertShape(VectorOperators.F2D, D, 0);
+            DoubleVector x1 = (DoubleVector) x.convertShape(VectorOperators.F2D, D, 1);
+            DoubleVector y0 = (DoubleVector) y.convertShape(VectorOperators.F2D, D, 0);
+            DoubleVector y1 = (DoubleVector) y.convertShape(VectorOperators.F2D, D, 1);
+            a0 = x0.fma(x0, a0);
+            a1 = x1.fma(x1, a1);
+            a2 = y0.fma(y0, a2);
+            a3 = y1.fma(y1, a3);
+        }
+        double sum = Lanes.sum(a0.add(a1).add(a2.add(a3)));
+        for (; i < i1; i++) {
+            double v = s.getAtIndex(ValueLayout.JAVA_FLOAT, i);
+            sum = Math.fma(v, v, sum);
+        }
+        return sum;
+    }
+
+    /** Σ x² of f64 elements [i0, i1). */
+    private static double squaresF64(MemorySegment s, long i0, long i1) {
+        DoubleVector a0 = DoubleVector.zero(D), a1 = a0;
+        long i = i0;
+        int step = 2 * D.length();
+        for (; i + step <= i1; i += step) {
+            DoubleVector x = DoubleVector.fromMemorySegment(D, s, i * 8, NO);
+            DoubleVector y = DoubleVector.fromMemorySegment(D, s, (i + D.length()) * 8, NO);
+            a0 = x.fma(x, a0);
+            a1 = y.fma(y, a1);
+        }
+        double sum = Lanes.sum(a0.add(a1));
+        for (; i < i1; i++) {
+            double v = s.getAtIndex(ValueLayout.JAVA_DOUBLE, i);
+            sum = Math.fma(v, v, sum);
+        }
+        return sum;
     }
 
     /** The three schedule values (lr, 1 − β₁ᵗ, 1 − β₂ᵗ), checked. */
