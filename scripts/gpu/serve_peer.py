@@ -73,13 +73,13 @@ def layer_forward(layer, x, attn, state):
 
 def last_logits(model, x):
     import torch.nn.functional as F
-    return F.linear(model.final_norm(x[:, -1]), model.embed.weight)
+    return F.linear(model.body.final_norm(x[:, -1]), model.embed.weight)
 
 
 def prefill(model, ids, attn):
     x = model.embed(ids) * math.sqrt(model.d)
     states = []
-    for layer in model.layers:
+    for layer in model.body.layers:
         x, s = layer_forward(layer, x, attn, None)
         states.append(s)
     return last_logits(model, x).argmax(-1), states
@@ -87,7 +87,7 @@ def prefill(model, ids, attn):
 
 def decode_step(model, ids, states, attn):
     x = model.embed(ids[:, None]) * math.sqrt(model.d)
-    for i, layer in enumerate(model.layers):
+    for i, layer in enumerate(model.body.layers):
         x, states[i] = layer_forward(layer, x, attn, states[i])
     return last_logits(model, x).argmax(-1)
 
@@ -187,14 +187,14 @@ def main():
             model = Tnl(vocab, width, layers, heads, glu, None)  # the layers' attention is passed per call
     except (AttributeError, TypeError):
         model = Tnl(vocab, width, layers, heads, glu, None).to(dev)
-    decays = [layer.g.clone() for layer in model.layers]
+    decays = [layer.g.clone() for layer in model.body.layers]
     model = model.to(torch.bfloat16).eval()
-    for layer, g in zip(model.layers, decays):
+    for layer, g in zip(model.body.layers, decays):
         layer.g = g  # the log-decays stay f32
     params = sum(p.numel() for p in model.parameters())
     sync(dev)
     name = torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu'
-    state_bytes = sum(layer.h * (width // layer.h) ** 2 * 4 for layer in model.layers)
+    state_bytes = sum(layer.h * (width // layer.h) ** 2 * 4 for layer in model.body.layers)
     print(f'peer: TNL-{a.config} in PyTorch {torch.__version__}, {impl}, {params:,} parameters, bf16, {name}; '
           f'built in {time.perf_counter() - t0:.1f} s', file=sys.stderr)
     g = torch.Generator(device=dev).manual_seed(1)
