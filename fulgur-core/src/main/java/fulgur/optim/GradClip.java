@@ -9,7 +9,9 @@ import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /** Gradient clipping by the global L2 norm over all parameters. */
 public final class GradClip {
@@ -51,13 +53,18 @@ public final class GradClip {
      * @return ‖g‖
      */
     public static double globalNorm(Collection<Parameter> params) {
-        List<Tensor> grads = grads(params);
-        if (grads.isEmpty()) {
-            return 0;
+        // the gradients of each device summed there, the devices' sums on the host
+        Map<fulgur.tensor.Device, List<Tensor>> byDevice = new LinkedHashMap<>();
+        for (Tensor g : grads(params)) {
+            byDevice.computeIfAbsent(g.device(), d -> new ArrayList<>()).add(g);
         }
+        double sq = 0;
         try (Scope tmp = Scope.open("norm")) {
-            return Math.sqrt(SquaredNorm.of(grads).item());
+            for (List<Tensor> grads : byDevice.values()) {
+                sq += SquaredNorm.of(grads).item();
+            }
         }
+        return Math.sqrt(sq);
     }
 
     /**
