@@ -506,30 +506,12 @@ final class GemmF32 {
         MemorySegment at = GemmScratch.get().packedA((long) k * v * SgemmRowsB.L * FB);
         SgemmRowsB.packAt(transA, m, v, k, a, aOff, lda, at);
         int blocks = ceilDiv(n, r);
-        int tasks = Math.min(blocks, threads * FEW_ROWS_PARTS);
-        if (tasks <= 1) {
-            SgemmRowsB.compute(v, m, 0, n, k, alpha, at, b, bOff, ldb, beta, c, cOff, ldc, new float[SgemmRowsB.TILE]);
-        } else {
-            Parallel.forChunks(
-                    blocks,
-                    tasks,
-                    (s, e) -> SgemmRowsB.compute(
-                            v,
-                            m,
-                            s * r,
-                            Math.min(n, e * r),
-                            k,
-                            alpha,
-                            at,
-                            b,
-                            bOff,
-                            ldb,
-                            beta,
-                            c,
-                            cOff,
-                            ldc,
-                            new float[SgemmRowsB.TILE]));
-        }
+        // one thread: no hand-off (the product was judged too small to share); else claimable parts, as in fewRows
+        Parallel.forChunks(
+                blocks,
+                threads == 1 ? 1 : threads * FEW_ROWS_PARTS,
+                (s, e) -> SgemmRowsB.compute(
+                        v, m, s * r, Math.min(n, e * r), k, alpha, at, b, bOff, ldb, beta, c, cOff, ldc));
     }
 
     /**

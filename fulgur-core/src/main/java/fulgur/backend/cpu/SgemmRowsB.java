@@ -56,9 +56,9 @@ final class SgemmRowsB {
     }
 
     /**
-     * C[i, j] = alpha·Σ_p A[i, p]·B[j, p] + beta·C[i, j] for i &lt; m and j in [j0, j1); {@code tile} holds
-     * {@link #TILE} floats. A last block of fewer than {@link #rowsOfB}(v) rows of B runs on a zero-padded copy of
-     * them, so every element of C is the same chain of FMAs whichever kernel width and block it falls in.
+     * C[i, j] = alpha·Σ_p A[i, p]·B[j, p] + beta·C[i, j] for i &lt; m and j in [j0, j1), the tile from this thread's
+     * {@link GemmScratch}. A last block of fewer than {@link #rowsOfB}(v) rows of B runs on a zero-padded copy of them,
+     * so every element of C is the same chain of FMAs whichever kernel width and block it falls in.
      */
     static void compute(
             int v,
@@ -74,8 +74,8 @@ final class SgemmRowsB {
             float beta,
             MemorySegment c,
             long cOff,
-            int ldc,
-            float[] tile) {
+            int ldc) {
+        float[] tile = GemmScratch.get().tile(TILE);
         long ldbBytes = (long) ldb * FB;
         int r = rowsOfB(v);
         int w = v * L;
