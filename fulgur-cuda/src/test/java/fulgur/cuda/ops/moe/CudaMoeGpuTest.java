@@ -94,25 +94,47 @@ class CudaMoeGpuTest {
     }
 
     static void compare(String what, Run got, Run ref, double tolOut, double tolGrad) {
+        compare(what, got, ref, tolOut, tolGrad, null);
+    }
+
+    /**
+     * As above; with {@code base} (the same layer in bf16 on the CPU), a parameter's gradient may also be off by up to
+     * {@link #MARGIN} times base's error in it: a gradient formed from few tokens by differences of bf16 terms (the
+     * router's, with top-k gates normalised: w₁w₂(g₁ − g₂) per token) loses more than 1e-2 of itself on any bf16
+     * device.
+     */
+    static void compare(String what, Run got, Run ref, double tolOut, double tolGrad, Run base) {
         double eo = BackendCheck.relErr(got.out(), ref.out()), ex = BackendCheck.relErr(got.dx(), ref.dx());
         double ea = Math.abs(got.aux() - ref.aux()) / Math.abs(ref.aux());
         StringBuilder sb = new StringBuilder(String.format("%s: out %.2e aux %.2e dx %.2e", what, eo, ea, ex));
-        double worst = 0;
+        double worst = 0, worstBound = tolGrad;
         String worstName = "";
         for (String n : ref.grads().keySet()) {
             double e = BackendCheck.relErr(got.grads().get(n), ref.grads().get(n));
-            if (e > worst) {
+            double bound = base == null
+                    ? tolGrad
+                    : Math.max(
+                            tolGrad,
+                            MARGIN
+                                    * BackendCheck.relErr(
+                                            base.grads().get(n), ref.grads().get(n)));
+            if (e / bound > worst / worstBound) {
                 worst = e;
+                worstBound = bound;
                 worstName = n;
             }
         }
-        System.out.println(sb.append(String.format(" worst parameter gradient %.2e (%s)", worst, worstName)));
+        System.out.println(sb.append(
+                String.format(" worst parameter gradient %.2e of its bound %.2e (%s)", worst, worstBound, worstName)));
         assertThat(got.counts()).as(what + " tokens per expert").containsExactly(ref.counts());
         assertThat(eo).as(what + " out").isLessThan(tolOut);
         assertThat(ea).as(what + " aux").isLessThan(tolOut);
         assertThat(ex).as(what + " dx").isLessThan(tolGrad);
-        assertThat(worst).as(what + " gradient of " + worstName).isLessThan(tolGrad);
+        assertThat(worst).as(what + " gradient of " + worstName).isLessThan(worstBound);
     }
+
+    /** How far past the CPU's own bf16 error a parameter's gradient may go (the kernel rounds at other points). */
+    static final double MARGIN = 1.5;
 
     @ParameterizedTest(name = "B={0} T={1} D={2} F={3} E={4} k={5} sigmoid={6} normalize={7}")
     @CsvSource({
@@ -153,7 +175,12 @@ class CudaMoeGpuTest {
                         .isLessThanOrEqualTo(0x1p-8 * Math.abs(cpuLogits[i]) + 1e-4);
             }
             Run same = run(layer(d, f, e, k, sigmoid, normalize, seed), x, w, logits);
-            compare("moe kernel (bf16) vs cpu (f32) routed by the kernel's logits", kernel, same, 1e-2, 1e-2);
+            MoeFeedForward bm = layer(d, f, e, k, sigmoid, normalize, seed);
+            Run cpuBf16;
+            try (MixedPrecision mp = MixedPrecision.bf16(bm)) {
+                cpuBf16 = run(bm, x.to(DType.BF16), w.to(DType.BF16), logits.to(DType.BF16));
+            }
+            compare("moe kernel (bf16) vs cpu (f32) routed by the kernel's logits", kernel, same, 1e-2, 1e-2, cpuBf16);
 
             MoeFeedForward fm = layer(d, f, e, k, sigmoid, normalize, seed);
             fm.to(GPU);
