@@ -1,18 +1,13 @@
 package fulgur.backend.cpu;
 
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ThreadFactory;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicReference;
-
 /**
  * The one shared worker pool of the CPU backend. Every kernel that spreads work over cores goes through
  * {@link #forRange}: the range is cut into contiguous chunks that the caller and the workers claim one at a time.
  * A call made from inside a worker runs serially, so nested kernels never deadlock the pool.
  * The thread count comes from {@code FULGUR_THREADS} (or the system property {@code fulgur.threads}),
- * else the number of available processors.
+ * else the number of available processors. The workers ({@code WorkerPool}, daemon threads named {@code fulgur-cpu-N})
+ * stay awake for {@code fulgur.pool.spinMicros} (default 50; 0 parks at once) after each chunk they run, so the short
+ * kernels of a decoding step do not each pay for waking threads; an idle JVM's workers are parked.
  */
 public final class Parallel {
 
@@ -23,9 +18,11 @@ public final class Parallel {
     }
 
     private static final int THREADS = configuredThreads();
-    private static final ThreadLocal<Boolean> IN_WORKER = ThreadLocal.withInitial(() -> false);
-    private static final ExecutorService POOL =
-            THREADS > 1 ? Executors.newFixedThreadPool(THREADS - 1, daemonFactory()) : null;
+    /** Whether kernels called on this thread run serially: a worker, a caller running its chunks, {@link #serial}. */
+    static final ThreadLocal<Boolean> IN_WORKER = ThreadLocal.withInitial(() -> false);
+
+    private static final WorkerPool POOL =
+            THREADS > 1 ? new WorkerPool(THREADS - 1, spinMicros() * 1000, "fulgur-cpu-") : null;
 
     private Parallel() {}
 
@@ -51,7 +48,8 @@ public final class Parallel {
 
     /**
      * Runs {@code task} over {@code [0, count)} in at most {@link #threads()} chunks, each at least {@code grain}
-     * indices long. Returns when all chunks are done; rethrows the first failure.
+     * indices long. Returns when all chunks are done; rethrows the first failure. An interrupt does not cut the wait
+     * short (the chunks still use the caller's data); the interrupt status is kept.
      *
      * <p>Chunks are claimed, not assigned: the pool's workers are woken for them, and the caller, once done with the
      * first, takes whichever no worker has started yet. On a machine busy with other work a woken worker may not run
@@ -80,70 +78,7 @@ public final class Parallel {
             task.run(0, count);
             return;
         }
-        Claims claims = new Claims(count, chunks, task);
-        for (int c = 1; c < Math.min(chunks, THREADS); c++) {
-            POOL.execute(() -> {
-                IN_WORKER.set(true);
-                try {
-                    claims.runUnclaimed();
-                } finally {
-                    IN_WORKER.set(false);
-                }
-            });
-        }
-        boolean wasWorker = IN_WORKER.get();
-        IN_WORKER.set(true);
-        try {
-            claims.runUnclaimed();
-        } finally {
-            IN_WORKER.set(wasWorker);
-        }
-        try {
-            claims.done.await();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while waiting for parallel kernel", e);
-        }
-        Throwable t = claims.failure.get();
-        if (t instanceof RuntimeException re) {
-            throw re;
-        }
-        if (t instanceof Error err) {
-            throw err;
-        }
-        if (t != null) {
-            throw new IllegalStateException(t);
-        }
-    }
-
-    /** The chunks of one {@link #forChunks} call: the next one to claim, those not finished, the first failure. */
-    private static final class Claims {
-        final int count;
-        final int chunks;
-        final RangeTask task;
-        final AtomicInteger next = new AtomicInteger();
-        final CountDownLatch done;
-        final AtomicReference<Throwable> failure = new AtomicReference<>();
-
-        Claims(int count, int chunks, RangeTask task) {
-            this.count = count;
-            this.chunks = chunks;
-            this.task = task;
-            this.done = new CountDownLatch(chunks);
-        }
-
-        /** Runs chunks until none is left to claim. */
-        void runUnclaimed() {
-            for (int c; (c = next.getAndIncrement()) < chunks; ) {
-                try {
-                    task.run((int) ((long) count * c / chunks), (int) ((long) count * (c + 1) / chunks));
-                } catch (Throwable t) {
-                    failure.compareAndSet(null, t);
-                } finally {
-                    done.countDown();
-                }
-            }
-        }
+        POOL.run(count, chunks, task);
     }
 
     private static int configuredThreads() {
@@ -162,12 +97,20 @@ public final class Parallel {
         return Runtime.getRuntime().availableProcessors();
     }
 
-    private static ThreadFactory daemonFactory() {
-        AtomicInteger n = new AtomicInteger();
-        return r -> {
-            Thread t = new Thread(r, "fulgur-cpu-" + n.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        };
+    /** {@code fulgur.pool.spinMicros}: how long an idle worker, or a caller waiting for one, spins before it parks. */
+    private static long spinMicros() {
+        String v = System.getProperty("fulgur.pool.spinMicros");
+        if (v == null || v.isBlank()) {
+            return 50;
+        }
+        try {
+            long us = Long.parseLong(v.trim());
+            if (us >= 0) {
+                return us;
+            }
+        } catch (NumberFormatException ignored) {
+            // reported below
+        }
+        throw new IllegalArgumentException("fulgur.pool.spinMicros must be a non-negative integer, got '" + v + "'");
     }
 }
