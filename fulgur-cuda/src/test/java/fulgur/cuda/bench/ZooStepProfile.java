@@ -21,9 +21,11 @@ import java.util.Locale;
  * Where a bf16 training step of any architecture spends its device time: the model of a config.json on one GPU,
  * forward, backward and AdamW on random tokens as {@code fulgur train --precision bf16} runs them; the median host
  * time of the timed steps (split into forward, backward, optimizer), the allocator's peak, then one more step with
- * every kernel launch bracketed by CUDA events (the 40 largest kernels by device time).
+ * every kernel launch bracketed by CUDA events (the 40 largest kernels by device time). With {@code --sample}, the
+ * host's side too: the stepping thread's stack sampled every half millisecond during the timed steps, counted by the
+ * innermost fulgur frame and by the innermost frame of all (a host that waits on the device shows as a driver call).
  *
- * <pre>java fulgur.cuda.bench.ZooStepProfile CONFIG.json [--batch 8] [--seq 2048] [--steps 4] [--warmup 2]</pre>
+ * <pre>java fulgur.cuda.bench.ZooStepProfile CONFIG.json [--batch 8] [--seq 2048] [--steps 4] [--warmup 2] [--sample]</pre>
  */
 public final class ZooStepProfile {
     private ZooStepProfile() {}
@@ -31,12 +33,14 @@ public final class ZooStepProfile {
     public static void main(String[] args) {
         Path config = Path.of(args[0]);
         int batch = 8, seq = 2048, steps = 4, warmup = 2;
+        boolean sample = false;
         for (int i = 1; i < args.length; i++) {
             switch (args[i]) {
                 case "--batch" -> batch = Integer.parseInt(args[++i]);
                 case "--seq" -> seq = Integer.parseInt(args[++i]);
                 case "--steps" -> steps = Integer.parseInt(args[++i]);
                 case "--warmup" -> warmup = Integer.parseInt(args[++i]);
+                case "--sample" -> sample = true;
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]);
             }
         }
@@ -49,7 +53,9 @@ public final class ZooStepProfile {
         Rng rng = new Rng(7);
         be.context().allocator().resetPeaks();
         double[] fwd = new double[steps], bwd = new double[steps], upd = new double[steps];
+        StackSampler sampler = sample ? new StackSampler(Thread.currentThread()) : null;
         for (int s = -warmup; s < steps; s++) {
+            if (s == 0 && sampler != null) sampler.start();
             try (Scope step = Scope.open("step")) {
                 Tensor ids = TnlTrainBench.randomTokens(rng, model.vocabSize(), batch, seq)
                         .to(gpu);
@@ -74,6 +80,7 @@ public final class ZooStepProfile {
                 }
             }
         }
+        if (sampler != null) sampler.stop();
         double peak = be.memoryReport().peakInUseBytes() / 1073741824.0;
         System.out.printf(
                 Locale.ROOT,
@@ -102,6 +109,96 @@ public final class ZooStepProfile {
             be.synchronize();
             double wall = (System.nanoTime() - a) / 1e6;
             System.out.print(TnlTrainBench.kernelTable("profiled step", wall, KernelProfiler.stop(), 40));
+        }
+        if (sampler != null) System.out.print(sampler.report(30));
+    }
+
+    /** Samples one thread's stack from a daemon thread and counts where it was. */
+    static final class StackSampler {
+        private final Thread target;
+        private final java.util.Map<String, Integer> byFulgur = new java.util.HashMap<>();
+        private final java.util.Map<String, Integer> byLeaf = new java.util.HashMap<>();
+        private final java.util.Map<String, Integer> byOp = new java.util.HashMap<>();
+        private volatile boolean running;
+        private Thread thread;
+        private int samples;
+
+        StackSampler(Thread target) {
+            this.target = target;
+        }
+
+        void start() {
+            running = true;
+            thread = Thread.ofPlatform().daemon().start(() -> {
+                while (running) {
+                    StackTraceElement[] st = target.getStackTrace();
+                    if (st.length > 0) {
+                        samples++;
+                        int f0 = fulgurIndex(st, 0);
+                        byLeaf.merge(frame(st[0]) + " < " + (f0 < 0 ? "-" : frame(st[f0])), 1, Integer::sum);
+                        String op = "-";
+                        for (StackTraceElement e : st)
+                            if (e.getClassName().startsWith("fulgur.ops.")
+                                    || e.getClassName().startsWith("fulgur.nn.")) {
+                                op = frame(e);
+                                break;
+                            }
+                        byOp.merge(op, 1, Integer::sum);
+                        // the innermost three fulgur frames: the op, its caller, and the caller's caller
+                        StringBuilder chain = new StringBuilder();
+                        for (int i = fulgurIndex(st, 0), n = 0; i >= 0 && n < 3; i = fulgurIndex(st, i + 1), n++)
+                            chain.append(n == 0 ? "" : " < ").append(frame(st[i]));
+                        byFulgur.merge(chain.isEmpty() ? "(none)" : chain.toString(), 1, Integer::sum);
+                    }
+                    java.util.concurrent.locks.LockSupport.parkNanos(500_000);
+                }
+            });
+        }
+
+        void stop() {
+            running = false;
+            try {
+                thread.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+
+        private static String frame(StackTraceElement e) {
+            String c = e.getClassName();
+            return c.substring(c.lastIndexOf('.') + 1) + "." + e.getMethodName() + ":" + e.getLineNumber();
+        }
+
+        private static int fulgurIndex(StackTraceElement[] st, int from) {
+            for (int i = Math.max(0, from); i < st.length; i++)
+                if (st[i].getClassName().startsWith("fulgur.")
+                        && !st[i].getClassName().contains("ZooStepProfile")) return i;
+            return -1;
+        }
+
+        String report(int top) {
+            StringBuilder sb =
+                    new StringBuilder(String.format(Locale.ROOT, "%nhost samples: %d (every 0.5 ms)%n", samples));
+            for (var m : java.util.List.of(byOp, byFulgur, byLeaf)) {
+                sb.append(
+                                m == byOp
+                                        ? "| innermost op (fulgur.ops, fulgur.nn) |"
+                                        : m == byFulgur
+                                                ? "| innermost fulgur frames |"
+                                                : "| innermost frame < its fulgur caller |")
+                        .append(" samples | share |\n|---|---:|---:|\n");
+                m.entrySet().stream()
+                        .sorted(java.util.Map.Entry.<String, Integer>comparingByValue()
+                                .reversed())
+                        .limit(top)
+                        .forEach(e -> sb.append(String.format(
+                                Locale.ROOT,
+                                "| %s | %d | %.1f%% |%n",
+                                e.getKey(),
+                                e.getValue(),
+                                100.0 * e.getValue() / Math.max(1, samples))));
+            }
+            return sb.toString();
         }
     }
 
