@@ -4,6 +4,7 @@ import fulgur.autograd.Autograd;
 import fulgur.backend.Backends;
 import fulgur.cuda.CudaBackend;
 import fulgur.cuda.KernelProfiler;
+import fulgur.data.Batch;
 import fulgur.models.Architectures;
 import fulgur.models.LanguageModel;
 import fulgur.optim.AdamW;
@@ -13,8 +14,10 @@ import fulgur.tensor.Rng;
 import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
 import fulgur.train.MixedPrecision;
+import fulgur.train.TrainStep;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 
 /**
@@ -24,8 +27,10 @@ import java.util.Locale;
  * every kernel launch bracketed by CUDA events (the 40 largest kernels by device time). With {@code --sample}, the
  * host's side too: the stepping thread's stack sampled every half millisecond during the timed steps, counted by the
  * innermost fulgur frame and by the innermost frame of all (a host that waits on the device shows as a driver call).
+ * With {@code --train-step}, also the trainer's own step ({@link TrainStep}: upload, forward, backward, clipping at
+ * 1.0, AdamW, loss read back) eager and captured as a CUDA graph, the median of the timed steps of each.
  *
- * <pre>java fulgur.cuda.bench.ZooStepProfile CONFIG.json [--batch 8] [--seq 2048] [--steps 4] [--warmup 2] [--sample]</pre>
+ * <pre>java fulgur.cuda.bench.ZooStepProfile CONFIG.json [--batch 8] [--seq 2048] [--steps 4] [--warmup 2] [--sample] [--train-step]</pre>
  */
 public final class ZooStepProfile {
     private ZooStepProfile() {}
@@ -33,7 +38,7 @@ public final class ZooStepProfile {
     public static void main(String[] args) {
         Path config = Path.of(args[0]);
         int batch = 8, seq = 2048, steps = 4, warmup = 2;
-        boolean sample = false;
+        boolean sample = false, trainStep = false;
         for (int i = 1; i < args.length; i++) {
             switch (args[i]) {
                 case "--batch" -> batch = Integer.parseInt(args[++i]);
@@ -41,6 +46,7 @@ public final class ZooStepProfile {
                 case "--steps" -> steps = Integer.parseInt(args[++i]);
                 case "--warmup" -> warmup = Integer.parseInt(args[++i]);
                 case "--sample" -> sample = true;
+                case "--train-step" -> trainStep = true;
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]);
             }
         }
@@ -111,6 +117,47 @@ public final class ZooStepProfile {
             System.out.print(TnlTrainBench.kernelTable("profiled step", wall, KernelProfiler.stop(), 40));
         }
         if (sampler != null) System.out.print(sampler.report(30));
+        if (trainStep) {
+            opt.release();
+            mp.close();
+            model.close();
+            be.context().allocator().emptyCache();
+            double[] ms = new double[2];
+            for (int mode = 0; mode < 2; mode++) {
+                boolean graph = mode == 1;
+                try (LanguageModel m = Architectures.build(config, 1234)) {
+                    m.module().to(gpu);
+                    MixedPrecision p = MixedPrecision.bf16(m.module());
+                    AdamW o = new AdamW(
+                            p.masterGroups(ParamGroup.decayAndNoDecay(m.module(), 0.1)), 3e-4, 0.9, 0.95, 1e-8);
+                    Rng r = new Rng(99); // the same batches in both modes
+                    double[] t = new double[steps];
+                    try (TrainStep step = new TrainStep(m, p, o, 1.0, 1, graph)) {
+                        for (int s = -warmup; s < steps; s++) {
+                            List<Batch> batchList = List.of(GraphStepBench.batch(r, m.vocabSize(), batch, seq));
+                            long a = System.nanoTime();
+                            step.run(batchList, 3e-4);
+                            if (s >= 0) t[s] = (System.nanoTime() - a) / 1e6;
+                        }
+                    }
+                    o.release();
+                    p.close();
+                    ms[mode] = TnlTrainBench.median(t);
+                    System.out.printf(
+                            Locale.ROOT, "train step %s: %s ms%n", graph ? "graph" : "eager", Arrays.toString(t));
+                }
+                be.context().allocator().emptyCache();
+            }
+            System.out.printf(
+                    Locale.ROOT,
+                    "%s B=%d T=%d train step: eager %.1f ms, graph %.1f ms (%.2fx)%n",
+                    config.getFileName(),
+                    batch,
+                    seq,
+                    ms[0],
+                    ms[1],
+                    ms[1] / ms[0]);
+        }
     }
 
     /** Samples one thread's stack from a daemon thread and counts where it was. */
