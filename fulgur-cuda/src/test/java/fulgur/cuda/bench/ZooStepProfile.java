@@ -62,6 +62,9 @@ public final class ZooStepProfile {
         StackSampler sampler = sample ? new StackSampler(Thread.currentThread()) : null;
         for (int s = -warmup; s < steps; s++) {
             if (s == 0 && sampler != null) sampler.start();
+            if (s == 0)
+                System.out.println("allocator before the timed steps: "
+                        + be.context().allocator().report());
             try (Scope step = Scope.open("step")) {
                 Tensor ids = TnlTrainBench.randomTokens(rng, model.vocabSize(), batch, seq)
                         .to(gpu);
@@ -87,6 +90,8 @@ public final class ZooStepProfile {
             }
         }
         if (sampler != null) sampler.stop();
+        System.out.println(
+                "allocator after the timed steps: " + be.context().allocator().report());
         double peak = be.memoryReport().peakInUseBytes() / 1073741824.0;
         System.out.printf(
                 Locale.ROOT,
