@@ -10,7 +10,7 @@ import argparse, json, statistics, sys
 
 
 def fulgur_row(a):
-    row = {'side': 'fulgur', 'arch': a.arch, 'batch': a.batch, 'seq_len': a.seq_len, 'impl': 'fulgur'}
+    row = {'side': 'fulgur', 'arch': a.arch, 'batch': a.batch, 'seq_len': a.seq_len, 'impl': a.impl}
     steps, peak = [], 0.0
     try:
         with open(a.fulgur_run + '/metrics.jsonl') as f:
@@ -43,17 +43,22 @@ def table(path):
         if k not in keys:
             keys.append(k)
     fmt = lambda r: (f"{r['step_ms']:,.1f} ms / {r['peak_gib']:.2f} GiB" if 'step_ms' in r else r.get('error', '–')) if r else '–'
+    how = lambda r: ' (`--cuda-graph`)' if r and r.get('impl') == 'fulgur --cuda-graph' else ''
     for arch, batch in keys:
         fs = [r for r in rows if r['side'] == 'fulgur' and (r['arch'], r['batch']) == (arch, batch)]
         ps = [r for r in rows if r['side'] == 'reference' and (r['arch'], r['batch']) == (arch, batch)]
-        for i in range(max(len(fs), len(ps))):
+        # fulgur may run several ways a round (eager, a captured CUDA graph): each is set against that round's
+        # reference
+        modes = max(1, len({r.get('impl', 'fulgur') for r in fs}))
+        for i in range(max(len(fs), len(ps) * modes)):
             f = fs[i] if i < len(fs) else None
-            p = ps[i] if i < len(ps) else None
+            j = i // modes
+            p = ps[j] if j < len(ps) else None
             tr = mr = '–'
             if f and p and 'step_ms' in f and 'step_ms' in p:
                 tr = f"{f['step_ms'] / p['step_ms']:.2f}×"
                 mr = f"{f['peak_gib'] / p['peak_gib']:.2f}×"
-            out.append(f"| {arch} | {batch} | {fmt(f)} | {p.get('impl', '–') if p else '–'} | {fmt(p)} | {tr} | {mr} |")
+            out.append(f"| {arch} | {batch} | {fmt(f)}{how(f)} | {p.get('impl', '–') if p else '–'} | {fmt(p)} | {tr} | {mr} |")
     return '\n'.join(out)
 
 
@@ -64,6 +69,7 @@ def main():
     ap.add_argument('--batch', type=int)
     ap.add_argument('--seq-len', type=int)
     ap.add_argument('--rc', type=int, default=0)
+    ap.add_argument('--impl', default='fulgur', help="how fulgur ran: 'fulgur' or 'fulgur --cuda-graph'")
     ap.add_argument('--measure', type=int, default=15)
     ap.add_argument('--table')
     a = ap.parse_args()
