@@ -51,7 +51,9 @@ public final class CudaKernelProvider implements KernelProvider {
         r.add(LightNetKernels.class, cuda, CudaLightNet::on);
         r.add(LcsmKernels.class, cuda, CudaLcsm::on);
         r.add(AttentionKernels.class, cuda, CudaAttention::on);
-        r.add(PagedAttentionKernels.class, cuda, CudaPagedAttention::on);
+        // opt-in: -Dfulgur.cuda.pagedDecode=true (without it, paged decoding on CUDA gathers each row's blocks)
+        if (Boolean.getBoolean("fulgur.cuda.pagedDecode"))
+            r.add(PagedAttentionKernels.class, cuda, CudaPagedAttention::on);
         r.add(ShortConvKernels.class, cuda, CudaShortConv::on);
         r.add(MoeKernels.class, cuda, CudaMoe::on);
         r.add(GluKernels.class, cuda, CudaGlu::on);

@@ -20,7 +20,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * Decoding through {@link PagedKvCache} on CUDA: the registered {@link CudaPagedAttention} (one call per layer for every
+ * Decoding through {@link PagedKvCache} on CUDA: {@link CudaPagedAttention} (one call per layer for every
  * row, reading the blocks where they lie) against the gather path (the family hidden: each row's blocks gathered for
  * flash attention), for sequences that share a prefix's blocks, past block boundaries, two layers.
  */
@@ -31,8 +31,7 @@ class PagedKvCacheDecodeGpuTest {
     @CsvSource({"8, 2, 64", "4, 4, 128", "12, 6, 64"})
     void decodesAsTheGatherPathInOneCallPerLayer(int h, int hk, int d) {
         BackendCheck.gpu();
-        PagedAttentionKernels cuda = Kernels.find(PagedAttentionKernels.class, GPU);
-        assertThat(cuda).isInstanceOf(CudaPagedAttention.class);
+        PagedAttentionKernels cuda = CudaPagedAttention.on(GPU);
         int[] calls = {0};
         PagedAttentionKernels counting = new PagedAttentionKernels() {
             @Override
