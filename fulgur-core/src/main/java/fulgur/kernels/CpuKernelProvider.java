@@ -7,6 +7,8 @@ import fulgur.ops.adamw.AdamWCpu;
 import fulgur.ops.adamw.AdamWKernels;
 import fulgur.ops.attention.AttentionCpu;
 import fulgur.ops.attention.AttentionKernels;
+import fulgur.ops.attention.PagedAttentionCpu;
+import fulgur.ops.attention.PagedAttentionKernels;
 import fulgur.ops.gla.GlaIntraCpu;
 import fulgur.ops.gla.GlaIntraKernels;
 import fulgur.ops.gradnorm.SquaredNormCpu;
@@ -33,6 +35,7 @@ public final class CpuKernelProvider implements KernelProvider {
         r.add(LightNetKernels.class, cpu, d -> LightNetCpu.INSTANCE);
         r.add(LcsmKernels.class, cpu, d -> LcsmCpu.INSTANCE);
         r.add(AttentionKernels.class, cpu, d -> AttentionCpu.INSTANCE);
+        r.add(PagedAttentionKernels.class, cpu, d -> PagedAttentionCpu.INSTANCE);
         r.add(AdamWKernels.class, cpu, d -> AdamWCpu.INSTANCE);
         r.add(SquaredNormKernels.class, cpu, d -> SquaredNormCpu.INSTANCE);
         r.add(Int8MatmulKernels.class, cpu, d -> Int8MatmulCpu.INSTANCE);

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import fulgur.ops.GluKernels;
 import fulgur.ops.adamw.AdamWKernels;
 import fulgur.ops.attention.AttentionKernels;
+import fulgur.ops.attention.PagedAttentionKernels;
 import fulgur.ops.gla.GlaIntraKernels;
 import fulgur.ops.gla.GlaKernels;
 import fulgur.ops.lcsm.LcsmKernels;
@@ -67,6 +68,7 @@ class BackendSeamTest {
             LightNetKernels.class,
             LcsmKernels.class,
             AttentionKernels.class,
+            PagedAttentionKernels.class,
             AdamWKernels.class
         }) {
             assertThat(Kernels.kinds(f)).as(f.getSimpleName()).contains(Device.Kind.CPU);

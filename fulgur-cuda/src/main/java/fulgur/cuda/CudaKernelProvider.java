@@ -3,6 +3,7 @@ package fulgur.cuda;
 import fulgur.backend.KernelProvider;
 import fulgur.cuda.ops.adamw.CudaAdamW;
 import fulgur.cuda.ops.attention.CudaAttention;
+import fulgur.cuda.ops.attention.CudaPagedAttention;
 import fulgur.cuda.ops.conv.CudaShortConv;
 import fulgur.cuda.ops.gla.CudaGla;
 import fulgur.cuda.ops.gla.CudaLogDecay;
@@ -21,6 +22,7 @@ import fulgur.ops.Int8MatmulKernels;
 import fulgur.ops.RandomKernels;
 import fulgur.ops.adamw.AdamWKernels;
 import fulgur.ops.attention.AttentionKernels;
+import fulgur.ops.attention.PagedAttentionKernels;
 import fulgur.ops.conv.ShortConvKernels;
 import fulgur.ops.gla.GlaKernels;
 import fulgur.ops.gla.LogDecayKernels;
@@ -49,6 +51,9 @@ public final class CudaKernelProvider implements KernelProvider {
         r.add(LightNetKernels.class, cuda, CudaLightNet::on);
         r.add(LcsmKernels.class, cuda, CudaLcsm::on);
         r.add(AttentionKernels.class, cuda, CudaAttention::on);
+        // opt-in: -Dfulgur.cuda.pagedDecode=true (without it, paged decoding on CUDA gathers each row's blocks)
+        if (Boolean.getBoolean("fulgur.cuda.pagedDecode"))
+            r.add(PagedAttentionKernels.class, cuda, CudaPagedAttention::on);
         r.add(ShortConvKernels.class, cuda, CudaShortConv::on);
         r.add(MoeKernels.class, cuda, CudaMoe::on);
         r.add(GluKernels.class, cuda, CudaGlu::on);

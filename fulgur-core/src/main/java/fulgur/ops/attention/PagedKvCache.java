@@ -1,6 +1,7 @@
 package fulgur.ops.attention;
 
 import fulgur.autograd.GradMode;
+import fulgur.backend.Kernels;
 import fulgur.ops.Indexing;
 import fulgur.ops.Views;
 import fulgur.tensor.Device;
@@ -312,6 +313,8 @@ public final class PagedKvCache implements AutoCloseable {
         private final List<Sequence> rows;
         private final int tokens;
         private final Tensor[] index;
+        private Tensor table;
+        private Tensor lens;
 
         private Rows(List<Sequence> rows, int tokens) {
             this.rows = rows;
@@ -376,29 +379,80 @@ public final class PagedKvCache implements AutoCloseable {
                         + " tokens, got q " + q.describe() + ", k " + k.describe() + ", v " + v.describe());
             }
             Store s = store(layer, k, v);
-            Tensor[] outs = new Tensor[rows.size()];
+            boolean gradWanted = GradMode.isEnabled() && (q.requiresGrad() || k.requiresGrad() || v.requiresGrad());
             try (var g = GradMode.noGrad()) {
+                write(s, k, v);
+                PagedAttentionKernels paged =
+                        tokens == 1 && !gradWanted ? Kernels.find(PagedAttentionKernels.class, q.device()) : null;
+                Tensor q1 = paged == null ? null : q.detach().select(1, 0);
+                if (paged != null && paged.supports(q1, s.keys, s.values, scale)) {
+                    // one call for every row, reading the blocks where they lie
+                    Tensor o = paged.decode(q1, s.keys, s.values, table(s), lens(s), scale);
+                    return Views.reshape(o, rows.size(), 1, o.size(1), o.size(2));
+                }
+                Tensor[] outs = new Tensor[rows.size()];
                 for (int b = 0; b < rows.size(); b++) {
                     Sequence seq = rows.get(b);
-                    int len = seq.length;
-                    Tensor kb = k.select(0, b).detach();
-                    Tensor vb = v.select(0, b).detach();
-                    for (int i = 0; i < tokens; ) {
-                        int pos = len + i;
-                        int block = seq.blocks[pos / blockTokens];
-                        int off = pos % blockTokens;
-                        int n = Math.min(blockTokens - off, tokens - i);
-                        s.keys.select(0, block).narrow(0, off, n).copyFrom(kb.narrow(0, i, n));
-                        s.values.select(0, block).narrow(0, off, n).copyFrom(vb.narrow(0, i, n));
-                        i += n;
-                    }
-                    int total = len + tokens;
+                    int total = seq.length + tokens;
                     Tensor keys = gather(s.keys, b, seq, total);
                     Tensor values = gather(s.values, b, seq, total);
-                    outs[b] = SoftmaxAttention.attention(q.narrow(0, b, 1), keys, values, scale, true, len);
+                    outs[b] = SoftmaxAttention.attention(q.narrow(0, b, 1), keys, values, scale, true, seq.length);
+                }
+                return outs.length == 1 ? outs[0] : Views.concat(0, outs);
+            }
+        }
+
+        /** Writes each row's new keys and values into their slots. */
+        private void write(Store s, Tensor k, Tensor v) {
+            for (int b = 0; b < rows.size(); b++) {
+                Sequence seq = rows.get(b);
+                Tensor kb = k.select(0, b).detach();
+                Tensor vb = v.select(0, b).detach();
+                for (int i = 0; i < tokens; ) {
+                    int pos = seq.length + i;
+                    int block = seq.blocks[pos / blockTokens];
+                    int off = pos % blockTokens;
+                    int n = Math.min(blockTokens - off, tokens - i);
+                    s.keys.select(0, block).narrow(0, off, n).copyFrom(kb.narrow(0, i, n));
+                    s.values.select(0, block).narrow(0, off, n).copyFrom(vb.narrow(0, i, n));
+                    i += n;
                 }
             }
-            return outs.length == 1 ? outs[0] : Views.concat(0, outs);
+        }
+
+        /** The rows' block tables, i32 [rows, most blocks of a row] on the blocks' device (zeros past a row's last). */
+        private Tensor table(Store s) {
+            if (table == null) {
+                int most = 1;
+                for (Sequence seq : rows) {
+                    most = Math.max(most, (seq.length + tokens + blockTokens - 1) / blockTokens);
+                }
+                int[] ids = new int[rows.size() * most];
+                for (int b = 0; b < rows.size(); b++) {
+                    Sequence seq = rows.get(b);
+                    System.arraycopy(
+                            seq.blocks, 0, ids, b * most, (seq.length + tokens + blockTokens - 1) / blockTokens);
+                }
+                table = onDevice(Tensor.ofInts(ids, rows.size(), most), s);
+            }
+            return table;
+        }
+
+        /** The rows' lengths after this forward's tokens, i32 [rows] on the blocks' device. */
+        private Tensor lens(Store s) {
+            if (lens == null) {
+                int[] l = new int[rows.size()];
+                for (int b = 0; b < l.length; b++) {
+                    l[b] = rows.get(b).length + tokens;
+                }
+                lens = onDevice(Tensor.ofInts(l, l.length), s);
+            }
+            return lens;
+        }
+
+        private static Tensor onDevice(Tensor host, Store s) {
+            Device d = s.keys.device();
+            return d.kind() == Device.Kind.CPU ? host : host.to(d);
         }
 
         private Tensor index(int b, Sequence seq, int total) {

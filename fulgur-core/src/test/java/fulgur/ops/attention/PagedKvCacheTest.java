@@ -2,29 +2,51 @@ package fulgur.ops.attention;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
 
 import fulgur.autograd.GradMode;
+import fulgur.backend.Kernels;
 import fulgur.ops.Views;
 import fulgur.tensor.Rng;
 import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Paged keys and values give the same attention as a contiguous {@link KvCache}, for rows of different lengths in one
- * call, through block growth, sharing and copy on write; blocks go back when sequences end.
+ * call, through block growth, sharing and copy on write; blocks go back when sequences end. Decoding runs twice: with
+ * the device's {@link PagedAttentionKernels} (one call for every row, its own f32 summation order, so to f32 rounding)
+ * and with them hidden (each row's blocks gathered for the softmax-attention op, to the bit).
  */
 class PagedKvCacheTest {
     private static final int HEADS = 4;
     private static final int KV_HEADS = 2;
     private static final int D = 8;
+    /** Two f32 computations of a softmax-weighted mean of O(1) values, over tens of small scores. */
+    private static final float F32_TOL = 1e-6f;
 
-    @Test
-    void rowsOfDifferentLengthsAttendInOneCallAsContiguousCachesDo() {
+    private static Kernels.Use decodeThrough(boolean kernel) {
+        return kernel ? () -> {} : Kernels.use(PagedAttentionKernels.class, null);
+    }
+
+    private static void assertAttends(Tensor got, Tensor want, boolean kernel, String what) {
+        if (kernel) {
+            assertThat(got.toFloatArray()).as(what).containsExactly(want.toFloatArray(), within(F32_TOL));
+        } else {
+            assertThat(got.toFloatArray()).as(what).containsExactly(want.toFloatArray());
+        }
+    }
+
+    @ParameterizedTest(name = "paged kernel: {0}")
+    @ValueSource(booleans = {false, true})
+    void rowsOfDifferentLengthsAttendInOneCallAsContiguousCachesDo(boolean kernel) {
         Rng rng = new Rng(3);
         try (Scope s = Scope.open();
                 var g = GradMode.noGrad();
+                var use = decodeThrough(kernel);
                 PagedKvCache paged = new PagedKvCache(4)) {
             int[] prefill = {5, 1, 11};
             Scope refScope = Scope.detached("ref");
@@ -41,7 +63,7 @@ class PagedKvCacheTest {
                 Tensor got = rows.layer(0).attend(q, k, v, 0.3);
                 rows.layer(7).attend(q, k, v, 0.3); // another softmax layer: its own blocks under the same ids
                 rows.advance(prefill[r]);
-                assertThat(got.toFloatArray()).containsExactly(want.toFloatArray());
+                assertAttends(got, want, kernel, "prefill of row " + r);
             }
             for (int step = 0; step < 9; step++) {
                 Tensor q = rng.normal(0, 1, 3, 1, HEADS, D);
@@ -55,9 +77,7 @@ class PagedKvCacheTest {
                 for (int r = 0; r < 3; r++) {
                     Tensor want = ref[r].attend(
                             Views.narrow(q, 0, r, 1), Views.narrow(k, 0, r, 1), Views.narrow(v, 0, r, 1), 0.3);
-                    assertThat(Views.narrow(first, 0, r, 1).contiguous().toFloatArray())
-                            .as("row %d step %d", r, step)
-                            .containsExactly(want.toFloatArray());
+                    assertAttends(Views.narrow(first, 0, r, 1), want, kernel, "row " + r + " step " + step);
                 }
             }
             assertThat(seqs[2].length()).isEqualTo(20);
@@ -74,11 +94,13 @@ class PagedKvCacheTest {
         }
     }
 
-    @Test
-    void decodingRowsMatchTheirOwnContiguousCacheEveryStep() {
+    @ParameterizedTest(name = "paged kernel: {0}")
+    @ValueSource(booleans = {false, true})
+    void decodingRowsMatchTheirOwnContiguousCacheEveryStep(boolean kernel) {
         Rng rng = new Rng(5);
         try (Scope s = Scope.open();
                 var g = GradMode.noGrad();
+                var use = decodeThrough(kernel);
                 PagedKvCache paged = new PagedKvCache(4)) {
             Scope refScope = Scope.detached("ref");
             int[] prefill = {6, 2};
@@ -103,9 +125,7 @@ class PagedKvCacheTest {
                 for (int r = 0; r < 2; r++) {
                     Tensor want = ref[r].attend(
                             Views.narrow(q, 0, r, 1), Views.narrow(k, 0, r, 1), Views.narrow(v, 0, r, 1), 0.5);
-                    assertThat(Views.narrow(got, 0, r, 1).contiguous().toFloatArray())
-                            .as("row %d step %d", r, step)
-                            .containsExactly(want.toFloatArray());
+                    assertAttends(Views.narrow(got, 0, r, 1), want, kernel, "row " + r + " step " + step);
                 }
             }
             assertThat(paged.blocksInUse()).isEqualTo((46 + 3) / 4 + (42 + 3) / 4);
@@ -124,11 +144,13 @@ class PagedKvCacheTest {
         }
     }
 
-    @Test
-    void sharedPrefixesAreCopiedBeforeTheyAreWritten() {
+    @ParameterizedTest(name = "paged kernel: {0}")
+    @ValueSource(booleans = {false, true})
+    void sharedPrefixesAreCopiedBeforeTheyAreWritten(boolean kernel) {
         Rng rng = new Rng(9);
         try (Scope s = Scope.open();
                 var g = GradMode.noGrad();
+                var use = decodeThrough(kernel);
                 PagedKvCache paged = new PagedKvCache(4)) {
             Tensor q = rng.normal(0, 1, 1, 6, HEADS, D);
             Tensor k = rng.normal(0, 1, 1, 6, KV_HEADS, D);
@@ -160,13 +182,82 @@ class PagedKvCacheTest {
             Tensor v1 = rng.normal(0, 1, 1, 1, KV_HEADS, D);
             KvCache ref = new KvCache(Scope.current());
             ref.attend(q, k, v, 0.5);
-            assertThat(r.layer(0).attend(q1, k1, v1, 0.5).toFloatArray())
-                    .containsExactly(ref.attend(q1, k1, v1, 0.5).toFloatArray());
+            assertAttends(r.layer(0).attend(q1, k1, v1, 0.5), ref.attend(q1, k1, v1, 0.5), kernel, "continued");
             assertThatThrownBy(() -> base.share(7)).hasMessageContaining("7 tokens of a sequence of 6");
             for (PagedKvCache.Sequence x : List.of(base, a, b, again)) {
                 x.close();
             }
             assertThat(paged.blocksInUse()).isZero();
+        }
+    }
+
+    @Test
+    void decodingThroughTheKernelIsOneCallPerLayerAndMatchesTheGatherPathForSharedSequences() {
+        Rng rng = new Rng(21);
+        int[] calls = {0};
+        PagedAttentionKernels cpu = Kernels.find(PagedAttentionKernels.class, fulgur.tensor.Device.CPU);
+        PagedAttentionKernels counting = new PagedAttentionKernels() {
+            @Override
+            public boolean supports(Tensor q, Tensor kCache, Tensor vCache, double scale) {
+                return cpu.supports(q, kCache, vCache, scale);
+            }
+
+            @Override
+            public Tensor decode(
+                    Tensor q, Tensor kCache, Tensor vCache, Tensor blockTable, Tensor seqLens, double scale) {
+                calls[0]++;
+                return cpu.decode(q, kCache, vCache, blockTable, seqLens, scale);
+            }
+        };
+        try (Scope s = Scope.open();
+                var g = GradMode.noGrad();
+                PagedKvCache paged = new PagedKvCache(4);
+                PagedKvCache gathered = new PagedKvCache(4)) {
+            PagedKvCache[] caches = {paged, gathered};
+            List<List<PagedKvCache.Sequence>> seqs = List.of(new java.util.ArrayList<>(), new java.util.ArrayList<>());
+            Tensor q = rng.normal(0, 1, 1, 10, HEADS, D);
+            Tensor k = rng.normal(0, 1, 1, 10, KV_HEADS, D);
+            Tensor v = rng.normal(0, 1, 1, 10, KV_HEADS, D);
+            Tensor q3 = rng.normal(0, 1, 1, 3, HEADS, D);
+            Tensor k3 = rng.normal(0, 1, 1, 3, KV_HEADS, D);
+            Tensor v3 = rng.normal(0, 1, 1, 3, KV_HEADS, D);
+            for (int c = 0; c < 2; c++) {
+                PagedKvCache.Sequence base = caches[c].newSequence();
+                PagedKvCache.Sequence fresh = caches[c].newSequence();
+                for (var w : List.of(List.of(base, q, k, v), List.of(fresh, q3, k3, v3))) {
+                    Tensor wq = (Tensor) w.get(1), wk = (Tensor) w.get(2), wv = (Tensor) w.get(3);
+                    PagedKvCache.Rows rows = caches[c].rows(List.of((PagedKvCache.Sequence) w.get(0)), wq.size(1));
+                    rows.layer(0).attend(wq, wk, wv, 0.4);
+                    rows.layer(1).attend(wq, wk, wv, 0.4);
+                    rows.advance(wq.size(1));
+                }
+                // the whole prefix, part of its last block, exactly its first two blocks, and a sequence of its own
+                seqs.get(c).addAll(List.of(base, base.share(10), base.share(7), base.share(8), fresh));
+            }
+            int steps = 9;
+            for (int step = 0; step < steps; step++) {
+                Tensor sq = rng.normal(0, 1, 5, 1, HEADS, D);
+                Tensor sk = rng.normal(0, 1, 5, 1, KV_HEADS, D);
+                Tensor sv = rng.normal(0, 1, 5, 1, KV_HEADS, D);
+                Tensor[][] outs = new Tensor[2][2];
+                for (int c = 0; c < 2; c++) {
+                    try (var use = Kernels.use(PagedAttentionKernels.class, c == 0 ? counting : null)) {
+                        PagedKvCache.Rows rows = caches[c].rows(seqs.get(c), 1);
+                        for (int layer = 0; layer < 2; layer++) {
+                            outs[c][layer] = rows.layer(layer).attend(sq, sk, sv, 0.4);
+                        }
+                        rows.advance(1);
+                    }
+                }
+                for (int layer = 0; layer < 2; layer++) {
+                    assertThat(outs[0][layer].shape()).containsExactly(5, 1, HEADS, D);
+                    assertAttends(outs[0][layer], outs[1][layer], true, "step " + step + " layer " + layer);
+                }
+            }
+            assertThat(calls[0])
+                    .as("one call per layer and step for all five rows")
+                    .isEqualTo(2 * steps);
+            assertThat(paged.blocksInUse()).isEqualTo(gathered.blocksInUse());
         }
     }
 }

@@ -1,0 +1,258 @@
+package fulgur.ops.attention;
+
+import fulgur.backend.cpu.Lanes;
+import fulgur.backend.cpu.Parallel;
+import fulgur.tensor.Elements;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The f32 loop of {@link PagedAttentionCpu}: per (key/value head, sequence), walk the sequence's tokens in tiles of
+ * {@link #TILE}, reading each token's key and value from its block where it lies (bf16 widened on load) once for all the
+ * query heads of the group, and keep each head's running maximum m, normaliser l and unnormalised output
+ * (flash-decoding's online softmax, exp by {@link Lanes#exp}); write o = acc / l.
+ *
+ * <p>A chunk of work takes one key/value head of consecutive sequences and walks them tile by tile, sequence after
+ * sequence within a tile: sequences that share a prefix (the serving engine's prefix cache) name the same blocks, so
+ * the tile loaded for the first is reused for the others instead of read again. Each sequence's arithmetic is the same
+ * whichever sequences share its chunk, so a sequence decodes to the same bits alone or in a batch.
+ */
+final class PagedAttentionKernel {
+    static final int TILE = 64;
+
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+    /** bf16 lanes loaded per step: as many as one float vector holds. */
+    private static final VectorSpecies<Short> H = VectorSpecies.of(short.class, VectorShape.forBitSize(L * 16));
+
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, S.vectorShape());
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
+    private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED;
+    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+
+    private PagedAttentionKernel() {}
+
+    /**
+     * One cache: its storage, the element offset of block 0 and the strides of blocks, rows and heads (the head dim
+     * contiguous), bf16 or f32.
+     */
+    record Cache(MemorySegment seg, long offset, long blockStride, long rowStride, long headStride, boolean bf16) {
+        long at(int block, int row, int head) {
+            return offset + block * blockStride + row * rowStride + head * headStride;
+        }
+    }
+
+    /** Per-thread scratch, grown on demand. */
+    private static final class Scratch {
+        float[] q = new float[0], acc = new float[0], m = new float[0], l = new float[0];
+        float[] s = new float[0], k = new float[0], v = new float[0];
+
+        static float[] grow(float[] a, int n) {
+            return a.length >= n ? a : new float[n];
+        }
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    /**
+     * o[n, h] for every sequence and head: q and o are contiguous f32 [N, H, D]; table holds N rows of maxBlocks ids;
+     * the entries were checked.
+     */
+    static void decode(
+            PagedDecodeShape g, float scale, float[] q, Cache k, Cache v, int[] table, int[] lens, float[] o) {
+        int n = g.seqs();
+        Parallel.forRange(g.kvHeads() * n, 1, (u0, u1) -> {
+            for (int u = u0; u < u1; ) {
+                int head = u / n, first = u % n, end = Math.min(n, first + (u1 - u));
+                group(g, scale, head, first, end, q, k, v, table, lens, o);
+                u += end - first;
+            }
+        });
+    }
+
+    /** Key/value head {@code kh} of sequences [n0, n1). */
+    private static void group(
+            PagedDecodeShape g,
+            float scale,
+            int kh,
+            int n0,
+            int n1,
+            float[] q,
+            Cache k,
+            Cache v,
+            int[] table,
+            int[] lens,
+            float[] o) {
+        int d = g.headDim(), gs = g.group(), rows = (n1 - n0) * gs;
+        Scratch t = SCRATCH.get();
+        t.q = Scratch.grow(t.q, rows * d);
+        t.acc = Scratch.grow(t.acc, rows * d);
+        t.m = Scratch.grow(t.m, rows);
+        t.l = Scratch.grow(t.l, rows);
+        t.s = Scratch.grow(t.s, gs * TILE);
+        t.k = Scratch.grow(t.k, TILE * d);
+        t.v = Scratch.grow(t.v, TILE * d);
+        int maxLen = 0;
+        for (int n = n0; n < n1; n++) {
+            for (int r = 0; r < gs; r++) {
+                int src = (n * g.heads() + kh * gs + r) * d, dst = ((n - n0) * gs + r) * d;
+                for (int e = 0; e < d; e++) {
+                    t.q[dst + e] = q[src + e] * scale;
+                }
+            }
+            maxLen = Math.max(maxLen, lens[n]);
+        }
+        Arrays.fill(t.acc, 0, rows * d, 0f);
+        Arrays.fill(t.m, 0, rows, Float.NEGATIVE_INFINITY);
+        Arrays.fill(t.l, 0, rows, 0f);
+        for (int j0 = 0; j0 < maxLen; j0 += TILE) {
+            int loadedFor = -1, loaded = 0;
+            for (int n = n0; n < n1; n++) {
+                int nk = Math.min(TILE, lens[n] - j0);
+                if (nk <= 0) {
+                    continue;
+                }
+                if (loadedFor < 0 || nk > loaded || !sameBlocks(g, table, loadedFor, n, j0, nk)) {
+                    load(g, table, n, j0, nk, kh, k, t.k);
+                    load(g, table, n, j0, nk, kh, v, t.v);
+                    loadedFor = n;
+                    loaded = nk;
+                }
+                tile(t, (n - n0) * gs, gs, d, nk);
+            }
+        }
+        for (int n = n0; n < n1; n++) {
+            for (int r = 0; r < gs; r++) {
+                int st = (n - n0) * gs + r, dst = (n * g.heads() + kh * gs + r) * d;
+                float inv = 1f / t.l[st];
+                for (int e = 0; e < d; e++) {
+                    o[dst + e] = t.acc[st * d + e] * inv;
+                }
+            }
+        }
+    }
+
+    /** Whether the tokens [j0, j0 + nk) of sequences a and b lie in the same blocks. */
+    private static boolean sameBlocks(PagedDecodeShape g, int[] table, int a, int b, int j0, int nk) {
+        int bs = g.blockSize(), mb = g.maxBlocks();
+        for (int blk = j0 / bs; blk <= (j0 + nk - 1) / bs; blk++) {
+            if (table[a * mb + blk] != table[b * mb + blk]) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Rows [j0, j0 + nk) of head kh of sequence n into dst, nk × D f32. */
+    private static void load(PagedDecodeShape g, int[] table, int n, int j0, int nk, int kh, Cache c, float[] dst) {
+        int bs = g.blockSize(), d = g.headDim();
+        for (int i = 0; i < nk; i++) {
+            int tok = j0 + i;
+            long at = c.at(table[n * g.maxBlocks() + tok / bs], tok % bs, kh);
+            if (c.bf16()) {
+                widen(c.seg(), at * 2, dst, i * d, d);
+            } else {
+                MemorySegment.copy(c.seg(), F32, at * 4, dst, i * d, d);
+            }
+        }
+    }
+
+    /** d bf16 values at byte {@code at} as floats (exact: a bf16 is the high half of the float's bits). */
+    private static void widen(MemorySegment seg, long at, float[] dst, int off, int d) {
+        int e = 0;
+        for (; e <= d - L; e += L) {
+            ((IntVector) ShortVector.fromMemorySegment(H, seg, at + 2L * e, NATIVE)
+                            .convertShape(VectorOperators.S2I, I, 0))
+                    .lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats()
+                    .intoArray(dst, off + e);
+        }
+        for (; e < d; e++) {
+            dst[off + e] = Elements.bf16ToFloat(seg.get(BF16, at + 2L * e));
+        }
+    }
+
+    /** One tile of nk tokens (keys in t.k, values in t.v) for the gs query heads whose state starts at row st0. */
+    private static void tile(Scratch t, int st0, int gs, int d, int nk) {
+        float[] s = t.s;
+        for (int c = 0; c < nk; c++) {
+            for (int r = 0; r < gs; r++) {
+                s[r * TILE + c] = dot(t.q, (st0 + r) * d, t.k, c * d, d);
+            }
+        }
+        for (int r = 0; r < gs; r++) {
+            int st = st0 + r, sr = r * TILE;
+            float mx = Float.NEGATIVE_INFINITY;
+            for (int c = 0; c < nk; c++) {
+                mx = Math.max(mx, s[sr + c]);
+            }
+            float mOld = t.m[st], mNew = Math.max(mOld, mx);
+            if (mOld != Float.NEGATIVE_INFINITY && mNew != mOld) {
+                float corr = (float) Math.exp(mOld - mNew);
+                t.l[st] *= corr;
+                scale(t.acc, st * d, d, corr);
+            }
+            t.m[st] = mNew;
+            FloatVector sum = FloatVector.zero(S);
+            for (int c = 0; c < nk; c += L) {
+                VectorMask<Float> in = S.indexInRange(c, nk);
+                FloatVector p = Lanes.exp(FloatVector.fromArray(S, s, sr + c).sub(mNew));
+                p = FloatVector.zero(S).blend(p, in);
+                p.intoArray(s, sr + c);
+                sum = sum.add(p);
+            }
+            t.l[st] += Lanes.sum(sum);
+            accumulate(s, sr, t.v, nk, t.acc, st * d, d);
+        }
+    }
+
+    /** acc[0, d) += Σ_c p[c]·v[c], each vector of acc held in a register over the tile's tokens. */
+    private static void accumulate(float[] p, int po, float[] v, int nk, float[] acc, int ao, int d) {
+        int e = 0;
+        for (; e <= d - L; e += L) {
+            FloatVector a = FloatVector.fromArray(S, acc, ao + e);
+            for (int c = 0; c < nk; c++) {
+                a = FloatVector.fromArray(S, v, c * d + e).fma(FloatVector.broadcast(S, p[po + c]), a);
+            }
+            a.intoArray(acc, ao + e);
+        }
+        for (; e < d; e++) {
+            float a = acc[ao + e];
+            for (int c = 0; c < nk; c++) {
+                a = Math.fma(v[c * d + e], p[po + c], a);
+            }
+            acc[ao + e] = a;
+        }
+    }
+
+    private static float dot(float[] a, int ao, float[] b, int bo, int n) {
+        int i = 0;
+        float sum = 0;
+        if (n >= L) {
+            FloatVector acc = FloatVector.zero(S);
+            for (; i <= n - L; i += L) {
+                acc = FloatVector.fromArray(S, a, ao + i).fma(FloatVector.fromArray(S, b, bo + i), acc);
+            }
+            sum = Lanes.sum(acc);
+        }
+        for (; i < n; i++) {
+            sum = Math.fma(a[ao + i], b[bo + i], sum);
+        }
+        return sum;
+    }
+
+    private static void scale(float[] x, int off, int n, float a) {
+        for (int i = 0; i < n; i++) {
+            x[off + i] *= a;
+        }
+    }
+}
