@@ -83,34 +83,29 @@ public final class Parallel {
 
     private static int configuredThreads() {
         String v = System.getProperty("fulgur.threads", System.getenv("FULGUR_THREADS"));
-        if (v != null && !v.isBlank()) {
-            try {
-                int n = Integer.parseInt(v.trim());
-                if (n >= 1) {
-                    return n;
-                }
-            } catch (NumberFormatException ignored) {
-                // fall through to the processor count
-            }
-            throw new IllegalArgumentException("FULGUR_THREADS must be a positive integer, got '" + v + "'");
-        }
-        return Runtime.getRuntime().availableProcessors();
+        return (int)
+                setting(v, Runtime.getRuntime().availableProcessors(), 1, "FULGUR_THREADS must be a positive integer");
     }
 
     /** {@code fulgur.pool.spinMicros}: how long an idle worker, or a caller waiting for one, spins before it parks. */
     private static long spinMicros() {
         String v = System.getProperty("fulgur.pool.spinMicros");
+        return setting(v, 50, 0, "fulgur.pool.spinMicros must be a non-negative integer");
+    }
+
+    /** {@code v} as an int of at least {@code least}, {@code fallback} when unset; anything else is refused. */
+    private static long setting(String v, long fallback, int least, String expected) {
         if (v == null || v.isBlank()) {
-            return 50;
+            return fallback;
         }
         try {
-            long us = Long.parseLong(v.trim());
-            if (us >= 0) {
-                return us;
+            int n = Integer.parseInt(v.trim());
+            if (n >= least) {
+                return n;
             }
         } catch (NumberFormatException ignored) {
             // reported below
         }
-        throw new IllegalArgumentException("fulgur.pool.spinMicros must be a non-negative integer, got '" + v + "'");
+        throw new IllegalArgumentException(expected + ", got '" + v + "'");
     }
 }

@@ -3,9 +3,9 @@ package fulgur.cuda.ops.attention;
 import fulgur.cuda.CudaBackend;
 import fulgur.cuda.Kernel;
 import fulgur.cuda.ops.LaunchContext;
+import fulgur.ops.attention.PagedDecodeShape;
 import fulgur.tensor.DType;
 import fulgur.tensor.Device;
-import fulgur.tensor.Shape;
 import fulgur.tensor.Tensor;
 import java.util.Map;
 
@@ -69,18 +69,9 @@ public final class PagedAttention {
                             op + ": the caches must be bf16 [numBlocks, blockSize, Hkv, D], got " + c.describe());
                 }
             }
-            int n = q.size(0), h = q.size(1), d = q.size(2);
-            int bs = kCache.size(1), hk = kCache.size(2);
-            if (!java.util.Arrays.equals(kCache.shape(), vCache.shape())) {
-                throw new IllegalArgumentException(op + ": kCache " + Shape.str(kCache.shape()) + " and vCache "
-                        + Shape.str(vCache.shape()) + " differ");
-            }
-            if (kCache.size(3) != d)
-                throw new IllegalArgumentException(
-                        op + ": cache head dim " + kCache.size(3) + " differs from q's " + d);
-            if (hk < 1 || h % hk != 0)
-                throw new IllegalArgumentException(
-                        op + ": " + h + " query heads are not a multiple of " + hk + " key/value heads");
+            // the shapes every device's paged decoding checks (the scale is decode's own: 1 passes), then this kernel's
+            PagedDecodeShape s = PagedDecodeShape.of(op, q, kCache, vCache, blockTable, seqLens, 1.0);
+            int n = s.seqs(), d = s.headDim(), bs = s.blockSize();
             if (!AttentionShape.contains(AttentionShape.HEAD_DIMS, d)) {
                 throw new IllegalArgumentException(
                         op + ": head dim " + d + " is not supported; the CUDA kernels take head dims "
@@ -88,18 +79,8 @@ public final class PagedAttention {
             }
             if (bs < 16 || bs % 16 != 0)
                 throw new IllegalArgumentException(op + ": the cache block size must be a multiple of 16, got " + bs);
-            if (blockTable.dtype() != DType.I32
-                    || blockTable.ndim() != 2
-                    || blockTable.size(0) != n
-                    || blockTable.size(1) < 1) {
-                throw new IllegalArgumentException(
-                        op + ": blockTable must be i32 [" + n + ", maxBlocks >= 1], got " + blockTable.describe());
-            }
-            if (seqLens.dtype() != DType.I32 || seqLens.ndim() != 1 || seqLens.size(0) != n) {
-                throw new IllegalArgumentException(op + ": seqLens must be i32 [" + n + "], got " + seqLens.describe());
-            }
-            if (n < 1 || n > 65535) throw new IllegalArgumentException(op + ": 1 to 65535 sequences, got " + n);
-            return new Geometry(n, h, hk, d, bs, blockTable.size(1));
+            if (n > 65535) throw new IllegalArgumentException(op + ": 1 to 65535 sequences, got " + n);
+            return new Geometry(n, s.heads(), s.kvHeads(), d, bs, s.maxBlocks());
         }
 
         int rowGroups() {
