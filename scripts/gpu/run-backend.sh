@@ -57,7 +57,7 @@ if [[ $STAGES == *nccl* ]]; then
 fi
 if [[ $STAGES == *cli* ]]; then
   echo "== cli (training on the GPU from the command line)"
-  F="$JAVA --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g -jar $DIR/fulgur.jar"
+  F="$JAVA --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g fulgur.cli.Main"  # CLASSPATH: the staged jars
   { timeout 200 $F train --task mqar --steps 60 --device cuda --precision bf16 --out "$OUT/cli-bf16"
     timeout 200 $F train --task mqar --steps 60 --device cuda --precision bf16 --cuda-graph --out "$OUT/cli-graph"
     timeout 200 $F launch --nproc-per-node 1 train --task mqar --steps 60 --backend nccl --device cuda --out "$OUT/cli-nccl"; } 2>&1 | tr '\r' '\n' | grep -v "^train " | tee "$OUT/cli.log"

@@ -18,7 +18,8 @@ if [[ ! -x /tmp/jre/bin/java ]]; then tar xzf "$DIR/jre.tgz" -C /tmp; fi
 N=$(nvidia-smi -L | wc -l)
 echo "$N GPUs"
 J="/tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED"
-F="$J -Xmx64g -jar $DIR/fulgur.jar"
+export CLASSPATH="$DIR/jars/*"
+F="$J -Xmx64g fulgur.cli.Main"
 HERE=$(cd "$(dirname "$0")" && pwd)
 TABLE="python3 $HERE/sp_table.py"
 

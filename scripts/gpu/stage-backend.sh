@@ -7,7 +7,9 @@
 #                  jar: the engine's GPU tests; its HTTP server's Jetty is not staged: EngineBench runs the engine
 #                  in-process), fulgur-bench (EngineBench),
 #                  Jackson, JUnit, AssertJ
-#   DIR/fulgur.jar the runnable CLI
+#                  and the CLI (fulgur-cli's own jar, picocli and xchart: `java -cp 'DIR/jars/*' fulgur.cli.Main train ...`;
+#                  `serve` needs the HTTP server's libraries, not staged: the shaded fulgur.jar would not fit beside a
+#                  peer's sources in what a device run carries)
 #   DIR/jre.tgz    a jlink'ed Java 25 runtime with jdk.incubator.vector (unpacks to jre/; kept if present)
 #   DIR/run-backend.sh, DIR/run-multi.sh (+ sp_table.py), DIR/tnl_torch.py, DIR/bench_peers.py, DIR/zoo-kernels.sh (+ gla_peer.py),
 #   DIR/attn-kernels.sh (+ attn_peer.py): the op-family kernels' tests, benchmarks and PyTorch peers; DIR/wire-tests.sh: the
@@ -27,7 +29,10 @@ cp fulgur-core/target/fulgur-core-0.1.0-SNAPSHOT.jar fulgur-cuda/target/fulgur-c
     fulgur-dist/target/fulgur-dist-0.1.0-SNAPSHOT-tests.jar fulgur-serve/target/fulgur-serve-0.1.0-SNAPSHOT.jar \
     fulgur-serve/target/fulgur-serve-0.1.0-SNAPSHOT-tests.jar \
     fulgur-bench/target/fulgur-bench-0.1.0-SNAPSHOT.jar "$dir/jars/"
-cp fulgur-cli/target/fulgur.jar "$dir/"
+./mvnw -q -B -o dependency:copy-dependencies -pl fulgur-cli -DincludeArtifactIds=picocli,xchart \
+    -DoutputDirectory="$(cd "$dir" && pwd)/jars"
+cp fulgur-cli/target/fulgur-cli-0.1.0-SNAPSHOT.jar "$dir/jars/"
+rm -f "$dir/fulgur.jar"
 cp scripts/gpu/run-backend.sh scripts/gpu/run-multi.sh scripts/gpu/sp_table.py scripts/gpu/tnl_torch.py scripts/gpu/bench_peers.py \
     scripts/gpu/zoo-kernels.sh scripts/gpu/gla_peer.py scripts/gpu/attn-kernels.sh scripts/gpu/attn_peer.py scripts/gpu/wire-tests.sh \
     scripts/gpu/gemm_cpu_peer.sh scripts/gpu/gemm_cpu_torch.py scripts/gpu/serve-gpu.sh scripts/gpu/serve_turns.py scripts/gpu/serve_peer.py \

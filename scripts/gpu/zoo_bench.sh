@@ -36,7 +36,7 @@ fulgur_run() {  # arch batch round mode
   [[ $m == graph ]] && { flag=--cuda-graph; impl="fulgur --cuda-graph"; }
   rm -rf "$run"
   timeout "$T_RUN" /tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx48g -Dfulgur.cuda.verbose=true \
-    -cp "$DIR/jars/*:$DIR/fulgur.jar" fulgur.cli.Main train --config "$here/zoo/$a.json" --device cuda --precision bf16 --batch-size "$b" \
+    -cp "$DIR/jars/*" fulgur.cli.Main train --config "$here/zoo/$a.json" --device cuda --precision bf16 --batch-size "$b" \
     --seq-len "$SEQ" --steps "$STEPS" --data "$corpus" --eval-batches 1 $flag --out "$run" > "$run.log" 2>&1
   local rc=$?
   python3 "$here/zoo_table.py" --fulgur-run "$run" --arch "$a" --batch "$b" --seq-len "$SEQ" --rc "$rc" \

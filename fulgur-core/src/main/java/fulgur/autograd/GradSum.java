@@ -3,7 +3,6 @@ package fulgur.autograd;
 import fulgur.backend.Backends;
 import fulgur.backend.BinaryOp;
 import fulgur.tensor.Tensor;
-import java.util.Arrays;
 import java.util.Map;
 
 /**
@@ -18,10 +17,10 @@ final class GradSum {
     private Tensor value;
     /** value was allocated here (a slice buffer or a sum) and no one else holds it: safe to add into. */
     private boolean owned;
-    /** When ≥ 0, value holds data only at the indices along this axis marked in {@link #covered}; the rest is garbage. */
+    /** When ≥ 0, value holds data only at the indices along this axis that {@link #covered} marks; the rest is garbage. */
     private int axis = -1;
 
-    private boolean[] covered;
+    private Coverage covered;
 
     private GradSum() {}
 
@@ -49,7 +48,7 @@ final class GradSum {
             s.value = Tensor.empty(g.dtype(), g.device(), slice.full());
             s.owned = true;
             s.axis = a;
-            s.covered = new boolean[slice.full()[a]];
+            s.covered = new Coverage(slice.full()[a]);
             live.hold(s.value);
             grads.put(target, s);
         } else if (s.value.dtype() != g.dtype() || !s.value.device().equals(g.device())) {
@@ -72,29 +71,19 @@ final class GradSum {
             live.done(g);
             return;
         }
-        int end = start + len;
-        for (int i = start; i < end; ) {
-            boolean c = s.covered[i];
-            int j = i;
-            while (j < end && s.covered[j] == c) {
-                j++;
-            }
-            Tensor dst = narrow(s.value, a, i, j - i);
-            Tensor src = narrow(g, a, i - start, j - i);
-            if (c) {
+        Tensor into = s.value;
+        s.covered.forEachRun(start, start + len, (from, to, written) -> {
+            Tensor dst = narrow(into, a, from, to - from);
+            Tensor src = narrow(g, a, from - start, to - from);
+            if (written) {
                 Backends.of(dst).addInto(dst, src);
             } else {
                 dst.copyFrom(src);
             }
-            i = j;
-        }
+        });
         live.done(g);
-        Arrays.fill(s.covered, start, end, true);
-        boolean all = true;
-        for (boolean c : s.covered) {
-            all &= c;
-        }
-        if (all) {
+        s.covered.add(start, start + len);
+        if (s.covered.full()) {
             s.axis = -1;
             s.covered = null;
         }
@@ -125,17 +114,12 @@ final class GradSum {
         if (axis < 0) {
             return;
         }
-        for (int i = 0; i < covered.length; ) {
-            int j = i;
-            while (j < covered.length && covered[j] == covered[i]) {
-                j++;
-            }
-            if (!covered[i]) {
-                Tensor gap = narrow(value, axis, i, j - i);
+        covered.forEachRun(0, covered.size(), (from, to, written) -> {
+            if (!written) {
+                Tensor gap = narrow(value, axis, from, to - from);
                 Backends.of(gap).fill(gap, 0);
             }
-            i = j;
-        }
+        });
         axis = -1;
         covered = null;
     }

@@ -51,8 +51,8 @@ public final class CudaKernelProvider implements KernelProvider {
         r.add(LightNetKernels.class, cuda, CudaLightNet::on);
         r.add(LcsmKernels.class, cuda, CudaLcsm::on);
         r.add(AttentionKernels.class, cuda, CudaAttention::on);
-        // opt-in: -Dfulgur.cuda.pagedDecode=true (without it, paged decoding on CUDA gathers each row's blocks)
-        if (Boolean.getBoolean("fulgur.cuda.pagedDecode"))
+        // -Dfulgur.cuda.pagedDecode=false turns it off: paged decoding on CUDA then gathers each row's blocks
+        if (!"false".equals(System.getProperty("fulgur.cuda.pagedDecode")))
             r.add(PagedAttentionKernels.class, cuda, CudaPagedAttention::on);
         r.add(ShortConvKernels.class, cuda, CudaShortConv::on);
         r.add(MoeKernels.class, cuda, CudaMoe::on);
