@@ -13,7 +13,7 @@
 # timeout (T_TESTS 50 s, T_FULGUR 140 s, T_TORCH 100 s). Logs: $OUT/tests.log, fulgur.log, torch.log; summary
 # $OUT/longseq.md.
 #   DIR=staged-dir OUT=out/longseq PEER_DIR=.peer bash DIR/longseq.sh
-# Optional: STAGES ("tests bench torch"), LENGTHS, CHUNK (16384), WHOLE (65536), MAX_ROW (90).
+# Optional: STAGES ("tests bench torch"), LENGTHS, CHUNK (16384), WHOLE (65536), MAX_ROW (90), STEPS (2), WARMUP (1).
 set -uo pipefail
 DIR=${DIR:-$(cd "$(dirname "$0")" && pwd)}
 OUT=${OUT:-out/longseq}
@@ -21,6 +21,8 @@ LENGTHS=${LENGTHS:-16384,65536,262144,1048576,4194304}
 CHUNK=${CHUNK:-16384}
 WHOLE=${WHOLE:-65536}
 MAX_ROW=${MAX_ROW:-90}
+STEPS=${STEPS:-2}
+WARMUP=${WARMUP:-1}
 STAGES=${STAGES:-tests bench torch}
 T_TESTS=${T_TESTS:-50}
 T_FULGUR=${T_FULGUR:-140}
@@ -43,7 +45,7 @@ fi
 if [[ $STAGES == *bench* ]]; then
   echo "== fulgur (chunks of $CHUNK)"
   timeout "$T_FULGUR" $J fulgur.cuda.bench.LongSequenceBench --config 385m --precision bf16 --seq-chunk "$CHUNK" --lengths "$LENGTHS" \
-    --whole "$WHOLE" --steps 2 --warmup 1 --max-row-seconds "$MAX_ROW" --budget-seconds $((T_FULGUR - 20)) --out "$OUT" 2>&1 | tee "$OUT/fulgur.log"
+    --whole "$WHOLE" --steps "$STEPS" --warmup "$WARMUP" --max-row-seconds "$MAX_ROW" --budget-seconds $((T_FULGUR - 20)) --out "$OUT" 2>&1 | tee "$OUT/fulgur.log"
   [[ ${PIPESTATUS[0]} == 124 ]] && echo "| fulgur | timed out after $T_FULGUR s |" | tee -a "$OUT/fulgur.log"
 fi
 if [[ $STAGES == *torch* ]]; then
@@ -53,7 +55,7 @@ if [[ $STAGES == *torch* ]]; then
     echo "| tnl-385m (torch+fla) | not run: ${why##*$'\n'} |" | tee "$OUT/torch.log"
   else
     runs=$(echo "$LENGTHS" | sed 's/\([0-9]\+\)/\1x1/g')
-    timeout "$T_TORCH" python3 "$DIR/tnl_torch.py" --runs "$runs" --fused-ce --compile --stop-after-oom --steps 2 --warmup 1 2>&1 | tee "$OUT/torch.log"
+    timeout "$T_TORCH" python3 "$DIR/tnl_torch.py" --runs "$runs" --fused-ce --compile --stop-after-oom --steps "$STEPS" --warmup "$WARMUP" 2>&1 | tee "$OUT/torch.log"
     [[ ${PIPESTATUS[0]} == 124 ]] && echo "| tnl-385m (torch+fla) | timed out after $T_TORCH s (rows above are complete) |" | tee -a "$OUT/torch.log"
   fi
 fi

@@ -54,7 +54,8 @@ class Layer(nn.Module):
         q, k, v, u = self.qkvu(self.token_norm(x)).chunk(4, -1)
         q, k = F.silu(q), F.silu(k)
         sh = (b, t, self.h, d // self.h)
-        o, _ = self.attn(q.reshape(sh), k.reshape(sh), v.reshape(sh), g_gamma=self.g, scale=1.0)
+        # v is a strided chunk of the fused projection; fla views its inputs, so it gets a contiguous copy
+        o, _ = self.attn(q.reshape(sh), k.reshape(sh), v.reshape(sh).contiguous(), g_gamma=self.g, scale=1.0)
         x = x + self.out(u * self.norm(o.reshape(b, t, d)))
         y = self.channel_norm(x)
         return x + self.l3(self.l1(y) * self.l2(y))
@@ -87,7 +88,7 @@ class Tnl(nn.Module):
         if self.fused_ce is not None:
             return self.fused_ce(h.reshape(-1, self.d), targets.reshape(-1), self.embed.weight.to(h.dtype))
         logits = F.linear(h, self.embed.weight)
-        return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.view(-1))
+        return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1))
 
 
 def out_of_memory(e):

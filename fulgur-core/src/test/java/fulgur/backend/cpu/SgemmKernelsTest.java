@@ -200,6 +200,19 @@ class SgemmKernelsTest {
     }
 
     @Test
+    void coresSharedByTwoThreadsGiveEachHalfOfL1AndL2(@TempDir Path dir) throws Exception {
+        cache(dir, 0, 1, "Data", "48K");
+        cache(dir, 2, 2, "Unified", "2048K");
+        cache(dir, 3, 3, "Unified", "105M");
+        Files.writeString(dir.resolve("index0/shared_cpu_list"), "0,8\n");
+        Files.writeString(dir.resolve("index2/shared_cpu_list"), "0-1\n");
+        Files.writeString(dir.resolve("index3/shared_cpu_list"), "0-15\n");
+        assertThat(CpuCaches.read(dir)).isEqualTo(new CpuCaches(24 << 10, 1 << 20, 105L << 20));
+        assertThat(CpuCaches.countCpus("0-3,8-11,15")).isEqualTo(9);
+        assertThat(CpuCaches.countCpus("7")).isEqualTo(1);
+    }
+
+    @Test
     void blockingFitsTheCaches() {
         for (SgemmKernel kern : SgemmKernel.all()) {
             for (CpuCaches caches : new CpuCaches[] {
