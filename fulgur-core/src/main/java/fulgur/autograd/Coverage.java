@@ -40,6 +40,7 @@ final class Coverage {
 
     /** Marks [start, end) written, merging it with the ranges it overlaps or touches. */
     void add(int start, int end) {
+        if (start >= end) return; // an empty slice writes nothing
         int i = 0;
         while (i < ranges.size() && ranges.get(i)[1] < start) i++;
         while (i < ranges.size() && ranges.get(i)[0] <= end) {

@@ -39,6 +39,8 @@ class CoverageTest {
         c.add(6, 10);
         assertThat(runs(c, 0, 10)).containsExactly("0-4:true", "4-6:false", "6-10:true");
         assertThat(c.full()).isFalse();
+        c.add(5, 5);
+        assertThat(runs(c, 0, 10)).containsExactly("0-4:true", "4-6:false", "6-10:true");
         c.add(4, 6);
         assertThat(runs(c, 0, 10)).containsExactly("0-10:true");
         assertThat(c.full()).isTrue();
