@@ -1,6 +1,7 @@
 package fulgur.tensor;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.ServiceLoader;
 
@@ -211,7 +212,7 @@ public final class Tensor implements AutoCloseable {
      */
     public static Tensor of(float[] data, int... shape) {
         Tensor t = empty(DType.F32, checkLength("of", data.length, shape));
-        MemorySegment.copy(data, 0, t.hostSegment("of"), java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, data.length);
+        MemorySegment.copy(data, 0, t.hostSegment("of"), ValueLayout.JAVA_FLOAT, 0, data.length);
         return t;
     }
 
@@ -225,7 +226,7 @@ public final class Tensor implements AutoCloseable {
      */
     public static Tensor of(double[] data, int... shape) {
         Tensor t = empty(DType.F64, checkLength("of", data.length, shape));
-        MemorySegment.copy(data, 0, t.hostSegment("of"), java.lang.foreign.ValueLayout.JAVA_DOUBLE, 0, data.length);
+        MemorySegment.copy(data, 0, t.hostSegment("of"), ValueLayout.JAVA_DOUBLE, 0, data.length);
         return t;
     }
 
@@ -239,7 +240,7 @@ public final class Tensor implements AutoCloseable {
      */
     public static Tensor ofInts(int[] data, int... shape) {
         Tensor t = empty(DType.I32, checkLength("ofInts", data.length, shape));
-        MemorySegment.copy(data, 0, t.hostSegment("ofInts"), java.lang.foreign.ValueLayout.JAVA_INT, 0, data.length);
+        MemorySegment.copy(data, 0, t.hostSegment("ofInts"), ValueLayout.JAVA_INT, 0, data.length);
         return t;
     }
 
@@ -253,7 +254,7 @@ public final class Tensor implements AutoCloseable {
      */
     public static Tensor ofLongs(long[] data, int... shape) {
         Tensor t = empty(DType.I64, checkLength("ofLongs", data.length, shape));
-        MemorySegment.copy(data, 0, t.hostSegment("ofLongs"), java.lang.foreign.ValueLayout.JAVA_LONG, 0, data.length);
+        MemorySegment.copy(data, 0, t.hostSegment("ofLongs"), ValueLayout.JAVA_LONG, 0, data.length);
         return t;
     }
 
@@ -269,8 +270,16 @@ public final class Tensor implements AutoCloseable {
     public static Tensor of(DType dtype, double[] data, int... shape) {
         Tensor t = empty(dtype, checkLength("of", data.length, shape));
         MemorySegment seg = t.hostSegment("of");
-        for (int i = 0; i < data.length; i++) {
-            Elements.set(seg, dtype, i, data[i]);
+        if (dtype == DType.F64) {
+            MemorySegment.copy(data, 0, seg, ValueLayout.JAVA_DOUBLE, 0, data.length);
+        } else if (dtype == DType.F32) {
+            for (int i = 0; i < data.length; i++) {
+                seg.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) data[i]);
+            }
+        } else {
+            for (int i = 0; i < data.length; i++) {
+                Elements.set(seg, dtype, i, data[i]);
+            }
         }
         return t;
     }
@@ -1113,7 +1122,7 @@ public final class Tensor implements AutoCloseable {
         Tensor h = onHost("toDoubleArray").to(DType.F64).contiguous();
         return h.hostSegment("toDoubleArray")
                 .asSlice(h.offset * 8, h.numel() * 8)
-                .toArray(java.lang.foreign.ValueLayout.JAVA_DOUBLE);
+                .toArray(ValueLayout.JAVA_DOUBLE);
     }
 
     /**
@@ -1125,7 +1134,7 @@ public final class Tensor implements AutoCloseable {
         Tensor h = onHost("toFloatArray").to(DType.F32).contiguous();
         return h.hostSegment("toFloatArray")
                 .asSlice(h.offset * 4, h.numel() * 4)
-                .toArray(java.lang.foreign.ValueLayout.JAVA_FLOAT);
+                .toArray(ValueLayout.JAVA_FLOAT);
     }
 
     /**
@@ -1135,9 +1144,7 @@ public final class Tensor implements AutoCloseable {
      */
     public long[] toLongArray() {
         Tensor h = onHost("toLongArray").to(DType.I64).contiguous();
-        return h.hostSegment("toLongArray")
-                .asSlice(h.offset * 8, h.numel() * 8)
-                .toArray(java.lang.foreign.ValueLayout.JAVA_LONG);
+        return h.hostSegment("toLongArray").asSlice(h.offset * 8, h.numel() * 8).toArray(ValueLayout.JAVA_LONG);
     }
 
     /**
@@ -1147,9 +1154,7 @@ public final class Tensor implements AutoCloseable {
      */
     public int[] toIntArray() {
         Tensor h = onHost("toIntArray").to(DType.I32).contiguous();
-        return h.hostSegment("toIntArray")
-                .asSlice(h.offset * 4, h.numel() * 4)
-                .toArray(java.lang.foreign.ValueLayout.JAVA_INT);
+        return h.hostSegment("toIntArray").asSlice(h.offset * 4, h.numel() * 4).toArray(ValueLayout.JAVA_INT);
     }
 
     /**

@@ -68,6 +68,24 @@ final class CpuCopy {
             }
             return;
         }
+        // f32 ↔ f64 (the CPU kernels that work in double convert their inputs and results): a loop with constant
+        // layouts, which the generic per-element dispatch below is not (it ran at a fifth of the speed)
+        if (st == DType.F32 && dt == DType.F64) {
+            for (long i = 0; i < n; i++) {
+                d.setAtIndex(
+                        ValueLayout.JAVA_DOUBLE,
+                        dOff + i * dStride,
+                        s.getAtIndex(ValueLayout.JAVA_FLOAT, sOff + i * sStride));
+            }
+            return;
+        }
+        if (st == DType.F64 && dt == DType.F32) {
+            for (long i = 0; i < n; i++) {
+                d.setAtIndex(ValueLayout.JAVA_FLOAT, dOff + i * dStride, (float)
+                        s.getAtIndex(ValueLayout.JAVA_DOUBLE, sOff + i * sStride));
+            }
+            return;
+        }
         if (st == DType.BF16 && dt == DType.F32) {
             for (long i = 0; i < n; i++) {
                 d.setAtIndex(
