@@ -12,6 +12,7 @@ import fulgur.nn.Parameter;
 import fulgur.ops.RandomFill;
 import fulgur.serve.Engine;
 import fulgur.serve.EngineOptions;
+import fulgur.serve.EngineStats;
 import fulgur.serve.FinishReason;
 import fulgur.serve.GenerationRequest;
 import fulgur.serve.SamplingParams;
@@ -343,7 +344,7 @@ public final class EngineBench {
                 b.itl.percentile(99),
                 b.failed,
                 b.stateBytes,
-                b.stateBytes / Math.max(1, n),
+                b.stateBytes / Math.max(1, b.stateSequences),
                 peak / 1073741824.0);
         Map<String, Object> e = new LinkedHashMap<>();
         e.put("round", r + 1);
@@ -358,7 +359,8 @@ public final class EngineBench {
         e.put("failed", b.failed);
         e.put("tokens", b.tokens);
         e.put("state_bytes", b.stateBytes);
-        e.put("state_bytes_per_sequence", b.stateBytes / Math.max(1, n));
+        e.put("state_sequences", b.stateSequences);
+        e.put("state_bytes_per_sequence", b.stateBytes / Math.max(1, b.stateSequences));
         e.put("device_peak_bytes", peak);
         emit(result("throughput", "engine_tokens_per_s", b.tokensPerS, "tokens/s", e));
     }
@@ -457,7 +459,10 @@ public final class EngineBench {
         double decodeTokensPerS;
         long tokens;
         int failed;
+        /** The most state the engine held while this round ran, and how many sequences held it then. */
         long stateBytes;
+
+        int stateSequences;
         final ServeLoad.Samples ttft = new ServeLoad.Samples();
         final ServeLoad.Samples itl = new ServeLoad.Samples();
     }
@@ -472,6 +477,7 @@ public final class EngineBench {
         int count;
         boolean failed;
         long stateBytes;
+        int stateSequences;
 
         RequestTimes(Engine engine, int tokens, CountDownLatch done) {
             this.engine = engine;
@@ -487,9 +493,15 @@ public final class EngineBench {
                 times[count] = System.nanoTime();
                 ids[count] = token;
             }
-            if (count == 1 || count == 2) {
-                // stats are published after each step: from the second token on they include this request
-                stateBytes = Math.max(stateBytes, engine.stats().stateBytes());
+            if (count >= 1) {
+                // stats are published after each step: from the second token on they include this request. The
+                // sequences running at the peak come from the same snapshot: on a loaded machine the first
+                // requests can finish before the last is admitted, so they need not be all the clients
+                EngineStats st = engine.stats();
+                if (st.stateBytes() > stateBytes) {
+                    stateBytes = st.stateBytes();
+                    stateSequences = st.running();
+                }
             }
             count++;
         }
@@ -530,7 +542,10 @@ public final class EngineBench {
         for (RequestTimes s : streams) {
             r.tokens += s.count;
             r.failed += s.failed ? 1 : 0;
-            r.stateBytes = Math.max(r.stateBytes, s.stateBytes);
+            if (s.stateBytes > r.stateBytes) {
+                r.stateBytes = s.stateBytes;
+                r.stateSequences = s.stateSequences;
+            }
             int n = Math.min(s.count, s.times.length);
             if (n > 0) {
                 lastFirst = Math.max(lastFirst, s.times[0]);
