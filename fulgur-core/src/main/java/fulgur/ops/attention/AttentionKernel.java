@@ -34,6 +34,8 @@ final class AttentionKernel {
                 dk = new float[0],
                 dv = new float[0],
                 misc = new float[0];
+        /** The key and value blocks transposed ([dim][BLOCK_K]) and a second row of dot products. */
+        float[] kT = new float[0], vT = new float[0], s2 = new float[0];
 
         static float[] grow(float[] a, int n) {
             return a.length >= n ? a : new float[n];
@@ -68,6 +70,7 @@ final class AttentionKernel {
             t.k = Scratch.grow(t.k, BLOCK_K * d);
             t.v = Scratch.grow(t.v, BLOCK_K * dv);
             t.s = Scratch.grow(t.s, BLOCK_K);
+            t.kT = Scratch.grow(t.kT, BLOCK_K * d);
             t.m = Scratch.grow(t.m, BLOCK_Q);
             t.l = Scratch.grow(t.l, BLOCK_Q);
             for (int u = u0; u < u1; u++) {
@@ -87,16 +90,16 @@ final class AttentionKernel {
                         load(k, s.kRow(b, j0 + c, g), t.k, c * d, d);
                         load(v, s.vRow(b, j0 + c, g), t.v, c * dv, dv);
                     }
+                    transpose(t.k, nk, d, t.kT);
                     for (int r = 0; r < nq; r++) {
                         int lim = Math.min(nk, visible(s, causal, offset, i0 + r) - j0);
                         if (lim <= 0) {
                             continue;
                         }
+                        dots(t.q, r * d, t.kT, lim, d, t.s);
                         float mx = Float.NEGATIVE_INFINITY;
                         for (int c = 0; c < lim; c++) {
-                            float x = dot(t.q, r * d, t.k, c * d, d);
-                            t.s[c] = x;
-                            mx = Math.max(mx, x);
+                            mx = Math.max(mx, t.s[c]);
                         }
                         float mOld = t.m[r];
                         float mNew = Math.max(mOld, mx);
@@ -167,6 +170,10 @@ final class AttentionKernel {
             t.dv = Scratch.grow(t.dv, BLOCK_K * e);
             t.q = Scratch.grow(t.q, d);
             t.g = Scratch.grow(t.g, e);
+            t.kT = Scratch.grow(t.kT, BLOCK_K * d);
+            t.vT = Scratch.grow(t.vT, BLOCK_K * e);
+            t.s = Scratch.grow(t.s, BLOCK_K);
+            t.s2 = Scratch.grow(t.s2, BLOCK_K);
             for (int u = u0; u < u1; u++) {
                 int kb = u % kBlocks, bg = u / kBlocks, g = bg % s.kvHeads(), b = bg / s.kvHeads();
                 int j0 = kb * BLOCK_K, nk = Math.min(BLOCK_K, s.tk() - j0);
@@ -174,6 +181,8 @@ final class AttentionKernel {
                     load(k, s.kRow(b, j0 + c, g), t.k, c * d, d);
                     load(v, s.vRow(b, j0 + c, g), t.v, c * e, e);
                 }
+                transpose(t.k, nk, d, t.kT);
+                transpose(t.v, nk, e, t.vT);
                 Arrays.fill(t.dk, 0, nk * d, 0f);
                 Arrays.fill(t.dv, 0, nk * e, 0f);
                 // first query that sees key j0: offset + i >= j0
@@ -189,10 +198,12 @@ final class AttentionKernel {
                         load(dOut, s.oRow(b, i, h), t.g, 0, e);
                         int li = (int) s.lseIndex(b, h, i);
                         float lseI = lseArr[li], dI = delta[li];
+                        dots(t.q, 0, t.kT, lim, d, t.s);
+                        dots(t.g, 0, t.vT, lim, e, t.s2);
                         for (int c = 0; c < lim; c++) {
-                            float p = (float) Math.exp(dot(t.q, 0, t.k, c * d, d) - lseI);
+                            float p = (float) Math.exp(t.s[c] - lseI);
                             axpy(p, t.g, 0, t.dv, c * e, e);
-                            float ds = p * (dot(t.g, 0, t.v, c * e, e) - dI);
+                            float ds = p * (t.s2[c] - dI);
                             axpy(ds, t.q, 0, t.dk, c * d, d); // q already carries the scale
                         }
                     }
@@ -212,6 +223,10 @@ final class AttentionKernel {
             t.acc = Scratch.grow(t.acc, BLOCK_Q * d);
             t.k = Scratch.grow(t.k, BLOCK_K * d);
             t.v = Scratch.grow(t.v, BLOCK_K * e);
+            t.kT = Scratch.grow(t.kT, BLOCK_K * d);
+            t.vT = Scratch.grow(t.vT, BLOCK_K * e);
+            t.s = Scratch.grow(t.s, BLOCK_K);
+            t.s2 = Scratch.grow(t.s2, BLOCK_K);
             for (int u = u0; u < u1; u++) {
                 int qb = u % qBlocks, bh = u / qBlocks, h = bh % s.heads(), b = bh / s.heads(), g = h / s.group();
                 int i0 = qb * BLOCK_Q, nq = Math.min(BLOCK_Q, s.tq() - i0);
@@ -228,13 +243,19 @@ final class AttentionKernel {
                         load(k, s.kRow(b, j0 + c, g), t.k, c * d, d);
                         load(v, s.vRow(b, j0 + c, g), t.v, c * e, e);
                     }
+                    transpose(t.k, nk, d, t.kT);
+                    transpose(t.v, nk, e, t.vT);
                     for (int r = 0; r < nq; r++) {
                         int lim = Math.min(nk, visible(s, causal, offset, i0 + r) - j0);
                         int li = (int) s.lseIndex(b, h, i0 + r);
                         float lseI = lseArr[li], dI = delta[li];
+                        if (lim > 0) {
+                            dots(t.q, r * d, t.kT, lim, d, t.s);
+                            dots(t.g, r * e, t.vT, lim, e, t.s2);
+                        }
                         for (int c = 0; c < lim; c++) {
-                            float p = (float) Math.exp(dot(t.q, r * d, t.k, c * d, d) - lseI);
-                            float ds = p * (dot(t.g, r * e, t.v, c * e, e) - dI);
+                            float p = (float) Math.exp(t.s[c] - lseI);
+                            float ds = p * (t.s2[c] - dI);
                             axpy(ds * scale, t.k, c * d, t.acc, r * d, d);
                         }
                     }
@@ -270,6 +291,48 @@ final class AttentionKernel {
             sum += a[ao + i] * b[bo + i];
         }
         return sum;
+    }
+
+    /**
+     * {@code out[c] = Σ_i x[xo + i]·yT[i·BLOCK_K + c]} for {@code c < n} (and up to the next whole vector): a row
+     * against a block stored transposed, one key per lane, so no dot product ends in a sum across lanes.
+     */
+    static void dots(float[] x, int xo, float[] yT, int n, int dim, float[] out) {
+        int l = S.length(), vectors = (n + l - 1) / l, j = 0;
+        for (; j + 4 <= vectors; j += 4) {
+            int c = j * l;
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+            for (int i = 0, row = c; i < dim; i++, row += BLOCK_K) {
+                FloatVector xi = FloatVector.broadcast(S, x[xo + i]);
+                a0 = FloatVector.fromArray(S, yT, row).fma(xi, a0);
+                a1 = FloatVector.fromArray(S, yT, row + l).fma(xi, a1);
+                a2 = FloatVector.fromArray(S, yT, row + 2 * l).fma(xi, a2);
+                a3 = FloatVector.fromArray(S, yT, row + 3 * l).fma(xi, a3);
+            }
+            a0.intoArray(out, c);
+            a1.intoArray(out, c + l);
+            a2.intoArray(out, c + 2 * l);
+            a3.intoArray(out, c + 3 * l);
+        }
+        for (; j < vectors; j++) {
+            int c = j * l;
+            FloatVector a = FloatVector.zero(S);
+            for (int i = 0, row = c; i < dim; i++, row += BLOCK_K) {
+                a = FloatVector.fromArray(S, yT, row).fma(FloatVector.broadcast(S, x[xo + i]), a);
+            }
+            a.intoArray(out, c);
+        }
+    }
+
+    /** yT[i·BLOCK_K + c] = y[c·dim + i] for the n rows of a block; the columns past n are zero. */
+    static void transpose(float[] y, int n, int dim, float[] yT) {
+        for (int i = 0; i < dim; i++) {
+            int row = i * BLOCK_K;
+            for (int c = 0; c < n; c++) {
+                yT[row + c] = y[c * dim + i];
+            }
+            Arrays.fill(yT, row + n, row + BLOCK_K, 0f);
+        }
     }
 
     /** y += a·x over n elements. */
