@@ -9,8 +9,8 @@
 # Optional: ARCHS (default "hgrn2 lightnet llama metala minimax lcsm tnl gla"), BATCHES (default "8"), SEQ (2048),
 # ROUNDS (1), STEPS (25), T_RUN (seconds per run and per reference architecture, 240), GRAPH (eager: the default;
 # graph: fulgur's step captured as a CUDA graph, `train --cuda-graph`; both: each fulgur run twice, eager then graph).
-# Needs flash-linear-attention's sources in $PEER_DIR (.peer). No reference trains LCSM or MetaLA at this size; fla's GLA stands beside MetaLA as the
-# nearest gated model, with no fulgur run of its own.
+# Needs flash-linear-attention's sources in $PEER_DIR (.peer). No reference trains LCSM or MetaLA at this size; fla's
+# GLA stands beside MetaLA as the nearest gated model, with no fulgur run of its own.
 # Each fulgur run's log (OUT/f-ARCH-bB-rR-MODE.log) names the kernel every op family takes ("fulgur: gla on cuda: kernel ...").
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

@@ -268,11 +268,12 @@ public final class Tensor implements AutoCloseable {
      * @throws IllegalArgumentException when the shape does not hold {@code data.length} elements
      */
     public static Tensor of(DType dtype, double[] data, int... shape) {
+        if (dtype == DType.F64) {
+            return of(data, shape);
+        }
         Tensor t = empty(dtype, checkLength("of", data.length, shape));
         MemorySegment seg = t.hostSegment("of");
-        if (dtype == DType.F64) {
-            MemorySegment.copy(data, 0, seg, ValueLayout.JAVA_DOUBLE, 0, data.length);
-        } else if (dtype == DType.F32) {
+        if (dtype == DType.F32) {
             for (int i = 0; i < data.length; i++) {
                 seg.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) data[i]);
             }

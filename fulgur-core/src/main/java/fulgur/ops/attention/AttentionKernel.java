@@ -28,12 +28,7 @@ final class AttentionKernel {
     /** Per-thread scratch, grown on demand. */
     private static final class Scratch {
         float[] q = new float[0], k = new float[0], v = new float[0], acc = new float[0], g = new float[0];
-        float[] s = new float[0],
-                m = new float[0],
-                l = new float[0],
-                dk = new float[0],
-                dv = new float[0],
-                misc = new float[0];
+        float[] s = new float[0], m = new float[0], l = new float[0], dk = new float[0], dv = new float[0];
         /** The key and value blocks transposed ([dim][BLOCK_K]) and a second row of dot products. */
         float[] kT = new float[0], vT = new float[0], s2 = new float[0];
 
