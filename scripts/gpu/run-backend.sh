@@ -4,7 +4,8 @@
 #   DIR=staged-dir OUT=out/gpu bash DIR/run-backend.sh
 # Optional: TESTS (GPU test classes; the tests that need no GPU run in the Maven build), BENCH_ARGS (TnlTrainBench
 # arguments), GRAPH_ARGS (GraphStepBench arguments), STAGES (default "tests bench graph torch nccl cli"; torch needs
-# flash-linear-attention's sources in $PEER_DIR, default .peer).
+# flash-linear-attention's sources in $PEER_DIR, default .peer), JOPTS (more JVM options, e.g.
+# -Dfulgur.kernels.off=NormLinearAttentionKernels to time the step without a fused kernel).
 set -uo pipefail
 DIR=${DIR:-$(cd "$(dirname "$0")" && pwd)}
 OUT=${OUT:-out/gpu}
@@ -31,7 +32,7 @@ echo "nvrtc: ${FULGUR_LIBNVRTC:-(loader path)}  cublasLt: ${FULGUR_LIBCUBLASLT:-
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.used,memory.total --format=csv,noheader 2>/dev/null
 
 export CLASSPATH="$DIR/jars/*"
-J="$JAVA --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -Xmx48g -XX:+UseParallelGC -Dfulgur.cuda.verbose=true"
+J="$JAVA --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -Xmx48g -XX:+UseParallelGC -Dfulgur.cuda.verbose=true ${JOPTS:-}"
 TESTS=${TESTS:-fulgur.cuda.CudaBackendGpuTest fulgur.cuda.LightningDispatchGpuTest fulgur.cuda.TnlStepGpuTest fulgur.cuda.CudaGraphGpuTest fulgur.cuda.cublas.LtGemmGpuTest fulgur.cuda.CudaRuntimeGpuTest}
 if [[ $STAGES == *tests* ]]; then
   echo "== tests"

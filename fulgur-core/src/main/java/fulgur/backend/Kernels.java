@@ -65,9 +65,36 @@ public final class Kernels {
         }
     }
 
+    /** The system property naming families whose kernels are not used: simple interface names, comma-separated. */
+    public static final String OFF_PROPERTY = "fulgur.kernels.off";
+
     /**
-     * The kernels of {@code family} on {@code device}, or null when none is registered for its kind (the caller then
-     * runs the family's composed form). A scope of {@link #use} on this thread takes precedence.
+     * The families that are off unless {@link #OFF_PROPERTY} says otherwise ({@code -Dfulgur.kernels.off=} turns every
+     * kernel on): fused kernels not yet measured faster than the composed form in a whole training step.
+     */
+    public static final String OFF_BY_DEFAULT = "NormLinearAttentionKernels,CrossEntropyKernels";
+
+    private record Off(String spec, Set<String> names) {}
+
+    private static volatile Off off = new Off("", Set.of());
+
+    /** The families {@link #OFF_PROPERTY} turns off now (read again whenever the property changes). */
+    private static Set<String> turnedOff() {
+        String spec = System.getProperty(OFF_PROPERTY, OFF_BY_DEFAULT);
+        Off o = off;
+        if (!o.spec().equals(spec)) {
+            Set<String> names = new java.util.HashSet<>();
+            for (String n : spec.split(",")) if (!n.isBlank()) names.add(n.strip());
+            off = o = new Off(spec, Set.copyOf(names));
+        }
+        return o.names();
+    }
+
+    /**
+     * The kernels of {@code family} on {@code device}, or null when none is registered for its kind, or when
+     * {@code -Dfulgur.kernels.off} names the family (e.g. {@code -Dfulgur.kernels.off=GluKernels} to compare a fused
+     * kernel with the composed form in a whole model; without the property, {@link #OFF_BY_DEFAULT}); the caller then
+     * runs the family's composed form. A scope of {@link #use} on this thread takes precedence.
      */
     public static <K> K find(Class<K> family, Device device) {
         Map<Class<?>, Object> over = OVERRIDES.get();
@@ -76,7 +103,7 @@ public final class Kernels {
             return k == NONE ? null : family.cast(k);
         }
         Map<Device.Kind, Function<Device, ?>> kinds = Registry.FACTORIES.get(family);
-        if (kinds == null || !kinds.containsKey(device.kind())) {
+        if (kinds == null || !kinds.containsKey(device.kind()) || turnedOff().contains(family.getSimpleName())) {
             return null;
         }
         Object k = INSTANCES.computeIfAbsent(new Key(family, device), key -> {

@@ -20,6 +20,16 @@ public final class RMSNorm extends Module {
         this.gain = withGain ? param("weight", Tensor.ones(dim), false) : null;
     }
 
+    /** {@return the gain's current value, or null for a norm without one} */
+    public Tensor gainValue() {
+        return gain == null ? null : gain.value();
+    }
+
+    /** {@return the ε added to the mean square} */
+    public double eps() {
+        return eps;
+    }
+
     /**
      * x / √(mean(x²) + ε) over the last dimension, times the gain.
      *

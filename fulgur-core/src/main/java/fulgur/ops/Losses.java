@@ -5,6 +5,7 @@ import fulgur.autograd.GradMode;
 import fulgur.backend.Backend;
 import fulgur.backend.Backends;
 import fulgur.backend.BinaryOp;
+import fulgur.backend.Kernels;
 import fulgur.tensor.DType;
 import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
@@ -85,6 +86,7 @@ public final class Losses {
         Tensor total = Tensor.zeros(lossType, hidden.device());
         Tensor dh = grads ? Tensor.empty(hidden.dtype(), hidden.device(), n, d) : null;
         Tensor dw = grads ? Tensor.zeros(acc, weight.device(), weight.shape()) : null;
+        CrossEntropyKernels fused = grads ? Kernels.find(CrossEntropyKernels.class, hidden.device()) : null;
         try (var off = GradMode.noGrad()) {
             Tensor w = weight.detach();
             for (int r0 = 0; r0 < n; r0 += chunkRows) {
@@ -95,11 +97,18 @@ public final class Losses {
                     Tensor tc = Views.narrow(t, 0, r0, rows);
                     Tensor share = be.binary(BinaryOp.DIV, Reductions.sum(Views.narrow(isValid, 0, r0, rows)), valid);
                     Tensor logits = be.matmul(hc, w, false, true, null);
-                    Tensor part = be.crossEntropy(logits, tc, ignoreIndex, labelSmoothing);
+                    Tensor part, dl = null;
+                    if (fused != null && fused.supports(logits)) { // loss and gradient in one pass over the logits
+                        Tensor[] r = fused.lossAndGradient(logits, tc, ignoreIndex, labelSmoothing, share);
+                        part = r[0];
+                        dl = r[1];
+                    } else {
+                        part = be.crossEntropy(logits, tc, ignoreIndex, labelSmoothing);
+                    }
                     Tensor weighted = be.binary(BinaryOp.MUL, part.to(DType.F64), share);
                     be.copy(be.binary(BinaryOp.ADD, total, weighted.to(lossType)), total);
                     if (grads) {
-                        Tensor dl = be.crossEntropyBackward(logits, tc, ignoreIndex, labelSmoothing, share);
+                        if (dl == null) dl = be.crossEntropyBackward(logits, tc, ignoreIndex, labelSmoothing, share);
                         logits.close();
                         be.copy(be.matmul(dl, w, false, false, null), Views.narrow(dh, 0, r0, rows));
                         // in place: dw is the size of the weight, added to once per chunk

@@ -12,10 +12,13 @@ import fulgur.cuda.ops.gradnorm.CudaSquaredNorm;
 import fulgur.cuda.ops.lcsm.CudaLcsm;
 import fulgur.cuda.ops.lightnet.CudaLightNet;
 import fulgur.cuda.ops.lightning.CudaLightning;
+import fulgur.cuda.ops.lightning.CudaNormLinearAttention;
+import fulgur.cuda.ops.loss.CudaCrossEntropy;
 import fulgur.cuda.ops.moe.CudaMoe;
 import fulgur.cuda.ops.norm.CudaGatedNorm;
 import fulgur.cuda.ops.quant.CudaInt8Matmul;
 import fulgur.cuda.ops.random.CudaRandom;
+import fulgur.ops.CrossEntropyKernels;
 import fulgur.ops.GatedNormKernels;
 import fulgur.ops.GluKernels;
 import fulgur.ops.Int8MatmulKernels;
@@ -30,6 +33,7 @@ import fulgur.ops.gradnorm.SquaredNormKernels;
 import fulgur.ops.lcsm.LcsmKernels;
 import fulgur.ops.lightnet.LightNetKernels;
 import fulgur.ops.lightning.LightningKernels;
+import fulgur.ops.lightning.NormLinearAttentionKernels;
 import fulgur.ops.moe.MoeKernels;
 import fulgur.tensor.Device;
 
@@ -46,6 +50,7 @@ public final class CudaKernelProvider implements KernelProvider {
     public void register(Registrar r) {
         Device.Kind cuda = Device.Kind.CUDA;
         r.add(LightningKernels.class, cuda, CudaLightning::on);
+        r.add(NormLinearAttentionKernels.class, cuda, CudaNormLinearAttention::on);
         r.add(GlaKernels.class, cuda, CudaGla::on);
         r.add(LogDecayKernels.class, cuda, CudaLogDecay::on);
         r.add(LightNetKernels.class, cuda, CudaLightNet::on);
@@ -58,6 +63,7 @@ public final class CudaKernelProvider implements KernelProvider {
         r.add(MoeKernels.class, cuda, CudaMoe::on);
         r.add(GluKernels.class, cuda, CudaGlu::on);
         r.add(GatedNormKernels.class, cuda, CudaGatedNorm::on);
+        r.add(CrossEntropyKernels.class, cuda, CudaCrossEntropy::on);
         r.add(AdamWKernels.class, cuda, CudaAdamW::on);
         r.add(SquaredNormKernels.class, cuda, CudaSquaredNorm::on);
         r.add(Int8MatmulKernels.class, cuda, CudaInt8Matmul::on);

@@ -28,8 +28,16 @@ class KernelSignatureTest {
                         Kind.INT,
                         Kind.INT,
                         Kind.INT,
-                        Kind.POINTER);
+                        Kind.POINTER,
+                        Kind.LONG,
+                        Kind.LONG,
+                        Kind.LONG,
+                        Kind.LONG,
+                        Kind.INT,
+                        Kind.POINTER,
+                        Kind.LONG);
         assertThat(walk.params().get(6).name()).isEqualTo("scale");
+        assertThat(walk.params().get(16).name()).isEqualTo("silu");
     }
 
     @Test

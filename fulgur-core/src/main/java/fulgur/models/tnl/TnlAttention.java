@@ -6,10 +6,12 @@ import fulgur.nn.Linear;
 import fulgur.nn.Module;
 import fulgur.nn.RMSNorm;
 import fulgur.ops.Activations;
-import fulgur.ops.Elementwise;
+import fulgur.ops.GatedNormKernels;
 import fulgur.ops.Views;
 import fulgur.ops.lightning.Lightning;
+import fulgur.ops.lightning.LightningAttentionOp;
 import fulgur.ops.lightning.LightningChunked;
+import fulgur.ops.lightning.NormLinearAttention;
 import fulgur.tensor.Tensor;
 
 /**
@@ -61,7 +63,12 @@ final class TnlAttention extends Module {
     Tensor forward(Tensor x, RecurrentStateCache.Layer cache, SequenceShard shard) {
         int b = x.size(0);
         int t = x.size(1);
-        Tensor[] parts = Views.chunk(qkvu.forward(x), -1, 4);
+        Tensor proj = qkvu.forward(x);
+        if (cache == null && lrpe == null && shard.lightning(layer) == LightningAttentionOp.LOCAL) {
+            // the whole mixer in one op: on devices that fuse it, q, k, v and u are read where the projection put them
+            return out.forward(NormLinearAttention.apply(proj, heads, slopes, 1.0, norm.gainValue(), norm.eps()));
+        }
+        Tensor[] parts = Views.chunk(proj, -1, 4);
         Tensor q = Views.reshape(Activations.silu(parts[0]), b, t, heads, headDim);
         Tensor k = Views.reshape(Activations.silu(parts[1]), b, t, heads, headDim);
         Tensor v = Views.reshape(parts[2].contiguous(), b, t, heads, headDim);
@@ -87,7 +94,7 @@ final class TnlAttention extends Module {
             o = r.output();
             cache.replaceState(r.finalState(), t);
         }
-        Tensor normed = norm.forward(Views.reshape(o, b, t, hidden));
-        return out.forward(Elementwise.mul(u, normed));
+        // norm · u in one pass where the device fuses it; u is read where it lies in the projection's output
+        return out.forward(norm.forwardGated(Views.reshape(o, b, t, hidden), u, GatedNormKernels.Gate.NONE));
     }
 }

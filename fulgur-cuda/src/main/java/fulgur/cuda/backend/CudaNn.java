@@ -304,6 +304,99 @@ public final class CudaNn {
         return out;
     }
 
+    /** Most dynamic shared memory one row of {@link #crossEntropyWithGradient} may take (bytes). */
+    static final int FUSED_CE_MAX_ROW_BYTES = 160 * 1024;
+
+    /**
+     * Whether {@link #crossEntropyWithGradient} takes these logits: bf16, contiguous, rows of a multiple of 8 columns
+     * that fit in shared memory, 16-byte aligned.
+     */
+    public static boolean fusedCrossEntropy(Gpu g, Tensor logits) {
+        if (logits.dtype() != DType.BF16 || !logits.isContiguous() || logits.ndim() != 2) return false;
+        int cols = logits.size(1);
+        return cols > 0
+                && cols % 8 == 0
+                && 2L * cols <= FUSED_CE_MAX_ROW_BYTES
+                && (g.ptr(logits, "crossEntropy").address() & 15) == 0;
+    }
+
+    /**
+     * {@link #crossEntropy} and {@link #crossEntropyBackward} of the same logits in one pass over them
+     * ({@code nn_ce_fused_bf16}: each row read once, its gradient written once). Logits as {@link #fusedCrossEntropy}
+     * takes. Returns {mean loss (f32 scalar), d logits (bf16)}.
+     */
+    public static Tensor[] crossEntropyWithGradient(
+            Gpu g, Tensor logits, Tensor targets, int ignoreIndex, double smoothing, Tensor gradOut) {
+        String op = "crossEntropy";
+        g.check(op, gradOut);
+        if (!fusedCrossEntropy(g, logits)) {
+            throw new IllegalArgumentException(op
+                    + ": the one-pass kernel takes contiguous bf16 [rows, cols] logits with"
+                    + " cols a multiple of 8 up to " + FUSED_CE_MAX_ROW_BYTES / 2 + ", got " + logits.describe());
+        }
+        if (gradOut.numel() != 1 || !gradOut.dtype().isFloating()) {
+            throw new IllegalArgumentException(
+                    op + ": gradOut must be a one-element floating tensor, got " + gradOut.describe());
+        }
+        Rows in = Rows.of(g, op, logits);
+        Tensor t = targets(g, op, in, targets);
+        Tensor loss = g.alloc(DType.F32, new int[0]);
+        Tensor dx = g.alloc(DType.BF16, logits.shape());
+        Gpu.Flag err = g.errorFlag();
+        try (DeviceBuffer rowLoss = g.ctx.allocate(8 * Math.max(1, in.rows), g.stream);
+                DeviceBuffer count = g.ctx.allocate(8, g.stream)) {
+            g.kernel(NN, "nn_ce_count")
+                    .launch(g.stream, 1, 1, 1, 1024, 0, g.ptr(t, op), Gpu.code(t.dtype()), in.rows, ignoreIndex, count);
+            // a thread per 16-byte group of a row, up to 1024; several blocks per multiprocessor for narrow rows
+            int threads = (int) Math.clamp((in.cols / 8 + 31) / 32 * 32L, 32, 1024);
+            int grid = (int) Math.min(in.rows, (long) g.multiprocessors() * (2048 / threads));
+            g.kernel(NN, "nn_ce_fused_bf16")
+                    .launch(
+                            g.stream,
+                            grid,
+                            1,
+                            1,
+                            threads,
+                            2 * in.cols,
+                            g.ptr(in.t, op),
+                            g.ptr(t, op),
+                            Gpu.code(t.dtype()),
+                            in.rows,
+                            in.cols,
+                            ignoreIndex,
+                            smoothing,
+                            g.ptr(gradOut, op),
+                            Gpu.code(gradOut.dtype()),
+                            count,
+                            rowLoss,
+                            g.ptr(dx, op),
+                            err);
+            g.kernel(NN, "nn_ce_reduce")
+                    .launch(
+                            g.stream,
+                            1,
+                            1,
+                            1,
+                            1024,
+                            0,
+                            rowLoss,
+                            g.ptr(t, op),
+                            Gpu.code(t.dtype()),
+                            in.rows,
+                            ignoreIndex,
+                            g.ptr(loss, op),
+                            Gpu.code(loss.dtype()),
+                            null);
+        }
+        try {
+            reportTarget(g, op, err, t, in.cols, ignoreIndex);
+        } finally {
+            in.free();
+            Gpu.freeTemp(t, targets);
+        }
+        return new Tensor[] {loss, dx};
+    }
+
     // ------------------------------------------------------------------ embedding
 
     public static Tensor embedding(Gpu g, Tensor weight, Tensor ids) {

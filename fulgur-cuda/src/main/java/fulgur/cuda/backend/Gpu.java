@@ -139,6 +139,37 @@ public final class Gpu {
         return c;
     }
 
+    /**
+     * The stride between consecutive rows of t seen as a [rows, last dim] matrix, when its last dimension is unit-strided
+     * and one stride walks all rows in order (a column slice of a wider row-major tensor, e.g. one part of a fused
+     * projection's output); else -1. A contiguous tensor gives its last dimension's size.
+     */
+    public static long rowStride(Tensor t) {
+        int nd = t.ndim();
+        if (nd == 0) return 1;
+        int cols = t.size(nd - 1);
+        if (cols > 1 && t.stride(nd - 1) != 1) return -1;
+        long rs = -1, next = -1;
+        for (int i = nd - 2; i >= 0; i--) {
+            if (t.size(i) == 1) continue;
+            if (rs < 0) {
+                rs = t.stride(i);
+                next = rs * t.size(i);
+            } else if (t.stride(i) == next) {
+                next *= t.size(i);
+            } else {
+                return -1;
+            }
+        }
+        return rs < 0 ? cols : (rs < cols ? -1 : rs);
+    }
+
+    /** t when its rows are one stride apart ({@link #rowStride}), else a contiguous copy in the same dtype. */
+    public Tensor rows(String op, Tensor t) {
+        check(op, t);
+        return rowStride(t) >= 0 ? t : contiguous(op, t);
+    }
+
     /** t when contiguous and of dtype, else a contiguous converted copy. */
     public Tensor contiguousAs(String op, Tensor t, DType dtype) {
         check(op, t);

@@ -18,6 +18,13 @@
 //
 // Tensor cores through mma.sync m16n8k16 (bf16 in, f32 accumulate), ldmatrix from XOR-swizzled
 // shared memory, cp.async double buffering. DK, DV in {64, 128} (compile-time, -DDK=.. -DDV=..).
+//
+// Every operand has its own row stride (elements between consecutive tokens; sequence b starts at
+// b*T*stride), so q, k, v can be column slices of one fused projection and dq, dk, dv can be written
+// into the slices of its gradient. With the SiLU feature map (TransNormerLLM: q, k = silu(x)) the
+// kernels read the pre-activation values and apply SiLU to each tile once it is in shared memory; the
+// gradients they write are then those of the pre-activations: the bf16 gradient of the activation
+// times silu'(x), as an elementwise SiLU backward would give.
 #include <cuda_bf16.h>
 
 #ifndef DK
@@ -81,6 +88,24 @@ static __device__ __forceinline__ void st_pair(char* tile, int r, int c, float x
   *reinterpret_cast<u32*>(tile + swz<COLS>(r, c >> 3) + (c & 7) * 2) = pack_bf16(x, y);
 }
 
+// SiLU and its derivative with the elementwise kernels' formulas (tensor.cu), so that fused and unfused agree.
+static __device__ __forceinline__ float sigm_f(float x) {
+  if (x >= 0.f) return 1.f / (1.f + expf(-x));
+  float e = expf(x);
+  return e / (1.f + e);
+}
+static __device__ __forceinline__ u32 silu_bf16x2(u32 x) {
+  float2 f = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162*>(&x));
+  return pack_bf16(f.x * sigm_f(f.x), f.y * sigm_f(f.y));
+}
+// g * silu'(x) for a bf16 pair of gradients g and pre-activations x
+static __device__ __forceinline__ u32 dsilu_bf16x2(u32 g, u32 x) {
+  float2 gf = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162*>(&g));
+  float2 xf = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162*>(&x));
+  float s0 = sigm_f(xf.x), s1 = sigm_f(xf.y);
+  return pack_bf16(gf.x * (s0 * (1.f + xf.x * (1.f - s0))), gf.y * (s1 * (1.f + xf.y * (1.f - s1))));
+}
+
 // Lane addresses for ldmatrix.x4 (lane l):
 // A (16x16 at m0,k0) from [m][k] storage (non-trans)
 template <int COLS> static __device__ __forceinline__ u32 addrA(u32 base, int m0, int k0, int l) {
@@ -115,11 +140,28 @@ static __device__ __forceinline__ void load_tile(u32 sbase, const bf16* g, long 
   }
 }
 
+// Applies SiLU in place to the 16-byte chunks of a tile that this thread copied with load_tile (after its
+// cp.async group completed: a thread sees its own copies without a barrier). Zero-filled rows stay zero.
+template <int COLS, int NTHR = NTH>
+static __device__ __forceinline__ void silu_tile(char* tile, int tid) {
+  constexpr int CPR = COLS / 8;
+#pragma unroll
+  for (int it = 0; it < CB * CPR / NTHR; ++it) {
+    int idx = it * NTHR + tid;
+    uint4* p = reinterpret_cast<uint4*>(tile + swz<COLS>(idx / CPR, idx % CPR));
+    uint4 u = *p;
+    u.x = silu_bf16x2(u.x); u.y = silu_bf16x2(u.y); u.z = silu_bf16x2(u.z); u.w = silu_bf16x2(u.w);
+    *p = u;
+  }
+}
+
 // Writes a warp's 16 x COLS accumulator slab (rows r0.., columns c0..) of bf16 through a warp-private
 // staging tile with 16-byte stores; rows >= L are skipped.
+// With pre (the pre-activations at the same places, rows preStride apart) each value is multiplied by silu'(pre).
 template <int COLS, int NTILE>
 static __device__ __forceinline__ void store_slab(char* stage, float (*acc)[4], bf16* gbase, long long rowStride,
-                                                  int rowInBlk0, int L, int c0, int lane) {
+                                                  int rowInBlk0, int L, int c0, int lane,
+                                                  const bf16* pre = nullptr, long long preStride = 0) {
   const int g = lane >> 2, t4 = lane & 3;
   __syncwarp();
 #pragma unroll
@@ -134,7 +176,14 @@ static __device__ __forceinline__ void store_slab(char* stage, float (*acc)[4], 
     int idx = it * 32 + lane;
     int r = idx / CPR, c = idx % CPR;
     uint4 val = *reinterpret_cast<const uint4*>(stage + swz<COLS>(r, c));
-    if (rowInBlk0 + r < L) *reinterpret_cast<uint4*>(gbase + (long long)(rowInBlk0 + r) * rowStride + c0 + c * 8) = val;
+    if (rowInBlk0 + r < L) {
+      if (pre) {
+        uint4 x = *reinterpret_cast<const uint4*>(pre + (long long)(rowInBlk0 + r) * preStride + c0 + c * 8);
+        val.x = dsilu_bf16x2(val.x, x.x); val.y = dsilu_bf16x2(val.y, x.y);
+        val.z = dsilu_bf16x2(val.z, x.z); val.w = dsilu_bf16x2(val.w, x.w);
+      }
+      *reinterpret_cast<uint4*>(gbase + (long long)(rowInBlk0 + r) * rowStride + c0 + c * 8) = val;
+    }
   }
 }
 
@@ -156,10 +205,11 @@ static __device__ __forceinline__ void store_state(float* st, float (*acc)[NT][4
 // Phase 1: per-segment local state.
 //   reverse == 0: X = K [.., DK], Y = V [.., DV]: local = sum_t lambda^(end-1-t) k_t^T v_t
 //   reverse == 1: X = Q, Y = dO:                  local = sum_t scale * lambda^(t-start) q_t^T do_t
-// states: [B, H, NS, DK, DV] f32
+// states: [B, H, NS, DK, DV] f32. Rows of X and Y are rsx and rsy apart; siluX applies SiLU to X.
 extern "C" __global__ void __launch_bounds__(NTH, 2)
 la_chunk_state(const bf16* __restrict__ x, const bf16* __restrict__ y, float* __restrict__ states,
-               const float* __restrict__ slopes, float scale, int T, int H, int segLen, int reverse) {
+               const float* __restrict__ slopes, float scale, int T, int H, int segLen, int reverse,
+               long long rsx, long long rsy, int siluX) {
   extern __shared__ __align__(128) char smem[];
   constexpr int XB = CB * DK * 2, YB = CB * DV * 2;
   char* sX = smem;
@@ -173,9 +223,8 @@ la_chunk_state(const bf16* __restrict__ x, const bf16* __restrict__ y, float* __
   const float slope = slopes[h];
   for (int i = tid; i <= CB; i += NTH) pw[i] = expf(-slope * (float)i);
 
-  const long long rsx = (long long)H * DK, rsy = (long long)H * DV;
-  const bf16* xb = x + ((long long)b * T * H + h) * DK;
-  const bf16* yb = y + ((long long)b * T * H + h) * DV;
+  const bf16* xb = x + (long long)b * T * rsx + (long long)h * DK;
+  const bf16* yb = y + (long long)b * T * rsy + (long long)h * DV;
 
   constexpr int MT = DK / 64, NVT = DV / 16;
   float sacc[MT][NVT][4];
@@ -200,6 +249,7 @@ la_chunk_state(const bf16* __restrict__ x, const bf16* __restrict__ y, float* __
     const int t0 = tBeg + blk * CB;
     const int L = min(CB, tEnd - t0);
     cp_async_wait_all();
+    if (siluX) silu_tile<DK>(sX + stg * XB, tid);
     __syncthreads();
     if (it + 1 < nblk) {
       int nb = reverse ? blk - 1 : blk + 1;
@@ -311,10 +361,14 @@ la_state_scan(float* __restrict__ states, const float* __restrict__ init, float*
 // ---------------------------------------------------------------------------------------------
 // Phase 3: o = scale * (intra + inter), walking each segment from its entering state.
 // states: entering states [B,H,NS,DK,DV] (stateTransposed == 0) or [B,H,NS,DV,DK] (== 1), may be null (zero).
+// Rows of q, k, v, o are rsq, rsk, rsv, rso apart; silu bit 0, 1, 2 applies SiLU to q, k, v; with pre
+// (rows rsp apart, o's shape) o is multiplied by silu'(pre) (dQ of a SiLU feature map).
 extern "C" __global__ void __launch_bounds__(NTH, 1)
 la_fwd_walk(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v,
             bf16* __restrict__ o, const float* __restrict__ states, const float* __restrict__ slopes,
-            float scale, int T, int H, int segLen, int stateTransposed, float* __restrict__ finalState) {
+            float scale, int T, int H, int segLen, int stateTransposed, float* __restrict__ finalState,
+            long long rsq, long long rsk, long long rsv, long long rso, int silu,
+            const bf16* __restrict__ pre, long long rsp) {
   extern __shared__ __align__(128) char smem[];
   constexpr int QB = CB * DK * 2, KB = CB * DK * 2, VB = CB * DV * 2;
   char* sQ = smem;
@@ -332,12 +386,12 @@ la_fwd_walk(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
   const float slope = slopes[h];
   for (int i = tid; i <= CB; i += NTH) pw[i] = expf(-slope * (float)i);
 
-  const long long rsk = (long long)H * DK, rsv = (long long)H * DV;
-  const long long hb = (long long)b * T * H + h;
-  const bf16* qb = q + hb * DK;
-  const bf16* kb = k + hb * DK;
-  const bf16* vb = v + hb * DV;
-  bf16* ob = o + hb * DV;
+  const long long bT = (long long)b * T;
+  const bf16* qb = q + bT * rsq + (long long)h * DK;
+  const bf16* kb = k + bT * rsk + (long long)h * DK;
+  const bf16* vb = v + bT * rsv + (long long)h * DV;
+  bf16* ob = o + bT * rso + (long long)h * DV;
+  const bf16* pb = pre ? pre + bT * rsp + (long long)h * DV : nullptr;
 
   constexpr int MT = DK / 64, NVT = DV / 16;
   float sacc[MT][NVT][4];
@@ -356,7 +410,7 @@ la_fwd_walk(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
   }
 
   const int nblk = (tEnd - tBeg + CB - 1) / CB;
-  load_tile<DK>(smem_u32(sQ), qb, rsk, tBeg, tEnd, tid);
+  load_tile<DK>(smem_u32(sQ), qb, rsq, tBeg, tEnd, tid);
   load_tile<DK>(smem_u32(sK), kb, rsk, tBeg, tEnd, tid);
   load_tile<DV>(smem_u32(sV), vb, rsv, tBeg, tEnd, tid);
   cp_async_commit();
@@ -368,10 +422,13 @@ la_fwd_walk(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
     const int t0 = tBeg + blk * CB;
     const int L = min(CB, tEnd - t0);
     cp_async_wait_all();
+    if (silu & 1) silu_tile<DK>(sQ + stg * QB, tid);
+    if (silu & 2) silu_tile<DK>(sK + stg * KB, tid);
+    if (silu & 4) silu_tile<DV>(sV + stg * VB, tid);
     __syncthreads();
     if (blk + 1 < nblk) {
       const int tn = t0 + CB;
-      load_tile<DK>(smem_u32(sQ + (stg ^ 1) * QB), qb, rsk, tn, tEnd, tid);
+      load_tile<DK>(smem_u32(sQ + (stg ^ 1) * QB), qb, rsq, tn, tEnd, tid);
       load_tile<DK>(smem_u32(sK + (stg ^ 1) * KB), kb, rsk, tn, tEnd, tid);
       load_tile<DV>(smem_u32(sV + (stg ^ 1) * VB), vb, rsv, tn, tEnd, tid);
     }
@@ -476,7 +533,8 @@ la_fwd_walk(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
         }
       }
     }
-    store_slab<DV / 2, NVT>(stage, oacc, ob + (long long)t0 * rsv, rsv, 16 * wr, L, wc * (DV / 2), lane);
+    store_slab<DV / 2, NVT>(stage, oacc, ob + (long long)t0 * rso, rso, 16 * wr, L, wc * (DV / 2), lane,
+                            pb ? pb + (long long)t0 * rsp : nullptr, rsp);
   }
   if (finalState && seg == NS - 1)
     store_state<MT, NVT>(finalState + ((long long)b * H + h) * (DK * DV), sacc, wr * (DK / 4), wc * (DV / 2), 1.f, lane);
@@ -487,11 +545,15 @@ la_fwd_walk(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
 // at the first token after the segment, from la_state_scan reverse).
 //   G_i  = lambda^(L-i) G_end + sum_{j>=i} scale lambda^(j-i) q_j^T do_j
 //   dv_i = k_i G_i ,  dk_i = v_i G_i^T
+// Rows of q, k, v, dout, dk, dv are rsq .. rsdv apart; siluQk applies SiLU to q and k as they load; with kpre
+// (rows rskp apart) dk is that of the pre-activation: times silu'(kpre).
 extern "C" __global__ void __launch_bounds__(NTH, 1)
 la_bwd_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v,
             const bf16* __restrict__ dout, bf16* __restrict__ dk, bf16* __restrict__ dv,
             const float* __restrict__ gstates, const float* __restrict__ slopes, float scale, int T, int H,
-            int segLen, int gstateIsDht, float* __restrict__ dS0) {
+            int segLen, int gstateIsDht, float* __restrict__ dS0,
+            long long rsq, long long rsk, long long rsv, long long rsd, long long rsdk, long long rsdv, int siluQk,
+            const bf16* __restrict__ kpre, long long rskp) {
   extern __shared__ __align__(128) char smem[];
   constexpr int QB = CB * DK * 2, VB = CB * DV * 2;
   constexpr int DMAX = DK > DV ? DK : DV;
@@ -512,14 +574,14 @@ la_bwd_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
   const float slope = slopes[h];
   for (int i = tid; i <= CB; i += NTH) pw[i] = expf(-slope * (float)i);
 
-  const long long rsk = (long long)H * DK, rsv = (long long)H * DV;
-  const long long hb = (long long)b * T * H + h;
-  const bf16* qb = q + hb * DK;
-  const bf16* kb = k + hb * DK;
-  const bf16* vb = v + hb * DV;
-  const bf16* db = dout + hb * DV;
-  bf16* dkb = dk + hb * DK;
-  bf16* dvb = dv + hb * DV;
+  const long long bT = (long long)b * T;
+  const bf16* qb = q + bT * rsq + (long long)h * DK;
+  const bf16* kb = k + bT * rsk + (long long)h * DK;
+  const bf16* vb = v + bT * rsv + (long long)h * DV;
+  const bf16* db = dout + bT * rsd + (long long)h * DV;
+  bf16* dkb = dk + bT * rsdk + (long long)h * DK;
+  bf16* dvb = dv + bT * rsdv + (long long)h * DV;
+  const bf16* kpb = kpre ? kpre + bT * rskp + (long long)h * DK : nullptr;
 
   constexpr int MT = DK / 64, NVT = DV / 16, NKT = DK / 16;
   float sacc[MT][NVT][4];
@@ -541,10 +603,10 @@ la_bwd_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
   const int nblk = (tEnd - tBeg + CB - 1) / CB;
   {
     const int t0 = tBeg + (nblk - 1) * CB;
-    load_tile<DK>(smem_u32(sQ), qb, rsk, t0, tEnd, tid);
+    load_tile<DK>(smem_u32(sQ), qb, rsq, t0, tEnd, tid);
     load_tile<DK>(smem_u32(sK), kb, rsk, t0, tEnd, tid);
     load_tile<DV>(smem_u32(sV), vb, rsv, t0, tEnd, tid);
-    load_tile<DV>(smem_u32(sD), db, rsv, t0, tEnd, tid);
+    load_tile<DV>(smem_u32(sD), db, rsd, t0, tEnd, tid);
     cp_async_commit();
   }
   const u32 aG = smem_u32(sG), aP1 = smem_u32(sP1), aP2 = smem_u32(sP2);
@@ -556,13 +618,17 @@ la_bwd_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
     const int t0 = tBeg + blk * CB;
     const int L = min(CB, tEnd - t0);
     cp_async_wait_all();
+    if (siluQk) {
+      silu_tile<DK>(sQ + stg * QB, tid);
+      silu_tile<DK>(sK + stg * QB, tid);
+    }
     __syncthreads();
     if (blk > 0) {
       const int tn = t0 - CB;
-      load_tile<DK>(smem_u32(sQ + (stg ^ 1) * QB), qb, rsk, tn, tEnd, tid);
+      load_tile<DK>(smem_u32(sQ + (stg ^ 1) * QB), qb, rsq, tn, tEnd, tid);
       load_tile<DK>(smem_u32(sK + (stg ^ 1) * QB), kb, rsk, tn, tEnd, tid);
       load_tile<DV>(smem_u32(sV + (stg ^ 1) * VB), vb, rsv, tn, tEnd, tid);
-      load_tile<DV>(smem_u32(sD + (stg ^ 1) * VB), db, rsv, tn, tEnd, tid);
+      load_tile<DV>(smem_u32(sD + (stg ^ 1) * VB), db, rsd, tn, tEnd, tid);
     }
     cp_async_commit();
     const u32 aQ = smem_u32(sQ + stg * QB), aK = smem_u32(sK + stg * QB);
@@ -685,7 +751,7 @@ la_bwd_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
           }
         }
       }
-      store_slab<DV / 2, NVT>(stage, acc, dvb + (long long)t0 * rsv, rsv, 16 * wr, L, wc * (DV / 2), lane);
+      store_slab<DV / 2, NVT>(stage, acc, dvb + (long long)t0 * rsdv, rsdv, 16 * wr, L, wc * (DV / 2), lane);
     }
     // 4. dK = lambda^(L-i) V G_end^T + P2 Q
     {
@@ -722,7 +788,8 @@ la_bwd_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
           mma16816(acc[2 * np + 1], pa, bb[2], bb[3]);
         }
       }
-      store_slab<DK / 2, NKT>(stage, acc, dkb + (long long)t0 * rsk, rsk, 16 * wr, L, wc * (DK / 2), lane);
+      store_slab<DK / 2, NKT>(stage, acc, dkb + (long long)t0 * rsdk, rsdk, 16 * wr, L, wc * (DK / 2), lane,
+                              kpb ? kpb + (long long)t0 * rskp : nullptr, rskp);
     }
   }
   if (dS0 && seg == 0)

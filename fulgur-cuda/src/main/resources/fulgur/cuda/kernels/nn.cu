@@ -256,6 +256,78 @@ extern "C" __global__ void nn_ce_bwd_d(const void* x, int xt, const void* tg, in
   ce_bwd_body<double>(x, xt, tg, tt, rows, cols, ignore, eps, gradOut, gt, count, dx, dxt, err);
 }
 
+// Loss and gradient of each row in one pass over the logits (bf16, cols % 8 == 0, 16-byte aligned rows; dx bf16
+// aligned): a thread copies its 16-byte groups of the row into shared memory (cols·2 bytes, dynamic) and takes the
+// max, Σexp and Σx and the gradient from there, so the row is read from device memory once and the gradient written
+// once (nn_ce_fwd then nn_ce_bwd read it three times). Each thread only ever touches its own groups, so shared memory
+// needs no barrier. rowLoss as nn_ce_fwd_f; dx as nn_ce_bwd_f (gradOut read on the device, over *count valid rows).
+extern "C" __global__ void __launch_bounds__(1024) nn_ce_fused_bf16(const void* x, const void* tg, int tt, long long rows, int cols,
+    int ignore, double eps, const void* gradOut, int gt, const long long* count, double* rowLoss, void* dx, long long* err) {
+  extern __shared__ __align__(16) unsigned char ce_row[];
+  __shared__ double sc[32];
+  __shared__ double sm[32];
+  uint4* srow = reinterpret_cast<uint4*>(ce_row);
+  const long long cnt = *count;
+  const float cs = (float)(cnt == 0 ? 0.0 : ld_d(gradOut, gt, 0) / (double)cnt);
+  const float sv = (float)(eps / cols), hot = (float)(1 - eps);
+  const int n8 = cols >> 3;
+  for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+    const i64 base = r * cols;
+    const i64 t = ld_l(tg, tt, r);
+    const bool bad = t != ignore && (t < 0 || t >= cols);
+    uint4* drow = reinterpret_cast<uint4*>((__nv_bfloat16*)dx + base);
+    if (t == ignore || bad) {
+      if (threadIdx.x == 0) {
+        if (bad) report_bad(err, r);
+        rowLoss[r] = 0;
+      }
+      for (int c = threadIdx.x; c < n8; c += blockDim.x) drow[c] = make_uint4(0, 0, 0, 0);
+      continue;
+    }
+    const uint4* xrow = reinterpret_cast<const uint4*>((const __nv_bfloat16*)x + base);
+    float m = -F_INF;
+    for (int c = threadIdx.x; c < n8; c += blockDim.x) {
+      uint4 u = xrow[c];
+      srow[c] = u;
+      float v[8];
+      ld8_bf16(&u, 0, v);
+#pragma unroll
+      for (int j = 0; j < 8; j++) m = fmaxf(m, v[j]);
+    }
+    const float gm = (float)block_max<double>((double)m, sm);
+    float se = 0, px = 0;
+    for (int c = threadIdx.x; c < n8; c += blockDim.x) {
+      float v[8];
+      ld8_bf16(&srow[c], 0, v);
+#pragma unroll
+      for (int j = 0; j < 8; j++) {
+        se += expf(v[j] - gm);
+        px += v[j];
+      }
+    }
+    const double sum = block_sum<double>((double)se, sc);
+    const double sumX = block_sum<double>((double)px, sc);
+    if (threadIdx.x == 0) {
+      double lse = (double)gm + log(sum);
+      double nll = lse - (double)__bfloat162float(((const __nv_bfloat16*)x)[base + t]);
+      double smooth = lse - sumX / cols;
+      rowLoss[r] = (1 - eps) * nll + (eps == 0 ? 0.0 : eps * smooth);
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int c = threadIdx.x; c < n8; c += blockDim.x) {
+      float v[8];
+      ld8_bf16(&srow[c], 0, v);
+#pragma unroll
+      for (int j = 0; j < 8; j++) {
+        float p = expf(v[j] - gm) * inv;
+        float target = (8 * c + j == t ? hot : 0.f) + sv;
+        v[j] = (p - target) * cs;
+      }
+      st8_bf16(drow, 8 * (i64)c, v);
+    }
+  }
+}
+
 // ------------------------------------------------------------------------------------------ embedding
 
 // out[i, :] = w[ids[i], :] (w contiguous [vocab, dim], es-byte elements); bad ids are reported, their rows left.
@@ -401,6 +473,7 @@ extern "C" __global__ void nn_sum_splits(const double* part, int splits, int off
 
 // ------------------------------------------------------------------------------------------ RMSNorm then a gate
 // y = x·rstd·gain ⊙ act(z), act 0 none, 1 SiLU, 2 sigmoid (fla's FusedRMSNormGated); rstd per row as nn_rmsnorm.
+// z's rows are zs apart and dz's dzs apart (a column slice of a fused projection and of its gradient).
 // The backward writes dx and dz in one pass per row; the gain's gradient Σ_rows dy·act(z)·x̂ goes through column
 // partials (nn_rmsnorm_gated_param_partial, then nn_sum_splits).
 static __device__ __forceinline__ double gate_act(double z, int act, double* dact) {
@@ -411,8 +484,8 @@ static __device__ __forceinline__ double gate_act(double z, int act, double* dac
   return s;
 }
 
-extern "C" __global__ void nn_rmsnorm_gated(const void* x, int xt, const void* gain, int gnt, const void* z, int zt, int act, void* y, int yt,
-    void* rstd, int rt, long long rows, int cols, double eps) {
+extern "C" __global__ void nn_rmsnorm_gated(const void* x, int xt, const void* gain, int gnt, const void* z, int zt, long long zs, int act,
+    void* y, int yt, void* rstd, int rt, long long rows, int cols, double eps) {
   __shared__ double sc[32];
   for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
     i64 base = r * cols;
@@ -424,14 +497,14 @@ extern "C" __global__ void nn_rmsnorm_gated(const void* x, int xt, const void* g
     for (int c = threadIdx.x; c < cols; c += blockDim.x) {
       double v = ld_d(x, xt, base + c) * inv, da;
       if (gain) v *= ld_d(gain, gnt, c);
-      st_d(y, yt, base + c, v * gate_act(ld_d(z, zt, base + c), act, &da));
+      st_d(y, yt, base + c, v * gate_act(ld_d(z, zt, r * zs + c), act, &da));
     }
   }
 }
 
 // dx = inv·(gy − x̂·mean(gy·x̂)) with gy = dy·act(z)·gain, dz = dy·x̂·gain·act'(z)
-extern "C" __global__ void nn_rmsnorm_gated_bwd(const void* x, int xt, const void* gain, int gnt, const void* z, int zt, int act, const void* rstd,
-    int rt, const void* dy, int dyt, void* dx, int dxt, void* dz, int dzt, long long rows, int cols) {
+extern "C" __global__ void nn_rmsnorm_gated_bwd(const void* x, int xt, const void* gain, int gnt, const void* z, int zt, long long zs, int act,
+    const void* rstd, int rt, const void* dy, int dyt, void* dx, int dxt, void* dz, int dzt, long long dzs, long long rows, int cols) {
   __shared__ double sc[32];
   for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
     i64 base = r * cols;
@@ -439,22 +512,22 @@ extern "C" __global__ void nn_rmsnorm_gated_bwd(const void* x, int xt, const voi
     double dot = 0;
     for (int c = threadIdx.x; c < cols; c += blockDim.x) {
       double da, w = gain ? ld_d(gain, gnt, c) : 1.0;
-      double gy = ld_d(dy, dyt, base + c) * gate_act(ld_d(z, zt, base + c), act, &da) * w;
+      double gy = ld_d(dy, dyt, base + c) * gate_act(ld_d(z, zt, r * zs + c), act, &da) * w;
       dot += gy * ld_d(x, xt, base + c) * inv;
     }
     dot = block_sum<double>(dot, sc) / cols;
     for (int c = threadIdx.x; c < cols; c += blockDim.x) {
       double da, w = gain ? ld_d(gain, gnt, c) : 1.0;
       double g = ld_d(dy, dyt, base + c), xh = ld_d(x, xt, base + c) * inv;
-      double a = gate_act(ld_d(z, zt, base + c), act, &da);
+      double a = gate_act(ld_d(z, zt, r * zs + c), act, &da);
       st_d(dx, dxt, base + c, inv * (g * a * w - xh * dot));
-      st_d(dz, dzt, base + c, g * xh * w * da);
+      st_d(dz, dzt, r * dzs + c, g * xh * w * da);
     }
   }
 }
 
 // part[s][c] = Σ_{rows of split s} dy·act(z)·x̂; one thread per column, as nn_norm_param_partial
-extern "C" __global__ void nn_rmsnorm_gated_param_partial(const void* x, int xt, const void* z, int zt, int act, const void* rstd, int rt,
+extern "C" __global__ void nn_rmsnorm_gated_param_partial(const void* x, int xt, const void* z, int zt, long long zs, int act, const void* rstd, int rt,
     const void* dy, int dyt, long long rows, int cols, int splits, double* part) {
   int s = blockIdx.y;
   i64 chunk = (rows + splits - 1) / splits;
@@ -463,7 +536,7 @@ extern "C" __global__ void nn_rmsnorm_gated_param_partial(const void* x, int xt,
     double a = 0;
     for (i64 r = r0; r < r1; r++) {
       double da;
-      a += ld_d(dy, dyt, r * cols + c) * gate_act(ld_d(z, zt, r * cols + c), act, &da) * ld_d(x, xt, r * cols + c) * ld_d(rstd, rt, r);
+      a += ld_d(dy, dyt, r * cols + c) * gate_act(ld_d(z, zt, r * zs + c), act, &da) * ld_d(x, xt, r * cols + c) * ld_d(rstd, rt, r);
     }
     part[(i64)s * cols + c] = a;
   }

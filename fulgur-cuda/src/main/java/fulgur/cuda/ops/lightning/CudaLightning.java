@@ -51,7 +51,13 @@ public final class CudaLightning implements LightningKernels {
                 && q.size(2) <= 65535;
     }
 
-    private Tensor slopes(double[] slopes) {
+    /** The tensor-core kernels. */
+    LightningAttention tensorCores() {
+        return tc;
+    }
+
+    /** The slopes as an f32 device tensor (made once per set of slopes). */
+    Tensor slopes(double[] slopes) {
         String key = java.util.Arrays.toString(slopes);
         return slopeCache.computeIfAbsent(key, k -> {
             float[] f = new float[slopes.length];
@@ -141,6 +147,25 @@ public final class CudaLightning implements LightningKernels {
                 packed.storage(), packed.dtype(), shape, Shape.contiguousStrides(shape), packed.offset() + from);
     }
 
+    /**
+     * The row stride of x [B, T, H, d] when the tensor-core kernels can read it where it lies: heads packed
+     * ([..., H, d] contiguous), sequences T rows apart, rows and base 16-byte aligned (a column slice of a fused
+     * projection qualifies); else -1.
+     */
+    private long tokenStride(Tensor x, String op) {
+        int h = x.size(2), d = x.size(3);
+        long rs = x.size(1) == 1 && x.size(0) == 1 ? (long) h * d : x.stride(1);
+        boolean packed = (d == 1 || x.stride(3) == 1) && (h == 1 || x.stride(2) == d);
+        boolean seqs = x.size(0) == 1 || x.stride(0) == (long) x.size(1) * rs;
+        boolean aligned = rs % 8 == 0 && rs >= (long) h * d && (g.ptr(x, op).address() & 15) == 0;
+        return packed && seqs && aligned ? rs : -1;
+    }
+
+    /** x where it lies when {@link #tokenStride} allows, else a contiguous copy. */
+    private Tensor tokens(Tensor x, String op) {
+        return tokenStride(x, op) >= 0 ? x : g.contiguous(op, x);
+    }
+
     private void checkAll(String op, Tensor... ts) {
         for (Tensor t : ts) if (t != null) g.check(op, t);
     }
@@ -174,7 +199,10 @@ public final class CudaLightning implements LightningKernels {
                         + (cuSeqlens == null ? "" : ", packed sequences") + ")");
         if (tcs) {
             LightningAttention.Shape s = new LightningAttention.Shape(b, t, h, dk, dv);
-            Tensor qc = g.contiguous(op, q), kc = g.contiguous(op, k), vc = g.contiguous(op, v);
+            Tensor qc = tokens(q, op), kc = tokens(k, op), vc = tokens(v, op);
+            long hv = (long) h * dv, hk = (long) h * dk;
+            LightningAttention.Layout lay = new LightningAttention.Layout(
+                    tokenStride(qc, op), tokenStride(kc, op), tokenStride(vc, op), hv, hk, hk, hv, false);
             Tensor s0c = s0 == null ? null : g.contiguousAs(op, s0, DType.F32);
             Tensor packed;
             Tensor o;
@@ -189,6 +217,7 @@ public final class CudaLightning implements LightningKernels {
             tc.forward(
                     g.stream,
                     s,
+                    lay,
                     tc.defaultSegmentLength(s),
                     g.ptr(qc, op),
                     g.ptr(kc, op),
@@ -271,7 +300,10 @@ public final class CudaLightning implements LightningKernels {
         Tensor dST = wantFinalState ? flatView(pg, outNumel, sShape) : null;
         if (tensorCores(q, k, v, cuSeqlens)) {
             LightningAttention.Shape s = new LightningAttention.Shape(b, t, h, dk, dv);
-            Tensor qc = g.contiguous(op, q), kc = g.contiguous(op, k), vc = g.contiguous(op, v);
+            Tensor qc = tokens(q, op), kc = tokens(k, op), vc = tokens(v, op);
+            long hv = (long) h * dv, hk = (long) h * dk;
+            LightningAttention.Layout lay = new LightningAttention.Layout(
+                    tokenStride(qc, op), tokenStride(kc, op), tokenStride(vc, op), hv, hk, hk, hv, false);
             Tensor s0c = s0 == null ? null : g.contiguousAs(op, s0, DType.F32);
             Tensor dOb = g.contiguousAs(op, dO, DType.BF16);
             Tensor dSTf = dST == null ? null : g.contiguousAs(op, dST, DType.F32);
@@ -282,6 +314,7 @@ public final class CudaLightning implements LightningKernels {
             tc.backward(
                     g.stream,
                     s,
+                    lay,
                     tc.defaultSegmentLength(s),
                     g.ptr(qc, op),
                     g.ptr(kc, op),

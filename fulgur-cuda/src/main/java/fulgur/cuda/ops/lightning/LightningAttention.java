@@ -57,6 +57,20 @@ public final class LightningAttention {
         }
     }
 
+    /**
+     * Where the operands lie: the row stride of each (elements between consecutive tokens of one sequence; sequence b
+     * starts at b·T·stride, so a column slice of a fused [B, T, W] projection qualifies) and whether q and k are the
+     * pre-activations of a SiLU feature map, applied by the kernels as they load them (the gradients they write for q
+     * and k are then those of the pre-activations). {@code o} is the forward's output and the backward's dO.
+     */
+    public record Layout(long q, long k, long v, long o, long dq, long dk, long dv, boolean siluQk) {
+        /** Every operand contiguous [B, T, H, d], no feature map. */
+        public static Layout contiguous(Shape s) {
+            long a = (long) s.heads() * s.dk(), c = (long) s.heads() * s.dv();
+            return new Layout(a, a, c, c, a, a, c, false);
+        }
+    }
+
     public static boolean supportsHeadDims(int dk, int dv) {
         return (dk == 64 || dk == 128) && (dv == 64 || dv == 128);
     }
@@ -155,7 +169,14 @@ public final class LightningAttention {
             int transposed,
             DevicePointer slopes,
             float scale,
-            DevicePointer finalState) {
+            DevicePointer finalState,
+            long rsq,
+            long rsk,
+            long rsv,
+            long rso,
+            int silu,
+            DevicePointer pre,
+            long rsp) {
         module(dk, dv)
                 .kernel("la_fwd_walk")
                 .launch(
@@ -176,7 +197,14 @@ public final class LightningAttention {
                         s.heads(),
                         segLen,
                         transposed,
-                        finalState);
+                        finalState,
+                        rsq,
+                        rsk,
+                        rsv,
+                        rso,
+                        silu,
+                        pre,
+                        rsp);
     }
 
     private static void checkSeg(Shape s, int segLen) {
@@ -210,6 +238,24 @@ public final class LightningAttention {
             DevicePointer initialState,
             DevicePointer finalState,
             DevicePointer states) {
+        forward(st, s, Layout.contiguous(s), segLen, q, k, v, o, slopes, scale, initialState, finalState, states);
+    }
+
+    /** {@link #forward} with the operands where {@code lay} says they lie. */
+    public void forward(
+            CudaStream st,
+            Shape s,
+            Layout lay,
+            int segLen,
+            DevicePointer q,
+            DevicePointer k,
+            DevicePointer v,
+            DevicePointer o,
+            DevicePointer slopes,
+            float scale,
+            DevicePointer initialState,
+            DevicePointer finalState,
+            DevicePointer states) {
         checkSeg(s, segLen);
         need(q, "q");
         need(k, "k");
@@ -218,16 +264,59 @@ public final class LightningAttention {
         need(slopes, "slopes");
         ctx.bind();
         int ns = segments(s, segLen);
+        int silu = lay.siluQk() ? 3 : 0;
         if (ns == 1) { // one segment: it enters with the initial state and the walk leaves the final state
-            walk(st, s, s.dk(), s.dv(), segLen, q, k, v, o, initialState, 0, slopes, scale, finalState);
+            walk(
+                    st,
+                    s,
+                    s.dk(),
+                    s.dv(),
+                    segLen,
+                    q,
+                    k,
+                    v,
+                    o,
+                    initialState,
+                    0,
+                    slopes,
+                    scale,
+                    finalState,
+                    lay.q(),
+                    lay.k(),
+                    lay.v(),
+                    lay.o(),
+                    silu,
+                    null,
+                    0);
             mark("fwd_walk", st);
             return;
         }
         DeviceBuffer tmp = states == null ? ctx.allocate(stateBytes(s, segLen), st) : null;
         DevicePointer stp = states == null ? tmp : states;
         try {
-            computeStates(st, s, segLen, k, v, slopes, initialState, null, stp);
-            walk(st, s, s.dk(), s.dv(), segLen, q, k, v, o, stp, 0, slopes, scale, finalState);
+            computeStates(st, s, lay, segLen, k, v, slopes, initialState, null, stp);
+            walk(
+                    st,
+                    s,
+                    s.dk(),
+                    s.dv(),
+                    segLen,
+                    q,
+                    k,
+                    v,
+                    o,
+                    stp,
+                    0,
+                    slopes,
+                    scale,
+                    finalState,
+                    lay.q(),
+                    lay.k(),
+                    lay.v(),
+                    lay.o(),
+                    silu,
+                    null,
+                    0);
             mark("fwd_walk", st);
         } finally {
             if (tmp != null) tmp.close();
@@ -238,6 +327,21 @@ public final class LightningAttention {
     public void computeStates(
             CudaStream st,
             Shape s,
+            int segLen,
+            DevicePointer k,
+            DevicePointer v,
+            DevicePointer slopes,
+            DevicePointer initialState,
+            DevicePointer finalState,
+            DevicePointer states) {
+        computeStates(st, s, Layout.contiguous(s), segLen, k, v, slopes, initialState, finalState, states);
+    }
+
+    /** {@link #computeStates} with k and v where {@code lay} says they lie. */
+    public void computeStates(
+            CudaStream st,
+            Shape s,
+            Layout lay,
             int segLen,
             DevicePointer k,
             DevicePointer v,
@@ -265,7 +369,10 @@ public final class LightningAttention {
                         s.seqLen(),
                         s.heads(),
                         segLen,
-                        0);
+                        0,
+                        lay.k(),
+                        lay.v(),
+                        lay.siluQk() ? 1 : 0);
         mark("chunk_state", st);
         int n = s.dk() * s.dv();
         m.kernel("la_state_scan")
@@ -310,6 +417,96 @@ public final class LightningAttention {
             DevicePointer dk,
             DevicePointer dv,
             DevicePointer dInitialState) {
+        backward(
+                st,
+                s,
+                Layout.contiguous(s),
+                segLen,
+                q,
+                k,
+                v,
+                dout,
+                slopes,
+                scale,
+                initialState,
+                dFinalState,
+                forwardStates,
+                dq,
+                dk,
+                dv,
+                dInitialState);
+    }
+
+    /** {@link #backward} with the operands and gradients where {@code lay} says they lie. */
+    public void backward(
+            CudaStream st,
+            Shape s,
+            Layout lay,
+            int segLen,
+            DevicePointer q,
+            DevicePointer k,
+            DevicePointer v,
+            DevicePointer dout,
+            DevicePointer slopes,
+            float scale,
+            DevicePointer initialState,
+            DevicePointer dFinalState,
+            DevicePointer forwardStates,
+            DevicePointer dq,
+            DevicePointer dk,
+            DevicePointer dv,
+            DevicePointer dInitialState) {
+        backward(
+                st,
+                s,
+                lay,
+                segLen,
+                q,
+                k,
+                v,
+                dout,
+                slopes,
+                scale,
+                initialState,
+                dFinalState,
+                forwardStates,
+                dq,
+                dk,
+                dv,
+                dInitialState,
+                lay.siluQk() ? q : null,
+                lay.q(),
+                lay.siluQk() ? k : null,
+                lay.k());
+    }
+
+    /**
+     * {@link #backward} where q and k are SiLU(qPre) and SiLU(kPre) (rows {@code qPreStride}, {@code kPreStride}
+     * apart): dq and dk come out as the gradients of the pre-activations, times silu' in the kernels' epilogues. With
+     * {@code lay.siluQk()} the kernels apply SiLU themselves and qPre, kPre are q and k; null: no feature map.
+     */
+    public void backward(
+            CudaStream st,
+            Shape s,
+            Layout lay,
+            int segLen,
+            DevicePointer q,
+            DevicePointer k,
+            DevicePointer v,
+            DevicePointer dout,
+            DevicePointer slopes,
+            float scale,
+            DevicePointer initialState,
+            DevicePointer dFinalState,
+            DevicePointer forwardStates,
+            DevicePointer dq,
+            DevicePointer dk,
+            DevicePointer dv,
+            DevicePointer dInitialState,
+            DevicePointer qPre,
+            long qPreStride,
+            DevicePointer kPre,
+            long kPreStride) {
         checkSeg(s, segLen);
         need(q, "q");
         need(k, "k");
@@ -327,11 +524,33 @@ public final class LightningAttention {
         try {
             DevicePointer fs = ns == 1 ? initialState : forwardStates;
             if (fwdTmp != null) {
-                computeStates(st, s, segLen, k, v, slopes, initialState, null, fwdTmp);
+                computeStates(st, s, lay, segLen, k, v, slopes, initialState, null, fwdTmp);
                 fs = fwdTmp;
             }
             // dQ = scale * dO S_t^T: the forward walk on (dO, V, K) with the forward's states read transposed
-            walk(st, s, s.dv(), s.dk(), segLen, dout, v, k, dq, fs, 1, slopes, scale, null);
+            boolean silu = lay.siluQk();
+            walk(
+                    st,
+                    s,
+                    s.dv(),
+                    s.dk(),
+                    segLen,
+                    dout,
+                    v,
+                    k,
+                    dq,
+                    fs,
+                    1,
+                    slopes,
+                    scale,
+                    null,
+                    lay.o(),
+                    lay.v(),
+                    lay.k(),
+                    lay.dq(),
+                    silu ? 4 : 0,
+                    qPre,
+                    qPreStride);
             mark("dq_walk", st);
             KernelModule m = module(s.dk(), s.dv());
             DevicePointer gs = dFinalState;
@@ -353,7 +572,10 @@ public final class LightningAttention {
                                 s.seqLen(),
                                 s.heads(),
                                 segLen,
-                                1);
+                                1,
+                                lay.q(),
+                                lay.o(),
+                                silu ? 1 : 0);
                 mark("chunk_dstate", st);
                 int n = s.dk() * s.dv();
                 m.kernel("la_state_scan")
@@ -399,7 +621,16 @@ public final class LightningAttention {
                             s.heads(),
                             segLen,
                             gIsDht,
-                            dInitialState);
+                            dInitialState,
+                            lay.q(),
+                            lay.k(),
+                            lay.v(),
+                            lay.o(),
+                            lay.dk(),
+                            lay.dv(),
+                            silu ? 1 : 0,
+                            kPre,
+                            kPreStride);
             mark("dkdv_walk", st);
         } finally {
             if (g != null) g.close();

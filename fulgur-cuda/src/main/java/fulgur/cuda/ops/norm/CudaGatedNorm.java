@@ -48,7 +48,7 @@ public final class CudaGatedNorm implements GatedNormKernels {
         g.bind();
         int cols = x.size(x.ndim() - 1);
         long rows = x.numel() / cols;
-        Tensor xc = g.contiguous(op, x), zc = g.contiguous(op, z), gc = gain == null ? null : g.contiguous(op, gain);
+        Tensor xc = g.contiguous(op, x), zc = g.rows(op, z), gc = gain == null ? null : g.contiguous(op, gain);
         Tensor y = g.alloc(x.dtype(), x.shape());
         Tensor rstd = g.alloc(x.dtype() == DType.F64 ? DType.F64 : DType.F32, new int[] {(int) rows});
         g.launchRows(
@@ -61,6 +61,7 @@ public final class CudaGatedNorm implements GatedNormKernels {
                 gc == null ? 0 : Gpu.code(gc.dtype()),
                 g.ptr(zc, op),
                 Gpu.code(z.dtype()),
+                Gpu.rowStride(zc),
                 act(act),
                 g.ptr(y, op),
                 Gpu.code(y.dtype()),
@@ -77,16 +78,31 @@ public final class CudaGatedNorm implements GatedNormKernels {
 
     @Override
     public Tensor[] backward(Tensor x, Tensor gain, Tensor z, Gate act, Tensor rstd, Tensor dy) {
+        Tensor dz = g.alloc(z.dtype(), z.shape());
+        Tensor[] r = backwardInto(x, gain, z, act, rstd, dy, dz);
+        return new Tensor[] {r[0], r[1], dz};
+    }
+
+    /**
+     * {@link #backward} writing dz into {@code dz} (z's shape and dtype, rows one stride apart: e.g. a column slice of
+     * a fused projection's gradient). Returns {dx, d gain (null without a gain)}.
+     */
+    public Tensor[] backwardInto(Tensor x, Tensor gain, Tensor z, Gate act, Tensor rstd, Tensor dy, Tensor dz) {
         String op = "rmsNormGated.backward";
         g.check(op, x);
+        g.check(op, dz);
         g.bind();
         int cols = x.size(x.ndim() - 1);
         long rows = x.numel() / cols;
+        if (!dz.sameShape(z) || dz.dtype() != z.dtype() || Gpu.rowStride(dz) < 0) {
+            throw new IllegalArgumentException(op + ": dz " + dz.describe() + " must be z's shape and dtype ("
+                    + z.describe() + ") with its rows one stride apart");
+        }
         Tensor xc = g.contiguous(op, x),
-                zc = g.contiguous(op, z),
+                zc = g.rows(op, z),
                 gc = gain == null ? null : g.contiguous(op, gain),
                 dyc = g.contiguous(op, dy);
-        Tensor dx = g.alloc(x.dtype(), x.shape()), dz = g.alloc(z.dtype(), z.shape());
+        Tensor dx = g.alloc(x.dtype(), x.shape());
         g.launchRows(
                 g.kernel(NN, "nn_rmsnorm_gated_bwd"),
                 rows,
@@ -97,6 +113,7 @@ public final class CudaGatedNorm implements GatedNormKernels {
                 gc == null ? 0 : Gpu.code(gc.dtype()),
                 g.ptr(zc, op),
                 Gpu.code(z.dtype()),
+                Gpu.rowStride(zc),
                 act(act),
                 g.ptr(rstd, op),
                 Gpu.code(rstd.dtype()),
@@ -106,6 +123,7 @@ public final class CudaGatedNorm implements GatedNormKernels {
                 Gpu.code(dx.dtype()),
                 g.ptr(dz, op),
                 Gpu.code(dz.dtype()),
+                Gpu.rowStride(dz),
                 rows,
                 cols);
         Tensor dgain = null;
@@ -127,6 +145,7 @@ public final class CudaGatedNorm implements GatedNormKernels {
                                 Gpu.code(x.dtype()),
                                 g.ptr(zc, op),
                                 Gpu.code(z.dtype()),
+                                Gpu.rowStride(zc),
                                 act(act),
                                 g.ptr(rstd, op),
                                 Gpu.code(rstd.dtype()),
@@ -151,6 +170,6 @@ public final class CudaGatedNorm implements GatedNormKernels {
         Gpu.freeTemp(zc, z);
         if (gc != null) Gpu.freeTemp(gc, gain);
         Gpu.freeTemp(dyc, dy);
-        return new Tensor[] {dx, dgain, dz};
+        return new Tensor[] {dx, dgain};
     }
 }

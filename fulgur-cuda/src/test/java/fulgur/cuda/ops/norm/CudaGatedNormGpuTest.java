@@ -8,6 +8,7 @@ import fulgur.cuda.ops.FamilyCheck;
 import fulgur.cuda.ops.ZooCheck;
 import fulgur.ops.GatedNormKernels;
 import fulgur.ops.Norms;
+import fulgur.ops.Views;
 import fulgur.tensor.DType;
 import fulgur.tensor.Device;
 import fulgur.tensor.Scope;
@@ -59,6 +60,37 @@ class CudaGatedNormGpuTest {
                     ins);
             FamilyCheck.assertClose(
                     "gated rmsnorm composed on cuda (f32) vs cpu", composed, cpu, 1e-5, 1e-4, new String[] {"y"}, ins);
+        }
+    }
+
+    /**
+     * A gate that is a column slice of a wider tensor (TNL's u, the last quarter of its fused projection) is read where
+     * it lies, with no copy: the same output and gradients, bit for bit, as the same gate made contiguous first.
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @CsvSource({"BF16, NONE", "F32, SIGMOID"})
+    void gateSlicedFromAWiderTensorIsReadInPlace(DType dtype, GatedNormKernels.Gate act) {
+        BackendCheck.gpu();
+        int b = 3, t = 37, d = 256;
+        long seed = 71;
+        try (Scope s = Scope.open("gated-norm-sliced")) {
+            Tensor x = ZooCheck.signed(seed, dtype, b, t, d).to(DType.F32),
+                    wide = ZooCheck.uniform(seed + 1, dtype, -4, 4, b, t, 4 * d).to(DType.F32);
+            Function<Boolean, Function<Tensor[], Tensor[]>> op = copy -> a -> {
+                Tensor z = Views.narrow(a[1], -1, 3 * d, d);
+                return new Tensor[] {Norms.rmsNormGated(a[0], null, 1e-6, copy ? z.contiguous() : z, act)};
+            };
+            DType[] types = {dtype, dtype};
+            FamilyCheck.Result inPlace, copied;
+            try (FamilyCheck.Calls calls = FamilyCheck.Calls.on(GPU, GatedNormKernels.class)) {
+                inPlace = FamilyCheck.run(GPU, types, op.apply(false), seed, x, wide);
+                copied = FamilyCheck.run(GPU, types, op.apply(true), seed, x, wide);
+                assertThat(calls.count("GatedNormKernels.forward")).isEqualTo(2);
+            }
+            assertThat(inPlace.outputs().get(0))
+                    .containsExactly(copied.outputs().get(0));
+            assertThat(inPlace.grads().get(0)).containsExactly(copied.grads().get(0));
+            assertThat(inPlace.grads().get(1)).containsExactly(copied.grads().get(1));
         }
     }
 }

@@ -1,0 +1,157 @@
+package fulgur.cuda.ops.lightning;
+
+import fulgur.backend.UnaryOp;
+import fulgur.cuda.CudaBackend;
+import fulgur.cuda.backend.CudaElementwise;
+import fulgur.cuda.backend.Gpu;
+import fulgur.cuda.ops.KernelChoice;
+import fulgur.cuda.ops.norm.CudaGatedNorm;
+import fulgur.ops.GatedNormKernels.Gate;
+import fulgur.ops.lightning.NormLinearAttentionKernels;
+import fulgur.tensor.DType;
+import fulgur.tensor.Device;
+import fulgur.tensor.Tensor;
+
+/**
+ * The CUDA {@link NormLinearAttentionKernels} (registered by {@link fulgur.cuda.CudaKernelProvider}): SiLU of q and k
+ * in one pass each from their column slices of qkvu (kept for the backward), the tensor-core lightning kernels reading
+ * v where it lies, the gated norm reading u where it lies. The backward allocates d qkvu once: the gated norm writes du
+ * into its last quarter and the lightning kernels write dq and dk (times silu' of the slices, in their epilogues) and
+ * dv into the others. bf16, head sizes 64 and 128.
+ *
+ * <p>The lightning kernels can also apply SiLU as q and k load ({@link LightningAttention.Layout#siluQk}); in the 385M
+ * model's step on an H100 that tripled their time (each tile's SiLU is recomputed in every phase, at one block per
+ * multiprocessor), so the activations are computed once here instead.
+ */
+public final class CudaNormLinearAttention implements NormLinearAttentionKernels {
+    private final Gpu g;
+    private final CudaLightning lightning;
+    private final CudaGatedNorm norm;
+
+    public CudaNormLinearAttention(Gpu g) {
+        this.g = g;
+        this.lightning = new CudaLightning(g);
+        this.norm = new CudaGatedNorm(g);
+    }
+
+    public static CudaNormLinearAttention on(Device device) {
+        return new CudaNormLinearAttention(CudaBackend.of(device).gpu());
+    }
+
+    @Override
+    public boolean supports(Tensor qkvu, int heads) {
+        String why = null;
+        int w = qkvu.size(2), d = w / (4 * heads);
+        if (qkvu.dtype() != DType.BF16) why = "not bf16 (" + qkvu.dtype() + ")";
+        else if (!LightningAttention.supportsHeadDims(d, d)) why = "head size " + d + " (the kernels take 64 or 128)";
+        else if (qkvu.size(0) > 65535 || heads > 65535) why = "more than 65535 sequences or heads";
+        else if (!qkvu.isContiguous() || (g.ptr(qkvu, "normLinearAttention").address() & 15) != 0)
+            why = "qkvu not contiguous and 16-byte aligned";
+        return KernelChoice.note(
+                "norm linear attention", why == null, why == null ? "fused (slices read in place)" : why);
+    }
+
+    /** Part {@code i} (0 q, 1 k, 2 v, 3 u) of a [B, T, 4·H·d] tensor as a [B, T, H, d] view. */
+    private static Tensor part(Tensor x, int i, int heads) {
+        int b = x.size(0), t = x.size(1), w = x.size(2), hd = w / 4;
+        return Tensor.view(
+                x.storage(),
+                x.dtype(),
+                new int[] {b, t, heads, hd / heads},
+                new long[] {(long) t * w, w, hd / heads, 1},
+                x.offset() + (long) i * hd);
+    }
+
+    /** A [B, T, H, d] part as [B, T, H·d]. */
+    private static Tensor flat(Tensor part4) {
+        int[] s = part4.shape();
+        long[] st = part4.strides();
+        return Tensor.view(
+                part4.storage(),
+                part4.dtype(),
+                new int[] {s[0], s[1], s[2] * s[3]},
+                new long[] {st[0], st[1], 1},
+                part4.offset());
+    }
+
+    private static LightningAttention.Shape shape(Tensor qkvu, int heads) {
+        int d = qkvu.size(2) / (4 * heads);
+        return new LightningAttention.Shape(qkvu.size(0), qkvu.size(1), heads, d, d);
+    }
+
+    /** q and k contiguous (their SiLU), v and everything written to d qkvu a row of qkvu apart, dO contiguous. */
+    private static LightningAttention.Layout layout(Tensor qkvu) {
+        long w = qkvu.size(2), hd = w / 4;
+        return new LightningAttention.Layout(hd, hd, w, hd, w, w, w, false);
+    }
+
+    @Override
+    public Tensor[] forward(Tensor qkvu, int heads, double[] slopes, double scale, Tensor gain, double eps) {
+        String op = "normLinearAttention";
+        g.check(op, qkvu);
+        g.bind();
+        LightningAttention.Shape s = shape(qkvu, heads);
+        Tensor q = CudaElementwise.unary(g, UnaryOp.SILU, part(qkvu, 0, heads), 0);
+        Tensor k = CudaElementwise.unary(g, UnaryOp.SILU, part(qkvu, 1, heads), 0);
+        Tensor o = g.alloc(DType.BF16, new int[] {s.batch(), s.seqLen(), s.heads() * s.dv()});
+        LightningAttention tc = lightning.tensorCores();
+        tc.forward(
+                g.stream,
+                s,
+                layout(qkvu),
+                tc.defaultSegmentLength(s),
+                g.ptr(q, op),
+                g.ptr(k, op),
+                g.ptr(part(qkvu, 2, heads), op),
+                g.ptr(o, op),
+                g.ptr(lightning.slopes(slopes), op),
+                (float) scale,
+                null,
+                null,
+                null);
+        Tensor[] yr = norm.forward(o, gain, flat(part(qkvu, 3, heads)), Gate.NONE, eps);
+        return new Tensor[] {yr[0], q, k, o, yr[1]};
+    }
+
+    @Override
+    public Tensor[] backward(
+            Tensor qkvu, int heads, double[] slopes, double scale, Tensor gain, Tensor[] saved, Tensor dy) {
+        String op = "normLinearAttention.backward";
+        g.check(op, qkvu);
+        g.bind();
+        Tensor q = saved[0], k = saved[1], o = saved[2], rstd = saved[3];
+        LightningAttention.Shape s = shape(qkvu, heads);
+        long w = qkvu.size(2);
+        Tensor dqkvu = g.alloc(qkvu.dtype(), qkvu.shape());
+        Tensor dyc = g.contiguousAs(op, dy, DType.BF16);
+        Tensor[] nr = norm.backwardInto(
+                o, gain, flat(part(qkvu, 3, heads)), Gate.NONE, rstd, dyc, flat(part(dqkvu, 3, heads)));
+        Tensor dO = nr[0];
+        LightningAttention tc = lightning.tensorCores();
+        tc.backward(
+                g.stream,
+                s,
+                layout(qkvu),
+                tc.defaultSegmentLength(s),
+                g.ptr(q, op),
+                g.ptr(k, op),
+                g.ptr(part(qkvu, 2, heads), op),
+                g.ptr(dO, op),
+                g.ptr(lightning.slopes(slopes), op),
+                (float) scale,
+                null,
+                null,
+                null,
+                g.ptr(part(dqkvu, 0, heads), op),
+                g.ptr(part(dqkvu, 1, heads), op),
+                g.ptr(part(dqkvu, 2, heads), op),
+                null,
+                g.ptr(part(qkvu, 0, heads), op),
+                w,
+                g.ptr(part(qkvu, 1, heads), op),
+                w);
+        dO.close();
+        Gpu.freeTemp(dyc, dy);
+        return new Tensor[] {dqkvu, nr[1]};
+    }
+}
