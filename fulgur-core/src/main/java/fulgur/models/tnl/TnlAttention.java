@@ -6,7 +6,7 @@ import fulgur.nn.Linear;
 import fulgur.nn.Module;
 import fulgur.nn.RMSNorm;
 import fulgur.ops.Activations;
-import fulgur.ops.GatedNormKernels;
+import fulgur.ops.Elementwise;
 import fulgur.ops.Views;
 import fulgur.ops.lightning.Lightning;
 import fulgur.ops.lightning.LightningAttentionOp;
@@ -94,7 +94,7 @@ final class TnlAttention extends Module {
             o = r.output();
             cache.replaceState(r.finalState(), t);
         }
-        // norm · u in one pass where the device fuses it; u is read where it lies in the projection's output
-        return out.forward(norm.forwardGated(Views.reshape(o, b, t, hidden), u, GatedNormKernels.Gate.NONE));
+        Tensor normed = norm.forward(Views.reshape(o, b, t, hidden));
+        return out.forward(Elementwise.mul(u, normed));
     }
 }
