@@ -99,29 +99,27 @@ class NormLinearAttentionTest {
             dx = xt.grad().toDoubleArray();
             dg = gt.grad().toDoubleArray();
         }
-        double h = 1e-6;
         for (int i = 0; i < x.length; i += 7) { // every part of qkvu is visited: 7 is prime to W
-            double keep = x[i];
-            x[i] = keep + h;
-            double up = loss(x, gain, w);
-            x[i] = keep - h;
-            double down = loss(x, gain, w);
-            x[i] = keep;
-            assertThat(dx[i])
-                    .as("d qkvu[%d]", i)
-                    .isCloseTo((up - down) / (2 * h), org.assertj.core.data.Offset.offset(1e-6));
+            assertThat(dx[i]).as("d qkvu[%d]", i).isCloseTo(central(x, i, () -> loss(x, gain, w)), near());
         }
         for (int i = 0; i < gain.length; i++) {
-            double keep = gain[i];
-            gain[i] = keep + h;
-            double up = loss(x, gain, w);
-            gain[i] = keep - h;
-            double down = loss(x, gain, w);
-            gain[i] = keep;
-            assertThat(dg[i])
-                    .as("d gain[%d]", i)
-                    .isCloseTo((up - down) / (2 * h), org.assertj.core.data.Offset.offset(1e-6));
+            assertThat(dg[i]).as("d gain[%d]", i).isCloseTo(central(gain, i, () -> loss(x, gain, w)), near());
         }
+    }
+
+    /** (f(a + h·e_i) − f(a − h·e_i)) / 2h, a restored after. */
+    private static double central(double[] a, int i, java.util.function.DoubleSupplier f) {
+        double h = 1e-6, keep = a[i];
+        a[i] = keep + h;
+        double up = f.getAsDouble();
+        a[i] = keep - h;
+        double down = f.getAsDouble();
+        a[i] = keep;
+        return (up - down) / (2 * h);
+    }
+
+    private static org.assertj.core.data.Offset<Double> near() {
+        return org.assertj.core.data.Offset.offset(1e-6);
     }
 
     @Test

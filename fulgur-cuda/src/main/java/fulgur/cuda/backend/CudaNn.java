@@ -214,6 +214,27 @@ public final class CudaNn {
                 + bad + " is outside the vocabulary [0, " + vocab + ")");
     }
 
+    /** out ← the mean of the per-row losses over the rows whose target is not the ignore index (one block). */
+    private static void meanLoss(
+            Gpu g, String op, DeviceBuffer rowLoss, Tensor t, long rows, int ignoreIndex, Tensor out) {
+        g.kernel(NN, "nn_ce_reduce")
+                .launch(
+                        g.stream,
+                        1,
+                        1,
+                        1,
+                        1024,
+                        0,
+                        rowLoss,
+                        g.ptr(t, op),
+                        Gpu.code(t.dtype()),
+                        rows,
+                        ignoreIndex,
+                        g.ptr(out, op),
+                        Gpu.code(out.dtype()),
+                        null);
+    }
+
     public static Tensor crossEntropy(Gpu g, Tensor logits, Tensor targets, int ignoreIndex, double smoothing) {
         String op = "crossEntropy";
         Rows in = Rows.of(g, op, logits);
@@ -235,22 +256,7 @@ public final class CudaNn {
                     smoothing,
                     rowLoss,
                     err);
-            g.kernel(NN, "nn_ce_reduce")
-                    .launch(
-                            g.stream,
-                            1,
-                            1,
-                            1,
-                            1024,
-                            0,
-                            rowLoss,
-                            g.ptr(t, op),
-                            Gpu.code(t.dtype()),
-                            in.rows,
-                            ignoreIndex,
-                            g.ptr(out, op),
-                            Gpu.code(out.dtype()),
-                            null);
+            meanLoss(g, op, rowLoss, t, in.rows, ignoreIndex, out);
         }
         try {
             reportTarget(g, op, err, t, in.cols, ignoreIndex);
@@ -371,22 +377,7 @@ public final class CudaNn {
                             rowLoss,
                             g.ptr(dx, op),
                             err);
-            g.kernel(NN, "nn_ce_reduce")
-                    .launch(
-                            g.stream,
-                            1,
-                            1,
-                            1,
-                            1024,
-                            0,
-                            rowLoss,
-                            g.ptr(t, op),
-                            Gpu.code(t.dtype()),
-                            in.rows,
-                            ignoreIndex,
-                            g.ptr(loss, op),
-                            Gpu.code(loss.dtype()),
-                            null);
+            meanLoss(g, op, rowLoss, t, in.rows, ignoreIndex, loss);
         }
         try {
             reportTarget(g, op, err, t, in.cols, ignoreIndex);
