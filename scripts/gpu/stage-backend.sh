@@ -16,6 +16,7 @@
 #   family kernels through the registry, in the ops and every model; DIR/longseq.sh (long sequences)
 #   DIR/gemm_cpu_peer.sh, DIR/gemm_cpu_torch.py (the CPU GEMM against PyTorch's; fulgur-bench's jar is in jars/)
 #   DIR/serve-gpu.sh, DIR/serve_turns.py, DIR/serve_peer.py, DIR/serve_table.py (the serving tests, benchmark and peer)
+#   DIR/tnl_step_kernels.sh (the TNL step with the kernel families that are off by default, against the default step)
 # usage: scripts/gpu/stage-backend.sh DIR        (from the repository root)
 set -euo pipefail
 dir=${1:?usage: scripts/gpu/stage-backend.sh DIR}
@@ -36,7 +37,7 @@ rm -f "$dir/fulgur.jar"
 cp scripts/gpu/run-backend.sh scripts/gpu/run-multi.sh scripts/gpu/sp_table.py scripts/gpu/tnl_torch.py scripts/gpu/bench_peers.py \
     scripts/gpu/zoo-kernels.sh scripts/gpu/gla_peer.py scripts/gpu/attn-kernels.sh scripts/gpu/attn_peer.py scripts/gpu/wire-tests.sh \
     scripts/gpu/gemm_cpu_peer.sh scripts/gpu/gemm_cpu_torch.py scripts/gpu/serve-gpu.sh scripts/gpu/serve_turns.py scripts/gpu/serve_peer.py \
-    scripts/gpu/serve_table.py scripts/gpu/longseq.sh "$dir/"
+    scripts/gpu/serve_table.py scripts/gpu/longseq.sh scripts/gpu/tnl_step_kernels.sh "$dir/"
 rm -rf "$dir/kcache"
 . scripts/java-home.sh
 if [[ ! -f $dir/jre.tgz ]]; then
