@@ -158,9 +158,42 @@ public final class LightningBench {
             int seg = segment.equals("auto") ? la.defaultSegmentLength(sh) : Integer.parseInt(segment);
             if (seg > Math.max(T, 64) * 2) continue;
             DeviceBuffer states = ctx.allocate(LightningAttention.stateBytes(sh, seg), st);
-            Runnable fwd = () -> la.forward(st, sh, seg, q, k, v, o, slopes, scale, null, null, states);
-            Runnable bwd =
-                    () -> la.backward(st, sh, seg, q, k, v, dout, slopes, scale, null, null, states, dq, dk, dv, null);
+            Runnable fwd = () -> la.forward(
+                    st,
+                    sh,
+                    LightningAttention.Layout.contiguous(sh),
+                    seg,
+                    q,
+                    k,
+                    v,
+                    o,
+                    slopes,
+                    scale,
+                    null,
+                    null,
+                    states);
+            Runnable bwd = () -> la.backward(
+                    st,
+                    sh,
+                    LightningAttention.Layout.contiguous(sh),
+                    seg,
+                    q,
+                    k,
+                    v,
+                    dout,
+                    slopes,
+                    scale,
+                    null,
+                    null,
+                    states,
+                    dq,
+                    dk,
+                    dv,
+                    null,
+                    null,
+                    0,
+                    null,
+                    0);
             fwd.run(); // compile + warm
             bwd.run();
             st.synchronize();
@@ -309,8 +342,29 @@ public final class LightningBench {
         util("fill_uniform_f32").launch(st, 64, 1, 1, 256, 0, dht, ns, 26L, -1f, 1f);
         for (DeviceBuffer b : new DeviceBuffer[] {o, dq, dk, dv}) b.fill16((short) 0x7FC0, st);
         for (DeviceBuffer b : new DeviceBuffer[] {ht, ds0}) b.fill32(0x7FC00000, st);
-        la.forward(st, sh, seg, q, k, v, o, slopes, scale, s0, ht, states);
-        la.backward(st, sh, seg, q, k, v, dout, slopes, scale, s0, dht, states, dq, dk, dv, ds0);
+        la.forward(st, sh, LightningAttention.Layout.contiguous(sh), seg, q, k, v, o, slopes, scale, s0, ht, states);
+        la.backward(
+                st,
+                sh,
+                LightningAttention.Layout.contiguous(sh),
+                seg,
+                q,
+                k,
+                v,
+                dout,
+                slopes,
+                scale,
+                s0,
+                dht,
+                states,
+                dq,
+                dk,
+                dv,
+                ds0,
+                null,
+                0,
+                null,
+                0);
         st.synchronize();
         String[] names = {"q", "k", "v", "do", "o", "dq", "dk", "dv", "s0", "dht", "ht", "ds0", "slopes"};
         DeviceBuffer[] bufs = {q, k, v, dout, o, dq, dk, dv, s0, dht, ht, ds0, slopes};

@@ -166,6 +166,13 @@ public final class CudaLightning implements LightningKernels {
         return tokenStride(x, op) >= 0 ? x : g.contiguous(op, x);
     }
 
+    /** Where q, k, v (each as {@link #tokens} left it) lie; the output and the gradients contiguous. */
+    private LightningAttention.Layout layout(Tensor q, Tensor k, Tensor v, String op) {
+        long hk = (long) q.size(2) * q.size(3), hv = (long) v.size(2) * v.size(3);
+        return new LightningAttention.Layout(
+                tokenStride(q, op), tokenStride(k, op), tokenStride(v, op), hv, hk, hk, hv, false);
+    }
+
     private void checkAll(String op, Tensor... ts) {
         for (Tensor t : ts) if (t != null) g.check(op, t);
     }
@@ -200,9 +207,7 @@ public final class CudaLightning implements LightningKernels {
         if (tcs) {
             LightningAttention.Shape s = new LightningAttention.Shape(b, t, h, dk, dv);
             Tensor qc = tokens(q, op), kc = tokens(k, op), vc = tokens(v, op);
-            long hv = (long) h * dv, hk = (long) h * dk;
-            LightningAttention.Layout lay = new LightningAttention.Layout(
-                    tokenStride(qc, op), tokenStride(kc, op), tokenStride(vc, op), hv, hk, hk, hv, false);
+            LightningAttention.Layout lay = layout(qc, kc, vc, op);
             Tensor s0c = s0 == null ? null : g.contiguousAs(op, s0, DType.F32);
             Tensor packed;
             Tensor o;
@@ -301,9 +306,7 @@ public final class CudaLightning implements LightningKernels {
         if (tensorCores(q, k, v, cuSeqlens)) {
             LightningAttention.Shape s = new LightningAttention.Shape(b, t, h, dk, dv);
             Tensor qc = tokens(q, op), kc = tokens(k, op), vc = tokens(v, op);
-            long hv = (long) h * dv, hk = (long) h * dk;
-            LightningAttention.Layout lay = new LightningAttention.Layout(
-                    tokenStride(qc, op), tokenStride(kc, op), tokenStride(vc, op), hv, hk, hk, hv, false);
+            LightningAttention.Layout lay = layout(qc, kc, vc, op);
             Tensor s0c = s0 == null ? null : g.contiguousAs(op, s0, DType.F32);
             Tensor dOb = g.contiguousAs(op, dO, DType.BF16);
             Tensor dSTf = dST == null ? null : g.contiguousAs(op, dST, DType.F32);
@@ -328,7 +331,11 @@ public final class CudaLightning implements LightningKernels {
                     g.ptr(dq, op),
                     g.ptr(dkk, op),
                     g.ptr(dvv, op),
-                    ds0 == null ? null : g.ptr(ds0, op));
+                    ds0 == null ? null : g.ptr(ds0, op),
+                    null,
+                    0,
+                    null,
+                    0);
             Gpu.freeTemp(qc, q);
             Gpu.freeTemp(kc, k);
             Gpu.freeTemp(vc, v);

@@ -224,24 +224,8 @@ public final class LightningAttention {
      * Forward. {@code initialState} and {@code finalState} (f32 [B,H,dk,dv]) may be null. {@code states}, when
      * not null, receives the per-segment entering states ({@link #stateBytes}) for {@link #backward} (a
      * sequence of one segment needs none: its entering state is the initial state).
+     * The operands lie where {@code lay} says ({@link Layout#contiguous} for [B, T, H, d] tensors).
      */
-    public void forward(
-            CudaStream st,
-            Shape s,
-            int segLen,
-            DevicePointer q,
-            DevicePointer k,
-            DevicePointer v,
-            DevicePointer o,
-            DevicePointer slopes,
-            float scale,
-            DevicePointer initialState,
-            DevicePointer finalState,
-            DevicePointer states) {
-        forward(st, s, Layout.contiguous(s), segLen, q, k, v, o, slopes, scale, initialState, finalState, states);
-    }
-
-    /** {@link #forward} with the operands where {@code lay} says they lie. */
     public void forward(
             CudaStream st,
             Shape s,
@@ -323,21 +307,10 @@ public final class LightningAttention {
         }
     }
 
-    /** Phases 1 and 2 of the forward: per-segment entering states (and the final state). */
-    public void computeStates(
-            CudaStream st,
-            Shape s,
-            int segLen,
-            DevicePointer k,
-            DevicePointer v,
-            DevicePointer slopes,
-            DevicePointer initialState,
-            DevicePointer finalState,
-            DevicePointer states) {
-        computeStates(st, s, Layout.contiguous(s), segLen, k, v, slopes, initialState, finalState, states);
-    }
-
-    /** {@link #computeStates} with k and v where {@code lay} says they lie. */
+    /**
+     * Phases 1 and 2 of the forward: per-segment entering states (and the final state), k and v where {@code lay}
+     * says they lie.
+     */
     public void computeStates(
             CudaStream st,
             Shape s,
@@ -398,92 +371,11 @@ public final class LightningAttention {
 
     /**
      * Backward. {@code forwardStates} are the states the forward filled with the same {@code segLen} (null:
-     * recomputed; unused when the sequence is one segment). {@code dFinalState} (gradient of the final state) and {@code dInitialState} may be null.
-     */
-    public void backward(
-            CudaStream st,
-            Shape s,
-            int segLen,
-            DevicePointer q,
-            DevicePointer k,
-            DevicePointer v,
-            DevicePointer dout,
-            DevicePointer slopes,
-            float scale,
-            DevicePointer initialState,
-            DevicePointer dFinalState,
-            DevicePointer forwardStates,
-            DevicePointer dq,
-            DevicePointer dk,
-            DevicePointer dv,
-            DevicePointer dInitialState) {
-        backward(
-                st,
-                s,
-                Layout.contiguous(s),
-                segLen,
-                q,
-                k,
-                v,
-                dout,
-                slopes,
-                scale,
-                initialState,
-                dFinalState,
-                forwardStates,
-                dq,
-                dk,
-                dv,
-                dInitialState);
-    }
-
-    /** {@link #backward} with the operands and gradients where {@code lay} says they lie. */
-    public void backward(
-            CudaStream st,
-            Shape s,
-            Layout lay,
-            int segLen,
-            DevicePointer q,
-            DevicePointer k,
-            DevicePointer v,
-            DevicePointer dout,
-            DevicePointer slopes,
-            float scale,
-            DevicePointer initialState,
-            DevicePointer dFinalState,
-            DevicePointer forwardStates,
-            DevicePointer dq,
-            DevicePointer dk,
-            DevicePointer dv,
-            DevicePointer dInitialState) {
-        backward(
-                st,
-                s,
-                lay,
-                segLen,
-                q,
-                k,
-                v,
-                dout,
-                slopes,
-                scale,
-                initialState,
-                dFinalState,
-                forwardStates,
-                dq,
-                dk,
-                dv,
-                dInitialState,
-                lay.siluQk() ? q : null,
-                lay.q(),
-                lay.siluQk() ? k : null,
-                lay.k());
-    }
-
-    /**
-     * {@link #backward} where q and k are SiLU(qPre) and SiLU(kPre) (rows {@code qPreStride}, {@code kPreStride}
-     * apart): dq and dk come out as the gradients of the pre-activations, times silu' in the kernels' epilogues. With
-     * {@code lay.siluQk()} the kernels apply SiLU themselves and qPre, kPre are q and k; null: no feature map.
+     * recomputed; unused when the sequence is one segment). {@code dFinalState} (gradient of the final state) and
+     * {@code dInitialState} may be null. The operands and gradients lie where {@code lay} says. When q and k are
+     * SiLU(qPre) and SiLU(kPre) (rows {@code qPreStride}, {@code kPreStride} apart), dq and dk come out as the
+     * gradients of the pre-activations, times silu' in the kernels' epilogues; with {@code lay.siluQk()} the kernels
+     * apply SiLU themselves and qPre, kPre are q and k; null, 0: no feature map.
      */
     public void backward(
             CudaStream st,

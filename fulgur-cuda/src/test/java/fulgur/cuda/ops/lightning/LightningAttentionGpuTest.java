@@ -68,8 +68,42 @@ class LightningAttentionGpuTest {
                 DeviceBuffer states = ctx.allocate(LightningAttention.stateBytes(sh, segLen), st)) {
             for (DeviceBuffer d : new DeviceBuffer[] {o, gq, gk, gv}) d.fill16((short) 0x7FC0, st);
             for (DeviceBuffer d : new DeviceBuffer[] {fin, gs0, states}) d.fill32(0x7FC00000, st);
-            la.forward(st, sh, segLen, dq_, dk_, dv_, o, dSl, scale, dS0, fin, states);
-            la.backward(st, sh, segLen, dq_, dk_, dv_, ddo, dSl, scale, dS0, dHt, states, gq, gk, gv, gs0);
+            la.forward(
+                    st,
+                    sh,
+                    LightningAttention.Layout.contiguous(sh),
+                    segLen,
+                    dq_,
+                    dk_,
+                    dv_,
+                    o,
+                    dSl,
+                    scale,
+                    dS0,
+                    fin,
+                    states);
+            la.backward(
+                    st,
+                    sh,
+                    LightningAttention.Layout.contiguous(sh),
+                    segLen,
+                    dq_,
+                    dk_,
+                    dv_,
+                    ddo,
+                    dSl,
+                    scale,
+                    dS0,
+                    dHt,
+                    states,
+                    gq,
+                    gk,
+                    gv,
+                    gs0,
+                    null,
+                    0,
+                    null,
+                    0);
             ctx.synchronize();
             double eo = GpuSupport.relErr(GpuSupport.downloadBf16(o, B * T * H * DV), ref.o);
             double ef = GpuSupport.relErr(GpuSupport.downloadF32(fin, B * H * DK * DV), ref.finalState);
@@ -89,7 +123,28 @@ class LightningAttentionGpuTest {
 
             // backward without the saved states (recomputed) gives the same gradients
             gq.fill16((short) 0x7FC0, st);
-            la.backward(st, sh, segLen, dq_, dk_, dv_, ddo, dSl, scale, dS0, dHt, null, gq, gk, gv, gs0);
+            la.backward(
+                    st,
+                    sh,
+                    LightningAttention.Layout.contiguous(sh),
+                    segLen,
+                    dq_,
+                    dk_,
+                    dv_,
+                    ddo,
+                    dSl,
+                    scale,
+                    dS0,
+                    dHt,
+                    null,
+                    gq,
+                    gk,
+                    gv,
+                    gs0,
+                    null,
+                    0,
+                    null,
+                    0);
             ctx.synchronize();
             assertThat(GpuSupport.relErr(GpuSupport.downloadBf16(gq, B * T * H * DK), ref.dq))
                     .isLessThan(TOL);
