@@ -14,7 +14,8 @@ OFF=${OFF:-NormLinearAttentionKernels,CrossEntropyKernels,GatedNormKernels}
 HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$OUT"
 DIR=$DIR OUT=$OUT/tests STAGES=tests T_TESTS=${T_TESTS:-300} TESTS="fulgur.cuda.ops.lightning.NormLinearAttentionGpuTest \
-fulgur.cuda.ops.loss.CudaCrossEntropyGpuTest fulgur.cuda.ops.norm.CudaGatedNormGpuTest" bash "$HERE/run-backend.sh" \
+fulgur.cuda.ops.loss.CudaCrossEntropyGpuTest fulgur.cuda.ops.norm.CudaGatedNormGpuTest fulgur.cuda.CudaBackendGpuTest#norms \
+fulgur.cuda.TnlStepGpuTest" bash "$HERE/run-backend.sh" \
     > "$OUT/tests.log" 2>&1
 for r in $(seq 1 "$ROUNDS"); do
   for side in on off; do

@@ -37,6 +37,14 @@ public final class Autograd {
     }
 
     /**
+     * As {@link #record(String, Tensor, Tensor[], Node.Backward)}, for a backward that may fold the gradient summed so
+     * far for an input into its own (see {@link Node.FoldingBackward}).
+     */
+    public static Tensor record(String op, Tensor out, Tensor[] inputs, Node.FoldingBackward backward) {
+        return record(op, out, inputs, (Node.Backward) backward);
+    }
+
+    /**
      * Records {@code out}, a view of [start, start + length) on {@code axis} of {@code x} (of shape {@code full}), so
      * that the engine accumulates its gradient straight into a slice of x's gradient; {@code backward} (the padded
      * gradient) is what the op's gradient means, for reference.
@@ -249,8 +257,21 @@ public final class Autograd {
                     live.nodeDone(t, node);
                     continue;
                 }
-                Tensor[] inGrads = node.backwardFn().apply(g);
                 Tensor[] inputs = node.inputs();
+                PartialGrads partial = null;
+                Tensor[] inGrads;
+                if (node.backwardFn() instanceof Node.FoldingBackward fold) {
+                    partial = new PartialGrads(
+                            i -> {
+                                Tensor in = inputs[i];
+                                GradSum s = in == null || !in.requiresGrad() ? null : grads.get(in);
+                                return s == null ? null : s.partial();
+                            },
+                            inputs.length);
+                    inGrads = fold.apply(g, partial);
+                } else {
+                    inGrads = node.backwardFn().apply(g);
+                }
                 if (inGrads.length != inputs.length) {
                     throw new IllegalStateException("backward of " + node.op() + " returned " + inGrads.length
                             + " gradients for " + inputs.length + " inputs");
@@ -258,7 +279,12 @@ public final class Autograd {
                 for (int i = 0; i < inputs.length; i++) {
                     Tensor in = inputs[i];
                     Tensor gi = inGrads[i];
+                    boolean folded = partial != null && partial.taken(i);
                     if (gi == null) {
+                        if (folded) {
+                            throw new IllegalStateException("backward of " + node.op() + " took input " + i
+                                    + "'s partial gradient and returned none");
+                        }
                         continue;
                     }
                     if (in == null || !in.requiresGrad()) {
@@ -269,7 +295,11 @@ public final class Autograd {
                         throw new IllegalStateException("backward of " + node.op() + ": gradient shape "
                                 + Shape.str(gi.shape()) + " does not match input " + in.describe());
                     }
-                    GradSum.add(grads, in, gi, live);
+                    if (folded) {
+                        grads.get(in).replace(gi, live);
+                    } else {
+                        GradSum.add(grads, in, gi, live);
+                    }
                 }
                 live.unhold(g);
                 live.nodeDone(t, node);

@@ -89,6 +89,21 @@ final class GradSum {
         }
     }
 
+    /** The sum so far, for a backward to fold into its own gradient (null unless contiguous). */
+    Tensor partial() {
+        settle();
+        return value.isContiguous() ? value : null;
+    }
+
+    /** Makes {@code total}, which a backward computed as the sum so far plus its own contribution, the sum. */
+    void replace(Tensor total, Liveness live) {
+        Tensor old = value;
+        value = total;
+        owned = false; // the backward may have returned the same tensor for another input
+        live.hold(total);
+        live.unhold(old);
+    }
+
     /** The sum of every contribution (zeros where none wrote); the caller then owns it (see {@link Liveness#unhold}). */
     Tensor finish() {
         settle();

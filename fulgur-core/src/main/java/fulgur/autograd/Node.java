@@ -19,6 +19,29 @@ public final class Node implements GradFn {
     }
 
     /**
+     * A backward that may fold the gradient summed so far for an input into the gradient it computes for that input
+     * (one pass writing the sum, instead of its own gradient and then a sum): a norm's backward adding the residual
+     * stream's gradient, say. Where it takes a partial sum (see {@link PartialGrads#take}), the gradient it returns for
+     * that input is the whole sum.
+     */
+    @FunctionalInterface
+    public interface FoldingBackward extends Backward {
+        /**
+         * Computes the inputs' gradients.
+         *
+         * @param gradOutput the gradient of the op's output
+         * @param partial the gradients summed so far for the inputs (read-only)
+         * @return one gradient per input, in the order of the inputs, each of its input's shape or null
+         */
+        Tensor[] apply(Tensor gradOutput, PartialGrads partial);
+
+        @Override
+        default Tensor[] apply(Tensor gradOutput) {
+            return apply(gradOutput, PartialGrads.NONE);
+        }
+    }
+
+    /**
      * Marks a node whose output is the slice [start, start + length) on {@code axis} of its one input of shape
      * {@code full}: the engine then writes the output's gradient into that slice of a gradient buffer it owns
      * instead of calling the backward (which pads), so the pieces of a split cost one buffer, not one each.

@@ -96,7 +96,16 @@ public interface Backend {
      * Gradients {dx, dweight, dbias} of {@link #norm} (null where the parameter is null); {@code mean} null means
      * RMSNorm.
      */
-    Tensor[] normBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, boolean hasBias);
+    default Tensor[] normBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, boolean hasBias) {
+        return normBackward(x, weight, mean, rstd, dy, hasBias, null);
+    }
+
+    /**
+     * As {@link #normBackward(Tensor, Tensor, Tensor, Tensor, Tensor, boolean)}, with dx = addend + the norm's input
+     * gradient when {@code addend} is not null (x's shape and dtype): the gradient a residual stream has summed so far
+     * for x, added as dx is written and rounded once.
+     */
+    Tensor[] normBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, boolean hasBias, Tensor addend);
 
     /** out[i][j][k] = x[i][index[i][j][k]][k] for axis 1 (torch.gather). index has x's rank. */
     Tensor gather(Tensor x, int axis, Tensor index);

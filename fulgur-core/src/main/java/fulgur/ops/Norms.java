@@ -1,6 +1,7 @@
 package fulgur.ops;
 
 import fulgur.autograd.Autograd;
+import fulgur.autograd.PartialGrads;
 import fulgur.backend.Backend;
 import fulgur.backend.Backends;
 import fulgur.tensor.Tensor;
@@ -15,10 +16,19 @@ public final class Norms {
         Backend be = Backends.of(x);
         Tensor[] r = be.norm(x, gain, null, eps, true);
         Tensor rstd = r[2];
-        return Autograd.record("rmsNorm", r[0], new Tensor[] {x, gain}, g -> {
-            Tensor[] d = be.normBackward(x, gain, null, rstd, g, false);
+        return Autograd.record("rmsNorm", r[0], new Tensor[] {x, gain}, (g, partial) -> {
+            Tensor[] d = be.normBackward(x, gain, null, rstd, g, false, foldable(partial, x));
             return new Tensor[] {d[0], d[1]};
         });
+    }
+
+    /**
+     * The gradient summed so far for x (a pre-norm block's residual stream: the norm's backward runs after the residual
+     * sum's) when its dtype is x's, taken so that the norm's backward writes the sum; null otherwise.
+     */
+    private static Tensor foldable(PartialGrads partial, Tensor x) {
+        Tensor p = partial.peek(0);
+        return p != null && p.dtype() == x.dtype() && p.sameShape(x) ? partial.take(0) : null;
     }
 
     /**
@@ -53,6 +63,6 @@ public final class Norms {
                 "layerNorm",
                 r[0],
                 new Tensor[] {x, weight, bias},
-                g -> be.normBackward(x, weight, mean, rstd, g, bias != null));
+                (g, partial) -> be.normBackward(x, weight, mean, rstd, g, bias != null, foldable(partial, x)));
     }
 }

@@ -220,9 +220,10 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public Tensor[] normBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, boolean hasBias) {
-        if (mean != null) return CudaNn.layerNormBackward(gpu, x, weight, mean, rstd, dy, hasBias);
-        Tensor[] r = CudaNn.rmsNormBackward(gpu, x, weight, rstd, dy);
+    public Tensor[] normBackward(
+            Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, boolean hasBias, Tensor addend) {
+        if (mean != null) return CudaNn.layerNormBackward(gpu, x, weight, mean, rstd, dy, hasBias, addend);
+        Tensor[] r = CudaNn.rmsNormBackward(gpu, x, weight, rstd, dy, addend);
         return new Tensor[] {r[0], r[1], null};
     }
 

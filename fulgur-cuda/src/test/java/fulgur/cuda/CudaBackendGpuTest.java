@@ -606,6 +606,14 @@ class CudaBackendGpuTest {
                     assertClose(what + " dx", qb[0], rb[0], dt == DType.F32 ? 1e-5 : tol(dt) * 2);
                     if (withGain) assertClose(what + " dgain", qb[1], rb[1], dt == DType.F32 ? 1e-5 : tol(dt) * 2);
                     else assertThat(qb[1]).isNull();
+                    // the residual stream's gradient folded into dx, against the CPU's and the plain sum
+                    Tensor res = randn(105, dt, 3, 5, cols);
+                    Tensor[] rf = c.normBackward(x, gn, null, r[2], dy, false, res);
+                    Tensor[] qf =
+                            g.normBackward(dev(x), withGain ? dev(gain) : null, null, q[2], dev(dy), false, dev(res));
+                    assertClose(what + " dx + addend", qf[0], rf[0], dt == DType.F32 ? 1e-5 : tol(dt) * 2);
+                    assertClose(
+                            what + " dx + addend vs sum", rf[0], rb[0].add(res), dt == DType.F32 ? 1e-5 : tol(dt) * 2);
                 }
                 for (int mode = 0; mode < 4; mode++) {
                     boolean hw = (mode & 1) != 0, hb = (mode & 2) != 0;
@@ -620,6 +628,10 @@ class CudaBackendGpuTest {
                     assertClose(what + " dx", qb[0], rb[0], dt == DType.F32 ? 1e-5 : tol(dt) * 2);
                     if (hw) assertClose(what + " dw", qb[1], rb[1], dt == DType.F32 ? 1e-5 : tol(dt) * 2);
                     if (hb) assertClose(what + " db", qb[2], rb[2], dt == DType.F32 ? 1e-5 : tol(dt) * 2);
+                    Tensor res = randn(106, dt, 3, 5, cols);
+                    Tensor[] rf = c.normBackward(x, hw ? gain : null, r[1], r[2], dy, hb, res);
+                    Tensor[] qf = g.normBackward(dev(x), hw ? dev(gain) : null, q[1], q[2], dev(dy), hb, dev(res));
+                    assertClose(what + " dx + addend", qf[0], rf[0], dt == DType.F32 ? 1e-5 : tol(dt) * 2);
                 }
             }
         }

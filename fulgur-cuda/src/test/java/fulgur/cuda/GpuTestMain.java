@@ -1,6 +1,7 @@
 package fulgur.cuda;
 
 import static org.junit.platform.engine.discovery.DiscoverySelectors.selectClass;
+import static org.junit.platform.engine.discovery.DiscoverySelectors.selectMethod;
 
 import java.io.PrintWriter;
 import java.util.List;
@@ -16,7 +17,7 @@ import org.junit.platform.launcher.listeners.SummaryGeneratingListener;
 
 /**
  * Runs fulgur-cuda's tests (CPU and GPU) without Maven, for GPU hosts that only have a Java runtime:
- * {@code java -cp 'jars/*' fulgur.cuda.GpuTestMain}. Exit status 1 when a test failed.
+ * {@code java -cp 'jars/*' fulgur.cuda.GpuTestMain [class or class#method ...]}. Exit status 1 when a test failed.
  */
 public final class GpuTestMain {
     public static void main(String[] args) {
@@ -30,8 +31,9 @@ public final class GpuTestMain {
                         "fulgur.cuda.cublas.LtGemmGpuTest",
                         "fulgur.cuda.ops.lightning.LightningAttentionTest",
                         "fulgur.cuda.ops.lightning.LightningAttentionGpuTest");
-        List<DiscoverySelector> sel =
-                classes.stream().map(c -> (DiscoverySelector) selectClass(c)).toList();
+        List<DiscoverySelector> sel = classes.stream()
+                .map(c -> c.contains("#") ? (DiscoverySelector) selectMethod(c) : selectClass(c))
+                .toList();
         LauncherDiscoveryRequest req =
                 LauncherDiscoveryRequestBuilder.request().selectors(sel).build();
         Launcher launcher = LauncherFactory.create();

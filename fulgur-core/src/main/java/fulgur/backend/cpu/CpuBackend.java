@@ -124,11 +124,12 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public Tensor[] normBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, boolean hasBias) {
+    public Tensor[] normBackward(
+            Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, boolean hasBias, Tensor addend) {
         if (mean != null) {
-            return CpuNn.layerNormBackward(x, weight, mean, rstd, dy, hasBias);
+            return CpuNn.layerNormBackward(x, weight, mean, rstd, dy, hasBias, addend);
         }
-        Tensor[] r = CpuNn.rmsNormBackward(x, weight, rstd, dy);
+        Tensor[] r = CpuNn.rmsNormBackward(x, weight, rstd, dy, addend);
         return new Tensor[] {r[0], r[1], null};
     }
 

@@ -363,10 +363,12 @@ final class CpuNn {
         return new Tensor[] {CpuSupport.convert(y, x.dtype()), rstd};
     }
 
-    static Tensor[] rmsNormBackward(Tensor x, Tensor gain, Tensor rstd, Tensor dy) {
+    /** dx (plus {@code addend} when not null, before rounding to x's dtype) and the gain's gradient. */
+    static Tensor[] rmsNormBackward(Tensor x, Tensor gain, Tensor rstd, Tensor dy, Tensor addend) {
         String op = "rmsNormBackward";
         Rows in = Rows.of(op, x);
         Rows gr = Rows.of(op, dy);
+        Rows ad = addend(op, x, addend);
         int cols = in.cols;
         double[] g = gainValues(op, gain, cols);
         double[] rs = rstd.toDoubleArray();
@@ -393,7 +395,11 @@ final class CpuNn {
                     dot /= cols;
                     for (int c = 0; c < cols; c++) {
                         double gy = gr.get(r, c) * (g == null ? 1 : g[c]);
-                        CpuElementwise.set(d, in.mt, (long) r * cols + c, inv * (gy - in.get(r, c) * inv * dot));
+                        CpuElementwise.set(
+                                d,
+                                in.mt,
+                                (long) r * cols + c,
+                                inv * (gy - in.get(r, c) * inv * dot) + (ad == null ? 0 : ad.get(r, c)));
                     }
                 }
             }
@@ -455,10 +461,13 @@ final class CpuNn {
         return new Tensor[] {CpuSupport.convert(y, x.dtype()), mean, rstd};
     }
 
-    static Tensor[] layerNormBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, boolean hasBias) {
+    /** dx (plus {@code addend} when not null, before rounding to x's dtype) and the parameters' gradients. */
+    static Tensor[] layerNormBackward(
+            Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, boolean hasBias, Tensor addend) {
         String op = "layerNormBackward";
         Rows in = Rows.of(op, x);
         Rows gr = Rows.of(op, dy);
+        Rows ad = addend(op, x, addend);
         int cols = in.cols;
         double[] w = gainValues(op, weight, cols);
         double[] mu = mean.toDoubleArray();
@@ -485,7 +494,8 @@ final class CpuNn {
             for (int c = 0; c < cols; c++) {
                 double xh = (in.get(r, c) - mu[r]) * inv;
                 double g = gr.get(r, c) * (w == null ? 1 : w[c]);
-                CpuElementwise.set(d, in.mt, (long) r * cols + c, inv * (g - sumG - xh * sumGx));
+                CpuElementwise.set(
+                        d, in.mt, (long) r * cols + c, inv * (g - sumG - xh * sumGx) + (ad == null ? 0 : ad.get(r, c)));
             }
         }
         Tensor dwt = weight == null
@@ -493,6 +503,18 @@ final class CpuNn {
                 : CpuSupport.convert(Tensor.of(CpuSupport.mathType(weight.dtype()), dw, cols), weight.dtype());
         Tensor dbt = !hasBias ? null : Tensor.of(in.mt, db, cols);
         return new Tensor[] {CpuSupport.convert(dx, x.dtype()), dwt, dbt};
+    }
+
+    /** The rows of a norm backward's addend (null for none), which must match x. */
+    private static Rows addend(String op, Tensor x, Tensor addend) {
+        if (addend == null) {
+            return null;
+        }
+        if (!addend.sameShape(x) || addend.dtype() != x.dtype()) {
+            throw new IllegalArgumentException(
+                    op + ": addend " + addend.describe() + " does not match the input " + x.describe());
+        }
+        return Rows.of(op, addend);
     }
 
     static double dotF32(MemorySegment a, long ao, MemorySegment b, long bo, int n) {

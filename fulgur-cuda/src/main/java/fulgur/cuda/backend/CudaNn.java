@@ -452,6 +452,17 @@ public final class CudaNn {
                 || (gain.dtype() == dt && gain.isContiguous() && g.ptr(gain, op).address() % align == 0);
     }
 
+    /** A norm backward's addend, contiguous (null for none); it must match x. */
+    private static Tensor addend(Gpu g, String op, Tensor x, Tensor addend) {
+        if (addend == null) return null;
+        g.check(op, addend);
+        if (!addend.sameShape(x) || addend.dtype() != x.dtype()) {
+            throw new IllegalArgumentException(
+                    op + ": addend " + addend.describe() + " does not match the input " + x.describe());
+        }
+        return g.contiguous(op, addend);
+    }
+
     private static int[] statShape(Tensor x) {
         int[] rs = x.shape();
         rs[rs.length - 1] = 1;
@@ -566,17 +577,20 @@ public final class CudaNn {
         return new Tensor[] {dw, db};
     }
 
-    public static Tensor[] rmsNormBackward(Gpu g, Tensor x, Tensor gain, Tensor rstd, Tensor dy) {
+    /** {dx, dgain}; dx includes {@code addend} (x's shape and dtype) when it is not null. */
+    public static Tensor[] rmsNormBackward(Gpu g, Tensor x, Tensor gain, Tensor rstd, Tensor dy, Tensor addend) {
         String op = "rmsNormBackward";
         Rows in = Rows.of(g, op, x);
         Rows gr = Rows.of(g, op, dy);
+        Tensor ad = addend(g, op, x, addend);
         Tensor gn = param(g, op, gain, in.cols);
         g.check(op, rstd);
         if (rstd.numel() != in.rows)
             throw new IllegalArgumentException(op + ": rstd " + rstd.describe() + " does not match " + x.describe());
         Tensor rs = g.contiguous(op, rstd);
         Tensor dx = g.alloc(x.dtype(), x.shape());
-        if (rs.dtype() == DType.F32 && gr.t.dtype() == x.dtype() && vectorRows(g, op, in, gn, in.t, gr.t)) {
+        boolean vec = ad == null ? vectorRows(g, op, in, gn, in.t, gr.t) : vectorRows(g, op, in, gn, in.t, gr.t, ad);
+        if (rs.dtype() == DType.F32 && gr.t.dtype() == x.dtype() && vec) {
             g.launchRows(
                     g.kernel(NN, "nn_rmsnorm_bwd_v_" + CudaElementwise.tn(x.dtype())),
                     in.rows,
@@ -585,6 +599,7 @@ public final class CudaNn {
                     gn == null ? null : g.ptr(gn, op),
                     g.ptr(rs, op),
                     g.ptr(gr.t, op),
+                    ad == null ? null : g.ptr(ad, op),
                     g.ptr(dx, op),
                     in.rows,
                     in.cols);
@@ -601,11 +616,14 @@ public final class CudaNn {
                     Gpu.code(rs.dtype()),
                     g.ptr(gr.t, op),
                     Gpu.code(dy.dtype()),
+                    ad == null ? null : g.ptr(ad, op),
+                    ad == null ? 0 : Gpu.code(ad.dtype()),
                     g.ptr(dx, op),
                     Gpu.code(dx.dtype()),
                     in.rows,
                     in.cols);
         }
+        if (ad != null) Gpu.freeTemp(ad, addend);
         Tensor dgain = null;
         if (gain != null) {
             dgain = paramGrads(g, op, in.t, null, rs, gr.t, in.rows, in.cols, gain.dtype(), null)[0];
@@ -649,8 +667,9 @@ public final class CudaNn {
         return new Tensor[] {y, mean, rstd};
     }
 
+    /** {dx, dweight, dbias}; dx includes {@code addend} (x's shape and dtype) when it is not null. */
     public static Tensor[] layerNormBackward(
-            Gpu g, Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, boolean hasBias) {
+            Gpu g, Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, boolean hasBias, Tensor addend) {
         String op = "layerNormBackward";
         Rows in = Rows.of(g, op, x);
         Rows gr = Rows.of(g, op, dy);
@@ -682,6 +701,11 @@ public final class CudaNn {
                 Gpu.code(dx.dtype()),
                 in.rows,
                 in.cols);
+        if (addend != null) {
+            Tensor ad = addend(g, op, x, addend);
+            fulgur.backend.Backends.of(dx).addInto(dx, ad);
+            Gpu.freeTemp(ad, addend);
+        }
         Tensor[] pg = (weight != null || hasBias)
                 ? paramGrads(
                         g,

@@ -375,9 +375,9 @@ extern "C" __global__ void nn_rmsnorm(const void* x, int xt, const void* gain, i
   }
 }
 
-// dx = inv·(dy⊙g − x̂·mean(dy⊙g⊙x̂)), x̂ = x·inv
+// dx = inv·(dy⊙g − x̂·mean(dy⊙g⊙x̂)) (+ res: the gradient summed so far for x, when not null), x̂ = x·inv
 extern "C" __global__ void nn_rmsnorm_bwd(const void* x, int xt, const void* gain, int gnt, const void* rstd, int rt, const void* dy, int dyt,
-    void* dx, int dxt, long long rows, int cols) {
+    const void* res, int rst, void* dx, int dxt, long long rows, int cols) {
   __shared__ double sc[32];
   for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
     i64 base = r * cols;
@@ -390,7 +390,7 @@ extern "C" __global__ void nn_rmsnorm_bwd(const void* x, int xt, const void* gai
     dot = block_sum<double>(dot, sc) / cols;
     for (int c = threadIdx.x; c < cols; c += blockDim.x) {
       double gy = ld_d(dy, dyt, base + c) * (gain ? ld_d(gain, gnt, c) : 1.0);
-      st_d(dx, dxt, base + c, inv * (gy - ld_d(x, xt, base + c) * inv * dot));
+      st_d(dx, dxt, base + c, inv * (gy - ld_d(x, xt, base + c) * inv * dot) + (res ? ld_d(res, rst, base + c) : 0.0));
     }
   }
 }
@@ -602,7 +602,7 @@ extern "C" __global__ void nn_rmsnorm_v_bf16(const __nv_bfloat16* x, const __nv_
 }
 
 template <typename T>
-static __device__ void rmsnorm_bwd_v(const T* x, const T* gain, const float* rstd, const T* dy, T* dx, i64 rows, int cols) {
+static __device__ void rmsnorm_bwd_v(const T* x, const T* gain, const float* rstd, const T* dy, const T* res, T* dx, i64 rows, int cols) {
   __shared__ double sc[32];
   int c4 = cols >> 2;
   for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
@@ -619,23 +619,24 @@ static __device__ void rmsnorm_bwd_v(const T* x, const T* gain, const float* rst
     }
     float mean = (float)(block_sum<double>((double)dot, sc) * inv / cols);
     for (int j = threadIdx.x; j < c4; j += blockDim.x) {
-      float v[4], g[4], gv[4] = {1, 1, 1, 1}, o[4];
+      float v[4], g[4], gv[4] = {1, 1, 1, 1}, o[4], rv[4] = {0, 0, 0, 0};
       v4ld(x, base + 4 * j, v);
       v4ld(dy, base + 4 * j, g);
       if (gain) v4ld(gain, 4 * j, gv);
+      if (res) v4ld(res, base + 4 * j, rv);
 #pragma unroll
-      for (int k = 0; k < 4; k++) o[k] = inv * (g[k] * gv[k] - v[k] * inv * mean);
+      for (int k = 0; k < 4; k++) o[k] = inv * (g[k] * gv[k] - v[k] * inv * mean) + rv[k];
       v4st(dx, base + 4 * j, o);
     }
   }
 }
-extern "C" __global__ void nn_rmsnorm_bwd_v_f32(const float* x, const float* gain, const float* rstd, const float* dy, float* dx, long long rows,
-    int cols) {
-  rmsnorm_bwd_v(x, gain, rstd, dy, dx, rows, cols);
+extern "C" __global__ void nn_rmsnorm_bwd_v_f32(const float* x, const float* gain, const float* rstd, const float* dy, const float* res, float* dx,
+    long long rows, int cols) {
+  rmsnorm_bwd_v(x, gain, rstd, dy, res, dx, rows, cols);
 }
 extern "C" __global__ void nn_rmsnorm_bwd_v_bf16(const __nv_bfloat16* x, const __nv_bfloat16* gain, const float* rstd, const __nv_bfloat16* dy,
-    __nv_bfloat16* dx, long long rows, int cols) {
-  rmsnorm_bwd_v(x, gain, rstd, dy, dx, rows, cols);
+    const __nv_bfloat16* res, __nv_bfloat16* dx, long long rows, int cols) {
+  rmsnorm_bwd_v(x, gain, rstd, dy, res, dx, rows, cols);
 }
 
 // ------------------------------------------------------------------------------------------ SwiGLU
