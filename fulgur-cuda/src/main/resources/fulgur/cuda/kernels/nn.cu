@@ -859,3 +859,79 @@ extern "C" __global__ void __launch_bounds__(256) nn_q8_gemm(const float* x, con
     }
   }
 }
+
+// nn_rmsnorm_gated and its backward for bf16 x, z, y (dy, dx, dz) with f32 math per element and f64 row sums, four
+// columns per load: cols % 4 == 0, rows and the row strides zs, dzs 8-byte aligned. gain any dtype or null.
+static __device__ __forceinline__ float gate_f(float z, int act, float* dact) {
+  if (act == 0) { *dact = 1.f; return z; }
+  float s = z >= 0.f ? 1.f / (1.f + expf(-z)) : expf(z) / (1.f + expf(z));
+  if (act == 1) { *dact = s * (1.f + z * (1.f - s)); return z * s; }
+  *dact = s * (1.f - s);
+  return s;
+}
+extern "C" __global__ void nn_rmsnorm_gated_v_bf16(const __nv_bfloat16* x, const void* gain, int gnt, const __nv_bfloat16* z,
+    long long zs, int act, __nv_bfloat16* y, float* rstd, long long rows, int cols, double eps) {
+  __shared__ double sc[32];
+  const int c4 = cols >> 2;
+  for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+    const i64 base = r * cols;
+    float ss = 0;
+    for (int j = threadIdx.x; j < c4; j += blockDim.x) {
+      float v[4];
+      v4ld(x, base + 4 * j, v);
+      ss += v[0] * v[0] + v[1] * v[1] + v[2] * v[2] + v[3] * v[3];
+    }
+    const double tot = block_sum<double>((double)ss, sc);
+    const float inv = (float)(1.0 / sqrt(tot / cols + eps));
+    if (threadIdx.x == 0) rstd[r] = inv;
+    for (int j = threadIdx.x; j < c4; j += blockDim.x) {
+      float v[4], zv[4];
+      v4ld(x, base + 4 * j, v);
+      v4ld(z, r * zs + 4 * j, zv);
+#pragma unroll
+      for (int k = 0; k < 4; k++) {
+        float da, w = gain ? (float)ld_d(gain, gnt, 4 * j + k) : 1.f;
+        v[k] = v[k] * inv * w * gate_f(zv[k], act, &da);
+      }
+      v4st(y, base + 4 * j, v);
+    }
+  }
+}
+extern "C" __global__ void nn_rmsnorm_gated_bwd_v_bf16(const __nv_bfloat16* x, const void* gain, int gnt, const __nv_bfloat16* z,
+    long long zs, int act, const float* rstd, const __nv_bfloat16* dy, __nv_bfloat16* dx, __nv_bfloat16* dz, long long dzs,
+    long long rows, int cols) {
+  __shared__ double sc[32];
+  const int c4 = cols >> 2;
+  for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+    const i64 base = r * cols;
+    const float inv = rstd[r];
+    float dot = 0;
+    for (int j = threadIdx.x; j < c4; j += blockDim.x) {
+      float v[4], zv[4], g[4];
+      v4ld(x, base + 4 * j, v);
+      v4ld(z, r * zs + 4 * j, zv);
+      v4ld(dy, base + 4 * j, g);
+#pragma unroll
+      for (int k = 0; k < 4; k++) {
+        float da, w = gain ? (float)ld_d(gain, gnt, 4 * j + k) : 1.f;
+        dot += g[k] * gate_f(zv[k], act, &da) * w * v[k] * inv;
+      }
+    }
+    const float mean = (float)(block_sum<double>((double)dot, sc) / cols);
+    for (int j = threadIdx.x; j < c4; j += blockDim.x) {
+      float v[4], zv[4], g[4], ox[4], oz[4];
+      v4ld(x, base + 4 * j, v);
+      v4ld(z, r * zs + 4 * j, zv);
+      v4ld(dy, base + 4 * j, g);
+#pragma unroll
+      for (int k = 0; k < 4; k++) {
+        float da, w = gain ? (float)ld_d(gain, gnt, 4 * j + k) : 1.f;
+        float a = gate_f(zv[k], act, &da), xh = v[k] * inv;
+        ox[k] = inv * (g[k] * a * w - xh * mean);
+        oz[k] = g[k] * xh * w * da;
+      }
+      v4st(dx, base + 4 * j, ox);
+      v4st(dz, r * dzs + 4 * j, oz);
+    }
+  }
+}

@@ -12,7 +12,8 @@ import fulgur.tensor.Tensor;
 /**
  * The CUDA {@link GatedNormKernels} (registered by {@link fulgur.cuda.CudaKernelProvider}): RMSNorm and its gate in one
  * row kernel each way ({@code nn_rmsnorm_gated}, {@code nn_rmsnorm_gated_bwd} in nn.cu, f64 row sums as the backend's
- * RMSNorm), the gain's gradient by column partials.
+ * RMSNorm; for bf16 rows of a multiple of 4 columns their {@code _v_bf16} forms, f32 math and four columns per load),
+ * the gain's gradient by column partials. The gate z and its gradient dz may be column slices of wider tensors.
  */
 public final class CudaGatedNorm implements GatedNormKernels {
     private static final String NN = "nn.cu";
@@ -30,6 +31,20 @@ public final class CudaGatedNorm implements GatedNormKernels {
     public boolean supports(Tensor x, Tensor z) {
         boolean ok = x.ndim() >= 1 && x.numel() > 0 && x.size(x.ndim() - 1) > 0;
         return KernelChoice.note("gated rmsnorm", ok, ok ? "one pass (" + x.dtype() + ")" : "empty input");
+    }
+
+    /**
+     * Whether the bf16 kernels with four columns per load apply: every row operand bf16, cols and the row strides
+     * multiples of 4, bases 8-byte aligned.
+     */
+    private boolean vectorised(String op, int cols, Tensor... rowOperands) {
+        if (cols % 4 != 0) return false;
+        for (Tensor t : rowOperands) {
+            if (t.dtype() != DType.BF16
+                    || Gpu.rowStride(t) % 4 != 0
+                    || (g.ptr(t, op).address() & 7) != 0) return false;
+        }
+        return true;
     }
 
     private static int act(Gate a) {
@@ -51,25 +66,43 @@ public final class CudaGatedNorm implements GatedNormKernels {
         Tensor xc = g.contiguous(op, x), zc = g.rows(op, z), gc = gain == null ? null : g.contiguous(op, gain);
         Tensor y = g.alloc(x.dtype(), x.shape());
         Tensor rstd = g.alloc(x.dtype() == DType.F64 ? DType.F64 : DType.F32, new int[] {(int) rows});
-        g.launchRows(
-                g.kernel(NN, "nn_rmsnorm_gated"),
-                rows,
-                Gpu.rowThreads(cols),
-                g.ptr(xc, op),
-                Gpu.code(x.dtype()),
-                gc == null ? null : g.ptr(gc, op),
-                gc == null ? 0 : Gpu.code(gc.dtype()),
-                g.ptr(zc, op),
-                Gpu.code(z.dtype()),
-                Gpu.rowStride(zc),
-                act(act),
-                g.ptr(y, op),
-                Gpu.code(y.dtype()),
-                g.ptr(rstd, op),
-                Gpu.code(rstd.dtype()),
-                rows,
-                cols,
-                eps);
+        if (vectorised(op, cols, xc, zc, y)) {
+            g.launchRows(
+                    g.kernel(NN, "nn_rmsnorm_gated_v_bf16"),
+                    rows,
+                    Gpu.rowThreads(cols / 4),
+                    g.ptr(xc, op),
+                    gc == null ? null : g.ptr(gc, op),
+                    gc == null ? 0 : Gpu.code(gc.dtype()),
+                    g.ptr(zc, op),
+                    Gpu.rowStride(zc),
+                    act(act),
+                    g.ptr(y, op),
+                    g.ptr(rstd, op),
+                    rows,
+                    cols,
+                    eps);
+        } else {
+            g.launchRows(
+                    g.kernel(NN, "nn_rmsnorm_gated"),
+                    rows,
+                    Gpu.rowThreads(cols),
+                    g.ptr(xc, op),
+                    Gpu.code(x.dtype()),
+                    gc == null ? null : g.ptr(gc, op),
+                    gc == null ? 0 : Gpu.code(gc.dtype()),
+                    g.ptr(zc, op),
+                    Gpu.code(z.dtype()),
+                    Gpu.rowStride(zc),
+                    act(act),
+                    g.ptr(y, op),
+                    Gpu.code(y.dtype()),
+                    g.ptr(rstd, op),
+                    Gpu.code(rstd.dtype()),
+                    rows,
+                    cols,
+                    eps);
+        }
         Gpu.freeTemp(xc, x);
         Gpu.freeTemp(zc, z);
         if (gc != null) Gpu.freeTemp(gc, gain);
@@ -103,29 +136,49 @@ public final class CudaGatedNorm implements GatedNormKernels {
                 gc = gain == null ? null : g.contiguous(op, gain),
                 dyc = g.contiguous(op, dy);
         Tensor dx = g.alloc(x.dtype(), x.shape());
-        g.launchRows(
-                g.kernel(NN, "nn_rmsnorm_gated_bwd"),
-                rows,
-                Gpu.rowThreads(cols),
-                g.ptr(xc, op),
-                Gpu.code(x.dtype()),
-                gc == null ? null : g.ptr(gc, op),
-                gc == null ? 0 : Gpu.code(gc.dtype()),
-                g.ptr(zc, op),
-                Gpu.code(z.dtype()),
-                Gpu.rowStride(zc),
-                act(act),
-                g.ptr(rstd, op),
-                Gpu.code(rstd.dtype()),
-                g.ptr(dyc, op),
-                Gpu.code(dy.dtype()),
-                g.ptr(dx, op),
-                Gpu.code(dx.dtype()),
-                g.ptr(dz, op),
-                Gpu.code(dz.dtype()),
-                Gpu.rowStride(dz),
-                rows,
-                cols);
+        if (vectorised(op, cols, xc, zc, dyc, dx, dz) && rstd.dtype() == DType.F32) {
+            g.launchRows(
+                    g.kernel(NN, "nn_rmsnorm_gated_bwd_v_bf16"),
+                    rows,
+                    Gpu.rowThreads(cols / 4),
+                    g.ptr(xc, op),
+                    gc == null ? null : g.ptr(gc, op),
+                    gc == null ? 0 : Gpu.code(gc.dtype()),
+                    g.ptr(zc, op),
+                    Gpu.rowStride(zc),
+                    act(act),
+                    g.ptr(rstd, op),
+                    g.ptr(dyc, op),
+                    g.ptr(dx, op),
+                    g.ptr(dz, op),
+                    Gpu.rowStride(dz),
+                    rows,
+                    cols);
+        } else {
+            g.launchRows(
+                    g.kernel(NN, "nn_rmsnorm_gated_bwd"),
+                    rows,
+                    Gpu.rowThreads(cols),
+                    g.ptr(xc, op),
+                    Gpu.code(x.dtype()),
+                    gc == null ? null : g.ptr(gc, op),
+                    gc == null ? 0 : Gpu.code(gc.dtype()),
+                    g.ptr(zc, op),
+                    Gpu.code(z.dtype()),
+                    Gpu.rowStride(zc),
+                    act(act),
+                    g.ptr(rstd, op),
+                    Gpu.code(rstd.dtype()),
+                    g.ptr(dyc, op),
+                    Gpu.code(dy.dtype()),
+                    g.ptr(dx, op),
+                    Gpu.code(dx.dtype()),
+                    g.ptr(dz, op),
+                    Gpu.code(dz.dtype()),
+                    Gpu.rowStride(dz),
+                    rows,
+                    cols);
+        }
         Tensor dgain = null;
         if (gain != null) {
             dgain = g.alloc(gain.dtype(), gain.shape());
