@@ -94,16 +94,8 @@ public interface Backend {
 
     /**
      * Gradients {dx, dweight, dbias} of {@link #norm} (null where the parameter is null); {@code mean} null means
-     * RMSNorm.
-     */
-    default Tensor[] normBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, boolean hasBias) {
-        return normBackward(x, weight, mean, rstd, dy, hasBias, null);
-    }
-
-    /**
-     * As {@link #normBackward(Tensor, Tensor, Tensor, Tensor, Tensor, boolean)}, with dx = addend + the norm's input
-     * gradient when {@code addend} is not null (x's shape and dtype): the gradient a residual stream has summed so far
-     * for x, added as dx is written and rounded once.
+     * RMSNorm. When {@code addend} is not null (x's shape and dtype), dx = addend + the norm's input gradient: the
+     * gradient a residual stream has summed so far for x, added as dx is written and rounded once.
      */
     Tensor[] normBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, boolean hasBias, Tensor addend);
 

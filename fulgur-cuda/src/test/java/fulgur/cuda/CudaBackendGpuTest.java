@@ -601,8 +601,8 @@ class CudaBackendGpuTest {
                     Tensor[] q = g.norm(dev(x), withGain ? dev(gain) : null, null, 1e-6, true);
                     assertClose(what, q[0], r[0], t);
                     assertClose(what + " rstd", q[2], r[2], t);
-                    Tensor[] rb = c.normBackward(x, gn, null, r[2], dy, false);
-                    Tensor[] qb = g.normBackward(dev(x), withGain ? dev(gain) : null, null, q[2], dev(dy), false);
+                    Tensor[] rb = c.normBackward(x, gn, null, r[2], dy, false, null);
+                    Tensor[] qb = g.normBackward(dev(x), withGain ? dev(gain) : null, null, q[2], dev(dy), false, null);
                     assertClose(what + " dx", qb[0], rb[0], dt == DType.F32 ? 1e-5 : tol(dt) * 2);
                     if (withGain) assertClose(what + " dgain", qb[1], rb[1], dt == DType.F32 ? 1e-5 : tol(dt) * 2);
                     else assertThat(qb[1]).isNull();
@@ -623,8 +623,8 @@ class CudaBackendGpuTest {
                     assertClose(what, q[0], r[0], t);
                     assertClose(what + " mean", q[1], r[1], t);
                     assertClose(what + " rstd", q[2], r[2], t);
-                    Tensor[] rb = c.normBackward(x, hw ? gain : null, r[1], r[2], dy, hb);
-                    Tensor[] qb = g.normBackward(dev(x), hw ? dev(gain) : null, q[1], q[2], dev(dy), hb);
+                    Tensor[] rb = c.normBackward(x, hw ? gain : null, r[1], r[2], dy, hb, null);
+                    Tensor[] qb = g.normBackward(dev(x), hw ? dev(gain) : null, q[1], q[2], dev(dy), hb, null);
                     assertClose(what + " dx", qb[0], rb[0], dt == DType.F32 ? 1e-5 : tol(dt) * 2);
                     if (hw) assertClose(what + " dw", qb[1], rb[1], dt == DType.F32 ? 1e-5 : tol(dt) * 2);
                     if (hb) assertClose(what + " db", qb[2], rb[2], dt == DType.F32 ? 1e-5 : tol(dt) * 2);

@@ -97,6 +97,7 @@ public final class CudaDriver {
             cuFuncSetAttribute,
             cuStreamBeginCapture,
             cuStreamEndCapture,
+            cuStreamIsCapturing,
             cuGraphInstantiateWithFlags,
             cuGraphLaunch,
             cuGraphExecDestroy,
@@ -159,6 +160,7 @@ public final class CudaDriver {
         cuFuncSetAttribute = f(FunctionDescriptor.of(I, A, I, I), "cuFuncSetAttribute");
         cuStreamBeginCapture = f(FunctionDescriptor.of(I, A, I), "cuStreamBeginCapture_v2");
         cuStreamEndCapture = f(FunctionDescriptor.of(I, A, A), "cuStreamEndCapture");
+        cuStreamIsCapturing = f(FunctionDescriptor.of(I, A, A), "cuStreamIsCapturing");
         cuGraphInstantiateWithFlags = f(FunctionDescriptor.of(I, A, A, L), "cuGraphInstantiateWithFlags");
         cuGraphLaunch = f(FunctionDescriptor.of(I, A, A), "cuGraphLaunch");
         cuGraphExecDestroy = f(FunctionDescriptor.of(I, A), "cuGraphExecDestroy");
@@ -672,6 +674,17 @@ public final class CudaDriver {
     public void streamBeginCapture(MemorySegment stream, int mode) {
         try {
             check((int) cuStreamBeginCapture.invokeExact(stream, mode), "cuStreamBeginCapture");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Whether {@code stream} is being captured into a graph (cuStreamIsCapturing: status not NONE). */
+    public boolean streamIsCapturing(MemorySegment stream) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(JAVA_INT);
+            check((int) cuStreamIsCapturing.invokeExact(stream, v), "cuStreamIsCapturing");
+            return v.get(JAVA_INT, 0) != 0;
         } catch (Throwable t) {
             throw rethrow(t);
         }
