@@ -18,7 +18,7 @@ mkdir -p "$OUT"
 if [[ $T_TESTS != 0 ]]; then
   DIR=$DIR OUT=$OUT/tests STAGES=tests T_TESTS=$T_TESTS TESTS="fulgur.cuda.ops.lightning.NormLinearAttentionGpuTest \
 fulgur.cuda.ops.loss.CudaCrossEntropyGpuTest fulgur.cuda.ops.norm.CudaGatedNormGpuTest fulgur.cuda.CudaBackendGpuTest#norms \
-fulgur.cuda.cublas.LtGemmGpuTest fulgur.cuda.TnlStepGpuTest" bash "$HERE/run-backend.sh" > "$OUT/tests.log" 2>&1
+fulgur.cuda.cublas.BatchedGemmGpuTest fulgur.cuda.TnlStepGpuTest" bash "$HERE/run-backend.sh" > "$OUT/tests.log" 2>&1
 fi
 IFS=';' read -r -a sides <<< "$SIDES"
 for r in $(seq 1 "$ROUNDS"); do

@@ -4,8 +4,10 @@ import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 
 import fulgur.cuda.CudaContext;
+import fulgur.cuda.CudaEvent;
 import fulgur.cuda.CudaStream;
 import fulgur.cuda.DeviceBuffer;
+import fulgur.cuda.driver.CudaDriver;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.HashMap;
@@ -15,7 +17,10 @@ import java.util.Map;
  * Strided-batched row-major GEMM through cuBLASLt for the CUDA backend:
  * {@code C_b[m,n] = op(A_b)[m,k] · op(B_b)[k,n]} for b &lt; batch, with element strides between batch entries (0
  * broadcasts an operand). Types: {@link Types}. Plans (descriptors, layouts, the heuristic's first algorithm) are
- * cached per shape, strides and pointer alignment; a 32 MiB workspace lives on the caller's stream.
+ * cached per shape, strides and pointer alignment; a 32 MiB workspace lives on the caller's stream. With
+ * {@code -Dfulgur.cuda.gemm.autotune=N} (N ≥ 2) a shape's first product with beta = 0 outside a graph capture times
+ * the heuristic's first N algorithms on its own operands (one warm-up and three timed runs each; C is overwritten) and
+ * keeps the fastest.
  */
 public final class BatchedGemm implements AutoCloseable {
     public static final long WORKSPACE_BYTES = 32L << 20;
@@ -58,7 +63,13 @@ public final class BatchedGemm implements AutoCloseable {
 
     private static final class Plan {
         MemorySegment desc, a, b, c, algo;
+        /** The heuristic's algorithms, best first (its first is {@code algo} until timed). */
+        MemorySegment results;
+
+        int found;
     }
+
+    private static final boolean VERBOSE = Boolean.getBoolean("fulgur.cuda.verbose");
 
     private final CudaContext ctx;
     private final CublasLt lt = CublasLt.get();
@@ -69,8 +80,16 @@ public final class BatchedGemm implements AutoCloseable {
     private final MemorySegment scales = arena.allocate(32, 16);
     private final Map<Key, Plan> plans = new HashMap<>();
     private boolean closed;
+    /** Algorithms timed per new shape (below 2: the heuristic's first, untimed). */
+    private final int autotune;
 
     public BatchedGemm(CudaContext ctx, CudaStream stream) {
+        this(ctx, stream, Integer.getInteger("fulgur.cuda.gemm.autotune", 0));
+    }
+
+    /** With {@code autotune} algorithms timed per new shape (below 2: the heuristic's first). */
+    public BatchedGemm(CudaContext ctx, CudaStream stream, int autotune) {
+        this.autotune = autotune;
         this.ctx = ctx;
         this.stream = stream;
         ctx.bind();
@@ -108,45 +127,120 @@ public final class BatchedGemm implements AutoCloseable {
             long ldc,
             long sc,
             int batch) {
+        matmul(t, transA, transB, m, n, k, a, lda, sa, b, ldb, sb, c, ldc, sc, batch, 0);
+    }
+
+    /** As the other {@code matmul}, with C ← op(A)·op(B) + beta·C (beta 0 ignores C's contents). */
+    public synchronized void matmul(
+            Types t,
+            boolean transA,
+            boolean transB,
+            long m,
+            long n,
+            long k,
+            long a,
+            long lda,
+            long sa,
+            long b,
+            long ldb,
+            long sb,
+            long c,
+            long ldc,
+            long sc,
+            int batch,
+            double betaValue) {
         if (closed) throw new IllegalStateException("BatchedGemm is closed");
         ctx.bind();
         Key key = new Key(
                 t, transA, transB, m, n, k, lda, ldb, ldc, batch, sa, sb, sc, alignment(a), alignment(b), alignment(c));
         Plan plan = plans.get(key);
-        if (plan == null) {
+        boolean fresh = plan == null;
+        if (fresh) {
             plan = plan(key);
             plans.put(key, plan);
         }
+        if (fresh && autotune >= 2 && betaValue == 0 && !CudaDriver.get().streamIsCapturing(stream.handle())) {
+            tune(plan, key, a, b, c);
+        }
+        setScales(t, betaValue);
+        Object mark = fulgur.cuda.KernelProfiler.enabled() ? fulgur.cuda.KernelProfiler.begin(stream) : null;
+        run(plan, plan.algo, a, b, c);
+        if (mark != null)
+            fulgur.cuda.KernelProfiler.end(mark, "cublasLt " + typeName(t) + (batch > 1 ? " batched" : ""), stream);
+    }
+
+    private void setScales(Types t, double betaValue) {
         MemorySegment alpha = scales.asSlice(0, 8);
         MemorySegment beta = scales.asSlice(16, 8);
         if (t.scale() == CublasLt.CUDA_R_64F) {
             alpha.set(JAVA_DOUBLE, 0, 1.0);
-            beta.set(JAVA_DOUBLE, 0, 0.0);
+            beta.set(JAVA_DOUBLE, 0, betaValue);
         } else {
             alpha.set(JAVA_FLOAT, 0, 1f);
-            beta.set(JAVA_FLOAT, 0, 0f);
+            beta.set(JAVA_FLOAT, 0, (float) betaValue);
         }
+    }
+
+    /** One product with {@code algo} and the scales as set. */
+    private void run(Plan plan, MemorySegment algo, long a, long b, long c) {
         // column-major view: C^T[n,m] = op(B)^T[n,k] · op(A)^T[k,m]
-        Object mark = fulgur.cuda.KernelProfiler.enabled() ? fulgur.cuda.KernelProfiler.begin(stream) : null;
         lt.matmul(
                 handle,
                 plan.desc,
-                alpha,
+                scales.asSlice(0, 8),
                 b,
                 plan.a,
                 a,
                 plan.b,
-                beta,
+                scales.asSlice(16, 8),
                 c,
                 plan.c,
                 c,
                 plan.c,
-                plan.algo,
+                algo,
                 workspace.address(),
                 WORKSPACE_BYTES,
                 stream.handle());
-        if (mark != null)
-            fulgur.cuda.KernelProfiler.end(mark, "cublasLt " + typeName(t) + (batch > 1 ? " batched" : ""), stream);
+    }
+
+    /** Times the plan's algorithms on these operands (C is overwritten) and keeps the fastest. */
+    private void tune(Plan plan, Key key, long a, long b, long c) {
+        setScales(key.t, 0);
+        float best = Float.MAX_VALUE;
+        int bestAt = 0;
+        try (CudaEvent start = CudaEvent.create();
+                CudaEvent end = CudaEvent.create()) {
+            for (int i = 0; i < plan.found; i++) {
+                MemorySegment algo =
+                        plan.results.asSlice(i * CublasLt.HEURISTIC_RESULT_BYTES, CublasLt.HEURISTIC_RESULT_BYTES);
+                try {
+                    run(plan, algo, a, b, c);
+                } catch (RuntimeException e) {
+                    continue; // an algorithm this problem turns down: keep the others
+                }
+                start.record(stream);
+                for (int r = 0; r < 3; r++) run(plan, algo, a, b, c);
+                end.record(stream).synchronize();
+                float ms = end.elapsedSince(start) / 3;
+                if (ms < best) {
+                    best = ms;
+                    bestAt = i;
+                    plan.algo = algo;
+                }
+            }
+        }
+        if (VERBOSE) {
+            System.err.printf(
+                    java.util.Locale.ROOT,
+                    "cuBLASLt m=%d n=%d k=%d batch=%d: algorithm %d of %d, %.4f ms%n",
+                    key.m,
+                    key.n,
+                    key.k,
+                    key.batch,
+                    bestAt,
+                    plan.found,
+                    best);
+        }
     }
 
     private static String typeName(Types t) {
@@ -183,14 +277,17 @@ public final class BatchedGemm implements AutoCloseable {
             lt.preferenceSetInt(pref, CublasLt.PREF_MIN_ALIGNMENT_B_BYTES, key.alA);
             lt.preferenceSetInt(pref, CublasLt.PREF_MIN_ALIGNMENT_C_BYTES, key.alC);
             lt.preferenceSetInt(pref, CublasLt.PREF_MIN_ALIGNMENT_D_BYTES, key.alC);
-            MemorySegment results = arena.allocate(CublasLt.HEURISTIC_RESULT_BYTES, 8);
-            int got = lt.algoGetHeuristic(handle, pl.desc, pl.a, pl.b, pl.c, pl.c, pref, 1, results);
+            int wanted = Math.max(1, autotune);
+            MemorySegment results = arena.allocate(CublasLt.HEURISTIC_RESULT_BYTES * wanted, 8);
+            int got = lt.algoGetHeuristic(handle, pl.desc, pl.a, pl.b, pl.c, pl.c, pref, wanted, results);
             if (got < 1) {
                 destroy(pl);
                 throw new CublasLtException(
                         "cublasLtMatmulAlgoGetHeuristic(" + key + ")", 15, "no algorithm for this shape", "");
             }
-            pl.algo = results;
+            pl.algo = results.asSlice(0, CublasLt.HEURISTIC_RESULT_BYTES);
+            pl.results = results;
+            pl.found = got;
         } catch (RuntimeException e) {
             if (pl.algo == null && pl.desc != null) {
                 try {

@@ -3,11 +3,9 @@ package fulgur.cuda.cublas;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 
 import fulgur.cuda.CudaContext;
-import fulgur.cuda.CudaEvent;
 import fulgur.cuda.CudaStream;
 import fulgur.cuda.DeviceBuffer;
 import fulgur.cuda.DevicePointer;
-import fulgur.cuda.driver.CudaDriver;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.HashMap;
@@ -15,13 +13,10 @@ import java.util.Map;
 
 /**
  * Row-major GEMM through cuBLASLt: {@code C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C}.
- * A 32 MiB workspace; the heuristic's first algorithm is cached per shape (descriptors, layouts and algo). With
- * {@code -Dfulgur.cuda.gemm.autotune=N} (N ≥ 2) a shape's first product with beta = 0 outside a graph capture times
- * the heuristic's first N algorithms on its own operands (one warm-up and three timed runs each) and keeps the fastest.
+ * A 32 MiB workspace; the heuristic's first algorithm is cached per shape (descriptors, layouts and algo).
  */
 public final class LtGemm implements AutoCloseable {
     public static final long WORKSPACE_BYTES = 32L << 20;
-    private static final boolean VERBOSE = Boolean.getBoolean("fulgur.cuda.verbose");
 
     /** Input/output types and the compute mode. */
     public enum Precision {
@@ -55,19 +50,10 @@ public final class LtGemm implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final MemorySegment alphaBeta = arena.allocate(JAVA_FLOAT, 2);
     private final Map<Key, Plan> plans = new HashMap<>();
-    /** Algorithms timed per new shape (below 2: the heuristic's first). */
-    private final int autotune;
-
     private boolean closed;
 
     public LtGemm(CudaContext ctx) {
-        this(ctx, Integer.getInteger("fulgur.cuda.gemm.autotune", 0));
-    }
-
-    /** With {@code autotune} algorithms timed per new shape (below 2: the heuristic's first, untimed). */
-    public LtGemm(CudaContext ctx, int autotune) {
         this.ctx = ctx;
-        this.autotune = autotune;
         ctx.bind();
         this.handle = lt.create();
         this.workspace = ctx.allocate(WORKSPACE_BYTES, CudaStream.DEFAULT);
@@ -101,23 +87,9 @@ public final class LtGemm implements AutoCloseable {
         if (closed) throw new IllegalStateException("LtGemm is closed");
         if (m <= 0 || n <= 0 || k <= 0) throw new IllegalArgumentException("empty GEMM " + m + "x" + n + "x" + k);
         ctx.bind();
-        Key key = new Key(p, transA, transB, m, n, k, lda, ldb, ldc);
-        Plan plan = plans.get(key);
-        if (plan == null) {
-            plan = plan(key);
-            plans.put(key, plan);
-            if (autotune >= 2 && beta == 0 && !CudaDriver.get().streamIsCapturing(stream.handle())) {
-                tune(plan, key, stream, alpha, A, B, C);
-            }
-        }
+        Plan plan = plans.computeIfAbsent(new Key(p, transA, transB, m, n, k, lda, ldb, ldc), this::plan);
         alphaBeta.setAtIndex(JAVA_FLOAT, 0, alpha);
         alphaBeta.setAtIndex(JAVA_FLOAT, 1, beta);
-        run(plan, plan.algo, stream, A, B, C);
-    }
-
-    /** One product with {@code algo}, alpha and beta as set in alphaBeta. */
-    private void run(
-            Plan plan, MemorySegment algo, CudaStream stream, DevicePointer A, DevicePointer B, DevicePointer C) {
         // column-major view: C^T[n,m] = op(B)^T[n,k] * op(A)^T[k,m]
         lt.matmul(
                 handle,
@@ -132,46 +104,10 @@ public final class LtGemm implements AutoCloseable {
                 plan.c,
                 C.address(),
                 plan.c,
-                algo,
+                plan.algo,
                 workspace.address(),
                 WORKSPACE_BYTES,
                 stream.handle());
-    }
-
-    /** Times the heuristic's first {@link #autotune} algorithms on these operands (C is overwritten) and keeps the fastest. */
-    private void tune(
-            Plan plan, Key key, CudaStream stream, float alpha, DevicePointer A, DevicePointer B, DevicePointer C) {
-        MemorySegment results = arena.allocate(CublasLt.HEURISTIC_RESULT_BYTES * autotune, 8);
-        MemorySegment pref = lt.preferenceCreate(WORKSPACE_BYTES);
-        int got;
-        try {
-            got = lt.algoGetHeuristic(handle, plan.desc, plan.a, plan.b, plan.c, plan.c, pref, autotune, results);
-        } finally {
-            lt.preferenceDestroy(pref);
-        }
-        alphaBeta.setAtIndex(JAVA_FLOAT, 0, alpha);
-        alphaBeta.setAtIndex(JAVA_FLOAT, 1, 0f);
-        float best = Float.MAX_VALUE;
-        try (CudaEvent start = CudaEvent.create();
-                CudaEvent end = CudaEvent.create()) {
-            for (int i = 0; i < got; i++) {
-                MemorySegment algo =
-                        results.asSlice(i * CublasLt.HEURISTIC_RESULT_BYTES, CublasLt.HEURISTIC_RESULT_BYTES);
-                run(plan, algo, stream, A, B, C);
-                start.record(stream);
-                for (int r = 0; r < 3; r++) run(plan, algo, stream, A, B, C);
-                end.record(stream).synchronize();
-                float ms = end.elapsedSince(start);
-                if (ms < best) {
-                    best = ms;
-                    plan.algo = algo;
-                }
-            }
-        }
-        if (VERBOSE) {
-            System.err.printf(
-                    java.util.Locale.ROOT, "cuBLASLt %s: fastest of %d algorithms %.4f ms%n", key, got, best / 3);
-        }
     }
 
     private Plan plan(Key key) {
