@@ -87,6 +87,7 @@ public final class Losses {
         Tensor dh = grads ? Tensor.empty(hidden.dtype(), hidden.device(), n, d) : null;
         Tensor dw = grads ? Tensor.zeros(acc, weight.device(), weight.shape()) : null;
         CrossEntropyKernels fused = grads ? Kernels.find(CrossEntropyKernels.class, hidden.device()) : null;
+        MatmulIntoKernels into = grads ? Kernels.find(MatmulIntoKernels.class, hidden.device()) : null;
         try (var off = GradMode.noGrad()) {
             Tensor w = weight.detach();
             for (int r0 = 0; r0 < n; r0 += chunkRows) {
@@ -110,9 +111,19 @@ public final class Losses {
                     if (grads) {
                         if (dl == null) dl = be.crossEntropyBackward(logits, tc, ignoreIndex, labelSmoothing, share);
                         logits.close();
-                        be.copy(be.matmul(dl, w, false, false, null), Views.narrow(dh, 0, r0, rows));
-                        // in place: dw is the size of the weight, added to once per chunk
-                        be.addInto(dw, be.matmul(dl, hc, true, false, acc));
+                        Tensor dhRows = Views.narrow(dh, 0, r0, rows);
+                        if (into != null && into.supports(dl, w, dhRows)) {
+                            into.matmulInto(dl, w, false, false, dhRows, 0);
+                        } else {
+                            be.copy(be.matmul(dl, w, false, false, null), dhRows);
+                        }
+                        // in place: dw is the size of the weight, added to once per chunk (by the product itself
+                        // where the device writes products into a tensor)
+                        if (into != null && into.supports(dl, hc, dw)) {
+                            into.matmulInto(dl, hc, true, false, dw, r0 == 0 ? 0 : 1);
+                        } else {
+                            be.addInto(dw, be.matmul(dl, hc, true, false, acc));
+                        }
                     }
                 }
             }

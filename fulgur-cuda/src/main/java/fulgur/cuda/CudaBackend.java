@@ -185,6 +185,21 @@ public final class CudaBackend implements Backend {
         return CudaMatmul.matmul(gpu, gemm, tf32, a, b, transA, transB, outDtype);
     }
 
+    /**
+     * c ← op(a)·op(b) + beta·c in one product, for operands {@link CudaMatmul#supportsInto} takes (the
+     * {@code MatmulIntoKernels} family).
+     *
+     * @param a the left operand, 2-D
+     * @param b the right operand, 2-D, of a's dtype
+     * @param transA whether op transposes a
+     * @param transB whether op transposes b
+     * @param c the output, 2-D with contiguous rows
+     * @param beta the factor of c's former contents (0 ignores them)
+     */
+    public void matmulInto(Tensor a, Tensor b, boolean transA, boolean transB, Tensor c, double beta) {
+        CudaMatmul.matmulInto(gpu, gemm, tf32, a, b, transA, transB, c, beta);
+    }
+
     @Override
     public Tensor softmax(Tensor x, boolean log) {
         return CudaNn.softmax(gpu, x, log);

@@ -14,6 +14,7 @@ import fulgur.cuda.ops.lightnet.CudaLightNet;
 import fulgur.cuda.ops.lightning.CudaLightning;
 import fulgur.cuda.ops.lightning.CudaNormLinearAttention;
 import fulgur.cuda.ops.loss.CudaCrossEntropy;
+import fulgur.cuda.ops.matmul.CudaMatmulInto;
 import fulgur.cuda.ops.moe.CudaMoe;
 import fulgur.cuda.ops.norm.CudaGatedNorm;
 import fulgur.cuda.ops.quant.CudaInt8Matmul;
@@ -22,6 +23,7 @@ import fulgur.ops.CrossEntropyKernels;
 import fulgur.ops.GatedNormKernels;
 import fulgur.ops.GluKernels;
 import fulgur.ops.Int8MatmulKernels;
+import fulgur.ops.MatmulIntoKernels;
 import fulgur.ops.RandomKernels;
 import fulgur.ops.adamw.AdamWKernels;
 import fulgur.ops.attention.AttentionKernels;
@@ -67,6 +69,7 @@ public final class CudaKernelProvider implements KernelProvider {
         r.add(AdamWKernels.class, cuda, CudaAdamW::on);
         r.add(SquaredNormKernels.class, cuda, CudaSquaredNorm::on);
         r.add(Int8MatmulKernels.class, cuda, CudaInt8Matmul::on);
+        r.add(MatmulIntoKernels.class, cuda, CudaMatmulInto::on);
         r.add(RandomKernels.class, cuda, CudaRandom::on);
     }
 }

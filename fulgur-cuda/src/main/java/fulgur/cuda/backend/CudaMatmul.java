@@ -61,6 +61,89 @@ public final class CudaMatmul {
         return Math.max(stride, 0);
     }
 
+    /** The product's types for operands of dtype {@code in} written as {@code out}, or null when there are none. */
+    private static BatchedGemm.Types intoTypes(DType in, DType out, boolean allowTf32) {
+        return switch (in) {
+            case BF16 ->
+                out == DType.BF16 ? BatchedGemm.Types.BF16 : out == DType.F32 ? BatchedGemm.Types.BF16_F32 : null;
+            case F16 -> out == DType.F16 ? BatchedGemm.Types.F16 : out == DType.F32 ? BatchedGemm.Types.F16_F32 : null;
+            case F32 -> out == DType.F32 ? (allowTf32 ? BatchedGemm.Types.TF32 : BatchedGemm.Types.F32) : null;
+            case F64 -> out == DType.F64 ? BatchedGemm.Types.F64 : null;
+            default -> null;
+        };
+    }
+
+    /** Whether {@link #matmulInto} takes these operands (see {@code MatmulIntoKernels#supports}). */
+    public static boolean supportsInto(Gpu g, Tensor a, Tensor b, Tensor c) {
+        return a.ndim() == 2
+                && b.ndim() == 2
+                && c.ndim() == 2
+                && a.dtype() == b.dtype()
+                && intoTypes(a.dtype(), c.dtype(), false) != null
+                && c.stride(1) == 1
+                && c.stride(0) >= c.size(1)
+                && b.device().equals(a.device())
+                && c.device().equals(a.device());
+    }
+
+    /** c ← op(a)·op(b) + beta·c in one product (operands as {@link #supportsInto} takes). */
+    public static void matmulInto(
+            Gpu g,
+            BatchedGemm gemm,
+            boolean allowTf32,
+            Tensor a,
+            Tensor b,
+            boolean transA,
+            boolean transB,
+            Tensor c,
+            double beta) {
+        String op = "matmulInto";
+        g.check(op, a);
+        g.check(op, b);
+        g.check(op, c);
+        if (!supportsInto(g, a, b, c)) {
+            throw new IllegalArgumentException(
+                    op + ": unsupported operands " + a.describe() + ", " + b.describe() + " into " + c.describe());
+        }
+        int m = transA ? a.size(1) : a.size(0);
+        int k = transA ? a.size(0) : a.size(1);
+        int kb = transB ? b.size(1) : b.size(0);
+        int n = transB ? b.size(0) : b.size(1);
+        if (k != kb || c.size(0) != m || c.size(1) != n) {
+            throw new IllegalArgumentException(op + ": " + a.describe() + (transA ? "ᵀ" : "") + " · " + b.describe()
+                    + (transB ? "ᵀ" : "") + " does not fit " + c.describe());
+        }
+        g.bind();
+        if (m == 0 || n == 0) return;
+        if (k == 0) {
+            if (beta == 0) CudaCopy.fill(g, c, 0);
+            else if (beta != 1) throw new IllegalArgumentException(op + ": an empty product scales c by " + beta);
+            return;
+        }
+        Operand pa = operand(g, a, a.dtype(), transA);
+        Operand pb = operand(g, b, b.dtype(), transB);
+        gemm.matmul(
+                intoTypes(a.dtype(), c.dtype(), allowTf32),
+                pa.trans,
+                pb.trans,
+                m,
+                n,
+                k,
+                g.ptr(pa.t, op).address(),
+                pa.ld,
+                0,
+                g.ptr(pb.t, op).address(),
+                pb.ld,
+                0,
+                g.ptr(c, op).address(),
+                c.stride(0),
+                0,
+                1,
+                beta);
+        Gpu.freeTemp(pa.t, a);
+        Gpu.freeTemp(pb.t, b);
+    }
+
     public static Tensor matmul(
             Gpu g,
             BatchedGemm gemm,
