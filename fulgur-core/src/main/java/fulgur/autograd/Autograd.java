@@ -39,6 +39,12 @@ public final class Autograd {
     /**
      * As {@link #record(String, Tensor, Tensor[], Node.Backward)}, for a backward that may fold the gradient summed so
      * far for an input into its own (see {@link Node.FoldingBackward}).
+     *
+     * @param op the op's name
+     * @param out the op's output
+     * @param inputs the op's inputs, in the order {@code backward} returns their gradients
+     * @param backward maps the output's gradient (and the inputs' partial sums) to one gradient per input
+     * @return {@code out}
      */
     public static Tensor record(String op, Tensor out, Tensor[] inputs, Node.FoldingBackward backward) {
         return record(op, out, inputs, (Node.Backward) backward);

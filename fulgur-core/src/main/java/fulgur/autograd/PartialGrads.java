@@ -20,12 +20,22 @@ public final class PartialGrads {
         this.taken = new boolean[inputs];
     }
 
-    /** Input i's gradient summed so far (contiguous, never to be written), or null when there is none yet. */
+    /**
+     * Input i's gradient summed so far, without claiming it.
+     *
+     * @param i the input's position
+     * @return the sum (contiguous, never to be written), or null when there is none yet
+     */
     public Tensor peek(int i) {
         return i < taken.length ? sums.apply(i) : null;
     }
 
-    /** Claims input i's partial sum (null when there is none); the gradient returned for input i must include it. */
+    /**
+     * Claims input i's partial sum: the gradient the backward returns for input i must then include it.
+     *
+     * @param i the input's position
+     * @return the sum (contiguous, never to be written), or null when there is none (nothing is claimed)
+     */
     public Tensor take(int i) {
         Tensor t = peek(i);
         if (t != null) {

@@ -44,9 +44,18 @@ public final class Elementwise {
         Tensor out = binary(BinaryOp.MUL, a, b);
         int[] sa = a.shape();
         int[] sb = b.shape();
-        return Autograd.record("mul", out, new Tensor[] {a, b}, g -> new Tensor[] {
-            a.requiresGrad() ? Reductions.sumTo(mul(g, b), sa) : null,
-            b.requiresGrad() ? Reductions.sumTo(mul(g, a), sb) : null
+        return Autograd.record("mul", out, new Tensor[] {a, b}, g -> {
+            if (a.requiresGrad() && b.requiresGrad() && a.sameShape(b) && a.sameShape(g)) {
+                GluKernels k = fulgur.backend.Kernels.find(GluKernels.class, a.device());
+                Tensor[] d = k == null ? null : k.mulBackward(a, b, g); // both products in one pass over g
+                if (d != null) {
+                    return d;
+                }
+            }
+            return new Tensor[] {
+                a.requiresGrad() ? Reductions.sumTo(mul(g, b), sa) : null,
+                b.requiresGrad() ? Reductions.sumTo(mul(g, a), sb) : null
+            };
         });
     }
 

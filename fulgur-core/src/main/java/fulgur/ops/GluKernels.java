@@ -15,4 +15,13 @@ public interface GluKernels {
 
     /** {d gate, d up} for the gradient {@code dy} of {@link #siluMul}'s output. */
     Tensor[] siluMulBackward(Tensor gate, Tensor up, Tensor dy);
+
+    /**
+     * {dy ⊙ b, dy ⊙ a}: the backward of a same-shape product a ⊙ b (a GLU without activation, as TNL's SGLU) in one
+     * pass over dy; null when the kernel does not take these operands (the caller forms the two products), as this
+     * default does.
+     */
+    default Tensor[] mulBackward(Tensor a, Tensor b, Tensor dy) {
+        return null;
+    }
 }

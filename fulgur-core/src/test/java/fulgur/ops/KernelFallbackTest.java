@@ -144,6 +144,43 @@ class KernelFallbackTest {
     }
 
     @Test
+    void aSameShapeProductsBackwardRunsTheRegisteredOnePassKernelOrTheTwoProducts() {
+        Rng r = new Rng(6);
+        Tensor a = r.normal(DType.F64, 0, 1, 3, 6), b = r.normal(DType.F64, 0, 1, 3, 6);
+        int[] calls = new int[1];
+        boolean[] declines = {false};
+        GluKernels standIn = new GluKernels() {
+            @Override
+            public Tensor siluMul(Tensor g, Tensor u) {
+                throw new AssertionError("not a SwiGLU");
+            }
+
+            @Override
+            public Tensor[] siluMulBackward(Tensor g, Tensor u, Tensor dy) {
+                throw new AssertionError("not a SwiGLU");
+            }
+
+            @Override
+            public Tensor[] mulBackward(Tensor x, Tensor y, Tensor dy) {
+                calls[0]++;
+                return declines[0] ? null : new Tensor[] {Elementwise.mul(dy, y), Elementwise.mul(dy, x)};
+            }
+        };
+        double[][] composed = valueAndGrads(t -> Elementwise.mul(t[0], t[1]), a, b);
+        for (boolean decline : new boolean[] {false, true}) {
+            declines[0] = decline;
+            double[][] viaKernel;
+            try (var k = Kernels.use(GluKernels.class, standIn)) {
+                viaKernel = valueAndGrads(t -> Elementwise.mul(t[0], t[1]), a, b);
+            }
+            for (int i = 0; i < 3; i++) {
+                assertThat(GradCheck.relErr(viaKernel[i], composed[i])).isLessThan(1e-15);
+            }
+        }
+        assertThat(calls[0]).isEqualTo(2);
+    }
+
+    @Test
     void gluRunsARegisteredKernelAndRoutesItsGradients() {
         Rng r = new Rng(5);
         Tensor gate = r.normal(DType.F64, 0, 2, 3, 6), up = r.normal(DType.F64, 0, 1, 3, 6);

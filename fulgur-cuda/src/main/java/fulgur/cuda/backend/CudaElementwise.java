@@ -308,6 +308,35 @@ public final class CudaElementwise {
     }
 
     /**
+     * {dy ⊙ b, dy ⊙ a}, the backward of a ⊙ b, in one kernel when a, b and dy are of one shape and dtype (f32 or bf16),
+     * contiguous and aligned for the 4-wide kernels; null otherwise (the caller forms the two products).
+     */
+    public static Tensor[] mulBackward(Gpu g, Tensor a, Tensor b, Tensor dy) {
+        String name = "mulBackward";
+        g.check(name, a);
+        g.check(name, b);
+        g.check(name, dy);
+        if (!a.sameShape(b) || !a.sameShape(dy) || a.dtype() != b.dtype() || a.dtype() != dy.dtype()) return null;
+        if (!fast(g, a, name) || !fast(g, b, name) || !fast(g, dy, name)) return null;
+        g.bind();
+        Tensor da = g.alloc(a.dtype(), a.shape());
+        Tensor db = g.alloc(a.dtype(), a.shape());
+        long n = a.numel();
+        if (n > 0) {
+            g.launch(
+                    g.kernel(TENSOR, "t_mul_bwd_c_" + tn(a.dtype())),
+                    Math.max(1, n / 4),
+                    g.ptr(a, name),
+                    g.ptr(b, name),
+                    g.ptr(dy, name),
+                    g.ptr(da, name),
+                    g.ptr(db, name),
+                    n);
+        }
+        return new Tensor[] {da, db};
+    }
+
+    /**
      * dst += src in place when dst is contiguous (each thread then reads and writes its own element of dst) and both
      * have one floating dtype and shape, rounded as {@link #binary} ADD rounds; false, doing nothing, otherwise (the
      * element kernels write only contiguous outputs).

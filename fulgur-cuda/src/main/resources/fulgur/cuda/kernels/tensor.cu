@@ -654,6 +654,37 @@ extern "C" __global__ void t_binary_c_bf16_bf16(int op, const bf16_t* a, const b
 extern "C" __global__ void t_binary_c_f32_bf16(int op, const float* a, const bf16_t* b, float* o, long long n) { binary_c(op, a, b, o, n); }
 extern "C" __global__ void t_binary_c_bf16_f32(int op, const bf16_t* a, const float* b, float* o, long long n) { binary_c(op, a, b, o, n); }
 
+// The backward of a same-shape product y = a ⊙ b (a GLU without activation: TNL's SGLU): da = dy ⊙ b, db = dy ⊙ a in
+// one pass (dy read once), contiguous operands of one dtype, f32 math.
+template <typename T>
+static __device__ __forceinline__ void mul_bwd_c(const T* a, const T* b, const T* dy, T* da, T* db, i64 n) {
+  i64 n4 = n >> 2;
+  GRID_STRIDE4(q, n4) {
+    float x[4], y[4], d[4], ra[4], rb[4];
+    ld4(a, 4 * q, x);
+    ld4(b, 4 * q, y);
+    ld4(dy, 4 * q, d);
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      ra[j] = d[j] * y[j];
+      rb[j] = d[j] * x[j];
+    }
+    st4(da, 4 * q, ra);
+    st4(db, 4 * q, rb);
+  }
+  for (i64 i = 4 * n4 + blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
+    float d = ld1(dy, i);
+    st1(da, i, d * ld1(b, i));
+    st1(db, i, d * ld1(a, i));
+  }
+}
+extern "C" __global__ void t_mul_bwd_c_f32(const float* a, const float* b, const float* dy, float* da, float* db, long long n) {
+  mul_bwd_c(a, b, dy, da, db, n);
+}
+extern "C" __global__ void t_mul_bwd_c_bf16(const bf16_t* a, const bf16_t* b, const bf16_t* dy, bf16_t* da, bf16_t* db, long long n) {
+  mul_bwd_c(a, b, dy, da, db, n);
+}
+
 template <typename T>
 static __device__ __forceinline__ void unary_c(int op, const T* x, T* o, float p, i64 n) {
   i64 n4 = n >> 2;
