@@ -39,19 +39,29 @@ public final class LinearAlgebra {
             if (a.requiresGrad()) {
                 // C = op(A)·op(B): dop(A) = G·op(B)ᵀ; dA = transA ? (G·op(B)ᵀ)ᵀ = op(B)·Gᵀ : G·op(B)ᵀ
                 Tensor d = transA
-                        ? Backends.of(a).matmul(b, g, transB, true, a.dtype())
-                        : Backends.of(a).matmul(g, b, false, !transB, a.dtype());
+                        ? Backends.of(a).matmul(b, g, transB, true, gradType(a))
+                        : Backends.of(a).matmul(g, b, false, !transB, gradType(a));
                 ga = Reductions.sumTo(d, sa);
             }
             if (b.requiresGrad()) {
                 // dop(B) = op(A)ᵀ·G; dB = transB ? Gᵀ·op(A) : op(A)ᵀ·G
                 Tensor d = transB
-                        ? Backends.of(a).matmul(g, a, true, transA, b.dtype())
-                        : Backends.of(a).matmul(a, g, !transA, false, b.dtype());
+                        ? Backends.of(a).matmul(g, a, true, transA, gradType(b))
+                        : Backends.of(a).matmul(a, g, !transA, false, gradType(b));
                 gb = Reductions.sumTo(d, sb);
             }
             return new Tensor[] {ga, gb};
         });
+    }
+
+    /**
+     * The dtype of an operand's gradient product: a 16-bit leaf (a weight) gets its gradient in its compute type, f32,
+     * straight from the product's accumulator, as the engine keeps leaf gradients (no rounding to 16 bits and no
+     * conversion pass after); anything else its own dtype.
+     */
+    private static DType gradType(Tensor operand) {
+        DType dt = operand.dtype();
+        return operand.gradFn() == null && (dt == DType.BF16 || dt == DType.F16) ? dt.computeType() : dt;
     }
 
     /**
@@ -118,7 +128,7 @@ public final class LinearAlgebra {
             Tensor g2 = Views.reshape(g, -1, w.size(0));
             Tensor h = Activations.siluMul(gate, up);
             Tensor h2 = Views.reshape(h, -1, w.size(1));
-            Tensor dw = w.requiresGrad() ? Backends.of(w).matmul(g2, h2, true, false, w.dtype()) : null;
+            Tensor dw = w.requiresGrad() ? Backends.of(w).matmul(g2, h2, true, false, gradType(w)) : null;
             Tensor dh = Backends.of(w).matmul(g2, w, false, false, gate.dtype());
             h.close();
             Tensor[] d = Activations.siluMulBackward(gate, up, Views.reshape(dh, gs));

@@ -92,6 +92,17 @@ public final class AdamW extends Optimizer {
      * runs before each replay.
      */
     public void update() {
+        update(Map.of());
+    }
+
+    /**
+     * {@link #update()}, writing each parameter that has an entry in {@code copies} into that tensor too, in the
+     * update's own pass: the 16-bit model weights of mixed-precision masters ({@code MixedPrecision}), rounded from the
+     * new f32 values as a separate copy would round them.
+     *
+     * @param copies tensors of their parameter's shape, contiguous, by parameter
+     */
+    public void update(Map<Parameter, Tensor> copies) {
         if (step == 0) {
             throw new IllegalStateException(
                     "AdamW.update: call advance() first (it sets the step's learning rate and bias corrections)");
@@ -106,7 +117,8 @@ public final class AdamW extends Optimizer {
                     }
                     Tensor[] mv = moments(p);
                     byDevice.computeIfAbsent(p.value().device(), d -> new ArrayList<>())
-                            .add(new AdamWKernels.Slot(p.value(), grad, mv[0], mv[1], g.lrScale(), g.weightDecay()));
+                            .add(new AdamWKernels.Slot(
+                                    p.value(), grad, mv[0], mv[1], g.lrScale(), g.weightDecay(), copies.get(p)));
                 }
             }
             byDevice.forEach((d, slots) -> AdamWUpdate.apply(slots, schedules.get(d), beta1, beta2, eps));

@@ -3,12 +3,14 @@ package fulgur.train;
 import fulgur.autograd.GradMode;
 import fulgur.nn.Module;
 import fulgur.nn.Parameter;
+import fulgur.optim.AdamW;
 import fulgur.optim.Optimizer;
 import fulgur.optim.ParamGroup;
 import fulgur.tensor.DType;
 import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
 import java.util.ArrayList;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -137,14 +139,32 @@ public final class MixedPrecision implements AutoCloseable {
     }
 
     /**
+     * AdamW's update of the masters, their gradients in place ({@link #syncGrads}, then any clipping), writing the
+     * model's 16-bit parameters in the same pass ({@link AdamW#update(Map)}): what {@link AdamW#update()} and then
+     * {@link #copyMastersToModel()} do, without a second pass over the weights.
+     *
+     * @param opt AdamW over the masters, its step counted ({@link AdamW#advance()})
+     */
+    public void updateAndCopy(AdamW opt) {
+        Map<Parameter, Tensor> copies = new IdentityHashMap<>(); // read each time: a parameter's value may be replaced
+        masters.forEach((p, m) -> copies.put(m, p.value()));
+        opt.update(copies);
+    }
+
+    /**
      * One optimizer step on the masters (built over {@link #masterGroups}), then the 16-bit copies.
      *
      * @param opt an optimizer over the masters
      */
     public void step(Optimizer opt) {
         syncGrads();
-        opt.step();
-        copyMastersToModel();
+        if (opt instanceof AdamW adam) {
+            adam.advance();
+            updateAndCopy(adam);
+        } else {
+            opt.step();
+            copyMastersToModel();
+        }
     }
 
     /** Drops the gradients of the model parameters and the masters. */

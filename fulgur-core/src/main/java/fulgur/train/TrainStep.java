@@ -187,9 +187,10 @@ public final class TrainStep implements AutoCloseable {
                     .copyFrom(GradClip.clipGlobalNormOnDevice(opt.parameters(), gradClip)
                             .reshape(1));
         }
-        opt.update();
         if (mp != null) {
-            mp.copyMastersToModel();
+            mp.updateAndCopy(opt); // the model's 16-bit weights written in the update's pass
+        } else {
+            opt.update();
         }
     }
 

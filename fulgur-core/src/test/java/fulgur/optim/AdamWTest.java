@@ -7,6 +7,7 @@ import static org.assertj.core.data.Offset.offset;
 import fulgur.nn.Module;
 import fulgur.nn.Parameter;
 import fulgur.tensor.DType;
+import fulgur.tensor.Device;
 import fulgur.tensor.Rng;
 import fulgur.tensor.Tensor;
 import java.util.List;
@@ -161,6 +162,29 @@ class AdamWTest {
             ob.update();
             assertThat(ob.stepCount()).isEqualTo(s);
             assertThat(b.w.value().toFloatArray()).containsExactly(a.w.value().toFloatArray());
+        }
+    }
+
+    /** The mixed-precision masters' update writes the model's bf16 weights as a copy after it would. */
+    @Test
+    void anUpdateWritesTheCopiesItIsGivenAsACopyAfterwardWould() {
+        Rng rng = new Rng(9);
+        Tensor w0 = rng.normal(0, 1, 5, 7);
+        Two a = new Two(w0.copy(), Tensor.zeros(7));
+        Two b = new Two(w0.copy(), Tensor.zeros(7));
+        AdamW oa = new AdamW(ParamGroup.all(a, 0.1), 0.05);
+        AdamW ob = new AdamW(ParamGroup.all(b, 0.1), 0.05);
+        Tensor copy = Tensor.zeros(DType.BF16, Device.CPU, 5, 7);
+        for (int s = 1; s <= 3; s++) {
+            Tensor g = rng.normal(0, 1, 5, 7);
+            a.w.value().setGrad(g.copy().detach());
+            b.w.value().setGrad(g.copy().detach());
+            oa.step();
+            ob.advance();
+            ob.update(Map.of(b.w, copy));
+            assertThat(b.w.value().toFloatArray()).containsExactly(a.w.value().toFloatArray());
+            assertThat(copy.toFloatArray())
+                    .containsExactly(a.w.value().to(DType.BF16).toFloatArray());
         }
     }
 

@@ -784,7 +784,9 @@ class CudaBackendGpuTest {
                 dev(Tensor.zeros(mt, shape))
             };
             double scale = 0.5 + i, wd = i % 2 == 0 ? 0.1 : 0;
-            all.add(new AdamWKernels.Slot(b[0], b[1], b[2], b[3], scale, wd));
+            // every other parameter also writes a bf16 copy (a mixed-precision model's weight) in the update's pass
+            Tensor copy = i % 2 == 1 ? dev(Tensor.zeros(DType.BF16, shape)) : null;
+            all.add(new AdamWKernels.Slot(b[0], b[1], b[2], b[3], scale, wd, copy));
             ref.add(new Tensor[] {a[0], a[1], a[2], a[3], Tensor.scalar(scale), Tensor.scalar(wd)});
         }
         for (int step = 1; step <= 2; step++) {
@@ -798,6 +800,11 @@ class CudaBackendGpuTest {
                     .as("param " + i)
                     .containsExactly(ref.get(i)[0].toDoubleArray());
             assertThat(all.get(i).v().toDoubleArray()).as("v " + i).containsExactly(ref.get(i)[3].toDoubleArray());
+            if (all.get(i).copy() != null) {
+                assertThat(all.get(i).copy().toDoubleArray())
+                        .as("copy " + i)
+                        .containsExactly(ref.get(i)[0].to(DType.BF16).toDoubleArray());
+            }
         }
     }
 

@@ -15,6 +15,9 @@ public final class AdamWCpu implements AdamWKernels {
         for (Slot s : slots) {
             CpuOptim.adamw(
                     s.param(), s.grad(), s.m(), s.v(), schedule, s.lrScale(), beta1, beta2, eps, s.weightDecay());
+            if (s.copy() != null) {
+                s.copy().copyFrom(s.param());
+            }
         }
     }
 }

@@ -34,7 +34,9 @@ public final class AdamWUpdate {
     /** The update of one slot from backend ops, in f64 (the schedule's dtype), written back in place. */
     static void composed(AdamWKernels.Slot s, Tensor schedule, double beta1, double beta2, double eps) {
         Tensor p = s.param();
-        for (Tensor t : new Tensor[] {s.grad(), s.m(), s.v()}) {
+        for (Tensor t : s.copy() == null
+                ? new Tensor[] {s.grad(), s.m(), s.v()}
+                : new Tensor[] {s.grad(), s.m(), s.v(), s.copy()}) {
             if (!t.sameShape(p)) {
                 throw new IllegalArgumentException(
                         "adamw: " + t.describe() + " does not match parameter " + p.describe());
@@ -61,6 +63,9 @@ public final class AdamWUpdate {
         be.copy(m, s.m());
         be.copy(v, s.v());
         be.copy(next, p);
+        if (s.copy() != null) {
+            be.copy(p, s.copy());
+        }
     }
 
     /** schedule[i] as a one-element tensor that broadcasts. */

@@ -317,6 +317,9 @@ public final class CudaIndexing {
      * AdamW over all slots: f32 parameters with f32 moments in one launch (a table of the slots and a block map uploaded
      * with the launch, so a captured step keeps them as constants), the others one kernel each.
      */
+    /** Words (8 bytes) per parameter in t_adamw_all_f32's table: AdamSlot in tensor.cu. */
+    private static final int SLOT_WORDS = 10;
+
     public static void adamwAll(
             Gpu g, List<AdamWKernels.Slot> slots, Tensor schedule, double beta1, double beta2, double eps) {
         String op = "adamw";
@@ -330,6 +333,7 @@ public final class CudaIndexing {
                 fused.add(s);
             } else {
                 adamw(g, s.param(), s.grad(), s.m(), s.v(), schedule, s.lrScale(), beta1, beta2, eps, s.weightDecay());
+                if (s.copy() != null) s.copy().copyFrom(s.param());
             }
         }
         if (fused.isEmpty()) return;
@@ -341,11 +345,18 @@ public final class CudaIndexing {
         g.check(op, schedule);
         g.bind();
         List<Tensor> temps = new ArrayList<>();
-        long[] table = new long[8 * fused.size()];
+        long[] table = new long[SLOT_WORDS * fused.size()];
         int blocks = 0;
         for (int i = 0; i < fused.size(); i++) {
             AdamWKernels.Slot s = fused.get(i);
             for (Tensor t : new Tensor[] {s.param(), s.grad(), s.m(), s.v()}) g.check(op, t);
+            if (s.copy() != null) {
+                g.check(op, s.copy());
+                if (!s.copy().isContiguous() || !s.copy().sameShape(s.param()))
+                    throw new IllegalArgumentException(
+                            op + ": copy " + s.copy().describe() + " must be contiguous and of the parameter's shape "
+                                    + s.param().describe());
+            }
             for (Tensor t : new Tensor[] {s.grad(), s.m(), s.v()}) {
                 if (!t.sameShape(s.param()))
                     throw new IllegalArgumentException(op + ": " + t.describe() + " does not match parameter "
@@ -357,14 +368,17 @@ public final class CudaIndexing {
             Tensor gr = g.contiguous(op, s.grad());
             if (gr != s.grad()) temps.add(gr);
             long n = s.param().numel();
-            table[8 * i] = g.ptr(s.param(), op).address();
-            table[8 * i + 1] = g.ptr(gr, op).address();
-            table[8 * i + 2] = g.ptr(s.m(), op).address();
-            table[8 * i + 3] = g.ptr(s.v(), op).address();
-            table[8 * i + 4] = n;
-            table[8 * i + 5] = Double.doubleToRawLongBits(s.lrScale());
-            table[8 * i + 6] = Double.doubleToRawLongBits(s.weightDecay());
-            table[8 * i + 7] = Gpu.code(gr.dtype());
+            int at = SLOT_WORDS * i;
+            table[at] = g.ptr(s.param(), op).address();
+            table[at + 1] = g.ptr(gr, op).address();
+            table[at + 2] = g.ptr(s.m(), op).address();
+            table[at + 3] = g.ptr(s.v(), op).address();
+            table[at + 4] = n;
+            table[at + 5] = Double.doubleToRawLongBits(s.lrScale());
+            table[at + 6] = Double.doubleToRawLongBits(s.weightDecay());
+            table[at + 7] = Gpu.code(gr.dtype());
+            table[at + 8] = s.copy() == null ? 0 : g.ptr(s.copy(), op).address();
+            table[at + 9] = s.copy() == null ? 0 : Gpu.code(s.copy().dtype());
             blocks = Math.addExact(blocks, (int) ((n + ADAMW_CHUNK - 1) / ADAMW_CHUNK));
         }
         int[] map = new int[2 * blocks];

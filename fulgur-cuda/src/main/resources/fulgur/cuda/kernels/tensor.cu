@@ -551,9 +551,10 @@ extern "C" __global__ void t_adamw_f32(float* p, const void* g, int gt, float* m
   }
 }
 
-// AdamW over many f32 parameters in one launch: slots[] describes each parameter (8 words, see CudaIndexing.adamwAll)
-// and blocks[] gives each block its (slot, chunk); the same math as t_adamw_f32, so the results are identical.
-struct AdamSlot { float* p; const void* g; float* m; float* v; long long n; double lrScale; double wd; long long gt; };
+// AdamW over many f32 parameters in one launch: slots[] describes each parameter (10 words, see CudaIndexing.adamwAll)
+// and blocks[] gives each block its (slot, chunk); the same math as t_adamw_f32, so the results are identical. Where
+// c is not null the new parameter is also written there in dtype ct (a mixed-precision model's 16-bit weight).
+struct AdamSlot { float* p; const void* g; float* m; float* v; long long n; double lrScale; double wd; long long gt; void* c; long long ct; };
 
 extern "C" __global__ void t_adamw_all_f32(const AdamSlot* slots, const int2* blocks, const double* sched, float b1, float b2, float c1,
     float c2, float eps, int chunk) {
@@ -568,9 +569,11 @@ extern "C" __global__ void t_adamw_all_f32(const AdamSlot* slots, const int2* bl
     float mm = s.m[i] * b1 + gr * c1;
     float vv = s.v[i] * b2 + gr * gr * c2;
     float denom = sqrtf(vv) * invSqrtBc2 + eps;
-    s.p[i] = s.p[i] * decay - (mm / denom) * stepSize;
+    float pn = s.p[i] * decay - (mm / denom) * stepSize;
+    s.p[i] = pn;
     s.m[i] = mm;
     s.v[i] = vv;
+    if (s.c) st_d(s.c, (int)s.ct, i, (double)pn);
   }
 }
 
