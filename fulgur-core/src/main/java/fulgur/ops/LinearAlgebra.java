@@ -1,6 +1,7 @@
 package fulgur.ops;
 
 import fulgur.autograd.Autograd;
+import fulgur.autograd.PartialGrads;
 import fulgur.backend.Backends;
 import fulgur.tensor.DType;
 import fulgur.tensor.Tensor;
@@ -144,13 +145,49 @@ public final class LinearAlgebra {
             throw new IllegalArgumentException("linear: input " + x.describe() + " does not match weight "
                     + w.describe() + " (expected [..., " + (w.ndim() == 2 ? w.size(1) : "?") + "])");
         }
+        Elementwise.checkSameDevice("linear", x, w);
+        int in = w.size(1);
+        int out = w.size(0);
         int[] s = x.shape();
-        Tensor x2 = Views.reshape(x, -1, w.size(1));
-        Tensor y = matmul(x2, w, false, true);
-        if (bias != null) {
-            y = Elementwise.add(y, bias);
+        s[s.length - 1] = out;
+        Tensor y;
+        try (var ng = fulgur.autograd.GradMode.noGrad()) {
+            y = Views.reshape(Backends.of(w).matmul(Views.reshape(x, -1, in), w, false, true, null), s);
         }
-        s[s.length - 1] = w.size(0);
-        return Views.reshape(y, s);
+        // one node on x itself (not on a reshaped view of it), so that its backward can fold x's gradient summed so
+        // far (a second linear map of the same input: SGLU's, attention's q/k/v) into the product it writes
+        y = Autograd.record("linear", y, new Tensor[] {x, w}, (g, partial) -> {
+            Tensor g2 = Views.reshape(g, -1, out);
+            Tensor dw = w.requiresGrad()
+                    ? Backends.of(w).matmul(g2, Views.reshape(x, -1, in), true, false, gradType(w))
+                    : null;
+            Tensor dx = null;
+            if (x.requiresGrad()) {
+                dx = foldedInputGradient(partial, x, g2, w);
+                if (dx == null) {
+                    dx = Views.reshape(Backends.of(w).matmul(g2, w, false, false, gradType(x)), x.shape());
+                }
+            }
+            return new Tensor[] {dx, dw};
+        });
+        return bias == null ? y : Elementwise.add(y, bias);
+    }
+
+    /**
+     * g2·w plus x's gradient summed so far, in one product where the device has {@link MatmulIntoKernels} that take
+     * them (the partial sum then claimed); null otherwise.
+     */
+    private static Tensor foldedInputGradient(PartialGrads partial, Tensor x, Tensor g2, Tensor w) {
+        Tensor p = partial.peek(0);
+        if (p == null || p.dtype() != gradType(x)) {
+            return null;
+        }
+        MatmulIntoKernels k = fulgur.backend.Kernels.find(MatmulIntoKernels.class, x.device());
+        Tensor sum = k == null ? null : k.matmulPlus(g2, w, false, false, Views.reshape(p, -1, w.size(1)));
+        if (sum == null) {
+            return null;
+        }
+        partial.take(0);
+        return Views.reshape(sum, x.shape());
     }
 }

@@ -200,6 +200,21 @@ public final class CudaBackend implements Backend {
         CudaMatmul.matmulInto(gpu, gemm, tf32, a, b, transA, transB, c, beta);
     }
 
+    /**
+     * A new tensor op(a)·op(b) + addend in one product, or null where {@link CudaMatmul#matmulPlus} does not take the
+     * operands (the {@code MatmulIntoKernels} family).
+     *
+     * @param a the left operand, 2-D
+     * @param b the right operand, 2-D, of a's dtype
+     * @param transA whether op transposes a
+     * @param transB whether op transposes b
+     * @param addend the tensor added, contiguous, of the product's shape and the result's dtype
+     * @return the sum, or null
+     */
+    public Tensor matmulPlus(Tensor a, Tensor b, boolean transA, boolean transB, Tensor addend) {
+        return CudaMatmul.matmulPlus(gpu, gemm, tf32, a, b, transA, transB, addend);
+    }
+
     @Override
     public Tensor softmax(Tensor x, boolean log) {
         return CudaNn.softmax(gpu, x, log);

@@ -139,9 +139,61 @@ public final class CudaMatmul {
                 c.stride(0),
                 0,
                 1,
-                beta);
+                beta,
+                g.ptr(c, op).address());
         Gpu.freeTemp(pa.t, a);
         Gpu.freeTemp(pb.t, b);
+    }
+
+    /**
+     * A new tensor op(a)·op(b) + addend in one product (2-D operands as {@link #supportsInto} takes; the addend
+     * contiguous, of the product's shape, in the dtype of the result); null when these operands are not taken.
+     */
+    public static Tensor matmulPlus(
+            Gpu g,
+            BatchedGemm gemm,
+            boolean allowTf32,
+            Tensor a,
+            Tensor b,
+            boolean transA,
+            boolean transB,
+            Tensor addend) {
+        String op = "matmulPlus";
+        if (!addend.isContiguous() || !supportsInto(g, a, b, addend)) return null;
+        int m = transA ? a.size(1) : a.size(0);
+        int k = transA ? a.size(0) : a.size(1);
+        int kb = transB ? b.size(1) : b.size(0);
+        int n = transB ? b.size(0) : b.size(1);
+        if (k != kb || addend.size(0) != m || addend.size(1) != n || k == 0 || m == 0 || n == 0) return null;
+        g.check(op, a);
+        g.check(op, b);
+        g.check(op, addend);
+        g.bind();
+        Tensor out = g.alloc(addend.dtype(), addend.shape());
+        Operand pa = operand(g, a, a.dtype(), transA);
+        Operand pb = operand(g, b, b.dtype(), transB);
+        gemm.matmul(
+                intoTypes(a.dtype(), addend.dtype(), allowTf32),
+                pa.trans,
+                pb.trans,
+                m,
+                n,
+                k,
+                g.ptr(pa.t, op).address(),
+                pa.ld,
+                0,
+                g.ptr(pb.t, op).address(),
+                pb.ld,
+                0,
+                g.ptr(out, op).address(),
+                n,
+                0,
+                1,
+                1,
+                g.ptr(addend, op).address());
+        Gpu.freeTemp(pa.t, a);
+        Gpu.freeTemp(pb.t, b);
+        return out;
     }
 
     public static Tensor matmul(

@@ -127,10 +127,13 @@ public final class BatchedGemm implements AutoCloseable {
             long ldc,
             long sc,
             int batch) {
-        matmul(t, transA, transB, m, n, k, a, lda, sa, b, ldb, sb, c, ldc, sc, batch, 0);
+        matmul(t, transA, transB, m, n, k, a, lda, sa, b, ldb, sb, c, ldc, sc, batch, 0, c);
     }
 
-    /** As the other {@code matmul}, with C ← op(A)·op(B) + beta·C (beta 0 ignores C's contents). */
+    /**
+     * As the other {@code matmul}, with C ← op(A)·op(B) + beta·S where S is the matrix at {@code source} (laid out as
+     * C; {@code source == c} accumulates into C); beta 0 ignores S.
+     */
     public synchronized void matmul(
             Types t,
             boolean transA,
@@ -148,7 +151,8 @@ public final class BatchedGemm implements AutoCloseable {
             long ldc,
             long sc,
             int batch,
-            double betaValue) {
+            double betaValue,
+            long source) {
         if (closed) throw new IllegalStateException("BatchedGemm is closed");
         ctx.bind();
         Key key = new Key(
@@ -164,7 +168,7 @@ public final class BatchedGemm implements AutoCloseable {
         }
         setScales(t, betaValue);
         Object mark = fulgur.cuda.KernelProfiler.enabled() ? fulgur.cuda.KernelProfiler.begin(stream) : null;
-        run(plan, plan.algo, a, b, c);
+        run(plan, plan.algo, a, b, source, c);
         if (mark != null)
             fulgur.cuda.KernelProfiler.end(mark, "cublasLt " + typeName(t) + (batch > 1 ? " batched" : ""), stream);
     }
@@ -181,8 +185,8 @@ public final class BatchedGemm implements AutoCloseable {
         }
     }
 
-    /** One product with {@code algo} and the scales as set. */
-    private void run(Plan plan, MemorySegment algo, long a, long b, long c) {
+    /** One product with {@code algo} and the scales as set: D = c, C = source. */
+    private void run(Plan plan, MemorySegment algo, long a, long b, long source, long c) {
         // column-major view: C^T[n,m] = op(B)^T[n,k] · op(A)^T[k,m]
         lt.matmul(
                 handle,
@@ -193,7 +197,7 @@ public final class BatchedGemm implements AutoCloseable {
                 a,
                 plan.b,
                 scales.asSlice(16, 8),
-                c,
+                source,
                 plan.c,
                 c,
                 plan.c,
@@ -214,12 +218,12 @@ public final class BatchedGemm implements AutoCloseable {
                 MemorySegment algo =
                         plan.results.asSlice(i * CublasLt.HEURISTIC_RESULT_BYTES, CublasLt.HEURISTIC_RESULT_BYTES);
                 try {
-                    run(plan, algo, a, b, c);
+                    run(plan, algo, a, b, c, c);
                 } catch (RuntimeException e) {
                     continue; // an algorithm this problem turns down: keep the others
                 }
                 start.record(stream);
-                for (int r = 0; r < 3; r++) run(plan, algo, a, b, c);
+                for (int r = 0; r < 3; r++) run(plan, algo, a, b, c, c);
                 end.record(stream).synchronize();
                 float ms = end.elapsedSince(start) / 3;
                 if (ms < best) {

@@ -54,7 +54,8 @@ class BatchedGemmGpuTest {
                     n,
                     (long) m * n,
                     batch,
-                    beta);
+                    beta,
+                    dC.address());
             assertThat(g.cachedPlans()).isEqualTo(1);
             ctx.synchronize();
             double err = GpuSupport.relErr(GpuSupport.downloadF32(dC, batch * m * n), ref);

@@ -8,7 +8,8 @@ import fulgur.tensor.Tensor;
 
 /**
  * The CUDA {@link MatmulIntoKernels} (registered by {@link fulgur.cuda.CudaKernelProvider}): one cuBLASLt product with
- * C as its output and beta as given ({@link CudaMatmul#matmulInto}).
+ * C as its output and beta as given ({@link CudaMatmul#matmulInto}), or with the addend as cuBLASLt's C and a new
+ * tensor as its D ({@link CudaMatmul#matmulPlus}).
  */
 public final class CudaMatmulInto implements MatmulIntoKernels {
     private final CudaBackend be;
@@ -29,5 +30,10 @@ public final class CudaMatmulInto implements MatmulIntoKernels {
     @Override
     public void matmulInto(Tensor a, Tensor b, boolean transA, boolean transB, Tensor c, double beta) {
         be.matmulInto(a, b, transA, transB, c, beta);
+    }
+
+    @Override
+    public Tensor matmulPlus(Tensor a, Tensor b, boolean transA, boolean transB, Tensor addend) {
+        return be.matmulPlus(a, b, transA, transB, addend);
     }
 }

@@ -62,4 +62,27 @@ class CudaMatmulIntoGpuTest {
             }
         }
     }
+
+    @ParameterizedTest(name = "{0}→{1} transA={2} transB={3}")
+    @CsvSource({"BF16,BF16,false,false", "BF16,F32,true,false", "F32,F32,false,true"})
+    void aProductPlusAnAddendIsANewTensorAndTheAddendStays(DType in, DType out, boolean ta, boolean tb) {
+        BackendCheck.gpu();
+        int m = 70, n = 136, k = 200;
+        try (Scope s = Scope.open("plus")) {
+            Tensor a = ZooCheck.uniform(4, in, -1, 1, ta ? k : m, ta ? m : k).to(GPU);
+            Tensor b = ZooCheck.uniform(5, in, -1, 1, tb ? n : k, tb ? k : n).to(GPU);
+            Tensor addend = ZooCheck.uniform(6, out, -1, 1, m, n).to(GPU);
+            double[] was = addend.toDoubleArray();
+            Tensor sum = Kernels.find(MatmulIntoKernels.class, GPU).matmulPlus(a, b, ta, tb, addend);
+            assertThat(sum.dtype()).isEqualTo(out);
+            assertThat(addend.toDoubleArray()).containsExactly(was);
+            double[] prod = Backends.of(a).matmul(a, b, ta, tb, DType.F32).toDoubleArray();
+            double[] got = sum.toDoubleArray();
+            double tol = out == DType.BF16 ? 8e-3 : 1e-5;
+            for (int i = 0; i < got.length; i++) {
+                double expect = prod[i] + was[i];
+                assertThat(Math.abs(got[i] - expect)).as("at %d", i).isLessThanOrEqualTo(tol * (1 + Math.abs(expect)));
+            }
+        }
+    }
 }
