@@ -596,7 +596,7 @@ class CudaBackendGpuTest {
         Backend g = gpu();
         Backend c = cpu();
         for (DType dt : FLOATS) {
-            for (int cols : new int[] {24, 1536}) {
+            for (int cols : new int[] {24, 1024, 1536}) { // 1024: the warp-per-row kernels in f32 and bf16
                 Tensor x = randn(101 + cols, dt, 3, 5, cols).mul(1.5).add(0.3).to(dt);
                 Tensor gain = randn(102, dt, cols);
                 Tensor bias = randn(103, dt, cols);

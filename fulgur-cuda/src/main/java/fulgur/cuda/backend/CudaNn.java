@@ -452,6 +452,36 @@ public final class CudaNn {
                 || (gain.dtype() == dt && gain.isContiguous() && g.ptr(gain, op).address() % align == 0);
     }
 
+    /** Rows per block of the warp-per-row kernels (one warp each). */
+    private static final int WARP_ROWS = 8;
+
+    /**
+     * Sixteen-byte vectors per lane (1..8) when every row operand and the gain suit the warp-per-row RMSNorm kernels
+     * (f32 or bf16 of one dtype, contiguous, 16-byte aligned, cols a multiple of 32 vectors); 0 otherwise.
+     */
+    private static int warpRowVectors(Gpu g, String op, Rows in, Tensor gain, Tensor... rows) {
+        DType dt = in.t.dtype();
+        if ((dt != DType.F32 && dt != DType.BF16) || in.rows == 0) return 0;
+        int perVector = 16 / dt.byteSize();
+        if (in.cols % (32 * perVector) != 0) return 0;
+        int nv = in.cols / (32 * perVector);
+        if (nv < 1 || nv > 8) return 0;
+        for (Tensor t : rows) {
+            if (t.dtype() != dt || !t.isContiguous() || g.ptr(t, op).address() % 16 != 0) return 0;
+        }
+        if (gain != null
+                && (gain.dtype() != dt
+                        || !gain.isContiguous()
+                        || g.ptr(gain, op).address() % 16 != 0)) return 0;
+        return nv;
+    }
+
+    private static void launchWarpRows(Gpu g, String kernel, long rows, Object... args) {
+        long blocks = (rows + WARP_ROWS - 1) / WARP_ROWS;
+        int grid = (int) Math.min(blocks, (long) g.multiprocessors() * 32);
+        g.kernel(NN, kernel).launch(g.stream, grid, 1, 1, 32 * WARP_ROWS, 0, args);
+    }
+
     /** A norm backward's addend, contiguous (null for none); it must match x. */
     private static Tensor addend(Gpu g, String op, Tensor x, Tensor addend) {
         if (addend == null) return null;
@@ -475,6 +505,23 @@ public final class CudaNn {
         Tensor gn = param(g, op, gain, in.cols);
         Tensor y = g.alloc(x.dtype(), x.shape());
         Tensor rstd = g.alloc(in.mt, statShape(x));
+        int nv = warpRowVectors(g, op, in, gn, in.t, y);
+        if (nv > 0) {
+            launchWarpRows(
+                    g,
+                    "nn_rmsnorm_w_" + CudaElementwise.tn(x.dtype()) + "_" + nv,
+                    in.rows,
+                    g.ptr(in.t, op),
+                    gn == null ? null : g.ptr(gn, op),
+                    g.ptr(y, op),
+                    g.ptr(rstd, op),
+                    in.rows,
+                    in.cols,
+                    eps);
+            in.free();
+            if (gn != null) Gpu.freeTemp(gn, gain);
+            return new Tensor[] {y, rstd};
+        }
         if (vectorRows(g, op, in, gn, in.t)) {
             g.launchRows(
                     g.kernel(NN, "nn_rmsnorm_v_" + CudaElementwise.tn(x.dtype())),
@@ -590,7 +637,25 @@ public final class CudaNn {
         Tensor rs = g.contiguous(op, rstd);
         Tensor dx = g.alloc(x.dtype(), x.shape());
         boolean vec = ad == null ? vectorRows(g, op, in, gn, in.t, gr.t) : vectorRows(g, op, in, gn, in.t, gr.t, ad);
-        if (rs.dtype() == DType.F32 && gr.t.dtype() == x.dtype() && vec) {
+        int nv = rs.dtype() != DType.F32 || gr.t.dtype() != x.dtype()
+                ? 0
+                : ad == null
+                        ? warpRowVectors(g, op, in, gn, in.t, gr.t, dx)
+                        : warpRowVectors(g, op, in, gn, in.t, gr.t, dx, ad);
+        if (nv > 0) {
+            launchWarpRows(
+                    g,
+                    "nn_rmsnorm_bwd_w_" + CudaElementwise.tn(x.dtype()) + "_" + nv,
+                    in.rows,
+                    g.ptr(in.t, op),
+                    gn == null ? null : g.ptr(gn, op),
+                    g.ptr(rs, op),
+                    g.ptr(gr.t, op),
+                    ad == null ? null : g.ptr(ad, op),
+                    g.ptr(dx, op),
+                    in.rows,
+                    in.cols);
+        } else if (rs.dtype() == DType.F32 && gr.t.dtype() == x.dtype() && vec) {
             g.launchRows(
                     g.kernel(NN, "nn_rmsnorm_bwd_v_" + CudaElementwise.tn(x.dtype())),
                     in.rows,

@@ -639,6 +639,240 @@ extern "C" __global__ void nn_rmsnorm_bwd_v_bf16(const __nv_bfloat16* x, const _
   rmsnorm_bwd_v(x, gain, rstd, dy, res, dx, rows, cols);
 }
 
+// ------------------------------------------------------------------------------------------ RMSNorm, one warp a row
+// Rows of NV = 1..8 sixteen-byte vectors per lane (bf16: cols a multiple of 256 up to 2048; f32: of 128 up to 1024),
+// contiguous and 16-byte aligned: each warp reads its row once into registers, sums with shuffles (no shared memory, no
+// block barrier), and writes it; 8 rows per 256-thread block. The same math as rmsnorm_v: f32 per element, a float
+// partial sum per lane, the row's sum in double.
+
+template <typename T> struct Vec16;
+template <> struct Vec16<float> {
+  static constexpr int N = 4;
+  static __device__ __forceinline__ void ld(const float* p, float* v) {
+    float4 x = *reinterpret_cast<const float4*>(p);
+    v[0] = x.x; v[1] = x.y; v[2] = x.z; v[3] = x.w;
+  }
+  static __device__ __forceinline__ void st(float* p, const float* v) {
+    *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
+  }
+};
+template <> struct Vec16<__nv_bfloat16> {
+  static constexpr int N = 8;
+  static __device__ __forceinline__ void ld(const __nv_bfloat16* p, float* v) {
+    uint4 x = *reinterpret_cast<const uint4*>(p);
+    const unsigned w[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+      float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w[k]));
+      v[2 * k] = f.x;
+      v[2 * k + 1] = f.y;
+    }
+  }
+  static __device__ __forceinline__ void st(__nv_bfloat16* p, const float* v) {
+    unsigned w[4];
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+      __nv_bfloat162 b = __floats2bfloat162_rn(v[2 * k], v[2 * k + 1]);
+      w[k] = *reinterpret_cast<unsigned*>(&b);
+    }
+    *reinterpret_cast<uint4*>(p) = make_uint4(w[0], w[1], w[2], w[3]);
+  }
+};
+
+static __device__ __forceinline__ double warp_sum_d(double v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+template <typename T, int NV>
+static __device__ void rmsnorm_w(const T* x, const T* gain, T* y, float* rstd, i64 rows, int cols, double eps) {
+  constexpr int N = Vec16<T>::N;
+  const int lane = threadIdx.x & 31;
+  const i64 warps = (i64)gridDim.x * (blockDim.x >> 5);
+  for (i64 r = (i64)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); r < rows; r += warps) {
+    const T* xr = x + r * cols;
+    float v[NV][N];
+    float ss = 0;
+#pragma unroll
+    for (int i = 0; i < NV; i++) {
+      Vec16<T>::ld(xr + (i * 32 + lane) * N, v[i]);
+#pragma unroll
+      for (int k = 0; k < N; k++) ss += v[i][k] * v[i][k];
+    }
+    double tot = warp_sum_d((double)ss);
+    float inv = (float)(1.0 / sqrt(tot / cols + eps));
+    if (lane == 0) rstd[r] = inv;
+#pragma unroll
+    for (int i = 0; i < NV; i++) {
+      float gv[N], o[N];
+      if (gain) Vec16<T>::ld(gain + (i * 32 + lane) * N, gv);
+#pragma unroll
+      for (int k = 0; k < N; k++) o[k] = v[i][k] * inv * (gain ? gv[k] : 1.0f);
+      Vec16<T>::st(y + r * cols + (i * 32 + lane) * N, o);
+    }
+  }
+}
+// nn_rmsnorm_w_<dtype>_<vectors per lane>, written out (the launcher reads each kernel's parameters from this source)
+extern "C" __global__ void nn_rmsnorm_w_f32_1(const float* x, const float* gain, float* y, float* rstd, long long rows, int cols, double eps) {
+  rmsnorm_w<float, 1>(x, gain, y, rstd, rows, cols, eps);
+}
+extern "C" __global__ void nn_rmsnorm_w_bf16_1(const __nv_bfloat16* x, const __nv_bfloat16* gain, __nv_bfloat16* y, float* rstd, long long rows,
+    int cols, double eps) {
+  rmsnorm_w<__nv_bfloat16, 1>(x, gain, y, rstd, rows, cols, eps);
+}
+extern "C" __global__ void nn_rmsnorm_w_f32_2(const float* x, const float* gain, float* y, float* rstd, long long rows, int cols, double eps) {
+  rmsnorm_w<float, 2>(x, gain, y, rstd, rows, cols, eps);
+}
+extern "C" __global__ void nn_rmsnorm_w_bf16_2(const __nv_bfloat16* x, const __nv_bfloat16* gain, __nv_bfloat16* y, float* rstd, long long rows,
+    int cols, double eps) {
+  rmsnorm_w<__nv_bfloat16, 2>(x, gain, y, rstd, rows, cols, eps);
+}
+extern "C" __global__ void nn_rmsnorm_w_f32_3(const float* x, const float* gain, float* y, float* rstd, long long rows, int cols, double eps) {
+  rmsnorm_w<float, 3>(x, gain, y, rstd, rows, cols, eps);
+}
+extern "C" __global__ void nn_rmsnorm_w_bf16_3(const __nv_bfloat16* x, const __nv_bfloat16* gain, __nv_bfloat16* y, float* rstd, long long rows,
+    int cols, double eps) {
+  rmsnorm_w<__nv_bfloat16, 3>(x, gain, y, rstd, rows, cols, eps);
+}
+extern "C" __global__ void nn_rmsnorm_w_f32_4(const float* x, const float* gain, float* y, float* rstd, long long rows, int cols, double eps) {
+  rmsnorm_w<float, 4>(x, gain, y, rstd, rows, cols, eps);
+}
+extern "C" __global__ void nn_rmsnorm_w_bf16_4(const __nv_bfloat16* x, const __nv_bfloat16* gain, __nv_bfloat16* y, float* rstd, long long rows,
+    int cols, double eps) {
+  rmsnorm_w<__nv_bfloat16, 4>(x, gain, y, rstd, rows, cols, eps);
+}
+extern "C" __global__ void nn_rmsnorm_w_f32_5(const float* x, const float* gain, float* y, float* rstd, long long rows, int cols, double eps) {
+  rmsnorm_w<float, 5>(x, gain, y, rstd, rows, cols, eps);
+}
+extern "C" __global__ void nn_rmsnorm_w_bf16_5(const __nv_bfloat16* x, const __nv_bfloat16* gain, __nv_bfloat16* y, float* rstd, long long rows,
+    int cols, double eps) {
+  rmsnorm_w<__nv_bfloat16, 5>(x, gain, y, rstd, rows, cols, eps);
+}
+extern "C" __global__ void nn_rmsnorm_w_f32_6(const float* x, const float* gain, float* y, float* rstd, long long rows, int cols, double eps) {
+  rmsnorm_w<float, 6>(x, gain, y, rstd, rows, cols, eps);
+}
+extern "C" __global__ void nn_rmsnorm_w_bf16_6(const __nv_bfloat16* x, const __nv_bfloat16* gain, __nv_bfloat16* y, float* rstd, long long rows,
+    int cols, double eps) {
+  rmsnorm_w<__nv_bfloat16, 6>(x, gain, y, rstd, rows, cols, eps);
+}
+extern "C" __global__ void nn_rmsnorm_w_f32_7(const float* x, const float* gain, float* y, float* rstd, long long rows, int cols, double eps) {
+  rmsnorm_w<float, 7>(x, gain, y, rstd, rows, cols, eps);
+}
+extern "C" __global__ void nn_rmsnorm_w_bf16_7(const __nv_bfloat16* x, const __nv_bfloat16* gain, __nv_bfloat16* y, float* rstd, long long rows,
+    int cols, double eps) {
+  rmsnorm_w<__nv_bfloat16, 7>(x, gain, y, rstd, rows, cols, eps);
+}
+extern "C" __global__ void nn_rmsnorm_w_f32_8(const float* x, const float* gain, float* y, float* rstd, long long rows, int cols, double eps) {
+  rmsnorm_w<float, 8>(x, gain, y, rstd, rows, cols, eps);
+}
+extern "C" __global__ void nn_rmsnorm_w_bf16_8(const __nv_bfloat16* x, const __nv_bfloat16* gain, __nv_bfloat16* y, float* rstd, long long rows,
+    int cols, double eps) {
+  rmsnorm_w<__nv_bfloat16, 8>(x, gain, y, rstd, rows, cols, eps);
+}
+
+// dx = inv·(dy⊙g − x̂·mean(dy⊙g⊙x̂)) (+ res), one warp a row, x and dy read once.
+template <typename T, int NV>
+static __device__ void rmsnorm_bwd_w(const T* x, const T* gain, const float* rstd, const T* dy, const T* res, T* dx, i64 rows, int cols) {
+  constexpr int N = Vec16<T>::N;
+  const int lane = threadIdx.x & 31;
+  const i64 warps = (i64)gridDim.x * (blockDim.x >> 5);
+  for (i64 r = (i64)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); r < rows; r += warps) {
+    const i64 base = r * cols;
+    float inv = rstd[r];
+    float xv[NV][N], gy[NV][N];
+    float dot = 0;
+#pragma unroll
+    for (int i = 0; i < NV; i++) {
+      const int c = (i * 32 + lane) * N;
+      float gv[N];
+      Vec16<T>::ld(x + base + c, xv[i]);
+      Vec16<T>::ld(dy + base + c, gy[i]);
+      if (gain) {
+        Vec16<T>::ld(gain + c, gv);
+#pragma unroll
+        for (int k = 0; k < N; k++) gy[i][k] *= gv[k];
+      }
+#pragma unroll
+      for (int k = 0; k < N; k++) dot += gy[i][k] * xv[i][k];
+    }
+    float mean = (float)(warp_sum_d((double)dot) * inv / cols);
+#pragma unroll
+    for (int i = 0; i < NV; i++) {
+      const int c = (i * 32 + lane) * N;
+      float o[N], rv[N];
+      if (res) Vec16<T>::ld(res + base + c, rv);
+#pragma unroll
+      for (int k = 0; k < N; k++) o[k] = inv * (gy[i][k] - xv[i][k] * inv * mean) + (res ? rv[k] : 0.0f);
+      Vec16<T>::st(dx + base + c, o);
+    }
+  }
+}
+extern "C" __global__ void nn_rmsnorm_bwd_w_f32_1(const float* x, const float* gain, const float* rstd, const float* dy, const float* res,
+    float* dx, long long rows, int cols) {
+  rmsnorm_bwd_w<float, 1>(x, gain, rstd, dy, res, dx, rows, cols);
+}
+extern "C" __global__ void nn_rmsnorm_bwd_w_bf16_1(const __nv_bfloat16* x, const __nv_bfloat16* gain, const float* rstd,
+    const __nv_bfloat16* dy, const __nv_bfloat16* res, __nv_bfloat16* dx, long long rows, int cols) {
+  rmsnorm_bwd_w<__nv_bfloat16, 1>(x, gain, rstd, dy, res, dx, rows, cols);
+}
+extern "C" __global__ void nn_rmsnorm_bwd_w_f32_2(const float* x, const float* gain, const float* rstd, const float* dy, const float* res,
+    float* dx, long long rows, int cols) {
+  rmsnorm_bwd_w<float, 2>(x, gain, rstd, dy, res, dx, rows, cols);
+}
+extern "C" __global__ void nn_rmsnorm_bwd_w_bf16_2(const __nv_bfloat16* x, const __nv_bfloat16* gain, const float* rstd,
+    const __nv_bfloat16* dy, const __nv_bfloat16* res, __nv_bfloat16* dx, long long rows, int cols) {
+  rmsnorm_bwd_w<__nv_bfloat16, 2>(x, gain, rstd, dy, res, dx, rows, cols);
+}
+extern "C" __global__ void nn_rmsnorm_bwd_w_f32_3(const float* x, const float* gain, const float* rstd, const float* dy, const float* res,
+    float* dx, long long rows, int cols) {
+  rmsnorm_bwd_w<float, 3>(x, gain, rstd, dy, res, dx, rows, cols);
+}
+extern "C" __global__ void nn_rmsnorm_bwd_w_bf16_3(const __nv_bfloat16* x, const __nv_bfloat16* gain, const float* rstd,
+    const __nv_bfloat16* dy, const __nv_bfloat16* res, __nv_bfloat16* dx, long long rows, int cols) {
+  rmsnorm_bwd_w<__nv_bfloat16, 3>(x, gain, rstd, dy, res, dx, rows, cols);
+}
+extern "C" __global__ void nn_rmsnorm_bwd_w_f32_4(const float* x, const float* gain, const float* rstd, const float* dy, const float* res,
+    float* dx, long long rows, int cols) {
+  rmsnorm_bwd_w<float, 4>(x, gain, rstd, dy, res, dx, rows, cols);
+}
+extern "C" __global__ void nn_rmsnorm_bwd_w_bf16_4(const __nv_bfloat16* x, const __nv_bfloat16* gain, const float* rstd,
+    const __nv_bfloat16* dy, const __nv_bfloat16* res, __nv_bfloat16* dx, long long rows, int cols) {
+  rmsnorm_bwd_w<__nv_bfloat16, 4>(x, gain, rstd, dy, res, dx, rows, cols);
+}
+extern "C" __global__ void nn_rmsnorm_bwd_w_f32_5(const float* x, const float* gain, const float* rstd, const float* dy, const float* res,
+    float* dx, long long rows, int cols) {
+  rmsnorm_bwd_w<float, 5>(x, gain, rstd, dy, res, dx, rows, cols);
+}
+extern "C" __global__ void nn_rmsnorm_bwd_w_bf16_5(const __nv_bfloat16* x, const __nv_bfloat16* gain, const float* rstd,
+    const __nv_bfloat16* dy, const __nv_bfloat16* res, __nv_bfloat16* dx, long long rows, int cols) {
+  rmsnorm_bwd_w<__nv_bfloat16, 5>(x, gain, rstd, dy, res, dx, rows, cols);
+}
+extern "C" __global__ void nn_rmsnorm_bwd_w_f32_6(const float* x, const float* gain, const float* rstd, const float* dy, const float* res,
+    float* dx, long long rows, int cols) {
+  rmsnorm_bwd_w<float, 6>(x, gain, rstd, dy, res, dx, rows, cols);
+}
+extern "C" __global__ void nn_rmsnorm_bwd_w_bf16_6(const __nv_bfloat16* x, const __nv_bfloat16* gain, const float* rstd,
+    const __nv_bfloat16* dy, const __nv_bfloat16* res, __nv_bfloat16* dx, long long rows, int cols) {
+  rmsnorm_bwd_w<__nv_bfloat16, 6>(x, gain, rstd, dy, res, dx, rows, cols);
+}
+extern "C" __global__ void nn_rmsnorm_bwd_w_f32_7(const float* x, const float* gain, const float* rstd, const float* dy, const float* res,
+    float* dx, long long rows, int cols) {
+  rmsnorm_bwd_w<float, 7>(x, gain, rstd, dy, res, dx, rows, cols);
+}
+extern "C" __global__ void nn_rmsnorm_bwd_w_bf16_7(const __nv_bfloat16* x, const __nv_bfloat16* gain, const float* rstd,
+    const __nv_bfloat16* dy, const __nv_bfloat16* res, __nv_bfloat16* dx, long long rows, int cols) {
+  rmsnorm_bwd_w<__nv_bfloat16, 7>(x, gain, rstd, dy, res, dx, rows, cols);
+}
+extern "C" __global__ void nn_rmsnorm_bwd_w_f32_8(const float* x, const float* gain, const float* rstd, const float* dy, const float* res,
+    float* dx, long long rows, int cols) {
+  rmsnorm_bwd_w<float, 8>(x, gain, rstd, dy, res, dx, rows, cols);
+}
+extern "C" __global__ void nn_rmsnorm_bwd_w_bf16_8(const __nv_bfloat16* x, const __nv_bfloat16* gain, const float* rstd,
+    const __nv_bfloat16* dy, const __nv_bfloat16* res, __nv_bfloat16* dx, long long rows, int cols) {
+  rmsnorm_bwd_w<__nv_bfloat16, 8>(x, gain, rstd, dy, res, dx, rows, cols);
+}
+
 // ------------------------------------------------------------------------------------------ SwiGLU
 // y = silu(g)·u in one pass (the gated feed-forward's activation: one read of each input, one write), and its
 // backward dg = dy·u·σ(g)·(1 + g·(1 − σ(g))), du = dy·silu(g). Contiguous operands, each with its own dtype code.
