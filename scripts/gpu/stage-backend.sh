@@ -16,7 +16,7 @@
 #   family kernels through the registry, in the ops and every model; DIR/longseq.sh (long sequences)
 #   DIR/gemm_cpu_peer.sh, DIR/gemm_cpu_torch.py (the CPU GEMM against PyTorch's; fulgur-bench's jar is in jars/)
 #   DIR/serve-gpu.sh, DIR/serve_turns.py, DIR/serve_peer.py, DIR/serve_table.py (the serving tests, benchmark and peer)
-#   DIR/tnl_step_kernels.sh (the TNL step with the kernel families that are off by default, against the default step)
+#   DIR/tnl_step_kernels.sh (the TNL step in named configurations, e.g. with and without kernel families, alternating)
 # usage: scripts/gpu/stage-backend.sh DIR        (from the repository root)
 set -euo pipefail
 dir=${1:?usage: scripts/gpu/stage-backend.sh DIR}

@@ -621,7 +621,10 @@ class CudaBackendGpuTest {
                             g.normBackward(dev(x), withGain ? dev(gain) : null, null, q[2], dev(dy), false, dev(res));
                     assertClose(what + " dx + addend", qf[0], rf[0], dt == DType.F32 ? 1e-5 : tol(dt) * 2);
                     assertClose(
-                            what + " dx + addend vs sum", rf[0], rb[0].add(res), dt == DType.F32 ? 1e-5 : tol(dt) * 2);
+                            what + " dx + addend vs sum",
+                            dev(rf[0]),
+                            rb[0].add(res),
+                            dt == DType.F32 ? 1e-5 : tol(dt) * 2);
                 }
                 for (int mode = 0; mode < 4; mode++) {
                     boolean hw = (mode & 1) != 0, hb = (mode & 2) != 0;

@@ -33,7 +33,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 @Tag("gpu")
 class CudaCrossEntropyGpuTest {
 
-    /** The family is off by default until measured faster in a whole training step ({@link Kernels#OFF_BY_DEFAULT}). */
+    /** Every kernel on, whatever {@link Kernels#OFF_BY_DEFAULT} holds back. */
     @BeforeEach
     void everyKernelOn() {
         System.setProperty(Kernels.OFF_PROPERTY, "");

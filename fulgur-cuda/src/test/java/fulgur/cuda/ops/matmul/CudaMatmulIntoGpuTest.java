@@ -40,14 +40,13 @@ class CudaMatmulIntoGpuTest {
             Tensor b = ZooCheck.uniform(2, in, -1, 1, tb ? n : k, tb ? k : n).to(GPU);
             // c: rows 5..5+m of a wider [m + 9, n] tensor
             Tensor wide = ZooCheck.uniform(3, out, -1, 1, m + 9, n).to(GPU);
-            Tensor before = wide.to(DType.F64);
+            double[] was = wide.toDoubleArray(); // before the product writes into it
             Tensor c = Views.narrow(wide, 0, 5, m);
             MatmulIntoKernels k8 = Kernels.find(MatmulIntoKernels.class, GPU);
             assertThat(k8.supports(a, b, c)).isTrue();
             k8.matmulInto(a, b, ta, tb, c, beta);
             Tensor want = Backends.of(a).matmul(a, b, ta, tb, DType.F64 == in ? DType.F64 : DType.F32);
             double[] got = wide.toDoubleArray();
-            double[] was = before.toDoubleArray();
             double[] prod = want.toDoubleArray();
             double tol = out == DType.BF16 ? 8e-3 : out == DType.F32 ? 1e-5 : 1e-12;
             for (int i = 0; i < m + 9; i++) {
