@@ -86,6 +86,55 @@ public final class CudaMatmul {
                 && c.device().equals(a.device());
     }
 
+    /** {m, n, k} of op(a)·op(b) when it is written as {@code c}'s shape, or null when the shapes do not fit. */
+    private static int[] productDims(Tensor a, Tensor b, boolean transA, boolean transB, Tensor c) {
+        int m = transA ? a.size(1) : a.size(0);
+        int k = transA ? a.size(0) : a.size(1);
+        int kb = transB ? b.size(1) : b.size(0);
+        int n = transB ? b.size(0) : b.size(1);
+        return k == kb && c.size(0) == m && c.size(1) == n ? new int[] {m, n, k} : null;
+    }
+
+    /** D ← op(a)·op(b) + beta·S in one product, D {@code out} with rows {@code ldc} apart, S at {@code source}. */
+    private static void product(
+            Gpu g,
+            BatchedGemm gemm,
+            boolean allowTf32,
+            String op,
+            Tensor a,
+            Tensor b,
+            boolean transA,
+            boolean transB,
+            int[] mnk,
+            Tensor out,
+            long ldc,
+            double beta,
+            Tensor source) {
+        Operand pa = operand(g, a, a.dtype(), transA);
+        Operand pb = operand(g, b, b.dtype(), transB);
+        gemm.matmul(
+                intoTypes(a.dtype(), out.dtype(), allowTf32),
+                pa.trans,
+                pb.trans,
+                mnk[0],
+                mnk[1],
+                mnk[2],
+                g.ptr(pa.t, op).address(),
+                pa.ld,
+                0,
+                g.ptr(pb.t, op).address(),
+                pb.ld,
+                0,
+                g.ptr(out, op).address(),
+                ldc,
+                0,
+                1,
+                beta,
+                g.ptr(source, op).address());
+        Gpu.freeTemp(pa.t, a);
+        Gpu.freeTemp(pb.t, b);
+    }
+
     /** c ← op(a)·op(b) + beta·c in one product (operands as {@link #supportsInto} takes). */
     public static void matmulInto(
             Gpu g,
@@ -101,48 +150,19 @@ public final class CudaMatmul {
         g.check(op, a);
         g.check(op, b);
         g.check(op, c);
-        if (!supportsInto(g, a, b, c)) {
-            throw new IllegalArgumentException(
-                    op + ": unsupported operands " + a.describe() + ", " + b.describe() + " into " + c.describe());
-        }
-        int m = transA ? a.size(1) : a.size(0);
-        int k = transA ? a.size(0) : a.size(1);
-        int kb = transB ? b.size(1) : b.size(0);
-        int n = transB ? b.size(0) : b.size(1);
-        if (k != kb || c.size(0) != m || c.size(1) != n) {
+        int[] mnk = supportsInto(g, a, b, c) ? productDims(a, b, transA, transB, c) : null;
+        if (mnk == null) {
             throw new IllegalArgumentException(op + ": " + a.describe() + (transA ? "ᵀ" : "") + " · " + b.describe()
-                    + (transB ? "ᵀ" : "") + " does not fit " + c.describe());
+                    + (transB ? "ᵀ" : "") + " cannot be written into " + c.describe());
         }
         g.bind();
-        if (m == 0 || n == 0) return;
-        if (k == 0) {
+        if (mnk[0] == 0 || mnk[1] == 0) return;
+        if (mnk[2] == 0) {
             if (beta == 0) CudaCopy.fill(g, c, 0);
             else if (beta != 1) throw new IllegalArgumentException(op + ": an empty product scales c by " + beta);
             return;
         }
-        Operand pa = operand(g, a, a.dtype(), transA);
-        Operand pb = operand(g, b, b.dtype(), transB);
-        gemm.matmul(
-                intoTypes(a.dtype(), c.dtype(), allowTf32),
-                pa.trans,
-                pb.trans,
-                m,
-                n,
-                k,
-                g.ptr(pa.t, op).address(),
-                pa.ld,
-                0,
-                g.ptr(pb.t, op).address(),
-                pb.ld,
-                0,
-                g.ptr(c, op).address(),
-                c.stride(0),
-                0,
-                1,
-                beta,
-                g.ptr(c, op).address());
-        Gpu.freeTemp(pa.t, a);
-        Gpu.freeTemp(pb.t, b);
+        product(g, gemm, allowTf32, op, a, b, transA, transB, mnk, c, c.stride(0), beta, c);
     }
 
     /**
@@ -160,39 +180,14 @@ public final class CudaMatmul {
             Tensor addend) {
         String op = "matmulPlus";
         if (!addend.isContiguous() || !supportsInto(g, a, b, addend)) return null;
-        int m = transA ? a.size(1) : a.size(0);
-        int k = transA ? a.size(0) : a.size(1);
-        int kb = transB ? b.size(1) : b.size(0);
-        int n = transB ? b.size(0) : b.size(1);
-        if (k != kb || addend.size(0) != m || addend.size(1) != n || k == 0 || m == 0 || n == 0) return null;
+        int[] mnk = productDims(a, b, transA, transB, addend);
+        if (mnk == null || mnk[0] == 0 || mnk[1] == 0 || mnk[2] == 0) return null;
         g.check(op, a);
         g.check(op, b);
         g.check(op, addend);
         g.bind();
         Tensor out = g.alloc(addend.dtype(), addend.shape());
-        Operand pa = operand(g, a, a.dtype(), transA);
-        Operand pb = operand(g, b, b.dtype(), transB);
-        gemm.matmul(
-                intoTypes(a.dtype(), addend.dtype(), allowTf32),
-                pa.trans,
-                pb.trans,
-                m,
-                n,
-                k,
-                g.ptr(pa.t, op).address(),
-                pa.ld,
-                0,
-                g.ptr(pb.t, op).address(),
-                pb.ld,
-                0,
-                g.ptr(out, op).address(),
-                n,
-                0,
-                1,
-                1,
-                g.ptr(addend, op).address());
-        Gpu.freeTemp(pa.t, a);
-        Gpu.freeTemp(pb.t, b);
+        product(g, gemm, allowTf32, op, a, b, transA, transB, mnk, out, mnk[1], 1, addend);
         return out;
     }
 
