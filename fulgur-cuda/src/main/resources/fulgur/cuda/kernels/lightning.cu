@@ -163,6 +163,19 @@ static __device__ __forceinline__ void store_slab(char* stage, float (*acc)[4], 
                                                   int rowInBlk0, int L, int c0, int lane,
                                                   const bf16* pre = nullptr, long long preStride = 0) {
   const int g = lane >> 2, t4 = lane & 3;
+  constexpr int CPR = COLS / 8, IT = 16 * CPR / 32;
+  // The pre-activations are loaded first, all at once: loads interleaved with the stores below would each wait out a
+  // global load's latency in turn (the compiler may not hoist them: pre and gbase can alias).
+  uint4 pv[IT];
+  if (pre) {
+#pragma unroll
+    for (int it = 0; it < IT; ++it) {
+      int idx = it * 32 + lane;
+      int r = idx / CPR, c = idx % CPR;
+      pv[it] = rowInBlk0 + r < L ? *reinterpret_cast<const uint4*>(pre + (long long)(rowInBlk0 + r) * preStride + c0 + c * 8)
+                                 : make_uint4(0, 0, 0, 0);
+    }
+  }
   __syncwarp();
 #pragma unroll
   for (int nt = 0; nt < NTILE; ++nt) {
@@ -170,17 +183,15 @@ static __device__ __forceinline__ void store_slab(char* stage, float (*acc)[4], 
     st_pair<COLS>(stage, g + 8, 8 * nt + 2 * t4, acc[nt][2], acc[nt][3]);
   }
   __syncwarp();
-  constexpr int CPR = COLS / 8;
 #pragma unroll
-  for (int it = 0; it < 16 * CPR / 32; ++it) {
+  for (int it = 0; it < IT; ++it) {
     int idx = it * 32 + lane;
     int r = idx / CPR, c = idx % CPR;
     uint4 val = *reinterpret_cast<const uint4*>(stage + swz<COLS>(r, c));
     if (rowInBlk0 + r < L) {
       if (pre) {
-        uint4 x = *reinterpret_cast<const uint4*>(pre + (long long)(rowInBlk0 + r) * preStride + c0 + c * 8);
-        val.x = dsilu_bf16x2(val.x, x.x); val.y = dsilu_bf16x2(val.y, x.y);
-        val.z = dsilu_bf16x2(val.z, x.z); val.w = dsilu_bf16x2(val.w, x.w);
+        val.x = dsilu_bf16x2(val.x, pv[it].x); val.y = dsilu_bf16x2(val.y, pv[it].y);
+        val.z = dsilu_bf16x2(val.z, pv[it].z); val.w = dsilu_bf16x2(val.w, pv[it].w);
       }
       *reinterpret_cast<uint4*>(gbase + (long long)(rowInBlk0 + r) * rowStride + c0 + c * 8) = val;
     }
