@@ -143,6 +143,77 @@ class KernelFallbackTest {
         assertThat(GradCheck.relErr(b[0].toDoubleArray(), a[1].toDoubleArray())).isGreaterThan(0.1); // it moved
     }
 
+    /** Products into a tensor by the backend's matmul, counting the calls (f64: exact up to summation order). */
+    private static final class CountingMatmulInto implements MatmulIntoKernels {
+        int into;
+        int plus;
+
+        @Override
+        public boolean supports(Tensor a, Tensor b, Tensor c) {
+            return a.ndim() == 2 && b.ndim() == 2 && c.ndim() == 2 && c.stride(1) == 1;
+        }
+
+        @Override
+        public void matmulInto(Tensor a, Tensor b, boolean transA, boolean transB, Tensor c, double beta) {
+            into++;
+            Tensor p = fulgur.backend.Backends.of(a).matmul(a, b, transA, transB, c.dtype());
+            c.copyFrom(beta == 0 ? p : Elementwise.add(p, Elementwise.mul(c, Tensor.scalar(c.dtype(), beta))));
+        }
+
+        @Override
+        public Tensor matmulPlus(Tensor a, Tensor b, boolean transA, boolean transB, Tensor addend) {
+            plus++;
+            return Elementwise.add(fulgur.backend.Backends.of(a).matmul(a, b, transA, transB, addend.dtype()), addend);
+        }
+    }
+
+    /**
+     * Two linear maps of one input (SGLU's): the second map's backward folds the first one's input gradient into its
+     * product, and every gradient is the composed one's.
+     */
+    @Test
+    void aSecondLinearMapOfOneInputFoldsTheInputsGradientIntoItsProduct() {
+        Rng r = new Rng(8);
+        Tensor x = r.normal(DType.F64, 0, 1, 2, 3, 5);
+        Tensor w1 = r.normal(DType.F64, 0, 1, 4, 5), w2 = r.normal(DType.F64, 0, 1, 4, 5);
+        Function<Tensor[], Tensor> sglu =
+                t -> Elementwise.mul(LinearAlgebra.linear(t[0], t[1], null), LinearAlgebra.linear(t[0], t[2], null));
+        double[][] composed = valueAndGrads(sglu, x, w1, w2);
+        CountingMatmulInto standIn = new CountingMatmulInto();
+        double[][] folded;
+        try (var k = Kernels.use(MatmulIntoKernels.class, standIn)) {
+            folded = valueAndGrads(sglu, x, w1, w2);
+        }
+        assertThat(standIn.plus).isEqualTo(1);
+        for (int i = 0; i < composed.length; i++) {
+            assertThat(GradCheck.relErr(folded[i], composed[i]))
+                    .as("output %d", i)
+                    .isLessThan(1e-14);
+        }
+    }
+
+    /** The chunked linear cross-entropy writes its input gradient into its rows and sums the weight's in the product. */
+    @Test
+    void theChunkedLinearCrossEntropyWritesItsGradientsThroughProductsIntoTensors() {
+        Rng r = new Rng(9);
+        Tensor h = r.normal(DType.F64, 0, 1, 7, 6), w = r.normal(DType.F64, 0, 1, 11, 6);
+        long[] t = {1, 4, 10, 0, 3, -100, 7};
+        Tensor targets = Tensor.ofLongs(t, 7);
+        Function<Tensor[], Tensor> loss = in -> Losses.linearCrossEntropy(in[0], in[1], targets, -100, 0.0, 3);
+        double[][] composed = valueAndGrads(loss, h, w);
+        CountingMatmulInto standIn = new CountingMatmulInto();
+        double[][] into;
+        try (var k = Kernels.use(MatmulIntoKernels.class, standIn)) {
+            into = valueAndGrads(loss, h, w);
+        }
+        assertThat(standIn.into).isEqualTo(2 * 3); // three chunks of 3, 3 and 1 rows: dh rows and dW each
+        for (int i = 0; i < composed.length; i++) {
+            assertThat(GradCheck.relErr(into[i], composed[i]))
+                    .as("output %d", i)
+                    .isLessThan(1e-14);
+        }
+    }
+
     @Test
     void aSameShapeProductsBackwardRunsTheRegisteredOnePassKernelOrTheTwoProducts() {
         Rng r = new Rng(6);
