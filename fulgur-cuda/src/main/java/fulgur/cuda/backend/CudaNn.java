@@ -440,13 +440,17 @@ public final class CudaNn {
         return g.contiguous(op, p);
     }
 
-    /** The 4-wide f32/bf16 row kernels apply: contiguous rows of a multiple of 4, aligned, gain (if any) of the same dtype. */
+    /**
+     * The 4-wide f32/bf16 row kernels apply: contiguous rows of a multiple of 4 (nulls skipped), aligned, gain (if any)
+     * of the same dtype.
+     */
     private static boolean vectorRows(Gpu g, String op, Rows in, Tensor gain, Tensor... rows) {
         DType dt = in.t.dtype();
         if ((dt != DType.F32 && dt != DType.BF16) || in.cols % 4 != 0 || in.rows == 0) return false;
         int align = dt == DType.F32 ? 16 : 8;
         for (Tensor t : rows) {
-            if (t.dtype() != dt || !t.isContiguous() || g.ptr(t, op).address() % align != 0) return false;
+            if (t != null
+                    && (t.dtype() != dt || !t.isContiguous() || g.ptr(t, op).address() % align != 0)) return false;
         }
         return gain == null
                 || (gain.dtype() == dt && gain.isContiguous() && g.ptr(gain, op).address() % align == 0);
@@ -456,8 +460,9 @@ public final class CudaNn {
     private static final int WARP_ROWS = 8;
 
     /**
-     * Sixteen-byte vectors per lane (1..8) when every row operand and the gain suit the warp-per-row RMSNorm kernels
-     * (f32 or bf16 of one dtype, contiguous, 16-byte aligned, cols a multiple of 32 vectors); 0 otherwise.
+     * Sixteen-byte vectors per lane (1..8) when every row operand (nulls skipped) and the gain suit the warp-per-row
+     * RMSNorm kernels (f32 or bf16 of one dtype, contiguous, 16-byte aligned, cols a multiple of 32 vectors); 0
+     * otherwise.
      */
     private static int warpRowVectors(Gpu g, String op, Rows in, Tensor gain, Tensor... rows) {
         DType dt = in.t.dtype();
@@ -467,7 +472,8 @@ public final class CudaNn {
         int nv = in.cols / (32 * perVector);
         if (nv < 1 || nv > 8) return 0;
         for (Tensor t : rows) {
-            if (t.dtype() != dt || !t.isContiguous() || g.ptr(t, op).address() % 16 != 0) return 0;
+            if (t != null
+                    && (t.dtype() != dt || !t.isContiguous() || g.ptr(t, op).address() % 16 != 0)) return 0;
         }
         if (gain != null
                 && (gain.dtype() != dt
@@ -476,10 +482,19 @@ public final class CudaNn {
         return nv;
     }
 
-    private static void launchWarpRows(Gpu g, String kernel, long rows, Object... args) {
-        long blocks = (rows + WARP_ROWS - 1) / WARP_ROWS;
-        int grid = (int) Math.min(blocks, (long) g.multiprocessors() * 32);
-        g.kernel(NN, kernel).launch(g.stream, grid, 1, 1, 32 * WARP_ROWS, 0, args);
+    /**
+     * Launches {@code family}'s row kernel for f32/bf16 rows: one warp a row ({@code _w_<dtype>_<nv>}) when nv > 0,
+     * else four columns per load and a block a row ({@code _v_<dtype>}); both take the same arguments.
+     */
+    private static void launchVectorRows(Gpu g, String family, int nv, Rows in, Object... args) {
+        String dt = CudaElementwise.tn(in.t.dtype());
+        if (nv > 0) {
+            long blocks = (in.rows + WARP_ROWS - 1) / WARP_ROWS;
+            int grid = (int) Math.min(blocks, (long) g.multiprocessors() * 32);
+            g.kernel(NN, family + "_w_" + dt + "_" + nv).launch(g.stream, grid, 1, 1, 32 * WARP_ROWS, 0, args);
+        } else {
+            g.launchRows(g.kernel(NN, family + "_v_" + dt), in.rows, Gpu.rowThreads(in.cols / 4), args);
+        }
     }
 
     /** A norm backward's addend, contiguous (null for none); it must match x. */
@@ -506,27 +521,12 @@ public final class CudaNn {
         Tensor y = g.alloc(x.dtype(), x.shape());
         Tensor rstd = g.alloc(in.mt, statShape(x));
         int nv = warpRowVectors(g, op, in, gn, in.t, y);
-        if (nv > 0) {
-            launchWarpRows(
+        if (nv > 0 || vectorRows(g, op, in, gn, in.t)) {
+            launchVectorRows(
                     g,
-                    "nn_rmsnorm_w_" + CudaElementwise.tn(x.dtype()) + "_" + nv,
-                    in.rows,
-                    g.ptr(in.t, op),
-                    gn == null ? null : g.ptr(gn, op),
-                    g.ptr(y, op),
-                    g.ptr(rstd, op),
-                    in.rows,
-                    in.cols,
-                    eps);
-            in.free();
-            if (gn != null) Gpu.freeTemp(gn, gain);
-            return new Tensor[] {y, rstd};
-        }
-        if (vectorRows(g, op, in, gn, in.t)) {
-            g.launchRows(
-                    g.kernel(NN, "nn_rmsnorm_v_" + CudaElementwise.tn(x.dtype())),
-                    in.rows,
-                    Gpu.rowThreads(in.cols / 4),
+                    "nn_rmsnorm",
+                    nv,
+                    in,
                     g.ptr(in.t, op),
                     gn == null ? null : g.ptr(gn, op),
                     g.ptr(y, op),
@@ -636,30 +636,14 @@ public final class CudaNn {
             throw new IllegalArgumentException(op + ": rstd " + rstd.describe() + " does not match " + x.describe());
         Tensor rs = g.contiguous(op, rstd);
         Tensor dx = g.alloc(x.dtype(), x.shape());
-        boolean vec = ad == null ? vectorRows(g, op, in, gn, in.t, gr.t) : vectorRows(g, op, in, gn, in.t, gr.t, ad);
-        int nv = rs.dtype() != DType.F32 || gr.t.dtype() != x.dtype()
-                ? 0
-                : ad == null
-                        ? warpRowVectors(g, op, in, gn, in.t, gr.t, dx)
-                        : warpRowVectors(g, op, in, gn, in.t, gr.t, dx, ad);
-        if (nv > 0) {
-            launchWarpRows(
+        boolean typesFit = rs.dtype() == DType.F32 && gr.t.dtype() == x.dtype();
+        int nv = typesFit ? warpRowVectors(g, op, in, gn, in.t, gr.t, dx, ad) : 0;
+        if (nv > 0 || (typesFit && vectorRows(g, op, in, gn, in.t, gr.t, ad))) {
+            launchVectorRows(
                     g,
-                    "nn_rmsnorm_bwd_w_" + CudaElementwise.tn(x.dtype()) + "_" + nv,
-                    in.rows,
-                    g.ptr(in.t, op),
-                    gn == null ? null : g.ptr(gn, op),
-                    g.ptr(rs, op),
-                    g.ptr(gr.t, op),
-                    ad == null ? null : g.ptr(ad, op),
-                    g.ptr(dx, op),
-                    in.rows,
-                    in.cols);
-        } else if (rs.dtype() == DType.F32 && gr.t.dtype() == x.dtype() && vec) {
-            g.launchRows(
-                    g.kernel(NN, "nn_rmsnorm_bwd_v_" + CudaElementwise.tn(x.dtype())),
-                    in.rows,
-                    Gpu.rowThreads(in.cols / 4),
+                    "nn_rmsnorm_bwd",
+                    nv,
+                    in,
                     g.ptr(in.t, op),
                     gn == null ? null : g.ptr(gn, op),
                     g.ptr(rs, op),

@@ -249,36 +249,15 @@ public final class LightningAttention {
         ctx.bind();
         int ns = segments(s, segLen);
         int silu = lay.siluQk() ? 3 : 0;
-        if (ns == 1) { // one segment: it enters with the initial state and the walk leaves the final state
-            walk(
-                    st,
-                    s,
-                    s.dk(),
-                    s.dv(),
-                    segLen,
-                    q,
-                    k,
-                    v,
-                    o,
-                    initialState,
-                    0,
-                    slopes,
-                    scale,
-                    finalState,
-                    lay.q(),
-                    lay.k(),
-                    lay.v(),
-                    lay.o(),
-                    silu,
-                    null,
-                    0);
-            mark("fwd_walk", st);
-            return;
-        }
-        DeviceBuffer tmp = states == null ? ctx.allocate(stateBytes(s, segLen), st) : null;
-        DevicePointer stp = states == null ? tmp : states;
+        // one segment enters with the initial state (the walk leaves the final state); more first need each
+        // segment's entering state
+        DeviceBuffer tmp = ns > 1 && states == null ? ctx.allocate(stateBytes(s, segLen), st) : null;
         try {
-            computeStates(st, s, lay, segLen, k, v, slopes, initialState, null, stp);
+            DevicePointer entering = initialState;
+            if (ns > 1) {
+                entering = states == null ? tmp : states;
+                computeStates(st, s, lay, segLen, k, v, slopes, initialState, null, entering);
+            }
             walk(
                     st,
                     s,
@@ -289,7 +268,7 @@ public final class LightningAttention {
                     k,
                     v,
                     o,
-                    stp,
+                    entering,
                     0,
                     slopes,
                     scale,
