@@ -18,6 +18,8 @@ import org.junit.platform.launcher.listeners.SummaryGeneratingListener;
 /**
  * Runs fulgur-cuda's tests (CPU and GPU) without Maven, for GPU hosts that only have a Java runtime:
  * {@code java -cp 'jars/*' fulgur.cuda.GpuTestMain [class or class#method ...]}. Exit status 1 when a test failed.
+ * Each test's start is printed; a test that runs longer than {@code -Dfulgur.test.timeoutSeconds} (default 180) has
+ * every thread's stack printed and ends the run with status 3, so a hang on a remote machine still says where it was.
  */
 public final class GpuTestMain {
     public static void main(String[] args) {
@@ -38,10 +40,49 @@ public final class GpuTestMain {
                 LauncherDiscoveryRequestBuilder.request().selectors(sel).build();
         Launcher launcher = LauncherFactory.create();
         SummaryGeneratingListener summary = new SummaryGeneratingListener();
+        long limitNanos = Long.getLong("fulgur.test.timeoutSeconds", 180) * 1_000_000_000L;
+        java.util.concurrent.atomic.AtomicReference<String> running =
+                new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.atomic.AtomicLong since = new java.util.concurrent.atomic.AtomicLong();
+        Thread watchdog = new Thread(
+                () -> {
+                    while (true) {
+                        try {
+                            Thread.sleep(1000);
+                        } catch (InterruptedException e) {
+                            return;
+                        }
+                        String name = running.get();
+                        if (name != null && System.nanoTime() - since.get() > limitNanos) {
+                            System.out.println("[TIMEOUT] " + name + ": still running after "
+                                    + limitNanos / 1_000_000_000L + " s; threads:");
+                            Thread.getAllStackTraces().forEach((t, st) -> {
+                                System.out.println("  thread " + t.getName() + " (" + t.getState() + ")");
+                                for (StackTraceElement e : st) System.out.println("      at " + e);
+                            });
+                            System.out.flush();
+                            Runtime.getRuntime().halt(3);
+                        }
+                    }
+                },
+                "gpu-test-watchdog");
+        watchdog.setDaemon(true);
+        watchdog.start();
         TestExecutionListener printer = new TestExecutionListener() {
+            @Override
+            public void executionStarted(TestIdentifier id) {
+                if (!id.isTest()) return;
+                since.set(System.nanoTime());
+                running.set(
+                        id.getDisplayName() + " (" + id.getUniqueId().replaceAll(".*class:fulgur\\.cuda\\.", "") + ")");
+                System.out.println("[START] " + running.get());
+                System.out.flush();
+            }
+
             @Override
             public void executionFinished(TestIdentifier id, TestExecutionResult r) {
                 if (!id.isTest()) return;
+                running.set(null);
                 System.out.printf(
                         "[%s] %s%n",
                         r.getStatus(),

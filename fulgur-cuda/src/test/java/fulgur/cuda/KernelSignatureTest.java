@@ -35,7 +35,9 @@ class KernelSignatureTest {
                         Kind.LONG,
                         Kind.INT,
                         Kind.POINTER,
-                        Kind.LONG);
+                        Kind.LONG,
+                        Kind.INT,
+                        Kind.INT);
         assertThat(walk.params().get(6).name()).isEqualTo("scale");
         assertThat(walk.params().get(16).name()).isEqualTo("silu");
     }

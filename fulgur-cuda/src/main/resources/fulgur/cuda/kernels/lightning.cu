@@ -14,7 +14,8 @@
 //                     registers (f32), writes o = intra (QK^T * D) V + lambda^(i+1) Q S.
 //                     With (q,k,v) = (dO,V,K) and the forward's states read transposed it gives dQ.
 //   la_bwd_dkdv     : walks a segment backwards from its entering dState, writes dK and dV.
-// No per-block state ever reaches device memory.
+// No per-block state ever reaches device memory. The first two phases may cut the sequence finer than the walks
+// (stateStep state segments to a walk segment): they run two CTAs to a multiprocessor, the walks one.
 //
 // Tensor cores through mma.sync m16n8k16 (bf16 in, f32 accumulate), ldmatrix from XOR-swizzled
 // shared memory, cp.async double buffering. DK, DV in {64, 128} (compile-time, -DDK=.. -DDV=..).
@@ -88,11 +89,15 @@ static __device__ __forceinline__ void st_pair(char* tile, int r, int c, float x
   *reinterpret_cast<u32*>(tile + swz<COLS>(r, c >> 3) + (c & 7) * 2) = pack_bf16(x, y);
 }
 
-// SiLU and its derivative with the elementwise kernels' formulas (tensor.cu), so that fused and unfused agree.
+// The logistic function from the hardware's base-2 exponential and reciprocal (ex2.approx, rcp.approx: each within
+// 2 ulp of f32, far below the bf16 rounding of what the kernels store). SiLU and silu' run where a walk waits on them,
+// at one block per multiprocessor with nothing to hide them behind; expf and a correctly rounded division took about
+// four times the instructions. Exact at the ends: 1 for large x, 0 (not NaN) once the exponential overflows.
 static __device__ __forceinline__ float sigm_f(float x) {
-  if (x >= 0.f) return 1.f / (1.f + expf(-x));
-  float e = expf(x);
-  return e / (1.f + e);
+  float e, r;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e) : "f"(-1.4426950408889634f * x));
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(1.f + e));
+  return r;
 }
 static __device__ __forceinline__ u32 silu_bf16x2(u32 x) {
   float2 f = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162*>(&x));
@@ -371,7 +376,8 @@ la_state_scan(float* __restrict__ states, const float* __restrict__ init, float*
 
 // ---------------------------------------------------------------------------------------------
 // Phase 3: o = scale * (intra + inter), walking each segment from its entering state.
-// states: entering states [B,H,NS,DK,DV] (stateTransposed == 0) or [B,H,NS,DV,DK] (== 1), may be null (zero).
+// states: entering states [B,H,stateSegs,DK,DV] (stateTransposed == 0) or [B,H,stateSegs,DV,DK] (== 1), may be null
+// (zero); the phases 1 and 2 may cut the sequence finer than the walk, stateStep state segments to a walk segment.
 // Rows of q, k, v, o are rsq, rsk, rsv, rso apart; silu bit 0, 1, 2 applies SiLU to q, k, v; with pre
 // (rows rsp apart, o's shape) o is multiplied by silu'(pre) (dQ of a SiLU feature map).
 extern "C" __global__ void __launch_bounds__(NTH, 1)
@@ -379,7 +385,7 @@ la_fwd_walk(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
             bf16* __restrict__ o, const float* __restrict__ states, const float* __restrict__ slopes,
             float scale, int T, int H, int segLen, int stateTransposed, float* __restrict__ finalState,
             long long rsq, long long rsk, long long rsv, long long rso, int silu,
-            const bf16* __restrict__ pre, long long rsp) {
+            const bf16* __restrict__ pre, long long rsp, int stateSegs, int stateStep) {
   extern __shared__ __align__(128) char smem[];
   constexpr int QB = CB * DK * 2, KB = CB * DK * 2, VB = CB * DV * 2;
   char* sQ = smem;
@@ -407,7 +413,8 @@ la_fwd_walk(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
   constexpr int MT = DK / 64, NVT = DV / 16;
   float sacc[MT][NVT][4];
   {
-    const float* st = states ? states + (((long long)b * H + h) * NS + seg) * (long long)(DK * DV) : nullptr;
+    const float* st =
+        states ? states + (((long long)b * H + h) * stateSegs + seg * stateStep) * (long long)(DK * DV) : nullptr;
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -564,7 +571,7 @@ la_bwd_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
             const float* __restrict__ gstates, const float* __restrict__ slopes, float scale, int T, int H,
             int segLen, int gstateIsDht, float* __restrict__ dS0,
             long long rsq, long long rsk, long long rsv, long long rsd, long long rsdk, long long rsdv, int siluQk,
-            const bf16* __restrict__ kpre, long long rskp) {
+            const bf16* __restrict__ kpre, long long rskp, int stateSegs, int stateStep) {
   extern __shared__ __align__(128) char smem[];
   constexpr int QB = CB * DK * 2, VB = CB * DV * 2;
   constexpr int DMAX = DK > DV ? DK : DV;
@@ -597,7 +604,9 @@ la_bwd_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
   constexpr int MT = DK / 64, NVT = DV / 16, NKT = DK / 16;
   float sacc[MT][NVT][4];
   {
-    const float* st = gstates ? gstates + (((long long)b * H + h) * NS + seg) * (long long)(DK * DV) : nullptr;
+    // the gradient state after this segment: that after the last of its state segments
+    const int gs = min(seg * stateStep + stateStep - 1, stateSegs - 1);
+    const float* st = gstates ? gstates + (((long long)b * H + h) * stateSegs + gs) * (long long)(DK * DV) : nullptr;
     const float f = gstateIsDht ? expf(slope) : 1.f;  // dS_T enters as G_T = dS_T / lambda
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)

@@ -26,9 +26,14 @@ import java.util.Map;
  * cuBLASLt bf16 GEMM. Times are medians of CUDA-event timings after warm-up; outputs are poisoned (NaN)
  * before every timed run (outside the timed region) and checked to be finite afterwards.
  *
+ * <p>Layouts: {@code contiguous} (every operand [B, T, H, d]); {@code qkvu} as TransNormerLLM's fused mixer calls the
+ * kernels (v read from its slice of a [B, T, 4·H·d] projection, dq, dk and dv written into the slices of its
+ * gradient); {@code qkvu-silu} that with dq and dk times silu' of the pre-activations (read from the projection).
+ *
  * <pre>
  * java --enable-native-access=ALL-UNNAMED -cp 'jars/*' fulgur.cuda.bench.LightningBench \
  *     [--ts 2048,8192,32768] [--b 4] [--h 32] [--d 128] [--segments auto,2048] [--reps 20]
+ *     [--layouts contiguous,qkvu,qkvu-silu]
  *     [--gemm 8192]
  *     [--dump DIR] [--out DIR]
  * </pre>
@@ -53,6 +58,7 @@ public final class LightningBench {
                 .mapToInt(Integer::parseInt)
                 .toArray();
         String[] segments = o.getOrDefault("segments", "auto").split(",");
+        String[] layouts = o.getOrDefault("layouts", "contiguous").split(",");
         Path out = Path.of(o.getOrDefault("out", "."));
         Files.createDirectories(out);
         System.out.println(
@@ -60,7 +66,9 @@ public final class LightningBench {
         json.append("{\"device\":\"").append(ctx.device().name()).append("\",\"runs\":[\n");
 
         if (o.containsKey("dump")) dump(Path.of(o.get("dump")));
-        for (int T : ts) lightning(B, T, H, D, segments, reps);
+        for (int T : ts) {
+            for (String layout : layouts) lightning(B, T, H, D, segments, layout, reps);
+        }
         if (!o.getOrDefault("gemm", "8192").equals("0")) gemm(Integer.parseInt(o.getOrDefault("gemm", "8192")), reps);
 
         json.append("{}]}\n");
@@ -122,7 +130,11 @@ public final class LightningBench {
         return median(ms);
     }
 
-    private void lightning(int B, int T, int H, int D, String[] segments, int reps) {
+    private void lightning(int B, int T, int H, int D, String[] segments, String layout, int reps) {
+        if (!List.of("contiguous", "qkvu", "qkvu-silu").contains(layout)) {
+            throw new IllegalArgumentException("--layouts: unknown layout '" + layout + "'");
+        }
+        boolean wide = !layout.equals("contiguous"), pre = layout.equals("qkvu-silu");
         LightningAttention la = new LightningAttention(ctx);
         LightningAttention.Shape sh = new LightningAttention.Shape(B, T, H, D, D);
         long n = sh.qkElements();
@@ -135,6 +147,16 @@ public final class LightningBench {
                 dq = ctx.allocate(2 * n, st),
                 dk = ctx.allocate(2 * n, st),
                 dv = ctx.allocate(2 * n, st);
+        // the [B, T, 4·H·d] projection and its gradient of the fused mixer (slices q, k, v, u)
+        DeviceBuffer qkvu = ctx.allocate(wide ? 8 * n : 2, st), dqkvu = ctx.allocate(wide ? 8 * n : 2, st);
+        long hd = (long) H * D, slice = 2 * hd;
+        LightningAttention.Layout lay = wide
+                ? new LightningAttention.Layout(hd, hd, 4 * hd, hd, 4 * hd, 4 * hd, 4 * hd, false)
+                : LightningAttention.Layout.contiguous(sh);
+        DevicePointer vIn = wide ? qkvu.plus(2 * slice) : v;
+        DevicePointer dqOut = wide ? dqkvu : dq, dkOut = wide ? dqkvu.plus(slice) : dk;
+        DevicePointer dvOut = wide ? dqkvu.plus(2 * slice) : dv;
+        DevicePointer qPre = pre ? qkvu : null, kPre = pre ? qkvu.plus(slice) : null;
         DeviceBuffer slopes = ctx.allocate(4L * H, st);
         try (Arena a = Arena.ofConfined()) {
             slopes.copyFromHost(a.allocateFrom(ValueLayout.JAVA_FLOAT, LightningAttention.tnlSlopes(H)));
@@ -143,8 +165,13 @@ public final class LightningBench {
         randomBf16(k, n, 2, -1, 1);
         randomBf16(v, n, 3, -1, 1);
         randomBf16(dout, n, 4, -1, 1);
+        if (wide) randomBf16(qkvu, 4 * n, 5, -2, 2);
         Runnable poisonFwd = () -> o.fill16((short) 0x7FC0, st);
         Runnable poisonBwd = () -> {
+            if (wide) {
+                dqkvu.fill16((short) 0, st); // the u slice is never written: zeros, not NaN
+                return;
+            }
             dq.fill16((short) 0x7FC0, st);
             dk.fill16((short) 0x7FC0, st);
             dv.fill16((short) 0x7FC0, st);
@@ -157,43 +184,30 @@ public final class LightningBench {
         for (String segment : segments) {
             int seg = segment.equals("auto") ? la.defaultSegmentLength(sh) : Integer.parseInt(segment);
             if (seg > Math.max(T, 64) * 2) continue;
-            DeviceBuffer states = ctx.allocate(LightningAttention.stateBytes(sh, seg), st);
-            Runnable fwd = () -> la.forward(
-                    st,
-                    sh,
-                    LightningAttention.Layout.contiguous(sh),
-                    seg,
-                    q,
-                    k,
-                    v,
-                    o,
-                    slopes,
-                    scale,
-                    null,
-                    null,
-                    states);
+            DeviceBuffer states = ctx.allocate(la.stateBytes(sh, seg), st);
+            Runnable fwd = () -> la.forward(st, sh, lay, seg, q, k, vIn, o, slopes, scale, null, null, states);
             Runnable bwd = () -> la.backward(
                     st,
                     sh,
-                    LightningAttention.Layout.contiguous(sh),
+                    lay,
                     seg,
                     q,
                     k,
-                    v,
+                    vIn,
                     dout,
                     slopes,
                     scale,
                     null,
                     null,
                     states,
-                    dq,
-                    dk,
-                    dv,
+                    dqOut,
+                    dkOut,
+                    dvOut,
                     null,
-                    null,
-                    0,
-                    null,
-                    0);
+                    qPre,
+                    pre ? 4 * hd : 0,
+                    kPre,
+                    pre ? 4 * hd : 0);
             fwd.run(); // compile + warm
             bwd.run();
             st.synchronize();
@@ -205,7 +219,7 @@ public final class LightningBench {
             double tf = time(reps, poisonFwd, fwd);
             long badO = nonFinite(o, n);
             double tb = time(reps, poisonBwd, bwd);
-            long badG = nonFinite(dq, n) + nonFinite(dk, n) + nonFinite(dv, n);
+            long badG = wide ? nonFinite(dqkvu, 4 * n) : nonFinite(dq, n) + nonFinite(dk, n) + nonFinite(dv, n);
             double tfb = time(reps, poisonAll, () -> {
                 fwd.run();
                 bwd.run();
@@ -217,8 +231,9 @@ public final class LightningBench {
                     .reduce((x, y) -> x + ", " + y)
                     .orElse("");
             String line = String.format(
-                    "lightning B=%d T=%d H=%d D=%d seg=%d (%d segs): fwd %.3f  bwd %.3f  fwd+bwd %.3f ms"
+                    "lightning %s B=%d T=%d H=%d D=%d seg=%d (%d segs): fwd %.3f  bwd %.3f  fwd+bwd %.3f ms"
                             + "  [fwd %.0f GB/s min-traffic]%s | %s",
+                    layout,
                     B,
                     T,
                     H,
@@ -234,8 +249,9 @@ public final class LightningBench {
             System.out.println(line);
             table.add(line);
             json.append(String.format(
-                    "{\"op\":\"lightning\",\"B\":%d,\"T\":%d,\"H\":%d,\"D\":%d,\"seg\":%d,\"fwd_ms\":%.4f,"
+                    "{\"op\":\"lightning\",\"layout\":\"%s\",\"B\":%d,\"T\":%d,\"H\":%d,\"D\":%d,\"seg\":%d,\"fwd_ms\":%.4f,"
                             + "\"bwd_ms\":%.4f,\"fwdbwd_ms\":%.4f,\"nonfinite\":%d,\"phases\":{%s}},%n",
+                    layout,
                     B,
                     T,
                     H,
@@ -251,7 +267,7 @@ public final class LightningBench {
                             .orElse("")));
             states.close();
         }
-        for (DeviceBuffer b : new DeviceBuffer[] {q, k, v, dout, o, dq, dk, dv, slopes}) b.close();
+        for (DeviceBuffer b : new DeviceBuffer[] {q, k, v, dout, o, dq, dk, dv, qkvu, dqkvu, slopes}) b.close();
         st.synchronize();
     }
 
@@ -330,7 +346,7 @@ public final class LightningBench {
                 ht = ctx.allocate(4 * ns, st),
                 ds0 = ctx.allocate(4 * ns, st),
                 slopes = ctx.allocate(4L * H, st),
-                states = ctx.allocate(LightningAttention.stateBytes(sh, seg), st);
+                states = ctx.allocate(la.stateBytes(sh, seg), st);
         try (Arena a = Arena.ofConfined()) {
             slopes.copyFromHost(a.allocateFrom(ValueLayout.JAVA_FLOAT, LightningAttention.tnlSlopes(H)));
         }

@@ -17,7 +17,8 @@ import fulgur.tensor.Tensor;
  * in one pass each from their column slices of qkvu (kept for the backward), the tensor-core lightning kernels reading
  * v where it lies, the gated norm reading u where it lies. The backward allocates d qkvu once: the gated norm writes du
  * into its last quarter and the lightning kernels write dq and dk (times silu' of the slices, in their epilogues) and
- * dv into the others. bf16, head sizes 64 and 128.
+ * dv into the others. The forward keeps the segments' entering states (f32, a few MiB a layer) for the backward, which
+ * would otherwise recompute them. bf16, head sizes 64 and 128.
  *
  * <p>The lightning kernels can also apply SiLU as q and k load ({@link LightningAttention.Layout#siluQk}); in the 385M
  * model's step on an H100 that tripled their time (each tile's SiLU is recomputed in every phase, at one block per
@@ -95,11 +96,13 @@ public final class CudaNormLinearAttention implements NormLinearAttentionKernels
         Tensor k = CudaElementwise.unary(g, UnaryOp.SILU, part(qkvu, 1, heads), 0);
         Tensor o = g.alloc(DType.BF16, new int[] {s.batch(), s.seqLen(), s.heads() * s.dv()});
         LightningAttention tc = lightning.tensorCores();
+        int seg = tc.defaultSegmentLength(s);
+        Tensor states = states(tc, s, seg);
         tc.forward(
                 g.stream,
                 s,
                 layout(qkvu),
-                tc.defaultSegmentLength(s),
+                seg,
                 g.ptr(q, op),
                 g.ptr(k, op),
                 g.ptr(part(qkvu, 2, heads), op),
@@ -108,9 +111,15 @@ public final class CudaNormLinearAttention implements NormLinearAttentionKernels
                 (float) scale,
                 null,
                 null,
-                null);
+                states == null ? null : g.ptr(states, op));
         Tensor[] yr = norm.forward(o, gain, flat(part(qkvu, 3, heads)), Gate.NONE, eps);
-        return new Tensor[] {yr[0], q, k, o, yr[1]};
+        return new Tensor[] {yr[0], q, k, o, yr[1], states};
+    }
+
+    /** The segments' entering states [B, H, segments, dk·dv] f32, or null for one segment (it enters with zero). */
+    private Tensor states(LightningAttention tc, LightningAttention.Shape s, int seg) {
+        if (LightningAttention.segments(s, seg) == 1) return null;
+        return g.alloc(DType.F32, new int[] {s.batch(), s.heads(), tc.stateSegments(s, seg), s.dk() * s.dv()});
     }
 
     @Override
@@ -119,7 +128,7 @@ public final class CudaNormLinearAttention implements NormLinearAttentionKernels
         String op = "normLinearAttention.backward";
         g.check(op, qkvu);
         g.bind();
-        Tensor q = saved[0], k = saved[1], o = saved[2], rstd = saved[3];
+        Tensor q = saved[0], k = saved[1], o = saved[2], rstd = saved[3], states = saved[4];
         LightningAttention.Shape s = shape(qkvu, heads);
         long w = qkvu.size(2);
         Tensor dqkvu = g.alloc(qkvu.dtype(), qkvu.shape());
@@ -141,7 +150,7 @@ public final class CudaNormLinearAttention implements NormLinearAttentionKernels
                 (float) scale,
                 null,
                 null,
-                null,
+                states == null ? null : g.ptr(states, op),
                 g.ptr(part(dqkvu, 0, heads), op),
                 g.ptr(part(dqkvu, 1, heads), op),
                 g.ptr(part(dqkvu, 2, heads), op),

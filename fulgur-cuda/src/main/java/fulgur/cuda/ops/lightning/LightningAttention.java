@@ -103,8 +103,35 @@ public final class LightningAttention {
     }
 
     /** Bytes of the per-segment state buffer ([B,H,NS,dk,dv] f32) the forward keeps for the backward. */
-    public static long stateBytes(Shape s, int segLen) {
-        return 4L * segments(s, segLen) * s.stateElements();
+    public long stateBytes(Shape s, int segLen) {
+        return 4L * stateSegments(s, segLen) * s.stateElements();
+    }
+
+    /** State segments (of the state phases) in the sequence, for walk segments of {@code segLen}. */
+    public int stateSegments(Shape s, int segLen) {
+        return segments(s, segLen / stateStep(s, segLen));
+    }
+
+    /**
+     * State segments to a walk segment of {@code segLen}. The state phases (la_chunk_state, two CTAs to a
+     * multiprocessor) walk their segments as the walks do (one CTA to a multiprocessor), block by block: with as
+     * many CTAs as the walks they would leave half the slots idle and take as long as a walk. Cutting each walk
+     * segment in two or four, while the CTAs still fit one wave, halves or quarters their time.
+     * {@code -Dfulgur.lightning.maxStateStep} caps it (1: the walks' segments, for comparisons).
+     */
+    public int stateStep(Shape s, int segLen) {
+        return stateStepFor(s, segLen, ctx.device().multiprocessors(), MAX_STATE_STEP);
+    }
+
+    private static final int MAX_STATE_STEP = Math.max(1, Integer.getInteger("fulgur.lightning.maxStateStep", 4));
+
+    static int stateStepFor(Shape s, int segLen, int sms, int most) {
+        int ns = segments(s, segLen);
+        if (ns == 1) return 1; // no state phases
+        long ctas = (long) s.batch() * s.heads() * ns;
+        int r = 1;
+        while (2 * r <= most && segLen % (2 * r * BLOCK) == 0 && 2 * r * ctas <= 2L * sms) r *= 2;
+        return r;
     }
 
     /**
@@ -176,7 +203,9 @@ public final class LightningAttention {
             long rso,
             int silu,
             DevicePointer pre,
-            long rsp) {
+            long rsp,
+            int stateSegs,
+            int stateStep) {
         module(dk, dv)
                 .kernel("la_fwd_walk")
                 .launch(
@@ -204,7 +233,9 @@ public final class LightningAttention {
                         rso,
                         silu,
                         pre,
-                        rsp);
+                        rsp,
+                        stateSegs,
+                        stateStep);
     }
 
     private static void checkSeg(Shape s, int segLen) {
@@ -279,7 +310,9 @@ public final class LightningAttention {
                     lay.o(),
                     silu,
                     null,
-                    0);
+                    0,
+                    ns > 1 ? stateSegments(s, segLen) : 1,
+                    ns > 1 ? stateStep(s, segLen) : 1);
             mark("fwd_walk", st);
         } finally {
             if (tmp != null) tmp.close();
@@ -303,7 +336,7 @@ public final class LightningAttention {
             DevicePointer states) {
         checkSeg(s, segLen);
         ctx.bind();
-        int ns = segments(s, segLen);
+        int seg = segLen / stateStep(s, segLen), ns = segments(s, seg);
         KernelModule m = module(s.dk(), s.dv());
         m.kernel("la_chunk_state")
                 .launch(
@@ -320,7 +353,7 @@ public final class LightningAttention {
                         1.0f,
                         s.seqLen(),
                         s.heads(),
-                        segLen,
+                        seg,
                         0,
                         lay.k(),
                         lay.v(),
@@ -341,7 +374,7 @@ public final class LightningAttention {
                         slopes,
                         s.seqLen(),
                         s.heads(),
-                        segLen,
+                        seg,
                         ns,
                         n,
                         0);
@@ -390,6 +423,7 @@ public final class LightningAttention {
         ctx.bind();
         int ns = segments(s, segLen);
         long sb = stateBytes(s, segLen);
+        int step = ns > 1 ? stateStep(s, segLen) : 1, seg = segLen / step, nss = ns > 1 ? segments(s, seg) : 1;
         DeviceBuffer fwdTmp = (ns > 1 && forwardStates == null) ? ctx.allocate(sb, st) : null;
         DeviceBuffer g = ns > 1 ? ctx.allocate(sb, st) : null;
         try {
@@ -421,7 +455,9 @@ public final class LightningAttention {
                     lay.dq(),
                     silu ? 4 : 0,
                     qPre,
-                    qPreStride);
+                    qPreStride,
+                    nss,
+                    step);
             mark("dq_walk", st);
             KernelModule m = module(s.dk(), s.dv());
             DevicePointer gs = dFinalState;
@@ -430,7 +466,7 @@ public final class LightningAttention {
                 m.kernel("la_chunk_state")
                         .launch(
                                 st,
-                                ns,
+                                nss,
                                 s.heads(),
                                 s.batch(),
                                 THREADS,
@@ -442,7 +478,7 @@ public final class LightningAttention {
                                 scale,
                                 s.seqLen(),
                                 s.heads(),
-                                segLen,
+                                seg,
                                 1,
                                 lay.q(),
                                 lay.o(),
@@ -463,8 +499,8 @@ public final class LightningAttention {
                                 slopes,
                                 s.seqLen(),
                                 s.heads(),
-                                segLen,
-                                ns,
+                                seg,
+                                nss,
                                 n,
                                 1);
                 mark("dstate_scan", st);
@@ -501,7 +537,9 @@ public final class LightningAttention {
                             lay.dv(),
                             silu ? 1 : 0,
                             kPre,
-                            kPreStride);
+                            kPreStride,
+                            nss,
+                            step);
             mark("dkdv_walk", st);
         } finally {
             if (g != null) g.close();
