@@ -310,25 +310,19 @@ public final class CudaNn {
         return out;
     }
 
-    /** Most dynamic shared memory one row of {@link #crossEntropyWithGradient} may take (bytes). */
-    static final int FUSED_CE_MAX_ROW_BYTES = 160 * 1024;
-
     /**
-     * Whether {@link #crossEntropyWithGradient} takes these logits: bf16, contiguous, rows of a multiple of 8 columns
-     * that fit in shared memory, 16-byte aligned.
+     * Whether {@link #crossEntropyWithGradient} takes these logits: bf16, contiguous, rows of a multiple of 8 columns,
+     * 16-byte aligned.
      */
     public static boolean fusedCrossEntropy(Gpu g, Tensor logits) {
         if (logits.dtype() != DType.BF16 || !logits.isContiguous() || logits.ndim() != 2) return false;
         int cols = logits.size(1);
-        return cols > 0
-                && cols % 8 == 0
-                && 2L * cols <= FUSED_CE_MAX_ROW_BYTES
-                && (g.ptr(logits, "crossEntropy").address() & 15) == 0;
+        return cols > 0 && cols % 8 == 0 && (g.ptr(logits, "crossEntropy").address() & 15) == 0;
     }
 
     /**
-     * {@link #crossEntropy} and {@link #crossEntropyBackward} of the same logits in one pass over them
-     * ({@code nn_ce_fused_bf16}: each row read once, its gradient written once). Logits as {@link #fusedCrossEntropy}
+     * {@link #crossEntropy} and {@link #crossEntropyBackward} of the same logits in one kernel
+     * ({@code nn_ce_fused_bf16}: each row read from device memory once, its gradient written once). Logits as {@link #fusedCrossEntropy}
      * takes. Returns {mean loss (f32 scalar), d logits (bf16)}.
      */
     public static Tensor[] crossEntropyWithGradient(
@@ -338,7 +332,7 @@ public final class CudaNn {
         if (!fusedCrossEntropy(g, logits)) {
             throw new IllegalArgumentException(op
                     + ": the one-pass kernel takes contiguous bf16 [rows, cols] logits with"
-                    + " cols a multiple of 8 up to " + FUSED_CE_MAX_ROW_BYTES / 2 + ", got " + logits.describe());
+                    + " cols a multiple of 8, got " + logits.describe());
         }
         if (gradOut.numel() != 1 || !gradOut.dtype().isFloating()) {
             throw new IllegalArgumentException(
@@ -353,9 +347,12 @@ public final class CudaNn {
                 DeviceBuffer count = g.ctx.allocate(8, g.stream)) {
             g.kernel(NN, "nn_ce_count")
                     .launch(g.stream, 1, 1, 1, 1024, 0, g.ptr(t, op), Gpu.code(t.dtype()), in.rows, ignoreIndex, count);
-            // a thread per 16-byte group of a row, up to 1024; several blocks per multiprocessor for narrow rows
-            int threads = (int) Math.clamp((in.cols / 8 + 31) / 32 * 32L, 32, 1024);
-            int grid = (int) Math.min(in.rows, (long) g.multiprocessors() * (2048 / threads));
+            // a thread per 16-byte group of a row, up to 512, and as many rows at once as keep them within half of
+            // L2 (the second pass reads them there), one per multiprocessor at least
+            int threads = (int) Math.clamp((in.cols / 8 + 31) / 32 * 32L, 32, 512);
+            long inL2 = g.ctx.device().l2Bytes() / 2 / (2L * in.cols);
+            long blocks = Math.clamp(inL2, g.multiprocessors(), (long) g.multiprocessors() * (2048 / threads));
+            int grid = (int) Math.min(in.rows, blocks);
             g.kernel(NN, "nn_ce_fused_bf16")
                     .launch(
                             g.stream,
@@ -363,7 +360,7 @@ public final class CudaNn {
                             1,
                             1,
                             threads,
-                            2 * in.cols,
+                            0,
                             g.ptr(in.t, op),
                             g.ptr(t, op),
                             Gpu.code(t.dtype()),

@@ -256,17 +256,16 @@ extern "C" __global__ void nn_ce_bwd_d(const void* x, int xt, const void* tg, in
   ce_bwd_body<double>(x, xt, tg, tt, rows, cols, ignore, eps, gradOut, gt, count, dx, dxt, err);
 }
 
-// Loss and gradient of each row in one pass over the logits (bf16, cols % 8 == 0, 16-byte aligned rows; dx bf16
-// aligned): a thread copies its 16-byte groups of the row into shared memory (cols·2 bytes, dynamic) and takes the
-// max, Σexp and Σx and the gradient from there, so the row is read from device memory once and the gradient written
-// once (nn_ce_fwd then nn_ce_bwd read it three times). Each thread only ever touches its own groups, so shared memory
-// needs no barrier. rowLoss as nn_ce_fwd_f; dx as nn_ce_bwd_f (gradOut read on the device, over *count valid rows).
-extern "C" __global__ void __launch_bounds__(1024) nn_ce_fused_bf16(const void* x, const void* tg, int tt, long long rows, int cols,
+// Loss and gradient of each row (bf16, cols % 8 == 0, 16-byte aligned rows; dx bf16 aligned) in two passes over the
+// row: the first takes the online max and Σexp and Σx (as nn_ce_fwd_f), the second reads the row again and writes the
+// gradient (as nn_ce_bwd_f; gradOut read on the device, over *count valid rows). The launch keeps the rows in flight
+// within L2, so the second pass reads L2 and the logits come from device memory once, the gradient goes there once.
+// No copy of the row in shared memory: several rows share a multiprocessor and one row's reductions overlap another's
+// loads (a 64K-word row in shared memory allowed one row per multiprocessor, each waiting out its own load).
+extern "C" __global__ void __launch_bounds__(512) nn_ce_fused_bf16(const void* x, const void* tg, int tt, long long rows, int cols,
     int ignore, double eps, const void* gradOut, int gt, const long long* count, double* rowLoss, void* dx, long long* err) {
-  extern __shared__ __align__(16) unsigned char ce_row[];
   __shared__ double sc[32];
   __shared__ double sm[32];
-  uint4* srow = reinterpret_cast<uint4*>(ce_row);
   const long long cnt = *count;
   const float cs = (float)(cnt == 0 ? 0.0 : ld_d(gradOut, gt, 0) / (double)cnt);
   const float sv = (float)(eps / cols), hot = (float)(1 - eps);
@@ -284,42 +283,25 @@ extern "C" __global__ void __launch_bounds__(1024) nn_ce_fused_bf16(const void* 
       for (int c = threadIdx.x; c < n8; c += blockDim.x) drow[c] = make_uint4(0, 0, 0, 0);
       continue;
     }
-    const uint4* xrow = reinterpret_cast<const uint4*>((const __nv_bfloat16*)x + base);
-    float m = -F_INF;
-    for (int c = threadIdx.x; c < n8; c += blockDim.x) {
-      uint4 u = xrow[c];
-      srow[c] = u;
-      float v[8];
-      ld8_bf16(&u, 0, v);
-#pragma unroll
-      for (int j = 0; j < 8; j++) m = fmaxf(m, v[j]);
-    }
-    const float gm = (float)block_max<double>((double)m, sm);
-    float se = 0, px = 0;
-    for (int c = threadIdx.x; c < n8; c += blockDim.x) {
-      float v[8];
-      ld8_bf16(&srow[c], 0, v);
-#pragma unroll
-      for (int j = 0; j < 8; j++) {
-        se += expf(v[j] - gm);
-        px += v[j];
-      }
-    }
-    const double sum = block_sum<double>((double)se, sc);
-    const double sumX = block_sum<double>((double)px, sc);
+    float m = -F_INF, s = 0;
+    double sx = 0;
+    ce_row_stats8(x, base, cols, m, s, &sx);
+    const double gm = block_max<double>((double)m, sm);
+    const double sum = block_sum<double>(m == -F_INF ? 0.0 : (double)s * exp((double)m - gm), sc);
+    const double sumX = block_sum<double>(sx, sc);
     if (threadIdx.x == 0) {
-      double lse = (double)gm + log(sum);
+      double lse = gm + log(sum);
       double nll = lse - (double)__bfloat162float(((const __nv_bfloat16*)x)[base + t]);
       double smooth = lse - sumX / cols;
       rowLoss[r] = (1 - eps) * nll + (eps == 0 ? 0.0 : eps * smooth);
     }
-    const float inv = (float)(1.0 / sum);
+    const float inv = (float)(1.0 / sum), fgm = (float)gm;
     for (int c = threadIdx.x; c < n8; c += blockDim.x) {
       float v[8];
-      ld8_bf16(&srow[c], 0, v);
+      ld8_bf16(x, base + 8 * (i64)c, v);
 #pragma unroll
       for (int j = 0; j < 8; j++) {
-        float p = expf(v[j] - gm) * inv;
+        float p = expf(v[j] - fgm) * inv;
         float target = (8 * c + j == t ? hot : 0.f) + sv;
         v[j] = (p - target) * cs;
       }

@@ -563,8 +563,39 @@ extern "C" __global__ void t_adamw_all_f32(const AdamSlot* slots, const int2* bl
   double dd, sd, id;
   adamw_factors(sched, s.lrScale, s.wd, &dd, &sd, &id);
   float decay = (float)dd, stepSize = (float)sd, invSqrtBc2 = (float)id;
-  long long end = min(s.n, (long long)(bm.y + 1) * chunk);
-  for (long long i = (long long)bm.y * chunk + threadIdx.x; i < end; i += blockDim.x) {
+  long long beg = (long long)bm.y * chunk, end = min(s.n, (long long)(bm.y + 1) * chunk);
+  // f32 gradients, a bf16 copy or none, 16-byte aligned: four elements a thread per step (16-byte accesses keep more
+  // bytes in flight than the scalar loop, which reached ~75% of the memory bandwidth); the same math per element
+  if (s.gt == DT_F32 && (s.c == nullptr || s.ct == DT_BF16) && (beg & 3) == 0 &&
+      (((unsigned long long)s.p | (unsigned long long)s.g | (unsigned long long)s.m | (unsigned long long)s.v) & 15) == 0 &&
+      ((unsigned long long)s.c & 7) == 0) {
+    const long long end4 = beg + ((end - beg) & ~3LL);
+    for (long long i = beg + 4 * (long long)threadIdx.x; i < end4; i += 4 * (long long)blockDim.x) {
+      float4 g4 = *reinterpret_cast<const float4*>((const float*)s.g + i);
+      float4 m4 = *reinterpret_cast<const float4*>(s.m + i);
+      float4 v4 = *reinterpret_cast<const float4*>(s.v + i);
+      float4 p4 = *reinterpret_cast<const float4*>(s.p + i);
+      float gr[4] = {g4.x, g4.y, g4.z, g4.w}, mm[4] = {m4.x, m4.y, m4.z, m4.w}, vv[4] = {v4.x, v4.y, v4.z, v4.w};
+      float pn[4] = {p4.x, p4.y, p4.z, p4.w};
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        mm[j] = mm[j] * b1 + gr[j] * c1;
+        vv[j] = vv[j] * b2 + gr[j] * gr[j] * c2;
+        float denom = sqrtf(vv[j]) * invSqrtBc2 + eps;
+        pn[j] = pn[j] * decay - (mm[j] / denom) * stepSize;
+      }
+      *reinterpret_cast<float4*>(s.p + i) = make_float4(pn[0], pn[1], pn[2], pn[3]);
+      *reinterpret_cast<float4*>(s.m + i) = make_float4(mm[0], mm[1], mm[2], mm[3]);
+      *reinterpret_cast<float4*>(s.v + i) = make_float4(vv[0], vv[1], vv[2], vv[3]);
+      if (s.c) {
+        __nv_bfloat162 lo = __floats2bfloat162_rn(pn[0], pn[1]), hi = __floats2bfloat162_rn(pn[2], pn[3]);
+        *reinterpret_cast<uint2*>((__nv_bfloat16*)s.c + i) =
+            make_uint2(*reinterpret_cast<unsigned*>(&lo), *reinterpret_cast<unsigned*>(&hi));
+      }
+    }
+    beg = end4;
+  }
+  for (long long i = beg + threadIdx.x; i < end; i += blockDim.x) {
     float gr = ld_f(s.g, (int)s.gt, i);
     float mm = s.m[i] * b1 + gr * c1;
     float vv = s.v[i] * b2 + gr * gr * c2;

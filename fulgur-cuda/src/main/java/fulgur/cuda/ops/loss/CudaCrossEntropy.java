@@ -10,8 +10,8 @@ import fulgur.tensor.Tensor;
 
 /**
  * The CUDA {@link CrossEntropyKernels} (registered by {@link fulgur.cuda.CudaKernelProvider}): {@code nn_ce_fused_bf16}
- * reads each row of bf16 logits once into shared memory and writes its gradient once
- * ({@link CudaNn#crossEntropyWithGradient}); rows up to 80K columns (a multiple of 8).
+ * reads each row of bf16 logits from device memory once and writes its gradient once
+ * ({@link CudaNn#crossEntropyWithGradient}); rows of a multiple of 8 columns.
  */
 public final class CudaCrossEntropy implements CrossEntropyKernels {
     private final Gpu g;
