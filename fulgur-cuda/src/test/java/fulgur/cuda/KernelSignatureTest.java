@@ -35,9 +35,7 @@ class KernelSignatureTest {
                         Kind.LONG,
                         Kind.INT,
                         Kind.POINTER,
-                        Kind.LONG,
-                        Kind.INT,
-                        Kind.INT);
+                        Kind.LONG);
         assertThat(walk.params().get(6).name()).isEqualTo("scale");
         assertThat(walk.params().get(16).name()).isEqualTo("silu");
     }

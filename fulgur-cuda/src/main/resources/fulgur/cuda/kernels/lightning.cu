@@ -14,8 +14,7 @@
 //                     registers (f32), writes o = intra (QK^T * D) V + lambda^(i+1) Q S.
 //                     With (q,k,v) = (dO,V,K) and the forward's states read transposed it gives dQ.
 //   la_bwd_dkdv     : walks a segment backwards from its entering dState, writes dK and dV.
-// No per-block state ever reaches device memory. The first two phases may cut the sequence finer than the walks
-// (stateStep state segments to a walk segment): they run two CTAs to a multiprocessor, the walks one.
+// No per-block state ever reaches device memory.
 //
 // Tensor cores through mma.sync m16n8k16 (bf16 in, f32 accumulate), ldmatrix from XOR-swizzled
 // shared memory, cp.async double buffering. DK, DV in {64, 128} (compile-time, -DDK=.. -DDV=..).
@@ -160,26 +159,40 @@ static __device__ __forceinline__ void silu_tile(char* tile, int tid) {
   }
 }
 
+static __device__ __forceinline__ void cp_async_wait_1() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
+
+// Starts copying the pre-activations that store_slab's lane will multiply by (rows rowInBlk0.., columns c0.. of the
+// block, rows preStride apart) into the warp's own staging tile spre, chunk idx at byte 16 * idx. Issued at the top of
+// a block so that the copies arrive while the block computes; each lane copies the very chunks it reads back, so it
+// only waits for its own copies (cp.async.wait_group), no barrier.
+template <int COLS>
+static __device__ __forceinline__ void prefetch_pre(char* spre, const bf16* pre, long long preStride, int rowInBlk0, int L,
+                                                    int c0, int lane) {
+  constexpr int CPR = COLS / 8, IT = 16 * CPR / 32;
+#pragma unroll
+  for (int it = 0; it < IT; ++it) {
+    int idx = it * 32 + lane;
+    int r = idx / CPR, c = idx % CPR;
+    bool ok = rowInBlk0 + r < L;
+    const bf16* src = ok ? pre + (long long)(rowInBlk0 + r) * preStride + c0 + c * 8 : pre;
+    cp_async16(smem_u32(spre + 16 * idx), src, ok ? 16 : 0);
+  }
+}
+
 // Writes a warp's 16 x COLS accumulator slab (rows r0.., columns c0..) of bf16 through a warp-private
 // staging tile with 16-byte stores; rows >= L are skipped.
-// With pre (the pre-activations at the same places, rows preStride apart) each value is multiplied by silu'(pre).
+// With spre (the pre-activations at the same places, from prefetch_pre: the second most recent cp.async group) each
+// value is multiplied by silu'(pre).
 template <int COLS, int NTILE>
 static __device__ __forceinline__ void store_slab(char* stage, float (*acc)[4], bf16* gbase, long long rowStride,
-                                                  int rowInBlk0, int L, int c0, int lane,
-                                                  const bf16* pre = nullptr, long long preStride = 0) {
+                                                  int rowInBlk0, int L, int c0, int lane, const char* spre = nullptr) {
   const int g = lane >> 2, t4 = lane & 3;
   constexpr int CPR = COLS / 8, IT = 16 * CPR / 32;
-  // The pre-activations are loaded first, all at once: loads interleaved with the stores below would each wait out a
-  // global load's latency in turn (the compiler may not hoist them: pre and gbase can alias).
   uint4 pv[IT];
-  if (pre) {
+  if (spre) {
+    cp_async_wait_1();
 #pragma unroll
-    for (int it = 0; it < IT; ++it) {
-      int idx = it * 32 + lane;
-      int r = idx / CPR, c = idx % CPR;
-      pv[it] = rowInBlk0 + r < L ? *reinterpret_cast<const uint4*>(pre + (long long)(rowInBlk0 + r) * preStride + c0 + c * 8)
-                                 : make_uint4(0, 0, 0, 0);
-    }
+    for (int it = 0; it < IT; ++it) pv[it] = *reinterpret_cast<const uint4*>(spre + 16 * (it * 32 + lane));
   }
   __syncwarp();
 #pragma unroll
@@ -194,7 +207,7 @@ static __device__ __forceinline__ void store_slab(char* stage, float (*acc)[4], 
     int r = idx / CPR, c = idx % CPR;
     uint4 val = *reinterpret_cast<const uint4*>(stage + swz<COLS>(r, c));
     if (rowInBlk0 + r < L) {
-      if (pre) {
+      if (spre) {
         val.x = dsilu_bf16x2(val.x, pv[it].x); val.y = dsilu_bf16x2(val.y, pv[it].y);
         val.z = dsilu_bf16x2(val.z, pv[it].z); val.w = dsilu_bf16x2(val.w, pv[it].w);
       }
@@ -376,8 +389,7 @@ la_state_scan(float* __restrict__ states, const float* __restrict__ init, float*
 
 // ---------------------------------------------------------------------------------------------
 // Phase 3: o = scale * (intra + inter), walking each segment from its entering state.
-// states: entering states [B,H,stateSegs,DK,DV] (stateTransposed == 0) or [B,H,stateSegs,DV,DK] (== 1), may be null
-// (zero); the phases 1 and 2 may cut the sequence finer than the walk, stateStep state segments to a walk segment.
+// states: entering states [B,H,NS,DK,DV] (stateTransposed == 0) or [B,H,NS,DV,DK] (== 1), may be null (zero).
 // Rows of q, k, v, o are rsq, rsk, rsv, rso apart; silu bit 0, 1, 2 applies SiLU to q, k, v; with pre
 // (rows rsp apart, o's shape) o is multiplied by silu'(pre) (dQ of a SiLU feature map).
 extern "C" __global__ void __launch_bounds__(NTH, 1)
@@ -385,7 +397,7 @@ la_fwd_walk(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
             bf16* __restrict__ o, const float* __restrict__ states, const float* __restrict__ slopes,
             float scale, int T, int H, int segLen, int stateTransposed, float* __restrict__ finalState,
             long long rsq, long long rsk, long long rsv, long long rso, int silu,
-            const bf16* __restrict__ pre, long long rsp, int stateSegs, int stateStep) {
+            const bf16* __restrict__ pre, long long rsp) {
   extern __shared__ __align__(128) char smem[];
   constexpr int QB = CB * DK * 2, KB = CB * DK * 2, VB = CB * DV * 2;
   char* sQ = smem;
@@ -394,7 +406,8 @@ la_fwd_walk(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
   char* sS = sV + 2 * VB;            // DK x DV bf16 copy of the running state
   char* sP = sS + DK * DV * 2;       // CB x CB masked, decayed scores
   char* sO = sP + CB * CB * 2;       // NW x 16 x (DV/2) staging
-  float* pw = reinterpret_cast<float*>(sO + NW * 16 * (DV / 2) * 2);
+  char* sPre = sO + NW * 16 * (DV / 2) * 2;  // NW x 16 x (DV/2): the pre-activations of the warp's slab (with pre)
+  float* pw = reinterpret_cast<float*>(sPre + NW * 16 * (DV / 2) * 2);
 
   const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5, wr = w & 3, wc = w >> 2;
   const int g = lane >> 2, t4 = lane & 3;
@@ -413,8 +426,7 @@ la_fwd_walk(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
   constexpr int MT = DK / 64, NVT = DV / 16;
   float sacc[MT][NVT][4];
   {
-    const float* st =
-        states ? states + (((long long)b * H + h) * stateSegs + seg * stateStep) * (long long)(DK * DV) : nullptr;
+    const float* st = states ? states + (((long long)b * H + h) * NS + seg) * (long long)(DK * DV) : nullptr;
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -434,6 +446,7 @@ la_fwd_walk(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
   cp_async_commit();
   const u32 aS = smem_u32(sS), aP = smem_u32(sP);
   char* stage = sO + w * 16 * (DV / 2) * 2;
+  char* spre = pb ? sPre + w * 16 * (DV / 2) * 2 : nullptr;
 
   for (int blk = 0; blk < nblk; ++blk) {
     const int stg = blk & 1;
@@ -444,6 +457,8 @@ la_fwd_walk(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
     if (silu & 2) silu_tile<DK>(sK + stg * KB, tid);
     if (silu & 4) silu_tile<DV>(sV + stg * VB, tid);
     __syncthreads();
+    if (spre) prefetch_pre<DV / 2>(spre, pb + (long long)t0 * rsp, rsp, 16 * wr, L, wc * (DV / 2), lane);
+    cp_async_commit();
     if (blk + 1 < nblk) {
       const int tn = t0 + CB;
       load_tile<DK>(smem_u32(sQ + (stg ^ 1) * QB), qb, rsq, tn, tEnd, tid);
@@ -551,8 +566,7 @@ la_fwd_walk(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
         }
       }
     }
-    store_slab<DV / 2, NVT>(stage, oacc, ob + (long long)t0 * rso, rso, 16 * wr, L, wc * (DV / 2), lane,
-                            pb ? pb + (long long)t0 * rsp : nullptr, rsp);
+    store_slab<DV / 2, NVT>(stage, oacc, ob + (long long)t0 * rso, rso, 16 * wr, L, wc * (DV / 2), lane, spre);
   }
   if (finalState && seg == NS - 1)
     store_state<MT, NVT>(finalState + ((long long)b * H + h) * (DK * DV), sacc, wr * (DK / 4), wc * (DV / 2), 1.f, lane);
@@ -571,7 +585,7 @@ la_bwd_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
             const float* __restrict__ gstates, const float* __restrict__ slopes, float scale, int T, int H,
             int segLen, int gstateIsDht, float* __restrict__ dS0,
             long long rsq, long long rsk, long long rsv, long long rsd, long long rsdk, long long rsdv, int siluQk,
-            const bf16* __restrict__ kpre, long long rskp, int stateSegs, int stateStep) {
+            const bf16* __restrict__ kpre, long long rskp) {
   extern __shared__ __align__(128) char smem[];
   constexpr int QB = CB * DK * 2, VB = CB * DV * 2;
   constexpr int DMAX = DK > DV ? DK : DV;
@@ -583,7 +597,8 @@ la_bwd_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
   char* sP1 = sG + DK * DV * 2;      // CB x CB: scale lambda^(j-i) k_i.q_j  (j >= i)
   char* sP2 = sP1 + CB * CB * 2;     // CB x CB: scale lambda^(j-i) v_i.do_j (j >= i)
   char* sO = sP2 + CB * CB * 2;      // NW x 16 x DMAX/2 staging
-  float* pw = reinterpret_cast<float*>(sO + NW * 16 * (DMAX / 2) * 2);
+  char* sPre = sO + NW * 16 * (DMAX / 2) * 2;  // NW x 16 x DK/2: the pre-activations of the warp's dK slab (with kpre)
+  float* pw = reinterpret_cast<float*>(sPre + NW * 16 * (DK / 2) * 2);
 
   const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5, wr = w & 3, wc = w >> 2;
   const int g = lane >> 2, t4 = lane & 3;
@@ -604,9 +619,7 @@ la_bwd_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
   constexpr int MT = DK / 64, NVT = DV / 16, NKT = DK / 16;
   float sacc[MT][NVT][4];
   {
-    // the gradient state after this segment: that after the last of its state segments
-    const int gs = min(seg * stateStep + stateStep - 1, stateSegs - 1);
-    const float* st = gstates ? gstates + (((long long)b * H + h) * stateSegs + gs) * (long long)(DK * DV) : nullptr;
+    const float* st = gstates ? gstates + (((long long)b * H + h) * NS + seg) * (long long)(DK * DV) : nullptr;
     const float f = gstateIsDht ? expf(slope) : 1.f;  // dS_T enters as G_T = dS_T / lambda
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
@@ -631,6 +644,7 @@ la_bwd_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
   }
   const u32 aG = smem_u32(sG), aP1 = smem_u32(sP1), aP2 = smem_u32(sP2);
   char* stage = sO + w * 16 * (DMAX / 2) * 2;
+  char* spre = kpb ? sPre + w * 16 * (DK / 2) * 2 : nullptr;
 
   for (int it = 0; it < nblk; ++it) {
     const int blk = nblk - 1 - it;
@@ -643,6 +657,8 @@ la_bwd_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
       silu_tile<DK>(sK + stg * QB, tid);
     }
     __syncthreads();
+    if (spre) prefetch_pre<DK / 2>(spre, kpb + (long long)t0 * rskp, rskp, 16 * wr, L, wc * (DK / 2), lane);
+    cp_async_commit();
     if (blk > 0) {
       const int tn = t0 - CB;
       load_tile<DK>(smem_u32(sQ + (stg ^ 1) * QB), qb, rsq, tn, tEnd, tid);
@@ -808,8 +824,7 @@ la_bwd_dkdv(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* 
           mma16816(acc[2 * np + 1], pa, bb[2], bb[3]);
         }
       }
-      store_slab<DK / 2, NKT>(stage, acc, dkb + (long long)t0 * rsdk, rsdk, 16 * wr, L, wc * (DK / 2), lane,
-                              kpb ? kpb + (long long)t0 * rskp : nullptr, rskp);
+      store_slab<DK / 2, NKT>(stage, acc, dkb + (long long)t0 * rsdk, rsdk, 16 * wr, L, wc * (DK / 2), lane, spre);
     }
   }
   if (dS0 && seg == 0)

@@ -668,16 +668,31 @@ static __device__ __forceinline__ void st1(bf16_t* p, i64 i, float v) { p[i] = _
 
 #define GRID_STRIDE4(i, n4) for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < (n4); i += (i64)gridDim.x * blockDim.x)
 
+// The grid-stride loops below take two groups of four per step, both loaded before either is stored: twice the bytes
+// in flight per thread, which memory-bound kernels of bf16 (8-byte loads) need to approach the bandwidth. o may be
+// a (the in-place sum): each element is still read before it is written.
 template <typename TA, typename TB, typename TO>
 static __device__ __forceinline__ void binary_c(int op, const TA* a, const TB* b, TO* o, i64 n) {
   i64 n4 = n >> 2;
-  GRID_STRIDE4(q, n4) {
-    float x[4], y[4], r[4];
+  const i64 step = (i64)gridDim.x * blockDim.x;
+  for (i64 q = blockIdx.x * (i64)blockDim.x + threadIdx.x; q < n4; q += 2 * step) {
+    const i64 q2 = q + step;
+    const bool two = q2 < n4;
+    float x[4], y[4], x2[4], y2[4], r[4];
     ld4(a, 4 * q, x);
     ld4(b, 4 * q, y);
+    if (two) {
+      ld4(a, 4 * q2, x2);
+      ld4(b, 4 * q2, y2);
+    }
 #pragma unroll
     for (int j = 0; j < 4; j++) r[j] = binary_op<float>(op, x[j], y[j]);
     st4(o, 4 * q, r);
+    if (two) {
+#pragma unroll
+      for (int j = 0; j < 4; j++) r[j] = binary_op<float>(op, x2[j], y2[j]);
+      st4(o, 4 * q2, r);
+    }
   }
   for (i64 i = 4 * n4 + blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
     st1(o, i, binary_op<float>(op, ld1(a, i), ld1(b, i)));
@@ -833,14 +848,27 @@ static __device__ __forceinline__ void unary_r(int op, const T* x, i64 ldx, T* o
   int c4 = cols >> 2;
   i64 n4 = rows * c4;
   bool small = n4 <= 0xffffffffLL;
-  GRID_STRIDE4(q, n4) {
-    i64 r; int c;
+  const i64 step = (i64)gridDim.x * blockDim.x;
+  // two groups of four per step, both loaded first (as binary_c)
+  for (i64 q = blockIdx.x * (i64)blockDim.x + threadIdx.x; q < n4; q += 2 * step) {
+    const i64 q2 = q + step;
+    const bool two = q2 < n4;
+    i64 r, r2 = 0; int c, c2 = 0;
     rc(q, c4, small, r, c);
-    float v[4];
+    float v[4], w[4];
     ld4(x, r * ldx + c, v);
+    if (two) {
+      rc(q2, c4, small, r2, c2);
+      ld4(x, r2 * ldx + c2, w);
+    }
 #pragma unroll
     for (int j = 0; j < 4; j++) v[j] = unary_op<float>(op, v[j], p);
     st4(o, r * cols + c, v);
+    if (two) {
+#pragma unroll
+      for (int j = 0; j < 4; j++) w[j] = unary_op<float>(op, w[j], p);
+      st4(o, r2 * cols + c2, w);
+    }
   }
 }
 extern "C" __global__ void t_unary_r_f32(int op, const float* x, long long ldx, float* o, float p, long long rows, int cols) {

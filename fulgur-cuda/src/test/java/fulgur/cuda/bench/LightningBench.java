@@ -184,7 +184,7 @@ public final class LightningBench {
         for (String segment : segments) {
             int seg = segment.equals("auto") ? la.defaultSegmentLength(sh) : Integer.parseInt(segment);
             if (seg > Math.max(T, 64) * 2) continue;
-            DeviceBuffer states = ctx.allocate(la.stateBytes(sh, seg), st);
+            DeviceBuffer states = ctx.allocate(LightningAttention.stateBytes(sh, seg), st);
             Runnable fwd = () -> la.forward(st, sh, lay, seg, q, k, vIn, o, slopes, scale, null, null, states);
             Runnable bwd = () -> la.backward(
                     st,
@@ -346,7 +346,7 @@ public final class LightningBench {
                 ht = ctx.allocate(4 * ns, st),
                 ds0 = ctx.allocate(4 * ns, st),
                 slopes = ctx.allocate(4L * H, st),
-                states = ctx.allocate(la.stateBytes(sh, seg), st);
+                states = ctx.allocate(LightningAttention.stateBytes(sh, seg), st);
         try (Arena a = Arena.ofConfined()) {
             slopes.copyFromHost(a.allocateFrom(ValueLayout.JAVA_FLOAT, LightningAttention.tnlSlopes(H)));
         }

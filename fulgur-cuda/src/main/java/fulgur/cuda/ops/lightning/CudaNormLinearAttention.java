@@ -97,7 +97,7 @@ public final class CudaNormLinearAttention implements NormLinearAttentionKernels
         Tensor o = g.alloc(DType.BF16, new int[] {s.batch(), s.seqLen(), s.heads() * s.dv()});
         LightningAttention tc = lightning.tensorCores();
         int seg = tc.defaultSegmentLength(s);
-        Tensor states = states(tc, s, seg);
+        Tensor states = states(s, seg);
         tc.forward(
                 g.stream,
                 s,
@@ -117,9 +117,9 @@ public final class CudaNormLinearAttention implements NormLinearAttentionKernels
     }
 
     /** The segments' entering states [B, H, segments, dk·dv] f32, or null for one segment (it enters with zero). */
-    private Tensor states(LightningAttention tc, LightningAttention.Shape s, int seg) {
-        if (LightningAttention.segments(s, seg) == 1) return null;
-        return g.alloc(DType.F32, new int[] {s.batch(), s.heads(), tc.stateSegments(s, seg), s.dk() * s.dv()});
+    private Tensor states(LightningAttention.Shape s, int seg) {
+        int ns = LightningAttention.segments(s, seg);
+        return ns == 1 ? null : g.alloc(DType.F32, new int[] {s.batch(), s.heads(), ns, s.dk() * s.dv()});
     }
 
     @Override

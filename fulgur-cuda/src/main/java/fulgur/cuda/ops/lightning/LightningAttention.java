@@ -103,35 +103,8 @@ public final class LightningAttention {
     }
 
     /** Bytes of the per-segment state buffer ([B,H,NS,dk,dv] f32) the forward keeps for the backward. */
-    public long stateBytes(Shape s, int segLen) {
-        return 4L * stateSegments(s, segLen) * s.stateElements();
-    }
-
-    /** State segments (of the state phases) in the sequence, for walk segments of {@code segLen}. */
-    public int stateSegments(Shape s, int segLen) {
-        return segments(s, segLen / stateStep(s, segLen));
-    }
-
-    /**
-     * State segments to a walk segment of {@code segLen}. The state phases (la_chunk_state, two CTAs to a
-     * multiprocessor) walk their segments as the walks do (one CTA to a multiprocessor), block by block: with as
-     * many CTAs as the walks they would leave half the slots idle and take as long as a walk. Cutting each walk
-     * segment in two or four, while the CTAs still fit one wave, halves or quarters their time.
-     * {@code -Dfulgur.lightning.maxStateStep} caps it (1: the walks' segments, for comparisons).
-     */
-    public int stateStep(Shape s, int segLen) {
-        return stateStepFor(s, segLen, ctx.device().multiprocessors(), MAX_STATE_STEP);
-    }
-
-    private static final int MAX_STATE_STEP = Math.max(1, Integer.getInteger("fulgur.lightning.maxStateStep", 4));
-
-    static int stateStepFor(Shape s, int segLen, int sms, int most) {
-        int ns = segments(s, segLen);
-        if (ns == 1) return 1; // no state phases
-        long ctas = (long) s.batch() * s.heads() * ns;
-        int r = 1;
-        while (2 * r <= most && segLen % (2 * r * BLOCK) == 0 && 2 * r * ctas <= 2L * sms) r *= 2;
-        return r;
+    public static long stateBytes(Shape s, int segLen) {
+        return 4L * segments(s, segLen) * s.stateElements();
     }
 
     /**
@@ -169,7 +142,7 @@ public final class LightningAttention {
         return 2 * (2 * BLOCK * dk * 2 + BLOCK * dv * 2)
                 + dk * dv * 2
                 + BLOCK * BLOCK * 2
-                + 8 * 16 * (dv / 2) * 2
+                + 2 * 8 * 16 * (dv / 2) * 2 // staging, and the pre-activations of the silu' epilogue
                 + 65 * 4;
     }
 
@@ -178,6 +151,7 @@ public final class LightningAttention {
                 + dk * dv * 2
                 + 2 * BLOCK * BLOCK * 2
                 + 8 * 16 * (Math.max(dk, dv) / 2) * 2
+                + 8 * 16 * (dk / 2) * 2 // the pre-activations of dK's silu' epilogue
                 + 65 * 4;
     }
 
@@ -203,9 +177,7 @@ public final class LightningAttention {
             long rso,
             int silu,
             DevicePointer pre,
-            long rsp,
-            int stateSegs,
-            int stateStep) {
+            long rsp) {
         module(dk, dv)
                 .kernel("la_fwd_walk")
                 .launch(
@@ -233,9 +205,7 @@ public final class LightningAttention {
                         rso,
                         silu,
                         pre,
-                        rsp,
-                        stateSegs,
-                        stateStep);
+                        rsp);
     }
 
     private static void checkSeg(Shape s, int segLen) {
@@ -310,9 +280,7 @@ public final class LightningAttention {
                     lay.o(),
                     silu,
                     null,
-                    0,
-                    ns > 1 ? stateSegments(s, segLen) : 1,
-                    ns > 1 ? stateStep(s, segLen) : 1);
+                    0);
             mark("fwd_walk", st);
         } finally {
             if (tmp != null) tmp.close();
@@ -336,7 +304,7 @@ public final class LightningAttention {
             DevicePointer states) {
         checkSeg(s, segLen);
         ctx.bind();
-        int seg = segLen / stateStep(s, segLen), ns = segments(s, seg);
+        int ns = segments(s, segLen);
         KernelModule m = module(s.dk(), s.dv());
         m.kernel("la_chunk_state")
                 .launch(
@@ -353,7 +321,7 @@ public final class LightningAttention {
                         1.0f,
                         s.seqLen(),
                         s.heads(),
-                        seg,
+                        segLen,
                         0,
                         lay.k(),
                         lay.v(),
@@ -374,7 +342,7 @@ public final class LightningAttention {
                         slopes,
                         s.seqLen(),
                         s.heads(),
-                        seg,
+                        segLen,
                         ns,
                         n,
                         0);
@@ -423,7 +391,6 @@ public final class LightningAttention {
         ctx.bind();
         int ns = segments(s, segLen);
         long sb = stateBytes(s, segLen);
-        int step = ns > 1 ? stateStep(s, segLen) : 1, seg = segLen / step, nss = ns > 1 ? segments(s, seg) : 1;
         DeviceBuffer fwdTmp = (ns > 1 && forwardStates == null) ? ctx.allocate(sb, st) : null;
         DeviceBuffer g = ns > 1 ? ctx.allocate(sb, st) : null;
         try {
@@ -455,9 +422,7 @@ public final class LightningAttention {
                     lay.dq(),
                     silu ? 4 : 0,
                     qPre,
-                    qPreStride,
-                    nss,
-                    step);
+                    qPreStride);
             mark("dq_walk", st);
             KernelModule m = module(s.dk(), s.dv());
             DevicePointer gs = dFinalState;
@@ -466,7 +431,7 @@ public final class LightningAttention {
                 m.kernel("la_chunk_state")
                         .launch(
                                 st,
-                                nss,
+                                ns,
                                 s.heads(),
                                 s.batch(),
                                 THREADS,
@@ -478,7 +443,7 @@ public final class LightningAttention {
                                 scale,
                                 s.seqLen(),
                                 s.heads(),
-                                seg,
+                                segLen,
                                 1,
                                 lay.q(),
                                 lay.o(),
@@ -499,8 +464,8 @@ public final class LightningAttention {
                                 slopes,
                                 s.seqLen(),
                                 s.heads(),
-                                seg,
-                                nss,
+                                segLen,
+                                ns,
                                 n,
                                 1);
                 mark("dstate_scan", st);
@@ -537,9 +502,7 @@ public final class LightningAttention {
                             lay.dv(),
                             silu ? 1 : 0,
                             kPre,
-                            kPreStride,
-                            nss,
-                            step);
+                            kPreStride);
             mark("dkdv_walk", st);
         } finally {
             if (g != null) g.close();

@@ -65,7 +65,7 @@ class LightningAttentionGpuTest {
                 DeviceBuffer gv = ctx.allocate(2L * B * T * H * DV, st);
                 DeviceBuffer fin = ctx.allocate(4L * B * H * DK * DV, st);
                 DeviceBuffer gs0 = ctx.allocate(4L * B * H * DK * DV, st);
-                DeviceBuffer states = ctx.allocate(la.stateBytes(sh, segLen), st)) {
+                DeviceBuffer states = ctx.allocate(LightningAttention.stateBytes(sh, segLen), st)) {
             for (DeviceBuffer d : new DeviceBuffer[] {o, gq, gk, gv}) d.fill16((short) 0x7FC0, st);
             for (DeviceBuffer d : new DeviceBuffer[] {fin, gs0, states}) d.fill32(0x7FC00000, st);
             la.forward(

@@ -23,26 +23,6 @@ class LightningAttentionTest {
     }
 
     @Test
-    void statePhasesCutWalkSegmentsWhileTheirCtasFitOneWave() {
-        // TNL-385M at 2048 × 8: 8 heads, two walk segments of 1024 → 128 CTAs; the state phases take two a
-        // multiprocessor, so 256 CTAs of 512 tokens fill one wave of 132 × 2 and 512 would not
-        LightningAttention.Shape tnl = new LightningAttention.Shape(8, 2048, 8, 128, 128);
-        assertThat(LightningAttention.stateStepFor(tnl, 1024, 132, 4)).isEqualTo(2);
-        // few CTAs: up to four state segments a walk segment
-        assertThat(LightningAttention.stateStepFor(new LightningAttention.Shape(1, 4096, 4, 128, 128), 1024, 132, 4))
-                .isEqualTo(4);
-        // one walk segment: no state phases; a wave already full: no cut
-        assertThat(LightningAttention.stateStepFor(tnl, 2048, 132, 4)).isEqualTo(1);
-        assertThat(LightningAttention.stateStepFor(new LightningAttention.Shape(32, 2048, 8, 128, 128), 1024, 132, 4))
-                .isEqualTo(1);
-        // state segments stay multiples of the 64-token block: 1088 = 17 × 64 cannot be halved
-        assertThat(LightningAttention.stateStepFor(new LightningAttention.Shape(1, 4096, 4, 128, 128), 1088, 132, 4))
-                .isEqualTo(1);
-        // capped
-        assertThat(LightningAttention.stateStepFor(tnl, 1024, 132, 1)).isEqualTo(1);
-    }
-
-    @Test
     void rejectsUnsupportedHeadDims() {
         assertThatThrownBy(() -> new LightningAttention.Shape(1, 10, 1, 96, 128))
                 .isInstanceOf(IllegalArgumentException.class)
