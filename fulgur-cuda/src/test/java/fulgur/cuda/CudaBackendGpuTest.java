@@ -218,6 +218,27 @@ class CudaBackendGpuTest {
     }
 
     @Test
+    void largeOperandsTakeTwoGroupsOfFourPerThread() {
+        // more groups of four than threads in the grid (132 × 32 blocks of 256 on an H100), so that the loops' second
+        // group is taken, and odd sizes for the tails
+        Backend g = gpu();
+        Backend c = cpu();
+        int n = 3 * (1 << 21) + 5;
+        Tensor a = randn(151, DType.BF16, n), b = randn(152, DType.BF16, n);
+        for (BinaryOp op : new BinaryOp[] {BinaryOp.ADD, BinaryOp.MUL}) {
+            assertClose("large " + op, g.binary(op, dev(a), dev(b)), c.binary(op, a, b), 1e-2);
+        }
+        // SiLU of a column slice of a wider matrix (the row-strided kernel), 8192 × 768 of 8192 × 1536
+        Tensor wide = randn(153, DType.BF16, 8192, 1536);
+        Tensor slice = wide.narrow(1, 768, 768);
+        assertClose(
+                "large silu of a slice",
+                g.unary(UnaryOp.SILU, dev(wide).narrow(1, 768, 768), 0),
+                c.unary(UnaryOp.SILU, slice, 0),
+                1e-2);
+    }
+
+    @Test
     void contiguousFastPaths() {
         Backend g = gpu();
         Backend c = cpu();
