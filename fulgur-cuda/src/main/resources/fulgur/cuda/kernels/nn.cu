@@ -80,12 +80,21 @@ static __device__ __forceinline__ void st8_bf16(void* p, i64 i, const float* v) 
   for (int j = 0; j < 4; j++) h[j] = __floats2bfloat162_rn(v[2 * j], v[2 * j + 1]);
   *(uint4*)((__nv_bfloat16*)p + i) = u;
 }
-// Online max and sum of exp over this thread's groups of 8 (one rescale per group), and Σx when wanted.
+// Online max and sum of exp over this thread's groups of 8 (one rescale per group), and Σx when wanted. Four groups
+// are loaded before any is used (more bytes in flight per thread); they are taken in the same order as one at a time.
 static __device__ __forceinline__ void ce_row_stats8(const void* x, i64 base, int cols, float& m, float& s, double* sumX) {
   const float NEG = -F_INF;
-  for (int c = threadIdx.x * 8; c < cols; c += blockDim.x * 8) {
+  const int stride = blockDim.x * 8;
+  for (int c0 = threadIdx.x * 8; c0 < cols; c0 += 4 * stride) {
+   uint4 us[4];
+#pragma unroll
+   for (int k = 0; k < 4; k++)
+     if (c0 + k * stride < cols) us[k] = *(const uint4*)((const __nv_bfloat16*)x + base + c0 + k * stride);
+#pragma unroll
+   for (int k = 0; k < 4; k++) {
+    if (c0 + k * stride >= cols) break;
     float v[8];
-    ld8_bf16(x, base + c, v);
+    ld8_bf16(&us[k], 0, v);
     float gm = v[0];
 #pragma unroll
     for (int j = 1; j < 8; j++) gm = fmaxf(gm, v[j]);
@@ -101,6 +110,7 @@ static __device__ __forceinline__ void ce_row_stats8(const void* x, i64 base, in
     }
     if (m != NEG) s += part; // a group of -inf so far adds nothing (exp(-inf - -inf) would be NaN)
     if (sumX) *sumX += (double)px;
+   }
   }
 }
 
@@ -262,7 +272,7 @@ extern "C" __global__ void nn_ce_bwd_d(const void* x, int xt, const void* tg, in
 // within L2, so the second pass reads L2 and the logits come from device memory once, the gradient goes there once.
 // No copy of the row in shared memory: several rows share a multiprocessor and one row's reductions overlap another's
 // loads (a 64K-word row in shared memory allowed one row per multiprocessor, each waiting out its own load).
-extern "C" __global__ void __launch_bounds__(512) nn_ce_fused_bf16(const void* x, const void* tg, int tt, long long rows, int cols,
+extern "C" __global__ void __launch_bounds__(512, 2) nn_ce_fused_bf16(const void* x, const void* tg, int tt, long long rows, int cols,
     int ignore, double eps, const void* gradOut, int gt, const long long* count, double* rowLoss, void* dx, long long* err) {
   __shared__ double sc[32];
   __shared__ double sm[32];
@@ -296,16 +306,25 @@ extern "C" __global__ void __launch_bounds__(512) nn_ce_fused_bf16(const void* x
       rowLoss[r] = (1 - eps) * nll + (eps == 0 ? 0.0 : eps * smooth);
     }
     const float inv = (float)(1.0 / sum), fgm = (float)gm;
-    for (int c = threadIdx.x; c < n8; c += blockDim.x) {
-      float v[8];
-      ld8_bf16(x, base + 8 * (i64)c, v);
+    for (int c0 = threadIdx.x; c0 < n8; c0 += 4 * blockDim.x) {
+      uint4 us[4];  // four groups loaded before any is stored
 #pragma unroll
-      for (int j = 0; j < 8; j++) {
-        float p = expf(v[j] - fgm) * inv;
-        float target = (8 * c + j == t ? hot : 0.f) + sv;
-        v[j] = (p - target) * cs;
+      for (int k = 0; k < 4; k++)
+        if (c0 + k * blockDim.x < n8) us[k] = *(const uint4*)((const __nv_bfloat16*)x + base + 8 * (i64)(c0 + k * blockDim.x));
+#pragma unroll
+      for (int k = 0; k < 4; k++) {
+        const int c = c0 + k * blockDim.x;
+        if (c >= n8) break;
+        float v[8];
+        ld8_bf16(&us[k], 0, v);
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+          float p = expf(v[j] - fgm) * inv;
+          float target = (8 * c + j == t ? hot : 0.f) + sv;
+          v[j] = (p - target) * cs;
+        }
+        st8_bf16(drow, 8 * (i64)c, v);
       }
-      st8_bf16(drow, 8 * (i64)c, v);
     }
   }
 }

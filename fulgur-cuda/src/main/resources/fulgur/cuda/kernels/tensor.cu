@@ -848,27 +848,14 @@ static __device__ __forceinline__ void unary_r(int op, const T* x, i64 ldx, T* o
   int c4 = cols >> 2;
   i64 n4 = rows * c4;
   bool small = n4 <= 0xffffffffLL;
-  const i64 step = (i64)gridDim.x * blockDim.x;
-  // two groups of four per step, both loaded first (as binary_c)
-  for (i64 q = blockIdx.x * (i64)blockDim.x + threadIdx.x; q < n4; q += 2 * step) {
-    const i64 q2 = q + step;
-    const bool two = q2 < n4;
-    i64 r, r2 = 0; int c, c2 = 0;
+  GRID_STRIDE4(q, n4) {
+    i64 r; int c;
     rc(q, c4, small, r, c);
-    float v[4], w[4];
+    float v[4];
     ld4(x, r * ldx + c, v);
-    if (two) {
-      rc(q2, c4, small, r2, c2);
-      ld4(x, r2 * ldx + c2, w);
-    }
 #pragma unroll
     for (int j = 0; j < 4; j++) v[j] = unary_op<float>(op, v[j], p);
     st4(o, r * cols + c, v);
-    if (two) {
-#pragma unroll
-      for (int j = 0; j < 4; j++) w[j] = unary_op<float>(op, w[j], p);
-      st4(o, r2 * cols + c2, w);
-    }
   }
 }
 extern "C" __global__ void t_unary_r_f32(int op, const float* x, long long ldx, float* o, float p, long long rows, int cols) {

@@ -14,7 +14,7 @@ import fulgur.tensor.Tensor;
 
 /**
  * The CUDA {@link NormLinearAttentionKernels} (registered by {@link fulgur.cuda.CudaKernelProvider}): SiLU of q and k
- * in one pass each from their column slices of qkvu (kept for the backward), the tensor-core lightning kernels reading
+ * in one pass from their column slices of qkvu (kept for the backward), the tensor-core lightning kernels reading
  * v where it lies, the gated norm reading u where it lies. The backward allocates d qkvu once: the gated norm writes du
  * into its last quarter and the lightning kernels write dq and dk (times silu' of the slices, in their epilogues) and
  * dv into the others. The forward keeps the segments' entering states (f32, a few MiB a layer) for the backward, which
@@ -54,13 +54,25 @@ public final class CudaNormLinearAttention implements NormLinearAttentionKernels
 
     /** Part {@code i} (0 q, 1 k, 2 v, 3 u) of a [B, T, 4·H·d] tensor as a [B, T, H, d] view. */
     private static Tensor part(Tensor x, int i, int heads) {
-        int b = x.size(0), t = x.size(1), w = x.size(2), hd = w / 4;
+        return part(x, i, heads, 4);
+    }
+
+    /** Part {@code i} of a [B, T, parts·H·d] tensor as a [B, T, H, d] view. */
+    private static Tensor part(Tensor x, int i, int heads, int parts) {
+        int b = x.size(0), t = x.size(1), w = x.size(2), hd = w / parts;
         return Tensor.view(
                 x.storage(),
                 x.dtype(),
                 new int[] {b, t, heads, hd / heads},
                 new long[] {(long) t * w, w, hd / heads, 1},
                 x.offset() + (long) i * hd);
+    }
+
+    /** The q and k slices of qkvu together: [B, T, 2·H·d], rows 4·H·d apart. */
+    private static Tensor halfOf(Tensor qkvu) {
+        int b = qkvu.size(0), t = qkvu.size(1), w = qkvu.size(2);
+        return Tensor.view(
+                qkvu.storage(), qkvu.dtype(), new int[] {b, t, w / 2}, new long[] {(long) t * w, w, 1}, qkvu.offset());
     }
 
     /** A [B, T, H, d] part as [B, T, H·d]. */
@@ -80,10 +92,13 @@ public final class CudaNormLinearAttention implements NormLinearAttentionKernels
         return new LightningAttention.Shape(qkvu.size(0), qkvu.size(1), heads, d, d);
     }
 
-    /** q and k contiguous (their SiLU), v and everything written to d qkvu a row of qkvu apart, dO contiguous. */
+    /**
+     * q and k side by side in one tensor (their SiLU, [B, T, 2·H·d]), v and everything written to d qkvu a row of qkvu
+     * apart, dO contiguous.
+     */
     private static LightningAttention.Layout layout(Tensor qkvu) {
         long w = qkvu.size(2), hd = w / 4;
-        return new LightningAttention.Layout(hd, hd, w, hd, w, w, w, false);
+        return new LightningAttention.Layout(2 * hd, 2 * hd, w, hd, w, w, w, false);
     }
 
     @Override
@@ -92,8 +107,9 @@ public final class CudaNormLinearAttention implements NormLinearAttentionKernels
         g.check(op, qkvu);
         g.bind();
         LightningAttention.Shape s = shape(qkvu, heads);
-        Tensor q = CudaElementwise.unary(g, UnaryOp.SILU, part(qkvu, 0, heads), 0);
-        Tensor k = CudaElementwise.unary(g, UnaryOp.SILU, part(qkvu, 1, heads), 0);
+        // SiLU of q and k in one pass over their two slices; q and k are then the halves of its result
+        Tensor qk = CudaElementwise.unary(g, UnaryOp.SILU, halfOf(qkvu), 0);
+        Tensor q = part(qk, 0, heads, 2), k = part(qk, 1, heads, 2);
         Tensor o = g.alloc(DType.BF16, new int[] {s.batch(), s.seqLen(), s.heads() * s.dv()});
         LightningAttention tc = lightning.tensorCores();
         int seg = tc.defaultSegmentLength(s);
