@@ -322,8 +322,8 @@ public final class CudaNn {
 
     /**
      * {@link #crossEntropy} and {@link #crossEntropyBackward} of the same logits in one kernel
-     * ({@code nn_ce_fused_bf16}: each row read from device memory once, its gradient written once). Logits as {@link #fusedCrossEntropy}
-     * takes. Returns {mean loss (f32 scalar), d logits (bf16)}.
+     * ({@code nn_ce_fused_bf16}: each row read from device memory once, its gradient written once). Logits as
+     * {@link #fusedCrossEntropy} takes. Returns {mean loss (f32 scalar), d logits (bf16)}.
      */
     public static Tensor[] crossEntropyWithGradient(
             Gpu g, Tensor logits, Tensor targets, int ignoreIndex, double smoothing, Tensor gradOut) {
@@ -331,7 +331,7 @@ public final class CudaNn {
         g.check(op, gradOut);
         if (!fusedCrossEntropy(g, logits)) {
             throw new IllegalArgumentException(op
-                    + ": the one-pass kernel takes contiguous bf16 [rows, cols] logits with"
+                    + ": the one-kernel loss and gradient take contiguous bf16 [rows, cols] logits with"
                     + " cols a multiple of 8, got " + logits.describe());
         }
         if (gradOut.numel() != 1 || !gradOut.dtype().isFloating()) {

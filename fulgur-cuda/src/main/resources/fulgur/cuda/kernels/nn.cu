@@ -86,31 +86,31 @@ static __device__ __forceinline__ void ce_row_stats8(const void* x, i64 base, in
   const float NEG = -F_INF;
   const int stride = blockDim.x * 8;
   for (int c0 = threadIdx.x * 8; c0 < cols; c0 += 4 * stride) {
-   uint4 us[4];
+    uint4 us[4];
 #pragma unroll
-   for (int k = 0; k < 4; k++)
-     if (c0 + k * stride < cols) us[k] = *(const uint4*)((const __nv_bfloat16*)x + base + c0 + k * stride);
+    for (int k = 0; k < 4; k++)
+      if (c0 + k * stride < cols) us[k] = *(const uint4*)((const __nv_bfloat16*)x + base + c0 + k * stride);
 #pragma unroll
-   for (int k = 0; k < 4; k++) {
-    if (c0 + k * stride >= cols) break;
-    float v[8];
-    ld8_bf16(&us[k], 0, v);
-    float gm = v[0];
+    for (int k = 0; k < 4; k++) {
+      if (c0 + k * stride >= cols) break;
+      float v[8];
+      ld8_bf16(&us[k], 0, v);
+      float gm = v[0];
 #pragma unroll
-    for (int j = 1; j < 8; j++) gm = fmaxf(gm, v[j]);
-    if (gm > m) {
-      s = m == NEG ? 0.f : s * expf(m - gm);
-      m = gm;
+      for (int j = 1; j < 8; j++) gm = fmaxf(gm, v[j]);
+      if (gm > m) {
+        s = m == NEG ? 0.f : s * expf(m - gm);
+        m = gm;
+      }
+      float part = 0, px = 0;
+#pragma unroll
+      for (int j = 0; j < 8; j++) {
+        part += expf(v[j] - m);
+        px += v[j];
+      }
+      if (m != NEG) s += part; // a group of -inf so far adds nothing (exp(-inf - -inf) would be NaN)
+      if (sumX) *sumX += (double)px;
     }
-    float part = 0, px = 0;
-#pragma unroll
-    for (int j = 0; j < 8; j++) {
-      part += expf(v[j] - m);
-      px += v[j];
-    }
-    if (m != NEG) s += part; // a group of -inf so far adds nothing (exp(-inf - -inf) would be NaN)
-    if (sumX) *sumX += (double)px;
-   }
   }
 }
 
