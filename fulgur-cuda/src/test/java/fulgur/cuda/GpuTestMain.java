@@ -40,49 +40,22 @@ public final class GpuTestMain {
                 LauncherDiscoveryRequestBuilder.request().selectors(sel).build();
         Launcher launcher = LauncherFactory.create();
         SummaryGeneratingListener summary = new SummaryGeneratingListener();
-        long limitNanos = Long.getLong("fulgur.test.timeoutSeconds", 180) * 1_000_000_000L;
-        java.util.concurrent.atomic.AtomicReference<String> running =
-                new java.util.concurrent.atomic.AtomicReference<>();
-        java.util.concurrent.atomic.AtomicLong since = new java.util.concurrent.atomic.AtomicLong();
-        Thread watchdog = new Thread(
-                () -> {
-                    while (true) {
-                        try {
-                            Thread.sleep(1000);
-                        } catch (InterruptedException e) {
-                            return;
-                        }
-                        String name = running.get();
-                        if (name != null && System.nanoTime() - since.get() > limitNanos) {
-                            System.out.println("[TIMEOUT] " + name + ": still running after "
-                                    + limitNanos / 1_000_000_000L + " s; threads:");
-                            Thread.getAllStackTraces().forEach((t, st) -> {
-                                System.out.println("  thread " + t.getName() + " (" + t.getState() + ")");
-                                for (StackTraceElement e : st) System.out.println("      at " + e);
-                            });
-                            System.out.flush();
-                            Runtime.getRuntime().halt(3);
-                        }
-                    }
-                },
-                "gpu-test-watchdog");
-        watchdog.setDaemon(true);
-        watchdog.start();
+        TestWatchdog watchdog = TestWatchdog.start(Long.getLong("fulgur.test.timeoutSeconds", 180));
         TestExecutionListener printer = new TestExecutionListener() {
             @Override
             public void executionStarted(TestIdentifier id) {
                 if (!id.isTest()) return;
-                since.set(System.nanoTime());
-                running.set(
-                        id.getDisplayName() + " (" + id.getUniqueId().replaceAll(".*class:fulgur\\.cuda\\.", "") + ")");
-                System.out.println("[START] " + running.get());
+                String name =
+                        id.getDisplayName() + " (" + id.getUniqueId().replaceAll(".*class:fulgur\\.cuda\\.", "") + ")";
+                watchdog.started(name);
+                System.out.println("[START] " + name);
                 System.out.flush();
             }
 
             @Override
             public void executionFinished(TestIdentifier id, TestExecutionResult r) {
                 if (!id.isTest()) return;
-                running.set(null);
+                watchdog.finished();
                 System.out.printf(
                         "[%s] %s%n",
                         r.getStatus(),
