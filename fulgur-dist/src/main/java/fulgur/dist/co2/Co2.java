@@ -296,6 +296,19 @@ public final class Co2 implements AutoCloseable {
 
     @Override
     public void close() {
-        state.close();
+        // the last round's transfers may still be in flight (with a stale average, always): they read and write these
+        // buffers on every rank once the last rank joins them, so they are waited for before the buffers are freed
+        // (freed at once, another allocation could take the memory and be overwritten by them)
+        try {
+            for (Work w : new Work[] {averaging, gathering}) {
+                if (w != null) {
+                    w.await();
+                }
+            }
+        } finally {
+            averaging = null;
+            gathering = null;
+            state.close();
+        }
     }
 }

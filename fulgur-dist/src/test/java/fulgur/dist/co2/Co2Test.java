@@ -229,6 +229,37 @@ class Co2Test {
     }
 
     @Test
+    void closeWaitsForTheTransfersStillInFlight() {
+        // τ 3 with a stale average: the round's average is reduced while the next round runs, so it is in flight when
+        // a rank leaves the loop. Rank 1 joins it a second late; rank 0's close must wait for it rather than free the
+        // buffers that the transfer, once run, reads and writes (the memory could by then hold another tensor).
+        Co2Config cfg = new Co2Config(3, 0.7, 0.5, 0, 2, 1);
+        List<Long> closeMillis = LocalWorld.run(2, T, pg -> {
+            try (Net net = new Net()) {
+                Optimizer opt = adamw.apply(net);
+                Co2 co2 =
+                        new Co2(net.parameters().stream().map(Parameter::value).toList(), pg, cfg, null);
+                for (int s = 0; s < cfg.tau(); s++) {
+                    innerStep(net, opt, pg.rank(), s);
+                    if (pg.rank() == 1 && s == cfg.tau() - 1) {
+                        try {
+                            Thread.sleep(1000);
+                        } catch (InterruptedException e) {
+                            throw new IllegalStateException(e);
+                        }
+                    }
+                    co2.afterInnerStep();
+                }
+                assertThat(co2.pendingAverage()).isNotNull();
+                long t0 = System.nanoTime();
+                co2.close();
+                return (System.nanoTime() - t0) / 1_000_000;
+            }
+        });
+        assertThat(closeMillis.get(0)).isGreaterThanOrEqualTo(500);
+    }
+
+    @Test
     void synchronousOuterLoopFollowsTheAlgorithm() {
         Co2Config cfg = new Co2Config(2, 0.8, 0.6, 0, 1.5, 0);
         assertThat(maxErr(co2(3, cfg, adamw), sequential(3, cfg, adamw))).isLessThan(1e-5);
