@@ -7,7 +7,8 @@
 # Optional: ROUNDS (2); SIDES, the configurations as "name=JVM options" separated by ';' (default
 # "fused=-Dfulgur.kernels.off=;default=-Dfulgur.kernels.off=NormLinearAttentionKernels,CrossEntropyKernels,GatedNormKernels,MatmulIntoKernels,GluKernels");
 # T_TESTS (300; 0 skips the tests); PEER=1 runs the PyTorch + fla peer (compiled, fused linear CE; PEER_DIR and
-# PYTHONPATH as run-backend.sh takes them) after the rounds, T_PEER (360) bounding it: compiling takes minutes.
+# PYTHONPATH as run-backend.sh takes them) after the rounds, T_PEER (360) bounding it: compiling takes minutes;
+# GRAPH=1 also times the training-loop step eager against captured as a CUDA graph (GraphStepBench, 385M at 2048 × 8 and 16384 × 1).
 set -uo pipefail
 DIR=${DIR:-$(cd "$(dirname "$0")" && pwd)}
 OUT=${OUT:-out/tnl-kernels}
@@ -15,6 +16,7 @@ ROUNDS=${ROUNDS:-2}
 SIDES=${SIDES:-"fused=-Dfulgur.kernels.off=;default=-Dfulgur.kernels.off=NormLinearAttentionKernels,CrossEntropyKernels,GatedNormKernels,MatmulIntoKernels,GluKernels"}
 T_TESTS=${T_TESTS:-300}
 PEER=${PEER:-0}
+GRAPH=${GRAPH:-0}
 HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$OUT"
 if [[ $T_TESTS != 0 ]]; then
@@ -30,6 +32,10 @@ for r in $(seq 1 "$ROUNDS"); do
     JOPTS=${side#*=} DIR=$DIR OUT=$OUT/$name-$r STAGES=bench bash "$HERE/run-backend.sh" > "$OUT/$name-$r.log" 2>&1
   done
 done
+if [[ $GRAPH == 1 ]]; then
+  DIR=$DIR OUT=$OUT/graph STAGES=graph T_GRAPH=200 GRAPH_ARGS="--runs 385m:2048:8,385m:16384:1 --steps 8 --warmup 3" \
+    bash "$HERE/run-backend.sh" > "$OUT/graph.log" 2>&1
+fi
 if [[ $PEER == 1 ]]; then
   DIR=$DIR OUT=$OUT/peer STAGES=torch T_TORCH=${T_PEER:-360} \
     TORCH_ARGS="--runs 2048x8,16384x1 --steps 4 --warmup 2 --fused-ce --compile" bash "$HERE/run-backend.sh" > "$OUT/peer.log" 2>&1
@@ -45,6 +51,10 @@ fi
       grep -E "^\| [0-9]" "$OUT/${side%%=*}-$r/bench.log" | awk '!seen[$0]++'
     done
   done
+  if [[ $GRAPH == 1 ]]; then
+    echo "== TrainStep eager and captured as a CUDA graph"
+    grep -E "^\| 385" "$OUT/graph/graph.log" | awk '!seen[$0]++'
+  fi
   if [[ $PEER == 1 ]]; then
     echo "== PyTorch + fla, compiled, fused linear CE"
     grep -E "^\| tnl|rror" "$OUT/peer/torch.log" || echo "(no result: see $OUT/peer.log)"
