@@ -20,9 +20,10 @@ import fulgur.tensor.Tensor;
  * dv into the others. The forward keeps the segments' entering states (f32, a few MiB a layer) for the backward, which
  * would otherwise recompute them. bf16, head sizes 64 and 128.
  *
- * <p>The lightning kernels can also apply SiLU as q and k load ({@link LightningAttention.Layout#siluQk}); in the 385M
- * model's step on an H100 that tripled their time (each tile's SiLU is recomputed in every phase, at one block per
- * multiprocessor), so the activations are computed once here instead.
+ * <p>The lightning kernels can also apply SiLU as q and k load ({@link LightningAttention.Layout#siluQk}, chosen by
+ * {@link #siluOnLoad}); in the 385M model's step on an H100 that tripled their time (each tile's SiLU is recomputed in
+ * every phase, at one block per multiprocessor, with {@code expf} and a division at the time), so by default the
+ * activations are computed once here instead.
  */
 public final class CudaNormLinearAttention implements NormLinearAttentionKernels {
     private final Gpu g;
@@ -101,15 +102,36 @@ public final class CudaNormLinearAttention implements NormLinearAttentionKernels
         return new LightningAttention.Layout(2 * hd, 2 * hd, w, hd, w, w, w, false);
     }
 
+    /** q and k read from qkvu too, the kernels applying SiLU to each tile as it loads. */
+    private static LightningAttention.Layout siluOnLoadLayout(Tensor qkvu) {
+        long w = qkvu.size(2), hd = w / 4;
+        return new LightningAttention.Layout(w, w, w, hd, w, w, w, true);
+    }
+
+    /**
+     * {@code -Dfulgur.cuda.nla.siluOnLoad=true}: no SiLU pass and no q, k kept; the lightning kernels apply SiLU to
+     * the tiles of q and k as they load (in every phase that reads them). Off by default until a whole step is
+     * measured faster (the pass takes ~2.6 ms of TNL-385M's step on an H100; SiLU on load once tripled the kernels'
+     * time, before the kernels' logistic function used the hardware's exp2 and reciprocal).
+     */
+    static boolean siluOnLoad() {
+        return Boolean.getBoolean("fulgur.cuda.nla.siluOnLoad");
+    }
+
     @Override
     public Tensor[] forward(Tensor qkvu, int heads, double[] slopes, double scale, Tensor gain, double eps) {
         String op = "normLinearAttention";
         g.check(op, qkvu);
         g.bind();
         LightningAttention.Shape s = shape(qkvu, heads);
-        // SiLU of q and k in one pass over their two slices; q and k are then the halves of its result
-        Tensor qk = CudaElementwise.unary(g, UnaryOp.SILU, halfOf(qkvu), 0);
-        Tensor q = part(qk, 0, heads, 2), k = part(qk, 1, heads, 2);
+        boolean onLoad = siluOnLoad();
+        Tensor q = null, k = null;
+        if (!onLoad) {
+            // SiLU of q and k in one pass over their two slices; q and k are then the halves of its result
+            Tensor qk = CudaElementwise.unary(g, UnaryOp.SILU, halfOf(qkvu), 0);
+            q = part(qk, 0, heads, 2);
+            k = part(qk, 1, heads, 2);
+        }
         Tensor o = g.alloc(DType.BF16, new int[] {s.batch(), s.seqLen(), s.heads() * s.dv()});
         LightningAttention tc = lightning.tensorCores();
         int seg = tc.defaultSegmentLength(s);
@@ -117,10 +139,10 @@ public final class CudaNormLinearAttention implements NormLinearAttentionKernels
         tc.forward(
                 g.stream,
                 s,
-                layout(qkvu),
+                onLoad ? siluOnLoadLayout(qkvu) : layout(qkvu),
                 seg,
-                g.ptr(q, op),
-                g.ptr(k, op),
+                g.ptr(onLoad ? part(qkvu, 0, heads) : q, op),
+                g.ptr(onLoad ? part(qkvu, 1, heads) : k, op),
                 g.ptr(part(qkvu, 2, heads), op),
                 g.ptr(o, op),
                 g.ptr(lightning.slopes(slopes), op),
@@ -144,7 +166,10 @@ public final class CudaNormLinearAttention implements NormLinearAttentionKernels
         String op = "normLinearAttention.backward";
         g.check(op, qkvu);
         g.bind();
-        Tensor q = saved[0], k = saved[1], o = saved[2], rstd = saved[3], states = saved[4];
+        // without q and k kept, the forward read them from qkvu with SiLU on load, and so does the backward
+        boolean onLoad = saved[0] == null;
+        Tensor q = onLoad ? part(qkvu, 0, heads) : saved[0], k = onLoad ? part(qkvu, 1, heads) : saved[1];
+        Tensor o = saved[2], rstd = saved[3], states = saved[4];
         LightningAttention.Shape s = shape(qkvu, heads);
         long w = qkvu.size(2);
         Tensor dqkvu = g.alloc(qkvu.dtype(), qkvu.shape());
@@ -156,7 +181,7 @@ public final class CudaNormLinearAttention implements NormLinearAttentionKernels
         tc.backward(
                 g.stream,
                 s,
-                layout(qkvu),
+                onLoad ? siluOnLoadLayout(qkvu) : layout(qkvu),
                 tc.defaultSegmentLength(s),
                 g.ptr(q, op),
                 g.ptr(k, op),

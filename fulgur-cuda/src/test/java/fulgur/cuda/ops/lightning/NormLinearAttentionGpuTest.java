@@ -43,17 +43,21 @@ class NormLinearAttentionGpuTest {
     @AfterEach
     void defaultKernels() {
         System.clearProperty(Kernels.OFF_PROPERTY);
+        System.clearProperty("fulgur.cuda.nla.siluOnLoad");
     }
 
-    @ParameterizedTest(name = "B={0} T={1} H={2} d={3} gain={4}")
+    @ParameterizedTest(name = "B={0} T={1} H={2} d={3} gain={4} SiLU on load={5}")
     @CsvSource({
-        "2, 200, 2, 64, false", // a partial last block
-        "1, 1000, 2, 128, true", // several segments per sequence
-        "3, 64, 1, 128, false",
-        "1, 7, 4, 64, true",
+        "2, 200, 2, 64, false, false", // a partial last block
+        "1, 1000, 2, 128, true, false", // several segments per sequence
+        "3, 64, 1, 128, false, false",
+        "1, 7, 4, 64, true, false",
+        "2, 200, 2, 64, false, true",
+        "1, 1000, 2, 128, true, true",
     })
-    void fusedMatchesComposedAndCpu(int b, int t, int h, int d, boolean gain) {
+    void fusedMatchesComposedAndCpu(int b, int t, int h, int d, boolean gain, boolean siluOnLoad) {
         BackendCheck.gpu();
+        if (siluOnLoad) System.setProperty("fulgur.cuda.nla.siluOnLoad", "true");
         long seed = 13L * t + d;
         double[] slopes = new double[h];
         for (int i = 0; i < h; i++) slopes[i] = 0.05 + 0.3 * i / h;
@@ -76,9 +80,9 @@ class NormLinearAttentionGpuTest {
                     FamilyCheck.composed(NormLinearAttentionKernels.class, GPU, bf, op, seed, qkvu, w);
             FamilyCheck.Result cpu = FamilyCheck.run(Device.CPU, null, op, seed, qkvu, w);
             String[] ins = gain ? new String[] {"qkvu", "gain"} : new String[] {"qkvu"};
-            // SiLU and silu' with the elementwise kernels' formulas; the fused norm rounds norm·u once where the
-            // composed
-            // form rounds the norm and then the product: within one bf16 step (2⁻⁸) of each other
+            // silu' (and SiLU on load) from the hardware's exp2 and reciprocal, within 2 ulp of f32 of the elementwise
+            // kernels' formulas; the fused norm rounds norm·u once where the composed form rounds the norm and then
+            // the product: within one bf16 step (2⁻⁸) of each other
             FamilyCheck.assertClose(
                     "fused vs composed (cuda, bf16)", fused, composed, 4e-3, 4e-3, new String[] {"y"}, ins);
             FamilyCheck.assertClose("fused (bf16) vs cpu (f32)", fused, cpu, 2e-2, 3e-2, new String[] {"y"}, ins);
