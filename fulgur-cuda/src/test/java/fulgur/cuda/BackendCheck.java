@@ -100,6 +100,36 @@ public final class BackendCheck {
         }
     }
 
+    /**
+     * Bit-equal arrays; on failure, how many elements differ and where the first and the largest difference are (an
+     * AssertJ {@code containsExactly} of two large arrays that differ builds a diff that takes minutes).
+     */
+    public static void assertBitEqual(String what, double[] actual, double[] expected) {
+        assertThat(actual.length).as(what + " length").isEqualTo(expected.length);
+        int differ = 0, first = -1, worst = -1;
+        for (int i = 0; i < actual.length; i++) {
+            if (Double.compare(actual[i], expected[i]) != 0) {
+                differ++;
+                if (first < 0) first = i;
+                if (worst < 0 || Math.abs(actual[i] - expected[i]) > Math.abs(actual[worst] - expected[worst]))
+                    worst = i;
+            }
+        }
+        if (differ > 0) {
+            throw new AssertionError(String.format(
+                    "%s: %d of %d elements differ; first at %d (%s vs %s), largest at %d (%s vs %s)",
+                    what,
+                    differ,
+                    actual.length,
+                    first,
+                    actual[first],
+                    expected[first],
+                    worst,
+                    actual[worst],
+                    expected[worst]));
+        }
+    }
+
     /** Tolerance by dtype: f32 1e-5, bf16/f16 1e-2, f64 1e-12, integers exact. */
     public static double tol(DType d) {
         return switch (d) {

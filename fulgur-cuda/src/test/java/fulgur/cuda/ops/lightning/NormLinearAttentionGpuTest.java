@@ -127,35 +127,10 @@ class NormLinearAttentionGpuTest {
                 copied = FamilyCheck.run(GPU, bf, op.apply(true), seed, qkv);
                 assertThat(calls.count("LightningKernels.forward")).isEqualTo(2);
             }
-            assertSame("output", inPlace.outputs().get(0), copied.outputs().get(0));
-            assertSame("gradient", inPlace.grads().get(0), copied.grads().get(0));
-        }
-    }
-
-    /** Bit-equal arrays; on failure, how many elements differ and where the first and the largest difference are. */
-    private static void assertSame(String what, double[] actual, double[] expected) {
-        assertThat(actual.length).as(what + " length").isEqualTo(expected.length);
-        int differ = 0, first = -1, worst = -1;
-        for (int i = 0; i < actual.length; i++) {
-            if (Double.compare(actual[i], expected[i]) != 0) {
-                differ++;
-                if (first < 0) first = i;
-                if (worst < 0 || Math.abs(actual[i] - expected[i]) > Math.abs(actual[worst] - expected[worst]))
-                    worst = i;
-            }
-        }
-        if (differ > 0) {
-            throw new AssertionError(String.format(
-                    "%s: %d of %d elements differ; first at %d (%s vs %s), largest at %d (%s vs %s)",
-                    what,
-                    differ,
-                    actual.length,
-                    first,
-                    actual[first],
-                    expected[first],
-                    worst,
-                    actual[worst],
-                    expected[worst]));
+            BackendCheck.assertBitEqual(
+                    "output", inPlace.outputs().get(0), copied.outputs().get(0));
+            BackendCheck.assertBitEqual(
+                    "gradient", inPlace.grads().get(0), copied.grads().get(0));
         }
     }
 }
