@@ -669,8 +669,8 @@ static __device__ __forceinline__ void st1(bf16_t* p, i64 i, float v) { p[i] = _
 #define GRID_STRIDE4(i, n4) for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < (n4); i += (i64)gridDim.x * blockDim.x)
 
 // Two groups of four per grid-stride step, both loaded before either is stored: twice the bytes in flight per thread
-// for bf16's 8-byte loads (the residual sums and SGLU products of a training step: 4.27 -> 4.17 ms of TNL-385M's on an
-// H100). o may be a (the in-place sum): each element is still read before it is written.
+// for bf16's 8-byte loads (the residual sums and SGLU products of a training step). o may be a (the in-place sum):
+// each element is still read before it is written.
 template <typename TA, typename TB, typename TO>
 static __device__ __forceinline__ void binary_c(int op, const TA* a, const TB* b, TO* o, i64 n) {
   i64 n4 = n >> 2;
