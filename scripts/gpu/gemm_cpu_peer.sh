@@ -15,7 +15,8 @@ mkdir -p "$OUT"
 if [[ ! -x /tmp/jre/bin/java ]]; then tar xzf "$DIR/jre.tgz" -C /tmp; fi
 JAVA=${JAVA:-/tmp/jre/bin/java}
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cpus; threads $THREADS" | tee "$OUT/machine.txt"
-python3 -c 'import torch; print("torch", torch.__version__, torch.__config__.parallel_info().splitlines()[0])' \
+python3 -c 'import torch; print("torch", torch.__version__, torch.__config__.parallel_info().splitlines()[0],
+    "CPU capability", torch.backends.cpu.get_cpu_capability())' \
     2>&1 | tee -a "$OUT/machine.txt"
 for r in $(seq 1 "$ROUNDS"); do
   echo "== round $r: $(uptime)" | tee "$OUT/load-$r.txt"

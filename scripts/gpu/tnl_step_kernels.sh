@@ -6,7 +6,8 @@
 #   DIR=staged-dir OUT=out/tnl-kernels bash DIR/tnl_step_kernels.sh          (about 2 minutes with a warm kernel cache)
 # Optional: ROUNDS (2); SIDES, the configurations as "name=JVM options" separated by ';' (default
 # "fused=-Dfulgur.kernels.off=;default=-Dfulgur.kernels.off=NormLinearAttentionKernels,CrossEntropyKernels,GatedNormKernels,MatmulIntoKernels,GluKernels");
-# T_TESTS (300; 0 skips the tests); PEER=1 runs the PyTorch + fla peer (compiled, fused linear CE; PEER_DIR and
+# T_TESTS (300; 0 skips the tests); TESTS (the GPU test classes or methods to run first; by default those of the
+# kernels the step uses); PEER=1 runs the PyTorch + fla peer (compiled, fused linear CE; PEER_DIR and
 # PYTHONPATH as run-backend.sh takes them) after the rounds, T_PEER (360) bounding it: compiling takes minutes;
 # GRAPH=1 also times the training-loop step eager against captured as a CUDA graph (GraphStepBench, 385M at 2048 × 8 and 16384 × 1).
 set -uo pipefail
@@ -20,10 +21,10 @@ GRAPH=${GRAPH:-0}
 HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$OUT"
 if [[ $T_TESTS != 0 ]]; then
-  DIR=$DIR OUT=$OUT/tests STAGES=tests T_TESTS=$T_TESTS TESTS="fulgur.cuda.ops.lightning.NormLinearAttentionGpuTest \
+  DIR=$DIR OUT=$OUT/tests STAGES=tests T_TESTS=$T_TESTS TESTS="${TESTS:-fulgur.cuda.ops.lightning.NormLinearAttentionGpuTest \
 fulgur.cuda.ops.loss.CudaCrossEntropyGpuTest fulgur.cuda.ops.norm.CudaGatedNormGpuTest fulgur.cuda.CudaBackendGpuTest#norms fulgur.cuda.CudaBackendGpuTest#siluMulFused fulgur.cuda.CudaBackendGpuTest#adamwOverAllParametersEqualsOnePerParameter \
 fulgur.cuda.CudaBackendGpuTest#largeOperandsTakeTwoGroupsOfFourPerThread fulgur.cuda.ops.lightning.LightningAttentionGpuTest \
-fulgur.cuda.cublas.BatchedGemmGpuTest fulgur.cuda.ops.matmul.CudaMatmulIntoGpuTest fulgur.cuda.TnlStepGpuTest" bash "$HERE/run-backend.sh" > "$OUT/tests.log" 2>&1
+fulgur.cuda.cublas.BatchedGemmGpuTest fulgur.cuda.ops.matmul.CudaMatmulIntoGpuTest fulgur.cuda.TnlStepGpuTest}" bash "$HERE/run-backend.sh" > "$OUT/tests.log" 2>&1
 fi
 IFS=';' read -r -a sides <<< "$SIDES"
 for r in $(seq 1 "$ROUNDS"); do

@@ -41,6 +41,18 @@ public final class RMSNorm extends Module {
     }
 
     /**
+     * A pre-norm block's residual sum and this norm of it ({@link Norms#addRmsNorm}: one pass where the device fuses
+     * it).
+     *
+     * @param x the residual stream [..., dim]
+     * @param y what a sublayer adds to it, x's shape and dtype
+     * @return {x + y, the norm of x + y}
+     */
+    public Tensor[] forwardSum(Tensor x, Tensor y) {
+        return Norms.addRmsNorm(x, y, gain == null ? null : gain.value(), eps);
+    }
+
+    /**
      * The norm of x times act(z) ({@link Norms#rmsNormGated}: one pass where the device fuses it).
      *
      * @param x [..., dim]

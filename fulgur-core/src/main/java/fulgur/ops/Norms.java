@@ -15,11 +15,32 @@ public final class Norms {
         Indexing.checkAlive("rmsNorm", x, gain);
         Backend be = Backends.of(x);
         Tensor[] r = be.norm(x, gain, null, eps, true);
-        Tensor rstd = r[2];
-        return Autograd.record("rmsNorm", r[0], new Tensor[] {x, gain}, (g, partial) -> {
+        return recordRmsNorm(be, x, gain, r[0], r[2]);
+    }
+
+    private static Tensor recordRmsNorm(Backend be, Tensor x, Tensor gain, Tensor y, Tensor rstd) {
+        return Autograd.record("rmsNorm", y, new Tensor[] {x, gain}, (g, partial) -> {
             Tensor[] d = be.normBackward(x, gain, null, rstd, g, false, foldable(partial, x));
             return new Tensor[] {d[0], d[1]};
         });
+    }
+
+    /**
+     * A pre-norm block's residual sum and the next norm: {h = x + y, rmsNorm(h, gain, eps)}. One pass on a device with
+     * {@link ResidualNormKernels} that take the arguments (x and y of one shape and dtype); {@link Elementwise#add}
+     * then {@link #rmsNorm} otherwise. Either way both results and their gradients are those of the composed form.
+     */
+    public static Tensor[] addRmsNorm(Tensor x, Tensor y, Tensor gain, double eps) {
+        Indexing.checkAlive("addRmsNorm", x, y, gain);
+        boolean alike = x.sameShape(y) && x.dtype() == y.dtype() && x.device().equals(y.device());
+        ResidualNormKernels kn = alike ? fulgur.backend.Kernels.find(ResidualNormKernels.class, x.device()) : null;
+        if (kn == null || !kn.supports(x, y, gain)) {
+            Tensor h = Elementwise.add(x, y);
+            return new Tensor[] {h, rmsNorm(h, gain, eps)};
+        }
+        Tensor[] r = kn.forward(x, y, gain, eps);
+        Tensor h = Autograd.record("add", r[0], new Tensor[] {x, y}, g -> new Tensor[] {g, g});
+        return new Tensor[] {h, recordRmsNorm(Backends.of(x), h, gain, r[1], r[2])};
     }
 
     /**

@@ -66,7 +66,27 @@ public final class KernelProfiler {
      */
     public static synchronized void end(Object token, String name, CudaStream s) {
         if (token == null || !on) return;
-        marks.add(new Mark(name, (CudaEvent) token, event().record(s)));
+        marks.add(new Mark(CALLERS ? name + " @ " + caller() : name, (CudaEvent) token, event().record(s)));
+    }
+
+    /**
+     * With {@code -Dfulgur.cuda.profile.callers=true} each kernel's time is split by where it was asked for (the first
+     * two frames outside the CUDA backend), e.g. which of a step's elementwise adds cost what.
+     */
+    private static final boolean CALLERS = Boolean.getBoolean("fulgur.cuda.profile.callers");
+
+    private static final StackWalker WALKER = StackWalker.getInstance();
+
+    private static String caller() {
+        return WALKER.walk(frames -> frames.filter(f -> {
+                    String c = f.getClassName();
+                    return !c.startsWith("fulgur.cuda.") && !c.startsWith("fulgur.backend.") && !c.startsWith("java.");
+                })
+                .limit(2)
+                .map(f -> f.getClassName().substring(f.getClassName().lastIndexOf('.') + 1) + "." + f.getMethodName()
+                        + ":" + f.getLineNumber())
+                .reduce((a, b) -> a + " < " + b)
+                .orElse("?"));
     }
 
     /**

@@ -32,7 +32,7 @@ final class Hgrn2Block extends Module {
             fulgur.models.RecurrentStateCache.Layer cache,
             fulgur.models.StateCarry carry,
             int layer) {
-        Tensor h = Elementwise.add(x, attn.forward(attnNorm.forward(x), lowerBound, cache, carry, layer));
-        return Elementwise.add(h, mlp.forward(mlpNorm.forward(h)));
+        Tensor[] h = mlpNorm.forwardSum(x, attn.forward(attnNorm.forward(x), lowerBound, cache, carry, layer));
+        return Elementwise.add(h[0], mlp.forward(h[1]));
     }
 }

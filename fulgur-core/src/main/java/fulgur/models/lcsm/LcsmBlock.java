@@ -33,7 +33,7 @@ final class LcsmBlock extends Module {
     /** x [B, T, d] with the layer's memory (null: zero) → (x', final memory). */
     Lcsm.Result forward(Tensor x, Tensor m0) {
         Lcsm.Result mixed = tokenMixer.forward(tokenNorm.forward(x), m0);
-        Tensor h = Elementwise.add(x, mixed.output());
-        return new Lcsm.Result(Elementwise.add(h, channelMixer.forward(channelNorm.forward(h))), mixed.finalState());
+        Tensor[] h = channelNorm.forwardSum(x, mixed.output());
+        return new Lcsm.Result(Elementwise.add(h[0], channelMixer.forward(h[1])), mixed.finalState());
     }
 }

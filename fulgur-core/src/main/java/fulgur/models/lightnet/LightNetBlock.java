@@ -58,7 +58,7 @@ final class LightNetBlock extends Module {
     }
 
     Tensor forward(Tensor x, LightNetCache.Layer cache, fulgur.models.StateCarry carry, int layer) {
-        Tensor h = Elementwise.add(x, attn.forward(attnNorm.forward(x), cache, carry, layer));
-        return Elementwise.add(h, mlp.forward(mlpNorm.forward(h)));
+        Tensor[] h = mlpNorm.forwardSum(x, attn.forward(attnNorm.forward(x), cache, carry, layer));
+        return Elementwise.add(h[0], mlp.forward(h[1]));
     }
 }

@@ -38,7 +38,7 @@ final class MetalaLayer extends Module {
     }
 
     Tensor forward(Tensor x, MetalaCache.Layer cache, fulgur.models.StateCarry carry, int layer) {
-        Tensor h = Elementwise.add(x, tokenMixer.forward(tokenNorm.forward(x), cache, carry, layer));
-        return Elementwise.add(h, channelMixer.forward(channelNorm.forward(h)));
+        Tensor[] h = channelNorm.forwardSum(x, tokenMixer.forward(tokenNorm.forward(x), cache, carry, layer));
+        return Elementwise.add(h[0], channelMixer.forward(h[1]));
     }
 }

@@ -29,7 +29,17 @@ final class TnlLayer extends Module {
     }
 
     Tensor forward(Tensor x, fulgur.models.RecurrentStateCache.Layer cache, SequenceShard shard) {
-        Tensor h = Elementwise.add(x, tokenMixer.forward(tokenNorm.forward(x), cache, shard));
-        return Elementwise.add(h, channelMixer.forward(channelNorm.forward(h)));
+        Tensor[] o = forwardUnsummed(x, null, cache, shard);
+        return Elementwise.add(o[0], o[1]);
+    }
+
+    /**
+     * The block on the residual stream r + d (d null: on r) without its last residual sum: {h, SGLU(SRMSNorm(h))},
+     * which the next block's first norm (or the final norm) sums in the same pass as it normalises them.
+     */
+    Tensor[] forwardUnsummed(Tensor r, Tensor d, fulgur.models.RecurrentStateCache.Layer cache, SequenceShard shard) {
+        Tensor[] x = d == null ? new Tensor[] {r, tokenNorm.forward(r)} : tokenNorm.forwardSum(r, d);
+        Tensor[] h = channelNorm.forwardSum(x[0], tokenMixer.forward(x[1], cache, shard));
+        return new Tensor[] {h[0], channelMixer.forward(h[1])};
     }
 }

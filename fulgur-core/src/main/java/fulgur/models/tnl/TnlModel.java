@@ -108,12 +108,21 @@ public final class TnlModel extends fulgur.models.DecoderLm {
         if (!config.noScaleEmbedding()) {
             x = Elementwise.mulScalar(x, Math.sqrt(config.embedDim()));
         }
-        for (int l = 0; l < core.layers.size(); l++) {
-            TnlLayer layer = core.layers.get(l);
-            fulgur.models.RecurrentStateCache.Layer lc = tc == null ? null : tc.layer(l);
-            x = layer(y -> layer.forward(y, lc, shard), x, cache, shard, layer);
+        if (checkpointing(cache, shard)) {
+            for (int l = 0; l < core.layers.size(); l++) {
+                TnlLayer layer = core.layers.get(l);
+                x = layer(y -> layer.forward(y, null, shard), x, cache, shard, layer);
+            }
+            return core.finalNorm.forward(x);
         }
-        return core.finalNorm.forward(x);
+        // each block's last residual sum is left to the next norm, which sums and normalises in one pass
+        Tensor d = null;
+        for (int l = 0; l < core.layers.size(); l++) {
+            Tensor[] o = core.layers.get(l).forwardUnsummed(x, d, tc == null ? null : tc.layer(l), shard);
+            x = o[0];
+            d = o[1];
+        }
+        return d == null ? core.finalNorm.forward(x) : core.finalNorm.forwardSum(x, d)[1];
     }
 
     /** Without LRPE a decoding step reads no positions: only the ids and the lightning states. */

@@ -462,11 +462,14 @@ public final class CudaNn {
      * otherwise.
      */
     private static int warpRowVectors(Gpu g, String op, Rows in, Tensor gain, Tensor... rows) {
-        DType dt = in.t.dtype();
-        if ((dt != DType.F32 && dt != DType.BF16) || in.rows == 0) return 0;
+        return warpRowVectors(g, op, in.t.dtype(), in.rows, in.cols, gain, rows);
+    }
+
+    private static int warpRowVectors(Gpu g, String op, DType dt, long nRows, int cols, Tensor gain, Tensor... rows) {
+        if ((dt != DType.F32 && dt != DType.BF16) || nRows == 0) return 0;
         int perVector = 16 / dt.byteSize();
-        if (in.cols % (32 * perVector) != 0) return 0;
-        int nv = in.cols / (32 * perVector);
+        if (cols % (32 * perVector) != 0) return 0;
+        int nv = cols / (32 * perVector);
         if (nv < 1 || nv > 8) return 0;
         for (Tensor t : rows) {
             if (t != null
@@ -553,6 +556,60 @@ public final class CudaNn {
         in.free();
         if (gn != null) Gpu.freeTemp(gn, gain);
         return new Tensor[] {y, rstd};
+    }
+
+    /**
+     * Sixteen-byte vectors per lane of {@link #addRmsNorm} for these operands (x and y of one shape), 0 when it does
+     * not take them: f32 or bf16 rows of 256 to 2048 bytes in steps of 512, contiguous and 16-byte aligned, gain [cols]
+     * of their dtype or null.
+     */
+    public static int addRmsNormVectors(Gpu g, Tensor x, Tensor y, Tensor gain) {
+        String op = "addRmsNorm";
+        if (x.ndim() == 0 || !x.sameShape(y) || x.dtype() != y.dtype()) return 0;
+        int cols = x.size(-1);
+        if (cols == 0 || (gain != null && (gain.ndim() != 1 || gain.size(0) != cols))) return 0;
+        return warpRowVectors(g, op, x.dtype(), x.numel() / cols, cols, gain, x, y);
+    }
+
+    /**
+     * {h = x + y, rmsNorm(h)·gain, rstd} in one pass (x read once and h never read back), h rounded to x's dtype before
+     * the norm as the composed sum and norm round it; for operands {@link #addRmsNormVectors} takes.
+     */
+    public static Tensor[] addRmsNorm(Gpu g, Tensor x, Tensor y, Tensor gain, double eps) {
+        String op = "addRmsNorm";
+        g.check(op, x);
+        g.check(op, y);
+        if (gain != null) g.check(op, gain);
+        int nv = addRmsNormVectors(g, x, y, gain);
+        if (nv == 0) {
+            throw new IllegalArgumentException(op + ": the one-pass kernel does not take " + x.describe() + " + "
+                    + y.describe() + (gain == null ? "" : " with gain " + gain.describe()));
+        }
+        int cols = x.size(-1);
+        long rows = x.numel() / cols;
+        Tensor h = g.alloc(x.dtype(), x.shape());
+        Tensor n = g.alloc(x.dtype(), x.shape());
+        Tensor rstd = g.alloc(CudaElementwise.mathType(x.dtype()), statShape(x));
+        long blocks = (rows + WARP_ROWS - 1) / WARP_ROWS;
+        int grid = (int) Math.min(blocks, (long) g.multiprocessors() * 32);
+        g.kernel(NN, "nn_add_rmsnorm_w_" + CudaElementwise.tn(x.dtype()) + "_" + nv)
+                .launch(
+                        g.stream,
+                        grid,
+                        1,
+                        1,
+                        32 * WARP_ROWS,
+                        0,
+                        g.ptr(x, op),
+                        gain == null ? null : g.ptr(gain, op),
+                        g.ptr(n, op),
+                        g.ptr(rstd, op),
+                        rows,
+                        cols,
+                        eps,
+                        g.ptr(y, op),
+                        g.ptr(h, op));
+        return new Tensor[] {h, n, rstd};
     }
 
     /** Column sums over rows of dy·x̂ (and of dy when wantBias) into parameter-gradient tensors. */

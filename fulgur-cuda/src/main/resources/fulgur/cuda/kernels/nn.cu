@@ -656,6 +656,7 @@ template <> struct Vec16<float> {
   static __device__ __forceinline__ void st(float* p, const float* v) {
     *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
   }
+  static __device__ __forceinline__ void round(float*) {}
 };
 template <> struct Vec16<__nv_bfloat16> {
   static constexpr int N = 8;
@@ -678,6 +679,10 @@ template <> struct Vec16<__nv_bfloat16> {
     }
     *reinterpret_cast<uint4*>(p) = make_uint4(w[0], w[1], w[2], w[3]);
   }
+  static __device__ __forceinline__ void round(float* v) {
+#pragma unroll
+    for (int k = 0; k < N; k++) v[k] = __bfloat162float(__float2bfloat16_rn(v[k]));
+  }
 };
 
 static __device__ __forceinline__ double warp_sum_d(double v) {
@@ -686,8 +691,11 @@ static __device__ __forceinline__ double warp_sum_d(double v) {
   return v;
 }
 
+// With add (and sum) not null the row normalised is x + add, rounded to T as t_binary_c rounds it and written to sum:
+// a pre-norm block's residual sum and the next norm in one pass (nn_add_rmsnorm_w_*).
 template <typename T, int NV>
-static __device__ void rmsnorm_w(const T* x, const T* gain, T* y, float* rstd, i64 rows, int cols, double eps) {
+static __device__ void rmsnorm_w(const T* x, const T* gain, T* y, float* rstd, i64 rows, int cols, double eps,
+    const T* add = nullptr, T* sum = nullptr) {
   constexpr int N = Vec16<T>::N;
   const int lane = threadIdx.x & 31;
   const i64 warps = (i64)gridDim.x * (blockDim.x >> 5);
@@ -698,6 +706,14 @@ static __device__ void rmsnorm_w(const T* x, const T* gain, T* y, float* rstd, i
 #pragma unroll
     for (int i = 0; i < NV; i++) {
       Vec16<T>::ld(xr + (i * 32 + lane) * N, v[i]);
+      if (add) {
+        float a[N];
+        Vec16<T>::ld(add + r * cols + (i * 32 + lane) * N, a);
+#pragma unroll
+        for (int k = 0; k < N; k++) v[i][k] += a[k];
+        Vec16<T>::st(sum + r * cols + (i * 32 + lane) * N, v[i]);
+        Vec16<T>::round(v[i]);  // the stored sum, as the composed norm reads it
+      }
 #pragma unroll
       for (int k = 0; k < N; k++) ss += v[i][k] * v[i][k];
     }
@@ -770,6 +786,71 @@ extern "C" __global__ void nn_rmsnorm_w_f32_8(const float* x, const float* gain,
 extern "C" __global__ void nn_rmsnorm_w_bf16_8(const __nv_bfloat16* x, const __nv_bfloat16* gain, __nv_bfloat16* y, float* rstd, long long rows,
     int cols, double eps) {
   rmsnorm_w<__nv_bfloat16, 8>(x, gain, y, rstd, rows, cols, eps);
+}
+// nn_add_rmsnorm_w_<dtype>_<vectors per lane>: the residual sum x + add written to sum, then the norm of it
+extern "C" __global__ void nn_add_rmsnorm_w_f32_1(const float* x, const float* gain, float* y, float* rstd, long long rows, int cols,
+    double eps, const float* add, float* sum) {
+  rmsnorm_w<float, 1>(x, gain, y, rstd, rows, cols, eps, add, sum);
+}
+extern "C" __global__ void nn_add_rmsnorm_w_bf16_1(const __nv_bfloat16* x, const __nv_bfloat16* gain, __nv_bfloat16* y, float* rstd,
+    long long rows, int cols, double eps, const __nv_bfloat16* add, __nv_bfloat16* sum) {
+  rmsnorm_w<__nv_bfloat16, 1>(x, gain, y, rstd, rows, cols, eps, add, sum);
+}
+extern "C" __global__ void nn_add_rmsnorm_w_f32_2(const float* x, const float* gain, float* y, float* rstd, long long rows, int cols,
+    double eps, const float* add, float* sum) {
+  rmsnorm_w<float, 2>(x, gain, y, rstd, rows, cols, eps, add, sum);
+}
+extern "C" __global__ void nn_add_rmsnorm_w_bf16_2(const __nv_bfloat16* x, const __nv_bfloat16* gain, __nv_bfloat16* y, float* rstd,
+    long long rows, int cols, double eps, const __nv_bfloat16* add, __nv_bfloat16* sum) {
+  rmsnorm_w<__nv_bfloat16, 2>(x, gain, y, rstd, rows, cols, eps, add, sum);
+}
+extern "C" __global__ void nn_add_rmsnorm_w_f32_3(const float* x, const float* gain, float* y, float* rstd, long long rows, int cols,
+    double eps, const float* add, float* sum) {
+  rmsnorm_w<float, 3>(x, gain, y, rstd, rows, cols, eps, add, sum);
+}
+extern "C" __global__ void nn_add_rmsnorm_w_bf16_3(const __nv_bfloat16* x, const __nv_bfloat16* gain, __nv_bfloat16* y, float* rstd,
+    long long rows, int cols, double eps, const __nv_bfloat16* add, __nv_bfloat16* sum) {
+  rmsnorm_w<__nv_bfloat16, 3>(x, gain, y, rstd, rows, cols, eps, add, sum);
+}
+extern "C" __global__ void nn_add_rmsnorm_w_f32_4(const float* x, const float* gain, float* y, float* rstd, long long rows, int cols,
+    double eps, const float* add, float* sum) {
+  rmsnorm_w<float, 4>(x, gain, y, rstd, rows, cols, eps, add, sum);
+}
+extern "C" __global__ void nn_add_rmsnorm_w_bf16_4(const __nv_bfloat16* x, const __nv_bfloat16* gain, __nv_bfloat16* y, float* rstd,
+    long long rows, int cols, double eps, const __nv_bfloat16* add, __nv_bfloat16* sum) {
+  rmsnorm_w<__nv_bfloat16, 4>(x, gain, y, rstd, rows, cols, eps, add, sum);
+}
+extern "C" __global__ void nn_add_rmsnorm_w_f32_5(const float* x, const float* gain, float* y, float* rstd, long long rows, int cols,
+    double eps, const float* add, float* sum) {
+  rmsnorm_w<float, 5>(x, gain, y, rstd, rows, cols, eps, add, sum);
+}
+extern "C" __global__ void nn_add_rmsnorm_w_bf16_5(const __nv_bfloat16* x, const __nv_bfloat16* gain, __nv_bfloat16* y, float* rstd,
+    long long rows, int cols, double eps, const __nv_bfloat16* add, __nv_bfloat16* sum) {
+  rmsnorm_w<__nv_bfloat16, 5>(x, gain, y, rstd, rows, cols, eps, add, sum);
+}
+extern "C" __global__ void nn_add_rmsnorm_w_f32_6(const float* x, const float* gain, float* y, float* rstd, long long rows, int cols,
+    double eps, const float* add, float* sum) {
+  rmsnorm_w<float, 6>(x, gain, y, rstd, rows, cols, eps, add, sum);
+}
+extern "C" __global__ void nn_add_rmsnorm_w_bf16_6(const __nv_bfloat16* x, const __nv_bfloat16* gain, __nv_bfloat16* y, float* rstd,
+    long long rows, int cols, double eps, const __nv_bfloat16* add, __nv_bfloat16* sum) {
+  rmsnorm_w<__nv_bfloat16, 6>(x, gain, y, rstd, rows, cols, eps, add, sum);
+}
+extern "C" __global__ void nn_add_rmsnorm_w_f32_7(const float* x, const float* gain, float* y, float* rstd, long long rows, int cols,
+    double eps, const float* add, float* sum) {
+  rmsnorm_w<float, 7>(x, gain, y, rstd, rows, cols, eps, add, sum);
+}
+extern "C" __global__ void nn_add_rmsnorm_w_bf16_7(const __nv_bfloat16* x, const __nv_bfloat16* gain, __nv_bfloat16* y, float* rstd,
+    long long rows, int cols, double eps, const __nv_bfloat16* add, __nv_bfloat16* sum) {
+  rmsnorm_w<__nv_bfloat16, 7>(x, gain, y, rstd, rows, cols, eps, add, sum);
+}
+extern "C" __global__ void nn_add_rmsnorm_w_f32_8(const float* x, const float* gain, float* y, float* rstd, long long rows, int cols,
+    double eps, const float* add, float* sum) {
+  rmsnorm_w<float, 8>(x, gain, y, rstd, rows, cols, eps, add, sum);
+}
+extern "C" __global__ void nn_add_rmsnorm_w_bf16_8(const __nv_bfloat16* x, const __nv_bfloat16* gain, __nv_bfloat16* y, float* rstd,
+    long long rows, int cols, double eps, const __nv_bfloat16* add, __nv_bfloat16* sum) {
+  rmsnorm_w<__nv_bfloat16, 8>(x, gain, y, rstd, rows, cols, eps, add, sum);
 }
 
 // dx = inv·(dy⊙g − x̂·mean(dy⊙g⊙x̂)) (+ res), one warp a row, x and dy read once.

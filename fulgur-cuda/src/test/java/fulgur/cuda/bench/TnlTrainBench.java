@@ -214,7 +214,10 @@ public final class TnlTrainBench {
             be.synchronize();
             double wall = (System.nanoTime() - a) / 1e6;
             return kernelTable(
-                    String.format(Locale.ROOT, "profiled step T=%d B=%d", t, b), wall, KernelProfiler.stop(), 30);
+                    String.format(Locale.ROOT, "profiled step T=%d B=%d", t, b),
+                    wall,
+                    KernelProfiler.stop(),
+                    Integer.getInteger("fulgur.bench.profileRows", 30));
         }
     }
 
