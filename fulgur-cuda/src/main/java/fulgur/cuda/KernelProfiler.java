@@ -66,7 +66,8 @@ public final class KernelProfiler {
      */
     public static synchronized void end(Object token, String name, CudaStream s) {
         if (token == null || !on) return;
-        marks.add(new Mark(CALLERS ? name + " @ " + caller() : name, (CudaEvent) token, event().record(s)));
+        CudaEvent stop = event().record(s); // before the stack walk, which the device would otherwise wait out
+        marks.add(new Mark(CALLERS ? name + " @ " + caller() : name, (CudaEvent) token, stop));
     }
 
     /**

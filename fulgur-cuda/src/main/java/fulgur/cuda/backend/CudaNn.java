@@ -560,7 +560,7 @@ public final class CudaNn {
 
     /**
      * Sixteen-byte vectors per lane of {@link #addRmsNorm} for these operands (x and y of one shape), 0 when it does
-     * not take them: f32 or bf16 rows of 256 to 2048 bytes in steps of 512, contiguous and 16-byte aligned, gain [cols]
+     * not take them: f32 or bf16 rows of 512 to 4096 bytes in steps of 512, contiguous and 16-byte aligned, gain [cols]
      * of their dtype or null.
      */
     public static int addRmsNormVectors(Gpu g, Tensor x, Tensor y, Tensor gain) {

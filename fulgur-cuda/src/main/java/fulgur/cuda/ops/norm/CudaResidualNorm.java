@@ -30,7 +30,7 @@ public final class CudaResidualNorm implements ResidualNormKernels {
         return KernelChoice.note(
                 "residual rmsnorm",
                 ok,
-                ok ? "one pass (" + x.dtype() + ")" : "not contiguous f32/bf16 rows of 256-2048 bytes: sum, then norm");
+                ok ? "one pass (" + x.dtype() + ")" : "not contiguous f32/bf16 rows of 512-4096 bytes: sum, then norm");
     }
 
     @Override
