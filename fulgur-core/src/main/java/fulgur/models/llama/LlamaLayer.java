@@ -68,7 +68,7 @@ final class LlamaLayer extends Module {
                 ? softmax.forward(
                         n, LayerAttention.positions(cache, shard), LayerAttention.softmax(cache, index, shard))
                 : linear.forward(n, LayerAttention.linear(cache, index, shard));
-        Tensor h = Elementwise.add(x, a);
-        return Elementwise.add(h, mlp.forward(postAttentionLayernorm.forward(h)));
+        Tensor[] h = postAttentionLayernorm.forwardSum(x, a);
+        return Elementwise.add(h[0], mlp.forward(h[1]));
     }
 }
