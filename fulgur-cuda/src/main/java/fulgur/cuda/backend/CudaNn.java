@@ -489,12 +489,17 @@ public final class CudaNn {
     private static void launchVectorRows(Gpu g, String family, int nv, Rows in, Object... args) {
         String dt = CudaElementwise.tn(in.t.dtype());
         if (nv > 0) {
-            long blocks = (in.rows + WARP_ROWS - 1) / WARP_ROWS;
-            int grid = (int) Math.min(blocks, (long) g.multiprocessors() * 32);
-            g.kernel(NN, family + "_w_" + dt + "_" + nv).launch(g.stream, grid, 1, 1, 32 * WARP_ROWS, 0, args);
+            launchWarpRows(g, family + "_w_" + dt + "_" + nv, in.rows, args);
         } else {
             g.launchRows(g.kernel(NN, family + "_v_" + dt), in.rows, Gpu.rowThreads(in.cols / 4), args);
         }
+    }
+
+    /** Launches a warp-per-row kernel over {@code rows} rows, {@link #WARP_ROWS} rows a block. */
+    private static void launchWarpRows(Gpu g, String kernel, long rows, Object... args) {
+        long blocks = (rows + WARP_ROWS - 1) / WARP_ROWS;
+        int grid = (int) Math.min(blocks, (long) g.multiprocessors() * 32);
+        g.kernel(NN, kernel).launch(g.stream, grid, 1, 1, 32 * WARP_ROWS, 0, args);
     }
 
     /** A norm backward's addend, contiguous (null for none); it must match x. */
@@ -590,25 +595,19 @@ public final class CudaNn {
         Tensor h = g.alloc(x.dtype(), x.shape());
         Tensor n = g.alloc(x.dtype(), x.shape());
         Tensor rstd = g.alloc(CudaElementwise.mathType(x.dtype()), statShape(x));
-        long blocks = (rows + WARP_ROWS - 1) / WARP_ROWS;
-        int grid = (int) Math.min(blocks, (long) g.multiprocessors() * 32);
-        g.kernel(NN, "nn_add_rmsnorm_w_" + CudaElementwise.tn(x.dtype()) + "_" + nv)
-                .launch(
-                        g.stream,
-                        grid,
-                        1,
-                        1,
-                        32 * WARP_ROWS,
-                        0,
-                        g.ptr(x, op),
-                        gain == null ? null : g.ptr(gain, op),
-                        g.ptr(n, op),
-                        g.ptr(rstd, op),
-                        rows,
-                        cols,
-                        eps,
-                        g.ptr(y, op),
-                        g.ptr(h, op));
+        launchWarpRows(
+                g,
+                "nn_add_rmsnorm_w_" + CudaElementwise.tn(x.dtype()) + "_" + nv,
+                rows,
+                g.ptr(x, op),
+                gain == null ? null : g.ptr(gain, op),
+                g.ptr(n, op),
+                g.ptr(rstd, op),
+                rows,
+                cols,
+                eps,
+                g.ptr(y, op),
+                g.ptr(h, op));
         return new Tensor[] {h, n, rstd};
     }
 

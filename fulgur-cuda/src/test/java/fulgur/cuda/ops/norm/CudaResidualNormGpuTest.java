@@ -3,7 +3,6 @@ package fulgur.cuda.ops.norm;
 import static fulgur.cuda.BackendCheck.GPU;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import fulgur.backend.Kernels;
 import fulgur.cuda.BackendCheck;
 import fulgur.cuda.ops.FamilyCheck;
 import fulgur.cuda.ops.ZooCheck;
@@ -13,8 +12,6 @@ import fulgur.tensor.DType;
 import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
 import java.util.function.Function;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -26,17 +23,6 @@ import org.junit.jupiter.params.provider.CsvSource;
  */
 @Tag("gpu")
 class CudaResidualNormGpuTest {
-
-    /** Every kernel on, whatever {@link Kernels#OFF_BY_DEFAULT} holds back. */
-    @BeforeEach
-    void everyKernelOn() {
-        System.setProperty(Kernels.OFF_PROPERTY, "");
-    }
-
-    @AfterEach
-    void defaultKernels() {
-        System.clearProperty(Kernels.OFF_PROPERTY);
-    }
 
     @ParameterizedTest(name = "{0} [{1}, {2}] gain={3} kernel={4}")
     @CsvSource({
