@@ -22,7 +22,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$OUT"
 if [[ $T_TESTS != 0 ]]; then
   DIR=$DIR OUT=$OUT/tests STAGES=tests T_TESTS=$T_TESTS TESTS="${TESTS:-fulgur.cuda.ops.lightning.NormLinearAttentionGpuTest \
-fulgur.cuda.ops.loss.CudaCrossEntropyGpuTest fulgur.cuda.ops.norm.CudaGatedNormGpuTest fulgur.cuda.CudaBackendGpuTest#norms fulgur.cuda.CudaBackendGpuTest#siluMulFused fulgur.cuda.CudaBackendGpuTest#adamwOverAllParametersEqualsOnePerParameter \
+fulgur.cuda.ops.loss.CudaCrossEntropyGpuTest fulgur.cuda.ops.norm.CudaGatedNormGpuTest fulgur.cuda.ops.norm.CudaResidualNormGpuTest fulgur.cuda.CudaBackendGpuTest#norms fulgur.cuda.CudaBackendGpuTest#siluMulFused fulgur.cuda.CudaBackendGpuTest#adamwOverAllParametersEqualsOnePerParameter \
 fulgur.cuda.CudaBackendGpuTest#largeOperandsTakeTwoGroupsOfFourPerThread fulgur.cuda.ops.lightning.LightningAttentionGpuTest \
 fulgur.cuda.cublas.BatchedGemmGpuTest fulgur.cuda.ops.matmul.CudaMatmulIntoGpuTest fulgur.cuda.TnlStepGpuTest}" bash "$HERE/run-backend.sh" > "$OUT/tests.log" 2>&1
 fi

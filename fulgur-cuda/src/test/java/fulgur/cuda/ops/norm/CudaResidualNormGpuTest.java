@@ -19,7 +19,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * {@link Norms#addRmsNorm} on CUDA through the registry ({@link CudaResidualNorm}) against the sum then the norm on
  * CUDA: the sum, the norm and the gradients of x, y and the gain bit for bit (the kernel rounds the sum as the sum's
- * kernel does before normalising it), at each width of the warp-per-row kernel it takes and at one it does not.
+ * kernel does before normalising it), at several widths of the warp-per-row kernel and at one it does not take.
  */
 @Tag("gpu")
 class CudaResidualNormGpuTest {
