@@ -4,7 +4,8 @@
 # Files come from scripts/gpu/stage-backend.sh (jars/ with fulgur-bench, jre.tgz, this script, gemm_cpu_torch.py).
 #   DIR=staged-dir OUT=out/gemm-cpu bash DIR/gemm_cpu_peer.sh          (about 100 s with the defaults)
 # Optional: ROUNDS (3), THREADS (16), SHAPES (MxNxK[:NN|NT|TN|TT] ...; NT is x·Wᵀ of a linear layer), JOPTS (fulgur's
-# JVM options, e.g. -Dfulgur.gemm.kc=256 to try other blocking).
+# JVM options, e.g. -Dfulgur.gemm.kc=256 to try other blocking, or -Dfulgur.gemm.trace=true for where each thread's time
+# goes: starting, packing, waiting for the other packers, computing).
 set -uo pipefail
 DIR=${DIR:-$(cd "$(dirname "$0")" && pwd)}
 OUT=${OUT:-out/gemm-cpu}
@@ -22,7 +23,8 @@ for r in $(seq 1 "$ROUNDS"); do
   echo "== round $r: $(uptime)" | tee "$OUT/load-$r.txt"
   # shellcheck disable=SC2086
   FULGUR_THREADS=$THREADS timeout 90 "$JAVA" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
-      -XX:+UseParallelGC ${JOPTS:-} -cp "$DIR/jars/*" fulgur.bench.GemmQuick --tsv $SHAPES 2>/dev/null | tee "$OUT/fulgur-$r.tsv"
+      -XX:+UseParallelGC ${JOPTS:-} -cp "$DIR/jars/*" fulgur.bench.GemmQuick --tsv $SHAPES 2>"$OUT/fulgur-$r.err" | tee "$OUT/fulgur-$r.tsv"
+  grep -h "gemm.trace" "$OUT/fulgur-$r.err"
   # shellcheck disable=SC2086
   timeout 90 python3 "$DIR/gemm_cpu_torch.py" --threads "$THREADS" $SHAPES | tee "$OUT/torch-$r.tsv"
 done

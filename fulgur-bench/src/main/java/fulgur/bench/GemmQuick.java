@@ -143,6 +143,7 @@ final class GemmQuick {
             MemorySegment b = random(arena, (long) s.k * s.n, 2);
             MemorySegment c = arena.allocate((long) s.m * s.n * Float.BYTES, 64);
             warmUp(s, a, b, c, warmupSeconds);
+            fulgur.backend.cpu.GemmTrace.reset(); // the timed calls only
             double[] g = new double[64];
             double[] p = new double[64];
             int n = 0;
@@ -171,6 +172,7 @@ final class GemmQuick {
             MemorySegment b = random(arena, (long) s.k * s.n, 2);
             MemorySegment c = arena.allocate((long) s.m * s.n * Float.BYTES, 64);
             warmUp(s, a, b, c, warmupSeconds);
+            fulgur.backend.cpu.GemmTrace.reset(); // the timed calls only
             double[] g = new double[64];
             int n = 0;
             long start = System.nanoTime();
@@ -298,6 +300,10 @@ final class GemmQuick {
                         median(g) / peak,
                         best / peak,
                         t.medianAdjacentFraction());
+            }
+            if (fulgur.backend.cpu.GemmTrace.ON) {
+                System.err.println(
+                        s + " (-Dfulgur.gemm.trace, the timed calls): " + fulgur.backend.cpu.GemmTrace.summary());
             }
         }
     }

@@ -349,7 +349,9 @@ final class GemmF32 {
                 // one hand-off to the pool for both phases: every thread packs units (a micro-panel of one kc
                 // block, four at a time) while there are some, waits until all are packed, then takes rectangles.
                 // Only units already taken are waited for, so a thread that starts late never holds the others up.
+                long called = GemmTrace.ON ? System.nanoTime() : 0;
                 Parallel.forRange(Math.min(threads, Math.max(items, 1)), 1, (s, e) -> {
+                    long started = GemmTrace.ON ? System.nanoTime() : 0;
                     for (int u; (u = nextUnit.getAndAdd(4)) < units; ) {
                         int end = Math.min(u + 4, units);
                         for (int v = u; v < end; v++) {
@@ -388,7 +390,9 @@ final class GemmF32 {
                         }
                         packedUnits.addAndGet(end - u);
                     }
+                    long packed = GemmTrace.ON ? System.nanoTime() : 0;
                     awaitCount(packedUnits, units);
+                    long ready = GemmTrace.ON ? System.nanoTime() : 0;
                     float[] tile = GemmScratch.get().tile(mr * nr);
                     for (int it; (it = nextItem.getAndIncrement()) < items; ) {
                         int q0 = it / itemCols * qPer, p0 = it % itemCols * pPer;
@@ -421,7 +425,10 @@ final class GemmF32 {
                                     ldc);
                         }
                     }
+                    if (GemmTrace.ON)
+                        GemmTrace.part(started - called, packed - started, ready - packed, System.nanoTime() - ready);
                 });
+                if (GemmTrace.ON) GemmTrace.call(System.nanoTime() - called);
             }
         }
     }
