@@ -21,9 +21,8 @@ import fulgur.tensor.Tensor;
  * would otherwise recompute them. bf16, head sizes 64 and 128.
  *
  * <p>The lightning kernels can also apply SiLU as q and k load ({@link LightningAttention.Layout#siluQk}, chosen by
- * {@link #siluOnLoad}); in the 385M model's step on an H100 that tripled their time (each tile's SiLU is recomputed in
- * every phase, at one block per multiprocessor, with {@code expf} and a division at the time), so by default the
- * activations are computed once here instead.
+ * {@link #siluOnLoad}): each tile's SiLU is then recomputed in every phase that reads it, at one block per
+ * multiprocessor, which costs about as much as the pass it saves, so by default the activations are computed once here.
  */
 public final class CudaNormLinearAttention implements NormLinearAttentionKernels {
     private final Gpu g;
@@ -110,9 +109,8 @@ public final class CudaNormLinearAttention implements NormLinearAttentionKernels
 
     /**
      * {@code -Dfulgur.cuda.nla.siluOnLoad=true}: no SiLU pass and no q, k kept; the lightning kernels apply SiLU to
-     * the tiles of q and k as they load (in every phase that reads them). Off by default until a whole step is
-     * measured faster (the pass takes ~2.6 ms of TNL-385M's step on an H100; SiLU on load once tripled the kernels'
-     * time, before the kernels' logistic function used the hardware's exp2 and reciprocal).
+     * the tiles of q and k as they load (in every phase that reads them). Off by default: in TNL-385M's step on an H100
+     * it saves 1.5 GiB but no time (the lightning kernels take 1.8 ms more, the pass it removes took 2.6 ms).
      */
     static boolean siluOnLoad() {
         return Boolean.getBoolean("fulgur.cuda.nla.siluOnLoad");
