@@ -32,9 +32,12 @@ class SgemmKernelsTest {
         return SgemmKernel.all();
     }
 
-    /** Small blocks: kc 40 (so k = 97 makes 3 blocks), two micro-panels per B slice, tiny packed chunks. */
+    /**
+     * Small blocks: kc 40 (so k = 97 makes 3 blocks), two micro-panels per B slice, blocks of three row panels, tiny
+     * packed chunks.
+     */
     private static GemmBlocking small(SgemmKernel kern) {
-        return new GemmBlocking(40, 2 * kern.nr, 4000);
+        return new GemmBlocking(40, 2 * kern.nr, 3 * kern.mr, 4000);
     }
 
     @ParameterizedTest
@@ -85,6 +88,8 @@ class SgemmKernelsTest {
                     // padded leading dims (strided views) and C at an offset inside a larger buffer
                     check(kern, small(kern), 3, ta, tb, 67, 59, 83, 0.25f, beta, 5, 11);
                     check(kern, small(kern), 1, ta, tb, 9, 130, 45, 2f, beta, 3, 0);
+                    // packed: several row blocks, slices and kc blocks, each block of C taking every kc block
+                    check(kern, small(kern), 2, ta, tb, 150, 3 * kern.nr + 7, 97, 0.5f, beta, 2, 1);
                 }
             }
         }
@@ -229,6 +234,11 @@ class SgemmKernelsTest {
                 assertThat((long) blk.kc() * blk.nb() * 4)
                         .as("B slice in half of L2")
                         .isLessThanOrEqualTo(Math.max(caches.l2() / 2, (long) blk.kc() * kern.nr * 4));
+                assertThat(blk.mb() % kern.mr).isZero();
+                assertThat(blk.mb()).isGreaterThanOrEqualTo(kern.mr);
+                assertThat((long) blk.mb() * blk.nb() * 4)
+                        .as("C block in a quarter of L2")
+                        .isLessThanOrEqualTo(Math.max(caches.l2() / 4, (long) kern.mr * blk.nb() * 4));
             }
         }
     }
