@@ -8,7 +8,8 @@ package fulgur.backend.cpu;
  * @param nb columns of that B slice, a multiple of the kernel's {@code nr}
  * @param mb rows of a block of C that takes every kc block before the next ({@code mb×nb} floats, a quarter of L2),
  *           a multiple of the kernel's {@code mr}
- * @param packedFloats most floats a packed copy of A or of B may take; larger operands are packed in chunks
+ * @param packedFloats most floats a packed copy of A or of B may take (rounded up to whole micro-panels); larger
+ *           operands are packed in chunks
  */
 record GemmBlocking(int kc, int nb, int mb, long packedFloats) {
 

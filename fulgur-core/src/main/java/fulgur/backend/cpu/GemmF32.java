@@ -323,8 +323,10 @@ final class GemmF32 {
         int mr = kern.mr, nr = kern.nr;
         int kc = balanced(k, blk.kc(), 1);
         int kBlocks = ceilDiv(k, kc);
-        int mChunk = balanced(m, (int) Math.clamp(blk.packedFloats() / k / mr * mr, mr, roundUp(m, mr)), mr);
-        int nChunk = balanced(n, (int) Math.clamp(blk.packedFloats() / k / nr * nr, nr, roundUp(n, nr)), nr);
+        // the limit rounded up to whole panels: 4096 columns are one chunk of 86 panels, not 85 and a sliver of 16
+        int perDepth = (int) Math.min(Integer.MAX_VALUE / 2, blk.packedFloats() / k);
+        int mChunk = balanced(m, Math.clamp(roundUp(perDepth, mr), mr, roundUp(m, mr)), mr);
+        int nChunk = balanced(n, Math.clamp(roundUp(perDepth, nr), nr, roundUp(n, nr)), nr);
         GemmScratch scratch = GemmScratch.get();
         MemorySegment ap = scratch.packedA((long) mChunk * k * FB);
         MemorySegment bp = scratch.packedB((long) nChunk * k * FB);
