@@ -69,16 +69,17 @@ final class GemmBuilds {
         // shared memory: the GEMM hands confined segments to no other thread
         try (Arena arena = Arena.ofShared()) {
             for (GemmQuick.Shape s : shapes) {
-                double[] med = compare(arena, s, a, b, calls);
+                double[] med = compare(arena, s, a, b, calls, 3_000_000_000L);
                 System.out.printf(Locale.ROOT, "%s\t%.1f\t%.1f\t%.3f%n", s, med[0], med[1], med[1] / med[0]);
             }
         }
         System.exit(0); // the builds' pool threads
     }
 
-    /** {@code Gemm.sgemm} of the build whose classes lie in {@code classes}. */
+    /** {@code Gemm.sgemm} of the build whose classes lie in {@code classes} (a directory or a jar). */
     static MethodHandle sgemm(Path classes) throws ReflectiveOperationException, MalformedURLException {
-        if (!Files.isDirectory(classes.resolve("fulgur/backend/cpu"))) {
+        boolean jar = Files.isRegularFile(classes) && classes.toString().endsWith(".jar");
+        if (!jar && !Files.isDirectory(classes.resolve("fulgur/backend/cpu"))) {
             throw new IllegalArgumentException("no fulgur-core classes in " + classes);
         }
         ClassLoader loader =
@@ -87,20 +88,20 @@ final class GemmBuilds {
         return MethodHandles.publicLookup().findStatic(gemm, "sgemm", SGEMM);
     }
 
-    /** Medians of GFLOP/s for A and B over {@code calls} calls each, after 3 s of both in turn. */
-    static double[] compare(Arena arena, GemmQuick.Shape s, MethodHandle a, MethodHandle b, int calls)
+    /** Medians of GFLOP/s for A and B over {@code calls} calls each, after {@code warmNanos} of both in turn. */
+    static double[] compare(Arena arena, GemmQuick.Shape s, MethodHandle a, MethodHandle b, int calls, long warmNanos)
             throws Throwable {
         int m = s.m(), n = s.n(), k = s.k();
         MemorySegment x = filled(arena, (long) m * k), y = filled(arena, (long) k * n);
         MemorySegment c = arena.allocate((long) m * n * Float.BYTES, 64);
         int lda = s.transA() ? m : k, ldb = s.transB() ? k : n;
         MethodHandle[] builds = {a, b};
-        long warm = System.nanoTime() + 3_000_000_000L;
-        while (System.nanoTime() < warm) {
+        long warm = System.nanoTime() + warmNanos;
+        do {
             for (MethodHandle h : builds) {
                 h.invokeExact(s.transA(), s.transB(), m, n, k, 1f, x, 0L, lda, y, 0L, ldb, 0f, c, 0L, n);
             }
-        }
+        } while (System.nanoTime() < warm);
         List<List<Double>> rates = List.of(new ArrayList<>(), new ArrayList<>());
         for (int r = 0; r < 2 * calls; r++) {
             int which = (r + r / 2) % 2; // A B B A A B B A ...: neither always goes first
