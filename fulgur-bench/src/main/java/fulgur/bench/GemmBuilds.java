@@ -13,17 +13,21 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * Two builds of fulgur-core's f32 GEMM in one JVM, each in its own class loader (so each has its own kernels and
  * thread pool), called in turn A, B, B, A, A, B, ... on the same operands: on a machine shared with other work,
  * whose speed changes from one second to the next, the ratio of the two medians is what a change to the GEMM is
  * worth, where two separate runs would differ by more than the change. {@code scripts/gemm-compare-builds.sh REV}
- * builds a git revision and compares it with the working tree.
+ * builds a git revision and compares it with the working tree. A build may be followed by {@code @key=value,...}:
+ * system properties set while its GEMM classes initialise (the blocking is read then), so one build can be set
+ * against itself, e.g. {@code classes@fulgur.gemm.mb=128 classes}.
  *
- * <pre>java fulgur.bench.GemmBuilds CLASSES_A CLASSES_B [--calls N] [MxNxK[:NN|NT|TN|TT] ...]</pre>
+ * <pre>java fulgur.bench.GemmBuilds CLASSES_A[@k=v,...] CLASSES_B[@k=v,...] [--calls N] [MxNxK[:NN|NT|TN|TT] ...]</pre>
  */
 final class GemmBuilds {
     private GemmBuilds() {}
@@ -49,10 +53,11 @@ final class GemmBuilds {
 
     public static void main(String[] args) throws Throwable {
         if (args.length < 2) {
-            System.err.println("usage: GemmBuilds CLASSES_A CLASSES_B [--calls N] [MxNxK[:NN|NT|TN|TT] ...]");
+            System.err.println(
+                    "usage: GemmBuilds CLASSES_A[@k=v,...] CLASSES_B[@k=v,...] [--calls N] [MxNxK[:NN|NT|TN|TT] ...]");
             System.exit(2);
         }
-        MethodHandle a = sgemm(Path.of(args[0])), b = sgemm(Path.of(args[1]));
+        MethodHandle a = sgemm(args[0]), b = sgemm(args[1]);
         int calls = 40;
         List<GemmQuick.Shape> shapes = new ArrayList<>();
         for (int i = 2; i < args.length; i++) {
@@ -76,6 +81,38 @@ final class GemmBuilds {
         System.exit(0); // the builds' pool threads
     }
 
+    /**
+     * {@code Gemm.sgemm} of the build {@code spec}: a directory or jar of fulgur-core's classes, optionally followed by
+     * {@code @key=value,...}, system properties in force while the build's GEMM classes initialise.
+     */
+    static MethodHandle sgemm(String spec) throws ReflectiveOperationException, MalformedURLException {
+        int at = spec.indexOf('@');
+        if (at < 0) {
+            return sgemm(Path.of(spec));
+        }
+        Map<String, String> saved = new HashMap<>();
+        for (String kv : spec.substring(at + 1).split(",")) {
+            int eq = kv.indexOf('=');
+            if (eq < 1) {
+                throw new IllegalArgumentException("a build's settings are @key=value,...; got '" + kv + "'");
+            }
+            String key = kv.substring(0, eq);
+            saved.put(key, System.getProperty(key));
+            System.setProperty(key, kv.substring(eq + 1));
+        }
+        try {
+            return sgemm(Path.of(spec.substring(0, at)));
+        } finally {
+            saved.forEach((key, old) -> {
+                if (old == null) {
+                    System.clearProperty(key);
+                } else {
+                    System.setProperty(key, old);
+                }
+            });
+        }
+    }
+
     /** {@code Gemm.sgemm} of the build whose classes lie in {@code classes} (a directory or a jar). */
     static MethodHandle sgemm(Path classes) throws ReflectiveOperationException, MalformedURLException {
         boolean jar = Files.isRegularFile(classes) && classes.toString().endsWith(".jar");
@@ -85,6 +122,11 @@ final class GemmBuilds {
         ClassLoader loader =
                 new URLClassLoader(new URL[] {classes.toUri().toURL()}, ClassLoader.getPlatformClassLoader());
         Class<?> gemm = Class.forName("fulgur.backend.cpu.Gemm", true, loader);
+        try {
+            Class.forName("fulgur.backend.cpu.GemmF32", true, loader); // reads its blocking now, under the settings
+        } catch (ClassNotFoundException older) {
+            // a build from before the engine had that class: nothing to initialise early
+        }
         return MethodHandles.publicLookup().findStatic(gemm, "sgemm", SGEMM);
     }
 

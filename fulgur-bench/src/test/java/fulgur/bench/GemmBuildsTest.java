@@ -21,6 +21,18 @@ class GemmBuildsTest {
     }
 
     @Test
+    void settingsAreKeyValuePairsAndAreUndoneAfterLoading() throws Exception {
+        Path core = Path.of(
+                Gemm.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+        assertThatThrownBy(() -> GemmBuilds.sgemm(core + "@fulgur.gemm.mb"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("a build's settings are @key=value,...; got 'fulgur.gemm.mb'");
+        System.clearProperty("fulgur.gemm.mb");
+        assertThat(GemmBuilds.sgemm(core + "@fulgur.gemm.mb=64")).isNotNull();
+        assertThat(System.getProperty("fulgur.gemm.mb")).isNull();
+    }
+
+    @Test
     void eachBuildRunsInItsOwnLoaderAndBothAreTimed() throws Throwable {
         Path core = Path.of(
                 Gemm.class.getProtectionDomain().getCodeSource().getLocation().toURI());

@@ -25,11 +25,12 @@ import jdk.incubator.vector.VectorSpecies;
  * </pre>
  * Both operands are packed once per call by the threads that first need each panel ({@link PackedPanels}; one
  * hand-off to the pool for the whole call), so packing is never repeated and runs beside other threads' products;
- * the rectangles share nothing but read-only panels, and each thread writes only its own rectangles of C. Products with few rows do not pack all of B first ({@link #fewRowsB}):
- * B stored k×n is read where it lies by the same micro-kernel, and B stored n×k (the {@code x·Wᵀ} of a linear layer)
- * has its rows broadcast in place against a packed Aᵀ ({@link SgemmRowsB}, AVX-512) or is packed a cache-sized block
- * at a time just before its use (AVX2); with 16 rows or fewer, B stored n×k meets the rows of A in dot products
- * ({@link #fewRows}; one row, the GEMV of decoding, in {@link SgemvKernel}).
+ * the rectangles share nothing but read-only panels, and each thread writes only its own rectangles of C. Products
+ * with few rows do not pack all of B first ({@link #fewRowsB}): B stored k×n is read where it lies by the same
+ * micro-kernel, and B stored n×k (the {@code x·Wᵀ} of a linear layer) has its rows broadcast in place against a
+ * packed Aᵀ ({@link SgemmRowsB}, AVX-512) or is packed a cache-sized block at a time just before its use (AVX2); with
+ * 16 rows or fewer, B stored n×k meets the rows of A in dot products ({@link #fewRows}; one row, the GEMV of
+ * decoding, in {@link SgemvKernel}).
  *
  * Arguments are validated by {@link Gemm}; nothing here checks them again.
  */
@@ -322,7 +323,6 @@ final class GemmF32 {
             int ldc) {
         int mr = kern.mr, nr = kern.nr;
         int kc = balanced(k, blk.kc(), 1);
-        int kBlocks = ceilDiv(k, kc);
         // the limit rounded up to whole panels: 4096 columns are one chunk of 86 panels, not 85 and a sliver of 16
         int perDepth = (int) Math.min(Integer.MAX_VALUE / 2, blk.packedFloats() / k);
         int mChunk = balanced(m, Math.clamp(roundUp(perDepth, mr), mr, roundUp(m, mr)), mr);
@@ -419,7 +419,7 @@ final class GemmF32 {
      * every kc block of the depth before the next: it stays in L2 from one pass to the next, so only the first pass
      * reaches C in memory, and the rows of A a slice streams stay few enough to come from L3. Sweeping all rows per
      * kc block instead (C passed over from memory once per kc block, A's whole block streamed per slice) ran at
-     * 0.76 of the FMA peak where this order ran at 0.83–0.86, 4096×4096×1024 on one AVX-512 core. The panels of a
+     * 0.73–0.82 of the FMA peak where this order ran at 0.83–0.86, 4096×4096×1024 on one AVX-512 core. The panels of a
      * block of C are made ready ({@link PackedPanels#ensure}) just before it.
      */
     private static void sweep(
