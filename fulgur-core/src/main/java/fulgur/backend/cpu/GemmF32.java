@@ -22,6 +22,8 @@ import jdk.incubator.vector.VectorSpecies;
  *       for each kc block of k:                     B slice (kc×nb) stays in L2
  *         for each row panel of the block:         A micro-panel (mr×kc) stays in L1
  *           for each column panel of the slice:    tile = Ap·Bp (micro-kernel); C (+)= alpha·tile
+ * (deep products, {@link #DEEP_BLOCKS} kc blocks or more: for each kc block, all slices of the rectangle, all its
+ * row panels per slice)
  * </pre>
  * Both operands are packed once per call by the threads that first need each panel ({@link PackedPanels}; one
  * hand-off to the pool for the whole call), so packing is never repeated and runs beside other threads' products;
@@ -67,6 +69,14 @@ final class GemmF32 {
     static final int DOT_MAX_ROWS = Integer.getInteger("fulgur.gemm.dotRows", 16);
     /** Up to this many rows against B stored n×k take {@link SgemmRowsB} (on AVX-512). */
     static final int ROWS_B_MAX = Integer.getInteger("fulgur.gemm.rowsB", 128);
+    /**
+     * Products of at least this many kc blocks take each kc block over a whole rectangle of C (B's slice in L2 for all
+     * its rows, C passed over once per block) instead of each block of C through the whole depth (C stays in L2, but
+     * the rows of A and the columns of B are streamed again for every block of C). On the 2-core AVX-512 machine,
+     * call by call against each other: the former 1.03–1.11× at k = 4096 (8 blocks of 512), level at 3072 (0.96–1.11),
+     * the latter 2–6 % faster at 2048 and 1024. {@code -Dfulgur.gemm.deepBlocks} sets it.
+     */
+    static final int DEEP_BLOCKS = Integer.getInteger("fulgur.gemm.deepBlocks", 6);
     /** Products with at most this many rows read B where it lies (B k×n) instead of packing it. */
     static final int UNPACKED_B_MAX_ROWS = Integer.getInteger("fulgur.gemm.unpackedRows", 128);
 
@@ -419,8 +429,9 @@ final class GemmF32 {
      * every kc block of the depth before the next: it stays in L2 from one pass to the next, so only the first pass
      * reaches C in memory, and the rows of A a slice streams stay few enough to come from L3. Sweeping all rows per
      * kc block instead (C passed over from memory once per kc block, A's whole block streamed per slice) ran at
-     * 0.73–0.82 of the FMA peak where this order ran at 0.83–0.86, 4096×4096×1024 on one AVX-512 core. The panels of a
-     * block of C are made ready ({@link PackedPanels#ensure}) just before it.
+     * 0.73–0.82 of the FMA peak where this order ran at 0.83–0.86, 4096×4096×1024 on one AVX-512 core. Deep products
+     * ({@link #DEEP_BLOCKS}) keep that older order. The panels of a block of C, or of a kc block in the older order,
+     * are made ready ({@link PackedPanels#ensure}) just before it.
      */
     private static void sweep(
             SgemmKernel kern,
@@ -446,6 +457,35 @@ final class GemmF32 {
             long cOff,
             int ldc) {
         int mr = kern.mr, nr = kern.nr;
+        int kBlocks = ceilDiv(k, kc);
+        if (kBlocks >= DEEP_BLOCKS) {
+            // deep: each kc block over the whole rectangle, B's slice in L2 for all its rows, C passed over in memory
+            for (int pb = 0; pb < kBlocks; pb++) {
+                panels.ensure(q0, q1, p0, p1, pb, pb + 1, spent);
+                sweepBlock(
+                        kern,
+                        blk,
+                        Math.min(kc, k - pb * kc),
+                        q0,
+                        q1,
+                        p0,
+                        p1,
+                        mc,
+                        nc,
+                        ap,
+                        (long) pb * kc * mPanels * mr,
+                        bp,
+                        (long) pb * kc * nPanels * nr,
+                        nr * FB,
+                        tile,
+                        alpha,
+                        pb == 0 ? beta : 1f,
+                        c,
+                        cOff,
+                        ldc);
+            }
+            return;
+        }
         // slices and row blocks of even size: 11 panels as 4 + 4 + 3, not 5 + 5 + 1 (a slice of one panel passes
         // each A micro-panel to the kernel once)
         int nbPanels = balanced(p1 - p0, Math.max(1, blk.nb() / nr), 1);
@@ -454,12 +494,12 @@ final class GemmF32 {
             int qe = Math.min(q1, qb + mbPanels);
             for (int jb = p0; jb < p1; jb += nbPanels) {
                 int je = Math.min(p1, jb + nbPanels);
-                panels.ensure(qb, qe, jb, je, spent);
-                for (int k0 = 0; k0 < k; k0 += kc) {
+                panels.ensure(qb, qe, jb, je, 0, kBlocks, spent);
+                for (int pb = 0; pb < kBlocks; pb++) {
                     sweepBlock(
                             kern,
                             blk,
-                            Math.min(kc, k - k0),
+                            Math.min(kc, k - pb * kc),
                             qb,
                             qe,
                             jb,
@@ -467,13 +507,13 @@ final class GemmF32 {
                             mc,
                             nc,
                             ap,
-                            (long) k0 * mPanels * mr,
+                            (long) pb * kc * mPanels * mr,
                             bp,
-                            (long) k0 * nPanels * nr,
+                            (long) pb * kc * nPanels * nr,
                             nr * FB,
                             tile,
                             alpha,
-                            k0 == 0 ? beta : 1f,
+                            pb == 0 ? beta : 1f,
                             c,
                             cOff,
                             ldc);

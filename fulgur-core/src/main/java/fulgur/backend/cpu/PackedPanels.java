@@ -82,15 +82,15 @@ final class PackedPanels {
     }
 
     /**
-     * Returns once A panels {@code [q0, q1)} and B panels {@code [p0, p1)} of every kc block are packed, having packed
-     * those no other thread had taken; with {@code spent} (tracing) adds the nanoseconds spent packing to
+     * Returns once A panels {@code [q0, q1)} and B panels {@code [p0, p1)} of kc blocks {@code [pb0, pb1)} are packed,
+     * having packed those no other thread had taken; with {@code spent} (tracing) adds the nanoseconds spent packing to
      * {@code spent[0]} and waiting to {@code spent[1]}.
      */
-    void ensure(int q0, int q1, int p0, int p1, long[] spent) {
+    void ensure(int q0, int q1, int p0, int p1, int pb0, int pb1, long[] spent) {
         long t0 = spent != null ? System.nanoTime() : 0;
         // first take and pack every free panel, then wait for the ones others took: waiting first would idle this
         // thread while panels it could pack itself are left
-        for (int pb = 0; pb < kBlocks; pb++) {
+        for (int pb = pb0; pb < pb1; pb++) {
             if (packA) {
                 for (int q = q0; q < q1; q++) {
                     int u = pb * mPanels + q;
@@ -111,7 +111,7 @@ final class PackedPanels {
             }
         }
         long t1 = spent != null ? System.nanoTime() : 0;
-        for (int pb = 0; pb < kBlocks; pb++) {
+        for (int pb = pb0; pb < pb1; pb++) {
             if (packA) {
                 for (int q = q0; q < q1; q++) {
                     await(pb * mPanels + q);

@@ -90,6 +90,8 @@ class SgemmKernelsTest {
                     check(kern, small(kern), 1, ta, tb, 9, 130, 45, 2f, beta, 3, 0);
                     // packed: several row blocks, slices and kc blocks, each block of C taking every kc block
                     check(kern, small(kern), 2, ta, tb, 150, 3 * kern.nr + 7, 97, 0.5f, beta, 2, 1);
+                    // deep (7 kc blocks): each kc block over the whole rectangle
+                    check(kern, small(kern), 2, ta, tb, 150, 2 * kern.nr + 3, 250, 0.5f, beta, 2, 1);
                 }
             }
         }
