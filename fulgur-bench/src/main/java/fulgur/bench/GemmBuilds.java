@@ -52,17 +52,29 @@ final class GemmBuilds {
             int.class);
 
     public static void main(String[] args) throws Throwable {
-        if (args.length < 2) {
-            System.err.println(
-                    "usage: GemmBuilds CLASSES_A[@k=v,...] CLASSES_B[@k=v,...] [--calls N] [MxNxK[:NN|NT|TN|TT] ...]");
+        try {
+            run(args);
+        } catch (IllegalArgumentException e) {
+            System.err.println("GemmBuilds: " + e.getMessage());
             System.exit(2);
+        }
+        System.exit(0); // the builds' pool threads
+    }
+
+    private static void run(String[] args) throws Throwable {
+        if (args.length < 2) {
+            throw new IllegalArgumentException(
+                    "usage: GemmBuilds CLASSES_A[@k=v,...] CLASSES_B[@k=v,...] [--calls N] [MxNxK[:NN|NT|TN|TT] ...]");
         }
         MethodHandle a = sgemm(args[0]), b = sgemm(args[1]);
         int calls = 40;
         List<GemmQuick.Shape> shapes = new ArrayList<>();
         for (int i = 2; i < args.length; i++) {
             if (args[i].equals("--calls")) {
-                calls = Integer.parseInt(args[++i]);
+                calls = i + 1 < args.length && args[i + 1].matches("[1-9][0-9]{0,5}") ? Integer.parseInt(args[++i]) : 0;
+                if (calls == 0) {
+                    throw new IllegalArgumentException("--calls takes a positive count");
+                }
             } else {
                 shapes.add(GemmQuick.Shape.parse(args[i]));
             }
@@ -78,7 +90,6 @@ final class GemmBuilds {
                 System.out.printf(Locale.ROOT, "%s\t%.1f\t%.1f\t%.3f%n", s, med[0], med[1], med[1] / med[0]);
             }
         }
-        System.exit(0); // the builds' pool threads
     }
 
     /**
