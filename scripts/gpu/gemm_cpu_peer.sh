@@ -5,7 +5,9 @@
 #   DIR=staged-dir OUT=out/gemm-cpu bash DIR/gemm_cpu_peer.sh          (about 100 s with the defaults)
 # Optional: ROUNDS (3), THREADS (16), SHAPES (MxNxK[:NN|NT|TN|TT] ...; NT is x·Wᵀ of a linear layer), JOPTS (fulgur's
 # JVM options, e.g. -Dfulgur.gemm.kc=256 to try other blocking, or -Dfulgur.gemm.trace=true for where each thread's time
-# goes: starting, packing, waiting for the other packers, computing).
+# goes: starting, packing, waiting for the other packers, computing), BASE_CORE (a fulgur-core jar of another
+# revision: after the rounds, fulgur.bench.GemmBuilds times it against the staged one call by call at the same
+# thread count, base-build.tsv).
 set -uo pipefail
 DIR=${DIR:-$(cd "$(dirname "$0")" && pwd)}
 OUT=${OUT:-out/gemm-cpu}
@@ -51,3 +53,10 @@ for r in range(1, rounds + 1):
         ratio = f"{float(f[1]) / float(t[1]):.2f}" if t else "-"
         print(f"| {r} | {load} | {size} | {float(f[1]):.1f} | {float(f[4]):.3f} | {t[1] if t else '-'} | {ratio} |")
 PY
+if [[ -n ${BASE_CORE:-} ]]; then
+  core=$(ls "$DIR"/jars/fulgur-core-*.jar | grep -v -- '-tests.jar' | head -1)
+  # shellcheck disable=SC2086
+  FULGUR_THREADS=$THREADS timeout 300 "$JAVA" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
+      -XX:+UseParallelGC -cp "$DIR/jars/*" fulgur.bench.GemmBuilds "$BASE_CORE" "$core" --calls 20 $SHAPES \
+      2> >(grep -v "^WARNING: Using incubator modules" >&2) | tee "$OUT/base-build.tsv"
+fi
