@@ -76,6 +76,10 @@ final class SgemmRowsB {
      * C[i, j] = alpha·Σ_p A[i, p]·B[j, p] + beta·C[i, j] for i &lt; m and j in [j0, j1), the tile from this thread's
      * {@link GemmScratch}. A last block of fewer than {@link #rowsOfB}(v) rows of B runs on a zero-padded copy of them,
      * so every element of C is the same chain of FMAs whichever kernel width and block it falls in.
+     *
+     * <p>The sums come out transposed (a row per row of B); they are gathered as Cᵀ for the whole range and written to
+     * C by 16×16 register transposes at the end. Writing each tile into C one element at a time, a column of C at a
+     * time, took a seventh of the time of 32–128 rows against a 3072 × 768 weight.
      */
     static void compute(
             int v,
@@ -96,6 +100,8 @@ final class SgemmRowsB {
         long ldbBytes = (long) ldb * FB;
         int r = rowsOfB(v);
         int w = v * L;
+        long wBytes = (long) w * FB;
+        MemorySegment ct = GemmScratch.get().a((long) (j1 - j0) * wBytes);
         for (int j = j0; j < j1; j += r) {
             int cols = Math.min(r, j1 - j);
             MemorySegment src = b;
@@ -115,15 +121,54 @@ final class SgemmRowsB {
                 case 3 -> rows8(k, at, src, b0, stride, tile);
                 default -> rows6(k, at, src, b0, stride, tile);
             }
-            for (int i = 0; i < m; i++) {
-                long o = (cOff + (long) i * ldc + j) * FB;
-                for (int q = 0; q < cols; q++, o += FB) {
-                    float x = alpha * tile[q * w + i];
-                    if (beta != 0f) {
-                        x = Math.fma(beta, c.get(F, o), x);
-                    }
-                    c.set(F, o, x);
+            for (int q = 0; q < cols; q++) {
+                MemorySegment.copy(tile, q * w, ct, F, ((long) (j - j0) + q) * wBytes, w);
+            }
+        }
+        storeTransposed(ct, w, m, j1 - j0, alpha, beta, c, cOff + j0, ldc);
+    }
+
+    /**
+     * {@code C[i, jj] = alpha·Cᵀ[jj, i] + beta·C[i, jj]} for i &lt; m, jj &lt; cols ({@code ct}: rows of {@code w}
+     * floats; C's corner at element {@code cOff}), 16×16 blocks through registers, the edges one element at a time.
+     * Each element gets {@code alpha·x}, then {@code beta·C} added in one rounding, as {@code Math.fma} would.
+     */
+    static void storeTransposed(
+            MemorySegment ct, int w, int m, int cols, float alpha, float beta, MemorySegment c, long cOff, int ldc) {
+        long wBytes = (long) w * FB, ldcBytes = (long) ldc * FB;
+        int mv = m / 16 * 16, cv = cols / 16 * 16;
+        boolean plain = alpha == 1f && beta == 0f;
+        MemorySegment block = plain ? null : GemmScratch.get().b(16 * 16 * FB);
+        FloatVector vb = FloatVector.broadcast(S, beta);
+        for (int i0 = 0; i0 < mv; i0 += 16) {
+            for (int jj0 = 0; jj0 < cv; jj0 += 16) {
+                long dst = (cOff + (long) i0 * ldc + jj0) * FB;
+                long src = jj0 * wBytes + i0 * FB;
+                if (plain) {
+                    SgemmPack.transpose16(ct, src, wBytes, c, dst, ldcBytes);
+                    continue;
                 }
+                SgemmPack.transpose16(ct, src, wBytes, block, 0, 16 * FB);
+                for (int t = 0; t < 16; t++) {
+                    FloatVector x = FloatVector.fromMemorySegment(S, block, t * 16 * FB, NATIVE)
+                            .mul(alpha);
+                    long o = dst + t * ldcBytes;
+                    if (beta != 0f) {
+                        x = FloatVector.fromMemorySegment(S, c, o, NATIVE).fma(vb, x);
+                    }
+                    x.intoMemorySegment(c, o, NATIVE);
+                }
+            }
+        }
+        // the edges: every column of the rows the blocks left, and the last columns of the rows they took
+        for (int i = 0; i < m; i++) {
+            long o = (cOff + (long) i * ldc) * FB;
+            for (int jj = i < mv ? cv : 0; jj < cols; jj++) {
+                float x = alpha * ct.get(F, jj * wBytes + i * FB);
+                if (beta != 0f) {
+                    x = Math.fma(beta, c.get(F, o + jj * FB), x);
+                }
+                c.set(F, o + jj * FB, x);
             }
         }
     }

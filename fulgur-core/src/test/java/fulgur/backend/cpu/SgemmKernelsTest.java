@@ -129,6 +129,9 @@ class SgemmKernelsTest {
             }
         }
         check(kern, blk, 2, false, true, 40, 61, 64, -0.5f, 0.75f, 3, 7); // accumulating into a strided C
+        // one thread: whole 16×16 blocks of Cᵀ go to C through registers, scaled and accumulated, then plainly
+        check(kern, blk, 1, false, true, 40, 61, 64, -0.5f, 0.75f, 3, 7);
+        check(kern, blk, 1, true, true, 48, 70, 33, 1f, 0f, 5, 2);
         check(kern, blk, 2, true, true, 64, 50, 1, 1f, 1f, 0, 0);
     }
 
