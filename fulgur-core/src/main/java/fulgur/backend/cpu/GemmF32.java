@@ -458,44 +458,23 @@ final class GemmF32 {
             int ldc) {
         int mr = kern.mr, nr = kern.nr;
         int kBlocks = ceilDiv(k, kc);
-        if (kBlocks >= DEEP_BLOCKS) {
-            // deep: each kc block over the whole rectangle, B's slice in L2 for all its rows, C passed over in memory
-            for (int pb = 0; pb < kBlocks; pb++) {
-                panels.ensure(q0, q1, p0, p1, pb, pb + 1, spent);
-                sweepBlock(
-                        kern,
-                        blk,
-                        Math.min(kc, k - pb * kc),
-                        q0,
-                        q1,
-                        p0,
-                        p1,
-                        mc,
-                        nc,
-                        ap,
-                        (long) pb * kc * mPanels * mr,
-                        bp,
-                        (long) pb * kc * nPanels * nr,
-                        nr * FB,
-                        tile,
-                        alpha,
-                        pb == 0 ? beta : 1f,
-                        c,
-                        cOff,
-                        ldc);
-            }
-            return;
-        }
-        // slices and row blocks of even size: 11 panels as 4 + 4 + 3, not 5 + 5 + 1 (a slice of one panel passes
-        // each A micro-panel to the kernel once)
-        int nbPanels = balanced(p1 - p0, Math.max(1, blk.nb() / nr), 1);
-        int mbPanels = balanced(q1 - q0, Math.max(1, blk.mb() / mr), 1);
+        // deep: the whole rectangle is one block of C, each kc block passing over it (sweepBlock cuts the slices);
+        // else blocks of C of even size: 11 panels as 4 + 4 + 3, not 5 + 5 + 1 (a slice of one panel passes each A
+        // micro-panel to the kernel once)
+        boolean deep = kBlocks >= DEEP_BLOCKS;
+        int nbPanels = deep ? p1 - p0 : balanced(p1 - p0, Math.max(1, blk.nb() / nr), 1);
+        int mbPanels = deep ? q1 - q0 : balanced(q1 - q0, Math.max(1, blk.mb() / mr), 1);
         for (int qb = q0; qb < q1; qb += mbPanels) {
             int qe = Math.min(q1, qb + mbPanels);
             for (int jb = p0; jb < p1; jb += nbPanels) {
                 int je = Math.min(p1, jb + nbPanels);
-                panels.ensure(qb, qe, jb, je, 0, kBlocks, spent);
+                if (!deep) {
+                    panels.ensure(qb, qe, jb, je, 0, kBlocks, spent);
+                }
                 for (int pb = 0; pb < kBlocks; pb++) {
+                    if (deep) {
+                        panels.ensure(qb, qe, jb, je, pb, pb + 1, spent);
+                    }
                     sweepBlock(
                             kern,
                             blk,
