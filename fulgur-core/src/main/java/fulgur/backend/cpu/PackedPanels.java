@@ -10,7 +10,7 @@ import java.util.concurrent.locks.LockSupport;
  * another thread is packing. Packing (bound by memory) so runs beside other threads' products (bound by the FMA
  * units) instead of all threads packing everything at once before any product starts, and a thread never waits for a
  * panel it does not use. A panel taken is always packed at once, without waiting on anything, so no thread can wait
- * for another that waits for it.
+ * for another that waits for it; one whose packing fails is marked failed, so that no thread waits for it for ever.
  *
  * <p>Units: A panel q of kc block pb is unit {@code pb·mPanels + q}; B panel p of block pb is unit
  * {@code aUnits + pb·nPanels + p}. An operand already packed for this chunk (A when an earlier chunk of B's columns
@@ -18,7 +18,7 @@ import java.util.concurrent.locks.LockSupport;
  */
 final class PackedPanels {
 
-    private static final int FREE = 0, TAKEN = 1, PACKED = 2;
+    private static final int FREE = 0, TAKEN = 1, PACKED = 2, FAILED = 3;
     private static final long FB = Float.BYTES;
 
     private final boolean transA, transB;
@@ -93,20 +93,12 @@ final class PackedPanels {
         for (int pb = pb0; pb < pb1; pb++) {
             if (packA) {
                 for (int q = q0; q < q1; q++) {
-                    int u = pb * mPanels + q;
-                    if (state.get(u) == FREE && state.compareAndSet(u, FREE, TAKEN)) {
-                        packA(pb, q);
-                        state.set(u, PACKED);
-                    }
+                    take(pb * mPanels + q, true, pb, q);
                 }
             }
             if (packB) {
                 for (int p = p0; p < p1; p++) {
-                    int u = aUnits + pb * nPanels + p;
-                    if (state.get(u) == FREE && state.compareAndSet(u, FREE, TAKEN)) {
-                        packB(pb, p);
-                        state.set(u, PACKED);
-                    }
+                    take(aUnits + pb * nPanels + p, false, pb, p);
                 }
             }
         }
@@ -128,6 +120,28 @@ final class PackedPanels {
             spent[0] += t1 - t0;
             spent[1] += t2 - t1;
         }
+    }
+
+    /**
+     * Packs unit {@code u} (panel {@code i} of A or of B, kc block {@code pb}) if no thread has taken it. A panel that
+     * fails to pack (its operand's memory closed under the call) is marked so, and whoever waits for it fails too
+     * instead of waiting for ever.
+     */
+    private void take(int u, boolean ofA, int pb, int i) {
+        if (state.get(u) != FREE || !state.compareAndSet(u, FREE, TAKEN)) {
+            return;
+        }
+        try {
+            if (ofA) {
+                packA(pb, i);
+            } else {
+                packB(pb, i);
+            }
+        } catch (RuntimeException | Error e) {
+            state.set(u, FAILED);
+            throw e;
+        }
+        state.set(u, PACKED);
     }
 
     private void packA(int pb, int q) {
@@ -167,7 +181,10 @@ final class PackedPanels {
      * that a machine shared with other work is not burnt.
      */
     private void await(int u) {
-        for (int spin = 0; state.get(u) != PACKED; spin++) {
+        for (int spin = 0, st; (st = state.get(u)) != PACKED; spin++) {
+            if (st == FAILED) {
+                throw new IllegalStateException("another thread failed to pack a panel of this product");
+            }
             if (spin < 20_000) {
                 Thread.onSpinWait();
             } else {
