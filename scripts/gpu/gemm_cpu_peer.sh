@@ -5,7 +5,7 @@
 #   DIR=staged-dir OUT=out/gemm-cpu bash DIR/gemm_cpu_peer.sh          (about 100 s with the defaults)
 # Optional: ROUNDS (3), THREADS (16), SHAPES (MxNxK[:NN|NT|TN|TT] ...; NT is x·Wᵀ of a linear layer), JOPTS (fulgur's
 # JVM options, e.g. -Dfulgur.gemm.kc=256 to try other blocking, or -Dfulgur.gemm.trace=true for where each thread's time
-# goes: starting, packing, waiting for the other packers, computing), BASE_CORE (a fulgur-core jar of another
+# goes: starting, packing, waiting for panels other threads are packing, computing), BASE_CORE (a fulgur-core jar of another
 # revision: after the rounds, fulgur.bench.GemmBuilds times it against the staged one call by call at the same
 # thread count, base-build.tsv).
 set -uo pipefail

@@ -1,6 +1,7 @@
 package fulgur.bench;
 
 import fulgur.backend.cpu.Gemm;
+import fulgur.backend.cpu.GemmTrace;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -143,7 +144,7 @@ final class GemmQuick {
             MemorySegment b = random(arena, (long) s.k * s.n, 2);
             MemorySegment c = arena.allocate((long) s.m * s.n * Float.BYTES, 64);
             warmUp(s, a, b, c, warmupSeconds);
-            fulgur.backend.cpu.GemmTrace.reset(); // the timed calls only
+            GemmTrace.reset(); // the timed calls only
             double[] g = new double[64];
             double[] p = new double[64];
             int n = 0;
@@ -172,7 +173,7 @@ final class GemmQuick {
             MemorySegment b = random(arena, (long) s.k * s.n, 2);
             MemorySegment c = arena.allocate((long) s.m * s.n * Float.BYTES, 64);
             warmUp(s, a, b, c, warmupSeconds);
-            fulgur.backend.cpu.GemmTrace.reset(); // the timed calls only
+            GemmTrace.reset(); // the timed calls only
             double[] g = new double[64];
             int n = 0;
             long start = System.nanoTime();
@@ -301,9 +302,8 @@ final class GemmQuick {
                         best / peak,
                         t.medianAdjacentFraction());
             }
-            if (fulgur.backend.cpu.GemmTrace.ON) {
-                System.err.println(
-                        s + " (-Dfulgur.gemm.trace, the timed calls): " + fulgur.backend.cpu.GemmTrace.summary());
+            if (GemmTrace.ON) {
+                System.err.println(s + " (-Dfulgur.gemm.trace, the timed calls): " + GemmTrace.summary());
             }
         }
     }

@@ -6,7 +6,9 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * With {@code -Dfulgur.gemm.trace=true}, where the threads of the packed f32 GEMM spend each packed chunk of a call
  * (operands larger than {@link GemmBlocking#packedFloats} are packed a chunk at a time): waiting for the pool to start
- * them, packing, waiting for the other packers, and computing their rectangles; summed until {@link #reset}. For finding what costs a thread its throughput when many share a machine; off (and free) by default.
+ * them, packing panels ({@link PackedPanels}), waiting for panels other threads are packing, and computing their
+ * rectangles; summed until {@link #reset}. For finding what costs a thread its throughput when many share a machine;
+ * off (and free) by default.
  */
 public final class GemmTrace {
     private GemmTrace() {}

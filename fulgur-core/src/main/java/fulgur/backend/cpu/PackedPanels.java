@@ -24,7 +24,7 @@ final class PackedPanels {
     private final boolean transA, transB;
     private final MemorySegment a, b, ap, bp;
     private final long aOff, bOff;
-    private final int lda, ldb, row0, rows, col0, cols, mr, nr, kc, k, kBlocks, mPanels, nPanels;
+    private final int lda, ldb, row0, rows, col0, cols, mr, nr, kc, k, mPanels, nPanels;
     private final boolean packA, packB;
     private final int aUnits;
     private final AtomicIntegerArray state;
@@ -74,7 +74,7 @@ final class PackedPanels {
         this.k = k;
         this.ap = ap;
         this.bp = bp;
-        this.kBlocks = GemmF32.ceilDiv(k, kc);
+        int kBlocks = GemmF32.ceilDiv(k, kc);
         this.mPanels = GemmF32.ceilDiv(rows, mr);
         this.nPanels = GemmF32.ceilDiv(cols, nr);
         this.aUnits = packA ? mPanels * kBlocks : 0;

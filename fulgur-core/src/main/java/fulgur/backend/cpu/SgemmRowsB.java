@@ -96,19 +96,20 @@ final class SgemmRowsB {
             MemorySegment c,
             long cOff,
             int ldc) {
-        float[] tile = GemmScratch.get().tile(TILE);
+        GemmScratch scratch = GemmScratch.get();
+        float[] tile = scratch.tile(TILE);
         long ldbBytes = (long) ldb * FB;
         int r = rowsOfB(v);
         int w = v * L;
         long wBytes = (long) w * FB;
-        MemorySegment ct = GemmScratch.get().a((long) (j1 - j0) * wBytes);
+        MemorySegment ct = scratch.a((long) (j1 - j0) * wBytes);
         for (int j = j0; j < j1; j += r) {
             int cols = Math.min(r, j1 - j);
             MemorySegment src = b;
             long b0 = (bOff + (long) j * ldb) * FB;
             long stride = ldbBytes;
             if (cols < r) {
-                src = GemmScratch.get().b((long) r * k * FB);
+                src = scratch.b((long) r * k * FB);
                 src.fill((byte) 0);
                 for (int q = 0; q < cols; q++) {
                     MemorySegment.copy(b, b0 + q * ldbBytes, src, (long) q * k * FB, (long) k * FB);
