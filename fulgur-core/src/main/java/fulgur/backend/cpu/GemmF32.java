@@ -77,6 +77,13 @@ final class GemmF32 {
      * the latter 2–6 % faster at 2048 and 1024. {@code -Dfulgur.gemm.deepBlocks} sets it.
      */
     static final int DEEP_BLOCKS = Integer.getInteger("fulgur.gemm.deepBlocks", 6);
+    /**
+     * Whether A stored row-major (m×k, not transposed) is read where it lies ({@link SgemmKernel#computeRows}) instead
+     * of packed. The kernel runs as fast either way on one AVX-512 core (219–227 against 217–229 GFLOP/s on products
+     * of 128 to 1024 deep), so packing A cost its whole time: 6 % of a 2048 × 480 × 1024 product, 10 % at 2048 × 144 ×
+     * 128. {@code -Dfulgur.gemm.packA=true} packs it anyway.
+     */
+    static final boolean A_IN_PLACE = !Boolean.getBoolean("fulgur.gemm.packA");
     /** Products with at most this many rows read B where it lies (B k×n) instead of packing it. */
     static final int UNPACKED_B_MAX_ROWS = Integer.getInteger("fulgur.gemm.unpackedRows", 128);
 
@@ -347,6 +354,10 @@ final class GemmF32 {
                 int mc = Math.min(mChunk, m - ic);
                 int mPanels = ceilDiv(mc, mr);
                 int ic0 = ic, jc0 = jc;
+                // full row panels of a row-major A are read where they lie; a last one of fewer rows is packed
+                InPlaceA inA = A_IN_PLACE && !transA
+                        ? new InPlaceA(a, (aOff + (long) ic * lda) * FB, (long) lda * FB, mc / mr)
+                        : null;
                 long g = grid(mPanels, nPanels, mr, nr, threads);
                 int gm = (int) (g >>> 32), gn = (int) g;
                 int qPer = ceilDiv(mPanels, gm), pPer = ceilDiv(nPanels, gn);
@@ -361,6 +372,7 @@ final class GemmF32 {
                         ic,
                         mc,
                         jc == 0 || mChunk < m,
+                        inA == null ? 0 : inA.panels(),
                         transB,
                         b,
                         bOff,
@@ -398,6 +410,7 @@ final class GemmF32 {
                                 nc,
                                 panels,
                                 spent,
+                                inA,
                                 ap,
                                 mPanels,
                                 bp,
@@ -446,6 +459,7 @@ final class GemmF32 {
             int nc,
             PackedPanels panels,
             long[] spent,
+            InPlaceA inA,
             MemorySegment ap,
             int mPanels,
             MemorySegment bp,
@@ -485,6 +499,7 @@ final class GemmF32 {
                             je,
                             mc,
                             nc,
+                            inA == null ? null : inA.atDepth(pb * kc),
                             ap,
                             (long) pb * kc * mPanels * mr,
                             bp,
@@ -516,6 +531,7 @@ final class GemmF32 {
             int p1,
             int mc,
             int nc,
+            InPlaceA inA,
             MemorySegment ap,
             long aBase,
             MemorySegment bp,
@@ -536,8 +552,15 @@ final class GemmF32 {
                 long aByte = (aBase + (long) q * mr * kcb) * FB;
                 int rows = Math.min(mr, mc - q * mr);
                 long cRow = (cOff + (long) q * mr * ldc) * FB;
+                boolean inPlace = inA != null && q < inA.panels();
+                long aRow = inPlace ? inA.byte0() + q * mr * inA.ldaBytes() : 0;
                 for (int p = jb; p < je; p++) {
-                    kern.compute(kcb, ap, aByte, bp, (bBase + (long) p * nr * kcb) * FB, bStride, tile);
+                    long bByte = (bBase + (long) p * nr * kcb) * FB;
+                    if (inPlace) {
+                        kern.computeRows(kcb, inA.a(), aRow, inA.ldaBytes(), bp, bByte, bStride, tile);
+                    } else {
+                        kern.compute(kcb, ap, aByte, bp, bByte, bStride, tile);
+                    }
                     store(tile, nr, rows, Math.min(nr, nc - p * nr), c, cRow + (long) p * nr * FB, ldcBytes, alpha, bb);
                 }
             }
@@ -670,6 +693,7 @@ final class GemmF32 {
                                     je,
                                     m,
                                     n,
+                                    null,
                                     ap,
                                     -(long) q0 * mr * kcb,
                                     block,

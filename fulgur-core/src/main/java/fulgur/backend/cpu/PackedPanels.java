@@ -14,7 +14,8 @@ import java.util.concurrent.locks.LockSupport;
  *
  * <p>Units: A panel q of kc block pb is unit {@code pb·mPanels + q}; B panel p of block pb is unit
  * {@code aUnits + pb·nPanels + p}. An operand already packed for this chunk (A when an earlier chunk of B's columns
- * packed the same rows) has no units.
+ * packed the same rows) has no units; A panels that the products read where they lie ({@link InPlaceA}) are never
+ * taken.
  */
 final class PackedPanels {
 
@@ -26,12 +27,15 @@ final class PackedPanels {
     private final long aOff, bOff;
     private final int lda, ldb, row0, rows, col0, cols, mr, nr, kc, k, mPanels, nPanels;
     private final boolean packA, packB;
+    /** A panels below this one are read in place, not packed. */
+    private final int aFrom;
+
     private final int aUnits;
     private final AtomicIntegerArray state;
 
     /**
      * Panels of op(A)[row0 : row0+rows, :] into {@code ap} (when {@code packA}) and of op(B)[:, col0 : col0+cols] into
-     * {@code bp} (when {@code packB}), in kc-deep blocks.
+     * {@code bp} (when {@code packB}), in kc-deep blocks; A's first {@code aInPlace} panels are read where they lie.
      */
     PackedPanels(
             boolean transA,
@@ -41,6 +45,7 @@ final class PackedPanels {
             int row0,
             int rows,
             boolean packA,
+            int aInPlace,
             boolean transB,
             MemorySegment b,
             long bOff,
@@ -61,6 +66,7 @@ final class PackedPanels {
         this.row0 = row0;
         this.rows = rows;
         this.packA = packA;
+        this.aFrom = aInPlace;
         this.transB = transB;
         this.b = b;
         this.bOff = bOff;
@@ -92,7 +98,7 @@ final class PackedPanels {
         // thread while panels it could pack itself are left
         for (int pb = pb0; pb < pb1; pb++) {
             if (packA) {
-                for (int q = q0; q < q1; q++) {
+                for (int q = Math.max(q0, aFrom); q < q1; q++) {
                     take(pb * mPanels + q, true, pb, q);
                 }
             }
@@ -105,7 +111,7 @@ final class PackedPanels {
         long t1 = spent != null ? System.nanoTime() : 0;
         for (int pb = pb0; pb < pb1; pb++) {
             if (packA) {
-                for (int q = q0; q < q1; q++) {
+                for (int q = Math.max(q0, aFrom); q < q1; q++) {
                     await(pb * mPanels + q);
                 }
             }

@@ -30,6 +30,21 @@ abstract class SgemmKernel {
     abstract void compute(
             int kc, MemorySegment ap, long aByte, MemorySegment b, long bByte, long bStride, float[] tile);
 
+    /**
+     * {@link #compute} with A read where it lies: row r of the micro-panel is {@code kc} contiguous values at byte
+     * {@code aByte + r·ldaBytes} of {@code a} (A row-major, never packed). Same sums, in the same order, bit for bit:
+     * the rows' values are broadcast straight from their cache lines, which a row of A fills for 16 steps of depth.
+     */
+    abstract void computeRows(
+            int kc,
+            MemorySegment a,
+            long aByte,
+            long ldaBytes,
+            MemorySegment b,
+            long bByte,
+            long bStride,
+            float[] tile);
+
     @Override
     public String toString() {
         return getClass().getSimpleName() + "[" + mr + "×" + nr + ", " + lanes + " lanes]";

@@ -37,7 +37,7 @@ class PackedPanelsTest {
         MemorySegment ap = arena.allocate((long) 5 * mr * k * Float.BYTES, 64);
         MemorySegment bp = arena.allocate((long) 3 * nr * k * Float.BYTES, 64);
         PackedPanels panels = new PackedPanels(
-                false, a, 0, k, 0, rows, true, false, b, 0, cols, 0, cols, true, mr, nr, kc, k, ap, bp);
+                false, a, 0, k, 0, rows, true, 0, false, b, 0, cols, 0, cols, true, mr, nr, kc, k, ap, bp);
         CompletableFuture<Void> other = CompletableFuture.runAsync(() -> panels.ensure(0, 5, 1, 3, 0, 3, null));
         panels.ensure(2, 5, 0, 2, 0, 3, null);
         other.get();
@@ -88,10 +88,40 @@ class PackedPanelsTest {
         MemorySegment a = counting(8L * k), b = counting((long) k * nr);
         MemorySegment ap = arena.allocate(2L * mr * k * Float.BYTES, 64), bp = arena.allocate((long) nr * k * 4, 64);
         PackedPanels panels =
-                new PackedPanels(false, a, 0, k, 0, 16, true, false, b, 0, nr, 0, nr, true, mr, nr, k, k, ap, bp);
+                new PackedPanels(false, a, 0, k, 0, 16, true, 0, false, b, 0, nr, 0, nr, true, mr, nr, k, k, ap, bp);
         assertThatThrownBy(() -> panels.ensure(1, 2, 0, 1, 0, 1, null)).isInstanceOf(IndexOutOfBoundsException.class);
         assertThatThrownBy(() -> panels.ensure(0, 2, 0, 1, 0, 1, null))
                 .isInstanceOf(IllegalStateException.class)
                 .hasMessage("another thread failed to pack a panel of this product");
+    }
+
+    @Test
+    void panelsReadInPlaceAreNeverPackedAndTheLastPartialOneIs() {
+        int mr = 8, nr = 48, kc = 16, k = 40, rows = 37; // panels 0–3 full (read in place), panel 4 of 5 rows
+        MemorySegment a = counting((long) rows * k), b = counting((long) k * nr);
+        MemorySegment ap = arena.allocate((long) 5 * mr * k * Float.BYTES, 64);
+        MemorySegment bp = arena.allocate((long) nr * k * Float.BYTES, 64);
+        ap.fill((byte) 0x7f); // a NaN pattern wherever nothing writes
+        PackedPanels panels =
+                new PackedPanels(false, a, 0, k, 0, rows, true, 4, false, b, 0, nr, 0, nr, true, mr, nr, kc, k, ap, bp);
+        panels.ensure(0, 5, 0, 1, 0, 3, null);
+        MemorySegment want = arena.allocate(ap.byteSize(), 64);
+        want.fill((byte) 0x7f);
+        for (int pb = 0; pb * kc < k; pb++) {
+            int kcb = Math.min(kc, k - pb * kc);
+            SgemmPack.packA(
+                    false,
+                    a,
+                    0,
+                    k,
+                    4 * mr,
+                    rows - 4 * mr,
+                    pb * kc,
+                    kcb,
+                    mr,
+                    want,
+                    ((long) pb * kc * 5 * mr + (long) 4 * mr * kcb) * Float.BYTES);
+        }
+        assertThat(ap.toArray(ValueLayout.JAVA_INT)).isEqualTo(want.toArray(ValueLayout.JAVA_INT));
     }
 }

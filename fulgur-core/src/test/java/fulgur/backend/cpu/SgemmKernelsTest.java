@@ -170,6 +170,18 @@ class SgemmKernelsTest {
                             .isLessThanOrEqualTo(1e-6 * abs + 1e-30);
                 }
             }
+            // the same micro-panel as rows of a row-major A (kc + 5 floats apart) read in place: the same sums, bit
+            // for bit
+            long lda = kc + 5;
+            MemorySegment rows = random(kern.mr * lda + 2);
+            for (int r = 0; r < kern.mr; r++) {
+                for (int p = 0; p < kc; p++) {
+                    rows.setAtIndex(F, 2 + r * lda + p, ap.getAtIndex(F, (long) p * kern.mr + r));
+                }
+            }
+            float[] inPlace = new float[tile.length];
+            kern.computeRows(kc, rows, 2 * Float.BYTES, lda * Float.BYTES, b, 0, bStride * Float.BYTES, inPlace);
+            assertThat(inPlace).as("%s in place, kc=%d", kern, kc).isEqualTo(tile);
         }
     }
 
