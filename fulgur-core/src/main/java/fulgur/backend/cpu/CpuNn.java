@@ -75,7 +75,8 @@ final class CpuNn {
         return CpuSupport.convert(out, x.dtype());
     }
 
-    static void softmaxRowF32(MemorySegment s, long o, MemorySegment d, long od, int cols, boolean log) {
+    /** The largest of the f32 values [o, o + cols) of {@code s}; 0 when all are −inf (or there are none). */
+    static float rowMaxF32(MemorySegment s, long o, int cols) {
         int bound = F.loopBound(cols);
         FloatVector mv = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
         int c = 0;
@@ -86,11 +87,42 @@ final class CpuNn {
         for (; c < cols; c++) {
             m = Math.max(m, s.getAtIndex(ValueLayout.JAVA_FLOAT, o + c));
         }
-        if (m == Float.NEGATIVE_INFINITY) {
-            m = 0;
+        return m == Float.NEGATIVE_INFINITY ? 0 : m;
+    }
+
+    /**
+     * Σ exp(x − m) over the f32 values [o, o + cols) of {@code s} ({@link Lanes#exp}, lanes summed in a fixed order),
+     * and with {@code sumX} also Σ x into {@code sumX[0]}.
+     */
+    private static double rowSumExpF32(MemorySegment s, long o, int cols, float m, double[] sumX) {
+        int bound = F.loopBound(cols);
+        FloatVector acc = FloatVector.zero(F), accX = acc;
+        int c = 0;
+        for (; c < bound; c += F.length()) {
+            FloatVector x = FloatVector.fromMemorySegment(F, s, (o + c) * 4, NO);
+            acc = acc.add(Lanes.exp(x.sub(m)));
+            if (sumX != null) {
+                accX = accX.add(x);
+            }
         }
+        double sum = Lanes.sum(acc);
+        double sx = sumX != null ? Lanes.sum(accX) : 0;
+        for (; c < cols; c++) {
+            float x = s.getAtIndex(ValueLayout.JAVA_FLOAT, o + c);
+            sum += (float) Math.exp(x - m);
+            sx += x;
+        }
+        if (sumX != null) {
+            sumX[0] = sx;
+        }
+        return sum;
+    }
+
+    static void softmaxRowF32(MemorySegment s, long o, MemorySegment d, long od, int cols, boolean log) {
+        int bound = F.loopBound(cols);
+        float m = rowMaxF32(s, o, cols);
         FloatVector acc = FloatVector.zero(F);
-        c = 0;
+        int c = 0;
         for (; c < bound; c += F.length()) {
             FloatVector e = Lanes.exp(
                     FloatVector.fromMemorySegment(F, s, (o + c) * 4, NO).sub(m));
@@ -175,8 +207,18 @@ final class CpuNn {
         int cols = in.cols;
         double[] rowLoss = new double[in.rows];
         Parallel.forRange(in.rows, grain(cols), (r0, r1) -> {
+            double[] rowSumX = smoothing == 0 ? null : new double[1];
             for (int r = r0; r < r1; r++) {
                 if (t[r] == ignoreIndex) {
+                    continue;
+                }
+                if (in.mt == DType.F32) {
+                    // f32 lanes: one pass for the max, one for Σ exp(x − max) (and Σ x when smoothing)
+                    long o = in.base + (long) r * cols;
+                    float m = rowMaxF32(in.seg, o, cols);
+                    double lse = m + Math.log(rowSumExpF32(in.seg, o, cols, m, rowSumX));
+                    double nll = lse - in.get(r, (int) t[r]);
+                    rowLoss[r] = (1 - smoothing) * nll + (smoothing == 0 ? 0 : smoothing * (lse - rowSumX[0] / cols));
                     continue;
                 }
                 double m = Double.NEGATIVE_INFINITY;
@@ -235,6 +277,10 @@ final class CpuNn {
                     }
                     continue;
                 }
+                if (in.mt == DType.F32) {
+                    crossEntropyBackwardRowF32(in.seg, in.base + o, d, o, cols, (int) t[r], smoothing, scale);
+                    continue;
+                }
                 double m = Double.NEGATIVE_INFINITY;
                 for (int c = 0; c < cols; c++) {
                     m = Math.max(m, in.get(r, c));
@@ -252,6 +298,36 @@ final class CpuNn {
             }
         });
         return CpuSupport.convert(out, logits.dtype());
+    }
+
+    /**
+     * One row of the cross-entropy's gradient in f32 lanes: {@code (softmax(x) − q)·scale}, q = (1 − smoothing) at the
+     * target plus smoothing / cols everywhere, logits at {@code o} of {@code s}, gradient at {@code od} of {@code d}.
+     */
+    private static void crossEntropyBackwardRowF32(
+            MemorySegment s, long o, MemorySegment d, long od, int cols, int target, double smoothing, double scale) {
+        float m = rowMaxF32(s, o, cols);
+        float inv = (float) (1 / rowSumExpF32(s, o, cols, m, null));
+        float sc = (float) scale;
+        float base = (float) (smoothing / cols);
+        int bound = F.loopBound(cols);
+        int c = 0;
+        for (; c < bound; c += F.length()) {
+            Lanes.exp(FloatVector.fromMemorySegment(F, s, (o + c) * 4, NO).sub(m))
+                    .mul(inv)
+                    .sub(base)
+                    .mul(sc)
+                    .intoMemorySegment(d, (od + c) * 4, NO);
+        }
+        for (; c < cols; c++) {
+            float p = (float) Math.exp(s.getAtIndex(ValueLayout.JAVA_FLOAT, o + c) - m) * inv;
+            d.setAtIndex(ValueLayout.JAVA_FLOAT, od + c, (p - base) * sc);
+        }
+        long at = od + target;
+        d.setAtIndex(
+                ValueLayout.JAVA_FLOAT,
+                at,
+                d.getAtIndex(ValueLayout.JAVA_FLOAT, at) - (float) ((1 - smoothing) * scale));
     }
 
     // ------------------------------------------------------------------ embedding
