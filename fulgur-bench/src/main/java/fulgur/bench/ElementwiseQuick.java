@@ -1,6 +1,7 @@
 package fulgur.bench;
 
 import fulgur.autograd.GradMode;
+import fulgur.ops.Losses;
 import fulgur.tensor.Rng;
 import fulgur.tensor.Scope;
 import fulgur.tensor.Tensor;
@@ -11,7 +12,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The {@code elementwise} and {@code softmax} quick benchmarks: memory throughput in GB/s (bytes read + written per
+ * The {@code elementwise} and {@code softmax} (softmax, log-softmax and cross-entropy) quick benchmarks: memory throughput in GB/s (bytes read + written per
  * call) of f32 kernels on 16M-element tensors (64 MiB, larger than the caches), beside a plain copy of the same
  * bytes (MemorySegment.copy, one thread) and a float[] System.arraycopy measured in the same run.
  */
@@ -60,6 +61,34 @@ final class ElementwiseQuick {
                 out.add(result("softmax", "softmax_" + cols, 8.0 * N / sec / 1e9, copy, extra));
                 double lsec = Timing.medianSeconds(() -> closeAfter(x.logSoftmax(-1)), 0.5, 1.5, 5);
                 out.add(result("softmax", "log_softmax_" + cols, 8.0 * N / lsec / 1e9, copy, extra));
+            }
+            // the cross-entropy of rows of logits (a small vocabulary, a large one): the loss reads the logits once;
+            // with its gradient, the backward reads them again and writes the gradient (12 bytes per element)
+            for (int cols : new int[] {256, 32768}) {
+                Tensor x = a.reshape(N / cols, cols);
+                Rng pick = new Rng(4);
+                long[] t = new long[N / cols];
+                for (int i = 0; i < t.length; i++) {
+                    t[i] = pick.nextInt(cols);
+                }
+                Tensor targets = Tensor.ofLongs(t, t.length);
+                Map<String, Object> extra = new LinkedHashMap<>();
+                extra.put("rows", N / cols);
+                extra.put("cols", cols);
+                double sec = Timing.medianSeconds(() -> closeAfter(Losses.crossEntropy(x, targets)), 0.5, 1.5, 5);
+                out.add(result("softmax", "cross_entropy_" + cols, 4.0 * N / sec / 1e9, copy, extra));
+                double gsec = Timing.medianSeconds(
+                        () -> {
+                            try (var on = GradMode.enable()) {
+                                Tensor leaf = x.detach().requiresGrad(true);
+                                Losses.crossEntropy(leaf, targets).backward();
+                                closeAfter(leaf.grad()); // the leaf shares the logits' memory: left open
+                            }
+                        },
+                        0.5,
+                        1.5,
+                        5);
+                out.add(result("softmax", "cross_entropy_with_grad_" + cols, 12.0 * N / gsec / 1e9, copy, extra));
             }
         }
         return out;
