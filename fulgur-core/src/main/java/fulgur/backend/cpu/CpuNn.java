@@ -452,11 +452,19 @@ final class CpuNn {
         MemorySegment d = dx.hostSegment(op);
         int threads = Parallel.threads();
         double[][] dgPart = g == null ? null : new double[threads][cols];
+        float[] gf = g == null ? null : new float[cols];
+        for (int c = 0; gf != null && c < cols; c++) {
+            gf[c] = (float) g[c];
+        }
         int rows = in.rows;
         Parallel.forRange(threads, 1, (t0, t1) -> {
             for (int t = t0; t < t1; t++) {
                 int r0 = (int) ((long) rows * t / threads);
                 int r1 = (int) ((long) rows * (t + 1) / threads);
+                if (in.mt == DType.F32) {
+                    rmsNormBackwardRowsF32(in, gr, ad, gf, rs, r0, r1, d, dgPart == null ? null : dgPart[t]);
+                    continue;
+                }
                 for (int r = r0; r < r1; r++) {
                     double inv = rs[r];
                     // y = x·inv·g;  dx = inv·(dy⊙g − x̂·mean(dy⊙g⊙x̂)) with x̂ = x·inv
@@ -491,6 +499,70 @@ final class CpuNn {
             dgain = CpuSupport.convert(Tensor.of(CpuSupport.mathType(gain.dtype()), sum, cols), gain.dtype());
         }
         return new Tensor[] {CpuSupport.convert(dx, x.dtype()), dgain};
+    }
+
+    /**
+     * RMSNorm's backward for rows {@code [r0, r1)} of f32 in vector lanes: {@code dx = inv·(dy⊙g − x̂·mean(dy⊙g⊙x̂))
+     * (+ addend)}, and the gain's gradient Σ dy⊙x̂ over these rows added into {@code dg} (the thread's part).
+     */
+    private static void rmsNormBackwardRowsF32(
+            Rows in, Rows gr, Rows ad, float[] g, double[] rs, int r0, int r1, MemorySegment d, double[] dg) {
+        int cols = in.cols;
+        int bound = F.loopBound(cols);
+        float[] dgAcc = dg == null ? null : new float[cols];
+        for (int r = r0; r < r1; r++) {
+            float inv = (float) rs[r];
+            long xo = (in.base + (long) r * cols) * 4, yo = (gr.base + (long) r * cols) * 4;
+            FloatVector acc = FloatVector.zero(F);
+            int c = 0;
+            for (; c < bound; c += F.length()) {
+                FloatVector x = FloatVector.fromMemorySegment(F, in.seg, xo + c * 4L, NO);
+                FloatVector dy = FloatVector.fromMemorySegment(F, gr.seg, yo + c * 4L, NO);
+                FloatVector gy = g == null ? dy : dy.mul(FloatVector.fromArray(F, g, c));
+                acc = gy.fma(x, acc);
+                if (dgAcc != null) {
+                    dy.mul(x)
+                            .fma(FloatVector.broadcast(F, inv), FloatVector.fromArray(F, dgAcc, c))
+                            .intoArray(dgAcc, c);
+                }
+            }
+            float dot = Lanes.sum(acc);
+            for (; c < cols; c++) {
+                float x = in.seg.get(ValueLayout.JAVA_FLOAT, xo + c * 4L);
+                float dy = gr.seg.get(ValueLayout.JAVA_FLOAT, yo + c * 4L);
+                dot += dy * (g == null ? 1 : g[c]) * x;
+                if (dgAcc != null) {
+                    dgAcc[c] += dy * x * inv;
+                }
+            }
+            // mean(dy⊙g⊙x̂)·inv = dot·inv²/cols: dx = inv·dy⊙g − x·k
+            float k = dot * inv * inv * inv / cols;
+            long dout = (long) r * cols * 4;
+            long ao = ad == null ? 0 : (ad.base + (long) r * cols) * 4;
+            c = 0;
+            for (; c < bound; c += F.length()) {
+                FloatVector x = FloatVector.fromMemorySegment(F, in.seg, xo + c * 4L, NO);
+                FloatVector dy = FloatVector.fromMemorySegment(F, gr.seg, yo + c * 4L, NO);
+                FloatVector gy = g == null ? dy : dy.mul(FloatVector.fromArray(F, g, c));
+                FloatVector v = gy.mul(inv).sub(x.mul(k));
+                if (ad != null) {
+                    v = v.add(FloatVector.fromMemorySegment(F, ad.seg, ao + c * 4L, NO));
+                }
+                v.intoMemorySegment(d, dout + c * 4L, NO);
+            }
+            for (; c < cols; c++) {
+                float x = in.seg.get(ValueLayout.JAVA_FLOAT, xo + c * 4L);
+                float gy = gr.seg.get(ValueLayout.JAVA_FLOAT, yo + c * 4L) * (g == null ? 1 : g[c]);
+                float v = gy * inv - x * k;
+                if (ad != null) {
+                    v += ad.seg.get(ValueLayout.JAVA_FLOAT, ao + c * 4L);
+                }
+                d.set(ValueLayout.JAVA_FLOAT, dout + c * 4L, v);
+            }
+        }
+        for (int c = 0; dgAcc != null && c < cols; c++) {
+            dg[c] += dgAcc[c];
+        }
     }
 
     static Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, double eps) {
