@@ -12,9 +12,10 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The {@code elementwise} and {@code softmax} (softmax, log-softmax and cross-entropy) quick benchmarks: memory throughput in GB/s (bytes read + written per
- * call) of f32 kernels on 16M-element tensors (64 MiB, larger than the caches), beside a plain copy of the same
- * bytes (MemorySegment.copy, one thread) and a float[] System.arraycopy measured in the same run.
+ * The {@code elementwise} and {@code softmax} (softmax, log-softmax and cross-entropy) quick benchmarks: memory
+ * throughput in GB/s (bytes read + written per call) of f32 kernels on 16M-element tensors (64 MiB, larger than the
+ * caches), beside a plain copy of the same bytes (MemorySegment.copy, one thread) and a float[] System.arraycopy
+ * measured in the same run.
  */
 final class ElementwiseQuick {
     private static final int N = 1 << 24;
