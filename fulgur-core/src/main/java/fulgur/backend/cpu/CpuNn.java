@@ -217,8 +217,8 @@ final class CpuNn {
                     long o = in.base + (long) r * cols;
                     float m = rowMaxF32(in.seg, o, cols);
                     double lse = m + Math.log(rowSumExpF32(in.seg, o, cols, m, rowSumX));
-                    double nll = lse - in.get(r, (int) t[r]);
-                    rowLoss[r] = (1 - smoothing) * nll + (smoothing == 0 ? 0 : smoothing * (lse - rowSumX[0] / cols));
+                    rowLoss[r] =
+                            lossOfRow(lse, in.get(r, (int) t[r]), smoothing == 0 ? 0 : rowSumX[0], cols, smoothing);
                     continue;
                 }
                 double m = Double.NEGATIVE_INFINITY;
@@ -232,12 +232,7 @@ final class CpuNn {
                 for (int c = 0; c < cols; c++) {
                     sum += Math.exp(in.get(r, c) - m);
                 }
-                double lse = m + Math.log(sum);
-                double nll = lse - in.get(r, (int) t[r]);
-                double smooth = lse - sumX / cols;
-                // without smoothing the Σx term is left out, not multiplied by 0: a -inf logit (a masked word) makes
-                // it infinite, and 0·∞ would turn the row's loss into NaN
-                rowLoss[r] = (1 - smoothing) * nll + (smoothing == 0 ? 0 : smoothing * smooth);
+                rowLoss[r] = lossOfRow(m + Math.log(sum), in.get(r, (int) t[r]), sumX, cols, smoothing);
             }
         });
         double total = 0;
@@ -251,6 +246,15 @@ final class CpuNn {
         Tensor out = CpuSupport.alloc(in.mt, new int[0]);
         CpuElementwise.set(out.hostSegment(op), in.mt, 0, count == 0 ? 0 : total / count);
         return out;
+    }
+
+    /**
+     * One row's loss from its log-sum-exp, its target's logit and the sum of its logits: (1 − ε)·nll + ε·(lse − mean).
+     * Without smoothing the mean term is left out, not multiplied by 0: a −inf logit (a masked word) makes it infinite,
+     * and 0·∞ would turn the row's loss into NaN.
+     */
+    private static double lossOfRow(double lse, double target, double sumX, int cols, double smoothing) {
+        return (1 - smoothing) * (lse - target) + (smoothing == 0 ? 0 : smoothing * (lse - sumX / cols));
     }
 
     static Tensor crossEntropyBackward(
@@ -452,7 +456,7 @@ final class CpuNn {
         MemorySegment d = dx.hostSegment(op);
         int threads = Parallel.threads();
         double[][] dgPart = g == null ? null : new double[threads][cols];
-        float[] gf = g == null ? null : new float[cols];
+        float[] gf = g == null || in.mt != DType.F32 ? null : new float[cols];
         for (int c = 0; gf != null && c < cols; c++) {
             gf[c] = (float) g[c];
         }

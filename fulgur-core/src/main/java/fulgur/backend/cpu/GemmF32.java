@@ -344,8 +344,10 @@ final class GemmF32 {
         int perDepth = (int) Math.min(Integer.MAX_VALUE / 2, blk.packedFloats() / k);
         int mChunk = balanced(m, Math.clamp(roundUp(perDepth, mr), mr, roundUp(m, mr)), mr);
         int nChunk = balanced(n, Math.clamp(roundUp(perDepth, nr), nr, roundUp(n, nr)), nr);
+        // full row panels of a row-major A are read where they lie; only a last one of fewer rows needs packed room
+        boolean aInPlace = A_IN_PLACE && !transA;
         GemmScratch scratch = GemmScratch.get();
-        MemorySegment ap = scratch.packedA((long) mChunk * k * FB);
+        MemorySegment ap = scratch.packedA(aInPlace && m % mr == 0 ? 0 : (long) mChunk * k * FB);
         MemorySegment bp = scratch.packedB((long) nChunk * k * FB);
         for (int jc = 0; jc < n; jc += nChunk) {
             int nc = Math.min(nChunk, n - jc);
@@ -354,10 +356,8 @@ final class GemmF32 {
                 int mc = Math.min(mChunk, m - ic);
                 int mPanels = ceilDiv(mc, mr);
                 int ic0 = ic, jc0 = jc;
-                // full row panels of a row-major A are read where they lie; a last one of fewer rows is packed
-                InPlaceA inA = A_IN_PLACE && !transA
-                        ? new InPlaceA(a, (aOff + (long) ic * lda) * FB, (long) lda * FB, mc / mr)
-                        : null;
+                InPlaceA inA =
+                        aInPlace ? new InPlaceA(a, (aOff + (long) ic * lda) * FB, (long) lda * FB, mc / mr) : null;
                 long g = grid(mPanels, nPanels, mr, nr, threads);
                 int gm = (int) (g >>> 32), gn = (int) g;
                 int qPer = ceilDiv(mPanels, gm), pPer = ceilDiv(nPanels, gn);
