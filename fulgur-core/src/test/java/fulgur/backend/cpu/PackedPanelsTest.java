@@ -80,6 +80,40 @@ class PackedPanelsTest {
     }
 
     @Test
+    @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void panelsOfATransposedArePackedSeveralAtATimeAsTheDefinitionSays() throws Exception {
+        for (int mr : new int[] {8, 6}) { // the 16-lane kernel's vector copies, the 8-lane one's scalar path
+            int nr = 48, kc = 16, k = 40, rows = 77, lda = 83; // A stored k×lda, the product's rows at column 3
+            int mPanels = (rows + mr - 1) / mr;
+            MemorySegment a = counting((long) k * lda), b = counting((long) k * nr);
+            MemorySegment ap = arena.allocate((long) mPanels * mr * k * Float.BYTES, 64);
+            MemorySegment bp = arena.allocate((long) nr * k * Float.BYTES, 64);
+            ap.fill((byte) 0x7f);
+            PackedPanels panels = new PackedPanels(
+                    true, a, 3, lda, 0, rows, true, 0, false, b, 0, nr, 0, nr, true, mr, nr, kc, k, ap, bp);
+            // the second thread's range starts inside the first group of panels and ends inside the second one
+            CompletableFuture<Void> other = CompletableFuture.runAsync(() -> panels.ensure(2, 6, 0, 1, 0, 3, null));
+            panels.ensure(0, mPanels, 0, 1, 0, 3, null);
+            other.get();
+
+            float[] want = new float[mPanels * mr * k];
+            for (int pb = 0; pb * kc < k; pb++) {
+                int kcb = Math.min(kc, k - pb * kc);
+                for (int q = 0; q < mPanels; q++) {
+                    for (int p = 0; p < kcb; p++) {
+                        for (int r = 0; r < mr; r++) {
+                            int row = q * mr + r, depth = pb * kc + p;
+                            want[pb * kc * mPanels * mr + q * mr * kcb + p * mr + r] =
+                                    row < rows ? a.getAtIndex(F, 3 + (long) depth * lda + row) : 0f;
+                        }
+                    }
+                }
+            }
+            assertThat(ap.toArray(F)).as("mr = %d", mr).isEqualTo(want);
+        }
+    }
+
+    @Test
     // a waiter that never learns of the failure would spin for ever, deaf to interrupts: fail it from outside
     @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aPanelThatFailsToPackFailsTheThreadsWaitingForItInsteadOfHangingThem() {
