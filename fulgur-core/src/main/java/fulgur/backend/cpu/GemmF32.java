@@ -650,7 +650,20 @@ final class GemmF32 {
                 MemorySegment block = transB ? scratch.b((long) nbPanels * nr * kc * FB) : null;
                 for (int pb = 0; pb < kBlocks; pb++) {
                     int kcb = Math.min(kc, k - pb * kc);
-                    SgemmPack.packA(transA, a, aOff, lda, q0 * mr, rowsHere, pb * kc, kcb, mr, ap, 0);
+                    for (int q = q0; q < q1; q++) {
+                        SgemmPack.packA(
+                                transA,
+                                a,
+                                aOff,
+                                lda,
+                                q * mr,
+                                Math.min(mr, m - q * mr),
+                                pb * kc,
+                                kcb,
+                                mr,
+                                ap,
+                                (long) (q - q0) * mr * kcb * FB);
+                    }
                     float bb = pb == 0 ? beta : 1f;
                     if (transB) {
                         // panel p of the block sits (p - jb) panels into it: the sweep's bases are shifted to match

@@ -12,9 +12,8 @@ import java.util.concurrent.locks.LockSupport;
  * panel it does not use. A panel taken is always packed at once, without waiting on anything, so no thread can wait
  * for another that waits for it; one whose packing fails is marked failed, so that no thread waits for it for ever.
  *
- * <p>Units: A panel group g (panels {@code g·aGroup ..}) of kc block pb is unit {@code pb·aGroups + g}; B panel p of
- * block pb is unit {@code aUnits + pb·nPanels + p}. A stored k×m is packed {@link SgemmPack#A_GROUP_BYTES} of each of its rows
- * at a time (several panels side by side in one pass over the rows); otherwise a group is one panel. An operand already packed for this chunk (A when an earlier chunk of B's columns
+ * <p>Units: A panel q of kc block pb is unit {@code pb·mPanels + q}; B panel p of block pb is unit
+ * {@code aUnits + pb·nPanels + p}. An operand already packed for this chunk (A when an earlier chunk of B's columns
  * packed the same rows) has no units; A panels that the products read where they lie ({@link InPlaceA}) are never
  * taken.
  */
@@ -26,7 +25,7 @@ final class PackedPanels {
     private final boolean transA, transB;
     private final MemorySegment a, b, ap, bp;
     private final long aOff, bOff;
-    private final int lda, ldb, row0, rows, col0, cols, mr, nr, kc, k, mPanels, nPanels, aGroup, aGroups;
+    private final int lda, ldb, row0, rows, col0, cols, mr, nr, kc, k, mPanels, nPanels;
     private final boolean packA, packB;
     /** A panels below this one are read in place, not packed. */
     private final int aFrom;
@@ -84,9 +83,7 @@ final class PackedPanels {
         int kBlocks = GemmF32.ceilDiv(k, kc);
         this.mPanels = GemmF32.ceilDiv(rows, mr);
         this.nPanels = GemmF32.ceilDiv(cols, nr);
-        this.aGroup = transA ? Math.max(1, SgemmPack.A_GROUP_BYTES / (mr * Float.BYTES)) : 1;
-        this.aGroups = GemmF32.ceilDiv(mPanels, aGroup);
-        this.aUnits = packA ? aGroups * kBlocks : 0;
+        this.aUnits = packA ? mPanels * kBlocks : 0;
         this.state = new AtomicIntegerArray(aUnits + (packB ? nPanels * kBlocks : 0));
     }
 
@@ -101,8 +98,8 @@ final class PackedPanels {
         // thread while panels it could pack itself are left
         for (int pb = pb0; pb < pb1; pb++) {
             if (packA) {
-                for (int g = Math.max(q0, aFrom) / aGroup; g * aGroup < q1; g++) {
-                    take(pb * aGroups + g, true, pb, g);
+                for (int q = Math.max(q0, aFrom); q < q1; q++) {
+                    take(pb * mPanels + q, true, pb, q);
                 }
             }
             if (packB) {
@@ -114,8 +111,8 @@ final class PackedPanels {
         long t1 = spent != null ? System.nanoTime() : 0;
         for (int pb = pb0; pb < pb1; pb++) {
             if (packA) {
-                for (int g = Math.max(q0, aFrom) / aGroup; g * aGroup < q1; g++) {
-                    await(pb * aGroups + g);
+                for (int q = Math.max(q0, aFrom); q < q1; q++) {
+                    await(pb * mPanels + q);
                 }
             }
             if (packB) {
@@ -132,7 +129,7 @@ final class PackedPanels {
     }
 
     /**
-     * Packs unit {@code u} (panel group {@code i} of A or panel {@code i} of B, kc block {@code pb}) if no thread has taken it. A panel that
+     * Packs unit {@code u} (panel {@code i} of A or of B, kc block {@code pb}) if no thread has taken it. A panel that
      * fails to pack (its operand's memory closed under the call) is marked so, and whoever waits for it fails too
      * instead of waiting for ever.
      */
@@ -153,16 +150,15 @@ final class PackedPanels {
         state.set(u, PACKED);
     }
 
-    private void packA(int pb, int g) {
+    private void packA(int pb, int q) {
         int kcb = Math.min(kc, k - pb * kc);
-        int q = g * aGroup;
         SgemmPack.packA(
                 transA,
                 a,
                 aOff,
                 lda,
                 row0 + q * mr,
-                Math.min(aGroup * mr, rows - q * mr),
+                Math.min(mr, rows - q * mr),
                 pb * kc,
                 kcb,
                 mr,

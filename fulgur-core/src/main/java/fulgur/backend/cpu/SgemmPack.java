@@ -22,9 +22,6 @@ final class SgemmPack {
     /** The transpose block this machine does in registers (16 or 8), or 0 for a scalar transpose. */
     static final int TRANSPOSE_LANES = L >= 16 ? 16 : L == 8 ? 8 : 0;
 
-    /** How much of each row of A stored k×m one pass packs: two cache lines, four 8-row panels. */
-    static final int A_GROUP_BYTES = 128;
-
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ValueLayout.OfFloat FP = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
@@ -47,9 +44,8 @@ final class SgemmPack {
     private SgemmPack() {}
 
     /**
-     * Packs op(A)[i0:i0+rows, p0:p0+kc] as {@code ceil(rows / mr)} consecutive micro-panels from byte {@code dst} of
-     * {@code ap}, each {@code mr·kc} floats: for each p, the {@code mr} values of its rows at column p, contiguously;
-     * rows past {@code rows} are zero.
+     * Packs op(A)[i0:i0+rows, p0:p0+kc] as one micro-panel at byte {@code dst} of {@code ap}: for each p, the
+     * {@code mr} values of rows i0.. at column p, contiguously; rows past {@code rows} are zero.
      */
     static void packA(
             boolean transA,
@@ -63,78 +59,41 @@ final class SgemmPack {
             int mr,
             MemorySegment ap,
             long dst) {
-        long panelBytes = (long) mr * kc * FB;
-        int last = (rows - 1) / mr * mr;
-        if (rows - last < mr) {
-            ap.asSlice(dst + last / mr * panelBytes, kc * mr * FB).fill((byte) 0);
-        }
-        if (transA) {
-            packATransposed(a, aOff, lda, i0, rows, p0, kc, mr, ap, dst, panelBytes);
-            return;
-        }
-        for (int r0 = 0; r0 < rows; r0 += mr) {
-            packARowMajor(a, aOff, lda, i0 + r0, Math.min(mr, rows - r0), p0, kc, mr, ap, dst + r0 / mr * panelBytes);
-        }
-    }
-
-    /** One micro-panel of a row-major m×k A: row i is contiguous in p, so whole 8×8 blocks go through registers. */
-    private static void packARowMajor(
-            MemorySegment a, long aOff, int lda, int i0, int rows, int p0, int kc, int mr, MemorySegment ap, long dst) {
         long ldaBytes = (long) lda * FB;
         long stride = (long) mr * FB;
-        long src = (aOff + (long) i0 * lda + p0) * FB;
-        int pv = mr == 8 && rows == 8 && TRANSPOSE_LANES > 0 ? kc / 8 * 8 : 0;
-        for (int p = 0; p < pv; p += 8) {
-            transpose8(a, src + p * FB, ldaBytes, ap, dst + p * stride, stride);
+        if (rows < mr) {
+            ap.asSlice(dst, kc * stride).fill((byte) 0);
         }
-        for (int r = 0; r < rows; r++) {
-            long s = src + r * ldaBytes;
-            long d = dst + r * FB;
-            for (int p = pv; p < kc; p++) {
-                ap.set(FP, d + p * stride, a.get(F, s + p * FB));
+        boolean eight = mr == 8 && rows == 8 && TRANSPOSE_LANES > 0;
+        if (!transA) {
+            // A row-major m×k: row i is contiguous in p; whole 8×8 blocks go through registers
+            long src = (aOff + (long) i0 * lda + p0) * FB;
+            int pv = eight ? kc / 8 * 8 : 0;
+            for (int p = 0; p < pv; p += 8) {
+                transpose8(a, src + p * FB, ldaBytes, ap, dst + p * stride, stride);
             }
-        }
-    }
-
-    /**
-     * Micro-panels of op(A) = Aᵀ, A stored k×m: the values of every panel at one p lie side by side in row p of A, so
-     * the panels are packed {@link #A_GROUP_BYTES} of each row at a time, in one pass over A's rows per group; a panel
-     * at a time read every line of a row again for the panel beside it, at half the speed on a 512-wide A. Wider
-     * groups write to more panels at once, each a multiple of 4 KiB apart, and ran slower again.
-     */
-    private static void packATransposed(
-            MemorySegment a,
-            long aOff,
-            int lda,
-            int i0,
-            int rows,
-            int p0,
-            int kc,
-            int mr,
-            MemorySegment ap,
-            long dst,
-            long panelBytes) {
-        long ldaBytes = (long) lda * FB;
-        long stride = (long) mr * FB;
-        int group = Math.max(1, A_GROUP_BYTES / (mr * Float.BYTES));
-        boolean vector = mr == 8 && TRANSPOSE_LANES > 0;
-        for (int g0 = 0; g0 * mr < rows; g0 += group) {
-            int groupRows = Math.min(group * mr, rows - g0 * mr);
-            int vectorPanels = vector ? groupRows / mr : 0;
-            long src = (aOff + (long) p0 * lda + i0 + (long) g0 * mr) * FB;
-            long dst0 = dst + g0 * panelBytes;
+            for (int r = 0; r < rows; r++) {
+                long s = src + r * ldaBytes;
+                long d = dst + r * FB;
+                for (int p = pv; p < kc; p++) {
+                    ap.set(FP, d + p * stride, a.get(F, s + p * FB));
+                }
+            }
+        } else if (eight) {
+            // A stored k×m, eight contiguous values per p: one 256-bit copy each
+            long src = (aOff + (long) p0 * lda + i0) * FB;
+            for (int p = 0; p < kc; p++) {
+                FloatVector.fromMemorySegment(S8, a, src + p * ldaBytes, NATIVE)
+                        .intoMemorySegment(ap, dst + p * stride, NATIVE);
+            }
+        } else {
+            // A stored k×m: op(A)[i, p] = A[p, i], so the values of one p are contiguous
+            long src = (aOff + (long) p0 * lda + i0) * FB;
             for (int p = 0; p < kc; p++) {
                 long s = src + p * ldaBytes;
-                long d = dst0 + p * stride;
-                for (int q = 0; q < vectorPanels; q++) {
-                    FloatVector.fromMemorySegment(S8, a, s + q * stride, NATIVE)
-                            .intoMemorySegment(ap, d + q * panelBytes, NATIVE);
-                }
-                for (int q = vectorPanels; q * mr < groupRows; q++) {
-                    int r0 = q * mr, n = Math.min(mr, groupRows - r0);
-                    for (int r = 0; r < n; r++) {
-                        ap.set(FP, d + q * panelBytes + r * FB, a.get(F, s + (r0 + r) * FB));
-                    }
+                long d = dst + p * stride;
+                for (int r = 0; r < rows; r++) {
+                    ap.set(FP, d + r * FB, a.get(F, s + r * FB));
                 }
             }
         }

@@ -81,7 +81,7 @@ class PackedPanelsTest {
 
     @Test
     @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
-    void panelsOfATransposedArePackedSeveralAtATimeAsTheDefinitionSays() throws Exception {
+    void panelsOfAStoredKByMArePackedAsTheDefinitionSays() throws Exception {
         for (int mr : new int[] {8, 6}) { // the 16-lane kernel's vector copies, the 8-lane one's scalar path
             int nr = 48, kc = 16, k = 40, rows = 77, lda = 83; // A stored k×lda, the product's rows at column 3
             int mPanels = (rows + mr - 1) / mr;
@@ -91,7 +91,7 @@ class PackedPanelsTest {
             ap.fill((byte) 0x7f);
             PackedPanels panels = new PackedPanels(
                     true, a, 3, lda, 0, rows, true, 0, false, b, 0, nr, 0, nr, true, mr, nr, kc, k, ap, bp);
-            // the second thread's range starts inside the first group of panels and ends inside the second one
+            // two threads whose ranges of row panels overlap
             CompletableFuture<Void> other = CompletableFuture.runAsync(() -> panels.ensure(2, 6, 0, 1, 0, 3, null));
             panels.ensure(0, mPanels, 0, 1, 0, 3, null);
             other.get();
