@@ -238,8 +238,8 @@ final class PagedAttentionKernel {
      * each token's products go into its own vector in the same order, and the 8 vectors' lanes are summed by a
      * transposing tree (halves, then quarters, ... of two vectors at a time) that pairs the lanes exactly as
      * {@link Lanes#sum} does, leaving token c's sum in lanes 2c and 2c + 1. A sum of lanes per token cost 45 % of a
-     * Llama's decoding step at a 4K context; the tree takes 8 steps for 8 tokens. (16 tokens at once made the method
-     * too large for the JIT to inline the steps, which then boxed their vectors.)
+     * Llama's decoding step at a 4K context; the tree takes seven two-vector steps and one add for 8 tokens. (16 tokens
+     * at once made the method too large for the JIT to inline the steps, which then boxed their vectors.)
      */
     static void dots8(float[] q, int qo, float[] k, int ko, int d, float[] s, int so) {
         FloatVector a0 = FloatVector.zero(S);
@@ -254,7 +254,7 @@ final class PagedAttentionKernel {
         for (int e = 0; e < vecEnd; e += L) {
             FloatVector qv = FloatVector.fromArray(S, q, qo + e);
             a0 = qv.fma(FloatVector.fromArray(S, k, ko + e), a0);
-            a1 = qv.fma(FloatVector.fromArray(S, k, ko + 1 * d + e), a1);
+            a1 = qv.fma(FloatVector.fromArray(S, k, ko + d + e), a1);
             a2 = qv.fma(FloatVector.fromArray(S, k, ko + 2 * d + e), a2);
             a3 = qv.fma(FloatVector.fromArray(S, k, ko + 3 * d + e), a3);
             a4 = qv.fma(FloatVector.fromArray(S, k, ko + 4 * d + e), a4);
@@ -282,8 +282,8 @@ final class PagedAttentionKernel {
 
     /**
      * The sums of lanes {@code h} apart within each block of {@code 2h} lanes: x's in the block's first half, y's in
-     * its second (each lane plus its partner, the pairs {@link Lanes#sum} adds). One-vector shuffles and a blend: the
-     * two-vector form made the 15 steps too large for the JIT to inline, and each then boxed its vectors.
+     * its second (each lane plus its partner, the pairs {@link Lanes#sum} adds). One-vector shuffles and a blend, which
+     * compile to less than a two-vector shuffle: the JIT stops inlining once a method grows too large.
      */
     private static FloatVector half(FloatVector x, FloatVector y, VectorShuffle<Float> swap, VectorMask<Float> up) {
         return x.add(x.rearrange(swap)).blend(y.add(y.rearrange(swap)), up);
@@ -301,9 +301,30 @@ final class PagedAttentionKernel {
         return VectorMask.fromArray(S, up, 0);
     }
 
-    /** acc[0, d) += Σ_c p[c]·v[c], each vector of acc held in a register over the tile's tokens. */
+    /**
+     * acc[0, d) += Σ_c p[c]·v[c], each vector of acc held in a register over the tile's tokens, four vectors of it at a
+     * time so that four chains of fmas overlap (one at a time, each waited on the fma before it).
+     */
     private static void accumulate(float[] p, int po, float[] v, int nk, float[] acc, int ao, int d) {
         int e = 0;
+        for (; e <= d - 4 * L; e += 4 * L) {
+            FloatVector a0 = FloatVector.fromArray(S, acc, ao + e);
+            FloatVector a1 = FloatVector.fromArray(S, acc, ao + e + L);
+            FloatVector a2 = FloatVector.fromArray(S, acc, ao + e + 2 * L);
+            FloatVector a3 = FloatVector.fromArray(S, acc, ao + e + 3 * L);
+            for (int c = 0; c < nk; c++) {
+                FloatVector w = FloatVector.broadcast(S, p[po + c]);
+                int vo = c * d + e;
+                a0 = FloatVector.fromArray(S, v, vo).fma(w, a0);
+                a1 = FloatVector.fromArray(S, v, vo + L).fma(w, a1);
+                a2 = FloatVector.fromArray(S, v, vo + 2 * L).fma(w, a2);
+                a3 = FloatVector.fromArray(S, v, vo + 3 * L).fma(w, a3);
+            }
+            a0.intoArray(acc, ao + e);
+            a1.intoArray(acc, ao + e + L);
+            a2.intoArray(acc, ao + e + 2 * L);
+            a3.intoArray(acc, ao + e + 3 * L);
+        }
         for (; e <= d - L; e += L) {
             FloatVector a = FloatVector.fromArray(S, acc, ao + e);
             for (int c = 0; c < nk; c++) {
