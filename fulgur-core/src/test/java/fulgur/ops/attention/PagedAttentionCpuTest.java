@@ -148,7 +148,7 @@ class PagedAttentionCpuTest {
     @CsvSource({"F32", "BF16"})
     void aBatchGivesEachRowTheBitsItGetsAlone(DType cacheType) {
         int bs = 8, h = 8, hk = 2, d = 64;
-        int[] lens = {70, 1, 129, 64, 70, 9};
+        int[] lens = {70, 1, 129, 64, 70, 9, 1100}; // the last in three splits of the sequence
         Random r = new Random(17);
         Pool p = Pool.of(lens, bs, r);
         // rows 0 and 4 share every block (a prefix cached once), as do rows 3 and 2 over their first 64 tokens
