@@ -17,15 +17,17 @@ import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The f32 loop of {@link PagedAttentionCpu}: per (key/value head, sequence), walk the sequence's tokens in tiles of
+ * The f32 loop of {@link PagedAttentionCpu}: per sequence and key/value head, walk the sequence's tokens in tiles of
  * {@link #TILE}, reading each token's key and value from its block where it lies (bf16 widened on load) once for all the
  * query heads of the group, and keep each head's running maximum m, normaliser l and unnormalised output
- * (flash-decoding's online softmax, exp by {@link Lanes#exp}); write o = acc / l.
+ * (flash-decoding's online softmax, exp by {@link Lanes#exp}); splits of {@link #SPLIT} tokens are walked apart and
+ * combined; write o = acc / l.
  *
- * <p>A chunk of work takes one key/value head of consecutive sequences and walks them tile by tile, sequence after
- * sequence within a tile: sequences that share a prefix (the serving engine's prefix cache) name the same blocks, so
- * the tile loaded for the first is reused for the others instead of read again. Each sequence's arithmetic is the same
- * whichever sequences share its chunk, so a sequence decodes to the same bits alone or in a batch.
+ * <p>A unit of work takes the key/value heads of consecutive sequences over one split and walks them tile by tile,
+ * sequence after sequence within a tile: sequences that share a prefix (the serving engine's prefix cache) name the
+ * same blocks, so the tile loaded for the first is reused for the others instead of read again. Each sequence's
+ * arithmetic is the same whichever sequences and heads share its unit, so a sequence decodes to the same bits alone or
+ * in a batch.
  */
 final class PagedAttentionKernel {
     static final int TILE = 64;
@@ -123,8 +125,8 @@ final class PagedAttentionKernel {
 
     /**
      * Key/value heads [kh0, kh1) of sequences [n0, n1) over tokens [sp·SPLIT, (sp + 1)·SPLIT): each of their query
-     * heads' running maximum,
-     * normaliser and unnormalised output go to {@code part} at {@code ((sp·N + n)·H + head)·(D + 2)}.
+     * heads' running maximum, normaliser and unnormalised output go to {@code part} at
+     * {@code ((sp·N + n)·H + head)·(D + 2)}.
      */
     private static void unit(
             PagedDecodeShape g,
