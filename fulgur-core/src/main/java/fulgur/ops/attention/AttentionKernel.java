@@ -9,8 +9,8 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The f32 tiled softmax-attention kernel (FlashAttention-2 on the CPU). Forward, per (batch, head, block of
- * {@link #BLOCK_Q} queries): walk the visible key blocks of {@link #BLOCK_K} keys keeping a running row maximum m,
- * normaliser l and unnormalised output; write o = acc / l and the row log-sum-exp m + log l. Backward, with
+ * {@link #FORWARD_BLOCK_Q} queries): walk the visible key blocks of {@link #BLOCK_K} keys keeping a running row
+ * maximum m, normaliser l and unnormalised output; write o = acc / l and the row log-sum-exp m + log l. Backward, with
  * D_i = dO_i·O_i and P_ij = exp(scale·q_i·k_j − lse_i): dV_j = Σ_i P_ij dO_i, dS_ij = P_ij (dO_i·v_j − D_i),
  * dK_j = scale Σ_i dS_ij q_i, dQ_i = scale Σ_j dS_ij k_j. Two passes keep the writes race-free: one over
  * (batch, key/value head, key block) for dK and dV (summing the heads of the group), one over

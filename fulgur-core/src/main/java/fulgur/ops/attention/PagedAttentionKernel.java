@@ -18,8 +18,8 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The f32 loop of {@link PagedAttentionCpu}: per sequence and key/value head, walk the sequence's tokens in tiles of
- * {@link #TILE}, reading each token's key and value from its block where it lies (bf16 widened on load) once for all the
- * query heads of the group, and keep each head's running maximum m, normaliser l and unnormalised output
+ * {@link #TILE}, reading each token's key and value from its block where it lies (bf16 widened on load) once for all
+ * the query heads of the group, and keep each head's running maximum m, normaliser l and unnormalised output
  * (flash-decoding's online softmax, exp by {@link Lanes#exp}); splits of {@link #SPLIT} tokens are walked apart and
  * combined; write o = acc / l.
  *
@@ -44,7 +44,7 @@ final class PagedAttentionKernel {
     private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
 
-    /** For the transposing sum of {@link #dots8} (16 lanes): lane i swapped with lane i ^ h, and the upper h of each 2h. */
+    /** For the transposing sum of {@link #dots8} (16 lanes): lane i swapped with lane i ^ h; the upper h of each 2h. */
     private static final VectorShuffle<Float> SWAP8 = swap(8), SWAP4 = swap(4), SWAP2 = swap(2), SWAP1 = swap(1);
 
     private static final VectorMask<Float> UP8 = upper(8), UP4 = upper(4), UP2 = upper(2);
