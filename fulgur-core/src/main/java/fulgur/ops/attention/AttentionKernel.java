@@ -128,7 +128,7 @@ final class AttentionKernel {
                             t.s[sr + c] = p;
                             sum += p;
                         }
-                        weighted(t.s, sr, t.v, lim, dv, t.acc, r * dv);
+                        weighted(t.s, sr, t.v, 0, lim, dv, t.acc, r * dv, false);
                         t.l[r] += sum;
                         t.m[r] = mNew;
                     }
@@ -398,23 +398,25 @@ final class AttentionKernel {
     }
 
     /**
-     * {@code acc[ao + e] += Σ_c p[po + c]·v[c·n + e]} for e < n, c < keys: {@link #axpy} of every key in turn, bit for
-     * bit, with the row of acc held in registers over the keys (four vectors at a time) instead of loaded and stored
-     * back for each key.
+     * {@code acc[ao + e] += Σ_c p[po + c]·v[vo + c·n + e]} for e < n, c < keys, the row of acc held in registers over
+     * the keys (four vectors at a time) instead of loaded and stored back for each key: bit for bit {@link #axpy} of
+     * every key in turn, or with {@code fusedTail} the same with the elements past the last whole vector fused
+     * ({@code Math.fma}), as the paged decoding kernel has always summed them.
      */
-    static void weighted(float[] p, int po, float[] v, int keys, int n, float[] acc, int ao) {
+    static void weighted(
+            float[] p, int po, float[] v, int vo, int keys, int n, float[] acc, int ao, boolean fusedTail) {
         int l = S.length(), e = 0;
         for (; e <= n - 4 * l; e += 4 * l) {
             FloatVector a0 = FloatVector.fromArray(S, acc, ao + e);
             FloatVector a1 = FloatVector.fromArray(S, acc, ao + e + l);
             FloatVector a2 = FloatVector.fromArray(S, acc, ao + e + 2 * l);
             FloatVector a3 = FloatVector.fromArray(S, acc, ao + e + 3 * l);
-            for (int c = 0, vo = e; c < keys; c++, vo += n) {
+            for (int c = 0, at = vo + e; c < keys; c++, at += n) {
                 FloatVector w = FloatVector.broadcast(S, p[po + c]);
-                a0 = FloatVector.fromArray(S, v, vo).fma(w, a0);
-                a1 = FloatVector.fromArray(S, v, vo + l).fma(w, a1);
-                a2 = FloatVector.fromArray(S, v, vo + 2 * l).fma(w, a2);
-                a3 = FloatVector.fromArray(S, v, vo + 3 * l).fma(w, a3);
+                a0 = FloatVector.fromArray(S, v, at).fma(w, a0);
+                a1 = FloatVector.fromArray(S, v, at + l).fma(w, a1);
+                a2 = FloatVector.fromArray(S, v, at + 2 * l).fma(w, a2);
+                a3 = FloatVector.fromArray(S, v, at + 3 * l).fma(w, a3);
             }
             a0.intoArray(acc, ao + e);
             a1.intoArray(acc, ao + e + l);
@@ -423,15 +425,15 @@ final class AttentionKernel {
         }
         for (; e <= n - l; e += l) {
             FloatVector a = FloatVector.fromArray(S, acc, ao + e);
-            for (int c = 0, vo = e; c < keys; c++, vo += n) {
-                a = FloatVector.fromArray(S, v, vo).fma(FloatVector.broadcast(S, p[po + c]), a);
+            for (int c = 0, at = vo + e; c < keys; c++, at += n) {
+                a = FloatVector.fromArray(S, v, at).fma(FloatVector.broadcast(S, p[po + c]), a);
             }
             a.intoArray(acc, ao + e);
         }
         for (; e < n; e++) {
             float a = acc[ao + e];
-            for (int c = 0; c < keys; c++) {
-                a += p[po + c] * v[c * n + e];
+            for (int c = 0, at = vo + e; c < keys; c++, at += n) {
+                a = fusedTail ? Math.fma(v[at], p[po + c], a) : a + p[po + c] * v[at];
             }
             acc[ao + e] = a;
         }

@@ -311,7 +311,8 @@ final class PagedAttentionKernel {
                 sum = sum.add(p);
             }
             t.l[st] += Lanes.sum(sum);
-            accumulate(s, sr, t.v, kvo, nk, t.acc, st * d, d);
+            // acc[0, d) += Σ_c p[c]·v[c]
+            AttentionKernel.weighted(s, sr, t.v, kvo, nk, d, t.acc, st * d, true);
         }
     }
 
@@ -381,46 +382,6 @@ final class PagedAttentionKernel {
             up[i] = L >= 2 * h && i % (2 * h) >= h;
         }
         return VectorMask.fromArray(S, up, 0);
-    }
-
-    /**
-     * acc[0, d) += Σ_c p[c]·v[c], each vector of acc held in a register over the tile's tokens, four vectors of it at a
-     * time so that four chains of fmas overlap (one at a time, each waited on the fma before it).
-     */
-    private static void accumulate(float[] p, int po, float[] v, int vo0, int nk, float[] acc, int ao, int d) {
-        int e = 0;
-        for (; e <= d - 4 * L; e += 4 * L) {
-            FloatVector a0 = FloatVector.fromArray(S, acc, ao + e);
-            FloatVector a1 = FloatVector.fromArray(S, acc, ao + e + L);
-            FloatVector a2 = FloatVector.fromArray(S, acc, ao + e + 2 * L);
-            FloatVector a3 = FloatVector.fromArray(S, acc, ao + e + 3 * L);
-            for (int c = 0; c < nk; c++) {
-                FloatVector w = FloatVector.broadcast(S, p[po + c]);
-                int vo = vo0 + c * d + e;
-                a0 = FloatVector.fromArray(S, v, vo).fma(w, a0);
-                a1 = FloatVector.fromArray(S, v, vo + L).fma(w, a1);
-                a2 = FloatVector.fromArray(S, v, vo + 2 * L).fma(w, a2);
-                a3 = FloatVector.fromArray(S, v, vo + 3 * L).fma(w, a3);
-            }
-            a0.intoArray(acc, ao + e);
-            a1.intoArray(acc, ao + e + L);
-            a2.intoArray(acc, ao + e + 2 * L);
-            a3.intoArray(acc, ao + e + 3 * L);
-        }
-        for (; e <= d - L; e += L) {
-            FloatVector a = FloatVector.fromArray(S, acc, ao + e);
-            for (int c = 0; c < nk; c++) {
-                a = FloatVector.fromArray(S, v, vo0 + c * d + e).fma(FloatVector.broadcast(S, p[po + c]), a);
-            }
-            a.intoArray(acc, ao + e);
-        }
-        for (; e < d; e++) {
-            float a = acc[ao + e];
-            for (int c = 0; c < nk; c++) {
-                a = Math.fma(v[vo0 + c * d + e], p[po + c], a);
-            }
-            acc[ao + e] = a;
-        }
     }
 
     static float dot(float[] a, int ao, float[] b, int bo, int n) {

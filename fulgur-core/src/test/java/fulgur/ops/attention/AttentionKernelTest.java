@@ -2,7 +2,9 @@ package fulgur.ops.attention;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.util.Arrays;
 import java.util.Random;
+import jdk.incubator.vector.FloatVector;
 import org.junit.jupiter.api.Test;
 
 /** The forward kernel's blocked loops against the one-row, one-key steps they replace, bit for bit. */
@@ -41,8 +43,29 @@ class AttentionKernelTest {
             for (int c = 0; c < keys; c++) {
                 AttentionKernel.axpy(p[2 + c], v, c * n, want, 4, n);
             }
-            AttentionKernel.weighted(p, 2, v, keys, n, acc, 4);
+            float[] fused = acc.clone(), wantFused = acc.clone();
+            AttentionKernel.weighted(p, 2, v, 0, keys, n, acc, 4, false);
             assertThat(acc).as("width %d", n).containsExactly(want);
+            // the paged kernel's form: values from an offset, the elements past the last whole vector fused
+            float[] shifted = new float[v.length + 5];
+            System.arraycopy(v, 0, shifted, 5, v.length);
+            int tail = n - n % FloatVector.SPECIES_PREFERRED.length();
+            for (int e = tail; e < n; e++) {
+                float a = wantFused[4 + e];
+                for (int c = 0; c < keys; c++) {
+                    a = Math.fma(v[c * n + e], p[2 + c], a);
+                }
+                wantFused[4 + e] = a;
+            }
+            AttentionKernel.weighted(p, 2, shifted, 5, keys, n, fused, 4, true);
+            assertThat(Arrays.copyOfRange(fused, 4, 4 + tail))
+                    .as("width %d, whole vectors", n)
+                    .containsExactly(Arrays.copyOfRange(acc, 4, 4 + tail));
+            for (int e = tail; e < n; e++) {
+                assertThat(fused[4 + e])
+                        .as("width %d, fused tail element %d", n, e)
+                        .isEqualTo(wantFused[4 + e]);
+            }
         }
     }
 }
