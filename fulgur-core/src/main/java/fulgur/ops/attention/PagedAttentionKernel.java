@@ -105,13 +105,7 @@ final class PagedAttentionKernel {
         int groups = Math.min(n, Math.max(1, (threads + splits - 1) / splits));
         // and key/value heads apart only where sequences and splits leave threads idle (one short sequence, many cores)
         int heads = Math.min(g.kvHeads(), Math.max(1, (threads + groups * splits - 1) / (groups * splits)));
-        float[] part = PARTS.get();
-        int need = splits * n * h * (d + 2);
-        if (part.length < need) {
-            part = new float[need];
-            PARTS.set(part);
-        }
-        float[] parts = part;
+        float[] parts = partsBuffer(splits * n * h * (d + 2));
         Parallel.forRange(groups * splits * heads, 1, (u0, u1) -> {
             for (int u = u0; u < u1; u++) {
                 int grp = u / (splits * heads), sp = u / heads % splits, hg = u % heads;
@@ -121,6 +115,16 @@ final class PagedAttentionKernel {
             }
         });
         combine(g, splits, lens, parts, o);
+    }
+
+    /** The calling thread's buffer of at least {@code floats} for the units' partial results. */
+    private static float[] partsBuffer(int floats) {
+        float[] part = PARTS.get();
+        if (part.length < floats) {
+            part = new float[floats];
+            PARTS.set(part);
+        }
+        return part;
     }
 
     /**
@@ -153,9 +157,11 @@ final class PagedAttentionKernel {
         t.k = Scratch.grow(t.k, hk * TILE * d);
         t.v = Scratch.grow(t.v, hk * TILE * d);
         int end = t0;
+        // only the query heads of this unit's key/value heads (rows (n - n0)·H + head, as the tiles index them)
+        int q0 = kh0 * gs * d, q1 = kh1 * gs * d;
         for (int n = n0; n < n1; n++) {
             int src = n * h * d, dst = (n - n0) * h * d;
-            for (int e = 0; e < h * d; e++) {
+            for (int e = q0; e < q1; e++) {
                 t.q[dst + e] = q[src + e] * scale;
             }
             end = Math.max(end, Math.min(lens[n], t1));
